@@ -1,0 +1,39 @@
+// ESLint flat config: typescript-eslint with type-aware rules on sources.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/coverage/**', '**/node_modules/**', '**/.turbo/**', 'bench-results/**'] },
+  js.configs.recommended,
+  {
+    files: ['packages/*/src/**/*.ts', 'apps/*/src/**/*.ts'],
+    extends: [...tseslint.configs.strictTypeChecked],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // Register models do arithmetic on numbers in template strings for messages.
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true, allowBigInt: true }],
+      // Bit manipulation is the point of this project.
+      'no-bitwise': 'off',
+      '@typescript-eslint/no-unnecessary-condition': ['error', { allowConstantLoopConditions: true }],
+      '@typescript-eslint/no-extraneous-class': 'off',
+      '@typescript-eslint/prefer-literal-enum-member': 'off',
+    },
+  },
+  {
+    files: ['**/*.test.ts', '**/*.bench.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+    },
+  },
+  {
+    files: ['**/*.ts'],
+    ignores: ['packages/*/src/**/*.ts', 'apps/*/src/**/*.ts'],
+    extends: [...tseslint.configs.recommended],
+  },
+);

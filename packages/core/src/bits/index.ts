@@ -1,0 +1,20 @@
+export {
+  bitField,
+  bitFlag,
+  bitRange,
+  fieldMask,
+  getField,
+  setField,
+  testField,
+  getField64,
+  setField64,
+  mask64,
+  splitU64,
+  joinU64,
+  joinU53,
+  lo32,
+  hi32,
+  assertU64,
+  type BitField,
+} from './field.js';
+export { Bitmap } from './bitmap.js';

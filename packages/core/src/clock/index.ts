@@ -1,0 +1,1 @@
+export { Clock, type ClockEvent, type EventHandle, type ClockState } from './clock.js';

@@ -1,0 +1,133 @@
+/**
+ * Architectural exceptions: what a processor raises when an instruction
+ * faults. Models throw these where the CPU itself would fault (a WRMSR to a
+ * reserved x2APIC bit raises #GP), never for API misuse.
+ */
+
+/** x86 exception vectors (SDM 3A 6.3.1, "Vectors"). */
+export const X86_VECTOR = {
+  DE: 0,
+  DB: 1,
+  NMI: 2,
+  BP: 3,
+  OF: 4,
+  BR: 5,
+  UD: 6,
+  NM: 7,
+  DF: 8,
+  TS: 10,
+  NP: 11,
+  SS: 12,
+  GP: 13,
+  PF: 14,
+  MF: 16,
+  AC: 17,
+  MC: 18,
+  XM: 19,
+  VE: 20,
+  CP: 21,
+} as const;
+
+/** Name of an x86 exception vector, e.g. `'GP'`. */
+export type X86VectorName = keyof typeof X86_VECTOR;
+
+/**
+ * AArch64 exception classes as reported in ESR_ELx.EC (Arm ARM D17.2.37).
+ * For an Arm exception, {@link CpuException.vector} holds the class.
+ */
+export const ARM64_EXCEPTION_CLASS = {
+  UNKNOWN: 0x00,
+  WFX: 0x01,
+  ILLEGAL_STATE: 0x0e,
+  SVC64: 0x15,
+  HVC64: 0x16,
+  SMC64: 0x17,
+  SYS64: 0x18,
+  INSTRUCTION_ABORT_LOWER: 0x20,
+  INSTRUCTION_ABORT_SAME: 0x21,
+  PC_ALIGNMENT: 0x22,
+  DATA_ABORT_LOWER: 0x24,
+  DATA_ABORT_SAME: 0x25,
+  SP_ALIGNMENT: 0x26,
+  SERROR: 0x2f,
+} as const;
+
+/**
+ * Offsets of the AArch64 vector table entries (Arm ARM D1.3.1): the base for
+ * where the exception is taken from, plus the offset for its type.
+ */
+export const ARM64_VECTOR_OFFSET = {
+  CURRENT_EL_SP0: 0x000,
+  CURRENT_EL_SPX: 0x200,
+  LOWER_EL_AARCH64: 0x400,
+  LOWER_EL_AARCH32: 0x600,
+  SYNCHRONOUS: 0x000,
+  IRQ: 0x080,
+  FIQ: 0x100,
+  SERROR: 0x180,
+} as const;
+
+/** Which architecture an exception belongs to. */
+export type CpuArch = 'x86' | 'arm64';
+
+/** Options of a {@link CpuException}. */
+export interface CpuExceptionOptions {
+  /** Architecture; `'x86'` unless given. */
+  arch?: CpuArch;
+  /** x86 error code pushed with the exception, or the Arm ESR ISS field. */
+  errorCode?: number;
+  /** Faulting address: CR2 for a #PF, FAR_ELx for an Arm abort. */
+  faultAddress?: number;
+  /** Extra words for the message, e.g. which MSR and value. */
+  detail?: string;
+}
+
+const x86Names: readonly string[] = (() => {
+  const names: string[] = [];
+  for (const [name, v] of Object.entries(X86_VECTOR)) names[v] = name;
+  return names;
+})();
+
+/**
+ * An architectural fault. `vector` is the x86 vector number (13 for #GP), or
+ * for arm64 the ESR exception class.
+ */
+export class CpuException extends Error {
+  readonly arch: CpuArch;
+  readonly vector: number;
+  readonly errorCode: number | undefined;
+  readonly faultAddress: number | undefined;
+
+  constructor(vector: number, options: CpuExceptionOptions = {}) {
+    const arch = options.arch ?? 'x86';
+    const label = arch === 'x86' ? `#${x86Names[vector] ?? `vector ${vector}`}` : `arm64 EC 0x${vector.toString(16)}`;
+    const code = options.errorCode === undefined ? '' : ` (error code 0x${options.errorCode.toString(16)})`;
+    const detail = options.detail === undefined ? '' : `: ${options.detail}`;
+    super(`${label}${code}${detail}`);
+    this.name = 'CpuException';
+    this.arch = arch;
+    this.vector = vector;
+    this.errorCode = options.errorCode;
+    this.faultAddress = options.faultAddress;
+  }
+
+  /** #GP with error code 0 (the common case for MSR and APIC faults). */
+  static gp(detail?: string, errorCode = 0): CpuException {
+    return new CpuException(X86_VECTOR.GP, { errorCode, detail });
+  }
+
+  /** #UD, which pushes no error code. */
+  static ud(detail?: string): CpuException {
+    return new CpuException(X86_VECTOR.UD, { detail });
+  }
+
+  /** #PF with its error code and the faulting linear address (CR2). */
+  static pf(errorCode: number, faultAddress: number, detail?: string): CpuException {
+    return new CpuException(X86_VECTOR.PF, { errorCode, faultAddress, detail });
+  }
+
+  /** True when `e` is a CpuException with the given x86 vector. */
+  static isVector(e: unknown, vector: number): e is CpuException {
+    return e instanceof CpuException && e.arch === 'x86' && e.vector === vector;
+  }
+}

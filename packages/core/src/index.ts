@@ -1,0 +1,264 @@
+/**
+ * @hvsim/core: the contracts every hvsim model composes through — values and
+ * bit fields, physical memory, device interfaces and buses, interrupt wiring,
+ * architectural faults, simulated time, tracing, snapshots and seeded
+ * randomness.
+ *
+ * @packageDocumentation
+ */
+
+// Errors and argument checks
+export {
+  /** Base class of every hvsim error, with a `kind` discriminant. */
+  HvsimError,
+  /** A caller misused a model's API (bad argument, unknown name, wrong state). */
+  UsageError,
+  /** An architectural fault (#GP, #PF, an Arm abort) raised where the CPU would raise it. */
+  CpuException,
+  /** x86 exception vector numbers (SDM 3A 6.3.1). */
+  X86_VECTOR,
+  /** AArch64 ESR_ELx exception classes. */
+  ARM64_EXCEPTION_CLASS,
+  /** AArch64 vector-table offsets. */
+  ARM64_VECTOR_OFFSET,
+  /** Throws a UsageError unless a value is an integer in range. */
+  assertInteger,
+  /** Throws a UsageError unless a value is a non-negative safe integer address. */
+  assertAddress,
+  /** Throws a UsageError unless an access size is one of those allowed. */
+  assertAccessSize,
+  /** Throws a UsageError unless a value is an unsigned 32-bit integer. */
+  assertU32,
+  /** Renders any value for an error message. */
+  describeValue,
+} from './errors/index.js';
+export type {
+  /** Kinds of UsageError. */
+  UsageErrorKind,
+  /** Name of an x86 exception vector. */
+  X86VectorName,
+  /** `'x86'` or `'arm64'`. */
+  CpuArch,
+  /** Options of a CpuException. */
+  CpuExceptionOptions,
+} from './errors/index.js';
+
+// Bits, fields and bitmaps
+export {
+  /** Makes a `{ lsb, width }` field descriptor. */
+  bitField,
+  /** A one-bit field descriptor. */
+  bitFlag,
+  /** A field descriptor from `[msb:lsb]`. */
+  bitRange,
+  /** The in-place 32-bit mask of a field. */
+  fieldMask,
+  /** Reads a field of a number (up to bit 52). */
+  getField,
+  /** Writes a field of a number (up to bit 52). */
+  setField,
+  /** True when a field of a number is non-zero. */
+  testField,
+  /** Reads a field of a 64-bit bigint. */
+  getField64,
+  /** Writes a field of a 64-bit bigint. */
+  setField64,
+  /** Mask of bits `[msb:lsb]` as bigint. */
+  mask64,
+  /** Splits a 64-bit bigint into 32-bit halves. */
+  splitU64,
+  /** Joins 32-bit halves into a 64-bit bigint. */
+  joinU64,
+  /** Joins 32-bit halves into a number below 2^53. */
+  joinU53,
+  /** Low 32 bits of a number. */
+  lo32,
+  /** Bits 63:32 of a number below 2^53. */
+  hi32,
+  /** Throws a UsageError unless a value is an unsigned 64-bit bigint. */
+  assertU64,
+  /** A fixed-size bit set with fast highest/lowest set-bit search. */
+  Bitmap,
+} from './bits/index.js';
+export type {
+  /** A `{ lsb, width }` bit-field descriptor. */
+  BitField,
+} from './bits/index.js';
+
+// Physical memory
+export {
+  /** Sparse, page-backed, little-endian physical memory with regions. */
+  PhysicalMemory,
+  /** 4096: the backing page size. */
+  PAGE_SIZE,
+  /** A physical-memory access or region operation failed. */
+  MemoryError,
+} from './memory/index.js';
+export type {
+  /** A backed range of physical addresses. */
+  MemoryRegion,
+  /** Options of `PhysicalMemory.addRegion`. */
+  RegionOptions,
+  /** Saved state of PhysicalMemory. */
+  PhysicalMemoryState,
+  /** Kinds of MemoryError. */
+  MemoryErrorKind,
+} from './memory/index.js';
+
+// Devices and buses
+export {
+  /** Range bookkeeping and lookup shared by the buses. */
+  AddressMap,
+  /** MMIO address space dispatching to MmioDevices. */
+  MmioBus,
+  /** x86 port I/O space dispatching to PioDevices. */
+  PioBus,
+  /** MSR space dispatching to MsrDevices. */
+  MsrBus,
+  /** A bus mapping or dispatch failed. */
+  BusError,
+} from './bus/index.js';
+export type {
+  /** 1, 2 or 4 bytes. */
+  AccessSize,
+  /** A memory-mapped device. */
+  MmioDevice,
+  /** A port-I/O device. */
+  PioDevice,
+  /** A device reached through MSRs. */
+  MsrDevice,
+  /** One device mapped on a range. */
+  BusMapping,
+  /** Kinds of BusError. */
+  BusErrorKind,
+} from './bus/index.js';
+
+// Interrupt wiring
+export {
+  /** x86 delivery-mode numbers (ICR, LVT, IOAPIC, MSI). */
+  DELIVERY_MODE,
+  /** An interrupt line that remembers its level. */
+  LevelLine,
+} from './irq/index.js';
+export type {
+  /** A numeric delivery mode. */
+  DeliveryMode,
+  /** `'edge'` or `'level'`. */
+  TriggerMode,
+  /** An interrupt as the interconnect carries it. */
+  InterruptMessage,
+  /** Anything that accepts an interrupt message. */
+  InterruptTarget,
+  /** Anything that accepts an MSI write. */
+  MsiTarget,
+  /** A level-driven interrupt wire. */
+  InterruptLine,
+  /** Callback a controller calls when an interrupt becomes deliverable. */
+  InterruptNotifier,
+} from './irq/index.js';
+
+// Time
+export {
+  /** Simulated cycles and a deterministic event queue. */
+  Clock,
+} from './clock/index.js';
+export type {
+  /** A scheduled callback. */
+  ClockEvent,
+  /** Handle of a scheduled event. */
+  EventHandle,
+  /** Saved state of a Clock. */
+  ClockState,
+} from './clock/index.js';
+
+// Tracing
+export {
+  /** A tracer that records events, optionally in a bounded ring. */
+  RecordingTracer,
+  /** A tracer that forwards to several tracers. */
+  FanoutTracer,
+  /** Exports events as Chrome Trace Event JSON (Perfetto). */
+  toChromeTrace,
+  /** Exports events as JSON lines. */
+  toJsonLines,
+} from './trace/index.js';
+export type {
+  /** Scalar trace argument. */
+  TraceArg,
+  /** Fields every trace event has. */
+  TraceEventBase,
+  /** An interrupt moved along its path. */
+  InterruptTraceEvent,
+  /** An IPI was sent. */
+  IpiTraceEvent,
+  /** An MSI was written. */
+  MsiTraceEvent,
+  /** A VM exit. */
+  VmExitTraceEvent,
+  /** A VM entry. */
+  VmEntryTraceEvent,
+  /** A page walk. */
+  PageWalkTraceEvent,
+  /** A TLB hit, miss or flush. */
+  TlbTraceEvent,
+  /** An architectural fault raised or recorded. */
+  FaultTraceEvent,
+  /** A model-defined event. */
+  CustomTraceEvent,
+  /** Any trace event. */
+  TraceEvent,
+  /** The kind of a trace event. */
+  TraceEventKind,
+  /** Receives trace events. */
+  Tracer,
+  /** Options of RecordingTracer. */
+  RecordingTracerOptions,
+  /** Chrome Trace Event JSON. */
+  ChromeTrace,
+  /** One Chrome trace entry. */
+  ChromeTraceEntry,
+  /** Options of toChromeTrace. */
+  ChromeTraceOptions,
+} from './trace/index.js';
+
+// Snapshots
+export {
+  /** A saved state cannot be restored. */
+  SnapshotError,
+  /** Checks a saved state's type and version and returns a validating reader. */
+  readState,
+  /** Validating reader over a saved state. */
+  StateReader,
+  /** bigint to `0x` hex. */
+  bigintToHex,
+  /** `0x` hex to bigint, validated. */
+  hexToBigint,
+  /** Bitmap to hex. */
+  bitmapToHex,
+  /** Hex to bitmap, validated. */
+  bitmapFromHex,
+  /** Bytes to base64. */
+  bytesToBase64,
+  /** Base64 to bytes, validated. */
+  base64ToBytes,
+} from './snapshot/index.js';
+export type {
+  /** Kinds of SnapshotError. */
+  SnapshotErrorKind,
+  /** `type` and `version` of every saved state. */
+  VersionedState,
+  /** A model with saveState/restoreState. */
+  Snapshottable,
+  /** A JSON-safe value. */
+  JsonValue,
+} from './snapshot/index.js';
+
+// Randomness
+export {
+  /** Seeded xoshiro128** generator: the only randomness models may use. */
+  SeededRandom,
+} from './random/index.js';
+export type {
+  /** Saved state of SeededRandom. */
+  SeededRandomState,
+} from './random/index.js';

@@ -1,0 +1,364 @@
+/**
+ * Sparse little-endian physical memory. Regions say which addresses exist;
+ * inside a region, 4 KiB pages are allocated on first write and read as zero
+ * before that (as fresh RAM handed out zeroed). An access to an address in no
+ * region throws a {@link MemoryError} naming it: nothing outside RAM reads as
+ * zero by accident.
+ */
+import { assertAddress, assertInteger, describeValue } from '../errors/validate.js';
+import { readState } from '../snapshot/state-reader.js';
+import { SnapshotError } from '../snapshot/snapshot-error.js';
+import { base64ToBytes, bytesToBase64 } from '../snapshot/encoding.js';
+import { MemoryError } from './memory-error.js';
+
+/** Size of a backing page in bytes. */
+export const PAGE_SIZE = 4096;
+const PAGE_MASK = PAGE_SIZE - 1;
+
+/** A range of physical addresses backed by memory. */
+export interface MemoryRegion {
+  readonly base: number;
+  readonly size: number;
+  readonly name: string;
+  readonly readOnly: boolean;
+}
+
+/** Options of {@link PhysicalMemory.addRegion}. */
+export interface RegionOptions {
+  name?: string;
+  /** Writes to a read-only region (a ROM) throw `read-only`. */
+  readOnly?: boolean;
+}
+
+/** Serializable contents of a {@link PhysicalMemory} (see `saveState`). */
+export interface PhysicalMemoryState {
+  version: 1;
+  type: 'hvsim.physical-memory';
+  regions: { base: number; size: number; name: string; readOnly: boolean }[];
+  /** Populated pages: page number to base64 contents. */
+  pages: Record<string, string>;
+}
+
+export class PhysicalMemory {
+  private regions: MemoryRegion[] = [];
+  private readonly pages = new Map<number, DataView>();
+  // One-entry cache of the last page touched: most accesses hit it.
+  private lastPfn = -1;
+  private lastView: DataView | undefined;
+  private anyReadOnly = false;
+
+  /** Adds a region of `size` bytes at `base`; overlapping an existing one is an error. */
+  addRegion(base: number, size: number, options: RegionOptions = {}): MemoryRegion {
+    assertAddress(base, 'region base');
+    assertInteger(size, 'region size', 1, Number.MAX_SAFE_INTEGER - base);
+    if (base % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
+      throw new MemoryError('bad-argument', base, `region base and size must be multiples of 4 KiB, got base ${describeValue(base)} size ${describeValue(size)}`);
+    }
+    const name = options.name ?? `ram@0x${base.toString(16)}`;
+    for (const r of this.regions) {
+      if (base < r.base + r.size && r.base < base + size) {
+        throw new MemoryError(
+          'region-overlap',
+          base,
+          `region ${name} [0x${base.toString(16)}, 0x${(base + size).toString(16)}) overlaps ${r.name} [0x${r.base.toString(16)}, 0x${(r.base + r.size).toString(16)})`,
+        );
+      }
+    }
+    const region: MemoryRegion = Object.freeze({ base, size, name, readOnly: options.readOnly ?? false });
+    this.regions.push(region);
+    this.regions.sort((a, b) => a.base - b.base);
+    this.anyReadOnly = this.regions.some((r) => r.readOnly);
+    return region;
+  }
+
+  /** Removes the region starting at `base` and drops its contents. */
+  removeRegion(base: number): void {
+    const i = this.regions.findIndex((r) => r.base === base);
+    if (i < 0) throw new MemoryError('region-not-found', base, `no memory region starts at ${describeValue(base)}`);
+    const r = this.regions[i]!;
+    this.regions.splice(i, 1);
+    this.anyReadOnly = this.regions.some((x) => x.readOnly);
+    // Regions are page-aligned, so every page of the region is the region's alone.
+    for (let pfn = r.base / PAGE_SIZE; pfn < (r.base + r.size) / PAGE_SIZE; pfn++) this.pages.delete(pfn);
+    this.lastPfn = -1;
+    this.lastView = undefined;
+  }
+
+  /** The regions, sorted by base. */
+  getRegions(): readonly MemoryRegion[] {
+    return this.regions;
+  }
+
+  /** The region containing `addr`, or undefined (binary search). */
+  regionAt(addr: number): MemoryRegion | undefined {
+    const rs = this.regions;
+    let lo = 0;
+    let hi = rs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = rs[mid]!;
+      if (addr < r.base) hi = mid - 1;
+      else if (addr >= r.base + r.size) lo = mid + 1;
+      else return r;
+    }
+    return undefined;
+  }
+
+  /** True when every byte of `[addr, addr + size)` is inside some region. */
+  isBacked(addr: number, size = 1): boolean {
+    let a = addr;
+    const end = addr + size;
+    while (a < end) {
+      const r = this.regionAt(a);
+      if (!r) return false;
+      a = r.base + r.size;
+    }
+    return true;
+  }
+
+  /** Number of 4 KiB pages that hold data (allocated by a write). */
+  get populatedPages(): number {
+    return this.pages.size;
+  }
+
+  // --- page lookup -------------------------------------------------------
+
+  /** The page's view for a read, or undefined when the page reads as zero. */
+  private pageForRead(addr: number, size: number): DataView | undefined {
+    const pfn = Math.floor(addr / PAGE_SIZE);
+    if (pfn === this.lastPfn) return this.lastView;
+    const view = this.pages.get(pfn);
+    if (view) {
+      this.lastPfn = pfn;
+      this.lastView = view;
+      return view;
+    }
+    this.checkBacked(addr, size, 'read');
+    return undefined;
+  }
+
+  private pageForWrite(addr: number, size: number): DataView {
+    const pfn = Math.floor(addr / PAGE_SIZE);
+    if (pfn === this.lastPfn && this.lastView) {
+      if (this.anyReadOnly) this.checkWritable(addr, size);
+      return this.lastView;
+    }
+    this.checkBacked(addr, size, 'write');
+    this.checkWritable(addr, size);
+    let view = this.pages.get(pfn);
+    if (!view) {
+      view = new DataView(new ArrayBuffer(PAGE_SIZE));
+      this.pages.set(pfn, view);
+    }
+    this.lastPfn = pfn;
+    this.lastView = view;
+    return view;
+  }
+
+  private checkBacked(addr: number, size: number, op: string): void {
+    assertAddress(addr);
+    if (!this.isBacked(addr, size)) {
+      throw new MemoryError('unmapped', addr, `${op} of ${size} byte(s) at physical address 0x${addr.toString(16)} is outside every memory region`);
+    }
+  }
+
+  private checkWritable(addr: number, size: number): void {
+    let a = addr;
+    const end = addr + size;
+    while (a < end) {
+      const r = this.regionAt(a)!;
+      if (r.readOnly) throw new MemoryError('read-only', addr, `write at 0x${addr.toString(16)} into read-only region ${r.name}`);
+      a = r.base + r.size;
+    }
+  }
+
+  // --- scalar accesses ---------------------------------------------------
+
+  read8(addr: number): number {
+    const v = this.pageForRead(addr, 1);
+    return v ? v.getUint8(addr & PAGE_MASK) : 0;
+  }
+
+  read16(addr: number): number {
+    const off = addr & PAGE_MASK;
+    if (off > PAGE_SIZE - 2) return this.readSplit(addr, 2);
+    const v = this.pageForRead(addr, 2);
+    return v ? v.getUint16(off, true) : 0;
+  }
+
+  read32(addr: number): number {
+    const off = addr & PAGE_MASK;
+    if (off > PAGE_SIZE - 4) return this.readSplit(addr, 4);
+    const v = this.pageForRead(addr, 4);
+    return v ? v.getUint32(off, true) : 0;
+  }
+
+  /** 64-bit read as bigint (API boundary); hot paths use two `read32`s. */
+  read64(addr: number): bigint {
+    const off = addr & PAGE_MASK;
+    if (off > PAGE_SIZE - 8) {
+      const lo = this.readSplit(addr, 4);
+      const hi = this.readSplit(addr + 4, 4);
+      return (BigInt(hi) << 32n) | BigInt(lo);
+    }
+    const v = this.pageForRead(addr, 8);
+    return v ? v.getBigUint64(off, true) : 0n;
+  }
+
+  write8(addr: number, value: number): void {
+    this.pageForWrite(addr, 1).setUint8(addr & PAGE_MASK, value);
+  }
+
+  write16(addr: number, value: number): void {
+    const off = addr & PAGE_MASK;
+    if (off > PAGE_SIZE - 2) return this.writeSplit(addr, 2, value);
+    this.pageForWrite(addr, 2).setUint16(off, value, true);
+  }
+
+  write32(addr: number, value: number): void {
+    const off = addr & PAGE_MASK;
+    if (off > PAGE_SIZE - 4) return this.writeSplit(addr, 4, value);
+    this.pageForWrite(addr, 4).setUint32(off, value, true);
+  }
+
+  write64(addr: number, value: bigint): void {
+    const off = addr & PAGE_MASK;
+    if (off > PAGE_SIZE - 8) {
+      this.checkBacked(addr, 8, 'write');
+      this.writeSplit(addr, 4, Number(value & 0xffff_ffffn));
+      this.writeSplit(addr + 4, 4, Number((value >> 32n) & 0xffff_ffffn));
+      return;
+    }
+    this.pageForWrite(addr, 8).setBigUint64(off, BigInt.asUintN(64, value), true);
+  }
+
+  /** Byte-wise read of an access that crosses a page boundary. */
+  private readSplit(addr: number, size: number): number {
+    this.checkBacked(addr, size, 'read');
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + this.read8(addr + i);
+    return v;
+  }
+
+  private writeSplit(addr: number, size: number, value: number): void {
+    this.checkBacked(addr, size, 'write');
+    this.checkWritable(addr, size);
+    let v = value >>> 0;
+    for (let i = 0; i < size; i++) {
+      this.write8(addr + i, v & 0xff);
+      v >>>= 8;
+    }
+  }
+
+  // --- block accesses ----------------------------------------------------
+
+  /** Copies `length` bytes from `addr` into a new array (or into `into`). */
+  readBytes(addr: number, length: number, into?: Uint8Array): Uint8Array {
+    assertInteger(length, 'length', 0, 2 ** 31);
+    const out = into ?? new Uint8Array(length);
+    if (out.length < length) throw new MemoryError('bad-argument', addr, `destination holds ${out.length} bytes, ${length} requested`);
+    if (length === 0) return out;
+    this.checkBacked(addr, length, 'read');
+    let done = 0;
+    while (done < length) {
+      const a = addr + done;
+      const off = a & PAGE_MASK;
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      const view = this.pages.get(Math.floor(a / PAGE_SIZE));
+      if (view) out.set(new Uint8Array(view.buffer, off, n), done);
+      else out.fill(0, done, done + n);
+      done += n;
+    }
+    return out;
+  }
+
+  /** Copies `bytes` to memory starting at `addr`. */
+  writeBytes(addr: number, bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.checkBacked(addr, bytes.length, 'write');
+    this.checkWritable(addr, bytes.length);
+    let done = 0;
+    while (done < bytes.length) {
+      const a = addr + done;
+      const off = a & PAGE_MASK;
+      const n = Math.min(PAGE_SIZE - off, bytes.length - done);
+      const view = this.pageForWrite(a, 1);
+      new Uint8Array(view.buffer, off, n).set(bytes.subarray(done, done + n));
+      done += n;
+    }
+  }
+
+  /** Fills `[addr, addr + length)` with `byte`. */
+  fill(addr: number, length: number, byte = 0): void {
+    assertInteger(length, 'length', 0, Number.MAX_SAFE_INTEGER);
+    assertInteger(byte, 'fill byte', 0, 255);
+    if (length === 0) return;
+    this.checkBacked(addr, length, 'write');
+    this.checkWritable(addr, length);
+    let done = 0;
+    while (done < length) {
+      const a = addr + done;
+      const off = a & PAGE_MASK;
+      const n = Math.min(PAGE_SIZE - off, length - done);
+      const pfn = Math.floor(a / PAGE_SIZE);
+      if (byte === 0 && !this.pages.has(pfn)) {
+        done += n;
+        continue;
+      }
+      new Uint8Array(this.pageForWrite(a, 1).buffer, off, n).fill(byte);
+      done += n;
+    }
+  }
+
+  // --- snapshots ---------------------------------------------------------
+
+  /** Regions and populated pages as a JSON-safe object. */
+  saveState(): PhysicalMemoryState {
+    const pages: Record<string, string> = {};
+    for (const pfn of [...this.pages.keys()].sort((a, b) => a - b)) {
+      const bytes = new Uint8Array(this.pages.get(pfn)!.buffer);
+      if (bytes.some((b) => b !== 0)) pages[String(pfn)] = bytesToBase64(bytes);
+    }
+    return {
+      version: 1,
+      type: 'hvsim.physical-memory',
+      regions: this.regions.map((r) => ({ base: r.base, size: r.size, name: r.name, readOnly: r.readOnly })),
+      pages,
+    };
+  }
+
+  /** Replaces all regions and contents with a saved state. */
+  restoreState(state: unknown): void {
+    const s = readState(state, 'hvsim.physical-memory', 1);
+    const regions = s.array('regions', (r) => ({
+      base: r.address('base'),
+      size: r.int('size', 1, Number.MAX_SAFE_INTEGER),
+      name: r.string('name'),
+      readOnly: r.bool('readOnly'),
+    }));
+    const pageEntries = Object.entries(s.record('pages'));
+    const fresh = new PhysicalMemory();
+    for (const r of regions) fresh.addRegion(r.base, r.size, { name: r.name, readOnly: r.readOnly });
+    const decoded = new Map<number, DataView>();
+    for (const [key, value] of pageEntries) {
+      const pfn = Number(key);
+      if (!Number.isSafeInteger(pfn) || pfn < 0 || typeof value !== 'string') {
+        throw new SnapshotError('shape', `hvsim.physical-memory: pages.${key} is not a page number with base64 contents`);
+      }
+      const bytes = base64ToBytes(value, `hvsim.physical-memory: pages.${key}`);
+      if (bytes.length !== PAGE_SIZE) throw new SnapshotError('shape', `hvsim.physical-memory: pages.${key} holds ${bytes.length} bytes, expected ${PAGE_SIZE}`);
+      if (!fresh.isBacked(pfn * PAGE_SIZE)) {
+        throw new SnapshotError('shape', `hvsim.physical-memory: page ${key} lies outside every region`);
+      }
+      const buf = new ArrayBuffer(PAGE_SIZE);
+      new Uint8Array(buf).set(bytes);
+      decoded.set(pfn, new DataView(buf));
+    }
+    this.regions = fresh.regions;
+    this.anyReadOnly = fresh.anyReadOnly;
+    this.pages.clear();
+    for (const [pfn, view] of decoded) this.pages.set(pfn, view);
+    this.lastPfn = -1;
+    this.lastView = undefined;
+  }
+}

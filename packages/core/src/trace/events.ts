@@ -1,0 +1,106 @@
+/**
+ * Typed trace events. Models emit them to an optional {@link Tracer}; with no
+ * tracer attached the emitting code is `this.tracer?.emit({...})`, which
+ * builds nothing, so tracing costs nothing when it is off.
+ */
+
+/** Scalar values an event may carry in `args`. */
+export type TraceArg = number | string | boolean;
+
+/** Fields every event has. */
+export interface TraceEventBase {
+  /** Simulated cycle at which the event happened (its start, if it spans time). */
+  cycle: number;
+  /** The CPU (physical or virtual, per `source`) the event concerns. */
+  cpu?: number;
+  /** The model that emitted it: `'lapic'`, `'ioapic'`, `'gic'`, `'its'`, `'vmx'`, `'iommu'`, `'mmu'`, `'kvm'`, ... */
+  source: string;
+  /** Cycles the event spans (e.g. a VM exit's handling), for timeline views. */
+  duration?: number;
+  /** Same number on every event of one interrupt's path, so a viewer can link them. */
+  flow?: number;
+  /** Extra facts, shown as-is by viewers. */
+  args?: Record<string, TraceArg>;
+}
+
+/** An interrupt moved along its path: raised at a source, posted, delivered to a CPU, acknowledged, completed (EOI), or merged into one already pending. */
+export interface InterruptTraceEvent extends TraceEventBase {
+  kind: 'interrupt.raised' | 'interrupt.posted' | 'interrupt.delivered' | 'interrupt.acknowledged' | 'interrupt.eoi' | 'interrupt.coalesced' | 'interrupt.dropped';
+  /** x86 vector or Arm INTID. */
+  vector: number;
+}
+
+/** An inter-processor interrupt was sent. */
+export interface IpiTraceEvent extends TraceEventBase {
+  kind: 'ipi.sent';
+  vector: number;
+  /** Destination as written (APIC ID, logical mask, affinity, or -1 for a shorthand). */
+  destination: number;
+}
+
+/** A message-signalled interrupt was written. */
+export interface MsiTraceEvent extends TraceEventBase {
+  kind: 'msi';
+  address: number;
+  data: number;
+}
+
+/** A VM exit, with its basic exit reason (x86) or exception class (Arm). */
+export interface VmExitTraceEvent extends TraceEventBase {
+  kind: 'vm.exit';
+  reason: number;
+  reasonName: string;
+}
+
+/** A VM entry. */
+export interface VmEntryTraceEvent extends TraceEventBase {
+  kind: 'vm.entry';
+}
+
+/** A page walk, with the memory references it made and how it ended. */
+export interface PageWalkTraceEvent extends TraceEventBase {
+  kind: 'mmu.walk';
+  address: number;
+  references: number;
+  /** Absent when the walk succeeded; else what stopped it (`'#PF'`, `'ept-violation'`, ...). */
+  fault?: string;
+}
+
+/** A TLB lookup that hit or missed. */
+export interface TlbTraceEvent extends TraceEventBase {
+  kind: 'tlb.hit' | 'tlb.miss' | 'tlb.flush';
+  address: number;
+}
+
+/** An architectural fault raised or recorded by a model (a #GP, a VT-d fault record, an ITS command error). */
+export interface FaultTraceEvent extends TraceEventBase {
+  kind: 'fault';
+  what: string;
+  code?: number;
+}
+
+/** Anything a model or workload wants to mark that no other kind describes. */
+export interface CustomTraceEvent extends TraceEventBase {
+  kind: 'custom';
+  name: string;
+}
+
+/** Every event a tracer receives. */
+export type TraceEvent =
+  | InterruptTraceEvent
+  | IpiTraceEvent
+  | MsiTraceEvent
+  | VmExitTraceEvent
+  | VmEntryTraceEvent
+  | PageWalkTraceEvent
+  | TlbTraceEvent
+  | FaultTraceEvent
+  | CustomTraceEvent;
+
+/** The `kind` of every trace event. */
+export type TraceEventKind = TraceEvent['kind'];
+
+/** Receives events from models. */
+export interface Tracer {
+  emit(event: TraceEvent): void;
+}

@@ -1,0 +1,3 @@
+import { hvsimProject } from '../../vitest.package';
+
+export default hvsimProject(import.meta.dirname);

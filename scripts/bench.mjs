@@ -1,0 +1,24 @@
+// Runs every package's vitest benchmarks in one run and writes the results,
+// machine-readable, to bench-results/bench.json (see CONTRIBUTING.md).
+// Extra arguments are passed to vitest, e.g. `pnpm bench -- --project core`.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+
+const out = 'bench-results/bench.json';
+mkdirSync('bench-results', { recursive: true });
+const args = ['vitest', 'bench', '--run', '--outputJson', out, ...process.argv.slice(2)];
+const run = spawnSync('pnpm', ['exec', ...args], { stdio: 'inherit' });
+if (run.status !== 0) process.exit(run.status ?? 1);
+
+// A flat summary beside the full report: one row per benchmark with ops/s.
+const report = JSON.parse(readFileSync(out, 'utf8'));
+const rows = [];
+for (const file of report.files ?? []) {
+  for (const group of file.groups ?? []) {
+    for (const b of group.benchmarks ?? []) {
+      rows.push({ file: file.filepath.replace(process.cwd() + '/', ''), group: group.fullName, name: b.name, hz: Math.round(b.hz), rme: Number(b.rme.toFixed(2)) });
+    }
+  }
+}
+writeFileSync('bench-results/summary.json', JSON.stringify(rows, null, 2) + '\n');
+console.log(`\nbench results: ${out} (full), bench-results/summary.json (ops/s per benchmark)`);

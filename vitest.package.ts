@@ -1,0 +1,20 @@
+/**
+ * The vitest config of one workspace member: tests beside the code,
+ * benchmarks in `*.bench.ts`, `@hvsim/*` resolved to sources.
+ */
+import { defineProject } from 'vitest/config';
+import { basename } from 'node:path';
+import { hvsimSourceAliases } from './vitest.shared';
+
+export function hvsimProject(packageDir: string): ReturnType<typeof defineProject> {
+  return defineProject({
+    root: packageDir,
+    resolve: { alias: hvsimSourceAliases() },
+    test: {
+      name: basename(packageDir),
+      include: ['src/**/*.test.ts'],
+      benchmark: { include: ['src/**/*.bench.ts'] },
+      environment: 'node',
+    },
+  });
+}
