@@ -16,9 +16,21 @@ const rows = [];
 for (const file of report.files ?? []) {
   for (const group of file.groups ?? []) {
     for (const b of group.benchmarks ?? []) {
-      rows.push({ file: file.filepath.replace(process.cwd() + '/', ''), group: group.fullName, name: b.name, hz: Math.round(b.hz), rme: Number(b.rme.toFixed(2)) });
+      // A benchmark that runs a batch per iteration says so with `[ops=N]` in its name.
+      const batch = Number(/\[ops=(\d+)\]/.exec(b.name)?.[1] ?? 1);
+      rows.push({
+        file: file.filepath.replace(process.cwd() + '/', ''),
+        group: group.fullName,
+        name: b.name,
+        opsPerSecond: Math.round(b.hz * batch),
+        iterationsPerSecond: Math.round(b.hz),
+        rme: Number(b.rme.toFixed(2)),
+      });
     }
   }
 }
 writeFileSync('bench-results/summary.json', JSON.stringify(rows, null, 2) + '\n');
+const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
+console.log('\nops/s        benchmark');
+for (const r of rows) console.log(`${fmt(r.opsPerSecond).padStart(10)}   ${r.group} > ${r.name}`);
 console.log(`\nbench results: ${out} (full), bench-results/summary.json (ops/s per benchmark)`);

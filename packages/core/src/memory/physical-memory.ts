@@ -43,7 +43,7 @@ export class PhysicalMemory {
   private regions: MemoryRegion[] = [];
   private readonly pages = new Map<number, DataView>();
   // One-entry cache of the last page touched: most accesses hit it.
-  private lastPfn = -1;
+  private lastPfn = Number.NaN;
   private lastView: DataView | undefined;
   private anyReadOnly = false;
 
@@ -80,7 +80,7 @@ export class PhysicalMemory {
     this.anyReadOnly = this.regions.some((x) => x.readOnly);
     // Regions are page-aligned, so every page of the region is the region's alone.
     for (let pfn = r.base / PAGE_SIZE; pfn < (r.base + r.size) / PAGE_SIZE; pfn++) this.pages.delete(pfn);
-    this.lastPfn = -1;
+    this.lastPfn = Number.NaN;
     this.lastView = undefined;
   }
 
@@ -126,7 +126,8 @@ export class PhysicalMemory {
   /** The page's view for a read, or undefined when the page reads as zero. */
   private pageForRead(addr: number, size: number): DataView | undefined {
     const pfn = Math.floor(addr / PAGE_SIZE);
-    if (pfn === this.lastPfn) return this.lastView;
+    if (pfn === this.lastPfn && Number.isInteger(addr)) return this.lastView;
+    assertAddress(addr);
     const view = this.pages.get(pfn);
     if (view) {
       this.lastPfn = pfn;
@@ -139,7 +140,7 @@ export class PhysicalMemory {
 
   private pageForWrite(addr: number, size: number): DataView {
     const pfn = Math.floor(addr / PAGE_SIZE);
-    if (pfn === this.lastPfn && this.lastView) {
+    if (pfn === this.lastPfn && this.lastView && Number.isInteger(addr)) {
       if (this.anyReadOnly) this.checkWritable(addr, size);
       return this.lastView;
     }
@@ -358,7 +359,7 @@ export class PhysicalMemory {
     this.anyReadOnly = fresh.anyReadOnly;
     this.pages.clear();
     for (const [pfn, view] of decoded) this.pages.set(pfn, view);
-    this.lastPfn = -1;
+    this.lastPfn = Number.NaN;
     this.lastView = undefined;
   }
 }

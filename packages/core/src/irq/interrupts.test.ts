@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { DELIVERY_MODE, LevelLine, type InterruptMessage, type InterruptTarget } from './interrupts.js';
+
+describe('interrupt wiring', () => {
+  it('numbers delivery modes as the ICR does (SDM 3A 11.6.1)', () => {
+    expect(DELIVERY_MODE).toEqual({ FIXED: 0, LOWEST_PRIORITY: 1, SMI: 2, NMI: 4, INIT: 5, STARTUP: 6, EXTINT: 7 });
+  });
+
+  it('lets any target accept a message', () => {
+    const got: InterruptMessage[] = [];
+    const target: InterruptTarget = { acceptInterrupt: (m) => got.push({ ...m }) };
+    target.acceptInterrupt({ vector: 0x30, trigger: 'edge', deliveryMode: DELIVERY_MODE.FIXED });
+    expect(got).toEqual([{ vector: 0x30, trigger: 'edge', deliveryMode: 0 }]);
+  });
+
+  it('reports level changes only, not repeated levels', () => {
+    const changes: boolean[] = [];
+    const line = new LevelLine((l) => changes.push(l));
+    line.setLevel(true);
+    line.setLevel(true);
+    line.setLevel(false);
+    expect(changes).toEqual([true, false]);
+    expect(line.level).toBe(false);
+    new LevelLine().setLevel(true);
+  });
+});
