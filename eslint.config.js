@@ -47,4 +47,11 @@ export default tseslint.config(
     ignores: ['packages/*/src/**/*.ts', 'apps/*/src/**/*.ts'],
     extends: [...tseslint.configs.recommended],
   },
+  {
+    // Repository scripts and configs run on Node.
+    files: ['scripts/**/*.mjs', '*.js', '*.ts', 'packages/*/*.ts', 'apps/*/*.ts'],
+    languageOptions: {
+      globals: { console: 'readonly', process: 'readonly', URL: 'readonly' },
+    },
+  },
 );

@@ -4,7 +4,7 @@
  */
 import { defineProject } from 'vitest/config';
 import { basename } from 'node:path';
-import { hvsimSourceAliases } from './vitest.shared';
+import { hvsimSourceAliases } from './vitest.shared.ts';
 
 export function hvsimProject(packageDir: string): ReturnType<typeof defineProject> {
   return defineProject({

@@ -49,8 +49,8 @@ const pkg = {
 const files = {
   'package.json': JSON.stringify(pkg, null, 2) + '\n',
   'tsconfig.json': JSON.stringify({ extends: '../../tsconfig.base.json', compilerOptions: { rootDir: '../..' }, include: ['src/**/*.ts', '*.ts'] }, null, 2) + '\n',
-  'tsup.config.ts': "import { hvsimPackage } from '../../tsup.preset';\n\nexport default hvsimPackage({ entry: { index: 'src/index.ts' } });\n",
-  'vitest.config.ts': "import { hvsimProject } from '../../vitest.package';\n\nexport default hvsimProject(import.meta.dirname);\n",
+  'tsup.config.ts': "import { hvsimPackage } from '../../tsup.preset.ts';\n\nexport default hvsimPackage({ entry: { index: 'src/index.ts' } });\n",
+  'vitest.config.ts': "import { hvsimProject } from '../../vitest.package.ts';\n\nexport default hvsimProject(import.meta.dirname);\n",
   'README.md': `# @hvsim/${name}\n\n${description}.\n`,
   'src/index.ts': `/**\n * @hvsim/${name}: ${description}.\n *\n * @packageDocumentation\n */\nexport {};\n`,
 };

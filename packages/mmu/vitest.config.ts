@@ -1,3 +1,3 @@
-import { hvsimProject } from '../../vitest.package';
+import { hvsimProject } from '../../vitest.package.ts';
 
 export default hvsimProject(import.meta.dirname);

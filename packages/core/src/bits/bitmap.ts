@@ -18,6 +18,7 @@ function lowBit(word: number): number {
   return 31 - Math.clz32(word & -word);
 }
 
+/** A fixed-size bit set with fast highest/lowest search (see the file comment). */
 export class Bitmap {
   /** Number of bits in the set. */
   readonly size: number;

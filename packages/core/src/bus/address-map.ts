@@ -15,6 +15,7 @@ export interface BusMapping<D> {
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
+/** Non-overlapping ranges of one address space, each mapped to a device. */
 export class AddressMap<D> {
   private entries: BusMapping<D>[] = [];
   private last: BusMapping<D> | undefined;

@@ -31,6 +31,7 @@ export type EventHandle = number;
 const SLOT_BITS = 22;
 const SLOTS = 2 ** SLOT_BITS;
 
+/** Simulated time in cycles with a deterministic event queue (see the file comment). */
 export class Clock {
   private cycle = 0;
   private seq = 0;

@@ -39,6 +39,7 @@ export interface PhysicalMemoryState {
   pages: Record<string, string>;
 }
 
+/** Sparse, page-backed, little-endian physical memory made of regions (see the file comment). */
 export class PhysicalMemory {
   private regions: MemoryRegion[] = [];
   private readonly pages = new Map<number, DataView>();

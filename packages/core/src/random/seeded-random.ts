@@ -18,6 +18,7 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
+/** Seeded xoshiro128** generator: the only source of randomness models may use. */
 export class SeededRandom {
   private s0 = 0;
   private s1 = 0;

@@ -14,6 +14,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Reads the fields of a saved state, validating each and naming its path on error. */
 export class StateReader {
   constructor(
     private readonly obj: Record<string, unknown>,

@@ -11,6 +11,7 @@ export interface RecordingTracerOptions {
   capacity?: number;
 }
 
+/** Keeps emitted events in memory, optionally in a ring of bounded capacity. */
 export class RecordingTracer implements Tracer {
   private readonly capacity: number;
   private buffer: TraceEvent[] = [];
