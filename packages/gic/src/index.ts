@@ -1,6 +1,141 @@
 /**
- * @hvsim/gic: Arm GICv2, GICv3 and GICv4 interrupt controllers with their virtualization interfaces and the ITS.
+ * @hvsim/gic: Arm GICv2 and GICv3 interrupt controllers with their
+ * virtualization interfaces (IHI 0048B, IHI 0069). LPIs, the ITS and GICv4
+ * come later in the same package.
  *
  * @packageDocumentation
  */
-export {};
+export {
+  /** An Arm GICv2 with the virtualization extensions: GICD, GICC, GICH and GICV frames per CPU. */
+  GicV2,
+  /** The GICv2 distributor frame as one CPU sees it. */
+  GicV2Distributor,
+  /** The GICv2 CPU interface frame (GICC). */
+  GicV2CpuInterface,
+  /** The GICv2 virtual interface control frame (GICH). */
+  GicV2HypervisorInterface,
+  /** The GICv2 virtual CPU interface frame (GICV). */
+  GicV2VirtualCpuInterface,
+  /** GICv2 frame sizes. */
+  GICV2_FRAME_SIZE,
+  /** GICv2 distributor register offsets. */
+  GICV2_GICD,
+  /** GICv2 CPU interface (and GICV) register offsets. */
+  GICC,
+  /** GICv2 GICH register offsets. */
+  GICH,
+  /** GICD_SGIR fields. */
+  GICD_SGIR,
+  /** GICC_CTLR fields. */
+  GICC_CTLR,
+  /** GICV_CTLR fields. */
+  GICV_CTLR,
+  /** GICH_LR<n> fields. */
+  GICH_LR,
+  /** GICH_VMCR fields. */
+  GICH_VMCR,
+  /** GICH_VTR fields. */
+  GICH_VTR,
+} from './v2/index.js';
+export type {
+  /** Construction options of GicV2. */
+  GicV2Options,
+  /** Saved state of GicV2. */
+  GicV2State,
+  /** A vCPU's GICv2 virtual interface context. */
+  GicV2VcpuState,
+} from './v2/index.js';
+export {
+  /** An Arm GICv3: distributor, redistributors, ICC_* CPU interface and ICH_* and ICV_* virtual interface. */
+  GicV3,
+  /** The GICv3 distributor frame. */
+  GicV3Distributor,
+  /** One PE's GICv3 redistributor. */
+  GicV3Redistributor,
+  /** The contiguous redistributor region as one MMIO device. */
+  GicV3RedistributorRegion,
+  /** The ICC_* view of one PE's CPU interface. */
+  GicV3CpuInterface,
+  /** The ICH_* / ICV_* view of one PE's virtual interface. */
+  GicV3VirtualInterface,
+  /** Every GICv3 system register by name, with its encoding. */
+  GICV3_SYSREGS,
+  /** The register name of an MRS/MSR encoding. */
+  gicv3SysregName,
+  /** GICv3 distributor register offsets. */
+  GICD,
+  /** GICv3 redistributor RD_base offsets. */
+  GICR,
+  /** GICv3 redistributor SGI_base offsets. */
+  GICR_SGI,
+  /** Distributor frame size. */
+  GICD_FRAME_SIZE,
+  /** Redistributor stride per PE. */
+  GICR_STRIDE,
+  /** Offset of SGI_base in a redistributor. */
+  GICR_SGI_BASE,
+  /** ICH_LR<n>_EL2 fields. */
+  ICH_LR,
+  /** ICH_HCR_EL2 fields. */
+  ICH_HCR,
+  /** ICH_VMCR_EL2 fields. */
+  ICH_VMCR,
+  /** ICH_VTR_EL2 fields. */
+  ICH_VTR,
+  /** ICC_CTLR_EL1 fields. */
+  ICC_CTLR,
+  /** ICC_SGI0R/SGI1R/ASGI1R_EL1 fields. */
+  ICC_SGIR,
+  /** GICD_CTLR fields (GICv3). */
+  GICD_CTLR,
+  /** GICD_TYPER fields (GICv3). */
+  GICD_TYPER,
+  /** GICD_IROUTER fields. */
+  GICD_IROUTER,
+  /** GICR_TYPER fields. */
+  GICR_TYPER,
+  /** GICR_WAKER fields. */
+  GICR_WAKER,
+} from './v3/index.js';
+export type {
+  /** Construction options of GicV3. */
+  GicV3Options,
+  /** Saved state of GicV3. */
+  GicV3State,
+  /** A vCPU's GICv3 virtual interface context. */
+  GicV3VcpuState,
+  /** Which ICC SGI register generated an SGI. */
+  SgiRegister,
+  /** One GICv3 system register. */
+  SysregInfo,
+  /** Access of a system register. */
+  SysregAccess,
+  /** Trap and routing class of a system register. */
+  SysregClass,
+} from './v3/index.js';
+export {
+  /** INTID 1023: nothing to acknowledge. */
+  INTID_SPURIOUS,
+  /** INTID 1022: GICv2 GICC_IAR found a Group 1 interrupt with AckCtl clear. */
+  INTID_GROUP1_NOT_ACKED,
+  /** First SPI INTID (32). */
+  SPI_BASE,
+  /** First PPI INTID (16). */
+  PPI_BASE,
+  /** First LPI INTID (8192). */
+  LPI_BASE,
+  /** Classifies an INTID as SGI, PPI, SPI, special, reserved or LPI. */
+  intidKind,
+} from './common/intid.js';
+export type {
+  /** Kinds of INTID. */
+  IntidKind,
+} from './common/intid.js';
+export {
+  /** List register states. */
+  LR_STATE,
+  /** HCR control bits shared by GICH_HCR and ICH_HCR_EL2. */
+  HCR_BIT,
+  /** MISR bits shared by GICH_MISR and ICH_MISR_EL2. */
+  MISR_BIT,
+} from './common/virtual-interface.js';

@@ -1,6 +1,115 @@
 /**
- * @hvsim/iommu: Intel VT-d IOMMU: DMA remapping, interrupt remapping and posted interrupts.
+ * @hvsim/iommu: an Intel VT-d remapping hardware unit — DMA remapping,
+ * interrupt remapping and posted interrupts, programmed through its real
+ * registers and in-memory tables.
  *
  * @packageDocumentation
  */
-export {};
+export {
+  /** One VT-d remapping hardware unit: registers (MmioDevice), DMA remapping, interrupt remapping and posting. */
+  IntelIommu,
+} from './iommu.js';
+export type {
+  /** Wiring and options of an IntelIommu. */
+  IntelIommuOptions,
+  /** Counters of what the unit did. */
+  IommuStats,
+} from './iommu.js';
+export type {
+  /** Saved state of an IntelIommu. */
+  IntelIommuState,
+} from './state.js';
+export type {
+  /** Where remapped interrupts and notification events go. */
+  IommuInterruptTarget,
+} from './target.js';
+export {
+  /** Adapts an ApicBus into an IommuInterruptTarget that also carries 32-bit x2APIC destinations. */
+  apicBusTarget,
+} from './apic-bus-target.js';
+export type {
+  /** The part of ApicBus that apicBusTarget uses. */
+  ApicBusLike,
+} from './apic-bus-target.js';
+export type {
+  /** Result of dmaRead / dmaWrite. */
+  DmaResult,
+  /** How a DMA request ended. */
+  DmaStatus,
+  /** Result of sendMsi. */
+  MsiResult,
+  /** How an interrupt request ended. */
+  MsiOutcome,
+} from './results.js';
+export type {
+  /** Optional features of the modelled unit. */
+  IommuFeatures,
+} from './capabilities.js';
+export {
+  /** CAP_REG field descriptors (VT-d 11.4.2). */
+  CAP,
+  /** ECAP_REG field descriptors (VT-d 11.4.3). */
+  ECAP,
+} from './capabilities.js';
+export {
+  /** Register offsets (VT-d 11.4). */
+  VTD_REG,
+  /** GCMD/GSTS bits (VT-d 11.4.4-5). */
+  GCMD,
+  /** FSTS bits (VT-d 11.4.6). */
+  FSTS,
+  /** FECTL/IECTL bits. */
+  EVENT_CTL,
+  /** Invalidation queue error codes (IQERCD.IQEI). */
+  IQEI,
+  /** Number of Fault Recording registers. */
+  VTD_FAULT_RECORDING_REGISTERS,
+} from './regs.js';
+export {
+  /** VT-d fault reason codes (FRCD.FR). */
+  VTD_FAULT_REASON,
+  /** Name of a fault reason code. */
+  faultReasonName,
+} from './faults/fault-reason.js';
+export type {
+  /** A fault reason code. */
+  VtdFaultReason,
+} from './faults/fault-reason.js';
+export type {
+  /** A decoded Fault Recording register. */
+  FaultRecord,
+} from './faults/fault-recorder.js';
+export {
+  /** Invalidation descriptor types (VT-d 6.5.2). */
+  DESCRIPTOR_TYPE,
+  /** Context-cache invalidate descriptor fields (VT-d 6.5.2.1). */
+  CC_DSC,
+  /** IOTLB invalidate descriptor fields (VT-d 6.5.2.3). */
+  IOTLB_DSC,
+  /** Interrupt entry cache invalidate descriptor fields (VT-d 6.5.2.4). */
+  IEC_DSC,
+  /** Invalidation wait descriptor fields (VT-d 6.5.2.8). */
+  WAIT_DSC,
+} from './qi/descriptors.js';
+export {
+  /** Root-entry fields (VT-d 9.1). */
+  ROOT_ENTRY,
+  /** Context-entry fields (VT-d 9.3). */
+  CONTEXT_ENTRY,
+  /** Context-entry Translation Type values. */
+  TRANSLATION_TYPE,
+  /** Second-level paging-entry fields (VT-d 9.8). */
+  SL_ENTRY,
+} from './dma/tables.js';
+export {
+  /** IRTE fields, by 32-bit word (VT-d 9.10, 9.11). */
+  IRTE,
+  /** IRTE source validation types (SVT). */
+  SOURCE_VALIDATION,
+} from './interrupts/irte.js';
+export {
+  /** Builds a PCI source ID from bus, device, function. */
+  sourceId,
+  /** Formats a source ID as bb:dd.f. */
+  formatSourceId,
+} from './source-id.js';

@@ -1,0 +1,244 @@
+/**
+ * The physical CPU interface logic shared by the GICv2 GICC frame and the
+ * GICv3 ICC_* system registers (IHI0048B 3.2-3.3, IHI0069 4.1, 4.4, 4.8):
+ * group enables, priority mask, binary points, active priorities, the
+ * highest-priority pending interrupt, acknowledge, EOI (priority drop, with
+ * or without deactivation) and DIR, and the IRQ/FIQ outputs. The v2 and v3
+ * views only translate register access into these calls.
+ */
+import { ActivePriorities, IDLE_PRIORITY, groupPriorityMask, minimumBinaryPoint } from './priority.js';
+import { INTID_SPURIOUS, isSpecialIntid } from './intid.js';
+import type { IrqEngine } from './irq-state.js';
+import type { StateReader } from '@hvsim/core';
+
+/** Output callbacks of a CPU interface. */
+export interface CpuInterfaceOutputs {
+  onIrq?: (cpu: number, asserted: boolean) => void;
+  onFiq?: (cpu: number, asserted: boolean) => void;
+  /** GICv3: an interrupt is waiting for a PE whose redistributor is asleep (IHI0069 11.1 WakeRequest). */
+  onWakeRequest?: (cpu: number) => void;
+}
+
+/** Saved state of one physical CPU interface. */
+export interface CpuInterfaceState {
+  groupEnable: number;
+  pmr: number;
+  bpr0: number;
+  bpr1: number;
+  cbpr: boolean;
+  eoiMode0: boolean;
+  eoiMode1: boolean;
+  ackCtl: boolean;
+  fiqEn: boolean;
+  apr: number[];
+}
+
+/** One physical CPU interface: enables, PMR, binary points, active priorities and the acknowledge/EOI logic. */
+export class CpuInterfaceCore {
+  /** Bit 0 EnableGrp0, bit 1 EnableGrp1 (GICC_CTLR, ICC_IGRPEN0/1_EL1). */
+  groupEnable = 0;
+  /** Priority mask (GICC_PMR, ICC_PMR_EL1); only priorities below it are signalled. */
+  pmr = 0;
+  bpr0: number;
+  bpr1: number;
+  /** Common binary point: Group 1 uses BPR0 (GICC_CTLR.CBPR, ICC_CTLR_EL1.CBPR). */
+  cbpr = false;
+  /** Split priority drop and deactivation per group (EOImodeS/NS in v2, EOImode in v3). */
+  eoiMode0 = false;
+  eoiMode1 = false;
+  /** GICv2 GICC_CTLR.AckCtl: GICC_IAR may acknowledge Group 1. */
+  ackCtl = false;
+  /** Group 0 signalled as FIQ (GICv2 GICC_CTLR.FIQEn; always in GICv3 with DS = 1). */
+  fiqEn = false;
+  readonly apr: ActivePriorities;
+  readonly minBpr0: number;
+  private irq = false;
+  private fiq = false;
+
+  constructor(
+    private readonly engine: IrqEngine,
+    readonly cpu: number,
+    readonly priorityBits: number,
+    /** GICv2 carries the SGI source CPU in IAR bits [12:10]. */
+    private readonly sgiSourceInIar: boolean,
+    private readonly outputs: CpuInterfaceOutputs,
+  ) {
+    const pre = Math.min(priorityBits, 7);
+    this.apr = new ActivePriorities(pre);
+    this.minBpr0 = minimumBinaryPoint(pre);
+    this.bpr0 = this.minBpr0;
+    this.bpr1 = this.minBpr0 + 1;
+  }
+
+  /** Reset values (IHI0048B 4.4, IHI0069 12.2): everything disabled, PMR 0, minimum binary points. */
+  reset(): void {
+    this.groupEnable = 0;
+    this.pmr = 0;
+    this.bpr0 = this.minBpr0;
+    this.bpr1 = this.minBpr0 + 1;
+    this.cbpr = false;
+    this.eoiMode0 = false;
+    this.eoiMode1 = false;
+    this.ackCtl = false;
+    this.apr.reset();
+    this.update();
+  }
+
+  get irqLevel(): boolean {
+    return this.irq;
+  }
+
+  get fiqLevel(): boolean {
+    return this.fiq;
+  }
+
+  /** Group priority of `priority` for an interrupt of `group` under the current binary points. */
+  groupPriority(priority: number, group: number): number {
+    return priority & groupPriorityMask(group, this.bpr0, this.bpr1, this.cbpr);
+  }
+
+  /** The running priority (GICC_RPR, ICC_RPR_EL1). */
+  runningPriority(): number {
+    return this.apr.running();
+  }
+
+  /** Highest-priority pending interrupt of an enabled group, or -1. */
+  hppi(): number {
+    if (this.engine.asleep[this.cpu] === 1) return -1;
+    return this.engine.best(this.cpu, this.groupEnable);
+  }
+
+  /** True when candidate `key` has sufficient priority to be signalled (IHI0069 4.8.6 preemption). */
+  private canSignal(key: number): boolean {
+    const e = this.engine;
+    const prio = e.keyPriority(this.cpu, key);
+    if (prio >= this.pmr) return false;
+    return this.groupPriority(prio, e.keyGroup(this.cpu, key)) < this.apr.running();
+  }
+
+  /** Recomputes the IRQ and FIQ outputs and reports changes. */
+  update(): void {
+    let irq = false;
+    let fiq = false;
+    if (this.engine.asleep[this.cpu] === 1) {
+      if (this.engine.candidates[this.cpu]!.best(this.engine.distEnable) >= 0) this.outputs.onWakeRequest?.(this.cpu);
+    } else {
+      const best = this.hppi();
+      if (best >= 0 && this.canSignal(best)) {
+        if (this.fiqEn && this.engine.keyGroup(this.cpu, best) === 0) fiq = true;
+        else irq = true;
+      }
+    }
+    if (irq !== this.irq) {
+      this.irq = irq;
+      this.outputs.onIrq?.(this.cpu, irq);
+    }
+    if (fiq !== this.fiq) {
+      this.fiq = fiq;
+      this.outputs.onFiq?.(this.cpu, fiq);
+    }
+  }
+
+  /**
+   * HPPIR (IHI0048B 4.4.8, IHI0069 12.2.11): the HPPI's INTID when its group
+   * is in `groups` (bit mask), else `otherGroup` (1022 or 1023); 1023 when
+   * nothing is pending. No side effects; the priority mask does not apply.
+   */
+  highestPending(groups: number, otherGroup: number): number {
+    const best = this.hppi();
+    if (best < 0) return INTID_SPURIOUS;
+    if (((groups >>> this.engine.keyGroup(this.cpu, best)) & 1) === 0) return otherGroup;
+    return best < 16 && this.sgiSourceInIar ? best | (this.lowestSgiSource(best) << 10) : this.engine.keyIntid(best);
+  }
+
+  private lowestSgiSource(sgi: number): number {
+    const mask = this.engine.sgiSources[this.cpu * 16 + sgi]!;
+    return mask === 0 ? 0 : 31 - Math.clz32(mask & -mask);
+  }
+
+  /**
+   * IAR read (IHI0048B 4.4.4, IHI0069 12.2.13): acknowledges the HPPI if its
+   * group is in `groups` and it has sufficient priority; otherwise returns
+   * `otherGroup` (wrong group) or 1023.
+   */
+  acknowledge(groups: number, otherGroup: number): number {
+    const e = this.engine;
+    const best = this.hppi();
+    if (best < 0 || !this.canSignal(best)) return INTID_SPURIOUS;
+    const group = e.keyGroup(this.cpu, best);
+    if (((groups >>> group) & 1) === 0) return otherGroup;
+    this.apr.activate(this.groupPriority(e.keyPriority(this.cpu, best), group), group);
+    e.quietCpu = this.cpu;
+    const source = e.acknowledgeKey(this.cpu, best);
+    e.quietCpu = -1;
+    this.update();
+    return this.sgiSourceInIar && best < 16 ? best | (source << 10) : e.keyIntid(best);
+  }
+
+  /**
+   * EOIR write (IHI0048B 4.4.5, IHI0069 12.2.9): priority drop of the highest
+   * active priority, and deactivation of `intid` unless EOImode splits them
+   * for its group. Special INTIDs are ignored; an INTID with no active state
+   * here (an LPI, or one not implemented) only drops priority.
+   */
+  endOfInterrupt(intid: number): void {
+    if (isSpecialIntid(intid)) return;
+    if (this.apr.drop() === IDLE_PRIORITY) {
+      // No active priority: the EOI is UNPREDICTABLE; we ignore it (IHI0069 4.4.4).
+      return;
+    }
+    const e = this.engine;
+    if (!e.implemented(intid)) {
+      this.update();
+      return;
+    }
+    const group = e.group[e.slot(this.cpu, intid)]!;
+    if (!(group === 0 ? this.eoiMode0 : this.eoiMode1)) {
+      e.quietCpu = this.cpu;
+      e.deactivate(this.cpu, intid);
+      e.quietCpu = -1;
+    }
+    this.update();
+  }
+
+  /** DIR write (IHI0048B 4.4.15, IHI0069 12.2.6): deactivation alone, meaningful with EOImode = 1. */
+  deactivate(intid: number): void {
+    if (isSpecialIntid(intid) || !this.engine.implemented(intid)) return;
+    const e = this.engine;
+    e.quietCpu = this.cpu;
+    e.deactivate(this.cpu, intid);
+    e.quietCpu = -1;
+    this.update();
+  }
+
+  saveState(): CpuInterfaceState {
+    const apr: number[] = [];
+    for (let i = 0; i < 8; i++) apr.push(this.apr.bits[i]!);
+    return {
+      groupEnable: this.groupEnable,
+      pmr: this.pmr,
+      bpr0: this.bpr0,
+      bpr1: this.bpr1,
+      cbpr: this.cbpr,
+      eoiMode0: this.eoiMode0,
+      eoiMode1: this.eoiMode1,
+      ackCtl: this.ackCtl,
+      fiqEn: this.fiqEn,
+      apr,
+    };
+  }
+
+  restoreState(r: StateReader): void {
+    this.groupEnable = r.int('groupEnable', 0, 3);
+    this.pmr = r.int('pmr', 0, 0xff);
+    this.bpr0 = r.int('bpr0', this.minBpr0, 7);
+    this.bpr1 = r.int('bpr1', this.minBpr0 + 1, 7);
+    this.cbpr = r.bool('cbpr');
+    this.eoiMode0 = r.bool('eoiMode0');
+    this.eoiMode1 = r.bool('eoiMode1');
+    this.ackCtl = r.bool('ackCtl');
+    this.fiqEn = r.bool('fiqEn');
+    this.apr.bits.set(r.intArray('apr', 0, 0xffff_ffff, 8));
+    this.apr.recompute();
+  }
+}

@@ -1,0 +1,381 @@
+/**
+ * The interrupt state machine shared by GICv2 and GICv3 (IHI0048B 1.4.2 and
+ * 3.2.4, IHI0069 4.1.2 "Interrupt lifecycle"): per interrupt (banked per CPU
+ * for SGIs and PPIs) the enable, the pending latch, the input line level,
+ * the active bit, edge/level configuration, group and priority; plus SPI
+ * routing and, for GICv2, SGI pending state per source CPU.
+ *
+ * State is kept decoded in typed arrays (one slot per private interrupt per
+ * CPU, then one per SPI); registers are views over it. Every change calls
+ * {@link IrqEngine.refresh}, which keeps each CPU's {@link PendingSet} equal
+ * to the set of interrupts that are enabled, pending, not active and routed
+ * to that CPU, so that selection never scans.
+ */
+import { SnapshotError, UsageError, bytesToBase64, base64ToBytes, describeValue, type StateReader } from '@hvsim/core';
+import { PendingSet } from './pending-set.js';
+import { PRIVATE_COUNT, SGI_COUNT, SPI_BASE } from './intid.js';
+
+/** SPI routing models: GICv2 target lists or GICv3 affinity routing. */
+export type RoutingModel = 'targets' | 'affinity';
+
+/** `routeCpu` value: no PE has the routed affinity, so the SPI is not forwarded. */
+export const ROUTE_NONE = -1;
+/** `routeCpu` value: 1-of-N, any participating PE (GICD_IROUTER.Interrupt_Routing_Mode = 1). */
+export const ROUTE_ANY = -2;
+
+/**
+ * Interrupts whose state lives outside the engine's arrays — the LPIs of
+ * GICv3, whose configuration and pending bits live in memory tables owned by
+ * a redistributor. A source puts its pending, enabled interrupts in the CPU's
+ * {@link PendingSet} under keys from {@link firstKey} up (growing the set),
+ * and the CPU interface asks it for their priority and group and tells it
+ * when one is acknowledged. LPIs have no active state, so EOI only drops
+ * priority.
+ */
+export interface CandidateSource {
+  /** Lowest candidate key the source owns (at least the engine's `lines`). */
+  readonly firstKey: number;
+  priority(cpu: number, key: number): number;
+  group(cpu: number, key: number): number;
+  /** The INTID a key stands for. */
+  intid(key: number): number;
+  /** The key was acknowledged on `cpu`: clear its pending state and remove it from the candidates. */
+  acknowledge(cpu: number, key: number): void;
+}
+
+/** Construction options of {@link IrqEngine}. */
+export interface IrqEngineOptions {
+  cpus: number;
+  /** Number of SPIs (a multiple of 32, at most 988). */
+  spis: number;
+  /** Implemented priority bits (4-8). */
+  priorityBits: number;
+  routing: RoutingModel;
+}
+
+/** Saved part of the engine, embedded in a GIC's state. */
+export interface IrqEngineState {
+  enabled: string;
+  latch: string;
+  level: string;
+  active: string;
+  edge: string;
+  group: string;
+  priority: string;
+  targetMask: string;
+  routeCpu: number[];
+  sgiSources: string;
+  sgiActiveSource: number[];
+  asleep: string;
+  distEnable: number;
+}
+
+/** Interrupt state for every CPU and SPI, with per-CPU candidate sets kept current. */
+export class IrqEngine {
+  readonly cpus: number;
+  readonly spis: number;
+  /** 32 + spis: the INTIDs below this are implemented. */
+  readonly lines: number;
+  readonly routing: RoutingModel;
+  /** Mask of implemented priority bits. */
+  readonly priorityMask: number;
+
+  readonly enabled: Uint8Array;
+  /** Pending latch: set by an edge, a software set-pending or a message; cleared on acknowledge or clear-pending. */
+  readonly latch: Uint8Array;
+  /** Current level of the input line (level-sensitive pending follows it). */
+  readonly level: Uint8Array;
+  readonly active: Uint8Array;
+  /** 1 = edge-triggered, 0 = level-sensitive (GICD_ICFGR Int_config[1]). */
+  readonly edge: Uint8Array;
+  readonly group: Uint8Array;
+  readonly priority: Uint8Array;
+  /** GICv2 GICD_ITARGETSR per SPI: bit n = CPU interface n. */
+  readonly targetMask: Uint8Array;
+  /** GICv3 routing per SPI: a CPU index, {@link ROUTE_NONE} or {@link ROUTE_ANY}. */
+  readonly routeCpu: Int32Array;
+  /** GICv2 SGIs: per (target CPU, SGI) the mask of source CPUs with the SGI pending (IHI0048B 3.2.4). */
+  readonly sgiSources: Uint8Array;
+  /** GICv2 SGIs: source CPU of the active SGI per (target CPU, SGI), -1 when none. */
+  readonly sgiActiveSource: Int8Array;
+  /** 1 when the CPU's redistributor is asleep (GICR_WAKER.ProcessorSleep): not forwarded to, not 1-of-N eligible. */
+  readonly asleep: Uint8Array;
+  /** Distributor group enables: bit 0 Group 0, bit 1 Group 1. */
+  distEnable = 0;
+  /** Per-CPU candidate sets: enabled, pending, not active, routed here. */
+  readonly candidates: PendingSet[];
+  /** Called when a CPU's candidates or enables changed, to update its outputs. */
+  onChange: (cpu: number) => void = () => undefined;
+  /** A CPU interface updating itself after its own operation; its notifications are skipped meanwhile. */
+  quietCpu = -1;
+  /** Candidates beyond the SPI range (LPIs), when a source is attached. */
+  extension: CandidateSource | undefined = undefined;
+
+  constructor(options: IrqEngineOptions) {
+    const { cpus, spis, priorityBits, routing } = options;
+    this.cpus = cpus;
+    this.spis = spis;
+    this.lines = SPI_BASE + spis;
+    this.routing = routing;
+    this.priorityMask = (0xff << (8 - priorityBits)) & 0xff;
+    const slots = cpus * PRIVATE_COUNT + spis;
+    this.enabled = new Uint8Array(slots);
+    this.latch = new Uint8Array(slots);
+    this.level = new Uint8Array(slots);
+    this.active = new Uint8Array(slots);
+    this.edge = new Uint8Array(slots);
+    this.group = new Uint8Array(slots);
+    this.priority = new Uint8Array(slots);
+    this.targetMask = new Uint8Array(spis);
+    this.routeCpu = new Int32Array(spis);
+    this.sgiSources = new Uint8Array(cpus * SGI_COUNT);
+    this.sgiActiveSource = new Int8Array(cpus * SGI_COUNT).fill(-1);
+    this.asleep = new Uint8Array(cpus);
+    this.candidates = [];
+    for (let c = 0; c < cpus; c++) this.candidates.push(new PendingSet(this.lines));
+    this.resetState();
+  }
+
+  /** Reset values (IHI0048B 4.3, IHI0069 12.9): SGIs edge, everything else level, all disabled, priority 0, Group 0. */
+  resetState(): void {
+    for (const a of [this.enabled, this.latch, this.level, this.active, this.edge, this.group, this.priority, this.targetMask, this.sgiSources]) a.fill(0);
+    this.routeCpu.fill(0);
+    this.sgiActiveSource.fill(-1);
+    this.distEnable = 0;
+    for (let c = 0; c < this.cpus; c++) for (let i = 0; i < SGI_COUNT; i++) this.edge[c * PRIVATE_COUNT + i] = 1;
+    for (const set of this.candidates) set.clear();
+  }
+
+  /** Slot of (cpu, intid); private INTIDs are banked per CPU. */
+  slot(cpu: number, intid: number): number {
+    return intid < PRIVATE_COUNT ? cpu * PRIVATE_COUNT + intid : this.cpus * PRIVATE_COUNT + intid - SPI_BASE;
+  }
+
+  /** True when `intid` is implemented (below 32 + spis). */
+  implemented(intid: number): boolean {
+    return intid >= 0 && intid < this.lines;
+  }
+
+  /** Pending state as GICD_ISPENDR reads it (IHI0048B 3.2.4: level pending follows the line or the latch). */
+  isPending(cpu: number, intid: number): boolean {
+    if (intid < SGI_COUNT && this.routing === 'targets') return this.sgiSources[cpu * SGI_COUNT + intid] !== 0;
+    const s = this.slot(cpu, intid);
+    return this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0);
+  }
+
+  /** True when SPI `intid` is routed to `cpu`. */
+  private targets(cpu: number, spi: number): boolean {
+    if (this.routing === 'targets') return ((this.targetMask[spi]! >>> cpu) & 1) === 1;
+    const r = this.routeCpu[spi]!;
+    return r === cpu || (r === ROUTE_ANY && this.asleep[cpu] === 0);
+  }
+
+  /**
+   * Recomputes whether `intid` is a candidate on `cpu` (private) or on each
+   * CPU (SPI), and tells the CPUs whose candidates changed.
+   */
+  refresh(cpu: number, intid: number): void {
+    if (intid < PRIVATE_COUNT) {
+      const s = cpu * PRIVATE_COUNT + intid;
+      const want = this.enabled[s] === 1 && this.active[s] === 0 && this.isPending(cpu, intid);
+      if (this.place(cpu, intid, s, want) && cpu !== this.quietCpu) this.onChange(cpu);
+      return;
+    }
+    const spi = intid - SPI_BASE;
+    const s = this.cpus * PRIVATE_COUNT + spi;
+    const cand = this.enabled[s] === 1 && this.active[s] === 0 && (this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0));
+    for (let c = 0; c < this.cpus; c++) {
+      if (this.place(c, intid, s, cand && this.targets(c, spi)) && c !== this.quietCpu) this.onChange(c);
+    }
+  }
+
+  private place(cpu: number, key: number, s: number, want: boolean): boolean {
+    const set = this.candidates[cpu]!;
+    return want ? set.insert(key, this.priority[s]!, this.group[s]!) : set.remove(key);
+  }
+
+  /** Rebuilds every candidate set from the state (after restore or a routing-wide change). */
+  refreshAll(): void {
+    for (let c = 0; c < this.cpus; c++) for (let i = 0; i < PRIVATE_COUNT; i++) this.refresh(c, i);
+    for (let i = SPI_BASE; i < this.lines; i++) this.refresh(0, i);
+    for (let c = 0; c < this.cpus; c++) this.onChange(c);
+  }
+
+  /** Drives the input line of `intid` (IHI0048B 1.4.2): a rising edge latches an edge-triggered interrupt. */
+  setLine(cpu: number, intid: number, asserted: boolean): void {
+    const s = this.slot(cpu, intid);
+    const v = asserted ? 1 : 0;
+    if (this.level[s] === v) return;
+    this.level[s] = v;
+    if (v === 1 && this.edge[s] === 1) this.latch[s] = 1;
+    this.refresh(cpu, intid);
+  }
+
+  /** Software set-pending (GICD_ISPENDR, GICD_SETSPI_NSR for edge, SGI generation in GICv3). */
+  setPending(cpu: number, intid: number): void {
+    this.latch[this.slot(cpu, intid)] = 1;
+    this.refresh(cpu, intid);
+  }
+
+  /** Software clear-pending (GICD_ICPENDR): a level-sensitive interrupt stays pending while its line is high. */
+  clearPending(cpu: number, intid: number): void {
+    this.latch[this.slot(cpu, intid)] = 0;
+    this.refresh(cpu, intid);
+  }
+
+  /** GICv2 SGI made pending on `target` by `source` (GICD_SGIR, GICD_SPENDSGIR). */
+  setSgiPending(target: number, sgi: number, source: number): void {
+    this.sgiSources[target * SGI_COUNT + sgi]! |= 1 << source;
+    this.refresh(target, sgi);
+  }
+
+  /** GICv2 GICD_CPENDSGIR: clears the pending state of `sgi` from the sources in `mask`. */
+  clearSgiPending(target: number, sgi: number, mask: number): void {
+    this.sgiSources[target * SGI_COUNT + sgi]! &= ~mask;
+    this.refresh(target, sgi);
+  }
+
+  setEnabled(cpu: number, intid: number, on: boolean): void {
+    this.enabled[this.slot(cpu, intid)] = on ? 1 : 0;
+    this.refresh(cpu, intid);
+  }
+
+  setActive(cpu: number, intid: number, on: boolean): void {
+    this.active[this.slot(cpu, intid)] = on ? 1 : 0;
+    this.refresh(cpu, intid);
+  }
+
+  setGroup(cpu: number, intid: number, group: number): void {
+    this.group[this.slot(cpu, intid)] = group;
+    this.refresh(cpu, intid);
+  }
+
+  /** Writes a priority, keeping only the implemented bits (IHI0048B 3.3.1). */
+  setPriority(cpu: number, intid: number, value: number): void {
+    this.priority[this.slot(cpu, intid)] = value & this.priorityMask;
+    this.refresh(cpu, intid);
+  }
+
+  /** Sets edge (true) or level configuration; SGIs are always edge. */
+  setEdge(cpu: number, intid: number, edge: boolean): void {
+    this.edge[this.slot(cpu, intid)] = edge ? 1 : 0;
+    this.refresh(cpu, intid);
+  }
+
+  /**
+   * Acknowledge (IHI0048B 3.2.4, IHI0069 4.1.2): pending becomes active (or
+   * active and pending for a level-sensitive interrupt whose line is still
+   * high, or a GICv2 SGI pending from other sources too). Returns the source
+   * CPU for a GICv2 SGI, 0 otherwise.
+   */
+  acknowledge(cpu: number, intid: number): number {
+    const s = this.slot(cpu, intid);
+    let source = 0;
+    if (intid < SGI_COUNT && this.routing === 'targets') {
+      const i = cpu * SGI_COUNT + intid;
+      const mask = this.sgiSources[i]!;
+      source = 31 - Math.clz32(mask & -mask);
+      this.sgiSources[i] = mask & ~(1 << source);
+      this.sgiActiveSource[i] = source;
+    } else {
+      this.latch[s] = 0;
+    }
+    this.active[s] = 1;
+    this.refresh(cpu, intid);
+    return source;
+  }
+
+  /** Deactivation (IHI0069 4.1.2): active becomes inactive, active and pending becomes pending. */
+  deactivate(cpu: number, intid: number): void {
+    const s = this.slot(cpu, intid);
+    if (this.active[s] === 0) return;
+    this.active[s] = 0;
+    if (intid < SGI_COUNT) this.sgiActiveSource[cpu * SGI_COUNT + intid] = -1;
+    this.refresh(cpu, intid);
+  }
+
+  /** Priority of candidate `key` on `cpu`. */
+  keyPriority(cpu: number, key: number): number {
+    return key < this.lines ? this.priority[this.slot(cpu, key)]! : this.extension!.priority(cpu, key);
+  }
+
+  /** Group of candidate `key` on `cpu`. */
+  keyGroup(cpu: number, key: number): number {
+    return key < this.lines ? this.group[this.slot(cpu, key)]! : this.extension!.group(cpu, key);
+  }
+
+  /** INTID of candidate `key`. */
+  keyIntid(key: number): number {
+    return key < this.lines ? key : this.extension!.intid(key);
+  }
+
+  /** Acknowledges candidate `key` on `cpu`; returns the GICv2 SGI source (0 otherwise). */
+  acknowledgeKey(cpu: number, key: number): number {
+    if (key < this.lines) return this.acknowledge(cpu, key);
+    this.extension!.acknowledge(cpu, key);
+    return 0;
+  }
+
+  /** Highest-priority candidate of `cpu` among the groups in `groupMask`, or -1. */
+  best(cpu: number, groupMask: number): number {
+    return this.candidates[cpu]!.best(groupMask & this.distEnable);
+  }
+
+  /** Checks an INTID argument of the public API. */
+  checkIntid(intid: number, min: number, what: string): void {
+    if (!Number.isInteger(intid) || intid < min || intid >= this.lines) {
+      throw new UsageError('bad-argument', `${what} must be an integer INTID in [${min}, ${this.lines - 1}], got ${describeValue(intid)}`);
+    }
+  }
+
+  /** Checks a CPU index argument. */
+  checkCpu(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.cpus) {
+      throw new UsageError('bad-argument', `cpu must be an integer in [0, ${this.cpus - 1}], got ${describeValue(cpu)}`);
+    }
+  }
+
+  saveState(): IrqEngineState {
+    return {
+      enabled: bytesToBase64(this.enabled),
+      latch: bytesToBase64(this.latch),
+      level: bytesToBase64(this.level),
+      active: bytesToBase64(this.active),
+      edge: bytesToBase64(this.edge),
+      group: bytesToBase64(this.group),
+      priority: bytesToBase64(this.priority),
+      targetMask: bytesToBase64(this.targetMask),
+      routeCpu: Array.from(this.routeCpu),
+      sgiSources: bytesToBase64(this.sgiSources),
+      sgiActiveSource: Array.from(this.sgiActiveSource),
+      asleep: bytesToBase64(this.asleep),
+      distEnable: this.distEnable,
+    };
+  }
+
+  /** Loads state read by `r` (already validated as an object); call {@link refreshAll} after. */
+  restoreState(r: StateReader): void {
+    const bytes = (key: string, into: Uint8Array, max: number): void => {
+      const b = base64ToBytes(r.raw(key), `${r.path}.${key}`);
+      if (b.length !== into.length) throw new SnapshotError('shape', `${r.path}.${key} has ${b.length} entries, expected ${into.length}`);
+      for (let i = 0; i < b.length; i++) {
+        if (b[i]! > max) throw new SnapshotError('shape', `${r.path}.${key}[${i}] = ${b[i]} exceeds ${max}`);
+      }
+      into.set(b);
+    };
+    bytes('enabled', this.enabled, 1);
+    bytes('latch', this.latch, 1);
+    bytes('level', this.level, 1);
+    bytes('active', this.active, 1);
+    bytes('edge', this.edge, 1);
+    bytes('group', this.group, 1);
+    bytes('priority', this.priority, 0xff);
+    bytes('targetMask', this.targetMask, 0xff);
+    bytes('sgiSources', this.sgiSources, 0xff);
+    bytes('asleep', this.asleep, 1);
+    this.distEnable = r.int('distEnable', 0, 3);
+    this.routeCpu.set(r.intArray('routeCpu', ROUTE_ANY, this.cpus - 1, this.spis));
+    this.sgiActiveSource.set(r.intArray('sgiActiveSource', -1, 7, this.cpus * SGI_COUNT));
+    for (let i = 0; i < this.priority.length; i++) this.priority[i] = this.priority[i]! & this.priorityMask;
+  }
+}

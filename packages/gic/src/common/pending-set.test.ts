@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { PendingSet } from './pending-set.js';
+
+// IHI0069 4.1.1 / IHI0048B 3.3: the highest-priority (lowest value) pending interrupt is selected.
+describe('PendingSet', () => {
+  it('selects the lowest priority value, then the first inserted at equal priority', () => {
+    const s = new PendingSet(64);
+    expect(s.best(3)).toBe(-1);
+    s.insert(40, 0xa0, 1);
+    s.insert(33, 0x80, 1);
+    s.insert(50, 0x80, 1);
+    expect(s.best(3)).toBe(33);
+    expect(s.size).toBe(3);
+    s.remove(33);
+    expect(s.best(3)).toBe(50);
+    expect(s.remove(33)).toBe(false);
+  });
+
+  it('filters by group and prefers Group 0 at equal priority', () => {
+    const s = new PendingSet(64);
+    s.insert(10, 0x40, 1);
+    s.insert(11, 0x40, 0);
+    s.insert(12, 0x20, 1);
+    expect(s.best(1)).toBe(11);
+    expect(s.best(2)).toBe(12);
+    expect(s.best(3)).toBe(12);
+    s.remove(12);
+    expect(s.best(3)).toBe(11);
+    expect(s.best(0)).toBe(-1);
+  });
+
+  it('moves a key when its priority or group changes and reports whether anything changed', () => {
+    const s = new PendingSet(8);
+    expect(s.insert(1, 0x10, 0)).toBe(true);
+    expect(s.insert(1, 0x10, 0)).toBe(false);
+    s.insert(2, 0x20, 0);
+    expect(s.insert(1, 0x30, 0)).toBe(true);
+    expect(s.best(1)).toBe(2);
+    expect(s.size).toBe(2);
+    s.insert(1, 0x30, 1);
+    expect(s.best(2)).toBe(1);
+    expect(s.has(1)).toBe(true);
+    s.clear();
+    expect(s.has(1)).toBe(false);
+    expect(s.best(3)).toBe(-1);
+  });
+
+  it('grows to hold keys above the SPI range (room for LPIs) keeping its contents', () => {
+    const s = new PendingSet(1020);
+    s.insert(1019, 0x50, 1);
+    s.grow(1020 + 65536);
+    s.insert(1020 + 65535, 0x40, 1);
+    expect(s.best(2)).toBe(1020 + 65535);
+    s.remove(1020 + 65535);
+    expect(s.best(2)).toBe(1019);
+    s.grow(10);
+    expect(s.capacity).toBe(1020 + 65536);
+  });
+
+  it('keeps bucket lists intact when removing from the middle and the tail', () => {
+    const s = new PendingSet(16);
+    for (const k of [1, 2, 3, 4]) s.insert(k, 0x80, 1);
+    s.remove(2);
+    s.remove(4);
+    expect(s.best(2)).toBe(1);
+    s.remove(1);
+    expect(s.best(2)).toBe(3);
+    s.insert(5, 0x80, 1);
+    s.remove(3);
+    expect(s.best(2)).toBe(5);
+  });
+});

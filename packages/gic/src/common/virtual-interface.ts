@@ -1,0 +1,446 @@
+/**
+ * The virtual CPU interface and its control interface, shared by GICv2
+ * (GICH/GICV frames, IHI0048B chapter 5) and GICv3 (ICH_*_EL2 and ICV_*,
+ * IHI0069 chapter 6): list registers, the hypervisor control register, the
+ * virtual machine control register (VMCR), active priorities, EOIcount,
+ * the maintenance interrupt status, and the guest's acknowledge, EOI and
+ * deactivate of virtual interrupts, which need no hypervisor action.
+ *
+ * List registers are kept decoded; the v2 and v3 views pack them into the
+ * 32-bit GICH_LR<n> or 64-bit ICH_LR<n>_EL2 formats.
+ */
+import { ActivePriorities, IDLE_PRIORITY, groupPriorityMask, implementedPriorityMask, minimumBinaryPoint } from './priority.js';
+import { INTID_SPURIOUS, LPI_BASE, isSpecialIntid } from './intid.js';
+import type { StateReader } from '@hvsim/core';
+
+/** List register states (IHI0069 12.4.9 ICH_LR<n>_EL2.State; IHI0048B 5.3.11). */
+export const LR_STATE = { INVALID: 0, PENDING: 1, ACTIVE: 2, PENDING_ACTIVE: 3 } as const;
+
+/** ICH_HCR_EL2 / GICH_HCR bits (IHI0069 12.4.4, IHI0048B 5.3.1); EOIcount is kept apart. */
+export const HCR_BIT = {
+  EN: 1 << 0,
+  UIE: 1 << 1,
+  LRENPIE: 1 << 2,
+  NPIE: 1 << 3,
+  VGRP0EIE: 1 << 4,
+  VGRP0DIE: 1 << 5,
+  VGRP1EIE: 1 << 6,
+  VGRP1DIE: 1 << 7,
+} as const;
+
+/** ICH_MISR_EL2 / GICH_MISR bits (IHI0069 12.4.7, IHI0048B 5.3.4). */
+export const MISR_BIT = {
+  EOI: 1 << 0,
+  U: 1 << 1,
+  LRENP: 1 << 2,
+  NP: 1 << 3,
+  VGRP0E: 1 << 4,
+  VGRP0D: 1 << 5,
+  VGRP1E: 1 << 6,
+  VGRP1D: 1 << 7,
+} as const;
+
+/** Bit of the physical-ID field that, with HW = 0, requests a maintenance interrupt on EOI. */
+export const LR_PFIELD_EOI = 1 << 9;
+
+/** Construction options of a virtual interface. */
+export interface VirtualInterfaceOptions {
+  listRegisters: number;
+  /** Virtual priority bits (5 in GICv2; ICH_VTR_EL2.PRIbits + 1 in GICv3). */
+  priorityBits: number;
+  /** Virtual preemption bits (5 in GICv2; ICH_VTR_EL2.PREbits + 1). */
+  preemptionBits: number;
+  /** GICv3: Group 0 is always a virtual FIQ; GICv2: only when VMCR.VFIQEn is set. */
+  group0AlwaysFiq: boolean;
+}
+
+/** Callbacks of a virtual interface. */
+export interface VirtualInterfaceOutputs {
+  onVirq?: (cpu: number, asserted: boolean) => void;
+  onVfiq?: (cpu: number, asserted: boolean) => void;
+  /** The maintenance interrupt level; the GIC routes it to the CPU's PPI 25. */
+  onMaintenance: (cpu: number, asserted: boolean) => void;
+  /** A hardware list register was deactivated by the guest: deactivate physical `pintid` (IHI0069 6.2.4). */
+  onHwDeactivate: (cpu: number, pintid: number) => void;
+}
+
+/** Saved state of a virtual interface. */
+export interface VirtualInterfaceState {
+  lrVintid: number[];
+  lrPfield: number[];
+  lrPriority: number[];
+  lrState: number[];
+  lrGroup: number[];
+  lrHw: number[];
+  hcr: number;
+  eoiCount: number;
+  vmcr: { eng0: boolean; eng1: boolean; ackCtl: boolean; fiqEn: boolean; cbpr: boolean; eoiMode: boolean; bpr0: number; bpr1: number; pmr: number };
+  apr: number[];
+}
+
+/** One CPU's virtual interface: list registers, HCR, VMCR, active priorities and the guest's view. */
+export class VirtualInterfaceCore {
+  readonly listRegisters: number;
+  readonly lrVintid: Uint32Array;
+  /** Physical INTID when HW = 1; with HW = 0 bit 9 is EOI and bits [2:0] the GICv2 SGI source CPUID. */
+  readonly lrPfield: Uint16Array;
+  readonly lrPriority: Uint8Array;
+  readonly lrState: Uint8Array;
+  readonly lrGroup: Uint8Array;
+  readonly lrHw: Uint8Array;
+  /** HCR control bits ({@link HCR_BIT}), EOIcount excluded. */
+  hcr = 0;
+  /** HCR.EOIcount: EOIs and deactivations that matched no list register (5 bits). */
+  eoiCount = 0;
+  // VMCR fields (IHI0069 12.4.10, IHI0048B 5.3.3)
+  eng0 = false;
+  eng1 = false;
+  ackCtl = false;
+  fiqEn = false;
+  cbpr = false;
+  eoiMode = false;
+  bpr0: number;
+  bpr1: number;
+  pmr = 0;
+  readonly apr: ActivePriorities;
+  readonly priorityMask: number;
+  readonly minBpr0: number;
+  private readonly group0AlwaysFiq: boolean;
+  private virq = false;
+  private vfiq = false;
+  private maintenance = false;
+  /** Highest-priority pending LR as of the last {@link update} (every change ends with one). */
+  private bestLr = -1;
+
+  constructor(
+    readonly cpu: number,
+    readonly options: VirtualInterfaceOptions,
+    private readonly outputs: VirtualInterfaceOutputs,
+  ) {
+    const n = options.listRegisters;
+    this.listRegisters = n;
+    this.lrVintid = new Uint32Array(n);
+    this.lrPfield = new Uint16Array(n);
+    this.lrPriority = new Uint8Array(n);
+    this.lrState = new Uint8Array(n);
+    this.lrGroup = new Uint8Array(n);
+    this.lrHw = new Uint8Array(n);
+    this.apr = new ActivePriorities(options.preemptionBits);
+    this.priorityMask = implementedPriorityMask(options.priorityBits);
+    this.minBpr0 = minimumBinaryPoint(options.preemptionBits);
+    this.group0AlwaysFiq = options.group0AlwaysFiq;
+    this.bpr0 = this.minBpr0;
+    this.bpr1 = this.minBpr0 + 1;
+  }
+
+  /** Reset values (IHI0069 12.4, IHI0048B 5.3): every list register invalid, HCR and VMCR zero, binary points minimal. */
+  reset(): void {
+    this.hcr = 0;
+    this.eoiCount = 0;
+    for (const a of [this.lrVintid, this.lrPfield, this.lrPriority, this.lrState, this.lrGroup, this.lrHw]) a.fill(0);
+    this.eng0 = this.eng1 = this.ackCtl = this.fiqEn = this.cbpr = this.eoiMode = false;
+    this.bpr0 = this.minBpr0;
+    this.bpr1 = this.minBpr0 + 1;
+    this.pmr = 0;
+    this.apr.reset();
+    this.update();
+  }
+
+  get virqLevel(): boolean {
+    return this.virq;
+  }
+
+  get vfiqLevel(): boolean {
+    return this.vfiq;
+  }
+
+  get maintenanceLevel(): boolean {
+    return this.maintenance;
+  }
+
+  /** Writes list register `n` from decoded fields; priority keeps implemented bits only. */
+  setListRegister(n: number, vintid: number, pfield: number, priority: number, state: number, group: number, hw: number): void {
+    this.lrVintid[n] = vintid;
+    this.lrPfield[n] = pfield;
+    this.lrPriority[n] = priority & this.priorityMask;
+    this.lrState[n] = state;
+    this.lrGroup[n] = group;
+    this.lrHw[n] = hw;
+    this.update();
+  }
+
+  /** Group priority of a virtual priority. */
+  groupPriority(priority: number, group: number): number {
+    return priority & groupPriorityMask(group, this.bpr0, this.bpr1, this.cbpr);
+  }
+
+  /** True when list register `i` may be signalled (HCR.En, VPMR and the virtual running priority). */
+  private canSignal(i: number): boolean {
+    if ((this.hcr & HCR_BIT.EN) === 0) return false;
+    const p = this.lrPriority[i]!;
+    return p < this.pmr && this.groupPriority(p, this.lrGroup[i]!) < this.apr.running();
+  }
+
+  /**
+   * Recomputes vIRQ, vFIQ and the maintenance interrupt in one pass over the
+   * list registers (the hot path of every guest acknowledge and EOI).
+   */
+  update(): void {
+    let best = -1;
+    let bestPrio = 0x100;
+    let valid = 0;
+    let pending = false;
+    let eoi = false;
+    const eng0 = this.eng0;
+    const eng1 = this.eng1;
+    const states = this.lrState;
+    const groups = this.lrGroup;
+    const prios = this.lrPriority;
+    const n = this.listRegisters;
+    for (let i = 0; i < n; i++) {
+      const st = states[i]!;
+      if (st === LR_STATE.INVALID) {
+        if (this.lrHw[i] === 0 && (this.lrPfield[i]! & LR_PFIELD_EOI) !== 0) eoi = true;
+        continue;
+      }
+      valid++;
+      if ((st & LR_STATE.PENDING) === 0) continue;
+      pending = true;
+      if (st !== LR_STATE.PENDING || (groups[i] === 0 ? !eng0 : !eng1)) continue;
+      const p = prios[i]!;
+      if (p < bestPrio) {
+        best = i;
+        bestPrio = p;
+      }
+    }
+    this.bestLr = best;
+    let virq = false;
+    let vfiq = false;
+    if (best >= 0 && this.canSignal(best)) {
+      if (groups[best] === 0 && (this.group0AlwaysFiq || this.fiqEn)) vfiq = true;
+      else virq = true;
+    }
+    if (virq !== this.virq) {
+      this.virq = virq;
+      this.outputs.onVirq?.(this.cpu, virq);
+    }
+    if (vfiq !== this.vfiq) {
+      this.vfiq = vfiq;
+      this.outputs.onVfiq?.(this.cpu, vfiq);
+    }
+    const h = this.hcr;
+    let m = false;
+    if ((h & HCR_BIT.EN) !== 0 && (eoi || (h & 0xfe) !== 0)) {
+      m =
+        eoi ||
+        ((h & HCR_BIT.UIE) !== 0 && valid <= 1) ||
+        ((h & HCR_BIT.LRENPIE) !== 0 && this.eoiCount !== 0) ||
+        ((h & HCR_BIT.NPIE) !== 0 && !pending) ||
+        ((h & HCR_BIT.VGRP0EIE) !== 0 && eng0) ||
+        ((h & HCR_BIT.VGRP0DIE) !== 0 && !eng0) ||
+        ((h & HCR_BIT.VGRP1EIE) !== 0 && eng1) ||
+        ((h & HCR_BIT.VGRP1DIE) !== 0 && !eng1);
+    }
+    if (m !== this.maintenance) {
+      this.maintenance = m;
+      this.outputs.onMaintenance(this.cpu, m);
+    }
+  }
+
+  /** True when LR `i` needs EOI maintenance: invalid, HW = 0 and EOI = 1 (IHI0069 12.4.3). */
+  private eoiMaintenance(i: number): boolean {
+    return this.lrState[i] === LR_STATE.INVALID && this.lrHw[i] === 0 && (this.lrPfield[i]! & LR_PFIELD_EOI) !== 0;
+  }
+
+  /** EISR word `w` (IHI0069 12.4.3 ICH_EISR_EL2, IHI0048B 5.3.5 GICH_EISR0/1). */
+  eisr(w: number): number {
+    let v = 0;
+    const end = Math.min(this.listRegisters, (w + 1) * 32);
+    for (let i = w * 32; i < end; i++) if (this.eoiMaintenance(i)) v |= 1 << (i & 31);
+    return v >>> 0;
+  }
+
+  /** ELRSR word `w`: LRs holding no interrupt (IHI0069 12.4.4 ICH_ELRSR_EL2, IHI0048B 5.3.6). */
+  elrsr(w: number): number {
+    let v = 0;
+    const end = Math.min(this.listRegisters, (w + 1) * 32);
+    for (let i = w * 32; i < end; i++) {
+      if (this.lrState[i] === LR_STATE.INVALID && !this.eoiMaintenance(i)) v |= 1 << (i & 31);
+    }
+    return v >>> 0;
+  }
+
+  /** Maintenance interrupt status (IHI0069 12.4.7 ICH_MISR_EL2, IHI0048B 5.3.4 GICH_MISR). */
+  misr(): number {
+    let valid = 0;
+    let pending = false;
+    let eoi = false;
+    for (let i = 0; i < this.listRegisters; i++) {
+      const st = this.lrState[i]!;
+      if (st !== LR_STATE.INVALID) valid++;
+      if ((st & LR_STATE.PENDING) !== 0) pending = true;
+      if (this.eoiMaintenance(i)) eoi = true;
+    }
+    const h = this.hcr;
+    let m = 0;
+    if (eoi) m |= MISR_BIT.EOI;
+    if ((h & HCR_BIT.UIE) !== 0 && valid <= 1) m |= MISR_BIT.U;
+    if ((h & HCR_BIT.LRENPIE) !== 0 && this.eoiCount !== 0) m |= MISR_BIT.LRENP;
+    if ((h & HCR_BIT.NPIE) !== 0 && !pending) m |= MISR_BIT.NP;
+    if ((h & HCR_BIT.VGRP0EIE) !== 0 && this.eng0) m |= MISR_BIT.VGRP0E;
+    if ((h & HCR_BIT.VGRP0DIE) !== 0 && !this.eng0) m |= MISR_BIT.VGRP0D;
+    if ((h & HCR_BIT.VGRP1EIE) !== 0 && this.eng1) m |= MISR_BIT.VGRP1E;
+    if ((h & HCR_BIT.VGRP1DIE) !== 0 && !this.eng1) m |= MISR_BIT.VGRP1D;
+    return m;
+  }
+
+  /**
+   * HPPIR of the virtual interface: the vINTID of the highest pending LR
+   * when its group is in `groups`, else `otherGroup`; 1023 when none.
+   * `withSource` adds the GICv2 SGI CPUID in bits [12:10].
+   */
+  highestPending(groups: number, otherGroup: number, withSource: boolean): number {
+    const i = this.bestLr;
+    if (i < 0) return INTID_SPURIOUS;
+    if (((groups >>> this.lrGroup[i]!) & 1) === 0) return otherGroup;
+    return this.withCpuId(i, withSource);
+  }
+
+  private withCpuId(i: number, withSource: boolean): number {
+    const v = this.lrVintid[i]!;
+    return withSource && v < 16 && this.lrHw[i] === 0 ? v | ((this.lrPfield[i]! & 7) << 10) : v;
+  }
+
+  /**
+   * Virtual IAR (IHI0069 12.3 ICV_IAR1_EL1, IHI0048B 5.4 GICV_IAR): the
+   * highest pending LR goes pending -> active and its group priority is
+   * recorded in the virtual active priorities.
+   */
+  acknowledge(groups: number, otherGroup: number, withSource: boolean): number {
+    const i = this.bestLr;
+    if (i < 0 || !this.canSignal(i)) return INTID_SPURIOUS;
+    const g = this.lrGroup[i]!;
+    if (((groups >>> g) & 1) === 0) return otherGroup;
+    const value = this.withCpuId(i, withSource);
+    if (isSpecialIntid(this.lrVintid[i]!)) {
+      // A special INTID in a list register goes pending -> invalid (IHI0069 12.3.11).
+      this.lrState[i] = LR_STATE.INVALID;
+    } else {
+      this.lrState[i] = LR_STATE.ACTIVE;
+      this.apr.activate(this.groupPriority(this.lrPriority[i]!, g), g);
+    }
+    this.update();
+    return value;
+  }
+
+  /** Index of the active LR holding `vintid` (and GICv2 SGI source `cpuId` when >= 0), or -1. */
+  private findActive(vintid: number, cpuId: number): number {
+    for (let i = 0; i < this.listRegisters; i++) {
+      if ((this.lrState[i]! & LR_STATE.ACTIVE) === 0 || this.lrVintid[i] !== vintid) continue;
+      if (cpuId >= 0 && vintid < 16 && this.lrHw[i] === 0 && (this.lrPfield[i]! & 7) !== cpuId) continue;
+      return i;
+    }
+    return -1;
+  }
+
+  /** Deactivates LR `i`: active -> invalid, active+pending -> pending; a HW LR deactivates its physical interrupt. */
+  private deactivateLr(i: number): void {
+    this.lrState[i] = this.lrState[i]! & LR_STATE.PENDING;
+    if (this.lrHw[i] === 1) this.outputs.onHwDeactivate(this.cpu, this.lrPfield[i]!);
+  }
+
+  private incrementEoiCount(): void {
+    this.eoiCount = (this.eoiCount + 1) & 31;
+  }
+
+  /**
+   * Virtual EOIR (IHI0069 pseudocode VirtualWriteEOIR0/1; IHI0048B 5.4):
+   * priority drop; with EOImode = 0 (or for a vLPI) the matching LR is
+   * deactivated; no matching LR increments EOIcount (not for vLPIs). With no
+   * active priority the write is ignored, one of the CONSTRAINED
+   * UNPREDICTABLE choices.
+   */
+  endOfInterrupt(group: number, vintid: number, cpuId: number): void {
+    if (isSpecialIntid(vintid)) return;
+    const dropped = this.apr.drop();
+    if (dropped === IDLE_PRIORITY) {
+      this.update();
+      return;
+    }
+    const i = this.findActive(vintid, cpuId);
+    if (i < 0) {
+      if (vintid < LPI_BASE) this.incrementEoiCount();
+    } else if (this.lrGroup[i] === group && this.groupPriority(this.lrPriority[i]!, group) === dropped) {
+      if (!this.eoiMode || vintid >= LPI_BASE) this.deactivateLr(i);
+    }
+    this.update();
+  }
+
+  /**
+   * Virtual DIR (IHI0069 12.3.7 ICV_DIR_EL1, IHI0048B 5.4 GICV_DIR): with
+   * EOImode = 1 deactivates the matching LR or increments EOIcount; with
+   * EOImode = 0 it is ignored (UNPREDICTABLE; ignoring is allowed).
+   */
+  deactivate(vintid: number, cpuId: number): void {
+    if (isSpecialIntid(vintid) || !this.eoiMode) return;
+    const i = this.findActive(vintid, cpuId);
+    if (i < 0) this.incrementEoiCount();
+    else this.deactivateLr(i);
+    this.update();
+  }
+
+  /** Running priority of the virtual interface (ICV_RPR_EL1, GICV_RPR). */
+  runningPriority(): number {
+    return this.apr.running();
+  }
+
+  saveState(): VirtualInterfaceState {
+    return {
+      lrVintid: Array.from(this.lrVintid),
+      lrPfield: Array.from(this.lrPfield),
+      lrPriority: Array.from(this.lrPriority),
+      lrState: Array.from(this.lrState),
+      lrGroup: Array.from(this.lrGroup),
+      lrHw: Array.from(this.lrHw),
+      hcr: this.hcr,
+      eoiCount: this.eoiCount,
+      vmcr: {
+        eng0: this.eng0,
+        eng1: this.eng1,
+        ackCtl: this.ackCtl,
+        fiqEn: this.fiqEn,
+        cbpr: this.cbpr,
+        eoiMode: this.eoiMode,
+        bpr0: this.bpr0,
+        bpr1: this.bpr1,
+        pmr: this.pmr,
+      },
+      apr: Array.from(this.apr.bits),
+    };
+  }
+
+  restoreState(r: StateReader): void {
+    const n = this.listRegisters;
+    this.lrVintid.set(r.intArray('lrVintid', 0, 0xffff_ffff, n));
+    this.lrPfield.set(r.intArray('lrPfield', 0, 0x1fff, n));
+    this.lrPriority.set(r.intArray('lrPriority', 0, 0xff, n).map((p) => p & this.priorityMask));
+    this.lrState.set(r.intArray('lrState', 0, 3, n));
+    this.lrGroup.set(r.intArray('lrGroup', 0, 1, n));
+    this.lrHw.set(r.intArray('lrHw', 0, 1, n));
+    this.hcr = r.int('hcr', 0, 0xff);
+    this.eoiCount = r.int('eoiCount', 0, 31);
+    const v = r.object('vmcr');
+    this.eng0 = v.bool('eng0');
+    this.eng1 = v.bool('eng1');
+    this.ackCtl = v.bool('ackCtl');
+    this.fiqEn = v.bool('fiqEn');
+    this.cbpr = v.bool('cbpr');
+    this.eoiMode = v.bool('eoiMode');
+    this.bpr0 = v.int('bpr0', this.minBpr0, 7);
+    this.bpr1 = v.int('bpr1', this.minBpr0 + 1, 7);
+    this.pmr = v.int('pmr', 0, 0xff) & this.priorityMask;
+    this.apr.bits.set(r.intArray('apr', 0, 0xffff_ffff, 8));
+    this.apr.recompute();
+    this.update();
+  }
+}

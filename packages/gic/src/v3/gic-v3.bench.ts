@@ -1,0 +1,100 @@
+/**
+ * GICv3 speed (issue 7 targets): SPI raise -> acknowledge -> EOI with 988
+ * SPIs configured (>= 5 M/s), guest acknowledge + EOI through a list register
+ * (>= 10 M/s), and selection cost at 32, 256 and 988 SPIs (flat).
+ */
+import { bench, describe } from 'vitest';
+
+/** Operations per benchmark call, so the harness's per-call timing does not dominate: ops/s = hz x LOOP. */
+const LOOP = 1000;
+import { GicV3 } from './gic-v3.js';
+import { GICD, GICR, GICR_SGI_BASE, GICR_SGI } from './regs.js';
+
+/** A one-PE GIC with `spis` SPIs, all enabled Group 1 edge at 0xa0; `backlog` of them left pending at 0xe0 (masked). */
+function setup(spis: number, backlog: number): GicV3 {
+  const gic = new GicV3({ cpus: 1, spis });
+  const d = gic.distributor;
+  gic.redistributorRegion.mmioWrite(GICR.WAKER, 4, 0);
+  gic.redistributorRegion.mmioWrite(GICR_SGI_BASE + GICR_SGI.IGROUPR0, 4, 0xffff_ffff);
+  d.mmioWrite(GICD.CTLR, 4, 3);
+  for (let i = 1; i < (spis + 32) / 32; i++) {
+    d.mmioWrite(GICD.IGROUPR + 4 * i, 4, 0xffff_ffff);
+    d.mmioWrite(GICD.ISENABLER + 4 * i, 4, 0xffff_ffff);
+  }
+  for (let i = 2; i < (spis + 32) / 16; i++) d.mmioWrite(GICD.ICFGR + 4 * i, 4, 0xaaaa_aaaa);
+  for (let i = 8; i < (spis + 32) / 4; i++) d.mmioWrite(GICD.IPRIORITYR + 4 * i, 4, 0xa0a0_a0a0);
+  gic.write(0, 'ICC_PMR_EL1', 0xc0n);
+  gic.write(0, 'ICC_IGRPEN1_EL1', 1n);
+  for (let k = 0; k < backlog; k++) {
+    const intid = 33 + k;
+    d.mmioWrite(GICD.IPRIORITYR + intid, 1, 0xe0);
+    gic.signalSpi(intid);
+  }
+  return gic;
+}
+
+describe('GICv3 physical: SPI raise -> IAR -> EOIR, 988 SPIs configured', () => {
+  const gic = setup(988, 0);
+  const cpu = gic.cpuInterface(0);
+  bench('number API (signalSpi, readIar, writeEoir) (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      gic.signalSpi(32);
+      const id = cpu.readIar(1);
+      cpu.writeEoir(id);
+    }
+  });
+  const named = setup(988, 0);
+  bench('by name (read/write with bigint) (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      named.signalSpi(32);
+      const id = named.read(0, 'ICC_IAR1_EL1');
+      named.write(0, 'ICC_EOIR1_EL1', id);
+    }
+  });
+});
+
+describe('GICv3 selection cost vs SPIs configured (half of them pending, masked)', () => {
+  for (const spis of [32, 256, 988]) {
+    const gic = setup(spis, spis / 2);
+    const cpu = gic.cpuInterface(0);
+    bench(`${spis} SPIs (x1000)`, () => {
+      for (let k = 0; k < LOOP; k++) {
+        gic.signalSpi(32);
+        const id = cpu.readIar(1);
+        cpu.writeEoir(id);
+      }
+    });
+    const hppi = gic.cpuInterface(0);
+    gic.signalSpi(32);
+    bench(`${spis} SPIs, HPPIR read only (x1000)`, () => {
+      for (let k = 0; k < LOOP; k++) hppi.readHppir(1);
+    });
+  }
+});
+
+describe('GICv3 virtual: hypervisor fills a list register, guest ICV IAR -> EOIR', () => {
+  const gic = setup(64, 0);
+  gic.write(0, 'ICH_HCR_EL2', 1n);
+  gic.write(0, 'ICH_VMCR_EL2', (0xf8n << 24n) | 2n);
+  const v = gic.virtualInterface(0);
+  const hi = ((1 << 30) | (1 << 28) | (0xa0 << 16)) >>> 0;
+  bench('number API (writeLr + readIar + writeEoir) (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      v.writeLr(0, 44, hi);
+      const id = v.readIar(1);
+      v.writeEoir(1, id);
+    }
+  });
+  const g2 = setup(64, 0);
+  g2.write(0, 'ICH_HCR_EL2', 1n);
+  g2.write(0, 'ICH_VMCR_EL2', (0xf8n << 24n) | 2n);
+  g2.setVirtualRouting(0, { imo: true, fmo: true });
+  const v2 = g2.virtualInterface(0);
+  bench('guest by name (ICC_IAR1_EL1 / ICC_EOIR1_EL1 routed to ICV) (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      v2.writeLr(0, 44, hi);
+      const id = g2.read(0, 'ICC_IAR1_EL1');
+      g2.write(0, 'ICC_EOIR1_EL1', id);
+    }
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * `@hvsim/gic/v3`: the GICv3 model alone.
+ *
+ * @packageDocumentation
+ */
+export {
+  /** An Arm GICv3 with its virtualization interface (IHI0069). */
+  GicV3,
+} from './gic-v3.js';
+export type {
+  /** Construction options of GicV3. */
+  GicV3Options,
+  /** Saved state of GicV3. */
+  GicV3State,
+  /** A vCPU's virtual interface context. */
+  GicV3VcpuState,
+} from './gic-v3.js';
+export {
+  /** The GICv3 distributor frame. */
+  GicV3Distributor,
+} from './distributor.js';
+export {
+  /** One PE's GICv3 redistributor. */
+  GicV3Redistributor,
+  /** The contiguous redistributor region as one MMIO device. */
+  GicV3RedistributorRegion,
+} from './redistributor.js';
+export {
+  /** The ICC_* view of one PE's CPU interface. */
+  GicV3CpuInterface,
+} from './cpu-interface.js';
+export type {
+  /** Which ICC SGI register generated an SGI. */
+  SgiRegister,
+} from './cpu-interface.js';
+export {
+  /** The ICH_* / ICV_* view of one PE's virtual interface. */
+  GicV3VirtualInterface,
+} from './virtual-interface.js';
+export {
+  /** Every GICv3 system register by name, with its encoding. */
+  GICV3_SYSREGS,
+  /** The register name of an MRS/MSR encoding. */
+  gicv3SysregName,
+} from './sysregs.js';
+export type {
+  /** One GICv3 system register. */
+  SysregInfo,
+  /** Access of a system register. */
+  SysregAccess,
+  /** Trap and routing class of a system register. */
+  SysregClass,
+} from './sysregs.js';
+export {
+  /** GICv3 distributor register offsets. */
+  GICD,
+  /** GICv3 redistributor RD_base offsets. */
+  GICR,
+  /** GICv3 redistributor SGI_base offsets. */
+  GICR_SGI,
+  /** Distributor frame size. */
+  GICD_FRAME_SIZE,
+  /** Redistributor stride per PE. */
+  GICR_STRIDE,
+  /** Offset of SGI_base in a redistributor. */
+  GICR_SGI_BASE,
+  /** ICH_LR<n>_EL2 fields. */
+  ICH_LR,
+  /** ICH_HCR_EL2 fields. */
+  ICH_HCR,
+  /** ICH_VMCR_EL2 fields. */
+  ICH_VMCR,
+  /** ICH_VTR_EL2 fields. */
+  ICH_VTR,
+  /** ICC_CTLR_EL1 fields. */
+  ICC_CTLR,
+  /** ICC_SGI0R/SGI1R/ASGI1R_EL1 fields. */
+  ICC_SGIR,
+  /** GICD_CTLR fields. */
+  GICD_CTLR,
+  /** GICD_TYPER fields. */
+  GICD_TYPER,
+  /** GICD_IROUTER fields. */
+  GICD_IROUTER,
+  /** GICR_TYPER fields. */
+  GICR_TYPER,
+  /** GICR_WAKER fields. */
+  GICR_WAKER,
+} from './regs.js';

@@ -1,0 +1,72 @@
+/**
+ * Legacy-mode translation structures (VT-d 9.1 "Root Entry", 9.3 "Context
+ * Entry", 9.8 "Second-Level Paging Entries"): field positions and the
+ * reserved-bit masks this unit checks, as 32-bit words (word 0 = bits 31:0).
+ * Host address width is 48 bits, so address bits 51:48 are reserved.
+ */
+import { bitFlag, bitRange } from '@hvsim/core';
+
+/** Root-entry fields, word 0 (VT-d 9.1). */
+export const ROOT_ENTRY = {
+  P: bitFlag(0),
+  /** Bits 11:1 reserved. */
+  RESERVED_W0: 0x0000_0ffe,
+  /** Context-table pointer bits 51:48 above HAW (word 1 bits 19:16) and bits 63:52 reserved. */
+  RESERVED_W1: 0xffff_0000,
+} as const;
+
+/** Context-entry fields (VT-d 9.3): word 0/1 = low qword, word 2/3 = high qword. */
+export const CONTEXT_ENTRY = {
+  P: bitFlag(0),
+  FPD: bitFlag(1),
+  TT: bitRange(3, 2),
+  /** Bits 11:4 reserved. */
+  RESERVED_W0: 0x0000_0ff0,
+  /** SLPTPTR bits above HAW. */
+  RESERVED_W1: 0xffff_0000,
+  /** Word 2: AW bits 2:0. */
+  AW: bitRange(2, 0),
+  /** Word 2: DID bits 23:8 (bits 87:72). */
+  DID: bitRange(23, 8),
+  /** Word 2: bit 7 and bits 31:24 reserved; bits 6:3 ignored. */
+  RESERVED_W2: 0xff00_0080,
+} as const;
+
+/** Context-entry Translation Type values (VT-d 9.3). */
+export const TRANSLATION_TYPE = {
+  /** Untranslated requests through the second-level tables. */
+  UNTRANSLATED: 0,
+  /** Also translated and translation requests (needs ECAP.DT). */
+  ALL: 1,
+  /** Pass-through (needs ECAP.PT). */
+  PASS_THROUGH: 2,
+} as const;
+
+/** AW encodings and their page-table depths: 1 = 39-bit 3-level, 2 = 48-bit 4-level. */
+export function levelsForAddressWidth(aw: number): number {
+  return aw === 1 ? 3 : aw === 2 ? 4 : 0;
+}
+
+/** Second-level paging-entry fields (VT-d 9.8). */
+export const SL_ENTRY = {
+  R: bitFlag(0),
+  W: bitFlag(1),
+  X: bitFlag(2),
+  /** Page size at the PDPE (1 GiB) and PDE (2 MiB) levels. */
+  PS: bitFlag(7),
+  /** Bit 11: SNP, reserved when ECAP.SC = 0 (also in non-leaf entries). */
+  RESERVED_W0: 0x0000_0800,
+  /** Bit 7 in a PML4E. */
+  RESERVED_PML4E: 0x0000_0080,
+  /** Bits 20:12 of a 2 MiB leaf. */
+  RESERVED_2M: 0x001f_f000,
+  /** Bits 29:12 of a 1 GiB leaf. */
+  RESERVED_1G: 0x3fff_f000,
+  /** Word 1: address bits 51:48 above HAW (bits 63:52 are ignored). */
+  RESERVED_W1: 0x000f_0000,
+} as const;
+
+/** First byte of the interrupt address range 0xFEEx_xxxx (VT-d 3.15). */
+export const INTERRUPT_RANGE_FIRST = 0xfee0_0000;
+/** Last byte of the interrupt address range. */
+export const INTERRUPT_RANGE_LAST = 0xfeef_ffff;

@@ -1,0 +1,554 @@
+/**
+ * `IntelIommu`: one VT-d remapping hardware unit between devices and the
+ * platform. Software programs it through its register page (an
+ * {@link MmioDevice}, VT-d chapter 11) and the tables in memory; devices
+ * reach memory and the APICs through {@link IntelIommu.dmaRead},
+ * {@link IntelIommu.dmaWrite} and {@link IntelIommu.sendMsi} with their
+ * source ID, and get values back: data, or the fault that blocked them.
+ */
+import {
+  MemoryError,
+  SnapshotError,
+  UsageError,
+  assertAccessSize,
+  assertAddress,
+  assertInteger,
+  assertU32,
+  bigintToHex,
+  describeValue,
+  hi32,
+  joinU64,
+  readState,
+  splitU64,
+  type AccessSize,
+  type Clock,
+  type MmioDevice,
+  type PhysicalMemory,
+  type Tracer,
+} from '@hvsim/core';
+import { MSI_ADDRESS_BASE, MSI_ADDRESS_LAST } from '@hvsim/lapic';
+import { capabilityWords, extendedCapabilityWords, resolveFeatures, type IommuFeatures, type ResolvedFeatures } from './capabilities.js';
+import { DmaRemapper, type DmaTranslation } from './dma/dma-remapper.js';
+import { INTERRUPT_RANGE_FIRST, INTERRUPT_RANGE_LAST } from './dma/tables.js';
+import { EventInterrupt } from './faults/event-interrupt.js';
+import { FaultRecorder, type FaultRecord } from './faults/fault-recorder.js';
+import { VTD_FAULT_REASON, faultReasonName, isInterruptFault, isQualifiedFault } from './faults/fault-reason.js';
+import { InterruptRemapper } from './interrupts/interrupt-remapper.js';
+import { Invalidations } from './invalidation.js';
+import { InvalidationQueue } from './qi/invalidation-queue.js';
+import { GCMD, VTD_FAULT_RECORDING_REGISTERS } from './regs.js';
+import type { DmaResult, MsiResult } from './results.js';
+import type { IommuInterruptTarget } from './target.js';
+import { RegisterFile } from './register-file.js';
+import { readEvent, readFaults, readQueue, readRows, type IntelIommuState } from './state.js';
+
+/** Wiring and options of an {@link IntelIommu}. */
+export interface IntelIommuOptions {
+  /** Physical memory holding the tables and the devices' DMA targets. */
+  memory: PhysicalMemory;
+  /** Where remapped interrupts, notification events and the unit's own events go (e.g. `ApicBus`). */
+  target: IommuInterruptTarget;
+  /** Optional features (all on by default). */
+  features?: IommuFeatures;
+  /** Optional tracer: faults, posts and IOTLB misses. */
+  tracer?: Tracer;
+  /** Optional clock, only for trace timestamps. */
+  clock?: Clock;
+}
+
+/** Counters of what the unit did, including every request it did not complete. */
+export interface IommuStats {
+  /** DMA requests (each page of a burst counts once). */
+  dmaRequests: number;
+  /** DMA requests blocked by a remapping fault. */
+  dmaFaults: number;
+  /** DMA that translated to a physical address no memory backs. */
+  unsupportedRequests: number;
+  /** Interrupt requests (sendMsi and DWORD writes to 0xFEEx_xxxx). */
+  msiRequests: number;
+  /** Interrupt requests blocked by a fault. */
+  msiBlocked: number;
+  /** Translations answered by the IOTLB. */
+  iotlbHits: number;
+  /** Second-level walks (IOTLB misses). */
+  iotlbWalks: number;
+  /** IRTEs taken from the interrupt entry cache. */
+  iecHits: number;
+  /** IRTEs read from memory. */
+  irteReads: number;
+  /** Posts that sent a notification event. */
+  postsNotified: number;
+  /** Posts that needed none (ON already set, or SN set and not urgent). */
+  postsSuppressed: number;
+  /** Faults recorded in the FRCDs. */
+  faultsRecorded: number;
+  /** Qualified faults not recorded because the entry had FPD = 1. */
+  faultsSuppressedByFpd: number;
+  /** Faults lost to primary fault overflow (FSTS.PFO). */
+  faultsLostToOverflow: number;
+  /** GCMD writes naming more than one command, ignored (VT-d 11.4.4: one command at a time). */
+  rejectedGlobalCommands: number;
+  /** GCMD commands this unit does not implement (SFL, EAFL, WBF). */
+  unsupportedGlobalCommands: number;
+  /** Register writes narrower than 4 bytes or misaligned, ignored. */
+  ignoredRegisterWrites: number;
+  /** Invalidation descriptors processed. */
+  invalidationDescriptors: number;
+  /** Fault event messages sent. */
+  faultEvents: number;
+  /** Invalidation completion event messages sent. */
+  invalidationEvents: number;
+}
+
+/** Saved-state type tag. */
+const STATE_TYPE = 'hvsim.iommu.vtd';
+const STATE_VERSION = 1;
+const TWO_32 = 0x1_0000_0000;
+const PAGE = 4096;
+// Module-level copies of imported constants used on the hot paths: under vitest's module
+// transform every read of an imported binding is a getter call; a local const is not.
+const MSI_FIRST = MSI_ADDRESS_BASE;
+const MSI_LAST = MSI_ADDRESS_LAST;
+const RANGE_FIRST = INTERRUPT_RANGE_FIRST;
+const RANGE_LAST = INTERRUPT_RANGE_LAST;
+const ACCESS_SIZES: readonly AccessSize[] = [1, 2, 4];
+
+/** An Intel VT-d remapping hardware unit. */
+export class IntelIommu implements MmioDevice {
+  private readonly memory: PhysicalMemory;
+  private readonly target: IommuInterruptTarget;
+  private readonly tracer: Tracer | undefined;
+  private readonly clock: Clock | undefined;
+  private readonly features: ResolvedFeatures;
+
+  private readonly counters = {
+    dmaRequests: 0,
+    dmaFaults: 0,
+    unsupportedRequests: 0,
+    msiRequests: 0,
+    msiBlocked: 0,
+    faultsRecorded: 0,
+    faultsSuppressedByFpd: 0,
+  };
+  private readonly registers: RegisterFile;
+
+  private readonly dma: DmaRemapper;
+  private readonly interrupts: InterruptRemapper;
+  private readonly faultEvent: EventInterrupt;
+  private readonly invalidationEvent: EventInterrupt;
+  private readonly faults: FaultRecorder;
+  private readonly invalidations: Invalidations;
+  private readonly queue: InvalidationQueue;
+
+  private readonly translation: DmaTranslation = { physical: 0, fpd: 0, hit: false };
+  private readonly dmaResult: DmaResult = { status: 'ok', value: 0, physicalAddress: 0, faultReason: 0, faultRecorded: false };
+  private readonly msiResult: MsiResult = { outcome: 'passthrough', faultReason: 0, faultRecorded: false, interruptIndex: -1, cacheHit: false, notified: false };
+
+  constructor(options: IntelIommuOptions) {
+    this.memory = options.memory;
+    this.target = options.target;
+    this.tracer = options.tracer;
+    this.clock = options.clock;
+    this.features = resolveFeatures(options.features);
+    this.dma = new DmaRemapper(this.memory, this.features.passThrough);
+    this.faultEvent = new EventInterrupt((a, u, d) => {
+      this.sendEventMessage(a, u, d);
+    });
+    this.invalidationEvent = new EventInterrupt((a, u, d) => {
+      this.sendEventMessage(a, u, d);
+    });
+    this.faults = new FaultRecorder(VTD_FAULT_RECORDING_REGISTERS, this.faultEvent);
+    this.interrupts = new InterruptRemapper(this.memory, this.target, this.features.postedInterrupts, (sid, reason, index, fpd) =>
+      this.recordFault(sid, reason, 0, ((index & 0xffff) << 16) >>> 0, false, fpd),
+    );
+    this.invalidations = new Invalidations(this.dma, this.interrupts);
+    this.queue = new InvalidationQueue(this.memory, this.faults, this.invalidationEvent, this.invalidations);
+    this.registers = new RegisterFile(
+      { dma: this.dma, interrupts: this.interrupts, faults: this.faults, faultEvent: this.faultEvent, invalidationEvent: this.invalidationEvent, queue: this.queue, invalidations: this.invalidations },
+      capabilityWords(this.features),
+      extendedCapabilityWords(this.features),
+      this.features.extendedInterruptMode,
+      (value) => {
+        this.trace('gcmd-multiple-commands', value);
+      },
+    );
+  }
+
+  // --- device side -------------------------------------------------------
+
+  /**
+   * A device with source ID `sid` reads `size` bytes at `iova` (VT-d 3.4).
+   * The result object is reused by the next call.
+   */
+  dmaRead(sid: number, iova: number, size: AccessSize): DmaResult {
+    this.checkDma(sid, iova, size);
+    const r = this.dmaResult;
+    r.value = 0;
+    if (iova >= RANGE_FIRST && iova <= RANGE_LAST) {
+      // Reads to the interrupt address range are never remapped; blocked as LGN.4 (VT-d 3.15).
+      return this.dmaFault(sid, iova, true, VTD_FAULT_REASON.INTERRUPT_ADDRESS_RANGE, 0);
+    }
+    if (!this.translate(sid, iova, false)) return r;
+    try {
+      r.value = size === 4 ? this.memory.read32(r.physicalAddress) : size === 2 ? this.memory.read16(r.physicalAddress) : this.memory.read8(r.physicalAddress);
+    } catch (error) {
+      return this.unsupported(error);
+    }
+    return r;
+  }
+
+  /**
+   * A device with source ID `sid` writes `value` (`size` bytes) at `iova`.
+   * A DWORD write to 0xFEEx_xxxx is an interrupt request (VT-d 3.15, 5.1)
+   * and goes through interrupt remapping like {@link sendMsi}.
+   */
+  dmaWrite(sid: number, iova: number, size: AccessSize, value: number): DmaResult {
+    this.checkDma(sid, iova, size);
+    const max = size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff;
+    if (!(value >= 0 && value <= max && Math.floor(value) === value)) assertInteger(value, 'DMA write value', 0, max);
+    const r = this.dmaResult;
+    r.value = 0;
+    if (iova >= RANGE_FIRST && iova <= RANGE_LAST) {
+      if (size !== 4) {
+        // Documented choice: a non-DWORD interrupt request is malformed (0x20, not FPD-qualified).
+        return this.dmaFault(sid, iova, false, VTD_FAULT_REASON.IR_REQUEST_RESERVED, 0);
+      }
+      const m = this.sendMsi(sid, iova, value);
+      r.status = m.outcome === 'blocked' ? 'fault' : 'ok';
+      r.physicalAddress = iova;
+      r.faultReason = m.faultReason;
+      r.faultRecorded = m.faultRecorded;
+      return r;
+    }
+    if (!this.translate(sid, iova, true)) return r;
+    try {
+      if (size === 4) this.memory.write32(r.physicalAddress, value);
+      else if (size === 2) this.memory.write16(r.physicalAddress, value);
+      else this.memory.write8(r.physicalAddress, value);
+    } catch (error) {
+      return this.unsupported(error);
+    }
+    return r;
+  }
+
+  /**
+   * A device reads `into.length` bytes at `iova` as a burst (split at 4 KiB
+   * boundaries as PCIe requests are, each page translated). Stops at the
+   * first page that faults or has no memory; `value` is the number of bytes
+   * transferred, `physicalAddress` where the last translated page began.
+   */
+  dmaReadBytes(sid: number, iova: number, into: Uint8Array): DmaResult {
+    return this.burst(sid, iova, into, false);
+  }
+
+  /** A device writes `bytes` at `iova` as a burst; see {@link dmaReadBytes}. */
+  dmaWriteBytes(sid: number, iova: number, bytes: Uint8Array): DmaResult {
+    return this.burst(sid, iova, bytes, true);
+  }
+
+  /**
+   * A device with source ID `sid` signals an MSI: a DWORD write of `data`
+   * to `address` in 0xFEE00000-0xFEEFFFFF (VT-d 5.1). The result object is
+   * reused by the next call.
+   */
+  sendMsi(sid: number, address: number, data: number): MsiResult {
+    if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
+    if (!(address >= MSI_FIRST && address <= MSI_LAST && Math.floor(address) === address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
+    if (data >>> 0 !== data) assertU32(data, 'MSI data');
+    this.counters.msiRequests++;
+    const r = this.msiResult;
+    this.interrupts.request(sid, address, data, r);
+    if (r.outcome === 'blocked') this.counters.msiBlocked++;
+    else if (r.outcome === 'posted' && this.tracer) {
+      this.tracer.emit({ kind: 'interrupt.posted', cycle: this.now(), source: 'iommu', vector: this.interrupts.cache.vector[r.interruptIndex]!, args: { sid, index: r.interruptIndex, notified: r.notified } });
+    }
+    return r;
+  }
+
+  // --- inspection --------------------------------------------------------
+
+  /** GSTS_REG. */
+  get globalStatus(): number {
+    return this.registers.status;
+  }
+
+  /** Decoded Fault Recording register `index` (0 to 7). */
+  faultRecord(index: number): FaultRecord {
+    assertInteger(index, 'fault recording register index', 0, VTD_FAULT_RECORDING_REGISTERS - 1);
+    return this.faults.recordAt(index);
+  }
+
+  /** Numbers of entries in the context cache, IOTLB and interrupt entry cache. */
+  get cacheSizes(): { contextCache: number; iotlb: number; interruptEntryCache: number } {
+    return { contextCache: this.dma.contextCache.size, iotlb: this.dma.iotlb.size, interruptEntryCache: this.interrupts.cache.size };
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): IommuStats {
+    const c = this.interrupts.counters;
+    return {
+      ...this.counters,
+      rejectedGlobalCommands: this.registers.rejectedCommands,
+      unsupportedGlobalCommands: this.registers.unsupportedCommands,
+      ignoredRegisterWrites: this.registers.ignoredWrites,
+      iotlbHits: this.dma.hits,
+      iotlbWalks: this.dma.walks,
+      iecHits: c.cacheHits,
+      irteReads: c.tableReads,
+      postsNotified: c.postsNotified,
+      postsSuppressed: c.postsSuppressed,
+      faultsLostToOverflow: this.faults.lost.droppedOverflow + this.faults.lost.droppedOverflowPending,
+      invalidationDescriptors: this.queue.processed,
+      faultEvents: this.faultEvent.sentCount,
+      invalidationEvents: this.invalidationEvent.sentCount,
+    };
+  }
+
+  // --- registers ---------------------------------------------------------
+
+  mmioRead(offset: number, size: AccessSize): number {
+    const bytes: number = size;
+    if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
+    if (!(offset >= 0 && offset <= 0xfff && (offset | 0) === offset)) assertInteger(offset, 'VT-d register offset', 0, 0xfff);
+    // Narrow reads return their byte lanes of the containing dword (VT-d 10.2 asks for 32/64-bit accesses).
+    const dword = this.registers.read(offset & ~3);
+    if (size === 4 && (offset & 3) === 0) return dword;
+    const shift = (offset & 3) * 8;
+    return size === 4 ? dword >>> shift : (dword >>> shift) & (size === 2 ? 0xffff : 0xff);
+  }
+
+  mmioWrite(offset: number, size: AccessSize, value: number): void {
+    const bytes: number = size;
+    if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
+    if (!(offset >= 0 && offset <= 0xfff && (offset | 0) === offset)) assertInteger(offset, 'VT-d register offset', 0, 0xfff);
+    if (size !== 4 || (offset & 3) !== 0) {
+      // Documented choice: registers take 32- or 64-bit accesses only; narrower or misaligned writes are ignored and counted.
+      this.registers.ignoredWrites++;
+      return;
+    }
+    assertU32(value, 'VT-d register value');
+    this.registers.write(offset, value);
+  }
+
+  mmioRead64(offset: number): bigint {
+    assertInteger(offset, 'VT-d register offset', 0, 0xff8);
+    if ((offset & 7) !== 0) throw new UsageError('bad-argument', `64-bit VT-d register access must be 8-byte aligned, got offset 0x${offset.toString(16)}`);
+    return joinU64(this.registers.read(offset), this.registers.read(offset + 4));
+  }
+
+  /** 64-bit write: the low dword first, then the high dword (commands in bit 63 act on the high half). */
+  mmioWrite64(offset: number, value: bigint): void {
+    assertInteger(offset, 'VT-d register offset', 0, 0xff8);
+    if ((offset & 7) !== 0) throw new UsageError('bad-argument', `64-bit VT-d register access must be 8-byte aligned, got offset 0x${offset.toString(16)}`);
+    const { lo, hi } = splitU64(BigInt.asUintN(64, value));
+    this.registers.write(offset, lo);
+    this.registers.write(offset + 4, hi);
+  }
+
+  // --- internals ---------------------------------------------------------
+
+  /** Page-by-page burst transfer for dmaReadBytes/dmaWriteBytes. */
+  private burst(sid: number, iova: number, data: Uint8Array, write: boolean): DmaResult {
+    if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
+    assertAddress(iova, 'DMA address');
+    assertAddress(iova + data.length, 'end of the DMA burst');
+    const r = this.dmaResult;
+    let done = 0;
+    r.status = 'ok';
+    r.faultReason = 0;
+    r.faultRecorded = false;
+    r.physicalAddress = -1;
+    while (done < data.length) {
+      const at = iova + done;
+      const chunk = Math.min(data.length - done, PAGE - (at % PAGE));
+      this.counters.dmaRequests++;
+      const inRange = at <= RANGE_LAST && at + chunk - 1 >= RANGE_FIRST;
+      if (inRange) {
+        // A burst is never an interrupt request: reads are blocked as LGN.4, writes as malformed requests (documented choice).
+        this.dmaFault(sid, Math.max(at, RANGE_FIRST), !write, write ? VTD_FAULT_REASON.IR_REQUEST_RESERVED : VTD_FAULT_REASON.INTERRUPT_ADDRESS_RANGE, 0);
+        break;
+      }
+      if (!this.translate(sid, at, write)) break;
+      try {
+        if (write) this.memory.writeBytes(r.physicalAddress, data.subarray(done, done + chunk));
+        else this.memory.readBytes(r.physicalAddress, chunk, data.subarray(done, done + chunk));
+      } catch (error) {
+        this.unsupported(error);
+        break;
+      }
+      done += chunk;
+    }
+    r.value = done;
+    return r;
+  }
+
+  private checkDma(sid: number, iova: number, size: AccessSize): void {
+    // Fast checks first: the asserts (which build their messages) run only on bad input.
+    if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
+    if (!(iova >= 0 && iova <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova)) assertAddress(iova, 'DMA address');
+    const bytes: number = size; // callers from plain JavaScript may pass anything
+    if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
+    if ((iova % PAGE) + size > PAGE) {
+      // PCIe requests never cross a 4 KiB boundary.
+      throw new UsageError('bad-argument', `a ${size}-byte DMA at 0x${iova.toString(16)} crosses a 4 KiB boundary`);
+    }
+    this.counters.dmaRequests++;
+  }
+
+  /** Translates into the DMA result; false (with the result filled) when blocked. */
+  private translate(sid: number, iova: number, write: boolean): boolean {
+    const t = this.translation;
+    const reason = this.dma.translate(sid, iova, write, t);
+    if (reason !== 0) {
+      this.dmaFault(sid, iova, !write, reason, t.fpd);
+      return false;
+    }
+    if (!t.hit && this.tracer) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: 'iommu', address: iova, args: { sid } });
+    const r = this.dmaResult;
+    r.status = 'ok';
+    r.physicalAddress = t.physical;
+    r.faultReason = 0;
+    r.faultRecorded = false;
+    return true;
+  }
+
+  private dmaFault(sid: number, iova: number, read: boolean, reason: number, fpd: number): DmaResult {
+    this.counters.dmaFaults++;
+    const r = this.dmaResult;
+    r.status = 'fault';
+    r.physicalAddress = -1;
+    r.faultReason = reason;
+    // Interrupt-request faults carry an interrupt index in FI, and a malformed request has none: FI = 0.
+    const interrupt = isInterruptFault(reason);
+    r.faultRecorded = this.recordFault(sid, reason, interrupt ? 0 : (iova % TWO_32) >>> 0, interrupt ? 0 : hi32(iova), read, fpd);
+    return r;
+  }
+
+  private unsupported(error: unknown): DmaResult {
+    if (!(error instanceof MemoryError)) throw error;
+    this.counters.unsupportedRequests++;
+    const r = this.dmaResult;
+    r.status = 'unsupported-request';
+    r.value = 0;
+    return r;
+  }
+
+  /** Fault recording (VT-d 7.2), honouring FPD for qualified faults. */
+  private recordFault(sid: number, reason: number, infoLow: number, infoHigh: number, read: boolean, fpd: number): boolean {
+    this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'iommu', what: faultReasonName(reason), code: reason, args: { sid } });
+    if (fpd === 1 && isQualifiedFault(reason)) {
+      this.counters.faultsSuppressedByFpd++;
+      return false;
+    }
+    const recorded = this.faults.record(sid, reason, infoLow, infoHigh, read);
+    if (recorded) this.counters.faultsRecorded++;
+    return recorded;
+  }
+
+  /** Sends a fault or invalidation event message (VT-d 5.1.6); FEUADDR/IEUADDR bits 31:8 extend the destination for x2APIC. */
+  private sendEventMessage(address: number, upperAddress: number, data: number): void {
+    if (upperAddress === 0) {
+      this.target.deliverMsi(address, data);
+      return;
+    }
+    const destination = ((upperAddress & 0xffff_ff00) | ((address >>> 12) & 0xff)) >>> 0;
+    if (!this.target.deliverX2apicMsi) {
+      throw new UsageError('bad-state', `event interrupt destination 0x${destination.toString(16)} needs deliverX2apicMsi on the interrupt target`);
+    }
+    this.target.deliverX2apicMsi(destination, (address & 0xfff0_0fff) >>> 0, data);
+  }
+
+  private now(): number {
+    return this.clock?.now() ?? 0;
+  }
+
+  private trace(name: string, value: number): void {
+    this.tracer?.emit({ kind: 'custom', cycle: this.now(), source: 'iommu', name, args: { value } });
+  }
+
+  // --- state -------------------------------------------------------------
+
+  /** Saves registers, latched pointers, fault records, the queue and the caches (so stale entries survive). */
+  saveState(): IntelIommuState {
+    const hex = (w: readonly [number, number]): string => bigintToHex(joinU64(w[0], w[1]));
+    const regs = this.registers;
+    return {
+      type: STATE_TYPE,
+      version: STATE_VERSION,
+      features: { ...this.features },
+      gsts: regs.status,
+      rtaddr: hex(regs.rtaddr),
+      ccmd: hex(regs.ccmd),
+      irta: hex(regs.irta),
+      iva: hex(regs.iva),
+      iotlb: hex(regs.iotlbReg),
+      rootTable: this.dma.rootTable,
+      tableMode: this.dma.tableMode,
+      irtAddress: this.interrupts.tableAddress,
+      irtEntries: this.interrupts.tableEntries,
+      eime: this.interrupts.extendedMode,
+      faults: this.faults.saveState(),
+      faultEvent: this.faultEvent.saveState(),
+      invalidationEvent: this.invalidationEvent.saveState(),
+      queue: this.queue.saveState(),
+      contextCache: this.dma.contextCache.saveState(),
+      iotlbEntries: this.dma.iotlb.saveState(),
+      interruptEntryCache: this.interrupts.cache.saveState(),
+    };
+  }
+
+  /** Restores a state from {@link saveState}; rejects foreign, malformed or feature-mismatched states with a SnapshotError. */
+  restoreState(state: unknown): void {
+    const r = readState(state, STATE_TYPE, STATE_VERSION);
+    const f = r.object('features');
+    for (const key of ['postedInterrupts', 'extendedInterruptMode', 'passThrough'] as const) {
+      if (f.bool(key) !== this.features[key]) {
+        throw new SnapshotError('shape', `${STATE_TYPE}.features.${key} is ${String(!this.features[key])} in the state but ${String(this.features[key])} in this unit`);
+      }
+    }
+    const words = (key: string): [number, number] => {
+      const { lo, hi } = splitU64(r.bigint(key));
+      return [lo, hi];
+    };
+    const gsts = r.u32('gsts');
+    const rtaddr = words('rtaddr');
+    const ccmd = words('ccmd');
+    const irta = words('irta');
+    const iva = words('iva');
+    const iotlb = words('iotlb');
+    const rootTable = r.address('rootTable');
+    const tableMode = r.int('tableMode', 0, 3);
+    const irtAddress = r.address('irtAddress');
+    const irtEntries = r.int('irtEntries', 2, 0x1_0000);
+    const eime = r.bool('eime');
+    const faults = readFaults(r.object('faults'));
+    const faultEvent = readEvent(r.object('faultEvent'));
+    const invalidationEvent = readEvent(r.object('invalidationEvent'));
+    const queue = readQueue(r.object('queue'));
+    const contextCache = readRows(r, 'contextCache', 6, [0xffff, 0xffff, 3, 1, 4, Number.MAX_SAFE_INTEGER]) as never;
+    const iotlbEntries = readRows(r, 'iotlbEntries', 5, [0xffff, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 3, 30]) as never;
+    const iec = readRows(r, 'interruptEntryCache', 6, [0xffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 1]) as never;
+    const regs = this.registers;
+    regs.status = gsts;
+    regs.rtaddr = rtaddr;
+    regs.ccmd = ccmd;
+    regs.irta = irta;
+    regs.iva = iva;
+    regs.iotlbReg = iotlb;
+    this.dma.enabled = (gsts & GCMD.TE) !== 0;
+    this.dma.rootTable = rootTable;
+    this.dma.tableMode = tableMode;
+    this.interrupts.enabled = (gsts & GCMD.IRE) !== 0;
+    this.interrupts.compatibilityAllowed = (gsts & GCMD.CFI) !== 0;
+    this.interrupts.tableAddress = irtAddress;
+    this.interrupts.tableEntries = irtEntries;
+    this.interrupts.extendedMode = eime;
+    this.faults.restoreState(faults);
+    this.faultEvent.restoreState(faultEvent);
+    this.invalidationEvent.restoreState(invalidationEvent);
+    this.queue.restoreState(queue);
+    this.dma.contextCache.restoreState(contextCache);
+    this.dma.iotlb.restoreState(iotlbEntries);
+    this.interrupts.cache.restoreState(iec);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The interrupt command register (SDM 3A 11.6.1, Figure 11-12): which bits
+ * software may write in each mode, and sending the IPI an ICR write (or the
+ * x2APIC SELF IPI register, 11.12.11) describes.
+ */
+import { DELIVERY_MODE as DELIVERY_MODE_ } from '@hvsim/core';
+import { emptyMessage } from '../bus/apic-message.js';
+import type { ApicCore } from './apic-core.js';
+import { ESR_BIT as ESR_BIT_, ICR_SHORTHAND as ICR_SHORTHAND_ } from './regs.js';
+
+// Module-local copies of imported values used on hot paths: under vitest's module
+// transform every use of an imported binding is a getter call; a local const is not.
+const DELIVERY_MODE = DELIVERY_MODE_;
+const ESR_BIT = ESR_BIT_;
+const ICR_SHORTHAND = ICR_SHORTHAND_;
+
+/** Writable bits of ICR[31:0]: vector, delivery mode, destination mode, level, trigger, shorthand. */
+export const ICR_LOW_WRITABLE = 0x000c_cfff;
+/** ICR[31:0] bits that raise #GP when set by WRMSR 0x830: 31:20, 17:16, 13 (SDM 3A 11.12.9). Bit 12 is ignored. */
+export const X2APIC_ICR_RESERVED = 0xfff3_2000;
+/** xAPIC ICR_HIGH: only the destination field 31:24 exists. */
+export const ICR_HIGH_WRITABLE = 0xff00_0000;
+/** Delivery modes 3 and 7 are reserved in the ICR (SDM 3A 11.6.1). */
+export function isReservedIcrDeliveryMode(mode: number): boolean {
+  return mode === 3 || mode === 7;
+}
+
+/** Sends the IPI an ICR write describes (SDM 3A 11.6.1). `destination` is 8-bit (xAPIC) or 32-bit (x2APIC). */
+export function sendIpi(core: ApicCore, low: number, destination: number): void {
+  const vector = low & 0xff;
+  const deliveryMode = (low >>> 8) & 7;
+  const shorthand = (low >>> 18) & 3;
+  if ((deliveryMode === DELIVERY_MODE.FIXED || deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) && vector < 16) {
+    core.signalError(ESR_BIT.SEND_ILLEGAL_VECTOR);
+  }
+  core.tracer?.emit({
+    kind: 'ipi.sent',
+    cycle: core.clock.now(),
+    source: 'lapic',
+    cpu: core.config.x2apicId,
+    vector,
+    destination: shorthand === ICR_SHORTHAND.NONE ? destination : -1,
+    args: { deliveryMode, shorthand },
+  });
+  // Delivery modes 3 and 7 are reserved in the ICR: nothing is sent.
+  if (isReservedIcrDeliveryMode(deliveryMode)) return;
+  // Processors that cannot send lowest-priority IPIs report a redirectable-IPI error instead (SDM 3A 11.5.3).
+  if (deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY && !core.config.lowestPriorityIpi) {
+    core.signalError(ESR_BIT.REDIRECTABLE_IPI);
+    return;
+  }
+  const levelTriggered = (low & 0x8000) !== 0;
+  const level = (low & 0x4000) !== 0;
+  if (shorthand === ICR_SHORTHAND.SELF) {
+    core.accept(vector, deliveryMode, levelTriggered, level);
+    return;
+  }
+  // An IPI sent from a receiver's notifier while this one is in flight gets its own message.
+  const m = core.ipiDepth === 0 ? core.ipiMessage : emptyMessage();
+  m.destination = destination;
+  m.logical = (low & 0x800) !== 0;
+  m.shorthand = shorthand;
+  m.vector = vector;
+  m.deliveryMode = deliveryMode;
+  m.trigger = levelTriggered ? 'level' : 'edge';
+  m.level = level;
+  m.x2apicDestination = core.mode === 'x2apic';
+  core.ipiDepth++;
+  try {
+    if (core.port !== undefined) core.port.deliver(m, core.owner);
+    else core.soloDeliver(m);
+  } finally {
+    core.ipiDepth--;
+  }
+}
+
+/** x2APIC SELF IPI register: a fixed, edge, self IPI (SDM 3A 11.12.11). */
+export function selfIpi(core: ApicCore, vector: number): void {
+  if (vector < 16) core.signalError(ESR_BIT.SEND_ILLEGAL_VECTOR);
+  core.accept(vector, DELIVERY_MODE.FIXED, false, true);
+}

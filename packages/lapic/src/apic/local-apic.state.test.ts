@@ -1,0 +1,186 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Clock, SnapshotError, UsageError } from '@hvsim/core';
+import { ApicBus } from '../bus/apic-bus.js';
+import { LocalApic } from './local-apic.js';
+import { KVM_LAPIC_STATE_SIZE } from './kvm-lapic-page.js';
+import { APIC_REG } from './regs.js';
+import { makeApic, numRuns, rd, seed, toX2apic, wr } from '../test-support/helpers.js';
+
+const opts = { tscFrequencyHz: 1_000_000_000, timerFrequencyHz: 1_000_000_000 };
+
+type Op =
+  | { k: 'accept'; v: number; level: boolean }
+  | { k: 'ack' }
+  | { k: 'eoi' }
+  | { k: 'tpr'; v: number }
+  | { k: 'timer'; count: number; periodic: boolean }
+  | { k: 'advance'; n: number }
+  | { k: 'nmi' };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ k: fc.constant('accept' as const), v: fc.integer({ min: 16, max: 255 }), level: fc.boolean() }),
+  fc.record({ k: fc.constant('ack' as const) }),
+  fc.record({ k: fc.constant('eoi' as const) }),
+  fc.record({ k: fc.constant('tpr' as const), v: fc.integer({ min: 0, max: 255 }) }),
+  fc.record({ k: fc.constant('timer' as const), count: fc.integer({ min: 0, max: 500 }), periodic: fc.boolean() }),
+  fc.record({ k: fc.constant('advance' as const), n: fc.integer({ min: 0, max: 300 }) }),
+  fc.record({ k: fc.constant('nmi' as const) }),
+);
+
+function run(apic: LocalApic, clock: Clock, ops: readonly Op[], log: number[]): void {
+  for (const o of ops) {
+    switch (o.k) {
+      case 'accept':
+        apic.acceptInterrupt({ vector: o.v, trigger: o.level ? 'level' : 'edge' });
+        break;
+      case 'ack':
+        log.push(apic.acknowledge());
+        break;
+      case 'eoi':
+        wr(apic, APIC_REG.APIC_EOI, 0);
+        break;
+      case 'tpr':
+        wr(apic, APIC_REG.APIC_TPR, o.v);
+        break;
+      case 'timer':
+        wr(apic, APIC_REG.APIC_LVT_TIMER, (o.periodic ? 1 << 17 : 0) | 0xec);
+        wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0x1);
+        wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, o.count);
+        break;
+      case 'advance':
+        clock.advance(o.n);
+        break;
+      case 'nmi':
+        apic.acceptInterrupt({ vector: 2, deliveryMode: 4, trigger: 'edge' });
+        break;
+    }
+    log.push(rd(apic, APIC_REG.APIC_PPR), rd(apic, APIC_REG.APIC_TIMER_CURRENT_COUNT), apic.pendingSignals);
+  }
+}
+
+describe('save / restore (snapshot contract)', () => {
+  it('property: save, restore into a fresh APIC and continue == never stopping', () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 30 }), fc.array(opArb, { maxLength: 30 }), (before, after) => {
+        const c1 = new Clock();
+        const { apic: a } = makeApic({ ...opts, id: 1, clock: c1 });
+        const logA: number[] = [];
+        run(a, c1, before, logA);
+        const saved = JSON.parse(JSON.stringify({ clock: c1.saveState(), apic: a.saveState() }));
+        run(a, c1, after, logA);
+
+        const c2 = new Clock();
+        const { apic: b } = makeApic({ ...opts, id: 1, clock: c2 }, false);
+        c2.restoreState(saved.clock);
+        b.restoreState(saved.apic);
+        const logB: number[] = [];
+        run(b, c2, after, logB);
+        const logAfter = logA.slice(logA.length - logB.length);
+        expect(logB).toEqual(logAfter);
+        expect(b.saveState()).toEqual(a.saveState());
+      }),
+      { seed, numRuns: Math.min(numRuns, 100) },
+    );
+  });
+
+  it('round-trips x2APIC mode and the TSC deadline', () => {
+    const clock = new Clock();
+    const { apic } = makeApic({ ...opts, id: 7, clock });
+    toX2apic(apic);
+    apic.writeMsr(0x832, BigInt((2 << 17) | 0xef));
+    apic.writeMsr(0x6e0, 1000n);
+    const saved = JSON.parse(JSON.stringify(apic.saveState()));
+    const clock2 = new Clock();
+    const { apic: b } = makeApic({ ...opts, id: 7, clock: clock2 }, false);
+    b.restoreState(saved);
+    expect(b.mode).toBe('x2apic');
+    expect(b.readMsr(0x6e0)).toBe(1000n);
+    clock2.advance(1000);
+    expect(b.isRequested(0xef)).toBe(true);
+  });
+
+  it('rejects foreign, wrong-version, malformed and mismatched states', () => {
+    const { apic } = makeApic({ id: 1 });
+    const good = apic.saveState();
+    const { apic: other } = makeApic({ id: 2 });
+    expect(() => other.restoreState({ ...good, type: 'hvsim.ioapic' })).toThrow(SnapshotError);
+    expect(() => other.restoreState({ ...good, version: 2 })).toThrow(/state version 2 \(0x2\) is not supported/);
+    expect(() => other.restoreState(good)).toThrow("hvsim.lapic.id is 1 but this APIC's id is 2");
+    const { apic: same } = makeApic({ id: 1 });
+    expect(() => same.restoreState({ ...good, tpr: 256 })).toThrow('hvsim.lapic.tpr must be an integer in [0, 255]');
+    expect(() => same.restoreState({ ...good, irr: 'zz' })).toThrow(/irr must be 64 hex digits/);
+    expect(() => same.restoreState({ ...good, mode: 'x3apic' })).toThrow(/mode must be one of/);
+    expect(() => same.restoreState({ ...good, lint: [1, 2] })).toThrow(/lint must be an array of 2 booleans/);
+    expect(() => same.restoreState({ ...good, timer: { ...good.timer, mode: 1 } })).toThrow(/timer.mode does not match/);
+    expect(() => same.restoreState(null)).toThrow(SnapshotError);
+  });
+
+  it('restore updates the bus indexes', () => {
+    const bus = new ApicBus();
+    const { apic } = makeApic({ id: 1 });
+    bus.attach(apic);
+    const { apic: src } = makeApic({ id: 1, xapicIdWritable: true });
+    wr(src, APIC_REG.APIC_ID, 0x0900_0000);
+    apic.restoreState(src.saveState());
+    expect(bus.apicById(9)).toBe(apic);
+  });
+});
+
+describe('KVM_GET_LAPIC / KVM_SET_LAPIC register image (Linux api.rst, struct kvm_lapic_state)', () => {
+  it('exports 1 KiB with each register at its xAPIC offset, little-endian', () => {
+    const clock = new Clock();
+    const { apic } = makeApic({ ...opts, id: 3, clock });
+    wr(apic, APIC_REG.APIC_TPR, 0x20);
+    wr(apic, APIC_REG.APIC_LVT_TIMER, 0xec);
+    wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
+    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
+    apic.acceptInterrupt({ vector: 0x61, trigger: 'level' });
+    clock.advance(400);
+    const page = apic.getKvmLapicState();
+    expect(page.length).toBe(KVM_LAPIC_STATE_SIZE);
+    const v = new DataView(page.buffer);
+    expect(v.getUint32(0x20, true)).toBe(0x0300_0000);
+    expect(v.getUint32(0x30, true)).toBe(0x0106_0015);
+    expect(v.getUint32(0x80, true)).toBe(0x20);
+    expect(v.getUint32(0xf0, true)).toBe(0x1ff);
+    expect(v.getUint32(0x230, true)).toBe(2); // IRR bit 0x61
+    expect(v.getUint32(0x1b0, true)).toBe(2); // TMR bit 0x61
+    expect(v.getUint32(0x380, true)).toBe(1000);
+    expect(v.getUint32(0x390, true)).toBe(600); // current count computed at export
+  });
+
+  it('import restores registers and restarts the timer from TMICT, as KVM does', () => {
+    const clock = new Clock();
+    const { apic } = makeApic({ ...opts, id: 3, clock });
+    wr(apic, APIC_REG.APIC_LVT_TIMER, 0xec);
+    wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
+    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
+    wr(apic, APIC_REG.APIC_LDR, 0x0400_0000);
+    apic.acceptInterrupt({ vector: 0x61, trigger: 'edge' });
+    apic.acknowledge();
+    const page = apic.getKvmLapicState();
+    const clock2 = new Clock();
+    const { apic: b } = makeApic({ ...opts, id: 3, clock: clock2 }, false);
+    b.setKvmLapicState(page);
+    expect(rd(b, APIC_REG.APIC_LDR)).toBe(0x0400_0000);
+    expect(b.isInService(0x61)).toBe(true);
+    expect(rd(b, APIC_REG.APIC_PPR)).toBe(0x60);
+    expect(rd(b, APIC_REG.APIC_TIMER_CURRENT_COUNT)).toBe(1000);
+    clock2.advance(1000);
+    expect(b.isRequested(0xec)).toBe(true);
+    expect(() => b.setKvmLapicState(new Uint8Array(10))).toThrow('a KVM lapic state must be a Uint8Array of 1024 bytes');
+  });
+
+  it('x2APIC mode: the ID field is id << 24 unless x2apicFormat; the x2APIC ID cannot change', () => {
+    const { apic } = makeApic({ id: 5 });
+    toX2apic(apic);
+    const legacy = new DataView(apic.getKvmLapicState().buffer);
+    expect(legacy.getUint32(0x20, true)).toBe(0x0500_0000);
+    const fmt = apic.getKvmLapicState({ x2apicFormat: true });
+    expect(new DataView(fmt.buffer).getUint32(0x20, true)).toBe(5);
+    apic.setKvmLapicState(fmt, { x2apicFormat: true });
+    new DataView(fmt.buffer).setUint32(0x20, 6, true);
+    expect(() => apic.setKvmLapicState(fmt, { x2apicFormat: true })).toThrow(UsageError);
+  });
+});

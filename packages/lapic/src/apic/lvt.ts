@@ -1,0 +1,64 @@
+/**
+ * LVT entries (SDM 3A 11.5.1, Figure 11-8): which bits each entry has, and
+ * the rules that decide how an entry's interrupt is signalled.
+ */
+import { DELIVERY_MODE as DELIVERY_MODE_ } from '@hvsim/core';
+import { LVT_INDEX as LVT_INDEX_ } from './regs.js';
+
+// Module-local copies of imported values used on hot paths: under vitest's module
+// transform every use of an imported binding is a getter call; a local const is not.
+const DELIVERY_MODE = DELIVERY_MODE_;
+const LVT_INDEX = LVT_INDEX_;
+
+const VECTOR = 0xff;
+const DELIVERY_MODE_BITS = 0x700;
+const POLARITY = 1 << 13;
+const TRIGGER = 1 << 15;
+const MASK = 1 << 16;
+const TIMER_MODE_BITS = 0x3 << 17;
+/** Delivery status (12) and remote IRR (14) are read-only. */
+export const LVT_STATUS_BITS = 1 << 12;
+export const LVT_REMOTE_IRR = 1 << 14;
+export const LVT_MASK = MASK;
+
+/** Software-writable bits of each LVT entry, indexed by LVT_INDEX. */
+export const LVT_WRITABLE: readonly number[] = [
+  VECTOR | DELIVERY_MODE_BITS | MASK, // CMCI
+  VECTOR | MASK | TIMER_MODE_BITS, // timer
+  VECTOR | DELIVERY_MODE_BITS | MASK, // thermal
+  VECTOR | DELIVERY_MODE_BITS | MASK, // performance counters
+  VECTOR | DELIVERY_MODE_BITS | POLARITY | TRIGGER | MASK, // LINT0
+  VECTOR | DELIVERY_MODE_BITS | POLARITY | TRIGGER | MASK, // LINT1
+  VECTOR | MASK, // error
+];
+
+/** Bits of each entry that are read-only rather than reserved (status; remote IRR on LINT). */
+export const LVT_READ_ONLY: readonly number[] = [
+  LVT_STATUS_BITS,
+  LVT_STATUS_BITS,
+  LVT_STATUS_BITS,
+  LVT_STATUS_BITS,
+  LVT_STATUS_BITS | LVT_REMOTE_IRR,
+  LVT_STATUS_BITS | LVT_REMOTE_IRR,
+  LVT_STATUS_BITS,
+];
+
+/** Delivery mode of an entry: timer and error are always fixed (SDM 3A 11.5.1). */
+export function lvtDeliveryMode(index: number, entry: number): number {
+  if (index === LVT_INDEX.TIMER || index === LVT_INDEX.ERROR) return DELIVERY_MODE.FIXED;
+  return (entry >>> 8) & 7;
+}
+
+/**
+ * True when an entry's interrupt is level-triggered: only LINT0/LINT1 in fixed
+ * mode with the trigger bit set (SDM 3A 11.5.1: NMI, SMI and INIT are always
+ * edge; ExtINT always level but is not held in IRR; timer and error are edge).
+ */
+export function lvtIsLevel(index: number, entry: number): boolean {
+  return (index === LVT_INDEX.LINT0 || index === LVT_INDEX.LINT1) && ((entry >>> 8) & 7) === DELIVERY_MODE.FIXED && (entry & TRIGGER) !== 0;
+}
+
+/** LINT input polarity: bit 13 set = active low. */
+export function lvtActiveLow(entry: number): boolean {
+  return (entry & POLARITY) !== 0;
+}

@@ -1,0 +1,88 @@
+/**
+ * The x2APIC view: MSRs 0x800-0x8FF (SDM 3A 11.12.1.2 Table 11-6). Every
+ * access outside x2APIC mode, to an MSR with no register, a RDMSR of a
+ * write-only register, a WRMSR of a read-only register, a non-zero upper
+ * half (except the ICR) or a set reserved bit raises #GP(0) (SDM 3A
+ * 11.12.1.2-11.12.1.3). The ICR is one 64-bit MSR with a 32-bit destination
+ * (11.12.9).
+ */
+import { CpuException, joinU64 } from '@hvsim/core';
+import type { ApicCore } from './apic-core.js';
+import { readRegister, writeRegister } from './register-file.js';
+import { X2APIC_ICR_RESERVED as X2APIC_ICR_RESERVED_, ICR_LOW_WRITABLE as ICR_LOW_WRITABLE_, sendIpi as sendIpi_ } from './icr.js';
+import { LVT_READ_ONLY } from './lvt.js';
+import { ACCESS as ACCESS_ } from './register-access.js';
+import { APIC_REG as APIC_REG_, DIVIDE_CONFIG_MASK, LVT_INDEX, LVT_OFFSETS, X2APIC_MSR_BASE as X2APIC_MSR_BASE_ } from './regs.js';
+
+// Module-local copies of imported values used on hot paths: under vitest's module
+// transform every use of an imported binding is a getter call; a local const is not.
+const ACCESS = ACCESS_;
+const APIC_REG = APIC_REG_;
+const X2APIC_MSR_BASE = X2APIC_MSR_BASE_;
+const X2APIC_ICR_RESERVED = X2APIC_ICR_RESERVED_;
+const ICR_LOW_WRITABLE = ICR_LOW_WRITABLE_;
+const sendIpi = sendIpi_;
+
+function hex(v: number | bigint): string {
+  return `0x${v.toString(16)}`;
+}
+
+function gp(msr: number, what: string): CpuException {
+  return CpuException.gp(`x2APIC MSR ${hex(msr)}: ${what}`);
+}
+
+export function x2apicReadMsr(core: ApicCore, table: Uint8Array, msr: number): bigint {
+  if (core.mode !== 'x2apic') throw gp(msr, 'RDMSR while not in x2APIC mode');
+  const kind = table[msr - X2APIC_MSR_BASE]!;
+  if (kind === ACCESS.NONE) throw gp(msr, 'RDMSR of a reserved MSR');
+  if (kind === ACCESS.WO) throw gp(msr, 'RDMSR of a write-only register');
+  const offset = (msr - X2APIC_MSR_BASE) << 4;
+  if (offset === APIC_REG.APIC_ICR_LOW) return joinU64(core.icrLow, core.icrHigh);
+  return BigInt(readRegister(core, offset));
+}
+
+/** Reserved bits of a 32-bit x2APIC register write, or 0 when the register has none to check. */
+function reservedBits(core: ApicCore, offset: number, value: number): number {
+  switch (offset) {
+    case APIC_REG.APIC_TPR:
+    case APIC_REG.APIC_SELF_IPI:
+      return value & ~0xff;
+    case APIC_REG.APIC_EOI:
+    case APIC_REG.APIC_ESR:
+      // Only 0 may be written (SDM 3A 11.12.1.2, 11.5.3).
+      return value;
+    case APIC_REG.APIC_SVR:
+      return value & ~core.svrWritable;
+    case APIC_REG.APIC_TIMER_DIVIDE_CONFIG:
+      return value & ~DIVIDE_CONFIG_MASK;
+    default: {
+      const index = LVT_OFFSETS.indexOf(offset);
+      if (index < 0) return 0;
+      const rsvd = value & ~(core.lvtWritable(index) | LVT_READ_ONLY[index]!);
+      // Timer mode 11b is reserved.
+      if (index === LVT_INDEX.TIMER && ((value >>> 17) & 3) === 3) return rsvd | (3 << 17);
+      return rsvd;
+    }
+  }
+}
+
+export function x2apicWriteMsr(core: ApicCore, table: Uint8Array, msr: number, value: bigint): void {
+  if (core.mode !== 'x2apic') throw gp(msr, 'WRMSR while not in x2APIC mode');
+  const kind = table[msr - X2APIC_MSR_BASE]!;
+  if (kind === ACCESS.NONE) throw gp(msr, 'WRMSR to a reserved MSR');
+  if (kind === ACCESS.RO) throw gp(msr, 'WRMSR to a read-only register');
+  const offset = (msr - X2APIC_MSR_BASE) << 4;
+  if (offset === APIC_REG.APIC_ICR_LOW) {
+    const low = Number(value & 0xffff_ffffn);
+    const high = Number(value >> 32n);
+    if ((low & X2APIC_ICR_RESERVED) !== 0) throw gp(msr, `reserved ICR bits set in ${hex(value)}`);
+    core.icrHigh = high;
+    core.icrLow = (low & ICR_LOW_WRITABLE) >>> 0;
+    sendIpi(core, core.icrLow, high);
+    return;
+  }
+  if (value > 0xffff_ffffn) throw gp(msr, `bits 63:32 are reserved, got ${hex(value)}`);
+  const v = Number(value);
+  if (reservedBits(core, offset, v) !== 0) throw gp(msr, `reserved bits set in ${hex(v)}`);
+  writeRegister(core, offset, v);
+}

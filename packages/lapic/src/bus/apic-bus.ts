@@ -1,0 +1,281 @@
+/**
+ * The APIC bus: connects local APICs and IOAPICs, resolves each message's
+ * destination (physical, logical flat/cluster, x2APIC cluster, shorthands,
+ * broadcast; SDM 3A 11.6.2, 11.12.10), arbitrates lowest-priority delivery
+ * (11.6.2.4), decodes MSIs (11.11) and carries level EOIs back to the
+ * IOAPICs (11.8.5).
+ *
+ * Destination indexes make a physical delivery one map lookup and a logical
+ * or broadcast delivery cost proportional to the APICs it reaches. They are
+ * rebuilt lazily when an APIC reports a new ID, LDR, DFR or mode.
+ */
+import { DELIVERY_MODE as DELIVERY_MODE_, UsageError, describeValue, readState, type Clock, type MsiTarget, type Snapshottable, type Tracer } from '@hvsim/core';
+import type { LocalApic } from '../apic/local-apic.js';
+import type { IoApic } from '../ioapic/io-apic.js';
+import { isMsiAddress as isMsiAddress_, isRemappableMsi as isRemappableMsi_ } from '../msi/msi.js';
+import { emptyMessage, type ApicBusMessage, type ApicBusPort } from './apic-message.js';
+import { broadcastAddress as broadcastAddress_ } from './destination.js';
+import { DFR_MODEL } from '../apic/regs.js';
+
+// Module-local copies of imported values used on hot paths: under vitest's module
+// transform every use of an imported binding is a getter call; a local const is not.
+const DELIVERY_MODE = DELIVERY_MODE_;
+const isMsiAddress = isMsiAddress_;
+const isRemappableMsi = isRemappableMsi_;
+const broadcastAddress = broadcastAddress_;
+
+/** Options of an {@link ApicBus}. */
+export interface ApicBusOptions {
+  /**
+   * Decode MSI address bits 11:5 as destination ID bits 14:8 (the
+   * non-architectural extended destination ID of KVM/Hyper-V guests; off by
+   * default).
+   */
+  extendedDestinationId?: boolean;
+  /** Clock used only to time-stamp trace events. */
+  clock?: Clock;
+  /** Receives `msi` and dropped-message trace events. */
+  tracer?: Tracer;
+}
+
+/** Saved state of an {@link ApicBus}: the arbitration cursor (the attached devices save their own state). */
+export interface ApicBusState {
+  type: 'hvsim.apic-bus';
+  version: 1;
+  rotate: number;
+}
+
+/** The interconnect between local APICs and IOAPICs; also the MSI target without an IOMMU. */
+export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusState> {
+  private readonly apicList: LocalApic[] = [];
+  private readonly ioapicList: IoApic[] = [];
+  private readonly slotOf = new Map<LocalApic, number>();
+  private dirty = true;
+  private byId = new Map<number, number[]>();
+  /** xAPIC flat model: slots per logical-ID bit. */
+  private flat: number[][] = [];
+  /** xAPIC cluster model: slots per (cluster << 2 | bit). */
+  private cluster: number[][] = [];
+  /** x2APIC: per cluster ID, slots per bit of the 16-bit logical ID. */
+  private x2cluster = new Map<number, number[][]>();
+  private seen = new Uint32Array(0);
+  private generation = 0;
+  private readonly targets: number[] = [];
+  private rotate = 0;
+  /** Deliveries in progress: a receiver's notifier may deliver again before one finishes. */
+  private depth = 0;
+  private msiDepth = 0;
+  private readonly msiMessage: ApicBusMessage = emptyMessage();
+  private readonly extendedDestinationId: boolean;
+  private readonly clock: Clock | undefined;
+  private readonly tracer: Tracer | undefined;
+
+  constructor(options: ApicBusOptions = {}) {
+    this.extendedDestinationId = options.extendedDestinationId === true;
+    this.clock = options.clock;
+    this.tracer = options.tracer;
+  }
+
+  /** Connects a local APIC or an IOAPIC to this bus. */
+  attach(device: LocalApic | IoApic): void {
+    if ('acknowledge' in device) {
+      if (this.slotOf.has(device)) throw new UsageError('bad-state', `local APIC ${device.id} is already attached to this bus`);
+      this.slotOf.set(device, this.apicList.length);
+      this.apicList.push(device);
+      this.seen = new Uint32Array(this.apicList.length);
+      device.connect(this);
+      this.dirty = true;
+    } else {
+      if (this.ioapicList.includes(device)) throw new UsageError('bad-state', 'this IOAPIC is already attached to this bus');
+      this.ioapicList.push(device);
+      device.connect(this);
+    }
+  }
+
+  /** The attached local APICs, in attach order. */
+  get apics(): readonly LocalApic[] {
+    return this.apicList;
+  }
+
+  /** The attached IOAPICs. */
+  get ioapics(): readonly IoApic[] {
+    return this.ioapicList;
+  }
+
+  /** The local APIC whose physical ID in effect is `id`, if exactly one has it. */
+  apicById(id: number): LocalApic | undefined {
+    if (this.dirty) this.rebuild();
+    const slots = this.byId.get(id);
+    return slots?.length === 1 ? this.apicList[slots[0]!] : undefined;
+  }
+
+  apicChanged(_apic: LocalApic): void {
+    this.dirty = true;
+  }
+
+  /** Sends a level EOI to every IOAPIC (SDM 3A 11.8.5). */
+  broadcastEoi(vector: number, _sender?: LocalApic): void {
+    for (const io of this.ioapicList) io.eoi(vector);
+  }
+
+  /**
+   * A memory write to the MSI window (SDM 3A 11.11). Remappable-format
+   * messages need an IOMMU: without one they are dropped (traced) and 0 is
+   * returned. Returns how many APICs accepted the interrupt.
+   */
+  deliverMsi(address: number, data: number, sourceId?: number): number {
+    if (!isMsiAddress(address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
+    if (data >>> 0 !== data) throw new UsageError('bad-argument', `MSI data must be an unsigned 32-bit integer, got ${describeValue(data)}`);
+    this.tracer?.emit({ kind: 'msi', cycle: this.clock?.now() ?? 0, source: 'apic-bus', address, data, args: sourceId === undefined ? undefined : { sourceId } });
+    if (isRemappableMsi(address)) {
+      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, args: { why: 'remappable-msi-without-iommu' } });
+      return 0;
+    }
+    // A nested MSI (written from a receiver's notifier) must not overwrite the message in flight.
+    const m = this.msiDepth === 0 ? this.msiMessage : emptyMessage();
+    let dest = (address >>> 12) & 0xff;
+    if (this.extendedDestinationId) dest |= ((address >>> 5) & 0x7f) << 8;
+    m.destination = dest;
+    m.logical = (address & 0x4) !== 0;
+    m.shorthand = 0;
+    m.vector = data & 0xff;
+    m.deliveryMode = (data >>> 8) & 7;
+    const level = (data & 0x8000) !== 0;
+    m.trigger = level ? 'level' : 'edge';
+    m.level = level ? (data & 0x4000) !== 0 : true;
+    m.x2apicDestination = false;
+    this.msiDepth++;
+    try {
+      return this.deliver(m);
+    } finally {
+      this.msiDepth--;
+    }
+  }
+
+  /**
+   * Delivers one message to the APICs it addresses and returns how many
+   * accepted it. `sender` is needed for the self and all-excluding-self
+   * shorthands.
+   */
+  deliver(m: ApicBusMessage, sender?: LocalApic): number {
+    if (this.dirty) this.rebuild();
+    const shorthand = m.shorthand;
+    if (shorthand === 1) return sender?.acceptBusMessage(m) === true ? 1 : 0;
+    // Nested deliveries (from a receiver's notifier) get their own target list.
+    const targets = this.depth === 0 ? this.targets : [];
+    targets.length = 0;
+    if (shorthand === 2 || shorthand === 3 || m.destination === broadcastAddress(m.x2apicDestination)) {
+      const skip = shorthand === 3 && sender !== undefined ? this.slotOf.get(sender) : undefined;
+      for (let i = 0; i < this.apicList.length; i++) if (i !== skip) targets.push(i);
+    } else if (!m.logical) {
+      const slots = this.byId.get(m.destination);
+      if (slots === undefined) return 0;
+      if (slots.length === 1 && m.deliveryMode !== DELIVERY_MODE.LOWEST_PRIORITY) {
+        return this.apicList[slots[0]!]!.acceptBusMessage(m) ? 1 : 0;
+      }
+      for (const s of slots) targets.push(s);
+    } else {
+      this.collectLogical(m.destination, targets);
+    }
+    if (targets.length === 0) return 0;
+    if (m.deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) {
+      return this.apicList[this.arbitrate(targets, m.vector)]!.acceptBusMessage(m) ? 1 : 0;
+    }
+    let accepted = 0;
+    this.depth++;
+    try {
+      for (let i = 0; i < targets.length; i++) if (this.apicList[targets[i]!]!.acceptBusMessage(m)) accepted++;
+    } finally {
+      this.depth--;
+    }
+    return accepted;
+  }
+
+  /**
+   * Lowest-priority arbitration (SDM 3A 11.6.2.4): a focus processor (the
+   * vector already in its IRR or ISR, focus checking enabled) wins; otherwise
+   * the lowest task priority, as Pentium 4 and later chipsets decide; ties
+   * rotate among the candidates so the choice is deterministic and fair.
+   */
+  private arbitrate(targets: readonly number[], vector: number): number {
+    if (vector >= 16) {
+      for (const s of targets) {
+        const a = this.apicList[s]!;
+        if (a.focusChecking && (a.isRequested(vector) || a.isInService(vector))) return s;
+      }
+    }
+    let best = -1;
+    let bestPriority = 256;
+    const n = targets.length;
+    const start = this.rotate % n;
+    this.rotate = (this.rotate + 1) % 0x1_0000_0000;
+    for (let k = 0; k < n; k++) {
+      const s = targets[(start + k) % n]!;
+      const p = this.apicList[s]!.tpr & 0xf0;
+      if (p < bestPriority) {
+        bestPriority = p;
+        best = s;
+      }
+    }
+    return best;
+  }
+
+  private collectLogical(mda: number, into: number[]): void {
+    const gen = ++this.generation;
+    for (let bits = mda & 0xff; bits !== 0; bits &= bits - 1) this.addTargets(this.flat[31 - Math.clz32(bits & -bits)], gen, into);
+    const clusterBase = ((mda >>> 4) & 0xf) << 2;
+    for (let bits = mda & 0xf; bits !== 0; bits &= bits - 1) this.addTargets(this.cluster[clusterBase + 31 - Math.clz32(bits & -bits)], gen, into);
+    const x2 = this.x2cluster.get(mda >>> 16);
+    if (x2 !== undefined) for (let bits = mda & 0xffff; bits !== 0; bits &= bits - 1) this.addTargets(x2[31 - Math.clz32(bits & -bits)], gen, into);
+  }
+
+  /** Adds the slots of one index list, each APIC once per delivery (an LDR may have several bits). */
+  private addTargets(list: readonly number[] | undefined, gen: number, into: number[]): void {
+    if (list === undefined) return;
+    const seen = this.seen;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      if (seen[s] !== gen) {
+        seen[s] = gen;
+        into.push(s);
+      }
+    }
+  }
+
+  private rebuild(): void {
+    this.byId = new Map();
+    this.flat = Array.from({ length: 8 }, () => []);
+    this.cluster = Array.from({ length: 64 }, () => []);
+    this.x2cluster = new Map();
+    this.apicList.forEach((apic, slot) => {
+      const ids = this.byId.get(apic.apicId);
+      if (ids === undefined) this.byId.set(apic.apicId, [slot]);
+      else ids.push(slot);
+      const ldr = apic.ldr;
+      if (apic.isX2apic) {
+        let lists = this.x2cluster.get(ldr >>> 16);
+        if (lists === undefined) {
+          lists = Array.from({ length: 16 }, () => []);
+          this.x2cluster.set(ldr >>> 16, lists);
+        }
+        for (let b = 0; b < 16; b++) if ((ldr >>> b) & 1) lists[b]!.push(slot);
+      } else if (apic.dfr >>> 28 === DFR_MODEL.FLAT) {
+        for (let b = 0; b < 8; b++) if ((ldr >>> (24 + b)) & 1) this.flat[b]!.push(slot);
+      } else {
+        const c = ldr >>> 28;
+        for (let b = 0; b < 4; b++) if ((ldr >>> (24 + b)) & 1) this.cluster[(c << 2) + b]!.push(slot);
+      }
+    });
+    this.dirty = false;
+  }
+
+  /** The lowest-priority tie-break cursor; wiring (attached devices) is not saved. */
+  saveState(): ApicBusState {
+    return { type: 'hvsim.apic-bus', version: 1, rotate: this.rotate };
+  }
+
+  restoreState(state: unknown): void {
+    this.rotate = readState(state, 'hvsim.apic-bus', 1).int('rotate', 0, Number.MAX_SAFE_INTEGER);
+    this.dirty = true;
+  }
+}

@@ -1,0 +1,198 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Clock, UsageError } from '@hvsim/core';
+import { ApicBus } from '../bus/apic-bus.js';
+import { APIC_REG } from '../apic/regs.js';
+import { IoApic } from './io-apic.js';
+import { IOAPIC_MMIO } from './regs.js';
+import { makeApic, numRuns, seed, wr } from '../test-support/helpers.js';
+
+function reg(io: IoApic, index: number): number {
+  io.mmioWrite(IOAPIC_MMIO.IOREGSEL, 4, index);
+  return io.mmioRead(IOAPIC_MMIO.IOWIN, 4);
+}
+
+function setReg(io: IoApic, index: number, value: number): void {
+  io.mmioWrite(IOAPIC_MMIO.IOREGSEL, 4, index);
+  io.mmioWrite(IOAPIC_MMIO.IOWIN, 4, value);
+}
+
+function setup(version: 0x11 | 0x20 = 0x20) {
+  const clock = new Clock();
+  const bus = new ApicBus();
+  const io = new IoApic({ id: 2, version });
+  const cpus = [0, 1].map((id) => {
+    const { apic } = makeApic({ id, clock });
+    bus.attach(apic);
+    return apic;
+  });
+  bus.attach(io);
+  return { io, cpus, bus };
+}
+
+describe('IOAPIC registers (82093AA 3.2)', () => {
+  it('ID, version and arbitration ID', () => {
+    const { io } = setup();
+    expect(reg(io, 0x00)).toBe(0x0200_0000);
+    expect(reg(io, 0x01)).toBe(0x0017_0020); // 24 entries, version 0x20
+    expect(reg(io, 0x02)).toBe(0x0200_0000);
+    setReg(io, 0x00, 0xffff_ffff);
+    expect(reg(io, 0x00)).toBe(0x0f00_0000);
+    setReg(io, 0x01, 0); // read-only
+    expect(reg(io, 0x01)).toBe(0x0017_0020);
+    expect(io.mmioRead(IOAPIC_MMIO.IOREGSEL, 4)).toBe(0x01);
+  });
+
+  it('redirection entries reset masked; RO bits (delivery status, remote IRR) ignore writes', () => {
+    const { io } = setup();
+    for (let pin = 0; pin < 24; pin++) {
+      expect(reg(io, 0x10 + 2 * pin)).toBe(0x0001_0000);
+      expect(reg(io, 0x11 + 2 * pin)).toBe(0);
+    }
+    setReg(io, 0x10, 0xffff_ffff);
+    expect(reg(io, 0x10)).toBe(0x0001_afff);
+    setReg(io, 0x11, 0xffff_ffff);
+    expect(reg(io, 0x11)).toBe(0xff00_0000);
+    expect(reg(io, 0x40)).toBe(0); // past entry 23
+  });
+
+  it('only 32-bit accesses are decoded; other offsets read 0', () => {
+    const { io } = setup();
+    io.mmioWrite(IOAPIC_MMIO.IOREGSEL, 1, 0x01);
+    expect(io.mmioRead(IOAPIC_MMIO.IOREGSEL, 4)).toBe(0);
+    expect(io.mmioRead(0x20, 4)).toBe(0);
+    expect(() => io.mmioRead(0x1000, 4)).toThrow(UsageError);
+    expect(() => io.setIrq(24, true)).toThrow('IOAPIC pin must be an integer in [0, 23], got 24');
+  });
+});
+
+describe('IOAPIC delivery (82093AA 3.2.4)', () => {
+  it('edge pins deliver on the rising edge only, and not while masked', () => {
+    const { io, cpus } = setup();
+    setReg(io, 0x10 + 2 * 4, 0x31);
+    setReg(io, 0x11 + 2 * 4, 0x0100_0000);
+    io.setIrq(4, true);
+    expect(cpus[1]!.isRequested(0x31)).toBe(true);
+    cpus[1]!.acknowledge();
+    wr(cpus[1]!, APIC_REG.APIC_EOI, 0);
+    io.setIrq(4, true);
+    expect(cpus[1]!.isRequested(0x31)).toBe(false);
+    io.setIrq(4, false);
+    setReg(io, 0x10 + 2 * 4, 0x1_0031);
+    io.setIrq(4, true);
+    expect(cpus[1]!.isRequested(0x31)).toBe(false);
+  });
+
+  it('level pins hold remote IRR until EOI, then re-deliver while still asserted (vmx_apic_passthrough_test)', () => {
+    const { io, cpus } = setup();
+    setReg(io, 0x10 + 2 * 9, 0x8000 | 0x49); // level, fixed, physical dest 0
+    io.setIrq(9, true);
+    expect(io.remoteIrr(9)).toBe(true);
+    expect(cpus[0]!.isLevelTriggered(0x49)).toBe(true);
+    expect(cpus[0]!.acknowledge()).toBe(0x49);
+    io.setIrq(9, true);
+    expect(cpus[0]!.isRequested(0x49)).toBe(false);
+    wr(cpus[0]!, APIC_REG.APIC_EOI, 0); // broadcast EOI
+    expect(cpus[0]!.isRequested(0x49)).toBe(true); // still asserted: sent again
+    expect(io.remoteIrr(9)).toBe(true);
+    expect(cpus[0]!.acknowledge()).toBe(0x49);
+    io.setIrq(9, false);
+    wr(cpus[0]!, APIC_REG.APIC_EOI, 0);
+    expect(io.remoteIrr(9)).toBe(false);
+    expect(cpus[0]!.isRequested(0x49)).toBe(false);
+  });
+
+  it('with EOI-broadcast suppression the IOAPIC EOI register clears remote IRR (directed EOI)', () => {
+    const { io, cpus } = setup();
+    wr(cpus[0]!, APIC_REG.APIC_SVR, 0x11ff);
+    setReg(io, 0x10 + 2 * 3, 0x8000 | 0x4a);
+    io.setIrq(3, true);
+    cpus[0]!.acknowledge();
+    io.setIrq(3, false);
+    wr(cpus[0]!, APIC_REG.APIC_EOI, 0);
+    expect(io.remoteIrr(3)).toBe(true);
+    io.mmioWrite(IOAPIC_MMIO.EOI, 4, 0x4a);
+    expect(io.remoteIrr(3)).toBe(false);
+  });
+
+  it('a version 0x11 IOAPIC has no EOI register', () => {
+    const { io, cpus } = setup(0x11);
+    wr(cpus[0]!, APIC_REG.APIC_SVR, 0x11ff);
+    setReg(io, 0x10, 0x8000 | 0x4b);
+    io.setIrq(0, true);
+    io.mmioWrite(IOAPIC_MMIO.EOI, 4, 0x4b);
+    expect(io.remoteIrr(0)).toBe(true);
+  });
+
+  it('active-low polarity, logical destinations, and unmasking an asserted level pin', () => {
+    const { io, cpus } = setup();
+    cpus.forEach((c, i) => wr(c, APIC_REG.APIC_LDR, (1 << (24 + i)) >>> 0));
+    setReg(io, 0x11 + 2 * 5, 0x0300_0000);
+    setReg(io, 0x10 + 2 * 5, 0x1_0000 | 0x8000 | 0x2000 | 0x800 | 0x4c); // masked, level, active low, logical
+    io.setIrq(5, false); // asserted (active low) but masked
+    expect(cpus[0]!.isRequested(0x4c)).toBe(false);
+    setReg(io, 0x10 + 2 * 5, 0x8000 | 0x2000 | 0x800 | 0x4c);
+    expect(cpus.map((c) => c.isRequested(0x4c))).toEqual([true, true]);
+  });
+
+  it('NMI and ExtINT entries reach the processor signals', () => {
+    const { io, cpus } = setup();
+    setReg(io, 0x10 + 2 * 2, 0x400);
+    io.setIrq(2, true);
+    expect(cpus[0]!.takeNmi()).toBe(true);
+    setReg(io, 0x10, 0x700);
+    io.setIrq(0, true);
+    expect(cpus[0]!.takeExtInt()).toBe(true);
+  });
+
+  it('save, restore and continue behaves like never stopping', () => {
+    const a = setup();
+    setReg(a.io, 0x10 + 2 * 9, 0x8000 | 0x49);
+    a.io.setIrq(9, true);
+    const saved = JSON.parse(JSON.stringify(a.io.saveState()));
+    const b = setup();
+    b.io.restoreState(saved);
+    expect(b.io.saveState()).toEqual(a.io.saveState());
+    expect(b.io.remoteIrr(9)).toBe(true);
+    // EOI in both: both re-deliver (pin still asserted)
+    for (const s of [a, b]) {
+      s.io.eoi(0x49);
+      expect(s.cpus[0]!.isRequested(0x49)).toBe(true);
+    }
+    expect(() => b.io.restoreState({ ...saved, type: 'hvsim.lapic' })).toThrow(/cannot restore a state of type/);
+    expect(() => b.io.restoreState({ ...saved, rteLow: [...saved.rteLow.slice(1), 0x1000] })).toThrow(/reserved bits/);
+    expect(() => b.io.restoreState({ ...saved, pins: [true] })).toThrow(/pins must be an array of 24 booleans/);
+  });
+});
+
+describe('IOAPIC level-triggered invariants (82093AA 3.2.4, SDM 3A 11.8.5)', () => {
+  it('property: an asserted unmasked level pin is always in service or pending, and Remote IRR mirrors that', () => {
+    type Op = { k: 'level'; v: boolean } | { k: 'mask'; v: boolean } | { k: 'ack' } | { k: 'eoi' };
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ k: fc.constant('level' as const), v: fc.boolean() }),
+      fc.record({ k: fc.constant('mask' as const), v: fc.boolean() }),
+      fc.record({ k: fc.constant('ack' as const) }),
+      fc.record({ k: fc.constant('eoi' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const { io, cpus } = setup();
+        const V = 0x61;
+        let masked = false;
+        setReg(io, 0x10 + 2 * 7, 0x8000 | V);
+        for (const o of ops) {
+          if (o.k === 'level') io.setIrq(7, o.v);
+          else if (o.k === 'mask') {
+            masked = o.v;
+            setReg(io, 0x10 + 2 * 7, (o.v ? 0x1_0000 : 0) | 0x8000 | V);
+          } else if (o.k === 'ack') cpus[0]!.acknowledge();
+          else wr(cpus[0]!, APIC_REG.APIC_EOI, 0);
+          const outstanding = cpus[0]!.isRequested(V) || cpus[0]!.isInService(V);
+          expect(io.remoteIrr(7)).toBe(outstanding);
+          if (io.pinLevel(7) && !masked) expect(outstanding).toBe(true);
+        }
+      }),
+      { seed, numRuns },
+    );
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * The I/O APIC (Intel 82093AA datasheet): 24 redirection entries turning
+ * interrupt pins into APIC bus messages, reached through the IOREGSEL/IOWIN
+ * pair; level-triggered pins hold Remote IRR until the local APIC's EOI comes
+ * back (broadcast EOI, or the EOI register of version 0x20 IOAPICs when the
+ * local APICs suppress EOI broadcasts).
+ */
+import {
+  DELIVERY_MODE,
+  SnapshotError,
+  UsageError,
+  assertInteger,
+  describeValue,
+  readState,
+  type Clock,
+  type MmioDevice,
+  type Snapshottable,
+  type Tracer,
+} from '@hvsim/core';
+import { emptyMessage, type ApicBusMessage, type ApicBusPort } from '../bus/apic-message.js';
+import {
+  IOAPIC_MMIO,
+  IOAPIC_PINS,
+  IOAPIC_REG,
+  RTE_HIGH_WRITABLE,
+  RTE_LOW_RESET,
+  RTE_LOW_WRITABLE,
+} from './regs.js';
+
+/** Options of an {@link IoApic}. */
+export interface IoApicOptions {
+  /** IOAPIC ID, 4 bits (default 0). */
+  id?: number;
+  /** Version: 0x20 (default, with the EOI register) or 0x11 (82093AA). */
+  version?: 0x11 | 0x20;
+  /** Clock used only to time-stamp trace events. */
+  clock?: Clock;
+  /** Receives trace events. */
+  tracer?: Tracer;
+}
+
+/** Saved state of an {@link IoApic}. */
+export interface IoApicState {
+  type: 'hvsim.ioapic';
+  version: 1;
+  id: number;
+  ioregsel: number;
+  rteLow: number[];
+  rteHigh: number[];
+  pins: boolean[];
+}
+
+const MASK = 1 << 16;
+const TRIGGER_LEVEL = 1 << 15;
+const REMOTE_IRR = 1 << 14;
+const ACTIVE_LOW = 1 << 13;
+
+/** An 82093AA-compatible I/O APIC with 24 redirection entries; all masked after reset. */
+export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
+  /** Version register value's version byte. */
+  readonly version: number;
+  private id: number;
+  private ioregsel = 0;
+  private readonly rteLow = new Uint32Array(IOAPIC_PINS).fill(RTE_LOW_RESET);
+  private readonly rteHigh = new Uint32Array(IOAPIC_PINS);
+  private readonly pins: boolean[] = new Array<boolean>(IOAPIC_PINS).fill(false);
+  private port: Pick<ApicBusPort, 'deliver'> | undefined;
+  private readonly message: ApicBusMessage = emptyMessage();
+  private depth = 0;
+  private readonly clock: Clock | undefined;
+  private readonly tracer: Tracer | undefined;
+
+  constructor(options: IoApicOptions = {}) {
+    const id = options.id ?? 0;
+    assertInteger(id, 'IoApic id', 0, 15);
+    const version: number = options.version ?? 0x20;
+    if (version !== 0x11 && version !== 0x20) throw new UsageError('bad-argument', `IoApic version must be 0x11 or 0x20, got ${describeValue(version)}`);
+    this.id = id;
+    this.version = version;
+    this.clock = options.clock;
+    this.tracer = options.tracer;
+  }
+
+  /** Where messages go; ApicBus.attach calls this. */
+  connect(port: Pick<ApicBusPort, 'deliver'> | undefined): void {
+    this.port = port;
+  }
+
+  /** Number of redirection entries. */
+  get pinCount(): number {
+    return IOAPIC_PINS;
+  }
+
+  /** IOAPICID register value. */
+  get idRegister(): number {
+    return (this.id << 24) >>> 0;
+  }
+
+  /** IOAPICVER: version and maximum redirection entry index (82093AA 3.2.2). */
+  get versionRegister(): number {
+    return this.version | ((IOAPIC_PINS - 1) << 16);
+  }
+
+  /** The 64-bit redirection entry of `pin` as [low, high] dwords. */
+  redirectionEntry(pin: number): [number, number] {
+    this.checkPin(pin);
+    return [this.rteLow[pin]!, this.rteHigh[pin]!];
+  }
+
+  /** True when Remote IRR of `pin` is set (a level interrupt awaiting EOI). */
+  remoteIrr(pin: number): boolean {
+    this.checkPin(pin);
+    return (this.rteLow[pin]! & REMOTE_IRR) !== 0;
+  }
+
+  // ---- MMIO ----
+
+  /** Reads IOREGSEL, IOWIN or (version 0x20) the write-only EOI register. Only aligned 32-bit accesses are decoded. */
+  mmioRead(offset: number, size: 1 | 2 | 4): number {
+    this.checkAccess(offset, size);
+    if (size !== 4) return 0;
+    if (offset === IOAPIC_MMIO.IOREGSEL) return this.ioregsel;
+    if (offset === IOAPIC_MMIO.IOWIN) return this.readIndirect(this.ioregsel);
+    return 0;
+  }
+
+  /** Writes IOREGSEL, IOWIN or (version 0x20) the EOI register. Other offsets and sizes are ignored. */
+  mmioWrite(offset: number, size: 1 | 2 | 4, value: number): void {
+    this.checkAccess(offset, size);
+    if (size !== 4) return;
+    if (offset === IOAPIC_MMIO.IOREGSEL) this.ioregsel = value & 0xff;
+    else if (offset === IOAPIC_MMIO.IOWIN) this.writeIndirect(this.ioregsel, value >>> 0);
+    else if (offset === IOAPIC_MMIO.EOI && this.version >= 0x20) this.eoi(value & 0xff);
+  }
+
+  /** Reads an indirect register (82093AA 3.2); undefined indexes read 0. */
+  readIndirect(index: number): number {
+    if (index === IOAPIC_REG.IOAPICID) return this.idRegister;
+    if (index === IOAPIC_REG.IOAPICVER) return this.versionRegister;
+    // The arbitration ID is loaded from the ID (82093AA 3.2.3).
+    if (index === IOAPIC_REG.IOAPICARB) return this.idRegister;
+    const pin = (index - IOAPIC_REG.IOREDTBL0) >> 1;
+    if (index >= IOAPIC_REG.IOREDTBL0 && pin < IOAPIC_PINS) return (index & 1) === 0 ? this.rteLow[pin]! : this.rteHigh[pin]!;
+    return 0;
+  }
+
+  /** Writes an indirect register; read-only ones and undefined indexes ignore writes. */
+  writeIndirect(index: number, value: number): void {
+    if (index === IOAPIC_REG.IOAPICID) {
+      this.id = (value >>> 24) & 0xf;
+      return;
+    }
+    const pin = (index - IOAPIC_REG.IOREDTBL0) >> 1;
+    if (index < IOAPIC_REG.IOREDTBL0 || pin >= IOAPIC_PINS) return;
+    if ((index & 1) === 1) {
+      this.rteHigh[pin] = (value & RTE_HIGH_WRITABLE) >>> 0;
+      return;
+    }
+    const old = this.rteLow[pin]!;
+    let v = (value & RTE_LOW_WRITABLE) | (old & REMOTE_IRR);
+    // Remote IRR is undefined for edge-triggered entries; it is kept clear.
+    if ((v & TRIGGER_LEVEL) === 0) v &= ~REMOTE_IRR;
+    this.rteLow[pin] = v >>> 0;
+    // A level pin that is still asserted is delivered when unmasked (as KVM's ioapic does).
+    if ((v & (MASK | TRIGGER_LEVEL | REMOTE_IRR)) === TRIGGER_LEVEL && this.asserted(pin)) this.deliver(pin);
+  }
+
+  // ---- pins ----
+
+  /**
+   * Drives interrupt pin `pin` (0-23). Edge entries send on the inactive-to-
+   * active transition while unmasked; level entries send while active,
+   * unmasked and Remote IRR clear (82093AA 3.2.4). Polarity (bit 13) says
+   * which level is active. Edges and level changes on a masked pin are
+   * ignored, not held pending (82093AA 3.2.4, bit 16); a level pin still
+   * asserted when it is unmasked is delivered then.
+   */
+  setIrq(pin: number, level: boolean): void {
+    this.checkPin(pin);
+    const previous = this.pins[pin]!;
+    this.pins[pin] = level;
+    const lo = this.rteLow[pin]!;
+    const activeLow = (lo & ACTIVE_LOW) !== 0;
+    const asserted = level !== activeLow;
+    if (!asserted || (lo & MASK) !== 0) return;
+    if ((lo & TRIGGER_LEVEL) !== 0) {
+      if ((lo & REMOTE_IRR) === 0) this.deliver(pin);
+    } else if (previous === activeLow) {
+      this.deliver(pin);
+    }
+  }
+
+  /** Current level of input pin `pin`. */
+  pinLevel(pin: number): boolean {
+    this.checkPin(pin);
+    return this.pins[pin]!;
+  }
+
+  /**
+   * An EOI for `vector` (a local APIC's broadcast, or a write of the EOI
+   * register): clears Remote IRR of level entries with that vector, and
+   * re-delivers those whose pin is still asserted.
+   */
+  eoi(vector: number): void {
+    for (let pin = 0; pin < IOAPIC_PINS; pin++) {
+      const lo = this.rteLow[pin]!;
+      if ((lo & REMOTE_IRR) === 0 || (lo & 0xff) !== vector) continue;
+      this.rteLow[pin] = lo & ~REMOTE_IRR;
+      this.tracer?.emit({ kind: 'interrupt.eoi', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector, args: { pin } });
+      if ((lo & MASK) === 0 && this.asserted(pin)) this.deliver(pin);
+    }
+  }
+
+  private asserted(pin: number): boolean {
+    return this.pins[pin] !== ((this.rteLow[pin]! & ACTIVE_LOW) !== 0);
+  }
+
+  private deliver(pin: number): void {
+    const lo = this.rteLow[pin]!;
+    // A pin raised from a receiver's notifier while this message is in flight gets its own message.
+    const m = this.depth === 0 ? this.message : emptyMessage();
+    m.destination = this.rteHigh[pin]! >>> 24;
+    m.logical = (lo & 0x800) !== 0;
+    m.shorthand = 0;
+    m.vector = lo & 0xff;
+    m.deliveryMode = (lo >>> 8) & 7;
+    const level = (lo & TRIGGER_LEVEL) !== 0;
+    m.trigger = level ? 'level' : 'edge';
+    m.level = true;
+    m.x2apicDestination = false;
+    let accepted = 0;
+    this.depth++;
+    try {
+      accepted = this.port?.deliver(m) ?? 0;
+    } finally {
+      this.depth--;
+    }
+    // Remote IRR: set once a local APIC accepted the level interrupt (82093AA 3.2.4).
+    if (level && accepted > 0 && m.deliveryMode !== DELIVERY_MODE.NMI && m.deliveryMode !== DELIVERY_MODE.INIT && m.deliveryMode !== DELIVERY_MODE.SMI) {
+      this.rteLow[pin] = this.rteLow[pin]! | REMOTE_IRR;
+    }
+    this.tracer?.emit({
+      kind: accepted > 0 ? 'interrupt.raised' : 'interrupt.dropped',
+      cycle: this.clock?.now() ?? 0,
+      source: 'ioapic',
+      vector: m.vector,
+      args: { pin, targets: accepted },
+    });
+  }
+
+  private checkPin(pin: number): void {
+    if (!(pin >= 0 && pin < IOAPIC_PINS) || (pin | 0) !== pin) {
+      throw new UsageError('bad-argument', `IOAPIC pin must be an integer in [0, ${IOAPIC_PINS - 1}], got ${describeValue(pin)}`);
+    }
+  }
+
+  private checkAccess(offset: number, size: number): void {
+    if (!(offset >= 0 && offset < 0x1000) || (offset | 0) !== offset) {
+      throw new UsageError('bad-argument', `IOAPIC offset must be an integer in [0, 0xfff], got ${describeValue(offset)}`);
+    }
+    if (size !== 1 && size !== 2 && size !== 4) throw new UsageError('bad-argument', `IOAPIC access size must be 1, 2 or 4 bytes, got ${describeValue(size)}`);
+  }
+
+  // ---- snapshots ----
+
+  saveState(): IoApicState {
+    return {
+      type: 'hvsim.ioapic',
+      version: 1,
+      id: this.id,
+      ioregsel: this.ioregsel,
+      rteLow: Array.from(this.rteLow),
+      rteHigh: Array.from(this.rteHigh),
+      pins: [...this.pins],
+    };
+  }
+
+  restoreState(state: unknown): void {
+    const r = readState(state, 'hvsim.ioapic', 1);
+    const id = r.int('id', 0, 15);
+    const ioregsel = r.int('ioregsel', 0, 0xff);
+    const low = r.intArray('rteLow', 0, 0xffff_ffff, IOAPIC_PINS);
+    const high = r.intArray('rteHigh', 0, 0xffff_ffff, IOAPIC_PINS);
+    const pins = r.raw('pins');
+    if (!Array.isArray(pins) || pins.length !== IOAPIC_PINS || !pins.every((p) => typeof p === 'boolean')) {
+      throw new SnapshotError('shape', `hvsim.ioapic.pins must be an array of ${IOAPIC_PINS} booleans`);
+    }
+    for (let i = 0; i < IOAPIC_PINS; i++) {
+      if ((low[i]! & ~(RTE_LOW_WRITABLE | REMOTE_IRR)) !== 0 || (high[i]! & ~RTE_HIGH_WRITABLE) !== 0) {
+        throw new SnapshotError('shape', `hvsim.ioapic.rteLow/rteHigh[${i}] has reserved bits set`);
+      }
+    }
+    this.id = id;
+    this.ioregsel = ioregsel;
+    this.rteLow.set(low);
+    this.rteHigh.set(high);
+    for (let i = 0; i < IOAPIC_PINS; i++) this.pins[i] = pins[i] as boolean;
+  }
+}

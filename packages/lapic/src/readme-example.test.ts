@@ -1,0 +1,37 @@
+/** The README's usage example, run as written (SDM 3A 11.6.1 IPIs, 11.8.4 INTA, 11.12 x2APIC, 11.11 MSI). */
+import { describe, expect, it } from 'vitest';
+import { Clock } from '@hvsim/core';
+import { APIC_REG, ApicBus, IoApic, LocalApic } from './index.js';
+
+describe('README usage example', () => {
+  it('works as documented', () => {
+    const woken: number[] = [];
+    const clock = new Clock();
+    const bus = new ApicBus();
+    const wake = (cpu: number): void => void woken.push(cpu);
+    const [cpu0, cpu1] = [0, 1].map((id) => new LocalApic({ id, clock, onInterrupt: () => wake(id) })) as [LocalApic, LocalApic];
+    bus.attach(cpu0);
+    bus.attach(cpu1);
+    const ioapic = new IoApic();
+    bus.attach(ioapic);
+
+    cpu0.mmioWrite(APIC_REG.APIC_SVR, 4, 0x1ff);
+    cpu1.mmioWrite(APIC_REG.APIC_SVR, 4, 0x1ff);
+    cpu0.mmioWrite(APIC_REG.APIC_ICR_HIGH, 4, 1 << 24);
+    cpu0.mmioWrite(APIC_REG.APIC_ICR_LOW, 4, 0x41);
+    expect(woken).toEqual([1]);
+
+    expect(cpu1.hasPendingInterrupt()).toBe(true);
+    expect(cpu1.acknowledge()).toBe(0x41);
+    cpu1.mmioWrite(APIC_REG.APIC_EOI, 4, 0);
+
+    cpu1.writeMsr(0x1b, 0xfee00c00n);
+    cpu1.writeMsr(0x83f, 0x42n);
+    expect(cpu1.acknowledge()).toBe(0x42);
+
+    bus.deliverMsi(0xfee00000, 0x0051);
+    expect(cpu0.acknowledge()).toBe(0x51);
+    ioapic.setIrq(4, true);
+    expect(cpu0.hasPendingInterrupt()).toBe(false);
+  });
+});

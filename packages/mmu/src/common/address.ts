@@ -1,0 +1,50 @@
+/**
+ * Helpers for 64-bit linear addresses kept as two unsigned 32-bit halves on
+ * the hot path (a number holds only 53 bits exactly, and a 5-level linear
+ * address has 57).
+ */
+import { MmuError } from './mmu-error.js';
+import { describeValue } from '@hvsim/core';
+
+const TWO_32 = 0x1_0000_0000;
+
+/** Bits 63:32 of a non-negative integer number (below 2^53). */
+export function highHalf(value: number): number {
+  return Math.floor(value / TWO_32) >>> 0;
+}
+
+/** Joins halves into a number; exact while the value is below 2^53. */
+export function joinHalves(hi: number, lo: number): number {
+  return (hi >>> 0) * TWO_32 + (lo >>> 0);
+}
+
+/** Splits a 64-bit bigint address into `[hi, lo]`. */
+export function splitAddress(address: bigint): [number, number] {
+  if (address < 0n || address > 0xffff_ffff_ffff_ffffn) {
+    throw new MmuError('bad-argument', `linear address must be an unsigned 64-bit value, got ${describeValue(address)}`);
+  }
+  return [Number(address >> 32n), Number(address & 0xffff_ffffn)];
+}
+
+/** Joins halves into a 64-bit bigint. */
+export function addressToBigint(hi: number, lo: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+/**
+ * True when a linear address is canonical (SDM 3A 3.3.7.1, "Canonical
+ * Addressing"): bits 63:47 (4-level) or 63:56 (5-level, LA57) all equal.
+ */
+export function isCanonical(hi: number, lo: number, la57: boolean): boolean {
+  void lo;
+  const top = la57 ? 24 : 15; // bits 63:56 are hi bits 31:24; bits 63:47 are hi bits 31:15
+  const ext = hi >> top; // arithmetic: all ones or all zeros when canonical
+  return ext === 0 || ext === -1;
+}
+
+/** Throws unless `value` is an integer address in [0, 2^53). */
+export function checkAddress(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new MmuError('bad-argument', `${what} must be a non-negative safe integer, got ${describeValue(value)}`);
+  }
+}

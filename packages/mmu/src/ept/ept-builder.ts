@@ -1,0 +1,101 @@
+/**
+ * Builds EPT paging structures in host memory (SDM 3C 28.2.2 formats) and
+ * the EPTP that points at them, for tests, teaching and hypervisors.
+ */
+import type { PhysicalMemory } from '@hvsim/core';
+import { highHalf } from '../common/address.js';
+import { MmuError } from '../common/mmu-error.js';
+import type { PageAllocator } from '../common/page-allocator.js';
+import { EPTE_LO, EPT_MEMORY_TYPE } from './regs.js';
+
+const TWO_32 = 0x1_0000_0000;
+
+function index(level: number, gpa: number): number {
+  return Math.floor(gpa / 2 ** (12 + 9 * (level - 1))) % 512;
+}
+
+/** Attributes of an EPT mapping. */
+export interface EptMapOptions {
+  /** 4096, 2 MiB or 1 GiB. Default 4096. */
+  pageSize?: number;
+  /** Bits 2:0 (R, W, X). Default 7. */
+  permissions?: number;
+  /** Leaf memory type (bits 5:3). Default WB (6). */
+  memoryType?: number;
+  ignorePat?: boolean;
+  accessed?: boolean;
+  dirty?: boolean;
+  /** Permissions of paging-structure entries created on the way. Default 7. */
+  tablePermissions?: number;
+}
+
+/** Writes EPT paging structures. */
+export class EptBuilder {
+  /** Host-physical address of the EPT PML4 (PML5) table. */
+  readonly root: number;
+
+  constructor(
+    private readonly memory: PhysicalMemory,
+    private readonly allocator: PageAllocator,
+    readonly levels: 4 | 5 = 4,
+  ) {
+    this.root = this.newTable();
+  }
+
+  /** The EPTP for these tables: WB paging structures, the walk length, and bit 6 when `accessedDirty`. */
+  eptp(accessedDirty = false): bigint {
+    return BigInt(this.root) | BigInt(EPT_MEMORY_TYPE.WB) | (BigInt(this.levels - 1) << 3n) | (accessedDirty ? 0x40n : 0n);
+  }
+
+  /** Maps guest-physical `gpa` to host-physical `hpa`. */
+  map(gpa: number, hpa: number, options: EptMapOptions = {}): void {
+    const size = options.pageSize ?? 4096;
+    const leafLevel = size === 4096 ? 1 : size === 0x20_0000 ? 2 : size === 0x4000_0000 ? 3 : 0;
+    if (leafLevel === 0) throw new MmuError('bad-argument', `EPT page size must be 4 KiB, 2 MiB or 1 GiB, got ${String(size)}`);
+    if (gpa % size !== 0 || hpa % size !== 0) throw new MmuError('bad-argument', `gpa 0x${gpa.toString(16)} and hpa 0x${hpa.toString(16)} must be aligned to 0x${size.toString(16)}`);
+    const a = this.entryFor(gpa, leafLevel, options.tablePermissions ?? 7);
+    let lo = (options.permissions ?? 7) & 7;
+    lo |= ((options.memoryType ?? EPT_MEMORY_TYPE.WB) & 7) << EPTE_LO.MEMORY_TYPE_SHIFT;
+    if (options.ignorePat ?? false) lo |= EPTE_LO.IGNORE_PAT;
+    if (options.accessed ?? false) lo |= EPTE_LO.A;
+    if (options.dirty ?? false) lo |= EPTE_LO.D;
+    if (leafLevel > 1) lo |= EPTE_LO.LARGE;
+    this.write(a, (lo | (hpa % TWO_32)) >>> 0, highHalf(hpa));
+  }
+
+  /** Identity-maps `[start, start + size)` with 4 KiB pages (or `pageSize`). */
+  identityMap(start: number, size: number, options: EptMapOptions = {}): void {
+    const step = options.pageSize ?? 4096;
+    for (let a = start; a < start + size; a += step) this.map(a, a, options);
+  }
+
+  /** Host address of the entry at `level` for `gpa`, creating tables above it. */
+  entryFor(gpa: number, level: number, tablePermissions = 7): number {
+    let table = this.root;
+    for (let l = this.levels; l > level; l--) {
+      const a = table + index(l, gpa) * 8;
+      const elo = this.memory.read32(a);
+      const ehi = this.memory.read32(a + 4);
+      if ((elo & EPTE_LO.RWX) === 0 || (elo & EPTE_LO.LARGE) !== 0) {
+        const next = this.newTable();
+        this.write(a, ((tablePermissions & 7) | next % TWO_32) >>> 0, highHalf(next));
+        table = next;
+      } else {
+        table = (ehi & 0xfffff) * TWO_32 + ((elo & EPTE_LO.ADDRESS) >>> 0);
+      }
+    }
+    return table + index(level, gpa) * 8;
+  }
+
+  /** Writes an entry as two halves. */
+  write(address: number, lo: number, hi: number): void {
+    this.memory.write32(address, lo >>> 0);
+    this.memory.write32(address + 4, hi >>> 0);
+  }
+
+  private newTable(): number {
+    const t = this.allocator.allocate();
+    this.memory.fill(t, 4096, 0);
+    return t;
+  }
+}

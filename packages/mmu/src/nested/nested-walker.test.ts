@@ -1,0 +1,179 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PageAllocator } from '../common/page-allocator.js';
+import { WalkResult } from '../common/walk-result.js';
+import { EptBuilder } from '../ept/ept-builder.js';
+import { EptWalker } from '../ept/ept-walker.js';
+import { EPTE_LO, EPT_QUAL } from '../ept/regs.js';
+import { PROPERTY_PARAMS, makeMemory } from '../test-support/fixtures.js';
+import { X86PageTableBuilder } from '../x86/page-table-builder.js';
+import { X86PageWalker } from '../x86/page-walker.js';
+import { X86PagingContext } from '../x86/paging-context.js';
+import { ACCESS, PFEC, PTE_LO } from '../x86/regs.js';
+import { NestedWalker, nestedWalkMaxReferences } from './nested-walker.js';
+
+/**
+ * Guest-physical space: [0, 16 MiB), guest tables allocated from [8, 16) MiB.
+ * EPT maps gpa -> gpa + 16 MiB (host RAM 32..64 MiB holds EPT tables).
+ */
+const SHIFT = 0x100_0000;
+function setup(guestLevels: 4 | 5 = 4, eptLevels: 4 | 5 = 4, ad = false) {
+  const { memory, tables } = makeMemory();
+  const ept = new EptBuilder(memory, tables, eptLevels);
+  ept.identityMap(0, 0x100_0000, {});
+  // Re-map with the shift: gpa g -> host g + SHIFT.
+  for (let g = 0; g < 0x100_0000; g += 4096) ept.map(g, g + SHIFT);
+  const guestTables = new PageAllocator(0x80_0000, 0x80_0000);
+  const pt = new X86PageTableBuilder(memory, guestTables, guestLevels, (gpa) => gpa + SHIFT);
+  const ctx = new X86PagingContext({ cr3: pt.root, cr4La57: guestLevels === 5, eferNxe: true });
+  const nested = new NestedWalker(memory);
+  nested.ept.setEptp(ept.eptp(ad));
+  return { memory, ept, pt, ctx, nested };
+}
+
+describe('SDM 3C 28.2.1 "EPT Overview": the two-dimensional walk', () => {
+  it('4-over-4 reads 24 entries: 4 guest entries, 4 x 4 EPT entries for them, 4 for the final gpa (kvm.md 5g)', () => {
+    const { pt, ctx, nested } = setup();
+    pt.map(0x40_1000, 0x30_0000, { accessed: true, tableFlags: PTE_LO.P | PTE_LO.RW | PTE_LO.US | PTE_LO.A });
+    const out = new WalkResult();
+    const refs = out.record();
+    const r = nested.walk(ctx, 0x40_1234, ACCESS.READ, out);
+    expect(r.status).toBe('ok');
+    expect(r.guestPhysicalAddress).toBe(0x30_0234);
+    expect(r.address).toBe(0x30_0234 + SHIFT);
+    expect(r.references).toBe(24);
+    expect(r.references).toBe(nestedWalkMaxReferences(4, 4));
+    expect(r.secondStageReferences).toBe(20);
+    // Order: 4 EPT refs then the guest entry, per guest level, then 4 EPT refs for the final gpa.
+    expect(refs.map((x) => x.kind[0]).join('')).toBe('eeeegeeeegeeeegeeeegeeee');
+    expect(nested.guestReferences).toBe(4);
+    expect(nested.eptReferences).toBe(20);
+  });
+
+  it('5-over-5 reads 35 entries; 4-over-5 and 5-over-4 read 29', () => {
+    for (const [g, e, n] of [
+      [5, 5, 35],
+      [4, 5, 29],
+      [5, 4, 29],
+    ] as const) {
+      const { pt, ctx, nested } = setup(g, e);
+      pt.map(0x40_1000, 0x30_0000);
+      const r = nested.walk(ctx, 0x40_1000, ACCESS.READ);
+      expect(r.status).toBe('ok');
+      expect(r.references).toBe(n);
+      expect(n).toBe(nestedWalkMaxReferences(g, e));
+    }
+  });
+
+  it('a guest not-present entry is a guest #PF, not an exit', () => {
+    const { ctx, nested } = setup();
+    const r = nested.walk(ctx, 0x40_1000, ACCESS.WRITE | ACCESS.USER);
+    expect(r.status).toBe('page-fault');
+    expect(r.errorCode).toBe(PFEC.W | PFEC.U);
+    expect(nested.guestFaults).toBe(1);
+  });
+
+  it('an EPT violation on a guest paging-structure access has bit 7 = 1, bit 8 = 0', () => {
+    const { memory, pt, ctx, ept, nested } = setup();
+    pt.map(0x40_1000, 0x30_0000);
+    // Remove the EPT mapping of the guest PT page that holds the PTE.
+    const pteGpa = pt.existingEntry(0x40_1000, 1);
+    const epte = ept.entryFor(pteGpa, 1);
+    memory.write32(epte, 0);
+    const r = nested.walk(ctx, 0x40_1000, ACCESS.READ);
+    expect(r.status).toBe('ept-violation');
+    expect(r.exitQualification).toBe(EPT_QUAL.READ | EPT_QUAL.LINEAR_VALID);
+    expect(r.guestPhysicalAddress).toBe(pteGpa);
+    expect(r.linearAddress).toBe(0x40_1000);
+    expect(nested.eptViolations).toBe(1);
+  });
+
+  it('an EPT violation on the final address has bits 7 and 8 set and the page permissions', () => {
+    const { pt, ctx, ept, nested } = setup();
+    pt.map(0x40_1000, 0x30_0000);
+    ept.map(0x30_0000, 0x30_0000 + SHIFT, { permissions: 5 }); // R-X
+    const r = nested.walk(ctx, 0x40_1010, ACCESS.WRITE);
+    expect(r.status).toBe('ept-violation');
+    expect(r.exitQualification).toBe(EPT_QUAL.WRITE | EPT_QUAL.READABLE | EPT_QUAL.EXECUTABLE | EPT_QUAL.LINEAR_VALID | EPT_QUAL.FINAL_TRANSLATION);
+    expect(r.guestPhysicalAddress).toBe(0x30_0010);
+  });
+
+  it('an EPT misconfiguration on a guest table access stops the walk', () => {
+    const { memory, pt, ctx, ept, nested } = setup();
+    pt.map(0x40_1000, 0x30_0000);
+    const epte = ept.entryFor(pt.root, 1);
+    memory.write32(epte, (memory.read32(epte) & ~7) | 2);
+    expect(nested.walk(ctx, 0x40_1000, ACCESS.READ).status).toBe('ept-misconfig');
+    expect(nested.eptMisconfigs).toBe(1);
+  });
+
+  it('guest A/D updates are EPT writes: a read-only EPT mapping of a guest table gives a write violation (28.2.3.2)', () => {
+    const { pt, ctx, ept, nested } = setup();
+    pt.map(0x40_1000, 0x30_0000); // A = 0 everywhere: the walk must write the entries
+    ept.map(pt.root, pt.root + SHIFT, { permissions: 1 });
+    const r = nested.walk(ctx, 0x40_1000, ACCESS.READ);
+    expect(r.status).toBe('ept-violation');
+    expect(r.exitQualification).toBe(EPT_QUAL.WRITE | EPT_QUAL.READABLE | EPT_QUAL.LINEAR_VALID);
+    expect(r.guestPhysicalAddress).toBe(pt.root);
+  });
+
+  it('with EPT A/D enabled, guest table reads are checked as writes and set bits 0 and 1 (28.2.4)', () => {
+    const { memory, pt, ctx, ept, nested } = setup(4, 4, true);
+    pt.map(0x40_1000, 0x30_0000, { accessed: true, tableFlags: PTE_LO.P | PTE_LO.RW | PTE_LO.US | PTE_LO.A });
+    ept.map(pt.root, pt.root + SHIFT, { permissions: 1 });
+    const r = nested.walk(ctx, 0x40_1000, ACCESS.READ);
+    expect(r.exitQualification).toBe(EPT_QUAL.READ | EPT_QUAL.WRITE | EPT_QUAL.READABLE | EPT_QUAL.LINEAR_VALID);
+    // A guest table page that is writable in EPT gets its EPT dirty flag set by the walk.
+    ept.map(pt.root, pt.root + SHIFT);
+    expect(nested.walk(ctx, 0x40_1000, ACCESS.READ).status).toBe('ok');
+    expect(memory.read32(ept.entryFor(pt.root, 1)) & EPTE_LO.D).toBe(EPTE_LO.D);
+    expect(memory.read32(ept.entryFor(0x30_0000, 1)) & EPTE_LO.D).toBe(0);
+  });
+
+  it('writes guest A/D flags into guest memory through EPT', () => {
+    const { memory, pt, ctx, nested } = setup();
+    pt.map(0x40_1000, 0x30_0000);
+    nested.walk(ctx, 0x40_1000, ACCESS.WRITE);
+    const pte = pt.existingEntry(0x40_1000, 1);
+    expect(memory.read32(pte + SHIFT) & (PTE_LO.A | PTE_LO.D)).toBe(PTE_LO.A | PTE_LO.D);
+  });
+
+  it('the combined page size is the smaller of guest and EPT pages', () => {
+    const { pt, ctx, nested } = setup();
+    pt.map(0x20_0000, 0x40_0000, { pageSize: 0x20_0000 });
+    expect(nested.walk(ctx, 0x20_0010, ACCESS.READ).pageSize).toBe(4096);
+  });
+
+  it('property: the nested walk equals the guest walk then the EPT walk, with at most 24 references', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 511 }), fc.integer({ min: 0, max: 0x7ff }), fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 12 }),
+        fc.integer({ min: 0, max: 0xfff }),
+        fc.constantFrom(ACCESS.READ, ACCESS.WRITE, ACCESS.FETCH, ACCESS.USER, ACCESS.USER | ACCESS.WRITE),
+        fc.boolean(),
+        (maps, offset, access, eptAd) => {
+          const { memory, pt, ctx, ept, nested } = setup(4, 4, eptAd);
+          for (const [page, frame, w, u] of maps) pt.map(0x4000_0000 + page * 4096, frame * 4096, { writable: w, user: u });
+          const linear = 0x4000_0000 + (maps[0]![0] * 4096) + offset;
+          const r = nested.walk(ctx, linear, access, new WalkResult());
+          // Reference: a guest walk over host memory holding the guest tables at +SHIFT, then EPT.
+          const guest = new X86PageWalker(memory, { stage: { mapTable: (g) => g + SHIFT, mapTableWrite: (_g, h) => h, mapFinal: (g) => g } });
+          const g = guest.walk(ctx, linear, access, new WalkResult());
+          expect(r.status).toBe(g.status);
+          expect(r.references).toBeLessThanOrEqual(24);
+          if (g.status === 'ok') {
+            const e = new EptWalker(memory);
+            e.setEptp(ept.eptp(eptAd));
+            const h = e.walk(g.address, access === ACCESS.WRITE || access === (ACCESS.USER | ACCESS.WRITE) ? EPT_QUAL.WRITE : access === ACCESS.FETCH ? EPT_QUAL.FETCH : EPT_QUAL.READ);
+            expect(r.address).toBe(h.address);
+            expect(r.guestPhysicalAddress).toBe(g.address);
+            expect(r.references).toBe(24);
+          } else {
+            expect(r.errorCode).toBe(g.errorCode);
+          }
+        },
+      ),
+      PROPERTY_PARAMS,
+    );
+  });
+});

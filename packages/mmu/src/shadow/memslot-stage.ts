@@ -1,0 +1,31 @@
+/**
+ * Memslots as the second stage of a guest walk made by software (the shadow
+ * MMU's guest walker, kvm.md 5d step 2): guest paging-structure addresses
+ * become host-physical addresses through the slots; the final address stays
+ * guest-physical (the shadow MMU maps it itself).
+ */
+import type { WalkResult } from '../common/walk-result.js';
+import type { TableStage } from '../x86/table-stage.js';
+import type { GuestPhysicalMap } from './memslots.js';
+
+export class MemslotStage implements TableStage {
+  constructor(private readonly map: GuestPhysicalMap) {}
+
+  mapTable(gpa: number, level: number, out: WalkResult): number {
+    const hpa = this.map.translate(gpa);
+    if (hpa < 0) {
+      out.status = 'no-memslot';
+      out.guestPhysicalAddress = gpa;
+      out.level = level;
+    }
+    return hpa;
+  }
+
+  mapTableWrite(_gpa: number, hpa: number): number {
+    return hpa;
+  }
+
+  mapFinal(gpa: number): number {
+    return gpa;
+  }
+}

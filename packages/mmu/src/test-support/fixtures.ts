@@ -1,0 +1,17 @@
+/** Shared test fixtures: memory, allocators, a property-test config. */
+import { PhysicalMemory } from '@hvsim/core';
+import { PageAllocator } from '../common/page-allocator.js';
+
+/** fast-check settings from the common brief: fixed seed, bigger runs by env var. */
+export const PROPERTY_PARAMS = {
+  seed: Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124),
+  numRuns: Number(process.env.HVSIM_PROPERTY_RUNS ?? 200),
+};
+
+/** 64 MiB of RAM at 0 plus an allocator for tables in [32 MiB, 64 MiB). */
+export function makeMemory(size = 0x400_0000): { memory: PhysicalMemory; tables: PageAllocator } {
+  const memory = new PhysicalMemory();
+  memory.addRegion(0, size, { name: 'ram' });
+  const tables = new PageAllocator(size / 2, size / 2);
+  return { memory, tables };
+}

@@ -1,0 +1,357 @@
+import { CpuException } from '@hvsim/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { WalkResult } from '../common/walk-result.js';
+import { PROPERTY_PARAMS, makeMemory } from '../test-support/fixtures.js';
+import { X86PageTableBuilder } from '../x86/page-table-builder.js';
+import { ACCESS } from '../x86/regs.js';
+import { X86Mmu } from '../x86/x86-mmu.js';
+import { EptBuilder } from '../ept/ept-builder.js';
+import { INVEPT_TYPE, INVPCID_TYPE, INVVPID_TYPE, VM_INSTRUCTION_ERROR_INVALID_INVEPT_INVVPID } from './invalidation.js';
+import { NO_EP4TA, Tlb } from './tlb.js';
+
+function walkOf(address: number, pageSize = 4096): WalkResult {
+  const w = new WalkResult();
+  w.address = address;
+  w.pageSize = pageSize;
+  w.writable = true;
+  w.user = true;
+  w.executable = true;
+  w.dirty = true;
+  return w;
+}
+
+describe('Tlb geometry and replacement', () => {
+  it('rejects a bad geometry naming the value', () => {
+    expect(() => new Tlb({ entries: 48 })).toThrow(/entries must be a power of two.*48/);
+    expect(() => new Tlb({ entries: 16, ways: 32 })).toThrow(/ways/);
+    expect(() => new Tlb({ replacement: 'mru' as 'lru' })).toThrow(/mru/);
+  });
+
+  it('hits after a fill, keeps the page offset, and counts hits and misses', () => {
+    const tlb = new Tlb();
+    expect(tlb.lookup(0, 0, NO_EP4TA, 0, 0x5000)).toBe(-1);
+    tlb.fill(0, 0, NO_EP4TA, 0, 0x5000, walkOf(0x9000), false);
+    const i = tlb.lookup(0, 0, NO_EP4TA, 0, 0x5abc);
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(tlb.physical(i, 0x5abc)).toBe(0x9abc);
+    expect([tlb.hits, tlb.misses, tlb.fills]).toEqual([1, 1, 1]);
+  });
+
+  it('caches 2 MiB and 1 GiB pages as one entry each', () => {
+    const tlb = new Tlb();
+    tlb.fill(0, 0, NO_EP4TA, 0, 0x20_1234, walkOf(0x40_1234, 0x20_0000), false);
+    tlb.fill(0, 0, NO_EP4TA, 1, 0x4000_0000, walkOf(0x8000_0000, 0x4000_0000), false);
+    expect(tlb.physical(tlb.lookup(0, 0, NO_EP4TA, 0, 0x3f_fff0), 0x3f_fff0)).toBe(0x5f_fff0);
+    expect(tlb.physical(tlb.lookup(0, 0, NO_EP4TA, 1, 0x7fff_0000), 0x7fff_0000)).toBe(0xbfff_0000);
+    expect(tlb.size).toBe(2);
+  });
+
+  it('LRU evicts the least recently used way; FIFO the oldest fill', () => {
+    for (const [replacement, survivor] of [
+      ['lru', 0],
+      ['fifo', 1],
+    ] as const) {
+      const tlb = new Tlb({ entries: 2, ways: 2, replacement });
+      tlb.fill(0, 0, NO_EP4TA, 0, 0x0000, walkOf(0x1000), false);
+      tlb.fill(0, 0, NO_EP4TA, 0, 0x1000, walkOf(0x2000), false);
+      tlb.lookup(0, 0, NO_EP4TA, 0, 0x0000); // touch page 0
+      tlb.fill(0, 0, NO_EP4TA, 0, 0x2000, walkOf(0x3000), false);
+      expect(tlb.lookup(0, 0, NO_EP4TA, 0, survivor * 0x1000)).toBeGreaterThanOrEqual(0);
+      expect(tlb.lookup(0, 0, NO_EP4TA, 0, (1 - survivor) * 0x1000)).toBe(-1);
+    }
+  });
+
+  it('random replacement is deterministic for a seed', () => {
+    const run = (): number[] => {
+      const tlb = new Tlb({ entries: 4, ways: 4, replacement: 'random', seed: 7 });
+      for (let p = 0; p < 32; p++) tlb.fill(0, 0, NO_EP4TA, 0, p * 0x1000, walkOf(p * 0x1000), false);
+      return Array.from({ length: 32 }, (_, p) => tlb.lookup(0, 0, NO_EP4TA, 0, p * 0x1000));
+    };
+    expect(run()).toEqual(run());
+  });
+});
+
+describe('SDM 3A 4.10.1 / SDM 3C 28.3.1: tags', () => {
+  it('entries match only their VPID, PCID and EP4TA; global entries match any PCID', () => {
+    const tlb = new Tlb();
+    tlb.fill(1, 5, NO_EP4TA, 0, 0x5000, walkOf(0x9000), false);
+    tlb.fill(1, 5, NO_EP4TA, 0, 0x6000, walkOf(0xa000), true);
+    expect(tlb.lookup(2, 5, NO_EP4TA, 0, 0x5000)).toBe(-1);
+    expect(tlb.lookup(1, 6, NO_EP4TA, 0, 0x5000)).toBe(-1);
+    expect(tlb.lookup(1, 5, 0x1000, 0, 0x5000)).toBe(-1);
+    expect(tlb.lookup(1, 6, NO_EP4TA, 0, 0x6000)).toBeGreaterThanOrEqual(0);
+    expect(tlb.lookup(2, 6, NO_EP4TA, 0, 0x6000)).toBe(-1);
+  });
+});
+
+describe('SDM 3A 4.10.4.1 "Operations that Invalidate TLBs and Paging-Structure Caches"', () => {
+  function mmuSetup() {
+    const { memory, tables } = makeMemory();
+    const pt = new X86PageTableBuilder(memory, tables);
+    pt.map(0x40_0000, 0x10_0000, { accessed: true, dirty: true });
+    pt.map(0x40_1000, 0x11_0000, { global: true, accessed: true, dirty: true });
+    const mmu = new X86Mmu(memory, { context: { cr3: pt.root, cr4Pge: true, cr4Pcide: true } });
+    return { memory, pt, mmu };
+  }
+
+  it('INVLPG drops the page for the current PCID and its global entry, not other pages', () => {
+    const { mmu } = mmuSetup();
+    mmu.translate(0x40_0000, ACCESS.READ);
+    mmu.translate(0x40_1000, ACCESS.READ);
+    expect(mmu.tlb.size).toBe(2);
+    mmu.invlpg(0x40_1000);
+    expect(mmu.tlb.lookup(0, 0, NO_EP4TA, 0, 0x40_1000)).toBe(-1);
+    expect(mmu.tlb.lookup(0, 0, NO_EP4TA, 0, 0x40_0000)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('MOV to CR3 flushes non-global entries of the new PCID unless bit 63 is set', () => {
+    const { pt, mmu } = mmuSetup();
+    mmu.translate(0x40_0000, ACCESS.READ);
+    mmu.translate(0x40_1000, ACCESS.READ);
+    mmu.movToCr3(BigInt(pt.root) | (1n << 63n));
+    expect(mmu.tlb.size).toBe(2);
+    mmu.movToCr3(BigInt(pt.root));
+    expect(mmu.tlb.size).toBe(1);
+    expect(mmu.tlb.isGlobal(mmu.tlb.lookup(0, 0, NO_EP4TA, 0, 0x40_1000))).toBe(true);
+    // Another PCID's entries survive a CR3 load of PCID 0.
+    mmu.movToCr3(BigInt(pt.root) | 3n);
+    mmu.translate(0x40_0000, ACCESS.READ);
+    mmu.movToCr3(BigInt(pt.root));
+    expect(mmu.tlb.lookup(0, 3, NO_EP4TA, 0, 0x40_0000)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('MOV to CR3 with bit 63 while CR4.PCIDE = 0, or bits above MAXPHYADDR, raises #GP(0)', () => {
+    const { pt, mmu } = mmuSetup();
+    mmu.context.cr4Pcide = false;
+    expect(() => mmu.movToCr3(BigInt(pt.root) | (1n << 63n))).toThrow(CpuException);
+    expect(() => mmu.movToCr3(1n << 50n)).toThrow(/MAXPHYADDR/);
+  });
+
+  it('INVPCID: types 0-3 and their #GP cases (SDM 2 "INVPCID")', () => {
+    const { mmu } = mmuSetup();
+    const fill = (): void => {
+      mmu.translate(0x40_0000, ACCESS.READ);
+      mmu.translate(0x40_1000, ACCESS.READ);
+    };
+    fill();
+    mmu.invpcid(INVPCID_TYPE.INDIVIDUAL_ADDRESS, 0, 0x40_1000); // never drops a global translation
+    expect(mmu.tlb.size).toBe(2);
+    mmu.invpcid(INVPCID_TYPE.INDIVIDUAL_ADDRESS, 0, 0x40_0000);
+    expect(mmu.tlb.size).toBe(1);
+    fill();
+    mmu.invpcid(INVPCID_TYPE.SINGLE_CONTEXT, 0);
+    expect(mmu.tlb.size).toBe(1);
+    fill();
+    mmu.invpcid(INVPCID_TYPE.ALL_CONTEXT, 0);
+    expect(mmu.tlb.size).toBe(1);
+    mmu.invpcid(INVPCID_TYPE.ALL_CONTEXT_INCLUDING_GLOBALS, 0);
+    expect(mmu.tlb.size).toBe(0);
+    for (const [type, pcid, linear] of [
+      [4, 0, 0],
+      [1, 0x1000, 0],
+      [0, 0, 0x8000_0000_0000],
+    ] as const) {
+      expect(() => mmu.invpcid(type, pcid, linear)).toThrow(CpuException);
+    }
+    mmu.context.cr4Pcide = false;
+    expect(() => mmu.invpcid(INVPCID_TYPE.SINGLE_CONTEXT, 1)).toThrow(/PCIDE = 0/);
+  });
+
+  it('a page fault invalidates stale entries for the faulting address', () => {
+    const { memory, pt, mmu } = mmuSetup();
+    mmu.translate(0x40_0000, ACCESS.READ);
+    const pte = pt.existingEntry(0x40_0000, 1);
+    memory.write32(pte, memory.read32(pte) & ~2); // read-only now; the TLB still says writable
+    mmu.context.cr0Wp = true;
+    expect(mmu.translate(0x40_0000, ACCESS.WRITE).status).toBe('ok'); // stale hit is allowed until invalidated
+    mmu.invlpg(0x40_0000);
+    expect(mmu.translate(0x40_0000, ACCESS.WRITE).status).toBe('page-fault');
+  });
+
+  it('a write through a TLB entry whose D flag is clear walks again and sets D (SDM 3A 4.8)', () => {
+    const { memory, tables } = makeMemory();
+    const pt = new X86PageTableBuilder(memory, tables);
+    pt.map(0x40_0000, 0x10_0000);
+    const mmu = new X86Mmu(memory, { context: { cr3: pt.root } });
+    mmu.translate(0x40_0000, ACCESS.READ);
+    expect(mmu.translate(0x40_0000, ACCESS.WRITE).references).toBe(4);
+    expect(memory.read32(pt.existingEntry(0x40_0000, 1)) & 0x40).toBe(0x40);
+    expect(mmu.translate(0x40_0000, ACCESS.WRITE).references).toBe(0);
+  });
+});
+
+describe('SDM 3C 28.3.3 "Invalidating Cached Translation Information": INVVPID and INVEPT', () => {
+  it('INVVPID types, and VM-instruction error 28 for VPID 0, bad types and non-canonical addresses', () => {
+    const tlb = new Tlb();
+    const { memory } = makeMemory();
+    const mmu = new X86Mmu(memory, { tlb });
+    const fill = (): void => {
+      for (const vpid of [0, 1, 2]) {
+        tlb.fill(vpid, 0, NO_EP4TA, 0, 0x5000, walkOf(0x9000), false);
+        tlb.fill(vpid, 0, NO_EP4TA, 0, 0x6000, walkOf(0xa000), true);
+      }
+    };
+    fill();
+    expect(mmu.invvpid(INVVPID_TYPE.INDIVIDUAL_ADDRESS, 1, 0x6000)).toBe(0);
+    expect(tlb.lookup(1, 0, NO_EP4TA, 0, 0x6000)).toBe(-1);
+    expect(tlb.size).toBe(5);
+    expect(mmu.invvpid(INVVPID_TYPE.SINGLE_CONTEXT_RETAINING_GLOBALS, 2)).toBe(0);
+    expect(tlb.lookup(2, 0, NO_EP4TA, 0, 0x6000)).toBeGreaterThanOrEqual(0);
+    expect(tlb.lookup(2, 0, NO_EP4TA, 0, 0x5000)).toBe(-1);
+    expect(mmu.invvpid(INVVPID_TYPE.SINGLE_CONTEXT, 2)).toBe(0);
+    expect(tlb.lookup(2, 0, NO_EP4TA, 0, 0x6000)).toBe(-1);
+    fill();
+    expect(mmu.invvpid(INVVPID_TYPE.ALL_CONTEXT, 0)).toBe(0);
+    expect(tlb.size).toBe(2); // VPID 0 entries stay
+    expect(mmu.invvpid(INVVPID_TYPE.SINGLE_CONTEXT, 0)).toBe(VM_INSTRUCTION_ERROR_INVALID_INVEPT_INVVPID);
+    expect(mmu.invvpid(4, 1)).toBe(28);
+    expect(mmu.invvpid(INVVPID_TYPE.INDIVIDUAL_ADDRESS, 1, 0x8000_0000_0000)).toBe(28);
+  });
+
+  it('INVEPT single-context drops combined mappings of one EP4TA across VPIDs; all-context drops every combined one', () => {
+    const { memory, tables } = makeMemory();
+    const a = new EptBuilder(memory, tables);
+    const b = new EptBuilder(memory, tables);
+    const tlb = new Tlb();
+    tlb.fill(1, 0, a.root, 0, 0x5000, walkOf(0x9000), false);
+    tlb.fill(2, 0, a.root, 0, 0x5000, walkOf(0x9000), false);
+    tlb.fill(1, 0, b.root, 0, 0x5000, walkOf(0x9000), false);
+    tlb.fill(1, 0, NO_EP4TA, 0, 0x5000, walkOf(0x9000), false);
+    const mmu = new X86Mmu(memory, { tlb });
+    expect(mmu.invept(INVEPT_TYPE.SINGLE_CONTEXT, a.eptp())).toBe(0);
+    expect(tlb.size).toBe(2);
+    expect(mmu.invept(INVEPT_TYPE.ALL_CONTEXT, 0n)).toBe(0);
+    expect(tlb.size).toBe(1);
+    expect(mmu.invept(INVEPT_TYPE.SINGLE_CONTEXT, 0x1234n)).toBe(28);
+    expect(mmu.invept(3, a.eptp())).toBe(28);
+  });
+
+  it('an EPT-mode MMU tags combined mappings with the EP4TA and hits only under that EPTP', () => {
+    const { memory, tables } = makeMemory();
+    const ept = new EptBuilder(memory, tables);
+    ept.identityMap(0, 0x200_0000, { pageSize: 0x20_0000 });
+    const pt = new X86PageTableBuilder(memory, tables);
+    ept.identityMap(0x200_0000, 0x200_0000, { pageSize: 0x20_0000 });
+    pt.map(0x40_0000, 0x10_0000, { accessed: true, dirty: true });
+    const mmu = new X86Mmu(memory, { ept: true, context: { cr3: pt.root } });
+    mmu.setEptp(ept.eptp());
+    mmu.vpid = 1;
+    expect(mmu.translate(0x40_0000, ACCESS.READ).references).toBeGreaterThan(4);
+    expect(mmu.translate(0x40_0000, ACCESS.READ).references).toBe(0);
+    expect(mmu.tlb.lookup(1, 0, ept.root, 0, 0x40_0000)).toBeGreaterThanOrEqual(0);
+    mmu.invept(INVEPT_TYPE.SINGLE_CONTEXT, ept.eptp());
+    expect(mmu.translate(0x40_0000, ACCESS.READ).references).toBeGreaterThan(4);
+  });
+});
+
+describe('TLB save and restore', () => {
+  it('restoring into a fresh TLB and continuing equals never stopping', () => {
+    const ops = (tlb: Tlb, from: number, to: number): number[] => {
+      const seen: number[] = [];
+      for (let p = from; p < to; p++) {
+        tlb.fill(p % 3, 0, NO_EP4TA, 0, (p % 40) * 0x1000, walkOf(p * 0x1000), p % 5 === 0);
+        seen.push(tlb.lookup(p % 3, 0, NO_EP4TA, 0, ((p * 7) % 40) * 0x1000));
+      }
+      return seen;
+    };
+    const a = new Tlb({ entries: 16, ways: 4, replacement: 'random', seed: 3 });
+    ops(a, 0, 50);
+    const b = new Tlb({ entries: 16, ways: 4, replacement: 'random', seed: 99 });
+    b.restoreState(JSON.parse(JSON.stringify(a.saveState())));
+    expect(ops(b, 50, 120)).toEqual(ops(a, 50, 120));
+    expect(b.saveState()).toEqual(a.saveState());
+    expect(() => new Tlb({ entries: 32 }).restoreState(a.saveState())).toThrow(/16 entries/);
+    expect(() => b.restoreState({ type: 'hvsim.mmu.tlb', version: 2 })).toThrow(/version/);
+  });
+});
+
+describe('property: a TLB never returns a translation the invalidation rules say must be gone', () => {
+  type Op =
+    | { op: 'fill'; vpid: number; pcid: number; ep: number; page: number; global: boolean; large: boolean }
+    | { op: 'lookup'; vpid: number; pcid: number; ep: number; page: number }
+    | { op: 'addr'; vpid: number; pcid: number; page: number; global: boolean }
+    | { op: 'pcid'; vpid: number; pcid: number; keepGlobal: boolean }
+    | { op: 'vpid'; vpid: number; keepGlobal: boolean }
+    | { op: 'ept'; ep: number }
+    | { op: 'allEpt' }
+    | { op: 'allButZero' };
+  const small = fc.integer({ min: 0, max: 2 });
+  const page = fc.integer({ min: 0, max: 1023 });
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 5, arbitrary: fc.record({ op: fc.constant('fill' as const), vpid: small, pcid: small, ep: small, page, global: fc.boolean(), large: fc.boolean() }) },
+    { weight: 5, arbitrary: fc.record({ op: fc.constant('lookup' as const), vpid: small, pcid: small, ep: small, page }) },
+    fc.record({ op: fc.constant('addr' as const), vpid: small, pcid: small, page, global: fc.boolean() }),
+    fc.record({ op: fc.constant('pcid' as const), vpid: small, pcid: small, keepGlobal: fc.boolean() }),
+    fc.record({ op: fc.constant('vpid' as const), vpid: small, keepGlobal: fc.boolean() }),
+    fc.record({ op: fc.constant('ept' as const), ep: small }),
+    fc.constant({ op: 'allEpt' as const }),
+    fc.constant({ op: 'allButZero' as const }),
+  );
+  const epOf = (ep: number): number => (ep === 0 ? NO_EP4TA : ep * 0x1000);
+
+  it('holds for random fills, lookups and invalidations', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 120 }), fc.constantFrom<[number, number]>([16, 4], [8, 8], [64, 2]), (ops, [entries, ways]) => {
+        const tlb = new Tlb({ entries, ways });
+        // Reference: translations that may still be cached (the TLB may have evicted any of them).
+        type Live = { vpid: number; pcid: number; ep: number; base: number; size: number; global: boolean; frame: number };
+        let live: Live[] = [];
+        let serial = 1;
+        for (const o of ops) {
+          switch (o.op) {
+            case 'fill': {
+              const size = o.large ? 0x20_0000 : 0x1000;
+              const linear = o.page * 0x1000;
+              const base = linear - (linear % size);
+              const frame = serial++ * 0x40_0000;
+              live = live.filter((l) => !(l.vpid === o.vpid && l.pcid === o.pcid && l.ep === epOf(o.ep) && l.base === base && l.size === size));
+              tlb.fill(o.vpid, o.pcid, epOf(o.ep), 0, linear, walkOf(frame + (linear - base), size), o.global);
+              live.push({ vpid: o.vpid, pcid: o.pcid, ep: epOf(o.ep), base, size, global: o.global, frame });
+              break;
+            }
+            case 'lookup': {
+              const linear = o.page * 0x1000;
+              const i = tlb.lookup(o.vpid, o.pcid, epOf(o.ep), 0, linear);
+              if (i >= 0) {
+                const phys = tlb.physical(i, linear);
+                const ok = live.some(
+                  (l) => l.vpid === o.vpid && l.ep === epOf(o.ep) && (l.pcid === o.pcid || l.global) && linear >= l.base && linear < l.base + l.size && l.frame + (linear - l.base) === phys,
+                );
+                expect(ok).toBe(true);
+              }
+              break;
+            }
+            case 'addr': {
+              const linear = o.page * 0x1000;
+              tlb.invalidateAddress(o.vpid, o.pcid, 0, linear, o.global);
+              live = live.filter((l) => !(l.vpid === o.vpid && linear >= l.base && linear < l.base + l.size && (l.global ? o.global : l.pcid === o.pcid)));
+              break;
+            }
+            case 'pcid':
+              tlb.invalidatePcid(o.vpid, o.pcid, o.keepGlobal);
+              live = live.filter((l) => !(l.vpid === o.vpid && l.pcid === o.pcid && !(l.global && o.keepGlobal)));
+              break;
+            case 'vpid':
+              tlb.invalidateVpid(o.vpid, o.keepGlobal);
+              live = live.filter((l) => !(l.vpid === o.vpid && !(l.global && o.keepGlobal)));
+              break;
+            case 'ept':
+              tlb.invalidateEp4ta(epOf(o.ep));
+              live = live.filter((l) => l.ep !== epOf(o.ep));
+              break;
+            case 'allEpt':
+              tlb.invalidateAllCombined();
+              live = live.filter((l) => l.ep === NO_EP4TA);
+              break;
+            case 'allButZero':
+              tlb.invalidateAllVpidsExceptZero();
+              live = live.filter((l) => l.vpid === 0);
+              break;
+          }
+        }
+      }),
+      PROPERTY_PARAMS,
+    );
+  });
+});

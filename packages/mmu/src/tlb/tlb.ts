@@ -1,0 +1,403 @@
+/**
+ * A configurable translation lookaside buffer (SDM 3A 4.10 "Caching
+ * Translation Information"; SDM 3C 28.3 "Caching Translation Information"
+ * with VPIDs and EPT). Entries cache linear mappings tagged by VPID and PCID
+ * and, when EPT is in use, combined mappings tagged also by the EP4TA (the
+ * EPT PML4 address). Global entries match every PCID (4.10.2.4). Entries
+ * live in typed arrays; a hit allocates nothing.
+ */
+import type { Tracer } from '@hvsim/core';
+import { SeededRandom, readState } from '@hvsim/core';
+import { MmuError } from '../common/mmu-error.js';
+import type { WalkResult } from '../common/walk-result.js';
+
+/** How a full set chooses its victim. */
+export type TlbReplacement = 'lru' | 'fifo' | 'random';
+
+/** Options of {@link Tlb}. */
+export interface TlbOptions {
+  /** Total entries (power of two). Default 64. */
+  entries?: number;
+  /** Ways per set (power of two dividing `entries`; `entries` = fully associative). Default 4. */
+  ways?: number;
+  /** Victim choice in a full set. Default `'lru'`. */
+  replacement?: TlbReplacement;
+  /** Seed for `'random'` replacement. */
+  seed?: number;
+  /** Receives `tlb.hit`/`tlb.miss`/`tlb.flush` events. */
+  tracer?: Tracer;
+  now?: () => number;
+  /** Source name on trace events (default `'tlb'`). */
+  source?: string;
+}
+
+/** Attribute bits of a TLB entry. */
+export const TLB_ATTR = {
+  WRITABLE: 0x1,
+  USER: 0x2,
+  EXECUTABLE: 0x4,
+  DIRTY: 0x8,
+} as const;
+
+/** No EP4TA: a linear mapping (EPT not in use). */
+export const NO_EP4TA = -1;
+
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+}
+
+/** A set-associative TLB for 4 KiB, 2 MiB and 1 GiB pages. */
+export class Tlb {
+  /** Lookups that hit. */
+  hits = 0;
+  /** Lookups that missed. */
+  misses = 0;
+  /** Entries filled. */
+  fills = 0;
+  /** Entries invalidated by invalidation operations. */
+  invalidations = 0;
+
+  readonly entries: number;
+  readonly ways: number;
+  readonly replacement: TlbReplacement;
+  private readonly lru: boolean;
+  private readonly sets: number;
+  private readonly valid: Uint8Array;
+  private readonly vpn: Float64Array;
+  private readonly shift: Uint8Array;
+  private readonly vpid: Uint16Array;
+  private readonly pcid: Uint16Array;
+  private readonly ep4ta: Float64Array;
+  private readonly global: Uint8Array;
+  private readonly frame: Float64Array;
+  private readonly attrs: Uint8Array;
+  private readonly eptPerms: Uint8Array;
+  private readonly pkey: Uint8Array;
+  private readonly stamp: Float64Array;
+  /** Valid entries per page size (index 0: 4 KiB, 1: 2 MiB, 2: 1 GiB), to skip empty sizes on lookup. */
+  private readonly perSize = new Int32Array(3);
+  private clock = 0;
+  private readonly random: SeededRandom;
+  private readonly seed: number;
+  private readonly tracer: Tracer | undefined;
+  private readonly now: () => number;
+  private readonly source: string;
+
+  constructor(options: TlbOptions = {}) {
+    const entries = options.entries ?? 64;
+    const ways = options.ways ?? 4;
+    if (!isPowerOfTwo(entries) || entries > 1 << 20) throw new MmuError('bad-option', `TLB entries must be a power of two up to 2^20, got ${String(entries)}`);
+    if (!isPowerOfTwo(ways) || ways > entries) throw new MmuError('bad-option', `TLB ways must be a power of two no larger than entries (${entries}), got ${String(ways)}`);
+    const replacement = options.replacement ?? 'lru';
+    if (replacement !== 'lru' && replacement !== 'fifo' && replacement !== 'random') {
+      throw new MmuError('bad-option', `TLB replacement must be 'lru', 'fifo' or 'random', got ${String(replacement)}`);
+    }
+    this.entries = entries;
+    this.ways = ways;
+    this.sets = entries / ways;
+    this.replacement = replacement;
+    this.lru = replacement === 'lru';
+    this.valid = new Uint8Array(entries);
+    this.vpn = new Float64Array(entries);
+    this.shift = new Uint8Array(entries);
+    this.vpid = new Uint16Array(entries);
+    this.pcid = new Uint16Array(entries);
+    this.ep4ta = new Float64Array(entries);
+    this.global = new Uint8Array(entries);
+    this.frame = new Float64Array(entries);
+    this.attrs = new Uint8Array(entries);
+    this.eptPerms = new Uint8Array(entries);
+    this.pkey = new Uint8Array(entries);
+    this.stamp = new Float64Array(entries);
+    this.seed = options.seed ?? 1;
+    this.random = new SeededRandom(this.seed);
+    this.tracer = options.tracer;
+    this.now = options.now ?? (() => 0);
+    this.source = options.source ?? 'tlb';
+  }
+
+  /** Valid entries. */
+  get size(): number {
+    return this.perSize[0]! + this.perSize[1]! + this.perSize[2]!;
+  }
+
+  /**
+   * Looks up the linear address `hi:lo` for a tag. Returns the entry index
+   * (read it with the accessors) or -1. Global entries match any PCID.
+   */
+  lookup(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number): number {
+    const mask = this.sets - 1;
+    let i = -1;
+    // Probe 4 KiB, then 2 MiB, then 1 GiB entries, skipping sizes with none cached.
+    if (this.perSize[0] !== 0) i = this.probe(hi * 0x10_0000 + (lo >>> 12), ((lo >>> 12) & mask) * this.ways, 12, vpid, pcid, ep4ta);
+    if (i < 0 && this.perSize[1] !== 0) i = this.probe(hi * 0x800 + (lo >>> 21), (((lo >>> 21) | (hi << 11)) & mask) * this.ways, 21, vpid, pcid, ep4ta);
+    if (i < 0 && this.perSize[2] !== 0) i = this.probe(hi * 4 + (lo >>> 30), (((lo >>> 30) | (hi << 2)) & mask) * this.ways, 30, vpid, pcid, ep4ta);
+    if (i >= 0) {
+      this.hits++;
+      if (this.lru) this.stamp[i] = ++this.clock;
+      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, address: hi * 0x1_0000_0000 + lo });
+      return i;
+    }
+    this.misses++;
+    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, address: hi * 0x1_0000_0000 + lo });
+    return -1;
+  }
+
+  private probe(vpn: number, base: number, shift: number, vpid: number, pcid: number, ep4ta: number): number {
+    const vpns = this.vpn;
+    for (let i = base, end = base + this.ways; i < end; i++) {
+      if (
+        vpns[i] === vpn &&
+        this.valid[i] === 1 &&
+        this.shift[i] === shift &&
+        this.vpid[i] === vpid &&
+        this.ep4ta[i] === ep4ta &&
+        (this.pcid[i] === pcid || this.global[i] === 1)
+      ) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Physical address of `lo` (bits 31:0 of the linear address) through entry `i`. */
+  physical(i: number, lo: number): number {
+    const shift = this.shift[i] ?? 12;
+    return (this.frame[i] ?? 0) + (shift === 30 ? lo & 0x3fff_ffff : shift === 21 ? lo & 0x1f_ffff : lo & 0xfff);
+  }
+
+  /** {@link TLB_ATTR} bits of entry `i`. */
+  attributes(i: number): number {
+    return this.attrs[i] ?? 0;
+  }
+
+  /** EPT permissions (bit 0 R, 1 W, 2 X) of a combined entry; 7 for a linear one. */
+  eptPermissions(i: number): number {
+    return this.eptPerms[i] ?? 0;
+  }
+
+  /** Protection key of entry `i`. */
+  protectionKey(i: number): number {
+    return this.pkey[i] ?? 0;
+  }
+
+  /** Page size of entry `i`. */
+  pageSize(i: number): number {
+    const shift = this.shift[i];
+    return shift === 30 ? 0x4000_0000 : shift === 21 ? 0x20_0000 : 4096;
+  }
+
+  /** True when entry `i` is global. */
+  isGlobal(i: number): boolean {
+    return this.global[i] === 1;
+  }
+
+  /**
+   * Caches a successful walk for the tag. `global` says whether the leaf was
+   * global and CR4.PGE = 1. Replaces an entry with the same tag and page.
+   */
+  fill(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number, walk: WalkResult, global: boolean): number {
+    const shift = walk.pageSize === 0x4000_0000 ? 30 : walk.pageSize === 0x20_0000 ? 21 : 12;
+    const vpn = hi * (shift === 12 ? 0x10_0000 : shift === 21 ? 0x800 : 4) + (lo >>> shift);
+    const base = ((shift === 12 ? lo >>> 12 : shift === 21 ? (lo >>> 21) | (hi << 11) : (lo >>> 30) | (hi << 2)) & (this.sets - 1)) * this.ways;
+    let victim = -1;
+    for (let i = base; i < base + this.ways; i++) {
+      if (this.valid[i] === 1 && this.vpn[i] === vpn && this.shift[i] === shift && this.vpid[i] === vpid && this.ep4ta[i] === ep4ta && this.pcid[i] === pcid) {
+        victim = i;
+        break;
+      }
+    }
+    if (victim < 0) {
+      for (let i = base; i < base + this.ways; i++) {
+        if (this.valid[i] === 0) {
+          victim = i;
+          break;
+        }
+      }
+    }
+    if (victim < 0) victim = this.chooseVictim(base);
+    if (this.valid[victim] === 1) this.perSize[this.sizeIndex(victim)]!--;
+    const offsetMask = shift === 30 ? 0x3fff_ffff : shift === 21 ? 0x1f_ffff : 0xfff;
+    this.valid[victim] = 1;
+    this.vpn[victim] = vpn;
+    this.shift[victim] = shift;
+    this.vpid[victim] = vpid;
+    this.pcid[victim] = pcid;
+    this.ep4ta[victim] = ep4ta;
+    this.global[victim] = global ? 1 : 0;
+    this.frame[victim] = walk.address - (lo & offsetMask);
+    this.attrs[victim] =
+      (walk.writable ? TLB_ATTR.WRITABLE : 0) | (walk.user ? TLB_ATTR.USER : 0) | (walk.executable ? TLB_ATTR.EXECUTABLE : 0) | (walk.dirty ? TLB_ATTR.DIRTY : 0);
+    this.eptPerms[victim] = ep4ta === NO_EP4TA ? 7 : walk.eptPermissions;
+    this.pkey[victim] = walk.protectionKey;
+    this.stamp[victim] = ++this.clock;
+    this.perSize[this.sizeIndex(victim)]!++;
+    this.fills++;
+    return victim;
+  }
+
+  // --- invalidation (SDM 3A 4.10.4, SDM 3C 28.3.3) ----------------------
+
+  /**
+   * Invalidates the entries for the page containing `hi:lo`, of any page
+   * size, for `vpid`; those of `pcid` and, with `includeGlobal`, global ones;
+   * `pcid` = -1 means every PCID. Any EP4TA.
+   */
+  invalidateAddress(vpid: number, pcid: number, hi: number, lo: number, includeGlobal: boolean): number {
+    return this.invalidateWhere((i) => {
+      if (this.vpid[i] !== vpid) return false;
+      const shift = this.shift[i] ?? 12;
+      if (this.vpn[i] !== hi * (shift === 12 ? 0x10_0000 : shift === 21 ? 0x800 : 4) + (lo >>> shift)) return false;
+      if (this.global[i] === 1) return includeGlobal;
+      return pcid === -1 || this.pcid[i] === pcid;
+    });
+  }
+
+  /** Invalidates the entries of `vpid` tagged with `pcid`; globals too unless `keepGlobal`. */
+  invalidatePcid(vpid: number, pcid: number, keepGlobal: boolean): number {
+    return this.invalidateWhere((i) => this.vpid[i] === vpid && (this.global[i] === 1 ? !keepGlobal && this.pcid[i] === pcid : this.pcid[i] === pcid));
+  }
+
+  /** Invalidates every entry of `vpid` (all PCIDs, all EP4TAs); globals too unless `keepGlobal`. */
+  invalidateVpid(vpid: number, keepGlobal: boolean): number {
+    return this.invalidateWhere((i) => this.vpid[i] === vpid && !(keepGlobal && this.global[i] === 1));
+  }
+
+  /** Invalidates every entry except those tagged with VPID 0 (INVVPID all-context). */
+  invalidateAllVpidsExceptZero(): number {
+    return this.invalidateWhere((i) => this.vpid[i] !== 0);
+  }
+
+  /** Invalidates combined mappings tagged with `ep4ta` (all VPIDs and PCIDs). */
+  invalidateEp4ta(ep4ta: number): number {
+    return this.invalidateWhere((i) => this.ep4ta[i] === ep4ta);
+  }
+
+  /** Invalidates every combined mapping (any EP4TA). */
+  invalidateAllCombined(): number {
+    return this.invalidateWhere((i) => this.ep4ta[i] !== NO_EP4TA);
+  }
+
+  /** Invalidates everything. */
+  invalidateAll(): number {
+    return this.invalidateWhere(() => true);
+  }
+
+  /** Saves counters, configuration and contents (entries survive restore). */
+  saveState(): TlbState {
+    const live: number[][] = [];
+    for (let i = 0; i < this.entries; i++) {
+      if (this.valid[i] !== 1) continue;
+      live.push([
+        i,
+        this.vpn[i] ?? 0,
+        this.shift[i] ?? 12,
+        this.vpid[i] ?? 0,
+        this.pcid[i] ?? 0,
+        this.ep4ta[i] ?? 0,
+        this.global[i] ?? 0,
+        this.frame[i] ?? 0,
+        this.attrs[i] ?? 0,
+        this.eptPerms[i] ?? 0,
+        this.pkey[i] ?? 0,
+        this.stamp[i] ?? 0,
+      ]);
+    }
+    return {
+      type: 'hvsim.mmu.tlb',
+      version: 1,
+      entries: this.entries,
+      ways: this.ways,
+      replacement: this.replacement,
+      counters: [this.hits, this.misses, this.fills, this.invalidations, this.clock],
+      random: this.random.saveState(),
+      live,
+    };
+  }
+
+  /** Restores {@link saveState} output into a TLB of the same geometry. */
+  restoreState(state: unknown): void {
+    const s = readState(state, 'hvsim.mmu.tlb', 1);
+    const entries = s.int('entries', 1, 1 << 20);
+    const ways = s.int('ways', 1, 1 << 20);
+    const replacement = s.oneOf('replacement', ['lru', 'fifo', 'random'] as const);
+    if (entries !== this.entries || ways !== this.ways || replacement !== this.replacement) {
+      throw new MmuError('bad-argument', `TLB state is for ${entries} entries, ${ways} ways, ${replacement}; this TLB has ${this.entries}, ${this.ways}, ${this.replacement}`);
+    }
+    const counters = s.intArray('counters', 0, Number.MAX_SAFE_INTEGER, 5);
+    const random = s.raw('random');
+    const live = s.raw('live');
+    if (!Array.isArray(live)) throw new MmuError('bad-argument', 'hvsim.mmu.tlb.live must be an array');
+    const rows = live.map((row: unknown, n) => {
+      if (!Array.isArray(row) || row.length !== 12 || !row.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+        throw new MmuError('bad-argument', `hvsim.mmu.tlb.live[${n}] must be an array of 12 numbers`);
+      }
+      const r = row as number[];
+      if (!Number.isInteger(r[0]) || (r[0] ?? -1) < 0 || (r[0] ?? 0) >= entries || ![12, 21, 30].includes(r[2] ?? 0)) {
+        throw new MmuError('bad-argument', `hvsim.mmu.tlb.live[${n}] has a bad index or page shift`);
+      }
+      return r;
+    });
+    this.random.restoreState(random);
+    this.invalidateWhere(() => true);
+    this.perSize.fill(0);
+    for (const r of rows) {
+      const i = r[0] ?? 0;
+      this.valid[i] = 1;
+      this.vpn[i] = r[1] ?? 0;
+      this.shift[i] = r[2] ?? 12;
+      this.vpid[i] = r[3] ?? 0;
+      this.pcid[i] = r[4] ?? 0;
+      this.ep4ta[i] = r[5] ?? 0;
+      this.global[i] = r[6] ?? 0;
+      this.frame[i] = r[7] ?? 0;
+      this.attrs[i] = r[8] ?? 0;
+      this.eptPerms[i] = r[9] ?? 0;
+      this.pkey[i] = r[10] ?? 0;
+      this.stamp[i] = r[11] ?? 0;
+      this.perSize[this.sizeIndex(i)]!++;
+    }
+    [this.hits, this.misses, this.fills, this.invalidations, this.clock] = counters as [number, number, number, number, number];
+  }
+
+  private sizeIndex(i: number): number {
+    const s = this.shift[i];
+    return s === 30 ? 2 : s === 21 ? 1 : 0;
+  }
+
+  private chooseVictim(base: number): number {
+    if (this.replacement === 'random') return base + (this.random.nextU32() & (this.ways - 1));
+    // LRU stamps are refreshed on every hit; FIFO stamps only on fill.
+    let victim = base;
+    for (let i = base + 1; i < base + this.ways; i++) if ((this.stamp[i] ?? 0) < (this.stamp[victim] ?? 0)) victim = i;
+    return victim;
+  }
+
+  private invalidateWhere(match: (i: number) => boolean): number {
+    let n = 0;
+    for (let i = 0; i < this.entries; i++) {
+      if (this.valid[i] === 1 && match(i)) {
+        this.valid[i] = 0;
+        this.perSize[this.sizeIndex(i)]!--;
+        n++;
+      }
+    }
+    this.invalidations += n;
+    if (n > 0) this.tracer?.emit({ kind: 'tlb.flush', cycle: this.now(), source: this.source, address: 0, args: { entries: n } });
+    return n;
+  }
+}
+
+/** Saved state of a {@link Tlb}. */
+export interface TlbState {
+  type: 'hvsim.mmu.tlb';
+  version: 1;
+  entries: number;
+  ways: number;
+  replacement: TlbReplacement;
+  counters: number[];
+  random: ReturnType<SeededRandom['saveState']>;
+  /** Valid entries: [index, vpn, shift, vpid, pcid, ep4ta, global, frame, attrs, eptPerms, pkey, stamp]. */
+  live: number[][];
+}

@@ -1,0 +1,132 @@
+/**
+ * Builds x86-64 4-level or 5-level page tables in physical memory (the
+ * format of SDM 3A 4.5): for tests, teaching and guest software. Tables are
+ * allocated from a {@link PageAllocator}; `toHost` says where a table address
+ * lives in host memory when tables are guest-physical (default: identity).
+ */
+import type { PhysicalMemory } from '@hvsim/core';
+import { highHalf } from '../common/address.js';
+import { MmuError } from '../common/mmu-error.js';
+import type { PageAllocator } from '../common/page-allocator.js';
+import { x86TableIndex } from './page-walker.js';
+import { PTE_HI, PTE_LO } from './regs.js';
+
+const TWO_32 = 0x1_0000_0000;
+
+/** Attributes of a mapping made by {@link X86PageTableBuilder.map}. */
+export interface X86MapOptions {
+  /** 4096, 0x200000 (2 MiB) or 0x40000000 (1 GiB). Default 4096. */
+  pageSize?: number;
+  writable?: boolean;
+  user?: boolean;
+  /** Sets XD (bit 63). */
+  noExecute?: boolean;
+  global?: boolean;
+  accessed?: boolean;
+  dirty?: boolean;
+  /** Protection key, 0..15. */
+  protectionKey?: number;
+  /** Low-half flags for paging-structure entries created on the way (default P | R/W | U/S). */
+  tableFlags?: number;
+  /** XD for paging-structure entries created on the way. */
+  tableNoExecute?: boolean;
+}
+
+/** Writes x86-64 paging structures. */
+export class X86PageTableBuilder {
+  /** Physical (or guest-physical) address of the root table: the CR3 value. */
+  readonly root: number;
+
+  constructor(
+    private readonly memory: PhysicalMemory,
+    private readonly allocator: PageAllocator,
+    readonly levels: 4 | 5 = 4,
+    private readonly toHost: (address: number) => number = (a) => a,
+  ) {
+    this.root = this.newTable();
+  }
+
+  /** Maps `linear` (bits 52:0 of a number) to `physical`. */
+  map(linear: number, physical: number, options: X86MapOptions = {}): void {
+    const size = options.pageSize ?? 4096;
+    const leafLevel = size === 4096 ? 1 : size === 0x20_0000 ? 2 : size === 0x4000_0000 ? 3 : 0;
+    if (leafLevel === 0) throw new MmuError('bad-argument', `page size must be 4 KiB, 2 MiB or 1 GiB, got ${String(size)}`);
+    if (linear % size !== 0 || physical % size !== 0) {
+      throw new MmuError('bad-argument', `linear 0x${linear.toString(16)} and physical 0x${physical.toString(16)} must be aligned to the page size 0x${size.toString(16)}`);
+    }
+    const entry = this.entryFor(linear, leafLevel, options.tableFlags ?? PTE_LO.P | PTE_LO.RW | PTE_LO.US, options.tableNoExecute ?? false);
+    let lo = PTE_LO.P | (options.writable ?? true ? PTE_LO.RW : 0) | (options.user ?? true ? PTE_LO.US : 0);
+    if (options.global ?? false) lo |= PTE_LO.G;
+    if (options.accessed ?? false) lo |= PTE_LO.A;
+    if (options.dirty ?? false) lo |= PTE_LO.D;
+    if (leafLevel > 1) lo |= PTE_LO.PS;
+    lo = (lo | (physical % TWO_32)) >>> 0;
+    let hi = highHalf(physical);
+    hi |= ((options.protectionKey ?? 0) & 0xf) << PTE_HI.PKEY_SHIFT;
+    if (options.noExecute ?? false) hi |= PTE_HI.XD;
+    this.writeEntry(entry, lo, hi >>> 0);
+  }
+
+  /** Clears the leaf (or the entry at `level`) that maps `linear`. */
+  unmap(linear: number, level = 1): void {
+    const a = this.existingEntry(linear, level);
+    if (a >= 0) this.writeEntry(a, 0, 0);
+  }
+
+  /**
+   * Address (in table space) of the entry at `level` for `linear`, creating
+   * the paging structures above it; -1 only from {@link existingEntry}.
+   */
+  entryFor(linear: number, level: number, tableFlags: number = PTE_LO.P | PTE_LO.RW | PTE_LO.US, tableNoExecute = false): number {
+    const hi = highHalf(linear);
+    const lo = linear >>> 0;
+    let table = this.root;
+    for (let l = this.levels; l > level; l--) {
+      const a = table + x86TableIndex(l, hi, lo) * 8;
+      const h = this.toHost(a);
+      const elo = this.memory.read32(h);
+      const ehi = this.memory.read32(h + 4);
+      if ((elo & PTE_LO.P) === 0 || (elo & PTE_LO.PS) !== 0) {
+        const next = this.newTable();
+        this.writeEntry(a, ((tableFlags & 0xfff & ~PTE_LO.PS) | PTE_LO.P | next % TWO_32) >>> 0, (highHalf(next) | (tableNoExecute ? PTE_HI.XD : 0)) >>> 0);
+        table = next;
+      } else {
+        table = (ehi & 0xfffff) * TWO_32 + ((elo & PTE_LO.ADDRESS) >>> 0);
+      }
+    }
+    return table + x86TableIndex(level, hi, lo) * 8;
+  }
+
+  /** Address of the entry at `level` for `linear` if the tables above exist, else -1. */
+  existingEntry(linear: number, level: number): number {
+    const hi = highHalf(linear);
+    const lo = linear >>> 0;
+    let table = this.root;
+    for (let l = this.levels; l > level; l--) {
+      const h = this.toHost(table + x86TableIndex(l, hi, lo) * 8);
+      const elo = this.memory.read32(h);
+      const ehi = this.memory.read32(h + 4);
+      if ((elo & PTE_LO.P) === 0 || (elo & PTE_LO.PS) !== 0) return -1;
+      table = (ehi & 0xfffff) * TWO_32 + ((elo & PTE_LO.ADDRESS) >>> 0);
+    }
+    return table + x86TableIndex(level, hi, lo) * 8;
+  }
+
+  /** Reads the entry at a table-space address as a bigint. */
+  readEntry(address: number): bigint {
+    return this.memory.read64(this.toHost(address));
+  }
+
+  /** Writes the entry at a table-space address as two halves. */
+  writeEntry(address: number, lo: number, hi: number): void {
+    const h = this.toHost(address);
+    this.memory.write32(h, lo >>> 0);
+    this.memory.write32(h + 4, hi >>> 0);
+  }
+
+  private newTable(): number {
+    const t = this.allocator.allocate();
+    this.memory.fill(this.toHost(t), 4096, 0);
+    return t;
+  }
+}

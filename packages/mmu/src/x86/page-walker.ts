@@ -1,0 +1,260 @@
+/**
+ * The x86-64 page walker: 4-level and 5-level paging (SDM 3A 4.5) with 4 KiB,
+ * 2 MiB and 1 GiB pages, reserved-bit checks against MAXPHYADDR (4.5, Tables
+ * 4-15..4-20), access rights (4.6), accessed/dirty updates written to memory
+ * (4.8) and page-fault results with the architectural error code (4.7).
+ *
+ * Entries are read as two `read32`s; the result object is reused and the
+ * walk allocates nothing unless the caller records references.
+ */
+import type { PhysicalMemory, Tracer } from '@hvsim/core';
+import { readState } from '@hvsim/core';
+import { highHalf } from '../common/address.js';
+import type { WalkReferenceKind } from '../common/walk-result.js';
+import { WalkResult } from '../common/walk-result.js';
+import { pageFaultCode, x86AccessFault } from './access-rights.js';
+import type { X86PagingContext } from './paging-context.js';
+import { EntryReader } from '../internal/entry-reader.js';
+import { ACCESS, PFEC, PTE_HI, PTE_LO } from './regs.js';
+import type { TableStage } from './table-stage.js';
+
+const TWO_32 = 0x1_0000_0000;
+// Module-local copies of the entry masks for the hot loop.
+const { P, RW, US, A, D, PS, G, ADDRESS, RSVD_1G, RSVD_2M } = PTE_LO;
+const { XD, PKEY_SHIFT } = PTE_HI;
+const WRITE = ACCESS.WRITE;
+const P_RSVD = PFEC.P | PFEC.RSVD;
+
+/** Options of {@link X86PageWalker}. */
+export interface X86PageWalkerOptions {
+  /** Second stage for guest-physical table addresses (memslots or EPT); none for a native walk. */
+  stage?: TableStage;
+  /** Kind recorded for this walker's references (default `'guest'`). */
+  referenceKind?: WalkReferenceKind;
+  /** Receives an `mmu.walk` event per walk. */
+  tracer?: Tracer;
+  /** Cycle stamped on trace events. */
+  now?: () => number;
+  /** Source name on trace events (default `'mmu'`). */
+  source?: string;
+}
+
+/** Index of the entry for `level` in the linear address `hi:lo` (SDM 3A 4.5, Figure 4-8/4-9). */
+export function x86TableIndex(level: number, hi: number, lo: number): number {
+  switch (level) {
+    case 1:
+      return (lo >>> 12) & 511;
+    case 2:
+      return (lo >>> 21) & 511;
+    case 3:
+      return ((lo >>> 30) | (hi << 2)) & 511;
+    case 4:
+      return (hi >>> 7) & 511;
+    default:
+      return (hi >>> 16) & 511;
+  }
+}
+
+/** Walks x86-64 paging structures in physical memory. */
+export class X86PageWalker {
+  /** Walks started. */
+  walks = 0;
+  /** Paging-structure entries read, over all walks (including second-stage references). */
+  references = 0;
+  /** Walks that ended in a fault of any kind. */
+  faults = 0;
+
+  private readonly stage: TableStage | null;
+  private readonly kind: WalkReferenceKind;
+  private readonly tracer: Tracer | undefined;
+  private readonly now: () => number;
+  private readonly source: string;
+  private readonly scratch = new WalkResult();
+  // Per level (index = level): where the entry was read (guest-physical and host-physical) and its low half.
+  private readonly entryGpa = new Float64Array(6);
+  private readonly entryHpa = new Float64Array(6);
+  private readonly entryLo = new Uint32Array(6);
+  private readonly entryHi = new Uint32Array(6);
+  private readonly reader: EntryReader;
+
+  constructor(
+    private readonly memory: PhysicalMemory,
+    options: X86PageWalkerOptions = {},
+  ) {
+    this.reader = EntryReader.for(memory);
+    this.stage = options.stage ?? null;
+    this.kind = options.referenceKind ?? 'guest';
+    this.tracer = options.tracer;
+    this.now = options.now ?? (() => 0);
+    this.source = options.source ?? 'mmu';
+  }
+
+  /** Walks for a linear address given as a number (bits above 52 zero; upper-half addresses via {@link walk64}). */
+  walk(ctx: X86PagingContext, linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    return this.walk64(ctx, highHalf(linear), linear >>> 0, access, out);
+  }
+
+  /**
+   * Walks for the linear address `hi:lo` (bits 63:32 and 31:0) with `access`
+   * ({@link ACCESS} flags). Canonicality is the caller's check (a #GP, not a
+   * #PF; SDM 3A 3.3.7.1): only bits 47:0 (56:0 with LA57) are translated.
+   */
+  walk64(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    out.reset(hi >>> 0, lo >>> 0);
+    this.walks++;
+    const reader = this.reader;
+    reader.begin();
+    const stage = this.stage;
+    const m = ctx.maxPhyAddr;
+    const hiAddrMask = m >= 52 ? 0xfffff : (1 << (m - 32)) - 1;
+    const nxe = ctx.eferNxe;
+    const rsvdHi = (0xfffff & ~hiAddrMask) | (nxe ? 0 : XD);
+    const top = ctx.cr4La57 ? 5 : 4;
+    let table = ctx.rootAddress;
+    let writable = true;
+    let user = true;
+    let executable = true;
+    let level = top;
+    let elo = 0;
+    let ehi = 0;
+    for (;;) {
+      const gpa = table + x86TableIndex(level, hi, lo) * 8;
+      let hpa = gpa;
+      if (stage !== null) {
+        const before = out.references;
+        hpa = stage.mapTable(gpa, level, out);
+        out.secondStageReferences += out.references - before;
+        if (hpa < 0) return this.finishFault(out, level);
+      }
+      reader.read(hpa);
+      elo = reader.lo;
+      ehi = reader.hi;
+      out.references++;
+      if (out.trace !== null) out.trace.push({ kind: this.kind, level, address: hpa, value: (BigInt(ehi) << 32n) | BigInt(elo) });
+      this.entryGpa[level] = gpa;
+      this.entryHpa[level] = hpa;
+      this.entryLo[level] = elo;
+      this.entryHi[level] = ehi;
+      if ((elo & P) === 0) {
+        out.status = 'page-fault';
+        out.errorCode = pageFaultCode(ctx, access, 0);
+        return this.finishFault(out, level);
+      }
+      const ps = (elo & PS) !== 0;
+      if ((ehi & rsvdHi) !== 0 || (ps && (level >= 4 || (level === 3 && (!ctx.page1gb || (elo & RSVD_1G) !== 0)) || (level === 2 && (elo & RSVD_2M) !== 0)))) {
+        out.status = 'page-fault';
+        out.errorCode = pageFaultCode(ctx, access, P_RSVD);
+        return this.finishFault(out, level);
+      }
+      if ((elo & RW) === 0) writable = false;
+      if ((elo & US) === 0) user = false;
+      if ((ehi & XD) !== 0 && nxe) executable = false;
+      if (level === 1 || ps) break;
+      table = (ehi & hiAddrMask) * TWO_32 + ((elo & ADDRESS) >>> 0);
+      level--;
+    }
+    // Leaf: frame and offset by page size.
+    let base: number;
+    let size: number;
+    let offset: number;
+    if (level === 1) {
+      size = 4096;
+      base = (ehi & hiAddrMask) * TWO_32 + ((elo & ADDRESS) >>> 0);
+      offset = lo & 0xfff;
+    } else if (level === 2) {
+      size = 0x20_0000;
+      base = (ehi & hiAddrMask) * TWO_32 + ((elo & 0xffe0_0000) >>> 0);
+      offset = lo & 0x1f_ffff;
+    } else {
+      size = 0x4000_0000;
+      base = (ehi & hiAddrMask) * TWO_32 + ((elo & 0xc000_0000) >>> 0);
+      offset = lo & 0x3fff_ffff;
+    }
+    const pkey = (ehi >>> PKEY_SHIFT) & 0xf;
+    const code = x86AccessFault(ctx, access, writable, user, executable, pkey);
+    if (code !== 0) {
+      out.status = 'page-fault';
+      out.errorCode = code;
+      return this.finishFault(out, level);
+    }
+    out.level = level;
+    out.pageSize = size;
+    out.writable = writable;
+    out.user = user;
+    out.executable = executable;
+    out.global = (elo & G) !== 0;
+    out.protectionKey = pkey;
+    // Accessed and dirty flags (SDM 3A 4.8): set A in every entry used, D in
+    // the leaf on a write; each update is a write to the entry.
+    const isWrite = (access & WRITE) !== 0;
+    for (let l = top; l >= level; l--) {
+      const old = this.entryLo[l] ?? 0;
+      const want = l === level && isWrite ? A | D : A;
+      if ((old & want) === want) continue;
+      let hpa = this.entryHpa[l] ?? 0;
+      if (stage !== null) {
+        const before = out.references;
+        hpa = stage.mapTableWrite(this.entryGpa[l] ?? 0, hpa, l, out);
+        out.secondStageReferences += out.references - before;
+        if (hpa < 0) return this.finishFault(out, l);
+      }
+      this.memory.write32(hpa, (old | want) >>> 0);
+      this.entryLo[l] = (old | want) >>> 0;
+      out.adWrites++;
+    }
+    out.dirty = ((this.entryLo[level] ?? 0) & D) !== 0;
+    const gpa = base + offset;
+    out.guestPhysicalAddress = gpa;
+    if (stage !== null) {
+      const before = out.references;
+      const hpa = stage.mapFinal(gpa, access, out);
+      out.secondStageReferences += out.references - before;
+      if (hpa < 0) return this.finishFault(out, level);
+      out.address = hpa;
+    } else {
+      out.address = gpa;
+    }
+    this.references += out.references;
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, address: out.linearAddress, references: out.references });
+    return out;
+  }
+
+  /** Bits 31:0 of the entry the last walk read at `level` (valid for the levels it reached, after A/D updates). */
+  lastEntryLo(level: number): number {
+    return this.entryLo[level] ?? 0;
+  }
+
+  /** Bits 63:32 of the entry the last walk read at `level`. */
+  lastEntryHi(level: number): number {
+    return this.entryHi[level] ?? 0;
+  }
+
+  /** Address (guest-physical for a staged walk) of the entry the last walk read at `level`. */
+  lastEntryAddress(level: number): number {
+    return this.entryGpa[level] ?? 0;
+  }
+
+  /** Saves the walk counters (the walker has no other state). */
+  saveState(): { type: 'hvsim.mmu.x86-walker'; version: 1; walks: number; references: number; faults: number } {
+    return { type: 'hvsim.mmu.x86-walker', version: 1, walks: this.walks, references: this.references, faults: this.faults };
+  }
+
+  /** Restores {@link saveState} output. */
+  restoreState(state: unknown): void {
+    const s = readState(state, 'hvsim.mmu.x86-walker', 1);
+    const walks = s.address('walks');
+    const references = s.address('references');
+    const faults = s.address('faults');
+    this.walks = walks;
+    this.references = references;
+    this.faults = faults;
+  }
+
+  private finishFault(out: WalkResult, level: number): WalkResult {
+    out.level = level;
+    this.faults++;
+    this.references += out.references;
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, address: out.linearAddress, references: out.references, fault: out.status });
+    return out;
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * x86-64 paging-structure entry formats, control-register bits used by
+ * paging, and the page-fault error code. SDM 3A 4.5 "4-Level Paging and
+ * 5-Level Paging" (Tables 4-15 to 4-20, entry formats), 4.6 "Access Rights",
+ * 4.7 "Page-Fault Exceptions".
+ *
+ * Entries are read as two 32-bit halves: `lo` = bits 31:0, `hi` = bits 63:32.
+ * The `*_LO`/`*_HI` masks are the hot-path view of the same fields.
+ */
+import { bitFlag, bitRange } from '@hvsim/core';
+
+/** Fields of a 64-bit paging-structure entry (SDM 3A 4.5, Tables 4-15..4-20). */
+export const X86_PTE = {
+  /** Present. */
+  P: bitFlag(0),
+  /** Read/write: 0 = writes not allowed to the region this entry controls. */
+  RW: bitFlag(1),
+  /** User/supervisor: 0 = user-mode accesses not allowed. */
+  US: bitFlag(2),
+  PWT: bitFlag(3),
+  PCD: bitFlag(4),
+  /** Accessed. */
+  A: bitFlag(5),
+  /** Dirty (leaf entries only). */
+  D: bitFlag(6),
+  /** Page size in a PDPTE or PDE; PAT in a PTE. */
+  PS: bitFlag(7),
+  /** Global (leaf entries only, when CR4.PGE = 1). */
+  G: bitFlag(8),
+  /** PAT of a 2 MiB or 1 GiB leaf. */
+  PAT_LARGE: bitFlag(12),
+  /** Physical address bits (M-1):12. */
+  ADDRESS: bitRange(51, 12),
+  /** Protection key of a leaf (CR4.PKE / CR4.PKS). */
+  PKEY: bitRange(62, 59),
+  /** Execute-disable (when IA32_EFER.NXE = 1; reserved otherwise). */
+  XD: bitFlag(63),
+} as const;
+
+/** Low-half masks of entry bits (hot path). */
+export const PTE_LO = {
+  P: 0x1,
+  RW: 0x2,
+  US: 0x4,
+  PWT: 0x8,
+  PCD: 0x10,
+  A: 0x20,
+  D: 0x40,
+  PS: 0x80,
+  G: 0x100,
+  /** Address bits 31:12. */
+  ADDRESS: 0xffff_f000,
+  /** Reserved bits 29:13 of a PDPTE that maps a 1 GiB page (bit 12 is PAT). */
+  RSVD_1G: 0x3fff_e000,
+  /** Reserved bits 20:13 of a PDE that maps a 2 MiB page (bit 12 is PAT). */
+  RSVD_2M: 0x001f_e000,
+} as const;
+
+/** High-half masks of entry bits (hot path; bit n of the entry is bit n-32 here). */
+export const PTE_HI = {
+  /** XD, bit 63. */
+  XD: 0x8000_0000,
+  /** Protection key bits 62:59 start at hi bit 27. */
+  PKEY_SHIFT: 27,
+} as const;
+
+/** Paging levels, named as in the SDM (level 1 holds 4 KiB PTEs). */
+export const X86_LEVEL = {
+  PT: 1,
+  PD: 2,
+  PDPT: 3,
+  PML4: 4,
+  PML5: 5,
+} as const;
+
+/** Names of the paging structures by level, for messages and traces. */
+export const X86_LEVEL_NAME: readonly string[] = ['', 'PTE', 'PDE', 'PDPTE', 'PML4E', 'PML5E'];
+
+/** Control-register bits that paging reads (SDM 3A 2.5 "Control Registers", 2.2.1 IA32_EFER). */
+export const X86_CONTROL = {
+  CR0_WP: bitFlag(16),
+  CR0_PG: bitFlag(31),
+  CR4_PSE: bitFlag(4),
+  CR4_PAE: bitFlag(5),
+  CR4_PGE: bitFlag(7),
+  CR4_LA57: bitFlag(12),
+  CR4_PCIDE: bitFlag(17),
+  CR4_SMEP: bitFlag(20),
+  CR4_SMAP: bitFlag(21),
+  CR4_PKE: bitFlag(22),
+  CR4_PKS: bitFlag(24),
+  EFER_LME: bitFlag(8),
+  EFER_LMA: bitFlag(10),
+  EFER_NXE: bitFlag(11),
+  RFLAGS_AC: bitFlag(18),
+  /** CR3 bits 11:0: the PCID when CR4.PCIDE = 1. */
+  CR3_PCID: bitRange(11, 0),
+  /** CR3 bits (M-1):12: the root paging structure. */
+  CR3_ADDRESS: bitRange(51, 12),
+  /** MOV to CR3 source bit 63: do not invalidate the new PCID (CR4.PCIDE = 1). */
+  CR3_NOFLUSH: bitFlag(63),
+} as const;
+
+/**
+ * Page-fault error code bits (SDM 3A 4.7, Figure 4-12). The access-type bits
+ * W, U and I/D double as the access argument of a walk.
+ */
+export const PFEC = {
+  /** 0: non-present page; 1: protection violation (or reserved bit). */
+  P: 0x1,
+  /** Write access. */
+  W: 0x2,
+  /** User-mode access (CPL 3, not an implicit supervisor access). */
+  U: 0x4,
+  /** A reserved bit was set in some paging-structure entry. */
+  RSVD: 0x8,
+  /** Instruction fetch (only reported when NXE or SMEP is enabled). */
+  ID: 0x10,
+  /** Protection-key violation. */
+  PK: 0x20,
+  /** Shadow-stack access. */
+  SS: 0x40,
+  /** SGX-specific access-control violation. */
+  SGX: 0x8000,
+} as const;
+
+/**
+ * The access a walk checks, as flags. WRITE, USER and FETCH sit at the
+ * error-code positions of W, U and I/D so the error code is built by masking.
+ * IMPLICIT marks a supervisor-mode access the CPU makes on its own behalf
+ * (GDT, IDT, TSS): SMAP ignores RFLAGS.AC for it (SDM 3A 4.6).
+ */
+export const ACCESS = {
+  READ: 0,
+  WRITE: PFEC.W,
+  USER: PFEC.U,
+  FETCH: PFEC.ID,
+  IMPLICIT: 0x1_0000,
+} as const;
+
+/** All bits {@link ACCESS} flags may use. */
+export const ACCESS_MASK = ACCESS.WRITE | ACCESS.USER | ACCESS.FETCH | ACCESS.IMPLICIT;

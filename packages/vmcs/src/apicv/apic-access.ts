@@ -1,0 +1,82 @@
+/**
+ * Which accesses to the APIC-access page are virtualized (SDM 3C
+ * "Virtualizing Reads from the APIC-Access Page", "Determining Whether a
+ * Write Access is Virtualized"), by register (page offset bits 11:4).
+ */
+import { APIC_REG } from '@hvsim/lapic';
+
+/** Bit 0: reads virtualized under APIC-register virtualization; bit 1: writes. */
+const TABLE = new Uint8Array(256);
+const READ = 1;
+const WRITE = 2;
+function mark(offset: number, flags: number): void {
+  TABLE[offset >>> 4] = flags;
+}
+mark(APIC_REG.APIC_ID, READ | WRITE);
+mark(APIC_REG.APIC_VERSION, READ);
+mark(APIC_REG.APIC_TPR, READ | WRITE);
+mark(APIC_REG.APIC_EOI, READ | WRITE);
+mark(APIC_REG.APIC_LDR, READ | WRITE);
+mark(APIC_REG.APIC_DFR, READ | WRITE);
+mark(APIC_REG.APIC_SVR, READ | WRITE);
+for (let i = 0; i < 8; i++) {
+  mark(APIC_REG.APIC_ISR0 + i * 16, READ);
+  mark(APIC_REG.APIC_TMR0 + i * 16, READ);
+  mark(APIC_REG.APIC_IRR0 + i * 16, READ);
+}
+mark(APIC_REG.APIC_ESR, READ | WRITE);
+mark(APIC_REG.APIC_ICR_LOW, READ | WRITE);
+mark(APIC_REG.APIC_ICR_HIGH, READ | WRITE);
+for (const lvt of [APIC_REG.APIC_LVT_TIMER, APIC_REG.APIC_LVT_THERMAL, APIC_REG.APIC_LVT_PERF, APIC_REG.APIC_LVT_LINT0, APIC_REG.APIC_LVT_LINT1, APIC_REG.APIC_LVT_ERROR]) {
+  mark(lvt, READ | WRITE);
+}
+mark(APIC_REG.APIC_TIMER_INITIAL_COUNT, READ | WRITE);
+mark(APIC_REG.APIC_TIMER_DIVIDE_CONFIG, READ | WRITE);
+
+/** The access lies within bits 31:0 of one 16-byte register and is at most 32 bits. */
+export function fitsLowDword(offset: number, size: number): boolean {
+  return size <= 4 && (offset & 0xf) + size <= 4;
+}
+
+/** Controls that decide APIC-access virtualization. */
+export interface ApicAccessControls {
+  tprShadow: boolean;
+  registerVirtualization: boolean;
+  virtualInterruptDelivery: boolean;
+}
+
+/** True when a data read of `size` bytes at page `offset` is virtualized (else APIC-access VM exit). */
+export function readVirtualized(c: ApicAccessControls, offset: number, size: number): boolean {
+  if (!c.tprShadow || !fitsLowDword(offset, size)) return false;
+  const reg = (offset & 0xff0) >>> 4;
+  if (!c.registerVirtualization) return reg === APIC_REG.APIC_TPR >>> 4;
+  return (TABLE[reg]! & READ) !== 0;
+}
+
+/** True when a write of `size` bytes at page `offset` is virtualized (else APIC-access VM exit). */
+export function writeVirtualized(c: ApicAccessControls, offset: number, size: number): boolean {
+  if (!c.tprShadow || !fitsLowDword(offset, size)) return false;
+  const reg = offset & 0xff0;
+  if (c.registerVirtualization) return (TABLE[reg >>> 4]! & WRITE) !== 0;
+  if (reg === APIC_REG.APIC_TPR) return true;
+  return c.virtualInterruptDelivery && (reg === APIC_REG.APIC_EOI || reg === APIC_REG.APIC_ICR_LOW);
+}
+
+/**
+ * The ICR-low value qualifies for self-IPI virtualization (SDM 3C "APIC-Write
+ * Emulation", offset 300H): reserved bits 31:20, 17:16, 13 and delivery
+ * status (12) clear, shorthand self (01), edge, fixed, vector bits 7:4 non-zero.
+ */
+export function isVirtualizableSelfIpi(icrLow: number): boolean {
+  return (icrLow & 0xfff3_3000) === 0 && ((icrLow >>> 18) & 3) === 1 && (icrLow & (1 << 15)) === 0 && ((icrLow >>> 8) & 7) === 0 && (icrLow & 0xf0) !== 0;
+}
+
+/** APIC-access exit-qualification access types (SDM 3C Table "Exit Qualification for APIC-Access VM Exits"). */
+export const APIC_ACCESS_TYPE = {
+  LINEAR_READ: 0,
+  LINEAR_WRITE: 1,
+  LINEAR_FETCH: 2,
+  LINEAR_EVENT_DELIVERY: 3,
+  PHYSICAL_EVENT_DELIVERY: 10,
+  PHYSICAL_FETCH: 15,
+} as const;

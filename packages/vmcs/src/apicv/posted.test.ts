@@ -1,0 +1,170 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PostedInterruptDescriptor } from '@hvsim/lapic';
+import { VMCS_FIELD } from '../fields/field-table.js';
+import { ADDR, apicvOptions, launch, preparedFixture, type Fixture } from '../internal/test-setup.js';
+import { ACTIVITY_STATE } from '../vmx/controls.js';
+import { EXIT_REASON } from '../vmx/exit-reasons.js';
+import type { NonRootOutcome } from '../vmx/outcomes.js';
+
+const F = VMCS_FIELD;
+const NV = 0xf2;
+const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
+const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 200);
+const ed = 'SDM 3C (083) "Posted-Interrupt Processing", "Evaluation and Delivery of Virtual Interrupts"';
+
+function apicv(setup?: (f: Fixture) => void): { f: Fixture; pid: PostedInterruptDescriptor } {
+  const f = preparedFixture(apicvOptions());
+  setup?.(f);
+  launch(f);
+  return { f, pid: new PostedInterruptDescriptor(f.memory, ADDR.PID) };
+}
+
+/** What kvm-unit-tests' L1 does to post vector v to a running L2: set the PIR bit and ON, send the notification vector. */
+function post(f: Fixture, pid: PostedInterruptDescriptor, v: number): NonRootOutcome {
+  pid.postFromSoftware(v);
+  return f.p.externalInterrupt(NV, true);
+}
+
+describe(ed, () => {
+  it('processes the notification vector without a VM exit: ON cleared, PIR moved into VIRR, RVI raised, interrupt recognized', () => {
+    const { f, pid } = apicv();
+    pid.testAndSetPir(0x40);
+    pid.testAndSetPir(0x80);
+    pid.on = true;
+    const o = f.p.externalInterrupt(NV, false);
+    expect(o).toEqual({ kind: 'posted', notificationVector: NV });
+    expect(pid.on).toBe(false);
+    expect(pid.hasPending()).toBe(false);
+    expect(f.p.vapic.testVirr(0x40) && f.p.vapic.testVirr(0x80)).toBe(true);
+    expect(f.p.vapic.rvi).toBe(0x80);
+    expect(f.p.vapic.recognized).toBe(true);
+    expect(f.p.vmxOperation).toBe('non-root');
+  });
+
+  it('RVI is unchanged when PIR is empty or lower; another vector is an external-interrupt exit with the acknowledged vector', () => {
+    const { f, pid } = apicv((g) => g.p.vmwrite(F.GUEST_INTR_STATUS, 0x90));
+    f.p.externalInterrupt(NV, true);
+    expect(f.p.vapic.rvi).toBe(0x90);
+    pid.postFromSoftware(0x30);
+    f.p.externalInterrupt(NV, true);
+    expect(f.p.vapic.rvi).toBe(0x90);
+    const o = f.p.externalInterrupt(0xec, true);
+    expect(o.kind === 'exit' && [o.exit.reason, o.exit.acknowledgedVector, o.exit.interruptionInfo]).toEqual([EXIT_REASON.EXTERNAL_INTERRUPT, 0xec, 0x8000_00ec]);
+  });
+
+  it('virtual-interrupt delivery: VISR/SVI set, VPPR = V & F0, VIRR cleared, RVI = next highest; EOI virtualization retires it', () => {
+    const { f, pid } = apicv();
+    post(f, pid, 0x51);
+    post(f, pid, 0x62);
+    const d = f.p.instructionBoundary(true);
+    expect(d).toMatchObject({ kind: 'deliver', event: { vector: 0x62, type: 0, virtual: true, acknowledge: false } });
+    const va = f.p.vapic;
+    expect([va.svi, va.rvi, va.vppr, va.testVisr(0x62), va.testVirr(0x62), va.recognized]).toEqual([0x62, 0x51, 0x60, true, false, false]);
+    expect(f.p.vmxOperation).toBe('non-root');
+    // 0x51 is below the in-service class: not recognized until EOI.
+    expect(f.p.instructionBoundary(true).kind).toBe('continue');
+    expect(f.p.wrmsr(0x80b, 0).kind).toBe('continue');
+    expect([va.svi, va.vppr, va.recognized]).toEqual([0, 0, true]);
+    expect(f.p.instructionBoundary(true)).toMatchObject({ kind: 'deliver', event: { vector: 0x51 } });
+    expect(f.p.wrmsr(0x80b, 0).kind).toBe('continue');
+    expect([va.svi, va.rvi, va.highestVirr(), va.highestVisr()]).toEqual([0, 0, -1, -1]);
+  });
+
+  it('nested delivery: a higher class preempts, EOIs retire in order (vmx_eoi_virt_test)', () => {
+    const { f, pid } = apicv();
+    post(f, pid, 0x41);
+    expect(f.p.instructionBoundary(true)).toMatchObject({ kind: 'deliver', event: { vector: 0x41 } });
+    post(f, pid, 0x91);
+    expect(f.p.instructionBoundary(true)).toMatchObject({ kind: 'deliver', event: { vector: 0x91 } });
+    expect(f.p.vapic.svi).toBe(0x91);
+    f.p.wrmsr(0x80b, 0);
+    expect([f.p.vapic.svi, f.p.vapic.vppr]).toEqual([0x41, 0x40]);
+    f.p.wrmsr(0x80b, 0);
+    expect([f.p.vapic.svi, f.p.vapic.vppr]).toEqual([0, 0]);
+  });
+
+  it('virtual interrupts wait for RFLAGS.IF=1 and for STI/MOV-SS blocking to end', () => {
+    const { f, pid } = apicv();
+    post(f, pid, 0x70);
+    expect(f.p.instructionBoundary(false).kind).toBe('continue');
+    f.p.sti(false);
+    expect(f.p.instructionBoundary(true).kind).toBe('continue');
+    expect(f.p.instructionBoundary(true)).toMatchObject({ kind: 'deliver', event: { vector: 0x70 } });
+  });
+
+  it('vmx_hlt_with_rvi_test: entering with activity HLT and RVI = 0xF1 delivers the virtual interrupt instead of halting', () => {
+    const { f } = apicv((g) => {
+      g.p.vmwrite(F.GUEST_ACTIVITY_STATE, ACTIVITY_STATE.HLT);
+      g.p.vmwrite(F.GUEST_RFLAGS, 0x202);
+      g.p.vmwrite(F.GUEST_INTR_STATUS, 0xf1);
+      g.memory.write32(ADDR.VAPIC + 0x200 + 0x70, 1 << (0xf1 & 31));
+    });
+    expect(f.p.instructionBoundary(true)).toMatchObject({ kind: 'deliver', event: { vector: 0xf1 } });
+    expect(f.p.guestActivityState).toBe(ACTIVITY_STATE.ACTIVE);
+  });
+
+  it('vmx_basic_vid_test: at VM entry a vector is delivered iff its class is above the VTPR class', () => {
+    for (let tprClass = 0; tprClass < 16; tprClass++) {
+      for (const v of [0x21, 0x55, 0x8a, 0xff]) {
+        const { f } = apicv((g) => {
+          g.p.vmwrite(F.GUEST_INTR_STATUS, v);
+          g.memory.write32(ADDR.VAPIC + 0x200 + ((v >>> 5) << 4), 1 << (v & 31));
+          g.memory.write32(ADDR.VAPIC + 0x80, tprClass << 4);
+        });
+        const o = f.p.instructionBoundary(true);
+        expect(o.kind, `v=${v} tpr=${tprClass}`).toBe(v >>> 4 > tprClass ? 'deliver' : 'continue');
+      }
+    }
+  });
+
+  it('vmx_posted_interrupts_test: every vector 33-255 against every TPR class, spinning and halted: the ISR runs once iff class(v) > VTPR class', () => {
+    for (const halted of [false, true]) {
+      for (let v = 33; v <= 255; v++) {
+        const { f, pid } = apicv();
+        const va = f.p.vapic;
+        for (let tprClass = 0; tprClass < 16; tprClass++) {
+          f.p.wrmsr(0x808, tprClass << 4);
+          if (halted) f.p.hlt();
+          expect(post(f, pid, v).kind).toBe('posted');
+          expect(va.testVirr(v)).toBe(true);
+          const o = f.p.instructionBoundary(true);
+          let runs = 0;
+          if (o.kind === 'deliver') {
+            runs++;
+            expect(o.event.vector).toBe(v);
+          } else {
+            expect(o.kind).toBe(halted ? 'halted' : 'continue');
+            expect(va.testVirr(v)).toBe(true); // L2 sees the vIRR bit but no ISR run
+            f.p.wrmsr(0x808, 0); // lower the TPR: now it fires
+            const late = f.p.instructionBoundary(true);
+            expect(late.kind).toBe('deliver');
+          }
+          expect(f.p.instructionBoundary(true).kind).toBe('continue'); // exactly once
+          f.p.wrmsr(0x80b, 0);
+          expect(runs).toBe(v >>> 4 > tprClass ? 1 : 0);
+          expect([va.svi, va.rvi, va.highestVisr(), va.highestVirr()]).toEqual([0, 0, -1, -1]);
+        }
+      }
+    }
+  });
+
+  it('property: every posted vector is delivered exactly once (coalescing duplicates), highest class first', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 16, max: 255 }), { minLength: 1, maxLength: 40 }), (vectors) => {
+        const { f, pid } = apicv();
+        for (const v of vectors) post(f, pid, v);
+        const delivered: number[] = [];
+        for (;;) {
+          const o = f.p.instructionBoundary(true);
+          if (o.kind !== 'deliver') break;
+          delivered.push(o.event.vector);
+          f.p.wrmsr(0x80b, 0); // handler runs to EOI before the next boundary
+        }
+        const expected = [...new Set(vectors)].sort((a, b) => b - a);
+        expect(delivered).toEqual(expected);
+      }),
+      { seed, numRuns },
+    );
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * One VMCS's data as the processor holds it while the VMCS is active (SDM 3C
+ * "Virtual-Machine Control Structures", "Software Use of the VMCS and
+ * Related Structures"). Fields live in two Uint32Arrays (bits 31:0, 63:32)
+ * indexed by slot; the VMCS region in memory receives them on VMCLEAR and
+ * provides them on VMPTRLD, in this model's implementation-specific format.
+ */
+import { PhysicalMemory, bigintToHex, hexToBigint, SnapshotError, type StateReader } from '@hvsim/core';
+import { FIELD_COUNT, SLOT_SPEC, SLOT_WIDTH, lookupEncoding } from '../fields/slots.js';
+import { FIELD_WIDTH } from '../fields/encoding.js';
+import { VMCS_FIELD, type VmcsFieldName } from '../fields/field-table.js';
+import { VmxError } from '../errors.js';
+
+/**
+ * Launch state of a VMCS (SDM 3C "VMCS Status"). `undefined` = never
+ * VMCLEARed: neither VMLAUNCH nor VMRESUME accepts it. `launched-before-vmxoff`
+ * = launched, then written back by VMXOFF without VMCLEAR: VMRESUME fails with
+ * VM-instruction error 6 ("VMRESUME after VMXOFF").
+ */
+export type LaunchState = 'clear' | 'launched' | 'launched-before-vmxoff' | 'undefined';
+
+/** Byte offsets inside a VMCS region (SDM 3C Table "Format of the VMCS Region"; bytes 8+ are this model's own format). */
+export const VMCS_REGION = {
+  REVISION_ID: 0,
+  ABORT_INDICATOR: 4,
+  /** Model-specific: launch state (1 clear, 2 launched, 3 launched then written back by VMXOFF). */
+  LAUNCH_STATE: 8,
+  /** Model-specific: field data, 8 bytes per slot. */
+  DATA: 16,
+} as const;
+
+const WIDTH_MASK_LO = [0xffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff];
+const LAUNCH_CODE = { clear: 1, launched: 2, 'launched-before-vmxoff': 3 } as const;
+const LAUNCH_STATES = ['clear', 'launched', 'launched-before-vmxoff', 'undefined'] as const;
+
+/** Saved form of a VMCS. */
+export interface VmcsState {
+  address: number;
+  launchState: LaunchState;
+  /** Non-zero fields by name, as hex. */
+  fields: Record<string, string>;
+}
+
+/** The data of one VMCS (fields by slot as 32-bit halves) and its launch state. */
+export class Vmcs {
+  /** Bits 31:0 of each field by slot. */
+  readonly lo = new Uint32Array(FIELD_COUNT);
+  /** Bits 63:32 of each field by slot (zero for 16- and 32-bit fields). */
+  readonly hi = new Uint32Array(FIELD_COUNT);
+  launchState: LaunchState = 'undefined';
+
+  constructor(
+    /** Physical address of the VMCS region. */
+    readonly address: number,
+  ) {}
+
+  /** Reads a field by encoding as a bigint (the `_HIGH` alias reads bits 63:32). Throws for a non-field. */
+  read(encoding: number): bigint {
+    const code = this.code(encoding);
+    const slot = code >> 1;
+    if ((code & 1) !== 0) return BigInt(this.hi[slot]!);
+    return (BigInt(this.hi[slot]!) << 32n) | BigInt(this.lo[slot]!);
+  }
+
+  /** Writes a field by encoding without any instruction checks (hardware-internal access). Truncates to the field width. */
+  write(encoding: number, value: bigint | number): void {
+    const code = this.code(encoding);
+    const v = BigInt.asUintN(64, BigInt(value));
+    const lo = Number(v & 0xffff_ffffn);
+    const hi = Number(v >> 32n);
+    this.writeCode(code, lo, hi);
+  }
+
+  /** Writes a field by slot code from 32-bit halves (the VMWRITE fast path). */
+  writeCode(code: number, lo: number, hi: number): void {
+    const slot = code >> 1;
+    if ((code & 1) !== 0) {
+      this.hi[slot] = lo;
+      return;
+    }
+    const width = SLOT_WIDTH[slot]!;
+    this.lo[slot] = lo & WIDTH_MASK_LO[width]!;
+    this.hi[slot] = width === FIELD_WIDTH.BITS64 || width === FIELD_WIDTH.NATURAL ? hi : 0;
+  }
+
+  /** Reads a field by name as a bigint. */
+  get(name: VmcsFieldName): bigint {
+    return this.read(VMCS_FIELD[name]);
+  }
+
+  /** Writes a field by name (no instruction checks). */
+  set(name: VmcsFieldName, value: bigint | number): void {
+    this.write(VMCS_FIELD[name], value);
+  }
+
+  /** Bits 31:0 of a field by encoding, as a number. */
+  read32(encoding: number): number {
+    const code = this.code(encoding);
+    return (code & 1) !== 0 ? this.hi[code >> 1]! : this.lo[code >> 1]!;
+  }
+
+  /** A field below 2^53 as a number (addresses, natural-width values). */
+  readNumber(encoding: number): number {
+    const code = this.code(encoding);
+    const slot = code >> 1;
+    if ((code & 1) !== 0) return this.hi[slot]!;
+    return this.hi[slot]! * 0x1_0000_0000 + this.lo[slot]!;
+  }
+
+  private code(encoding: number): number {
+    const code = lookupEncoding(encoding);
+    if (code < 0) throw new VmxError('unknown-field', `0x${(encoding >>> 0).toString(16)} is not a VMCS field encoding (SDM 3C Appendix B)`);
+    return code;
+  }
+
+  /** Writes the data and launch state into the VMCS region (the VMCLEAR flush). */
+  flushTo(memory: PhysicalMemory): void {
+    memory.write32(this.address + VMCS_REGION.LAUNCH_STATE, this.launchState === 'undefined' ? 0 : LAUNCH_CODE[this.launchState]);
+    for (let s = 0; s < FIELD_COUNT; s++) {
+      memory.write32(this.address + VMCS_REGION.DATA + s * 8, this.lo[s]!);
+      memory.write32(this.address + VMCS_REGION.DATA + s * 8 + 4, this.hi[s]!);
+    }
+  }
+
+  /** Loads data and launch state from the VMCS region (VMPTRLD of a VMCS that is not active). */
+  static loadFrom(memory: PhysicalMemory, address: number): Vmcs {
+    const v = new Vmcs(address);
+    const code = memory.read32(address + VMCS_REGION.LAUNCH_STATE);
+    v.launchState = LAUNCH_STATES.find((st) => st !== 'undefined' && LAUNCH_CODE[st] === code) ?? 'undefined';
+    for (let s = 0; s < FIELD_COUNT; s++) {
+      v.lo[s] = memory.read32(address + VMCS_REGION.DATA + s * 8);
+      v.hi[s] = memory.read32(address + VMCS_REGION.DATA + s * 8 + 4);
+    }
+    // Re-apply width truncation so a corrupted region cannot hold impossible values.
+    for (let s = 0; s < FIELD_COUNT; s++) v.writeCode(s * 2, v.lo[s]!, v.hi[s]!);
+    return v;
+  }
+
+  /** JSON-safe copy (non-zero fields only). */
+  saveState(): VmcsState {
+    const fields: Record<string, string> = {};
+    for (let s = 0; s < FIELD_COUNT; s++) {
+      if (this.lo[s] !== 0 || this.hi[s] !== 0) fields[SLOT_SPEC[s]!.name] = bigintToHex((BigInt(this.hi[s]!) << 32n) | BigInt(this.lo[s]!));
+    }
+    return { address: this.address, launchState: this.launchState, fields };
+  }
+
+  /** Rebuilds a VMCS from {@link saveState}'s output, read through `r`. */
+  static fromState(r: StateReader): Vmcs {
+    const v = new Vmcs(r.address('address'));
+    v.launchState = r.oneOf('launchState', LAUNCH_STATES);
+    for (const [name, hex] of Object.entries(r.record('fields'))) {
+      if (!(name in VMCS_FIELD)) throw new SnapshotError('shape', `${r.path}.fields.${name} is not a VMCS field`);
+      const value = hexToBigint(hex, `${r.path}.fields.${name}`);
+      const before = value;
+      v.write(VMCS_FIELD[name as VmcsFieldName], value);
+      if (v.read(VMCS_FIELD[name as VmcsFieldName]) !== before) throw new SnapshotError('shape', `${r.path}.fields.${name} = ${String(hex)} does not fit the field`);
+    }
+    return v;
+  }
+}

@@ -1,0 +1,327 @@
+import { describe, expect, it } from 'vitest';
+import { VMCS_FIELD } from '../fields/field-table.js';
+import { Clock, PhysicalMemory } from '@hvsim/core';
+import { ADDR, launch, preparedFixture, type Fixture } from '../internal/test-setup.js';
+import { VmxProcessor } from './processor.js';
+import { prepareVmcs } from './prepare-vmcs.js';
+import { ACTIVITY_STATE, CPU_BASED, INTR_TYPE, PIN_BASED, VM_EXIT } from './controls.js';
+import { EXIT_REASON } from './exit-reasons.js';
+import type { PrepareVmcsOptions } from './prepare-vmcs.js';
+import type { NonRootOutcome } from './outcomes.js';
+
+const F = VMCS_FIELD;
+const ed = 'SDM 3C (083)';
+
+function running(options: PrepareVmcsOptions = {}, fields: PrepareVmcsOptions['fields'] = {}): Fixture {
+  const f = preparedFixture({ ...options, fields: { ...options.fields, ...fields } });
+  launch(f);
+  return f;
+}
+
+function exitReason(o: NonRootOutcome): number {
+  if (o.kind !== 'exit') throw new Error(`expected an exit, got ${o.kind}`);
+  return o.exit.reason;
+}
+
+describe(`${ed} "Event Injection" and IDT-vectoring information`, () => {
+  it('injects an external interrupt, an NMI, a hardware exception with error code, and a software interrupt with its length', () => {
+    const cases = [
+      { info: 0x8000_0030, rflags: 0x202, expect: { vector: 0x30, type: INTR_TYPE.EXTERNAL_INTERRUPT, errorCode: -1, instructionLength: 0 } },
+      { info: 0x8000_0202, rflags: 0x2, expect: { vector: 2, type: INTR_TYPE.NMI, errorCode: -1, instructionLength: 0 } },
+      { info: 0x8000_0b0e, rflags: 0x2, expect: { vector: 14, type: INTR_TYPE.HARDWARE_EXCEPTION, errorCode: 6, instructionLength: 0 } },
+      { info: 0x8000_0480, rflags: 0x2, expect: { vector: 0x80, type: INTR_TYPE.SOFTWARE_INTERRUPT, errorCode: -1, instructionLength: 2 } },
+      { info: 0x8000_0603, rflags: 0x2, expect: { vector: 3, type: INTR_TYPE.SOFTWARE_EXCEPTION, errorCode: -1, instructionLength: 1 } },
+    ];
+    for (const c of cases) {
+      const f = preparedFixture({ fields: { VM_ENTRY_INTR_INFO_FIELD: c.info, GUEST_RFLAGS: c.rflags, VM_ENTRY_EXCEPTION_ERROR_CODE: 6, VM_ENTRY_INSTRUCTION_LEN: c.expect.instructionLength || 1 } });
+      const r = f.p.vmlaunch();
+      expect(r.kind).toBe('entered');
+      if (r.kind !== 'entered') continue;
+      expect(r.inject).toMatchObject(c.expect);
+    }
+  });
+
+  it('an exit during delivery of an injected event records it in the IDT-vectoring information; the next exit clears the entry valid bit', () => {
+    const f = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0b0e, VM_ENTRY_EXCEPTION_ERROR_CODE: 2, EXCEPTION_BITMAP: 1 << 14 } });
+    // Delivery of the injected #PF faults on the IDT with another #PF that the exception bitmap intercepts.
+    const o = f.p.exception(14, { errorCode: 0, qualification: 0xdead_0000 });
+    expect(exitReason(o)).toBe(EXIT_REASON.EXCEPTION_NMI);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0b0e);
+    expect(f.p.vmread32(F.IDT_VECTORING_ERROR_CODE)).toBe(2);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0b0e);
+    expect(f.p.vmreadNumber(F.EXIT_QUALIFICATION)).toBe(0xdead_0000);
+    expect(f.p.vmread32(F.VM_ENTRY_INTR_INFO_FIELD)).toBe(0x0000_0b0e);
+  });
+
+  it('once the delivery reached an instruction boundary, later exits carry no IDT-vectoring information', () => {
+    const f = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } });
+    expect(f.p.deliveringEvent).toBe(true);
+    expect(f.p.instructionBoundary(true).kind).toBe('continue');
+    f.p.reportExit(EXIT_REASON.CPUID, { instructionLength: 2 });
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
+    expect(f.p.vmread32(F.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+  });
+
+  it('injection into a halted guest wakes it (kvm-unit-tests "interrupt": injecting an event into a halted guest)', () => {
+    const f = running({}, { GUEST_ACTIVITY_STATE: ACTIVITY_STATE.HLT, VM_ENTRY_INTR_INFO_FIELD: 0x8000_0040, GUEST_RFLAGS: 0x202 });
+    expect(f.p.guestActivityState).toBe(ACTIVITY_STATE.ACTIVE);
+    expect(f.p.instructionBoundary(true).kind).toBe('continue');
+  });
+});
+
+describe(`${ed} "Other Causes of VM Exits": external interrupts (kvm-unit-tests "interrupt")`, () => {
+  it('without external-interrupt exiting the guest takes it through its IDT when RFLAGS.IF=1', () => {
+    const f = running();
+    expect(f.p.externalInterrupt(0x40, false).kind).toBe('blocked');
+    const o = f.p.externalInterrupt(0x40, true);
+    expect(o).toMatchObject({ kind: 'deliver', event: { vector: 0x40, type: 0, acknowledge: true, virtual: false } });
+  });
+
+  it('with external-interrupt exiting it exits (reason 1) whatever RFLAGS.IF is; no vector without acknowledge-on-exit', () => {
+    const f = running({ pin: PIN_BASED.EXT_INTR_EXITING });
+    const o = f.p.externalInterrupt(0x40, false);
+    expect(exitReason(o)).toBe(EXIT_REASON.EXTERNAL_INTERRUPT);
+    expect(o.kind === 'exit' && o.exit.acknowledgedVector).toBe(-1);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0);
+  });
+
+  it('"acknowledge interrupt on exit" puts the vector in the exit interruption information', () => {
+    const f = running({ pin: PIN_BASED.EXT_INTR_EXITING, exit: VM_EXIT.ACK_INTR_ON_EXIT });
+    const o = f.p.externalInterrupt(0x41, true);
+    expect(o.kind === 'exit' && o.exit.acknowledgedVector).toBe(0x41);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0041);
+  });
+
+  it('exits from the HLT state, keeping HLT as the saved activity state (kvm-unit-tests "interrupt" with L2 in HLT)', () => {
+    const f = running({ pin: PIN_BASED.EXT_INTR_EXITING });
+    expect(f.p.hlt().kind).toBe('halted');
+    expect(f.p.instructionBoundary(false).kind).toBe('halted');
+    expect(exitReason(f.p.externalInterrupt(0x30, false))).toBe(1);
+    expect(f.p.vmread32(F.GUEST_ACTIVITY_STATE)).toBe(ACTIVITY_STATE.HLT);
+  });
+
+  it('a pending interrupt exits before the first guest instruction, also when entering in HLT (vmx_pending_event_test, _hlt_test)', () => {
+    for (const activity of [ACTIVITY_STATE.ACTIVE, ACTIVITY_STATE.HLT]) {
+      const f = running({ pin: PIN_BASED.EXT_INTR_EXITING }, { GUEST_ACTIVITY_STATE: activity });
+      expect(exitReason(f.p.externalInterrupt(0x50, false))).toBe(EXIT_REASON.EXTERNAL_INTERRUPT);
+      expect(f.p.vmreadNumber(F.GUEST_RIP)).toBe(0x10_0000);
+    }
+  });
+
+  it('blocking by STI and MOV SS holds external interrupts off for one instruction', () => {
+    const f = running({ pin: PIN_BASED.EXT_INTR_EXITING }, { GUEST_RFLAGS: 0x2 });
+    f.p.sti(false);
+    expect(f.p.instructionBoundary(true).kind).toBe('continue'); // boundary after STI: still blocked
+    expect(f.p.externalInterrupt(0x30, true).kind).toBe('blocked');
+    expect(f.p.instructionBoundary(true).kind).toBe('continue'); // after the next instruction
+    expect(exitReason(f.p.externalInterrupt(0x30, true))).toBe(1);
+  });
+});
+
+describe(`${ed} "Interrupt-Window Exiting and Virtual-Interrupt Delivery", "NMI-Window Exiting" (vmx_intr_window_test, vmx_nmi_window_test)`, () => {
+  it('exits before the next instruction when RFLAGS.IF=1 and nothing blocks; not with IF=0', () => {
+    const f = running({ proc: CPU_BASED.INTR_WINDOW_EXITING });
+    expect(f.p.instructionBoundary(false).kind).toBe('continue');
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(EXIT_REASON.INTERRUPT_WINDOW);
+    expect(f.p.vmreadNumber(F.GUEST_RIP)).toBe(0x10_0000);
+  });
+
+  it('with STI or MOV-SS blocking the exit comes one instruction later', () => {
+    for (const block of ['sti', 'movss'] as const) {
+      const f = running({ proc: CPU_BASED.INTR_WINDOW_EXITING });
+      if (block === 'sti') f.p.sti(false);
+      else f.p.movSs();
+      expect(f.p.instructionBoundary(true).kind).toBe('continue');
+      expect(exitReason(f.p.instructionBoundary(true))).toBe(7);
+      expect(f.p.vmread32(F.GUEST_INTERRUPTIBILITY_INFO)).toBe(0);
+    }
+  });
+
+  it('STI with IF already 1 does not block; blocking at entry lasts one instruction', () => {
+    const f = running({ proc: CPU_BASED.INTR_WINDOW_EXITING });
+    f.p.sti(true);
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(7);
+    const g = running({ proc: CPU_BASED.INTR_WINDOW_EXITING }, { GUEST_INTERRUPTIBILITY_INFO: 1, GUEST_RFLAGS: 0x202 });
+    expect(g.p.instructionBoundary(true).kind).toBe('continue');
+    expect(exitReason(g.p.instructionBoundary(true))).toBe(7);
+  });
+
+  it('an injected event is delivered before the window exit; the window exit also ends HLT', () => {
+    const f = running({ proc: CPU_BASED.INTR_WINDOW_EXITING }, { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 });
+    const r = f.p.currentVmcs; // entered with the injection already answered
+    expect(r).not.toBeNull();
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(7);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
+    const g = running({ proc: CPU_BASED.INTR_WINDOW_EXITING });
+    g.p.hlt();
+    expect(exitReason(g.p.instructionBoundary(true))).toBe(7);
+  });
+
+  it('NMI-window exiting with virtual NMIs: exits unless virtual-NMI or MOV-SS blocking; IRET unblocks', () => {
+    const nmi = { pin: PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS, proc: CPU_BASED.NMI_WINDOW_EXITING };
+    const f = running(nmi, { GUEST_INTERRUPTIBILITY_INFO: 8 });
+    expect(f.p.instructionBoundary(false).kind).toBe('continue');
+    f.p.iret();
+    expect(exitReason(f.p.instructionBoundary(false))).toBe(EXIT_REASON.NMI_WINDOW);
+    const g = running(nmi);
+    g.p.movSs();
+    expect(g.p.instructionBoundary(false).kind).toBe('continue');
+    expect(exitReason(g.p.instructionBoundary(false))).toBe(8);
+    const h = running(nmi);
+    h.p.hlt();
+    expect(exitReason(h.p.instructionBoundary(false))).toBe(8);
+  });
+});
+
+describe(`${ed} NMIs, HLT, exceptions and the preemption timer`, () => {
+  it('NMI exiting exits with NMI interruption information; otherwise the NMI is delivered and blocks further NMIs until IRET', () => {
+    const f = running({ pin: PIN_BASED.NMI_EXITING });
+    expect(exitReason(f.p.nmi())).toBe(0);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0202);
+    const g = running();
+    expect(g.p.nmi()).toMatchObject({ kind: 'deliver', event: { vector: 2, type: INTR_TYPE.NMI } });
+    expect(g.p.nmi().kind).toBe('blocked');
+    g.p.iret();
+    expect(g.p.nmi().kind).toBe('deliver');
+  });
+
+  it('HLT exiting (reason 12, instruction length 1); without it the guest halts until an interrupt', () => {
+    const f = running({ proc: CPU_BASED.HLT_EXITING });
+    expect(exitReason(f.p.hlt())).toBe(EXIT_REASON.HLT);
+    expect(f.p.vmread32(F.VM_EXIT_INSTRUCTION_LEN)).toBe(1);
+    const g = running();
+    g.p.hlt();
+    expect(g.p.instructionBoundary(true).kind).toBe('halted');
+    expect(g.p.externalInterrupt(0x30, true).kind).toBe('deliver');
+    expect(g.p.guestActivityState).toBe(ACTIVITY_STATE.ACTIVE);
+  });
+
+  it('the exception bitmap and the #PF error-code mask/match decide exception exits (SDM 3C "Exceptions")', () => {
+    const f = running({ fields: { EXCEPTION_BITMAP: (1 << 6) | (1 << 14), PAGE_FAULT_ERROR_CODE_MASK: 1, PAGE_FAULT_ERROR_CODE_MATCH: 1 } });
+    expect(f.p.exception(13, { errorCode: 0 })).toMatchObject({ kind: 'deliver', event: { vector: 13, errorCode: 0 } });
+    expect(f.p.exception(14, { errorCode: 2 })).toMatchObject({ kind: 'deliver' }); // no match: bit 14 inverted
+    expect(exitReason(f.p.exception(14, { errorCode: 3 }))).toBe(0);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_ERROR_CODE)).toBe(3);
+    expect(f.p.vmresume().kind).toBe('entered');
+    expect(exitReason(f.p.exception(6))).toBe(0);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0306);
+    const g = running({ fields: { EXCEPTION_BITMAP: 1 << 3 } });
+    g.p.exception(3, { software: 'int3', instructionLength: 1 });
+    expect(g.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0603);
+    expect(g.p.vmread32(F.VM_EXIT_INSTRUCTION_LEN)).toBe(1);
+  });
+
+  it('the VMX-preemption timer counts down at TSC >> rate and exits (reason 52), saving 0 with "save VMX-preemption timer value" (SDM 3C "VMX-Preemption Timer")', () => {
+    const f = preparedFixture({ pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER, exit: VM_EXIT.SAVE_PREEMPTION_TIMER, fields: { VMX_PREEMPTION_TIMER_VALUE: 3 } });
+    f.clock.advance(40); // rate 5: units of 32 cycles; entry at cycle 40 -> deadline (1 + 3) * 32 = 128
+    launch(f);
+    f.clock.advance(87);
+    expect(f.p.instructionBoundary(true).kind).toBe('continue');
+    f.clock.advance(1);
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(EXIT_REASON.PREEMPTION_TIMER);
+    expect(f.p.vmread32(F.VMX_PREEMPTION_TIMER_VALUE)).toBe(0);
+  });
+
+  it('saves the remaining timer value on another exit; a zero timer exits before the first instruction', () => {
+    const f = preparedFixture({ pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER, exit: VM_EXIT.SAVE_PREEMPTION_TIMER, fields: { VMX_PREEMPTION_TIMER_VALUE: 10 } });
+    launch(f);
+    f.clock.advance(100); // 3 units of 32
+    f.p.reportExit(EXIT_REASON.CPUID);
+    expect(f.p.vmread32(F.VMX_PREEMPTION_TIMER_VALUE)).toBe(7);
+    f.p.vmwrite(F.VMX_PREEMPTION_TIMER_VALUE, 0);
+    expect(f.p.vmresume().kind).toBe('entered');
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(52);
+  });
+
+  it('the timer ends the HLT state and calls onEvent so a halted CPU model wakes', () => {
+    const memory = new PhysicalMemory();
+    memory.addRegion(0, 0x10_0000);
+    const clock = new Clock();
+    let wakes = 0;
+    const p = new VmxProcessor({ memory, clock, onEvent: () => wakes++ });
+    memory.write32(ADDR.VMXON, 1);
+    memory.write32(ADDR.VMCS, 1);
+    p.vmxon(ADDR.VMXON);
+    p.vmclear(ADDR.VMCS);
+    p.vmptrld(ADDR.VMCS);
+    prepareVmcs(p, { pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER, fields: { VMX_PREEMPTION_TIMER_VALUE: 1 } });
+    expect(p.vmlaunch().kind).toBe('entered');
+    p.hlt();
+    expect(p.instructionBoundary(false).kind).toBe('halted');
+    clock.advance(31);
+    expect(wakes).toBe(0);
+    clock.advance(1);
+    expect(wakes).toBe(1);
+    expect(exitReason(p.instructionBoundary(false))).toBe(52);
+  });
+
+  it('exits the CPU model reports carry its information (SDM 3C "VM-Exit Information Fields")', () => {
+    const f = running();
+    f.p.reportExit(EXIT_REASON.EPT_VIOLATION, { qualification: 0x181, guestPhysicalAddress: 0x1234_5000, guestLinearAddress: 0x7fff_0000 });
+    expect(f.p.vmreadNumber(F.GUEST_PHYSICAL_ADDRESS)).toBe(0x1234_5000);
+    expect(f.p.vmreadNumber(F.GUEST_LINEAR_ADDRESS)).toBe(0x7fff_0000);
+    expect(f.p.vmreadNumber(F.EXIT_QUALIFICATION)).toBe(0x181);
+    expect(() => running().p.reportExit(0x1_0000)).toThrow('exit reason must be an integer in [0, 65535]');
+  });
+});
+
+describe(`${ed} INIT and SIPI ("INIT Signals", "Start-up IPIs"; vmx_init_signal_test, vmx_sipi_signal_test)`, () => {
+  it('INIT is blocked in VMX root operation, exits (3) in non-root operation, and a blocked INIT exits right after the next entry', () => {
+    const f = running();
+    expect(exitReason(f.p.init())).toBe(EXIT_REASON.INIT_SIGNAL);
+    expect(f.p.init().kind).toBe('blocked'); // root: latched
+    expect(f.p.initPending).toBe(true);
+    expect(f.p.vmresume().kind).toBe('entered');
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(3);
+    expect(f.p.initPending).toBe(false); // consumed by the exit
+  });
+
+  it('an INIT sent in root operation is processed when the CPU leaves VMX operation (VMXOFF)', () => {
+    const f = running();
+    f.p.reportExit(EXIT_REASON.VMCALL, { instructionLength: 3 });
+    f.p.init();
+    expect(f.p.takePendingInit()).toBe(false); // still in VMX root operation
+    f.p.vmxoff();
+    expect(f.p.takePendingInit()).toBe(true);
+    expect(f.p.takePendingInit()).toBe(false);
+    expect(f.p.init().kind).toBe('native');
+  });
+
+  it('in the wait-for-SIPI state the first SIPI exits (4) with the vector; SIPIs are ignored otherwise; interrupts stay blocked', () => {
+    const f = running({ pin: PIN_BASED.EXT_INTR_EXITING }, { GUEST_ACTIVITY_STATE: ACTIVITY_STATE.WAIT_FOR_SIPI });
+    expect(f.p.instructionBoundary(true).kind).toBe('halted');
+    expect(f.p.externalInterrupt(0x30, true).kind).toBe('blocked');
+    expect(f.p.nmi().kind).toBe('blocked');
+    const o = f.p.sipi(0x9a);
+    expect(exitReason(o)).toBe(EXIT_REASON.SIPI);
+    expect(f.p.vmreadNumber(F.EXIT_QUALIFICATION)).toBe(0x9a);
+    f.p.vmwrite(F.GUEST_ACTIVITY_STATE, ACTIVITY_STATE.ACTIVE);
+    f.p.vmresume();
+    expect(f.p.sipi(0x9b).kind).toBe('continue'); // a second SIPI is ignored outside wait-for-SIPI
+    expect(f.p.vmxOperation).toBe('non-root');
+  });
+});
+
+describe(`${ed} priority at an instruction boundary (SDM 3C "Interrupt-Window Exiting and Virtual-Interrupt Delivery": NMIs above, external interrupts below)`, () => {
+  it('a pending NMI (exiting) comes before the interrupt window; the window exit comes before a pending external interrupt', () => {
+    const f = running({ pin: PIN_BASED.NMI_EXITING | PIN_BASED.EXT_INTR_EXITING, proc: CPU_BASED.INTR_WINDOW_EXITING });
+    expect(exitReason(f.p.instructionBoundary(true, true, 0x30))).toBe(EXIT_REASON.EXCEPTION_NMI);
+    f.p.vmresume();
+    expect(exitReason(f.p.instructionBoundary(true, false, 0x30))).toBe(EXIT_REASON.INTERRUPT_WINDOW);
+    f.p.vmresume();
+    expect(exitReason(f.p.instructionBoundary(false, false, 0x30))).toBe(EXIT_REASON.EXTERNAL_INTERRUPT);
+  });
+
+  it('an external interrupt right after an injected event\'s delivery carries no IDT-vectoring information', () => {
+    const f = running({ pin: PIN_BASED.EXT_INTR_EXITING }, { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 });
+    expect(exitReason(f.p.instructionBoundary(true, false, 0x31))).toBe(1);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
+  });
+
+  it('a blocked NMI lets lower-priority events through', () => {
+    const f = running();
+    expect(f.p.nmi().kind).toBe('deliver'); // now blocked by NMI until IRET
+    f.p.instructionBoundary(true);
+    expect(f.p.instructionBoundary(true, true, 0x40)).toMatchObject({ kind: 'deliver', event: { vector: 0x40, acknowledge: true } });
+  });
+});
