@@ -6,7 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const out = 'bench-results/bench.json';
 mkdirSync('bench-results', { recursive: true });
-const args = ['vitest', 'bench', '--run', '--outputJson', out, ...process.argv.slice(2)];
+const args = ['vitest', 'bench', '--run', '--config', 'vitest.bench.config.ts', '--outputJson', out, ...process.argv.slice(2)];
 const run = spawnSync('pnpm', ['exec', ...args], { stdio: 'inherit' });
 if (run.status !== 0) process.exit(run.status ?? 1);
 
@@ -16,8 +16,9 @@ const rows = [];
 for (const file of report.files ?? []) {
   for (const group of file.groups ?? []) {
     for (const b of group.benchmarks ?? []) {
-      // A benchmark that runs a batch per iteration says so with `[ops=N]` in its name.
-      const batch = Number(/\[ops=(\d+)\]/.exec(b.name)?.[1] ?? 1);
+      // `[ops=N]` or `(xN)` in a benchmark's name: each iteration runs a batch of N operations.
+      const m = /\[ops=(\d+)\]|\(x(\d+)\)/.exec(b.name);
+      const batch = Number(m?.[1] ?? m?.[2] ?? 1);
       rows.push({
         file: file.filepath.replace(process.cwd() + '/', ''),
         group: group.fullName,

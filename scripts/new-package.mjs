@@ -38,7 +38,7 @@ const pkg = {
   scripts: {
     build: 'tsup',
     test: 'vitest run',
-    bench: 'vitest bench --run',
+    bench: `vitest bench --run --config ../../vitest.bench.config.ts --project ${name}`,
     lint: 'eslint src',
     typecheck: 'tsc -p tsconfig.json --noEmit',
     'check:publish': 'publint --strict && attw --pack . --profile node16',

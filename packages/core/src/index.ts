@@ -13,6 +13,8 @@ export {
   HvsimError,
   /** A caller misused a model's API (bad argument, unknown name, wrong state). */
   UsageError,
+} from './errors/hvsim-error.js';
+export {
   /** An architectural fault (#GP, #PF, an Arm abort) raised where the CPU would raise it. */
   CpuException,
   /** x86 exception vector numbers (SDM 3A 6.3.1). */
@@ -21,6 +23,8 @@ export {
   ARM64_EXCEPTION_CLASS,
   /** AArch64 vector-table offsets. */
   ARM64_VECTOR_OFFSET,
+} from './errors/cpu-exception.js';
+export {
   /** Throws a UsageError unless a value is an integer in range. */
   assertInteger,
   /** Throws a UsageError unless a value is a non-negative safe integer address. */
@@ -31,17 +35,19 @@ export {
   assertU32,
   /** Renders any value for an error message. */
   describeValue,
-} from './errors/index.js';
+} from './errors/validate.js';
 export type {
   /** Kinds of UsageError. */
   UsageErrorKind,
+} from './errors/hvsim-error.js';
+export type {
   /** Name of an x86 exception vector. */
   X86VectorName,
   /** `'x86'` or `'arm64'`. */
   CpuArch,
   /** Options of a CpuException. */
   CpuExceptionOptions,
-} from './errors/index.js';
+} from './errors/cpu-exception.js';
 
 // Bits, fields and bitmaps
 export {
@@ -77,13 +83,15 @@ export {
   hi32,
   /** Throws a UsageError unless a value is an unsigned 64-bit bigint. */
   assertU64,
+} from './bits/field.js';
+export {
   /** A fixed-size bit set with fast highest/lowest set-bit search. */
   Bitmap,
-} from './bits/index.js';
+} from './bits/bitmap.js';
 export type {
   /** A `{ lsb, width }` bit-field descriptor. */
   BitField,
-} from './bits/index.js';
+} from './bits/field.js';
 
 // Physical memory
 export {
@@ -91,9 +99,11 @@ export {
   PhysicalMemory,
   /** 4096: the backing page size. */
   PAGE_SIZE,
+} from './memory/physical-memory.js';
+export {
   /** A physical-memory access or region operation failed. */
   MemoryError,
-} from './memory/index.js';
+} from './memory/memory-error.js';
 export type {
   /** A backed range of physical addresses. */
   MemoryRegion,
@@ -101,23 +111,29 @@ export type {
   RegionOptions,
   /** Saved state of PhysicalMemory. */
   PhysicalMemoryState,
+} from './memory/physical-memory.js';
+export type {
   /** Kinds of MemoryError. */
   MemoryErrorKind,
-} from './memory/index.js';
+} from './memory/memory-error.js';
 
 // Devices and buses
 export {
   /** Range bookkeeping and lookup shared by the buses. */
   AddressMap,
+} from './bus/address-map.js';
+export {
   /** MMIO address space dispatching to MmioDevices. */
   MmioBus,
   /** x86 port I/O space dispatching to PioDevices. */
   PioBus,
   /** MSR space dispatching to MsrDevices. */
   MsrBus,
+} from './bus/buses.js';
+export {
   /** A bus mapping or dispatch failed. */
   BusError,
-} from './bus/index.js';
+} from './bus/bus-error.js';
 export type {
   /** 1, 2 or 4 bytes. */
   AccessSize,
@@ -127,11 +143,15 @@ export type {
   PioDevice,
   /** A device reached through MSRs. */
   MsrDevice,
+} from './bus/devices.js';
+export type {
   /** One device mapped on a range. */
   BusMapping,
+} from './bus/address-map.js';
+export type {
   /** Kinds of BusError. */
   BusErrorKind,
-} from './bus/index.js';
+} from './bus/bus-error.js';
 
 // Interrupt wiring
 export {
@@ -139,7 +159,7 @@ export {
   DELIVERY_MODE,
   /** An interrupt line that remembers its level. */
   LevelLine,
-} from './irq/index.js';
+} from './irq/interrupts.js';
 export type {
   /** A numeric delivery mode. */
   DeliveryMode,
@@ -155,13 +175,13 @@ export type {
   InterruptLine,
   /** Callback a controller calls when an interrupt becomes deliverable. */
   InterruptNotifier,
-} from './irq/index.js';
+} from './irq/interrupts.js';
 
 // Time
 export {
   /** Simulated cycles and a deterministic event queue. */
   Clock,
-} from './clock/index.js';
+} from './clock/clock.js';
 export type {
   /** A scheduled callback. */
   ClockEvent,
@@ -169,7 +189,7 @@ export type {
   EventHandle,
   /** Saved state of a Clock. */
   ClockState,
-} from './clock/index.js';
+} from './clock/clock.js';
 
 // Tracing
 export {
@@ -177,11 +197,13 @@ export {
   RecordingTracer,
   /** A tracer that forwards to several tracers. */
   FanoutTracer,
+} from './trace/recording-tracer.js';
+export {
   /** Exports events as Chrome Trace Event JSON (Perfetto). */
   toChromeTrace,
   /** Exports events as JSON lines. */
   toJsonLines,
-} from './trace/index.js';
+} from './trace/exporters.js';
 export type {
   /** Scalar trace argument. */
   TraceArg,
@@ -211,24 +233,32 @@ export type {
   TraceEventKind,
   /** Receives trace events. */
   Tracer,
+} from './trace/events.js';
+export type {
   /** Options of RecordingTracer. */
   RecordingTracerOptions,
+} from './trace/recording-tracer.js';
+export type {
   /** Chrome Trace Event JSON. */
   ChromeTrace,
   /** One Chrome trace entry. */
   ChromeTraceEntry,
   /** Options of toChromeTrace. */
   ChromeTraceOptions,
-} from './trace/index.js';
+} from './trace/exporters.js';
 
 // Snapshots
 export {
   /** A saved state cannot be restored. */
   SnapshotError,
+} from './snapshot/snapshot-error.js';
+export {
   /** Checks a saved state's type and version and returns a validating reader. */
   readState,
   /** Validating reader over a saved state. */
   StateReader,
+} from './snapshot/state-reader.js';
+export {
   /** bigint to `0x` hex. */
   bigintToHex,
   /** `0x` hex to bigint, validated. */
@@ -241,24 +271,26 @@ export {
   bytesToBase64,
   /** Base64 to bytes, validated. */
   base64ToBytes,
-} from './snapshot/index.js';
+} from './snapshot/encoding.js';
 export type {
   /** Kinds of SnapshotError. */
   SnapshotErrorKind,
+} from './snapshot/snapshot-error.js';
+export type {
   /** `type` and `version` of every saved state. */
   VersionedState,
   /** A model with saveState/restoreState. */
   Snapshottable,
   /** A JSON-safe value. */
   JsonValue,
-} from './snapshot/index.js';
+} from './snapshot/snapshot.js';
 
 // Randomness
 export {
   /** Seeded xoshiro128** generator: the only randomness models may use. */
   SeededRandom,
-} from './random/index.js';
+} from './random/seeded-random.js';
 export type {
   /** Saved state of SeededRandom. */
   SeededRandomState,
-} from './random/index.js';
+} from './random/seeded-random.js';

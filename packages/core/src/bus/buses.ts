@@ -86,4 +86,3 @@ export class MsrBus extends AddressMap<MsrDevice> {
   }
 }
 
-export type { BusMapping };

@@ -1,1 +1,0 @@
-export { Clock, type ClockEvent, type EventHandle, type ClockState } from './clock.js';

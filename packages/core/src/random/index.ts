@@ -1,1 +1,0 @@
-export { SeededRandom, type SeededRandomState } from './seeded-random.js';
