@@ -16,14 +16,17 @@ const rows = [];
 for (const file of report.files ?? []) {
   for (const group of file.groups ?? []) {
     for (const b of group.benchmarks ?? []) {
-      // `[ops=N]` or `(xN)` in a benchmark's name: each iteration runs a batch of N operations.
-      const m = /\[ops=(\d+)\]|\(x(\d+)\)/.exec(b.name);
-      const batch = Number(m?.[1] ?? m?.[2] ?? 1);
+      // `[ops=N]` or `(xN)` in a benchmark's name, or `N <things> per iteration` in its
+      // group's: each iteration runs a batch of N operations.
+      const m = /\[ops=(\d+)\]|\(x(\d+)\)/.exec(b.name) ?? /(\d[\d,]*) \w+ per iteration/.exec(group.fullName);
+      const batch = Number((m?.[1] ?? m?.[2] ?? '1').replace(/,/g, ''));
       rows.push({
         file: file.filepath.replace(process.cwd() + '/', ''),
         group: group.fullName,
         name: b.name,
         opsPerSecond: Math.round(b.hz * batch),
+        // The median iteration resists the scheduler's outliers on a shared machine.
+        opsPerSecondMedian: Math.round((batch * 1000) / b.median),
         iterationsPerSecond: Math.round(b.hz),
         rme: Number(b.rme.toFixed(2)),
       });
@@ -32,6 +35,6 @@ for (const file of report.files ?? []) {
 }
 writeFileSync('bench-results/summary.json', JSON.stringify(rows, null, 2) + '\n');
 const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n));
-console.log('\nops/s        benchmark');
-for (const r of rows) console.log(`${fmt(r.opsPerSecond).padStart(10)}   ${r.group} > ${r.name}`);
+console.log('\n     ops/s  (median)   benchmark');
+for (const r of rows) console.log(`${fmt(r.opsPerSecond).padStart(10)} ${fmt(r.opsPerSecondMedian).padStart(10)}   ${r.group} > ${r.name}`);
 console.log(`\nbench results: ${out} (full), bench-results/summary.json (ops/s per benchmark)`);

@@ -105,8 +105,6 @@ const STATE_TYPE = 'hvsim.iommu.vtd';
 const STATE_VERSION = 1;
 const TWO_32 = 0x1_0000_0000;
 const PAGE = 4096;
-// Module-level copies of imported constants used on the hot paths: under vitest's module
-// transform every read of an imported binding is a getter call; a local const is not.
 const MSI_FIRST = MSI_ADDRESS_BASE;
 const MSI_LAST = MSI_ADDRESS_LAST;
 const RANGE_FIRST = INTERRUPT_RANGE_FIRST;

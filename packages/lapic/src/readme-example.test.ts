@@ -1,7 +1,7 @@
 /** The README's usage example, run as written (SDM 3A 11.6.1 IPIs, 11.8.4 INTA, 11.12 x2APIC, 11.11 MSI). */
 import { describe, expect, it } from 'vitest';
-import { Clock } from '@hvsim/core';
-import { APIC_REG, ApicBus, IoApic, LocalApic } from './index.js';
+import { BusError, Clock, MmioBus, MsrBus } from '@hvsim/core';
+import { APIC_PAGE_SIZE, APIC_REG, ApicBus, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, IoApic, LocalApic, X2APIC_MSR_BASE } from './index.js';
 
 describe('README usage example', () => {
   it('works as documented', () => {
@@ -33,5 +33,28 @@ describe('README usage example', () => {
     expect(cpu0.acknowledge()).toBe(0x51);
     ioapic.setIrq(4, true);
     expect(cpu0.hasPendingInterrupt()).toBe(false);
+  });
+});
+
+describe('README wiring example', () => {
+  it('maps and remaps the page on core buses', () => {
+    const mmio = new MmioBus();
+    const msrs = new MsrBus();
+    let mappedAt: number | undefined;
+    const remap = (apic: LocalApic): void => {
+      if (mappedAt !== undefined) mmio.unmap(mappedAt);
+      mappedAt = apic.decodesMmio ? apic.baseAddress : undefined;
+      if (mappedAt !== undefined) mmio.map(mappedAt, APIC_PAGE_SIZE, apic, 'lapic');
+    };
+    const apic = new LocalApic({ id: 0, onBaseChange: remap });
+    remap(apic);
+    msrs.map(IA32_APIC_BASE_MSR, 1, apic, 'IA32_APIC_BASE');
+    msrs.map(IA32_TSC_DEADLINE_MSR, 1, apic, 'IA32_TSC_DEADLINE');
+    msrs.map(X2APIC_MSR_BASE, 0x100, apic, 'x2APIC');
+
+    expect(mmio.read(0xfee00030, 4)).toBe(0x0106_0015);
+    msrs.write(0x1b, 0xfee00d00n);
+    expect(() => mmio.read(0xfee00030, 4)).toThrow(BusError);
+    expect(msrs.read(0x803)).toBe(0x0106_0015n);
   });
 });

@@ -5,33 +5,18 @@
  * register-file.ts, the views in xapic-mmio.ts and x2apic-msr.ts, LINT pins
  * in lint.ts, IPIs in icr.ts. Internal: the public face is LocalApic.
  */
-import { DELIVERY_MODE as DELIVERY_MODE_, type Clock, type InterruptNotifier, type Tracer } from '@hvsim/core';
+import { DELIVERY_MODE, type Clock, type InterruptNotifier, type Tracer } from '@hvsim/core';
 import type { ApicBusMessage, ApicBusPort } from '../bus/apic-message.js';
 import { emptyMessage } from '../bus/apic-message.js';
 import type { LocalApic } from './local-apic.js';
 import type { ApicMode } from './apic-base.js';
-import { lintEoi as lintEoi_ } from './lint.js';
-import { LVT_MASK as LVT_MASK_, LVT_REMOTE_IRR as LVT_REMOTE_IRR_, LVT_WRITABLE as LVT_WRITABLE_, lvtDeliveryMode as lvtDeliveryMode_, lvtIsLevel as lvtIsLevel_ } from './lvt.js';
-import { computeApr as computeApr_, computePpr as computePpr_ } from './priority.js';
-import { APIC_DEFAULT_BASE, APIC_RESET, ESR_BIT as ESR_BIT_, LVT_INDEX as LVT_INDEX_ } from './regs.js';
-import { PENDING_SIGNAL as PENDING_SIGNAL_ } from './signals.js';
+import { lintEoi } from './lint.js';
+import { LVT_MASK, LVT_REMOTE_IRR, LVT_WRITABLE, lvtDeliveryMode, lvtIsLevel } from './lvt.js';
+import { computeApr, computePpr } from './priority.js';
+import { APIC_DEFAULT_BASE, APIC_RESET, ESR_BIT, LVT_INDEX } from './regs.js';
+import { PENDING_SIGNAL } from './signals.js';
 import { ApicTimer } from './timer.js';
 import { VectorSet } from '../internal/vector-set.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const DELIVERY_MODE = DELIVERY_MODE_;
-const ESR_BIT = ESR_BIT_;
-const LVT_INDEX = LVT_INDEX_;
-const PENDING_SIGNAL = PENDING_SIGNAL_;
-const computePpr = computePpr_;
-const computeApr = computeApr_;
-const lintEoi = lintEoi_;
-const LVT_MASK = LVT_MASK_;
-const LVT_REMOTE_IRR = LVT_REMOTE_IRR_;
-const LVT_WRITABLE = LVT_WRITABLE_;
-const lvtDeliveryMode = lvtDeliveryMode_;
-const lvtIsLevel = lvtIsLevel_;
 
 /** Fixed configuration of one local APIC. */
 export interface ApicConfig {
@@ -46,10 +31,13 @@ export interface ApicConfig {
   readonly cyclesPerTick: number;
   readonly lowestPriorityIpi: boolean;
   readonly xapicIdWritable: boolean;
+  readonly bspLint0ExtInt: boolean;
 }
 
 const SVR_ENABLED = 1 << 8;
 const SVR_FOCUS_DISABLED = 1 << 9;
+/** LVT entry names for trace events, indexed by LVT_INDEX. */
+const LVT_NAMES: readonly string[] = ['cmci', 'timer', 'thermal', 'perf', 'lint0', 'lint1', 'error'];
 const SVR_SUPPRESS_EOI_BROADCAST = 1 << 12;
 
 /** State and shared behaviour of one local APIC (internal; see LocalApic). */
@@ -167,6 +155,12 @@ export class ApicCore {
     this.lintLevel[0] = false;
     this.lintLevel[1] = false;
     this.resetRegisters();
+    this.applyResetQuirks();
+  }
+
+  /** KVM's reset quirk (option bspLint0ExtInt): the BSP's LINT0 comes up unmasked in ExtINT mode, virtual-wire mode for the PIC. */
+  applyResetQuirks(): void {
+    if (this.bsp && this.config.bspLint0ExtInt) this.lvt[LVT_INDEX.LINT0] = DELIVERY_MODE.EXTINT << 8;
   }
 
   // ---- priority and the CPU side ----
@@ -259,6 +253,7 @@ export class ApicCore {
         // INIT level de-assert (level-triggered, level 0) is not supported since the Pentium 4 (SDM 3A 11.6.1).
         if (levelTriggered && !level) return false;
         this.resetRegisters();
+        this.applyResetQuirks();
         this.waitForSipi = !this.bsp;
         this.signals &= ~PENDING_SIGNAL.SIPI;
         return this.raiseSignal(PENDING_SIGNAL.INIT, vector);
@@ -288,6 +283,25 @@ export class ApicCore {
     return false;
   }
 
+  /**
+   * ORs a 256-bit set of vectors (eight words, e.g. a posted-interrupt
+   * descriptor's PIR) into the IRR as fixed, edge-triggered interrupts, the
+   * way KVM syncs the PIR into the IRR. Each vector is accepted as if it had
+   * arrived alone. Returns whether any was accepted.
+   */
+  acceptVectors(words: Uint32Array): boolean {
+    let any = false;
+    for (let w = 0; w < 8; w++) {
+      let bits = words[w]! >>> 0;
+      while (bits !== 0) {
+        const b = 31 - Math.clz32(bits);
+        bits = (bits & ~(1 << b)) >>> 0;
+        if (this.accept((w << 5) | b, DELIVERY_MODE.FIXED, false, true)) any = true;
+      }
+    }
+    return any;
+  }
+
   /** Records an error in the ESR and signals it through the error LVT (SDM 3A 11.5.3). */
   signalError(bits: number): void {
     this.esrPending |= bits;
@@ -307,6 +321,7 @@ export class ApicCore {
     const entry = this.lvt[index]!;
     const vector = entry & 0xff;
     if ((entry & LVT_MASK) !== 0) return this.dropped(vector, 'lvt-masked');
+    this.tracer?.emit({ kind: 'interrupt.raised', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, args: { lvt: LVT_NAMES[index]! } });
     const mode = lvtDeliveryMode(index, entry);
     if (lvtIsLevel(index, entry)) {
       // Remote IRR: set when the level interrupt is accepted, cleared by its EOI (SDM 3A 11.5.1).

@@ -3,23 +3,24 @@
  * software may write in each mode, and sending the IPI an ICR write (or the
  * x2APIC SELF IPI register, 11.12.11) describes.
  */
-import { DELIVERY_MODE as DELIVERY_MODE_ } from '@hvsim/core';
+import { DELIVERY_MODE, fieldMask } from '@hvsim/core';
 import { emptyMessage } from '../bus/apic-message.js';
 import type { ApicCore } from './apic-core.js';
-import { ESR_BIT as ESR_BIT_, ICR_SHORTHAND as ICR_SHORTHAND_ } from './regs.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const DELIVERY_MODE = DELIVERY_MODE_;
-const ESR_BIT = ESR_BIT_;
-const ICR_SHORTHAND = ICR_SHORTHAND_;
+import { ESR_BIT, ICR_FIELD, ICR_SHORTHAND } from './regs.js';
 
 /** Writable bits of ICR[31:0]: vector, delivery mode, destination mode, level, trigger, shorthand. */
-export const ICR_LOW_WRITABLE = 0x000c_cfff;
+export const ICR_LOW_WRITABLE =
+  (fieldMask(ICR_FIELD.VECTOR) |
+    fieldMask(ICR_FIELD.DELIVERY_MODE) |
+    fieldMask(ICR_FIELD.DESTINATION_MODE) |
+    fieldMask(ICR_FIELD.LEVEL) |
+    fieldMask(ICR_FIELD.TRIGGER) |
+    fieldMask(ICR_FIELD.SHORTHAND)) >>>
+  0;
 /** ICR[31:0] bits that raise #GP when set by WRMSR 0x830: 31:20, 17:16, 13 (SDM 3A 11.12.9). Bit 12 is ignored. */
 export const X2APIC_ICR_RESERVED = 0xfff3_2000;
 /** xAPIC ICR_HIGH: only the destination field 31:24 exists. */
-export const ICR_HIGH_WRITABLE = 0xff00_0000;
+export const ICR_HIGH_WRITABLE = fieldMask(ICR_FIELD.XAPIC_DESTINATION);
 /** Delivery modes 3 and 7 are reserved in the ICR (SDM 3A 11.6.1). */
 export function isReservedIcrDeliveryMode(mode: number): boolean {
   return mode === 3 || mode === 7;

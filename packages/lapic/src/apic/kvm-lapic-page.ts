@@ -2,11 +2,13 @@
  * The 1 KiB register image of KVM_GET_LAPIC / KVM_SET_LAPIC (struct
  * kvm_lapic_state, Linux Documentation/virt/kvm/api.rst): the first 0x400
  * bytes of the xAPIC page, each register's 32-bit value little-endian at its
- * offset. As in KVM: the timer current count is computed at export and
- * ignored at import (the timer restarts from TMICT); the ICR is split into
+ * offset. As in KVM: the timer current count is computed at export, and at
+ * import the countdown resumes from it (then reloads from TMICT when
+ * periodic); the ICR is split into
  * 0x300 (low) and 0x310 (high, the 32-bit destination in x2APIC mode). In
  * x2APIC mode the ID field holds the x2APIC ID shifted left by 24 unless
- * `x2apicFormat` (KVM_CAP_X2APIC_API) is set, then the plain 32-bit ID.
+ * `x2apicFormat` (KVM_CAP_X2APIC_API) is set, then the plain 32-bit ID; the
+ * LDR is always derived from the ID on import.
  */
 import { UsageError, describeValue } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
@@ -61,9 +63,10 @@ export function importKvmLapicPage(core: ApicCore, bytes: Uint8Array, x2apicForm
   const reg = (off: number): number => view.getUint32(off, true);
   const id = reg(APIC_REG.APIC_ID);
   if (core.mode === 'x2apic') {
-    const x2id = x2apicFormat ? id : id >>> 24;
-    if (x2id !== core.config.x2apicId) {
-      throw new UsageError('bad-argument', `KVM lapic state has x2APIC ID ${describeValue(x2id)} but this APIC's ID is ${core.config.x2apicId} (the x2APIC ID is read-only)`);
+    // The x2APIC ID is read-only: with KVM_CAP_X2APIC_API's format a different ID is refused (-EINVAL);
+    // without it the field is ignored, as KVM does for backwards compatibility (kvm_apic_state_fixup).
+    if (x2apicFormat && id !== core.config.x2apicId) {
+      throw new UsageError('bad-argument', `KVM lapic state has x2APIC ID ${describeValue(id)} but this APIC's ID is ${core.config.x2apicId} (the x2APIC ID is read-only)`);
     }
   } else {
     core.xapicId = id >>> 24;
@@ -92,7 +95,7 @@ export function importKvmLapicPage(core: ApicCore, bytes: Uint8Array, x2apicForm
   core.timer.reset();
   core.timer.setMode((core.lvt[LVT_INDEX.TIMER]! >>> 17) & 3);
   core.timer.setDivideConfig(reg(APIC_REG.APIC_TIMER_DIVIDE_CONFIG));
-  core.timer.setInitialCount(reg(APIC_REG.APIC_TIMER_INITIAL_COUNT));
+  core.timer.resumeCount(reg(APIC_REG.APIC_TIMER_INITIAL_COUNT), reg(APIC_REG.APIC_TIMER_CURRENT_COUNT));
   core.updatePpr();
   core.port?.apicChanged(core.owner);
   if (core.notify !== undefined && core.deliverableVector() >= 0) core.notify();

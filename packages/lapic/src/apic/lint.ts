@@ -4,22 +4,11 @@
  * the through-mode of a globally disabled APIC (11.4.3: LINT0 is INTR, LINT1
  * is NMI).
  */
-import { DELIVERY_MODE as DELIVERY_MODE_ } from '@hvsim/core';
+import { DELIVERY_MODE } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
-import { PENDING_SIGNAL as PENDING_SIGNAL_ } from './signals.js';
-import { LVT_MASK as LVT_MASK_, LVT_REMOTE_IRR as LVT_REMOTE_IRR_, lvtActiveLow as lvtActiveLow_, lvtDeliveryMode as lvtDeliveryMode_, lvtIsLevel as lvtIsLevel_ } from './lvt.js';
-import { LVT_INDEX as LVT_INDEX_ } from './regs.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const DELIVERY_MODE = DELIVERY_MODE_;
-const LVT_INDEX = LVT_INDEX_;
-const PENDING_SIGNAL = PENDING_SIGNAL_;
-const LVT_MASK = LVT_MASK_;
-const LVT_REMOTE_IRR = LVT_REMOTE_IRR_;
-const lvtActiveLow = lvtActiveLow_;
-const lvtDeliveryMode = lvtDeliveryMode_;
-const lvtIsLevel = lvtIsLevel_;
+import { PENDING_SIGNAL } from './signals.js';
+import { LVT_MASK, LVT_REMOTE_IRR, lvtActiveLow, lvtDeliveryMode, lvtIsLevel } from './lvt.js';
+import { LVT_INDEX } from './regs.js';
 
 /** Drives the LINT0 (0) or LINT1 (1) pin (SDM 3A 11.5.1; 11.4.3 through-mode when the APIC is disabled). */
 export function setLint(core: ApicCore, pin: number, level: boolean): void {

@@ -10,11 +10,12 @@
 import {
   Clock,
   CpuException,
-  DELIVERY_MODE as DELIVERY_MODE_,
+  DELIVERY_MODE,
   UsageError,
   assertInteger,
   bigintToHex,
   describeValue,
+  type InterruptLine,
   type InterruptMessage,
   type InterruptNotifier,
   type InterruptTarget,
@@ -32,21 +33,9 @@ import { setLint } from './lint.js';
 import { PENDING_SIGNAL } from './signals.js';
 import { exportKvmLapicPage, importKvmLapicPage } from './kvm-lapic-page.js';
 import { xapicAccessTable, x2apicAccessTable } from './register-access.js';
-import { IA32_APIC_BASE_MSR as IA32_APIC_BASE_MSR_, IA32_TSC_DEADLINE_MSR as IA32_TSC_DEADLINE_MSR_, LVT_INDEX, X2APIC_MSR_BASE as X2APIC_MSR_BASE_, X2APIC_MSR_LAST as X2APIC_MSR_LAST_ } from './regs.js';
-import { x2apicReadMsr as x2apicReadMsr_, x2apicWriteMsr as x2apicWriteMsr_ } from './x2apic-msr.js';
-import { xapicRead as xapicRead_, xapicWrite as xapicWrite_ } from './xapic-mmio.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const DELIVERY_MODE = DELIVERY_MODE_;
-const xapicRead = xapicRead_;
-const xapicWrite = xapicWrite_;
-const x2apicReadMsr = x2apicReadMsr_;
-const x2apicWriteMsr = x2apicWriteMsr_;
-const IA32_APIC_BASE_MSR = IA32_APIC_BASE_MSR_;
-const IA32_TSC_DEADLINE_MSR = IA32_TSC_DEADLINE_MSR_;
-const X2APIC_MSR_BASE = X2APIC_MSR_BASE_;
-const X2APIC_MSR_LAST = X2APIC_MSR_LAST_;
+import { IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, LVT_INDEX, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
+import { x2apicReadMsr, x2apicWriteMsr } from './x2apic-msr.js';
+import { xapicRead, xapicWrite } from './xapic-mmio.js';
 
 /** Options of a {@link LocalApic}. Only `id` is required; the defaults describe a current Intel core. */
 export interface LocalApicOptions {
@@ -82,6 +71,12 @@ export interface LocalApicOptions {
    * (kvm-unit-tests apic.c test_apic_id), set true to model that.
    */
   xapicIdWritable?: boolean;
+  /**
+   * KVM's reset quirk: the BSP's LVT LINT0 resets to unmasked ExtINT
+   * (0x700) instead of masked, so the 8259 works without programming the
+   * APIC (default false: hardware resets every LVT masked, SDM 3A 11.4.7.1).
+   */
+  bspLint0ExtInt?: boolean;
   /**
    * TSC offset: IA32_TSC_DEADLINE compares with TSC = clock cycle + offset
    * (a guest's TSC under VMX TSC offsetting; default 0). See `tscOffset`.
@@ -154,6 +149,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
         cyclesPerTick: tscHz / timerHz,
         lowestPriorityIpi: options.lowestPriorityIpi ?? true,
         xapicIdWritable: options.xapicIdWritable ?? false,
+        bspLint0ExtInt: options.bspLint0ExtInt ?? false,
       },
       this.clock,
       this,
@@ -164,6 +160,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
     this.xapicTable = xapicAccessTable(lvtCount === 7, options.xapicIdWritable ?? false);
     this.x2apicTable = x2apicAccessTable(lvtCount === 7);
     this.baseReserved = apicBaseReservedMask(maxPhysAddrBits, x2apicSupported);
+    this.core.applyResetQuirks();
     if (options.tscOffset !== undefined) this.tscOffset = options.tscOffset;
   }
 
@@ -290,13 +287,35 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
 
   /** Accepts a bus message already resolved to this APIC (used by ApicBus); returns whether it was accepted. */
   acceptBusMessage(message: ApicBusMessage): boolean {
+    checkVector(message.vector);
     return this.core.accept(message.vector, message.deliveryMode, message.trigger === 'level', message.level);
+  }
+
+  /**
+   * Accepts every vector set in `words` (eight 32-bit words, vector v in bit
+   * v & 31 of word v >> 5) as a fixed, edge-triggered interrupt: how a
+   * posted-interrupt descriptor's PIR is synced into the IRR (see
+   * PostedInterruptDescriptor.takePir). Returns whether any was accepted.
+   */
+  acceptVectors(words: Uint32Array): boolean {
+    if (!(words instanceof Uint32Array) || words.length < 8) throw new UsageError('bad-argument', `acceptVectors needs a Uint32Array of 8 words, got ${describeValue(words)}`);
+    return this.core.acceptVectors(words);
   }
 
   /** Drives LINT0 (`pin` 0) or LINT1 (`pin` 1) to a level; the LVT entry decides what it signals. */
   setLint(pin: 0 | 1, level: boolean): void {
     if ((pin as number) !== 0 && (pin as number) !== 1) throw new UsageError('bad-argument', `LINT pin must be 0 or 1, got ${describeValue(pin)}`);
     setLint(this.core, pin, level);
+  }
+
+  /** LINT0 or LINT1 as a core InterruptLine (an 8259's INTR output, an NMI button). */
+  lintLine(pin: 0 | 1): InterruptLine {
+    if ((pin as number) !== 0 && (pin as number) !== 1) throw new UsageError('bad-argument', `LINT pin must be 0 or 1, got ${describeValue(pin)}`);
+    return {
+      setLevel: (asserted: boolean) => {
+        setLint(this.core, pin, asserted);
+      },
+    };
   }
 
   /** Signals a thermal, performance-counter or CMCI event through its LVT entry; returns false when masked. */
@@ -428,9 +447,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
 
   /** WRMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE or an x2APIC MSR. */
   writeMsr(index: number, value: bigint): void {
-    // x2APIC EOI fast path (SDM 3A 11.12.1.2: the value must be 0).
-    if (index === 0x80b && this.core.mode === 'x2apic') {
-      if (value !== 0n) throw CpuException.gp(`x2APIC MSR 0x80b: EOI value must be 0, got ${describeValue(value)}`);
+    // x2APIC EOI fast path; a non-zero value takes the general path to its #GP (SDM 3A 11.12.1.2).
+    if (index === 0x80b && value === 0n && this.core.mode === 'x2apic') {
       this.core.eoi();
       return;
     }

@@ -186,3 +186,18 @@ describe('CR8 (SDM 3A 11.8.6)', () => {
     expect(rd(apic, APIC_REG.APIC_TPR)).toBe(0x30);
   });
 });
+
+describe('KVM BSP LINT0 reset quirk (option bspLint0ExtInt)', () => {
+  it('the BSP resets with LINT0 = ExtINT unmasked; APs and the default keep it masked', () => {
+    const { apic: bsp } = makeApic({ id: 0, bspLint0ExtInt: true }, false);
+    expect(rd(bsp, APIC_REG.APIC_LVT_LINT0)).toBe(0x700);
+    bsp.acceptInterrupt({ vector: 0, deliveryMode: 5, trigger: 'edge' }); // INIT
+    expect(rd(bsp, APIC_REG.APIC_LVT_LINT0)).toBe(0x700);
+    bsp.reset();
+    expect(rd(bsp, APIC_REG.APIC_LVT_LINT0)).toBe(0x700);
+    const { apic: ap } = makeApic({ id: 1, bspLint0ExtInt: true }, false);
+    expect(rd(ap, APIC_REG.APIC_LVT_LINT0)).toBe(0x1_0000);
+    const { apic: plain } = makeApic({ id: 0 }, false);
+    expect(rd(plain, APIC_REG.APIC_LVT_LINT0)).toBe(0x1_0000);
+  });
+});

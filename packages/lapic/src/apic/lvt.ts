@@ -2,23 +2,20 @@
  * LVT entries (SDM 3A 11.5.1, Figure 11-8): which bits each entry has, and
  * the rules that decide how an entry's interrupt is signalled.
  */
-import { DELIVERY_MODE as DELIVERY_MODE_ } from '@hvsim/core';
-import { LVT_INDEX as LVT_INDEX_ } from './regs.js';
+import { DELIVERY_MODE, fieldMask } from '@hvsim/core';
+import { LVT_FIELD, LVT_INDEX } from './regs.js';
 
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const DELIVERY_MODE = DELIVERY_MODE_;
-const LVT_INDEX = LVT_INDEX_;
-
-const VECTOR = 0xff;
-const DELIVERY_MODE_BITS = 0x700;
-const POLARITY = 1 << 13;
-const TRIGGER = 1 << 15;
-const MASK = 1 << 16;
-const TIMER_MODE_BITS = 0x3 << 17;
-/** Delivery status (12) and remote IRR (14) are read-only. */
-export const LVT_STATUS_BITS = 1 << 12;
-export const LVT_REMOTE_IRR = 1 << 14;
+const VECTOR = fieldMask(LVT_FIELD.VECTOR);
+const DELIVERY_MODE_BITS = fieldMask(LVT_FIELD.DELIVERY_MODE);
+const POLARITY = fieldMask(LVT_FIELD.POLARITY);
+const TRIGGER = fieldMask(LVT_FIELD.TRIGGER);
+const MASK = fieldMask(LVT_FIELD.MASK);
+const TIMER_MODE_BITS = fieldMask(LVT_FIELD.TIMER_MODE);
+/** Delivery status (bit 12): read-only. */
+export const LVT_STATUS_BITS = fieldMask(LVT_FIELD.DELIVERY_STATUS);
+/** Remote IRR (bit 14, LINT entries): read-only. */
+export const LVT_REMOTE_IRR = fieldMask(LVT_FIELD.REMOTE_IRR);
+/** Mask (bit 16). */
 export const LVT_MASK = MASK;
 
 /** Software-writable bits of each LVT entry, indexed by LVT_INDEX. */

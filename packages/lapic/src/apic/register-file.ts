@@ -3,25 +3,11 @@
  * 11.12.1.2): the xAPIC page (xapic-mmio.ts) and the x2APIC MSRs
  * (x2apic-msr.ts) check and translate an access, then read or write here.
  */
-import { APIC_REG as APIC_REG_, LVT_INDEX as LVT_INDEX_ } from './regs.js';
+import { APIC_REG, LVT_INDEX } from './regs.js';
 import type { ApicCore } from './apic-core.js';
-import { ICR_HIGH_WRITABLE as ICR_HIGH_WRITABLE_, ICR_LOW_WRITABLE as ICR_LOW_WRITABLE_, sendIpi as sendIpi_, selfIpi as selfIpi_ } from './icr.js';
-import { evaluateLint as evaluateLint_ } from './lint.js';
-import { LVT_MASK as LVT_MASK_, LVT_READ_ONLY as LVT_READ_ONLY_, LVT_REMOTE_IRR as LVT_REMOTE_IRR_, lvtIsLevel as lvtIsLevel_ } from './lvt.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const APIC_REG = APIC_REG_;
-const LVT_INDEX = LVT_INDEX_;
-const ICR_LOW_WRITABLE = ICR_LOW_WRITABLE_;
-const ICR_HIGH_WRITABLE = ICR_HIGH_WRITABLE_;
-const sendIpi = sendIpi_;
-const selfIpi = selfIpi_;
-const evaluateLint = evaluateLint_;
-const LVT_MASK = LVT_MASK_;
-const LVT_READ_ONLY = LVT_READ_ONLY_;
-const LVT_REMOTE_IRR = LVT_REMOTE_IRR_;
-const lvtIsLevel = lvtIsLevel_;
+import { ICR_HIGH_WRITABLE, ICR_LOW_WRITABLE, sendIpi, selfIpi } from './icr.js';
+import { evaluateLint } from './lint.js';
+import { LVT_MASK, LVT_READ_ONLY, LVT_REMOTE_IRR, lvtIsLevel } from './lvt.js';
 
 /** Reads the register at `offset` (a multiple of 16 the caller has checked exists in this mode). */
 export function readRegister(core: ApicCore, offset: number): number {

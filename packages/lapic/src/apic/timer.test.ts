@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RecordingTracer } from '@hvsim/core';
 import { timerDivisor } from './timer.js';
 import { APIC_REG } from './regs.js';
 import { expectGp, makeApic, rd, toX2apic, wr } from '../test-support/helpers.js';
@@ -219,5 +220,20 @@ describe('TSC offset (VMX TSC offsetting for IA32_TSC_DEADLINE)', () => {
     wr(apic, APIC_REG.APIC_TPR, 0);
     apic.acknowledge();
     expect(apic.highestInServiceVector()).toBe(0x33);
+  });
+});
+
+describe('timer tracing', () => {
+  it('an expiry is traced as raised through the timer LVT, then delivered', () => {
+    const tracer = new RecordingTracer();
+    const { apic, clock } = makeApic({ ...opts, tracer });
+    wr(apic, APIC_REG.APIC_LVT_TIMER, VEC);
+    wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
+    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 10);
+    clock.advance(10);
+    expect(tracer.events().map((e) => [e.kind, e.cycle, e.args?.lvt])).toEqual([
+      ['interrupt.raised', 10, 'timer'],
+      ['interrupt.delivered', 10, undefined],
+    ]);
   });
 });

@@ -82,6 +82,26 @@ export class ApicTimer {
     this.startCount(this.clock.now(), this.initialCount);
   }
 
+  /**
+   * Loads TMICT and resumes counting from a saved TMCCT, as KVM_SET_LAPIC
+   * does (KVM __start_apic_timer(apic, APIC_TMCCT)): a count above TMICT is
+   * clamped to it; a periodic timer saved at 0 restarts a full period; a
+   * one-shot timer saved at 0 has expired and stays stopped.
+   */
+  resumeCount(initialCount: number, currentCount: number): void {
+    this.cancel();
+    this.running = false;
+    if (this.mode === TIMER_MODE.TSC_DEADLINE) return;
+    this.initialCount = initialCount >>> 0;
+    if (this.initialCount === 0) return;
+    let count = Math.min(currentCount >>> 0, this.initialCount);
+    if (count === 0) {
+      if (this.mode !== TIMER_MODE.PERIODIC) return;
+      count = this.initialCount;
+    }
+    this.startCount(this.clock.now(), count);
+  }
+
   /** TMCCT: derived from the clock; 0 when stopped or in TSC-deadline mode. */
   currentCount(): number {
     if (!this.running || this.mode === TIMER_MODE.TSC_DEADLINE) return 0;

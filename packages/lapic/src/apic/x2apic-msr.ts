@@ -9,19 +9,10 @@
 import { CpuException, joinU64 } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
 import { readRegister, writeRegister } from './register-file.js';
-import { X2APIC_ICR_RESERVED as X2APIC_ICR_RESERVED_, ICR_LOW_WRITABLE as ICR_LOW_WRITABLE_, sendIpi as sendIpi_ } from './icr.js';
+import { X2APIC_ICR_RESERVED, ICR_LOW_WRITABLE, sendIpi } from './icr.js';
 import { LVT_READ_ONLY } from './lvt.js';
-import { ACCESS as ACCESS_ } from './register-access.js';
-import { APIC_REG as APIC_REG_, DIVIDE_CONFIG_MASK, LVT_INDEX, LVT_OFFSETS, X2APIC_MSR_BASE as X2APIC_MSR_BASE_ } from './regs.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const ACCESS = ACCESS_;
-const APIC_REG = APIC_REG_;
-const X2APIC_MSR_BASE = X2APIC_MSR_BASE_;
-const X2APIC_ICR_RESERVED = X2APIC_ICR_RESERVED_;
-const ICR_LOW_WRITABLE = ICR_LOW_WRITABLE_;
-const sendIpi = sendIpi_;
+import { ACCESS } from './register-access.js';
+import { APIC_REG, DIVIDE_CONFIG_MASK, LVT_INDEX, LVT_OFFSETS, X2APIC_MSR_BASE } from './regs.js';
 
 function hex(v: number | bigint): string {
   return `0x${v.toString(16)}`;

@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@hvsim/core';
 import { LocalApic } from './local-apic.js';
 import { APIC_REG, ESR_BIT } from './regs.js';
-import { makeApic, rd, wr } from '../test-support/helpers.js';
+import { makeApic, numRuns, rd, seed, toX2apic, wr } from '../test-support/helpers.js';
 
 describe('xAPIC register reset values (SDM 3A 11.4.7.1)', () => {
   const apic = new LocalApic({ id: 3 });
@@ -235,5 +236,30 @@ describe('model options', () => {
     wr(apic, APIC_REG.APIC_TPR, 0x20);
     apic.acceptInterrupt({ vector: 0x41, trigger: 'edge' });
     expect(apic.arbitrationPriority).toBe(0x40);
+  });
+});
+
+describe('256-bit registers as eight 32-bit words (SDM 3A 11.8.4, Figure 11-20)', () => {
+  it('property: IRR and TMR words at 0x200 and 0x180 + 0x10 * n reflect accepted vectors, in both views', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(fc.integer({ min: 16, max: 255 }), fc.boolean()), { selector: (t) => t[0], maxLength: 40 }), (accepts) => {
+        const { apic } = makeApic();
+        const irr = new Uint32Array(8);
+        const tmr = new Uint32Array(8);
+        for (const [v, level] of accepts) {
+          apic.acceptInterrupt({ vector: v, trigger: level ? 'level' : 'edge' });
+          irr[v >>> 5] = (irr[v >>> 5]! | (1 << (v & 31))) >>> 0;
+          if (level) tmr[v >>> 5] = (tmr[v >>> 5]! | (1 << (v & 31))) >>> 0;
+        }
+        for (let n = 0; n < 8; n++) {
+          expect(rd(apic, APIC_REG.APIC_IRR0 + 0x10 * n)).toBe(irr[n]);
+          expect(rd(apic, APIC_REG.APIC_TMR0 + 0x10 * n)).toBe(tmr[n]);
+          expect(rd(apic, APIC_REG.APIC_ISR0 + 0x10 * n)).toBe(0);
+        }
+        toX2apic(apic);
+        for (let n = 0; n < 8; n++) expect(apic.readMsr(0x820 + n)).toBe(BigInt(irr[n]!));
+      }),
+      { seed, numRuns },
+    );
   });
 });

@@ -17,16 +17,9 @@
  */
 import { UsageError, describeValue } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
-import { readRegister as readRegister_, writeRegister as writeRegister_ } from './register-file.js';
-import { ACCESS as ACCESS_ } from './register-access.js';
-import { ESR_BIT as ESR_BIT_ } from './regs.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const ACCESS = ACCESS_;
-const readRegister = readRegister_;
-const writeRegister = writeRegister_;
-const ESR_BIT = ESR_BIT_;
+import { readRegister, writeRegister } from './register-file.js';
+import { ACCESS } from './register-access.js';
+import { ESR_BIT } from './regs.js';
 
 function checkAccess(offset: number, size: number): void {
   if (!(offset >= 0 && offset < 0x1000) || (offset | 0) !== offset) {

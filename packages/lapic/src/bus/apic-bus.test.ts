@@ -367,3 +367,76 @@ describe('re-entrant delivery', () => {
     expect(got(apics, 0x62)).toEqual([1]);
   });
 });
+
+describe('detach and reset', () => {
+  it('a detached APIC no longer receives; an IOAPIC reset masks every entry', () => {
+    const { bus, apics } = system(3);
+    bus.detach(apics[1]!);
+    ipi(apics[0]!, 0x80000 | 0x55, 0);
+    expect(got(apics, 0x55)).toEqual([0, 2]);
+    expect(() => bus.detach(apics[1]!)).toThrow('local APIC 1 is not attached to this bus');
+    const io = new IoApic({ id: 3 });
+    bus.attach(io);
+    io.writeIndirect(0x00, 0x0500_0000);
+    io.writeIndirect(0x10, 0x56);
+    io.reset();
+    expect([io.readIndirect(0x00), io.readIndirect(0x10)]).toEqual([0x0300_0000, 0x1_0000]);
+    bus.detach(io);
+    expect(bus.ioapics).toHaveLength(0);
+    expect(() => bus.detach(io)).toThrow('this IOAPIC is not attached to this bus');
+  });
+});
+
+describe('bad input', () => {
+  it('a malformed bus message is a usage error', () => {
+    const { bus } = system(1);
+    const m = { destination: 0, logical: false, shorthand: 0, vector: 300, deliveryMode: 0, trigger: 'edge' as const, level: true, x2apicDestination: false };
+    expect(() => bus.deliver(m)).toThrow('APIC bus message needs a vector in [0, 255], a delivery mode in [0, 7] and a shorthand in [0, 3], got 300 (0x12c), 0 (0x0), 0 (0x0)');
+    expect(() => bus.deliver({ ...m, vector: 1, deliveryMode: 9 })).toThrow(UsageError);
+    expect(() => bus.deliverMsi(0xfee00000, -1)).toThrow('MSI data must be an unsigned 32-bit integer');
+  });
+});
+
+describe('lowest-priority vector hashing (KVM)', () => {
+  it('picks the (vector mod n)-th candidate whatever the priorities', () => {
+    const clock = new Clock();
+    const bus = new ApicBus({ lowestPriority: 'vector-hashing' });
+    const apics = [0, 1, 2].map((id) => {
+      const { apic } = makeApic({ id, clock });
+      bus.attach(apic);
+      return apic;
+    });
+    wr(apics[1]!, APIC_REG.APIC_TPR, 0xf0);
+    ipi(apics[0]!, 0x100 | 0x80000 | 0x61, 0); // 0x61 = 97, 97 % 3 = 1 -> APIC 1 despite its TPR
+    expect(got(apics, 0x61)).toEqual([1]);
+    expect(() => new ApicBus({ lowestPriority: 'random' as 'priority' })).toThrow("lowestPriority must be 'priority' or 'vector-hashing'");
+  });
+
+  it('IoApic.setIrq reports how many APICs accepted', () => {
+    const { bus, apics } = system(2);
+    const io = new IoApic();
+    bus.attach(io);
+    io.writeIndirect(0x10, 0x8000 | 0x45); // level, to APIC 0
+    expect(io.setIrq(0, true)).toBe(1);
+    expect(io.setIrq(0, true)).toBe(0); // Remote IRR set
+    expect(apics[0]!.isRequested(0x45)).toBe(true);
+  });
+});
+
+describe('MP initialization protocol (SDM 3A 9.4.4.1 INIT-SIPI-SIPI)', () => {
+  it('the BSP wakes an AP: INIT assert, INIT de-assert (ignored), SIPI; the second SIPI is ignored', () => {
+    const { apics } = system(2);
+    const [bsp, ap] = apics as [LocalApic, LocalApic];
+    ap.takeSipi(); // nothing pending at power-up
+    ipi(bsp, 0xc500, 1); // INIT, level-triggered, assert
+    expect(ap.takeInit()).toBe(true);
+    ipi(bsp, 0x8500, 1); // INIT level de-assert
+    expect(ap.takeInit()).toBe(false);
+    ipi(bsp, 0x0600 | 0x9a, 1); // SIPI, start page 0x9A000
+    ipi(bsp, 0x0600 | 0x9b, 1); // second SIPI: the AP has left wait-for-SIPI
+    expect(ap.takeSipi()).toBe(0x9a);
+    expect(ap.takeSipi()).toBe(-1);
+    expect(ap.waitingForSipi).toBe(false);
+    expect(bsp.pendingSignals).toBe(0);
+  });
+});

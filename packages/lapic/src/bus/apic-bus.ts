@@ -9,20 +9,13 @@
  * or broadcast delivery cost proportional to the APICs it reaches. They are
  * rebuilt lazily when an APIC reports a new ID, LDR, DFR or mode.
  */
-import { DELIVERY_MODE as DELIVERY_MODE_, UsageError, describeValue, readState, type Clock, type MsiTarget, type Snapshottable, type Tracer } from '@hvsim/core';
+import { DELIVERY_MODE, UsageError, describeValue, readState, type Clock, type MsiTarget, type Snapshottable, type Tracer } from '@hvsim/core';
 import type { LocalApic } from '../apic/local-apic.js';
 import type { IoApic } from '../ioapic/io-apic.js';
-import { isMsiAddress as isMsiAddress_, isRemappableMsi as isRemappableMsi_ } from '../msi/msi.js';
+import { isMsiAddress, isRemappableMsi } from '../msi/msi.js';
 import { emptyMessage, type ApicBusMessage, type ApicBusPort } from './apic-message.js';
-import { broadcastAddress as broadcastAddress_ } from './destination.js';
+import { broadcastAddress } from './destination.js';
 import { DFR_MODEL } from '../apic/regs.js';
-
-// Module-local copies of imported values used on hot paths: under vitest's module
-// transform every use of an imported binding is a getter call; a local const is not.
-const DELIVERY_MODE = DELIVERY_MODE_;
-const isMsiAddress = isMsiAddress_;
-const isRemappableMsi = isRemappableMsi_;
-const broadcastAddress = broadcastAddress_;
 
 /** Options of an {@link ApicBus}. */
 export interface ApicBusOptions {
@@ -32,6 +25,13 @@ export interface ApicBusOptions {
    * default).
    */
   extendedDestinationId?: boolean;
+  /**
+   * Lowest-priority arbitration: `'priority'` (default: a focus processor,
+   * else the lowest TPR class, SDM 3A 11.6.2.4) or `'vector-hashing'`
+   * (KVM's default: the (vector mod n)-th of the n candidates, ignoring
+   * priorities).
+   */
+  lowestPriority?: 'priority' | 'vector-hashing';
   /** Clock used only to time-stamp trace events. */
   clock?: Clock;
   /** Receives `msi` and dropped-message trace events. */
@@ -67,11 +67,17 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   private msiDepth = 0;
   private readonly msiMessage: ApicBusMessage = emptyMessage();
   private readonly extendedDestinationId: boolean;
+  private readonly vectorHashing: boolean;
   private readonly clock: Clock | undefined;
   private readonly tracer: Tracer | undefined;
 
   constructor(options: ApicBusOptions = {}) {
     this.extendedDestinationId = options.extendedDestinationId === true;
+    const lp: unknown = options.lowestPriority ?? 'priority';
+    if (lp !== 'priority' && lp !== 'vector-hashing') {
+      throw new UsageError('bad-argument', `lowestPriority must be 'priority' or 'vector-hashing', got ${describeValue(lp)}`);
+    }
+    this.vectorHashing = lp === 'vector-hashing';
     this.clock = options.clock;
     this.tracer = options.tracer;
   }
@@ -92,6 +98,24 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     }
   }
 
+  /** Disconnects a local APIC or an IOAPIC from this bus. */
+  detach(device: LocalApic | IoApic): void {
+    if ('acknowledge' in device) {
+      const slot = this.slotOf.get(device);
+      if (slot === undefined) throw new UsageError('bad-state', `local APIC ${device.id} is not attached to this bus`);
+      this.apicList.splice(slot, 1);
+      this.slotOf.clear();
+      this.apicList.forEach((apic, i) => this.slotOf.set(apic, i));
+      this.seen = new Uint32Array(this.apicList.length);
+      this.dirty = true;
+    } else {
+      const i = this.ioapicList.indexOf(device);
+      if (i < 0) throw new UsageError('bad-state', 'this IOAPIC is not attached to this bus');
+      this.ioapicList.splice(i, 1);
+    }
+    device.connect(undefined);
+  }
+
   /** The attached local APICs, in attach order. */
   get apics(): readonly LocalApic[] {
     return this.apicList;
@@ -109,6 +133,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     return slots?.length === 1 ? this.apicList[slots[0]!] : undefined;
   }
 
+  /** An attached APIC's ID, LDR, DFR or mode changed: the destination indexes are rebuilt before the next delivery. */
   apicChanged(_apic: LocalApic): void {
     this.dirty = true;
   }
@@ -158,6 +183,9 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
    * shorthands.
    */
   deliver(m: ApicBusMessage, sender?: LocalApic): number {
+    if ((m.vector & 0xff) !== m.vector || (m.deliveryMode & 7) !== m.deliveryMode || (m.shorthand & 3) !== m.shorthand) {
+      throw new UsageError('bad-argument', `APIC bus message needs a vector in [0, 255], a delivery mode in [0, 7] and a shorthand in [0, 3], got ${describeValue(m.vector)}, ${describeValue(m.deliveryMode)}, ${describeValue(m.shorthand)}`);
+    }
     if (this.dirty) this.rebuild();
     const shorthand = m.shorthand;
     if (shorthand === 1) return sender?.acceptBusMessage(m) === true ? 1 : 0;
@@ -198,6 +226,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
    * rotate among the candidates so the choice is deterministic and fair.
    */
   private arbitrate(targets: readonly number[], vector: number): number {
+    if (this.vectorHashing) return targets[vector % targets.length]!;
     if (vector >= 16) {
       for (const s of targets) {
         const a = this.apicList[s]!;
@@ -274,6 +303,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     return { type: 'hvsim.apic-bus', version: 1, rotate: this.rotate };
   }
 
+  /** Restores the arbitration cursor. */
   restoreState(state: unknown): void {
     this.rotate = readState(state, 'hvsim.apic-bus', 1).int('rotate', 0, Number.MAX_SAFE_INTEGER);
     this.dirty = true;

@@ -196,3 +196,41 @@ describe('IOAPIC level-triggered invariants (82093AA 3.2.4, SDM 3A 11.8.5)', () 
     );
   });
 });
+
+describe('wiring through core InterruptLine', () => {
+  it('ioapic.line(pin) and apic.lintLine(pin) drive the pins', () => {
+    const { io, cpus } = setup();
+    setReg(io, 0x10 + 2 * 6, 0x46);
+    io.line(6).setLevel(true);
+    expect(cpus[0]!.isRequested(0x46)).toBe(true);
+    expect(() => io.line(30)).toThrow('IOAPIC pin must be an integer in [0, 23], got 30');
+    wr(cpus[1]!, APIC_REG.APIC_LVT_LINT1, 4 << 8);
+    cpus[1]!.lintLine(1).setLevel(true);
+    expect(cpus[1]!.takeNmi()).toBe(true);
+    expect(() => cpus[1]!.lintLine(2 as 1)).toThrow('LINT pin must be 0 or 1, got 2');
+  });
+});
+
+describe('Remote IRR only for interrupts that come back with an EOI', () => {
+  it('level-triggered NMI or ExtINT entries do not leave Remote IRR set', () => {
+    const { io, cpus } = setup();
+    setReg(io, 0x10 + 2 * 8, 0x8000 | 0x400); // level, NMI
+    io.setIrq(8, true);
+    expect(cpus[0]!.takeNmi()).toBe(true);
+    expect(io.remoteIrr(8)).toBe(false);
+    setReg(io, 0x10 + 2 * 10, 0x8000 | 0x700); // level, ExtINT
+    io.setIrq(10, true);
+    expect(cpus[0]!.takeExtInt()).toBe(true);
+    expect(io.remoteIrr(10)).toBe(false);
+  });
+});
+
+describe('IOAPIC bad input', () => {
+  it('rejects bad indirect indexes and values', () => {
+    const io = new IoApic();
+    expect(() => io.readIndirect(256)).toThrow('IOAPIC register index must be an integer in [0, 255], got 256');
+    expect(() => io.writeIndirect(0x10, -1)).toThrow('IOAPIC register value must be an unsigned 32-bit integer');
+    expect(() => new IoApic({ id: 16 })).toThrow('IoApic id must be an integer in [0, 15]');
+    expect(() => new IoApic({ version: 0x12 as 0x11 })).toThrow('IoApic version must be 0x11 or 0x20');
+  });
+});

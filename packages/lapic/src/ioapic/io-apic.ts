@@ -10,9 +10,11 @@ import {
   SnapshotError,
   UsageError,
   assertInteger,
+  assertU32,
   describeValue,
   readState,
   type Clock,
+  type InterruptLine,
   type MmioDevice,
   type Snapshottable,
   type Tracer,
@@ -60,6 +62,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
   /** Version register value's version byte. */
   readonly version: number;
   private id: number;
+  private readonly resetId: number;
   private ioregsel = 0;
   private readonly rteLow = new Uint32Array(IOAPIC_PINS).fill(RTE_LOW_RESET);
   private readonly rteHigh = new Uint32Array(IOAPIC_PINS);
@@ -76,9 +79,18 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     const version: number = options.version ?? 0x20;
     if (version !== 0x11 && version !== 0x20) throw new UsageError('bad-argument', `IoApic version must be 0x11 or 0x20, got ${describeValue(version)}`);
     this.id = id;
+    this.resetId = id;
     this.version = version;
     this.clock = options.clock;
     this.tracer = options.tracer;
+  }
+
+  /** RESET: every entry masked, IOREGSEL 0, the ID as constructed; the input pins keep their levels. */
+  reset(): void {
+    this.id = this.resetId;
+    this.ioregsel = 0;
+    this.rteLow.fill(RTE_LOW_RESET);
+    this.rteHigh.fill(0);
   }
 
   /** Where messages go; ApicBus.attach calls this. */
@@ -135,6 +147,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
 
   /** Reads an indirect register (82093AA 3.2); undefined indexes read 0. */
   readIndirect(index: number): number {
+    assertInteger(index, 'IOAPIC register index', 0, 0xff);
     if (index === IOAPIC_REG.IOAPICID) return this.idRegister;
     if (index === IOAPIC_REG.IOAPICVER) return this.versionRegister;
     // The arbitration ID is loaded from the ID (82093AA 3.2.3).
@@ -146,6 +159,8 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
 
   /** Writes an indirect register; read-only ones and undefined indexes ignore writes. */
   writeIndirect(index: number, value: number): void {
+    assertInteger(index, 'IOAPIC register index', 0, 0xff);
+    assertU32(value, 'IOAPIC register value');
     if (index === IOAPIC_REG.IOAPICID) {
       this.id = (value >>> 24) & 0xf;
       return;
@@ -173,21 +188,30 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
    * unmasked and Remote IRR clear (82093AA 3.2.4). Polarity (bit 13) says
    * which level is active. Edges and level changes on a masked pin are
    * ignored, not held pending (82093AA 3.2.4, bit 16); a level pin still
-   * asserted when it is unmasked is delivered then.
+   * asserted when it is unmasked is delivered then. Returns how many local
+   * APICs accepted a message sent now (0 when nothing was sent: inactive,
+   * masked, no edge, or Remote IRR still set).
    */
-  setIrq(pin: number, level: boolean): void {
+  setIrq(pin: number, level: boolean): number {
     this.checkPin(pin);
     const previous = this.pins[pin]!;
     this.pins[pin] = level;
     const lo = this.rteLow[pin]!;
     const activeLow = (lo & ACTIVE_LOW) !== 0;
     const asserted = level !== activeLow;
-    if (!asserted || (lo & MASK) !== 0) return;
-    if ((lo & TRIGGER_LEVEL) !== 0) {
-      if ((lo & REMOTE_IRR) === 0) this.deliver(pin);
-    } else if (previous === activeLow) {
-      this.deliver(pin);
-    }
+    if (!asserted || (lo & MASK) !== 0) return 0;
+    if ((lo & TRIGGER_LEVEL) !== 0) return (lo & REMOTE_IRR) === 0 ? this.deliver(pin) : 0;
+    return previous === activeLow ? this.deliver(pin) : 0;
+  }
+
+  /** Pin `pin` as a core InterruptLine, for devices wired to a line rather than to this class. */
+  line(pin: number): InterruptLine {
+    this.checkPin(pin);
+    return {
+      setLevel: (asserted: boolean) => {
+        this.setIrq(pin, asserted);
+      },
+    };
   }
 
   /** Current level of input pin `pin`. */
@@ -215,7 +239,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     return this.pins[pin] !== ((this.rteLow[pin]! & ACTIVE_LOW) !== 0);
   }
 
-  private deliver(pin: number): void {
+  private deliver(pin: number): number {
     const lo = this.rteLow[pin]!;
     // A pin raised from a receiver's notifier while this message is in flight gets its own message.
     const m = this.depth === 0 ? this.message : emptyMessage();
@@ -235,8 +259,9 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     } finally {
       this.depth--;
     }
-    // Remote IRR: set once a local APIC accepted the level interrupt (82093AA 3.2.4).
-    if (level && accepted > 0 && m.deliveryMode !== DELIVERY_MODE.NMI && m.deliveryMode !== DELIVERY_MODE.INIT && m.deliveryMode !== DELIVERY_MODE.SMI) {
+    // Remote IRR: set once a local APIC accepted the level interrupt (82093AA 3.2.4). Only fixed and
+    // lowest-priority interrupts reach an ISR and come back with an EOI; NMI, SMI, INIT and ExtINT never do.
+    if (level && accepted > 0 && (m.deliveryMode === DELIVERY_MODE.FIXED || m.deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY)) {
       this.rteLow[pin] = this.rteLow[pin]! | REMOTE_IRR;
     }
     this.tracer?.emit({
@@ -246,6 +271,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
       vector: m.vector,
       args: { pin, targets: accepted },
     });
+    return accepted;
   }
 
   private checkPin(pin: number): void {
@@ -263,6 +289,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
 
   // ---- snapshots ----
 
+  /** Registers, IOREGSEL and pin levels as plain JSON-safe data; the bus connection is wiring. */
   saveState(): IoApicState {
     return {
       type: 'hvsim.ioapic',
@@ -275,6 +302,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     };
   }
 
+  /** Restores a saved state, refusing foreign or malformed ones (SnapshotError); nothing is re-sent. */
   restoreState(state: unknown): void {
     const r = readState(state, 'hvsim.ioapic', 1);
     const id = r.int('id', 0, 15);

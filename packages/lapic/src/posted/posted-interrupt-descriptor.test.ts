@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory, UsageError } from '@hvsim/core';
+import { LocalApic } from '../apic/local-apic.js';
 import { PID_OFFSET, PostedInterruptDescriptor, POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR } from './posted-interrupt-descriptor.js';
 
 const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
@@ -123,5 +124,23 @@ describe('posting (VT-d 5.2.3 / 9.11; KVM posted_intr.c)', () => {
       }),
       { seed, numRuns },
     );
+  });
+});
+
+describe('PIR to IRR (KVM vmx_sync_pir_to_irr with the LocalApic model)', () => {
+  it('takePir + acceptVectors moves every posted vector into the IRR exactly once', () => {
+    const { pid } = setup();
+    const apic = new LocalApic({ id: 0 });
+    apic.mmioWrite(0xf0, 4, 0x1ff);
+    for (const v of [0x31, 0x80, 0xf1]) pid.post(v);
+    const pir = new Uint32Array(8);
+    expect(pid.takePir(pir)).toBe(true);
+    pid.clearOn();
+    expect(apic.acceptVectors(pir)).toBe(true);
+    expect([apic.isRequested(0x31), apic.isRequested(0x80), apic.isRequested(0xf1)]).toEqual([true, true, true]);
+    expect(apic.acknowledge()).toBe(0xf1);
+    expect(pid.hasPending()).toBe(false);
+    expect(apic.acceptVectors(new Uint32Array(8))).toBe(false);
+    expect(() => apic.acceptVectors(new Uint32Array(2))).toThrow('acceptVectors needs a Uint32Array of 8 words');
   });
 });
