@@ -6,7 +6,7 @@
  * device is a KVM exit to userspace) ask `lookup()` first.
  */
 import { assertAccessSize } from '../errors/validate.js';
-import { AddressMap, type BusMapping } from './address-map.js';
+import { AddressMap } from './address-map.js';
 import { BusError } from './bus-error.js';
 import type { AccessSize, MmioDevice, MsrDevice, PioDevice } from './devices.js';
 
