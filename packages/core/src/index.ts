@@ -111,6 +111,8 @@ export type {
   RegionOptions,
   /** Saved state of PhysicalMemory. */
   PhysicalMemoryState,
+  /** The halves of a 64-bit value, filled by `PhysicalMemory.read64Halves`. */
+  U64Halves,
 } from './memory/physical-memory.js';
 export type {
   /** Kinds of MemoryError. */

@@ -1,6 +1,281 @@
 /**
- * @hvsim/mmu: x86-64 paging, EPT, TLBs, shadow paging and nested walks; Arm stage-2 translation.
+ * @hvsim/mmu: how a guest virtual address becomes a host physical address.
+ * x86-64 4-level and 5-level paging with every access-rights and
+ * reserved-bit check and A/D updates; EPT with violations, misconfigurations
+ * and exit qualifications; the nested (two-dimensional) walk with its
+ * reference counts; TLBs tagged by VPID, PCID and EP4TA with the
+ * architectural invalidation instructions; a shadow MMU that keeps shadow
+ * page tables in sync with the guest's; and Arm VMSAv8-64 stage 2
+ * translation. Walks return their faults as values with the architectural
+ * codes and allocate nothing on the fast path.
  *
  * @packageDocumentation
  */
-export {};
+
+// Common
+export {
+  /** The error class of this package (API misuse), with a `kind`. */
+  MmuError,
+} from './common/mmu-error.js';
+export type {
+  /** Kinds of MmuError. */
+  MmuErrorKind,
+} from './common/mmu-error.js';
+export {
+  /** The reusable result of every walker: a translation or a fault with its architectural code. */
+  WalkResult,
+} from './common/walk-result.js';
+export type {
+  /** How a walk ended: `'ok'`, `'page-fault'`, `'ept-violation'`, `'ept-misconfig'`, `'stage2-fault'`, `'no-memslot'`. */
+  WalkStatus,
+  /** One paging-structure entry a walk read (recorded on request). */
+  WalkReference,
+  /** Which translation a recorded reference belongs to. */
+  WalkReferenceKind,
+} from './common/walk-result.js';
+export {
+  /** A 4 KiB page allocator over one physical range (tables, shadow pages). */
+  PageAllocator,
+} from './common/page-allocator.js';
+export {
+  /** True when a 64-bit linear address (as halves) is canonical (SDM 3A 3.3.7.1). */
+  isCanonical,
+  /** Splits a 64-bit bigint address into `[hi, lo]` halves. */
+  splitAddress,
+  /** Joins `hi`/`lo` halves into a bigint. */
+  addressToBigint,
+} from './common/address.js';
+
+// x86-64 paging
+export {
+  /** Fields of an x86-64 paging-structure entry (SDM 3A 4.5). */
+  X86_PTE,
+  /** Hot-path masks of an entry's bits 31:0. */
+  PTE_LO,
+  /** Hot-path masks of an entry's bits 63:32. */
+  PTE_HI,
+  /** Paging levels (1 = PT ... 5 = PML5). */
+  X86_LEVEL,
+  /** Names of the paging structures by level. */
+  X86_LEVEL_NAME,
+  /** Control-register bits that paging uses (CR0, CR3, CR4, IA32_EFER, RFLAGS). */
+  X86_CONTROL,
+  /** Page-fault error code bits (SDM 3A 4.7). */
+  PFEC,
+  /** Access flags of a walk (write, user, fetch, implicit supervisor). */
+  ACCESS,
+  /** Every bit ACCESS flags may use. */
+  ACCESS_MASK,
+} from './x86/regs.js';
+export {
+  /** The paging-relevant processor state of one logical processor. */
+  X86PagingContext,
+} from './x86/paging-context.js';
+export type {
+  /** Options of X86PagingContext. */
+  X86PagingContextOptions,
+} from './x86/paging-context.js';
+export {
+  /** Walks x86-64 4-level and 5-level paging structures. */
+  X86PageWalker,
+  /** Index of the entry for a level in a linear address. */
+  x86TableIndex,
+} from './x86/page-walker.js';
+export type {
+  /** Options of X86PageWalker. */
+  X86PageWalkerOptions,
+} from './x86/page-walker.js';
+export type {
+  /** A second stage for guest walks (memslots, EPT). */
+  TableStage,
+} from './x86/table-stage.js';
+export {
+  /** The access-rights check of SDM 3A 4.6; returns 0 or the #PF error code. */
+  x86AccessFault,
+  /** Builds a #PF error code for an access (SDM 3A 4.7). */
+  pageFaultCode,
+} from './x86/access-rights.js';
+export {
+  /** Writes x86-64 paging structures into memory. */
+  X86PageTableBuilder,
+} from './x86/page-table-builder.js';
+export type {
+  /** Attributes of a mapping made by X86PageTableBuilder. */
+  X86MapOptions,
+} from './x86/page-table-builder.js';
+export {
+  /** TLB plus walker (native or EPT) for one x86 logical processor. */
+  X86Mmu,
+} from './x86/x86-mmu.js';
+export type {
+  /** Options of X86Mmu. */
+  X86MmuOptions,
+  /** Saved state of X86Mmu. */
+  X86MmuState,
+  /** Counters of X86Mmu. */
+  X86MmuStats,
+} from './x86/x86-mmu.js';
+
+// EPT
+export {
+  /** EPTP fields (SDM 3C 24.6.11). */
+  EPTP,
+  /** EPT entry fields (SDM 3C 28.2.2). */
+  EPT_ENTRY,
+  /** Hot-path masks of an EPT entry's bits 31:0. */
+  EPTE_LO,
+  /** EPT memory types. */
+  EPT_MEMORY_TYPE,
+  /** EPT-violation exit-qualification bits (SDM 3C Table 27-7). */
+  EPT_QUAL,
+  /** EPT access types (exit-qualification bits 2:0). */
+  EPT_ACCESS,
+} from './ept/regs.js';
+export {
+  /** Walks EPT: guest-physical to host-physical, with violations and misconfigurations. */
+  EptWalker,
+  /** Decodes and checks an EPTP. */
+  decodeEptp,
+} from './ept/ept-walker.js';
+export type {
+  /** Options (EPT capabilities) of EptWalker. */
+  EptWalkerOptions,
+  /** Decoded EPTP fields. */
+  EptPointerFields,
+} from './ept/ept-walker.js';
+export {
+  /** Writes EPT paging structures and makes their EPTP. */
+  EptBuilder,
+} from './ept/ept-builder.js';
+export type {
+  /** Attributes of an EPT mapping. */
+  EptMapOptions,
+} from './ept/ept-builder.js';
+
+// Nested paging
+export {
+  /** The two-dimensional walk: guest paging over EPT. */
+  NestedWalker,
+  /** (n + 1)(m + 1) - 1: most entries an n-level over m-level nested walk reads. */
+  nestedWalkMaxReferences,
+} from './nested/nested-walker.js';
+export type {
+  /** Options of NestedWalker. */
+  NestedWalkerOptions,
+  /** Counters of NestedWalker. */
+  NestedWalkerStats,
+} from './nested/nested-walker.js';
+
+// TLBs
+export {
+  /** A set-associative TLB tagged by VPID, PCID and EP4TA. */
+  Tlb,
+  /** Attribute bits of a TLB entry. */
+  TLB_ATTR,
+  /** The EP4TA tag of linear (non-EPT) mappings. */
+  NO_EP4TA,
+} from './tlb/tlb.js';
+export {
+  /** Paging-structure caches (PDE, PDPTE, PML4E, PML5E) of a Tlb. */
+  PagingStructureCache,
+} from './tlb/paging-structure-cache.js';
+export type {
+  /** Options of Tlb. */
+  TlbOptions,
+  /** Replacement policy of a Tlb. */
+  TlbReplacement,
+  /** Saved state of a Tlb. */
+  TlbState,
+} from './tlb/tlb.js';
+export {
+  /** INVLPG semantics. */
+  invlpg,
+  /** MOV to CR3 semantics with PCIDs (#GP on reserved bits). */
+  movToCr3,
+  /** MOV to CR4 invalidation semantics. */
+  movToCr4,
+  /** INVPCID (types 0-3, #GP cases). */
+  invpcid,
+  /** INVVPID (types 0-3); returns 0 or VM-instruction error 28. */
+  invvpid,
+  /** INVEPT (single- and all-context); returns 0 or VM-instruction error 28. */
+  invept,
+  /** INVPCID types. */
+  INVPCID_TYPE,
+  /** INVVPID types. */
+  INVVPID_TYPE,
+  /** INVEPT types. */
+  INVEPT_TYPE,
+  /** VM-instruction error 28: invalid operand to INVEPT/INVVPID. */
+  VM_INSTRUCTION_ERROR_INVALID_INVEPT_INVVPID,
+} from './tlb/invalidation.js';
+
+// Shadow paging
+export {
+  /** Guest-physical to host-physical memory slots. */
+  Memslots,
+} from './shadow/memslots.js';
+export type {
+  /** Anything that maps guest-physical to host-physical addresses. */
+  GuestPhysicalMap,
+  /** One memory slot. */
+  Memslot,
+} from './shadow/memslots.js';
+export {
+  /** Memslots as the second stage of a software guest walk. */
+  MemslotStage,
+} from './shadow/memslot-stage.js';
+export {
+  /** The shadow MMU: shadow page tables kept in sync with the guest's. */
+  ShadowMmu,
+} from './shadow/shadow-mmu.js';
+export type {
+  /** Options of ShadowMmu. */
+  ShadowMmuOptions,
+} from './shadow/shadow-mmu.js';
+export {
+  /** A walk result plus the event a hypervisor saw. */
+  ShadowResult,
+} from './shadow/shadow-stats.js';
+export type {
+  /** Counters of ShadowMmu (exits, emulated writes, references ...). */
+  ShadowMmuStats,
+  /** `'hit'`, `'fixed'`, `'guest-fault'`, `'write-protected'` or `'mmio'`. */
+  ShadowEvent,
+} from './shadow/shadow-stats.js';
+
+// Arm stage 2
+export {
+  /** VTCR_EL2 fields. */
+  VTCR_EL2,
+  /** VTTBR_EL2 fields. */
+  VTTBR_EL2,
+  /** Output address sizes by VTCR_EL2.PS. */
+  PS_BITS,
+  /** Stage 2 descriptor fields (4 KiB granule). */
+  S2_DESCRIPTOR,
+  /** Hot-path masks of a stage 2 descriptor's bits 31:0. */
+  S2_LO,
+  /** Stage 2 fault status codes (add the level). */
+  S2_FAULT_STATUS,
+  /** Access flags of a stage 2 walk. */
+  S2_ACCESS,
+  /** ISS bits a stage 2 abort fills (WnR, S1PTW). */
+  S2_ISS,
+} from './arm/stage2-regs.js';
+export {
+  /** VMSAv8-64 stage 2 translation, 4 KiB granule. */
+  Stage2Walker,
+} from './arm/stage2-walker.js';
+export type {
+  /** Options of Stage2Walker. */
+  Stage2WalkerOptions,
+} from './arm/stage2-walker.js';
+export {
+  /** Writes stage 2 tables and the matching VTCR_EL2/VTTBR_EL2. */
+  Stage2Builder,
+} from './arm/stage2-builder.js';
+export type {
+  /** Attributes of a stage 2 mapping. */
+  Stage2MapOptions,
+} from './arm/stage2-builder.js';

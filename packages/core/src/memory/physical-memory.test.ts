@@ -108,6 +108,42 @@ describe('PhysicalMemory accesses', () => {
     expect(m.read16(3 * PAGE_SIZE - 1)).toBe(0x1234);
   });
 
+  it('reads 64-bit values as halves without allocating, within and across pages', () => {
+    const m = ram();
+    const out = { lo: -1, hi: -1 };
+    expect(m.read64Halves(0x4000, out)).toBe(out);
+    expect(out).toEqual({ lo: 0, hi: 0 });
+    m.write64(0x4008, 0x8000_0000_1234_5067n);
+    expect(m.read64Halves(0x4008, out)).toEqual({ lo: 0x1234_5067, hi: 0x8000_0000 });
+    m.write64(PAGE_SIZE * 6 - 4, 0xaabbccdd_11223344n);
+    expect(m.read64Halves(PAGE_SIZE * 6 - 4, out)).toEqual({ lo: 0x11223344, hi: 0xaabbccdd });
+    expect(() => m.read64Halves(0x100000, out)).toThrow(MemoryError);
+  });
+
+  it('keeps pages that share a cache slot apart (page n and n + 64)', () => {
+    const m = ram(1 << 20);
+    const a = 3 * PAGE_SIZE;
+    const b = (3 + 64) * PAGE_SIZE;
+    m.write32(a, 1);
+    m.write32(b, 2);
+    for (let i = 0; i < 3; i++) {
+      expect(m.read32(a)).toBe(1);
+      expect(m.read32(b)).toBe(2);
+    }
+    m.write32(a + 4, 3);
+    expect(m.read32(b + 4)).toBe(0);
+  });
+
+  it('forgets cached pages when their region goes away', () => {
+    const m = ram(0x10000);
+    m.addRegion(0x20000, 0x1000);
+    m.write32(0x20000, 5);
+    expect(m.read32(0x20000)).toBe(5);
+    m.removeRegion(0x20000);
+    expect(() => m.read32(0x20000)).toThrow(/outside every memory region/);
+    expect(() => m.write32(0x20000, 1)).toThrow(MemoryError);
+  });
+
   it('truncates values to the access width', () => {
     const m = ram();
     m.write8(0, 0x1ff);

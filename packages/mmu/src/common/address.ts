@@ -35,8 +35,7 @@ export function addressToBigint(hi: number, lo: number): bigint {
  * True when a linear address is canonical (SDM 3A 3.3.7.1, "Canonical
  * Addressing"): bits 63:47 (4-level) or 63:56 (5-level, LA57) all equal.
  */
-export function isCanonical(hi: number, lo: number, la57: boolean): boolean {
-  void lo;
+export function isCanonical(hi: number, _lo: number, la57: boolean): boolean {
   const top = la57 ? 24 : 15; // bits 63:56 are hi bits 31:24; bits 63:47 are hi bits 31:15
   const ext = hi >> top; // arithmetic: all ones or all zeros when canonical
   return ext === 0 || ext === -1;

@@ -47,7 +47,7 @@ export class WalkResult {
   level = 0;
   /** Paging-structure entries read (guest entries plus EPT or stage-2 entries). */
   references = 0;
-  /** Of `references`, those made by the second stage (EPT / memslot-free count for native walks is 0). */
+  /** Of `references`, those made by the second stage (EPT); 0 for native and memslot-staged walks. */
   secondStageReferences = 0;
   /** Writes made to set accessed/dirty flags. */
   adWrites = 0;

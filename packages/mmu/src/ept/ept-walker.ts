@@ -14,7 +14,8 @@ import { EntryReader } from '../internal/entry-reader.js';
 import { EPTE_LO, EPTP, EPT_MEMORY_TYPE, EPT_QUAL } from './regs.js';
 
 const TWO_32 = 0x1_0000_0000;
-const { RWX, LARGE, ADDRESS } = EPTE_LO;
+const { RWX, LARGE, ADDRESS, A: EPT_A, D: EPT_D, MEMORY_TYPE_SHIFT, IGNORE_PAT } = EPTE_LO;
+const QUAL_WRITE = EPT_QUAL.WRITE;
 
 /** Options of {@link EptWalker}: the processor's EPT capabilities. */
 export interface EptWalkerOptions {
@@ -59,7 +60,7 @@ export function decodeEptp(eptp: bigint, maxPhyAddr = 46, fiveLevel = true): Ept
     throw new MmuError('bad-argument', `EPTP ${bigintToHex(eptp)}: page-walk length ${walk} is not supported`);
   }
   if (getField64(eptp, EPTP.RESERVED) !== 0n || eptp >> BigInt(maxPhyAddr) !== 0n) {
-    throw new MmuError('bad-argument', `EPTP ${bigintToHex(eptp)}: reserved bits 11:8 or ${63}:${maxPhyAddr} are set`);
+    throw new MmuError('bad-argument', `EPTP ${bigintToHex(eptp)}: reserved bits 11:8 or 63:${maxPhyAddr} are set`);
   }
   return {
     memoryType,
@@ -126,7 +127,7 @@ export class EptWalker {
     private readonly memory: PhysicalMemory,
     options: EptWalkerOptions = {},
   ) {
-    this.reader = EntryReader.for(memory);
+    this.reader = new EntryReader(memory);
     const m = options.maxPhyAddr ?? 46;
     if (!Number.isInteger(m) || m < 36 || m > 52) throw new MmuError('bad-option', `maxPhyAddr must be an integer in [36, 52], got ${describeValue(m)}`);
     this.maxPhyAddr = m;
@@ -171,7 +172,6 @@ export class EptWalker {
   walk(gpa: number, access: number, out: WalkResult = this.scratch): WalkResult {
     out.reset(0, 0);
     out.guestPhysicalAddress = gpa;
-    this.reader.begin();
     const hpa = this.translate(gpa, access, 0, out);
     if (hpa >= 0) {
       out.address = hpa;
@@ -208,6 +208,8 @@ export class EptWalker {
     let elo = 0;
     let ehi = 0;
     let refs = 0;
+    const ad = this.ad;
+    const rsvdHi = this.rsvdHi;
     for (;;) {
       const hpa = table + eptIndex(level, hi, lo) * 8;
       reader.read(hpa);
@@ -215,8 +217,10 @@ export class EptWalker {
       ehi = reader.hi;
       refs++;
       if (out.trace !== null) out.trace.push({ kind: 'ept', level, address: hpa, value: (BigInt(ehi) << 32n) | BigInt(elo) });
-      this.entryHpa[level] = hpa;
-      this.entryLo[level] = elo;
+      if (ad) {
+        this.entryHpa[level] = hpa;
+        this.entryLo[level] = elo;
+      }
       const rwx = elo & RWX;
       perms &= rwx;
       if (rwx === 0) {
@@ -227,7 +231,11 @@ export class EptWalker {
       const leaf = level === 1 || (large && level <= 3);
       // Fast accept: readable, bits 7:3 clear, no address bit above MAXPHYADDR
       // (a well-formed non-leaf entry); anything else gets the full check.
-      if (!((elo & 0xf9) === 1 && (ehi & this.rsvdHi) === 0 && !leaf) && this.misconfigured(level, elo, ehi, rwx, large, leaf)) {
+      // Fast accept of the common shapes (readable, no address bit above
+      // MAXPHYADDR): a non-leaf with bits 7:3 clear, or a 4 KiB leaf of
+      // memory type WB or UC; anything else gets the full check.
+      const common = (elo & 1) === 1 && (ehi & rsvdHi) === 0 && (leaf ? level === 1 && ((elo & 0x38) === 0x30 || (elo & 0x38) === 0) : (elo & 0xf8) === 0);
+      if (!common && this.misconfigured(level, elo, ehi, rwx, large, leaf)) {
         out.references += refs;
         this.references += refs;
         out.status = 'ept-misconfig';
@@ -250,7 +258,7 @@ export class EptWalker {
     let size: number;
     if (level === 1) {
       size = 4096;
-      base = (ehi & hiAddrMask) * TWO_32 + ((elo & EPTE_LO.ADDRESS) >>> 0) + (lo & 0xfff);
+      base = (ehi & hiAddrMask) * TWO_32 + ((elo & ADDRESS) >>> 0) + (lo & 0xfff);
     } else if (level === 2) {
       size = 0x20_0000;
       base = (ehi & hiAddrMask) * TWO_32 + ((elo & 0xffe0_0000) >>> 0) + (lo & 0x1f_ffff);
@@ -258,11 +266,11 @@ export class EptWalker {
       size = 0x4000_0000;
       base = (ehi & hiAddrMask) * TWO_32 + ((elo & 0xc000_0000) >>> 0) + (lo & 0x3fff_ffff);
     }
-    if (this.ad) {
+    if (ad) {
       // EPT A/D (SDM 3C 28.2.4): A in every entry used, D in the leaf on a write.
       for (let l = top; l >= level; l--) {
         const old = this.entryLo[l] ?? 0;
-        const want = l === level && (access & EPT_QUAL.WRITE) !== 0 ? EPTE_LO.A | EPTE_LO.D : EPTE_LO.A;
+        const want = l === level && (access & QUAL_WRITE) !== 0 ? EPT_A | EPT_D : EPT_A;
         if ((old & want) !== want) {
           this.memory.write32(this.entryHpa[l] ?? 0, (old | want) >>> 0);
           out.adWrites++;
@@ -271,8 +279,8 @@ export class EptWalker {
     }
     this.lastPermissions = perms;
     this.lastPageSize = size;
-    this.lastMemoryType = (elo >>> EPTE_LO.MEMORY_TYPE_SHIFT) & 7;
-    this.lastIgnorePat = (elo & EPTE_LO.IGNORE_PAT) !== 0;
+    this.lastMemoryType = (elo >>> MEMORY_TYPE_SHIFT) & 7;
+    this.lastIgnorePat = (elo & IGNORE_PAT) !== 0;
     return base;
   }
 

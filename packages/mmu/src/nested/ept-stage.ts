@@ -11,6 +11,9 @@ import { EPT_QUAL } from '../ept/regs.js';
 import { ACCESS } from '../x86/regs.js';
 import type { TableStage } from '../x86/table-stage.js';
 
+const { READ: Q_READ, WRITE: Q_WRITE, FETCH: Q_FETCH, LINEAR_VALID, FINAL_TRANSLATION } = EPT_QUAL;
+const { WRITE, FETCH } = ACCESS;
+
 export class EptStage implements TableStage {
   // EPT permissions of each guest paging-structure page, by guest level.
   private readonly tablePermissions = new Uint8Array(6);
@@ -18,8 +21,8 @@ export class EptStage implements TableStage {
   constructor(private readonly ept: EptWalker) {}
 
   mapTable(gpa: number, level: number, out: WalkResult): number {
-    const access = this.ept.accessedDirtyEnabled ? EPT_QUAL.READ | EPT_QUAL.WRITE : EPT_QUAL.READ;
-    const hpa = this.ept.translate(gpa, access, EPT_QUAL.LINEAR_VALID, out);
+    const access = this.ept.accessedDirtyEnabled ? Q_READ | Q_WRITE : Q_READ;
+    const hpa = this.ept.translate(gpa, access, LINEAR_VALID, out);
     if (hpa >= 0) this.tablePermissions[level] = this.ept.lastPermissions;
     return hpa;
   }
@@ -29,14 +32,14 @@ export class EptStage implements TableStage {
     // walk); it needs write permission (SDM 3C 28.2.3.2). With EPT A/D the
     // read was already checked as a write.
     const perms = this.tablePermissions[level] ?? 0;
-    if ((perms & EPT_QUAL.WRITE) !== 0) return hpa;
-    this.ept.reportViolation(out, gpa, level, EPT_QUAL.WRITE | (perms << 3) | EPT_QUAL.LINEAR_VALID);
+    if ((perms & Q_WRITE) !== 0) return hpa;
+    this.ept.reportViolation(out, gpa, level, Q_WRITE | (perms << 3) | LINEAR_VALID);
     return -1;
   }
 
   mapFinal(gpa: number, access: number, out: WalkResult): number {
-    const eptAccess = (access & ACCESS.FETCH) !== 0 ? EPT_QUAL.FETCH : (access & ACCESS.WRITE) !== 0 ? EPT_QUAL.WRITE : EPT_QUAL.READ;
-    const hpa = this.ept.translate(gpa, eptAccess, EPT_QUAL.LINEAR_VALID | EPT_QUAL.FINAL_TRANSLATION, out);
+    const eptAccess = (access & FETCH) !== 0 ? Q_FETCH : (access & WRITE) !== 0 ? Q_WRITE : Q_READ;
+    const hpa = this.ept.translate(gpa, eptAccess, LINEAR_VALID | FINAL_TRANSLATION, out);
     if (hpa >= 0) {
       out.eptPermissions = this.ept.lastPermissions;
       // A combined mapping is as large as the smaller of the two pages (SDM 3C 28.3.1).

@@ -20,6 +20,18 @@ export function nestedWalkMaxReferences(guestLevels: number, eptLevels: number):
   return (guestLevels + 1) * (eptLevels + 1) - 1;
 }
 
+/** Counters of a {@link NestedWalker}. */
+export interface NestedWalkerStats {
+  walks: number;
+  guestReferences: number;
+  eptReferences: number;
+  guestFaults: number;
+  eptViolations: number;
+  eptMisconfigs: number;
+  /** VM exits the walks caused (EPT violations plus misconfigurations). */
+  exits: number;
+}
+
 /** Options of {@link NestedWalker}. */
 export interface NestedWalkerOptions extends EptWalkerOptions {
   tracer?: Tracer;
@@ -69,6 +81,19 @@ export class NestedWalker {
     else if (out.status === 'ept-violation') this.eptViolations++;
     else if (out.status === 'ept-misconfig') this.eptMisconfigs++;
     return out;
+  }
+
+  /** The counters, for comparing with the shadow MMU's figures: walks, references by dimension, and exits. */
+  stats(): NestedWalkerStats {
+    return {
+      walks: this.walks,
+      guestReferences: this.guestReferences,
+      eptReferences: this.eptReferences,
+      guestFaults: this.guestFaults,
+      eptViolations: this.eptViolations,
+      eptMisconfigs: this.eptMisconfigs,
+      exits: this.eptViolations + this.eptMisconfigs,
+    };
   }
 
   /** Saves the counters and the EPT walker's state. */

@@ -326,5 +326,67 @@ describe('property: shadow translation equals the guest walk composed with the m
     );
     // The generated cases exercise every outcome.
     expect(Object.keys(tally).sort()).toEqual(['fixed', 'guest-fault', 'hit', 'mmio', 'write-protected']);
+  }, 120_000);
+});
+
+describe('shadow paging with 5-level guest paging (CR4.LA57)', () => {
+  it('shadows a 5-level guest with 5-level shadow tables', () => {
+    const memory = new PhysicalMemory();
+    memory.addRegion(0, 64 * MiB);
+    const memslots = new Memslots();
+    memslots.add({ id: 0, guestPhysical: 0, size: 16 * MiB, hostPhysical: 16 * MiB });
+    const pt = new X86PageTableBuilder(memory, new PageAllocator(8 * MiB, 8 * MiB), 5, (g) => memslots.translate(g));
+    pt.map(0x1_0000_0000_3000, 0x30_0000);
+    const shadow = new ShadowMmu(memory, { memslots, shadowPages: new PageAllocator(32 * MiB, 16 * MiB), context: { cr3: pt.root, cr4La57: true } });
+    expect(shadow.translate64(0x1_0000, 0x3010, ACCESS.READ).event).toBe('fixed');
+    const r = shadow.translate64(0x1_0000, 0x3010, ACCESS.READ);
+    expect([r.event, r.address, r.references]).toEqual(['hit', 0x30_0010 + 16 * MiB, 5]);
+  });
+});
+
+describe('shadow paging: read-only memslots', () => {
+  it('a write to a read-only slot exits to userspace (mmio) with the translation; reads hit', () => {
+    const memory = new PhysicalMemory();
+    memory.addRegion(0, 64 * MiB);
+    const memslots = new Memslots();
+    memslots.add({ id: 0, guestPhysical: 0, size: 16 * MiB, hostPhysical: 16 * MiB });
+    memslots.add({ id: 1, guestPhysical: 0x100_0000, size: MiB, hostPhysical: 48 * MiB, readOnly: true });
+    const pt = new X86PageTableBuilder(memory, new PageAllocator(8 * MiB, 8 * MiB), 4, (g) => memslots.translate(g));
+    pt.map(0x40_1000, 0x100_0000, { accessed: true, dirty: true });
+    const shadow = new ShadowMmu(memory, { memslots, shadowPages: new PageAllocator(32 * MiB, 16 * MiB), context: { cr3: pt.root } });
+    const w = shadow.translate(0x40_1000, ACCESS.WRITE);
+    expect([w.status, w.event, w.address]).toEqual(['ok', 'mmio', 48 * MiB]);
+    expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('hit');
+    expect(shadow.translate(0x40_1000, ACCESS.WRITE).event).toBe('mmio');
+  });
+});
+
+describe('shadow paging: partial writes and tables outside guest RAM', () => {
+  it('emulates 1-, 2- and 4-byte guest writes to a PTE (each resyncs the entry)', () => {
+    const { memory, pt, shadow, toHost } = setup();
+    pt.map(0x40_1000, 0x30_0000, { accessed: true, dirty: true });
+    const pteGpa = pt.existingEntry(0x40_1000, 1);
+    pt.map(0x60_0000, pteGpa - (pteGpa % 4096), { accessed: true, dirty: true });
+    const pteLinear = 0x60_0000 + (pteGpa % 4096);
+    shadow.translate(0x40_1000, ACCESS.READ);
+    shadow.write(pteLinear + 2, 1, 0x31); // frame byte: 0x30_0000 -> 0x31_0000
+    expect(memory.read32(toHost(pteGpa)) >>> 12).toBe(0x310);
+    expect(shadow.translate(0x40_1000, ACCESS.READ).address).toBe(0x31_0000 + 16 * MiB);
+    shadow.write(pteLinear + 2, 2, 0x0032);
+    expect(shadow.translate(0x40_1000, ACCESS.READ).address).toBe(0x32_0000 + 16 * MiB);
+    shadow.write(pteLinear, 4, 0);
+    expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('guest-fault');
+    expect(() => shadow.write(pteLinear, 3, 0)).toThrow(/1, 2, 4 or 8/);
+    expect(() => shadow.write(0x60_0ffc, 8, 0)).toThrow(/crosses a page/);
+    expect(() => shadow.emulateWrite(0x200_0000, 8, 0)).toThrow(/no memslot/);
+  });
+
+  it('a guest paging structure outside every memslot exits as MMIO', () => {
+    const { memory, pt, shadow, toHost } = setup();
+    pt.map(0x40_1000, 0x30_0000);
+    const pde = toHost(pt.existingEntry(0x40_1000, 2));
+    memory.write32(pde, (0x200_0000 | 0x7) >>> 0); // the PT now lies at gpa 32 MiB: no memslot
+    const r = shadow.translate(0x40_1000, ACCESS.READ);
+    expect([r.status, r.event, r.guestPhysicalAddress]).toEqual(['no-memslot', 'mmio', 0x200_0000 + 8]);
   });
 });

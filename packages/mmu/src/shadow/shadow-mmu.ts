@@ -29,7 +29,7 @@ import { readState } from '@hvsim/core';
 import { highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import type { PageAllocator } from '../common/page-allocator.js';
-import { WalkResult } from '../common/walk-result.js';
+import { writeSized } from '../common/write-sized.js';
 import { X86PageWalker, x86TableIndex } from '../x86/page-walker.js';
 import type { X86PagingContextOptions } from '../x86/paging-context.js';
 import { X86PagingContext } from '../x86/paging-context.js';
@@ -38,19 +38,15 @@ import type { GuestPhysicalMap } from './memslots.js';
 import { MemslotStage } from './memslot-stage.js';
 import type { ShadowPage } from './shadow-pages.js';
 import { ShadowPageStore, shadowKey } from './shadow-pages.js';
+import type { CounterName, ShadowMmuStats } from './shadow-stats.js';
+import { COUNTERS, ShadowResult } from './shadow-stats.js';
 
 const TWO_32 = 0x1_0000_0000;
 const { P, RW, US, PWT, PCD, A, D, PS, G } = PTE_LO;
 const { XD } = PTE_HI;
 const PKEY_HI = 0x7800_0000;
-
-/** What the hypervisor saw for one access under shadow paging. */
-export type ShadowEvent = 'hit' | 'fixed' | 'guest-fault' | 'write-protected' | 'mmio';
-
-/** A walk result plus the hypervisor-visible event. */
-export class ShadowResult extends WalkResult {
-  event: ShadowEvent = 'hit';
-}
+const ADDRESS = PTE_LO.ADDRESS;
+const WRITE = ACCESS.WRITE;
 
 /** Options of {@link ShadowMmu}. */
 export interface ShadowMmuOptions {
@@ -65,70 +61,6 @@ export interface ShadowMmuOptions {
   tracer?: Tracer;
   now?: () => number;
 }
-
-/** Counters for comparing shadow paging with nested paging. */
-export interface ShadowMmuStats {
-  /** Accesses translated. */
-  accesses: number;
-  /** Accesses the shadow tables translated with no exit. */
-  hits: number;
-  /** Shadow page faults: VM exits taken into the MMU. */
-  exits: number;
-  /** Exits fixed silently. */
-  fixed: number;
-  /** Exits that were real guest page faults, reflected. */
-  guestFaults: number;
-  /** Exits on writes that must be emulated. */
-  writeProtectExits: number;
-  /** Exits to MMIO (no memslot). */
-  mmioExits: number;
-  /** Guest writes emulated (writes to guest page tables). */
-  emulatedWrites: number;
-  /** Shadow entries rewritten in place after an emulated write. */
-  sptesUpdated: number;
-  /** Shadow entries dropped. */
-  sptesZapped: number;
-  /** Shadow pages created. */
-  pagesCreated: number;
-  /** Shadow pages now in use. */
-  pagesInUse: number;
-  /** Shadow pages freed because the guest reused an unreachable shadowed table page. */
-  pagesUnshadowed: number;
-  /** Whole-MMU zaps (shadow page pool exhausted, context change, restore). */
-  zapAlls: number;
-  /** CR3 loads that found a cached shadow root. */
-  rootHits: number;
-  /** CR3 loads that built a new shadow root. */
-  rootMisses: number;
-  /** INVLPGs handled. */
-  invlpgs: number;
-  /** Shadow-table entries read by the hardware walks. */
-  hardwareReferences: number;
-  /** Guest-table entries read by the MMU's own guest walks. */
-  guestReferences: number;
-}
-
-const COUNTERS = [
-  'accesses',
-  'hits',
-  'exits',
-  'fixed',
-  'guestFaults',
-  'writeProtectExits',
-  'mmioExits',
-  'emulatedWrites',
-  'sptesUpdated',
-  'sptesZapped',
-  'pagesUnshadowed',
-  'zapAlls',
-  'rootHits',
-  'rootMisses',
-  'invlpgs',
-  'hardwareReferences',
-  'guestReferences',
-] as const;
-
-type CounterName = (typeof COUNTERS)[number];
 
 /** A shadow MMU for one guest address space set. */
 export class ShadowMmu {
@@ -228,7 +160,8 @@ export class ShadowMmu {
       return out;
     }
     c.exits++;
-    this.handleFault(hi, lo, access, out);
+    // A protection fault (P = 1) means the shadow path exists already.
+    this.handleFault(hi, lo, access, out, (out.errorCode & 1) === 0);
     this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'mmu.shadow', what: `shadow-page-fault:${out.event}`, code: out.errorCode, args: { address: out.linearAddress } });
     return out;
   }
@@ -239,10 +172,10 @@ export class ShadowMmu {
    * memory, emulating the write when the page is write-protected. Returns the
    * translation; a `'page-fault'` or `'mmio'` result writes nothing.
    */
-  write(linear: number, size: number, valueLo: number, valueHi = 0, access: number = ACCESS.WRITE, out: ShadowResult = this.scratch): ShadowResult {
+  write(linear: number, size: number, valueLo: number, valueHi = 0, access: number = WRITE, out: ShadowResult = this.scratch): ShadowResult {
     if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new MmuError('bad-argument', `write size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
     if ((linear % 4096) + size > 4096) throw new MmuError('bad-argument', `a ${size}-byte write at 0x${linear.toString(16)} crosses a page`);
-    this.translate(linear, access | ACCESS.WRITE, out);
+    this.translate(linear, access | WRITE, out);
     if (out.status !== 'ok') return out;
     if (out.event === 'write-protected') this.emulateWrite(out.guestPhysicalAddress, size, valueLo, valueHi);
     else writeSized(this.memory, out.address, size, valueLo, valueHi);
@@ -269,7 +202,10 @@ export class ShadowMmu {
     if (pages === undefined) return;
     const first = (gpa % 4096) >> 3;
     const last = Math.min(511, ((gpa % 4096) + size - 1) >> 3);
-    for (const page of [...pages]) {
+    // Backwards: freeing a page moves the list's last page into its slot.
+    for (let k = pages.length - 1; k >= 0; k--) {
+      const page = pages[k];
+      if (page === undefined) continue;
       if (page.parents.length === 0 && page.rootRefs === 0) {
         // Nothing reaches this shadow page any more: stop shadowing the frame
         // rather than emulate every write to what is now probably data.
@@ -296,7 +232,7 @@ export class ShadowMmu {
       const spte = page.hpa + index * 8;
       const elo = this.memory.read32(spte);
       if ((elo & P) === 0) return;
-      page = this.store.atHpa((this.memory.read32(spte + 4) & 0xfffff) * TWO_32 + ((elo & PTE_LO.ADDRESS) >>> 0));
+      page = this.store.atHpa((this.memory.read32(spte + 4) & 0xfffff) * TWO_32 + ((elo & ADDRESS) >>> 0));
     }
   }
 
@@ -367,7 +303,7 @@ export class ShadowMmu {
     if (hw.cr3 !== root.hpa) hw.cr3 = root.hpa;
   }
 
-  private handleFault(hi: number, lo: number, access: number, out: ShadowResult): void {
+  private handleFault(hi: number, lo: number, access: number, out: ShadowResult, notPresent: boolean): void {
     const c = this.counters;
     const walker = this.guestWalker;
     walker.walk64(this.context, hi, lo, access, out);
@@ -392,6 +328,14 @@ export class ShadowMmu {
       return;
     }
     out.address = hpa;
+    const isWrite = (access & WRITE) !== 0;
+    const gfn = Math.floor(gpa / 4096);
+    if (isWrite && !notPresent && this.store.isProtected(gfn)) {
+      // A write to a write-protected guest table through an existing read-only spte.
+      out.event = 'write-protected';
+      c.writeProtectExits++;
+      return;
+    }
     try {
       this.install(hi, lo, out.level);
     } catch (e) {
@@ -405,16 +349,18 @@ export class ShadowMmu {
         throw again;
       }
     }
-    const isWrite = (access & ACCESS.WRITE) !== 0;
-    if (isWrite && (this.store.isProtected(Math.floor(gpa / 4096)) || !out.writable || (this.memslots.isReadOnly?.(gpa) ?? false))) {
+    if (isWrite) {
       if (this.memslots.isReadOnly?.(gpa) ?? false) {
+        // A write to a read-only slot (a ROM) exits to userspace; the translation itself exists.
         out.event = 'mmio';
         c.mmioExits++;
         return;
       }
-      out.event = 'write-protected';
-      c.writeProtectExits++;
-      return;
+      if (this.store.isProtected(gfn) || !out.writable) {
+        out.event = 'write-protected';
+        c.writeProtectExits++;
+        return;
+      }
     }
     out.event = 'fixed';
     c.fixed++;
@@ -484,7 +430,7 @@ export class ShadowMmu {
       if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
       return false;
     }
-    const writable = (glo & RW) !== 0 && (glo & D) !== 0 && !(this.memslots.isReadOnly?.(gfn * 4096) ?? false);
+    const writable = (glo & RW) !== 0 && (glo & D) !== 0 && !this.store.isProtected(gfn) && !(this.memslots.isReadOnly?.(gfn * 4096) ?? false);
     const lo = (P | A | (glo & (US | PWT | PCD | PS | G)) | (writable ? RW | D : 0) | (hpa % TWO_32)) >>> 0;
     const hi = (highHalf(hpa) | (ghi & (XD | PKEY_HI))) >>> 0;
     const spte = page.hpa + index * 8;
@@ -521,22 +467,5 @@ export class ShadowMmu {
 class PoolExhausted extends Error {
   constructor() {
     super('shadow page pool exhausted');
-  }
-}
-
-function writeSized(memory: PhysicalMemory, address: number, size: number, lo: number, hi: number): void {
-  switch (size) {
-    case 1:
-      memory.write8(address, lo & 0xff);
-      return;
-    case 2:
-      memory.write16(address, lo & 0xffff);
-      return;
-    case 4:
-      memory.write32(address, lo >>> 0);
-      return;
-    default:
-      memory.write32(address, lo >>> 0);
-      memory.write32(address + 4, hi >>> 0);
   }
 }

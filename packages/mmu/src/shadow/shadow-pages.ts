@@ -9,6 +9,8 @@ import type { PhysicalMemory } from '@hvsim/core';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { PTE_LO } from '../x86/regs.js';
 
+const { P, RW, ADDRESS } = PTE_LO;
+
 /** One page of shadow paging structures in host memory. */
 export class ShadowPage {
   /** Sptes in other shadow pages (host addresses) that point here. */
@@ -114,14 +116,14 @@ export class ShadowPageStore {
   zapEntry(page: ShadowPage, index: number): boolean {
     const spte = page.hpa + index * 8;
     const lo = this.memory.read32(spte);
-    if ((lo & PTE_LO.P) === 0) return false;
+    if ((lo & P) === 0) return false;
     const gfn = page.leafGfn[index] ?? -1;
     if (gfn >= 0) {
       this.removeRmap(gfn, spte);
       page.leafGfn[index] = -1;
     } else {
       const hi = this.memory.read32(spte + 4);
-      const child = this.byHpa.get((hi & 0xfffff) * 0x1_0000_0000 + ((lo & PTE_LO.ADDRESS) >>> 0));
+      const child = this.byHpa.get((hi & 0xfffff) * 0x1_0000_0000 + ((lo & ADDRESS) >>> 0));
       if (child !== undefined) removeValue(child.parents, spte);
     }
     this.memory.write32(spte, 0);
@@ -169,8 +171,8 @@ export class ShadowPageStore {
     if (list === undefined) return;
     for (const spte of list) {
       const lo = this.memory.read32(spte);
-      if ((lo & PTE_LO.RW) !== 0) {
-        this.memory.write32(spte, (lo & ~PTE_LO.RW) >>> 0);
+      if ((lo & RW) !== 0) {
+        this.memory.write32(spte, (lo & ~RW) >>> 0);
         this.writeProtected++;
       }
     }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { WalkResult } from '../common/walk-result.js';
 import { PROPERTY_PARAMS, makeMemory } from '../test-support/fixtures.js';
 import { X86PageTableBuilder } from '../x86/page-table-builder.js';
-import { ACCESS } from '../x86/regs.js';
+import { ACCESS, PFEC, PTE_LO } from '../x86/regs.js';
 import { X86Mmu } from '../x86/x86-mmu.js';
 import { EptBuilder } from '../ept/ept-builder.js';
 import { INVEPT_TYPE, INVPCID_TYPE, INVVPID_TYPE, VM_INSTRUCTION_ERROR_INVALID_INVEPT_INVVPID } from './invalidation.js';
@@ -353,5 +353,57 @@ describe('property: a TLB never returns a translation the invalidation rules say
       }),
       PROPERTY_PARAMS,
     );
+  }, 120_000);
+});
+
+describe('SDM 3A 4.10.3 "Paging-Structure Caches"', () => {
+  function pscSetup() {
+    const { memory, tables } = makeMemory();
+    const pt = new X86PageTableBuilder(memory, tables);
+    for (let p = 0; p < 8; p++) pt.map(0x40_0000 + p * 4096, 0x10_0000 + p * 4096, { accessed: true, dirty: true });
+    pt.map(0x8000_0000, 0x20_0000, { accessed: true, dirty: true });
+    const mmu = new X86Mmu(memory, { context: { cr3: pt.root, cr4Pcide: true }, tlb: { pagingStructureCache: 8 } });
+    return { memory, pt, mmu };
+  }
+
+  it('a PDE-cache hit reads only the PTE; a PDPTE-cache hit reads the PDE and the PTE (4.10.3.2)', () => {
+    const { mmu } = pscSetup();
+    expect(mmu.translate(0x40_0000, ACCESS.READ).references).toBe(4);
+    expect(mmu.translate(0x40_1000, ACCESS.READ).references).toBe(1);
+    expect(mmu.translate(0x40_1000, ACCESS.READ).references).toBe(0); // TLB hit
+    expect(mmu.translate(0x8000_0000, ACCESS.READ).references).toBe(3); // same PML4E: PML4E-cache hit
+    expect(mmu.tlb.psc!.hits).toBe(2);
+  });
+
+  it('keeps accumulated rights: a PDE-cache hit below a read-only PDE still faults on a user write', () => {
+    const { memory, tables } = makeMemory();
+    const pt = new X86PageTableBuilder(memory, tables);
+    for (let p = 0; p < 2; p++) pt.map(0x40_0000 + p * 4096, 0x10_0000, { tableFlags: PTE_LO.P | PTE_LO.US, accessed: true, dirty: true });
+    const mmu = new X86Mmu(memory, { context: { cr3: pt.root }, tlb: { pagingStructureCache: 8 } });
+    mmu.translate(0x40_0000, ACCESS.READ);
+    const r = mmu.translate(0x40_1000, ACCESS.USER | ACCESS.WRITE);
+    expect([r.status, r.references, r.errorCode]).toEqual(['page-fault', 1, PFEC.P | PFEC.W | PFEC.U]);
+  });
+
+  it("may use a stale PDE until INVLPG (or a CR3 load) drops the PCID's entries, whatever their address (4.10.4.1)", () => {
+    const { memory, pt, mmu } = pscSetup();
+    mmu.translate(0x40_0000, ACCESS.READ);
+    memory.write32(pt.existingEntry(0x40_0000, 2), 0); // the guest clears the PDE without invalidating
+    expect(mmu.translate(0x40_2000, ACCESS.READ).status).toBe('ok');
+    mmu.invlpg(0x7000_0000); // any address: the PCID's paging-structure-cache entries go
+    expect(mmu.translate(0x40_3000, ACCESS.READ).status).toBe('page-fault');
+  });
+
+  it("MOV to CR3 drops the new PCID's entries unless bit 63 is set; INVVPID/INVPCID drop them too", () => {
+    const { pt, mmu } = pscSetup();
+    mmu.translate(0x40_0000, ACCESS.READ);
+    mmu.movToCr3(BigInt(pt.root) | (1n << 63n));
+    expect(mmu.translate(0x40_1000, ACCESS.READ).references).toBe(1);
+    mmu.movToCr3(BigInt(pt.root));
+    expect(mmu.translate(0x40_2000, ACCESS.READ).references).toBe(4);
+    mmu.invpcid(INVPCID_TYPE.SINGLE_CONTEXT, 0);
+    expect(mmu.translate(0x40_3000, ACCESS.READ).references).toBe(4);
+    mmu.tlb.invalidateVpid(0, true);
+    expect(mmu.tlb.psc!.size).toBe(0);
   });
 });

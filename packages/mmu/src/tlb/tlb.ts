@@ -10,6 +10,7 @@ import type { Tracer } from '@hvsim/core';
 import { SeededRandom, readState } from '@hvsim/core';
 import { MmuError } from '../common/mmu-error.js';
 import type { WalkResult } from '../common/walk-result.js';
+import { PagingStructureCache } from './paging-structure-cache.js';
 
 /** How a full set chooses its victim. */
 export type TlbReplacement = 'lru' | 'fifo' | 'random';
@@ -29,6 +30,8 @@ export interface TlbOptions {
   now?: () => number;
   /** Source name on trace events (default `'tlb'`). */
   source?: string;
+  /** Entries per level of the paging-structure caches (SDM 3A 4.10.3); 0 or absent: none. */
+  pagingStructureCache?: number;
 }
 
 /** Attribute bits of a TLB entry. */
@@ -38,6 +41,8 @@ export const TLB_ATTR = {
   EXECUTABLE: 0x4,
   DIRTY: 0x8,
 } as const;
+
+const { WRITABLE, USER, EXECUTABLE, DIRTY } = TLB_ATTR;
 
 /** No EP4TA: a linear mapping (EPT not in use). */
 export const NO_EP4TA = -1;
@@ -60,6 +65,8 @@ export class Tlb {
 
   readonly entries: number;
   readonly ways: number;
+  /** The paging-structure caches, when enabled. */
+  readonly psc: PagingStructureCache | null;
   readonly replacement: TlbReplacement;
   private readonly lru: boolean;
   private readonly sets: number;
@@ -89,9 +96,9 @@ export class Tlb {
     const ways = options.ways ?? 4;
     if (!isPowerOfTwo(entries) || entries > 1 << 20) throw new MmuError('bad-option', `TLB entries must be a power of two up to 2^20, got ${String(entries)}`);
     if (!isPowerOfTwo(ways) || ways > entries) throw new MmuError('bad-option', `TLB ways must be a power of two no larger than entries (${entries}), got ${String(ways)}`);
-    const replacement = options.replacement ?? 'lru';
+    const replacement: string = options.replacement ?? 'lru';
     if (replacement !== 'lru' && replacement !== 'fifo' && replacement !== 'random') {
-      throw new MmuError('bad-option', `TLB replacement must be 'lru', 'fifo' or 'random', got ${String(replacement)}`);
+      throw new MmuError('bad-option', `TLB replacement must be 'lru', 'fifo' or 'random', got ${replacement}`);
     }
     this.entries = entries;
     this.ways = ways;
@@ -115,6 +122,8 @@ export class Tlb {
     this.tracer = options.tracer;
     this.now = options.now ?? (() => 0);
     this.source = options.source ?? 'tlb';
+    const psc = options.pagingStructureCache ?? 0;
+    this.psc = psc > 0 ? new PagingStructureCache(psc) : null;
   }
 
   /** Valid entries. */
@@ -167,6 +176,22 @@ export class Tlb {
     return (this.frame[i] ?? 0) + (shift === 30 ? lo & 0x3fff_ffff : shift === 21 ? lo & 0x1f_ffff : lo & 0xfff);
   }
 
+  /** Fills a successful result from entry `i` for the linear address `hi:lo` (a TLB hit: no references). */
+  readInto(i: number, hi: number, lo: number, out: WalkResult): void {
+    out.reset(hi, lo);
+    const shift = this.shift[i];
+    const attrs = this.attrs[i] ?? 0;
+    out.address = (this.frame[i] ?? 0) + (shift === 30 ? lo & 0x3fff_ffff : shift === 21 ? lo & 0x1f_ffff : lo & 0xfff);
+    out.pageSize = shift === 30 ? 0x4000_0000 : shift === 21 ? 0x20_0000 : 4096;
+    out.writable = (attrs & WRITABLE) !== 0;
+    out.user = (attrs & USER) !== 0;
+    out.executable = (attrs & EXECUTABLE) !== 0;
+    out.dirty = (attrs & DIRTY) !== 0;
+    out.global = this.global[i] === 1;
+    out.protectionKey = this.pkey[i] ?? 0;
+    out.eptPermissions = this.eptPerms[i] ?? 0;
+  }
+
   /** {@link TLB_ATTR} bits of entry `i`. */
   attributes(i: number): number {
     return this.attrs[i] ?? 0;
@@ -195,9 +220,11 @@ export class Tlb {
 
   /**
    * Caches a successful walk for the tag. `global` says whether the leaf was
-   * global and CR4.PGE = 1. Replaces an entry with the same tag and page.
+   * global and CR4.PGE = 1. `writeReady` = false keeps writes from hitting
+   * the entry (they walk again), for a combined mapping whose EPT dirty flag
+   * may still be clear. Replaces an entry with the same tag and page.
    */
-  fill(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number, walk: WalkResult, global: boolean): number {
+  fill(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number, walk: WalkResult, global: boolean, writeReady = true): number {
     const shift = walk.pageSize === 0x4000_0000 ? 30 : walk.pageSize === 0x20_0000 ? 21 : 12;
     const vpn = hi * (shift === 12 ? 0x10_0000 : shift === 21 ? 0x800 : 4) + (lo >>> shift);
     const base = ((shift === 12 ? lo >>> 12 : shift === 21 ? (lo >>> 21) | (hi << 11) : (lo >>> 30) | (hi << 2)) & (this.sets - 1)) * this.ways;
@@ -228,7 +255,7 @@ export class Tlb {
     this.global[victim] = global ? 1 : 0;
     this.frame[victim] = walk.address - (lo & offsetMask);
     this.attrs[victim] =
-      (walk.writable ? TLB_ATTR.WRITABLE : 0) | (walk.user ? TLB_ATTR.USER : 0) | (walk.executable ? TLB_ATTR.EXECUTABLE : 0) | (walk.dirty ? TLB_ATTR.DIRTY : 0);
+      (walk.writable ? TLB_ATTR.WRITABLE : 0) | (walk.user ? TLB_ATTR.USER : 0) | (walk.executable ? TLB_ATTR.EXECUTABLE : 0) | (walk.dirty && writeReady ? TLB_ATTR.DIRTY : 0);
     this.eptPerms[victim] = ep4ta === NO_EP4TA ? 7 : walk.eptPermissions;
     this.pkey[victim] = walk.protectionKey;
     this.stamp[victim] = ++this.clock;
@@ -245,6 +272,8 @@ export class Tlb {
    * `pcid` = -1 means every PCID. Any EP4TA.
    */
   invalidateAddress(vpid: number, pcid: number, hi: number, lo: number, includeGlobal: boolean): number {
+    // Paging-structure caches: every entry of the VPID and PCID, whatever its address (SDM 3A 4.10.4.1, INVLPG).
+    this.psc?.invalidate(vpid, pcid);
     return this.invalidateWhere((i) => {
       if (this.vpid[i] !== vpid) return false;
       const shift = this.shift[i] ?? 12;
@@ -256,31 +285,37 @@ export class Tlb {
 
   /** Invalidates the entries of `vpid` tagged with `pcid`; globals too unless `keepGlobal`. */
   invalidatePcid(vpid: number, pcid: number, keepGlobal: boolean): number {
+    this.psc?.invalidate(vpid, pcid);
     return this.invalidateWhere((i) => this.vpid[i] === vpid && (this.global[i] === 1 ? !keepGlobal && this.pcid[i] === pcid : this.pcid[i] === pcid));
   }
 
   /** Invalidates every entry of `vpid` (all PCIDs, all EP4TAs); globals too unless `keepGlobal`. */
   invalidateVpid(vpid: number, keepGlobal: boolean): number {
+    this.psc?.invalidate(vpid, -1);
     return this.invalidateWhere((i) => this.vpid[i] === vpid && !(keepGlobal && this.global[i] === 1));
   }
 
   /** Invalidates every entry except those tagged with VPID 0 (INVVPID all-context). */
   invalidateAllVpidsExceptZero(): number {
+    this.psc?.invalidateWhere((vpid) => vpid !== 0);
     return this.invalidateWhere((i) => this.vpid[i] !== 0);
   }
 
   /** Invalidates combined mappings tagged with `ep4ta` (all VPIDs and PCIDs). */
   invalidateEp4ta(ep4ta: number): number {
+    this.psc?.invalidateWhere((_v, _p, e) => e === ep4ta);
     return this.invalidateWhere((i) => this.ep4ta[i] === ep4ta);
   }
 
   /** Invalidates every combined mapping (any EP4TA). */
   invalidateAllCombined(): number {
+    this.psc?.invalidateWhere((_v, _p, e) => e !== NO_EP4TA);
     return this.invalidateWhere((i) => this.ep4ta[i] !== NO_EP4TA);
   }
 
   /** Invalidates everything. */
   invalidateAll(): number {
+    this.psc?.invalidateWhere(() => true);
     return this.invalidateWhere(() => true);
   }
 
@@ -341,6 +376,8 @@ export class Tlb {
     });
     this.random.restoreState(random);
     this.invalidateWhere(() => true);
+    // Paging-structure caches are not saved: dropping them is always allowed.
+    this.psc?.invalidateWhere(() => true);
     this.perSize.fill(0);
     for (const r of rows) {
       const i = r[0] ?? 0;

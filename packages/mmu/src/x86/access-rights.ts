@@ -8,7 +8,7 @@
 import type { X86PagingContext } from './paging-context.js';
 import { ACCESS, PFEC } from './regs.js';
 
-// Module-local copies for the hot path.
+// Short names for the flags and error-code bits.
 const { USER, WRITE, FETCH, IMPLICIT } = ACCESS;
 const { P, PK, W, U, ID } = PFEC;
 

@@ -19,7 +19,7 @@ import { ACCESS, PFEC, PTE_HI, PTE_LO } from './regs.js';
 import type { TableStage } from './table-stage.js';
 
 const TWO_32 = 0x1_0000_0000;
-// Module-local copies of the entry masks for the hot loop.
+// Short names for the entry masks used in the walk loop.
 const { P, RW, US, A, D, PS, G, ADDRESS, RSVD_1G, RSVD_2M } = PTE_LO;
 const { XD, PKEY_SHIFT } = PTE_HI;
 const WRITE = ACCESS.WRITE;
@@ -75,13 +75,14 @@ export class X86PageWalker {
   private readonly entryHpa = new Float64Array(6);
   private readonly entryLo = new Uint32Array(6);
   private readonly entryHi = new Uint32Array(6);
+  private readonly entryPerms = new Uint8Array(6);
   private readonly reader: EntryReader;
 
   constructor(
     private readonly memory: PhysicalMemory,
     options: X86PageWalkerOptions = {},
   ) {
-    this.reader = EntryReader.for(memory);
+    this.reader = new EntryReader(memory);
     this.stage = options.stage ?? null;
     this.kind = options.referenceKind ?? 'guest';
     this.tracer = options.tracer;
@@ -100,20 +101,39 @@ export class X86PageWalker {
    * #PF; SDM 3A 3.3.7.1): only bits 47:0 (56:0 with LA57) are translated.
    */
   walk64(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    return this.run(ctx, hi, lo, access, out, ctx.cr4La57 ? 5 : 4, ctx.rootAddress, 7);
+  }
+
+  /**
+   * Continues a walk from a paging-structure-cache entry (SDM 3A 4.10.3):
+   * reads from the table at `level` (physical address `table`) down, with
+   * `permissions` (bit 0 R/W, 1 U/S, 2 not-XD) already accumulated above it.
+   * Accessed flags above `level` are not touched: they were set when the
+   * cached entries were used.
+   */
+  walkFrom(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, level: number, table: number, permissions: number): WalkResult {
+    return this.run(ctx, hi, lo, access, out, level, table, permissions);
+  }
+
+  /** Accumulated permissions (bit 0 R/W, 1 U/S, 2 not-XD) of the last walk down to and including `level`. */
+  lastPathPermissions(level: number): number {
+    return this.entryPerms[level] ?? 0;
+  }
+
+  private run(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, start: number, root: number, permissions: number): WalkResult {
     out.reset(hi >>> 0, lo >>> 0);
     this.walks++;
     const reader = this.reader;
-    reader.begin();
     const stage = this.stage;
     const m = ctx.maxPhyAddr;
     const hiAddrMask = m >= 52 ? 0xfffff : (1 << (m - 32)) - 1;
     const nxe = ctx.eferNxe;
     const rsvdHi = (0xfffff & ~hiAddrMask) | (nxe ? 0 : XD);
-    const top = ctx.cr4La57 ? 5 : 4;
-    let table = ctx.rootAddress;
-    let writable = true;
-    let user = true;
-    let executable = true;
+    const top = start;
+    let table = root;
+    let writable = (permissions & 1) !== 0;
+    let user = (permissions & 2) !== 0;
+    let executable = (permissions & 4) !== 0;
     let level = top;
     let elo = 0;
     let ehi = 0;
@@ -149,6 +169,7 @@ export class X86PageWalker {
       if ((elo & RW) === 0) writable = false;
       if ((elo & US) === 0) user = false;
       if ((ehi & XD) !== 0 && nxe) executable = false;
+      this.entryPerms[level] = (writable ? 1 : 0) | (user ? 2 : 0) | (executable ? 4 : 0);
       if (level === 1 || ps) break;
       table = (ehi & hiAddrMask) * TWO_32 + ((elo & ADDRESS) >>> 0);
       level--;

@@ -4,7 +4,7 @@
  * bits, IA32_EFER.NXE, RFLAGS.AC, PKRU and IA32_PKRS, and MAXPHYADDR.
  * Plain mutable fields, read on every walk without allocation.
  */
-import { getField, getField64, readState, testField } from '@hvsim/core';
+import { getField64, readState, testField } from '@hvsim/core';
 import { MmuError } from '../common/mmu-error.js';
 import { X86_CONTROL } from './regs.js';
 
@@ -146,7 +146,7 @@ export class X86PagingContext {
 
   /** The current PCID: CR3 bits 11:0 when CR4.PCIDE = 1, else 0 (SDM 3A 4.10.1). */
   get pcid(): number {
-    return this.cr4Pcide ? getField(this.cr3Low, X86_CONTROL.CR3_PCID) : 0;
+    return this.cr4Pcide ? this.cr3Low : 0; // CR3[11:0] (X86_CONTROL.CR3_PCID); read on every translation
   }
 
   /** Number of paging levels: 5 with CR4.LA57, else 4. */

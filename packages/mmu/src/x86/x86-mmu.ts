@@ -13,7 +13,8 @@ import { WalkResult } from '../common/walk-result.js';
 import type { EptWalkerOptions } from '../ept/ept-walker.js';
 import { EPTE_LO } from '../ept/regs.js';
 import { NestedWalker } from '../nested/nested-walker.js';
-import { invept, invlpg, invpcid, invvpid, movToCr3 } from '../tlb/invalidation.js';
+import { invept, invlpg, invpcid, invvpid, movToCr3, movToCr4 } from '../tlb/invalidation.js';
+import { PagingStructureCache } from '../tlb/paging-structure-cache.js';
 import type { TlbOptions } from '../tlb/tlb.js';
 import { NO_EP4TA, TLB_ATTR, Tlb } from '../tlb/tlb.js';
 import { x86AccessFault } from './access-rights.js';
@@ -22,12 +23,10 @@ import type { X86PagingContextOptions } from './paging-context.js';
 import { X86PagingContext } from './paging-context.js';
 import { ACCESS } from './regs.js';
 
-// Module-local copies of constants read on the TLB-hit path.
+// Short names for the constants read on the TLB-hit path.
 const { WRITE, FETCH } = ACCESS;
 const { R: EPT_R, W: EPT_W, X: EPT_X } = EPTE_LO;
 const { WRITABLE, USER, EXECUTABLE, DIRTY } = TLB_ATTR;
-const LINEAR_ONLY = NO_EP4TA;
-const accessFault = x86AccessFault;
 
 /** Options of {@link X86Mmu}. */
 export interface X86MmuOptions {
@@ -58,7 +57,10 @@ export class X86Mmu {
 
   private readonly scratch = new WalkResult();
 
-  constructor(memory: PhysicalMemory, options: X86MmuOptions = {}) {
+  constructor(
+    private readonly memory: PhysicalMemory,
+    options: X86MmuOptions = {},
+  ) {
     const ctx = options.context;
     this.context = ctx instanceof X86PagingContext ? ctx : new X86PagingContext(ctx);
     const tlb = options.tlb;
@@ -66,6 +68,21 @@ export class X86Mmu {
     const trace = { ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.now ? { now: options.now } : {}) };
     this.walker = new X86PageWalker(memory, trace);
     this.nested = options.ept === true ? new NestedWalker(memory, { ...options.eptOptions, ...trace }) : null;
+  }
+
+  /** TLB and walk counters: translations, hits, misses, walks and the entries they read (guest and EPT). */
+  stats(): X86MmuStats {
+    const walks = this.nested === null ? this.walker.walks : this.nested.walks;
+    const references = this.nested === null ? this.walker.references : this.nested.guestReferences + this.nested.eptReferences;
+    return {
+      translations: this.translations,
+      tlbHits: this.tlb.hits,
+      tlbMisses: this.tlb.misses,
+      walks,
+      walkReferences: references,
+      eptReferences: this.nested?.eptReferences ?? 0,
+      pagingStructureCacheHits: this.tlb.psc?.hits ?? 0,
+    };
   }
 
   /** Loads the EPTP (EPT mode only). */
@@ -89,7 +106,7 @@ export class X86Mmu {
     this.translations++;
     const ctx = this.context;
     const nested = this.nested;
-    const ep4ta = nested === null ? LINEAR_ONLY : nested.ept.ep4ta;
+    const ep4ta = nested === null ? NO_EP4TA : nested.ept.ep4ta;
     const pcid = ctx.pcid;
     const i = this.tlb.lookup(this.vpid, pcid, ep4ta, hi, lo);
     if (i >= 0) {
@@ -99,25 +116,53 @@ export class X86Mmu {
       const writable = (attrs & WRITABLE) !== 0;
       const user = (attrs & USER) !== 0;
       const executable = (attrs & EXECUTABLE) !== 0;
-      if ((!write || (attrs & DIRTY) !== 0) && (this.tlb.eptPermissions(i) & need) !== 0 && accessFault(ctx, access, writable, user, executable, this.tlb.protectionKey(i)) === 0) {
-        out.reset(hi, lo);
-        out.address = this.tlb.physical(i, lo);
-        out.pageSize = this.tlb.pageSize(i);
-        out.writable = writable;
-        out.user = user;
-        out.executable = executable;
-        out.dirty = (attrs & DIRTY) !== 0;
-        out.global = this.tlb.isGlobal(i);
-        out.protectionKey = this.tlb.protectionKey(i);
-        out.eptPermissions = this.tlb.eptPermissions(i);
+      if ((!write || (attrs & DIRTY) !== 0) && (this.tlb.eptPermissions(i) & need) !== 0 && x86AccessFault(ctx, access, writable, user, executable, this.tlb.protectionKey(i)) === 0) {
+        this.tlb.readInto(i, hi, lo, out);
         return out;
       }
     }
-    if (nested === null) this.walker.walk64(ctx, hi, lo, access, out);
-    else nested.walk64(ctx, hi, lo, access, out);
-    if (out.status === 'ok') this.tlb.fill(this.vpid, pcid, ep4ta, hi, lo, out, out.global && ctx.cr4Pge);
+    const psc = this.tlb.psc;
+    if (nested !== null) nested.walk64(ctx, hi, lo, access, out);
+    else if (psc === null) this.walker.walk64(ctx, hi, lo, access, out);
+    else this.walkWithPsc(psc, hi, lo, access, pcid, out);
+    if (out.status === 'ok') {
+      // With EPT A/D on, only a write walk is known to have set the EPT dirty flag.
+      const writeReady = nested === null || !nested.ept.accessedDirtyEnabled || (access & WRITE) !== 0;
+      this.tlb.fill(this.vpid, pcid, ep4ta, hi, lo, out, out.global && ctx.cr4Pge, writeReady);
+    }
     else if (out.status === 'page-fault') this.tlb.invalidateAddress(this.vpid, pcid, hi, lo, true);
     return out;
+  }
+
+  /**
+   * A native walk that starts from the deepest paging-structure-cache hit
+   * (PDE, then PDPTE, PML4E, PML5E; SDM 3A 4.10.3.2 "Using the
+   * Paging-Structure Caches to Translate Linear Addresses") and caches the
+   * non-leaf entries it read.
+   */
+  private walkWithPsc(psc: PagingStructureCache, hi: number, lo: number, access: number, pcid: number, out: WalkResult): void {
+    const ctx = this.context;
+    const la57 = ctx.cr4La57;
+    const top = la57 ? 5 : 4;
+    let start = top;
+    let table = ctx.rootAddress;
+    let permissions = 7;
+    for (let level = 2; level <= top; level++) {
+      const i = psc.lookup(level, this.vpid, pcid, NO_EP4TA, PagingStructureCache.keyOf(level, hi, lo, la57));
+      if (i >= 0) {
+        start = level - 1;
+        table = psc.tableOf(i);
+        permissions = psc.permissionsOf(i);
+        break;
+      }
+    }
+    const walker = this.walker;
+    walker.walkFrom(ctx, hi, lo, access, out, start, table, permissions);
+    if (out.status !== 'ok') return;
+    for (let level = start; level > out.level; level--) {
+      const next = (walker.lastEntryHi(level) & 0xfffff) * 0x1_0000_0000 + ((walker.lastEntryLo(level) & 0xffff_f000) >>> 0);
+      psc.fill(level, this.vpid, pcid, NO_EP4TA, PagingStructureCache.keyOf(level, hi, lo, la57), next, walker.lastPathPermissions(level));
+    }
   }
 
   /** INVLPG of a linear address (number form). */
@@ -128,6 +173,20 @@ export class X86Mmu {
   /** MOV to CR3 with PCID semantics; #GP on reserved bits. */
   movToCr3(value: bigint): void {
     movToCr3(this.tlb, this.context, this.vpid, value);
+  }
+
+  /** MOV to CR4 changing PGE, PCIDE, SMEP (and optionally SMAP, PKE, PKS): updates the context and invalidates as SDM 3A 4.10.4.1 says. */
+  movToCr4(next: { pge: boolean; pcide: boolean; smep: boolean; smap?: boolean; pke?: boolean; pks?: boolean }): void {
+    movToCr4(this.tlb, this.context, this.vpid, next);
+  }
+
+  /**
+   * A VM entry or VM exit with the "enable VPID" control 0: invalidates the
+   * linear and combined mappings of VPID 0000H (SDM 3C 28.3.3.3, "Guidelines
+   * for Use of the INVVPID Instruction"; 28.3.3.1).
+   */
+  vmTransitionWithoutVpid(): void {
+    this.tlb.invalidateVpid(0, false);
   }
 
   /** INVPCID; #GP on a bad type or descriptor. */
@@ -159,12 +218,17 @@ export class X86Mmu {
     };
   }
 
-  /** Restores {@link saveState} output (EPT mode must match). */
+  /** Restores {@link saveState} output (EPT mode must match); a bad state changes nothing. */
   restoreState(state: unknown): void {
     const s = readState(state, 'hvsim.mmu.x86-mmu', 1);
     const vpid = s.int('vpid', 0, 0xffff);
     const translations = s.address('translations');
     if (s.has('nested') !== (this.nested !== null)) throw new MmuError('bad-argument', `saved X86Mmu state ${s.has('nested') ? 'uses' : 'does not use'} EPT, this X86Mmu ${this.nested ? 'does' : 'does not'}`);
+    // Validate every part on scratch instances first, so a bad part leaves this MMU untouched.
+    new X86PagingContext().restoreState(s.raw('context'));
+    new Tlb({ entries: this.tlb.entries, ways: this.tlb.ways, replacement: this.tlb.replacement }).restoreState(s.raw('tlb'));
+    new X86PageWalker(this.memory).restoreState(s.raw('walker'));
+    if (this.nested) new NestedWalker(this.memory).restoreState(s.raw('nested'));
     this.context.restoreState(s.raw('context'));
     this.tlb.restoreState(s.raw('tlb'));
     this.walker.restoreState(s.raw('walker'));
@@ -172,6 +236,20 @@ export class X86Mmu {
     this.vpid = vpid;
     this.translations = translations;
   }
+}
+
+/** Counters of an {@link X86Mmu}. */
+export interface X86MmuStats {
+  translations: number;
+  tlbHits: number;
+  tlbMisses: number;
+  /** Walks made on TLB misses (nested walks in EPT mode). */
+  walks: number;
+  /** Paging-structure entries the walks read (guest plus EPT). */
+  walkReferences: number;
+  /** Of those, EPT entries. */
+  eptReferences: number;
+  pagingStructureCacheHits: number;
 }
 
 /** Saved state of an {@link X86Mmu}. */

@@ -1,0 +1,52 @@
+// The usage example of README.md, kept working.
+import { PhysicalMemory } from '@hvsim/core';
+import { expect, it } from 'vitest';
+import {
+  ACCESS,
+  EptBuilder,
+  Memslots,
+  NestedWalker,
+  PageAllocator,
+  ShadowMmu,
+  WalkResult,
+  X86PageTableBuilder,
+  X86PageWalker,
+  X86PagingContext,
+} from './index.js';
+
+it('README usage example (SDM 3A 4.5, SDM 3C 28.2, kvm.md 5d)', () => {
+  // 64 MiB of host RAM; page tables come from [32 MiB, 48 MiB).
+  const memory = new PhysicalMemory();
+  memory.addRegion(0, 0x400_0000);
+  const tables = new PageAllocator(0x200_0000, 0x100_0000);
+
+  // Native 4-level paging: map linear 0x40_1000 -> physical 0x12_3000 and walk it.
+  const pt = new X86PageTableBuilder(memory, tables);
+  pt.map(0x40_1000, 0x12_3000, { writable: false });
+  const ctx = new X86PagingContext({ cr3: pt.root, cr0Wp: true, eferNxe: true });
+  const walker = new X86PageWalker(memory);
+  const out = new WalkResult();
+  const refs = out.record(); // optional: list every entry read
+  walker.walk(ctx, 0x40_1abc, ACCESS.READ, out);
+  expect([out.status, out.address, refs.length]).toEqual(['ok', 0x12_3abc, 4]);
+  walker.walk(ctx, 0x40_1abc, ACCESS.WRITE, out);
+  expect([out.status, out.errorCode]).toEqual(['page-fault', 0b11]); // P | W
+
+  // Nested paging: the same tables as guest tables over an EPT identity map of [0, 64 MiB).
+  const ept = new EptBuilder(memory, tables);
+  ept.identityMap(0, 0x400_0000, { pageSize: 0x20_0000 });
+  const nested = new NestedWalker(memory);
+  nested.ept.setEptp(ept.eptp());
+  nested.walk(ctx, 0x40_1abc, ACCESS.READ, out);
+  expect([out.status, out.address, out.references]).toEqual(['ok', 0x12_3abc, 4 + 4 * 3 + 3]); // 2 MiB EPT pages: 3 EPT refs each
+
+  // Shadow paging: guest-physical [0, 16 MiB) lives at host 16 MiB.
+  const memslots = new Memslots();
+  memslots.add({ id: 0, guestPhysical: 0, size: 0x100_0000, hostPhysical: 0x100_0000 });
+  const guestPt = new X86PageTableBuilder(memory, new PageAllocator(0x80_0000, 0x80_0000), 4, (gpa) => memslots.translate(gpa));
+  guestPt.map(0x40_1000, 0x30_0000);
+  const shadow = new ShadowMmu(memory, { memslots, shadowPages: new PageAllocator(0x300_0000, 0x100_0000), context: { cr3: guestPt.root } });
+  expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('fixed'); // a VM exit, fixed silently
+  expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('hit'); // no exit
+  expect(shadow.stats().exits).toBe(1);
+});
