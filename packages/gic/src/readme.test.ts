@@ -1,9 +1,9 @@
 // The usage example of README.md, kept runnable (IHI0069 12.9.4, 12.10.37, 12.2.13, 12.2.9, 6.2).
 import { describe, expect, it } from 'vitest';
-import { GicV3, GICD, GICR, GICR_SGI, GICR_SGI_BASE } from './index.js';
+import { GicV2, GicV3, GICC, GICD, GICR, GICV2_GICD } from './index.js';
 
 describe('README example', () => {
-  it('runs', () => {
+  it('runs the GICv3 example', () => {
     const irq: boolean[] = [];
     const gic = new GicV3({ cpus: 2, spis: 64, onIrq: (cpu, level) => (irq[cpu] = level) });
     // Map gic.distributor at GICD_base and gic.redistributorRegion at GICR_base on your bus.
@@ -34,6 +34,20 @@ describe('README example', () => {
     expect(gic.read(1, 'ICC_IAR1_EL1')).toBe(27n); // served by ICV_IAR1_EL1
     gic.write(1, 'ICC_EOIR1_EL1', 27n);
     expect(gic.read(1, 'ICH_ELRSR_EL2')).toBe(0b1111n);
-    void gicr.mmioRead(GICR_SGI_BASE + GICR_SGI.ISENABLER0, 4);
+  });
+
+  it('runs the GICv2 example', () => {
+    const gic = new GicV2({ cpus: 2 });
+    // Every CPU maps its own views at the same addresses: distributor(cpu), cpuInterface(cpu), ...
+    const gicd0 = gic.distributor(0);
+    const gicc1 = gic.cpuInterface(1);
+    gicd0.mmioWrite(GICV2_GICD.CTLR, 4, 1);
+    gic.distributor(1).mmioWrite(GICV2_GICD.ISENABLER, 4, 1 << 3); // SGI 3 on CPU 1
+    gicc1.mmioWrite(GICC.PMR, 4, 0xf0);
+    gicc1.mmioWrite(GICC.CTLR, 4, 1);
+    gicd0.mmioWrite(GICV2_GICD.SGIR, 4, (0b10 << 16) | 3); // CPU 0 sends SGI 3 to CPU 1
+    const iar = gicc1.mmioRead(GICC.IAR, 4); // 3 | (source CPU 0 << 10)
+    gicc1.mmioWrite(GICC.EOIR, 4, iar);
+    expect(iar).toBe(3);
   });
 });

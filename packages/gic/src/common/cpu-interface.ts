@@ -6,7 +6,7 @@
  * or without deactivation) and DIR, and the IRQ/FIQ outputs. The v2 and v3
  * views only translate register access into these calls.
  */
-import { ActivePriorities, IDLE_PRIORITY, groupPriorityMask, minimumBinaryPoint } from './priority.js';
+import { ActivePriorities, minimumBinaryPoint, IDLE_PRIORITY, groupPriorityMask } from './priority.js';
 import { INTID_SPURIOUS, isSpecialIntid } from './intid.js';
 import type { IrqEngine } from './irq-state.js';
 import type { StateReader } from '@hvsim/core';
@@ -54,6 +54,8 @@ export class CpuInterfaceCore {
   readonly minBpr0: number;
   private irq = false;
   private fiq = false;
+  /** WakeRequest asserted: reported once per assertion. */
+  private wake = false;
 
   constructor(
     private readonly engine: IrqEngine,
@@ -121,8 +123,11 @@ export class CpuInterfaceCore {
     let irq = false;
     let fiq = false;
     if (this.engine.asleep[this.cpu] === 1) {
-      if (this.engine.candidates[this.cpu]!.best(this.engine.distEnable) >= 0) this.outputs.onWakeRequest?.(this.cpu);
+      const wake = this.engine.candidates[this.cpu]!.best(this.engine.distEnable) >= 0;
+      if (wake && !this.wake) this.outputs.onWakeRequest?.(this.cpu);
+      this.wake = wake;
     } else {
+      this.wake = false;
       const best = this.hppi();
       if (best >= 0 && this.canSignal(best)) {
         if (this.fiqEn && this.engine.keyGroup(this.cpu, best) === 0) fiq = true;

@@ -109,16 +109,29 @@ describe('VirtualInterfaceCore', () => {
 
   // IHI0069 12.4.7: U, NP, LRENP, VGrp*E/D.
   it.each([
-    ['UIE with at most one valid LR', HCR_BIT.UIE, MISR_BIT.U],
-    ['NPIE with no pending LR', HCR_BIT.NPIE, MISR_BIT.NP],
-    ['VGrp1EIE with Group 1 enabled', HCR_BIT.VGRP1EIE, MISR_BIT.VGRP1E],
-    ['VGrp0EIE with Group 0 enabled', HCR_BIT.VGRP0EIE, MISR_BIT.VGRP0E],
-  ])('%s asserts maintenance', (_name, hcr, misr) => {
+    ['UIE with at most one valid LR asserts U', HCR_BIT.UIE, MISR_BIT.U],
+    ['NPIE with no pending LR asserts NP', HCR_BIT.NPIE, MISR_BIT.NP],
+    ['VGrp1EIE with Group 1 enabled asserts VGrp1E', HCR_BIT.VGRP1EIE, MISR_BIT.VGRP1E],
+    ['VGrp0EIE with Group 0 enabled asserts VGrp0E', HCR_BIT.VGRP0EIE, MISR_BIT.VGRP0E],
+    ['LRENPIE alone (EOIcount 0) asserts nothing', HCR_BIT.LRENPIE, 0],
+  ])('%s (IHI0069 12.4.7)', (_name, hcr, misr) => {
     const r = rig();
     r.v.hcr = HCR_BIT.EN | hcr;
     r.v.update();
     expect(r.v.misr()).toBe(misr);
+    expect(r.maint).toBe(misr !== 0);
+  });
+
+  it('VGrp0DIE with Group 0 disabled asserts VGrp0D', () => {
+    const r = rig();
+    r.v.eng0 = false;
+    r.v.hcr = HCR_BIT.EN | HCR_BIT.VGRP0DIE;
+    r.v.update();
+    expect(r.v.misr()).toBe(MISR_BIT.VGRP0D);
     expect(r.maint).toBe(true);
+    r.v.eng0 = true;
+    r.v.update();
+    expect(r.maint).toBe(false);
   });
 
   it('U deasserts with two valid LRs; NP deasserts with a pending LR; disable conditions follow VMCR', () => {
@@ -181,6 +194,15 @@ describe('VirtualInterfaceCore', () => {
     expect(r.v.acknowledge(2, 1023, false)).toBe(8192);
     r.v.endOfInterrupt(1, 8192, -1);
     expect(r.v.lrState[0]).toBe(LR_STATE.INVALID);
+  });
+
+  it('NP: an active-and-pending list register does not count as pending (IHI0069 12.4.7)', () => {
+    const r = rig();
+    r.v.hcr = HCR_BIT.EN | HCR_BIT.NPIE;
+    r.v.setListRegister(0, 40, 0, 0xa0, LR_STATE.PENDING_ACTIVE, 1, 0);
+    expect(r.v.misr()).toBe(MISR_BIT.NP);
+    r.v.setListRegister(1, 41, 0, 0xa0, LR_STATE.PENDING, 1, 0);
+    expect(r.v.misr()).toBe(0);
   });
 
   it('active and pending goes back to pending on deactivation', () => {

@@ -9,7 +9,7 @@
  * List registers are kept decoded; the v2 and v3 views pack them into the
  * 32-bit GICH_LR<n> or 64-bit ICH_LR<n>_EL2 formats.
  */
-import { ActivePriorities, IDLE_PRIORITY, groupPriorityMask, implementedPriorityMask, minimumBinaryPoint } from './priority.js';
+import { ActivePriorities, implementedPriorityMask, minimumBinaryPoint, IDLE_PRIORITY, groupPriorityMask } from './priority.js';
 import { INTID_SPURIOUS, LPI_BASE, isSpecialIntid } from './intid.js';
 import type { StateReader } from '@hvsim/core';
 
@@ -181,11 +181,16 @@ export class VirtualInterfaceCore {
     return p < this.pmr && this.groupPriority(p, this.lrGroup[i]!) < this.apr.running();
   }
 
+  // Results of the last scan of the list registers.
+  private scanValid = 0;
+  private scanPending = false;
+  private scanEoi = false;
+
   /**
-   * Recomputes vIRQ, vFIQ and the maintenance interrupt in one pass over the
-   * list registers (the hot path of every guest acknowledge and EOI).
+   * One pass over the list registers: the highest-priority pending LR of an
+   * enabled group (into {@link bestLr}) and the counts MISR needs.
    */
-  update(): void {
+  private scan(): void {
     let best = -1;
     let bestPrio = 0x100;
     let valid = 0;
@@ -204,9 +209,10 @@ export class VirtualInterfaceCore {
         continue;
       }
       valid++;
-      if ((st & LR_STATE.PENDING) === 0) continue;
+      // NP counts list registers in the pending state only, not active and pending (IHI0069 12.4.7).
+      if (st !== LR_STATE.PENDING) continue;
       pending = true;
-      if (st !== LR_STATE.PENDING || (groups[i] === 0 ? !eng0 : !eng1)) continue;
+      if (groups[i] === 0 ? !eng0 : !eng1) continue;
       const p = prios[i]!;
       if (p < bestPrio) {
         best = i;
@@ -214,10 +220,35 @@ export class VirtualInterfaceCore {
       }
     }
     this.bestLr = best;
+    this.scanValid = valid;
+    this.scanPending = pending;
+    this.scanEoi = eoi;
+  }
+
+  /** MISR from the last scan (IHI0069 12.4.7 ICH_MISR_EL2, IHI0048B 5.3.4 GICH_MISR). */
+  private misrFromScan(): number {
+    const h = this.hcr;
+    if (!this.scanEoi && (h & 0xfe) === 0) return 0;
+    let m = 0;
+    if (this.scanEoi) m |= MISR_BIT.EOI;
+    if ((h & HCR_BIT.UIE) !== 0 && this.scanValid <= 1) m |= MISR_BIT.U;
+    if ((h & HCR_BIT.LRENPIE) !== 0 && this.eoiCount !== 0) m |= MISR_BIT.LRENP;
+    if ((h & HCR_BIT.NPIE) !== 0 && !this.scanPending) m |= MISR_BIT.NP;
+    if ((h & HCR_BIT.VGRP0EIE) !== 0 && this.eng0) m |= MISR_BIT.VGRP0E;
+    if ((h & HCR_BIT.VGRP0DIE) !== 0 && !this.eng0) m |= MISR_BIT.VGRP0D;
+    if ((h & HCR_BIT.VGRP1EIE) !== 0 && this.eng1) m |= MISR_BIT.VGRP1E;
+    if ((h & HCR_BIT.VGRP1DIE) !== 0 && !this.eng1) m |= MISR_BIT.VGRP1D;
+    return m;
+  }
+
+  /** Recomputes vIRQ, vFIQ and the maintenance interrupt (every state change ends with this). */
+  update(): void {
+    this.scan();
+    const best = this.bestLr;
     let virq = false;
     let vfiq = false;
     if (best >= 0 && this.canSignal(best)) {
-      if (groups[best] === 0 && (this.group0AlwaysFiq || this.fiqEn)) vfiq = true;
+      if (this.lrGroup[best] === 0 && (this.group0AlwaysFiq || this.fiqEn)) vfiq = true;
       else virq = true;
     }
     if (virq !== this.virq) {
@@ -228,19 +259,7 @@ export class VirtualInterfaceCore {
       this.vfiq = vfiq;
       this.outputs.onVfiq?.(this.cpu, vfiq);
     }
-    const h = this.hcr;
-    let m = false;
-    if ((h & HCR_BIT.EN) !== 0 && (eoi || (h & 0xfe) !== 0)) {
-      m =
-        eoi ||
-        ((h & HCR_BIT.UIE) !== 0 && valid <= 1) ||
-        ((h & HCR_BIT.LRENPIE) !== 0 && this.eoiCount !== 0) ||
-        ((h & HCR_BIT.NPIE) !== 0 && !pending) ||
-        ((h & HCR_BIT.VGRP0EIE) !== 0 && eng0) ||
-        ((h & HCR_BIT.VGRP0DIE) !== 0 && !eng0) ||
-        ((h & HCR_BIT.VGRP1EIE) !== 0 && eng1) ||
-        ((h & HCR_BIT.VGRP1DIE) !== 0 && !eng1);
-    }
+    const m = (this.hcr & HCR_BIT.EN) !== 0 && this.misrFromScan() !== 0;
     if (m !== this.maintenance) {
       this.maintenance = m;
       this.outputs.onMaintenance(this.cpu, m);
@@ -272,26 +291,8 @@ export class VirtualInterfaceCore {
 
   /** Maintenance interrupt status (IHI0069 12.4.7 ICH_MISR_EL2, IHI0048B 5.3.4 GICH_MISR). */
   misr(): number {
-    let valid = 0;
-    let pending = false;
-    let eoi = false;
-    for (let i = 0; i < this.listRegisters; i++) {
-      const st = this.lrState[i]!;
-      if (st !== LR_STATE.INVALID) valid++;
-      if ((st & LR_STATE.PENDING) !== 0) pending = true;
-      if (this.eoiMaintenance(i)) eoi = true;
-    }
-    const h = this.hcr;
-    let m = 0;
-    if (eoi) m |= MISR_BIT.EOI;
-    if ((h & HCR_BIT.UIE) !== 0 && valid <= 1) m |= MISR_BIT.U;
-    if ((h & HCR_BIT.LRENPIE) !== 0 && this.eoiCount !== 0) m |= MISR_BIT.LRENP;
-    if ((h & HCR_BIT.NPIE) !== 0 && !pending) m |= MISR_BIT.NP;
-    if ((h & HCR_BIT.VGRP0EIE) !== 0 && this.eng0) m |= MISR_BIT.VGRP0E;
-    if ((h & HCR_BIT.VGRP0DIE) !== 0 && !this.eng0) m |= MISR_BIT.VGRP0D;
-    if ((h & HCR_BIT.VGRP1EIE) !== 0 && this.eng1) m |= MISR_BIT.VGRP1E;
-    if ((h & HCR_BIT.VGRP1DIE) !== 0 && !this.eng1) m |= MISR_BIT.VGRP1D;
-    return m;
+    this.scan();
+    return this.misrFromScan();
   }
 
   /**
@@ -358,7 +359,8 @@ export class VirtualInterfaceCore {
    * priority drop; with EOImode = 0 (or for a vLPI) the matching LR is
    * deactivated; no matching LR increments EOIcount (not for vLPIs). With no
    * active priority the write is ignored, one of the CONSTRAINED
-   * UNPREDICTABLE choices.
+   * UNPREDICTABLE choices. `group` is the EOIR's group (GICv3 ICV_EOIR0/1),
+   * or -1 when the register serves either (GICv2 GICV_EOIR).
    */
   endOfInterrupt(group: number, vintid: number, cpuId: number): void {
     if (isSpecialIntid(vintid)) return;
@@ -370,7 +372,7 @@ export class VirtualInterfaceCore {
     const i = this.findActive(vintid, cpuId);
     if (i < 0) {
       if (vintid < LPI_BASE) this.incrementEoiCount();
-    } else if (this.lrGroup[i] === group && this.groupPriority(this.lrPriority[i]!, group) === dropped) {
+    } else if ((group < 0 || this.lrGroup[i] === group) && this.groupPriority(this.lrPriority[i]!, this.lrGroup[i]!) === dropped) {
       if (!this.eoiMode || vintid >= LPI_BASE) this.deactivateLr(i);
     }
     this.update();

@@ -83,6 +83,24 @@ describe('GICv2 CPU interface (IHI0048B 4.4)', () => {
     expect(rig.gicd(0, GICD.ISACTIVER + 4)).toBe(0);
   });
 
+  it('CBPR makes Group 1 preemption use GICC_BPR; GICC_ABPR keeps its value (4.4.1, 4.4.7)', () => {
+    const rig = ready(1);
+    rig.wgicd(0, GICD.IGROUPR + 4, 0x3);
+    rig.wgicd(0, GICD.CTLR, 3);
+    rig.wgicd(0, GICD.IPRIORITYR + 32, 0x6070); // 32 at 0x70, 33 at 0x60
+    rig.wgicc(0, GICC.ABPR, 3); // Group 1 group priority [7:3]
+    rig.wgicc(0, GICC.BPR, 4); // Group 0 group priority [7:5]
+    rig.wgicc(0, GICC.CTLR, 0x13); // both groups, CBPR
+    expect(rig.gicc(0, GICC.ABPR)).toBe(3);
+    rig.gic.setSpiLevel(32, true);
+    expect(rig.gicc(0, GICC.AIAR)).toBe(32);
+    expect(rig.gicc(0, GICC.RPR)).toBe(0x60); // 0x70 under BPR 4
+    rig.gic.setSpiLevel(33, true);
+    expect(rig.gic.irqLevel(0)).toBe(false); // 0x60 does not preempt 0x60
+    rig.wgicc(0, GICC.CTLR, 0x3); // CBPR off: ABPR 3 gives [7:3], but the running priority stays 0x60
+    expect(rig.gic.irqLevel(0)).toBe(false);
+  });
+
   it('the binary point decides preemption (3.3.3)', () => {
     const rig = ready(1);
     rig.wgicd(0, GICD.IPRIORITYR + 32, 0x6070); // 32 at 0x70, 33 at 0x60

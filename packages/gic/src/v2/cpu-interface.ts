@@ -11,9 +11,15 @@ import { CpuInterfaceCore } from '../common/cpu-interface.js';
 import { INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS } from '../common/intid.js';
 import { implementedPriorityMask } from '../common/priority.js';
 import { requireWord } from '../common/mmio.js';
-import { GICC, GICC_CTLR, GICC_IIDR_VALUE } from './regs.js';
+import { GICC_CTLR, GICC_IIDR_VALUE, GICC } from './regs.js';
 
 const FRAME = 'GICC';
+
+/** What a GICC or GICV frame reports for tracing: acknowledges (the IAR value) and EOIs (the EOIR value). */
+export interface CpuInterfaceEvents {
+  onAcknowledge(cpu: number, value: number, virtual: boolean): void;
+  onEoi(cpu: number, value: number, virtual: boolean): void;
+}
 
 /** The GICC frame of one CPU (8 KiB). */
 export class GicV2CpuInterface implements MmioDevice {
@@ -23,7 +29,7 @@ export class GicV2CpuInterface implements MmioDevice {
 
   constructor(
     readonly core: CpuInterfaceCore,
-    private readonly onAck: (cpu: number, value: number) => void,
+    private readonly events: CpuInterfaceEvents,
   ) {
     this.pmrMask = implementedPriorityMask(core.priorityBits);
   }
@@ -62,14 +68,14 @@ export class GicV2CpuInterface implements MmioDevice {
   /** GICC_IAR (IHI0048B 4.4.4). */
   readIar(): number {
     const v = this.core.acknowledge(this.core.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED);
-    this.onAck(this.core.cpu, v);
+    this.events.onAcknowledge(this.core.cpu, v, false);
     return v;
   }
 
   /** GICC_AIAR (IHI0048B 4.4.9): Group 1 only. */
   readAiar(): number {
     const v = this.core.acknowledge(2, INTID_SPURIOUS);
-    this.onAck(this.core.cpu, v);
+    this.events.onAcknowledge(this.core.cpu, v, false);
     return v;
   }
 
@@ -90,7 +96,9 @@ export class GicV2CpuInterface implements MmioDevice {
       case GICC.HPPIR:
         return c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED);
       case GICC.ABPR:
-        return c.cbpr ? Math.min(c.bpr0 + 1, 7) : c.bpr1;
+        // Without the Security Extensions GICC_ABPR is a plain register; CBPR only decides which
+        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.7).
+        return c.bpr1;
       case GICC.AIAR:
         return this.readAiar();
       case GICC.AHPPIR:
@@ -121,11 +129,12 @@ export class GicV2CpuInterface implements MmioDevice {
         c.update();
         return;
       case GICC.ABPR:
-        if (!c.cbpr) c.bpr1 = Math.max(value & 7, c.minBpr0 + 1);
+        c.bpr1 = Math.max(value & 7, c.minBpr0 + 1);
         c.update();
         return;
       case GICC.EOIR:
       case GICC.AEOIR:
+        this.events.onEoi(c.cpu, value, false);
         c.endOfInterrupt(value & 0x3ff);
         return;
       case GICC.DIR:

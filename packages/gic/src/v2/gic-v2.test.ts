@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Clock, RecordingTracer, SnapshotError, UsageError } from '@hvsim/core';
 import { bringUpV2, makeV2 } from '../test-support/v2.js';
-import { checkAgainstModel, opArb, propertyParams, type GicUnderTest } from '../test-support/property.js';
+import { checkAgainstModel, checkSnapshotEquivalence, programArb, propertyParams, type GicUnderTest } from '../test-support/property.js';
 import { GicV2 } from './gic-v2.js';
 import { GICC, GICD, GICH } from './regs.js';
 
@@ -12,7 +12,8 @@ describe('GicV2 construction', () => {
     expect(() => new GicV2({ cpus: 1, spis: 33 })).toThrow(/spis must be a multiple of 32 or 988, got 33/);
     expect(() => new GicV2({ cpus: 1, listRegisters: 65 })).toThrow(UsageError);
     expect(() => new GicV2({ cpus: 1, maintenanceIntid: 40 })).toThrow(UsageError);
-    const gic = new GicV2({ cpus: 2 });
+    const gic = new GicV2(2);
+    expect(gic.cpus).toBe(2);
     expect(() => gic.cpuInterface(2)).toThrow(/cpu must be an integer in \[0, 1\], got 2/);
     expect(() => gic.setSpiLevel(31, true)).toThrow(/SPI must be an integer INTID in \[32, 95\], got 31/);
     expect(() => gic.setPpiLevel(0, 32, true)).toThrow(/PPI must be an integer INTID in \[16, 31\]/);
@@ -31,7 +32,20 @@ describe('GicV2 construction', () => {
     gic.distributor(0).mmioWrite(GICD.SGIR, 4, 0x0002_0001);
     gic.setSpiLevel(40, true);
     expect(gic.cpuInterface(1).mmioRead(GICC.IAR, 4)).toBe(1);
-    expect(tracer.events().map((e) => e.kind)).toEqual(['ipi.sent', 'interrupt.raised', 'interrupt.acknowledged']);
+    expect(tracer.events().map((e) => e.kind)).toEqual(['ipi.sent', 'interrupt.delivered', 'interrupt.raised', 'interrupt.acknowledged']);
+    tracer.clear();
+    gic.cpuInterface(1).mmioWrite(GICC.EOIR, 4, 1);
+    const h = gic.hypervisorInterface(1);
+    h.mmioWrite(GICH.HCR, 4, 1);
+    h.mmioWrite(GICH.VMCR, 4, (0x1f << 27) | 1);
+    h.mmioWrite(GICH.LR0, 4, (1 << 28) | (10 << 23) | 60);
+    const v = gic.virtualCpuInterface(1);
+    v.mmioWrite(GICC.EOIR, 4, v.mmioRead(GICC.IAR, 4));
+    expect(tracer.events().map((e) => [e.kind, 'vector' in e ? e.vector : -1, e.args?.virtual ?? false])).toEqual([
+      ['interrupt.eoi', 1, false],
+      ['interrupt.acknowledged', 60, true],
+      ['interrupt.eoi', 60, true],
+    ]);
   });
 });
 
@@ -106,32 +120,57 @@ describe('kvm-unit-tests arm/gic.c behaviours on GICv2', () => {
 });
 
 describe('GicV2 invariants (property)', () => {
+  const adapt = (rig: ReturnType<typeof makeV2>): GicUnderTest => {
+    const d = rig.gic.distributor(0);
+    return {
+      raise: (i) => {
+        rig.gic.setSpiLevel(i, true);
+        rig.gic.setSpiLevel(i, false);
+      },
+      setPriority: (i, p) => d.mmioWrite(GICD.IPRIORITYR + i, 1, p),
+      enable: (i, on) => rig.wgicd(0, (on ? GICD.ISENABLER : GICD.ICENABLER) + 4, 1 << (i - 32)),
+      setPmr: (v) => rig.wgicc(0, GICC.PMR, v),
+      ack: () => rig.gicc(0, GICC.IAR),
+      eoi: (i) => rig.wgicc(0, GICC.EOIR, i),
+      pendingWord: () => rig.gicd(0, GICD.ISPENDR + 4),
+      irq: () => rig.gic.irqLevel(0),
+    };
+  };
+  const fresh = (): ReturnType<typeof makeV2> => {
+    const rig = makeV2({ cpus: 2, spis: 32 });
+    bringUpV2(rig);
+    rig.wgicd(0, GICD.ICFGR + 8, 0xaaaa_aaaa);
+    rig.wgicd(0, GICD.ICFGR + 12, 0xaaaa_aaaa);
+    for (let i = 8; i < 16; i++) rig.wgicd(0, GICD.IPRIORITYR + 4 * i, 0);
+    rig.wgicc(0, GICC.PMR, 0);
+    return rig;
+  };
+
   // IHI0048B 3.3.2 (highest priority pending), 3.3.3 (preemption), 4.4.2 (priority mask)
   it('acknowledges the highest-priority pending enabled interrupt above PMR and the running priority, and loses none', () => {
-    const make = (): GicUnderTest => {
-      const rig = makeV2({ cpus: 2, spis: 32 });
-      bringUpV2(rig);
-      const d = rig.gic.distributor(0);
-      rig.wgicd(0, GICD.ICFGR + 8, 0xaaaa_aaaa);
-      rig.wgicd(0, GICD.ICFGR + 12, 0xaaaa_aaaa);
-      for (let i = 8; i < 16; i++) rig.wgicd(0, GICD.IPRIORITYR + 4 * i, 0);
-      rig.wgicc(0, GICC.PMR, 0);
-      return {
-        raise: (i) => {
-          rig.gic.setSpiLevel(i, true);
-          rig.gic.setSpiLevel(i, false);
-        },
-        setPriority: (i, p) => d.mmioWrite(GICD.IPRIORITYR + i, 1, p),
-        enable: (i, on) => rig.wgicd(0, (on ? GICD.ISENABLER : GICD.ICENABLER) + 4, 1 << (i - 32)),
-        setPmr: (v) => rig.wgicc(0, GICC.PMR, v),
-        ack: () => rig.gicc(0, GICC.IAR),
-        eoi: (i) => rig.wgicc(0, GICC.EOIR, i),
-        pendingWord: () => rig.gicd(0, GICD.ISPENDR + 4),
-        irq: () => rig.gic.irqLevel(0),
-      };
-    };
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => checkAgainstModel(make, ops)),
+      fc.property(programArb(), (ops) => checkAgainstModel(() => adapt(fresh()), ops)),
+      propertyParams,
+    );
+  });
+
+  it('save, restore into a fresh instance and continue behaves as never stopping', () => {
+    fc.assert(
+      fc.property(programArb(), fc.nat(120), (ops, cut) => {
+        checkSnapshotEquivalence(
+          () => {
+            const rig = fresh();
+            return { gic: adapt(rig), save: () => rig.gic.saveState() };
+          },
+          (state) => {
+            const rig = makeV2({ cpus: 2, spis: 32 });
+            rig.gic.restoreState(state);
+            return adapt(rig);
+          },
+          ops,
+          Math.min(cut, ops.length),
+        );
+      }),
       propertyParams,
     );
   });
@@ -203,5 +242,36 @@ describe('GicV2 reset', () => {
     rig.gic.reset();
     expect(JSON.stringify(rig.gic.saveState())).toBe(fresh);
     expect(rig.gicc(0, GICC.IAR)).toBe(1023);
+  });
+});
+
+describe('GicV2 SGI sources (property)', () => {
+  // IHI0048B 3.2.4 / 4.3.15: an SGI is pending per (target, source); each acknowledge takes one source.
+  it('every SGI sent from each source is acknowledged exactly once per pending (target, SGI, source)', () => {
+    const send = fc.record({ source: fc.integer({ min: 0, max: 3 }), sgi: fc.integer({ min: 0, max: 15 }), targets: fc.integer({ min: 0, max: 15 }) });
+    fc.assert(
+      fc.property(fc.array(send, { maxLength: 40 }), (sends) => {
+        const rig = makeV2({ cpus: 4 });
+        bringUpV2(rig);
+        const expected = new Set<string>();
+        for (const s of sends) {
+          rig.wgicd(s.source, GICD.SGIR, (s.targets << 16) | s.sgi);
+          for (let t = 0; t < 4; t++) if ((s.targets >>> t) & 1) expected.add(`${t}:${s.sgi}:${s.source}`);
+        }
+        const seen = new Set<string>();
+        for (let t = 0; t < 4; t++) {
+          for (let guard = 0; guard < 100; guard++) {
+            const iar = rig.gicc(t, GICC.IAR);
+            if (iar === 1023) break;
+            const key = `${t}:${iar & 0x3ff}:${(iar >>> 10) & 7}`;
+            expect(seen.has(key)).toBe(false);
+            seen.add(key);
+            rig.wgicc(t, GICC.EOIR, iar);
+          }
+        }
+        expect([...seen].sort()).toEqual([...expected].sort());
+      }),
+      propertyParams,
+    );
   });
 });

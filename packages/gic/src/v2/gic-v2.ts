@@ -12,14 +12,15 @@ import {
   readState,
   type Clock,
   type InterruptMessage,
+  type InterruptLine,
   type InterruptTarget,
   type Tracer,
 } from '@hvsim/core';
-import { CpuInterfaceCore, type CpuInterfaceState } from '../common/cpu-interface.js';
+import { CpuInterfaceCore, type CpuInterfaceOutputs, type CpuInterfaceState } from '../common/cpu-interface.js';
 import { IrqEngine, type IrqEngineState } from '../common/irq-state.js';
 import { PPI_BASE, SPI_BASE, SPI_MAX } from '../common/intid.js';
 import { VirtualInterfaceCore, type VirtualInterfaceState } from '../common/virtual-interface.js';
-import { GicV2CpuInterface } from './cpu-interface.js';
+import { GicV2CpuInterface, type CpuInterfaceEvents } from './cpu-interface.js';
 import { GicV2Distributor } from './distributor.js';
 import { GicV2HypervisorInterface, GicV2VirtualCpuInterface } from './virtual-interface.js';
 
@@ -73,7 +74,9 @@ export class GicV2 implements InterruptTarget {
   private readonly tracer: Tracer | undefined;
   private readonly clock: Clock | undefined;
 
-  constructor(options: GicV2Options) {
+  /** `new GicV2(4)` is short for `new GicV2({ cpus: 4 })`. */
+  constructor(optionsOrCpus: GicV2Options | number) {
+    const options: GicV2Options = typeof optionsOrCpus === 'number' ? { cpus: optionsOrCpus } : optionsOrCpus;
     const cpus = options.cpus;
     assertInteger(cpus, 'GicV2 cpus', 1, 8);
     const spis = options.spis ?? 64;
@@ -92,15 +95,16 @@ export class GicV2 implements InterruptTarget {
     this.clock = options.clock;
     const e = new IrqEngine({ cpus, spis, priorityBits, routing: 'targets' });
     this.engine = e;
-    const onAck = (cpu: number, value: number): void => {
-      this.tracer?.emit({ kind: 'interrupt.acknowledged', cycle: this.clock?.now() ?? 0, source: 'gic', cpu, vector: value & 0x3ff });
+    const events: CpuInterfaceEvents = {
+      onAcknowledge: (cpu, value, virtual) => this.trace('interrupt.acknowledged', cpu, value & 0x3ff, virtual),
+      onEoi: (cpu, value, virtual) => this.trace('interrupt.eoi', cpu, value & 0x3ff, virtual),
     };
     const onSgi = (source: number, intid: number, targets: number): void => {
       this.tracer?.emit({ kind: 'ipi.sent', cycle: this.clock?.now() ?? 0, source: 'gic', cpu: source, vector: intid, destination: targets });
     };
     for (let c = 0; c < cpus; c++) {
       this.distributors.push(new GicV2Distributor(e, c, () => this.updateAll(), onSgi));
-      this.cpuInterfaces.push(new GicV2CpuInterface(new CpuInterfaceCore(e, c, priorityBits, true, options), onAck));
+      this.cpuInterfaces.push(new GicV2CpuInterface(new CpuInterfaceCore(e, c, priorityBits, true, this.tracedOutputs(options)), events));
       const v = new VirtualInterfaceCore(
         c,
         { listRegisters, priorityBits: 5, preemptionBits: 5, group0AlwaysFiq: false },
@@ -116,12 +120,40 @@ export class GicV2 implements InterruptTarget {
         },
       );
       this.hypervisorInterfaces.push(new GicV2HypervisorInterface(v));
-      this.virtualCpuInterfaces.push(new GicV2VirtualCpuInterface(v));
+      this.virtualCpuInterfaces.push(new GicV2VirtualCpuInterface(v, events));
     }
     e.onChange = (cpu) => {
       this.cpuInterfaces[cpu]!.core.update();
     };
     this.reset();
+  }
+
+  private trace(kind: 'interrupt.raised' | 'interrupt.delivered' | 'interrupt.acknowledged' | 'interrupt.eoi', cpu: number, intid: number, virtual: boolean): void {
+    const t = this.tracer;
+    if (t === undefined) return;
+    const cycle = this.clock?.now() ?? 0;
+    const where = cpu < 0 ? undefined : cpu;
+    if (virtual) t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid, args: { virtual: true } });
+    else t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid });
+  }
+
+  /** With a tracer, the CPU-interface outputs also emit `interrupt.delivered` when IRQ or FIQ rises. */
+  private tracedOutputs(options: GicV2Options): CpuInterfaceOutputs {
+    if (this.tracer === undefined) return options;
+    const delivered = (cpu: number): void => {
+      const intid = this.cpuInterfaces[cpu]?.core.hppi() ?? -1;
+      if (intid >= 0) this.trace('interrupt.delivered', cpu, intid, false);
+    };
+    return {
+      onIrq: (cpu, level) => {
+        if (level) delivered(cpu);
+        options.onIrq?.(cpu, level);
+      },
+      onFiq: (cpu, level) => {
+        if (level) delivered(cpu);
+        options.onFiq?.(cpu, level);
+      },
+    };
   }
 
   /** Reset (IHI0048B 4.3, 4.4, 5.3): all registers at their reset values; SPIs target CPU 0 on a uniprocessor. */
@@ -161,17 +193,33 @@ export class GicV2 implements InterruptTarget {
   /** Drives SPI `intid`'s input line. */
   setSpiLevel(intid: number, asserted: boolean): void {
     this.engine.checkIntid(intid, SPI_BASE, 'SPI');
-    if (asserted) this.tracer?.emit({ kind: 'interrupt.raised', cycle: this.clock?.now() ?? 0, source: 'gic', vector: intid });
+    if (asserted) this.trace('interrupt.raised', -1, intid, false);
     this.engine.setLine(0, intid, asserted);
+  }
+
+  /** SPI `intid` as core's `InterruptLine`, for a device model to drive. */
+  spiLine(intid: number): InterruptLine {
+    this.engine.checkIntid(intid, SPI_BASE, 'SPI');
+    return { setLevel: (asserted) => this.setSpiLevel(intid, asserted) };
+  }
+
+  /** PPI `intid` of `cpu` as core's `InterruptLine` (a timer's output, say). */
+  ppiLine(cpu: number, intid: number): InterruptLine {
+    this.checkPpi(cpu, intid);
+    return { setLevel: (asserted) => this.setPpiLevel(cpu, intid, asserted) };
   }
 
   /** Drives PPI `intid` (16-31) of `cpu`. */
   setPpiLevel(cpu: number, intid: number, asserted: boolean): void {
-    this.check(cpu);
+    this.checkPpi(cpu, intid);
+    this.engine.setLine(cpu, intid, asserted);
+  }
+
+  private checkPpi(cpu: number, intid: number): void {
+    this.engine.checkCpu(cpu);
     if (!Number.isInteger(intid) || intid < PPI_BASE || intid >= SPI_BASE) {
       throw new UsageError('bad-argument', `PPI must be an integer INTID in [16, 31], got ${describeValue(intid)}`);
     }
-    this.engine.setLine(cpu, intid, asserted);
   }
 
   /**

@@ -9,8 +9,9 @@ import type { AccessSize, MmioDevice } from '@hvsim/core';
 import { getField, setField } from '@hvsim/core';
 import { INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS } from '../common/intid.js';
 import { LR_PFIELD_EOI, type VirtualInterfaceCore } from '../common/virtual-interface.js';
+import type { CpuInterfaceEvents } from './cpu-interface.js';
 import { requireWord } from '../common/mmio.js';
-import { GICC, GICC_IIDR_VALUE, GICH, GICH_HCR, GICH_LR, GICH_VMCR, GICH_VTR, GICV_CTLR } from './regs.js';
+import { GICC_IIDR_VALUE, GICH_HCR, GICH_VMCR, GICH_VTR, GICV_CTLR, GICC, GICH, GICH_LR } from './regs.js';
 
 /** GICV_CTLR / GICH_VMCR.VMCCtlr value of the core's VMCR fields. */
 function vmcrCtlr(c: VirtualInterfaceCore): number {
@@ -159,27 +160,29 @@ export class GicV2HypervisorInterface implements MmioDevice {
 
 /** The GICV frame of one CPU: what the guest sees as its GICC (IHI0048B 5.4). */
 export class GicV2VirtualCpuInterface implements MmioDevice {
-  constructor(readonly core: VirtualInterfaceCore) {}
+  constructor(
+    readonly core: VirtualInterfaceCore,
+    private readonly events: CpuInterfaceEvents,
+  ) {}
 
   /** GICV_IAR: Group 0, and Group 1 when AckCtl is set (else 1022). */
   readIar(): number {
-    return this.core.acknowledge(this.core.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED, true);
+    const v = this.core.acknowledge(this.core.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED, true);
+    this.events.onAcknowledge(this.core.cpu, v, true);
+    return v;
   }
 
-  /** GICV_EOIR: the CPUID field selects among SGI list registers. */
+  /** GICV_AIAR: Group 1 only. */
+  readAiar(): number {
+    const v = this.core.acknowledge(2, INTID_SPURIOUS, true);
+    this.events.onAcknowledge(this.core.cpu, v, true);
+    return v;
+  }
+
+  /** GICV_EOIR / GICV_AEOIR: the CPUID field selects among SGI list registers. */
   writeEoir(value: number): void {
-    const id = value & 0x3ff;
-    this.core.endOfInterrupt(this.groupOf(id, (value >>> 10) & 7), id, (value >>> 10) & 7);
-  }
-
-  private groupOf(vintid: number, cpuId: number): number {
-    const c = this.core;
-    for (let i = 0; i < c.listRegisters; i++) {
-      if ((c.lrState[i]! & 2) !== 0 && c.lrVintid[i] === vintid && (vintid >= 16 || c.lrHw[i] === 1 || (c.lrPfield[i]! & 7) === cpuId)) {
-        return c.lrGroup[i]!;
-      }
-    }
-    return 1;
+    this.events.onEoi(this.core.cpu, value, true);
+    this.core.endOfInterrupt(-1, value & 0x3ff, (value >>> 10) & 7);
   }
 
   mmioRead(offset: number, size: AccessSize): number {
@@ -199,9 +202,11 @@ export class GicV2VirtualCpuInterface implements MmioDevice {
       case GICC.HPPIR:
         return c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED, true);
       case GICC.ABPR:
-        return c.cbpr ? Math.min(c.bpr0 + 1, 7) : c.bpr1;
+        // Without the Security Extensions GICC_ABPR is a plain register; CBPR only decides which
+        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.7).
+        return c.bpr1;
       case GICC.AIAR:
-        return c.acknowledge(2, INTID_SPURIOUS, true);
+        return this.readAiar();
       case GICC.AHPPIR:
         return c.highestPending(2, INTID_SPURIOUS, true);
       case GICC.APR0:
@@ -230,7 +235,7 @@ export class GicV2VirtualCpuInterface implements MmioDevice {
         c.update();
         return;
       case GICC.ABPR:
-        if (!c.cbpr) c.bpr1 = Math.max(value & 7, c.minBpr0 + 1);
+        c.bpr1 = Math.max(value & 7, c.minBpr0 + 1);
         c.update();
         return;
       case GICC.EOIR:

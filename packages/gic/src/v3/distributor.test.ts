@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { propertyParams } from '../test-support/property.js';
 import { CpuException } from '@hvsim/core';
 import { bringUpV3, makeV3 } from '../test-support/v3.js';
 import { GICD } from './regs.js';
@@ -125,5 +127,26 @@ describe('GICv3 distributor registers (IHI0069 12.9)', () => {
     expect(rig.irq[0]).toBe(false);
     rig.wgicd(GICD.CTLR, 0x2);
     expect(rig.irq[0]).toBe(true);
+  });
+});
+
+describe('1-of-N delivery (property)', () => {
+  // IHI0069 4.5.1, 12.9.22: a 1-of-N SPI goes to exactly one participating PE, whichever asks first.
+  it('exactly one awake PE acknowledges a 1-of-N SPI, never a sleeping one', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 15 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 4, maxLength: 12 }), (awake, order) => {
+        const rig = makeV3({ cpus: 4 });
+        bringUpV3(rig);
+        for (let c = 0; c < 4; c++) if (((awake >>> c) & 1) === 0) rig.wr(c, 0x14, 0x2);
+        rig.wgicd(GICD.ISENABLER + 4, 1);
+        rig.gic.distributor.mmioWrite(GICD.IROUTER + 8 * 32, 4, 0x8000_0000);
+        rig.gic.signalSpi(32);
+        const takers: number[] = [];
+        for (const c of order) if (rig.gic.read(c, 'ICC_IAR1_EL1') === 32n) takers.push(c);
+        const firstAwake = order.find((c) => ((awake >>> c) & 1) === 1);
+        expect(takers).toEqual(firstAwake === undefined ? [] : [firstAwake]);
+      }),
+      propertyParams,
+    );
   });
 });

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Clock, CpuException, RecordingTracer, SnapshotError, UsageError } from '@hvsim/core';
 import { GicV3 } from './gic-v3.js';
 import { bringUpV3, makeV3 } from '../test-support/v3.js';
-import { checkAgainstModel, opArb, propertyParams, type GicUnderTest } from '../test-support/property.js';
+import { checkAgainstModel, checkSnapshotEquivalence, programArb, propertyParams, type GicUnderTest } from '../test-support/property.js';
 import { GICD, GICR_SGI } from './regs.js';
 
 describe('GicV3 acknowledge and EOI', () => {
@@ -49,29 +49,54 @@ describe('GicV3 acknowledge and EOI', () => {
 });
 
 describe('GicV3 invariants (property)', () => {
+  const adapt = (rig: ReturnType<typeof makeV3>): GicUnderTest => {
+    const g = rig.gic;
+    return {
+      raise: (i) => g.signalSpi(i),
+      setPriority: (i, p) => g.distributor.mmioWrite(GICD.IPRIORITYR + i, 1, p),
+      enable: (i, on) => rig.wgicd((on ? GICD.ISENABLER : GICD.ICENABLER) + 4, 1 << (i - 32)),
+      setPmr: (v) => g.write(0, 'ICC_PMR_EL1', BigInt(v)),
+      ack: () => Number(g.read(0, 'ICC_IAR1_EL1')),
+      eoi: (i) => g.write(0, 'ICC_EOIR1_EL1', BigInt(i)),
+      pendingWord: () => rig.gicd(GICD.ISPENDR + 4),
+      irq: () => g.irqLevel(0),
+    };
+  };
+  const fresh = (): ReturnType<typeof makeV3> => {
+    const rig = makeV3({ cpus: 1, spis: 32 });
+    bringUpV3(rig);
+    rig.wgicd(GICD.ICFGR + 8, 0xaaaa_aaaa); // SPIs 32-47 edge
+    rig.wgicd(GICD.ICFGR + 12, 0xaaaa_aaaa); // SPIs 48-63 edge
+    for (let i = 8; i < 16; i++) rig.wgicd(GICD.IPRIORITYR + 4 * i, 0);
+    rig.gic.write(0, 'ICC_PMR_EL1', 0n);
+    return rig;
+  };
+
   // IHI0069 4.1.1 (highest priority pending), 4.8.5 (priority mask), 4.8.6 (preemption)
   it('acknowledges the highest-priority pending enabled interrupt above PMR and the running priority, and loses none', () => {
-    const make = (): GicUnderTest => {
-      const rig = makeV3({ cpus: 1, spis: 32 });
-      bringUpV3(rig);
-      rig.wgicd(GICD.ICFGR + 8, 0xaaaa_aaaa); // SPIs 32-47 edge
-      rig.wgicd(GICD.ICFGR + 12, 0xaaaa_aaaa); // SPIs 48-63 edge
-      for (let i = 8; i < 16; i++) rig.wgicd(GICD.IPRIORITYR + 4 * i, 0);
-      rig.gic.write(0, 'ICC_PMR_EL1', 0n);
-      const g = rig.gic;
-      return {
-        raise: (i) => g.signalSpi(i),
-        setPriority: (i, p) => g.distributor.mmioWrite(GICD.IPRIORITYR + i, 1, p),
-        enable: (i, on) => rig.wgicd((on ? GICD.ISENABLER : GICD.ICENABLER) + 4, 1 << (i - 32)),
-        setPmr: (v) => g.write(0, 'ICC_PMR_EL1', BigInt(v)),
-        ack: () => Number(g.read(0, 'ICC_IAR1_EL1')),
-        eoi: (i) => g.write(0, 'ICC_EOIR1_EL1', BigInt(i)),
-        pendingWord: () => rig.gicd(GICD.ISPENDR + 4),
-        irq: () => g.irqLevel(0),
-      };
-    };
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => checkAgainstModel(make, ops)),
+      fc.property(programArb(), (ops) => checkAgainstModel(() => adapt(fresh()), ops)),
+      propertyParams,
+    );
+  });
+
+  it('save, restore into a fresh instance and continue behaves as never stopping', () => {
+    fc.assert(
+      fc.property(programArb(), fc.nat(120), (ops, cut) => {
+        checkSnapshotEquivalence(
+          () => {
+            const rig = fresh();
+            return { gic: adapt(rig), save: () => rig.gic.saveState() };
+          },
+          (state) => {
+            const rig = makeV3({ cpus: 1, spis: 32 });
+            rig.gic.restoreState(state);
+            return adapt(rig);
+          },
+          ops,
+          Math.min(cut, ops.length),
+        );
+      }),
       propertyParams,
     );
   });
@@ -221,6 +246,7 @@ describe('GicV3 construction, inputs and tracing', () => {
     expect(() => new GicV3({ cpus: 1, maintenanceIntid: 5 })).toThrow(UsageError);
     const gic = new GicV3({ cpus: 1, spis: 988 });
     expect(gic.distributor.mmioRead(GICD.TYPER, 4) & 0x1f).toBe(31);
+    expect(new GicV3(3).redistributorRegion.size).toBe(3 * 0x20000);
     expect(() => gic.signalSpi(1020)).toThrow(/SPI must be an integer INTID in \[32, 1019\], got 1020/);
   });
 
@@ -248,6 +274,27 @@ describe('GicV3 construction, inputs and tracing', () => {
     const ev = tracer.events();
     expect(ev.map((e) => e.kind)).toEqual(['interrupt.raised', 'ipi.sent', 'interrupt.acknowledged', 'interrupt.eoi']);
     expect(ev.every((e) => e.cycle === 100 && e.source === 'gic')).toBe(true);
+    expect(ev[0]!.cpu).toBeUndefined();
+  });
+
+  it('traces delivery when IRQ rises, and the virtual acknowledge and EOI of the guest', () => {
+    const tracer = new RecordingTracer();
+    const rig = makeV3({ cpus: 1, tracer });
+    bringUpV3(rig);
+    rig.wgicd(GICD.ISENABLER + 4, 1);
+    rig.gic.signalSpi(32);
+    expect(rig.irq[0]).toBe(true);
+    rig.gic.write(0, 'ICH_HCR_EL2', 1n);
+    rig.gic.write(0, 'ICH_VMCR_EL2', (0xf8n << 24n) | 2n);
+    rig.gic.write(0, 'ICH_LR0_EL2', (1n << 62n) | (1n << 60n) | (0x80n << 48n) | 50n);
+    rig.gic.write(0, 'ICV_EOIR1_EL1', rig.gic.read(0, 'ICV_IAR1_EL1'));
+    const ev = tracer.events().map((e) => [e.kind, 'vector' in e ? e.vector : -1, e.args?.virtual ?? false]);
+    expect(ev).toEqual([
+      ['interrupt.raised', 32, false],
+      ['interrupt.delivered', 32, false],
+      ['interrupt.acknowledged', 50, true],
+      ['interrupt.eoi', 50, true],
+    ]);
   });
 });
 
@@ -264,5 +311,24 @@ describe('GicV3 reset', () => {
     expect(JSON.stringify(rig.gic.saveState())).toBe(fresh);
     expect(rig.rd(0, 0x14)).toBe(0x6);
     expect(rig.gic.maintenanceLevel(1)).toBe(false);
+  });
+});
+
+describe('GicV3 input lines', () => {
+  it('spiLine and ppiLine are InterruptLines driving the inputs', () => {
+    const rig = makeV3({ cpus: 2 });
+    bringUpV3(rig);
+    rig.wgicd(GICD.ISENABLER + 4, 1 << 5);
+    rig.wsgi(1, GICR_SGI.ISENABLER0, 1 << 27);
+    const spi = rig.gic.spiLine(37);
+    const timer = rig.gic.ppiLine(1, 27);
+    spi.setLevel(true);
+    timer.setLevel(true);
+    expect(rig.gic.read(0, 'ICC_IAR1_EL1')).toBe(37n);
+    expect(rig.gic.read(1, 'ICC_IAR1_EL1')).toBe(27n);
+    timer.setLevel(false);
+    expect(rig.sgi(1, GICR_SGI.ISPENDR0)).toBe(0);
+    expect(() => rig.gic.spiLine(31)).toThrow(UsageError);
+    expect(() => rig.gic.ppiLine(2, 27)).toThrow(UsageError);
   });
 });

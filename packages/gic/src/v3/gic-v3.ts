@@ -4,26 +4,24 @@
  * hypervisor's virtual interface as system registers by name.
  */
 import {
-  ARM64_EXCEPTION_CLASS,
-  CpuException,
   UsageError,
   assertInteger,
-  assertU64,
   describeValue,
   readState,
   type Clock,
   type InterruptMessage,
+  type InterruptLine,
   type InterruptTarget,
   type Tracer,
 } from '@hvsim/core';
-import { CpuInterfaceCore, type CpuInterfaceState } from '../common/cpu-interface.js';
+import { CpuInterfaceCore, type CpuInterfaceOutputs, type CpuInterfaceState } from '../common/cpu-interface.js';
 import { IrqEngine, type IrqEngineState } from '../common/irq-state.js';
 import { PPI_BASE, SPI_BASE, SPI_MAX } from '../common/intid.js';
 import { VirtualInterfaceCore, type VirtualInterfaceState } from '../common/virtual-interface.js';
 import { GicV3CpuInterface, type SgiRegister } from './cpu-interface.js';
 import { GicV3Distributor, type GicV3DistributorState } from './distributor.js';
 import { GicV3Redistributor, GicV3RedistributorRegion, type GicV3RedistributorState } from './redistributor.js';
-import { GICV3_SYSREGS, type SysregInfo } from './sysregs.js';
+import { ROUTE_FMO, ROUTE_IMO, SysregDispatcher } from './sysreg-dispatch.js';
 import { GicV3VirtualInterface } from './virtual-interface.js';
 
 /** Construction options of {@link GicV3}. */
@@ -80,37 +78,6 @@ export interface GicV3State {
   }[];
 }
 
-interface SysregHandler {
-  read?: (cpu: number) => number | bigint;
-  write?: (cpu: number, value: bigint) => void;
-}
-
-/** A resolved register: its handler, its ICV_* counterpart and how routing and traps apply. */
-interface SysregEntry {
-  readonly info: SysregInfo;
-  readonly handler: SysregHandler | undefined;
-  /** For ICC_*_EL1 registers with a virtual counterpart: the ICV_* entry. */
-  icv: SysregEntry | undefined;
-  /** ICV_* registers: the ICH_HCR_EL2 trap class that covers them. */
-  readonly trap: 'group0' | 'group1' | 'common' | 'dir' | undefined;
-}
-
-/** bigint values of small numbers (INTIDs, priorities), so hot register reads allocate nothing. */
-const SMALL_BIGINT: readonly bigint[] = Array.from({ length: 1024 }, (_, i) => BigInt(i));
-
-function toBigint(v: number | bigint): bigint {
-  if (typeof v === 'bigint') return v;
-  return v < 1024 ? SMALL_BIGINT[v]! : BigInt(v);
-}
-
-function lo32(v: bigint): number {
-  return v <= 0xffff_ffffn ? Number(v) : Number(v & 0xffff_ffffn);
-}
-
-/** HCR_EL2.FMO / IMO routing bits kept per CPU. */
-const ROUTE_FMO = 1;
-const ROUTE_IMO = 2;
-
 /** An Arm GICv3 (single Security state, affinity routing) with its virtual interface. */
 export class GicV3 implements InterruptTarget {
   readonly cpus: number;
@@ -125,13 +92,13 @@ export class GicV3 implements InterruptTarget {
   private readonly cpuInterfaces: GicV3CpuInterface[] = [];
   private readonly virtualInterfaces: GicV3VirtualInterface[] = [];
   private readonly affinities: number[] = [];
-  private readonly routing: Uint8Array;
-  private readonly handlers = new Map<string, SysregHandler>();
-  private readonly entries = new Map<string, SysregEntry>();
+  private readonly sysregs: SysregDispatcher;
   private readonly tracer: Tracer | undefined;
   private readonly clock: Clock | undefined;
 
-  constructor(options: GicV3Options) {
+  /** `new GicV3(4)` is short for `new GicV3({ cpus: 4 })`. */
+  constructor(optionsOrCpus: GicV3Options | number) {
+    const options: GicV3Options = typeof optionsOrCpus === 'number' ? { cpus: optionsOrCpus } : optionsOrCpus;
     const cpus = options.cpus;
     assertInteger(cpus, 'GicV3 cpus', 1, 256);
     const spis = options.spis ?? 64;
@@ -152,7 +119,6 @@ export class GicV3 implements InterruptTarget {
     this.maintenanceIntid = mi;
     this.tracer = options.tracer;
     this.clock = options.clock;
-    this.routing = new Uint8Array(cpus);
     const affinity = options.affinity ?? ((c: number) => ((c >>> 4) << 8) | (c & 15));
     for (let c = 0; c < cpus; c++) {
       const a = affinity(c);
@@ -165,7 +131,7 @@ export class GicV3 implements InterruptTarget {
     this.distributor = new GicV3Distributor(e, this.affinities, () => this.updateAll());
     for (let c = 0; c < cpus; c++) {
       this.redistributors.push(new GicV3Redistributor(e, c, this.affinities[c]!, c === cpus - 1, () => this.onSleepChange()));
-      const core = new CpuInterfaceCore(e, c, priorityBits, false, options);
+      const core = new CpuInterfaceCore(e, c, priorityBits, false, this.tracedOutputs(options));
       this.cpuInterfaces.push(new GicV3CpuInterface(e, c, this.affinities, core));
       const vcore = new VirtualInterfaceCore(
         c,
@@ -187,9 +153,32 @@ export class GicV3 implements InterruptTarget {
     e.onChange = (cpu) => {
       this.cpuInterfaces[cpu]!.core.update();
     };
-    this.buildHandlers();
-    this.buildEntries();
+    this.sysregs = new SysregDispatcher(cpus, this.cpuInterfaces, this.virtualInterfaces, {
+      onAcknowledge: (cpu, intid, virtual) => this.trace('interrupt.acknowledged', cpu, intid, virtual),
+      onEoi: (cpu, intid, virtual) => this.trace('interrupt.eoi', cpu, intid, virtual),
+      onSgi: (cpu, register, lo, hi) => this.sendSgi(cpu, register, lo, hi),
+    });
     this.reset();
+  }
+
+  /** With a tracer, the CPU-interface outputs also emit `interrupt.delivered` when IRQ or FIQ rises. */
+  private tracedOutputs(options: GicV3Options): CpuInterfaceOutputs {
+    if (this.tracer === undefined) return options;
+    const delivered = (cpu: number): void => {
+      const key = this.cpuInterfaces[cpu]?.core.hppi() ?? -1;
+      if (key >= 0) this.trace('interrupt.delivered', cpu, this.engine.keyIntid(key));
+    };
+    return {
+      onIrq: (cpu, level) => {
+        if (level) delivered(cpu);
+        options.onIrq?.(cpu, level);
+      },
+      onFiq: (cpu, level) => {
+        if (level) delivered(cpu);
+        options.onFiq?.(cpu, level);
+      },
+      onWakeRequest: options.onWakeRequest,
+    };
   }
 
   /** Puts every register in its reset state (IHI0069 12.9, 12.10, 12.2, 12.4). */
@@ -197,7 +186,7 @@ export class GicV3 implements InterruptTarget {
     this.engine.resetState();
     this.distributor.reset();
     for (const r of this.redistributors) r.reset();
-    this.routing.fill(0);
+    this.sysregs.routing.fill(0);
     for (let c = 0; c < this.cpus; c++) {
       this.cpuInterfaces[c]!.core.reset();
       const v = this.virtualInterfaces[c]!;
@@ -232,118 +221,17 @@ export class GicV3 implements InterruptTarget {
    */
   setVirtualRouting(cpu: number, routing: { imo: boolean; fmo: boolean }): void {
     this.engine.checkCpu(cpu);
-    this.routing[cpu] = (routing.imo ? ROUTE_IMO : 0) | (routing.fmo ? ROUTE_FMO : 0);
+    this.sysregs.routing[cpu] = (routing.imo ? ROUTE_IMO : 0) | (routing.fmo ? ROUTE_FMO : 0);
   }
 
   /** Reads a system register of `cpu` by name, e.g. `read(0, 'ICC_IAR1_EL1')`. */
   read(cpu: number, name: string): bigint {
-    const h = this.resolve(cpu, name);
-    if (h.read === undefined) throw undefinedAccess(name, 'read');
-    return toBigint(h.read(cpu));
+    return this.sysregs.read(cpu, name);
   }
 
   /** Writes a system register of `cpu` by name, e.g. `write(0, 'ICC_EOIR1_EL1', 27n)`. */
   write(cpu: number, name: string, value: bigint): void {
-    const h = this.resolve(cpu, name);
-    assertU64(value, name);
-    if (h.write === undefined) throw undefinedAccess(name, 'write');
-    h.write(cpu, value);
-  }
-
-  private resolve(cpu: number, name: string): SysregHandler {
-    let entry = this.entries.get(name);
-    if (entry === undefined) throw new UsageError('unknown-name', `unknown GICv3 system register ${describeValue(name)}`);
-    if (!(cpu >= 0 && cpu < this.cpus && Number.isInteger(cpu))) this.engine.checkCpu(cpu);
-    const route = this.routing[cpu]!;
-    if (route !== 0) {
-      const cls = entry.info.cls;
-      if (cls === 'sgi') {
-        throw new CpuException(ARM64_EXCEPTION_CLASS.SYS64, { arch: 'arm64', detail: `${name} at EL1 with HCR_EL2.IMO/FMO set traps to EL2` });
-      }
-      const virtual = cls === 'group0' ? (route & ROUTE_FMO) !== 0 : cls === 'group1' ? (route & ROUTE_IMO) !== 0 : cls === 'common' || cls === 'dir';
-      if (virtual && entry.icv !== undefined) entry = entry.icv;
-    }
-    if (entry.trap !== undefined) this.virtualInterfaces[cpu]!.checkTrap(entry.trap, entry.info.name);
-    if (entry.handler === undefined) throw undefinedAccess(name, 'access');
-    return entry.handler;
-  }
-
-  private buildEntries(): void {
-    for (const info of GICV3_SYSREGS.values()) {
-      const isIcv = info.name.startsWith('ICV_');
-      const trap = isIcv && (info.cls === 'group0' || info.cls === 'group1' || info.cls === 'common' || info.cls === 'dir') ? info.cls : undefined;
-      this.entries.set(info.name, { info, handler: this.handlers.get(info.name), icv: undefined, trap });
-    }
-    for (const [name, entry] of this.entries) {
-      if (name.startsWith('ICC_') && name.endsWith('_EL1')) entry.icv = this.entries.get(`ICV_${name.slice(4)}`);
-    }
-  }
-
-  private buildHandlers(): void {
-    const icc = (c: number): GicV3CpuInterface => this.cpuInterfaces[c]!;
-    const icv = (c: number): GicV3VirtualInterface => this.virtualInterfaces[c]!;
-    const lo = lo32;
-    const hi = (v: bigint): number => Number((v >> 32n) & 0xffff_ffffn);
-    const h = this.handlers;
-    const apWords = this.cpuInterfaces[0]!.core.apr.words;
-    for (const g of [0, 1]) {
-      h.set(`ICC_IAR${g}_EL1`, {
-        read: (c) => {
-          const id = icc(c).readIar(g);
-          this.trace('interrupt.acknowledged', c, id);
-          return id;
-        },
-      });
-      h.set(`ICC_EOIR${g}_EL1`, {
-        write: (c, v) => {
-          this.trace('interrupt.eoi', c, lo(v) & 0xff_ffff);
-          icc(c).writeEoir(lo(v));
-        },
-      });
-      h.set(`ICC_HPPIR${g}_EL1`, { read: (c) => icc(c).readHppir(g) });
-      h.set(`ICC_BPR${g}_EL1`, { read: (c) => icc(c).readBpr(g), write: (c, v) => icc(c).writeBpr(g, lo(v)) });
-      h.set(`ICC_IGRPEN${g}_EL1`, { read: (c) => icc(c).readIgrpen(g), write: (c, v) => icc(c).writeIgrpen(g, lo(v)) });
-      for (let n = 0; n < apWords; n++) {
-        h.set(`ICC_AP${g}R${n}_EL1`, { read: (c) => icc(c).readApr(g, n), write: (c, v) => icc(c).writeApr(g, n, lo(v)) });
-      }
-      h.set(`ICV_IAR${g}_EL1`, { read: (c) => icv(c).readIar(g) });
-      h.set(`ICV_EOIR${g}_EL1`, { write: (c, v) => icv(c).writeEoir(g, lo(v)) });
-      h.set(`ICV_HPPIR${g}_EL1`, { read: (c) => icv(c).readHppir(g) });
-      h.set(`ICV_BPR${g}_EL1`, { read: (c) => icv(c).readBpr(g), write: (c, v) => icv(c).writeBpr(g, lo(v)) });
-      h.set(`ICV_IGRPEN${g}_EL1`, { read: (c) => icv(c).readIgrpen(g), write: (c, v) => icv(c).writeIgrpen(g, lo(v)) });
-      const vWords = this.virtualInterfaces[0]!.core.apr.words;
-      for (let n = 0; n < vWords; n++) {
-        h.set(`ICV_AP${g}R${n}_EL1`, { read: (c) => icv(c).readApr(g, n), write: (c, v) => icv(c).writeApr(g, n, lo(v)) });
-        h.set(`ICH_AP${g}R${n}_EL2`, { read: (c) => icv(c).readApr(g, n), write: (c, v) => icv(c).writeApr(g, n, lo(v)) });
-      }
-    }
-    h.set('ICC_PMR_EL1', { read: (c) => icc(c).readPmr(), write: (c, v) => icc(c).writePmr(lo(v)) });
-    h.set('ICC_DIR_EL1', { write: (c, v) => icc(c).writeDir(lo(v)) });
-    h.set('ICC_RPR_EL1', { read: (c) => icc(c).readRpr() });
-    h.set('ICC_CTLR_EL1', { read: (c) => icc(c).readCtlr(), write: (c, v) => icc(c).writeCtlr(lo(v)) });
-    // SRE, DFB and DIB are RAO/WI: the System register interface is always on (IHI0069 12.2.18).
-    h.set('ICC_SRE_EL1', { read: () => 0x7, write: () => undefined });
-    h.set('ICC_SRE_EL2', { read: () => 0xf, write: () => undefined });
-    for (const r of ['ICC_SGI0R_EL1', 'ICC_SGI1R_EL1', 'ICC_ASGI1R_EL1'] as const) {
-      h.set(r, { write: (c, v) => this.sendSgi(c, r, lo(v), hi(v)) });
-    }
-    h.set('ICV_PMR_EL1', { read: (c) => icv(c).readPmr(), write: (c, v) => icv(c).writePmr(lo(v)) });
-    h.set('ICV_DIR_EL1', { write: (c, v) => icv(c).writeDir(lo(v)) });
-    h.set('ICV_RPR_EL1', { read: (c) => icv(c).core.runningPriority() });
-    h.set('ICV_CTLR_EL1', { read: (c) => icv(c).readCtlr(), write: (c, v) => icv(c).writeCtlr(lo(v)) });
-    h.set('ICH_HCR_EL2', { read: (c) => icv(c).readHcr(), write: (c, v) => icv(c).writeHcr(lo(v)) });
-    h.set('ICH_VTR_EL2', { read: (c) => icv(c).readVtr() });
-    h.set('ICH_VMCR_EL2', { read: (c) => icv(c).readVmcr(), write: (c, v) => icv(c).writeVmcr(lo(v)) });
-    h.set('ICH_MISR_EL2', { read: (c) => icv(c).core.misr() });
-    h.set('ICH_EISR_EL2', { read: (c) => icv(c).core.eisr(0) });
-    h.set('ICH_ELRSR_EL2', { read: (c) => icv(c).core.elrsr(0) });
-    const nLr = this.virtualInterfaces[0]!.core.listRegisters;
-    for (let n = 0; n < nLr; n++) {
-      h.set(`ICH_LR${n}_EL2`, {
-        read: (c) => (BigInt(icv(c).readLrHigh(n)) << 32n) | BigInt(icv(c).readLrLow(n)),
-        write: (c, v) => icv(c).writeLr(n, lo(v), hi(v)),
-      });
-    }
+    this.sysregs.write(cpu, name, value);
   }
 
   private sendSgi(cpu: number, register: SgiRegister, lo: number, hi: number): void {
@@ -352,8 +240,13 @@ export class GicV3 implements InterruptTarget {
     this.cpuInterfaces[cpu]!.generateSgi(register, lo, hi);
   }
 
-  private trace(kind: 'interrupt.raised' | 'interrupt.acknowledged' | 'interrupt.eoi', cpu: number, intid: number): void {
-    this.tracer?.emit({ kind, cycle: this.clock?.now() ?? 0, source: 'gic', cpu, vector: intid });
+  private trace(kind: 'interrupt.raised' | 'interrupt.delivered' | 'interrupt.acknowledged' | 'interrupt.eoi', cpu: number, intid: number, virtual = false): void {
+    const t = this.tracer;
+    if (t === undefined) return;
+    const cycle = this.clock?.now() ?? 0;
+    const where = cpu < 0 ? undefined : cpu;
+    if (virtual) t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid, args: { virtual: true } });
+    else t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid });
   }
 
   private updateAll(): void {
@@ -373,13 +266,29 @@ export class GicV3 implements InterruptTarget {
     this.engine.setLine(0, intid, asserted);
   }
 
+  /** SPI `intid` as core's `InterruptLine`, for a device model to drive. */
+  spiLine(intid: number): InterruptLine {
+    this.engine.checkIntid(intid, SPI_BASE, 'SPI');
+    return { setLevel: (asserted) => this.setSpiLevel(intid, asserted) };
+  }
+
+  /** PPI `intid` of `cpu` as core's `InterruptLine` (a timer's output, say). */
+  ppiLine(cpu: number, intid: number): InterruptLine {
+    this.checkPpi(cpu, intid);
+    return { setLevel: (asserted) => this.setPpiLevel(cpu, intid, asserted) };
+  }
+
   /** Drives PPI `intid` (16-31) of `cpu`. */
   setPpiLevel(cpu: number, intid: number, asserted: boolean): void {
+    this.checkPpi(cpu, intid);
+    this.engine.setLine(cpu, intid, asserted);
+  }
+
+  private checkPpi(cpu: number, intid: number): void {
     this.engine.checkCpu(cpu);
     if (!Number.isInteger(intid) || intid < PPI_BASE || intid >= SPI_BASE) {
       throw new UsageError('bad-argument', `PPI must be an integer INTID in [16, 31], got ${describeValue(intid)}`);
     }
-    this.engine.setLine(cpu, intid, asserted);
   }
 
   /**
@@ -455,7 +364,7 @@ export class GicV3 implements InterruptTarget {
         cpuInterface: this.cpuInterfaces[c]!.core.saveState(),
         virtualInterface: this.virtualInterfaces[c]!.core.saveState(),
         hcrTraps: this.virtualInterfaces[c]!.trapBits,
-        routing: this.routing[c]!,
+        routing: this.sysregs.routing[c]!,
       })),
     };
   }
@@ -474,16 +383,11 @@ export class GicV3 implements InterruptTarget {
         this.cpuInterfaces[c]!.core.restoreState(p.object('cpuInterface'));
         this.virtualInterfaces[c]!.trapBits = p.int('hcrTraps', 0, 0xffff_ffff) & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
         this.virtualInterfaces[c]!.core.restoreState(p.object('virtualInterface'));
-        this.routing[c] = p.int('routing', 0, 3);
+        this.sysregs.routing[c] = p.int('routing', 0, 3);
       },
       this.cpus,
     );
     for (const ci of this.cpuInterfaces) ci.core.fiqEn = true;
     this.engine.refreshAll();
   }
-}
-
-/** An access to an unimplemented or wrong-direction system register is UNDEFINED (Arm ARM D1.3). */
-function undefinedAccess(name: string, what: string): CpuException {
-  return new CpuException(ARM64_EXCEPTION_CLASS.UNKNOWN, { arch: 'arm64', detail: `${what} of ${name} is UNDEFINED` });
 }

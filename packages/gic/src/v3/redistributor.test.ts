@@ -47,6 +47,8 @@ describe('GICv3 redistributor (IHI0069 12.10)', () => {
     gic.setPpiLevel(0, 27, true);
     expect(rig.fiq[0]).toBeUndefined();
     expect(woken).toEqual([0]);
+    gic.write(0, 'ICC_PMR_EL1', 0xf0n); // further updates do not repeat the request
+    expect(woken).toEqual([0]);
     expect(gic.read(0, 'ICC_IAR0_EL1')).toBe(1023n);
     rig.wr(0, GICR.WAKER, 0);
     expect(rig.fiq[0]).toBe(true);

@@ -7,7 +7,7 @@
  */
 import { ARM64_EXCEPTION_CLASS, CpuException, getField, setField } from '@hvsim/core';
 import { INTID_SPURIOUS } from '../common/intid.js';
-import { LR_PFIELD_EOI, VirtualInterfaceCore } from '../common/virtual-interface.js';
+import { VirtualInterfaceCore, LR_PFIELD_EOI } from '../common/virtual-interface.js';
 import { ICC_CTLR, ICH_HCR, ICH_VMCR, ICH_VTR } from './regs.js';
 
 /** ICH_HCR_EL2 trap bits this view keeps (the core keeps bits [7:0]). */
@@ -94,15 +94,23 @@ export class GicV3VirtualInterface {
     this.core.setListRegister(n, lo & 0xffff, pfield, (hi >>> 16) & 0xff, (hi >>> 30) & 3, (hi >>> 28) & 1, hw);
   }
 
+  /** ICH_HCR_EL2 bits that trap guest accesses of `cls` (IHI0069 12.4.4): TC, TC or TDIR, TALL0, TALL1. */
+  static trapMask(cls: IcvClass): number {
+    switch (cls) {
+      case 'common':
+        return 1 << 10;
+      case 'dir':
+        return (1 << 10) | (1 << 14);
+      case 'group0':
+        return 1 << 11;
+      case 'group1':
+        return 1 << 12;
+    }
+  }
+
   /** Throws the trap to EL2 when ICH_HCR_EL2 traps a guest access of `cls` (IHI0069 12.4.4). */
   checkTrap(cls: IcvClass, name: string): void {
-    const t = this.trapBits;
-    const trapped =
-      (cls === 'common' && (t & (1 << 10)) !== 0) ||
-      (cls === 'dir' && (t & ((1 << 10) | (1 << 14))) !== 0) ||
-      (cls === 'group0' && (t & (1 << 11)) !== 0) ||
-      (cls === 'group1' && (t & (1 << 12)) !== 0);
-    if (trapped) {
+    if ((this.trapBits & GicV3VirtualInterface.trapMask(cls)) !== 0) {
       throw new CpuException(ARM64_EXCEPTION_CLASS.SYS64, { arch: 'arm64', detail: `guest access to ${name} trapped to EL2 by ICH_HCR_EL2` });
     }
   }

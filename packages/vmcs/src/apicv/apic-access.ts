@@ -3,7 +3,8 @@
  * "Virtualizing Reads from the APIC-Access Page", "Determining Whether a
  * Write Access is Virtualized"), by register (page offset bits 11:4).
  */
-import { APIC_REG } from '@hvsim/lapic';
+import { APIC_REG, ICR_FIELD, ICR_SHORTHAND } from '@hvsim/lapic';
+import { getField, testField } from '@hvsim/core';
 
 /** Bit 0: reads virtualized under APIC-register virtualization; bit 1: writes. */
 const TABLE = new Uint8Array(256);
@@ -68,8 +69,18 @@ export function writeVirtualized(c: ApicAccessControls, offset: number, size: nu
  * status (12) clear, shorthand self (01), edge, fixed, vector bits 7:4 non-zero.
  */
 export function isVirtualizableSelfIpi(icrLow: number): boolean {
-  return (icrLow & 0xfff3_3000) === 0 && ((icrLow >>> 18) & 3) === 1 && (icrLow & (1 << 15)) === 0 && ((icrLow >>> 8) & 7) === 0 && (icrLow & 0xf0) !== 0;
+  return (
+    (icrLow & ICR_LOW_RESERVED) === 0 &&
+    !testField(icrLow, ICR_FIELD.DELIVERY_STATUS) &&
+    getField(icrLow, ICR_FIELD.SHORTHAND) === ICR_SHORTHAND.SELF &&
+    !testField(icrLow, ICR_FIELD.TRIGGER) &&
+    getField(icrLow, ICR_FIELD.DELIVERY_MODE) === 0 &&
+    getField(icrLow, ICR_FIELD.VECTOR) >= 16
+  );
 }
+
+/** Reserved bits of ICR low: 31:20, 17:16 and 13 (SDM 3A Figure "Interrupt Command Register"). */
+const ICR_LOW_RESERVED = 0xfff3_2000;
 
 /** APIC-access exit-qualification access types (SDM 3C Table "Exit Qualification for APIC-Access VM Exits"). */
 export const APIC_ACCESS_TYPE = {
@@ -77,6 +88,6 @@ export const APIC_ACCESS_TYPE = {
   LINEAR_WRITE: 1,
   LINEAR_FETCH: 2,
   LINEAR_EVENT_DELIVERY: 3,
-  PHYSICAL_EVENT_DELIVERY: 10,
-  PHYSICAL_FETCH: 15,
+  GUEST_PHYSICAL_EVENT_DELIVERY: 10,
+  GUEST_PHYSICAL_INSTRUCTION: 15,
 } as const;

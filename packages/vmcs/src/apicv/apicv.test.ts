@@ -57,6 +57,15 @@ describe(`${ed}: "Virtualizing Memory-Mapped APIC Accesses"`, () => {
   const access = { proc2: SECONDARY.VIRTUALIZE_APIC_ACCESSES, apicAccessPage: ADDR.APIC_ACCESS };
   it('without "virtualize APIC accesses" the page is ordinary memory', () => {
     expect(running({}).p.apicAccess(0x80, 4, 'read').kind).toBe('native');
+    expect(running({}).p.memoryAccess(ADDR.APIC_ACCESS + 0x80, 4, 'read').kind).toBe('native');
+  });
+
+  it('memoryAccess: only physical addresses inside the APIC-access page are special', () => {
+    const f = running({ ...access, virtualApicPage: ADDR.VAPIC }, (g) => g.memory.write32(ADDR.VAPIC + 0x80, 0x30));
+    expect(f.p.memoryAccess(ADDR.APIC_ACCESS - 4, 4, 'read').kind).toBe('native');
+    expect(f.p.memoryAccess(ADDR.APIC_ACCESS + 0x1000, 4, 'read').kind).toBe('native');
+    expect(f.p.memoryAccess(ADDR.APIC_ACCESS + 0x80, 4, 'read')).toMatchObject({ kind: 'read', lo: 0x30 });
+    expect(exitOf(f.p.memoryAccess(ADDR.APIC_ACCESS + 0x300, 4, 'write', 0))).toEqual({ reason: 44, qualification: 0x1300 });
   });
 
   it('without the TPR shadow every access exits; with it only TPR accesses are virtualized (APIC-register virtualization 0)', () => {
@@ -74,6 +83,9 @@ describe(`${ed}: "Virtualizing Memory-Mapped APIC Accesses"`, () => {
     expect(exitOf(running(opts).p.apicAccess(0x80, 4, 'fetch')).qualification).toBe(0x2080);
     expect(exitOf(running(opts).p.apicAccess(0x84, 4, 'read')).qualification).toBe(0x0084); // not in the low dword
     expect(exitOf(running(opts).p.apicAccess(0x80, 8, 'read')).qualification).toBe(0x0080); // wider than 32 bits
+    expect(exitOf(running(opts).p.apicAccess(0x80, 4, 'guest-physical')).qualification).toBe(0xf080); // guest-physical access: type 15
+    const g = running({ ...opts, fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } });
+    expect(exitOf(g.p.apicAccess(0x80, 4, 'guest-physical')).qualification).toBe(0xa080); // during event delivery: type 10
     const f = running({ ...opts, fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } });
     const o = f.p.apicAccess(0x100, 4, 'read');
     expect(exitOf(o).qualification).toBe(0x3100);
@@ -132,7 +144,8 @@ describe(`${ed}: "Virtualizing Memory-Mapped APIC Accesses"`, () => {
     expect(f.p.vapic.testVirr(0x61)).toBe(true);
     expect(f.p.instructionBoundary(true)).toMatchObject({ kind: 'deliver', event: { vector: 0x61, virtual: true } });
     expect(f.p.vapic.svi).toBe(0x61);
-    expect(f.p.apicAccess(0xb0, 4, 'write', 0).kind).toBe('continue');
+    expect(f.p.apicAccess(0xb0, 4, 'write', 0x55).kind).toBe('continue');
+    expect(f.memory.read32(ADDR.VAPIC + 0xb0)).toBe(0); // VEOI cleared by APIC-write emulation
     expect(f.p.vapic.svi).toBe(0);
     expect(f.p.vapic.testVisr(0x61)).toBe(false);
     // A physical-destination ICR write is not a self-IPI: APIC-write exit.
@@ -213,6 +226,20 @@ describe(`${ed}: "Virtualizing MSR-Based APIC Accesses" and the MSR bitmaps`, ()
     expect(msrBitmapExits(f.memory, ADDR.MSR_BITMAP, 0xc000_2000, false)).toBe(true);
     // without "use MSR bitmaps" every RDMSR/WRMSR exits
     expect(exitOf(running({}).p.rdmsr(0x10)).reason).toBe(31);
+  });
+
+  it('MSR-bitmap changes made outside VMX non-root operation take effect at the next VM entry (SDM 3C "Software Access to Related Structures")', () => {
+    const f = x2apic();
+    expect(f.p.msrAccessExits(0x80b, true)).toBe(false);
+    f.p.reportExit(EXIT_REASON.VMCALL);
+    setMsrIntercept(f.memory, ADDR.MSR_BITMAP, 0x80b, { write: true });
+    setMsrIntercept(f.memory, ADDR.MSR_BITMAP, 0x8ff, { read: true });
+    f.p.vmresume();
+    expect(exitOf(f.p.wrmsr(0x80b, 0))).toEqual({ reason: EXIT_REASON.MSR_WRITE, qualification: 0 });
+    f.p.vmresume();
+    expect(f.p.msrAccessExits(0x8ff, false)).toBe(true);
+    expect(f.p.msrAccessExits(0x8ff, true)).toBe(true); // intercepted in the fixture
+    expect(f.p.msrAccessExits(0x808, true)).toBe(false);
   });
 
   it('RDMSR with APIC-register virtualization reads 8 bytes from offset (ECX & FFH) << 4 of the virtual-APIC page', () => {

@@ -38,3 +38,45 @@ export function setMsrIntercept(memory: PhysicalMemory, bitmap: number, msr: num
   if (access.read !== undefined) put(high ? MSR_BITMAP_OFFSET.READ_HIGH : MSR_BITMAP_OFFSET.READ_LOW, access.read);
   if (access.write !== undefined) put(high ? MSR_BITMAP_OFFSET.WRITE_HIGH : MSR_BITMAP_OFFSET.WRITE_LOW, access.write);
 }
+
+/**
+ * The MSR bitmaps of the running VMCS, with the bits of the x2APIC range
+ * (800H-8FFH) copied on first use after each VM entry. SDM 3C "Software
+ * Access to Related Structures": software must not modify structures a VMCS
+ * references (the MSR bitmaps among them) while a logical processor runs with
+ * that VMCS in VMX non-root operation, so a copy taken during the run stays
+ * exact. Other MSRs are looked up in memory.
+ */
+export class MsrBitmaps {
+  /** Physical address of the bitmaps. */
+  private base = 0;
+  private loaded = false;
+  /** Words 0-7: read bits of 800H-8FFH; words 8-15: write bits. */
+  private readonly x2apic = new Uint32Array(16);
+
+  constructor(private readonly memory: PhysicalMemory) {}
+
+  /** Binds to the bitmaps of the VMCS being entered. */
+  attach(base: number): void {
+    this.base = base;
+    this.loaded = false;
+  }
+
+  private load(): void {
+    for (let i = 0; i < 8; i++) {
+      this.x2apic[i] = this.memory.read32(this.base + MSR_BITMAP_OFFSET.READ_LOW + 0x100 + i * 4);
+      this.x2apic[8 + i] = this.memory.read32(this.base + MSR_BITMAP_OFFSET.WRITE_LOW + 0x100 + i * 4);
+    }
+    this.loaded = true;
+  }
+
+  /** True when RDMSR (`write` false) or WRMSR of `msr` exits. */
+  exits(msr: number, write: boolean): boolean {
+    const i = msr - 0x800;
+    if (i >= 0 && i <= 0xff) {
+      if (!this.loaded) this.load();
+      return ((this.x2apic[(write ? 8 : 0) + (i >>> 5)]! >>> (i & 31)) & 1) === 1;
+    }
+    return msrBitmapExits(this.memory, this.base, msr, write);
+  }
+}

@@ -61,6 +61,7 @@ describe(ed, () => {
     expect(d).toMatchObject({ kind: 'deliver', event: { vector: 0x62, type: 0, virtual: true, acknowledge: false } });
     const va = f.p.vapic;
     expect([va.svi, va.rvi, va.vppr, va.testVisr(0x62), va.testVirr(0x62), va.recognized]).toEqual([0x62, 0x51, 0x60, true, false, false]);
+    expect([va.virrVectors(), va.visrVectors()]).toEqual([[0x51], [0x62]]);
     expect(f.p.vmxOperation).toBe('non-root');
     // 0x51 is below the in-service class: not recognized until EOI.
     expect(f.p.instructionBoundary(true).kind).toBe('continue');
@@ -163,6 +164,37 @@ describe(ed, () => {
         }
         const expected = [...new Set(vectors)].sort((a, b) => b - a);
         expect(delivered).toEqual(expected);
+      }),
+      { seed, numRuns },
+    );
+  });
+});
+
+describe('virtual-APIC summaries stay equal to the page in memory', () => {
+  function scan(f: Fixture, reg: number): number {
+    for (let i = 7; i >= 0; i--) {
+      const w = f.memory.read32(ADDR.VAPIC + reg + i * 16);
+      if (w !== 0) return i * 32 + 31 - Math.clz32(w);
+    }
+    return -1;
+  }
+  it('property: after any sequence of posts, self IPIs, deliveries, EOIs and TPR writes, RVI/SVI and the highest VIRR/VISR bits match memory', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 16, max: 255 })), { maxLength: 60 }), (ops) => {
+        const { f, pid } = apicv();
+        const va = f.p.vapic;
+        for (const [op, v] of ops) {
+          if (op === 0) post(f, pid, v);
+          else if (op === 1) f.p.wrmsr(0x83f, v);
+          else if (op === 2) f.p.instructionBoundary(true);
+          else if (op === 3 && va.svi !== 0) f.p.wrmsr(0x80b, 0);
+          else if (op === 4) f.p.wrmsr(0x808, v & 0xf0);
+          expect(va.highestVirr()).toBe(scan(f, 0x200));
+          expect(va.highestVisr()).toBe(scan(f, 0x100));
+          expect(va.svi).toBe(Math.max(0, scan(f, 0x100)));
+          expect(va.vppr).toBe(f.memory.read32(ADDR.VAPIC + 0xa0));
+          expect(va.vtpr).toBe(f.memory.read32(ADDR.VAPIC + 0x80));
+        }
       }),
       { seed, numRuns },
     );

@@ -7,11 +7,10 @@
  * VMCS's virtual-APIC address, laid out like the xAPIC page (lapic's
  * `APIC_REG`); RVI and SVI live in the VMCS's guest interrupt status.
  * Every change is written to memory at once (numbers only, no allocation).
- * VIRR and VISR are also kept as 8-word summaries loaded at VM entry, for
- * the highest-bit searches: while the guest runs, only the processor changes
- * them (other agents post through the posted-interrupt descriptor; software
- * writing the virtual-APIC page of a running guest is not supported, as on
- * hardware).
+ * VIRR, VISR, VTPR and VPPR are also kept in step from VM entry on (VIRR and
+ * VISR as 8-word summaries for the highest-bit searches): while the guest
+ * runs only the processor changes them (SDM 3C "Software Access to Related
+ * Structures"; other agents post through the posted-interrupt descriptor).
  */
 import type { PhysicalMemory } from '@hvsim/core';
 import { APIC_REG, type PostedInterruptDescriptor } from '@hvsim/lapic';
@@ -19,6 +18,13 @@ import type { Vmcs } from '../vmcs/vmcs.js';
 import { slotOf } from '../fields/slots.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
 
+// Short names for the virtual-APIC page offsets, and the VMCS slots this file
+// reads, looked up once.
+const TPR = APIC_REG.APIC_TPR;
+const PPR = APIC_REG.APIC_PPR;
+const EOI = APIC_REG.APIC_EOI;
+const ISR0 = APIC_REG.APIC_ISR0;
+const IRR0 = APIC_REG.APIC_IRR0;
 const S_INTR_STATUS = slotOf(VMCS_FIELD.GUEST_INTR_STATUS);
 const S_TPR_THRESHOLD = slotOf(VMCS_FIELD.TPR_THRESHOLD);
 const S_EOI_EXIT0 = slotOf(VMCS_FIELD.EOI_EXIT_BITMAP0);
@@ -40,6 +46,9 @@ export class VirtualApic {
   /** VIRR and VISR as loaded at VM entry and kept in step with memory. */
   private readonly virr = new Uint32Array(8);
   private readonly visr = new Uint32Array(8);
+  /** Bit i set when word i of VIRR / VISR is non-zero (for the highest-bit search). */
+  private virrWords = 0;
+  private visrWords = 0;
   /** VTPR and VPPR as last written (loaded at VM entry). */
   private vtprWord = 0;
   private vpprWord = 0;
@@ -56,14 +65,20 @@ export class VirtualApic {
     this.intrWindowExiting = intrWindowExiting;
     this.virr.fill(0);
     this.visr.fill(0);
+    this.virrWords = 0;
+    this.visrWords = 0;
     this.vtprWord = 0;
     this.vpprWord = 0;
     if (page === null) return;
-    this.vtprWord = this.memory.read32(this.page + APIC_REG.APIC_TPR);
-    this.vpprWord = this.memory.read32(this.page + APIC_REG.APIC_PPR);
+    this.vtprWord = this.memory.read32(this.page + TPR);
+    this.vpprWord = this.memory.read32(this.page + PPR);
     for (let i = 0; i < 8; i++) {
-      this.virr[i] = this.memory.read32(page + APIC_REG.APIC_IRR0 + (i << 4));
-      this.visr[i] = this.memory.read32(page + APIC_REG.APIC_ISR0 + (i << 4));
+      const irr = this.memory.read32(page + IRR0 + (i << 4));
+      const isr = this.memory.read32(page + ISR0 + (i << 4));
+      this.virr[i] = irr;
+      this.visr[i] = isr;
+      if (irr !== 0) this.virrWords |= 1 << i;
+      if (isr !== 0) this.visrWords |= 1 << i;
     }
   }
 
@@ -84,13 +99,18 @@ export class VirtualApic {
     s[S_INTR_STATUS] = (s[S_INTR_STATUS]! & 0xff) | (v << 8);
   }
 
+  /** Clears VEOI, the 32-bit word at 0B0H (APIC-write emulation of an EOI write). */
+  clearVeoi(): void {
+    this.memory.write32(this.page + EOI, 0);
+  }
+
   /** VTPR, the 32-bit word at 080H. */
   get vtpr(): number {
     return this.vtprWord;
   }
   set vtpr(v: number) {
     this.vtprWord = v >>> 0;
-    this.memory.write32(this.page + APIC_REG.APIC_TPR, v >>> 0);
+    this.memory.write32(this.page + TPR, v >>> 0);
   }
   /** VPPR, the 32-bit word at 0A0H. */
   get vppr(): number {
@@ -98,7 +118,7 @@ export class VirtualApic {
   }
   private set vpprValue(v: number) {
     this.vpprWord = v;
-    this.memory.write32(this.page + APIC_REG.APIC_PPR, v);
+    this.memory.write32(this.page + PPR, v);
   }
 
   /** Reads the 32-bit word at `offset` of the virtual-APIC page. */
@@ -120,37 +140,51 @@ export class VirtualApic {
   }
   /** Sets or clears VIRR bit `vector`. */
   setVirr(vector: number, value: boolean): void {
-    this.setBit(this.virr, APIC_REG.APIC_IRR0, vector, value);
+    this.virrWords = this.setBit(this.virr, this.virrWords, IRR0, vector, value);
   }
   /** Sets or clears VISR bit `vector`. */
   setVisr(vector: number, value: boolean): void {
-    this.setBit(this.visr, APIC_REG.APIC_ISR0, vector, value);
+    this.visrWords = this.setBit(this.visr, this.visrWords, ISR0, vector, value);
   }
 
-  private setBit(words: Uint32Array, reg: number, vector: number, value: boolean): void {
+  /** Updates one bit in a summary and in memory; returns the new non-zero-word mask. */
+  private setBit(words: Uint32Array, nonZero: number, reg: number, vector: number, value: boolean): number {
     const i = vector >>> 5;
     const m = 1 << (vector & 31);
     const w = (value ? words[i]! | m : words[i]! & ~m) >>> 0;
     words[i] = w;
     this.memory.write32(this.page + reg + (i << 4), w);
+    return w !== 0 ? nonZero | (1 << i) : nonZero & ~(1 << i);
   }
 
-  /** Highest set bit of a 256-bit summary, or -1. */
-  private static highest(words: Uint32Array): number {
-    for (let i = 7; i >= 0; i--) {
-      const w = words[i]!;
-      if (w !== 0) return (i << 5) + 31 - Math.clz32(w);
-    }
-    return -1;
+  /** Highest set bit of a 256-bit summary whose non-zero words are `nonZero`, or -1. */
+  private static highest(words: Uint32Array, nonZero: number): number {
+    if (nonZero === 0) return -1;
+    const i = 31 - Math.clz32(nonZero);
+    return (i << 5) + 31 - Math.clz32(words[i]!);
+  }
+
+  /** The vectors set in VIRR, lowest first (for inspection; allocates). */
+  virrVectors(): number[] {
+    return VirtualApic.vectors(this.virr);
+  }
+  /** The vectors set in VISR, lowest first (for inspection; allocates). */
+  visrVectors(): number[] {
+    return VirtualApic.vectors(this.visr);
+  }
+  private static vectors(words: Uint32Array): number[] {
+    const out: number[] = [];
+    for (let v = 0; v < 256; v++) if (((words[v >>> 5]! >>> (v & 31)) & 1) === 1) out.push(v);
+    return out;
   }
 
   /** Highest VIRR bit, or -1. */
   highestVirr(): number {
-    return VirtualApic.highest(this.virr);
+    return VirtualApic.highest(this.virr, this.virrWords);
   }
   /** Highest VISR bit, or -1. */
   highestVisr(): number {
-    return VirtualApic.highest(this.visr);
+    return VirtualApic.highest(this.visr, this.visrWords);
   }
 
   /** PPR virtualization (SDM 3C "PPR Virtualization"). */
@@ -183,12 +217,11 @@ export class VirtualApic {
   }
 
   /**
-   * EOI virtualization (SDM 3C "EOI Virtualization"): clears VEOI, retires SVI and
+   * EOI virtualization (SDM 3C "EOI Virtualization"): retires SVI and
    * returns it; the caller exits (EOI-induced) when {@link eoiExits} says
    * so, else evaluates pending virtual interrupts.
    */
   eoi(): number {
-    this.memory.write32(this.page + APIC_REG.APIC_EOI, 0);
     const v = this.svi;
     this.setVisr(v, false);
     const next = this.highestVisr();
@@ -225,16 +258,19 @@ export class VirtualApic {
     pid.clearOn();
     const pir = this.pir;
     if (pid.takePir(pir)) {
-      const irr = this.page + APIC_REG.APIC_IRR0;
+      const irr = this.page + IRR0;
       const virr = this.virr;
       let top = -1;
       for (let i = 0; i < 8; i++) {
         const w = pir[i]!;
         if (w === 0) continue;
         pir[i] = 0; // leave the scratch words zero for the next takePir, which ORs into them
-        const merged = (virr[i]! | w) >>> 0;
+        // VIRR := VIRR OR PIR, a read-modify-write of the word in memory.
+        const a = irr + (i << 4);
+        const merged = (this.memory.read32(a) | w) >>> 0;
         virr[i] = merged;
-        this.memory.write32(irr + (i << 4), merged);
+        this.virrWords |= 1 << i;
+        this.memory.write32(a, merged);
         top = (i << 5) + 31 - Math.clz32(w);
       }
       if (top > this.rvi) this.rvi = top;

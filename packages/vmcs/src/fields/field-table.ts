@@ -83,8 +83,8 @@ const ROWS = [
   ['HLATP', 0x2040, 'Hypervisor-managed linear-address translation pointer', ['proc3', 1]],
   ['PID_POINTER_TABLE', 0x2042, 'PID-pointer table address', ['proc3', 4]],
   ['SECONDARY_VM_EXIT_CONTROLS', 0x2044, 'Secondary VM-exit controls', ['exit', 31]],
-  ['IA32_SPEC_CTRL_MASK', 0x204a, 'IA32_SPEC_CTRL mask'],
-  ['IA32_SPEC_CTRL_SHADOW', 0x204c, 'IA32_SPEC_CTRL shadow'],
+  ['IA32_SPEC_CTRL_MASK', 0x204a, 'IA32_SPEC_CTRL mask', ['proc3', 7]],
+  ['IA32_SPEC_CTRL_SHADOW', 0x204c, 'IA32_SPEC_CTRL shadow', ['proc3', 7]],
   // B.2.2 64-bit read-only data field
   ['GUEST_PHYSICAL_ADDRESS', 0x2400, 'Guest-physical address', ['proc2', 1]],
   // B.2.3 64-bit guest-state fields

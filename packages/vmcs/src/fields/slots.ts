@@ -25,6 +25,9 @@ VMCS_FIELD_SPECS.forEach((spec, slot) => {
   if (width === FIELD_WIDTH.BITS64) LOOKUP[spec.encoding | 1] = slot * 2 + 1;
 });
 
+/** The encoding-to-slot-code table itself (read-only use), for hot paths that index it directly. */
+export const ENCODING_LOOKUP: Readonly<Int16Array> = LOOKUP;
+
 /**
  * Slot code of an encoding: `slot * 2 + high`, or -1 when the encoding names
  * no field (including any encoding with bits 31:15 set).

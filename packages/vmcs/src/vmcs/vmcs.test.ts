@@ -72,6 +72,8 @@ describe('VMCS field storage (SDM 3C "VMREAD, VMWRITE, and Encodings of VMCS Fie
     expect(() => v.read(0x4001)).toThrow('0x4001 is not a VMCS field encoding (SDM 3C Appendix B)');
     v.set('GUEST_RIP', 0x1234n);
     expect(v.get('GUEST_RIP')).toBe(0x1234n);
+    v.set('GUEST_INTR_STATUS', 0x3141);
+    expect(v.nonZeroFields()).toEqual([['GUEST_INTR_STATUS', 0x3141n], ['GUEST_RIP', 0x1234n]]);
     expect(v.readNumber(0x681e)).toBe(0x1234);
     expect(v.read32(0x681e)).toBe(0x1234);
   });

@@ -71,8 +71,8 @@ describe(ed, () => {
     const c = new VmxCapabilities();
     expect(c.readMsr(VMX_MSR.IA32_VMX_CR0_FIXED0)).toBe(0x8000_0021n);
     expect(c.readMsr(VMX_MSR.IA32_VMX_CR4_FIXED0)).toBe(0x2000n);
-    // Highest index: the 64-bit control fields run to index 0x26 (IA32_SPEC_CTRL shadow, 0x204C).
-    expect(c.readMsr(VMX_MSR.IA32_VMX_VMCS_ENUM)).toBe(BigInt(0x26 << 1));
+    // Highest index without tertiary controls or secondary exit controls: PCONFIG-exiting bitmap (0x203E, index 0x1F).
+    expect(c.readMsr(VMX_MSR.IA32_VMX_VMCS_ENUM)).toBe(BigInt(0x1f << 1));
   });
 
   it('is read-only: WRMSR and RDMSR of a non-capability MSR raise #GP(0)', () => {

@@ -23,6 +23,8 @@ function run(options: PrepareVmcsOptions = {}): Fixture {
 const EXITS: [number, () => Fixture][] = [
   [R.EXCEPTION_NMI, () => { const f = run({ fields: { EXCEPTION_BITMAP: 1 << 13 } }); f.p.exception(13, { errorCode: 0 }); return f; }],
   [R.EXTERNAL_INTERRUPT, () => { const f = run({ pin: PIN_BASED.EXT_INTR_EXITING }); f.p.externalInterrupt(0x20, true); return f; }],
+  [R.TRIPLE_FAULT, () => { const f = run({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0b08, VM_ENTRY_EXCEPTION_ERROR_CODE: 0 } }); f.p.exception(13, { errorCode: 0 }); return f; }],
+  [R.MONITOR_TRAP_FLAG, () => { const f = run({ proc: CPU_BASED.MONITOR_TRAP_FLAG }); f.p.instructionBoundary(true); f.p.instructionBoundary(true); return f; }],
   [R.INIT_SIGNAL, () => { const f = run(); f.p.init(); return f; }],
   [R.SIPI, () => { const f = run({ fields: { GUEST_ACTIVITY_STATE: 3 } }); f.p.sipi(0x10); return f; }],
   [R.INTERRUPT_WINDOW, () => { const f = run({ proc: CPU_BASED.INTR_WINDOW_EXITING }); f.p.instructionBoundary(true); return f; }],

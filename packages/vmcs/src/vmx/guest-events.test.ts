@@ -148,8 +148,7 @@ describe(`${ed} "Interrupt-Window Exiting and Virtual-Interrupt Delivery", "NMI-
 
   it('an injected event is delivered before the window exit; the window exit also ends HLT', () => {
     const f = running({ proc: CPU_BASED.INTR_WINDOW_EXITING }, { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 });
-    const r = f.p.currentVmcs; // entered with the injection already answered
-    expect(r).not.toBeNull();
+    expect(f.p.deliveringEvent).toBe(true); // VM entry answered with the injected event
     expect(exitReason(f.p.instructionBoundary(true))).toBe(7);
     expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
     const g = running({ proc: CPU_BASED.INTR_WINDOW_EXITING });
@@ -323,5 +322,110 @@ describe(`${ed} priority at an instruction boundary (SDM 3C "Interrupt-Window Ex
     expect(f.p.nmi().kind).toBe('deliver'); // now blocked by NMI until IRET
     f.p.instructionBoundary(true);
     expect(f.p.instructionBoundary(true, true, 0x40)).toMatchObject({ kind: 'deliver', event: { vector: 0x40, acknowledge: true } });
+  });
+});
+
+describe('misuse of the model', () => {
+  it('a VMCS activating the preemption timer needs a clock (VmxError bad-state)', () => {
+    const memory = new PhysicalMemory();
+    memory.addRegion(0, 0x10_0000);
+    const p = new VmxProcessor({ memory });
+    memory.write32(ADDR.VMXON, 1);
+    memory.write32(ADDR.VMCS, 1);
+    p.vmxon(ADDR.VMXON);
+    p.vmclear(ADDR.VMCS);
+    p.vmptrld(ADDR.VMCS);
+    prepareVmcs(p, { pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER, fields: { VMX_PREEMPTION_TIMER_VALUE: 5 } });
+    expect(() => p.vmlaunch()).toThrow('the VMX-preemption timer is active but the processor has no clock');
+    try {
+      p.vmlaunch();
+    } catch (e) {
+      expect((e as { kind: string }).kind).toBe('bad-state');
+    }
+  });
+
+  it('rejects bad arguments with the value named', () => {
+    const f = running();
+    expect(() => f.p.externalInterrupt(256, true)).toThrow('vector must be an integer in [0, 255], got 256');
+    expect(() => f.p.apicAccess(0x1000, 4, 'read')).toThrow('offset must be an integer in [0, 4095], got 4096');
+    expect(() => f.p.apicAccess(0x80, 3, 'read')).toThrow('APIC-access size must be 1, 2, 4 or 8 bytes, got 3');
+    expect(() => f.p.wrmsr(0x10, -1)).toThrow('WRMSR value must be a non-negative safe integer or a bigint, got -1');
+    expect(() => f.p.exception(32)).toThrow('vector must be an integer in [0, 31], got 32');
+    expect(() => f.p.movToCr8(1, 16)).toThrow('gpr must be an integer in [0, 15], got 16');
+  });
+});
+
+describe(`${ed} faults during event delivery (SDM 3A "Interrupt 8—Double Fault Exception", SDM 3C "Information for VM Exits During Event Delivery")`, () => {
+  const injectPf = { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0b0e, VM_ENTRY_EXCEPTION_ERROR_CODE: 2 };
+  it('a contributory fault while delivering a #PF becomes a #DF; a fault while delivering the #DF is a triple-fault exit (2)', () => {
+    const f = running({ fields: injectPf });
+    expect(f.p.exception(13, { errorCode: 0x10 })).toMatchObject({ kind: 'deliver', event: { vector: 8, type: 3, errorCode: 0 } });
+    const o = f.p.exception(14, { errorCode: 0 });
+    expect(exitReason(o)).toBe(EXIT_REASON.TRIPLE_FAULT);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0b08);
+  });
+
+  it('an intercepted #DF exits with #DF in the interruption information and the first event as IDT-vectoring information', () => {
+    const f = running({ fields: { ...injectPf, EXCEPTION_BITMAP: 1 << 8 } });
+    expect(exitReason(f.p.exception(14, { errorCode: 0 }))).toBe(0);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0b08);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_ERROR_CODE)).toBe(0);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0b0e);
+    expect(f.p.vmread32(F.IDT_VECTORING_ERROR_CODE)).toBe(2);
+  });
+
+  it('benign faults, and faults while delivering an interrupt, are handled serially', () => {
+    const f = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0b0d, VM_ENTRY_EXCEPTION_ERROR_CODE: 0 } });
+    expect(f.p.exception(6)).toMatchObject({ kind: 'deliver', event: { vector: 6 } }); // #UD during #GP delivery
+    const g = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } });
+    expect(g.p.exception(13, { errorCode: 0x182 })).toMatchObject({ kind: 'deliver', event: { vector: 13, errorCode: 0x182 } });
+    const h = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0b0d, VM_ENTRY_EXCEPTION_ERROR_CODE: 0 } });
+    expect(h.p.exception(14, { errorCode: 0 })).toMatchObject({ kind: 'deliver', event: { vector: 14 } }); // #PF during #GP: serial
+  });
+});
+
+describe(`${ed} "Monitor Trap Flag"`, () => {
+  it('exits (37) at the boundary after the first instruction, not before it', () => {
+    const f = running({ proc: CPU_BASED.MONITOR_TRAP_FLAG });
+    expect(f.p.instructionBoundary(true).kind).toBe('continue'); // before the first instruction
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(EXIT_REASON.MONITOR_TRAP_FLAG); // after it
+    f.p.vmresume();
+    expect(f.p.instructionBoundary(true).kind).toBe('continue');
+  });
+
+  it('is pending right after an injected event\'s delivery, and an injected pending MTF (type 7) exits even without the control', () => {
+    const f = running({ proc: CPU_BASED.MONITOR_TRAP_FLAG, fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } });
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(37);
+    const g = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0700 } });
+    expect(exitReason(g.p.instructionBoundary(true))).toBe(37);
+  });
+
+  it('does not fire while the guest stays halted', () => {
+    const f = running({ proc: CPU_BASED.MONITOR_TRAP_FLAG }, { GUEST_ACTIVITY_STATE: ACTIVITY_STATE.HLT });
+    expect(f.p.instructionBoundary(false).kind).toBe('halted');
+    expect(f.p.instructionBoundary(false).kind).toBe('halted');
+  });
+
+  it('follows HLT and an event delivered at a boundary', () => {
+    const f = running({ proc: CPU_BASED.MONITOR_TRAP_FLAG });
+    f.p.instructionBoundary(true);
+    f.p.hlt();
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(37);
+    expect(f.p.vmread32(F.GUEST_ACTIVITY_STATE)).toBe(ACTIVITY_STATE.HLT);
+    f.p.vmresume();
+    expect(f.p.instructionBoundary(true, false, 0x40).kind).toBe('deliver');
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(37);
+  });
+});
+
+describe(`${ed} "NMI unblocking due to IRET" (Information for VM Exits Due to Vectored Events)`, () => {
+  it('a fault during IRET with virtual NMIs ends virtual-NMI blocking and sets bit 12 of the exit interruption information', () => {
+    const f = running({ pin: PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS, fields: { EXCEPTION_BITMAP: 1 << 13, GUEST_INTERRUPTIBILITY_INFO: 8 } });
+    expect(exitReason(f.p.exception(13, { errorCode: 0, duringIret: true }))).toBe(0);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_1b0d);
+    expect(f.p.vmread32(F.GUEST_INTERRUPTIBILITY_INFO)).toBe(0);
+    const g = running({ pin: PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS, fields: { EXCEPTION_BITMAP: 1 << 13 } });
+    g.p.exception(13, { errorCode: 0, duringIret: true }); // NMIs were not blocked: nothing to report
+    expect(g.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0b0d);
   });
 });

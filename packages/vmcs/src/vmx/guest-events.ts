@@ -9,12 +9,18 @@
 import { CpuException, assertInteger } from '@hvsim/core';
 import { APIC_REG } from '@hvsim/lapic';
 import { APIC_ACCESS_TYPE, isVirtualizableSelfIpi, readVirtualized, writeVirtualized } from '../apicv/apic-access.js';
-import { msrBitmapExits } from '../apicv/msr-bitmap.js';
 import { VmxError } from '../errors.js';
+import { VMCS_FIELD } from '../fields/field-table.js';
+import { slotOf } from '../fields/slots.js';
 import { ACTIVITY_STATE, CPU_BASED, INTERRUPTIBILITY, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, PIN_BASED, SECONDARY, VM_EXIT } from './controls.js';
 import { EXIT_REASON } from './exit-reasons.js';
 import { BLOCKED, CONTINUE, HALTED, NATIVE, type NonRootOutcome, type ReadOutcome } from './outcomes.js';
 import type { VmxProcessor } from './processor.js';
+
+/** Exit interruption information bit 12 (`INTR_INFO.NMI_UNBLOCKING`) as a mask. */
+const INTR_INFO_NMI_UNBLOCKING = 1 << 12;
+/** Slot of the VM-exit interruption information, looked up once. */
+const SLOT_EXIT_INTR_INFO = slotOf(VMCS_FIELD.VM_EXIT_INTR_INFO);
 
 const BLOCKING_STI_MOVSS = INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS;
 const X2APIC_FIRST = 0x800;
@@ -34,7 +40,8 @@ function deliver(p: VmxProcessor, vector: number, type: number, errorCode: numbe
   ev.acknowledge = acknowledge;
   p.setInFlight((INTR_INFO_VALID | (type << 8) | vector | (errorCode >= 0 ? INTR_INFO_DELIVER_CODE : 0)) >>> 0, errorCode);
   p.guestActivityState = ACTIVITY_STATE.ACTIVE;
-  p.guestInterruptibility = p.guestInterruptibility & ~BLOCKING_STI_MOVSS;
+  const intr = p.guestInterruptibility;
+  if ((intr & BLOCKING_STI_MOVSS) !== 0) p.guestInterruptibility = intr & ~BLOCKING_STI_MOVSS;
   return p.deliverOutcome;
 }
 
@@ -45,7 +52,7 @@ function deliver(p: VmxProcessor, vector: number, type: number, errorCode: numbe
  * = vector, or -1). Events in priority order, highest first (SDM 3C
  * "Interrupt-Window Exiting and Virtual-Interrupt Delivery", "NMI-Window
  * Exiting", "VMX-Preemption Timer"; SDM 3A "Priority Among Concurrent
- * Events"): a pending INIT, the VMX-preemption timer, NMI-window exiting, a
+ * Events"; "Monitor Trap Flag"): a pending INIT, a pending MTF VM exit, the VMX-preemption timer, NMI-window exiting, a
  * pending NMI, interrupt-window exiting and virtual-interrupt delivery (same
  * priority), a pending external interrupt. A guest in HLT stays halted
  * otherwise. Call exactly once per boundary.
@@ -60,6 +67,10 @@ export function instructionBoundary(p: VmxProcessor, interruptFlag: boolean, pen
     p.initPending = false;
     return p.exitNow(EXIT_REASON.INIT_SIGNAL, 0, 0);
   }
+  // After this boundary an instruction executes or an event is delivered: with the monitor trap flag, an MTF VM exit is then pending.
+  const mtf = p.mtfPending;
+  p.mtfPending = (p.proc & CPU_BASED.MONITOR_TRAP_FLAG) !== 0;
+  if (mtf) return p.exitNow(EXIT_REASON.MONITOR_TRAP_FLAG, 0, 0);
   if (p.preemptionTimerExpired) return p.exitNow(EXIT_REASON.PREEMPTION_TIMER, 0, 0);
   if ((p.proc & CPU_BASED.NMI_WINDOW_EXITING) !== 0 && (intr & (INTERRUPTIBILITY.BLOCKING_BY_NMI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) === 0) {
     return p.exitNow(EXIT_REASON.NMI_WINDOW, 0, 0);
@@ -79,7 +90,9 @@ export function instructionBoundary(p: VmxProcessor, interruptFlag: boolean, pen
     const o = externalInterrupt(p, pendingExternal, interruptFlag);
     if (o !== BLOCKED) return o;
   }
-  return p.guestActivityState === ACTIVITY_STATE.ACTIVE ? CONTINUE : HALTED;
+  if (p.guestActivityState === ACTIVITY_STATE.ACTIVE) return CONTINUE;
+  p.mtfPending = false; // nothing executes while halted
+  return HALTED;
 }
 
 /**
@@ -196,29 +209,76 @@ export interface ExceptionOptions {
   instructionLength?: number;
   /** Exit qualification: the faulting linear address for #PF, pending-debug bits for #DB. */
   qualification?: number;
+  /**
+   * The fault happened while executing IRET. IRET unblocks NMIs before it can
+   * fault, so NMI blocking ends; with "virtual NMIs", an exit then reports
+   * "NMI unblocking due to IRET" (interruption-information bit 12).
+   */
+  duringIret?: boolean;
 }
 
 /** The guest raised exception `vector` (SDM 3C "Exceptions"): exits when the exception bitmap (with the #PF error-code mask/match) says so. */
 export function exception(p: VmxProcessor, vector: number, options: ExceptionOptions = {}): NonRootOutcome {
   p.requireNonRoot('exception');
   assertInteger(vector, 'vector', 0, 31);
-  const errorCode = options.errorCode ?? -1;
+  let errorCode = options.errorCode ?? -1;
   if (errorCode !== -1) assertInteger(errorCode, 'errorCode', 0, 0xffff_ffff);
   const type = options.software === undefined ? INTR_TYPE.HARDWARE_EXCEPTION : options.software === 'int1' ? INTR_TYPE.PRIVILEGED_SOFTWARE_EXCEPTION : INTR_TYPE.SOFTWARE_EXCEPTION;
   const length = type === INTR_TYPE.HARDWARE_EXCEPTION ? 0 : (options.instructionLength ?? 1);
+  let nmiUnblocked = false;
+  if (options.duringIret === true && (p.guestInterruptibility & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0) {
+    p.guestInterruptibility = p.guestInterruptibility & ~INTERRUPTIBILITY.BLOCKING_BY_NMI;
+    nmiUnblocked = (p.pin & PIN_BASED.VIRTUAL_NMIS) !== 0;
+  }
   if (p.exceptionExits(vector, errorCode < 0 ? 0 : errorCode)) {
-    const e = p.prepareExit(EXIT_REASON.EXCEPTION_NMI);
-    e.interruptionInfo = (INTR_INFO_VALID | (type << 8) | vector | (errorCode >= 0 ? INTR_INFO_DELIVER_CODE : 0)) >>> 0;
-    e.interruptionErrorCode = errorCode < 0 ? 0 : errorCode;
-    return p.exitNow(EXIT_REASON.EXCEPTION_NMI, options.qualification ?? 0, length, true);
+    const o = exceptionExit(p, vector, type, errorCode, options.qualification ?? 0, length);
+    if (nmiUnblocked && o.kind === 'exit') {
+      // SDM 3C "Information for VM Exits Due to Vectored Events": bit 12, NMI unblocking due to IRET.
+      o.exit.interruptionInfo = (o.exit.interruptionInfo | INTR_INFO_NMI_UNBLOCKING) >>> 0;
+      p.vmcs.lo[SLOT_EXIT_INTR_INFO] = o.exit.interruptionInfo;
+    }
+    return o;
+  }
+  // A fault while delivering a hardware exception may form a double fault or a triple fault.
+  const first = p.deliveringEventInfo;
+  if (type === INTR_TYPE.HARDWARE_EXCEPTION && first !== 0 && ((first >>> 8) & 7) === INTR_TYPE.HARDWARE_EXCEPTION) {
+    const firstClass = exceptionClass(first & 0xff);
+    const secondClass = exceptionClass(vector);
+    if (secondClass !== BENIGN) {
+      if (firstClass === DOUBLE_FAULT) return p.exitNow(EXIT_REASON.TRIPLE_FAULT, 0, 0);
+      if (secondClass === CONTRIBUTORY ? firstClass === CONTRIBUTORY || firstClass === PAGE_FAULT : firstClass === PAGE_FAULT) {
+        vector = 8;
+        errorCode = 0;
+        if (p.exceptionExits(8, 0)) return exceptionExit(p, 8, INTR_TYPE.HARDWARE_EXCEPTION, 0, 0, 0);
+      }
+    }
   }
   return deliver(p, vector, type, errorCode, length, false, false);
+}
+
+/** Exception classes for double-fault formation (SDM 3A Table "Conditions for Generating a Double Fault"). */
+const BENIGN = 0;
+const CONTRIBUTORY = 1;
+const PAGE_FAULT = 2;
+const DOUBLE_FAULT = 3;
+function exceptionClass(vector: number): number {
+  if (vector === 8) return DOUBLE_FAULT;
+  if (vector === 14 || vector === 20) return PAGE_FAULT; // #VE counts with #PF
+  return vector === 0 || vector === 10 || vector === 11 || vector === 12 || vector === 13 || vector === 21 ? CONTRIBUTORY : BENIGN;
+}
+
+/** Exit for an exception the exception bitmap intercepts (reason 0). */
+function exceptionExit(p: VmxProcessor, vector: number, type: number, errorCode: number, qualification: number, length: number): NonRootOutcome {
+  const e = p.prepareExit(EXIT_REASON.EXCEPTION_NMI);
+  e.interruptionInfo = (INTR_INFO_VALID | (type << 8) | vector | (errorCode >= 0 ? INTR_INFO_DELIVER_CODE : 0)) >>> 0;
+  e.interruptionErrorCode = errorCode < 0 ? 0 : errorCode;
+  return p.exitNow(EXIT_REASON.EXCEPTION_NMI, qualification, length, true);
 }
 
 /** True when RDMSR/WRMSR of `msr` exits: "use MSR bitmaps" 0, an MSR outside the bitmaps, or its bit set (SDM 3C "Instructions That Cause VM Exits Conditionally"). */
 export function msrAccessExits(p: VmxProcessor, msr: number, write: boolean): boolean {
   if ((p.proc & CPU_BASED.USE_MSR_BITMAPS) === 0) return true;
-  return msrBitmapExits(p.memory, p.msrBitmap, msr, write);
+  return p.msrBitmaps.exits(msr, write);
 }
 
 function read(p: VmxProcessor, lo: number, hi: number): ReadOutcome {
@@ -270,10 +330,13 @@ export function wrmsr(p: VmxProcessor, msr: number, value: number | bigint): Non
   p.requireNonRoot('wrmsr');
   let lo: number;
   let hi: number;
-  if (typeof value === 'number') {
+  if (typeof value === 'number' && value >>> 0 === value) {
+    lo = value;
+    hi = 0;
+  } else if (typeof value === 'number') {
     if (!Number.isSafeInteger(value) || value < 0) throw new VmxError('bad-argument', `WRMSR value must be a non-negative safe integer or a bigint, got ${String(value)}`);
     lo = value >>> 0;
-    hi = value > 0xffff_ffff ? Math.floor(value / 0x1_0000_0000) : 0;
+    hi = Math.floor(value / 0x1_0000_0000);
   } else {
     const v = BigInt.asUintN(64, value);
     lo = Number(v & 0xffff_ffffn);
@@ -328,8 +391,13 @@ export function movFromCr8(p: VmxProcessor, gpr = 0): NonRootOutcome {
   return read(p, (p.vapic.vtpr >>> 4) & 0xf, 0);
 }
 
-/** Kind of access to the APIC-access page. */
-export type ApicAccessKind = 'read' | 'write' | 'fetch';
+/**
+ * Kind of access to the APIC-access page: a linear-address data read, data
+ * write or instruction fetch, or a guest-physical access (one that does not
+ * use a linear address, e.g. a paging-structure access under EPT), which is
+ * never virtualized.
+ */
+export type ApicAccessKind = 'read' | 'write' | 'fetch' | 'guest-physical';
 
 /**
  * The guest accessed the APIC-access page at page `offset` (SDM 3C
@@ -346,7 +414,18 @@ export function apicAccess(p: VmxProcessor, offset: number, size: number, kind: 
   const c = p.apicAccessControls;
   const virtualized = kind === 'read' ? readVirtualized(c, offset, size) : kind === 'write' ? writeVirtualized(c, offset, size) : false;
   if (!virtualized) {
-    const type = p.deliveringEvent ? APIC_ACCESS_TYPE.LINEAR_EVENT_DELIVERY : kind === 'read' ? APIC_ACCESS_TYPE.LINEAR_READ : kind === 'write' ? APIC_ACCESS_TYPE.LINEAR_WRITE : APIC_ACCESS_TYPE.LINEAR_FETCH;
+    const type =
+      kind === 'guest-physical'
+        ? p.deliveringEvent
+          ? APIC_ACCESS_TYPE.GUEST_PHYSICAL_EVENT_DELIVERY
+          : APIC_ACCESS_TYPE.GUEST_PHYSICAL_INSTRUCTION
+        : p.deliveringEvent
+          ? APIC_ACCESS_TYPE.LINEAR_EVENT_DELIVERY
+          : kind === 'read'
+            ? APIC_ACCESS_TYPE.LINEAR_READ
+            : kind === 'write'
+              ? APIC_ACCESS_TYPE.LINEAR_WRITE
+              : APIC_ACCESS_TYPE.LINEAR_FETCH;
     return p.exitNow(EXIT_REASON.APIC_ACCESS, offset | (type << 12), 0);
   }
   const page = p.vapic.page;
@@ -359,6 +438,14 @@ export function apicAccess(p: VmxProcessor, offset: number, size: number, kind: 
   return apicWriteEmulation(p, offset);
 }
 
+/** An access at a (guest-translated) physical address: only the APIC-access page is special (SDM 3C "Virtualizing Memory-Mapped APIC Accesses"). */
+export function memoryAccess(p: VmxProcessor, physicalAddress: number, size: number, kind: ApicAccessKind, value = 0): NonRootOutcome {
+  p.requireNonRoot('memoryAccess');
+  const page = p.apicAccessPage;
+  if (page < 0 || physicalAddress < page || physicalAddress >= page + 0x1000) return NATIVE;
+  return apicAccess(p, physicalAddress - page, size, kind, value);
+}
+
 /** APIC-write emulation (SDM 3C "APIC-Write Emulation") after a virtualized write at `offset`. */
 function apicWriteEmulation(p: VmxProcessor, offset: number): NonRootOutcome {
   const va = p.vapic;
@@ -368,7 +455,10 @@ function apicWriteEmulation(p: VmxProcessor, offset: number): NonRootOutcome {
       va.vtpr = va.read32(APIC_REG.APIC_TPR) & 0xff;
       return tprVirtualization(p);
     case APIC_REG.APIC_EOI:
-      if (vid) return eoiVirtualization(p);
+      if (vid) {
+        va.clearVeoi();
+        return eoiVirtualization(p);
+      }
       break;
     case APIC_REG.APIC_ICR_LOW: {
       const icr = va.read32(APIC_REG.APIC_ICR_LOW);

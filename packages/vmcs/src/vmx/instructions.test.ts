@@ -102,6 +102,7 @@ describe(`VMCLEAR / VMPTRLD / VMPTRST (${ed})`, () => {
     expect(p.vmptrld(ADDR.VMXON)).toEqual({ kind: 'fail-valid', error: E.VMPTRLD_VMXON_POINTER });
     memory.write32(ADDR.VMCS2, 7);
     expect(p.vmptrld(ADDR.VMCS2)).toEqual({ kind: 'fail-valid', error: E.VMPTRLD_INCORRECT_REVISION_ID });
+    expect(p.vmptrld(0x20_0000)).toEqual({ kind: 'fail-valid', error: E.VMPTRLD_INCORRECT_REVISION_ID }); // no memory there: reads as all ones
     memory.write32(ADDR.VMCS2, 0x8000_0001); // shadow-VMCS indicator without VMCS shadowing support
     expect(p.vmptrld(ADDR.VMCS2).kind).toBe('fail-valid');
     expect(p.currentVmcsPointer).toBe(BigInt(ADDR.VMCS));

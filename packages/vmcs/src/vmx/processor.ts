@@ -9,23 +9,24 @@ import {
   Clock,
   CpuException,
   PhysicalMemory,
-  SnapshotError,
-  readState,
-  type EventHandle,
   type InterruptNotifier,
+  type MsrDevice,
   type Tracer,
 } from '@hvsim/core';
 import { PostedInterruptDescriptor } from '@hvsim/lapic';
 import { VmxError } from '../errors.js';
 import { FIELD_TYPE, encodingType } from '../fields/encoding.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
-import { FIELD_COUNT, SLOT_SPEC, lookupEncoding, slotOf } from '../fields/slots.js';
+import { ENCODING_LOOKUP, FIELD_COUNT, SLOT_SPEC, lookupEncoding, slotOf } from '../fields/slots.js';
 import { Vmcs, VMCS_REGION } from '../vmcs/vmcs.js';
 import { VirtualApic } from '../apicv/virtual-apic.js';
 import type { ApicAccessControls } from '../apicv/apic-access.js';
-import * as events from './guest-events.js';
+import { MsrBitmaps } from '../apicv/msr-bitmap.js';
+import { PreemptionTimer } from './preemption-timer.js';
+import { loadMsrList, storeMsrList } from './msr-lists.js';
+import * as guestEvents from './guest-events.js';
 import { VmxCapabilities, type VmxCapabilityConfig } from './capabilities.js';
-import { ACTIVITY_STATE, CPU_BASED, INTERRUPTIBILITY, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, PIN_BASED, SECONDARY, VM_EXIT } from './controls.js';
+import * as controls from './controls.js';
 import { EXIT_REASON, EXIT_REASON_FLAG, exitReasonName } from './exit-reasons.js';
 import { VM_INSTRUCTION_ERROR } from './instruction-errors.js';
 import {
@@ -44,8 +45,9 @@ import {
   type VmExitOutcome,
   type VmxResult,
 } from './outcomes.js';
-import { CR0_PE, CR4_VMXE, EFER_LMA, RFLAGS_VM, assertProcessorMode, defaultProcessorMode, type ProcessorMode } from './processor-mode.js';
-import { ENTRY_SLOTS as S, checkControls, checkGuestState, checkHostState, secondaryControls } from './vm-entry-checks.js';
+import { CR0_PE, CR4_VMXE, EFER_LMA, RFLAGS_VM, defaultProcessorMode, type ProcessorMode } from './processor-mode.js';
+import { parseProcessorState, type VmxProcessorState } from './processor-state.js';
+import { ENTRY_SLOTS, checkControls, checkGuestState, checkHostState, secondaryControls } from './vm-entry-checks.js';
 
 const F = VMCS_FIELD;
 const X = {
@@ -66,11 +68,29 @@ const X = {
   PFEC_MATCH: slotOf(F.PAGE_FAULT_ERROR_CODE_MATCH),
 } as const;
 
+// Hot paths read module-local copies of imported constants: under vitest's module
+// transform every use of an imported name is a property lookup (about 20x slower
+// in a tight loop), and the speed targets are measured there.
+const LOOKUP = ENCODING_LOOKUP;
+const S = ENTRY_SLOTS;
+const events: typeof guestEvents = { ...guestEvents };
+const { ACTIVITY_STATE, CPU_BASED, INTERRUPTIBILITY, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, PIN_BASED, SECONDARY, VM_EXIT } = controls;
+const SUCCEED = VM_SUCCEED;
+const FAIL_INVALID = VM_FAIL_INVALID;
+const REASON_VMREAD = EXIT_REASON.VMREAD;
+const REASON_VMWRITE = EXIT_REASON.VMWRITE;
+const ERROR_UNSUPPORTED = VM_INSTRUCTION_ERROR.UNSUPPORTED_VMCS_COMPONENT;
+const ERROR_READ_ONLY = VM_INSTRUCTION_ERROR.VMWRITE_READ_ONLY_COMPONENT;
+const CR0_PE_BIT = CR0_PE;
+const RFLAGS_VM_BIT = RFLAGS_VM;
+const EFER_LMA_BIT = EFER_LMA;
+
 /** The invalid current-VMCS pointer, FFFFFFFF_FFFFFFFFH. */
 export const INVALID_VMCS_POINTER = 0xffff_ffff_ffff_ffffn;
 
 /** VMX operation of the processor. */
 export type VmxOperation = 'off' | 'root' | 'non-root';
+export type { VmxProcessorState };
 
 /** Wiring of a {@link VmxProcessor}. */
 export interface VmxProcessorOptions {
@@ -86,6 +106,8 @@ export interface VmxProcessorOptions {
   cpu?: number;
   /** Called when something becomes pending without a guest event (the preemption timer fired): wake a halted CPU model. */
   onEvent?: InterruptNotifier;
+  /** The CPU's MSRs, for the VM-entry MSR-load and VM-exit MSR-store/load lists (without it a non-empty entry list fails the entry). */
+  msrs?: MsrDevice;
 }
 
 /** An event being delivered (injected or virtual interrupt etc.), for IDT-vectoring information. */
@@ -115,7 +137,18 @@ export class VmxProcessor {
   private readonly tracer: Tracer | undefined;
   private readonly cpu: number | undefined;
   private readonly onEvent: InterruptNotifier | undefined;
+  private readonly msrs: MsrDevice | undefined;
+  /**
+   * Set when a VM exit ended in a VMX abort (SDM 3C "VMX Aborts"): the abort
+   * indicator (1 = saving guest MSRs failed, 4 = loading host MSRs failed) is
+   * also written at offset 4 of the VMCS region, and the processor is in the
+   * shutdown state; 0 otherwise.
+   */
+  vmxAbort = 0;
+  /** Per slot: 1 when the field exists on this processor. */
   private readonly supported = new Uint8Array(FIELD_COUNT);
+  /** Per slot: 1 when VMWRITE may write the field (exists, and not read-only unless IA32_VMX_MISC[29]). */
+  private readonly writable = new Uint8Array(FIELD_COUNT);
 
   // --- VMX non-root operation state (valid while operation === 'non-root') ---
   /** @internal */ pin = 0;
@@ -129,13 +162,14 @@ export class VmxProcessor {
   private activity = 0;
   private inFlight: InFlight | null = null;
   private readonly inFlightSlot: InFlight = { info: 0, errorCode: 0 };
-  private timerHandle: EventHandle | null = null;
-  private timerDeadline = -1;
-  private timerExpired = false;
+  private readonly timer: PreemptionTimer;
   /** @internal */ pid: PostedInterruptDescriptor | null = null;
-  /** @internal */ msrBitmap = 0;
+  /** @internal The running VMCS's MSR bitmaps. */
+  readonly msrBitmaps: MsrBitmaps;
   /** @internal */ readonly apicAccessControls: ApicAccessControls = { tprShadow: false, registerVirtualization: false, virtualInterruptDelivery: false };
   /** @internal */ notificationVector = -1;
+  /** @internal Physical address of the APIC-access page with "virtualize APIC accesses", else -1. */
+  apicAccessPage = -1;
   /** The virtual-APIC state of the running guest (RVI, SVI, VIRR, VISR, VPPR). */
   readonly vapic: VirtualApic;
 
@@ -154,11 +188,16 @@ export class VmxProcessor {
     this.tracer = options.tracer;
     this.cpu = options.cpu;
     this.onEvent = options.onEvent;
+    this.msrs = options.msrs;
     for (let s = 0; s < FIELD_COUNT; s++) {
       const req = SLOT_SPEC[s]!.requires;
       this.supported[s] = req === undefined || this.capabilities.allows(req[0], req[1]) ? 1 : 0;
+      const readOnly = encodingType(SLOT_SPEC[s]!.encoding) === FIELD_TYPE.EXIT_INFO;
+      this.writable[s] = this.supported[s] === 1 && (!readOnly || this.capabilities.vmwriteAnyField) ? 1 : 0;
     }
     this.vapic = new VirtualApic(this.memory, new Vmcs(0));
+    this.timer = new PreemptionTimer(this.clock, this.capabilities.preemptionTimerRate, this.onEvent);
+    this.msrBitmaps = new MsrBitmaps(this.memory);
   }
 
   /** VMX operation: off, root or non-root. */
@@ -206,7 +245,7 @@ export class VmxProcessor {
   private checkUd(name: string): void {
     const m = this.mode;
     if (this.operation === 'off') throw CpuException.ud(`${name} outside VMX operation`);
-    if ((m.cr0 & CR0_PE) === 0 || (m.rflags & RFLAGS_VM) !== 0 || ((m.efer & EFER_LMA) !== 0 && !m.csL)) throw CpuException.ud(`${name} in real, virtual-8086 or compatibility mode`);
+    if ((m.cr0 & CR0_PE_BIT) === 0 || (m.rflags & RFLAGS_VM_BIT) !== 0 || ((m.efer & EFER_LMA_BIT) !== 0 && !m.csL)) throw CpuException.ud(`${name} in real, virtual-8086 or compatibility mode`);
   }
 
   private checkCpl(name: string): void {
@@ -343,14 +382,14 @@ export class VmxProcessor {
     }
     this.checkCpl(name);
     if (!this.current) {
-      this.result(VM_FAIL_INVALID);
+      this.result(FAIL_INVALID);
       return -1;
     }
     // Bits 63:32 of the encoding operand must be 0 in 64-bit mode.
-    const enc = typeof encoding === 'bigint' ? (encoding >> 32n === 0n ? Number(encoding) : -1) : encoding;
-    const code = enc >= 0 && enc <= 0xffff_ffff ? lookupEncoding(enc) : -1;
+    const enc = typeof encoding === 'number' ? encoding : encoding >> 32n === 0n ? Number(encoding) : -1;
+    const code = enc >= 0 && enc < 0x8000 ? LOOKUP[enc]! : -1;
     if (code < 0 || this.supported[code >> 1] === 0) {
-      this.vmFail(VM_INSTRUCTION_ERROR.UNSUPPORTED_VMCS_COMPONENT);
+      this.vmFail(ERROR_UNSUPPORTED);
       return -1;
     }
     return code;
@@ -358,7 +397,7 @@ export class VmxProcessor {
 
   /** VMREAD (SDM 3C "VMREAD—Read Field from Virtual-Machine Control Structure"): the field value (bigint) on VMsucceed, else the failure (or exit). */
   vmread(encoding: number | bigint): Exclude<VmxResult, VmSucceed> | VmReadValue {
-    const code = this.fieldAccess('VMREAD', encoding, EXIT_REASON.VMREAD);
+    const code = this.fieldAccess('VMREAD', encoding, REASON_VMREAD);
     if (code < 0) return this.lastResult as Exclude<VmxResult, VmSucceed>;
     this.lastResult = VM_SUCCEED;
     const v = this.current!;
@@ -372,18 +411,18 @@ export class VmxProcessor {
    * succeed (see {@link lastResult}).
    */
   vmread32(encoding: number): number {
-    const code = this.fieldAccess('VMREAD', encoding, EXIT_REASON.VMREAD);
+    const code = this.fieldAccess('VMREAD', encoding, REASON_VMREAD);
     if (code < 0) return -1;
-    this.lastResult = VM_SUCCEED;
+    this.lastResult = SUCCEED;
     const v = this.current!;
     return (code & 1) !== 0 ? v.hi[code >> 1]! : v.lo[code >> 1]!;
   }
 
   /** VMREAD of a natural-width or 64-bit field below 2^53 as a number (-1 on failure; throws if the value needs a bigint). */
   vmreadNumber(encoding: number): number {
-    const code = this.fieldAccess('VMREAD', encoding, EXIT_REASON.VMREAD);
+    const code = this.fieldAccess('VMREAD', encoding, REASON_VMREAD);
     if (code < 0) return -1;
-    this.lastResult = VM_SUCCEED;
+    this.lastResult = SUCCEED;
     const v = this.current!;
     const slot = code >> 1;
     if ((code & 1) !== 0) return v.hi[slot]!;
@@ -415,12 +454,12 @@ export class VmxProcessor {
   }
 
   private vmwriteHalves(encoding: number | bigint, lo: number, hi: number): VmxResult {
-    const code = this.fieldAccess('VMWRITE', encoding, EXIT_REASON.VMWRITE);
+    const code = this.fieldAccess('VMWRITE', encoding, REASON_VMWRITE);
     if (code < 0) return this.lastResult;
-    const enc = SLOT_SPEC[code >> 1]!.encoding;
-    if (encodingType(enc) === FIELD_TYPE.EXIT_INFO && !this.capabilities.vmwriteAnyField) return this.vmFail(VM_INSTRUCTION_ERROR.VMWRITE_READ_ONLY_COMPONENT);
+    if (this.writable[code >> 1] === 0) return this.vmFail(ERROR_READ_ONLY);
     this.current!.writeCode(code, lo, hi);
-    return this.result(VM_SUCCEED);
+    this.lastResult = SUCCEED;
+    return SUCCEED;
   }
 
   /** VMLAUNCH (SDM 3C "VMLAUNCH/VMRESUME—Launch/Resume Virtual Machine"). */
@@ -456,10 +495,14 @@ export class VmxProcessor {
       return this.entryFailure(EXIT_REASON.INVALID_GUEST_STATE, guest.qualification);
     }
     this.lastEntryCheck = null;
-    if (v.lo[S.ENTRY_MSR_LOAD_COUNT] !== 0) {
-      // SDM 3C "Loading MSRs": this model has no MSRs to load, so any entry of the area fails (qualification = entry number, 1-based).
-      this.lastEntryCheck = 'VM-entry MSR loading is not modelled';
-      return this.entryFailure(EXIT_REASON.MSR_LOADING, 1);
+    const msrLoadCount = v.lo[S.ENTRY_MSR_LOAD_COUNT]!;
+    if (msrLoadCount !== 0) {
+      // SDM 3C "Loading MSRs": without an MSR device the first entry fails; the qualification is the failing entry (1-based).
+      const failed = this.msrs ? loadMsrList(this.memory, this.msrs, v.hi[S.ENTRY_MSR_LOAD]! * 0x1_0000_0000 + v.lo[S.ENTRY_MSR_LOAD]!, msrLoadCount) : 1;
+      if (failed !== 0) {
+        this.lastEntryCheck = this.msrs ? `VM-entry MSR-load entry ${failed} failed` : 'VM-entry MSR loading needs an MSR device (options.msrs)';
+        return this.entryFailure(EXIT_REASON.MSR_LOADING, failed);
+      }
     }
     if (launch) v.launchState = 'launched';
     this.lastResult = VM_SUCCEED;
@@ -468,6 +511,8 @@ export class VmxProcessor {
 
   /** An INIT signal is pending, blocked by VMX root operation. */
   initPending = false;
+  /** @internal An MTF VM exit is pending at the next instruction boundary (SDM 3C "Monitor Trap Flag"). */
+  mtfPending = false;
 
   /** After VMXOFF (or outside VMX operation): returns and clears a pending INIT for the CPU to perform. */
   takePendingInit(): boolean {
@@ -490,7 +535,7 @@ export class VmxProcessor {
     v.lo[X.REASON] = e.reason;
     v.lo[X.QUAL] = qualification;
     v.hi[X.QUAL] = 0;
-    this.lastResult = VM_SUCCEED;
+    this.lastResult = this.exitOutcome;
     this.tracer?.emit({ kind: 'vm.exit', cycle: this.clock?.now() ?? 0, cpu: this.cpu, source: 'vmx', reason: e.basicReason, reasonName: exitReasonName(reason), args: { entryFailure: true } });
     return this.exitOutcome;
   }
@@ -507,11 +552,12 @@ export class VmxProcessor {
     this.inFlight = null;
     this.operation = 'non-root';
     const tprShadow = (this.proc & CPU_BASED.USE_TPR_SHADOW) !== 0;
-    this.msrBitmap = v.hi[S.MSR_BITMAP]! * 0x1_0000_0000 + v.lo[S.MSR_BITMAP]!;
+    this.msrBitmaps.attach(v.hi[S.MSR_BITMAP]! * 0x1_0000_0000 + v.lo[S.MSR_BITMAP]!);
     const c = this.apicAccessControls;
     c.tprShadow = tprShadow;
     c.registerVirtualization = (this.proc2 & SECONDARY.APIC_REGISTER_VIRTUALIZATION) !== 0;
     c.virtualInterruptDelivery = (this.proc2 & SECONDARY.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
+    this.apicAccessPage = (this.proc2 & SECONDARY.VIRTUALIZE_APIC_ACCESSES) !== 0 ? v.hi[S.APIC_ACCESS]! * 0x1_0000_0000 + v.lo[S.APIC_ACCESS]! : -1;
     this.vapic.attach(v, tprShadow ? v.hi[S.VAPIC]! * 0x1_0000_0000 + v.lo[S.VAPIC]! : null, (this.proc & CPU_BASED.INTR_WINDOW_EXITING) !== 0);
     this.vapic.recognized = false;
     if ((this.pin & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0) {
@@ -549,48 +595,16 @@ export class VmxProcessor {
       this.inFlight = this.inFlightSlot;
       this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock?.now() ?? 0, cpu: this.cpu, source: 'vmx', vector: ev.vector, args: { injected: true, type } });
     }
+    // SDM 3C "Monitor Trap Flag": an MTF VM exit is pending after an injected event (or right away for an injected pending MTF, type 7).
+    this.mtfPending = inject !== null && ((this.proc & CPU_BASED.MONITOR_TRAP_FLAG) !== 0 || inject.type === INTR_TYPE.OTHER_EVENT);
     // SDM 3C "Updating Non-Register State": with virtual-interrupt delivery, PPR virtualization then evaluation.
     if ((this.proc2 & SECONDARY.VIRTUAL_INTERRUPT_DELIVERY) !== 0) {
       this.vapic.pprVirtualization();
       this.vapic.evaluate();
     }
-    this.startPreemptionTimer(v);
+    if ((this.pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) !== 0) this.timer.start(v.lo[X.TIMER]!);
+    else this.timer.disable();
     return { kind: 'entered', inject };
-  }
-
-  // ---------------------------------------------------------------------
-  // VMX-preemption timer (SDM 3C "VMX-Preemption Timer")
-
-  private startPreemptionTimer(v: Vmcs): void {
-    this.timerExpired = false;
-    this.timerDeadline = -1;
-    if ((this.pin & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) === 0) return;
-    const value = v.lo[X.TIMER]!;
-    if (value === 0) {
-      this.timerExpired = true;
-      return;
-    }
-    const clock = this.clock;
-    if (!clock) throw new VmxError('bad-state', 'the VMX-preemption timer is active but the processor has no clock');
-    const unit = 2 ** this.capabilities.preemptionTimerRate;
-    this.timerDeadline = (Math.floor(clock.now() / unit) + value) * unit;
-    this.timerHandle = clock.schedule(this.timerDeadline, () => {
-      this.timerHandle = null;
-      this.timerExpired = true;
-      this.onEvent?.();
-    });
-  }
-
-  /** Timer value left now (0 once expired). */
-  private preemptionTimerRemaining(): number {
-    if (this.timerExpired || this.timerDeadline < 0 || !this.clock) return 0;
-    const unit = 2 ** this.capabilities.preemptionTimerRate;
-    return Math.max(0, this.timerDeadline / unit - Math.floor(this.clock.now() / unit));
-  }
-
-  private stopPreemptionTimer(): void {
-    if (this.timerHandle !== null) this.clock?.cancel(this.timerHandle);
-    this.timerHandle = null;
   }
 
   // ---------------------------------------------------------------------
@@ -632,15 +646,32 @@ export class VmxProcessor {
     // Saving guest non-register state.
     v.lo[S.GUEST_INTERRUPTIBILITY] = this.interruptibility;
     v.lo[S.GUEST_ACTIVITY] = this.activity;
-    if ((this.exitControls & VM_EXIT.SAVE_PREEMPTION_TIMER) !== 0) v.lo[X.TIMER] = this.preemptionTimerRemaining();
+    if ((this.exitControls & VM_EXIT.SAVE_PREEMPTION_TIMER) !== 0) v.lo[X.TIMER] = this.timer.remaining();
     // VM exits clear the valid bit of the VM-entry interruption-information field.
     v.lo[S.ENTRY_INTR_INFO] = v.lo[S.ENTRY_INTR_INFO]! & 0x7fff_ffff;
-    this.stopPreemptionTimer();
+    this.timer.stop();
     this.inFlight = null;
     this.pid = null;
     this.operation = 'root';
+    if (this.msrs && (v.lo[S.EXIT_MSR_STORE_COUNT] !== 0 || v.lo[S.EXIT_MSR_LOAD_COUNT] !== 0)) this.exitMsrLists(v, this.msrs);
     this.tracer?.emit({ kind: 'vm.exit', cycle: this.clock?.now() ?? 0, cpu: this.cpu, source: 'vmx', reason: reason & 0xffff, reasonName: exitReasonName(reason), args: { qualification } });
     return this.exitOutcome;
+  }
+
+  /** SDM 3C "Saving MSRs" then "Loading Host MSRs"; a failure is a VMX abort. */
+  private exitMsrLists(v: Vmcs, msrs: MsrDevice): void {
+    const store = v.lo[S.EXIT_MSR_STORE_COUNT]!;
+    if (store !== 0 && storeMsrList(this.memory, msrs, v.hi[S.EXIT_MSR_STORE]! * 0x1_0000_0000 + v.lo[S.EXIT_MSR_STORE]!, store) !== 0) {
+      this.abort(v, 1);
+      return;
+    }
+    const load = v.lo[S.EXIT_MSR_LOAD_COUNT]!;
+    if (load !== 0 && loadMsrList(this.memory, msrs, v.hi[S.EXIT_MSR_LOAD]! * 0x1_0000_0000 + v.lo[S.EXIT_MSR_LOAD]!, load) !== 0) this.abort(v, 4);
+  }
+
+  private abort(v: Vmcs, indicator: number): void {
+    this.vmxAbort = indicator;
+    this.memory.write32(v.address + VMCS_REGION.ABORT_INDICATOR, indicator);
   }
 
   /** @internal The exit-information object the next exit fills (for callers that set more than reason/qualification). */
@@ -686,7 +717,7 @@ export class VmxProcessor {
 
   /** True once the VMX-preemption timer has counted down to 0 in this entry. */
   get preemptionTimerExpired(): boolean {
-    return this.timerExpired;
+    return this.timer.expired;
   }
 
   /** @internal Records `info`/`errorCode` as the event being delivered, until the next instruction boundary. */
@@ -698,6 +729,10 @@ export class VmxProcessor {
   /** @internal */
   clearInFlight(): void {
     this.inFlight = null;
+  }
+  /** Interruption information of the event being delivered (0 when none). */
+  get deliveringEventInfo(): number {
+    return this.inFlight ? this.inFlight.info >>> 0 : 0;
   }
   /** True while an event delivery has been answered and the next instruction boundary has not come. */
   get deliveringEvent(): boolean {
@@ -776,7 +811,7 @@ export class VmxProcessor {
     return events.hlt(this);
   }
   /** The guest raised exception `vector`. */
-  exception(vector: number, options?: events.ExceptionOptions): NonRootOutcome {
+  exception(vector: number, options?: guestEvents.ExceptionOptions): NonRootOutcome {
     return events.exception(this, vector, options);
   }
   /** The guest executed RDMSR of `msr`. */
@@ -800,11 +835,19 @@ export class VmxProcessor {
     return events.movFromCr8(this, gpr);
   }
   /** The guest accessed the APIC-access page at page `offset`. */
-  apicAccess(offset: number, size: number, kind: events.ApicAccessKind, value?: number): NonRootOutcome {
+  apicAccess(offset: number, size: number, kind: guestEvents.ApicAccessKind, value?: number): NonRootOutcome {
     return events.apicAccess(this, offset, size, kind, value);
   }
+  /**
+   * The guest accessed `size` bytes at physical address `physicalAddress`
+   * (after paging and EPT): an access in the APIC-access page is handled as
+   * {@link apicAccess}; any other is `native`.
+   */
+  memoryAccess(physicalAddress: number, size: number, kind: guestEvents.ApicAccessKind, value?: number): NonRootOutcome {
+    return events.memoryAccess(this, physicalAddress, size, kind, value);
+  }
   /** A VM exit the CPU model determined itself (CPUID, VMCALL, I/O, EPT violation, ...). */
-  reportExit(reason: number, info?: events.InstructionExitInfo): NonRootOutcome {
+  reportExit(reason: number, info?: guestEvents.InstructionExitInfo): NonRootOutcome {
     return events.reportExit(this, reason, info);
   }
 
@@ -823,6 +866,7 @@ export class VmxProcessor {
       mode: { ...this.mode },
       rootMovSsBlocking: this.rootMovSsBlocking,
       initPending: this.initPending,
+      vmxAbort: this.vmxAbort,
       nonRoot:
         this.operation === 'non-root'
           ? {
@@ -831,8 +875,9 @@ export class VmxProcessor {
               activity: this.activity,
               recognized: this.vapic.recognized,
               inFlight: this.inFlight ? { info: this.inFlight.info >>> 0, errorCode: this.inFlight.errorCode >>> 0 } : null,
-              timerDeadline: this.timerDeadline,
-              timerExpired: this.timerExpired,
+              timerDeadline: this.timer.save().deadline,
+              timerExpired: this.timer.expired,
+              mtfPending: this.mtfPending,
             }
           : null,
     };
@@ -840,47 +885,11 @@ export class VmxProcessor {
 
   /** Restores {@link saveState}'s output; the memory, clock and capabilities are this instance's wiring. */
   restoreState(state: unknown): void {
-    const r = readState(state, 'hvsim.vmx-processor', 1);
-    const operation = r.oneOf('operation', ['off', 'root', 'non-root'] as const);
-    const vmxonPointer = r.int('vmxonPointer', -1, Number.MAX_SAFE_INTEGER);
-    const currentAddr = r.int('current', -1, Number.MAX_SAFE_INTEGER);
-    const active = r.array('active', (a) => Vmcs.fromState(a));
-    const m = r.object('mode');
-    const mode: ProcessorMode = {
-      cpl: m.int('cpl', 0, 3),
-      cr0: m.u32('cr0'),
-      cr4: m.u32('cr4'),
-      rflags: m.u32('rflags'),
-      efer: m.u32('efer'),
-      csL: m.bool('csL'),
-      featureControl: m.u32('featureControl'),
-      inSmx: m.bool('inSmx'),
-      instructionLength: m.int('instructionLength', 0, 15),
-    };
-    assertProcessorMode(mode);
-    const rootMovSs = r.bool('rootMovSsBlocking');
-    const initPending = r.bool('initPending');
+    const { operation, vmxonPointer, active, current, mode, rootMovSsBlocking: rootMovSs, initPending, vmxAbort, nonRoot } = parseProcessorState(state);
     const map = new Map<number, Vmcs>();
     for (const v of active) map.set(v.address, v);
-    const current = currentAddr < 0 ? null : (map.get(currentAddr) ?? null);
-    if (currentAddr >= 0 && !current) throw new SnapshotError('shape', `hvsim.vmx-processor.current = ${currentAddr} is not an active VMCS`);
-    if (operation === 'off' && (vmxonPointer >= 0 || current)) throw new SnapshotError('shape', 'hvsim.vmx-processor: no VMX operation but a VMXON pointer or current VMCS');
-    if (operation === 'non-root' && !current) throw new SnapshotError('shape', 'hvsim.vmx-processor: VMX non-root operation needs a current VMCS');
-    let nonRoot: { interruptibility: number; shadowFresh: boolean; activity: number; recognized: boolean; inFlight: InFlight | null; timerDeadline: number; timerExpired: boolean } | null = null;
-    if (operation === 'non-root') {
-      const n = r.object('nonRoot');
-      nonRoot = {
-        interruptibility: n.int('interruptibility', 0, 31),
-        shadowFresh: n.bool('shadowFresh'),
-        activity: n.int('activity', 0, 3),
-        recognized: n.bool('recognized'),
-        inFlight: n.raw('inFlight') === null ? null : { info: n.object('inFlight').u32('info'), errorCode: n.object('inFlight').u32('errorCode') },
-        timerDeadline: n.int('timerDeadline', -1, Number.MAX_SAFE_INTEGER),
-        timerExpired: n.bool('timerExpired'),
-      };
-    }
     // Commit.
-    this.stopPreemptionTimer();
+    this.timer.disable();
     this.operation = operation;
     this.vmxonPointer = vmxonPointer;
     this.active.clear();
@@ -889,6 +898,7 @@ export class VmxProcessor {
     Object.assign(this.mode, mode);
     this.rootMovSsBlocking = rootMovSs;
     this.initPending = initPending;
+    this.vmxAbort = vmxAbort;
     this.inFlight = null;
     if (nonRoot && current) {
       this.loadNonRootState(current);
@@ -897,39 +907,8 @@ export class VmxProcessor {
       this.activity = nonRoot.activity;
       this.vapic.recognized = nonRoot.recognized;
       if (nonRoot.inFlight) this.setInFlight(nonRoot.inFlight.info, nonRoot.inFlight.errorCode);
-      this.timerExpired = nonRoot.timerExpired;
-      this.timerDeadline = nonRoot.timerDeadline;
-      if (!this.timerExpired && this.timerDeadline >= 0) {
-        const clock = this.clock;
-        if (!clock) throw new SnapshotError('shape', 'hvsim.vmx-processor: a running VMX-preemption timer needs a clock to restore into');
-        this.timerHandle = clock.schedule(Math.max(this.timerDeadline, clock.now()), () => {
-          this.timerHandle = null;
-          this.timerExpired = true;
-          this.onEvent?.();
-        });
-      }
+      this.mtfPending = nonRoot.mtfPending;
+      this.timer.restore(nonRoot.timerDeadline, nonRoot.timerExpired);
     }
   }
-}
-
-/** Saved state of a {@link VmxProcessor}. */
-export interface VmxProcessorState {
-  type: 'hvsim.vmx-processor';
-  version: 1;
-  operation: VmxOperation;
-  vmxonPointer: number;
-  current: number;
-  active: ReturnType<Vmcs['saveState']>[];
-  mode: ProcessorMode;
-  rootMovSsBlocking: boolean;
-  initPending: boolean;
-  nonRoot: {
-    interruptibility: number;
-    shadowFresh: boolean;
-    activity: number;
-    recognized: boolean;
-    inFlight: { info: number; errorCode: number } | null;
-    timerDeadline: number;
-    timerExpired: boolean;
-  } | null;
 }

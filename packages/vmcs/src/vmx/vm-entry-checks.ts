@@ -5,6 +5,7 @@
  * or a short text naming the first failed check (not architectural: the
  * architecture reports only the VM-instruction error or exit qualification).
  */
+import { bitRange, getField, testField } from '@hvsim/core';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
 import type { Vmcs } from '../vmcs/vmcs.js';
@@ -13,7 +14,7 @@ import {
   ACTIVITY_STATE,
   CPU_BASED,
   INTERRUPTIBILITY,
-  INTR_INFO_DELIVER_CODE,
+  INTR_INFO,
   INTR_INFO_VALID,
   INTR_TYPE,
   PIN_BASED,
@@ -67,6 +68,9 @@ const S = {
   GUEST_CR4: s(F.GUEST_CR4),
   GUEST_DEBUGCTL: s(F.GUEST_IA32_DEBUGCTL),
   GUEST_DR7: s(F.GUEST_DR7),
+  GUEST_PAT: s(F.GUEST_IA32_PAT),
+  GUEST_EFER: s(F.GUEST_IA32_EFER),
+  HOST_PAT: s(F.HOST_IA32_PAT),
   GUEST_RFLAGS: s(F.GUEST_RFLAGS),
   GUEST_SS_AR: s(F.GUEST_SS_AR_BYTES),
   GUEST_ACTIVITY: s(F.GUEST_ACTIVITY_STATE),
@@ -75,8 +79,22 @@ const S = {
   LINK_POINTER: s(F.VMCS_LINK_POINTER),
 } as const;
 
+/** Guest segment access-rights fields (SDM 3C Table "Format of Access Rights"). */
+const SEGMENT_AR = { DPL: bitRange(6, 5) } as const;
+
 /** Slots the entry and exit code reads; exported for the processor. */
 export const ENTRY_SLOTS = S;
+
+/** Every byte of an IA32_PAT value is a valid memory type: 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) or 7 (UC-) (SDM 3A "PAT"). */
+function patValid(v: Vmcs, slot: number): boolean {
+  for (const word of [v.lo[slot]!, v.hi[slot]!]) {
+    for (let b = 0; b < 32; b += 8) {
+      const t = (word >>> b) & 0xff;
+      if (t === 2 || t === 3 || t > 7) return false;
+    }
+  }
+  return true;
+}
 
 /** True when the 64-bit field holds a 4-KByte-aligned address below 2^MAXPHYADDR. */
 function pageAddressOk(v: Vmcs, slot: number, caps: VmxCapabilities): boolean {
@@ -174,21 +192,25 @@ export function checkControls(v: Vmcs, caps: VmxCapabilities, readPhysical32: (a
 
 /** SDM 3C "VM-Entry Control Fields" checks on the VM-entry interruption-information field. */
 function checkInjection(v: Vmcs, caps: VmxCapabilities, info: number, proc2: number): string | null {
-  const vector = info & 0xff;
-  const type = (info >>> 8) & 7;
+  const vector = getField(info, INTR_INFO.VECTOR);
+  const type = getField(info, INTR_INFO.TYPE);
   if (type === 1) return 'injected event type 1 is reserved';
   if (type === INTR_TYPE.OTHER_EVENT && (v.lo[S.PROC]! & CPU_BASED.MONITOR_TRAP_FLAG) === 0 && !caps.allows('proc', 27)) return 'injected event type 7 needs monitor-trap-flag support';
   if (type === INTR_TYPE.NMI && vector !== 2) return 'injected NMI must have vector 2';
   if (type === INTR_TYPE.HARDWARE_EXCEPTION && vector > 31) return 'injected hardware exception must have a vector of at most 31';
   if (type === INTR_TYPE.OTHER_EVENT && vector !== 0) return 'injected other event must have vector 0';
-  const deliver = (info & INTR_INFO_DELIVER_CODE) !== 0;
-  if (!caps.noErrorCodeConsistencyCheck) {
-    const unrestricted = (proc2 & SECONDARY.UNRESTRICTED_GUEST) !== 0;
-    const protectedMode = (v.lo[S.GUEST_CR0]! & 1) === 1;
-    const needs = (!unrestricted || protectedMode) && type === INTR_TYPE.HARDWARE_EXCEPTION && ((ERROR_CODE_VECTORS >>> vector) & 1) === 1;
+  const deliver = testField(info, INTR_INFO.DELIVER_ERROR_CODE);
+  const unrestricted = (proc2 & SECONDARY.UNRESTRICTED_GUEST) !== 0;
+  const protectedMode = (v.lo[S.GUEST_CR0]! & 1) === 1;
+  const mayDeliver = (!unrestricted || protectedMode) && type === INTR_TYPE.HARDWARE_EXCEPTION;
+  if (caps.noErrorCodeConsistencyCheck) {
+    // IA32_VMX_BASIC[56]: any hardware exception may carry an error code, but nothing else may.
+    if (deliver && !mayDeliver) return '"deliver error code" set for an event that is not a hardware exception in protected mode';
+  } else {
+    const needs = mayDeliver && ((ERROR_CODE_VECTORS >>> vector) & 1) === 1;
     if (deliver !== needs) return needs ? 'injected exception needs "deliver error code"' : '"deliver error code" set for an event without an error code';
   }
-  if ((info & 0x7fff_f000) !== 0) return 'VM-entry interruption-information bits 30:12 not 0';
+  if (testField(info, INTR_INFO.RESERVED)) return 'VM-entry interruption-information bits 30:12 not 0';
   if (deliver && v.lo[S.ENTRY_ERROR_CODE]! >>> 16 !== 0) return 'VM-entry exception error code bits 31:16 not 0';
   if (type === INTR_TYPE.SOFTWARE_INTERRUPT || type === INTR_TYPE.PRIVILEGED_SOFTWARE_EXCEPTION || type === INTR_TYPE.SOFTWARE_EXCEPTION) {
     const len = v.lo[S.ENTRY_INSTR_LEN]!;
@@ -213,6 +235,7 @@ export function checkHostState(v: Vmcs, caps: VmxCapabilities, ctx: EntryContext
   if (!canonical(v, S.HOST_SYSENTER_ESP) || !canonical(v, S.HOST_SYSENTER_EIP)) return 'host IA32_SYSENTER_ESP/EIP not canonical';
   const exit = v.lo[S.EXIT]!;
   const hostLong = (exit & VM_EXIT.HOST_ADDRESS_SPACE_SIZE) !== 0;
+  if ((exit & VM_EXIT.LOAD_IA32_PAT) !== 0 && !patValid(v, S.HOST_PAT)) return 'host IA32_PAT holds an invalid memory type';
   if ((exit & VM_EXIT.LOAD_IA32_EFER) !== 0) {
     const efer = v.lo[S.HOST_EFER]!;
     if ((efer & ~0xd01) !== 0 || v.hi[S.HOST_EFER] !== 0) return 'host IA32_EFER reserved bits set';
@@ -269,19 +292,26 @@ export function checkGuestState(v: Vmcs, caps: VmxCapabilities, memoryRevision: 
   const ia32e = (entry & VM_ENTRY.IA32E_MODE_GUEST) !== 0;
   if (ia32e && ((cr0 & 0x8000_0000) === 0 || (cr4 & 0x20) === 0)) return fail('"IA-32e mode guest" needs CR0.PG and CR4.PAE');
   if (!ia32e && (cr4 & 0x20000) !== 0) return fail('guest CR4.PCIDE set outside IA-32e mode');
+  if ((entry & VM_ENTRY.LOAD_IA32_PAT) !== 0 && !patValid(v, S.GUEST_PAT)) return fail('guest IA32_PAT holds an invalid memory type');
+  if ((entry & VM_ENTRY.LOAD_IA32_EFER) !== 0) {
+    const efer = v.lo[S.GUEST_EFER]!;
+    if ((efer & ~0xd01) !== 0 || v.hi[S.GUEST_EFER] !== 0) return fail('guest IA32_EFER reserved bits set');
+    if ((efer & 0x400) !== 0 !== ia32e) return fail('guest IA32_EFER.LMA differs from "IA-32e mode guest"');
+    if ((cr0 & 0x8000_0000) !== 0 && ((efer & 0x400) !== 0) !== ((efer & 0x100) !== 0)) return fail('guest IA32_EFER.LME differs from LMA with paging on');
+  }
   // "Checks on Guest RIP, RFLAGS, and SSP"
   const rflags = v.lo[S.GUEST_RFLAGS]!;
   if (v.hi[S.GUEST_RFLAGS] !== 0 || (rflags & 0xffc0_8028) !== 0 || (rflags & RFLAGS.FIXED1) === 0) return fail('guest RFLAGS reserved bits wrong (63:22, 15, 5, 3 must be 0; bit 1 must be 1)');
   if ((rflags & RFLAGS.VM) !== 0 && (ia32e || (cr0 & 1) === 0)) return fail('guest RFLAGS.VM set in IA-32e mode or real mode');
   const info = v.lo[S.ENTRY_INTR_INFO]!;
-  const injecting = (info & INTR_INFO_VALID) !== 0;
-  const injType = (info >>> 8) & 7;
-  const injVector = info & 0xff;
+  const injecting = testField(info, INTR_INFO.VALID);
+  const injType = getField(info, INTR_INFO.TYPE);
+  const injVector = getField(info, INTR_INFO.VECTOR);
   if (injecting && injType === INTR_TYPE.EXTERNAL_INTERRUPT && (rflags & RFLAGS.IF) === 0) return fail('guest RFLAGS.IF must be 1 to inject an external interrupt');
   // "Checks on Guest Non-Register State"
   const activity = v.lo[S.GUEST_ACTIVITY]!;
   if (!caps.supportsActivityState(activity)) return fail('activity state not supported (IA32_VMX_MISC[8:6])');
-  if (activity === ACTIVITY_STATE.HLT && ((v.lo[S.GUEST_SS_AR]! >>> 5) & 3) !== 0) return fail('HLT activity state with SS.DPL not 0');
+  if (activity === ACTIVITY_STATE.HLT && getField(v.lo[S.GUEST_SS_AR]!, SEGMENT_AR.DPL) !== 0) return fail('HLT activity state with SS.DPL not 0');
   const intr = v.lo[S.GUEST_INTERRUPTIBILITY]!;
   if ((intr & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) !== 0 && activity !== ACTIVITY_STATE.ACTIVE) return fail('blocking by STI or MOV SS needs the active state');
   if (injecting) {

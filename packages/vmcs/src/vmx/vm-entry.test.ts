@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { VMCS_FIELD, type VmcsFieldName } from '../fields/field-table.js';
 import { ADDR, apicvOptions, launch, preparedFixture, type Fixture } from '../internal/test-setup.js';
 import { CPU_BASED, INTR_TYPE, PIN_BASED, SECONDARY, VM_ENTRY, VM_EXIT } from './controls.js';
@@ -106,6 +107,10 @@ describe(`${ed}: "Checks on VM-Execution Control Fields" (VMfailValid 7)`, () =>
     const f = preparedFixture({}, { noErrorCodeConsistencyCheck: true });
     f.p.vmwrite(F.VM_ENTRY_INTR_INFO_FIELD, (valid | (INTR_TYPE.HARDWARE_EXCEPTION << 8) | 13) >>> 0);
     expect(f.p.vmlaunch().kind).toBe('entered');
+    const g = preparedFixture({}, { noErrorCodeConsistencyCheck: true });
+    g.p.vmwrite(F.VM_ENTRY_INTR_INFO_FIELD, (valid | (1 << 11) | 0x30) >>> 0); // external interrupt with an error code
+    g.p.vmwrite(F.GUEST_RFLAGS, 0x202);
+    expect(g.p.vmlaunch()).toEqual({ kind: 'fail-valid', error: 7 });
   });
 });
 
@@ -127,6 +132,7 @@ describe(`${ed}: "Checks on Host Control Registers, MSRs, and SSP", "Checks on H
     host({ HOST_IA32_SYSENTER_EIP: 0x8000_0000_0000_0000n }, /SYSENTER/);
     host({ VM_EXIT_CONTROLS: 0x0003_6dfb }, /must be 1 when the processor is in IA-32e mode/);
     host({ HOST_IA32_EFER: 0x100 }, /LMA\/LME/, { exit: VM_EXIT.LOAD_IA32_EFER });
+    host({ HOST_IA32_PAT: 0x03n }, /IA32_PAT/, { exit: VM_EXIT.LOAD_IA32_PAT });
   });
 
   it('a 32-bit host (processor outside IA-32e mode) needs "host address-space size" 0 and no IA-32e guest', () => {
@@ -165,6 +171,11 @@ describe(`${ed}: "Checks on the Guest State Area" (VM-entry failure, exit reason
     guest({ GUEST_RFLAGS: 0x2 | (1 << 15) }, /RFLAGS reserved/);
     guest({ GUEST_RFLAGS: 0x2 | (1 << 17) }, /RFLAGS.VM/);
     guest({ VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030 }, /RFLAGS.IF must be 1/);
+    guest({ GUEST_IA32_PAT: 0x0007_0406_0007_0402n }, /IA32_PAT/, 0, { entry: VM_ENTRY.LOAD_IA32_PAT });
+    guest({ GUEST_IA32_EFER: 0x100 }, /LMA differs/, 0, { entry: VM_ENTRY.LOAD_IA32_EFER });
+    guest({ GUEST_IA32_EFER: 0x400 }, /LME differs/, 0, { entry: VM_ENTRY.LOAD_IA32_EFER });
+    guest({ GUEST_IA32_EFER: 0x2000_0500 }, /reserved/, 0, { entry: VM_ENTRY.LOAD_IA32_EFER });
+    launch(preparedFixture({ entry: VM_ENTRY.LOAD_IA32_EFER | VM_ENTRY.LOAD_IA32_PAT, fields: { GUEST_IA32_EFER: 0x500, GUEST_IA32_PAT: 0x0007_0406_0007_0406n } }));
   });
 
   it('unrestricted guest relaxes CR0.PE and CR0.PG', () => {
@@ -200,5 +211,33 @@ describe(`${ed}: "Checks on the Guest State Area" (VM-entry failure, exit reason
     const m = entryWith({}, { VM_ENTRY_MSR_LOAD_COUNT: 1, VM_ENTRY_MSR_LOAD_ADDR: ADDR.SCRATCH });
     expect(m.r.kind === 'exit' && m.r.exit.reason).toBe((0x8000_0000 | EXIT_REASON.MSR_LOADING) >>> 0);
     expect(m.r.kind === 'exit' && m.r.exit.qualification).toBe(1);
+  });
+});
+
+describe(`${ed}: order of the checks ("VM Entries": controls, then host state, then guest state, then MSR loading)`, () => {
+  const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
+  const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 200);
+  const breakControls: Partial<Record<VmcsFieldName, number>>[] = [{ PIN_BASED_VM_EXEC_CONTROL: 0 }, { CR3_TARGET_COUNT: 9 }, { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0100 }];
+  const breakHost: Partial<Record<VmcsFieldName, number>>[] = [{ HOST_CR0: 0 }, { HOST_TR_SELECTOR: 0 }, { HOST_CS_SELECTOR: 9 }];
+  const breakGuest: Partial<Record<VmcsFieldName, number>>[] = [{ GUEST_RFLAGS: 0 }, { GUEST_ACTIVITY_STATE: 7 }, { GUEST_INTERRUPTIBILITY_INFO: 0x40 }];
+  it('property: whatever else is wrong, the first failing area decides the outcome', () => {
+    fc.assert(
+      fc.property(
+        fc.option(fc.constantFrom(...breakControls)),
+        fc.option(fc.constantFrom(...breakHost)),
+        fc.option(fc.constantFrom(...breakGuest)),
+        fc.boolean(),
+        (c, h, g, msrLoad) => {
+          const writes = { ...(c ?? {}), ...(h ?? {}), ...(g ?? {}), ...(msrLoad ? { VM_ENTRY_MSR_LOAD_COUNT: 1, VM_ENTRY_MSR_LOAD_ADDR: ADDR.SCRATCH } : {}) };
+          const { r } = entryWith({}, writes);
+          if (c) expect(r).toEqual({ kind: 'fail-valid', error: 7 });
+          else if (h) expect(r).toEqual({ kind: 'fail-valid', error: 8 });
+          else if (g) expect(r.kind === 'exit' && r.exit.reason).toBe(0x8000_0021);
+          else if (msrLoad) expect(r.kind === 'exit' && r.exit.reason).toBe(0x8000_0022);
+          else expect(r.kind).toBe('entered');
+        },
+      ),
+      { seed, numRuns },
+    );
   });
 });

@@ -46,6 +46,17 @@ describe('posted interrupt -> virtual-interrupt delivery -> virtualized EOI (tar
       f.p.wrmsr(0x80b, 0);
     }
   });
+  bench(`${BATCH} x (sender sets PIR bit and ON with two 32-bit stores, then the same processor path)`, () => {
+    const mem = f.memory;
+    for (let i = 0; i < BATCH; i++) {
+      v = v === 0xef ? 0x30 : v + 1;
+      mem.write32(ADDR.PID + ((v >>> 5) << 2), (1 << (v & 31)) >>> 0); // PIR word (empty before: the last processing took it)
+      mem.write32(ADDR.PID + 0x20, 1); // ON (NV/NDST are not used by a software poster here)
+      f.p.externalInterrupt(0xf2, true);
+      f.p.instructionBoundary(true);
+      f.p.wrmsr(0x80b, 0);
+    }
+  });
   bench(`${BATCH} x (self IPI by WRMSR 0x83F, delivery, EOI)`, () => {
     for (let i = 0; i < BATCH; i++) {
       v = v === 0xef ? 0x30 : v + 1;

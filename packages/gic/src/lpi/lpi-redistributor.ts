@@ -1,0 +1,441 @@
+/**
+ * The physical LPI part of one GICv3 redistributor (IHI0069 5.1 "LPIs",
+ * 12.10.2 GICR_CTLR, 12.10.28 GICR_PROPBASER, 12.10.29 GICR_PENDBASER,
+ * 12.10.11-12 GICR_INVLPIR/INVALLR, 12.10.32 GICR_SYNCR, 12.10.30-31
+ * GICR_SETLPIR/CLRLPIR).
+ *
+ * The configuration of each LPI (priority, enable) lives in memory and is
+ * cached here: a change in memory takes effect only when the LPI is
+ * invalidated (ITS INV/INVALL, GICR_INVLPIR/INVALLR) or when LPIs are
+ * enabled. The pending bits are held here while LPIs are enabled (the
+ * pending table is read when EnableLPIs goes 0 -> 1 and written back when it
+ * goes 1 -> 0). Pending, enabled LPIs sit in the CPU's {@link PendingSet}
+ * under keys `keyBase + (INTID - 8192)`, so selection stays a bucket lookup
+ * however many LPIs are configured or pending. LPIs are edge-triggered,
+ * Group 1, and have no active state: acknowledge clears the pending bit.
+ */
+import { SnapshotError, assertInteger, type PhysicalMemory, type StateReader, getField, setField } from '@hvsim/core';
+import type { PendingSet } from '../common/pending-set.js';
+import * as regsModule from './regs.js';
+import { GICR_CTLR, GICR_INV_HI, GICR_LPI, GICR_PENDBASER_HI, GICR_PENDBASER_MASK, GICR_PROPBASER_LO, GICR_PROPBASER_MASK, joinAddress } from './regs.js';
+
+// Hot-path copy of an imported binding (the vitest module runner makes each one a getter).
+const { LPI_FIRST } = regsModule;
+const LPI_MIN_IDBITS = regsModule.LPI_MIN_IDBITS;
+
+/** Construction options of an {@link LpiRedistributor}. */
+export interface LpiRedistributorOptions {
+  /** Memory holding the configuration and pending tables. */
+  memory: PhysicalMemory;
+  /** INTID bits the GIC implements (GICD_TYPER.IDbits + 1), 14-24. LPIs are 8192 .. 2^idBits - 1. */
+  idBits: number;
+  /** Implemented priority bits of the CPU interface, as a mask (0xf8 for 5 bits). */
+  priorityMask: number;
+  /** The CPU's candidate set; grown to hold the LPI keys. */
+  candidates: PendingSet;
+  /** Key of LPI 8192 in `candidates`. */
+  keyBase: number;
+  /** Called when the candidates changed (to update the CPU interface outputs). */
+  onChange: () => void;
+}
+
+/** Saved LPI state of a redistributor. */
+export interface LpiRedistributorState {
+  enableLpis: boolean;
+  propbaser: [number, number];
+  pendbaser: [number, number];
+  invlpir: [number, number];
+  invallr: [number, number];
+  /** The configuration cache (it may differ from memory until an invalidation). */
+  config: string;
+  /** Pending LPI INTIDs. */
+  pending: number[];
+}
+
+/** Per-redistributor hooks for GICv4.1 invalidation by vPEID through GICR_INVLPIR/GICR_INVALLR (V = 1). */
+export interface VirtualInvalidationPort {
+  invalidateVlpiByVpe(vpeId: number, vintid: number): void;
+  invalidateAllVlpisByVpe(vpeId: number): void;
+}
+
+/** LPIs of one redistributor: enable, table bases, configuration cache, pending bits and candidates. */
+export class LpiRedistributor {
+  readonly idBits: number;
+  /** LPIs this redistributor can hold: 2^idBits - 8192. */
+  readonly capacity: number;
+  /** GICR_CTLR.EnableLPIs. */
+  enabled = false;
+  /** LPIs configured by GICR_PROPBASER.IDbits (0 when IDbits < 13). */
+  private count = 0;
+  private propLo = 0;
+  private propHi = 0;
+  private pendLo = 0;
+  private pendHi = 0;
+  private ptz = false;
+  private invLo = 0;
+  private invHi = 0;
+  private invAllLo = 0;
+  private invAllHi = 0;
+  /** Cached configuration byte per LPI. */
+  readonly config: Uint8Array;
+  /** Pending bit per LPI. */
+  readonly pending: Uint8Array;
+  private readonly memory: PhysicalMemory;
+  private readonly candidates: PendingSet;
+  private readonly keyBase: number;
+  private readonly prioMask: number;
+  private readonly onChange: () => void;
+  /** GICv4.1 invalidation by vPEID, when this redistributor supports vLPIs. */
+  virtualPort: VirtualInvalidationPort | undefined = undefined;
+
+  constructor(options: LpiRedistributorOptions) {
+    assertInteger(options.idBits, 'LpiRedistributor idBits', 14, 24);
+    this.idBits = options.idBits;
+    this.capacity = 2 ** options.idBits - LPI_FIRST;
+    this.memory = options.memory;
+    this.candidates = options.candidates;
+    this.keyBase = options.keyBase;
+    this.prioMask = options.priorityMask & 0xfc;
+    this.onChange = options.onChange;
+    this.config = new Uint8Array(this.capacity);
+    this.pending = new Uint8Array(this.capacity);
+    this.candidates.grow(this.keyBase + this.capacity);
+  }
+
+  /** Number of LPIs the current GICR_PROPBASER.IDbits configures (IHI0069 12.10.28). */
+  get lpiCount(): number {
+    return this.count;
+  }
+
+  /** Physical address of the LPI configuration table. */
+  get configBase(): number {
+    return joinAddress(this.propLo, this.propHi, 0xffff_f000);
+  }
+
+  /** Physical address of the LPI pending table (64 KiB aligned). */
+  get pendingBase(): number {
+    return joinAddress(this.pendLo, this.pendHi, 0xffff_0000);
+  }
+
+  /** Reset (IHI0069 12.10.2): LPIs disabled, table bases zero, nothing pending. */
+  reset(): void {
+    this.disable(false);
+    this.propLo = this.propHi = this.pendLo = this.pendHi = 0;
+    this.invLo = this.invHi = this.invAllLo = this.invAllHi = 0;
+    this.ptz = false;
+    this.config.fill(0);
+  }
+
+  /** True when `offset` in RD_base is one of the LPI registers (word offsets). */
+  static handles(offset: number): boolean {
+    switch (offset & ~4) {
+      case GICR_LPI.SETLPIR:
+      case GICR_LPI.CLRLPIR:
+      case GICR_LPI.PROPBASER:
+      case GICR_LPI.PENDBASER:
+      case GICR_LPI.INVLPIR:
+      case GICR_LPI.INVALLR:
+      case GICR_LPI.SYNCR:
+        return true;
+      default:
+        return offset === GICR_LPI.CTLR;
+    }
+  }
+
+  /** Reads a 32-bit word of an LPI register. SETLPIR/CLRLPIR are WO (RAZ here); SYNCR.Busy is always 0. */
+  read(offset: number): number {
+    switch (offset) {
+      case GICR_LPI.CTLR:
+        return this.enabled ? setField(0, GICR_CTLR.EnableLPIs, 1) : 0;
+      case GICR_LPI.PROPBASER:
+        return this.propLo >>> 0;
+      case GICR_LPI.PROPBASER + 4:
+        return this.propHi >>> 0;
+      case GICR_LPI.PENDBASER:
+        return this.pendLo >>> 0;
+      case GICR_LPI.PENDBASER + 4:
+        return this.pendHi >>> 0;
+      case GICR_LPI.INVLPIR:
+        return this.invLo >>> 0;
+      case GICR_LPI.INVLPIR + 4:
+        return this.invHi >>> 0;
+      case GICR_LPI.INVALLR:
+        return this.invAllLo >>> 0;
+      case GICR_LPI.INVALLR + 4:
+        return this.invAllHi >>> 0;
+      default:
+        // SYNCR: the model completes every operation at once, so Busy reads 0 (IHI0069 12.10.32).
+        return 0;
+    }
+  }
+
+  /**
+   * Writes a 32-bit word. GICR_INVLPIR and GICR_INVALLR act when their high
+   * word is written (a 64-bit access writes low then high).
+   */
+  write(offset: number, value: number): void {
+    switch (offset) {
+      case GICR_LPI.CTLR:
+        if (getField(value, GICR_CTLR.EnableLPIs) === 1) this.enable();
+        else this.disable(true);
+        return;
+      case GICR_LPI.SETLPIR:
+        // IHI0069 12.10.30: makes the LPI pending; INTIDs outside the configured range are ignored.
+        this.setPending(value >>> 0);
+        return;
+      case GICR_LPI.CLRLPIR:
+        this.clearPending(value >>> 0);
+        return;
+      case GICR_LPI.PROPBASER:
+      case GICR_LPI.PROPBASER + 4:
+      case GICR_LPI.PENDBASER:
+      case GICR_LPI.PENDBASER + 4:
+        this.writeBase(offset, value);
+        return;
+      case GICR_LPI.INVLPIR:
+        this.invLo = value >>> 0;
+        return;
+      case GICR_LPI.INVLPIR + 4:
+        this.invHi = value & (fieldMaskOf(GICR_INV_HI.V) | 0xffff);
+        if (getField(this.invHi, GICR_INV_HI.V) === 1) this.virtualPort?.invalidateVlpiByVpe(getField(this.invHi, GICR_INV_HI.vPEID), this.invLo);
+        else this.invalidate(this.invLo);
+        return;
+      case GICR_LPI.INVALLR:
+        this.invAllLo = 0;
+        return;
+      case GICR_LPI.INVALLR + 4:
+        this.invAllHi = value & (fieldMaskOf(GICR_INV_HI.V) | 0xffff);
+        if (getField(this.invAllHi, GICR_INV_HI.V) === 1) this.virtualPort?.invalidateAllVlpisByVpe(getField(this.invAllHi, GICR_INV_HI.vPEID));
+        else this.invalidateAll();
+        return;
+      default:
+        // SYNCR and the high words of SETLPIR/CLRLPIR are read-only or RES0.
+        return;
+    }
+  }
+
+  /**
+   * GICR_PROPBASER and GICR_PENDBASER are read-only while EnableLPIs is 1: the
+   * spec makes such writes UNPREDICTABLE and allows the registers to become
+   * RO (IHI0069 12.10.28, 12.10.29); this model takes that choice.
+   */
+  private writeBase(offset: number, value: number): void {
+    if (this.enabled) return;
+    switch (offset) {
+      case GICR_LPI.PROPBASER:
+        this.propLo = value & GICR_PROPBASER_MASK[0];
+        return;
+      case GICR_LPI.PROPBASER + 4:
+        this.propHi = value & GICR_PROPBASER_MASK[1];
+        return;
+      case GICR_LPI.PENDBASER:
+        this.pendLo = value & GICR_PENDBASER_MASK[0];
+        return;
+      default:
+        this.pendHi = value & GICR_PENDBASER_MASK[1];
+        this.ptz = getField(value, GICR_PENDBASER_HI.PTZ) === 1;
+    }
+  }
+
+  /** EnableLPIs 0 -> 1: load the configuration cache and, unless PTZ was written, the pending table. */
+  private enable(): void {
+    if (this.enabled) return;
+    const idBits = Math.min(getField(this.propLo, GICR_PROPBASER_LO.IDbits) + 1, this.idBits);
+    this.count = idBits - 1 < LPI_MIN_IDBITS ? 0 : 2 ** idBits - LPI_FIRST;
+    this.enabled = true;
+    this.config.fill(0);
+    this.pending.fill(0);
+    if (this.count === 0) return;
+    this.memory.readBytes(this.configBase, this.count, this.config.subarray(0, this.count));
+    if (!this.ptz) {
+      const bytes = this.memory.readBytes(this.pendingBase + LPI_FIRST / 8, this.count / 8);
+      for (let b = 0; b < bytes.length; b++) {
+        const v = bytes[b]!;
+        if (v === 0) continue;
+        for (let bit = 0; bit < 8; bit++) if ((v >>> bit) & 1) this.pending[b * 8 + bit] = 1;
+      }
+    }
+    this.ptz = false;
+    for (let i = 0; i < this.count; i++) this.place(i);
+    this.onChange();
+  }
+
+  /** EnableLPIs 1 -> 0: pending bits are written back to the pending table (IHI0069 5.1.2), candidates dropped. */
+  private disable(writeBack: boolean): void {
+    if (!this.enabled) return;
+    if (writeBack) this.writeBackPending();
+    for (let i = 0; i < this.count; i++) this.candidates.remove(this.keyBase + i);
+    this.pending.fill(0);
+    this.enabled = false;
+    this.count = 0;
+    this.onChange();
+  }
+
+  /** Writes the pending bits of the configured LPIs to the pending table. */
+  writeBackPending(): void {
+    if (!this.enabled || this.count === 0) return;
+    const bytes = new Uint8Array(this.count / 8);
+    for (let i = 0; i < this.count; i++) if (this.pending[i] === 1) bytes[i >>> 3]! |= 1 << (i & 7);
+    this.memory.writeBytes(this.pendingBase + LPI_FIRST / 8, bytes);
+  }
+
+  /** Puts LPI index `i` in or out of the candidate set from its pending bit and cached configuration. */
+  private place(i: number): boolean {
+    const c = this.config[i]!;
+    if (this.pending[i] === 1 && (c & 1) !== 0) return this.candidates.insert(this.keyBase + i, c & this.prioMask, 1);
+    return this.candidates.remove(this.keyBase + i);
+  }
+
+  /** True when `intid` is an LPI this redistributor accepts now (LPIs enabled and INTID configured). */
+  accepts(intid: number): boolean {
+    const i = intid - LPI_FIRST;
+    return this.enabled && i >= 0 && i < this.count;
+  }
+
+  /**
+   * Makes LPI `intid` pending (an ITS translation, INT, GICR_SETLPIR, a
+   * doorbell). Returns false when the redistributor does not accept it:
+   * LPIs disabled or the INTID beyond GICR_PROPBASER.IDbits (IHI0069 5.1).
+   */
+  setPending(intid: number): boolean {
+    const i = intid - LPI_FIRST;
+    if (!this.enabled || i < 0 || i >= this.count) return false;
+    if (this.pending[i] === 1) return true;
+    this.pending[i] = 1;
+    const c = this.config[i]!;
+    if ((c & 1) !== 0 && this.candidates.insert(this.keyBase + i, c & this.prioMask, 1)) this.onChange();
+    return true;
+  }
+
+  /** Clears the pending state of `intid` (ITS CLEAR, GICR_CLRLPIR); returns whether it was pending. */
+  clearPending(intid: number): boolean {
+    const i = intid - LPI_FIRST;
+    if (!this.enabled || i < 0 || i >= this.count || this.pending[i] === 0) return false;
+    this.pending[i] = 0;
+    if (this.candidates.remove(this.keyBase + i)) this.onChange();
+    return true;
+  }
+
+  /** True when `intid` is pending here. */
+  isPending(intid: number): boolean {
+    const i = intid - LPI_FIRST;
+    return i >= 0 && i < this.count && this.pending[i] === 1;
+  }
+
+  /** Reloads the cached configuration of `intid` from memory (ITS INV, GICR_INVLPIR; IHI0069 5.1.1). */
+  invalidate(intid: number): void {
+    const i = intid - LPI_FIRST;
+    if (!this.enabled || i < 0 || i >= this.count) return;
+    this.config[i] = this.memory.read8(this.configBase + i);
+    if (this.place(i)) this.onChange();
+  }
+
+  /** Reloads the whole configuration cache (ITS INVALL, GICR_INVALLR). */
+  invalidateAll(): void {
+    if (!this.enabled || this.count === 0) return;
+    this.memory.readBytes(this.configBase, this.count, this.config.subarray(0, this.count));
+    for (let i = 0; i < this.count; i++) this.place(i);
+    this.onChange();
+  }
+
+  /** INTIDs of the pending LPIs, in INTID order (for MOVALL). */
+  pendingIntids(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.count; i++) if (this.pending[i] === 1) out.push(i + LPI_FIRST);
+    return out;
+  }
+
+  // --- the CPU interface's view of candidate keys -------------------------
+
+  /** True when `key` is one of this redistributor's LPI keys. */
+  ownsKey(key: number): boolean {
+    return key >= this.keyBase && key < this.keyBase + this.capacity;
+  }
+
+  /** Priority of candidate `key` (the configuration byte's priority, implemented bits only). */
+  keyPriority(key: number): number {
+    return this.config[key - this.keyBase]! & this.prioMask;
+  }
+
+  /** INTID of candidate `key`. */
+  keyIntid(key: number): number {
+    return key - this.keyBase + LPI_FIRST;
+  }
+
+  /** Acknowledge of candidate `key` (IHI0069 5.1: an LPI has no active state, pending is cleared). */
+  acknowledgeKey(key: number): void {
+    this.pending[key - this.keyBase] = 0;
+    this.candidates.remove(key);
+  }
+
+  saveState(): LpiRedistributorState {
+    return {
+      enableLpis: this.enabled,
+      propbaser: [this.propLo >>> 0, this.propHi >>> 0],
+      pendbaser: [this.pendLo >>> 0, this.pendHi >>> 0],
+      invlpir: [this.invLo >>> 0, this.invHi >>> 0],
+      invallr: [this.invAllLo >>> 0, this.invAllHi >>> 0],
+      config: bytesToHexRuns(this.config.subarray(0, this.count)),
+      pending: this.pendingIntids(),
+    };
+  }
+
+  /** Restores a state from {@link saveState}; memory is not read (the cache and pending bits are in the state). */
+  restoreState(r: StateReader): void {
+    const pair = (key: string): [number, number] => {
+      const a = r.intArray(key, 0, 0xffff_ffff, 2);
+      return [a[0]!, a[1]!];
+    };
+    for (let i = 0; i < this.count; i++) this.candidates.remove(this.keyBase + i);
+    [this.propLo, this.propHi] = pair('propbaser');
+    [this.pendLo, this.pendHi] = pair('pendbaser');
+    [this.invLo, this.invHi] = pair('invlpir');
+    [this.invAllLo, this.invAllHi] = pair('invallr');
+    this.propLo &= GICR_PROPBASER_MASK[0];
+    this.propHi &= GICR_PROPBASER_MASK[1];
+    this.pendLo &= GICR_PENDBASER_MASK[0];
+    this.pendHi &= GICR_PENDBASER_MASK[1];
+    this.enabled = r.bool('enableLpis');
+    const idBits = Math.min(getField(this.propLo, GICR_PROPBASER_LO.IDbits) + 1, this.idBits);
+    this.count = !this.enabled || idBits - 1 < LPI_MIN_IDBITS ? 0 : 2 ** idBits - LPI_FIRST;
+    this.config.fill(0);
+    this.pending.fill(0);
+    const config = hexRunsToBytes(r.string('config'), `${r.path}.config`);
+    if (config.length !== this.count) throw new SnapshotError('shape', `${r.path}.config has ${config.length} entries, expected ${this.count}`);
+    this.config.set(config);
+    for (const intid of r.intArray('pending', LPI_FIRST, LPI_FIRST + Math.max(this.count, 1) - 1)) this.pending[intid - LPI_FIRST] = 1;
+    for (let i = 0; i < this.count; i++) this.place(i);
+    this.onChange();
+  }
+}
+
+function fieldMaskOf(f: { lsb: number; width: number }): number {
+  return (((2 ** f.width - 1) * 2 ** f.lsb) >>> 0) | 0;
+}
+
+/** Hex encoding of a byte array (compact for the mostly-equal configuration bytes: "<count>*<hex byte>" runs). */
+function bytesToHexRuns(bytes: Uint8Array): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < bytes.length) {
+    let j = i + 1;
+    while (j < bytes.length && bytes[j] === bytes[i]) j++;
+    parts.push(`${j - i}*${bytes[i]!.toString(16)}`);
+    i = j;
+  }
+  return parts.join(',');
+}
+
+function hexRunsToBytes(text: string, path: string): Uint8Array {
+  const out: number[] = [];
+  if (text === '') return new Uint8Array(0);
+  for (const part of text.split(',')) {
+    const m = /^(\d+)\*([0-9a-f]{1,2})$/.exec(part);
+    if (m === null) throw new SnapshotError('shape', `${path}: malformed run ${JSON.stringify(part)}`);
+    const n = Number(m[1]);
+    const v = parseInt(m[2]!, 16);
+    if (n > 1 << 24) throw new SnapshotError('shape', `${path}: run of ${n} is too long`);
+    for (let k = 0; k < n; k++) out.push(v);
+  }
+  return Uint8Array.from(out);
+}

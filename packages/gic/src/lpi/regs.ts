@@ -1,0 +1,94 @@
+/**
+ * LPI registers and table formats of a GICv3 redistributor (IHI0069 5.1
+ * "LPIs", 12.10 "Redistributor registers"). 64-bit registers are kept as two
+ * 32-bit words; fields above bit 31 are described on the high word
+ * (`*_HI` tables, bit n of the register = bit n - 32 of the high word).
+ */
+import { bitFlag, bitRange } from '@hvsim/core';
+
+/** First LPI INTID (IHI0069 5.1). */
+export const LPI_FIRST = 8192;
+/** Smallest GICR_PROPBASER.IDbits that enables LPIs: 14 ID bits (IHI0069 12.10.28). */
+export const LPI_MIN_IDBITS = 13;
+
+/** LPI configuration table entry, one byte per LPI (IHI0069 5.1.1, Figure 5-3). */
+export const LPI_CONFIG = {
+  Enable: bitFlag(0),
+  /** RES1 in the architecture (bit 1); software writes 1. */
+  RES1: bitFlag(1),
+  Priority: bitRange(7, 2),
+} as const;
+
+/** RD_base offsets of the LPI registers (IHI0069 12.10, Table 12-27). */
+export const GICR_LPI = {
+  CTLR: 0x0000,
+  SETLPIR: 0x0040,
+  CLRLPIR: 0x0048,
+  PROPBASER: 0x0070,
+  PENDBASER: 0x0078,
+  INVLPIR: 0x00a0,
+  INVALLR: 0x00b0,
+  SYNCR: 0x00c0,
+} as const;
+
+/** GICR_CTLR (IHI0069 12.10.2). */
+export const GICR_CTLR = {
+  EnableLPIs: bitFlag(0),
+  CES: bitFlag(1),
+  RWP: bitFlag(3),
+} as const;
+
+/** GICR_PROPBASER low word (IHI0069 12.10.28): IDbits, cacheability, PA[31:12]. */
+export const GICR_PROPBASER_LO = {
+  IDbits: bitRange(4, 0),
+  InnerCache: bitRange(9, 7),
+  Shareability: bitRange(11, 10),
+  PA: bitRange(31, 12),
+} as const;
+/** GICR_PROPBASER high word: PA[51:32] and OuterCache[58:56]. */
+export const GICR_PROPBASER_HI = {
+  PA: bitRange(19, 0),
+  OuterCache: bitRange(26, 24),
+} as const;
+
+/** GICR_PENDBASER low word (IHI0069 12.10.29): cacheability, PA[31:16]. */
+export const GICR_PENDBASER_LO = {
+  InnerCache: bitRange(9, 7),
+  Shareability: bitRange(11, 10),
+  PA: bitRange(31, 16),
+} as const;
+/** GICR_PENDBASER high word: PA[51:32], OuterCache, PTZ (bit 62). */
+export const GICR_PENDBASER_HI = {
+  PA: bitRange(19, 0),
+  OuterCache: bitRange(26, 24),
+  PTZ: bitFlag(30),
+} as const;
+
+/** Writable bits of GICR_PROPBASER (low, high). */
+export const GICR_PROPBASER_MASK = [0xffff_ff9f, 0x070f_ffff] as const;
+/** Writable bits of GICR_PENDBASER (PTZ is write-only, reads as zero). */
+export const GICR_PENDBASER_MASK = [0xffff_0f80, 0x070f_ffff] as const;
+
+/** GICR_INVLPIR / GICR_INVALLR high word (IHI0069 12.10.11-12): vPEID[47:32] and V (bit 63), GICv4.1. */
+export const GICR_INV_HI = {
+  vPEID: bitRange(15, 0),
+  V: bitFlag(31),
+} as const;
+
+/** GICR_SYNCR (IHI0069 12.10.32). */
+export const GICR_SYNCR = { Busy: bitFlag(0) } as const;
+
+/** Byte address of `intid`'s entry in a configuration table at `base`. */
+export function configEntryAddress(base: number, intid: number): number {
+  return base + (intid - LPI_FIRST);
+}
+
+/** Byte and bit of `intid` in a pending table at `base` (IHI0069 5.1.2: one bit per INTID from INTID 0). */
+export function pendingByteAddress(base: number, intid: number): number {
+  return base + (intid >>> 3);
+}
+
+/** Joins a 64-bit address from a register's low and high words and an alignment mask of the low word. */
+export function joinAddress(lo: number, hi: number, loMask: number, hiMask = 0xf_ffff): number {
+  return (hi & hiMask) * 0x1_0000_0000 + ((lo & loMask) >>> 0);
+}

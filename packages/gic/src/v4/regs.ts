@@ -1,0 +1,72 @@
+/**
+ * The GICv4 redistributor's VLPI_base frame (IHI0069 12.11 "GICv4
+ * redistributor registers"): GICR_VPROPBASER, GICR_VPENDBASER and, in
+ * GICv4.1, GICR_VSGIR and GICR_VSGIPENDR. The frame sits 128 KiB after
+ * RD_base. 64-bit registers are kept as two words; `_HI` tables describe the
+ * high word (register bit n = bit n - 32 there).
+ */
+import { bitFlag, bitRange } from '@hvsim/core';
+
+/** Offset of VLPI_base from RD_base; a GICv4 redistributor spans 256 KiB (IHI0069 12.10). */
+export const GICR_VLPI_BASE = 0x20000;
+/** Redistributor stride with VLPI_base and the reserved frame (GICR_TYPER.VLPIS = 1). */
+export const GICR_V4_STRIDE = 0x40000;
+
+/** VLPI_base offsets (IHI0069 Table 12-29). */
+export const GICR_VLPI = {
+  VPROPBASER: 0x0070,
+  VPENDBASER: 0x0078,
+  VSGIR: 0x0080,
+  VSGIPENDR: 0x0088,
+} as const;
+
+/** GICv4.0 GICR_VPROPBASER (IHI0069 12.11.3): as GICR_PROPBASER, for the resident vPE's vLPI configuration table. */
+export const GICR_VPROPBASER_V40_LO = {
+  IDbits: bitRange(4, 0),
+  PA: bitRange(31, 12),
+} as const;
+
+/** GICv4.1 GICR_VPROPBASER: the vPE table descriptor shared with the ITS (IHI0069 12.11.3, GICv4.1 layout). */
+export const GICR_VPROPBASER_V41_LO = {
+  Size: bitRange(6, 0),
+  PA: bitRange(31, 12),
+} as const;
+export const GICR_VPROPBASER_V41_HI = {
+  PA: bitRange(19, 0),
+  Z: bitFlag(20),
+  Page_Size: bitRange(22, 21),
+  Indirect: bitFlag(23),
+  /** Entry size in 8-byte units, minus one (read-only). */
+  Entry_Size: bitRange(29, 27),
+  Valid: bitFlag(31),
+} as const;
+
+/** GICR_VPENDBASER high word, both versions (IHI0069 12.11.4). */
+export const GICR_VPENDBASER_HI = {
+  PA: bitRange(19, 0),
+  /** GICv4.1 only. */
+  VGrp1En: bitFlag(26),
+  /** GICv4.1 only. */
+  VGrp0En: bitFlag(27),
+  Dirty: bitFlag(28),
+  PendingLast: bitFlag(29),
+  /** GICv4.0 IDAI; GICv4.1 DB (request the default doorbell while not resident). */
+  IDAI_DB: bitFlag(30),
+  Valid: bitFlag(31),
+} as const;
+
+/** GICv4.1 GICR_VPENDBASER low word: the resident vPEID. */
+export const GICR_VPENDBASER_V41_LO = { vPEID: bitRange(15, 0) } as const;
+
+/** GICR_VSGIR (GICv4.1, IHI0069 12.11.5). */
+export const GICR_VSGIR = { vPEID: bitRange(15, 0) } as const;
+/** GICR_VSGIPENDR (GICv4.1, IHI0069 12.11.6). */
+export const GICR_VSGIPENDR = { Pending: bitRange(15, 0), Busy: bitFlag(31) } as const;
+
+/**
+ * Where a GICv4.1 vPE keeps its vSGI configuration: the first 1 KiB of the
+ * virtual pending table is IMPLEMENTATION DEFINED (IHI0069 5.4.x); this
+ * model stores one byte per vSGI at VPT + 0x100 + n: priority[7:4], group
+ * bit 1, enable bit 0. The vSGI pending bits are the VPT's bits 0-15.
+ */
+export const VPT_VSGI_CONFIG_OFFSET = 0x100;

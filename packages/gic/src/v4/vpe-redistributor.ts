@@ -1,0 +1,546 @@
+/**
+ * The GICv4 part of one redistributor (IHI0069 chapter 5 "Virtual LPIs" and
+ * 12.11 GICR_VPROPBASER, GICR_VPENDBASER, GICR_VSGIR, GICR_VSGIPENDR): which
+ * vPE is resident here, its vLPI configuration cache and pending state, the
+ * virtual pending tables of the vPEs that are not, and doorbells.
+ *
+ * - GICR_VPENDBASER.Valid 0 -> 1 makes a vPE resident: its virtual pending
+ *   table (VPT) is read and its vLPI configuration table loaded. GICv4.0
+ *   names the vPE by its VPT address (and the configuration table by
+ *   GICR_VPROPBASER); GICv4.1 names it by vPEID and finds both through the
+ *   vPE table that GICR_VPROPBASER describes and VMAPP filled.
+ * - Valid 1 -> 0 writes the pending state back to the VPT, sets PendingLast
+ *   when an enabled vLPI is still pending and reports Dirty (the first read
+ *   after a Valid change returns Dirty = 1, as a parse in progress; the next
+ *   read 0). In GICv4.1 writing DB = 1 with Valid = 0 asks for the vPE's
+ *   default doorbell when a vLPI arrives and nothing was pending.
+ * - A vLPI for the resident vPE is pending at once in this PE's virtual CPU
+ *   interface ({@link VlpiCpuPort}); the guest acknowledges it through
+ *   ICV_IAR1_EL1 and completes it through ICV_EOIR1_EL1 with no hypervisor
+ *   action. A vLPI for a vPE that is not resident sets its VPT bit and, with a
+ *   doorbell, makes the doorbell's physical LPI pending here.
+ *
+ * Resident vLPIs and vSGIs sit in a {@link PendingSet} (keys 0-15 vSGIs,
+ * 16 + (vINTID - 8192) vLPIs), so selection is a bucket lookup.
+ */
+import { SnapshotError, UsageError, assertInteger, getField, setField, type PhysicalMemory, type StateReader } from '@hvsim/core';
+import { PendingSet } from '../common/pending-set.js';
+import type { LpiRedistributorPort, VlpiRedistributorPort, VsgiConfig } from '../its/ports.js';
+import { ITS_ENTRY_BYTES, NO_DOORBELL, GITS_PAGE_BYTES } from '../its/regs.js';
+import { readVpeEntry, tableEntryAddress, type TableGeometry, type VpeEntry } from '../its/tables.js';
+import type { VirtualInvalidationPort } from '../lpi/lpi-redistributor.js';
+import { GICR_VLPI, GICR_VPENDBASER_HI, GICR_VPROPBASER_V40_LO, GICR_VPROPBASER_V41_HI, GICR_VPROPBASER_V41_LO, VPT_VSGI_CONFIG_OFFSET } from './regs.js';
+
+const LPI_FIRST = 8192;
+const VSGI_KEYS = 16;
+
+/** GICv4 architecture version of a redistributor. */
+export type GicV4Version = 'v4.0' | 'v4.1';
+
+/** The seam to a PE's virtual CPU interface: the resident vPE's pending vLPIs changed. */
+export interface VlpiCpuPort {
+  vlpiChanged(): void;
+}
+
+/**
+ * What a virtual CPU interface asks of the direct-injection source, beside
+ * its list registers: the best pending key, its priority, group and vINTID,
+ * and acknowledge (a vLPI or GICv4.1 vSGI has no active state).
+ */
+export interface DirectVirtualSource {
+  /** Highest-priority pending key among the groups in `groupMask` (bit 0 Group 0, bit 1 Group 1), or -1. */
+  best(groupMask: number): number;
+  keyPriority(key: number): number;
+  keyGroup(key: number): number;
+  keyIntid(key: number): number;
+  acknowledgeKey(key: number): void;
+}
+
+/** Construction options of a {@link VpeRedistributor}. */
+export interface VpeRedistributorOptions {
+  memory: PhysicalMemory;
+  version: GicV4Version;
+  /** vINTID bits implemented, 14-24 (as GICD_TYPER.IDbits + 1). */
+  idBits: number;
+  /** Virtual priority bits as a mask (0xf8 for 5 bits). */
+  priorityMask: number;
+  /** This redistributor's physical LPIs, where doorbells are made pending. */
+  doorbells: LpiRedistributorPort;
+  /** This PE's virtual CPU interface. */
+  cpu: VlpiCpuPort;
+}
+
+/** Saved GICv4 state of a redistributor (only while no vPE is resident: the pending state is then in memory). */
+export interface VpeRedistributorState {
+  vpropbaser: [number, number];
+  vpendbaser: [number, number];
+  vsgir: number;
+  dirty: boolean;
+  armedDoorbells: number[];
+}
+
+/** One redistributor's vPE residency, resident vLPI state and doorbells. */
+export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidationPort, DirectVirtualSource {
+  readonly version: GicV4Version;
+  readonly capacity: number;
+  private readonly memory: PhysicalMemory;
+  private readonly doorbells: LpiRedistributorPort;
+  private readonly cpu: VlpiCpuPort;
+  private readonly prioMask: number;
+  private readonly idBits: number;
+  private vpropLo = 0;
+  private vpropHi = 0;
+  private vpendLo = 0;
+  private vpendHi = 0;
+  private dirty = false;
+  private vsgir = 0;
+  /** GICR_VPENDBASER.Valid. */
+  private resident = false;
+  private residentVpeId = -1;
+  private vptBase = 0;
+  private configBase = 0;
+  private count = 0;
+  /** vGrp0En / vGrp1En (GICv4.1), bit 0 / bit 1; GICv4.0 has both. */
+  private groupEnable = 3;
+  /** GICv4.1: vPEs made non-resident with DB = 1 and nothing pending: the next vLPI rings the default doorbell. */
+  private readonly armed = new Set<number>();
+  private readonly config: Uint8Array;
+  private readonly pending: Uint8Array;
+  private readonly vsgiConfig = new Uint8Array(VSGI_KEYS);
+  private readonly vsgiPending = new Uint8Array(VSGI_KEYS);
+  private readonly set: PendingSet;
+
+  constructor(options: VpeRedistributorOptions) {
+    assertInteger(options.idBits, 'VpeRedistributor idBits', 14, 24);
+    this.version = options.version;
+    this.memory = options.memory;
+    this.doorbells = options.doorbells;
+    this.cpu = options.cpu;
+    this.prioMask = options.priorityMask & 0xff;
+    this.idBits = options.idBits;
+    this.capacity = 2 ** options.idBits - LPI_FIRST;
+    this.config = new Uint8Array(this.capacity);
+    this.pending = new Uint8Array(this.capacity);
+    this.set = new PendingSet(VSGI_KEYS + this.capacity);
+    this.reset();
+  }
+
+  /** Reset (IHI0069 12.11): no vPE resident, registers zero (GICv4.1 VPROPBASER.Entry_Size is fixed). */
+  reset(): void {
+    this.vpropLo = 0;
+    this.vpropHi = this.version === 'v4.1' ? setField(0, GICR_VPROPBASER_V41_HI.Entry_Size, ITS_ENTRY_BYTES.vpe / 8 - 1) : 0;
+    this.vpendLo = this.vpendHi = 0;
+    this.dirty = false;
+    this.vsgir = 0;
+    this.armed.clear();
+    this.leave();
+  }
+
+  /** True when a vPE is resident (GICR_VPENDBASER.Valid). */
+  get isResident(): boolean {
+    return this.resident;
+  }
+
+  /** vPEID of the resident vPE (GICv4.1), -1 when none or GICv4.0. */
+  get residentVpe(): number {
+    return this.resident ? this.residentVpeId : -1;
+  }
+
+  // --- VLPI_base registers ------------------------------------------------
+
+  /** Reads a 32-bit word of VLPI_base (IHI0069 12.11). */
+  read(offset: number): number {
+    switch (offset) {
+      case GICR_VLPI.VPROPBASER:
+        return this.vpropLo >>> 0;
+      case GICR_VLPI.VPROPBASER + 4:
+        return this.vpropHi >>> 0;
+      case GICR_VLPI.VPENDBASER:
+        return this.vpendLo >>> 0;
+      case GICR_VLPI.VPENDBASER + 4: {
+        const v = this.dirty ? setField(this.vpendHi, GICR_VPENDBASER_HI.Dirty, 1) : this.vpendHi;
+        this.dirty = false;
+        return v >>> 0;
+      }
+      case GICR_VLPI.VSGIR:
+        return this.version === 'v4.1' ? this.vsgir : 0;
+      case GICR_VLPI.VSGIPENDR:
+        // Busy (bit 31) is 0: the pending state is read at once (IHI0069 12.11.6).
+        return this.version === 'v4.1' ? this.vsgiPendingOf(this.vsgir) : 0;
+      default:
+        return 0;
+    }
+  }
+
+  /** Writes a 32-bit word; GICR_VPENDBASER acts when its high word is written (a 64-bit write is low then high). */
+  write(offset: number, value: number): void {
+    switch (offset) {
+      case GICR_VLPI.VPROPBASER:
+        // Writes while a vPE is resident are UNPREDICTABLE (IHI0069 12.11.3); ignored here.
+        if (!this.resident) this.vpropLo = value >>> 0;
+        return;
+      case GICR_VLPI.VPROPBASER + 4:
+        if (this.resident) return;
+        if (this.version === 'v4.1') {
+          const ro = setField(0, GICR_VPROPBASER_V41_HI.Entry_Size, ITS_ENTRY_BYTES.vpe / 8 - 1);
+          this.vpropHi = ((value & 0x87ff_ffff) | ro) >>> 0;
+        } else {
+          this.vpropHi = value & 0x070f_ffff;
+        }
+        return;
+      case GICR_VLPI.VPENDBASER:
+        if (!this.resident) this.vpendLo = value >>> 0;
+        return;
+      case GICR_VLPI.VPENDBASER + 4:
+        this.writeVpendbaserHigh(value >>> 0);
+        return;
+      case GICR_VLPI.VSGIR:
+        if (this.version === 'v4.1') this.vsgir = value & 0xffff;
+        return;
+      default:
+        return;
+    }
+  }
+
+  private writeVpendbaserHigh(hi: number): void {
+    const valid = getField(hi, GICR_VPENDBASER_HI.Valid) === 1;
+    if (this.resident) {
+      // Changing fields while Valid stays 1 is UNPREDICTABLE (IHI0069 12.11.4); the write is ignored.
+      if (valid) return;
+      const vpeId = this.residentVpeId;
+      const pendingLast = this.writeBack();
+      this.leave();
+      let v = setField(hi & 0x7fff_ffff & ~(1 << 28), GICR_VPENDBASER_HI.PendingLast, pendingLast ? 1 : 0);
+      if (this.version === 'v4.1') {
+        const db = getField(hi, GICR_VPENDBASER_HI.IDAI_DB) === 1;
+        if (db && !pendingLast) this.armed.add(vpeId);
+        v = setField(v, GICR_VPENDBASER_HI.IDAI_DB, 0);
+      }
+      this.vpendHi = v >>> 0;
+      this.dirty = true;
+      this.cpu.vlpiChanged();
+      return;
+    }
+    if (!valid) {
+      this.vpendHi = hi & ~(1 << 28) & 0x7fff_ffff;
+      return;
+    }
+    if (!this.enter(hi)) return;
+    // PendingLast is RES1 when Valid goes 0 -> 1 (QEMU's reading of IHI0069 12.11.4).
+    this.vpendHi = setField(hi & ~(1 << 28), GICR_VPENDBASER_HI.PendingLast, 1) >>> 0;
+    this.dirty = true;
+    this.cpu.vlpiChanged();
+  }
+
+  /** GICv4.1: the vPE table GICR_VPROPBASER describes (shared with the ITS, GITS_TYPER.SVPET). */
+  private vpeTable(): TableGeometry {
+    const lo = this.vpropLo;
+    const hi = this.vpropHi;
+    const pageBytes = GITS_PAGE_BYTES[Math.min(getField(hi, GICR_VPROPBASER_V41_HI.Page_Size), 2)]!;
+    return {
+      valid: getField(hi, GICR_VPROPBASER_V41_HI.Valid) === 1,
+      base: (hi & 0xf_ffff) * 0x1_0000_0000 + ((lo & ~(pageBytes - 1)) >>> 0),
+      pageBytes,
+      pages: getField(lo, GICR_VPROPBASER_V41_LO.Size) + 1,
+      entryBytes: ITS_ENTRY_BYTES.vpe,
+      indirect: getField(hi, GICR_VPROPBASER_V41_HI.Indirect) === 1,
+    };
+  }
+
+  /** The vPE table entry of `vpeId` as this redistributor sees it (GICv4.1), or null. */
+  private lookupVpe(vpeId: number): VpeEntry | null {
+    const a = tableEntryAddress(this.memory, this.vpeTable(), vpeId);
+    if (a < 0) return null;
+    const e = readVpeEntry(this.memory, a, vpeId);
+    return e.valid ? e : null;
+  }
+
+  /**
+   * Valid 0 -> 1: loads the vPE's configuration and pending state. Returns
+   * false when GICv4.1 names a vPE the vPE table does not hold (the write is
+   * then ignored: UNPREDICTABLE in the spec).
+   */
+  private enter(hi: number): boolean {
+    let bits: number;
+    if (this.version === 'v4.1') {
+      const vpeId = this.vpendLo & 0xffff;
+      const e = this.lookupVpe(vpeId);
+      if (e === null) return false;
+      this.residentVpeId = vpeId;
+      this.vptBase = e.vptAddress;
+      this.configBase = e.vconfAddress;
+      bits = e.vptSize + 1;
+      this.groupEnable = getField(hi, GICR_VPENDBASER_HI.VGrp0En) | (getField(hi, GICR_VPENDBASER_HI.VGrp1En) << 1);
+      this.armed.delete(vpeId);
+    } else {
+      this.residentVpeId = -1;
+      this.vptBase = (hi & 0xf_ffff) * 0x1_0000_0000 + ((this.vpendLo & 0xffff_0000) >>> 0);
+      this.configBase = (this.vpropHi & 0xf_ffff) * 0x1_0000_0000 + ((this.vpropLo & 0xffff_f000) >>> 0);
+      bits = getField(this.vpropLo, GICR_VPROPBASER_V40_LO.IDbits) + 1;
+      this.groupEnable = 3;
+    }
+    bits = Math.min(bits, this.idBits);
+    this.count = bits < 14 ? 0 : 2 ** bits - LPI_FIRST;
+    this.resident = true;
+    this.config.fill(0);
+    this.pending.fill(0);
+    if (this.count > 0) {
+      this.memory.readBytes(this.configBase, this.count, this.config.subarray(0, this.count));
+      const bytes = this.memory.readBytes(this.vptBase + LPI_FIRST / 8, this.count / 8);
+      for (let b = 0; b < bytes.length; b++) {
+        const v = bytes[b]!;
+        if (v !== 0) for (let bit = 0; bit < 8; bit++) if ((v >>> bit) & 1) this.pending[b * 8 + bit] = 1;
+      }
+    }
+    if (this.version === 'v4.1') {
+      this.memory.readBytes(this.vptBase + VPT_VSGI_CONFIG_OFFSET, VSGI_KEYS, this.vsgiConfig);
+      const p = this.memory.read16(this.vptBase);
+      for (let n = 0; n < VSGI_KEYS; n++) this.vsgiPending[n] = (p >>> n) & 1;
+    }
+    for (let n = 0; n < VSGI_KEYS; n++) this.placeVsgi(n);
+    for (let i = 0; i < this.count; i++) this.placeVlpi(i);
+    return true;
+  }
+
+  /** Writes the resident vPE's pending state to its VPT; returns whether an enabled vLPI or vSGI is pending (PendingLast). */
+  private writeBack(): boolean {
+    let any = false;
+    if (this.count > 0) {
+      const bytes = new Uint8Array(this.count / 8);
+      for (let i = 0; i < this.count; i++) {
+        if (this.pending[i] === 0) continue;
+        bytes[i >>> 3]! |= 1 << (i & 7);
+        if ((this.config[i]! & 1) !== 0) any = true;
+      }
+      this.memory.writeBytes(this.vptBase + LPI_FIRST / 8, bytes);
+    }
+    if (this.version === 'v4.1') {
+      let p = 0;
+      for (let n = 0; n < VSGI_KEYS; n++) {
+        if (this.vsgiPending[n] === 0) continue;
+        p |= 1 << n;
+        if ((this.vsgiConfig[n]! & 1) !== 0) any = true;
+      }
+      this.memory.write16(this.vptBase, p);
+    }
+    return any;
+  }
+
+  private leave(): void {
+    this.resident = false;
+    this.residentVpeId = -1;
+    this.count = 0;
+    this.set.clear();
+    this.vsgiPending.fill(0);
+  }
+
+  private placeVlpi(i: number): boolean {
+    const c = this.config[i]!;
+    if (this.pending[i] === 1 && (c & 1) !== 0) return this.set.insert(VSGI_KEYS + i, c & 0xfc & this.prioMask, 1);
+    return this.set.remove(VSGI_KEYS + i);
+  }
+
+  private placeVsgi(n: number): boolean {
+    const c = this.vsgiConfig[n]!;
+    if (this.vsgiPending[n] === 1 && (c & 1) !== 0) return this.set.insert(n, c & 0xf0 & this.prioMask, (c >>> 1) & 1);
+    return this.set.remove(n);
+  }
+
+  private isResidentFor(vpe: VpeEntry): boolean {
+    if (!this.resident) return false;
+    return this.version === 'v4.1' ? vpe.vpeId === this.residentVpeId : vpe.vptAddress === this.vptBase;
+  }
+
+  // --- VlpiRedistributorPort ----------------------------------------------
+
+  setVlpiPending(vpe: VpeEntry, vintid: number, doorbell: number): void {
+    if (this.isResidentFor(vpe)) {
+      const i = vintid - LPI_FIRST;
+      if (i < 0 || i >= this.count || this.pending[i] === 1) return;
+      this.pending[i] = 1;
+      if ((this.config[i]! & 1) !== 0 && this.set.insert(VSGI_KEYS + i, this.config[i]! & 0xfc & this.prioMask, 1)) this.cpu.vlpiChanged();
+      return;
+    }
+    if (vintid >= 2 ** (vpe.vptSize + 1)) return;
+    const a = vpe.vptAddress + (vintid >>> 3);
+    this.memory.write8(a, this.memory.read8(a) | (1 << (vintid & 7)));
+    if (doorbell !== NO_DOORBELL) this.doorbells.setPending(doorbell);
+    if (this.version === 'v4.1' && this.armed.has(vpe.vpeId) && (this.memory.read8(vpe.vconfAddress + vintid - LPI_FIRST) & 1) !== 0) {
+      this.ringDefaultDoorbell(vpe);
+    }
+  }
+
+  /** GICv4.1 default doorbell: rung once per non-residency (PendingLast is then 1 until the vPE runs again). */
+  private ringDefaultDoorbell(vpe: VpeEntry): void {
+    this.armed.delete(vpe.vpeId);
+    if (vpe.defaultDoorbell !== NO_DOORBELL) this.doorbells.setPending(vpe.defaultDoorbell);
+  }
+
+  clearVlpiPending(vpe: VpeEntry, vintid: number): boolean {
+    if (this.isResidentFor(vpe)) {
+      const i = vintid - LPI_FIRST;
+      if (i < 0 || i >= this.count || this.pending[i] === 0) return false;
+      this.pending[i] = 0;
+      if (this.set.remove(VSGI_KEYS + i)) this.cpu.vlpiChanged();
+      return true;
+    }
+    if (vintid >= 2 ** (vpe.vptSize + 1)) return false;
+    const a = vpe.vptAddress + (vintid >>> 3);
+    const b = this.memory.read8(a);
+    const m = 1 << (vintid & 7);
+    if ((b & m) === 0) return false;
+    this.memory.write8(a, b & ~m);
+    return true;
+  }
+
+  invalidateVlpi(vpe: VpeEntry, vintid: number): void {
+    if (!this.isResidentFor(vpe)) return;
+    this.reloadVlpi(vintid);
+  }
+
+  invalidateAllVlpis(vpe: VpeEntry): void {
+    if (!this.isResidentFor(vpe)) return;
+    this.reloadAll();
+  }
+
+  private reloadVlpi(vintid: number): void {
+    const i = vintid - LPI_FIRST;
+    if (i < 0 || i >= this.count) return;
+    this.config[i] = this.memory.read8(this.configBase + i);
+    if (this.placeVlpi(i)) this.cpu.vlpiChanged();
+  }
+
+  private reloadAll(): void {
+    if (this.count > 0) this.memory.readBytes(this.configBase, this.count, this.config.subarray(0, this.count));
+    for (let i = 0; i < this.count; i++) this.placeVlpi(i);
+    this.cpu.vlpiChanged();
+  }
+
+  /** GICR_INVLPIR with V = 1 (GICv4.1). */
+  invalidateVlpiByVpe(vpeId: number, vintid: number): void {
+    if (this.resident && this.residentVpeId === vpeId) this.reloadVlpi(vintid);
+  }
+
+  /** GICR_INVALLR with V = 1 (GICv4.1). */
+  invalidateAllVlpisByVpe(vpeId: number): void {
+    if (this.resident && this.residentVpeId === vpeId) this.reloadAll();
+  }
+
+  configureVsgi(vpe: VpeEntry, vintid: number, config: VsgiConfig | 'clear-pending'): void {
+    const n = vintid & 15;
+    if (config === 'clear-pending') {
+      if (this.isResidentFor(vpe)) {
+        this.vsgiPending[n] = 0;
+        if (this.set.remove(n)) this.cpu.vlpiChanged();
+      } else {
+        this.memory.write16(vpe.vptAddress, this.memory.read16(vpe.vptAddress) & ~(1 << n));
+      }
+      return;
+    }
+    const byte = (config.priority & 0xf0) | ((config.group & 1) << 1) | (config.enable ? 1 : 0);
+    this.memory.write8(vpe.vptAddress + VPT_VSGI_CONFIG_OFFSET + n, byte);
+    if (this.isResidentFor(vpe)) {
+      this.vsgiConfig[n] = byte;
+      if (this.placeVsgi(n)) this.cpu.vlpiChanged();
+    }
+  }
+
+  setVsgiPending(vpe: VpeEntry, vintid: number): void {
+    const n = vintid & 15;
+    if (this.isResidentFor(vpe)) {
+      if (this.vsgiPending[n] === 1) return;
+      this.vsgiPending[n] = 1;
+      if (this.placeVsgi(n)) this.cpu.vlpiChanged();
+      return;
+    }
+    this.memory.write16(vpe.vptAddress, this.memory.read16(vpe.vptAddress) | (1 << n));
+    if (this.armed.has(vpe.vpeId) && (this.memory.read8(vpe.vptAddress + VPT_VSGI_CONFIG_OFFSET + n) & 1) !== 0) this.ringDefaultDoorbell(vpe);
+  }
+
+  invalidateDoorbell(vpe: VpeEntry): void {
+    if (vpe.defaultDoorbell !== NO_DOORBELL) this.doorbells.invalidate(vpe.defaultDoorbell);
+  }
+
+  /** GICR_VSGIPENDR.Pending for `vpeId` (GICv4.1): from the resident state or the vPE's VPT. */
+  private vsgiPendingOf(vpeId: number): number {
+    if (this.resident && this.residentVpeId === vpeId) {
+      let p = 0;
+      for (let n = 0; n < VSGI_KEYS; n++) p |= this.vsgiPending[n]! << n;
+      return p;
+    }
+    const e = this.lookupVpe(vpeId);
+    return e === null ? 0 : this.memory.read16(e.vptAddress);
+  }
+
+  // --- DirectVirtualSource ------------------------------------------------
+
+  best(groupMask: number): number {
+    return this.set.best(groupMask & this.groupEnable);
+  }
+
+  keyPriority(key: number): number {
+    return key < VSGI_KEYS ? this.vsgiConfig[key]! & 0xf0 & this.prioMask : this.config[key - VSGI_KEYS]! & 0xfc & this.prioMask;
+  }
+
+  keyGroup(key: number): number {
+    return key < VSGI_KEYS ? (this.vsgiConfig[key]! >>> 1) & 1 : 1;
+  }
+
+  keyIntid(key: number): number {
+    return key < VSGI_KEYS ? key : key - VSGI_KEYS + LPI_FIRST;
+  }
+
+  /** Acknowledge: the vLPI (or vSGI) stops being pending; it has no active state (IHI0069 5.4). */
+  acknowledgeKey(key: number): void {
+    if (key < VSGI_KEYS) this.vsgiPending[key] = 0;
+    else this.pending[key - VSGI_KEYS] = 0;
+    this.set.remove(key);
+  }
+
+  /** Pending vINTIDs of the resident vPE (for tests and debuggers). */
+  residentPending(): number[] {
+    const out: number[] = [];
+    for (let n = 0; n < VSGI_KEYS; n++) if (this.vsgiPending[n] === 1) out.push(n);
+    for (let i = 0; i < this.count; i++) if (this.pending[i] === 1) out.push(i + LPI_FIRST);
+    return out;
+  }
+
+  // --- state ------------------------------------------------------------------
+
+  /**
+   * Saves the registers. A resident vPE's pending state lives in the
+   * redistributor until it is written back, so, as on hardware, it must be
+   * made non-resident (GICR_VPENDBASER.Valid = 0) before a snapshot.
+   */
+  saveState(): VpeRedistributorState {
+    if (this.resident) {
+      throw new UsageError('bad-state', 'a vPE is resident: clear GICR_VPENDBASER.Valid (which writes its pending state to the VPT) before saving');
+    }
+    return {
+      vpropbaser: [this.vpropLo >>> 0, this.vpropHi >>> 0],
+      vpendbaser: [this.vpendLo >>> 0, this.vpendHi >>> 0],
+      vsgir: this.vsgir,
+      dirty: this.dirty,
+      armedDoorbells: [...this.armed].sort((a, b) => a - b),
+    };
+  }
+
+  /** Restores registers saved by {@link saveState} (embedded in a GIC's state). */
+  restoreState(r: StateReader): void {
+    const vprop = r.intArray('vpropbaser', 0, 0xffff_ffff, 2);
+    const vpend = r.intArray('vpendbaser', 0, 0xffff_ffff, 2);
+    if (vpend[1]! >>> 31 === 1) throw new SnapshotError('shape', `${r.path}: saved GICR_VPENDBASER has Valid = 1; a vPE cannot be resident in a snapshot`);
+    const vsgir = r.int('vsgir', 0, 0xffff);
+    const dirty = r.bool('dirty');
+    const armed = r.intArray('armedDoorbells', 0, 0xffff);
+    this.leave();
+    this.vpropLo = vprop[0]!;
+    this.vpropHi = vprop[1]!;
+    this.vpendLo = vpend[0]!;
+    this.vpendHi = vpend[1]!;
+    this.vsgir = vsgir;
+    this.dirty = dirty;
+    this.armed.clear();
+    for (const v of armed) this.armed.add(v);
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * The VMX-preemption timer (SDM 3C "VMX-Preemption Timer"): loaded from the
+ * VMCS at VM entry, it counts down by 1 each time bit X of the TSC changes
+ * (X = IA32_VMX_MISC[4:0]); at 0 a VM exit is due. Time is core's `Clock`
+ * (TSC = clock cycles); the expiry is scheduled, never polled.
+ */
+import { SnapshotError, type Clock, type EventHandle, type InterruptNotifier } from '@hvsim/core';
+import { VmxError } from '../errors.js';
+
+export class PreemptionTimer {
+  /** Cycle at which the count reaches 0, or -1 when not running. */
+  private deadline = -1;
+  private handle: EventHandle | null = null;
+  /** The count reached 0 during this VM entry. */
+  expired = false;
+
+  constructor(
+    private readonly clock: Clock | undefined,
+    /** Rate X: the timer counts at TSC >> X. */
+    private readonly rate: number,
+    private readonly onExpire: InterruptNotifier | undefined,
+  ) {}
+
+  /** Starts counting `value` at VM entry; 0 expires at once. */
+  start(value: number): void {
+    this.stop();
+    this.expired = false;
+    this.deadline = -1;
+    if (value === 0) {
+      this.expired = true;
+      return;
+    }
+    const clock = this.clock;
+    if (!clock) throw new VmxError('bad-state', 'the VMX-preemption timer is active but the processor has no clock');
+    const unit = 2 ** this.rate;
+    this.schedule(clock, (Math.floor(clock.now() / unit) + value) * unit);
+  }
+
+  /** No timer in this VM entry. */
+  disable(): void {
+    this.stop();
+    this.expired = false;
+    this.deadline = -1;
+  }
+
+  /** The value left now (0 once expired), as VM exits save it. */
+  remaining(): number {
+    if (this.expired || this.deadline < 0 || !this.clock) return 0;
+    const unit = 2 ** this.rate;
+    return Math.max(0, this.deadline / unit - Math.floor(this.clock.now() / unit));
+  }
+
+  /** Stops counting (at VM exit). */
+  stop(): void {
+    if (this.handle !== null) this.clock?.cancel(this.handle);
+    this.handle = null;
+  }
+
+  /** Saved form: the deadline and whether it expired. */
+  save(): { deadline: number; expired: boolean } {
+    return { deadline: this.deadline, expired: this.expired };
+  }
+
+  /** Restores {@link save}'s output, re-scheduling a running timer on the clock. */
+  restore(deadline: number, expired: boolean): void {
+    this.stop();
+    this.expired = expired;
+    this.deadline = deadline;
+    if (expired || deadline < 0) return;
+    const clock = this.clock;
+    if (!clock) throw new SnapshotError('shape', 'hvsim.vmx-processor: a running VMX-preemption timer needs a clock to restore into');
+    this.schedule(clock, Math.max(deadline, clock.now()));
+  }
+
+  private schedule(clock: Clock, at: number): void {
+    this.deadline = at;
+    this.handle = clock.schedule(at, () => {
+      this.handle = null;
+      this.expired = true;
+      this.onExpire?.();
+    });
+  }
+}
