@@ -88,6 +88,8 @@ export {
   encodeRemappableMsi,
   /** Interrupt-remapping table index of a remappable MSI. */
   remappableMsiIndex,
+  /** Interrupt handle of a remappable MSI address, without allocating. */
+  remappableMsiHandle,
 } from './msi/msi.js';
 export type {
   /** A decoded compatibility-format MSI. */

@@ -26,7 +26,7 @@ const TWO_32 = 0x1_0000_0000;
 const LEVEL_SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 /** log2 of LEVEL_SPAN. */
 const LEVEL_SHIFT = [0, 12, 21, 30, 39];
-// Module-level copies: the walk is a measured hot path and reads them at every level.
+// Reserved-bit masks, checked at every level of the walk.
 const RESERVED_W0 = SL_ENTRY.RESERVED_W0;
 const RESERVED_W1 = SL_ENTRY.RESERVED_W1;
 const RESERVED_PML4E = SL_ENTRY.RESERVED_PML4E;

@@ -18,7 +18,7 @@ export const IEC_ENTRIES = 0x1_0000;
 /** Saved form: `[index, w0, w1, w2, w3, eime]` per cached entry. */
 export type InterruptEntryCacheState = [index: number, w0: number, w1: number, w2: number, w3: number, eime: number][];
 
-// Module-level copies for the hot path.
+// Short names for the source-validation types checked on every request.
 const SOURCE_VALIDATION_NONE = SOURCE_VALIDATION.NONE;
 const SOURCE_VALIDATION_REQUESTER = SOURCE_VALIDATION.REQUESTER_ID;
 

@@ -14,6 +14,7 @@
  *   a descriptor access error, 0x28 on descriptor reserved bits).
  */
 import { MemoryError, UsageError, type PhysicalMemory } from '@hvsim/core';
+import { remappableMsiHandle } from '@hvsim/lapic';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import type { MsiResult } from '../results.js';
 import type { IommuInterruptTarget } from '../target.js';
@@ -22,10 +23,6 @@ import { IRTE_SIZE, checkIrte } from './irte.js';
 
 /** Records an interrupt-remapping fault; returns whether it was recorded. `fpd` is the IRTE's FPD (0 when none). */
 export type InterruptFaultRecorder = (sid: number, reason: number, index: number, fpd: number) => boolean;
-
-// Module-level copies of fault reasons (imported bindings are slower to read on the hot path).
-const IR_COMPATIBILITY_BLOCKED = VTD_FAULT_REASON.IR_COMPATIBILITY_BLOCKED;
-const IR_SOURCE_ID_INVALID = VTD_FAULT_REASON.IR_SOURCE_ID_INVALID;
 
 /** Compatibility MSI address flags of a notification event: physical, RH = 0. */
 const NOTIFICATION_ADDRESS = 0xfee0_0000;
@@ -77,12 +74,11 @@ export class InterruptRemapper {
         this.target.deliverMsi(address, data, sid);
         return;
       }
-      this.block(sid, IR_COMPATIBILITY_BLOCKED, 0, 0, out);
+      this.block(sid, VTD_FAULT_REASON.IR_COMPATIBILITY_BLOCKED, 0, 0, out);
       return;
     }
-    // VT-d 5.1.2.2: handle = address[19:5] with address[2] as bit 15; SHV = address[3] (the
-    // layout of lapic's REMAPPABLE_MSI_ADDRESS_FIELD, in plain shifts on this measured hot path).
-    const handle = ((address >>> 5) & 0x7fff) | (((address >>> 2) & 1) << 15);
+    // VT-d 5.1.2.2: handle from address[19:5] and address[2]; SHV = address[3].
+    const handle = remappableMsiHandle(address);
     let index = handle;
     if ((address & 0x8) !== 0) {
       if (data >>> 16 !== 0) {
@@ -108,7 +104,7 @@ export class InterruptRemapper {
       }
     }
     if (!cache.sourceAllowed(index, sid)) {
-      this.block(sid, IR_SOURCE_ID_INVALID, index, cache.fpd[index]!, out);
+      this.block(sid, VTD_FAULT_REASON.IR_SOURCE_ID_INVALID, index, cache.fpd[index]!, out);
       return;
     }
     if (cache.posted[index] === 1) {

@@ -140,12 +140,21 @@ export interface RemappableMsi {
   subhandle: number;
 }
 
+/**
+ * Interrupt handle of a remappable-format MSI address (VT-d 5.1.2.2):
+ * address[19:5] with address[2] as bit 15. Allocates nothing and checks
+ * nothing, for remapping hardware's hot path.
+ */
+export function remappableMsiHandle(address: number): number {
+  return getField(address, REMAPPABLE_MSI_ADDRESS_FIELD.HANDLE_LOW) | (((address >>> 2) & 1) << 15);
+}
+
 /** Decodes a remappable-format MSI (VT-d 5.1.2.2). Data bits 31:16 are returned to the caller to check (fault 0x20 when SHV and non-zero). */
 export function decodeRemappableMsi(address: number, data: number): RemappableMsi {
   checkMsiAddress(address);
   assertU32(data, 'MSI data');
   return {
-    handle: getField(address, REMAPPABLE_MSI_ADDRESS_FIELD.HANDLE_LOW) | (((address >>> 2) & 1) << 15),
+    handle: remappableMsiHandle(address),
     shv: (address & 0x8) !== 0,
     subhandle: data & 0xffff,
   };
