@@ -11,6 +11,8 @@ import { highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { EntryReader } from '../internal/entry-reader.js';
+// EPT tables index guest-physical addresses with the same 9-bit slices as x86 paging (SDM 3C 28.2.2 "EPT Translation Mechanism").
+import { x86TableIndex } from '../x86/page-walker.js';
 import { EPTE_LO, EPTP, EPT_MEMORY_TYPE, EPT_QUAL } from './regs.js';
 
 const TWO_32 = 0x1_0000_0000;
@@ -68,22 +70,6 @@ export function decodeEptp(eptp: bigint, maxPhyAddr = 46, fiveLevel = true): Ept
     accessedDirty: getField64(eptp, EPTP.AD_ENABLE) !== 0n,
     root: Number(getField64(eptp, EPTP.ADDRESS) << 12n),
   };
-}
-
-/** Index of the EPT entry for `level` in a guest-physical address split as `hi:lo`. */
-function eptIndex(level: number, hi: number, lo: number): number {
-  switch (level) {
-    case 1:
-      return (lo >>> 12) & 511;
-    case 2:
-      return (lo >>> 21) & 511;
-    case 3:
-      return ((lo >>> 30) | (hi << 2)) & 511;
-    case 4:
-      return (hi >>> 7) & 511;
-    default:
-      return (hi >>> 16) & 511;
-  }
 }
 
 /** Walks EPT paging structures for one EPTP at a time. */
@@ -211,7 +197,7 @@ export class EptWalker {
     const ad = this.ad;
     const rsvdHi = this.rsvdHi;
     for (;;) {
-      const hpa = table + eptIndex(level, hi, lo) * 8;
+      const hpa = table + x86TableIndex(level, hi, lo) * 8;
       reader.read(hpa);
       elo = reader.lo;
       ehi = reader.hi;
