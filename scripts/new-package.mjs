@@ -1,7 +1,7 @@
 // Creates a new hardware-model package from the template described in
 // CONTRIBUTING.md: `node scripts/new-package.mjs <name> "<description>" [dep ...]`
 // e.g. `node scripts/new-package.mjs avic "AMD AVIC" lapic`.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [name, description, ...deps] = process.argv.slice(2);
@@ -55,4 +55,11 @@ const files = {
   'src/index.ts': `/**\n * @hvsim/${name}: ${description}.\n *\n * @packageDocumentation\n */\nexport {};\n`,
 };
 for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+
+// The hardware packages release together until 1.0: join the fixed group.
+const changesetConfigPath = join('.changeset', 'config.json');
+const changesetConfig = JSON.parse(readFileSync(changesetConfigPath, 'utf8'));
+const group = changesetConfig.fixed[0];
+if (!group.includes(pkg.name)) group.push(pkg.name);
+writeFileSync(changesetConfigPath, JSON.stringify(changesetConfig, null, 2) + '\n');
 console.log(`created ${dir}; now run \`pnpm install\`, write src/, and add a changeset (\`pnpm changeset\`)`);
