@@ -12,19 +12,13 @@
  * runs only the processor changes them (SDM 3C "Software Access to Related
  * Structures"; other agents post through the posted-interrupt descriptor).
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { PhysicalMemory, U64Halves } from '@hvsim/core';
 import { APIC_REG, type PostedInterruptDescriptor } from '@hvsim/lapic';
 import type { Vmcs } from '../vmcs/vmcs.js';
 import { slotOf } from '../fields/slots.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
 
-// Short names for the virtual-APIC page offsets, and the VMCS slots this file
-// reads, looked up once.
-const TPR = APIC_REG.APIC_TPR;
-const PPR = APIC_REG.APIC_PPR;
-const EOI = APIC_REG.APIC_EOI;
-const ISR0 = APIC_REG.APIC_ISR0;
-const IRR0 = APIC_REG.APIC_IRR0;
+// Slots of the VMCS fields this file reads, looked up once.
 const S_INTR_STATUS = slotOf(VMCS_FIELD.GUEST_INTR_STATUS);
 const S_TPR_THRESHOLD = slotOf(VMCS_FIELD.TPR_THRESHOLD);
 const S_EOI_EXIT0 = slotOf(VMCS_FIELD.EOI_EXIT_BITMAP0);
@@ -42,7 +36,8 @@ export class VirtualApic {
   recognized = false;
   /** Cached "interrupt-window exiting" of the running VMCS. */
   intrWindowExiting = false;
-  private readonly pir = new Uint32Array(8);
+  /** Scratch for reading the PIR 64 bits at a time. */
+  private readonly pirHalves: U64Halves = { lo: 0, hi: 0 };
   /** VIRR and VISR as loaded at VM entry and kept in step with memory. */
   private readonly virr = new Uint32Array(8);
   private readonly visr = new Uint32Array(8);
@@ -70,11 +65,11 @@ export class VirtualApic {
     this.vtprWord = 0;
     this.vpprWord = 0;
     if (page === null) return;
-    this.vtprWord = this.memory.read32(this.page + TPR);
-    this.vpprWord = this.memory.read32(this.page + PPR);
+    this.vtprWord = this.memory.read32(this.page + APIC_REG.APIC_TPR);
+    this.vpprWord = this.memory.read32(this.page + APIC_REG.APIC_PPR);
     for (let i = 0; i < 8; i++) {
-      const irr = this.memory.read32(page + IRR0 + (i << 4));
-      const isr = this.memory.read32(page + ISR0 + (i << 4));
+      const irr = this.memory.read32(page + APIC_REG.APIC_IRR0 + (i << 4));
+      const isr = this.memory.read32(page + APIC_REG.APIC_ISR0 + (i << 4));
       this.virr[i] = irr;
       this.visr[i] = isr;
       if (irr !== 0) this.virrWords |= 1 << i;
@@ -101,7 +96,7 @@ export class VirtualApic {
 
   /** Clears VEOI, the 32-bit word at 0B0H (APIC-write emulation of an EOI write). */
   clearVeoi(): void {
-    this.memory.write32(this.page + EOI, 0);
+    this.memory.write32(this.page + APIC_REG.APIC_EOI, 0);
   }
 
   /** VTPR, the 32-bit word at 080H. */
@@ -110,7 +105,7 @@ export class VirtualApic {
   }
   set vtpr(v: number) {
     this.vtprWord = v >>> 0;
-    this.memory.write32(this.page + TPR, v >>> 0);
+    this.memory.write32(this.page + APIC_REG.APIC_TPR, v >>> 0);
   }
   /** VPPR, the 32-bit word at 0A0H. */
   get vppr(): number {
@@ -118,7 +113,7 @@ export class VirtualApic {
   }
   private set vpprValue(v: number) {
     this.vpprWord = v;
-    this.memory.write32(this.page + PPR, v);
+    this.memory.write32(this.page + APIC_REG.APIC_PPR, v);
   }
 
   /** Reads the 32-bit word at `offset` of the virtual-APIC page. */
@@ -140,11 +135,11 @@ export class VirtualApic {
   }
   /** Sets or clears VIRR bit `vector`. */
   setVirr(vector: number, value: boolean): void {
-    this.virrWords = this.setBit(this.virr, this.virrWords, IRR0, vector, value);
+    this.virrWords = this.setBit(this.virr, this.virrWords, APIC_REG.APIC_IRR0, vector, value);
   }
   /** Sets or clears VISR bit `vector`. */
   setVisr(vector: number, value: boolean): void {
-    this.visrWords = this.setBit(this.visr, this.visrWords, ISR0, vector, value);
+    this.visrWords = this.setBit(this.visr, this.visrWords, APIC_REG.APIC_ISR0, vector, value);
   }
 
   /** Updates one bit in a summary and in memory; returns the new non-zero-word mask. */
@@ -252,29 +247,40 @@ export class VirtualApic {
   /**
    * Posted-interrupt processing steps 3-7 (SDM 3C "Posted-Interrupt
    * Processing"): clear ON, (EOI is the caller's), VIRR |= PIR with PIR
-   * cleared, RVI = max(RVI, highest PIR bit), evaluate.
+   * cleared, RVI = max(RVI, highest PIR bit), evaluate. The PIR is read 64
+   * bits at a time, and each non-zero 32-bit word is cleared and ORed into
+   * VIRR.
    */
   processPosted(pid: PostedInterruptDescriptor): void {
     pid.clearOn();
-    const pir = this.pir;
-    if (pid.takePir(pir)) {
-      const irr = this.page + IRR0;
-      const virr = this.virr;
-      let top = -1;
-      for (let i = 0; i < 8; i++) {
-        const w = pir[i]!;
-        if (w === 0) continue;
-        pir[i] = 0; // leave the scratch words zero for the next takePir, which ORs into them
-        // VIRR := VIRR OR PIR, a read-modify-write of the word in memory.
-        const a = irr + (i << 4);
-        const merged = (this.memory.read32(a) | w) >>> 0;
-        virr[i] = merged;
-        this.virrWords |= 1 << i;
-        this.memory.write32(a, merged);
-        top = (i << 5) + 31 - Math.clz32(w);
+    const halves = this.pirHalves;
+    let top = -1;
+    for (let q = 0; q < 4; q++) {
+      const a = pid.address + (q << 3);
+      this.memory.read64Halves(a, halves);
+      const lo = halves.lo;
+      const hi = halves.hi;
+      if (lo !== 0) {
+        this.takePirWord(a, q << 1, lo);
+        top = (q << 6) + 31 - Math.clz32(lo);
       }
-      if (top > this.rvi) this.rvi = top;
+      if (hi !== 0) {
+        this.takePirWord(a + 4, (q << 1) + 1, hi);
+        top = (q << 6) + 63 - Math.clz32(hi);
+      }
     }
+    if (top > this.rvi) this.rvi = top;
     this.evaluate();
+  }
+
+  /** Clears the PIR word at `address` and ORs its bits `w` into VIRR word `i`. */
+  private takePirWord(address: number, i: number, w: number): void {
+    this.memory.write32(address, 0);
+    // The summary equals the page's VIRR while the guest runs (see the file
+    // comment), so only the write reaches memory.
+    const merged = (this.virr[i]! | w) >>> 0;
+    this.virr[i] = merged;
+    this.virrWords |= 1 << i;
+    this.memory.write32(this.page + APIC_REG.APIC_IRR0 + (i << 4), merged);
   }
 }

@@ -25,15 +25,13 @@ VMCS_FIELD_SPECS.forEach((spec, slot) => {
   if (width === FIELD_WIDTH.BITS64) LOOKUP[spec.encoding | 1] = slot * 2 + 1;
 });
 
-/** The encoding-to-slot-code table itself (read-only use), for hot paths that index it directly. */
-export const ENCODING_LOOKUP: Readonly<Int16Array> = LOOKUP;
-
 /**
  * Slot code of an encoding: `slot * 2 + high`, or -1 when the encoding names
- * no field (including any encoding with bits 31:15 set).
+ * no field (including any encoding with bits 31:15 set, and any number that
+ * is not an unsigned 32-bit integer).
  */
 export function lookupEncoding(encoding: number): number {
-  return encoding >>> 0 < 0x8000 ? LOOKUP[encoding]! : -1;
+  return encoding >>> 0 === encoding && encoding < 0x8000 ? LOOKUP[encoding]! : -1;
 }
 
 /** Slot of a known full encoding; throws for a non-field (a bug in this package). */

@@ -70,6 +70,9 @@ describe('VMCS field storage (SDM 3C "VMREAD, VMWRITE, and Encodings of VMCS Fie
     const v = new Vmcs(0);
     expect(() => v.read(0x4001)).toThrow(VmxError);
     expect(() => v.read(0x4001)).toThrow('0x4001 is not a VMCS field encoding (SDM 3C Appendix B)');
+    // A non-integer is no encoding at all (it must not round onto a field).
+    expect(() => v.read(0x4000 + 0.5)).toThrow('16384.5 is not a VMCS field encoding');
+    expect(() => v.read32(-0x4000)).toThrow('-16384 is not a VMCS field encoding');
     v.set('GUEST_RIP', 0x1234n);
     expect(v.get('GUEST_RIP')).toBe(0x1234n);
     v.set('GUEST_INTR_STATUS', 0x3141);

@@ -29,11 +29,9 @@ export const VMCS_REGION = {
   DATA: 16,
 } as const;
 
-// Hot paths read module-local copies of imported constants: under vitest's module
-// transform every use of an imported name is a property lookup (about 20x slower
-// in a tight loop), and the speed targets are measured there.
-const WIDTH_MASK_LO = [0xffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff];
-const WIDTH = SLOT_WIDTH;
+// Per slot, precomputed for writeCode: the mask of bits 31:0 a write keeps (16-bit
+// fields keep 15:0), and whether bits 63:32 exist (64-bit and natural-width fields).
+const LO_MASK = Uint32Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS16 ? 0xffff : 0xffff_ffff));
 const WIDE = Uint8Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS64 || w === FIELD_WIDTH.NATURAL ? 1 : 0));
 const LAUNCH_CODE = { clear: 1, launched: 2, 'launched-before-vmxoff': 3 } as const;
 const LAUNCH_STATES = ['clear', 'launched', 'launched-before-vmxoff', 'undefined'] as const;
@@ -83,7 +81,7 @@ export class Vmcs {
       this.hi[slot] = lo;
       return;
     }
-    this.lo[slot] = (lo & WIDTH_MASK_LO[WIDTH[slot]!]!) >>> 0;
+    this.lo[slot] = (lo & LO_MASK[slot]!) >>> 0;
     this.hi[slot] = WIDE[slot] === 1 ? hi : 0;
   }
 
@@ -122,8 +120,9 @@ export class Vmcs {
 
   private code(encoding: number): number {
     const code = lookupEncoding(encoding);
-    if (code < 0) throw new VmxError('unknown-field', `0x${(encoding >>> 0).toString(16)} is not a VMCS field encoding (SDM 3C Appendix B)`);
-    return code;
+    if (code >= 0) return code;
+    const shown = Number.isSafeInteger(encoding) && encoding >= 0 ? `0x${encoding.toString(16)}` : String(encoding);
+    throw new VmxError('unknown-field', `${shown} is not a VMCS field encoding (SDM 3C Appendix B)`);
   }
 
   /** Writes the data and launch state into the VMCS region (the VMCLEAR flush). */

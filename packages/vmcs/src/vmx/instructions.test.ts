@@ -167,6 +167,17 @@ describe(`VMREAD / VMWRITE (${ed}: VMREAD, VMWRITE)`, () => {
     expect(p.lastResult).toEqual({ kind: 'fail-valid', error: 12 });
     expect(p.supportsField(F.EPT_POINTER)).toBe(false);
     expect(p.supportsField(F.GUEST_RIP)).toBe(true);
+    expect(p.supportsField(F.GUEST_RIP + 0.5)).toBe(false);
+  });
+
+  it('an encoding operand that is no register value (fraction, negative, NaN) is API misuse, not error 12', () => {
+    const { p } = rootFixture();
+    for (const enc of [F.PIN_BASED_VM_EXEC_CONTROL + 0.5, -1, Number.NaN]) {
+      expect(() => p.vmread(enc)).toThrow(VmxError);
+      expect(() => p.vmread32(enc)).toThrow(/VMREAD field encoding must be a non-negative safe integer or a bigint, got/);
+      expect(() => p.vmwrite32(enc, 0)).toThrow(/VMWRITE field encoding/);
+    }
+    expect(p.vmread32(F.PIN_BASED_VM_EXEC_CONTROL)).toBeGreaterThanOrEqual(0); // the processor is unharmed
   });
 
   it('error 13 for VMWRITE to a read-only field unless IA32_VMX_MISC[29] allows it', () => {

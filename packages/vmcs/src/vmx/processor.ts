@@ -17,16 +17,38 @@ import { PostedInterruptDescriptor } from '@hvsim/lapic';
 import { VmxError } from '../errors.js';
 import { FIELD_TYPE, encodingType } from '../fields/encoding.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
-import { ENCODING_LOOKUP, FIELD_COUNT, SLOT_SPEC, lookupEncoding, slotOf } from '../fields/slots.js';
+import { FIELD_COUNT, SLOT_SPEC, lookupEncoding, slotOf } from '../fields/slots.js';
 import { Vmcs, VMCS_REGION } from '../vmcs/vmcs.js';
 import { VirtualApic } from '../apicv/virtual-apic.js';
 import type { ApicAccessControls } from '../apicv/apic-access.js';
 import { MsrBitmaps } from '../apicv/msr-bitmap.js';
 import { PreemptionTimer } from './preemption-timer.js';
 import { loadMsrList, storeMsrList } from './msr-lists.js';
-import * as guestEvents from './guest-events.js';
+import {
+  apicAccess,
+  exception,
+  externalInterrupt,
+  hlt,
+  init,
+  instructionBoundary,
+  iret,
+  memoryAccess,
+  movFromCr8,
+  movSs,
+  movToCr8,
+  msrAccessExits,
+  nmi,
+  rdmsr,
+  reportExit,
+  sipi,
+  sti,
+  wrmsr,
+  type ApicAccessKind,
+  type ExceptionOptions,
+  type InstructionExitInfo,
+} from './guest-events.js';
 import { VmxCapabilities, type VmxCapabilityConfig } from './capabilities.js';
-import * as controls from './controls.js';
+import { ACTIVITY_STATE, CPU_BASED, INTERRUPTIBILITY, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, PIN_BASED, SECONDARY, VM_EXIT } from './controls.js';
 import { EXIT_REASON, EXIT_REASON_FLAG, exitReasonName } from './exit-reasons.js';
 import { VM_INSTRUCTION_ERROR } from './instruction-errors.js';
 import {
@@ -49,7 +71,11 @@ import { CR0_PE, CR4_VMXE, EFER_LMA, RFLAGS_VM, defaultProcessorMode, type Proce
 import { parseProcessorState, type VmxProcessorState } from './processor-state.js';
 import { ENTRY_SLOTS, checkControls, checkGuestState, checkHostState, secondaryControls } from './vm-entry-checks.js';
 
+// Short names: F for the field encodings, S for the slots VM entry and exit read
+// (vm-entry-checks.ts), X for the slots of the other fields read and written here,
+// looked up once.
 const F = VMCS_FIELD;
+const S = ENTRY_SLOTS;
 const X = {
   ERROR: slotOf(F.VM_INSTRUCTION_ERROR),
   REASON: slotOf(F.VM_EXIT_REASON),
@@ -67,23 +93,6 @@ const X = {
   PFEC_MASK: slotOf(F.PAGE_FAULT_ERROR_CODE_MASK),
   PFEC_MATCH: slotOf(F.PAGE_FAULT_ERROR_CODE_MATCH),
 } as const;
-
-// Hot paths read module-local copies of imported constants: under vitest's module
-// transform every use of an imported name is a property lookup (about 20x slower
-// in a tight loop), and the speed targets are measured there.
-const LOOKUP = ENCODING_LOOKUP;
-const S = ENTRY_SLOTS;
-const events: typeof guestEvents = { ...guestEvents };
-const { ACTIVITY_STATE, CPU_BASED, INTERRUPTIBILITY, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, PIN_BASED, SECONDARY, VM_EXIT } = controls;
-const SUCCEED = VM_SUCCEED;
-const FAIL_INVALID = VM_FAIL_INVALID;
-const REASON_VMREAD = EXIT_REASON.VMREAD;
-const REASON_VMWRITE = EXIT_REASON.VMWRITE;
-const ERROR_UNSUPPORTED = VM_INSTRUCTION_ERROR.UNSUPPORTED_VMCS_COMPONENT;
-const ERROR_READ_ONLY = VM_INSTRUCTION_ERROR.VMWRITE_READ_ONLY_COMPONENT;
-const CR0_PE_BIT = CR0_PE;
-const RFLAGS_VM_BIT = RFLAGS_VM;
-const EFER_LMA_BIT = EFER_LMA;
 
 /** The invalid current-VMCS pointer, FFFFFFFF_FFFFFFFFH. */
 export const INVALID_VMCS_POINTER = 0xffff_ffff_ffff_ffffn;
@@ -245,7 +254,7 @@ export class VmxProcessor {
   private checkUd(name: string): void {
     const m = this.mode;
     if (this.operation === 'off') throw CpuException.ud(`${name} outside VMX operation`);
-    if ((m.cr0 & CR0_PE_BIT) === 0 || (m.rflags & RFLAGS_VM_BIT) !== 0 || ((m.efer & EFER_LMA_BIT) !== 0 && !m.csL)) throw CpuException.ud(`${name} in real, virtual-8086 or compatibility mode`);
+    if ((m.cr0 & CR0_PE) === 0 || (m.rflags & RFLAGS_VM) !== 0 || ((m.efer & EFER_LMA) !== 0 && !m.csL)) throw CpuException.ud(`${name} in real, virtual-8086 or compatibility mode`);
   }
 
   private checkCpl(name: string): void {
@@ -382,14 +391,18 @@ export class VmxProcessor {
     }
     this.checkCpl(name);
     if (!this.current) {
-      this.result(FAIL_INVALID);
+      this.result(VM_FAIL_INVALID);
       return -1;
     }
     // Bits 63:32 of the encoding operand must be 0 in 64-bit mode.
     const enc = typeof encoding === 'number' ? encoding : encoding >> 32n === 0n ? Number(encoding) : -1;
-    const code = enc >= 0 && enc < 0x8000 ? LOOKUP[enc]! : -1;
+    const code = lookupEncoding(enc);
     if (code < 0 || this.supported[code >> 1] === 0) {
-      this.vmFail(ERROR_UNSUPPORTED);
+      // A fraction, NaN or negative number is no register value: API misuse, not error 12.
+      if (typeof encoding === 'number' && !(Number.isSafeInteger(encoding) && encoding >= 0)) {
+        throw new VmxError('bad-argument', `${name} field encoding must be a non-negative safe integer or a bigint, got ${String(encoding)}`);
+      }
+      this.vmFail(VM_INSTRUCTION_ERROR.UNSUPPORTED_VMCS_COMPONENT);
       return -1;
     }
     return code;
@@ -397,7 +410,7 @@ export class VmxProcessor {
 
   /** VMREAD (SDM 3C "VMREAD—Read Field from Virtual-Machine Control Structure"): the field value (bigint) on VMsucceed, else the failure (or exit). */
   vmread(encoding: number | bigint): Exclude<VmxResult, VmSucceed> | VmReadValue {
-    const code = this.fieldAccess('VMREAD', encoding, REASON_VMREAD);
+    const code = this.fieldAccess('VMREAD', encoding, EXIT_REASON.VMREAD);
     if (code < 0) return this.lastResult as Exclude<VmxResult, VmSucceed>;
     this.lastResult = VM_SUCCEED;
     const v = this.current!;
@@ -411,18 +424,18 @@ export class VmxProcessor {
    * succeed (see {@link lastResult}).
    */
   vmread32(encoding: number): number {
-    const code = this.fieldAccess('VMREAD', encoding, REASON_VMREAD);
+    const code = this.fieldAccess('VMREAD', encoding, EXIT_REASON.VMREAD);
     if (code < 0) return -1;
-    this.lastResult = SUCCEED;
+    this.lastResult = VM_SUCCEED;
     const v = this.current!;
     return (code & 1) !== 0 ? v.hi[code >> 1]! : v.lo[code >> 1]!;
   }
 
   /** VMREAD of a natural-width or 64-bit field below 2^53 as a number (-1 on failure; throws if the value needs a bigint). */
   vmreadNumber(encoding: number): number {
-    const code = this.fieldAccess('VMREAD', encoding, REASON_VMREAD);
+    const code = this.fieldAccess('VMREAD', encoding, EXIT_REASON.VMREAD);
     if (code < 0) return -1;
-    this.lastResult = SUCCEED;
+    this.lastResult = VM_SUCCEED;
     const v = this.current!;
     const slot = code >> 1;
     if ((code & 1) !== 0) return v.hi[slot]!;
@@ -454,12 +467,12 @@ export class VmxProcessor {
   }
 
   private vmwriteHalves(encoding: number | bigint, lo: number, hi: number): VmxResult {
-    const code = this.fieldAccess('VMWRITE', encoding, REASON_VMWRITE);
+    const code = this.fieldAccess('VMWRITE', encoding, EXIT_REASON.VMWRITE);
     if (code < 0) return this.lastResult;
-    if (this.writable[code >> 1] === 0) return this.vmFail(ERROR_READ_ONLY);
+    if (this.writable[code >> 1] === 0) return this.vmFail(VM_INSTRUCTION_ERROR.VMWRITE_READ_ONLY_COMPONENT);
     this.current!.writeCode(code, lo, hi);
-    this.lastResult = SUCCEED;
-    return SUCCEED;
+    this.lastResult = VM_SUCCEED;
+    return VM_SUCCEED;
   }
 
   /** VMLAUNCH (SDM 3C "VMLAUNCH/VMRESUME—Launch/Resume Virtual Machine"). */
@@ -767,7 +780,7 @@ export class VmxProcessor {
   }
 
   // ---------------------------------------------------------------------
-  // Events in VMX non-root operation (see guest-events.ts)
+  // Events in VMX non-root operation: each method calls the same-named function of guest-events.ts
 
   /**
    * The CPU is at an instruction boundary with RFLAGS.IF = `interruptFlag`,
@@ -776,79 +789,79 @@ export class VmxProcessor {
    * an event, process a posted interrupt, or exit. Call once per boundary.
    */
   instructionBoundary(interruptFlag: boolean, pendingNmi = false, pendingExternal = -1): NonRootOutcome {
-    return events.instructionBoundary(this, interruptFlag, pendingNmi, pendingExternal);
+    return instructionBoundary(this, interruptFlag, pendingNmi, pendingExternal);
   }
   /** An external interrupt with `vector` is pending at the physical local APIC (also offered through `instructionBoundary`). */
   externalInterrupt(vector: number, interruptFlag: boolean): NonRootOutcome {
-    return events.externalInterrupt(this, vector, interruptFlag);
+    return externalInterrupt(this, vector, interruptFlag);
   }
   /** An INIT signal arrived. */
   init(): NonRootOutcome {
-    return events.init(this);
+    return init(this);
   }
   /** A start-up IPI arrived. */
   sipi(vector: number): NonRootOutcome {
-    return events.sipi(this, vector);
+    return sipi(this, vector);
   }
   /** An NMI arrived. */
   nmi(): NonRootOutcome {
-    return events.nmi(this);
+    return nmi(this);
   }
   /** The guest executed STI (`interruptFlagWasSet` = RFLAGS.IF before it). */
   sti(interruptFlagWasSet: boolean): void {
-    events.sti(this, interruptFlagWasSet);
+    sti(this, interruptFlagWasSet);
   }
   /** The guest executed MOV SS / POP SS. */
   movSs(): void {
-    events.movSs(this);
+    movSs(this);
   }
   /** The guest executed IRET. */
   iret(): void {
-    events.iret(this);
+    iret(this);
   }
   /** The guest executed HLT. */
   hlt(): NonRootOutcome {
-    return events.hlt(this);
+    return hlt(this);
   }
   /** The guest raised exception `vector`. */
-  exception(vector: number, options?: guestEvents.ExceptionOptions): NonRootOutcome {
-    return events.exception(this, vector, options);
+  exception(vector: number, options?: ExceptionOptions): NonRootOutcome {
+    return exception(this, vector, options);
   }
   /** The guest executed RDMSR of `msr`. */
   rdmsr(msr: number): NonRootOutcome {
-    return events.rdmsr(this, msr);
+    return rdmsr(this, msr);
   }
   /** The guest executed WRMSR of `msr` with `value`. */
   wrmsr(msr: number, value: number | bigint): NonRootOutcome {
-    return events.wrmsr(this, msr, value);
+    return wrmsr(this, msr, value);
   }
   /** True when RDMSR (`write` false) or WRMSR of `msr` would exit under the running VMCS's MSR bitmaps. */
   msrAccessExits(msr: number, write: boolean): boolean {
-    return events.msrAccessExits(this, msr, write);
+    return msrAccessExits(this, msr, write);
   }
   /** The guest executed MOV to CR8. */
   movToCr8(value: number, gpr?: number): NonRootOutcome {
-    return events.movToCr8(this, value, gpr);
+    return movToCr8(this, value, gpr);
   }
   /** The guest executed MOV from CR8. */
   movFromCr8(gpr?: number): NonRootOutcome {
-    return events.movFromCr8(this, gpr);
+    return movFromCr8(this, gpr);
   }
   /** The guest accessed the APIC-access page at page `offset`. */
-  apicAccess(offset: number, size: number, kind: guestEvents.ApicAccessKind, value?: number): NonRootOutcome {
-    return events.apicAccess(this, offset, size, kind, value);
+  apicAccess(offset: number, size: number, kind: ApicAccessKind, value?: number): NonRootOutcome {
+    return apicAccess(this, offset, size, kind, value);
   }
   /**
    * The guest accessed `size` bytes at physical address `physicalAddress`
    * (after paging and EPT): an access in the APIC-access page is handled as
    * {@link apicAccess}; any other is `native`.
    */
-  memoryAccess(physicalAddress: number, size: number, kind: guestEvents.ApicAccessKind, value?: number): NonRootOutcome {
-    return events.memoryAccess(this, physicalAddress, size, kind, value);
+  memoryAccess(physicalAddress: number, size: number, kind: ApicAccessKind, value?: number): NonRootOutcome {
+    return memoryAccess(this, physicalAddress, size, kind, value);
   }
   /** A VM exit the CPU model determined itself (CPUID, VMCALL, I/O, EPT violation, ...). */
-  reportExit(reason: number, info?: guestEvents.InstructionExitInfo): NonRootOutcome {
-    return events.reportExit(this, reason, info);
+  reportExit(reason: number, info?: InstructionExitInfo): NonRootOutcome {
+    return reportExit(this, reason, info);
   }
 
   // ---------------------------------------------------------------------

@@ -4,9 +4,10 @@
  * delivery and a virtualized EOI (>= 5 M/s), and deciding from the MSR
  * bitmap whether an x2APIC MSR access exits (>= 30 M/s).
  *
- * Each bench iteration runs a batch of operations (named in the title) so
- * the harness's per-iteration timing overhead does not swamp operations of a
- * few nanoseconds: operations per second = hz x batch.
+ * Each bench iteration runs a batch of operations so the harness's
+ * per-iteration timing overhead does not swamp operations of a few
+ * nanoseconds; `[ops=N]` in a bench's name tells scripts/bench.mjs to report
+ * operations per second (hz x N).
  */
 import { bench, describe } from 'vitest';
 import { PostedInterruptDescriptor } from '@hvsim/lapic';
@@ -21,13 +22,13 @@ const sink = { value: 0 };
 describe('VMREAD/VMWRITE of a 32-bit field (target 20 M/s)', () => {
   const { p } = rootFixture();
   const enc = VMCS_FIELD.EXCEPTION_BITMAP;
-  bench(`${BATCH} x vmread32(EXCEPTION_BITMAP)`, () => {
+  bench(`vmread32(EXCEPTION_BITMAP) [ops=${BATCH}]`, () => {
     for (let i = 0; i < BATCH; i++) sink.value ^= p.vmread32(enc);
   });
-  bench(`${BATCH} x vmwrite32(EXCEPTION_BITMAP)`, () => {
+  bench(`vmwrite32(EXCEPTION_BITMAP) [ops=${BATCH}]`, () => {
     for (let i = 0; i < BATCH; i++) p.vmwrite32(enc, i);
   });
-  bench(`${BATCH} x vmread(EXCEPTION_BITMAP) (bigint API)`, () => {
+  bench(`vmread(EXCEPTION_BITMAP) (bigint API) [ops=${BATCH}]`, () => {
     for (let i = 0; i < BATCH; i++) if (p.vmread(enc).kind !== 'value') sink.value++;
   });
 });
@@ -37,7 +38,7 @@ describe('posted interrupt -> virtual-interrupt delivery -> virtualized EOI (tar
   launch(f);
   const pid = new PostedInterruptDescriptor(f.memory, ADDR.PID);
   let v = 0x30;
-  bench(`${BATCH} x (post, notification 0xF2 -> posted-interrupt processing, delivery at the boundary, EOI by WRMSR 0x80B)`, () => {
+  bench(`post, notification 0xF2 -> posted-interrupt processing, delivery at the boundary, EOI by WRMSR 0x80B [ops=${BATCH}]`, () => {
     for (let i = 0; i < BATCH; i++) {
       v = v === 0xef ? 0x30 : v + 1;
       pid.postFromSoftware(v);
@@ -46,7 +47,7 @@ describe('posted interrupt -> virtual-interrupt delivery -> virtualized EOI (tar
       f.p.wrmsr(0x80b, 0);
     }
   });
-  bench(`${BATCH} x (sender sets PIR bit and ON with two 32-bit stores, then the same processor path)`, () => {
+  bench(`sender sets PIR bit and ON with two 32-bit stores, then the same processor path [ops=${BATCH}]`, () => {
     const mem = f.memory;
     for (let i = 0; i < BATCH; i++) {
       v = v === 0xef ? 0x30 : v + 1;
@@ -57,7 +58,7 @@ describe('posted interrupt -> virtual-interrupt delivery -> virtualized EOI (tar
       f.p.wrmsr(0x80b, 0);
     }
   });
-  bench(`${BATCH} x (self IPI by WRMSR 0x83F, delivery, EOI)`, () => {
+  bench(`self IPI by WRMSR 0x83F, delivery, EOI [ops=${BATCH}]`, () => {
     for (let i = 0; i < BATCH; i++) {
       v = v === 0xef ? 0x30 : v + 1;
       f.p.wrmsr(0x83f, v);
@@ -71,10 +72,10 @@ describe('does an x2APIC MSR access exit? (MSR bitmap; target 30 M/s)', () => {
   const f = preparedFixture(apicvOptions());
   for (let msr = 0x800; msr <= 0x8ff; msr++) setMsrIntercept(f.memory, ADDR.MSR_BITMAP, msr, { write: msr !== 0x808 && msr !== 0x80b && msr !== 0x83f });
   launch(f);
-  bench(`${BATCH} x msrAccessExits(0x800-0x8ff, write)`, () => {
+  bench(`msrAccessExits(0x800-0x8ff, write) [ops=${BATCH}]`, () => {
     for (let i = 0; i < BATCH; i++) if (f.p.msrAccessExits(0x800 + (i & 0xff), true)) sink.value++;
   });
-  bench(`${BATCH} x msrAccessExits(0x800-0x8ff, read)`, () => {
+  bench(`msrAccessExits(0x800-0x8ff, read) [ops=${BATCH}]`, () => {
     for (let i = 0; i < BATCH; i++) if (f.p.msrAccessExits(0x800 + (i & 0xff), false)) sink.value++;
   });
 });
