@@ -64,6 +64,24 @@ export {
   IQEI,
   /** Number of Fault Recording registers. */
   VTD_FAULT_RECORDING_REGISTERS,
+  /** Size of the register page (4 KiB). */
+  VTD_REG_PAGE_SIZE,
+  /** VER_REG value. */
+  VTD_VERSION,
+  /** RTADDR_REG fields (TTM, RTA). */
+  RTADDR,
+  /** CCMD_REG fields, high-dword relative (VT-d 11.4.7). */
+  CCMD,
+  /** IOTLB_REG fields, high-dword relative (VT-d 11.4.8.1). */
+  IOTLB,
+  /** IVA_REG fields (VT-d 11.4.8.2). */
+  IVA,
+  /** IQA_REG fields (VT-d 11.4.9.3). */
+  IQA,
+  /** IRTA_REG fields (S, EIME; VT-d 11.4.10.1). */
+  IRTA,
+  /** Fault Recording register fields, by 32-bit word (VT-d 11.4.14). */
+  FRCD,
 } from './regs.js';
 export {
   /** VT-d fault reason codes (FRCD.FR). */
@@ -90,6 +108,18 @@ export {
   IEC_DSC,
   /** Invalidation wait descriptor fields (VT-d 6.5.2.8). */
   WAIT_DSC,
+  /** Encodes a context-cache invalidate descriptor (VT-d 6.5.2.1). */
+  contextCacheInvalidateDescriptor,
+  /** Encodes an IOTLB invalidate descriptor (VT-d 6.5.2.3). */
+  iotlbInvalidateDescriptor,
+  /** Encodes an interrupt entry cache invalidate descriptor (VT-d 6.5.2.4). */
+  iecInvalidateDescriptor,
+  /** Encodes an invalidation wait descriptor (VT-d 6.5.2.8). */
+  invalidationWaitDescriptor,
+} from './qi/descriptors.js';
+export type {
+  /** Four 32-bit words of a 128-bit invalidation descriptor. */
+  Descriptor128,
 } from './qi/descriptors.js';
 export {
   /** Root-entry fields (VT-d 9.1). */
@@ -106,6 +136,22 @@ export {
   IRTE,
   /** IRTE source validation types (SVT). */
   SOURCE_VALIDATION,
+  /** IRTE size in bytes (16). */
+  IRTE_SIZE,
+  /** Encodes a remapped-format IRTE (VT-d 9.10) as four 32-bit words. */
+  encodeRemappedIrte,
+  /** Encodes a posted-format IRTE (VT-d 9.11) as four 32-bit words. */
+  encodePostedIrte,
+} from './interrupts/irte.js';
+export type {
+  /** Four 32-bit words of a 128-bit entry, word 0 = bits 31:0. */
+  Words128,
+  /** SVT/SQ/SID/FPD fields common to both IRTE formats. */
+  IrteSourceValidation,
+  /** Fields of a remapped-format IRTE. */
+  RemappedIrteFields,
+  /** Fields of a posted-format IRTE. */
+  PostedIrteFields,
 } from './interrupts/irte.js';
 export {
   /** Builds a PCI source ID from bus, device, function. */

@@ -90,7 +90,7 @@ describe('a device cannot raise another device\'s interrupt (VT-d 9.10 source-ID
   });
 });
 
-describe('save and restore', () => {
+describe('save and restore of the whole unit, stale VT-d 6.2 cache entries included', () => {
   /** Drives a unit through DMA, stale caches, faults, remapping and posting. */
   function drive(bed: TestBed): PostedInterruptDescriptor {
     bed.setRootTable();
@@ -161,12 +161,17 @@ describe('save and restore', () => {
     );
     expect(() => fresh().restoreState({ ...good, interruptEntryCache: [[1, 2, 3]] })).toThrow(/interruptEntryCache\[0\]/);
     expect(() => fresh().restoreState({ ...good, gsts: -1 })).toThrow(/gsts/);
+    // Cached entries must be ones the hardware could have cached (present, valid IRTEs; valid context entries).
+    expect(() => fresh().restoreState({ ...good, interruptEntryCache: [[1, 0, 0, 0, 0, 0]] })).toThrow(/interruptEntryCache\[0\] \(index 1\)/);
+    expect(() => fresh().restoreState({ ...good, contextCache: [[0x100, 1, 0, 0, 2, 0x1000]] })).toThrow(/contextCache\[0\]/);
+    expect(() => fresh().restoreState({ ...good, contextCache: [[0x100, 1, 3, 0, 4, 0x1000]] })).toThrow(SnapshotError);
     expect(() => fresh().restoreState({ ...good, queue: { ...good.queue, head: 1e6 } })).toThrow(/queue\.head/);
+    expect(() => fresh().restoreState({ ...good, queue: { ...good.queue, enabled: !good.queue.enabled } })).toThrow(/QIES/);
     expect(() => fresh().restoreState('nope')).toThrow(SnapshotError);
   });
 });
 
-describe('tracing and counters', () => {
+describe('tracing and counters (VT-d 7.2 fault reporting: nothing blocked without a record or a counter)', () => {
   it('emits fault events stamped with the clock\'s cycle', () => {
     const memory = new PhysicalMemory();
     memory.addRegion(0, 0x100_0000);

@@ -14,6 +14,7 @@ import {
   assertAddress,
   assertInteger,
   assertU32,
+  assertU64,
   bigintToHex,
   describeValue,
   hi32,
@@ -29,11 +30,14 @@ import {
 import { MSI_ADDRESS_BASE, MSI_ADDRESS_LAST } from '@hvsim/lapic';
 import { capabilityWords, extendedCapabilityWords, resolveFeatures, type IommuFeatures, type ResolvedFeatures } from './capabilities.js';
 import { DmaRemapper, type DmaTranslation } from './dma/dma-remapper.js';
-import { INTERRUPT_RANGE_FIRST, INTERRUPT_RANGE_LAST } from './dma/tables.js';
+import { INTERRUPT_RANGE_FIRST, INTERRUPT_RANGE_LAST, TRANSLATION_TYPE } from './dma/tables.js';
 import { EventInterrupt } from './faults/event-interrupt.js';
 import { FaultRecorder, type FaultRecord } from './faults/fault-recorder.js';
 import { VTD_FAULT_REASON, faultReasonName, isInterruptFault, isQualifiedFault } from './faults/fault-reason.js';
 import { InterruptRemapper } from './interrupts/interrupt-remapper.js';
+import type { InterruptEntryCacheState } from './interrupts/interrupt-entry-cache.js';
+import { checkIrte } from './interrupts/irte.js';
+import type { ContextCacheState } from './dma/context-cache.js';
 import { Invalidations } from './invalidation.js';
 import { InvalidationQueue } from './qi/invalidation-queue.js';
 import { GCMD, VTD_FAULT_RECORDING_REGISTERS } from './regs.js';
@@ -105,11 +109,26 @@ const STATE_TYPE = 'hvsim.iommu.vtd';
 const STATE_VERSION = 1;
 const TWO_32 = 0x1_0000_0000;
 const PAGE = 4096;
-const MSI_FIRST = MSI_ADDRESS_BASE;
-const MSI_LAST = MSI_ADDRESS_LAST;
-const RANGE_FIRST = INTERRUPT_RANGE_FIRST;
-const RANGE_LAST = INTERRUPT_RANGE_LAST;
 const ACCESS_SIZES: readonly AccessSize[] = [1, 2, 4];
+
+/** Source IDs are 16-bit requester IDs (bus:device.function). */
+function checkSourceId(sid: number): void {
+  // Fast check first: the assert (which builds its message) runs only on bad input.
+  if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
+}
+
+/** A 1-, 2- or 4-byte access inside the 4 KiB register page. */
+function checkRegisterAccess(offset: number, size: AccessSize): void {
+  const bytes: number = size; // callers from plain JavaScript may pass anything
+  if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
+  if (!(offset >= 0 && offset <= 0xfff && (offset | 0) === offset)) assertInteger(offset, 'VT-d register offset', 0, 0xfff);
+}
+
+/** A naturally aligned 64-bit access inside the register page. */
+function checkRegister64(offset: number): void {
+  assertInteger(offset, 'VT-d register offset', 0, 0xff8);
+  if ((offset & 7) !== 0) throw new UsageError('bad-argument', `64-bit VT-d register access must be 8-byte aligned, got offset 0x${offset.toString(16)}`);
+}
 
 /** An Intel VT-d remapping hardware unit. */
 export class IntelIommu implements MmioDevice {
@@ -182,7 +201,7 @@ export class IntelIommu implements MmioDevice {
     this.checkDma(sid, iova, size);
     const r = this.dmaResult;
     r.value = 0;
-    if (iova >= RANGE_FIRST && iova <= RANGE_LAST) {
+    if (iova >= INTERRUPT_RANGE_FIRST && iova <= INTERRUPT_RANGE_LAST) {
       // Reads to the interrupt address range are never remapped; blocked as LGN.4 (VT-d 3.15).
       return this.dmaFault(sid, iova, true, VTD_FAULT_REASON.INTERRUPT_ADDRESS_RANGE, 0);
     }
@@ -206,7 +225,7 @@ export class IntelIommu implements MmioDevice {
     if (!(value >= 0 && value <= max && Math.floor(value) === value)) assertInteger(value, 'DMA write value', 0, max);
     const r = this.dmaResult;
     r.value = 0;
-    if (iova >= RANGE_FIRST && iova <= RANGE_LAST) {
+    if (iova >= INTERRUPT_RANGE_FIRST && iova <= INTERRUPT_RANGE_LAST) {
       if (size !== 4) {
         // Documented choice: a non-DWORD interrupt request is malformed (0x20, not FPD-qualified).
         return this.dmaFault(sid, iova, false, VTD_FAULT_REASON.IR_REQUEST_RESERVED, 0);
@@ -250,8 +269,8 @@ export class IntelIommu implements MmioDevice {
    * reused by the next call.
    */
   sendMsi(sid: number, address: number, data: number): MsiResult {
-    if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
-    if (!(address >= MSI_FIRST && address <= MSI_LAST && Math.floor(address) === address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
+    checkSourceId(sid);
+    if (!(address >= MSI_ADDRESS_BASE && address <= MSI_ADDRESS_LAST && Math.floor(address) === address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
     if (data >>> 0 !== data) assertU32(data, 'MSI data');
     this.counters.msiRequests++;
     const r = this.msiResult;
@@ -304,10 +323,9 @@ export class IntelIommu implements MmioDevice {
 
   // --- registers ---------------------------------------------------------
 
+  /** Reads a register (MmioDevice): 32-bit accesses are architectural; 1- and 2-byte reads return byte lanes. */
   mmioRead(offset: number, size: AccessSize): number {
-    const bytes: number = size;
-    if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
-    if (!(offset >= 0 && offset <= 0xfff && (offset | 0) === offset)) assertInteger(offset, 'VT-d register offset', 0, 0xfff);
+    checkRegisterAccess(offset, size);
     // Narrow reads return their byte lanes of the containing dword (VT-d 10.2 asks for 32/64-bit accesses).
     const dword = this.registers.read(offset & ~3);
     if (size === 4 && (offset & 3) === 0) return dword;
@@ -315,10 +333,9 @@ export class IntelIommu implements MmioDevice {
     return size === 4 ? dword >>> shift : (dword >>> shift) & (size === 2 ? 0xffff : 0xff);
   }
 
+  /** Writes a register (MmioDevice): aligned 32-bit writes only; narrower or misaligned writes are ignored and counted. */
   mmioWrite(offset: number, size: AccessSize, value: number): void {
-    const bytes: number = size;
-    if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
-    if (!(offset >= 0 && offset <= 0xfff && (offset | 0) === offset)) assertInteger(offset, 'VT-d register offset', 0, 0xfff);
+    checkRegisterAccess(offset, size);
     if (size !== 4 || (offset & 3) !== 0) {
       // Documented choice: registers take 32- or 64-bit accesses only; narrower or misaligned writes are ignored and counted.
       this.registers.ignoredWrites++;
@@ -328,17 +345,17 @@ export class IntelIommu implements MmioDevice {
     this.registers.write(offset, value);
   }
 
+  /** Reads an 8-byte-aligned 64-bit register (low dword first). */
   mmioRead64(offset: number): bigint {
-    assertInteger(offset, 'VT-d register offset', 0, 0xff8);
-    if ((offset & 7) !== 0) throw new UsageError('bad-argument', `64-bit VT-d register access must be 8-byte aligned, got offset 0x${offset.toString(16)}`);
+    checkRegister64(offset);
     return joinU64(this.registers.read(offset), this.registers.read(offset + 4));
   }
 
   /** 64-bit write: the low dword first, then the high dword (commands in bit 63 act on the high half). */
   mmioWrite64(offset: number, value: bigint): void {
-    assertInteger(offset, 'VT-d register offset', 0, 0xff8);
-    if ((offset & 7) !== 0) throw new UsageError('bad-argument', `64-bit VT-d register access must be 8-byte aligned, got offset 0x${offset.toString(16)}`);
-    const { lo, hi } = splitU64(BigInt.asUintN(64, value));
+    checkRegister64(offset);
+    assertU64(value, 'VT-d register value');
+    const { lo, hi } = splitU64(value);
     this.registers.write(offset, lo);
     this.registers.write(offset + 4, hi);
   }
@@ -347,7 +364,7 @@ export class IntelIommu implements MmioDevice {
 
   /** Page-by-page burst transfer for dmaReadBytes/dmaWriteBytes. */
   private burst(sid: number, iova: number, data: Uint8Array, write: boolean): DmaResult {
-    if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
+    checkSourceId(sid);
     assertAddress(iova, 'DMA address');
     assertAddress(iova + data.length, 'end of the DMA burst');
     const r = this.dmaResult;
@@ -360,10 +377,10 @@ export class IntelIommu implements MmioDevice {
       const at = iova + done;
       const chunk = Math.min(data.length - done, PAGE - (at % PAGE));
       this.counters.dmaRequests++;
-      const inRange = at <= RANGE_LAST && at + chunk - 1 >= RANGE_FIRST;
+      const inRange = at <= INTERRUPT_RANGE_LAST && at + chunk - 1 >= INTERRUPT_RANGE_FIRST;
       if (inRange) {
         // A burst is never an interrupt request: reads are blocked as LGN.4, writes as malformed requests (documented choice).
-        this.dmaFault(sid, Math.max(at, RANGE_FIRST), !write, write ? VTD_FAULT_REASON.IR_REQUEST_RESERVED : VTD_FAULT_REASON.INTERRUPT_ADDRESS_RANGE, 0);
+        this.dmaFault(sid, Math.max(at, INTERRUPT_RANGE_FIRST), !write, write ? VTD_FAULT_REASON.IR_REQUEST_RESERVED : VTD_FAULT_REASON.INTERRUPT_ADDRESS_RANGE, 0);
         break;
       }
       if (!this.translate(sid, at, write)) break;
@@ -382,7 +399,7 @@ export class IntelIommu implements MmioDevice {
 
   private checkDma(sid: number, iova: number, size: AccessSize): void {
     // Fast checks first: the asserts (which build their messages) run only on bad input.
-    if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
+    checkSourceId(sid);
     if (!(iova >= 0 && iova <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova)) assertAddress(iova, 'DMA address');
     const bytes: number = size; // callers from plain JavaScript may pass anything
     if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
@@ -523,9 +540,22 @@ export class IntelIommu implements MmioDevice {
     const faultEvent = readEvent(r.object('faultEvent'));
     const invalidationEvent = readEvent(r.object('invalidationEvent'));
     const queue = readQueue(r.object('queue'));
-    const contextCache = readRows(r, 'contextCache', 6, [0xffff, 0xffff, 3, 1, 4, Number.MAX_SAFE_INTEGER]) as never;
+    if (queue.enabled !== ((gsts & GCMD.QIE) !== 0)) {
+      throw new SnapshotError('shape', `${STATE_TYPE}.queue.enabled (${String(queue.enabled)}) disagrees with GSTS.QIES in ${STATE_TYPE}.gsts`);
+    }
+    const contextCache = readRows(r, 'contextCache', 6, [0xffff, 0xffff, 3, 1, 4, Number.MAX_SAFE_INTEGER]) as ContextCacheState;
     const iotlbEntries = readRows(r, 'iotlbEntries', 5, [0xffff, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 3, 30]) as never;
-    const iec = readRows(r, 'interruptEntryCache', 6, [0xffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 1]) as never;
+    const iec = readRows(r, 'interruptEntryCache', 6, [0xffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 0xffff_ffff, 1]) as InterruptEntryCacheState;
+    // Caches only ever hold entries that passed their checks; a state that says otherwise is corrupt.
+    contextCache.forEach(([sid, , tt, , levels], i) => {
+      const valid = tt === TRANSLATION_TYPE.PASS_THROUGH ? levels === 0 && this.features.passThrough : tt === TRANSLATION_TYPE.UNTRANSLATED && (levels === 3 || levels === 4);
+      if (!valid) throw new SnapshotError('shape', `${STATE_TYPE}.contextCache[${i}] (source ID 0x${sid.toString(16)}) is not a valid cached context entry`);
+    });
+    iec.forEach(([index, w0, w1, w2, w3, eime], i) => {
+      if (checkIrte(w0, w1, w2, w3, eime === 1, this.features.postedInterrupts) !== 0) {
+        throw new SnapshotError('shape', `${STATE_TYPE}.interruptEntryCache[${i}] (index ${index}) is not a valid cached IRTE`);
+      }
+    });
     const regs = this.registers;
     regs.status = gsts;
     regs.rtaddr = rtaddr;

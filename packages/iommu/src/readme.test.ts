@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory } from '@hvsim/core';
 import { APIC_REG, ApicBus, LocalApic, encodeRemappableMsi } from '@hvsim/lapic';
-import { GCMD, IntelIommu, VTD_REG, apicBusTarget } from './index.js';
+import { GCMD, IRTE_SIZE, IntelIommu, VTD_REG, apicBusTarget, encodeRemappedIrte } from './index.js';
 
 describe('README usage example', () => {
   it('runs as written (VT-d 5.1 remapping, 9.10 source-ID verification)', () => {
@@ -15,8 +15,10 @@ describe('README usage example', () => {
     iommu.mmioWrite64(VTD_REG.IRTA_REG, 0x10_0000n | 7n);
     iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.SIRTP);
     iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.IRE);
-    memory.write32(0x10_0000 + 5 * 16, (0x41 << 16) | 1);
-    memory.write32(0x10_0000 + 5 * 16 + 8, 0x0100 | (1 << 18));
+    const irte = encodeRemappedIrte({ vector: 0x41, destination: 0, svt: 1, sid: 0x0100 });
+    irte.forEach((word, i) => memory.write32(0x10_0000 + 5 * IRTE_SIZE + 4 * i, word));
+    expect(memory.read32(0x10_0000 + 5 * 16)).toBe((0x41 << 16) | 1);
+    expect(memory.read32(0x10_0000 + 5 * 16 + 8)).toBe(0x0100 | (1 << 18));
     const msi = encodeRemappableMsi({ handle: 5, shv: false, subhandle: 0 });
     expect(iommu.sendMsi(0x0100, msi.address, msi.data).outcome).toBe('remapped');
     expect((cpu.mmioRead(APIC_REG.APIC_IRR0 + 0x20, 4) >>> 1) & 1).toBe(1);

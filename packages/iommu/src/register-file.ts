@@ -5,6 +5,7 @@
  * IOTLB_REG; 6.5.1). 64-bit registers are kept as 32-bit halves.
  */
 import { getField } from '@hvsim/core';
+import { pageAddress } from './address.js';
 import type { DmaRemapper } from './dma/dma-remapper.js';
 import type { EventInterrupt } from './faults/event-interrupt.js';
 import type { FaultRecorder } from './faults/fault-recorder.js';
@@ -13,7 +14,6 @@ import type { Invalidations } from './invalidation.js';
 import type { InvalidationQueue } from './qi/invalidation-queue.js';
 import { CCMD, FSTS, GCMD, GCMD_ENABLES, GCMD_ONE_SHOT, IOTLB, IRTA, IVA, RTADDR, VTD_FAULT_RECORDING_REGISTERS, VTD_REG, VTD_VERSION } from './regs.js';
 
-const TWO_32 = 0x1_0000_0000;
 
 /** The blocks whose state the registers show. */
 export interface RegisterBlocks {
@@ -251,7 +251,7 @@ export class RegisterFile {
         this.setStatus(GCMD.TE, on);
         return;
       case GCMD.SRTP:
-        this.dma.rootTable = this.rtaddr[1] * TWO_32 + ((this.rtaddr[0] & 0xffff_f000) >>> 0);
+        this.dma.rootTable = pageAddress(this.rtaddr[0], this.rtaddr[1]);
         this.dma.tableMode = getField(this.rtaddr[0], RTADDR.TTM);
         this.setStatus(GCMD.SRTP, true);
         return;
@@ -264,7 +264,7 @@ export class RegisterFile {
         this.setStatus(GCMD.IRE, on);
         return;
       case GCMD.SIRTP:
-        this.interrupts.tableAddress = this.irta[1] * TWO_32 + ((this.irta[0] & 0xffff_f000) >>> 0);
+        this.interrupts.tableAddress = pageAddress(this.irta[0], this.irta[1]);
         this.interrupts.tableEntries = 2 ** (getField(this.irta[0], IRTA.S) + 1);
         this.interrupts.extendedMode = getField(this.irta[0], IRTA.EIME) === 1;
         this.setStatus(GCMD.SIRTP, true);
@@ -301,7 +301,7 @@ export class RegisterFile {
     // IAIG (bits 58:57) is read-only: a write keeps the last reported granularity.
     this.iotlbReg[1] = ((high & 0xb003_ffff) | (this.iotlbReg[1] & 0x0600_0000)) >>> 0;
     if (getField(high, IOTLB.IVT_HI) === 0) return;
-    const address = this.iva[1] * TWO_32 + ((this.iva[0] & 0xffff_f000) >>> 0);
+    const address = pageAddress(this.iva[0], this.iva[1]);
     const done = this.invalidations.iotlb(getField(high, IOTLB.IIRG_HI), getField(high, IOTLB.DID_HI), address, getField(this.iva[0], IVA.AM));
     this.iotlbReg[1] = ((this.iotlbReg[1] & 0x3003_ffff) | (done << IOTLB.IAIG_HI.lsb)) >>> 0;
   }

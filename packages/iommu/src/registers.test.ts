@@ -97,6 +97,10 @@ describe('VT-d 11.4 register reset values and access types', () => {
     expect(bed.iommu.mmioRead(VTD_REG.IRTA_REG + 1, 2)).toBe(0x5678);
     expect(() => bed.iommu.mmioRead64(VTD_REG.IRTA_REG + 4)).toThrow(/8-byte aligned/);
     expect(() => bed.iommu.mmioRead(0x1000, 4)).toThrow(UsageError);
+    // A value that is not an unsigned 64-bit integer is a usage error, not silently truncated.
+    expect(() => bed.iommu.mmioWrite64(VTD_REG.IRTA_REG, -1n)).toThrow(UsageError);
+    expect(() => bed.iommu.mmioWrite64(VTD_REG.IRTA_REG, 1n << 64n)).toThrow(/unsigned 64-bit/);
+    expect(bed.read64(VTD_REG.IRTA_REG)).toBe(0x12_3456_780fn);
   });
 
   it('works behind an MmioBus at the DRHD register base (VT-d 8.3 DRHD, 10.2)', () => {

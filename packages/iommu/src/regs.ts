@@ -92,8 +92,12 @@ export const FSTS = {
 } as const;
 /** FSTS bits software clears by writing 1 (RW1CS). PPF and FRI are read-only. */
 export const FSTS_RW1C = FSTS.PFO | FSTS.AFO | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE;
-/** Every FSTS status bit whose setting can be an interrupt condition (VT-d 11.4.7.1 FECTL.IP). */
-export const FSTS_STATUS = FSTS_RW1C | FSTS.PPF;
+/**
+ * FSTS fields whose setting is a fault-event interrupt condition (VT-d 11.4.7.1
+ * FECTL.IP: PPF, APF, IQE, ICE, ITE). PFO and AFO are not: an overflow raises
+ * no event of its own and does not stop a later condition from raising one.
+ */
+export const FSTS_STATUS = FSTS.PPF | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE;
 
 /** FECTL_REG / IECTL_REG fields (VT-d 11.4.7.1, 11.4.9.2). */
 export const EVENT_CTL = {
@@ -168,8 +172,12 @@ export const IQEI = {
 } as const;
 
 /** Fields of one Fault Recording register, by 32-bit word (VT-d 11.4.14). */
+/**
+ * Word 0 holds FI bits 31:12 and word 1 FI bits 63:32 (for interrupt faults
+ * FI[63:48], word 1 bits 31:16, is the interrupt index).
+ */
 export const FRCD = {
-  /** Word 0: FI bits 31:12; word 1: FI bits 63:32. For interrupt faults FI[63:48] is the interrupt index. */
+  /** Word 2 (bits 79:64): source ID. */
   SID: bitRange(15, 0),
   /** Word 3 (bits 127:96). */
   FR: bitRange(7, 0),

@@ -100,6 +100,13 @@ describe('VT-d 3.4 / 3.7 DMA remapping through root, context and second-level ta
     bed.map(sl, 0x1000, 0xfee0_0000);
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).faultReason).toBe(FR.INTERRUPT_ADDRESS_RANGE);
     expect(bed.iommu.dmaRead(SID, 0xfee0_0000, 4).faultReason).toBe(FR.INTERRUPT_ADDRESS_RANGE);
+    // A 1 GiB identity page over 3-4 GiB: only requests landing in 0xFEEx_xxxx are blocked.
+    bed.map(sl, 0x1_c000_0000, 0xc000_0000, { pageSize: 0x4000_0000 });
+    bed.memory.addRegion(0xc000_0000, 0x2000);
+    bed.memory.addRegion(0xfef0_0000, 0x1000);
+    expect(bed.iommu.dmaRead(SID, 0x1_c000_1000, 4)).toMatchObject({ status: 'ok', physicalAddress: 0xc000_1000 });
+    expect(bed.iommu.dmaRead(SID, 0x1_fee0_1000, 4).faultReason).toBe(FR.INTERRUPT_ADDRESS_RANGE);
+    expect(bed.iommu.dmaRead(SID, 0x1_fef0_0000, 4)).toMatchObject({ status: 'ok', physicalAddress: 0xfef0_0000 });
   });
 
   it('reports root-entry faults: not present 0x1, reserved 0xa, access 0x8 (LRT.1-3)', () => {

@@ -9,6 +9,7 @@
  * against the interrupt range (LGN.4).
  */
 import { getField, type PhysicalMemory } from '@hvsim/core';
+import { pageAddress } from '../address.js';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import { ContextCache } from './context-cache.js';
 import { Iotlb } from './iotlb.js';
@@ -32,12 +33,6 @@ export interface DmaTranslation {
   hit: boolean;
 }
 
-const TWO_32 = 0x1_0000_0000;
-// Constants read on every translation.
-const PASS_THROUGH = TRANSLATION_TYPE.PASS_THROUGH;
-const RANGE_FIRST = INTERRUPT_RANGE_FIRST;
-const RANGE_LAST = INTERRUPT_RANGE_LAST;
-const BEYOND_MGAW = VTD_FAULT_REASON.ADDRESS_BEYOND_MGAW;
 const PAGE = 4096;
 /** Input address limit by table depth: 2^39 for 3 levels, 2^48 for 4 (AGAW, VT-d 3.7.1). */
 const INPUT_LIMIT = [0, 2 ** 21, 2 ** 30, 2 ** 39, 2 ** 48];
@@ -84,14 +79,14 @@ export class DmaRemapper {
       if (reason !== 0) return reason;
     }
     out.fpd = cache.fpd[sid]!;
-    if (cache.translationType[sid] === PASS_THROUGH) {
-      if (iova >= MGAW_LIMIT) return BEYOND_MGAW;
+    if (cache.translationType[sid] === TRANSLATION_TYPE.PASS_THROUGH) {
+      if (iova >= MGAW_LIMIT) return VTD_FAULT_REASON.ADDRESS_BEYOND_MGAW;
       out.physical = iova;
       out.hit = true;
       return 0;
     }
     const levels = cache.levels[sid]!;
-    if (iova >= INPUT_LIMIT[levels]!) return BEYOND_MGAW;
+    if (iova >= INPUT_LIMIT[levels]!) return VTD_FAULT_REASON.ADDRESS_BEYOND_MGAW;
     const did = cache.did[sid]!;
     const page = Math.floor(iova / PAGE);
     const offset = iova - page * PAGE;
@@ -105,9 +100,9 @@ export class DmaRemapper {
     this.walks++;
     const reason = this.walker.walk(cache.table[sid]!, levels, iova, write, this.walk);
     if (reason !== 0) return reason;
-    const size = this.walk.pageShift === 12 ? PAGE : 2 ** this.walk.pageShift;
-    const mappingBase = this.walk.frame - (Math.floor((iova % size) / PAGE) * PAGE);
-    if (mappingBase <= RANGE_LAST && mappingBase + size - 1 >= RANGE_FIRST) {
+    // LGN.4 (VT-d 3.15): the request's translated address, i.e. its 4 KiB frame (requests never cross one),
+    // is in the interrupt range. A large page that merely overlaps the range still serves its other frames.
+    if (this.walk.frame >= INTERRUPT_RANGE_FIRST && this.walk.frame <= INTERRUPT_RANGE_LAST) {
       return VTD_FAULT_REASON.INTERRUPT_ADDRESS_RANGE;
     }
     this.iotlb.fill(did, page, this.walk.frame, this.walk.perm, this.walk.pageShift);
@@ -136,7 +131,7 @@ export class DmaRemapper {
     if ((r0 & ROOT_ENTRY.RESERVED_W0) !== 0 || (r1 & ROOT_ENTRY.RESERVED_W1) !== 0 || r2 !== 0 || r3 !== 0) {
       return VTD_FAULT_REASON.ROOT_ENTRY_RESERVED;
     }
-    const contextAt = r1 * TWO_32 + ((r0 & 0xffff_f000) >>> 0) + devfn * 16;
+    const contextAt = pageAddress(r0, r1) + devfn * 16;
     let c0: number;
     let c1: number;
     let c2: number;
@@ -169,7 +164,7 @@ export class DmaRemapper {
     if (tt !== TRANSLATION_TYPE.UNTRANSLATED) return VTD_FAULT_REASON.CONTEXT_ENTRY_INVALID;
     const levels = levelsForAddressWidth(getField(c2, CONTEXT_ENTRY.AW));
     if (levels === 0) return VTD_FAULT_REASON.CONTEXT_ENTRY_INVALID;
-    this.contextCache.fill(sid, did, tt, fpd, levels, c1 * TWO_32 + ((c0 & 0xffff_f000) >>> 0));
+    this.contextCache.fill(sid, did, tt, fpd, levels, pageAddress(c0, c1));
     return 0;
   }
 }

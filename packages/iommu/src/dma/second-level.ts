@@ -6,6 +6,7 @@
  * permission).
  */
 import type { PhysicalMemory } from '@hvsim/core';
+import { pageAddress } from '../address.js';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import { SL_ENTRY } from './tables.js';
 
@@ -21,17 +22,10 @@ export interface WalkOutput {
   references: number;
 }
 
-const TWO_32 = 0x1_0000_0000;
 /** Bytes one entry maps at each level (index = level): 4 KiB, 2 MiB, 1 GiB, 512 GiB. */
 const LEVEL_SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 /** log2 of LEVEL_SPAN. */
 const LEVEL_SHIFT = [0, 12, 21, 30, 39];
-// Reserved-bit masks, checked at every level of the walk.
-const RESERVED_W0 = SL_ENTRY.RESERVED_W0;
-const RESERVED_W1 = SL_ENTRY.RESERVED_W1;
-const RESERVED_PML4E = SL_ENTRY.RESERVED_PML4E;
-const RESERVED_2M = SL_ENTRY.RESERVED_2M;
-const RESERVED_1G = SL_ENTRY.RESERVED_1G;
 
 /** Walks second-level tables in one memory. */
 export class SecondLevelWalker {
@@ -62,11 +56,11 @@ export class SecondLevelWalker {
       }
       perm &= lo & 3;
       const large = (level === 2 || level === 3) && (lo & 0x80) !== 0;
-      let reserved = (lo & RESERVED_W0) | (hi & RESERVED_W1);
-      if (level === 4) reserved |= lo & RESERVED_PML4E;
-      if (large) reserved |= lo & (level === 2 ? RESERVED_2M : RESERVED_1G);
+      let reserved = (lo & SL_ENTRY.RESERVED_W0) | (hi & SL_ENTRY.RESERVED_W1);
+      if (level === 4) reserved |= lo & SL_ENTRY.RESERVED_PML4E;
+      if (large) reserved |= lo & (level === 2 ? SL_ENTRY.RESERVED_2M : SL_ENTRY.RESERVED_1G);
       if (reserved !== 0) return VTD_FAULT_REASON.PAGING_ENTRY_RESERVED;
-      const address = (hi & 0xffff) * TWO_32 + ((lo & 0xffff_f000) >>> 0);
+      const address = pageAddress(lo, hi & 0xffff);
       if (level === 1 || large) {
         out.frame = address + Math.floor((iova % span) / 4096) * 4096;
         out.perm = perm;

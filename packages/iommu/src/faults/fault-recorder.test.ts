@@ -100,6 +100,22 @@ describe('VT-d 7.3 fault event interrupt (FECTL, FEDATA, FEADDR)', () => {
     expect(bed.iommu.stats.faultEvents).toBe(2);
   });
 
+  it('does not treat PFO as an interrupt condition, nor let it hide a new one (VT-d 11.4.7.1 IP)', () => {
+    const bed = faulting();
+    bed.write32(VTD_REG.FECTL_REG, 0);
+    for (let i = 0; i < 9; i++) bed.iommu.dmaRead(SID, i * 0x1000, 4);
+    // The first record raised the event; the later ones and the overflow (PFO) did not.
+    expect(bed.target.deliveries).toHaveLength(1);
+    expect(bed.read32(VTD_REG.FSTS_REG) & FSTS.PFO).toBe(FSTS.PFO);
+    for (let i = 0; i < 8; i++) bed.write32(VTD_REG.FRCD_REG + i * 16 + 12, 0x8000_0000);
+    expect(bed.read32(VTD_REG.FSTS_REG) & (FSTS.PPF | FSTS.PFO)).toBe(FSTS.PFO);
+    // With only PFO left set, an invalidation queue error is a new interrupt condition.
+    bed.enableQueue();
+    bed.submit([0, 0, 0, 0]);
+    expect(bed.read32(VTD_REG.FSTS_REG) & FSTS.IQE).toBe(FSTS.IQE);
+    expect(bed.target.deliveries.map((d) => d.data)).toEqual([0x45, 0x45]);
+  });
+
   it('drops a held message when software services every status field first', () => {
     const bed = faulting();
     bed.iommu.dmaRead(SID, 0, 4);

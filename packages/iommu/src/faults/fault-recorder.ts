@@ -92,11 +92,11 @@ export class FaultRecorder {
     return true;
   }
 
-  /** Sets a status bit (IQE, ICE, ITE, PFO); an interrupt condition only if every status bit was clear. */
+  /** Sets a status bit (IQE, ICE, ITE, PFO); an interrupt condition (not PFO) only if no other condition was pending. */
   setStatus(bit: number): void {
     const wasQuiet = (this.readStatus() & FSTS_STATUS) === 0;
     this.status = (this.status | bit) >>> 0;
-    if (wasQuiet && bit !== FSTS.PFO) this.event.signal();
+    if (wasQuiet && (bit & FSTS_STATUS) !== 0) this.event.signal();
   }
 
   /** True when status `bit` is set. */

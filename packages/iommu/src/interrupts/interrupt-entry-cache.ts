@@ -18,10 +18,6 @@ export const IEC_ENTRIES = 0x1_0000;
 /** Saved form: `[index, w0, w1, w2, w3, eime]` per cached entry. */
 export type InterruptEntryCacheState = [index: number, w0: number, w1: number, w2: number, w3: number, eime: number][];
 
-// Short names for the source-validation types checked on every request.
-const SOURCE_VALIDATION_NONE = SOURCE_VALIDATION.NONE;
-const SOURCE_VALIDATION_REQUESTER = SOURCE_VALIDATION.REQUESTER_ID;
-
 /** Decoded IRTEs by index. */
 export class InterruptEntryCache {
   readonly valid = new Uint8Array(IEC_ENTRIES);
@@ -101,9 +97,9 @@ export class InterruptEntryCache {
    */
   sourceAllowed(index: number, requester: number): boolean {
     const svt = this.svt[index];
-    if (svt === SOURCE_VALIDATION_NONE) return true;
+    if (svt === SOURCE_VALIDATION.NONE) return true;
     const sid = this.sid[index]!;
-    if (svt === SOURCE_VALIDATION_REQUESTER) return ((requester ^ sid) & this.sidMask[index]!) === 0;
+    if (svt === SOURCE_VALIDATION.REQUESTER_ID) return ((requester ^ sid) & this.sidMask[index]!) === 0;
     const bus = requester >>> 8;
     return bus >= sid >>> 8 && bus <= (sid & 0xff);
   }

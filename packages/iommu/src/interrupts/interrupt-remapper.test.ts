@@ -4,6 +4,7 @@ import { encodeRemappableMsi } from '@hvsim/lapic';
 import { VTD_FAULT_REASON as FR } from '../faults/fault-reason.js';
 import { GCMD, VTD_REG } from '../regs.js';
 import { TestBed, iecDescriptor } from '../test-support/testbed.js';
+import { encodePostedIrte, encodeRemappedIrte } from './irte.js';
 
 const SID = 0x0318; // 03:03.0
 
@@ -212,5 +213,31 @@ describe('VT-d 6.2.4 interrupt entry cache', () => {
     expect(bed.iommu.sendMsi(SID, msi(1).address, 0).outcome).toBe('remapped');
     bed.submit(iecDescriptor(true));
     expect(bed.iommu.sendMsi(SID, msi(1).address, 0).faultReason).toBe(FR.IR_ENTRY_NOT_PRESENT);
+  });
+});
+
+describe('IRTE encoders (VT-d 9.10 remapped format, 9.11 posted format)', () => {
+  it('places every remapped-format field at its spec bit', () => {
+    // P 0, FPD 1, DM 2, RH 3, TM 4, DLM 7:5, vector 23:16; xAPIC destination 47:40; SID 79:64, SQ 81:80, SVT 83:82.
+    expect(encodeRemappedIrte({ vector: 0x41, destination: 3, logical: true, redirectionHint: true, level: true, deliveryMode: 1, fpd: true, sid: 0x0318, sq: 2, svt: 1 })).toEqual([
+      0x0041_003f, 0x0000_0300, 0x0006_0318, 0,
+    ]);
+    // x2APIC destination: all of bits 63:32.
+    expect(encodeRemappedIrte({ vector: 0x20, destination: 0x1234_5678, x2apic: true })).toEqual([0x0020_0001, 0x1234_5678, 0, 0]);
+  });
+
+  it('places every posted-format field at its spec bit', () => {
+    // P 0, FPD 1, URG 14, IM 15, vector 23:16; PDA-L 63:38 = address 31:6; PDA-H 127:96 = address 63:32.
+    expect(encodePostedIrte({ vector: 0x55, descriptorAddress: 0x12_3456_7840, urgent: true, fpd: true, svt: 2, sid: 0x0305 })).toEqual([
+      0x0055_c003, 0x3456_7840, 0x0008_0305, 0x12,
+    ]);
+  });
+
+  it('rejects values that do not fit their fields with usage errors', () => {
+    expect(() => encodeRemappedIrte({ vector: 256, destination: 0 })).toThrow(/IRTE vector/);
+    expect(() => encodeRemappedIrte({ vector: 0x20, destination: 0x100 })).toThrow(/IRTE destination/);
+    expect(() => encodeRemappedIrte({ vector: 0x20, destination: 0, svt: 4 })).toThrow(/SVT/);
+    expect(() => encodePostedIrte({ vector: 0x20, descriptorAddress: 0x6020 })).toThrow(/64-byte aligned/);
+    expect(() => encodePostedIrte({ vector: 0x20, descriptorAddress: 0x6000, sid: 0x1_0000 })).toThrow(UsageError);
   });
 });

@@ -3,7 +3,7 @@
  * Entry (IRTE) for Remapped Interrupts", 9.11 "... for Posted Interrupts"):
  * 128 bits read as four 32-bit words (word 0 = bits 31:0).
  */
-import { bitFlag, bitRange, getField } from '@hvsim/core';
+import { UsageError, assertAddress, assertInteger, bitFlag, bitRange, getField, hi32, joinU53, lo32, setField } from '@hvsim/core';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 
 /** Size of one IRTE in bytes. */
@@ -84,5 +84,88 @@ export function checkIrte(w0: number, w1: number, w2: number, w3: number, eime: 
 
 /** Posted-interrupt descriptor address of a posted IRTE (PDA-H:PDA-L, 64-byte aligned). */
 export function postedDescriptorAddress(w1: number, w3: number): number {
-  return w3 * 0x1_0000_0000 + ((w1 & 0xffff_ffc0) >>> 0);
+  return joinU53(w1 & 0xffff_ffc0, w3);
+}
+
+/** The four 32-bit words of a 128-bit table entry or descriptor (word 0 = bits 31:0). */
+export type Words128 = [w0: number, w1: number, w2: number, w3: number];
+
+/** Source-ID verification fields shared by both IRTE formats (VT-d 9.10 SVT, SQ, SID). */
+export interface IrteSourceValidation {
+  /** SVT: 0 none (default), 1 requester ID with SQ, 2 bus range SID[15:8]..SID[7:0]. */
+  svt?: number;
+  /** SQ: function bits ignored with SVT 1 (0 none, 1 bit 2, 2 bits 2:1, 3 bits 2:0). */
+  sq?: number;
+  /** SID: the expected requester ID, or the bus range for SVT 2. */
+  sid?: number;
+  /** FPD: do not record qualified faults caused by this entry. */
+  fpd?: boolean;
+}
+
+/** Fields of a remapped-format IRTE (VT-d 9.10). */
+export interface RemappedIrteFields extends IrteSourceValidation {
+  vector: number;
+  /** APIC ID (xAPIC, 8 bits) or x2APIC ID (32 bits, needs IRTA.EIME = 1); logical destination when `logical`. */
+  destination: number;
+  /** Encode the destination as a 32-bit x2APIC ID (IRTA.EIME = 1) rather than in bits 47:40. */
+  x2apic?: boolean;
+  /** DM: logical destination mode. */
+  logical?: boolean;
+  /** RH: redirection hint. */
+  redirectionHint?: boolean;
+  /** TM: level-triggered. */
+  level?: boolean;
+  /** DLM: delivery mode (core's DELIVERY_MODE; 3 and 6 are reserved). Default fixed. */
+  deliveryMode?: number;
+}
+
+/** Fields of a posted-format IRTE (VT-d 9.11). */
+export interface PostedIrteFields extends IrteSourceValidation {
+  /** The virtual vector posted into the descriptor's PIR. */
+  vector: number;
+  /** Posted-interrupt descriptor address (64-byte aligned). */
+  descriptorAddress: number;
+  /** URG: notify even while SN = 1. */
+  urgent?: boolean;
+}
+
+function sourceWords(f: IrteSourceValidation): number {
+  return ((f.sid ?? 0) | ((f.sq ?? 0) << 16) | ((f.svt ?? 0) << 18)) >>> 0;
+}
+
+function checkCommon(f: IrteSourceValidation & { vector: number }): void {
+  assertInteger(f.vector, 'IRTE vector', 0, 255);
+  assertInteger(f.svt ?? 0, 'IRTE SVT', 0, 3);
+  assertInteger(f.sq ?? 0, 'IRTE SQ', 0, 3);
+  assertInteger(f.sid ?? 0, 'IRTE SID', 0, 0xffff);
+}
+
+/** Encodes a present remapped-format IRTE (VT-d 9.10) as four words, for software writing the interrupt remapping table. */
+export function encodeRemappedIrte(f: RemappedIrteFields): Words128 {
+  checkCommon(f);
+  assertInteger(f.deliveryMode ?? 0, 'IRTE delivery mode', 0, 7);
+  const x2apic = f.x2apic === true;
+  assertInteger(f.destination, 'IRTE destination', 0, x2apic ? 0xffff_ffff : 0xff);
+  let w0 = setField(0, IRTE.P, 1);
+  w0 = setField(w0, IRTE.FPD, f.fpd === true ? 1 : 0);
+  w0 = setField(w0, IRTE.DM, f.logical === true ? 1 : 0);
+  w0 = setField(w0, IRTE.RH, f.redirectionHint === true ? 1 : 0);
+  w0 = setField(w0, IRTE.TM, f.level === true ? 1 : 0);
+  w0 = setField(w0, IRTE.DLM, f.deliveryMode ?? 0);
+  w0 = setField(w0, IRTE.V, f.vector);
+  const w1 = x2apic ? f.destination >>> 0 : setField(0, IRTE.DST_XAPIC, f.destination);
+  return [w0 >>> 0, w1, sourceWords(f), 0];
+}
+
+/** Encodes a present posted-format IRTE (IM = 1, VT-d 9.11) as four words. */
+export function encodePostedIrte(f: PostedIrteFields): Words128 {
+  checkCommon(f);
+  assertAddress(f.descriptorAddress, 'posted-interrupt descriptor address');
+  if (f.descriptorAddress % 64 !== 0) throw new UsageError('bad-argument', `posted-interrupt descriptor address must be 64-byte aligned, got 0x${f.descriptorAddress.toString(16)}`);
+  let w0 = setField(0, IRTE.P, 1);
+  w0 = setField(w0, IRTE.FPD, f.fpd === true ? 1 : 0);
+  w0 = setField(w0, IRTE.URG, f.urgent === true ? 1 : 0);
+  w0 = setField(w0, IRTE.IM, 1);
+  w0 = setField(w0, IRTE.V, f.vector);
+  return [w0 >>> 0, lo32(f.descriptorAddress) & 0xffff_ffc0, sourceWords(f), hi32(f.descriptorAddress)];
 }

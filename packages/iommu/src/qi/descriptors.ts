@@ -3,7 +3,7 @@
  * as four 32-bit words. Fields are word-relative; every bit not named is
  * reserved and checked.
  */
-import { bitFlag, bitRange } from '@hvsim/core';
+import { UsageError, assertAddress, assertInteger, assertU32, bitFlag, bitRange, hi32, lo32, setField } from '@hvsim/core';
 
 /** Descriptor types (bits 3:0, with bits 11:9 as type bits 6:4). */
 export const DESCRIPTOR_TYPE = {
@@ -73,3 +73,45 @@ export const WAIT_DSC = {
 
 /** Type bits 6:4 (word 0 bits 11:9): must be 0 for the 128-bit legacy descriptors. */
 export const TYPE_HIGH_BITS = 0x0000_0e00;
+
+/** The four 32-bit words of a 128-bit descriptor (word 0 = bits 31:0), as software writes it into the queue. */
+export type Descriptor128 = [w0: number, w1: number, w2: number, w3: number];
+
+/** Context-cache invalidate descriptor (VT-d 6.5.2.1): granularity 1 global, 2 domain, 3 device (source ID with function mask). */
+export function contextCacheInvalidateDescriptor(granularity: 1 | 2 | 3, did = 0, sid = 0, functionMask = 0): Descriptor128 {
+  assertInteger(did, 'domain ID', 0, 0xffff);
+  assertInteger(sid, 'source ID', 0, 0xffff);
+  assertInteger(functionMask, 'function mask', 0, 3);
+  const w0 = setField(setField(DESCRIPTOR_TYPE.CONTEXT_CACHE, CC_DSC.G, granularity), CC_DSC.DID, did);
+  return [w0 >>> 0, setField(setField(0, CC_DSC.SID, sid), CC_DSC.FM, functionMask), 0, 0];
+}
+
+/** IOTLB invalidate descriptor (VT-d 6.5.2.3): granularity 1 global, 2 domain, 3 page-selective (2^addressMask pages at `address`). */
+export function iotlbInvalidateDescriptor(granularity: 1 | 2 | 3, did = 0, address = 0, addressMask = 0): Descriptor128 {
+  assertInteger(did, 'domain ID', 0, 0xffff);
+  assertAddress(address, 'invalidation address');
+  assertInteger(addressMask, 'address mask', 0, 63);
+  const w0 = setField(setField(DESCRIPTOR_TYPE.IOTLB, IOTLB_DSC.G, granularity), IOTLB_DSC.DID, did);
+  return [w0 >>> 0, 0, ((lo32(address) & 0xffff_f000) | addressMask) >>> 0, hi32(address)];
+}
+
+/** Interrupt entry cache invalidate descriptor (VT-d 6.5.2.4): global, or 2^indexMask entries at `index`. */
+export function iecInvalidateDescriptor(global: boolean, index = 0, indexMask = 0): Descriptor128 {
+  assertInteger(index, 'interrupt index', 0, 0xffff);
+  assertInteger(indexMask, 'index mask', 0, 31);
+  const w0 = setField(setField(DESCRIPTOR_TYPE.INTERRUPT_ENTRY_CACHE, IEC_DSC.G, global ? 0 : 1), IEC_DSC.IM, indexMask);
+  return [w0 >>> 0, setField(0, IEC_DSC.IIDX, index), 0, 0];
+}
+
+/** Invalidation wait descriptor (VT-d 6.5.2.8): write `statusData` to `statusAddress` (when given) and/or raise the completion event (`interrupt`). */
+export function invalidationWaitDescriptor(options: { statusAddress?: number; statusData?: number; interrupt?: boolean } = {}): Descriptor128 {
+  const sw = options.statusAddress !== undefined;
+  const address = options.statusAddress ?? 0;
+  assertAddress(address, 'status address');
+  if (address % 4 !== 0) throw new UsageError('bad-argument', `status address must be 4-byte aligned, got 0x${address.toString(16)}`);
+  const data = options.statusData ?? 0;
+  assertU32(data, 'status data');
+  let w0 = setField(DESCRIPTOR_TYPE.INVALIDATION_WAIT, WAIT_DSC.IF, options.interrupt === true ? 1 : 0);
+  w0 = setField(w0, WAIT_DSC.SW, sw ? 1 : 0);
+  return [w0 >>> 0, data, lo32(address), hi32(address)];
+}

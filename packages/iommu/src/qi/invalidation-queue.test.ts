@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EVENT_CTL, FSTS, IQEI, VTD_REG } from '../regs.js';
+import { UsageError } from '@hvsim/core';
 import { TestBed, ccDescriptor, iecDescriptor, iotlbDescriptor, waitDescriptor } from '../test-support/testbed.js';
+import { contextCacheInvalidateDescriptor, iecInvalidateDescriptor, invalidationWaitDescriptor, iotlbInvalidateDescriptor } from './descriptors.js';
 
 function queue(qs = 0): TestBed {
   const bed = new TestBed();
@@ -117,5 +119,28 @@ describe('VT-d 6.5.2 queued invalidation', () => {
     bed.write32(VTD_REG.IQT_REG, 5 << 4);
     expect(bed.read32(VTD_REG.IQT_REG)).toBe(5 << 4);
     expect(bed.read32(VTD_REG.IQH_REG)).toBe(0);
+  });
+});
+
+describe('descriptor encoders (VT-d 6.5.2.1, 6.5.2.3, 6.5.2.4, 6.5.2.8)', () => {
+  it('places every field at its spec bit', () => {
+    // Type 3:0; G 5:4; DID 31:16; SID 47:32; FM 49:48.
+    expect(contextCacheInvalidateDescriptor(3, 0x12, 0x0318, 3)).toEqual([0x0012_0031, 0x0003_0318, 0, 0]);
+    // Type 2; G 5:4; DID 31:16; AM 69:64; ADDR 127:76.
+    expect(iotlbInvalidateDescriptor(3, 7, 0x12_3456_7000, 2)).toEqual([0x0007_0032, 0, 0x3456_7002, 0x12]);
+    // Type 4; G bit 4 (0 global, 1 index-selective); IM 31:27; IIDX 47:32.
+    expect(iecInvalidateDescriptor(true)).toEqual([0x4, 0, 0, 0]);
+    expect(iecInvalidateDescriptor(false, 0x1234, 3)).toEqual([0x1800_0014, 0x1234, 0, 0]);
+    // Type 5; IF bit 4; SW bit 5; status data 63:32; status address 127:66.
+    expect(invalidationWaitDescriptor({ statusAddress: 0x1_0000_8004, statusData: 0xdead_beef, interrupt: true })).toEqual([0x35, 0xdead_beef, 0x8004, 1]);
+    expect(invalidationWaitDescriptor()).toEqual([0x5, 0, 0, 0]);
+  });
+
+  it('rejects values that do not fit their fields with usage errors', () => {
+    expect(() => contextCacheInvalidateDescriptor(2, 0x1_0000)).toThrow(/domain ID/);
+    expect(() => iotlbInvalidateDescriptor(3, 1, 0x1000, 64)).toThrow(/address mask/);
+    expect(() => iecInvalidateDescriptor(false, 0x1_0000)).toThrow(/interrupt index/);
+    expect(() => invalidationWaitDescriptor({ statusAddress: 0x8002 })).toThrow(/4-byte aligned/);
+    expect(() => invalidationWaitDescriptor({ statusAddress: 0x8000, statusData: -1 })).toThrow(UsageError);
   });
 });

@@ -8,7 +8,8 @@
  * An invalidation wait descriptor writes its status and/or signals the
  * invalidation completion event (ICS.IWC, IECTL).
  */
-import { MemoryError, getField, type PhysicalMemory } from '@hvsim/core';
+import { MemoryError, getField, joinU53, type PhysicalMemory } from '@hvsim/core';
+import { pageAddress } from '../address.js';
 import type { EventInterrupt } from '../faults/event-interrupt.js';
 import type { FaultRecorder } from '../faults/fault-recorder.js';
 import type { Invalidations } from '../invalidation.js';
@@ -27,7 +28,6 @@ export interface InvalidationQueueState {
   processed: number;
 }
 
-const TWO_32 = 0x1_0000_0000;
 
 /** The invalidation queue and its registers. */
 export class InvalidationQueue {
@@ -109,7 +109,7 @@ export class InvalidationQueue {
       this.error(IQEI.INVALID_TAIL_POINTER);
       return;
     }
-    const base = this.addressHigh * TWO_32 + ((this.addressLow & 0xffff_f000) >>> 0);
+    const base = pageAddress(this.addressLow, this.addressHigh);
     while (this.head !== this.tail) {
       const at = base + this.head * DESCRIPTOR_SIZE;
       let w0: number;
@@ -176,7 +176,7 @@ export class InvalidationQueue {
       }
       case DESCRIPTOR_TYPE.IOTLB: {
         if ((w0 & IOTLB_DSC.RESERVED_W0) !== 0 || w1 !== 0 || (w2 & IOTLB_DSC.RESERVED_W2) !== 0) return IQEI.RESERVED_FIELD;
-        const address = w3 * TWO_32 + ((w2 & 0xffff_f000) >>> 0);
+        const address = pageAddress(w2, w3);
         const done = this.invalidations.iotlb(getField(w0, IOTLB_DSC.G), getField(w0, IOTLB_DSC.DID), address, getField(w2, IOTLB_DSC.AM));
         return done === 0 ? IQEI.RESERVED_FIELD : -1;
       }
@@ -198,7 +198,7 @@ export class InvalidationQueue {
     if ((w0 & WAIT_DSC.RESERVED_W0) !== 0 || (w2 & WAIT_DSC.RESERVED_W2) !== 0) return IQEI.RESERVED_FIELD;
     if (getField(w0, WAIT_DSC.SW) === 1) {
       try {
-        this.memory.write32(w3 * TWO_32 + ((w2 & 0xffff_fffc) >>> 0), w1);
+        this.memory.write32(joinU53(w2 & 0xffff_fffc, w3), w1);
       } catch (error) {
         if (!(error instanceof MemoryError)) throw error;
         // The spec defines no report for a failed status write; this model blocks the queue here (documented).

@@ -7,6 +7,8 @@
 import { PhysicalMemory, type Tracer } from '@hvsim/core';
 import { IntelIommu } from '../iommu.js';
 import type { IommuFeatures } from '../capabilities.js';
+import { encodePostedIrte, encodeRemappedIrte } from '../interrupts/irte.js';
+import { contextCacheInvalidateDescriptor, iecInvalidateDescriptor, invalidationWaitDescriptor, iotlbInvalidateDescriptor } from '../qi/descriptors.js';
 import { GCMD, VTD_REG } from '../regs.js';
 import type { IommuInterruptTarget } from '../target.js';
 
@@ -56,12 +58,13 @@ export class TestBed {
   queueBase = -1;
   queueEntries = 0;
 
-  constructor(options: { features?: IommuFeatures; x2apicTarget?: boolean; tracer?: Tracer } = {}) {
+  /** `target` replaces the recording target for the unit (then `target.deliveries` stays empty). */
+  constructor(options: { features?: IommuFeatures; x2apicTarget?: boolean; tracer?: Tracer; target?: IommuInterruptTarget } = {}) {
     this.memory.addRegion(0, 0x1000_0000, { name: 'ram' });
     this.target = recordingTarget(options.x2apicTarget ?? false);
     this.iommu = new IntelIommu({
       memory: this.memory,
-      target: this.target,
+      target: options.target ?? this.target,
       ...(options.features ? { features: options.features } : {}),
       ...(options.tracer ? { tracer: options.tracer } : {}),
     });
@@ -182,23 +185,31 @@ export class TestBed {
     this.writeEntry(this.irt + index * 16, w0, w1, w2, w3);
   }
 
-  /** A remapped-format IRTE: present, vector, destination (xAPIC ID in bits 15:8 unless `x2apic`), source check. */
+  /** A remapped-format IRTE (short field names; see `encodeRemappedIrte`). */
   remappedIrte(
     index: number,
     f: { vector: number; dest: number; x2apic?: boolean; dm?: number; rh?: number; tm?: number; dlm?: number; fpd?: boolean; sid?: number; sq?: number; svt?: number },
   ): void {
-    const w0 = 1 | (f.fpd === true ? 2 : 0) | ((f.dm ?? 0) << 2) | ((f.rh ?? 0) << 3) | ((f.tm ?? 0) << 4) | ((f.dlm ?? 0) << 5) | (f.vector << 16);
-    const w1 = f.x2apic === true ? f.dest : f.dest << 8;
-    const w2 = (f.sid ?? 0) | ((f.sq ?? 0) << 16) | ((f.svt ?? 0) << 18);
-    this.writeIrte(index, w0, w1, w2, 0);
+    const words = encodeRemappedIrte({
+      vector: f.vector,
+      destination: f.dest,
+      x2apic: f.x2apic === true,
+      logical: f.dm === 1,
+      redirectionHint: f.rh === 1,
+      level: f.tm === 1,
+      deliveryMode: f.dlm ?? 0,
+      fpd: f.fpd === true,
+      sid: f.sid ?? 0,
+      sq: f.sq ?? 0,
+      svt: f.svt ?? 0,
+    });
+    this.writeIrte(index, ...words);
   }
 
-  /** A posted-format IRTE (IM = 1). */
+  /** A posted-format IRTE (IM = 1; see `encodePostedIrte`). */
   postedIrte(index: number, f: { vector: number; pda: number; urgent?: boolean; fpd?: boolean; sid?: number; sq?: number; svt?: number }): void {
-    const w0 = 1 | (f.fpd === true ? 2 : 0) | (f.urgent === true ? 1 << 14 : 0) | (1 << 15) | (f.vector << 16);
-    const w1 = (f.pda % 0x1_0000_0000) & 0xffff_ffc0;
-    const w2 = (f.sid ?? 0) | ((f.sq ?? 0) << 16) | ((f.svt ?? 0) << 18);
-    this.writeIrte(index, w0 >>> 0, w1 >>> 0, w2, Math.floor(f.pda / 0x1_0000_0000));
+    const { pda, ...rest } = f;
+    this.writeIrte(index, ...encodePostedIrte({ ...rest, descriptorAddress: pda }));
   }
 
   /** Sets up a queue of 2^(qs+8) descriptors and enables queued invalidation. */
@@ -221,23 +232,8 @@ export class TestBed {
   }
 }
 
-/** Context-cache invalidate descriptor: g 1 global, 2 domain, 3 device. */
-export function ccDescriptor(g: number, did = 0, sid = 0, fm = 0): [number, number, number, number] {
-  return [(1 | (g << 4) | (did << 16)) >>> 0, sid | (fm << 16), 0, 0];
-}
-
-/** IOTLB invalidate descriptor: g 1 global, 2 domain, 3 page-selective. */
-export function iotlbDescriptor(g: number, did = 0, address = 0, am = 0): [number, number, number, number] {
-  return [(2 | (g << 4) | (did << 16)) >>> 0, 0, ((address % 0x1_0000_0000) & 0xffff_f000) | am, Math.floor(address / 0x1_0000_0000)];
-}
-
-/** Interrupt entry cache invalidate descriptor: global, or index-selective with mask. */
-export function iecDescriptor(global: boolean, index = 0, mask = 0): [number, number, number, number] {
-  return [(4 | (global ? 0 : 0x10) | (mask << 27)) >>> 0, index, 0, 0];
-}
-
-/** Invalidation wait descriptor. */
-export function waitDescriptor(options: { statusAddress?: number; statusData?: number; interrupt?: boolean }): [number, number, number, number] {
-  const sw = options.statusAddress !== undefined;
-  return [5 | (options.interrupt === true ? 0x10 : 0) | (sw ? 0x20 : 0), options.statusData ?? 0, sw ? options.statusAddress! : 0, 0];
-}
+/** Short names for the public descriptor encoders. */
+export const ccDescriptor = contextCacheInvalidateDescriptor;
+export const iotlbDescriptor = iotlbInvalidateDescriptor;
+export const iecDescriptor = iecInvalidateDescriptor;
+export const waitDescriptor = invalidationWaitDescriptor;
