@@ -11,7 +11,7 @@ import { emptyMessage } from '../bus/apic-message.js';
 import type { LocalApic } from './local-apic.js';
 import type { ApicMode } from './apic-base.js';
 import { lintEoi } from './lint.js';
-import { LVT_MASK, LVT_REMOTE_IRR, LVT_WRITABLE, lvtDeliveryMode, lvtIsLevel } from './lvt.js';
+import { LVT_MASK, LVT_REMOTE_IRR, LVT_WRITABLE, isReservedLvtDeliveryMode, lvtDeliveryMode, lvtIsLevel } from './lvt.js';
 import { computeApr, computePpr } from './priority.js';
 import { APIC_DEFAULT_BASE, APIC_RESET, ESR_BIT, LVT_INDEX } from './regs.js';
 import { PENDING_SIGNAL } from './signals.js';
@@ -323,6 +323,13 @@ export class ApicCore {
     if ((entry & LVT_MASK) !== 0) return this.dropped(vector, 'lvt-masked');
     this.tracer?.emit({ kind: 'interrupt.raised', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, args: { lvt: LVT_NAMES[index]! } });
     const mode = lvtDeliveryMode(index, entry);
+    // LVT delivery modes other than fixed, SMI, NMI, INIT and ExtINT are reserved (SDM 3A 11.5.1).
+    if (isReservedLvtDeliveryMode(mode)) return this.dropped(vector, 'reserved-delivery-mode');
+    if (index === LVT_INDEX.PERF) {
+      // The APIC sets the mask of the performance-counter entry when it signals it; software
+      // unmasks it again (SDM 3A 11.5.1, Mask).
+      this.lvt[index] = entry | LVT_MASK;
+    }
     if (lvtIsLevel(index, entry)) {
       // Remote IRR: set when the level interrupt is accepted, cleared by its EOI (SDM 3A 11.5.1).
       if ((entry & LVT_REMOTE_IRR) !== 0) return false;

@@ -40,6 +40,7 @@ export interface LocalApicState {
   lint: boolean[];
 }
 
+/** The JSON-safe state of one local APIC (LocalApic.saveState). */
 export function saveApicState(c: ApicCore): LocalApicState {
   return {
     type: 'hvsim.lapic',
@@ -69,6 +70,7 @@ export function saveApicState(c: ApicCore): LocalApicState {
   };
 }
 
+/** Validates and loads a saved state; SnapshotError for foreign or malformed ones (LocalApic.restoreState). */
 export function restoreApicState(c: ApicCore, state: unknown): void {
   const r = readState(state, 'hvsim.lapic', 1);
   const id = r.u32('id');

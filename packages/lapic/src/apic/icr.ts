@@ -50,10 +50,11 @@ export function sendIpi(core: ApicCore, low: number, destination: number): void 
     core.signalError(ESR_BIT.REDIRECTABLE_IPI);
     return;
   }
-  const levelTriggered = (low & 0x8000) !== 0;
-  const level = (low & 0x4000) !== 0;
+  // Pentium 4 and later APICs ignore the ICR level and trigger-mode bits: every IPI is issued
+  // edge-triggered and asserted (SDM 3A 11.6.1 ICR fields, Table 11-3 note 2). A level-triggered
+  // fixed IPI therefore leaves TMR clear, and an "INIT level de-assert" arrives as an INIT.
   if (shorthand === ICR_SHORTHAND.SELF) {
-    core.accept(vector, deliveryMode, levelTriggered, level);
+    core.accept(vector, deliveryMode, false, true);
     return;
   }
   // An IPI sent from a receiver's notifier while this one is in flight gets its own message.
@@ -63,8 +64,8 @@ export function sendIpi(core: ApicCore, low: number, destination: number): void 
   m.shorthand = shorthand;
   m.vector = vector;
   m.deliveryMode = deliveryMode;
-  m.trigger = levelTriggered ? 'level' : 'edge';
-  m.level = level;
+  m.trigger = 'edge';
+  m.level = true;
   m.x2apicDestination = core.mode === 'x2apic';
   core.ipiDepth++;
   try {

@@ -13,7 +13,8 @@
 import { UsageError, describeValue } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
 import { readRegister } from './register-file.js';
-import { APIC_REG, LVT_INDEX, LVT_OFFSETS } from './regs.js';
+import { APIC_REG, APIC_RESET, LVT_INDEX, LVT_OFFSETS } from './regs.js';
+import { ICR_LOW_WRITABLE } from './icr.js';
 import { LVT_REMOTE_IRR } from './lvt.js';
 
 /** Size of struct kvm_lapic_state. */
@@ -37,6 +38,7 @@ const EXPORTED: readonly number[] = [
   APIC_REG.APIC_TIMER_DIVIDE_CONFIG,
 ];
 
+/** Builds the KVM_GET_LAPIC register image of `core`. */
 export function exportKvmLapicPage(core: ApicCore, x2apicFormat: boolean): Uint8Array {
   const bytes = new Uint8Array(KVM_LAPIC_STATE_SIZE);
   const view = new DataView(bytes.buffer);
@@ -55,6 +57,7 @@ export function exportKvmLapicPage(core: ApicCore, x2apicFormat: boolean): Uint8
   return bytes;
 }
 
+/** Loads a KVM_SET_LAPIC register image into `core` and resumes its timer. */
 export function importKvmLapicPage(core: ApicCore, bytes: Uint8Array, x2apicFormat: boolean): void {
   if (!(bytes instanceof Uint8Array) || bytes.length !== KVM_LAPIC_STATE_SIZE) {
     throw new UsageError('bad-argument', `a KVM lapic state must be a Uint8Array of ${KVM_LAPIC_STATE_SIZE} bytes, got ${describeValue(bytes)}`);
@@ -77,11 +80,11 @@ export function importKvmLapicPage(core: ApicCore, bytes: Uint8Array, x2apicForm
   core.svr = reg(APIC_REG.APIC_SVR) & core.svrWritable;
   core.esr = reg(APIC_REG.APIC_ESR) & 0xff;
   core.esrPending = 0;
-  core.icrLow = reg(APIC_REG.APIC_ICR_LOW) & 0x000c_cfff;
+  core.icrLow = (reg(APIC_REG.APIC_ICR_LOW) & ICR_LOW_WRITABLE) >>> 0;
   core.icrHigh = core.mode === 'x2apic' ? reg(APIC_REG.APIC_ICR_HIGH) : reg(APIC_REG.APIC_ICR_HIGH) & 0xff00_0000;
   for (let i = 0; i < 7; i++) {
     const keep = i === LVT_INDEX.LINT0 || i === LVT_INDEX.LINT1 ? LVT_REMOTE_IRR : 0;
-    core.lvt[i] = i === LVT_INDEX.CMCI && !core.hasCmci ? 0x0001_0000 : (reg(LVT_OFFSETS[i]!) & (core.lvtWritable(i) | keep)) >>> 0;
+    core.lvt[i] = i === LVT_INDEX.CMCI && !core.hasCmci ? APIC_RESET.LVT : (reg(LVT_OFFSETS[i]!) & (core.lvtWritable(i) | keep)) >>> 0;
   }
   // Timer mode 11b is reserved: load it as one-shot.
   if (((core.lvt[LVT_INDEX.TIMER]! >>> 17) & 3) === 3) core.lvt[LVT_INDEX.TIMER] = core.lvt[LVT_INDEX.TIMER]! & ~(3 << 17);

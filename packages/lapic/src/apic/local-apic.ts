@@ -33,7 +33,7 @@ import { setLint } from './lint.js';
 import { PENDING_SIGNAL } from './signals.js';
 import { exportKvmLapicPage, importKvmLapicPage } from './kvm-lapic-page.js';
 import { xapicAccessTable, x2apicAccessTable } from './register-access.js';
-import { IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, LVT_INDEX, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
+import { IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, ICR_SHORTHAND, LVT_INDEX, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
 import { x2apicReadMsr, x2apicWriteMsr } from './x2apic-msr.js';
 import { xapicRead, xapicWrite } from './xapic-mmio.js';
 
@@ -100,6 +100,14 @@ const DEFAULT_TIMER_HZ = 25_000_000;
 
 function checkVector(vector: number): void {
   if ((vector & 0xff) !== vector) throw new UsageError('bad-argument', `interrupt vector must be an integer in [0, 255], got ${describeValue(vector)}`);
+}
+
+function checkLintPin(pin: number): void {
+  if (pin !== 0 && pin !== 1) throw new UsageError('bad-argument', `LINT pin must be 0 or 1, got ${describeValue(pin)}`);
+}
+
+function checkMsrIndex(index: number): void {
+  if ((index >>> 0) !== index) throw new UsageError('bad-argument', `MSR index must be an unsigned 32-bit integer, got ${describeValue(index)}`);
 }
 
 /**
@@ -282,7 +290,11 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
     checkVector(vector);
     const mode = message.deliveryMode ?? DELIVERY_MODE.FIXED;
     if ((mode & 7) !== mode) throw new UsageError('bad-argument', `delivery mode must be an integer in [0, 7], got ${describeValue(mode)}`);
-    this.core.accept(vector, mode, message.trigger === 'level', message.level ?? true);
+    const trigger: unknown = message.trigger;
+    if (trigger !== 'edge' && trigger !== 'level') throw new UsageError('bad-argument', `trigger must be 'edge' or 'level', got ${describeValue(trigger)}`);
+    const level: unknown = message.level ?? true;
+    if (typeof level !== 'boolean') throw new UsageError('bad-argument', `level must be a boolean, got ${describeValue(level)}`);
+    this.core.accept(vector, mode, trigger === 'level', level);
   }
 
   /** Accepts a bus message already resolved to this APIC (used by ApicBus); returns whether it was accepted. */
@@ -304,13 +316,14 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
 
   /** Drives LINT0 (`pin` 0) or LINT1 (`pin` 1) to a level; the LVT entry decides what it signals. */
   setLint(pin: 0 | 1, level: boolean): void {
-    if ((pin as number) !== 0 && (pin as number) !== 1) throw new UsageError('bad-argument', `LINT pin must be 0 or 1, got ${describeValue(pin)}`);
+    checkLintPin(pin);
+    if (typeof level !== 'boolean') throw new UsageError('bad-argument', `LINT level must be a boolean, got ${describeValue(level)}`);
     setLint(this.core, pin, level);
   }
 
   /** LINT0 or LINT1 as a core InterruptLine (an 8259's INTR output, an NMI button). */
   lintLine(pin: 0 | 1): InterruptLine {
-    if ((pin as number) !== 0 && (pin as number) !== 1) throw new UsageError('bad-argument', `LINT pin must be 0 or 1, got ${describeValue(pin)}`);
+    checkLintPin(pin);
     return {
       setLevel: (asserted: boolean) => {
         setLint(this.core, pin, asserted);
@@ -436,6 +449,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
 
   /** RDMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE or an x2APIC MSR. */
   readMsr(index: number): bigint {
+    checkMsrIndex(index);
     if (index >= X2APIC_MSR_BASE && index <= X2APIC_MSR_LAST) return x2apicReadMsr(this.core, this.x2apicTable, index);
     if (index === IA32_APIC_BASE_MSR) return this.apicBase;
     if (index === IA32_TSC_DEADLINE_MSR) {
@@ -452,6 +466,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
       this.core.eoi();
       return;
     }
+    checkMsrIndex(index);
     if (typeof value !== 'bigint' || value < 0n || value > 0xffff_ffff_ffff_ffffn) {
       throw new UsageError('bad-argument', `MSR value must be an unsigned 64-bit bigint, got ${describeValue(value)}`);
     }
@@ -549,8 +564,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
   /** An APIC not connected to a bus is a one-CPU system: messages reach only itself. */
   private deliverAlone(m: ApicBusMessage): number {
     let hit: boolean;
-    if (m.shorthand === 2) hit = true;
-    else if (m.shorthand === 3) hit = false;
+    if (m.shorthand === ICR_SHORTHAND.ALL_INCLUDING_SELF) hit = true;
+    else if (m.shorthand === ICR_SHORTHAND.ALL_EXCLUDING_SELF) hit = false;
     else hit = matchesDestination(this, m.destination, m.logical, m.x2apicDestination);
     return hit && this.acceptBusMessage(m) ? 1 : 0;
   }

@@ -89,6 +89,37 @@ describe('LVT entries (SDM 3A 11.5.1)', () => {
     expect(() => apic.raiseLocalInterrupt('bogus' as 'perf')).toThrow("local interrupt source must be 'thermal', 'perf' or 'cmci'");
   });
 
+  it('the performance-counter entry masks itself when it signals; software unmasks it (SDM 3A 11.5.1, Mask)', () => {
+    const { apic } = makeApic();
+    wr(apic, APIC_REG.APIC_LVT_PERF, 0x61);
+    expect(apic.raiseLocalInterrupt('perf')).toBe(true);
+    expect(rd(apic, APIC_REG.APIC_LVT_PERF)).toBe(MASKED | 0x61);
+    expect(apic.raiseLocalInterrupt('perf')).toBe(false); // masked until software re-arms it
+    expect(apic.acknowledge()).toBe(0x61);
+    wr(apic, APIC_REG.APIC_LVT_PERF, NMI); // as Linux's PMI handler does
+    expect(apic.raiseLocalInterrupt('perf')).toBe(true);
+    expect(apic.takeNmi()).toBe(true);
+    // The other entries keep their mask clear.
+    wr(apic, APIC_REG.APIC_LVT_THERMAL, 0x62);
+    apic.raiseLocalInterrupt('thermal');
+    expect(rd(apic, APIC_REG.APIC_LVT_THERMAL)).toBe(0x62);
+  });
+
+  it.each([
+    ['001b (lowest priority)', 1],
+    ['011b', 3],
+    ['110b (start-up)', 6],
+  ])('reserved LVT delivery mode %s signals nothing (SDM 3A 11.5.1)', (_name, mode) => {
+    const { apic } = makeApic({ id: 1 }); // an AP, waiting for SIPI: a start-up would be taken
+    wr(apic, APIC_REG.APIC_LVT_THERMAL, (mode << 8) | 0x63);
+    wr(apic, APIC_REG.APIC_LVT_LINT0, (mode << 8) | 0x64);
+    expect(apic.raiseLocalInterrupt('thermal')).toBe(false);
+    apic.setLint(0, true);
+    expect(apic.isRequested(0x63) || apic.isRequested(0x64)).toBe(false);
+    expect(apic.pendingSignals).toBe(0);
+    expect(apic.waitingForSipi).toBe(true);
+  });
+
   it('an LVT with an illegal vector sets receive-illegal-vector (SDM 3A 11.5.3)', () => {
     const { apic } = makeApic();
     wr(apic, APIC_REG.APIC_LVT_THERMAL, 0x0f);
@@ -141,7 +172,7 @@ describe('INIT and SIPI (SDM 3A 11.6.1, 11.4.7.3, 9.4)', () => {
     expect(apic.takeSipi()).toBe(0x9a);
   });
 
-  it('INIT level de-assert is ignored (SDM 3A 11.6.1: not supported since the Pentium 4)', () => {
+  it('a received INIT level de-assert message is ignored (SDM 3A 11.6.1: not supported since the Pentium 4)', () => {
     const { apic } = makeApic({ id: 2 });
     wr(apic, APIC_REG.APIC_TPR, 0x30);
     apic.acceptInterrupt({ vector: 0, deliveryMode: 5, trigger: 'level', level: false });
@@ -161,6 +192,11 @@ describe('INIT and SIPI (SDM 3A 11.6.1, 11.4.7.3, 9.4)', () => {
     expect(() => apic.acceptInterrupt({ vector: 256, trigger: 'edge' })).toThrow('interrupt vector must be an integer in [0, 255], got 256');
     expect(() => apic.acceptInterrupt({ vector: 1.5, trigger: 'edge' })).toThrow('interrupt vector');
     expect(() => apic.acceptInterrupt({ vector: 1, deliveryMode: 8, trigger: 'edge' })).toThrow('delivery mode must be an integer in [0, 7]');
+    expect(() => apic.acceptInterrupt({ vector: 0x40, trigger: 'rising' as 'edge' })).toThrow(/trigger must be 'edge' or 'level', got .rising./);
+    expect(() => apic.acceptInterrupt({ vector: 0x40, trigger: 'level', level: 1 as unknown as boolean })).toThrow('level must be a boolean, got 1');
+    expect(apic.isRequested(0x40)).toBe(false);
+    expect(() => apic.setLint(2 as 0, true)).toThrow('LINT pin must be 0 or 1, got 2');
+    expect(() => apic.setLint(0, 'high' as unknown as boolean)).toThrow('LINT level must be a boolean');
   });
 });
 

@@ -3,7 +3,7 @@
  * the rules that decide how an entry's interrupt is signalled.
  */
 import { DELIVERY_MODE, fieldMask } from '@hvsim/core';
-import { LVT_FIELD, LVT_INDEX } from './regs.js';
+import { LVT_FIELD, LVT_INDEX, LVT_OFFSETS } from './regs.js';
 
 const VECTOR = fieldMask(LVT_FIELD.VECTOR);
 const DELIVERY_MODE_BITS = fieldMask(LVT_FIELD.DELIVERY_MODE);
@@ -46,6 +46,11 @@ export function lvtDeliveryMode(index: number, entry: number): number {
   return (entry >>> 8) & 7;
 }
 
+/** LVT delivery modes 001b, 011b and 110b are reserved (SDM 3A 11.5.1): such an entry signals nothing. */
+export function isReservedLvtDeliveryMode(mode: number): boolean {
+  return mode === 1 || mode === 3 || mode === 6;
+}
+
 /**
  * True when an entry's interrupt is level-triggered: only LINT0/LINT1 in fixed
  * mode with the trigger bit set (SDM 3A 11.5.1: NMI, SMI and INIT are always
@@ -58,4 +63,15 @@ export function lvtIsLevel(index: number, entry: number): boolean {
 /** LINT input polarity: bit 13 set = active low. */
 export function lvtActiveLow(entry: number): boolean {
   return (entry & POLARITY) !== 0;
+}
+
+/** LVT index of each register (offset >> 4), or -1 for registers that are not LVT entries. */
+const LVT_BY_REGISTER = new Int8Array(64).fill(-1);
+LVT_OFFSETS.forEach((offset, index) => {
+  LVT_BY_REGISTER[offset >>> 4] = index;
+});
+
+/** The LVT_INDEX of the register at xAPIC `offset` (a multiple of 16 below 0x400), or -1 when it is not an LVT entry. */
+export function lvtIndexOf(offset: number): number {
+  return LVT_BY_REGISTER[offset >>> 4]!;
 }

@@ -7,7 +7,7 @@ import { APIC_REG, LVT_INDEX } from './regs.js';
 import type { ApicCore } from './apic-core.js';
 import { ICR_HIGH_WRITABLE, ICR_LOW_WRITABLE, sendIpi, selfIpi } from './icr.js';
 import { evaluateLint } from './lint.js';
-import { LVT_MASK, LVT_READ_ONLY, LVT_REMOTE_IRR, lvtIsLevel } from './lvt.js';
+import { LVT_MASK, LVT_READ_ONLY, LVT_REMOTE_IRR, lvtIndexOf, lvtIsLevel } from './lvt.js';
 
 /** Reads the register at `offset` (a multiple of 16 the caller has checked exists in this mode). */
 export function readRegister(core: ApicCore, offset: number): number {
@@ -36,33 +36,22 @@ export function readRegister(core: ApicCore, offset: number): number {
       return core.icrLow;
     case APIC_REG.APIC_ICR_HIGH:
       return core.icrHigh;
-    case APIC_REG.APIC_LVT_CMCI:
-      return core.lvt[LVT_INDEX.CMCI]!;
-    case APIC_REG.APIC_LVT_TIMER:
-      return core.lvt[LVT_INDEX.TIMER]!;
-    case APIC_REG.APIC_LVT_THERMAL:
-      return core.lvt[LVT_INDEX.THERMAL]!;
-    case APIC_REG.APIC_LVT_PERF:
-      return core.lvt[LVT_INDEX.PERF]!;
-    case APIC_REG.APIC_LVT_LINT0:
-      return core.lvt[LVT_INDEX.LINT0]!;
-    case APIC_REG.APIC_LVT_LINT1:
-      return core.lvt[LVT_INDEX.LINT1]!;
-    case APIC_REG.APIC_LVT_ERROR:
-      return core.lvt[LVT_INDEX.ERROR]!;
     case APIC_REG.APIC_TIMER_INITIAL_COUNT:
       return core.timer.initial;
     case APIC_REG.APIC_TIMER_CURRENT_COUNT:
       return core.timer.currentCount();
     case APIC_REG.APIC_TIMER_DIVIDE_CONFIG:
       return core.timer.divide;
-    default:
+    default: {
+      const lvt = lvtIndexOf(offset);
+      if (lvt >= 0) return core.lvt[lvt]!;
       if (offset >= APIC_REG.APIC_ISR0 && offset < APIC_REG.APIC_ESR) {
         const block = offset < APIC_REG.APIC_TMR0 ? core.isr : offset < APIC_REG.APIC_IRR0 ? core.tmr : core.irr;
         return block.words[(offset >>> 4) & 7]!;
       }
       // EOI, RRD and SELF IPI read as zero.
       return 0;
+    }
   }
 }
 
@@ -104,27 +93,6 @@ export function writeRegister(core: ApicCore, offset: number, value: number): vo
     case APIC_REG.APIC_ICR_HIGH:
       core.icrHigh = (value & ICR_HIGH_WRITABLE) >>> 0;
       return;
-    case APIC_REG.APIC_LVT_CMCI:
-      writeLvt(core, LVT_INDEX.CMCI, value);
-      return;
-    case APIC_REG.APIC_LVT_TIMER:
-      writeLvt(core, LVT_INDEX.TIMER, value);
-      return;
-    case APIC_REG.APIC_LVT_THERMAL:
-      writeLvt(core, LVT_INDEX.THERMAL, value);
-      return;
-    case APIC_REG.APIC_LVT_PERF:
-      writeLvt(core, LVT_INDEX.PERF, value);
-      return;
-    case APIC_REG.APIC_LVT_LINT0:
-      writeLvt(core, LVT_INDEX.LINT0, value);
-      return;
-    case APIC_REG.APIC_LVT_LINT1:
-      writeLvt(core, LVT_INDEX.LINT1, value);
-      return;
-    case APIC_REG.APIC_LVT_ERROR:
-      writeLvt(core, LVT_INDEX.ERROR, value);
-      return;
     case APIC_REG.APIC_TIMER_INITIAL_COUNT:
       core.timer.setInitialCount(value);
       return;
@@ -134,9 +102,12 @@ export function writeRegister(core: ApicCore, offset: number, value: number): vo
     case APIC_REG.APIC_SELF_IPI:
       selfIpi(core, value & 0xff);
       return;
-    default:
+    default: {
+      const lvt = lvtIndexOf(offset);
       // Read-only registers: writes have no effect.
+      if (lvt >= 0) writeLvt(core, lvt, value);
       return;
+    }
   }
 }
 

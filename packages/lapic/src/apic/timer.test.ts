@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RecordingTracer } from '@hvsim/core';
 import { timerDivisor } from './timer.js';
 import { APIC_REG } from './regs.js';
-import { expectGp, makeApic, rd, toX2apic, wr } from '../test-support/helpers.js';
+import { expectGp, makeApic, numRuns, rd, seed, toX2apic, wr } from '../test-support/helpers.js';
 
 // Timer clock = TSC: 1 cycle per timer tick before the divider keeps the arithmetic readable.
 const opts = { tscFrequencyHz: 1_000_000_000, timerFrequencyHz: 1_000_000_000 };
@@ -235,5 +236,45 @@ describe('timer tracing', () => {
       ['interrupt.raised', 10, 'timer'],
       ['interrupt.delivered', 10, undefined],
     ]);
+  });
+});
+
+describe('timer count and expiries against a reference model (SDM 3A 11.5.4)', () => {
+  it('property: TMCCT = TMICT - elapsed ticks (reloading when periodic); one expiry per period, one in one-shot mode', () => {
+    // 4 clock cycles per timer tick before the divider, so ticks never fall on every cycle.
+    const freq = { tscFrequencyHz: 1_000_000_000, timerFrequencyHz: 250_000_000 };
+    fc.assert(
+      fc.property(
+        fc.boolean(),
+        fc.integer({ min: 1, max: 300 }),
+        fc.constantFrom(0x0, 0x1, 0x2, 0x3, 0x8, 0x9, 0xa, 0xb),
+        fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 1, maxLength: 12 }),
+        (periodic, initial, divide, advances) => {
+          const tracer = new RecordingTracer();
+          const { apic, clock } = makeApic({ ...freq, tracer });
+          wr(apic, APIC_REG.APIC_LVT_TIMER, (periodic ? PERIODIC : ONE_SHOT) | VEC);
+          wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, divide);
+          const start = clock.now();
+          wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, initial);
+          const cyclesPerCount = 4 * timerDivisor(divide);
+          for (const n of advances) {
+            clock.advance(n);
+            const ticks = Math.floor((clock.now() - start) / cyclesPerCount);
+            let count: number;
+            let expiries: number;
+            if (periodic) {
+              count = ticks < initial ? initial - ticks : initial - ((ticks - initial) % initial);
+              expiries = Math.floor(ticks / initial);
+            } else {
+              count = Math.max(initial - ticks, 0);
+              expiries = ticks >= initial ? 1 : 0;
+            }
+            expect(rd(apic, APIC_REG.APIC_TIMER_CURRENT_COUNT)).toBe(count);
+            expect(tracer.events().filter((e) => e.kind === 'interrupt.raised' && e.args?.lvt === 'timer')).toHaveLength(expiries);
+          }
+        },
+      ),
+      { seed, numRuns },
+    );
   });
 });

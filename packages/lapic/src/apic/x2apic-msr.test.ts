@@ -145,6 +145,8 @@ describe('x2APIC MSR interface (SDM 3A 11.12.1.2, Table 11-6)', () => {
     expect(() => apic.readMsr(0x10)).toThrow(UsageError);
     expect(() => apic.writeMsr(0x808, -1n)).toThrow('MSR value must be an unsigned 64-bit bigint, got -1n');
     expect(() => apic.writeMsr(0x123, 0n)).toThrow('MSR 291 (0x123) does not belong to the local APIC');
+    expect(() => apic.readMsr(2056.5)).toThrow('MSR index must be an unsigned 32-bit integer');
+    expect(() => apic.writeMsr(-1, 0n)).toThrow('MSR index must be an unsigned 32-bit integer');
   });
 
   it('CMCI MSR 0x82F exists only with 7 LVT entries', () => {

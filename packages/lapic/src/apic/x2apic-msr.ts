@@ -10,9 +10,9 @@ import { CpuException, joinU64 } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
 import { readRegister, writeRegister } from './register-file.js';
 import { X2APIC_ICR_RESERVED, ICR_LOW_WRITABLE, sendIpi } from './icr.js';
-import { LVT_READ_ONLY } from './lvt.js';
+import { LVT_READ_ONLY, lvtIndexOf } from './lvt.js';
 import { ACCESS } from './register-access.js';
-import { APIC_REG, DIVIDE_CONFIG_MASK, LVT_INDEX, LVT_OFFSETS, X2APIC_MSR_BASE } from './regs.js';
+import { APIC_REG, DIVIDE_CONFIG_MASK, LVT_INDEX, X2APIC_MSR_BASE } from './regs.js';
 
 function hex(v: number | bigint): string {
   return `0x${v.toString(16)}`;
@@ -22,6 +22,7 @@ function gp(msr: number, what: string): CpuException {
   return CpuException.gp(`x2APIC MSR ${hex(msr)}: ${what}`);
 }
 
+/** RDMSR of an x2APIC MSR (0x800-0x8FF); #GP as SDM 3A 11.12.1.2 says. */
 export function x2apicReadMsr(core: ApicCore, table: Uint8Array, msr: number): bigint {
   if (core.mode !== 'x2apic') throw gp(msr, 'RDMSR while not in x2APIC mode');
   const kind = table[msr - X2APIC_MSR_BASE]!;
@@ -47,7 +48,7 @@ function reservedBits(core: ApicCore, offset: number, value: number): number {
     case APIC_REG.APIC_TIMER_DIVIDE_CONFIG:
       return value & ~DIVIDE_CONFIG_MASK;
     default: {
-      const index = LVT_OFFSETS.indexOf(offset);
+      const index = lvtIndexOf(offset);
       if (index < 0) return 0;
       const rsvd = value & ~(core.lvtWritable(index) | LVT_READ_ONLY[index]!);
       // Timer mode 11b is reserved.
@@ -57,6 +58,7 @@ function reservedBits(core: ApicCore, offset: number, value: number): number {
   }
 }
 
+/** WRMSR of an x2APIC MSR (0x800-0x8FF); #GP for reserved MSRs and bits, read-only registers and outside x2APIC mode. */
 export function x2apicWriteMsr(core: ApicCore, table: Uint8Array, msr: number, value: bigint): void {
   if (core.mode !== 'x2apic') throw gp(msr, 'WRMSR while not in x2APIC mode');
   const kind = table[msr - X2APIC_MSR_BASE]!;

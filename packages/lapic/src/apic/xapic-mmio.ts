@@ -28,6 +28,7 @@ function checkAccess(offset: number, size: number): void {
   if (size !== 4 && size !== 1 && size !== 2) throw new UsageError('bad-argument', `xAPIC access size must be 1, 2 or 4 bytes, got ${describeValue(size)}`);
 }
 
+/** A read of the xAPIC page at `offset` (see the rules above). */
 export function xapicRead(core: ApicCore, table: Uint8Array, offset: number, size: number): number {
   checkAccess(offset, size);
   if (core.mode !== 'xapic') return size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff;
@@ -44,6 +45,7 @@ export function xapicRead(core: ApicCore, table: Uint8Array, offset: number, siz
   return (value >>> (byte * 8)) & (size === 1 ? 0xff : 0xffff);
 }
 
+/** A write to the xAPIC page at `offset` (see the rules above). */
 export function xapicWrite(core: ApicCore, table: Uint8Array, offset: number, size: number, value: number): void {
   checkAccess(offset, size);
   if (core.mode !== 'xapic') return;

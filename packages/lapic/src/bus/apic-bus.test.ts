@@ -124,6 +124,55 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
     expect(apics[3]!.isRequested(0x91)).toBe(false);
   });
 
+  it('lowest priority skips software-disabled APICs, which would drop the interrupt (SDM 3A 11.4.7.2)', () => {
+    const { apics } = system(4);
+    apics.forEach((a, i) => wr(a, APIC_REG.APIC_TPR, 0x40 - i * 0x10)); // APIC 3 has the lowest TPR
+    wr(apics[3]!, APIC_REG.APIC_SVR, 0xff); // ... but is software-disabled
+    ipi(apics[0]!, 0x100 | 0x80000 | 0x93, 0);
+    expect(got(apics, 0x93)).toEqual([2]);
+    for (const a of apics) wr(a, APIC_REG.APIC_SVR, 0xff);
+    ipi(apics[0]!, 0x100 | 0x80000 | 0x94, 0); // nobody can take it
+    expect(got(apics, 0x94)).toEqual([]);
+  });
+
+  it('with focus checking disabled (SVR bit 9) a processor holding the vector does not win (SDM 3A 11.6.2.4, 11.9)', () => {
+    const { apics } = system(4);
+    apics.forEach((a, i) => wr(a, APIC_REG.APIC_TPR, 0x40 - i * 0x10)); // APIC 3 has the lowest TPR
+    apics[1]!.acceptInterrupt({ vector: 0x92, trigger: 'edge' });
+    wr(apics[1]!, APIC_REG.APIC_SVR, 0x3ff); // focus disabled on APIC 1
+    ipi(apics[0]!, 0x100 | 0x80000 | 0x92, 0);
+    expect(got(apics, 0x92)).toEqual([1, 3]); // APIC 1 only still has its own; the IPI went to APIC 3
+  });
+
+  it('level and trigger bits are ignored: every IPI is issued edge-triggered, asserted (SDM 3A 11.6.1, Table 11-3 note 2)', () => {
+    const { bus, apics } = system(2);
+    const io = new IoApic();
+    bus.attach(io);
+    const eois: number[] = [];
+    const realEoi = io.eoi.bind(io);
+    io.eoi = (v: number): void => {
+      eois.push(v);
+      realEoi(v);
+    };
+    ipi(apics[0]!, 0xc000 | 0x71, 1); // fixed, level-triggered, assert
+    expect(apics[1]!.isRequested(0x71)).toBe(true);
+    expect(apics[1]!.isLevelTriggered(0x71)).toBe(false); // TMR clear: accepted as edge
+    ipi(apics[0]!, 0x8000 | 0x72, 1); // fixed, level-triggered, "de-assert": still delivered
+    expect(apics[1]!.isRequested(0x72)).toBe(true);
+    expect(apics[1]!.acknowledge()).toBe(0x72);
+    wr(apics[1]!, APIC_REG.APIC_EOI, 0);
+    expect(eois).toEqual([]); // edge vectors send no EOI message to the IOAPICs
+    ipi(apics[0]!, 0x4000 | 0x8000 | 0x40000 | 0x73, 0); // self, level
+    expect(apics[0]!.isRequested(0x73) && !apics[0]!.isLevelTriggered(0x73)).toBe(true);
+  });
+
+  it('invalid Table 11-3 combinations (self shorthand with NMI) are delivered as written, as KVM does', () => {
+    const { apics } = system(2);
+    ipi(apics[0]!, 0x40000 | 0x400, 0); // self, NMI
+    expect(apics[0]!.takeNmi()).toBe(true);
+    expect(apics[1]!.takeNmi()).toBe(false);
+  });
+
   it('level EOIs go back to the IOAPICs unless EOI-broadcast suppression is set', () => {
     const bus = new ApicBus();
     const { apic } = makeApic();
@@ -226,6 +275,40 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
     const { address, data } = encodeMsi({ destinationId: 300, destinationMode: 'physical', redirectionHint: false, vector: 0x58, deliveryMode: 0, trigger: 'edge', level: false }, { extendedDestinationId: true });
     expect(bus.deliverMsi(address, data)).toBe(1);
     expect(apic.isRequested(0x58)).toBe(true);
+  });
+
+  it('RH = 1 with logical DM redirects a fixed MSI to one processor of the group, the lowest priority (SDM 3A 11.11.1)', () => {
+    const { bus, apics } = system(4);
+    apics.forEach((a, i) => {
+      wr(a, APIC_REG.APIC_LDR, (1 << (24 + i)) >>> 0);
+      wr(a, APIC_REG.APIC_TPR, 0x40 - i * 0x10); // APIC 3 has the lowest TPR
+    });
+    const msi = (redirectionHint: boolean, destinationMode: 'physical' | 'logical', destinationId: number, vector: number) =>
+      encodeMsi({ destinationId, destinationMode, redirectionHint, vector, deliveryMode: 0, trigger: 'edge', level: true });
+    let { address, data } = msi(true, 'logical', 0x0f, 0x66);
+    expect(bus.deliverMsi(address, data)).toBe(1);
+    expect(got(apics, 0x66)).toEqual([3]);
+    ({ address, data } = msi(false, 'logical', 0x0f, 0x67)); // RH = 0: every processor of the group
+    expect(bus.deliverMsi(address, data)).toBe(4);
+    ({ address, data } = msi(true, 'physical', 1, 0x68)); // physical: only the addressed processor
+    expect(bus.deliverMsi(address, data)).toBe(1);
+    expect(got(apics, 0x68)).toEqual([1]);
+  });
+
+  it.each([
+    ['011b', 3],
+    ['110b (no start-up from a device)', 6],
+  ])('an MSI with reserved delivery mode %s is dropped and traced (SDM 3A 11.11.2)', (_name, mode) => {
+    const tracer = new RecordingTracer();
+    const bus = new ApicBus({ tracer });
+    const { apic } = makeApic({ id: 1 }); // an AP waiting for SIPI
+    bus.attach(apic);
+    const { address, data } = encodeMsi({ destinationId: 1, destinationMode: 'physical', redirectionHint: false, vector: 0x9a, deliveryMode: mode, trigger: 'edge', level: true });
+    expect(bus.deliverMsi(address, data)).toBe(0);
+    expect(apic.waitingForSipi).toBe(true);
+    expect(apic.pendingSignals).toBe(0);
+    expect(apic.isRequested(0x9a)).toBe(false);
+    expect(tracer.events().map((e) => e.kind)).toEqual(['msi', 'interrupt.dropped']);
   });
 
   it('a remappable-format MSI without an IOMMU is dropped and traced', () => {
@@ -388,6 +471,12 @@ describe('detach and reset', () => {
 });
 
 describe('bad input', () => {
+  it('attach and detach take only LocalApic and IoApic instances', () => {
+    const bus = new ApicBus();
+    expect(() => bus.attach({ id: 3 } as unknown as LocalApic)).toThrow('ApicBus connects LocalApic and IoApic instances');
+    expect(() => bus.detach(null as unknown as LocalApic)).toThrow(UsageError);
+  });
+
   it('a malformed bus message is a usage error', () => {
     const { bus } = system(1);
     const m = { destination: 0, logical: false, shorthand: 0, vector: 300, deliveryMode: 0, trigger: 'edge' as const, level: true, x2apicDestination: false };
@@ -424,14 +513,17 @@ describe('lowest-priority vector hashing (KVM)', () => {
 });
 
 describe('MP initialization protocol (SDM 3A 9.4.4.1 INIT-SIPI-SIPI)', () => {
-  it('the BSP wakes an AP: INIT assert, INIT de-assert (ignored), SIPI; the second SIPI is ignored', () => {
+  it('the BSP wakes an AP: INIT, INIT "de-assert" (issued as INIT since the Pentium 4), SIPI; the second SIPI is ignored', () => {
     const { apics } = system(2);
     const [bsp, ap] = apics as [LocalApic, LocalApic];
     ap.takeSipi(); // nothing pending at power-up
     ipi(bsp, 0xc500, 1); // INIT, level-triggered, assert
     expect(ap.takeInit()).toBe(true);
-    ipi(bsp, 0x8500, 1); // INIT level de-assert
-    expect(ap.takeInit()).toBe(false);
+    // SDM 3A 11.6.1: the level and trigger flags have no meaning since the Pentium 4; the message
+    // is issued asserted and edge-triggered, so the AP is INITed again and still waits for SIPI.
+    ipi(bsp, 0x8500, 1); // INIT level de-assert as Linux still sends it
+    expect(ap.takeInit()).toBe(true);
+    expect(ap.waitingForSipi).toBe(true);
     ipi(bsp, 0x0600 | 0x9a, 1); // SIPI, start page 0x9A000
     ipi(bsp, 0x0600 | 0x9b, 1); // second SIPI: the AP has left wait-for-SIPI
     expect(ap.takeSipi()).toBe(0x9a);

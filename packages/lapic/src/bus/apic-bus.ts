@@ -10,12 +10,12 @@
  * rebuilt lazily when an APIC reports a new ID, LDR, DFR or mode.
  */
 import { DELIVERY_MODE, UsageError, describeValue, readState, type Clock, type MsiTarget, type Snapshottable, type Tracer } from '@hvsim/core';
-import type { LocalApic } from '../apic/local-apic.js';
+import { LocalApic } from '../apic/local-apic.js';
 import type { IoApic } from '../ioapic/io-apic.js';
 import { isMsiAddress, isRemappableMsi } from '../msi/msi.js';
-import { emptyMessage, type ApicBusMessage, type ApicBusPort } from './apic-message.js';
+import { emptyMessage, isReservedMessageDeliveryMode, type ApicBusMessage, type ApicBusPort } from './apic-message.js';
 import { broadcastAddress } from './destination.js';
-import { DFR_MODEL } from '../apic/regs.js';
+import { DFR_MODEL, ICR_SHORTHAND } from '../apic/regs.js';
 
 /** Options of an {@link ApicBus}. */
 export interface ApicBusOptions {
@@ -43,6 +43,15 @@ export interface ApicBusState {
   type: 'hvsim.apic-bus';
   version: 1;
   rotate: number;
+}
+
+/** A LocalApic, or an IoApic (or a model with IoApic's `connect` and `eoi`). */
+function checkDevice(device: unknown): void {
+  if (device instanceof LocalApic) return;
+  const d = device as Partial<IoApic> | null;
+  if (typeof d !== 'object' || d === null || typeof d.connect !== 'function' || typeof d.eoi !== 'function') {
+    throw new UsageError('bad-argument', `ApicBus connects LocalApic and IoApic instances, got ${describeValue(device)}`);
+  }
 }
 
 /** The interconnect between local APICs and IOAPICs; also the MSI target without an IOMMU. */
@@ -84,7 +93,8 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
 
   /** Connects a local APIC or an IOAPIC to this bus. */
   attach(device: LocalApic | IoApic): void {
-    if ('acknowledge' in device) {
+    checkDevice(device);
+    if (device instanceof LocalApic) {
       if (this.slotOf.has(device)) throw new UsageError('bad-state', `local APIC ${device.id} is already attached to this bus`);
       this.slotOf.set(device, this.apicList.length);
       this.apicList.push(device);
@@ -100,7 +110,8 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
 
   /** Disconnects a local APIC or an IOAPIC from this bus. */
   detach(device: LocalApic | IoApic): void {
-    if ('acknowledge' in device) {
+    checkDevice(device);
+    if (device instanceof LocalApic) {
       const slot = this.slotOf.get(device);
       if (slot === undefined) throw new UsageError('bad-state', `local APIC ${device.id} is not attached to this bus`);
       this.apicList.splice(slot, 1);
@@ -146,7 +157,10 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   /**
    * A memory write to the MSI window (SDM 3A 11.11). Remappable-format
    * messages need an IOMMU: without one they are dropped (traced) and 0 is
-   * returned. Returns how many APICs accepted the interrupt.
+   * returned; so are messages with the reserved delivery modes 3 and 6. A
+   * fixed message with RH = 1 and logical DM goes to the lowest-priority
+   * processor of the logical group (11.11.1). Returns how many APICs accepted
+   * the interrupt.
    */
   deliverMsi(address: number, data: number, sourceId?: number): number {
     if (!isMsiAddress(address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
@@ -154,6 +168,12 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     this.tracer?.emit({ kind: 'msi', cycle: this.clock?.now() ?? 0, source: 'apic-bus', address, data, args: sourceId === undefined ? undefined : { sourceId } });
     if (isRemappableMsi(address)) {
       this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, args: { why: 'remappable-msi-without-iommu' } });
+      return 0;
+    }
+    const deliveryMode = (data >>> 8) & 7;
+    // MSI data delivery modes 011b and 110b are reserved (SDM 3A 11.11.2): nothing is delivered.
+    if (isReservedMessageDeliveryMode(deliveryMode)) {
+      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, args: { why: 'reserved-delivery-mode', deliveryMode } });
       return 0;
     }
     // A nested MSI (written from a receiver's notifier) must not overwrite the message in flight.
@@ -164,7 +184,9 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     m.logical = (address & 0x4) !== 0;
     m.shorthand = 0;
     m.vector = data & 0xff;
-    m.deliveryMode = (data >>> 8) & 7;
+    // RH = 1 with logical DM redirects the message to the lowest-priority processor of the
+    // logical group; with physical DM only the addressed processor is considered (SDM 3A 11.11.1).
+    m.deliveryMode = deliveryMode === DELIVERY_MODE.FIXED && (address & 0xc) === 0xc ? DELIVERY_MODE.LOWEST_PRIORITY : deliveryMode;
     const level = (data & 0x8000) !== 0;
     m.trigger = level ? 'level' : 'edge';
     m.level = level ? (data & 0x4000) !== 0 : true;
@@ -188,12 +210,12 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     }
     if (this.dirty) this.rebuild();
     const shorthand = m.shorthand;
-    if (shorthand === 1) return sender?.acceptBusMessage(m) === true ? 1 : 0;
+    if (shorthand === ICR_SHORTHAND.SELF) return sender?.acceptBusMessage(m) === true ? 1 : 0;
     // Nested deliveries (from a receiver's notifier) get their own target list.
     const targets = this.depth === 0 ? this.targets : [];
     targets.length = 0;
-    if (shorthand === 2 || shorthand === 3 || m.destination === broadcastAddress(m.x2apicDestination)) {
-      const skip = shorthand === 3 && sender !== undefined ? this.slotOf.get(sender) : undefined;
+    if (shorthand === ICR_SHORTHAND.ALL_INCLUDING_SELF || shorthand === ICR_SHORTHAND.ALL_EXCLUDING_SELF || m.destination === broadcastAddress(m.x2apicDestination)) {
+      const skip = shorthand === ICR_SHORTHAND.ALL_EXCLUDING_SELF && sender !== undefined ? this.slotOf.get(sender) : undefined;
       for (let i = 0; i < this.apicList.length; i++) if (i !== skip) targets.push(i);
     } else if (!m.logical) {
       const slots = this.byId.get(m.destination);
@@ -207,6 +229,12 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     }
     if (targets.length === 0) return 0;
     if (m.deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) {
+      // Only APICs that can accept a fixed interrupt take part: a software- or globally disabled
+      // APIC would drop it (SDM 3A 11.4.7.2), and the message would be lost (as KVM decides).
+      let n = 0;
+      for (let i = 0; i < targets.length; i++) if (this.apicList[targets[i]!]!.softwareEnabled) targets[n++] = targets[i]!;
+      targets.length = n;
+      if (n === 0) return 0;
       return this.apicList[this.arbitrate(targets, m.vector)]!.acceptBusMessage(m) ? 1 : 0;
     }
     let accepted = 0;

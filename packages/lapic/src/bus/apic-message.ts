@@ -14,9 +14,11 @@ export interface ApicBusMessage {
   logical: boolean;
   /** ICR destination shorthand: 0 none, 1 self, 2 all including self, 3 all excluding self. */
   shorthand: number;
+  /** Interrupt vector (0-255; 0-15 are illegal for fixed and lowest-priority messages). */
   vector: number;
   /** Delivery mode as in the ICR: 0 fixed, 1 lowest priority, 2 SMI, 4 NMI, 5 INIT, 6 SIPI, 7 ExtINT. */
   deliveryMode: number;
+  /** Edge or level; level-triggered fixed interrupts set the receiver's TMR bit. */
   trigger: TriggerMode;
   /** Level (assert) bit; a level-triggered message with `level` false is a de-assert. */
   level: boolean;
@@ -46,4 +48,12 @@ export interface ApicBusPort {
 /** A fresh message with every field zero. */
 export function emptyMessage(): ApicBusMessage {
   return { destination: 0, logical: false, shorthand: 0, vector: 0, deliveryMode: 0, trigger: 'edge', level: true, x2apicDestination: false };
+}
+
+/**
+ * Delivery modes 011b and 110b are reserved in IOAPIC redirection entries
+ * (82093AA 3.2.4) and MSI data (SDM 3A 11.11.2): only IPIs carry start-up (110b).
+ */
+export function isReservedMessageDeliveryMode(mode: number): boolean {
+  return mode === 3 || mode === 6;
 }

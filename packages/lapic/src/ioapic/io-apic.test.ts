@@ -135,6 +135,19 @@ describe('IOAPIC delivery (82093AA 3.2.4)', () => {
     expect(cpus.map((c) => c.isRequested(0x4c))).toEqual([true, true]);
   });
 
+  it.each([
+    ['011b', 3],
+    ['110b (no start-up from an IOAPIC)', 6],
+  ])('a redirection entry with reserved delivery mode %s sends nothing (82093AA 3.2.4)', (_name, mode) => {
+    const { io, cpus } = setup();
+    setReg(io, 0x10 + 2 * 5, 0x8000 | (mode << 8) | 0x4c); // level
+    setReg(io, 0x10 + 2 * 5 + 1, 1 << 24); // to APIC 1, an AP waiting for SIPI
+    expect(io.setIrq(5, true)).toBe(0);
+    expect(cpus[1]!.waitingForSipi).toBe(true);
+    expect(cpus[1]!.pendingSignals).toBe(0);
+    expect(io.remoteIrr(5)).toBe(false);
+  });
+
   it('NMI and ExtINT entries reach the processor signals', () => {
     const { io, cpus } = setup();
     setReg(io, 0x10 + 2 * 2, 0x400);
@@ -232,5 +245,8 @@ describe('IOAPIC bad input', () => {
     expect(() => io.writeIndirect(0x10, -1)).toThrow('IOAPIC register value must be an unsigned 32-bit integer');
     expect(() => new IoApic({ id: 16 })).toThrow('IoApic id must be an integer in [0, 15]');
     expect(() => new IoApic({ version: 0x12 as 0x11 })).toThrow('IoApic version must be 0x11 or 0x20');
+    expect(() => io.setIrq(24, true)).toThrow('IOAPIC pin must be an integer in [0, 23], got 24');
+    expect(() => io.setIrq(3, 1 as unknown as boolean)).toThrow('IOAPIC pin level must be a boolean, got 1');
+    expect(io.pinLevel(3)).toBe(false);
   });
 });

@@ -19,7 +19,7 @@ import {
   type Snapshottable,
   type Tracer,
 } from '@hvsim/core';
-import { emptyMessage, type ApicBusMessage, type ApicBusPort } from '../bus/apic-message.js';
+import { emptyMessage, isReservedMessageDeliveryMode, type ApicBusMessage, type ApicBusPort } from '../bus/apic-message.js';
 import {
   IOAPIC_MMIO,
   IOAPIC_PINS,
@@ -194,6 +194,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
    */
   setIrq(pin: number, level: boolean): number {
     this.checkPin(pin);
+    if (typeof level !== 'boolean') throw new UsageError('bad-argument', `IOAPIC pin level must be a boolean, got ${describeValue(level)}`);
     const previous = this.pins[pin]!;
     this.pins[pin] = level;
     const lo = this.rteLow[pin]!;
@@ -241,6 +242,11 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
 
   private deliver(pin: number): number {
     const lo = this.rteLow[pin]!;
+    // Delivery modes 011b and 110b are reserved in a redirection entry (82093AA 3.2.4): nothing is sent.
+    if (isReservedMessageDeliveryMode((lo >>> 8) & 7)) {
+      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector: lo & 0xff, args: { pin, why: 'reserved-delivery-mode' } });
+      return 0;
+    }
     // A pin raised from a receiver's notifier while this message is in flight gets its own message.
     const m = this.depth === 0 ? this.message : emptyMessage();
     m.destination = this.rteHigh[pin]! >>> 24;

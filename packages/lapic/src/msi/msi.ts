@@ -46,12 +46,15 @@ export const MSI_ADDRESS_LAST = 0xfeef_ffff;
 export interface MsiMessage {
   /** APIC ID (physical) or logical destination (logical); 8 bits, or 15 with the extended destination ID. */
   destinationId: number;
+  /** DM, address bit 2: physical APIC ID or logical destination. */
   destinationMode: 'physical' | 'logical';
   /** RH: the message may be redirected to the lowest-priority processor of the destination set. */
   redirectionHint: boolean;
+  /** Interrupt vector, data bits 7:0. */
   vector: number;
   /** Delivery mode as in the ICR (0 fixed, 1 lowest priority, 2 SMI, 4 NMI, 5 INIT, 7 ExtINT). */
   deliveryMode: number;
+  /** Trigger mode, data bit 15. */
   trigger: 'edge' | 'level';
   /** Level for level-triggered messages (assert = true). */
   level: boolean;
