@@ -1,7 +1,7 @@
 /**
  * @hvsim/gic: Arm GICv2 and GICv3 interrupt controllers with their
- * virtualization interfaces (IHI 0048B, IHI 0069). LPIs, the ITS and GICv4
- * come later in the same package.
+ * virtualization interfaces (IHI 0048B, IHI 0069), LPIs, the ITS and GICv4 /
+ * GICv4.1 direct injection (also as the `@hvsim/gic/its` subpath).
  *
  * @packageDocumentation
  */
@@ -100,6 +100,8 @@ export {
 export type {
   /** Construction options of GicV3. */
   GicV3Options,
+  /** LPI and GICv4 options of GicV3. */
+  GicV3LpiOptions,
   /** Saved state of GicV3. */
   GicV3State,
   /** A vCPU's GICv3 virtual interface context. */
@@ -139,3 +141,55 @@ export {
   /** MISR bits shared by GICH_MISR and ICH_MISR_EL2. */
   MISR_BIT,
 } from './common/virtual-interface.js';
+export {
+  /** The Interrupt Translation Service (IHI0069 5.2, 12.19). */
+  GicV3Its,
+  /** ITS command opcodes. */
+  ITS_CMD,
+  /** Decodes a 32-byte ITS command. */
+  decodeItsCommand,
+  /** Encodes an ITS command as a driver writes it into the queue. */
+  encodeItsCommand,
+  /** The architectural error code of an ITS command error. */
+  itsErrorCode,
+  /** ITS register offsets. */
+  GITS,
+  /** The LPI part of a GICv3 redistributor. */
+  LpiRedistributor,
+  /** The GICv4 part of a redistributor. */
+  VpeRedistributor,
+  /** RD_base offsets of the LPI registers. */
+  GICR_LPI,
+  /** VLPI_base register offsets. */
+  GICR_VLPI,
+  /** Offset of VLPI_base from RD_base. */
+  GICR_VLPI_BASE,
+} from './its/index.js';
+export type {
+  /** Construction options of GicV3Its. */
+  GicV3ItsOptions,
+  /** Saved state of GicV3Its. */
+  GicV3ItsState,
+  /** ITS architecture level. */
+  ItsVersion,
+  /** A decoded ITS command. */
+  ItsCommand,
+  /** Fields of an ITS command. */
+  ItsCommandFields,
+  /** Name of an ITS command. */
+  ItsCommandName,
+  /** A command error as the ITS reports it. */
+  ItsCommandError,
+  /** Kinds of ITS command error. */
+  ItsErrorKind,
+  /** Outcome of an ITS translation. */
+  ItsTranslationResult,
+  /** Why an ITS translation was dropped. */
+  ItsDropReason,
+  /** GICv4 version. */
+  GicV4Version,
+  /** What the ITS asks of a redistributor for LPIs. */
+  LpiRedistributorPort,
+  /** What the ITS asks of a redistributor for vLPIs. */
+  VlpiRedistributorPort,
+} from './its/index.js';

@@ -1,6 +1,7 @@
 // The usage example of README.md, kept runnable (IHI0069 12.9.4, 12.10.37, 12.2.13, 12.2.9, 6.2).
 import { describe, expect, it } from 'vitest';
-import { GicV2, GicV3, GICC, GICD, GICR, GICV2_GICD } from './index.js';
+import { PhysicalMemory } from '@hvsim/core';
+import { GicV2, GicV3, GICC, GICD, GICR, GICV2_GICD, GITS, encodeItsCommand } from './index.js';
 
 describe('README example', () => {
   it('runs the GICv3 example', () => {
@@ -49,5 +50,45 @@ describe('README example', () => {
     const iar = gicc1.mmioRead(GICC.IAR, 4); // 3 | (source CPU 0 << 10)
     gicc1.mmioWrite(GICC.EOIR, 4, iar);
     expect(iar).toBe(3);
+  });
+
+  it('runs the ITS example (IHI0069 5.1, 5.2, 5.3)', () => {
+    const irq: boolean[] = [];
+    const memory = new PhysicalMemory();
+    memory.addRegion(0x4000_0000, 0x100_0000);
+    const gic = new GicV3({ cpus: 1, lpis: { memory }, onIrq: (cpu, level) => (irq[cpu] = level) });
+    const its = gic.createIts();
+    const gicr = gic.redistributorRegion;
+    gicr.mmioWrite(GICR.WAKER, 4, 0);
+    gic.distributor.mmioWrite(GICD.CTLR, 4, 0x2);
+    gic.write(0, 'ICC_PMR_EL1', 0xf0n);
+    gic.write(0, 'ICC_IGRPEN1_EL1', 1n);
+
+    memory.write8(0x4000_0000, 0xa3);
+    gicr.mmioWrite64(GICR.PROPBASER, 0x4000_0000n | 15n);
+    gicr.mmioWrite64(GICR.PENDBASER, 0x4010_0000n);
+    gicr.mmioWrite(GICR.CTLR, 4, 1);
+
+    its.mmioWrite64(GITS.BASER, 0x4020_0000n | (1n << 63n));
+    its.mmioWrite64(GITS.BASER + 8, 0x4021_0000n | (1n << 63n));
+    its.mmioWrite64(GITS.CBASER, 0x4023_0000n | (1n << 63n));
+    its.mmioWrite(GITS.CTLR, 4, 1);
+    let cwriter = 0;
+    const send = (...cmd: Parameters<typeof encodeItsCommand>): void => {
+      memory.writeBytes(0x4023_0000 + cwriter, new Uint8Array(encodeItsCommand(...cmd).buffer));
+      cwriter += 32;
+      its.mmioWrite(GITS.CWRITER, 4, cwriter);
+    };
+    send('MAPC', { icid: 0, rdbase: 0, valid: 1 });
+    send('MAPD', { deviceId: 7, size: 4, ittAddress: 0x4030_0000, valid: 1 });
+    send('MAPTI', { deviceId: 7, eventId: 3, intid: 8192, icid: 0 });
+    send('SYNC', { rdbase: 0 });
+
+    expect(its.translate(7, 3)).toBe('lpi');
+    expect(irq[0]).toBe(true);
+    const lpi = gic.read(0, 'ICC_IAR1_EL1');
+    gic.write(0, 'ICC_EOIR1_EL1', lpi);
+    expect(lpi).toBe(8192n);
+    expect(its.commandErrorCount).toBe(0);
   });
 });

@@ -43,6 +43,20 @@ export const MISR_BIT = {
 /** Bit of the physical-ID field that, with HW = 0, requests a maintenance interrupt on EOI. */
 export const LR_PFIELD_EOI = 1 << 9;
 
+/**
+ * Virtual interrupts injected without list registers (GICv4 direct vLPI and
+ * GICv4.1 vSGI injection, IHI0069 5.4): the resident vPE's pending
+ * interrupts, offered beside the list registers. They have no active state.
+ */
+export interface DirectInjectionSource {
+  /** Highest-priority pending key among the groups in `groupMask`, or -1. */
+  best(groupMask: number): number;
+  keyPriority(key: number): number;
+  keyGroup(key: number): number;
+  keyIntid(key: number): number;
+  acknowledgeKey(key: number): void;
+}
+
 /** Construction options of a virtual interface. */
 export interface VirtualInterfaceOptions {
   listRegisters: number;
@@ -111,6 +125,10 @@ export class VirtualInterfaceCore {
   private maintenance = false;
   /** Highest-priority pending LR as of the last {@link update} (every change ends with one). */
   private bestLr = -1;
+  /** GICv4: the resident vPE's directly injected interrupts, when the GIC has them. */
+  direct: DirectInjectionSource | undefined = undefined;
+  /** Key of the direct interrupt that beats every LR as of the last {@link update}, or -1. */
+  private bestDirect = -1;
 
   constructor(
     readonly cpu: number,
@@ -176,9 +194,12 @@ export class VirtualInterfaceCore {
 
   /** True when list register `i` may be signalled (HCR.En, VPMR and the virtual running priority). */
   private canSignal(i: number): boolean {
+    return this.canSignalPriority(this.lrPriority[i]!, this.lrGroup[i]!);
+  }
+
+  private canSignalPriority(p: number, group: number): boolean {
     if ((this.hcr & HCR_BIT.EN) === 0) return false;
-    const p = this.lrPriority[i]!;
-    return p < this.pmr && this.groupPriority(p, this.lrGroup[i]!) < this.apr.running();
+    return p < this.pmr && this.groupPriority(p, group) < this.apr.running();
   }
 
   // Results of the last scan of the list registers.
@@ -220,6 +241,13 @@ export class VirtualInterfaceCore {
       }
     }
     this.bestLr = best;
+    this.bestDirect = -1;
+    const d = this.direct;
+    if (d !== undefined) {
+      const k = d.best((eng0 ? 1 : 0) | (eng1 ? 2 : 0));
+      // A list register wins a tie: the order between equal priorities is IMPLEMENTATION DEFINED.
+      if (k >= 0 && d.keyPriority(k) < bestPrio) this.bestDirect = k;
+    }
     this.scanValid = valid;
     this.scanPending = pending;
     this.scanEoi = eoi;
@@ -247,7 +275,14 @@ export class VirtualInterfaceCore {
     const best = this.bestLr;
     let virq = false;
     let vfiq = false;
-    if (best >= 0 && this.canSignal(best)) {
+    if (this.bestDirect >= 0) {
+      const d = this.direct!;
+      const k = this.bestDirect;
+      if (this.canSignalPriority(d.keyPriority(k), d.keyGroup(k))) {
+        if (d.keyGroup(k) === 0 && (this.group0AlwaysFiq || this.fiqEn)) vfiq = true;
+        else virq = true;
+      }
+    } else if (best >= 0 && this.canSignal(best)) {
       if (this.lrGroup[best] === 0 && (this.group0AlwaysFiq || this.fiqEn)) vfiq = true;
       else virq = true;
     }
@@ -301,6 +336,11 @@ export class VirtualInterfaceCore {
    * `withSource` adds the GICv2 SGI CPUID in bits [12:10].
    */
   highestPending(groups: number, otherGroup: number, withSource: boolean): number {
+    if (this.bestDirect >= 0) {
+      const d = this.direct!;
+      if (((groups >>> d.keyGroup(this.bestDirect)) & 1) === 0) return otherGroup;
+      return d.keyIntid(this.bestDirect);
+    }
     const i = this.bestLr;
     if (i < 0) return INTID_SPURIOUS;
     if (((groups >>> this.lrGroup[i]!) & 1) === 0) return otherGroup;
@@ -318,6 +358,7 @@ export class VirtualInterfaceCore {
    * recorded in the virtual active priorities.
    */
   acknowledge(groups: number, otherGroup: number, withSource: boolean): number {
+    if (this.bestDirect >= 0) return this.acknowledgeDirect(groups, otherGroup);
     const i = this.bestLr;
     if (i < 0 || !this.canSignal(i)) return INTID_SPURIOUS;
     const g = this.lrGroup[i]!;
@@ -332,6 +373,24 @@ export class VirtualInterfaceCore {
     }
     this.update();
     return value;
+  }
+
+  /**
+   * Acknowledge of a directly injected vLPI or vSGI (IHI0069 5.4): it stops
+   * being pending (no active state) and its group priority becomes active.
+   */
+  private acknowledgeDirect(groups: number, otherGroup: number): number {
+    const d = this.direct!;
+    const k = this.bestDirect;
+    const p = d.keyPriority(k);
+    const g = d.keyGroup(k);
+    if (!this.canSignalPriority(p, g)) return INTID_SPURIOUS;
+    if (((groups >>> g) & 1) === 0) return otherGroup;
+    const vintid = d.keyIntid(k);
+    this.apr.activate(this.groupPriority(p, g), g);
+    d.acknowledgeKey(k);
+    this.update();
+    return vintid;
   }
 
   /** Index of the active LR holding `vintid` (and GICv2 SGI source `cpuId` when >= 0), or -1. */
@@ -386,8 +445,10 @@ export class VirtualInterfaceCore {
   deactivate(vintid: number, cpuId: number): void {
     if (isSpecialIntid(vintid) || !this.eoiMode) return;
     const i = this.findActive(vintid, cpuId);
-    if (i < 0) this.incrementEoiCount();
-    else this.deactivateLr(i);
+    // An LPI has no active state: a DIR naming a directly injected vLPI matches nothing and counts nothing.
+    if (i < 0) {
+      if (vintid < LPI_BASE) this.incrementEoiCount();
+    } else this.deactivateLr(i);
     this.update();
   }
 

@@ -1,6 +1,6 @@
 /**
  * ITS command errors and dropped translations (IHI0069 5.3 "ITS commands":
- * each command lists the errors it can report; 6.x "Command errors"). An
+ * each command lists the errors it can report; "Command errors" in 5.3). An
  * error code is 0x01 << 16 | opcode << 8 | reason, the encoding the
  * architecture gives (e.g. 0x010801 MAPD DeviceID out of range, 0x010A06
  * MAPTI pINTID out of range). Reasons above 0x09 are this model's for cases
@@ -45,10 +45,17 @@ export const ITS_ERROR_REASON: Readonly<Record<ItsErrorKind, number>> = {
   'unknown-command': 0xff,
 };
 
-/** The error code of `kind` for command `opcode` (MOVALL reports a bad processor as reason 0x01, E_ITS_MOVALL_PROCNUM_OOR). */
+/**
+ * The error code of `kind` for command `opcode`. Two published codes do not
+ * follow the pattern and are kept as published (Linux's E_ITS_* list):
+ * MOVALL reports a bad processor as reason 0x01 (0x010E01), and CLEAR an
+ * unmapped interrupt as 0x010507, with 0x05 in the command byte although
+ * CLEAR's opcode is 0x04.
+ */
 export function itsErrorCode(opcode: number, kind: ItsErrorKind): number {
   const reason = opcode === 0x0e && kind === 'processor-out-of-range' ? 0x01 : ITS_ERROR_REASON[kind];
-  return (0x01_0000 | ((opcode & 0xff) << 8) | reason) >>> 0;
+  const command = opcode === 0x04 && kind === 'unmapped-interrupt' ? 0x05 : opcode & 0xff;
+  return (0x01_0000 | (command << 8) | reason) >>> 0;
 }
 
 /** A command error as the ITS reports it. */

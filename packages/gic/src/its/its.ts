@@ -62,27 +62,10 @@ import {
   ITS_DEVICE_ID_BITS,
   ITS_ENTRY_BYTES,
   ITS_EVENT_ID_BITS,
-  ITS_ICID_BITS,
-  ITS_VPE_ID_BITS,
-  NO_DOORBELL,
 } from './regs.js';
-import {
-  ITE_INVALID,
-  ITE_PHYSICAL,
-  ITE_VIRTUAL,
-  TABLE_L2_INVALID,
-  readCollectionEntry,
-  readDeviceEntry,
-  readIte,
-  readVpeEntry,
-  tableEntryAddress,
-  writeCollectionEntry,
-  writeDeviceEntry,
-  writeIte,
-  writeVpeEntry,
-  type TableGeometry,
-  type VpeEntry,
-} from './tables.js';
+import { ItsCommandProcessor } from './command-processor.js';
+import { COLLECTION_UNREAD, ItsTableCache, KIND_PHYSICAL, KIND_UNREAD, KIND_VIRTUAL } from './table-cache.js';
+import type { TableGeometry, VpeEntry } from './tables.js';
 
 /** Which architecture version the ITS implements: physical LPIs only, GICv4.0 or GICv4.1 virtual LPIs. */
 export type ItsVersion = 'v3' | 'v4.0' | 'v4.1';
@@ -126,37 +109,6 @@ export interface GicV3ItsState {
   drops: Record<string, number>;
 }
 
-/** Decoded copy of one device's table entry and the ITT entries read so far. */
-class DeviceCache {
-  readonly events: number;
-  /** Per EventID: 0 not read yet, else ITE_* + 1. */
-  readonly kind: Uint8Array;
-  readonly intid: Int32Array;
-  readonly target: Int32Array;
-  readonly doorbell: Int32Array;
-  constructor(
-    readonly size: number,
-    readonly ittAddress: number,
-  ) {
-    this.events = 2 ** (size + 1);
-    this.kind = new Uint8Array(this.events);
-    this.intid = new Int32Array(this.events);
-    this.target = new Int32Array(this.events);
-    this.doorbell = new Int32Array(this.events);
-  }
-}
-
-const KIND_UNREAD = 0;
-const KIND_INVALID = ITE_INVALID + 1;
-const KIND_PHYSICAL = ITE_PHYSICAL + 1;
-const KIND_VIRTUAL = ITE_VIRTUAL + 1;
-const COLLECTION_UNREAD = -2;
-
-/** Thrown inside command execution to stop it with an error kind. */
-class CommandFailure {
-  constructor(readonly kind: ItsErrorKind) {}
-}
-
 /** The ITS: control frame, translation frame and (GICv4.1) vSGI frame, as one MMIO device. */
 export class GicV3Its implements MmioDevice, MsiTarget {
   readonly version: ItsVersion;
@@ -184,9 +136,8 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   private errorCount = 0;
   private readonly dropCounts = new Map<ItsDropReason, number>();
 
-  private readonly devices = new Map<number, DeviceCache | null>();
-  private readonly collections: Int32Array;
-  private readonly vpes = new Map<number, VpeEntry>();
+  private readonly cache: ItsTableCache;
+  private readonly processor: ItsCommandProcessor;
   private readonly cmdWords = new Uint32Array(8);
 
   constructor(options: GicV3ItsOptions) {
@@ -206,7 +157,10 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     this.cpuDeviceId = options.cpuDeviceId;
     this.tracer = options.tracer;
     this.clock = options.clock;
-    this.collections = new Int32Array(2 ** ITS_ICID_BITS).fill(COLLECTION_UNREAD);
+    this.cache = new ItsTableCache(this.memory, this.lpiPorts.length, this.version !== 'v3');
+    this.processor = new ItsCommandProcessor(this.memory, this.cache, this.lpiPorts, this.vlpiPorts, this.version, this.idBits, (r) => {
+      this.countDrop(r);
+    });
     this.reset();
   }
 
@@ -246,7 +200,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 
   private recomputeGeometry(): void {
-    this.geometry.length = 0;
+    const geometry: TableGeometry[] = [];
     for (let n = 0; n < 8; n++) {
       const lo = this.baserLo[n]!;
       const hi = this.baserHi[n]!;
@@ -254,7 +208,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       const pageBytes = GITS_PAGE_BYTES[ps]!;
       let base = (hi & 0xffff) * 0x1_0000_0000 + ((lo & ~(pageBytes - 1)) >>> 0);
       if (ps === 2) base += ((lo >>> 12) & 0xf) * 2 ** 48;
-      this.geometry.push({
+      geometry.push({
         valid: getField(hi, GITS_BASER_HI.Valid) === 1,
         base,
         pageBytes,
@@ -263,12 +217,11 @@ export class GicV3Its implements MmioDevice, MsiTarget {
         indirect: getField(hi, GITS_BASER_HI.Indirect) === 1,
       });
     }
+    this.cache.geometry = geometry;
   }
 
   private flushCaches(): void {
-    this.devices.clear();
-    this.collections.fill(COLLECTION_UNREAD);
-    this.vpes.clear();
+    this.cache.flush();
   }
 
   // --- registers ----------------------------------------------------------
@@ -404,7 +357,9 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       this.translate(this.cpuDeviceId, size === 2 ? value & 0xffff : value >>> 0);
       return;
     }
-    if (offset < this.size && (size === 4 || size === 2) && offset % size === 0) return;
+    // GITS_SGIR takes 64-bit writes only; other offsets of these frames are reserved (WI).
+    const sgir = offset === GITS.SGIR || offset === GITS.SGIR + 4;
+    if (!sgir && offset < this.size && (size === 4 || size === 2) && offset % size === 0) return;
     throw accessAbort('GITS', offset, size, true);
   }
 
@@ -462,7 +417,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
 
   /** GICv4.1 GITS_SGIR (IHI0069 12.19.17): makes vSGI vINTID pending for vPEID. */
   private writeSgir(lo: number, hi: number): void {
-    const vpe = this.vpeEntryOrNull(hi & 0xffff);
+    const vpe = this.cache.vpeEntryOrNull(hi & 0xffff);
     if (vpe === null) {
       this.countDrop('unmapped-vpe');
       return;
@@ -491,7 +446,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
         this.fail({ code: itsErrorCode(0, 'memory-fault'), kind: 'memory-fault', opcode: 0, offset: this.creadr }, true);
         return;
       }
-      const kind = this.execute(cmd);
+      const kind = this.processor.execute(cmd);
       if (kind !== undefined) {
         const stall = this.stallOnError;
         this.fail({ code: itsErrorCode(cmd.opcode, kind), kind, opcode: cmd.opcode, offset: this.creadr }, stall);
@@ -509,325 +464,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     this.onSystemError?.(error);
   }
 
-  /** Runs one command; returns the error kind, or undefined when it succeeded. */
-  private execute(cmd: ItsCommand): ItsErrorKind | undefined {
-    try {
-      this.run(cmd);
-      return undefined;
-    } catch (e) {
-      if (e instanceof CommandFailure) return e.kind;
-      if (e instanceof MemoryError) return 'memory-fault';
-      throw e;
-    }
-  }
-
-  private run(c: ItsCommand): void {
-    switch (c.name) {
-      case 'MAPD':
-        return this.mapd(c);
-      case 'MAPC':
-        return this.mapc(c);
-      case 'MAPTI':
-      case 'MAPI':
-        return this.mapti(c, c.name === 'MAPI' ? c.eventId : c.intid);
-      case 'INT':
-      case 'CLEAR':
-      case 'INV':
-      case 'DISCARD':
-        return this.eventCommand(c);
-      case 'MOVI':
-        return this.movi(c);
-      case 'INVALL':
-        this.lpiPorts[this.mappedCollection(c.icid)]!.invalidateAll();
-        return;
-      case 'MOVALL':
-        return this.movall(c);
-      case 'SYNC':
-        // Every effect is complete when a command returns; SYNC only checks its target (IHI0069 5.3.x SYNC).
-        this.checkProcessor(c.rdbase);
-        return;
-      default:
-        if (!this.virtual || c.name === undefined) throw new CommandFailure('unknown-command');
-        return this.runVirtual(c);
-    }
-  }
-
-  private runVirtual(c: ItsCommand): void {
-    const v41 = this.version === 'v4.1';
-    switch (c.name) {
-      case 'VMAPP':
-        return this.vmapp(c);
-      case 'VMAPTI':
-      case 'VMAPI':
-        return this.vmapti(c, c.name === 'VMAPI' ? c.eventId : c.vintid);
-      case 'VMOVI':
-        return this.vmovi(c);
-      case 'VMOVP':
-        return this.vmovp(c);
-      case 'VSYNC':
-        this.mappedVpe(c.vpeId);
-        return;
-      case 'VINVALL': {
-        const vpe = this.mappedVpe(c.vpeId);
-        this.vlpiPorts[vpe.rd]!.invalidateAllVlpis(vpe);
-        return;
-      }
-      case 'VSGI': {
-        if (!v41) throw new CommandFailure('unknown-command');
-        const vpe = this.mappedVpe(c.vpeId);
-        this.vlpiPorts[vpe.rd]!.configureVsgi(vpe, c.vintid, c.clear === 1 ? 'clear-pending' : { priority: c.priority << 4, group: c.group, enable: c.enable === 1 });
-        return;
-      }
-      case 'INVDB': {
-        if (!v41) throw new CommandFailure('unknown-command');
-        const vpe = this.mappedVpe(c.vpeId);
-        this.vlpiPorts[vpe.rd]!.invalidateDoorbell(vpe);
-        return;
-      }
-      default:
-        throw new CommandFailure('unknown-command');
-    }
-  }
-
-  private checkProcessor(rd: number): void {
-    if (rd >= this.lpiPorts.length) throw new CommandFailure('processor-out-of-range');
-  }
-
-  private lpiInRange(intid: number): boolean {
-    return intid >= 8192 && intid < 2 ** this.idBits;
-  }
-
-  /** Address of `id`'s entry in table `n`, or a command failure (`oor` when it cannot be there). */
-  private entryAddress(n: number, id: number, oor: ItsErrorKind, unmapped: ItsErrorKind): number {
-    const a = tableEntryAddress(this.memory, this.geometry[n]!, id);
-    if (a === TABLE_L2_INVALID) throw new CommandFailure(unmapped);
-    if (a < 0) throw new CommandFailure(oor);
-    return a;
-  }
-
-  /** MAPD (IHI0069 5.3.x): map DeviceID to an ITT of 2^(Size+1) entries, or unmap it. */
-  private mapd(c: ItsCommand): void {
-    if (c.deviceId >= 2 ** ITS_DEVICE_ID_BITS) throw new CommandFailure('device-out-of-range');
-    if (c.valid === 1 && c.size + 1 > ITS_EVENT_ID_BITS) throw new CommandFailure('itt-size-out-of-range');
-    const a = this.entryAddress(0, c.deviceId, 'device-out-of-range', 'device-out-of-range');
-    writeDeviceEntry(this.memory, a, { valid: c.valid === 1, size: c.size, ittAddress: c.ittAddress });
-    this.devices.delete(c.deviceId);
-  }
-
-  /** MAPC (IHI0069 5.3.x): map ICID to a redistributor, or unmap it. */
-  private mapc(c: ItsCommand): void {
-    if (c.valid === 1) this.checkProcessor(c.rdbase);
-    const a = this.entryAddress(1, c.icid, 'collection-out-of-range', 'collection-out-of-range');
-    writeCollectionEntry(this.memory, a, c.valid === 1 ? c.rdbase : -1);
-    this.collections[c.icid] = c.valid === 1 ? c.rdbase : -1;
-  }
-
-  /** MAPTI / MAPI (IHI0069 5.3.x): EventID of a mapped device -> (pINTID, ICID). */
-  private mapti(c: ItsCommand, intid: number): void {
-    const dev = this.mappedDevice(c.deviceId);
-    if (c.eventId >= dev.events) throw new CommandFailure('event-out-of-range');
-    if (!this.lpiInRange(intid)) throw new CommandFailure('intid-out-of-range');
-    this.writeEvent(dev, c.eventId, ITE_PHYSICAL, intid, c.icid, 0);
-  }
-
-  private writeEvent(dev: DeviceCache, event: number, kind: number, intid: number, target: number, doorbell: number): void {
-    writeIte(this.memory, dev.ittAddress + event * ITS_ENTRY_BYTES.ite, { kind, intid, target, doorbell });
-    dev.kind[event] = kind + 1;
-    dev.intid[event] = intid;
-    dev.target[event] = target;
-    dev.doorbell[event] = doorbell;
-  }
-
-  /** The mapped ITT entry of (deviceId, eventId), its kind in `dev.kind`. */
-  private mappedEvent(deviceId: number, eventId: number): DeviceCache {
-    const dev = this.mappedDevice(deviceId);
-    if (eventId >= dev.events) throw new CommandFailure('event-out-of-range');
-    if (this.eventKind(dev, eventId) === KIND_INVALID) throw new CommandFailure('unmapped-interrupt');
-    return dev;
-  }
-
-  /** INT, CLEAR, INV, DISCARD on a physical or (GICv4) virtual mapping. */
-  private eventCommand(c: ItsCommand): void {
-    const dev = this.mappedEvent(c.deviceId, c.eventId);
-    const e = c.eventId;
-    const intid = dev.intid[e]!;
-    if (dev.kind[e] === KIND_PHYSICAL) {
-      const port = this.lpiPorts[this.mappedCollection(dev.target[e]!)]!;
-      if (c.name === 'INT') {
-        if (!port.setPending(intid)) this.countDrop('lpi-rejected');
-      } else if (c.name === 'INV') port.invalidate(intid);
-      else port.clearPending(intid);
-    } else {
-      const vpe = this.mappedVpe(dev.target[e]!);
-      const port = this.vlpiPorts[vpe.rd]!;
-      if (c.name === 'INT') port.setVlpiPending(vpe, intid, dev.doorbell[e]!);
-      else if (c.name === 'INV') port.invalidateVlpi(vpe, intid);
-      else port.clearVlpiPending(vpe, intid);
-    }
-    if (c.name === 'DISCARD') this.writeEvent(dev, e, ITE_INVALID, 0, 0, 0);
-  }
-
-  /** MOVI (IHI0069 5.3.x): retarget an event to another collection; a pending LPI moves with it. */
-  private movi(c: ItsCommand): void {
-    const dev = this.mappedEvent(c.deviceId, c.eventId);
-    const e = c.eventId;
-    if (dev.kind[e] !== KIND_PHYSICAL) throw new CommandFailure('unmapped-interrupt');
-    const to = this.mappedCollection(c.icid);
-    const from = this.mappedCollection(dev.target[e]!);
-    const intid = dev.intid[e]!;
-    if (from !== to && this.lpiPorts[from]!.clearPending(intid)) this.lpiPorts[to]!.setPending(intid);
-    this.writeEvent(dev, e, ITE_PHYSICAL, intid, c.icid, 0);
-  }
-
-  /** MOVALL (IHI0069 5.3.x): every pending LPI of one redistributor moves to another. */
-  private movall(c: ItsCommand): void {
-    this.checkProcessor(c.rdbase);
-    this.checkProcessor(c.rdbase2);
-    if (c.rdbase === c.rdbase2) return;
-    const from = this.lpiPorts[c.rdbase]!;
-    const to = this.lpiPorts[c.rdbase2]!;
-    for (const intid of from.pendingIntids()) {
-      from.clearPending(intid);
-      to.setPending(intid);
-    }
-  }
-
-  /** VMAPP (IHI0069 5.3.x): map vPEID to a redistributor and virtual pending table (v4.1: VCONF and default doorbell). */
-  private vmapp(c: ItsCommand): void {
-    if (c.vpeId >= 2 ** ITS_VPE_ID_BITS) throw new CommandFailure('vpe-out-of-range');
-    const a = this.entryAddress(2, c.vpeId, 'vpe-out-of-range', 'vpe-out-of-range');
-    const v41 = this.version === 'v4.1';
-    if (c.valid === 1) {
-      this.checkProcessor(c.rdbase);
-      const size = v41 ? c.vptSize : c.vptSize & 0x1f;
-      if (size + 1 < 14 || size + 1 > this.idBits) throw new CommandFailure('vpt-size-out-of-range');
-      const doorbell = v41 ? c.doorbell : NO_DOORBELL;
-      if (doorbell !== NO_DOORBELL && !this.lpiInRange(doorbell)) throw new CommandFailure('intid-out-of-range');
-      writeVpeEntry(this.memory, a, {
-        valid: true,
-        vpeId: c.vpeId,
-        rd: c.rdbase,
-        vptAddress: c.vptAddress,
-        vptSize: size,
-        defaultDoorbell: doorbell,
-        vconfAddress: v41 ? c.vconfAddress : 0,
-      });
-    } else {
-      writeVpeEntry(this.memory, a, { valid: false, vpeId: c.vpeId, rd: 0, vptAddress: 0, vptSize: 0, defaultDoorbell: 0, vconfAddress: 0 });
-    }
-    this.vpes.delete(c.vpeId);
-  }
-
-  private checkDoorbell(doorbell: number): void {
-    if (doorbell !== NO_DOORBELL && !this.lpiInRange(doorbell)) throw new CommandFailure('intid-out-of-range');
-  }
-
-  /** VMAPTI / VMAPI (IHI0069 5.3.x): EventID -> (vINTID, vPEID, doorbell pINTID or 1023). */
-  private vmapti(c: ItsCommand, vintid: number): void {
-    const dev = this.mappedDevice(c.deviceId);
-    if (c.eventId >= dev.events) throw new CommandFailure('event-out-of-range');
-    if (c.vpeId >= 2 ** ITS_VPE_ID_BITS) throw new CommandFailure('vpe-out-of-range');
-    if (!this.lpiInRange(vintid)) throw new CommandFailure('intid-out-of-range');
-    this.checkDoorbell(c.doorbell);
-    this.writeEvent(dev, c.eventId, ITE_VIRTUAL, vintid, c.vpeId, c.doorbell);
-  }
-
-  /** VMOVI (IHI0069 5.3.x): retarget a virtual event to another vPE; a pending vLPI moves with it. */
-  private vmovi(c: ItsCommand): void {
-    const dev = this.mappedEvent(c.deviceId, c.eventId);
-    const e = c.eventId;
-    if (dev.kind[e] !== KIND_VIRTUAL) throw new CommandFailure('unmapped-interrupt');
-    const to = this.mappedVpe(c.vpeId);
-    const from = this.mappedVpe(dev.target[e]!);
-    const doorbell = c.doorbellValid === 1 ? c.doorbell : dev.doorbell[e]!;
-    this.checkDoorbell(doorbell);
-    const vintid = dev.intid[e]!;
-    if (from.vpeId !== to.vpeId && this.vlpiPorts[from.rd]!.clearVlpiPending(from, vintid)) this.vlpiPorts[to.rd]!.setVlpiPending(to, vintid, doorbell);
-    this.writeEvent(dev, e, ITE_VIRTUAL, vintid, c.vpeId, doorbell);
-  }
-
-  /** VMOVP (IHI0069 5.3.x): move a vPE to another redistributor (v4.1: and set its default doorbell). */
-  private vmovp(c: ItsCommand): void {
-    const vpe = this.mappedVpe(c.vpeId);
-    this.checkProcessor(c.rdbase);
-    const v41 = this.version === 'v4.1';
-    const doorbell = v41 && c.valid === 1 ? c.doorbell : vpe.defaultDoorbell;
-    if (v41) this.checkDoorbell(doorbell);
-    const moved: VpeEntry = { ...vpe, rd: c.rdbase, defaultDoorbell: doorbell };
-    writeVpeEntry(this.memory, this.entryAddress(2, c.vpeId, 'vpe-out-of-range', 'unmapped-vpe'), moved);
-    this.vpes.set(c.vpeId, moved);
-  }
-
   // --- decoded table entries ----------------------------------------------
-
-  private mappedDevice(deviceId: number): DeviceCache {
-    if (deviceId >= 2 ** ITS_DEVICE_ID_BITS) throw new CommandFailure('device-out-of-range');
-    const dev = this.deviceOrNull(deviceId);
-    if (dev === null) throw new CommandFailure('unmapped-device');
-    return dev;
-  }
-
-  /** The device's decoded entry, reading the device table on a miss; null when unmapped. */
-  private deviceOrNull(deviceId: number): DeviceCache | null {
-    const cached = this.devices.get(deviceId);
-    if (cached !== undefined) return cached;
-    const a = tableEntryAddress(this.memory, this.geometry[0]!, deviceId);
-    let dev: DeviceCache | null = null;
-    if (a >= 0) {
-      const e = readDeviceEntry(this.memory, a);
-      if (e.valid) dev = new DeviceCache(e.size, e.ittAddress);
-    }
-    this.devices.set(deviceId, dev);
-    return dev;
-  }
-
-  /** KIND_* of an event, reading its ITT entry on a miss. */
-  private eventKind(dev: DeviceCache, event: number): number {
-    const k = dev.kind[event]!;
-    if (k !== KIND_UNREAD) return k;
-    const e = readIte(this.memory, dev.ittAddress + event * ITS_ENTRY_BYTES.ite);
-    dev.kind[event] = e.kind + 1;
-    dev.intid[event] = e.intid;
-    dev.target[event] = e.target;
-    dev.doorbell[event] = e.doorbell;
-    return e.kind + 1;
-  }
-
-  private collectionTarget(icid: number): number {
-    let rd = this.collections[icid]!;
-    if (rd === COLLECTION_UNREAD) {
-      const a = tableEntryAddress(this.memory, this.geometry[1]!, icid);
-      rd = a >= 0 ? readCollectionEntry(this.memory, a) : -1;
-      if (rd >= this.lpiPorts.length) rd = -1;
-      this.collections[icid] = rd;
-    }
-    return rd;
-  }
-
-  private mappedCollection(icid: number): number {
-    const rd = this.collectionTarget(icid);
-    if (rd < 0) throw new CommandFailure('unmapped-collection');
-    return rd;
-  }
-
-  private vpeEntryOrNull(vpeId: number): VpeEntry | null {
-    const cached = this.vpes.get(vpeId);
-    if (cached !== undefined) return cached;
-    if (!this.virtual) return null;
-    const a = tableEntryAddress(this.memory, this.geometry[2]!, vpeId);
-    if (a < 0) return null;
-    const e = readVpeEntry(this.memory, a, vpeId);
-    if (!e.valid || e.rd >= this.vlpiPorts.length) return null;
-    this.vpes.set(vpeId, e);
-    return e;
-  }
-
-  private mappedVpe(vpeId: number): VpeEntry {
-    if (vpeId >= 2 ** ITS_VPE_ID_BITS) throw new CommandFailure('vpe-out-of-range');
-    const vpe = this.vpeEntryOrNull(vpeId);
-    if (vpe === null) throw new CommandFailure('unmapped-vpe');
-    return vpe;
-  }
 
   // --- translation --------------------------------------------------------
 
@@ -840,10 +477,10 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   translate(deviceId: number, eventId: number): ItsTranslationResult {
     if (!this.enabled) return this.drop('disabled');
     if (deviceId >>> 0 !== deviceId || deviceId >= 65536) return this.drop('device-out-of-range');
-    let dev = this.devices.get(deviceId);
+    let dev = this.cache.devices.get(deviceId);
     if (dev === undefined) {
       try {
-        dev = this.deviceOrNull(deviceId);
+        dev = this.cache.deviceOrNull(deviceId);
       } catch (e) {
         if (e instanceof MemoryError) return this.drop('memory-fault');
         throw e;
@@ -854,7 +491,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     let k = dev.kind[eventId]!;
     if (k === KIND_UNREAD) {
       try {
-        k = this.eventKind(dev, eventId);
+        k = this.cache.eventKind(dev, eventId);
       } catch (e) {
         if (e instanceof MemoryError) return this.drop('memory-fault');
         throw e;
@@ -862,28 +499,39 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     }
     if (k === KIND_PHYSICAL) {
       const icid = dev.target[eventId]!;
-      let rd = this.collections[icid]!;
+      let rd = this.cache.collections[icid]!;
       if (rd === COLLECTION_UNREAD) {
         try {
-          rd = this.collectionTarget(icid);
+          rd = this.cache.collectionTarget(icid);
         } catch (e) {
           if (e instanceof MemoryError) return this.drop('memory-fault');
           throw e;
         }
       }
       if (rd < 0) return this.drop('unmapped-collection');
-      return this.lpiPorts[rd]!.setPending(dev.intid[eventId]!) ? 'lpi' : this.drop('lpi-rejected');
+      const intid = dev.intid[eventId]!;
+      if (!this.lpiPorts[rd]!.setPending(intid)) return this.drop('lpi-rejected');
+      this.tracer?.emit({ kind: 'interrupt.raised', cycle: this.clock?.now() ?? 0, source: 'gic-its', cpu: rd, vector: intid, args: { deviceId, eventId } });
+      return 'lpi';
     }
     if (k === KIND_VIRTUAL) {
       let vpe: VpeEntry | null;
       try {
-        vpe = this.vpeEntryOrNull(dev.target[eventId]!);
+        vpe = this.cache.vpeEntryOrNull(dev.target[eventId]!);
       } catch (e) {
         if (e instanceof MemoryError) return this.drop('memory-fault');
         throw e;
       }
       if (vpe === null) return this.drop('unmapped-vpe');
-      this.vlpiPorts[vpe.rd]!.setVlpiPending(vpe, dev.intid[eventId]!, dev.doorbell[eventId]!);
+      const vintid = dev.intid[eventId]!;
+      try {
+        this.vlpiPorts[vpe.rd]!.setVlpiPending(vpe, vintid, dev.doorbell[eventId]!);
+      } catch (e) {
+        // The VPT of a vPE that is not resident is not in memory.
+        if (e instanceof MemoryError) return this.drop('memory-fault');
+        throw e;
+      }
+      this.tracer?.emit({ kind: 'interrupt.posted', cycle: this.clock?.now() ?? 0, source: 'gic-its', cpu: vpe.rd, vector: vintid, args: { deviceId, eventId, vpeId: vpe.vpeId } });
       return 'vlpi';
     }
     return this.drop('unmapped-interrupt');
@@ -905,6 +553,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
 
   private drop(reason: ItsDropReason): ItsTranslationResult {
     this.countDrop(reason);
+    this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'gic-its', vector: -1, args: { reason } });
     return reason;
   }
 

@@ -125,5 +125,5 @@ export const ITS_DEVICE_ID_BITS = 16;
 export const ITS_ICID_BITS = 16;
 /** vPEIDs are 16 bits (IHI0069 5.3: vPEID width is 16). */
 export const ITS_VPE_ID_BITS = 16;
-/** "No doorbell" pINTID in VMAPTI / VMOVI / VMAPP (IHI0069 5.3.x: 1023). */
+/** "No doorbell" pINTID in VMAPTI / VMOVI / VMAPP (IHI0069 5.3 "ITS commands": 1023). */
 export const NO_DOORBELL = 1023;

@@ -14,14 +14,21 @@
  * however many LPIs are configured or pending. LPIs are edge-triggered,
  * Group 1, and have no active state: acknowledge clears the pending bit.
  */
-import { SnapshotError, assertInteger, type PhysicalMemory, type StateReader, getField, setField } from '@hvsim/core';
+import { withTableFaults } from './table-fault.js';
+import { SnapshotError, assertInteger, fieldMask, getField, setField, type PhysicalMemory, type StateReader } from '@hvsim/core';
 import type { PendingSet } from '../common/pending-set.js';
-import * as regsModule from './regs.js';
-import { GICR_CTLR, GICR_INV_HI, GICR_LPI, GICR_PENDBASER_HI, GICR_PENDBASER_MASK, GICR_PROPBASER_LO, GICR_PROPBASER_MASK, joinAddress } from './regs.js';
-
-// Hot-path copy of an imported binding (the vitest module runner makes each one a getter).
-const { LPI_FIRST } = regsModule;
-const LPI_MIN_IDBITS = regsModule.LPI_MIN_IDBITS;
+import {
+  GICR_CTLR,
+  GICR_INV_HI,
+  GICR_LPI,
+  GICR_PENDBASER_HI,
+  GICR_PENDBASER_MASK,
+  GICR_PROPBASER_LO,
+  GICR_PROPBASER_MASK,
+  LPI_FIRST,
+  LPI_MIN_IDBITS,
+  joinAddress,
+} from './regs.js';
 
 /** Construction options of an {@link LpiRedistributor}. */
 export interface LpiRedistributorOptions {
@@ -171,9 +178,16 @@ export class LpiRedistributor {
 
   /**
    * Writes a 32-bit word. GICR_INVLPIR and GICR_INVALLR act when their high
-   * word is written (a 64-bit access writes low then high).
+   * word is written (a 64-bit access writes low then high). A table the write
+   * makes the redistributor access that is not in memory raises an SError.
    */
   write(offset: number, value: number): void {
+    withTableFaults(`GICR RD_base write at 0x${offset.toString(16)}`, () => {
+      this.writeRegister(offset, value);
+    });
+  }
+
+  private writeRegister(offset: number, value: number): void {
     switch (offset) {
       case GICR_LPI.CTLR:
         if (getField(value, GICR_CTLR.EnableLPIs) === 1) this.enable();
@@ -196,7 +210,7 @@ export class LpiRedistributor {
         this.invLo = value >>> 0;
         return;
       case GICR_LPI.INVLPIR + 4:
-        this.invHi = value & (fieldMaskOf(GICR_INV_HI.V) | 0xffff);
+        this.invHi = (value & (fieldMask(GICR_INV_HI.V) | fieldMask(GICR_INV_HI.vPEID))) >>> 0;
         if (getField(this.invHi, GICR_INV_HI.V) === 1) this.virtualPort?.invalidateVlpiByVpe(getField(this.invHi, GICR_INV_HI.vPEID), this.invLo);
         else this.invalidate(this.invLo);
         return;
@@ -204,7 +218,7 @@ export class LpiRedistributor {
         this.invAllLo = 0;
         return;
       case GICR_LPI.INVALLR + 4:
-        this.invAllHi = value & (fieldMaskOf(GICR_INV_HI.V) | 0xffff);
+        this.invAllHi = (value & (fieldMask(GICR_INV_HI.V) | fieldMask(GICR_INV_HI.vPEID))) >>> 0;
         if (getField(this.invAllHi, GICR_INV_HI.V) === 1) this.virtualPort?.invalidateAllVlpisByVpe(getField(this.invAllHi, GICR_INV_HI.vPEID));
         else this.invalidateAll();
         return;
@@ -409,9 +423,6 @@ export class LpiRedistributor {
   }
 }
 
-function fieldMaskOf(f: { lsb: number; width: number }): number {
-  return (((2 ** f.width - 1) * 2 ** f.lsb) >>> 0) | 0;
-}
 
 /** Hex encoding of a byte array (compact for the mostly-equal configuration bytes: "<count>*<hex byte>" runs). */
 function bytesToHexRuns(bytes: Uint8Array): string {

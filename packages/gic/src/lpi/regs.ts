@@ -78,16 +78,6 @@ export const GICR_INV_HI = {
 /** GICR_SYNCR (IHI0069 12.10.32). */
 export const GICR_SYNCR = { Busy: bitFlag(0) } as const;
 
-/** Byte address of `intid`'s entry in a configuration table at `base`. */
-export function configEntryAddress(base: number, intid: number): number {
-  return base + (intid - LPI_FIRST);
-}
-
-/** Byte and bit of `intid` in a pending table at `base` (IHI0069 5.1.2: one bit per INTID from INTID 0). */
-export function pendingByteAddress(base: number, intid: number): number {
-  return base + (intid >>> 3);
-}
-
 /** Joins a 64-bit address from a register's low and high words and an alignment mask of the low word. */
 export function joinAddress(lo: number, hi: number, loMask: number, hiMask = 0xf_ffff): number {
   return (hi & hiMask) * 0x1_0000_0000 + ((lo & loMask) >>> 0);

@@ -83,10 +83,13 @@ export class GicV3CpuInterface {
     c.update();
   }
 
-  /** ICC_CTLR_EL1 (IHI0069 12.2.7): CBPR, EOImode writable; PRIbits read-only; IDbits 0 (16 bits). */
+  /** INTIDs wider than 16 bits are implemented (LPIs with more than 16 ID bits): ICC_CTLR_EL1.IDbits = 0b001. */
+  idBits24 = false;
+
+  /** ICC_CTLR_EL1 (IHI0069 12.2.7): CBPR, EOImode writable; PRIbits read-only; IDbits 0 (16 bits) or 1 (24 bits). */
   readCtlr(): number {
     const c = this.core;
-    let v = 0;
+    let v = this.idBits24 ? setField(0, ICC_CTLR.IDbits, 1) : 0;
     v = setField(v, ICC_CTLR.CBPR, c.cbpr ? 1 : 0);
     v = setField(v, ICC_CTLR.EOImode, c.eoiMode1 ? 1 : 0);
     v = setField(v, ICC_CTLR.PRIbits, c.priorityBits - 1);

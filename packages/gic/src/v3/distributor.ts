@@ -21,6 +21,7 @@ import {
   GICD_IROUTER_MASK_LO,
   GICD_TYPER,
   PIDR2_GICV3,
+  PIDR2_GICV4,
 } from './regs.js';
 
 const FRAME = 'GICD';
@@ -34,6 +35,10 @@ export interface GicV3DistributorState {
 
 /** The GICD frame (64 KiB). */
 export class GicV3Distributor implements MmioDevice {
+  /** INTID bits when LPIs are implemented (GICD_TYPER.LPIS, IDbits), 0 without LPIs. */
+  lpiIdBits = 0;
+  /** GICv4 is implemented: GICD_PIDR2.ArchRev reads 4 (IHI0069 12.1.13). */
+  gicv4 = false;
   /** GICD_IROUTER<n> low and high words per SPI. */
   readonly irouterLo: Uint32Array;
   readonly irouterHi: Uint32Array;
@@ -71,7 +76,13 @@ export class GicV3Distributor implements MmioDevice {
     let v = 0;
     v = setField(v, GICD_TYPER.ITLinesNumber, Math.ceil(this.engine.lines / 32) - 1);
     v = setField(v, GICD_TYPER.MBIS, 1);
-    v = setField(v, GICD_TYPER.IDbits, 9);
+    if (this.lpiIdBits > 0) {
+      // IHI0069 12.9.38: LPIS = 1 and IDbits = INTID bits - 1 when the redistributors implement LPIs.
+      v = setField(v, GICD_TYPER.LPIS, 1);
+      v = setField(v, GICD_TYPER.IDbits, this.lpiIdBits - 1);
+    } else {
+      v = setField(v, GICD_TYPER.IDbits, 9);
+    }
     return v;
   }
 
@@ -113,7 +124,7 @@ export class GicV3Distributor implements MmioDevice {
       case GICD.IIDR:
         return GICD_IIDR_VALUE;
       case GICD.PIDR2:
-        return PIDR2_GICV3;
+        return this.gicv4 ? PIDR2_GICV4 : PIDR2_GICV3;
       default:
         // Reserved, write-only (SETSPI/CLRSPI, SGIR) and unimplemented registers read as zero (IHI0069 12.1.2).
         return 0;

@@ -1,9 +1,13 @@
 /**
  * GicV3: an Arm GICv3 for N PEs with a single Security state (IHI0069):
  * distributor and redistributors as MMIO, the CPU interface and the
- * hypervisor's virtual interface as system registers by name.
+ * hypervisor's virtual interface as system registers by name. With the
+ * `lpis` option the redistributors implement LPIs (IHI0069 chapter 5) and
+ * {@link GicV3.createIts} builds an ITS wired to them; with `lpis.gicv4` they
+ * also implement GICv4.0 or GICv4.1 direct injection of vLPIs (and vSGIs).
  */
 import {
+  SnapshotError,
   UsageError,
   assertInteger,
   describeValue,
@@ -12,8 +16,15 @@ import {
   type InterruptMessage,
   type InterruptLine,
   type InterruptTarget,
+  type PhysicalMemory,
   type Tracer,
 } from '@hvsim/core';
+import { GicV3Its, type GicV3ItsOptions } from '../its/its.js';
+import { LpiRedistributor, type LpiRedistributorState } from '../lpi/lpi-redistributor.js';
+import { LPI_FIRST } from '../lpi/regs.js';
+import { GICR_V4_STRIDE } from '../v4/regs.js';
+import { VpeRedistributor, type GicV4Version, type VpeRedistributorState } from '../v4/vpe-redistributor.js';
+import { GICR_STRIDE } from './regs.js';
 import { CpuInterfaceCore, type CpuInterfaceOutputs, type CpuInterfaceState } from '../common/cpu-interface.js';
 import { IrqEngine, type IrqEngineState } from '../common/irq-state.js';
 import { PPI_BASE, SPI_BASE, SPI_MAX } from '../common/intid.js';
@@ -24,8 +35,20 @@ import { GicV3Redistributor, GicV3RedistributorRegion, type GicV3RedistributorSt
 import { ROUTE_FMO, ROUTE_IMO, SysregDispatcher } from './sysreg-dispatch.js';
 import { GicV3VirtualInterface } from './virtual-interface.js';
 
+/** LPI and GICv4 options of {@link GicV3} (IHI0069 chapter 5). */
+export interface GicV3LpiOptions {
+  /** Memory holding the LPI configuration and pending tables (and the ITS's tables). */
+  memory: PhysicalMemory;
+  /** INTID bits, 14-24 (GICD_TYPER.IDbits + 1). Default 16: LPIs 8192-65535, as KVM. */
+  idBits?: number;
+  /** GICv4 direct injection of vLPIs: 'v4.0', or 'v4.1' with vSGIs. Absent: GICv3 LPIs only. */
+  gicv4?: GicV4Version;
+}
+
 /** Construction options of {@link GicV3}. */
 export interface GicV3Options {
+  /** LPIs (GICR_TYPER.PLPIS) and, optionally, GICv4 (GICR_TYPER.VLPIS). Absent: no LPIs. */
+  lpis?: GicV3LpiOptions;
   /** Number of PEs, 1-256 (one redistributor each). */
   cpus: number;
   /** Number of SPIs: a multiple of 32 up to 960, or 988 (INTIDs 32-1019, GICD_TYPER.ITLinesNumber = 31). Default 64. */
@@ -75,6 +98,10 @@ export interface GicV3State {
     virtualInterface: VirtualInterfaceState;
     hcrTraps: number;
     routing: number;
+    /** Present when LPIs are configured. */
+    lpi?: LpiRedistributorState;
+    /** Present with GICv4 (saved only while no vPE is resident). */
+    vpe?: VpeRedistributorState;
   }[];
 }
 
@@ -93,6 +120,13 @@ export class GicV3 implements InterruptTarget {
   private readonly virtualInterfaces: GicV3VirtualInterface[] = [];
   private readonly affinities: number[] = [];
   private readonly sysregs: SysregDispatcher;
+  private readonly lpiRedistributors: LpiRedistributor[] = [];
+  private readonly vpeRedistributors: VpeRedistributor[] = [];
+  private readonly lpiOptions: GicV3LpiOptions | undefined;
+  /** INTID bits with LPIs (GICD_TYPER.IDbits + 1), 0 without. */
+  readonly lpiIdBits: number;
+  /** GICv4 version with direct injection, or undefined. */
+  readonly gicv4: GicV4Version | undefined;
   private readonly tracer: Tracer | undefined;
   private readonly clock: Clock | undefined;
 
@@ -149,7 +183,11 @@ export class GicV3 implements InterruptTarget {
       );
       this.virtualInterfaces.push(new GicV3VirtualInterface(vcore));
     }
-    this.redistributorRegion = new GicV3RedistributorRegion(this.redistributors);
+    this.lpiOptions = options.lpis;
+    this.lpiIdBits = 0;
+    this.gicv4 = options.lpis?.gicv4;
+    if (options.lpis !== undefined) this.lpiIdBits = this.attachLpis(options.lpis);
+    this.redistributorRegion = new GicV3RedistributorRegion(this.redistributors, this.gicv4 === undefined ? GICR_STRIDE : GICR_V4_STRIDE);
     e.onChange = (cpu) => {
       this.cpuInterfaces[cpu]!.core.update();
     };
@@ -181,11 +219,108 @@ export class GicV3 implements InterruptTarget {
     };
   }
 
+  /**
+   * LPIs on every redistributor (IHI0069 5.1): an {@link LpiRedistributor}
+   * whose pending, enabled LPIs join the CPU's candidate set above the SPI
+   * keys, and with GICv4 a {@link VpeRedistributor} whose resident vPE feeds
+   * the virtual CPU interface directly. Returns the INTID bits.
+   */
+  private attachLpis(lp: GicV3LpiOptions): number {
+    const idBits = lp.idBits ?? 16;
+    assertInteger(idBits, 'GicV3 lpis.idBits', 14, 24);
+    const version: string | undefined = lp.gicv4;
+    if (version !== undefined && version !== 'v4.0' && version !== 'v4.1') {
+      throw new UsageError('bad-argument', `GicV3 lpis.gicv4 must be 'v4.0' or 'v4.1', got ${describeValue(lp.gicv4)}`);
+    }
+    const e = this.engine;
+    const firstKey = e.lines;
+    this.distributor.lpiIdBits = idBits;
+    this.distributor.gicv4 = lp.gicv4 !== undefined;
+    for (const ci of this.cpuInterfaces) ci.idBits24 = idBits > 16;
+    for (const vi of this.virtualInterfaces) vi.idBits24 = idBits > 16;
+    for (let c = 0; c < this.cpus; c++) {
+      const lpi = new LpiRedistributor({
+        memory: lp.memory,
+        idBits,
+        priorityMask: e.priorityMask,
+        candidates: e.candidates[c]!,
+        keyBase: firstKey,
+        onChange: () => {
+          if (e.quietCpu !== c) this.cpuInterfaces[c]!.core.update();
+        },
+      });
+      this.lpiRedistributors.push(lpi);
+      this.redistributors[c]!.lpi = lpi;
+      if (lp.gicv4 !== undefined) {
+        const vi = this.virtualInterfaces[c]!;
+        const vpe = new VpeRedistributor({
+          memory: lp.memory,
+          version: lp.gicv4,
+          idBits,
+          priorityMask: vi.core.priorityMask,
+          doorbells: lpi,
+          cpu: { vlpiChanged: () => vi.core.update() },
+        });
+        this.vpeRedistributors.push(vpe);
+        this.redistributors[c]!.vpe = vpe;
+        lpi.virtualPort = vpe;
+        vi.core.direct = vpe;
+        vi.directInjection = true;
+      }
+    }
+    const lpis = this.lpiRedistributors;
+    e.extension = {
+      firstKey,
+      priority: (cpu, key) => lpis[cpu]!.keyPriority(key),
+      group: () => 1,
+      intid: (key) => key - firstKey + LPI_FIRST,
+      acknowledge: (cpu, key) => {
+        lpis[cpu]!.acknowledgeKey(key);
+      },
+    };
+    return idBits;
+  }
+
+  /**
+   * Builds an ITS (IHI0069 5.2) wired to this GIC's redistributors and
+   * memory: physical LPIs, and vLPIs with GICv4. Map it (its `size` bytes)
+   * at ITS_base on the caller's bus.
+   */
+  createIts(options: Omit<GicV3ItsOptions, 'memory' | 'lpiPorts' | 'vlpiPorts' | 'version' | 'idBits'> = {}): GicV3Its {
+    const lp = this.lpiOptions;
+    if (lp === undefined) throw new UsageError('bad-state', 'GicV3.createIts needs a GIC constructed with the lpis option');
+    return new GicV3Its({
+      ...options,
+      memory: lp.memory,
+      lpiPorts: this.lpiRedistributors,
+      ...(this.gicv4 === undefined ? { version: 'v3' as const } : { version: this.gicv4, vlpiPorts: this.vpeRedistributors }),
+      idBits: this.lpiIdBits,
+    });
+  }
+
+  /** `cpu`'s LPI redistributor part (for tests, debuggers and a KVM model), when LPIs are configured. */
+  lpiRedistributor(cpu: number): LpiRedistributor {
+    this.engine.checkCpu(cpu);
+    const l = this.lpiRedistributors[cpu];
+    if (l === undefined) throw new UsageError('bad-state', 'this GicV3 has no LPIs (construct it with the lpis option)');
+    return l;
+  }
+
+  /** `cpu`'s GICv4 redistributor part, when GICv4 is configured. */
+  vpeRedistributor(cpu: number): VpeRedistributor {
+    this.engine.checkCpu(cpu);
+    const v = this.vpeRedistributors[cpu];
+    if (v === undefined) throw new UsageError('bad-state', 'this GicV3 has no GICv4 direct injection (construct it with lpis.gicv4)');
+    return v;
+  }
+
   /** Puts every register in its reset state (IHI0069 12.9, 12.10, 12.2, 12.4). */
   reset(): void {
     this.engine.resetState();
     this.distributor.reset();
     for (const r of this.redistributors) r.reset();
+    for (const l of this.lpiRedistributors) l.reset();
+    for (const v of this.vpeRedistributors) v.reset();
     this.sysregs.routing.fill(0);
     for (let c = 0; c < this.cpus; c++) {
       this.cpuInterfaces[c]!.core.reset();
@@ -365,6 +500,8 @@ export class GicV3 implements InterruptTarget {
         virtualInterface: this.virtualInterfaces[c]!.core.saveState(),
         hcrTraps: this.virtualInterfaces[c]!.trapBits,
         routing: this.sysregs.routing[c]!,
+        ...(this.lpiRedistributors[c] === undefined ? {} : { lpi: this.lpiRedistributors[c].saveState() }),
+        ...(this.vpeRedistributors[c] === undefined ? {} : { vpe: this.vpeRedistributors[c].saveState() }),
       })),
     };
   }
@@ -384,6 +521,11 @@ export class GicV3 implements InterruptTarget {
         this.virtualInterfaces[c]!.trapBits = p.int('hcrTraps', 0, 0xffff_ffff) & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
         this.virtualInterfaces[c]!.core.restoreState(p.object('virtualInterface'));
         this.sysregs.routing[c] = p.int('routing', 0, 3);
+        // LPI and GICv4 parts are present exactly when this GIC has them (same shape as the saver).
+        if (this.lpiRedistributors[c] === undefined && p.has('lpi')) throw new SnapshotError('shape', `${p.path}: LPI state for a GIC without LPIs`);
+        if (this.vpeRedistributors[c] === undefined && p.has('vpe')) throw new SnapshotError('shape', `${p.path}: GICv4 state for a GIC without GICv4`);
+        this.lpiRedistributors[c]?.restoreState(p.object('lpi'));
+        this.vpeRedistributors[c]?.restoreState(p.object('vpe'));
       },
       this.cpus,
     );

@@ -10,6 +10,8 @@ export {
 export type {
   /** Construction options of GicV3. */
   GicV3Options,
+  /** LPI and GICv4 options of GicV3. */
+  GicV3LpiOptions,
   /** Saved state of GicV3. */
   GicV3State,
   /** A vCPU's virtual interface context. */

@@ -4,11 +4,10 @@
  * RD_base holds control, identification, power (GICR_WAKER) and the LPI
  * table registers; SGI_base holds the SGI and PPI configuration.
  *
- * LPIs are not implemented yet (GICR_TYPER.PLPIS = 0, so GICR_CTLR.EnableLPIs,
- * GICR_PROPBASER and GICR_PENDBASER are RES0). They belong here: a
- * redistributor will own its LPI configuration cache and pending bits and put
- * pending enabled LPIs in its CPU's {@link PendingSet} under keys above the
- * SPI range, so selection stays a bucket lookup at any LPI count.
+ * With LPIs (GICR_TYPER.PLPIS = 1) the LPI registers of RD_base are served by
+ * an {@link LpiRedistributor}; with GICv4 (GICR_TYPER.VLPIS = 1) each
+ * redistributor also has a VLPI_base frame (+128 KiB, stride 256 KiB) served
+ * by a {@link VpeRedistributor}. Without them those registers are RES0.
  */
 import type { AccessSize, MmioDevice, StateReader } from '@hvsim/core';
 import { getField, setField } from '@hvsim/core';
@@ -16,7 +15,10 @@ import { readArray, writeArray, type ArrayScope } from '../common/array-access.j
 import type { IrqEngine } from '../common/irq-state.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
 import { accessAbort, requireByteOrWord, requireWord } from '../common/mmio.js';
-import { GICD_IIDR_VALUE, GICR, GICR_SGI_ARRAYS, GICR_SGI_BASE, GICR_STRIDE, GICR_TYPER, GICR_WAKER, GICR_WAKER_RESET, PIDR2_GICV3 } from './regs.js';
+import { LpiRedistributor } from '../lpi/lpi-redistributor.js';
+import { GICR_VLPI_BASE, GICR_VLPI } from '../v4/regs.js';
+import type { VpeRedistributor } from '../v4/vpe-redistributor.js';
+import { GICD_IIDR_VALUE, GICR, GICR_SGI_ARRAYS, GICR_SGI_BASE, GICR_STRIDE, GICR_TYPER, GICR_WAKER, GICR_WAKER_RESET, PIDR2_GICV3, PIDR2_GICV4 } from './regs.js';
 
 /** Saved redistributor registers not held by the engine. */
 export interface GicV3RedistributorState {
@@ -29,6 +31,10 @@ export class GicV3Redistributor {
   processorSleep = true;
   private readonly scope: ArrayScope = { lo: 0, hi: 32, sgiPerSource: false };
   private readonly access: ArrayAccess = { intid: 0, count: 0 };
+  /** The LPI part (GICR_TYPER.PLPIS = 1), when LPIs are implemented. */
+  lpi: LpiRedistributor | undefined = undefined;
+  /** The GICv4 part (GICR_TYPER.VLPIS = 1), when direct injection is implemented. */
+  vpe: VpeRedistributor | undefined = undefined;
 
   constructor(
     private readonly engine: IrqEngine,
@@ -44,11 +50,26 @@ export class GicV3Redistributor {
     this.engine.asleep[this.cpu] = 1;
   }
 
-  /** GICR_TYPER low word (IHI0069 12.10.33): processor number and Last; no LPIs yet. */
+  /**
+   * GICR_TYPER low word (IHI0069 12.10.33): processor number and Last; with
+   * LPIs PLPIS and DirectLPI (GICR_SETLPIR/CLRLPIR/INVLPIR/INVALLR/SYNCR);
+   * with GICv4 VLPIS, Dirty (GICR_VPENDBASER.Dirty is reported) and, in
+   * GICv4.1, RVPEID (bit 7: VPENDBASER names the vPE by vPEID).
+   * CommonLPIAff = 0: all redistributors share the LPI configuration table.
+   */
   typerLow(): number {
     let v = setField(0, GICR_TYPER.Processor_Number, this.cpu);
     if (this.last) v = setField(v, GICR_TYPER.Last, 1);
-    return v;
+    if (this.lpi !== undefined) {
+      v = setField(v, GICR_TYPER.PLPIS, 1);
+      v = setField(v, GICR_TYPER.DirectLPI, 1);
+    }
+    if (this.vpe !== undefined) {
+      v = setField(v, GICR_TYPER.VLPIS, 1);
+      v = setField(v, GICR_TYPER.Dirty, 1);
+      if (this.vpe.version === 'v4.1') v |= 1 << 7;
+    }
+    return v >>> 0;
   }
 
   /** GICR_WAKER: ChildrenAsleep follows ProcessorSleep at once (the interface quiesces instantly). */
@@ -58,6 +79,7 @@ export class GicV3Redistributor {
 
   readRd(offset: number, size: AccessSize): number {
     requireWord('GICR RD_base', offset, size, false);
+    if (this.lpi !== undefined && LpiRedistributor.handles(offset)) return this.lpi.read(offset);
     switch (offset) {
       case GICR.CTLR:
         return 0;
@@ -70,7 +92,8 @@ export class GicV3Redistributor {
       case GICR.WAKER:
         return this.waker();
       case GICR.PIDR2:
-        return PIDR2_GICV3;
+        // ArchRev 4 for a GICv4 redistributor (IHI0069 12.1.13).
+        return this.vpe === undefined ? PIDR2_GICV3 : PIDR2_GICV4;
       default:
         // STATUSR, the LPI registers (PLPIS = 0) and reserved offsets read as zero.
         return 0;
@@ -79,6 +102,10 @@ export class GicV3Redistributor {
 
   writeRd(offset: number, size: AccessSize, value: number): void {
     requireWord('GICR RD_base', offset, size, true);
+    if (this.lpi !== undefined && LpiRedistributor.handles(offset)) {
+      this.lpi.write(offset, value);
+      return;
+    }
     if (offset === GICR.WAKER) {
       const sleep = getField(value, GICR_WAKER.ProcessorSleep) === 1;
       if (sleep !== this.processorSleep) {
@@ -112,6 +139,18 @@ export class GicV3Redistributor {
     writeArray(this.engine, this.scope, this.cpu, arr.name, this.access.intid, this.access.count, value);
   }
 
+  /** VLPI_base read (GICv4): RAZ without direct injection. */
+  readVlpi(offset: number, size: AccessSize): number {
+    requireWord('GICR VLPI_base', offset, size, false);
+    return this.vpe === undefined ? 0 : this.vpe.read(offset);
+  }
+
+  /** VLPI_base write (GICv4): WI without direct injection. */
+  writeVlpi(offset: number, size: AccessSize, value: number): void {
+    requireWord('GICR VLPI_base', offset, size, true);
+    this.vpe?.write(offset, value);
+  }
+
   saveState(): GicV3RedistributorState {
     return { waker: this.waker() };
   }
@@ -123,50 +162,80 @@ export class GicV3Redistributor {
   }
 }
 
-/** The contiguous redistributor region: `cpus` x 128 KiB, as one MMIO device. */
+/** RD_base registers with 64-bit access (IHI0069 12.10: TYPER and the LPI registers). */
+const RD_64 = new Set<number>([GICR.TYPER, GICR.SETLPIR, GICR.CLRLPIR, GICR.PROPBASER, GICR.PENDBASER, GICR.INVLPIR, GICR.INVALLR]);
+/** VLPI_base registers with 64-bit access (IHI0069 12.11). */
+const VLPI_64 = new Set<number>([GICR_VLPI.VPROPBASER, GICR_VLPI.VPENDBASER, GICR_VLPI.VSGIPENDR]);
+
+/**
+ * The contiguous redistributor region as one MMIO device: `cpus` x 128 KiB
+ * (RD_base, SGI_base), or `cpus` x 256 KiB with GICv4 (RD_base, SGI_base,
+ * VLPI_base, a reserved frame that is RAZ/WI).
+ */
 export class GicV3RedistributorRegion implements MmioDevice {
-  constructor(private readonly redistributors: readonly GicV3Redistributor[]) {}
+  constructor(
+    private readonly redistributors: readonly GicV3Redistributor[],
+    /** Bytes per redistributor: 0x20000, or 0x40000 with VLPIS. */
+    readonly stride: number = GICR_STRIDE,
+  ) {}
 
   /** Size of the region in bytes. */
   get size(): number {
-    return this.redistributors.length * GICR_STRIDE;
+    return this.redistributors.length * this.stride;
   }
 
   private at(offset: number, size: number, write: boolean): GicV3Redistributor {
-    const rd = this.redistributors[Math.floor(offset / GICR_STRIDE)];
+    const rd = this.redistributors[Math.floor(offset / this.stride)];
     if (rd === undefined) throw accessAbort('GICR', offset, size, write);
     return rd;
   }
 
   mmioRead(offset: number, size: AccessSize): number {
     const rd = this.at(offset, size, false);
-    const rel = offset % GICR_STRIDE;
-    return rel < GICR_SGI_BASE ? rd.readRd(rel, size) : rd.readSgi(rel - GICR_SGI_BASE, size);
+    const rel = offset % this.stride;
+    if (rel < GICR_SGI_BASE) return rd.readRd(rel, size);
+    if (rel < GICR_VLPI_BASE) return rd.readSgi(rel - GICR_SGI_BASE, size);
+    if (rel < GICR_VLPI_BASE + GICR_SGI_BASE) return rd.readVlpi(rel - GICR_VLPI_BASE, size);
+    requireWord('GICR reserved frame', rel, size, false);
+    return 0;
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
     const rd = this.at(offset, size, true);
-    const rel = offset % GICR_STRIDE;
+    const rel = offset % this.stride;
     if (rel < GICR_SGI_BASE) rd.writeRd(rel, size, value);
-    else rd.writeSgi(rel - GICR_SGI_BASE, size, value);
+    else if (rel < GICR_VLPI_BASE) rd.writeSgi(rel - GICR_SGI_BASE, size, value);
+    else if (rel < GICR_VLPI_BASE + GICR_SGI_BASE) rd.writeVlpi(rel - GICR_VLPI_BASE, size, value);
+    else requireWord('GICR reserved frame', rel, size, true);
   }
 
-  /** 64-bit access: GICR_TYPER (and, later, the LPI base registers); others abort. */
+  /** 64-bit access: GICR_TYPER, the LPI registers and the VLPI_base registers; others abort. */
   mmioRead64(offset: number): bigint {
     const rd = this.at(offset, 8, false);
-    const rel = offset % GICR_STRIDE;
-    if (rel === GICR.TYPER || rel === GICR.PROPBASER || rel === GICR.PENDBASER) {
-      return (BigInt(rd.readRd(rel + 4, 4)) << 32n) | BigInt(rd.readRd(rel, 4));
+    const rel = offset % this.stride;
+    if (RD_64.has(rel)) return (BigInt(rd.readRd(rel + 4, 4)) << 32n) | BigInt(rd.readRd(rel, 4));
+    const v = rel - GICR_VLPI_BASE;
+    if (this.stride > GICR_VLPI_BASE && VLPI_64.has(v)) {
+      const lo = rd.readVlpi(v, 4);
+      return (BigInt(rd.readVlpi(v + 4, 4)) << 32n) | BigInt(lo);
     }
     throw accessAbort('GICR', offset, 8, false);
   }
 
   mmioWrite64(offset: number, value: bigint): void {
     const rd = this.at(offset, 8, true);
-    const rel = offset % GICR_STRIDE;
-    if (rel === GICR.TYPER || rel === GICR.PROPBASER || rel === GICR.PENDBASER) {
-      rd.writeRd(rel, 4, Number(value & 0xffff_ffffn));
-      rd.writeRd(rel + 4, 4, Number(value >> 32n));
+    const rel = offset % this.stride;
+    const lo = Number(value & 0xffff_ffffn);
+    const hi = Number((value >> 32n) & 0xffff_ffffn);
+    if (RD_64.has(rel)) {
+      rd.writeRd(rel, 4, lo);
+      rd.writeRd(rel + 4, 4, hi);
+      return;
+    }
+    const v = rel - GICR_VLPI_BASE;
+    if (this.stride > GICR_VLPI_BASE && (VLPI_64.has(v) || v === GICR_VLPI.VSGIR)) {
+      rd.writeVlpi(v, 4, lo);
+      rd.writeVlpi(v + 4, 4, hi);
       return;
     }
     throw accessAbort('GICR', offset, 8, true);

@@ -86,6 +86,8 @@ export const GICD_IROUTER_MASK_HI = 0xff;
 export const GICD_IIDR_VALUE = 0x0000_043b;
 /** PIDR2: ArchRev 3 (GICv3) in bits [7:4] and JEP106 bits (IHI0069 12.1.13). */
 export const PIDR2_GICV3 = 0x3b;
+/** PIDR2 with ArchRev 4 (GICv4). */
+export const PIDR2_GICV4 = 0x4b;
 
 /** Register arrays of the distributor (one SPI-wide copy) and of SGI_base (INTIDs 0-31). */
 export const GICD_ARRAYS: readonly RegisterArray[] = [

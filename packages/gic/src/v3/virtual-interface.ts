@@ -20,15 +20,20 @@ export type IcvClass = 'group0' | 'group1' | 'common' | 'dir';
 export class GicV3VirtualInterface {
   /** TC, TALL0, TALL1 and TDIR of ICH_HCR_EL2. */
   trapBits = 0;
+  /** GICv4 direct injection is implemented (ICH_VTR_EL2.nV4 = 0). */
+  directInjection = false;
+  /** vINTIDs wider than 16 bits can be injected directly: ICH_VTR_EL2.IDbits = 0b001 (24 bits). */
+  idBits24 = false;
 
   constructor(readonly core: VirtualInterfaceCore) {}
 
-  /** ICH_VTR_EL2 (IHI0069 12.4.10): list registers, TDS, nV4 (no direct injection yet), PREbits, PRIbits. */
+  /** ICH_VTR_EL2 (IHI0069 12.4.10): list registers, TDS, nV4 (1 unless GICv4 direct injection is configured), PREbits, PRIbits. */
   readVtr(): number {
     const o = this.core.options;
     let v = setField(0, ICH_VTR.ListRegs, this.core.listRegisters - 1);
     v = setField(v, ICH_VTR.TDS, 1);
-    v = setField(v, ICH_VTR.nV4, 1);
+    if (!this.directInjection) v = setField(v, ICH_VTR.nV4, 1);
+    if (this.idBits24) v = setField(v, ICH_VTR.IDbits, 1);
     v = setField(v, ICH_VTR.PREbits, o.preemptionBits - 1);
     v = setField(v, ICH_VTR.PRIbits, o.priorityBits - 1);
     return v;
@@ -73,7 +78,7 @@ export class GicV3VirtualInterface {
     c.update();
   }
 
-  /** ICH_LR<n>_EL2 low word: vINTID (16 bits implemented, ICH_VTR_EL2.IDbits = 0). */
+  /** ICH_LR<n>_EL2 low word: vINTID (16 bits implemented, or 24 with ICH_VTR_EL2.IDbits = 1). */
   readLrLow(n: number): number {
     return this.core.lrVintid[n]!;
   }
@@ -91,7 +96,7 @@ export class GicV3VirtualInterface {
   writeLr(n: number, lo: number, hi: number): void {
     const hw = (hi >>> 29) & 1;
     const pfield = hw === 1 ? hi & 0x1fff : hi & LR_PFIELD_EOI;
-    this.core.setListRegister(n, lo & 0xffff, pfield, (hi >>> 16) & 0xff, (hi >>> 30) & 3, (hi >>> 28) & 1, hw);
+    this.core.setListRegister(n, lo & (this.idBits24 ? 0xff_ffff : 0xffff), pfield, (hi >>> 16) & 0xff, (hi >>> 30) & 3, (hi >>> 28) & 1, hw);
   }
 
   /** ICH_HCR_EL2 bits that trap guest accesses of `cls` (IHI0069 12.4.4): TC, TC or TDIR, TALL0, TALL1. */

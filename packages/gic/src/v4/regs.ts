@@ -65,7 +65,7 @@ export const GICR_VSGIPENDR = { Pending: bitRange(15, 0), Busy: bitFlag(31) } as
 
 /**
  * Where a GICv4.1 vPE keeps its vSGI configuration: the first 1 KiB of the
- * virtual pending table is IMPLEMENTATION DEFINED (IHI0069 5.4.x); this
+ * virtual pending table is IMPLEMENTATION DEFINED (IHI0069 5.1.2 and the GICv4 VPT); this
  * model stores one byte per vSGI at VPT + 0x100 + n: priority[7:4], group
  * bit 1, enable bit 0. The vSGI pending bits are the VPT's bits 0-15.
  */

@@ -29,9 +29,11 @@ import type { LpiRedistributorPort, VlpiRedistributorPort, VsgiConfig } from '..
 import { ITS_ENTRY_BYTES, NO_DOORBELL, GITS_PAGE_BYTES } from '../its/regs.js';
 import { readVpeEntry, tableEntryAddress, type TableGeometry, type VpeEntry } from '../its/tables.js';
 import type { VirtualInvalidationPort } from '../lpi/lpi-redistributor.js';
+import { LPI_FIRST } from '../lpi/regs.js';
+import { withTableFaults } from '../lpi/table-fault.js';
 import { GICR_VLPI, GICR_VPENDBASER_HI, GICR_VPROPBASER_V40_LO, GICR_VPROPBASER_V41_HI, GICR_VPROPBASER_V41_LO, VPT_VSGI_CONFIG_OFFSET } from './regs.js';
 
-const LPI_FIRST = 8192;
+/** vSGIs take candidate keys 0-15; vLPIs follow. */
 const VSGI_KEYS = 16;
 
 /** GICv4 architecture version of a redistributor. */
@@ -192,7 +194,9 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
         if (!this.resident) this.vpendLo = value >>> 0;
         return;
       case GICR_VLPI.VPENDBASER + 4:
-        this.writeVpendbaserHigh(value >>> 0);
+        withTableFaults('GICR_VPENDBASER write', () => {
+          this.writeVpendbaserHigh(value >>> 0);
+        });
         return;
       case GICR_VLPI.VSGIR:
         if (this.version === 'v4.1') this.vsgir = value & 0xffff;
