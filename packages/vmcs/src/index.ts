@@ -112,7 +112,7 @@ export {
   VMCS_REGION,
 } from './vmcs/vmcs.js';
 export type {
-  /** `'clear'`, `'launched'` or `'undefined'`. */
+  /** `'clear'`, `'launched'`, `'launched-before-vmxoff'` (VMRESUME fails with error 6) or `'undefined'` (never VMCLEARed). */
   LaunchState,
   /** Saved form of a VMCS. */
   VmcsState,

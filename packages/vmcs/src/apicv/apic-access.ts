@@ -46,21 +46,31 @@ export interface ApicAccessControls {
   virtualInterruptDelivery: boolean;
 }
 
-/** True when a data read of `size` bytes at page `offset` is virtualized (else APIC-access VM exit). */
+/**
+ * True when a data read of `size` bytes at page `offset` is virtualized (else
+ * APIC-access VM exit). SDM 3C "Virtualizing Reads from the APIC-Access
+ * Page": at most 32 bits within bits 31:0 of a 16-byte register; without
+ * APIC-register virtualization only at page offset 080H.
+ */
 export function readVirtualized(c: ApicAccessControls, offset: number, size: number): boolean {
   if (!c.tprShadow || !fitsLowDword(offset, size)) return false;
-  const reg = (offset & 0xff0) >>> 4;
-  if (!c.registerVirtualization) return reg === APIC_REG.APIC_TPR >>> 4;
-  return (TABLE[reg]! & READ) !== 0;
+  // Without APIC-register virtualization only an access at page offset 080H itself is virtualized.
+  if (!c.registerVirtualization) return offset === APIC_REG.APIC_TPR;
+  return (TABLE[offset >>> 4]! & READ) !== 0;
 }
 
-/** True when a write of `size` bytes at page `offset` is virtualized (else APIC-access VM exit). */
+/**
+ * True when a write of `size` bytes at page `offset` is virtualized (else
+ * APIC-access VM exit). SDM 3C "Determining Whether a Write Access is
+ * Virtualized": without APIC-register virtualization only at page offset
+ * 080H (and 0B0H, 300H with virtual-interrupt delivery).
+ */
 export function writeVirtualized(c: ApicAccessControls, offset: number, size: number): boolean {
   if (!c.tprShadow || !fitsLowDword(offset, size)) return false;
-  const reg = offset & 0xff0;
-  if (c.registerVirtualization) return (TABLE[reg >>> 4]! & WRITE) !== 0;
-  if (reg === APIC_REG.APIC_TPR) return true;
-  return c.virtualInterruptDelivery && (reg === APIC_REG.APIC_EOI || reg === APIC_REG.APIC_ICR_LOW);
+  if (c.registerVirtualization) return (TABLE[offset >>> 4]! & WRITE) !== 0;
+  // Without it: page offset 080H, and with virtual-interrupt delivery also 0B0H and 300H (the access must start there).
+  if (offset === APIC_REG.APIC_TPR) return true;
+  return c.virtualInterruptDelivery && (offset === APIC_REG.APIC_EOI || offset === APIC_REG.APIC_ICR_LOW);
 }
 
 /**

@@ -53,6 +53,40 @@ describe(`${ed}: "TPR Virtualization" and MOV CR8`, () => {
   });
 });
 
+describe('SDM 3C (083) "VM Exits Induced by the TPR Threshold" (right after VM entry)', () => {
+  const base = { proc2: SECONDARY.VIRTUALIZE_APIC_ACCESSES, apicAccessPage: ADDR.APIC_ACCESS, virtualApicPage: ADDR.VAPIC };
+  const withVtpr = (value: number) => (f: Fixture): void => f.memory.write32(ADDR.VAPIC + 0x80, value);
+  it('threshold[3:0] > VTPR[7:4] exits (43) before the first instruction, whatever RFLAGS.IF and the interruptibility state', () => {
+    const f = running({ ...base, fields: { TPR_THRESHOLD: 5, GUEST_INTERRUPTIBILITY_INFO: 2 } }, withVtpr(0x30));
+    expect(exitOf(f.p.instructionBoundary(false))).toEqual({ reason: EXIT_REASON.TPR_BELOW_THRESHOLD, qualification: 0 });
+    expect(f.p.vmresume().kind).toBe('entered'); // VTPR unchanged: the entry check is not made with virtualize APIC accesses
+    expect(exitOf(f.p.instructionBoundary(true)).reason).toBe(EXIT_REASON.TPR_BELOW_THRESHOLD);
+  });
+
+  it('not when threshold <= VTPR[7:4], nor with virtual-interrupt delivery, nor into the wait-for-SIPI state', () => {
+    expect(running({ ...base, fields: { TPR_THRESHOLD: 3 } }, withVtpr(0x30)).p.instructionBoundary(true).kind).toBe('continue');
+    const vid = { ...base, ...VID, proc2: base.proc2 | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY };
+    expect(running({ ...vid, fields: { TPR_THRESHOLD: 5 } }, withVtpr(0x30)).p.instructionBoundary(true).kind).toBe('continue');
+    const sipi = running({ ...base, fields: { TPR_THRESHOLD: 5, GUEST_ACTIVITY_STATE: 3 } }, withVtpr(0x30));
+    expect(sipi.p.instructionBoundary(true).kind).toBe('halted');
+  });
+
+  it('follows event injection, wakes a guest entered in HLT, and ranks above a pending INIT and the interrupt window', () => {
+    const f = running({ ...base, fields: { TPR_THRESHOLD: 5, VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } }, withVtpr(0x30));
+    expect(f.p.deliveringEvent).toBe(true);
+    expect(exitOf(f.p.instructionBoundary(true)).reason).toBe(EXIT_REASON.TPR_BELOW_THRESHOLD);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0); // the injected event was delivered first
+    const g = running({ ...base, proc: CPU_BASED.INTR_WINDOW_EXITING, fields: { TPR_THRESHOLD: 5, GUEST_ACTIVITY_STATE: 1, GUEST_RFLAGS: 0x202 } }, (h) => {
+      h.memory.write32(ADDR.VAPIC + 0x80, 0x30);
+      expect(h.p.init().kind).toBe('blocked'); // INIT in VMX root operation stays pending
+    });
+    expect(exitOf(g.p.instructionBoundary(true)).reason).toBe(EXIT_REASON.TPR_BELOW_THRESHOLD);
+    g.p.vmwrite(F.TPR_THRESHOLD, 0);
+    expect(g.p.vmresume().kind).toBe('entered');
+    expect(exitOf(g.p.instructionBoundary(true)).reason).toBe(EXIT_REASON.INIT_SIGNAL);
+  });
+});
+
 describe(`${ed}: "Virtualizing Memory-Mapped APIC Accesses"`, () => {
   const access = { proc2: SECONDARY.VIRTUALIZE_APIC_ACCESSES, apicAccessPage: ADDR.APIC_ACCESS };
   it('without "virtualize APIC accesses" the page is ordinary memory', () => {
@@ -73,8 +107,15 @@ describe(`${ed}: "Virtualizing Memory-Mapped APIC Accesses"`, () => {
     expect(exitOf(f.p.apicAccess(0x80, 4, 'read'))).toEqual({ reason: EXIT_REASON.APIC_ACCESS, qualification: 0x080 });
     const g = running({ ...access, virtualApicPage: ADDR.VAPIC }, (h) => h.memory.write32(ADDR.VAPIC + 0x80, 0x7f));
     expect(g.p.apicAccess(0x80, 4, 'read')).toMatchObject({ kind: 'read', lo: 0x7f });
-    expect(g.p.apicAccess(0x81, 1, 'read')).toMatchObject({ kind: 'read', lo: 0 });
-    expect(exitOf(g.p.apicAccess(0x20, 4, 'read'))).toEqual({ reason: 44, qualification: 0x020 });
+    expect(g.p.apicAccess(0x80, 1, 'read')).toMatchObject({ kind: 'read', lo: 0x7f });
+    // SDM 3C "Virtualizing Reads from the APIC-Access Page": without APIC-register virtualization only page offset 080H itself.
+    expect(exitOf(g.p.apicAccess(0x81, 1, 'read'))).toEqual({ reason: 44, qualification: 0x081 });
+    const h = running({ ...access, virtualApicPage: ADDR.VAPIC });
+    // SDM 3C "Determining Whether a Write Access is Virtualized": likewise for writes.
+    expect(exitOf(h.p.apicAccess(0x81, 1, 'write', 0))).toEqual({ reason: 44, qualification: 0x1081 });
+    // EOI and ICR writes need virtual-interrupt delivery when APIC-register virtualization is 0.
+    expect(exitOf(running({ ...access, virtualApicPage: ADDR.VAPIC }).p.apicAccess(0xb0, 4, 'write', 0))).toEqual({ reason: 44, qualification: 0x10b0 });
+    expect(exitOf(running({ ...access, virtualApicPage: ADDR.VAPIC }).p.apicAccess(0x20, 4, 'read'))).toEqual({ reason: 44, qualification: 0x020 });
   });
 
   it('qualification: page offset in bits 11:0, access type in 15:12 (read 0, write 1, fetch 2, during event delivery 3)', () => {
@@ -90,6 +131,39 @@ describe(`${ed}: "Virtualizing Memory-Mapped APIC Accesses"`, () => {
     const o = f.p.apicAccess(0x100, 4, 'read');
     expect(exitOf(o).qualification).toBe(0x3100);
     expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0030);
+  });
+
+  it('conformance (kvm-unit-tests apic_reg_virt_test): each access under each valid setting of TPR shadow, APIC-register virtualization and VID', () => {
+    // Expected outcomes written from SDM 3C "Virtualizing Reads from the APIC-Access Page", "Determining Whether a
+    // Write Access is Virtualized" and "APIC-Write Emulation"; columns: virtualize APIC accesses with
+    // [nothing else, TPR shadow, + APIC-register virtualization, + VID, + both].
+    type Want = 'exit44' | 'exit56' | 'read' | 'continue';
+    const combos: PrepareVmcsOptions[] = [
+      { ...access },
+      { ...access, virtualApicPage: ADDR.VAPIC },
+      { ...access, virtualApicPage: ADDR.VAPIC, proc2: access.proc2 | SECONDARY.APIC_REGISTER_VIRTUALIZATION },
+      { ...access, ...VID, proc2: access.proc2 | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY },
+      { ...access, ...VID, proc2: access.proc2 | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY | SECONDARY.APIC_REGISTER_VIRTUALIZATION },
+    ];
+    const rows: [string, number, 'read' | 'write', number, Want[]][] = [
+      ['read ID', 0x020, 'read', 0, ['exit44', 'exit44', 'read', 'exit44', 'read']],
+      ['read TPR', 0x080, 'read', 0, ['exit44', 'read', 'read', 'read', 'read']],
+      ['read PPR', 0x0a0, 'read', 0, ['exit44', 'exit44', 'exit44', 'exit44', 'exit44']],
+      ['read IRR7', 0x270, 'read', 0, ['exit44', 'exit44', 'read', 'exit44', 'read']],
+      ['write TPR', 0x080, 'write', 0x20, ['exit44', 'continue', 'continue', 'continue', 'continue']],
+      ['write EOI', 0x0b0, 'write', 0, ['exit44', 'exit44', 'exit56', 'continue', 'continue']],
+      ['write ICR low (self IPI 0x31)', 0x300, 'write', 0x0004_0031, ['exit44', 'exit44', 'exit56', 'continue', 'continue']],
+      ['write ICR high', 0x310, 'write', 0x0100_0000, ['exit44', 'exit44', 'continue', 'exit44', 'continue']],
+      ['write LVT timer', 0x320, 'write', 0x0001_0030, ['exit44', 'exit44', 'exit56', 'exit44', 'exit56']],
+      ['write ID', 0x020, 'write', 0, ['exit44', 'exit44', 'exit56', 'exit44', 'exit56']],
+    ];
+    for (const [what, offset, kind, value, wants] of rows) {
+      combos.forEach((opts, i) => {
+        const o = running(opts).p.apicAccess(offset, 4, kind, value);
+        const got = o.kind === 'exit' ? `exit${o.exit.basicReason}` : o.kind;
+        expect(got, `${what}, column ${i}`).toBe(wants[i]);
+      });
+    }
   });
 
   it('a virtualized TPR write clears VTPR bytes 3:1 and runs TPR virtualization', () => {
@@ -151,6 +225,9 @@ describe(`${ed}: "Virtualizing Memory-Mapped APIC Accesses"`, () => {
     // A physical-destination ICR write is not a self-IPI: APIC-write exit.
     expect(exitOf(f.p.apicAccess(0x300, 4, 'write', 0x0000_4061))).toEqual({ reason: 56, qualification: 0x300 });
     expect(exitOf(running(opts).p.apicAccess(0xd0, 4, 'write', 0))).toEqual({ reason: 44, qualification: 0x10d0 });
+    // Only accesses starting at 0B0H / 300H themselves (APIC-register virtualization 0).
+    expect(exitOf(running(opts).p.apicAccess(0xb2, 2, 'write', 0))).toEqual({ reason: 44, qualification: 0x10b2 });
+    expect(exitOf(running(opts).p.apicAccess(0x301, 1, 'write', 0x40))).toEqual({ reason: 44, qualification: 0x1301 });
   });
 
   it('an APIC access while delivering a virtual interrupt exits with access type 3 and the interrupt as IDT-vectoring information', () => {
@@ -212,6 +289,42 @@ describe(`${ed}: "Virtualizing MSR-Based APIC Accesses" and the MSR bitmaps`, ()
       setup?.(f);
     });
   }
+
+  it('conformance (kvm-unit-tests virt_x2apic_mode_test): x2APIC MSR accesses under each setting of virtualize x2APIC mode, APIC-register virtualization and VID', () => {
+    // Expected outcomes written from SDM 3C "Virtualizing MSR-Based APIC Accesses", MSR bitmaps all zero; columns:
+    // [TPR shadow only, + virtualize x2APIC mode, + APIC-register virtualization, + VID, + both].
+    const X2 = SECONDARY.VIRTUALIZE_X2APIC_MODE;
+    const base = { virtualApicPage: ADDR.VAPIC, msrBitmap: ADDR.MSR_BITMAP };
+    const combos: PrepareVmcsOptions[] = [
+      { ...base },
+      { ...base, proc2: X2 },
+      { ...base, proc2: X2 | SECONDARY.APIC_REGISTER_VIRTUALIZATION },
+      { ...base, pin: PIN_BASED.EXT_INTR_EXITING, proc2: X2 | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY },
+      { ...base, pin: PIN_BASED.EXT_INTR_EXITING, proc2: X2 | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY | SECONDARY.APIC_REGISTER_VIRTUALIZATION },
+    ];
+    const rows: [string, number, number | null, string[]][] = [
+      ['RDMSR TPR', 0x808, null, ['native', 'read', 'read', 'read', 'read']],
+      ['RDMSR ID', 0x802, null, ['native', 'native', 'read', 'native', 'read']],
+      ['RDMSR ICR', 0x830, null, ['native', 'native', 'read', 'native', 'read']],
+      ['WRMSR TPR', 0x808, 0x20, ['native', 'continue', 'continue', 'continue', 'continue']],
+      ['WRMSR EOI', 0x80b, 0, ['native', 'native', 'native', 'continue', 'continue']],
+      ['WRMSR SELF IPI', 0x83f, 0x31, ['native', 'native', 'native', 'continue', 'continue']],
+      ['WRMSR ICR', 0x830, 0x4_0031, ['native', 'native', 'native', 'native', 'native']],
+      ['WRMSR LVT timer', 0x832, 0x30, ['native', 'native', 'native', 'native', 'native']],
+    ];
+    for (const [what, msr, value, wants] of rows) {
+      combos.forEach((opts, i) => {
+        const p = running(opts).p;
+        const o = value === null ? p.rdmsr(msr) : p.wrmsr(msr, value);
+        expect(o.kind, `${what}, column ${i}`).toBe(wants[i]);
+      });
+    }
+    // With the intercept bit set every column exits, before any virtualization.
+    combos.forEach((opts, i) => {
+      const p = running(opts, (f) => setMsrIntercept(f.memory, ADDR.MSR_BITMAP, 0x808, { read: true, write: true })).p;
+      expect(exitOf(p.rdmsr(0x808)).reason, `column ${i}`).toBe(EXIT_REASON.MSR_READ);
+    });
+  });
 
   it('the MSR bitmaps decide RDMSR (31) and WRMSR (32) exits; MSRs outside the bitmap ranges always exit', () => {
     const f = x2apic();

@@ -115,6 +115,11 @@ export class Vmcs {
     const code = this.code(encoding);
     const slot = code >> 1;
     if ((code & 1) !== 0) return this.hi[slot]!;
+    return this.slotNumber(slot);
+  }
+
+  /** The field in `slot` as a number (bits 63:32 times 2^32 plus bits 31:0; exact below 2^53, as every physical address is). */
+  slotNumber(slot: number): number {
     return this.hi[slot]! * 0x1_0000_0000 + this.lo[slot]!;
   }
 

@@ -1,6 +1,9 @@
 // One place that produces every basic exit reason and every VM-instruction
 // error this package can produce by itself (SDM 3C Appendix C "VMX Basic Exit
 // Reasons"; "VM Instruction Error Numbers"), and checks the trace events.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { RecordingTracer, PhysicalMemory, Clock } from '@hvsim/core';
 import { VMCS_FIELD } from '../fields/field-table.js';
@@ -51,7 +54,30 @@ const EXITS: [number, () => Fixture][] = [
   [R.APIC_WRITE, () => { const f = run({ ...apicvOptions() }); f.p.wrmsr(0x83f, 3); return f; }],
 ];
 
+/** The names after `prefix.` that the package's non-test sources use (what it can produce by itself). */
+function namesUsedInSources(prefix: string): Set<string> {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const names = new Set<string>();
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts') && !entry.name.endsWith('.bench.ts') && entry.name !== 'test-setup.ts') {
+        for (const m of readFileSync(path, 'utf8').matchAll(new RegExp(`\\b${prefix}\\.([A-Z0-9_]+)`, 'g'))) names.add(m[1]!);
+      }
+    }
+  };
+  walk(root);
+  return names;
+}
+
 describe('every exit reason this package produces (SDM 3C Appendix C)', () => {
+  it('the scenarios below cover every exit reason the sources name', () => {
+    const produced = [...namesUsedInSources('EXIT_REASON')].map((n) => R[n as keyof typeof R]).sort((a, b) => a - b);
+    expect(produced.length).toBeGreaterThan(20);
+    expect(EXITS.map(([r]) => r).sort((a, b) => a - b)).toEqual(produced);
+  });
+
   for (const [reason, scenario] of EXITS) {
     it(`produces exit reason ${reason}`, () => {
       const f = scenario();
@@ -84,6 +110,12 @@ const ERRORS: [number, (f: Fixture) => unknown][] = [
 ];
 
 describe('every VM-instruction error this package produces (SDM 3C "VM Instruction Error Numbers")', () => {
+  it('the scenarios below cover every VM-instruction error the sources name', () => {
+    const produced = [...namesUsedInSources('VM_INSTRUCTION_ERROR')].map((n) => E[n as keyof typeof E]).sort((a, b) => a - b);
+    expect(produced.length).toBeGreaterThan(10);
+    expect(ERRORS.map(([e]) => e).sort((a, b) => a - b)).toEqual(produced);
+  });
+
   for (const [error, scenario] of ERRORS) {
     it(`produces VMfailValid(${error})`, () => {
       const f = preparedFixture();

@@ -156,6 +156,16 @@ describe(`${ed} "Interrupt-Window Exiting and Virtual-Interrupt Delivery", "NMI-
     expect(exitReason(g.p.instructionBoundary(true))).toBe(7);
   });
 
+  it('no interrupt-window exit in the shutdown or wait-for-SIPI state; no NMI-window exit in wait-for-SIPI (SDM 3C "Interrupt-Window Exiting", "NMI-Window Exiting" after VM entry)', () => {
+    for (const activity of [ACTIVITY_STATE.SHUTDOWN, ACTIVITY_STATE.WAIT_FOR_SIPI]) {
+      const f = running({ proc: CPU_BASED.INTR_WINDOW_EXITING }, { GUEST_ACTIVITY_STATE: activity, GUEST_RFLAGS: 0x202 });
+      expect(f.p.instructionBoundary(true).kind, `activity ${activity}`).toBe('halted');
+    }
+    const nmi = { pin: PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS, proc: CPU_BASED.NMI_WINDOW_EXITING };
+    expect(running(nmi, { GUEST_ACTIVITY_STATE: ACTIVITY_STATE.WAIT_FOR_SIPI }).p.instructionBoundary(false).kind).toBe('halted');
+    expect(exitReason(running(nmi, { GUEST_ACTIVITY_STATE: ACTIVITY_STATE.SHUTDOWN }).p.instructionBoundary(false))).toBe(EXIT_REASON.NMI_WINDOW); // wakes shutdown
+  });
+
   it('NMI-window exiting with virtual NMIs: exits unless virtual-NMI or MOV-SS blocking; IRET unblocks', () => {
     const nmi = { pin: PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS, proc: CPU_BASED.NMI_WINDOW_EXITING };
     const f = running(nmi, { GUEST_INTERRUPTIBILITY_INFO: 8 });
@@ -169,6 +179,28 @@ describe(`${ed} "Interrupt-Window Exiting and Virtual-Interrupt Delivery", "NMI-
     const h = running(nmi);
     h.p.hlt();
     expect(exitReason(h.p.instructionBoundary(false))).toBe(8);
+  });
+});
+
+describe(`${ed} "NMI-Window Exiting" with event injection (vmx_nmi_window_test)`, () => {
+  const nmi = { pin: PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS, proc: CPU_BASED.NMI_WINDOW_EXITING };
+  it('an injected event is delivered first; the NMI-window exit follows at the next boundary without IDT-vectoring information', () => {
+    const f = preparedFixture({ ...nmi, fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } });
+    const r = f.p.vmlaunch();
+    expect(r).toMatchObject({ kind: 'entered', inject: { vector: 0x30, type: INTR_TYPE.EXTERNAL_INTERRUPT } });
+    expect(exitReason(f.p.instructionBoundary(true))).toBe(EXIT_REASON.NMI_WINDOW);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
+  });
+
+  it('an injected NMI sets virtual-NMI blocking, so no NMI-window exit until the guest executes IRET', () => {
+    const f = preparedFixture({ ...nmi, fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0202 } });
+    expect(f.p.vmlaunch()).toMatchObject({ kind: 'entered', inject: { vector: 2, type: INTR_TYPE.NMI } });
+    expect(f.p.guestInterruptibility & 8).toBe(8);
+    expect(f.p.instructionBoundary(false).kind).toBe('continue');
+    expect(f.p.instructionBoundary(false).kind).toBe('continue');
+    f.p.iret();
+    expect(exitReason(f.p.instructionBoundary(false))).toBe(EXIT_REASON.NMI_WINDOW);
+    expect(f.p.vmread32(F.GUEST_INTERRUPTIBILITY_INFO)).toBe(0);
   });
 });
 
@@ -230,6 +262,14 @@ describe(`${ed} NMIs, HLT, exceptions and the preemption timer`, () => {
     f.p.vmwrite(F.VMX_PREEMPTION_TIMER_VALUE, 0);
     expect(f.p.vmresume().kind).toBe('entered');
     expect(exitReason(f.p.instructionBoundary(true))).toBe(52);
+  });
+
+  it('a timer at zero causes no exit in the wait-for-SIPI state; the SIPI exit saves 0 (SDM 3C "VMX-Preemption Timer")', () => {
+    const f = running({ pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER, exit: VM_EXIT.SAVE_PREEMPTION_TIMER }, { VMX_PREEMPTION_TIMER_VALUE: 0, GUEST_ACTIVITY_STATE: ACTIVITY_STATE.WAIT_FOR_SIPI });
+    expect(f.p.preemptionTimerExpired).toBe(true);
+    expect(f.p.instructionBoundary(true).kind).toBe('halted');
+    expect(exitReason(f.p.sipi(0x12))).toBe(EXIT_REASON.SIPI);
+    expect(f.p.vmread32(F.VMX_PREEMPTION_TIMER_VALUE)).toBe(0);
   });
 
   it('the timer ends the HLT state and calls onEvent so a halted CPU model wakes', () => {
@@ -352,6 +392,11 @@ describe('misuse of the model', () => {
     expect(() => f.p.wrmsr(0x10, -1)).toThrow('WRMSR value must be a non-negative safe integer or a bigint, got -1');
     expect(() => f.p.exception(32)).toThrow('vector must be an integer in [0, 31], got 32');
     expect(() => f.p.movToCr8(1, 16)).toThrow('gpr must be an integer in [0, 15], got 16');
+    expect(() => f.p.wrmsr(-1, 0)).toThrow('MSR index (ECX) must be an integer in [0, 4294967295], got -1');
+    expect(() => f.p.rdmsr(2 ** 32)).toThrow(/MSR index \(ECX\) must be an integer/);
+    expect(() => f.p.msrAccessExits(0.5, false)).toThrow(/MSR index \(ECX\) must be an integer/);
+    expect(() => f.p.movToCr8(1.5)).toThrow('MOV to CR8 source must be a non-negative safe integer, got 1.5');
+    expect(() => f.p.memoryAccess(Number.NaN, 4, 'read')).toThrow('physical address must be a non-negative safe integer, got NaN');
   });
 });
 
@@ -362,16 +407,40 @@ describe(`${ed} faults during event delivery (SDM 3A "Interrupt 8—Double Fault
     expect(f.p.exception(13, { errorCode: 0x10 })).toMatchObject({ kind: 'deliver', event: { vector: 8, type: 3, errorCode: 0 } });
     const o = f.p.exception(14, { errorCode: 0 });
     expect(exitReason(o)).toBe(EXIT_REASON.TRIPLE_FAULT);
-    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0b08);
+    // "A VM exit is not considered to occur during event delivery ... [if] caused by a triple fault."
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
   });
 
-  it('an intercepted #DF exits with #DF in the interruption information and the first event as IDT-vectoring information', () => {
+  it('an intercepted #DF exits with #DF in the interruption information; the first event is not IDT-vectoring information', () => {
     const f = running({ fields: { ...injectPf, EXCEPTION_BITMAP: 1 << 8 } });
     expect(exitReason(f.p.exception(14, { errorCode: 0 }))).toBe(0);
     expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0b08);
     expect(f.p.vmread32(F.VM_EXIT_INTR_ERROR_CODE)).toBe(0);
-    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0b0e);
-    expect(f.p.vmread32(F.IDT_VECTORING_ERROR_CODE)).toBe(2);
+    // "The original event results in a double-fault exception that causes the VM exit directly": not during event delivery.
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
+    // A fault intercepted while delivering the same #PF (no #DF formed) is during event delivery.
+    const g = running({ fields: { ...injectPf, EXCEPTION_BITMAP: 1 << 13 } });
+    expect(exitReason(g.p.exception(13, { errorCode: 0 }))).toBe(0);
+    expect(g.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0b0e);
+    expect(g.p.vmread32(F.IDT_VECTORING_ERROR_CODE)).toBe(2);
+  });
+
+  it('an exit during delivery of a software interrupt reports its instruction length (the VM-entry instruction length when injected)', () => {
+    // SDM 3C "Information for VM Exits Due to Instruction Execution": VM-exit instruction length.
+    const f = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0480, VM_ENTRY_INSTRUCTION_LEN: 2, EXCEPTION_BITMAP: 1 << 13 } });
+    expect(exitReason(f.p.exception(13, { errorCode: 0x402 }))).toBe(0);
+    expect(f.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0480);
+    expect(f.p.vmread32(F.VM_EXIT_INSTRUCTION_LEN)).toBe(2);
+    // The same for an INT3 the guest executed whose delivery faults.
+    const g = running({ fields: { EXCEPTION_BITMAP: 1 << 13 } });
+    expect(g.p.exception(3, { software: 'int3', instructionLength: 1 })).toMatchObject({ kind: 'deliver', event: { vector: 3, type: INTR_TYPE.SOFTWARE_EXCEPTION } });
+    expect(exitReason(g.p.exception(13, { errorCode: 0x1a }))).toBe(0);
+    expect(g.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0x8000_0603);
+    expect(g.p.vmread32(F.VM_EXIT_INSTRUCTION_LEN)).toBe(1);
+    // A hardware event's delivery leaves the length as the exit sets it.
+    const h = running({ fields: { ...injectPf, EXCEPTION_BITMAP: 1 << 13 } });
+    h.p.exception(13, { errorCode: 0 });
+    expect(h.p.vmread32(F.VM_EXIT_INSTRUCTION_LEN)).toBe(0);
   });
 
   it('benign faults, and faults while delivering an interrupt, are handled serially', () => {
@@ -396,8 +465,17 @@ describe(`${ed} "Monitor Trap Flag"`, () => {
   it('is pending right after an injected event\'s delivery, and an injected pending MTF (type 7) exits even without the control', () => {
     const f = running({ proc: CPU_BASED.MONITOR_TRAP_FLAG, fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0030, GUEST_RFLAGS: 0x202 } });
     expect(exitReason(f.p.instructionBoundary(true))).toBe(37);
-    const g = running({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0700 } });
+    // SDM 3C "Injection of Pending MTF VM Exits": nothing is delivered through the IDT, nothing is being delivered.
+    const g = preparedFixture({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0700 } });
+    expect(g.p.vmlaunch()).toEqual({ kind: 'entered', inject: null });
+    expect(g.p.deliveringEvent).toBe(false);
     expect(exitReason(g.p.instructionBoundary(true))).toBe(37);
+    expect(g.p.vmread32(F.IDT_VECTORING_INFO_FIELD)).toBe(0);
+    // Also into the HLT state, which it does not end before the exit.
+    const h = preparedFixture({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0700, GUEST_ACTIVITY_STATE: ACTIVITY_STATE.HLT } });
+    expect(h.p.vmlaunch()).toEqual({ kind: 'entered', inject: null });
+    expect(exitReason(h.p.instructionBoundary(false))).toBe(37);
+    expect(h.p.vmread32(F.GUEST_ACTIVITY_STATE)).toBe(ACTIVITY_STATE.HLT);
   });
 
   it('does not fire while the guest stays halted', () => {
@@ -427,5 +505,12 @@ describe(`${ed} "NMI unblocking due to IRET" (Information for VM Exits Due to Ve
     const g = running({ pin: PIN_BASED.NMI_EXITING | PIN_BASED.VIRTUAL_NMIS, fields: { EXCEPTION_BITMAP: 1 << 13 } });
     g.p.exception(13, { errorCode: 0, duringIret: true }); // NMIs were not blocked: nothing to report
     expect(g.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_0b0d);
+  });
+
+  it('without "NMI exiting", blocking by NMI ends at the faulting IRET and bit 12 records it', () => {
+    const f = running({ fields: { EXCEPTION_BITMAP: 1 << 13, GUEST_INTERRUPTIBILITY_INFO: 8 } });
+    expect(exitReason(f.p.exception(13, { errorCode: 0, duringIret: true }))).toBe(0);
+    expect(f.p.vmread32(F.VM_EXIT_INTR_INFO)).toBe(0x8000_1b0d);
+    expect(f.p.vmread32(F.GUEST_INTERRUPTIBILITY_INFO)).toBe(0);
   });
 });

@@ -10,6 +10,7 @@ import { CpuException, assertInteger } from '@hvsim/core';
 import { APIC_REG } from '@hvsim/lapic';
 import { APIC_ACCESS_TYPE, isVirtualizableSelfIpi, readVirtualized, writeVirtualized } from '../apicv/apic-access.js';
 import { VmxError } from '../errors.js';
+import { u64Halves } from '../internal/u64.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
 import { ACTIVITY_STATE, CPU_BASED, INTERRUPTIBILITY, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, PIN_BASED, SECONDARY, VM_EXIT } from './controls.js';
@@ -29,6 +30,11 @@ const MSR_TPR = 0x808;
 const MSR_EOI = 0x80b;
 const MSR_SELF_IPI = 0x83f;
 
+/** Interruption information (SDM 3C "VM-Exit Information Fields" format): valid, type, vector and error-code-valid (errorCode >= 0). */
+function interruptionInfo(vector: number, type: number, errorCode: number): number {
+  return (INTR_INFO_VALID | (type << 8) | vector | (errorCode >= 0 ? INTR_INFO_DELIVER_CODE : 0)) >>> 0;
+}
+
 /** Answers "deliver this event through the guest IDT" and remembers it as being delivered. */
 function deliver(p: VmxProcessor, vector: number, type: number, errorCode: number, instructionLength: number, virtual: boolean, acknowledge: boolean): NonRootOutcome {
   const ev = p.event;
@@ -38,7 +44,7 @@ function deliver(p: VmxProcessor, vector: number, type: number, errorCode: numbe
   ev.instructionLength = instructionLength;
   ev.virtual = virtual;
   ev.acknowledge = acknowledge;
-  p.setInFlight((INTR_INFO_VALID | (type << 8) | vector | (errorCode >= 0 ? INTR_INFO_DELIVER_CODE : 0)) >>> 0, errorCode);
+  p.setInFlight(interruptionInfo(vector, type, errorCode), errorCode, instructionLength);
   p.guestActivityState = ACTIVITY_STATE.ACTIVE;
   const intr = p.guestInterruptibility;
   if ((intr & BLOCKING_STI_MOVSS) !== 0) p.guestInterruptibility = intr & ~BLOCKING_STI_MOVSS;
@@ -52,7 +58,7 @@ function deliver(p: VmxProcessor, vector: number, type: number, errorCode: numbe
  * = vector, or -1). Events in priority order, highest first (SDM 3C
  * "Interrupt-Window Exiting and Virtual-Interrupt Delivery", "NMI-Window
  * Exiting", "VMX-Preemption Timer"; SDM 3A "Priority Among Concurrent
- * Events"; "Monitor Trap Flag"): a pending INIT, a pending MTF VM exit, the VMX-preemption timer, NMI-window exiting, a
+ * Events"; "Monitor Trap Flag"; "VM Exits Induced by the TPR Threshold"): a TPR-below-threshold exit due right after VM entry, a pending INIT, a pending MTF VM exit, the VMX-preemption timer, NMI-window exiting, a
  * pending NMI, interrupt-window exiting and virtual-interrupt delivery (same
  * priority), a pending external interrupt. A guest in HLT stays halted
  * otherwise. Call exactly once per boundary.
@@ -62,6 +68,11 @@ export function instructionBoundary(p: VmxProcessor, interruptFlag: boolean, pen
   p.clearInFlight();
   p.ageShadow();
   const intr = p.guestInterruptibility;
+  if (p.tprThresholdPending) {
+    // Above INIT and everything below it; not blocked by RFLAGS.IF or the interruptibility state; trap-like.
+    p.tprThresholdPending = false;
+    return p.exitNow(EXIT_REASON.TPR_BELOW_THRESHOLD, 0, 0);
+  }
   if (p.initPending) {
     // An INIT latched in VMX root operation is recognized once in non-root operation.
     p.initPending = false;
@@ -71,15 +82,19 @@ export function instructionBoundary(p: VmxProcessor, interruptFlag: boolean, pen
   const mtf = p.mtfPending;
   p.mtfPending = (p.proc & CPU_BASED.MONITOR_TRAP_FLAG) !== 0;
   if (mtf) return p.exitNow(EXIT_REASON.MONITOR_TRAP_FLAG, 0, 0);
-  if (p.preemptionTimerExpired) return p.exitNow(EXIT_REASON.PREEMPTION_TIMER, 0, 0);
-  if ((p.proc & CPU_BASED.NMI_WINDOW_EXITING) !== 0 && (intr & (INTERRUPTIBILITY.BLOCKING_BY_NMI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) === 0) {
+  const activity = p.guestActivityState;
+  // SDM 3C "VMX-Preemption Timer": a timer at zero causes no VM exit in the wait-for-SIPI state (it stays at zero).
+  if (p.preemptionTimerExpired && activity !== ACTIVITY_STATE.WAIT_FOR_SIPI) return p.exitNow(EXIT_REASON.PREEMPTION_TIMER, 0, 0);
+  // SDM 3C "NMI-Window Exiting" / "Interrupt-Window Exiting" after VM entry: no NMI-window exit in the
+  // wait-for-SIPI state, no interrupt-window exit (nor virtual-interrupt delivery) in shutdown or wait-for-SIPI.
+  if ((p.proc & CPU_BASED.NMI_WINDOW_EXITING) !== 0 && (intr & (INTERRUPTIBILITY.BLOCKING_BY_NMI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) === 0 && activity !== ACTIVITY_STATE.WAIT_FOR_SIPI) {
     return p.exitNow(EXIT_REASON.NMI_WINDOW, 0, 0);
   }
   if (pendingNmi) {
     const o = nmi(p);
     if (o !== BLOCKED) return o;
   }
-  const open = interruptFlag && (intr & BLOCKING_STI_MOVSS) === 0;
+  const open = interruptFlag && (intr & BLOCKING_STI_MOVSS) === 0 && activity <= ACTIVITY_STATE.HLT;
   if (open && (p.proc & CPU_BASED.INTR_WINDOW_EXITING) !== 0) return p.exitNow(EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
   if (open && p.vapic.recognized) {
     const vector = p.vapic.deliver();
@@ -116,7 +131,7 @@ export function externalInterrupt(p: VmxProcessor, vector: number, interruptFlag
     }
     const e = p.prepareExit(EXIT_REASON.EXTERNAL_INTERRUPT);
     if ((p.exitControls & VM_EXIT.ACK_INTR_ON_EXIT) !== 0) {
-      e.interruptionInfo = (INTR_INFO_VALID | vector) >>> 0;
+      e.interruptionInfo = interruptionInfo(vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1);
       e.acknowledgedVector = vector;
     }
     return p.exitNow(EXIT_REASON.EXTERNAL_INTERRUPT, 0, 0, true);
@@ -136,7 +151,7 @@ export function nmi(p: VmxProcessor): NonRootOutcome {
   if (!virtualNmis && (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0) return BLOCKED;
   if ((p.pin & PIN_BASED.NMI_EXITING) !== 0) {
     const e = p.prepareExit(EXIT_REASON.EXCEPTION_NMI);
-    e.interruptionInfo = (INTR_INFO_VALID | (INTR_TYPE.NMI << 8) | 2) >>> 0;
+    e.interruptionInfo = interruptionInfo(2, INTR_TYPE.NMI, -1);
     return p.exitNow(EXIT_REASON.EXCEPTION_NMI, 0, 0, true);
   }
   p.guestInterruptibility = intr | INTERRUPTIBILITY.BLOCKING_BY_NMI;
@@ -211,8 +226,9 @@ export interface ExceptionOptions {
   qualification?: number;
   /**
    * The fault happened while executing IRET. IRET unblocks NMIs before it can
-   * fault, so NMI blocking ends; with "virtual NMIs", an exit then reports
-   * "NMI unblocking due to IRET" (interruption-information bit 12).
+   * fault, so NMI blocking ends; with "virtual NMIs" or without "NMI
+   * exiting", an exit then reports "NMI unblocking due to IRET"
+   * (interruption-information bit 12).
    */
   duringIret?: boolean;
 }
@@ -228,7 +244,8 @@ export function exception(p: VmxProcessor, vector: number, options: ExceptionOpt
   let nmiUnblocked = false;
   if (options.duringIret === true && (p.guestInterruptibility & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0) {
     p.guestInterruptibility = p.guestInterruptibility & ~INTERRUPTIBILITY.BLOCKING_BY_NMI;
-    nmiUnblocked = (p.pin & PIN_BASED.VIRTUAL_NMIS) !== 0;
+    // Recorded with virtual NMIs, and with "NMI exiting" 0; undefined (left 0 here) with NMI exiting and no virtual NMIs.
+    nmiUnblocked = (p.pin & PIN_BASED.VIRTUAL_NMIS) !== 0 || (p.pin & PIN_BASED.NMI_EXITING) === 0;
   }
   if (p.exceptionExits(vector, errorCode < 0 ? 0 : errorCode)) {
     const o = exceptionExit(p, vector, type, errorCode, options.qualification ?? 0, length);
@@ -245,11 +262,19 @@ export function exception(p: VmxProcessor, vector: number, options: ExceptionOpt
     const firstClass = exceptionClass(first & 0xff);
     const secondClass = exceptionClass(vector);
     if (secondClass !== BENIGN) {
-      if (firstClass === DOUBLE_FAULT) return p.exitNow(EXIT_REASON.TRIPLE_FAULT, 0, 0);
+      // SDM 3C "Information for VM Exits During Event Delivery": an exit caused by a triple fault, or directly by
+      // the double fault the first event results in, is not "during event delivery" (no IDT-vectoring information).
+      if (firstClass === DOUBLE_FAULT) {
+        p.clearInFlight();
+        return p.exitNow(EXIT_REASON.TRIPLE_FAULT, 0, 0);
+      }
       if (secondClass === CONTRIBUTORY ? firstClass === CONTRIBUTORY || firstClass === PAGE_FAULT : firstClass === PAGE_FAULT) {
         vector = 8;
         errorCode = 0;
-        if (p.exceptionExits(8, 0)) return exceptionExit(p, 8, INTR_TYPE.HARDWARE_EXCEPTION, 0, 0, 0);
+        if (p.exceptionExits(8, 0)) {
+          p.clearInFlight();
+          return exceptionExit(p, 8, INTR_TYPE.HARDWARE_EXCEPTION, 0, 0, 0);
+        }
       }
     }
   }
@@ -270,13 +295,14 @@ function exceptionClass(vector: number): number {
 /** Exit for an exception the exception bitmap intercepts (reason 0). */
 function exceptionExit(p: VmxProcessor, vector: number, type: number, errorCode: number, qualification: number, length: number): NonRootOutcome {
   const e = p.prepareExit(EXIT_REASON.EXCEPTION_NMI);
-  e.interruptionInfo = (INTR_INFO_VALID | (type << 8) | vector | (errorCode >= 0 ? INTR_INFO_DELIVER_CODE : 0)) >>> 0;
+  e.interruptionInfo = interruptionInfo(vector, type, errorCode);
   e.interruptionErrorCode = errorCode < 0 ? 0 : errorCode;
   return p.exitNow(EXIT_REASON.EXCEPTION_NMI, qualification, length, true);
 }
 
 /** True when RDMSR/WRMSR of `msr` exits: "use MSR bitmaps" 0, an MSR outside the bitmaps, or its bit set (SDM 3C "Instructions That Cause VM Exits Conditionally"). */
 export function msrAccessExits(p: VmxProcessor, msr: number, write: boolean): boolean {
+  if (msr >>> 0 !== msr) assertInteger(msr, 'MSR index (ECX)', 0, 0xffff_ffff);
   if ((p.proc & CPU_BASED.USE_MSR_BITMAPS) === 0) return true;
   return p.msrBitmaps.exits(msr, write);
 }
@@ -328,20 +354,7 @@ function eoiVirtualization(p: VmxProcessor): NonRootOutcome {
 /** The guest executed WRMSR of `value` (SDM 3C "Virtualizing MSR-Based APIC Accesses"). Faults as the SDM says with #GP. */
 export function wrmsr(p: VmxProcessor, msr: number, value: number | bigint): NonRootOutcome {
   p.requireNonRoot('wrmsr');
-  let lo: number;
-  let hi: number;
-  if (typeof value === 'number' && value >>> 0 === value) {
-    lo = value;
-    hi = 0;
-  } else if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value) || value < 0) throw new VmxError('bad-argument', `WRMSR value must be a non-negative safe integer or a bigint, got ${String(value)}`);
-    lo = value >>> 0;
-    hi = Math.floor(value / 0x1_0000_0000);
-  } else {
-    const v = BigInt.asUintN(64, value);
-    lo = Number(v & 0xffff_ffffn);
-    hi = Number(v >> 32n);
-  }
+  const { lo, hi } = u64Halves(value, 'WRMSR value', p.operandHalves);
   if (msrAccessExits(p, msr, true)) return p.exitNow(EXIT_REASON.MSR_WRITE, 0, 2);
   if ((p.proc2 & SECONDARY.VIRTUALIZE_X2APIC_MODE) !== 0 && msr >= X2APIC_FIRST && msr <= X2APIC_LAST) {
     const va = p.vapic;
@@ -376,8 +389,9 @@ export function movToCr8(p: VmxProcessor, value: number, gpr = 0): NonRootOutcom
   p.requireNonRoot('movToCr8');
   assertInteger(gpr, 'gpr', 0, 15);
   if ((p.proc & CPU_BASED.CR8_LOAD_EXITING) !== 0) return p.exitNow(EXIT_REASON.CR_ACCESS, 8 | (gpr << 8), p.mode.instructionLength);
+  if (!Number.isSafeInteger(value) || value < 0) throw new VmxError('bad-argument', `MOV to CR8 source must be a non-negative safe integer, got ${String(value)}`);
   if ((p.proc & CPU_BASED.USE_TPR_SHADOW) === 0) return NATIVE;
-  if (!Number.isSafeInteger(value) || value < 0 || value > 15) throw CpuException.gp(`MOV to CR8 with bits 63:4 set (${String(value)})`);
+  if (value > 15) throw CpuException.gp(`MOV to CR8 with bits 63:4 set (0x${value.toString(16)})`);
   p.vapic.vtpr = value << 4;
   return tprVirtualization(p);
 }
@@ -441,6 +455,7 @@ export function apicAccess(p: VmxProcessor, offset: number, size: number, kind: 
 /** An access at a (guest-translated) physical address: only the APIC-access page is special (SDM 3C "Virtualizing Memory-Mapped APIC Accesses"). */
 export function memoryAccess(p: VmxProcessor, physicalAddress: number, size: number, kind: ApicAccessKind, value = 0): NonRootOutcome {
   p.requireNonRoot('memoryAccess');
+  if (!Number.isSafeInteger(physicalAddress) || physicalAddress < 0) throw new VmxError('bad-argument', `physical address must be a non-negative safe integer, got ${String(physicalAddress)}`);
   const page = p.apicAccessPage;
   if (page < 0 || physicalAddress < page || physicalAddress >= page + 0x1000) return NATIVE;
   return apicAccess(p, physicalAddress - page, size, kind, value);

@@ -297,5 +297,6 @@ describe(`VMLAUNCH / VMRESUME launch state (${ed}: VMLAUNCH/VMRESUME)`, () => {
     const f = preparedFixture();
     expect(() => f.p.instructionBoundary(true)).toThrow('instructionBoundary is a VMX non-root event, but the processor is in VMX root operation');
     expect(() => f.p.hlt()).toThrow(VmxError);
+    expect(() => f.p.msrAccessExits(0x808, true)).toThrow('msrAccessExits is a VMX non-root event, but the processor is in VMX root operation');
   });
 });

@@ -17,10 +17,11 @@ export interface NonRootState {
   shadowFresh: boolean;
   activity: number;
   recognized: boolean;
-  inFlight: { info: number; errorCode: number } | null;
+  inFlight: { info: number; errorCode: number; length: number } | null;
   timerDeadline: number;
   timerExpired: boolean;
   mtfPending: boolean;
+  tprThresholdPending: boolean;
 }
 
 /** Saved state of a VmxProcessor. */
@@ -86,10 +87,11 @@ export function parseProcessorState(state: unknown): ParsedProcessorState {
       shadowFresh: n.bool('shadowFresh'),
       activity: n.int('activity', 0, 3),
       recognized: n.bool('recognized'),
-      inFlight: n.raw('inFlight') === null ? null : { info: n.object('inFlight').u32('info'), errorCode: n.object('inFlight').u32('errorCode') },
+      inFlight: n.raw('inFlight') === null ? null : { info: n.object('inFlight').u32('info'), errorCode: n.object('inFlight').u32('errorCode'), length: n.object('inFlight').int('length', 0, 15) },
       timerDeadline: n.int('timerDeadline', -1, Number.MAX_SAFE_INTEGER),
       timerExpired: n.bool('timerExpired'),
       mtfPending: n.bool('mtfPending'),
+      tprThresholdPending: n.bool('tprThresholdPending'),
     };
   }
   return { operation, vmxonPointer, active, current, mode, rootMovSsBlocking, initPending, vmxAbort, nonRoot };

@@ -12,6 +12,7 @@ import {
   type InterruptNotifier,
   type MsrDevice,
   type Tracer,
+  type U64Halves,
 } from '@hvsim/core';
 import { PostedInterruptDescriptor } from '@hvsim/lapic';
 import { VmxError } from '../errors.js';
@@ -24,6 +25,7 @@ import type { ApicAccessControls } from '../apicv/apic-access.js';
 import { MsrBitmaps } from '../apicv/msr-bitmap.js';
 import { PreemptionTimer } from './preemption-timer.js';
 import { loadMsrList, storeMsrList } from './msr-lists.js';
+import { u64Halves } from '../internal/u64.js';
 import {
   apicAccess,
   exception,
@@ -123,6 +125,8 @@ export interface VmxProcessorOptions {
 interface InFlight {
   info: number;
   errorCode: number;
+  /** Instruction length of a software interrupt or exception (types 4-6), else 0. */
+  length: number;
 }
 
 /**
@@ -170,7 +174,7 @@ export class VmxProcessor {
   private shadowFresh = false;
   private activity = 0;
   private inFlight: InFlight | null = null;
-  private readonly inFlightSlot: InFlight = { info: 0, errorCode: 0 };
+  private readonly inFlightSlot: InFlight = { info: 0, errorCode: 0, length: 0 };
   private readonly timer: PreemptionTimer;
   /** @internal */ pid: PostedInterruptDescriptor | null = null;
   /** @internal The running VMCS's MSR bitmaps. */
@@ -181,6 +185,9 @@ export class VmxProcessor {
   apicAccessPage = -1;
   /** The virtual-APIC state of the running guest (RVI, SVI, VIRR, VISR, VPPR). */
   readonly vapic: VirtualApic;
+
+  /** @internal Scratch for 64-bit register operands (VMWRITE, WRMSR). */
+  readonly operandHalves: U64Halves = { lo: 0, hi: 0 };
 
   // Reused outcomes.
   private readonly exitInfo = new VmExitInfo();
@@ -446,18 +453,8 @@ export class VmxProcessor {
 
   /** VMWRITE (SDM 3C "VMWRITE—Write Field to Virtual-Machine Control Structure"). Excess high bits of the source are ignored. */
   vmwrite(encoding: number | bigint, value: number | bigint): VmxResult {
-    let lo: number;
-    let hi: number;
-    if (typeof value === 'bigint') {
-      const v = BigInt.asUintN(64, value);
-      lo = Number(v & 0xffff_ffffn);
-      hi = Number(v >> 32n);
-    } else {
-      if (!Number.isSafeInteger(value) || value < 0) throw new VmxError('bad-argument', `VMWRITE value must be a non-negative safe integer or a bigint, got ${String(value)}`);
-      lo = value >>> 0;
-      hi = Math.floor(value / 0x1_0000_0000);
-    }
-    return this.vmwriteHalves(encoding, lo, hi);
+    const h = u64Halves(value, 'VMWRITE value', this.operandHalves);
+    return this.vmwriteHalves(encoding, h.lo, h.hi);
   }
 
   /** VMWRITE fast path for a 16/32-bit field (or `_HIGH` alias): `value` is an unsigned 32-bit number. */
@@ -511,7 +508,7 @@ export class VmxProcessor {
     const msrLoadCount = v.lo[S.ENTRY_MSR_LOAD_COUNT]!;
     if (msrLoadCount !== 0) {
       // SDM 3C "Loading MSRs": without an MSR device the first entry fails; the qualification is the failing entry (1-based).
-      const failed = this.msrs ? loadMsrList(this.memory, this.msrs, v.hi[S.ENTRY_MSR_LOAD]! * 0x1_0000_0000 + v.lo[S.ENTRY_MSR_LOAD]!, msrLoadCount) : 1;
+      const failed = this.msrs ? loadMsrList(this.memory, this.msrs, v.slotNumber(S.ENTRY_MSR_LOAD), msrLoadCount) : 1;
       if (failed !== 0) {
         this.lastEntryCheck = this.msrs ? `VM-entry MSR-load entry ${failed} failed` : 'VM-entry MSR loading needs an MSR device (options.msrs)';
         return this.entryFailure(EXIT_REASON.MSR_LOADING, failed);
@@ -526,6 +523,8 @@ export class VmxProcessor {
   initPending = false;
   /** @internal An MTF VM exit is pending at the next instruction boundary (SDM 3C "Monitor Trap Flag"). */
   mtfPending = false;
+  /** @internal A TPR-below-threshold VM exit is due right after VM entry (SDM 3C "VM Exits Induced by the TPR Threshold"). */
+  tprThresholdPending = false;
 
   /** After VMXOFF (or outside VMX operation): returns and clears a pending INIT for the CPU to perform. */
   takePendingInit(): boolean {
@@ -565,16 +564,16 @@ export class VmxProcessor {
     this.inFlight = null;
     this.operation = 'non-root';
     const tprShadow = (this.proc & CPU_BASED.USE_TPR_SHADOW) !== 0;
-    this.msrBitmaps.attach(v.hi[S.MSR_BITMAP]! * 0x1_0000_0000 + v.lo[S.MSR_BITMAP]!);
+    this.msrBitmaps.attach(v.slotNumber(S.MSR_BITMAP));
     const c = this.apicAccessControls;
     c.tprShadow = tprShadow;
     c.registerVirtualization = (this.proc2 & SECONDARY.APIC_REGISTER_VIRTUALIZATION) !== 0;
     c.virtualInterruptDelivery = (this.proc2 & SECONDARY.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
-    this.apicAccessPage = (this.proc2 & SECONDARY.VIRTUALIZE_APIC_ACCESSES) !== 0 ? v.hi[S.APIC_ACCESS]! * 0x1_0000_0000 + v.lo[S.APIC_ACCESS]! : -1;
-    this.vapic.attach(v, tprShadow ? v.hi[S.VAPIC]! * 0x1_0000_0000 + v.lo[S.VAPIC]! : null, (this.proc & CPU_BASED.INTR_WINDOW_EXITING) !== 0);
+    this.apicAccessPage = (this.proc2 & SECONDARY.VIRTUALIZE_APIC_ACCESSES) !== 0 ? v.slotNumber(S.APIC_ACCESS) : -1;
+    this.vapic.attach(v, tprShadow ? v.slotNumber(S.VAPIC) : null, (this.proc & CPU_BASED.INTR_WINDOW_EXITING) !== 0);
     this.vapic.recognized = false;
     if ((this.pin & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0) {
-      this.pid = new PostedInterruptDescriptor(this.memory, v.hi[S.PI_DESC]! * 0x1_0000_0000 + v.lo[S.PI_DESC]!);
+      this.pid = new PostedInterruptDescriptor(this.memory, v.slotNumber(S.PI_DESC));
       this.notificationVector = v.lo[S.PI_NV]! & 0xff;
     } else {
       this.pid = null;
@@ -589,7 +588,12 @@ export class VmxProcessor {
     // Event injection.
     let inject: GuestEvent | null = null;
     const info = v.lo[S.ENTRY_INTR_INFO]!;
-    if ((info & INTR_INFO_VALID) !== 0) {
+    let pendingMtf = false;
+    if ((info & INTR_INFO_VALID) !== 0 && ((info >>> 8) & 7) === INTR_TYPE.OTHER_EVENT) {
+      // SDM 3C "Injection of Pending MTF VM Exits": type 7, vector 0 delivers nothing; an MTF VM exit is pending
+      // at the first instruction boundary, even without the "monitor trap flag" control.
+      pendingMtf = true;
+    } else if ((info & INTR_INFO_VALID) !== 0) {
       const type = (info >>> 8) & 7;
       const ev = this.event;
       ev.vector = info & 0xff;
@@ -603,13 +607,19 @@ export class VmxProcessor {
       // Delivering the event ends any STI/MOV-SS shadow.
       this.interruptibility &= ~3;
       if (this.activity === ACTIVITY_STATE.HLT || this.activity === ACTIVITY_STATE.SHUTDOWN) this.activity = ACTIVITY_STATE.ACTIVE;
-      this.inFlightSlot.info = info & ~0x1000;
-      this.inFlightSlot.errorCode = ev.errorCode < 0 ? 0 : ev.errorCode;
-      this.inFlight = this.inFlightSlot;
+      this.setInFlight(info & ~0x1000, ev.errorCode, ev.instructionLength);
       this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock?.now() ?? 0, cpu: this.cpu, source: 'vmx', vector: ev.vector, args: { injected: true, type } });
     }
-    // SDM 3C "Monitor Trap Flag": an MTF VM exit is pending after an injected event (or right away for an injected pending MTF, type 7).
-    this.mtfPending = inject !== null && ((this.proc & CPU_BASED.MONITOR_TRAP_FLAG) !== 0 || inject.type === INTR_TYPE.OTHER_EVENT);
+    // SDM 3C "Monitor Trap Flag": an MTF VM exit is pending after the delivery of an injected event.
+    this.mtfPending = pendingMtf || (inject !== null && (this.proc & CPU_BASED.MONITOR_TRAP_FLAG) !== 0);
+    // SDM 3C "VM Exits Induced by the TPR Threshold": with the TPR shadow and virtualize APIC accesses but without
+    // virtual-interrupt delivery, threshold[3:0] > VTPR[7:4] exits right after VM entry (after any injection), unless
+    // the entry is into the shutdown or wait-for-SIPI state.
+    this.tprThresholdPending =
+      (this.proc & CPU_BASED.USE_TPR_SHADOW) !== 0 &&
+      (this.proc2 & (SECONDARY.VIRTUALIZE_APIC_ACCESSES | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY)) === SECONDARY.VIRTUALIZE_APIC_ACCESSES &&
+      this.vapic.tprThreshold > ((this.vapic.vtpr >>> 4) & 0xf) &&
+      (this.activity === ACTIVITY_STATE.ACTIVE || this.activity === ACTIVITY_STATE.HLT);
     // SDM 3C "Updating Non-Register State": with virtual-interrupt delivery, PPR virtualization then evaluation.
     if ((this.proc2 & SECONDARY.VIRTUAL_INTERRUPT_DELIVERY) !== 0) {
       this.vapic.pprVirtualization();
@@ -638,8 +648,13 @@ export class VmxProcessor {
     e.qualification = qualification;
     e.instructionLength = instructionLength;
     if (this.inFlight) {
-      e.idtVectoringInfo = this.inFlight.info >>> 0;
-      e.idtVectoringErrorCode = (this.inFlight.info & INTR_INFO_DELIVER_CODE) !== 0 ? this.inFlight.errorCode : 0;
+      const f = this.inFlight;
+      e.idtVectoringInfo = f.info >>> 0;
+      e.idtVectoringErrorCode = (f.info & INTR_INFO_DELIVER_CODE) !== 0 ? f.errorCode : 0;
+      // SDM 3C "Information for VM Exits Due to Instruction Execution": an exit during delivery of a software
+      // interrupt or exception (types 4-6) reports that instruction's length (the VM-entry instruction length if injected).
+      const type = (f.info >>> 8) & 7;
+      if (type >= INTR_TYPE.SOFTWARE_INTERRUPT && type <= INTR_TYPE.SOFTWARE_EXCEPTION) e.instructionLength = f.length;
     }
     v.lo[X.REASON] = e.reason;
     v.lo[X.QUAL] = qualification >>> 0;
@@ -648,7 +663,7 @@ export class VmxProcessor {
     v.lo[X.INTR_ERROR] = e.interruptionErrorCode >>> 0;
     v.lo[X.IDT_INFO] = e.idtVectoringInfo >>> 0;
     v.lo[X.IDT_ERROR] = e.idtVectoringErrorCode >>> 0;
-    v.lo[X.INSTR_LEN] = instructionLength;
+    v.lo[X.INSTR_LEN] = e.instructionLength;
     v.lo[X.INSTR_INFO] = e.instructionInfo >>> 0;
     v.lo[X.GLA] = e.guestLinearAddress >>> 0;
     v.hi[X.GLA] = Math.floor(e.guestLinearAddress / 0x1_0000_0000);
@@ -674,12 +689,12 @@ export class VmxProcessor {
   /** SDM 3C "Saving MSRs" then "Loading Host MSRs"; a failure is a VMX abort. */
   private exitMsrLists(v: Vmcs, msrs: MsrDevice): void {
     const store = v.lo[S.EXIT_MSR_STORE_COUNT]!;
-    if (store !== 0 && storeMsrList(this.memory, msrs, v.hi[S.EXIT_MSR_STORE]! * 0x1_0000_0000 + v.lo[S.EXIT_MSR_STORE]!, store) !== 0) {
+    if (store !== 0 && storeMsrList(this.memory, msrs, v.slotNumber(S.EXIT_MSR_STORE), store) !== 0) {
       this.abort(v, 1);
       return;
     }
     const load = v.lo[S.EXIT_MSR_LOAD_COUNT]!;
-    if (load !== 0 && loadMsrList(this.memory, msrs, v.hi[S.EXIT_MSR_LOAD]! * 0x1_0000_0000 + v.lo[S.EXIT_MSR_LOAD]!, load) !== 0) this.abort(v, 4);
+    if (load !== 0 && loadMsrList(this.memory, msrs, v.slotNumber(S.EXIT_MSR_LOAD), load) !== 0) this.abort(v, 4);
   }
 
   private abort(v: Vmcs, indicator: number): void {
@@ -734,9 +749,10 @@ export class VmxProcessor {
   }
 
   /** @internal Records `info`/`errorCode` as the event being delivered, until the next instruction boundary. */
-  setInFlight(info: number, errorCode: number): void {
+  setInFlight(info: number, errorCode: number, length = 0): void {
     this.inFlightSlot.info = info;
     this.inFlightSlot.errorCode = errorCode < 0 ? 0 : errorCode;
+    this.inFlightSlot.length = length;
     this.inFlight = this.inFlightSlot;
   }
   /** @internal */
@@ -837,6 +853,7 @@ export class VmxProcessor {
   }
   /** True when RDMSR (`write` false) or WRMSR of `msr` would exit under the running VMCS's MSR bitmaps. */
   msrAccessExits(msr: number, write: boolean): boolean {
+    this.requireNonRoot('msrAccessExits');
     return msrAccessExits(this, msr, write);
   }
   /** The guest executed MOV to CR8. */
@@ -887,10 +904,11 @@ export class VmxProcessor {
               shadowFresh: this.shadowFresh,
               activity: this.activity,
               recognized: this.vapic.recognized,
-              inFlight: this.inFlight ? { info: this.inFlight.info >>> 0, errorCode: this.inFlight.errorCode >>> 0 } : null,
+              inFlight: this.inFlight ? { info: this.inFlight.info >>> 0, errorCode: this.inFlight.errorCode >>> 0, length: this.inFlight.length } : null,
               timerDeadline: this.timer.save().deadline,
               timerExpired: this.timer.expired,
               mtfPending: this.mtfPending,
+              tprThresholdPending: this.tprThresholdPending,
             }
           : null,
     };
@@ -919,8 +937,9 @@ export class VmxProcessor {
       this.shadowFresh = nonRoot.shadowFresh;
       this.activity = nonRoot.activity;
       this.vapic.recognized = nonRoot.recognized;
-      if (nonRoot.inFlight) this.setInFlight(nonRoot.inFlight.info, nonRoot.inFlight.errorCode);
+      if (nonRoot.inFlight) this.setInFlight(nonRoot.inFlight.info, nonRoot.inFlight.errorCode, nonRoot.inFlight.length);
       this.mtfPending = nonRoot.mtfPending;
+      this.tprThresholdPending = nonRoot.tprThresholdPending;
       this.timer.restore(nonRoot.timerDeadline, nonRoot.timerExpired);
     }
   }

@@ -99,13 +99,13 @@ function patValid(v: Vmcs, slot: number): boolean {
 /** True when the 64-bit field holds a 4-KByte-aligned address below 2^MAXPHYADDR. */
 function pageAddressOk(v: Vmcs, slot: number, caps: VmxCapabilities): boolean {
   const lo = v.lo[slot]!;
-  const addr = v.hi[slot]! * 0x1_0000_0000 + lo;
+  const addr = v.slotNumber(slot);
   return (lo & 0xfff) === 0 && addr < caps.physicalAddressLimit;
 }
 
 /** True when the address is `align`-aligned and below 2^MAXPHYADDR. */
 function addressOk(v: Vmcs, slot: number, caps: VmxCapabilities, align: number): boolean {
-  const addr = v.hi[slot]! * 0x1_0000_0000 + v.lo[slot]!;
+  const addr = v.slotNumber(slot);
   return addr % align === 0 && addr < caps.physicalAddressLimit;
 }
 
@@ -143,7 +143,7 @@ export function checkControls(v: Vmcs, caps: VmxCapabilities, readPhysical32: (a
     if (!pageAddressOk(v, S.VAPIC, caps)) return 'virtual-APIC address not 4-KByte aligned or beyond MAXPHYADDR';
     if (!vid && v.lo[S.TPR_THRESHOLD]! >>> 4 !== 0) return 'TPR threshold bits 31:4 not 0';
     if (!vid && (proc2 & SECONDARY.VIRTUALIZE_APIC_ACCESSES) === 0) {
-      const vtpr = readPhysical32(v.hi[S.VAPIC]! * 0x1_0000_0000 + v.lo[S.VAPIC]! + 0x80);
+      const vtpr = readPhysical32(v.slotNumber(S.VAPIC) + 0x80);
       if ((v.lo[S.TPR_THRESHOLD]! & 0xf) > ((vtpr >>> 4) & 0xf)) return 'TPR threshold[3:0] greater than VTPR[7:4]';
     }
   } else if ((proc2 & (SECONDARY.VIRTUALIZE_X2APIC_MODE | SECONDARY.APIC_REGISTER_VIRTUALIZATION | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY)) !== 0) {
@@ -165,8 +165,9 @@ export function checkControls(v: Vmcs, caps: VmxCapabilities, readPhysical32: (a
     const eptp = v.lo[S.EPTP]!;
     const memType = eptp & 7;
     const walk = (eptp >>> 3) & 7;
-    if ((memType !== 0 && memType !== 6) || walk !== 3 || (eptp & 0xf80) !== 0 || !addressOk(v, S.EPTP, caps, 4096 / 4096)) return 'EPT pointer not valid';
-    if (v.hi[S.EPTP]! * 0x1_0000_0000 + (eptp & 0xffff_f000) >= caps.physicalAddressLimit) return 'EPT pointer beyond MAXPHYADDR';
+    // SDM 3C "VM-Execution Control Fields" checks on the EPTP: memory type UC or WB, 4-level walk, bits 11:7 reserved, address below MAXPHYADDR.
+    if ((memType !== 0 && memType !== 6) || walk !== 3 || (eptp & 0xf80) !== 0) return 'EPT pointer not valid';
+    if (v.slotNumber(S.EPTP) >= caps.physicalAddressLimit) return 'EPT pointer beyond MAXPHYADDR';
   }
   if ((proc2 & SECONDARY.ENABLE_PML) !== 0) {
     if ((proc2 & SECONDARY.ENABLE_EPT) === 0) return '"enable PML" needs "enable EPT"';
@@ -231,7 +232,7 @@ export function checkHostState(v: Vmcs, caps: VmxCapabilities, ctx: EntryContext
   const cr4 = v.lo[S.HOST_CR4]!;
   if ((cr0 & caps.cr0Fixed0) >>> 0 !== caps.cr0Fixed0 || (cr0 & ~caps.cr0Fixed1) !== 0 || v.hi[S.HOST_CR0] !== 0) return 'host CR0 violates IA32_VMX_CR0_FIXED0/1';
   if ((cr4 & caps.cr4Fixed0) >>> 0 !== caps.cr4Fixed0 || (cr4 & ~caps.cr4Fixed1) !== 0 || v.hi[S.HOST_CR4] !== 0) return 'host CR4 violates IA32_VMX_CR4_FIXED0/1';
-  if (v.hi[S.HOST_CR3]! * 0x1_0000_0000 + v.lo[S.HOST_CR3]! >= caps.physicalAddressLimit) return 'host CR3 sets bits beyond MAXPHYADDR';
+  if (v.slotNumber(S.HOST_CR3) >= caps.physicalAddressLimit) return 'host CR3 sets bits beyond MAXPHYADDR';
   if (!canonical(v, S.HOST_SYSENTER_ESP) || !canonical(v, S.HOST_SYSENTER_EIP)) return 'host IA32_SYSENTER_ESP/EIP not canonical';
   const exit = v.lo[S.EXIT]!;
   const hostLong = (exit & VM_EXIT.HOST_ADDRESS_SPACE_SIZE) !== 0;
