@@ -3,12 +3,11 @@
  * matching VTCR_EL2 and VTTBR_EL2, for tests, teaching and Arm hypervisors.
  */
 import type { PhysicalMemory } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
+import { TWO_32, highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
+import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { S2_LO } from './stage2-regs.js';
-
-const TWO_32 = 0x1_0000_0000;
 
 /** Attributes of a stage 2 mapping. */
 export interface Stage2MapOptions {
@@ -63,9 +62,7 @@ export class Stage2Builder {
   /** Maps `ipa` to `pa`. */
   map(ipa: number, pa: number, options: Stage2MapOptions = {}): void {
     const size = options.pageSize ?? 4096;
-    const leafLevel = size === 4096 ? 3 : size === 0x20_0000 ? 2 : size === 0x4000_0000 ? 1 : -1;
-    if (leafLevel < 0) throw new MmuError('bad-argument', `stage 2 page size must be 4 KiB, 2 MiB or 1 GiB, got ${String(size)}`);
-    if (ipa % size !== 0 || pa % size !== 0) throw new MmuError('bad-argument', `ipa 0x${ipa.toString(16)} and pa 0x${pa.toString(16)} must be aligned to 0x${size.toString(16)}`);
+    const leafLevel = 4 - checkPageMapping(size, ipa, pa, ['ipa', 'pa']);
     const a = this.entryFor(ipa, leafLevel);
     let lo = S2_LO.VALID | (leafLevel === 3 ? S2_LO.TABLE : 0) | ((options.memAttr ?? 0xf) << 2);
     if (options.read ?? true) lo |= S2_LO.S2AP_READ;

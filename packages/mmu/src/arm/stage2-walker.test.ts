@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { makeMemory } from '../test-support/fixtures.js';
 import { Stage2Builder } from './stage2-builder.js';
@@ -59,7 +60,7 @@ describe('Arm ARM D8.15: stage 2 faults with level and fault status code', () =>
     expect([r.faultStatus, r.level, r.errorCode & S2_ISS.S1PTW]).toEqual([S2_FAULT_STATUS.TRANSLATION, 0, S2_ISS.S1PTW]);
   });
 
-  it('AF = 0 is an Access flag fault unless VTCR_EL2.HA = 1, which sets AF in memory', () => {
+  it('AF = 0 is an Access flag fault unless VTCR_EL2.HA = 1, which sets AF in memory once the access is permitted', () => {
     const a = setup();
     a.s2.map(0x8000_1000, 0x7000, { accessFlag: false });
     expect(a.walker.walk(0x8000_1000, S2_ACCESS.READ).faultStatus).toBe(S2_FAULT_STATUS.ACCESS_FLAG + 3);
@@ -67,6 +68,14 @@ describe('Arm ARM D8.15: stage 2 faults with level and fault status code', () =>
     b.s2.map(0x8000_1000, 0x7000, { accessFlag: false });
     expect(b.walker.walk(0x8000_1000, S2_ACCESS.READ).status).toBe('ok');
     expect(b.memory.read32(b.s2.entryFor(0x8000_1000, 3)) & 0x400).toBe(0x400);
+    // Permission is checked before the hardware AF update: a faulting access leaves AF clear.
+    b.s2.map(0x8000_2000, 0x8000, { accessFlag: false, write: false });
+    const w = b.walker.walk(0x8000_2000, S2_ACCESS.WRITE);
+    expect([w.faultStatus, w.adWrites]).toEqual([S2_FAULT_STATUS.PERMISSION + 3, 0]);
+    expect(b.memory.read32(b.s2.entryFor(0x8000_2000, 3)) & 0x400).toBe(0);
+    // Without HA, an Access flag fault takes priority over a Permission fault.
+    a.s2.map(0x8000_2000, 0x8000, { accessFlag: false, write: false });
+    expect(a.walker.walk(0x8000_2000, S2_ACCESS.WRITE).faultStatus).toBe(S2_FAULT_STATUS.ACCESS_FLAG + 3);
   });
 
   it('S2AP and XN permissions give Permission faults at the leaf level (D8.4)', () => {
@@ -120,5 +129,16 @@ describe('Arm ARM D8.15: stage 2 faults with level and fault status code', () =>
     copy.restoreState(JSON.parse(JSON.stringify(walker.saveState())));
     expect(copy.saveState()).toEqual(walker.saveState());
     expect(copy.walk(0x8000_1000, S2_ACCESS.READ).address).toBe(0x7000);
+  });
+});
+
+describe('bad input (Stage2Walker.walk)', () => {
+  it('rejects unknown access bits and a bad IPA, naming the value', () => {
+    const { s2, walker } = setup();
+    s2.map(0x1000, 0x2000);
+    for (const access of [0x20, 0.5, -1]) expect(() => walker.walk(0x1000, access)).toThrow(MmuError);
+    expect(() => walker.walk(0x1000, 0x40)).toThrow(/got 64/);
+    for (const ipa of [-1, 1.5]) expect(() => walker.walk(ipa, S2_ACCESS.READ)).toThrow(/IPA/);
+    expect(walker.walks).toBe(0);
   });
 });

@@ -9,14 +9,14 @@
  */
 import type { PhysicalMemory, Tracer } from '@hvsim/core';
 import { bigintToHex, describeValue, getField64, readState } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
+import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { EntryReader } from '../internal/entry-reader.js';
 import { PS_BITS, S2_ACCESS, S2_FAULT_STATUS, S2_ISS, S2_LO, VTCR_EL2, VTTBR_EL2 } from './stage2-regs.js';
 
-const TWO_32 = 0x1_0000_0000;
 const { VALID, TABLE, S2AP_READ, S2AP_WRITE, AF, ADDRESS } = S2_LO;
+const S2_ACCESS_MASK = S2_ACCESS.READ | S2_ACCESS.WRITE | S2_ACCESS.EXECUTE | S2_ACCESS.EL0 | S2_ACCESS.S1PTW;
 
 /** Options of {@link Stage2Walker}. */
 export interface Stage2WalkerOptions {
@@ -100,6 +100,8 @@ export class Stage2Walker {
    * = the IPA (HPFAR_EL2.FIPA is its bits 51:12).
    */
   walk(ipa: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkAddress(ipa, 'IPA');
+    if ((access | 0) !== access || (access & ~S2_ACCESS_MASK) !== 0) throw new MmuError('bad-argument', `stage 2 access must be S2_ACCESS flags (0x1f), got ${describeValue(access)}`);
     out.reset(0, 0);
     out.guestPhysicalAddress = ipa;
     this.walks++;
@@ -132,17 +134,19 @@ export class Stage2Walker {
         index = indexAt(level, hi, lo, 9);
         continue;
       }
-      // Leaf: block (levels 1-2) or page (level 3).
-      if ((dlo & AF) === 0) {
-        if (!this.hardwareAf) return this.fault(out, access, S2_FAULT_STATUS.ACCESS_FLAG, level);
-        this.memory.write32(address, (dlo | AF) >>> 0);
-        out.adWrites++;
-      }
+      // Leaf: block (levels 1-2) or page (level 3). An Access flag fault
+      // comes before a Permission fault; with VTCR_EL2.HA the AF update is
+      // made only for an access that passes the permission check.
+      if ((dlo & AF) === 0 && !this.hardwareAf) return this.fault(out, access, S2_FAULT_STATUS.ACCESS_FLAG, level);
       const read = (dlo & S2AP_READ) !== 0;
       const write = (dlo & S2AP_WRITE) !== 0;
       const exec = this.executable(dhi, access);
       if (((access & S2_ACCESS.READ) !== 0 && !read) || ((access & S2_ACCESS.WRITE) !== 0 && !write) || ((access & S2_ACCESS.EXECUTE) !== 0 && !exec)) {
         return this.fault(out, access, S2_FAULT_STATUS.PERMISSION, level);
+      }
+      if ((dlo & AF) === 0) {
+        this.memory.write32(address, (dlo | AF) >>> 0);
+        out.adWrites++;
       }
       const size = level === 3 ? 4096 : level === 2 ? 0x20_0000 : 0x4000_0000;
       const base = next - (next % size);

@@ -6,7 +6,22 @@
 import { MmuError } from './mmu-error.js';
 import { describeValue } from '@hvsim/core';
 
-const TWO_32 = 0x1_0000_0000;
+/** 2^32: joins a high half to a low half in a number. */
+export const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Physical address bits 51:12 of a 64-bit x86 paging-structure or EPT entry
+ * given as halves (the formats share it: SDM 3A 4.5, SDM 3C 28.2.2). Walkers
+ * mask it to MAXPHYADDR on their hot path themselves.
+ */
+export function entryAddress(lo: number, hi: number): number {
+  return (hi & 0xfffff) * TWO_32 + ((lo & 0xffff_f000) >>> 0);
+}
+
+/** The frame number (address / 4096) held by an entry: {@link entryAddress} >> 12. */
+export function entryFrame(lo: number, hi: number): number {
+  return (hi & 0xfffff) * 0x10_0000 + (lo >>> 12);
+}
 
 /** Bits 63:32 of a non-negative integer number (below 2^53). */
 export function highHalf(value: number): number {
@@ -43,7 +58,10 @@ export function isCanonical(hi: number, _lo: number, la57: boolean): boolean {
 
 /** Throws unless `value` is an integer address in [0, 2^53). */
 export function checkAddress(value: number, what: string): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new MmuError('bad-argument', `${what} must be a non-negative safe integer, got ${describeValue(value)}`);
-  }
+  // Kept tiny (the throw lives elsewhere) so it inlines into hot paths.
+  if (!Number.isSafeInteger(value) || value < 0) badAddress(value, what);
+}
+
+function badAddress(value: number, what: string): never {
+  throw new MmuError('bad-argument', `${what} must be a non-negative safe integer, got ${describeValue(value)}`);
 }

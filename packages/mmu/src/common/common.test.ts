@@ -3,6 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { EntryReader } from '../internal/entry-reader.js';
 import { isCanonical, splitAddress, addressToBigint } from './address.js';
 import { PageAllocator } from './page-allocator.js';
+import { Stage2Builder } from '../arm/stage2-builder.js';
+import { EptBuilder } from '../ept/ept-builder.js';
+import { X86PageTableBuilder } from '../x86/page-table-builder.js';
+import { MmuError } from './mmu-error.js';
+import { makeMemory } from '../test-support/fixtures.js';
 
 describe('SDM 3A 3.3.7.1 "Canonical Addressing"', () => {
   it('checks bits 63:47 (4-level) or 63:56 (LA57)', () => {
@@ -54,5 +59,19 @@ describe('EntryReader (64-bit entries as halves over PhysicalMemory)', () => {
     expect(r.lo).toBe(0x1234_5678);
     memory.removeRegion(0);
     expect(() => r.read(0x2008)).toThrow(/outside every memory region/);
+  });
+});
+
+describe('table builders share one mapping check (4 KiB / 2 MiB / 1 GiB, aligned, non-negative)', () => {
+  it('rejects bad sizes, misaligned or negative addresses in all three formats, naming the values', () => {
+    const { memory, tables } = makeMemory();
+    const x86 = new X86PageTableBuilder(memory, tables);
+    const ept = new EptBuilder(memory, tables);
+    const s2 = new Stage2Builder(memory, tables, 1, 40);
+    expect(() => x86.map(0x1000, 0x2000, { pageSize: 0x1_0000 })).toThrow(/got 65536/);
+    expect(() => x86.map(-0x1000, 0x2000)).toThrow(/linear must be a non-negative/);
+    expect(() => ept.map(0x20_0000, 0x1000, { pageSize: 0x20_0000 })).toThrow(/gpa 0x200000 and hpa 0x1000 must be aligned/);
+    expect(() => s2.map(0x1000, Number.NaN)).toThrow(/pa must be a non-negative/);
+    expect(() => s2.map(0x1000, 0x2000, { pageSize: 3 })).toThrow(MmuError);
   });
 });

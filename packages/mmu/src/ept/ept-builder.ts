@@ -3,15 +3,15 @@
  * the EPTP that points at them, for tests, teaching and hypervisors.
  */
 import type { PhysicalMemory } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
-import { MmuError } from '../common/mmu-error.js';
+import { TWO_32, entryAddress, highHalf } from '../common/address.js';
+import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
+// EPT tables are indexed like x86 paging structures (SDM 3C 28.2.2).
+import { x86TableIndex } from '../x86/page-walker.js';
 import { EPTE_LO, EPT_MEMORY_TYPE } from './regs.js';
 
-const TWO_32 = 0x1_0000_0000;
-
 function index(level: number, gpa: number): number {
-  return Math.floor(gpa / 2 ** (12 + 9 * (level - 1))) % 512;
+  return x86TableIndex(level, highHalf(gpa), gpa >>> 0);
 }
 
 /** Attributes of an EPT mapping. */
@@ -50,9 +50,7 @@ export class EptBuilder {
   /** Maps guest-physical `gpa` to host-physical `hpa`. */
   map(gpa: number, hpa: number, options: EptMapOptions = {}): void {
     const size = options.pageSize ?? 4096;
-    const leafLevel = size === 4096 ? 1 : size === 0x20_0000 ? 2 : size === 0x4000_0000 ? 3 : 0;
-    if (leafLevel === 0) throw new MmuError('bad-argument', `EPT page size must be 4 KiB, 2 MiB or 1 GiB, got ${String(size)}`);
-    if (gpa % size !== 0 || hpa % size !== 0) throw new MmuError('bad-argument', `gpa 0x${gpa.toString(16)} and hpa 0x${hpa.toString(16)} must be aligned to 0x${size.toString(16)}`);
+    const leafLevel = checkPageMapping(size, gpa, hpa, ['gpa', 'hpa']);
     const a = this.entryFor(gpa, leafLevel, options.tablePermissions ?? 7);
     let lo = (options.permissions ?? 7) & 7;
     lo |= ((options.memoryType ?? EPT_MEMORY_TYPE.WB) & 7) << EPTE_LO.MEMORY_TYPE_SHIFT;
@@ -81,7 +79,7 @@ export class EptBuilder {
         this.write(a, ((tablePermissions & 7) | next % TWO_32) >>> 0, highHalf(next));
         table = next;
       } else {
-        table = (ehi & 0xfffff) * TWO_32 + ((elo & EPTE_LO.ADDRESS) >>> 0);
+        table = entryAddress(elo, ehi);
       }
     }
     return table + index(level, gpa) * 8;

@@ -180,3 +180,14 @@ describe('SDM 3C 28.2.4 "Accessed and Dirty Flags for EPT"', () => {
     expect(copy.walk(0x1000, EPT_ACCESS.READ).address).toBe(0x7000);
   });
 });
+
+describe('bad input (EptWalker.walk)', () => {
+  it('rejects an access outside exit-qualification bits 2:0 and a bad guest-physical address', () => {
+    const { ept, walker } = setup();
+    ept.map(0x1000, 0x2000);
+    for (const access of [0, 8, 1.5, -1]) expect(() => walker.walk(0x1000, access)).toThrow(MmuError);
+    expect(() => walker.walk(0x1000, 9)).toThrow(/got 9/);
+    for (const gpa of [-4096, 0.5, Number.NaN]) expect(() => walker.walk(gpa, EPT_ACCESS.READ)).toThrow(/guest-physical address/);
+    expect(walker.walk(0x1000, EPT_ACCESS.READ | EPT_ACCESS.WRITE).address).toBe(0x2000);
+  });
+});

@@ -7,7 +7,7 @@
  */
 import type { PhysicalMemory, Tracer } from '@hvsim/core';
 import { bigintToHex, describeValue, getField64, readState } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
+import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { EntryReader } from '../internal/entry-reader.js';
@@ -15,7 +15,6 @@ import { EntryReader } from '../internal/entry-reader.js';
 import { x86TableIndex } from '../x86/page-walker.js';
 import { EPTE_LO, EPTP, EPT_MEMORY_TYPE, EPT_QUAL } from './regs.js';
 
-const TWO_32 = 0x1_0000_0000;
 const { RWX, LARGE, ADDRESS, A: EPT_A, D: EPT_D, MEMORY_TYPE_SHIFT, IGNORE_PAT } = EPTE_LO;
 const QUAL_WRITE = EPT_QUAL.WRITE;
 
@@ -156,6 +155,8 @@ export class EptWalker {
    * address, or the status says which EPT exit it causes.
    */
   walk(gpa: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkAddress(gpa, 'guest-physical address');
+    if ((access | 0) !== access || access < 1 || access > 7) throw new MmuError('bad-argument', `EPT access must be exit-qualification bits 2:0 (1 read, 2 write, 4 fetch), got ${describeValue(access)}`);
     out.reset(0, 0);
     out.guestPhysicalAddress = gpa;
     const hpa = this.translate(gpa, access, 0, out);

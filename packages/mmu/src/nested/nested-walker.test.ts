@@ -178,4 +178,81 @@ describe('SDM 3C 28.2.1 "EPT Overview": the two-dimensional walk', () => {
       PROPERTY_PARAMS,
     );
   }, 120_000); // a larger HVSIM_PROPERTY_RUNS takes longer than the default timeout
+
+  it('property: with random EPT permissions on guest tables and data pages, faults included, the nested walk equals the guest walk over a separate EPT walk (28.2.3)', () => {
+    const tally = new Set<string>();
+    const Q_LINEAR = EPT_QUAL.LINEAR_VALID;
+    const Q_FINAL = EPT_QUAL.FINAL_TRANSLATION;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 31 }), fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 7 })), { maxLength: 6 }),
+        fc.constantFrom(ACCESS.READ, ACCESS.WRITE, ACCESS.FETCH, ACCESS.USER | ACCESS.WRITE),
+        fc.boolean(),
+        (maps, eptChanges, access, eptAd) => {
+          // Two identical machines: one walked by the NestedWalker, one by the reference.
+          const envs = [setup(4, 4, eptAd), setup(4, 4, eptAd)] as const;
+          for (const env of envs) {
+            for (const [page, frame, w, u] of maps) env.pt.map(0x4000_0000 + page * 4096, frame * 4096, { writable: w, user: u });
+            // Change EPT permissions of some guest pages: guest tables live at gpa 8 MiB + n * 4 KiB, data at frame * 4 KiB.
+            for (const [which, perms] of eptChanges) {
+              const gpa = which < 32 ? which * 4096 : 0x80_0000 + (which - 32) * 4096;
+              env.ept.map(gpa, gpa + SHIFT, { permissions: perms });
+            }
+          }
+          const linear = 0x4000_0000 + maps[0]![0] * 4096 + 0x10;
+          const r = envs[0].nested.walk(envs[0].ctx, linear, access, new WalkResult());
+          // Reference: each guest table access and the final address through EptWalker.walk, qualification bits 7-8 added here.
+          const eptRef = new EptWalker(envs[1].memory);
+          eptRef.setEptp(envs[1].ept.eptp(eptAd));
+          const e = new WalkResult();
+          const tablePerms: number[] = [];
+          const fail = (out: WalkResult, extra: number): number => {
+            out.status = e.status;
+            out.guestPhysicalAddress = e.guestPhysicalAddress;
+            out.exitQualification = e.status === 'ept-violation' ? e.exitQualification | extra : 0; // a misconfiguration has no qualification
+            return -1;
+          };
+          const guest = new X86PageWalker(envs[1].memory, {
+            stage: {
+              mapTable: (gpa, level, out) => {
+                eptRef.walk(gpa, eptAd ? EPT_QUAL.READ | EPT_QUAL.WRITE : EPT_QUAL.READ, e);
+                if (e.status !== 'ok') return fail(out, Q_LINEAR);
+                tablePerms[level] = e.eptPermissions;
+                return e.address;
+              },
+              mapTableWrite: (gpa, hpa, level, out) => {
+                if (((tablePerms[level] ?? 0) & EPTE_LO.W) !== 0) return hpa;
+                out.status = 'ept-violation';
+                out.guestPhysicalAddress = gpa;
+                out.exitQualification = EPT_QUAL.WRITE | ((tablePerms[level] ?? 0) << 3) | Q_LINEAR;
+                return -1;
+              },
+              mapFinal: (gpa, acc, out) => {
+                eptRef.walk(gpa, (acc & ACCESS.FETCH) !== 0 ? EPT_QUAL.FETCH : (acc & ACCESS.WRITE) !== 0 ? EPT_QUAL.WRITE : EPT_QUAL.READ, e);
+                if (e.status !== 'ok') return fail(out, Q_LINEAR | Q_FINAL);
+                return e.address;
+              },
+            },
+          });
+          const g = guest.walk(envs[1].ctx, linear, access, new WalkResult());
+          expect(r.status).toBe(g.status);
+          tally.add(`${r.status}${r.status === 'ept-violation' ? ((r.exitQualification & Q_FINAL) !== 0 ? ':final' : ':table') : ''}`);
+          expect(r.references).toBeLessThanOrEqual(nestedWalkMaxReferences(4, 4));
+          if (g.status === 'ok') expect([r.address, r.guestPhysicalAddress]).toEqual([g.address, g.guestPhysicalAddress]);
+          else if (g.status === 'page-fault') expect(r.errorCode).toBe(g.errorCode);
+          else expect([r.exitQualification, r.guestPhysicalAddress]).toEqual([g.exitQualification, g.guestPhysicalAddress]);
+          // Guest tables (host 24 MiB..) and EPT tables (host 32 MiB..), A/D flags included, end up the same.
+          for (const base of [0x80_0000 + SHIFT, 0x200_0000]) {
+            const a = envs[0].memory.readBytes(base, 0x1_0000);
+            const b = envs[1].memory.readBytes(base, 0x1_0000);
+            expect(a.findIndex((x, i) => x !== b[i])).toBe(-1);
+          }
+        },
+      ),
+      PROPERTY_PARAMS,
+    );
+    // The generated cases reach every outcome.
+    expect([...tally].sort()).toEqual(['ept-misconfig', 'ept-violation:final', 'ept-violation:table', 'ok', 'page-fault']);
+  }, 120_000);
 });

@@ -7,7 +7,7 @@
  */
 import type { PhysicalMemory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
+import { checkAddress, highHalf } from '../common/address.js';
 import { WalkResult } from '../common/walk-result.js';
 import type { EptWalkerOptions } from '../ept/ept-walker.js';
 import { EptWalker } from '../ept/ept-walker.js';
@@ -64,6 +64,7 @@ export class NestedWalker {
 
   /** Nested walk of a linear address given as a number (see {@link walk64}). */
   walk(ctx: X86PagingContext, linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkAddress(linear, 'linear address');
     return this.walk64(ctx, highHalf(linear), linear >>> 0, access, out);
   }
 

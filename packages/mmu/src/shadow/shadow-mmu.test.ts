@@ -1,6 +1,7 @@
 import { PhysicalMemory } from '@hvsim/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MmuError } from '../common/mmu-error.js';
 import { PageAllocator } from '../common/page-allocator.js';
 import { WalkResult } from '../common/walk-result.js';
 import { PROPERTY_PARAMS } from '../test-support/fixtures.js';
@@ -61,11 +62,40 @@ describe('shadow paging (kvm.md 5d): translations and exits', () => {
     expect(shadow.stats().guestFaults).toBe(2);
   });
 
+  it('rejects a bad access or linear address before counting it, naming the value', () => {
+    const { pt, shadow } = setup();
+    pt.map(0x40_1000, 0x30_0000);
+    expect(() => shadow.translate(0x40_1000, ACCESS.USER | ACCESS.IMPLICIT)).toThrow(/got 65540/);
+    expect(() => shadow.translate(-1, ACCESS.READ)).toThrow(/linear address/);
+    expect(() => shadow.write(0x40_1000, 4, 0, 0, ACCESS.FETCH)).toThrow(MmuError);
+    expect(() => shadow.write(0x40_1000, 3, 0)).toThrow(/1, 2, 4 or 8/);
+    expect(() => shadow.write(0x40_1ffc, 8, 0)).toThrow(/crosses a page/);
+    expect(() => shadow.emulateWrite(0x1000, 16, 0)).toThrow(/got 16/);
+    expect(() => shadow.emulateWrite(-8, 8, 0)).toThrow(/guest-physical address/);
+    expect(() => shadow.invlpg(Number.NaN)).toThrow(/INVLPG linear address/);
+    expect(shadow.stats().accesses).toBe(0);
+  });
+
   it('an unbacked guest-physical address exits as MMIO', () => {
     const { pt, shadow } = setup();
     pt.map(0x40_1000, 0x200_0000); // gpa 32 MiB: no memslot
     const r = shadow.translate(0x40_1000, ACCESS.READ);
     expect([r.status, r.event, r.guestPhysicalAddress]).toEqual(['no-memslot', 'mmio', 0x200_0000]);
+  });
+
+  it('a memslot change drops every shadow page: no spte keeps a host address of the old slots (kvm.md 5f)', () => {
+    const { pt, shadow, memslots, memory } = setup();
+    pt.map(0x40_1000, 0x30_0000);
+    expect(shadow.translate(0x40_1000, ACCESS.READ).address).toBe(0x30_0000 + 16 * MiB);
+    expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('hit');
+    const zaps = shadow.stats().zapAlls;
+    // Move guest RAM to host 0: copy it (tables included) and re-create slot 0 there.
+    memory.writeBytes(0, memory.readBytes(16 * MiB, 16 * MiB));
+    memslots.remove(0);
+    memslots.add({ id: 0, guestPhysical: 0, size: 16 * MiB, hostPhysical: 0 });
+    const r = shadow.translate(0x40_1000, ACCESS.READ);
+    expect([r.event, r.address]).toEqual(['fixed', 0x30_0000]);
+    expect(shadow.stats().zapAlls).toBe(zaps + 1);
   });
 
   it('guest 2 MiB and 1 GiB pages are shadowed by 4 KiB direct pages', () => {
@@ -96,6 +126,38 @@ describe('shadow paging: accessed and dirty flags (SDM 3A 4.8) reach the guest e
     expect(memory.read32(pte) & PTE_LO.D).toBe(PTE_LO.D);
     expect(shadow.translate(0x40_1000, ACCESS.WRITE).event).toBe('hit');
     for (const l of [4, 3, 2]) expect(memory.read32(toHost(pt.existingEntry(0x40_1000, l))) & PTE_LO.A).toBe(PTE_LO.A);
+  });
+});
+
+describe('shadow paging: accessed and dirty flags of guest large pages (SDM 3A 4.8)', () => {
+  it('after the guest clears D in a 2 MiB PDE, a write to any 4 KiB piece traps and sets D again', () => {
+    const { memory, pt, shadow, toHost } = setup();
+    pt.map(0x20_0000, 0x60_0000, { pageSize: 0x20_0000, accessed: true, dirty: true });
+    const pde = pt.existingEntry(0x20_0000, 2);
+    shadow.translate(0x20_1000, ACCESS.WRITE);
+    expect(shadow.translate(0x20_1000, ACCESS.WRITE).event).toBe('hit');
+    // The guest clears D (an emulated write to its page directory), then reads another piece.
+    shadow.emulateWrite(pde, 4, (memory.read32(toHost(pde)) & ~PTE_LO.D) >>> 0);
+    expect(shadow.translate(0x20_2000, ACCESS.READ).event).toBe('fixed');
+    expect(memory.read32(toHost(pde)) & PTE_LO.D).toBe(0);
+    // The piece written before must not still be writable in the shadow tables.
+    expect(shadow.translate(0x20_1000, ACCESS.WRITE).event).toBe('fixed');
+    expect(memory.read32(toHost(pde)) & PTE_LO.D).toBe(PTE_LO.D);
+    expect(shadow.translate(0x20_1000, ACCESS.WRITE).event).toBe('hit');
+  });
+
+  it('direct leaves follow the guest leaf\'s PWT/PCD/PAT after it changes', () => {
+    const { memory, pt, shadow, toHost } = setup();
+    pt.map(0x20_0000, 0x60_0000, { pageSize: 0x20_0000, accessed: true, dirty: true });
+    const pde = pt.existingEntry(0x20_0000, 2);
+    shadow.translate(0x20_1000, ACCESS.READ);
+    shadow.emulateWrite(pde, 4, (memory.read32(toHost(pde)) | PTE_LO.PCD | 0x1000) >>> 0);
+    shadow.translate(0x20_1000, ACCESS.READ);
+    const host = new X86PageWalker(memory);
+    const hctx = new X86PagingContext({ cr3: shadow.shadowRoot, maxPhyAddr: 52 });
+    host.walk(hctx, 0x20_1000, ACCESS.READ);
+    // PCD copied, the large leaf's PAT (bit 12) is a 4 KiB leaf's PAT (bit 7).
+    expect(host.lastEntryLo(1) & (PTE_LO.PCD | PTE_LO.PS)).toBe(PTE_LO.PCD | PTE_LO.PS);
   });
 });
 
@@ -246,9 +308,10 @@ describe('property: shadow translation equals the guest walk composed with the m
     tableFlags: fc.constantFrom(PTE_LO.P | PTE_LO.RW | PTE_LO.US, PTE_LO.P | PTE_LO.US, PTE_LO.P | PTE_LO.RW, PTE_LO.P),
   });
   const op = fc.oneof(
-    { weight: 8, arbitrary: fc.record({ op: fc.constant('access' as const), pick: fc.nat(), stray: fc.integer({ min: 0, max: 9 }), page: fc.integer({ min: 0, max: 70 }), offset: fc.integer({ min: 0, max: 4095 }), access: fc.constantFrom(0, 2, 4, 6, 16, 20, 0x10000) }) },
+    { weight: 8, arbitrary: fc.record({ op: fc.constant('access' as const), pick: fc.nat(), stray: fc.integer({ min: 0, max: 9 }), page: fc.integer({ min: 0, max: 70 }), offset: fc.integer({ min: 0, max: 3 * 4096 + 4095 }), access: fc.constantFrom(0, 2, 4, 6, 16, 20, 0x10000) }) },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('pte' as const), pick: fc.nat(), frame: fc.integer({ min: 0, max: 0x7ff }), flags: fc.integer({ min: 0, max: 0x7f }) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant('invlpg' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('pde' as const), pick: fc.nat(), frame: fc.integer({ min: 0, max: 7 }), flags: fc.integer({ min: 0, max: 0x7f }), pat: fc.boolean() }) },
     { weight: 2, arbitrary: fc.record({ op: fc.constant('store' as const), pick: fc.nat(), slot: fc.constantFrom(0, 0, 0, 1, 511), frame: fc.integer({ min: 0, max: 0x7ff }), flags: fc.integer({ min: 0, max: 0x7f }) }) },
   );
   const context = fc.record({ cr0Wp: fc.boolean(), cr4Smep: fc.boolean(), cr4Smap: fc.boolean(), rflagsAc: fc.boolean(), cr4Pke: fc.boolean(), pkru: fc.integer({ min: 0, max: 0xff }), eferNxe: fc.boolean() });
@@ -298,6 +361,14 @@ describe('property: shadow translation equals the guest walk composed with the m
             s.shadow.emulateWrite(gpa, 8, lo, 0);
             r.memory.write32(r.toHost(gpa), lo);
             r.memory.write32(r.toHost(gpa) + 4, 0);
+          } else if (o.op === 'pde') {
+            // The guest rewrites the PDE of a 2 MiB page (A, D, R/W, U/S, PWT/PCD, PAT, frame).
+            const linear = base + pageOf(o.pick) * 0x20_0000;
+            const gpa = s.pt.existingEntry(linear, 2);
+            if (gpa < 0 || (s.memory.read32(s.toHost(gpa)) & PTE_LO.PS) === 0) continue;
+            const lo = (o.frame * 0x20_0000 + (o.flags & 0x7f) + PTE_LO.PS + (o.pat ? 0x1000 : 0)) >>> 0;
+            s.shadow.emulateWrite(gpa, 4, lo);
+            r.memory.write32(r.toHost(gpa), lo);
           } else if (o.op === 'store') {
             // A guest store through its own mapping (often of a page table: the 'table' mappings).
             const tables = maps.filter((m) => m.kind === 'table');
@@ -327,6 +398,40 @@ describe('property: shadow translation equals the guest walk composed with the m
     // The generated cases exercise every outcome.
     expect(Object.keys(tally).sort()).toEqual(['fixed', 'guest-fault', 'hit', 'mmio', 'write-protected']);
   }, 120_000);
+});
+
+describe('property: guest large pages under shadow paging (direct pages, SDM 3A 4.8)', () => {
+  it('translations, faults and the guest PDE (A/D included) equal native paging under random PDE rewrites', () => {
+    const op = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ op: fc.constant('access' as const), piece: fc.integer({ min: 0, max: 3 }), access: fc.constantFrom(0, 2, 4, 6, 16) }) },
+      // Mostly present, writable, accessed rewrites of the same frame (D set or clear), some anything.
+      { weight: 1, arbitrary: fc.record({ op: fc.constant('pde' as const), frame: fc.constantFrom(1, 1, 1, 2), flags: fc.oneof(fc.constantFrom(0x23, 0x27, 0x63, 0x67), fc.integer({ min: 0, max: 0x7f })), pat: fc.boolean() }) },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 40, size: 'medium' }), fc.boolean(), (ops, cr0Wp) => {
+        const s = setup({ cr0Wp });
+        const r = setup({ cr0Wp });
+        for (const env of [s, r]) env.pt.map(0x20_0000, 0x60_0000, { pageSize: 0x20_0000 });
+        const pde = s.pt.existingEntry(0x20_0000, 2);
+        const ref = new WalkResult();
+        for (const o of ops) {
+          if (o.op === 'pde') {
+            const lo = (o.frame * 0x20_0000 + 0x40_0000 + (o.flags | PTE_LO.P) + PTE_LO.PS + (o.pat ? 0x1000 : 0)) >>> 0;
+            s.shadow.emulateWrite(pde, 4, lo);
+            r.memory.write32(r.toHost(pde), lo);
+            continue;
+          }
+          const linear = 0x20_0000 + o.piece * 4096 + 8;
+          const got = s.shadow.translate(linear, o.access);
+          const want = r.reference.walk(r.ctx, linear, o.access, ref);
+          expect([got.status, got.errorCode]).toEqual([want.status, want.errorCode]);
+          if (want.status === 'ok') expect(got.address).toBe(r.memslots.translate(want.address));
+        }
+        expect(s.memory.read32(s.toHost(pde))).toBe(r.memory.read32(r.toHost(pde)));
+      }),
+      PROPERTY_PARAMS,
+    );
+  });
 });
 
 describe('shadow paging with 5-level guest paging (CR4.LA57)', () => {

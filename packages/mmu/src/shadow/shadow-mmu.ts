@@ -26,10 +26,11 @@
  */
 import type { PhysicalMemory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
+import { TWO_32, checkAddress, entryAddress, entryFrame, highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { writeSized } from '../common/write-sized.js';
+import { checkX86Access } from '../x86/access-rights.js';
 import { X86PageWalker, x86TableIndex } from '../x86/page-walker.js';
 import type { X86PagingContextOptions } from '../x86/paging-context.js';
 import { X86PagingContext } from '../x86/paging-context.js';
@@ -41,11 +42,9 @@ import { ShadowPageStore, shadowKey } from './shadow-pages.js';
 import type { CounterName, ShadowMmuStats } from './shadow-stats.js';
 import { COUNTERS, ShadowResult } from './shadow-stats.js';
 
-const TWO_32 = 0x1_0000_0000;
 const { P, RW, US, PWT, PCD, A, D, PS, G } = PTE_LO;
 const { XD } = PTE_HI;
 const PKEY_HI = 0x7800_0000;
-const ADDRESS = PTE_LO.ADDRESS;
 const WRITE = ACCESS.WRITE;
 
 /** Options of {@link ShadowMmu}. */
@@ -79,6 +78,8 @@ export class ShadowMmu {
   private readonly scratch = new ShadowResult();
   private readonly tracer: Tracer | undefined;
   private readonly now: () => number;
+  /** The memslots' generation the shadow pages were built under. */
+  private memslotGeneration: number;
 
   constructor(
     private readonly memory: PhysicalMemory,
@@ -87,6 +88,7 @@ export class ShadowMmu {
     const ctx = options.context;
     this.context = ctx instanceof X86PagingContext ? ctx : new X86PagingContext(ctx);
     this.memslots = options.memslots;
+    this.memslotGeneration = options.memslots.generation;
     this.store = new ShadowPageStore(memory, options.shadowPages);
     if (options.shadowPages.capacity < 8) throw new MmuError('bad-option', `the shadow page pool needs at least 8 pages, got ${options.shadowPages.capacity}`);
     this.maxRoots = options.maxRoots ?? 4;
@@ -124,8 +126,13 @@ export class ShadowMmu {
     this.zapAll();
   }
 
-  /** Drops every shadow page (they are rebuilt on demand). */
+  /**
+   * Drops every shadow page (they are rebuilt on demand). Also done by itself
+   * when the memslots' generation changes (kvm.md 5f): sptes hold host
+   * addresses taken from the slots.
+   */
   zapAll(): void {
+    this.memslotGeneration = this.memslots.generation;
     this.store.clear();
     this.roots.length = 0;
     this.root = null;
@@ -134,6 +141,7 @@ export class ShadowMmu {
 
   /** Translates a guest linear address given as a number (see {@link translate64}). */
   translate(linear: number, access: number, out: ShadowResult = this.scratch): ShadowResult {
+    checkAddress(linear, 'linear address');
     return this.translate64(highHalf(linear), linear >>> 0, access, out);
   }
 
@@ -145,6 +153,7 @@ export class ShadowMmu {
    * code to inject and the linear address is CR2.
    */
   translate64(hi: number, lo: number, access: number, out: ShadowResult = this.scratch): ShadowResult {
+    checkX86Access(access);
     const c = this.counters;
     c.accesses++;
     const root = this.ensureRoot();
@@ -173,8 +182,7 @@ export class ShadowMmu {
    * translation; a `'page-fault'` or `'mmio'` result writes nothing.
    */
   write(linear: number, size: number, valueLo: number, valueHi = 0, access: number = WRITE, out: ShadowResult = this.scratch): ShadowResult {
-    if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new MmuError('bad-argument', `write size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
-    if ((linear % 4096) + size > 4096) throw new MmuError('bad-argument', `a ${size}-byte write at 0x${linear.toString(16)} crosses a page`);
+    checkWrite(linear, size, 'linear address');
     this.translate(linear, access | WRITE, out);
     if (out.status !== 'ok') return out;
     if (out.event === 'write-protected') this.emulateWrite(out.guestPhysicalAddress, size, valueLo, valueHi);
@@ -188,6 +196,7 @@ export class ShadowMmu {
    * the shadow entries that shadow the written guest entries.
    */
   emulateWrite(gpa: number, size: number, valueLo: number, valueHi = 0): void {
+    checkWrite(gpa, size, 'guest-physical address');
     const hpa = this.memslots.translate(gpa);
     if (hpa < 0) throw new MmuError('bad-argument', `cannot emulate a write to guest-physical 0x${gpa.toString(16)}: no memslot holds it`);
     writeSized(this.memory, hpa, size, valueLo, valueHi);
@@ -197,6 +206,7 @@ export class ShadowMmu {
 
   /** Tells the MMU that guest memory at `gpa` changed behind its back (DMA, a host write): resyncs shadows of it. */
   guestMemoryWritten(gpa: number, size: number): void {
+    this.checkMemslots();
     const gfn = Math.floor(gpa / 4096);
     const pages = this.store.ofGfn(gfn);
     if (pages === undefined) return;
@@ -219,6 +229,7 @@ export class ShadowMmu {
 
   /** Guest INVLPG (intercepted): drops the shadow leaf for the address so it is refilled from the guest's tables. */
   invlpg(linear: number): void {
+    checkAddress(linear, 'INVLPG linear address');
     this.counters.invlpgs++;
     const hi = highHalf(linear);
     const lo = linear >>> 0;
@@ -232,7 +243,7 @@ export class ShadowMmu {
       const spte = page.hpa + index * 8;
       const elo = this.memory.read32(spte);
       if ((elo & P) === 0) return;
-      page = this.store.atHpa((this.memory.read32(spte + 4) & 0xfffff) * TWO_32 + ((elo & ADDRESS) >>> 0));
+      page = this.store.atHpa(entryAddress(elo, this.memory.read32(spte + 4)));
     }
   }
 
@@ -253,7 +264,12 @@ export class ShadowMmu {
 
   // --- internals ---------------------------------------------------------
 
+  private checkMemslots(): void {
+    if (this.memslots.generation !== this.memslotGeneration) this.zapAll();
+  }
+
   private ensureRoot(): ShadowPage {
+    this.checkMemslots();
     if (this.root !== null) return this.root;
     const ctx = this.context;
     const gfn = ctx.rootAddress / 4096;
@@ -373,7 +389,7 @@ export class ShadowMmu {
     for (let level = page.level; level > leafLevel; level--) {
       const glo = gw.lastEntryLo(level);
       const ghi = gw.lastEntryHi(level);
-      const childGfn = (ghi & 0xfffff) * 0x10_0000 + (glo >>> 12);
+      const childGfn = entryFrame(glo, ghi);
       const child = this.store.get(shadowKey(childGfn, level - 1, false, 0)) ?? this.createPage(childGfn, level - 1, false, 0);
       this.link(page, x86TableIndex(level, hi, lo), child, glo & (RW | US), ghi & XD);
       page = child;
@@ -381,13 +397,16 @@ export class ShadowMmu {
     const glo = gw.lastEntryLo(leafLevel);
     const ghi = gw.lastEntryHi(leafLevel);
     if (leafLevel === 1) {
-      this.setLeaf(page, x86TableIndex(1, hi, lo), (ghi & 0xfffff) * 0x10_0000 + (glo >>> 12), glo, ghi);
+      this.setLeaf(page, x86TableIndex(1, hi, lo), entryFrame(glo, ghi), glo, ghi);
       return;
     }
     // A guest 2 MiB or 1 GiB page is shadowed by "direct" pages of 4 KiB
     // sptes (host memory need not be contiguous); the guest leaf's R/W, U/S
-    // and XD go on the spte that points to them, its PK and G on the leaves.
-    const role = ((ghi >>> 27) & 0xf) | ((glo & G) !== 0 ? 16 : 0);
+    // and XD go on the spte that points to them, its PK, G, D and memory-type
+    // bits on the leaves. Those leaf bits are part of the direct page's role
+    // (as KVM's role.access is), so a guest leaf whose D flag was cleared gets
+    // read-only leaves again instead of reusing writable ones.
+    const role = directRole(glo, ghi);
     const largeBase = (ghi & 0xfffff) * 0x10_0000 + ((glo & (leafLevel === 3 ? 0xc000_0000 : 0xffe0_0000)) >>> 12);
     let direct = this.store.get(shadowKey(largeBase, leafLevel - 1, true, role)) ?? this.createPage(largeBase, leafLevel - 1, true, role);
     this.link(page, x86TableIndex(leafLevel, hi, lo), direct, glo & (RW | US), ghi & XD);
@@ -454,13 +473,25 @@ export class ShadowMmu {
       const rsvdHi = (0xfffff & ~(m >= 52 ? 0xfffff : (1 << (m - 32)) - 1)) | (ctx.eferNxe ? 0 : XD);
       // Only an entry the guest has already used (A = 1) and that is valid is
       // installed directly; otherwise the next access walks the guest tables.
-      if ((glo & (P | A)) === (P | A) && (ghi & rsvdHi) === 0 && this.setLeaf(page, index, (ghi & 0xfffff) * 0x10_0000 + (glo >>> 12), glo, ghi)) {
+      if ((glo & (P | A)) === (P | A) && (ghi & rsvdHi) === 0 && this.setLeaf(page, index, entryFrame(glo, ghi), glo, ghi)) {
         this.counters.sptesUpdated++;
         return;
       }
     }
     if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
   }
+}
+
+/** Role of a direct page (0..511): the guest large leaf's PK (bits 62:59), G, D, PWT, PCD and PAT (bit 12). */
+function directRole(glo: number, ghi: number): number {
+  return ((ghi >>> 27) & 0xf) | ((glo & G) !== 0 ? 0x10 : 0) | ((glo & D) !== 0 ? 0x20 : 0) | ((glo & PWT) !== 0 ? 0x40 : 0) | ((glo & PCD) !== 0 ? 0x80 : 0) | ((glo & 0x1000) !== 0 ? 0x100 : 0);
+}
+
+/** Throws unless `size` is 1, 2, 4 or 8 and the write at `address` stays in one page. */
+function checkWrite(address: number, size: number, what: string): void {
+  checkAddress(address, what);
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new MmuError('bad-argument', `write size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
+  if ((address % 4096) + size > 4096) throw new MmuError('bad-argument', `a ${size}-byte write at 0x${address.toString(16)} crosses a page`);
 }
 
 /** Internal signal: the shadow page pool ran out mid-install. */

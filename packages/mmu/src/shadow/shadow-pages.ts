@@ -6,10 +6,11 @@
  * of write-protected guest frames (those holding shadowed guest tables).
  */
 import type { PhysicalMemory } from '@hvsim/core';
+import { entryAddress } from '../common/address.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { PTE_LO } from '../x86/regs.js';
 
-const { P, RW, ADDRESS } = PTE_LO;
+const { P, RW } = PTE_LO;
 
 /** One page of shadow paging structures in host memory. */
 export class ShadowPage {
@@ -30,9 +31,13 @@ export class ShadowPage {
   ) {}
 }
 
-/** Key of a shadow page: frame, level, and for direct pages the leaf's pkey and G bit. */
+/**
+ * Key of a shadow page: frame and level, and for a direct page also its
+ * `role` (0..511: the guest large leaf's bits the 4 KiB sptes copy, see
+ * `ShadowMmu`). Direct keys are negative so the two kinds never collide.
+ */
 export function shadowKey(gfn: number, level: number, direct: boolean, role: number): number {
-  return gfn * 4096 + (direct ? 2048 + role * 16 : 0) + level;
+  return direct ? -(gfn * 4096 + role * 8 + level) - 1 : gfn * 4096 + level;
 }
 
 /** Shadow pages, reverse map and write protection. */
@@ -123,7 +128,7 @@ export class ShadowPageStore {
       page.leafGfn[index] = -1;
     } else {
       const hi = this.memory.read32(spte + 4);
-      const child = this.byHpa.get((hi & 0xfffff) * 0x1_0000_0000 + ((lo & ADDRESS) >>> 0));
+      const child = this.byHpa.get(entryAddress(lo, hi));
       if (child !== undefined) removeValue(child.parents, spte);
     }
     this.memory.write32(spte, 0);

@@ -1,6 +1,7 @@
 import { CpuException } from '@hvsim/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { PROPERTY_PARAMS, makeMemory } from '../test-support/fixtures.js';
 import { X86PageTableBuilder } from '../x86/page-table-builder.js';
@@ -26,6 +27,15 @@ describe('Tlb geometry and replacement', () => {
     expect(() => new Tlb({ entries: 48 })).toThrow(/entries must be a power of two.*48/);
     expect(() => new Tlb({ entries: 16, ways: 32 })).toThrow(/ways/);
     expect(() => new Tlb({ replacement: 'mru' as 'lru' })).toThrow(/mru/);
+  });
+
+  it('rejects tags its arrays cannot hold (VPID > 16 bits, PCID > 12 bits, an unaligned EP4TA), naming them', () => {
+    const tlb = new Tlb();
+    expect(() => tlb.fill(0x1_0000, 0, NO_EP4TA, 0, 0x1000, walkOf(0x2000), false)).toThrow(/65536/);
+    expect(() => tlb.fill(0, 0x1000, NO_EP4TA, 0, 0x1000, walkOf(0x2000), false)).toThrow(/PCID/);
+    expect(() => tlb.fill(0, 0, 0x1234, 0, 0x1000, walkOf(0x2000), false)).toThrow(/EP4TA/);
+    expect(() => tlb.fill(-1, 0, NO_EP4TA, 0, 0x1000, walkOf(0x2000), false)).toThrow(MmuError);
+    expect(tlb.size).toBe(0);
   });
 
   it('hits after a fill, keeps the page offset, and counts hits and misses', () => {
@@ -406,4 +416,229 @@ describe('SDM 3A 4.10.3 "Paging-Structure Caches"', () => {
     mmu.tlb.invalidateVpid(0, true);
     expect(mmu.tlb.psc!.size).toBe(0);
   });
+});
+
+describe('property: through X86Mmu, no translation survives the architectural operation that invalidates it', () => {
+  // SDM 3A 4.10.4.1 (INVLPG, MOV to CR3, MOV to CR4.PGE), 4.10.4.3, SDM 2 "INVPCID",
+  // SDM 3C 28.3.3.1 (INVVPID). The reference is written from those rules, not
+  // from the Tlb: it keeps, per (VPID, PCID, page) and per (VPID, page) for
+  // global entries, the frames the TLB may still hold after the guest rewrote
+  // its PTEs without invalidating. Every translation must be the current one
+  // or one of those.
+  type Op =
+    | { op: 'access'; page: number; write: boolean }
+    | { op: 'pte'; page: number; frame: number; present: boolean; global: boolean }
+    | { op: 'invlpg'; page: number }
+    | { op: 'cr3'; pcid: number; noFlush: boolean }
+    | { op: 'invpcid'; type: number; pcid: number; page: number }
+    | { op: 'invvpid'; type: number; vpid: number; page: number }
+    | { op: 'vpid'; vpid: number }
+    | { op: 'pge' };
+  // Few pages, PCIDs and VPIDs, so that fills, rewrites and invalidations meet often.
+  const page = fc.integer({ min: 0, max: 3 });
+  const small = fc.integer({ min: 0, max: 2 });
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 8, arbitrary: fc.record({ op: fc.constant('access' as const), page, write: fc.boolean() }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant('pte' as const), page, frame: fc.integer({ min: 0, max: 15 }), present: fc.boolean(), global: fc.boolean() }) },
+    fc.record({ op: fc.constant('invlpg' as const), page }),
+    fc.record({ op: fc.constant('cr3' as const), pcid: small, noFlush: fc.boolean() }),
+    fc.record({ op: fc.constant('invpcid' as const), type: fc.integer({ min: 0, max: 3 }), pcid: small, page }),
+    fc.record({ op: fc.constant('invvpid' as const), type: fc.integer({ min: 0, max: 3 }), vpid: small, page }),
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('vpid' as const), vpid: small }) },
+    fc.constant({ op: 'pge' as const }),
+  );
+
+  it('for random accesses, PTE rewrites and invalidations (TLB geometries, with and without paging-structure caches)', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 100, size: 'medium' }), fc.constantFrom<[number, number]>([8, 2], [16, 16], [64, 4]), fc.boolean(), (ops, [entries, ways], psc) => {
+        const { memory, tables } = makeMemory();
+        const pt = new X86PageTableBuilder(memory, tables);
+        const linearOf = (p: number): number => 0x40_0000 + p * 4096;
+        const frameOf = (f: number): number => 0x10_0000 + f * 4096;
+        for (let p = 0; p < 4; p++) pt.map(linearOf(p), frameOf(p), { global: p % 2 === 0 });
+        const mmu = new X86Mmu(memory, { context: { cr3: pt.root, cr4Pge: true, cr4Pcide: true }, tlb: { entries, ways, pagingStructureCache: psc ? 4 : 0 } });
+        const ctx = mmu.context;
+        // Frames that may still be cached: key `${vpid}:${pcid}:${page}` and, for global entries, `${vpid}:g:${page}`.
+        const cached = new Map<string, Set<number>>();
+        const add = (key: string, frame: number): void => {
+          const set = cached.get(key) ?? new Set<number>();
+          set.add(frame);
+          cached.set(key, set);
+        };
+        const drop = (match: (vpid: number, pcid: number | 'g', page: number) => boolean): void => {
+          for (const key of [...cached.keys()]) {
+            const [v, p, g] = key.split(':');
+            if (match(Number(v), p === 'g' ? 'g' : Number(p), Number(g))) cached.delete(key);
+          }
+        };
+        for (const o of ops) {
+          const vpid = mmu.vpid;
+          const pcid = ctx.pcid;
+          switch (o.op) {
+            case 'access': {
+              const r = mmu.translate(linearOf(o.page) + 8, o.write ? ACCESS.WRITE : ACCESS.READ, new WalkResult());
+              if (r.status !== 'ok') break;
+              const frame = r.address - 8;
+              const current = pt.readEntry(pt.existingEntry(linearOf(o.page), 1));
+              const currentOk = (current & 1n) === 1n && Number(current & 0xf_ffff_f000n) === frame;
+              const stale = (cached.get(`${vpid}:${pcid}:${o.page}`)?.has(frame) ?? false) || (cached.get(`${vpid}:g:${o.page}`)?.has(frame) ?? false);
+              expect(currentOk || stale).toBe(true);
+              add(r.global && ctx.cr4Pge ? `${vpid}:g:${o.page}` : `${vpid}:${pcid}:${o.page}`, frame);
+              break;
+            }
+            case 'pte':
+              // The guest rewrites a PTE and does not invalidate.
+              if (o.present) pt.map(linearOf(o.page), frameOf(o.frame), { global: o.global });
+              else pt.unmap(linearOf(o.page));
+              break;
+            case 'invlpg':
+              mmu.invlpg(linearOf(o.page));
+              drop((v, p, g) => v === vpid && g === o.page && (p === pcid || p === 'g'));
+              break;
+            case 'cr3':
+              mmu.movToCr3(BigInt(pt.root + o.pcid) | (o.noFlush ? 1n << 63n : 0n));
+              if (!o.noFlush) drop((v, p) => v === vpid && p === o.pcid);
+              break;
+            case 'invpcid':
+              mmu.invpcid(o.type, o.pcid, linearOf(o.page));
+              if (o.type === 0) drop((v, p, g) => v === vpid && p === o.pcid && g === o.page);
+              else if (o.type === 1) drop((v, p) => v === vpid && p === o.pcid);
+              else if (o.type === 2) drop((v) => v === vpid);
+              else drop((v, p) => v === vpid && p !== 'g');
+              break;
+            case 'invvpid': {
+              const error = mmu.invvpid(o.type, o.vpid, linearOf(o.page));
+              if (o.vpid === 0 && o.type !== 2) {
+                expect(error).toBe(VM_INSTRUCTION_ERROR_INVALID_INVEPT_INVVPID);
+                break;
+              }
+              expect(error).toBe(0);
+              if (o.type === 0) drop((v, _p, g) => v === o.vpid && g === o.page);
+              else if (o.type === 1) drop((v) => v === o.vpid);
+              else if (o.type === 2) drop((v) => v !== 0);
+              else drop((v, p) => v === o.vpid && p !== 'g');
+              break;
+            }
+            case 'vpid':
+              mmu.vpid = o.vpid;
+              break;
+            case 'pge':
+              // Toggling CR4.PGE flushes everything, global entries included; toggle it back the same way.
+              mmu.movToCr4({ pge: false, pcide: true, smep: false });
+              mmu.movToCr4({ pge: true, pcide: true, smep: false });
+              drop((v) => v === vpid);
+              break;
+          }
+        }
+      }),
+      PROPERTY_PARAMS,
+    );
+  }, 120_000);
+});
+
+describe('property: with EPT, no combined mapping survives INVEPT, INVVPID or INVLPG (SDM 3C 28.3.3.1)', () => {
+  // Combined mappings are tagged by EP4TA, VPID and PCID. The reference keeps
+  // the host frames each tag may still cache; EPT and guest PTE rewrites do
+  // not invalidate anything by themselves.
+  type Op =
+    | { op: 'access'; page: number }
+    | { op: 'pte'; page: number; frame: number; global: boolean }
+    | { op: 'ept'; which: number; frame: number; host: number }
+    | { op: 'eptp'; which: number }
+    | { op: 'invept'; type: number; which: number }
+    | { op: 'invlpg'; page: number }
+    | { op: 'invvpid'; type: number; vpid: number; page: number }
+    | { op: 'vpid'; vpid: number };
+  const page = fc.integer({ min: 0, max: 3 });
+  const frame = fc.integer({ min: 0, max: 3 });
+  const which = fc.integer({ min: 0, max: 1 });
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 8, arbitrary: fc.record({ op: fc.constant('access' as const), page }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('pte' as const), page, frame, global: fc.boolean() }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('ept' as const), which, frame, host: fc.integer({ min: 0, max: 7 }) }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('eptp' as const), which }) },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant('invept' as const), type: fc.integer({ min: 1, max: 2 }), which }) },
+    fc.record({ op: fc.constant('invlpg' as const), page }),
+    fc.record({ op: fc.constant('invvpid' as const), type: fc.integer({ min: 0, max: 3 }), vpid: fc.integer({ min: 1, max: 2 }), page }),
+    fc.record({ op: fc.constant('vpid' as const), vpid: fc.integer({ min: 1, max: 2 }) }),
+  );
+
+  it('for random accesses, guest PTE and EPT rewrites, EPTP switches and invalidations', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80, size: 'medium' }), fc.constantFrom<[number, number]>([8, 2], [32, 4]), (ops, [entries, ways]) => {
+        const { memory, tables } = makeMemory();
+        const linearOf = (p: number): number => 0x40_0000 + p * 4096;
+        const gpaOf = (f: number): number => 0x10_0000 + f * 4096;
+        const hostOf = (e: number, h: number): number => 0x100_0000 + e * 0x80_0000 + h * 4096;
+        const pt = new X86PageTableBuilder(memory, tables);
+        for (let p = 0; p < 4; p++) pt.map(linearOf(p), gpaOf(p), { global: p % 2 === 0 });
+        const epts = [new EptBuilder(memory, tables), new EptBuilder(memory, tables)] as const;
+        for (const [e, ept] of epts.entries()) {
+          ept.identityMap(0x200_0000, 0x10_0000); // the guest's paging structures (allocated in [32 MiB, 33 MiB))
+          for (let f = 0; f < 4; f++) ept.map(gpaOf(f), hostOf(e, f));
+        }
+        const mmu = new X86Mmu(memory, { context: { cr3: pt.root, cr4Pge: true }, ept: true, tlb: { entries, ways } });
+        mmu.vpid = 1;
+        let current = 0;
+        mmu.setEptp(epts[0].eptp());
+        const cached = new Map<string, Set<number>>();
+        const drop = (match: (ep: number, vpid: number, page: number) => boolean): void => {
+          for (const key of [...cached.keys()]) {
+            const [e, v, , g] = key.split(':').map(Number);
+            if (match(e!, v!, g!)) cached.delete(key);
+          }
+        };
+        const reference = new WalkResult();
+        for (const o of ops) {
+          const vpid = mmu.vpid;
+          switch (o.op) {
+            case 'access': {
+              const r = mmu.translate(linearOf(o.page) + 8, ACCESS.READ, new WalkResult());
+              // What a fresh nested walk through the current EPTP gives now.
+              const fresh = new X86Mmu(memory, { context: { cr3: pt.root }, ept: true, tlb: { entries: 1, ways: 1 } });
+              fresh.setEptp(epts[current]!.eptp());
+              const want = fresh.translate(linearOf(o.page) + 8, ACCESS.READ, reference);
+              if (r.status !== 'ok') break;
+              const now = want.status === 'ok' && want.address === r.address;
+              const stale = [`${current}:${vpid}:p:${o.page}`, `${current}:${vpid}:g:${o.page}`].some((k) => cached.get(k)?.has(r.address) ?? false);
+              expect(now || stale).toBe(true);
+              const key = `${current}:${vpid}:${r.global ? 'g' : 'p'}:${o.page}`;
+              cached.set(key, (cached.get(key) ?? new Set<number>()).add(r.address));
+              break;
+            }
+            case 'pte':
+              pt.map(linearOf(o.page), gpaOf(o.frame), { global: o.global });
+              break;
+            case 'ept':
+              epts[o.which]!.map(gpaOf(o.frame), hostOf(o.which, o.host));
+              break;
+            case 'eptp':
+              current = o.which;
+              mmu.setEptp(epts[o.which]!.eptp());
+              break;
+            case 'invept':
+              expect(mmu.invept(o.type, epts[o.which]!.eptp())).toBe(0);
+              if (o.type === 1) drop((e) => e === o.which);
+              else drop(() => true);
+              break;
+            case 'invlpg':
+              mmu.invlpg(linearOf(o.page));
+              drop((_e, v, g) => v === vpid && g === o.page); // any EP4TA (28.3.3.1)
+              break;
+            case 'invvpid':
+              expect(mmu.invvpid(o.type, o.vpid, linearOf(o.page))).toBe(0);
+              if (o.type === 0) drop((_e, v, g) => v === o.vpid && g === o.page);
+              else if (o.type === 2) drop((_e, v) => v !== 0);
+              else if (o.type === 1) drop((_e, v) => v === o.vpid);
+              else for (const key of [...cached.keys()]) if (key.split(':')[1] === String(o.vpid) && key.split(':')[2] === 'p') cached.delete(key);
+              break;
+            case 'vpid':
+              mmu.vpid = o.vpid;
+              break;
+          }
+        }
+      }),
+      PROPERTY_PARAMS,
+    );
+  }, 120_000);
 });

@@ -8,6 +8,7 @@
  */
 import type { Tracer } from '@hvsim/core';
 import { SeededRandom, readState } from '@hvsim/core';
+import { TWO_32 } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import type { WalkResult } from '../common/walk-result.js';
 import { PagingStructureCache } from './paging-structure-cache.js';
@@ -52,6 +53,16 @@ function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
 }
 
+/** Page number of the linear address `hi:lo` for pages of 2^`shift` bytes (shift 12, 21 or 30; exact below 2^64). */
+function pageNumber(hi: number, lo: number, shift: number): number {
+  return hi * 2 ** (32 - shift) + (lo >>> shift);
+}
+
+/** Offset mask of a page of 2^`shift` bytes (shift 12, 21 or 30). */
+function offsetMask(shift: number): number {
+  return shift === 30 ? 0x3fff_ffff : shift === 21 ? 0x1f_ffff : 0xfff;
+}
+
 /** A set-associative TLB for 4 KiB, 2 MiB and 1 GiB pages. */
 export class Tlb {
   /** Lookups that hit. */
@@ -73,6 +84,13 @@ export class Tlb {
   private readonly valid: Uint8Array;
   private readonly vpn: Float64Array;
   private readonly shift: Uint8Array;
+  /**
+   * log2 of the page the translation belongs to (the guest page for a
+   * combined mapping, which may be larger than the entry when EPT maps it
+   * with smaller pages): INVLPG and the individual-address invalidations
+   * drop every entry of that page (SDM 2 "INVLPG", 3A 4.10.2.3).
+   */
+  private readonly linearShift: Uint8Array;
   private readonly vpid: Uint16Array;
   private readonly pcid: Uint16Array;
   private readonly ep4ta: Float64Array;
@@ -108,6 +126,7 @@ export class Tlb {
     this.valid = new Uint8Array(entries);
     this.vpn = new Float64Array(entries);
     this.shift = new Uint8Array(entries);
+    this.linearShift = new Uint8Array(entries);
     this.vpid = new Uint16Array(entries);
     this.pcid = new Uint16Array(entries);
     this.ep4ta = new Float64Array(entries);
@@ -145,11 +164,11 @@ export class Tlb {
     if (i >= 0) {
       this.hits++;
       if (this.lru) this.stamp[i] = ++this.clock;
-      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, address: hi * 0x1_0000_0000 + lo });
+      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, address: hi * TWO_32 + lo });
       return i;
     }
     this.misses++;
-    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, address: hi * 0x1_0000_0000 + lo });
+    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, address: hi * TWO_32 + lo });
     return -1;
   }
 
@@ -172,16 +191,17 @@ export class Tlb {
 
   /** Physical address of `lo` (bits 31:0 of the linear address) through entry `i`. */
   physical(i: number, lo: number): number {
-    const shift = this.shift[i] ?? 12;
-    return (this.frame[i] ?? 0) + (shift === 30 ? lo & 0x3fff_ffff : shift === 21 ? lo & 0x1f_ffff : lo & 0xfff);
+    return (this.frame[i] ?? 0) + (lo & offsetMask(this.shift[i] ?? 12));
   }
 
   /** Fills a successful result from entry `i` for the linear address `hi:lo` (a TLB hit: no references). */
   readInto(i: number, hi: number, lo: number, out: WalkResult): void {
     out.reset(hi, lo);
-    const shift = this.shift[i];
+    const shift = this.shift[i] ?? 12;
     const attrs = this.attrs[i] ?? 0;
-    out.address = (this.frame[i] ?? 0) + (shift === 30 ? lo & 0x3fff_ffff : shift === 21 ? lo & 0x1f_ffff : lo & 0xfff);
+    out.address = (this.frame[i] ?? 0) + (lo & offsetMask(shift));
+    // Constants, not 2 ** shift: a computed power is a double and would turn
+    // the result's pageSize field into a boxed double (3x slower hits, measured).
     out.pageSize = shift === 30 ? 0x4000_0000 : shift === 21 ? 0x20_0000 : 4096;
     out.writable = (attrs & WRITABLE) !== 0;
     out.user = (attrs & USER) !== 0;
@@ -222,11 +242,18 @@ export class Tlb {
    * Caches a successful walk for the tag. `global` says whether the leaf was
    * global and CR4.PGE = 1. `writeReady` = false keeps writes from hitting
    * the entry (they walk again), for a combined mapping whose EPT dirty flag
-   * may still be clear. Replaces an entry with the same tag and page.
+   * may still be clear. Replaces an entry with the same tag and page. The
+   * entry covers `walk.pageSize` bytes; `walk.level` (the leaf level of the
+   * linear translation, 0 if unknown) gives the page it belongs to.
    */
   fill(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number, walk: WalkResult, global: boolean, writeReady = true): number {
+    // Tags live in 16-bit arrays: reject what they cannot hold rather than truncate it.
+    if ((vpid & 0xffff) !== vpid || (pcid & 0xfff) !== pcid || !(ep4ta === NO_EP4TA || (ep4ta >= 0 && ep4ta % 4096 === 0))) {
+      throw new MmuError('bad-argument', `TLB tags must be a VPID in [0, 0xffff], a PCID in [0, 0xfff] and NO_EP4TA or a 4 KiB-aligned EP4TA, got ${String(vpid)}, ${String(pcid)}, ${String(ep4ta)}`);
+    }
     const shift = walk.pageSize === 0x4000_0000 ? 30 : walk.pageSize === 0x20_0000 ? 21 : 12;
-    const vpn = hi * (shift === 12 ? 0x10_0000 : shift === 21 ? 0x800 : 4) + (lo >>> shift);
+    const leafShift = walk.level >= 1 && walk.level <= 3 ? 12 + 9 * (walk.level - 1) : 12;
+    const vpn = pageNumber(hi, lo, shift);
     const base = ((shift === 12 ? lo >>> 12 : shift === 21 ? (lo >>> 21) | (hi << 11) : (lo >>> 30) | (hi << 2)) & (this.sets - 1)) * this.ways;
     let victim = -1;
     for (let i = base; i < base + this.ways; i++) {
@@ -245,15 +272,15 @@ export class Tlb {
     }
     if (victim < 0) victim = this.chooseVictim(base);
     if (this.valid[victim] === 1) this.perSize[this.sizeIndex(victim)]!--;
-    const offsetMask = shift === 30 ? 0x3fff_ffff : shift === 21 ? 0x1f_ffff : 0xfff;
     this.valid[victim] = 1;
     this.vpn[victim] = vpn;
     this.shift[victim] = shift;
+    this.linearShift[victim] = leafShift > shift ? leafShift : shift;
     this.vpid[victim] = vpid;
     this.pcid[victim] = pcid;
     this.ep4ta[victim] = ep4ta;
     this.global[victim] = global ? 1 : 0;
-    this.frame[victim] = walk.address - (lo & offsetMask);
+    this.frame[victim] = walk.address - (lo & offsetMask(shift));
     this.attrs[victim] =
       (walk.writable ? TLB_ATTR.WRITABLE : 0) | (walk.user ? TLB_ATTR.USER : 0) | (walk.executable ? TLB_ATTR.EXECUTABLE : 0) | (walk.dirty && writeReady ? TLB_ATTR.DIRTY : 0);
     this.eptPerms[victim] = ep4ta === NO_EP4TA ? 7 : walk.eptPermissions;
@@ -268,8 +295,9 @@ export class Tlb {
 
   /**
    * Invalidates the entries for the page containing `hi:lo`, of any page
-   * size, for `vpid`; those of `pcid` and, with `includeGlobal`, global ones;
-   * `pcid` = -1 means every PCID. Any EP4TA.
+   * size, for `vpid` (every entry of a large page cached in pieces); those
+   * of `pcid` and, with `includeGlobal`, global ones; `pcid` = -1 means
+   * every PCID. Any EP4TA.
    */
   invalidateAddress(vpid: number, pcid: number, hi: number, lo: number, includeGlobal: boolean): number {
     // Paging-structure caches: every entry of the VPID and PCID, whatever its address (SDM 3A 4.10.4.1, INVLPG).
@@ -277,7 +305,8 @@ export class Tlb {
     return this.invalidateWhere((i) => {
       if (this.vpid[i] !== vpid) return false;
       const shift = this.shift[i] ?? 12;
-      if (this.vpn[i] !== hi * (shift === 12 ? 0x10_0000 : shift === 21 ? 0x800 : 4) + (lo >>> shift)) return false;
+      const page = this.linearShift[i] ?? shift;
+      if (Math.floor((this.vpn[i] ?? 0) / 2 ** (page - shift)) !== pageNumber(hi, lo, page)) return false;
       if (this.global[i] === 1) return includeGlobal;
       return pcid === -1 || this.pcid[i] === pcid;
     });
@@ -337,6 +366,7 @@ export class Tlb {
         this.eptPerms[i] ?? 0,
         this.pkey[i] ?? 0,
         this.stamp[i] ?? 0,
+        this.linearShift[i] ?? 12,
       ]);
     }
     return {
@@ -365,11 +395,11 @@ export class Tlb {
     const live = s.raw('live');
     if (!Array.isArray(live)) throw new MmuError('bad-argument', 'hvsim.mmu.tlb.live must be an array');
     const rows = live.map((row: unknown, n) => {
-      if (!Array.isArray(row) || row.length !== 12 || !row.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-        throw new MmuError('bad-argument', `hvsim.mmu.tlb.live[${n}] must be an array of 12 numbers`);
+      if (!Array.isArray(row) || row.length !== 13 || !row.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+        throw new MmuError('bad-argument', `hvsim.mmu.tlb.live[${n}] must be an array of 13 numbers`);
       }
       const r = row as number[];
-      if (!Number.isInteger(r[0]) || (r[0] ?? -1) < 0 || (r[0] ?? 0) >= entries || ![12, 21, 30].includes(r[2] ?? 0)) {
+      if (!Number.isInteger(r[0]) || (r[0] ?? -1) < 0 || (r[0] ?? 0) >= entries || ![12, 21, 30].includes(r[2] ?? 0) || ![12, 21, 30].includes(r[12] ?? 0) || (r[12] ?? 0) < (r[2] ?? 0)) {
         throw new MmuError('bad-argument', `hvsim.mmu.tlb.live[${n}] has a bad index or page shift`);
       }
       return r;
@@ -393,6 +423,7 @@ export class Tlb {
       this.eptPerms[i] = r[9] ?? 0;
       this.pkey[i] = r[10] ?? 0;
       this.stamp[i] = r[11] ?? 0;
+      this.linearShift[i] = r[12] ?? 12;
       this.perSize[this.sizeIndex(i)]!++;
     }
     [this.hits, this.misses, this.fills, this.invalidations, this.clock] = counters as [number, number, number, number, number];
@@ -435,6 +466,6 @@ export interface TlbState {
   replacement: TlbReplacement;
   counters: number[];
   random: ReturnType<SeededRandom['saveState']>;
-  /** Valid entries: [index, vpn, shift, vpid, pcid, ep4ta, global, frame, attrs, eptPerms, pkey, stamp]. */
+  /** Valid entries: [index, vpn, shift, vpid, pcid, ep4ta, global, frame, attrs, eptPerms, pkey, stamp, linear page shift]. */
   live: number[][];
 }

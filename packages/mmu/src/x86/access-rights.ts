@@ -5,12 +5,28 @@
  * walkers and by TLB hits, so a cached translation is checked exactly as a
  * walked one.
  */
+import { describeValue } from '@hvsim/core';
+import { MmuError } from '../common/mmu-error.js';
 import type { X86PagingContext } from './paging-context.js';
-import { ACCESS, PFEC } from './regs.js';
+import { ACCESS, ACCESS_MASK, PFEC } from './regs.js';
 
 // Short names for the flags and error-code bits.
 const { USER, WRITE, FETCH, IMPLICIT } = ACCESS;
 const { P, PK, W, U, ID } = PFEC;
+
+/**
+ * Throws `bad-argument` unless `access` is a valid {@link ACCESS}
+ * combination: only its bits, and neither USER with IMPLICIT (an implicit
+ * access is a supervisor-mode access) nor WRITE with FETCH.
+ */
+export function checkX86Access(access: number): void {
+  // Kept tiny (the throw lives elsewhere) so it inlines into the TLB-hit path.
+  if ((access | 0) !== access || (access & ~ACCESS_MASK) !== 0 || (access & (USER | IMPLICIT)) === (USER | IMPLICIT) || (access & (WRITE | FETCH)) === (WRITE | FETCH)) badAccess(access);
+}
+
+function badAccess(access: number): never {
+  throw new MmuError('bad-argument', `access must be ACCESS flags (WRITE 0x2, USER 0x4, FETCH 0x10, IMPLICIT 0x10000; not USER with IMPLICIT, not WRITE with FETCH), got ${describeValue(access)}`);
+}
 
 /**
  * Returns 0 when `access` is allowed to a page with the given combined

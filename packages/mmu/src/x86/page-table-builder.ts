@@ -5,13 +5,11 @@
  * lives in host memory when tables are guest-physical (default: identity).
  */
 import type { PhysicalMemory } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
-import { MmuError } from '../common/mmu-error.js';
+import { TWO_32, entryAddress, highHalf } from '../common/address.js';
+import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { x86TableIndex } from './page-walker.js';
 import { PTE_HI, PTE_LO } from './regs.js';
-
-const TWO_32 = 0x1_0000_0000;
 
 /** Attributes of a mapping made by {@link X86PageTableBuilder.map}. */
 export interface X86MapOptions {
@@ -49,11 +47,7 @@ export class X86PageTableBuilder {
   /** Maps `linear` (bits 52:0 of a number) to `physical`. */
   map(linear: number, physical: number, options: X86MapOptions = {}): void {
     const size = options.pageSize ?? 4096;
-    const leafLevel = size === 4096 ? 1 : size === 0x20_0000 ? 2 : size === 0x4000_0000 ? 3 : 0;
-    if (leafLevel === 0) throw new MmuError('bad-argument', `page size must be 4 KiB, 2 MiB or 1 GiB, got ${String(size)}`);
-    if (linear % size !== 0 || physical % size !== 0) {
-      throw new MmuError('bad-argument', `linear 0x${linear.toString(16)} and physical 0x${physical.toString(16)} must be aligned to the page size 0x${size.toString(16)}`);
-    }
+    const leafLevel = checkPageMapping(size, linear, physical, ['linear', 'physical']);
     const entry = this.entryFor(linear, leafLevel, options.tableFlags ?? PTE_LO.P | PTE_LO.RW | PTE_LO.US, options.tableNoExecute ?? false);
     let lo = PTE_LO.P | (options.writable ?? true ? PTE_LO.RW : 0) | (options.user ?? true ? PTE_LO.US : 0);
     if (options.global ?? false) lo |= PTE_LO.G;
@@ -91,7 +85,7 @@ export class X86PageTableBuilder {
         this.writeEntry(a, ((tableFlags & 0xfff & ~PTE_LO.PS) | PTE_LO.P | next % TWO_32) >>> 0, (highHalf(next) | (tableNoExecute ? PTE_HI.XD : 0)) >>> 0);
         table = next;
       } else {
-        table = (ehi & 0xfffff) * TWO_32 + ((elo & PTE_LO.ADDRESS) >>> 0);
+        table = entryAddress(elo, ehi);
       }
     }
     return table + x86TableIndex(level, hi, lo) * 8;
@@ -107,7 +101,7 @@ export class X86PageTableBuilder {
       const elo = this.memory.read32(h);
       const ehi = this.memory.read32(h + 4);
       if ((elo & PTE_LO.P) === 0 || (elo & PTE_LO.PS) !== 0) return -1;
-      table = (ehi & 0xfffff) * TWO_32 + ((elo & PTE_LO.ADDRESS) >>> 0);
+      table = entryAddress(elo, ehi);
     }
     return table + x86TableIndex(level, hi, lo) * 8;
   }

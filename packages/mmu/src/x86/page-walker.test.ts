@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { makeMemory } from '../test-support/fixtures.js';
 import { X86PageTableBuilder } from './page-table-builder.js';
@@ -292,5 +293,19 @@ describe('walker counters and state', () => {
     copy.restoreState(JSON.parse(JSON.stringify(walker.saveState())));
     expect(copy.saveState()).toEqual(walker.saveState());
     expect(() => copy.restoreState({ type: 'hvsim.lapic', version: 1 })).toThrow(/cannot restore/);
+  });
+});
+
+describe('bad input: the walker rejects what no CPU access can be, naming the value', () => {
+  it('rejects unknown access bits, USER with IMPLICIT, WRITE with FETCH, and bad linear addresses', () => {
+    const { pt, ctx, walker } = setup();
+    pt.map(0x40_1000, 0x12_3000);
+    for (const access of [0x1, 0x8, 0x20_0000, ACCESS.USER | ACCESS.IMPLICIT, ACCESS.WRITE | ACCESS.FETCH, 2.5, Number.NaN]) {
+      expect(() => walker.walk(ctx, 0x40_1000, access)).toThrow(MmuError);
+    }
+    expect(() => walker.walk(ctx, 0x40_1000, 0x8)).toThrow(/access must be ACCESS flags.*got 8/);
+    for (const linear of [-1, 0.5, 2 ** 53, Number.NaN]) expect(() => walker.walk(ctx, linear, ACCESS.READ)).toThrow(/linear address/);
+    expect(walker.walks).toBe(0);
+    expect(walker.walk(ctx, 0x40_1000, ACCESS.IMPLICIT | ACCESS.WRITE).status).toBe('ok');
   });
 });

@@ -4,21 +4,21 @@
  * 4-15..4-20), access rights (4.6), accessed/dirty updates written to memory
  * (4.8) and page-fault results with the architectural error code (4.7).
  *
- * Entries are read as two `read32`s; the result object is reused and the
- * walk allocates nothing unless the caller records references.
+ * Entries are read as halves with core's `PhysicalMemory.read64Halves`
+ * (internal/entry-reader.ts); the result object is reused and the walk
+ * allocates nothing unless the caller records references.
  */
 import type { PhysicalMemory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
+import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import type { WalkReferenceKind } from '../common/walk-result.js';
 import { WalkResult } from '../common/walk-result.js';
-import { pageFaultCode, x86AccessFault } from './access-rights.js';
+import { checkX86Access, pageFaultCode, x86AccessFault } from './access-rights.js';
 import type { X86PagingContext } from './paging-context.js';
 import { EntryReader } from '../internal/entry-reader.js';
 import { ACCESS, PFEC, PTE_HI, PTE_LO } from './regs.js';
 import type { TableStage } from './table-stage.js';
 
-const TWO_32 = 0x1_0000_0000;
 // Short names for the entry masks used in the walk loop.
 const { P, RW, US, A, D, PS, G, ADDRESS, RSVD_1G, RSVD_2M } = PTE_LO;
 const { XD, PKEY_SHIFT } = PTE_HI;
@@ -92,6 +92,7 @@ export class X86PageWalker {
 
   /** Walks for a linear address given as a number (bits above 52 zero; upper-half addresses via {@link walk64}). */
   walk(ctx: X86PagingContext, linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkAddress(linear, 'linear address');
     return this.walk64(ctx, highHalf(linear), linear >>> 0, access, out);
   }
 
@@ -121,6 +122,7 @@ export class X86PageWalker {
   }
 
   private run(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, start: number, root: number, permissions: number): WalkResult {
+    checkX86Access(access);
     out.reset(hi >>> 0, lo >>> 0);
     this.walks++;
     const reader = this.reader;

@@ -38,4 +38,12 @@ describe('X86PagingContext (SDM 3A 2.5 "Control Registers", 4.5 Table 4-14)', ()
     expect(d.rootAddress).toBe(0x5000);
     expect(() => d.restoreState({ ...c.saveState(), maxPhyAddr: 60 })).toThrow(/maxPhyAddr/);
   });
+
+  it('rejects a PKRU or IA32_PKRS that is not a 32-bit value, and a bad MAXPHYADDR or CR3, naming them', () => {
+    expect(() => new X86PagingContext({ pkru: -1 })).toThrow(/PKRU.*-1/);
+    expect(() => new X86PagingContext({ pkrs: 2 ** 32 })).toThrow(/IA32_PKRS/);
+    expect(() => new X86PagingContext({ maxPhyAddr: 53 })).toThrow(/MAXPHYADDR.*53/);
+    expect(() => new X86PagingContext({ cr3: 2 ** 52 })).toThrow(/CR3/);
+    expect(new X86PagingContext({ pkru: 0xffff_ffff }).pkru).toBe(0xffff_ffff);
+  });
 });

@@ -32,6 +32,11 @@ export interface X86PagingContextOptions {
   page1gb?: boolean;
 }
 
+function checkU32(value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) throw new MmuError('bad-option', `${what} must be a 32-bit unsigned integer, got ${String(value)}`);
+  return value;
+}
+
 /** Paging-relevant processor state for one logical processor. */
 export class X86PagingContext {
   private cr3Value = 0;
@@ -63,8 +68,8 @@ export class X86PagingContext {
     this.cr4Pks = options.cr4Pks ?? false;
     this.eferNxe = options.eferNxe ?? false;
     this.rflagsAc = options.rflagsAc ?? false;
-    this.pkru = (options.pkru ?? 0) >>> 0;
-    this.pkrs = (options.pkrs ?? 0) >>> 0;
+    this.pkru = checkU32(options.pkru ?? 0, 'PKRU');
+    this.pkrs = checkU32(options.pkrs ?? 0, 'IA32_PKRS');
     this.page1gb = options.page1gb ?? true;
     this.maxPhyAddr = options.maxPhyAddr ?? 46;
     this.cr3 = options.cr3 ?? 0;

@@ -1,5 +1,6 @@
 import { RecordingTracer } from '@hvsim/core';
 import { describe, expect, it } from 'vitest';
+import { MmuError } from '../common/mmu-error.js';
 import { EptBuilder } from '../ept/ept-builder.js';
 import { makeMemory } from '../test-support/fixtures.js';
 import { movToCr4 } from '../tlb/invalidation.js';
@@ -110,4 +111,59 @@ describe('X86Mmu: TLB in front of the walker (SDM 3A 4.10.2 "Translation Lookasi
       expect(JSON.stringify(fresh.saveState())).toBe(before);
     });
   }
+});
+
+describe('X86Mmu bad input', () => {
+  it('rejects a bad access (even on a TLB hit), a bad linear address and a VPID outside 16 bits', () => {
+    const { mmu } = build();
+    expect(mmu.translate(0x40_0000, ACCESS.READ).status).toBe('ok');
+    expect(() => mmu.translate(0x40_0000, ACCESS.USER | ACCESS.IMPLICIT)).toThrow(MmuError);
+    expect(() => mmu.translate(0x40_0000, 0x40)).toThrow(/got 64/);
+    expect(() => mmu.translate(-0x1000, ACCESS.READ)).toThrow(/linear address/);
+    for (const vpid of [-1, 0x1_0000, 1.5]) expect(() => (mmu.vpid = vpid)).toThrow(/VPID/);
+    expect(() => mmu.invlpg(-1)).toThrow(/INVLPG linear address/);
+    expect(() => mmu.invpcid(0, 0, 0.5)).toThrow(/INVPCID linear address/);
+    expect(() => mmu.invvpid(0, 1, Number.NaN)).toThrow(/INVVPID linear address/);
+    mmu.vpid = 0xffff;
+    expect(mmu.vpid).toBe(0xffff);
+  });
+});
+
+describe('SDM 2 "INVLPG" (footnote) and 3A 4.10.2.3: a large page cached as several entries', () => {
+  it('INVLPG of one address drops every piece of a guest 2 MiB page that EPT maps with 4 KiB pages', () => {
+    const { memory, tables } = makeMemory();
+    const pt = new X86PageTableBuilder(memory, tables);
+    pt.map(0x20_0000, 0x40_0000, { pageSize: 0x20_0000 });
+    const e = new EptBuilder(memory, tables);
+    e.identityMap(0, 0x400_0000); // 4 KiB EPT pages: combined entries are 4 KiB pieces
+    const mmu = new X86Mmu(memory, { context: { cr3: pt.root }, ept: true, tlb: { entries: 16, ways: 4 } });
+    mmu.setEptp(e.eptp());
+    expect(mmu.translate(0x20_0000, ACCESS.READ).pageSize).toBe(4096);
+    expect(mmu.translate(0x20_1000, ACCESS.READ).address).toBe(0x40_1000);
+    expect(mmu.tlb.size).toBe(2);
+    // The guest moves its 2 MiB page and invalidates one address inside it.
+    pt.map(0x20_0000, 0x60_0000, { pageSize: 0x20_0000 });
+    mmu.invlpg(0x20_0000);
+    expect(mmu.tlb.size).toBe(0);
+    expect(mmu.translate(0x20_1000, ACCESS.READ).address).toBe(0x60_1000);
+    // INVVPID individual-address (and INVPCID type 0) work on the same page.
+    mmu.vpid = 3;
+    mmu.translate(0x20_0000, ACCESS.READ);
+    mmu.translate(0x20_1000, ACCESS.READ);
+    expect(mmu.tlb.size).toBe(3);
+    expect(mmu.invvpid(0, 3, 0x20_0000)).toBe(0);
+    expect(mmu.tlb.size).toBe(1); // the VPID 0 piece stays
+  });
+});
+
+describe('X86Mmu save/restore with non-default EPT capabilities', () => {
+  it('accepts a saved EPTP that is valid for this MMU\'s MAXPHYADDR (52) though not for the default (46)', () => {
+    const { memory } = makeMemory();
+    const a = new X86Mmu(memory, { ept: true, eptOptions: { maxPhyAddr: 52 } });
+    a.setEptp((1n << 48n) | 0x1en);
+    const b = new X86Mmu(memory, { ept: true, eptOptions: { maxPhyAddr: 52 } });
+    b.restoreState(JSON.parse(JSON.stringify(a.saveState())));
+    expect(b.nested?.ept.getEptp()).toBe((1n << 48n) | 0x1en);
+    expect(() => new X86Mmu(memory, { ept: true }).restoreState(JSON.parse(JSON.stringify(a.saveState())))).toThrow(/reserved bits/);
+  });
 });

@@ -7,7 +7,7 @@
  */
 import type { PhysicalMemory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
-import { highHalf } from '../common/address.js';
+import { checkAddress, entryAddress, highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import type { EptWalkerOptions } from '../ept/ept-walker.js';
@@ -17,7 +17,7 @@ import { invept, invlpg, invpcid, invvpid, movToCr3, movToCr4 } from '../tlb/inv
 import { PagingStructureCache } from '../tlb/paging-structure-cache.js';
 import type { TlbOptions } from '../tlb/tlb.js';
 import { NO_EP4TA, TLB_ATTR, Tlb } from '../tlb/tlb.js';
-import { x86AccessFault } from './access-rights.js';
+import { checkX86Access, x86AccessFault } from './access-rights.js';
 import { X86PageWalker } from './page-walker.js';
 import type { X86PagingContextOptions } from './paging-context.js';
 import { X86PagingContext } from './paging-context.js';
@@ -50,12 +50,13 @@ export class X86Mmu {
   readonly walker: X86PageWalker;
   /** The nested walker (when EPT is on); load the EPTP with {@link setEptp}. */
   readonly nested: NestedWalker | null;
-  /** Current VPID (0: the host, or VPID disabled). */
-  vpid = 0;
+  private vpidValue = 0;
   /** Translations requested. */
   translations = 0;
 
   private readonly scratch = new WalkResult();
+  /** EPT capabilities, for validating a saved state the same way (no tracer). */
+  private readonly eptOptions: EptWalkerOptions;
 
   constructor(
     private readonly memory: PhysicalMemory,
@@ -67,7 +68,18 @@ export class X86Mmu {
     this.tlb = tlb instanceof Tlb ? tlb : new Tlb({ ...tlb, ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.now ? { now: options.now } : {}) });
     const trace = { ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.now ? { now: options.now } : {}) };
     this.walker = new X86PageWalker(memory, trace);
+    this.eptOptions = { ...options.eptOptions, tracer: undefined };
     this.nested = options.ept === true ? new NestedWalker(memory, { ...options.eptOptions, ...trace }) : null;
+  }
+
+  /** Current VPID, 0..0xffff (0: the host, or VPID disabled; SDM 3C 28.1 "Virtual Processor Identifiers"). */
+  get vpid(): number {
+    return this.vpidValue;
+  }
+
+  set vpid(value: number) {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuError('bad-argument', `VPID must be an integer in [0, 0xffff], got ${String(value)}`);
+    this.vpidValue = value;
   }
 
   /** TLB and walk counters: translations, hits, misses, walks and the entries they read (guest and EPT). */
@@ -93,6 +105,7 @@ export class X86Mmu {
 
   /** Translates a linear address given as a number (see {@link translate64}). */
   translate(linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkAddress(linear, 'linear address');
     return this.translate64(highHalf(linear), linear >>> 0, access, out);
   }
 
@@ -103,6 +116,7 @@ export class X86Mmu {
    * A page fault invalidates the address's entries (SDM 3A 4.10.4.1).
    */
   translate64(hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkX86Access(access);
     this.translations++;
     const ctx = this.context;
     const nested = this.nested;
@@ -160,13 +174,14 @@ export class X86Mmu {
     walker.walkFrom(ctx, hi, lo, access, out, start, table, permissions);
     if (out.status !== 'ok') return;
     for (let level = start; level > out.level; level--) {
-      const next = (walker.lastEntryHi(level) & 0xfffff) * 0x1_0000_0000 + ((walker.lastEntryLo(level) & 0xffff_f000) >>> 0);
+      const next = entryAddress(walker.lastEntryLo(level), walker.lastEntryHi(level));
       psc.fill(level, this.vpid, pcid, NO_EP4TA, PagingStructureCache.keyOf(level, hi, lo, la57), next, walker.lastPathPermissions(level));
     }
   }
 
   /** INVLPG of a linear address (number form). */
   invlpg(linear: number): void {
+    checkAddress(linear, 'INVLPG linear address');
     invlpg(this.tlb, this.context, this.vpid, highHalf(linear), linear >>> 0);
   }
 
@@ -191,11 +206,13 @@ export class X86Mmu {
 
   /** INVPCID; #GP on a bad type or descriptor. */
   invpcid(type: number, pcid: number, linear = 0): void {
+    checkAddress(linear, 'INVPCID linear address');
     invpcid(this.tlb, this.context, this.vpid, type, pcid, highHalf(linear), linear >>> 0);
   }
 
   /** INVVPID; returns 0 or VM-instruction error 28. */
   invvpid(type: number, vpid: number, linear = 0): number {
+    checkAddress(linear, 'INVVPID linear address');
     return invvpid(this.tlb, type, vpid, highHalf(linear), linear >>> 0, this.context.cr4La57);
   }
 
@@ -228,7 +245,7 @@ export class X86Mmu {
     new X86PagingContext().restoreState(s.raw('context'));
     new Tlb({ entries: this.tlb.entries, ways: this.tlb.ways, replacement: this.tlb.replacement }).restoreState(s.raw('tlb'));
     new X86PageWalker(this.memory).restoreState(s.raw('walker'));
-    if (this.nested) new NestedWalker(this.memory).restoreState(s.raw('nested'));
+    if (this.nested) new NestedWalker(this.memory, this.eptOptions).restoreState(s.raw('nested'));
     this.context.restoreState(s.raw('context'));
     this.tlb.restoreState(s.raw('tlb'));
     this.walker.restoreState(s.raw('walker'));
