@@ -1,4 +1,4 @@
-// The usage example of README.md, kept runnable (IHI0069 12.9.4, 12.10.37, 12.2.13, 12.2.9, 6.2).
+// The usage example of README.md, kept runnable (IHI0069 12.9.4, 12.11.42, 12.2.14, 12.2.10, 6.2).
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory } from '@hvsim/core';
 import { GicV2, GicV3, GICC, GICD, GICR, GICV2_GICD, GITS, encodeItsCommand } from './index.js';

@@ -97,7 +97,7 @@ export function writeArray(e: IrqEngine, scope: ArrayScope, cpu: number, name: s
     case 'NSACR':
     case 'IGRPMODR':
     case 'IGRPMODR0':
-      // RAZ/WI with a single Security state (IHI0069 12.9.15, 12.9.21).
+      // RAZ/WI with a single Security state (IHI0069 12.9.15 GICD_IGRPMODR, 12.9.31 GICD_NSACR).
       return;
     default:
       break;
@@ -106,7 +106,7 @@ export function writeArray(e: IrqEngine, scope: ArrayScope, cpu: number, name: s
     for (let k = 0; k < count; k++) if (owned(e, scope, intid + k)) e.setGroup(cpu, intid + k, (value >>> k) & 1);
     return;
   }
-  // Set/clear pairs (IHI0048B 4.3.5-4.3.10, IHI0069 12.9.5-12.9.20): each 1 bit acts, 0 bits do nothing.
+  // Set/clear pairs (IHI0048B 4.3.5-4.3.10, IHI0069 12.9.5-12.9.28 GICD_IC/IS*): each 1 bit acts, 0 bits do nothing.
   const sgiRo = scope.sgiPerSource;
   switch (name) {
     case 'ISENABLER':

@@ -145,7 +145,7 @@ export class CpuInterfaceCore {
   }
 
   /**
-   * HPPIR (IHI0048B 4.4.8, IHI0069 12.2.11): the HPPI's INTID when its group
+   * HPPIR (IHI0048B 4.4.7, IHI0069 12.2.11-12.2.12): the HPPI's INTID when its group
    * is in `groups` (bit mask), else `otherGroup` (1022 or 1023); 1023 when
    * nothing is pending. No side effects; the priority mask does not apply.
    */
@@ -162,7 +162,7 @@ export class CpuInterfaceCore {
   }
 
   /**
-   * IAR read (IHI0048B 4.4.4, IHI0069 12.2.13): acknowledges the HPPI if its
+   * IAR read (IHI0048B 4.4.4, IHI0069 12.2.13-12.2.14): acknowledges the HPPI if its
    * group is in `groups` and it has sufficient priority; otherwise returns
    * `otherGroup` (wrong group) or 1023.
    */
@@ -181,7 +181,7 @@ export class CpuInterfaceCore {
   }
 
   /**
-   * EOIR write (IHI0048B 4.4.5, IHI0069 12.2.9): priority drop of the highest
+   * EOIR write (IHI0048B 4.4.5, IHI0069 12.2.9-12.2.10): priority drop of the highest
    * active priority, and deactivation of `intid` unless EOImode splits them
    * for its group. Special INTIDs are ignored; an INTID with no active state
    * here (an LPI, or one not implemented) only drops priority.
@@ -206,7 +206,7 @@ export class CpuInterfaceCore {
     this.update();
   }
 
-  /** DIR write (IHI0048B 4.4.15, IHI0069 12.2.6): deactivation alone, meaningful with EOImode = 1. */
+  /** DIR write (IHI0048B 4.4.15, IHI0069 12.2.8): deactivation alone, meaningful with EOImode = 1. */
   deactivate(intid: number): void {
     if (isSpecialIntid(intid) || !this.engine.implemented(intid)) return;
     const e = this.engine;

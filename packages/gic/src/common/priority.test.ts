@@ -23,11 +23,11 @@ describe('priority helpers', () => {
     expect(groupPriorityMask(1, b0, b1, false)).toBe(m1);
   });
 
-  it('CBPR makes Group 1 use the Group 0 binary point (IHI0069 12.2.7)', () => {
+  it('CBPR makes Group 1 use the Group 0 binary point (IHI0069 12.2.6 ICC_CTLR_EL1.CBPR)', () => {
     expect(groupPriorityMask(1, 2, 7, true)).toBe(0xf8);
   });
 
-  it('minimum binary point follows the preemption bits (IHI0069 12.2.4)', () => {
+  it('minimum binary point follows the preemption bits (IHI0069 12.2.4 ICC_BPR0_EL1)', () => {
     expect(minimumBinaryPoint(5)).toBe(2);
     expect(minimumBinaryPoint(7)).toBe(0);
   });

@@ -41,7 +41,7 @@ export function groupPriorityMask(group: number, bpr0: number, bpr1: number, cbp
  * Active priorities (GICC_APRn, ICC_AP0Rn/AP1Rn, ICH_AP0Rn/AP1Rn): one bit
  * per preemption level and group, set on acknowledge, cleared by priority
  * drop; the lowest set bit is the running priority (IHI0069 4.8.2,
- * 12.2.1-12.2.4).
+ * 12.2.1-12.2.2, 12.4.1-12.4.2).
  */
 export class ActivePriorities {
   /** Number of 32-bit words used per group: 1, 2 or 4 (IHI0069 12.2.2). */

@@ -149,7 +149,7 @@ describe('VirtualInterfaceCore', () => {
     expect(r.maint).toBe(false);
   });
 
-  // IHI0069 pseudocode VirtualWriteEOIR1, 12.4.4 EOIcount and LRENP.
+  // IHI0069 pseudocode VirtualWriteEOIR1, 12.4.5 ICH_HCR_EL2.EOIcount and LRENP.
   it('an EOI matching no LR increments EOIcount and, with LRENPIE, raises LRENP', () => {
     const r = rig();
     r.v.hcr = HCR_BIT.EN | HCR_BIT.LRENPIE;
@@ -169,7 +169,7 @@ describe('VirtualInterfaceCore', () => {
     expect(r.v.eoiCount).toBe(0);
   });
 
-  // IHI0069 12.3.7 ICV_DIR_EL1 with EOImode = 1
+  // IHI0069 12.3.6 ICV_DIR_EL1 with EOImode = 1
   it('EOImode = 1 splits priority drop from deactivation; DIR deactivates or counts', () => {
     const r = rig();
     r.v.eoiMode = true;

@@ -13,10 +13,10 @@ import { ActivePriorities, implementedPriorityMask, minimumBinaryPoint, IDLE_PRI
 import { INTID_SPURIOUS, LPI_BASE, isSpecialIntid } from './intid.js';
 import type { StateReader } from '@hvsim/core';
 
-/** List register states (IHI0069 12.4.9 ICH_LR<n>_EL2.State; IHI0048B 5.3.11). */
+/** List register states (IHI0069 12.4.6 ICH_LR<n>_EL2.State; IHI0048B 5.3.8). */
 export const LR_STATE = { INVALID: 0, PENDING: 1, ACTIVE: 2, PENDING_ACTIVE: 3 } as const;
 
-/** ICH_HCR_EL2 / GICH_HCR bits (IHI0069 12.4.4, IHI0048B 5.3.1); EOIcount is kept apart. */
+/** ICH_HCR_EL2 / GICH_HCR bits (IHI0069 12.4.5, IHI0048B 5.3.1); EOIcount is kept apart. */
 export const HCR_BIT = {
   EN: 1 << 0,
   UIE: 1 << 1,
@@ -106,7 +106,7 @@ export class VirtualInterfaceCore {
   hcr = 0;
   /** HCR.EOIcount: EOIs and deactivations that matched no list register (5 bits). */
   eoiCount = 0;
-  // VMCR fields (IHI0069 12.4.10, IHI0048B 5.3.3)
+  // VMCR fields (IHI0069 12.4.8 ICH_VMCR_EL2, IHI0048B 5.3.3)
   eng0 = false;
   eng1 = false;
   ackCtl = false;
@@ -365,7 +365,7 @@ export class VirtualInterfaceCore {
     if (((groups >>> g) & 1) === 0) return otherGroup;
     const value = this.withCpuId(i, withSource);
     if (isSpecialIntid(this.lrVintid[i]!)) {
-      // A special INTID in a list register goes pending -> invalid (IHI0069 12.3.11).
+      // A special INTID in a list register goes pending -> invalid (IHI0069 12.3.11-12.3.12 ICV_IAR<n>_EL1).
       this.lrState[i] = LR_STATE.INVALID;
     } else {
       this.lrState[i] = LR_STATE.ACTIVE;
@@ -438,7 +438,7 @@ export class VirtualInterfaceCore {
   }
 
   /**
-   * Virtual DIR (IHI0069 12.3.7 ICV_DIR_EL1, IHI0048B 5.4 GICV_DIR): with
+   * Virtual DIR (IHI0069 12.3.6 ICV_DIR_EL1, IHI0048B 5.4 GICV_DIR): with
    * EOImode = 1 deactivates the matching LR or increments EOIcount; with
    * EOImode = 0 it is ignored (UNPREDICTABLE; ignoring is allowed).
    */

@@ -1,6 +1,6 @@
 /**
  * `@hvsim/gic/its`: LPIs, the ITS and GICv4/v4.1 direct injection (IHI0069
- * chapter 5, 12.10-12.11, 12.19). `GicV3` (with its `lpis` option) builds and
+ * chapter 5, 12.11, 12.19). `GicV3` (with its `lpis` option) builds and
  * wires these; this entry also exposes them for use with other redistributor
  * models through the port interfaces.
  *

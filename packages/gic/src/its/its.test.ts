@@ -103,7 +103,7 @@ describe('ITS bring-up and translation (IHI0069 5.2 "Interrupt translation", 5.3
     expect(rig.its.commandErrorCount).toBe(0);
   });
 
-  it('translation requests are ignored while GITS_CTLR.Enabled = 0 (12.19.5)', () => {
+  it('translation requests are ignored while GITS_CTLR.Enabled = 0 (12.19)', () => {
     const rig = makeItsRig({ cpus: 1 });
     mapDevice(rig, 1);
     rig.cmd('MAPTI', { deviceId: 1, eventId: 0, intid: LPI, icid: 0 });
@@ -207,7 +207,7 @@ describe('LPI configuration caching (IHI0069 5.1.1: changes take effect after IN
   });
 });
 
-describe('command queue (IHI0069 5.3, 12.19.3 GITS_CBASER, 12.19.4 GITS_CREADR, 12.19.6 GITS_CWRITER)', () => {
+describe('command queue (IHI0069 5.3, 12.19 GITS_CBASER, 12.19 GITS_CREADR, 12.19 GITS_CWRITER)', () => {
   it('processes with wrap-around from CREADR to CWRITER', () => {
     const rig = makeItsRig({ cpus: 1 });
     mapDevice(rig, 1, 8);
@@ -254,7 +254,7 @@ describe('command queue (IHI0069 5.3, 12.19.3 GITS_CBASER, 12.19.4 GITS_CREADR, 
     expect(rig.its.translate(5, 0)).toBe('unmapped-interrupt');
   });
 
-  it('a CWRITER beyond the queue stalls with an error (12.19.6: UNPREDICTABLE, model choice)', () => {
+  it('a CWRITER beyond the queue stalls with an error (12.19: UNPREDICTABLE, model choice)', () => {
     const rig = makeItsRig({ cpus: 1 });
     rig.its.mmioWrite(GITS.CWRITER, 4, 0x2000);
     expect(rig.its.isStalled).toBe(true);
@@ -289,7 +289,7 @@ describe('command queue (IHI0069 5.3, 12.19.3 GITS_CBASER, 12.19.4 GITS_CREADR, 
     expect(rig.its.isStalled).toBe(true);
   });
 
-  it('commands written while the ITS is disabled run when GITS_CTLR.Enabled is set (12.19.5)', () => {
+  it('commands written while the ITS is disabled run when GITS_CTLR.Enabled is set (12.19)', () => {
     const rig = makeItsRig({ cpus: 1 });
     rig.its.mmioWrite(GITS.CTLR, 4, 0);
     mapDevice(rig, 3);
@@ -319,7 +319,7 @@ describe('command queue (IHI0069 5.3, 12.19.3 GITS_CBASER, 12.19.4 GITS_CREADR, 
   });
 });
 
-describe('INTID width (IHI0069 12.9.38 GICD_TYPER.IDbits, 12.2.7 ICC_CTLR_EL1.IDbits)', () => {
+describe('INTID width (IHI0069 12.9.38 GICD_TYPER.IDbits, 12.2.6 ICC_CTLR_EL1.IDbits)', () => {
   it('LPIs run from 8192 to 2^idBits - 1; wider INTIDs show in ICC_CTLR_EL1 and ICH_VTR_EL2', () => {
     const memory = new PhysicalMemory();
     const narrow = new GicV3({ cpus: 1, lpis: { memory, idBits: 14 } });

@@ -38,6 +38,7 @@ import {
   setField,
 } from '@hvsim/core';
 import { accessAbort } from '../common/mmio.js';
+import { joinAddress } from '../lpi/regs.js';
 import { decodeItsCommand, type ItsCommand } from './commands.js';
 import { ITS_DROP_REASONS, ITS_ERROR_REASON, itsErrorCode, type ItsCommandError, type ItsDropReason, type ItsErrorKind, type ItsTranslationResult } from './errors.js';
 import type { LpiRedistributorPort, VlpiRedistributorPort } from './ports.js';
@@ -206,7 +207,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       const hi = this.baserHi[n]!;
       const ps = Math.min(getField(lo, GITS_BASER_LO.Page_Size), 2);
       const pageBytes = GITS_PAGE_BYTES[ps]!;
-      let base = (hi & 0xffff) * 0x1_0000_0000 + ((lo & ~(pageBytes - 1)) >>> 0);
+      let base = joinAddress(lo, hi, ~(pageBytes - 1), 0xffff);
       if (ps === 2) base += ((lo >>> 12) & 0xf) * 2 ** 48;
       geometry.push({
         valid: getField(hi, GITS_BASER_HI.Valid) === 1,
@@ -226,7 +227,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
 
   // --- registers ----------------------------------------------------------
 
-  /** GITS_TYPER low word (IHI0069 12.19.20). */
+  /** GITS_TYPER low word (IHI0069 12.19). */
   typerLow(): number {
     let v = setField(0, GITS_TYPER_LO.Physical, 1);
     if (this.virtual) v = setField(v, GITS_TYPER_LO.Virtual, 1);
@@ -255,7 +256,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 
   private queueBase(): number {
-    return (this.cbaserHi & 0xf_ffff) * 0x1_0000_0000 + ((this.cbaserLo & 0xffff_f000) >>> 0);
+    return joinAddress(this.cbaserLo, this.cbaserHi, 0xffff_f000);
   }
 
   mmioRead(offset: number, size: AccessSize): number {
@@ -363,7 +364,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     throw accessAbort('GITS', offset, size, true);
   }
 
-  /** GITS_CTLR: Enabled starts command processing and translation (IHI0069 12.19.5). */
+  /** GITS_CTLR: Enabled starts command processing and translation (IHI0069 12.19). */
   private writeCtlr(value: number): void {
     const en = getField(value, GITS_CTLR.Enabled) === 1;
     if (en === this.enabled) return;
@@ -372,7 +373,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 
   /**
-   * GITS_CBASER (IHI0069 12.19.3): writing it resets GITS_CREADR to 0. Writes
+   * GITS_CBASER (IHI0069 12.19): writing it resets GITS_CREADR to 0. Writes
    * while the ITS is enabled are UNPREDICTABLE; this model ignores them.
    * `word` 0/1 writes one half, 2 writes both (lo, hi).
    */
@@ -385,7 +386,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     this.stalled = false;
   }
 
-  /** GITS_CWRITER (IHI0069 12.19.6): new write pointer; Retry = 1 restarts a stalled queue. */
+  /** GITS_CWRITER (IHI0069 12.19): new write pointer; Retry = 1 restarts a stalled queue. */
   private writeCwriter(value: number): void {
     this.cwriter = value & 0xf_ffe0;
     if (getField(value, GITS_CWRITER.Retry) === 1 && this.stalled) this.stalled = false;
@@ -393,7 +394,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 
   /**
-   * GITS_BASER<n> (IHI0069 12.19.1): Type and Entry_Size are read-only; an
+   * GITS_BASER<n> (IHI0069 12.19): Type and Entry_Size are read-only; an
    * unimplemented register is RAZ/WI; writes while the ITS is enabled are
    * UNPREDICTABLE and ignored here. Page_Size 0b11 is reserved; it is kept
    * as 64 KiB.
@@ -415,7 +416,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     }
   }
 
-  /** GICv4.1 GITS_SGIR (IHI0069 12.19.17): makes vSGI vINTID pending for vPEID. */
+  /** GICv4.1 GITS_SGIR (IHI0069 12.19): makes vSGI vINTID pending for vPEID. */
   private writeSgir(lo: number, hi: number): void {
     const vpe = this.cache.vpeEntryOrNull(hi & 0xffff);
     if (vpe === null) {

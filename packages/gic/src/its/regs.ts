@@ -1,5 +1,5 @@
 /**
- * ITS register map and fields (IHI0069 12.19 "ITS registers", Table 12-32).
+ * ITS register map and fields (IHI0069 12.18-12.19, the ITS register map and descriptions).
  * The control frame is at ITS_base, the translation frame (GITS_TRANSLATER)
  * at ITS_base + 64 KiB and, in GICv4.1, the vSGI frame (GITS_SGIR) at
  * ITS_base + 128 KiB. 64-bit registers are kept as two 32-bit words; `_HI`
@@ -32,7 +32,7 @@ export const GITS = {
   SGIR: 0x20020,
 } as const;
 
-/** GITS_CTLR (IHI0069 12.19.5). */
+/** GITS_CTLR (IHI0069 12.19). */
 export const GITS_CTLR = {
   Enabled: bitFlag(0),
   ImDe: bitFlag(1),
@@ -40,7 +40,7 @@ export const GITS_CTLR = {
   Quiescent: bitFlag(31),
 } as const;
 
-/** GITS_TYPER low word (IHI0069 12.19.20). */
+/** GITS_TYPER low word (IHI0069 12.19). */
 export const GITS_TYPER_LO = {
   Physical: bitFlag(0),
   Virtual: bitFlag(1),
@@ -64,7 +64,7 @@ export const GITS_TYPER_HI = {
   nID: bitFlag(11),
 } as const;
 
-/** GITS_CBASER (IHI0069 12.19.3), low and high words. */
+/** GITS_CBASER (IHI0069 12.19), low and high words. */
 export const GITS_CBASER_LO = {
   Size: bitRange(7, 0),
   Shareability: bitRange(11, 10),
@@ -79,11 +79,11 @@ export const GITS_CBASER_HI = {
 /** Writable bits of GITS_CBASER (low, high). */
 export const GITS_CBASER_MASK = [0xffff_fcff, 0xb8ef_ffff] as const;
 
-/** GITS_CWRITER (IHI0069 12.19.6) and GITS_CREADR (12.19.4). */
+/** GITS_CWRITER (IHI0069 12.19) and GITS_CREADR (12.19). */
 export const GITS_CWRITER = { Retry: bitFlag(0), Offset: bitRange(19, 5) } as const;
 export const GITS_CREADR = { Stalled: bitFlag(0), Offset: bitRange(19, 5) } as const;
 
-/** GITS_BASER<n> low word (IHI0069 12.19.1). */
+/** GITS_BASER<n> low word (IHI0069 12.19). */
 export const GITS_BASER_LO = {
   Size: bitRange(7, 0),
   Page_Size: bitRange(9, 8),
@@ -100,14 +100,14 @@ export const GITS_BASER_HI = {
   Indirect: bitFlag(30),
   Valid: bitFlag(31),
 } as const;
-/** GITS_BASER<n>.Type values (IHI0069 12.19.1). */
+/** GITS_BASER<n>.Type values (IHI0069 12.19). */
 export const GITS_BASER_TYPE = { NONE: 0, DEVICES: 1, VPES: 2, COLLECTIONS: 4 } as const;
 /** GITS_BASER<n>.Page_Size encodings to bytes. */
 export const GITS_PAGE_BYTES = [0x1000, 0x4000, 0x10000] as const;
 /** Level-1 entry of a two-level table (IHI0069 5.2.5): Valid (bit 63) and the level-2 page address. */
 export const GITS_L1_ENTRY_VALID_HI = bitFlag(31);
 
-/** GITS_SGIR (GICv4.1, IHI0069 12.19.17): vINTID[3:0], vPEID[47:32]. */
+/** GITS_SGIR (GICv4.1, IHI0069 12.19): vINTID[3:0], vPEID[47:32]. */
 export const GITS_SGIR = { vINTID: bitRange(3, 0) } as const;
 export const GITS_SGIR_HI = { vPEID: bitRange(15, 0) } as const;
 

@@ -1,5 +1,5 @@
 /**
- * ITS tables in memory (IHI0069 5.2 "The ITS", 5.2.1-5.2.5 and 12.19.1
+ * ITS tables in memory (IHI0069 5.2 "The ITS", 5.2.1-5.2.5 and 12.19 GITS_BASER<n>
  * GITS_BASER<n>): the device table, the collection table and the vPE table,
  * flat or two-level, and the interrupt translation tables (ITTs) a MAPD
  * names. The architecture fixes how tables are found (base, page size,
@@ -19,6 +19,7 @@
  * so both share {@link tableEntryAddress} and {@link readVpeEntry}.
  */
 import type { PhysicalMemory } from '@hvsim/core';
+import { joinAddress } from '../lpi/regs.js';
 
 /** Where a table is and how it is laid out (decoded from GITS_BASER<n> or GICv4.1 GICR_VPROPBASER). */
 export interface TableGeometry {
@@ -57,7 +58,7 @@ export function tableEntryAddress(memory: PhysicalMemory, t: TableGeometry, id: 
   const l1 = t.base + Math.floor(id / perPage) * 8;
   const hi = memory.read32(l1 + 4);
   if ((hi & 0x8000_0000) === 0) return TABLE_L2_INVALID;
-  const page = (hi & 0xf_ffff) * 0x1_0000_0000 + ((memory.read32(l1) & ~(t.pageBytes - 1)) >>> 0);
+  const page = joinAddress(memory.read32(l1), hi, ~(t.pageBytes - 1));
   return page + (id % perPage) * t.entryBytes;
 }
 
@@ -169,7 +170,7 @@ export function writeVpeEntry(memory: PhysicalMemory, addr: number, e: VpeEntry)
 }
 
 function readAddress(memory: PhysicalMemory, addr: number): number {
-  return (memory.read32(addr + 4) & 0xf_ffff) * 0x1_0000_0000 + memory.read32(addr);
+  return joinAddress(memory.read32(addr), memory.read32(addr + 4), 0xffff_ffff);
 }
 
 function writeAddress(memory: PhysicalMemory, addr: number, value: number): void {

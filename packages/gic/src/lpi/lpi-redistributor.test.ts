@@ -28,7 +28,7 @@ function enable(lpi: LpiRedistributor, idBits = 15, ptz = false): void {
   lpi.write(GICR_LPI.CTLR, 1);
 }
 
-describe('LpiRedistributor (IHI0069 5.1, 12.10.2, 12.10.28-29)', () => {
+describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
   it('GICR_PROPBASER and GICR_PENDBASER hold their writable fields and become read-only with EnableLPIs', () => {
     const { lpi } = make();
     lpi.write(GICR_LPI.PROPBASER, 0xffff_ffff);
@@ -57,7 +57,7 @@ describe('LpiRedistributor (IHI0069 5.1, 12.10.2, 12.10.28-29)', () => {
     expect((caught as CpuException).vector).toBe(ARM64_EXCEPTION_CLASS.SERROR);
   });
 
-  it('IDbits below 13 configures no LPIs (12.10.28); INTIDs beyond IDbits are rejected', () => {
+  it('IDbits below 13 configures no LPIs (12.11.33); INTIDs beyond IDbits are rejected', () => {
     const { lpi } = make();
     enable(lpi, 12);
     expect(lpi.lpiCount).toBe(0);
@@ -68,6 +68,14 @@ describe('LpiRedistributor (IHI0069 5.1, 12.10.2, 12.10.28-29)', () => {
     expect(b.setPending(LPI + 8191)).toBe(true);
     expect(b.setPending(LPI + 8192)).toBe(false);
     expect(b.setPending(8191)).toBe(false);
+  });
+
+  it('GICR_PROPBASER.IDbits above GICD_TYPER.IDbits configures only the implemented INTIDs (12.11.33)', () => {
+    const { lpi } = make(14);
+    enable(lpi, 20);
+    expect(lpi.lpiCount).toBe(2 ** 14 - LPI);
+    expect(lpi.setPending(2 ** 14 - 1)).toBe(true);
+    expect(lpi.setPending(2 ** 14)).toBe(false);
   });
 
   it('reads the pending table at EnableLPIs 0 -> 1 unless PTZ, and writes it back at 1 -> 0 (5.1.2)', () => {
@@ -89,7 +97,7 @@ describe('LpiRedistributor (IHI0069 5.1, 12.10.2, 12.10.28-29)', () => {
     expect(fresh.lpi.pendingIntids()).toEqual([]);
   });
 
-  it('a disabled LPI stays pending but is not a candidate; GICR_SETLPIR / CLRLPIR set and clear (12.10.30-31)', () => {
+  it('a disabled LPI stays pending but is not a candidate; GICR_SETLPIR / CLRLPIR set and clear (12.11.34, 12.11.1)', () => {
     const { lpi, set, memory } = make();
     enable(lpi);
     lpi.write(GICR_LPI.SETLPIR, LPI + 3);

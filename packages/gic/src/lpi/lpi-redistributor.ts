@@ -1,7 +1,7 @@
 /**
  * The physical LPI part of one GICv3 redistributor (IHI0069 5.1 "LPIs",
- * 12.10.2 GICR_CTLR, 12.10.28 GICR_PROPBASER, 12.10.29 GICR_PENDBASER,
- * 12.10.11-12 GICR_INVLPIR/INVALLR, 12.10.32 GICR_SYNCR, 12.10.30-31
+ * 12.11.2 GICR_CTLR, 12.11.33 GICR_PROPBASER, 12.11.32 GICR_PENDBASER,
+ * 12.11.20, 12.11.19 GICR_INVLPIR/INVALLR, 12.11.36 GICR_SYNCR, 12.11.34, 12.11.1
  * GICR_SETLPIR/CLRLPIR).
  *
  * The configuration of each LPI (priority, enable) lives in memory and is
@@ -109,7 +109,7 @@ export class LpiRedistributor {
     this.candidates.grow(this.keyBase + this.capacity);
   }
 
-  /** Number of LPIs the current GICR_PROPBASER.IDbits configures (IHI0069 12.10.28). */
+  /** Number of LPIs the current GICR_PROPBASER.IDbits configures (IHI0069 12.11.33). */
   get lpiCount(): number {
     return this.count;
   }
@@ -124,7 +124,7 @@ export class LpiRedistributor {
     return joinAddress(this.pendLo, this.pendHi, 0xffff_0000);
   }
 
-  /** Reset (IHI0069 12.10.2): LPIs disabled, table bases zero, nothing pending. */
+  /** Reset (IHI0069 12.11.2): LPIs disabled, table bases zero, nothing pending. */
   reset(): void {
     this.disable(false);
     this.propLo = this.propHi = this.pendLo = this.pendHi = 0;
@@ -171,7 +171,7 @@ export class LpiRedistributor {
       case GICR_LPI.INVALLR + 4:
         return this.invAllHi >>> 0;
       default:
-        // SYNCR: the model completes every operation at once, so Busy reads 0 (IHI0069 12.10.32).
+        // SYNCR: the model completes every operation at once, so Busy reads 0 (IHI0069 12.11.36).
         return 0;
     }
   }
@@ -194,7 +194,7 @@ export class LpiRedistributor {
         else this.disable(true);
         return;
       case GICR_LPI.SETLPIR:
-        // IHI0069 12.10.30: makes the LPI pending; INTIDs outside the configured range are ignored.
+        // IHI0069 12.11.34 GICR_SETLPIR: makes the LPI pending; INTIDs outside the configured range are ignored.
         this.setPending(value >>> 0);
         return;
       case GICR_LPI.CLRLPIR:
@@ -231,7 +231,7 @@ export class LpiRedistributor {
   /**
    * GICR_PROPBASER and GICR_PENDBASER are read-only while EnableLPIs is 1: the
    * spec makes such writes UNPREDICTABLE and allows the registers to become
-   * RO (IHI0069 12.10.28, 12.10.29); this model takes that choice.
+   * RO (IHI0069 12.11.33, 12.11.32); this model takes that choice.
    */
   private writeBase(offset: number, value: number): void {
     if (this.enabled) return;
@@ -251,11 +251,19 @@ export class LpiRedistributor {
     }
   }
 
+  /**
+   * LPIs GICR_PROPBASER.IDbits configures, capped at the INTID bits the GIC
+   * implements (GICD_TYPER.IDbits); none below 14 bits (IHI0069 12.11.33).
+   */
+  private configuredLpis(): number {
+    const idBits = Math.min(getField(this.propLo, GICR_PROPBASER_LO.IDbits) + 1, this.idBits);
+    return idBits - 1 < LPI_MIN_IDBITS ? 0 : 2 ** idBits - LPI_FIRST;
+  }
+
   /** EnableLPIs 0 -> 1: load the configuration cache and, unless PTZ was written, the pending table. */
   private enable(): void {
     if (this.enabled) return;
-    const idBits = Math.min(getField(this.propLo, GICR_PROPBASER_LO.IDbits) + 1, this.idBits);
-    this.count = idBits - 1 < LPI_MIN_IDBITS ? 0 : 2 ** idBits - LPI_FIRST;
+    this.count = this.configuredLpis();
     this.enabled = true;
     this.config.fill(0);
     this.pending.fill(0);
@@ -410,8 +418,7 @@ export class LpiRedistributor {
     this.pendLo &= GICR_PENDBASER_MASK[0];
     this.pendHi &= GICR_PENDBASER_MASK[1];
     this.enabled = r.bool('enableLpis');
-    const idBits = Math.min(getField(this.propLo, GICR_PROPBASER_LO.IDbits) + 1, this.idBits);
-    this.count = !this.enabled || idBits - 1 < LPI_MIN_IDBITS ? 0 : 2 ** idBits - LPI_FIRST;
+    this.count = this.enabled ? this.configuredLpis() : 0;
     this.config.fill(0);
     this.pending.fill(0);
     const config = hexRunsToBytes(r.string('config'), `${r.path}.config`);

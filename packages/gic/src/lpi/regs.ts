@@ -8,7 +8,7 @@ import { bitFlag, bitRange } from '@hvsim/core';
 
 /** First LPI INTID (IHI0069 5.1). */
 export const LPI_FIRST = 8192;
-/** Smallest GICR_PROPBASER.IDbits that enables LPIs: 14 ID bits (IHI0069 12.10.28). */
+/** Smallest GICR_PROPBASER.IDbits that enables LPIs: 14 ID bits (IHI0069 12.11.33). */
 export const LPI_MIN_IDBITS = 13;
 
 /** LPI configuration table entry, one byte per LPI (IHI0069 5.1.1, Figure 5-3). */
@@ -31,14 +31,14 @@ export const GICR_LPI = {
   SYNCR: 0x00c0,
 } as const;
 
-/** GICR_CTLR (IHI0069 12.10.2). */
+/** GICR_CTLR (IHI0069 12.11.2). */
 export const GICR_CTLR = {
   EnableLPIs: bitFlag(0),
   CES: bitFlag(1),
   RWP: bitFlag(3),
 } as const;
 
-/** GICR_PROPBASER low word (IHI0069 12.10.28): IDbits, cacheability, PA[31:12]. */
+/** GICR_PROPBASER low word (IHI0069 12.11.33): IDbits, cacheability, PA[31:12]. */
 export const GICR_PROPBASER_LO = {
   IDbits: bitRange(4, 0),
   InnerCache: bitRange(9, 7),
@@ -51,7 +51,7 @@ export const GICR_PROPBASER_HI = {
   OuterCache: bitRange(26, 24),
 } as const;
 
-/** GICR_PENDBASER low word (IHI0069 12.10.29): cacheability, PA[31:16]. */
+/** GICR_PENDBASER low word (IHI0069 12.11.32): cacheability, PA[31:16]. */
 export const GICR_PENDBASER_LO = {
   InnerCache: bitRange(9, 7),
   Shareability: bitRange(11, 10),
@@ -69,13 +69,13 @@ export const GICR_PROPBASER_MASK = [0xffff_ff9f, 0x070f_ffff] as const;
 /** Writable bits of GICR_PENDBASER (PTZ is write-only, reads as zero). */
 export const GICR_PENDBASER_MASK = [0xffff_0f80, 0x070f_ffff] as const;
 
-/** GICR_INVLPIR / GICR_INVALLR high word (IHI0069 12.10.11-12): vPEID[47:32] and V (bit 63), GICv4.1. */
+/** GICR_INVLPIR / GICR_INVALLR high word (IHI0069 12.11.20, 12.11.19): vPEID[47:32] and V (bit 63), GICv4.1. */
 export const GICR_INV_HI = {
   vPEID: bitRange(15, 0),
   V: bitFlag(31),
 } as const;
 
-/** GICR_SYNCR (IHI0069 12.10.32). */
+/** GICR_SYNCR (IHI0069 12.11.36). */
 export const GICR_SYNCR = { Busy: bitFlag(0) } as const;
 
 /** Joins a 64-bit address from a register's low and high words and an alignment mask of the low word. */

@@ -45,7 +45,7 @@ export function makeV3(options: Partial<GicV3Options> & { cpus: number }): V3Rig
 }
 
 /**
- * What a Linux-like driver does at boot (IHI0069 12.10.37, 12.9.4): wake
+ * What a Linux-like driver does at boot (IHI0069 12.11.42, 12.9.4): wake
  * every redistributor, enable both groups in the distributor, make all
  * interrupts Group 1 at priority 0xA0, open PMR and enable Group 1.
  */

@@ -97,7 +97,7 @@ export class GicV2CpuInterface implements MmioDevice {
         return c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED);
       case GICC.ABPR:
         // Without the Security Extensions GICC_ABPR is a plain register; CBPR only decides which
-        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.7).
+        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.8).
         return c.bpr1;
       case GICC.AIAR:
         return this.readAiar();

@@ -15,7 +15,7 @@ describe('GICv2 distributor (IHI0048B 4.3)', () => {
     ['ICFGR2 Int_config[1] only (4.3.13)', GICD.ICFGR + 8, 0xffff_ffff, 0xaaaa_aaaa],
     ['ITARGETSR0 (SGIs) read as this CPU, read-only (4.3.12)', GICD.ITARGETSR, 0xffff_ffff, 0x0404_0404],
     ['ITARGETSR8 (SPIs) keeps implemented CPUs (4.3.12)', GICD.ITARGETSR + 32, 0xffff_ffff, 0x0f0f_0f0f],
-    ['NSACR RAZ/WI without Security Extensions (4.3.16)', GICD.NSACR + 8, 0xffff_ffff, 0],
+    ['NSACR RAZ/WI without Security Extensions (4.3.14)', GICD.NSACR + 8, 0xffff_ffff, 0],
     ['GICD_SGIR write-only (4.3.15)', GICD.SGIR, 0x1, 0],
     ['INTIDs beyond ITLinesNumber RAZ/WI', GICD.ISENABLER + 12, 0xffff_ffff, 0],
     ['reserved offset RAZ/WI', 0x00c, 0xffff_ffff, 0],
@@ -75,7 +75,7 @@ describe('GICv2 distributor (IHI0048B 4.3)', () => {
     expect([0, 1, 2, 3].map((c) => (rig.gicd(c, GICD.ISPENDR) & 8) !== 0)).toEqual(expected);
   });
 
-  // IHI0048B 4.3.17-4.3.18 GICD_CPENDSGIRn / GICD_SPENDSGIRn, 3.2.4 SGI pending per source
+  // IHI0048B 4.3.16-4.3.17 GICD_CPENDSGIRn / GICD_SPENDSGIRn, 3.2.4 SGI pending per source
   it('keeps SGI pending state per source CPU; SPENDSGIR / CPENDSGIR set and clear sources', () => {
     const rig = makeV2({ cpus: 4 });
     bringUpV2(rig);

@@ -52,7 +52,7 @@ export const GICD_SGIR = {
 export const GICD_IIDR_VALUE = 0x0000_043b;
 /** ICPIDR2 ArchRev 2 (GICv2) with Arm's JEP106 bits. */
 export const PIDR2_GICV2 = 0x2b;
-/** GICC_IIDR (IHI0048B 4.4.16): architecture version 2, Arm. */
+/** GICC_IIDR (IHI0048B 4.4.14): architecture version 2, Arm. */
 export const GICC_IIDR_VALUE = 0x0002_043b;
 
 /** The distributor's per-interrupt register arrays. */
@@ -140,7 +140,7 @@ export const GICH_VMCR = {
   VMPriMask: bitRange(31, 27),
 } as const;
 
-/** GICH_LR<n> (IHI0048B 5.3.11). */
+/** GICH_LR<n> (IHI0048B 5.3.8). */
 export const GICH_LR = {
   VirtualID: bitRange(9, 0),
   PhysicalID: bitRange(19, 10),

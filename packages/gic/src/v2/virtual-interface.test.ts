@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bringUpV2, makeV2 } from '../test-support/v2.js';
 import { GICC, GICD, GICH } from './regs.js';
 
-/** GICH_LR<n> (IHI0048B 5.3.11). */
+/** GICH_LR<n> (IHI0048B 5.3.8). */
 function lr(f: { vintid: number; pid?: number; priority: number; state: number; grp1?: boolean; hw?: boolean }): number {
   return (
     (f.vintid | ((f.pid ?? 0) << 10) | ((f.priority >>> 3) << 23) | (f.state << 28) | (f.grp1 === true ? 1 << 30 : 0) | (f.hw === true ? 1 << 31 : 0)) >>> 0
@@ -24,8 +24,8 @@ describe('GICv2 virtual interface control, GICH (IHI0048B 5.3)', () => {
     ['GICH_VMCR fields, binary points clamped (5.3.3)', GICH.VMCR, 0, (2 << 21) | (3 << 18)],
     ['GICH_VMCR all ones', GICH.VMCR, 0xffff_ffff, 0xf8fc_021f],
     ['GICH_APR (5.3.7)', GICH.APR, 0x8000_0001, 0x8000_0001],
-    ['GICH_LR0 with HW = 0 keeps EOI and CPUID only (5.3.11)', GICH.LR0, 0x7fff_ffff, 0x7f88_1fff],
-    ['GICH_LR1 with HW = 1 (5.3.11)', GICH.LR0 + 4, 0xffff_ffff, 0xff8f_ffff],
+    ['GICH_LR0 with HW = 0 keeps EOI and CPUID only (5.3.8)', GICH.LR0, 0x7fff_ffff, 0x7f88_1fff],
+    ['GICH_LR1 with HW = 1 (5.3.8)', GICH.LR0 + 4, 0xffff_ffff, 0xff8f_ffff],
     ['GICH_LR beyond ListRegs RAZ/WI', GICH.LR0 + 16, 0xffff_ffff, 0],
     ['GICH_MISR read-only', GICH.MISR, 0xff, 0],
     ['GICH_ELRSR0 read-only, all empty', GICH.ELRSR0, 0, 0xf],
@@ -52,7 +52,7 @@ describe('GICv2 virtual interface control, GICH (IHI0048B 5.3)', () => {
     expect(rig.gicv(0, GICC.IAR)).toBe(1023);
   });
 
-  it('virtual SGIs carry the CPUID from the list register (5.3.11)', () => {
+  it('virtual SGIs carry the CPUID from the list register (5.3.8)', () => {
     const rig = hyp();
     rig.wgich(0, GICH.LR0, lr({ vintid: 3, pid: 2, priority: 0x80, state: 1 }));
     rig.wgich(0, GICH.LR0 + 4, lr({ vintid: 3, pid: 1, priority: 0x90, state: 1 }));
@@ -82,7 +82,7 @@ describe('GICv2 virtual interface control, GICH (IHI0048B 5.3)', () => {
     expect((rig.gich(0, GICH.VMCR) >>> 18) & 7).toBe(7);
   });
 
-  it('a HW list register deactivates the physical interrupt on guest EOI (5.3.11)', () => {
+  it('a HW list register deactivates the physical interrupt on guest EOI (5.3.8)', () => {
     const rig = hyp();
     rig.wgicd(0, GICD.ISENABLER + 4, 1 << 8);
     rig.wgicc(0, GICC.CTLR, 0x201); // host EOImodeS = 1

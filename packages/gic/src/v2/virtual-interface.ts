@@ -47,7 +47,7 @@ function writeApr(c: VirtualInterfaceCore, value: number): void {
 export class GicV2HypervisorInterface implements MmioDevice {
   constructor(readonly core: VirtualInterfaceCore) {}
 
-  /** GICH_LR<n> (IHI0048B 5.3.11). */
+  /** GICH_LR<n> (IHI0048B 5.3.8). */
   readLr(n: number): number {
     const c = this.core;
     let v = setField(0, GICH_LR.VirtualID, c.lrVintid[n]!);
@@ -135,7 +135,7 @@ export class GicV2HypervisorInterface implements MmioDevice {
     const c = this.core;
     if (offset >= GICH.LR0 && offset < GICH.LR0 + 4 * 64) {
       const n = (offset - GICH.LR0) >>> 2;
-      // List registers beyond GICH_VTR.ListRegs are RAZ/WI (IHI0048B 5.3.11).
+      // List registers beyond GICH_VTR.ListRegs are RAZ/WI (IHI0048B 5.3.8).
       if (n < c.listRegisters) this.writeLr(n, value);
       return;
     }
@@ -203,7 +203,7 @@ export class GicV2VirtualCpuInterface implements MmioDevice {
         return c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED, true);
       case GICC.ABPR:
         // Without the Security Extensions GICC_ABPR is a plain register; CBPR only decides which
-        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.7).
+        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.8).
         return c.bpr1;
       case GICC.AIAR:
         return this.readAiar();

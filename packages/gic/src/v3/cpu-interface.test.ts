@@ -14,14 +14,14 @@ function ready(cpus = 1, priorityBits = 5) {
 
 describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
   it.each([
-    ['ICC_PMR_EL1 keeps implemented bits (12.2.16)', 'ICC_PMR_EL1', 0xffn, 0xf8n],
+    ['ICC_PMR_EL1 keeps implemented bits (12.2.19)', 'ICC_PMR_EL1', 0xffn, 0xf8n],
     ['ICC_BPR0_EL1 below minimum reads the minimum (12.2.4)', 'ICC_BPR0_EL1', 0n, 2n],
     ['ICC_BPR0_EL1 (12.2.4)', 'ICC_BPR0_EL1', 5n, 5n],
     ['ICC_BPR1_EL1 below minimum reads the minimum (12.2.5)', 'ICC_BPR1_EL1', 1n, 3n],
-    ['ICC_CTLR_EL1 EOImode and CBPR writable, PRIbits read-only (12.2.7)', 'ICC_CTLR_EL1', 0xffff_ffffn, 0x403n],
-    ['ICC_IGRPEN0_EL1 bit 0 (12.2.14)', 'ICC_IGRPEN0_EL1', 0xffn, 1n],
-    ['ICC_SRE_EL1 SRE/DFB/DIB RAO/WI (12.2.18)', 'ICC_SRE_EL1', 0n, 7n],
-    ['ICC_SRE_EL2 RAO/WI (12.2.19)', 'ICC_SRE_EL2', 0n, 0xfn],
+    ['ICC_CTLR_EL1 EOImode and CBPR writable, PRIbits read-only (12.2.6)', 'ICC_CTLR_EL1', 0xffff_ffffn, 0x403n],
+    ['ICC_IGRPEN0_EL1 bit 0 (12.2.15)', 'ICC_IGRPEN0_EL1', 0xffn, 1n],
+    ['ICC_SRE_EL1 SRE/DFB/DIB RAO/WI (12.2.23)', 'ICC_SRE_EL1', 0n, 7n],
+    ['ICC_SRE_EL2 RAO/WI (12.2.24)', 'ICC_SRE_EL2', 0n, 0xfn],
     ['ICC_AP1R0_EL1 (12.2.2)', 'ICC_AP1R0_EL1', 0x8000_0001n, 0x8000_0001n],
   ])('%s', (_n, name, value, expected) => {
     const { gic } = makeV3({ cpus: 1 });
@@ -29,7 +29,7 @@ describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
     expect(gic.read(0, name)).toBe(expected);
   });
 
-  it('reset values: PMR 0, RPR idle, HPPIR spurious, PRIbits (12.2.16, 12.2.17, 12.2.11)', () => {
+  it('reset values: PMR 0, RPR idle, HPPIR spurious, PRIbits (12.2.19, 12.2.20, 12.2.12, 12.2.6)', () => {
     const { gic } = makeV3({ cpus: 1, priorityBits: 8 });
     expect(gic.read(0, 'ICC_PMR_EL1')).toBe(0n);
     expect(gic.read(0, 'ICC_RPR_EL1')).toBe(0xffn);
@@ -94,7 +94,7 @@ describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
     expect(rig.gicd(GICD.ISACTIVER + 4)).toBe(0);
   });
 
-  it('EOImode = 1: EOIR drops priority only; ICC_DIR_EL1 deactivates (12.2.7, 12.2.6)', () => {
+  it('EOImode = 1: EOIR drops priority only; ICC_DIR_EL1 deactivates (12.2.6 ICC_CTLR_EL1, 12.2.8 ICC_DIR_EL1)', () => {
     const rig = ready();
     const { gic } = rig;
     gic.write(0, 'ICC_CTLR_EL1', 2n);
@@ -110,7 +110,7 @@ describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
     expect(rig.irq[0]).toBe(true);
   });
 
-  it('writes of special INTIDs to EOIR and DIR are ignored (12.2.9)', () => {
+  it('writes of special INTIDs to EOIR and DIR are ignored (12.2.10, 12.2.8)', () => {
     const rig = ready();
     const { gic } = rig;
     gic.signalSpi(40);
@@ -135,7 +135,7 @@ describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
     expect(gic.read(0, 'ICC_RPR_EL1')).toBe(0xffn);
   });
 
-  it('ICC_IGRPEN1_EL1 = 0 stops Group 1 at the CPU interface (12.2.15)', () => {
+  it('ICC_IGRPEN1_EL1 = 0 stops Group 1 at the CPU interface (12.2.16)', () => {
     const rig = ready();
     const { gic } = rig;
     gic.signalSpi(40);
@@ -145,7 +145,7 @@ describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
     expect(gic.read(0, 'ICC_IAR1_EL1')).toBe(1023n);
   });
 
-  // IHI0069 12.2.21 ICC_SGI1R_EL1 fields
+  // IHI0069 12.2.22 ICC_SGI1R_EL1 fields
   it('SGIs: IRM targets all PEs but self; affinity levels and RS select PEs', () => {
     const rig = ready(20);
     const { gic } = rig;

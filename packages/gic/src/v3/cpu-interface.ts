@@ -3,7 +3,7 @@
  * registers (IHI0069 12.2), with a single Security state. Acknowledge,
  * priority drop and deactivation are the shared {@link CpuInterfaceCore};
  * this view translates register formats and generates SGIs with affinity
- * routing (IHI0069 12.2.21-12.2.23).
+ * routing (IHI0069 12.2.21, 12.2.22, 12.2.3).
  */
 import { getField, setField } from '@hvsim/core';
 import { CpuInterfaceCore } from '../common/cpu-interface.js';
@@ -52,7 +52,7 @@ export class GicV3CpuInterface {
     this.core.deactivate(value & 0xff_ffff);
   }
 
-  /** ICC_RPR_EL1 (IHI0069 12.2.17). */
+  /** ICC_RPR_EL1 (IHI0069 12.2.20). */
   readRpr(): number {
     return this.core.runningPriority();
   }
@@ -61,7 +61,7 @@ export class GicV3CpuInterface {
     return this.core.pmr;
   }
 
-  /** ICC_PMR_EL1: unimplemented low bits are RAZ/WI (IHI0069 12.2.16). */
+  /** ICC_PMR_EL1: unimplemented low bits are RAZ/WI (IHI0069 12.2.19). */
   writePmr(value: number): void {
     this.core.pmr = value & this.pmrMask;
     this.core.update();
@@ -74,7 +74,7 @@ export class GicV3CpuInterface {
     return c.cbpr ? Math.min(c.bpr0 + 1, 7) : c.bpr1;
   }
 
-  /** Writes below the minimum binary point set the minimum (IHI0069 12.2.4). */
+  /** Writes below the minimum binary point set the minimum (IHI0069 12.2.4, 12.2.5). */
   writeBpr(group: number, value: number): void {
     const c = this.core;
     const v = value & 7;
@@ -86,7 +86,7 @@ export class GicV3CpuInterface {
   /** INTIDs wider than 16 bits are implemented (LPIs with more than 16 ID bits): ICC_CTLR_EL1.IDbits = 0b001. */
   idBits24 = false;
 
-  /** ICC_CTLR_EL1 (IHI0069 12.2.7): CBPR, EOImode writable; PRIbits read-only; IDbits 0 (16 bits) or 1 (24 bits). */
+  /** ICC_CTLR_EL1 (IHI0069 12.2.6): CBPR, EOImode writable; PRIbits read-only; IDbits 0 (16 bits) or 1 (24 bits). */
   readCtlr(): number {
     const c = this.core;
     let v = this.idBits24 ? setField(0, ICC_CTLR.IDbits, 1) : 0;
@@ -128,7 +128,7 @@ export class GicV3CpuInterface {
   }
 
   /**
-   * ICC_SGI0R_EL1 / ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 (IHI0069 12.2.21-12.2.23),
+   * ICC_SGI0R_EL1 / ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 (IHI0069 12.2.21, 12.2.22, 12.2.3),
    * given as 32-bit halves. IRM = 1 targets every PE but this one; otherwise
    * the PEs with Aff3.Aff2.Aff1 as given and Aff0 = RS * 16 + n for each set
    * TargetList bit n. Following KVM's reading of the single-Security-state

@@ -105,7 +105,7 @@ export class GicV3Distributor implements MmioDevice {
     if (arr !== undefined) {
       if (arr.bitsPerIrq === 8) requireByteOrWord(FRAME, offset, size, false);
       else requireWord(FRAME, offset, size, false);
-      // ITARGETSR is RES0 with affinity routing (IHI0069 12.9.36).
+      // ITARGETSR is RES0 with affinity routing (IHI0069 12.9.30).
       if (arr.name === 'ITARGETSR') return 0;
       return readArray(e, this.scope, 0, arr.name, this.access.intid, this.access.count);
     }
@@ -170,7 +170,7 @@ export class GicV3Distributor implements MmioDevice {
   }
 
   /**
-   * GICD_SETSPI_NSR / GICD_CLRSPI_NSR (IHI0069 12.9.33, 12.9.3): an edge SPI
+   * GICD_SETSPI_NSR / GICD_CLRSPI_NSR (IHI0069 12.9.33, 12.9.1): an edge SPI
    * becomes pending (or not); a level SPI is asserted until CLRSPI.
    * Writes naming an INTID that is not an implemented SPI are ignored.
    */

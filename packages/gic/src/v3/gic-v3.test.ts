@@ -7,7 +7,7 @@ import { checkAgainstModel, checkSnapshotEquivalence, programArb, propertyParams
 import { GICD, GICR_SGI } from './regs.js';
 
 describe('GicV3 acknowledge and EOI', () => {
-  // IHI0069 4.1.2 interrupt lifecycle; 12.2.13 ICC_IAR1_EL1; 12.2.9 ICC_EOIR1_EL1
+  // IHI0069 4.1.2 interrupt lifecycle; 12.2.14 ICC_IAR1_EL1; 12.2.10 ICC_EOIR1_EL1
   it('an enabled edge SPI is signalled, acknowledged, then completed', () => {
     const rig = makeV3({ cpus: 2, spis: 64 });
     const { gic } = rig;
@@ -36,7 +36,7 @@ describe('GicV3 acknowledge and EOI', () => {
     expect(() => gic.read(2, 'ICC_IAR1_EL1')).toThrow(/cpu must be an integer in \[0, 0\], got 2/);
   });
 
-  // IHI0069 12.2.21 ICC_SGI1R_EL1
+  // IHI0069 12.2.22 ICC_SGI1R_EL1
   it('SGIs through ICC_SGI1R_EL1 reach the listed PEs', () => {
     const rig = makeV3({ cpus: 4 });
     const { gic } = rig;

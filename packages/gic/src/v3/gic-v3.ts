@@ -351,7 +351,7 @@ export class GicV3 implements InterruptTarget {
   /**
    * Models the PE running at EL1 with HCR_EL2.IMO / FMO set: ICC_* accesses
    * by name are then served by the virtual CPU interface (ICV_*), SGI
-   * generation traps to EL2 (IHI0069 6.3 and 12.2.21). Clear both when the
+   * generation traps to EL2 (IHI0069 6.3 and 12.2.22). Clear both when the
    * PE runs at EL2 or without virtual interrupts.
    */
   setVirtualRouting(cpu: number, routing: { imo: boolean; fmo: boolean }): void {
@@ -427,7 +427,7 @@ export class GicV3 implements InterruptTarget {
   }
 
   /**
-   * Message-based SPI (IHI0069 12.9.33 GICD_SETSPI_NSR, 12.9.3 GICD_CLRSPI_NSR):
+   * Message-based SPI (IHI0069 12.9.33 GICD_SETSPI_NSR, 12.9.1 GICD_CLRSPI_NSR):
    * `set` true is a SETSPI write, false a CLRSPI write.
    */
   signalSpi(intid: number, set = true): void {

@@ -4,7 +4,7 @@ import { makeV3 } from '../test-support/v3.js';
 import { GICR, GICR_SGI, GICR_STRIDE } from './regs.js';
 
 describe('GICv3 redistributor (IHI0069 12.10)', () => {
-  // IHI0069 12.10.33 GICR_TYPER
+  // IHI0069 12.11.37 GICR_TYPER
   it('GICR_TYPER reports affinity, processor number and Last; no LPIs', () => {
     const rig = makeV3({ cpus: 18 });
     const region = rig.gic.redistributorRegion;
@@ -26,7 +26,7 @@ describe('GICv3 redistributor (IHI0069 12.10)', () => {
     expect(() => region.mmioWrite64(GICR.CTLR, 0n)).toThrow(CpuException);
   });
 
-  // IHI0069 12.10.37 GICR_WAKER and the power-up sequence
+  // IHI0069 12.11.42 GICR_WAKER and the power-up sequence
   it('GICR_WAKER: resets asleep; clearing ProcessorSleep clears ChildrenAsleep', () => {
     const rig = makeV3({ cpus: 1 });
     expect(rig.rd(0, GICR.WAKER)).toBe(0x6);
@@ -56,12 +56,12 @@ describe('GICv3 redistributor (IHI0069 12.10)', () => {
   });
 
   it.each([
-    ['IGROUPR0 is RW (12.10.11)', GICR_SGI.IGROUPR0, 0xffff_ffff, 0xffff_ffff],
-    ['IPRIORITYR4 keeps implemented bits (12.10.17)', GICR_SGI.IPRIORITYR0 + 16, 0x1234_5678, 0x1030_5078],
-    ['ICFGR0 (SGIs) is read-only edge (12.10.8)', GICR_SGI.ICFGR0, 0, 0xaaaa_aaaa],
-    ['ICFGR1 (PPIs) is programmable (12.10.9)', GICR_SGI.ICFGR1, 0x0000_0008, 0x0000_0008],
-    ['IGRPMODR0 is RAZ/WI with DS = 1 (12.10.12)', GICR_SGI.IGRPMODR0, 0xffff_ffff, 0],
-    ['NSACR is RAZ/WI with DS = 1 (12.10.20)', GICR_SGI.NSACR, 0xffff_ffff, 0],
+    ['IGROUPR0 is RW (12.11.12)', GICR_SGI.IGROUPR0, 0xffff_ffff, 0xffff_ffff],
+    ['IPRIORITYR4 keeps implemented bits (12.11.21)', GICR_SGI.IPRIORITYR0 + 16, 0x1234_5678, 0x1030_5078],
+    ['ICFGR0 (SGIs) is read-only edge (12.11.7)', GICR_SGI.ICFGR0, 0, 0xaaaa_aaaa],
+    ['ICFGR1 (PPIs) is programmable (12.11.8)', GICR_SGI.ICFGR1, 0x0000_0008, 0x0000_0008],
+    ['IGRPMODR0 is RAZ/WI with DS = 1 (12.11.14)', GICR_SGI.IGRPMODR0, 0xffff_ffff, 0],
+    ['NSACR is RAZ/WI with DS = 1 (12.11.30)', GICR_SGI.NSACR, 0xffff_ffff, 0],
     ['reserved SGI_base offset RAZ/WI', 0x0004, 0xffff_ffff, 0],
   ])('%s', (_name, offset, value, expected) => {
     const rig = makeV3({ cpus: 2 });

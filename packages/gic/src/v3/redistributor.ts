@@ -27,7 +27,7 @@ export interface GicV3RedistributorState {
 
 /** One PE's redistributor. */
 export class GicV3Redistributor {
-  /** GICR_WAKER.ProcessorSleep (IHI0069 12.10.37). */
+  /** GICR_WAKER.ProcessorSleep (IHI0069 12.11.42). */
   processorSleep = true;
   private readonly scope: ArrayScope = { lo: 0, hi: 32, sgiPerSource: false };
   private readonly access: ArrayAccess = { intid: 0, count: 0 };
@@ -51,7 +51,7 @@ export class GicV3Redistributor {
   }
 
   /**
-   * GICR_TYPER low word (IHI0069 12.10.33): processor number and Last; with
+   * GICR_TYPER low word (IHI0069 12.11.37): processor number and Last; with
    * LPIs PLPIS and DirectLPI (GICR_SETLPIR/CLRLPIR/INVLPIR/INVALLR/SYNCR);
    * with GICv4 VLPIS, Dirty (GICR_VPENDBASER.Dirty is reported) and, in
    * GICv4.1, RVPEID (bit 7: VPENDBASER names the vPE by vPEID).

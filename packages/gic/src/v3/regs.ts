@@ -82,7 +82,7 @@ export const GICD_IROUTER = {
 export const GICD_IROUTER_MASK_LO = 0x80ff_ffff;
 export const GICD_IROUTER_MASK_HI = 0xff;
 
-/** Arm's JEP106 code in IIDR (IHI0069 12.9.24): implementer 0x43B, revision 0, product 0. */
+/** Arm's JEP106 code in IIDR (IHI0069 12.9.17): implementer 0x43B, revision 0, product 0. */
 export const GICD_IIDR_VALUE = 0x0000_043b;
 /** PIDR2: ArchRev 3 (GICv3) in bits [7:4] and JEP106 bits (IHI0069 12.1.13). */
 export const PIDR2_GICV3 = 0x3b;
@@ -138,7 +138,7 @@ export const GICR_SGI = {
   NSACR: 0x0e00,
 } as const;
 
-/** GICR_TYPER (IHI0069 12.10.33). */
+/** GICR_TYPER (IHI0069 12.11.37). */
 export const GICR_TYPER = {
   PLPIS: bitFlag(0),
   VLPIS: bitFlag(1),
@@ -152,7 +152,7 @@ export const GICR_TYPER = {
   Affinity_Value: bitRange(63, 32),
 } as const;
 
-/** GICR_WAKER (IHI0069 12.10.37). */
+/** GICR_WAKER (IHI0069 12.11.42). */
 export const GICR_WAKER = {
   ProcessorSleep: bitFlag(1),
   ChildrenAsleep: bitFlag(2),
@@ -175,7 +175,7 @@ export const GICR_SGI_ARRAYS: readonly RegisterArray[] = [
   registerArray('NSACR', GICR_SGI.NSACR, 2, 32),
 ];
 
-/** ICC_CTLR_EL1 (IHI0069 12.2.7). */
+/** ICC_CTLR_EL1 (IHI0069 12.2.6). */
 export const ICC_CTLR = {
   CBPR: bitFlag(0),
   EOImode: bitFlag(1),
@@ -188,7 +188,7 @@ export const ICC_CTLR = {
   ExtRange: bitFlag(19),
 } as const;
 
-/** ICC_SGI0R_EL1 / ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 (IHI0069 12.2.21). */
+/** ICC_SGI0R_EL1 / ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 (IHI0069 12.2.21, 12.2.22, 12.2.3). */
 export const ICC_SGIR = {
   TargetList: bitRange(15, 0),
   Aff1: bitRange(23, 16),
@@ -199,7 +199,7 @@ export const ICC_SGIR = {
   Aff3: bitRange(55, 48),
 } as const;
 
-/** ICH_HCR_EL2 (IHI0069 12.4.4). */
+/** ICH_HCR_EL2 (IHI0069 12.4.5). */
 export const ICH_HCR = {
   En: bitFlag(0),
   UIE: bitFlag(1),
@@ -217,7 +217,7 @@ export const ICH_HCR = {
   EOIcount: bitRange(31, 27),
 } as const;
 
-/** ICH_VTR_EL2 (IHI0069 12.4.10). */
+/** ICH_VTR_EL2 (IHI0069 12.4.9). */
 export const ICH_VTR = {
   ListRegs: bitRange(4, 0),
   TDS: bitFlag(19),
@@ -229,7 +229,7 @@ export const ICH_VTR = {
   PRIbits: bitRange(31, 29),
 } as const;
 
-/** ICH_VMCR_EL2 (IHI0069 12.4.11). */
+/** ICH_VMCR_EL2 (IHI0069 12.4.8). */
 export const ICH_VMCR = {
   VENG0: bitFlag(0),
   VENG1: bitFlag(1),

@@ -203,7 +203,7 @@ export class SysregDispatcher {
     h.set('ICC_DIR_EL1', { write: (c, lo) => icc(c).writeDir(lo) });
     h.set('ICC_RPR_EL1', { read: (c) => icc(c).readRpr() });
     h.set('ICC_CTLR_EL1', { read: (c) => icc(c).readCtlr(), write: (c, lo) => icc(c).writeCtlr(lo) });
-    // SRE, DFB and DIB are RAO/WI: the System register interface is always on (IHI0069 12.2.18).
+    // SRE, DFB and DIB are RAO/WI: the System register interface is always on (IHI0069 12.2.23).
     h.set('ICC_SRE_EL1', { read: () => 0x7, write: () => undefined });
     h.set('ICC_SRE_EL2', { read: () => 0xf, write: () => undefined });
     for (const r of ['ICC_SGI0R_EL1', 'ICC_SGI1R_EL1', 'ICC_ASGI1R_EL1'] as const) {
@@ -230,7 +230,7 @@ export class SysregDispatcher {
 }
 
 /**
- * Where an access goes with HCR_EL2 routing `route` (IHI0069 6.3, 12.2.21): Group 0 registers to
+ * Where an access goes with HCR_EL2 routing `route` (IHI0069 6.3, 12.2.22): Group 0 registers to
  * ICV_* with FMO, Group 1 registers with IMO, common registers and DIR with either; SGI
  * generation traps to EL2 with either.
  */

@@ -26,12 +26,12 @@ function hyp(listRegisters = 4) {
 
 describe('GICv3 virtual CPU interface registers: ICV_*_EL1 (IHI0069 12.3)', () => {
   it.each([
-    ['ICV_PMR_EL1 keeps 5 virtual priority bits (12.3.13)', 'ICV_PMR_EL1', 0xffn, 0xf8n, 'ICH_VMCR_EL2', 0xf800_0000n],
-    ['ICV_BPR0_EL1 below minimum reads 2 (12.3.4)', 'ICV_BPR0_EL1', 0n, 2n, 'ICH_VMCR_EL2', 2n << 21n],
-    ['ICV_BPR1_EL1 aliases VMCR.VBPR1 (12.3.5)', 'ICV_BPR1_EL1', 6n, 6n, 'ICH_VMCR_EL2', 6n << 18n],
-    ['ICV_CTLR_EL1 CBPR and EOImode alias VMCR (12.3.8)', 'ICV_CTLR_EL1', 0xffff_ffffn, 0x403n, 'ICH_VMCR_EL2', 0x210n],
-    ['ICV_IGRPEN0_EL1 aliases VMCR.VENG0 (12.3.11)', 'ICV_IGRPEN0_EL1', 1n, 1n, 'ICH_VMCR_EL2', 1n],
-    ['ICV_IGRPEN1_EL1 aliases VMCR.VENG1 (12.3.12)', 'ICV_IGRPEN1_EL1', 3n, 1n, 'ICH_VMCR_EL2', 2n],
+    ['ICV_PMR_EL1 keeps 5 virtual priority bits (12.3.16)', 'ICV_PMR_EL1', 0xffn, 0xf8n, 'ICH_VMCR_EL2', 0xf800_0000n],
+    ['ICV_BPR0_EL1 below minimum reads 2 (12.3.3)', 'ICV_BPR0_EL1', 0n, 2n, 'ICH_VMCR_EL2', 2n << 21n],
+    ['ICV_BPR1_EL1 aliases VMCR.VBPR1 (12.3.4)', 'ICV_BPR1_EL1', 6n, 6n, 'ICH_VMCR_EL2', 6n << 18n],
+    ['ICV_CTLR_EL1 CBPR and EOImode alias VMCR (12.3.5)', 'ICV_CTLR_EL1', 0xffff_ffffn, 0x403n, 'ICH_VMCR_EL2', 0x210n],
+    ['ICV_IGRPEN0_EL1 aliases VMCR.VENG0 (12.3.13)', 'ICV_IGRPEN0_EL1', 1n, 1n, 'ICH_VMCR_EL2', 1n],
+    ['ICV_IGRPEN1_EL1 aliases VMCR.VENG1 (12.3.14)', 'ICV_IGRPEN1_EL1', 3n, 1n, 'ICH_VMCR_EL2', 2n],
     ['ICV_AP1R0_EL1 aliases ICH_AP1R0_EL2 (12.3.2)', 'ICV_AP1R0_EL1', 0x10n, 0x10n, 'ICH_AP1R0_EL2', 0x10n],
   ])('%s', (_n, name, value, expected, alias, aliasValue) => {
     const { gic } = makeV3({ cpus: 1 });
@@ -52,7 +52,7 @@ describe('GICv3 virtual CPU interface registers: ICV_*_EL1 (IHI0069 12.3)', () =
 });
 
 describe('GICv3 virtual interface: ICH_*_EL2 (IHI0069 12.4)', () => {
-  it('ICH_VTR_EL2 describes list registers and virtual priority bits (12.4.10)', () => {
+  it('ICH_VTR_EL2 describes list registers and virtual priority bits (12.4.9)', () => {
     const { gic } = makeV3({ cpus: 1, listRegisters: 16, virtualPriorityBits: 6, virtualPreemptionBits: 6 });
     const vtr = gic.read(0, 'ICH_VTR_EL2');
     expect(vtr & 0x1fn).toBe(15n);
@@ -74,7 +74,7 @@ describe('GICv3 virtual interface: ICH_*_EL2 (IHI0069 12.4)', () => {
     expect(() => gic.read(0, 'ICH_LR4_EL2')).toThrow(CpuException); // 4 LRs implemented
   });
 
-  it('ICH_VMCR_EL2 fields, VFIQEn RES1, binary points clamped (12.4.11)', () => {
+  it('ICH_VMCR_EL2 fields, VFIQEn RES1, binary points clamped (12.4.8)', () => {
     const { gic } = makeV3({ cpus: 1 });
     gic.write(0, 'ICH_VMCR_EL2', 0xffff_ffffn);
     expect(gic.read(0, 'ICH_VMCR_EL2')).toBe(0xf8fc_021bn);
@@ -82,7 +82,7 @@ describe('GICv3 virtual interface: ICH_*_EL2 (IHI0069 12.4)', () => {
     expect(gic.read(0, 'ICH_VMCR_EL2')).toBe((2n << 21n) | (3n << 18n) | 0x8n);
   });
 
-  it('ICH_HCR_EL2 keeps its control and trap bits and EOIcount (12.4.4)', () => {
+  it('ICH_HCR_EL2 keeps its control and trap bits and EOIcount (12.4.5)', () => {
     const { gic } = makeV3({ cpus: 1 });
     gic.write(0, 'ICH_HCR_EL2', 0xffff_ffffn);
     expect(gic.read(0, 'ICH_HCR_EL2')).toBe(0xf800_5cffn);
@@ -169,7 +169,7 @@ describe('GICv3 virtual interface: ICH_*_EL2 (IHI0069 12.4)', () => {
     expect(gic.maintenanceLevel(0)).toBe(true);
   });
 
-  it('ICH_HCR_EL2 trap bits send guest accesses to EL2 (12.4.4)', () => {
+  it('ICH_HCR_EL2 trap bits send guest accesses to EL2 (12.4.5)', () => {
     const rig = hyp();
     const { gic } = rig;
     gic.setVirtualRouting(0, { imo: true, fmo: true });

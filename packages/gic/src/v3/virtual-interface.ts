@@ -13,7 +13,7 @@ import { ICC_CTLR, ICH_HCR, ICH_VMCR, ICH_VTR } from './regs.js';
 /** ICH_HCR_EL2 trap bits this view keeps (the core keeps bits [7:0]). */
 const HCR_TRAP_MASK = (1 << 10) | (1 << 11) | (1 << 12) | (1 << 14);
 
-/** Which registers a trap control covers (IHI0069 12.4.4). */
+/** Which registers a trap control covers (IHI0069 12.4.5). */
 export type IcvClass = 'group0' | 'group1' | 'common' | 'dir';
 
 /** One PE's virtual interface as its ICH_*_EL2 and ICV_*_EL1 registers, with number-valued methods. */
@@ -27,7 +27,7 @@ export class GicV3VirtualInterface {
 
   constructor(readonly core: VirtualInterfaceCore) {}
 
-  /** ICH_VTR_EL2 (IHI0069 12.4.10): list registers, TDS, nV4 (1 unless GICv4 direct injection is configured), PREbits, PRIbits. */
+  /** ICH_VTR_EL2 (IHI0069 12.4.9): list registers, TDS, nV4 (1 unless GICv4 direct injection is configured), PREbits, PRIbits. */
   readVtr(): number {
     const o = this.core.options;
     let v = setField(0, ICH_VTR.ListRegs, this.core.listRegisters - 1);
@@ -51,7 +51,7 @@ export class GicV3VirtualInterface {
     this.core.update();
   }
 
-  /** ICH_VMCR_EL2 (IHI0069 12.4.11): VFIQEn is RES1 and VAckCtl RES0 with System register access. */
+  /** ICH_VMCR_EL2 (IHI0069 12.4.8): VFIQEn is RES1 and VAckCtl RES0 with System register access. */
   readVmcr(): number {
     const c = this.core;
     let v = 0;
@@ -99,7 +99,7 @@ export class GicV3VirtualInterface {
     this.core.setListRegister(n, lo & (this.idBits24 ? 0xff_ffff : 0xffff), pfield, (hi >>> 16) & 0xff, (hi >>> 30) & 3, (hi >>> 28) & 1, hw);
   }
 
-  /** ICH_HCR_EL2 bits that trap guest accesses of `cls` (IHI0069 12.4.4): TC, TC or TDIR, TALL0, TALL1. */
+  /** ICH_HCR_EL2 bits that trap guest accesses of `cls` (IHI0069 12.4.5): TC, TC or TDIR, TALL0, TALL1. */
   static trapMask(cls: IcvClass): number {
     switch (cls) {
       case 'common':
@@ -113,7 +113,7 @@ export class GicV3VirtualInterface {
     }
   }
 
-  /** Throws the trap to EL2 when ICH_HCR_EL2 traps a guest access of `cls` (IHI0069 12.4.4). */
+  /** Throws the trap to EL2 when ICH_HCR_EL2 traps a guest access of `cls` (IHI0069 12.4.5). */
   checkTrap(cls: IcvClass, name: string): void {
     if ((this.trapBits & GicV3VirtualInterface.trapMask(cls)) !== 0) {
       throw new CpuException(ARM64_EXCEPTION_CLASS.SYS64, { arch: 'arm64', detail: `guest access to ${name} trapped to EL2 by ICH_HCR_EL2` });
@@ -150,7 +150,7 @@ export class GicV3VirtualInterface {
     c.update();
   }
 
-  /** ICV_CTLR_EL1 (IHI0069 12.3.8): CBPR and EOImode alias VMCR; PRIbits from ICH_VTR_EL2. */
+  /** ICV_CTLR_EL1 (IHI0069 12.3.5): CBPR and EOImode alias VMCR; PRIbits from ICH_VTR_EL2. */
   readCtlr(): number {
     const c = this.core;
     let v = setField(0, ICC_CTLR.CBPR, c.cbpr ? 1 : 0);

@@ -20,13 +20,13 @@ export const GICR_VLPI = {
   VSGIPENDR: 0x0088,
 } as const;
 
-/** GICv4.0 GICR_VPROPBASER (IHI0069 12.11.3): as GICR_PROPBASER, for the resident vPE's vLPI configuration table. */
+/** GICv4.0 GICR_VPROPBASER (IHI0069 12.11.39): as GICR_PROPBASER, for the resident vPE's vLPI configuration table. */
 export const GICR_VPROPBASER_V40_LO = {
   IDbits: bitRange(4, 0),
   PA: bitRange(31, 12),
 } as const;
 
-/** GICv4.1 GICR_VPROPBASER: the vPE table descriptor shared with the ITS (IHI0069 12.11.3, GICv4.1 layout). */
+/** GICv4.1 GICR_VPROPBASER: the vPE table descriptor shared with the ITS (IHI0069 12.11.39, GICv4.1 layout). */
 export const GICR_VPROPBASER_V41_LO = {
   Size: bitRange(6, 0),
   PA: bitRange(31, 12),
@@ -41,7 +41,7 @@ export const GICR_VPROPBASER_V41_HI = {
   Valid: bitFlag(31),
 } as const;
 
-/** GICR_VPENDBASER high word, both versions (IHI0069 12.11.4). */
+/** GICR_VPENDBASER high word, both versions (IHI0069 12.11.38). */
 export const GICR_VPENDBASER_HI = {
   PA: bitRange(19, 0),
   /** GICv4.1 only. */
@@ -58,9 +58,9 @@ export const GICR_VPENDBASER_HI = {
 /** GICv4.1 GICR_VPENDBASER low word: the resident vPEID. */
 export const GICR_VPENDBASER_V41_LO = { vPEID: bitRange(15, 0) } as const;
 
-/** GICR_VSGIR (GICv4.1, IHI0069 12.11.5). */
+/** GICR_VSGIR (GICv4.1, IHI0069 12.11.41). */
 export const GICR_VSGIR = { vPEID: bitRange(15, 0) } as const;
-/** GICR_VSGIPENDR (GICv4.1, IHI0069 12.11.6). */
+/** GICR_VSGIPENDR (GICv4.1, IHI0069 12.11.40). */
 export const GICR_VSGIPENDR = { Pending: bitRange(15, 0), Busy: bitFlag(31) } as const;
 
 /**

@@ -29,7 +29,7 @@ import type { LpiRedistributorPort, VlpiRedistributorPort, VsgiConfig } from '..
 import { ITS_ENTRY_BYTES, NO_DOORBELL, GITS_PAGE_BYTES } from '../its/regs.js';
 import { readVpeEntry, tableEntryAddress, type TableGeometry, type VpeEntry } from '../its/tables.js';
 import type { VirtualInvalidationPort } from '../lpi/lpi-redistributor.js';
-import { LPI_FIRST } from '../lpi/regs.js';
+import { LPI_FIRST, joinAddress } from '../lpi/regs.js';
 import { withTableFaults } from '../lpi/table-fault.js';
 import { GICR_VLPI, GICR_VPENDBASER_HI, GICR_VPROPBASER_V40_LO, GICR_VPROPBASER_V41_HI, GICR_VPROPBASER_V41_LO, VPT_VSGI_CONFIG_OFFSET } from './regs.js';
 
@@ -167,7 +167,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
       case GICR_VLPI.VSGIR:
         return this.version === 'v4.1' ? this.vsgir : 0;
       case GICR_VLPI.VSGIPENDR:
-        // Busy (bit 31) is 0: the pending state is read at once (IHI0069 12.11.6).
+        // Busy (bit 31) is 0: the pending state is read at once (IHI0069 12.11.40).
         return this.version === 'v4.1' ? this.vsgiPendingOf(this.vsgir) : 0;
       default:
         return 0;
@@ -178,7 +178,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
   write(offset: number, value: number): void {
     switch (offset) {
       case GICR_VLPI.VPROPBASER:
-        // Writes while a vPE is resident are UNPREDICTABLE (IHI0069 12.11.3); ignored here.
+        // Writes while a vPE is resident are UNPREDICTABLE (IHI0069 12.11.39); ignored here.
         if (!this.resident) this.vpropLo = value >>> 0;
         return;
       case GICR_VLPI.VPROPBASER + 4:
@@ -209,7 +209,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
   private writeVpendbaserHigh(hi: number): void {
     const valid = getField(hi, GICR_VPENDBASER_HI.Valid) === 1;
     if (this.resident) {
-      // Changing fields while Valid stays 1 is UNPREDICTABLE (IHI0069 12.11.4); the write is ignored.
+      // Changing fields while Valid stays 1 is UNPREDICTABLE (IHI0069 12.11.38); the write is ignored.
       if (valid) return;
       const vpeId = this.residentVpeId;
       const pendingLast = this.writeBack();
@@ -230,7 +230,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
       return;
     }
     if (!this.enter(hi)) return;
-    // PendingLast is RES1 when Valid goes 0 -> 1 (QEMU's reading of IHI0069 12.11.4).
+    // PendingLast is RES1 when Valid goes 0 -> 1 (QEMU's reading of IHI0069 12.11.38).
     this.vpendHi = setField(hi & ~(1 << 28), GICR_VPENDBASER_HI.PendingLast, 1) >>> 0;
     this.dirty = true;
     this.cpu.vlpiChanged();
@@ -243,7 +243,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
     const pageBytes = GITS_PAGE_BYTES[Math.min(getField(hi, GICR_VPROPBASER_V41_HI.Page_Size), 2)]!;
     return {
       valid: getField(hi, GICR_VPROPBASER_V41_HI.Valid) === 1,
-      base: (hi & 0xf_ffff) * 0x1_0000_0000 + ((lo & ~(pageBytes - 1)) >>> 0),
+      base: joinAddress(lo, hi, ~(pageBytes - 1)),
       pageBytes,
       pages: getField(lo, GICR_VPROPBASER_V41_LO.Size) + 1,
       entryBytes: ITS_ENTRY_BYTES.vpe,
