@@ -8,6 +8,7 @@ import type { WalkResult } from '../common/walk-result.js';
 import type { TableStage } from '../x86/table-stage.js';
 import type { GuestPhysicalMap } from './memslots.js';
 
+/** The second stage of a shadow-paging walk: guest-physical to host-physical through the memslots, as a {@link TableStage}. */
 export class MemslotStage implements TableStage {
   constructor(private readonly map: GuestPhysicalMap) {}
 
