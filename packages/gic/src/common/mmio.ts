@@ -31,3 +31,9 @@ export function requireByteOrWord(frame: string, offset: number, size: number, w
   if (size === 1) return;
   requireWord(frame, offset, size, write);
 }
+
+/** Access rule of a register array: byte-per-interrupt arrays take bytes or words, the others words only. */
+export function requireArraySize(frame: string, bitsPerIrq: number, offset: number, size: number, write: boolean): void {
+  if (bitsPerIrq === 8) requireByteOrWord(frame, offset, size, write);
+  else requireWord(frame, offset, size, write);
+}

@@ -70,6 +70,7 @@ export const GITS_CBASER_LO = {
   Shareability: bitRange(11, 10),
   PA: bitRange(31, 12),
 } as const;
+/** GITS_CBASER bits 63:32 (IHI0069 12.19): address high bits, cacheability, Valid. */
 export const GITS_CBASER_HI = {
   PA: bitRange(19, 0),
   OuterCache: bitRange(23, 21),
@@ -79,8 +80,9 @@ export const GITS_CBASER_HI = {
 /** Writable bits of GITS_CBASER (low, high). */
 export const GITS_CBASER_MASK = [0xffff_fcff, 0xb8ef_ffff] as const;
 
-/** GITS_CWRITER (IHI0069 12.19) and GITS_CREADR (12.19). */
+/** GITS_CWRITER fields (IHI0069 12.19): Retry and the write offset. */
 export const GITS_CWRITER = { Retry: bitFlag(0), Offset: bitRange(19, 5) } as const;
+/** GITS_CREADR fields (IHI0069 12.19): Stalled and the read offset. */
 export const GITS_CREADR = { Stalled: bitFlag(0), Offset: bitRange(19, 5) } as const;
 
 /** GITS_BASER<n> low word (IHI0069 12.19). */

@@ -1,13 +1,10 @@
 /** Shared set-up for GICv2 tests: a GIC with recorded outputs and a Linux-style bring-up. */
 import { GicV2, type GicV2Options } from '../v2/gic-v2.js';
 import { GICC, GICD } from '../v2/regs.js';
+import { recordOutputs, type OutputLevels } from './outputs.js';
 
-export interface V2Rig {
+export interface V2Rig extends OutputLevels {
   gic: GicV2;
-  irq: boolean[];
-  fiq: boolean[];
-  virq: boolean[];
-  vfiq: boolean[];
   /** Distributor read/write as `cpu`. */
   gicd: (cpu: number, off: number) => number;
   wgicd: (cpu: number, off: number, v: number) => void;
@@ -20,23 +17,11 @@ export interface V2Rig {
 }
 
 export function makeV2(options: Partial<GicV2Options> & { cpus: number }): V2Rig {
-  const irq: boolean[] = [];
-  const fiq: boolean[] = [];
-  const virq: boolean[] = [];
-  const vfiq: boolean[] = [];
-  const gic = new GicV2({
-    ...options,
-    onIrq: (c, l) => (irq[c] = l),
-    onFiq: (c, l) => (fiq[c] = l),
-    onVirq: (c, l) => (virq[c] = l),
-    onVfiq: (c, l) => (vfiq[c] = l),
-  });
+  const { levels, callbacks } = recordOutputs();
+  const gic = new GicV2({ ...options, ...callbacks });
   return {
     gic,
-    irq,
-    fiq,
-    virq,
-    vfiq,
+    ...levels,
     gicd: (c, o) => gic.distributor(c).mmioRead(o, 4),
     wgicd: (c, o, v) => gic.distributor(c).mmioWrite(o, 4, v),
     gicc: (c, o) => gic.cpuInterface(c).mmioRead(o, 4),

@@ -1,13 +1,10 @@
 /** Shared set-up for GICv3 tests: a GIC with recorded outputs and the Linux-style bring-up. */
 import { GicV3, type GicV3Options } from '../v3/gic-v3.js';
 import { GICD, GICR, GICR_SGI_BASE, GICR_STRIDE, GICR_SGI } from '../v3/regs.js';
+import { recordOutputs, type OutputLevels } from './outputs.js';
 
-export interface V3Rig {
+export interface V3Rig extends OutputLevels {
   gic: GicV3;
-  irq: boolean[];
-  fiq: boolean[];
-  virq: boolean[];
-  vfiq: boolean[];
   rd: (cpu: number, off: number) => number;
   wr: (cpu: number, off: number, v: number) => void;
   sgi: (cpu: number, off: number) => number;
@@ -17,24 +14,12 @@ export interface V3Rig {
 }
 
 export function makeV3(options: Partial<GicV3Options> & { cpus: number }): V3Rig {
-  const irq: boolean[] = [];
-  const fiq: boolean[] = [];
-  const virq: boolean[] = [];
-  const vfiq: boolean[] = [];
-  const gic = new GicV3({
-    ...options,
-    onIrq: (c, l) => (irq[c] = l),
-    onFiq: (c, l) => (fiq[c] = l),
-    onVirq: (c, l) => (virq[c] = l),
-    onVfiq: (c, l) => (vfiq[c] = l),
-  });
+  const { levels, callbacks } = recordOutputs();
+  const gic = new GicV3({ ...options, ...callbacks });
   const region = gic.redistributorRegion;
   return {
     gic,
-    irq,
-    fiq,
-    virq,
-    vfiq,
+    ...levels,
     rd: (cpu, off) => region.mmioRead(cpu * GICR_STRIDE + off, 4),
     wr: (cpu, off, v) => region.mmioWrite(cpu * GICR_STRIDE + off, 4, v),
     sgi: (cpu, off) => region.mmioRead(cpu * GICR_STRIDE + GICR_SGI_BASE + off, 4),

@@ -9,7 +9,7 @@ import { readArray, writeArray, type ArrayScope } from '../common/array-access.j
 import type { IrqEngine } from '../common/irq-state.js';
 import { PRIVATE_COUNT, SGI_COUNT, SPI_BASE } from '../common/intid.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
-import { requireByteOrWord, requireWord } from '../common/mmio.js';
+import { requireArraySize, requireByteOrWord, requireWord } from '../common/mmio.js';
 import { GICD, GICD_ARRAYS, GICD_CTLR, GICD_IIDR_VALUE, GICD_SGIR, GICD_TYPER, PIDR2_GICV2 } from './regs.js';
 
 const FRAME = 'GICD';
@@ -47,8 +47,7 @@ export class GicV2Distributor implements MmioDevice {
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
-      if (arr.bitsPerIrq === 8) requireByteOrWord(FRAME, offset, size, false);
-      else requireWord(FRAME, offset, size, false);
+      requireArraySize(FRAME, arr.bitsPerIrq, offset, size, false);
       if (arr.name === 'ITARGETSR') {
         let v = 0;
         for (let k = 0; k < this.access.count; k++) v |= this.targetByte(this.access.intid + k) << (8 * k);
@@ -83,8 +82,7 @@ export class GicV2Distributor implements MmioDevice {
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
-      if (arr.bitsPerIrq === 8) requireByteOrWord(FRAME, offset, size, true);
-      else requireWord(FRAME, offset, size, true);
+      requireArraySize(FRAME, arr.bitsPerIrq, offset, size, true);
       if (arr.name === 'ITARGETSR') {
         this.writeTargets(this.access.intid, this.access.count, value);
         return;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Clock, RecordingTracer, SnapshotError, UsageError } from '@hvsim/core';
 import { bringUpV2, makeV2 } from '../test-support/v2.js';
-import { checkAgainstModel, checkSnapshotEquivalence, programArb, propertyParams, type GicUnderTest } from '../test-support/property.js';
+import { itHoldsGicInvariants, propertyParams, type GicUnderTest } from '../test-support/property.js';
 import { GicV2 } from './gic-v2.js';
 import { GICC, GICD, GICH } from './regs.js';
 
@@ -147,33 +147,7 @@ describe('GicV2 invariants (property)', () => {
   };
 
   // IHI0048B 3.3.2 (highest priority pending), 3.3.3 (preemption), 4.4.2 (priority mask)
-  it('acknowledges the highest-priority pending enabled interrupt above PMR and the running priority, and loses none', () => {
-    fc.assert(
-      fc.property(programArb(), (ops) => checkAgainstModel(() => adapt(fresh()), ops)),
-      propertyParams,
-    );
-  });
-
-  it('save, restore into a fresh instance and continue behaves as never stopping', () => {
-    fc.assert(
-      fc.property(programArb(), fc.nat(120), (ops, cut) => {
-        checkSnapshotEquivalence(
-          () => {
-            const rig = fresh();
-            return { gic: adapt(rig), save: () => rig.gic.saveState() };
-          },
-          (state) => {
-            const rig = makeV2({ cpus: 2, spis: 32 });
-            rig.gic.restoreState(state);
-            return adapt(rig);
-          },
-          ops,
-          Math.min(cut, ops.length),
-        );
-      }),
-      propertyParams,
-    );
-  });
+  itHoldsGicInvariants(fresh, () => makeV2({ cpus: 2, spis: 32 }), adapt);
 });
 
 describe('GicV2 save and restore', () => {

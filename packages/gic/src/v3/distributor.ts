@@ -11,7 +11,7 @@ import { readArray, writeArray, type ArrayScope } from '../common/array-access.j
 import { ROUTE_ANY, ROUTE_NONE, type IrqEngine } from '../common/irq-state.js';
 import { SPI_BASE } from '../common/intid.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
-import { accessAbort, requireByteOrWord, requireWord } from '../common/mmio.js';
+import { accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
 import {
   GICD,
   GICD_ARRAYS,
@@ -103,8 +103,7 @@ export class GicV3Distributor implements MmioDevice {
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
-      if (arr.bitsPerIrq === 8) requireByteOrWord(FRAME, offset, size, false);
-      else requireWord(FRAME, offset, size, false);
+      requireArraySize(FRAME, arr.bitsPerIrq, offset, size, false);
       // ITARGETSR is RES0 with affinity routing (IHI0069 12.9.30).
       if (arr.name === 'ITARGETSR') return 0;
       return readArray(e, this.scope, 0, arr.name, this.access.intid, this.access.count);
@@ -135,8 +134,7 @@ export class GicV3Distributor implements MmioDevice {
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
-      if (arr.bitsPerIrq === 8) requireByteOrWord(FRAME, offset, size, true);
-      else requireWord(FRAME, offset, size, true);
+      requireArraySize(FRAME, arr.bitsPerIrq, offset, size, true);
       if (arr.name === 'ITARGETSR') return;
       writeArray(e, this.scope, 0, arr.name, this.access.intid, this.access.count, value);
       return;

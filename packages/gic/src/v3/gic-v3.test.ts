@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import fc from 'fast-check';
 import { Clock, CpuException, RecordingTracer, SnapshotError, UsageError } from '@hvsim/core';
 import { GicV3 } from './gic-v3.js';
 import { bringUpV3, makeV3 } from '../test-support/v3.js';
-import { checkAgainstModel, checkSnapshotEquivalence, programArb, propertyParams, type GicUnderTest } from '../test-support/property.js';
+import { itHoldsGicInvariants, type GicUnderTest } from '../test-support/property.js';
 import { GICD, GICR_SGI } from './regs.js';
 
 describe('GicV3 acknowledge and EOI', () => {
@@ -73,33 +72,7 @@ describe('GicV3 invariants (property)', () => {
   };
 
   // IHI0069 4.1.1 (highest priority pending), 4.8.5 (priority mask), 4.8.6 (preemption)
-  it('acknowledges the highest-priority pending enabled interrupt above PMR and the running priority, and loses none', () => {
-    fc.assert(
-      fc.property(programArb(), (ops) => checkAgainstModel(() => adapt(fresh()), ops)),
-      propertyParams,
-    );
-  });
-
-  it('save, restore into a fresh instance and continue behaves as never stopping', () => {
-    fc.assert(
-      fc.property(programArb(), fc.nat(120), (ops, cut) => {
-        checkSnapshotEquivalence(
-          () => {
-            const rig = fresh();
-            return { gic: adapt(rig), save: () => rig.gic.saveState() };
-          },
-          (state) => {
-            const rig = makeV3({ cpus: 1, spis: 32 });
-            rig.gic.restoreState(state);
-            return adapt(rig);
-          },
-          ops,
-          Math.min(cut, ops.length),
-        );
-      }),
-      propertyParams,
-    );
-  });
+  itHoldsGicInvariants(fresh, () => makeV3({ cpus: 1, spis: 32 }), adapt);
 });
 
 describe('GicV3 save and restore', () => {

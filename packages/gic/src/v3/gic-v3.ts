@@ -14,7 +14,6 @@ import {
   readState,
   type Clock,
   type InterruptMessage,
-  type InterruptLine,
   type InterruptTarget,
   type PhysicalMemory,
   type Tracer,
@@ -25,9 +24,10 @@ import { LPI_FIRST } from '../lpi/regs.js';
 import { GICR_V4_STRIDE } from '../v4/regs.js';
 import { VpeRedistributor, type GicV4Version, type VpeRedistributorState } from '../v4/vpe-redistributor.js';
 import { GICR_STRIDE } from './regs.js';
-import { CpuInterfaceCore, type CpuInterfaceOutputs, type CpuInterfaceState } from '../common/cpu-interface.js';
+import { CpuInterfaceCore, type CpuInterfaceState } from '../common/cpu-interface.js';
+import { GicBase, checkGicShape } from '../common/gic-base.js';
 import { IrqEngine, type IrqEngineState } from '../common/irq-state.js';
-import { PPI_BASE, SPI_BASE, SPI_MAX } from '../common/intid.js';
+import { PPI_BASE, SPI_BASE } from '../common/intid.js';
 import { VirtualInterfaceCore, type VirtualInterfaceState } from '../common/virtual-interface.js';
 import { GicV3CpuInterface, type SgiRegister } from './cpu-interface.js';
 import { GicV3Distributor, type GicV3DistributorState } from './distributor.js';
@@ -106,19 +106,13 @@ export interface GicV3State {
 }
 
 /** An Arm GICv3 (single Security state, affinity routing) with its virtual interface. */
-export class GicV3 implements InterruptTarget {
-  readonly cpus: number;
-  readonly spis: number;
+export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> implements InterruptTarget {
   /** The distributor frame (64 KiB) to map at GICD_base. */
   readonly distributor: GicV3Distributor;
   /** The redistributor region (`cpus` x 128 KiB) to map at GICR_base. */
   readonly redistributorRegion: GicV3RedistributorRegion;
-  readonly maintenanceIntid: number;
-  private readonly engine: IrqEngine;
   private readonly redistributors: GicV3Redistributor[] = [];
-  private readonly cpuInterfaces: GicV3CpuInterface[] = [];
-  private readonly virtualInterfaces: GicV3VirtualInterface[] = [];
-  private readonly affinities: number[] = [];
+  private readonly affinities: number[];
   private readonly sysregs: SysregDispatcher;
   private readonly lpiRedistributors: LpiRedistributor[] = [];
   private readonly vpeRedistributors: VpeRedistributor[] = [];
@@ -127,61 +121,35 @@ export class GicV3 implements InterruptTarget {
   readonly lpiIdBits: number;
   /** GICv4 version with direct injection, or undefined. */
   readonly gicv4: GicV4Version | undefined;
-  private readonly tracer: Tracer | undefined;
-  private readonly clock: Clock | undefined;
 
   /** `new GicV3(4)` is short for `new GicV3({ cpus: 4 })`. */
   constructor(optionsOrCpus: GicV3Options | number) {
     const options: GicV3Options = typeof optionsOrCpus === 'number' ? { cpus: optionsOrCpus } : optionsOrCpus;
-    const cpus = options.cpus;
-    assertInteger(cpus, 'GicV3 cpus', 1, 256);
-    const spis = options.spis ?? 64;
-    assertInteger(spis, 'GicV3 spis', 0, SPI_MAX + 1 - SPI_BASE);
-    if (spis % 32 !== 0 && spis !== 988) throw new UsageError('bad-argument', `GicV3 spis must be a multiple of 32 or 988, got ${describeValue(spis)}`);
-    const priorityBits = options.priorityBits ?? 5;
-    assertInteger(priorityBits, 'GicV3 priorityBits', 4, 8);
-    const listRegisters = options.listRegisters ?? 4;
-    assertInteger(listRegisters, 'GicV3 listRegisters', 1, 16);
+    const { cpus, spis, priorityBits, listRegisters } = checkGicShape('GicV3', options, 256, 16);
     const vPri = options.virtualPriorityBits ?? 5;
     assertInteger(vPri, 'GicV3 virtualPriorityBits', 5, 8);
     const vPre = options.virtualPreemptionBits ?? 5;
     assertInteger(vPre, 'GicV3 virtualPreemptionBits', 5, Math.min(7, vPri));
     const mi = options.maintenanceIntid ?? 25;
     assertInteger(mi, 'GicV3 maintenanceIntid', PPI_BASE, SPI_BASE - 1);
-    this.cpus = cpus;
-    this.spis = spis;
-    this.maintenanceIntid = mi;
-    this.tracer = options.tracer;
-    this.clock = options.clock;
     const affinity = options.affinity ?? ((c: number) => ((c >>> 4) << 8) | (c & 15));
+    const affinities: number[] = [];
     for (let c = 0; c < cpus; c++) {
       const a = affinity(c);
       assertInteger(a, `affinity of cpu ${c}`, 0, 0xffff_ffff);
-      if (this.affinities.includes(a)) throw new UsageError('bad-argument', `affinity 0x${a.toString(16)} of cpu ${c} is not unique`);
-      this.affinities.push(a);
+      if (affinities.includes(a)) throw new UsageError('bad-argument', `affinity 0x${a.toString(16)} of cpu ${c} is not unique`);
+      affinities.push(a);
     }
-    this.engine = new IrqEngine({ cpus, spis, priorityBits, routing: 'affinity' });
-    const e = this.engine;
+    const e = new IrqEngine({ cpus, spis, priorityBits, routing: 'affinity' });
+    super(cpus, spis, mi, e, options);
+    this.affinities = affinities;
     this.distributor = new GicV3Distributor(e, this.affinities, () => this.updateAll());
     for (let c = 0; c < cpus; c++) {
       this.redistributors.push(new GicV3Redistributor(e, c, this.affinities[c]!, c === cpus - 1, () => this.onSleepChange()));
       const core = new CpuInterfaceCore(e, c, priorityBits, false, this.tracedOutputs(options));
       this.cpuInterfaces.push(new GicV3CpuInterface(e, c, this.affinities, core));
-      const vcore = new VirtualInterfaceCore(
-        c,
-        { listRegisters, priorityBits: vPri, preemptionBits: vPre, group0AlwaysFiq: true },
-        {
-          onVirq: options.onVirq,
-          onVfiq: options.onVfiq,
-          onMaintenance: (cpu, level) => {
-            e.setLine(cpu, this.maintenanceIntid, level);
-          },
-          onHwDeactivate: (cpu, pintid) => {
-            if (e.implemented(pintid)) e.deactivate(cpu, pintid);
-          },
-        },
-      );
-      this.virtualInterfaces.push(new GicV3VirtualInterface(vcore));
+      const vcore = new VirtualInterfaceCore(c, { listRegisters, priorityBits: vPri, preemptionBits: vPre, group0AlwaysFiq: true }, this.virtualOutputs(options));
+      this.virtualControls.push(new GicV3VirtualInterface(vcore));
     }
     this.lpiOptions = options.lpis;
     this.lpiIdBits = 0;
@@ -191,32 +159,12 @@ export class GicV3 implements InterruptTarget {
     e.onChange = (cpu) => {
       this.cpuInterfaces[cpu]!.core.update();
     };
-    this.sysregs = new SysregDispatcher(cpus, this.cpuInterfaces, this.virtualInterfaces, {
+    this.sysregs = new SysregDispatcher(cpus, this.cpuInterfaces, this.virtualControls, {
       onAcknowledge: (cpu, intid, virtual) => this.trace('interrupt.acknowledged', cpu, intid, virtual),
       onEoi: (cpu, intid, virtual) => this.trace('interrupt.eoi', cpu, intid, virtual),
       onSgi: (cpu, register, lo, hi) => this.sendSgi(cpu, register, lo, hi),
     });
     this.reset();
-  }
-
-  /** With a tracer, the CPU-interface outputs also emit `interrupt.delivered` when IRQ or FIQ rises. */
-  private tracedOutputs(options: GicV3Options): CpuInterfaceOutputs {
-    if (this.tracer === undefined) return options;
-    const delivered = (cpu: number): void => {
-      const key = this.cpuInterfaces[cpu]?.core.hppi() ?? -1;
-      if (key >= 0) this.trace('interrupt.delivered', cpu, this.engine.keyIntid(key));
-    };
-    return {
-      onIrq: (cpu, level) => {
-        if (level) delivered(cpu);
-        options.onIrq?.(cpu, level);
-      },
-      onFiq: (cpu, level) => {
-        if (level) delivered(cpu);
-        options.onFiq?.(cpu, level);
-      },
-      onWakeRequest: options.onWakeRequest,
-    };
   }
 
   /**
@@ -237,7 +185,7 @@ export class GicV3 implements InterruptTarget {
     this.distributor.lpiIdBits = idBits;
     this.distributor.gicv4 = lp.gicv4 !== undefined;
     for (const ci of this.cpuInterfaces) ci.idBits24 = idBits > 16;
-    for (const vi of this.virtualInterfaces) vi.idBits24 = idBits > 16;
+    for (const vi of this.virtualControls) vi.idBits24 = idBits > 16;
     for (let c = 0; c < this.cpus; c++) {
       const lpi = new LpiRedistributor({
         memory: lp.memory,
@@ -252,7 +200,7 @@ export class GicV3 implements InterruptTarget {
       this.lpiRedistributors.push(lpi);
       this.redistributors[c]!.lpi = lpi;
       if (lp.gicv4 !== undefined) {
-        const vi = this.virtualInterfaces[c]!;
+        const vi = this.virtualControls[c]!;
         const vpe = new VpeRedistributor({
           memory: lp.memory,
           version: lp.gicv4,
@@ -324,7 +272,7 @@ export class GicV3 implements InterruptTarget {
     this.sysregs.routing.fill(0);
     for (let c = 0; c < this.cpus; c++) {
       this.cpuInterfaces[c]!.core.reset();
-      const v = this.virtualInterfaces[c]!;
+      const v = this.virtualControls[c]!;
       v.trapBits = 0;
       v.core.reset();
     }
@@ -345,7 +293,7 @@ export class GicV3 implements InterruptTarget {
   /** The ICH_*_EL2 / ICV_* view of `cpu`'s virtual interface. */
   virtualInterface(cpu: number): GicV3VirtualInterface {
     this.engine.checkCpu(cpu);
-    return this.virtualInterfaces[cpu]!;
+    return this.virtualControls[cpu]!;
   }
 
   /**
@@ -375,19 +323,6 @@ export class GicV3 implements InterruptTarget {
     this.cpuInterfaces[cpu]!.generateSgi(register, lo, hi);
   }
 
-  private trace(kind: 'interrupt.raised' | 'interrupt.delivered' | 'interrupt.acknowledged' | 'interrupt.eoi', cpu: number, intid: number, virtual = false): void {
-    const t = this.tracer;
-    if (t === undefined) return;
-    const cycle = this.clock?.now() ?? 0;
-    const where = cpu < 0 ? undefined : cpu;
-    if (virtual) t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid, args: { virtual: true } });
-    else t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid });
-  }
-
-  private updateAll(): void {
-    for (const ci of this.cpuInterfaces) ci.core.update();
-  }
-
   private onSleepChange(): void {
     // 1-of-N eligibility and forwarding depend on every PE's sleep state.
     for (let i = SPI_BASE; i < this.engine.lines; i++) this.engine.refresh(0, i);
@@ -399,31 +334,6 @@ export class GicV3 implements InterruptTarget {
     this.engine.checkIntid(intid, SPI_BASE, 'SPI');
     if (asserted) this.trace('interrupt.raised', -1, intid);
     this.engine.setLine(0, intid, asserted);
-  }
-
-  /** SPI `intid` as core's `InterruptLine`, for a device model to drive. */
-  spiLine(intid: number): InterruptLine {
-    this.engine.checkIntid(intid, SPI_BASE, 'SPI');
-    return { setLevel: (asserted) => this.setSpiLevel(intid, asserted) };
-  }
-
-  /** PPI `intid` of `cpu` as core's `InterruptLine` (a timer's output, say). */
-  ppiLine(cpu: number, intid: number): InterruptLine {
-    this.checkPpi(cpu, intid);
-    return { setLevel: (asserted) => this.setPpiLevel(cpu, intid, asserted) };
-  }
-
-  /** Drives PPI `intid` (16-31) of `cpu`. */
-  setPpiLevel(cpu: number, intid: number, asserted: boolean): void {
-    this.checkPpi(cpu, intid);
-    this.engine.setLine(cpu, intid, asserted);
-  }
-
-  private checkPpi(cpu: number, intid: number): void {
-    this.engine.checkCpu(cpu);
-    if (!Number.isInteger(intid) || intid < PPI_BASE || intid >= SPI_BASE) {
-      throw new UsageError('bad-argument', `PPI must be an integer INTID in [16, 31], got ${describeValue(intid)}`);
-    }
   }
 
   /**
@@ -443,22 +353,6 @@ export class GicV3 implements InterruptTarget {
   acceptInterrupt(message: InterruptMessage): void {
     if (message.trigger === 'edge') this.signalSpi(message.vector, true);
     else this.setSpiLevel(message.vector, message.level ?? true);
-  }
-
-  irqLevel(cpu: number): boolean {
-    return this.cpuInterface(cpu).core.irqLevel;
-  }
-
-  fiqLevel(cpu: number): boolean {
-    return this.cpuInterface(cpu).core.fiqLevel;
-  }
-
-  virqLevel(cpu: number): boolean {
-    return this.virtualInterface(cpu).core.virqLevel;
-  }
-
-  vfiqLevel(cpu: number): boolean {
-    return this.virtualInterface(cpu).core.vfiqLevel;
   }
 
   /** Level of `cpu`'s maintenance interrupt (ICH_HCR_EL2.En && ICH_MISR_EL2 != 0). */
@@ -497,8 +391,8 @@ export class GicV3 implements InterruptTarget {
       perCpu: this.redistributors.map((r, c) => ({
         redistributor: r.saveState(),
         cpuInterface: this.cpuInterfaces[c]!.core.saveState(),
-        virtualInterface: this.virtualInterfaces[c]!.core.saveState(),
-        hcrTraps: this.virtualInterfaces[c]!.trapBits,
+        virtualInterface: this.virtualControls[c]!.core.saveState(),
+        hcrTraps: this.virtualControls[c]!.trapBits,
         routing: this.sysregs.routing[c]!,
         ...(this.lpiRedistributors[c] === undefined ? {} : { lpi: this.lpiRedistributors[c].saveState() }),
         ...(this.vpeRedistributors[c] === undefined ? {} : { vpe: this.vpeRedistributors[c].saveState() }),
@@ -518,8 +412,8 @@ export class GicV3 implements InterruptTarget {
       (p, c) => {
         this.redistributors[c]!.restoreState(p.object('redistributor'));
         this.cpuInterfaces[c]!.core.restoreState(p.object('cpuInterface'));
-        this.virtualInterfaces[c]!.trapBits = p.int('hcrTraps', 0, 0xffff_ffff) & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
-        this.virtualInterfaces[c]!.core.restoreState(p.object('virtualInterface'));
+        this.virtualControls[c]!.trapBits = p.int('hcrTraps', 0, 0xffff_ffff) & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
+        this.virtualControls[c]!.core.restoreState(p.object('virtualInterface'));
         this.sysregs.routing[c] = p.int('routing', 0, 3);
         // LPI and GICv4 parts are present exactly when this GIC has them (same shape as the saver).
         if (this.lpiRedistributors[c] === undefined && p.has('lpi')) throw new SnapshotError('shape', `${p.path}: LPI state for a GIC without LPIs`);

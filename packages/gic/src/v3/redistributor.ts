@@ -14,7 +14,7 @@ import { getField, setField } from '@hvsim/core';
 import { readArray, writeArray, type ArrayScope } from '../common/array-access.js';
 import type { IrqEngine } from '../common/irq-state.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
-import { accessAbort, requireByteOrWord, requireWord } from '../common/mmio.js';
+import { accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
 import { LpiRedistributor } from '../lpi/lpi-redistributor.js';
 import { GICR_VLPI_BASE, GICR_VLPI } from '../v4/regs.js';
 import type { VpeRedistributor } from '../v4/vpe-redistributor.js';
@@ -123,8 +123,7 @@ export class GicV3Redistributor {
       requireWord('GICR SGI_base', offset, size, false);
       return 0;
     }
-    if (arr.bitsPerIrq === 8) requireByteOrWord('GICR SGI_base', offset, size, false);
-    else requireWord('GICR SGI_base', offset, size, false);
+    requireArraySize('GICR SGI_base', arr.bitsPerIrq, offset, size, false);
     return readArray(this.engine, this.scope, this.cpu, arr.name, this.access.intid, this.access.count);
   }
 
@@ -134,8 +133,7 @@ export class GicV3Redistributor {
       requireWord('GICR SGI_base', offset, size, true);
       return;
     }
-    if (arr.bitsPerIrq === 8) requireByteOrWord('GICR SGI_base', offset, size, true);
-    else requireWord('GICR SGI_base', offset, size, true);
+    requireArraySize('GICR SGI_base', arr.bitsPerIrq, offset, size, true);
     writeArray(this.engine, this.scope, this.cpu, arr.name, this.access.intid, this.access.count, value);
   }
 

@@ -31,6 +31,7 @@ export const GICR_VPROPBASER_V41_LO = {
   Size: bitRange(6, 0),
   PA: bitRange(31, 12),
 } as const;
+/** GICR_VPROPBASER bits 63:32 in the GICv4.1 layout (IHI0069 12.11). */
 export const GICR_VPROPBASER_V41_HI = {
   PA: bitRange(19, 0),
   Z: bitFlag(20),
