@@ -37,7 +37,7 @@ export class RegisterFile {
   iotlbReg: [number, number] = [0, 0];
   /** GCMD writes naming more than one command (ignored). */
   rejectedCommands = 0;
-  /** GCMD commands not implemented (SFL, EAFL, WBF). */
+  /** GCMD commands this hardware does not support (SFL, EAFL with CAP.AFL = 0; WBF with CAP.RWBF = 0), counted. */
   unsupportedCommands = 0;
   /** Narrow or misaligned writes (ignored). */
   ignoredWrites = 0;
@@ -274,7 +274,7 @@ export class RegisterFile {
         this.setStatus(GCMD.CFI, on);
         return;
       default:
-        // SFL/EAFL (CAP.AFL = 0) and WBF (CAP.RWBF = 0) are not implemented: no status change.
+        // SFL/EAFL (CAP.AFL = 0) and WBF (CAP.RWBF = 0) are unsupported here (VT-d 11.4.4): no status change.
         this.unsupportedCommands++;
         return;
     }
