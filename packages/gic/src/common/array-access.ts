@@ -3,7 +3,7 @@
  * distributor, the GICv3 distributor and the GICv3 redistributor share
  * (IHI0048B 4.3.4-4.3.12, IHI0069 12.9 and 12.10): the frame views decode an
  * offset with `decodeArrayAccess` and call these with the INTIDs covered.
- * INTIDs outside `[lo, hi)` — not implemented, or owned by another frame —
+ * INTIDs outside `[lo, hi)` — beyond this configuration (ITLinesNumber), or owned by another frame —
  * read as zero and ignore writes (RAZ/WI).
  */
 import type { IrqEngine } from './irq-state.js';

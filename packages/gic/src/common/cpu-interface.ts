@@ -184,7 +184,7 @@ export class CpuInterfaceCore {
    * EOIR write (IHI0048B 4.4.5, IHI0069 12.2.9-12.2.10): priority drop of the highest
    * active priority, and deactivation of `intid` unless EOImode splits them
    * for its group. Special INTIDs are ignored; an INTID with no active state
-   * here (an LPI, or one not implemented) only drops priority.
+   * here (an LPI, or an INTID beyond this configuration) only drops priority.
    */
   endOfInterrupt(intid: number): void {
     if (isSpecialIntid(intid)) return;

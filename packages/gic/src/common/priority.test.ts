@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@hvsim/core';
-import { ActivePriorities, groupPriorityMask, implementedPriorityMask, minimumBinaryPoint } from './priority.js';
+import { ActivePriorities, groupPriorityMask, implementedPriorityMask, minimumBinaryPoint, writtenBinaryPoint } from './priority.js';
 
 describe('priority helpers', () => {
   // IHI0069 4.8.1: unimplemented low-order priority bits are RAZ/WI.
@@ -66,5 +66,17 @@ describe('ActivePriorities', () => {
   it('rejects preemption bits outside 4-7', () => {
     expect(() => new ActivePriorities(8)).toThrow(UsageError);
     expect(() => new ActivePriorities(3)).toThrow(/preemption bits must be an integer in \[4, 7\], got 3/);
+  });
+});
+
+describe('writtenBinaryPoint', () => {
+  // IHI0048B 4.4.3, IHI0069 12.2.4-12.2.5: writes below the minimum binary point set the minimum;
+  // Group 1's own binary point is one above Group 0's.
+  it('keeps bits [2:0] and raises them to the minimum for the group', () => {
+    expect(writtenBinaryPoint(0, 0, 2)).toBe(2);
+    expect(writtenBinaryPoint(0, 5, 2)).toBe(5);
+    expect(writtenBinaryPoint(1, 2, 2)).toBe(3);
+    expect(writtenBinaryPoint(1, 0xf, 2)).toBe(7);
+    expect(writtenBinaryPoint(0, 0x8, 0)).toBe(0);
   });
 });

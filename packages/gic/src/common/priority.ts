@@ -27,6 +27,15 @@ export function minimumBinaryPoint(preemptionBits: number): number {
 }
 
 /**
+ * The binary point a BPR write leaves (IHI0048B 4.4.3, IHI0069 12.2.4-12.2.5):
+ * bits [2:0] of the value, raised to the implementation's minimum — the
+ * minimum for Group 0, one more for Group 1's own binary point.
+ */
+export function writtenBinaryPoint(group: number, value: number, minBpr0: number): number {
+  return Math.max(value & 7, group === 0 ? minBpr0 : minBpr0 + 1);
+}
+
+/**
  * Group-priority mask for an interrupt (IHI0069 4.8.3): with binary point `n`
  * Group 0 keeps bits [7:n+1]; Group 1 using its own BPR1/ABPR keeps [7:n]
  * (the Group 1 binary point counts one higher); with CBPR set Group 1 uses

@@ -9,7 +9,7 @@ import type { AccessSize, MmioDevice } from '@hvsim/core';
 import { getField, setField } from '@hvsim/core';
 import { CpuInterfaceCore } from '../common/cpu-interface.js';
 import { INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS } from '../common/intid.js';
-import { implementedPriorityMask } from '../common/priority.js';
+import { implementedPriorityMask, writtenBinaryPoint } from '../common/priority.js';
 import { requireWord } from '../common/mmio.js';
 import { GICC_CTLR, GICC_IIDR_VALUE, GICC } from './regs.js';
 
@@ -125,11 +125,11 @@ export class GicV2CpuInterface implements MmioDevice {
         c.update();
         return;
       case GICC.BPR:
-        c.bpr0 = Math.max(value & 7, c.minBpr0);
+        c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
         c.update();
         return;
       case GICC.ABPR:
-        c.bpr1 = Math.max(value & 7, c.minBpr0 + 1);
+        c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
         c.update();
         return;
       case GICC.EOIR:

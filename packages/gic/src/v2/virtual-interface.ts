@@ -12,6 +12,7 @@ import { LR_PFIELD_EOI, type VirtualInterfaceCore } from '../common/virtual-inte
 import type { CpuInterfaceEvents } from './cpu-interface.js';
 import { requireWord } from '../common/mmio.js';
 import { GICC_IIDR_VALUE, GICH_HCR, GICH_VMCR, GICH_VTR, GICV_CTLR, GICC, GICH, GICH_LR } from './regs.js';
+import { writtenBinaryPoint } from '../common/priority.js';
 
 /** GICV_CTLR / GICH_VMCR.VMCCtlr value of the core's VMCR fields. */
 function vmcrCtlr(c: VirtualInterfaceCore): number {
@@ -231,11 +232,11 @@ export class GicV2VirtualCpuInterface implements MmioDevice {
         c.update();
         return;
       case GICC.BPR:
-        c.bpr0 = Math.max(value & 7, c.minBpr0);
+        c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
         c.update();
         return;
       case GICC.ABPR:
-        c.bpr1 = Math.max(value & 7, c.minBpr0 + 1);
+        c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
         c.update();
         return;
       case GICC.EOIR:

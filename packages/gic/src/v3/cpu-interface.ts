@@ -9,7 +9,7 @@ import { getField, setField } from '@hvsim/core';
 import { CpuInterfaceCore } from '../common/cpu-interface.js';
 import type { IrqEngine } from '../common/irq-state.js';
 import { INTID_SPURIOUS } from '../common/intid.js';
-import { implementedPriorityMask } from '../common/priority.js';
+import { implementedPriorityMask, writtenBinaryPoint } from '../common/priority.js';
 import { ICC_CTLR } from './regs.js';
 
 /** Which SGI register generated an SGI. */
@@ -77,9 +77,8 @@ export class GicV3CpuInterface {
   /** Writes below the minimum binary point set the minimum (IHI0069 12.2.4, 12.2.5). */
   writeBpr(group: number, value: number): void {
     const c = this.core;
-    const v = value & 7;
-    if (group === 0) c.bpr0 = Math.max(v, c.minBpr0);
-    else if (!c.cbpr) c.bpr1 = Math.max(v, c.minBpr0 + 1);
+    if (group === 0) c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
+    else if (!c.cbpr) c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
     c.update();
   }
 

@@ -9,6 +9,7 @@ import { ARM64_EXCEPTION_CLASS, CpuException, getField, setField } from '@hvsim/
 import { INTID_SPURIOUS } from '../common/intid.js';
 import { VirtualInterfaceCore, LR_PFIELD_EOI } from '../common/virtual-interface.js';
 import { ICC_CTLR, ICH_HCR, ICH_VMCR, ICH_VTR } from './regs.js';
+import { writtenBinaryPoint } from '../common/priority.js';
 
 /** ICH_HCR_EL2 trap bits this view keeps (the core keeps bits [7:0]). */
 const HCR_TRAP_MASK = (1 << 10) | (1 << 11) | (1 << 12) | (1 << 14);
@@ -145,8 +146,8 @@ export class GicV3VirtualInterface {
 
   writeBpr(group: number, value: number): void {
     const c = this.core;
-    if (group === 0) c.bpr0 = Math.max(value & 7, c.minBpr0);
-    else if (!c.cbpr) c.bpr1 = Math.max(value & 7, c.minBpr0 + 1);
+    if (group === 0) c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
+    else if (!c.cbpr) c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
     c.update();
   }
 
