@@ -25,6 +25,3 @@ export function hvsimSourceAliases(): Alias[] {
   }
   return aliases;
 }
-
-/** Seed for property tests: fixed in CI, overridable with HVSIM_PROPERTY_SEED. */
-export const propertySeed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
