@@ -105,6 +105,14 @@ export {
   MemoryError,
 } from './memory/memory-error.js';
 export type {
+  /** The memory contract models read and write through (host RAM or a guest-physical view). */
+  Memory,
+  /** A live typed view of one 4 KiB page, valid while the memory's generation is unchanged. */
+  PageView,
+  /** Called after a range of memory was written. */
+  WriteObserver,
+} from './memory/memory.js';
+export type {
   /** A backed range of physical addresses. */
   MemoryRegion,
   /** Options of `PhysicalMemory.addRegion`. */
@@ -159,12 +167,20 @@ export type {
 export {
   /** x86 delivery-mode numbers (ICR, LVT, IOAPIC, MSI). */
   DELIVERY_MODE,
+  /** What became of an interrupt: delivered, coalesced, blocked or dropped. */
+  DELIVERY_STATUS,
+  /** Names of the delivery statuses, indexed by value. */
+  DELIVERY_STATUS_NAME,
+  /** Allocates flow identifiers that follow one interrupt along its path. */
+  FlowIds,
   /** An interrupt line that remembers its level. */
   LevelLine,
 } from './irq/interrupts.js';
 export type {
   /** A numeric delivery mode. */
   DeliveryMode,
+  /** A numeric delivery status. */
+  DeliveryStatus,
   /** `'edge'` or `'level'`. */
   TriggerMode,
   /** An interrupt as the interconnect carries it. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DELIVERY_MODE, LevelLine, type InterruptMessage, type InterruptTarget } from './interrupts.js';
+import { DELIVERY_MODE, DELIVERY_STATUS, DELIVERY_STATUS_NAME, FlowIds, LevelLine, type InterruptMessage, type InterruptTarget } from './interrupts.js';
 
 describe('interrupt wiring', () => {
   it('numbers delivery modes as the ICR does (SDM 3A 11.6.1)', () => {
@@ -8,9 +8,25 @@ describe('interrupt wiring', () => {
 
   it('lets any target accept a message', () => {
     const got: InterruptMessage[] = [];
-    const target: InterruptTarget = { acceptInterrupt: (m) => got.push({ ...m }) };
-    target.acceptInterrupt({ vector: 0x30, trigger: 'edge', deliveryMode: DELIVERY_MODE.FIXED });
-    expect(got).toEqual([{ vector: 0x30, trigger: 'edge', deliveryMode: 0 }]);
+    const target: InterruptTarget = {
+      acceptInterrupt: (m) => {
+        got.push({ ...m });
+        return DELIVERY_STATUS.DELIVERED;
+      },
+    };
+    expect(target.acceptInterrupt({ vector: 0x30, trigger: 'edge', deliveryMode: DELIVERY_MODE.FIXED, flow: 7 })).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(got).toEqual([{ vector: 0x30, trigger: 'edge', deliveryMode: 0, flow: 7 }]);
+  });
+
+  it('names the delivery statuses by value', () => {
+    for (const [name, value] of Object.entries(DELIVERY_STATUS)) expect(DELIVERY_STATUS_NAME[value]).toBe(name.toLowerCase());
+  });
+
+  it('allocates flow identifiers in order, never 0', () => {
+    const ids = new FlowIds();
+    expect(ids.current).toBe(0);
+    expect([ids.next(), ids.next(), ids.next()]).toEqual([1, 2, 3]);
+    expect(ids.current).toBe(3);
   });
 
   it('reports level changes only, not repeated levels', () => {

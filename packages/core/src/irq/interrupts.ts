@@ -38,11 +38,59 @@ export interface InterruptMessage {
   level?: boolean;
   /** Who sent it: a PCI requester ID, the sending APIC ID, an SGI's source CPU. */
   source?: number;
+  /**
+   * Identity of this interrupt along its path (see {@link FlowIds}); trace
+   * events about it repeat it in their `flow` field. 0 or absent: untracked.
+   */
+  flow?: number;
+}
+
+/**
+ * What became of one interrupt message, as a controller or router reports it
+ * (KVM_IRQ_LINE_STATUS and KVM_SIGNAL_MSI answer from it).
+ * - DELIVERED: it reached at least one destination and is newly pending there.
+ * - COALESCED: every destination already had it pending (nothing new happened).
+ * - BLOCKED: masked, filtered or refused (a masked pin, a remapping fault, a
+ *   disabled controller, no destination matched).
+ * - DROPPED: discarded as the spec says (a reserved delivery mode, an invalid
+ *   message), with nothing recorded at the destination.
+ */
+export const DELIVERY_STATUS = {
+  DELIVERED: 0,
+  COALESCED: 1,
+  BLOCKED: 2,
+  DROPPED: 3,
+} as const;
+
+/** A numeric delivery status, see {@link DELIVERY_STATUS}. */
+export type DeliveryStatus = (typeof DELIVERY_STATUS)[keyof typeof DELIVERY_STATUS];
+
+/** Names of the delivery statuses, indexed by value (for traces and messages). */
+export const DELIVERY_STATUS_NAME: readonly ['delivered', 'coalesced', 'blocked', 'dropped'] = ['delivered', 'coalesced', 'blocked', 'dropped'];
+
+/**
+ * Allocates flow identifiers: positive integers, in order, deterministic for a
+ * given sequence of calls. One allocator per simulated host.
+ */
+export class FlowIds {
+  private last = 0;
+
+  /** A new flow identifier (1, 2, 3, ...). */
+  next(): number {
+    this.last = this.last >= 0x7fff_ffff ? 1 : this.last + 1;
+    return this.last;
+  }
+
+  /** The identifier `next()` returned last (0 before the first). */
+  get current(): number {
+    return this.last;
+  }
 }
 
 /** Anything that accepts an interrupt message: a local APIC, a GIC, a posted-interrupt sink. */
 export interface InterruptTarget {
-  acceptInterrupt(message: InterruptMessage): void;
+  /** Takes the message and says what became of it. */
+  acceptInterrupt(message: InterruptMessage): DeliveryStatus;
 }
 
 /**
@@ -51,7 +99,8 @@ export interface InterruptTarget {
  * is the requester ID (bus:device.function) where the platform carries it.
  */
 export interface MsiTarget {
-  deliverMsi(address: number, data: number, sourceId?: number): void;
+  /** Takes the MSI write and says what became of the interrupt. */
+  deliverMsi(address: number, data: number, sourceId?: number): DeliveryStatus;
 }
 
 /** A wire whose level a device drives: an IOAPIC pin, a GIC SPI, a CPU's IRQ line. */

@@ -10,6 +10,9 @@ import { readState } from '../snapshot/state-reader.js';
 import { SnapshotError } from '../snapshot/snapshot-error.js';
 import { base64ToBytes, bytesToBase64 } from '../snapshot/encoding.js';
 import { MemoryError } from './memory-error.js';
+import type { Memory, PageView, U64Halves, WriteObserver } from './memory.js';
+
+export type { U64Halves } from './memory.js';
 
 /** Size of a backing page in bytes. */
 export const PAGE_SIZE = 4096;
@@ -19,14 +22,6 @@ const PAGE_CACHE_SLOTS = 64;
 /** Page number of an address; a small integer (fast as a Map key) below 2^43. */
 function pageNumber(addr: number): number {
   return addr >= 0 && addr < 0x800_0000_0000 ? (addr / PAGE_SIZE) | 0 : Math.floor(addr / PAGE_SIZE);
-}
-
-/** The two 32-bit halves of a 64-bit value, filled by {@link PhysicalMemory.read64Halves}. */
-export interface U64Halves {
-  /** Bits 31:0. */
-  lo: number;
-  /** Bits 63:32. */
-  hi: number;
 }
 
 /** A range of physical addresses backed by memory. */
@@ -54,8 +49,12 @@ export interface PhysicalMemoryState {
 }
 
 /** Sparse, page-backed, little-endian physical memory made of regions (see the file comment). */
-export class PhysicalMemory {
+export class PhysicalMemory implements Memory {
   private regions: MemoryRegion[] = [];
+  private readonly views = new Map<number, PageView>();
+  private observers: WriteObserver[] = [];
+  private observerCount = 0;
+  private generationValue = 0;
   private readonly pages = new Map<number, DataView>();
   // One-entry cache of the last page touched: most accesses hit it.
   // A direct-mapped cache of populated pages' views, indexed by the low bits
@@ -97,8 +96,12 @@ export class PhysicalMemory {
     this.regions.splice(i, 1);
     this.anyReadOnly = this.regions.some((x) => x.readOnly);
     // Regions are page-aligned, so every page of the region is the region's alone.
-    for (let pfn = r.base / PAGE_SIZE; pfn < (r.base + r.size) / PAGE_SIZE; pfn++) this.pages.delete(pfn);
+    for (let pfn = r.base / PAGE_SIZE; pfn < (r.base + r.size) / PAGE_SIZE; pfn++) {
+      this.pages.delete(pfn);
+      this.views.delete(pfn);
+    }
     this.forgetCachedPages();
+    this.generationValue++;
   }
 
   /** The regions, sorted by base. */
@@ -131,6 +134,82 @@ export class PhysicalMemory {
       a = r.base + r.size;
     }
     return true;
+  }
+
+  /** True when `[addr, addr + size)` is backed and in no read-only region. */
+  isWritable(addr: number, size = 1): boolean {
+    let a = addr;
+    const end = addr + size;
+    while (a < end) {
+      const r = this.regionAt(a);
+      if (!r || r.readOnly) return false;
+      a = r.base + r.size;
+    }
+    return true;
+  }
+
+  // --- page views and write observers -------------------------------------
+
+  /** Bumped when a region is removed or the contents are restored: page views taken before are stale. */
+  get generation(): number {
+    return this.generationValue;
+  }
+
+  /** True while a write observer is attached. */
+  get observed(): boolean {
+    return this.observerCount !== 0;
+  }
+
+  /**
+   * A live view of the page holding `addr`, allocating the page; undefined
+   * when the page is unbacked or read-only. The same object is returned for
+   * the same page until the generation changes.
+   */
+  pageView(addr: number): PageView | undefined {
+    if (!Number.isSafeInteger(addr) || addr < 0) return undefined;
+    const pfn = pageNumber(addr);
+    const known = this.views.get(pfn);
+    if (known) return known;
+    const base = pfn * PAGE_SIZE;
+    if (!this.isWritable(base, PAGE_SIZE)) return undefined;
+    const data = this.pageForWrite(base, 1);
+    const view: PageView = Object.freeze({
+      address: base,
+      bytes: new Uint8Array(data.buffer),
+      words: new Uint32Array(data.buffer),
+      generation: this.generationValue,
+    });
+    this.views.set(pfn, view);
+    return view;
+  }
+
+  /** Tells the write observers that `[addr, addr + size)` was written (through a page view). */
+  noteWritten(addr: number, size: number): void {
+    if (this.observerCount !== 0) this.notifyWritten(addr, size);
+  }
+
+  /**
+   * Attaches `observer`, called after every write with the written range
+   * (dirty logging, write-protected page tables). Returns the detach function.
+   * With no observer attached, writes pay one comparison.
+   */
+  addWriteObserver(observer: WriteObserver): () => void {
+    if (typeof observer !== 'function') throw new MemoryError('bad-argument', 0, `write observer must be a function, got ${describeValue(observer)}`);
+    this.observers = [...this.observers, observer];
+    this.observerCount = this.observers.length;
+    let attached = true;
+    return () => {
+      if (!attached) return;
+      attached = false;
+      this.observers = this.observers.filter((o) => o !== observer);
+      this.observerCount = this.observers.length;
+    };
+  }
+
+  private notifyWritten(addr: number, size: number): void {
+    // A copy-on-change array: an observer that detaches itself does not skip the next one.
+    const list = this.observers;
+    for (let i = 0; i < list.length; i++) list[i]!(addr, size);
   }
 
   /** Number of 4 KiB pages that hold data (allocated by a write). */
@@ -257,18 +336,21 @@ export class PhysicalMemory {
 
   write8(addr: number, value: number): void {
     this.pageForWrite(addr, 1).setUint8(addr & PAGE_MASK, value);
+    if (this.observerCount !== 0) this.notifyWritten(addr, 1);
   }
 
   write16(addr: number, value: number): void {
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 2) return this.writeSplit(addr, 2, value);
     this.pageForWrite(addr, 2).setUint16(off, value, true);
+    if (this.observerCount !== 0) this.notifyWritten(addr, 2);
   }
 
   write32(addr: number, value: number): void {
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 4) return this.writeSplit(addr, 4, value);
     this.pageForWrite(addr, 4).setUint32(off, value, true);
+    if (this.observerCount !== 0) this.notifyWritten(addr, 4);
   }
 
   write64(addr: number, value: bigint): void {
@@ -280,6 +362,7 @@ export class PhysicalMemory {
       return;
     }
     this.pageForWrite(addr, 8).setBigUint64(off, BigInt.asUintN(64, value), true);
+    if (this.observerCount !== 0) this.notifyWritten(addr, 8);
   }
 
   /** Byte-wise read of an access that crosses a page boundary. */
@@ -336,6 +419,7 @@ export class PhysicalMemory {
       new Uint8Array(view.buffer, off, n).set(bytes.subarray(done, done + n));
       done += n;
     }
+    if (this.observerCount !== 0) this.notifyWritten(addr, bytes.length);
   }
 
   /** Fills `[addr, addr + length)` with `byte`. */
@@ -358,6 +442,7 @@ export class PhysicalMemory {
       new Uint8Array(this.pageForWrite(a, 1).buffer, off, n).fill(byte);
       done += n;
     }
+    if (this.observerCount !== 0) this.notifyWritten(addr, length);
   }
 
   // --- snapshots ---------------------------------------------------------
@@ -407,7 +492,9 @@ export class PhysicalMemory {
     this.regions = fresh.regions;
     this.anyReadOnly = fresh.anyReadOnly;
     this.pages.clear();
+    this.views.clear();
     for (const [pfn, view] of decoded) this.pages.set(pfn, view);
     this.forgetCachedPages();
+    this.generationValue++;
   }
 }
