@@ -21,8 +21,9 @@ export function hvsimPackage(options: HvsimPackageOptions): ReturnType<typeof de
     treeshake: true,
     splitting: true,
     // Types of sibling @hvsim packages come from their built .d.ts (turbo
-    // builds dependencies first), never from inlined sources.
-    dts: { compilerOptions: { paths: {} } },
+    // builds dependencies first), never from inlined sources. Members
+    // marked `@internal` are left out of the published declarations.
+    dts: { compilerOptions: { paths: {}, stripInternal: true } },
     outDir: 'dist',
   };
   return defineConfig(config);

@@ -15,6 +15,9 @@ export function hvsimProject(packageDir: string): ReturnType<typeof defineProjec
       include: ['src/**/*.test.ts'],
       benchmark: { include: ['src/**/*.bench.ts'] },
       environment: 'node',
+      // Tests are written to take well under a second (CI lists the slowest);
+      // the timeout is only a backstop for a heavily loaded two-core machine.
+      testTimeout: 20_000,
     },
   });
 }

@@ -1,0 +1,236 @@
+/**
+ * What guest code is written against: a builder whose methods fill the CPU's
+ * reused operation record and return it for the guest to `yield`, and the
+ * registers that hold the parts of a result that do not fit one number.
+ *
+ * ```ts
+ * function* main(g: X86Guest) {
+ *   const v = yield g.ld32(0x1000);     // a guest-virtual load through the MMU
+ *   yield g.st32(0x1004, v + 1);
+ *   yield g.compute(200);               // pure work, charged as cycles
+ * }
+ * ```
+ *
+ * Values are truncated to the access size, as a register would be. 64-bit
+ * values are numbers below 2^53, or two 32-bit halves in the `*Halves` forms;
+ * a negative 32-bit number (what `|` and `<<` give for bit 31) counts as
+ * unsigned.
+ */
+import { OP, Op } from './ops.js';
+
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * Splits a number below 2^53 into the op's `b` (bits 31:0) and `c` (bits
+ * 63:32). A negative 32-bit value, as JavaScript's bitwise operators produce
+ * (`CR0.PE | CR0.PG`), is read as unsigned 32-bit.
+ */
+function setValue64(op: Op, value: number): void {
+  if (value < 0 && value >= -0x8000_0000) value = value >>> 0;
+  const lo = value >>> 0;
+  op.b = lo;
+  op.c = Math.floor((value - lo) / TWO_32) >>> 0;
+}
+
+/** The operations and result registers every architecture has. */
+export class Guest {
+  /** The record every builder fills (one per CPU). */
+  readonly op = new Op();
+  /** Bits 31:0 of the last 64-bit result (LOAD of 8, RDMSR, RDTSC, MOV from CR). */
+  lo = 0;
+  /** Bits 63:32 of the last 64-bit result. */
+  hi = 0;
+
+  protected set(code: number, size: number, a: number, b = 0, c = 0): Op {
+    const op = this.op;
+    op.code = code;
+    op.size = size;
+    op.a = a;
+    op.b = b;
+    op.c = c;
+    return op;
+  }
+
+  /** Loads a byte from guest-virtual `va`. */
+  ld8(va: number): Op {
+    return this.set(OP.LOAD, 1, va);
+  }
+
+  /** Loads 2 bytes from guest-virtual `va`. */
+  ld16(va: number): Op {
+    return this.set(OP.LOAD, 2, va);
+  }
+
+  /** Loads 4 bytes from guest-virtual `va`. */
+  ld32(va: number): Op {
+    return this.set(OP.LOAD, 4, va);
+  }
+
+  /** Loads 8 bytes from guest-virtual `va` (result `lo + hi * 2^32`; exact halves in `lo`/`hi`). */
+  ld64(va: number): Op {
+    return this.set(OP.LOAD, 8, va);
+  }
+
+  /** Stores a byte at guest-virtual `va`. */
+  st8(va: number, value: number): Op {
+    return this.set(OP.STORE, 1, va, value & 0xff);
+  }
+
+  /** Stores 2 bytes at guest-virtual `va`. */
+  st16(va: number, value: number): Op {
+    return this.set(OP.STORE, 2, va, value & 0xffff);
+  }
+
+  /** Stores 4 bytes at guest-virtual `va`. */
+  st32(va: number, value: number): Op {
+    return this.set(OP.STORE, 4, va, value >>> 0);
+  }
+
+  /** Stores 8 bytes (a number below 2^53) at guest-virtual `va`. */
+  st64(va: number, value: number): Op {
+    const op = this.set(OP.STORE, 8, va);
+    setValue64(op, value);
+    return op;
+  }
+
+  /** Stores 8 bytes given as halves at guest-virtual `va`. */
+  st64Halves(va: number, lo: number, hi: number): Op {
+    return this.set(OP.STORE, 8, va, lo >>> 0, hi >>> 0);
+  }
+
+  /** Pure computation for `cycles` cycles (no architectural effect). */
+  compute(cycles: number): Op {
+    return this.set(OP.COMPUTE, 0, cycles);
+  }
+}
+
+/** The x86 guest interface: {@link Guest} plus the x86 instructions. */
+export class X86Guest extends Guest {
+  /** EAX of the last CPUID (also the result). */
+  eax = 0;
+  /** EBX of the last CPUID. */
+  ebx = 0;
+  /** ECX of the last CPUID. */
+  ecx = 0;
+  /** EDX of the last CPUID. */
+  edx = 0;
+
+  /** IN of `size` bytes from `port`. */
+  in(port: number, size: 1 | 2 | 4 = 1): Op {
+    return this.set(OP.IN, size, port);
+  }
+
+  /** OUT of `size` bytes of `value` to `port`. */
+  out(port: number, value: number, size: 1 | 2 | 4 = 1): Op {
+    return this.set(OP.OUT, size, port, value >>> 0);
+  }
+
+  /** RDMSR (result as a 64-bit load). */
+  rdmsr(msr: number): Op {
+    return this.set(OP.RDMSR, 8, msr);
+  }
+
+  /** WRMSR of a number below 2^53. */
+  wrmsr(msr: number, value: number): Op {
+    const op = this.set(OP.WRMSR, 8, msr);
+    setValue64(op, value);
+    return op;
+  }
+
+  /** WRMSR of EDX:EAX given as halves. */
+  wrmsrHalves(msr: number, lo: number, hi: number): Op {
+    return this.set(OP.WRMSR, 8, msr, lo >>> 0, hi >>> 0);
+  }
+
+  /** CPUID of `leaf` (and `subleaf`): EAX is the result, all four registers in `eax..edx`. */
+  cpuid(leaf: number, subleaf = 0): Op {
+    return this.set(OP.CPUID, 0, leaf >>> 0, subleaf >>> 0);
+  }
+
+  /** CLI: clear RFLAGS.IF. */
+  cli(): Op {
+    return this.set(OP.CLI, 0, 0);
+  }
+
+  /** STI: set RFLAGS.IF; interrupts stay blocked for one more instruction. */
+  sti(): Op {
+    return this.set(OP.STI, 0, 0);
+  }
+
+  /** HLT: wait for an interrupt. */
+  hlt(): Op {
+    return this.set(OP.HLT, 0, 0);
+  }
+
+  /** IRETQ: return from an interrupt or exception handler. */
+  iret(): Op {
+    return this.set(OP.IRET, 0, 0);
+  }
+
+  /** MOV to CR0, CR3, CR4 or CR8 of a number below 2^53. */
+  movToCr(cr: 0 | 3 | 4 | 8, value: number): Op {
+    const op = this.set(OP.MOV_TO_CR, 8, cr);
+    setValue64(op, value);
+    return op;
+  }
+
+  /** MOV from CR0, CR2, CR3, CR4 or CR8 (result as a 64-bit load). */
+  movFromCr(cr: 0 | 2 | 3 | 4 | 8): Op {
+    return this.set(OP.MOV_FROM_CR, 8, cr);
+  }
+
+  /** INVLPG of guest-virtual `va`. */
+  invlpg(va: number): Op {
+    return this.set(OP.INVLPG, 0, va);
+  }
+
+  /** LIDT: the IDT at linear `base` with `limit` (bytes - 1). */
+  lidt(base: number, limit: number): Op {
+    return this.set(OP.LIDT, 0, base, limit & 0xffff);
+  }
+
+  /** MOV to SS: interrupts, NMIs and debug traps wait one instruction. */
+  movSs(): Op {
+    return this.set(OP.MOV_SS, 0, 0);
+  }
+
+  /** INT n: a software interrupt through IDT gate `vector`. */
+  int(vector: number): Op {
+    return this.set(OP.INT, 0, vector & 0xff);
+  }
+
+  /** UD2: raises #UD. */
+  ud2(): Op {
+    return this.set(OP.UD2, 0, 0);
+  }
+
+  /** Unsigned 32-bit DIV of `dividend` by `divisor` (result: the quotient; #DE on 0). */
+  div(dividend: number, divisor: number): Op {
+    return this.set(OP.DIV, 4, dividend >>> 0, divisor >>> 0);
+  }
+
+  /** RDTSC (result as a 64-bit load). */
+  rdtsc(): Op {
+    return this.set(OP.RDTSC, 8, 0);
+  }
+
+  /** VMCALL with hypercall number `nr` in RAX (result: RAX after it). */
+  vmcall(nr: number): Op {
+    return this.set(OP.VMCALL, 0, nr >>> 0);
+  }
+
+  /** MOV from RSP: the stack pointer (an interrupt frame starts there in a handler). */
+  rsp(): Op {
+    return this.set(OP.READ_RSP, 0, 0);
+  }
+
+  /** ADD `delta` to RSP; a handler of an exception with an error code does `addRsp(8)` before IRET (SDM 3A 6.14.2). */
+  addRsp(delta: number): Op {
+    return this.set(OP.ADD_RSP, 0, delta);
+  }
+
+  /** PAUSE (a spin-wait hint). */
+  pause(): Op {
+    return this.set(OP.PAUSE, 0, 0);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * @hvsim/cpu: the processor that runs guest software. Guest code is
+ * TypeScript generators yielding one architectural operation at a time; the
+ * CPU executes each through its MMU, buses and interrupt controller, takes
+ * interrupts between operations, and charges cycles from a cost profile.
+ *
+ * @packageDocumentation
+ */
+
+// Guest code
+export {
+  /** Operation codes guest code yields. */
+  OP,
+  /** Names of the operation codes. */
+  OP_NAME,
+  /** One operation record (reused by every builder call of a CPU). */
+  Op,
+} from './guest/ops.js';
+export type {
+  /** A numeric operation code. */
+  OpCode,
+} from './guest/ops.js';
+export {
+  /** Operations and result registers common to every architecture. */
+  Guest,
+  /** The x86 guest interface: loads, stores, port I/O, MSRs, CPUID, CLI/STI, HLT, IRET, CRs... */
+  X86Guest,
+} from './guest/guest.js';
+export {
+  /** Guest code by entry address (IDT gate targets, entry points). */
+  GuestProgram,
+} from './guest/program.js';
+export type {
+  /** A piece of guest code: a generator function yielding operations. */
+  GuestCode,
+  /** The generator a piece of guest code returns. */
+  GuestRoutine,
+  /** One entry point of a program. */
+  CodeEntry,
+} from './guest/program.js';
+
+// Costs and statistics
+export {
+  /** The default x86 cost profile. */
+  X86_DEFAULT_COSTS,
+  /** Builds an x86 cost profile from the default with overrides (checked). */
+  x86CostProfile,
+} from './cost/cost-profile.js';
+export type {
+  /** Primitive costs of an x86 CPU in cycles. */
+  X86CostProfile,
+} from './cost/cost-profile.js';
+export type {
+  /** A copy of a CPU's counters. */
+  CpuStats,
+} from './stats.js';
+
+// x86
+export {
+  /** An x86-64 processor running guest code natively. */
+  X86Cpu,
+} from './x86/x86-cpu.js';
+export type {
+  /** Options of an X86Cpu. */
+  X86CpuOptions,
+  /** Why X86Cpu.run returned. */
+  X86RunResult,
+  /** Registers a host may read and set. */
+  X86Registers,
+  /** The interrupt controller a native x86 CPU acknowledges at (a LocalApic is one). */
+  X86InterruptController,
+} from './x86/x86-cpu.js';
+export {
+  /** x86 RFLAGS bits. */
+  RFLAGS,
+  /** x86 CR0 bits. */
+  CR0,
+  /** x86 CR4 bits. */
+  CR4,
+  /** IA32_EFER bits. */
+  EFER,
+  /** x86 exception vectors. */
+  VECTOR,
+  /** 64-bit IDT gate types. */
+  GATE_TYPE,
+  /** Error-code bits of IDT-related faults. */
+  SELECTOR_ERROR,
+} from './x86/regs.js';
+export {
+  /** Encodes a 64-bit IDT gate as four 32-bit words. */
+  encodeIdtGate,
+} from './x86/idt-gate.js';
+export type {
+  /** Fields of a 64-bit IDT gate. */
+  IdtGateFields,
+} from './x86/idt-gate.js';
+export {
+  /** The default native CPUID (GenuineIntel, family 6). */
+  defaultCpuid,
+  /** CPUID feature bits this model implements. */
+  CPUID_FEATURE,
+} from './x86/cpuid.js';
+export type {
+  /** The four CPUID output registers. */
+  CpuidResult,
+  /** Answers CPUID leaves. */
+  CpuidFunction,
+} from './x86/cpuid.js';
+export {
+  /** Exception classes of SDM 3A Table 6-4. */
+  EXCEPTION_CLASS,
+  /** What a second exception during delivery becomes (Table 6-5). */
+  SECOND_FAULT,
+  /** Class of a vector. */
+  exceptionClass,
+  /** Table 6-5. */
+  combineFaults,
+} from './x86/exception-class.js';

@@ -1,0 +1,98 @@
+/**
+ * x86 architectural registers and constants the CPU model uses (SDM 3A 2.3
+ * RFLAGS, 2.5 control registers, 6.3.1 vectors, 6.14.1 64-bit gates; SDM 4
+ * MSR index).
+ */
+import { bitFlag, bitRange } from '@hvsim/core';
+
+/** RFLAGS bits (SDM 1 3.4.3, 3A 2.3). */
+export const RFLAGS = {
+  /** Reserved, always 1. */
+  FIXED1: 1 << 1,
+  /** Trap flag. */
+  TF: 1 << 8,
+  /** Interrupt enable. */
+  IF: 1 << 9,
+} as const;
+
+/** Value of RFLAGS after reset (SDM 3A 9.1.1). */
+export const RFLAGS_RESET = 0x2;
+
+/** CR0 bits (SDM 3A 2.5). */
+export const CR0 = {
+  PE: 1 << 0,
+  WP: 1 << 16,
+  PG: 0x8000_0000,
+} as const;
+
+/** CR4 bits (SDM 3A 2.5). */
+export const CR4 = {
+  PAE: 1 << 5,
+  PGE: 1 << 7,
+  PCIDE: 1 << 17,
+  SMEP: 1 << 20,
+  SMAP: 1 << 21,
+  PKE: 1 << 22,
+  LA57: 1 << 12,
+} as const;
+
+/** IA32_EFER bits (SDM 3A 2.2.1). */
+export const EFER = {
+  SCE: 1 << 0,
+  LME: 1 << 8,
+  LMA: 1 << 10,
+  NXE: 1 << 11,
+} as const;
+
+/** MSRs the CPU itself implements (SDM 4, "Model-Specific Registers"). */
+export const X86_MSR = {
+  IA32_TIME_STAMP_COUNTER: 0x10,
+  IA32_EFER: 0xc000_0080,
+} as const;
+
+/** Exception vectors (SDM 3A 6.3.1, Table 6-1). */
+export const VECTOR = {
+  DE: 0,
+  DB: 1,
+  NMI: 2,
+  BP: 3,
+  UD: 6,
+  DF: 8,
+  TS: 10,
+  NP: 11,
+  SS: 12,
+  GP: 13,
+  PF: 14,
+  AC: 17,
+  MC: 18,
+  VE: 20,
+  CP: 21,
+} as const;
+
+/** Size of a 64-bit IDT gate descriptor (SDM 3A 6.14.1). */
+export const GATE_SIZE = 16;
+
+/** Fields of the dword at byte 4 of a 64-bit gate descriptor (SDM 3A 6.14.1, Figure 6-8). */
+export const GATE_DWORD1 = {
+  IST: bitRange(2, 0),
+  TYPE: bitRange(11, 8),
+  DPL: bitRange(14, 13),
+  P: bitFlag(15),
+} as const;
+
+/** Gate types valid in IA-32e mode (SDM 3A 3.5, Table 3-2). */
+export const GATE_TYPE = {
+  INTERRUPT: 0xe,
+  TRAP: 0xf,
+} as const;
+
+/** Error-code bits of an exception about a segment or gate (SDM 3A 6.13, Figure 6-6). */
+export const SELECTOR_ERROR = {
+  /** External event: the fault happened while delivering an event the program did not cause. */
+  EXT: 1 << 0,
+  /** The index refers to a gate descriptor in the IDT. */
+  IDT: 1 << 1,
+} as const;
+
+/** Selectors the CPU pushes in interrupt frames: 64-bit code and stack segments of ring 0 (no GDT is modelled). */
+export const KERNEL_SELECTOR = { CS: 0x10, SS: 0x18 } as const;
