@@ -1,3 +1,3 @@
 import { hvsimPackage } from '../../tsup.preset.ts';
 
-export default hvsimPackage({ entry: { index: 'src/index.ts' } });
+export default hvsimPackage({ entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' } });

@@ -35,6 +35,10 @@ export {
   assertU32,
   /** Renders any value for an error message. */
   describeValue,
+  /** Throws a UsageError naming an option that is not one of those known (a misspelling). */
+  assertOptions,
+  /** Throws the UsageError for a bigint where a number is expected (or the reverse). */
+  wrongType,
 } from './errors/validate.js';
 export type {
   /** Kinds of UsageError. */
@@ -112,6 +116,42 @@ export type {
   /** Called after a range of memory was written. */
   WriteObserver,
 } from './memory/memory.js';
+export {
+  /** Guest-physical to host-physical memory slots with per-slot dirty logging (KVM memslots). */
+  Memslots,
+  /** Memslot flag 1: keep a dirty bitmap (api.rst 4.35). */
+  KVM_MEM_LOG_DIRTY_PAGES,
+  /** Memslot flag 2: the slot is read-only to the guest (api.rst 4.35). */
+  KVM_MEM_READONLY,
+} from './memory/memslots.js';
+export {
+  /** A Memory over guest-physical addresses: host memory seen through memslots. */
+  GuestPhysicalMemory,
+} from './memory/guest-physical-memory.js';
+export {
+  /** RAM plus MMIO devices behind one read/write that reports "nothing there" as a value. */
+  PhysicalAddressSpace,
+} from './memory/physical-address-space.js';
+export type {
+  /** Anything that maps guest-physical to host-physical addresses. */
+  GuestPhysicalMap,
+  /** One memory slot. */
+  Memslot,
+  /** What Memslots.add takes. */
+  MemslotInit,
+  /** Saved state of Memslots. */
+  MemslotsState,
+  /** Options of Memslots (manual dirty-log protection). */
+  MemslotsOptions,
+} from './memory/memslots.js';
+export type {
+  /** Where a PhysicalAddressSpace access went: ram, mmio, unclaimed, read-only. */
+  PhysicalAccessResult,
+  /** 1, 2, 4 or 8 bytes. */
+  PhysicalAccessSize,
+  /** Options of PhysicalAddressSpace. */
+  PhysicalAddressSpaceOptions,
+} from './memory/physical-address-space.js';
 export type {
   /** A backed range of physical addresses. */
   MemoryRegion,
@@ -200,6 +240,16 @@ export {
   /** Simulated cycles and a deterministic event queue. */
   Clock,
 } from './clock/clock.js';
+export {
+  /** A cycle as a saved state holds it: relative to the clock at save time. */
+  saveCycle,
+  /** The absolute cycle of a saved relative one on the clock restored into. */
+  restoreCycle,
+} from './clock/relative-cycles.js';
+export type {
+  /** Anything with a current cycle (`now()`). */
+  TimeSource,
+} from './clock/relative-cycles.js';
 export type {
   /** A scheduled callback. */
   ClockEvent,
@@ -216,6 +266,10 @@ export {
   /** A tracer that forwards to several tracers. */
   FanoutTracer,
 } from './trace/recording-tracer.js';
+export {
+  /** A tracer wrapper that stamps the VM (and vCPU) on every event it forwards. */
+  TaggingTracer,
+} from './trace/tagging-tracer.js';
 export {
   /** Exports events as Chrome Trace Event JSON (Perfetto). */
   toChromeTrace,
@@ -256,6 +310,10 @@ export type {
   /** Options of RecordingTracer. */
   RecordingTracerOptions,
 } from './trace/recording-tracer.js';
+export type {
+  /** Options of TaggingTracer. */
+  TaggingTracerOptions,
+} from './trace/tagging-tracer.js';
 export type {
   /** Chrome Trace Event JSON. */
   ChromeTrace,

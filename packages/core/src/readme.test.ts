@@ -1,18 +1,37 @@
 // The README's examples, run as written, so the documentation cannot rot.
 import { describe, expect, it } from 'vitest';
-import { Clock, MmioBus, PhysicalMemory, RecordingTracer, toChromeTrace, type AccessSize, type MmioDevice } from './index.js';
+import {
+  Clock,
+  GuestPhysicalMemory,
+  KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_READONLY,
+  MemoryError,
+  Memslots,
+  MmioBus,
+  PhysicalAddressSpace,
+  PhysicalMemory,
+  RecordingTracer,
+  TaggingTracer,
+  restoreCycle,
+  saveCycle,
+  toChromeTrace,
+  type AccessSize,
+  type MmioDevice,
+} from './index.js';
+import { checkAtomicRestore } from './testing/index.js';
+
+class Scratch implements MmioDevice {
+  private value = 0;
+  mmioRead(offset: number, _size: AccessSize): number {
+    return offset === 0 ? this.value : 0;
+  }
+  mmioWrite(offset: number, _size: AccessSize, value: number): void {
+    if (offset === 0) this.value = value >>> 0;
+  }
+}
 
 describe('README examples', () => {
   it('a device on a bus, RAM and a clock', () => {
-    class Scratch implements MmioDevice {
-      private value = 0;
-      mmioRead(offset: number, _size: AccessSize): number {
-        return offset === 0 ? this.value : 0;
-      }
-      mmioWrite(offset: number, _size: AccessSize, value: number): void {
-        if (offset === 0) this.value = value >>> 0;
-      }
-    }
     const bus = new MmioBus();
     bus.map(0xfed0_0000, 0x1000, new Scratch(), 'scratch');
     bus.write(0xfed0_0000, 4, 42);
@@ -44,5 +63,58 @@ describe('README examples', () => {
     tracer.emit({ kind: 'interrupt.acknowledged', cycle: 5000, cpu: 0, source: 'lapic', vector: 0x41, flow: 7 });
     const trace = toChromeTrace(tracer.events(), { clockHz: 2.5e9 });
     expect(trace.traceEvents.find((e) => e.name === 'interrupt.acknowledged 0x41')?.ts).toBe(2);
+  });
+
+  it('guest-physical memory, dirty logging and one physical address space', () => {
+    const host = new PhysicalMemory();
+    host.addRegion(0x4000_0000, 64 << 20, { name: 'vm0 ram' });
+    const slots = new Memslots();
+    slots.add({ id: 0, guestPhysical: 0, size: 32 << 20, hostPhysical: 0x4000_0000, flags: KVM_MEM_LOG_DIRTY_PAGES });
+    slots.add({ id: 1, guestPhysical: 0xfff0_0000, size: 1 << 20, hostPhysical: 0x4200_0000, flags: KVM_MEM_READONLY });
+    const guest = new GuestPhysicalMemory(host, slots);
+    guest.write32(0x1000, 0xcafe);
+    expect(host.read32(0x4000_1000)).toBe(0xcafe);
+    const detach = slots.logHostWrites(host);
+    host.write8(0x4000_5000, 1);
+    expect(slots.getDirtyLog(0)[0]).toBe(0b10_0010);
+    expect(slots.getDirtyLog(0)[0]).toBe(0);
+    detach();
+    expect(() => guest.read32(0x0200_0000)).toThrow(MemoryError);
+
+    const devices = new MmioBus();
+    devices.map(0xfed0_0000, 0x1000, new Scratch(), 'scratch');
+    const space = new PhysicalAddressSpace(guest, devices);
+    const out = { lo: 0, hi: 0 };
+    expect(space.write(0xfed0_0000, 4, 42)).toBe('mmio');
+    expect(space.read(0x1000, 8, out)).toBe('ram');
+    expect(out).toEqual({ lo: 0xcafe, hi: 0 });
+    expect(space.read(0xd000_0000, 4, out)).toBe('unclaimed');
+  });
+
+  it('host and guests in one trace', () => {
+    const tracer = new RecordingTracer();
+    const vm1 = new TaggingTracer(tracer, { vm: 1 });
+    vm1.emit({ kind: 'interrupt.delivered', cycle: 7500, cpu: 0, source: 'lapic', vector: 0x41, flow: 7 });
+    const trace = toChromeTrace(tracer.events(), { clockHz: 2.5e9, vmName: (vm) => `guest ${vm}` });
+    expect(trace.traceEvents.find((e) => e.name === 'process_name' && e.pid === 3)?.args?.name).toBe('guest 1');
+  });
+
+  it('atomic restores and time in saved states', () => {
+    const ram = new PhysicalMemory();
+    ram.addRegion(0, 0x2000);
+    ram.write8(0x10, 1);
+    const state = ram.saveState();
+    checkAtomicRestore(new PhysicalMemory(), state, [{ label: 'overlapping regions', state: { ...state, regions: [...state.regions, state.regions[0]] } }]);
+
+    const src = new Clock();
+    src.advance(1000);
+    const saved = saveCycle(src, 1500);
+    expect(saved).toBe(500);
+    const dst = new Clock();
+    dst.advance(9_000_000);
+    const fired: number[] = [];
+    dst.schedule(restoreCycle(dst, saved), (now) => fired.push(now));
+    dst.runUntilIdle();
+    expect(fired).toEqual([9_000_500]);
   });
 });

@@ -55,6 +55,20 @@ export type {
   CpuStats,
 } from './stats.js';
 
+// Time
+export {
+  /** Runs several CPUs on one clock, the one furthest behind first, a quantum at a time. */
+  CpuScheduler,
+} from './time/scheduler.js';
+export type {
+  /** What the scheduler needs of a CPU. */
+  SchedulableCpu,
+  /** Options of a CpuScheduler. */
+  CpuSchedulerOptions,
+  /** Why CpuScheduler.run returned. */
+  SchedulerResult,
+} from './time/scheduler.js';
+
 // x86
 export {
   /** An x86-64 processor running guest code natively. */

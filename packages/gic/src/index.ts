@@ -62,6 +62,10 @@ export {
   GICV3_SYSREGS,
   /** The register name of an MRS/MSR encoding. */
   gicv3SysregName,
+  /** Packs op0, op1, CRn, CRm, op2 into the 16-bit encoding GicV3.readSysreg/writeSysreg take (Arm ARM C5.1.2 order). */
+  sysregEncoding,
+  /** The ICC_* or ICH_* register description of a 16-bit encoding, or undefined. */
+  gicv3SysregByEncoding,
   /** GICv3 distributor register offsets. */
   GICD,
   /** GICv3 redistributor RD_base offsets. */
@@ -193,3 +197,71 @@ export type {
   /** What the ITS asks of a redistributor for vLPIs. */
   VlpiRedistributorPort,
 } from './its/index.js';
+
+// The Arm generic timer (Arm ARM DDI 0487 chapter D11); also the subpath `@hvsim/gic/timer`.
+export {
+  /** Per-PE generic timers (CNTP, CNTV, CNTHP) on one system counter derived from the core Clock. */
+  GenericTimer,
+  /** Timer indices: CNTP 0, CNTV 1, CNTHP 2. */
+  TIMER,
+  /** Timer names indexed by timer index. */
+  TIMER_NAMES,
+  /** Default PPI of each timer (Arm BSA): CNTP 30, CNTV 27, CNTHP 26. */
+  TIMER_PPI,
+  /** CNTP_CTL_EL0 / CNTV_CTL_EL0 / CNTHP_CTL_EL2 fields. */
+  CNT_CTL,
+  /** CNTKCTL_EL1 fields. */
+  CNTKCTL,
+  /** CNTHCTL_EL2 fields with HCR_EL2.E2H 0. */
+  CNTHCTL,
+  /** CNTHCTL_EL2 fields with HCR_EL2.E2H 1. */
+  CNTHCTL_E2H,
+  /** The model's reset values of the timer registers. */
+  TIMER_RESET,
+  /** Default system counter frequency: 62.5 MHz. */
+  DEFAULT_COUNTER_FREQUENCY_HZ,
+  /** Default CPU clock rate of the generic timer: 2.5 GHz. */
+  DEFAULT_CPU_FREQUENCY_HZ,
+  /** Numeric ids of the timer system registers (the number path). */
+  TIMER_SYSREG,
+  /** Every timer system register by name, with its encoding. */
+  TIMER_SYSREGS,
+  /** The timer system register id of an MRS/MSR encoding, or -1. */
+  timerSysregId,
+  /** The timer system register name of an MRS/MSR encoding, or undefined. */
+  timerSysregName,
+  /** Outcomes of a timer register access check. */
+  TIMER_ACCESS,
+  /** Decides whether a guest MRS/MSR of a timer register at an EL is allowed, trapped or UNDEFINED. */
+  checkTimerAccess,
+  /** The ESR ISS of a trapped timer register access (EC 0x18). */
+  sysregTrapIss,
+} from './timer/index.js';
+export type {
+  /** Construction options of GenericTimer. */
+  GenericTimerOptions,
+  /** Where a timer's output goes: `(cpu, intid, level)`. */
+  TimerOutput,
+  /** Exception level of a checked guest access, or undefined for the host. */
+  TimerAccessLevel,
+  /** One PE's EL1 timer context for a hypervisor's vcpu_put / vcpu_load. */
+  GenericTimerContext,
+  /** Saved state of GenericTimer. */
+  GenericTimerState,
+  /** Saved state of one PE's timer registers. */
+  GenericTimerCpuState,
+  /** Saved state of one timer. */
+  GenericTimerTimerState,
+  /** A timer index. */
+  TimerId,
+  /** A timer name: 'CNTP', 'CNTV' or 'CNTHP'. */
+  TimerName,
+  /** A timer system register name. */
+  TimerSysregName,
+  /** A timer system register id. */
+  TimerSysregId,
+  /** One timer system register with its encoding. */
+  TimerSysregInfo,
+  /** An outcome of checkTimerAccess. */
+  TimerAccessOutcome,
+} from './timer/index.js';

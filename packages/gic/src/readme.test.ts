@@ -1,7 +1,7 @@
 // The usage example of README.md, kept runnable (IHI0069 12.9.4, 12.11.42, 12.2.14, 12.2.10, 6.2).
 import { describe, expect, it } from 'vitest';
-import { PhysicalMemory } from '@hvsim/core';
-import { GicV2, GicV3, GICC, GICD, GICR, GICV2_GICD, GITS, encodeItsCommand } from './index.js';
+import { DELIVERY_STATUS, GuestPhysicalMemory, Memslots, PhysicalMemory } from '@hvsim/core';
+import { GicV2, GicV3, GICC, GICD, GICR, GICV2_GICD, GITS, encodeItsCommand, sysregEncoding } from './index.js';
 
 describe('README example', () => {
   it('runs the GICv3 example', () => {
@@ -90,5 +90,57 @@ describe('README example', () => {
     gic.write(0, 'ICC_EOIR1_EL1', lpi);
     expect(lpi).toBe(8192n);
     expect(its.commandErrorCount).toBe(0);
+  });
+
+  it('runs the system registers by encoding example', () => {
+    const IAR1 = sysregEncoding(3, 0, 12, 12, 0);
+    const EOIR1 = sysregEncoding(3, 0, 12, 12, 1);
+    expect(IAR1).toBe(0xc660);
+    const gic = new GicV3({ cpus: 1 });
+    gic.writeSysreg(0, sysregEncoding(3, 4, 12, 11, 0), 1);
+    gic.writeSysreg(0, sysregEncoding(3, 4, 12, 11, 7), 0xf000_0002);
+    gic.writeSysreg(0, sysregEncoding(3, 4, 12, 12, 0), 27, 0x50a0_0000);
+    gic.setVirtualRouting(0, { imo: true, fmo: true });
+    const intid = gic.readSysreg(0, IAR1);
+    expect(intid).toBe(27);
+    gic.writeSysreg(0, EOIR1, intid);
+    expect(gic.virtualInterface(0).readElrsr()).toBe(0b1111);
+  });
+
+  it('runs the emulated distributor, vCPU switch and vITS examples', () => {
+    const kicks: number[] = [];
+    const kick = (vcpu: number): number => kicks.push(vcpu);
+    const dist = new GicV3({ cpus: 2, onPendingChange: (vcpu) => kick(vcpu) });
+    dist.redistributorRegion.mmioWrite(GICR.WAKER, 4, 0);
+    dist.distributor.mmioWrite(GICD.CTLR, 4, 0x2);
+    dist.distributor.mmioWrite(GICD.IGROUPR + 4, 4, 1 << 8);
+    dist.distributor.mmioWrite(GICD.ISENABLER + 4, 4, 1 << 8);
+    expect(dist.acceptInterrupt({ vector: 40, trigger: 'edge', flow: 7 })).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(kicks).toEqual([0]);
+    const hw = new GicV3({ cpus: 2 });
+    const ids = new Int32Array(4);
+    const n = dist.pendingInterrupts(0, ids);
+    for (let i = 0; i < n; i++) {
+      const state = dist.takeForListRegister(0, ids[i]!) & 3;
+      const hi = (state << 30) | (dist.interruptGroup(0, ids[i]!) << 28) | (dist.interruptPriority(0, ids[i]!) << 16);
+      hw.virtualInterface(0).writeLr(i, ids[i]!, hi);
+    }
+    expect(hw.virtualInterface(0).readLrLow(0)).toBe(40);
+    const v = hw.virtualInterface(0);
+    for (let i = 0; i < n; i++) dist.foldListRegister(0, v.readLrLow(i), (v.readLrHigh(i) >>> 30) & 3);
+    expect(dist.pendingInterrupts(0, ids)).toBe(1);
+
+    const ctx = new Uint32Array(hw.virtualInterfaceWords);
+    hw.saveVirtualInterfaceWords(0, ctx);
+    hw.restoreVirtualInterfaceWords(1, ctx);
+    expect(hw.virtualInterface(1).readLrLow(0)).toBe(40);
+
+    const host = new PhysicalMemory();
+    host.addRegion(0x2_0000_0000, 0x100_0000);
+    const slots = new Memslots();
+    slots.add({ id: 0, guestPhysical: 0x4000_0000, size: 0x100_0000, hostPhysical: 0x2_0000_0000 });
+    const vgic = new GicV3({ cpus: 2, lpis: { memory: new GuestPhysicalMemory(host, slots) } });
+    const vits = vgic.createIts({ commandErrors: 'ignore' });
+    expect(vits.isEnabled).toBe(false);
   });
 });

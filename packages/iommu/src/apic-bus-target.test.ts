@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PhysicalMemory } from '@hvsim/core';
+import { DELIVERY_STATUS, PhysicalMemory } from '@hvsim/core';
 import { APIC_REG, ApicBus, LocalApic, PostedInterruptDescriptor, encodeRemappableMsi } from '@hvsim/lapic';
 import { apicBusTarget } from './apic-bus-target.js';
 import { IntelIommu } from './iommu.js';
@@ -61,5 +61,18 @@ describe('delivery into a real ApicBus and LocalApic (@hvsim/lapic)', () => {
     expect(pid.testPir(0x33)).toBe(true);
     expect(irr(apic, 0xf2)).toBe(true);
     expect(irr(apic, 0x33)).toBe(false);
+  });
+});
+
+describe('delivery status through the ApicBus (core DELIVERY_STATUS)', () => {
+  it('is DELIVERED when an APIC accepted, BLOCKED when no APIC matched the destination', () => {
+    const { iommu, memory } = platform();
+    memory.write32(0x10000 + 3 * 16, (0x41 << 16) | 1);
+    memory.write32(0x10000 + 3 * 16 + 4, 2 << 8);
+    memory.write32(0x10000 + 5 * 16, (0x41 << 16) | 1);
+    memory.write32(0x10000 + 5 * 16 + 4, 9 << 8); // APIC 9 does not exist
+    const to = (handle: number): number => encodeRemappableMsi({ handle, shv: false, subhandle: 0 }).address;
+    expect(iommu.sendMsi(0x0100, to(3), 0)).toMatchObject({ outcome: 'remapped', status: DELIVERY_STATUS.DELIVERED });
+    expect(iommu.sendMsi(0x0100, to(5), 0)).toMatchObject({ outcome: 'remapped', status: DELIVERY_STATUS.BLOCKED });
   });
 });

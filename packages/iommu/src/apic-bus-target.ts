@@ -3,14 +3,16 @@
  * `deliverMsi` and `deliver` methods) into an {@link IommuInterruptTarget},
  * so remapped interrupts with 32-bit x2APIC destinations reach the bus as
  * bus messages with a 32-bit destination instead of compatibility MSIs.
+ * The bus's delivery status (and the request's flow id) pass through.
  */
+import type { DeliveryStatus } from '@hvsim/core';
 import type { ApicBusMessage } from '@hvsim/lapic';
 import type { IommuInterruptTarget } from './target.js';
 
 /** The part of `ApicBus` the adapter uses. */
 export interface ApicBusLike {
-  deliverMsi(address: number, data: number, sourceId?: number): unknown;
-  deliver(message: ApicBusMessage): unknown;
+  deliverMsi(address: number, data: number, sourceId?: number, flow?: number): DeliveryStatus;
+  deliver(message: ApicBusMessage): DeliveryStatus;
 }
 
 /** An interrupt target delivering through `bus`: compatibility MSIs as written, x2APIC destinations as 32-bit bus messages. */
@@ -25,12 +27,13 @@ export function apicBusTarget(bus: ApicBusLike): IommuInterruptTarget {
     trigger: 'edge',
     level: true,
     x2apicDestination: true,
+    flow: 0,
   };
   return {
-    deliverMsi(address, data, sourceId) {
-      bus.deliverMsi(address, data, sourceId);
+    deliverMsi(address, data, sourceId, flow) {
+      return bus.deliverMsi(address, data, sourceId, flow ?? 0);
     },
-    deliverX2apicMsi(destination, address, data) {
+    deliverX2apicMsi(destination, address, data, _sourceId, flow) {
       // Compatibility MSI fields (SDM 3A 11.11): DM address bit 2; vector, delivery mode, level, trigger in the data.
       message.destination = destination;
       message.logical = (address & 0x4) !== 0;
@@ -38,7 +41,8 @@ export function apicBusTarget(bus: ApicBusLike): IommuInterruptTarget {
       message.deliveryMode = (data >>> 8) & 7;
       message.trigger = (data & 0x8000) !== 0 ? 'level' : 'edge';
       message.level = (data & 0x4000) !== 0;
-      bus.deliver(message);
+      message.flow = flow ?? 0;
+      return bus.deliver(message);
     },
   };
 }

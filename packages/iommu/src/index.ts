@@ -159,3 +159,51 @@ export {
   /** Formats a source ID as bb:dd.f. */
   formatSourceId,
 } from './source-id.js';
+export {
+  /** A host driver for one VT-d unit (Linux intel-iommu / VFIO / KVM IRQ bypass style): tables, mappings, IRTEs, invalidation. */
+  VtdDriver,
+} from './driver/vtd-driver.js';
+export type {
+  /** Wiring and choices of a VtdDriver. */
+  VtdDriverOptions,
+  /** The register interface a VtdDriver programs (IntelIommu has it). */
+  VtdRegisterPort,
+  /** Options of VtdDriver.enableInterruptRemapping. */
+  InterruptRemappingOptions,
+} from './driver/vtd-driver.js';
+export {
+  /** Builds VT-d second-level page tables (VT-d 3.7, 9.8): map, mapRange, unmap, lookup. */
+  SecondLevelTableBuilder,
+  /** Second-level page sizes: 4 KiB, 2 MiB, 1 GiB. */
+  SL_PAGE_SIZE,
+} from './driver/second-level-builder.js';
+export type {
+  /** Options of SecondLevelTableBuilder.map. */
+  SecondLevelMapOptions,
+  /** A mapping found by SecondLevelTableBuilder.lookup. */
+  SecondLevelMapping,
+} from './driver/second-level-builder.js';
+export {
+  /** Builds the root table and context tables (VT-d 9.1, 9.3). */
+  ContextTableBuilder,
+} from './driver/context-table-builder.js';
+export type {
+  /** What a context entry says about one source ID. */
+  ContextEntryFields,
+} from './driver/context-table-builder.js';
+export {
+  /** The interrupt remapping table with IRTE allocation (VT-d 9.10-9.11). */
+  InterruptRemappingTable,
+} from './driver/interrupt-table.js';
+export type {
+  /** A source of 4 KiB pages for tables (mmu's PageAllocator fits). */
+  TablePageSource,
+} from './driver/page-source.js';
+export {
+  /** The register descriptions (name, reset, writable and W1C bits) by dword offset (VT-d 11.4). */
+  registerDescriptions,
+} from './register-file.js';
+export type {
+  /** One 32-bit register of the register page as the model describes it. */
+  RegisterInfo,
+} from './register-file.js';

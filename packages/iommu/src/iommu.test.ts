@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Clock, PhysicalMemory, RecordingTracer, SnapshotError } from '@hvsim/core';
+import { Clock, PhysicalMemory, RecordingTracer, SnapshotError, UsageError } from '@hvsim/core';
 import { decodeMsi, encodeRemappableMsi, PostedInterruptDescriptor } from '@hvsim/lapic';
 import { CAP, ECAP } from './capabilities.js';
 import { VTD_FAULT_REASON as FR } from './faults/fault-reason.js';
@@ -209,5 +209,27 @@ describe('tracing and counters (VT-d 7.2 fault reporting: nothing blocked withou
     const bed = new TestBed();
     expect(bed.iommu.dmaRead(0x10, 0x3000_0000, 4).status).toBe('unsupported-request');
     expect(bed.iommu.stats.unsupportedRequests).toBe(1);
+  });
+});
+
+describe('host-side arguments are checked (issue 12)', () => {
+  it('names a misspelled option, a bad wiring and a bigint where a number belongs', () => {
+    const memory = new PhysicalMemory();
+    memory.addRegion(0, 0x10_0000);
+    const target = recordingTarget();
+    expect(() => new IntelIommu({ memory, target, featurs: {} } as never)).toThrow(/IntelIommu has no option "featurs"/);
+    expect(() => new IntelIommu({ memory, target, features: { postedInterrupt: true } as never })).toThrow(/no option "postedInterrupt"/);
+    expect(() => new IntelIommu({ memory, target, features: { passThrough: 1 as never } })).toThrow(/features.passThrough must be a boolean/);
+    expect(() => new IntelIommu({ memory: {} as never, target })).toThrow(/Memory interface/);
+    expect(() => new IntelIommu({ memory, target: {} as never })).toThrow(/deliverMsi/);
+    const iommu = new IntelIommu({ memory, target });
+    expect(() => iommu.sendMsi(1n as never, 0xfee0_0000, 0)).toThrow(UsageError);
+    expect(() => iommu.sendMsi(1, 0xfee0_0000n as never, 0)).toThrow(/MSI address/);
+    expect(() => iommu.sendMsi(1, 0xfee0_0000, 0n as never)).toThrow(/MSI data/);
+    expect(() => iommu.sendMsi(1, 0xfee0_0000, 0, 1n as never)).toThrow(/flow must be/);
+    expect(() => iommu.dmaRead(1, 0x1000n as never, 4)).toThrow(/DMA address/);
+    expect(() => iommu.dmaWrite(1, 0x1000, 4, 1n as never)).toThrow(/DMA write value/);
+    expect(() => iommu.mmioRead(0x10n as never, 4)).toThrow(/register offset/);
+    expect(() => iommu.mmioWrite(0x10, 4, 1n as never)).toThrow(UsageError);
   });
 });

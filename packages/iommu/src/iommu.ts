@@ -7,12 +7,14 @@
  * source ID, and get values back: data, or the fault that blocked them.
  */
 import {
+  DELIVERY_STATUS,
   MemoryError,
   SnapshotError,
   UsageError,
   assertAccessSize,
   assertAddress,
   assertInteger,
+  assertOptions,
   assertU32,
   assertU64,
   bigintToHex,
@@ -23,12 +25,16 @@ import {
   splitU64,
   type AccessSize,
   type Clock,
+  type DeliveryStatus,
   type MmioDevice,
-  type PhysicalMemory,
+  type MsiTarget,
+  type StateReader,
+  type Memory,
   type Tracer,
 } from '@hvsim/core';
 import { MSI_ADDRESS_BASE, MSI_ADDRESS_LAST } from '@hvsim/lapic';
-import { capabilityWords, extendedCapabilityWords, resolveFeatures, type IommuFeatures, type ResolvedFeatures } from './capabilities.js';
+import { BEYOND_HOST_ADDRESS_WIDTH } from './address.js';
+import { HOST_ADDRESS_WIDTH, capabilityWords, extendedCapabilityWords, resolveFeatures, type IommuFeatures, type ResolvedFeatures } from './capabilities.js';
 import { DmaRemapper, type DmaTranslation } from './dma/dma-remapper.js';
 import { INTERRUPT_RANGE_FIRST, INTERRUPT_RANGE_LAST, TRANSLATION_TYPE } from './dma/tables.js';
 import { EventInterrupt } from './faults/event-interrupt.js';
@@ -40,7 +46,7 @@ import { checkIrte } from './interrupts/irte.js';
 import type { ContextCacheState } from './dma/context-cache.js';
 import { Invalidations } from './invalidation.js';
 import { InvalidationQueue } from './qi/invalidation-queue.js';
-import { GCMD, VTD_FAULT_RECORDING_REGISTERS } from './regs.js';
+import { FSTS, GCMD, VTD_FAULT_RECORDING_REGISTERS } from './regs.js';
 import type { DmaResult, MsiResult } from './results.js';
 import type { IommuInterruptTarget } from './target.js';
 import { RegisterFile } from './register-file.js';
@@ -48,8 +54,13 @@ import { readEvent, readFaults, readQueue, readRows, type IntelIommuState } from
 
 /** Wiring and options of an {@link IntelIommu}. */
 export interface IntelIommuOptions {
-  /** Physical memory holding the tables and the devices' DMA targets. */
-  memory: PhysicalMemory;
+  /**
+   * Memory holding the tables and the devices' DMA targets: host RAM
+   * (`PhysicalMemory`) or any view implementing core's `Memory` (a
+   * guest-physical view for an emulated vIOMMU). DMA writes go through its
+   * write accessors, so its write observers see them.
+   */
+  memory: Memory;
   /** Where remapped interrupts, notification events and the unit's own events go (e.g. `ApicBus`). */
   target: IommuInterruptTarget;
   /** Optional features (all on by default). */
@@ -111,17 +122,27 @@ const TWO_32 = 0x1_0000_0000;
 const PAGE = 4096;
 const ACCESS_SIZES: readonly AccessSize[] = [1, 2, 4];
 
+/** A latched table pointer of a saved state: 4 KiB aligned below 2^48, or -1. */
+function readLatched(r: StateReader, key: string): number {
+  const value = r.int(key, BEYOND_HOST_ADDRESS_WIDTH, 2 ** HOST_ADDRESS_WIDTH - PAGE);
+  if (value !== BEYOND_HOST_ADDRESS_WIDTH && value % PAGE !== 0) {
+    throw new SnapshotError('shape', `${r.path}.${key} must be 4 KiB aligned or -1, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
 /** Source IDs are 16-bit requester IDs (bus:device.function). */
 function checkSourceId(sid: number): void {
   // Fast check first: the assert (which builds its message) runs only on bad input.
-  if (!(sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
+  // `typeof` first: a bigint must get the UsageError, not a TypeError from `|`.
+  if (!(typeof sid === 'number' && sid >= 0 && sid <= 0xffff && (sid | 0) === sid)) assertInteger(sid, 'source ID', 0, 0xffff);
 }
 
 /** A 1-, 2- or 4-byte access inside the 4 KiB register page. */
 function checkRegisterAccess(offset: number, size: AccessSize): void {
   const bytes: number = size; // callers from plain JavaScript may pass anything
   if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
-  if (!(offset >= 0 && offset <= 0xfff && (offset | 0) === offset)) assertInteger(offset, 'VT-d register offset', 0, 0xfff);
+  if (!(typeof offset === 'number' && offset >= 0 && offset <= 0xfff && (offset | 0) === offset)) assertInteger(offset, 'VT-d register offset', 0, 0xfff);
 }
 
 /** A naturally aligned 64-bit access inside the register page. */
@@ -131,8 +152,8 @@ function checkRegister64(offset: number): void {
 }
 
 /** An Intel VT-d remapping hardware unit. */
-export class IntelIommu implements MmioDevice {
-  private readonly memory: PhysicalMemory;
+export class IntelIommu implements MmioDevice, MsiTarget {
+  private readonly memory: Memory;
   private readonly target: IommuInterruptTarget;
   private readonly tracer: Tracer | undefined;
   private readonly clock: Clock | undefined;
@@ -157,11 +178,26 @@ export class IntelIommu implements MmioDevice {
   private readonly invalidations: Invalidations;
   private readonly queue: InvalidationQueue;
 
+  /** Flow id of the interrupt request being handled (0 outside sendMsi). */
+  private flow = 0;
   private readonly translation: DmaTranslation = { physical: 0, fpd: 0, hit: false };
   private readonly dmaResult: DmaResult = { status: 'ok', value: 0, physicalAddress: 0, faultReason: 0, faultRecorded: false };
-  private readonly msiResult: MsiResult = { outcome: 'passthrough', faultReason: 0, faultRecorded: false, interruptIndex: -1, cacheHit: false, notified: false };
+  private readonly msiResult: MsiResult = { outcome: 'passthrough', status: DELIVERY_STATUS.DELIVERED, faultReason: 0, faultRecorded: false, interruptIndex: -1, cacheHit: false, notified: false };
 
   constructor(options: IntelIommuOptions) {
+    assertOptions(options, ['memory', 'target', 'features', 'tracer', 'clock'], 'IntelIommu');
+    const memory: unknown = options.memory;
+    if (typeof (memory as Partial<Memory> | null)?.read32 !== 'function' || typeof (memory as Partial<Memory>).pageView !== 'function') {
+      throw new UsageError('bad-argument', `IntelIommu memory must implement core's Memory interface, got ${describeValue(memory)}`);
+    }
+    const target: unknown = options.target;
+    if (typeof (target as Partial<IommuInterruptTarget> | null)?.deliverMsi !== 'function') {
+      throw new UsageError('bad-argument', `IntelIommu target must have a deliverMsi method, got ${describeValue(target)}`);
+    }
+    assertOptions(options.features, ['postedInterrupts', 'extendedInterruptMode', 'passThrough'], 'IntelIommu features');
+    for (const [key, value] of Object.entries(options.features ?? {})) {
+      if (value !== undefined && typeof value !== 'boolean') throw new UsageError('bad-argument', `IntelIommu features.${key} must be a boolean, got ${describeValue(value)}`);
+    }
     this.memory = options.memory;
     this.target = options.target;
     this.tracer = options.tracer;
@@ -222,7 +258,7 @@ export class IntelIommu implements MmioDevice {
   dmaWrite(sid: number, iova: number, size: AccessSize, value: number): DmaResult {
     this.checkDma(sid, iova, size);
     const max = size === 4 ? 0xffff_ffff : size === 2 ? 0xffff : 0xff;
-    if (!(value >= 0 && value <= max && Math.floor(value) === value)) assertInteger(value, 'DMA write value', 0, max);
+    if (!(typeof value === 'number' && value >= 0 && value <= max && Math.floor(value) === value)) assertInteger(value, 'DMA write value', 0, max);
     const r = this.dmaResult;
     r.value = 0;
     if (iova >= INTERRUPT_RANGE_FIRST && iova <= INTERRUPT_RANGE_LAST) {
@@ -265,21 +301,34 @@ export class IntelIommu implements MmioDevice {
 
   /**
    * A device with source ID `sid` signals an MSI: a DWORD write of `data`
-   * to `address` in 0xFEE00000-0xFEEFFFFF (VT-d 5.1). The result object is
-   * reused by the next call.
+   * to `address` in 0xFEE00000-0xFEEFFFFF (VT-d 5.1). `flow` (core's
+   * `FlowIds`, 0 = untracked) is repeated in the trace events about this
+   * interrupt. The result object is reused by the next call.
    */
-  sendMsi(sid: number, address: number, data: number): MsiResult {
+  sendMsi(sid: number, address: number, data: number, flow = 0): MsiResult {
     checkSourceId(sid);
-    if (!(address >= MSI_ADDRESS_BASE && address <= MSI_ADDRESS_LAST && Math.floor(address) === address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
-    if (data >>> 0 !== data) assertU32(data, 'MSI data');
+    if (!(typeof address === 'number' && address >= MSI_ADDRESS_BASE && address <= MSI_ADDRESS_LAST && Math.floor(address) === address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
+    if (typeof data !== 'number' || data >>> 0 !== data) assertU32(data, 'MSI data');
+    if (typeof flow !== 'number' || (flow | 0) !== flow || flow < 0) throw new UsageError('bad-argument', `flow must be a non-negative 32-bit integer, got ${describeValue(flow)}`);
     this.counters.msiRequests++;
     const r = this.msiResult;
-    this.interrupts.request(sid, address, data, r);
+    // Kept for the fault trace; restored after, since a target may send another MSI from inside delivery.
+    const outer = this.flow;
+    this.flow = flow;
+    this.interrupts.request(sid, address, data, r, flow);
     if (r.outcome === 'blocked') this.counters.msiBlocked++;
-    else if (r.outcome === 'posted' && this.tracer) {
-      this.tracer.emit({ kind: 'interrupt.posted', cycle: this.now(), source: 'iommu', vector: this.interrupts.cache.vector[r.interruptIndex]!, args: { sid, index: r.interruptIndex, notified: r.notified } });
-    }
+    if (this.tracer) this.traceMsi(sid, address, data, r, flow);
+    this.flow = outer;
     return r;
+  }
+
+  /**
+   * MsiTarget: an MSI write from requester `sourceId` (0 when the platform
+   * carries none) goes through interrupt remapping as {@link sendMsi} does;
+   * returns its delivery status.
+   */
+  deliverMsi(address: number, data: number, sourceId = 0): DeliveryStatus {
+    return this.sendMsi(sourceId, address, data).status;
   }
 
   // --- inspection --------------------------------------------------------
@@ -400,7 +449,7 @@ export class IntelIommu implements MmioDevice {
   private checkDma(sid: number, iova: number, size: AccessSize): void {
     // Fast checks first: the asserts (which build their messages) run only on bad input.
     checkSourceId(sid);
-    if (!(iova >= 0 && iova <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova)) assertAddress(iova, 'DMA address');
+    if (!(typeof iova === 'number' && iova >= 0 && iova <= Number.MAX_SAFE_INTEGER && Math.floor(iova) === iova)) assertAddress(iova, 'DMA address');
     const bytes: number = size; // callers from plain JavaScript may pass anything
     if (bytes !== 4 && bytes !== 2 && bytes !== 1) assertAccessSize(size, ACCESS_SIZES);
     if ((iova % PAGE) + size > PAGE) {
@@ -450,7 +499,7 @@ export class IntelIommu implements MmioDevice {
 
   /** Fault recording (VT-d 7.2), honouring FPD for qualified faults. */
   private recordFault(sid: number, reason: number, infoLow: number, infoHigh: number, read: boolean, fpd: number): boolean {
-    this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'iommu', what: faultReasonName(reason), code: reason, args: { sid } });
+    this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'iommu', what: faultReasonName(reason), code: reason, flow: this.flow, args: { sid } });
     if (fpd === 1 && isQualifiedFault(reason)) {
       this.counters.faultsSuppressedByFpd++;
       return false;
@@ -475,6 +524,18 @@ export class IntelIommu implements MmioDevice {
 
   private now(): number {
     return this.clock?.now() ?? 0;
+  }
+
+  /** Trace of one interrupt request (a tracer is attached). */
+  private traceMsi(sid: number, address: number, data: number, r: MsiResult, flow: number): void {
+    const tracer = this.tracer!;
+    if (r.outcome === 'posted') {
+      const vector = this.interrupts.cache.vector[r.interruptIndex]!;
+      const kind = r.status === DELIVERY_STATUS.COALESCED ? 'interrupt.coalesced' : 'interrupt.posted';
+      tracer.emit({ kind, cycle: this.now(), source: 'iommu', vector, flow, args: { sid, index: r.interruptIndex, notified: r.notified } });
+    } else if (r.outcome !== 'blocked') {
+      tracer.emit({ kind: 'msi', cycle: this.now(), source: 'iommu', address, data, flow, args: { sid, index: r.interruptIndex, outcome: r.outcome, status: r.status } });
+    }
   }
 
   private trace(name: string, value: number): void {
@@ -531,9 +592,10 @@ export class IntelIommu implements MmioDevice {
     const irta = words('irta');
     const iva = words('iva');
     const iotlb = words('iotlb');
-    const rootTable = r.address('rootTable');
+    // Latched pointers: a 4 KiB-aligned address below the host address width, or -1 (beyond it).
+    const rootTable = readLatched(r, 'rootTable');
     const tableMode = r.int('tableMode', 0, 3);
-    const irtAddress = r.address('irtAddress');
+    const irtAddress = readLatched(r, 'irtAddress');
     const irtEntries = r.int('irtEntries', 2, 0x1_0000);
     const eime = r.bool('eime');
     const faults = readFaults(r.object('faults'));
@@ -542,6 +604,10 @@ export class IntelIommu implements MmioDevice {
     const queue = readQueue(r.object('queue'));
     if (queue.enabled !== ((gsts & GCMD.QIE) !== 0)) {
       throw new SnapshotError('shape', `${STATE_TYPE}.queue.enabled (${String(queue.enabled)}) disagrees with GSTS.QIES in ${STATE_TYPE}.gsts`);
+    }
+    if (queue.enabled && queue.head !== queue.tail && (faults.status & FSTS.IQE) === 0) {
+      // Processing is synchronous: an enabled queue with work left has stopped on an error (IQE).
+      throw new SnapshotError('shape', `${STATE_TYPE}.queue has IQH ${queue.head} != IQT ${queue.tail} while enabled, but FSTS.IQE is clear`);
     }
     const contextCache = readRows(r, 'contextCache', 6, [0xffff, 0xffff, 3, 1, 4, Number.MAX_SAFE_INTEGER]) as ContextCacheState;
     const iotlbEntries = readRows(r, 'iotlbEntries', 5, [0xffff, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 3, 30]) as never;

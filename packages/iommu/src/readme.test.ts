@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PhysicalMemory } from '@hvsim/core';
-import { APIC_REG, ApicBus, LocalApic, encodeRemappableMsi } from '@hvsim/lapic';
-import { GCMD, IRTE_SIZE, IntelIommu, VTD_REG, apicBusTarget, encodeRemappedIrte } from './index.js';
+import { DELIVERY_STATUS, PhysicalMemory } from '@hvsim/core';
+import { APIC_REG, ApicBus, LocalApic, PostedInterruptDescriptor, encodeRemappableMsi } from '@hvsim/lapic';
+import { GCMD, IRTE_SIZE, IntelIommu, VTD_REG, VtdDriver, apicBusTarget, encodeRemappedIrte } from './index.js';
 
 describe('README usage example', () => {
   it('runs as written (VT-d 5.1 remapping, 9.10 source-ID verification)', () => {
@@ -26,5 +26,28 @@ describe('README usage example', () => {
     expect(iommu.faultRecord(0)).toMatchObject({ fault: true, sourceId: 0x200, reason: 0x26, interruptIndex: 5 });
     memory.write32(0x2000, 7);
     expect(iommu.dmaRead(0x0100, 0x2000, 4)).toMatchObject({ status: 'ok', value: 7, physicalAddress: 0x2000 });
+  });
+});
+
+describe('README host-driver example', () => {
+  it('runs as written (VT-d 3.7 mapping, 6.5.2 invalidation, 5.2.3 posting)', () => {
+    const memory = new PhysicalMemory();
+    memory.addRegion(0, 0x1000_0000);
+    const iommu = new IntelIommu({ memory, target: { deliverMsi: () => 0 } });
+    let next = 0x80_0000;
+    const driver = new VtdDriver({ unit: iommu, memory, pages: { allocate: () => (next += 0x1000) } });
+    driver.attachDevice(0x0300, 1);
+    driver.mapGuestPhysical(0x0300, 0, 0x20_0000, (gpa) => 0x40_0000 + gpa);
+    driver.enableTranslation();
+    expect(iommu.dmaWrite(0x0300, 0x1000, 4, 0xcafe).physicalAddress).toBe(0x40_1000);
+    driver.unmapDma(0x0300, 0, 0x20_0000);
+    expect(iommu.dmaRead(0x0300, 0x1000, 4).status).toBe('fault');
+    driver.enableInterruptRemapping({ x2apic: true });
+    const pid = new PostedInterruptDescriptor(memory, 0x9000);
+    pid.updateControl({ nv: 0xf2, ndst: 5 });
+    const handle = driver.allocateIrte();
+    driver.postToVcpu(handle, { vector: 0x61, descriptorAddress: 0x9000, svt: 1, sid: 0x0300 });
+    const msi = encodeRemappableMsi({ handle, shv: false, subhandle: 0 });
+    expect(iommu.sendMsi(0x0300, msi.address, msi.data)).toMatchObject({ outcome: 'posted', status: DELIVERY_STATUS.DELIVERED, notified: true });
   });
 });

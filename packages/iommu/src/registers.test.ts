@@ -3,6 +3,7 @@ import { MmioBus, getField, UsageError } from '@hvsim/core';
 import { CAP, ECAP } from './capabilities.js';
 import { EVENT_CTL, FSTS, GCMD, VTD_REG } from './regs.js';
 import { TestBed } from './test-support/testbed.js';
+import { registerDescriptions } from './register-file.js';
 
 const cap64 = (bed: TestBed): number => Number(bed.read64(VTD_REG.CAP_REG));
 const field64 = (value: bigint, f: { lsb: number; width: number }): number => Number((value >> BigInt(f.lsb)) & ((1n << BigInt(f.width)) - 1n));
@@ -192,5 +193,34 @@ describe('VT-d 11.4.4 Global Command Register: one command at a time', () => {
   it('exposes FSTS bits at the spec positions', () => {
     expect([FSTS.PFO, FSTS.PPF, FSTS.IQE, FSTS.ICE, FSTS.ITE]).toEqual([1, 2, 16, 32, 64]);
     expect(getField(0x0300, FSTS.FRI)).toBe(3);
+  });
+});
+
+describe('one description per register (VT-d 11.4, Table 11-2)', () => {
+  it('every register reads its described reset value after construction', () => {
+    const bed = new TestBed();
+    const cap = bed.read64(VTD_REG.CAP_REG);
+    const ecap = bed.read64(VTD_REG.ECAP_REG);
+    registerDescriptions().forEach((d, i) => {
+      const expected = d.name === 'CAP_REG' ? Number(cap & 0xffff_ffffn) : d.name === 'CAP_REG.HI' ? Number(cap >> 32n) : d.name === 'ECAP_REG' ? Number(ecap & 0xffff_ffffn) : d.name === 'ECAP_REG.HI' ? Number(ecap >> 32n) : d.reset;
+      expect([d.name, bed.read32(i * 4)]).toEqual([d.name, expected]);
+    });
+  });
+
+  it('names every implemented register at its offset and describes the rest as reserved', () => {
+    const d = registerDescriptions();
+    expect(d).toHaveLength(1024);
+    expect(d[VTD_REG.IRTA_REG >>> 2]).toMatchObject({ name: 'IRTA_REG', writable: 0xffff_f00f, writableWithEim: 0x800 });
+    expect(d[VTD_REG.FSTS_REG >>> 2]).toMatchObject({ name: 'FSTS_REG', writable: 0, w1c: FSTS.PFO | FSTS.AFO | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE });
+    expect(d[(VTD_REG.FRCD_REG + 7 * 16 + 12) >>> 2]).toMatchObject({ name: 'FRCD_REG[7].W3', w1c: 0x8000_0000 });
+    expect(d[VTD_REG.PMEN_REG >>> 2]!.name).toBe('reserved@0x64');
+  });
+
+  it('keeps IRTA.EIME and FEUADDR/IEUADDR reserved without ECAP.EIM (VT-d 11.4.10.1, 11.4.7.4)', () => {
+    const bed = new TestBed({ features: { extendedInterruptMode: false } });
+    bed.write32(VTD_REG.IRTA_REG, 0x0030_0fff);
+    expect(bed.read32(VTD_REG.IRTA_REG)).toBe(0x0030_000f);
+    bed.write32(VTD_REG.FEUADDR_REG, 0x1234_5600);
+    expect(bed.read32(VTD_REG.FEUADDR_REG)).toBe(0);
   });
 });

@@ -3,6 +3,7 @@
  * hot paths allocate nothing): read them before the next call of the same
  * method, or copy them.
  */
+import type { DeliveryStatus } from '@hvsim/core';
 
 /** How a DMA request ended. */
 export type DmaStatus =
@@ -40,6 +41,13 @@ export type MsiOutcome =
 /** Result of `sendMsi`. */
 export interface MsiResult {
   outcome: MsiOutcome;
+  /**
+   * What became of the interrupt (core's `DELIVERY_STATUS`): for
+   * `'passthrough'` and `'remapped'` what the interrupt target answered;
+   * BLOCKED for `'blocked'`; for `'posted'` DELIVERED, or COALESCED when the
+   * vector's PIR bit was already set (KVM_SIGNAL_MSI answers 0 then).
+   */
+  status: DeliveryStatus;
   /** VT-d fault reason when blocked, else 0. */
   faultReason: number;
   /** Whether the fault was recorded (false: FPD = 1, or overflow). */

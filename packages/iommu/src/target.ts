@@ -2,7 +2,7 @@
  * Where the IOMMU's interrupts go: remapped interrupts, posted-interrupt
  * notification events and its own fault and invalidation events.
  */
-import type { MsiTarget } from '@hvsim/core';
+import type { DeliveryStatus, MsiTarget } from '@hvsim/core';
 
 /**
  * The interrupt target of an {@link IntelIommu}: anything that accepts a
@@ -20,9 +20,16 @@ import type { MsiTarget } from '@hvsim/core';
  */
 export interface IommuInterruptTarget extends MsiTarget {
   /**
+   * Takes a compatibility-format MSI write and says what became of it.
+   * `flow` is the flow id the device gave `sendMsi` (0 = untracked), for the
+   * target's own trace events; `ApicBus.deliverMsi` takes it.
+   */
+  deliverMsi(address: number, data: number, sourceId?: number, flow?: number): DeliveryStatus;
+  /**
    * Delivers an interrupt addressed to a 32-bit x2APIC destination.
    * `address` is a compatibility MSI address carrying RH (bit 3) and DM
    * (bit 2) with destination bits 19:12 zero; `data` is compatibility MSI data.
+   * Returns what became of the interrupt, as `deliverMsi` does.
    */
-  deliverX2apicMsi?(destination: number, address: number, data: number, sourceId?: number): void;
+  deliverX2apicMsi?(destination: number, address: number, data: number, sourceId?: number, flow?: number): DeliveryStatus;
 }

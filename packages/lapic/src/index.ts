@@ -108,10 +108,16 @@ export {
   PID_OFFSET,
   /** Size and alignment of a descriptor (64). */
   PID_SIZE,
+  /** Fields of the descriptor's control word (ON, SN, NV, reserved bits). */
+  PID_CONTROL,
   /** Linux's posted-interrupt notification vector, 0xF2. */
   POSTED_INTR_VECTOR,
   /** Linux's posted-interrupt wakeup vector, 0xF1. */
   POSTED_INTR_WAKEUP_VECTOR,
+} from './posted/posted-interrupt-descriptor.js';
+export type {
+  /** Fields PostedInterruptDescriptor.updateControl changes. */
+  PidControlUpdate,
 } from './posted/posted-interrupt-descriptor.js';
 
 // Local APIC
@@ -125,6 +131,10 @@ export type {
   /** Thermal, performance-counter or CMCI source. */
   LocalInterruptSource,
 } from './apic/local-apic.js';
+export type {
+  /** Takes a fixed interrupt instead of the IRR (APICv posting); LocalApicOptions.deliverFixed. */
+  FixedInterruptSink,
+} from './apic/apic-core.js';
 export type {
   /** Saved state of a LocalApic. */
   LocalApicState,
@@ -164,7 +174,27 @@ export type {
   IoApicOptions,
   /** Saved state of an IoApic. */
   IoApicState,
+  /** Where an IoApic sends its interrupts as MSI writes (IoApic.connectMsi). */
+  IoApicMsiTarget,
 } from './ioapic/io-apic.js';
+export {
+  /** Encodes a compatibility-format redirection entry as [low, high]. */
+  encodeRte,
+  /** Encodes a remappable-format redirection entry (VT-d 5.1.5.1) as [low, high]. */
+  encodeRemappableRte,
+  /** The MSI address a redirection entry sends. */
+  rteMsiAddress,
+  /** The MSI data a redirection entry sends. */
+  rteMsiData,
+  /** Bit 48 of an entry (bit 16 of the high dword): remappable format. */
+  RTE_HIGH_REMAPPABLE,
+} from './ioapic/rte.js';
+export type {
+  /** Fields of a compatibility-format redirection entry. */
+  RteFields,
+  /** Fields of a remappable-format redirection entry. */
+  RemappableRteFields,
+} from './ioapic/rte.js';
 export {
   /** IOAPIC MMIO offsets: IOREGSEL, IOWIN, EOI. */
   IOAPIC_MMIO,
@@ -202,6 +232,8 @@ export type {
   ApicBusMessage,
   /** The interconnect a LocalApic sends on. */
   ApicBusPort,
+  /** What an interconnect sees of a local APIC (a LocalApic). */
+  ApicBusEndpoint,
 } from './bus/apic-message.js';
 export {
   /** Does an APIC accept a destination (physical or logical)? */
@@ -217,3 +249,39 @@ export type {
   /** What a receiver contributes to destination matching. */
   DestinationIdentity,
 } from './bus/destination.js';
+
+// i8259A PIC pair (master + slave, ELCR)
+export {
+  /** The PC's cascaded master/slave i8259A pair with ELCR, as KVM's in-kernel irqchip has it. */
+  PicPair,
+} from './pic/pic-pair.js';
+export {
+  /** Standard I/O ports of the PIC pair and the ELCR. */
+  PIC_PORT,
+  /** IRQ inputs of the pair (16). */
+  PIC_IRQS,
+  /** The master input the slave cascades into (2). */
+  PIC_CASCADE_IRQ,
+  /** ICW1 fields. */
+  ICW1,
+  /** ICW4 fields. */
+  ICW4,
+  /** OCW2 fields. */
+  OCW2,
+  /** OCW2 commands (EOI, rotation, set priority). */
+  OCW2_COMMAND,
+  /** OCW3 fields (read register, poll, special mask mode). */
+  OCW3,
+  /** Writable ELCR bits of the master and slave. */
+  ELCR_WRITABLE,
+} from './pic/regs.js';
+export type {
+  /** Options of a PicPair. */
+  PicPairOptions,
+  /** Saved state of a PicPair. */
+  PicPairState,
+} from './pic/pic-pair.js';
+export type {
+  /** The registers and modes of one 8259A, named as KVM's `struct kvm_pic_state`. */
+  I8259Registers,
+} from './pic/i8259.js';

@@ -51,6 +51,24 @@ describe('shadow versus nested paging: what each costs on the same workload', ()
     expect(s.hardwareReferences).toBeLessThanOrEqual(s.accesses * 4);
   });
 
+  it('with the same TLB in front of shadow paging, a hit costs no walk: references are charged only on TLB misses', () => {
+    const g = guest();
+    const shadow = new ShadowMmu(g.memory, { memslots: g.memslots, shadowPages: new PageAllocator(32 * MiB, 16 * MiB), context: { cr3: g.pt.root }, tlb: { entries: 64, ways: 4 } });
+    workload(
+      (linear, write) => expect(shadow.translate(linear, write ? ACCESS.WRITE : ACCESS.READ).status).toBe('ok'),
+      (index, frame) => shadow.emulateWrite(g.pt.existingEntry(0x4000_0000 + index * 4096, 1), 8, (frame | PTE_LO.P | PTE_LO.RW | PTE_LO.US) >>> 0),
+    );
+    const s = shadow.stats();
+    const tlb = shadow.tlb!;
+    // The same exits as without a TLB (the TLB never hides a write-protect or dirty-tracking fault).
+    expect(s.exits).toBe(PAGES * 2 + 16 * 2);
+    expect(s.tlbHits).toBe(tlb.hits);
+    expect(tlb.hits + tlb.misses).toBe(s.accesses);
+    // Hardware walks only on TLB misses, at most 4 references each; each PTE rewrite changed a present spte: a remote flush.
+    expect(s.hardwareReferences).toBeLessThanOrEqual(tlb.misses * 4);
+    expect(s.remoteFlushes).toBe(16);
+  });
+
   it('nested paging never exits for guest page-table activity but pays up to 24 references per TLB miss', () => {
     const g = guest();
     const tables = new PageAllocator(48 * MiB, 16 * MiB);

@@ -37,6 +37,10 @@ export {
   /** A 4 KiB page allocator over one physical range (tables, shadow pages). */
   PageAllocator,
 } from './common/page-allocator.js';
+export type {
+  /** The time options every model here takes: `clock` (a core Clock; `now` is deprecated). */
+  TimeOptions,
+} from './common/memory-access.js';
 export {
   /** True when a 64-bit linear address (as halves) is canonical (SDM 3A 3.3.7.1). */
   isCanonical,
@@ -114,6 +118,8 @@ export type {
   X86MmuState,
   /** Counters of X86Mmu. */
   X86MmuStats,
+  /** A 64-bit linear address operand: a number, or an unsigned 64-bit bigint for upper-half addresses. */
+  LinearAddress,
 } from './x86/x86-mmu.js';
 
 // EPT
@@ -234,13 +240,27 @@ export type {
   ShadowMmuOptions,
 } from './shadow/shadow-mmu.js';
 export {
+  /** The shadow pages of one VM, shared by its vCPUs' ShadowMmu contexts (found by gfn and role). */
+  ShadowPageTables,
+} from './shadow/shadow-page-tables.js';
+export type {
+  /** Options of ShadowPageTables. */
+  ShadowPageTablesOptions,
+  /** VM-wide counters of ShadowPageTables. */
+  ShadowPageTablesStats,
+} from './shadow/shadow-page-tables.js';
+export {
+  /** Bits of a shadow page's role (level, direct, guest paging-mode bits, direct leaf attributes). */
+  SHADOW_ROLE,
+} from './shadow/shadow-pages.js';
+export {
   /** A walk result plus the event a hypervisor saw. */
   ShadowResult,
 } from './shadow/shadow-stats.js';
 export type {
   /** Counters of ShadowMmu (exits, emulated writes, references ...). */
   ShadowMmuStats,
-  /** `'hit'`, `'fixed'`, `'guest-fault'`, `'write-protected'` or `'mmio'`. */
+  /** `'hit'`, `'page-fault-exit'`, `'fixed'`, `'guest-fault'`, `'write-protected'` or `'mmio'`. */
   ShadowEvent,
 } from './shadow/shadow-stats.js';
 
@@ -278,4 +298,110 @@ export {
 export type {
   /** Attributes of a stage 2 mapping. */
   Stage2MapOptions,
+} from './arm/stage2-builder.js';
+
+// Arm stage 1 and the Arm TLB (issue 11, G9f)
+export {
+  /** TCR_EL1 fields. */
+  TCR_EL1,
+  /** TTBR0_EL1/TTBR1_EL1 fields. */
+  TTBR_EL1,
+  /** The SCTLR_EL1 bits a stage 1 walk uses (M, WXN). */
+  SCTLR_EL1,
+  /** Stage 1 descriptor fields (4 KiB granule). */
+  S1_DESCRIPTOR,
+  /** Hot-path masks of a stage 1 descriptor's bits 31:0. */
+  S1_LO,
+  /** Hot-path masks of a stage 1 descriptor's bits 63:32. */
+  S1_HI,
+  /** Stage 1 permission bits (EL1/EL0 read, write, execute) of a translation. */
+  S1_PERM,
+  /** DFSC/IFSC fault status codes (add the level), incl. external aborts on a walk. */
+  ARM_FAULT_STATUS,
+  /** Access flags of a stage 1 translation (READ, WRITE, EXECUTE, EL0, PAN). */
+  S1_ACCESS,
+  /** Every bit S1_ACCESS flags may use. */
+  S1_ACCESS_MASK,
+  /** ISS bits of a Data Abort a walk fills (WnR, S1PTW). */
+  ARM_ISS,
+} from './arm/stage1-regs.js';
+export {
+  /** TCR_EL1, TTBR0_EL1, TTBR1_EL1 and SCTLR_EL1 of one PE, decoded; `stage2` makes walks guest walks. */
+  Stage1Context,
+  /** One decoded VA range (TTBR0_EL1 or TTBR1_EL1 region). */
+  Stage1Region,
+  /** Smallest TnSZ with the 4 KiB granule (no FEAT_LPA2). */
+  S1_TNSZ_MIN,
+  /** Largest TnSZ (no FEAT_TTST). */
+  S1_TNSZ_MAX,
+} from './arm/stage1-context.js';
+export type {
+  /** Options of Stage1Context. */
+  Stage1ContextOptions,
+  /** Saved state of Stage1Context. */
+  Stage1ContextState,
+} from './arm/stage1-context.js';
+export {
+  /** VMSAv8-64 stage 1 translation of the EL1&0 regime, 4 KiB granule, optionally over stage 2. */
+  Stage1Walker,
+  /** True when a VA lies in the TTBR0_EL1/TTBR1_EL1 range bit 55 selects. */
+  stage1InRange,
+} from './arm/stage1-walker.js';
+export type {
+  /** Options of Stage1Walker. */
+  Stage1WalkerOptions,
+} from './arm/stage1-walker.js';
+export {
+  /** The S1_PERM bits a stage 1 leaf grants (AP, UXN/PXN, table limits, WXN). */
+  stage1Permissions,
+  /** True when S1_PERM bits allow an access (with PAN). */
+  stage1Allows,
+  /** Table-descriptor bits that limit later levels (APTable, UXNTable, PXNTable). */
+  S1_TABLE_LIMITS,
+} from './arm/stage1-permissions.js';
+export {
+  /** Writes stage 1 tables and the matching TTBRn_EL1/TCR_EL1. */
+  Stage1Builder,
+} from './arm/stage1-builder.js';
+export type {
+  /** Attributes of a stage 1 mapping. */
+  Stage1MapOptions,
+  /** Hierarchical limits of a stage 1 table descriptor. */
+  Stage1TableLimits,
+  /** Fields of Stage1Builder.tcr. */
+  Stage1TcrOptions,
+} from './arm/stage1-builder.js';
+export {
+  /** An Arm TLB tagged by VMID and ASID with the EL1&0 TLBI operations and an invalidation epoch. */
+  ArmTlb,
+  /** The TLBI operations ArmTlb.tlbi executes. */
+  ARM_TLBI,
+  /** Stage 2 permission bits of a combined Arm TLB entry. */
+  ARM_TLB_S2,
+} from './arm/arm-tlb.js';
+export type {
+  /** Options of ArmTlb. */
+  ArmTlbOptions,
+  /** A TLBI operation name. */
+  ArmTlbiOp,
+  /** Saved state of ArmTlb. */
+  ArmTlbState,
+} from './arm/arm-tlb.js';
+export {
+  /** ArmTlb in front of the stage 1 (and stage 2) walk for one PE. */
+  ArmMmu,
+} from './arm/arm-mmu.js';
+export type {
+  /** Options of ArmMmu. */
+  ArmMmuOptions,
+  /** Counters of ArmMmu. */
+  ArmMmuStats,
+  /** Saved state of ArmMmu. */
+  ArmMmuState,
+} from './arm/arm-mmu.js';
+export type {
+  /** Permission changes of Stage2Builder.protect. */
+  Stage2ProtectOptions,
+  /** A leaf descriptor found by Stage2Builder.leafFor. */
+  Stage2Leaf,
 } from './arm/stage2-builder.js';

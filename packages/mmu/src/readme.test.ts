@@ -8,7 +8,9 @@ import {
   NestedWalker,
   PageAllocator,
   ShadowMmu,
+  ShadowPageTables,
   WalkResult,
+  X86Mmu,
   X86PageTableBuilder,
   X86PageWalker,
   X86PagingContext,
@@ -49,4 +51,37 @@ it('README usage example (SDM 3A 4.5, SDM 3C 28.2, kvm.md 5d)', () => {
   expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('fixed'); // a VM exit, fixed silently
   expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('hit'); // no exit
   expect(shadow.stats().exits).toBe(1);
+});
+
+it('README hypervisor example: shared shadow pages, split exit, epochs, EPT range edits and attach (kvm.md 5d, SDM 3C 28.2)', () => {
+  const memory = new PhysicalMemory();
+  memory.addRegion(0, 0x400_0000);
+  const memslots = new Memslots();
+  memslots.add({ id: 0, guestPhysical: 0, size: 0x100_0000, hostPhysical: 0x100_0000 });
+  const guestPt = new X86PageTableBuilder(memory, new PageAllocator(0x80_0000, 0x80_0000), 4, (gpa) => memslots.translate(gpa));
+  guestPt.map(0x40_1000, 0x30_0000);
+
+  const vm = new ShadowPageTables(memory, { memslots, shadowPages: new PageAllocator(0x300_0000, 0x100_0000) });
+  const vcpu0 = new ShadowMmu(memory, { vm, vpid: 1, context: { cr3: guestPt.root }, tlb: { entries: 64 } });
+  const vcpu1 = new ShadowMmu(memory, { vm, vpid: 2, context: { cr3: guestPt.root }, tlb: { entries: 64 } });
+  const exit = vcpu0.hardwareTranslate(0x40_1000, ACCESS.READ);
+  expect(exit.event).toBe('page-fault-exit');
+  expect(vcpu0.pageFault(0x40_1000, ACCESS.READ, exit.errorCode).event).toBe('fixed');
+  expect(vcpu1.translate(0x40_1000, ACCESS.READ).event).toBe('hit');
+  const epoch = vcpu1.epoch;
+  vcpu0.emulateWrite(guestPt.existingEntry(0x40_1000, 1), 8, 0);
+  expect(vcpu1.epoch).not.toBe(epoch);
+  expect(vcpu1.translate(0x40_1000, ACCESS.READ).event).toBe('guest-fault');
+
+  const eptTables = new PageAllocator(0x200_0000, 0x100_0000);
+  const ept = new EptBuilder(memory, eptTables);
+  ept.identityMap(0, 0x100_0000);
+  expect(ept.writeProtect(0, 0x10_0000)).toBe(256);
+  expect(ept.zapRange(0x80_0000, 0x80_0000)).toBe(4);
+  const again = EptBuilder.attach(memory, eptTables, ept.root);
+  expect(again.root).toBe(ept.root);
+  const mmu = new X86Mmu(memory, { context: { cr3: 0 } });
+  mmu.setEptEnabled(true);
+  mmu.setEptp(again.eptp());
+  expect(() => mmu.invlpg(0xffff_8000_0000_1000n)).not.toThrow();
 });

@@ -44,11 +44,33 @@ export type {
 export type {
   /** Options of VmxProcessor.exception. */
   ExceptionOptions,
-  /** `'read'`, `'write'` or `'fetch'`. */
+} from './vmx/guest-events.js';
+export type {
+  /** `'read'`, `'write'`, `'fetch'` or `'guest-physical'`. */
   ApicAccessKind,
+} from './vmx/apic-events.js';
+export {
+  /** Instructions whose exiting is one VM-execution control, with control and exit reason. */
+  EXITING_INSTRUCTIONS,
+  /** Bit fields of the I/O-instruction exit qualification (reason 30). */
+  IO_QUALIFICATION,
+  /** Bit fields of the control-register-access exit qualification (reason 28). */
+  CR_QUALIFICATION,
+  /** The exit qualification of an I/O-instruction exit. */
+  ioExitQualification,
+  /** The exit qualification of a control-register-access exit. */
+  crExitQualification,
+} from './vmx/instruction-exits.js';
+export type {
   /** Exit details for VmxProcessor.reportExit. */
   InstructionExitInfo,
-} from './vmx/guest-events.js';
+  /** An instruction VmxProcessor.instructionExits decides. */
+  ExitingInstruction,
+  /** An I/O instruction (port, size, direction, string, REP, immediate). */
+  IoAccess,
+  /** A control-register access (MOV to/from CR0/3/4/8, CLTS, LMSW). */
+  CrAccess,
+} from './vmx/instruction-exits.js';
 
 // Outcomes
 export {
@@ -102,11 +124,13 @@ export type {
   ReadOutcome,
   /** Posted-interrupt processing ran. */
   PostedOutcome,
+  /** VM entry succeeded (reused object). */
+  EnteredOutcome,
 } from './vmx/outcomes.js';
 
 // The VMCS
 export {
-  /** One VMCS's data (typed arrays) and launch state. */
+  /** One VMCS's data (typed arrays), launch state and VM-entry check cache. */
   Vmcs,
   /** Offsets inside a VMCS region. */
   VMCS_REGION,

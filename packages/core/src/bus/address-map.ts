@@ -63,6 +63,8 @@ export class AddressMap<D> {
   lookup(addr: number): BusMapping<D> | undefined {
     const last = this.last;
     if (last !== undefined && addr >= last.base && addr < last.base + last.size) return last;
+    // NaN compares false both ways and would "match" the middle entry.
+    if (!(addr >= 0)) return undefined;
     const es = this.entries;
     let lo = 0;
     let hi = es.length - 1;

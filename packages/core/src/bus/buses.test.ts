@@ -63,6 +63,14 @@ describe('MmioBus', () => {
     expect(e.message).toBe('MMIO read of 4 byte(s) at 0x2000: no device is mapped there');
   });
 
+  it('claims no NaN or negative address (a binary search would otherwise match the middle range)', () => {
+    const bus = new MmioBus();
+    for (let i = 0; i < 3; i++) bus.map(0x1000 * i, 0x100, new Recorder());
+    expect(bus.lookup(Number.NaN)).toBeUndefined();
+    expect(bus.lookup(-1)).toBeUndefined();
+    expect(() => bus.read(Number.NaN, 4)).toThrow(/MMIO address must be a non-negative safe integer, got NaN/);
+  });
+
   it('rejects an access that runs past the end of the range', () => {
     const bus = new MmioBus();
     bus.map(0x1000, 0x100, new Recorder(), 'dev');

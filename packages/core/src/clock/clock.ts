@@ -9,6 +9,7 @@ import { UsageError } from '../errors/hvsim-error.js';
 import { assertAddress, describeValue } from '../errors/validate.js';
 import { readState } from '../snapshot/state-reader.js';
 import { SnapshotError } from '../snapshot/snapshot-error.js';
+import type { TimeSource } from './relative-cycles.js';
 
 /** Saved state of a {@link Clock}: the time only (see `Clock.saveState`). */
 export interface ClockState {
@@ -32,7 +33,7 @@ const SLOT_BITS = 22;
 const SLOTS = 2 ** SLOT_BITS;
 
 /** Simulated time in cycles with a deterministic event queue (see the file comment). */
-export class Clock {
+export class Clock implements TimeSource {
   private cycle = 0;
   private seq = 0;
   private capacity: number;
@@ -173,11 +174,17 @@ export class Clock {
     return { type: 'hvsim.clock', version: 1, now: this.cycle };
   }
 
-  /** Sets the time from a saved state; the queue must be empty. */
+  /**
+   * Sets the time from a saved state; the queue must be empty. This is for a
+   * whole-host restore (the clock first, then the models). Models restored
+   * into a clock that is already running (a migrated VM) do not restore the
+   * clock: their states hold cycles relative to the clock at save time
+   * (`saveCycle` / `restoreCycle`, `StateReader.cycle`).
+   */
   restoreState(state: unknown): void {
     const now = readState(state, 'hvsim.clock', 1).address('now');
     if (this.heapSize !== 0) {
-      throw new SnapshotError('shape', `hvsim.clock: restore into a clock with ${this.heapSize} pending events; restore the clock before the models that schedule on it`);
+      throw new SnapshotError('shape', `hvsim.clock: restore into a clock with ${this.heapSize} pending events; restore the clock before the models that schedule on it (a model restored into a running clock restores its cycles with restoreCycle instead)`);
     }
     this.cycle = now;
   }

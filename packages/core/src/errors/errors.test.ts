@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CpuException, X86_VECTOR, ARM64_EXCEPTION_CLASS } from './cpu-exception.js';
 import { HvsimError, UsageError } from './hvsim-error.js';
-import { assertAccessSize, assertAddress, assertInteger, assertU32, describeValue } from './validate.js';
+import { assertAccessSize, assertAddress, assertInteger, assertOptions, assertU32, describeValue, wrongType } from './validate.js';
 
 describe('CpuException', () => {
   // SDM 3A 6.3.1: vector numbers of the architectural exceptions.
@@ -62,5 +62,20 @@ describe('argument checks', () => {
     expect(describeValue(undefined)).toBe('undefined');
     expect(describeValue([1])).toBe('an array');
     expect(describeValue({})).toBe('object');
+  });
+});
+
+describe('option and type checks (issue 12: misspelled options, bigint for number)', () => {
+  it('names a misspelled option and the known ones', () => {
+    expect(() => assertOptions({ capcity: 3 }, ['capacity'], 'RecordingTracer')).toThrow('RecordingTracer has no option "capcity" (known: capacity)');
+    expect(() => assertOptions(5, ['a'], 'thing')).toThrow('thing options must be an object, got 5 (0x5)');
+    expect(() => assertOptions({}, [], 'thing')).not.toThrow();
+    expect(() => assertOptions(undefined, [], 'thing')).not.toThrow();
+    expect(() => assertOptions({ a: 1 }, [], 'thing')).toThrow('thing has no option "a" (known: none)');
+  });
+
+  it('names a value of the wrong numeric type', () => {
+    expect(() => wrongType(5n, 'address', 'number')).toThrow(UsageError);
+    expect(() => wrongType(5n, 'address', 'number')).toThrow('address must be a number, got 5n');
   });
 });

@@ -41,3 +41,30 @@ export function assertU32(value: unknown, what: string): asserts value is number
     throw new UsageError('bad-argument', `${what} must be an unsigned 32-bit integer, got ${describeValue(value)}`);
   }
 }
+
+/**
+ * Throws unless `options` is undefined or a plain object whose keys are all
+ * in `known`: a misspelled option (`priorty`) is an error naming it, not a
+ * setting silently ignored.
+ */
+export function assertOptions(options: unknown, known: readonly string[], what: string): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new UsageError('bad-argument', `${what} options must be an object, got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new UsageError('bad-argument', `${what} has no option ${JSON.stringify(key)} (known: ${known.length === 0 ? 'none' : known.join(', ')})`);
+    }
+  }
+}
+
+/**
+ * Throws the UsageError for a value of the wrong type where a hot path
+ * expected a `number` or `bigint` (a bigint address, a number for a 64-bit
+ * value). Hot paths test `typeof` inline and call this only when it fails,
+ * so the check costs nothing measurable.
+ */
+export function wrongType(value: unknown, what: string, expected: 'number' | 'bigint'): never {
+  throw new UsageError('bad-argument', `${what} must be a ${expected}, got ${describeValue(value)}`);
+}

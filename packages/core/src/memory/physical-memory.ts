@@ -5,7 +5,7 @@
  * region throws a {@link MemoryError} naming it: nothing outside RAM reads as
  * zero by accident.
  */
-import { assertAddress, assertInteger, describeValue } from '../errors/validate.js';
+import { assertAddress, assertInteger, assertOptions, describeValue, wrongType } from '../errors/validate.js';
 import { readState } from '../snapshot/state-reader.js';
 import { SnapshotError } from '../snapshot/snapshot-error.js';
 import { base64ToBytes, bytesToBase64 } from '../snapshot/encoding.js';
@@ -68,6 +68,7 @@ export class PhysicalMemory implements Memory {
   addRegion(base: number, size: number, options: RegionOptions = {}): MemoryRegion {
     assertAddress(base, 'region base');
     assertInteger(size, 'region size', 1, Number.MAX_SAFE_INTEGER - base);
+    assertOptions(options, ['name', 'readOnly'], 'addRegion');
     if (base % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0) {
       throw new MemoryError('bad-argument', base, `region base and size must be multiples of 4 KiB, got base ${describeValue(base)} size ${describeValue(size)}`);
     }
@@ -282,11 +283,13 @@ export class PhysicalMemory implements Memory {
   // --- scalar accesses ---------------------------------------------------
 
   read8(addr: number): number {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const v = this.pageForRead(addr, 1);
     return v ? v.getUint8(addr & PAGE_MASK) : 0;
   }
 
   read16(addr: number): number {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 2) return this.readSplit(addr, 2);
     const v = this.pageForRead(addr, 2);
@@ -294,6 +297,7 @@ export class PhysicalMemory implements Memory {
   }
 
   read32(addr: number): number {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 4) return this.readSplit(addr, 4);
     const v = this.pageForRead(addr, 4);
@@ -302,6 +306,7 @@ export class PhysicalMemory implements Memory {
 
   /** 64-bit read as bigint (API boundary); hot paths use two `read32`s. */
   read64(addr: number): bigint {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 8) {
       const lo = this.readSplit(addr, 4);
@@ -317,6 +322,7 @@ export class PhysicalMemory implements Memory {
    * walkers read paging-structure entries on their hot path.
    */
   read64Halves(addr: number, out: U64Halves): U64Halves {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 8) {
       out.lo = this.readSplit(addr, 4);
@@ -335,11 +341,15 @@ export class PhysicalMemory implements Memory {
   }
 
   write8(addr: number, value: number): void {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
+    if (typeof value !== 'number') wrongType(value, 'value', 'number');
     this.pageForWrite(addr, 1).setUint8(addr & PAGE_MASK, value);
     if (this.observerCount !== 0) this.notifyWritten(addr, 1);
   }
 
   write16(addr: number, value: number): void {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
+    if (typeof value !== 'number') wrongType(value, 'value', 'number');
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 2) return this.writeSplit(addr, 2, value);
     this.pageForWrite(addr, 2).setUint16(off, value, true);
@@ -347,6 +357,8 @@ export class PhysicalMemory implements Memory {
   }
 
   write32(addr: number, value: number): void {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
+    if (typeof value !== 'number') wrongType(value, 'value', 'number');
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 4) return this.writeSplit(addr, 4, value);
     this.pageForWrite(addr, 4).setUint32(off, value, true);
@@ -354,6 +366,8 @@ export class PhysicalMemory implements Memory {
   }
 
   write64(addr: number, value: bigint): void {
+    if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
+    if (typeof value !== 'bigint') wrongType(value, '64-bit value', 'bigint');
     const off = addr & PAGE_MASK;
     if (off > PAGE_SIZE - 8) {
       this.checkBacked(addr, 8, 'write');

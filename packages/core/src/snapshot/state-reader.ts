@@ -7,6 +7,7 @@
  */
 import { Bitmap } from '../bits/bitmap.js';
 import { describeValue } from '../errors/validate.js';
+import type { TimeSource } from '../clock/relative-cycles.js';
 import { bitmapFromHex, hexToBigint } from './encoding.js';
 import { SnapshotError } from './snapshot-error.js';
 
@@ -73,6 +74,18 @@ export class StateReader {
     const v = this.obj[key];
     if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) this.fail(key, `one of ${values.join(', ')}`, v);
     return v as T;
+  }
+
+  /**
+   * A cycle saved relative to the clock at save time (see `saveCycle`),
+   * turned into an absolute cycle of `clock`. `minRelative` is 0 for a
+   * deadline (never saved in the past) and negative for an anchor.
+   */
+  cycle(key: string, clock: TimeSource, minRelative = -Number.MAX_SAFE_INTEGER): number {
+    const saved = this.int(key, minRelative, Number.MAX_SAFE_INTEGER);
+    const now = clock.now();
+    if (!Number.isSafeInteger(now + saved)) this.fail(key, `a relative cycle that lands in range at cycle ${now}`, saved);
+    return now + saved;
   }
 
   /** A bigint stored as hex (see `bigintToHex`). */

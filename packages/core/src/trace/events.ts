@@ -2,6 +2,9 @@
  * Typed trace events. Models emit them to an optional {@link Tracer}; with no
  * tracer attached the emitting code is `this.tracer?.emit({...})`, which
  * builds nothing, so tracing costs nothing when it is off.
+ *
+ * Emitters build a fresh event object per `emit` and do not touch it
+ * afterwards: a tracer may keep it, and a wrapper may stamp fields on it.
  */
 
 /** Scalar values an event may carry in `args`. */
@@ -11,9 +14,30 @@ export type TraceArg = number | string | boolean;
 export interface TraceEventBase {
   /** Simulated cycle at which the event happened (its start, if it spans time). */
   cycle: number;
-  /** The CPU (physical or virtual, per `source`) the event concerns. */
+  /**
+   * The CPU the event concerns, numbered as the emitting model numbers its
+   * CPUs: the APIC ID (lapic, ioapic and apic-bus destinations), the PE index
+   * (gic, its, timer), the `cpu` option (vmx, mmu, tlb). Whether that CPU is
+   * physical or virtual is said by `vm`: absent, a host CPU; present, a CPU
+   * of that VM. `cpu` alone never tells host from guest.
+   */
   cpu?: number;
-  /** The model that emitted it: `'lapic'`, `'ioapic'`, `'gic'`, `'its'`, `'vmx'`, `'iommu'`, `'mmu'`, `'kvm'`, ... */
+  /**
+   * The VM the event belongs to (the id a hypervisor gives it); absent for
+   * the host. Stamped by a `TaggingTracer` that a VMM
+   * puts between each VM's models and the recording tracer, so a guest
+   * LAPIC's events never collide with the host LAPIC's.
+   */
+  vm?: number;
+  /** Index of the vCPU within its `vm` that the event concerns, when the emitter is per-vCPU (a VMX processor running it, a KVM vCPU). */
+  vcpu?: number;
+  /**
+   * The model that emitted it. Names used across the packages: `lapic`,
+   * `ioapic`, `pic`, `apic-bus` (lapic); `vmx` (vmcs); `iommu`; `gic`, `its`
+   * (gic); `timer` (the Arm generic timer); `mmu`, `mmu.shadow`,
+   * `mmu.nested`, `mmu.stage2`, `ept`, `tlb` (mmu); `kvm`; `cpu`. A wrapper
+   * may prefix them (`guest.lapic`).
+   */
   source: string;
   /** Cycles the event spans (e.g. a VM exit's handling), for timeline views. */
   duration?: number;

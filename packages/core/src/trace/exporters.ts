@@ -3,7 +3,7 @@
  * and chrome://tracing) and JSON lines.
  */
 import { UsageError } from '../errors/hvsim-error.js';
-import { describeValue } from '../errors/validate.js';
+import { assertOptions, describeValue } from '../errors/validate.js';
 import type { TraceArg, TraceEvent } from './events.js';
 
 /** One entry of the Chrome Trace Event format's `traceEvents` array. */
@@ -36,16 +36,20 @@ export interface ChromeTrace {
 export interface ChromeTraceOptions {
   /** Clock rate used to turn cycles into microseconds. */
   clockHz: number;
-  /** Process id to put events under (default 1). */
+  /** Process id of the host's events (default 1); VM n's process is `pid + 1 + n`. */
   pid?: number;
-  /** Process name shown by viewers (default `hvsim`). */
+  /** Name of the host's process (default `hvsim`). */
   processName?: string;
-  /** Name of a CPU's row (default `cpu N`). */
+  /** Name of a host CPU's row (default `cpu N`). */
   cpuName?: (cpu: number) => string;
+  /** Name of VM n's process (default `vm N`). */
+  vmName?: (vm: number) => string;
+  /** Name of a row in a VM's process, by `vcpu` (or `cpu` when the event has no `vcpu`) (default `vcpu N`). */
+  vcpuName?: (vm: number, vcpu: number) => string;
 }
 
 // Facts every event has that go into the entry itself rather than into args.
-const STRUCTURAL = new Set(['kind', 'cycle', 'cpu', 'source', 'duration', 'flow', 'args']);
+const STRUCTURAL = new Set(['kind', 'cycle', 'cpu', 'vm', 'vcpu', 'source', 'duration', 'flow', 'args']);
 
 function entryName(e: TraceEvent): string {
   switch (e.kind) {
@@ -71,26 +75,50 @@ function entryArgs(e: TraceEvent): Record<string, TraceArg> {
 }
 
 /**
- * Converts events to the Chrome Trace Event format: one row (thread) per CPU
- * plus a `platform` row for events with no CPU, events with a duration as
- * complete (`X`) slices and others as thread-scoped instants, and the events
- * sharing a `flow` number linked by flow arrows.
+ * Converts events to the Chrome Trace Event format. The host's events (no
+ * `vm`) go in one process, with a row (thread) per `cpu` plus a `platform`
+ * row for events with no CPU; each VM's events go in a process of their own
+ * (`pid + 1 + vm`), with a row per `vcpu` (or `cpu` when the event has no
+ * `vcpu`). Events with a duration are complete (`X`) slices, others
+ * thread-scoped instants; events sharing a `flow` number are linked by flow
+ * arrows, across processes too (an interrupt from a host device to a guest).
  */
 export function toChromeTrace(events: readonly TraceEvent[], options: ChromeTraceOptions): ChromeTrace {
+  assertOptions(options, ['clockHz', 'pid', 'processName', 'cpuName', 'vmName', 'vcpuName'], 'toChromeTrace');
   const { clockHz } = options;
   if (typeof clockHz !== 'number' || !(clockHz > 0) || !Number.isFinite(clockHz)) {
     throw new UsageError('bad-argument', `clockHz must be a positive number, got ${describeValue(clockHz)}`);
   }
-  const pid = options.pid ?? 1;
+  const hostPid = options.pid ?? 1;
   const us = (cycles: number): number => (cycles / clockHz) * 1e6;
-  const tidOf = (e: TraceEvent): number => (e.cpu === undefined ? 0 : e.cpu + 1);
+  const pidOf = (e: TraceEvent): number => (e.vm === undefined ? hostPid : hostPid + 1 + e.vm);
+  const tidOf = (e: TraceEvent): number => {
+    const row = e.vm === undefined ? e.cpu : (e.vcpu ?? e.cpu);
+    return row === undefined ? 0 : row + 1;
+  };
   const cpuName = options.cpuName ?? ((cpu: number) => `cpu ${cpu}`);
+  const vmName = options.vmName ?? ((vm: number) => `vm ${vm}`);
+  const vcpuName = options.vcpuName ?? ((_vm: number, vcpu: number) => `vcpu ${vcpu}`);
 
-  const out: ChromeTraceEntry[] = [{ name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: options.processName ?? 'hvsim' } }];
-  const tids = new Set<number>();
-  for (const e of events) tids.add(tidOf(e));
-  for (const tid of [...tids].sort((a, b) => a - b)) {
-    out.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name: tid === 0 ? 'platform' : cpuName(tid - 1) } });
+  // Processes and their rows, host first, then VMs by id.
+  const rows = new Map<number, { vm: number | undefined; tids: Set<number> }>([[hostPid, { vm: undefined, tids: new Set() }]]);
+  for (const e of events) {
+    const pid = pidOf(e);
+    let p = rows.get(pid);
+    if (p === undefined) {
+      p = { vm: e.vm, tids: new Set() };
+      rows.set(pid, p);
+    }
+    p.tids.add(tidOf(e));
+  }
+  const out: ChromeTraceEntry[] = [];
+  for (const pid of [...rows.keys()].sort((a, b) => a - b)) {
+    const { vm, tids } = rows.get(pid)!;
+    out.push({ name: 'process_name', ph: 'M', ts: 0, pid, tid: 0, args: { name: vm === undefined ? (options.processName ?? 'hvsim') : vmName(vm) } });
+    for (const tid of [...tids].sort((a, b) => a - b)) {
+      const name = tid === 0 ? 'platform' : vm === undefined ? cpuName(tid - 1) : vcpuName(vm, tid - 1);
+      out.push({ name: 'thread_name', ph: 'M', ts: 0, pid, tid, args: { name } });
+    }
   }
 
   // Flow arrows attach to slices, so events on a flow become (possibly zero-length) slices.
@@ -103,6 +131,7 @@ export function toChromeTrace(events: readonly TraceEvent[], options: ChromeTrac
   });
 
   events.forEach((e, i) => {
+    const pid = pidOf(e);
     const base = { name: entryName(e), cat: e.source, ts: us(e.cycle), pid, tid: tidOf(e), args: entryArgs(e) };
     if (e.duration !== undefined || e.flow !== undefined) out.push({ ...base, ph: 'X', dur: us(e.duration ?? 0) });
     else out.push({ ...base, ph: 'i', s: 't' });

@@ -2,7 +2,7 @@
  * A tracer that keeps events in memory, optionally in a bounded ring buffer
  * that keeps the newest `capacity` events and counts what it dropped.
  */
-import { assertInteger } from '../errors/validate.js';
+import { assertInteger, assertOptions } from '../errors/validate.js';
 import type { TraceEvent, Tracer } from './events.js';
 
 /** Options of {@link RecordingTracer}. */
@@ -20,6 +20,7 @@ export class RecordingTracer implements Tracer {
   private droppedCount = 0;
 
   constructor(options: RecordingTracerOptions = {}) {
+    assertOptions(options, ['capacity'], 'RecordingTracer');
     const capacity = options.capacity ?? Infinity;
     if (capacity !== Infinity) assertInteger(capacity, 'tracer capacity', 1, 2 ** 31);
     this.capacity = capacity;

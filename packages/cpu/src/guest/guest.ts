@@ -16,6 +16,10 @@
  * a negative 32-bit number (what `|` and `<<` give for bit 31) counts as
  * unsigned.
  */
+import { UsageError, describeValue } from '@hvsim/core';
+import type { ArmTlbiOp } from '@hvsim/mmu';
+import { arm64SysregByName } from '../arm64/sysregs.js';
+import { tlbiOpNumber } from '../arm64/tlbi-ops.js';
 import { OP, Op } from './ops.js';
 
 const TWO_32 = 0x1_0000_0000;
@@ -232,5 +236,115 @@ export class X86Guest extends Guest {
   /** PAUSE (a spin-wait hint). */
   pause(): Op {
     return this.set(OP.PAUSE, 0, 0);
+  }
+}
+
+/**
+ * The arm64 guest interface: {@link Guest} plus the A64 system instructions.
+ * System registers are named by encoding (fastest: look it up once, e.g.
+ * `const IAR1 = arm64SysregByName('ICC_IAR1_EL1')`) or by name (a map lookup
+ * per call).
+ */
+export class Arm64Guest extends Guest {
+  private static encodingOf(reg: number | string): number {
+    if (typeof reg === 'number') {
+      if (!Number.isInteger(reg) || reg < 0 || reg > 0xffff) throw new UsageError('bad-argument', `system register encoding must be an integer in [0, 0xffff], got ${describeValue(reg)}`);
+      return reg;
+    }
+    return arm64SysregByName(reg);
+  }
+
+  /** MRS: reads a system register (result as a 64-bit load: `lo + hi * 2^32`, halves in `lo`/`hi`). */
+  mrs(reg: number | string): Op {
+    return this.set(OP.MRS, 8, Arm64Guest.encodingOf(reg));
+  }
+
+  /** MSR of a number below 2^53 to a system register. */
+  msr(reg: number | string, value: number): Op {
+    const op = this.set(OP.MSR, 8, Arm64Guest.encodingOf(reg));
+    setValue64(op, value);
+    return op;
+  }
+
+  /** MSR of a value given as 32-bit halves. */
+  msrHalves(reg: number | string, lo: number, hi: number): Op {
+    return this.set(OP.MSR, 8, Arm64Guest.encodingOf(reg), lo >>> 0, hi >>> 0);
+  }
+
+  /** MSR DAIFSet, #mask (bit 3 D, 2 A, 1 I, 0 F): `daifSet(2)` masks IRQs. */
+  daifSet(mask: number): Op {
+    return this.set(OP.DAIF_SET, 0, mask & 0xf);
+  }
+
+  /** MSR DAIFClr, #mask: `daifClr(2)` unmasks IRQs. */
+  daifClr(mask: number): Op {
+    return this.set(OP.DAIF_CLR, 0, mask & 0xf);
+  }
+
+  /** WFI: wait for an interrupt. */
+  wfi(): Op {
+    return this.set(OP.WFI, 0, 0);
+  }
+
+  /** WFE: wait for an event (or an interrupt). */
+  wfe(): Op {
+    return this.set(OP.WFE, 0, 0);
+  }
+
+  /** SEV: sends an event to every PE. */
+  sev(): Op {
+    return this.set(OP.SEV, 0, 0);
+  }
+
+  /** SEVL: sets this PE's event register. */
+  sevl(): Op {
+    return this.set(OP.SEVL, 0, 0);
+  }
+
+  /** ERET: return from an exception handler (ELR_EL1, SPSR_EL1). */
+  eret(): Op {
+    return this.set(OP.ERET, 0, 0);
+  }
+
+  /** SVC #imm16: a supervisor call. */
+  svc(imm16: number): Op {
+    return this.set(OP.SVC, 0, imm16 & 0xffff);
+  }
+
+  /** HVC #imm16: a hypervisor call (result: X0 as the hypervisor left it). */
+  hvc(imm16: number): Op {
+    return this.set(OP.HVC, 0, imm16 & 0xffff);
+  }
+
+  /** SMC #imm16: a secure monitor call. */
+  smc(imm16: number): Op {
+    return this.set(OP.SMC, 0, imm16 & 0xffff);
+  }
+
+  /** TLBI `op` (e.g. `'VAE1IS'`) with operand Xt (a number below 2^53). */
+  tlbi(op: ArmTlbiOp, xt = 0): Op {
+    const rec = this.set(OP.TLBI, 0, tlbiOpNumber(op));
+    setValue64(rec, xt);
+    return rec;
+  }
+
+  /** ISB. */
+  isb(): Op {
+    return this.set(OP.ISB, 0, 0);
+  }
+
+  /** DSB with option `option` (default SY, 0b1111). */
+  dsb(option = 0b1111): Op {
+    return this.set(OP.DSB, 0, option & 0xf);
+  }
+
+  /** DMB with option `option` (default SY). */
+  dmb(option = 0b1111): Op {
+    return this.set(OP.DMB, 0, option & 0xf);
+  }
+
+  /** UDF #imm16: permanently UNDEFINED. */
+  udf(imm16 = 0): Op {
+    return this.set(OP.UDF, 0, imm16 & 0xffff);
   }
 }

@@ -61,6 +61,40 @@ export const OP = {
   READ_RSP: 30,
   /** x86 ADD to RSP of `a` (signed), e.g. to discard an exception's error code before IRETQ. */
   ADD_RSP: 31,
+  /** arm64 MRS of the system register with encoding `a` (op0 << 14 | op1 << 11 | CRn << 7 | CRm << 3 | op2); result as LOAD of 8 bytes. */
+  MRS: 40,
+  /** arm64 MSR of `b` (bits 31:0) and `c` (bits 63:32) to the system register with encoding `a`. */
+  MSR: 41,
+  /** arm64 MSR DAIFSet, #`a` (bit 3 D, 2 A, 1 I, 0 F). */
+  DAIF_SET: 42,
+  /** arm64 MSR DAIFClr, #`a`. */
+  DAIF_CLR: 43,
+  /** arm64 WFI. */
+  WFI: 44,
+  /** arm64 WFE. */
+  WFE: 45,
+  /** arm64 SEV (an event to every PE of the machine). */
+  SEV: 46,
+  /** arm64 SEVL (an event to this PE). */
+  SEVL: 47,
+  /** arm64 ERET. */
+  ERET: 48,
+  /** arm64 SVC #`a`. */
+  SVC: 49,
+  /** arm64 HVC #`a`; result: X0 as the hypervisor left it. */
+  HVC: 50,
+  /** arm64 SMC #`a`. */
+  SMC: 51,
+  /** arm64 TLBI: operation `a` (an index into `ARM64_TLBI_OPS`), Xt halves `b` (31:0) and `c` (63:32). */
+  TLBI: 52,
+  /** arm64 ISB. */
+  ISB: 53,
+  /** arm64 DSB (option `a`). */
+  DSB: 54,
+  /** arm64 DMB (option `a`). */
+  DMB: 55,
+  /** arm64 UDF #`a`: always UNDEFINED. */
+  UDF: 56,
 } as const;
 
 /** A numeric operation code. */

@@ -5,7 +5,7 @@
  * does at boot.
  */
 import { Clock, MmioBus, MsrBus, PhysicalMemory, PioBus, RecordingTracer } from '@hvsim/core';
-import { APIC_REG, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, LocalApic, X2APIC_MSR_BASE } from '@hvsim/lapic';
+import { APIC_REG, ApicBus, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, LocalApic, X2APIC_MSR_BASE } from '@hvsim/lapic';
 import { X86Guest } from '../guest/guest.js';
 import type { Op } from '../guest/ops.js';
 import { GuestProgram } from '../guest/program.js';
@@ -78,4 +78,27 @@ export function* enableApic(g: X86Guest): Generator<Op, void, number> {
 /** An xAPIC EOI. */
 export function eoi(g: X86Guest): Op {
   return g.st32(LAYOUT.APIC + APIC_REG.APIC_EOI, 0);
+}
+
+/** `n` CPUs sharing RAM, a clock and an APIC bus; each CPU has its own APIC on its own MMIO view. */
+export function smpMachine(n: number) {
+  const clock = new Clock();
+  const memory = new PhysicalMemory();
+  memory.addRegion(0, LAYOUT.RAM, { name: 'ram' });
+  const bus = new ApicBus({ clock });
+  const program = new GuestProgram<X86Guest>();
+  const cpus = Array.from({ length: n }, (_, id) => {
+    const apic = new LocalApic({ id, clock });
+    bus.attach(apic);
+    const mmio = new MmioBus();
+    mmio.map(LAYOUT.APIC, 0x1000, apic, 'lapic');
+    const msrs = new MsrBus();
+    msrs.map(IA32_APIC_BASE_MSR, 1, apic, 'apic-base');
+    msrs.map(X2APIC_MSR_BASE, 0x100, apic, 'x2apic');
+    const cpu = new X86Cpu({ memory, program, mmio, msrs, apic, clock, cpu: id });
+    // Each CPU gets its own stack and the shared IDT.
+    cpu.setRegisters({ rsp: LAYOUT.STACK_TOP - id * 0x1_0000, idtBase: LAYOUT.IDT, idtLimit: 256 * 16 - 1 });
+    return { cpu, apic };
+  });
+  return { clock, memory, bus, program, cpus };
 }

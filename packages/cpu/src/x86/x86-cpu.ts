@@ -23,17 +23,27 @@ import {
   type Tracer,
   type U64Halves,
 } from '@hvsim/core';
-import { ACCESS, X86Mmu } from '@hvsim/mmu';
+import type { LocalApic } from '@hvsim/lapic';
+import { ACCESS as IMPORTED_ACCESS, X86Mmu } from '@hvsim/mmu';
+import { EXIT_REASON, INTR_TYPE, VMCS_FIELD, crExitQualification, type CrAccess, type GuestEvent, type NonRootOutcome, type VmExitInfo, type VmxProcessor } from '@hvsim/vmcs';
 import { X86_DEFAULT_COSTS, type X86CostProfile } from '../cost/cost-profile.js';
-import { FRAME_STATE, FrameStack, type Frame } from '../guest/frames.js';
+import { FRAME_STATE as IMPORTED_FRAME_STATE, FrameStack, type Frame } from '../guest/frames.js';
 import { X86Guest } from '../guest/guest.js';
-import { OP, type Op } from '../guest/ops.js';
+import { OP as IMPORTED_OP, type Op } from '../guest/ops.js';
 import type { GuestProgram } from '../guest/program.js';
 import { CpuCounters, type CpuStats } from '../stats.js';
 import { defaultCpuid, type CpuidFunction, type CpuidResult } from './cpuid.js';
 import { SECOND_FAULT, combineFaults, exceptionClass, hasErrorCode } from './exception-class.js';
-import { X86LinearMemory } from './linear-memory.js';
-import { CR0, CR4, EFER, GATE_DWORD1, GATE_SIZE, GATE_TYPE, KERNEL_SELECTOR, RFLAGS, RFLAGS_RESET, SELECTOR_ERROR, VECTOR, X86_MSR } from './regs.js';
+import { FAULT_APIC_ACCESS, FAULT_VM_EXIT, X86LinearMemory } from './linear-memory.js';
+import * as regs from './regs.js';
+
+// Module-local copies of the constants read on every operation and delivery:
+// under Node's ESM loader each use of an imported binding is a getter call,
+// which cost a quarter of a load/store loop (measured with --cpu-prof).
+const OP = IMPORTED_OP;
+const ACCESS = IMPORTED_ACCESS;
+const FRAME_STATE = IMPORTED_FRAME_STATE;
+const { CR0, CR4, EFER, GATE_DWORD1, GATE_SIZE, GATE_TYPE, KERNEL_SELECTOR, RFLAGS, RFLAGS_RESET, SELECTOR_ERROR, VECTOR, X86_MSR } = regs;
 
 /** The interrupt controller a native x86 CPU asks at instruction boundaries (a `LocalApic` is one). */
 export interface X86InterruptController {
@@ -93,7 +103,9 @@ export type X86RunResult =
   /** A triple fault shut the CPU down (SDM 3A 6.15). */
   | 'shutdown'
   /** The entry code returned: nothing is left to run. */
-  | 'finished';
+  | 'finished'
+  /** A VM exit: the guest left VMX non-root operation (see {@link X86Cpu.lastExit}). */
+  | 'exit';
 
 /** Architectural registers a host may read and set (KVM_GET/SET_REGS/SREGS style). */
 export interface X86Registers {
@@ -162,6 +174,11 @@ export class X86Cpu {
   private nmiPending = false;
   private halted = false;
   private shutdownState = false;
+  // VMX non-root operation (see attachVmx).
+  private vmx: VmxProcessor | null = null;
+  private hostApic: LocalApic | null = null;
+  private exited = false;
+  private exitInfo: VmExitInfo | null = null;
 
   constructor(options: X86CpuOptions) {
     if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new UsageError('bad-argument', `X86Cpu options must be an object, got ${describeValue(options)}`);
@@ -179,7 +196,7 @@ export class X86Cpu {
     this.costs = options.costs ?? X86_DEFAULT_COSTS;
     this.cpuidFn = options.cpuid ?? defaultCpuid(options.apicId ?? this.cpuNumber);
     this.mmu = options.mmu ?? new X86Mmu(options.memory, options.clock ? { clock: options.clock } : {});
-    this.memory = new X86LinearMemory(new PhysicalAddressSpace(options.memory, options.mmio ?? new MmioBus(), { priority: 'mmio' }), this.mmu);
+    this.memory = new X86LinearMemory(new PhysicalAddressSpace(options.memory, options.mmio ?? new MmioBus()), this.mmu);
     if (this.clock) this.localTime = this.clock.now();
   }
 
@@ -208,6 +225,90 @@ export class X86Cpu {
   /** Raises the NMI pin (an NMI not from the local APIC). */
   nmi(): void {
     this.nmiPending = true;
+  }
+
+  // --- VMX non-root operation --------------------------------------------------
+
+  /**
+   * Runs this CPU's guest code in VMX non-root operation under `vmx`, the
+   * VMX of the physical processor it is loaded on, acknowledging external
+   * and notification interrupts at that processor's local APIC `hostApic`
+   * (KVM's vcpu_load). Every event VMX may intercept is then reported to
+   * `vmx`, and `run` returns `'exit'` at a VM exit. The MMU should be in EPT
+   * mode (or the host runs shadow paging). Native NMIs are not passed to the
+   * guest in this mode.
+   */
+  attachVmx(vmx: VmxProcessor, hostApic?: LocalApic): void {
+    if (typeof (vmx as unknown) !== 'object' || typeof vmx.instructionBoundary !== 'function') throw new UsageError('bad-argument', `attachVmx needs a VmxProcessor, got ${describeValue(vmx)}`);
+    this.vmx = vmx;
+    this.hostApic = hostApic ?? null;
+  }
+
+  /** Leaves VMX wiring (KVM's vcpu_put): the CPU is native again. */
+  detachVmx(): void {
+    this.vmx = null;
+    this.hostApic = null;
+    this.memory.apicAccessPage = -1;
+  }
+
+  /**
+   * After `vmx.vmlaunch()` or `vmx.vmresume()` answered `entered`: loads the
+   * guest state from the current VMCS (RSP, RFLAGS, CR0, CR3, CR4, IA32_EFER,
+   * IDTR; registers are only reloaded when they changed) and delivers the
+   * event VM entry injects, if any, before the first guest operation.
+   */
+  enterGuest(inject: GuestEvent | null): void {
+    const vmx = this.requireVmx('enterGuest');
+    if (vmx.vmxOperation !== 'non-root') throw new UsageError('bad-state', `enterGuest: the processor is in VMX ${vmx.vmxOperation} operation; call it after VMLAUNCH/VMRESUME answered 'entered'`);
+    this.exited = false;
+    this.exitInfo = null;
+    this.loadGuestState();
+    this.memory.apicAccessPage = vmx.apicAccessAddress;
+    this.charge(this.costs.vmEntry);
+    this.halted = vmx.guestActivityState === 1;
+    if (inject) this.deliverGuestEvent(inject);
+  }
+
+  /** The exit that ended the last `run` with `'exit'` (the processor's reused object: read it before the next entry). */
+  get lastExit(): VmExitInfo | null {
+    return this.exitInfo;
+  }
+
+  /**
+   * The operation an instruction-caused VM exit stopped at (CPUID, I/O,
+   * MSR, VMCALL, HLT, MOV CR, an EPT violation...), or null: a hypervisor
+   * reads its operands to emulate it (port, size and value of an OUT; the
+   * MSR of a RDMSR; address, size and value of an MMIO store).
+   */
+  get pendingOperation(): Readonly<Op> | null {
+    const top = this.frames.top;
+    return top !== undefined && top.state === FRAME_STATE.RETRY ? top.saved : null;
+  }
+
+  /**
+   * Completes the pending operation as emulated by the hypervisor, with
+   * `result` (bits 63:32 in `hi`): the guest resumes after it (KVM's
+   * `kvm_skip_emulated_instruction`). Without this the operation runs again
+   * at the next entry, as a fault-like exit (an EPT violation) requires.
+   */
+  completePendingOperation(result = 0, hi = 0): void {
+    const top = this.frames.top;
+    if (top === undefined || top.state !== FRAME_STATE.RETRY) throw new UsageError('bad-state', 'completePendingOperation: no operation is pending');
+    if (!Number.isInteger(result) || !Number.isInteger(hi)) throw new UsageError('bad-argument', `completePendingOperation needs integer halves, got ${describeValue(result)}, ${describeValue(hi)}`);
+    const g = this.guest;
+    if (top.saved.size === 8 || hi !== 0) {
+      g.lo = result >>> 0;
+      g.hi = hi >>> 0;
+      this.complete(top, g.lo + g.hi * TWO_32);
+    } else {
+      this.complete(top, result >>> 0);
+    }
+    this.vmcsWrite(VMCS_FIELD.GUEST_RIP, top.rip);
+  }
+
+  private requireVmx(what: string): VmxProcessor {
+    if (this.vmx === null) throw new UsageError('bad-state', `${what}: no VMX processor is attached (attachVmx)`);
+    return this.vmx;
   }
 
   /** The architectural registers the host may inspect. */
@@ -264,9 +365,23 @@ export class X86Cpu {
     if (this.frames.size === 0) throw new UsageError('bad-state', 'X86Cpu.run before start(entry): no guest code to run');
     const clock = this.clock;
     let budget = maxOperations;
+    if (this.exited) return 'exit';
     while (this.localTime < untilCycle) {
       if (budget-- <= 0) break;
       if (this.shutdownState) return 'shutdown';
+      if (this.vmx !== null) {
+        if (this.vmxBoundary()) {
+          if (this.didExit()) return 'exit';
+          continue;
+        }
+        if (this.halted) {
+          if (!this.idle(untilCycle)) return 'halted';
+          continue;
+        }
+        if (!this.step()) return this.stopReason('finished');
+        if (this.didExit()) return 'exit';
+        continue;
+      }
       if (clock) {
         const next = clock.nextEventAt();
         if (next !== undefined && next <= this.localTime) this.syncClock();
@@ -289,6 +404,25 @@ export class X86Cpu {
       if (!this.step()) return this.stopReason('finished');
     }
     return this.stopReason('budget');
+  }
+
+  /**
+   * A halted CPU with nothing to wake it skips to the next clock event (or
+   * `untilCycle`); false when that is the budget's end.
+   */
+  private idle(untilCycle: number): boolean {
+    const next = this.clock?.nextEventAt();
+    const wakeAt = next === undefined ? untilCycle : Math.min(untilCycle, Math.max(next, this.localTime));
+    this.counters.haltedCycles += wakeAt - this.localTime;
+    this.localTime = wakeAt;
+    if (next === undefined || next >= untilCycle) return false;
+    this.syncClock();
+    return true;
+  }
+
+  /** True once a VM exit stopped the guest (a call, so the compiler does not assume it unchanged). */
+  private didExit(): boolean {
+    return this.exited;
   }
 
   /** `otherwise`, unless the last operation shut the CPU down. */
@@ -343,6 +477,177 @@ export class X86Cpu {
     return false;
   }
 
+  // --- VMX non-root boundary, delivery and exits ------------------------------
+
+  /**
+   * The instruction boundary in VMX non-root operation (SDM 3C 26.2, and
+   * @hvsim/vmcs's contract): skipped while the processor has nothing pending
+   * and the host APIC nothing deliverable; otherwise `instructionBoundary`
+   * decides (deliver, posted-interrupt processing then deliver, exit, stay
+   * halted). True when an event was delivered or the guest exited.
+   */
+  private vmxBoundary(): boolean {
+    const vmx = this.vmx!;
+    const host = this.hostApic;
+    const hostVector = host === null ? -1 : host.highestDeliverableVector();
+    if (!vmx.boundaryPending && hostVector < 0) return false;
+    let o: NonRootOutcome = vmx.instructionBoundary((this.rflags & RFLAGS.IF) !== 0, false, hostVector);
+    for (;;) {
+      switch (o.kind) {
+        case 'posted':
+          // Posted-interrupt processing: acknowledge the notification vector, write the host EOI, then finish the boundary.
+          host?.acknowledge();
+          this.hostEoi();
+          o = vmx.instructionBoundary((this.rflags & RFLAGS.IF) !== 0, false, host === null ? -1 : host.highestDeliverableVector());
+          continue;
+        case 'deliver':
+          if (o.event.acknowledge) host?.acknowledge();
+          this.halted = false;
+          this.deliverGuestEvent(o.event);
+          return true;
+        case 'exit':
+          this.takeExit(o.exit);
+          return true;
+        case 'halted':
+          this.halted = true;
+          return false;
+        default:
+          if (this.halted && o.kind === 'continue') this.halted = vmx.guestActivityState === 1;
+          return false;
+      }
+    }
+  }
+
+  /** Acts on a non-root outcome of an operation: true when the operation was done (or virtualized). */
+  private vmxOutcome(o: NonRootOutcome, frame: Frame, op: Op): boolean {
+    switch (o.kind) {
+      case 'continue':
+        this.complete(frame, 0);
+        return true;
+      case 'read':
+        this.complete64(frame, o.lo, o.hi);
+        return true;
+      case 'deliver':
+        this.deliverGuestEvent(o.event);
+        return true;
+      case 'exit':
+        this.stopAt(frame, op);
+        this.takeExit(o.exit);
+        return true;
+      case 'halted':
+        this.halted = true;
+        this.complete(frame, 0);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** An exit the CPU decides (CPUID, I/O, VMCALL...): the operation stays pending for the hypervisor. */
+  private opExit(frame: Frame, op: Op, reason: number, qualification = 0): void {
+    this.stopAt(frame, op);
+    const o = this.vmx!.reportExit(reason, { qualification, instructionLength: 1 });
+    if (o.kind === 'exit') this.takeExit(o.exit);
+  }
+
+  private stopAt(frame: Frame, op: Op): void {
+    if (frame.saved !== op) frame.saved.copyFrom(op);
+    frame.state = FRAME_STATE.RETRY;
+  }
+
+  /** Delivers an event VMX handed over (injection, virtual interrupt, reflected exception) through the guest IDT. */
+  private deliverGuestEvent(event: GuestEvent): void {
+    const type = event.type;
+    const kind = type === INTR_TYPE.EXTERNAL_INTERRUPT ? KIND.EXTERNAL : type === INTR_TYPE.NMI ? KIND.NMI : type === INTR_TYPE.HARDWARE_EXCEPTION ? KIND.EXCEPTION : KIND.SOFTWARE;
+    this.deliver(event.vector, kind, event.errorCode);
+  }
+
+  /**
+   * A fault while delivering in VMX non-root operation: an EPT violation
+   * exits; an exception goes to VMX, which reflects it, turns it into #DF or
+   * a triple-fault exit, or exits on it (IDT-vectoring information is its).
+   */
+  private vmxDeliveryFault(): GuestEvent | null {
+    const vmx = this.vmx!;
+    const mem = this.memory;
+    if (mem.faultVector === FAULT_VM_EXIT) {
+      const o = vmx.reportExit(mem.exitReason, { qualification: mem.exitQualification, guestPhysicalAddress: mem.exitGuestPhysical, guestLinearAddress: mem.exitGuestLinear });
+      if (o.kind === 'exit') this.takeExit(o.exit);
+      return null;
+    }
+    const vector = mem.faultVector;
+    if (vector === VECTOR.PF) this.cr2 = mem.faultAddress;
+    const o = vmx.exception(vector, hasErrorCode(vector) ? { errorCode: mem.faultError, qualification: vector === VECTOR.PF ? mem.faultAddress : 0 } : {});
+    if (o.kind === 'deliver') return o.event;
+    if (o.kind === 'exit') this.takeExit(o.exit);
+    return null;
+  }
+
+  /** The guest left non-root operation: its registers go to the VMCS, the host acknowledges on exit. */
+  private takeExit(exit: VmExitInfo): void {
+    this.exited = true;
+    this.exitInfo = exit;
+    if (exit.acknowledgedVector >= 0) this.hostApic?.acknowledge();
+    this.saveGuestState();
+    this.memory.apicAccessPage = -1;
+    this.charge(this.costs.vmExit);
+    this.tracer?.emit({ kind: 'vm.exit', cycle: this.localTime, cpu: this.cpuNumber, source: 'cpu', reason: exit.basicReason, reasonName: exit.reasonName });
+  }
+
+  private hostEoi(): void {
+    const host = this.hostApic;
+    if (host === null) return;
+    if (host.isX2apic) host.writeMsr(0x80b, 0n);
+    else host.mmioWrite(0xb0, 4, 0);
+  }
+
+  private vmcsWrite(encoding: number, value: number): void {
+    this.vmx?.currentVmcs?.write(encoding, value);
+  }
+
+  /** The guest-state area as an exit leaves it (SDM 3C 28.3 "Saving Guest State"). */
+  private saveGuestState(): void {
+    const vmcs = this.vmx?.currentVmcs;
+    if (!vmcs) return;
+    const top = this.frames.top;
+    vmcs.write(VMCS_FIELD.GUEST_RIP, top ? top.rip : 0);
+    vmcs.write(VMCS_FIELD.GUEST_RSP, this.rsp);
+    vmcs.write(VMCS_FIELD.GUEST_RFLAGS, this.rflags);
+    vmcs.write(VMCS_FIELD.GUEST_CR0, this.cr0);
+    vmcs.write(VMCS_FIELD.GUEST_CR3, this.cr3);
+    vmcs.write(VMCS_FIELD.GUEST_CR4, this.cr4);
+    vmcs.write(VMCS_FIELD.GUEST_IA32_EFER, this.efer);
+    vmcs.write(VMCS_FIELD.GUEST_IDTR_BASE, this.idtBase);
+    vmcs.write(VMCS_FIELD.GUEST_IDTR_LIMIT, this.idtLimit);
+  }
+
+  /** The guest-state area as VM entry loads it (SDM 3C 27.3.2); unchanged control registers are not reloaded. */
+  private loadGuestState(): void {
+    const vmcs = this.vmx?.currentVmcs;
+    if (!vmcs) return;
+    const top = this.frames.top;
+    const rip = vmcs.readNumber(VMCS_FIELD.GUEST_RIP);
+    if (top) {
+      // The hypervisor skipped the pending operation by advancing RIP (its result is 0).
+      if (rip === top.rip + 1 && top.state === FRAME_STATE.RETRY) this.complete(top, 0);
+      else if (rip !== top.rip) throw new UsageError('bad-state', `VM entry at GUEST_RIP 0x${rip.toString(16)}, but the guest code (${top.name}) is at 0x${top.rip.toString(16)}: only skipping the pending operation (RIP + 1) is supported`);
+    }
+    this.rsp = vmcs.readNumber(VMCS_FIELD.GUEST_RSP);
+    this.rflags = (vmcs.readNumber(VMCS_FIELD.GUEST_RFLAGS) | RFLAGS.FIXED1) >>> 0;
+    this.idtBase = vmcs.readNumber(VMCS_FIELD.GUEST_IDTR_BASE);
+    this.idtLimit = vmcs.readNumber(VMCS_FIELD.GUEST_IDTR_LIMIT) & 0xffff;
+    const efer = vmcs.readNumber(VMCS_FIELD.GUEST_IA32_EFER);
+    const cr4 = vmcs.readNumber(VMCS_FIELD.GUEST_CR4);
+    const cr3 = vmcs.readNumber(VMCS_FIELD.GUEST_CR3);
+    const cr0 = vmcs.readNumber(VMCS_FIELD.GUEST_CR0) >>> 0;
+    if (efer !== this.efer) this.efer = efer;
+    // CR4 keeps every bit the VMCS holds (VMXE included): the MMU reads only the paging ones.
+    if (cr4 !== this.cr4) this.loadCr4(cr4);
+    if (cr3 !== this.cr3) this.loadCr3(cr3);
+    if (cr0 !== this.cr0) this.loadCr0(cr0);
+    this.syncPagingContext();
+  }
+
   // --- running guest code ----------------------------------------------------
 
   /** Fetches and executes one operation; false when there is nothing left to run. */
@@ -389,9 +694,16 @@ export class X86Cpu {
 
   /** The operation faulted: it will run again after the handler's IRET. */
   private fault(frame: Frame, op: Op, vector: number, errorCode: number): void {
-    if (frame.saved !== op) frame.saved.copyFrom(op);
-    frame.state = FRAME_STATE.RETRY;
-    this.deliver(vector, KIND.EXCEPTION, errorCode);
+    this.stopAt(frame, op);
+    const vmx = this.vmx;
+    if (vmx === null) {
+      this.deliver(vector, KIND.EXCEPTION, errorCode);
+      return;
+    }
+    // VMX decides whether the exception exits (exception bitmap, #PF error-code mask/match; SDM 3C 26.2).
+    const o = vmx.exception(vector, errorCode >= 0 ? { errorCode, qualification: vector === VECTOR.PF ? this.cr2 : 0 } : {});
+    if (o.kind === 'deliver') this.deliverGuestEvent(o.event);
+    else if (o.kind === 'exit') this.takeExit(o.exit);
   }
 
   private execute(op: Op, frame: Frame): void {
@@ -416,6 +728,8 @@ export class X86Cpu {
       case OP.WRMSR:
         return this.wrmsr(op, frame);
       case OP.CPUID: {
+        // CPUID always exits in VMX non-root operation (SDM 3C 26.1.2).
+        if (this.vmx !== null) return this.opExit(frame, op, EXIT_REASON.CPUID);
         this.charge(costs.cpuid);
         const out = this.cpuidOut;
         this.cpuidFn(op.a, op.b, out);
@@ -431,13 +745,19 @@ export class X86Cpu {
         return this.complete(frame, 0);
       case OP.STI:
         // SDM 3A 6.8.3: interrupts stay blocked until the end of the next instruction, if IF was 0.
+        this.vmx?.sti((this.rflags & RFLAGS.IF) !== 0);
         if ((this.rflags & RFLAGS.IF) === 0) this.shadow = SHADOW_STI;
         this.rflags |= RFLAGS.IF;
         return this.complete(frame, 0);
       case OP.MOV_SS:
+        this.vmx?.movSs();
         this.shadow = SHADOW_MOV_SS;
         return this.complete(frame, 0);
       case OP.HLT:
+        if (this.vmx !== null) {
+          this.vmxOutcome(this.vmx.hlt(), frame, op);
+          return;
+        }
         this.halted = true;
         return this.complete(frame, 0);
       case OP.IRET:
@@ -449,10 +769,12 @@ export class X86Cpu {
       case OP.INVLPG:
         this.charge(costs.invlpg);
         if (!Number.isSafeInteger(op.a) || op.a < 0) throw new UsageError('bad-argument', `INVLPG needs a linear address, got ${describeValue(op.a)}`);
+        if (this.vmx?.instructionExits('invlpg')) return this.opExit(frame, op, EXIT_REASON.INVLPG, op.a);
         this.mmu.invlpg(op.a);
         return this.complete(frame, 0);
       case OP.LIDT:
         if (!Number.isSafeInteger(op.a) || op.a < 0) throw new UsageError('bad-argument', `LIDT needs a linear base address, got ${describeValue(op.a)}`);
+        if (this.vmx?.instructionExits('descriptor-table')) return this.opExit(frame, op, EXIT_REASON.GDTR_IDTR);
         this.idtBase = op.a;
         this.idtLimit = op.b & 0xffff;
         return this.complete(frame, 0);
@@ -468,13 +790,16 @@ export class X86Cpu {
         return this.complete(frame, Math.floor(op.a / op.b) >>> 0);
       }
       case OP.RDTSC: {
+        if (this.vmx?.instructionExits('rdtsc')) return this.opExit(frame, op, EXIT_REASON.RDTSC);
         const tsc = this.localTime + this.tscOffset;
         return this.complete64(frame, tsc >>> 0, Math.floor(tsc / TWO_32) >>> 0);
       }
       case OP.VMCALL:
-        // Outside VMX non-root operation VMCALL is #UD (SDM 3C 31.3 "VMCALL").
+        // VMCALL exits in VMX non-root operation; outside it is #UD (SDM 3C 31.3 "VMCALL").
+        if (this.vmx !== null) return this.opExit(frame, op, EXIT_REASON.VMCALL);
         return this.fault(frame, op, VECTOR.UD, -1);
       case OP.PAUSE:
+        if (this.vmx?.instructionExits('pause')) return this.opExit(frame, op, EXIT_REASON.PAUSE_INSTRUCTION);
         return this.complete(frame, 0);
       case OP.READ_RSP:
         return this.complete(frame, this.rsp);
@@ -534,8 +859,33 @@ export class X86Cpu {
 
   private memoryFault(frame: Frame, op: Op): void {
     const mem = this.memory;
+    if (mem.faultVector === FAULT_VM_EXIT) {
+      this.stopAt(frame, op);
+      const o = this.vmx!.reportExit(mem.exitReason, { qualification: mem.exitQualification, guestPhysicalAddress: mem.exitGuestPhysical, guestLinearAddress: mem.exitGuestLinear });
+      if (o.kind === 'exit') this.takeExit(o.exit);
+      return;
+    }
+    if (mem.faultVector === FAULT_APIC_ACCESS) return this.apicPageAccess(frame, op, mem.faultAddress);
     if (mem.faultVector === VECTOR.PF) this.cr2 = mem.faultAddress;
     this.fault(frame, op, mem.faultVector, mem.faultError);
+  }
+
+  /**
+   * An access to the APIC-access page in VMX non-root operation (SDM 3C
+   * 30.4): virtualized, an APIC-access exit, or done on the page as memory.
+   */
+  private apicPageAccess(frame: Frame, op: Op, physical: number): void {
+    const vmx = this.vmx!;
+    const write = op.code === OP.STORE;
+    const o = vmx.memoryAccess(physical, op.size, write ? 'write' : 'read', write ? op.b : undefined);
+    if (o.kind === 'native') {
+      const space = this.memory.space;
+      if (write) space.write(physical, op.size as 1 | 2 | 4 | 8, op.b, op.c);
+      else if (space.read(physical, op.size as 1 | 2 | 4 | 8, this.halves) === 'unclaimed') this.halves.lo = 0xffff_ffff;
+      if (write) return this.complete(frame, 0);
+      return op.size === 8 ? this.complete64(frame, this.halves.lo, this.halves.hi) : this.complete(frame, this.halves.lo);
+    }
+    this.vmxOutcome(o, frame, op);
   }
 
   private portIn(op: Op, frame: Frame): void {
@@ -543,6 +893,8 @@ export class X86Cpu {
     this.syncClock();
     const size = op.size as 1 | 2 | 4;
     const port = op.a & 0xffff;
+    const vmx = this.vmx;
+    if (vmx?.ioAccessExits(port, size)) return this.opExit(frame, op, EXIT_REASON.IO_INSTRUCTION, vmx.ioExitQualification({ port, size, direction: 'in' }));
     const mapping = this.pio?.lookup(port);
     let value = size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
     if (mapping) {
@@ -563,6 +915,8 @@ export class X86Cpu {
     this.charge(this.costs.pio);
     this.syncClock();
     const port = op.a & 0xffff;
+    const vmx = this.vmx;
+    if (vmx?.ioAccessExits(port, op.size as 1 | 2 | 4)) return this.opExit(frame, op, EXIT_REASON.IO_INSTRUCTION, vmx.ioExitQualification({ port, size: op.size as 1 | 2 | 4, direction: 'out' }));
     if (this.pio?.lookup(port)) {
       try {
         this.pio.write(port, op.size as 1 | 2 | 4, op.b >>> 0);
@@ -580,6 +934,8 @@ export class X86Cpu {
   private rdmsr(op: Op, frame: Frame): void {
     this.charge(this.costs.msr);
     const index = op.a >>> 0;
+    // VMX answers first: an exit (MSR bitmap), a virtualized x2APIC read, or native (SDM 3C 26.1.3, 30.5).
+    if (this.vmx !== null && this.vmxOutcome(this.vmx.rdmsr(index), frame, op)) return;
     if (index === X86_MSR.IA32_TIME_STAMP_COUNTER) {
       const tsc = this.localTime + this.tscOffset;
       return this.complete64(frame, tsc >>> 0, Math.floor(tsc / TWO_32));
@@ -601,6 +957,10 @@ export class X86Cpu {
   private wrmsr(op: Op, frame: Frame): void {
     this.charge(this.costs.msr);
     const index = op.a >>> 0;
+    if (this.vmx !== null) {
+      const value = op.c < 0x20_0000 ? op.b + op.c * TWO_32 : (BigInt(op.c >>> 0) << 32n) | BigInt(op.b >>> 0);
+      if (this.vmxOutcome(this.vmx.wrmsr(index, value), frame, op)) return;
+    }
     if (index === X86_MSR.IA32_TIME_STAMP_COUNTER) {
       this.tscOffset = op.b + op.c * TWO_32 - this.localTime;
       return this.complete(frame, 0);
@@ -630,6 +990,16 @@ export class X86Cpu {
   private movToCr(op: Op, frame: Frame): void {
     this.charge(this.costs.crWrite);
     const value = op.b + op.c * TWO_32;
+    const vmx = this.vmx;
+    if (vmx !== null) {
+      // SDM 3C 26.1.3: CR0/CR4 against the guest/host mask and read shadow, CR3 against the target values, CR8 through TPR virtualization.
+      if (op.a === 8) {
+        if (this.vmxOutcome(vmx.movToCr8(value), frame, op)) return;
+      } else if (op.a === 0 || op.a === 3 || op.a === 4) {
+        const access: CrAccess = { type: 'mov-to', cr: op.a === 0 ? 0 : op.a === 3 ? 3 : 4, value };
+        if (vmx.crAccessExits(access)) return this.opExit(frame, op, EXIT_REASON.CR_ACCESS, crExitQualification(access));
+      }
+    }
     switch (op.a) {
       case 0:
         // SDM 3A 2.5 / 4.1.1: PG without PE, or paging enabled outside IA-32e, is rejected here.
@@ -659,6 +1029,19 @@ export class X86Cpu {
   }
 
   private movFromCr(op: Op, frame: Frame): void {
+    const vmx = this.vmx;
+    if (vmx !== null) {
+      if (op.a === 8) {
+        if (this.vmxOutcome(vmx.movFromCr8(), frame, op)) return;
+      } else if (op.a === 3) {
+        const access = { type: 'mov-from' as const, cr: 3 as const };
+        if (vmx.crAccessExits(access)) return this.opExit(frame, op, EXIT_REASON.CR_ACCESS, crExitQualification(access));
+      } else if (op.a === 0 || op.a === 4) {
+        // Bits the host owns read from the read shadow.
+        const shadowed = vmx.crReadValue(op.a, op.a === 0 ? this.cr0 : this.cr4);
+        return this.complete64(frame, shadowed >>> 0, 0);
+      }
+    }
     let value: number;
     switch (op.a) {
       case 0:
@@ -738,6 +1121,15 @@ export class X86Cpu {
     let ext = kind === KIND.EXTERNAL || kind === KIND.NMI ? SELECTOR_ERROR.EXT : 0;
     for (;;) {
       if (this.tryDeliver(v, k, code, ext)) return;
+      if (this.vmx !== null) {
+        const next = this.vmxDeliveryFault();
+        if (next === null) return;
+        v = next.vector;
+        k = next.type === INTR_TYPE.HARDWARE_EXCEPTION ? KIND.EXCEPTION : next.type === INTR_TYPE.NMI ? KIND.NMI : next.type === INTR_TYPE.EXTERNAL_INTERRUPT ? KIND.EXTERNAL : KIND.SOFTWARE;
+        code = next.errorCode;
+        ext = SELECTOR_ERROR.EXT;
+        continue;
+      }
       const mem = this.memory;
       const second = mem.faultVector;
       const outcome = combineFaults(exceptionClass(v, k === KIND.EXCEPTION), exceptionClass(second, true));
@@ -844,6 +1236,7 @@ export class X86Cpu {
     this.rflags = ((rflags >>> 0) | RFLAGS.FIXED1) >>> 0;
     this.rsp = rsp;
     this.nmiBlocked = false;
+    this.vmx?.iret();
     this.frames.pop();
   }
 

@@ -56,6 +56,15 @@ export class CpuInterfaceCore {
   private fiq = false;
   /** WakeRequest asserted: reported once per assertion. */
   private wake = false;
+  /**
+   * The interrupt the last {@link update} found signalled (its candidate key,
+   * -1 when none), with its priority and group. Every change of this CPU's
+   * candidates, enables, PMR, binary points or active priorities ends with
+   * an update, so acknowledge uses these instead of selecting again.
+   */
+  private sigKey = -1;
+  private sigPriority = 0;
+  private sigGroup = 0;
 
   constructor(
     private readonly engine: IrqEngine,
@@ -110,28 +119,32 @@ export class CpuInterfaceCore {
     return this.engine.best(this.cpu, this.groupEnable);
   }
 
-  /** True when candidate `key` has sufficient priority to be signalled (IHI0069 4.8.6 preemption). */
-  private canSignal(key: number): boolean {
-    const e = this.engine;
-    const prio = e.keyPriority(this.cpu, key);
-    if (prio >= this.pmr) return false;
-    return this.groupPriority(prio, e.keyGroup(this.cpu, key)) < this.apr.running();
-  }
-
-  /** Recomputes the IRQ and FIQ outputs and reports changes. */
+  /** Recomputes the IRQ and FIQ outputs (and the signalled interrupt acknowledge takes) and reports changes. */
   update(): void {
     let irq = false;
     let fiq = false;
-    if (this.engine.asleep[this.cpu] === 1) {
-      const wake = this.engine.candidates[this.cpu]!.best(this.engine.distEnable) >= 0;
+    const e = this.engine;
+    const set = e.candidates[this.cpu]!;
+    this.sigKey = -1;
+    if (e.asleep[this.cpu] === 1) {
+      const wake = set.best(e.distEnable) >= 0;
       if (wake && !this.wake) this.outputs.onWakeRequest?.(this.cpu);
       this.wake = wake;
     } else {
       this.wake = false;
-      const best = this.hppi();
-      if (best >= 0 && this.canSignal(best)) {
-        if (this.fiqEn && this.engine.keyGroup(this.cpu, best) === 0) fiq = true;
-        else irq = true;
+      const best = set.best(this.groupEnable & e.distEnable);
+      if (best >= 0) {
+        // The bucket holds the priority and group the key was inserted with (kept current by the engine).
+        const bucket = set.bucket(best);
+        const prio = bucket & 0xff;
+        const group = bucket >>> 8;
+        if (prio < this.pmr && this.groupPriority(prio, group) < this.apr.running()) {
+          this.sigKey = best;
+          this.sigPriority = prio;
+          this.sigGroup = group;
+          if (this.fiqEn && group === 0) fiq = true;
+          else irq = true;
+        }
       }
     }
     if (irq !== this.irq) {
@@ -168,11 +181,11 @@ export class CpuInterfaceCore {
    */
   acknowledge(groups: number, otherGroup: number): number {
     const e = this.engine;
-    const best = this.hppi();
-    if (best < 0 || !this.canSignal(best)) return INTID_SPURIOUS;
-    const group = e.keyGroup(this.cpu, best);
+    const best = this.sigKey;
+    if (best < 0) return INTID_SPURIOUS;
+    const group = this.sigGroup;
     if (((groups >>> group) & 1) === 0) return otherGroup;
-    this.apr.activate(this.groupPriority(e.keyPriority(this.cpu, best), group), group);
+    this.apr.activate(this.groupPriority(this.sigPriority, group), group);
     e.quietCpu = this.cpu;
     const source = e.acknowledgeKey(this.cpu, best);
     e.quietCpu = -1;
@@ -233,17 +246,31 @@ export class CpuInterfaceCore {
     };
   }
 
-  restoreState(r: StateReader): void {
-    this.groupEnable = r.int('groupEnable', 0, 3);
-    this.pmr = r.int('pmr', 0, 0xff);
-    this.bpr0 = r.int('bpr0', this.minBpr0, 7);
-    this.bpr1 = r.int('bpr1', this.minBpr0 + 1, 7);
-    this.cbpr = r.bool('cbpr');
-    this.eoiMode0 = r.bool('eoiMode0');
-    this.eoiMode1 = r.bool('eoiMode1');
-    this.ackCtl = r.bool('ackCtl');
-    this.fiqEn = r.bool('fiqEn');
-    this.apr.bits.set(r.intArray('apr', 0, 0xffff_ffff, 8));
-    this.apr.recompute();
+  /** Validates a state from {@link saveState} and returns the change that loads it (nothing changes until it is called). */
+  prepareRestore(r: StateReader): () => void {
+    const groupEnable = r.int('groupEnable', 0, 3);
+    const pmr = r.int('pmr', 0, 0xff);
+    const bpr0 = r.int('bpr0', this.minBpr0, 7);
+    const bpr1 = r.int('bpr1', this.minBpr0 + 1, 7);
+    const cbpr = r.bool('cbpr');
+    const eoiMode0 = r.bool('eoiMode0');
+    const eoiMode1 = r.bool('eoiMode1');
+    const ackCtl = r.bool('ackCtl');
+    const fiqEn = r.bool('fiqEn');
+    const apr = r.intArray('apr', 0, 0xffff_ffff, 8);
+    return () => {
+      this.groupEnable = groupEnable;
+      this.pmr = pmr;
+      this.bpr0 = bpr0;
+      this.bpr1 = bpr1;
+      this.cbpr = cbpr;
+      this.eoiMode0 = eoiMode0;
+      this.eoiMode1 = eoiMode1;
+      this.ackCtl = ackCtl;
+      this.fiqEn = fiqEn;
+      this.apr.bits.set(apr);
+      this.apr.recompute();
+    };
   }
+
 }

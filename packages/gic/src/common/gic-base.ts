@@ -3,7 +3,7 @@
  * common, the PPI/SPI input lines (IHI0048B 2.2.1, IHI0069 2.2), the trace
  * events and the per-CPU output levels. Not exported from the package.
  */
-import { UsageError, assertInteger, describeValue, type Clock, type InterruptLine, type Tracer } from '@hvsim/core';
+import { DELIVERY_STATUS, UsageError, assertInteger, describeValue, type Clock, type DeliveryStatus, type InterruptLine, type Tracer } from '@hvsim/core';
 import type { CpuInterfaceCore, CpuInterfaceOutputs } from './cpu-interface.js';
 import { PPI_BASE, SPI_BASE, SPI_MAX } from './intid.js';
 import type { IrqEngine } from './irq-state.js';
@@ -43,6 +43,14 @@ export function checkGicShape(
   return { cpus, spis, priorityBits, listRegisters };
 }
 
+/** Checks that `words` is a Uint32Array holding `count` words from `offset` (host-side misuse otherwise). */
+export function checkWords(words: Uint32Array, offset: number, count: number, what: string): void {
+  if (!(words instanceof Uint32Array)) throw new UsageError('bad-argument', `${what} needs a Uint32Array, got ${describeValue(words)}`);
+  if (!Number.isInteger(offset) || offset < 0 || offset + count > words.length) {
+    throw new UsageError('bad-argument', `${what} needs ${count} words from offset ${describeValue(offset)}, the array has ${words.length}`);
+  }
+}
+
 /**
  * The shared top level of a GIC: `C` is the version's CPU interface view and
  * `V` its virtual interface control view (GICH frame or ICH_*_EL2), each
@@ -66,17 +74,58 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
     this.engine = engine;
     this.tracer = options.tracer;
     this.clock = options.clock;
+    this.spiFlow = new Int32Array(spis);
   }
 
   abstract setSpiLevel(intid: number, asserted: boolean): void;
 
-  protected trace(kind: GicTraceKind, cpu: number, intid: number, virtual = false): void {
+  /**
+   * Flow identifier per SPI (index intid - 32) of the message that last made it pending, 0 when
+   * untracked; trace events about the SPI repeat it (core's `InterruptMessage.flow`).
+   */
+  protected readonly spiFlow: Int32Array;
+
+  protected trace(kind: GicTraceKind, cpu: number, intid: number, virtual = false, flow = 0): void {
     const t = this.tracer;
     if (t === undefined) return;
     const cycle = this.clock?.now() ?? 0;
     const where = cpu < 0 ? undefined : cpu;
-    if (virtual) t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid, args: { virtual: true } });
-    else t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid });
+    const f = flow !== 0 ? flow : this.flowOf(intid, virtual);
+    if (virtual) t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid, ...(f === 0 ? {} : { flow: f }), args: { virtual: true } });
+    else t.emit({ kind, cycle, source: 'gic', cpu: where, vector: intid, ...(f === 0 ? {} : { flow: f }) });
+  }
+
+  /**
+   * `interrupt.raised` for SPI `intid` raised without a message (no flow): a
+   * newly pending SPI forgets the flow of an earlier message. Costs nothing
+   * without a tracer.
+   */
+  protected traceUntracked(intid: number): void {
+    if (this.tracer === undefined) return;
+    if (!this.engine.isPending(0, intid)) this.spiFlow[intid - SPI_BASE] = 0;
+    this.trace('interrupt.raised', -1, intid);
+  }
+
+  /** The flow an event about physical `intid` carries (virtual INTIDs carry their list register's flow, given by the caller). */
+  private flowOf(intid: number, virtual: boolean): number {
+    if (virtual || intid < SPI_BASE || intid >= this.engine.lines) return 0;
+    return this.spiFlow[intid - SPI_BASE]!;
+  }
+
+  /**
+   * What a message that set SPI `intid` pending (or drove its line) achieved,
+   * given whether it was pending before (core's `DeliveryStatus`): COALESCED
+   * when it already was; BLOCKED when it is now pending but cannot be
+   * forwarded (the SPI or its group disabled in the distributor, or routed
+   * to no CPU interface); DELIVERED otherwise.
+   */
+  protected spiStatus(intid: number, wasPending: boolean): DeliveryStatus {
+    const e = this.engine;
+    if (wasPending) return DELIVERY_STATUS.COALESCED;
+    if (!e.isPending(0, intid)) return DELIVERY_STATUS.BLOCKED;
+    if (((e.distEnable >>> e.group[e.slot(0, intid)]!) & 1) === 0) return DELIVERY_STATUS.BLOCKED;
+    for (let c = 0; c < e.cpus; c++) if (e.candidates[c]!.has(intid)) return DELIVERY_STATUS.DELIVERED;
+    return DELIVERY_STATUS.BLOCKED;
   }
 
   /** With a tracer, the CPU-interface outputs also emit `interrupt.delivered` when IRQ or FIQ rises. */
@@ -141,6 +190,117 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
     if (!Number.isInteger(intid) || intid < PPI_BASE || intid >= SPI_BASE) {
       throw new UsageError('bad-argument', `PPI must be an integer INTID in [16, 31], got ${describeValue(intid)}`);
     }
+  }
+
+  // --- an emulated distributor for a hypervisor's list registers (KVM's vGIC, host-seams G10a)
+
+  /**
+   * Writes the INTIDs `cpu` could be given now into `out`, best first — the
+   * pending, enabled, not active interrupts routed to it whose group the
+   * distributor enables, by priority (Group 0 first at equal priority), then
+   * in the order they became pending — up to `out.length`; returns how many.
+   * Nothing is acknowledged and nothing is allocated: what a hypervisor
+   * walks to fill list registers in priority order (KVM's
+   * vgic_flush_lr_state over its sorted ap_list). The CPU interface's PMR
+   * and running priority do not filter (the virtual CPU interface applies
+   * the guest's).
+   */
+  pendingInterrupts(cpu: number, out: Int32Array): number {
+    const e = this.engine;
+    e.checkCpu(cpu);
+    if (e.asleep[cpu] === 1) return 0;
+    const n = e.candidates[cpu]!.ordered(e.distEnable, out);
+    for (let i = 0; i < n; i++) out[i] = e.keyIntid(out[i]!);
+    return n;
+  }
+
+  /**
+   * Writes the INTIDs active on `cpu` into `out` (its SGIs and PPIs, then the
+   * active SPIs routed or targeted to it), up to `out.length`; returns how
+   * many. KVM keeps active interrupts in list registers ahead of pending ones.
+   */
+  activeInterrupts(cpu: number, out: Int32Array): number {
+    const e = this.engine;
+    e.checkCpu(cpu);
+    let n = 0;
+    const max = out.length;
+    for (let i = 0; i < SPI_BASE && n < max; i++) if (e.active[e.slot(cpu, i)] === 1) out[n++] = i;
+    for (let i = SPI_BASE; i < e.lines && n < max; i++) {
+      if (e.active[e.slot(0, i)] === 1 && e.ownsSpi(cpu, i - SPI_BASE)) out[n++] = i;
+    }
+    return n;
+  }
+
+  /** Priority of `intid` as `cpu` sees it (implemented bits only), for a list register's Priority field. */
+  interruptPriority(cpu: number, intid: number): number {
+    return this.engine.keyPriority(cpu, this.keyOf(cpu, intid));
+  }
+
+  /** Group (0 or 1) of `intid` as `cpu` sees it, for a list register's Group field. */
+  interruptGroup(cpu: number, intid: number): number {
+    return this.engine.keyGroup(cpu, this.keyOf(cpu, intid));
+  }
+
+  /**
+   * Moves the state of `intid` on `cpu` into a list register (KVM's
+   * vgic_v3_populate_lr / vgic_v2_populate_lr): returns bits [1:0] the LR
+   * state (LR_STATE: pending 1, active 2) and, for a GICv2 SGI, bits [4:2]
+   * the source CPU. A pending edge-triggered interrupt (or LPI) stops being
+   * pending here, since the list register now holds it; a GICv2 SGI gives up
+   * one source; a level-sensitive interrupt stays pending while its line is
+   * high. Fold the list register back with {@link foldListRegister} at the
+   * next exit, before taking again.
+   */
+  takeForListRegister(cpu: number, intid: number): number {
+    this.engine.checkCpu(cpu);
+    return this.takeState(cpu, intid);
+  }
+
+  /**
+   * Folds a list register's state back into the distributor (KVM's
+   * vgic_v3_fold_lr_state): `state` is the LR state (LR_STATE), `source` the
+   * GICv2 SGI source CPU. The interrupt is active exactly when the list
+   * register says so; still pending, it is pending again here; a
+   * level-sensitive interrupt the guest acknowledged loses its software
+   * pending latch (its line level stays what the device drives).
+   */
+  foldListRegister(cpu: number, intid: number, state: number, source = 0): void {
+    this.engine.checkCpu(cpu);
+    if (!Number.isInteger(state) || state < 0 || state > 3) {
+      throw new UsageError('bad-argument', `list register state must be an integer in [0, 3], got ${describeValue(state)}`);
+    }
+    assertInteger(source, 'GICv2 SGI source CPU', 0, 7);
+    this.foldState(cpu, intid, state, source);
+  }
+
+  /**
+   * Deactivates `intid` on `cpu` (no effect when it is not active): for a
+   * hypervisor handling ICH_HCR_EL2.EOIcount / GICH_HCR.EOICount, the EOIs the
+   * guest made for active interrupts that were not in list registers.
+   */
+  deactivateInterrupt(cpu: number, intid: number): void {
+    this.engine.checkCpu(cpu);
+    this.engine.checkIntid(intid, 0, 'INTID');
+    this.engine.deactivate(cpu, intid);
+  }
+
+  /** The candidate key of `intid` on `cpu` (the INTID itself below the LPI range); checks the INTID. */
+  protected keyOf(cpu: number, intid: number): number {
+    this.engine.checkCpu(cpu);
+    this.engine.checkIntid(intid, 0, 'INTID');
+    return intid;
+  }
+
+  /** {@link takeForListRegister} after the checks; GicV3 adds LPIs. */
+  protected takeState(cpu: number, intid: number): number {
+    this.engine.checkIntid(intid, 0, 'INTID');
+    return this.engine.take(cpu, intid);
+  }
+
+  /** {@link foldListRegister} after the checks; GicV3 adds LPIs. */
+  protected foldState(cpu: number, intid: number, state: number, source: number): void {
+    this.engine.checkIntid(intid, 0, 'INTID');
+    this.engine.fold(cpu, intid, state, source);
   }
 
   irqLevel(cpu: number): boolean {

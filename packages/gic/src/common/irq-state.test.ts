@@ -116,11 +116,11 @@ describe('IrqEngine state machine', () => {
     e.setPending(0, 45);
     const saved = { type: 't', version: 1, ...JSON.parse(JSON.stringify(e.saveState())) };
     const f = engine();
-    f.restoreState(readState(saved, 't', 1));
+    f.prepareRestore(readState(saved, 't', 1))();
     f.refreshAll();
     expect(f.best(0, 3)).toBe(45);
     expect(f.priority[f.slot(0, 45)]).toBe(0x30);
-    expect(() => f.restoreState(readState({ ...saved, active: 'AA==' }, 't', 1))).toThrow(SnapshotError);
-    expect(() => f.restoreState(readState({ ...saved, routeCpu: [7] }, 't', 1))).toThrow(/routeCpu must be an array of 32/);
+    expect(() => f.prepareRestore(readState({ ...saved, active: 'AA==' }, 't', 1))).toThrow(SnapshotError);
+    expect(() => f.prepareRestore(readState({ ...saved, routeCpu: [7] }, 't', 1))).toThrow(/routeCpu must be an array of 32/);
   });
 });

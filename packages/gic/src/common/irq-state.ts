@@ -68,6 +68,13 @@ export interface IrqEngineState {
   sgiActiveSource: number[];
   asleep: string;
   distEnable: number;
+  /**
+   * Per CPU, the candidate keys in selection order (IHI0069 4.1.1 leaves the
+   * order among equal priorities IMPLEMENTATION DEFINED; this model serves
+   * the first pending first, and keeps that order across a snapshot).
+   * Absent in older states: INTID order.
+   */
+  order?: number[][];
 }
 
 /** Interrupt state for every CPU and SPI, with per-CPU candidate sets kept current. */
@@ -194,11 +201,22 @@ export class IrqEngine {
     return want ? set.insert(key, this.priority[s]!, this.group[s]!) : set.remove(key);
   }
 
-  /** Rebuilds every candidate set from the state (after restore or a routing-wide change). */
-  refreshAll(): void {
-    for (let c = 0; c < this.cpus; c++) for (let i = 0; i < PRIVATE_COUNT; i++) this.refresh(c, i);
-    for (let i = SPI_BASE; i < this.lines; i++) this.refresh(0, i);
-    for (let c = 0; c < this.cpus; c++) this.onChange(c);
+  /**
+   * Rebuilds every candidate set from the state (after restore or a
+   * routing-wide change); with `order` (per CPU, from a saved state) the
+   * equal-priority order is put back as saved. Each CPU is told once, at the end.
+   */
+  refreshAll(order?: readonly (readonly number[])[]): void {
+    const notify = this.onChange;
+    this.onChange = () => undefined;
+    try {
+      for (let c = 0; c < this.cpus; c++) for (let i = 0; i < PRIVATE_COUNT; i++) this.refresh(c, i);
+      for (let i = SPI_BASE; i < this.lines; i++) this.refresh(0, i);
+      if (order !== undefined) for (let c = 0; c < this.cpus; c++) this.candidates[c]!.reorder(order[c] ?? []);
+    } finally {
+      this.onChange = notify;
+    }
+    for (let c = 0; c < this.cpus; c++) notify(c);
   }
 
   /** Drives the input line of `intid` (IHI0048B 1.4.2): a rising edge latches an edge-triggered interrupt. */
@@ -294,6 +312,68 @@ export class IrqEngine {
     this.refresh(cpu, intid);
   }
 
+  // --- list-register exchange for an emulated distributor (KVM's vGIC: vgic_v3_populate_lr / fold_lr_state)
+
+  /**
+   * The state `intid` has for `cpu` as a list register would carry it: bit 0
+   * pending, bit 1 active (LR_STATE), and for a GICv2 SGI the source CPU in
+   * bits [4:2]. The pending state moves into the list register: an
+   * edge-triggered or software pending latch is consumed (a level-sensitive
+   * interrupt stays pending while its line is high, as KVM keeps it), and a
+   * GICv2 SGI gives up its lowest pending source.
+   */
+  take(cpu: number, intid: number): number {
+    const s = this.slot(cpu, intid);
+    const active = this.active[s]!;
+    if (intid < SGI_COUNT && this.routing === 'targets') {
+      const i = cpu * SGI_COUNT + intid;
+      const mask = this.sgiSources[i]!;
+      if (mask === 0) return active === 1 ? 2 | (Math.max(this.sgiActiveSource[i]!, 0) << 2) : 0;
+      const source = 31 - Math.clz32(mask & -mask);
+      this.sgiSources[i] = mask & ~(1 << source);
+      this.refresh(cpu, intid);
+      return 1 | (active << 1) | (source << 2);
+    }
+    const pending = this.isPending(cpu, intid) ? 1 : 0;
+    if (pending === 1 && this.edge[s] === 1) {
+      this.latch[s] = 0;
+      this.refresh(cpu, intid);
+    }
+    return pending | (active << 1);
+  }
+
+  /**
+   * Folds a list register's state back (`state` bit 0 pending, bit 1 active;
+   * `source` the GICv2 SGI source): active follows the list register; a
+   * still-pending edge interrupt is pending again; a level-sensitive
+   * interrupt the guest acknowledged loses its software pending latch.
+   */
+  fold(cpu: number, intid: number, state: number, source: number): void {
+    const s = this.slot(cpu, intid);
+    const pending = (state & 1) !== 0;
+    const active = (state & 2) !== 0;
+    if (intid < SGI_COUNT && this.routing === 'targets') {
+      const i = cpu * SGI_COUNT + intid;
+      if (pending) this.sgiSources[i]! |= 1 << source;
+      if (active) this.sgiActiveSource[i] = source;
+      else if (this.sgiActiveSource[i] === source) this.sgiActiveSource[i] = -1;
+      this.active[s] = active || this.sgiActiveSource[i]! >= 0 ? 1 : 0;
+    } else {
+      this.active[s] = active ? 1 : 0;
+      if (this.edge[s] === 1) {
+        if (pending) this.latch[s] = 1;
+      } else if (!pending) {
+        this.latch[s] = 0;
+      }
+    }
+    this.refresh(cpu, intid);
+  }
+
+  /** True when active SPI `spi` (index from 0) belongs to `cpu`: routed or targeted there. */
+  ownsSpi(cpu: number, spi: number): boolean {
+    return this.targets(cpu, spi);
+  }
+
   /** Priority of candidate `key` on `cpu`. */
   keyPriority(cpu: number, key: number): number {
     return key < this.lines ? this.priority[this.slot(cpu, key)]! : this.extension!.priority(cpu, key);
@@ -350,32 +430,66 @@ export class IrqEngine {
       sgiActiveSource: Array.from(this.sgiActiveSource),
       asleep: bytesToBase64(this.asleep),
       distEnable: this.distEnable,
+      order: this.candidates.map((set) => set.keys()),
     };
   }
 
-  /** Loads state read by `r` (already validated as an object); call {@link refreshAll} after. */
-  restoreState(r: StateReader): void {
-    const bytes = (key: string, into: Uint8Array, max: number): void => {
+  /**
+   * Validates and returns the saved candidate order of `r` (undefined when
+   * absent): one array of keys per CPU. `maxKey` is the largest key the
+   * owner can have (LPI keys lie above the INTID range).
+   */
+  readOrder(r: StateReader, maxKey: number): number[][] | undefined {
+    if (!r.has('order')) return undefined;
+    const v = r.raw('order');
+    if (!Array.isArray(v) || v.length !== this.cpus) {
+      throw new SnapshotError('shape', `${r.path}.order must be an array of ${this.cpus} arrays, got ${describeValue(v)}`);
+    }
+    return v.map((keys: unknown, c) => {
+      if (!Array.isArray(keys)) throw new SnapshotError('shape', `${r.path}.order[${c}] must be an array, got ${describeValue(keys)}`);
+      return keys.map((k: unknown, i) => {
+        if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k > maxKey) {
+          throw new SnapshotError('shape', `${r.path}.order[${c}][${i}] must be an integer in [0, ${maxKey}], got ${describeValue(k)}`);
+        }
+        return k;
+      });
+    });
+  }
+
+  /**
+   * Validates state read by `r` and returns the change that loads it
+   * (nothing changes until it is called); call {@link refreshAll} after.
+   */
+  prepareRestore(r: StateReader): () => void {
+    const bytes = (key: string, length: number, max: number): Uint8Array => {
       const b = base64ToBytes(r.raw(key), `${r.path}.${key}`);
-      if (b.length !== into.length) throw new SnapshotError('shape', `${r.path}.${key} has ${b.length} entries, expected ${into.length}`);
+      if (b.length !== length) throw new SnapshotError('shape', `${r.path}.${key} has ${b.length} entries, expected ${length}`);
       for (let i = 0; i < b.length; i++) {
         if (b[i]! > max) throw new SnapshotError('shape', `${r.path}.${key}[${i}] = ${b[i]} exceeds ${max}`);
       }
-      into.set(b);
+      return b;
     };
-    bytes('enabled', this.enabled, 1);
-    bytes('latch', this.latch, 1);
-    bytes('level', this.level, 1);
-    bytes('active', this.active, 1);
-    bytes('edge', this.edge, 1);
-    bytes('group', this.group, 1);
-    bytes('priority', this.priority, 0xff);
-    bytes('targetMask', this.targetMask, 0xff);
-    bytes('sgiSources', this.sgiSources, 0xff);
-    bytes('asleep', this.asleep, 1);
-    this.distEnable = r.int('distEnable', 0, 3);
-    this.routeCpu.set(r.intArray('routeCpu', ROUTE_ANY, this.cpus - 1, this.spis));
-    this.sgiActiveSource.set(r.intArray('sgiActiveSource', -1, 7, this.cpus * SGI_COUNT));
-    for (let i = 0; i < this.priority.length; i++) this.priority[i] = this.priority[i]! & this.priorityMask;
+    const loads: [Uint8Array, Uint8Array][] = [
+      [this.enabled, bytes('enabled', this.enabled.length, 1)],
+      [this.latch, bytes('latch', this.latch.length, 1)],
+      [this.level, bytes('level', this.level.length, 1)],
+      [this.active, bytes('active', this.active.length, 1)],
+      [this.edge, bytes('edge', this.edge.length, 1)],
+      [this.group, bytes('group', this.group.length, 1)],
+      [this.priority, bytes('priority', this.priority.length, 0xff).map((p) => p & this.priorityMask)],
+      [this.targetMask, bytes('targetMask', this.targetMask.length, 0xff)],
+      [this.sgiSources, bytes('sgiSources', this.sgiSources.length, 0xff)],
+      [this.asleep, bytes('asleep', this.asleep.length, 1)],
+    ];
+    const distEnable = r.int('distEnable', 0, 3);
+    const routeCpu = r.intArray('routeCpu', ROUTE_ANY, this.cpus - 1, this.spis);
+    const sgiActiveSource = r.intArray('sgiActiveSource', -1, 7, this.cpus * SGI_COUNT);
+    return () => {
+      for (const [into, from] of loads) into.set(from);
+      this.distEnable = distEnable;
+      this.routeCpu.set(routeCpu);
+      this.sgiActiveSource.set(sgiActiveSource);
+    };
   }
+
 }

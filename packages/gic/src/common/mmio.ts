@@ -6,7 +6,7 @@
  * does, with a slave error, which the PE takes as a synchronous external
  * abort: a {@link CpuException} with the Data Abort class and DFSC 0x10.
  */
-import { ARM64_EXCEPTION_CLASS, CpuException } from '@hvsim/core';
+import { ARM64_EXCEPTION_CLASS, CpuException, UsageError, describeValue } from '@hvsim/core';
 
 /** DFSC for a synchronous external abort (Arm ARM D17.2.40 ESR_ELx ISS). */
 export const DFSC_EXTERNAL_ABORT = 0x10;
@@ -36,4 +36,17 @@ export function requireByteOrWord(frame: string, offset: number, size: number, w
 export function requireArraySize(frame: string, bitsPerIrq: number, offset: number, size: number, write: boolean): void {
   if (bitsPerIrq === 8) requireByteOrWord(frame, offset, size, write);
   else requireWord(frame, offset, size, write);
+}
+
+/**
+ * Host misuse of an MMIO entry point: an offset or value of the wrong type (a
+ * bigint where the bus passes numbers, or the reverse for 64-bit accesses),
+ * a negative or fractional offset. Callers test the types inline and call
+ * this only when a test fails, so the check costs nothing measurable.
+ */
+export function badMmioArguments(frame: string, offset: unknown, value?: unknown, value64 = false): never {
+  if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+    throw new UsageError('bad-argument', `${frame} offset must be a non-negative integer number, got ${describeValue(offset)}`);
+  }
+  throw new UsageError('bad-argument', `${frame} ${value64 ? '64-bit write value must be a bigint' : 'write value must be a number'}, got ${describeValue(value)}`);
 }

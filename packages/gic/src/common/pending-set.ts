@@ -58,6 +58,11 @@ export class PendingSet {
     this.bucketOf = bucketOf;
   }
 
+  /** The bucket of `key` as `group << 8 | priority`, or -1 when absent. */
+  bucket(key: number): number {
+    return this.bucketOf[key]!;
+  }
+
   /** True when `key` is in the set. */
   has(key: number): boolean {
     return this.bucketOf[key] !== NONE;
@@ -130,6 +135,71 @@ export class PendingSet {
     if (b0 === NONE) return b1 === NONE ? NONE : this.head[b1]!;
     if (b1 === NONE || (b0 & 0xff) <= (b1 & 0xff)) return this.head[b0]!;
     return this.head[b1]!;
+  }
+
+  /**
+   * Writes the keys of the groups in `groupMask` into `out` in selection
+   * order — priority first (Group 0 before Group 1 at equal priority), then
+   * first pending first — up to `out.length` keys; returns how many. What
+   * repeated "best, then remove it" would give, without changing the set and
+   * without allocating.
+   */
+  ordered(groupMask: number, out: Int32Array): number {
+    let n = 0;
+    const max = out.length;
+    if (max === 0 || this.count === 0) return 0;
+    for (let w = 0; w < 8; w++) {
+      const w0 = (groupMask & 1) !== 0 ? this.occupied[w]! : 0;
+      const w1 = (groupMask & 2) !== 0 ? this.occupied[8 + w]! : 0;
+      let both = w0 | w1;
+      while (both !== 0) {
+        const bit = 31 - Math.clz32(both & -both);
+        both &= both - 1;
+        const prio = (w << 5) + bit;
+        if (((w0 >>> bit) & 1) !== 0) {
+          for (let k = this.head[prio]!; k !== NONE; k = this.next[k]!) {
+            out[n++] = k;
+            if (n === max) return n;
+          }
+        }
+        if (((w1 >>> bit) & 1) !== 0) {
+          for (let k = this.head[256 + prio]!; k !== NONE; k = this.next[k]!) {
+            out[n++] = k;
+            if (n === max) return n;
+          }
+        }
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Every key, bucket by bucket, each bucket in its selection order (first
+   * pending first). Saved with a GIC's state so equal-priority order survives
+   * a snapshot; not for hot paths (it allocates).
+   */
+  keys(): number[] {
+    const out: number[] = [];
+    for (let b = 0; b < BUCKETS; b++) {
+      for (let k = this.head[b]!; k !== NONE; k = this.next[k]!) out.push(k);
+    }
+    return out;
+  }
+
+  /**
+   * Moves each key of `order` that is in the set to the tail of its bucket,
+   * in the given order, so that keys listed keep their relative order and
+   * come after keys not listed (those became candidates since). Keys not in
+   * the set are skipped.
+   */
+  reorder(order: readonly number[]): void {
+    for (const key of order) {
+      if (key < 0 || key >= this.bucketOf.length) continue;
+      const bucket = this.bucketOf[key]!;
+      if (bucket === NONE) continue;
+      this.remove(key);
+      this.insert(key, bucket & 0xff, bucket >>> 8);
+    }
   }
 
   /** Empties the set. */

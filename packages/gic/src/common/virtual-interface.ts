@@ -11,7 +11,7 @@
  */
 import { ActivePriorities, implementedPriorityMask, minimumBinaryPoint, IDLE_PRIORITY, groupPriorityMask } from './priority.js';
 import { INTID_SPURIOUS, LPI_BASE, isSpecialIntid } from './intid.js';
-import type { StateReader } from '@hvsim/core';
+import { UsageError, describeValue, type StateReader } from '@hvsim/core';
 
 /** List register states (IHI0069 12.4.6 ICH_LR<n>_EL2.State; IHI0048B 5.3.8). */
 export const LR_STATE = { INVALID: 0, PENDING: 1, ACTIVE: 2, PENDING_ACTIVE: 3 } as const;
@@ -40,6 +40,9 @@ export const MISR_BIT = {
   VGRP1D: 1 << 7,
 } as const;
 
+/** Words before the list registers in a typed-array vCPU context: HCR, VMCR, the view's word, 8 APR words. */
+const VCPU_WORDS_HEADER = 11;
+
 /** Bit of the physical-ID field that, with HW = 0, requests a maintenance interrupt on EOI. */
 export const LR_PFIELD_EOI = 1 << 9;
 
@@ -55,6 +58,16 @@ export interface DirectInjectionSource {
   keyGroup(key: number): number;
   keyIntid(key: number): number;
   acknowledgeKey(key: number): void;
+}
+
+/** Checks a list register index and flow identifier given to `setLrFlow`. */
+export function checkLrFlow(n: number, flow: number, listRegisters: number): void {
+  if (!Number.isInteger(n) || n < 0 || n >= listRegisters) {
+    throw new UsageError('bad-argument', `list register must be an integer in [0, ${listRegisters - 1}], got ${describeValue(n)}`);
+  }
+  if (!Number.isInteger(flow) || flow < 0 || flow > 0x7fff_ffff) {
+    throw new UsageError('bad-argument', `flow must be an integer in [0, 0x7fffffff], got ${describeValue(flow)}`);
+  }
 }
 
 /** Construction options of a virtual interface. */
@@ -102,6 +115,14 @@ export class VirtualInterfaceCore {
   readonly lrState: Uint8Array;
   readonly lrGroup: Uint8Array;
   readonly lrHw: Uint8Array;
+  /**
+   * Flow identifier per list register (core's `InterruptMessage.flow`, 0 when
+   * untracked), set by the hypervisor with the LR; not architectural state
+   * (not in ICH_LR<n>_EL2, not saved), repeated by trace events about the LR.
+   */
+  readonly lrFlow: Int32Array;
+  /** Flow of the list register the last acknowledge or EOI used (0 when none or untracked), for trace events. */
+  lastFlow = 0;
   /** HCR control bits ({@link HCR_BIT}), EOIcount excluded. */
   hcr = 0;
   /** HCR.EOIcount: EOIs and deactivations that matched no list register (5 bits). */
@@ -143,6 +164,7 @@ export class VirtualInterfaceCore {
     this.lrState = new Uint8Array(n);
     this.lrGroup = new Uint8Array(n);
     this.lrHw = new Uint8Array(n);
+    this.lrFlow = new Int32Array(n);
     this.apr = new ActivePriorities(options.preemptionBits);
     this.priorityMask = implementedPriorityMask(options.priorityBits);
     this.minBpr0 = minimumBinaryPoint(options.preemptionBits);
@@ -156,6 +178,7 @@ export class VirtualInterfaceCore {
     this.hcr = 0;
     this.eoiCount = 0;
     for (const a of [this.lrVintid, this.lrPfield, this.lrPriority, this.lrState, this.lrGroup, this.lrHw]) a.fill(0);
+    this.lrFlow.fill(0);
     this.eng0 = this.eng1 = this.ackCtl = this.fiqEn = this.cbpr = this.eoiMode = false;
     this.bpr0 = this.minBpr0;
     this.bpr1 = this.minBpr0 + 1;
@@ -364,6 +387,7 @@ export class VirtualInterfaceCore {
     const g = this.lrGroup[i]!;
     if (((groups >>> g) & 1) === 0) return otherGroup;
     const value = this.withCpuId(i, withSource);
+    this.lastFlow = this.lrFlow[i]!;
     if (isSpecialIntid(this.lrVintid[i]!)) {
       // A special INTID in a list register goes pending -> invalid (IHI0069 12.3.11-12.3.12 ICV_IAR<n>_EL1).
       this.lrState[i] = LR_STATE.INVALID;
@@ -387,6 +411,7 @@ export class VirtualInterfaceCore {
     if (!this.canSignalPriority(p, g)) return INTID_SPURIOUS;
     if (((groups >>> g) & 1) === 0) return otherGroup;
     const vintid = d.keyIntid(k);
+    this.lastFlow = 0;
     this.apr.activate(this.groupPriority(p, g), g);
     d.acknowledgeKey(k);
     this.update();
@@ -401,6 +426,12 @@ export class VirtualInterfaceCore {
       return i;
     }
     return -1;
+  }
+
+  /** Flow of the active list register holding `vintid` (0 when none or untracked), for trace events. */
+  activeFlow(vintid: number): number {
+    const i = this.findActive(vintid, -1);
+    return i < 0 ? 0 : this.lrFlow[i]!;
   }
 
   /** Deactivates LR `i`: active -> invalid, active+pending -> pending; a HW LR deactivates its physical interrupt. */
@@ -429,6 +460,7 @@ export class VirtualInterfaceCore {
       return;
     }
     const i = this.findActive(vintid, cpuId);
+    this.lastFlow = i < 0 ? 0 : this.lrFlow[i]!;
     if (i < 0) {
       if (vintid < LPI_BASE) this.incrementEoiCount();
     } else if ((group < 0 || this.lrGroup[i] === group) && this.groupPriority(this.lrPriority[i]!, this.lrGroup[i]!) === dropped) {
@@ -482,28 +514,119 @@ export class VirtualInterfaceCore {
     };
   }
 
-  restoreState(r: StateReader): void {
-    const n = this.listRegisters;
-    this.lrVintid.set(r.intArray('lrVintid', 0, 0xffff_ffff, n));
-    this.lrPfield.set(r.intArray('lrPfield', 0, 0x1fff, n));
-    this.lrPriority.set(r.intArray('lrPriority', 0, 0xff, n).map((p) => p & this.priorityMask));
-    this.lrState.set(r.intArray('lrState', 0, 3, n));
-    this.lrGroup.set(r.intArray('lrGroup', 0, 1, n));
-    this.lrHw.set(r.intArray('lrHw', 0, 1, n));
-    this.hcr = r.int('hcr', 0, 0xff);
-    this.eoiCount = r.int('eoiCount', 0, 31);
-    const v = r.object('vmcr');
-    this.eng0 = v.bool('eng0');
-    this.eng1 = v.bool('eng1');
-    this.ackCtl = v.bool('ackCtl');
-    this.fiqEn = v.bool('fiqEn');
-    this.cbpr = v.bool('cbpr');
-    this.eoiMode = v.bool('eoiMode');
-    this.bpr0 = v.int('bpr0', this.minBpr0, 7);
-    this.bpr1 = v.int('bpr1', this.minBpr0 + 1, 7);
-    this.pmr = v.int('pmr', 0, 0xff) & this.priorityMask;
-    this.apr.bits.set(r.intArray('apr', 0, 0xffff_ffff, 8));
+  /** Length of the typed-array context {@link saveWords} writes: 11 words, then 2 per list register. */
+  get contextWords(): number {
+    return VCPU_WORDS_HEADER + 2 * this.listRegisters;
+  }
+
+  /**
+   * Writes this virtual interface's context (HCR with EOIcount, VMCR,
+   * active priorities, list registers) into `out` from `offset`, as
+   * {@link contextWords} 32-bit words, allocating nothing (a hot vcpu_put).
+   * Word 2 is left for the view's own bits (GICv3 trap controls). Not a
+   * snapshot format: it is for this configuration and this version only.
+   */
+  saveWords(out: Uint32Array, offset: number): void {
+    out[offset] = (this.hcr | (this.eoiCount << 27)) >>> 0;
+    out[offset + 1] =
+      (this.eng0 ? 1 : 0) |
+      (this.eng1 ? 2 : 0) |
+      (this.ackCtl ? 4 : 0) |
+      (this.fiqEn ? 8 : 0) |
+      (this.cbpr ? 16 : 0) |
+      (this.eoiMode ? 32 : 0) |
+      (this.bpr0 << 8) |
+      (this.bpr1 << 12) |
+      (this.pmr << 16);
+    for (let i = 0; i < 8; i++) out[offset + 3 + i] = this.apr.bits[i]!;
+    let o = offset + VCPU_WORDS_HEADER;
+    for (let n = 0; n < this.listRegisters; n++) {
+      out[o++] = this.lrVintid[n]!;
+      out[o++] = (this.lrPfield[n]! | (this.lrPriority[n]! << 16) | (this.lrState[n]! << 24) | (this.lrGroup[n]! << 26) | (this.lrHw[n]! << 27)) >>> 0;
+    }
+  }
+
+  /**
+   * Loads a context written by {@link saveWords} (a hot vcpu_load). Fields
+   * are masked to their widths and binary points raised to their minimum,
+   * as register writes are, so no word can leave an impossible state.
+   */
+  loadWords(from: Uint32Array, offset: number): void {
+    const h = from[offset]!;
+    this.hcr = h & 0xff;
+    this.eoiCount = (h >>> 27) & 31;
+    const v = from[offset + 1]!;
+    this.eng0 = (v & 1) !== 0;
+    this.eng1 = (v & 2) !== 0;
+    this.ackCtl = (v & 4) !== 0;
+    this.fiqEn = (v & 8) !== 0;
+    this.cbpr = (v & 16) !== 0;
+    this.eoiMode = (v & 32) !== 0;
+    this.bpr0 = Math.max((v >>> 8) & 7, this.minBpr0);
+    this.bpr1 = Math.max((v >>> 12) & 7, this.minBpr0 + 1);
+    this.pmr = (v >>> 16) & 0xff & this.priorityMask;
+    for (let i = 0; i < 8; i++) this.apr.bits[i] = from[offset + 3 + i]!;
     this.apr.recompute();
+    let o = offset + VCPU_WORDS_HEADER;
+    for (let n = 0; n < this.listRegisters; n++) {
+      this.lrVintid[n] = from[o++]!;
+      const w = from[o++]!;
+      this.lrPfield[n] = w & 0x1fff;
+      this.lrPriority[n] = (w >>> 16) & 0xff & this.priorityMask;
+      this.lrState[n] = (w >>> 24) & 3;
+      this.lrGroup[n] = (w >>> 26) & 1;
+      this.lrHw[n] = (w >>> 27) & 1;
+      this.lrFlow[n] = 0;
+    }
     this.update();
+  }
+
+  /** Validates a state from {@link saveState} and returns the change that loads it (nothing changes until it is called). */
+  prepareRestore(r: StateReader): () => void {
+    const n = this.listRegisters;
+    const lrVintid = r.intArray('lrVintid', 0, 0xffff_ffff, n);
+    const lrPfield = r.intArray('lrPfield', 0, 0x1fff, n);
+    const lrPriority = r.intArray('lrPriority', 0, 0xff, n).map((p) => p & this.priorityMask);
+    const lrState = r.intArray('lrState', 0, 3, n);
+    const lrGroup = r.intArray('lrGroup', 0, 1, n);
+    const lrHw = r.intArray('lrHw', 0, 1, n);
+    const hcr = r.int('hcr', 0, 0xff);
+    const eoiCount = r.int('eoiCount', 0, 31);
+    const v = r.object('vmcr');
+    const vmcr = {
+      eng0: v.bool('eng0'),
+      eng1: v.bool('eng1'),
+      ackCtl: v.bool('ackCtl'),
+      fiqEn: v.bool('fiqEn'),
+      cbpr: v.bool('cbpr'),
+      eoiMode: v.bool('eoiMode'),
+      bpr0: v.int('bpr0', this.minBpr0, 7),
+      bpr1: v.int('bpr1', this.minBpr0 + 1, 7),
+      pmr: v.int('pmr', 0, 0xff) & this.priorityMask,
+    };
+    const apr = r.intArray('apr', 0, 0xffff_ffff, 8);
+    return () => {
+      this.lrVintid.set(lrVintid);
+      this.lrPfield.set(lrPfield);
+      this.lrPriority.set(lrPriority);
+      this.lrState.set(lrState);
+      this.lrGroup.set(lrGroup);
+      this.lrHw.set(lrHw);
+      this.lrFlow.fill(0);
+      this.hcr = hcr;
+      this.eoiCount = eoiCount;
+      this.eng0 = vmcr.eng0;
+      this.eng1 = vmcr.eng1;
+      this.ackCtl = vmcr.ackCtl;
+      this.fiqEn = vmcr.fiqEn;
+      this.cbpr = vmcr.cbpr;
+      this.eoiMode = vmcr.eoiMode;
+      this.bpr0 = vmcr.bpr0;
+      this.bpr1 = vmcr.bpr1;
+      this.pmr = vmcr.pmr;
+      this.apr.bits.set(apr);
+      this.apr.recompute();
+      this.update();
+    };
   }
 }

@@ -5,7 +5,7 @@
  * redistributors (through their ports). A failed check stops the command
  * with an {@link ItsErrorKind}; the queue decides whether to stall.
  */
-import { MemoryError, type PhysicalMemory } from '@hvsim/core';
+import { MemoryError, type Memory } from '@hvsim/core';
 import type { ItsCommand } from './commands.js';
 import type { ItsDropReason, ItsErrorKind } from './errors.js';
 import type { LpiRedistributorPort, VlpiRedistributorPort } from './ports.js';
@@ -33,7 +33,7 @@ class CommandFailure extends Error {
 /** Runs decoded commands against the tables and the redistributors. */
 export class ItsCommandProcessor {
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     private readonly cache: ItsTableCache,
     private readonly lpiPorts: readonly LpiRedistributorPort[],
     private readonly vlpiPorts: readonly VlpiRedistributorPort[],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { PhysicalMemory, RecordingTracer, SnapshotError, UsageError } from '@hvsim/core';
+import { CpuException, PhysicalMemory, RecordingTracer, SnapshotError, UsageError } from '@hvsim/core';
 import { GicV3 } from '../v3/gic-v3.js';
 import { CMD_QUEUE, COLLECTION_TABLE, DEVICE_TABLE, ITT, PROP_TABLE, enableLpi, lpiConfig, makeItsRig, mapDevice, type ItsRig } from '../test-support/its.js';
 import { encodeItsCommand } from './commands.js';
@@ -112,9 +112,10 @@ describe('ITS bring-up and translation (IHI0069 5.2 "Interrupt translation", 5.3
     expect(rig.its.mmioRead(GITS.CTLR, 4) >>> 31).toBe(1); // Quiescent
   });
 
-  it('PE writes to GITS_TRANSLATER need a configured DeviceID (IMPLEMENTATION DEFINED side band)', () => {
+  it('PE writes to GITS_TRANSLATER need a configured DeviceID (IMPLEMENTATION DEFINED side band); without one the PE takes an SError', () => {
     const rig = makeItsRig({ cpus: 1 });
-    expect(() => rig.its.mmioWrite(GITS.TRANSLATER, 4, 0)).toThrow(UsageError);
+    expect(() => rig.its.mmioWrite(GITS.TRANSLATER, 4, 0)).toThrow(CpuException);
+    expect(() => rig.its.mmioWrite(GITS.TRANSLATER, 4, 0)).toThrow(/has no DeviceID: pass cpuDeviceId/);
     const rig2 = makeItsRig({ cpus: 1, its: { cpuDeviceId: 3 } });
     mapDevice(rig2, 3);
     rig2.cmd('MAPTI', { deviceId: 3, eventId: 0, intid: LPI + 3, icid: 0 });

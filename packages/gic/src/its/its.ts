@@ -21,23 +21,32 @@
  * the error recorded in {@link GicV3Its.commandError} and, when the
  * `onSystemError` output is given (GITS_TYPER.SEIS = 1), reported as a
  * system error. Writing GITS_CWRITER with Retry = 1 retries the command.
+ * With `commandErrors: 'ignore'` the ITS behaves as KVM's emulated vITS
+ * (Linux vgic-its.c): a failing or unreadable command is skipped (the error
+ * is still recorded and counted), and a GITS_CWRITER write beyond the queue
+ * is ignored.
  */
 import {
+  ARM64_EXCEPTION_CLASS,
+  CpuException,
+  DELIVERY_STATUS,
   UsageError,
   assertInteger,
+  assertOptions,
   describeValue,
   readState,
   type AccessSize,
   type Clock,
   type MmioDevice,
   type MsiTarget,
-  type PhysicalMemory,
+  type Memory,
   type Tracer,
   MemoryError,
+  type DeliveryStatus,
   getField,
   setField,
 } from '@hvsim/core';
-import { accessAbort } from '../common/mmio.js';
+import { badMmioArguments, accessAbort } from '../common/mmio.js';
 import { joinAddress } from '../lpi/regs.js';
 import { decodeItsCommand, type ItsCommand } from './commands.js';
 import { ITS_DROP_REASONS, ITS_ERROR_REASON, itsErrorCode, type ItsCommandError, type ItsDropReason, type ItsErrorKind, type ItsTranslationResult } from './errors.js';
@@ -64,6 +73,9 @@ import {
   ITS_ENTRY_BYTES,
   ITS_EVENT_ID_BITS,
 } from './regs.js';
+/** Drop reasons that mean "not mapped or not enabled" (core's BLOCKED); the others are DROPPED. */
+const ITS_BLOCKED_REASONS: ReadonlySet<ItsTranslationResult> = new Set<ItsTranslationResult>(['disabled', 'unmapped-device', 'unmapped-interrupt', 'unmapped-collection', 'unmapped-vpe']);
+
 import { ItsCommandProcessor } from './command-processor.js';
 import { COLLECTION_UNREAD, ItsTableCache, KIND_PHYSICAL, KIND_UNREAD, KIND_VIRTUAL } from './table-cache.js';
 import type { TableGeometry, VpeEntry } from './tables.js';
@@ -74,7 +86,7 @@ export type ItsVersion = 'v3' | 'v4.0' | 'v4.1';
 /** Construction options of {@link GicV3Its}. */
 export interface GicV3ItsOptions {
   /** Memory holding the command queue and the tables. */
-  memory: PhysicalMemory;
+  memory: Memory;
   /** One port per redistributor, by processor number (GITS_TYPER.PTA = 0). */
   lpiPorts: readonly LpiRedistributorPort[];
   /** GICv4: one port per redistributor for vLPIs. Required unless `version` is 'v3'. */
@@ -114,7 +126,7 @@ export interface GicV3ItsState {
 export class GicV3Its implements MmioDevice, MsiTarget {
   readonly version: ItsVersion;
   readonly idBits: number;
-  private readonly memory: PhysicalMemory;
+  private readonly memory: Memory;
   private readonly lpiPorts: readonly LpiRedistributorPort[];
   private readonly vlpiPorts: readonly VlpiRedistributorPort[];
   private readonly stallOnError: boolean;
@@ -130,6 +142,10 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   private cwriter = 0;
   private creadr = 0;
   private stalled = false;
+  /** Flow identifier of the MSI being translated (0: untracked), for its trace events. */
+  private flow = 0;
+  /** The last translation found its LPI or vLPI already pending. */
+  private coalesced = false;
   private readonly baserLo = new Uint32Array(8);
   private readonly baserHi = new Uint32Array(8);
   private readonly geometry: TableGeometry[] = [];
@@ -142,6 +158,11 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   private readonly cmdWords = new Uint32Array(8);
 
   constructor(options: GicV3ItsOptions) {
+    assertOptions(
+      options,
+      ['memory', 'lpiPorts', 'vlpiPorts', 'version', 'idBits', 'commandErrors', 'onSystemError', 'baseAddress', 'cpuDeviceId', 'tracer', 'clock'] satisfies (keyof GicV3ItsOptions)[],
+      'GicV3Its',
+    );
     this.memory = options.memory;
     this.lpiPorts = options.lpiPorts;
     this.vlpiPorts = options.vlpiPorts ?? [];
@@ -260,6 +281,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 
   mmioRead(offset: number, size: AccessSize): number {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GITS', offset);
     if (offset >= GITS_FRAME_SIZE) {
       // GITS_TRANSLATER and GITS_SGIR are write-only: reads of the translation and vSGI frames are RAZ.
       if (offset >= this.size || (size !== 4 && size !== 2) || offset % size !== 0) throw accessAbort('GITS', offset, size, false);
@@ -296,6 +318,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GITS', offset, value);
     if (offset >= GITS_FRAME_SIZE) {
       this.writeOtherFrame(offset, size, value);
       return;
@@ -320,6 +343,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
 
   /** 64-bit access to GITS_TYPER, CBASER, CWRITER, CREADR, BASER<n> and (GICv4.1) GITS_SGIR (IHI0069 12.19). */
   mmioRead64(offset: number): bigint {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GITS', offset);
     if (offset >= GITS_FRAME_SIZE || (offset & 7) !== 0) {
       if (offset === GITS_SGI_FRAME + 0x20 && this.version === 'v4.1') return 0n;
       throw accessAbort('GITS', offset, 8, false);
@@ -328,6 +352,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 
   mmioWrite64(offset: number, value: bigint): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'bigint') badMmioArguments('GITS', offset, value, true);
     const lo = Number(value & 0xffff_ffffn);
     const hi = Number((value >> 32n) & 0xffff_ffffn);
     if (offset === GITS.SGIR) {
@@ -353,7 +378,12 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   private writeOtherFrame(offset: number, size: AccessSize, value: number): void {
     if (offset === GITS.TRANSLATER && (size === 4 || size === 2)) {
       if (this.cpuDeviceId === undefined) {
-        throw new UsageError('bad-state', 'a PE write to GITS_TRANSLATER has no DeviceID: pass cpuDeviceId, or use translate(deviceId, eventId) / deliverMsi(address, data, deviceId)');
+        // The write carries no DeviceID this ITS can use (the side band is IMPLEMENTATION DEFINED): the PE
+        // sees the failed transaction as an SError, never a host error (pass cpuDeviceId to accept PE writes).
+        throw new CpuException(ARM64_EXCEPTION_CLASS.SERROR, {
+          arch: 'arm64',
+          detail: 'a PE write to GITS_TRANSLATER has no DeviceID: pass cpuDeviceId, or use translate(deviceId, eventId) / deliverMsi(address, data, deviceId)',
+        });
       }
       this.translate(this.cpuDeviceId, size === 2 ? value & 0xffff : value >>> 0);
       return;
@@ -388,6 +418,8 @@ export class GicV3Its implements MmioDevice, MsiTarget {
 
   /** GITS_CWRITER (IHI0069 12.19): new write pointer; Retry = 1 restarts a stalled queue. */
   private writeCwriter(value: number): void {
+    // KVM's vITS ignores a CWRITER beyond the queue (vgic-its.c vgic_mmio_write_its_cwriter).
+    if (!this.stallOnError && (value & 0xf_ffe0) >= this.queueBytes()) return;
     this.cwriter = value & 0xf_ffe0;
     if (getField(value, GITS_CWRITER.Retry) === 1 && this.stalled) this.stalled = false;
     this.processQueue();
@@ -418,12 +450,18 @@ export class GicV3Its implements MmioDevice, MsiTarget {
 
   /** GICv4.1 GITS_SGIR (IHI0069 12.19): makes vSGI vINTID pending for vPEID. */
   private writeSgir(lo: number, hi: number): void {
-    const vpe = this.cache.vpeEntryOrNull(hi & 0xffff);
-    if (vpe === null) {
-      this.countDrop('unmapped-vpe');
-      return;
+    try {
+      const vpe = this.cache.vpeEntryOrNull(hi & 0xffff);
+      if (vpe === null) {
+        this.countDrop('unmapped-vpe');
+        return;
+      }
+      this.vlpiPorts[vpe.rd]!.setVsgiPending(vpe, lo & 0xf);
+    } catch (e) {
+      // A vPE table or VPT outside memory: the vSGI is dropped and counted, as a translation would be.
+      if (!(e instanceof MemoryError)) throw e;
+      this.countDrop('memory-fault');
     }
-    this.vlpiPorts[vpe.rd]!.setVsgiPending(vpe, lo & 0xf);
   }
 
   // --- command queue ------------------------------------------------------
@@ -444,8 +482,12 @@ export class GicV3Its implements MmioDevice, MsiTarget {
         cmd = decodeItsCommand(this.cmdWords);
       } catch (e) {
         if (!(e instanceof MemoryError)) throw e;
-        this.fail({ code: itsErrorCode(0, 'memory-fault'), kind: 'memory-fault', opcode: 0, offset: this.creadr }, true);
-        return;
+        // KVM's vITS skips a command it cannot read (vgic-its.c vgic_its_process_commands, citing 6.3.2).
+        const stall = this.stallOnError;
+        this.fail({ code: itsErrorCode(0, 'memory-fault'), kind: 'memory-fault', opcode: 0, offset: this.creadr }, stall);
+        if (stall) return;
+        this.creadr = (this.creadr + 32) % bytes;
+        continue;
       }
       const kind = this.processor.execute(cmd);
       if (kind !== undefined) {
@@ -461,7 +503,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     this.error = error;
     this.errorCount++;
     if (stall) this.stalled = true;
-    this.tracer?.emit({ kind: 'fault', cycle: this.clock?.now() ?? 0, source: 'gic-its', what: `ITS command error ${error.kind}`, code: error.code });
+    this.tracer?.emit({ kind: 'fault', cycle: this.clock?.now() ?? 0, source: 'its', what: `ITS command error ${error.kind}`, code: error.code });
     this.onSystemError?.(error);
   }
 
@@ -476,6 +518,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
    * reason — never delivered elsewhere.
    */
   translate(deviceId: number, eventId: number): ItsTranslationResult {
+    this.coalesced = false;
     if (!this.enabled) return this.drop('disabled');
     if (deviceId >>> 0 !== deviceId || deviceId >= 65536) return this.drop('device-out-of-range');
     let dev = this.cache.devices.get(deviceId);
@@ -511,8 +554,13 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       }
       if (rd < 0) return this.drop('unmapped-collection');
       const intid = dev.intid[eventId]!;
-      if (!this.lpiPorts[rd]!.setPending(intid)) return this.drop('lpi-rejected');
-      this.tracer?.emit({ kind: 'interrupt.raised', cycle: this.clock?.now() ?? 0, source: 'gic-its', cpu: rd, vector: intid, args: { deviceId, eventId } });
+      const port = this.lpiPorts[rd]!;
+      this.coalesced = port.isPending(intid);
+      if (!port.setPending(intid)) return this.drop('lpi-rejected');
+      if (this.tracer !== undefined) {
+        const ev = { kind: 'interrupt.raised' as const, cycle: this.clock?.now() ?? 0, source: 'its', cpu: rd, vector: intid, args: { deviceId, eventId } };
+        this.tracer.emit(this.flow === 0 ? ev : { ...ev, flow: this.flow });
+      }
       return 'lpi';
     }
     if (k === KIND_VIRTUAL) {
@@ -526,13 +574,16 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       if (vpe === null) return this.drop('unmapped-vpe');
       const vintid = dev.intid[eventId]!;
       try {
-        this.vlpiPorts[vpe.rd]!.setVlpiPending(vpe, vintid, dev.doorbell[eventId]!);
+        this.coalesced = !this.vlpiPorts[vpe.rd]!.setVlpiPending(vpe, vintid, dev.doorbell[eventId]!);
       } catch (e) {
         // The VPT of a vPE that is not resident is not in memory.
         if (e instanceof MemoryError) return this.drop('memory-fault');
         throw e;
       }
-      this.tracer?.emit({ kind: 'interrupt.posted', cycle: this.clock?.now() ?? 0, source: 'gic-its', cpu: vpe.rd, vector: vintid, args: { deviceId, eventId, vpeId: vpe.vpeId } });
+      if (this.tracer !== undefined) {
+        const ev = { kind: 'interrupt.posted' as const, cycle: this.clock?.now() ?? 0, source: 'its', cpu: vpe.rd, vector: vintid, args: { deviceId, eventId, vpeId: vpe.vpeId } };
+        this.tracer.emit(this.flow === 0 ? ev : { ...ev, flow: this.flow });
+      }
       return 'vlpi';
     }
     return this.drop('unmapped-interrupt');
@@ -541,20 +592,49 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   /**
    * {@link MsiTarget}: a device's MSI write of `data` to `address` with
    * `sourceId` as its DeviceID. With `baseAddress` configured the address
-   * must be GITS_TRANSLATER's (a write elsewhere is a usage error).
+   * must be GITS_TRANSLATER's (a write elsewhere is a usage error). Returns
+   * core's `DeliveryStatus`: DELIVERED when the LPI or vLPI became pending,
+   * COALESCED when it already was, BLOCKED when the ITS is disabled or the
+   * DeviceID/EventID/collection/vPE is not mapped, DROPPED for the other
+   * drop reasons (out of range, memory fault, LPI rejected).
    */
-  deliverMsi(address: number, data: number, sourceId?: number): void {
+  deliverMsi(address: number, data: number, sourceId?: number): DeliveryStatus {
     if (sourceId === undefined) throw new UsageError('bad-argument', 'an MSI to the ITS needs the DeviceID as sourceId');
     if (this.baseAddress !== undefined && address !== this.baseAddress + GITS.TRANSLATER) {
       throw new UsageError('bad-argument', `MSI address ${describeValue(address)} is not GITS_TRANSLATER (0x${(this.baseAddress + GITS.TRANSLATER).toString(16)})`);
     }
-    this.tracer?.emit({ kind: 'msi', cycle: this.clock?.now() ?? 0, source: 'gic-its', address, data });
-    this.translate(sourceId, data >>> 0);
+    return this.deliverFlow(address, data, sourceId, 0);
+  }
+
+  /**
+   * {@link deliverMsi} for an interrupt with flow identifier `flow` (core's
+   * `InterruptMessage.flow`): the ITS's trace events about it carry the flow.
+   */
+  deliverMsiFlow(address: number, data: number, sourceId: number, flow: number): DeliveryStatus {
+    if (this.baseAddress !== undefined && address !== this.baseAddress + GITS.TRANSLATER) {
+      throw new UsageError('bad-argument', `MSI address ${describeValue(address)} is not GITS_TRANSLATER (0x${(this.baseAddress + GITS.TRANSLATER).toString(16)})`);
+    }
+    return this.deliverFlow(address, data, sourceId, flow);
+  }
+
+  private deliverFlow(address: number, data: number, sourceId: number, flow: number): DeliveryStatus {
+    this.flow = flow;
+    if (this.tracer !== undefined) {
+      const e = { kind: 'msi' as const, cycle: this.clock?.now() ?? 0, source: 'its', address, data };
+      this.tracer.emit(flow === 0 ? e : { ...e, flow });
+    }
+    const r = this.translate(sourceId, data >>> 0);
+    this.flow = 0;
+    if (r === 'lpi' || r === 'vlpi') return this.coalesced ? DELIVERY_STATUS.COALESCED : DELIVERY_STATUS.DELIVERED;
+    return ITS_BLOCKED_REASONS.has(r) ? DELIVERY_STATUS.BLOCKED : DELIVERY_STATUS.DROPPED;
   }
 
   private drop(reason: ItsDropReason): ItsTranslationResult {
     this.countDrop(reason);
-    this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'gic-its', vector: -1, args: { reason } });
+    if (this.tracer !== undefined) {
+      const ev = { kind: 'interrupt.dropped' as const, cycle: this.clock?.now() ?? 0, source: 'its', vector: -1, args: { reason } };
+      this.tracer.emit(this.flow === 0 ? ev : { ...ev, flow: this.flow });
+    }
     return reason;
   }
 
@@ -631,8 +711,11 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       };
     }
     const drops = r.object('drops');
+    const dropCounts = new Map<ItsDropReason, number>();
+    for (const reason of ITS_DROP_REASONS) if (drops.has(reason)) dropCounts.set(reason, drops.int(reason, 0, Number.MAX_SAFE_INTEGER));
+    // Everything is valid: commit.
     this.dropCounts.clear();
-    for (const reason of ITS_DROP_REASONS) if (drops.has(reason)) this.dropCounts.set(reason, drops.int(reason, 0, Number.MAX_SAFE_INTEGER));
+    for (const [k, v] of dropCounts) this.dropCounts.set(k, v);
     this.cbaserLo = (cb[0]! & GITS_CBASER_MASK[0]) >>> 0;
     this.cbaserHi = (cb[1]! & GITS_CBASER_MASK[1]) >>> 0;
     for (let n = 0; n < 8; n++) {

@@ -36,9 +36,10 @@ export interface VlpiRedistributorPort {
    * A vLPI for `vpe` (IHI0069 "Virtual LPIs"): delivered to the vPE if it is
    * resident here, else recorded in its virtual pending table and, with a
    * doorbell (`doorbell` != 1023, or the GICv4.1 default doorbell), a
-   * physical doorbell LPI is made pending.
+   * physical doorbell LPI is made pending. Returns false when the vLPI was
+   * already pending (coalesced) or is beyond the vPE's tables, true otherwise.
    */
-  setVlpiPending(vpe: VpeEntry, vintid: number, doorbell: number): void;
+  setVlpiPending(vpe: VpeEntry, vintid: number, doorbell: number): boolean;
   /** Clears a pending vLPI; returns whether it was pending. */
   clearVlpiPending(vpe: VpeEntry, vintid: number): boolean;
   /** Reloads the cached configuration of one vLPI of a resident vPE. */

@@ -6,7 +6,7 @@
  * reads no memory. {@link ItsTableCache.flush} drops everything (a
  * GITS_BASER write, a restore).
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 import { ITS_ENTRY_BYTES, ITS_ICID_BITS } from './regs.js';
 import {
   ITE_INVALID,
@@ -60,7 +60,7 @@ export class ItsTableCache {
   readonly vpes = new Map<number, VpeEntry>();
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     /** Number of redistributors: a target beyond them counts as unmapped. */
     private readonly redistributors: number,
     private readonly virtual: boolean,

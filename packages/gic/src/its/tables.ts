@@ -18,7 +18,7 @@
  * The GICv4.1 redistributor reads the same vPE table through GICR_VPROPBASER,
  * so both share {@link tableEntryAddress} and {@link readVpeEntry}.
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 import { joinAddress } from '../lpi/regs.js';
 
 /** Where a table is and how it is laid out (decoded from GITS_BASER<n> or GICv4.1 GICR_VPROPBASER). */
@@ -50,7 +50,7 @@ export function tableCapacity(t: TableGeometry): number {
  * 8-byte level-1 entries, Valid in bit 63, each pointing at one page of
  * entries), or one of the negative TABLE_* codes.
  */
-export function tableEntryAddress(memory: PhysicalMemory, t: TableGeometry, id: number): number {
+export function tableEntryAddress(memory: Memory, t: TableGeometry, id: number): number {
   if (!t.valid) return TABLE_INVALID;
   if (id < 0 || id >= tableCapacity(t)) return TABLE_OUT_OF_RANGE;
   if (!t.indirect) return t.base + id * t.entryBytes;
@@ -70,24 +70,24 @@ export interface DeviceEntry {
   ittAddress: number;
 }
 
-export function readDeviceEntry(memory: PhysicalMemory, addr: number): DeviceEntry {
+export function readDeviceEntry(memory: Memory, addr: number): DeviceEntry {
   const w0 = memory.read32(addr);
   return { valid: w0 >>> 31 === 1, size: w0 & 0x1f, ittAddress: readAddress(memory, addr + 8) };
 }
 
-export function writeDeviceEntry(memory: PhysicalMemory, addr: number, e: DeviceEntry): void {
+export function writeDeviceEntry(memory: Memory, addr: number, e: DeviceEntry): void {
   memory.write32(addr, ((e.valid ? 0x8000_0000 : 0) | (e.size & 0x1f)) >>> 0);
   memory.write32(addr + 4, 0);
   writeAddress(memory, addr + 8, e.ittAddress);
 }
 
 /** Collection table entry: the target processor number, or -1 when not valid. */
-export function readCollectionEntry(memory: PhysicalMemory, addr: number): number {
+export function readCollectionEntry(memory: Memory, addr: number): number {
   const w0 = memory.read32(addr);
   return w0 >>> 31 === 1 ? w0 & 0xffff : -1;
 }
 
-export function writeCollectionEntry(memory: PhysicalMemory, addr: number, target: number): void {
+export function writeCollectionEntry(memory: Memory, addr: number, target: number): void {
   memory.write32(addr, target < 0 ? 0 : (0x8000_0000 | (target & 0xffff)) >>> 0);
   memory.write32(addr + 4, 0);
 }
@@ -108,7 +108,7 @@ export interface InterruptTranslationEntry {
   doorbell: number;
 }
 
-export function readIte(memory: PhysicalMemory, addr: number): InterruptTranslationEntry {
+export function readIte(memory: Memory, addr: number): InterruptTranslationEntry {
   const w0 = memory.read32(addr);
   if (w0 >>> 31 === 0) return { kind: ITE_INVALID, intid: 0, target: 0, doorbell: 0 };
   const virtual = ((w0 >>> 30) & 1) === 1;
@@ -120,7 +120,7 @@ export function readIte(memory: PhysicalMemory, addr: number): InterruptTranslat
   };
 }
 
-export function writeIte(memory: PhysicalMemory, addr: number, e: InterruptTranslationEntry): void {
+export function writeIte(memory: Memory, addr: number, e: InterruptTranslationEntry): void {
   if (e.kind === ITE_INVALID) {
     for (let i = 0; i < 16; i += 4) memory.write32(addr + i, 0);
     return;
@@ -147,7 +147,7 @@ export interface VpeEntry {
   vconfAddress: number;
 }
 
-export function readVpeEntry(memory: PhysicalMemory, addr: number, vpeId: number): VpeEntry {
+export function readVpeEntry(memory: Memory, addr: number, vpeId: number): VpeEntry {
   const w0 = memory.read32(addr);
   return {
     valid: w0 >>> 31 === 1,
@@ -160,7 +160,7 @@ export function readVpeEntry(memory: PhysicalMemory, addr: number, vpeId: number
   };
 }
 
-export function writeVpeEntry(memory: PhysicalMemory, addr: number, e: VpeEntry): void {
+export function writeVpeEntry(memory: Memory, addr: number, e: VpeEntry): void {
   memory.write32(addr, e.valid ? (0x8000_0000 | ((e.vptSize & 0xff) << 16) | (e.rd & 0xffff)) >>> 0 : 0);
   writeAddress(memory, addr + 4, e.vptAddress);
   memory.write32(addr + 12, e.defaultDoorbell >>> 0);
@@ -169,11 +169,11 @@ export function writeVpeEntry(memory: PhysicalMemory, addr: number, e: VpeEntry)
   memory.write32(addr + 28, 0);
 }
 
-function readAddress(memory: PhysicalMemory, addr: number): number {
+function readAddress(memory: Memory, addr: number): number {
   return joinAddress(memory.read32(addr), memory.read32(addr + 4), 0xffff_ffff);
 }
 
-function writeAddress(memory: PhysicalMemory, addr: number, value: number): void {
+function writeAddress(memory: Memory, addr: number, value: number): void {
   memory.write32(addr, value % 0x1_0000_0000 >>> 0);
   memory.write32(addr + 4, Math.floor(value / 0x1_0000_0000) >>> 0);
 }

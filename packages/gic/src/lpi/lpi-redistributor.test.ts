@@ -40,7 +40,7 @@ describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
     enable(lpi);
     lpi.write(GICR_LPI.PROPBASER, 0);
     expect(lpi.read(GICR_LPI.PROPBASER)).toBe(PROP | 15);
-    expect(lpi.read(GICR_LPI.CTLR)).toBe(1);
+    expect(lpi.read(GICR_LPI.CTLR)).toBe(0b11); // EnableLPIs | CES
     expect(lpi.read(GICR_LPI.SYNCR)).toBe(0); // never busy
   });
 
@@ -89,6 +89,8 @@ describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
     lpi.clearPending(LPI + 8);
     lpi.write(GICR_LPI.CTLR, 0);
     expect(set.size).toBe(0);
+    // IHI0069 12.11.2 GICR_CTLR.CES = 1: clearing EnableLPIs is supported, so CES reads 1 whatever EnableLPIs is.
+    expect(lpi.read(GICR_LPI.CTLR)).toBe(0b10);
     expect(memory.read8(PEND + LPI / 8)).toBe(0x02);
     expect(memory.read8(PEND + LPI / 8 + 1)).toBe(0x04);
     const fresh = make();
@@ -161,11 +163,11 @@ describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
     memory.write8(PROP + 2, 0x00); // not invalidated: the cache still says enabled
     const state = JSON.parse(JSON.stringify({ type: 't', version: 1, lpi: lpi.saveState() })) as unknown;
     const fresh = make();
-    fresh.lpi.restoreState(readState(state, 't', 1).object('lpi'));
+    fresh.lpi.prepareRestore(readState(state, 't', 1).object('lpi'))();
     expect(fresh.lpi.pendingIntids()).toEqual([LPI + 2, LPI + 9]);
     expect(fresh.set.best(2)).toBe(KEY_BASE + 2);
     expect(fresh.lpi.read(GICR_LPI.PROPBASER)).toBe(PROP | 15);
     const bad = { type: 't', version: 1, lpi: { ...lpi.saveState(), config: '3*zz' } };
-    expect(() => fresh.lpi.restoreState(readState(bad, 't', 1).object('lpi'))).toThrow(SnapshotError);
+    expect(() => fresh.lpi.prepareRestore(readState(bad, 't', 1).object('lpi'))).toThrow(SnapshotError);
   });
 });

@@ -15,7 +15,7 @@
  * Group 1, and have no active state: acknowledge clears the pending bit.
  */
 import { withTableFaults } from './table-fault.js';
-import { SnapshotError, assertInteger, fieldMask, getField, setField, type PhysicalMemory, type StateReader } from '@hvsim/core';
+import { SnapshotError, assertInteger, fieldMask, getField, setField, type Memory, type StateReader } from '@hvsim/core';
 import type { PendingSet } from '../common/pending-set.js';
 import {
   GICR_CTLR,
@@ -33,7 +33,7 @@ import {
 /** Construction options of an {@link LpiRedistributor}. */
 export interface LpiRedistributorOptions {
   /** Memory holding the configuration and pending tables. */
-  memory: PhysicalMemory;
+  memory: Memory;
   /** INTID bits the GIC implements (GICD_TYPER.IDbits + 1), 14-24. LPIs are 8192 .. 2^idBits - 1. */
   idBits: number;
   /** Implemented priority bits of the CPU interface, as a mask (0xf8 for 5 bits). */
@@ -87,7 +87,7 @@ export class LpiRedistributor {
   readonly config: Uint8Array;
   /** Pending bit per LPI. */
   readonly pending: Uint8Array;
-  private readonly memory: PhysicalMemory;
+  private readonly memory: Memory;
   private readonly candidates: PendingSet;
   private readonly keyBase: number;
   private readonly prioMask: number;
@@ -153,7 +153,8 @@ export class LpiRedistributor {
   read(offset: number): number {
     switch (offset) {
       case GICR_LPI.CTLR:
-        return this.enabled ? setField(0, GICR_CTLR.EnableLPIs, 1) : 0;
+        // CES = 1: software may clear EnableLPIs and this redistributor honours it (IHI0069 12.11.2 GICR_CTLR).
+        return setField(this.enabled ? setField(0, GICR_CTLR.EnableLPIs, 1) : 0, GICR_CTLR.CES, 1);
       case GICR_LPI.PROPBASER:
         return this.propLo >>> 0;
       case GICR_LPI.PROPBASER + 4:
@@ -256,7 +257,12 @@ export class LpiRedistributor {
    * implements (GICD_TYPER.IDbits); none below 14 bits (IHI0069 12.11.33).
    */
   private configuredLpis(): number {
-    const idBits = Math.min(getField(this.propLo, GICR_PROPBASER_LO.IDbits) + 1, this.idBits);
+    return this.configuredLpisFor(this.propLo);
+  }
+
+  /** Number of LPIs GICR_PROPBASER low word `propLo` configures. */
+  private configuredLpisFor(propLo: number): number {
+    const idBits = Math.min(getField(propLo, GICR_PROPBASER_LO.IDbits) + 1, this.idBits);
     return idBits - 1 < LPI_MIN_IDBITS ? 0 : 2 ** idBits - LPI_FIRST;
   }
 
@@ -403,30 +409,40 @@ export class LpiRedistributor {
   }
 
   /** Restores a state from {@link saveState}; memory is not read (the cache and pending bits are in the state). */
-  restoreState(r: StateReader): void {
+  /** Validates a state from {@link saveState} and returns the change that loads it; memory is not read (the cache and pending bits are in the state). */
+  prepareRestore(r: StateReader): () => void {
     const pair = (key: string): [number, number] => {
       const a = r.intArray(key, 0, 0xffff_ffff, 2);
       return [a[0]!, a[1]!];
     };
-    for (let i = 0; i < this.count; i++) this.candidates.remove(this.keyBase + i);
-    [this.propLo, this.propHi] = pair('propbaser');
-    [this.pendLo, this.pendHi] = pair('pendbaser');
-    [this.invLo, this.invHi] = pair('invlpir');
-    [this.invAllLo, this.invAllHi] = pair('invallr');
-    this.propLo &= GICR_PROPBASER_MASK[0];
-    this.propHi &= GICR_PROPBASER_MASK[1];
-    this.pendLo &= GICR_PENDBASER_MASK[0];
-    this.pendHi &= GICR_PENDBASER_MASK[1];
-    this.enabled = r.bool('enableLpis');
-    this.count = this.enabled ? this.configuredLpis() : 0;
-    this.config.fill(0);
-    this.pending.fill(0);
+    const prop = pair('propbaser');
+    const pend = pair('pendbaser');
+    const inv = pair('invlpir');
+    const invAll = pair('invallr');
+    const propLo = prop[0] & GICR_PROPBASER_MASK[0];
+    const propHi = prop[1] & GICR_PROPBASER_MASK[1];
+    const enabled = r.bool('enableLpis');
+    const count = enabled ? this.configuredLpisFor(propLo) : 0;
     const config = hexRunsToBytes(r.string('config'), `${r.path}.config`);
-    if (config.length !== this.count) throw new SnapshotError('shape', `${r.path}.config has ${config.length} entries, expected ${this.count}`);
-    this.config.set(config);
-    for (const intid of r.intArray('pending', LPI_FIRST, LPI_FIRST + Math.max(this.count, 1) - 1)) this.pending[intid - LPI_FIRST] = 1;
-    for (let i = 0; i < this.count; i++) this.place(i);
-    this.onChange();
+    if (config.length !== count) throw new SnapshotError('shape', `${r.path}.config has ${config.length} entries, expected ${count}`);
+    const pending = r.intArray('pending', LPI_FIRST, LPI_FIRST + Math.max(count, 1) - 1);
+    return () => {
+      for (let i = 0; i < this.count; i++) this.candidates.remove(this.keyBase + i);
+      this.propLo = propLo;
+      this.propHi = propHi;
+      this.pendLo = pend[0] & GICR_PENDBASER_MASK[0];
+      this.pendHi = pend[1] & GICR_PENDBASER_MASK[1];
+      [this.invLo, this.invHi] = inv;
+      [this.invAllLo, this.invAllHi] = invAll;
+      this.enabled = enabled;
+      this.count = count;
+      this.config.fill(0);
+      this.pending.fill(0);
+      this.config.set(config);
+      for (const intid of pending) this.pending[intid - LPI_FIRST] = 1;
+      for (let i = 0; i < this.count; i++) this.place(i);
+      this.onChange();
+    };
   }
 }
 

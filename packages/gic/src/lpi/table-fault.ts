@@ -8,10 +8,10 @@
  */
 import { ARM64_EXCEPTION_CLASS, CpuException, MemoryError } from '@hvsim/core';
 
-/** Runs `fn`; a {@link MemoryError} it raises becomes the SError the PE takes. */
-export function withTableFaults(what: string, fn: () => void): void {
+/** Runs `fn` and returns its result; a {@link MemoryError} it raises becomes the SError the PE takes. */
+export function withTableFaults<T>(what: string, fn: () => T): T {
   try {
-    fn();
+    return fn();
   } catch (e) {
     if (!(e instanceof MemoryError)) throw e;
     throw new CpuException(ARM64_EXCEPTION_CLASS.SERROR, { arch: 'arm64', faultAddress: e.address, detail: `${what}: LPI table access failed (${e.message})` });

@@ -10,7 +10,7 @@ import { getField, setField } from '@hvsim/core';
 import { CpuInterfaceCore } from '../common/cpu-interface.js';
 import { INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS } from '../common/intid.js';
 import { implementedPriorityMask, writtenBinaryPoint } from '../common/priority.js';
-import { requireWord } from '../common/mmio.js';
+import { badMmioArguments, requireWord } from '../common/mmio.js';
 import { GICC_CTLR, GICC_IIDR_VALUE, GICC } from './regs.js';
 
 const FRAME = 'GICC';
@@ -80,6 +80,7 @@ export class GicV2CpuInterface implements MmioDevice {
   }
 
   mmioRead(offset: number, size: AccessSize): number {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICC', offset);
     requireWord(FRAME, offset, size, false);
     const c = this.core;
     switch (offset) {
@@ -114,6 +115,7 @@ export class GicV2CpuInterface implements MmioDevice {
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICC', offset, value);
     requireWord(FRAME, offset, size, true);
     const c = this.core;
     switch (offset) {

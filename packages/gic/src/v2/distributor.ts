@@ -9,7 +9,7 @@ import { readArray, writeArray, type ArrayScope } from '../common/array-access.j
 import type { IrqEngine } from '../common/irq-state.js';
 import { PRIVATE_COUNT, SGI_COUNT, SPI_BASE } from '../common/intid.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
-import { requireArraySize, requireByteOrWord, requireWord } from '../common/mmio.js';
+import { badMmioArguments, requireArraySize, requireByteOrWord, requireWord } from '../common/mmio.js';
 import { GICD, GICD_ARRAYS, GICD_CTLR, GICD_IIDR_VALUE, GICD_SGIR, GICD_TYPER, PIDR2_GICV2 } from './regs.js';
 
 const FRAME = 'GICD';
@@ -44,6 +44,7 @@ export class GicV2Distributor implements MmioDevice {
   }
 
   mmioRead(offset: number, size: AccessSize): number {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICD', offset);
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
@@ -79,6 +80,7 @@ export class GicV2Distributor implements MmioDevice {
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICD', offset, value);
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {

@@ -5,9 +5,9 @@
  * interface (GICC), its virtual interface control (GICH) and its virtual CPU
  * interface (GICV), all mapped at the same addresses on every CPU's bus.
  */
-import { assertInteger, readState, type Clock, type InterruptMessage, type InterruptTarget, type Tracer } from '@hvsim/core';
+import { DELIVERY_STATUS, assertInteger, assertOptions, readState, type Clock, type DeliveryStatus, type InterruptMessage, type InterruptTarget, type Tracer } from '@hvsim/core';
 import { CpuInterfaceCore, type CpuInterfaceState } from '../common/cpu-interface.js';
-import { GicBase, checkGicShape } from '../common/gic-base.js';
+import { GicBase, checkGicShape, checkWords } from '../common/gic-base.js';
 import { IrqEngine, type IrqEngineState } from '../common/irq-state.js';
 import { PPI_BASE, SPI_BASE } from '../common/intid.js';
 import { VirtualInterfaceCore, type VirtualInterfaceState } from '../common/virtual-interface.js';
@@ -33,6 +33,14 @@ export interface GicV2Options {
   onFiq?: (cpu: number, asserted: boolean) => void;
   onVirq?: (cpu: number, asserted: boolean) => void;
   onVfiq?: (cpu: number, asserted: boolean) => void;
+  /**
+   * The set of interrupts `cpu` could be given changed (one became pending,
+   * enabled, routed there, or stopped being so): for a hypervisor using this
+   * GIC as an emulated distributor, the moment to kick that vCPU (KVM's
+   * kvm_vcpu_kick after vgic_queue_irq_unlock). Not called for the CPU
+   * interface's own acknowledge and EOI.
+   */
+  onPendingChange?: (cpu: number) => void;
 }
 
 /** A vCPU's GICv2 virtual interface context (GICH_HCR, GICH_VMCR, GICH_APR, GICH_LR<n>). */
@@ -60,14 +68,23 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
   /** `new GicV2(4)` is short for `new GicV2({ cpus: 4 })`. */
   constructor(optionsOrCpus: GicV2Options | number) {
     const options: GicV2Options = typeof optionsOrCpus === 'number' ? { cpus: optionsOrCpus } : optionsOrCpus;
+    assertOptions(
+      options,
+      ['cpus', 'spis', 'priorityBits', 'listRegisters', 'maintenanceIntid', 'tracer', 'clock', 'onIrq', 'onFiq', 'onVirq', 'onVfiq', 'onPendingChange'] satisfies (keyof GicV2Options)[],
+      'GicV2',
+    );
     const { cpus, spis, priorityBits, listRegisters } = checkGicShape('GicV2', options, 8, 64);
     const mi = options.maintenanceIntid ?? 25;
     assertInteger(mi, 'GicV2 maintenanceIntid', PPI_BASE, SPI_BASE - 1);
     const e = new IrqEngine({ cpus, spis, priorityBits, routing: 'targets' });
     super(cpus, spis, mi, e, options);
     const events: CpuInterfaceEvents = {
-      onAcknowledge: (cpu, value, virtual) => this.trace('interrupt.acknowledged', cpu, value & 0x3ff, virtual),
-      onEoi: (cpu, value, virtual) => this.trace('interrupt.eoi', cpu, value & 0x3ff, virtual),
+      onAcknowledge: (cpu, value, virtual) => {
+        if (this.tracer !== undefined) this.trace('interrupt.acknowledged', cpu, value & 0x3ff, virtual, virtual ? this.virtualControls[cpu]!.core.lastFlow : 0);
+      },
+      onEoi: (cpu, value, virtual) => {
+        if (this.tracer !== undefined) this.trace('interrupt.eoi', cpu, value & 0x3ff, virtual, virtual ? this.virtualControls[cpu]!.core.activeFlow(value & 0x3ff) : 0);
+      },
     };
     const onSgi = (source: number, intid: number, targets: number): void => {
       this.tracer?.emit({ kind: 'ipi.sent', cycle: this.clock?.now() ?? 0, source: 'gic', cpu: source, vector: intid, destination: targets });
@@ -79,9 +96,16 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
       this.virtualControls.push(new GicV2HypervisorInterface(v));
       this.virtualCpuInterfaces.push(new GicV2VirtualCpuInterface(v, events));
     }
-    e.onChange = (cpu) => {
-      this.cpuInterfaces[cpu]!.core.update();
-    };
+    const onPendingChange = options.onPendingChange;
+    e.onChange =
+      onPendingChange === undefined
+        ? (cpu) => {
+            this.cpuInterfaces[cpu]!.core.update();
+          }
+        : (cpu) => {
+            this.cpuInterfaces[cpu]!.core.update();
+            onPendingChange(cpu);
+          };
     this.reset();
   }
 
@@ -122,21 +146,34 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
   /** Drives SPI `intid`'s input line. */
   setSpiLevel(intid: number, asserted: boolean): void {
     this.engine.checkIntid(intid, SPI_BASE, 'SPI');
-    if (asserted) this.trace('interrupt.raised', -1, intid);
+    if (asserted) this.traceUntracked(intid);
     this.engine.setLine(0, intid, asserted);
   }
 
   /**
    * {@link InterruptTarget}: a level message drives the SPI line to `level`;
    * an edge message is a pulse on the line (GICv2 has no message-based SPIs).
+   * Returns core's `DeliveryStatus` as GicV3 does
+   * (COALESCED when already pending, BLOCKED when pending but disabled or
+   * targeted nowhere); the message's `flow` is carried into trace events.
    */
-  acceptInterrupt(message: InterruptMessage): void {
-    if (message.trigger === 'level') {
-      this.setSpiLevel(message.vector, message.level ?? true);
-    } else {
-      this.setSpiLevel(message.vector, true);
-      this.engine.setLine(0, message.vector, false);
+  acceptInterrupt(message: InterruptMessage): DeliveryStatus {
+    const intid = message.vector;
+    const e = this.engine;
+    e.checkIntid(intid, SPI_BASE, 'SPI');
+    const flow = message.flow ?? 0;
+    const wasPending = e.isPending(0, intid);
+    if (message.trigger === 'level' && !(message.level ?? true)) {
+      // A deasserting level message: COALESCED when the line was already low.
+      const high = e.level[e.slot(0, intid)] === 1;
+      e.setLine(0, intid, false);
+      return high ? DELIVERY_STATUS.DELIVERED : DELIVERY_STATUS.COALESCED;
     }
+    if (!wasPending) this.spiFlow[intid - SPI_BASE] = flow;
+    this.trace('interrupt.raised', -1, intid, false, flow);
+    e.setLine(0, intid, true);
+    if (message.trigger === 'edge') e.setLine(0, intid, false);
+    return this.spiStatus(intid, wasPending);
   }
 
   /** Level of `cpu`'s maintenance interrupt (GICH_HCR.En && GICH_MISR != 0). */
@@ -155,7 +192,31 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
     const v = this.hypervisorInterface(cpu).core;
     const r = readState(state, 'hvsim.gic-v2.vcpu', 1);
     r.int('listRegisters', v.listRegisters, v.listRegisters);
-    v.restoreState(r);
+    v.prepareRestore(r)();
+  }
+
+  /** Length in 32-bit words of the typed-array vCPU context ({@link saveVirtualInterfaceWords}). */
+  get virtualInterfaceWords(): number {
+    return this.virtualControls[0]!.core.contextWords;
+  }
+
+  /**
+   * {@link saveVirtualInterface} into a typed array, allocating nothing: for
+   * a hot vcpu_put. `out` must hold {@link virtualInterfaceWords} words from
+   * `offset`. The layout is this model's own (not a snapshot format).
+   */
+  saveVirtualInterfaceWords(cpu: number, out: Uint32Array, offset = 0): void {
+    const v = this.hypervisorInterface(cpu).core;
+    checkWords(out, offset, v.contextWords, 'saveVirtualInterfaceWords');
+    v.saveWords(out, offset);
+    out[offset + 2] = 0;
+  }
+
+  /** Loads a context saved by {@link saveVirtualInterfaceWords} into `cpu`'s virtual interface (a hot vcpu_load, on any CPU). */
+  restoreVirtualInterfaceWords(cpu: number, from: Uint32Array, offset = 0): void {
+    const v = this.hypervisorInterface(cpu).core;
+    checkWords(from, offset, v.contextWords, 'restoreVirtualInterfaceWords');
+    v.loadWords(from, offset);
   }
 
   saveState(): GicV2State {
@@ -173,21 +234,31 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
     };
   }
 
-  /** Restores a state saved by a GicV2 of the same shape. */
+  /**
+   * Restores a state saved by a GicV2 of the same shape. The whole state is
+   * validated first: when it throws, nothing has changed. The order among
+   * equal-priority pending interrupts is restored as saved.
+   */
   restoreState(state: unknown): void {
     const r = readState(state, 'hvsim.gic-v2', 1);
     r.int('cpus', this.cpus, this.cpus);
     r.int('spis', this.spis, this.spis);
-    this.engine.restoreState(r.object('engine'));
+    const engine = r.object('engine');
+    const commits: (() => void)[] = [this.engine.prepareRestore(engine)];
+    const order = this.engine.readOrder(engine, this.engine.lines - 1);
+    const bypass: number[] = [];
     r.array(
       'perCpu',
       (p, c) => {
-        this.cpuInterfaces[c]!.core.restoreState(p.object('cpuInterface'));
-        this.cpuInterfaces[c]!.bypassBits = p.int('bypass', 0, 0xf);
-        this.virtualControls[c]!.core.restoreState(p.object('virtualInterface'));
+        commits.push(this.cpuInterfaces[c]!.core.prepareRestore(p.object('cpuInterface')));
+        bypass.push(p.int('bypass', 0, 0xf));
+        commits.push(this.virtualControls[c]!.core.prepareRestore(p.object('virtualInterface')));
       },
       this.cpus,
     );
-    this.engine.refreshAll();
+    // Everything is valid: commit.
+    for (const commit of commits) commit();
+    bypass.forEach((b, c) => (this.cpuInterfaces[c]!.bypassBits = b));
+    this.engine.refreshAll(order);
   }
 }

@@ -8,9 +8,9 @@
 import type { AccessSize, MmioDevice } from '@hvsim/core';
 import { getField, setField } from '@hvsim/core';
 import { INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS } from '../common/intid.js';
-import { LR_PFIELD_EOI, type VirtualInterfaceCore } from '../common/virtual-interface.js';
+import { LR_PFIELD_EOI, checkLrFlow, type VirtualInterfaceCore } from '../common/virtual-interface.js';
 import type { CpuInterfaceEvents } from './cpu-interface.js';
-import { requireWord } from '../common/mmio.js';
+import { badMmioArguments, requireWord } from '../common/mmio.js';
 import { GICC_IIDR_VALUE, GICH_HCR, GICH_VMCR, GICH_VTR, GICV_CTLR, GICC, GICH, GICH_LR } from './regs.js';
 import { writtenBinaryPoint } from '../common/priority.js';
 
@@ -47,6 +47,16 @@ function writeApr(c: VirtualInterfaceCore, value: number): void {
 /** The GICH frame of one CPU (IHI0048B 5.3). */
 export class GicV2HypervisorInterface implements MmioDevice {
   constructor(readonly core: VirtualInterfaceCore) {}
+
+  /**
+   * Tags list register `n` with flow identifier `flow` (core's
+   * `InterruptMessage.flow`; 0 = untracked): the guest's acknowledge and EOI
+   * trace events for it carry the flow. Not architectural state.
+   */
+  setLrFlow(n: number, flow: number): void {
+    checkLrFlow(n, flow, this.core.listRegisters);
+    this.core.lrFlow[n] = flow;
+  }
 
   /** GICH_LR<n> (IHI0048B 5.3.8). */
   readLr(n: number): number {
@@ -101,6 +111,7 @@ export class GicV2HypervisorInterface implements MmioDevice {
   }
 
   mmioRead(offset: number, size: AccessSize): number {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICH', offset);
     requireWord('GICH', offset, size, false);
     const c = this.core;
     if (offset >= GICH.LR0 && offset < GICH.LR0 + 4 * 64) {
@@ -132,6 +143,7 @@ export class GicV2HypervisorInterface implements MmioDevice {
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICH', offset, value);
     requireWord('GICH', offset, size, true);
     const c = this.core;
     if (offset >= GICH.LR0 && offset < GICH.LR0 + 4 * 64) {
@@ -187,6 +199,7 @@ export class GicV2VirtualCpuInterface implements MmioDevice {
   }
 
   mmioRead(offset: number, size: AccessSize): number {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICV', offset);
     requireWord('GICV', offset, size, false);
     const c = this.core;
     switch (offset) {
@@ -220,6 +233,7 @@ export class GicV2VirtualCpuInterface implements MmioDevice {
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICV', offset, value);
     requireWord('GICV', offset, size, true);
     const c = this.core;
     switch (offset) {

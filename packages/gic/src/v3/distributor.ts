@@ -11,7 +11,7 @@ import { readArray, writeArray, type ArrayScope } from '../common/array-access.j
 import { ROUTE_ANY, ROUTE_NONE, type IrqEngine } from '../common/irq-state.js';
 import { SPI_BASE } from '../common/intid.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
-import { accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
+import { badMmioArguments, accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
 import {
   GICD,
   GICD_ARRAYS,
@@ -100,6 +100,7 @@ export class GicV3Distributor implements MmioDevice {
   }
 
   mmioRead(offset: number, size: AccessSize): number {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICD', offset);
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
@@ -131,6 +132,7 @@ export class GicV3Distributor implements MmioDevice {
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICD', offset, value);
     const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
@@ -185,6 +187,7 @@ export class GicV3Distributor implements MmioDevice {
   }
 
   mmioRead64(offset: number): bigint {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICD', offset);
     if (offset >= GICD.IROUTER && offset < IROUTER_END && (offset & 7) === 0) {
       return (BigInt(this.mmioRead(offset + 4, 4)) << 32n) | BigInt(this.mmioRead(offset, 4));
     }
@@ -192,6 +195,7 @@ export class GicV3Distributor implements MmioDevice {
   }
 
   mmioWrite64(offset: number, value: bigint): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'bigint') badMmioArguments('GICD', offset, value, true);
     if (offset >= GICD.IROUTER && offset < IROUTER_END && (offset & 7) === 0) {
       this.mmioWrite(offset + 4, 4, Number((value >> 32n) & 0xffff_ffffn));
       this.mmioWrite(offset, 4, Number(value & 0xffff_ffffn));
@@ -204,9 +208,14 @@ export class GicV3Distributor implements MmioDevice {
     return { irouterLo: Array.from(this.irouterLo), irouterHi: Array.from(this.irouterHi) };
   }
 
-  restoreState(r: StateReader): void {
-    this.irouterLo.set(r.intArray('irouterLo', 0, 0xffff_ffff, this.engine.spis).map((v) => (v & GICD_IROUTER_MASK_LO) >>> 0));
-    this.irouterHi.set(r.intArray('irouterHi', 0, GICD_IROUTER_MASK_HI, this.engine.spis));
-    for (let i = 0; i < this.engine.spis; i++) this.recomputeRoute(i);
+  /** Validates a state from {@link saveState} and returns the change that loads it (after the engine's). */
+  prepareRestore(r: StateReader): () => void {
+    const lo = r.intArray('irouterLo', 0, 0xffff_ffff, this.engine.spis).map((v) => (v & GICD_IROUTER_MASK_LO) >>> 0);
+    const hi = r.intArray('irouterHi', 0, GICD_IROUTER_MASK_HI, this.engine.spis);
+    return () => {
+      this.irouterLo.set(lo);
+      this.irouterHi.set(hi);
+      for (let i = 0; i < this.engine.spis; i++) this.recomputeRoute(i);
+    };
   }
 }

@@ -9,6 +9,7 @@ import { bench, describe } from 'vitest';
 const LOOP = 1000;
 import { GicV3 } from './gic-v3.js';
 import { GICD, GICR, GICR_SGI_BASE, GICR_SGI } from './regs.js';
+import { GICV3_SYSREGS } from './sysregs.js';
 
 /** A one-PE GIC with `spis` SPIs, all enabled Group 1 edge at 0xa0; `backlog` of them left pending at 0xe0 (masked). */
 function setup(spis: number, backlog: number): GicV3 {
@@ -103,5 +104,43 @@ describe('GICv3 virtual: hypervisor fills a list register, guest ICV IAR -> EOIR
       const id = g2.read(0, 'ICC_IAR1_EL1');
       g2.write(0, 'ICC_EOIR1_EL1', id);
     }
+  });
+  const g3 = setup(64, 0);
+  g3.write(0, 'ICH_HCR_EL2', 1n);
+  g3.write(0, 'ICH_VMCR_EL2', (0xf8n << 24n) | 2n);
+  g3.setVirtualRouting(0, { imo: true, fmo: true });
+  const v3 = g3.virtualInterface(0);
+  const IAR1 = GICV3_SYSREGS.get('ICC_IAR1_EL1')!.encoding;
+  const EOIR1 = GICV3_SYSREGS.get('ICC_EOIR1_EL1')!.encoding;
+  bench('guest by encoding (MRS/MSR as a CPU decodes them, routed to ICV) (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      v3.writeLr(0, 44, hi);
+      const id = g3.readSysreg(0, IAR1);
+      g3.writeSysreg(0, EOIR1, id);
+    }
+  });
+});
+
+describe('GICv3 hypervisor: vCPU switch and list-register flush', () => {
+  const gic = setup(64, 0);
+  const v = gic.virtualInterface(0);
+  for (let n = 0; n < 4; n++) v.writeLr(n, 40 + n, ((1 << 30) | (1 << 28) | (0xa0 << 16)) >>> 0);
+  const json = gic.saveVirtualInterface(0);
+  bench('vcpu_put + vcpu_load as JSON objects (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) gic.restoreVirtualInterface(0, gic.saveVirtualInterface(0));
+  });
+  const words = new Uint32Array(gic.virtualInterfaceWords);
+  bench('vcpu_put + vcpu_load as a typed array (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      gic.saveVirtualInterfaceWords(0, words);
+      gic.restoreVirtualInterfaceWords(0, words);
+    }
+  });
+  void json;
+  const dist = setup(64, 0);
+  for (let id = 32; id < 48; id++) dist.signalSpi(id);
+  const out = new Int32Array(4);
+  bench('enumerate the best 4 pending of 16 without acknowledging (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) dist.pendingInterrupts(0, out);
   });
 });

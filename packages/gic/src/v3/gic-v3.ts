@@ -7,15 +7,18 @@
  * also implement GICv4.0 or GICv4.1 direct injection of vLPIs (and vSGIs).
  */
 import {
+  DELIVERY_STATUS,
   SnapshotError,
   UsageError,
   assertInteger,
+  assertOptions,
   describeValue,
   readState,
   type Clock,
+  type DeliveryStatus,
   type InterruptMessage,
   type InterruptTarget,
-  type PhysicalMemory,
+  type Memory,
   type Tracer,
 } from '@hvsim/core';
 import { GicV3Its, type GicV3ItsOptions } from '../its/its.js';
@@ -25,7 +28,7 @@ import { GICR_V4_STRIDE } from '../v4/regs.js';
 import { VpeRedistributor, type GicV4Version, type VpeRedistributorState } from '../v4/vpe-redistributor.js';
 import { GICR_STRIDE } from './regs.js';
 import { CpuInterfaceCore, type CpuInterfaceState } from '../common/cpu-interface.js';
-import { GicBase, checkGicShape } from '../common/gic-base.js';
+import { GicBase, checkGicShape, checkWords } from '../common/gic-base.js';
 import { IrqEngine, type IrqEngineState } from '../common/irq-state.js';
 import { PPI_BASE, SPI_BASE } from '../common/intid.js';
 import { VirtualInterfaceCore, type VirtualInterfaceState } from '../common/virtual-interface.js';
@@ -35,10 +38,31 @@ import { GicV3Redistributor, GicV3RedistributorRegion, type GicV3RedistributorSt
 import { ROUTE_FMO, ROUTE_IMO, SysregDispatcher } from './sysreg-dispatch.js';
 import { GicV3VirtualInterface } from './virtual-interface.js';
 
+/** Every option {@link GicV3} knows (a misspelled one is an error). */
+const GICV3_OPTION_KEYS: readonly (keyof GicV3Options)[] = [
+  'lpis',
+  'cpus',
+  'spis',
+  'priorityBits',
+  'listRegisters',
+  'virtualPriorityBits',
+  'virtualPreemptionBits',
+  'maintenanceIntid',
+  'affinity',
+  'tracer',
+  'clock',
+  'onIrq',
+  'onFiq',
+  'onVirq',
+  'onVfiq',
+  'onWakeRequest',
+  'onPendingChange',
+];
+
 /** LPI and GICv4 options of {@link GicV3} (IHI0069 chapter 5). */
 export interface GicV3LpiOptions {
   /** Memory holding the LPI configuration and pending tables (and the ITS's tables). */
-  memory: PhysicalMemory;
+  memory: Memory;
   /** INTID bits, 14-24 (GICD_TYPER.IDbits + 1). Default 16: LPIs 8192-65535, as KVM. */
   idBits?: number;
   /** GICv4 direct injection of vLPIs: 'v4.0', or 'v4.1' with vSGIs. Absent: GICv3 LPIs only. */
@@ -74,6 +98,14 @@ export interface GicV3Options {
   onVfiq?: (cpu: number, asserted: boolean) => void;
   /** An interrupt is pending for a PE whose redistributor is asleep (GICR_WAKER.ProcessorSleep = 1). */
   onWakeRequest?: (cpu: number) => void;
+  /**
+   * The set of interrupts `cpu` could be given changed (one became pending,
+   * enabled, routed there, or stopped being so): for a hypervisor using this
+   * GIC as an emulated distributor, the moment to kick that vCPU (KVM's
+   * kvm_vcpu_kick after vgic_queue_irq_unlock). Not called for the CPU
+   * interface's own acknowledge and EOI.
+   */
+  onPendingChange?: (cpu: number) => void;
 }
 
 /** A vCPU's GICv3 virtual interface context (what a hypervisor saves at vcpu_put). */
@@ -121,10 +153,13 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
   readonly lpiIdBits: number;
   /** GICv4 version with direct injection, or undefined. */
   readonly gicv4: GicV4Version | undefined;
+  private onPendingChange: ((cpu: number) => void) | undefined = undefined;
 
   /** `new GicV3(4)` is short for `new GicV3({ cpus: 4 })`. */
   constructor(optionsOrCpus: GicV3Options | number) {
     const options: GicV3Options = typeof optionsOrCpus === 'number' ? { cpus: optionsOrCpus } : optionsOrCpus;
+    assertOptions(options, GICV3_OPTION_KEYS, 'GicV3');
+    assertOptions(options.lpis, ['memory', 'idBits', 'gicv4'], 'GicV3 lpis');
     const { cpus, spis, priorityBits, listRegisters } = checkGicShape('GicV3', options, 256, 16);
     const vPri = options.virtualPriorityBits ?? 5;
     assertInteger(vPri, 'GicV3 virtualPriorityBits', 5, 8);
@@ -156,12 +191,24 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     this.gicv4 = options.lpis?.gicv4;
     if (options.lpis !== undefined) this.lpiIdBits = this.attachLpis(options.lpis);
     this.redistributorRegion = new GicV3RedistributorRegion(this.redistributors, this.gicv4 === undefined ? GICR_STRIDE : GICR_V4_STRIDE);
-    e.onChange = (cpu) => {
-      this.cpuInterfaces[cpu]!.core.update();
-    };
+    const onPendingChange = options.onPendingChange;
+    this.onPendingChange = onPendingChange;
+    e.onChange =
+      onPendingChange === undefined
+        ? (cpu) => {
+            this.cpuInterfaces[cpu]!.core.update();
+          }
+        : (cpu) => {
+            this.cpuInterfaces[cpu]!.core.update();
+            onPendingChange(cpu);
+          };
     this.sysregs = new SysregDispatcher(cpus, this.cpuInterfaces, this.virtualControls, {
-      onAcknowledge: (cpu, intid, virtual) => this.trace('interrupt.acknowledged', cpu, intid, virtual),
-      onEoi: (cpu, intid, virtual) => this.trace('interrupt.eoi', cpu, intid, virtual),
+      onAcknowledge: (cpu, intid, virtual) => {
+        if (this.tracer !== undefined) this.trace('interrupt.acknowledged', cpu, intid, virtual, virtual ? this.virtualControls[cpu]!.core.lastFlow : 0);
+      },
+      onEoi: (cpu, intid, virtual) => {
+        if (this.tracer !== undefined) this.trace('interrupt.eoi', cpu, intid, virtual, virtual ? this.virtualControls[cpu]!.core.activeFlow(intid) : 0);
+      },
       onSgi: (cpu, register, lo, hi) => this.sendSgi(cpu, register, lo, hi),
     });
     this.reset();
@@ -194,7 +241,10 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
         candidates: e.candidates[c]!,
         keyBase: firstKey,
         onChange: () => {
-          if (e.quietCpu !== c) this.cpuInterfaces[c]!.core.update();
+          if (e.quietCpu !== c) {
+            this.cpuInterfaces[c]!.core.update();
+            this.onPendingChange?.(c);
+          }
         },
       });
       this.lpiRedistributors.push(lpi);
@@ -278,6 +328,32 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     }
   }
 
+  /** The candidate key of `intid`: LPIs lie above the INTID range (see {@link attachLpis}). */
+  protected override keyOf(cpu: number, intid: number): number {
+    this.engine.checkCpu(cpu);
+    if (this.isLpi(intid)) return intid - LPI_FIRST + this.engine.lines;
+    this.engine.checkIntid(intid, 0, 'INTID');
+    return intid;
+  }
+
+  /** An LPI in a list register: its pending state moves there (LPIs have no active state, IHI0069 5.1). */
+  protected override takeState(cpu: number, intid: number): number {
+    if (!this.isLpi(intid)) return super.takeState(cpu, intid);
+    return this.lpiRedistributors[cpu]!.clearPending(intid) ? 1 : 0;
+  }
+
+  protected override foldState(cpu: number, intid: number, state: number, source: number): void {
+    if (!this.isLpi(intid)) {
+      super.foldState(cpu, intid, state, source);
+      return;
+    }
+    if ((state & 1) !== 0) this.lpiRedistributors[cpu]!.setPending(intid);
+  }
+
+  private isLpi(intid: number): boolean {
+    return this.lpiIdBits > 0 && Number.isInteger(intid) && intid >= LPI_FIRST && intid < 2 ** this.lpiIdBits;
+  }
+
   /** Affinity (Aff3.Aff2.Aff1.Aff0) of `cpu`, as MPIDR_EL1 reports it. */
   affinityOf(cpu: number): number {
     this.engine.checkCpu(cpu);
@@ -317,6 +393,33 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     this.sysregs.write(cpu, name, value);
   }
 
+  /**
+   * MRS of the GIC system register with MRS/MSR encoding `encoding`
+   * (`sysregEncoding(op0, op1, CRn, CRm, op2)`), as a CPU decodes it: the
+   * same routing (HCR_EL2.IMO/FMO, {@link setVirtualRouting}), ICH_HCR_EL2
+   * traps (CpuException EC 0x18) and UNDEFINED cases (EC 0x00, also for an
+   * encoding that is no GIC register) as {@link read}, on numbers: returns
+   * bits [31:0]; bits [63:32] (ICH_LR<n>_EL2) are then in {@link sysregHigh}.
+   */
+  readSysreg(cpu: number, encoding: number): number {
+    return this.sysregs.readEncoded(cpu, encoding);
+  }
+
+  /** Bits [63:32] of the register the last {@link readSysreg} read (0 for 32-bit registers). */
+  get sysregHigh(): number {
+    return this.sysregs.high;
+  }
+
+  /** MSR of `hi:lo` (32-bit unsigned halves) to the GIC system register `encoding`; see {@link readSysreg}. */
+  writeSysreg(cpu: number, encoding: number, lo: number, hi = 0): void {
+    this.sysregs.writeEncoded(cpu, encoding, lo, hi);
+  }
+
+  /** True when `encoding` is a GICv3 system register (ICC_*, or ICH_* at EL2), so a CPU knows to send MRS/MSR here. */
+  hasSysreg(encoding: number): boolean {
+    return this.sysregs.implements(encoding);
+  }
+
   private sendSgi(cpu: number, register: SgiRegister, lo: number, hi: number): void {
     const intid = (lo >>> 24) & 0xf;
     this.tracer?.emit({ kind: 'ipi.sent', cycle: this.clock?.now() ?? 0, source: 'gic', cpu, vector: intid, destination: (hi >>> 8) & 1 ? -1 : lo & 0xffff });
@@ -332,7 +435,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
   /** Drives SPI `intid`'s input line (edge-triggered SPIs latch on a rising edge). */
   setSpiLevel(intid: number, asserted: boolean): void {
     this.engine.checkIntid(intid, SPI_BASE, 'SPI');
-    if (asserted) this.trace('interrupt.raised', -1, intid);
+    if (asserted) this.traceUntracked(intid);
     this.engine.setLine(0, intid, asserted);
   }
 
@@ -342,17 +445,36 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
    */
   signalSpi(intid: number, set = true): void {
     this.engine.checkIntid(intid, SPI_BASE, 'SPI');
-    if (set) this.trace('interrupt.raised', -1, intid);
+    if (set) this.traceUntracked(intid);
     this.distributor.setSpi(intid, set);
   }
 
   /**
    * {@link InterruptTarget}: an edge message is a SETSPI write; a level
-   * message drives the SPI line to `level` (default asserted).
+   * message drives the SPI line to `level` (default asserted). Returns core's
+   * `DeliveryStatus`: COALESCED when the SPI was already pending (or a
+   * deassert found the line low), BLOCKED when it is pending but disabled,
+   * its group disabled or routed nowhere, DELIVERED otherwise. The message's
+   * `flow` is carried into the SPI's trace events.
    */
-  acceptInterrupt(message: InterruptMessage): void {
-    if (message.trigger === 'edge') this.signalSpi(message.vector, true);
-    else this.setSpiLevel(message.vector, message.level ?? true);
+  acceptInterrupt(message: InterruptMessage): DeliveryStatus {
+    const intid = message.vector;
+    this.engine.checkIntid(intid, SPI_BASE, 'SPI');
+    const flow = message.flow ?? 0;
+    const e = this.engine;
+    const wasPending = e.isPending(0, intid);
+    const assert = message.trigger === 'edge' || (message.level ?? true);
+    if (!assert) {
+      // A deasserting level message: COALESCED when the line was already low.
+      const high = e.level[e.slot(0, intid)] === 1;
+      this.setSpiLevel(intid, false);
+      return high ? DELIVERY_STATUS.DELIVERED : DELIVERY_STATUS.COALESCED;
+    }
+    if (!wasPending) this.spiFlow[intid - SPI_BASE] = flow;
+    this.trace('interrupt.raised', -1, intid, false, flow);
+    if (message.trigger === 'edge') this.distributor.setSpi(intid, true);
+    else e.setLine(0, intid, true);
+    return this.spiStatus(intid, wasPending);
   }
 
   /** Level of `cpu`'s maintenance interrupt (ICH_HCR_EL2.En && ICH_MISR_EL2 != 0). */
@@ -376,8 +498,34 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     const r = readState(state, 'hvsim.gic-v3.vcpu', 1);
     r.int('listRegisters', v.core.listRegisters, v.core.listRegisters);
     const traps = r.int('hcrTraps', 0, 0xffff_ffff) & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
-    v.core.restoreState(r);
+    const commit = v.core.prepareRestore(r);
     v.trapBits = traps;
+    commit();
+  }
+
+  /** Length in 32-bit words of the typed-array vCPU context ({@link saveVirtualInterfaceWords}). */
+  get virtualInterfaceWords(): number {
+    return this.virtualControls[0]!.core.contextWords;
+  }
+
+  /**
+   * {@link saveVirtualInterface} into a typed array, allocating nothing: for
+   * a hot vcpu_put. `out` must hold {@link virtualInterfaceWords} words from
+   * `offset`. The layout is this model's own (not a snapshot format).
+   */
+  saveVirtualInterfaceWords(cpu: number, out: Uint32Array, offset = 0): void {
+    const v = this.virtualInterface(cpu);
+    checkWords(out, offset, v.core.contextWords, 'saveVirtualInterfaceWords');
+    v.core.saveWords(out, offset);
+    out[offset + 2] = v.trapBits;
+  }
+
+  /** Loads a context saved by {@link saveVirtualInterfaceWords} into `cpu`'s virtual interface (a hot vcpu_load, on any PE). */
+  restoreVirtualInterfaceWords(cpu: number, from: Uint32Array, offset = 0): void {
+    const v = this.virtualInterface(cpu);
+    checkWords(from, offset, v.core.contextWords, 'restoreVirtualInterfaceWords');
+    v.trapBits = from[offset + 2]! & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
+    v.core.loadWords(from, offset);
   }
 
   saveState(): GicV3State {
@@ -400,30 +548,46 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     };
   }
 
-  /** Restores a state saved by a GicV3 of the same shape (CPUs, SPIs, list registers). */
+  /**
+   * Restores a state saved by a GicV3 of the same shape (CPUs, SPIs, list
+   * registers, LPIs). The whole state is validated first: when it throws,
+   * nothing has changed. The order among equal-priority pending interrupts
+   * is restored as saved.
+   */
   restoreState(state: unknown): void {
     const r = readState(state, 'hvsim.gic-v3', 1);
     r.int('cpus', this.cpus, this.cpus);
     r.int('spis', this.spis, this.spis);
-    this.engine.restoreState(r.object('engine'));
-    this.distributor.restoreState(r.object('distributor'));
+    const engine = r.object('engine');
+    const commits: (() => void)[] = [this.engine.prepareRestore(engine), this.distributor.prepareRestore(r.object('distributor'))];
+    const order = this.engine.readOrder(engine, this.engine.candidates[0]!.capacity - 1);
+    const traps: number[] = [];
+    const routing: number[] = [];
     r.array(
       'perCpu',
       (p, c) => {
-        this.redistributors[c]!.restoreState(p.object('redistributor'));
-        this.cpuInterfaces[c]!.core.restoreState(p.object('cpuInterface'));
-        this.virtualControls[c]!.trapBits = p.int('hcrTraps', 0, 0xffff_ffff) & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
-        this.virtualControls[c]!.core.restoreState(p.object('virtualInterface'));
-        this.sysregs.routing[c] = p.int('routing', 0, 3);
+        commits.push(this.redistributors[c]!.prepareRestore(p.object('redistributor')));
+        commits.push(this.cpuInterfaces[c]!.core.prepareRestore(p.object('cpuInterface')));
+        traps.push(p.int('hcrTraps', 0, 0xffff_ffff) & ((1 << 10) | (1 << 11) | (1 << 12) | (1 << 14)));
+        commits.push(this.virtualControls[c]!.core.prepareRestore(p.object('virtualInterface')));
+        routing.push(p.int('routing', 0, 3));
         // LPI and GICv4 parts are present exactly when this GIC has them (same shape as the saver).
         if (this.lpiRedistributors[c] === undefined && p.has('lpi')) throw new SnapshotError('shape', `${p.path}: LPI state for a GIC without LPIs`);
         if (this.vpeRedistributors[c] === undefined && p.has('vpe')) throw new SnapshotError('shape', `${p.path}: GICv4 state for a GIC without GICv4`);
-        this.lpiRedistributors[c]?.restoreState(p.object('lpi'));
-        this.vpeRedistributors[c]?.restoreState(p.object('vpe'));
+        const lpi = this.lpiRedistributors[c];
+        if (lpi !== undefined) commits.push(lpi.prepareRestore(p.object('lpi')));
+        const vpe = this.vpeRedistributors[c];
+        if (vpe !== undefined) commits.push(vpe.prepareRestore(p.object('vpe')));
       },
       this.cpus,
     );
+    // Everything is valid: commit.
+    for (let c = 0; c < this.cpus; c++) {
+      this.virtualControls[c]!.trapBits = traps[c]!;
+      this.sysregs.routing[c] = routing[c]!;
+    }
+    for (const commit of commits) commit();
     for (const ci of this.cpuInterfaces) ci.core.fiqEn = true;
-    this.engine.refreshAll();
+    this.engine.refreshAll(order);
   }
 }

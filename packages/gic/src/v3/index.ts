@@ -44,6 +44,10 @@ export {
   GICV3_SYSREGS,
   /** The register name of an MRS/MSR encoding. */
   gicv3SysregName,
+  /** Packs op0, op1, CRn, CRm, op2 into the 16-bit encoding `readSysreg`/`writeSysreg` take. */
+  sysregEncoding,
+  /** The ICC_* or ICH_* register description of a 16-bit encoding. */
+  gicv3SysregByEncoding,
 } from './sysregs.js';
 export type {
   /** One GICv3 system register. */

@@ -14,7 +14,7 @@ import { getField, setField } from '@hvsim/core';
 import { readArray, writeArray, type ArrayScope } from '../common/array-access.js';
 import type { IrqEngine } from '../common/irq-state.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
-import { accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
+import { badMmioArguments, accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
 import { LpiRedistributor } from '../lpi/lpi-redistributor.js';
 import { GICR_VLPI_BASE, GICR_VLPI } from '../v4/regs.js';
 import type { VpeRedistributor } from '../v4/vpe-redistributor.js';
@@ -153,10 +153,13 @@ export class GicV3Redistributor {
     return { waker: this.waker() };
   }
 
-  restoreState(r: StateReader): void {
+  /** Validates a state from {@link saveState} and returns the change that loads it. */
+  prepareRestore(r: StateReader): () => void {
     const w = r.int('waker', 0, 0x7);
-    this.processorSleep = getField(w, GICR_WAKER.ProcessorSleep) === 1;
-    this.engine.asleep[this.cpu] = this.processorSleep ? 1 : 0;
+    return () => {
+      this.processorSleep = getField(w, GICR_WAKER.ProcessorSleep) === 1;
+      this.engine.asleep[this.cpu] = this.processorSleep ? 1 : 0;
+    };
   }
 }
 
@@ -189,6 +192,7 @@ export class GicV3RedistributorRegion implements MmioDevice {
   }
 
   mmioRead(offset: number, size: AccessSize): number {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICR', offset);
     const rd = this.at(offset, size, false);
     const rel = offset % this.stride;
     if (rel < GICR_SGI_BASE) return rd.readRd(rel, size);
@@ -199,6 +203,7 @@ export class GicV3RedistributorRegion implements MmioDevice {
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICR', offset, value);
     const rd = this.at(offset, size, true);
     const rel = offset % this.stride;
     if (rel < GICR_SGI_BASE) rd.writeRd(rel, size, value);
@@ -209,6 +214,7 @@ export class GicV3RedistributorRegion implements MmioDevice {
 
   /** 64-bit access: GICR_TYPER, the LPI registers and the VLPI_base registers; others abort. */
   mmioRead64(offset: number): bigint {
+    if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICR', offset);
     const rd = this.at(offset, 8, false);
     const rel = offset % this.stride;
     if (RD_64.has(rel)) return (BigInt(rd.readRd(rel + 4, 4)) << 32n) | BigInt(rd.readRd(rel, 4));
@@ -221,6 +227,7 @@ export class GicV3RedistributorRegion implements MmioDevice {
   }
 
   mmioWrite64(offset: number, value: bigint): void {
+    if (typeof offset !== 'number' || offset < 0 || typeof value !== 'bigint') badMmioArguments('GICR', offset, value, true);
     const rd = this.at(offset, 8, true);
     const rel = offset % this.stride;
     const lo = Number(value & 0xffff_ffffn);

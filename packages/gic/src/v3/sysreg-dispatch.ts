@@ -1,14 +1,15 @@
 /**
- * The GICv3 system registers by name (IHI0069 12.2-12.4): resolves an
- * `ICC_*`, `ICV_*` or `ICH_*` name to its operation on one PE's CPU interface
- * or virtual interface, applies HCR_EL2.IMO/FMO routing of EL1 `ICC_*`
- * accesses to `ICV_*`, the ICH_HCR_EL2 trap controls, and the UNDEFINED
- * cases, and converts between `bigint` register values and the numbers the
- * views use.
+ * The GICv3 system registers by name and by encoding (IHI0069 12.2-12.4):
+ * resolves an `ICC_*`, `ICV_*` or `ICH_*` name, or an MRS/MSR encoding, to
+ * one entry (description and handler) on one PE's CPU interface or virtual
+ * interface, applies HCR_EL2.IMO/FMO routing of EL1 `ICC_*` accesses to
+ * `ICV_*`, the ICH_HCR_EL2 trap controls, and the UNDEFINED cases. Both
+ * paths share the entries; the name path converts `bigint` values, the
+ * encoding path passes 32-bit halves and allocates nothing.
  */
 import { ARM64_EXCEPTION_CLASS, CpuException, UsageError, assertU64, describeValue } from '@hvsim/core';
 import type { GicV3CpuInterface, SgiRegister } from './cpu-interface.js';
-import { GICV3_SYSREGS, type SysregInfo } from './sysregs.js';
+import { GICV3_SYSREGS, gicv3SysregByEncoding, type SysregInfo } from './sysregs.js';
 import { GicV3VirtualInterface } from './virtual-interface.js';
 
 /** HCR_EL2.FMO routing bit kept per PE. */
@@ -26,7 +27,8 @@ export interface SysregEvents {
 }
 
 interface SysregHandler {
-  read?: (cpu: number) => number | bigint;
+  /** Returns bits [31:0]; a register with bits above 31 sets the dispatcher's `high` to bits [63:32]. */
+  read?: (cpu: number) => number;
   /** A write of the 64-bit value `hi:lo`, split once by the dispatcher. */
   write?: (cpu: number, lo: number, hi: number) => void;
 }
@@ -49,10 +51,22 @@ interface SysregEntry {
 /** bigint values of small numbers (INTIDs, priorities), so hot register reads allocate nothing. */
 const SMALL_BIGINT: readonly bigint[] = Array.from({ length: 1024 }, (_, i) => BigInt(i));
 
-function toBigint(v: number | bigint): bigint {
-  if (typeof v === 'bigint') return v;
-  return v < 1024 ? SMALL_BIGINT[v]! : BigInt(v);
+function toBigint(lo: number, hi: number): bigint {
+  if (hi !== 0) return (BigInt(hi) << 32n) | BigInt(lo);
+  return lo < 1024 ? SMALL_BIGINT[lo]! : BigInt(lo);
 }
+
+/** Number of 16-bit system-register encodings. */
+const ENCODINGS = 0x1_0000;
+
+/** ICC_* and ICH_* registers in a fixed order; {@link ENCODING_SLOT} indexes it. */
+const ENCODED: readonly SysregInfo[] = [...GICV3_SYSREGS.values()].filter((i) => gicv3SysregByEncoding(i.encoding) === i);
+/** Per encoding: index into {@link ENCODED}, or -1 (shared by every dispatcher, built once). */
+const ENCODING_SLOT: Int16Array = (() => {
+  const a = new Int16Array(ENCODINGS).fill(-1);
+  ENCODED.forEach((info, i) => (a[info.encoding] = i));
+  return a;
+})();
 
 
 /** Name-based access to every PE's GICv3 system registers. */
@@ -61,6 +75,10 @@ export class SysregDispatcher {
   readonly routing: Uint8Array;
   private readonly handlers = new Map<string, SysregHandler>();
   private readonly entries = new Map<string, SysregEntry>();
+  /** The entries of {@link ENCODED}, in its order (routing picks ICV_* from the ICC_* entry). */
+  private readonly bySlot: SysregEntry[] = [];
+  /** Bits [63:32] of the last register read (0 for 32-bit registers). */
+  high = 0;
 
   constructor(
     private readonly cpus: number,
@@ -81,14 +99,52 @@ export class SysregDispatcher {
 
   /** Reads register `name` of `cpu`. */
   read(cpu: number, name: string): bigint {
-    const h = this.resolve(cpu, name);
+    const h = this.resolve(cpu, this.lookup(name), name);
     if (h.read === undefined) throw undefinedAccess(name, 'read');
-    return toBigint(h.read(cpu));
+    this.high = 0;
+    const lo = h.read(cpu);
+    return toBigint(lo, this.high);
+  }
+
+  /**
+   * MRS of the register with `encoding` ({@link sysregEncoding}): returns
+   * bits [31:0]; bits [63:32] are left in {@link high}. An encoding that is
+   * not a GIC register is UNDEFINED.
+   */
+  readEncoded(cpu: number, encoding: number): number {
+    const h = this.resolve(cpu, this.lookupEncoding(encoding), undefined);
+    if (h.read === undefined) throw undefinedAccess(ENCODED[ENCODING_SLOT[encoding]!]!.name, 'read');
+    this.high = 0;
+    return h.read(cpu);
+  }
+
+  /** MSR of the 64-bit value `hi:lo` to the register with `encoding`. */
+  writeEncoded(cpu: number, encoding: number, lo: number, hi: number): void {
+    const h = this.resolve(cpu, this.lookupEncoding(encoding), undefined);
+    if (lo >>> 0 !== lo || hi >>> 0 !== hi) {
+      throw new UsageError('bad-argument', `system register value halves must be 32-bit unsigned integers, got lo ${describeValue(lo)}, hi ${describeValue(hi)}`);
+    }
+    if (h.write === undefined) throw undefinedAccess(ENCODED[ENCODING_SLOT[encoding]!]!.name, 'write');
+    h.write(cpu, lo, hi);
+  }
+
+  /** True when `encoding` names a GICv3 system register. */
+  implements(encoding: number): boolean {
+    return Number.isInteger(encoding) && encoding >= 0 && encoding < ENCODINGS && ENCODING_SLOT[encoding]! >= 0;
+  }
+
+  private lookupEncoding(encoding: number): SysregEntry {
+    if (!Number.isInteger(encoding) || encoding < 0 || encoding >= ENCODINGS) {
+      throw new UsageError('bad-argument', `system register encoding must be an integer in [0, 0xffff], got ${describeValue(encoding)}`);
+    }
+    const slot = ENCODING_SLOT[encoding]!;
+    if (slot >= 0) return this.bySlot[slot]!;
+    throw new CpuException(ARM64_EXCEPTION_CLASS.UNKNOWN, { arch: 'arm64', detail: `system register encoding 0x${encoding.toString(16)} is not a GIC register: UNDEFINED` });
   }
 
   /** Writes register `name` of `cpu`. */
   write(cpu: number, name: string, value: bigint): void {
-    const h = this.resolve(cpu, name);
+    const h = this.resolve(cpu, this.lookup(name), name);
     let lo: number;
     let hi = 0;
     // Most values are small: one comparison validates them and a conversion splits them.
@@ -121,19 +177,18 @@ export class SysregDispatcher {
     return entry;
   }
 
-  private resolve(cpu: number, name: string): SysregHandler {
-    let entry = this.lookup(name);
+  /** Routing, traps and UNDEFINED for one access to `entry` (`name` as the caller spelled it, for messages). */
+  private resolve(cpu: number, entry: SysregEntry, name: string | undefined): SysregHandler {
     if (!(cpu >= 0 && cpu < this.cpus && Number.isInteger(cpu))) this.checkCpu(cpu);
     const routed = entry.byRoute[this.routing[cpu]!];
     if (routed === null || routed === undefined) {
-      throw new CpuException(ARM64_EXCEPTION_CLASS.SYS64, { arch: 'arm64', detail: `${name} at EL1 with HCR_EL2.IMO/FMO set traps to EL2` });
+      throw new CpuException(ARM64_EXCEPTION_CLASS.SYS64, { arch: 'arm64', detail: `${name ?? entry.info.name} at EL1 with HCR_EL2.IMO/FMO set traps to EL2` });
     }
-    entry = routed;
-    if (entry.trapMask !== 0 && (this.virtualInterfaces[cpu]!.trapBits & entry.trapMask) !== 0) {
-      this.virtualInterfaces[cpu]!.checkTrap(entry.trap!, entry.info.name);
+    if (routed.trapMask !== 0 && (this.virtualInterfaces[cpu]!.trapBits & routed.trapMask) !== 0) {
+      this.virtualInterfaces[cpu]!.checkTrap(routed.trap!, routed.info.name);
     }
-    if (entry.handler === undefined) throw undefinedAccess(name, 'access');
-    return entry.handler;
+    if (routed.handler === undefined) throw undefinedAccess(name ?? entry.info.name, 'access');
+    return routed.handler;
   }
 
   private buildEntries(): void {
@@ -150,6 +205,7 @@ export class SysregDispatcher {
       const icv = name.startsWith('ICC_') && name.endsWith('_EL1') ? this.entries.get(`ICV_${name.slice(4)}`) : undefined;
       for (let route = 0; route < 4; route++) entry.byRoute.push(routeTarget(entry, icv, route));
     }
+    for (const info of ENCODED) this.bySlot.push(this.entries.get(info.name)!);
   }
 
   private buildHandlers(): void {
@@ -222,7 +278,10 @@ export class SysregDispatcher {
     const nLr = this.virtualInterfaces[0]!.core.listRegisters;
     for (let n = 0; n < nLr; n++) {
       h.set(`ICH_LR${n}_EL2`, {
-        read: (c) => (BigInt(icv(c).readLrHigh(n)) << 32n) | BigInt(icv(c).readLrLow(n)),
+        read: (c) => {
+          this.high = icv(c).readLrHigh(n);
+          return icv(c).readLrLow(n);
+        },
         write: (c, lo, hi) => icv(c).writeLr(n, lo, hi),
       });
     }

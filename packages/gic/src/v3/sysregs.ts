@@ -28,10 +28,22 @@ export interface SysregInfo {
   readonly cls: SysregClass;
   /** Index `n` for the AP0R<n>, AP1R<n> and LR<n> families. */
   readonly index: number;
+  /** The encoding as one number, see {@link sysregEncoding}. */
+  readonly encoding: number;
+}
+
+/**
+ * An MRS/MSR system-register encoding as one 16-bit number,
+ * `op0 << 14 | op1 << 11 | CRn << 7 | CRm << 3 | op2` (the order of the
+ * fields in the instruction, Arm ARM C5.1.2; Linux's `sys_reg()` packs them
+ * the same way). ICC_IAR1_EL1 (3, 0, 12, 12, 0) is 0xc660.
+ */
+export function sysregEncoding(op0: number, op1: number, crn: number, crm: number, op2: number): number {
+  return ((op0 & 3) << 14) | ((op1 & 7) << 11) | ((crn & 15) << 7) | ((crm & 15) << 3) | (op2 & 7);
 }
 
 function reg(name: string, op1: number, crn: number, crm: number, op2: number, access: SysregAccess, cls: SysregClass, index = 0): SysregInfo {
-  return Object.freeze({ name, op0: 3, op1, crn, crm, op2, access, cls, index });
+  return Object.freeze({ name, op0: 3, op1, crn, crm, op2, access, cls, index, encoding: sysregEncoding(3, op1, crn, crm, op2) });
 }
 
 function build(): SysregInfo[] {
@@ -79,9 +91,17 @@ export const GICV3_SYSREGS: ReadonlyMap<string, SysregInfo> = new Map(build().ma
  * undefined (ICV_* share the ICC_* encodings; routing picks between them).
  */
 export function gicv3SysregName(op0: number, op1: number, crn: number, crm: number, op2: number): string | undefined {
-  for (const i of GICV3_SYSREGS.values()) {
-    if (i.name.startsWith('ICV_')) continue;
-    if (i.op0 === op0 && i.op1 === op1 && i.crn === crn && i.crm === crm && i.op2 === op2) return i.name;
-  }
-  return undefined;
+  if (op0 >>> 0 !== op0 || op1 >>> 0 !== op1 || crn >>> 0 !== crn || crm >>> 0 !== crm || op2 >>> 0 !== op2) return undefined;
+  if (op0 > 3 || op1 > 7 || crn > 15 || crm > 15 || op2 > 7) return undefined;
+  return BY_ENCODING.get(sysregEncoding(op0, op1, crn, crm, op2))?.name;
+}
+
+/** ICC_* and ICH_* registers by encoding (ICV_* share the ICC_* encodings). */
+const BY_ENCODING: ReadonlyMap<number, SysregInfo> = new Map(
+  [...GICV3_SYSREGS.values()].filter((i) => !i.name.startsWith('ICV_')).map((i) => [i.encoding, i]),
+);
+
+/** The ICC_* or ICH_* register with encoding `encoding` ({@link sysregEncoding}), or undefined. */
+export function gicv3SysregByEncoding(encoding: number): SysregInfo | undefined {
+  return BY_ENCODING.get(encoding);
 }

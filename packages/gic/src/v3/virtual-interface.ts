@@ -7,7 +7,7 @@
  */
 import { ARM64_EXCEPTION_CLASS, CpuException, getField, setField } from '@hvsim/core';
 import { INTID_SPURIOUS } from '../common/intid.js';
-import { VirtualInterfaceCore, LR_PFIELD_EOI } from '../common/virtual-interface.js';
+import { VirtualInterfaceCore, LR_PFIELD_EOI, checkLrFlow } from '../common/virtual-interface.js';
 import { ICC_CTLR, ICH_HCR, ICH_VMCR, ICH_VTR } from './regs.js';
 import { writtenBinaryPoint } from '../common/priority.js';
 
@@ -98,6 +98,32 @@ export class GicV3VirtualInterface {
     const hw = (hi >>> 29) & 1;
     const pfield = hw === 1 ? hi & 0x1fff : hi & LR_PFIELD_EOI;
     this.core.setListRegister(n, lo & (this.idBits24 ? 0xff_ffff : 0xffff), pfield, (hi >>> 16) & 0xff, (hi >>> 30) & 3, (hi >>> 28) & 1, hw);
+  }
+
+  /**
+   * Tags list register `n` with flow identifier `flow` (core's
+   * `InterruptMessage.flow`; 0 = untracked): the guest's acknowledge and EOI
+   * trace events for it carry the flow. Not architectural; cleared when the
+   * LR is loaded from a saved context.
+   */
+  setLrFlow(n: number, flow: number): void {
+    checkLrFlow(n, flow, this.core.listRegisters);
+    this.core.lrFlow[n] = flow;
+  }
+
+  /** ICH_MISR_EL2 (IHI0069 12.4.7): the maintenance interrupt status, bits as in MISR_BIT. */
+  readMisr(): number {
+    return this.core.misr();
+  }
+
+  /** ICH_EISR_EL2 (IHI0069 12.4.3): bit n = list register n holds an EOI maintenance request that completed. */
+  readEisr(): number {
+    return this.core.eisr(0);
+  }
+
+  /** ICH_ELRSR_EL2 (IHI0069 12.4.4): bit n = list register n is empty (invalid, no EOI maintenance pending). */
+  readElrsr(): number {
+    return this.core.elrsr(0);
   }
 
   /** ICH_HCR_EL2 bits that trap guest accesses of `cls` (IHI0069 12.4.5): TC, TC or TDIR, TALL0, TALL1. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { UsageError } from '@hvsim/core';
+import { ARM64_EXCEPTION_CLASS, CpuException, UsageError } from '@hvsim/core';
 import { GITS } from '../its/regs.js';
 import { PROP_TABLE, VM_CONFIG, VPT, enableLpi, lpiConfig, makeItsRig, mapDevice, type ItsRig } from '../test-support/its.js';
 import { GICR_VLPI_BASE } from './regs.js';
@@ -290,7 +290,7 @@ describe('direct injection beside list registers (IHI0069 6.2, 5.4)', () => {
     const { rig } = makeVm('v4.1');
     schedule(rig, 0);
     rig.gic.reset();
-    expect(rig.rd(0, 0x0)).toBe(0); // GICR_CTLR.EnableLPIs
+    expect(rig.rd(0, 0x0)).toBe(0b10); // GICR_CTLR.EnableLPIs = 0, CES = 1 (IHI0069 12.11.2)
     expect(rig.gic.vpeRedistributor(0).isResident).toBe(false);
     expect(rig.rgicr64(0, 0x70)).toBe(0n);
   });
@@ -372,6 +372,28 @@ describe('GICv4.1 specifics (IHI0069 GICv4.1: vSGIs, default doorbell, INVDB, GI
     rig.cmd('VSGI', { vpeId: 1, vintid: 3, clear: 1 });
     expect(rig.rd(0, VSGIPENDR)).toBe(0);
     expect(guestAck(rig, 0)).toBe(1023);
+  });
+
+  it('a vPE table outside memory: GICR_VSGIPENDR reads raise an SError, GITS_SGIR writes are dropped (issue 12 bug 5)', () => {
+    const rig = makeItsRig({ cpus: 1, gicv4: 'v4.1' });
+    // GICR_VPROPBASER and GITS_BASER2 name a vPE table at 1 TiB, where there is no memory.
+    const far = 1n << 40n;
+    rig.gicr64(0, VPROPBASER, far | VALID);
+    rig.wr(0, VSGIR, 7);
+    let caught: unknown;
+    try {
+      rig.rd(0, VSGIPENDR);
+    } catch (e) {
+      caught = e;
+    }
+    // IHI0069 5.1: what a failed table access does is IMPLEMENTATION DEFINED; this model reports an SError.
+    expect(caught).toBeInstanceOf(CpuException);
+    expect((caught as CpuException).vector).toBe(ARM64_EXCEPTION_CLASS.SERROR);
+    const raw = makeItsRig({ cpus: 1, gicv4: 'v4.1', raw: true });
+    raw.its64(GITS.BASER + 16, far | VALID);
+    raw.its.mmioWrite(GITS.CTLR, 4, 1);
+    expect(() => raw.its64(GITS.SGIR, (7n << 32n) | 3n)).not.toThrow();
+    expect(raw.its.dropped('memory-fault')).toBe(1);
   });
 
   it('GICR_TYPER reports PLPIS, VLPIS, DirectLPI, Dirty and RVPEID; GICD_TYPER reports LPIS and IDbits', () => {

@@ -23,7 +23,7 @@
  * Resident vLPIs and vSGIs sit in a {@link PendingSet} (keys 0-15 vSGIs,
  * 16 + (vINTID - 8192) vLPIs), so selection is a bucket lookup.
  */
-import { SnapshotError, UsageError, assertInteger, getField, setField, type PhysicalMemory, type StateReader } from '@hvsim/core';
+import { SnapshotError, UsageError, assertInteger, getField, setField, type Memory, type StateReader } from '@hvsim/core';
 import { PendingSet } from '../common/pending-set.js';
 import type { LpiRedistributorPort, VlpiRedistributorPort, VsgiConfig } from '../its/ports.js';
 import { ITS_ENTRY_BYTES, NO_DOORBELL, GITS_PAGE_BYTES } from '../its/regs.js';
@@ -60,7 +60,7 @@ export interface DirectVirtualSource {
 
 /** Construction options of a {@link VpeRedistributor}. */
 export interface VpeRedistributorOptions {
-  memory: PhysicalMemory;
+  memory: Memory;
   version: GicV4Version;
   /** vINTID bits implemented, 14-24 (as GICD_TYPER.IDbits + 1). */
   idBits: number;
@@ -85,7 +85,7 @@ export interface VpeRedistributorState {
 export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidationPort, DirectVirtualSource {
   readonly version: GicV4Version;
   readonly capacity: number;
-  private readonly memory: PhysicalMemory;
+  private readonly memory: Memory;
   private readonly doorbells: LpiRedistributorPort;
   private readonly cpu: VlpiCpuPort;
   private readonly prioMask: number;
@@ -167,8 +167,9 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
       case GICR_VLPI.VSGIR:
         return this.version === 'v4.1' ? this.vsgir : 0;
       case GICR_VLPI.VSGIPENDR:
-        // Busy (bit 31) is 0: the pending state is read at once (IHI0069 12.11.40).
-        return this.version === 'v4.1' ? this.vsgiPendingOf(this.vsgir) : 0;
+        // Busy (bit 31) is 0: the pending state is read at once (IHI0069 12.11.40). A vPE table or
+        // VPT outside memory is a failed table access: an SError, as for every other table fault.
+        return this.version === 'v4.1' ? withTableFaults('GICR_VSGIPENDR read', () => this.vsgiPendingOf(this.vsgir)) : 0;
       default:
         return 0;
     }
@@ -357,21 +358,24 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
 
   // --- VlpiRedistributorPort ----------------------------------------------
 
-  setVlpiPending(vpe: VpeEntry, vintid: number, doorbell: number): void {
+  setVlpiPending(vpe: VpeEntry, vintid: number, doorbell: number): boolean {
     if (this.isResidentFor(vpe)) {
       const i = vintid - LPI_FIRST;
-      if (i < 0 || i >= this.count || this.pending[i] === 1) return;
+      if (i < 0 || i >= this.count || this.pending[i] === 1) return false;
       this.pending[i] = 1;
       if ((this.config[i]! & 1) !== 0 && this.set.insert(VSGI_KEYS + i, this.config[i]! & 0xfc & this.prioMask, 1)) this.cpu.vlpiChanged();
-      return;
+      return true;
     }
-    if (vintid >= 2 ** (vpe.vptSize + 1)) return;
+    if (vintid >= 2 ** (vpe.vptSize + 1)) return false;
     const a = vpe.vptAddress + (vintid >>> 3);
-    this.memory.write8(a, this.memory.read8(a) | (1 << (vintid & 7)));
+    const before = this.memory.read8(a);
+    const bit = 1 << (vintid & 7);
+    this.memory.write8(a, before | bit);
     if (doorbell !== NO_DOORBELL) this.doorbells.setPending(doorbell);
     if (this.version === 'v4.1' && this.armed.has(vpe.vpeId) && (this.memory.read8(vpe.vconfAddress + vintid - LPI_FIRST) & 1) !== 0) {
       this.ringDefaultDoorbell(vpe);
     }
+    return (before & bit) === 0;
   }
 
   /** GICv4.1 default doorbell: rung once per non-residency (PendingLast is then 1 until the vPE runs again). */
@@ -529,14 +533,18 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
     };
   }
 
-  /** Restores registers saved by {@link saveState} (embedded in a GIC's state). */
-  restoreState(r: StateReader): void {
+  /** Validates registers saved by {@link saveState} (embedded in a GIC's state) and returns the change that loads them. */
+  prepareRestore(r: StateReader): () => void {
     const vprop = r.intArray('vpropbaser', 0, 0xffff_ffff, 2);
     const vpend = r.intArray('vpendbaser', 0, 0xffff_ffff, 2);
     if (vpend[1]! >>> 31 === 1) throw new SnapshotError('shape', `${r.path}: saved GICR_VPENDBASER has Valid = 1; a vPE cannot be resident in a snapshot`);
     const vsgir = r.int('vsgir', 0, 0xffff);
     const dirty = r.bool('dirty');
     const armed = r.intArray('armedDoorbells', 0, 0xffff);
+    return () => this.commitRestore(vprop, vpend, vsgir, dirty, armed);
+  }
+
+  private commitRestore(vprop: number[], vpend: number[], vsgir: number, dirty: boolean, armed: number[]): void {
     this.leave();
     this.vpropLo = vprop[0]!;
     this.vpropHi = vprop[1]!;

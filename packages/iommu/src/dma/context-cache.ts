@@ -41,6 +41,7 @@ export class ContextCache {
 
   /** Global invalidation. */
   invalidateAll(): void {
+    if (this.count === 0) return;
     this.valid.fill(0);
     this.count = 0;
   }
@@ -63,7 +64,7 @@ export class ContextCache {
 
   saveState(): ContextCacheState {
     const rows: ContextCacheState = [];
-    for (let sid = 0; sid < SOURCE_IDS; sid++) {
+    for (let sid = 0; sid < SOURCE_IDS && rows.length < this.count; sid++) {
       if (this.valid[sid] === 1) rows.push([sid, this.did[sid]!, this.translationType[sid]!, this.fpd[sid]!, this.levels[sid]!, this.table[sid]!]);
     }
     return rows;

@@ -362,7 +362,7 @@ describe('translation equals the page tables after invalidation (property, VT-d 
           }
         }
       }),
-      { seed: Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124), numRuns: Number(process.env.HVSIM_PROPERTY_RUNS ?? 200) },
+      { seed: Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124), numRuns: Number(process.env.HVSIM_PROPERTY_RUNS ?? 100) },
     );
   });
 });

@@ -8,7 +8,7 @@
  * (LGN.1), then the walk (LSL.1, LSL.2, LGN.2, LGN.3) and the output address
  * against the interrupt range (LGN.4).
  */
-import { getField, type PhysicalMemory } from '@hvsim/core';
+import { getField, type Memory } from '@hvsim/core';
 import { pageAddress } from '../address.js';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import { ContextCache } from './context-cache.js';
@@ -43,7 +43,7 @@ const MGAW_LIMIT = 2 ** 48;
 export class DmaRemapper {
   /** GSTS.TES. */
   enabled = false;
-  /** Root table address latched by SRTP. */
+  /** Root table address latched by SRTP; -1 when RTADDR named an address beyond the host address width. */
   rootTable = 0;
   /** RTADDR.TTM latched by SRTP; only 00b (legacy) is supported. */
   tableMode = 0;
@@ -56,7 +56,7 @@ export class DmaRemapper {
   private readonly walker: SecondLevelWalker;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     private readonly passThroughSupported: boolean,
   ) {
     this.walker = new SecondLevelWalker(memory);
@@ -118,6 +118,7 @@ export class DmaRemapper {
     let r1: number;
     let r2: number;
     let r3: number;
+    if (this.rootTable < 0) return VTD_FAULT_REASON.ROOT_ENTRY_ACCESS;
     const rootAt = this.rootTable + bus * 16;
     try {
       r0 = this.memory.read32(rootAt);

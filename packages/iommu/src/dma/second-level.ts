@@ -5,7 +5,7 @@
  * follow VT-d 7.1.3 (LSL.1 access error, LSL.2 reserved bits, LGN.2/LGN.3
  * permission).
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 import { pageAddress } from '../address.js';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import { SL_ENTRY } from './tables.js';
@@ -29,7 +29,7 @@ const LEVEL_SHIFT = [0, 12, 21, 30, 39];
 
 /** Walks second-level tables in one memory. */
 export class SecondLevelWalker {
-  constructor(private readonly memory: PhysicalMemory) {}
+  constructor(private readonly memory: Memory) {}
 
   /** Walks from the table at `root` for `iova`. Returns 0 and fills `out` on success, or the VT-d fault reason. */
   walk(root: number, levels: number, iova: number, write: boolean, out: WalkOutput): number {

@@ -7,13 +7,15 @@
  * hardware. The hot path reads typed arrays and allocates nothing.
  */
 import { PostedInterruptDescriptor } from '@hvsim/lapic';
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 import { getField } from '@hvsim/core';
 import { ignoredFunctionBits } from '../source-id.js';
 import { IRTE, SOURCE_VALIDATION, postedDescriptorAddress } from './irte.js';
 
 /** Number of interrupt indexes (16-bit handles). */
 export const IEC_ENTRIES = 0x1_0000;
+/** Distinct descriptor addresses whose views are kept (one per vCPU in practice). */
+const DESCRIPTOR_VIEWS_MAX = 4096;
 
 /** Saved form: `[index, w0, w1, w2, w3, eime]` per cached entry. */
 export type InterruptEntryCacheState = [index: number, w0: number, w1: number, w2: number, w3: number, eime: number][];
@@ -43,9 +45,17 @@ export class InterruptEntryCache {
   private readonly raw = new Uint32Array(IEC_ENTRIES * 4);
   /** Posted: descriptor views by index (a dense array: indexed access is faster than a Map on the hot path). */
   private readonly descriptors: (PostedInterruptDescriptor | undefined)[] = new Array<PostedInterruptDescriptor | undefined>(IEC_ENTRIES).fill(undefined);
+  /**
+   * Descriptor views by descriptor address, shared by every IRTE that posts
+   * to the same descriptor and kept across invalidations, so re-filling an
+   * entry (after KVM rewrites an IRTE and invalidates it) allocates nothing
+   * and each view keeps its cached page. Bounded: cleared when it grows past
+   * {@link DESCRIPTOR_VIEWS_MAX} distinct addresses.
+   */
+  private readonly views = new Map<number, PostedInterruptDescriptor>();
   private count = 0;
 
-  constructor(private readonly memory: PhysicalMemory) {}
+  constructor(private readonly memory: Memory) {}
 
   /** Number of cached entries. */
   get size(): number {
@@ -77,7 +87,7 @@ export class InterruptEntryCache {
       this.posted[index] = 1;
       this.urgent[index] = getField(w0, IRTE.URG);
       const address = postedDescriptorAddress(w1, w3);
-      if (this.descriptors[index]?.address !== address) this.descriptors[index] = new PostedInterruptDescriptor(this.memory, address);
+      if (this.descriptors[index]?.address !== address) this.descriptors[index] = this.descriptorAt(address);
       return;
     }
     this.posted[index] = 0;
@@ -104,8 +114,20 @@ export class InterruptEntryCache {
     return bus >= sid >>> 8 && bus <= (sid & 0xff);
   }
 
+  /** The shared descriptor view for `address` (64-byte aligned, below the host address width). */
+  private descriptorAt(address: number): PostedInterruptDescriptor {
+    let view = this.views.get(address);
+    if (view === undefined) {
+      if (this.views.size >= DESCRIPTOR_VIEWS_MAX) this.views.clear();
+      view = new PostedInterruptDescriptor(this.memory, address);
+      this.views.set(address, view);
+    }
+    return view;
+  }
+
   /** Global invalidation. */
   invalidateAll(): void {
+    if (this.count === 0) return;
     this.valid.fill(0);
     this.descriptors.fill(undefined);
     this.count = 0;
@@ -126,7 +148,7 @@ export class InterruptEntryCache {
 
   saveState(): InterruptEntryCacheState {
     const rows: InterruptEntryCacheState = [];
-    for (let i = 0; i < IEC_ENTRIES; i++) {
+    for (let i = 0; i < IEC_ENTRIES && rows.length < this.count; i++) {
       if (this.valid[i] === 1) {
         const r = i * 4;
         rows.push([i, this.raw[r]!, this.raw[r + 1]!, this.raw[r + 2]!, this.raw[r + 3]!, this.x2apic[i]!]);

@@ -12,8 +12,12 @@
  *   0x22 not present, 0x24 reserved bits); source-ID verification (0x26);
  *   then remapped delivery (IM = 0) or posting (IM = 1, VT-d 5.2.3: 0x27 on
  *   a descriptor access error, 0x28 on descriptor reserved bits).
+ *
+ * Every outcome carries a delivery status (core's `DELIVERY_STATUS`): what
+ * the interrupt target answered for a delivered message, BLOCKED for a
+ * fault, DELIVERED or COALESCED (the PIR bit was already set) for a post.
  */
-import { MemoryError, UsageError, type PhysicalMemory } from '@hvsim/core';
+import { DELIVERY_STATUS, UsageError, type DeliveryStatus, type Memory } from '@hvsim/core';
 import { remappableMsiHandle } from '@hvsim/lapic';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import type { MsiResult } from '../results.js';
@@ -26,6 +30,9 @@ export type InterruptFaultRecorder = (sid: number, reason: number, index: number
 
 /** Compatibility MSI address flags of a notification event: physical, RH = 0. */
 const NOTIFICATION_ADDRESS = 0xfee0_0000;
+/** Descriptor control word bits (VT-d 9.11): ON bit 256, SN bit 257. */
+const PID_ON = 1;
+const PID_SN = 2;
 
 /** Remaps and posts interrupt requests. */
 export class InterruptRemapper {
@@ -33,7 +40,7 @@ export class InterruptRemapper {
   enabled = false;
   /** GSTS.CFIS. */
   compatibilityAllowed = false;
-  /** Interrupt remapping table base latched by SIRTP. */
+  /** Interrupt remapping table base latched by SIRTP; -1 when IRTA named an address beyond the host address width. */
   tableAddress = 0;
   /** Number of IRTEs, 2^(S + 1), latched by SIRTP. */
   tableEntries = 2;
@@ -42,10 +49,14 @@ export class InterruptRemapper {
   readonly cache: InterruptEntryCache;
   /** Counters: cache hits, IRTE reads, posts that did and did not notify. */
   readonly counters = { cacheHits: 0, tableReads: 0, postsNotified: 0, postsSuppressed: 0 };
+  /** FPD of the IRTE the last {@link loadEntry} read (0 when it could not be read). */
+  private lastFpd = 0;
+  /** Flow id of the request in progress. */
+  private flow = 0;
   private readonly x2apicDelivery: boolean;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     private readonly target: IommuInterruptTarget,
     private readonly postedSupported: boolean,
     private readonly recordFault: InterruptFaultRecorder,
@@ -54,8 +65,9 @@ export class InterruptRemapper {
     this.x2apicDelivery = typeof target.deliverX2apicMsi === 'function';
   }
 
-  /** Handles one interrupt request from `sid`; fills `out`. */
-  request(sid: number, address: number, data: number, out: MsiResult): void {
+  /** Handles one interrupt request from `sid`; fills `out`. `flow` goes to the target with the message. */
+  request(sid: number, address: number, data: number, out: MsiResult, flow: number): void {
+    this.flow = flow;
     out.faultReason = 0;
     out.faultRecorded = false;
     out.interruptIndex = -1;
@@ -65,13 +77,13 @@ export class InterruptRemapper {
       // IRES = 0: every request is processed in compatibility format (VT-d 5.1.1), so the
       // interrupt-format bit is not passed on as a remappable request.
       out.outcome = 'passthrough';
-      this.target.deliverMsi((address & ~0x10) >>> 0, data, sid);
+      out.status = statusOf(this.target.deliverMsi((address & ~0x10) >>> 0, data, sid, flow));
       return;
     }
     if ((address & 0x10) === 0) {
       if (this.compatibilityAllowed && !this.extendedMode) {
         out.outcome = 'passthrough';
-        this.target.deliverMsi(address, data, sid);
+        out.status = statusOf(this.target.deliverMsi(address, data, sid, flow));
         return;
       }
       this.block(sid, VTD_FAULT_REASON.IR_COMPATIBILITY_BLOCKED, 0, 0, out);
@@ -99,7 +111,7 @@ export class InterruptRemapper {
     } else {
       const reason = this.loadEntry(index);
       if (reason !== 0) {
-        this.block(sid, reason, index, reason === VTD_FAULT_REASON.IR_TABLE_ACCESS ? 0 : this.entryFpd(index), out);
+        this.block(sid, reason, index, reason === VTD_FAULT_REASON.IR_TABLE_ACCESS ? 0 : this.lastFpd, out);
         return;
       }
     }
@@ -112,51 +124,53 @@ export class InterruptRemapper {
       return;
     }
     out.outcome = 'remapped';
-    this.deliver(cache.x2apic[index] === 1, cache.destination[index]!, cache.msiAddress[index]!, cache.msiData[index]!, sid);
+    out.status = this.deliver(cache.x2apic[index] === 1, cache.destination[index]!, cache.msiAddress[index]!, cache.msiData[index]!, sid);
   }
 
-  /** VT-d 5.2.3 "Interrupt-Posting Hardware Operation". */
+  /**
+   * VT-d 5.2.3 "Interrupt-Posting Hardware Operation": the descriptor is read,
+   * checked and updated as one atomic operation, through the cached
+   * descriptor view (no allocation, no page lookup while the memory's
+   * generation holds).
+   */
+  private views: (import('@hvsim/core').PageView | undefined)[] = [];
   private post(sid: number, index: number, out: MsiResult): void {
     const cache = this.cache;
     const pid = cache.descriptor(index);
-    let notify: boolean;
-    let nv = 0;
-    let ndst = 0;
-    try {
-      // The descriptor is read, checked and updated as one atomic operation.
-      if (pid.reservedBitsSet()) {
-        this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_RESERVED, index, cache.fpd[index]!, out);
-        return;
-      }
-      notify = pid.post(cache.vector[index]!, cache.urgent[index] === 1);
-      if (notify) {
-        nv = pid.nv;
-        ndst = pid.ndst;
-      }
-    } catch (error) {
-      if (!(error instanceof MemoryError)) throw error;
-      this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_ACCESS, index, cache.fpd[index]!, out);
+    let v = this.views[index];
+    if (v === undefined || v.generation !== this.memory.generation) { v = this.memory.pageView(pid.address); this.views[index] = v; }
+    if (v === undefined) { this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_ACCESS, index, cache.fpd[index]!, out); return; }
+    const w = v.words; const b = (pid.address % 4096) >>> 2;
+    if (((w[b + 8]! & 0xff00fffc) | w[b + 10]! | w[b + 11]! | w[b + 12]! | w[b + 13]! | w[b + 14]! | w[b + 15]!) !== 0) {
+      this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_RESERVED, index, cache.fpd[index]!, out);
       return;
     }
+    const vec = cache.vector[index]!;
+    const i = b + (vec >>> 5); const bit = 1 << (vec & 31); const word = w[i]!;
+    const coalesced = (word & bit) !== 0;
+    if (!coalesced) { w[i] = word | bit; if (this.memory.observed) this.memory.noteWritten(pid.address + ((vec >>> 5) << 2), 4); }
+    const control = w[b + 8]!;
     out.outcome = 'posted';
-    if (!notify) {
+    out.status = coalesced ? DELIVERY_STATUS.COALESCED : DELIVERY_STATUS.DELIVERED;
+    if ((control & PID_ON) !== 0 || ((control & PID_SN) !== 0 && cache.urgent[index] === 0)) {
       this.counters.postsSuppressed++;
       return;
     }
+    pid.on = true;
     this.counters.postsNotified++;
     out.notified = true;
-    // Notification event: vector NV to NDST, physical, fixed, edge, RH = 0 (VT-d 5.2.3).
+    const nv = (control >>> 16) & 0xff;
+    const ndst = pid.ndst;
     const x2apic = cache.x2apic[index] === 1;
     const destination = x2apic ? ndst >>> 0 : (ndst >>> 8) & 0xff;
     this.deliver(x2apic, destination, (NOTIFICATION_ADDRESS | ((destination & 0xff) << 12)) >>> 0, nv, -1);
   }
 
-  /** Sends to the target; `sid` -1 means the IOMMU itself. */
-  private deliver(x2apic: boolean, destination: number, msiAddress: number, msiData: number, sid: number): void {
+  /** Sends to the target and returns its answer; `sid` -1 means the IOMMU itself. */
+  private deliver(x2apic: boolean, destination: number, msiAddress: number, msiData: number, sid: number): DeliveryStatus {
     const source = sid < 0 ? undefined : sid;
     if (x2apic && this.x2apicDelivery) {
-      this.target.deliverX2apicMsi!(destination, (msiAddress & 0xfff0_0fff) >>> 0, msiData, source);
-      return;
+      return statusOf(this.target.deliverX2apicMsi!(destination, (msiAddress & 0xfff0_0fff) >>> 0, msiData, source, this.flow));
     }
     if (destination > 0xff) {
       throw new UsageError(
@@ -164,39 +178,38 @@ export class InterruptRemapper {
         `x2APIC destination 0x${destination.toString(16)} does not fit a compatibility-format MSI and the interrupt target has no deliverX2apicMsi`,
       );
     }
-    this.target.deliverMsi(msiAddress, msiData, source);
+    return statusOf(this.target.deliverMsi(msiAddress, msiData, source, this.flow));
   }
 
-  /** Reads and checks IRTE `index`; caches it when valid. Returns 0 or the fault reason. */
+  /** Reads and checks IRTE `index`; caches it when valid. Returns 0 or the fault reason; {@link lastFpd} is the entry's FPD. */
   private loadEntry(index: number): number {
-    const at = this.tableAddress + index * IRTE_SIZE;
-    let w0: number;
-    let w1: number;
-    let w2: number;
-    let w3: number;
+    this.lastFpd = 0;
     this.counters.tableReads++;
-    try {
-      w0 = this.memory.read32(at);
-      w1 = this.memory.read32(at + 4);
-      w2 = this.memory.read32(at + 8);
-      w3 = this.memory.read32(at + 12);
-    } catch (error) {
-      if (!(error instanceof MemoryError)) throw error;
-      return VTD_FAULT_REASON.IR_TABLE_ACCESS;
-    }
+    const at = this.tableAddress + index * IRTE_SIZE;
+    // A table beyond the host address width (-1) or not backed: an access error (0x23), never a host error.
+    if (this.tableAddress < 0 || !this.memory.isBacked(at, IRTE_SIZE)) return VTD_FAULT_REASON.IR_TABLE_ACCESS;
+    const w0 = this.memory.read32(at);
+    const w1 = this.memory.read32(at + 4);
+    const w2 = this.memory.read32(at + 8);
+    const w3 = this.memory.read32(at + 12);
+    this.lastFpd = w0 & 0x2 ? 1 : 0;
     const reason = checkIrte(w0, w1, w2, w3, this.extendedMode, this.postedSupported);
     if (reason === 0) this.cache.fill(index, w0, w1, w2, w3, this.extendedMode);
     return reason;
   }
 
-  /** FPD of the IRTE in memory (for faults on entries that were not cached). */
-  private entryFpd(index: number): number {
-    return this.memory.read32(this.tableAddress + index * IRTE_SIZE) & 0x2 ? 1 : 0;
-  }
-
   private block(sid: number, reason: number, index: number, fpd: number, out: MsiResult): void {
     out.outcome = 'blocked';
+    out.status = DELIVERY_STATUS.BLOCKED;
     out.faultReason = reason;
     out.faultRecorded = this.recordFault(sid, reason, index, fpd);
   }
+}
+
+/**
+ * A target's answer as a status. Targets written for the earlier `void`
+ * contract (plain JavaScript) return nothing: counted as delivered.
+ */
+function statusOf(answer: DeliveryStatus | undefined): DeliveryStatus {
+  return answer ?? DELIVERY_STATUS.DELIVERED;
 }

@@ -134,7 +134,7 @@ describe('posted path never loses a vector (property, VT-d 5.2.3 with KVM-style 
         // Every notification went to NDST with NV.
         for (const d of bed.target.deliveries) expect(d).toMatchObject({ data: 0xf2, destination: 3 });
       }),
-      { seed: Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124), numRuns: Number(process.env.HVSIM_PROPERTY_RUNS ?? 200) },
+      { seed: Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124), numRuns: Number(process.env.HVSIM_PROPERTY_RUNS ?? 100) },
     );
   });
 });

@@ -8,8 +8,8 @@
  * An invalidation wait descriptor writes its status and/or signals the
  * invalidation completion event (ICS.IWC, IECTL).
  */
-import { MemoryError, getField, joinU53, type PhysicalMemory } from '@hvsim/core';
-import { pageAddress } from '../address.js';
+import { getField, type Memory } from '@hvsim/core';
+import { BEYOND_HOST_ADDRESS_WIDTH, hostAddress, hostPageAddress, pageAddress } from '../address.js';
 import type { EventInterrupt } from '../faults/event-interrupt.js';
 import type { FaultRecorder } from '../faults/fault-recorder.js';
 import type { Invalidations } from '../invalidation.js';
@@ -47,7 +47,7 @@ export class InvalidationQueue {
   processed = 0;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     private readonly faults: FaultRecorder,
     private readonly completionEvent: EventInterrupt,
     private readonly invalidations: Invalidations,
@@ -109,23 +109,19 @@ export class InvalidationQueue {
       this.error(IQEI.INVALID_TAIL_POINTER);
       return;
     }
-    const base = pageAddress(this.addressLow, this.addressHigh);
+    // A queue beyond the host address width names no memory: the fetch fails (VT-d 6.5.2.10 IQE).
+    const base = hostPageAddress(this.addressLow, this.addressHigh);
     while (this.head !== this.tail) {
       const at = base + this.head * DESCRIPTOR_SIZE;
-      let w0: number;
-      let w1: number;
-      let w2: number;
-      let w3: number;
-      try {
-        w0 = this.memory.read32(at);
-        w1 = this.memory.read32(at + 4);
-        w2 = this.memory.read32(at + 8);
-        w3 = this.memory.read32(at + 12);
-      } catch (error) {
-        if (!(error instanceof MemoryError)) throw error;
+      if (base === BEYOND_HOST_ADDRESS_WIDTH || !this.memory.isBacked(at, DESCRIPTOR_SIZE)) {
         this.error(IQEI.DESCRIPTOR_FETCH_ERROR);
         return;
       }
+      const memory = this.memory;
+      const w0 = memory.read32(at);
+      const w1 = memory.read32(at + 4);
+      const w2 = memory.read32(at + 8);
+      const w3 = memory.read32(at + 12);
       const info = this.execute(w0, w1, w2, w3);
       if (info >= 0) {
         this.error(info);
@@ -193,17 +189,20 @@ export class InvalidationQueue {
     }
   }
 
-  /** Invalidation wait (VT-d 6.5.2.8): all earlier descriptors are complete, since processing is synchronous. */
+  /**
+   * Invalidation wait (VT-d 6.5.2.8): all earlier descriptors are complete,
+   * since processing is synchronous. Status address bits above the host
+   * address width are treated as reserved (IQEI 4); a status address with no
+   * writable memory stops the queue with IQEI 0 (the spec defines no report
+   * for a failed status write; documented choice). Either way IQE is set.
+   */
   private wait(w0: number, w1: number, w2: number, w3: number): number {
     if ((w0 & WAIT_DSC.RESERVED_W0) !== 0 || (w2 & WAIT_DSC.RESERVED_W2) !== 0) return IQEI.RESERVED_FIELD;
     if (getField(w0, WAIT_DSC.SW) === 1) {
-      try {
-        this.memory.write32(joinU53(w2 & 0xffff_fffc, w3), w1);
-      } catch (error) {
-        if (!(error instanceof MemoryError)) throw error;
-        // The spec defines no report for a failed status write; this model blocks the queue here (documented).
-        return IQEI.INFO_NOT_AVAILABLE;
-      }
+      const at = hostAddress(w2 & 0xffff_fffc, w3);
+      if (at === BEYOND_HOST_ADDRESS_WIDTH) return IQEI.RESERVED_FIELD;
+      if (!this.memory.isWritable(at, 4)) return IQEI.INFO_NOT_AVAILABLE;
+      this.memory.write32(at, w1);
     }
     if (getField(w0, WAIT_DSC.IF) === 1 && this.completionStatus === 0) {
       this.completionStatus = 1;

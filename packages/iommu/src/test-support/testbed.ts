@@ -4,7 +4,7 @@
  * context tables, second-level page tables, the interrupt remapping table,
  * the invalidation queue), using only the register interface and memory.
  */
-import { PhysicalMemory, type Tracer } from '@hvsim/core';
+import { DELIVERY_STATUS, PhysicalMemory, type DeliveryStatus, type Tracer } from '@hvsim/core';
 import { IntelIommu } from '../iommu.js';
 import type { IommuFeatures } from '../capabilities.js';
 import { encodePostedIrte, encodeRemappedIrte } from '../interrupts/irte.js';
@@ -21,18 +21,24 @@ export interface Delivery {
   sourceId: number | undefined;
 }
 
+/** A recording target: every delivery, and the status it answers with (`answer`, DELIVERED by default). */
+export type RecordingTarget = IommuInterruptTarget & { deliveries: Delivery[]; answer: DeliveryStatus };
+
 /** Records every delivery; `x2apic` adds deliverX2apicMsi. */
-export function recordingTarget(x2apic = false): IommuInterruptTarget & { deliveries: Delivery[] } {
+export function recordingTarget(x2apic = false): RecordingTarget {
   const deliveries: Delivery[] = [];
-  const target: IommuInterruptTarget & { deliveries: Delivery[] } = {
+  const target: RecordingTarget = {
     deliveries,
+    answer: DELIVERY_STATUS.DELIVERED,
     deliverMsi(address, data, sourceId) {
       deliveries.push({ kind: 'msi', address, data, destination: (address >>> 12) & 0xff, sourceId });
+      return target.answer;
     },
   };
   if (x2apic) {
     target.deliverX2apicMsi = (destination, address, data, sourceId) => {
       deliveries.push({ kind: 'x2apic', address, data, destination, sourceId });
+      return target.answer;
     };
   }
   return target;
@@ -49,10 +55,12 @@ export interface MapOptions {
 /** A unit wired to memory and a recording target, with table builders. */
 export class TestBed {
   readonly memory = new PhysicalMemory();
-  readonly target: IommuInterruptTarget & { deliveries: Delivery[] };
+  readonly target: RecordingTarget;
   readonly iommu: IntelIommu;
   private nextPage = 0x10_0000;
   rootTable = -1;
+  /** A second-level root a test keeps here (-1 when none). */
+  slRoot = -1;
   private readonly contextTables = new Map<number, number>();
   irt = -1;
   queueBase = -1;
@@ -102,6 +110,7 @@ export class TestBed {
   /** Allocates a root table and latches it with SRTP. */
   setRootTable(): number {
     this.rootTable = this.allocPage();
+    this.contextTables.clear();
     this.write64(VTD_REG.RTADDR_REG, BigInt(this.rootTable));
     this.command(GCMD.SRTP);
     return this.rootTable;

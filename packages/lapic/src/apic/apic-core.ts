@@ -5,13 +5,11 @@
  * register-file.ts, the views in xapic-mmio.ts and x2apic-msr.ts, LINT pins
  * in lint.ts, IPIs in icr.ts. Internal: the public face is LocalApic.
  */
-import { DELIVERY_MODE, type Clock, type InterruptNotifier, type Tracer } from '@hvsim/core';
-import type { ApicBusMessage, ApicBusPort } from '../bus/apic-message.js';
+import { DELIVERY_MODE, DELIVERY_STATUS, type Clock, type DeliveryStatus, type InterruptNotifier, type Tracer } from '@hvsim/core';
+import type { ApicBusEndpoint, ApicBusMessage, ApicBusPort } from '../bus/apic-message.js';
 import { emptyMessage } from '../bus/apic-message.js';
-import type { LocalApic } from './local-apic.js';
 import type { ApicMode } from './apic-base.js';
-import { lintEoi } from './lint.js';
-import { LVT_MASK, LVT_REMOTE_IRR, LVT_WRITABLE, isReservedLvtDeliveryMode, lvtDeliveryMode, lvtIsLevel } from './lvt.js';
+import { LVT_MASK, LVT_REMOTE_IRR, LVT_WRITABLE, isReservedLvtDeliveryMode, lvtActiveLow, lvtDeliveryMode, lvtIsLevel } from './lvt.js';
 import { computeApr, computePpr } from './priority.js';
 import { APIC_DEFAULT_BASE, APIC_RESET, ESR_BIT, LVT_INDEX } from './regs.js';
 import { PENDING_SIGNAL } from './signals.js';
@@ -32,6 +30,8 @@ export interface ApicConfig {
   readonly lowestPriorityIpi: boolean;
   readonly xapicIdWritable: boolean;
   readonly bspLint0ExtInt: boolean;
+  /** Send IPIs with the ICR's level and trigger bits (KVM) instead of edge/assert (SDM). */
+  readonly icrLevelTrigger: boolean;
 }
 
 const SVR_ENABLED = 1 << 8;
@@ -39,6 +39,21 @@ const SVR_FOCUS_DISABLED = 1 << 9;
 /** LVT entry names for trace events, indexed by LVT_INDEX. */
 const LVT_NAMES: readonly string[] = ['cmci', 'timer', 'thermal', 'perf', 'lint0', 'lint1', 'error'];
 const SVR_SUPPRESS_EOI_BROADCAST = 1 << 12;
+const DELIVERED = DELIVERY_STATUS.DELIVERED;
+const COALESCED = DELIVERY_STATUS.COALESCED;
+const BLOCKED = DELIVERY_STATUS.BLOCKED;
+const DROPPED = DELIVERY_STATUS.DROPPED;
+
+/**
+ * Takes a fixed interrupt instead of the IRR (a posted-interrupt descriptor
+ * in APICv mode); returns true when it took it. See LocalApicOptions.deliverFixed.
+ */
+export type FixedInterruptSink = (vector: number, levelTriggered: boolean, flow: number) => boolean;
+
+/** A trace event's `flow`: absent for untracked interrupts (0). */
+export function flowOrUndefined(flow: number): number | undefined {
+  return flow === 0 ? undefined : flow;
+}
 
 /** State and shared behaviour of one local APIC (internal; see LocalApic). */
 export class ApicCore {
@@ -69,21 +84,29 @@ export class ApicCore {
   sipiVector = 0;
   /** After INIT (and for APs after power-up) the processor waits for a SIPI (SDM 3A 9.4). */
   waitForSipi: boolean;
+  /** CR8 while the APIC is globally disabled: a separate register then (SDM 3A 11.8.6). */
+  cr8WhileDisabled = 0;
   /** Raw levels of the LINT0/LINT1 input pins. */
   readonly lintLevel = [false, false];
   port: ApicBusPort | undefined;
   /** Set by the owner: where an unconnected APIC delivers. */
-  soloDeliver: (message: ApicBusMessage) => number;
+  soloDeliver: (message: ApicBusMessage) => DeliveryStatus;
   /** Reused for every IPI this APIC sends (no allocation per IPI). */
   readonly ipiMessage: ApicBusMessage = emptyMessage();
   /** IPIs of this APIC in flight (see icr.ts). */
   ipiDepth = 0;
   private inErrorInterrupt = false;
+  /** Where fixed interrupts go instead of the IRR, when set (APICv posting). */
+  fixedSink: FixedInterruptSink | undefined;
+  /** Flow identifier of the interrupt that set each IRR vector (0: untracked), for trace events. */
+  readonly irrFlows = new Int32Array(256);
+  /** Flow identifier of each in-service vector. */
+  readonly isrFlows = new Int32Array(256);
 
   constructor(
     readonly config: ApicConfig,
     readonly clock: Clock,
-    readonly owner: LocalApic,
+    readonly owner: ApicBusEndpoint,
     readonly notify: InterruptNotifier | undefined,
     readonly tracer: Tracer | undefined,
   ) {
@@ -93,7 +116,7 @@ export class ApicCore {
     this.timer = new ApicTimer(clock, config.cyclesPerTick, () => {
       this.raiseLvt(LVT_INDEX.TIMER);
     });
-    this.soloDeliver = () => 0;
+    this.soloDeliver = () => BLOCKED;
   }
 
   get hasCmci(): boolean {
@@ -190,7 +213,9 @@ export class ApicCore {
     this.irr.clear(v);
     this.isr.set(v);
     this.ppr = computePpr(this.tpr, v);
-    this.tracer?.emit({ kind: 'interrupt.acknowledged', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector: v });
+    const flow = this.irrFlows[v]!;
+    this.isrFlows[v] = flow;
+    this.tracer?.emit({ kind: 'interrupt.acknowledged', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector: v, flow: flowOrUndefined(flow) });
     return v;
   }
 
@@ -200,9 +225,21 @@ export class ApicCore {
     if (v < 0) return;
     this.isr.clear(v);
     this.updatePpr();
-    this.tracer?.emit({ kind: 'interrupt.eoi', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector: v });
+    this.eoiEffects(v);
+  }
+
+  /**
+   * What an EOI of `vector` does besides clearing the ISR bit: the trace
+   * event, and for a level-triggered (TMR) vector the LINT remote IRR and the
+   * broadcast to the IOAPICs unless suppressed (SDM 3A 11.8.5); then a
+   * notification if something became deliverable.
+   */
+  eoiEffects(v: number): void {
+    const flow = this.isrFlows[v]!;
+    this.isrFlows[v] = 0;
+    this.tracer?.emit({ kind: 'interrupt.eoi', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector: v, flow: flowOrUndefined(flow) });
     if (this.tmr.test(v)) {
-      lintEoi(this, v);
+      this.lintEoi(v);
       if ((this.svr & SVR_SUPPRESS_EOI_BROADCAST) === 0) this.port?.broadcastEoi(v, this.owner);
     }
     if (this.notify !== undefined && this.deliverableVector() >= 0) this.notify();
@@ -218,76 +255,96 @@ export class ApicCore {
 
   /**
    * Accepts one interrupt message (SDM 3A 11.6.1 delivery modes, 11.8.3 IRR,
-   * 11.8.4 acceptance). Returns true when it was accepted (or coalesced into
-   * a pending one), false when this APIC drops it as the SDM says it does.
+   * 11.8.4 acceptance) and says what became of it: DELIVERED (newly pending),
+   * COALESCED (the vector was already in the IRR, the signal already
+   * pending), BLOCKED (the APIC is disabled or software-disabled) or DROPPED
+   * (an illegal vector, a reserved delivery mode, a SIPI outside
+   * wait-for-SIPI, a level de-assert). `flow` is the interrupt's flow
+   * identifier for trace events (0: untracked).
    */
-  accept(vector: number, deliveryMode: number, levelTriggered: boolean, level: boolean): boolean {
-    if (this.mode === 'disabled') return this.dropped(vector, 'apic-disabled');
+  accept(vector: number, deliveryMode: number, levelTriggered: boolean, level: boolean, flow = 0): DeliveryStatus {
+    if (this.mode === 'disabled') return this.refused(vector, 'apic-disabled', flow, BLOCKED);
     switch (deliveryMode) {
       case DELIVERY_MODE.FIXED:
-      case DELIVERY_MODE.LOWEST_PRIORITY: {
-        // A software-disabled APIC does not accept fixed interrupts (SDM 3A 11.4.7.2; KVM apic_enabled()).
-        if ((this.svr & SVR_ENABLED) === 0) return this.dropped(vector, 'software-disabled');
-        // De-assert messages of level-triggered fixed interrupts carry nothing for the APIC.
-        if (levelTriggered && !level) return false;
-        if (vector < 16) {
-          this.signalError(ESR_BIT.RECEIVE_ILLEGAL_VECTOR);
-          return this.dropped(vector, 'illegal-vector');
-        }
-        const was = this.irr.set(vector);
-        if (levelTriggered) this.tmr.set(vector);
-        else this.tmr.clear(vector);
-        if (was) {
-          this.tracer?.emit({ kind: 'interrupt.coalesced', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector });
-          return true;
-        }
-        this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector });
-        if (this.notify !== undefined && (vector & 0xf0) > (this.ppr & 0xf0)) this.notify();
-        return true;
-      }
+      case DELIVERY_MODE.LOWEST_PRIORITY:
+        return this.acceptFixed(vector, levelTriggered, level, flow, true);
       case DELIVERY_MODE.SMI:
-        return this.raiseSignal(PENDING_SIGNAL.SMI, vector);
+        return this.raiseSignal(PENDING_SIGNAL.SMI, vector, flow);
       case DELIVERY_MODE.NMI:
-        return this.raiseSignal(PENDING_SIGNAL.NMI, vector);
+        return this.raiseSignal(PENDING_SIGNAL.NMI, vector, flow);
       case DELIVERY_MODE.INIT:
         // INIT level de-assert (level-triggered, level 0) is not supported since the Pentium 4 (SDM 3A 11.6.1).
-        if (levelTriggered && !level) return false;
+        if (levelTriggered && !level) return DROPPED;
         this.resetRegisters();
         this.applyResetQuirks();
         this.waitForSipi = !this.bsp;
         this.signals &= ~PENDING_SIGNAL.SIPI;
-        return this.raiseSignal(PENDING_SIGNAL.INIT, vector);
+        return this.raiseSignal(PENDING_SIGNAL.INIT, vector, flow);
       case DELIVERY_MODE.STARTUP:
         // A SIPI is only recognised in the wait-for-SIPI state (SDM 3A 9.4.4).
-        if (!this.waitForSipi) return this.dropped(vector, 'not-waiting-for-sipi');
+        if (!this.waitForSipi) return this.refused(vector, 'not-waiting-for-sipi', flow, DROPPED);
         this.waitForSipi = false;
         this.sipiVector = vector;
-        return this.raiseSignal(PENDING_SIGNAL.SIPI, vector);
+        return this.raiseSignal(PENDING_SIGNAL.SIPI, vector, flow);
       case DELIVERY_MODE.EXTINT:
-        return this.raiseSignal(PENDING_SIGNAL.EXTINT, vector);
+        return this.raiseSignal(PENDING_SIGNAL.EXTINT, vector, flow);
       default:
-        return this.dropped(vector, 'reserved-delivery-mode');
+        return this.refused(vector, 'reserved-delivery-mode', flow, DROPPED);
     }
   }
 
-  private raiseSignal(bit: number, vector: number): boolean {
-    const kind = (this.signals & bit) !== 0 ? 'interrupt.coalesced' : 'interrupt.delivered';
-    this.signals |= bit;
-    this.tracer?.emit({ kind, cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, args: { signal: bit } });
-    this.notify?.();
-    return true;
+  /**
+   * A fixed (or lowest-priority, once arbitrated) interrupt. `useSink`: the
+   * fixed-interrupt sink (LocalApicOptions.deliverFixed) may take it; the
+   * PIR-to-IRR sync does not offer it (the vectors come from the sink).
+   */
+  private acceptFixed(vector: number, levelTriggered: boolean, level: boolean, flow: number, useSink: boolean): DeliveryStatus {
+    // A software-disabled APIC does not accept fixed interrupts (SDM 3A 11.4.7.2; KVM apic_enabled()).
+    if ((this.svr & SVR_ENABLED) === 0) return this.refused(vector, 'software-disabled', flow, BLOCKED);
+    // De-assert messages of level-triggered fixed interrupts carry nothing for the APIC.
+    if (levelTriggered && !level) return DROPPED;
+    if (vector < 16) {
+      this.signalError(ESR_BIT.RECEIVE_ILLEGAL_VECTOR);
+      return this.refused(vector, 'illegal-vector', flow, DROPPED);
+    }
+    // The TMR records the trigger mode even when a sink takes the vector (KVM __apic_accept_irq
+    // updates TMR before vmx_deliver_interrupt), so the EOI of a level vector still reaches the IOAPIC.
+    if (levelTriggered) this.tmr.set(vector);
+    else this.tmr.clear(vector);
+    const sink = this.fixedSink;
+    if (useSink && sink !== undefined && sink(vector, levelTriggered, flow)) {
+      this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow), args: { sink: true } });
+      return DELIVERED;
+    }
+    if (this.irr.set(vector)) {
+      this.tracer?.emit({ kind: 'interrupt.coalesced', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow) });
+      return COALESCED;
+    }
+    this.irrFlows[vector] = flow;
+    this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow) });
+    if (this.notify !== undefined && (vector & 0xf0) > (this.ppr & 0xf0)) this.notify();
+    return DELIVERED;
   }
 
-  private dropped(vector: number, why: string): boolean {
-    this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, args: { why } });
-    return false;
+  private raiseSignal(bit: number, vector: number, flow: number): DeliveryStatus {
+    const coalesced = (this.signals & bit) !== 0;
+    this.signals |= bit;
+    this.tracer?.emit({ kind: coalesced ? 'interrupt.coalesced' : 'interrupt.delivered', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow), args: { signal: bit } });
+    this.notify?.();
+    return coalesced ? COALESCED : DELIVERED;
+  }
+
+  private refused(vector: number, why: string, flow: number, status: DeliveryStatus): DeliveryStatus {
+    this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow), args: { why } });
+    return status;
   }
 
   /**
    * ORs a 256-bit set of vectors (eight words, e.g. a posted-interrupt
    * descriptor's PIR) into the IRR as fixed, edge-triggered interrupts, the
    * way KVM syncs the PIR into the IRR. Each vector is accepted as if it had
-   * arrived alone. Returns whether any was accepted.
+   * arrived alone, without offering it to the fixed-interrupt sink. Returns
+   * whether any was accepted (newly or coalesced).
    */
   acceptVectors(words: Uint32Array): boolean {
     let any = false;
@@ -296,7 +353,9 @@ export class ApicCore {
       while (bits !== 0) {
         const b = 31 - Math.clz32(bits);
         bits = (bits & ~(1 << b)) >>> 0;
-        if (this.accept((w << 5) | b, DELIVERY_MODE.FIXED, false, true)) any = true;
+        const v = (w << 5) | b;
+        const status = this.mode === 'disabled' ? this.refused(v, 'apic-disabled', 0, BLOCKED) : this.acceptFixed(v, false, true, 0, false);
+        if (status <= COALESCED) any = true;
       }
     }
     return any;
@@ -320,11 +379,17 @@ export class ApicCore {
     if (this.mode === 'disabled') return false;
     const entry = this.lvt[index]!;
     const vector = entry & 0xff;
-    if ((entry & LVT_MASK) !== 0) return this.dropped(vector, 'lvt-masked');
+    if ((entry & LVT_MASK) !== 0) {
+      this.refused(vector, 'lvt-masked', 0, BLOCKED);
+      return false;
+    }
     this.tracer?.emit({ kind: 'interrupt.raised', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, args: { lvt: LVT_NAMES[index]! } });
     const mode = lvtDeliveryMode(index, entry);
     // LVT delivery modes other than fixed, SMI, NMI, INIT and ExtINT are reserved (SDM 3A 11.5.1).
-    if (isReservedLvtDeliveryMode(mode)) return this.dropped(vector, 'reserved-delivery-mode');
+    if (isReservedLvtDeliveryMode(mode)) {
+      this.refused(vector, 'reserved-delivery-mode', 0, DROPPED);
+      return false;
+    }
     if (index === LVT_INDEX.PERF) {
       // The APIC sets the mask of the performance-counter entry when it signals it; software
       // unmasks it again (SDM 3A 11.5.1, Mask).
@@ -333,11 +398,46 @@ export class ApicCore {
     if (lvtIsLevel(index, entry)) {
       // Remote IRR: set when the level interrupt is accepted, cleared by its EOI (SDM 3A 11.5.1).
       if ((entry & LVT_REMOTE_IRR) !== 0) return false;
-      const accepted = this.accept(vector, mode, true, true);
+      const accepted = this.accept(vector, mode, true, true) <= COALESCED;
       if (accepted && vector >= 16) this.lvt[index] = entry | LVT_REMOTE_IRR;
       return accepted;
     }
-    return this.accept(vector, mode, false, true);
+    return this.accept(vector, mode, false, true) <= COALESCED;
+  }
+
+  /** Re-evaluates a LINT pin after its level or LVT entry changed (SDM 3A 11.5.1). */
+  evaluateLint(pin: number, previousLevel: boolean): void {
+    const index = pin === 0 ? LVT_INDEX.LINT0 : LVT_INDEX.LINT1;
+    const entry = this.lvt[index]!;
+    const activeLow = lvtActiveLow(entry);
+    const asserted = this.lintLevel[pin] !== activeLow;
+    const wasAsserted = previousLevel !== activeLow;
+    if (lvtDeliveryMode(index, entry) === DELIVERY_MODE.EXTINT) {
+      // ExtINT is level-sensitive: INTR follows the pin (SDM 3A 11.5.1).
+      if (asserted) {
+        if ((entry & LVT_MASK) === 0) this.raiseLvt(index);
+      } else {
+        this.signals &= ~PENDING_SIGNAL.EXTINT;
+      }
+      return;
+    }
+    if (lvtIsLevel(index, entry)) {
+      if (asserted) this.raiseLvt(index);
+      return;
+    }
+    if (asserted && !wasAsserted) this.raiseLvt(index);
+  }
+
+  /** EOI of a level vector clears the remote IRR of a LINT entry with that vector and re-samples the pin. */
+  lintEoi(vector: number): void {
+    for (let pin = 0; pin < 2; pin++) {
+      const index = pin === 0 ? LVT_INDEX.LINT0 : LVT_INDEX.LINT1;
+      const entry = this.lvt[index]!;
+      if ((entry & LVT_REMOTE_IRR) !== 0 && (entry & 0xff) === vector) {
+        this.lvt[index] = entry & ~LVT_REMOTE_IRR;
+        this.evaluateLint(pin, this.lintLevel[pin]!);
+      }
+    }
   }
 
   /** Writable SVR bits: vector, APIC enable, focus disable, and EOI-broadcast suppression when supported (SDM 3A 11.9). */

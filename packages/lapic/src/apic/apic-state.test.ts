@@ -125,3 +125,42 @@ describe('save / restore (snapshot contract)', () => {
     expect(bus.apicById(9)).toBe(apic);
   });
 });
+
+describe('atomic restore and CR8 (issue 12 bugs 7 and 10)', () => {
+  it('CR8 written while the APIC is globally disabled survives a snapshot (SDM 3A 11.8.6)', () => {
+    const { apic } = makeApic();
+    apic.writeMsr(0x1b, 0xfee00000n); // globally disabled
+    apic.writeCr8(5);
+    const copy = new LocalApic({ id: 0 });
+    copy.restoreState(JSON.parse(JSON.stringify(apic.saveState())));
+    expect(copy.readCr8()).toBe(5);
+  });
+
+  it('a state with one bad field changes nothing (LocalApic)', () => {
+    const { apic: src } = makeApic();
+    toX2apic(src);
+    src.writeMsr(0x808, 0x20n);
+    const good = src.saveState();
+    const { apic } = makeApic();
+    wr(apic, APIC_REG.APIC_TPR, 0x30);
+    apic.acceptInterrupt({ vector: 0x40, trigger: 'edge' });
+    const before = JSON.stringify(apic.saveState());
+    const bad = (patch: (s: Record<string, unknown>) => void): unknown => {
+      const s = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
+      patch(s);
+      return s;
+    };
+    for (const state of [
+      bad((s) => (s.lint = [true])),
+      bad((s) => (s.sipiVector = 300)),
+      bad((s) => (s.irr = 'zz')),
+      bad((s) => ((s.timer as Record<string, unknown>).divideConfig = 4)),
+      bad((s) => (s.cr8 = 16)),
+      bad((s) => ((s.timer as Record<string, unknown>).running = 'yes')),
+    ]) {
+      expect(() => apic.restoreState(state)).toThrow(SnapshotError);
+      expect(JSON.stringify(apic.saveState())).toBe(before);
+    }
+    expect(apic.mode).toBe('xapic');
+  });
+});

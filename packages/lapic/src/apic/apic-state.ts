@@ -38,6 +38,8 @@ export interface LocalApicState {
   sipiVector: number;
   waitForSipi: boolean;
   lint: boolean[];
+  /** CR8 written while the APIC was globally disabled (SDM 3A 11.8.6; kvm-unit-tests apic.c test_apic_disable); absent in older states. */
+  cr8?: number;
 }
 
 /** The JSON-safe state of one local APIC (LocalApic.saveState). */
@@ -67,10 +69,15 @@ export function saveApicState(c: ApicCore): LocalApicState {
     sipiVector: c.sipiVector,
     waitForSipi: c.waitForSipi,
     lint: [c.lintLevel[0]!, c.lintLevel[1]!],
+    cr8: c.cr8WhileDisabled,
   };
 }
 
-/** Validates and loads a saved state; SnapshotError for foreign or malformed ones (LocalApic.restoreState). */
+/**
+ * Validates and loads a saved state; SnapshotError for foreign or malformed
+ * ones (LocalApic.restoreState). Everything is validated before anything
+ * changes: a refused state leaves the APIC as it was.
+ */
 export function restoreApicState(c: ApicCore, state: unknown): void {
   const r = readState(state, 'hvsim.lapic', 1);
   const id = r.u32('id');
@@ -83,32 +90,57 @@ export function restoreApicState(c: ApicCore, state: unknown): void {
   const timerReader = r.object('timer');
   const timerMode = timerReader.int('mode', 0, 2);
   if (timerMode !== ((lvt[LVT_INDEX.TIMER]! >>> 17) & 3)) throw new SnapshotError('shape', 'hvsim.lapic.timer.mode does not match the LVT timer entry');
-  c.mode = mode;
-  c.baseAddress = base;
-  c.bsp = r.bool('bsp');
-  c.xapicId = r.int('xapicId', 0, 0xff);
-  c.tpr = r.int('tpr', 0, 0xff);
-  c.ldr = r.u32('ldr');
-  c.dfr = r.u32('dfr');
-  c.svr = r.int('svr', 0, 0x1fff) & c.svrWritable;
-  c.esr = r.int('esr', 0, 0xff);
-  c.esrPending = r.int('esrPending', 0, 0xff);
-  c.icrLow = r.u32('icrLow');
-  c.icrHigh = r.u32('icrHigh');
-  for (let i = 0; i < 7; i++) c.lvt[i] = lvt[i]!;
-  readVectors(r, 'irr', c.irr);
-  readVectors(r, 'isr', c.isr);
-  readVectors(r, 'tmr', c.tmr);
-  c.signals = r.int('signals', 0, 31);
-  c.sipiVector = r.int('sipiVector', 0, 0xff);
-  c.waitForSipi = r.bool('waitForSipi');
+  const bsp = r.bool('bsp');
+  const xapicId = r.int('xapicId', 0, 0xff);
+  const tpr = r.int('tpr', 0, 0xff);
+  const ldr = r.u32('ldr');
+  const dfr = r.u32('dfr');
+  const svr = r.int('svr', 0, 0x1fff) & c.svrWritable;
+  const esr = r.int('esr', 0, 0xff);
+  const esrPending = r.int('esrPending', 0, 0xff);
+  const icrLow = r.u32('icrLow');
+  const icrHigh = r.u32('icrHigh');
+  const irr = readVectors(r, 'irr');
+  const isr = readVectors(r, 'isr');
+  const tmr = readVectors(r, 'tmr');
+  const signals = r.int('signals', 0, 31);
+  const sipiVector = r.int('sipiVector', 0, 0xff);
+  const waitForSipi = r.bool('waitForSipi');
   const lint = r.raw('lint');
   if (!Array.isArray(lint) || lint.length !== 2 || typeof lint[0] !== 'boolean' || typeof lint[1] !== 'boolean') {
     throw new SnapshotError('shape', 'hvsim.lapic.lint must be an array of 2 booleans');
   }
+  // CR8 as written while the APIC was globally disabled (absent in older states).
+  const cr8 = r.has('cr8') ? r.int('cr8', 0, 15) : 0;
+  const timer = c.timer.parseState(timerReader);
+  // ---- commit: nothing below throws ----
+  c.mode = mode;
+  c.baseAddress = base;
+  c.bsp = bsp;
+  c.xapicId = xapicId;
+  c.tpr = tpr;
+  c.ldr = ldr;
+  c.dfr = dfr;
+  c.svr = svr;
+  c.esr = esr;
+  c.esrPending = esrPending;
+  c.icrLow = icrLow;
+  c.icrHigh = icrHigh;
+  for (let i = 0; i < 7; i++) c.lvt[i] = lvt[i]!;
+  for (let i = 0; i < 8; i++) {
+    c.irr.setWord(i, irr[i]!);
+    c.isr.setWord(i, isr[i]!);
+    c.tmr.setWord(i, tmr[i]!);
+  }
+  c.irrFlows.fill(0);
+  c.isrFlows.fill(0);
+  c.signals = signals;
+  c.sipiVector = sipiVector;
+  c.waitForSipi = waitForSipi;
   c.lintLevel[0] = lint[0];
   c.lintLevel[1] = lint[1];
-  c.timer.restoreState(timerReader);
+  c.cr8WhileDisabled = cr8;
+  c.timer.commitState(timer);
   c.updatePpr();
   c.port?.apicChanged(c.owner);
 }
@@ -120,9 +152,9 @@ function vectorsToHex(set: VectorSet): string {
   return bitmapToHex(map);
 }
 
-/** Loads a vector set saved by {@link vectorsToHex}; vectors 0-15 can never be set (SDM 3A 11.8.3). */
-function readVectors(r: StateReader, key: string, into: VectorSet): void {
+/** Reads a vector set saved by {@link vectorsToHex} as eight words; vectors 0-15 can never be set (SDM 3A 11.8.3). */
+function readVectors(r: StateReader, key: string): Uint32Array {
   const map = r.bitmap(key, new Bitmap(256));
   if ((map.words[0]! & 0xffff) !== 0) throw new SnapshotError('shape', `${r.path}.${key} has vectors 0-15 set`);
-  for (let i = 0; i < 8; i++) into.setWord(i, map.words[i]!);
+  return Uint32Array.from(map.words.subarray(0, 8));
 }

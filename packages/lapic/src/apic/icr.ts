@@ -21,6 +21,10 @@ export const ICR_LOW_WRITABLE =
 export const X2APIC_ICR_RESERVED = 0xfff3_2000;
 /** xAPIC ICR_HIGH: only the destination field 31:24 exists. */
 export const ICR_HIGH_WRITABLE = fieldMask(ICR_FIELD.XAPIC_DESTINATION);
+/** ICR bit 14: level assert. */
+const ICR_LEVEL_ASSERT = 1 << 14;
+/** ICR bit 15: level-triggered. */
+const ICR_TRIGGER_LEVEL = 1 << 15;
 /** Delivery modes 3 and 7 are reserved in the ICR (SDM 3A 11.6.1). */
 export function isReservedIcrDeliveryMode(mode: number): boolean {
   return mode === 3 || mode === 7;
@@ -53,8 +57,12 @@ export function sendIpi(core: ApicCore, low: number, destination: number): void 
   // Pentium 4 and later APICs ignore the ICR level and trigger-mode bits: every IPI is issued
   // edge-triggered and asserted (SDM 3A 11.6.1 ICR fields, Table 11-3 note 2). A level-triggered
   // fixed IPI therefore leaves TMR clear, and an "INIT level de-assert" arrives as an INIT.
+  // KVM sends them as written (kvm_apic_send_ipi); option icrLevelTrigger models that.
+  const honour = core.config.icrLevelTrigger;
+  const levelTriggered = honour && (low & ICR_TRIGGER_LEVEL) !== 0;
+  const level = !honour || (low & ICR_LEVEL_ASSERT) !== 0;
   if (shorthand === ICR_SHORTHAND.SELF) {
-    core.accept(vector, deliveryMode, false, true);
+    core.accept(vector, deliveryMode, levelTriggered, level);
     return;
   }
   // An IPI sent from a receiver's notifier while this one is in flight gets its own message.
@@ -64,8 +72,9 @@ export function sendIpi(core: ApicCore, low: number, destination: number): void 
   m.shorthand = shorthand;
   m.vector = vector;
   m.deliveryMode = deliveryMode;
-  m.trigger = 'edge';
-  m.level = true;
+  m.trigger = levelTriggered ? 'level' : 'edge';
+  m.level = level;
+  m.flow = 0;
   m.x2apicDestination = core.mode === 'x2apic';
   core.ipiDepth++;
   try {

@@ -3,7 +3,8 @@
  * N = 1000 operations, so operations per second = hz x 1000.
  */
 import { bench, describe } from 'vitest';
-import { Clock } from '@hvsim/core';
+import { Clock, PhysicalMemory } from '@hvsim/core';
+import { PostedInterruptDescriptor } from '../posted/posted-interrupt-descriptor.js';
 import { LocalApic } from './local-apic.js';
 
 const N = 1000;
@@ -66,6 +67,15 @@ describe(`local APIC, ${N} operations per iteration`, () => {
     }
   });
 
+  const e2 = x2apic();
+  bench('self-IPI via x2APIC ICR writeMsr 0x830 with a number (+ acknowledge + EOI)', () => {
+    for (let i = 0; i < N; i++) {
+      e2.writeMsr(0x830, 0x40000 | 0x41);
+      e2.acknowledge();
+      e2.writeMsr(0x80b, 0);
+    }
+  });
+
   const f = x2apic();
   bench('self-IPI via x2APIC SELF IPI writeMsr 0x83F (+ acknowledge + EOI)', () => {
     for (let i = 0; i < N; i++) {
@@ -73,5 +83,42 @@ describe(`local APIC, ${N} operations per iteration`, () => {
       f.acknowledge();
       f.writeMsr(0x80b, 0n);
     }
+  });
+
+  // Host seams (issue 11): APICv posting through the fixed-interrupt sink, and the PIR sync back.
+  const memory = new PhysicalMemory();
+  memory.addRegion(0x1000, 0x1000);
+  const pid = new PostedInterruptDescriptor(memory, 0x1000);
+  const g = new LocalApic({ id: 1, clock: new Clock(), deliverFixed: (v) => (pid.postFromSoftware(v), true) });
+  g.mmioWrite(0xf0, 4, 0x1ff);
+  const target = xapic();
+  const pir = new Uint32Array(8);
+  bench('accept into the fixed sink (postFromSoftware) + readAndClearPir + acceptVectors + ack + EOI', () => {
+    for (let i = 0; i < N; i++) {
+      g.acceptInterrupt(msg);
+      pid.readAndClearPir(pir);
+      pid.clearOn();
+      target.acceptVectors(pir);
+      pir[2] = 0;
+      target.acknowledge();
+      target.mmioWrite(0xb0, 4, 0);
+    }
+  });
+
+  const h = xapic();
+  const words = new Uint32Array(8);
+  bench('vAPIC exchange: copyIrr + copyIsr + loadIrr + loadIsr + loadTpr', () => {
+    for (let i = 0; i < N; i++) {
+      h.copyIrr(words);
+      h.loadIrr(words);
+      h.copyIsr(words);
+      h.loadIsr(words);
+      h.loadTpr(i & 0xf0);
+    }
+  });
+
+  const k = xapic();
+  bench('eoiVector (edge vector, trace off)', () => {
+    for (let i = 0; i < N; i++) k.eoiVector(0x41);
   });
 });

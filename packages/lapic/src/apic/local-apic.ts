@@ -11,10 +11,13 @@ import {
   Clock,
   CpuException,
   DELIVERY_MODE,
+  DELIVERY_STATUS,
   UsageError,
   assertInteger,
+  assertOptions,
   bigintToHex,
   describeValue,
+  type DeliveryStatus,
   type InterruptLine,
   type InterruptMessage,
   type InterruptNotifier,
@@ -27,7 +30,8 @@ import {
 import type { ApicBusMessage, ApicBusPort } from '../bus/apic-message.js';
 import { matchesDestination, type DestinationIdentity } from '../bus/destination.js';
 import { apicBaseReservedMask, checkModeTransition, modeFromBits, type ApicMode } from './apic-base.js';
-import { ApicCore } from './apic-core.js';
+import { ApicCore, type FixedInterruptSink } from './apic-core.js';
+import type { VectorSet } from '../internal/vector-set.js';
 import { restoreApicState, saveApicState, type LocalApicState } from './apic-state.js';
 import { setLint } from './lint.js';
 import { PENDING_SIGNAL } from './signals.js';
@@ -88,12 +92,56 @@ export interface LocalApicOptions {
   onInterrupt?: InterruptNotifier;
   /** Called after IA32_APIC_BASE changes the page base or whether the page is decoded, so the bus can remap it. */
   onBaseChange?: (apic: LocalApic) => void;
-  /** Receives interrupt, EOI and IPI trace events. */
+  /**
+   * Receives interrupt, EOI and IPI trace events. Their `source` is
+   * `'lapic'`, their `cpu` this APIC's configured (x2APIC) ID, and their
+   * `flow` the flow identifier of the interrupt they are about, when known.
+   */
   tracer?: Tracer;
+  /**
+   * A sink for fixed interrupts (see {@link LocalApic.setFixedInterruptSink}):
+   * called for every fixed or lowest-priority interrupt this APIC accepts,
+   * from any source (bus messages, MSIs, the IOAPIC, the LVT entries, the ICR
+   * self shorthand, the x2APIC SELF IPI); returning true means the sink took
+   * it and the IRR is not touched. A hypervisor in APICv mode posts into a
+   * descriptor here (KVM vmx_deliver_interrupt).
+   */
+  deliverFixed?: FixedInterruptSink;
+  /**
+   * Send IPIs with the level and trigger-mode bits of the ICR as written, as
+   * KVM does (kvm_apic_send_ipi): a level-triggered fixed IPI sets the
+   * receiver's TMR, a level de-assert INIT is ignored. Default false: Pentium 4
+   * and later processors send every IPI edge-triggered and asserted (SDM 3A
+   * 11.6.1, Table 11-3 note 2).
+   */
+  icrLevelTrigger?: boolean;
 }
 
 /** Local-interrupt sources with an LVT entry besides the timer, LINT pins and errors. */
 export type LocalInterruptSource = 'thermal' | 'perf' | 'cmci';
+
+const LOCAL_APIC_OPTIONS: readonly (keyof LocalApicOptions)[] = [
+  'id',
+  'bsp',
+  'clock',
+  'tscFrequencyHz',
+  'timerFrequencyHz',
+  'version',
+  'lvtCount',
+  'x2apic',
+  'tscDeadline',
+  'eoiBroadcastSuppression',
+  'lowestPriorityIpi',
+  'xapicIdWritable',
+  'bspLint0ExtInt',
+  'tscOffset',
+  'maxPhysAddrBits',
+  'onInterrupt',
+  'onBaseChange',
+  'tracer',
+  'deliverFixed',
+  'icrLevelTrigger',
+];
 
 const DEFAULT_TSC_HZ = 2_500_000_000;
 const DEFAULT_TIMER_HZ = 25_000_000;
@@ -104,6 +152,20 @@ function checkVector(vector: number): void {
 
 function checkLintPin(pin: number): void {
   if (pin !== 0 && pin !== 1) throw new UsageError('bad-argument', `LINT pin must be 0 or 1, got ${describeValue(pin)}`);
+}
+
+function checkFlow(flow: number): void {
+  if ((flow | 0) !== flow || flow < 0) throw new UsageError('bad-argument', `flow must be a non-negative 32-bit integer, got ${describeValue(flow)}`);
+}
+
+function checkWords(words: Uint32Array, what: string): void {
+  if (!(words instanceof Uint32Array) || words.length < 8) throw new UsageError('bad-argument', `${what} needs a Uint32Array of 8 words, got ${describeValue(words)}`);
+}
+
+/** Loads eight words into a vector set; vectors 0-15 cannot be set (SDM 3A 11.8.3). */
+function loadVectors(set: VectorSet, words: Uint32Array): void {
+  set.setWord(0, words[0]! & 0xffff_0000);
+  for (let i = 1; i < 8; i++) set.setWord(i, words[i]!);
 }
 
 function checkMsrIndex(index: number): void {
@@ -122,10 +184,10 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
   private readonly x2apicTable: Uint8Array;
   private readonly baseReserved: bigint;
   private readonly onBaseChange: ((apic: LocalApic) => void) | undefined;
-  private cr8WhileDisabled = 0;
 
   constructor(options: LocalApicOptions) {
     if (typeof options !== 'object' || (options as unknown) === null) throw new UsageError('bad-argument', `LocalApic options must be an object, got ${describeValue(options)}`);
+    assertOptions(options, LOCAL_APIC_OPTIONS, 'LocalApic');
     assertInteger(options.id, 'LocalApic id', 0, 0xffff_fffe);
     const tscHz = options.tscFrequencyHz ?? DEFAULT_TSC_HZ;
     const timerHz = options.timerFrequencyHz ?? DEFAULT_TIMER_HZ;
@@ -158,6 +220,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
         lowestPriorityIpi: options.lowestPriorityIpi ?? true,
         xapicIdWritable: options.xapicIdWritable ?? false,
         bspLint0ExtInt: options.bspLint0ExtInt ?? false,
+        icrLevelTrigger: options.icrLevelTrigger ?? false,
       },
       this.clock,
       this,
@@ -165,6 +228,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
       options.tracer,
     );
     this.core.soloDeliver = (m) => this.deliverAlone(m);
+    if (options.deliverFixed !== undefined) this.setFixedInterruptSink(options.deliverFixed);
     this.xapicTable = xapicAccessTable(lvtCount === 7, options.xapicIdWritable ?? false);
     this.x2apicTable = x2apicAccessTable(lvtCount === 7);
     this.baseReserved = apicBaseReservedMask(maxPhysAddrBits, x2apicSupported);
@@ -284,8 +348,13 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
    * delivery mode (ICR numbering; default fixed), trigger, level (default
    * asserted). Fixed and lowest-priority messages go to the IRR; NMI, SMI,
    * INIT, SIPI and ExtINT become pending signals (see `takeNmi` and friends).
+   * Returns DELIVERED (newly pending), COALESCED (the vector was already in
+   * the IRR, the signal already pending), BLOCKED (APIC globally or software
+   * disabled) or DROPPED (illegal vector, reserved delivery mode, a SIPI
+   * outside wait-for-SIPI, a level de-assert). `message.flow` is carried into
+   * the trace events about this interrupt.
    */
-  acceptInterrupt(message: InterruptMessage): void {
+  acceptInterrupt(message: InterruptMessage): DeliveryStatus {
     const vector = message.vector;
     checkVector(vector);
     const mode = message.deliveryMode ?? DELIVERY_MODE.FIXED;
@@ -294,13 +363,91 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
     if (trigger !== 'edge' && trigger !== 'level') throw new UsageError('bad-argument', `trigger must be 'edge' or 'level', got ${describeValue(trigger)}`);
     const level: unknown = message.level ?? true;
     if (typeof level !== 'boolean') throw new UsageError('bad-argument', `level must be a boolean, got ${describeValue(level)}`);
-    this.core.accept(vector, mode, trigger === 'level', level);
+    const flow = message.flow ?? 0;
+    checkFlow(flow);
+    return this.core.accept(vector, mode, trigger === 'level', level, flow);
   }
 
-  /** Accepts a bus message already resolved to this APIC (used by ApicBus); returns whether it was accepted. */
-  acceptBusMessage(message: ApicBusMessage): boolean {
+  /**
+   * Accepts a bus message already resolved to this APIC (used by ApicBus);
+   * says what became of it, as {@link acceptInterrupt} does.
+   */
+  acceptBusMessage(message: ApicBusMessage): DeliveryStatus {
     checkVector(message.vector);
-    return this.core.accept(message.vector, message.deliveryMode, message.trigger === 'level', message.level);
+    return this.core.accept(message.vector, message.deliveryMode, message.trigger === 'level', message.level, message.flow ?? 0);
+  }
+
+  /**
+   * Sets or removes (undefined) the fixed-interrupt sink (option
+   * `deliverFixed`), for instance when a hypervisor turns APICv on or off for
+   * this vCPU (KVM's APICv inhibits). Vectors already in the IRR stay there.
+   */
+  setFixedInterruptSink(sink: FixedInterruptSink | undefined): void {
+    if (sink !== undefined && typeof sink !== 'function') throw new UsageError('bad-argument', `fixed-interrupt sink must be a function or undefined, got ${describeValue(sink)}`);
+    this.core.fixedSink = sink;
+  }
+
+  /**
+   * The side effects of an EOI of `vector` whose ISR bit lives elsewhere (a
+   * virtual-APIC page under APICv; KVM kvm_apic_set_eoi_accelerated): for a
+   * vector set in the TMR, the LINT remote IRR is cleared and the EOI is
+   * broadcast to the IOAPICs unless SVR bit 12 suppresses it (SDM 3A 11.8.5);
+   * the trace event is emitted. This APIC's ISR and PPR are not touched.
+   */
+  eoiVector(vector: number): void {
+    checkVector(vector);
+    this.core.eoiEffects(vector);
+  }
+
+  // ---- exchange with a virtual-APIC page ----
+
+  /** Copies the IRR into `into` (eight words, vector v in bit v & 31 of word v >> 5). */
+  copyIrr(into: Uint32Array): void {
+    checkWords(into, 'copyIrr');
+    into.set(this.core.irr.words);
+  }
+
+  /** Copies the ISR into `into` (eight words). */
+  copyIsr(into: Uint32Array): void {
+    checkWords(into, 'copyIsr');
+    into.set(this.core.isr.words);
+  }
+
+  /** Copies the TMR into `into` (eight words). */
+  copyTmr(into: Uint32Array): void {
+    checkWords(into, 'copyTmr');
+    into.set(this.core.tmr.words);
+  }
+
+  /**
+   * Replaces the IRR with `words` (eight words; vectors 0-15 are ignored:
+   * they can never be requested, SDM 3A 11.8.3), as when a hypervisor takes
+   * the state back from a virtual-APIC page. The timer, the TMR and the other
+   * registers are not touched (unlike setKvmLapicState).
+   */
+  loadIrr(words: Uint32Array): void {
+    checkWords(words, 'loadIrr');
+    loadVectors(this.core.irr, words);
+    this.afterPriorityChange();
+  }
+
+  /** Replaces the ISR with `words` (eight words; vectors 0-15 ignored) and recomputes PPR. */
+  loadIsr(words: Uint32Array): void {
+    checkWords(words, 'loadIsr');
+    loadVectors(this.core.isr, words);
+    this.core.updatePpr();
+    this.afterPriorityChange();
+  }
+
+  /** Sets the TPR (0-255; a virtual-APIC page's VTPR) and recomputes PPR. */
+  loadTpr(value: number): void {
+    assertInteger(value, 'TPR', 0, 0xff);
+    this.core.setTpr(value);
+  }
+
+  private afterPriorityChange(): void {
+    const notify = this.core.notify;
+    if (notify !== undefined && this.core.deliverableVector() >= 0) notify();
   }
 
   /**
@@ -422,14 +569,14 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
    * test_apic_disable).
    */
   readCr8(): number {
-    return this.core.mode === 'disabled' ? this.cr8WhileDisabled : this.core.tpr >>> 4;
+    return this.core.mode === 'disabled' ? this.core.cr8WhileDisabled : this.core.tpr >>> 4;
   }
 
   /** MOV to CR8: TPR = value << 4; bits 63:4 are reserved (#GP) (SDM 3A 11.8.6). */
   writeCr8(value: number): void {
     if (!Number.isInteger(value) || value < 0) throw new UsageError('bad-argument', `CR8 value must be a non-negative integer, got ${describeValue(value)}`);
     if (value > 15) throw CpuException.gp(`MOV to CR8 with reserved bits set: ${describeValue(value)}`);
-    if (this.core.mode === 'disabled') this.cr8WhileDisabled = value;
+    if (this.core.mode === 'disabled') this.core.cr8WhileDisabled = value;
     else this.core.setTpr(value << 4);
   }
 
@@ -459,28 +606,42 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
     throw new UsageError('bad-argument', `MSR ${describeValue(index)} does not belong to the local APIC`);
   }
 
-  /** WRMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE or an x2APIC MSR. */
-  writeMsr(index: number, value: bigint): void {
+  /**
+   * WRMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE or an x2APIC MSR. The value
+   * is a bigint (0 to 2^64 - 1) or a number (a non-negative safe integer,
+   * below 2^53; the x2APIC registers and the ICR fit, and a number avoids a
+   * bigint on the hot paths); anything else is a UsageError naming it.
+   */
+  writeMsr(index: number, value: bigint | number): void {
     // x2APIC EOI fast path; a non-zero value takes the general path to its #GP (SDM 3A 11.12.1.2).
-    if (index === 0x80b && value === 0n && this.core.mode === 'x2apic') {
+    if (index === 0x80b && (value === 0 || value === 0n) && this.core.mode === 'x2apic') {
       this.core.eoi();
       return;
     }
     checkMsrIndex(index);
-    if (typeof value !== 'bigint' || value < 0n || value > 0xffff_ffff_ffff_ffffn) {
-      throw new UsageError('bad-argument', `MSR value must be an unsigned 64-bit bigint, got ${describeValue(value)}`);
+    let low: number;
+    let high: number;
+    if (typeof value === 'number') {
+      if (!Number.isSafeInteger(value) || value < 0) throw new UsageError('bad-argument', `MSR value must be an unsigned 64-bit bigint or a non-negative safe integer, got ${describeValue(value)}`);
+      low = value >>> 0;
+      high = Math.floor(value / 0x1_0000_0000);
+    } else if (typeof value === 'bigint' && value >= 0n && value <= 0xffff_ffff_ffff_ffffn) {
+      low = Number(value & 0xffff_ffffn);
+      high = Number(value >> 32n);
+    } else {
+      throw new UsageError('bad-argument', `MSR value must be an unsigned 64-bit bigint or a non-negative safe integer, got ${describeValue(value)}`);
     }
     if (index >= X2APIC_MSR_BASE && index <= X2APIC_MSR_LAST) {
-      x2apicWriteMsr(this.core, this.x2apicTable, index, value);
+      x2apicWriteMsr(this.core, this.x2apicTable, index, low, high);
       return;
     }
     if (index === IA32_APIC_BASE_MSR) {
-      this.setApicBase(value);
+      this.setApicBase(BigInt(value));
       return;
     }
     if (index === IA32_TSC_DEADLINE_MSR) {
       if (!this.core.config.tscDeadlineSupported) throw CpuException.gp('WRMSR IA32_TSC_DEADLINE: TSC-deadline mode not supported');
-      this.core.timer.writeDeadline(value);
+      this.core.timer.writeDeadline(BigInt(value));
       return;
     }
     throw new UsageError('bad-argument', `MSR ${describeValue(index)} does not belong to the local APIC`);
@@ -562,11 +723,11 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
   // ---- without a bus ----
 
   /** An APIC not connected to a bus is a one-CPU system: messages reach only itself. */
-  private deliverAlone(m: ApicBusMessage): number {
+  private deliverAlone(m: ApicBusMessage): DeliveryStatus {
     let hit: boolean;
     if (m.shorthand === ICR_SHORTHAND.ALL_INCLUDING_SELF) hit = true;
     else if (m.shorthand === ICR_SHORTHAND.ALL_EXCLUDING_SELF) hit = false;
     else hit = matchesDestination(this, m.destination, m.logical, m.x2apicDestination);
-    return hit && this.acceptBusMessage(m) ? 1 : 0;
+    return hit ? this.acceptBusMessage(m) : DELIVERY_STATUS.BLOCKED;
   }
 }

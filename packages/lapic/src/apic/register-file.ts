@@ -6,7 +6,6 @@
 import { APIC_REG, LVT_INDEX } from './regs.js';
 import type { ApicCore } from './apic-core.js';
 import { ICR_HIGH_WRITABLE, ICR_LOW_WRITABLE, sendIpi, selfIpi } from './icr.js';
-import { evaluateLint } from './lint.js';
 import { LVT_MASK, LVT_READ_ONLY, LVT_REMOTE_IRR, lvtIndexOf, lvtIsLevel } from './lvt.js';
 
 /** Reads the register at `offset` (a multiple of 16 the caller has checked exists in this mode). */
@@ -133,6 +132,6 @@ function writeLvt(core: ApicCore, index: number, value: number): void {
     const pin = index === LVT_INDEX.LINT0 ? 0 : 1;
     if (!lvtIsLevel(index, v)) core.lvt[index] = (v & ~LVT_REMOTE_IRR) >>> 0;
     // Unmasking a level-asserted pin delivers it (it is still asserted).
-    if ((old & LVT_MASK) !== 0 && (v & LVT_MASK) === 0) evaluateLint(core, pin, core.lintLevel[pin]!);
+    if ((old & LVT_MASK) !== 0 && (v & LVT_MASK) === 0) core.evaluateLint(pin, core.lintLevel[pin]!);
   }
 }

@@ -23,6 +23,26 @@ export interface ApicTimerState {
   anchorCycle: number;
   anchorCount: number;
   deadline: string;
+  /**
+   * The clock's cycle when the state was saved. On restore, cycle values are
+   * rebased by (clock now - savedAt), so a timer restored into a clock that
+   * is far ahead (a migrated VM) keeps its remaining time. Absent in older
+   * states: the cycles are then taken as absolute.
+   */
+  savedAt?: number;
+}
+
+/** A validated timer state, ready to be committed (see ApicTimer.parseState). */
+export interface ParsedTimerState {
+  mode: number;
+  initialCount: number;
+  divideConfig: number;
+  running: boolean;
+  anchorCycle: number;
+  anchorCount: number;
+  deadline: bigint;
+  /** Clock cycles to add to saved cycle values. */
+  delta: number;
 }
 
 /** The local APIC timer's counting state on the clock (internal to LocalApic). */
@@ -232,32 +252,63 @@ export class ApicTimer {
       anchorCycle: this.anchorCycle,
       anchorCount: this.anchorCount,
       deadline: bigintToHex(this.deadline),
+      savedAt: this.clock.now(),
     };
   }
 
-  /** Restores and re-schedules what was pending (the clock must be restored first). */
-  restoreState(r: StateReader): void {
+  /**
+   * Validates a saved timer state against the clock (which must be restored
+   * first, or be a running clock the state is migrated into) without
+   * changing anything; {@link commitState} then applies it.
+   */
+  parseState(r: StateReader): ParsedTimerState {
+    const mode = r.int('mode', 0, 2);
+    const initialCount = r.u32('initialCount');
+    const divideConfig = r.int('divideConfig', 0, 15);
+    if ((divideConfig & ~DIVIDE_CONFIG_MASK) !== 0) throw new SnapshotError('shape', `${r.path}.divideConfig has reserved bits set`);
+    const running = r.bool('running');
+    const anchorCycle = r.int('anchorCycle', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+    const anchorCount = r.u32('anchorCount');
+    const deadline = r.bigint('deadline');
+    const now = this.clock.now();
+    const delta = r.has('savedAt') ? now - r.address('savedAt') : 0;
+    if (mode !== TIMER_MODE.TSC_DEADLINE && running) {
+      const due = anchorCycle + delta + anchorCount * this.cyclesPerTick * timerDivisor(divideConfig);
+      if (due < now) throw new SnapshotError('shape', `${r.path}: timer expiry at cycle ${due} is before the clock's time ${now}; restore the clock first`);
+    }
+    return { mode, initialCount, divideConfig, running, anchorCycle, anchorCount, deadline, delta };
+  }
+
+  /**
+   * Applies a parsed state and re-schedules what was pending. Saved cycles
+   * move by `delta`; a TSC deadline keeps its TSC value and its expiry moves
+   * by the same delta (what a VMM that keeps the guest TSC continuous gets by
+   * lowering the TSC offset by delta).
+   */
+  commitState(p: ParsedTimerState): void {
     this.cancel();
-    this.mode = r.int('mode', 0, 2);
-    this.initialCount = r.u32('initialCount');
-    this.divideConfig = r.int('divideConfig', 0, 15);
-    if ((this.divideConfig & ~DIVIDE_CONFIG_MASK) !== 0) throw new SnapshotError('shape', `${r.path}.divideConfig has reserved bits set`);
-    this.tickCycles = this.cyclesPerTick * timerDivisor(this.divideConfig);
-    this.running = r.bool('running');
-    this.anchorCycle = r.address('anchorCycle');
-    this.anchorCount = r.u32('anchorCount');
-    this.deadline = r.bigint('deadline');
+    this.mode = p.mode;
+    this.initialCount = p.initialCount;
+    this.divideConfig = p.divideConfig;
+    this.tickCycles = this.cyclesPerTick * timerDivisor(p.divideConfig);
+    this.running = p.running;
+    this.anchorCycle = p.anchorCycle + p.delta;
+    this.anchorCount = p.anchorCount;
+    this.deadline = p.deadline;
     const now = this.clock.now();
     if (this.mode === TIMER_MODE.TSC_DEADLINE) {
       this.running = false;
-      const at = this.deadline - BigInt(this.offset);
+      const at = this.deadline - BigInt(this.offset) + BigInt(p.delta);
       if (this.deadline !== 0n && at <= BigInt(Number.MAX_SAFE_INTEGER)) {
         this.handle = this.clock.schedule(Math.max(now, Number(at)), this.onExpiry);
       }
     } else if (this.running) {
-      const due = this.anchorCycle + this.anchorCount * this.tickCycles;
-      if (due < now) throw new SnapshotError('shape', `${r.path}: timer expiry at cycle ${due} is before the clock's time ${now}; restore the clock first`);
-      this.handle = this.clock.schedule(due, this.onExpiry);
+      this.handle = this.clock.schedule(this.anchorCycle + this.anchorCount * this.tickCycles, this.onExpiry);
     }
+  }
+
+  /** Restores and re-schedules what was pending (parseState + commitState). */
+  restoreState(r: StateReader): void {
+    this.commitState(this.parseState(r));
   }
 }

@@ -143,7 +143,10 @@ describe('x2APIC MSR interface (SDM 3A 11.12.1.2, Table 11-6)', () => {
   it('misuse of the MSR API is a UsageError, not a fault', () => {
     const apic = x2();
     expect(() => apic.readMsr(0x10)).toThrow(UsageError);
-    expect(() => apic.writeMsr(0x808, -1n)).toThrow('MSR value must be an unsigned 64-bit bigint, got -1n');
+    expect(() => apic.writeMsr(0x808, -1n)).toThrow('MSR value must be an unsigned 64-bit bigint or a non-negative safe integer, got -1n');
+    expect(() => apic.writeMsr(0x808, 2 ** 53)).toThrow('MSR value must be an unsigned 64-bit bigint or a non-negative safe integer, got 9007199254740992');
+    expect(() => apic.writeMsr(0x808, 1.5)).toThrow(UsageError);
+    expect(() => apic.writeMsr(0x808, '5' as unknown as number)).toThrow(`got "5"`);
     expect(() => apic.writeMsr(0x123, 0n)).toThrow('MSR 291 (0x123) does not belong to the local APIC');
     expect(() => apic.readMsr(2056.5)).toThrow('MSR index must be an unsigned 32-bit integer');
     expect(() => apic.writeMsr(-1, 0n)).toThrow('MSR index must be an unsigned 32-bit integer');
@@ -197,5 +200,31 @@ describe('x2APIC register values after entering x2APIC mode (SDM 3A 11.12.5.1, T
     const apic = x2();
     apic.writeMsr(msr, value);
     expect(apic.readMsr(msr)).toBe(expected);
+  });
+});
+
+describe('writeMsr takes a bigint or a number (issue 12: one rule for 64-bit values)', () => {
+  it('a number does what the same bigint does: TPR, SELF IPI, ICR, EOI, IA32_APIC_BASE, TSC deadline', () => {
+    const apic = x2();
+    apic.writeMsr(0x808, 0x20);
+    expect(apic.readMsr(0x808)).toBe(0x20n);
+    apic.writeMsr(0x83f, 0x61);
+    apic.writeMsr(0x830, 0x4_0000 | 0x62); // self shorthand
+    expect(apic.acknowledge()).toBe(0x62);
+    apic.writeMsr(0x80b, 0);
+    expect(apic.isInService(0x62)).toBe(false);
+    apic.writeMsr(0x830, 0x25 * 2 ** 32 + 0x63); // 64-bit ICR as a number: destination 0x25 (itself)
+    expect(apic.isRequested(0x63)).toBe(true);
+    apic.writeMsr(0x832, 0x4_0000 | 0x64); // TSC-deadline mode
+    apic.writeMsr(0x6e0, 1_000_000);
+    expect(apic.readMsr(0x6e0)).toBe(1_000_000n);
+    apic.writeMsr(0x1b, 0xfee0_0c00);
+    expect(apic.apicBase).toBe(0xfee0_0c00n);
+  });
+
+  it('#GP for a number with bits 63:32 set where they are reserved (SDM 3A 11.12.1.2)', () => {
+    const apic = x2();
+    expectGp(() => apic.writeMsr(0x808, 2 ** 32));
+    expectGp(() => apic.writeMsr(0x80b, 1));
   });
 });

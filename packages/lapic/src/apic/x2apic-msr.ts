@@ -58,24 +58,29 @@ function reservedBits(core: ApicCore, offset: number, value: number): number {
   }
 }
 
-/** WRMSR of an x2APIC MSR (0x800-0x8FF); #GP for reserved MSRs and bits, read-only registers and outside x2APIC mode. */
-export function x2apicWriteMsr(core: ApicCore, table: Uint8Array, msr: number, value: bigint): void {
+/** A 64-bit value given as halves, in hex for messages. */
+function hex64(low: number, high: number): string {
+  return high === 0 ? hex(low) : `0x${high.toString(16)}${low.toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * WRMSR of an x2APIC MSR (0x800-0x8FF) with the value as two 32-bit halves;
+ * #GP for reserved MSRs and bits, read-only registers and outside x2APIC mode.
+ */
+export function x2apicWriteMsr(core: ApicCore, table: Uint8Array, msr: number, low: number, high: number): void {
   if (core.mode !== 'x2apic') throw gp(msr, 'WRMSR while not in x2APIC mode');
   const kind = table[msr - X2APIC_MSR_BASE]!;
   if (kind === ACCESS.NONE) throw gp(msr, 'WRMSR to a reserved MSR');
   if (kind === ACCESS.RO) throw gp(msr, 'WRMSR to a read-only register');
   const offset = (msr - X2APIC_MSR_BASE) << 4;
   if (offset === APIC_REG.APIC_ICR_LOW) {
-    const low = Number(value & 0xffff_ffffn);
-    const high = Number(value >> 32n);
-    if ((low & X2APIC_ICR_RESERVED) !== 0) throw gp(msr, `reserved ICR bits set in ${hex(value)}`);
+    if ((low & X2APIC_ICR_RESERVED) !== 0) throw gp(msr, `reserved ICR bits set in ${hex64(low, high)}`);
     core.icrHigh = high;
     core.icrLow = (low & ICR_LOW_WRITABLE) >>> 0;
     sendIpi(core, core.icrLow, high);
     return;
   }
-  if (value > 0xffff_ffffn) throw gp(msr, `bits 63:32 are reserved, got ${hex(value)}`);
-  const v = Number(value);
-  if (reservedBits(core, offset, v) !== 0) throw gp(msr, `reserved bits set in ${hex(v)}`);
-  writeRegister(core, offset, v);
+  if (high !== 0) throw gp(msr, `bits 63:32 are reserved, got ${hex64(low, high)}`);
+  if (reservedBits(core, offset, low) !== 0) throw gp(msr, `reserved bits set in ${hex(low)}`);
+  writeRegister(core, offset, low);
 }

@@ -8,6 +8,7 @@ import { Clock } from '@hvsim/core';
 import { LocalApic } from '../apic/local-apic.js';
 import type { ApicBusMessage } from './apic-message.js';
 import { ApicBus } from './apic-bus.js';
+import { IoApic } from '../ioapic/io-apic.js';
 
 const N = 1000;
 
@@ -30,6 +31,26 @@ function message(destination: number, logical: boolean): ApicBusMessage {
 }
 
 describe(`APIC bus, ${N} deliveries per iteration`, () => {
+  // Issue 12: physical delivery must not depend on the number of APICs (1 of 1,024 within 1.3x of 1 of 1).
+  for (const n of [1, 1024]) {
+    const { bus } = system(n);
+    const m = message(n - 1, false);
+    bench(`physical to a fixed one of ${n} APICs (coalescing into IRR)`, () => {
+      for (let i = 0; i < N; i++) bus.deliver(m);
+    });
+  }
+  {
+    const { bus } = system(1024);
+    const m = message(0, false);
+    let next = 0;
+    bench('physical to one of 1024 APICs, cycling over all (coalescing into IRR)', () => {
+      for (let i = 0; i < N; i++) {
+        m.destination = next++ & 1023;
+        bus.deliver(m);
+      }
+    });
+  }
+
   for (const n of [16, 256]) {
     const { bus } = system(n);
     const m = message(0, false);
@@ -76,6 +97,15 @@ describe(`APIC bus, ${N} deliveries per iteration`, () => {
 
   {
     const { bus } = system(16);
+    const io = new IoApic();
+    bus.attach(io);
+    io.writeIndirect(0x10, 0x41); // pin 0: edge, fixed, APIC 0
+    bench('IoApic.setIrq edge pulse to one APIC (+ status) [ops=500]', () => {
+      for (let i = 0; i < N / 2; i++) {
+        io.setIrq(0, true);
+        io.setIrq(0, false);
+      }
+    });
     bench('deliverMsi physical to one of 16 APICs', () => {
       for (let i = 0; i < N; i++) bus.deliverMsi((0xfee00000 | ((i & 15) << 12)) >>> 0, 0x41);
     });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Clock, RecordingTracer, UsageError } from '@hvsim/core';
+import { Clock, DELIVERY_STATUS, RecordingTracer, UsageError } from '@hvsim/core';
 import { LocalApic } from '../apic/local-apic.js';
 import { APIC_REG } from '../apic/regs.js';
 import { encodeMsi, encodeRemappableMsi } from '../msi/msi.js';
@@ -244,7 +244,8 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
   it('decodes address and data and delivers', () => {
     const { bus, apics } = system(4);
     const { address, data } = encodeMsi({ destinationId: 2, destinationMode: 'physical', redirectionHint: false, vector: 0x55, deliveryMode: 0, trigger: 'edge', level: false });
-    expect(bus.deliverMsi(address, data)).toBe(1);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(1);
     expect(got(apics, 0x55)).toEqual([2]);
   });
 
@@ -252,7 +253,8 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
     const { bus, apics } = system(4);
     apics.forEach((a, i) => wr(a, APIC_REG.APIC_LDR, (1 << (24 + i)) >>> 0));
     const { address, data } = encodeMsi({ destinationId: 0x0f, destinationMode: 'logical', redirectionHint: true, vector: 0x56, deliveryMode: 1, trigger: 'level', level: true });
-    expect(bus.deliverMsi(address, data)).toBe(1);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(1);
     const hit = got(apics, 0x56);
     expect(hit).toHaveLength(1);
     expect(apics[hit[0]!]!.isLevelTriggered(0x56)).toBe(true);
@@ -261,7 +263,8 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
   it('broadcast MSI 0xFF reaches x2APIC-mode APICs too (8-bit destination)', () => {
     const { bus, apics } = system(3, true);
     const { address, data } = encodeMsi({ destinationId: 0xff, destinationMode: 'physical', redirectionHint: false, vector: 0x57, deliveryMode: 0, trigger: 'edge', level: false });
-    expect(bus.deliverMsi(address, data)).toBe(3);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(3);
     expect(got(apics, 0x57)).toEqual([0, 1, 2]);
   });
 
@@ -273,7 +276,8 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
     apic.writeMsr(0x80f, 0x1ffn);
     bus.attach(apic);
     const { address, data } = encodeMsi({ destinationId: 300, destinationMode: 'physical', redirectionHint: false, vector: 0x58, deliveryMode: 0, trigger: 'edge', level: false }, { extendedDestinationId: true });
-    expect(bus.deliverMsi(address, data)).toBe(1);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(1);
     expect(apic.isRequested(0x58)).toBe(true);
   });
 
@@ -286,12 +290,15 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
     const msi = (redirectionHint: boolean, destinationMode: 'physical' | 'logical', destinationId: number, vector: number) =>
       encodeMsi({ destinationId, destinationMode, redirectionHint, vector, deliveryMode: 0, trigger: 'edge', level: true });
     let { address, data } = msi(true, 'logical', 0x0f, 0x66);
-    expect(bus.deliverMsi(address, data)).toBe(1);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(1);
     expect(got(apics, 0x66)).toEqual([3]);
     ({ address, data } = msi(false, 'logical', 0x0f, 0x67)); // RH = 0: every processor of the group
-    expect(bus.deliverMsi(address, data)).toBe(4);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(4);
     ({ address, data } = msi(true, 'physical', 1, 0x68)); // physical: only the addressed processor
-    expect(bus.deliverMsi(address, data)).toBe(1);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(1);
     expect(got(apics, 0x68)).toEqual([1]);
   });
 
@@ -304,7 +311,8 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
     const { apic } = makeApic({ id: 1 }); // an AP waiting for SIPI
     bus.attach(apic);
     const { address, data } = encodeMsi({ destinationId: 1, destinationMode: 'physical', redirectionHint: false, vector: 0x9a, deliveryMode: mode, trigger: 'edge', level: true });
-    expect(bus.deliverMsi(address, data)).toBe(0);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DROPPED);
+    expect(bus.lastAcceptedCount).toBe(0);
     expect(apic.waitingForSipi).toBe(true);
     expect(apic.pendingSignals).toBe(0);
     expect(apic.isRequested(0x9a)).toBe(false);
@@ -315,7 +323,7 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
     const tracer = new RecordingTracer();
     const bus = new ApicBus({ tracer });
     const { address, data } = encodeRemappableMsi({ handle: 3, shv: false, subhandle: 0 });
-    expect(bus.deliverMsi(address, data)).toBe(0);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DROPPED);
     expect(tracer.events().map((e) => e.kind)).toEqual(['msi', 'interrupt.dropped']);
     expect(() => bus.deliverMsi(0xfec00000, 0)).toThrow('MSI address must be in [0xfee00000, 0xfeefffff]');
   });
@@ -501,13 +509,14 @@ describe('lowest-priority vector hashing (KVM)', () => {
     expect(() => new ApicBus({ lowestPriority: 'random' as 'priority' })).toThrow("lowestPriority must be 'priority' or 'vector-hashing'");
   });
 
-  it('IoApic.setIrq reports how many APICs accepted', () => {
+  it('IoApic.setIrq reports the delivery status (KVM_IRQ_LINE_STATUS)', () => {
     const { bus, apics } = system(2);
     const io = new IoApic();
     bus.attach(io);
     io.writeIndirect(0x10, 0x8000 | 0x45); // level, to APIC 0
-    expect(io.setIrq(0, true)).toBe(1);
-    expect(io.setIrq(0, true)).toBe(0); // Remote IRR set
+    expect(io.setIrq(0, true)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(bus.lastAcceptedCount).toBe(1);
+    expect(io.setIrq(0, true)).toBe(DELIVERY_STATUS.COALESCED); // Remote IRR set
     expect(apics[0]!.isRequested(0x45)).toBe(true);
   });
 });
@@ -530,5 +539,26 @@ describe('MP initialization protocol (SDM 3A 9.4.4.1 INIT-SIPI-SIPI)', () => {
     expect(ap.takeSipi()).toBe(-1);
     expect(ap.waitingForSipi).toBe(false);
     expect(bsp.pendingSignals).toBe(0);
+  });
+});
+
+describe('atomic restore (issue 12 bug 10)', () => {
+  it('a bad state changes nothing', () => {
+    const bus = new ApicBus();
+    bus.restoreState({ type: 'hvsim.apic-bus', version: 1, rotate: 7 });
+    expect(() => bus.restoreState({ type: 'hvsim.apic-bus', version: 1, rotate: -1 })).toThrow();
+    expect(() => bus.restoreState({ type: 'hvsim.apic-bus', version: 2, rotate: 1 })).toThrow();
+    expect(bus.saveState()).toEqual({ type: 'hvsim.apic-bus', version: 1, rotate: 7 });
+  });
+});
+
+describe('host-side misuse is a UsageError (issue 12)', () => {
+  it('misspelled options and two APICs with one ID', () => {
+    expect(() => new ApicBus({ lowestPriorty: 'priority' } as never)).toThrow('ApicBus has no option "lowestPriorty"');
+    expect(() => new LocalApic({ id: 0, tscFrequncyHz: 1 } as never)).toThrow('LocalApic has no option "tscFrequncyHz"');
+    expect(() => new IoApic({ holdMaskedEdge: true } as never)).toThrow('IoApic has no option "holdMaskedEdge"');
+    const bus = new ApicBus();
+    bus.attach(new LocalApic({ id: 3 }));
+    expect(() => bus.attach(new LocalApic({ id: 3 }))).toThrow('another local APIC with id 3 is already attached to this bus');
   });
 });

@@ -9,11 +9,11 @@
  * or broadcast delivery cost proportional to the APICs it reaches. They are
  * rebuilt lazily when an APIC reports a new ID, LDR, DFR or mode.
  */
-import { DELIVERY_MODE, UsageError, describeValue, readState, type Clock, type MsiTarget, type Snapshottable, type Tracer } from '@hvsim/core';
+import { DELIVERY_MODE, DELIVERY_STATUS, UsageError, assertOptions, describeValue, readState, type Clock, type DeliveryStatus, type MsiTarget, type Snapshottable, type Tracer } from '@hvsim/core';
 import { LocalApic } from '../apic/local-apic.js';
 import type { IoApic } from '../ioapic/io-apic.js';
 import { isMsiAddress, isRemappableMsi } from '../msi/msi.js';
-import { emptyMessage, isReservedMessageDeliveryMode, type ApicBusMessage, type ApicBusPort } from './apic-message.js';
+import { emptyMessage, isReservedMessageDeliveryMode, type ApicBusEndpoint, type ApicBusMessage, type ApicBusPort } from './apic-message.js';
 import { broadcastAddress } from './destination.js';
 import { DFR_MODEL, ICR_SHORTHAND } from '../apic/regs.js';
 
@@ -45,6 +45,8 @@ export interface ApicBusState {
   rotate: number;
 }
 
+const APIC_BUS_OPTIONS: readonly (keyof ApicBusOptions)[] = ['extendedDestinationId', 'lowestPriority', 'clock', 'tracer'];
+
 /** A LocalApic, or an IoApic (or a model with IoApic's `connect` and `eoi`). */
 function checkDevice(device: unknown): void {
   if (device instanceof LocalApic) return;
@@ -58,9 +60,15 @@ function checkDevice(device: unknown): void {
 export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusState> {
   private readonly apicList: LocalApic[] = [];
   private readonly ioapicList: IoApic[] = [];
-  private readonly slotOf = new Map<LocalApic, number>();
+  private readonly slotOf = new Map<ApicBusEndpoint, number>();
   private dirty = true;
   private byId = new Map<number, number[]>();
+  /**
+   * Dense physical index for IDs below its length: the slot of the one APIC
+   * with that ID, -1 for none, -2 for several (then `byId` has them). Makes
+   * a physical delivery one typed-array read whatever the number of APICs.
+   */
+  private idSlot = new Int32Array(0);
   /** xAPIC flat model: slots per logical-ID bit. */
   private flat: number[][] = [];
   /** xAPIC cluster model: slots per (cluster << 2 | bit). */
@@ -75,12 +83,14 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   private depth = 0;
   private msiDepth = 0;
   private readonly msiMessage: ApicBusMessage = emptyMessage();
+  private accepted = 0;
   private readonly extendedDestinationId: boolean;
   private readonly vectorHashing: boolean;
   private readonly clock: Clock | undefined;
   private readonly tracer: Tracer | undefined;
 
   constructor(options: ApicBusOptions = {}) {
+    assertOptions(options, APIC_BUS_OPTIONS, 'ApicBus');
     this.extendedDestinationId = options.extendedDestinationId === true;
     const lp: unknown = options.lowestPriority ?? 'priority';
     if (lp !== 'priority' && lp !== 'vector-hashing') {
@@ -96,6 +106,8 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     checkDevice(device);
     if (device instanceof LocalApic) {
       if (this.slotOf.has(device)) throw new UsageError('bad-state', `local APIC ${device.id} is already attached to this bus`);
+      // Two processors with one configured APIC ID is a wiring error (IDs are unique per platform, SDM 3A 11.4.6).
+      if (this.apicList.some((a) => a.id === device.id)) throw new UsageError('bad-state', `another local APIC with id ${device.id} is already attached to this bus`);
       this.slotOf.set(device, this.apicList.length);
       this.apicList.push(device);
       this.seen = new Uint32Array(this.apicList.length);
@@ -145,36 +157,40 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   }
 
   /** An attached APIC's ID, LDR, DFR or mode changed: the destination indexes are rebuilt before the next delivery. */
-  apicChanged(_apic: LocalApic): void {
+  apicChanged(_apic: ApicBusEndpoint): void {
     this.dirty = true;
   }
 
   /** Sends a level EOI to every IOAPIC (SDM 3A 11.8.5). */
-  broadcastEoi(vector: number, _sender?: LocalApic): void {
+  broadcastEoi(vector: number, _sender?: ApicBusEndpoint): void {
     for (const io of this.ioapicList) io.eoi(vector);
   }
 
   /**
    * A memory write to the MSI window (SDM 3A 11.11). Remappable-format
-   * messages need an IOMMU: without one they are dropped (traced) and 0 is
-   * returned; so are messages with the reserved delivery modes 3 and 6. A
-   * fixed message with RH = 1 and logical DM goes to the lowest-priority
-   * processor of the logical group (11.11.1). Returns how many APICs accepted
-   * the interrupt.
+   * messages need an IOMMU: without one they are dropped (traced); so are
+   * messages with the reserved delivery modes 3 and 6 (DROPPED). A fixed
+   * message with RH = 1 and logical DM goes to the lowest-priority processor
+   * of the logical group (11.11.1). Returns the status of the whole message
+   * (see {@link deliver}); {@link lastAcceptedCount} says how many APICs
+   * accepted it. `flow` (optional) is carried into the trace events.
    */
-  deliverMsi(address: number, data: number, sourceId?: number): number {
+  deliverMsi(address: number, data: number, sourceId?: number, flow = 0): DeliveryStatus {
     if (!isMsiAddress(address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
     if (data >>> 0 !== data) throw new UsageError('bad-argument', `MSI data must be an unsigned 32-bit integer, got ${describeValue(data)}`);
-    this.tracer?.emit({ kind: 'msi', cycle: this.clock?.now() ?? 0, source: 'apic-bus', address, data, args: sourceId === undefined ? undefined : { sourceId } });
+    if ((flow | 0) !== flow || flow < 0) throw new UsageError('bad-argument', `flow must be a non-negative 32-bit integer, got ${describeValue(flow)}`);
+    const traceFlow = flow === 0 ? undefined : flow;
+    this.tracer?.emit({ kind: 'msi', cycle: this.clock?.now() ?? 0, source: 'apic-bus', address, data, flow: traceFlow, args: sourceId === undefined ? undefined : { sourceId } });
+    this.accepted = 0;
     if (isRemappableMsi(address)) {
-      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, args: { why: 'remappable-msi-without-iommu' } });
-      return 0;
+      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, flow: traceFlow, args: { why: 'remappable-msi-without-iommu' } });
+      return DELIVERY_STATUS.DROPPED;
     }
     const deliveryMode = (data >>> 8) & 7;
     // MSI data delivery modes 011b and 110b are reserved (SDM 3A 11.11.2): nothing is delivered.
     if (isReservedMessageDeliveryMode(deliveryMode)) {
-      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, args: { why: 'reserved-delivery-mode', deliveryMode } });
-      return 0;
+      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, flow: traceFlow, args: { why: 'reserved-delivery-mode', deliveryMode } });
+      return DELIVERY_STATUS.DROPPED;
     }
     // A nested MSI (written from a receiver's notifier) must not overwrite the message in flight.
     const m = this.msiDepth === 0 ? this.msiMessage : emptyMessage();
@@ -191,6 +207,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     m.trigger = level ? 'level' : 'edge';
     m.level = level ? (data & 0x4000) !== 0 : true;
     m.x2apicDestination = false;
+    m.flow = flow;
     this.msiDepth++;
     try {
       return this.deliver(m);
@@ -199,18 +216,29 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     }
   }
 
+  /** How many APICs accepted (newly or coalesced) the message the last finished `deliver`/`deliverMsi` carried. */
+  get lastAcceptedCount(): number {
+    return this.accepted;
+  }
+
   /**
-   * Delivers one message to the APICs it addresses and returns how many
-   * accepted it. `sender` is needed for the self and all-excluding-self
-   * shorthands.
+   * Delivers one message to the APICs it addresses and says what became of
+   * it, by KVM's rule (kvm_irq_delivery_to_apic): DELIVERED when at least one
+   * destination took it newly; else COALESCED when one already had it
+   * pending; BLOCKED when no APIC matched the destination or the matches
+   * refused it (disabled; KVM counts such refusals as 0, "coalesced"; here
+   * they are told apart); DROPPED when every match dropped it (an illegal
+   * vector, a reserved mode). That is the lowest DELIVERY_STATUS over the
+   * destinations. {@link lastAcceptedCount} then holds how many accepted it.
+   * `sender` is needed for the self and all-excluding-self shorthands.
    */
-  deliver(m: ApicBusMessage, sender?: LocalApic): number {
+  deliver(m: ApicBusMessage, sender?: ApicBusEndpoint): DeliveryStatus {
     if ((m.vector & 0xff) !== m.vector || (m.deliveryMode & 7) !== m.deliveryMode || (m.shorthand & 3) !== m.shorthand) {
       throw new UsageError('bad-argument', `APIC bus message needs a vector in [0, 255], a delivery mode in [0, 7] and a shorthand in [0, 3], got ${describeValue(m.vector)}, ${describeValue(m.deliveryMode)}, ${describeValue(m.shorthand)}`);
     }
     if (this.dirty) this.rebuild();
     const shorthand = m.shorthand;
-    if (shorthand === ICR_SHORTHAND.SELF) return sender?.acceptBusMessage(m) === true ? 1 : 0;
+    if (shorthand === ICR_SHORTHAND.SELF) return sender === undefined ? this.none(m) : this.one(sender, m);
     // Nested deliveries (from a receiver's notifier) get their own target list.
     const targets = this.depth === 0 ? this.targets : [];
     targets.length = 0;
@@ -218,33 +246,57 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
       const skip = shorthand === ICR_SHORTHAND.ALL_EXCLUDING_SELF && sender !== undefined ? this.slotOf.get(sender) : undefined;
       for (let i = 0; i < this.apicList.length; i++) if (i !== skip) targets.push(i);
     } else if (!m.logical) {
-      const slots = this.byId.get(m.destination);
-      if (slots === undefined) return 0;
-      if (slots.length === 1 && m.deliveryMode !== DELIVERY_MODE.LOWEST_PRIORITY) {
-        return this.apicList[slots[0]!]!.acceptBusMessage(m) ? 1 : 0;
+      const dest = m.destination;
+      if (dest < this.idSlot.length && m.deliveryMode !== DELIVERY_MODE.LOWEST_PRIORITY) {
+        const slot = this.idSlot[dest]!;
+        if (slot >= 0) return this.one(this.apicList[slot]!, m);
+        if (slot === -1) return this.none(m);
       }
+      const slots = this.byId.get(dest);
+      if (slots === undefined) return this.none(m);
+      if (slots.length === 1 && m.deliveryMode !== DELIVERY_MODE.LOWEST_PRIORITY) return this.one(this.apicList[slots[0]!]!, m);
       for (const s of slots) targets.push(s);
     } else {
       this.collectLogical(m.destination, targets);
     }
-    if (targets.length === 0) return 0;
+    if (targets.length === 0) return this.none(m);
     if (m.deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) {
       // Only APICs that can accept a fixed interrupt take part: a software- or globally disabled
       // APIC would drop it (SDM 3A 11.4.7.2), and the message would be lost (as KVM decides).
       let n = 0;
       for (let i = 0; i < targets.length; i++) if (this.apicList[targets[i]!]!.softwareEnabled) targets[n++] = targets[i]!;
       targets.length = n;
-      if (n === 0) return 0;
-      return this.apicList[this.arbitrate(targets, m.vector)]!.acceptBusMessage(m) ? 1 : 0;
+      if (n === 0) return this.none(m);
+      return this.one(this.apicList[this.arbitrate(targets, m.vector)]!, m);
     }
     let accepted = 0;
+    let status: DeliveryStatus = DELIVERY_STATUS.DROPPED;
     this.depth++;
     try {
-      for (let i = 0; i < targets.length; i++) if (this.apicList[targets[i]!]!.acceptBusMessage(m)) accepted++;
+      for (let i = 0; i < targets.length; i++) {
+        const s = this.apicList[targets[i]!]!.acceptBusMessage(m);
+        if (s <= DELIVERY_STATUS.COALESCED) accepted++;
+        if (s < status) status = s;
+      }
     } finally {
       this.depth--;
     }
-    return accepted;
+    this.accepted = accepted;
+    return status;
+  }
+
+  /** Delivery to exactly one APIC. */
+  private one(apic: ApicBusEndpoint, m: ApicBusMessage): DeliveryStatus {
+    const s = apic.acceptBusMessage(m);
+    this.accepted = s <= DELIVERY_STATUS.COALESCED ? 1 : 0;
+    return s;
+  }
+
+  /** No APIC matched (or none could take part in lowest-priority arbitration): BLOCKED, traced. */
+  private none(m: ApicBusMessage): DeliveryStatus {
+    this.accepted = 0;
+    this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: m.vector, flow: m.flow === 0 ? undefined : m.flow, args: { why: 'no-destination', destination: m.destination } });
+    return DELIVERY_STATUS.BLOCKED;
   }
 
   /**
@@ -301,11 +353,16 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
 
   private rebuild(): void {
     this.byId = new Map();
+    let maxId = -1;
+    for (const apic of this.apicList) maxId = Math.max(maxId, apic.apicId);
+    // IDs up to 2^16 get the dense index (x2APIC IDs can be 32-bit; sparse large ones stay in the map).
+    const idSlot = new Int32Array(maxId < 0x1_0000 ? maxId + 1 : 0).fill(-1);
     this.flat = Array.from({ length: 8 }, () => []);
     this.cluster = Array.from({ length: 64 }, () => []);
     this.x2cluster = new Map();
     this.apicList.forEach((apic, slot) => {
       const ids = this.byId.get(apic.apicId);
+      if (apic.apicId < idSlot.length) idSlot[apic.apicId] = ids === undefined ? slot : -2;
       if (ids === undefined) this.byId.set(apic.apicId, [slot]);
       else ids.push(slot);
       const ldr = apic.ldr;
@@ -323,6 +380,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
         for (let b = 0; b < 4; b++) if ((ldr >>> (24 + b)) & 1) this.cluster[(c << 2) + b]!.push(slot);
       }
     });
+    this.idSlot = idSlot;
     this.dirty = false;
   }
 

@@ -3,8 +3,8 @@
  * interrupt message with its destination, as an ICR, an IOAPIC redirection
  * entry or an MSI describes it (SDM 3A 11.6.1, 11.11; 82093AA 3.2.4).
  */
-import type { TriggerMode } from '@hvsim/core';
-import type { LocalApic } from '../apic/local-apic.js';
+import type { DeliveryStatus, TriggerMode } from '@hvsim/core';
+import type { DestinationIdentity } from './destination.js';
 
 /** One interrupt message on the APIC bus. Reusable: receivers must not keep it. */
 export interface ApicBusMessage {
@@ -29,25 +29,39 @@ export interface ApicBusMessage {
    * 0xFFFFFFFF or 0xFF (SDM 3A 11.12.9).
    */
   x2apicDestination: boolean;
+  /** Flow identifier of the interrupt (core `InterruptMessage.flow`); 0 or absent: untracked. */
+  flow?: number;
 }
 
 /**
- * The interconnect a {@link LocalApic} sends on. {@link ApicBus} implements
+ * What an interconnect sees of a local APIC: its destination identity and
+ * its message input. `LocalApic` is one; ApicBus only attaches LocalApics.
+ */
+export interface ApicBusEndpoint extends DestinationIdentity {
+  /** Accepts a message already resolved to this APIC and says what became of it. */
+  acceptBusMessage(message: ApicBusMessage): DeliveryStatus;
+}
+
+/**
+ * The interconnect a LocalApic sends on. {@link ApicBus} implements
  * it; a VMM with its own routing can implement it instead and
  * `connect` each APIC to it.
  */
 export interface ApicBusPort {
-  /** Delivers `message` to the APICs it addresses; returns how many accepted it. `sender` is the sending APIC for shorthands. */
-  deliver(message: ApicBusMessage, sender?: LocalApic): number;
+  /**
+   * Delivers `message` to the APICs it addresses and says what became of it
+   * (see ApicBus.deliver for the rule). `sender` is the sending APIC for shorthands.
+   */
+  deliver(message: ApicBusMessage, sender?: ApicBusEndpoint): DeliveryStatus;
   /** An EOI for a level-triggered vector, broadcast to the IOAPICs (SDM 3A 11.8.5). */
-  broadcastEoi(vector: number, sender: LocalApic): void;
+  broadcastEoi(vector: number, sender: ApicBusEndpoint): void;
   /** The APIC's ID, LDR, DFR or mode changed: destination indexes must be updated. */
-  apicChanged(apic: LocalApic): void;
+  apicChanged(apic: ApicBusEndpoint): void;
 }
 
 /** A fresh message with every field zero. */
 export function emptyMessage(): ApicBusMessage {
-  return { destination: 0, logical: false, shorthand: 0, vector: 0, deliveryMode: 0, trigger: 'edge', level: true, x2apicDestination: false };
+  return { destination: 0, logical: false, shorthand: 0, vector: 0, deliveryMode: 0, trigger: 'edge', level: true, x2apicDestination: false, flow: 0 };
 }
 
 /**

@@ -25,6 +25,8 @@ export class VectorSet {
   /** Clears `vector`; returns whether it was set. */
   clear(vector: number): boolean {
     const w = vector >>> 5;
+    // The summary lives in this object: an empty word is known without reading the words.
+    if ((this.summary & (1 << w)) === 0) return false;
     const m = 1 << (vector & 31);
     const old = this.words[w]!;
     if ((old & m) === 0) return false;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Clock, UsageError } from '@hvsim/core';
+import { Clock, DELIVERY_STATUS, UsageError } from '@hvsim/core';
 import { ApicBus } from '../bus/apic-bus.js';
 import { APIC_REG } from '../apic/regs.js';
 import { IoApic } from './io-apic.js';
@@ -142,7 +142,7 @@ describe('IOAPIC delivery (82093AA 3.2.4)', () => {
     const { io, cpus } = setup();
     setReg(io, 0x10 + 2 * 5, 0x8000 | (mode << 8) | 0x4c); // level
     setReg(io, 0x10 + 2 * 5 + 1, 1 << 24); // to APIC 1, an AP waiting for SIPI
-    expect(io.setIrq(5, true)).toBe(0);
+    expect(io.setIrq(5, true)).toBe(DELIVERY_STATUS.DROPPED);
     expect(cpus[1]!.waitingForSipi).toBe(true);
     expect(cpus[1]!.pendingSignals).toBe(0);
     expect(io.remoteIrr(5)).toBe(false);
@@ -248,5 +248,26 @@ describe('IOAPIC bad input', () => {
     expect(() => io.setIrq(24, true)).toThrow('IOAPIC pin must be an integer in [0, 23], got 24');
     expect(() => io.setIrq(3, 1 as unknown as boolean)).toThrow('IOAPIC pin level must be a boolean, got 1');
     expect(io.pinLevel(3)).toBe(false);
+  });
+});
+
+describe('atomic restore (issue 12 bug 10)', () => {
+  it('a state with one bad field changes nothing', () => {
+    const { io } = setup();
+    setReg(io, 0x10, 0x8031);
+    io.setIrq(0, true);
+    const before = JSON.stringify(io.saveState());
+    const good = new IoApic({ id: 5 }).saveState();
+    for (const patch of [
+      (s: Record<string, unknown>) => (s.pins = [true]),
+      (s: Record<string, unknown>) => (s.rteHigh = new Array<number>(24).fill(0x00ff_0000)),
+      (s: Record<string, unknown>) => (s.heldEdges = 1 << 24),
+      (s: Record<string, unknown>) => (s.ioregsel = -1),
+    ]) {
+      const s = JSON.parse(JSON.stringify(good)) as Record<string, unknown>;
+      patch(s);
+      expect(() => io.restoreState(s)).toThrow();
+      expect(JSON.stringify(io.saveState())).toBe(before);
+    }
   });
 });

@@ -7,13 +7,17 @@
  */
 import {
   DELIVERY_MODE,
+  DELIVERY_STATUS,
+  DELIVERY_STATUS_NAME,
   SnapshotError,
   UsageError,
   assertInteger,
+  assertOptions,
   assertU32,
   describeValue,
   readState,
   type Clock,
+  type DeliveryStatus,
   type InterruptLine,
   type MmioDevice,
   type Snapshottable,
@@ -28,6 +32,17 @@ import {
   RTE_LOW_RESET,
   RTE_LOW_WRITABLE,
 } from './regs.js';
+import { RTE_HIGH_REMAPPABLE, rteMsiAddress, rteMsiData } from './rte.js';
+
+/**
+ * Where an IOAPIC's interrupts can go as MSI writes (core's MsiTarget, with
+ * an optional flow identifier): an IOMMU doing interrupt remapping, a
+ * hypervisor's GSI routing table, or an ApicBus.
+ */
+export interface IoApicMsiTarget {
+  /** Takes the MSI write of one interrupt (`flow` 0: untracked) and says what became of it. */
+  deliverMsi(address: number, data: number, sourceId?: number, flow?: number): DeliveryStatus;
+}
 
 /** Options of an {@link IoApic}. */
 export interface IoApicOptions {
@@ -37,8 +52,30 @@ export interface IoApicOptions {
   version?: 0x11 | 0x20;
   /** Clock used only to time-stamp trace events. */
   clock?: Clock;
-  /** Receives trace events. */
+  /** Receives trace events (`source` `'ioapic'`; `flow` the interrupt's flow identifier when known). */
   tracer?: Tracer;
+  /**
+   * Hold an edge that arrives on a masked edge-triggered pin and deliver it
+   * when the entry is unmasked, as QEMU's IOAPIC does (it keeps the edge in
+   * its IRR). Default false: the 82093AA ignores edges on a masked pin
+   * (82093AA 3.2.4, bit 16). Linux's in-kernel KVM IOAPIC does not deliver
+   * them either (it only re-services level pins on unmask).
+   */
+  holdMaskedEdges?: boolean;
+  /**
+   * Called after software writes a redirection entry (either dword), and for
+   * every pin after reset and restoreState: KVM re-scans the IOAPIC then
+   * (KVM_REQ_SCAN_IOAPIC: EOI-exit bitmap, ioapic_handled_vectors).
+   */
+  onRteWrite?: (pin: number) => void;
+  /**
+   * The entries accept the remappable format of VT-d 5.1.5.1 (bit 48 set,
+   * the remapping index in bits 63:49 and 11): bits 63:48 become writable.
+   * Such an entry sends a remappable-format MSI, so it needs an MSI target
+   * that remaps ({@link IoApic.connectMsi} to an IOMMU); on a plain APIC bus
+   * it is dropped. Default false (82093AA: bits 55:32 reserved).
+   */
+  remappableFormat?: boolean;
 }
 
 /** Saved state of an {@link IoApic}. */
@@ -50,7 +87,11 @@ export interface IoApicState {
   rteLow: number[];
   rteHigh: number[];
   pins: boolean[];
+  /** Edges held on masked pins (option holdMaskedEdges), one bit per pin; absent in older states. */
+  heldEdges?: number;
 }
+
+const IOAPIC_OPTIONS: readonly (keyof IoApicOptions)[] = ['id', 'version', 'clock', 'tracer', 'holdMaskedEdges', 'onRteWrite', 'remappableFormat'];
 
 const MASK = 1 << 16;
 const TRIGGER_LEVEL = 1 << 15;
@@ -68,12 +109,22 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
   private readonly rteHigh = new Uint32Array(IOAPIC_PINS);
   private readonly pins: boolean[] = new Array<boolean>(IOAPIC_PINS).fill(false);
   private port: Pick<ApicBusPort, 'deliver'> | undefined;
+  private msiTarget: IoApicMsiTarget | undefined;
+  private sourceId: number | undefined;
   private readonly message: ApicBusMessage = emptyMessage();
   private depth = 0;
   private readonly clock: Clock | undefined;
   private readonly tracer: Tracer | undefined;
+  private readonly holdMaskedEdges: boolean;
+  private readonly onRteWrite: ((pin: number) => void) | undefined;
+  private readonly highWritable: number;
+  /** Edges held on masked pins (bit per pin; holdMaskedEdges). */
+  private heldEdges = 0;
+  /** Flow identifier of the last interrupt raised on each pin (0: untracked). */
+  private readonly pinFlows = new Int32Array(IOAPIC_PINS);
 
   constructor(options: IoApicOptions = {}) {
+    assertOptions(options, IOAPIC_OPTIONS, 'IoApic');
     const id = options.id ?? 0;
     assertInteger(id, 'IoApic id', 0, 15);
     const version: number = options.version ?? 0x20;
@@ -83,6 +134,11 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     this.version = version;
     this.clock = options.clock;
     this.tracer = options.tracer;
+    this.holdMaskedEdges = options.holdMaskedEdges === true;
+    const onRteWrite: unknown = options.onRteWrite;
+    if (onRteWrite !== undefined && typeof onRteWrite !== 'function') throw new UsageError('bad-argument', `onRteWrite must be a function, got ${describeValue(onRteWrite)}`);
+    this.onRteWrite = options.onRteWrite;
+    this.highWritable = options.remappableFormat === true ? (RTE_HIGH_WRITABLE | 0xffff_0000) >>> 0 : RTE_HIGH_WRITABLE;
   }
 
   /** RESET: every entry masked, IOREGSEL 0, the ID as constructed; the input pins keep their levels. */
@@ -91,11 +147,36 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     this.ioregsel = 0;
     this.rteLow.fill(RTE_LOW_RESET);
     this.rteHigh.fill(0);
+    this.heldEdges = 0;
+    this.rteChangedAll();
   }
 
-  /** Where messages go; ApicBus.attach calls this. */
+  /**
+   * Sends interrupts as APIC bus messages to `port` (an ApicBus, or a VMM's
+   * own ApicBusPort); ApicBus.attach calls this. Replaces an MSI target.
+   */
   connect(port: Pick<ApicBusPort, 'deliver'> | undefined): void {
     this.port = port;
+    if (port !== undefined) this.msiTarget = undefined;
+  }
+
+  /**
+   * Sends interrupts as MSI writes to `target` instead (replacing a bus
+   * connection): the address and data each redirection entry describes
+   * ({@link rteMsiAddress}, {@link rteMsiData}), with `sourceId` as the
+   * requester ID. This puts VT-d interrupt remapping (IOAPIC interrupts are
+   * MSIs to the IOMMU, VT-d 5.1.5.1) or a hypervisor's GSI routing table
+   * between the IOAPIC and the local APICs. EOIs still come back through
+   * {@link eoi}. `undefined` disconnects.
+   */
+  connectMsi(target: IoApicMsiTarget | undefined, sourceId?: number): void {
+    if (target !== undefined && (typeof target !== 'object' || typeof (target as Partial<IoApicMsiTarget>).deliverMsi !== 'function')) {
+      throw new UsageError('bad-argument', `IOAPIC MSI target must have a deliverMsi method, got ${describeValue(target)}`);
+    }
+    if (sourceId !== undefined) assertInteger(sourceId, 'IOAPIC source ID', 0, 0xffff);
+    this.msiTarget = target;
+    this.sourceId = sourceId;
+    if (target !== undefined) this.port = undefined;
   }
 
   /** Number of redirection entries. */
@@ -168,7 +249,8 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     const pin = (index - IOAPIC_REG.IOREDTBL0) >> 1;
     if (index < IOAPIC_REG.IOREDTBL0 || pin >= IOAPIC_PINS) return;
     if ((index & 1) === 1) {
-      this.rteHigh[pin] = (value & RTE_HIGH_WRITABLE) >>> 0;
+      this.rteHigh[pin] = (value & this.highWritable) >>> 0;
+      this.onRteWrite?.(pin);
       return;
     }
     const old = this.rteLow[pin]!;
@@ -176,8 +258,18 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     // Remote IRR is undefined for edge-triggered entries; it is kept clear.
     if ((v & TRIGGER_LEVEL) === 0) v &= ~REMOTE_IRR;
     this.rteLow[pin] = v >>> 0;
-    // A level pin that is still asserted is delivered when unmasked (as KVM's ioapic does).
-    if ((v & (MASK | TRIGGER_LEVEL | REMOTE_IRR)) === TRIGGER_LEVEL && this.asserted(pin)) this.deliver(pin);
+    this.onRteWrite?.(pin);
+    if ((v & MASK) !== 0) return;
+    const bit = 1 << pin;
+    if ((v & TRIGGER_LEVEL) !== 0) {
+      this.heldEdges &= ~bit;
+      // A level pin that is still asserted is delivered when unmasked (as KVM's ioapic does).
+      if ((v & REMOTE_IRR) === 0 && this.asserted(pin)) this.deliver(pin);
+    } else if ((this.heldEdges & bit) !== 0) {
+      // holdMaskedEdges: the edge that arrived while masked is sent now (QEMU ioapic_service).
+      this.heldEdges &= ~bit;
+      this.deliver(pin);
+    }
   }
 
   // ---- pins ----
@@ -187,22 +279,43 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
    * active transition while unmasked; level entries send while active,
    * unmasked and Remote IRR clear (82093AA 3.2.4). Polarity (bit 13) says
    * which level is active. Edges and level changes on a masked pin are
-   * ignored, not held pending (82093AA 3.2.4, bit 16); a level pin still
-   * asserted when it is unmasked is delivered then. Returns how many local
-   * APICs accepted a message sent now (0 when nothing was sent: inactive,
-   * masked, no edge, or Remote IRR still set).
+   * ignored, not held pending (82093AA 3.2.4, bit 16; option holdMaskedEdges
+   * holds edges); a level pin still asserted when it is unmasked is delivered
+   * then. Returns what became of the interrupt, as KVM_IRQ_LINE_STATUS
+   * reports it (ioapic_set_irq):
+   * - the pin went or stayed inactive: DELIVERED (KVM answers 1 for a de-assert);
+   * - masked entry: BLOCKED (held when holdMaskedEdges);
+   * - edge entry with no inactive-to-active transition, or level entry with
+   *   Remote IRR set (waiting for the EOI): COALESCED (KVM's ioapic_service
+   *   answers -1 for the latter);
+   * - reserved delivery mode: DROPPED; nothing connected: BLOCKED;
+   * - otherwise the status of the message sent (see ApicBus.deliver).
+   * `flow` (optional) is the interrupt's flow identifier for trace events.
    */
-  setIrq(pin: number, level: boolean): number {
+  setIrq(pin: number, level: boolean, flow = 0): DeliveryStatus {
     this.checkPin(pin);
     if (typeof level !== 'boolean') throw new UsageError('bad-argument', `IOAPIC pin level must be a boolean, got ${describeValue(level)}`);
+    if ((flow | 0) !== flow || flow < 0) throw new UsageError('bad-argument', `flow must be a non-negative 32-bit integer, got ${describeValue(flow)}`);
     const previous = this.pins[pin]!;
     this.pins[pin] = level;
     const lo = this.rteLow[pin]!;
     const activeLow = (lo & ACTIVE_LOW) !== 0;
     const asserted = level !== activeLow;
-    if (!asserted || (lo & MASK) !== 0) return 0;
-    if ((lo & TRIGGER_LEVEL) !== 0) return (lo & REMOTE_IRR) === 0 ? this.deliver(pin) : 0;
-    return previous === activeLow ? this.deliver(pin) : 0;
+    if (!asserted) return DELIVERY_STATUS.DELIVERED;
+    const edge = (lo & TRIGGER_LEVEL) === 0;
+    const rising = previous === activeLow;
+    if (rising) this.pinFlows[pin] = flow;
+    if ((lo & MASK) !== 0) {
+      if (edge && rising && this.holdMaskedEdges) this.heldEdges |= 1 << pin;
+      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector: lo & 0xff, flow: flow === 0 ? undefined : flow, args: { pin, why: this.holdMaskedEdges && edge ? 'masked-held' : 'masked' } });
+      return DELIVERY_STATUS.BLOCKED;
+    }
+    if (!edge) {
+      if ((lo & REMOTE_IRR) !== 0) return DELIVERY_STATUS.COALESCED;
+      if (!rising) this.pinFlows[pin] = flow;
+      return this.deliver(pin);
+    }
+    return rising ? this.deliver(pin) : DELIVERY_STATUS.COALESCED;
   }
 
   /** Pin `pin` as a core InterruptLine, for devices wired to a line rather than to this class. */
@@ -231,7 +344,8 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
       const lo = this.rteLow[pin]!;
       if ((lo & REMOTE_IRR) === 0 || (lo & 0xff) !== vector) continue;
       this.rteLow[pin] = lo & ~REMOTE_IRR;
-      this.tracer?.emit({ kind: 'interrupt.eoi', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector, args: { pin } });
+      const flow = this.pinFlows[pin]!;
+      this.tracer?.emit({ kind: 'interrupt.eoi', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector, flow: flow === 0 ? undefined : flow, args: { pin } });
       if ((lo & MASK) === 0 && this.asserted(pin)) this.deliver(pin);
     }
   }
@@ -240,44 +354,67 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     return this.pins[pin] !== ((this.rteLow[pin]! & ACTIVE_LOW) !== 0);
   }
 
-  private deliver(pin: number): number {
+  private deliver(pin: number): DeliveryStatus {
     const lo = this.rteLow[pin]!;
+    const hi = this.rteHigh[pin]!;
+    const flow = this.pinFlows[pin]!;
+    const traceFlow = flow === 0 ? undefined : flow;
+    const remappable = (hi & RTE_HIGH_REMAPPABLE) !== 0;
     // Delivery modes 011b and 110b are reserved in a redirection entry (82093AA 3.2.4): nothing is sent.
-    if (isReservedMessageDeliveryMode((lo >>> 8) & 7)) {
-      this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector: lo & 0xff, args: { pin, why: 'reserved-delivery-mode' } });
-      return 0;
-    }
-    // A pin raised from a receiver's notifier while this message is in flight gets its own message.
-    const m = this.depth === 0 ? this.message : emptyMessage();
-    m.destination = this.rteHigh[pin]! >>> 24;
-    m.logical = (lo & 0x800) !== 0;
-    m.shorthand = 0;
-    m.vector = lo & 0xff;
-    m.deliveryMode = (lo >>> 8) & 7;
+    // (A remappable-format entry's delivery mode field is 000b and the IRTE decides; VT-d 5.1.5.1.)
+    if (!remappable && isReservedMessageDeliveryMode((lo >>> 8) & 7)) return this.notSent(pin, lo, 'reserved-delivery-mode', DELIVERY_STATUS.DROPPED, traceFlow);
     const level = (lo & TRIGGER_LEVEL) !== 0;
-    m.trigger = level ? 'level' : 'edge';
-    m.level = true;
-    m.x2apicDestination = false;
-    let accepted = 0;
+    let status: DeliveryStatus;
     this.depth++;
     try {
-      accepted = this.port?.deliver(m) ?? 0;
+      if (this.msiTarget !== undefined) {
+        status = this.msiTarget.deliverMsi(rteMsiAddress(lo, hi), rteMsiData(lo, hi), this.sourceId, flow);
+      } else if (this.port !== undefined) {
+        if (remappable) return this.notSent(pin, lo, 'remappable-rte-without-iommu', DELIVERY_STATUS.DROPPED, traceFlow);
+        // A pin raised from a receiver's notifier while this message is in flight gets its own message.
+        const m = this.depth === 1 ? this.message : emptyMessage();
+        m.destination = hi >>> 24;
+        m.logical = (lo & 0x800) !== 0;
+        m.shorthand = 0;
+        m.vector = lo & 0xff;
+        m.deliveryMode = (lo >>> 8) & 7;
+        m.trigger = level ? 'level' : 'edge';
+        m.level = true;
+        m.x2apicDestination = false;
+        m.flow = flow;
+        status = this.port.deliver(m);
+      } else {
+        return this.notSent(pin, lo, 'not-connected', DELIVERY_STATUS.BLOCKED, traceFlow);
+      }
     } finally {
       this.depth--;
     }
     // Remote IRR: set once a local APIC accepted the level interrupt (82093AA 3.2.4). Only fixed and
     // lowest-priority interrupts reach an ISR and come back with an EOI; NMI, SMI, INIT and ExtINT never do.
-    if (level && accepted > 0 && (m.deliveryMode === DELIVERY_MODE.FIXED || m.deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY)) {
+    // A remappable entry's mode is the IRTE's, unknown here: the EOI decides.
+    const mode = (lo >>> 8) & 7;
+    if (level && status <= DELIVERY_STATUS.COALESCED && (remappable || mode === DELIVERY_MODE.FIXED || mode === DELIVERY_MODE.LOWEST_PRIORITY)) {
       this.rteLow[pin] = this.rteLow[pin]! | REMOTE_IRR;
     }
     this.tracer?.emit({
-      kind: accepted > 0 ? 'interrupt.raised' : 'interrupt.dropped',
+      kind: status <= DELIVERY_STATUS.COALESCED ? 'interrupt.raised' : 'interrupt.dropped',
       cycle: this.clock?.now() ?? 0,
       source: 'ioapic',
-      vector: m.vector,
-      args: { pin, targets: accepted },
+      vector: lo & 0xff,
+      flow: traceFlow,
+      args: { pin, status: DELIVERY_STATUS_NAME[status] },
     });
-    return accepted;
+    return status;
+  }
+
+  private notSent(pin: number, lo: number, why: string, status: DeliveryStatus, flow: number | undefined): DeliveryStatus {
+    this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector: lo & 0xff, flow, args: { pin, why } });
+    return status;
+  }
+
+  private rteChangedAll(): void {
+    const fn = this.onRteWrite;
+    if (fn !== undefined) for (let pin = 0; pin < IOAPIC_PINS; pin++) fn(pin);
   }
 
   private checkPin(pin: number): void {
@@ -305,6 +442,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
       rteLow: Array.from(this.rteLow),
       rteHigh: Array.from(this.rteHigh),
       pins: [...this.pins],
+      heldEdges: this.heldEdges,
     };
   }
 
@@ -320,14 +458,18 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
       throw new SnapshotError('shape', `hvsim.ioapic.pins must be an array of ${IOAPIC_PINS} booleans`);
     }
     for (let i = 0; i < IOAPIC_PINS; i++) {
-      if ((low[i]! & ~(RTE_LOW_WRITABLE | REMOTE_IRR)) !== 0 || (high[i]! & ~RTE_HIGH_WRITABLE) !== 0) {
+      if ((low[i]! & ~(RTE_LOW_WRITABLE | REMOTE_IRR)) !== 0 || (high[i]! & ~this.highWritable) !== 0) {
         throw new SnapshotError('shape', `hvsim.ioapic.rteLow/rteHigh[${i}] has reserved bits set`);
       }
     }
+    const held = r.has('heldEdges') ? r.int('heldEdges', 0, 0xff_ffff) : 0;
     this.id = id;
     this.ioregsel = ioregsel;
     this.rteLow.set(low);
     this.rteHigh.set(high);
     for (let i = 0; i < IOAPIC_PINS; i++) this.pins[i] = pins[i] as boolean;
+    this.heldEdges = held;
+    this.pinFlows.fill(0);
+    this.rteChangedAll();
   }
 }

@@ -13,7 +13,7 @@ import {
 } from './msi.js';
 
 const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
-const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 200);
+const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 100);
 
 describe('compatibility MSI format (SDM 3A 11.11.1-11.11.2)', () => {
   it('decodes the address and data fields', () => {

@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory, UsageError } from '@hvsim/core';
 import { LocalApic } from '../apic/local-apic.js';
-import { PID_OFFSET, PostedInterruptDescriptor, POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR } from './posted-interrupt-descriptor.js';
+import { PID_CONTROL, PID_OFFSET, PostedInterruptDescriptor, POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR } from './posted-interrupt-descriptor.js';
 
 const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
-const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 200);
+const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 100);
 
 function setup(): { mem: PhysicalMemory; pid: PostedInterruptDescriptor } {
   const mem = new PhysicalMemory();
@@ -120,7 +120,9 @@ describe('posting (VT-d 5.2.3 / 9.11; KVM posted_intr.c)', () => {
           }
         }
         pid.takePir(got);
-        for (let v = 0; v < 256; v++) expect(((got[v >>> 5]! >>> (v & 31)) & 1) === 1).toBe(expected.has(v));
+        const want = new Uint32Array(8);
+        for (const v of expected) want[v >>> 5] = want[v >>> 5]! | (1 << (v & 31));
+        expect(Array.from(got)).toEqual(Array.from(want));
       }),
       { seed, numRuns },
     );
@@ -142,5 +144,113 @@ describe('PIR to IRR (KVM vmx_sync_pir_to_irr with the LocalApic model)', () => 
     expect(pid.hasPending()).toBe(false);
     expect(apic.acceptVectors(new Uint32Array(8))).toBe(false);
     expect(() => apic.acceptVectors(new Uint32Array(2))).toThrow('acceptVectors needs a Uint32Array of 8 words');
+  });
+});
+
+describe('descriptor over the Memory interface (page view, observers, generation)', () => {
+  it('reports writes to write observers while the memory is observed', () => {
+    const { mem, pid } = setup();
+    const seen: [number, number][] = [];
+    const detach = mem.addWriteObserver((a, s) => seen.push([a, s]));
+    pid.post(0x41);
+    expect(seen).toEqual([
+      [0x10048, 4],
+      [0x10060, 4],
+    ]);
+    seen.length = 0;
+    pid.readAndClearPir(new Uint32Array(8));
+    expect(seen).toEqual([[0x10048, 8]]);
+    detach();
+    pid.post(0x42);
+    expect(seen).toEqual([[0x10048, 8]]);
+  });
+
+  it('re-takes its page view when the memory generation changes (restore)', () => {
+    const { mem, pid } = setup();
+    pid.post(0x50);
+    const saved = mem.saveState();
+    pid.clear();
+    mem.restoreState(saved);
+    expect(pid.testPir(0x50)).toBe(true);
+    expect(pid.on).toBe(true);
+    pid.clear();
+    expect(mem.read32(0x10060)).toBe(0);
+  });
+
+  it('an unbacked or read-only descriptor never throws: reads zeros, drops writes, isAccessible false', () => {
+    const mem = new PhysicalMemory();
+    mem.addRegion(0x20000, 0x1000, { readOnly: true });
+    for (const addr of [0x40000, 0x20000]) {
+      const pid = new PostedInterruptDescriptor(mem, addr);
+      expect(pid.isAccessible()).toBe(false);
+      expect(pid.post(0x30)).toBe(true); // ON reads as clear every time
+      expect(pid.postFromSoftware(0x30)).toBe(true);
+      expect(pid.hasPending()).toBe(false);
+      expect(pid.readAndClearPir(new Uint32Array(8))).toBe(false);
+      expect(pid.clearSnAndResync()).toBe(false);
+      pid.updateControl({ on: true, nv: 0xf2, ndst: 5 });
+      expect([pid.on, pid.nv, pid.ndst, pid.reservedBitsSet()]).toEqual([false, 0, 0, false]);
+      pid.clear();
+    }
+    mem.addRegion(0x40000, 0x1000);
+    const late = new PostedInterruptDescriptor(mem, 0x40000);
+    expect(late.isAccessible()).toBe(true);
+  });
+});
+
+describe('control updates (KVM vmx_vcpu_pi_load, pi_update)', () => {
+  it('updateControl changes ON, SN, NV and NDST together and keeps the rest', () => {
+    const { mem, pid } = setup();
+    mem.write32(0x10060, 1 << 2); // a reserved bit stays as it was
+    pid.updateControl({ on: true, sn: true, nv: 0xf2, ndst: 0x0200 });
+    expect([mem.read32(0x10060), mem.read32(0x10064)]).toEqual([(0xf2 << 16) | 7, 0x200]);
+    pid.updateControl({ sn: false });
+    expect([pid.on, pid.sn, pid.nv, pid.ndst]).toEqual([true, false, 0xf2, 0x200]);
+    expect(() => pid.updateControl({ on: false, nv: 300 })).toThrow('notification vector must be an integer in [0, 255], got 300');
+    expect(() => pid.updateControl({ ndst: -1 })).toThrow('notification destination must be an unsigned 32-bit integer, got -1');
+    expect(pid.on).toBe(true); // nothing changed by the rejected updates
+    pid.writeControl(PID_CONTROL.SN | (0xf1 << PID_CONTROL.NV_SHIFT) | (1 << 3), 7);
+    expect([mem.read32(0x10060), pid.ndst]).toEqual([(0xf1 << 16) | 6, 7]); // bit 3 of the argument ignored, bit 2 kept
+  });
+
+  it('clearSnAndResync: clears SN and sets ON when the PIR is not empty', () => {
+    const { pid } = setup();
+    pid.updateControl({ sn: true });
+    expect(pid.post(0x61)).toBe(false); // suppressed: ON stays clear
+    expect(pid.on).toBe(false);
+    expect(pid.clearSnAndResync()).toBe(true);
+    expect([pid.on, pid.sn]).toEqual([true, false]);
+    pid.readAndClearPir(new Uint32Array(8));
+    pid.clearOn();
+    pid.sn = true;
+    expect(pid.clearSnAndResync()).toBe(false);
+    expect([pid.on, pid.sn]).toEqual([false, false]);
+  });
+
+  it('readAndClearPir reads by 64-bit halves and ORs every vector', () => {
+    const { mem, pid } = setup();
+    mem.write32(0x10040 + 4, 0x8000_0000); // vector 63, only the high half of quadword 0
+    mem.write32(0x10040 + 24, 1); // vector 192
+    const into = new Uint32Array(8);
+    into[0] = 1;
+    expect(pid.readAndClearPir(into)).toBe(true);
+    expect(Array.from(into)).toEqual([1, 0x8000_0000, 0, 0, 0, 0, 1, 0]);
+    expect(pid.hasPending()).toBe(false);
+    expect(() => pid.readAndClearPir(new Uint32Array(4))).toThrow('readAndClearPir needs an array of at least 8 words, got 4');
+  });
+});
+
+describe('addresses from a guest or a device', () => {
+  it('isValidAddress tells which addresses a descriptor can have; moveTo re-points a view', () => {
+    expect([0, 0x40, 2 ** 52].map((a) => PostedInterruptDescriptor.isValidAddress(a))).toEqual([true, true, true]);
+    expect([0x41, -64, 2 ** 53, 2 ** 64, 1.5].map((a) => PostedInterruptDescriptor.isValidAddress(a))).toEqual([false, false, false, false, false]);
+    const { mem, pid } = setup();
+    pid.post(0x33);
+    pid.moveTo(0x10080);
+    expect([pid.address, pid.hasPending()]).toEqual([0x10080, false]);
+    pid.post(0x34);
+    expect(mem.read32(0x10080 + 4)).toBe(1 << 20);
+    expect(() => pid.moveTo(0x10081)).toThrow('posted-interrupt descriptor address must be 64-byte aligned, got 65665 (0x10081)');
+    expect(pid.address).toBe(0x10080);
   });
 });

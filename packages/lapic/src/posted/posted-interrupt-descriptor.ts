@@ -1,10 +1,12 @@
 /**
- * A view over a 64-byte posted-interrupt descriptor in physical memory
- * (SDM 3C 30.6 "Posted-Interrupt Processing"; VT-d 9.11 "Posted Interrupt
- * Descriptor"). The descriptor lives in memory that other agents (the IOMMU,
- * other CPUs, the processor doing posted-interrupt processing) change, so
- * every access goes to memory; nothing is cached. Accesses are 32-bit words,
- * so the hot paths use no bigint and allocate nothing.
+ * A view over a 64-byte posted-interrupt descriptor in memory (SDM 3C 30.6
+ * "Posted-Interrupt Processing"; VT-d 9.11 "Posted Interrupt Descriptor").
+ * The descriptor lives in memory that other agents (the IOMMU, other CPUs,
+ * the processor doing posted-interrupt processing) change, so every access
+ * goes to memory; only the page lookup is cached (a {@link PageView}, re-taken
+ * when `memory.generation` changes). Hot paths use no bigint and allocate
+ * nothing; writes are reported to `memory.noteWritten` while the memory is
+ * observed (dirty logging sees them).
  *
  * Layout: bits 255:0 PIR; 256 ON; 257 SN; 271:258 reserved; 279:272 NV;
  * 287:280 reserved; 319:288 NDST; 511:320 reserved.
@@ -12,8 +14,14 @@
  * The operations are atomic in effect: JavaScript runs one agent at a time,
  * so each read-modify-write completes before any other agent looks, like the
  * locked RMW (LOCK BTS / LOCK CMPXCHG) hardware and KVM use.
+ *
+ * An inaccessible descriptor (its 64 bytes not backed, or read-only) never
+ * throws: it reads as all zeros and writes to it are discarded. Callers on a
+ * device or guest path check {@link PostedInterruptDescriptor.isAccessible}
+ * first and report their architectural fault (VT-d 7.1.3 records a fault for
+ * a posted-descriptor access that fails).
  */
-import { UsageError, assertAddress, assertInteger, describeValue, type PhysicalMemory } from '@hvsim/core';
+import { UsageError, assertAddress, assertInteger, describeValue, type Memory, type PageView } from '@hvsim/core';
 
 /** Byte offsets of the descriptor's 32-bit words. */
 export const PID_OFFSET = {
@@ -25,43 +33,139 @@ export const PID_OFFSET = {
   NDST: 0x24,
 } as const;
 
+/** Fields of the control word (bits 287:256 of the descriptor). */
+export const PID_CONTROL = {
+  /** Outstanding notification (bit 256). */
+  ON: 1 << 0,
+  /** Suppress notification (bit 257). */
+  SN: 1 << 1,
+  /** Notification vector shift (bits 279:272). */
+  NV_SHIFT: 16,
+  /** Notification vector mask. */
+  NV_MASK: 0xff << 16,
+  /** Reserved bits 271:258 and 287:280. */
+  RESERVED: 0xff00_fffc | 0,
+} as const;
+
 /** Size and alignment of a posted-interrupt descriptor. */
 export const PID_SIZE = 64;
 
-const ON = 1 << 0;
-const SN = 1 << 1;
-const NV_SHIFT = 16;
-const NV_MASK = 0xff << NV_SHIFT;
-/** Reserved bits of the control word: 271:258 and 287:280. */
-const CONTROL_RESERVED = 0xff00_fffc;
+const ON = PID_CONTROL.ON;
+const SN = PID_CONTROL.SN;
+const NV_SHIFT = PID_CONTROL.NV_SHIFT;
+const NV_MASK = PID_CONTROL.NV_MASK;
+const CONTROL_RESERVED = PID_CONTROL.RESERVED;
+const W_CONTROL = PID_OFFSET.CONTROL >>> 2;
+const W_NDST = PID_OFFSET.NDST >>> 2;
 
 /** Linux's vector for posted-interrupt notifications to a running vCPU (irq_vectors.h). */
 export const POSTED_INTR_VECTOR = 0xf2;
 /** Linux's vector for waking a blocked vCPU (irq_vectors.h). */
 export const POSTED_INTR_WAKEUP_VECTOR = 0xf1;
 
-/** A posted-interrupt descriptor at a 64-byte-aligned physical address. */
-export class PostedInterruptDescriptor {
-  /** Physical address of the descriptor. */
-  readonly address: number;
+/** Fields {@link PostedInterruptDescriptor.updateControl} changes; omitted fields keep their value. */
+export interface PidControlUpdate {
+  /** New ON. */
+  on?: boolean;
+  /** New SN. */
+  sn?: boolean;
+  /** New notification vector, 0-255. */
+  nv?: number;
+  /** New notification destination, an unsigned 32-bit value. */
+  ndst?: number;
+}
 
+/** Scratch words an inaccessible descriptor reads from; writes to it are discarded. */
+const ZERO_WORDS = new Uint32Array(16);
+
+/** A posted-interrupt descriptor at a 64-byte-aligned address of a {@link Memory}. */
+export class PostedInterruptDescriptor {
+  private addr = 0;
+  private view: PageView | undefined;
+  /** Index of the descriptor's first word in the page view's words. */
+  private base = 0;
+
+  /**
+   * A view of the descriptor at `address` (64-byte aligned, below 2^53; a
+   * UsageError otherwise: check guest-provided addresses with
+   * {@link PostedInterruptDescriptor.isValidAddress} first).
+   */
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     address: number,
   ) {
+    this.moveTo(address);
+  }
+
+  /** True when `address` can be a descriptor address here: a 64-byte-aligned integer in [0, 2^53). */
+  static isValidAddress(address: number): boolean {
+    return Number.isSafeInteger(address) && address >= 0 && address % PID_SIZE === 0;
+  }
+
+  /** Address of the descriptor in the memory. */
+  get address(): number {
+    return this.addr;
+  }
+
+  /**
+   * Points this view at another descriptor (a new PDA in an IRTE, a new
+   * posted-interrupt descriptor address in a VMCS) without allocating.
+   */
+  moveTo(address: number): void {
     assertAddress(address, 'posted-interrupt descriptor address');
     if (address % PID_SIZE !== 0) {
       throw new UsageError('bad-argument', `posted-interrupt descriptor address must be 64-byte aligned, got ${describeValue(address)}`);
     }
-    this.address = address;
+    this.addr = address;
+    this.base = (address % 4096) >>> 2;
+    this.view = undefined;
   }
 
-  private get control(): number {
-    return this.memory.read32(this.address + PID_OFFSET.CONTROL);
+  /**
+   * True when the descriptor's 64 bytes are backed and writable. When false,
+   * every operation reads zeros and discards writes (nothing throws); a device
+   * model checks this first and records its fault.
+   */
+  isAccessible(): boolean {
+    return this.words() !== ZERO_WORDS;
   }
 
-  private set control(value: number) {
-    this.memory.write32(this.address + PID_OFFSET.CONTROL, value >>> 0);
+  /** The page's words (current generation), or ZERO_WORDS when inaccessible. */
+  private words(): Uint32Array {
+    const v = this.view;
+    if (v !== undefined && v.generation === this.memory.generation) return v.words;
+    return this.retake();
+  }
+
+  private retake(): Uint32Array {
+    const v = this.memory.pageView(this.addr);
+    this.view = v;
+    return v === undefined ? ZERO_WORDS : v.words;
+  }
+
+  /** Index of word 0 in the array `words()` returned. */
+  private at(w: Uint32Array): number {
+    return w === ZERO_WORDS ? 0 : this.base;
+  }
+
+  private wrote(w: Uint32Array, byteOffset: number, size: number): void {
+    if (w === ZERO_WORDS) {
+      w.fill(0);
+      return;
+    }
+    if (this.memory.observed) this.memory.noteWritten(this.addr + byteOffset, size);
+  }
+
+  /** The control word, bits 287:256 (ON, SN, NV and reserved bits). */
+  get control(): number {
+    const w = this.words();
+    return w[this.at(w) + W_CONTROL]!;
+  }
+
+  private setControl(value: number): void {
+    const w = this.words();
+    w[this.at(w) + W_CONTROL] = value;
+    this.wrote(w, PID_OFFSET.CONTROL, 4);
   }
 
   /** Outstanding notification (bit 256). */
@@ -71,7 +175,7 @@ export class PostedInterruptDescriptor {
 
   set on(value: boolean) {
     const c = this.control;
-    this.control = value ? c | ON : c & ~ON;
+    this.setControl(value ? c | ON : c & ~ON);
   }
 
   /** Suppress notification for non-urgent posts (bit 257; VT-d). */
@@ -81,7 +185,7 @@ export class PostedInterruptDescriptor {
 
   set sn(value: boolean) {
     const c = this.control;
-    this.control = value ? c | SN : c & ~SN;
+    this.setControl(value ? c | SN : c & ~SN);
   }
 
   /** Notification vector (bits 279:272; VT-d). */
@@ -91,45 +195,106 @@ export class PostedInterruptDescriptor {
 
   set nv(vector: number) {
     assertInteger(vector, 'notification vector', 0, 255);
-    this.control = (this.control & ~NV_MASK) | (vector << NV_SHIFT);
+    this.setControl((this.control & ~NV_MASK) | (vector << NV_SHIFT));
   }
 
   /** Notification destination (bits 319:288): x2APIC ID, or an xAPIC ID in bits 15:8. */
   get ndst(): number {
-    return this.memory.read32(this.address + PID_OFFSET.NDST);
+    const w = this.words();
+    return w[this.at(w) + W_NDST]!;
   }
 
   set ndst(value: number) {
-    if (value >>> 0 !== value) throw new UsageError('bad-argument', `notification destination must be an unsigned 32-bit integer, got ${describeValue(value)}`);
-    this.memory.write32(this.address + PID_OFFSET.NDST, value);
+    checkNdst(value);
+    const w = this.words();
+    w[this.at(w) + W_NDST] = value;
+    this.wrote(w, PID_OFFSET.NDST, 4);
+  }
+
+  /**
+   * Changes ON, SN, NV and NDST in one step, as KVM's single cmpxchg of the
+   * descriptor's control quadword does (vmx_vcpu_pi_load / pi_enable_wakeup_handler),
+   * so no other agent sees a half-updated descriptor. Omitted fields keep their
+   * value; reserved bits are kept. Values are checked before anything changes.
+   */
+  updateControl(update: PidControlUpdate): void {
+    const { on, sn, nv, ndst } = update;
+    if (nv !== undefined) assertInteger(nv, 'notification vector', 0, 255);
+    if (ndst !== undefined) checkNdst(ndst);
+    const w = this.words();
+    const b = this.at(w);
+    let c = w[b + W_CONTROL]!;
+    if (on !== undefined) c = on ? c | ON : c & ~ON;
+    if (sn !== undefined) c = sn ? c | SN : c & ~SN;
+    if (nv !== undefined) c = (c & ~NV_MASK) | (nv << NV_SHIFT);
+    w[b + W_CONTROL] = c;
+    if (ndst !== undefined) w[b + W_NDST] = ndst;
+    this.wrote(w, PID_OFFSET.CONTROL, ndst === undefined ? 4 : 8);
+  }
+
+  /**
+   * Numeric form of {@link updateControl} for hot paths: writes the control
+   * word's ON/SN/NV bits from `control` (reserved bits of the descriptor are
+   * kept, those of `control` ignored) and NDST from `ndst`, in one step.
+   */
+  writeControl(control: number, ndst: number): void {
+    checkNdst(ndst);
+    const w = this.words();
+    const b = this.at(w);
+    w[b + W_CONTROL] = (w[b + W_CONTROL]! & CONTROL_RESERVED) | (control & ~CONTROL_RESERVED);
+    w[b + W_NDST] = ndst;
+    this.wrote(w, PID_OFFSET.CONTROL, 8);
+  }
+
+  /**
+   * KVM's rule when a vCPU is loaded (vmx_vcpu_pi_load): clear SN, then, if
+   * the PIR is not empty, set ON, because posts made while SN was set did not
+   * set ON and would otherwise wait for the next notification (the lost
+   * interrupt Linux commit "KVM: VMX: Fix lost posted interrupt on vCPU load"
+   * addressed). Returns true when the PIR holds vectors (ON is then set).
+   */
+  clearSnAndResync(): boolean {
+    const w = this.words();
+    const b = this.at(w);
+    let c = w[b + W_CONTROL]! & ~SN;
+    const pending = (w[b]! | w[b + 1]! | w[b + 2]! | w[b + 3]! | w[b + 4]! | w[b + 5]! | w[b + 6]! | w[b + 7]!) !== 0;
+    if (pending) c |= ON;
+    w[b + W_CONTROL] = c;
+    this.wrote(w, PID_OFFSET.CONTROL, 4);
+    return pending;
   }
 
   /** Word `i` (0-7) of the PIR: vectors 32i..32i+31. */
   pirWord(i: number): number {
     assertInteger(i, 'PIR word index', 0, 7);
-    return this.memory.read32(this.address + i * 4);
+    const w = this.words();
+    return w[this.at(w) + i]!;
   }
 
   /** True when any PIR bit is set. */
   hasPending(): boolean {
-    for (let i = 0; i < 8; i++) if (this.memory.read32(this.address + i * 4) !== 0) return true;
-    return false;
+    const w = this.words();
+    const b = this.at(w);
+    return (w[b]! | w[b + 1]! | w[b + 2]! | w[b + 3]! | w[b + 4]! | w[b + 5]! | w[b + 6]! | w[b + 7]!) !== 0;
   }
 
   /** True when PIR bit `vector` is set. */
   testPir(vector: number): boolean {
-    this.checkVector(vector);
-    return ((this.memory.read32(this.address + ((vector >>> 5) << 2)) >>> (vector & 31)) & 1) === 1;
+    checkVector(vector);
+    const w = this.words();
+    return ((w[this.at(w) + (vector >>> 5)]! >>> (vector & 31)) & 1) === 1;
   }
 
   /** Sets PIR bit `vector`; returns whether it was already set (LOCK BTS). */
   testAndSetPir(vector: number): boolean {
-    this.checkVector(vector);
-    const addr = this.address + ((vector >>> 5) << 2);
-    const word = this.memory.read32(addr);
+    checkVector(vector);
+    const w = this.words();
+    const i = this.at(w) + (vector >>> 5);
+    const word = w[i]!;
     const bit = 1 << (vector & 31);
     if ((word & bit) !== 0) return true;
-    this.memory.write32(addr, (word | bit) >>> 0);
+    w[i] = word | bit;
+    this.wrote(w, (vector >>> 5) << 2, 4);
     return false;
   }
 
@@ -143,7 +308,7 @@ export class PostedInterruptDescriptor {
     this.testAndSetPir(vector);
     const c = this.control;
     const notify = (c & ON) === 0 && (urgent || (c & SN) === 0);
-    if (notify) this.control = c | ON;
+    if (notify) this.setControl(c | ON);
     return notify;
   }
 
@@ -158,52 +323,73 @@ export class PostedInterruptDescriptor {
     if (this.testAndSetPir(vector)) return false;
     const c = this.control;
     if ((c & ON) !== 0) return false;
-    this.control = c | ON;
+    this.setControl(c | ON);
     return true;
   }
 
   /**
-   * Moves the PIR into `into` (eight words, ORed in) and clears it, as the
-   * processor's posted-interrupt processing and KVM's PIR-to-IRR sync do
-   * (SDM 3C 30.6 step "VIRR |= PIR; PIR = 0"). Returns whether any bit was set.
-   * ON is left as it is; see {@link clearOn}.
+   * ORs the 256-bit PIR into `into` (eight words) and clears it, 64 bits at a
+   * time, skipping zero halves (KVM's pi_harvest_pir / xchg of each PIR
+   * quadword; SDM 3C 30.6 "VIRR |= PIR; PIR = 0"). Returns whether any bit was
+   * set. ON is left as it is; see {@link clearOn}.
    */
-  takePir(into: Uint32Array): boolean {
-    if (into.length < 8) throw new UsageError('bad-argument', `takePir needs an array of at least 8 words, got ${into.length}`);
+  readAndClearPir(into: Uint32Array): boolean {
+    if (into.length < 8) throw new UsageError('bad-argument', `readAndClearPir needs an array of at least 8 words, got ${into.length}`);
+    const w = this.words();
+    const b = this.at(w);
     let any = 0;
-    for (let i = 0; i < 8; i++) {
-      const addr = this.address + i * 4;
-      const w = this.memory.read32(addr);
-      if (w !== 0) {
-        this.memory.write32(addr, 0);
-        into[i] = (into[i]! | w) >>> 0;
-        any |= w;
-      }
+    for (let i = 0; i < 8; i += 2) {
+      const lo = w[b + i]!;
+      const hi = w[b + i + 1]!;
+      if ((lo | hi) === 0) continue;
+      w[b + i] = 0;
+      w[b + i + 1] = 0;
+      this.wrote(w, i << 2, 8);
+      into[i] = into[i]! | lo;
+      into[i + 1] = into[i + 1]! | hi;
+      any = 1;
     }
     return any !== 0;
+  }
+
+  /** Same as {@link readAndClearPir} (the earlier name). */
+  takePir(into: Uint32Array): boolean {
+    if (into.length < 8) throw new UsageError('bad-argument', `takePir needs an array of at least 8 words, got ${into.length}`);
+    return this.readAndClearPir(into);
   }
 
   /** Clears ON (posted-interrupt processing step 3; KVM before syncing the PIR). */
   clearOn(): void {
     const c = this.control;
-    if ((c & ON) !== 0) this.control = c & ~ON;
+    if ((c & ON) !== 0) this.setControl(c & ~ON);
   }
 
-  /** True when reserved bits (271:258, 287:280, 511:320) are non-zero: VT-d blocks the post (fault 0x28). */
+  /**
+   * True when reserved bits (271:258, 287:280, 511:320) are non-zero: VT-d
+   * blocks the post (fault 0x28). One pass over the seven words with no
+   * branch per word.
+   */
   reservedBitsSet(): boolean {
-    if ((this.control & CONTROL_RESERVED) !== 0) return true;
-    for (let off = 0x28; off < PID_SIZE; off += 4) if (this.memory.read32(this.address + off) !== 0) return true;
-    return false;
+    const w = this.words();
+    const b = this.at(w);
+    return ((w[b + 8]! & CONTROL_RESERVED) | w[b + 10]! | w[b + 11]! | w[b + 12]! | w[b + 13]! | w[b + 14]! | w[b + 15]!) !== 0;
   }
 
   /** Clears the whole descriptor to zero. */
   clear(): void {
-    for (let off = 0; off < PID_SIZE; off += 4) this.memory.write32(this.address + off, 0);
+    const w = this.words();
+    const b = this.at(w);
+    w.fill(0, b, b + 16);
+    this.wrote(w, 0, PID_SIZE);
   }
+}
 
-  private checkVector(vector: number): void {
-    if (!(vector >= 0 && vector <= 255) || (vector | 0) !== vector) {
-      throw new UsageError('bad-argument', `vector must be an integer in [0, 255], got ${describeValue(vector)}`);
-    }
+function checkVector(vector: number): void {
+  if (!(vector >= 0 && vector <= 255) || (vector | 0) !== vector) {
+    throw new UsageError('bad-argument', `vector must be an integer in [0, 255], got ${describeValue(vector)}`);
   }
+}
+
+function checkNdst(value: number): void {
+  if (value >>> 0 !== value) throw new UsageError('bad-argument', `notification destination must be an unsigned 32-bit integer, got ${describeValue(value)}`);
 }

@@ -4,7 +4,7 @@ import { LocalApic, type LocalApicOptions } from '../apic/local-apic.js';
 import { APIC_REG } from '../apic/regs.js';
 
 export const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
-export const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 200);
+export const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 100);
 
 /** An APIC with a clock, software-enabled (SVR = 0x1FF) unless `enabled` is false. */
 export function makeApic(options: Partial<LocalApicOptions> = {}, enabled = true): { apic: LocalApic; clock: Clock } {

@@ -77,6 +77,8 @@ export const S2_FAULT_STATUS = {
   TRANSLATION: 0b000100,
   ACCESS_FLAG: 0b001000,
   PERMISSION: 0b001100,
+  /** Synchronous External abort on a translation table walk or hardware update (add the level). */
+  EXTERNAL_ON_WALK: 0b010100,
 } as const;
 
 /** Access flags of a stage 2 walk. */

@@ -7,23 +7,24 @@
  * fault status code (Arm ARM D8.2 "Translation process", D8.3 descriptor
  * formats, D8.4 "Memory access control", D8.15/D8.16 on faults and HPFAR).
  */
-import type { PhysicalMemory, Tracer } from '@hvsim/core';
+import type { Memory, Tracer } from '@hvsim/core';
 import { bigintToHex, describeValue, getField64, readState } from '@hvsim/core';
 import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
+import type { TimeOptions } from '../common/memory-access.js';
+import { timeSource } from '../common/memory-access.js';
 import { WalkResult } from '../common/walk-result.js';
-import { EntryReader } from '../internal/entry-reader.js';
+import { DescriptorReader } from './descriptor-reader.js';
 import { PS_BITS, S2_ACCESS, S2_FAULT_STATUS, S2_ISS, S2_LO, VTCR_EL2, VTTBR_EL2 } from './stage2-regs.js';
 
 const { VALID, TABLE, S2AP_READ, S2AP_WRITE, AF, ADDRESS } = S2_LO;
 const S2_ACCESS_MASK = S2_ACCESS.READ | S2_ACCESS.WRITE | S2_ACCESS.EXECUTE | S2_ACCESS.EL0 | S2_ACCESS.S1PTW;
 
 /** Options of {@link Stage2Walker}. */
-export interface Stage2WalkerOptions {
+export interface Stage2WalkerOptions extends TimeOptions {
   /** FEAT_XNX: XN is bits 54:53 and distinguishes EL0 and EL1 execution. Default false. */
   xnx?: boolean;
   tracer?: Tracer;
-  now?: () => number;
 }
 
 /** Stage 2 translation for one VMID at a time. */
@@ -37,26 +38,31 @@ export class Stage2Walker {
 
   private vtcr = 0n;
   private vttbr = 0n;
+  private vmidValue = 0;
   private startLevel = 1;
   private ipaBits = 40;
+  /** 2^ipaBits and 2^outBits, computed once per VTCR_EL2 write (the hot path compares against them). */
+  private ipaLimit = 2 ** 40;
+  private outLimit = 2 ** 40;
+  private startBits = 10;
   private outBits = 40;
   private base = 0;
   private hardwareAf = false;
   private configValid = false;
   private readonly xnx: boolean;
-  private readonly reader: EntryReader;
+  private readonly reader: DescriptorReader;
   private readonly scratch = new WalkResult();
   private readonly tracer: Tracer | undefined;
   private readonly now: () => number;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    memory: Memory,
     options: Stage2WalkerOptions = {},
   ) {
-    this.reader = new EntryReader(memory);
+    this.reader = new DescriptorReader(memory);
     this.xnx = options.xnx ?? false;
     this.tracer = options.tracer;
-    this.now = options.now ?? (() => 0);
+    this.now = timeSource(options);
   }
 
   /**
@@ -79,6 +85,10 @@ export class Stage2Walker {
     // it must resolve at least one bit, with at most 16 concatenated tables.
     const resolved = 12 + 9 * (4 - this.startLevel);
     this.configValid = this.startLevel >= 0 && this.ipaBits <= 48 && this.ipaBits > resolved - 9 && this.ipaBits <= resolved + 4;
+    this.ipaLimit = 2 ** this.ipaBits;
+    this.outLimit = 2 ** this.outBits;
+    this.startBits = this.ipaBits - (12 + 9 * (3 - this.startLevel));
+    this.updateVmid();
   }
 
   /** Loads VTTBR_EL2 (BADDR and VMID). */
@@ -86,11 +96,18 @@ export class Stage2Walker {
     if (typeof vttbr !== 'bigint' || vttbr < 0n || vttbr >= 1n << 64n) throw new MmuError('bad-argument', `VTTBR_EL2 must be an unsigned 64-bit bigint, got ${describeValue(vttbr)}`);
     this.vttbr = vttbr;
     this.base = Number(getField64(vttbr, VTTBR_EL2.BADDR) << 1n);
+    this.updateVmid();
   }
 
-  /** The VMID in VTTBR_EL2 (TLB tag of stage 2 entries). */
+  /** The VMID in VTTBR_EL2, 8 or 16 bits by VTCR_EL2.VS (TLB tag of stage 2 and combined entries). */
   get vmid(): number {
-    return Number(getField64(this.vttbr, VTTBR_EL2.VMID));
+    return this.vmidValue;
+  }
+
+  private updateVmid(): void {
+    const vmid = Number(getField64(this.vttbr, VTTBR_EL2.VMID));
+    // With VTCR_EL2.VS = 0 (8-bit VMIDs) VMID[15:8] are treated as 0 (VTTBR_EL2.VMID).
+    this.vmidValue = getField64(this.vtcr, VTCR_EL2.VS) === 0n ? vmid & 0xff : vmid;
   }
 
   /**
@@ -105,29 +122,32 @@ export class Stage2Walker {
     out.reset(0, 0);
     out.guestPhysicalAddress = ipa;
     this.walks++;
-    if (!this.configValid || ipa >= 2 ** this.ipaBits) return this.fault(out, access, S2_FAULT_STATUS.TRANSLATION, 0);
-    if (this.base >= 2 ** this.outBits) return this.fault(out, access, S2_FAULT_STATUS.ADDRESS_SIZE, 0);
+    if (!this.configValid || ipa >= this.ipaLimit) return this.fault(out, access, S2_FAULT_STATUS.TRANSLATION, 0);
+    const outLimit = this.outLimit;
+    if (this.base >= outLimit) return this.fault(out, access, S2_FAULT_STATUS.ADDRESS_SIZE, 0);
     const hi = highHalf(ipa);
     const lo = ipa >>> 0;
     const reader = this.reader;
     let level = this.startLevel;
     let table = this.base;
     // The starting level may index concatenated tables (up to 16).
-    let index = indexAt(level, hi, lo, this.ipaBits - (12 + 9 * (3 - level)));
+    let index = indexAt(level, hi, lo, this.startBits);
     for (;;) {
       const address = table + index * 8;
-      reader.read(address);
-      const dlo = reader.lo;
-      const dhi = reader.hi;
+      const present = reader.read(address);
       out.references++;
       this.references++;
-      if (out.trace !== null) out.trace.push({ kind: 'stage2', level, address, value: (BigInt(dhi) << 32n) | BigInt(dlo) });
+      // A table outside memory: Synchronous External abort on the walk (D8.15).
+      if (!present) return this.fault(out, access, S2_FAULT_STATUS.EXTERNAL_ON_WALK, level);
+      const dlo = reader.lo;
+      const dhi = reader.hi;
+      if (out.trace !== null) out.trace.push({ kind: 'stage2', level, address, value: (BigInt(dhi >>> 0) << 32n) | BigInt(dlo >>> 0) });
       if ((dlo & VALID) === 0) return this.fault(out, access, S2_FAULT_STATUS.TRANSLATION, level);
       const isTable = (dlo & TABLE) !== 0;
       // Level 0 blocks (no FEAT_LPA2) and level 3 0b01 descriptors are invalid.
       if (!isTable && (level === 0 || level === 3)) return this.fault(out, access, S2_FAULT_STATUS.TRANSLATION, level);
       const next = (dhi & 0xffff) * TWO_32 + ((dlo & ADDRESS) >>> 0);
-      if (next >= 2 ** this.outBits) return this.fault(out, access, S2_FAULT_STATUS.ADDRESS_SIZE, level);
+      if (next >= outLimit) return this.fault(out, access, S2_FAULT_STATUS.ADDRESS_SIZE, level);
       if (isTable && level < 3) {
         table = next;
         level++;
@@ -145,14 +165,15 @@ export class Stage2Walker {
         return this.fault(out, access, S2_FAULT_STATUS.PERMISSION, level);
       }
       if ((dlo & AF) === 0) {
-        this.memory.write32(address, (dlo | AF) >>> 0);
+        if (!reader.writeLow(address, dlo | AF)) return this.fault(out, access, S2_FAULT_STATUS.EXTERNAL_ON_WALK, level);
         out.adWrites++;
       }
       const size = level === 3 ? 4096 : level === 2 ? 0x20_0000 : 0x4000_0000;
-      const base = next - (next % size);
+      // Integer masks, not `%` on doubles: the page offset lies in the low halves.
+      const mask = size - 1;
       out.level = level;
       out.pageSize = size;
-      out.address = base + (ipa % size);
+      out.address = next - ((dlo & ADDRESS & mask) >>> 0) + (lo & mask);
       out.writable = write;
       out.executable = exec;
       out.eptPermissions = (read ? 1 : 0) | (write ? 2 : 0) | (exec ? 4 : 0);

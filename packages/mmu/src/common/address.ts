@@ -56,6 +56,13 @@ export function isCanonical(hi: number, _lo: number, la57: boolean): boolean {
   return ext === 0 || ext === -1;
 }
 
+/** Throws unless `hi` and `lo` are the unsigned 32-bit halves of a 64-bit address. */
+export function checkHalves(hi: number, lo: number, what: string): void {
+  if (!Number.isInteger(hi) || !Number.isInteger(lo) || hi < 0 || lo < 0 || hi > 0xffff_ffff || lo > 0xffff_ffff) {
+    throw new MmuError('bad-argument', `${what} halves must be unsigned 32-bit integers, got hi ${describeValue(hi)}, lo ${describeValue(lo)}`);
+  }
+}
+
 /** Throws unless `value` is an integer address in [0, 2^53). */
 export function checkAddress(value: number, what: string): void {
   // Kept tiny (the throw lives elsewhere) so it inlines into hot paths.

@@ -79,6 +79,12 @@ export class PageAllocator {
     }
     const next = s.int('next', base, base + size);
     const free = s.intArray('free', base, base + size - 4096);
+    if (next % 4096 !== 0) throw new MmuError('bad-argument', `allocator state next 0x${next.toString(16)} is not 4 KiB aligned`);
+    const seen = new Set<number>();
+    for (const page of free) {
+      if (page % 4096 !== 0 || page >= next || seen.has(page)) throw new MmuError('bad-argument', `allocator state free page 0x${page.toString(16)} is unaligned, never handed out or listed twice`);
+      seen.add(page);
+    }
     this.next = next;
     this.free = free;
   }

@@ -18,6 +18,8 @@ export type WalkStatus =
   | 'ept-misconfig'
   /** Arm stage-2 abort: see `faultStatus` and `level`. */
   | 'stage2-fault'
+  /** Arm stage-1 abort (Data/Instruction Abort): see `faultStatus`, `level`, `errorCode` (ISS) and the VA (FAR). */
+  | 'stage1-fault'
   /** A guest paging structure or final address is in no memslot (MMIO or absent). */
   | 'no-memslot';
 
@@ -69,6 +71,8 @@ export class WalkResult {
   guestPhysicalAddress = 0;
   /** EPT permissions of the final translation (bit 0 R, 1 W, 2 X), nested walks only. */
   eptPermissions = 0;
+  /** Arm stage 1 permissions of the translation (`S1_PERM` bits: EL1 and EL0 read/write/execute). */
+  permissions = 0;
 
   // Faults.
   /** #PF error code (SDM 3A 4.7). */
@@ -124,6 +128,7 @@ export class WalkResult {
     this.protectionKey = 0;
     this.guestPhysicalAddress = 0;
     this.eptPermissions = 0;
+    this.permissions = 0;
     this.errorCode = 0;
     this.exitQualification = 0;
     this.faultStatus = 0;

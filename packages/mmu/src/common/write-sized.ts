@@ -1,7 +1,7 @@
 /** Writes a 1-, 2-, 4- or 8-byte little-endian value (8 bytes as two halves) to physical memory. */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 
-export function writeSized(memory: PhysicalMemory, address: number, size: number, lo: number, hi: number): void {
+export function writeSized(memory: Memory, address: number, size: number, lo: number, hi: number): void {
   switch (size) {
     case 1:
       memory.write8(address, lo & 0xff);

@@ -2,13 +2,26 @@
  * Builds EPT paging structures in host memory (SDM 3C 28.2.2 formats) and
  * the EPTP that points at them, for tests, teaching and hypervisors.
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 import { TWO_32, entryAddress, highHalf } from '../common/address.js';
 import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
+import { zeroPage } from '../common/memory-access.js';
 // EPT tables are indexed like x86 paging structures (SDM 3C 28.2.2).
 import { x86TableIndex } from '../x86/page-walker.js';
 import { EPTE_LO, EPT_MEMORY_TYPE } from './regs.js';
+import { MmuError } from '../common/mmu-error.js';
+import type { TableFormat } from '../common/table-range.js';
+import { checkRange, checkRoot, editRange } from '../common/table-range.js';
+
+/** EPT entries for the range edits (SDM 3C 28.2.2: present when any of bits 2:0 is set, bit 7 a large leaf, bit 1 write). */
+const EPT_FORMAT: TableFormat = {
+  present: (lo) => (lo & EPTE_LO.RWX) !== 0,
+  leaf: (lo, level) => level === 1 || (level <= 3 && (lo & EPTE_LO.LARGE) !== 0),
+  readOnly: (lo) => (lo & ~EPTE_LO.W) >>> 0,
+};
+
+const identity = (a: number): number => a;
 
 function index(level: number, gpa: number): number {
   return x86TableIndex(level, highHalf(gpa), gpa >>> 0);
@@ -29,17 +42,80 @@ export interface EptMapOptions {
   tablePermissions?: number;
 }
 
+const LEVELS = [4, 5] as const;
+
 /** Writes EPT paging structures. */
 export class EptBuilder {
   /** Host-physical address of the EPT PML4 (PML5) table. */
   readonly root: number;
 
+  /** Allocates a fresh root table; `root` (see {@link EptBuilder.attach}) uses an existing one instead. */
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     private readonly allocator: PageAllocator,
     readonly levels: 4 | 5 = 4,
+    root?: number,
   ) {
-    this.root = this.newTable();
+    if (!(LEVELS as readonly number[]).includes(levels)) throw new MmuError('bad-argument', `levels must be 4 or 5, got ${String(levels)}`);
+    if (root === undefined) {
+      this.root = this.newTable();
+    } else {
+      checkRoot(memory, root, identity, 'EPT');
+      this.root = root;
+    }
+  }
+
+  /**
+   * A builder over EPT tables that already exist at `root` (after a
+   * restore): nothing is allocated or written. Restore the allocator's own
+   * state so new tables do not reuse pages in use.
+   */
+  static attach(memory: Memory, allocator: PageAllocator, root: number, levels: 4 | 5 = 4): EptBuilder {
+    return new EptBuilder(memory, allocator, levels, root);
+  }
+
+  /** Clears the leaf (or the entry at `level`) that maps `gpa`, if the tables above exist. */
+  unmap(gpa: number, level = 1): void {
+    const a = this.existingEntry(gpa, level);
+    if (a >= 0) this.write(a, 0, 0);
+  }
+
+  /** Host address of the entry at `level` for `gpa` if the tables above it exist, else -1. */
+  existingEntry(gpa: number, level: number): number {
+    let table = this.root;
+    for (let l = this.levels; l > level; l--) {
+      const a = table + index(l, gpa) * 8;
+      const elo = this.memory.read32(a);
+      if ((elo & EPTE_LO.RWX) === 0 || (elo & EPTE_LO.LARGE) !== 0) return -1;
+      table = entryAddress(elo, this.memory.read32(a + 4));
+    }
+    return table + index(level, gpa) * 8;
+  }
+
+  /** Clears every leaf overlapping `[gpa, gpa + size)` (a large leaf overlapping partly goes whole). Returns the entries cleared. */
+  unmapRange(gpa: number, size: number): number {
+    checkRange(gpa, size, 'unmap range');
+    return editRange(this.space(), EPT_FORMAT, this.root, this.levels, gpa, gpa + size, 'unmap');
+  }
+
+  /** Clears W in every leaf overlapping `[gpa, gpa + size)` (dirty logging: the next write is an EPT violation). Returns the entries changed. */
+  writeProtect(gpa: number, size: number): number {
+    checkRange(gpa, size, 'write-protect range');
+    return editRange(this.space(), EPT_FORMAT, this.root, this.levels, gpa, gpa + size, 'write-protect');
+  }
+
+  /**
+   * Removes every mapping in `[gpa, gpa + size)` and frees the tables wholly
+   * inside it (a memslot delete or move). Returns the entries cleared. The
+   * caller then invalidates (INVEPT) as the architecture requires.
+   */
+  zapRange(gpa: number, size: number): number {
+    checkRange(gpa, size, 'zap range');
+    return editRange(this.space(), EPT_FORMAT, this.root, this.levels, gpa, gpa + size, 'zap');
+  }
+
+  private space(): { memory: Memory; toHost: (a: number) => number; allocator: PageAllocator } {
+    return { memory: this.memory, toHost: identity, allocator: this.allocator };
   }
 
   /** The EPTP for these tables: WB paging structures, the walk length, and bit 6 when `accessedDirty`. */
@@ -93,7 +169,7 @@ export class EptBuilder {
 
   private newTable(): number {
     const t = this.allocator.allocate();
-    this.memory.fill(t, 4096, 0);
+    zeroPage(this.memory, t);
     return t;
   }
 }

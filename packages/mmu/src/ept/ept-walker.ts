@@ -5,12 +5,14 @@
  * (28.2.3.2; Table 27-7), 1 GiB and 2 MiB pages, leaf memory types (28.2.6)
  * and accessed/dirty flags when EPTP bit 6 enables them (28.2.4).
  */
-import type { PhysicalMemory, Tracer } from '@hvsim/core';
+import type { Memory, Tracer } from '@hvsim/core';
 import { bigintToHex, describeValue, getField64, readState } from '@hvsim/core';
 import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { EntryReader } from '../internal/entry-reader.js';
+import type { TimeOptions } from '../common/memory-access.js';
+import { timeSource, write32Safe } from '../common/memory-access.js';
 // EPT tables index guest-physical addresses with the same 9-bit slices as x86 paging (SDM 3C 28.2.2 "EPT Translation Mechanism").
 import { x86TableIndex } from '../x86/page-walker.js';
 import { EPTE_LO, EPTP, EPT_MEMORY_TYPE, EPT_QUAL } from './regs.js';
@@ -19,7 +21,7 @@ const { RWX, LARGE, ADDRESS, A: EPT_A, D: EPT_D, MEMORY_TYPE_SHIFT, IGNORE_PAT }
 const QUAL_WRITE = EPT_QUAL.WRITE;
 
 /** Options of {@link EptWalker}: the processor's EPT capabilities. */
-export interface EptWalkerOptions {
+export interface EptWalkerOptions extends TimeOptions {
   /** MAXPHYADDR (36..52); EPT address bits at or above it are reserved. Default 46. */
   maxPhyAddr?: number;
   /** Execute-only translations supported (IA32_VMX_EPT_VPID_CAP bit 0). Default true. */
@@ -30,8 +32,6 @@ export interface EptWalkerOptions {
   fiveLevel?: boolean;
   /** Receives an `mmu.walk` event per stand-alone walk. */
   tracer?: Tracer;
-  /** Cycle for trace events. */
-  now?: () => number;
 }
 
 /** Decoded fields of an EPTP. */
@@ -109,7 +109,7 @@ export class EptWalker {
   private readonly reader: EntryReader;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     options: EptWalkerOptions = {},
   ) {
     this.reader = new EntryReader(memory);
@@ -122,7 +122,7 @@ export class EptWalker {
     this.page1gb = options.page1gb ?? true;
     this.fiveLevel = options.fiveLevel ?? true;
     this.tracer = options.tracer;
-    this.now = options.now ?? (() => 0);
+    this.now = timeSource(options);
   }
 
   /** Loads an EPTP (checked as VM entry checks it). */
@@ -258,10 +258,8 @@ export class EptWalker {
       for (let l = top; l >= level; l--) {
         const old = this.entryLo[l] ?? 0;
         const want = l === level && (access & QUAL_WRITE) !== 0 ? EPT_A | EPT_D : EPT_A;
-        if ((old & want) !== want) {
-          this.memory.write32(this.entryHpa[l] ?? 0, (old | want) >>> 0);
-          out.adWrites++;
-        }
+        // Dropped where no writable memory backs the entry (common/memory-access.ts).
+        if ((old & want) !== want && write32Safe(this.memory, this.entryHpa[l] ?? 0, (old | want) >>> 0)) out.adWrites++;
       }
     }
     this.lastPermissions = perms;

@@ -17,17 +17,52 @@ import { NestedWalker, nestedWalkMaxReferences } from './nested-walker.js';
  * EPT maps gpa -> gpa + 16 MiB (host RAM 32..64 MiB holds EPT tables).
  */
 const SHIFT = 0x100_0000;
+const TABLES_BASE = 0x200_0000;
+
+/**
+ * The EPT tables mapping every 4 KiB page of [0, 16 MiB), built once per EPT
+ * depth: mapping 4096 pages costs milliseconds, copying the 11 table pages
+ * into a fresh memory costs microseconds (the properties build two machines
+ * per run).
+ */
+const eptTemplates = new Map<4 | 5, { bytes: Uint8Array; allocator: unknown; root: number }>();
+function eptTemplate(levels: 4 | 5): { bytes: Uint8Array; allocator: unknown; root: number } {
+  let t = eptTemplates.get(levels);
+  if (t === undefined) {
+    const { memory, tables } = makeMemory();
+    const ept = new EptBuilder(memory, tables, levels);
+    // gpa g -> host g + SHIFT.
+    for (let g = 0; g < 0x100_0000; g += 4096) ept.map(g, g + SHIFT);
+    t = { bytes: memory.readBytes(TABLES_BASE, tables.used * 4096), allocator: tables.saveState(), root: ept.root };
+    eptTemplates.set(levels, t);
+  }
+  return t;
+}
+
 function setup(guestLevels: 4 | 5 = 4, eptLevels: 4 | 5 = 4, ad = false) {
   const { memory, tables } = makeMemory();
-  const ept = new EptBuilder(memory, tables, eptLevels);
-  // gpa g -> host g + SHIFT.
-  for (let g = 0; g < 0x100_0000; g += 4096) ept.map(g, g + SHIFT);
+  const template = eptTemplate(eptLevels);
+  memory.writeBytes(TABLES_BASE, template.bytes);
+  tables.restoreState(template.allocator);
+  const ept = EptBuilder.attach(memory, tables, template.root, eptLevels);
   const guestTables = new PageAllocator(0x80_0000, 0x80_0000);
   const pt = new X86PageTableBuilder(memory, guestTables, guestLevels, (gpa) => gpa + SHIFT);
   const ctx = new X86PagingContext({ cr3: pt.root, cr4La57: guestLevels === 5, eferNxe: true });
   const nested = new NestedWalker(memory);
   nested.ept.setEptp(ept.eptp(ad));
   return { memory, ept, pt, ctx, nested };
+}
+
+/** Index of the first byte where two equal-length arrays differ, or -1 (a word loop: toEqual on 64 KiB is slow). */
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  const wa = new Uint32Array(a.buffer, a.byteOffset, a.length >>> 2);
+  const wb = new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
+  for (let i = 0; i < wa.length; i++) {
+    if (wa[i] !== wb[i]) {
+      for (let j = i * 4; ; j++) if (a[j] !== b[j]) return j;
+    }
+  }
+  return -1;
 }
 
 describe('SDM 3C 28.2.1 "EPT Overview": the two-dimensional walk', () => {
@@ -244,9 +279,7 @@ describe('SDM 3C 28.2.1 "EPT Overview": the two-dimensional walk', () => {
           else expect([r.exitQualification, r.guestPhysicalAddress]).toEqual([g.exitQualification, g.guestPhysicalAddress]);
           // Guest tables (host 24 MiB..) and EPT tables (host 32 MiB..), A/D flags included, end up the same.
           for (const base of [0x80_0000 + SHIFT, 0x200_0000]) {
-            const a = envs[0].memory.readBytes(base, 0x1_0000);
-            const b = envs[1].memory.readBytes(base, 0x1_0000);
-            expect(a.findIndex((x, i) => x !== b[i])).toBe(-1);
+            expect(firstDifference(envs[0].memory.readBytes(base, 0x1_0000), envs[1].memory.readBytes(base, 0x1_0000))).toBe(-1);
           }
         },
       ),

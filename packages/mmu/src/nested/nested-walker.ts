@@ -5,7 +5,7 @@
  * A guest walk of n levels over an EPT of m levels reads up to
  * (n + 1)(m + 1) - 1 entries: 24 for 4-over-4, 35 for 5-over-5.
  */
-import type { PhysicalMemory, Tracer } from '@hvsim/core';
+import type { Memory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
 import { checkAddress, highHalf } from '../common/address.js';
 import { WalkResult } from '../common/walk-result.js';
@@ -14,6 +14,7 @@ import { EptWalker } from '../ept/ept-walker.js';
 import { X86PageWalker } from '../x86/page-walker.js';
 import type { X86PagingContext } from '../x86/paging-context.js';
 import { EptStage } from './ept-stage.js';
+import { innerClock } from '../common/memory-access.js';
 
 /** Most entries a nested walk of `guestLevels` over `eptLevels` reads: (n + 1)(m + 1) - 1. */
 export function nestedWalkMaxReferences(guestLevels: number, eptLevels: number): number {
@@ -57,9 +58,9 @@ export class NestedWalker {
   private readonly guest: X86PageWalker;
   private readonly scratch = new WalkResult();
 
-  constructor(memory: PhysicalMemory, options: NestedWalkerOptions = {}) {
+  constructor(memory: Memory, options: NestedWalkerOptions = {}) {
     this.ept = new EptWalker(memory, { ...options, tracer: undefined });
-    this.guest = new X86PageWalker(memory, { stage: new EptStage(this.ept), ...(options.tracer ? { tracer: options.tracer, source: 'mmu.nested' } : {}), ...(options.now ? { now: options.now } : {}) });
+    this.guest = new X86PageWalker(memory, { stage: new EptStage(this.ept), ...(options.tracer ? { tracer: options.tracer, source: 'mmu.nested' } : {}), ...innerClock(options) });
   }
 
   /** Nested walk of a linear address given as a number (see {@link walk64}). */

@@ -12,6 +12,8 @@ import { ACCESS, PFEC, PTE_LO } from '../x86/regs.js';
 import { MemslotStage } from './memslot-stage.js';
 import { Memslots } from './memslots.js';
 import { ShadowMmu } from './shadow-mmu.js';
+import { ShadowPageTables } from './shadow-page-tables.js';
+import { SHADOW_ROLE } from './shadow-pages.js';
 
 const MiB = 0x10_0000;
 /** Host memory: guest RAM slot 0 (gpa [0,16M) at hpa 16M), shadow pool [32M,48M), slot 1 (gpa 1G.. at hpa 48M). */
@@ -28,6 +30,14 @@ function setup(contextOptions: ConstructorParameters<typeof X86PagingContext>[0]
   const shadow = new ShadowMmu(memory, { memslots, shadowPages: new PageAllocator(32 * MiB, poolPages * 4096), context: ctx });
   const reference = new X86PageWalker(memory, { stage: new MemslotStage(memslots) });
   return { memory, memslots, guestTables, pt, ctx, shadow, reference, toHost };
+}
+
+/** {@link setup} with two vCPUs of one VM sharing the shadow pages, each with a TLB in front, both in the guest context. */
+function setupTwoVcpus(contextOptions: ConstructorParameters<typeof X86PagingContext>[0] = {}, poolPages = 4096) {
+  const s = setup(contextOptions, 8);
+  const vm = new ShadowPageTables(s.memory, { memslots: s.memslots, shadowPages: new PageAllocator(32 * MiB, poolPages * 4096) });
+  const vcpus = [1, 2].map((vpid) => new ShadowMmu(s.memory, { vm, vpid, context: s.ctx, tlb: { entries: 16, ways: 2 } }));
+  return { ...s, vm, vcpus };
 }
 
 describe('shadow paging (kvm.md 5d): translations and exits', () => {
@@ -260,15 +270,34 @@ describe('shadow paging: roots per guest CR3, INVLPG, context changes', () => {
     expect(shadow.stats().invlpgs).toBe(1);
   });
 
-  it('a context change drops everything; an exhausted pool is zapped and refilled', () => {
+  it('an exhausted pool is zapped and refilled; zapAll drops everything', () => {
     const { pt, shadow } = setup({}, 8);
     for (let p = 0; p < 8; p++) pt.map(0x40_0000 + p * 0x20_0000, 0x30_0000 + p * 4096);
     for (let p = 0; p < 8; p++) expect(shadow.translate(0x40_0000 + p * 0x20_0000, ACCESS.READ).address).toBe(0x30_0000 + p * 4096 + 16 * MiB);
     expect(shadow.stats().zapAlls).toBeGreaterThan(0);
     const before = shadow.stats().zapAlls;
-    shadow.contextChanged();
+    shadow.zapAll();
     expect(shadow.stats().zapAlls).toBe(before + 1);
     expect(shadow.stats().pagesInUse).toBe(0);
+  });
+
+  it('a context change picks shadow pages of the new role (kvm_mmu_page_role cr0_wp, efer_nx): the old ones stay', () => {
+    const { pt, ctx, shadow } = setup({ cr0Wp: true });
+    pt.map(0x40_1000, 0x30_0000);
+    expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('fixed');
+    const pages = shadow.stats().pagesInUse;
+    const rootGfn = ctx.rootAddress / 4096;
+    ctx.cr0Wp = false;
+    shadow.contextChanged();
+    expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('fixed');
+    expect(shadow.stats().pagesInUse).toBe(pages * 2);
+    expect(shadow.stats().zapAlls).toBe(0);
+    expect(shadow.vm.rolesOf(rootGfn).map((r) => r & SHADOW_ROLE.CR0_WP).sort()).toEqual([0, SHADOW_ROLE.CR0_WP]);
+    // Back to CR0.WP = 1: the first pages are found again.
+    ctx.cr0Wp = true;
+    shadow.contextChanged();
+    expect(shadow.translate(0x40_1000, ACCESS.READ).event).toBe('hit');
+    expect(shadow.stats().rootHits).toBeGreaterThan(0);
   });
 
   it('save, restore into a fresh MMU, continue: the same translations and counters (shadows rebuilt lazily)', () => {
@@ -321,8 +350,10 @@ describe('property: shadow translation equals the guest walk composed with the m
     fc.assert(
       fc.property(fc.array(mapping, { minLength: 1, maxLength: 24 }), fc.array(op, { minLength: 1, maxLength: 80, size: 'medium' }), context, (maps, ops, ctxOptions) => {
         const pageOf = (pick: number): number => maps[pick % maps.length]!.page;
-        // Two identical guests: one run under the shadow MMU, one walked natively (the reference).
-        const s = setup(ctxOptions, 64);
+        // Two identical guests: one run under shadow paging (two vCPUs sharing
+        // the shadow pages, each with a TLB, taking turns), one walked natively (the reference).
+        const s = setupTwoVcpus(ctxOptions, 64);
+        const vcpu = (pick: number): ShadowMmu => s.vcpus[pick & 1]!;
         const r = setup(ctxOptions, 64);
         const base = 0x4000_0000;
         for (const env of [s, r]) {
@@ -342,7 +373,7 @@ describe('property: shadow translation equals the guest walk composed with the m
         for (const o of ops) {
           if (o.op === 'access') {
             const linear = base + (o.stray < 2 ? o.page : pageOf(o.pick)) * 0x20_0000 + o.offset;
-            const got = s.shadow.translate(linear, o.access);
+            const got = vcpu(o.pick + o.page).translate(linear, o.access);
             tally[got.event] = (tally[got.event] ?? 0) + 1;
             const want = r.reference.walk(r.ctx, linear, o.access, ref);
             if (want.status === 'ok') {
@@ -358,7 +389,7 @@ describe('property: shadow translation equals the guest walk composed with the m
             const gpa = s.pt.existingEntry(linear, 1);
             if (gpa < 0) continue;
             const lo = (o.frame * 4096 + (o.flags & 0x67)) >>> 0;
-            s.shadow.emulateWrite(gpa, 8, lo, 0);
+            vcpu(o.pick).emulateWrite(gpa, 8, lo, 0);
             r.memory.write32(r.toHost(gpa), lo);
             r.memory.write32(r.toHost(gpa) + 4, 0);
           } else if (o.op === 'pde') {
@@ -367,7 +398,7 @@ describe('property: shadow translation equals the guest walk composed with the m
             const gpa = s.pt.existingEntry(linear, 2);
             if (gpa < 0 || (s.memory.read32(s.toHost(gpa)) & PTE_LO.PS) === 0) continue;
             const lo = (o.frame * 0x20_0000 + (o.flags & 0x7f) + PTE_LO.PS + (o.pat ? 0x1000 : 0)) >>> 0;
-            s.shadow.emulateWrite(gpa, 4, lo);
+            vcpu(o.pick).emulateWrite(gpa, 4, lo);
             r.memory.write32(r.toHost(gpa), lo);
           } else if (o.op === 'store') {
             // A guest store through its own mapping (often of a page table: the 'table' mappings).
@@ -375,7 +406,7 @@ describe('property: shadow translation equals the guest walk composed with the m
             const page = tables.length > 0 ? tables[o.pick % tables.length]!.page : pageOf(o.pick);
             const linear = base + page * 0x20_0000 + o.slot * 8;
             const lo = (o.frame * 4096 + (o.flags & 0x67)) >>> 0;
-            const got = s.shadow.write(linear, 8, lo, 0);
+            const got = vcpu(o.pick + o.slot).write(linear, 8, lo, 0);
             const want = r.reference.walk(r.ctx, linear, ACCESS.WRITE, ref);
             const hpa = want.status === 'ok' ? r.memslots.translate(want.address) : -1;
             expect(got.status).toBe(want.status === 'ok' && hpa < 0 ? 'no-memslot' : want.status);
@@ -384,7 +415,7 @@ describe('property: shadow translation equals the guest walk composed with the m
               r.memory.write32(hpa + 4, 0);
             }
           } else {
-            s.shadow.invlpg(base + pageOf(o.pick) * 0x20_0000);
+            vcpu(o.pick).invlpg(base + pageOf(o.pick) * 0x20_0000);
           }
         }
         // Guest tables (gpa 8..16 MiB) are byte-identical, A/D flags included.
@@ -393,6 +424,7 @@ describe('property: shadow translation equals the guest walk composed with the m
         const b = r.memory.readBytes(24 * MiB, used);
         expect(a.findIndex((x, i) => x !== b[i])).toBe(-1);
       }),
+      // Kept under a second on a loaded machine; HVSIM_PROPERTY_RUNS runs it longer.
       { ...PROPERTY_PARAMS, numRuns: Math.max(1, Math.floor(PROPERTY_PARAMS.numRuns / 2)) },
     );
     // The generated cases exercise every outcome.

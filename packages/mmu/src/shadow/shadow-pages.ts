@@ -1,16 +1,47 @@
 /**
- * The shadow MMU's bookkeeping (kvm.md 5d): shadow pages keyed by the guest
- * table they shadow (gfn, level) or, for a guest large page split into 4 KiB
- * pieces, by the large page and its leaf attributes ("direct" pages); the
- * reverse map from a guest frame to the leaf sptes that map it; and the set
- * of write-protected guest frames (those holding shadowed guest tables).
+ * The shadow MMU's bookkeeping (kvm.md 5d): shadow pages found by the guest
+ * frame they shadow and their role (as KVM's `kvm_mmu_find_shadow_page`
+ * hashes by gfn and compares `kvm_mmu_page_role`), the reverse map from a
+ * guest frame to the leaf sptes that map it, and the set of write-protected
+ * guest frames (those holding shadowed guest tables). It also notes when a
+ * present spte was dropped or lost rights, so the owner can ask for a TLB
+ * flush (KVM's remote TLB flush).
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 import { entryAddress } from '../common/address.js';
+import { zeroPage } from '../common/memory-access.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { PTE_LO } from '../x86/regs.js';
 
 const { P, RW } = PTE_LO;
+
+/**
+ * Bits of a shadow page's role (after KVM's `kvm_mmu_page_role`): the level,
+ * whether it is a direct page (a piece of a guest large page, no guest table
+ * behind it), the guest paging-mode bits the page was built under, and for
+ * direct pages the guest leaf's attributes the 4 KiB sptes copy (`ACCESS`,
+ * 9 bits). Pages of the same guest frame with different roles coexist.
+ * Unlike KVM, non-leaf sptes here copy the guest entry's R/W, U/S and XD
+ * (the hardware combines them level by level), so an indirect page does not
+ * depend on the access rights of the path above it and its role carries no
+ * parent access.
+ */
+export const SHADOW_ROLE = {
+  /** Bits 2:0: the level (1 = PT ... 5 = PML5). */
+  LEVEL: 0x7,
+  /** A direct page. */
+  DIRECT: 0x8,
+  /** Built with guest CR0.WP = 1. */
+  CR0_WP: 0x10,
+  /** Built with guest IA32_EFER.NXE = 1 (XD is not a reserved bit). */
+  EFER_NX: 0x20,
+  /** CR4.SMEP = 1 and CR0.WP = 0. */
+  SMEP_ANDNOT_WP: 0x40,
+  /** CR4.SMAP = 1 and CR0.WP = 0. */
+  SMAP_ANDNOT_WP: 0x80,
+  /** Shift of the direct page's leaf attributes (PK 3:0, G 4, D 5, PWT 6, PCD 7, PAT 8). */
+  ACCESS_SHIFT: 8,
+} as const;
 
 /** One page of shadow paging structures in host memory. */
 export class ShadowPage {
@@ -18,52 +49,65 @@ export class ShadowPage {
   readonly parents: number[] = [];
   /** Guest frame mapped by each leaf spte (-1: none), for the reverse map. */
   readonly leafGfn = new Float64Array(512).fill(-1);
-  /** Times this page is the root of a cached guest CR3. */
+  /** Times this page is the root of a cached guest CR3 (over every vCPU). */
   rootRefs = 0;
 
   constructor(
     readonly hpa: number,
-    readonly key: number,
     /** Guest frame of the shadowed table, or first frame of the large page for a direct page. */
     readonly gfn: number,
-    readonly level: number,
-    readonly direct: boolean,
+    /** {@link SHADOW_ROLE} bits. */
+    readonly role: number,
   ) {}
-}
 
-/**
- * Key of a shadow page: frame and level, and for a direct page also its
- * `role` (0..511: the guest large leaf's bits the 4 KiB sptes copy, see
- * `ShadowMmu`). Direct keys are negative so the two kinds never collide.
- */
-export function shadowKey(gfn: number, level: number, direct: boolean, role: number): number {
-  return direct ? -(gfn * 4096 + role * 8 + level) - 1 : gfn * 4096 + level;
+  /** Level of the page (1 = PT). */
+  get level(): number {
+    return this.role & SHADOW_ROLE.LEVEL;
+  }
+
+  /** True for a direct page. */
+  get direct(): boolean {
+    return (this.role & SHADOW_ROLE.DIRECT) !== 0;
+  }
 }
 
 /** Shadow pages, reverse map and write protection. */
 export class ShadowPageStore {
-  private readonly byKey = new Map<number, ShadowPage>();
+  /** Every page by guest frame (roles tell them apart). */
+  private readonly hash = new Map<number, ShadowPage[]>();
   private readonly byHpa = new Map<number, ShadowPage>();
   /** Non-direct shadow pages per guest frame (the frame is write-protected while any exist). */
   private readonly byGfn = new Map<number, ShadowPage[]>();
   /** Leaf sptes (host addresses) per guest frame. */
   private readonly rmap = new Map<number, number[]>();
+  private pageCount = 0;
   /** Pages created since the start. */
   created = 0;
   /** Leaf sptes made read-only when their frame became a shadowed table. */
   writeProtected = 0;
+  /** Set when a present spte was cleared or lost rights: TLBs may hold what is gone. */
+  flushNeeded = false;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     private readonly allocator: PageAllocator,
   ) {}
 
   get count(): number {
-    return this.byKey.size;
+    return this.pageCount;
   }
 
-  get(key: number): ShadowPage | undefined {
-    return this.byKey.get(key);
+  /** The page of `gfn` with `role`, if any. */
+  get(gfn: number, role: number): ShadowPage | undefined {
+    const list = this.hash.get(gfn);
+    if (list === undefined) return undefined;
+    for (const page of list) if (page.role === role) return page;
+    return undefined;
+  }
+
+  /** Every page of `gfn`, any role (direct pieces included). */
+  pagesOf(gfn: number): readonly ShadowPage[] {
+    return this.hash.get(gfn) ?? [];
   }
 
   atHpa(hpa: number): ShadowPage | undefined {
@@ -81,16 +125,18 @@ export class ShadowPageStore {
   }
 
   /** Creates a page, or returns undefined when the allocator is exhausted. */
-  create(gfn: number, level: number, direct: boolean, role: number): ShadowPage | undefined {
+  create(gfn: number, role: number): ShadowPage | undefined {
     const hpa = this.allocator.tryAllocate();
     if (hpa < 0) return undefined;
-    this.memory.fill(hpa, 4096, 0);
-    const key = shadowKey(gfn, level, direct, role);
-    const page = new ShadowPage(hpa, key, gfn, level, direct);
-    this.byKey.set(key, page);
+    zeroPage(this.memory, hpa);
+    const page = new ShadowPage(hpa, gfn, role);
+    const same = this.hash.get(gfn);
+    if (same === undefined) this.hash.set(gfn, [page]);
+    else same.push(page);
     this.byHpa.set(hpa, page);
+    this.pageCount++;
     this.created++;
-    if (!direct) {
+    if (!page.direct) {
       const list = this.byGfn.get(gfn);
       if (list === undefined) {
         this.byGfn.set(gfn, [page]);
@@ -116,9 +162,10 @@ export class ShadowPageStore {
   /**
    * Clears spte `index` of `page`: a leaf leaves the reverse map; a link to a
    * child shadow page is removed from the child's parents (the child stays
-   * cached, still shadowing its table).
+   * cached, still shadowing its table). `flush` = false for a zap that needs
+   * no remote flush (INVLPG's, of an spte equal to the guest entry).
    */
-  zapEntry(page: ShadowPage, index: number): boolean {
+  zapEntry(page: ShadowPage, index: number, flush = true): boolean {
     const spte = page.hpa + index * 8;
     const lo = this.memory.read32(spte);
     if ((lo & P) === 0) return false;
@@ -133,6 +180,7 @@ export class ShadowPageStore {
     }
     this.memory.write32(spte, 0);
     this.memory.write32(spte + 4, 0);
+    if (flush) this.flushNeeded = true;
     return true;
   }
 
@@ -142,10 +190,16 @@ export class ShadowPageStore {
     for (const spte of [...page.parents]) {
       this.memory.write32(spte, 0);
       this.memory.write32(spte + 4, 0);
+      this.flushNeeded = true;
     }
     page.parents.length = 0;
-    this.byKey.delete(page.key);
+    const same = this.hash.get(page.gfn);
+    if (same !== undefined) {
+      removeValue(same, page);
+      if (same.length === 0) this.hash.delete(page.gfn);
+    }
     this.byHpa.delete(page.hpa);
+    this.pageCount--;
     if (!page.direct) {
       const list = this.byGfn.get(page.gfn);
       if (list !== undefined) {
@@ -158,19 +212,16 @@ export class ShadowPageStore {
 
   /** Frees everything (the allocator is reset). */
   clear(): void {
-    this.byKey.clear();
+    if (this.pageCount > 0) this.flushNeeded = true;
+    this.hash.clear();
     this.byHpa.clear();
     this.byGfn.clear();
     this.rmap.clear();
+    this.pageCount = 0;
     this.allocator.reset();
   }
 
-  /** Every page (for zapping). */
-  pages(): ShadowPage[] {
-    return [...this.byKey.values()];
-  }
-
-  /** Makes every leaf spte mapping `gfn` read-only (SDM: R/W = 0 makes writes fault). */
+  /** Makes every leaf spte mapping `gfn` read-only (SDM 3A 4.6: R/W = 0 makes writes fault). */
   private protect(gfn: number): void {
     const list = this.rmap.get(gfn);
     if (list === undefined) return;
@@ -179,6 +230,7 @@ export class ShadowPageStore {
       if ((lo & RW) !== 0) {
         this.memory.write32(spte, (lo & ~RW) >>> 0);
         this.writeProtected++;
+        this.flushNeeded = true;
       }
     }
   }

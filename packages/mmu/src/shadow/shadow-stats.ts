@@ -4,20 +4,28 @@
  */
 import { WalkResult } from '../common/walk-result.js';
 
-/** What the hypervisor saw for one access under shadow paging. */
-export type ShadowEvent = 'hit' | 'fixed' | 'guest-fault' | 'write-protected' | 'mmio';
+/**
+ * What the hypervisor saw for one access under shadow paging:
+ * `'hit'` (no exit), `'page-fault-exit'` (the hardware walk of the shadow
+ * tables faulted: a #PF VM exit not yet handled, from
+ * `ShadowMmu.hardwareTranslate`), and the outcomes of KVM's handler:
+ * `'fixed'`, `'guest-fault'`, `'write-protected'`, `'mmio'`.
+ */
+export type ShadowEvent = 'hit' | 'page-fault-exit' | 'fixed' | 'guest-fault' | 'write-protected' | 'mmio';
 
-/** A walk result plus the hypervisor-visible event. */
+/** A walk result plus the hypervisor-visible event. Reused: read it before the next call on the same MMU. */
 export class ShadowResult extends WalkResult {
   event: ShadowEvent = 'hit';
 }
 
 /** Counters for comparing shadow paging with nested paging. */
 export interface ShadowMmuStats {
-  /** Accesses translated. */
+  /** Accesses translated (this vCPU). */
   accesses: number;
-  /** Accesses the shadow tables translated with no exit. */
+  /** Accesses the TLB or the shadow tables translated with no exit. */
   hits: number;
+  /** Of the hits, TLB hits (no walk at all). */
+  tlbHits: number;
   /** Shadow page faults: VM exits taken into the MMU. */
   exits: number;
   /** Exits fixed silently. */
@@ -28,20 +36,24 @@ export interface ShadowMmuStats {
   writeProtectExits: number;
   /** Exits to MMIO (no memslot). */
   mmioExits: number;
-  /** Guest writes emulated (writes to guest page tables). */
+  /** Guest writes emulated (writes to guest page tables; VM-wide). */
   emulatedWrites: number;
-  /** Shadow entries rewritten in place after an emulated write. */
+  /** Shadow entries rewritten in place after an emulated write (VM-wide). */
   sptesUpdated: number;
-  /** Shadow entries dropped. */
+  /** Shadow entries dropped (VM-wide). */
   sptesZapped: number;
-  /** Shadow pages created. */
+  /** Shadow pages created (VM-wide). */
   pagesCreated: number;
-  /** Shadow pages now in use. */
+  /** Shadow pages now in use (VM-wide). */
   pagesInUse: number;
-  /** Shadow pages freed because the guest reused an unreachable shadowed table page. */
+  /** Shadow pages freed because the guest reused an unreachable shadowed table page (VM-wide). */
   pagesUnshadowed: number;
-  /** Whole-MMU zaps (shadow page pool exhausted, context change, restore). */
+  /** Whole-VM zaps (shadow page pool exhausted, memslot change, restore; VM-wide). */
   zapAlls: number;
+  /** Remote TLB flushes the VM requested (VM-wide). */
+  remoteFlushes: number;
+  /** Flushes of this vCPU's TLB (remote flushes, CR3 loads, context changes). */
+  tlbFlushes: number;
   /** CR3 loads that found a cached shadow root. */
   rootHits: number;
   /** CR3 loads that built a new shadow root. */
@@ -54,19 +66,17 @@ export interface ShadowMmuStats {
   guestReferences: number;
 }
 
+/** Per-vCPU counters. */
 export const COUNTERS = [
   'accesses',
   'hits',
+  'tlbHits',
   'exits',
   'fixed',
   'guestFaults',
   'writeProtectExits',
   'mmioExits',
-  'emulatedWrites',
-  'sptesUpdated',
-  'sptesZapped',
-  'pagesUnshadowed',
-  'zapAlls',
+  'tlbFlushes',
   'rootHits',
   'rootMisses',
   'invlpgs',
@@ -74,5 +84,7 @@ export const COUNTERS = [
   'guestReferences',
 ] as const;
 
-export type CounterName = (typeof COUNTERS)[number];
+/** Counters added after the first saved-state format (absent in old states: 0). */
+export const NEW_COUNTERS: readonly string[] = ['tlbHits', 'tlbFlushes'];
 
+export type CounterName = (typeof COUNTERS)[number];

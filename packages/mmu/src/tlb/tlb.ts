@@ -12,12 +12,14 @@ import { TWO_32 } from '../common/address.js';
 import { MmuError } from '../common/mmu-error.js';
 import type { WalkResult } from '../common/walk-result.js';
 import { PagingStructureCache } from './paging-structure-cache.js';
+import type { TimeOptions } from '../common/memory-access.js';
+import { timeSource } from '../common/memory-access.js';
 
 /** How a full set chooses its victim. */
 export type TlbReplacement = 'lru' | 'fifo' | 'random';
 
 /** Options of {@link Tlb}. */
-export interface TlbOptions {
+export interface TlbOptions extends TimeOptions {
   /** Total entries (power of two). Default 64. */
   entries?: number;
   /** Ways per set (power of two dividing `entries`; `entries` = fully associative). Default 4. */
@@ -28,7 +30,6 @@ export interface TlbOptions {
   seed?: number;
   /** Receives `tlb.hit`/`tlb.miss`/`tlb.flush` events. */
   tracer?: Tracer;
-  now?: () => number;
   /** Source name on trace events (default `'tlb'`). */
   source?: string;
   /** Entries per level of the paging-structure caches (SDM 3A 4.10.3); 0 or absent: none. */
@@ -73,6 +74,15 @@ export class Tlb {
   fills = 0;
   /** Entries invalidated by invalidation operations. */
   invalidations = 0;
+  /**
+   * Invalidation epoch: bumped by every invalidation operation (whether or
+   * not it found an entry) and by {@link restoreState}; never by a lookup or
+   * a fill. A translation a CPU copied out of this TLB (or out of a walk whose
+   * result this TLB would cache) while `epoch` was E may be used as long as
+   * `epoch` is still E: nothing since then asked for it to be dropped. Not
+   * saved; only its changes mean something.
+   */
+  epoch = 0;
 
   readonly entries: number;
   readonly ways: number;
@@ -139,7 +149,7 @@ export class Tlb {
     this.seed = options.seed ?? 1;
     this.random = new SeededRandom(this.seed);
     this.tracer = options.tracer;
-    this.now = options.now ?? (() => 0);
+    this.now = timeSource(options);
     this.source = options.source ?? 'tlb';
     const psc = options.pagingStructureCache ?? 0;
     this.psc = psc > 0 ? new PagingStructureCache(psc) : null;
@@ -443,6 +453,8 @@ export class Tlb {
   }
 
   private invalidateWhere(match: (i: number) => boolean): number {
+    // Bumped even when nothing matches: a CPU-side cache may still hold what this TLB already evicted.
+    this.epoch++;
     let n = 0;
     for (let i = 0; i < this.entries; i++) {
       if (this.valid[i] === 1 && match(i)) {

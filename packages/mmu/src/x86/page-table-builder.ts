@@ -4,10 +4,14 @@
  * allocated from a {@link PageAllocator}; `toHost` says where a table address
  * lives in host memory when tables are guest-physical (default: identity).
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
 import { TWO_32, entryAddress, highHalf } from '../common/address.js';
+import { MmuError } from '../common/mmu-error.js';
 import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
+import { zeroPage } from '../common/memory-access.js';
+import type { TableFormat } from '../common/table-range.js';
+import { checkRange, checkRoot, editRange } from '../common/table-range.js';
 import { x86TableIndex } from './page-walker.js';
 import { PTE_HI, PTE_LO } from './regs.js';
 
@@ -30,18 +34,70 @@ export interface X86MapOptions {
   tableNoExecute?: boolean;
 }
 
+/** x86-64 entries for the range edits (SDM 3A 4.5: P bit 0, R/W bit 1, PS bit 7). */
+const X86_FORMAT: TableFormat = {
+  present: (lo) => (lo & PTE_LO.P) !== 0,
+  leaf: (lo, level) => level === 1 || (level <= 3 && (lo & PTE_LO.PS) !== 0),
+  readOnly: (lo) => (lo & ~PTE_LO.RW) >>> 0,
+};
+
+const LEVELS = [4, 5] as const;
+
 /** Writes x86-64 paging structures. */
 export class X86PageTableBuilder {
   /** Physical (or guest-physical) address of the root table: the CR3 value. */
   readonly root: number;
 
+  /** Allocates a fresh root table; `root` (see {@link X86PageTableBuilder.attach}) uses an existing one instead. */
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     private readonly allocator: PageAllocator,
     readonly levels: 4 | 5 = 4,
     private readonly toHost: (address: number) => number = (a) => a,
+    root?: number,
   ) {
-    this.root = this.newTable();
+    if (!(LEVELS as readonly number[]).includes(levels)) throw new MmuError('bad-argument', `levels must be 4 or 5, got ${String(levels)}`);
+    if (root === undefined) {
+      this.root = this.newTable();
+    } else {
+      checkRoot(memory, root, toHost, 'page-table');
+      this.root = root;
+    }
+  }
+
+  /**
+   * A builder over tables that already exist (after a restore, or built by
+   * someone else) at `root`: nothing is allocated or written. Restore the
+   * allocator's own state so new tables do not reuse pages in use.
+   */
+  static attach(memory: Memory, allocator: PageAllocator, root: number, levels: 4 | 5 = 4, toHost: (address: number) => number = (a) => a): X86PageTableBuilder {
+    return new X86PageTableBuilder(memory, allocator, levels, toHost, root);
+  }
+
+  /** Clears every leaf overlapping `[linear, linear + size)` (a large leaf overlapping partly goes whole). Returns the entries cleared. */
+  unmapRange(linear: number, size: number): number {
+    checkRange(linear, size, 'unmap range');
+    return editRange(this.space(), X86_FORMAT, this.root, this.levels, linear, linear + size, 'unmap');
+  }
+
+  /** Clears R/W in every leaf overlapping `[linear, linear + size)` (dirty logging: the next write faults). Returns the entries changed. */
+  writeProtect(linear: number, size: number): number {
+    checkRange(linear, size, 'write-protect range');
+    return editRange(this.space(), X86_FORMAT, this.root, this.levels, linear, linear + size, 'write-protect');
+  }
+
+  /**
+   * Removes every mapping in `[linear, linear + size)` and frees the tables
+   * wholly inside it back to the allocator (the entries that pointed to them
+   * are cleared). Returns the entries cleared.
+   */
+  zapRange(linear: number, size: number): number {
+    checkRange(linear, size, 'zap range');
+    return editRange(this.space(), X86_FORMAT, this.root, this.levels, linear, linear + size, 'zap');
+  }
+
+  private space(): { memory: Memory; toHost: (a: number) => number; allocator: PageAllocator } {
+    return { memory: this.memory, toHost: this.toHost, allocator: this.allocator };
   }
 
   /** Maps `linear` (bits 52:0 of a number) to `physical`. */
@@ -120,7 +176,7 @@ export class X86PageTableBuilder {
 
   private newTable(): number {
     const t = this.allocator.allocate();
-    this.memory.fill(this.toHost(t), 4096, 0);
+    zeroPage(this.memory, this.toHost(t));
     return t;
   }
 }

@@ -4,11 +4,11 @@
  * 4-15..4-20), access rights (4.6), accessed/dirty updates written to memory
  * (4.8) and page-fault results with the architectural error code (4.7).
  *
- * Entries are read as halves with core's `PhysicalMemory.read64Halves`
+ * Entries are read as halves with core's `Memory.read64Halves`
  * (internal/entry-reader.ts); the result object is reused and the walk
  * allocates nothing unless the caller records references.
  */
-import type { PhysicalMemory, Tracer } from '@hvsim/core';
+import type { Memory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
 import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import type { WalkReferenceKind } from '../common/walk-result.js';
@@ -16,6 +16,8 @@ import { WalkResult } from '../common/walk-result.js';
 import { checkX86Access, pageFaultCode, x86AccessFault } from './access-rights.js';
 import type { X86PagingContext } from './paging-context.js';
 import { EntryReader } from '../internal/entry-reader.js';
+import type { TimeOptions } from '../common/memory-access.js';
+import { timeSource, write32Safe } from '../common/memory-access.js';
 import { ACCESS, PFEC, PTE_HI, PTE_LO } from './regs.js';
 import type { TableStage } from './table-stage.js';
 
@@ -26,15 +28,13 @@ const WRITE = ACCESS.WRITE;
 const P_RSVD = PFEC.P | PFEC.RSVD;
 
 /** Options of {@link X86PageWalker}. */
-export interface X86PageWalkerOptions {
+export interface X86PageWalkerOptions extends TimeOptions {
   /** Second stage for guest-physical table addresses (memslots or EPT); none for a native walk. */
   stage?: TableStage;
   /** Kind recorded for this walker's references (default `'guest'`). */
   referenceKind?: WalkReferenceKind;
   /** Receives an `mmu.walk` event per walk. */
   tracer?: Tracer;
-  /** Cycle stamped on trace events. */
-  now?: () => number;
   /** Source name on trace events (default `'mmu'`). */
   source?: string;
 }
@@ -79,14 +79,14 @@ export class X86PageWalker {
   private readonly reader: EntryReader;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     options: X86PageWalkerOptions = {},
   ) {
     this.reader = new EntryReader(memory);
     this.stage = options.stage ?? null;
     this.kind = options.referenceKind ?? 'guest';
     this.tracer = options.tracer;
-    this.now = options.now ?? (() => 0);
+    this.now = timeSource(options);
     this.source = options.source ?? 'mmu';
   }
 
@@ -221,9 +221,10 @@ export class X86PageWalker {
         out.secondStageReferences += out.references - before;
         if (hpa < 0) return this.finishFault(out, l);
       }
-      this.memory.write32(hpa, (old | want) >>> 0);
+      // An entry read from no memory (all ones) already has A and D; a
+      // read-only region drops the write (common/memory-access.ts).
+      if (write32Safe(this.memory, hpa, (old | want) >>> 0)) out.adWrites++;
       this.entryLo[l] = (old | want) >>> 0;
-      out.adWrites++;
     }
     out.dirty = ((this.entryLo[level] ?? 0) & D) !== 0;
     const gpa = base + offset;

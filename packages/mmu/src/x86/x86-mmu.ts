@@ -5,9 +5,11 @@
  * on a miss). SDM 3A 4.10 "Caching Translation Information", SDM 3C 28.3
  * "Caching Translation Information" (VPIDs, EPT).
  */
-import type { PhysicalMemory, Tracer } from '@hvsim/core';
+import type { Memory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
-import { checkAddress, entryAddress, highHalf } from '../common/address.js';
+import { checkAddress, checkHalves, entryAddress, highHalf, splitAddress } from '../common/address.js';
+import type { TimeOptions } from '../common/memory-access.js';
+import { innerClock } from '../common/memory-access.js';
 import { MmuError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import type { EptWalkerOptions } from '../ept/ept-walker.js';
@@ -29,17 +31,31 @@ const { R: EPT_R, W: EPT_W, X: EPT_X } = EPTE_LO;
 const { WRITABLE, USER, EXECUTABLE, DIRTY } = TLB_ATTR;
 
 /** Options of {@link X86Mmu}. */
-export interface X86MmuOptions {
+export interface X86MmuOptions extends TimeOptions {
   /** The processor state (default: a fresh context). */
   context?: X86PagingContext | X86PagingContextOptions;
   /** A TLB to use, or options for a new one. */
   tlb?: Tlb | TlbOptions;
-  /** Translate guest-physical addresses through EPT (the "enable EPT" control). */
+  /** Translate guest-physical addresses through EPT (the "enable EPT" control) from the start; see {@link X86Mmu.setEptEnabled}. */
   ept?: boolean;
-  /** EPT capabilities when `ept` is set. */
+  /** EPT capabilities (used whenever EPT is enabled). */
   eptOptions?: EptWalkerOptions;
   tracer?: Tracer;
-  now?: () => number;
+}
+
+/**
+ * A 64-bit linear address operand: a number (below 2^53), or an unsigned
+ * 64-bit bigint for upper-half (canonical kernel) addresses such as
+ * `0xffff_8000_0000_1000n`. The hot paths take halves instead (`hi`, `lo`:
+ * bits 63:32 and 31:0, e.g. {@link X86Mmu.translate64}, {@link X86Mmu.invlpg64}).
+ */
+export type LinearAddress = number | bigint;
+
+/** `[hi, lo]` of a {@link LinearAddress} operand (checked; `what` names it in the error). */
+function linearHalves(value: LinearAddress, what: string): [number, number] {
+  if (typeof value === 'bigint') return splitAddress(value);
+  checkAddress(value, what);
+  return [highHalf(value), value >>> 0];
 }
 
 /** TLB plus walker for one logical processor. */
@@ -48,9 +64,12 @@ export class X86Mmu {
   readonly tlb: Tlb;
   /** The native walker (used when EPT is off). */
   readonly walker: X86PageWalker;
-  /** The nested walker (when EPT is on); load the EPTP with {@link setEptp}. */
-  readonly nested: NestedWalker | null;
   private vpidValue = 0;
+  private nestedWalker: NestedWalker | null = null;
+  private eptOn = false;
+  /** Epoch bumps of this MMU's own (context, VPID, EPTP, mode); added to the TLB's. */
+  private localEpoch = 0;
+  private readonly nestedOptions: EptWalkerOptions;
   /** Translations requested. */
   translations = 0;
 
@@ -59,17 +78,65 @@ export class X86Mmu {
   private readonly eptOptions: EptWalkerOptions;
 
   constructor(
-    private readonly memory: PhysicalMemory,
+    private readonly memory: Memory,
     options: X86MmuOptions = {},
   ) {
     const ctx = options.context;
     this.context = ctx instanceof X86PagingContext ? ctx : new X86PagingContext(ctx);
     const tlb = options.tlb;
-    this.tlb = tlb instanceof Tlb ? tlb : new Tlb({ ...tlb, ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.now ? { now: options.now } : {}) });
-    const trace = { ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.now ? { now: options.now } : {}) };
+    const trace = { ...(options.tracer ? { tracer: options.tracer } : {}), ...innerClock(options) };
+    this.tlb = tlb instanceof Tlb ? tlb : new Tlb({ ...tlb, ...trace });
     this.walker = new X86PageWalker(memory, trace);
     this.eptOptions = { ...options.eptOptions, tracer: undefined };
-    this.nested = options.ept === true ? new NestedWalker(memory, { ...options.eptOptions, ...trace }) : null;
+    this.nestedOptions = { ...options.eptOptions, ...trace };
+    if (options.ept === true) this.setEptEnabled(true);
+  }
+
+  /** The nested walker while EPT is enabled (load the EPTP with {@link setEptp}), else null. */
+  get nested(): NestedWalker | null {
+    return this.eptOn ? this.nestedWalker : null;
+  }
+
+  /** True while guest-physical addresses go through EPT. */
+  get eptEnabled(): boolean {
+    return this.eptOn;
+  }
+
+  /**
+   * Turns EPT on or off, as a VM entry with a different "enable EPT" control
+   * does: one physical CPU can host shadow-paging and EPT guests with one
+   * MMU. Linear and combined mappings are told apart by their EP4TA tag
+   * (SDM 3C 28.3.1), so nothing is flushed; the nested walker (and its
+   * EPTP) is made on first use and kept while EPT is off.
+   */
+  setEptEnabled(on: boolean): void {
+    if (typeof on !== 'boolean') throw new MmuError('bad-argument', `setEptEnabled takes a boolean, got ${String(on)}`);
+    if (on && this.nestedWalker === null) this.nestedWalker = new NestedWalker(this.memory, this.nestedOptions);
+    if (on !== this.eptOn) this.localEpoch++;
+    this.eptOn = on;
+  }
+
+  /**
+   * Invalidation epoch: changes whenever a translation this MMU gave out may
+   * no longer be the one it would give. Bumped by every TLB invalidation
+   * (INVLPG, INVPCID, INVVPID, INVEPT, MOV to CR3 — with or without the
+   * no-flush bit, since the PCID and root change — MOV to CR4, VM transitions
+   * without VPID, a #PF dropping an address), by a VPID or EPTP change, EPT
+   * on/off, {@link contextChanged} and restore. Contract for a CPU-side
+   * translation cache: key entries by linear page and access kind (read,
+   * write, fetch, user/supervisor); cache a write only when the result was
+   * `dirty`; drop the whole cache when `epoch` differs from the value read
+   * when the entries were made. The CPU must call {@link contextChanged}
+   * after writing `context` fields directly (CR0.WP, EFER.NXE, CR4.SMAP/PKE,
+   * RFLAGS.AC, PKRU, ...), which the MMU cannot see.
+   */
+  get epoch(): number {
+    return this.tlb.epoch + this.localEpoch;
+  }
+
+  /** Tells the MMU that the CPU wrote `context` fields directly: bumps {@link epoch} (no TLB flush; the architecture keeps TLB entries). */
+  contextChanged(): void {
+    this.localEpoch++;
   }
 
   /** Current VPID, 0..0xffff (0: the host, or VPID disabled; SDM 3C 28.1 "Virtual Processor Identifiers"). */
@@ -79,28 +146,32 @@ export class X86Mmu {
 
   set vpid(value: number) {
     if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuError('bad-argument', `VPID must be an integer in [0, 0xffff], got ${String(value)}`);
+    if (value !== this.vpidValue) this.localEpoch++;
     this.vpidValue = value;
   }
 
   /** TLB and walk counters: translations, hits, misses, walks and the entries they read (guest and EPT). */
   stats(): X86MmuStats {
-    const walks = this.nested === null ? this.walker.walks : this.nested.walks;
-    const references = this.nested === null ? this.walker.references : this.nested.guestReferences + this.nested.eptReferences;
+    const n = this.nestedWalker;
+    const walks = this.walker.walks + (n?.walks ?? 0);
+    const references = this.walker.references + (n === null ? 0 : n.guestReferences + n.eptReferences);
     return {
       translations: this.translations,
       tlbHits: this.tlb.hits,
       tlbMisses: this.tlb.misses,
       walks,
       walkReferences: references,
-      eptReferences: this.nested?.eptReferences ?? 0,
+      eptReferences: n?.eptReferences ?? 0,
       pagingStructureCacheHits: this.tlb.psc?.hits ?? 0,
     };
   }
 
-  /** Loads the EPTP (EPT mode only). */
+  /** Loads the EPTP (EPT enabled only). */
   setEptp(eptp: bigint): void {
-    if (this.nested === null) throw new MmuError('bad-argument', 'setEptp needs an X86Mmu built with { ept: true }');
-    this.nested.ept.setEptp(eptp);
+    const nested = this.nested;
+    if (nested === null) throw new MmuError('bad-argument', 'setEptp needs EPT enabled ({ ept: true } or setEptEnabled(true))');
+    nested.ept.setEptp(eptp);
+    this.localEpoch++;
   }
 
   /** Translates a linear address given as a number (see {@link translate64}). */
@@ -179,20 +250,32 @@ export class X86Mmu {
     }
   }
 
-  /** INVLPG of a linear address (number form). */
-  invlpg(linear: number): void {
-    checkAddress(linear, 'INVLPG linear address');
-    invlpg(this.tlb, this.context, this.vpid, highHalf(linear), linear >>> 0);
+  /**
+   * INVLPG of a linear address: a number, or an unsigned 64-bit bigint for
+   * upper-half addresses ({@link LinearAddress}). A non-canonical address is
+   * a no-op (SDM 2 "INVLPG").
+   */
+  invlpg(linear: LinearAddress): void {
+    const [hi, lo] = linearHalves(linear, 'INVLPG linear address');
+    this.invlpg64(hi, lo);
   }
 
-  /** MOV to CR3 with PCID semantics; #GP on reserved bits. */
+  /** INVLPG of the linear address `hi:lo` (bits 63:32, 31:0), allocation-free. */
+  invlpg64(hi: number, lo: number): void {
+    checkHalves(hi, lo, 'INVLPG linear address');
+    invlpg(this.tlb, this.context, this.vpid, hi, lo);
+  }
+
+  /** MOV to CR3 with PCID semantics; #GP on reserved bits. Bumps {@link epoch} even with the no-flush bit (the PCID changes). */
   movToCr3(value: bigint): void {
     movToCr3(this.tlb, this.context, this.vpid, value);
+    this.localEpoch++;
   }
 
   /** MOV to CR4 changing PGE, PCIDE, SMEP (and optionally SMAP, PKE, PKS): updates the context and invalidates as SDM 3A 4.10.4.1 says. */
   movToCr4(next: { pge: boolean; pcide: boolean; smep: boolean; smap?: boolean; pke?: boolean; pks?: boolean }): void {
     movToCr4(this.tlb, this.context, this.vpid, next);
+    this.localEpoch++;
   }
 
   /**
@@ -204,16 +287,16 @@ export class X86Mmu {
     this.tlb.invalidateVpid(0, false);
   }
 
-  /** INVPCID; #GP on a bad type or descriptor. */
-  invpcid(type: number, pcid: number, linear = 0): void {
-    checkAddress(linear, 'INVPCID linear address');
-    invpcid(this.tlb, this.context, this.vpid, type, pcid, highHalf(linear), linear >>> 0);
+  /** INVPCID; #GP on a bad type or descriptor. `linear` as for {@link invlpg}. */
+  invpcid(type: number, pcid: number, linear: LinearAddress = 0): void {
+    const [hi, lo] = linearHalves(linear, 'INVPCID linear address');
+    invpcid(this.tlb, this.context, this.vpid, type, pcid, hi, lo);
   }
 
-  /** INVVPID; returns 0 or VM-instruction error 28. */
-  invvpid(type: number, vpid: number, linear = 0): number {
-    checkAddress(linear, 'INVVPID linear address');
-    return invvpid(this.tlb, type, vpid, highHalf(linear), linear >>> 0, this.context.cr4La57);
+  /** INVVPID; returns 0 or VM-instruction error 28. `linear` as for {@link invlpg}. */
+  invvpid(type: number, vpid: number, linear: LinearAddress = 0): number {
+    const [hi, lo] = linearHalves(linear, 'INVVPID linear address');
+    return invvpid(this.tlb, type, vpid, hi, lo, this.context.cr4La57);
   }
 
   /** INVEPT; returns 0 or VM-instruction error 28. */
@@ -231,27 +314,39 @@ export class X86Mmu {
       context: this.context.saveState(),
       tlb: this.tlb.saveState(),
       walker: this.walker.saveState(),
-      ...(this.nested ? { nested: this.nested.saveState() } : {}),
+      eptEnabled: this.eptOn,
+      ...(this.nestedWalker ? { nested: this.nestedWalker.saveState() } : {}),
     };
   }
 
-  /** Restores {@link saveState} output (EPT mode must match); a bad state changes nothing. */
+  /**
+   * Restores {@link saveState} output, EPT on or off as saved (states without
+   * `eptEnabled` are in EPT mode exactly when they have `nested`); a bad
+   * state changes nothing.
+   */
   restoreState(state: unknown): void {
     const s = readState(state, 'hvsim.mmu.x86-mmu', 1);
     const vpid = s.int('vpid', 0, 0xffff);
     const translations = s.address('translations');
-    if (s.has('nested') !== (this.nested !== null)) throw new MmuError('bad-argument', `saved X86Mmu state ${s.has('nested') ? 'uses' : 'does not use'} EPT, this X86Mmu ${this.nested ? 'does' : 'does not'}`);
+    const hasNested = s.has('nested');
+    const ept = s.has('eptEnabled') ? s.bool('eptEnabled') : hasNested;
+    if (ept && !hasNested) throw new MmuError('bad-argument', 'saved X86Mmu state has eptEnabled but no nested walker state');
     // Validate every part on scratch instances first, so a bad part leaves this MMU untouched.
     new X86PagingContext().restoreState(s.raw('context'));
     new Tlb({ entries: this.tlb.entries, ways: this.tlb.ways, replacement: this.tlb.replacement }).restoreState(s.raw('tlb'));
     new X86PageWalker(this.memory).restoreState(s.raw('walker'));
-    if (this.nested) new NestedWalker(this.memory, this.eptOptions).restoreState(s.raw('nested'));
+    if (hasNested) new NestedWalker(this.memory, this.eptOptions).restoreState(s.raw('nested'));
     this.context.restoreState(s.raw('context'));
     this.tlb.restoreState(s.raw('tlb'));
     this.walker.restoreState(s.raw('walker'));
-    if (this.nested) this.nested.restoreState(s.raw('nested'));
+    // The nested walker is as saved: none if the state had none.
+    if (!hasNested) this.nestedWalker = null;
+    this.setEptEnabled(hasNested);
+    this.nestedWalker?.restoreState(s.raw('nested'));
+    this.eptOn = ept;
     this.vpid = vpid;
     this.translations = translations;
+    this.localEpoch++;
   }
 }
 
@@ -278,5 +373,8 @@ export interface X86MmuState {
   context: unknown;
   tlb: unknown;
   walker: unknown;
+  /** EPT on at the save (absent in states from before EPT could be switched: then `nested` says). */
+  eptEnabled?: boolean;
+  /** The nested walker (EPTP, counters), when one was made. */
   nested?: unknown;
 }

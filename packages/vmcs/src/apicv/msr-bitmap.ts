@@ -3,15 +3,18 @@
  * Exits Conditionally": RDMSR, WRMSR): four 1-KByte bitmaps in one 4-KByte
  * page — read-low (MSRs 0-1FFFH) at 0, read-high (C0000000H-C0001FFFH) at
  * 400H, write-low at 800H, write-high at C00H. A set bit means the access
- * exits; an MSR outside both ranges always exits.
+ * exits; an MSR outside both ranges always exits. Bitmaps with no memory
+ * behind them read as all ones (every access exits).
  */
-import type { PhysicalMemory } from '@hvsim/core';
+import type { Memory } from '@hvsim/core';
+import { VmxError } from '../errors.js';
+import { readMemory32, readMemory8 } from '../internal/memory-access.js';
 
 /** Byte offsets of the four bitmaps. */
 export const MSR_BITMAP_OFFSET = { READ_LOW: 0x000, READ_HIGH: 0x400, WRITE_LOW: 0x800, WRITE_HIGH: 0xc00 } as const;
 
 /** True when RDMSR (`write` false) or WRMSR of `msr` exits according to the bitmaps at `bitmap`. */
-export function msrBitmapExits(memory: PhysicalMemory, bitmap: number, msr: number, write: boolean): boolean {
+export function msrBitmapExits(memory: Memory, bitmap: number, msr: number, write: boolean): boolean {
   let index = msr >>> 0;
   let offset: number;
   if (index <= 0x1fff) offset = write ? MSR_BITMAP_OFFSET.WRITE_LOW : MSR_BITMAP_OFFSET.READ_LOW;
@@ -19,11 +22,15 @@ export function msrBitmapExits(memory: PhysicalMemory, bitmap: number, msr: numb
     index -= 0xc000_0000;
     offset = write ? MSR_BITMAP_OFFSET.WRITE_HIGH : MSR_BITMAP_OFFSET.READ_HIGH;
   } else return true;
-  return ((memory.read8(bitmap + offset + (index >>> 3)) >>> (index & 7)) & 1) === 1;
+  return ((readMemory8(memory, bitmap + offset + (index >>> 3)) >>> (index & 7)) & 1) === 1;
 }
 
-/** Sets or clears the bitmap bit of `msr` for reads and/or writes (a VMM-side helper). */
-export function setMsrIntercept(memory: PhysicalMemory, bitmap: number, msr: number, access: { read?: boolean; write?: boolean }): void {
+/** Sets or clears the bitmap bit of `msr` for reads and/or writes (a VMM-side helper; the 4-KByte bitmap page must be writable memory). */
+export function setMsrIntercept(memory: Memory, bitmap: number, msr: number, access: { read?: boolean; write?: boolean }): void {
+  if (!Number.isSafeInteger(bitmap) || bitmap < 0 || bitmap % 4096 !== 0 || !memory.isWritable(bitmap, 4096)) {
+    throw new VmxError('bad-argument', `MSR-bitmap address must be a 4-KByte-aligned address of writable memory, got ${String(bitmap)}`);
+  }
+  if (typeof msr !== 'number' || msr >>> 0 !== msr) throw new VmxError('bad-argument', `MSR index must be an unsigned 32-bit integer, got ${String(msr)}`);
   let index = msr >>> 0;
   let high = false;
   if (index >= 0xc000_0000 && index <= 0xc000_1fff) {
@@ -54,24 +61,30 @@ export class MsrBitmaps {
   /** Words 0-7: read bits of 800H-8FFH; words 8-15: write bits. */
   private readonly x2apic = new Uint32Array(16);
 
-  constructor(private readonly memory: PhysicalMemory) {}
+  constructor(private readonly memory: Memory) {}
 
-  /** Binds to the bitmaps of the VMCS being entered. */
+  /** Binds to the bitmaps of the VMCS being entered (-1 without "use MSR bitmaps": every access exits). */
   attach(base: number): void {
     this.base = base;
     this.loaded = false;
   }
 
+  /** The bitmaps stay the same; their x2APIC bits are read again at first use (a new VM entry). */
+  reload(): void {
+    this.loaded = false;
+  }
+
   private load(): void {
     for (let i = 0; i < 8; i++) {
-      this.x2apic[i] = this.memory.read32(this.base + MSR_BITMAP_OFFSET.READ_LOW + 0x100 + i * 4);
-      this.x2apic[8 + i] = this.memory.read32(this.base + MSR_BITMAP_OFFSET.WRITE_LOW + 0x100 + i * 4);
+      this.x2apic[i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.READ_LOW + 0x100 + i * 4);
+      this.x2apic[8 + i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.WRITE_LOW + 0x100 + i * 4);
     }
     this.loaded = true;
   }
 
   /** True when RDMSR (`write` false) or WRMSR of `msr` exits. */
   exits(msr: number, write: boolean): boolean {
+    if (this.base < 0) return true;
     const i = msr - 0x800;
     if (i >= 0 && i <= 0xff) {
       if (!this.loaded) this.load();

@@ -6,15 +6,17 @@
  * "Posted-Interrupt Processing"). The page lives in physical memory at the
  * VMCS's virtual-APIC address, laid out like the xAPIC page (lapic's
  * `APIC_REG`); RVI and SVI live in the VMCS's guest interrupt status.
- * Every change is written to memory at once (numbers only, no allocation).
+ * Every change is written to memory at once, through a live page view of the
+ * virtual-APIC page (numbers only, no page lookup, no allocation); a page
+ * with nothing behind it reads as all ones and ignores writes.
  * VIRR, VISR, VTPR and VPPR are also kept in step from VM entry on (VIRR and
  * VISR as 8-word summaries for the highest-bit searches): while the guest
  * runs only the processor changes them (SDM 3C "Software Access to Related
  * Structures"; other agents post through the posted-interrupt descriptor).
  */
-import type { PhysicalMemory, U64Halves } from '@hvsim/core';
+import type { Memory, PageView } from '@hvsim/core';
 import { APIC_REG, type PostedInterruptDescriptor } from '@hvsim/lapic';
-import type { Vmcs } from '../vmcs/vmcs.js';
+import { Vmcs } from '../vmcs/vmcs.js';
 import { slotOf } from '../fields/slots.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
 
@@ -23,21 +25,41 @@ const S_INTR_STATUS = slotOf(VMCS_FIELD.GUEST_INTR_STATUS);
 const S_TPR_THRESHOLD = slotOf(VMCS_FIELD.TPR_THRESHOLD);
 const S_EOI_EXIT0 = slotOf(VMCS_FIELD.EOI_EXIT_BITMAP0);
 
+// Word indices (byte offset / 4) of the registers this file keeps in step.
+const W_TPR = APIC_REG.APIC_TPR >>> 2;
+const W_PPR = APIC_REG.APIC_PPR >>> 2;
+const W_EOI = APIC_REG.APIC_EOI >>> 2;
+const W_ISR0 = APIC_REG.APIC_ISR0 >>> 2;
+const W_IRR0 = APIC_REG.APIC_IRR0 >>> 2;
+
 /** Offset of the 32-bit word holding bit `vector` of a 256-bit register (ISR, TMR, IRR) starting at `base` (SDM 3C "Virtual-APIC State"). */
 export function vectorWordOffset(base: number, vector: number): number {
   return base + ((vector >>> 5) << 4);
 }
 
+/** A virtual-APIC page is bound to a VMCS without it: an empty binding. */
+const NO_PAGE = -1;
+
 /** The virtual-APIC state of the running guest: RVI, SVI, VIRR, VISR, VTPR and VPPR, and the operations on them. */
 export class VirtualApic {
-  /** Physical address of the virtual-APIC page (set at VM entry). */
+  /** Physical address of the virtual-APIC page (set at VM entry; 0 without "use TPR shadow"). */
   page = 0;
   /** A virtual interrupt is recognized and waits for delivery (SDM 3C "Evaluation of Pending Virtual Interrupts"). */
   recognized = false;
   /** Cached "interrupt-window exiting" of the running VMCS. */
   intrWindowExiting = false;
-  /** Scratch for reading the PIR 64 bits at a time. */
-  private readonly pirHalves: U64Halves = { lo: 0, hi: 0 };
+  /** The bound VMCS (a detached empty one until the first attach). */
+  private vmcs: Vmcs;
+  /** Live view of the page, or null while bound to no page / a page with nothing behind it. */
+  private view: PageView | null = null;
+  /** The page's 32-bit words: the view's, or {@link scratch} (all ones) when nothing is behind the page. */
+  private words: Uint32Array;
+  private bytes: Uint8Array;
+  /** Stands in for a page with nothing behind it: reads all ones, writes are undone. */
+  private readonly scratch = new Uint32Array(1024).fill(0xffff_ffff);
+  private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
+  /** Scratch for the PIR words of posted-interrupt processing. */
+  private readonly pir = new Uint32Array(8);
   /** VIRR and VISR as loaded at VM entry and kept in step with memory. */
   private readonly virr = new Uint32Array(8);
   private readonly visr = new Uint32Array(8);
@@ -48,55 +70,109 @@ export class VirtualApic {
   private vtprWord = 0;
   private vpprWord = 0;
 
+  /** A binding over `memory`; `vmcs` (optional) is the VMCS whose guest interrupt status RVI/SVI live in until {@link attach}. */
   constructor(
-    private readonly memory: PhysicalMemory,
-    private vmcs: Vmcs,
-  ) {}
+    private readonly memory: Memory,
+    vmcs?: Vmcs,
+  ) {
+    this.words = this.scratch;
+    this.bytes = this.scratchBytes;
+    this.vmcs = vmcs ?? new Vmcs(0);
+  }
 
-  /** Binds to the VMCS being entered; `page` is null without "use TPR shadow". */
+  /** Binds to the VMCS being entered (or synchronised in root operation); `page` is null without "use TPR shadow". */
   attach(vmcs: Vmcs, page: number | null, intrWindowExiting: boolean): void {
     this.vmcs = vmcs;
-    this.page = page ?? 0;
     this.intrWindowExiting = intrWindowExiting;
-    this.virr.fill(0);
-    this.visr.fill(0);
-    this.virrWords = 0;
-    this.visrWords = 0;
-    this.vtprWord = 0;
-    this.vpprWord = 0;
-    if (page === null) return;
-    this.vtprWord = this.memory.read32(this.page + APIC_REG.APIC_TPR);
-    this.vpprWord = this.memory.read32(this.page + APIC_REG.APIC_PPR);
+    if (page === null) {
+      this.page = 0;
+      if (this.view !== null) this.bind(NO_PAGE);
+      if ((this.virrWords | this.visrWords) !== 0) {
+        this.virr.fill(0);
+        this.visr.fill(0);
+        this.virrWords = 0;
+        this.visrWords = 0;
+      }
+      this.vtprWord = 0;
+      this.vpprWord = 0;
+      return;
+    }
+    // Re-take the view only when the page or the memory's backing changed.
+    if (page !== this.page || this.view === null || this.view.generation !== this.memory.generation) {
+      this.page = page;
+      this.bind(page);
+    }
+    const w = this.words;
+    this.vtprWord = w[W_TPR]!;
+    this.vpprWord = w[W_PPR]!;
+    let irrWords = 0;
+    let isrWords = 0;
     for (let i = 0; i < 8; i++) {
-      const irr = this.memory.read32(page + APIC_REG.APIC_IRR0 + (i << 4));
-      const isr = this.memory.read32(page + APIC_REG.APIC_ISR0 + (i << 4));
+      const irr = w[W_IRR0 + (i << 2)]!;
+      const isr = w[W_ISR0 + (i << 2)]!;
       this.virr[i] = irr;
       this.visr[i] = isr;
-      if (irr !== 0) this.virrWords |= 1 << i;
-      if (isr !== 0) this.visrWords |= 1 << i;
+      if (irr !== 0) irrWords |= 1 << i;
+      if (isr !== 0) isrWords |= 1 << i;
     }
+    this.virrWords = irrWords;
+    this.visrWords = isrWords;
+  }
+
+  /** Takes the page view of `page` (or the all-ones scratch). */
+  private bind(page: number): void {
+    const view = page < 0 ? undefined : this.memory.pageView(page);
+    if (view === undefined) {
+      // The scratch stays all ones: put() undoes its writes and writeSized() skips it.
+      this.view = null;
+      this.words = this.scratch;
+      this.bytes = this.scratchBytes;
+    } else {
+      this.view = view;
+      this.words = view.words;
+      this.bytes = view.bytes;
+    }
+  }
+
+  /** The page's words, re-taking the view if the memory's backing changed since. */
+  private w(): Uint32Array {
+    const v = this.view;
+    if (v !== null && v.generation !== this.memory.generation) this.bind(this.page);
+    return this.words;
+  }
+
+  /** Stores word `index` of the page (tells write observers; undone on the all-ones scratch). */
+  private put(index: number, value: number): void {
+    const w = this.w();
+    w[index] = value;
+    if (this.view === null) w[index] = 0xffff_ffff;
+    else if (this.memory.observed) this.memory.noteWritten(this.page + (index << 2), 4);
+  }
+
+  private get status(): Uint32Array {
+    return this.vmcs.lo;
   }
 
   /** Requesting virtual interrupt, GUEST_INTR_STATUS[7:0]. */
   get rvi(): number {
-    return this.vmcs.lo[S_INTR_STATUS]! & 0xff;
+    return this.status[S_INTR_STATUS]! & 0xff;
   }
   set rvi(v: number) {
-    const s = this.vmcs.lo;
+    const s = this.status;
     s[S_INTR_STATUS] = (s[S_INTR_STATUS]! & 0xff00) | v;
   }
   /** Servicing virtual interrupt, GUEST_INTR_STATUS[15:8]. */
   get svi(): number {
-    return this.vmcs.lo[S_INTR_STATUS]! >>> 8;
+    return this.status[S_INTR_STATUS]! >>> 8;
   }
   set svi(v: number) {
-    const s = this.vmcs.lo;
+    const s = this.status;
     s[S_INTR_STATUS] = (s[S_INTR_STATUS]! & 0xff) | (v << 8);
   }
 
   /** Clears VEOI, the 32-bit word at 0B0H (APIC-write emulation of an EOI write). */
   clearVeoi(): void {
-    this.memory.write32(this.page + APIC_REG.APIC_EOI, 0);
+    this.put(W_EOI, 0);
   }
 
   /** VTPR, the 32-bit word at 080H. */
@@ -105,24 +181,42 @@ export class VirtualApic {
   }
   set vtpr(v: number) {
     this.vtprWord = v >>> 0;
-    this.memory.write32(this.page + APIC_REG.APIC_TPR, v >>> 0);
+    this.put(W_TPR, v >>> 0);
   }
   /** VPPR, the 32-bit word at 0A0H. */
   get vppr(): number {
     return this.vpprWord;
   }
   private set vpprValue(v: number) {
+    // Writing the value the page already holds is unobservable: skip it (VM entry virtualizes the PPR every time).
+    if (v === this.vpprWord && this.w()[W_PPR] === v) return;
     this.vpprWord = v;
-    this.memory.write32(this.page + APIC_REG.APIC_PPR, v);
+    this.put(W_PPR, v);
   }
 
-  /** Reads the 32-bit word at `offset` of the virtual-APIC page. */
+  /** Reads the 32-bit word at `offset` (a multiple of 4) of the virtual-APIC page. */
   read32(offset: number): number {
-    return this.memory.read32(this.page + offset);
+    return this.w()[offset >>> 2]!;
   }
-  /** Writes the 32-bit word at `offset` of the virtual-APIC page. */
+  /** Writes the 32-bit word at `offset` (a multiple of 4) of the virtual-APIC page. */
   write32(offset: number, value: number): void {
-    this.memory.write32(this.page + offset, value >>> 0);
+    this.put(offset >>> 2, value >>> 0);
+  }
+  /** Reads `size` (1, 2 or 4) bytes at any `offset` of the page (little-endian; the access stays inside one 16-byte register). */
+  readSized(offset: number, size: number): number {
+    this.w();
+    const b = this.bytes;
+    if (size === 1) return b[offset]!;
+    if (size === 2) return b[offset]! | (b[offset + 1]! << 8);
+    return (b[offset]! | (b[offset + 1]! << 8) | (b[offset + 2]! << 16) | (b[offset + 3]! << 24)) >>> 0;
+  }
+  /** Writes `size` (1, 2 or 4) bytes at any `offset` of the page. */
+  writeSized(offset: number, size: number, value: number): void {
+    this.w();
+    if (this.view === null) return;
+    const b = this.bytes;
+    for (let i = 0; i < size; i++) b[offset + i] = (value >>> (i << 3)) & 0xff;
+    if (this.memory.observed) this.memory.noteWritten(this.page + offset, size);
   }
 
   /** VIRR bit `vector`. */
@@ -135,11 +229,11 @@ export class VirtualApic {
   }
   /** Sets or clears VIRR bit `vector`. */
   setVirr(vector: number, value: boolean): void {
-    this.virrWords = this.setBit(this.virr, this.virrWords, APIC_REG.APIC_IRR0, vector, value);
+    this.virrWords = this.setBit(this.virr, this.virrWords, W_IRR0, vector, value);
   }
   /** Sets or clears VISR bit `vector`. */
   setVisr(vector: number, value: boolean): void {
-    this.visrWords = this.setBit(this.visr, this.visrWords, APIC_REG.APIC_ISR0, vector, value);
+    this.visrWords = this.setBit(this.visr, this.visrWords, W_ISR0, vector, value);
   }
 
   /** Updates one bit in a summary and in memory; returns the new non-zero-word mask. */
@@ -148,7 +242,7 @@ export class VirtualApic {
     const m = 1 << (vector & 31);
     const w = (value ? words[i]! | m : words[i]! & ~m) >>> 0;
     words[i] = w;
-    this.memory.write32(this.page + reg + (i << 4), w);
+    this.put(reg + (i << 2), w);
     return w !== 0 ? nonZero | (1 << i) : nonZero & ~(1 << i);
   }
 
@@ -227,8 +321,9 @@ export class VirtualApic {
 
   /** EOI_EXIT_BITMAP bit `vector` of the running VMCS (EOI_EXIT0 covers 0-63 ... EOI_EXIT3 192-255). */
   eoiExits(vector: number): boolean {
+    const v = this.vmcs;
     const slot = S_EOI_EXIT0 + (vector >>> 6);
-    const word = (vector & 32) === 0 ? this.vmcs.lo[slot]! : this.vmcs.hi[slot]!;
+    const word = (vector & 32) === 0 ? v.lo[slot]! : v.hi[slot]!;
     return ((word >>> (vector & 31)) & 1) === 1;
   }
 
@@ -245,42 +340,38 @@ export class VirtualApic {
   }
 
   /**
+   * Moves the descriptor's PIR into VIRR (PIR cleared, read and cleared 64
+   * bits at a time by lapic's `readAndClearPir`) and raises RVI to the
+   * highest vector moved; returns that vector, or -1 when the PIR was empty.
+   * ON is the caller's.
+   */
+  mergePir(pid: PostedInterruptDescriptor): number {
+    const pir = this.pir;
+    pir.fill(0);
+    if (!pid.readAndClearPir(pir)) return -1;
+    let top = -1;
+    for (let i = 0; i < 8; i++) {
+      const bits = pir[i]!;
+      if (bits === 0) continue;
+      // The summary equals the page's VIRR while bound (see the file comment), so only the write reaches memory.
+      const merged = (this.virr[i]! | bits) >>> 0;
+      this.virr[i] = merged;
+      this.virrWords |= 1 << i;
+      this.put(W_IRR0 + (i << 2), merged);
+      top = (i << 5) + 31 - Math.clz32(bits);
+    }
+    if (top > this.rvi) this.rvi = top;
+    return top;
+  }
+
+  /**
    * Posted-interrupt processing steps 3-7 (SDM 3C "Posted-Interrupt
    * Processing"): clear ON, (EOI is the caller's), VIRR |= PIR with PIR
-   * cleared, RVI = max(RVI, highest PIR bit), evaluate. The PIR is read 64
-   * bits at a time, and each non-zero 32-bit word is cleared and ORed into
-   * VIRR.
+   * cleared, RVI = max(RVI, highest PIR bit), evaluate.
    */
   processPosted(pid: PostedInterruptDescriptor): void {
     pid.clearOn();
-    const halves = this.pirHalves;
-    let top = -1;
-    for (let q = 0; q < 4; q++) {
-      const a = pid.address + (q << 3);
-      this.memory.read64Halves(a, halves);
-      const lo = halves.lo;
-      const hi = halves.hi;
-      if (lo !== 0) {
-        this.takePirWord(a, q << 1, lo);
-        top = (q << 6) + 31 - Math.clz32(lo);
-      }
-      if (hi !== 0) {
-        this.takePirWord(a + 4, (q << 1) + 1, hi);
-        top = (q << 6) + 63 - Math.clz32(hi);
-      }
-    }
-    if (top > this.rvi) this.rvi = top;
+    this.mergePir(pid);
     this.evaluate();
-  }
-
-  /** Clears the PIR word at `address` and ORs its bits `w` into VIRR word `i`. */
-  private takePirWord(address: number, i: number, w: number): void {
-    this.memory.write32(address, 0);
-    // The summary equals the page's VIRR while the guest runs (see the file
-    // comment), so only the write reaches memory.
-    const merged = (this.virr[i]! | w) >>> 0;
-    this.virr[i] = merged;
-    this.virrWords |= 1 << i;
-    this.memory.write32(this.page + APIC_REG.APIC_IRR0 + (i << 4), merged);
   }
 }

@@ -5,8 +5,10 @@
  * indexed by slot; the VMCS region in memory receives them on VMCLEAR and
  * provides them on VMPTRLD, in this model's implementation-specific format.
  */
-import { PhysicalMemory, bigintToHex, hexToBigint, SnapshotError, type StateReader } from '@hvsim/core';
-import { FIELD_COUNT, SLOT_SPEC, SLOT_WIDTH, lookupEncoding } from '../fields/slots.js';
+import { bigintToHex, hexToBigint, SnapshotError, type Memory, type StateReader } from '@hvsim/core';
+import { FIELD_COUNT, SLOT_SPEC, SLOT_WIDTH, lookupEncoding, slotOf } from '../fields/slots.js';
+import { readMemory32, writeMemory32 } from '../internal/memory-access.js';
+import { CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST, CONTROL_CHECK_FIELDS, GUEST_CHECK_FIELDS, HOST_CHECK_FIELDS } from './check-dependencies.js';
 import { FIELD_WIDTH } from '../fields/encoding.js';
 import { VMCS_FIELD, type VmcsFieldName } from '../fields/field-table.js';
 import { VmxError } from '../errors.js';
@@ -33,6 +35,19 @@ export const VMCS_REGION = {
 // fields keep 15:0), and whether bits 63:32 exist (64-bit and natural-width fields).
 const LO_MASK = Uint32Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS16 ? 0xffff : 0xffff_ffff));
 const WIDE = Uint8Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS64 || w === FIELD_WIDTH.NATURAL ? 1 : 0));
+/** Per slot: the VM-entry check groups that read the field (check-dependencies.ts). */
+const SLOT_CHECKS = new Uint8Array(FIELD_COUNT);
+for (const [group, names] of [
+  [CHECK_CONTROLS, CONTROL_CHECK_FIELDS],
+  [CHECK_HOST, HOST_CHECK_FIELDS],
+  [CHECK_GUEST, GUEST_CHECK_FIELDS],
+] as const) {
+  for (const name of names) {
+    const slot = slotOf(VMCS_FIELD[name]);
+    SLOT_CHECKS[slot] = SLOT_CHECKS[slot]! | group;
+  }
+}
+export { CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST };
 const LAUNCH_CODE = { clear: 1, launched: 2, 'launched-before-vmxoff': 3 } as const;
 const LAUNCH_STATES = ['clear', 'launched', 'launched-before-vmxoff', 'undefined'] as const;
 
@@ -46,11 +61,24 @@ export interface VmcsState {
 
 /** The data of one VMCS (fields by slot as 32-bit halves) and its launch state. */
 export class Vmcs {
-  /** Bits 31:0 of each field by slot. */
+  /**
+   * Bits 31:0 of each field by slot. Writing `lo`/`hi` directly bypasses
+   * the VM-entry check cache: call {@link invalidateChecks} afterwards (or
+   * write through `set`, `write` or VMWRITE, which do it).
+   */
   readonly lo = new Uint32Array(FIELD_COUNT);
-  /** Bits 63:32 of each field by slot (zero for 16- and 32-bit fields). */
+  /** Bits 63:32 of each field by slot (zero for 16- and 32-bit fields); see {@link lo}. */
   readonly hi = new Uint32Array(FIELD_COUNT);
   launchState: LaunchState = 'undefined';
+  /**
+   * @internal VM-entry check groups (CHECK_CONTROLS, CHECK_HOST, CHECK_GUEST)
+   * that passed and whose fields have not been written since.
+   */
+  checked = 0;
+  /** @internal IA32_EFER.LMA of the processor when the host-state checks passed. */
+  checkedLongMode = false;
+  /** @internal Counts writes to fields the control checks read (what VM entry derives its non-root controls from). */
+  controlEpoch = 0;
 
   constructor(
     /** Physical address of the VMCS region. */
@@ -77,12 +105,23 @@ export class Vmcs {
   /** Writes a field by slot code from 32-bit halves (the VMWRITE fast path). */
   writeCode(code: number, lo: number, hi: number): void {
     const slot = code >> 1;
+    const groups = SLOT_CHECKS[slot]!;
+    if (groups !== 0) {
+      this.checked &= ~groups;
+      if ((groups & CHECK_CONTROLS) !== 0) this.controlEpoch++;
+    }
     if ((code & 1) !== 0) {
       this.hi[slot] = lo;
       return;
     }
     this.lo[slot] = (lo & LO_MASK[slot]!) >>> 0;
     this.hi[slot] = WIDE[slot] === 1 ? hi : 0;
+  }
+
+  /** Makes the next VM entry run every VM-entry check again (after writing {@link lo}/{@link hi} directly). */
+  invalidateChecks(): void {
+    this.checked = 0;
+    this.controlEpoch++;
   }
 
   /** Reads a field by name as a bigint. */
@@ -130,26 +169,27 @@ export class Vmcs {
     throw new VmxError('unknown-field', `${shown} is not a VMCS field encoding (SDM 3C Appendix B)`);
   }
 
-  /** Writes the data and launch state into the VMCS region (the VMCLEAR flush). */
-  flushTo(memory: PhysicalMemory): void {
-    memory.write32(this.address + VMCS_REGION.LAUNCH_STATE, this.launchState === 'undefined' ? 0 : LAUNCH_CODE[this.launchState]);
+  /** Writes the data and launch state into the VMCS region (the VMCLEAR flush; where nothing is behind the region the writes are dropped). */
+  flushTo(memory: Memory): void {
+    writeMemory32(memory, this.address + VMCS_REGION.LAUNCH_STATE, this.launchState === 'undefined' ? 0 : LAUNCH_CODE[this.launchState]);
     for (let s = 0; s < FIELD_COUNT; s++) {
-      memory.write32(this.address + VMCS_REGION.DATA + s * 8, this.lo[s]!);
-      memory.write32(this.address + VMCS_REGION.DATA + s * 8 + 4, this.hi[s]!);
+      writeMemory32(memory, this.address + VMCS_REGION.DATA + s * 8, this.lo[s]!);
+      writeMemory32(memory, this.address + VMCS_REGION.DATA + s * 8 + 4, this.hi[s]!);
     }
   }
 
-  /** Loads data and launch state from the VMCS region (VMPTRLD of a VMCS that is not active). */
-  static loadFrom(memory: PhysicalMemory, address: number): Vmcs {
+  /** Loads data and launch state from the VMCS region (VMPTRLD of a VMCS that is not active; all ones where nothing is behind it). */
+  static loadFrom(memory: Memory, address: number): Vmcs {
     const v = new Vmcs(address);
-    const code = memory.read32(address + VMCS_REGION.LAUNCH_STATE);
+    const code = readMemory32(memory, address + VMCS_REGION.LAUNCH_STATE);
     v.launchState = LAUNCH_STATES.find((st) => st !== 'undefined' && LAUNCH_CODE[st] === code) ?? 'undefined';
     for (let s = 0; s < FIELD_COUNT; s++) {
-      v.lo[s] = memory.read32(address + VMCS_REGION.DATA + s * 8);
-      v.hi[s] = memory.read32(address + VMCS_REGION.DATA + s * 8 + 4);
+      v.lo[s] = readMemory32(memory, address + VMCS_REGION.DATA + s * 8);
+      v.hi[s] = readMemory32(memory, address + VMCS_REGION.DATA + s * 8 + 4);
     }
     // Re-apply width truncation so a corrupted region cannot hold impossible values.
     for (let s = 0; s < FIELD_COUNT; s++) v.writeCode(s * 2, v.lo[s]!, v.hi[s]!);
+    v.checked = 0;
     return v;
   }
 

@@ -13,6 +13,7 @@ import { EXIT_REASON as R } from './exit-reasons.js';
 import { VM_INSTRUCTION_ERROR as E } from './instruction-errors.js';
 import type { PrepareVmcsOptions } from './prepare-vmcs.js';
 import { prepareVmcs } from './prepare-vmcs.js';
+import { EXITING_INSTRUCTIONS, type ExitingInstruction } from './instruction-exits.js';
 import { VmxProcessor } from './processor.js';
 
 const F = VMCS_FIELD;
@@ -23,7 +24,21 @@ function run(options: PrepareVmcsOptions = {}): Fixture {
   return f;
 }
 
+/** An instruction the CPU model asks `instructionExits` about, then reports (SDM 3C "Instructions That Cause VM Exits Conditionally"). */
+function instructionExit(instruction: ExitingInstruction): [number, () => Fixture] {
+  const row = EXITING_INSTRUCTIONS[instruction];
+  return [
+    row.reason,
+    () => {
+      const f = row.word === 'proc' ? run({ proc: row.bit }) : run({ proc2: row.bit });
+      if (f.p.instructionExits(instruction)) f.p.reportExit(row.reason, { instructionLength: 2 });
+      return f;
+    },
+  ];
+}
+
 const EXITS: [number, () => Fixture][] = [
+  ...(['invlpg', 'invpcid', 'mwait', 'rdpmc', 'rdtsc', 'rdtscp', 'monitor', 'pause', 'wbinvd', 'rdrand', 'rdseed', 'descriptor-table'] as const).map(instructionExit),
   [R.EXCEPTION_NMI, () => { const f = run({ fields: { EXCEPTION_BITMAP: 1 << 13 } }); f.p.exception(13, { errorCode: 0 }); return f; }],
   [R.EXTERNAL_INTERRUPT, () => { const f = run({ pin: PIN_BASED.EXT_INTR_EXITING }); f.p.externalInterrupt(0x20, true); return f; }],
   [R.TRIPLE_FAULT, () => { const f = run({ fields: { VM_ENTRY_INTR_INFO_FIELD: 0x8000_0b08, VM_ENTRY_EXCEPTION_ERROR_CODE: 0 } }); f.p.exception(13, { errorCode: 0 }); return f; }],

@@ -5,9 +5,12 @@
  * exit)). Each list is an array of 16-byte entries in physical memory: bits
  * 31:0 the MSR index, 63:32 reserved, 127:64 the data. The MSRs themselves
  * are the CPU model's, reached through core's `MsrDevice`; a RDMSR/WRMSR
- * that would fault (a thrown `CpuException`) fails the entry.
+ * that would fault (a thrown `CpuException`) fails the entry. A list with no
+ * memory behind it reads as all ones (index FFFFFFFFH with bits 63:32 set: the
+ * entry fails) and stores to it are dropped (internal/memory-access.ts).
  */
-import { CpuException, type MsrDevice, type PhysicalMemory } from '@hvsim/core';
+import { CpuException, type Memory, type MsrDevice } from '@hvsim/core';
+import { readMemory32, writeMemory32 } from '../internal/memory-access.js';
 
 const IA32_FS_BASE = 0xc000_0100;
 const IA32_GS_BASE = 0xc000_0101;
@@ -24,13 +27,13 @@ function forbiddenLoad(index: number): boolean {
  * 1-based number of the entry that failed (the exit qualification of a
  * "VM-entry failure due to MSR loading", and the failure of a VMX abort on exit).
  */
-export function loadMsrList(memory: PhysicalMemory, msrs: MsrDevice, address: number, count: number): number {
+export function loadMsrList(memory: Memory, msrs: MsrDevice, address: number, count: number): number {
   for (let i = 0; i < count; i++) {
     const a = address + i * 16;
-    const index = memory.read32(a);
-    if (memory.read32(a + 4) !== 0 || forbiddenLoad(index)) return i + 1;
+    const index = readMemory32(memory, a);
+    if (readMemory32(memory, a + 4) !== 0 || forbiddenLoad(index)) return i + 1;
     try {
-      msrs.writeMsr(index, memory.read64(a + 8));
+      msrs.writeMsr(index, (BigInt(readMemory32(memory, a + 12)) << 32n) | BigInt(readMemory32(memory, a + 8)));
     } catch (e) {
       if (e instanceof CpuException) return i + 1;
       throw e;
@@ -40,13 +43,15 @@ export function loadMsrList(memory: PhysicalMemory, msrs: MsrDevice, address: nu
 }
 
 /** Stores the MSRs named by `count` entries at `address` into their data; returns 0 or the 1-based number of the entry that failed. */
-export function storeMsrList(memory: PhysicalMemory, msrs: MsrDevice, address: number, count: number): number {
+export function storeMsrList(memory: Memory, msrs: MsrDevice, address: number, count: number): number {
   for (let i = 0; i < count; i++) {
     const a = address + i * 16;
-    const index = memory.read32(a);
-    if (memory.read32(a + 4) !== 0 || index >>> 8 === 0x8 || index === IA32_SMBASE) return i + 1;
+    const index = readMemory32(memory, a);
+    if (readMemory32(memory, a + 4) !== 0 || index >>> 8 === 0x8 || index === IA32_SMBASE) return i + 1;
     try {
-      memory.write64(a + 8, msrs.readMsr(index));
+      const value = BigInt.asUintN(64, msrs.readMsr(index));
+      writeMemory32(memory, a + 8, Number(value & 0xffff_ffffn));
+      writeMemory32(memory, a + 12, Number(value >> 32n));
     } catch (e) {
       if (e instanceof CpuException) return i + 1;
       throw e;

@@ -165,13 +165,15 @@ export interface PostedOutcome {
 /** What the processor does in response to an event in VMX non-root operation. */
 export type NonRootOutcome = ContinueOutcome | HaltedOutcome | BlockedOutcome | NativeOutcome | DeliverOutcome | ReadOutcome | PostedOutcome | VmExitOutcome;
 
+/** VM entry succeeded: the guest runs. The processor reuses this object (read it before the next VM entry). */
+export interface EnteredOutcome {
+  readonly kind: 'entered';
+  /** The event VM entry injects (deliver it before the first guest instruction), or null. */
+  inject: GuestEvent | null;
+}
+
 /** Outcome of VMLAUNCH/VMRESUME. */
-export type VmEntryOutcome =
-  | VmFailInvalid
-  | VmFailValid
-  | VmExitOutcome
-  /** The guest runs; `inject` is the event VM entry injects (deliver it before the first guest instruction), or null. */
-  | { readonly kind: 'entered'; readonly inject: GuestEvent | null };
+export type VmEntryOutcome = VmFailInvalid | VmFailValid | VmExitOutcome | EnteredOutcome;
 
 /** The one "continue" outcome. */
 export const CONTINUE: ContinueOutcome = Object.freeze({ kind: 'continue' });

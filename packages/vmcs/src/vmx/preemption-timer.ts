@@ -4,7 +4,7 @@
  * (X = IA32_VMX_MISC[4:0]); at 0 a VM exit is due. Time is core's `Clock`
  * (TSC = clock cycles); the expiry is scheduled, never polled.
  */
-import { SnapshotError, type Clock, type EventHandle, type InterruptNotifier } from '@hvsim/core';
+import { SnapshotError, restoreCycle, saveCycle, type Clock, type EventHandle, type InterruptNotifier } from '@hvsim/core';
 import { VmxError } from '../errors.js';
 
 export class PreemptionTimer {
@@ -56,20 +56,30 @@ export class PreemptionTimer {
     this.handle = null;
   }
 
-  /** Saved form: the deadline and whether it expired. */
-  save(): { deadline: number; expired: boolean } {
-    return { deadline: this.deadline, expired: this.expired };
+  /**
+   * Saved form: the cycles from now to the deadline (core's `saveCycle`: a
+   * saved state holds cycles relative to the clock), -1 when not running,
+   * and whether it expired.
+   */
+  save(): { remaining: number; expired: boolean } {
+    if (this.expired || this.deadline < 0 || !this.clock) return { remaining: -1, expired: this.expired };
+    return { remaining: Math.max(0, saveCycle(this.clock, this.deadline)), expired: false };
   }
 
-  /** Restores {@link save}'s output, re-scheduling a running timer on the clock. */
-  restore(deadline: number, expired: boolean): void {
+  /** Throws the SnapshotError {@link restore} would throw for a running timer, before anything changes. */
+  assertCanRestore(): void {
+    if (!this.clock) throw new SnapshotError('shape', 'hvsim.vmx-processor: a running VMX-preemption timer needs a clock to restore into');
+  }
+
+  /** Restores {@link save}'s output, re-scheduling a running timer `remaining` cycles after the clock's now. */
+  restore(remaining: number, expired: boolean): void {
     this.stop();
     this.expired = expired;
-    this.deadline = deadline;
-    if (expired || deadline < 0) return;
-    const clock = this.clock;
-    if (!clock) throw new SnapshotError('shape', 'hvsim.vmx-processor: a running VMX-preemption timer needs a clock to restore into');
-    this.schedule(clock, Math.max(deadline, clock.now()));
+    this.deadline = -1;
+    if (expired || remaining < 0) return;
+    this.assertCanRestore();
+    const clock = this.clock!;
+    this.schedule(clock, restoreCycle(clock, remaining));
   }
 
   private schedule(clock: Clock, at: number): void {

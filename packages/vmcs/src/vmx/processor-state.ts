@@ -18,7 +18,10 @@ export interface NonRootState {
   activity: number;
   recognized: boolean;
   inFlight: { info: number; errorCode: number; length: number } | null;
-  timerDeadline: number;
+  /** Posted-interrupt processing left the current boundary open. */
+  boundaryOpen: boolean;
+  /** Cycles from the save to the preemption timer's deadline (relative to the clock, core's `saveCycle`), or -1 when not running. */
+  timerRemaining: number;
   timerExpired: boolean;
   mtfPending: boolean;
   tprThresholdPending: boolean;
@@ -27,7 +30,7 @@ export interface NonRootState {
 /** Saved state of a VmxProcessor. */
 export interface VmxProcessorState {
   type: 'hvsim.vmx-processor';
-  version: 1;
+  version: 2;
   operation: Operation;
   vmxonPointer: number;
   current: number;
@@ -54,7 +57,7 @@ export interface ParsedProcessorState {
 
 /** Validates a saved VmxProcessor state; throws SnapshotError naming the bad field. */
 export function parseProcessorState(state: unknown): ParsedProcessorState {
-  const r = readState(state, 'hvsim.vmx-processor', 1);
+  const r = readState(state, 'hvsim.vmx-processor', 2);
   const operation = r.oneOf('operation', ['off', 'root', 'non-root'] as const);
   const vmxonPointer = r.int('vmxonPointer', -1, Number.MAX_SAFE_INTEGER);
   const currentAddr = r.int('current', -1, Number.MAX_SAFE_INTEGER);
@@ -88,7 +91,8 @@ export function parseProcessorState(state: unknown): ParsedProcessorState {
       activity: n.int('activity', 0, 3),
       recognized: n.bool('recognized'),
       inFlight: n.raw('inFlight') === null ? null : { info: n.object('inFlight').u32('info'), errorCode: n.object('inFlight').u32('errorCode'), length: n.object('inFlight').int('length', 0, 15) },
-      timerDeadline: n.int('timerDeadline', -1, Number.MAX_SAFE_INTEGER),
+      boundaryOpen: n.bool('boundaryOpen'),
+      timerRemaining: n.int('timerRemaining', -1, Number.MAX_SAFE_INTEGER),
       timerExpired: n.bool('timerExpired'),
       mtfPending: n.bool('mtfPending'),
       tprThresholdPending: n.bool('tprThresholdPending'),

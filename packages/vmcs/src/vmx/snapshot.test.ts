@@ -102,12 +102,75 @@ describe('save / restore (Snapshots: save, restore into a fresh instance, contin
     const a = start();
     const b = new VmxProcessor({ memory: a.memory, clock: a.clock });
     expect(() => b.restoreState({ type: 'hvsim.lapic', version: 1 })).toThrow(SnapshotError);
-    expect(() => b.restoreState({ ...a.p.saveState(), version: 2 })).toThrow(/version/);
+    expect(() => b.restoreState({ ...a.p.saveState(), version: 1 })).toThrow(/version/);
     expect(() => b.restoreState({ ...a.p.saveState(), current: 0x9000 })).toThrow('is not an active VMCS');
     const s = a.p.saveState();
     expect(() => b.restoreState({ ...s, active: [{ ...s.active[0], fields: { NOT_A_FIELD: '0x1' } }] })).toThrow(/not a VMCS field/);
     expect(() => b.restoreState({ ...s, active: [{ ...s.active[0], fields: { GUEST_ES_SELECTOR: '0x10000' } }] })).toThrow(/does not fit/);
     expect(() => b.restoreState({ ...s, operation: 'off' })).toThrow(/no VMX operation/);
     expect(b.vmxOperation).toBe('off'); // nothing half-restored
+  });
+});
+
+describe('restore into a clock that is far ahead (a migrated VM; core "saveCycle"/"restoreCycle")', () => {
+  it('an armed VMX-preemption timer fires exactly the remaining cycles after the restore (SDM 3C "VMX-Preemption Timer")', () => {
+    const a = rootFixture();
+    prepareVmcs(a.p, { pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER, fields: { VMX_PREEMPTION_TIMER_VALUE: 100 } });
+    launch(a);
+    const rate = a.p.capabilities.preemptionTimerRate;
+    const deadline = 100 * 2 ** rate; // the entry was at cycle 0
+    a.clock.advance(1000);
+    const saved = JSON.parse(JSON.stringify({ p: a.p.saveState(), m: a.memory.saveState() })) as { p: unknown; m: unknown };
+    const remaining = deadline - 1000;
+    const memory = new PhysicalMemory();
+    memory.restoreState(saved.m);
+    const clock = new Clock();
+    clock.advance(5_000_000_000); // the destination host has run for a long time
+    const b = new VmxProcessor({ memory, clock });
+    b.restoreState(saved.p);
+    clock.advance(remaining - 1);
+    expect(b.preemptionTimerExpired).toBe(false);
+    clock.advance(1);
+    expect(b.preemptionTimerExpired).toBe(true);
+    const o = b.instructionBoundary(true);
+    expect(o.kind === 'exit' && o.exit.basicReason).toBe(52);
+  });
+});
+
+describe('restoreState is atomic (the snapshot contract)', () => {
+  it('a state with any bad part is refused and leaves the processor exactly as it was', () => {
+    const a = rootFixture();
+    prepareVmcs(a.p, { ...apicvOptions({ pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER }), fields: { VMX_PREEMPTION_TIMER_VALUE: 40 } });
+    launch(a);
+    const good = JSON.parse(JSON.stringify(a.p.saveState())) as Record<string, unknown>;
+    // A second processor in another state (root, other VMCS active) receives the bad states.
+    const b = rootFixture();
+    const before = JSON.stringify(b.p.saveState());
+    const nonRoot = good.nonRoot as Record<string, unknown>;
+    const active = good.active as Record<string, unknown>[];
+    const bad: unknown[] = [
+      { ...good, version: 1 },
+      { ...good, operation: 'sideways' },
+      { ...good, mode: { ...(good.mode as object), cpl: 4 } },
+      { ...good, vmxAbort: 7 },
+      { ...good, nonRoot: { ...nonRoot, activity: 9 } },
+      { ...good, nonRoot: { ...nonRoot, timerRemaining: -2 } },
+      { ...good, nonRoot: { ...nonRoot, inFlight: { info: 'x' } } },
+      { ...good, active: [{ ...active[0], fields: { ...(active[0]!.fields as object), PIN_BASED_VM_EXEC_CONTROL: '0x0' } }] },
+      { ...good, active: [{ ...active[0], fields: { ...(active[0]!.fields as object), POSTED_INTR_DESC_ADDR: '0x7041' } }] },
+      { ...good, active: [{ ...active[0], launchState: 'running' }] },
+      { ...good, current: 0x3000 },
+    ];
+    for (const state of bad) {
+      expect(() => b.p.restoreState(state)).toThrow(SnapshotError);
+      expect(JSON.stringify(b.p.saveState())).toBe(before);
+    }
+    // A running timer needs a clock: refused before anything changes.
+    const noClock = new VmxProcessor({ memory: a.memory });
+    const empty = JSON.stringify(noClock.saveState());
+    expect(() => noClock.restoreState(good)).toThrow(/needs a clock/);
+    expect(JSON.stringify(noClock.saveState())).toBe(empty);
+    b.p.restoreState(good);
+    expect(b.p.vmxOperation).toBe('non-root');
   });
 });

@@ -77,7 +77,13 @@ const S = {
   GUEST_INTERRUPTIBILITY: s(F.GUEST_INTERRUPTIBILITY_INFO),
   GUEST_PENDING_DBG: s(F.GUEST_PENDING_DBG_EXCEPTIONS),
   LINK_POINTER: s(F.VMCS_LINK_POINTER),
+  TIMER_VALUE: s(F.VMX_PREEMPTION_TIMER_VALUE),
 } as const;
+
+/** Host selector fields whose RPL and TI must be 0, with their names for the failure text. */
+const HOST_SELECTORS = (['HOST_ES_SELECTOR', 'HOST_CS_SELECTOR', 'HOST_SS_SELECTOR', 'HOST_DS_SELECTOR', 'HOST_FS_SELECTOR', 'HOST_GS_SELECTOR', 'HOST_TR_SELECTOR'] as const).map((name) => ({ name, slot: s(F[name]) }));
+/** Host base-address fields that must be canonical. */
+const HOST_BASES = (['HOST_FS_BASE', 'HOST_GS_BASE', 'HOST_GDTR_BASE', 'HOST_IDTR_BASE', 'HOST_TR_BASE'] as const).map((name) => ({ name, slot: s(F[name]) }));
 
 /** Guest segment access-rights fields (SDM 3C Table "Format of Access Rights"). */
 const SEGMENT_AR = { DPL: bitRange(6, 5) } as const;
@@ -87,11 +93,13 @@ export const ENTRY_SLOTS = S;
 
 /** Every byte of an IA32_PAT value is a valid memory type: 0 (UC), 1 (WC), 4 (WT), 5 (WP), 6 (WB) or 7 (UC-) (SDM 3A "PAT"). */
 function patValid(v: Vmcs, slot: number): boolean {
-  for (const word of [v.lo[slot]!, v.hi[slot]!]) {
-    for (let b = 0; b < 32; b += 8) {
-      const t = (word >>> b) & 0xff;
-      if (t === 2 || t === 3 || t > 7) return false;
-    }
+  return patWordValid(v.lo[slot]!) && patWordValid(v.hi[slot]!);
+}
+
+function patWordValid(word: number): boolean {
+  for (let b = 0; b < 32; b += 8) {
+    const t = (word >>> b) & 0xff;
+    if (t === 2 || t === 3 || t > 7) return false;
   }
   return true;
 }
@@ -220,14 +228,8 @@ function checkInjection(v: Vmcs, caps: VmxCapabilities, info: number, proc2: num
   return null;
 }
 
-/** What the host-state checks need to know about the processor doing VM entry. */
-export interface EntryContext {
-  /** IA32_EFER.LMA of the processor executing VMLAUNCH/VMRESUME. */
-  longMode: boolean;
-}
-
 /** SDM 3C "Checks on Host Control Registers, MSRs, and SSP", "...Segment and Descriptor-Table Registers", "...Address-Space Size". Failure = VMfailValid(8). */
-export function checkHostState(v: Vmcs, caps: VmxCapabilities, ctx: EntryContext): string | null {
+export function checkHostState(v: Vmcs, caps: VmxCapabilities, longMode: boolean): string | null {
   const cr0 = v.lo[S.HOST_CR0]!;
   const cr4 = v.lo[S.HOST_CR4]!;
   if ((cr0 & caps.cr0Fixed0) >>> 0 !== caps.cr0Fixed0 || (cr0 & ~caps.cr0Fixed1) !== 0 || v.hi[S.HOST_CR0] !== 0) return 'host CR0 violates IA32_VMX_CR0_FIXED0/1';
@@ -244,19 +246,19 @@ export function checkHostState(v: Vmcs, caps: VmxCapabilities, ctx: EntryContext
     const lme = (efer & 0x100) !== 0;
     if (lma !== hostLong || lme !== hostLong) return 'host IA32_EFER.LMA/LME differ from "host address-space size"';
   }
-  for (const sel of ['HOST_ES_SELECTOR', 'HOST_CS_SELECTOR', 'HOST_SS_SELECTOR', 'HOST_DS_SELECTOR', 'HOST_FS_SELECTOR', 'HOST_GS_SELECTOR', 'HOST_TR_SELECTOR'] as const) {
-    if ((v.lo[slotOf(VMCS_FIELD[sel])]! & 7) !== 0) return `${sel} RPL or TI not 0`;
+  for (const sel of HOST_SELECTORS) {
+    if ((v.lo[sel.slot]! & 7) !== 0) return `${sel.name} RPL or TI not 0`;
   }
   if (v.lo[S.HOST_CS] === 0) return 'host CS selector is 0';
   if (v.lo[S.HOST_TR] === 0) return 'host TR selector is 0';
   if (!hostLong && v.lo[S.HOST_SS] === 0) return 'host SS selector is 0 with "host address-space size" 0';
-  for (const base of ['HOST_FS_BASE', 'HOST_GS_BASE', 'HOST_GDTR_BASE', 'HOST_IDTR_BASE', 'HOST_TR_BASE'] as const) {
-    if (!canonical(v, slotOf(VMCS_FIELD[base]))) return `${base} not canonical`;
+  for (const base of HOST_BASES) {
+    if (!canonical(v, base.slot)) return `${base.name} not canonical`;
   }
   // "Checks Related to Address-Space Size"
-  if (ctx.longMode && !hostLong) return '"host address-space size" must be 1 when the processor is in IA-32e mode';
-  if (!ctx.longMode && hostLong) return '"host address-space size" must be 0 outside IA-32e mode';
-  if (!ctx.longMode && (v.lo[S.ENTRY]! & VM_ENTRY.IA32E_MODE_GUEST) !== 0) return '"IA-32e mode guest" must be 0 outside IA-32e mode';
+  if (longMode && !hostLong) return '"host address-space size" must be 1 when the processor is in IA-32e mode';
+  if (!longMode && hostLong) return '"host address-space size" must be 0 outside IA-32e mode';
+  if (!longMode && (v.lo[S.ENTRY]! & VM_ENTRY.IA32E_MODE_GUEST) !== 0) return '"IA-32e mode guest" must be 0 outside IA-32e mode';
   if (hostLong) {
     if ((cr4 & 0x20) === 0) return 'host CR4.PAE must be 1 with "host address-space size"';
     if (!canonical(v, S.HOST_RIP)) return 'host RIP not canonical';
@@ -273,79 +275,83 @@ export interface GuestStateFailure {
   check: string;
 }
 
+/** A guest-state failure (a module-level function: no closure per VM entry). */
+function guestFailure(check: string, qualification = 0): GuestStateFailure {
+  return { qualification, check };
+}
+
 /** SDM 3C "Checks on the Guest State Area" (control registers, RIP/RFLAGS, non-register state). Segment-register checks are not modelled. */
 export function checkGuestState(v: Vmcs, caps: VmxCapabilities, memoryRevision: (addr: number) => number): GuestStateFailure | null {
-  const fail = (check: string, qualification = 0): GuestStateFailure => ({ qualification, check });
   const proc2 = secondaryControls(v);
   const entry = v.lo[S.ENTRY]!;
   const unrestricted = (proc2 & SECONDARY.UNRESTRICTED_GUEST) !== 0;
   // "Checks on Guest Control Registers, Debug Registers, and MSRs"
   const cr0 = v.lo[S.GUEST_CR0]!;
   const fixed0 = unrestricted ? caps.cr0Fixed0 & ~0x8000_0001 : caps.cr0Fixed0;
-  if ((cr0 & fixed0) >>> 0 !== fixed0 >>> 0 || (cr0 & ~caps.cr0Fixed1) !== 0 || v.hi[S.GUEST_CR0] !== 0) return fail('guest CR0 violates IA32_VMX_CR0_FIXED0/1');
-  if ((cr0 & 0x8000_0000) !== 0 && (cr0 & 1) === 0) return fail('guest CR0.PG set without CR0.PE');
+  if ((cr0 & fixed0) >>> 0 !== fixed0 >>> 0 || (cr0 & ~caps.cr0Fixed1) !== 0 || v.hi[S.GUEST_CR0] !== 0) return guestFailure('guest CR0 violates IA32_VMX_CR0_FIXED0/1');
+  if ((cr0 & 0x8000_0000) !== 0 && (cr0 & 1) === 0) return guestFailure('guest CR0.PG set without CR0.PE');
   const cr4 = v.lo[S.GUEST_CR4]!;
-  if ((cr4 & caps.cr4Fixed0) >>> 0 !== caps.cr4Fixed0 || (cr4 & ~caps.cr4Fixed1) !== 0 || v.hi[S.GUEST_CR4] !== 0) return fail('guest CR4 violates IA32_VMX_CR4_FIXED0/1');
+  if ((cr4 & caps.cr4Fixed0) >>> 0 !== caps.cr4Fixed0 || (cr4 & ~caps.cr4Fixed1) !== 0 || v.hi[S.GUEST_CR4] !== 0) return guestFailure('guest CR4 violates IA32_VMX_CR4_FIXED0/1');
   if ((entry & VM_ENTRY.LOAD_DEBUG_CONTROLS) !== 0) {
-    if ((v.lo[S.GUEST_DEBUGCTL]! & ~0xffc3) !== 0 || v.hi[S.GUEST_DEBUGCTL] !== 0) return fail('guest IA32_DEBUGCTL reserved bits set');
-    if (v.hi[S.GUEST_DR7] !== 0) return fail('guest DR7 bits 63:32 not 0');
+    if ((v.lo[S.GUEST_DEBUGCTL]! & ~0xffc3) !== 0 || v.hi[S.GUEST_DEBUGCTL] !== 0) return guestFailure('guest IA32_DEBUGCTL reserved bits set');
+    if (v.hi[S.GUEST_DR7] !== 0) return guestFailure('guest DR7 bits 63:32 not 0');
   }
   const ia32e = (entry & VM_ENTRY.IA32E_MODE_GUEST) !== 0;
-  if (ia32e && ((cr0 & 0x8000_0000) === 0 || (cr4 & 0x20) === 0)) return fail('"IA-32e mode guest" needs CR0.PG and CR4.PAE');
-  if (!ia32e && (cr4 & 0x20000) !== 0) return fail('guest CR4.PCIDE set outside IA-32e mode');
-  if ((entry & VM_ENTRY.LOAD_IA32_PAT) !== 0 && !patValid(v, S.GUEST_PAT)) return fail('guest IA32_PAT holds an invalid memory type');
+  if (ia32e && ((cr0 & 0x8000_0000) === 0 || (cr4 & 0x20) === 0)) return guestFailure('"IA-32e mode guest" needs CR0.PG and CR4.PAE');
+  if (!ia32e && (cr4 & 0x20000) !== 0) return guestFailure('guest CR4.PCIDE set outside IA-32e mode');
+  if ((entry & VM_ENTRY.LOAD_IA32_PAT) !== 0 && !patValid(v, S.GUEST_PAT)) return guestFailure('guest IA32_PAT holds an invalid memory type');
   if ((entry & VM_ENTRY.LOAD_IA32_EFER) !== 0) {
     const efer = v.lo[S.GUEST_EFER]!;
-    if ((efer & ~0xd01) !== 0 || v.hi[S.GUEST_EFER] !== 0) return fail('guest IA32_EFER reserved bits set');
-    if ((efer & 0x400) !== 0 !== ia32e) return fail('guest IA32_EFER.LMA differs from "IA-32e mode guest"');
-    if ((cr0 & 0x8000_0000) !== 0 && ((efer & 0x400) !== 0) !== ((efer & 0x100) !== 0)) return fail('guest IA32_EFER.LME differs from LMA with paging on');
+    if ((efer & ~0xd01) !== 0 || v.hi[S.GUEST_EFER] !== 0) return guestFailure('guest IA32_EFER reserved bits set');
+    if ((efer & 0x400) !== 0 !== ia32e) return guestFailure('guest IA32_EFER.LMA differs from "IA-32e mode guest"');
+    if ((cr0 & 0x8000_0000) !== 0 && ((efer & 0x400) !== 0) !== ((efer & 0x100) !== 0)) return guestFailure('guest IA32_EFER.LME differs from LMA with paging on');
   }
   // "Checks on Guest RIP, RFLAGS, and SSP"
   const rflags = v.lo[S.GUEST_RFLAGS]!;
-  if (v.hi[S.GUEST_RFLAGS] !== 0 || (rflags & 0xffc0_8028) !== 0 || (rflags & RFLAGS.FIXED1) === 0) return fail('guest RFLAGS reserved bits wrong (63:22, 15, 5, 3 must be 0; bit 1 must be 1)');
-  if ((rflags & RFLAGS.VM) !== 0 && (ia32e || (cr0 & 1) === 0)) return fail('guest RFLAGS.VM set in IA-32e mode or real mode');
+  if (v.hi[S.GUEST_RFLAGS] !== 0 || (rflags & 0xffc0_8028) !== 0 || (rflags & RFLAGS.FIXED1) === 0) return guestFailure('guest RFLAGS reserved bits wrong (63:22, 15, 5, 3 must be 0; bit 1 must be 1)');
+  if ((rflags & RFLAGS.VM) !== 0 && (ia32e || (cr0 & 1) === 0)) return guestFailure('guest RFLAGS.VM set in IA-32e mode or real mode');
   const info = v.lo[S.ENTRY_INTR_INFO]!;
   const injecting = testField(info, INTR_INFO.VALID);
   const injType = getField(info, INTR_INFO.TYPE);
   const injVector = getField(info, INTR_INFO.VECTOR);
-  if (injecting && injType === INTR_TYPE.EXTERNAL_INTERRUPT && (rflags & RFLAGS.IF) === 0) return fail('guest RFLAGS.IF must be 1 to inject an external interrupt');
+  if (injecting && injType === INTR_TYPE.EXTERNAL_INTERRUPT && (rflags & RFLAGS.IF) === 0) return guestFailure('guest RFLAGS.IF must be 1 to inject an external interrupt');
   // "Checks on Guest Non-Register State"
   const activity = v.lo[S.GUEST_ACTIVITY]!;
-  if (!caps.supportsActivityState(activity)) return fail('activity state not supported (IA32_VMX_MISC[8:6])');
-  if (activity === ACTIVITY_STATE.HLT && getField(v.lo[S.GUEST_SS_AR]!, SEGMENT_AR.DPL) !== 0) return fail('HLT activity state with SS.DPL not 0');
+  if (!caps.supportsActivityState(activity)) return guestFailure('activity state not supported (IA32_VMX_MISC[8:6])');
+  if (activity === ACTIVITY_STATE.HLT && getField(v.lo[S.GUEST_SS_AR]!, SEGMENT_AR.DPL) !== 0) return guestFailure('HLT activity state with SS.DPL not 0');
   const intr = v.lo[S.GUEST_INTERRUPTIBILITY]!;
-  if ((intr & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) !== 0 && activity !== ACTIVITY_STATE.ACTIVE) return fail('blocking by STI or MOV SS needs the active state');
+  if ((intr & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) !== 0 && activity !== ACTIVITY_STATE.ACTIVE) return guestFailure('blocking by STI or MOV SS needs the active state');
   if (injecting) {
     if (activity === ACTIVITY_STATE.HLT && !(injType === INTR_TYPE.EXTERNAL_INTERRUPT || injType === INTR_TYPE.NMI || (injType === INTR_TYPE.HARDWARE_EXCEPTION && (injVector === 1 || injVector === 18)) || (injType === INTR_TYPE.OTHER_EVENT && injVector === 0))) {
-      return fail('event not injectable in the HLT state');
+      return guestFailure('event not injectable in the HLT state');
     }
-    if (activity === ACTIVITY_STATE.SHUTDOWN && !(injType === INTR_TYPE.NMI || (injType === INTR_TYPE.HARDWARE_EXCEPTION && injVector === 18))) return fail('event not injectable in the shutdown state');
-    if (activity === ACTIVITY_STATE.WAIT_FOR_SIPI) return fail('no event can be injected in the wait-for-SIPI state');
+    if (activity === ACTIVITY_STATE.SHUTDOWN && !(injType === INTR_TYPE.NMI || (injType === INTR_TYPE.HARDWARE_EXCEPTION && injVector === 18))) return guestFailure('event not injectable in the shutdown state');
+    if (activity === ACTIVITY_STATE.WAIT_FOR_SIPI) return guestFailure('no event can be injected in the wait-for-SIPI state');
   }
-  if ((intr & 0xffff_ffe0) !== 0) return fail('interruptibility-state bits 31:5 not 0');
-  if ((intr & 3) === 3) return fail('blocking by STI and by MOV SS both set');
-  if ((intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0 && (rflags & RFLAGS.IF) === 0) return fail('blocking by STI with RFLAGS.IF 0');
-  if (injecting && injType === INTR_TYPE.EXTERNAL_INTERRUPT && (intr & 3) !== 0) return fail('external-interrupt injection with blocking by STI or MOV SS');
-  if (injecting && injType === INTR_TYPE.NMI && (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0) return fail('NMI injection with blocking by MOV SS');
-  if ((intr & INTERRUPTIBILITY.BLOCKING_BY_SMI) !== 0) return fail('blocking by SMI outside SMM');
-  if (injecting && injType === INTR_TYPE.NMI && (v.lo[S.PIN]! & PIN_BASED.VIRTUAL_NMIS) !== 0 && (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0) return fail('NMI injection with virtual-NMI blocking', 0);
-  if ((intr & INTERRUPTIBILITY.ENCLAVE_INTERRUPTION) !== 0) return fail('enclave interruption without SGX');
+  if ((intr & 0xffff_ffe0) !== 0) return guestFailure('interruptibility-state bits 31:5 not 0');
+  if ((intr & 3) === 3) return guestFailure('blocking by STI and by MOV SS both set');
+  if ((intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0 && (rflags & RFLAGS.IF) === 0) return guestFailure('blocking by STI with RFLAGS.IF 0');
+  if (injecting && injType === INTR_TYPE.EXTERNAL_INTERRUPT && (intr & 3) !== 0) return guestFailure('external-interrupt injection with blocking by STI or MOV SS');
+  if (injecting && injType === INTR_TYPE.NMI && (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0) return guestFailure('NMI injection with blocking by MOV SS');
+  if ((intr & INTERRUPTIBILITY.BLOCKING_BY_SMI) !== 0) return guestFailure('blocking by SMI outside SMM');
+  if (injecting && injType === INTR_TYPE.NMI && (v.lo[S.PIN]! & PIN_BASED.VIRTUAL_NMIS) !== 0 && (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0) return guestFailure('NMI injection with virtual-NMI blocking', 0);
+  if ((intr & INTERRUPTIBILITY.ENCLAVE_INTERRUPTION) !== 0) return guestFailure('enclave interruption without SGX');
   const dbg = v.lo[S.GUEST_PENDING_DBG]!;
-  if (v.hi[S.GUEST_PENDING_DBG] !== 0 || (dbg & 0xfffe_aff0) !== 0) return fail('pending debug exceptions reserved bits set');
+  if (v.hi[S.GUEST_PENDING_DBG] !== 0 || (dbg & 0xfffe_aff0) !== 0) return guestFailure('pending debug exceptions reserved bits set');
   if ((intr & 3) !== 0 || activity === ACTIVITY_STATE.HLT) {
     const bs = (dbg & (1 << 14)) !== 0;
     const tf = (rflags & RFLAGS.TF) !== 0;
     const btf = (v.lo[S.GUEST_DEBUGCTL]! & 2) !== 0;
-    if (tf && !btf && !bs) return fail('pending debug exceptions BS must be 1 when RFLAGS.TF=1 and DEBUGCTL.BTF=0 under blocking or HLT');
-    if ((!tf || btf) && bs) return fail('pending debug exceptions BS must be 0 when RFLAGS.TF=0 or DEBUGCTL.BTF=1 under blocking or HLT');
+    if (tf && !btf && !bs) return guestFailure('pending debug exceptions BS must be 1 when RFLAGS.TF=1 and DEBUGCTL.BTF=0 under blocking or HLT');
+    if ((!tf || btf) && bs) return guestFailure('pending debug exceptions BS must be 0 when RFLAGS.TF=0 or DEBUGCTL.BTF=1 under blocking or HLT');
   }
   const linkLo = v.lo[S.LINK_POINTER]!;
   const linkHi = v.hi[S.LINK_POINTER]!;
   if (linkLo !== 0xffff_ffff || linkHi !== 0xffff_ffff) {
     const addr = linkHi * 0x1_0000_0000 + linkLo;
-    if ((linkLo & 0xfff) !== 0 || addr >= caps.physicalAddressLimit) return fail('VMCS link pointer not 4-KByte aligned or beyond MAXPHYADDR', 4);
+    if ((linkLo & 0xfff) !== 0 || addr >= caps.physicalAddressLimit) return guestFailure('VMCS link pointer not 4-KByte aligned or beyond MAXPHYADDR', 4);
     if ((memoryRevision(addr) & 0x7fff_ffff) !== caps.revisionId || memoryRevision(addr) >>> 31 !== ((proc2 & SECONDARY.VMCS_SHADOWING) !== 0 ? 1 : 0)) {
-      return fail('VMCS link pointer revision identifier mismatch', 4);
+      return guestFailure('VMCS link pointer revision identifier mismatch', 4);
     }
   }
   return null;

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { PostedInterruptDescriptor } from '@hvsim/lapic';
+import { CPU_BASED, EXIT_REASON, PIN_BASED, SECONDARY, VM_EXIT } from '@hvsim/vmcs';
+import type { X86Guest } from '../guest/guest.js';
+import type { Op } from '../guest/ops.js';
+import { GUEST, HOST, vmxMachine } from '../test-support/vmx-machine.js';
+
+type Routine = Generator<Op, void, number>;
+
+describe('X86Cpu in VMX non-root operation (SDM 3C 26, 27)', () => {
+  it('exits exactly where the controls ask: CPUID always, OUT with unconditional I/O exiting, HLT with HLT exiting, not RDMSR under a zero MSR bitmap', () => {
+    const m = vmxMachine({ proc: CPU_BASED.UNCOND_IO_EXITING | CPU_BASED.HLT_EXITING, msrBitmap: HOST.MSR_BITMAP });
+    const seen: number[] = [];
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      seen.push(yield g.cpuid(0));
+      yield g.out(0x3f8, 0x41);
+      seen.push((yield g.rdmsr(0x10)) > 0 ? 1 : 0); // IA32_TSC: no exit
+      yield g.hlt();
+      seen.push(7);
+    });
+    m.cpu.start(GUEST.ENTRY);
+    // CPUID (SDM 3C 26.1.2): the host emulates it and completes the operation with EAX.
+    expect(m.enterAndRun(1_000_000)).toBe('exit');
+    expect(m.cpu.lastExit!.basicReason).toBe(EXIT_REASON.CPUID);
+    m.cpu.completePendingOperation(0xd);
+    // OUT (SDM 3C 26.1.3): the exit qualification names port, size and direction; the pending op carries the value.
+    expect(m.enterAndRun(1_000_000)).toBe('exit');
+    const out = m.cpu.lastExit!;
+    expect(out.basicReason).toBe(EXIT_REASON.IO_INSTRUCTION);
+    expect(out.qualification >>> 16).toBe(0x3f8);
+    expect(m.cpu.pendingOperation).toMatchObject({ a: 0x3f8, b: 0x41, size: 1 });
+    m.cpu.completePendingOperation();
+    expect(m.enterAndRun(1_000_000)).toBe('exit');
+    expect(m.cpu.lastExit!.basicReason).toBe(EXIT_REASON.HLT);
+    m.cpu.completePendingOperation();
+    expect(m.enterAndRun(1_000_000)).toBe('finished');
+    expect(m.exits).toEqual([EXIT_REASON.CPUID, EXIT_REASON.IO_INSTRUCTION, EXIT_REASON.HLT]);
+    expect(seen).toEqual([0xd, 1, 7]);
+  });
+
+  it('writes the guest state into the VMCS at an exit (SDM 3C 28.3)', () => {
+    const m = vmxMachine();
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      yield g.compute(5);
+      yield g.cpuid(1);
+    });
+    m.cpu.start(GUEST.ENTRY);
+    m.enterAndRun(1_000_000);
+    const vmcs = m.vmx.currentVmcs!;
+    expect(vmcs.readNumber(0x681e)).toBe(GUEST.ENTRY + 1); // GUEST_RIP: the CPUID, second operation
+    expect(vmcs.readNumber(0x681c)).toBe(GUEST.STACK_TOP); // GUEST_RSP
+  });
+
+  it('exits on an EPT violation with the guest-physical address and retries the access after the host maps it (SDM 3C 29.3.3)', () => {
+    const m = vmxMachine();
+    const HOLE = 0xa0_0000; // guest-linear = guest-physical, beyond the 8 MiB EPT maps
+    const values: number[] = [];
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      values.push(yield g.ld32(HOLE + 0x10));
+    });
+    m.cpu.start(GUEST.ENTRY);
+    expect(m.enterAndRun(1_000_000)).toBe('exit');
+    const exit = m.cpu.lastExit!;
+    expect(exit.basicReason).toBe(EXIT_REASON.EPT_VIOLATION);
+    expect(exit.guestPhysicalAddress).toBe(HOLE + 0x10);
+    expect(exit.qualification & 1).toBe(1); // a data read
+    // The host backs the page (KVM's tdp fault handler) and re-enters: the load runs again.
+    m.memory.write32(0x200_0000 + 0x10, 0xfeed);
+    m.ept.map(HOLE, 0x200_0000, { pageSize: 4096 });
+    expect(m.enterAndRun(1_000_000)).toBe('finished');
+    expect(values).toEqual([0xfeed]);
+  });
+
+  it('exits on an external interrupt with acknowledge-on-exit and leaves the vector in service at the host APIC (SDM 3C 26.2, 28.2.2)', () => {
+    const m = vmxMachine({ pin: PIN_BASED.EXT_INTR_EXITING, exit: VM_EXIT.ACK_INTR_ON_EXIT });
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      for (;;) yield g.compute(10);
+    });
+    m.cpu.start(GUEST.ENTRY);
+    m.hostApic.acceptInterrupt({ vector: 0x30, trigger: 'edge' });
+    expect(m.enterAndRun(1_000_000)).toBe('exit');
+    expect(m.cpu.lastExit!.basicReason).toBe(EXIT_REASON.EXTERNAL_INTERRUPT);
+    expect(m.cpu.lastExit!.acknowledgedVector).toBe(0x30);
+    expect(m.hostApic.isInService(0x30)).toBe(true);
+  });
+
+  it('delivers a posted interrupt to a halted guest with no VM exit, and virtualizes its x2APIC EOI (SDM 3C 30.6, 30.1.3)', () => {
+    const m = vmxMachine({
+      pin: PIN_BASED.EXT_INTR_EXITING | PIN_BASED.PROCESS_POSTED_INTERRUPTS,
+      proc2: SECONDARY.VIRTUALIZE_X2APIC_MODE | SECONDARY.APIC_REGISTER_VIRTUALIZATION | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY,
+      exit: VM_EXIT.ACK_INTR_ON_EXIT,
+      virtualApicPage: HOST.VAPIC,
+      msrBitmap: HOST.MSR_BITMAP,
+      postedInterruptDescriptor: HOST.PID,
+      notificationVector: 0xf2,
+    });
+    let handled = 0;
+    m.program.define(0x20_1000, function* handler(g: X86Guest, vector: number): Routine {
+      handled = vector;
+      yield g.wrmsr(0x80b, 0); // x2APIC EOI: virtualized
+      yield g.iret();
+    });
+    m.setGate(0x41, { target: 0x20_1000 });
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      while (handled === 0) {
+        yield g.sti();
+        yield g.hlt();
+        yield g.cli();
+      }
+    });
+    m.cpu.start(GUEST.ENTRY);
+    expect(m.enterAndRun(100_000)).toBe('halted');
+    // A device (or another vCPU) posts 0x41 and sends the notification vector to this physical CPU.
+    new PostedInterruptDescriptor(m.memory, HOST.PID).postFromSoftware(0x41);
+    m.hostApic.acceptInterrupt({ vector: 0xf2, trigger: 'edge' });
+    expect(m.cpu.run(200_000)).toBe('finished');
+    expect(handled).toBe(0x41);
+    expect(m.exits).toEqual([]);
+    expect(m.hostApic.isInService(0xf2)).toBe(false); // acknowledged and EOI'd by the posted-interrupt processing
+    expect(m.vmx.vapic.svi).toBe(0); // the virtual EOI completed it
+  });
+
+  it('rejects host misuse', () => {
+    const m = vmxMachine();
+    expect(() => m.cpu.completePendingOperation()).toThrow(/no operation is pending/);
+    expect(() => m.cpu.attachVmx({} as never)).toThrow(/needs a VmxProcessor/);
+    m.cpu.detachVmx();
+    expect(() => m.cpu.enterGuest(null)).toThrow(/no VMX processor is attached/);
+  });
+});

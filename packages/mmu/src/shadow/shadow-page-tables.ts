@@ -1,0 +1,347 @@
+/**
+ * The shadow pages of one VM, shared by every vCPU's {@link ShadowMmu}
+ * context (as KVM keeps `kvm->arch.mmu_page_hash` per VM and each vCPU's MMU
+ * finds pages there by gfn and role, mmu.c `kvm_mmu_find_shadow_page`).
+ * Write protection is per VM: once any vCPU shadows a guest table, every
+ * leaf spte of every vCPU that maps that frame becomes read-only, so a store
+ * through another vCPU traps too. When a present spte is dropped or loses
+ * rights, the VM asks every TLB that may cache it to flush (KVM's
+ * `kvm_flush_remote_tlbs`): see {@link ShadowPageTables.addFlushListener}.
+ */
+import type { Memory, Tracer } from '@hvsim/core';
+import { readState } from '@hvsim/core';
+import { TWO_32, checkAddress, entryFrame, highHalf } from '../common/address.js';
+import type { TimeOptions } from '../common/memory-access.js';
+import { read32Safe, timeSource } from '../common/memory-access.js';
+import { MmuError } from '../common/mmu-error.js';
+import type { PageAllocator } from '../common/page-allocator.js';
+import { writeSized } from '../common/write-sized.js';
+import { PTE_HI, PTE_LO } from '../x86/regs.js';
+import type { GuestPhysicalMap } from './memslots.js';
+import type { ShadowPage } from './shadow-pages.js';
+import { SHADOW_ROLE, ShadowPageStore } from './shadow-pages.js';
+
+const { P, RW, US, PWT, PCD, A, D, PS, G } = PTE_LO;
+const { XD } = PTE_HI;
+const PKEY_HI = 0x7800_0000;
+
+/** Options of {@link ShadowPageTables}. */
+export interface ShadowPageTablesOptions extends TimeOptions {
+  /** Guest-physical to host-physical map. */
+  memslots: GuestPhysicalMap;
+  /** Host pages for shadow page tables (at least 8). */
+  shadowPages: PageAllocator;
+  /** The guest's MAXPHYADDR (36..52), the same for every vCPU of the VM (CPUID). Default 46. */
+  maxPhyAddr?: number;
+  tracer?: Tracer;
+  /** Called at every remote TLB flush, after the attached vCPU contexts flushed theirs. */
+  onFlush?: () => void;
+}
+
+/** VM-wide counters of a {@link ShadowPageTables}. */
+export interface ShadowPageTablesStats {
+  /** Shadow pages created. */
+  pagesCreated: number;
+  /** Shadow pages now in use. */
+  pagesInUse: number;
+  /** Shadow pages freed because the guest reused an unreachable shadowed table page. */
+  pagesUnshadowed: number;
+  /** Guest writes emulated (writes to guest page tables). */
+  emulatedWrites: number;
+  /** Shadow entries rewritten in place after an emulated write. */
+  sptesUpdated: number;
+  /** Shadow entries dropped. */
+  sptesZapped: number;
+  /** Whole-VM zaps (shadow page pool exhausted, memslot change, restore, `zapAll`). */
+  zapAlls: number;
+  /** Remote TLB flushes requested (a present spte dropped or made read-only). */
+  remoteFlushes: number;
+}
+
+/** The VM-wide counters kept in saved states. */
+export const VM_COUNTERS = ['pagesUnshadowed', 'emulatedWrites', 'sptesUpdated', 'sptesZapped', 'zapAlls', 'remoteFlushes'] as const;
+/** One of {@link VM_COUNTERS}. */
+export type VmCounter = (typeof VM_COUNTERS)[number];
+
+/** Internal signal: the shadow page pool ran out mid-install. */
+export class PoolExhausted extends Error {
+  constructor() {
+    super('shadow page pool exhausted');
+  }
+}
+
+/** The shadow pages of one VM (see the file comment). */
+export class ShadowPageTables {
+  /** The guest-physical map the sptes were built from. */
+  readonly memslots: GuestPhysicalMap;
+  /** The guest's MAXPHYADDR. */
+  readonly maxPhyAddr: number;
+  /** @internal The page store (used by the vCPU contexts). */
+  readonly store: ShadowPageStore;
+  /** @internal */
+  readonly counters: Record<VmCounter, number> = { pagesUnshadowed: 0, emulatedWrites: 0, sptesUpdated: 0, sptesZapped: 0, zapAlls: 0, remoteFlushes: 0 };
+
+  private epochValue = 0;
+  private zapGen = 0;
+  private memslotGeneration: number;
+  private readonly listeners: (() => void)[] = [];
+  private readonly onFlush: (() => void) | undefined;
+  private readonly tracer: Tracer | undefined;
+  private readonly now: () => number;
+  /** Reserved bits 51:MAXPHYADDR of an entry's high half. */
+  private readonly rsvdAddrHi: number;
+
+  constructor(
+    private readonly memory: Memory,
+    options: ShadowPageTablesOptions,
+  ) {
+    if (options.shadowPages.capacity < 8) throw new MmuError('bad-option', `the shadow page pool needs at least 8 pages, got ${options.shadowPages.capacity}`);
+    const m = options.maxPhyAddr ?? 46;
+    if (!Number.isInteger(m) || m < 36 || m > 52) throw new MmuError('bad-option', `maxPhyAddr must be an integer in [36, 52], got ${String(m)}`);
+    this.maxPhyAddr = m;
+    this.rsvdAddrHi = 0xfffff & ~(m >= 52 ? 0xfffff : (1 << (m - 32)) - 1);
+    this.memslots = options.memslots;
+    this.memslotGeneration = options.memslots.generation;
+    this.store = new ShadowPageStore(memory, options.shadowPages);
+    this.onFlush = options.onFlush;
+    this.tracer = options.tracer;
+    this.now = timeSource(options);
+  }
+
+  /**
+   * Bumped at every remote TLB flush and zap: a translation taken from these
+   * shadow tables while `epoch` was E is still what the tables hold while it
+   * is E (per-vCPU changes — CR3, INVLPG — are in each context's own epoch).
+   */
+  get epoch(): number {
+    return this.epochValue;
+  }
+
+  /** Bumped by every {@link zapAll}: contexts drop their cached roots when it changes. */
+  get zapGeneration(): number {
+    return this.zapGen;
+  }
+
+  /**
+   * Adds a remote-TLB-flush listener, called whenever a present spte was
+   * dropped or lost rights (or everything was zapped), once per operation
+   * that did so. Each vCPU context attaches one that flushes its TLB.
+   * Returns the function that removes it.
+   */
+  addFlushListener(listener: () => void): () => void {
+    if (typeof listener !== 'function') throw new MmuError('bad-argument', `a flush listener must be a function, got ${typeof listener}`);
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** The VM-wide counters. */
+  stats(): ShadowPageTablesStats {
+    return { ...this.counters, pagesCreated: this.store.created, pagesInUse: this.store.count };
+  }
+
+  /** True when guest frame `gfn` is write-protected because it holds a shadowed guest table. */
+  isWriteProtected(gfn: number): boolean {
+    return this.store.isProtected(gfn);
+  }
+
+  /** Roles ({@link SHADOW_ROLE} bits) of the shadow pages of guest frame `gfn`. */
+  rolesOf(gfn: number): number[] {
+    return this.store.pagesOf(gfn).map((p) => p.role);
+  }
+
+  /**
+   * Drops every shadow page (they are rebuilt on demand) and flushes every
+   * TLB. Also done by itself when the memslots' generation changes (kvm.md
+   * 5f): sptes hold host addresses taken from the slots.
+   */
+  zapAll(): void {
+    this.memslotGeneration = this.memslots.generation;
+    this.store.clear();
+    this.zapGen++;
+    this.counters.zapAlls++;
+    this.store.flushNeeded = true;
+    this.flushIfNeeded();
+  }
+
+  /**
+   * Emulates a guest write of `size` bytes (1, 2, 4 or 8, within a page) at
+   * guest-physical `gpa` (after a `'write-protected'` exit): writes guest
+   * memory, then updates or drops the shadow entries that shadow the written
+   * guest entries. A write to guest RAM no host memory backs is dropped.
+   */
+  emulateWrite(gpa: number, size: number, valueLo: number, valueHi = 0): void {
+    checkWrite(gpa, size, 'guest-physical address');
+    const hpa = this.memslots.translate(gpa);
+    if (hpa < 0) throw new MmuError('bad-argument', `cannot emulate a write to guest-physical 0x${gpa.toString(16)}: no memslot holds it`);
+    if (this.memory.isWritable(hpa, size)) writeSized(this.memory, hpa, size, valueLo, valueHi);
+    this.counters.emulatedWrites++;
+    this.guestMemoryWritten(gpa, size);
+  }
+
+  /** Tells the MMU that guest memory at `gpa` changed behind its back (DMA, a host write, a store through any vCPU): resyncs shadows of it. */
+  guestMemoryWritten(gpa: number, size: number): void {
+    checkAddress(gpa, 'guest-physical address');
+    checkAddress(size, 'write size');
+    this.checkMemslots();
+    const firstGfn = Math.floor(gpa / 4096);
+    const lastGfn = Math.floor((gpa + Math.max(size, 1) - 1) / 4096);
+    for (let gfn = firstGfn; gfn <= lastGfn; gfn++) {
+      const pages = this.store.ofGfn(gfn);
+      if (pages === undefined) continue;
+      const start = Math.max(gpa, gfn * 4096) % 4096;
+      const end = Math.min(gpa + size, (gfn + 1) * 4096) - gfn * 4096;
+      const first = start >> 3;
+      const last = Math.min(511, (end - 1) >> 3);
+      // Backwards: freeing a page moves the list's last page into its slot.
+      for (let k = pages.length - 1; k >= 0; k--) {
+        const page = pages[k];
+        if (page === undefined) continue;
+        if (page.parents.length === 0 && page.rootRefs === 0) {
+          // Nothing reaches this shadow page any more: stop shadowing the frame
+          // rather than emulate every write to what is now probably data.
+          this.store.free(page);
+          this.counters.pagesUnshadowed++;
+          continue;
+        }
+        for (let i = first; i <= last; i++) this.resyncEntry(page, i);
+      }
+    }
+    this.flushIfNeeded();
+  }
+
+  /**
+   * Resyncs the shadows after every write made through `view`, a
+   * guest-physical view of the VM's RAM whose write observers report
+   * guest-physical ranges (core's `GuestPhysicalMemory`): DMA and device
+   * models writing guest memory then need no {@link guestMemoryWritten}
+   * calls of their own. Returns the function that stops watching.
+   */
+  watchWrites(view: Memory): () => void {
+    if (typeof view.addWriteObserver !== 'function') throw new MmuError('bad-argument', 'watchWrites needs a Memory with write observers');
+    return view.addWriteObserver((gpa, size) => {
+      this.guestMemoryWritten(gpa, size);
+    });
+  }
+
+  /** VM counters; the pages are not saved (rebuilt lazily after a restore). */
+  saveState(): { type: 'hvsim.mmu.shadow-page-tables'; version: 1; counters: Record<string, number> } {
+    return { type: 'hvsim.mmu.shadow-page-tables', version: 1, counters: { ...this.counters } };
+  }
+
+  /** Restores {@link saveState} output and drops every shadow page; a bad state changes nothing. */
+  restoreState(state: unknown): void {
+    const s = readState(state, 'hvsim.mmu.shadow-page-tables', 1);
+    const values = readVmCounters(s.object('counters'));
+    this.zapAll();
+    Object.assign(this.counters, values);
+  }
+
+  // --- used by the vCPU contexts -----------------------------------------
+
+  /** @internal Zaps everything when the memslots changed. */
+  checkMemslots(): void {
+    if (this.memslots.generation !== this.memslotGeneration) this.zapAll();
+  }
+
+  /** @internal Tells listeners when sptes were dropped or lost rights since the last call. */
+  flushIfNeeded(): void {
+    const store = this.store;
+    if (!store.flushNeeded) return;
+    store.flushNeeded = false;
+    this.epochValue++;
+    this.counters.remoteFlushes++;
+    for (const listener of this.listeners) listener();
+    this.onFlush?.();
+    this.tracer?.emit({ kind: 'tlb.flush', cycle: this.now(), source: 'mmu.shadow', address: 0, args: { reason: 'remote-tlb-flush' } });
+  }
+
+  /** @internal The page of `gfn` with `role`, made if missing; throws PoolExhausted. */
+  page(gfn: number, role: number): ShadowPage {
+    const found = this.store.get(gfn, role);
+    if (found !== undefined) return found;
+    const page = this.store.create(gfn, role);
+    if (page !== undefined) return page;
+    throw new PoolExhausted();
+  }
+
+  /** @internal Points spte `index` of `page` at `child` with the given R/W, U/S and XD. */
+  link(page: ShadowPage, index: number, child: ShadowPage, flags: number, xd: number): void {
+    const spte = page.hpa + index * 8;
+    const lo = (P | A | flags | (child.hpa % TWO_32)) >>> 0;
+    const hi = (highHalf(child.hpa) | xd) >>> 0;
+    const m = this.memory;
+    if (m.read32(spte) === lo && m.read32(spte + 4) === hi) return;
+    if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
+    m.write32(spte, lo);
+    m.write32(spte + 4, hi);
+    child.parents.push(spte);
+  }
+
+  /**
+   * @internal Writes leaf spte `index` of `page` for guest frame `gfn` from
+   * the guest leaf bits `glo`/`ghi` (for direct pages, the synthesised 4 KiB
+   * bits). Writable only if the guest allows it, the guest D flag is already
+   * set, and the frame is not a write-protected guest table.
+   */
+  setLeaf(page: ShadowPage, index: number, gfn: number, glo: number, ghi: number): boolean {
+    const hpa = this.memslots.translate(gfn * 4096);
+    if (hpa < 0) {
+      if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
+      return false;
+    }
+    const writable = (glo & RW) !== 0 && (glo & D) !== 0 && !this.store.isProtected(gfn) && !(this.memslots.isReadOnly?.(gfn * 4096) ?? false);
+    const lo = (P | A | (glo & (US | PWT | PCD | PS | G)) | (writable ? RW | D : 0) | (hpa % TWO_32)) >>> 0;
+    const hi = (highHalf(hpa) | (ghi & (XD | PKEY_HI))) >>> 0;
+    const spte = page.hpa + index * 8;
+    if ((page.leafGfn[index] ?? -1) !== gfn) {
+      if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
+    } else {
+      const m = this.memory;
+      const oldLo = m.read32(spte);
+      // Gaining rights needs no flush (a stale TLB entry only faults again); losing any does.
+      if ((oldLo & P) !== 0 && ((oldLo & ~lo) !== 0 || m.read32(spte + 4) !== hi)) this.store.flushNeeded = true;
+    }
+    this.memory.write32(spte, lo);
+    this.memory.write32(spte + 4, hi);
+    this.store.addLeaf(page, index, spte, gfn);
+    return true;
+  }
+
+  /** After a write to the guest entry shadowed by spte `index` of `page`: update a 4 KiB leaf in place, else drop the spte. */
+  private resyncEntry(page: ShadowPage, index: number): void {
+    const spte = page.hpa + index * 8;
+    if ((this.memory.read32(spte) & P) === 0) return;
+    if (page.level === 1) {
+      const gpte = this.memslots.translate(page.gfn * 4096 + index * 8);
+      // A guest table in RAM no host memory backs reads as all ones (common/memory-access.ts).
+      const glo = gpte < 0 ? 0 : read32Safe(this.memory, gpte);
+      const ghi = gpte < 0 ? 0 : read32Safe(this.memory, gpte + 4);
+      // XD is reserved unless the page was built with EFER.NXE = 1 (its role says).
+      const rsvdHi = this.rsvdAddrHi | ((page.role & SHADOW_ROLE.EFER_NX) !== 0 ? 0 : XD);
+      // Only an entry the guest has already used (A = 1) and that is valid is
+      // installed directly; otherwise the next access walks the guest tables.
+      if ((glo & (P | A)) === (P | A) && (ghi & rsvdHi) === 0 && this.setLeaf(page, index, entryFrame(glo, ghi), glo, ghi)) {
+        this.counters.sptesUpdated++;
+        return;
+      }
+    }
+    if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
+  }
+}
+
+/** Reads the VM counters of a saved state (every one must be present; `remoteFlushes` is 0 in states from before it existed). */
+export function readVmCounters(s: ReturnType<typeof readState>): Record<VmCounter, number> {
+  const out = {} as Record<VmCounter, number>;
+  for (const c of VM_COUNTERS) out[c] = c === 'remoteFlushes' && !s.has(c) ? 0 : s.address(c);
+  return out;
+}
+
+/** Throws unless `size` is 1, 2, 4 or 8 and the write at `address` stays in one page. */
+export function checkWrite(address: number, size: number, what: string): void {
+  checkAddress(address, what);
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new MmuError('bad-argument', `write size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
+  if ((address % 4096) + size > 4096) throw new MmuError('bad-argument', `a ${size}-byte write at 0x${address.toString(16)} crosses a page`);
+}
