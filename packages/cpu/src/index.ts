@@ -130,3 +130,79 @@ export {
   /** Table 6-5. */
   combineFaults,
 } from './x86/exception-class.js';
+
+// arm64 (issue 13)
+export {
+  /** The arm64 guest interface: MRS/MSR, DAIFSet/DAIFClr, WFI/WFE/SEV, ERET, SVC/HVC/SMC, TLBI, barriers, UDF. */
+  Arm64Guest,
+} from './guest/guest.js';
+export {
+  /** An AArch64 PE at EL0/EL1 running guest code natively (GICv3, generic timer) or under a hypervisor at EL2. */
+  Arm64Cpu,
+  /** The syndrome of a trap to EL2 (ESR_EL2, FAR_EL2, HPFAR_EL2, ELR_EL2). */
+  Arm64Exit,
+} from './arm64/arm64-cpu.js';
+export type {
+  /** Options of an Arm64Cpu. */
+  Arm64CpuOptions,
+  /** Why Arm64Cpu.run returned. */
+  Arm64RunResult,
+  /** What took the guest to EL2. */
+  Arm64ExitKind,
+  /** Registers a host may read and set. */
+  Arm64Registers,
+  /** An arm64 CPU's counters (with traps to EL2 by class). */
+  Arm64Stats,
+  /** Options of Arm64Cpu.attachHypervisor. */
+  Arm64HypervisorOptions,
+} from './arm64/arm64-cpu.js';
+export {
+  /** The default arm64 cost profile (trap and ERET costs from NEVE, SOSP 2017). */
+  ARM64_DEFAULT_COSTS,
+  /** Builds an arm64 cost profile from the default with overrides (checked). */
+  arm64CostProfile,
+} from './cost/arm64-cost-profile.js';
+export type {
+  /** Primitive costs of an arm64 CPU in cycles. */
+  Arm64CostProfile,
+} from './cost/arm64-cost-profile.js';
+export {
+  /** PSTATE / SPSR_ELx bits. */
+  PSTATE,
+  /** SPSR_ELx.M values (EL0t, EL1t, EL1h, ...). */
+  PSTATE_MODE,
+  /** PSTATE.{D,A,I,F} together. */
+  DAIF_MASK,
+  /** HCR_EL2 bits. */
+  HCR_EL2,
+  /** ESR_ELx field positions. */
+  ESR,
+  /** ISS bits of a Data Abort. */
+  DATA_ABORT_ISS,
+  /** ISS of a trapped WFI / WFE. */
+  WFX_ISS,
+  /** SCTLR_EL1 reset value of the model. */
+  SCTLR_EL1_RESET,
+  /** Builds an ESR_ELx value from EC and ISS (IL = 1). */
+  esrValue,
+  /** ISS of a trapped MSR/MRS (EC 0x18). */
+  sysregIss,
+} from './arm64/regs.js';
+export {
+  /** Encodings of the system registers the PE holds. */
+  ARM64_SYSREG,
+  /** The encoding of (op0, op1, CRn, CRm, op2), checked. */
+  arm64SysregEncoding,
+  /** The encoding of a system register name (the PE registers, the ICC, ICV and ICH registers, the CNT registers). */
+  arm64SysregByName,
+  /** The name of an encoding (or its generic S<op0>_<op1>_C<n>_C<m>_<op2> form). */
+  arm64SysregName,
+} from './arm64/sysregs.js';
+export type {
+  /** A name of a register in ARM64_SYSREG. */
+  Arm64SysregName,
+} from './arm64/sysregs.js';
+export {
+  /** TLBI operation names by their number in an operation record. */
+  ARM64_TLBI_OPS,
+} from './arm64/tlbi-ops.js';

@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { GICD } from './v3/regs.js';
 import { GICD as GICD2 } from './v2/regs.js';
 import { GITS } from './its/regs.js';
+import { GicV3 } from './v3/gic-v3.js';
+import { GicV2 } from './v2/gic-v2.js';
 import { bringUpV3, makeV3 } from './test-support/v3.js';
 import { bringUpV2, makeV2 } from './test-support/v2.js';
 import { enableLpi, makeItsRig, mapDevice } from './test-support/its.js';
@@ -111,5 +113,21 @@ describe('the ITS deliverMsi returns a DeliveryStatus (IHI0069 5.2)', () => {
     const flowed = tracer.events().filter((e) => e.flow === 5);
     expect(flowed.map((e) => `${e.source} ${e.kind}`)).toEqual(['its msi', 'its interrupt.raised']);
     expect(tracer.events().some((e) => e.source === 'gic-its')).toBe(false);
+  });
+});
+
+describe('host-side misuse is a UsageError naming the bad value', () => {
+  it('misspelled options, bigints on the MMIO number path, a bad commandErrors mode', () => {
+    expect(() => new GicV3({ cpus: 1, spi: 64 } as never)).toThrow(/GicV3 has no option "spi"/);
+    expect(() => new GicV3({ cpus: 1, lpis: { memory: undefined, idbits: 16 } } as never)).toThrow(/GicV3 lpis has no option "idbits"/);
+    expect(() => new GicV2({ cpus: 1, onIRQ: () => undefined } as never)).toThrow(/GicV2 has no option "onIRQ"/);
+    const gic = new GicV3({ cpus: 1 });
+    expect(() => gic.distributor.mmioWrite(0, 4, 1n as never)).toThrow(/GICD write value must be a number, got 1n/);
+    expect(() => gic.redistributorRegion.mmioRead(0n as never, 4)).toThrow(/GICR offset must be a non-negative integer number, got 0n/);
+    expect(() => gic.distributor.mmioWrite64(0x6100, 5 as never)).toThrow(/GICD 64-bit write value must be a bigint, got 5/);
+    expect(() => gic.writeSysreg(0, 0xc230, 1n as never)).toThrow(/lo 1n/);
+    const rig = makeItsRig({ cpus: 1, raw: true });
+    expect(() => rig.gic.createIts({ commandErrors: 'skip' as never })).toThrow(/commandErrors must be 'stall' or 'ignore', got "skip"/);
+    expect(() => rig.its.mmioWrite(GITS.CWRITER, 4, 32n as never)).toThrow(/GITS write value must be a number/);
   });
 });

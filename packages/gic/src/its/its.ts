@@ -173,7 +173,9 @@ export class GicV3Its implements MmioDevice, MsiTarget {
     if (this.lpiPorts.length === 0) throw new UsageError('bad-argument', 'GicV3Its needs at least one redistributor port');
     this.idBits = options.idBits ?? 16;
     assertInteger(this.idBits, 'GicV3Its idBits', 14, 24);
-    this.stallOnError = (options.commandErrors ?? 'stall') === 'stall';
+    const errors: string = options.commandErrors ?? 'stall';
+    if (errors !== 'stall' && errors !== 'ignore') throw new UsageError('bad-argument', `GicV3Its commandErrors must be 'stall' or 'ignore', got ${describeValue(errors)}`);
+    this.stallOnError = errors === 'stall';
     this.onSystemError = options.onSystemError;
     this.baseAddress = options.baseAddress;
     this.cpuDeviceId = options.cpuDeviceId;

@@ -121,7 +121,7 @@ export class SysregDispatcher {
   /** MSR of the 64-bit value `hi:lo` to the register with `encoding`. */
   writeEncoded(cpu: number, encoding: number, lo: number, hi: number): void {
     const h = this.resolve(cpu, this.lookupEncoding(encoding), undefined);
-    if (lo >>> 0 !== lo || hi >>> 0 !== hi) {
+    if (typeof lo !== 'number' || typeof hi !== 'number' || lo >>> 0 !== lo || hi >>> 0 !== hi) {
       throw new UsageError('bad-argument', `system register value halves must be 32-bit unsigned integers, got lo ${describeValue(lo)}, hi ${describeValue(hi)}`);
     }
     if (h.write === undefined) throw undefinedAccess(ENCODED[ENCODING_SLOT[encoding]!]!.name, 'write');
