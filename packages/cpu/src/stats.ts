@@ -32,7 +32,7 @@ export interface CpuStats {
 
 /** Mutable counters of one CPU. */
 export class CpuCounters {
-  readonly ops = new Float64Array(64);
+  readonly ops = new Float64Array(128);
   readonly delivered = new Float64Array(256);
   busyCycles = 0;
   haltedCycles = 0;

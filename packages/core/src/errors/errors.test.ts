@@ -74,6 +74,19 @@ describe('option and type checks (issue 12: misspelled options, bigint for numbe
     expect(() => assertOptions({ a: 1 }, [], 'thing')).toThrow('thing has no option "a" (known: none)');
   });
 
+  it("an unknown option name is kind 'unknown-name', a non-object 'bad-argument' (docs/conventions.md \"Errors\")", () => {
+    const kindOf = (f: () => void): unknown => {
+      try {
+        f();
+      } catch (e) {
+        return e instanceof UsageError ? e.kind : e;
+      }
+      return 'nothing thrown';
+    };
+    expect(kindOf(() => assertOptions({ capcity: 3 }, ['capacity'], 'RecordingTracer'))).toBe('unknown-name');
+    expect(kindOf(() => assertOptions(5, ['a'], 'thing'))).toBe('bad-argument');
+  });
+
   it('names a value of the wrong numeric type', () => {
     expect(() => wrongType(5n, 'address', 'number')).toThrow(UsageError);
     expect(() => wrongType(5n, 'address', 'number')).toThrow('address must be a number, got 5n');

@@ -45,7 +45,8 @@ export function assertU32(value: unknown, what: string): asserts value is number
 /**
  * Throws unless `options` is undefined or a plain object whose keys are all
  * in `known`: a misspelled option (`priorty`) is an error naming it, not a
- * setting silently ignored.
+ * setting silently ignored. Kind `'unknown-name'` for a key it does not
+ * know, `'bad-argument'` when `options` is not an object.
  */
 export function assertOptions(options: unknown, known: readonly string[], what: string): void {
   if (options === undefined) return;
@@ -54,7 +55,7 @@ export function assertOptions(options: unknown, known: readonly string[], what: 
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      throw new UsageError('bad-argument', `${what} has no option ${JSON.stringify(key)} (known: ${known.length === 0 ? 'none' : known.join(', ')})`);
+      throw new UsageError('unknown-name', `${what} has no option ${JSON.stringify(key)} (known: ${known.length === 0 ? 'none' : known.join(', ')})`);
     }
   }
 }

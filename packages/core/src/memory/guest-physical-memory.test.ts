@@ -30,7 +30,7 @@ function caught(fn: () => unknown): MemoryError {
   throw new Error('expected a throw');
 }
 
-describe('GuestPhysicalMemory: host memory through memslots (kvm.md 5f)', () => {
+describe('GuestPhysicalMemory: host memory through memslots (api.rst 4.35, Linux include/linux/kvm_host.h)', () => {
   it('is a Memory: every access lands at the translated host address', () => {
     const { host, guest } = setup();
     const mem: Memory = guest;

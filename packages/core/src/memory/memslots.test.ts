@@ -17,7 +17,7 @@ function caught(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
-describe('Memslots (api.rst 4.35 KVM_SET_USER_MEMORY_REGION, kvm.md 5f)', () => {
+describe('Memslots (api.rst 4.35 KVM_SET_USER_MEMORY_REGION, Linux include/linux/kvm_host.h)', () => {
   it('has the KVM flag values', () => {
     // api.rst 4.35: KVM_MEM_LOG_DIRTY_PAGES (1UL << 0), KVM_MEM_READONLY (1UL << 1)
     expect(KVM_MEM_LOG_DIRTY_PAGES).toBe(1);

@@ -1,6 +1,6 @@
 /**
  * Guest-physical to host-physical memory slots, as KVM keeps them
- * (KVM_SET_USER_MEMORY_REGION, api.rst 4.35; kernel memslots, kvm.md 5f).
+ * (KVM_SET_USER_MEMORY_REGION, api.rst 4.35; kernel memslots, include/linux/kvm_host.h).
  * Each slot maps `size` bytes of guest-physical space at `guestPhysical` onto
  * host-physical memory at `hostPhysical`. Slots never overlap in
  * guest-physical space; their host ranges may (two guest ranges aliasing one

@@ -38,6 +38,20 @@ describe('PhysicalMemory page views', () => {
     expect(mem.generation).not.toBe(again.generation);
     expect(mem.pageView(0)).toBeUndefined();
   });
+
+  it('gives a view of the current generation after another region was removed', () => {
+    const mem = new PhysicalMemory();
+    mem.addRegion(0, 0x1000);
+    mem.addRegion(0x10000, 0x1000);
+    const before = mem.pageView(0)!;
+    mem.removeRegion(0x10000);
+    const after = mem.pageView(0)!;
+    expect(after.generation).toBe(mem.generation);
+    expect(after).not.toBe(before);
+    expect(mem.pageView(0)).toBe(after);
+    after.words[0] = 7;
+    expect(mem.read32(0)).toBe(7);
+  });
 });
 
 describe('PhysicalMemory write observers', () => {

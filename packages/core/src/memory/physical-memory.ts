@@ -170,7 +170,8 @@ export class PhysicalMemory implements Memory {
     if (!Number.isSafeInteger(addr) || addr < 0) return undefined;
     const pfn = pageNumber(addr);
     const known = this.views.get(pfn);
-    if (known) return known;
+    // A view made before the last generation change is re-made (the page itself may be unchanged).
+    if (known && known.generation === this.generationValue) return known;
     const base = pfn * PAGE_SIZE;
     if (!this.isWritable(base, PAGE_SIZE)) return undefined;
     const data = this.pageForWrite(base, 1);

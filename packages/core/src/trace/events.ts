@@ -35,7 +35,8 @@ export interface TraceEventBase {
    * The model that emitted it. Names used across the packages: `lapic`,
    * `ioapic`, `pic`, `apic-bus` (lapic); `vmx` (vmcs); `iommu`; `gic`, `its`
    * (gic); `timer` (the Arm generic timer); `mmu`, `mmu.shadow`,
-   * `mmu.nested`, `mmu.stage2`, `ept`, `tlb` (mmu); `kvm`; `cpu`. A wrapper
+   * `mmu.nested`, `mmu.stage1`, `mmu.stage2`, `ept`, `tlb`, `arm-tlb` (mmu);
+   * `kvm`; `cpu`. A wrapper
    * may prefix them (`guest.lapic`).
    */
   source: string;

@@ -57,9 +57,6 @@ export const HCR_EL2 = {
   RW: 2 ** 31,
 } as const;
 
-/** The HCR_EL2 bits this model acts on; others are kept but have no effect. */
-export const HCR_EL2_MODELLED = HCR_EL2.VM | HCR_EL2.FMO | HCR_EL2.IMO | HCR_EL2.AMO | HCR_EL2.VF | HCR_EL2.VI | HCR_EL2.TWI | HCR_EL2.TWE | HCR_EL2.TSC | HCR_EL2.RW;
-
 /** ESR_ELx fields (Arm ARM D19 "ESR_EL1"): EC bits 31:26, IL bit 25, ISS bits 24:0. */
 export const ESR = {
   EC_SHIFT: 26,

@@ -8,7 +8,7 @@
  */
 import { CpuException, type Clock, type InterruptNotifier, type Memory, type MsrDevice, type Tracer, type U64Halves } from '@hvsim/core';
 import { PostedInterruptDescriptor } from '@hvsim/lapic';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 import { FIELD_TYPE, encodingType } from '../fields/encoding.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { FIELD_COUNT, SLOT_SPEC, lookupEncoding, slotOf } from '../fields/slots.js';
@@ -61,7 +61,7 @@ export const CORE_SLOTS = {
 
 /**
  * The shared state of a logical processor's VMX operation. Members marked
- * `@internal` are the modules' and may change without notice; the public
+ * internal are the modules' and may change without notice; the public
  * surface is `VmxProcessor`'s.
  */
 export class VmxProcessorCore {
@@ -213,7 +213,7 @@ export class VmxProcessorCore {
 
   /** @internal Throws unless in VMX non-root operation. */
   requireNonRoot(what: string): void {
-    if (this.operation !== 'non-root') throw new VmxError('bad-state', `${what} is a VMX non-root event, but the processor is in ${this.operation === 'off' ? 'no VMX operation' : 'VMX root operation'}`);
+    if (this.operation !== 'non-root') throw vmxUsageError('bad-state', `${what} is a VMX non-root event, but the processor is in ${this.operation === 'off' ? 'no VMX operation' : 'VMX root operation'}`);
   }
 
   /** @internal Ages the STI/MOV-SS shadow at an instruction boundary. */

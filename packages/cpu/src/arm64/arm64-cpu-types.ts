@@ -1,0 +1,113 @@
+/**
+ * The public types of the arm64 CPU: options, run results, the EL2 exit
+ * record, statistics, registers (Arm ARM D1, D19).
+ */
+import { ARM64_EXCEPTION_CLASS, type Clock, type Memory, type MmioBus, type Tracer } from '@hvsim/core';
+import type { GenericTimer, GicV3 } from '@hvsim/gic';
+import type { ArmMmu, Stage2Walker } from '@hvsim/mmu';
+import type { Arm64CostProfile } from '../cost/arm64-cost-profile.js';
+import type { Arm64Guest } from '../guest/guest.js';
+import type { GuestProgram } from '../guest/program.js';
+import type { CpuStats } from '../stats.js';
+
+/** Names of the exception classes, by EC. */
+export const EC_NAME: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(ARM64_EXCEPTION_CLASS).map(([n, v]) => [v, n]));
+
+/** Options of an {@link Arm64Cpu}. */
+export interface Arm64CpuOptions {
+  /** Physical memory (RAM). */
+  memory: Memory;
+  /** The guest code, by entry address (vector table entries are addresses in it). */
+  program: GuestProgram<Arm64Guest>;
+  /** Memory-mapped devices (the GIC distributor and redistributors, ...). */
+  mmio?: MmioBus;
+  /** The GICv3 whose CPU interface `cpu` this PE is: ICC_* / ICV_* / ICH_* registers go there. */
+  gic?: GicV3;
+  /** The generic timer: CNT* registers go there. */
+  timer?: GenericTimer;
+  /** The MMU (default: a new `ArmMmu` over `memory`, SCTLR_EL1.M = 0). */
+  mmu?: ArmMmu;
+  /** Simulated time; the CPU advances it to its own time before device accesses. */
+  clock?: Clock;
+  /** Cycle costs (default {@link ARM64_DEFAULT_COSTS}). */
+  costs?: Arm64CostProfile;
+  /** This PE's number: its GIC CPU interface and timer index, and its trace `cpu` (default 0). */
+  cpu?: number;
+  /** MIDR_EL1 (default 0x410fd083, an Arm Cortex-A72 r0p3). */
+  midr?: number;
+  tracer?: Tracer;
+  /** Called when the guest executes SEV: the machine sets the event register of every PE (`signalEvent`). */
+  onSev?: (cpu: number) => void;
+}
+
+/** Why {@link Arm64Cpu.run} returned. */
+export type Arm64RunResult =
+  /** The cycle budget (or the operation budget) was reached. */
+  | 'budget'
+  /** The PE waits in WFI/WFE and nothing will wake it before the budget's end. */
+  | 'halted'
+  /** The entry code returned: nothing is left to run. */
+  | 'finished'
+  /** A trap to EL2 (see {@link Arm64Cpu.lastExit}). */
+  | 'exit'
+  /** The fetch at an exception vector faulted while taking the abort of a faulting vector fetch: the PE would take the same exception forever. */
+  | 'lockup';
+
+/** What took the guest to EL2. */
+export type Arm64ExitKind =
+  /** A synchronous exception (see `esr`). */
+  | 'sync'
+  /** A physical IRQ routed to EL2 by HCR_EL2.IMO. */
+  | 'irq'
+  /** A physical FIQ routed to EL2 by HCR_EL2.FMO. */
+  | 'fiq';
+
+/** The syndrome of a trap to EL2 (the CPU's reused record: read it before the next entry). */
+export class Arm64Exit {
+  kind: Arm64ExitKind = 'sync';
+  /** ESR_EL2 (0 for an interrupt). */
+  esr = 0;
+  /** ESR_EL2.EC. */
+  ec = 0;
+  /** ESR_EL2.ISS. */
+  iss = 0;
+  /** FAR_EL2: the faulting VA of an abort. */
+  far = 0;
+  /** HPFAR_EL2 of a stage 2 abort: FIPA, IPA bits 47:12 in bits 43:4. */
+  hpfar = 0;
+  /** The faulting IPA (HPFAR_EL2.FIPA << 12 plus the page offset of FAR_EL2). */
+  ipa = 0;
+  /** ELR_EL2: where the guest resumes (the trapped instruction, or the one after an HVC). */
+  elr = 0;
+  /** Name of the exception class, for messages. */
+  get name(): string {
+    return this.kind === 'sync' ? (EC_NAME[this.ec] ?? `EC 0x${this.ec.toString(16)}`) : this.kind.toUpperCase();
+  }
+}
+
+
+/** A copy of an arm64 CPU's counters: {@link CpuStats} plus traps to EL2 by exception class name. */
+export interface Arm64Stats extends CpuStats {
+  /** Traps to EL2 by kind (`'irq'`, `'fiq'`) or exception class name (`'HVC64'`, `'DATA_ABORT_LOWER'`, ...). */
+  exits: Record<string, number>;
+}
+
+/** Architectural registers a host may read and set. */
+export interface Arm64Registers {
+  /** PSTATE as an SPSR value: M[3:0] and D, A, I, F. */
+  pstate: number;
+  vbar: number;
+  elr: number;
+  spsr: number;
+  esr: number;
+  far: number;
+  sctlr: number;
+}
+
+/** Options of {@link Arm64Cpu.attachHypervisor}. */
+export interface Arm64HypervisorOptions {
+  /** HCR_EL2 (a number: every modelled bit is below bit 32). */
+  hcr: number;
+  /** The VM's stage 2 (used while HCR_EL2.VM = 1). */
+  stage2?: Stage2Walker;
+}

@@ -1,0 +1,270 @@
+/**
+ * An AArch64 processor element that runs guest code operation by operation
+ * (Arm ARM DDI 0487 chapter D1, "The AArch64 System Level Programmers'
+ * Model"): EL0 and EL1 with PSTATE.D/A/I/F, the VBAR_EL1 vector table and
+ * its four groups (D1.3.1 / "Exception vectors"), synchronous exceptions with
+ * ESR_EL1 and FAR_EL1, IRQ and FIQ entry, ERET, WFI/WFE with the event
+ * register. Natively its IRQ/FIQ inputs are a GICv3's outputs and ICC_*
+ * system registers go to that GIC, CNT* registers to a generic timer.
+ *
+ * Under a hypervisor (`attachHypervisor`) EL2 is the host: HCR_EL2 decides
+ * what traps (IMO/FMO route physical interrupts to EL2 and ICC_* to ICV_*;
+ * VI/VF and the GIC's virtual outputs raise virtual interrupts at EL1;
+ * TWI/TWE, HVC, TSC; stage 2 faults), and `run` returns `'exit'` at a trap
+ * with the syndrome in `lastExit`, as `X86Cpu` does at a VM exit.
+ */
+import { UsageError, describeValue, type InterruptLine } from '@hvsim/core';
+import type { Stage2Walker } from '@hvsim/mmu';
+import { FRAME_STATE as IMPORTED_FRAME_STATE } from '../guest/frames.js';
+import type { Op } from '../guest/ops.js';
+import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
+import type { Arm64Exit, Arm64HypervisorOptions, Arm64Registers, Arm64RunResult, Arm64Stats } from './arm64-cpu-types.js';
+import { Arm64Instructions } from './instructions.js';
+import { DAIF_MASK, HCR_EL2 as IMPORTED_HCR, PSTATE as IMPORTED_PSTATE, PSTATE_MODE } from './regs.js';
+
+export { Arm64Exit } from './arm64-cpu-types.js';
+export type { Arm64CpuOptions, Arm64ExitKind, Arm64HypervisorOptions, Arm64Registers, Arm64RunResult, Arm64Stats } from './arm64-cpu-types.js';
+
+const FRAME_STATE = IMPORTED_FRAME_STATE;
+const PSTATE = IMPORTED_PSTATE;
+const HCR = IMPORTED_HCR;
+const { TWO_32, LINE_IRQ, LINE_FIQ, LINE_VIRQ, LINE_VFIQ, WAIT_NONE, FETCH, HCR_UNSUPPORTED, NO_ROUTING, SLOT_SCTLR } = ARM64_CPU_CONSTANTS;
+
+/** An AArch64 PE running guest code (see the file comment). */
+export class Arm64Cpu extends Arm64Instructions {
+  /** The IRQ input as core's `InterruptLine` (the same as {@link setIrqLevel}). */
+  readonly irqInput: InterruptLine = { setLevel: (asserted) => this.setInput(LINE_IRQ, asserted) };
+  /** The FIQ input as an `InterruptLine`. */
+  readonly fiqInput: InterruptLine = { setLevel: (asserted) => this.setInput(LINE_FIQ, asserted) };
+  /** The virtual IRQ input as an `InterruptLine`. */
+  readonly virqInput: InterruptLine = { setLevel: (asserted) => this.setInput(LINE_VIRQ, asserted) };
+  /** The virtual FIQ input as an `InterruptLine`. */
+  readonly vfiqInput: InterruptLine = { setLevel: (asserted) => this.setInput(LINE_VFIQ, asserted) };
+
+  /** Starts running the code at `entry` (a defined address) as the bottom frame, discarding any code running. */
+  start(entry: number): void {
+    const code = this.program.at(entry);
+    if (!code) throw new UsageError('bad-argument', `no guest code is defined at ${describeValue(entry)}`);
+    this.frames.clear();
+    this.frames.push(code.code(this.guest, -1, -1), entry, code.name);
+    this.waiting = WAIT_NONE;
+    this.lockedUp = false;
+  }
+
+  /** The IRQ input (wire it to the GIC's `onIrq` for this PE). */
+  setIrqLevel(asserted: boolean): void {
+    this.setInput(LINE_IRQ, asserted);
+  }
+
+  /** The FIQ input (the GIC's `onFiq`). */
+  setFiqLevel(asserted: boolean): void {
+    this.setInput(LINE_FIQ, asserted);
+  }
+
+  /** The virtual IRQ input (the GIC virtual interface's `onVirq`): taken at EL1 while HCR_EL2.IMO = 1. */
+  setVirqLevel(asserted: boolean): void {
+    this.setInput(LINE_VIRQ, asserted);
+  }
+
+  /** The virtual FIQ input (the GIC's `onVfiq`): taken at EL1 while HCR_EL2.FMO = 1. */
+  setVfiqLevel(asserted: boolean): void {
+    this.setInput(LINE_VFIQ, asserted);
+  }
+
+  /** Sets the event register (another PE's SEV, an event stream): wakes a WFE. */
+  signalEvent(): void {
+    this.eventRegister = true;
+  }
+
+  /** True while the PE waits in WFI or WFE. */
+  get isWaiting(): boolean {
+    return this.waiting !== WAIT_NONE;
+  }
+
+  private setInput(bit: number, asserted: boolean): void {
+    this.inputs = asserted ? this.inputs | bit : this.inputs & ~bit;
+    this.updateLines();
+  }
+
+  /** The architectural registers the host may inspect. */
+  registers(): Arm64Registers {
+    return { pstate: this.pstate, vbar: this.vbar, elr: this.elr, spsr: this.spsr, esr: this.esr, far: this.far, sctlr: this.storedLo[SLOT_SCTLR]! };
+  }
+
+  /**
+   * Sets registers as firmware or a VMM would before the first instruction
+   * (`pstate` chooses EL0t, EL1t or EL1h and the DAIF masks). A bad value is
+   * the host's error (UsageError) naming it.
+   */
+  setRegisters(regs: Partial<Arm64Registers>): void {
+    for (const [key, value] of Object.entries(regs)) {
+      if (!['pstate', 'vbar', 'elr', 'spsr', 'esr', 'far', 'sctlr'].includes(key)) throw new UsageError('unknown-name', `unknown arm64 register ${describeValue(key)}`);
+      if (!Number.isSafeInteger(value) || value < 0) throw new UsageError('bad-argument', `arm64 register ${key} must be a non-negative safe integer, got ${describeValue(value)}`);
+    }
+    if (regs.pstate !== undefined) {
+      const m = regs.pstate & PSTATE.M;
+      if ((regs.pstate & ~(PSTATE.M | DAIF_MASK)) !== 0 || (m !== PSTATE_MODE.EL0t && m !== PSTATE_MODE.EL1t && m !== PSTATE_MODE.EL1h)) {
+        throw new UsageError('bad-argument', `PSTATE value 0x${regs.pstate.toString(16)} is not EL0t, EL1t or EL1h with DAIF bits`);
+      }
+    }
+    if (regs.vbar !== undefined && regs.vbar % 0x800 !== 0) throw new UsageError('bad-argument', `VBAR_EL1 value 0x${regs.vbar.toString(16)} is not 2 KiB aligned (bits 10:0 are RES0)`);
+    if (regs.pstate !== undefined) this.pstate = regs.pstate;
+    if (regs.vbar !== undefined) this.vbar = regs.vbar;
+    if (regs.elr !== undefined) this.elr = regs.elr;
+    if (regs.spsr !== undefined) this.spsr = regs.spsr;
+    if (regs.esr !== undefined) this.esr = regs.esr;
+    if (regs.far !== undefined) this.far = regs.far;
+    if (regs.sctlr !== undefined) this.writeSctlr(regs.sctlr >>> 0, Math.floor(regs.sctlr / TWO_32));
+  }
+
+  /** Counters since construction. */
+  stats(): Arm64Stats {
+    return { ...this.counters.snapshot(this.memory.cacheHits, this.memory.cacheMisses), exits: Object.fromEntries(this.exitCounts) };
+  }
+
+  /** The running frames from the bottom (entry code) up (their names and synthetic PCs). */
+  backtrace(): { name: string; pc: number }[] {
+    return this.frames.list().map((f) => ({ name: f.name, pc: f.rip }));
+  }
+
+  /**
+   * Runs this PE's guest code at EL1/EL0 under a hypervisor at EL2 with
+   * `hcr` as HCR_EL2 (KVM's vcpu_load): traps then stop `run` with `'exit'`.
+   * The GIC's ICC_* routing follows IMO/FMO (`gic.setVirtualRouting`).
+   */
+  attachHypervisor(options: Arm64HypervisorOptions): void {
+    if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new UsageError('bad-argument', `attachHypervisor needs options, got ${describeValue(options)}`);
+    const stage2 = options.stage2 ?? null;
+    const hcr = this.checkHcr(options.hcr, stage2);
+    this.stage2 = stage2;
+    this.hyp = true;
+    this.exited = false;
+    this.entered = false;
+    this.setHcr(hcr);
+  }
+
+  /** Leaves EL2 wiring (KVM's vcpu_put): the PE is native again. */
+  detachHypervisor(): void {
+    this.hyp = false;
+    this.entered = false;
+    this.hcr = 0;
+    this.stage2 = null;
+    this.exited = false;
+    this.hvcPending = false;
+    this.mmu.context.stage2 = null;
+    this.gic?.setVirtualRouting(this.cpuNumber, NO_ROUTING);
+    this.updateTranslating();
+    this.updateLines();
+  }
+
+  /** Writes HCR_EL2 (the host, at EL2). Bits the model cannot honour (TGE, E2H, NV) are refused by name. */
+  setHcr(value: number): void {
+    if (!this.hyp) throw new UsageError('bad-state', 'setHcr: no hypervisor is attached (attachHypervisor)');
+    value = this.checkHcr(value, this.stage2);
+    this.hcr = value;
+    this.mmu.context.stage2 = (value & HCR.VM) !== 0 ? this.stage2 : null;
+    if (this.entered) this.applyRouting();
+    this.updateTranslating();
+    this.updateLines();
+  }
+
+  /** `value` as an unsigned HCR_EL2, or the host's error naming it (nothing changes). */
+  private checkHcr(value: number, stage2: Stage2Walker | null): number {
+    // A negative 32-bit number is what `|` gives for bit 31 (RW): read it as unsigned.
+    let v = value;
+    if (Number.isInteger(v) && v < 0 && v >= -0x8000_0000) v = v >>> 0;
+    if (!Number.isSafeInteger(v) || v < 0) throw new UsageError('bad-argument', `HCR_EL2 must be a non-negative safe integer, got ${describeValue(value)}`);
+    for (const [bit, name] of HCR_UNSUPPORTED) {
+      if (Math.floor(v / 2 ** bit) % 2 === 1) throw new UsageError('bad-argument', `HCR_EL2 value 0x${v.toString(16)} sets ${name} (bit ${bit}), which this model does not implement`);
+    }
+    if ((v & HCR.VM) !== 0 && stage2 === null) throw new UsageError('bad-argument', `HCR_EL2 value 0x${v.toString(16)} sets VM but no stage 2 was given to attachHypervisor`);
+    return v;
+  }
+
+  /** HCR_EL2 as the host last wrote it. */
+  get hcrEl2(): number {
+    return this.hcr;
+  }
+
+  /**
+   * ERET from EL2 into the guest after an exit (or for the first time):
+   * charges the return, and completes a pending HVC with X0 = 0 unless the
+   * host completed it. A trapped instruction that was not completed runs
+   * again, as a fault-like trap requires.
+   */
+  enterGuest(): void {
+    if (!this.hyp) throw new UsageError('bad-state', 'enterGuest: no hypervisor is attached (attachHypervisor)');
+    if (this.hvcPending) this.completePendingOperation(0);
+    this.exited = false;
+    this.entered = true;
+    this.applyRouting();
+    this.charge(this.costs.eretFromEl2);
+  }
+
+  /** The trap that ended the last `run` with `'exit'`, or null while the guest runs. */
+  get lastExit(): Arm64Exit | null {
+    return this.exited ? this.exitInfo : null;
+  }
+
+  /**
+   * The operation a synchronous trap stopped at (MMIO load/store of a stage
+   * 2 abort, a trapped MRS/MSR, WFI, HVC, SMC), or null: a hypervisor reads
+   * its operands to emulate it.
+   */
+  get pendingOperation(): Readonly<Op> | null {
+    const top = this.frames.top;
+    return top !== undefined && top.state === FRAME_STATE.RETRY && top.saved.code !== FETCH ? top.saved : null;
+  }
+
+  /**
+   * Completes the pending operation as emulated by the hypervisor with
+   * `result` (bits 63:32 in `hi`): the guest resumes after it (KVM's
+   * kvm_incr_pc). Without this it runs again at the next entry.
+   */
+  completePendingOperation(result = 0, hi = 0): void {
+    const top = this.frames.top;
+    if (top === undefined || top.state !== FRAME_STATE.RETRY || top.saved.code === FETCH) throw new UsageError('bad-state', 'completePendingOperation: no operation is pending');
+    if (!Number.isInteger(result) || !Number.isInteger(hi)) throw new UsageError('bad-argument', `completePendingOperation needs integer halves, got ${describeValue(result)}, ${describeValue(hi)}`);
+    this.hvcPending = false;
+    if (top.saved.size === 8 || hi !== 0) this.complete64(top, result >>> 0, hi >>> 0);
+    else this.complete(top, result >>> 0);
+  }
+
+  /**
+   * Runs until local time reaches `untilCycle`, the PE waits with nothing to
+   * wake it before then, the entry code returns, a trap to EL2, a lockup, or
+   * `maxOperations` operations (then `'budget'`).
+   */
+  run(untilCycle: number, maxOperations = Number.POSITIVE_INFINITY): Arm64RunResult {
+    if (!Number.isSafeInteger(untilCycle) || untilCycle < 0) throw new UsageError('bad-argument', `run needs a cycle count, got ${describeValue(untilCycle)}`);
+    if (!(maxOperations >= 0)) throw new UsageError('bad-argument', `maxOperations must be a non-negative number, got ${describeValue(maxOperations)}`);
+    if (this.frames.size === 0) throw new UsageError('bad-state', 'Arm64Cpu.run before start(entry): no guest code to run');
+    if (this.exited) return 'exit';
+    if (this.hyp && !this.entered) throw new UsageError('bad-state', 'Arm64Cpu.run under a hypervisor before enterGuest()');
+    if (this.lockedUp) return 'lockup';
+    const clock = this.clock;
+    let budget = maxOperations;
+    while (this.localTime < untilCycle) {
+      if (budget-- <= 0) break;
+      if (clock) {
+        const next = clock.nextEventAt();
+        if (next !== undefined && next <= this.localTime) this.syncClock();
+      }
+      if (this.waiting !== WAIT_NONE) {
+        if (!this.wakeUp()) {
+          if (!this.idle(untilCycle)) return 'halted';
+          continue;
+        }
+      }
+      if (this.lines !== 0 && this.takeInterrupt()) {
+        if (this.didExit()) return 'exit';
+        if (this.didLockUp()) return 'lockup';
+        continue;
+      }
+      if (!this.step()) return 'finished';
+      if (this.didExit()) return 'exit';
+      if (this.didLockUp()) return 'lockup';
+    }
+    return 'budget';
+  }
+}
