@@ -18,7 +18,8 @@ describe('interrupt wiring', () => {
     expect(got).toEqual([{ vector: 0x30, trigger: 'edge', deliveryMode: 0, flow: 7 }]);
   });
 
-  it('names the delivery statuses by value', () => {
+  it('numbers the delivery statuses as KVM_IRQ_LINE_STATUS does (api.rst 4.25) and names them by value', () => {
+    expect(DELIVERY_STATUS).toEqual({ DELIVERED: 1, COALESCED: 0, BLOCKED: -1, DROPPED: -2 });
     for (const [name, value] of Object.entries(DELIVERY_STATUS)) expect(DELIVERY_STATUS_NAME[value]).toBe(name.toLowerCase());
   });
 

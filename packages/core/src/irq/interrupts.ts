@@ -46,27 +46,34 @@ export interface InterruptMessage {
 }
 
 /**
- * What became of one interrupt message, as a controller or router reports it
- * (KVM_IRQ_LINE_STATUS and KVM_SIGNAL_MSI answer from it).
- * - DELIVERED: it reached at least one destination and is newly pending there.
- * - COALESCED: every destination already had it pending (nothing new happened).
- * - BLOCKED: masked, filtered or refused (a masked pin, a remapping fault, a
- *   disabled controller, no destination matched).
- * - DROPPED: discarded as the spec says (a reserved delivery mode, an invalid
- *   message), with nothing recorded at the destination.
+ * What became of one interrupt message, as a controller or router reports it.
+ * The numbers are those of KVM_IRQ_LINE_STATUS and KVM_SIGNAL_MSI (api.rst
+ * 4.25, 4.71): positive delivered, zero coalesced, negative not delivered.
+ * - DELIVERED (1): it reached at least one destination and is newly pending there.
+ * - COALESCED (0): every destination already had it pending (nothing new happened).
+ * - BLOCKED (-1): masked, filtered or refused (a masked pin, a remapping
+ *   fault, a disabled controller, no destination matched).
+ * - DROPPED (-2): discarded as the spec says (a reserved delivery mode, an
+ *   invalid message), with nothing recorded at the destination.
+ * Several destinations combine to the greatest status among them.
  */
 export const DELIVERY_STATUS = {
-  DELIVERED: 0,
-  COALESCED: 1,
-  BLOCKED: 2,
-  DROPPED: 3,
+  DELIVERED: 1,
+  COALESCED: 0,
+  BLOCKED: -1,
+  DROPPED: -2,
 } as const;
 
 /** A numeric delivery status, see {@link DELIVERY_STATUS}. */
 export type DeliveryStatus = (typeof DELIVERY_STATUS)[keyof typeof DELIVERY_STATUS];
 
-/** Names of the delivery statuses, indexed by value (for traces and messages). */
-export const DELIVERY_STATUS_NAME: readonly ['delivered', 'coalesced', 'blocked', 'dropped'] = ['delivered', 'coalesced', 'blocked', 'dropped'];
+/** Names of the delivery statuses by value (for traces and messages). */
+export const DELIVERY_STATUS_NAME: Readonly<Record<DeliveryStatus, 'delivered' | 'coalesced' | 'blocked' | 'dropped'>> = Object.freeze({
+  1: 'delivered',
+  0: 'coalesced',
+  [-1]: 'blocked',
+  [-2]: 'dropped',
+});
 
 /**
  * Allocates flow identifiers: positive integers, in order, deterministic for a

@@ -5,7 +5,7 @@
  * cannot be read is skipped (IHI0069 5.3 lets an ITS ignore it; vgic-its.c
  * cites the same rule) and a GITS_CWRITER beyond the queue is ignored.
  */
-import { GuestPhysicalMemory, Memslots, PhysicalMemory } from '@hvsim/core';
+import { DELIVERY_STATUS, GuestPhysicalMemory, Memslots, PhysicalMemory } from '@hvsim/core';
 import { describe, expect, it } from 'vitest';
 import { GicV3 } from '../v3/gic-v3.js';
 import { GICD, GICR, GICR_STRIDE } from '../v3/regs.js';
@@ -72,7 +72,7 @@ describe('the emulated vITS over guest-physical memory (host-seams G10b)', () =>
     expect(its.commandErrorCount).toBe(0);
     // MAPC wrote the collection table entry at guest COLLECTIONS + 8, that is host HOST + 0x21_0008.
     expect(host.read64(HOST + (COLLECTIONS - GUEST) + 8)).not.toBe(0n);
-    expect(its.deliverMsi(GITS.TRANSLATER, 2, 3)).toBe(0);
+    expect(its.deliverMsi(GITS.TRANSLATER, 2, 3)).toBe(DELIVERY_STATUS.DELIVERED);
     const out = new Int32Array(4);
     expect(Array.from(out.subarray(0, gic.pendingInterrupts(1, out)))).toEqual([LPI + 40]);
   });

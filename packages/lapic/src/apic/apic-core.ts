@@ -355,7 +355,7 @@ export class ApicCore {
         bits = (bits & ~(1 << b)) >>> 0;
         const v = (w << 5) | b;
         const status = this.mode === 'disabled' ? this.refused(v, 'apic-disabled', 0, BLOCKED) : this.acceptFixed(v, false, true, 0, false);
-        if (status <= COALESCED) any = true;
+        if (status >= COALESCED) any = true;
       }
     }
     return any;
@@ -398,11 +398,11 @@ export class ApicCore {
     if (lvtIsLevel(index, entry)) {
       // Remote IRR: set when the level interrupt is accepted, cleared by its EOI (SDM 3A 11.5.1).
       if ((entry & LVT_REMOTE_IRR) !== 0) return false;
-      const accepted = this.accept(vector, mode, true, true) <= COALESCED;
+      const accepted = this.accept(vector, mode, true, true) >= COALESCED;
       if (accepted && vector >= 16) this.lvt[index] = entry | LVT_REMOTE_IRR;
       return accepted;
     }
-    return this.accept(vector, mode, false, true) <= COALESCED;
+    return this.accept(vector, mode, false, true) >= COALESCED;
   }
 
   /** Re-evaluates a LINT pin after its level or LVT entry changed (SDM 3A 11.5.1). */

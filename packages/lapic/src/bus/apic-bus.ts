@@ -228,7 +228,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
    * pending; BLOCKED when no APIC matched the destination or the matches
    * refused it (disabled; KVM counts such refusals as 0, "coalesced"; here
    * they are told apart); DROPPED when every match dropped it (an illegal
-   * vector, a reserved mode). That is the lowest DELIVERY_STATUS over the
+   * vector, a reserved mode). That is the greatest DELIVERY_STATUS over the
    * destinations. {@link lastAcceptedCount} then holds how many accepted it.
    * `sender` is needed for the self and all-excluding-self shorthands.
    */
@@ -275,8 +275,8 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     try {
       for (let i = 0; i < targets.length; i++) {
         const s = this.apicList[targets[i]!]!.acceptBusMessage(m);
-        if (s <= DELIVERY_STATUS.COALESCED) accepted++;
-        if (s < status) status = s;
+        if (s >= DELIVERY_STATUS.COALESCED) accepted++;
+        if (s > status) status = s;
       }
     } finally {
       this.depth--;
@@ -288,7 +288,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   /** Delivery to exactly one APIC. */
   private one(apic: ApicBusEndpoint, m: ApicBusMessage): DeliveryStatus {
     const s = apic.acceptBusMessage(m);
-    this.accepted = s <= DELIVERY_STATUS.COALESCED ? 1 : 0;
+    this.accepted = s >= DELIVERY_STATUS.COALESCED ? 1 : 0;
     return s;
   }
 

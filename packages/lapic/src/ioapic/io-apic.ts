@@ -393,11 +393,11 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     // lowest-priority interrupts reach an ISR and come back with an EOI; NMI, SMI, INIT and ExtINT never do.
     // A remappable entry's mode is the IRTE's, unknown here: the EOI decides.
     const mode = (lo >>> 8) & 7;
-    if (level && status <= DELIVERY_STATUS.COALESCED && (remappable || mode === DELIVERY_MODE.FIXED || mode === DELIVERY_MODE.LOWEST_PRIORITY)) {
+    if (level && status >= DELIVERY_STATUS.COALESCED && (remappable || mode === DELIVERY_MODE.FIXED || mode === DELIVERY_MODE.LOWEST_PRIORITY)) {
       this.rteLow[pin] = this.rteLow[pin]! | REMOTE_IRR;
     }
     this.tracer?.emit({
-      kind: status <= DELIVERY_STATUS.COALESCED ? 'interrupt.raised' : 'interrupt.dropped',
+      kind: status >= DELIVERY_STATUS.COALESCED ? 'interrupt.raised' : 'interrupt.dropped',
       cycle: this.clock?.now() ?? 0,
       source: 'ioapic',
       vector: lo & 0xff,
