@@ -16,6 +16,8 @@ export {
   X2APIC_MSR_BASE,
   /** Last x2APIC MSR, 0x8FF. */
   X2APIC_MSR_LAST,
+  /** The x2APIC MSR of each register, named as APIC_REG (0x800 + offset >> 4; SDM 3A Table 11-6). */
+  X2APIC_MSR,
   /** IA32_APIC_BASE, MSR 0x1B. */
   IA32_APIC_BASE_MSR,
   /** IA32_TSC_DEADLINE, MSR 0x6E0. */
@@ -60,6 +62,8 @@ export {
 export type {
   /** Name of a local APIC register. */
   ApicRegName,
+  /** Name of a register that is an x2APIC MSR (all but APR, RRD, DFR, ICR_HIGH). */
+  X2apicRegName,
 } from './apic/regs.js';
 
 // MSI formats

@@ -124,7 +124,8 @@ function run(op: Op, s: { bus: ApicBus; apics: LocalApic[]; io: IoApic }, clock:
 }
 
 describe('nothing escapes (issue 12)', () => {
-  it('property: random guest/device operations return or raise CpuException; state round-trips', () => {
+  // Two halves of the runs (seeds seed and seed + 1), so that no test depends on the machine's speed.
+  it.each([0, 1])('property (half %i): random guest/device operations return or raise CpuException; state round-trips', (half) => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 30 }), (ops) => {
         const clock = new Clock();
@@ -145,7 +146,7 @@ describe('nothing escapes (issue 12)', () => {
         copy.bus.restoreState(json[4]);
         expect([...copy.apics.map((a) => a.saveState()), copy.io.saveState(), copy.bus.saveState()]).toEqual(states);
       }),
-      { seed, numRuns },
+      { seed: seed + half, numRuns: Math.ceil(numRuns / 2) },
     );
   });
 });

@@ -270,10 +270,19 @@ export {
 
 // Errors
 export {
-  /** Misuse of the VMX model's API. */
+  /**
+   * Misuse of the VMX model's API: a subclass of core's `UsageError`, which is
+   * what every error the package throws for host misuse is.
+   *
+   * @deprecated Catch core's `UsageError`; kept so `instanceof VmxError` keeps working.
+   */
   VmxError,
 } from './errors.js';
 export type {
-  /** Kinds of VmxError. */
+  /**
+   * Kinds of VmxError: core's `UsageErrorKind` (`'unknown-field'` is now `'unknown-name'`).
+   *
+   * @deprecated Use core's `UsageErrorKind`.
+   */
   VmxErrorKind,
 } from './errors.js';

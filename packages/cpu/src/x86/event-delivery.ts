@@ -96,7 +96,7 @@ export class X86EventDelivery extends X86CpuState {
     if (!this.push(sp -= 8, KERNEL_SELECTOR.SS) || !this.push(sp -= 8, oldRsp) || !this.push(sp -= 8, this.rflags) || !this.push(sp -= 8, KERNEL_SELECTOR.CS) || !this.push(sp -= 8, rip)) return false;
     if (pushError && !this.push(sp -= 8, errorCode >>> 0)) return false;
     // The first instruction of the handler is fetched from the gate's target.
-    if (!mem.read(target, 1, ACCESS.FETCH, h)) return false;
+    if (mem.translate(target, ACCESS.FETCH) < 0) return false;
     this.rsp = sp;
     this.rflags &= ~RFLAGS.TF;
     if (type === GATE_TYPE.INTERRUPT) this.rflags &= ~RFLAGS.IF;

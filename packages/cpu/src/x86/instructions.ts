@@ -151,7 +151,6 @@ export class X86Instructions extends X86EventDelivery {
     const size = op.size as 1 | 2 | 4 | 8;
     const mem = this.memory;
     this.charge(this.costs.load);
-    this.syncClock();
     if (!mem.read(op.a, size, ACCESS.READ, this.halves)) return this.memoryFault(frame, op);
     this.accountAccess();
     if (size === 8) return this.complete64(frame, this.halves.lo, this.halves.hi);
@@ -161,7 +160,6 @@ export class X86Instructions extends X86EventDelivery {
   protected store(op: Op, frame: Frame): void {
     const mem = this.memory;
     this.charge(this.costs.store);
-    this.syncClock();
     if (!mem.write(op.a, op.size as 1 | 2 | 4 | 8, op.b, op.c, ACCESS.READ)) return this.memoryFault(frame, op);
     this.accountAccess();
     return this.complete(frame, 0);

@@ -55,6 +55,12 @@ export class X86LinearMemory {
   lastTarget: PhysicalAccessResult = 'ram';
   /** Paging-structure references made by the translations of the last access. */
   walkReferences = 0;
+  /**
+   * Called before an access that may reach a device (any access not served
+   * from a cached RAM page view): the CPU brings the clock to its own time
+   * there, so device registers and timers see it; RAM hits skip it.
+   */
+  beforeDeviceAccess: (() => void) | null = null;
   /** Translations answered by the CPU-side cache. */
   cacheHits = 0;
   /** Translations that went to the MMU. */
@@ -167,6 +173,7 @@ export class X86LinearMemory {
         return true;
       }
     }
+    this.beforeDeviceAccess?.();
     const target = this.space.read(pa, size, out);
     this.lastTarget = target;
     if (target === 'unclaimed') {
@@ -204,6 +211,7 @@ export class X86LinearMemory {
         return true;
       }
     }
+    this.beforeDeviceAccess?.();
     this.lastTarget = this.space.write(pa, size, lo, hi);
     return true;
   }

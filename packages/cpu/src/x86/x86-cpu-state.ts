@@ -141,6 +141,9 @@ export class X86CpuState {
     this.cpuidFn = options.cpuid ?? defaultCpuid(options.apicId ?? this.cpuNumber);
     this.mmu = options.mmu ?? new X86Mmu(options.memory, options.clock ? { clock: options.clock } : {});
     this.memory = new X86LinearMemory(new PhysicalAddressSpace(options.memory, options.mmio ?? new MmioBus()), this.mmu);
+    this.memory.beforeDeviceAccess = () => {
+      this.syncClock();
+    };
     if (this.clock) this.localTime = this.clock.now();
   }
 

@@ -17,6 +17,7 @@ import {
   assertOptions,
   bigintToHex,
   describeValue,
+  setField,
   type DeliveryStatus,
   type InterruptLine,
   type InterruptMessage,
@@ -37,7 +38,7 @@ import { setLint } from './lint.js';
 import { PENDING_SIGNAL } from './signals.js';
 import { exportKvmLapicPage, importKvmLapicPage } from './kvm-lapic-page.js';
 import { xapicAccessTable, x2apicAccessTable } from './register-access.js';
-import { IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, ICR_SHORTHAND, LVT_INDEX, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
+import { APIC_BASE_FIELD, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, ICR_SHORTHAND, LVT_INDEX, X2APIC_MSR, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
 import { x2apicReadMsr, x2apicWriteMsr } from './x2apic-msr.js';
 import { xapicRead, xapicWrite } from './xapic-mmio.js';
 
@@ -143,6 +144,8 @@ const LOCAL_APIC_OPTIONS: readonly (keyof LocalApicOptions)[] = [
   'icrLevelTrigger',
 ];
 
+/** WRMSR 0x80B, the x2APIC EOI (hoisted for the fast path in writeMsr). */
+const X2APIC_EOI_MSR = X2APIC_MSR.APIC_EOI;
 const DEFAULT_TSC_HZ = 2_500_000_000;
 const DEFAULT_TIMER_HZ = 25_000_000;
 
@@ -614,7 +617,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
    */
   writeMsr(index: number, value: bigint | number): void {
     // x2APIC EOI fast path; a non-zero value takes the general path to its #GP (SDM 3A 11.12.1.2).
-    if (index === 0x80b && (value === 0 || value === 0n) && this.core.mode === 'x2apic') {
+    if (index === X2APIC_EOI_MSR && (value === 0 || value === 0n) && this.core.mode === 'x2apic') {
       this.core.eoi();
       return;
     }
@@ -650,7 +653,9 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
   /** IA32_APIC_BASE: base, EN (11), EXTD (10), BSP (8) (SDM 3A Figure 11-5). */
   get apicBase(): bigint {
     const c = this.core;
-    const flags = (c.mode !== 'disabled' ? 0x800 : 0) | (c.mode === 'x2apic' ? 0x400 : 0) | (c.bsp ? 0x100 : 0);
+    let flags = setField(0, APIC_BASE_FIELD.EN, c.mode !== 'disabled' ? 1 : 0);
+    flags = setField(flags, APIC_BASE_FIELD.EXTD, c.mode === 'x2apic' ? 1 : 0);
+    flags = setField(flags, APIC_BASE_FIELD.BSP, c.bsp ? 1 : 0);
     return BigInt(c.baseAddress) | BigInt(flags);
   }
 

@@ -105,7 +105,8 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
     expect(wakes).toBe(2);
   });
 
-  it('property: the acknowledged vector is always the highest deliverable one; nothing is lost but by coalescing', () => {
+  // Two halves of the runs (seeds seed and seed + 1), so that no test depends on the machine's speed.
+  it.each([0, 1])('property (half %i): the acknowledged vector is always the highest deliverable one; nothing is lost but by coalescing', (half) => {
     type Op = { kind: 'accept'; vector: number } | { kind: 'ack' } | { kind: 'eoi' } | { kind: 'tpr'; value: number };
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant('accept' as const), vector: fc.integer({ min: 0, max: 255 }) }),
@@ -122,6 +123,9 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
         let accepted = 0;
         let coalesced = 0;
         let delivered = 0;
+        // Acknowledged vectors and PPR after every step, compared once per run (one expect per step made this test slow).
+        const got: number[] = [];
+        const want: number[] = [];
         for (const o of ops) {
           if (o.kind === 'accept') {
             apic.acceptInterrupt({ vector: o.vector, trigger: 'edge' });
@@ -139,21 +143,25 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
             const isrv = isr.length === 0 ? 0 : Math.max(...isr);
             const ppr = computePpr(tpr, isrv);
             const candidates = [...irr].filter((v) => (v & 0xf0) > (ppr & 0xf0));
-            const want = candidates.length === 0 ? 0xff : Math.max(...candidates);
-            expect(apic.acknowledge()).toBe(want);
+            const highest = candidates.length === 0 ? 0xff : Math.max(...candidates);
+            got.push(apic.acknowledge());
+            want.push(highest);
             if (candidates.length > 0) {
-              irr.delete(want);
-              isr.push(want);
+              irr.delete(highest);
+              isr.push(highest);
               delivered++;
             }
           }
-          expect(rd(apic, APIC_REG.APIC_PPR)).toBe(computePpr(tpr, isr.length === 0 ? 0 : Math.max(...isr)));
+          got.push(rd(apic, APIC_REG.APIC_PPR));
+          want.push(computePpr(tpr, isr.length === 0 ? 0 : Math.max(...isr)));
         }
+        expect(got).toEqual(want);
         // Conservation: every accepted interrupt is delivered, still pending, or was coalesced.
         expect(delivered + irr.size + coalesced).toBe(accepted);
-        for (let v = 16; v < 256; v++) expect(apic.isRequested(v)).toBe(irr.has(v));
+        const vectors = Array.from({ length: 240 }, (_, i) => i + 16);
+        expect(vectors.filter((v) => apic.isRequested(v))).toEqual(vectors.filter((v) => irr.has(v)));
       }),
-      { seed, numRuns },
+      { seed: seed + half, numRuns: Math.ceil(numRuns / 2) },
     );
   });
 });

@@ -49,6 +49,29 @@ export const APIC_DEFAULT_BASE = 0xfee0_0000;
 export const X2APIC_MSR_BASE = 0x800;
 /** Last MSR of the x2APIC range. */
 export const X2APIC_MSR_LAST = 0x8ff;
+/** Registers of {@link APIC_REG} that have no x2APIC MSR (SDM 3A 11.12.1.2 Table 11-6: APR, RRD, DFR and ICR[63:32] are gone). */
+type XapicOnlyRegName = 'APIC_APR' | 'APIC_RRD' | 'APIC_DFR' | 'APIC_ICR_HIGH';
+
+/** Name of a register that is an x2APIC MSR. */
+export type X2apicRegName = Exclude<ApicRegName, XapicOnlyRegName>;
+
+const XAPIC_ONLY: readonly string[] = ['APIC_APR', 'APIC_RRD', 'APIC_DFR', 'APIC_ICR_HIGH'] satisfies XapicOnlyRegName[];
+
+/**
+ * The x2APIC MSR of each register (SDM 3A 11.12.1.2 Table 11-6), derived from
+ * {@link APIC_REG} as MSR = 0x800 + (offset >> 4), so the numbers are written
+ * in one place: `X2APIC_MSR.APIC_EOI` is 0x80B, `APIC_TPR` 0x808, `APIC_ICR_LOW`
+ * the 64-bit ICR 0x830, `APIC_SELF_IPI` 0x83F. APR, RRD, DFR and ICR_HIGH have
+ * none.
+ */
+export const X2APIC_MSR: Readonly<Record<X2apicRegName, number>> = Object.freeze(
+  Object.fromEntries(
+    Object.entries(APIC_REG)
+      .filter(([name]) => !XAPIC_ONLY.includes(name))
+      .map(([name, offset]) => [name, X2APIC_MSR_BASE + (offset >>> 4)]),
+  ) as Record<X2apicRegName, number>,
+);
+
 /** IA32_APIC_BASE (SDM 3A 11.4.4, Figure 11-5). */
 export const IA32_APIC_BASE_MSR = 0x1b;
 /** IA32_TSC_DEADLINE (SDM 3A 11.5.4.1). */

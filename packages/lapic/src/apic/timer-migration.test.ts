@@ -91,6 +91,38 @@ describe('LAPIC timer restored into a running clock (migration)', () => {
     expect(fired).toEqual([start + 2_500]);
   });
 
+  it('TSC deadline with VMX TSC offsetting: the new offset set before or after the restore, the deadline is due after the same remaining time', () => {
+    // SDM 3A 11.5.4.1: the deadline compares with the guest's TSC. A VMM keeps that TSC
+    // continuous across the move with a new offset; QEMU writes IA32_TSC before
+    // IA32_TSC_DEADLINE, so the offset may be set before the LAPIC state is loaded.
+    const a = new Clock();
+    const { apic: src } = counted(a);
+    src.tscOffset = 300_000;
+    toX2apic(src);
+    src.writeMsr(0x832, 0x40000n | 0x42n);
+    a.advance(1_000);
+    src.writeMsr(0x6e0, 300_000n + 5_000n); // guest TSC 301_000 now: due in 4_000 cycles
+    a.advance(1_500);
+    const state = JSON.parse(JSON.stringify(src.saveState())) as unknown;
+    for (const when of ['before', 'after'] as const) {
+      const b = farAhead();
+      const start = b.now();
+      const continuous = 300_000 + 2_500 - start; // guest TSC at the restore = guest TSC at the save
+      const { apic: dst, fired } = counted(b);
+      if (when === 'before') dst.tscOffset = continuous;
+      dst.restoreState(state);
+      if (when === 'after') dst.tscOffset = continuous;
+      expect(dst.readMsr(0x6e0)).toBe(305_000n);
+      b.advance(2_499);
+      expect(fired).toEqual([]);
+      b.advance(1);
+      expect(fired).toEqual([start + 2_500]);
+      expect(b.now() + dst.tscOffset).toBe(305_000); // the guest's TSC reached the deadline
+      b.advance(1_000_000);
+      expect(fired).toHaveLength(1);
+    }
+  });
+
   it('restoring into the restored clock (the usual snapshot) still fires at the saved cycle', () => {
     const a = new Clock();
     const { apic: src } = counted(a);

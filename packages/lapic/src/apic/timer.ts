@@ -30,6 +30,14 @@ export interface ApicTimerState {
    * states: the cycles are then taken as absolute.
    */
   savedAt?: number;
+  /**
+   * The TSC offset in use at the save (TSC = clock cycle + offset). A pending
+   * TSC deadline is due `deadline - (savedAt + savedTscOffset)` cycles after
+   * the restore, whatever offset the APIC it is restored into has: a VMM that
+   * keeps the guest's TSC continuous may set the new offset before or after
+   * the restore. Absent in older states: the restoring APIC's offset is used.
+   */
+  savedTscOffset?: number;
 }
 
 /** A validated timer state, ready to be committed (see ApicTimer.parseState). */
@@ -43,6 +51,8 @@ export interface ParsedTimerState {
   deadline: bigint;
   /** Clock cycles to add to saved cycle values. */
   delta: number;
+  /** The TSC offset at the save, or undefined in states from before it was saved. */
+  savedTscOffset: number | undefined;
 }
 
 /** The local APIC timer's counting state on the clock (internal to LocalApic). */
@@ -253,6 +263,7 @@ export class ApicTimer {
       anchorCount: this.anchorCount,
       deadline: bigintToHex(this.deadline),
       savedAt: this.clock.now(),
+      savedTscOffset: this.offset,
     };
   }
 
@@ -272,18 +283,21 @@ export class ApicTimer {
     const deadline = r.bigint('deadline');
     const now = this.clock.now();
     const delta = r.has('savedAt') ? now - r.address('savedAt') : 0;
+    const savedTscOffset = r.has('savedTscOffset') ? r.int('savedTscOffset', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER) : undefined;
     if (mode !== TIMER_MODE.TSC_DEADLINE && running) {
       const due = anchorCycle + delta + anchorCount * this.cyclesPerTick * timerDivisor(divideConfig);
       if (due < now) throw new SnapshotError('shape', `${r.path}: timer expiry at cycle ${due} is before the clock's time ${now}; restore the clock first`);
     }
-    return { mode, initialCount, divideConfig, running, anchorCycle, anchorCount, deadline, delta };
+    return { mode, initialCount, divideConfig, running, anchorCycle, anchorCount, deadline, delta, savedTscOffset };
   }
 
   /**
    * Applies a parsed state and re-schedules what was pending. Saved cycles
-   * move by `delta`; a TSC deadline keeps its TSC value and its expiry moves
-   * by the same delta (what a VMM that keeps the guest TSC continuous gets by
-   * lowering the TSC offset by delta).
+   * move by `delta`; a TSC deadline keeps its TSC value and is due the same
+   * number of cycles after the restore as it was after the save, measured
+   * with the offset saved with it (what a VMM that keeps the guest TSC
+   * continuous gets by lowering the TSC offset by delta, before or after the
+   * restore; the `tscOffset` setter re-arms against the new offset).
    */
   commitState(p: ParsedTimerState): void {
     this.cancel();
@@ -298,7 +312,7 @@ export class ApicTimer {
     const now = this.clock.now();
     if (this.mode === TIMER_MODE.TSC_DEADLINE) {
       this.running = false;
-      const at = this.deadline - BigInt(this.offset) + BigInt(p.delta);
+      const at = this.deadline - BigInt(p.savedTscOffset ?? this.offset) + BigInt(p.delta);
       if (this.deadline !== 0n && at <= BigInt(Number.MAX_SAFE_INTEGER)) {
         this.handle = this.clock.schedule(Math.max(now, Number(at)), this.onExpiry);
       }

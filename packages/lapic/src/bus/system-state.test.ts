@@ -94,7 +94,8 @@ function run(s: System, ops: readonly Op[], log: number[]): void {
 }
 
 describe('system save / restore / continue', () => {
-  it('property: a restored system continues exactly like the original', () => {
+  // Two halves of the runs (seeds seed and seed + 1), so that no test depends on the machine's speed.
+  it.each([0, 1])('property (half %i): a restored system continues exactly like the original', (half) => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 40 }), fc.array(op, { maxLength: 40 }), (before, after) => {
         const a = build();
@@ -114,10 +115,12 @@ describe('system save / restore / continue', () => {
         const logB: number[] = [];
         run(b, after, logB);
         expect(logB).toEqual(logA);
-        expect(b.cpus.map((c) => c.saveState())).toEqual(a.cpus.map((c) => c.saveState()));
-        expect(b.io.saveState()).toEqual(a.io.saveState());
+        // The states compared as JSON text (exact, and cheap enough for every run); a difference is shown field by field.
+        const [stateA, stateB] = [a, b].map((x) => JSON.stringify({ cpus: x.cpus.map((c) => c.saveState()), io: x.io.saveState() }));
+        if (stateB !== stateA) expect(JSON.parse(stateB!)).toEqual(JSON.parse(stateA!));
+        expect(stateB).toBe(stateA);
       }),
-      { seed, numRuns: Math.min(numRuns, 100) },
+      { seed: seed + half, numRuns: Math.ceil(Math.min(numRuns, 100) / 2) },
     );
   });
 });

@@ -7,8 +7,15 @@
  * behind them read as all ones (every access exits).
  */
 import type { Memory } from '@hvsim/core';
-import { VmxError } from '../errors.js';
+import { X2APIC_MSR_BASE, X2APIC_MSR_LAST } from '@hvsim/lapic';
+import { vmxUsageError } from '../errors.js';
 import { readMemory32, readMemory8 } from '../internal/memory-access.js';
+
+// The x2APIC MSR range as lapic describes it (SDM 3A Table 11-6), as constants for the hot path.
+const X2APIC_FIRST = X2APIC_MSR_BASE;
+const X2APIC_SPAN = X2APIC_MSR_LAST - X2APIC_MSR_BASE;
+/** Byte offset of MSR 800H's bit within the low read or write bitmap (one bit per MSR). */
+const X2APIC_BITMAP_BYTE = X2APIC_MSR_BASE >>> 3;
 
 /** Byte offsets of the four bitmaps. */
 export const MSR_BITMAP_OFFSET = { READ_LOW: 0x000, READ_HIGH: 0x400, WRITE_LOW: 0x800, WRITE_HIGH: 0xc00 } as const;
@@ -28,9 +35,9 @@ export function msrBitmapExits(memory: Memory, bitmap: number, msr: number, writ
 /** Sets or clears the bitmap bit of `msr` for reads and/or writes (a VMM-side helper; the 4-KByte bitmap page must be writable memory). */
 export function setMsrIntercept(memory: Memory, bitmap: number, msr: number, access: { read?: boolean; write?: boolean }): void {
   if (!Number.isSafeInteger(bitmap) || bitmap < 0 || bitmap % 4096 !== 0 || !memory.isWritable(bitmap, 4096)) {
-    throw new VmxError('bad-argument', `MSR-bitmap address must be a 4-KByte-aligned address of writable memory, got ${String(bitmap)}`);
+    throw vmxUsageError('bad-argument', `MSR-bitmap address must be a 4-KByte-aligned address of writable memory, got ${String(bitmap)}`);
   }
-  if (typeof msr !== 'number' || msr >>> 0 !== msr) throw new VmxError('bad-argument', `MSR index must be an unsigned 32-bit integer, got ${String(msr)}`);
+  if (typeof msr !== 'number' || msr >>> 0 !== msr) throw vmxUsageError('bad-argument', `MSR index must be an unsigned 32-bit integer, got ${String(msr)}`);
   let index = msr >>> 0;
   let high = false;
   if (index >= 0xc000_0000 && index <= 0xc000_1fff) {
@@ -76,8 +83,8 @@ export class MsrBitmaps {
 
   private load(): void {
     for (let i = 0; i < 8; i++) {
-      this.x2apic[i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.READ_LOW + 0x100 + i * 4);
-      this.x2apic[8 + i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.WRITE_LOW + 0x100 + i * 4);
+      this.x2apic[i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.READ_LOW + X2APIC_BITMAP_BYTE + i * 4);
+      this.x2apic[8 + i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.WRITE_LOW + X2APIC_BITMAP_BYTE + i * 4);
     }
     this.loaded = true;
   }
@@ -85,8 +92,8 @@ export class MsrBitmaps {
   /** True when RDMSR (`write` false) or WRMSR of `msr` exits. */
   exits(msr: number, write: boolean): boolean {
     if (this.base < 0) return true;
-    const i = msr - 0x800;
-    if (i >= 0 && i <= 0xff) {
+    const i = msr - X2APIC_FIRST;
+    if (i >= 0 && i <= X2APIC_SPAN) {
       if (!this.loaded) this.load();
       return ((this.x2apic[(write ? 8 : 0) + (i >>> 5)]! >>> (i & 31)) & 1) === 1;
     }

@@ -6,7 +6,7 @@
  * running, and the next VM entry evaluates pending virtual interrupts).
  */
 import type { PostedInterruptDescriptor } from '@hvsim/lapic';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
 import type { Vmcs } from '../vmcs/vmcs.js';
@@ -29,11 +29,11 @@ const S_PI_DESC = slotOf(VMCS_FIELD.POSTED_INTR_DESC_ADDR);
 export function syncPostedInterrupts(vapic: VirtualApic, vmcs: Vmcs, descriptorAt: (address: number) => PostedInterruptDescriptor): number {
   if ((vmcs.lo[S_PROC]! & CPU_BASED.USE_TPR_SHADOW) === 0) return -1;
   const page = vmcs.slotNumber(S_VAPIC);
-  if (page % 4096 !== 0 || !Number.isSafeInteger(page)) throw new VmxError('bad-state', `syncPirToVirr: VIRTUAL_APIC_PAGE_ADDR 0x${page.toString(16)} is not a 4-KByte-aligned address below 2^53`);
+  if (page % 4096 !== 0 || !Number.isSafeInteger(page)) throw vmxUsageError('bad-state', `syncPirToVirr: VIRTUAL_APIC_PAGE_ADDR 0x${page.toString(16)} is not a 4-KByte-aligned address below 2^53`);
   vapic.attach(vmcs, page, false);
   if ((vmcs.lo[S_PIN]! & PIN_BASED.PROCESS_POSTED_INTERRUPTS) !== 0) {
     const address = vmcs.slotNumber(S_PI_DESC);
-    if (address % 64 !== 0 || !Number.isSafeInteger(address)) throw new VmxError('bad-state', `syncPirToVirr: POSTED_INTR_DESC_ADDR 0x${address.toString(16)} is not a 64-byte-aligned address below 2^53`);
+    if (address % 64 !== 0 || !Number.isSafeInteger(address)) throw vmxUsageError('bad-state', `syncPirToVirr: POSTED_INTR_DESC_ADDR 0x${address.toString(16)} is not a 64-byte-aligned address below 2^53`);
     const pid = descriptorAt(address);
     pid.clearOn();
     vapic.mergePir(pid);

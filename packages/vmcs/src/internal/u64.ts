@@ -4,11 +4,11 @@
  * exported from the package.
  */
 import type { U64Halves } from '@hvsim/core';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 
 /**
  * Splits `value` into `out`: a number must be a non-negative safe integer
- * (else VmxError naming `what` and the value); a bigint is taken modulo 2^64,
+ * (else a UsageError naming `what` and the value); a bigint is taken modulo 2^64,
  * as a 64-bit register holds it. Allocates nothing for numbers.
  */
 export function u64Halves(value: number | bigint, what: string, out: U64Halves): U64Halves {
@@ -18,7 +18,7 @@ export function u64Halves(value: number | bigint, what: string, out: U64Halves):
       out.hi = 0;
       return out;
     }
-    if (!Number.isSafeInteger(value) || value < 0) throw new VmxError('bad-argument', `${what} must be a non-negative safe integer or a bigint, got ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value < 0) throw vmxUsageError('bad-argument', `${what} must be a non-negative safe integer or a bigint, got ${String(value)}`);
     out.lo = value >>> 0;
     out.hi = Math.floor(value / 0x1_0000_0000);
     return out;

@@ -11,7 +11,7 @@ import { readMemory32, writeMemory32 } from '../internal/memory-access.js';
 import { CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST, CONTROL_CHECK_FIELDS, GUEST_CHECK_FIELDS, HOST_CHECK_FIELDS } from './check-dependencies.js';
 import { FIELD_WIDTH } from '../fields/encoding.js';
 import { VMCS_FIELD, type VmcsFieldName } from '../fields/field-table.js';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 
 /**
  * Launch state of a VMCS (SDM 3C "VMCS Status"). `undefined` = never
@@ -166,7 +166,7 @@ export class Vmcs {
     const code = lookupEncoding(encoding);
     if (code >= 0) return code;
     const shown = Number.isSafeInteger(encoding) && encoding >= 0 ? `0x${encoding.toString(16)}` : String(encoding);
-    throw new VmxError('unknown-field', `${shown} is not a VMCS field encoding (SDM 3C Appendix B)`);
+    throw vmxUsageError('unknown-name', `${shown} is not a VMCS field encoding (SDM 3C Appendix B)`);
   }
 
   /** Writes the data and launch state into the VMCS region (the VMCLEAR flush; where nothing is behind the region the writes are dropped). */

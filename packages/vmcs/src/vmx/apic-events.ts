@@ -7,9 +7,9 @@
  * CR8; "Instructions That Cause VM Exits Conditionally": RDMSR, WRMSR).
  */
 import { CpuException, assertInteger } from '@hvsim/core';
-import { APIC_REG } from '@hvsim/lapic';
+import { APIC_REG, X2APIC_MSR, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from '@hvsim/lapic';
 import { APIC_ACCESS_TYPE, isVirtualizableSelfIpi, readVirtualized, writeVirtualized } from '../apicv/apic-access.js';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 import { u64Halves } from '../internal/u64.js';
 import { CPU_BASED, SECONDARY } from './controls.js';
 import { EXIT_REASON } from './exit-reasons.js';
@@ -17,11 +17,12 @@ import { CONTINUE, NATIVE, type NonRootOutcome, type ReadOutcome } from './outco
 import type { VmxProcessorCore } from './processor-core.js';
 import { exitNow } from './vm-exit.js';
 
-const X2APIC_FIRST = 0x800;
-const X2APIC_LAST = 0x8ff;
-const MSR_TPR = 0x808;
-const MSR_EOI = 0x80b;
-const MSR_SELF_IPI = 0x83f;
+// The x2APIC MSRs as lapic describes them (SDM 3A 11.12.1.2 Table 11-6), read once into constants for the hot paths.
+const X2APIC_FIRST = X2APIC_MSR_BASE;
+const X2APIC_LAST = X2APIC_MSR_LAST;
+const MSR_TPR = X2APIC_MSR.APIC_TPR;
+const MSR_EOI = X2APIC_MSR.APIC_EOI;
+const MSR_SELF_IPI = X2APIC_MSR.APIC_SELF_IPI;
 
 /** True when RDMSR/WRMSR of `msr` exits: "use MSR bitmaps" 0, an MSR outside the bitmaps, or its bit set (SDM 3C "Instructions That Cause VM Exits Conditionally"). */
 export function msrAccessExits(p: VmxProcessorCore, msr: number, write: boolean): boolean {
@@ -115,7 +116,7 @@ export function movToCr8(p: VmxProcessorCore, value: number, gpr = 0): NonRootOu
   p.boundaryOpen = false;
   assertInteger(gpr, 'gpr', 0, 15);
   if ((p.proc & CPU_BASED.CR8_LOAD_EXITING) !== 0) return exitNow(p, EXIT_REASON.CR_ACCESS, 8 | (gpr << 8), p.mode.instructionLength);
-  if (!Number.isSafeInteger(value) || value < 0) throw new VmxError('bad-argument', `MOV to CR8 source must be a non-negative safe integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 0) throw vmxUsageError('bad-argument', `MOV to CR8 source must be a non-negative safe integer, got ${String(value)}`);
   if ((p.proc & CPU_BASED.USE_TPR_SHADOW) === 0) return NATIVE;
   if (value > 15) throw CpuException.gp(`MOV to CR8 with bits 63:4 set (0x${value.toString(16)})`);
   p.vapic.vtpr = value << 4;
@@ -151,7 +152,7 @@ export function apicAccess(p: VmxProcessorCore, offset: number, size: number, ki
   p.requireNonRoot('apicAccess');
   p.boundaryOpen = false;
   assertInteger(offset, 'offset', 0, 0xfff);
-  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new VmxError('bad-argument', `APIC-access size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw vmxUsageError('bad-argument', `APIC-access size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
   if ((p.proc2 & SECONDARY.VIRTUALIZE_APIC_ACCESSES) === 0) return NATIVE;
   const c = p.apicAccessControls;
   const virtualized = kind === 'read' ? readVirtualized(c, offset, size) : kind === 'write' ? writeVirtualized(c, offset, size) : false;
@@ -179,7 +180,7 @@ export function apicAccess(p: VmxProcessorCore, offset: number, size: number, ki
 /** An access at a (guest-translated) physical address: only the APIC-access page is special (SDM 3C "Virtualizing Memory-Mapped APIC Accesses"). */
 export function memoryAccess(p: VmxProcessorCore, physicalAddress: number, size: number, kind: ApicAccessKind, value = 0): NonRootOutcome {
   p.requireNonRoot('memoryAccess');
-  if (!Number.isSafeInteger(physicalAddress) || physicalAddress < 0) throw new VmxError('bad-argument', `physical address must be a non-negative safe integer, got ${String(physicalAddress)}`);
+  if (!Number.isSafeInteger(physicalAddress) || physicalAddress < 0) throw vmxUsageError('bad-argument', `physical address must be a non-negative safe integer, got ${String(physicalAddress)}`);
   const page = p.apicAccessPage;
   if (page < 0 || physicalAddress < page || physicalAddress >= page + 0x1000) return NATIVE;
   return apicAccess(p, physicalAddress - page, size, kind, value);

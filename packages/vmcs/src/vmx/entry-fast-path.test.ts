@@ -182,7 +182,9 @@ describe('the cache never changes a verdict', () => {
   }
   const fields = [...new Set([...CONTROL_CHECK_FIELDS, ...HOST_CHECK_FIELDS, ...GUEST_CHECK_FIELDS])];
 
-  it('property: after random bit flips in checked fields, VMRESUME with the cache equals VMRESUME of a fresh copy (every check run)', () => {
+  // Four quarters of the runs (seeds seed to seed + 3), so that no test depends on the machine's speed:
+  // each run copies the memory and the processor through their snapshots.
+  it.each([0, 1, 2, 3])('property (quarter %i): after random bit flips in checked fields, VMRESUME with the cache equals VMRESUME of a fresh copy (every check run)', (quarter) => {
     fc.assert(
       fc.property(fc.array(fc.record({ field: fc.constantFrom(...fields), bit: fc.integer({ min: 0, max: 63 }) }), { maxLength: 3 }), fc.boolean(), (flips, reenter) => {
         const f = exited();
@@ -205,7 +207,7 @@ describe('the cache never changes a verdict', () => {
         expect(verdict(f.p.vmresume())).toBe(verdict(fresh.vmresume()));
         expect(f.p.lastEntryCheck).toBe(fresh.lastEntryCheck);
       }),
-      { seed, numRuns },
+      { seed: seed + quarter, numRuns: Math.ceil(numRuns / 4) },
     );
   });
 });

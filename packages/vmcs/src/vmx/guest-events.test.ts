@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { VMCS_FIELD } from '../fields/field-table.js';
-import { Clock, PhysicalMemory } from '@hvsim/core';
+import { Clock, PhysicalMemory, UsageError } from '@hvsim/core';
 import { ADDR, launch, preparedFixture, type Fixture } from '../internal/test-setup.js';
 import { VmxProcessor } from './processor.js';
 import { prepareVmcs } from './prepare-vmcs.js';
@@ -366,7 +366,7 @@ describe(`${ed} priority at an instruction boundary (SDM 3C "Interrupt-Window Ex
 });
 
 describe('misuse of the model', () => {
-  it('a VMCS activating the preemption timer needs a clock (VmxError bad-state)', () => {
+  it('a VMCS activating the preemption timer needs a clock (UsageError bad-state)', () => {
     const memory = new PhysicalMemory();
     memory.addRegion(0, 0x10_0000);
     const p = new VmxProcessor({ memory });
@@ -376,12 +376,17 @@ describe('misuse of the model', () => {
     p.vmclear(ADDR.VMCS);
     p.vmptrld(ADDR.VMCS);
     prepareVmcs(p, { pin: PIN_BASED.ACTIVATE_PREEMPTION_TIMER, fields: { VMX_PREEMPTION_TIMER_VALUE: 5 } });
+    const before = JSON.stringify(p.saveState());
     expect(() => p.vmlaunch()).toThrow('the VMX-preemption timer is active but the processor has no clock');
-    try {
-      p.vmlaunch();
-    } catch (e) {
-      expect((e as { kind: string }).kind).toBe('bad-state');
-    }
+    // Refused before the entry changed anything: still in root operation, the VMCS still clear.
+    expect(p.vmxOperation).toBe('root');
+    expect(JSON.stringify(p.saveState())).toBe(before);
+    expect(() => p.vmlaunch()).toThrow(expect.objectContaining({ name: 'VmxError', kind: 'bad-state' }));
+    expect(() => p.vmlaunch()).toThrow(UsageError);
+    // A timer value of 0 needs no clock: it expires at the entry (SDM 3C 26.5.1).
+    p.vmwrite(VMCS_FIELD.VMX_PREEMPTION_TIMER_VALUE, 0);
+    expect(p.vmlaunch().kind).toBe('entered');
+    expect(exitReason(p.instructionBoundary(true))).toBe(EXIT_REASON.PREEMPTION_TIMER);
   });
 
   it('rejects bad arguments with the value named', () => {

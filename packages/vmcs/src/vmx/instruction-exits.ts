@@ -7,7 +7,7 @@
  * so the CPU does not have to decode the controls itself.
  */
 import { assertInteger, bitFlag, bitRange, setField } from '@hvsim/core';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
 import { readMemory8 } from '../internal/memory-access.js';
@@ -61,7 +61,7 @@ export type ExitingInstruction = keyof typeof EXITING_INSTRUCTIONS;
 /** True when `instruction` exits under the running VMCS's controls. */
 export function instructionExits(p: VmxProcessorCore, instruction: ExitingInstruction): boolean {
   const row = (EXITING_INSTRUCTIONS as Record<string, (typeof EXITING_INSTRUCTIONS)[ExitingInstruction] | undefined>)[instruction];
-  if (row === undefined) throw new VmxError('bad-argument', `instructionExits: unknown instruction ${JSON.stringify(instruction)} (one of ${Object.keys(EXITING_INSTRUCTIONS).join(', ')})`);
+  if (row === undefined) throw vmxUsageError('bad-argument', `instructionExits: unknown instruction ${JSON.stringify(instruction)} (one of ${Object.keys(EXITING_INSTRUCTIONS).join(', ')})`);
   return ((row.word === 'proc' ? p.proc : p.proc2) & row.bit) !== 0;
 }
 
@@ -96,7 +96,7 @@ export const IO_QUALIFICATION = {
 
 function checkIo(port: number, size: number): void {
   assertInteger(port, 'I/O port', 0, 0xffff);
-  if (size !== 1 && size !== 2 && size !== 4) throw new VmxError('bad-argument', `I/O access size must be 1, 2 or 4 bytes, got ${String(size)}`);
+  if (size !== 1 && size !== 2 && size !== 4) throw vmxUsageError('bad-argument', `I/O access size must be 1, 2 or 4 bytes, got ${String(size)}`);
 }
 
 /** The exit qualification of an I/O-instruction exit (reason 30). */
@@ -160,10 +160,10 @@ export const CR_QUALIFICATION = {
 const CR_ACCESS_TYPE = { 'mov-to': 0, 'mov-from': 1, clts: 2, lmsw: 3 } as const;
 
 function checkCr(access: CrAccess): void {
-  if (!(access.type in CR_ACCESS_TYPE)) throw new VmxError('bad-argument', `control-register access type must be mov-to, mov-from, clts or lmsw, got ${JSON.stringify(access.type)}`);
+  if (!(access.type in CR_ACCESS_TYPE)) throw vmxUsageError('bad-argument', `control-register access type must be mov-to, mov-from, clts or lmsw, got ${JSON.stringify(access.type)}`);
   const cr: number = access.cr; // callers without types may pass anything
-  if (cr !== 0 && cr !== 3 && cr !== 4 && cr !== 8) throw new VmxError('bad-argument', `control register must be 0, 3, 4 or 8, got ${String(cr)}`);
-  if ((access.type === 'clts' || access.type === 'lmsw') && access.cr !== 0) throw new VmxError('bad-argument', `${access.type} accesses CR0, got cr ${access.cr}`);
+  if (cr !== 0 && cr !== 3 && cr !== 4 && cr !== 8) throw vmxUsageError('bad-argument', `control register must be 0, 3, 4 or 8, got ${String(cr)}`);
+  if ((access.type === 'clts' || access.type === 'lmsw') && access.cr !== 0) throw vmxUsageError('bad-argument', `${access.type} accesses CR0, got cr ${access.cr}`);
   if (access.gpr !== undefined) assertInteger(access.gpr, 'gpr', 0, 15);
 }
 
@@ -224,7 +224,7 @@ export function crAccessExits(p: VmxProcessorCore, access: CrAccess): boolean {
 /** The value MOV from CR0/CR4 returns in the guest (bits 31:0): host-owned bits (mask 1) from the read shadow, guest-owned bits from `actual`. */
 export function crReadValue(p: VmxProcessorCore, cr: 0 | 4, actual: number): number {
   const n: number = cr; // callers without types may pass anything
-  if (n !== 0 && n !== 4) throw new VmxError('bad-argument', `crReadValue: control register must be 0 or 4, got ${String(n)}`);
+  if (n !== 0 && n !== 4) throw vmxUsageError('bad-argument', `crReadValue: control register must be 0 or 4, got ${String(n)}`);
   assertInteger(actual, `CR${cr} value`, 0, 0xffff_ffff);
   const v = p.current!;
   const mask = v.lo[cr === 0 ? S.CR0_MASK : S.CR4_MASK]!;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CpuException, PhysicalMemory } from '@hvsim/core';
+import { CpuException, PhysicalMemory, UsageError } from '@hvsim/core';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { VmxProcessor, INVALID_VMCS_POINTER } from './processor.js';
 import { VM_INSTRUCTION_ERROR as E } from './instruction-errors.js';
@@ -7,7 +7,6 @@ import { ADDR, rootFixture, preparedFixture, launch } from '../internal/test-set
 import { prepareVmcs } from './prepare-vmcs.js';
 import { VMCS_REGION } from '../vmcs/vmcs.js';
 import { EXIT_REASON } from './exit-reasons.js';
-import { VmxError } from '../errors.js';
 
 const F = VMCS_FIELD;
 const ed = 'SDM 3C (083) "VMX Instruction Reference"';
@@ -173,7 +172,7 @@ describe(`VMREAD / VMWRITE (${ed}: VMREAD, VMWRITE)`, () => {
   it('an encoding operand that is no register value (fraction, negative, NaN) is API misuse, not error 12', () => {
     const { p } = rootFixture();
     for (const enc of [F.PIN_BASED_VM_EXEC_CONTROL + 0.5, -1, Number.NaN]) {
-      expect(() => p.vmread(enc)).toThrow(VmxError);
+      expect(() => p.vmread(enc)).toThrow(UsageError);
       expect(() => p.vmread32(enc)).toThrow(/VMREAD field encoding must be a non-negative safe integer or a bigint, got/);
       expect(() => p.vmwrite32(enc, 0)).toThrow(/VMWRITE field encoding/);
     }
@@ -216,7 +215,7 @@ describe(`VMREAD / VMWRITE (${ed}: VMREAD, VMWRITE)`, () => {
     expect(p.vmread32(F.TSC_OFFSET | 1)).toBe(2);
     expect(p.vmwrite32(F.TSC_OFFSET | 1, 0xffff_ffff).kind).toBe('succeed');
     expect(p.vmread(F.TSC_OFFSET)).toEqual({ kind: 'value', value: 0xffff_ffff_7654_3210n });
-    expect(() => p.vmreadNumber(F.TSC_OFFSET)).toThrow(VmxError);
+    expect(() => p.vmreadNumber(F.TSC_OFFSET)).toThrow(UsageError);
     p.vmwrite(F.GUEST_RSP, 2 ** 40 + 5);
     expect(p.vmreadNumber(F.GUEST_RSP)).toBe(2 ** 40 + 5);
     expect(() => p.vmwrite(F.GUEST_RSP, -1)).toThrow(/non-negative safe integer/);
@@ -296,7 +295,7 @@ describe(`VMLAUNCH / VMRESUME launch state (${ed}: VMLAUNCH/VMRESUME)`, () => {
   it('non-root events are refused in VMX root operation with a clear error', () => {
     const f = preparedFixture();
     expect(() => f.p.instructionBoundary(true)).toThrow('instructionBoundary is a VMX non-root event, but the processor is in VMX root operation');
-    expect(() => f.p.hlt()).toThrow(VmxError);
+    expect(() => f.p.hlt()).toThrow(UsageError);
     expect(() => f.p.msrAccessExits(0x808, true)).toThrow('msrAccessExits is a VMX non-root event, but the processor is in VMX root operation');
   });
 });

@@ -2,7 +2,7 @@
 // VMWRITEs (any encoding, any value, VMCS pointers inside, outside and beyond
 // memory) and random guest events. A guest or VMM can cause each of these;
 // the only acceptable outcomes are a normal return (an outcome value) or an
-// architectural CpuException — never a host MemoryError/UsageError/VmxError,
+// architectural CpuException — never a host MemoryError/UsageError (VmxError is one),
 // TypeError or RangeError — and saveState → JSON → restoreState round-trips.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -92,7 +92,8 @@ function apply(p: VmxProcessor, pid: PostedInterruptDescriptor, o: Op, advance: 
 }
 
 describe('nothing escapes: random VMX instruction sequences, VMWRITEs and guest events', () => {
-  it('only outcome values or CpuException, and the state round-trips through JSON', () => {
+  // Two halves of the runs (seeds seed and seed + 1), so that no test depends on the machine's speed.
+  it.each([0, 1])('only outcome values or CpuException, and the state round-trips through JSON (half %i)', (half) => {
     fc.assert(
       fc.property(fc.array(op, { minLength: 1, maxLength: 30 }), (ops) => {
         const f = rootFixture();
@@ -105,18 +106,22 @@ describe('nothing escapes: random VMX instruction sequences, VMWRITEs and guest 
             if (!(e instanceof CpuException)) throw new Error(`${JSON.stringify(o, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))} threw ${String(e)}`);
           }
         }
-        const saved = JSON.parse(JSON.stringify(f.p.saveState())) as unknown;
+        const text = JSON.stringify(f.p.saveState());
+        const saved = JSON.parse(text) as unknown;
         const b = new VmxProcessor({ memory: f.memory, clock: f.clock });
         b.restoreState(saved);
-        expect(JSON.parse(JSON.stringify(b.saveState()))).toEqual(saved);
+        // Compared as JSON text (exact, and cheap enough for every run); a difference is shown field by field.
+        const again = JSON.stringify(b.saveState());
+        if (again !== text) expect(JSON.parse(again)).toEqual(saved);
+        expect(again).toBe(text);
       }),
-      { seed, numRuns },
+      { seed: seed + half, numRuns: Math.ceil(numRuns / 2) },
     );
   });
 });
 
 describe('host-side arguments are checked (issue 12): a bigint where a number is expected names the value', () => {
-  it('gives UsageError/VmxError with the value, never "Cannot mix BigInt"', () => {
+  it('gives UsageError with the value, never "Cannot mix BigInt"', () => {
     const f = rootFixture();
     prepareVmcs(f.p, apicvOptions());
     expect(() => f.p.vmwrite32(0x4002, 5n as unknown as number)).toThrow(/vmwrite32 value must be an unsigned 32-bit integer, got 5/);

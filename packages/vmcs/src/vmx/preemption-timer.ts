@@ -5,7 +5,7 @@
  * (TSC = clock cycles); the expiry is scheduled, never polled.
  */
 import { SnapshotError, restoreCycle, saveCycle, type Clock, type EventHandle, type InterruptNotifier } from '@hvsim/core';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 
 export class PreemptionTimer {
   /** Cycle at which the count reaches 0, or -1 when not running. */
@@ -21,6 +21,15 @@ export class PreemptionTimer {
     private readonly onExpire: InterruptNotifier | undefined,
   ) {}
 
+  /**
+   * Throws the misuse {@link start} would throw for `value` (a running timer
+   * on a processor without a clock), so VM entry can refuse before it changes
+   * anything.
+   */
+  assertCanStart(value: number): void {
+    if (value !== 0 && !this.clock) throw vmxUsageError('bad-state', 'the VMX-preemption timer is active but the processor has no clock');
+  }
+
   /** Starts counting `value` at VM entry; 0 expires at once. */
   start(value: number): void {
     this.stop();
@@ -30,8 +39,8 @@ export class PreemptionTimer {
       this.expired = true;
       return;
     }
-    const clock = this.clock;
-    if (!clock) throw new VmxError('bad-state', 'the VMX-preemption timer is active but the processor has no clock');
+    this.assertCanStart(value);
+    const clock = this.clock!;
     const unit = 2 ** this.rate;
     this.schedule(clock, (Math.floor(clock.now() / unit) + value) * unit);
   }
@@ -43,11 +52,17 @@ export class PreemptionTimer {
     this.deadline = -1;
   }
 
-  /** The value left now (0 once expired), as VM exits save it. */
+  /**
+   * The value left now (0 once expired), as VM exits save it: the number of
+   * changes of TSC bit X still to come before the deadline. A deadline set
+   * at VM entry falls on such a change; one restored into another clock (a
+   * migrated VM) keeps its cycles left and may fall between two, and still
+   * counts whole units (never a fraction, never one short).
+   */
   remaining(): number {
     if (this.expired || this.deadline < 0 || !this.clock) return 0;
     const unit = 2 ** this.rate;
-    return Math.max(0, this.deadline / unit - Math.floor(this.clock.now() / unit));
+    return Math.max(0, Math.ceil((this.deadline - this.clock.now()) / unit));
   }
 
   /** Stops counting (at VM exit). */

@@ -4,7 +4,7 @@
  * at their allowed-0 settings plus what the caller asks for, a 64-bit host
  * and a 64-bit guest that pass the VM-entry checks (SDM 3C "VM Entries").
  */
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 import { VMCS_FIELD, type VmcsFieldName } from '../fields/field-table.js';
 import { CPU_BASED, VM_ENTRY, VM_EXIT } from './controls.js';
 import type { VmxProcessor } from './processor.js';
@@ -40,7 +40,7 @@ export function prepareVmcs(p: VmxProcessor, options: PrepareVmcsOptions = {}): 
   const caps = p.capabilities;
   const w = (name: VmcsFieldName, value: number | bigint): void => {
     const r = p.vmwrite(VMCS_FIELD[name], value);
-    if (r.kind !== 'succeed') throw new VmxError('bad-state', `prepareVmcs: VMWRITE of ${name} failed (${r.kind === 'fail-valid' ? `VM-instruction error ${r.error}` : r.kind})`);
+    if (r.kind !== 'succeed') throw vmxUsageError('bad-state', `prepareVmcs: VMWRITE of ${name} failed (${r.kind === 'fail-valid' ? `VM-instruction error ${r.error}` : r.kind})`);
   };
   let proc = caps.proc.allowed0 | (options.proc ?? 0);
   const proc2 = options.proc2 ?? 0;

@@ -9,7 +9,7 @@
  * state of processor-core.ts; this class is the public face.
  */
 import { SnapshotError } from '@hvsim/core';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 import type { Vmcs } from '../vmcs/vmcs.js';
 import { syncPostedInterrupts } from '../apicv/pir-sync.js';
 import { VirtualApic } from '../apicv/virtual-apic.js';
@@ -73,27 +73,51 @@ export class VmxProcessor extends VmxProcessorCore {
   // ---------------------------------------------------------------------
   // VMX instructions (vmx-instructions.ts, vm-entry.ts)
 
-  /** VMXON (SDM 3C "VMXON—Enter VMX Operation"). A region with no memory behind it reads as all ones (VMfailInvalid). */
+  /**
+   * VMXON (SDM 3C "VMXON—Enter VMX Operation"). A region with no memory behind it reads as all ones (VMfailInvalid).
+   *
+   * @returns VMsucceed and VMfail outcomes are frozen constants; an `exit` (the instruction executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmxon(region: number | bigint): VmxResult {
     return vmxon(this, region);
   }
-  /** VMXOFF (SDM 3C "VMXOFF—Leave VMX Operation"): active VMCSs are written back; a launched one can then only be VMCLEARed. */
+  /**
+   * VMXOFF (SDM 3C "VMXOFF—Leave VMX Operation"): active VMCSs are written back; a launched one can then only be VMCLEARed.
+   *
+   * @returns VMsucceed and VMfail outcomes are frozen constants; an `exit` (the instruction executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmxoff(): VmxResult {
     return vmxoff(this);
   }
-  /** VMCLEAR (SDM 3C "VMCLEAR"). The launch-state write to a region with no memory behind it is dropped. */
+  /**
+   * VMCLEAR (SDM 3C "VMCLEAR"). The launch-state write to a region with no memory behind it is dropped.
+   *
+   * @returns VMsucceed and VMfail outcomes are frozen constants; an `exit` (the instruction executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmclear(region: number | bigint): VmxResult {
     return vmclear(this, region);
   }
-  /** VMPTRLD (SDM 3C "VMPTRLD"). A region with no memory behind it reads as all ones (error 11). */
+  /**
+   * VMPTRLD (SDM 3C "VMPTRLD"). A region with no memory behind it reads as all ones (error 11).
+   *
+   * @returns VMsucceed and VMfail outcomes are frozen constants; an `exit` (the instruction executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmptrld(region: number | bigint): VmxResult {
     return vmptrld(this, region);
   }
-  /** VMPTRST (SDM 3C "VMPTRST"): stores the current-VMCS pointer as 8 bytes at `destination` (dropped where no memory is). */
+  /**
+   * VMPTRST (SDM 3C "VMPTRST"): stores the current-VMCS pointer as 8 bytes at `destination` (dropped where no memory is).
+   *
+   * @returns VMsucceed and VMfail outcomes are frozen constants; an `exit` (the instruction executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmptrst(destination: number): VmxResult {
     return vmptrst(this, destination);
   }
-  /** VMREAD (SDM 3C "VMREAD"): the field value (bigint) on VMsucceed, else the failure (or exit). */
+  /**
+   * VMREAD (SDM 3C "VMREAD"): the field value (bigint) on VMsucceed, else the failure (or exit).
+   *
+   * @returns The value is a new object; an `exit` (executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmread(encoding: number | bigint): Exclude<VmxResult, VmSucceed> | VmReadValue {
     return vmread(this, encoding);
   }
@@ -109,11 +133,19 @@ export class VmxProcessor extends VmxProcessorCore {
   vmreadNumber(encoding: number): number {
     return vmreadNumber(this, encoding);
   }
-  /** VMWRITE (SDM 3C "VMWRITE"). Excess high bits of the source are ignored. */
+  /**
+   * VMWRITE (SDM 3C "VMWRITE"). Excess high bits of the source are ignored.
+   *
+   * @returns VMsucceed and VMfail outcomes are frozen constants; an `exit` (the instruction executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmwrite(encoding: number | bigint, value: number | bigint): VmxResult {
     return vmwrite(this, encoding, value);
   }
-  /** VMWRITE fast path for a 16/32-bit field (or `_HIGH` alias): `value` is an unsigned 32-bit number. */
+  /**
+   * VMWRITE fast path for a 16/32-bit field (or `_HIGH` alias): `value` is an unsigned 32-bit number.
+   *
+   * @returns VMsucceed and VMfail outcomes are frozen constants; an `exit` (the instruction executed in VMX non-root operation) is the processor's reused exit outcome — read it before the next call, or keep `exit.clone()`.
+   */
   vmwrite32(encoding: number, value: number): VmxResult {
     return vmwrite32(this, encoding, value);
   }
@@ -122,11 +154,17 @@ export class VmxProcessor extends VmxProcessorCore {
    * for this VMCS are not run again until a field they read is written
    * (VMWRITE, `Vmcs.set`), the VMCS is loaded afresh by VMPTRLD after
    * VMCLEAR, or the processor's IA32_EFER.LMA changes (host checks).
+   *
+   * @returns The `entered` and `exit` (VM-entry failure) outcomes are reused on every call; read them before the next call on this processor, or keep `exit.clone()`. VMfail outcomes are frozen constants.
    */
   vmlaunch(): VmEntryOutcome {
     return vmentry(this, true);
   }
-  /** VMRESUME (SDM 3C "VMLAUNCH/VMRESUME"); see {@link vmlaunch} for the check cache. */
+  /**
+   * VMRESUME (SDM 3C "VMLAUNCH/VMRESUME"); see {@link vmlaunch} for the check cache.
+   *
+   * @returns The `entered` and `exit` (VM-entry failure) outcomes are reused on every call; read them before the next call on this processor, or keep `exit.clone()`. VMfail outcomes are frozen constants.
+   */
   vmresume(): VmEntryOutcome {
     return vmentry(this, false);
   }
@@ -204,10 +242,10 @@ export class VmxProcessor extends VmxProcessorCore {
    * "Software Access to Related Structures").
    */
   syncPirToVirr(vmcs: Vmcs | null = this.current): number {
-    if (vmcs === null) throw new VmxError('bad-state', 'syncPirToVirr needs a VMCS: there is no current VMCS');
-    if (this.active.get(vmcs.address) !== vmcs) throw new VmxError('bad-argument', `syncPirToVirr: the VMCS at 0x${vmcs.address.toString(16)} is not active on this processor`);
+    if (vmcs === null) throw vmxUsageError('bad-state', 'syncPirToVirr needs a VMCS: there is no current VMCS');
+    if (this.active.get(vmcs.address) !== vmcs) throw vmxUsageError('bad-argument', `syncPirToVirr: the VMCS at 0x${vmcs.address.toString(16)} is not active on this processor`);
     if (this.operation === 'non-root' && vmcs === this.current) {
-      throw new VmxError('bad-state', 'syncPirToVirr: the VMCS is running in VMX non-root operation (posted-interrupt processing is the processor\'s then)');
+      throw vmxUsageError('bad-state', 'syncPirToVirr: the VMCS is running in VMX non-root operation (posted-interrupt processing is the processor\'s then)');
     }
     this.syncVapic ??= new VirtualApic(this.memory);
     return syncPostedInterrupts(this.syncVapic, vmcs, this.descriptorFor);
@@ -223,23 +261,41 @@ export class VmxProcessor extends VmxProcessorCore {
    * an event, process a posted interrupt, or exit. Call once per boundary;
    * after a `posted` answer call it once more for the same boundary (it
    * continues where posted-interrupt processing left it).
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
    */
   instructionBoundary(interruptFlag: boolean, pendingNmi = false, pendingExternal = -1): NonRootOutcome {
     return instructionBoundary(this, interruptFlag, pendingNmi, pendingExternal);
   }
-  /** An external interrupt with `vector` is pending at the physical local APIC (also offered through `instructionBoundary`). */
+  /**
+   * An external interrupt with `vector` is pending at the physical local APIC (also offered through `instructionBoundary`).
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   externalInterrupt(vector: number, interruptFlag: boolean): NonRootOutcome {
     return externalInterrupt(this, vector, interruptFlag);
   }
-  /** An INIT signal arrived (blocked in VMX root operation and in the wait-for-SIPI state: it stays pending). */
+  /**
+   * An INIT signal arrived (blocked in VMX root operation and in the wait-for-SIPI state: it stays pending).
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   init(): NonRootOutcome {
     return init(this);
   }
-  /** A start-up IPI arrived. */
+  /**
+   * A start-up IPI arrived.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   sipi(vector: number): NonRootOutcome {
     return sipi(this, vector);
   }
-  /** An NMI arrived. */
+  /**
+   * An NMI arrived.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   nmi(): NonRootOutcome {
     return nmi(this);
   }
@@ -255,19 +311,35 @@ export class VmxProcessor extends VmxProcessorCore {
   iret(): void {
     iret(this);
   }
-  /** The guest executed HLT. */
+  /**
+   * The guest executed HLT.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   hlt(): NonRootOutcome {
     return hlt(this);
   }
-  /** The guest raised exception `vector`. */
+  /**
+   * The guest raised exception `vector`.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   exception(vector: number, options?: ExceptionOptions): NonRootOutcome {
     return exception(this, vector, options);
   }
-  /** The guest executed RDMSR of `msr`. */
+  /**
+   * The guest executed RDMSR of `msr`.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   rdmsr(msr: number): NonRootOutcome {
     return rdmsr(this, msr);
   }
-  /** The guest executed WRMSR of `msr` with `value`. */
+  /**
+   * The guest executed WRMSR of `msr` with `value`.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   wrmsr(msr: number, value: number | bigint): NonRootOutcome {
     return wrmsr(this, msr, value);
   }
@@ -309,15 +381,27 @@ export class VmxProcessor extends VmxProcessorCore {
   ioExitQualification(access: IoAccess): number {
     return ioExitQualification(access);
   }
-  /** The guest executed MOV to CR8. */
+  /**
+   * The guest executed MOV to CR8.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   movToCr8(value: number, gpr?: number): NonRootOutcome {
     return movToCr8(this, value, gpr);
   }
-  /** The guest executed MOV from CR8. */
+  /**
+   * The guest executed MOV from CR8.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   movFromCr8(gpr?: number): NonRootOutcome {
     return movFromCr8(this, gpr);
   }
-  /** The guest accessed the APIC-access page at page `offset`. */
+  /**
+   * The guest accessed the APIC-access page at page `offset`.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   apicAccess(offset: number, size: number, kind: ApicAccessKind, value?: number): NonRootOutcome {
     return apicAccess(this, offset, size, kind, value);
   }
@@ -325,11 +409,17 @@ export class VmxProcessor extends VmxProcessorCore {
    * The guest accessed `size` bytes at physical address `physicalAddress`
    * (after paging and EPT): an access in the APIC-access page is handled as
    * {@link apicAccess}; any other is `native`.
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
    */
   memoryAccess(physicalAddress: number, size: number, kind: ApicAccessKind, value?: number): NonRootOutcome {
     return memoryAccess(this, physicalAddress, size, kind, value);
   }
-  /** A VM exit the CPU model determined itself (CPUID, VMCALL, I/O, EPT violation, ...). */
+  /**
+   * A VM exit the CPU model determined itself (CPUID, VMCALL, I/O, EPT violation, ...).
+   *
+   * @returns A reused outcome: `deliver`, `read`, `posted` and `exit` are the same objects on every call (docs/conventions.md "Results that are reused"); read them before the next call on this processor, or keep `exit.clone()`.
+   */
   reportExit(reason: number, info?: InstructionExitInfo): NonRootOutcome {
     return reportExit(this, reason, info);
   }

@@ -71,6 +71,8 @@ export function vmentry(p: VmxProcessorCore, launch: boolean): VmEntryOutcome {
     if (p.checkMemoryReads === reads) v.checked |= CHECK_GUEST;
   }
   p.lastEntryCheck = null;
+  // Host misuse (a timer to run but no clock) is refused before the entry changes anything.
+  if ((v.lo[S.PIN]! & PIN_BASED.ACTIVATE_PREEMPTION_TIMER) !== 0) p.timer.assertCanStart(v.lo[S.TIMER_VALUE]!);
   const msrLoadCount = v.lo[S.ENTRY_MSR_LOAD_COUNT]!;
   if (msrLoadCount !== 0) {
     // SDM 3C "Loading MSRs": without an MSR device the first entry fails; the qualification is the failing entry (1-based).

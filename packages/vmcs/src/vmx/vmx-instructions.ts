@@ -7,7 +7,7 @@
  * (internal/memory-access.ts).
  */
 import { CpuException } from '@hvsim/core';
-import { VmxError } from '../errors.js';
+import { vmxUsageError } from '../errors.js';
 import { lookupEncoding } from '../fields/slots.js';
 import { Vmcs, VMCS_REGION } from '../vmcs/vmcs.js';
 import { readMemory32, writeMemory32 } from '../internal/memory-access.js';
@@ -29,7 +29,7 @@ function pointer(p: VmxProcessorCore, value: number | bigint): number {
     if (value < 0n || value >= BigInt(limit)) return -1;
     value = Number(value);
   }
-  if (!Number.isSafeInteger(value) || value < 0) throw new VmxError('bad-argument', `VMX pointer operand must be a non-negative integer, got ${String(value)}`);
+  if (!Number.isSafeInteger(value) || value < 0) throw vmxUsageError('bad-argument', `VMX pointer operand must be a non-negative integer, got ${String(value)}`);
   return value % 4096 === 0 && value < limit ? value : -1;
 }
 
@@ -131,7 +131,7 @@ export function vmptrst(p: VmxProcessorCore, destination: number): VmxResult {
   p.checkUd('VMPTRST');
   if (p.operation === 'non-root') return instructionExit(p, EXIT_REASON.VMPTRST);
   p.checkCpl('VMPTRST');
-  if (!Number.isSafeInteger(destination) || destination < 0) throw new VmxError('bad-argument', `VMPTRST destination must be a non-negative safe integer, got ${String(destination)}`);
+  if (!Number.isSafeInteger(destination) || destination < 0) throw vmxUsageError('bad-argument', `VMPTRST destination must be a non-negative safe integer, got ${String(destination)}`);
   const lo = p.current ? p.current.address % 0x1_0000_0000 : 0xffff_ffff;
   const hi = p.current ? Math.floor(p.current.address / 0x1_0000_0000) : 0xffff_ffff;
   writeMemory32(p.memory, destination, lo);
@@ -157,7 +157,7 @@ function fieldAccess(p: VmxProcessorCore, name: string, encoding: number | bigin
   if (code < 0 || p.supported[code >> 1] === 0) {
     // A fraction, NaN or negative number is no register value: API misuse, not error 12.
     if (typeof encoding === 'number' && !(Number.isSafeInteger(encoding) && encoding >= 0)) {
-      throw new VmxError('bad-argument', `${name} field encoding must be a non-negative safe integer or a bigint, got ${String(encoding)}`);
+      throw vmxUsageError('bad-argument', `${name} field encoding must be a non-negative safe integer or a bigint, got ${String(encoding)}`);
     }
     p.vmFail(VM_INSTRUCTION_ERROR.UNSUPPORTED_VMCS_COMPONENT);
     return -1;
@@ -193,7 +193,7 @@ export function vmreadNumber(p: VmxProcessorCore, encoding: number): number {
   const slot = code >> 1;
   if ((code & 1) !== 0) return v.hi[slot]!;
   const hi = v.hi[slot]!;
-  if (hi >= 0x20_0000) throw new VmxError('bad-argument', `field 0x${encoding.toString(16)} holds 0x${hi.toString(16)}_${v.lo[slot]!.toString(16).padStart(8, '0')}, beyond 2^53: use vmread()`);
+  if (hi >= 0x20_0000) throw vmxUsageError('bad-argument', `field 0x${encoding.toString(16)} holds 0x${hi.toString(16)}_${v.lo[slot]!.toString(16).padStart(8, '0')}, beyond 2^53: use vmread()`);
   return hi * 0x1_0000_0000 + v.lo[slot]!;
 }
 
@@ -205,7 +205,7 @@ export function vmwrite(p: VmxProcessorCore, encoding: number | bigint, value: n
 
 /** VMWRITE fast path for a 16/32-bit field (or `_HIGH` alias): `value` is an unsigned 32-bit number. */
 export function vmwrite32(p: VmxProcessorCore, encoding: number, value: number): VmxResult {
-  if (typeof value !== 'number' || value >>> 0 !== value) throw new VmxError('bad-argument', `vmwrite32 value must be an unsigned 32-bit integer, got ${String(value)}`);
+  if (typeof value !== 'number' || value >>> 0 !== value) throw vmxUsageError('bad-argument', `vmwrite32 value must be an unsigned 32-bit integer, got ${String(value)}`);
   return vmwriteHalves(p, encoding, value, 0);
 }
 
