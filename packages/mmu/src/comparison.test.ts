@@ -1,5 +1,5 @@
 // Shadow paging versus nested paging on the same memory-intensive guest
-// workload (kvm.md 5d, 5g): the counters a simulator compares.
+// workload (Linux Documentation/virt/kvm/x86/mmu.rst; SDM 3C 28.2.1): the counters a simulator compares.
 import { PhysicalMemory } from '@hvsim/core';
 import { describe, expect, it } from 'vitest';
 import { PageAllocator } from './common/page-allocator.js';
@@ -24,6 +24,11 @@ function guest() {
   return { memory, memslots, pt };
 }
 
+/** A plain test first, expect only on a failure: an expect per access costs more than the translation. */
+function expectOk(status: string): void {
+  if (status !== 'ok') expect(status).toBe('ok');
+}
+
 /** Touch every page (read then write), then the guest remaps 16 pages through PTE writes, then touch again. */
 function workload(access: (linear: number, write: boolean) => void, writePte: (index: number, frame: number) => void): void {
   for (let round = 0; round < 2; round++) {
@@ -38,7 +43,7 @@ describe('shadow versus nested paging: what each costs on the same workload', ()
     const g = guest();
     const shadow = new ShadowMmu(g.memory, { memslots: g.memslots, shadowPages: new PageAllocator(32 * MiB, 16 * MiB), context: { cr3: g.pt.root } });
     workload(
-      (linear, write) => expect(shadow.translate(linear, write ? ACCESS.WRITE : ACCESS.READ).status).toBe('ok'),
+      (linear, write) => expectOk(shadow.translate(linear, write ? ACCESS.WRITE : ACCESS.READ).status),
       (index, frame) => shadow.emulateWrite(g.pt.existingEntry(0x4000_0000 + index * 4096, 1), 8, (frame | PTE_LO.P | PTE_LO.RW | PTE_LO.US) >>> 0),
     );
     const s = shadow.stats();
@@ -55,7 +60,7 @@ describe('shadow versus nested paging: what each costs on the same workload', ()
     const g = guest();
     const shadow = new ShadowMmu(g.memory, { memslots: g.memslots, shadowPages: new PageAllocator(32 * MiB, 16 * MiB), context: { cr3: g.pt.root }, tlb: { entries: 64, ways: 4 } });
     workload(
-      (linear, write) => expect(shadow.translate(linear, write ? ACCESS.WRITE : ACCESS.READ).status).toBe('ok'),
+      (linear, write) => expectOk(shadow.translate(linear, write ? ACCESS.WRITE : ACCESS.READ).status),
       (index, frame) => shadow.emulateWrite(g.pt.existingEntry(0x4000_0000 + index * 4096, 1), 8, (frame | PTE_LO.P | PTE_LO.RW | PTE_LO.US) >>> 0),
     );
     const s = shadow.stats();
@@ -73,11 +78,15 @@ describe('shadow versus nested paging: what each costs on the same workload', ()
     const g = guest();
     const tables = new PageAllocator(48 * MiB, 16 * MiB);
     const ept = new EptBuilder(g.memory, tables);
-    for (let a = 0; a < 16 * MiB; a += 4096) ept.map(a, a + 16 * MiB);
+    // 4 KiB EPT pages (a 4-level EPT walk per guest reference) over what the guest touches: its data
+    // pages [0, 1 MiB), the frames it remaps to at 2 MiB, and its tables at 8 MiB (building all 16 MiB costs more than the test).
+    for (const [from, size] of [[0, PAGES * 4096], [0x20_0000, 16 * 4096], [8 * MiB, 16 * 4096]] as const) {
+      for (let a = from; a < from + size; a += 4096) ept.map(a, a + 16 * MiB);
+    }
     const mmu = new X86Mmu(g.memory, { ept: true, context: { cr3: g.pt.root }, tlb: { entries: 64, ways: 4 } });
     mmu.setEptp(ept.eptp(true));
     workload(
-      (linear, write) => expect(mmu.translate(linear, write ? ACCESS.WRITE : ACCESS.READ).status).toBe('ok'),
+      (linear, write) => expectOk(mmu.translate(linear, write ? ACCESS.WRITE : ACCESS.READ).status),
       (index, frame) => {
         const pte = g.memslots.translate(g.pt.existingEntry(0x4000_0000 + index * 4096, 1));
         g.memory.write32(pte, (frame | PTE_LO.P | PTE_LO.RW | PTE_LO.US) >>> 0);

@@ -5,20 +5,26 @@
  * and exit qualifications; the nested (two-dimensional) walk with its
  * reference counts; TLBs tagged by VPID, PCID and EP4TA with the
  * architectural invalidation instructions; a shadow MMU that keeps shadow
- * page tables in sync with the guest's; and Arm VMSAv8-64 stage 2
- * translation. Walks return their faults as values with the architectural
- * codes and allocate nothing on the fast path.
+ * page tables in sync with the guest's; and Arm VMSAv8-64 stage 1 (EL1&0)
+ * and stage 2 translation with an Arm TLB (`ArmMmu`). Walks return their
+ * faults as values with the architectural codes and allocate nothing on the fast path.
  *
  * @packageDocumentation
  */
 
 // Common
 export {
-  /** The error class of this package (API misuse), with a `kind`. */
+  /**
+   * Core's `UsageError` under this package's old name: every host-misuse error of @hvsim/mmu is one.
+   * @deprecated Catch `UsageError` from `@hvsim/core`.
+   */
   MmuError,
 } from './common/mmu-error.js';
 export type {
-  /** Kinds of MmuError. */
+  /**
+   * Core's `UsageErrorKind` (`'bad-argument' | 'bad-state' | 'unknown-name'`).
+   * @deprecated Use `UsageErrorKind` from `@hvsim/core`.
+   */
   MmuErrorKind,
 } from './common/mmu-error.js';
 export {
@@ -66,7 +72,7 @@ export {
   X86_CONTROL,
   /** Page-fault error code bits (SDM 3A 4.7). */
   PFEC,
-  /** Access flags of a walk (write, user, fetch, implicit supervisor). */
+  /** Access flags of an x86 walk, in #PF error-code positions (READ = 0, WRITE, USER, FETCH; IMPLICIT supervisor). */
   ACCESS,
   /** Every bit ACCESS flags may use. */
   ACCESS_MASK,
@@ -134,7 +140,7 @@ export {
   EPT_MEMORY_TYPE,
   /** EPT-violation exit-qualification bits (SDM 3C Table 27-7). */
   EPT_QUAL,
-  /** EPT access types (exit-qualification bits 2:0). */
+  /** The access of an EPT walk, as EPT-violation exit-qualification bits 2:0 (READ 1, WRITE 2, FETCH 4). */
   EPT_ACCESS,
 } from './ept/regs.js';
 export {
@@ -278,7 +284,7 @@ export {
   S2_LO,
   /** Stage 2 fault status codes (add the level). */
   S2_FAULT_STATUS,
-  /** Access flags of a stage 2 walk. */
+  /** Access flags of a stage 2 walk (READ 1, WRITE 2, EXECUTE 4, EL0, S1PTW; a read is a flag of its own). */
   S2_ACCESS,
   /** ISS bits a stage 2 abort fills (WnR, S1PTW). */
   S2_ISS,
@@ -318,7 +324,7 @@ export {
   S1_PERM,
   /** DFSC/IFSC fault status codes (add the level), incl. external aborts on a walk. */
   ARM_FAULT_STATUS,
-  /** Access flags of a stage 1 translation (READ, WRITE, EXECUTE, EL0, PAN). */
+  /** Access flags of a stage 1 translation (READ 1, WRITE 2, EXECUTE 4, EL0 as in S2_ACCESS; PAN). */
   S1_ACCESS,
   /** Every bit S1_ACCESS flags may use. */
   S1_ACCESS_MASK,

@@ -1,6 +1,10 @@
-// The usage example of README.md, kept working.
+// README.md's examples: every ```ts block is extracted from the README and
+// run as written (so the README is the only copy and cannot drift); the
+// tests after that repeat the blocks with the values their comments state.
+import { join } from 'node:path';
 import { PhysicalMemory } from '@hvsim/core';
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { readmeBlocks, runReadmeBlock } from './test-support/readme-blocks.js';
 import {
   ACCESS,
   EptBuilder,
@@ -16,7 +20,20 @@ import {
   X86PagingContext,
 } from './index.js';
 
-it('README usage example (SDM 3A 4.5, SDM 3C 28.2, kvm.md 5d)', () => {
+// The blocks import '@hvsim/mmu' and '@hvsim/core': the imports above have loaded both already.
+const blocks = readmeBlocks(join(import.meta.dirname, '..', 'README.md'));
+
+describe('README.md: every ```ts block runs as written', () => {
+  it('finds the blocks (usage, hypervisor, errors, Arm)', () => {
+    expect(blocks.map((b) => b.heading)).toEqual(['Usage', 'Entries outside memory, 64-bit operands', 'Errors', 'Arm stage 1, the Arm TLB and stage 2 for a hypervisor']);
+  });
+
+  it.each(blocks.map((b) => [b.line, b.heading, b] as const))('the block at line %i (%s)', async (_line, _heading, block) => {
+    await runReadmeBlock(block, 'mmu-readme');
+  });
+});
+
+it('README usage example, values (SDM 3A 4.5, SDM 3C 28.2, Linux Documentation/virt/kvm/x86/mmu.rst)', () => {
   // 64 MiB of host RAM; page tables come from [32 MiB, 48 MiB).
   const memory = new PhysicalMemory();
   memory.addRegion(0, 0x400_0000);
@@ -53,7 +70,7 @@ it('README usage example (SDM 3A 4.5, SDM 3C 28.2, kvm.md 5d)', () => {
   expect(shadow.stats().exits).toBe(1);
 });
 
-it('README hypervisor example: shared shadow pages, split exit, epochs, EPT range edits and attach (kvm.md 5d, SDM 3C 28.2)', () => {
+it('README hypervisor example, values: shared shadow pages, split exit, epochs, EPT range edits and attach (mmu.rst, SDM 3C 28.2)', () => {
   const memory = new PhysicalMemory();
   memory.addRegion(0, 0x400_0000);
   const memslots = new Memslots();

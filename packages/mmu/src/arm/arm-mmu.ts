@@ -11,9 +11,9 @@
  */
 import type { Memory, Tracer } from '@hvsim/core';
 import { describeValue, readState } from '@hvsim/core';
-import { checkAddress, highHalf } from '../common/address.js';
+import { checkAddress, checkHalves, highHalf } from '../common/address.js';
 import type { TimeOptions } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import type { ArmTlbOptions, ArmTlbState, ArmTlbiOp } from './arm-tlb.js';
 import { ARM_TLB_S2, ArmTlb } from './arm-tlb.js';
@@ -22,6 +22,10 @@ import { Stage1Context } from './stage1-context.js';
 import { stage1Allows } from './stage1-permissions.js';
 import { S1_ACCESS, S1_ACCESS_MASK, S1_PERM } from './stage1-regs.js';
 import { Stage1Walker, stage1InRange } from './stage1-walker.js';
+import { checkOptionNames } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const ARM_MMU_OPTIONS = ['context', 'tlb', 'vmid', 'tracer', 'clock', 'cpu'];
 
 /** Options of {@link ArmMmu}. */
 export interface ArmMmuOptions {
@@ -32,6 +36,8 @@ export interface ArmMmuOptions {
   /** VMID used when the context has no stage 2 (EL2 not in use). Default 0. */
   vmid?: number;
   tracer?: Tracer;
+  /** Number of the PE the trace events of this MMU (its TLB and walker) concern (docs/conventions.md "Tracing"). */
+  cpu?: number;
   /** Clock whose `now()` stamps trace events. */
   clock?: TimeOptions['clock'];
 }
@@ -58,9 +64,10 @@ export class ArmMmu {
   private tlbis = 0;
 
   constructor(memory: Memory, options: ArmMmuOptions = {}) {
+    checkOptionNames(options, ARM_MMU_OPTIONS, 'ArmMmu');
     this.context = options.context instanceof Stage1Context ? options.context : new Stage1Context(options.context);
-    this.tlb = options.tlb instanceof ArmTlb ? options.tlb : new ArmTlb({ tracer: options.tracer, clock: options.clock, ...options.tlb });
-    this.walker = new Stage1Walker(memory, { tracer: options.tracer, clock: options.clock });
+    this.tlb = options.tlb instanceof ArmTlb ? options.tlb : new ArmTlb({ tracer: options.tracer, clock: options.clock, cpu: options.cpu, ...options.tlb });
+    this.walker = new Stage1Walker(memory, { tracer: options.tracer, clock: options.clock, cpu: options.cpu });
     this.vmid = options.vmid ?? 0;
   }
 
@@ -70,7 +77,7 @@ export class ArmMmu {
   }
 
   set vmid(value: number) {
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuError('bad-argument', `VMID must be in [0, 0xffff], got ${describeValue(value)}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuUsageError('bad-argument', `VMID must be in [0, 0xffff], got ${describeValue(value)}`);
     this.vmidValue = value;
   }
 
@@ -79,16 +86,28 @@ export class ArmMmu {
     return this.tlb.epoch;
   }
 
-  /** Translates a VA below 2^53; see {@link translate64}. */
+  /**
+   * Translates a VA below 2^53; see {@link translate64}.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
+   */
   translate(va: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(va, 'VA');
     return this.translate64(highHalf(va), va >>> 0, access, out);
   }
 
-  /** Translates the VA `hi:lo` for `access` (`S1_ACCESS`): a TLB hit, or a walk that fills the TLB. */
+  /**
+   * Translates the VA `hi:lo` for `access` (`S1_ACCESS`): a TLB hit, or a
+   * walk that fills the TLB.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
+   */
   translate64(hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkHalves(hi, lo, 'VA');
     if ((access & ~S1_ACCESS_MASK) !== 0 || (access & 7) === 0 || (access & 6) === 6) {
-      throw new MmuError('bad-argument', `stage 1 access must be S1_ACCESS flags (READ, WRITE or EXECUTE, with EL0 or PAN), got ${describeValue(access)}`);
+      throw new MmuUsageError('bad-argument', `stage 1 access must be S1_ACCESS flags (READ, WRITE or EXECUTE, with EL0 or PAN), got ${describeValue(access)}`);
     }
     this.translations++;
     const ctx = this.context;

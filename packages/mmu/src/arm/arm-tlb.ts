@@ -12,9 +12,13 @@ import type { Tracer } from '@hvsim/core';
 import { SeededRandom, describeValue, readState } from '@hvsim/core';
 import type { TimeOptions } from '../common/memory-access.js';
 import { timeSource } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import type { WalkResult } from '../common/walk-result.js';
 import type { TlbReplacement } from '../tlb/tlb.js';
+import { TIME_OPTION_NAMES, checkOptionNames, cpuOption } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const ARM_TLB_OPTIONS = ['cpu', 'entries', 'ways', 'replacement', 'seed', 'ipas2DropsCombined', 'tracer', 'source', ...TIME_OPTION_NAMES];
 
 /** Options of {@link ArmTlb}. */
 export interface ArmTlbOptions extends TimeOptions {
@@ -35,6 +39,8 @@ export interface ArmTlbOptions extends TimeOptions {
   ipas2DropsCombined?: boolean;
   /** Receives `tlb.hit`/`tlb.miss`/`tlb.flush` events. */
   tracer?: Tracer;
+  /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
+  cpu?: number;
   /** Source name on trace events. Default `'arm-tlb'`. */
   source?: string;
 }
@@ -146,17 +152,19 @@ export class ArmTlb {
   private clock = 0;
   private readonly random: SeededRandom;
   private readonly tracer: Tracer | undefined;
+  private readonly cpu: number | undefined;
   private readonly now: () => number;
   private readonly source: string;
 
   constructor(options: ArmTlbOptions = {}) {
+    checkOptionNames(options, ARM_TLB_OPTIONS, 'ArmTlb');
     const entries = options.entries ?? 64;
     const ways = options.ways ?? 4;
-    if (!isPowerOfTwo(entries) || entries > 1 << 20) throw new MmuError('bad-option', `Arm TLB entries must be a power of two up to 2^20, got ${describeValue(entries)}`);
-    if (!isPowerOfTwo(ways) || ways > entries) throw new MmuError('bad-option', `Arm TLB ways must be a power of two no larger than entries (${entries}), got ${describeValue(ways)}`);
+    if (!isPowerOfTwo(entries) || entries > 1 << 20) throw new MmuUsageError('bad-argument', `Arm TLB entries must be a power of two up to 2^20, got ${describeValue(entries)}`);
+    if (!isPowerOfTwo(ways) || ways > entries) throw new MmuUsageError('bad-argument', `Arm TLB ways must be a power of two no larger than entries (${entries}), got ${describeValue(ways)}`);
     const replacement: unknown = options.replacement ?? 'lru';
     if (replacement !== 'lru' && replacement !== 'fifo' && replacement !== 'random') {
-      throw new MmuError('bad-option', `Arm TLB replacement must be 'lru', 'fifo' or 'random', got ${describeValue(replacement)}`);
+      throw new MmuUsageError('bad-argument', `Arm TLB replacement must be 'lru', 'fifo' or 'random', got ${describeValue(replacement)}`);
     }
     this.entries = entries;
     this.ways = ways;
@@ -180,6 +188,7 @@ export class ArmTlb {
     this.stamp = new Float64Array(entries);
     this.random = new SeededRandom(options.seed ?? 1);
     this.tracer = options.tracer;
+    this.cpu = cpuOption(options.cpu, 'ArmTlb');
     this.now = timeSource(options);
     this.source = options.source ?? 'arm-tlb';
   }
@@ -204,11 +213,11 @@ export class ArmTlb {
     if (i >= 0) {
       this.hits++;
       if (this.lru) this.stamp[i] = ++this.clock;
-      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, address: h * 0x1_0000_0000 + lo });
+      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, cpu: this.cpu, address: h * 0x1_0000_0000 + lo });
       return i;
     }
     this.misses++;
-    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, address: h * 0x1_0000_0000 + lo });
+    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, cpu: this.cpu, address: h * 0x1_0000_0000 + lo });
     return -1;
   }
 
@@ -268,8 +277,8 @@ export class ArmTlb {
    * Exception level's stage 2 execute permission the walk reports.
    */
   fill(vmid: number, asid: number, hi: number, lo: number, walk: WalkResult, stage2PageSize = 0, el0 = false): number {
-    if ((vmid & 0xffff) !== vmid || (asid & 0xffff) !== asid) throw new MmuError('bad-argument', `Arm TLB tags must be a VMID and an ASID in [0, 0xffff], got ${describeValue(vmid)}, ${describeValue(asid)}`);
-    if (walk.status !== 'ok') throw new MmuError('bad-argument', `only a successful walk can be cached, got status '${walk.status}'`);
+    if ((vmid & 0xffff) !== vmid || (asid & 0xffff) !== asid) throw new MmuUsageError('bad-argument', `Arm TLB tags must be a VMID and an ASID in [0, 0xffff], got ${describeValue(vmid)}, ${describeValue(asid)}`);
+    if (walk.status !== 'ok') throw new MmuUsageError('bad-argument', `only a successful walk can be cached, got status '${walk.status}'`);
     const shift = walk.pageSize === 0x4000_0000 ? 30 : walk.pageSize === 0x20_0000 ? 21 : 12;
     const s1Shift = walk.level === 1 ? 30 : walk.level === 2 ? 21 : 12;
     const h = hi & 0x00ff_ffff;
@@ -331,9 +340,9 @@ export class ArmTlb {
    */
   tlbi(op: ArmTlbiOp, vmid: number, xtHi = 0, xtLo = 0): number {
     const kind = (ARM_TLBI as Record<string, string | undefined>)[op];
-    if (kind === undefined) throw new MmuError('bad-argument', `unknown TLBI operation ${describeValue(op)} (see ARM_TLBI)`);
-    if ((vmid & 0xffff) !== vmid) throw new MmuError('bad-argument', `VMID must be in [0, 0xffff], got ${describeValue(vmid)}`);
-    if ((xtHi >>> 0) !== xtHi || (xtLo >>> 0) !== xtLo) throw new MmuError('bad-argument', `TLBI ${op} operand halves must be unsigned 32-bit integers, got ${describeValue(xtHi)}, ${describeValue(xtLo)}`);
+    if (kind === undefined) throw new MmuUsageError('bad-argument', `unknown TLBI operation ${describeValue(op)} (see ARM_TLBI)`);
+    if ((vmid & 0xffff) !== vmid) throw new MmuUsageError('bad-argument', `VMID must be in [0, 0xffff], got ${describeValue(vmid)}`);
+    if (typeof xtHi !== 'number' || typeof xtLo !== 'number' || xtHi >>> 0 !== xtHi || xtLo >>> 0 !== xtLo) throw new MmuUsageError('bad-argument', `TLBI ${op} operand halves must be unsigned 32-bit integers, got ${describeValue(xtHi)}, ${describeValue(xtLo)}`);
     const vaPage = (xtHi & 0xfff) * 0x1_0000_0000 + xtLo;
     const asid = xtHi >>> 16;
     switch (kind) {
@@ -354,7 +363,7 @@ export class ArmTlb {
 
   /** {@link tlbi} with Xt as a bigint. */
   tlbiValue(op: ArmTlbiOp, vmid: number, xt: bigint): number {
-    if (typeof xt !== 'bigint' || xt < 0n || xt >= 1n << 64n) throw new MmuError('bad-argument', `TLBI ${op} operand must be an unsigned 64-bit bigint, got ${describeValue(xt)}`);
+    if (typeof xt !== 'bigint' || xt < 0n || xt >= 1n << 64n) throw new MmuUsageError('bad-argument', `TLBI ${op} operand must be an unsigned 64-bit bigint, got ${describeValue(xt)}`);
     return this.tlbi(op, vmid, Number(xt >> 32n), Number(xt & 0xffff_ffffn));
   }
 
@@ -444,22 +453,22 @@ export class ArmTlb {
     const ways = s.int('ways', 1, 1 << 20);
     const replacement = s.oneOf('replacement', ['lru', 'fifo', 'random'] as const);
     if (entries !== this.entries || ways !== this.ways || replacement !== this.replacement) {
-      throw new MmuError('bad-argument', `Arm TLB state is for ${entries} entries, ${ways} ways, ${replacement}; this TLB has ${this.entries}, ${this.ways}, ${this.replacement}`);
+      throw new MmuUsageError('bad-argument', `Arm TLB state is for ${entries} entries, ${ways} ways, ${replacement}; this TLB has ${this.entries}, ${this.ways}, ${this.replacement}`);
     }
     const counters = s.intArray('counters', 0, Number.MAX_SAFE_INTEGER, 6);
     const random = s.raw('random');
     const live = s.raw('live');
-    if (!Array.isArray(live)) throw new MmuError('bad-argument', 'hvsim.mmu.arm-tlb.live must be an array');
+    if (!Array.isArray(live)) throw new MmuUsageError('bad-argument', 'hvsim.mmu.arm-tlb.live must be an array');
     const seen = new Set<number>();
     const rows = live.map((row: unknown, n) => {
       if (!Array.isArray(row) || row.length !== 14 || !row.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0)) {
-        throw new MmuError('bad-argument', `hvsim.mmu.arm-tlb.live[${n}] must be an array of 14 non-negative integers`);
+        throw new MmuUsageError('bad-argument', `hvsim.mmu.arm-tlb.live[${n}] must be an array of 14 non-negative integers`);
       }
       const r = row as number[];
       const [index, , shift, s1Shift, vmid, asid, global, , perms, s2perms, combined, , s2Shift] = r as [number, number, number, number, number, number, number, number, number, number, number, number, number];
       const okShift = (v: number): boolean => v === 12 || v === 21 || v === 30;
       if (index >= entries || seen.has(index) || !okShift(shift) || !okShift(s1Shift) || s1Shift < shift || vmid > 0xffff || asid > 0xffff || global > 1 || perms > 0x3f || s2perms > 0xf || combined > 1 || (combined === 1 && !okShift(s2Shift))) {
-        throw new MmuError('bad-argument', `hvsim.mmu.arm-tlb.live[${n}] has a bad index, page shift or tag`);
+        throw new MmuUsageError('bad-argument', `hvsim.mmu.arm-tlb.live[${n}] has a bad index, page shift or tag`);
       }
       seen.add(index);
       return r;
@@ -511,7 +520,7 @@ export class ArmTlb {
       }
     }
     this.invalidations += n;
-    if (n > 0) this.tracer?.emit({ kind: 'tlb.flush', cycle: this.now(), source: this.source, address: 0, args: { entries: n } });
+    if (n > 0) this.tracer?.emit({ kind: 'tlb.flush', cycle: this.now(), source: this.source, cpu: this.cpu, address: 0, args: { entries: n } });
     return n;
   }
 }

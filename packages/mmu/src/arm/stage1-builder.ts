@@ -11,7 +11,7 @@ import type { Memory } from '@hvsim/core';
 import { describeValue } from '@hvsim/core';
 import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import { zeroPage } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { S1_HI, S1_LO } from './stage1-regs.js';
@@ -92,7 +92,7 @@ export class Stage1Builder {
     /** Where an output address (an IPA under stage 2) lies in `memory`. Default: the same address. */
     toPhysical?: (address: number) => number,
   ) {
-    if (!Number.isInteger(inputBits) || inputBits < 25 || inputBits > 48) throw new MmuError('bad-argument', `stage 1 input size must be 25-48 bits, got ${describeValue(inputBits)}`);
+    if (!Number.isInteger(inputBits) || inputBits < 25 || inputBits > 48) throw new MmuUsageError('bad-argument', `stage 1 input size must be 25-48 bits, got ${describeValue(inputBits)}`);
     this.toPhysical = toPhysical ?? ((a) => a);
     this.startLevel = 4 - Math.ceil((inputBits - 12) / 9);
     this.root = this.newTable();
@@ -103,10 +103,10 @@ export class Stage1Builder {
     const t0 = options.t0Bits ?? 48;
     const t1 = options.t1Bits ?? 48;
     for (const [name, v] of [['t0Bits', t0], ['t1Bits', t1]] as const) {
-      if (!Number.isInteger(v) || v < 25 || v > 48) throw new MmuError('bad-argument', `${name} must be 25-48, got ${describeValue(v)}`);
+      if (!Number.isInteger(v) || v < 25 || v > 48) throw new MmuUsageError('bad-argument', `${name} must be 25-48, got ${describeValue(v)}`);
     }
     const ips = IPS_CODE[options.ipsBits ?? 48];
-    if (ips === undefined) throw new MmuError('bad-argument', `ipsBits must be 32, 36, 40, 42, 44 or 48, got ${describeValue(options.ipsBits)}`);
+    if (ips === undefined) throw new MmuUsageError('bad-argument', `ipsBits must be 32, 36, 40, 42, 44 or 48, got ${describeValue(options.ipsBits)}`);
     const flag = (on: boolean | undefined, bit: bigint): bigint => (on === true ? 1n << bit : 0n);
     return (
       BigInt(64 - t0) |
@@ -128,7 +128,7 @@ export class Stage1Builder {
 
   /** TTBRn_EL1 for this tree and `asid`. */
   ttbr(asid = 0): bigint {
-    if (!Number.isInteger(asid) || asid < 0 || asid > 0xffff) throw new MmuError('bad-argument', `ASID must be 0-0xffff, got ${describeValue(asid)}`);
+    if (!Number.isInteger(asid) || asid < 0 || asid > 0xffff) throw new MmuUsageError('bad-argument', `ASID must be 0-0xffff, got ${describeValue(asid)}`);
     return BigInt(this.root) | (BigInt(asid) << 48n);
   }
 
@@ -138,8 +138,8 @@ export class Stage1Builder {
     const offset = this.offset(va);
     const leafLevel = 4 - checkPageMapping(size, offset, pa, ['va', 'pa']);
     const attr = options.attrIndx ?? 0;
-    if (!Number.isInteger(attr) || attr < 0 || attr > 7) throw new MmuError('bad-argument', `attrIndx must be 0-7, got ${describeValue(attr)}`);
-    if (leafLevel < this.startLevel) throw new MmuError('bad-argument', `a ${size}-byte block does not fit a ${this.inputBits}-bit region starting at level ${this.startLevel}`);
+    if (!Number.isInteger(attr) || attr < 0 || attr > 7) throw new MmuUsageError('bad-argument', `attrIndx must be 0-7, got ${describeValue(attr)}`);
+    if (leafLevel < this.startLevel) throw new MmuUsageError('bad-argument', `a ${size}-byte block does not fit a ${this.inputBits}-bit region starting at level ${this.startLevel}`);
     const a = this.entryFor(va, leafLevel);
     let lo = S1_LO.VALID | (leafLevel === 3 ? S1_LO.TABLE : 0) | (attr << 2) | (3 << 8);
     if (options.el0 === true) lo |= S1_LO.AP_EL0;
@@ -172,7 +172,7 @@ export class Stage1Builder {
 
   /** Sets the hierarchical limits of the table descriptor at `level` (0-2) on the way to `va`, creating tables. */
   limitTable(va: number | bigint, level: number, limits: Stage1TableLimits): void {
-    if (!Number.isInteger(level) || level < this.startLevel || level > 2) throw new MmuError('bad-argument', `table level must be ${this.startLevel}-2, got ${describeValue(level)}`);
+    if (!Number.isInteger(level) || level < this.startLevel || level > 2) throw new MmuUsageError('bad-argument', `table level must be ${this.startLevel}-2, got ${describeValue(level)}`);
     this.entryFor(va, level + 1);
     const a = this.entryFor(va, level);
     let hi = this.memory.read32(a + 4) & ~(S1_HI.AP_TABLE_NO_EL0 | S1_HI.AP_TABLE_RO | S1_HI.UXN_TABLE | S1_HI.PXN_TABLE);
@@ -209,7 +209,7 @@ export class Stage1Builder {
 
   private offset(va: number | bigint): number {
     if (typeof va === 'bigint') {
-      if (va < 0n || va >= 1n << 64n) throw new MmuError('bad-argument', `VA must be an unsigned 64-bit value, got ${describeValue(va)}`);
+      if (va < 0n || va >= 1n << 64n) throw new MmuUsageError('bad-argument', `VA must be an unsigned 64-bit value, got ${describeValue(va)}`);
       return Number(va & ((1n << BigInt(this.inputBits)) - 1n));
     }
     checkAddress(va, 'va');

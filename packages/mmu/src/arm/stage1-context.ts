@@ -7,7 +7,7 @@
  * `stage2` set (HCR_EL2.VM = 1) every walk is a two-stage guest walk.
  */
 import { bigintToHex, describeValue, getField64, readState } from '@hvsim/core';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { PS_BITS } from './stage2-regs.js';
 import type { Stage2Walker } from './stage2-walker.js';
 import { SCTLR_EL1, TCR_EL1, TTBR_EL1 } from './stage1-regs.js';
@@ -96,7 +96,7 @@ export interface Stage1ContextOptions {
 }
 
 function check64(value: bigint, name: string): bigint {
-  if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) throw new MmuError('bad-argument', `${name} must be an unsigned 64-bit bigint, got ${describeValue(value)}`);
+  if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) throw new MmuUsageError('bad-argument', `${name} must be an unsigned 64-bit bigint, got ${describeValue(value)}`);
   return value;
 }
 
@@ -134,7 +134,7 @@ export class Stage1Context {
 
   constructor(options: Stage1ContextOptions = {}) {
     const pa = options.paBits ?? 48;
-    if (!Number.isInteger(pa) || pa < 32 || pa > 48) throw new MmuError('bad-option', `paBits must be an integer in [32, 48], got ${describeValue(pa)}`);
+    if (!Number.isInteger(pa) || pa < 32 || pa > 48) throw new MmuUsageError('bad-argument', `paBits must be an integer in [32, 48], got ${describeValue(pa)}`);
     this.paBits = pa;
     this.stage2 = options.stage2 ?? null;
     this.tcrValue = check64(options.tcr ?? 0n, 'TCR_EL1');

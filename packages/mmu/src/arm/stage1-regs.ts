@@ -164,7 +164,15 @@ export const ARM_FAULT_STATUS = {
   EXTERNAL: 0b010000,
 } as const;
 
-/** Access flags of a stage 1 translation. */
+/**
+ * The access a stage 1 translation (`Stage1Walker`, `ArmMmu`) checks, as
+ * flags: one of READ, WRITE, EXECUTE, plus EL0 (an unprivileged access) and
+ * PAN (PSTATE.PAN). READ, WRITE, EXECUTE and EL0 have the values of
+ * `S2_ACCESS`, so the stage 2 check of the output IPA takes those bits
+ * as they are; the faults are encoded the Arm way (DFSC/IFSC, ISS WnR), not
+ * as x86 error-code bits, and READ is a flag of its own (Arm ARM D8.4,
+ * D8.15).
+ */
 export const S1_ACCESS = {
   READ: 0x1,
   WRITE: 0x2,

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { WalkResult } from '../common/walk-result.js';
 import { PageAllocator } from '../common/page-allocator.js';
-import { makeMemory } from '../test-support/fixtures.js';
+import { expectSame, makeMemory } from '../test-support/fixtures.js';
 import { Stage1Builder } from './stage1-builder.js';
 import { Stage1Context } from './stage1-context.js';
 import { S1_ACCESS } from './stage1-regs.js';
@@ -181,10 +181,10 @@ describe('property: the stage 1 walker equals a bigint reference of Arm ARM D8',
           const want = reference((a) => memory.read64(a), p, va, access);
           walker.walk64(ctx, Number(va >> 32n), Number(va & 0xffff_ffffn), access, out);
           if (want.ok) {
-            expect([out.status, BigInt(out.address), out.adWrites]).toEqual(['ok', want.address, want.update === null ? 0 : 1]);
+            expectSame([out.status, BigInt(out.address), out.adWrites], ['ok', want.address, want.update === null ? 0 : 1]);
             if (want.update !== null) expect(BigInt(memory.read32(want.update.at))).toBe(want.update.lo);
           } else {
-            expect([out.status, out.faultStatus]).toEqual(['stage1-fault', want.status]);
+            expectSame([out.status, out.faultStatus], ['stage1-fault', want.status]);
           }
         }
       }),
@@ -234,16 +234,16 @@ describe('property: a guest walk equals the stage 1 reference with every table r
             want = reference(readThroughStage2, p, BigInt(va), access);
           } catch (e) {
             if (!(e instanceof Stage2Abort)) throw e;
-            expect([out.status, out.faultStatus, out.errorCode]).toEqual(['stage2-fault', e.faultStatus, e.errorCode]);
+            expectSame([out.status, out.faultStatus, out.errorCode], ['stage2-fault', e.faultStatus, e.errorCode]);
             continue;
           }
           if (!want.ok) {
-            expect([out.status, out.faultStatus]).toEqual(['stage1-fault', want.status]);
+            expectSame([out.status, out.faultStatus], ['stage1-fault', want.status]);
             continue;
           }
           const r = separate.walk(Number(want.address), access & (S2_ACCESS.READ | S2_ACCESS.WRITE | S2_ACCESS.EXECUTE | S2_ACCESS.EL0));
-          if (r.status === 'ok') expect([out.status, out.address, out.guestPhysicalAddress]).toEqual(['ok', r.address, Number(want.address)]);
-          else expect([out.status, out.faultStatus, out.errorCode, out.guestPhysicalAddress]).toEqual(['stage2-fault', r.faultStatus, r.errorCode, Number(want.address)]);
+          if (r.status === 'ok') expectSame([out.status, out.address, out.guestPhysicalAddress], ['ok', r.address, Number(want.address)]);
+          else expectSame([out.status, out.faultStatus, out.errorCode, out.guestPhysicalAddress], ['stage2-fault', r.faultStatus, r.errorCode, Number(want.address)]);
         }
       }),
       { seed, numRuns },

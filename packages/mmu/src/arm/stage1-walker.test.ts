@@ -315,13 +315,13 @@ describe('TCR_EL1 / TTBRn_EL1 / SCTLR_EL1 register fields', () => {
     expect(walker.walk(ctx, 2 ** 48, READ).faultStatus).toBe(ADDRESS_SIZE);
   });
 
-  it('bad host arguments throw MmuError naming the value', () => {
+  it('bad host arguments throw UsageError naming the value', () => {
     const { ctx, walker } = setup();
     expect(() => walker.walk(ctx, -1, READ)).toThrow(/VA must be a non-negative safe integer, got -1/);
     expect(() => walker.walk(ctx, 0, 0)).toThrow(/stage 1 access must be S1_ACCESS flags .* got 0/);
     expect(() => walker.walk(ctx, 0, WRITE | EXECUTE)).toThrow(/got 6/);
     expect(() => walker.walk(ctx, 0, 0x100 | READ)).toThrow(/got 257/);
-    expect(() => walker.walk64(ctx, 2 ** 32, 0, READ)).toThrow(/VA halves must be unsigned 32-bit integers, got 4294967296/);
+    expect(() => walker.walk64(ctx, 2 ** 32, 0, READ)).toThrow(/VA halves must be unsigned 32-bit integers, got hi 4294967296/);
     expect(() => ctx.setTcr(-1n)).toThrow(/TCR_EL1 must be an unsigned 64-bit bigint, got -1/);
     expect(() => ctx.setTtbr0(1n << 64n)).toThrow(/TTBR0_EL1 must be/);
     expect(() => new Stage1Context({ paBits: 52 })).toThrow(/paBits must be an integer in \[32, 48\], got 52/);

@@ -12,16 +12,20 @@
  */
 import type { Memory, Tracer } from '@hvsim/core';
 import { describeValue } from '@hvsim/core';
-import { TWO_32, checkAddress, highHalf } from '../common/address.js';
+import { TWO_32, checkAddress, checkHalves, highHalf } from '../common/address.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { timeSource } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { DescriptorReader } from './descriptor-reader.js';
 import type { Stage1Context, Stage1Region } from './stage1-context.js';
 import { S1_TABLE_LIMITS, stage1Allows, stage1Permissions } from './stage1-permissions.js';
 import { ARM_FAULT_STATUS, ARM_ISS, S1_ACCESS, S1_ACCESS_MASK, S1_HI, S1_LO, S1_PERM } from './stage1-regs.js';
 import { S2_ACCESS } from './stage2-regs.js';
+import { TIME_OPTION_NAMES, checkOptionNames, cpuOption } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const STAGE1_WALKER_OPTIONS = ['cpu', 'tracer', ...TIME_OPTION_NAMES];
 
 const { VALID, TABLE, AF, AP_RO, NG, ADDRESS } = S1_LO;
 const ALL_PERMS = S1_PERM.PR | S1_PERM.PW | S1_PERM.PX | S1_PERM.UR | S1_PERM.UW | S1_PERM.UX;
@@ -30,6 +34,8 @@ const ALL_PERMS = S1_PERM.PR | S1_PERM.PW | S1_PERM.PX | S1_PERM.UR | S1_PERM.UW
 export interface Stage1WalkerOptions extends TimeOptions {
   /** Receives an `mmu.walk` event per walk. */
   tracer?: Tracer;
+  /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
+  cpu?: number;
 }
 
 /** Walks stage 1 tables for any {@link Stage1Context}. */
@@ -50,15 +56,23 @@ export class Stage1Walker {
   /** Stage 2 references of one stage 2 walk, copied into the caller's trace when it records. */
   private readonly s2trace: WalkResult['trace'] = [];
   private readonly tracer: Tracer | undefined;
+  private readonly cpu: number | undefined;
   private readonly now: () => number;
 
   constructor(memory: Memory, options: Stage1WalkerOptions = {}) {
+    checkOptionNames(options, STAGE1_WALKER_OPTIONS, 'Stage1Walker');
     this.reader = new DescriptorReader(memory);
     this.tracer = options.tracer;
+    this.cpu = cpuOption(options.cpu, 'Stage1Walker');
     this.now = timeSource(options);
   }
 
-  /** Translates a VA below 2^53 (the TTBR0_EL1 range); see {@link walk64}. */
+  /**
+   * Translates a VA below 2^53 (the TTBR0_EL1 range); see {@link walk64}.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
+   */
   walk(ctx: Stage1Context, va: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(va, 'VA');
     return this.walk64(ctx, highHalf(va), va >>> 0, access, out);
@@ -72,11 +86,14 @@ export class Stage1Walker {
    * fault is status `'stage1-fault'` (or `'stage2-fault'`) with `level`,
    * `faultStatus` (DFSC/IFSC) and `errorCode` (ISS with WnR, S1PTW); the VA
    * for FAR_ELx is `linearAddressBigint()`.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
    */
   walk64(ctx: Stage1Context, hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
-    if ((hi >>> 0) !== hi || (lo >>> 0) !== lo) throw new MmuError('bad-argument', `VA halves must be unsigned 32-bit integers, got ${describeValue(hi)}, ${describeValue(lo)}`);
+    checkHalves(hi, lo, 'VA');
     if ((access | 0) !== access || (access & ~S1_ACCESS_MASK) !== 0 || (access & 7) === 0 || (access & 6) === 6) {
-      throw new MmuError('bad-argument', `stage 1 access must be S1_ACCESS flags (READ, WRITE or EXECUTE, with EL0 or PAN), got ${describeValue(access)}`);
+      throw new MmuUsageError('bad-argument', `stage 1 access must be S1_ACCESS flags (READ, WRITE or EXECUTE, with EL0 or PAN), got ${describeValue(access)}`);
     }
     out.reset(hi, lo);
     this.walks++;
@@ -161,7 +178,7 @@ export class Stage1Walker {
       this.describe(out, perm, access);
       if (stage2 !== null) return this.finalStage2(stage2, output, access, out);
       out.address = output;
-      this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', address: out.linearAddress, references: out.references });
+      this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', cpu: this.cpu, address: out.linearAddress, references: out.references });
       return out;
     }
   }
@@ -201,7 +218,7 @@ export class Stage1Walker {
     out.eptPermissions = s2.eptPermissions;
     if (!s2.writable) out.writable = false;
     if (!s2.executable) out.executable = false;
-    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', address: out.linearAddress, references: out.references });
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', cpu: this.cpu, address: out.linearAddress, references: out.references });
     return out;
   }
 
@@ -224,7 +241,7 @@ export class Stage1Walker {
     out.faultStatus = s2.faultStatus;
     out.errorCode = s2.errorCode;
     out.guestPhysicalAddress = s2.guestPhysicalAddress;
-    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', address: out.linearAddress, references: out.references, fault: 'stage2-fault' });
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', cpu: this.cpu, address: out.linearAddress, references: out.references, fault: 'stage2-fault' });
     return -1;
   }
 
@@ -235,7 +252,7 @@ export class Stage1Walker {
     // WnR is 0 for an Instruction Abort.
     out.errorCode = out.faultStatus | ((access & (S1_ACCESS.WRITE | S1_ACCESS.EXECUTE)) === S1_ACCESS.WRITE ? ARM_ISS.WNR : 0);
     this.faults++;
-    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', address: out.linearAddress, references: out.references, fault: 'stage1-fault' });
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage1', cpu: this.cpu, address: out.linearAddress, references: out.references, fault: 'stage1-fault' });
     return out;
   }
 }

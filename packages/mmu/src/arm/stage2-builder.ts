@@ -13,7 +13,7 @@ import type { Memory } from '@hvsim/core';
 import { describeValue, getField64 } from '@hvsim/core';
 import { TWO_32, checkAddress, highHalf } from '../common/address.js';
 import { zeroPage } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { S2_LO, VTCR_EL2, VTTBR_EL2 } from './stage2-regs.js';
@@ -74,14 +74,14 @@ export class Stage2Builder {
     root?: number,
   ) {
     const start: number = startLevel;
-    if (start !== 0 && start !== 1) throw new MmuError('bad-argument', `stage 2 starting level must be 0 or 1, got ${describeValue(startLevel)}`);
+    if (start !== 0 && start !== 1) throw new MmuUsageError('bad-argument', `stage 2 starting level must be 0 or 1, got ${describeValue(startLevel)}`);
     const maxBits = startLevel === 0 ? 48 : 43; // at most 16 concatenated level 1 tables
     if (!Number.isInteger(ipaBits) || ipaBits < (startLevel === 0 ? 40 : 31) || ipaBits > maxBits) {
-      throw new MmuError('bad-argument', `IPA size ${describeValue(ipaBits)} bits cannot start at level ${startLevel} (level 0: 40-48, level 1: 31-43)`);
+      throw new MmuUsageError('bad-argument', `IPA size ${describeValue(ipaBits)} bits cannot start at level ${startLevel} (level 0: 40-48, level 1: 31-43)`);
     }
     if (root !== undefined) {
       checkAddress(root, 'stage 2 root');
-      if (root % 4096 !== 0) throw new MmuError('bad-argument', `stage 2 root 0x${root.toString(16)} must be 4 KiB aligned`);
+      if (root % 4096 !== 0) throw new MmuUsageError('bad-argument', `stage 2 root 0x${root.toString(16)} must be 4 KiB aligned`);
       this.root = root;
       return;
     }
@@ -90,7 +90,7 @@ export class Stage2Builder {
     for (let i = 0; i < tables; i++) {
       const t = this.newTable();
       if (first < 0) first = t;
-      else if (t !== first + i * 4096) throw new MmuError('bad-argument', 'concatenated stage 2 tables must be contiguous: use a fresh allocator');
+      else if (t !== first + i * 4096) throw new MmuUsageError('bad-argument', 'concatenated stage 2 tables must be contiguous: use a fresh allocator');
     }
     this.root = first;
   }
@@ -101,9 +101,9 @@ export class Stage2Builder {
    * Tables created later come from `allocator` (restore its state too).
    */
   static attach(memory: Memory, allocator: PageAllocator, vtcr: bigint, vttbr: bigint): Stage2Builder {
-    if (typeof vtcr !== 'bigint' || typeof vttbr !== 'bigint') throw new MmuError('bad-argument', `VTCR_EL2 and VTTBR_EL2 must be bigints, got ${describeValue(vtcr)}, ${describeValue(vttbr)}`);
+    if (typeof vtcr !== 'bigint' || typeof vttbr !== 'bigint') throw new MmuUsageError('bad-argument', `VTCR_EL2 and VTTBR_EL2 must be bigints, got ${describeValue(vtcr)}, ${describeValue(vttbr)}`);
     const sl0 = Number(getField64(vtcr, VTCR_EL2.SL0));
-    if (sl0 !== 1 && sl0 !== 2) throw new MmuError('bad-argument', `VTCR_EL2.SL0 ${sl0} is not a starting level the builder writes (1: level 1, 2: level 0)`);
+    if (sl0 !== 1 && sl0 !== 2) throw new MmuUsageError('bad-argument', `VTCR_EL2.SL0 ${sl0} is not a starting level the builder writes (1: level 1, 2: level 0)`);
     const ipaBits = 64 - Number(getField64(vtcr, VTCR_EL2.T0SZ));
     const root = Number(getField64(vttbr, VTTBR_EL2.BADDR) << 1n);
     return new Stage2Builder(memory, allocator, sl0 === 1 ? 1 : 0, ipaBits, root);
@@ -190,7 +190,7 @@ export class Stage2Builder {
    */
   protect(ipa: number, size: number, options: Stage2ProtectOptions): number {
     const { read, write, xn } = options;
-    if (xn !== undefined && (!Number.isInteger(xn) || xn < 0 || xn > 3)) throw new MmuError('bad-argument', `XN must be 0-3, got ${describeValue(xn)}`);
+    if (xn !== undefined && (!Number.isInteger(xn) || xn < 0 || xn > 3)) throw new MmuUsageError('bad-argument', `XN must be 0-3, got ${describeValue(xn)}`);
     return this.eachLeaf(ipa, size, 'protect', (a) => {
       let lo = this.memory.read32(a);
       if (read !== undefined) lo = read ? lo | S2_LO.S2AP_READ : lo & ~S2_LO.S2AP_READ;
@@ -247,7 +247,7 @@ export class Stage2Builder {
   private eachLeaf(ipa: number, size: number, what: string, fn: (address: number) => void): number {
     checkAddress(ipa, 'ipa');
     checkAddress(size, 'size');
-    if (ipa % 4096 !== 0 || size % 4096 !== 0) throw new MmuError('bad-argument', `${what}: ipa 0x${ipa.toString(16)} and size 0x${size.toString(16)} must be 4 KiB aligned`);
+    if (ipa % 4096 !== 0 || size % 4096 !== 0) throw new MmuUsageError('bad-argument', `${what}: ipa 0x${ipa.toString(16)} and size 0x${size.toString(16)} must be 4 KiB aligned`);
     this.checkIpa(ipa, size);
     const end = ipa + size;
     let n = 0;
@@ -302,7 +302,7 @@ export class Stage2Builder {
   }
 
   private checkIpa(ipa: number, size: number): void {
-    if (ipa + size > 2 ** this.ipaBits) throw new MmuError('bad-argument', `IPA range 0x${ipa.toString(16)} + 0x${size.toString(16)} is beyond the ${this.ipaBits}-bit IPA space`);
+    if (ipa + size > 2 ** this.ipaBits) throw new MmuUsageError('bad-argument', `IPA range 0x${ipa.toString(16)} + 0x${size.toString(16)} is beyond the ${this.ipaBits}-bit IPA space`);
   }
 
   private index(level: number, ipa: number): number {

@@ -81,7 +81,14 @@ export const S2_FAULT_STATUS = {
   EXTERNAL_ON_WALK: 0b010100,
 } as const;
 
-/** Access flags of a stage 2 walk. */
+/**
+ * The access a `Stage2Walker.walk` checks, as flags: one of READ, WRITE,
+ * EXECUTE, plus EL0 (FEAT_XNX execute permission) and S1PTW (the access is
+ * a stage 1 table walk, reported in ESR ISS.S1PTW). READ, WRITE and EXECUTE
+ * follow the stage 2 permission model (S2AP read bit 6, write bit 7, XN):
+ * unlike x86 a read is a flag of its own (an IPA may be neither readable
+ * nor writable), so 0 is not a valid access (Arm ARM D8.4).
+ */
 export const S2_ACCESS = {
   READ: 0x1,
   WRITE: 0x2,

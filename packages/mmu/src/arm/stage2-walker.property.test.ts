@@ -1,9 +1,9 @@
 // Property: the stage 2 walker equals a plain bigint reference written from
 // Arm ARM D8.3 (descriptor formats), D8.4 (S2AP, XN) and D8.15 (fault codes).
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { WalkResult } from '../common/walk-result.js';
-import { PROPERTY_PARAMS, makeMemory } from '../test-support/fixtures.js';
+import { PROPERTY_PARAMS, expectSame, makeMemory } from '../test-support/fixtures.js';
 import { Stage2Builder } from './stage2-builder.js';
 import { S2_ACCESS } from './stage2-regs.js';
 import { Stage2Walker } from './stage2-walker.js';
@@ -81,8 +81,8 @@ describe('property: the stage 2 walker equals a bigint reference of Arm ARM D8',
           const ipa = ipaOf(maps[pick % maps.length]!.slot) + offset;
           const want = referenceS2((a) => memory.read64(a), s2.root, start, ipaBits, outBits, BigInt(ipa), access);
           walker.walk(ipa, access, out);
-          if (want.ok) expect([out.status, BigInt(out.address)]).toEqual(['ok', want.address]);
-          else expect([out.status, out.faultStatus]).toEqual(['stage2-fault', want.status]);
+          if (want.ok) expectSame([out.status, BigInt(out.address)], ['ok', want.address]);
+          else expectSame([out.status, out.faultStatus], ['stage2-fault', want.status]);
         }
       }),
       PROPERTY_PARAMS,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MmuError } from '../common/mmu-error.js';
+import { UsageError } from '@hvsim/core';
 import { WalkResult } from '../common/walk-result.js';
 import { makeMemory } from '../test-support/fixtures.js';
 import { Stage2Builder } from './stage2-builder.js';
@@ -136,7 +136,7 @@ describe('bad input (Stage2Walker.walk)', () => {
   it('rejects unknown access bits and a bad IPA, naming the value', () => {
     const { s2, walker } = setup();
     s2.map(0x1000, 0x2000);
-    for (const access of [0x20, 0.5, -1]) expect(() => walker.walk(0x1000, access)).toThrow(MmuError);
+    for (const access of [0x20, 0.5, -1]) expect(() => walker.walk(0x1000, access)).toThrow(UsageError);
     expect(() => walker.walk(0x1000, 0x40)).toThrow(/got 64/);
     for (const ipa of [-1, 1.5]) expect(() => walker.walk(ipa, S2_ACCESS.READ)).toThrow(/IPA/);
     expect(walker.walks).toBe(0);

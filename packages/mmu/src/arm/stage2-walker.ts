@@ -10,12 +10,16 @@
 import type { Memory, Tracer } from '@hvsim/core';
 import { bigintToHex, describeValue, getField64, readState } from '@hvsim/core';
 import { TWO_32, checkAddress, highHalf } from '../common/address.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { timeSource } from '../common/memory-access.js';
 import { WalkResult } from '../common/walk-result.js';
 import { DescriptorReader } from './descriptor-reader.js';
 import { PS_BITS, S2_ACCESS, S2_FAULT_STATUS, S2_ISS, S2_LO, VTCR_EL2, VTTBR_EL2 } from './stage2-regs.js';
+import { TIME_OPTION_NAMES, checkOptionNames, cpuOption } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const STAGE2_WALKER_OPTIONS = ['cpu', 'xnx', 'tracer', ...TIME_OPTION_NAMES];
 
 const { VALID, TABLE, S2AP_READ, S2AP_WRITE, AF, ADDRESS } = S2_LO;
 const S2_ACCESS_MASK = S2_ACCESS.READ | S2_ACCESS.WRITE | S2_ACCESS.EXECUTE | S2_ACCESS.EL0 | S2_ACCESS.S1PTW;
@@ -25,6 +29,8 @@ export interface Stage2WalkerOptions extends TimeOptions {
   /** FEAT_XNX: XN is bits 54:53 and distinguishes EL0 and EL1 execution. Default false. */
   xnx?: boolean;
   tracer?: Tracer;
+  /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
+  cpu?: number;
 }
 
 /** Stage 2 translation for one VMID at a time. */
@@ -53,15 +59,18 @@ export class Stage2Walker {
   private readonly reader: DescriptorReader;
   private readonly scratch = new WalkResult();
   private readonly tracer: Tracer | undefined;
+  private readonly cpu: number | undefined;
   private readonly now: () => number;
 
   constructor(
     memory: Memory,
     options: Stage2WalkerOptions = {},
   ) {
+    checkOptionNames(options, STAGE2_WALKER_OPTIONS, 'Stage2Walker');
     this.reader = new DescriptorReader(memory);
     this.xnx = options.xnx ?? false;
     this.tracer = options.tracer;
+    this.cpu = cpuOption(options.cpu, 'Stage2Walker');
     this.now = timeSource(options);
   }
 
@@ -71,8 +80,8 @@ export class Stage2Walker {
    * cannot resolve makes every walk a level 0 Translation fault.
    */
   setVtcr(vtcr: bigint): void {
-    if (typeof vtcr !== 'bigint' || vtcr < 0n || vtcr >= 1n << 64n) throw new MmuError('bad-argument', `VTCR_EL2 must be an unsigned 64-bit bigint, got ${describeValue(vtcr)}`);
-    if (getField64(vtcr, VTCR_EL2.TG0) !== 0n) throw new MmuError('bad-argument', `VTCR_EL2 ${bigintToHex(vtcr)}: only the 4 KiB granule (TG0 = 0b00) is modelled`);
+    if (typeof vtcr !== 'bigint' || vtcr < 0n || vtcr >= 1n << 64n) throw new MmuUsageError('bad-argument', `VTCR_EL2 must be an unsigned 64-bit bigint, got ${describeValue(vtcr)}`);
+    if (getField64(vtcr, VTCR_EL2.TG0) !== 0n) throw new MmuUsageError('bad-argument', `VTCR_EL2 ${bigintToHex(vtcr)}: only the 4 KiB granule (TG0 = 0b00) is modelled`);
     const ps = Number(getField64(vtcr, VTCR_EL2.PS));
     this.vtcr = vtcr;
     this.outBits = PS_BITS[ps] ?? 48;
@@ -93,7 +102,7 @@ export class Stage2Walker {
 
   /** Loads VTTBR_EL2 (BADDR and VMID). */
   setVttbr(vttbr: bigint): void {
-    if (typeof vttbr !== 'bigint' || vttbr < 0n || vttbr >= 1n << 64n) throw new MmuError('bad-argument', `VTTBR_EL2 must be an unsigned 64-bit bigint, got ${describeValue(vttbr)}`);
+    if (typeof vttbr !== 'bigint' || vttbr < 0n || vttbr >= 1n << 64n) throw new MmuUsageError('bad-argument', `VTTBR_EL2 must be an unsigned 64-bit bigint, got ${describeValue(vttbr)}`);
     this.vttbr = vttbr;
     this.base = Number(getField64(vttbr, VTTBR_EL2.BADDR) << 1n);
     this.updateVmid();
@@ -115,10 +124,13 @@ export class Stage2Walker {
    * result has status `'stage2-fault'`, `level`, `faultStatus` (DFSC/IFSC),
    * `errorCode` (ISS: fault status, WnR, S1PTW) and `guestPhysicalAddress`
    * = the IPA (HPFAR_EL2.FIPA is its bits 51:12).
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
    */
   walk(ipa: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(ipa, 'IPA');
-    if ((access | 0) !== access || (access & ~S2_ACCESS_MASK) !== 0) throw new MmuError('bad-argument', `stage 2 access must be S2_ACCESS flags (0x1f), got ${describeValue(access)}`);
+    if ((access | 0) !== access || (access & ~S2_ACCESS_MASK) !== 0) throw new MmuUsageError('bad-argument', `stage 2 access must be S2_ACCESS flags (0x1f), got ${describeValue(access)}`);
     out.reset(0, 0);
     out.guestPhysicalAddress = ipa;
     this.walks++;
@@ -177,7 +189,7 @@ export class Stage2Walker {
       out.writable = write;
       out.executable = exec;
       out.eptPermissions = (read ? 1 : 0) | (write ? 2 : 0) | (exec ? 4 : 0);
-      this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage2', address: ipa, references: out.references });
+      this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage2', cpu: this.cpu, address: ipa, references: out.references });
       return out;
     }
   }
@@ -213,7 +225,7 @@ export class Stage2Walker {
     out.faultStatus = status + level;
     out.errorCode = out.faultStatus | ((access & S2_ACCESS.WRITE) !== 0 ? S2_ISS.WNR : 0) | ((access & S2_ACCESS.S1PTW) !== 0 ? S2_ISS.S1PTW : 0);
     this.faults++;
-    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage2', address: out.guestPhysicalAddress, references: out.references, fault: 'stage2-fault' });
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: 'mmu.stage2', cpu: this.cpu, address: out.guestPhysicalAddress, references: out.references, fault: 'stage2-fault' });
     return out;
   }
 }

@@ -3,7 +3,7 @@
  * the hot path (a number holds only 53 bits exactly, and a 5-level linear
  * address has 57).
  */
-import { MmuError } from './mmu-error.js';
+import { MmuUsageError } from './mmu-error.js';
 import { describeValue } from '@hvsim/core';
 
 /** 2^32: joins a high half to a low half in a number. */
@@ -36,7 +36,7 @@ export function joinHalves(hi: number, lo: number): number {
 /** Splits a 64-bit bigint address into `[hi, lo]`. */
 export function splitAddress(address: bigint): [number, number] {
   if (address < 0n || address > 0xffff_ffff_ffff_ffffn) {
-    throw new MmuError('bad-argument', `linear address must be an unsigned 64-bit value, got ${describeValue(address)}`);
+    throw new MmuUsageError('bad-argument', `linear address must be an unsigned 64-bit value, got ${describeValue(address)}`);
   }
   return [Number(address >> 32n), Number(address & 0xffff_ffffn)];
 }
@@ -56,11 +56,17 @@ export function isCanonical(hi: number, _lo: number, la57: boolean): boolean {
   return ext === 0 || ext === -1;
 }
 
-/** Throws unless `hi` and `lo` are the unsigned 32-bit halves of a 64-bit address. */
+/**
+ * Throws unless `hi` and `lo` are the unsigned 32-bit halves of a 64-bit
+ * address. Kept tiny (the throw lives elsewhere) so it inlines into hot
+ * paths; `typeof` first, since `>>>` on a bigint would throw a TypeError.
+ */
 export function checkHalves(hi: number, lo: number, what: string): void {
-  if (!Number.isInteger(hi) || !Number.isInteger(lo) || hi < 0 || lo < 0 || hi > 0xffff_ffff || lo > 0xffff_ffff) {
-    throw new MmuError('bad-argument', `${what} halves must be unsigned 32-bit integers, got hi ${describeValue(hi)}, lo ${describeValue(lo)}`);
-  }
+  if (typeof hi !== 'number' || typeof lo !== 'number' || hi >>> 0 !== hi || lo >>> 0 !== lo) badHalves(hi, lo, what);
+}
+
+function badHalves(hi: unknown, lo: unknown, what: string): never {
+  throw new MmuUsageError('bad-argument', `${what} halves must be unsigned 32-bit integers, got hi ${describeValue(hi)}, lo ${describeValue(lo)}`);
 }
 
 /** Throws unless `value` is an integer address in [0, 2^53). */
@@ -70,5 +76,5 @@ export function checkAddress(value: number, what: string): void {
 }
 
 function badAddress(value: number, what: string): never {
-  throw new MmuError('bad-argument', `${what} must be a non-negative safe integer, got ${describeValue(value)}`);
+  throw new MmuUsageError('bad-argument', `${what} must be a non-negative safe integer, got ${describeValue(value)}`);
 }

@@ -4,7 +4,7 @@
  */
 import { readState } from '@hvsim/core';
 import { checkAddress } from './address.js';
-import { MmuError } from './mmu-error.js';
+import { MmuUsageError } from './mmu-error.js';
 
 /** Hands out zero-filled-on-request 4 KiB pages from `[base, base + size)`. */
 export class PageAllocator {
@@ -18,7 +18,7 @@ export class PageAllocator {
     checkAddress(base, 'allocator base');
     checkAddress(size, 'allocator size');
     if (base % 4096 !== 0 || size % 4096 !== 0 || size === 0) {
-      throw new MmuError('bad-argument', `allocator base 0x${base.toString(16)} and size 0x${size.toString(16)} must be non-zero multiples of 4 KiB`);
+      throw new MmuUsageError('bad-argument', `allocator base 0x${base.toString(16)} and size 0x${size.toString(16)} must be non-zero multiples of 4 KiB`);
     }
     this.next = base;
   }
@@ -43,17 +43,17 @@ export class PageAllocator {
     return p;
   }
 
-  /** A page address; throws `out-of-shadow-pages` when exhausted. */
+  /** A page address; throws a `UsageError` of kind `'bad-state'` when the range is exhausted. */
   allocate(): number {
     const p = this.tryAllocate();
-    if (p < 0) throw new MmuError('out-of-shadow-pages', `page allocator [0x${this.base.toString(16)}, +0x${this.size.toString(16)}) is exhausted`);
+    if (p < 0) throw new MmuUsageError('bad-state', `page allocator [0x${this.base.toString(16)}, +0x${this.size.toString(16)}) is exhausted`);
     return p;
   }
 
   /** Returns a page. */
   release(page: number): void {
     if (page < this.base || page >= this.next || page % 4096 !== 0) {
-      throw new MmuError('bad-argument', `page 0x${page.toString(16)} was not allocated from [0x${this.base.toString(16)}, +0x${this.size.toString(16)})`);
+      throw new MmuUsageError('bad-argument', `page 0x${page.toString(16)} was not allocated from [0x${this.base.toString(16)}, +0x${this.size.toString(16)})`);
     }
     this.free.push(page);
   }
@@ -75,14 +75,14 @@ export class PageAllocator {
     const base = s.address('base');
     const size = s.address('size');
     if (base !== this.base || size !== this.size) {
-      throw new MmuError('bad-argument', `allocator state is for [0x${base.toString(16)}, +0x${size.toString(16)}), this allocator covers [0x${this.base.toString(16)}, +0x${this.size.toString(16)})`);
+      throw new MmuUsageError('bad-argument', `allocator state is for [0x${base.toString(16)}, +0x${size.toString(16)}), this allocator covers [0x${this.base.toString(16)}, +0x${this.size.toString(16)})`);
     }
     const next = s.int('next', base, base + size);
     const free = s.intArray('free', base, base + size - 4096);
-    if (next % 4096 !== 0) throw new MmuError('bad-argument', `allocator state next 0x${next.toString(16)} is not 4 KiB aligned`);
+    if (next % 4096 !== 0) throw new MmuUsageError('bad-argument', `allocator state next 0x${next.toString(16)} is not 4 KiB aligned`);
     const seen = new Set<number>();
     for (const page of free) {
-      if (page % 4096 !== 0 || page >= next || seen.has(page)) throw new MmuError('bad-argument', `allocator state free page 0x${page.toString(16)} is unaligned, never handed out or listed twice`);
+      if (page % 4096 !== 0 || page >= next || seen.has(page)) throw new MmuUsageError('bad-argument', `allocator state free page 0x${page.toString(16)} is unaligned, never handed out or listed twice`);
       seen.add(page);
     }
     this.next = next;

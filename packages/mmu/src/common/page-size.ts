@@ -4,7 +4,7 @@
  * table builders to check a mapping once, the same way.
  */
 import { checkAddress } from './address.js';
-import { MmuError } from './mmu-error.js';
+import { MmuUsageError } from './mmu-error.js';
 
 /**
  * Checks a mapping of `size` bytes from `input` to `output` (both
@@ -14,11 +14,11 @@ import { MmuError } from './mmu-error.js';
  */
 export function checkPageMapping(size: number, input: number, output: number, names: readonly [string, string]): 1 | 2 | 3 {
   const level = size === 4096 ? 1 : size === 0x20_0000 ? 2 : size === 0x4000_0000 ? 3 : 0;
-  if (level === 0) throw new MmuError('bad-argument', `page size must be 4 KiB, 2 MiB or 1 GiB, got ${String(size)}`);
+  if (level === 0) throw new MmuUsageError('bad-argument', `page size must be 4 KiB, 2 MiB or 1 GiB, got ${String(size)}`);
   checkAddress(input, names[0]);
   checkAddress(output, names[1]);
   if (input % size !== 0 || output % size !== 0) {
-    throw new MmuError('bad-argument', `${names[0]} 0x${input.toString(16)} and ${names[1]} 0x${output.toString(16)} must be aligned to the page size 0x${size.toString(16)}`);
+    throw new MmuUsageError('bad-argument', `${names[0]} 0x${input.toString(16)} and ${names[1]} 0x${output.toString(16)} must be aligned to the page size 0x${size.toString(16)}`);
   }
   return level;
 }

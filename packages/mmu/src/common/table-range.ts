@@ -8,7 +8,7 @@
  */
 import type { Memory } from '@hvsim/core';
 import { checkAddress, entryAddress } from './address.js';
-import { MmuError } from './mmu-error.js';
+import { MmuUsageError } from './mmu-error.js';
 import type { PageAllocator } from './page-allocator.js';
 
 /** The entry format of one kind of table. */
@@ -42,7 +42,7 @@ export function checkRange(start: number, size: number, what: string): void {
   checkAddress(start, `${what} start`);
   checkAddress(size, `${what} size`);
   if (size === 0 || start % 4096 !== 0 || size % 4096 !== 0 || !Number.isSafeInteger(start + size)) {
-    throw new MmuError('bad-argument', `${what} [0x${start.toString(16)}, +0x${size.toString(16)}) must be a non-empty range of whole 4 KiB pages`);
+    throw new MmuUsageError('bad-argument', `${what} [0x${start.toString(16)}, +0x${size.toString(16)}) must be a non-empty range of whole 4 KiB pages`);
   }
 }
 
@@ -109,7 +109,7 @@ function freeTables(space: TableSpace, format: TableFormat, table: number, level
 /** Checks a root handed to `attach`: a 4 KiB-aligned table address whose page memory backs. */
 export function checkRoot(memory: Memory, root: number, toHost: (a: number) => number, what: string): void {
   checkAddress(root, `${what} root`);
-  if (root % 4096 !== 0) throw new MmuError('bad-argument', `${what} root 0x${root.toString(16)} must be 4 KiB aligned`);
+  if (root % 4096 !== 0) throw new MmuUsageError('bad-argument', `${what} root 0x${root.toString(16)} must be 4 KiB aligned`);
   const h = toHost(root);
-  if (h < 0 || !memory.isBacked(h, 4096)) throw new MmuError('bad-argument', `${what} root 0x${root.toString(16)} is not in memory`);
+  if (h < 0 || !memory.isBacked(h, 4096)) throw new MmuUsageError('bad-argument', `${what} root 0x${root.toString(16)} is not in memory`);
 }

@@ -111,6 +111,17 @@ export class WalkResult {
     return this.status === 'ok';
   }
 
+  /**
+   * A copy of this result (of the same class, so a `ShadowResult` keeps its
+   * event), to keep past the next walk: walkers and MMUs fill one result
+   * object in place on every call. A recorded reference list is copied too.
+   */
+  clone(): this {
+    const copy = Object.assign(Object.create(Object.getPrototypeOf(this) as object) as this, this);
+    copy.trace = this.trace === null ? null : this.trace.slice();
+    return copy;
+  }
+
   /** Resets the counters and status before a walk (the trace list is kept). */
   reset(hi: number, lo: number): void {
     this.status = 'ok';

@@ -10,7 +10,7 @@ import { zeroPage } from '../common/memory-access.js';
 // EPT tables are indexed like x86 paging structures (SDM 3C 28.2.2).
 import { x86TableIndex } from '../x86/page-walker.js';
 import { EPTE_LO, EPT_MEMORY_TYPE } from './regs.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import type { TableFormat } from '../common/table-range.js';
 import { checkRange, checkRoot, editRange } from '../common/table-range.js';
 
@@ -56,7 +56,7 @@ export class EptBuilder {
     readonly levels: 4 | 5 = 4,
     root?: number,
   ) {
-    if (!(LEVELS as readonly number[]).includes(levels)) throw new MmuError('bad-argument', `levels must be 4 or 5, got ${String(levels)}`);
+    if (!(LEVELS as readonly number[]).includes(levels)) throw new MmuUsageError('bad-argument', `levels must be 4 or 5, got ${String(levels)}`);
     if (root === undefined) {
       this.root = this.newTable();
     } else {

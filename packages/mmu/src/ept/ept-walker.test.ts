@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MmuError } from '../common/mmu-error.js';
+import { UsageError } from '@hvsim/core';
 import { WalkResult } from '../common/walk-result.js';
 import { makeMemory } from '../test-support/fixtures.js';
 import { EptBuilder } from './ept-builder.js';
@@ -24,7 +24,7 @@ describe('SDM 3C 24.6.11 "Extended-Page-Table Pointer (EPTP)"', () => {
     expect(() => decodeEptp(0x5000n | 0x18n | 1n)).toThrow(/memory type 1/);
     expect(() => decodeEptp(0x5000n | 0x10n | 6n)).toThrow(/page-walk length 3/);
     expect(() => decodeEptp(0x5000n | 0x20n | 6n, 46, false)).toThrow(/page-walk length 5/);
-    expect(() => decodeEptp(0x5000n | 0x100n | 0x18n | 6n)).toThrow(MmuError);
+    expect(() => decodeEptp(0x5000n | 0x100n | 0x18n | 6n)).toThrow(UsageError);
     expect(() => decodeEptp((1n << 46n) | 0x18n | 6n, 46)).toThrow(/reserved/);
   });
 });
@@ -185,7 +185,7 @@ describe('bad input (EptWalker.walk)', () => {
   it('rejects an access outside exit-qualification bits 2:0 and a bad guest-physical address', () => {
     const { ept, walker } = setup();
     ept.map(0x1000, 0x2000);
-    for (const access of [0, 8, 1.5, -1]) expect(() => walker.walk(0x1000, access)).toThrow(MmuError);
+    for (const access of [0, 8, 1.5, -1]) expect(() => walker.walk(0x1000, access)).toThrow(UsageError);
     expect(() => walker.walk(0x1000, 9)).toThrow(/got 9/);
     for (const gpa of [-4096, 0.5, Number.NaN]) expect(() => walker.walk(gpa, EPT_ACCESS.READ)).toThrow(/guest-physical address/);
     expect(walker.walk(0x1000, EPT_ACCESS.READ | EPT_ACCESS.WRITE).address).toBe(0x2000);

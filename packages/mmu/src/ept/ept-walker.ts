@@ -8,7 +8,7 @@
 import type { Memory, Tracer } from '@hvsim/core';
 import { bigintToHex, describeValue, getField64, readState } from '@hvsim/core';
 import { TWO_32, checkAddress, highHalf } from '../common/address.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import { EntryReader } from '../internal/entry-reader.js';
 import type { TimeOptions } from '../common/memory-access.js';
@@ -16,6 +16,10 @@ import { timeSource, write32Safe } from '../common/memory-access.js';
 // EPT tables index guest-physical addresses with the same 9-bit slices as x86 paging (SDM 3C 28.2.2 "EPT Translation Mechanism").
 import { x86TableIndex } from '../x86/page-walker.js';
 import { EPTE_LO, EPTP, EPT_MEMORY_TYPE, EPT_QUAL } from './regs.js';
+import { TIME_OPTION_NAMES, checkOptionNames, cpuOption } from '../common/option-names.js';
+
+/** Option names of EptWalker (and of NestedWalker, which hands them on). */
+export const EPT_WALKER_OPTIONS = ['cpu', 'maxPhyAddr', 'executeOnly', 'page1gb', 'fiveLevel', 'tracer', ...TIME_OPTION_NAMES];
 
 const { RWX, LARGE, ADDRESS, A: EPT_A, D: EPT_D, MEMORY_TYPE_SHIFT, IGNORE_PAT } = EPTE_LO;
 const QUAL_WRITE = EPT_QUAL.WRITE;
@@ -32,6 +36,8 @@ export interface EptWalkerOptions extends TimeOptions {
   fiveLevel?: boolean;
   /** Receives an `mmu.walk` event per stand-alone walk. */
   tracer?: Tracer;
+  /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
+  cpu?: number;
 }
 
 /** Decoded fields of an EPTP. */
@@ -50,18 +56,18 @@ export interface EptPointerFields {
  */
 export function decodeEptp(eptp: bigint, maxPhyAddr = 46, fiveLevel = true): EptPointerFields {
   if (typeof eptp !== 'bigint' || eptp < 0n || eptp > 0xffff_ffff_ffff_ffffn) {
-    throw new MmuError('bad-argument', `EPTP must be an unsigned 64-bit bigint, got ${describeValue(eptp)}`);
+    throw new MmuUsageError('bad-argument', `EPTP must be an unsigned 64-bit bigint, got ${describeValue(eptp)}`);
   }
   const memoryType = Number(getField64(eptp, EPTP.MEMORY_TYPE));
   if (memoryType !== EPT_MEMORY_TYPE.UC && memoryType !== EPT_MEMORY_TYPE.WB) {
-    throw new MmuError('bad-argument', `EPTP ${bigintToHex(eptp)}: memory type ${memoryType} is not UC (0) or WB (6)`);
+    throw new MmuUsageError('bad-argument', `EPTP ${bigintToHex(eptp)}: memory type ${memoryType} is not UC (0) or WB (6)`);
   }
   const walk = Number(getField64(eptp, EPTP.WALK_LENGTH)) + 1;
   if (walk !== 4 && !(walk === 5 && fiveLevel)) {
-    throw new MmuError('bad-argument', `EPTP ${bigintToHex(eptp)}: page-walk length ${walk} is not supported`);
+    throw new MmuUsageError('bad-argument', `EPTP ${bigintToHex(eptp)}: page-walk length ${walk} is not supported`);
   }
   if (getField64(eptp, EPTP.RESERVED) !== 0n || eptp >> BigInt(maxPhyAddr) !== 0n) {
-    throw new MmuError('bad-argument', `EPTP ${bigintToHex(eptp)}: reserved bits 11:8 or 63:${maxPhyAddr} are set`);
+    throw new MmuUsageError('bad-argument', `EPTP ${bigintToHex(eptp)}: reserved bits 11:8 or 63:${maxPhyAddr} are set`);
   }
   return {
     memoryType,
@@ -102,6 +108,7 @@ export class EptWalker {
   private readonly page1gb: boolean;
   private readonly fiveLevel: boolean;
   private readonly tracer: Tracer | undefined;
+  private readonly cpu: number | undefined;
   private readonly now: () => number;
   private readonly scratch = new WalkResult();
   private readonly entryHpa = new Float64Array(6);
@@ -112,9 +119,10 @@ export class EptWalker {
     private readonly memory: Memory,
     options: EptWalkerOptions = {},
   ) {
+    checkOptionNames(options, EPT_WALKER_OPTIONS, 'EptWalker');
     this.reader = new EntryReader(memory);
     const m = options.maxPhyAddr ?? 46;
-    if (!Number.isInteger(m) || m < 36 || m > 52) throw new MmuError('bad-option', `maxPhyAddr must be an integer in [36, 52], got ${describeValue(m)}`);
+    if (!Number.isInteger(m) || m < 36 || m > 52) throw new MmuUsageError('bad-argument', `maxPhyAddr must be an integer in [36, 52], got ${describeValue(m)}`);
     this.maxPhyAddr = m;
     this.hiAddrMask = m >= 52 ? 0xfffff : (1 << (m - 32)) - 1;
     this.rsvdHi = 0xfffff & ~this.hiAddrMask;
@@ -122,6 +130,7 @@ export class EptWalker {
     this.page1gb = options.page1gb ?? true;
     this.fiveLevel = options.fiveLevel ?? true;
     this.tracer = options.tracer;
+    this.cpu = cpuOption(options.cpu, 'EptWalker');
     this.now = timeSource(options);
   }
 
@@ -151,12 +160,15 @@ export class EptWalker {
 
   /**
    * Translates `gpa` for `access` (exit-qualification bits 2:0: 1 read, 2
-   * write, 4 fetch) into a fresh result: `address` is the host-physical
+   * write, 4 fetch; `EPT_ACCESS`): `address` is the host-physical
    * address, or the status says which EPT exit it causes.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
    */
   walk(gpa: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(gpa, 'guest-physical address');
-    if ((access | 0) !== access || access < 1 || access > 7) throw new MmuError('bad-argument', `EPT access must be exit-qualification bits 2:0 (1 read, 2 write, 4 fetch), got ${describeValue(access)}`);
+    if ((access | 0) !== access || access < 1 || access > 7) throw new MmuUsageError('bad-argument', `EPT access must be exit-qualification bits 2:0 (1 read, 2 write, 4 fetch), got ${describeValue(access)}`);
     out.reset(0, 0);
     out.guestPhysicalAddress = gpa;
     const hpa = this.translate(gpa, access, 0, out);
@@ -169,6 +181,7 @@ export class EptWalker {
       kind: 'mmu.walk',
       cycle: this.now(),
       source: 'ept',
+      cpu: this.cpu,
       address: gpa,
       references: out.references,
       ...(out.status === 'ok' ? {} : { fault: out.status }),

@@ -102,7 +102,14 @@ export const EPT_QUAL = {
   NMI_UNBLOCKING: 0x1000,
 } as const;
 
-/** EPT access types as exit-qualification bits 2:0. */
+/**
+ * The access an `EptWalker.walk` checks: exactly one of these. The encoding
+ * is the EPT-violation exit qualification's bits 2:0 (SDM 3C Table 27-7:
+ * data read, data write, instruction fetch), which is also the order of the
+ * R/W/X bits of an EPT entry (28.2.2), so a violation's qualification is
+ * the access ORed with the entry permissions shifted to bits 5:3. Nested
+ * walks take x86 `ACCESS` flags and derive this from them.
+ */
 export const EPT_ACCESS = {
   READ: EPT_QUAL.READ,
   WRITE: EPT_QUAL.WRITE,

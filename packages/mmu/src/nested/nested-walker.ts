@@ -15,6 +15,8 @@ import { X86PageWalker } from '../x86/page-walker.js';
 import type { X86PagingContext } from '../x86/paging-context.js';
 import { EptStage } from './ept-stage.js';
 import { innerClock } from '../common/memory-access.js';
+import { checkOptionNames } from '../common/option-names.js';
+import { EPT_WALKER_OPTIONS } from '../ept/ept-walker.js';
 
 /** Most entries a nested walk of `guestLevels` over `eptLevels` reads: (n + 1)(m + 1) - 1. */
 export function nestedWalkMaxReferences(guestLevels: number, eptLevels: number): number {
@@ -59,11 +61,17 @@ export class NestedWalker {
   private readonly scratch = new WalkResult();
 
   constructor(memory: Memory, options: NestedWalkerOptions = {}) {
+    checkOptionNames(options, EPT_WALKER_OPTIONS, 'NestedWalker');
     this.ept = new EptWalker(memory, { ...options, tracer: undefined });
-    this.guest = new X86PageWalker(memory, { stage: new EptStage(this.ept), ...(options.tracer ? { tracer: options.tracer, source: 'mmu.nested' } : {}), ...innerClock(options) });
+    this.guest = new X86PageWalker(memory, { stage: new EptStage(this.ept), ...(options.tracer ? { tracer: options.tracer, source: 'mmu.nested' } : {}), ...(options.cpu !== undefined ? { cpu: options.cpu } : {}), ...innerClock(options) });
   }
 
-  /** Nested walk of a linear address given as a number (see {@link walk64}). */
+  /**
+   * Nested walk of a linear address given as a number (see {@link walk64}).
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
+   */
   walk(ctx: X86PagingContext, linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(linear, 'linear address');
     return this.walk64(ctx, highHalf(linear), linear >>> 0, access, out);
@@ -73,6 +81,9 @@ export class NestedWalker {
    * Translates the guest linear address `hi:lo` for `access` with the guest
    * context `ctx` (CR3 holds a guest-physical address). `address` is the
    * host-physical address; `guestPhysicalAddress` the intermediate one.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
    */
   walk64(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
     this.guest.walk64(ctx, hi, lo, access, out);

@@ -1,6 +1,6 @@
 /**
  * Memslots as the second stage of a guest walk made by software (the shadow
- * MMU's guest walker, kvm.md 5d step 2): guest paging-structure addresses
+ * MMU's guest walker, arch/x86/kvm/mmu/paging_tmpl.h, FNAME(walk_addr_generic)): guest paging-structure addresses
  * become host-physical addresses through the slots; the final address stays
  * guest-physical (the shadow MMU maps it itself).
  */

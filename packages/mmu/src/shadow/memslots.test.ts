@@ -2,7 +2,7 @@ import { MemoryError, KVM_MEM_LOG_DIRTY_PAGES, Memslots as CoreMemslots } from '
 import { describe, expect, it } from 'vitest';
 import { Memslots, type GuestPhysicalMap } from './memslots.js';
 
-describe('Memslots (kvm.md 5f: gfn -> hva by slot), as @hvsim/mmu exports them', () => {
+describe('Memslots (gfn -> host address by slot: Linux include/linux/kvm_host.h), as @hvsim/mmu exports them', () => {
   it('is the core memslot table, so a VMM and the shadow MMU share one', () => {
     expect(Memslots).toBe(CoreMemslots);
     const map: GuestPhysicalMap = new Memslots();

@@ -1,10 +1,9 @@
-import { PhysicalMemory } from '@hvsim/core';
+import { PhysicalMemory, UsageError } from '@hvsim/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MmuError } from '../common/mmu-error.js';
 import { PageAllocator } from '../common/page-allocator.js';
 import { WalkResult } from '../common/walk-result.js';
-import { PROPERTY_PARAMS } from '../test-support/fixtures.js';
+import { expectSame, firstDifference, propertyShare } from '../test-support/fixtures.js';
 import { X86PageTableBuilder } from '../x86/page-table-builder.js';
 import { X86PageWalker } from '../x86/page-walker.js';
 import { X86PagingContext } from '../x86/paging-context.js';
@@ -40,7 +39,7 @@ function setupTwoVcpus(contextOptions: ConstructorParameters<typeof X86PagingCon
   return { ...s, vm, vcpus };
 }
 
-describe('shadow paging (kvm.md 5d): translations and exits', () => {
+describe('shadow paging (Linux Documentation/virt/kvm/x86/mmu.rst): translations and exits', () => {
   it('a first access exits and is fixed silently; the next one hits the shadow tables', () => {
     const { pt, shadow } = setup();
     pt.map(0x40_1000, 0x30_0000);
@@ -77,7 +76,7 @@ describe('shadow paging (kvm.md 5d): translations and exits', () => {
     pt.map(0x40_1000, 0x30_0000);
     expect(() => shadow.translate(0x40_1000, ACCESS.USER | ACCESS.IMPLICIT)).toThrow(/got 65540/);
     expect(() => shadow.translate(-1, ACCESS.READ)).toThrow(/linear address/);
-    expect(() => shadow.write(0x40_1000, 4, 0, 0, ACCESS.FETCH)).toThrow(MmuError);
+    expect(() => shadow.write(0x40_1000, 4, 0, 0, ACCESS.FETCH)).toThrow(UsageError);
     expect(() => shadow.write(0x40_1000, 3, 0)).toThrow(/1, 2, 4 or 8/);
     expect(() => shadow.write(0x40_1ffc, 8, 0)).toThrow(/crosses a page/);
     expect(() => shadow.emulateWrite(0x1000, 16, 0)).toThrow(/got 16/);
@@ -93,7 +92,7 @@ describe('shadow paging (kvm.md 5d): translations and exits', () => {
     expect([r.status, r.event, r.guestPhysicalAddress]).toEqual(['no-memslot', 'mmio', 0x200_0000]);
   });
 
-  it('a memslot change drops every shadow page: no spte keeps a host address of the old slots (kvm.md 5f)', () => {
+  it('a memslot change drops every shadow page: no spte keeps a host address of the old slots (mmu.rst; memslot generation in include/linux/kvm_host.h)', () => {
     const { pt, shadow, memslots, memory } = setup();
     pt.map(0x40_1000, 0x30_0000);
     expect(shadow.translate(0x40_1000, ACCESS.READ).address).toBe(0x30_0000 + 16 * MiB);
@@ -345,7 +344,8 @@ describe('property: shadow translation equals the guest walk composed with the m
   );
   const context = fc.record({ cr0Wp: fc.boolean(), cr4Smep: fc.boolean(), cr4Smap: fc.boolean(), rflagsAc: fc.boolean(), cr4Pke: fc.boolean(), pkru: fc.integer({ min: 0, max: 0xff }), eferNxe: fc.boolean() });
 
-  it('for random guest tables, contexts, accesses and guest PTE writes; A/D flags end up as with native paging', () => {
+  // Two tests of a quarter of HVSIM_PROPERTY_RUNS each (two guests and two vCPUs per run are costly), seeds of their own.
+  it.each([0, 1])('for random guest tables, contexts, accesses and guest PTE writes; A/D flags end up as with native paging (part %i of 2)', (part) => {
     const tally: Record<string, number> = {};
     fc.assert(
       fc.property(fc.array(mapping, { minLength: 1, maxLength: 24 }), fc.array(op, { minLength: 1, maxLength: 80, size: 'medium' }), context, (maps, ops, ctxOptions) => {
@@ -378,10 +378,10 @@ describe('property: shadow translation equals the guest walk composed with the m
             const want = r.reference.walk(r.ctx, linear, o.access, ref);
             if (want.status === 'ok') {
               const hpa = r.memslots.translate(want.address);
-              if (hpa < 0) expect([got.status, got.guestPhysicalAddress]).toEqual(['no-memslot', want.address]);
-              else expect([got.status, got.address, got.guestPhysicalAddress]).toEqual(['ok', hpa, want.address]);
+              if (hpa < 0) expectSame([got.status, got.guestPhysicalAddress], ['no-memslot', want.address]);
+              else expectSame([got.status, got.address, got.guestPhysicalAddress], ['ok', hpa, want.address]);
             } else {
-              expect([got.status, got.errorCode]).toEqual([want.status, want.errorCode]);
+              expectSame([got.status, got.errorCode], [want.status, want.errorCode]);
             }
           } else if (o.op === 'pte') {
             // The guest rewrites a PTE (emulated under shadow paging, plain on the reference).
@@ -420,12 +420,10 @@ describe('property: shadow translation equals the guest walk composed with the m
         }
         // Guest tables (gpa 8..16 MiB) are byte-identical, A/D flags included.
         const used = s.guestTables.used * 4096;
-        const a = s.memory.readBytes(24 * MiB, used);
-        const b = r.memory.readBytes(24 * MiB, used);
-        expect(a.findIndex((x, i) => x !== b[i])).toBe(-1);
+        expect(firstDifference(s.memory.readBytes(24 * MiB, used), r.memory.readBytes(24 * MiB, used))).toBe(-1);
       }),
-      // Kept under a second on a loaded machine; HVSIM_PROPERTY_RUNS runs it longer.
-      { ...PROPERTY_PARAMS, numRuns: Math.max(1, Math.floor(PROPERTY_PARAMS.numRuns / 2)) },
+      // Kept well under a second on a loaded machine; HVSIM_PROPERTY_RUNS runs it longer.
+      propertyShare(4, part),
     );
     // The generated cases exercise every outcome.
     expect(Object.keys(tally).sort()).toEqual(['fixed', 'guest-fault', 'hit', 'mmio', 'write-protected']);
@@ -433,14 +431,15 @@ describe('property: shadow translation equals the guest walk composed with the m
 });
 
 describe('property: guest large pages under shadow paging (direct pages, SDM 3A 4.8)', () => {
-  it('translations, faults and the guest PDE (A/D included) equal native paging under random PDE rewrites', () => {
+  // One test with CR0.WP clear and one with it set, half the runs each.
+  it.each([false, true])('translations, faults and the guest PDE (A/D included) equal native paging under random PDE rewrites (CR0.WP %s)', (cr0Wp) => {
     const op = fc.oneof(
       { weight: 4, arbitrary: fc.record({ op: fc.constant('access' as const), piece: fc.integer({ min: 0, max: 3 }), access: fc.constantFrom(0, 2, 4, 6, 16) }) },
       // Mostly present, writable, accessed rewrites of the same frame (D set or clear), some anything.
       { weight: 1, arbitrary: fc.record({ op: fc.constant('pde' as const), frame: fc.constantFrom(1, 1, 1, 2), flags: fc.oneof(fc.constantFrom(0x23, 0x27, 0x63, 0x67), fc.integer({ min: 0, max: 0x7f })), pat: fc.boolean() }) },
     );
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 40, size: 'medium' }), fc.boolean(), (ops, cr0Wp) => {
+      fc.property(fc.array(op, { minLength: 1, maxLength: 40, size: 'medium' }), (ops) => {
         const s = setup({ cr0Wp });
         const r = setup({ cr0Wp });
         for (const env of [s, r]) env.pt.map(0x20_0000, 0x60_0000, { pageSize: 0x20_0000 });
@@ -456,14 +455,14 @@ describe('property: guest large pages under shadow paging (direct pages, SDM 3A 
           const linear = 0x20_0000 + o.piece * 4096 + 8;
           const got = s.shadow.translate(linear, o.access);
           const want = r.reference.walk(r.ctx, linear, o.access, ref);
-          expect([got.status, got.errorCode]).toEqual([want.status, want.errorCode]);
+          expectSame([got.status, got.errorCode], [want.status, want.errorCode]);
           if (want.status === 'ok') expect(got.address).toBe(r.memslots.translate(want.address));
         }
         expect(s.memory.read32(s.toHost(pde))).toBe(r.memory.read32(r.toHost(pde)));
       }),
-      PROPERTY_PARAMS,
+      propertyShare(2, cr0Wp ? 1 : 0),
     );
-  });
+  }, 120_000);
 });
 
 describe('shadow paging with 5-level guest paging (CR4.LA57)', () => {

@@ -1,5 +1,5 @@
 /**
- * Shadow paging (kvm.md 5d; SDM 3A 4.5 formats): the hypervisor builds shadow
+ * Shadow paging (Linux Documentation/virt/kvm/x86/mmu.rst; SDM 3A 4.5 formats): the hypervisor builds shadow
  * page tables in host memory that map guest-virtual straight to host-physical
  * addresses, from the guest's own tables and the guest-physical map
  * (memslots), and lets the hardware walk them. It keeps them in sync by
@@ -37,7 +37,7 @@ import { readState } from '@hvsim/core';
 import { checkAddress, checkHalves, entryAddress, entryFrame, highHalf, isCanonical, splitAddress } from '../common/address.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { innerClock, timeSource } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { writeSized } from '../common/write-sized.js';
 import type { TlbOptions } from '../tlb/tlb.js';
@@ -54,6 +54,10 @@ import type { ShadowPage } from './shadow-pages.js';
 import { SHADOW_ROLE } from './shadow-pages.js';
 import type { CounterName, ShadowMmuStats } from './shadow-stats.js';
 import { COUNTERS, NEW_COUNTERS, ShadowResult } from './shadow-stats.js';
+import { TIME_OPTION_NAMES, checkOptionNames, cpuOption } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const SHADOW_MMU_OPTIONS = ['cpu', 'vm', 'memslots', 'shadowPages', 'context', 'maxRoots', 'tlb', 'vpid', 'tracer', ...TIME_OPTION_NAMES];
 
 const { P, RW, US, PWT, PCD, A, D, PS, G } = PTE_LO;
 const { XD } = PTE_HI;
@@ -84,6 +88,8 @@ export interface ShadowMmuOptions extends TimeOptions {
   /** VPID tagging this vCPU's TLB entries (0..0xffff, default 0). */
   vpid?: number;
   tracer?: Tracer;
+  /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
+  cpu?: number;
 }
 
 /** One vCPU's shadow-paging MMU (see the file comment). */
@@ -111,6 +117,7 @@ export class ShadowMmu {
   private readonly tlbGfn: Float64Array;
   private readonly scratch = new ShadowResult();
   private readonly tracer: Tracer | undefined;
+  private readonly cpu: number | undefined;
   private readonly now: () => number;
   private readonly detach: () => void;
 
@@ -118,28 +125,30 @@ export class ShadowMmu {
     private readonly memory: Memory,
     options: ShadowMmuOptions,
   ) {
+    checkOptionNames(options, SHADOW_MMU_OPTIONS, 'ShadowMmu');
     const ctx = options.context;
     this.context = ctx instanceof X86PagingContext ? ctx : new X86PagingContext(ctx);
     if (options.vm !== undefined) {
-      if (!(options.vm instanceof ShadowPageTables)) throw new MmuError('bad-option', 'vm must be a ShadowPageTables');
-      if (options.memslots !== undefined || options.shadowPages !== undefined) throw new MmuError('bad-option', 'give either vm or memslots and shadowPages, not both');
+      if (!(options.vm instanceof ShadowPageTables)) throw new MmuUsageError('bad-argument', 'vm must be a ShadowPageTables');
+      if (options.memslots !== undefined || options.shadowPages !== undefined) throw new MmuUsageError('bad-argument', 'give either vm or memslots and shadowPages, not both');
       this.vm = options.vm;
       this.ownsVm = false;
     } else {
-      if (options.memslots === undefined || options.shadowPages === undefined) throw new MmuError('bad-option', 'a ShadowMmu needs vm, or memslots and shadowPages');
+      if (options.memslots === undefined || options.shadowPages === undefined) throw new MmuUsageError('bad-argument', 'a ShadowMmu needs vm, or memslots and shadowPages');
       this.vm = new ShadowPageTables(memory, { memslots: options.memslots, shadowPages: options.shadowPages, maxPhyAddr: this.context.maxPhyAddr, ...(options.tracer ? { tracer: options.tracer } : {}), ...innerClock(options) });
       this.ownsVm = true;
     }
-    if (this.context.maxPhyAddr !== this.vm.maxPhyAddr) throw new MmuError('bad-option', `the context's MAXPHYADDR ${this.context.maxPhyAddr} differs from the VM's ${this.vm.maxPhyAddr}`);
+    if (this.context.maxPhyAddr !== this.vm.maxPhyAddr) throw new MmuUsageError('bad-argument', `the context's MAXPHYADDR ${this.context.maxPhyAddr} differs from the VM's ${this.vm.maxPhyAddr}`);
     this.maxRoots = options.maxRoots ?? 4;
-    if (!Number.isInteger(this.maxRoots) || this.maxRoots < 1) throw new MmuError('bad-option', `maxRoots must be a positive integer, got ${String(options.maxRoots)}`);
+    if (!Number.isInteger(this.maxRoots) || this.maxRoots < 1) throw new MmuUsageError('bad-argument', `maxRoots must be a positive integer, got ${String(options.maxRoots)}`);
     this.vpidValue = checkVpid(options.vpid ?? 0);
     const tlb = options.tlb;
-    this.tlb = tlb === undefined ? null : tlb instanceof Tlb ? tlb : new Tlb({ ...tlb, ...(options.tracer ? { tracer: options.tracer } : {}), ...innerClock(options) });
+    this.tlb = tlb === undefined ? null : tlb instanceof Tlb ? tlb : new Tlb({ ...tlb, ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.cpu !== undefined ? { cpu: options.cpu } : {}), ...innerClock(options) });
     this.tlbGfn = new Float64Array(this.tlb?.entries ?? 0);
     this.hwWalker = new X86PageWalker(memory, { referenceKind: 'host' });
     this.guestWalker = new X86PageWalker(memory, { stage: new MemslotStage(this.vm.memslots) });
     this.tracer = options.tracer;
+    this.cpu = cpuOption(options.cpu, 'ShadowMmu');
     this.now = timeSource(options);
     this.seenZap = this.vm.zapGeneration;
     this.detach = this.vm.addFlushListener(() => {
@@ -206,7 +215,13 @@ export class ShadowMmu {
     this.vm.zapAll();
   }
 
-  /** Translates a guest linear address given as a number (see {@link translate64}). */
+  /**
+   * Translates a guest linear address given as a number (see {@link
+   * translate64}).
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
+   */
   translate(linear: number, access: number, out: ShadowResult = this.scratch): ShadowResult {
     checkAddress(linear, 'linear address');
     return this.translate64(highHalf(linear), linear >>> 0, access, out);
@@ -219,6 +234,9 @@ export class ShadowMmu {
    * `guestPhysicalAddress` the guest-physical address; on `'page-fault'`,
    * `errorCode` is the #PF error code to inject and the linear address is
    * CR2. `out` is reused.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
    */
   translate64(hi: number, lo: number, access: number, out: ShadowResult = this.scratch): ShadowResult {
     this.hardwareTranslate64(hi, lo, access, out);
@@ -226,7 +244,12 @@ export class ShadowMmu {
     return this.pageFault64(hi, lo, access, out.errorCode, out);
   }
 
-  /** {@link hardwareTranslate64} for a linear address given as a number. */
+  /**
+   * {@link hardwareTranslate64} for a linear address given as a number.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
+   */
   hardwareTranslate(linear: number, access: number, out: ShadowResult = this.scratch): ShadowResult {
     checkAddress(linear, 'linear address');
     return this.hardwareTranslate64(highHalf(linear), linear >>> 0, access, out);
@@ -238,6 +261,9 @@ export class ShadowMmu {
    * `'page-fault'`, `errorCode` the hardware #PF error code): a #PF VM exit
    * (KVM intercepts #PF under shadow paging) for the hypervisor's
    * {@link pageFault64}. Changes nothing but accessed flags in sptes.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
    */
   hardwareTranslate64(hi: number, lo: number, access: number, out: ShadowResult = this.scratch): ShadowResult {
     checkX86Access(access);
@@ -286,7 +312,12 @@ export class ShadowMmu {
     return out;
   }
 
-  /** {@link pageFault64} for a linear address given as a number. */
+  /**
+   * {@link pageFault64} for a linear address given as a number.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
+   */
   pageFault(linear: number, access: number, errorCode: number, out: ShadowResult = this.scratch): ShadowResult {
     checkAddress(linear, 'linear address');
     return this.pageFault64(highHalf(linear), linear >>> 0, access, errorCode, out);
@@ -299,14 +330,17 @@ export class ShadowMmu {
    * fixes the shadow tables (`'fixed'`, status `'ok'` with the translation:
    * the retried access completes), or reports `'guest-fault'`,
    * `'write-protected'` or `'mmio'`.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
    */
   pageFault64(hi: number, lo: number, access: number, errorCode: number, out: ShadowResult = this.scratch): ShadowResult {
     checkX86Access(access);
-    if (!Number.isInteger(errorCode) || errorCode < 0 || errorCode > 0xffff_ffff) throw new MmuError('bad-argument', `#PF error code must be a 32-bit unsigned integer, got ${String(errorCode)}`);
+    if (!Number.isInteger(errorCode) || errorCode < 0 || errorCode > 0xffff_ffff) throw new MmuUsageError('bad-argument', `#PF error code must be a 32-bit unsigned integer, got ${String(errorCode)}`);
     // A protection fault (P = 1) means the shadow path exists already.
     this.handleFault(hi, lo, access, out, (errorCode & 1) === 0);
     this.vm.flushIfNeeded();
-    this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'mmu.shadow', what: `shadow-page-fault:${out.event}`, code: out.errorCode, args: { address: out.linearAddress } });
+    this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'mmu.shadow', cpu: this.cpu, what: `shadow-page-fault:${out.event}`, code: out.errorCode, args: { address: out.linearAddress } });
     return out;
   }
 
@@ -315,6 +349,9 @@ export class ShadowMmu {
    * `valueLo` (and `valueHi` for bits 63:32): translates it and writes host
    * memory, emulating the write when the page is write-protected. Returns the
    * translation; a `'page-fault'` or `'mmio'` result writes nothing.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
    */
   write(linear: number, size: number, valueLo: number, valueHi = 0, access: number = WRITE, out: ShadowResult = this.scratch): ShadowResult {
     checkWrite(linear, size, 'linear address');
@@ -478,7 +515,7 @@ export class ShadowMmu {
     try {
       return this.vm.page(gfn, role);
     } catch (e) {
-      if (e instanceof PoolExhausted) throw new MmuError('out-of-shadow-pages', 'the shadow page pool cannot hold one translation path');
+      if (e instanceof PoolExhausted) throw new MmuUsageError('bad-state', 'the shadow page pool cannot hold one translation path');
       throw e;
     }
   }
@@ -543,7 +580,7 @@ export class ShadowMmu {
       try {
         this.install(hi, lo, out.level);
       } catch (again) {
-        if (again instanceof PoolExhausted) throw new MmuError('out-of-shadow-pages', 'the shadow page pool cannot hold one translation path');
+        if (again instanceof PoolExhausted) throw new MmuUsageError('bad-state', 'the shadow page pool cannot hold one translation path');
         throw again;
       }
     }
@@ -619,6 +656,6 @@ function directAttributes(glo: number, ghi: number): number {
 }
 
 function checkVpid(value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuError('bad-argument', `VPID must be an integer in [0, 0xffff], got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuUsageError('bad-argument', `VPID must be an integer in [0, 0xffff], got ${String(value)}`);
   return value;
 }

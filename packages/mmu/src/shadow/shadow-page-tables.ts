@@ -13,13 +13,17 @@ import { readState } from '@hvsim/core';
 import { TWO_32, checkAddress, entryFrame, highHalf } from '../common/address.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { read32Safe, timeSource } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { writeSized } from '../common/write-sized.js';
 import { PTE_HI, PTE_LO } from '../x86/regs.js';
 import type { GuestPhysicalMap } from './memslots.js';
 import type { ShadowPage } from './shadow-pages.js';
 import { SHADOW_ROLE, ShadowPageStore } from './shadow-pages.js';
+import { TIME_OPTION_NAMES, checkOptionNames } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const SHADOW_PAGE_TABLES_OPTIONS = ['memslots', 'shadowPages', 'maxPhyAddr', 'tracer', 'onFlush', ...TIME_OPTION_NAMES];
 
 const { P, RW, US, PWT, PCD, A, D, PS, G } = PTE_LO;
 const { XD } = PTE_HI;
@@ -95,9 +99,10 @@ export class ShadowPageTables {
     private readonly memory: Memory,
     options: ShadowPageTablesOptions,
   ) {
-    if (options.shadowPages.capacity < 8) throw new MmuError('bad-option', `the shadow page pool needs at least 8 pages, got ${options.shadowPages.capacity}`);
+    checkOptionNames(options, SHADOW_PAGE_TABLES_OPTIONS, 'ShadowPageTables');
+    if (options.shadowPages.capacity < 8) throw new MmuUsageError('bad-argument', `the shadow page pool needs at least 8 pages, got ${options.shadowPages.capacity}`);
     const m = options.maxPhyAddr ?? 46;
-    if (!Number.isInteger(m) || m < 36 || m > 52) throw new MmuError('bad-option', `maxPhyAddr must be an integer in [36, 52], got ${String(m)}`);
+    if (!Number.isInteger(m) || m < 36 || m > 52) throw new MmuUsageError('bad-argument', `maxPhyAddr must be an integer in [36, 52], got ${String(m)}`);
     this.maxPhyAddr = m;
     this.rsvdAddrHi = 0xfffff & ~(m >= 52 ? 0xfffff : (1 << (m - 32)) - 1);
     this.memslots = options.memslots;
@@ -129,7 +134,7 @@ export class ShadowPageTables {
    * Returns the function that removes it.
    */
   addFlushListener(listener: () => void): () => void {
-    if (typeof listener !== 'function') throw new MmuError('bad-argument', `a flush listener must be a function, got ${typeof listener}`);
+    if (typeof listener !== 'function') throw new MmuUsageError('bad-argument', `a flush listener must be a function, got ${typeof listener}`);
     this.listeners.push(listener);
     return () => {
       const i = this.listeners.indexOf(listener);
@@ -154,8 +159,9 @@ export class ShadowPageTables {
 
   /**
    * Drops every shadow page (they are rebuilt on demand) and flushes every
-   * TLB. Also done by itself when the memslots' generation changes (kvm.md
-   * 5f): sptes hold host addresses taken from the slots.
+   * TLB. Also done by itself when the memslots' generation changes (as
+   * KVM's memslot generation, include/linux/kvm_host.h): sptes hold host
+   * addresses taken from the slots.
    */
   zapAll(): void {
     this.memslotGeneration = this.memslots.generation;
@@ -175,7 +181,7 @@ export class ShadowPageTables {
   emulateWrite(gpa: number, size: number, valueLo: number, valueHi = 0): void {
     checkWrite(gpa, size, 'guest-physical address');
     const hpa = this.memslots.translate(gpa);
-    if (hpa < 0) throw new MmuError('bad-argument', `cannot emulate a write to guest-physical 0x${gpa.toString(16)}: no memslot holds it`);
+    if (hpa < 0) throw new MmuUsageError('bad-argument', `cannot emulate a write to guest-physical 0x${gpa.toString(16)}: no memslot holds it`);
     if (this.memory.isWritable(hpa, size)) writeSized(this.memory, hpa, size, valueLo, valueHi);
     this.counters.emulatedWrites++;
     this.guestMemoryWritten(gpa, size);
@@ -220,7 +226,7 @@ export class ShadowPageTables {
    * calls of their own. Returns the function that stops watching.
    */
   watchWrites(view: Memory): () => void {
-    if (typeof view.addWriteObserver !== 'function') throw new MmuError('bad-argument', 'watchWrites needs a Memory with write observers');
+    if (typeof view.addWriteObserver !== 'function') throw new MmuUsageError('bad-argument', 'watchWrites needs a Memory with write observers');
     return view.addWriteObserver((gpa, size) => {
       this.guestMemoryWritten(gpa, size);
     });
@@ -342,6 +348,6 @@ export function readVmCounters(s: ReturnType<typeof readState>): Record<VmCounte
 /** Throws unless `size` is 1, 2, 4 or 8 and the write at `address` stays in one page. */
 export function checkWrite(address: number, size: number, what: string): void {
   checkAddress(address, what);
-  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new MmuError('bad-argument', `write size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
-  if ((address % 4096) + size > 4096) throw new MmuError('bad-argument', `a ${size}-byte write at 0x${address.toString(16)} crosses a page`);
+  if (size !== 1 && size !== 2 && size !== 4 && size !== 8) throw new MmuUsageError('bad-argument', `write size must be 1, 2, 4 or 8 bytes, got ${String(size)}`);
+  if ((address % 4096) + size > 4096) throw new MmuUsageError('bad-argument', `a ${size}-byte write at 0x${address.toString(16)} crosses a page`);
 }

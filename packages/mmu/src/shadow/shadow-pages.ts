@@ -1,5 +1,5 @@
 /**
- * The shadow MMU's bookkeeping (kvm.md 5d): shadow pages found by the guest
+ * The shadow MMU's bookkeeping (Linux Documentation/virt/kvm/x86/mmu.rst): shadow pages found by the guest
  * frame they shadow and their role (as KVM's `kvm_mmu_find_shadow_page`
  * hashes by gfn and compares `kvm_mmu_page_role`), the reverse map from a
  * guest frame to the leaf sptes that map it, and the set of write-protected

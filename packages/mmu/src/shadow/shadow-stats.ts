@@ -1,6 +1,6 @@
 /**
  * What a hypervisor sees of the shadow MMU: the event of each access and the
- * counters a comparison with nested paging needs (kvm.md 5d, 5g).
+ * counters a comparison with nested paging needs (Linux Documentation/virt/kvm/x86/mmu.rst; SDM 3C 28.2.1).
  */
 import { WalkResult } from '../common/walk-result.js';
 

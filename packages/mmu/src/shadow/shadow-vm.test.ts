@@ -1,4 +1,4 @@
-// Shadow pages shared by the vCPUs of a VM (kvm.md 5d; KVM mmu.c
+// Shadow pages shared by the vCPUs of a VM (Linux Documentation/virt/kvm/x86/mmu.rst; KVM mmu.c
 // kvm_mmu_find_shadow_page, kvm_mmu_page_role), a TLB in front of shadow
 // paging with remote flushes (KVM kvm_flush_remote_tlbs), and the hardware
 // walk split from the hypervisor's #PF handler.

@@ -7,7 +7,7 @@
  * carry the same VPID, PCID and EP4TA tags as TLB entries and are dropped by
  * the same operations (4.10.4.1).
  */
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 
 /** Per-level direct-mapped caches for levels 2 (PDE) to 5 (PML5E). */
 export class PagingStructureCache {
@@ -27,7 +27,7 @@ export class PagingStructureCache {
 
   constructor(entriesPerLevel = 16) {
     if (!Number.isInteger(entriesPerLevel) || entriesPerLevel < 1 || (entriesPerLevel & (entriesPerLevel - 1)) !== 0 || entriesPerLevel > 4096) {
-      throw new MmuError('bad-option', `paging-structure cache entries per level must be a power of two up to 4096, got ${String(entriesPerLevel)}`);
+      throw new MmuUsageError('bad-argument', `paging-structure cache entries per level must be a power of two up to 4096, got ${String(entriesPerLevel)}`);
     }
     this.entriesPerLevel = entriesPerLevel;
     const n = entriesPerLevel * 4;

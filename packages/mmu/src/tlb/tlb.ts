@@ -9,11 +9,15 @@
 import type { Tracer } from '@hvsim/core';
 import { SeededRandom, readState } from '@hvsim/core';
 import { TWO_32 } from '../common/address.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import type { WalkResult } from '../common/walk-result.js';
 import { PagingStructureCache } from './paging-structure-cache.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { timeSource } from '../common/memory-access.js';
+import { TIME_OPTION_NAMES, checkOptionNames, cpuOption } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const TLB_OPTIONS = ['cpu', 'entries', 'ways', 'replacement', 'seed', 'tracer', 'source', 'pagingStructureCache', ...TIME_OPTION_NAMES];
 
 /** How a full set chooses its victim. */
 export type TlbReplacement = 'lru' | 'fifo' | 'random';
@@ -30,6 +34,8 @@ export interface TlbOptions extends TimeOptions {
   seed?: number;
   /** Receives `tlb.hit`/`tlb.miss`/`tlb.flush` events. */
   tracer?: Tracer;
+  /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
+  cpu?: number;
   /** Source name on trace events (default `'tlb'`). */
   source?: string;
   /** Entries per level of the paging-structure caches (SDM 3A 4.10.3); 0 or absent: none. */
@@ -116,17 +122,19 @@ export class Tlb {
   private readonly random: SeededRandom;
   private readonly seed: number;
   private readonly tracer: Tracer | undefined;
+  private readonly cpu: number | undefined;
   private readonly now: () => number;
   private readonly source: string;
 
   constructor(options: TlbOptions = {}) {
+    checkOptionNames(options, TLB_OPTIONS, 'Tlb');
     const entries = options.entries ?? 64;
     const ways = options.ways ?? 4;
-    if (!isPowerOfTwo(entries) || entries > 1 << 20) throw new MmuError('bad-option', `TLB entries must be a power of two up to 2^20, got ${String(entries)}`);
-    if (!isPowerOfTwo(ways) || ways > entries) throw new MmuError('bad-option', `TLB ways must be a power of two no larger than entries (${entries}), got ${String(ways)}`);
+    if (!isPowerOfTwo(entries) || entries > 1 << 20) throw new MmuUsageError('bad-argument', `TLB entries must be a power of two up to 2^20, got ${String(entries)}`);
+    if (!isPowerOfTwo(ways) || ways > entries) throw new MmuUsageError('bad-argument', `TLB ways must be a power of two no larger than entries (${entries}), got ${String(ways)}`);
     const replacement: string = options.replacement ?? 'lru';
     if (replacement !== 'lru' && replacement !== 'fifo' && replacement !== 'random') {
-      throw new MmuError('bad-option', `TLB replacement must be 'lru', 'fifo' or 'random', got ${replacement}`);
+      throw new MmuUsageError('bad-argument', `TLB replacement must be 'lru', 'fifo' or 'random', got ${replacement}`);
     }
     this.entries = entries;
     this.ways = ways;
@@ -149,6 +157,7 @@ export class Tlb {
     this.seed = options.seed ?? 1;
     this.random = new SeededRandom(this.seed);
     this.tracer = options.tracer;
+    this.cpu = cpuOption(options.cpu, 'Tlb');
     this.now = timeSource(options);
     this.source = options.source ?? 'tlb';
     const psc = options.pagingStructureCache ?? 0;
@@ -174,11 +183,11 @@ export class Tlb {
     if (i >= 0) {
       this.hits++;
       if (this.lru) this.stamp[i] = ++this.clock;
-      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, address: hi * TWO_32 + lo });
+      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, cpu: this.cpu, address: hi * TWO_32 + lo });
       return i;
     }
     this.misses++;
-    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, address: hi * TWO_32 + lo });
+    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, cpu: this.cpu, address: hi * TWO_32 + lo });
     return -1;
   }
 
@@ -259,7 +268,7 @@ export class Tlb {
   fill(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number, walk: WalkResult, global: boolean, writeReady = true): number {
     // Tags live in 16-bit arrays: reject what they cannot hold rather than truncate it.
     if ((vpid & 0xffff) !== vpid || (pcid & 0xfff) !== pcid || !(ep4ta === NO_EP4TA || (ep4ta >= 0 && ep4ta % 4096 === 0))) {
-      throw new MmuError('bad-argument', `TLB tags must be a VPID in [0, 0xffff], a PCID in [0, 0xfff] and NO_EP4TA or a 4 KiB-aligned EP4TA, got ${String(vpid)}, ${String(pcid)}, ${String(ep4ta)}`);
+      throw new MmuUsageError('bad-argument', `TLB tags must be a VPID in [0, 0xffff], a PCID in [0, 0xfff] and NO_EP4TA or a 4 KiB-aligned EP4TA, got ${String(vpid)}, ${String(pcid)}, ${String(ep4ta)}`);
     }
     const shift = walk.pageSize === 0x4000_0000 ? 30 : walk.pageSize === 0x20_0000 ? 21 : 12;
     const leafShift = walk.level >= 1 && walk.level <= 3 ? 12 + 9 * (walk.level - 1) : 12;
@@ -398,19 +407,19 @@ export class Tlb {
     const ways = s.int('ways', 1, 1 << 20);
     const replacement = s.oneOf('replacement', ['lru', 'fifo', 'random'] as const);
     if (entries !== this.entries || ways !== this.ways || replacement !== this.replacement) {
-      throw new MmuError('bad-argument', `TLB state is for ${entries} entries, ${ways} ways, ${replacement}; this TLB has ${this.entries}, ${this.ways}, ${this.replacement}`);
+      throw new MmuUsageError('bad-argument', `TLB state is for ${entries} entries, ${ways} ways, ${replacement}; this TLB has ${this.entries}, ${this.ways}, ${this.replacement}`);
     }
     const counters = s.intArray('counters', 0, Number.MAX_SAFE_INTEGER, 5);
     const random = s.raw('random');
     const live = s.raw('live');
-    if (!Array.isArray(live)) throw new MmuError('bad-argument', 'hvsim.mmu.tlb.live must be an array');
+    if (!Array.isArray(live)) throw new MmuUsageError('bad-argument', 'hvsim.mmu.tlb.live must be an array');
     const rows = live.map((row: unknown, n) => {
       if (!Array.isArray(row) || row.length !== 13 || !row.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-        throw new MmuError('bad-argument', `hvsim.mmu.tlb.live[${n}] must be an array of 13 numbers`);
+        throw new MmuUsageError('bad-argument', `hvsim.mmu.tlb.live[${n}] must be an array of 13 numbers`);
       }
       const r = row as number[];
       if (!Number.isInteger(r[0]) || (r[0] ?? -1) < 0 || (r[0] ?? 0) >= entries || ![12, 21, 30].includes(r[2] ?? 0) || ![12, 21, 30].includes(r[12] ?? 0) || (r[12] ?? 0) < (r[2] ?? 0)) {
-        throw new MmuError('bad-argument', `hvsim.mmu.tlb.live[${n}] has a bad index or page shift`);
+        throw new MmuUsageError('bad-argument', `hvsim.mmu.tlb.live[${n}] has a bad index or page shift`);
       }
       return r;
     });
@@ -464,7 +473,7 @@ export class Tlb {
       }
     }
     this.invalidations += n;
-    if (n > 0) this.tracer?.emit({ kind: 'tlb.flush', cycle: this.now(), source: this.source, address: 0, args: { entries: n } });
+    if (n > 0) this.tracer?.emit({ kind: 'tlb.flush', cycle: this.now(), source: this.source, cpu: this.cpu, address: 0, args: { entries: n } });
     return n;
   }
 }

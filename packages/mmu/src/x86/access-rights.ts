@@ -6,7 +6,7 @@
  * walked one.
  */
 import { describeValue } from '@hvsim/core';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import type { X86PagingContext } from './paging-context.js';
 import { ACCESS, ACCESS_MASK, PFEC } from './regs.js';
 
@@ -25,7 +25,7 @@ export function checkX86Access(access: number): void {
 }
 
 function badAccess(access: number): never {
-  throw new MmuError('bad-argument', `access must be ACCESS flags (WRITE 0x2, USER 0x4, FETCH 0x10, IMPLICIT 0x10000; not USER with IMPLICIT, not WRITE with FETCH), got ${describeValue(access)}`);
+  throw new MmuUsageError('bad-argument', `access must be ACCESS flags (WRITE 0x2, USER 0x4, FETCH 0x10, IMPLICIT 0x10000; not USER with IMPLICIT, not WRITE with FETCH), got ${describeValue(access)}`);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { Memory } from '@hvsim/core';
 import { TWO_32, entryAddress, highHalf } from '../common/address.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { checkPageMapping } from '../common/page-size.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { zeroPage } from '../common/memory-access.js';
@@ -56,7 +56,7 @@ export class X86PageTableBuilder {
     private readonly toHost: (address: number) => number = (a) => a,
     root?: number,
   ) {
-    if (!(LEVELS as readonly number[]).includes(levels)) throw new MmuError('bad-argument', `levels must be 4 or 5, got ${String(levels)}`);
+    if (!(LEVELS as readonly number[]).includes(levels)) throw new MmuUsageError('bad-argument', `levels must be 4 or 5, got ${String(levels)}`);
     if (root === undefined) {
       this.root = this.newTable();
     } else {

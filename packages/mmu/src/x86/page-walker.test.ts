@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MmuError } from '../common/mmu-error.js';
+import { UsageError } from '@hvsim/core';
 import { WalkResult } from '../common/walk-result.js';
 import { makeMemory } from '../test-support/fixtures.js';
 import { X86PageTableBuilder } from './page-table-builder.js';
@@ -301,7 +301,7 @@ describe('bad input: the walker rejects what no CPU access can be, naming the va
     const { pt, ctx, walker } = setup();
     pt.map(0x40_1000, 0x12_3000);
     for (const access of [0x1, 0x8, 0x20_0000, ACCESS.USER | ACCESS.IMPLICIT, ACCESS.WRITE | ACCESS.FETCH, 2.5, Number.NaN]) {
-      expect(() => walker.walk(ctx, 0x40_1000, access)).toThrow(MmuError);
+      expect(() => walker.walk(ctx, 0x40_1000, access)).toThrow(UsageError);
     }
     expect(() => walker.walk(ctx, 0x40_1000, 0x8)).toThrow(/access must be ACCESS flags.*got 8/);
     for (const linear of [-1, 0.5, 2 ** 53, Number.NaN]) expect(() => walker.walk(ctx, linear, ACCESS.READ)).toThrow(/linear address/);

@@ -10,7 +10,7 @@
  */
 import type { Memory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
-import { TWO_32, checkAddress, highHalf } from '../common/address.js';
+import { TWO_32, checkAddress, checkHalves, highHalf } from '../common/address.js';
 import type { WalkReferenceKind } from '../common/walk-result.js';
 import { WalkResult } from '../common/walk-result.js';
 import { checkX86Access, pageFaultCode, x86AccessFault } from './access-rights.js';
@@ -20,6 +20,10 @@ import type { TimeOptions } from '../common/memory-access.js';
 import { timeSource, write32Safe } from '../common/memory-access.js';
 import { ACCESS, PFEC, PTE_HI, PTE_LO } from './regs.js';
 import type { TableStage } from './table-stage.js';
+import { TIME_OPTION_NAMES, checkOptionNames, cpuOption } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const X86_PAGE_WALKER_OPTIONS = ['cpu', 'stage', 'referenceKind', 'tracer', 'source', ...TIME_OPTION_NAMES];
 
 // Short names for the entry masks used in the walk loop.
 const { P, RW, US, A, D, PS, G, ADDRESS, RSVD_1G, RSVD_2M } = PTE_LO;
@@ -35,6 +39,8 @@ export interface X86PageWalkerOptions extends TimeOptions {
   referenceKind?: WalkReferenceKind;
   /** Receives an `mmu.walk` event per walk. */
   tracer?: Tracer;
+  /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
+  cpu?: number;
   /** Source name on trace events (default `'mmu'`). */
   source?: string;
 }
@@ -67,6 +73,7 @@ export class X86PageWalker {
   private readonly stage: TableStage | null;
   private readonly kind: WalkReferenceKind;
   private readonly tracer: Tracer | undefined;
+  private readonly cpu: number | undefined;
   private readonly now: () => number;
   private readonly source: string;
   private readonly scratch = new WalkResult();
@@ -82,15 +89,23 @@ export class X86PageWalker {
     private readonly memory: Memory,
     options: X86PageWalkerOptions = {},
   ) {
+    checkOptionNames(options, X86_PAGE_WALKER_OPTIONS, 'X86PageWalker');
     this.reader = new EntryReader(memory);
     this.stage = options.stage ?? null;
     this.kind = options.referenceKind ?? 'guest';
     this.tracer = options.tracer;
+    this.cpu = cpuOption(options.cpu, 'X86PageWalker');
     this.now = timeSource(options);
     this.source = options.source ?? 'mmu';
   }
 
-  /** Walks for a linear address given as a number (bits above 52 zero; upper-half addresses via {@link walk64}). */
+  /**
+   * Walks for a linear address given as a number (bits above 52 zero; upper-
+   * half addresses via {@link walk64}).
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
+   */
   walk(ctx: X86PagingContext, linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(linear, 'linear address');
     return this.walk64(ctx, highHalf(linear), linear >>> 0, access, out);
@@ -100,8 +115,12 @@ export class X86PageWalker {
    * Walks for the linear address `hi:lo` (bits 63:32 and 31:0) with `access`
    * ({@link ACCESS} flags). Canonicality is the caller's check (a #GP, not a
    * #PF; SDM 3A 3.3.7.1): only bits 47:0 (56:0 with LA57) are translated.
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this walker reuses on every call (no allocation): read it before the
+   * next call, or keep a `clone()`.
    */
   walk64(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkHalves(hi, lo, 'linear address');
     return this.run(ctx, hi, lo, access, out, ctx.cr4La57 ? 5 : 4, ctx.rootAddress, 7);
   }
 
@@ -239,7 +258,7 @@ export class X86PageWalker {
       out.address = gpa;
     }
     this.references += out.references;
-    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, address: out.linearAddress, references: out.references });
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, cpu: this.cpu, address: out.linearAddress, references: out.references });
     return out;
   }
 
@@ -278,7 +297,7 @@ export class X86PageWalker {
     out.level = level;
     this.faults++;
     this.references += out.references;
-    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, address: out.linearAddress, references: out.references, fault: out.status });
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, cpu: this.cpu, address: out.linearAddress, references: out.references, fault: out.status });
     return out;
   }
 }

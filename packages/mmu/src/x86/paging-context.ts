@@ -5,7 +5,7 @@
  * Plain mutable fields, read on every walk without allocation.
  */
 import { getField64, readState, testField } from '@hvsim/core';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { X86_CONTROL } from './regs.js';
 
 /** Options of {@link X86PagingContext}; unspecified flags are 0. */
@@ -33,7 +33,7 @@ export interface X86PagingContextOptions {
 }
 
 function checkU32(value: number, what: string): number {
-  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) throw new MmuError('bad-option', `${what} must be a 32-bit unsigned integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) throw new MmuUsageError('bad-argument', `${what} must be a 32-bit unsigned integer, got ${String(value)}`);
   return value;
 }
 
@@ -120,7 +120,7 @@ export class X86PagingContext {
 
   set maxPhyAddr(bits: number) {
     if (!Number.isInteger(bits) || bits < 36 || bits > 52) {
-      throw new MmuError('bad-option', `MAXPHYADDR must be an integer in [36, 52], got ${String(bits)}`);
+      throw new MmuUsageError('bad-argument', `MAXPHYADDR must be an integer in [36, 52], got ${String(bits)}`);
     }
     this.maxPhy = bits;
     this.updateRoot();
@@ -133,7 +133,7 @@ export class X86PagingContext {
 
   set cr3(value: number) {
     if (!Number.isSafeInteger(value) || value < 0 || value >= 2 ** 52) {
-      throw new MmuError('bad-argument', `CR3 must be an integer in [0, 2^52), got ${String(value)}`);
+      throw new MmuUsageError('bad-argument', `CR3 must be an integer in [0, 2^52), got ${String(value)}`);
     }
     this.cr3Value = value;
     this.cr3Low = value % 4096;

@@ -125,10 +125,16 @@ export const PFEC = {
 } as const;
 
 /**
- * The access a walk checks, as flags. WRITE, USER and FETCH sit at the
- * error-code positions of W, U and I/D so the error code is built by masking.
- * IMPLICIT marks a supervisor-mode access the CPU makes on its own behalf
- * (GDT, IDT, TSS): SMAP ignores RFLAGS.AC for it (SDM 3A 4.6).
+ * The access an x86 walk (`X86PageWalker`, `NestedWalker`, `X86Mmu`,
+ * `ShadowMmu`) checks, as flags ORed together. The encoding is the #PF error
+ * code's (SDM 3A 4.7): WRITE, USER and FETCH sit at the positions of W
+ * (bit 1), U/S (bit 2) and I/D (bit 4), so a fault's error code is built by
+ * masking, and READ is 0 (a supervisor data read has no bit in the error
+ * code). IMPLICIT (bit 16, outside the error code) marks a supervisor-mode
+ * access the CPU makes on its own behalf (GDT, IDT, TSS): SMAP ignores
+ * RFLAGS.AC for it (SDM 3A 4.6). WRITE with FETCH is refused (`UsageError`).
+ * The EPT and Arm walkers take their own architecture's encoding
+ * ({@link EPT_ACCESS}, `S1_ACCESS`, `S2_ACCESS`): see the README, "Access kinds".
  */
 export const ACCESS = {
   READ: 0,

@@ -1,6 +1,5 @@
-import { RecordingTracer } from '@hvsim/core';
+import { RecordingTracer, UsageError } from '@hvsim/core';
 import { describe, expect, it } from 'vitest';
-import { MmuError } from '../common/mmu-error.js';
 import { EptBuilder } from '../ept/ept-builder.js';
 import { makeMemory } from '../test-support/fixtures.js';
 import { movToCr4 } from '../tlb/invalidation.js';
@@ -120,7 +119,7 @@ describe('X86Mmu bad input', () => {
   it('rejects a bad access (even on a TLB hit), a bad linear address and a VPID outside 16 bits', () => {
     const { mmu } = build();
     expect(mmu.translate(0x40_0000, ACCESS.READ).status).toBe('ok');
-    expect(() => mmu.translate(0x40_0000, ACCESS.USER | ACCESS.IMPLICIT)).toThrow(MmuError);
+    expect(() => mmu.translate(0x40_0000, ACCESS.USER | ACCESS.IMPLICIT)).toThrow(UsageError);
     expect(() => mmu.translate(0x40_0000, 0x40)).toThrow(/got 64/);
     expect(() => mmu.translate(-0x1000, ACCESS.READ)).toThrow(/linear address/);
     for (const vpid of [-1, 0x1_0000, 1.5]) expect(() => (mmu.vpid = vpid)).toThrow(/VPID/);

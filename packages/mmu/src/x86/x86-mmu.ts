@@ -6,11 +6,11 @@
  * "Caching Translation Information" (VPIDs, EPT).
  */
 import type { Memory, Tracer } from '@hvsim/core';
-import { readState } from '@hvsim/core';
+import { describeValue, readState, wrongType } from '@hvsim/core';
 import { checkAddress, checkHalves, entryAddress, highHalf, splitAddress } from '../common/address.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { innerClock } from '../common/memory-access.js';
-import { MmuError } from '../common/mmu-error.js';
+import { MmuUsageError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import type { EptWalkerOptions } from '../ept/ept-walker.js';
 import { EPTE_LO } from '../ept/regs.js';
@@ -24,11 +24,28 @@ import { X86PageWalker } from './page-walker.js';
 import type { X86PagingContextOptions } from './paging-context.js';
 import { X86PagingContext } from './paging-context.js';
 import { ACCESS } from './regs.js';
+import { TIME_OPTION_NAMES, checkOptionNames } from '../common/option-names.js';
+
+/** Option names the constructor knows (a misspelled one throws). */
+const X86_MMU_OPTIONS = ['context', 'tlb', 'ept', 'eptOptions', 'tracer', 'cpu', ...TIME_OPTION_NAMES];
 
 // Short names for the constants read on the TLB-hit path.
 const { WRITE, FETCH } = ACCESS;
 const { R: EPT_R, W: EPT_W, X: EPT_X } = EPTE_LO;
 const { WRITABLE, USER, EXECUTABLE, DIRTY } = TLB_ATTR;
+
+/** The MOV to CR4 operand: an object of booleans (`smap`, `pke`, `pks` optional); anything else is host misuse. */
+function checkCr4(next: unknown): void {
+  if (typeof next !== 'object' || next === null) throw new MmuUsageError('bad-argument', `MOV to CR4 takes { pge, pcide, smep, smap?, pke?, pks? }, got ${describeValue(next)}`);
+  const flags = next as Record<string, unknown>;
+  for (const key of ['pge', 'pcide', 'smep', 'smap', 'pke', 'pks']) {
+    const v = flags[key];
+    if (typeof v !== 'boolean' && !(v === undefined && key !== 'pge' && key !== 'pcide' && key !== 'smep')) throw new MmuUsageError('bad-argument', `MOV to CR4 ${key} must be a boolean, got ${describeValue(v)}`);
+  }
+  for (const key of Object.keys(flags)) {
+    if (!['pge', 'pcide', 'smep', 'smap', 'pke', 'pks'].includes(key)) throw new MmuUsageError('unknown-name', `MOV to CR4 has no flag ${JSON.stringify(key)} (known: pge, pcide, smep, smap, pke, pks)`);
+  }
+}
 
 /** Options of {@link X86Mmu}. */
 export interface X86MmuOptions extends TimeOptions {
@@ -41,6 +58,8 @@ export interface X86MmuOptions extends TimeOptions {
   /** EPT capabilities (used whenever EPT is enabled). */
   eptOptions?: EptWalkerOptions;
   tracer?: Tracer;
+  /** Number of the CPU the trace events of this MMU (its TLB and walkers) concern (docs/conventions.md "Tracing"). */
+  cpu?: number;
 }
 
 /**
@@ -81,10 +100,11 @@ export class X86Mmu {
     private readonly memory: Memory,
     options: X86MmuOptions = {},
   ) {
+    checkOptionNames(options, X86_MMU_OPTIONS, 'X86Mmu');
     const ctx = options.context;
     this.context = ctx instanceof X86PagingContext ? ctx : new X86PagingContext(ctx);
     const tlb = options.tlb;
-    const trace = { ...(options.tracer ? { tracer: options.tracer } : {}), ...innerClock(options) };
+    const trace = { ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.cpu !== undefined ? { cpu: options.cpu } : {}), ...innerClock(options) };
     this.tlb = tlb instanceof Tlb ? tlb : new Tlb({ ...tlb, ...trace });
     this.walker = new X86PageWalker(memory, trace);
     this.eptOptions = { ...options.eptOptions, tracer: undefined };
@@ -110,7 +130,7 @@ export class X86Mmu {
    * EPTP) is made on first use and kept while EPT is off.
    */
   setEptEnabled(on: boolean): void {
-    if (typeof on !== 'boolean') throw new MmuError('bad-argument', `setEptEnabled takes a boolean, got ${String(on)}`);
+    if (typeof on !== 'boolean') throw new MmuUsageError('bad-argument', `setEptEnabled takes a boolean, got ${String(on)}`);
     if (on && this.nestedWalker === null) this.nestedWalker = new NestedWalker(this.memory, this.nestedOptions);
     if (on !== this.eptOn) this.localEpoch++;
     this.eptOn = on;
@@ -145,7 +165,7 @@ export class X86Mmu {
   }
 
   set vpid(value: number) {
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuError('bad-argument', `VPID must be an integer in [0, 0xffff], got ${String(value)}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuUsageError('bad-argument', `VPID must be an integer in [0, 0xffff], got ${String(value)}`);
     if (value !== this.vpidValue) this.localEpoch++;
     this.vpidValue = value;
   }
@@ -169,12 +189,17 @@ export class X86Mmu {
   /** Loads the EPTP (EPT enabled only). */
   setEptp(eptp: bigint): void {
     const nested = this.nested;
-    if (nested === null) throw new MmuError('bad-argument', 'setEptp needs EPT enabled ({ ept: true } or setEptEnabled(true))');
+    if (nested === null) throw new MmuUsageError('bad-argument', 'setEptp needs EPT enabled ({ ept: true } or setEptEnabled(true))');
     nested.ept.setEptp(eptp);
     this.localEpoch++;
   }
 
-  /** Translates a linear address given as a number (see {@link translate64}). */
+  /**
+   * Translates a linear address given as a number (see {@link translate64}).
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
+   */
   translate(linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(linear, 'linear address');
     return this.translate64(highHalf(linear), linear >>> 0, access, out);
@@ -185,8 +210,12 @@ export class X86Mmu {
    * access (and, for a write, whose D flag is already set) answers with no
    * memory reference; otherwise the walker runs and a success fills the TLB.
    * A page fault invalidates the address's entries (SDM 3A 4.10.4.1).
+   * Returns `out`, filled in place. Without `out`, it is one result object
+   * this MMU reuses on every call (no allocation): read it before the next
+   * call, or keep a `clone()`.
    */
   translate64(hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
+    checkHalves(hi, lo, 'linear address');
     checkX86Access(access);
     this.translations++;
     const ctx = this.context;
@@ -266,14 +295,24 @@ export class X86Mmu {
     invlpg(this.tlb, this.context, this.vpid, hi, lo);
   }
 
-  /** MOV to CR3 with PCID semantics; #GP on reserved bits. Bumps {@link epoch} even with the no-flush bit (the PCID changes). */
-  movToCr3(value: bigint): void {
+  /**
+   * MOV to CR3 with PCID semantics; #GP on reserved bits. Bumps {@link epoch}
+   * even with the no-flush bit (the PCID changes). The value is the 64-bit
+   * register as a bigint (bit 63 is the no-flush bit), or a number below
+   * 2^53 for convenience (as {@link invlpg}); anything else is a `UsageError`.
+   */
+  movToCr3(value: bigint | number): void {
+    if (typeof value === 'number') {
+      checkAddress(value, 'MOV to CR3 value');
+      value = BigInt(value);
+    } else if (typeof value !== 'bigint') wrongType(value, 'MOV to CR3 value', 'bigint');
     movToCr3(this.tlb, this.context, this.vpid, value);
     this.localEpoch++;
   }
 
   /** MOV to CR4 changing PGE, PCIDE, SMEP (and optionally SMAP, PKE, PKS): updates the context and invalidates as SDM 3A 4.10.4.1 says. */
   movToCr4(next: { pge: boolean; pcide: boolean; smep: boolean; smap?: boolean; pke?: boolean; pks?: boolean }): void {
+    checkCr4(next);
     movToCr4(this.tlb, this.context, this.vpid, next);
     this.localEpoch++;
   }
@@ -330,7 +369,7 @@ export class X86Mmu {
     const translations = s.address('translations');
     const hasNested = s.has('nested');
     const ept = s.has('eptEnabled') ? s.bool('eptEnabled') : hasNested;
-    if (ept && !hasNested) throw new MmuError('bad-argument', 'saved X86Mmu state has eptEnabled but no nested walker state');
+    if (ept && !hasNested) throw new MmuUsageError('bad-argument', 'saved X86Mmu state has eptEnabled but no nested walker state');
     // Validate every part on scratch instances first, so a bad part leaves this MMU untouched.
     new X86PagingContext().restoreState(s.raw('context'));
     new Tlb({ entries: this.tlb.entries, ways: this.tlb.ways, replacement: this.tlb.replacement }).restoreState(s.raw('tlb'));
