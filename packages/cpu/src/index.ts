@@ -75,6 +75,14 @@ export {
   X86Cpu,
 } from './x86/x86-cpu.js';
 export type {
+  /** Saved state of an X86Cpu (registers and the running guest code, replayed on restore). */
+  X86CpuSavedState,
+} from './x86/x86-cpu.js';
+export type {
+  /** One frame of running guest code as saved: entry, position and replay log. */
+  SavedFrame,
+} from './guest/replay.js';
+export type {
   /** Options of an X86Cpu. */
   X86CpuOptions,
   /** Why X86Cpu.run returned. */

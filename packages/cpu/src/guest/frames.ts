@@ -20,6 +20,16 @@ export const FRAME_STATE = {
   RETRY: 2,
 } as const;
 
+/** Kinds of entries in a frame's replay log: what follows the result. */
+export const LOG_KIND = {
+  /** The result alone. */
+  PLAIN: 0,
+  /** The result, then bits 31:0 and 63:32 of a 64-bit result (`g.lo`, `g.hi`). */
+  WIDE: 1,
+  /** The result, then CPUID's EAX, EBX, ECX, EDX. */
+  CPUID: 2,
+} as const;
+
 /** One running piece of guest code (pooled: fields are reset on reuse). */
 export class Frame {
   routine: GuestRoutine | null = null;
@@ -27,6 +37,28 @@ export class Frame {
   entry = 0;
   /** Name of the code, for messages. */
   name = '';
+  /** The vector and error code the code was entered with (-1: none), to re-create it on restore. */
+  vector = -1;
+  errorCode = -1;
+  /** Label of the last checkpoint the code passed, or -1: a restore re-creates the code there. */
+  checkpointLabel = -1;
+  /**
+   * Results of the operations completed since the code started (or since its
+   * last checkpoint), kept only while the CPU records for snapshots: a
+   * restore re-runs the code and feeds it these results.
+   */
+  log = new Float64Array(16);
+  logLength = 0;
+
+  /** Appends to the replay log, growing it as needed. */
+  record(value: number): void {
+    if (this.logLength === this.log.length) {
+      const bigger = new Float64Array(this.log.length * 2);
+      bigger.set(this.log);
+      this.log = bigger;
+    }
+    this.log[this.logLength++] = value;
+  }
   /** Operations completed so far. */
   index = 0;
   state: number = FRAME_STATE.START;
@@ -62,7 +94,7 @@ export class FrameStack {
   }
 
   /** Pushes a frame for `routine` entered at `entry` (null: no code there, the first fetch is #UD). */
-  push(routine: GuestRoutine | null, entry: number, name: string): Frame {
+  push(routine: GuestRoutine | null, entry: number, name: string, vector = -1, errorCode = -1): Frame {
     let f = this.frames[this.depth];
     if (!f) {
       f = new Frame();
@@ -74,6 +106,10 @@ export class FrameStack {
     f.index = 0;
     f.state = FRAME_STATE.START;
     f.result = 0;
+    f.vector = vector;
+    f.errorCode = errorCode;
+    f.checkpointLabel = -1;
+    f.logLength = 0;
     this.depth++;
     return f;
   }

@@ -44,6 +44,12 @@ export class Guest {
   lo = 0;
   /** Bits 63:32 of the last 64-bit result. */
   hi = 0;
+  /**
+   * -1, except while a restored CPU re-creates code that had passed a
+   * checkpoint: then the label of that checkpoint, and the code must go
+   * straight to `yield g.checkpoint(label)` (skipping what it did before it).
+   */
+  restoreLabel = -1;
 
   protected set(code: number, size: number, a: number, b = 0, c = 0): Op {
     const op = this.op;
@@ -100,6 +106,16 @@ export class Guest {
   /** Stores 8 bytes given as halves at guest-virtual `va`. */
   st64Halves(va: number, lo: number, hi: number): Op {
     return this.set(OP.STORE, 8, va, lo >>> 0, hi >>> 0);
+  }
+
+  /**
+   * A checkpoint (no architectural effect; it costs what an operation costs): everything the code
+   * did before it need not be replayed on restore. Put one at the head of an
+   * idle loop whose locals do not matter, and start the code with
+   * `if (g.restoreLabel !== LABEL) { ...set-up... }`.
+   */
+  checkpoint(label = 0): Op {
+    return this.set(OP.CHECKPOINT, 0, label);
   }
 
   /** Pure computation for `cycles` cycles (no architectural effect). */

@@ -61,6 +61,12 @@ export const OP = {
   READ_RSP: 30,
   /** x86 ADD to RSP of `a` (signed), e.g. to discard an exception's error code before IRETQ. */
   ADD_RSP: 31,
+  /**
+   * A checkpoint with label `a` (no architectural effect): the code promises
+   * that, re-created with `Guest.restoreLabel` set to `a`, it goes straight
+   * to this checkpoint; a restore then replays only what came after it.
+   */
+  CHECKPOINT: 32,
   /** arm64 MRS of the system register with encoding `a` (op0 << 14 | op1 << 11 | CRn << 7 | CRm << 3 | op2); result as LOAD of 8 bytes. */
   MRS: 40,
   /** arm64 MSR of `b` (bits 31:0) and `c` (bits 63:32) to the system register with encoding `a`. */

@@ -18,5 +18,5 @@ export const CPU_CONSTANTS = Object.freeze({
   /** `pendingSignals` bits of a local APIC. */
   PENDING_NMI: 1,
   PENDING_EXTINT: 16,
-  OPTION_NAMES: new Set(['memory', 'program', 'mmio', 'pio', 'msrs', 'apic', 'extInt', 'mmu', 'clock', 'costs', 'cpuid', 'apicId', 'cpu', 'tracer']),
+  OPTION_NAMES: new Set(['memory', 'program', 'mmio', 'pio', 'msrs', 'apic', 'extInt', 'mmu', 'clock', 'costs', 'cpuid', 'apicId', 'cpu', 'tracer', 'snapshots']),
 });

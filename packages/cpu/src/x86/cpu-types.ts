@@ -53,6 +53,12 @@ export interface X86CpuOptions {
   cpuid?: CpuidFunction;
   /** Initial APIC ID reported by CPUID (default `cpu`). */
   apicId?: number;
+  /**
+   * Log each frame's operation results so that `saveState` works while guest
+   * code runs (default false: the log costs a few numbers per operation;
+   * checkpoints in the code bound it).
+   */
+  snapshots?: boolean;
   /** This CPU's number in traces (default 0). */
   cpu?: number;
   tracer?: Tracer;

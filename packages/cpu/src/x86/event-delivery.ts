@@ -106,8 +106,9 @@ export class X86EventDelivery extends X86CpuState {
     this.counters.delivered[vector] = (this.counters.delivered[vector] ?? 0) + 1;
     this.charge(this.costs.eventDelivery);
     const code = this.program.at(target);
-    if (code) this.frames.push(code.code(this.guest, vector, pushError ? errorCode >>> 0 : -1), target, code.name);
-    else this.frames.push(null, target, `no code at 0x${target.toString(16)}`);
+    const pushedError = pushError ? errorCode >>> 0 : -1;
+    if (code) this.frames.push(code.code(this.guest, vector, pushedError), target, code.name, vector, pushedError);
+    else this.frames.push(null, target, `no code at 0x${target.toString(16)}`, vector, pushedError);
     this.traceDelivery(vector, kind, pushError ? errorCode : -1);
     return true;
   }

@@ -71,7 +71,7 @@ export class X86Instructions extends X86EventDelivery {
         g.ebx = out.ebx >>> 0;
         g.ecx = out.ecx >>> 0;
         g.edx = out.edx >>> 0;
-        return this.complete(frame, g.eax);
+        return this.completeCpuid(frame);
       }
       case OP.CLI:
         this.rflags &= ~RFLAGS.IF;
@@ -131,6 +131,8 @@ export class X86Instructions extends X86EventDelivery {
         // VMCALL exits in VMX non-root operation; outside it is #UD (SDM 3C 31.3 "VMCALL").
         if (this.vmx !== null) return this.opExit(frame, op, EXIT_REASON.VMCALL);
         return this.fault(frame, op, VECTOR.UD, -1);
+      case OP.CHECKPOINT:
+        return this.passCheckpoint(frame, op.a);
       case OP.PAUSE:
         if (this.vmx?.instructionExits('pause')) return this.opExit(frame, op, EXIT_REASON.PAUSE_INSTRUCTION);
         return this.complete(frame, 0);

@@ -22,7 +22,7 @@ import type { LocalApic } from '@hvsim/lapic';
 import { X86Mmu } from '@hvsim/mmu';
 import type { VmExitInfo, VmxProcessor } from '@hvsim/vmcs';
 import { X86_DEFAULT_COSTS, type X86CostProfile } from '../cost/cost-profile.js';
-import { FRAME_STATE as IMPORTED_FRAME_STATE, FrameStack, type Frame } from '../guest/frames.js';
+import { FRAME_STATE as IMPORTED_FRAME_STATE, FrameStack, LOG_KIND as IMPORTED_LOG_KIND, type Frame } from '../guest/frames.js';
 import { X86Guest } from '../guest/guest.js';
 import type { Op } from '../guest/ops.js';
 import type { GuestProgram } from '../guest/program.js';
@@ -37,6 +37,7 @@ import type { X86CpuOptions, X86InterruptController, X86RunResult } from './cpu-
 // under Node's ESM loader each use of an imported binding is a getter call,
 // which cost a quarter of a load/store loop (measured with --cpu-prof).
 const FRAME_STATE = IMPORTED_FRAME_STATE;
+const LOG_KIND = IMPORTED_LOG_KIND;
 const { CR0, CR4, EFER, RFLAGS_RESET } = regs;
 const { SHADOW_NONE, TWO_32, EFER_WRITABLE, OPTION_NAMES } = CPU_CONSTANTS;
 
@@ -74,6 +75,8 @@ export class X86CpuState {
   protected readonly cpuidFn: CpuidFunction;
 
   protected readonly cpuNumber: number;
+  /** Whether frames log their results, so `saveState` works in the middle of guest code (option `snapshots`). */
+  protected readonly recording: boolean;
 
   protected readonly frames = new FrameStack();
 
@@ -139,6 +142,7 @@ export class X86CpuState {
     this.cpuNumber = options.cpu ?? 0;
     this.costs = options.costs ?? X86_DEFAULT_COSTS;
     this.cpuidFn = options.cpuid ?? defaultCpuid(options.apicId ?? this.cpuNumber);
+    this.recording = options.snapshots ?? false;
     this.mmu = options.mmu ?? new X86Mmu(options.memory, options.clock ? { clock: options.clock } : {});
     this.memory = new X86LinearMemory(new PhysicalAddressSpace(options.memory, options.mmio ?? new MmioBus()), this.mmu);
     this.memory.beforeDeviceAccess = () => {
@@ -152,13 +156,49 @@ export class X86CpuState {
     frame.index++;
     frame.state = FRAME_STATE.RESUME;
     frame.result = result;
+    if (this.recording) {
+      frame.record(LOG_KIND.PLAIN);
+      frame.record(result);
+    }
   }
 
   protected complete64(frame: Frame, lo: number, hi: number): void {
     const g = this.guest;
     g.lo = lo >>> 0;
     g.hi = hi >>> 0;
-    this.complete(frame, g.lo + g.hi * TWO_32);
+    const result = g.lo + g.hi * TWO_32;
+    frame.index++;
+    frame.state = FRAME_STATE.RESUME;
+    frame.result = result;
+    if (this.recording) {
+      frame.record(LOG_KIND.WIDE);
+      frame.record(result);
+      frame.record(g.lo);
+      frame.record(g.hi);
+    }
+  }
+
+  /** CPUID completed: EAX is the result, all four registers are logged. */
+  protected completeCpuid(frame: Frame): void {
+    const g = this.guest;
+    frame.index++;
+    frame.state = FRAME_STATE.RESUME;
+    frame.result = g.eax;
+    if (this.recording) {
+      frame.record(LOG_KIND.CPUID);
+      frame.record(g.eax);
+      frame.record(g.eax);
+      frame.record(g.ebx);
+      frame.record(g.ecx);
+      frame.record(g.edx);
+    }
+  }
+
+  /** A checkpoint: what came before it in this frame will not be replayed (see `Guest.checkpoint`). */
+  protected passCheckpoint(frame: Frame, label: number): void {
+    frame.checkpointLabel = label;
+    frame.logLength = 0;
+    this.complete(frame, 0);
   }
 
   protected stopAt(frame: Frame, op: Op): void {

@@ -10,10 +10,12 @@
  * APIC (or an i8259 through ExtINT). It runs at CPL 0 in IA-32e mode with
  * 4-level paging (or with paging off and 32-bit linear addresses).
  */
-import { UsageError, describeValue } from '@hvsim/core';
+import { SnapshotError, UsageError, describeValue, readState } from '@hvsim/core';
 import type { LocalApic } from '@hvsim/lapic';
 import { VMCS_FIELD, type GuestEvent, type NonRootOutcome, type VmExitInfo, type VmxProcessor } from '@hvsim/vmcs';
-import { FRAME_STATE as IMPORTED_FRAME_STATE, type Frame } from '../guest/frames.js';
+import { FRAME_STATE as IMPORTED_FRAME_STATE, LOG_KIND, type Frame } from '../guest/frames.js';
+import type { X86Guest } from '../guest/guest.js';
+import { applyWideLog, installFrames, readSavedFrames, replayFrames, saveFrames, type SavedFrame } from '../guest/replay.js';
 import { OP as IMPORTED_OP, type Op } from '../guest/ops.js';
 import type { CpuStats } from '../stats.js';
 import * as regs from './regs.js';
@@ -26,10 +28,40 @@ import type { X86Registers, X86RunResult } from './cpu-types.js';
 // which cost a quarter of a load/store loop (measured with --cpu-prof).
 const OP = IMPORTED_OP;
 const FRAME_STATE = IMPORTED_FRAME_STATE;
-const { RFLAGS, VECTOR } = regs;
-const { KIND, SHADOW_NONE, SHADOW_STI, TWO_32, CR4_MODELLED, PENDING_NMI, PENDING_EXTINT } = CPU_CONSTANTS;
+const { EFER, RFLAGS, VECTOR } = regs;
+const { KIND, SHADOW_NONE, SHADOW_STI, SHADOW_MOV_SS, EFER_WRITABLE, CR4_MODELLED, PENDING_NMI, PENDING_EXTINT } = CPU_CONSTANTS;
 
 export type { X86CpuOptions, X86InterruptController, X86Registers, X86RunResult } from './cpu-types.js';
+
+/** Saved state of an {@link X86Cpu} (see `saveState`). */
+export interface X86CpuSavedState {
+  type: 'hvsim.x86-cpu';
+  version: 1;
+  localTime: number;
+  registers: X86Registers;
+  tscOffset: number;
+  tpr: number;
+  shadow: number;
+  nmiBlocked: boolean;
+  nmiPending: boolean;
+  halted: boolean;
+  shutdown: boolean;
+  /** The guest interface's result registers: lo, hi, eax, ebx, ecx, edx. */
+  guest: number[];
+  frames: SavedFrame[];
+}
+
+/** x86's extra logged registers: `lo`/`hi`, and CPUID's four. */
+function applyX86Log(guest: X86Guest, kind: number, log: readonly number[], at: number): number {
+  if (kind === LOG_KIND.CPUID) {
+    guest.eax = log[at]!;
+    guest.ebx = log[at + 1]!;
+    guest.ecx = log[at + 2]!;
+    guest.edx = log[at + 3]!;
+    return 4;
+  }
+  return applyWideLog(guest, kind, log, at);
+}
 
 /** An x86-64 processor running guest code (see the file comment). */
 export class X86Cpu extends X86Instructions {
@@ -124,15 +156,98 @@ export class X86Cpu extends X86Instructions {
     const top = this.frames.top;
     if (top === undefined || top.state !== FRAME_STATE.RETRY) throw new UsageError('bad-state', 'completePendingOperation: no operation is pending');
     if (!Number.isInteger(result) || !Number.isInteger(hi)) throw new UsageError('bad-argument', `completePendingOperation needs integer halves, got ${describeValue(result)}, ${describeValue(hi)}`);
-    const g = this.guest;
-    if (top.saved.size === 8 || hi !== 0) {
-      g.lo = result >>> 0;
-      g.hi = hi >>> 0;
-      this.complete(top, g.lo + g.hi * TWO_32);
-    } else {
-      this.complete(top, result >>> 0);
-    }
+    if (top.saved.size === 8 || hi !== 0) this.complete64(top, result >>> 0, hi >>> 0);
+    else this.complete(top, result >>> 0);
     this.vmcsWrite(VMCS_FIELD.GUEST_RIP, top.rip);
+  }
+
+  // --- snapshots ----------------------------------------------------------------
+
+  /**
+   * The architectural state, with the guest code running on the CPU: each
+   * frame's entry, position and replay log (see guest/replay.ts). Wiring
+   * (memory, buses, the APIC, the MMU and its TLB, an attached VMX) is not
+   * saved: save those models beside it. Needs the `snapshots` option while
+   * guest code runs.
+   */
+  saveState(): X86CpuSavedState {
+    if (!this.recording && this.frames.size > 0) throw new UsageError('bad-state', 'saveState while guest code runs needs an X86Cpu created with { snapshots: true }');
+    const g = this.guest;
+    return {
+      type: 'hvsim.x86-cpu',
+      version: 1,
+      localTime: this.localTime,
+      registers: this.registers(),
+      tscOffset: this.tscOffset,
+      tpr: this.tpr,
+      shadow: this.shadow,
+      nmiBlocked: this.nmiBlocked,
+      nmiPending: this.nmiPending,
+      halted: this.halted,
+      shutdown: this.shutdownState,
+      guest: [g.lo, g.hi, g.eax, g.ebx, g.ecx, g.edx],
+      frames: saveFrames(this.frames),
+    };
+  }
+
+  /**
+   * Restores a saved state: registers are loaded (paging state into the
+   * MMU) and each frame's code is re-created and replayed to where it stood.
+   * Everything is checked, and the code replayed, before anything changes;
+   * a foreign or malformed state, or guest code that does not replay the
+   * same way, throws a `SnapshotError` and leaves the CPU as it was.
+   */
+  restoreState(state: unknown): void {
+    const r = readState(state, 'hvsim.x86-cpu', 1);
+    const localTime = r.int('localTime', 0, Number.MAX_SAFE_INTEGER);
+    const regs = r.object('registers');
+    const registers: X86Registers = {
+      rflags: regs.int('rflags', 0, 0xffff_ffff),
+      rsp: regs.int('rsp', 0, Number.MAX_SAFE_INTEGER),
+      cr0: regs.int('cr0', 0, 0xffff_ffff),
+      cr2: regs.int('cr2', 0, Number.MAX_SAFE_INTEGER),
+      cr3: regs.int('cr3', 0, 2 ** 52 - 1),
+      cr4: regs.int('cr4', 0, 0xffff_ffff),
+      efer: regs.int('efer', 0, 0xffff_ffff),
+      idtBase: regs.int('idtBase', 0, Number.MAX_SAFE_INTEGER),
+      idtLimit: regs.int('idtLimit', 0, 0xffff),
+    };
+    const tscOffset = r.number('tscOffset');
+    const tpr = r.int('tpr', 0, 15);
+    const shadow = r.int('shadow', SHADOW_NONE, SHADOW_MOV_SS);
+    const nmiBlocked = r.bool('nmiBlocked');
+    const nmiPending = r.bool('nmiPending');
+    const halted = r.bool('halted');
+    const shutdown = r.bool('shutdown');
+    const [lo, hi, eax, ebx, ecx, edx] = r.intArray('guest', 0, 0xffff_ffff, 6) as [number, number, number, number, number, number];
+    const saved = readSavedFrames(r, 'frames');
+    if ((registers.efer & ~(EFER_WRITABLE | EFER.LMA)) !== 0) throw new SnapshotError('shape', `hvsim.x86-cpu.registers.efer sets reserved bits: 0x${registers.efer.toString(16)}`);
+    // Replay first: a divergence throws before anything is changed.
+    const replayed = replayFrames(this.program, this.guest, saved, applyX86Log);
+    installFrames(this.frames, replayed);
+    const g = this.guest;
+    [g.lo, g.hi, g.eax, g.ebx, g.ecx, g.edx] = [lo, hi, eax, ebx, ecx, edx];
+    this.localTime = localTime;
+    this.rflags = registers.rflags | RFLAGS.FIXED1;
+    this.rsp = registers.rsp;
+    this.cr2 = registers.cr2;
+    this.idtBase = registers.idtBase;
+    this.idtLimit = registers.idtLimit;
+    this.efer = registers.efer;
+    this.loadCr4(registers.cr4);
+    this.loadCr3(registers.cr3);
+    this.loadCr0(registers.cr0);
+    this.efer = registers.efer;
+    this.syncPagingContext();
+    this.tscOffset = tscOffset;
+    this.tpr = tpr;
+    this.shadow = shadow;
+    this.nmiBlocked = nmiBlocked;
+    this.nmiPending = nmiPending;
+    this.halted = halted;
+    this.shutdownState = shutdown;
+    this.exited = false;
+    this.exitInfo = null;
   }
 
   /** The architectural registers the host may inspect. */
