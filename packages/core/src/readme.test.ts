@@ -25,7 +25,7 @@ import {
   type MmioDevice,
 } from './index.js';
 import { checkAtomicRestore } from './testing/index.js';
-import { readmeBlocks, runReadmeProgram, scratchDirectory } from './test-support/readme-blocks.js';
+import { readmeBlocks, runReadmeProgram, scratchDirectory } from '../../../test-support/readme-blocks.js';
 
 describe('README.md: the ```ts blocks, extracted and run in order as written', () => {
   const blocks = readmeBlocks(join(import.meta.dirname, '..', 'README.md'));

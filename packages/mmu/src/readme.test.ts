@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { PhysicalMemory } from '@hvsim/core';
 import { describe, expect, it } from 'vitest';
-import { readmeBlocks, runReadmeBlock } from './test-support/readme-blocks.js';
+import { readmeBlocks, runReadmeBlock } from '../../../test-support/readme-blocks.js';
 import {
   ACCESS,
   EptBuilder,

@@ -6,7 +6,7 @@ import * as core from '@hvsim/core';
 import * as lapic from '@hvsim/lapic';
 import * as vmcs from './index.js';
 import type { NonRootOutcome, VmxProcessor } from './index.js';
-import { blockUnder, readmeBlocks, runBlock } from './internal/readme-blocks.js';
+import { blockUnder, readmeBlocks, runBlock } from '../../../test-support/readme-blocks.js';
 
 const blocks = readmeBlocks(new URL('../README.md', import.meta.url));
 const modules = { '@hvsim/core': core, '@hvsim/lapic': lapic, '@hvsim/vmcs': vmcs };

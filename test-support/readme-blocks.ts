@@ -1,13 +1,22 @@
 /**
- * The ```ts blocks of a README, extracted and run as written: a block (or
- * all blocks of a README whose examples build on each other, in order) is
- * written to a module in a temporary directory and imported through vitest
- * (so `@hvsim/*` resolve to the sources, as in every test). The README is
- * the only copy of the code, so it cannot drift from what runs.
+ * The ```ts examples of a package README, extracted and run as written by
+ * that package's tests, so the README is the only copy of the code and
+ * cannot drift from what runs. Shared by every package's tests (not
+ * published: it lives outside the packages).
+ *
+ * Two ways to run a block:
+ * - `runBlock`: transpiled (types dropped, imports answered from the module
+ *   namespaces the test passes) and run as a function that returns the
+ *   block's top-level names the test asks for, and what it logged;
+ * - `runReadmeBlock` / `runReadmeProgram`: written to a module in a
+ *   temporary directory and imported through vitest (so `@hvsim/*` resolve to
+ *   the sources), one block alone or all blocks in order as one program.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 
 /** One ```ts block of a README. */
 export interface ReadmeBlock {
@@ -18,8 +27,15 @@ export interface ReadmeBlock {
   readonly code: string;
 }
 
-/** Every ```ts block of the Markdown file at `path`, in order. */
-export function readmeBlocks(path: string): ReadmeBlock[] {
+/** What running a block with `runBlock` gave: the requested top-level names and what it logged. */
+export interface BlockRun {
+  scope: Record<string, unknown>;
+  logs: string[];
+}
+
+/** Every ```ts block of the Markdown file at `source` (a path or a file URL), in order. */
+export function readmeBlocks(source: string | URL): ReadmeBlock[] {
+  const path = typeof source === 'string' ? source : fileURLToPath(source);
   const lines = readFileSync(path, 'utf8').split('\n');
   const blocks: ReadmeBlock[] = [];
   let heading = '(top)';
@@ -34,6 +50,38 @@ export function readmeBlocks(path: string): ReadmeBlock[] {
     i = end;
   }
   return blocks;
+}
+
+/** The block under `heading` (exactly one must exist). */
+export function blockUnder(blocks: readonly ReadmeBlock[], heading: string): ReadmeBlock {
+  const found = blocks.filter((b) => b.heading === heading);
+  if (found.length !== 1) throw new Error(`README: ${found.length} \`\`\`ts blocks under "${heading}"`);
+  return found[0]!;
+}
+
+const transpiled = new WeakMap<ReadmeBlock, string>();
+
+/**
+ * Runs `block` with its imports resolved from `modules` (specifier to module
+ * namespace; an import of anything else fails) and returns the values of
+ * `names` (top-level declarations of the block) and the lines it logged
+ * through `console.log`.
+ */
+export function runBlock(block: ReadmeBlock, modules: Record<string, unknown>, names: readonly string[] = []): BlockRun {
+  let js = transpiled.get(block);
+  if (js === undefined) {
+    js = ts.transpileModule(block.code, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: false }, reportDiagnostics: false }).outputText;
+    transpiled.set(block, js);
+  }
+  const logs: string[] = [];
+  const fakeConsole = { log: (...args: unknown[]): void => void logs.push(args.map(String).join(' ')) };
+  const require = (specifier: string): unknown => {
+    if (!(specifier in modules)) throw new Error(`README block at line ${block.line} imports ${specifier}, which the test does not provide`);
+    return modules[specifier];
+  };
+  // The block is the package's own documentation, run as code on purpose.
+  const run = new Function('require', 'exports', 'console', `${js}\nreturn { ${names.join(', ')} };`) as (r: typeof require, e: object, c: typeof fakeConsole) => Record<string, unknown>;
+  return { scope: run(require, {}, fakeConsole), logs };
 }
 
 let dir: string | undefined;
@@ -66,8 +114,7 @@ const IMPORT = /^import\s+(type\s+)?\{([^}]*)\}\s+from\s+'([^']+)';\s*$/;
  * Runs `blocks` as one module, in order, the way a reader follows a README
  * whose examples build on each other: the `import { ... } from '...'` lines
  * of every block are merged (a name imported twice is imported once) and
- * the rest runs in sequence. `cwd`, when given, is the working directory
- * while it runs (for an example that writes a file).
+ * the rest runs in sequence.
  */
 export async function runReadmeProgram(blocks: readonly ReadmeBlock[], name: string, cwd?: string): Promise<void> {
   const imports = new Map<string, Set<string>>();
