@@ -324,11 +324,11 @@ export class IntelIommu implements MmioDevice, MsiTarget {
 
   /**
    * MsiTarget: an MSI write from requester `sourceId` (0 when the platform
-   * carries none) goes through interrupt remapping as {@link sendMsi} does;
-   * returns its delivery status.
+   * carries none) goes through interrupt remapping as {@link sendMsi} does,
+   * with its `flow`; returns its delivery status.
    */
-  deliverMsi(address: number, data: number, sourceId = 0): DeliveryStatus {
-    return this.sendMsi(sourceId, address, data).status;
+  deliverMsi(address: number, data: number, sourceId = 0, flow = 0): DeliveryStatus {
+    return this.sendMsi(sourceId, address, data, flow).status;
   }
 
   // --- inspection --------------------------------------------------------

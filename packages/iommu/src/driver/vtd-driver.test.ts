@@ -56,6 +56,19 @@ describe('VtdDriver: DMA remapping (VFIO_IOMMU_MAP_DMA / UNMAP_DMA)', () => {
     expect(iommu.dmaRead(NIC, 0x1_0000, 4).status).toBe('ok');
   });
 
+  it('keeps a stale IOTLB entry after the tables change until the IOTLB is invalidated (VT-d 6.2.2, 6.5.2.3)', () => {
+    const { iommu, driver } = host();
+    const tables = driver.attachDevice(NIC, 4)!;
+    driver.mapDma(NIC, 0x5000, 0x20_0000, 0x1000);
+    driver.enableTranslation();
+    expect(iommu.dmaRead(NIC, 0x5000, 4).status).toBe('ok');
+    // The tables alone, without the driver's invalidation: the cached translation stays in use.
+    tables.unmap(0x5000, 0x1000);
+    expect(iommu.dmaRead(NIC, 0x5000, 4)).toMatchObject({ status: 'ok', physicalAddress: 0x20_0000 });
+    driver.invalidateIotlb(4, 0x5000, 0x1000);
+    expect(iommu.dmaRead(NIC, 0x5000, 4).status).toBe('fault');
+  });
+
   it('uses 2 MiB and 1 GiB pages where the range aligns (CAP.SLLPS)', () => {
     const { iommu, driver } = host();
     const tables = driver.attachDevice(NIC, 1)!;

@@ -18,7 +18,6 @@
  * fault, DELIVERED or COALESCED (the PIR bit was already set) for a post.
  */
 import { DELIVERY_STATUS, UsageError, type DeliveryStatus, type Memory } from '@hvsim/core';
-import { remappableMsiHandle } from '@hvsim/lapic';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import type { MsiResult } from '../results.js';
 import type { IommuInterruptTarget } from '../target.js';
@@ -89,8 +88,9 @@ export class InterruptRemapper {
       this.block(sid, VTD_FAULT_REASON.IR_COMPATIBILITY_BLOCKED, 0, 0, out);
       return;
     }
-    // VT-d 5.1.2.2: handle from address[19:5] and address[2]; SHV = address[3].
-    const handle = remappableMsiHandle(address);
+    // VT-d 5.1.2.2: handle[14:0] = address[19:5], handle[15] = address[2]; SHV = address[3].
+    // (lapic's remappableMsiHandle, written out: the hot path must not pay a call per field.)
+    const handle = ((address >>> 5) & 0x7fff) | (((address >>> 2) & 1) << 15);
     let index = handle;
     if ((address & 0x8) !== 0) {
       if (data >>> 16 !== 0) {
@@ -133,23 +133,21 @@ export class InterruptRemapper {
    * descriptor view (no allocation, no page lookup while the memory's
    * generation holds).
    */
-  private views: (import('@hvsim/core').PageView | undefined)[] = [];
   private post(sid: number, index: number, out: MsiResult): void {
     const cache = this.cache;
     const pid = cache.descriptor(index);
-    let v = this.views[index];
-    if (v === undefined || v.generation !== this.memory.generation) { v = this.memory.pageView(pid.address); this.views[index] = v; }
-    if (v === undefined) { this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_ACCESS, index, cache.fpd[index]!, out); return; }
-    const w = v.words; const b = (pid.address % 4096) >>> 2;
-    if (((w[b + 8]! & 0xff00fffc) | w[b + 10]! | w[b + 11]! | w[b + 12]! | w[b + 13]! | w[b + 14]! | w[b + 15]!) !== 0) {
+    if (!pid.isAccessible()) {
+      // Not backed (or not writable): an access error on the descriptor.
+      this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_ACCESS, index, cache.fpd[index]!, out);
+      return;
+    }
+    if (pid.reservedBitsSet()) {
       this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_RESERVED, index, cache.fpd[index]!, out);
       return;
     }
-    const vec = cache.vector[index]!;
-    const i = b + (vec >>> 5); const bit = 1 << (vec & 31); const word = w[i]!;
-    const coalesced = (word & bit) !== 0;
-    if (!coalesced) { w[i] = word | bit; if (this.memory.observed) this.memory.noteWritten(pid.address + ((vec >>> 5) << 2), 4); }
-    const control = w[b + 8]!;
+    // PIR[vector] <- 1; X = !ON && (URG || !SN); ON <- ON | X (VT-d 9.11).
+    const coalesced = pid.testAndSetPir(cache.vector[index]!);
+    const control = pid.control;
     out.outcome = 'posted';
     out.status = coalesced ? DELIVERY_STATUS.COALESCED : DELIVERY_STATUS.DELIVERED;
     if ((control & PID_ON) !== 0 || ((control & PID_SN) !== 0 && cache.urgent[index] === 0)) {
@@ -159,6 +157,7 @@ export class InterruptRemapper {
     pid.on = true;
     this.counters.postsNotified++;
     out.notified = true;
+    // Notification event: vector NV to NDST, physical, fixed, edge, RH = 0 (VT-d 5.2.3).
     const nv = (control >>> 16) & 0xff;
     const ndst = pid.ndst;
     const x2apic = cache.x2apic[index] === 1;
