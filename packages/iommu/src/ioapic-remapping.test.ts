@@ -52,7 +52,7 @@ describe('IOAPIC → VT-d interrupt remapping → local APIC (VT-d 5.1.5.1)', ()
     p.setRte(5, encodeRemappableRte({ index: 9, vector: 0x52 }));
     expect(p.ioapic.setIrq(5, true)).toBe(DELIVERY_STATUS.BLOCKED);
     expect(p.apic.hasPendingInterrupt()).toBe(false);
-    expect(p.iommu.faultRecord(0)?.reason).toBe(0x22);
+    expect(p.iommu.faultRecord(0).reason).toBe(0x22);
   });
 
   it('blocks a pin whose IRTE validates a different source ID (VT-d 9.10 SVT/SQ/SID)', () => {
