@@ -1,0 +1,43 @@
+/**
+ * Exits counted by reason, as `perf kvm stat` reports them: hardware exit
+ * reasons by their architecture's names (x86: VMX basic exit reasons) and
+ * exits to userspace by `KVM_EXIT_*` name.
+ */
+
+/** Exit counters of a vCPU or a VM. */
+export class ExitStats {
+  private readonly counts = new Map<string, number>();
+  /** Total hardware exits. */
+  exits = 0;
+  /** Total returns to userspace. */
+  userspaceExits = 0;
+
+  /** Counts one hardware exit of reason `name`. */
+  countExit(name: string): void {
+    this.exits++;
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+
+  /** Counts one return to userspace with `name` (`KVM_EXIT_IO`...). */
+  countUserspace(name: string): void {
+    this.userspaceExits++;
+    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+  }
+
+  /** The count of one reason. */
+  count(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
+
+  /** All counts by reason name, sorted by name. */
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** Resets every counter. */
+  reset(): void {
+    this.counts.clear();
+    this.exits = 0;
+    this.userspaceExits = 0;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * A kvmtool-style VMM for tests, using the KVM API alone: /dev/kvm, a VM
+ * with one memslot of RAM, the in-kernel irqchip, one vCPU in 64-bit mode
+ * with identity page tables the VMM writes into guest RAM (as a loader
+ * does), an IDT, and a serial-port stub serving KVM_EXIT_IO.
+ */
+import { encodeIdtGate, type Op, type X86Guest } from '@hvsim/cpu';
+import { PageAllocator, X86PageTableBuilder } from '@hvsim/mmu';
+import { KVM_EXIT, KVM_EXIT_IO_OUT } from '../generic/constants.js';
+import { Kvm } from '../kvm.js';
+import type { X86Vcpu } from '../x86/vcpu.js';
+import type { X86Vm } from '../x86/vm.js';
+
+/** Guest-physical layout of the test guest. */
+export const GUEST = {
+  RAM: 8 << 20,
+  IDT: 0x1000,
+  STACK_TOP: 0x8_0000,
+  ENTRY: 0x10_0000,
+  TABLES: 0x30_0000,
+  APIC: 0xfee0_0000,
+  IOAPIC: 0xfec0_0000,
+  /** A 4 MiB window with no RAM behind it (page tables map it): device MMIO, extra slots. */
+  HOLE: 0xd000_0000,
+  SERIAL: 0x3f8,
+  /** A write here asks the VMM to stop (like an ACPI power-off port). */
+  POWER: 0x501,
+} as const;
+
+/** The VMM: what it built and the serial output. */
+export interface TinyVmm {
+  kvm: Kvm;
+  vm: X86Vm;
+  vcpu: X86Vcpu;
+  ram: number;
+  serial: number[];
+  /** Installs an IDT gate (the VMM writing the guest's IDT, as a loader would). */
+  setGate(vector: number, target: number): void;
+  /** Runs the vCPU, serving I/O exits, until the guest writes the power port or an exit the VMM does not serve. */
+  runUntilStop(maxRuns?: number): number;
+}
+
+/** Builds the VM through the API (see the file comment); `irqchip` false leaves interrupts to userspace. */
+export function tinyVmm(options: { irqchip?: boolean; code: (g: X86Guest) => Generator<Op, void, number> }): TinyVmm {
+  const kvm = new Kvm();
+  const vm = kvm.createVm();
+  if (options.irqchip ?? true) vm.createIrqchip();
+  const ram = kvm.mmap(GUEST.RAM);
+  vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0, memorySize: GUEST.RAM, userspaceAddr: ram });
+  // Page tables in guest RAM: identity-map RAM (2 MiB pages) and the APIC and IOAPIC pages.
+  const toHost = (gpa: number): number => ram + gpa;
+  const tables = new X86PageTableBuilder(kvm.memory, new PageAllocator(GUEST.TABLES, 0x10_0000), 4, toHost);
+  for (let la = 0; la < GUEST.RAM; la += 0x20_0000) tables.map(la, la, { pageSize: 0x20_0000, writable: true, accessed: true, dirty: true });
+  for (const page of [GUEST.APIC, GUEST.IOAPIC]) tables.map(page, page, { writable: true, accessed: true, dirty: true });
+  for (const big of [GUEST.HOLE, GUEST.HOLE + 0x20_0000]) tables.map(big, big, { pageSize: 0x20_0000, writable: true, accessed: true, dirty: true });
+  vm.program.define(GUEST.ENTRY, options.code);
+  const vcpu = vm.createVcpu(0);
+  vcpu.setSregs({ cr3: tables.root, efer: 0xd00, idt: { base: GUEST.IDT, limit: 0xfff } });
+  vcpu.setRegs({ rip: GUEST.ENTRY, rsp: GUEST.STACK_TOP, rflags: 2 });
+  const serial: number[] = [];
+  const setGate = (vector: number, target: number): void => {
+    encodeIdtGate({ target }).forEach((w, i) => {
+      kvm.memory.write32(toHost(GUEST.IDT + vector * 16 + 4 * i), w);
+    });
+  };
+  const runUntilStop = (maxRuns = 100): number => {
+    for (let i = 0; i < maxRuns; i++) {
+      const run = vcpu.run();
+      if (run.exit_reason !== KVM_EXIT.IO) return run.exit_reason;
+      const { port, direction } = run.io;
+      const data = run.ioData;
+      if (direction === KVM_EXIT_IO_OUT && port === GUEST.SERIAL) serial.push(data[0]!);
+      else if (direction === KVM_EXIT_IO_OUT && port === GUEST.POWER) return KVM_EXIT.IO;
+      else if (port === GUEST.SERIAL + 5) data[0] = 0x20; // LSR: transmitter empty
+      else data.fill(0xff); // nothing there
+    }
+    throw new Error('the guest did not stop');
+  };
+  return { kvm, vm, vcpu, ram, serial, setGate, runUntilStop };
+}
