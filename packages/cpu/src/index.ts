@@ -51,6 +51,10 @@ export type {
   X86CostProfile,
 } from './cost/cost-profile.js';
 export type {
+  /** The fields every CPU cost profile has (name, clock rate, op, load, store, walk reference, MMIO, sources). */
+  CostProfileBase,
+} from './cost/profile.js';
+export type {
   /** A copy of a CPU's counters. */
   CpuStats,
 } from './stats.js';
@@ -161,6 +165,8 @@ export type {
   Arm64Registers,
   /** An arm64 CPU's counters (with traps to EL2 by class). */
   Arm64Stats,
+  /** Saved state of an Arm64Cpu (saveState). */
+  Arm64CpuSavedState,
   /** Options of Arm64Cpu.attachHypervisor. */
   Arm64HypervisorOptions,
 } from './arm64/arm64-cpu.js';

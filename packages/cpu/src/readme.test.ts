@@ -1,44 +1,86 @@
-/** The README's example, run as written (SDM 3A 6.12 IDT delivery, 11.5.4 APIC timer). */
+// The README's examples, extracted from README.md and run as written, so the
+// documentation cannot drift from what is tested. Each test checks what its
+// block leaves behind against the section it documents.
 import { describe, expect, it } from 'vitest';
-import { Clock, MmioBus, PhysicalMemory } from '@hvsim/core';
-import { APIC_REG, LocalApic } from '@hvsim/lapic';
-import { GuestProgram, X86Cpu, encodeIdtGate, type X86Guest } from './index.js';
+import * as core from '@hvsim/core';
+import * as gic from '@hvsim/gic';
+import * as lapic from '@hvsim/lapic';
+import * as mmu from '@hvsim/mmu';
+import * as vmcs from '@hvsim/vmcs';
+import { PageAllocator, Stage2Builder, Stage2Walker } from '@hvsim/mmu';
+import * as cpu from './index.js';
+import type { Arm64Cpu, Arm64Guest, Op, X86Cpu, X86Guest } from './index.js';
+import { ARM_LAYOUT, arm64Machine } from './test-support/arm64-machine.js';
+import { GUEST, vmxMachine } from './test-support/vmx-machine.js';
+import { blockUnder, readmeBlocks, runBlock } from '../../../test-support/readme-blocks.js';
 
-describe('README: a guest kernel in a few lines', () => {
-  it('works as documented', () => {
-    const clock = new Clock();
-    const memory = new PhysicalMemory();
-    memory.addRegion(0, 16 << 20);
-    const apic = new LocalApic({ id: 0, clock });
-    const mmio = new MmioBus();
-    mmio.map(0xfee0_0000, 0x1000, apic);
+const blocks = readmeBlocks(new URL('../README.md', import.meta.url));
+const modules = { '@hvsim/core': core, '@hvsim/gic': gic, '@hvsim/lapic': lapic, '@hvsim/mmu': mmu, '@hvsim/vmcs': vmcs, '@hvsim/cpu': cpu };
+const run = (heading: string, names: string[]): ReturnType<typeof runBlock> => runBlock(blockUnder(blocks, heading), modules, names);
+type Routine = Generator<Op, void, number>;
 
-    const program = new GuestProgram<X86Guest>();
-    const APIC = 0xfee0_0000;
-    let ticks = 0;
-    program.define(0x20_0000, function* timer(g: X86Guest) {
-      ticks++;
-      yield g.st32(APIC + APIC_REG.APIC_EOI, 0);
-      yield g.iret();
+describe('README examples (run from README.md as written)', () => {
+  it('every ```ts block is one of those checked below', () => {
+    expect(blocks.map((b) => b.heading)).toEqual([
+      'A guest kernel in a few lines',
+      'In VMX non-root operation',
+      'Saving a CPU in the middle of guest code',
+      'Time and costs',
+      'arm64: `Arm64Cpu`',
+      'Under a hypervisor (EL2 is the host)',
+    ]);
+  });
+
+  it('a guest kernel: LAPIC timer interrupts through the IDT, EOI, IRET (SDM 3A 6.12, 11.5.4)', () => {
+    const { logs } = run('A guest kernel in a few lines', []);
+    expect(logs).toEqual(['finished 3 3']);
+  });
+
+  it('VMX non-root: the host loop sees exactly the exits CPUID and VMCALL cause (SDM 3C 26.1.2, 26.1.3)', () => {
+    const { scope } = run('In VMX non-root operation', ['runVcpu']);
+    const runVcpu = scope.runVcpu as (vmx: vmcs.VmxProcessor, c: X86Cpu, emulate: (op: Readonly<Op>) => number) => number[];
+    const m = vmxMachine();
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      yield g.st32(GUEST.DATA, yield g.cpuid(0));
+      yield g.st32(GUEST.DATA + 4, yield g.vmcall(7));
     });
-    program.define(0x10_0000, function* main(g: X86Guest) {
-      const gate = encodeIdtGate({ target: 0x20_0000 });
-      for (let i = 0; i < 4; i++) yield g.st32(0x1000 + 0x30 * 16 + 4 * i, gate[i]!);
-      yield g.lidt(0x1000, 0xfff);
-      yield g.st32(APIC + APIC_REG.APIC_SVR, 0x1ff);
-      yield g.st32(APIC + APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-      yield g.st32(APIC + APIC_REG.APIC_LVT_TIMER, (1 << 17) | 0x30);
-      yield g.st32(APIC + APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
-      while (ticks < 3) {
-        yield g.sti();
-        yield g.hlt();
-        yield g.cli();
-      }
-    });
+    m.cpu.start(GUEST.ENTRY);
+    expect(runVcpu(m.vmx, m.cpu, (op) => op.code + 0x100)).toEqual([10, 18]);
+    expect([m.memory.read32(m.toHost(GUEST.DATA)), m.memory.read32(m.toHost(GUEST.DATA + 4))]).toEqual([cpu.OP.CPUID + 0x100, cpu.OP.VMCALL + 0x100]);
+  });
 
-    const cpu = new X86Cpu({ memory, program, mmio, apic, clock });
-    cpu.setRegisters({ rsp: 0x8_0000 });
-    cpu.start(0x10_0000);
-    expect([cpu.run(10_000_000), ticks, cpu.stats().delivered[0x30]]).toEqual(['finished', 3, 3]);
+  it('saving in the middle of guest code: the restored CPU continues as the one that never stopped', () => {
+    const { logs } = run('Saving a CPU in the middle of guest code', []);
+    expect(logs).toEqual(['finished finished 100 true']);
+  });
+
+  it('time: the scheduler runs two CPUs to the same cycle', () => {
+    const { logs } = run('Time and costs', ['cpu0', 'cpu1']);
+    expect(logs).toEqual(['time']);
+  });
+
+  it('arm64: generic timer PPI 30 through the GICv3 and the vector table (D1.3.1, D11.2, IHI0069 12.2.10)', () => {
+    const { logs, scope } = run('arm64: `Arm64Cpu`', ['cpu']);
+    expect(logs).toEqual(['finished 3 3']);
+    expect((scope.cpu as Arm64Cpu).currentEl).toBe(1);
+  });
+
+  it('under a hypervisor: a stage 2 abort on MMIO and an HVC trap to EL2 and are emulated (D19 HCR_EL2, ESR_EL2)', () => {
+    const { scope } = run('Under a hypervisor (EL2 is the host)', ['runGuest']);
+    const runGuest = scope.runGuest as (c: Arm64Cpu, s2: Stage2Walker, emulate: (op: Readonly<Op>) => number) => string[];
+    const m = arm64Machine({}, { trace: false });
+    const s2 = new Stage2Builder(m.memory, new PageAllocator(0x300_0000, 0x10_0000));
+    for (let a = 0; a < ARM_LAYOUT.RAM; a += 0x20_0000) s2.map(a, a, { pageSize: 0x20_0000 });
+    const stage2 = new Stage2Walker(m.memory);
+    stage2.setVtcr(s2.vtcr());
+    stage2.setVttbr(s2.vttbr(1));
+    const UART = 0x0900_0000; // no stage 2 mapping: an emulated device
+    m.program.define(ARM_LAYOUT.MAIN, function* main(g: Arm64Guest): Routine {
+      yield g.st32(ARM_LAYOUT.DATA, yield g.ld32(UART + 0x18));
+      yield g.st32(ARM_LAYOUT.DATA + 4, yield g.hvc(1));
+    });
+    m.cpu.start(ARM_LAYOUT.MAIN);
+    expect(runGuest(m.cpu, stage2, (op) => (op.code === cpu.OP.LOAD ? 0x90 : 0x55))).toEqual(['DATA_ABORT_LOWER', 'HVC64']);
+    expect([m.memory.read32(ARM_LAYOUT.DATA), m.memory.read32(ARM_LAYOUT.DATA + 4)]).toEqual([0x90, 0x55]);
   });
 });

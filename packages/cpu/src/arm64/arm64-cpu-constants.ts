@@ -33,7 +33,7 @@ const HCR_UNSUPPORTED: readonly [number, string][] = [
   [42, 'NV'],
 ];
 const NO_ROUTING = Object.freeze({ imo: false, fmo: false });
-const OPTION_NAMES = new Set(['memory', 'program', 'mmio', 'gic', 'timer', 'mmu', 'clock', 'costs', 'cpu', 'midr', 'tracer', 'onSev']);
+const OPTION_NAMES = new Set(['memory', 'program', 'mmio', 'gic', 'timer', 'mmu', 'clock', 'costs', 'cpu', 'midr', 'tracer', 'onSev', 'snapshots']);
 const PA_RANGE: Readonly<Record<number, number>> = { 32: 0, 36: 1, 40: 2, 42: 3, 44: 4, 48: 5 };
 
 /** Generic timer register id per encoding (-1: not a timer register), built once. */

@@ -6,29 +6,27 @@
  * exception entry (exception-entry.ts) → instructions (instructions.ts) →
  * the host interface and run loop (arm64-cpu.ts).
  */
-import { Clock, MmioBus, PhysicalAddressSpace, UsageError, describeValue, type Tracer, type U64Halves } from '@hvsim/core';
+import { Clock, MmioBus, PhysicalAddressSpace, UsageError, describeValue, type Tracer } from '@hvsim/core';
 import type { GenericTimer, GicV3 } from '@hvsim/gic';
 import { ArmMmu, S1_ACCESS as IMPORTED_S1_ACCESS, type Stage2Walker } from '@hvsim/mmu';
 import { ARM64_DEFAULT_COSTS, type Arm64CostProfile } from '../cost/arm64-cost-profile.js';
-import { FRAME_STATE as IMPORTED_FRAME_STATE, FrameStack, type Frame } from '../guest/frames.js';
+import { type Frame } from '../guest/frames.js';
+import { GuestCpuCore } from '../guest/cpu-core.js';
 import { Arm64Guest } from '../guest/guest.js';
-import type { Op } from '../guest/ops.js';
 import type { GuestProgram } from '../guest/program.js';
-import { CpuCounters } from '../stats.js';
 import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
 import { Arm64Exit, type Arm64CpuOptions } from './arm64-cpu-types.js';
 import { DAIF_MASK, HCR_EL2 as IMPORTED_HCR, PSTATE_MODE, SCTLR_EL1_RESET } from './regs.js';
 import { ARM64_SYSREG as IMPORTED_SYSREG } from './sysregs.js';
 import { Arm64VirtualMemory } from './virtual-memory.js';
 
-const FRAME_STATE = IMPORTED_FRAME_STATE;
 const S1_ACCESS = IMPORTED_S1_ACCESS;
 const HCR = IMPORTED_HCR;
 const SYSREG = IMPORTED_SYSREG;
 const { TWO_32, LINE_VIRQ, LINE_VFIQ, WAIT_NONE, OPTION_NAMES, STORED, SLOT_BY_ENCODING, SLOT_SCTLR } = ARM64_CPU_CONSTANTS;
 
 /** The state and shared helpers of an arm64 CPU (see the file comment); `Arm64Cpu` is the class to use. */
-export class Arm64CpuState {
+export class Arm64CpuState extends GuestCpuCore {
   /** The guest interface handed to guest code. */
   readonly guest = new Arm64Guest();
 
@@ -40,9 +38,6 @@ export class Arm64CpuState {
 
   /** Cycle costs in use. */
   readonly costs: Arm64CostProfile;
-
-  /** This CPU's local time in cycles. */
-  localTime = 0;
 
   protected readonly program: GuestProgram<Arm64Guest>;
 
@@ -60,13 +55,10 @@ export class Arm64CpuState {
 
   protected readonly midr: number;
 
-  protected readonly frames = new FrameStack();
-
-  protected readonly counters = new CpuCounters();
+  /** Whether frames log their results, so `saveState` works in the middle of guest code (option `snapshots`). */
+  protected readonly recording: boolean;
 
   protected readonly exitCounts = new Map<string, number>();
-
-  protected readonly halves: U64Halves = { lo: 0, hi: 0 };
 
   protected readonly storedLo = new Uint32Array(STORED.length);
 
@@ -115,6 +107,7 @@ export class Arm64CpuState {
   protected readonly exitInfo = new Arm64Exit();
 
   constructor(options: Arm64CpuOptions) {
+    super();
     if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new UsageError('bad-argument', `Arm64Cpu options must be an object, got ${describeValue(options)}`);
     for (const key of Object.keys(options)) if (!OPTION_NAMES.has(key)) throw new UsageError('unknown-name', `unknown Arm64Cpu option ${describeValue(key)}`);
     if (typeof (options.memory as unknown) !== 'object') throw new UsageError('bad-argument', `Arm64Cpu needs memory, got ${describeValue(options.memory)}`);
@@ -130,9 +123,14 @@ export class Arm64CpuState {
     this.onSev = options.onSev;
     this.cpuNumber = cpu;
     this.midr = (options.midr ?? 0x410f_d083) >>> 0;
+    this.recording = options.snapshots ?? false;
     this.costs = options.costs ?? ARM64_DEFAULT_COSTS;
     this.mmu = options.mmu ?? new ArmMmu(options.memory, { context: { sctlr: BigInt(SCTLR_EL1_RESET) }, ...(options.clock ? { clock: options.clock } : {}) });
     this.memory = new Arm64VirtualMemory(new PhysicalAddressSpace(options.memory, options.mmio ?? new MmioBus()), this.mmu);
+    // RAM hits through a page view skip this; anything that may reach a device sees the clock at this PE's time.
+    this.memory.beforeDeviceAccess = () => {
+      this.syncClock();
+    };
     // The registers the MMU context already holds (a given MMU may come configured).
     const ctx = this.mmu.context;
     for (const [enc, v] of [[SYSREG.SCTLR_EL1, ctx.sctlr], [SYSREG.TTBR0_EL1, ctx.ttbr0], [SYSREG.TTBR1_EL1, ctx.ttbr1], [SYSREG.TCR_EL1, ctx.tcr]] as const) {
@@ -171,24 +169,6 @@ export class Arm64CpuState {
     return this.lockedUp;
   }
 
-  protected stopAt(frame: Frame, op: Op): void {
-    if (frame.saved !== op) frame.saved.copyFrom(op);
-    frame.state = FRAME_STATE.RETRY;
-  }
-
-  protected complete(frame: Frame, result: number): void {
-    frame.index++;
-    frame.state = FRAME_STATE.RESUME;
-    frame.result = result;
-  }
-
-  protected complete64(frame: Frame, lo: number, hi: number): void {
-    const g = this.guest;
-    g.lo = lo >>> 0;
-    g.hi = hi >>> 0;
-    this.complete(frame, g.lo + g.hi * TWO_32);
-  }
-
   protected completeNumber(frame: Frame, value: number): void {
     this.complete64(frame, value >>> 0, Math.floor(value / TWO_32));
   }
@@ -215,14 +195,4 @@ export class Arm64CpuState {
     this.memory.flush();
   }
 
-  protected charge(cycles: number): void {
-    this.localTime += cycles;
-    this.counters.busyCycles += cycles;
-  }
-
-  /** Brings the clock to this CPU's time, running the events due. */
-  protected syncClock(): void {
-    const clock = this.clock;
-    if (clock && clock.now() < this.localTime) clock.runUntil(this.localTime);
-  }
 }

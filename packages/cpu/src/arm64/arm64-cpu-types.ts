@@ -8,6 +8,7 @@ import type { ArmMmu, Stage2Walker } from '@hvsim/mmu';
 import type { Arm64CostProfile } from '../cost/arm64-cost-profile.js';
 import type { Arm64Guest } from '../guest/guest.js';
 import type { GuestProgram } from '../guest/program.js';
+import type { SavedFrame } from '../guest/replay.js';
 import type { CpuStats } from '../stats.js';
 
 /** Names of the exception classes, by EC. */
@@ -36,6 +37,12 @@ export interface Arm64CpuOptions {
   /** MIDR_EL1 (default 0x410fd083, an Arm Cortex-A72 r0p3). */
   midr?: number;
   tracer?: Tracer;
+  /**
+   * Log each frame's operation results so that `saveState` works while guest
+   * code runs (default false: the log costs a little per operation;
+   * checkpoints in the code bound it).
+   */
+  snapshots?: boolean;
   /** Called when the guest executes SEV: the machine sets the event register of every PE (`signalEvent`). */
   onSev?: (cpu: number) => void;
 }
@@ -110,4 +117,33 @@ export interface Arm64HypervisorOptions {
   hcr: number;
   /** The VM's stage 2 (used while HCR_EL2.VM = 1). */
   stage2?: Stage2Walker;
+}
+
+/** Saved state of an {@link Arm64Cpu} (see `saveState`): JSON-safe. */
+export interface Arm64CpuSavedState {
+  type: 'hvsim.arm64-cpu';
+  version: 1;
+  localTime: number;
+  /** PSTATE as an SPSR value: M[3:0] (EL and SP selection) and D, A, I, F. */
+  pstate: number;
+  vbar: number;
+  elr: number;
+  spsr: number;
+  esr: number;
+  far: number;
+  /** The PE's stored system registers by name, as [bits 31:0, bits 63:32]. */
+  sysregs: Record<string, [number, number]>;
+  /** The interrupt inputs as last driven (IRQ 1, FIQ 2, vIRQ 4, vFIQ 8). */
+  inputs: number;
+  /** 0 running, 1 waiting in WFI, 2 waiting in WFE. */
+  waiting: number;
+  eventRegister: boolean;
+  lockedUp: boolean;
+  /** EL2: whether a hypervisor is attached, HCR_EL2, whether the guest is entered or stopped at an exit, a pending HVC. */
+  hypervisor: { attached: boolean; hcr: number; entered: boolean; exited: boolean; hvcPending: boolean };
+  /** The last trap to EL2 (ESR_EL2, FAR_EL2, HPFAR_EL2, the IPA, ELR_EL2). */
+  exit: { kind: Arm64ExitKind; esr: number; far: number; hpfar: number; ipa: number; elr: number };
+  /** The guest interface's result registers: lo, hi. */
+  guest: number[];
+  frames: SavedFrame[];
 }

@@ -118,7 +118,7 @@ describe('Arm64Cpu under a hypervisor at EL2', () => {
     m.gic.redistributorRegion.mmioWrite(0x14, 4, 0);
     m.gic.redistributorRegion.mmioWrite(0x1_0080, 4, 0xffff_ffff);
     m.gic.redistributorRegion.mmioWrite(0x1_0100, 4, 1 << 30);
-    m.gic.distributor.mmioWrite(0, 4, 0x3);
+    m.gic.distributorFor(0).mmioWrite(0, 4, 0x3);
     m.gic.write(0, 'ICC_PMR_EL1', 0xf0n);
     m.gic.write(0, 'ICC_IGRPEN1_EL1', 1n);
     m.timer.write(0, 'CNTP_TVAL_EL0', 10n);

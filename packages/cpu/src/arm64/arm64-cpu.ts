@@ -13,22 +13,28 @@
  * TWI/TWE, HVC, TSC; stage 2 faults), and `run` returns `'exit'` at a trap
  * with the syndrome in `lastExit`, as `X86Cpu` does at a VM exit.
  */
-import { UsageError, describeValue, type InterruptLine } from '@hvsim/core';
-import type { Stage2Walker } from '@hvsim/mmu';
+import { SnapshotError, UsageError, describeValue, readState, type InterruptLine } from '@hvsim/core';
+import { Stage1Context, type Stage2Walker } from '@hvsim/mmu';
 import { FRAME_STATE as IMPORTED_FRAME_STATE } from '../guest/frames.js';
 import type { Op } from '../guest/ops.js';
+import { applyWideLog, installFrames, readSavedFrames, replayFrames, saveFrames } from '../guest/replay.js';
 import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
-import type { Arm64Exit, Arm64HypervisorOptions, Arm64Registers, Arm64RunResult, Arm64Stats } from './arm64-cpu-types.js';
+import type { Arm64CpuSavedState, Arm64Exit, Arm64ExitKind, Arm64HypervisorOptions, Arm64Registers, Arm64RunResult, Arm64Stats } from './arm64-cpu-types.js';
 import { Arm64Instructions } from './instructions.js';
 import { DAIF_MASK, HCR_EL2 as IMPORTED_HCR, PSTATE as IMPORTED_PSTATE, PSTATE_MODE } from './regs.js';
+import { ARM64_SYSREG, arm64SysregName } from './sysregs.js';
 
 export { Arm64Exit } from './arm64-cpu-types.js';
-export type { Arm64CpuOptions, Arm64ExitKind, Arm64HypervisorOptions, Arm64Registers, Arm64RunResult, Arm64Stats } from './arm64-cpu-types.js';
+export type { Arm64CpuOptions, Arm64CpuSavedState, Arm64ExitKind, Arm64HypervisorOptions, Arm64Registers, Arm64RunResult, Arm64Stats } from './arm64-cpu-types.js';
 
 const FRAME_STATE = IMPORTED_FRAME_STATE;
 const PSTATE = IMPORTED_PSTATE;
 const HCR = IMPORTED_HCR;
-const { TWO_32, LINE_IRQ, LINE_FIQ, LINE_VIRQ, LINE_VFIQ, WAIT_NONE, FETCH, HCR_UNSUPPORTED, NO_ROUTING, SLOT_SCTLR } = ARM64_CPU_CONSTANTS;
+const { TWO_32, LINE_IRQ, LINE_FIQ, LINE_VIRQ, LINE_VFIQ, WAIT_NONE, WAIT_WFE, FETCH, HCR_UNSUPPORTED, NO_ROUTING, SLOT_SCTLR, STORED } = ARM64_CPU_CONSTANTS;
+const LINES_ALL = LINE_IRQ | LINE_FIQ | LINE_VIRQ | LINE_VFIQ;
+const EXIT_KINDS: readonly Arm64ExitKind[] = ['sync', 'irq', 'fiq'];
+/** Names of the stored registers, by slot (the keys of a saved state's `sysregs`). */
+const STORED_NAMES: readonly string[] = STORED.map((e) => arm64SysregName(e));
 
 /** An AArch64 PE running guest code (see the file comment). */
 export class Arm64Cpu extends Arm64Instructions {
@@ -83,6 +89,167 @@ export class Arm64Cpu extends Arm64Instructions {
 
   private setInput(bit: number, asserted: boolean): void {
     this.inputs = asserted ? this.inputs | bit : this.inputs & ~bit;
+    this.updateLines();
+  }
+
+  // --- snapshots ----------------------------------------------------------------
+
+  /**
+   * The architectural state (Arm ARM D1: PSTATE with the EL, SP selection
+   * and DAIF; VBAR/ELR/SPSR/ESR/FAR_EL1; SCTLR, TCR, TTBR0/1, MAIR,
+   * SP_EL0, CONTEXTIDR, TPIDRs, NZCV; the event register and the WFI/WFE
+   * wait; the interrupt inputs; HCR_EL2, whether a guest is entered, the
+   * pending HVC and the last exit), with the guest code running on the PE:
+   * each frame's entry, vector offset, ESR, position and replay log (see
+   * guest/replay.ts). Wiring (memory, buses, the GIC, the timer, the MMU
+   * and its TLB, the stage 2) is not saved: save those models beside it.
+   * Needs the `snapshots` option while guest code runs.
+   */
+  saveState(): Arm64CpuSavedState {
+    if (!this.recording && this.frames.size > 0) throw new UsageError('bad-state', 'saveState while guest code runs needs an Arm64Cpu created with { snapshots: true }');
+    const sysregs: Record<string, [number, number]> = {};
+    STORED_NAMES.forEach((n, i) => (sysregs[n] = [this.storedLo[i]!, this.storedHi[i]!]));
+    const x = this.exitInfo;
+    return {
+      type: 'hvsim.arm64-cpu',
+      version: 1,
+      localTime: this.localTime,
+      pstate: this.pstate,
+      vbar: this.vbar,
+      elr: this.elr,
+      spsr: this.spsr,
+      esr: this.esr,
+      far: this.far,
+      sysregs,
+      inputs: this.inputs,
+      waiting: this.waiting,
+      eventRegister: this.eventRegister,
+      lockedUp: this.lockedUp,
+      hypervisor: { attached: this.hyp, hcr: this.hcr, entered: this.entered, exited: this.exited, hvcPending: this.hvcPending },
+      exit: { kind: x.kind, esr: x.esr, far: x.far, hpfar: x.hpfar, ipa: x.ipa, elr: x.elr },
+      guest: [this.guest.lo, this.guest.hi],
+      frames: saveFrames(this.frames),
+    };
+  }
+
+  /**
+   * Restores a saved state: registers are loaded (SCTLR/TCR/TTBRs into the
+   * MMU's context, HCR_EL2 into the routing and stage 2), and each frame's
+   * code is re-created and replayed to where it stood. Everything is
+   * checked, and the code replayed, before anything changes; a foreign or
+   * malformed state, guest code that does not replay the same way, or a
+   * state under a hypervisor restored into a PE without one
+   * (`attachHypervisor` first: the stage 2 is wiring), throws a
+   * `SnapshotError` and leaves the PE as it was.
+   */
+  restoreState(state: unknown): void {
+    const r = readState(state, 'hvsim.arm64-cpu', 1);
+    const localTime = r.int('localTime', 0, Number.MAX_SAFE_INTEGER);
+    const pstate = r.int('pstate', 0, 0x3ff);
+    const m = pstate & PSTATE.M;
+    if ((pstate & ~(PSTATE.M | DAIF_MASK)) !== 0 || (m !== PSTATE_MODE.EL0t && m !== PSTATE_MODE.EL1t && m !== PSTATE_MODE.EL1h)) {
+      throw new SnapshotError('shape', `hvsim.arm64-cpu.pstate 0x${pstate.toString(16)} is not EL0t, EL1t or EL1h with DAIF bits`);
+    }
+    const vbar = r.int('vbar', 0, Number.MAX_SAFE_INTEGER);
+    if (vbar % 0x800 !== 0) throw new SnapshotError('shape', `hvsim.arm64-cpu.vbar 0x${vbar.toString(16)} is not 2 KiB aligned (VBAR_EL1 bits 10:0 are RES0)`);
+    const elr = r.int('elr', 0, Number.MAX_SAFE_INTEGER);
+    const spsr = r.int('spsr', 0, 0xffff_ffff);
+    const esr = r.int('esr', 0, 0xffff_ffff);
+    const far = r.int('far', 0, Number.MAX_SAFE_INTEGER);
+    const regs = r.object('sysregs');
+    const halves = STORED_NAMES.map((n) => regs.intArray(n, 0, 0xffff_ffff, 2) as [number, number]);
+    const inputs = r.int('inputs', 0, LINES_ALL);
+    const waiting = r.int('waiting', WAIT_NONE, WAIT_WFE);
+    const eventRegister = r.bool('eventRegister');
+    const lockedUp = r.bool('lockedUp');
+    const h = r.object('hypervisor');
+    const hyp = h.bool('attached');
+    const hcr = h.int('hcr', 0, Number.MAX_SAFE_INTEGER);
+    const entered = h.bool('entered');
+    const exited = h.bool('exited');
+    const hvcPending = h.bool('hvcPending');
+    const x = r.object('exit');
+    const exitKind = x.string('kind');
+    if (!EXIT_KINDS.includes(exitKind as Arm64ExitKind)) throw new SnapshotError('shape', `hvsim.arm64-cpu.exit.kind must be one of ${EXIT_KINDS.join(', ')}, got ${describeValue(exitKind)}`);
+    const exit = { esr: x.int('esr', 0, 0xffff_ffff), far: x.int('far', 0, Number.MAX_SAFE_INTEGER), hpfar: x.int('hpfar', 0, Number.MAX_SAFE_INTEGER), ipa: x.int('ipa', 0, Number.MAX_SAFE_INTEGER), elr: x.int('elr', 0, Number.MAX_SAFE_INTEGER) };
+    const [lo, hi] = r.intArray('guest', 0, 0xffff_ffff, 2) as [number, number];
+    const saved = readSavedFrames(r, 'frames');
+    if (!hyp && (hcr !== 0 || entered || exited || hvcPending)) throw new SnapshotError('shape', 'hvsim.arm64-cpu.hypervisor: HCR_EL2, entered, exited or hvcPending set while no hypervisor is attached');
+    if (hyp !== this.hyp) throw new SnapshotError('shape', `hvsim.arm64-cpu.hypervisor.attached is ${hyp} but this PE ${this.hyp ? 'has' : 'has no'} hypervisor attached: the stage 2 is wiring (attachHypervisor before restoring)`);
+    if (hyp) {
+      try {
+        this.checkHcrValue(hcr);
+      } catch (e) {
+        throw new SnapshotError('shape', `hvsim.arm64-cpu.hypervisor.hcr: ${(e as Error).message}`);
+      }
+    }
+    // The MMU registers must be ones the context accepts: try them on a scratch context first.
+    const at = (enc: number): bigint => {
+      const slot = STORED.indexOf(enc);
+      return (BigInt(halves[slot]![1]) << 32n) | BigInt(halves[slot]![0]);
+    };
+    const mmuRegs = { sctlr: at(ARM64_SYSREG.SCTLR_EL1), tcr: at(ARM64_SYSREG.TCR_EL1), ttbr0: at(ARM64_SYSREG.TTBR0_EL1), ttbr1: at(ARM64_SYSREG.TTBR1_EL1) };
+    try {
+      const probe = new Stage1Context({ paBits: this.mmu.context.paBits });
+      probe.setTcr(mmuRegs.tcr);
+      probe.setTtbr0(mmuRegs.ttbr0);
+      probe.setTtbr1(mmuRegs.ttbr1);
+      probe.setSctlr(mmuRegs.sctlr);
+    } catch (e) {
+      throw new SnapshotError('shape', `hvsim.arm64-cpu.sysregs: ${(e as Error).message}`);
+    }
+    // Replay (a frame whose vector fetch faulted is re-created unstarted); a divergence throws before anything changes.
+    const g = this.guest;
+    const [gLo, gHi] = [g.lo, g.hi];
+    let replayed;
+    try {
+      replayed = replayFrames(this.program, g, saved.map((f) => (f.state === FRAME_STATE.RETRY && f.pending[0] === FETCH ? { ...f, state: FRAME_STATE.START } : f)), applyWideLog);
+    } finally {
+      [g.lo, g.hi] = [gLo, gHi];
+    }
+    replayed.forEach((f, i) => (f.saved = saved[i]!));
+    installFrames(this.frames, replayed);
+    [g.lo, g.hi] = [lo, hi];
+    this.localTime = localTime;
+    this.pstate = pstate;
+    this.vbar = vbar;
+    this.elr = elr;
+    this.spsr = spsr;
+    this.esr = esr;
+    this.far = far;
+    halves.forEach(([l, u], i) => {
+      this.storedLo[i] = l;
+      this.storedHi[i] = u;
+    });
+    const ctx = this.mmu.context;
+    ctx.setTcr(mmuRegs.tcr);
+    ctx.setTtbr0(mmuRegs.ttbr0);
+    ctx.setTtbr1(mmuRegs.ttbr1);
+    ctx.setSctlr(mmuRegs.sctlr);
+    this.inputs = inputs;
+    this.waiting = waiting;
+    this.eventRegister = eventRegister;
+    this.lockedUp = lockedUp;
+    this.vectorFetchFault = false;
+    this.hcr = hcr;
+    this.entered = entered;
+    this.exited = exited;
+    this.hvcPending = hvcPending;
+    const xi = this.exitInfo;
+    xi.kind = exitKind as Arm64ExitKind;
+    xi.esr = exit.esr;
+    xi.ec = exit.esr >>> 26;
+    xi.iss = exit.esr & 0x1ff_ffff;
+    xi.far = exit.far;
+    xi.hpfar = exit.hpfar;
+    xi.ipa = exit.ipa;
+    xi.elr = exit.elr;
+    if (hyp) {
+      ctx.stage2 = (hcr & HCR.VM) !== 0 ? this.stage2 : null;
+      if (entered) this.applyRouting();
+      else this.gic?.setVirtualRouting(this.cpuNumber, NO_ROUTING);
+    }
+    this.updateTranslating();
     this.updateLines();
   }
 
@@ -166,6 +333,11 @@ export class Arm64Cpu extends Arm64Instructions {
     if (this.entered) this.applyRouting();
     this.updateTranslating();
     this.updateLines();
+  }
+
+  /** Checks a restored HCR_EL2 against this PE's wiring. */
+  private checkHcrValue(value: number): void {
+    this.checkHcr(value, this.stage2);
   }
 
   /** `value` as an unsigned HCR_EL2, or the host's error naming it (nothing changes). */

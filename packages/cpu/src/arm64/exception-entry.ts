@@ -25,17 +25,6 @@ const { LINE_IRQ, LINE_FIQ, LINE_VIRQ, LINE_VFIQ, DELIVERED_IRQ, DELIVERED_FIQ, 
 
 /** Exception entry and traps to EL2 (see the file comment). */
 export class Arm64ExceptionEntry extends Arm64CpuState {
-  /** A waiting PE skips to the next clock event (or `untilCycle`); false when that is the budget's end. */
-  protected idle(untilCycle: number): boolean {
-    const next = this.clock?.nextEventAt();
-    const wakeAt = next === undefined ? untilCycle : Math.min(untilCycle, Math.max(next, this.localTime));
-    this.counters.haltedCycles += wakeAt - this.localTime;
-    this.localTime = wakeAt;
-    if (next === undefined || next >= untilCycle) return false;
-    this.syncClock();
-    return true;
-  }
-
   /**
    * WFI/WFE wake-up events (Arm ARM D1.6 "Wait for Interrupt", "Wait for
    * Event"): a physical IRQ or FIQ whatever PSTATE.I/F say, a virtual one
@@ -114,14 +103,18 @@ export class Arm64ExceptionEntry extends Arm64CpuState {
     this.charge(this.costs.exceptionEntry);
     const target = this.vbar + group + typeOffset;
     const code = this.program.at(target);
-    const frame = code ? this.frames.push(code.code(this.guest, group + typeOffset, esr), target, code.name) : this.frames.push(null, target, `no code at 0x${target.toString(16)}`);
+    const vector = group + typeOffset;
+    // The frame keeps its vector offset and ESR: a restore re-creates the handler with them.
+    const frame = code ? this.frames.push(code.code(this.guest, vector, esr), target, code.name, vector, esr) : this.frames.push(null, target, `no code at 0x${target.toString(16)}`, vector, esr);
     this.fetch(frame);
   }
 
   /** Fetches a frame's first instruction at its entry (EL1); a fault is an Instruction Abort. */
   protected fetch(frame: Frame): boolean {
     const mem = this.memory;
-    const ok = mem.read(frame.entry, 4, S1_ACCESS.EXECUTE, this.halves);
+    // Only the translation matters (the code is the program's): no bytes are read.
+    mem.walkReferences = 0;
+    const ok = mem.translate(frame.entry, S1_ACCESS.EXECUTE) >= 0;
     if (mem.walkReferences !== 0) {
       this.counters.walkReferences += mem.walkReferences;
       this.charge(mem.walkReferences * this.costs.walkReference);

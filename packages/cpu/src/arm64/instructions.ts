@@ -57,9 +57,7 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
   }
 
   protected frameReturned(frame: Frame): boolean {
-    if (this.frames.size > 1) throw new UsageError('bad-state', `guest handler ${frame.name} returned without ERET: a handler must end with yield g.eret()`);
-    this.frames.pop();
-    return false;
+    return this.frameEnded(frame, 'ERET');
   }
 
   protected execute(op: Op, frame: Frame): void {
@@ -72,9 +70,7 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
       case OP.STORE:
         return this.store(op, frame);
       case OP.COMPUTE:
-        if (!(op.a >= 0) || !Number.isFinite(op.a)) throw new UsageError('bad-argument', `compute needs a non-negative cycle count, got ${describeValue(op.a)}`);
-        this.charge(op.a);
-        return this.complete(frame, 0);
+        return this.compute(op, frame);
       case OP.MRS:
         return this.mrs(op, frame);
       case OP.MSR:
@@ -115,6 +111,8 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
         return this.undefinedInstruction(frame, op);
       case OP.TLBI:
         return this.tlbi(op, frame);
+      case OP.CHECKPOINT:
+        return this.passCheckpoint(frame, op.a);
       case OP.ISB:
         this.charge(costs.isb);
         return this.complete(frame, 0);
@@ -129,8 +127,8 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
 
   protected load(op: Op, frame: Frame): void {
     const size = op.size as 1 | 2 | 4 | 8;
+    // The clock is brought to this PE's time only before an access that may reach a device (memory.beforeDeviceAccess).
     this.charge(this.costs.load);
-    this.syncClock();
     if (!this.memory.read(op.a, size, S1_ACCESS.READ | this.accessFlags(), this.halves)) return this.dataAbort(frame, op, false);
     this.accountAccess();
     if (size === 8) return this.complete64(frame, this.halves.lo, this.halves.hi);
@@ -139,26 +137,9 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
 
   protected store(op: Op, frame: Frame): void {
     this.charge(this.costs.store);
-    this.syncClock();
     if (!this.memory.write(op.a, op.size as 1 | 2 | 4 | 8, op.b, op.c, S1_ACCESS.READ | this.accessFlags())) return this.dataAbort(frame, op, true);
     this.accountAccess();
     return this.complete(frame, 0);
-  }
-
-  /** Charges what the last access cost beyond its base: walk references, a device. */
-  protected accountAccess(): void {
-    const mem = this.memory;
-    if (mem.walkReferences !== 0) {
-      this.counters.walkReferences += mem.walkReferences;
-      this.charge(mem.walkReferences * this.costs.walkReference);
-    }
-    const target = mem.lastTarget;
-    if (target === 'mmio') {
-      this.counters.deviceAccesses++;
-      this.charge(this.costs.mmio);
-    } else if (target === 'unclaimed') {
-      this.counters.unclaimedAccesses++;
-    }
   }
 
   /**

@@ -3,24 +3,10 @@
  * arm64 counterpart of `X86CostProfile`): primitive costs only; what an
  * interrupt costs in total comes out of the models doing their work.
  */
-import { UsageError, describeValue } from '@hvsim/core';
+import { buildCostProfile, type CostProfileBase } from './profile.js';
 
 /** Primitive costs of an arm64 CPU, in cycles (see each field). */
-export interface Arm64CostProfile {
-  /** Name shown in reports. */
-  readonly name: string;
-  /** Core clock rate, for converting cycles to time in reports. */
-  readonly clockHz: number;
-  /** Every operation's base cost (issue and retire). */
-  readonly op: number;
-  /** Added for a load that hits the TLB. */
-  readonly load: number;
-  /** Added for a store that hits the TLB. */
-  readonly store: number;
-  /** Per translation-table descriptor read of a walk after a TLB miss (stage 1 and stage 2). */
-  readonly walkReference: number;
-  /** Added for an access that reaches a device register (Device memory). */
-  readonly mmio: number;
+export interface Arm64CostProfile extends CostProfileBase {
   /** Added for MRS/MSR of a register the PE holds (and DAIFSet/DAIFClr). */
   readonly sysreg: number;
   /** Added for MRS/MSR of a GIC CPU-interface or generic-timer register. */
@@ -41,8 +27,6 @@ export interface Arm64CostProfile {
   readonly trapToEl2: number;
   /** The ERET from EL2 back into the guest (the host's entry). */
   readonly eretFromEl2: number;
-  /** Where each number comes from. */
-  readonly sources: Readonly<Record<string, string>>;
 }
 
 const ASSUMED = 'assumed order of magnitude for a current Armv8 out-of-order core; override for a specific processor';
@@ -94,13 +78,5 @@ const NUMERIC: readonly (keyof Arm64CostProfile)[] = ['clockHz', 'op', 'load', '
 
 /** Returns `base` with `overrides` applied, each checked to be a non-negative number. */
 export function arm64CostProfile(overrides: Partial<Arm64CostProfile> = {}, base: Arm64CostProfile = ARM64_DEFAULT_COSTS): Arm64CostProfile {
-  const known = new Set<string>([...NUMERIC, 'name', 'sources']);
-  for (const key of Object.keys(overrides)) if (!known.has(key)) throw new UsageError('unknown-name', `unknown arm64 cost ${describeValue(key)}`);
-  const profile = { ...base, ...overrides };
-  for (const key of NUMERIC) {
-    const v = profile[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UsageError('bad-argument', `arm64 cost ${key} must be a non-negative number, got ${describeValue(v)}`);
-  }
-  if (profile.clockHz <= 0) throw new UsageError('bad-argument', `clockHz must be positive, got ${profile.clockHz}`);
-  return Object.freeze(profile);
+  return buildCostProfile('arm64', NUMERIC, overrides, base);
 }

@@ -4,24 +4,10 @@
  * the models doing their work (a delivery reads a gate, pushes a frame, runs
  * a handler whose operations each cost something).
  */
-import { UsageError, describeValue } from '@hvsim/core';
+import { buildCostProfile, type CostProfileBase } from './profile.js';
 
 /** Primitive costs of an x86 CPU, in cycles (see each field). */
-export interface X86CostProfile {
-  /** Name shown in reports. */
-  readonly name: string;
-  /** Core clock rate, for converting cycles to time in reports. */
-  readonly clockHz: number;
-  /** Every operation's base cost (issue and retire). */
-  readonly op: number;
-  /** Added for a load that hits the TLB. */
-  readonly load: number;
-  /** Added for a store that hits the TLB. */
-  readonly store: number;
-  /** Per paging-structure reference of a page walk after a TLB miss. */
-  readonly walkReference: number;
-  /** Added for an access that reaches a device register (uncached MMIO). */
-  readonly mmio: number;
+export interface X86CostProfile extends CostProfileBase {
   /** Added for IN/OUT. */
   readonly pio: number;
   /** Added for RDMSR/WRMSR. */
@@ -42,8 +28,6 @@ export interface X86CostProfile {
   readonly vmExit: number;
   /** A VM entry (VMLAUNCH/VMRESUME) into the guest. */
   readonly vmEntry: number;
-  /** Where each number comes from. */
-  readonly sources: Readonly<Record<string, string>>;
 }
 
 const ASSUMED = 'assumed order of magnitude for a current out-of-order core; override for a specific processor';
@@ -96,13 +80,5 @@ const NUMERIC: readonly (keyof X86CostProfile)[] = ['clockHz', 'op', 'load', 'st
 
 /** Returns `base` with `overrides` applied, each checked to be a non-negative number. */
 export function x86CostProfile(overrides: Partial<X86CostProfile> = {}, base: X86CostProfile = X86_DEFAULT_COSTS): X86CostProfile {
-  const known = new Set<string>([...NUMERIC, 'name', 'sources']);
-  for (const key of Object.keys(overrides)) if (!known.has(key)) throw new UsageError('unknown-name', `unknown x86 cost ${describeValue(key)}`);
-  const profile = { ...base, ...overrides };
-  for (const key of NUMERIC) {
-    const v = profile[key];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new UsageError('bad-argument', `x86 cost ${key} must be a non-negative number, got ${describeValue(v)}`);
-  }
-  if (profile.clockHz <= 0) throw new UsageError('bad-argument', `clockHz must be positive, got ${profile.clockHz}`);
-  return Object.freeze(profile);
+  return buildCostProfile('x86', NUMERIC, overrides, base);
 }

@@ -55,7 +55,7 @@ export function arm64Machine(options: Partial<Arm64CpuOptions> = {}, { trace = t
     onVfiq: (_c, a) => wired.cpu?.setVfiqLevel(a),
   });
   const mmio = new MmioBus();
-  mmio.map(ARM_LAYOUT.GICD, 0x1_0000, gic.distributor, 'gicd');
+  mmio.map(ARM_LAYOUT.GICD, 0x1_0000, gic.distributorFor(0), 'gicd');
   mmio.map(ARM_LAYOUT.GICR, 0x2_0000, gic.redistributorRegion, 'gicr');
   const timer = new GenericTimer({ clock, cpus: 1, output: (c, intid, level) => gic.setPpiLevel(c, intid, level) });
   const program = new GuestProgram<Arm64Guest>();

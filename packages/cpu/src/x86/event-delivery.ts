@@ -75,13 +75,26 @@ export class X86EventDelivery extends X86CpuState {
     const selectorError = (vector << 3) | SELECTOR_ERROR.IDT | ext;
     // SDM 3A 6.14.1: the gate must lie within the IDT limit.
     if (vector * GATE_SIZE + GATE_SIZE - 1 > this.idtLimit) return this.raise(VECTOR.GP, selectorError);
-    const h = this.halves;
-    if (!mem.read(gateAddress, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return false;
-    const offsetLow = h.lo & 0xffff;
-    const dword1 = h.hi;
+    let dword0: number;
+    let dword1: number;
+    let offsetHigh: number;
+    // The 16-byte gate through one translation and the RAM page view when it can (else access by access, which faults).
+    const gate = mem.ramWords(gateAddress, GATE_SIZE, ACCESS.READ | ACCESS.IMPLICIT);
+    if (gate !== null) {
+      const at = mem.wordIndex;
+      dword0 = gate[at]!;
+      dword1 = gate[at + 1]!;
+      offsetHigh = gate[at + 2]!;
+    } else {
+      const h = this.halves;
+      if (!mem.read(gateAddress, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return false;
+      dword0 = h.lo;
+      dword1 = h.hi;
+      if (!mem.read(gateAddress + 8, 4, ACCESS.READ | ACCESS.IMPLICIT, h)) return false;
+      offsetHigh = h.lo;
+    }
+    const offsetLow = dword0 & 0xffff;
     const offsetMid = dword1 >>> 16;
-    if (!mem.read(gateAddress + 8, 4, ACCESS.READ | ACCESS.IMPLICIT, h)) return false;
-    const offsetHigh = h.lo;
     const type = (dword1 >>> GATE_DWORD1.TYPE.lsb) & 0xf;
     // SDM 3A 6.12.1.1: a not-present gate is #NP; a type that is no 64-bit interrupt or trap gate is #GP.
     if ((dword1 & (1 << GATE_DWORD1.P.lsb)) === 0) return this.raise(VECTOR.NP, selectorError);
@@ -93,8 +106,23 @@ export class X86EventDelivery extends X86CpuState {
     let sp = oldRsp - (oldRsp % 16);
     const interrupted = this.frames.top;
     const rip = interrupted ? interrupted.rip : 0;
-    if (!this.push(sp -= 8, KERNEL_SELECTOR.SS) || !this.push(sp -= 8, oldRsp) || !this.push(sp -= 8, this.rflags) || !this.push(sp -= 8, KERNEL_SELECTOR.CS) || !this.push(sp -= 8, rip)) return false;
-    if (pushError && !this.push(sp -= 8, errorCode >>> 0)) return false;
+    const frameBytes = pushError ? 48 : 40;
+    const stack = mem.ramWords(sp - frameBytes, frameBytes, ACCESS.WRITE | ACCESS.IMPLICIT);
+    if (stack !== null) {
+      // The whole frame in one RAM page, translated once: written straight into the page.
+      let w = mem.wordIndex + frameBytes / 4;
+      w = this.putQword(stack, w, KERNEL_SELECTOR.SS);
+      w = this.putQword(stack, w, oldRsp);
+      w = this.putQword(stack, w, this.rflags);
+      w = this.putQword(stack, w, KERNEL_SELECTOR.CS);
+      w = this.putQword(stack, w, rip);
+      if (pushError) this.putQword(stack, w, errorCode >>> 0);
+      sp -= frameBytes;
+      mem.noteWords(sp, frameBytes);
+    } else {
+      if (!this.push(sp -= 8, KERNEL_SELECTOR.SS) || !this.push(sp -= 8, oldRsp) || !this.push(sp -= 8, this.rflags) || !this.push(sp -= 8, KERNEL_SELECTOR.CS) || !this.push(sp -= 8, rip)) return false;
+      if (pushError && !this.push(sp -= 8, errorCode >>> 0)) return false;
+    }
     // The first instruction of the handler is fetched from the gate's target.
     if (mem.translate(target, ACCESS.FETCH) < 0) return false;
     this.rsp = sp;
@@ -111,6 +139,13 @@ export class X86EventDelivery extends X86CpuState {
     else this.frames.push(null, target, `no code at 0x${target.toString(16)}`, vector, pushedError);
     this.traceDelivery(vector, kind, pushError ? errorCode : -1);
     return true;
+  }
+
+  /** Stores a quadword below word index `w` of a page view (a push); returns the new index. */
+  protected putQword(words: Uint32Array, w: number, value: number): number {
+    words[w - 2] = value >>> 0;
+    words[w - 1] = Math.floor(value / TWO_32) >>> 0;
+    return w - 2;
   }
 
   /** One 8-byte push of the event frame (a supervisor stack write). */

@@ -49,9 +49,7 @@ export class X86Instructions extends X86EventDelivery {
       case OP.STORE:
         return this.store(op, frame);
       case OP.COMPUTE:
-        if (!(op.a >= 0) || !Number.isFinite(op.a)) throw new UsageError('bad-argument', `compute needs a non-negative cycle count, got ${describeValue(op.a)}`);
-        this.charge(op.a);
-        return this.complete(frame, 0);
+        return this.compute(op, frame);
       case OP.IN:
         return this.portIn(op, frame);
       case OP.OUT:
@@ -165,22 +163,6 @@ export class X86Instructions extends X86EventDelivery {
     if (!mem.write(op.a, op.size as 1 | 2 | 4 | 8, op.b, op.c, ACCESS.READ)) return this.memoryFault(frame, op);
     this.accountAccess();
     return this.complete(frame, 0);
-  }
-
-  /** Charges what the last access cost beyond its base: walk references, a device. */
-  protected accountAccess(): void {
-    const mem = this.memory;
-    if (mem.walkReferences !== 0) {
-      this.counters.walkReferences += mem.walkReferences;
-      this.charge(mem.walkReferences * this.costs.walkReference);
-    }
-    const target = mem.lastTarget;
-    if (target === 'mmio') {
-      this.counters.deviceAccesses++;
-      this.charge(this.costs.mmio);
-    } else if (target === 'unclaimed') {
-      this.counters.unclaimedAccesses++;
-    }
   }
 
   protected memoryFault(frame: Frame, op: Op): void {
@@ -429,19 +411,29 @@ export class X86Instructions extends X86EventDelivery {
     const h = this.halves;
     // IRETQ pops RIP, CS, RFLAGS, RSP and SS (SDM 2A "IRET/IRETD/IRETQ"); CS and SS are not checked (no GDT).
     const base = this.rsp;
-    if (!mem.read(base, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
-    const rip = h.lo + h.hi * TWO_32;
-    if (!mem.read(base + 16, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
-    const rflags = h.lo;
-    if (!mem.read(base + 24, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
-    const rsp = h.lo + h.hi * TWO_32;
-    if (!mem.read(base + 32, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
+    let rip: number;
+    let rflags: number;
+    let rsp: number;
+    // The 40-byte frame through one translation and the RAM page view when it can (else access by access, which faults).
+    const words = mem.ramWords(base, 40, ACCESS.READ | ACCESS.IMPLICIT);
+    if (words !== null) {
+      const at = mem.wordIndex;
+      rip = words[at]! + words[at + 1]! * TWO_32;
+      rflags = words[at + 4]!;
+      rsp = words[at + 6]! + words[at + 7]! * TWO_32;
+    } else {
+      if (!mem.read(base, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
+      rip = h.lo + h.hi * TWO_32;
+      if (!mem.read(base + 16, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
+      rflags = h.lo;
+      if (!mem.read(base + 24, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
+      rsp = h.lo + h.hi * TWO_32;
+      if (!mem.read(base + 32, 8, ACCESS.READ | ACCESS.IMPLICIT, h)) return this.memoryFault(frame, op);
+    }
     if (rip === below.rip + 1 && below.state === FRAME_STATE.RETRY) {
       // The handler skipped the faulting instruction (every operation is one byte long in this model),
-      // as an emulating #UD or #GP handler does: the operation is abandoned with result 0.
-      below.index++;
-      below.state = FRAME_STATE.RESUME;
-      below.result = 0;
+      // as an emulating #UD or #GP handler does: the operation is abandoned with result 0 (logged for replay).
+      this.complete(below, 0);
     } else if (rip !== below.rip) {
       throw new UsageError('bad-state', `IRET in ${frame.name} returns to RIP 0x${rip.toString(16)}, but the interrupted code (${below.name}) is at 0x${below.rip.toString(16)}: guest code cannot jump by rewriting the frame in this model (only skipping a faulting operation: RIP + 1)`);
     }

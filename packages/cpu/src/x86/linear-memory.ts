@@ -2,20 +2,22 @@
  * How an x86 CPU reaches memory from a linear address: through the MMU (its
  * TLB and page walker) when paging is on, with a tiny CPU-side translation
  * cache in front that is dropped whenever the MMU's invalidation epoch
- * changes; then RAM or a device through the physical address space.
+ * changes; then RAM or a device through the physical address space (the
+ * cache, RAM page views and the accesses are the shared `PageCache`).
  *
  * Faults are results, not exceptions: an access returns false and leaves the
  * architectural fault (vector, error code, CR2) in the fault fields.
  */
-import { UsageError, describeValue, type Memory, type PageView, type PhysicalAccessResult, type PhysicalAddressSpace, type U64Halves } from '@hvsim/core';
+import { UsageError, describeValue, type PhysicalAddressSpace } from '@hvsim/core';
 import { ACCESS as IMPORTED_ACCESS, WalkResult, type X86Mmu } from '@hvsim/mmu';
+import { PageCache, PAGE_CACHE_SLOTS } from '../memory/page-cache.js';
 import { VECTOR } from './regs.js';
 
 // A module-local copy: an imported binding is a getter call under Node's ESM loader (see x86-cpu.ts).
 const ACCESS = IMPORTED_ACCESS;
 
 const PAGE = 4096;
-const SLOTS = 64;
+const SLOTS = PAGE_CACHE_SLOTS;
 const READ_TABLE = 0;
 const WRITE_TABLE = 1;
 const FETCH_TABLE = 2;
@@ -32,11 +34,9 @@ const EPT_WRITE = 2;
 const EPT_FETCH = 4;
 
 /** Linear-address access to memory for one x86 CPU (see the file comment). */
-export class X86LinearMemory {
+export class X86LinearMemory extends PageCache {
   /** True while CR0.PG = 1. */
   paging = false;
-  /** Physical page of the APIC-access page while in VMX non-root operation with it, else -1. */
-  apicAccessPage = -1;
   /** For `FAULT_VM_EXIT`: 48 (EPT violation) or 49 (EPT misconfiguration). */
   exitReason = 0;
   /** For `FAULT_VM_EXIT`: the exit qualification. */
@@ -51,46 +51,30 @@ export class X86LinearMemory {
   faultError = 0;
   /** Linear address of the last #PF (CR2). */
   faultAddress = 0;
-  /** Where the last access went. */
-  lastTarget: PhysicalAccessResult = 'ram';
-  /** Paging-structure references made by the translations of the last access. */
-  walkReferences = 0;
-  /**
-   * Called before an access that may reach a device (any access not served
-   * from a cached RAM page view): the CPU brings the clock to its own time
-   * there, so device registers and timers see it; RAM hits skip it.
-   */
-  beforeDeviceAccess: (() => void) | null = null;
-  /** Translations answered by the CPU-side cache. */
-  cacheHits = 0;
-  /** Translations that went to the MMU. */
-  cacheMisses = 0;
 
-  private readonly tags = new Float64Array(3 * SLOTS).fill(Number.NaN);
-  private readonly frames = new Float64Array(3 * SLOTS);
   private readonly userPage = new Uint8Array(3 * SLOTS);
-  /** The RAM page behind each entry (a live view), or null for a device, a hole or ROM. */
-  private readonly views: (PageView | null)[] = new Array<PageView | null>(3 * SLOTS).fill(null);
-  /** Index of the entry the last `translate` hit or filled, or -1. */
-  private lastEntry = -1;
-  private readonly ram: Memory;
-  private epoch = -1;
   private readonly walk = new WalkResult();
-  private readonly scratch: U64Halves = { lo: 0, hi: 0 };
 
   constructor(
-    /** RAM and devices. */
-    readonly space: PhysicalAddressSpace,
+    space: PhysicalAddressSpace,
     /** The MMU that translates when paging is on. */
     readonly mmu: X86Mmu,
   ) {
-    this.ram = space.memory;
+    super(space, ACCESS.WRITE);
   }
 
-  /** Drops the CPU-side translation cache. */
-  flush(): void {
-    this.tags.fill(Number.NaN);
-    this.views.fill(null);
+  /** Physical page of the APIC-access page while in VMX non-root operation with it, else -1. */
+  get apicAccessPage(): number {
+    return this.interceptPage;
+  }
+
+  set apicAccessPage(page: number) {
+    this.interceptPage = page;
+  }
+
+  protected override intercepted(pa: number): boolean {
+    this.fail(FAULT_APIC_ACCESS, 0, pa);
+    return false;
   }
 
   /**
@@ -134,117 +118,10 @@ export class X86LinearMemory {
     }
     // A write is cached only once the D flag is set: the first write must reach the walker to set it.
     if (cacheable && (table !== WRITE_TABLE || r.dirty)) {
-      const frame = r.address - (va - page * PAGE);
-      this.tags[index] = page;
-      this.frames[index] = frame;
       this.userPage[index] = r.user ? 1 : 0;
-      // RAM behind the page is reached through a live view; a device page, a hole or ROM is not.
-      this.views[index] = this.space.mmio.lookup(frame) === undefined && this.ram.isWritable(frame, PAGE) ? (this.ram.pageView(frame) ?? null) : null;
-      this.lastEntry = index;
+      this.fill(index, page, r.address - (va - page * PAGE));
     }
     return r.address;
-  }
-
-  /**
-   * Reads `size` bytes at linear `va` into `out`; false on a fault. A read
-   * that reaches nothing returns all ones (the platform's master abort).
-   */
-  read(va: number, size: 1 | 2 | 4 | 8, access: number, out: U64Halves): boolean {
-    this.walkReferences = 0;
-    const offset = va % PAGE;
-    if (offset + size > PAGE) return this.readSplit(va, size, access, out);
-    const pa = this.translate(va, access);
-    if (pa < 0) return false;
-    if (this.apicAccessPage >= 0 && pa - (pa % PAGE) === this.apicAccessPage) return this.fail(FAULT_APIC_ACCESS, 0, pa) >= 0;
-    const entry = this.lastEntry;
-    if (entry >= 0) {
-      const view = this.views[entry] ?? null;
-      if (view !== null && view.generation === this.ram.generation && (offset & (size - 1)) === 0) {
-        // An aligned access to a RAM page: straight to the page, no lookup.
-        this.lastTarget = 'ram';
-        if (size === 4) out.lo = view.words[offset >>> 2]!;
-        else if (size === 8) {
-          out.lo = view.words[offset >>> 2]!;
-          out.hi = view.words[(offset >>> 2) + 1]!;
-          return true;
-        } else if (size === 1) out.lo = view.bytes[offset]!;
-        else out.lo = view.bytes[offset]! | (view.bytes[offset + 1]! << 8);
-        out.hi = 0;
-        return true;
-      }
-    }
-    this.beforeDeviceAccess?.();
-    const target = this.space.read(pa, size, out);
-    this.lastTarget = target;
-    if (target === 'unclaimed') {
-      out.lo = size === 8 ? 0xffff_ffff : 2 ** (size * 8) - 1;
-      out.hi = size === 8 ? 0xffff_ffff : 0;
-    }
-    return true;
-  }
-
-  /** Writes `size` bytes at linear `va`; false on a fault. A write to nothing or to ROM is dropped. */
-  write(va: number, size: 1 | 2 | 4 | 8, lo: number, hi: number, access: number): boolean {
-    this.walkReferences = 0;
-    const offset = va % PAGE;
-    if (offset + size > PAGE) return this.writeSplit(va, size, lo, hi, access);
-    const pa = this.translate(va, access | ACCESS.WRITE);
-    if (pa < 0) return false;
-    if (this.apicAccessPage >= 0 && pa - (pa % PAGE) === this.apicAccessPage) return this.fail(FAULT_APIC_ACCESS, 0, pa) >= 0;
-    const entry = this.lastEntry;
-    if (entry >= 0) {
-      const view = this.views[entry] ?? null;
-      const ram = this.ram;
-      if (view !== null && view.generation === ram.generation && (offset & (size - 1)) === 0) {
-        this.lastTarget = 'ram';
-        if (size === 4) view.words[offset >>> 2] = lo;
-        else if (size === 8) {
-          view.words[offset >>> 2] = lo;
-          view.words[(offset >>> 2) + 1] = hi;
-        } else if (size === 1) view.bytes[offset] = lo;
-        else {
-          view.bytes[offset] = lo;
-          view.bytes[offset + 1] = lo >>> 8;
-        }
-        // Writes through a view are invisible to write observers (dirty logging) unless told.
-        if (ram.observed) ram.noteWritten(pa, size);
-        return true;
-      }
-    }
-    this.beforeDeviceAccess?.();
-    this.lastTarget = this.space.write(pa, size, lo, hi);
-    return true;
-  }
-
-  /** An access that crosses a page: both pages are translated (and may fault) before any byte moves. */
-  private readSplit(va: number, size: number, access: number, out: U64Halves): boolean {
-    const first = PAGE - (va % PAGE);
-    if (this.translate(va, access) < 0 || this.translate(va + first, access) < 0) return false;
-    let lo = 0;
-    let hi = 0;
-    const b = this.scratch;
-    for (let i = size - 1; i >= 0; i--) {
-      const pa = this.translate(va + i, access);
-      if (this.space.read(pa, 1, b) === 'unclaimed') b.lo = 0xff;
-      if (i >= 4) hi = ((hi << 8) | b.lo) >>> 0;
-      else lo = ((lo << 8) | b.lo) >>> 0;
-    }
-    out.lo = lo;
-    out.hi = hi;
-    this.lastTarget = 'ram';
-    return true;
-  }
-
-  private writeSplit(va: number, size: number, lo: number, hi: number, access: number): boolean {
-    const first = PAGE - (va % PAGE);
-    const w = access | ACCESS.WRITE;
-    if (this.translate(va, w) < 0 || this.translate(va + first, w) < 0) return false;
-    for (let i = 0; i < size; i++) {
-      const byte = i < 4 ? (lo >>> (8 * i)) & 0xff : (hi >>> (8 * (i - 4))) & 0xff;
-      this.space.write(this.translate(va + i, w), 1, byte);
-    }
-    this.lastTarget = 'ram';
-    return true;
   }
 
   /** Guest paging off under EPT: the linear address is the guest-physical one (unrestricted guest). */

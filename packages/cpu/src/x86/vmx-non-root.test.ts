@@ -38,6 +38,38 @@ describe('X86Cpu in VMX non-root operation (SDM 3C 26, 27)', () => {
     expect(seen).toEqual([0xd, 1, 7]);
   });
 
+  it('completes an emulated CPUID with all four registers (KVM kvm_emulate_cpuid)', () => {
+    const m = vmxMachine();
+    const seen: number[] = [];
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      yield g.cpuid(0);
+      seen.push(g.eax, g.ebx, g.ecx, g.edx);
+    });
+    m.cpu.start(GUEST.ENTRY);
+    expect(m.enterAndRun(1_000_000)).toBe('exit');
+    expect(() => m.cpu.completePendingCpuid(1.5, 0, 0, 0)).toThrow(/integer registers, got 1.5/);
+    m.cpu.completePendingCpuid(0xd, 0x4b4d564b, 0x564b4d56, 0x4d);
+    expect(m.enterAndRun(1_000_000)).toBe('finished');
+    expect(seen).toEqual([0xd, 0x4b4d564b, 0x564b4d56, 0x4d]);
+    expect(() => m.cpu.completePendingCpuid(0, 0, 0, 0)).toThrow(/no CPUID is pending/);
+  });
+
+  it('runs clock events that fall due while the guest computes (a LAPIC timer interrupt exits at its time)', () => {
+    const m = vmxMachine({ pin: PIN_BASED.EXT_INTR_EXITING, exit: VM_EXIT.ACK_INTR_ON_EXIT });
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      for (;;) yield g.compute(100);
+    });
+    m.cpu.start(GUEST.ENTRY);
+    // The host APIC's timer: one-shot, vector 0x30, 5,000 timer ticks from now.
+    m.hostApic.mmioWrite(0x3e0, 4, 0xb);
+    m.hostApic.mmioWrite(0x320, 4, 0x30);
+    m.hostApic.mmioWrite(0x380, 4, 5000);
+    expect(m.enterAndRun(100_000_000)).toBe('exit');
+    expect(m.cpu.lastExit!.basicReason).toBe(EXIT_REASON.EXTERNAL_INTERRUPT);
+    expect(m.cpu.lastExit!.acknowledgedVector).toBe(0x30);
+    expect(m.cpu.localTime).toBeLessThan(10_000_000);
+  });
+
   it('writes the guest state into the VMCS at an exit (SDM 3C 28.3)', () => {
     const m = vmxMachine();
     m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {

@@ -16,17 +16,15 @@ import {
   type MsrBus,
   type PioBus,
   type Tracer,
-  type U64Halves,
 } from '@hvsim/core';
 import type { LocalApic } from '@hvsim/lapic';
 import { X86Mmu } from '@hvsim/mmu';
 import type { VmExitInfo, VmxProcessor } from '@hvsim/vmcs';
 import { X86_DEFAULT_COSTS, type X86CostProfile } from '../cost/cost-profile.js';
-import { FRAME_STATE as IMPORTED_FRAME_STATE, FrameStack, LOG_KIND as IMPORTED_LOG_KIND, type Frame } from '../guest/frames.js';
+import { FRAME_STATE as IMPORTED_FRAME_STATE, LOG_KIND as IMPORTED_LOG_KIND, type Frame } from '../guest/frames.js';
+import { GuestCpuCore } from '../guest/cpu-core.js';
 import { X86Guest } from '../guest/guest.js';
-import type { Op } from '../guest/ops.js';
 import type { GuestProgram } from '../guest/program.js';
-import { CpuCounters } from '../stats.js';
 import { defaultCpuid, type CpuidFunction, type CpuidResult } from './cpuid.js';
 import * as regs from './regs.js';
 import { CPU_CONSTANTS } from './cpu-constants.js';
@@ -39,10 +37,10 @@ import type { X86CpuOptions, X86InterruptController, X86RunResult } from './cpu-
 const FRAME_STATE = IMPORTED_FRAME_STATE;
 const LOG_KIND = IMPORTED_LOG_KIND;
 const { CR0, CR4, EFER, RFLAGS_RESET } = regs;
-const { SHADOW_NONE, TWO_32, EFER_WRITABLE, OPTION_NAMES } = CPU_CONSTANTS;
+const { SHADOW_NONE, EFER_WRITABLE, OPTION_NAMES } = CPU_CONSTANTS;
 
 /** The state and shared helpers of an x86 CPU (see the file comment); `X86Cpu` is the class to use. */
-export class X86CpuState {
+export class X86CpuState extends GuestCpuCore {
   /** The guest interface handed to guest code. */
   readonly guest = new X86Guest();
 
@@ -54,9 +52,6 @@ export class X86CpuState {
 
   /** Cycle costs in use. */
   readonly costs: X86CostProfile;
-
-  /** This CPU's local time in cycles. */
-  localTime = 0;
 
   protected readonly program: GuestProgram<X86Guest>;
 
@@ -77,12 +72,6 @@ export class X86CpuState {
   protected readonly cpuNumber: number;
   /** Whether frames log their results, so `saveState` works in the middle of guest code (option `snapshots`). */
   protected readonly recording: boolean;
-
-  protected readonly frames = new FrameStack();
-
-  protected readonly counters = new CpuCounters();
-
-  protected readonly halves: U64Halves = { lo: 0, hi: 0 };
 
   protected readonly cpuidOut: CpuidResult = { eax: 0, ebx: 0, ecx: 0, edx: 0 };
 
@@ -128,6 +117,7 @@ export class X86CpuState {
   protected exitInfo: VmExitInfo | null = null;
 
   constructor(options: X86CpuOptions) {
+    super();
     if (typeof (options as unknown) !== 'object' || (options as unknown) === null) throw new UsageError('bad-argument', `X86Cpu options must be an object, got ${describeValue(options)}`);
     for (const key of Object.keys(options)) if (!OPTION_NAMES.has(key)) throw new UsageError('unknown-name', `unknown X86Cpu option ${describeValue(key)}`);
     if (typeof (options.memory as unknown) !== 'object') throw new UsageError('bad-argument', `X86Cpu needs memory, got ${describeValue(options.memory)}`);
@@ -151,33 +141,6 @@ export class X86CpuState {
     if (this.clock) this.localTime = this.clock.now();
   }
 
-  /** The operation completed with `result`. */
-  protected complete(frame: Frame, result: number): void {
-    frame.index++;
-    frame.state = FRAME_STATE.RESUME;
-    frame.result = result;
-    if (this.recording) {
-      frame.record(LOG_KIND.PLAIN);
-      frame.record(result);
-    }
-  }
-
-  protected complete64(frame: Frame, lo: number, hi: number): void {
-    const g = this.guest;
-    g.lo = lo >>> 0;
-    g.hi = hi >>> 0;
-    const result = g.lo + g.hi * TWO_32;
-    frame.index++;
-    frame.state = FRAME_STATE.RESUME;
-    frame.result = result;
-    if (this.recording) {
-      frame.record(LOG_KIND.WIDE);
-      frame.record(result);
-      frame.record(g.lo);
-      frame.record(g.hi);
-    }
-  }
-
   /** CPUID completed: EAX is the result, all four registers are logged. */
   protected completeCpuid(frame: Frame): void {
     const g = this.guest;
@@ -192,29 +155,6 @@ export class X86CpuState {
       frame.record(g.ecx);
       frame.record(g.edx);
     }
-  }
-
-  /** A checkpoint: what came before it in this frame will not be replayed (see `Guest.checkpoint`). */
-  protected passCheckpoint(frame: Frame, label: number): void {
-    frame.checkpointLabel = label;
-    frame.logLength = 0;
-    this.complete(frame, 0);
-  }
-
-  protected stopAt(frame: Frame, op: Op): void {
-    if (frame.saved !== op) frame.saved.copyFrom(op);
-    frame.state = FRAME_STATE.RETRY;
-  }
-
-  protected charge(cycles: number): void {
-    this.localTime += cycles;
-    this.counters.busyCycles += cycles;
-  }
-
-  /** Brings the clock to this CPU's time, running the events due. */
-  protected syncClock(): void {
-    const clock = this.clock;
-    if (clock && clock.now() < this.localTime) clock.runUntil(this.localTime);
   }
 
   protected cr0Valid(cr0: number): boolean {

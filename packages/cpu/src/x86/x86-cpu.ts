@@ -161,6 +161,24 @@ export class X86Cpu extends X86Instructions {
     this.vmcsWrite(VMCS_FIELD.GUEST_RIP, top.rip);
   }
 
+  /**
+   * Completes a pending CPUID as the hypervisor emulated it, with all four
+   * output registers (KVM's `kvm_emulate_cpuid`): the guest reads them in
+   * `g.eax..g.edx`, EAX is the operation's result.
+   */
+  completePendingCpuid(eax: number, ebx: number, ecx: number, edx: number): void {
+    const top = this.frames.top;
+    if (top === undefined || top.state !== FRAME_STATE.RETRY || top.saved.code !== OP.CPUID) throw new UsageError('bad-state', 'completePendingCpuid: no CPUID is pending');
+    for (const v of [eax, ebx, ecx, edx]) if (!Number.isInteger(v)) throw new UsageError('bad-argument', `completePendingCpuid needs integer registers, got ${describeValue(v)}`);
+    const g = this.guest;
+    g.eax = eax >>> 0;
+    g.ebx = ebx >>> 0;
+    g.ecx = ecx >>> 0;
+    g.edx = edx >>> 0;
+    this.completeCpuid(top);
+    this.vmcsWrite(VMCS_FIELD.GUEST_RIP, top.rip);
+  }
+
   // --- snapshots ----------------------------------------------------------------
 
   /**
@@ -223,9 +241,17 @@ export class X86Cpu extends X86Instructions {
     const saved = readSavedFrames(r, 'frames');
     if ((registers.efer & ~(EFER_WRITABLE | EFER.LMA)) !== 0) throw new SnapshotError('shape', `hvsim.x86-cpu.registers.efer sets reserved bits: 0x${registers.efer.toString(16)}`);
     // Replay first: a divergence throws before anything is changed.
-    const replayed = replayFrames(this.program, this.guest, saved, applyX86Log);
-    installFrames(this.frames, replayed);
     const g = this.guest;
+    // Replay writes the guest's result registers: put them back if it throws, so a refused state changes nothing.
+    const before = [g.lo, g.hi, g.eax, g.ebx, g.ecx, g.edx] as const;
+    let replayed;
+    try {
+      replayed = replayFrames(this.program, g, saved, applyX86Log);
+    } catch (e) {
+      [g.lo, g.hi, g.eax, g.ebx, g.ecx, g.edx] = before;
+      throw e;
+    }
+    installFrames(this.frames, replayed);
     [g.lo, g.hi, g.eax, g.ebx, g.ecx, g.edx] = [lo, hi, eax, ebx, ecx, edx];
     this.localTime = localTime;
     this.rflags = registers.rflags | RFLAGS.FIXED1;
@@ -308,6 +334,11 @@ export class X86Cpu extends X86Instructions {
     while (this.localTime < untilCycle) {
       if (budget-- <= 0) break;
       if (this.shutdownState) return 'shutdown';
+      // Clock events due by this CPU's time run first (a timer that fires during guest work).
+      if (clock) {
+        const next = clock.nextEventAt();
+        if (next !== undefined && next <= this.localTime) this.syncClock();
+      }
       if (this.vmx !== null) {
         if (this.vmxBoundary()) {
           if (this.didExit()) return 'exit';
@@ -320,10 +351,6 @@ export class X86Cpu extends X86Instructions {
         if (!this.step()) return this.stopReason('finished');
         if (this.didExit()) return 'exit';
         continue;
-      }
-      if (clock) {
-        const next = clock.nextEventAt();
-        if (next !== undefined && next <= this.localTime) this.syncClock();
       }
       if (this.halted) {
         if (!this.eventPending()) {
@@ -343,20 +370,6 @@ export class X86Cpu extends X86Instructions {
       if (!this.step()) return this.stopReason('finished');
     }
     return this.stopReason('budget');
-  }
-
-  /**
-   * A halted CPU with nothing to wake it skips to the next clock event (or
-   * `untilCycle`); false when that is the budget's end.
-   */
-  protected idle(untilCycle: number): boolean {
-    const next = this.clock?.nextEventAt();
-    const wakeAt = next === undefined ? untilCycle : Math.min(untilCycle, Math.max(next, this.localTime));
-    this.counters.haltedCycles += wakeAt - this.localTime;
-    this.localTime = wakeAt;
-    if (next === undefined || next >= untilCycle) return false;
-    this.syncClock();
-    return true;
   }
 
   /** True when an NMI, or an interrupt the current state would take, is waiting (a halted CPU wakes on it). */
@@ -471,10 +484,6 @@ export class X86Cpu extends X86Instructions {
   }
 
   protected frameReturned(frame: Frame): boolean {
-    if (this.frames.size > 1) {
-      throw new UsageError('bad-state', `guest handler ${frame.name} returned without IRET: a handler must end with yield g.iret()`);
-    }
-    this.frames.pop();
-    return false;
+    return this.frameEnded(frame, 'IRET');
   }
 }

@@ -125,10 +125,11 @@ describe('x86 vCPU: exits to userspace (api.rst 5, struct kvm_run)', () => {
 });
 
 describe('x86 vCPU: exits handled in the kernel', () => {
-  it('CPUID answers from KVM_SET_CPUID2 (EAX; api.rst 4.73); E2BIG above 256 entries', () => {
+  it('CPUID answers from KVM_SET_CPUID2 (all four registers; api.rst 4.73); E2BIG above 256 entries', () => {
     const got: number[] = [];
     function* code(g: X86Guest): Routine {
       got.push(yield g.cpuid(0x4000_0000));
+      got.push(g.ebx, g.ecx, g.edx);
       got.push(yield g.cpuid(7, 1));
       yield g.out(GUEST.POWER, 0);
     }
@@ -138,7 +139,7 @@ describe('x86 vCPU: exits handled in the kernel', () => {
       { function: 7, index: 1, flags: 1, eax: 0x17, ebx: 0, ecx: 0, edx: 0 },
     ]);
     expect(m.vcpu.run().exit_reason).toBe(KVM_EXIT.IO);
-    expect(got).toEqual([0x4000_0001, 0x17]);
+    expect(got).toEqual([0x4000_0001, 0x4b4d564b, 0x564b4d56, 0x4d, 0x17]);
     expect(m.vcpu.stats.count('CPUID')).toBe(2);
     expectErrno(() => m.vcpu.setCpuid2(Array.from({ length: 257 }, () => ({ function: 0, eax: 0, ebx: 0, ecx: 0, edx: 0 }))), 'E2BIG');
   });

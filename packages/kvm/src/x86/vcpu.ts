@@ -566,6 +566,11 @@ export class X86Vcpu {
   /** Ends the emulated instruction (kvm_skip_emulated_instruction): result, RIP, and no interrupt shadow. */
   private skip(result = 0, hi = 0): void {
     this.cpu.completePendingOperation(result, hi);
+    this.clearInstructionShadow();
+  }
+
+  /** Skipping an instruction ends the STI/MOV-SS shadow (Linux's vmx_update_emulated_instruction). */
+  private clearInstructionShadow(): void {
     const intr = this.vmx.vmreadNumber(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
     if ((intr & 3) !== 0) this.vmx.vmwrite32(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO, intr & ~3);
   }
@@ -638,8 +643,9 @@ export class X86Vcpu {
   private handleCpuid(): number {
     const op = this.cpu.pendingOperation!;
     const e = this.cpuid.find((c) => c.function === op.a >>> 0 && ((c.flags & 1) === 0 || c.index === op.b >>> 0));
-    // The CPU model takes only EAX back from an emulated CPUID (see the README).
-    this.skip(e ? e.eax : 0);
+    // kvm_emulate_cpuid: all four registers from the KVM_SET_CPUID2 entry (zeros for a leaf it lacks).
+    this.cpu.completePendingCpuid(e ? e.eax : 0, e ? e.ebx : 0, e ? e.ecx : 0, e ? e.edx : 0);
+    this.clearInstructionShadow();
     return 1;
   }
 
