@@ -48,7 +48,7 @@ describe('acceptInterrupt returns a DeliveryStatus', () => {
     expect(rig.gic.acceptInterrupt({ vector: 32, trigger: 'edge' })).toBe(DELIVERY_STATUS.COALESCED);
     expect(rig.gic.acceptInterrupt({ vector: 33, trigger: 'edge' })).toBe(DELIVERY_STATUS.BLOCKED); // level SPI pulsed
     expect(rig.gic.acceptInterrupt({ vector: 33, trigger: 'level' })).toBe(DELIVERY_STATUS.DELIVERED);
-    rig.gic.distributor(0).mmioWrite(GICD2.ITARGETSR + 34, 1, 0); // SPI 34 targets no CPU interface
+    rig.gic.distributorFor(0).mmioWrite(GICD2.ITARGETSR + 34, 1, 0); // SPI 34 targets no CPU interface
     rig.wgicd(0, GICD2.ISENABLER + 4, 0x4);
     expect(rig.gic.acceptInterrupt({ vector: 34, trigger: 'level' })).toBe(DELIVERY_STATUS.BLOCKED);
   });
@@ -122,9 +122,9 @@ describe('host-side misuse is a UsageError naming the bad value', () => {
     expect(() => new GicV3({ cpus: 1, lpis: { memory: undefined, idbits: 16 } } as never)).toThrow(/GicV3 lpis has no option "idbits"/);
     expect(() => new GicV2({ cpus: 1, onIRQ: () => undefined } as never)).toThrow(/GicV2 has no option "onIRQ"/);
     const gic = new GicV3({ cpus: 1 });
-    expect(() => gic.distributor.mmioWrite(0, 4, 1n as never)).toThrow(/GICD write value must be a number, got 1n/);
+    expect(() => gic.distributorFor(0).mmioWrite(0, 4, 1n as never)).toThrow(/GICD write value must be a number, got 1n/);
     expect(() => gic.redistributorRegion.mmioRead(0n as never, 4)).toThrow(/GICR offset must be a non-negative integer number, got 0n/);
-    expect(() => gic.distributor.mmioWrite64(0x6100, 5 as never)).toThrow(/GICD 64-bit write value must be a bigint, got 5/);
+    expect(() => gic.distributorFor(0).mmioWrite64(0x6100, 5 as never)).toThrow(/GICD 64-bit write value must be a bigint, got 5/);
     expect(() => gic.writeSysreg(0, 0xc230, 1n as never)).toThrow(/lo 1n/);
     const rig = makeItsRig({ cpus: 1, raw: true });
     expect(() => rig.gic.createIts({ commandErrors: 'skip' as never })).toThrow(/commandErrors must be 'stall' or 'ignore', got "skip"/);

@@ -112,6 +112,8 @@ export type {
   GicV3VcpuState,
   /** Which ICC SGI register generated an SGI. */
   SgiRegister,
+  /** The name of a GICv3 system register, as `GicV3.read`/`write` take it. */
+  GicV3SysregName,
   /** One GICv3 system register. */
   SysregInfo,
   /** Access of a system register. */

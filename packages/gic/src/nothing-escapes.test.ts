@@ -11,6 +11,7 @@ import { CpuException, type MmioDevice } from '@hvsim/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ITS_CMD } from './its/commands.js';
+import { itInParts } from './test-support/property-share.js';
 import { GITS } from './its/regs.js';
 import { GICV3_SYSREGS } from './v3/sysregs.js';
 import { GICD, GICR, GICR_SGI, GICR_SGI_BASE } from './v3/regs.js';
@@ -105,7 +106,7 @@ describe('nothing escapes: only normal returns or CpuException for guest- and de
         for (const op of ops) {
           switch (op.k) {
             case 'gicd':
-              access(rig.gic.distributor, op.off, op.size, op.write, op.lo, op.hi);
+              access(rig.gic.distributorFor(0), op.off, op.size, op.write, op.lo, op.hi);
               break;
             case 'gicr':
               access(rig.gic.redistributorRegion, op.off, op.size, op.write, op.lo, op.hi);
@@ -156,12 +157,12 @@ describe('nothing escapes: only normal returns or CpuException for guest- and de
     );
   });
 
-  it('GicV3 without LPIs, every size and offset of GICD and GICR and every system register encoding', () => {
+  itInParts('GicV3 without LPIs, every size and offset of GICD and GICR and every system register encoding', Math.max(1, Math.round(numRuns / 2)), 2, (params) => {
     fc.assert(
       fc.property(fc.array(v3Ops(2 * 0x2_0000, 0x2_0000, 0), { minLength: 1, maxLength: 60 }), (ops) => {
         const gic = new GicV3({ cpus: 2 });
         for (const op of ops) {
-          if (op.k === 'gicd') access(gic.distributor, op.off, op.size, op.write, op.lo, op.hi);
+          if (op.k === 'gicd') access(gic.distributorFor(0), op.off, op.size, op.write, op.lo, op.hi);
           else if (op.k === 'gicr') access(gic.redistributorRegion, op.off, op.size, op.write, op.lo, op.hi);
           else if (op.k === 'sysreg') {
             if (op.write) guest(() => gic.writeSysreg(op.cpu, op.enc, op.lo, op.hi));
@@ -173,11 +174,11 @@ describe('nothing escapes: only normal returns or CpuException for guest- and de
         again.restoreState(JSON.parse(JSON.stringify(gic.saveState())));
         expect(again.saveState()).toEqual(gic.saveState());
       }),
-      { seed, numRuns: Math.max(1, Math.round(numRuns / 2)) },
+      params,
     );
   });
 
-  it('GicV2: GICD, GICC, GICH and GICV frames of every CPU', () => {
+  itInParts('GicV2: GICD, GICC, GICH and GICV frames of every CPU', numRuns, 2, (params) => {
     const frame = fc.constantFrom('gicd', 'gicc', 'gich', 'gicv');
     const op = fc.record({ frame, cpu: fc.nat({ max: 1 }), off: fc.nat({ max: 0x2100 }), size, write: fc.boolean(), lo: u32 });
     fc.assert(
@@ -186,7 +187,7 @@ describe('nothing escapes: only normal returns or CpuException for guest- and de
         for (const o of ops) {
           const dev: MmioDevice =
             o.frame === 'gicd'
-              ? gic.distributor(o.cpu)
+              ? gic.distributorFor(o.cpu)
               : o.frame === 'gicc'
                 ? gic.cpuInterface(o.cpu)
                 : o.frame === 'gich'
@@ -198,7 +199,7 @@ describe('nothing escapes: only normal returns or CpuException for guest- and de
         again.restoreState(JSON.parse(JSON.stringify(gic.saveState())));
         expect(again.saveState()).toEqual(gic.saveState());
       }),
-      { seed, numRuns },
+      params,
     );
   });
 });

@@ -231,7 +231,10 @@ export class IntelIommu implements MmioDevice, MsiTarget {
 
   /**
    * A device with source ID `sid` reads `size` bytes at `iova` (VT-d 3.4).
-   * The result object is reused by the next call.
+   * The returned object is reused: `dmaRead`, `dmaWrite`, `dmaReadBytes` and
+   * `dmaWriteBytes` fill and return the same `DmaResult` on every call
+   * (docs/conventions.md, "Results that are reused"); read it before the
+   * next DMA call on this unit, or copy it.
    */
   dmaRead(sid: number, iova: number, size: AccessSize): DmaResult {
     this.checkDma(sid, iova, size);
@@ -254,6 +257,10 @@ export class IntelIommu implements MmioDevice, MsiTarget {
    * A device with source ID `sid` writes `value` (`size` bytes) at `iova`.
    * A DWORD write to 0xFEEx_xxxx is an interrupt request (VT-d 3.15, 5.1)
    * and goes through interrupt remapping like {@link sendMsi}.
+   * The returned object is reused: `dmaRead`, `dmaWrite`, `dmaReadBytes` and
+   * `dmaWriteBytes` fill and return the same `DmaResult` on every call
+   * (docs/conventions.md, "Results that are reused"); read it before the
+   * next DMA call on this unit, or copy it.
    */
   dmaWrite(sid: number, iova: number, size: AccessSize, value: number): DmaResult {
     this.checkDma(sid, iova, size);
@@ -289,12 +296,22 @@ export class IntelIommu implements MmioDevice, MsiTarget {
    * boundaries as PCIe requests are, each page translated). Stops at the
    * first page that faults or has no memory; `value` is the number of bytes
    * transferred, `physicalAddress` where the last translated page began.
+   * The returned object is reused: `dmaRead`, `dmaWrite`, `dmaReadBytes` and
+   * `dmaWriteBytes` fill and return the same `DmaResult` on every call
+   * (docs/conventions.md, "Results that are reused"); read it before the
+   * next DMA call on this unit, or copy it.
    */
   dmaReadBytes(sid: number, iova: number, into: Uint8Array): DmaResult {
     return this.burst(sid, iova, into, false);
   }
 
-  /** A device writes `bytes` at `iova` as a burst; see {@link dmaReadBytes}. */
+  /**
+   * A device writes `bytes` at `iova` as a burst; see {@link dmaReadBytes}.
+   * The returned object is reused: `dmaRead`, `dmaWrite`, `dmaReadBytes` and
+   * `dmaWriteBytes` fill and return the same `DmaResult` on every call
+   * (docs/conventions.md, "Results that are reused"); read it before the
+   * next DMA call on this unit, or copy it.
+   */
   dmaWriteBytes(sid: number, iova: number, bytes: Uint8Array): DmaResult {
     return this.burst(sid, iova, bytes, true);
   }
@@ -303,7 +320,10 @@ export class IntelIommu implements MmioDevice, MsiTarget {
    * A device with source ID `sid` signals an MSI: a DWORD write of `data`
    * to `address` in 0xFEE00000-0xFEEFFFFF (VT-d 5.1). `flow` (core's
    * `FlowIds`, 0 = untracked) is repeated in the trace events about this
-   * interrupt. The result object is reused by the next call.
+   * interrupt. The returned `MsiResult` is reused: every `sendMsi` (and a
+   * `dmaWrite` to 0xFEEx_xxxx, which goes through it) fills and returns the
+   * same object (docs/conventions.md, "Results that are reused"); read it
+   * before the next call on this unit, or copy it.
    */
   sendMsi(sid: number, address: number, data: number, flow = 0): MsiResult {
     checkSourceId(sid);
@@ -338,7 +358,7 @@ export class IntelIommu implements MmioDevice, MsiTarget {
     return this.registers.status;
   }
 
-  /** Decoded Fault Recording register `index` (0 to 7). */
+  /** Decoded Fault Recording register `index` (0 to 7), as a fresh object (not reused). */
   faultRecord(index: number): FaultRecord {
     assertInteger(index, 'fault recording register index', 0, VTD_FAULT_RECORDING_REGISTERS - 1);
     return this.faults.recordAt(index);

@@ -1,7 +1,8 @@
 /**
  * What a device gets back from the IOMMU. Results are reused objects (the
- * hot paths allocate nothing): read them before the next call of the same
- * method, or copy them.
+ * hot paths allocate nothing): the four DMA methods share one `DmaResult`,
+ * `sendMsi` has one `MsiResult`; read a result before the next call of any
+ * of those methods on the same unit, or copy it.
  */
 import type { DeliveryStatus } from '@hvsim/core';
 

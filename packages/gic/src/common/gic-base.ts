@@ -144,8 +144,33 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
         if (level) delivered(cpu);
         options.onFiq?.(cpu, level);
       },
-      onWakeRequest: options.onWakeRequest,
+      onWakeRequest: (cpu) => {
+        this.traceWakeRequest(cpu);
+        options.onWakeRequest?.(cpu);
+      },
     };
+  }
+
+  /**
+   * A `custom` event `wake-request` when an interrupt is forwardable to a PE
+   * whose redistributor is asleep (GICR_WAKER.ProcessorSleep = 1, IHI0069
+   * 12.11.42): the PE sees no IRQ and its IAR reads 1023 until software
+   * wakes the redistributor, so the trace says why.
+   */
+  private traceWakeRequest(cpu: number): void {
+    const e = this.engine;
+    const key = e.candidates[cpu]?.best(e.distEnable) ?? -1;
+    const intid = key >= 0 ? e.keyIntid(key) : -1;
+    const flow = intid >= 0 ? this.flowOf(intid, false) : 0;
+    this.tracer?.emit({
+      kind: 'custom',
+      name: 'wake-request',
+      cycle: this.clock?.now() ?? 0,
+      source: 'gic',
+      cpu,
+      ...(flow === 0 ? {} : { flow }),
+      args: { intid, reason: 'redistributor asleep (GICR_WAKER.ProcessorSleep = 1): IAR reads 1023 until it is woken' },
+    });
   }
 
   /** The virtual interface's outputs: the maintenance interrupt drives its PPI, hardware LRs deactivate the physical INTID. */

@@ -17,7 +17,7 @@ import { enableLpi, makeItsRig, mapDevice } from '../test-support/its.js';
 /** The guest's distributor set-up through trapped MMIO: SPIs 40-63 Group 1, enabled, edge, priorities given. */
 function emulatedV3(priorities: Record<number, number>, kicks: number[] = []): GicV3 {
   const dist = new GicV3({ cpus: 2, onPendingChange: (cpu) => kicks.push(cpu) });
-  const d = dist.distributor;
+  const d = dist.distributorFor(0);
   for (const c of [0, 1]) dist.redistributorRegion.mmioWrite(c * GICR_STRIDE + GICR.WAKER, 4, 0);
   d.mmioWrite(GICD.CTLR, 4, 0x2);
   d.mmioWrite(GICD.IGROUPR + 4, 4, 0xffff_ff00);
@@ -102,7 +102,7 @@ describe('an emulated distributor feeding list registers (KVM vgic flush and fol
 
   it('a level-sensitive SPI stays pending while its line is high; an acknowledge clears its software latch', () => {
     const dist = emulatedV3({ 50: 0x80 });
-    dist.distributor.mmioWrite(GICD.ICFGR + 12, 4, 0); // SPIs 48-63 level
+    dist.distributorFor(0).mmioWrite(GICD.ICFGR + 12, 4, 0); // SPIs 48-63 level
     const hw = hardware();
     dist.setSpiLevel(50, true);
     expect(flush(dist, hw, 1)).toEqual([50]);
@@ -114,7 +114,7 @@ describe('an emulated distributor feeding list registers (KVM vgic flush and fol
     dist.foldListRegister(0, 50, LR_STATE.INVALID); // the guest's EOI, seen at the next sync
     expect(dist.pendingInterrupts(0, new Int32Array(4))).toBe(0);
     // GICD_ISPENDR on a level interrupt sets the latch; a list register that comes back not pending clears it.
-    dist.distributor.mmioWrite(GICD.ISPENDR + 4, 4, 1 << 18);
+    dist.distributorFor(0).mmioWrite(GICD.ISPENDR + 4, 4, 1 << 18);
     expect(dist.takeForListRegister(0, 50)).toBe(LR_STATE.PENDING);
     dist.foldListRegister(0, 50, LR_STATE.ACTIVE);
     dist.foldListRegister(0, 50, LR_STATE.INVALID);
@@ -123,9 +123,9 @@ describe('an emulated distributor feeding list registers (KVM vgic flush and fol
 
   it('GICv2 SGIs go one source per list register (IHI0048B 5.3.8 CPUID)', () => {
     const dist = new GicV2({ cpus: 4 });
-    dist.distributor(0).mmioWrite(GICD2.CTLR, 4, 1);
-    dist.distributor(0).mmioWrite(GICD2.ISENABLER, 4, 0xffff);
-    for (const src of [2, 1]) dist.distributor(src).mmioWrite(GICD2.SGIR, 4, (1 << 16) | 3); // SGI 3 to CPU 0
+    dist.distributorFor(0).mmioWrite(GICD2.CTLR, 4, 1);
+    dist.distributorFor(0).mmioWrite(GICD2.ISENABLER, 4, 0xffff);
+    for (const src of [2, 1]) dist.distributorFor(src).mmioWrite(GICD2.SGIR, 4, (1 << 16) | 3); // SGI 3 to CPU 0
     const first = dist.takeForListRegister(0, 3);
     expect(first & 3).toBe(LR_STATE.PENDING);
     expect(first >>> 2).toBe(1);

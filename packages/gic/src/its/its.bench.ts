@@ -26,7 +26,7 @@ function physicalRig(): ItsRig {
   // Warm the translation cache.
   for (let e = 0; e < LOOP; e++) rig.its.translate(1, e);
   const cpu = rig.gic.cpuInterface(0);
-  for (let e = 0; e < LOOP; e++) cpu.writeEoir(cpu.readIar(1));
+  for (let e = 0; e < LOOP; e++) cpu.writeEoir(1, cpu.readIar(1));
   return rig;
 }
 
@@ -36,12 +36,12 @@ describe('ITS translation (cached) to a pending LPI', () => {
   const cpu = rig.gic.cpuInterface(0);
   bench(`translate ${LOOP} events, then acknowledge and EOI each [ops=${LOOP}]`, () => {
     for (let e = 0; e < LOOP; e++) its.translate(1, e);
-    for (let e = 0; e < LOOP; e++) cpu.writeEoir(cpu.readIar(1));
+    for (let e = 0; e < LOOP; e++) cpu.writeEoir(1, cpu.readIar(1));
   });
   bench(`translate -> ICC_IAR1 -> ICC_EOIR1, one at a time [ops=${LOOP}]`, () => {
     for (let e = 0; e < LOOP; e++) {
       its.translate(1, e);
-      cpu.writeEoir(cpu.readIar(1));
+      cpu.writeEoir(1, cpu.readIar(1));
     }
   });
 });
@@ -91,7 +91,7 @@ function selectionRig(backlog: number): GicV3 {
   region.mmioWrite64(0x78, BigInt(0x4010_0000) | (1n << 62n)); // GICR_PENDBASER, PTZ
   region.mmioWrite(0x0, 4, 1); // EnableLPIs
   region.mmioWrite(0x14, 4, 0); // GICR_WAKER: awake
-  gic.distributor.mmioWrite(0x0, 4, 3);
+  gic.distributorFor(0).mmioWrite(0x0, 4, 3);
   gic.write(0, 'ICC_PMR_EL1', 0xc0n);
   gic.write(0, 'ICC_IGRPEN1_EL1', 1n);
   for (let k = 0; k < backlog; k++) region.mmioWrite(0x40, 4, LPI + 1 + k * 61); // GICR_SETLPIR
@@ -106,7 +106,7 @@ describe('LPI selection with 65,536 LPIs configured: acknowledge cost with 10 vs
     bench(`${backlog} pending: set LPI pending -> ICC_IAR1 -> ICC_EOIR1 [ops=${LOOP}]`, () => {
       for (let k = 0; k < LOOP; k++) {
         lpi.setPending(LPI);
-        cpu.writeEoir(cpu.readIar(1));
+        cpu.writeEoir(1, cpu.readIar(1));
       }
     });
   }

@@ -39,7 +39,7 @@ function makeVits(): {
   const gic = new GicV3({ cpus: 2, lpis: { memory: guest } });
   const its = gic.createIts({ commandErrors: 'ignore' });
   const r = gic.redistributorRegion;
-  gic.distributor.mmioWrite(GICD.CTLR, 4, 0x2);
+  gic.distributorFor(0).mmioWrite(GICD.CTLR, 4, 0x2);
   guest.writeBytes(PROP, new Uint8Array(2 ** 16 - LPI).fill(0xa2)); // priority 0xa0, disabled
   for (const c of [0, 1]) {
     r.mmioWrite(c * GICR_STRIDE + GICR.WAKER, 4, 0);

@@ -22,8 +22,8 @@ export function makeV2(options: Partial<GicV2Options> & { cpus: number }): V2Rig
   return {
     gic,
     ...levels,
-    gicd: (c, o) => gic.distributor(c).mmioRead(o, 4),
-    wgicd: (c, o, v) => gic.distributor(c).mmioWrite(o, 4, v),
+    gicd: (c, o) => gic.distributorFor(c).mmioRead(o, 4),
+    wgicd: (c, o, v) => gic.distributorFor(c).mmioWrite(o, 4, v),
     gicc: (c, o) => gic.cpuInterface(c).mmioRead(o, 4),
     wgicc: (c, o, v) => gic.cpuInterface(c).mmioWrite(o, 4, v),
     gich: (c, o) => gic.hypervisorInterface(c).mmioRead(o, 4),

@@ -24,8 +24,8 @@ export function makeV3(options: Partial<GicV3Options> & { cpus: number }): V3Rig
     wr: (cpu, off, v) => region.mmioWrite(cpu * GICR_STRIDE + off, 4, v),
     sgi: (cpu, off) => region.mmioRead(cpu * GICR_STRIDE + GICR_SGI_BASE + off, 4),
     wsgi: (cpu, off, v) => region.mmioWrite(cpu * GICR_STRIDE + GICR_SGI_BASE + off, 4, v),
-    gicd: (off) => gic.distributor.mmioRead(off, 4),
-    wgicd: (off, v) => gic.distributor.mmioWrite(off, 4, v),
+    gicd: (off) => gic.distributorFor(0).mmioRead(off, 4),
+    wgicd: (off, v) => gic.distributorFor(0).mmioWrite(off, 4, v),
   };
 }
 

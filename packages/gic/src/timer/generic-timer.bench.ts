@@ -49,7 +49,7 @@ describe('generic timer -> GICv3 PPI 27 -> ICC_IAR1 -> ICC_EOIR1 (a guest tick)'
       clock.advance(PERIOD_CYCLES);
       const id = cpu.readIar(1);
       timer.writeSysreg(0, TIMER_SYSREG.CNTV_CTL_EL0, 3, 0);
-      cpu.writeEoir(id);
+      cpu.writeEoir(1, id);
     }
   });
 });

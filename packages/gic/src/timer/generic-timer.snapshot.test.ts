@@ -1,6 +1,6 @@
 // Snapshots of the generic timer: JSON-safe, atomic restore, and deadlines relative to the counter, so a
 // restore into a clock that is already far ahead (a migrated VM) loses no tick (Arm ARM D11.1.2: the
-// counter never goes backwards; DESIGN.md "Time" and "Snapshots").
+// counter never goes backwards; docs/conventions.md "Time" and "Snapshots").
 import { describe, expect, it } from 'vitest';
 import { Clock, SnapshotError } from '@hvsim/core';
 import type { GenericTimerState } from './timer-state.js';

@@ -38,8 +38,9 @@ export const MAX_TIMER_CPUS = 1024;
 export const TIMER_NAMES: readonly TimerName[] = ['CNTP', 'CNTV', 'CNTHP'];
 
 /**
- * The PPIs the timers drive by default: the Server Base System Architecture
- * assignments (Arm BSA; /work/shared/specs/gic.md section 1): 30 for the EL1
+ * The PPIs the timers drive by default: the Arm Base System Architecture
+ * assignments (Arm DEN0094 BSA 3.6, PPI assignments; also QEMU's
+ * include/hw/arm/bsa.h `ARCH_TIMER_*_IRQ`): 30 for the EL1
  * physical timer, 27 for the virtual timer, 26 for the EL2 physical timer.
  */
 export const TIMER_PPI = {

@@ -1,5 +1,5 @@
 /**
- * The saved state of a GenericTimer and its validation (DESIGN.md
+ * The saved state of a GenericTimer and its validation (docs/conventions.md
  * "Snapshots"): a JSON-safe object with no absolute cycle, read and checked
  * in full before anything is changed.
  */

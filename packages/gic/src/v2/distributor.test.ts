@@ -52,7 +52,7 @@ describe('GICv2 distributor (IHI0048B 4.3)', () => {
   it('ITARGETSR routes an SPI to several CPUs; the first to acknowledge takes it', () => {
     const rig = makeV2({ cpus: 3 });
     bringUpV2(rig);
-    rig.gic.distributor(0).mmioWrite(GICD.ITARGETSR + 33, 1, 0b110);
+    rig.gic.distributorFor(0).mmioWrite(GICD.ITARGETSR + 33, 1, 0b110);
     rig.wgicd(0, GICD.ISENABLER + 4, 2);
     rig.gic.setSpiLevel(33, true);
     expect([rig.irq[0], rig.irq[1], rig.irq[2]]).toEqual([undefined, true, true]);
@@ -81,11 +81,11 @@ describe('GICv2 distributor (IHI0048B 4.3)', () => {
     bringUpV2(rig);
     rig.wgicd(1, GICD.SGIR, 0x0001_0005);
     rig.wgicd(3, GICD.SGIR, 0x0001_0005);
-    expect(rig.gic.distributor(0).mmioRead(GICD.SPENDSGIR + 5, 1)).toBe(0b1010);
+    expect(rig.gic.distributorFor(0).mmioRead(GICD.SPENDSGIR + 5, 1)).toBe(0b1010);
     expect(rig.gicd(0, GICD.CPENDSGIR + 4)).toBe(0b1010 << 8);
-    rig.gic.distributor(0).mmioWrite(GICD.CPENDSGIR + 5, 1, 0b0010);
+    rig.gic.distributorFor(0).mmioWrite(GICD.CPENDSGIR + 5, 1, 0b0010);
     expect(rig.gicd(0, GICD.SPENDSGIR + 4)).toBe(0b1000 << 8);
-    rig.gic.distributor(0).mmioWrite(GICD.SPENDSGIR + 5, 1, 0b1_0001); // source 4 does not exist
+    rig.gic.distributorFor(0).mmioWrite(GICD.SPENDSGIR + 5, 1, 0b1_0001); // source 4 does not exist
     expect(rig.gicd(0, GICD.SPENDSGIR + 4)).toBe(0b1001 << 8);
     // ISPENDR0/ICPENDR0 SGI bits: read the state, writes ignored (4.3.7, 4.3.8)
     expect(rig.gicd(0, GICD.ISPENDR) & 0x20).toBe(0x20);
@@ -97,7 +97,7 @@ describe('GICv2 distributor (IHI0048B 4.3)', () => {
 
   it('accepts byte accesses to IPRIORITYR, ITARGETSR and the SGI pending registers only (4.1.4)', () => {
     const { gic } = makeV2({ cpus: 2 });
-    const d = gic.distributor(0);
+    const d = gic.distributorFor(0);
     d.mmioWrite(GICD.IPRIORITYR + 41, 1, 0x88);
     expect(d.mmioRead(GICD.IPRIORITYR + 40, 4)).toBe(0x8800);
     expect(d.mmioRead(GICD.ITARGETSR + 3, 1)).toBe(1);

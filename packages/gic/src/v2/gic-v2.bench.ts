@@ -11,7 +11,7 @@ import { GICC, GICD, GICH } from './regs.js';
 
 function setup(spis: number): GicV2 {
   const gic = new GicV2({ cpus: 1, spis });
-  const d = gic.distributor(0);
+  const d = gic.distributorFor(0);
   d.mmioWrite(GICD.CTLR, 4, 1);
   for (let i = 1; i < (spis + 32) / 32; i++) d.mmioWrite(GICD.ISENABLER + 4 * i, 4, 0xffff_ffff);
   for (let i = 2; i < (spis + 32) / 16; i++) d.mmioWrite(GICD.ICFGR + 4 * i, 4, 0xaaaa_aaaa);

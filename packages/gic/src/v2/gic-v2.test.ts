@@ -24,12 +24,12 @@ describe('GicV2 construction', () => {
     const clock = new Clock();
     const irq: boolean[] = [];
     const gic = new GicV2({ cpus: 2, tracer, clock, onIrq: (c, l) => (irq[c] = l) });
-    gic.distributor(0).mmioWrite(GICD.ISENABLER, 4, 0xffff);
-    gic.distributor(1).mmioWrite(GICD.ISENABLER, 4, 0xffff);
-    gic.distributor(0).mmioWrite(GICD.CTLR, 4, 1);
+    gic.distributorFor(0).mmioWrite(GICD.ISENABLER, 4, 0xffff);
+    gic.distributorFor(1).mmioWrite(GICD.ISENABLER, 4, 0xffff);
+    gic.distributorFor(0).mmioWrite(GICD.CTLR, 4, 1);
     gic.cpuInterface(1).mmioWrite(GICC.CTLR, 4, 1);
     gic.cpuInterface(1).mmioWrite(GICC.PMR, 4, 0xff);
-    gic.distributor(0).mmioWrite(GICD.SGIR, 4, 0x0002_0001);
+    gic.distributorFor(0).mmioWrite(GICD.SGIR, 4, 0x0002_0001);
     gic.setSpiLevel(40, true);
     expect(gic.cpuInterface(1).mmioRead(GICC.IAR, 4)).toBe(1);
     expect(tracer.events().map((e) => e.kind)).toEqual(['ipi.sent', 'interrupt.delivered', 'interrupt.raised', 'interrupt.acknowledged']);
@@ -107,7 +107,7 @@ describe('kvm-unit-tests arm/gic.c behaviours on GICv2', () => {
     expect(rig.gicd(0, GICD.TYPER)).toBe(typer);
     rig.wgicd(0, GICD.IIDR, 0);
     expect(rig.gicd(0, GICD.IIDR)).toBe(0x43b);
-    const d = rig.gic.distributor(0);
+    const d = rig.gic.distributorFor(0);
     d.mmioWrite(GICD.ITARGETSR + 40, 1, 0xff);
     expect(d.mmioRead(GICD.ITARGETSR + 40, 1)).toBe(0x7);
     d.mmioWrite(GICD.ITARGETSR + 2, 1, 0xff);
@@ -121,7 +121,7 @@ describe('kvm-unit-tests arm/gic.c behaviours on GICv2', () => {
 
 describe('GicV2 invariants (property)', () => {
   const adapt = (rig: ReturnType<typeof makeV2>): GicUnderTest => {
-    const d = rig.gic.distributor(0);
+    const d = rig.gic.distributorFor(0);
     return {
       raise: (i) => {
         rig.gic.setSpiLevel(i, true);

@@ -123,7 +123,20 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
     return cpu;
   }
 
-  /** The distributor frame (4 KiB) as CPU interface `cpu` sees it. */
+  /**
+   * The distributor frame (4 KiB) as CPU interface `cpu` sees it (SGIs and
+   * PPIs are banked per CPU, IHI0048B 4.1); `GicV3.distributorFor(cpu)` has
+   * the same shape.
+   */
+  distributorFor(cpu: number): GicV2Distributor {
+    return this.distributors[this.check(cpu)]!;
+  }
+
+  /**
+   * The distributor frame (4 KiB) as CPU interface `cpu` sees it.
+   *
+   * @deprecated Use {@link distributorFor}, the shape GicV3 shares.
+   */
   distributor(cpu: number): GicV2Distributor {
     return this.distributors[this.check(cpu)]!;
   }

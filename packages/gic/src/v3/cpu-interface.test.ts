@@ -1,3 +1,4 @@
+import type { GicV3SysregName } from './sysregs.js';
 import { describe, expect, it } from 'vitest';
 import { CpuException } from '@hvsim/core';
 import { bringUpV3, makeV3 } from '../test-support/v3.js';
@@ -25,8 +26,8 @@ describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
     ['ICC_AP1R0_EL1 (12.2.2)', 'ICC_AP1R0_EL1', 0x8000_0001n, 0x8000_0001n],
   ])('%s', (_n, name, value, expected) => {
     const { gic } = makeV3({ cpus: 1 });
-    gic.write(0, name, value);
-    expect(gic.read(0, name)).toBe(expected);
+    gic.write(0, name as GicV3SysregName, value);
+    expect(gic.read(0, name as GicV3SysregName)).toBe(expected);
   });
 
   it('reset values: PMR 0, RPR idle, HPPIR spurious, PRIbits (12.2.19, 12.2.20, 12.2.12, 12.2.6)', () => {

@@ -37,9 +37,18 @@ export class GicV3CpuInterface {
     return this.core.acknowledge(1 << group, INTID_SPURIOUS);
   }
 
-  /** ICC_EOIR0_EL1 / ICC_EOIR1_EL1 (INTID in bits [23:0]). */
-  writeEoir(value: number): void {
-    this.core.endOfInterrupt(value & 0xff_ffff);
+  /**
+   * ICC_EOIR0_EL1 (`group` 0) / ICC_EOIR1_EL1 (`group` 1), INTID in bits
+   * [23:0]: the signature the virtual interface's `writeEoir(group, value)`
+   * and `readIar(group)` share. The physical interface completes the
+   * highest active priority by INTID whichever register is written.
+   */
+  // eslint-disable-next-line @typescript-eslint/unified-signatures -- the deprecated one-argument form below stays for existing callers
+  writeEoir(group: number, value: number): void;
+  /** @deprecated Use `writeEoir(group, value)`, the form ICC and ICV share. */
+  writeEoir(value: number): void;
+  writeEoir(groupOrValue: number, value?: number): void {
+    this.core.endOfInterrupt((value ?? groupOrValue) & 0xff_ffff);
   }
 
   /** ICC_HPPIR0_EL1 / ICC_HPPIR1_EL1. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { propertyParams } from '../test-support/property.js';
+import { itInParts } from '../test-support/property-share.js';
 import { CpuException } from '@hvsim/core';
 import { bringUpV3, makeV3 } from '../test-support/v3.js';
 import { GICD } from './regs.js';
@@ -60,7 +61,7 @@ describe('GICv3 distributor registers (IHI0069 12.9)', () => {
 
   it('IPRIORITYR is byte-accessible; other sizes abort (12.1.3)', () => {
     const { gic } = makeV3({ cpus: 1 });
-    const d = gic.distributor;
+    const d = gic.distributorFor(0);
     d.mmioWrite(GICD.IPRIORITYR + 33, 1, 0x47);
     expect(d.mmioRead(GICD.IPRIORITYR + 33, 1)).toBe(0x40);
     expect(d.mmioRead(GICD.IPRIORITYR + 32, 4)).toBe(0x4000);
@@ -75,7 +76,7 @@ describe('GICv3 distributor registers (IHI0069 12.9)', () => {
     const rig = makeV3({ cpus: 20 });
     bringUpV3(rig);
     const { gic } = rig;
-    const d = gic.distributor;
+    const d = gic.distributorFor(0);
     rig.wgicd(GICD.ISENABLER + 4, 1 << 1); // INTID 33
     d.mmioWrite64(GICD.IROUTER + 8 * 33, 0x0000_00ff_0000_0103n);
     gic.signalSpi(33);
@@ -94,7 +95,7 @@ describe('GICv3 distributor registers (IHI0069 12.9)', () => {
     const { gic } = rig;
     rig.wr(1, 0x14, 0x2); // PE 1 asleep
     rig.wgicd(GICD.ISENABLER + 4, 1 << 2);
-    gic.distributor.mmioWrite(GICD.IROUTER + 8 * 34, 4, 0x8000_0000);
+    gic.distributorFor(0).mmioWrite(GICD.IROUTER + 8 * 34, 4, 0x8000_0000);
     gic.signalSpi(34);
     expect([rig.irq[0], rig.irq[1], rig.irq[2]]).toEqual([true, undefined, true]);
     expect(gic.read(2, 'ICC_IAR1_EL1')).toBe(34n);
@@ -132,21 +133,21 @@ describe('GICv3 distributor registers (IHI0069 12.9)', () => {
 
 describe('1-of-N delivery (property)', () => {
   // IHI0069 4.5.1, 12.9.22: a 1-of-N SPI goes to exactly one participating PE, whichever asks first.
-  it('exactly one awake PE acknowledges a 1-of-N SPI, never a sleeping one', () => {
+  itInParts('exactly one awake PE acknowledges a 1-of-N SPI, never a sleeping one', propertyParams.numRuns, 2, (params) => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 15 }), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 4, maxLength: 12 }), (awake, order) => {
         const rig = makeV3({ cpus: 4 });
         bringUpV3(rig);
         for (let c = 0; c < 4; c++) if (((awake >>> c) & 1) === 0) rig.wr(c, 0x14, 0x2);
         rig.wgicd(GICD.ISENABLER + 4, 1);
-        rig.gic.distributor.mmioWrite(GICD.IROUTER + 8 * 32, 4, 0x8000_0000);
+        rig.gic.distributorFor(0).mmioWrite(GICD.IROUTER + 8 * 32, 4, 0x8000_0000);
         rig.gic.signalSpi(32);
         const takers: number[] = [];
         for (const c of order) if (rig.gic.read(c, 'ICC_IAR1_EL1') === 32n) takers.push(c);
         const firstAwake = order.find((c) => ((awake >>> c) & 1) === 1);
         expect(takers).toEqual(firstAwake === undefined ? [] : [firstAwake]);
       }),
-      propertyParams,
+      params,
     );
   });
 });

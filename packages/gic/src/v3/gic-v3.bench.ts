@@ -14,7 +14,7 @@ import { GICV3_SYSREGS } from './sysregs.js';
 /** A one-PE GIC with `spis` SPIs, all enabled Group 1 edge at 0xa0; `backlog` of them left pending at 0xe0 (masked). */
 function setup(spis: number, backlog: number): GicV3 {
   const gic = new GicV3({ cpus: 1, spis });
-  const d = gic.distributor;
+  const d = gic.distributorFor(0);
   gic.redistributorRegion.mmioWrite(GICR.WAKER, 4, 0);
   gic.redistributorRegion.mmioWrite(GICR_SGI_BASE + GICR_SGI.IGROUPR0, 4, 0xffff_ffff);
   d.mmioWrite(GICD.CTLR, 4, 3);
@@ -41,7 +41,7 @@ describe('GICv3 physical: SPI raise -> IAR -> EOIR, 988 SPIs configured', () => 
     for (let k = 0; k < LOOP; k++) {
       gic.signalSpi(32);
       const id = cpu.readIar(1);
-      cpu.writeEoir(id);
+      cpu.writeEoir(1, id);
     }
   });
   const named = setup(988, 0);
@@ -62,7 +62,7 @@ describe('GICv3 selection cost vs SPIs configured (half of them pending, masked)
       for (let k = 0; k < LOOP; k++) {
         gic.signalSpi(32);
         const id = cpu.readIar(1);
-        cpu.writeEoir(id);
+        cpu.writeEoir(1, id);
       }
     });
     const hppi = gic.cpuInterface(0);

@@ -36,6 +36,7 @@ import { GicV3CpuInterface, type SgiRegister } from './cpu-interface.js';
 import { GicV3Distributor, type GicV3DistributorState } from './distributor.js';
 import { GicV3Redistributor, GicV3RedistributorRegion, type GicV3RedistributorState } from './redistributor.js';
 import { ROUTE_FMO, ROUTE_IMO, SysregDispatcher } from './sysreg-dispatch.js';
+import type { GicV3SysregName } from './sysregs.js';
 import { GicV3VirtualInterface } from './virtual-interface.js';
 
 /** Every option {@link GicV3} knows (a misspelled one is an error). */
@@ -140,7 +141,8 @@ export interface GicV3State {
 /** An Arm GICv3 (single Security state, affinity routing) with its virtual interface. */
 export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> implements InterruptTarget {
   /** The distributor frame (64 KiB) to map at GICD_base. */
-  readonly distributor: GicV3Distributor;
+  /** The distributor (one for every PE: GICv3 does not bank GICD). */
+  private readonly gicd: GicV3Distributor;
   /** The redistributor region (`cpus` x 128 KiB) to map at GICR_base. */
   readonly redistributorRegion: GicV3RedistributorRegion;
   private readonly redistributors: GicV3Redistributor[] = [];
@@ -178,7 +180,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     const e = new IrqEngine({ cpus, spis, priorityBits, routing: 'affinity' });
     super(cpus, spis, mi, e, options);
     this.affinities = affinities;
-    this.distributor = new GicV3Distributor(e, this.affinities, () => this.updateAll());
+    this.gicd = new GicV3Distributor(e, this.affinities, () => this.updateAll());
     for (let c = 0; c < cpus; c++) {
       this.redistributors.push(new GicV3Redistributor(e, c, this.affinities[c]!, c === cpus - 1, () => this.onSleepChange()));
       const core = new CpuInterfaceCore(e, c, priorityBits, false, this.tracedOutputs(options));
@@ -229,8 +231,8 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     }
     const e = this.engine;
     const firstKey = e.lines;
-    this.distributor.lpiIdBits = idBits;
-    this.distributor.gicv4 = lp.gicv4 !== undefined;
+    this.gicd.lpiIdBits = idBits;
+    this.gicd.gicv4 = lp.gicv4 !== undefined;
     for (const ci of this.cpuInterfaces) ci.idBits24 = idBits > 16;
     for (const vi of this.virtualControls) vi.idBits24 = idBits > 16;
     for (let c = 0; c < this.cpus; c++) {
@@ -315,7 +317,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
   /** Puts every register in its reset state (IHI0069 12.9, 12.10, 12.2, 12.4). */
   reset(): void {
     this.engine.resetState();
-    this.distributor.reset();
+    this.gicd.reset();
     for (const r of this.redistributors) r.reset();
     for (const l of this.lpiRedistributors) l.reset();
     for (const v of this.vpeRedistributors) v.reset();
@@ -354,6 +356,25 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     return this.lpiIdBits > 0 && Number.isInteger(intid) && intid >= LPI_FIRST && intid < 2 ** this.lpiIdBits;
   }
 
+  /**
+   * The distributor frame (GICD, 64 KiB) as PE `cpu` sees it: the same
+   * device for every PE (GICv3 banks SGIs and PPIs in the redistributors,
+   * IHI0069 12.9), reached the same way as `GicV2.distributorFor(cpu)`.
+   */
+  distributorFor(cpu: number): GicV3Distributor {
+    this.engine.checkCpu(cpu);
+    return this.gicd;
+  }
+
+  /**
+   * The distributor frame (GICD, 64 KiB).
+   *
+   * @deprecated Use {@link distributorFor} (`distributorFor(cpu)`), the shape GicV2 shares.
+   */
+  get distributor(): GicV3Distributor {
+    return this.gicd;
+  }
+
   /** Affinity (Aff3.Aff2.Aff1.Aff0) of `cpu`, as MPIDR_EL1 reports it. */
   affinityOf(cpu: number): number {
     this.engine.checkCpu(cpu);
@@ -383,12 +404,27 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     this.sysregs.routing[cpu] = (routing.imo ? ROUTE_IMO : 0) | (routing.fmo ? ROUTE_FMO : 0);
   }
 
-  /** Reads a system register of `cpu` by name, e.g. `read(0, 'ICC_IAR1_EL1')`. */
+  /**
+   * Reads a system register of `cpu` by name, e.g. `read(0, 'ICC_IAR1_EL1')`.
+   * An unknown name throws `UsageError` (`'unknown-name'`).
+   */
+  read(cpu: number, name: GicV3SysregName): bigint;
+  // Two overloads on purpose: the typed one, and the string one kept (deprecated) for existing callers.
+  /** @deprecated Pass a {@link GicV3SysregName}; a plain `string` is checked only at run time. */
+  // eslint-disable-next-line @typescript-eslint/unified-signatures
+  read(cpu: number, name: string): bigint;
   read(cpu: number, name: string): bigint {
     return this.sysregs.read(cpu, name);
   }
 
-  /** Writes a system register of `cpu` by name, e.g. `write(0, 'ICC_EOIR1_EL1', 27n)`. */
+  /**
+   * Writes a system register of `cpu` by name, e.g. `write(0, 'ICC_EOIR1_EL1', 27n)`.
+   * An unknown name throws `UsageError` (`'unknown-name'`).
+   */
+  write(cpu: number, name: GicV3SysregName, value: bigint): void;
+  /** @deprecated Pass a {@link GicV3SysregName}; a plain `string` is checked only at run time. */
+  // eslint-disable-next-line @typescript-eslint/unified-signatures
+  write(cpu: number, name: string, value: bigint): void;
   write(cpu: number, name: string, value: bigint): void {
     this.sysregs.write(cpu, name, value);
   }
@@ -446,7 +482,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
   signalSpi(intid: number, set = true): void {
     this.engine.checkIntid(intid, SPI_BASE, 'SPI');
     if (set) this.traceUntracked(intid);
-    this.distributor.setSpi(intid, set);
+    this.gicd.setSpi(intid, set);
   }
 
   /**
@@ -472,7 +508,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     }
     if (!wasPending) this.spiFlow[intid - SPI_BASE] = flow;
     this.trace('interrupt.raised', -1, intid, false, flow);
-    if (message.trigger === 'edge') this.distributor.setSpi(intid, true);
+    if (message.trigger === 'edge') this.gicd.setSpi(intid, true);
     else e.setLine(0, intid, true);
     return this.spiStatus(intid, wasPending);
   }
@@ -535,7 +571,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
       cpus: this.cpus,
       spis: this.spis,
       engine: this.engine.saveState(),
-      distributor: this.distributor.saveState(),
+      distributor: this.gicd.saveState(),
       perCpu: this.redistributors.map((r, c) => ({
         redistributor: r.saveState(),
         cpuInterface: this.cpuInterfaces[c]!.core.saveState(),
@@ -559,7 +595,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     r.int('cpus', this.cpus, this.cpus);
     r.int('spis', this.spis, this.spis);
     const engine = r.object('engine');
-    const commits: (() => void)[] = [this.engine.prepareRestore(engine), this.distributor.prepareRestore(r.object('distributor'))];
+    const commits: (() => void)[] = [this.engine.prepareRestore(engine), this.gicd.prepareRestore(r.object('distributor'))];
     const order = this.engine.readOrder(engine, this.engine.candidates[0]!.capacity - 1);
     const traps: number[] = [];
     const routing: number[] = [];

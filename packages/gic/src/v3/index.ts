@@ -50,6 +50,8 @@ export {
   gicv3SysregByEncoding,
 } from './sysregs.js';
 export type {
+  /** The name of a GICv3 system register, as `GicV3.read`/`write` take it. */
+  GicV3SysregName,
   /** One GICv3 system register. */
   SysregInfo,
   /** Access of a system register. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CpuException } from '@hvsim/core';
+import { CpuException, DELIVERY_STATUS, RecordingTracer } from '@hvsim/core';
 import { makeV3 } from '../test-support/v3.js';
-import { GICR, GICR_SGI, GICR_STRIDE } from './regs.js';
+import { GICD, GICR, GICR_SGI, GICR_STRIDE } from './regs.js';
 
 describe('GICv3 redistributor (IHI0069 12.10)', () => {
   // IHI0069 12.11.37 GICR_TYPER
@@ -94,5 +94,32 @@ describe('GICv3 redistributor (IHI0069 12.10)', () => {
     expect(() => region.mmioRead(2 * GICR_STRIDE, 4)).toThrow(CpuException);
     expect(() => region.mmioRead64(GICR.WAKER)).toThrow(CpuException);
     expect(() => region.mmioRead(GICR.WAKER, 1)).toThrow(CpuException);
+  });
+});
+
+describe('an interrupt routed to a sleeping redistributor (IHI0069 12.11.42 GICR_WAKER, 12.9.22 GICD_IROUTER)', () => {
+  it('calls onWakeRequest once and traces a wake-request event with the INTID and flow; waking delivers it', () => {
+    const tracer = new RecordingTracer();
+    const wakes: number[] = [];
+    const rig = makeV3({ cpus: 2, spis: 32, tracer, onWakeRequest: (cpu) => wakes.push(cpu) });
+    const { gic } = rig;
+    rig.wr(0, GICR.WAKER, 0); // CPU 1 stays asleep
+    rig.wgicd(GICD.CTLR, 0x2);
+    rig.wgicd(GICD.IGROUPR + 4, 1 << 8);
+    rig.wgicd(GICD.ISENABLER + 4, 1 << 8);
+    gic.distributorFor(0).mmioWrite64(GICD.IROUTER + 8 * 40, BigInt(gic.affinityOf(1)));
+    gic.write(1, 'ICC_PMR_EL1', 0xf0n);
+    gic.write(1, 'ICC_IGRPEN1_EL1', 1n);
+    expect(gic.acceptInterrupt({ vector: 40, trigger: 'edge', flow: 9 })).toBe(DELIVERY_STATUS.DELIVERED);
+    expect(gic.read(1, 'ICC_IAR1_EL1')).toBe(1023n); // an asleep PE is never signalled
+    expect(rig.irq[1]).toBeUndefined();
+    expect(wakes).toEqual([1]);
+    const hints = tracer.events().filter((e) => e.kind === 'custom');
+    expect(hints).toEqual([expect.objectContaining({ name: 'wake-request', source: 'gic', cpu: 1, flow: 9, args: expect.objectContaining({ intid: 40 }) })]);
+    gic.signalSpi(41); // disabled: no new request
+    expect(wakes).toEqual([1]);
+    rig.wr(1, GICR.WAKER, 0);
+    expect(rig.irq[1]).toBe(true);
+    expect(gic.read(1, 'ICC_IAR1_EL1')).toBe(40n);
   });
 });

@@ -224,7 +224,7 @@ export class SysregDispatcher {
       h.set(`ICC_EOIR${g}_EL1`, {
         write: (c, lo) => {
           this.events.onEoi(c, lo & 0xff_ffff, false);
-          icc(c).writeEoir(lo);
+          icc(c).writeEoir(g, lo);
         },
       });
       h.set(`ICC_HPPIR${g}_EL1`, { read: (c) => icc(c).readHppir(g) });

@@ -3,6 +3,7 @@
  * the number path a CPU uses agrees with the by-name path for every register,
  * routing and trap setting, and reports the same architectural exceptions.
  */
+import type { GicV3SysregName } from './sysregs.js';
 import { ARM64_EXCEPTION_CLASS, CpuException, UsageError } from '@hvsim/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -97,7 +98,7 @@ describe('system registers by encoding (IHI0069 12.1.6)', () => {
   });
 
   it('agrees with the by-name path for every register, routing and ICH_HCR_EL2 trap setting (property)', () => {
-    const names = [...GICV3_SYSREGS.keys()].filter((n) => !n.startsWith('ICV_'));
+    const names = [...GICV3_SYSREGS.keys()].filter((n) => !n.startsWith('ICV_')) as GicV3SysregName[];
     const op = fc.record({
       name: fc.constantFrom(...names),
       write: fc.boolean(),

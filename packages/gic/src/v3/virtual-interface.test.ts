@@ -1,3 +1,4 @@
+import type { GicV3SysregName } from './sysregs.js';
 import { describe, expect, it } from 'vitest';
 import { ARM64_EXCEPTION_CLASS, CpuException, SnapshotError } from '@hvsim/core';
 import { bringUpV3, makeV3 } from '../test-support/v3.js';
@@ -35,9 +36,9 @@ describe('GICv3 virtual CPU interface registers: ICV_*_EL1 (IHI0069 12.3)', () =
     ['ICV_AP1R0_EL1 aliases ICH_AP1R0_EL2 (12.3.2)', 'ICV_AP1R0_EL1', 0x10n, 0x10n, 'ICH_AP1R0_EL2', 0x10n],
   ])('%s', (_n, name, value, expected, alias, aliasValue) => {
     const { gic } = makeV3({ cpus: 1 });
-    gic.write(0, name, value);
-    expect(gic.read(0, name)).toBe(expected);
-    const after = alias === 'ICH_VMCR_EL2' ? gic.read(0, alias) & ~0x8n : gic.read(0, alias);
+    gic.write(0, name as GicV3SysregName, value);
+    expect(gic.read(0, name as GicV3SysregName)).toBe(expected);
+    const after = alias === 'ICH_VMCR_EL2' ? gic.read(0, alias) & ~0x8n : gic.read(0, alias as GicV3SysregName);
     expect(after & aliasValue).toBe(aliasValue);
   });
 
@@ -194,7 +195,7 @@ describe('GICv3 virtual interface: ICH_*_EL2 (IHI0069 12.4)', () => {
     gic.write(0, 'ICH_LR0_EL2', lr({ vintid: 40, priority: 0x80, state: 1 }));
     gic.write(0, 'ICH_LR1_EL2', lr({ vintid: 41, priority: 0xa0, state: 1 }));
     expect(gic.read(0, 'ICV_IAR1_EL1')).toBe(40n);
-    const names = ['ICH_VMCR_EL2', 'ICH_AP1R0_EL2', 'ICH_AP0R0_EL2', 'ICH_LR0_EL2', 'ICH_LR1_EL2', 'ICH_HCR_EL2'];
+    const names: GicV3SysregName[] = ['ICH_VMCR_EL2', 'ICH_AP1R0_EL2', 'ICH_AP0R0_EL2', 'ICH_LR0_EL2', 'ICH_LR1_EL2', 'ICH_HCR_EL2'];
     const saved = names.map((n) => gic.read(0, n));
     for (const n of names) if (n !== 'ICH_VMCR_EL2') gic.write(0, n, 0n);
     names.forEach((n, i) => gic.write(1, n, saved[i]!));
