@@ -118,10 +118,14 @@ export {
   POSTED_INTR_VECTOR,
   /** Linux's posted-interrupt wakeup vector, 0xF1. */
   POSTED_INTR_WAKEUP_VECTOR,
+  /** Bits of PostedInterruptDescriptor.checkAndPost's answer (POSTED, NOTIFY, COALESCED, RESERVED, INACCESSIBLE). */
+  POST_RESULT,
 } from './posted/posted-interrupt-descriptor.js';
 export type {
   /** Fields PostedInterruptDescriptor.updateControl changes. */
   PidControlUpdate,
+  /** An answer of checkAndPost: a combination of POST_RESULT's bits. */
+  PostResult,
 } from './posted/posted-interrupt-descriptor.js';
 
 // Local APIC

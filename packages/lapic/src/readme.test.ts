@@ -20,6 +20,7 @@ describe('README examples (run from README.md as written)', () => {
       'Delivery status',
       'APICv: a sink for fixed interrupts, EOIs and the virtual-APIC page',
       'IOAPIC output to a routing table or an IOMMU',
+      'Posted-interrupt descriptor over core\'s Memory',
       'Restoring into a running clock (migration)',
       'The i8259A PIC pair',
     ]);
@@ -66,6 +67,16 @@ describe('README examples (run from README.md as written)', () => {
     expect(scope.routed).toEqual([0xfee00000, 0xc030]);
     expect(scope.rescanned).toEqual([4, 4]);
     expect((scope.cpu as LocalApic).acknowledge()).toBe(0x30);
+  });
+
+  it("Posted-interrupt descriptor: checkAndPost and swapPir (VT-d 5.2.3, 9.11; SDM 3C 30.6)", () => {
+    const { scope } = run("Posted-interrupt descriptor over core's Memory", ['first', 'again', 'words', 'pir', 'blocked', 'pid']);
+    expect(scope.first).toBe(lapic.POST_RESULT.NOTIFY);
+    expect(scope.again).toBe(lapic.POST_RESULT.COALESCED);
+    expect(scope.words).toBe(1 << 1);
+    expect((scope.pir as Uint32Array)[1]).toBe(1 << 17);
+    expect(scope.blocked).toBe(true);
+    expect((scope.pid as PostedInterruptDescriptor).hasPending()).toBe(false);
   });
 
   it('Restoring into a running clock: the periodic timer keeps its phase (SDM 3A 11.5.4)', () => {

@@ -18,6 +18,7 @@
  * fault, DELIVERED or COALESCED (the PIR bit was already set) for a post.
  */
 import { DELIVERY_STATUS, UsageError, type DeliveryStatus, type Memory } from '@hvsim/core';
+import { POST_RESULT } from '@hvsim/lapic';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import type { MsiResult } from '../results.js';
 import type { IommuInterruptTarget } from '../target.js';
@@ -30,8 +31,8 @@ export type InterruptFaultRecorder = (sid: number, reason: number, index: number
 /** Compatibility MSI address flags of a notification event: physical, RH = 0. */
 const NOTIFICATION_ADDRESS = 0xfee0_0000;
 /** Descriptor control word bits (VT-d 9.11): ON bit 256, SN bit 257. */
-const PID_ON = 1;
-const PID_SN = 2;
+// Module-local copies of checkAndPost's answer bits (an imported binding is a getter under Node's ESM loader).
+const { NOTIFY, COALESCED, RESERVED, INACCESSIBLE } = POST_RESULT;
 
 /** Remaps and posts interrupt requests. */
 export class InterruptRemapper {
@@ -136,29 +137,28 @@ export class InterruptRemapper {
   private post(sid: number, index: number, out: MsiResult): void {
     const cache = this.cache;
     const pid = cache.descriptor(index);
-    if (!pid.isAccessible()) {
+    // The descriptor check and PIR[vector] <- 1; X = !ON && (URG || !SN); ON <- ON | X in one
+    // descriptor access (VT-d 9.11, 5.2.3).
+    const r = pid.checkAndPost(cache.vector[index]!, cache.urgent[index] !== 0);
+    if ((r & INACCESSIBLE) !== 0) {
       // Not backed (or not writable): an access error on the descriptor.
       this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_ACCESS, index, cache.fpd[index]!, out);
       return;
     }
-    if (pid.reservedBitsSet()) {
+    if ((r & RESERVED) !== 0) {
       this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_RESERVED, index, cache.fpd[index]!, out);
       return;
     }
-    // PIR[vector] <- 1; X = !ON && (URG || !SN); ON <- ON | X (VT-d 9.11).
-    const coalesced = pid.testAndSetPir(cache.vector[index]!);
-    const control = pid.control;
     out.outcome = 'posted';
-    out.status = coalesced ? DELIVERY_STATUS.COALESCED : DELIVERY_STATUS.DELIVERED;
-    if ((control & PID_ON) !== 0 || ((control & PID_SN) !== 0 && cache.urgent[index] === 0)) {
+    out.status = (r & COALESCED) !== 0 ? DELIVERY_STATUS.COALESCED : DELIVERY_STATUS.DELIVERED;
+    if ((r & NOTIFY) === 0) {
       this.counters.postsSuppressed++;
       return;
     }
-    pid.on = true;
     this.counters.postsNotified++;
     out.notified = true;
     // Notification event: vector NV to NDST, physical, fixed, edge, RH = 0 (VT-d 5.2.3).
-    const nv = (control >>> 16) & 0xff;
+    const nv = (pid.control >>> 16) & 0xff;
     const ndst = pid.ndst;
     const x2apic = cache.x2apic[index] === 1;
     const destination = x2apic ? ndst >>> 0 : (ndst >>> 8) & 0xff;

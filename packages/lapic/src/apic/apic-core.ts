@@ -215,16 +215,17 @@ export class ApicCore {
     this.ppr = computePpr(this.tpr, v);
     const flow = this.irrFlows[v]!;
     this.isrFlows[v] = flow;
-    this.tracer?.emit({ kind: 'interrupt.acknowledged', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector: v, flow: flowOrUndefined(flow) });
+    if (this.tracer !== undefined) this.trace('interrupt.acknowledged', v, flow);
     return v;
   }
 
   /** EOI: clear the highest ISR bit; broadcast level EOIs to IOAPICs unless suppressed (SDM 3A 11.8.5). */
   eoi(): void {
-    const v = this.isr.findHighest();
+    const isr = this.isr;
+    const v = isr.clearHighest();
     if (v < 0) return;
-    this.isr.clear(v);
-    this.updatePpr();
+    const next = isr.findHighest();
+    this.ppr = computePpr(this.tpr, next < 0 ? 0 : next);
     this.eoiEffects(v);
   }
 
@@ -237,12 +238,20 @@ export class ApicCore {
   eoiEffects(v: number): void {
     const flow = this.isrFlows[v]!;
     this.isrFlows[v] = 0;
-    this.tracer?.emit({ kind: 'interrupt.eoi', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector: v, flow: flowOrUndefined(flow) });
-    if (this.tmr.test(v)) {
-      this.lintEoi(v);
-      if ((this.svr & SVR_SUPPRESS_EOI_BROADCAST) === 0) this.port?.broadcastEoi(v, this.owner);
-    }
+    if (this.tracer !== undefined) this.trace('interrupt.eoi', v, flow);
+    if (this.tmr.test(v)) this.levelEoi(v);
     if (this.notify !== undefined && this.deliverableVector() >= 0) this.notify();
+  }
+
+  /** A level-triggered vector's EOI: the LINT remote IRR, and the broadcast to the IOAPICs unless suppressed (SDM 3A 11.8.5). */
+  private levelEoi(v: number): void {
+    this.lintEoi(v);
+    if ((this.svr & SVR_SUPPRESS_EOI_BROADCAST) === 0) this.port?.broadcastEoi(v, this.owner);
+  }
+
+  /** Emits a trace event about `vector` (out of line: keeps the hot paths small enough for the JIT to inline). */
+  private trace(kind: 'interrupt.acknowledged' | 'interrupt.eoi' | 'interrupt.delivered' | 'interrupt.coalesced', vector: number, flow: number): void {
+    this.tracer?.emit({ kind, cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow) });
   }
 
   setTpr(value: number): void {
@@ -264,10 +273,13 @@ export class ApicCore {
    */
   accept(vector: number, deliveryMode: number, levelTriggered: boolean, level: boolean, flow = 0): DeliveryStatus {
     if (this.mode === 'disabled') return this.refused(vector, 'apic-disabled', flow, BLOCKED);
+    if (deliveryMode === DELIVERY_MODE.FIXED || deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) return this.acceptFixed(vector, levelTriggered, level, flow, true);
+    return this.acceptOther(vector, deliveryMode, levelTriggered, level, flow);
+  }
+
+  /** {@link accept} of the delivery modes other than fixed and lowest priority (out of line: the fixed path stays small). */
+  private acceptOther(vector: number, deliveryMode: number, levelTriggered: boolean, level: boolean, flow: number): DeliveryStatus {
     switch (deliveryMode) {
-      case DELIVERY_MODE.FIXED:
-      case DELIVERY_MODE.LOWEST_PRIORITY:
-        return this.acceptFixed(vector, levelTriggered, level, flow, true);
       case DELIVERY_MODE.SMI:
         return this.raiseSignal(PENDING_SIGNAL.SMI, vector, flow);
       case DELIVERY_MODE.NMI:
@@ -303,27 +315,33 @@ export class ApicCore {
     if ((this.svr & SVR_ENABLED) === 0) return this.refused(vector, 'software-disabled', flow, BLOCKED);
     // De-assert messages of level-triggered fixed interrupts carry nothing for the APIC.
     if (levelTriggered && !level) return DROPPED;
-    if (vector < 16) {
-      this.signalError(ESR_BIT.RECEIVE_ILLEGAL_VECTOR);
-      return this.refused(vector, 'illegal-vector', flow, DROPPED);
-    }
+    if (vector < 16) return this.illegalVector(vector, flow);
     // The TMR records the trigger mode even when a sink takes the vector (KVM __apic_accept_irq
     // updates TMR before vmx_deliver_interrupt), so the EOI of a level vector still reaches the IOAPIC.
     if (levelTriggered) this.tmr.set(vector);
     else this.tmr.clear(vector);
     const sink = this.fixedSink;
-    if (useSink && sink !== undefined && sink(vector, levelTriggered, flow)) {
-      this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow), args: { sink: true } });
-      return DELIVERED;
-    }
+    if (useSink && sink !== undefined && sink(vector, levelTriggered, flow)) return this.sunk(vector, flow);
     if (this.irr.set(vector)) {
-      this.tracer?.emit({ kind: 'interrupt.coalesced', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow) });
+      if (this.tracer !== undefined) this.trace('interrupt.coalesced', vector, flow);
       return COALESCED;
     }
     this.irrFlows[vector] = flow;
-    this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow) });
+    if (this.tracer !== undefined) this.trace('interrupt.delivered', vector, flow);
     if (this.notify !== undefined && (vector & 0xf0) > (this.ppr & 0xf0)) this.notify();
     return DELIVERED;
+  }
+
+  /** The fixed-interrupt sink took `vector`: the trace event, DELIVERED. */
+  private sunk(vector: number, flow: number): DeliveryStatus {
+    this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.clock.now(), source: 'lapic', cpu: this.config.x2apicId, vector, flow: flowOrUndefined(flow), args: { sink: true } });
+    return DELIVERED;
+  }
+
+  /** A fixed interrupt with a vector below 16: a receive-illegal-vector error, and dropped (SDM 3A 11.5.3). */
+  private illegalVector(vector: number, flow: number): DeliveryStatus {
+    this.signalError(ESR_BIT.RECEIVE_ILLEGAL_VECTOR);
+    return this.refused(vector, 'illegal-vector', flow, DROPPED);
   }
 
   private raiseSignal(bit: number, vector: number, flow: number): DeliveryStatus {

@@ -149,6 +149,11 @@ const X2APIC_EOI_MSR = X2APIC_MSR.APIC_EOI;
 const DEFAULT_TSC_HZ = 2_500_000_000;
 const DEFAULT_TIMER_HZ = 25_000_000;
 
+/** Throws the UsageError of a bad InterruptMessage field (out of line: keeps acceptInterrupt small). */
+function badMessage(what: string, value: unknown): never {
+  throw new UsageError('bad-argument', `${what}, got ${describeValue(value)}`);
+}
+
 function checkVector(vector: number): void {
   if ((vector & 0xff) !== vector) throw new UsageError('bad-argument', `interrupt vector must be an integer in [0, 255], got ${describeValue(vector)}`);
 }
@@ -361,11 +366,11 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
     const vector = message.vector;
     checkVector(vector);
     const mode = message.deliveryMode ?? DELIVERY_MODE.FIXED;
-    if ((mode & 7) !== mode) throw new UsageError('bad-argument', `delivery mode must be an integer in [0, 7], got ${describeValue(mode)}`);
+    if ((mode & 7) !== mode) badMessage('delivery mode must be an integer in [0, 7]', mode);
     const trigger: unknown = message.trigger;
-    if (trigger !== 'edge' && trigger !== 'level') throw new UsageError('bad-argument', `trigger must be 'edge' or 'level', got ${describeValue(trigger)}`);
+    if (trigger !== 'edge' && trigger !== 'level') badMessage("trigger must be 'edge' or 'level'", trigger);
     const level: unknown = message.level ?? true;
-    if (typeof level !== 'boolean') throw new UsageError('bad-argument', `level must be a boolean, got ${describeValue(level)}`);
+    if (typeof level !== 'boolean') badMessage('level must be a boolean', level);
     const flow = message.flow ?? 0;
     checkFlow(flow);
     return this.core.accept(vector, mode, trigger === 'level', level, flow);

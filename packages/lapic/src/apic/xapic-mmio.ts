@@ -19,7 +19,7 @@ import { UsageError, describeValue } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
 import { readRegister, writeRegister } from './register-file.js';
 import { ACCESS } from './register-access.js';
-import { ESR_BIT } from './regs.js';
+import { APIC_REG, ESR_BIT } from './regs.js';
 
 function checkAccess(offset: number, size: number): void {
   if (!(offset >= 0 && offset < 0x1000) || (offset | 0) !== offset) {
@@ -47,6 +47,11 @@ export function xapicRead(core: ApicCore, table: Uint8Array, offset: number, siz
 
 /** A write to the xAPIC page at `offset` (see the rules above). */
 export function xapicWrite(core: ApicCore, table: Uint8Array, offset: number, size: number, value: number): void {
+  // The EOI register (the write of every interrupt handler): a 32-bit aligned write in xAPIC mode is an EOI whatever the value.
+  if (offset === APIC_REG.APIC_EOI && size === 4 && core.mode === 'xapic') {
+    core.eoi();
+    return;
+  }
   checkAccess(offset, size);
   if (core.mode !== 'xapic') return;
   const reg = offset & 0xff0;

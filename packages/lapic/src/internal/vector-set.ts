@@ -49,6 +49,19 @@ export class VectorSet {
     return (w << 5) | (31 - Math.clz32(this.words[w]!));
   }
 
+  /** Clears the highest set vector and returns it, or -1 when none is set (an EOI's ISR step). */
+  clearHighest(): number {
+    const s = this.summary;
+    if (s === 0) return -1;
+    const w = 31 - Math.clz32(s);
+    const word = this.words[w]!;
+    const b = 31 - Math.clz32(word);
+    const now = (word & ~(1 << b)) >>> 0;
+    this.words[w] = now;
+    if (now === 0) this.summary = s & ~(1 << w);
+    return (w << 5) | b;
+  }
+
   /** True when no vector is set. */
   isEmpty(): boolean {
     return this.summary === 0;

@@ -24,6 +24,14 @@ describe(`posted-interrupt descriptor, ${N} operations per iteration`, () => {
     }
   });
 
+  const f = descriptor();
+  bench('checkAndPost (the same, fused: one page-view lookup)', () => {
+    for (let i = 0; i < N; i++) {
+      f.checkAndPost(0x40 + (i & 63));
+      if ((i & 63) === 63) f.clear();
+    }
+  });
+
   const b = descriptor();
   const pir = new Uint32Array(8);
   bench('postFromSoftware + clearOn + readAndClearPir (PIR sync)', () => {
@@ -31,6 +39,14 @@ describe(`posted-interrupt descriptor, ${N} operations per iteration`, () => {
       b.postFromSoftware(0x40 + (i & 127));
       b.clearOn();
       b.readAndClearPir(pir);
+    }
+  });
+
+  const g = descriptor();
+  bench('postFromSoftware + clearOnAndSwapPir (posted-interrupt processing)', () => {
+    for (let i = 0; i < N; i++) {
+      g.postFromSoftware(0x40 + (i & 127));
+      g.clearOnAndSwapPir(pir);
     }
   });
 

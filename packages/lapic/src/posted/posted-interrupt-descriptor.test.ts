@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory, UsageError } from '@hvsim/core';
 import { LocalApic } from '../apic/local-apic.js';
-import { PID_CONTROL, PID_OFFSET, PostedInterruptDescriptor, POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR } from './posted-interrupt-descriptor.js';
+import { PID_CONTROL, PID_OFFSET, POST_RESULT, PostedInterruptDescriptor, POSTED_INTR_VECTOR, POSTED_INTR_WAKEUP_VECTOR } from './posted-interrupt-descriptor.js';
 
 const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
 const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 100);
@@ -126,6 +126,98 @@ describe('posting (VT-d 5.2.3 / 9.11; KVM posted_intr.c)', () => {
       }),
       { seed, numRuns },
     );
+  });
+});
+
+describe('fused operations for hot paths (VT-d 5.2.3, 9.11; SDM 3C 30.6)', () => {
+  it('checkAndPost: posts with NOTIFY and COALESCED bits, and changes nothing on reserved bits', () => {
+    const { mem, pid } = setup();
+    expect(pid.checkAndPost(0x30)).toBe(POST_RESULT.NOTIFY); // ON was clear
+    expect(pid.checkAndPost(0x30)).toBe(POST_RESULT.COALESCED); // PIR bit and ON already set
+    expect(pid.checkAndPost(0x31)).toBe(POST_RESULT.POSTED);
+    pid.clearOn();
+    pid.sn = true;
+    expect(pid.checkAndPost(0x32)).toBe(POST_RESULT.POSTED); // SN suppresses a non-urgent post
+    expect(pid.checkAndPost(0x32, true)).toBe(POST_RESULT.NOTIFY | POST_RESULT.COALESCED); // urgent overrides SN
+    const before = Array.from({ length: 16 }, (_, i) => mem.read32(0x10040 + 4 * i));
+    mem.write32(0x10040 + 0x30, 1); // bit 384: reserved (511:320)
+    expect(pid.checkAndPost(0x40)).toBe(POST_RESULT.RESERVED);
+    expect(pid.testPir(0x40)).toBe(false);
+    mem.write32(0x10040 + 0x30, 0);
+    mem.write32(0x10060, mem.read32(0x10060) | (1 << 2)); // bit 258: reserved
+    expect(pid.checkAndPost(0x40, true)).toBe(POST_RESULT.RESERVED);
+    mem.write32(0x10060, before[8]!);
+    expect(Array.from({ length: 16 }, (_, i) => mem.read32(0x10040 + 4 * i))).toEqual(before);
+    expect(() => pid.checkAndPost(256)).toThrow(/vector must be an integer in \[0, 255\], got 256/);
+  });
+
+  it('checkAndPost answers INACCESSIBLE for a descriptor with nothing behind it and writes nothing', () => {
+    const mem = new PhysicalMemory();
+    mem.addRegion(0x10000, 0x1000);
+    const pid = new PostedInterruptDescriptor(mem, 0x20000);
+    expect(pid.checkAndPost(0x30)).toBe(POST_RESULT.INACCESSIBLE);
+    expect(pid.isAccessible()).toBe(false);
+  });
+
+  it('checkAndPost has the effects of reservedBitsSet + post (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.boolean(), fc.integer({ min: 0, max: 3 })), { maxLength: 40 }), (ops) => {
+        const a = setup();
+        const b = setup();
+        for (const [v, urgent, control] of ops) {
+          // control: 0 post, 1 toggle SN, 2 clear ON, 3 toggle a reserved bit.
+          if (control === 1) [a.pid, b.pid].forEach((p) => (p.sn = !p.sn));
+          else if (control === 2) [a.pid, b.pid].forEach((p) => p.clearOn());
+          else if (control === 3) [a.mem, b.mem].forEach((m) => m.write32(0x10040 + 0x3c, m.read32(0x10040 + 0x3c) ^ 1));
+          else {
+            const got = a.pid.checkAndPost(v, urgent);
+            let want: number = POST_RESULT.RESERVED;
+            if (!b.pid.reservedBitsSet()) {
+              const coalesced = b.pid.testPir(v);
+              want = (b.pid.post(v, urgent) ? POST_RESULT.NOTIFY : 0) | (coalesced ? POST_RESULT.COALESCED : 0);
+            }
+            expect(got).toBe(want);
+          }
+        }
+        for (let i = 0; i < 16; i++) expect(a.mem.read32(0x10040 + 4 * i)).toBe(b.mem.read32(0x10040 + 4 * i));
+      }),
+      { seed, numRuns },
+    );
+  });
+
+  it('swapPir moves the PIR out by 64-bit halves and says which words held vectors', () => {
+    const { mem, pid } = setup();
+    const writes: number[] = [];
+    mem.addWriteObserver((addr, size) => writes.push(addr, size));
+    const into = new Uint32Array(8).fill(0xdead);
+    expect(pid.swapPir(into)).toBe(0);
+    expect(writes).toEqual([]);
+    pid.testAndSetPir(0x21); // word 1
+    pid.testAndSetPir(0xff); // word 7
+    writes.length = 0;
+    expect(pid.swapPir(into)).toBe((1 << 1) | (1 << 7));
+    expect(into[1]).toBe(2);
+    expect(into[7]).toBe(0x8000_0000);
+    expect(into[0]).toBe(0); // the other half of a non-zero quadword is written too
+    expect(into[6]).toBe(0);
+    expect(into[2]).toBe(0xdead); // zero quadwords are skipped
+    expect(pid.hasPending()).toBe(false);
+    expect(writes).toEqual([0x10040, 8, 0x10040 + 24, 8]);
+    expect(() => pid.swapPir(new Uint32Array(4))).toThrow(/swapPir needs an array of at least 8 words, got 4/);
+  });
+
+  it('clearOnAndSwapPir clears ON and moves the PIR, as clearOn + swapPir (SDM 3C 30.6 steps 3 and 5)', () => {
+    const { mem, pid } = setup();
+    pid.updateControl({ nv: 0xf2, sn: true });
+    expect(pid.postFromSoftware(0x30)).toBe(true); // ON set
+    pid.testAndSetPir(0x31);
+    const into = new Uint32Array(8);
+    expect(pid.clearOnAndSwapPir(into)).toBe(1 << 1);
+    expect(into[1]).toBe(0x3_0000);
+    expect([pid.on, pid.sn, pid.nv, pid.hasPending()]).toEqual([false, true, 0xf2, false]);
+    expect(mem.read32(0x10060)).toBe((0xf2 << 16) | 2);
+    expect(pid.clearOnAndSwapPir(into)).toBe(0); // ON clear, PIR empty: nothing to do
+    expect(() => pid.clearOnAndSwapPir(new Uint32Array(7))).toThrow(/clearOnAndSwapPir needs an array of at least 8 words, got 7/);
   });
 });
 

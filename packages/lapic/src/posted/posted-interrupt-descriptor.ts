@@ -58,6 +58,26 @@ const CONTROL_RESERVED = PID_CONTROL.RESERVED;
 const W_CONTROL = PID_OFFSET.CONTROL >>> 2;
 const W_NDST = PID_OFFSET.NDST >>> 2;
 
+/**
+ * Bits of the answer of {@link PostedInterruptDescriptor.checkAndPost}: 0
+ * (POSTED) or NOTIFY, plus COALESCED; or RESERVED or INACCESSIBLE alone.
+ */
+export const POST_RESULT = {
+  /** Posted (PIR[vector] set); no notification needed (ON was set, or SN without urgency). */
+  POSTED: 0,
+  /** Posted, and ON set: the poster sends the notification event (NV to NDST). */
+  NOTIFY: 1,
+  /** Posted, and PIR[vector] was already set (the request coalesced with a pending one). */
+  COALESCED: 2,
+  /** Reserved bits of the descriptor are set: nothing changed (VT-d fault 0x28). */
+  RESERVED: 4,
+  /** The descriptor's memory is not backed or read-only: nothing changed. */
+  INACCESSIBLE: 8,
+} as const;
+
+/** An answer of {@link PostedInterruptDescriptor.checkAndPost}: a combination of {@link POST_RESULT}'s bits. */
+export type PostResult = number;
+
 /** Linux's vector for posted-interrupt notifications to a running vCPU (irq_vectors.h). */
 export const POSTED_INTR_VECTOR = 0xf2;
 /** Linux's vector for waking a blocked vCPU (irq_vectors.h). */
@@ -149,11 +169,8 @@ export class PostedInterruptDescriptor {
   }
 
   private wrote(w: Uint32Array, byteOffset: number, size: number): void {
-    if (w === ZERO_WORDS) {
-      w.fill(0);
-      return;
-    }
-    if (this.memory.observed) this.memory.noteWritten(this.addr + byteOffset, size);
+    if (w === ZERO_WORDS) discardWrites();
+    else if (this.memory.observed) this.memory.noteWritten(this.addr + byteOffset, size);
   }
 
   /** The control word, bits 287:256 (ON, SN, NV and reserved bits). */
@@ -305,11 +322,52 @@ export class PostedInterruptDescriptor {
    * Reserved-bit checking is the caller's ({@link reservedBitsSet}).
    */
   post(vector: number, urgent = false): boolean {
-    this.testAndSetPir(vector);
-    const c = this.control;
-    const notify = (c & ON) === 0 && (urgent || (c & SN) === 0);
-    if (notify) this.setControl(c | ON);
-    return notify;
+    checkVector(vector);
+    const w = this.words();
+    const b = this.at(w);
+    return (this.postAt(w, b, vector, urgent) & POST_RESULT.NOTIFY) !== 0;
+  }
+
+  /**
+   * The VT-d posting operation with the descriptor check fused in (VT-d
+   * 9.11, 5.2.3; the IOMMU's hot path): one page-view lookup, then, when
+   * reserved bits (271:258, 287:280, 511:320) are set, nothing changes and
+   * the answer is {@link POST_RESULT}.RESERVED (the IOMMU blocks the
+   * request with fault 0x28); otherwise PIR[vector] is set, ON too when
+   * X = !ON && (urgent || !SN), and the answer has NOTIFY when X (send
+   * vector NV to NDST: read {@link control} and {@link ndst} after) and
+   * COALESCED when PIR[vector] was already set. An inaccessible descriptor
+   * answers INACCESSIBLE and nothing changes (the caller records its fault).
+   * Same effects as `isAccessible()`, `reservedBitsSet()` and `post()` in a
+   * row; meant for the IOMMU's posting path (VT-d 5.2.3).
+   */
+  checkAndPost(vector: number, urgent = false): PostResult {
+    checkVector(vector);
+    const w = this.words();
+    if (w === ZERO_WORDS) return POST_RESULT.INACCESSIBLE;
+    const b = this.base;
+    if (((w[b + 8]! & CONTROL_RESERVED) | w[b + 10]! | w[b + 11]! | w[b + 12]! | w[b + 13]! | w[b + 14]! | w[b + 15]!) !== 0) return POST_RESULT.RESERVED;
+    return this.postAt(w, b, vector, urgent);
+  }
+
+  /** {@link post} on words `w` (descriptor at `b`), vector already checked; answers NOTIFY | COALESCED bits. */
+  private postAt(w: Uint32Array, b: number, vector: number, urgent: boolean): number {
+    const i = b + (vector >>> 5);
+    const word = w[i]!;
+    const bit = 1 << (vector & 31);
+    let result: number = POST_RESULT.COALESCED;
+    if ((word & bit) === 0) {
+      w[i] = word | bit;
+      this.wrote(w, (vector >>> 5) << 2, 4);
+      result = POST_RESULT.POSTED;
+    }
+    const c = w[b + W_CONTROL]!;
+    if ((c & ON) === 0 && (urgent || (c & SN) === 0)) {
+      w[b + W_CONTROL] = c | ON;
+      this.wrote(w, PID_OFFSET.CONTROL, 4);
+      result |= POST_RESULT.NOTIFY;
+    }
+    return result;
   }
 
   /**
@@ -320,10 +378,20 @@ export class PostedInterruptDescriptor {
    * (KVM only sets SN for preempted vCPUs it will resync on load).
    */
   postFromSoftware(vector: number): boolean {
-    if (this.testAndSetPir(vector)) return false;
-    const c = this.control;
+    checkVector(vector);
+    // One page-view lookup for both steps (the hot path of a software post).
+    const w = this.words();
+    const b = this.at(w);
+    const i = b + (vector >>> 5);
+    const word = w[i]!;
+    const bit = 1 << (vector & 31);
+    if ((word & bit) !== 0) return false;
+    w[i] = word | bit;
+    this.wrote(w, (vector >>> 5) << 2, 4);
+    const c = w[b + W_CONTROL]!;
     if ((c & ON) !== 0) return false;
-    this.setControl(c | ON);
+    w[b + W_CONTROL] = c | ON;
+    this.wrote(w, PID_OFFSET.CONTROL, 4);
     return true;
   }
 
@@ -352,6 +420,56 @@ export class PostedInterruptDescriptor {
     return any !== 0;
   }
 
+  /**
+   * Moves the 256-bit PIR into `into` and clears it, 64 bits at a time,
+   * skipping zero halves (KVM's xchg of each PIR quadword; SDM 3C 30.6 "VIRR
+   * |= PIR; PIR = 0" — the caller does the OR). Returns a mask whose bit i is
+   * set when PIR word i held vectors (0: the PIR was empty); word i of `into`
+   * then holds it. Words of a zero 64-bit half are not written: read only
+   * the words the mask names (no clearing of `into` needed, unlike
+   * {@link readAndClearPir}). ON is left as it is; see {@link clearOn}.
+   */
+  swapPir(into: Uint32Array): number {
+    if (into.length < 8) throw new UsageError('bad-argument', `swapPir needs an array of at least 8 words, got ${into.length}`);
+    const w = this.words();
+    return this.swapAt(w, this.at(w), into);
+  }
+
+  /** {@link swapPir} on words `w` (descriptor at `b`). */
+  private swapAt(w: Uint32Array, b: number, into: Uint32Array): number {
+    let mask = 0;
+    for (let i = 0; i < 8; i += 2) {
+      const lo = w[b + i]!;
+      const hi = w[b + i + 1]!;
+      if ((lo | hi) === 0) continue;
+      into[i] = lo;
+      into[i + 1] = hi;
+      w[b + i] = 0;
+      w[b + i + 1] = 0;
+      this.wrote(w, i << 2, 8);
+      mask |= (lo !== 0 ? 1 << i : 0) | (hi !== 0 ? 2 << i : 0);
+    }
+    return mask;
+  }
+
+  /**
+   * Posted-interrupt processing's descriptor steps in one go (SDM 3C 30.6
+   * steps 3 and 5: clear ON, then VIRR |= PIR with PIR cleared; step 4, the
+   * EOI, goes to the local APIC, not the descriptor): clears ON and does
+   * {@link swapPir} on one page-view lookup. Returns swapPir's word mask.
+   */
+  clearOnAndSwapPir(into: Uint32Array): number {
+    if (into.length < 8) throw new UsageError('bad-argument', `clearOnAndSwapPir needs an array of at least 8 words, got ${into.length}`);
+    const w = this.words();
+    const b = this.at(w);
+    const c = w[b + W_CONTROL]!;
+    if ((c & ON) !== 0) {
+      w[b + W_CONTROL] = c & ~ON;
+      this.wrote(w, PID_OFFSET.CONTROL, 4);
+    }
+    return this.swapAt(w, b, into);
+  }
+
   /** Same as {@link readAndClearPir} (the earlier name). */
   takePir(into: Uint32Array): boolean {
     if (into.length < 8) throw new UsageError('bad-argument', `takePir needs an array of at least 8 words, got ${into.length}`);
@@ -360,8 +478,12 @@ export class PostedInterruptDescriptor {
 
   /** Clears ON (posted-interrupt processing step 3; KVM before syncing the PIR). */
   clearOn(): void {
-    const c = this.control;
-    if ((c & ON) !== 0) this.setControl(c & ~ON);
+    const w = this.words();
+    const i = this.at(w) + W_CONTROL;
+    const c = w[i]!;
+    if ((c & ON) === 0) return;
+    w[i] = c & ~ON;
+    this.wrote(w, PID_OFFSET.CONTROL, 4);
   }
 
   /**
@@ -382,6 +504,11 @@ export class PostedInterruptDescriptor {
     w.fill(0, b, b + 16);
     this.wrote(w, 0, PID_SIZE);
   }
+}
+
+/** Undoes a write to the stand-in of an inaccessible descriptor (out of line: {@link PostedInterruptDescriptor} writes stay small). */
+function discardWrites(): void {
+  ZERO_WORDS.fill(0);
 }
 
 function checkVector(vector: number): void {

@@ -50,6 +50,8 @@ export class VirtualApic {
   intrWindowExiting = false;
   /** The bound VMCS (a detached empty one until the first attach). */
   private vmcs: Vmcs;
+  /** The bound VMCS's low words (RVI/SVI, the TPR threshold), read without going through {@link vmcs}. */
+  private lo: Uint32Array;
   /** Live view of the page, or null while bound to no page / a page with nothing behind it. */
   private view: PageView | null = null;
   /** The page's 32-bit words: the view's, or {@link scratch} (all ones) when nothing is behind the page. */
@@ -78,11 +80,13 @@ export class VirtualApic {
     this.words = this.scratch;
     this.bytes = this.scratchBytes;
     this.vmcs = vmcs ?? new Vmcs(0);
+    this.lo = this.vmcs.lo;
   }
 
   /** Binds to the VMCS being entered (or synchronised in root operation); `page` is null without "use TPR shadow". */
   attach(vmcs: Vmcs, page: number | null, intrWindowExiting: boolean): void {
     this.vmcs = vmcs;
+    this.lo = vmcs.lo;
     this.intrWindowExiting = intrWindowExiting;
     if (page === null) {
       this.page = 0;
@@ -149,24 +153,20 @@ export class VirtualApic {
     else if (this.memory.observed) this.memory.noteWritten(this.page + (index << 2), 4);
   }
 
-  private get status(): Uint32Array {
-    return this.vmcs.lo;
-  }
-
   /** Requesting virtual interrupt, GUEST_INTR_STATUS[7:0]. */
   get rvi(): number {
-    return this.status[S_INTR_STATUS]! & 0xff;
+    return this.lo[S_INTR_STATUS]! & 0xff;
   }
   set rvi(v: number) {
-    const s = this.status;
+    const s = this.lo;
     s[S_INTR_STATUS] = (s[S_INTR_STATUS]! & 0xff00) | v;
   }
   /** Servicing virtual interrupt, GUEST_INTR_STATUS[15:8]. */
   get svi(): number {
-    return this.status[S_INTR_STATUS]! >>> 8;
+    return this.lo[S_INTR_STATUS]! >>> 8;
   }
   set svi(v: number) {
-    const s = this.status;
+    const s = this.lo;
     s[S_INTR_STATUS] = (s[S_INTR_STATUS]! & 0xff) | (v << 8);
   }
 
@@ -289,20 +289,51 @@ export class VirtualApic {
    * VPPR[7:4]; otherwise none is.
    */
   evaluate(): void {
-    this.recognized = !this.intrWindowExiting && this.rvi >>> 4 > (this.vppr & 0xff) >>> 4;
+    this.recognized = !this.intrWindowExiting && (this.lo[S_INTR_STATUS]! & 0xff) >>> 4 > (this.vpprWord & 0xff) >>> 4;
   }
 
   /** Virtual-interrupt delivery (SDM 3C "Virtual-Interrupt Delivery"); returns the vector to deliver through the guest IDT. */
   deliver(): number {
-    const v = this.rvi;
-    this.setVisr(v, true);
-    this.svi = v;
-    this.vpprValue = v & 0xf0;
-    this.setVirr(v, false);
-    const next = this.highestVirr();
-    this.rvi = next < 0 ? 0 : next;
+    const s = this.lo;
+    const v = s[S_INTR_STATUS]! & 0xff;
+    const i = v >>> 5;
+    const m = 1 << (v & 31);
+    const visr = this.visr;
+    const virr = this.virr;
+    // VISR[v] = 1; SVI = v; VPPR = v & F0H; VIRR[v] = 0; RVI = highest VIRR bit (0 when none).
+    const isrWord = (visr[i]! | m) >>> 0;
+    visr[i] = isrWord;
+    this.visrWords |= 1 << i;
+    const irrWord = (virr[i]! & ~m) >>> 0;
+    virr[i] = irrWord;
+    if (irrWord === 0) this.virrWords &= ~(1 << i);
+    const next = VirtualApic.highest(virr, this.virrWords);
+    s[S_INTR_STATUS] = (v << 8) | (next < 0 ? 0 : next);
     this.recognized = false;
+    const ppr = v & 0xf0;
+    const oldPpr = this.vpprWord;
+    this.vpprWord = ppr;
+    // The page: one view check for the three words.
+    const w = this.w();
+    if (this.view === null) return v;
+    const isrIndex = W_ISR0 + (i << 2);
+    const irrIndex = W_IRR0 + (i << 2);
+    // Writing the PPR value the page already holds is unobservable: skipped (as vpprValue does).
+    const pprWrite = ppr !== oldPpr || w[W_PPR] !== ppr;
+    w[isrIndex] = isrWord;
+    if (pprWrite) w[W_PPR] = ppr;
+    w[irrIndex] = irrWord;
+    if (this.memory.observed) {
+      this.noteWord(isrIndex);
+      if (pprWrite) this.noteWord(W_PPR);
+      this.noteWord(irrIndex);
+    }
     return v;
+  }
+
+  /** Tells write observers about word `index` of the page. */
+  private noteWord(index: number): void {
+    this.memory.noteWritten(this.page + (index << 2), 4);
   }
 
   /**
@@ -311,11 +342,32 @@ export class VirtualApic {
    * so, else evaluates pending virtual interrupts.
    */
   eoi(): number {
-    const v = this.svi;
-    this.setVisr(v, false);
-    const next = this.highestVisr();
-    this.svi = next < 0 ? 0 : next;
-    this.pprVirtualization();
+    const s = this.lo;
+    const status = s[S_INTR_STATUS]!;
+    const v = status >>> 8;
+    const i = v >>> 5;
+    const visr = this.visr;
+    // VISR[SVI] = 0; SVI = highest VISR bit (0 when none); PPR virtualization with the new SVI.
+    const isrWord = (visr[i]! & ~(1 << (v & 31))) >>> 0;
+    visr[i] = isrWord;
+    if (isrWord === 0) this.visrWords &= ~(1 << i);
+    const next = VirtualApic.highest(visr, this.visrWords);
+    const svi = next < 0 ? 0 : next;
+    s[S_INTR_STATUS] = (status & 0xff) | (svi << 8);
+    const vtpr = this.vtprWord & 0xff;
+    const ppr = vtpr >>> 4 >= svi >>> 4 ? vtpr : svi & 0xf0;
+    const oldPpr = this.vpprWord;
+    this.vpprWord = ppr;
+    const w = this.w();
+    if (this.view === null) return v;
+    const isrIndex = W_ISR0 + (i << 2);
+    const pprWrite = ppr !== oldPpr || w[W_PPR] !== ppr;
+    w[isrIndex] = isrWord;
+    if (pprWrite) w[W_PPR] = ppr;
+    if (this.memory.observed) {
+      this.noteWord(isrIndex);
+      if (pprWrite) this.noteWord(W_PPR);
+    }
     return v;
   }
 
@@ -341,26 +393,38 @@ export class VirtualApic {
 
   /**
    * Moves the descriptor's PIR into VIRR (PIR cleared, read and cleared 64
-   * bits at a time by lapic's `readAndClearPir`) and raises RVI to the
+   * bits at a time by lapic's `swapPir`) and raises RVI to the
    * highest vector moved; returns that vector, or -1 when the PIR was empty.
    * ON is the caller's.
    */
   mergePir(pid: PostedInterruptDescriptor): number {
+    return this.mergeWords(pid.swapPir(this.pir));
+  }
+
+  /** ORs the PIR words `mask` names (moved into {@link pir}) into VIRR and raises RVI; returns the highest vector moved, or -1. */
+  private mergeWords(mask: number): number {
     const pir = this.pir;
-    pir.fill(0);
-    if (!pid.readAndClearPir(pir)) return -1;
-    let top = -1;
-    for (let i = 0; i < 8; i++) {
-      const bits = pir[i]!;
-      if (bits === 0) continue;
-      // The summary equals the page's VIRR while bound (see the file comment), so only the write reaches memory.
-      const merged = (this.virr[i]! | bits) >>> 0;
-      this.virr[i] = merged;
-      this.virrWords |= 1 << i;
-      this.put(W_IRR0 + (i << 2), merged);
-      top = (i << 5) + 31 - Math.clz32(bits);
+    if (mask === 0) return -1;
+    const virr = this.virr;
+    const hi = 31 - Math.clz32(mask);
+    const top = (hi << 5) + 31 - Math.clz32(pir[hi]!);
+    this.virrWords |= mask;
+    // Only the words that held PIR bits change; the summary equals the page's VIRR while bound (see the file
+    // comment), so only the write reaches memory.
+    const w = this.w();
+    const bound = this.view !== null;
+    const observed = bound && this.memory.observed;
+    for (let m = mask; m !== 0; m &= m - 1) {
+      const i = 31 - Math.clz32(m & -m);
+      const merged = (virr[i]! | pir[i]!) >>> 0;
+      virr[i] = merged;
+      if (!bound) continue;
+      w[W_IRR0 + (i << 2)] = merged;
+      if (observed) this.noteWord(W_IRR0 + (i << 2));
     }
-    if (top > this.rvi) this.rvi = top;
+    const s = this.lo;
+    const status = s[S_INTR_STATUS]!;
+    if (top > (status & 0xff)) s[S_INTR_STATUS] = (status & 0xff00) | top;
     return top;
   }
 
@@ -370,8 +434,8 @@ export class VirtualApic {
    * cleared, RVI = max(RVI, highest PIR bit), evaluate.
    */
   processPosted(pid: PostedInterruptDescriptor): void {
-    pid.clearOn();
-    this.mergePir(pid);
+    // Clearing ON and taking the PIR are one descriptor access (nothing else touches it in between).
+    this.mergeWords(pid.clearOnAndSwapPir(this.pir));
     this.evaluate();
   }
 }

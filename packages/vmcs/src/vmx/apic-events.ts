@@ -23,6 +23,7 @@ const X2APIC_LAST = X2APIC_MSR_LAST;
 const MSR_TPR = X2APIC_MSR.APIC_TPR;
 const MSR_EOI = X2APIC_MSR.APIC_EOI;
 const MSR_SELF_IPI = X2APIC_MSR.APIC_SELF_IPI;
+const VID_X2APIC = SECONDARY.VIRTUALIZE_X2APIC_MODE | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY;
 
 /** True when RDMSR/WRMSR of `msr` exits: "use MSR bitmaps" 0, an MSR outside the bitmaps, or its bit set (SDM 3C "Instructions That Cause VM Exits Conditionally"). */
 export function msrAccessExits(p: VmxProcessorCore, msr: number, write: boolean): boolean {
@@ -70,16 +71,32 @@ function tprVirtualization(p: VmxProcessorCore): NonRootOutcome {
 function eoiVirtualization(p: VmxProcessorCore): NonRootOutcome {
   const va = p.vapic;
   const vector = va.eoi();
-  p.tracer?.emit({ kind: 'interrupt.eoi', cycle: p.now, cpu: p.cpu, source: 'vmx', vector, args: { virtual: true } });
+  if (p.tracer !== undefined) traceVirtualEoi(p, vector);
   if (va.eoiExits(vector)) return exitNow(p, EXIT_REASON.EOI_INDUCED, vector, 0);
   va.evaluate();
   return CONTINUE;
+}
+
+/** Trace of a virtualized EOI (out of line: keeps the EOI path small enough to inline). */
+function traceVirtualEoi(p: VmxProcessorCore, vector: number): void {
+  p.tracer?.emit({ kind: 'interrupt.eoi', cycle: p.now, cpu: p.cpu, source: 'vmx', vector, args: { virtual: true } });
 }
 
 /** The guest executed WRMSR of `value` (SDM 3C "Virtualizing MSR-Based APIC Accesses"). Faults as the SDM says with #GP. */
 export function wrmsr(p: VmxProcessorCore, msr: number, value: number | bigint): NonRootOutcome {
   p.requireNonRoot('wrmsr');
   p.boundaryOpen = false;
+  // The x2APIC EOI with a zero value (the virtualized EOI of every interrupt): the same checks, in order, without the operand split.
+  if (msr === MSR_EOI && value === 0) {
+    if (msrAccessExits(p, msr, true)) return exitNow(p, EXIT_REASON.MSR_WRITE, 0, 2);
+    if ((p.proc2 & VID_X2APIC) === VID_X2APIC) return eoiVirtualization(p);
+    return NATIVE;
+  }
+  return wrmsrOther(p, msr, value);
+}
+
+/** {@link wrmsr} of anything but a zero x2APIC EOI (out of line: the EOI path stays small enough to inline). */
+function wrmsrOther(p: VmxProcessorCore, msr: number, value: number | bigint): NonRootOutcome {
   const { lo, hi } = u64Halves(value, 'WRMSR value', p.operandHalves);
   if (msrAccessExits(p, msr, true)) return exitNow(p, EXIT_REASON.MSR_WRITE, 0, 2);
   if ((p.proc2 & SECONDARY.VIRTUALIZE_X2APIC_MODE) !== 0 && msr >= X2APIC_FIRST && msr <= X2APIC_LAST) {

@@ -25,7 +25,21 @@ const BLOCKING_STI_MOVSS = INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.B
 
 /** Interruption information (SDM 3C "Information for VM Exits Due to Vectored Events" format): valid, type, vector and error-code-valid (errorCode >= 0). */
 function interruptionInfo(vector: number, type: number, errorCode: number): number {
-  return (INTR_INFO_VALID | setField(setField(vector, INTR_INFO.TYPE, type), INTR_INFO.DELIVER_ERROR_CODE, errorCode >= 0 ? 1 : 0)) >>> 0;
+  // Vector 7:0, type 10:8, deliver-error-code 11, valid 31 (INTR_INFO), as plain shifts on the hot paths.
+  return (INTR_INFO_VALID | (vector & 0xff) | ((type & 7) << INTR_INFO_TYPE_SHIFT) | (errorCode >= 0 ? INTR_INFO_ERROR_CODE_BIT : 0)) >>> 0;
+}
+
+const INTR_INFO_TYPE_SHIFT = INTR_INFO.TYPE.lsb;
+const INTR_INFO_ERROR_CODE_BIT = setField(0, INTR_INFO.DELIVER_ERROR_CODE, 1);
+
+/** Trace of a virtual-interrupt delivery (out of line: keeps the boundary small enough to inline). */
+function traceVirtualDelivery(p: VmxProcessorCore, vector: number): void {
+  p.tracer?.emit({ kind: 'interrupt.delivered', cycle: p.now, cpu: p.cpu, source: 'vmx', vector, args: { virtual: true } });
+}
+
+/** Trace of posted-interrupt processing (out of line, as above). */
+function tracePosted(p: VmxProcessorCore, vector: number): void {
+  p.tracer?.emit({ kind: 'interrupt.posted', cycle: p.now, cpu: p.cpu, source: 'vmx', vector, args: { rvi: p.vapic.rvi } });
 }
 
 /** Answers "deliver this event through the guest IDT" and remembers it as being delivered. */
@@ -103,6 +117,11 @@ export function instructionBoundary(p: VmxProcessorCore, interruptFlag: boolean,
     p.boundaryOpen = false;
     return belowNmi(p, interruptFlag, pendingExternal);
   }
+  return newBoundary(p, interruptFlag, pendingNmi, pendingExternal);
+}
+
+/** {@link instructionBoundary} at a new boundary, from the top priority down (out of line: the open-boundary path stays small). */
+function newBoundary(p: VmxProcessorCore, interruptFlag: boolean, pendingNmi: boolean, pendingExternal: number): NonRootOutcome {
   p.inFlight = null;
   p.ageShadow();
   const intr = p.interruptibility;
@@ -142,7 +161,7 @@ function belowNmi(p: VmxProcessorCore, interruptFlag: boolean, pendingExternal: 
   if (open && (p.proc & CPU_BASED.INTR_WINDOW_EXITING) !== 0) return exitNow(p, EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
   if (open && p.vapic.recognized) {
     const vector = p.vapic.deliver();
-    p.tracer?.emit({ kind: 'interrupt.delivered', cycle: p.now, cpu: p.cpu, source: 'vmx', vector, args: { virtual: true } });
+    if (p.tracer !== undefined) traceVirtualDelivery(p, vector);
     return deliver(p, vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1, 0, true, false);
   }
   if (pendingExternal >= 0) {
@@ -173,20 +192,25 @@ export function externalInterrupt(p: VmxProcessorCore, vector: number, interrupt
   if ((p.pin & PIN_BASED.EXT_INTR_EXITING) !== 0) {
     if (p.pid !== null && vector === p.notificationVector) {
       p.vapic.processPosted(p.pid);
-      p.tracer?.emit({ kind: 'interrupt.posted', cycle: p.now, cpu: p.cpu, source: 'vmx', vector, args: { rvi: p.vapic.rvi } });
+      if (p.tracer !== undefined) tracePosted(p, vector);
       p.postedOutcome.notificationVector = vector;
       p.boundaryOpen = true;
       return p.postedOutcome;
     }
-    const e = prepareExit(p, EXIT_REASON.EXTERNAL_INTERRUPT);
-    if ((p.exitControls & VM_EXIT.ACK_INTR_ON_EXIT) !== 0) {
-      e.interruptionInfo = interruptionInfo(vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1);
-      e.acknowledgedVector = vector;
-    }
-    return exitNow(p, EXIT_REASON.EXTERNAL_INTERRUPT, 0, 0, true);
+    return externalInterruptExit(p, vector);
   }
   if (!interruptFlag) return BLOCKED;
   return deliver(p, vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1, 0, false, true);
+}
+
+/** The VM exit of an external interrupt (reason 1), acknowledged with "acknowledge interrupt on exit" (SDM 3C "Other Causes of VM Exits"). */
+function externalInterruptExit(p: VmxProcessorCore, vector: number): NonRootOutcome {
+  const e = prepareExit(p, EXIT_REASON.EXTERNAL_INTERRUPT);
+  if ((p.exitControls & VM_EXIT.ACK_INTR_ON_EXIT) !== 0) {
+    e.interruptionInfo = interruptionInfo(vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1);
+    e.acknowledgedVector = vector;
+  }
+  return exitNow(p, EXIT_REASON.EXTERNAL_INTERRUPT, 0, 0, true);
 }
 
 /** An NMI arrived (SDM 3C "Other Causes of VM Exits"; "Treatment of NMIs"). Blocked by MOV SS and wait-for-SIPI; exits with NMI exiting. */
