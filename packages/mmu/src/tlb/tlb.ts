@@ -174,21 +174,31 @@ export class Tlb {
    * (read it with the accessors) or -1. Global entries match any PCID.
    */
   lookup(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number): number {
-    const mask = this.sets - 1;
-    let i = -1;
     // Probe 4 KiB, then 2 MiB, then 1 GiB entries, skipping sizes with none cached.
-    if (this.perSize[0] !== 0) i = this.probe(hi * 0x10_0000 + (lo >>> 12), ((lo >>> 12) & mask) * this.ways, 12, vpid, pcid, ep4ta);
-    if (i < 0 && this.perSize[1] !== 0) i = this.probe(hi * 0x800 + (lo >>> 21), (((lo >>> 21) | (hi << 11)) & mask) * this.ways, 21, vpid, pcid, ep4ta);
-    if (i < 0 && this.perSize[2] !== 0) i = this.probe(hi * 4 + (lo >>> 30), (((lo >>> 30) | (hi << 2)) & mask) * this.ways, 30, vpid, pcid, ep4ta);
+    let i = this.perSize[0] !== 0 ? this.probe(hi * 0x10_0000 + (lo >>> 12), ((lo >>> 12) & (this.sets - 1)) * this.ways, 12, vpid, pcid, ep4ta) : -1;
+    if (i < 0 && (this.perSize[1] !== 0 || this.perSize[2] !== 0)) i = this.probeLarge(vpid, pcid, ep4ta, hi, lo);
     if (i >= 0) {
       this.hits++;
       if (this.lru) this.stamp[i] = ++this.clock;
-      if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.hit', cycle: this.now(), source: this.source, cpu: this.cpu, address: hi * TWO_32 + lo });
+      if (this.tracer !== undefined) this.traceLookup('tlb.hit', hi, lo);
       return i;
     }
     this.misses++;
-    if (this.tracer !== undefined) this.tracer.emit({ kind: 'tlb.miss', cycle: this.now(), source: this.source, cpu: this.cpu, address: hi * TWO_32 + lo });
+    if (this.tracer !== undefined) this.traceLookup('tlb.miss', hi, lo);
     return -1;
+  }
+
+  /** {@link lookup} of 2 MiB, then 1 GiB entries (kept out of the 4 KiB path so that one inlines). */
+  private probeLarge(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number): number {
+    const mask = this.sets - 1;
+    let i = -1;
+    if (this.perSize[1] !== 0) i = this.probe(hi * 0x800 + (lo >>> 21), (((lo >>> 21) | (hi << 11)) & mask) * this.ways, 21, vpid, pcid, ep4ta);
+    if (i < 0 && this.perSize[2] !== 0) i = this.probe(hi * 4 + (lo >>> 30), (((lo >>> 30) | (hi << 2)) & mask) * this.ways, 30, vpid, pcid, ep4ta);
+    return i;
+  }
+
+  private traceLookup(kind: 'tlb.hit' | 'tlb.miss', hi: number, lo: number): void {
+    this.tracer?.emit({ kind, cycle: this.now(), source: this.source, cpu: this.cpu, address: hi * TWO_32 + lo });
   }
 
   private probe(vpn: number, base: number, shift: number, vpid: number, pcid: number, ep4ta: number): number {
@@ -213,22 +223,40 @@ export class Tlb {
     return (this.frame[i] ?? 0) + (lo & offsetMask(this.shift[i] ?? 12));
   }
 
-  /** Fills a successful result from entry `i` for the linear address `hi:lo` (a TLB hit: no references). */
+  /**
+   * Fills a successful result from entry `i` for the linear address `hi:lo`
+   * (a TLB hit: no references). Every field is written once, with the values
+   * `reset()` and then the hit would leave (written here, not through a
+   * helper call, so the address is not boxed to pass it).
+   */
   readInto(i: number, hi: number, lo: number, out: WalkResult): void {
-    out.reset(hi, lo);
-    const shift = this.shift[i] ?? 12;
+    const shift = this.shift[i];
     const attrs = this.attrs[i] ?? 0;
-    out.address = (this.frame[i] ?? 0) + (lo & offsetMask(shift));
     // Constants, not 2 ** shift: a computed power is a double and would turn
     // the result's pageSize field into a boxed double (3x slower hits, measured).
-    out.pageSize = shift === 30 ? 0x4000_0000 : shift === 21 ? 0x20_0000 : 4096;
+    const size = shift === 30 ? 0x4000_0000 : shift === 21 ? 0x20_0000 : 4096;
+    out.status = 'ok';
+    out.address = (this.frame[i] ?? 0) + (lo & (size - 1));
+    out.pageSize = size;
+    out.level = 0;
+    out.references = 0;
+    out.secondStageReferences = 0;
+    out.adWrites = 0;
     out.writable = (attrs & WRITABLE) !== 0;
     out.user = (attrs & USER) !== 0;
     out.executable = (attrs & EXECUTABLE) !== 0;
-    out.dirty = (attrs & DIRTY) !== 0;
     out.global = this.global[i] === 1;
+    out.dirty = (attrs & DIRTY) !== 0;
     out.protectionKey = this.pkey[i] ?? 0;
+    out.guestPhysicalAddress = 0;
     out.eptPermissions = this.eptPerms[i] ?? 0;
+    out.permissions = 0;
+    out.errorCode = 0;
+    out.exitQualification = 0;
+    out.faultStatus = 0;
+    out.linearHi = hi;
+    out.linearLo = lo;
+    if (out.trace !== null) out.trace.length = 0;
   }
 
   /** {@link TLB_ATTR} bits of entry `i`. */

@@ -4,13 +4,17 @@
  * 4-15..4-20), access rights (4.6), accessed/dirty updates written to memory
  * (4.8) and page-fault results with the architectural error code (4.7).
  *
- * Entries are read as halves with core's `Memory.read64Halves`
- * (internal/entry-reader.ts); the result object is reused and the walk
- * allocates nothing unless the caller records references.
+ * A native walk reads entries through cached page views of the tables
+ * (core's `Memory.pageView`, one per level, re-taken when
+ * `memory.generation` changes), with no page lookup per entry; other
+ * entries (read-only or unbacked memory, staged or recorded walks) are read
+ * as halves with `Memory.read64Halves` (internal/entry-reader.ts). The
+ * result object is reused and the walk allocates nothing unless the caller
+ * records references.
  */
 import type { Memory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
-import { TWO_32, checkAddress, checkHalves, highHalf } from '../common/address.js';
+import { TWO_32, checkAddress, checkHalves } from '../common/address.js';
 import type { WalkReferenceKind } from '../common/walk-result.js';
 import { WalkResult } from '../common/walk-result.js';
 import { checkX86Access, pageFaultCode, x86AccessFault } from './access-rights.js';
@@ -84,6 +88,11 @@ export class X86PageWalker {
   private readonly entryHi = new Uint32Array(6);
   private readonly entryPerms = new Uint8Array(6);
   private readonly reader: EntryReader;
+  // Per level: the table page whose view `viewWords` holds (-1: none), and that view's words (null: the
+  // page has no view, read it through `reader`); valid while `memory.generation` is `viewGeneration`.
+  private readonly viewPage = new Float64Array(6).fill(-1);
+  private readonly viewWords: (Uint32Array | null)[] = [null, null, null, null, null, null];
+  private viewGeneration = -1;
 
   constructor(
     private readonly memory: Memory,
@@ -108,7 +117,9 @@ export class X86PageWalker {
    */
   walk(ctx: X86PagingContext, linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(linear, 'linear address');
-    return this.walk64(ctx, highHalf(linear), linear >>> 0, access, out);
+    const lo = linear >>> 0;
+    // Exact: linear - lo is a multiple of 2^32 below 2^53. The halves are valid by construction.
+    return this.run(ctx, ((linear - lo) / TWO_32) >>> 0, lo, access, out, ctx.cr4La57 ? 5 : 4, ctx.rootAddress, 7);
   }
 
   /**
@@ -142,8 +153,9 @@ export class X86PageWalker {
 
   private run(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, start: number, root: number, permissions: number): WalkResult {
     checkX86Access(access);
-    out.reset(hi >>> 0, lo >>> 0);
     this.walks++;
+    if (this.stage === null && out.trace === null) return this.runNative(ctx, hi, lo, access, out, start, root, permissions);
+    out.reset(hi >>> 0, lo >>> 0);
     const reader = this.reader;
     const stage = this.stage;
     const m = ctx.maxPhyAddr;
@@ -260,6 +272,137 @@ export class X86PageWalker {
     this.references += out.references;
     this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, cpu: this.cpu, address: out.linearAddress, references: out.references });
     return out;
+  }
+
+  /**
+   * The native walk with no reference list: {@link run}'s semantics with the
+   * entries read through per-level page views, the permissions kept as bits
+   * and the result written once at the end.
+   */
+  private runNative(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, top: number, root: number, permissions: number): WalkResult {
+    // The masks as locals: optimized code re-reads (and re-checks) module constants from the module context on every use.
+    const { P, PS, A, D, G, ADDRESS, RSVD_1G, RSVD_2M } = PTE_LO;
+    const { XD, PKEY_SHIFT } = PTE_HI;
+    const two32 = TWO_32;
+    // As int32 once (the bits are what matter), not re-checked at every use.
+    const h = hi | 0;
+    const l = lo | 0;
+    const m = ctx.maxPhyAddr;
+    const hiAddrMask = m >= 52 ? 0xfffff : (1 << (m - 32)) - 1;
+    const nxe = ctx.eferNxe;
+    const rsvdHi = (0xfffff & ~hiAddrMask) | (nxe ? 0 : XD);
+    const xd = nxe ? XD : 0;
+    if (this.memory.generation !== this.viewGeneration) this.dropViews();
+    const viewPage = this.viewPage;
+    const viewWords = this.viewWords;
+    const entryGpa = this.entryGpa;
+    const entryLo = this.entryLo;
+    const entryHi = this.entryHi;
+    const entryPerms = this.entryPerms;
+    let table = root;
+    let perms = permissions & 7;
+    let level = top;
+    let elo = 0;
+    let ehi = 0;
+    let references = 0;
+    for (;;) {
+      // x86TableIndex, inline.
+      const index = level === 1 ? (l >>> 12) & 511 : level === 2 ? (l >>> 21) & 511 : level === 3 ? ((l >>> 30) | (h << 2)) & 511 : level === 4 ? (h >>> 7) & 511 : (h >>> 16) & 511;
+      const hpa = table + index * 8;
+      const offset = hpa & 0xfff;
+      const page = hpa - offset;
+      const words = viewPage[level] === page ? (viewWords[level] ?? null) : this.takeView(level, page);
+      if (words !== null && (offset & 7) === 0) {
+        elo = words[offset >>> 2] ?? 0;
+        ehi = words[(offset >>> 2) + 1] ?? 0;
+      } else {
+        this.reader.read(hpa);
+        elo = this.reader.lo;
+        ehi = this.reader.hi;
+      }
+      references++;
+      // Native: the entry's address is host-physical too (entryHpa is only read by staged walks).
+      entryGpa[level] = hpa;
+      entryLo[level] = elo;
+      entryHi[level] = ehi;
+      if ((elo & P) === 0) return this.nativeFault(ctx, hi, lo, access, out, level, references, 0);
+      const ps = (elo & PS) !== 0;
+      if ((ehi & rsvdHi) !== 0 || (ps && (level >= 4 || (level === 3 && (!ctx.page1gb || (elo & RSVD_1G) !== 0)) || (level === 2 && (elo & RSVD_2M) !== 0)))) {
+        return this.nativeFault(ctx, hi, lo, access, out, level, references, P_RSVD);
+      }
+      // Bit 0 R/W and bit 1 U/S are entry bits 1 and 2; bit 2 (executable) clears on XD with NXE.
+      perms &= ((elo >>> 1) & 3) | ((ehi & xd) === 0 ? 4 : 0);
+      entryPerms[level] = perms;
+      if (level === 1 || ps) break;
+      table = (ehi & hiAddrMask) * two32 + ((elo & ADDRESS) >>> 0);
+      level--;
+    }
+    const frameLo = level === 1 ? elo & ADDRESS : level === 2 ? elo & 0xffe0_0000 : elo & 0xc000_0000;
+    const gpa = (ehi & hiAddrMask) * two32 + (frameLo >>> 0) + (l & (level === 1 ? 0xfff : level === 2 ? 0x1f_ffff : 0x3fff_ffff));
+    const size = level === 1 ? 4096 : level === 2 ? 0x20_0000 : 0x4000_0000;
+    const pkey = (ehi >>> PKEY_SHIFT) & 0xf;
+    const code = x86AccessFault(ctx, access, (perms & 1) !== 0, (perms & 2) !== 0, (perms & 4) !== 0, pkey);
+    if (code !== 0) return this.nativeFault(ctx, hi, lo, access, out, level, references, -code);
+    // Accessed and dirty flags (SDM 3A 4.8), as in run().
+    const isWrite = (access & WRITE) !== 0;
+    let adWrites = 0;
+    for (let l = top; l >= level; l--) {
+      const old = entryLo[l] ?? 0;
+      const want = l === level && isWrite ? A | D : A;
+      if ((old & want) === want) continue;
+      if (write32Safe(this.memory, entryGpa[l] ?? 0, (old | want) >>> 0)) adWrites++;
+      entryLo[l] = (old | want) >>> 0;
+    }
+    // Every field once, with the values reset() and then the walk would leave (no helper call: it would box gpa).
+    out.status = 'ok';
+    out.address = gpa;
+    out.pageSize = size;
+    out.level = level;
+    out.references = references;
+    out.secondStageReferences = 0;
+    out.adWrites = adWrites;
+    out.writable = (perms & 1) !== 0;
+    out.user = (perms & 2) !== 0;
+    out.executable = (perms & 4) !== 0;
+    out.global = (elo & G) !== 0;
+    out.dirty = ((entryLo[level] ?? 0) & D) !== 0;
+    out.protectionKey = pkey;
+    out.guestPhysicalAddress = gpa;
+    out.eptPermissions = 0;
+    out.permissions = 0;
+    out.errorCode = 0;
+    out.exitQualification = 0;
+    out.faultStatus = 0;
+    out.linearHi = hi >>> 0;
+    out.linearLo = lo >>> 0;
+    this.references += references;
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, cpu: this.cpu, address: out.linearAddress, references });
+    return out;
+  }
+
+  /** Ends a native walk in a #PF: `bits` are the error code's P/RSVD bits, or minus the whole code of an access-rights fault. */
+  private nativeFault(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, level: number, references: number, bits: number): WalkResult {
+    out.reset(hi >>> 0, lo >>> 0);
+    out.references = references;
+    out.status = 'page-fault';
+    out.errorCode = bits < 0 ? -bits : pageFaultCode(ctx, access, bits);
+    return this.finishFault(out, level);
+  }
+
+  /** The words of the table page at `page` for `level` (null when it has no page view), cached until the generation changes. */
+  private takeView(level: number, page: number): Uint32Array | null {
+    const view = this.memory.pageView(page);
+    const words = view === undefined ? null : view.words;
+    this.viewPage[level] = page;
+    this.viewWords[level] = words;
+    return words;
+  }
+
+  /** Forgets every cached page view (the memory's generation changed). */
+  private dropViews(): void {
+    this.viewPage.fill(-1);
+    this.viewWords.fill(null);
+    this.viewGeneration = this.memory.generation;
   }
 
   /** Bits 31:0 of the entry the last walk read at `level` (valid for the levels it reached, after A/D updates). */
