@@ -203,19 +203,8 @@ export class X86Instructions extends X86EventDelivery {
     const port = op.a & 0xffff;
     const vmx = this.vmx;
     if (vmx?.ioAccessExits(port, size)) return this.opExit(frame, op, EXIT_REASON.IO_INSTRUCTION, vmx.ioExitQualification({ port, size, direction: 'in' }));
-    const mapping = this.pio?.lookup(port);
-    let value = size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
-    if (mapping) {
-      try {
-        value = this.pio!.read(port, size);
-      } catch (e) {
-        if (e instanceof CpuException) return this.fault(frame, op, e.vector, e.errorCode ?? -1);
-        throw e;
-      }
-      this.counters.deviceAccesses++;
-    } else {
-      this.counters.unclaimedAccesses++;
-    }
+    const value = this.portAccess(frame, op, port, size, false);
+    if (value < 0) return;
     return this.complete(frame, value >>> 0);
   }
 
@@ -225,18 +214,34 @@ export class X86Instructions extends X86EventDelivery {
     const port = op.a & 0xffff;
     const vmx = this.vmx;
     if (vmx?.ioAccessExits(port, op.size as 1 | 2 | 4)) return this.opExit(frame, op, EXIT_REASON.IO_INSTRUCTION, vmx.ioExitQualification({ port, size: op.size as 1 | 2 | 4, direction: 'out' }));
-    if (this.pio?.lookup(port)) {
-      try {
-        this.pio.write(port, op.size as 1 | 2 | 4, op.b >>> 0);
-      } catch (e) {
-        if (e instanceof CpuException) return this.fault(frame, op, e.vector, e.errorCode ?? -1);
-        throw e;
-      }
-      this.counters.deviceAccesses++;
-    } else {
-      this.counters.unclaimedAccesses++;
-    }
+    if (this.portAccess(frame, op, port, op.size as 1 | 2 | 4, true) < 0) return;
     return this.complete(frame, 0);
+  }
+
+  /**
+   * One port access on the bus: a read's value (all ones when nothing
+   * answers, the ISA bus floating), 0 for a write, or -1 when the device
+   * raised a fault (then delivered). Counts device and unclaimed accesses.
+   */
+  private portAccess(frame: Frame, op: Op, port: number, size: 1 | 2 | 4, write: boolean): number {
+    const pio = this.pio;
+    if (pio?.lookup(port) === undefined) {
+      this.counters.unclaimedAccesses++;
+      return write ? 0 : size === 4 ? 0xffff_ffff : (1 << (8 * size)) - 1;
+    }
+    let value = 0;
+    try {
+      if (write) pio.write(port, size, op.b >>> 0);
+      else value = pio.read(port, size) >>> 0;
+    } catch (e) {
+      if (e instanceof CpuException) {
+        this.fault(frame, op, e.vector, e.errorCode ?? -1);
+        return -1;
+      }
+      throw e;
+    }
+    this.counters.deviceAccesses++;
+    return value;
   }
 
   protected rdmsr(op: Op, frame: Frame): void {
