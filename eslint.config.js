@@ -25,6 +25,8 @@ export default tseslint.config(
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreVoidReturningFunctions: true }],
       // Error subclasses widen a protected base constructor to public.
       '@typescript-eslint/no-useless-constructor': 'off',
+      // `import { type X }` keeps an empty import, which makes the bundler emit empty shared chunks: `import type { X }`.
+      '@typescript-eslint/no-import-type-side-effects': 'error',
       // Interface methods implemented without using every argument.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },

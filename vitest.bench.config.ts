@@ -31,7 +31,7 @@ function benchProjects(): { extends: true; test: { name: string; root: string; i
 export default defineConfig({
   test: {
     projects: benchProjects(),
-    experimental: { viteModuleRunner: false },
+    experimental: { viteModuleRunner: false, nodeLoader: false },
     execArgv: ['--import', tsx],
     pool: 'forks',
   },

@@ -1,14 +1,43 @@
 // Runs every package's vitest benchmarks in one run and writes the results,
 // machine-readable, to bench-results/bench.json (see CONTRIBUTING.md).
 // Extra arguments are passed to vitest, e.g. `pnpm bench -- --project core`.
-import { spawnSync } from 'node:child_process';
+// What it prints: one line per finished benchmark group while it runs, then
+// the table the READMEs quote (operations per second, mean and median). Vitest's
+// own tables (iterations per second as "hz") are in the JSON report; set
+// HVSIM_BENCH_VERBOSE=1 to see them too. On a failure everything is printed.
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const out = 'bench-results/bench.json';
 mkdirSync('bench-results', { recursive: true });
 const args = ['vitest', 'bench', '--run', '--config', 'vitest.bench.config.ts', '--outputJson', out, ...process.argv.slice(2)];
-const run = spawnSync('pnpm', ['exec', ...args], { stdio: 'inherit' });
-if (run.status !== 0) process.exit(run.status ?? 1);
+const verbose = process.env.HVSIM_BENCH_VERBOSE === '1';
+const status = await new Promise((resolve) => {
+  const child = spawn('pnpm', ['exec', ...args], { stdio: verbose ? 'inherit' : ['inherit', 'pipe', 'pipe'] });
+  if (verbose) {
+    child.on('close', resolve);
+    return;
+  }
+  let log = '';
+  let partial = '';
+  // eslint-disable-next-line no-control-regex -- strips the terminal colour codes vitest prints
+  const plain = (text) => text.replace(/\x1b\[[0-9;]*m/g, '');
+  child.stdout.on('data', (chunk) => {
+    log += chunk;
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines.map(plain)) {
+      const done = /^\s*✓\s+\S+\s+(.*?)\s+\d+ms$/.exec(line);
+      if (done) console.log(`  ✓ ${done[1]}`);
+    }
+  });
+  child.stderr.on('data', (chunk) => (log += chunk));
+  child.on('close', (code) => {
+    if (code !== 0) process.stdout.write(log);
+    resolve(code);
+  });
+});
+if (status !== 0) process.exit(status ?? 1);
 
 // A flat summary beside the full report: one row per benchmark with ops/s.
 const report = JSON.parse(readFileSync(out, 'utf8'));

@@ -1,6 +1,7 @@
 // Creates a new hardware-model package from the template described in
 // CONTRIBUTING.md: `node scripts/new-package.mjs <name> "<description>" [dep ...]`
 // e.g. `node scripts/new-package.mjs avic "AMD AVIC" lapic`.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -16,7 +17,7 @@ if (existsSync(dir)) {
 }
 mkdirSync(join(dir, 'src'), { recursive: true });
 
-const dependencies = Object.fromEntries(['core', ...deps.filter((d) => d !== 'core')].map((d) => [`@hvsim/${d}`, 'workspace:*']));
+const dependencies = Object.fromEntries(['core', ...deps.filter((d) => d !== 'core')].map((d) => [`@hvsim/${d}`, 'workspace:^']));
 const pkg = {
   name: `@hvsim/${name}`,
   version: '0.1.0',
@@ -41,10 +42,9 @@ const pkg = {
     bench: `vitest bench --run --config ../../vitest.bench.config.ts --project ${name}`,
     lint: 'eslint src',
     typecheck: 'tsc -p tsconfig.json --noEmit',
-    'check:publish': 'publint --strict && attw --pack . --profile node16',
+    'check:publish': 'publint --strict && attw --pack .',
   },
   dependencies,
-  engines: { node: '>=20' },
 };
 const files = {
   'package.json': JSON.stringify(pkg, null, 2) + '\n',
@@ -55,6 +55,8 @@ const files = {
   'src/index.ts': `/**\n * @hvsim/${name}: ${description}.\n *\n * @packageDocumentation\n */\nexport {};\n`,
 };
 for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+// repository, homepage, bugs, engines, files, LICENSE: the same for every package, from the root.
+execFileSync(process.execPath, ['scripts/check-package-metadata.mjs', '--fix'], { stdio: 'inherit' });
 
 // The hardware packages release together until 1.0: join the fixed group.
 const changesetConfigPath = join('.changeset', 'config.json');

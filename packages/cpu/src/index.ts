@@ -1,6 +1,6 @@
 /**
  * @hvsim/cpu: the processor that runs guest software. Guest code is
- * TypeScript generators yielding one architectural operation at a time; the
+ * TypeScript generators (or step functions) yielding one architectural operation at a time; the
  * CPU executes each through its MMU, buses and interrupt controller, takes
  * interrupts between operations, and charges cycles from a cost profile.
  *
@@ -33,6 +33,10 @@ export {
 export type {
   /** A piece of guest code: a generator function yielding operations. */
   GuestCode,
+  /** Guest code in the step form: called per operation with its index and the last result, returns the next operation (allocates nothing). */
+  GuestSteps,
+  /** A step function as `GuestProgram.define` takes it: `{ steps }`. */
+  StepCode,
   /** The generator a piece of guest code returns. */
   GuestRoutine,
   /** One entry point of a program. */
@@ -220,3 +224,11 @@ export {
   /** TLBI operation names by their number in an operation record. */
   ARM64_TLBI_OPS,
 } from './arm64/tlbi-ops.js';
+export type {
+  /** How an x86 CPU reaches guest-linear memory: the MMU behind a CPU-side translation cache (`X86Cpu.memory`). */
+  X86LinearMemory,
+} from './x86/linear-memory.js';
+export type {
+  /** How an arm64 CPU reaches virtual memory: stage 1 (and stage 2) behind a CPU-side translation cache (`Arm64Cpu.memory`). */
+  Arm64VirtualMemory,
+} from './arm64/virtual-memory.js';

@@ -23,6 +23,7 @@ describe('README examples (run from README.md as written)', () => {
   it('every ```ts block is one of those checked below', () => {
     expect(blocks.map((b) => b.heading)).toEqual([
       'A guest kernel in a few lines',
+      'Guest code in the step form',
       'In VMX non-root operation',
       'Saving a CPU in the middle of guest code',
       'Time and costs',
@@ -34,6 +35,12 @@ describe('README examples (run from README.md as written)', () => {
   it('a guest kernel: LAPIC timer interrupts through the IDT, EOI, IRET (SDM 3A 6.12, 11.5.4)', () => {
     const { logs } = run('A guest kernel in a few lines', []);
     expect(logs).toEqual(['finished 3 3']);
+  });
+
+  it('the step form: a timer handler that allocates nothing, taken after each HLT (SDM 3A 6.12; SDM 2B STI)', () => {
+    const { logs, scope } = run('Guest code in the step form', ['program']);
+    expect(logs).toEqual(['finished 3']);
+    expect((scope.program as cpu.GuestProgram<X86Guest>).at(0x20_0000)!.steps).not.toBeNull();
   });
 
   it('VMX non-root: the host loop sees exactly the exits CPUID and VMCALL cause (SDM 3C 26.1.2, 26.1.3)', () => {

@@ -5,7 +5,7 @@
  */
 import { OP_NAME } from './guest/ops.js';
 
-/** A copy of a CPU's counters (see {@link CpuCounters.snapshot}). */
+/** A copy of a CPU's counters (`cpu.stats()`). */
 export interface CpuStats {
   /** Operations executed, by operation name. */
   ops: Record<string, number>;

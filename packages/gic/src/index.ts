@@ -44,6 +44,14 @@ export type {
   GicV2State,
   /** A vCPU's GICv2 virtual interface context. */
   GicV2VcpuState,
+  /** The registers a GICC or GICV frame serves: what GicV2CpuInterface and GicV2VirtualCpuInterface both implement. */
+  GicV2CpuFrame,
+  /** Saved interrupt state of the distributor and redistributors: enables, pending, active, groups, priorities, routing (as encoded strings). */
+  IrqEngineState,
+  /** Saved state of one CPU interface (GICC, or ICC_* registers): enables, PMR, binary points, EOI modes, active priorities. */
+  GicCpuInterfaceState,
+  /** Saved state of one virtual interface: list registers, HCR, VMCR and active priorities. */
+  GicVirtualInterfaceState,
 } from './v2/index.js';
 export {
   /** An Arm GICv3: distributor, redistributors, ICC_* CPU interface and ICH_* and ICV_* virtual interface. */
@@ -110,6 +118,10 @@ export type {
   GicV3State,
   /** A vCPU's GICv3 virtual interface context. */
   GicV3VcpuState,
+  /** Saved state of the GICv3 distributor beyond the shared interrupt state: the GICD_IROUTER<n> words. */
+  GicV3DistributorState,
+  /** Saved state of one GICv3 redistributor beyond the shared interrupt state: GICR_WAKER. */
+  GicV3RedistributorState,
   /** Which ICC SGI register generated an SGI. */
   SgiRegister,
   /** The name of a GICv3 system register, as `GicV3.read`/`write` take it. */
@@ -147,30 +159,47 @@ export {
   /** MISR bits shared by GICH_MISR and ICH_MISR_EL2. */
   MISR_BIT,
 } from './common/virtual-interface.js';
+// Values come from their modules, not from './its/index.js': that index is an entry point of its own, and
+// re-exporting values through it makes the bundler emit an empty shared chunk for it.
 export {
   /** The Interrupt Translation Service (IHI0069 5.2, 12.19). */
   GicV3Its,
+} from './its/its.js';
+export {
   /** ITS command opcodes. */
   ITS_CMD,
   /** Decodes a 32-byte ITS command. */
   decodeItsCommand,
   /** Encodes an ITS command as a driver writes it into the queue. */
   encodeItsCommand,
+} from './its/commands.js';
+export {
   /** The architectural error code of an ITS command error. */
   itsErrorCode,
+} from './its/errors.js';
+export {
   /** ITS register offsets. */
   GITS,
+} from './its/regs.js';
+export {
   /** The LPI part of a GICv3 redistributor. */
   LpiRedistributor,
+} from './lpi/lpi-redistributor.js';
+export {
   /** The GICv4 part of a redistributor. */
   VpeRedistributor,
-  /** RD_base offsets of the LPI registers. */
+} from './v4/vpe-redistributor.js';
+export {
+  /** RD_base offsets of the LPI registers (deprecated: use GICR). */
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the deprecated alias stays exported for existing users
   GICR_LPI,
+} from './lpi/regs.js';
+export {
   /** VLPI_base register offsets. */
   GICR_VLPI,
   /** Offset of VLPI_base from RD_base. */
   GICR_VLPI_BASE,
-} from './its/index.js';
+} from './v4/regs.js';
 export type {
   /** Construction options of GicV3Its. */
   GicV3ItsOptions,
@@ -198,6 +227,8 @@ export type {
   LpiRedistributorPort,
   /** What the ITS asks of a redistributor for vLPIs. */
   VlpiRedistributorPort,
+  /** GICv4.1 invalidation by vPEID (GICR_INVLPIR/GICR_INVALLR with V = 1) that an LpiRedistributor forwards; VpeRedistributor implements it. */
+  VirtualInvalidationPort,
 } from './its/index.js';
 
 // The Arm generic timer (Arm ARM DDI 0487 chapter D11); also the subpath `@hvsim/gic/timer`.

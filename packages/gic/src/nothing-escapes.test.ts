@@ -15,7 +15,6 @@ import { itInParts } from './test-support/property-share.js';
 import { GITS } from './its/regs.js';
 import { GICV3_SYSREGS } from './v3/sysregs.js';
 import { GICD, GICR, GICR_SGI, GICR_SGI_BASE } from './v3/regs.js';
-import { GICR_LPI } from './lpi/regs.js';
 import { GICR_VLPI, GICR_VLPI_BASE } from './v4/regs.js';
 import { GicV3 } from './v3/gic-v3.js';
 import { GicV2 } from './v2/gic-v2.js';
@@ -51,7 +50,7 @@ const size = fc.constantFrom(1, 2, 4, 8);
 /** Every register offset of the GICv3 frames (GICD, RD_base, SGI_base, VLPI_base, the ITS), to aim at. */
 const REGISTER_OFFSETS: readonly number[] = [
   ...new Set(
-    [GICD, GICR, GICR_LPI, GITS].flatMap((t): number[] => Object.values(t)).concat(Object.values(GICR_SGI).map((o) => o + GICR_SGI_BASE), Object.values(GICR_VLPI).map((o) => o + GICR_VLPI_BASE)),
+    [GICD, GICR, GITS].flatMap((t): number[] => Object.values(t)).concat(Object.values(GICR_SGI).map((o) => o + GICR_SGI_BASE), Object.values(GICR_VLPI).map((o) => o + GICR_VLPI_BASE)),
   ),
 ];
 /** Offsets: any within the span (and a little past it), exact registers, and the first words of each 64 KiB frame. */

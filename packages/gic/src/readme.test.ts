@@ -21,6 +21,7 @@ describe('README examples (run from README.md as written)', () => {
       'Routing an SPI to another CPU (GICv3)',
       'LPIs through the ITS',
       'GICv2',
+      'Registers, inputs, outputs and state',
       'System registers by encoding',
       'Delivery status and flows',
       "An emulated distributor for list registers (KVM's vGIC)",
@@ -60,6 +61,12 @@ describe('README examples (run from README.md as written)', () => {
     expect(s.iar).toBe(3);
     expect((s.gic as GicV2).cpuInterface(1).mmioRead(gicModule.GICC.RPR, 4)).toBe(0xff);
     expect((s.buses as MmioBus[])[1]!.read(0x0801_0000 + gicModule.GICC.PMR, 4)).toBe(0xf0);
+  });
+
+  it('GICv2 frames by number methods: acknowledge and EOI through GICC (IHI0048B 4.4.4, 4.4.5)', () => {
+    const s = run('Registers, inputs, outputs and state', ['intid', 'rpr', 'gic']);
+    expect([s.intid, s.rpr]).toEqual([40, 0xff]);
+    expect((s.gic as GicV2).cpuInterface(0).mmioRead(gicModule.GICC.PMR, 4)).toBe(0xf0);
   });
 
   it('System registers by encoding: the number path (IHI0069 12.2.14, 12.4.7)', () => {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { DELIVERY_STATUS, PhysicalMemory } from '@hvsim/core';
-import { APIC_REG, ApicBus, LocalApic, PostedInterruptDescriptor, encodeRemappableMsi } from '@hvsim/lapic';
+import { APIC, ApicBus, LocalApic, PostedInterruptDescriptor, encodeRemappableMsi } from '@hvsim/lapic';
 import { apicBusTarget } from './apic-bus-target.js';
 import { IntelIommu } from './iommu.js';
-import { GCMD, VTD_REG } from './regs.js';
+import { GCMD, VTD } from './regs.js';
 
 /** IRR bit `vector` of `apic`, through the xAPIC page or x2APIC MSRs. */
 function irr(apic: LocalApic, vector: number, x2apic = false): boolean {
-  const offset = APIC_REG.APIC_IRR0 + 0x10 * (vector >>> 5);
+  const offset = APIC.IRR0 + 0x10 * (vector >>> 5);
   const word = x2apic ? Number(apic.readMsr(0x800 + offset / 16)) : apic.mmioRead(offset, 4);
   return ((word >>> (vector & 31)) & 1) === 1;
 }
@@ -18,13 +18,13 @@ function platform(x2apicId?: number): { iommu: IntelIommu; memory: PhysicalMemor
   const bus = new ApicBus();
   const apic = new LocalApic({ id: x2apicId ?? 2 });
   bus.attach(apic);
-  apic.mmioWrite(APIC_REG.APIC_SVR, 4, 0x1ff);
+  apic.mmioWrite(APIC.SVR, 4, 0x1ff);
   if (x2apicId !== undefined) apic.writeMsr(0x1b, (apic.apicBase & ~0xc00n) | 0xc00n);
   const iommu = new IntelIommu({ memory, target: apicBusTarget(bus) });
   // IRT at 0x10000, 256 entries, EIME for the x2APIC platform; IRE on.
-  iommu.mmioWrite64(VTD_REG.IRTA_REG, 0x10000n | (x2apicId !== undefined ? 0x800n : 0n) | 7n);
-  iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.SIRTP);
-  iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.IRE);
+  iommu.mmioWrite64(VTD.IRTA, 0x10000n | (x2apicId !== undefined ? 0x800n : 0n) | 7n);
+  iommu.mmioWrite(VTD.GCMD, 4, GCMD.SIRTP);
+  iommu.mmioWrite(VTD.GCMD, 4, GCMD.IRE);
   return { iommu, memory, apic };
 }
 

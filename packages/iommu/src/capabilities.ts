@@ -4,7 +4,7 @@
  * driver reads it before programming the unit.
  */
 import { bitField, bitFlag, bitRange, joinU64, setField, type BitField } from '@hvsim/core';
-import { VTD_FAULT_RECORDING_REGISTERS, VTD_REG } from './regs.js';
+import { VTD_FAULT_RECORDING_REGISTERS, VTD } from './regs.js';
 
 /** CAP_REG fields, bit positions within the 64-bit register. */
 export const CAP = {
@@ -106,7 +106,7 @@ export function capabilityWords(features: ResolvedFeatures): [number, number] {
   set64(cap, CAP.ND, CAP_ND_VALUE);
   set64(cap, CAP.SAGAW, CAP_SAGAW_VALUE);
   set64(cap, CAP.MGAW, CAP_MGAW_VALUE);
-  set64(cap, CAP.FRO, VTD_REG.FRCD_REG / 16);
+  set64(cap, CAP.FRO, VTD.FRCD / 16);
   set64(cap, CAP.SLLPS, CAP_SLLPS_VALUE);
   set64(cap, CAP.PSI, 1);
   set64(cap, CAP.NFR, VTD_FAULT_RECORDING_REGISTERS - 1);
@@ -126,7 +126,7 @@ export function extendedCapabilityWords(features: ResolvedFeatures): [number, nu
   set64(ecap, ECAP.IR, 1);
   if (features.extendedInterruptMode) set64(ecap, ECAP.EIM, 1);
   if (features.passThrough) set64(ecap, ECAP.PT, 1);
-  set64(ecap, ECAP.IRO, VTD_REG.IVA_REG / 16);
+  set64(ecap, ECAP.IRO, VTD.IVA / 16);
   set64(ecap, ECAP.MHMV, ECAP_MHMV_VALUE);
   return ecap;
 }

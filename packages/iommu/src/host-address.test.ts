@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { DELIVERY_STATUS, PhysicalMemory, SnapshotError } from '@hvsim/core';
 import { encodeRemappableMsi } from '@hvsim/lapic';
 import { IntelIommu } from './iommu.js';
-import { FSTS, GCMD, IQEI, VTD_REG } from './regs.js';
+import { FSTS, GCMD, IQEI, VTD } from './regs.js';
 import { VTD_FAULT_REASON } from './faults/fault-reason.js';
 import { TestBed, iecDescriptor, recordingTarget, waitDescriptor } from './test-support/testbed.js';
 
@@ -27,7 +27,7 @@ function roundTrip(bed: TestBed): void {
 describe('addresses beyond the host address width (VT-d 7.1.3, 6.5.2.10)', () => {
   it('a root table above 2^48 faults every translation with LRT.1 (0x8)', () => {
     const bed = new TestBed();
-    bed.write64(VTD_REG.RTADDR_REG, HIGH | 0x1000n);
+    bed.write64(VTD.RTADDR, HIGH | 0x1000n);
     bed.command(GCMD.SRTP);
     bed.command(GCMD.TE);
     const r = bed.iommu.dmaRead(SID, 0x1000, 4);
@@ -35,13 +35,13 @@ describe('addresses beyond the host address width (VT-d 7.1.3, 6.5.2.10)', () =>
     expect(r.faultReason).toBe(VTD_FAULT_REASON.ROOT_ENTRY_ACCESS);
     expect(bed.iommu.faultRecord(0)).toMatchObject({ fault: true, reason: 0x8, sourceId: SID });
     // The register keeps what software wrote.
-    expect(bed.read64(VTD_REG.RTADDR_REG)).toBe(HIGH | 0x1000n);
+    expect(bed.read64(VTD.RTADDR)).toBe(HIGH | 0x1000n);
     roundTrip(bed);
   });
 
   it('an interrupt remapping table above 2^48 blocks remappable requests with 0x23', () => {
     const bed = new TestBed();
-    bed.write64(VTD_REG.IRTA_REG, (1n << 63n) | 0xfn);
+    bed.write64(VTD.IRTA, (1n << 63n) | 0xfn);
     bed.command(GCMD.SIRTP);
     bed.command(GCMD.IRE);
     const m = bed.iommu.sendMsi(SID, encodeRemappableMsi({ handle: 3, shv: false, subhandle: 0 }).address, 0);
@@ -54,18 +54,18 @@ describe('addresses beyond the host address width (VT-d 7.1.3, 6.5.2.10)', () =>
 
   it('a queue above 2^48 stops with IQE and IQEI 2 at the IQT write, GCMD.QIE and the FSTS write that resumes it', () => {
     const bed = new TestBed();
-    bed.write64(VTD_REG.IQA_REG, HIGH);
-    bed.write32(VTD_REG.IQT_REG, 2 << 4); // queued before QI is enabled
+    bed.write64(VTD.IQA, HIGH);
+    bed.write32(VTD.IQT, 2 << 4); // queued before QI is enabled
     bed.command(GCMD.QIE);
-    expect(bed.read32(VTD_REG.FSTS_REG) & FSTS.IQE).toBe(FSTS.IQE);
-    expect(bed.read32(VTD_REG.IQERCD_REG)).toBe(IQEI.DESCRIPTOR_FETCH_ERROR);
-    expect(bed.read32(VTD_REG.IQH_REG)).toBe(0);
+    expect(bed.read32(VTD.FSTS) & FSTS.IQE).toBe(FSTS.IQE);
+    expect(bed.read32(VTD.IQERCD)).toBe(IQEI.DESCRIPTOR_FETCH_ERROR);
+    expect(bed.read32(VTD.IQH)).toBe(0);
     roundTrip(bed);
     // Clearing IQE resumes fetching at IQH, which fails again.
-    bed.write32(VTD_REG.FSTS_REG, FSTS.IQE);
-    expect(bed.read32(VTD_REG.FSTS_REG) & FSTS.IQE).toBe(FSTS.IQE);
-    bed.write32(VTD_REG.IQT_REG, 3 << 4);
-    expect(bed.read32(VTD_REG.IQH_REG)).toBe(0);
+    bed.write32(VTD.FSTS, FSTS.IQE);
+    expect(bed.read32(VTD.FSTS) & FSTS.IQE).toBe(FSTS.IQE);
+    bed.write32(VTD.IQT, 3 << 4);
+    expect(bed.read32(VTD.IQH)).toBe(0);
     roundTrip(bed);
   });
 
@@ -75,17 +75,17 @@ describe('addresses beyond the host address width (VT-d 7.1.3, 6.5.2.10)', () =>
     const high = waitDescriptor({ statusAddress: 0x8000, statusData: 7 });
     high[3] = 0x0100_0000; // status address bit 56
     bed.submit(high);
-    expect(bed.read32(VTD_REG.FSTS_REG) & FSTS.IQE).toBe(FSTS.IQE);
-    expect(bed.read32(VTD_REG.IQERCD_REG)).toBe(IQEI.RESERVED_FIELD);
-    expect(bed.read32(VTD_REG.IQH_REG)).toBe(0);
+    expect(bed.read32(VTD.FSTS) & FSTS.IQE).toBe(FSTS.IQE);
+    expect(bed.read32(VTD.IQERCD)).toBe(IQEI.RESERVED_FIELD);
+    expect(bed.read32(VTD.IQH)).toBe(0);
     expect(bed.memory.read32(0x8000)).toBe(0);
     roundTrip(bed);
 
     const unbacked = new TestBed();
     unbacked.enableQueue();
     unbacked.submit(waitDescriptor({ statusAddress: 0x3000_0000, statusData: 7 }));
-    expect(unbacked.read32(VTD_REG.IQERCD_REG)).toBe(IQEI.INFO_NOT_AVAILABLE);
-    expect(unbacked.read32(VTD_REG.FSTS_REG) & FSTS.IQE).toBe(FSTS.IQE);
+    expect(unbacked.read32(VTD.IQERCD)).toBe(IQEI.INFO_NOT_AVAILABLE);
+    expect(unbacked.read32(VTD.FSTS) & FSTS.IQE).toBe(FSTS.IQE);
   });
 });
 
@@ -94,19 +94,19 @@ describe('unbacked addresses below 2^53 are faults too', () => {
     const memory = new PhysicalMemory();
     memory.addRegion(0, 0x10_0000);
     const iommu = new IntelIommu({ memory, target: recordingTarget() });
-    iommu.mmioWrite64(VTD_REG.RTADDR_REG, 0x4000_0000n);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.SRTP);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.TE);
+    iommu.mmioWrite64(VTD.RTADDR, 0x4000_0000n);
+    iommu.mmioWrite(VTD.GCMD, 4, GCMD.SRTP);
+    iommu.mmioWrite(VTD.GCMD, 4, GCMD.TE);
     expect(iommu.dmaWrite(SID, 0x1000, 4, 1).faultReason).toBe(VTD_FAULT_REASON.ROOT_ENTRY_ACCESS);
-    iommu.mmioWrite64(VTD_REG.IRTA_REG, 0x4000_0000n | 0xfn);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, (GCMD.TE | GCMD.SIRTP) >>> 0);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, (GCMD.TE | GCMD.IRE) >>> 0);
+    iommu.mmioWrite64(VTD.IRTA, 0x4000_0000n | 0xfn);
+    iommu.mmioWrite(VTD.GCMD, 4, (GCMD.TE | GCMD.SIRTP) >>> 0);
+    iommu.mmioWrite(VTD.GCMD, 4, (GCMD.TE | GCMD.IRE) >>> 0);
     expect(iommu.sendMsi(SID, encodeRemappableMsi({ handle: 1, shv: false, subhandle: 0 }).address, 0).faultReason).toBe(VTD_FAULT_REASON.IR_TABLE_ACCESS);
-    iommu.mmioWrite64(VTD_REG.IQA_REG, 0x4000_0000n);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, (GCMD.TE | GCMD.IRE | GCMD.QIE) >>> 0);
-    iommu.mmioWrite(VTD_REG.IQT_REG, 4, 1 << 4);
-    expect(iommu.mmioRead(VTD_REG.IQERCD_REG, 4)).toBe(IQEI.DESCRIPTOR_FETCH_ERROR);
-    expect(iommu.mmioRead(VTD_REG.FSTS_REG, 4) & FSTS.IQE).toBe(FSTS.IQE);
+    iommu.mmioWrite64(VTD.IQA, 0x4000_0000n);
+    iommu.mmioWrite(VTD.GCMD, 4, (GCMD.TE | GCMD.IRE | GCMD.QIE) >>> 0);
+    iommu.mmioWrite(VTD.IQT, 4, 1 << 4);
+    expect(iommu.mmioRead(VTD.IQERCD, 4)).toBe(IQEI.DESCRIPTOR_FETCH_ERROR);
+    expect(iommu.mmioRead(VTD.FSTS, 4) & FSTS.IQE).toBe(FSTS.IQE);
   });
 });
 

@@ -20,6 +20,34 @@ export type {
   IntelIommuState,
 } from './state.js';
 export type {
+  /** Saved features in force, every default applied (IntelIommuState.features). */
+  ResolvedFeatures as ResolvedIommuFeatures,
+} from './capabilities.js';
+export type {
+  /** Saved fault recording registers and FSTS (IntelIommuState.faults). */
+  FaultRecorderState,
+} from './faults/fault-recorder.js';
+export type {
+  /** Saved registers of the fault event or invalidation event interrupt (IntelIommuState.faultEvent, .invalidationEvent). */
+  EventInterruptState,
+} from './faults/event-interrupt.js';
+export type {
+  /** Saved invalidation queue registers (IntelIommuState.queue). */
+  InvalidationQueueState,
+} from './qi/invalidation-queue.js';
+export type {
+  /** Saved context cache, one row per cached source ID (IntelIommuState.contextCache). */
+  ContextCacheState,
+} from './dma/context-cache.js';
+export type {
+  /** Saved IOTLB, one row per valid entry (IntelIommuState.iotlbEntries). */
+  IotlbState,
+} from './dma/iotlb.js';
+export type {
+  /** Saved interrupt entry cache, one row per cached IRTE (IntelIommuState.interruptEntryCache). */
+  InterruptEntryCacheState,
+} from './interrupts/interrupt-entry-cache.js';
+export type {
   /** Where remapped interrupts and notification events go. */
   IommuInterruptTarget,
 } from './target.js';
@@ -52,7 +80,12 @@ export {
   ECAP,
 } from './capabilities.js';
 export {
-  /** Register offsets (VT-d 11.4). */
+  /** Register offsets by the spec's mnemonics without `_REG` (VT-d 11.4, Table 11-2): `VTD.GCMD`, `VTD.IQT`. */
+  VTD,
+  /**
+   * Register offsets under their `_REG` names.
+   * @deprecated Use `VTD` (`VTD.GCMD` for `VTD_REG.GCMD_REG`).
+   */
   VTD_REG,
   /** GCMD/GSTS bits (VT-d 11.4.4-5). */
   GCMD,
@@ -104,7 +137,7 @@ export {
   CC_DSC,
   /** IOTLB invalidate descriptor fields (VT-d 6.5.2.3). */
   IOTLB_DSC,
-  /** Interrupt entry cache invalidate descriptor fields (VT-d 6.5.2.4). */
+  /** Interrupt entry cache invalidate descriptor fields (VT-d 6.5.2.7). */
   IEC_DSC,
   /** Invalidation wait descriptor fields (VT-d 6.5.2.8). */
   WAIT_DSC,
@@ -112,7 +145,7 @@ export {
   contextCacheInvalidateDescriptor,
   /** Encodes an IOTLB invalidate descriptor (VT-d 6.5.2.3). */
   iotlbInvalidateDescriptor,
-  /** Encodes an interrupt entry cache invalidate descriptor (VT-d 6.5.2.4). */
+  /** Encodes an interrupt entry cache invalidate descriptor (VT-d 6.5.2.7). */
   iecInvalidateDescriptor,
   /** Encodes an invalidation wait descriptor (VT-d 6.5.2.8). */
   invalidationWaitDescriptor,
@@ -200,10 +233,15 @@ export type {
   TablePageSource,
 } from './driver/page-source.js';
 export {
-  /** The register descriptions (name, reset, writable and W1C bits) by dword offset (VT-d 11.4). */
+  /** The register descriptions of a unit with given features (offset, width, reset, defined, writable and W1C bits; VT-d 11.4). */
   registerDescriptions,
 } from './register-file.js';
 export type {
-  /** One 32-bit register of the register page as the model describes it. */
+  /** One register of the page as the model describes it (VT-d 11.4). */
+  VtdRegisterInfo,
+  /**
+   * A register description.
+   * @deprecated Use `VtdRegisterInfo`.
+   */
   RegisterInfo,
 } from './register-file.js';

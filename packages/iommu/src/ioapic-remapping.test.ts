@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DELIVERY_STATUS, PhysicalMemory } from '@hvsim/core';
-import { ApicBus, IoApic, IOAPIC_REG, LocalApic, encodeRemappableRte } from '@hvsim/lapic';
+import { ApicBus, IoApic, IOAPIC_INDIRECT, LocalApic, encodeRemappableRte } from '@hvsim/lapic';
 import { PageAllocator } from '@hvsim/mmu';
 import { VtdDriver } from './driver/vtd-driver.js';
 import { IntelIommu } from './iommu.js';
@@ -27,8 +27,8 @@ function platform() {
   const ioapic = new IoApic({ remappableFormat: true });
   ioapic.connectMsi(iommu, IOAPIC_SID);
   const setRte = (pin: number, [low, high]: [number, number]) => {
-    ioapic.writeIndirect(IOAPIC_REG.IOREDTBL0 + 2 * pin + 1, high);
-    ioapic.writeIndirect(IOAPIC_REG.IOREDTBL0 + 2 * pin, low);
+    ioapic.writeIndirect(IOAPIC_INDIRECT.IOREDTBL0 + 2 * pin + 1, high);
+    ioapic.writeIndirect(IOAPIC_INDIRECT.IOREDTBL0 + 2 * pin, low);
   };
   return { memory, bus, apic, iommu, driver, ioapic, setRte };
 }

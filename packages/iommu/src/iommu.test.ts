@@ -4,7 +4,7 @@ import { decodeMsi, encodeRemappableMsi, PostedInterruptDescriptor } from '@hvsi
 import { CAP, ECAP } from './capabilities.js';
 import { VTD_FAULT_REASON as FR } from './faults/fault-reason.js';
 import { IntelIommu } from './iommu.js';
-import { FSTS, GCMD, VTD_REG } from './regs.js';
+import { FSTS, GCMD, VTD } from './regs.js';
 import { TestBed, iecDescriptor, recordingTarget, waitDescriptor } from './test-support/testbed.js';
 
 const bit64 = (value: bigint, f: { lsb: number }): boolean => ((value >> BigInt(f.lsb)) & 1n) === 1n;
@@ -15,23 +15,23 @@ describe('the OS sequence that enables interrupt remapping (VT-d 5.1.1, 6.5.2; L
     const NIC = 0x0300; // 03:00.0
     // Firmware left compatibility-format interrupts allowed.
     bed.command(GCMD.CFI);
-    expect(bed.read32(VTD_REG.GSTS_REG) & GCMD.CFI).toBe(GCMD.CFI);
+    expect(bed.read32(VTD.GSTS) & GCMD.CFI).toBe(GCMD.CFI);
 
     // 1. Capabilities: interrupt remapping, queued invalidation, posting.
-    const ecap = bed.read64(VTD_REG.ECAP_REG);
-    const cap = bed.read64(VTD_REG.CAP_REG);
+    const ecap = bed.read64(VTD.ECAP);
+    const cap = bed.read64(VTD.CAP);
     expect(bit64(ecap, ECAP.IR) && bit64(ecap, ECAP.QI) && bit64(cap, CAP.PI)).toBe(true);
 
     // 2. Queued invalidation: IQA, IQT = 0, QIE, wait for QIES.
     bed.enableQueue();
-    expect(bed.read32(VTD_REG.GSTS_REG) & GCMD.QIE).toBe(GCMD.QIE);
+    expect(bed.read32(VTD.GSTS) & GCMD.QIE).toBe(GCMD.QIE);
 
     // 3. IRTA (65536 entries, xAPIC mode), SIRTP, wait for IRTPS.
     const irt = bed.allocPage(256);
     bed.irt = irt;
-    bed.write64(VTD_REG.IRTA_REG, BigInt(irt) | 0xfn);
+    bed.write64(VTD.IRTA, BigInt(irt) | 0xfn);
     bed.command(GCMD.SIRTP);
-    expect(bed.read32(VTD_REG.GSTS_REG) & GCMD.SIRTP).toBe(GCMD.SIRTP);
+    expect(bed.read32(VTD.GSTS) & GCMD.SIRTP).toBe(GCMD.SIRTP);
 
     // 4. Global IEC invalidation, with a wait descriptor the driver polls.
     bed.submit(iecDescriptor(true), waitDescriptor({ statusAddress: 0x7000, statusData: 1 }));
@@ -39,9 +39,9 @@ describe('the OS sequence that enables interrupt remapping (VT-d 5.1.1, 6.5.2; L
 
     // 5. IRE, wait for IRES; 6. clear CFI to block compatibility-format interrupts.
     bed.command(GCMD.IRE);
-    expect(bed.read32(VTD_REG.GSTS_REG) & GCMD.IRE).toBe(GCMD.IRE);
+    expect(bed.read32(VTD.GSTS) & GCMD.IRE).toBe(GCMD.IRE);
     bed.command(GCMD.CFI, false);
-    expect(bed.read32(VTD_REG.GSTS_REG) & GCMD.CFI).toBe(0);
+    expect(bed.read32(VTD.GSTS) & GCMD.CFI).toBe(0);
 
     // A host interrupt: IRTE 0 remaps vector 0x41 to APIC 2, requester-ID checked.
     bed.remappedIrte(0, { vector: 0x41, dest: 2, svt: 1, sq: 0, sid: NIC });
@@ -63,7 +63,7 @@ describe('the OS sequence that enables interrupt remapping (VT-d 5.1.1, 6.5.2; L
     expect(decodeMsi(notification.address, notification.data)).toMatchObject({ destinationId: 5, vector: 0xf2 });
     // A compatibility-format MSI is now blocked and recorded.
     expect(bed.iommu.sendMsi(NIC, 0xfee0_2000, 0x41).faultReason).toBe(FR.IR_COMPATIBILITY_BLOCKED);
-    expect(bed.read32(VTD_REG.FSTS_REG) & FSTS.PPF).toBe(FSTS.PPF);
+    expect(bed.read32(VTD.FSTS) & FSTS.PPF).toBe(FSTS.PPF);
   });
 });
 
@@ -72,9 +72,9 @@ describe('a device cannot raise another device\'s interrupt (VT-d 9.10 source-ID
     const bed = new TestBed();
     const VICTIM = 0x0100;
     const FORGER = 0x0200;
-    bed.write32(VTD_REG.FEDATA_REG, 0x4e);
-    bed.write32(VTD_REG.FEADDR_REG, 0xfee0_0000);
-    bed.write32(VTD_REG.FECTL_REG, 0);
+    bed.write32(VTD.FEDATA, 0x4e);
+    bed.write32(VTD.FEADDR, 0xfee0_0000);
+    bed.write32(VTD.FECTL, 0);
     bed.setInterruptTable();
     bed.command(GCMD.IRE);
     bed.remappedIrte(0x20, { vector: 0x70, dest: 1, svt: 1, sq: 0, sid: VICTIM });
@@ -122,8 +122,8 @@ describe('save and restore of the whole unit, stale VT-d 6.2 cache entries inclu
     out.push({ ...iommu.dmaRead(0x0100, 0x1000, 4) });
     out.push({ ...iommu.sendMsi(0x0100, encodeRemappableMsi({ handle: 1, shv: false, subhandle: 0 }).address, 0) });
     out.push({ ...iommu.sendMsi(0x0100, encodeRemappableMsi({ handle: 2, shv: false, subhandle: 0 }).address, 0) });
-    iommu.mmioWrite(VTD_REG.FECTL_REG, 4, 0); // unmask: the held fault event goes out
-    out.push(iommu.faultRecord(0), iommu.mmioRead(VTD_REG.FSTS_REG, 4), iommu.mmioRead(VTD_REG.GSTS_REG, 4));
+    iommu.mmioWrite(VTD.FECTL, 4, 0); // unmask: the held fault event goes out
+    out.push(iommu.faultRecord(0), iommu.mmioRead(VTD.FSTS, 4), iommu.mmioRead(VTD.GSTS, 4));
     out.push(target.deliveries.map((d) => ({ ...d })));
     return out;
   }
@@ -179,7 +179,7 @@ describe('tracing and counters (VT-d 7.2 fault reporting: nothing blocked withou
     const clock = new Clock();
     clock.advance(42);
     const iommu = new IntelIommu({ memory, target: recordingTarget(), tracer, clock });
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.TE);
+    iommu.mmioWrite(VTD.GCMD, 4, GCMD.TE);
     // TE with root table 0: bus 0's root entry is not present.
     iommu.dmaRead(0x0010, 0x1000, 4);
     expect(tracer.events()).toContainEqual(expect.objectContaining({ kind: 'fault', cycle: 42, source: 'iommu', what: 'ROOT_ENTRY_NOT_PRESENT', code: 1 }));

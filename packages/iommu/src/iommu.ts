@@ -46,10 +46,10 @@ import { checkIrte } from './interrupts/irte.js';
 import type { ContextCacheState } from './dma/context-cache.js';
 import { Invalidations } from './invalidation.js';
 import { InvalidationQueue } from './qi/invalidation-queue.js';
-import { FSTS, GCMD, VTD_FAULT_RECORDING_REGISTERS } from './regs.js';
+import { FSTS, GCMD, VTD, VTD_FAULT_RECORDING_REGISTERS } from './regs.js';
 import type { DmaResult, MsiResult } from './results.js';
 import type { IommuInterruptTarget } from './target.js';
-import { RegisterFile } from './register-file.js';
+import { RegisterFile, type VtdRegisterInfo } from './register-file.js';
 import { readEvent, readFaults, readQueue, readRows, type IntelIommuState } from './state.js';
 
 /** Wiring and options of an {@link IntelIommu}. */
@@ -115,6 +115,20 @@ export interface IommuStats {
   invalidationEvents: number;
 }
 
+/** Bits 31:20 of every MSI address (0xFEE; MSI_ADDRESS_BASE to MSI_ADDRESS_LAST is one 1 MiB range). */
+const MSI_ADDRESS_BASE_MB = MSI_ADDRESS_BASE >>> 20;
+if (MSI_ADDRESS_LAST >>> 20 !== MSI_ADDRESS_BASE_MB || (MSI_ADDRESS_BASE & 0xf_ffff) !== 0) throw new Error('MSI address range is not one aligned 1 MiB range');
+
+/** A bad MSI address: a UsageError naming it. */
+function badMsiAddress(address: unknown): never {
+  throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
+}
+
+/** A bad flow id: a UsageError naming it. */
+function badFlow(flow: unknown): never {
+  throw new UsageError('bad-argument', `flow must be a non-negative 32-bit integer, got ${describeValue(flow)}`);
+}
+
 /** Saved-state type tag. */
 const STATE_TYPE = 'hvsim.iommu.vtd';
 const STATE_VERSION = 1;
@@ -163,8 +177,6 @@ export class IntelIommu implements MmioDevice, MsiTarget {
     dmaRequests: 0,
     dmaFaults: 0,
     unsupportedRequests: 0,
-    msiRequests: 0,
-    msiBlocked: 0,
     faultsRecorded: 0,
     faultsSuppressedByFpd: 0,
   };
@@ -178,8 +190,6 @@ export class IntelIommu implements MmioDevice, MsiTarget {
   private readonly invalidations: Invalidations;
   private readonly queue: InvalidationQueue;
 
-  /** Flow id of the interrupt request being handled (0 outside sendMsi). */
-  private flow = 0;
   private readonly translation: DmaTranslation = { physical: 0, fpd: 0, hit: false };
   private readonly dmaResult: DmaResult = { status: 'ok', value: 0, physicalAddress: 0, faultReason: 0, faultRecorded: false };
   private readonly msiResult: MsiResult = { outcome: 'passthrough', status: DELIVERY_STATUS.DELIVERED, faultReason: 0, faultRecorded: false, interruptIndex: -1, cacheHit: false, notified: false };
@@ -211,8 +221,8 @@ export class IntelIommu implements MmioDevice, MsiTarget {
       this.sendEventMessage(a, u, d);
     });
     this.faults = new FaultRecorder(VTD_FAULT_RECORDING_REGISTERS, this.faultEvent);
-    this.interrupts = new InterruptRemapper(this.memory, this.target, this.features.postedInterrupts, (sid, reason, index, fpd) =>
-      this.recordFault(sid, reason, 0, ((index & 0xffff) << 16) >>> 0, false, fpd),
+    this.interrupts = new InterruptRemapper(this.memory, this.target, this.features.postedInterrupts, (sid, reason, index, fpd, flow) =>
+      this.recordFault(sid, reason, 0, ((index & 0xffff) << 16) >>> 0, false, fpd, flow),
     );
     this.invalidations = new Invalidations(this.dma, this.interrupts);
     this.queue = new InvalidationQueue(this.memory, this.faults, this.invalidationEvent, this.invalidations);
@@ -326,19 +336,17 @@ export class IntelIommu implements MmioDevice, MsiTarget {
    * before the next call on this unit, or copy it.
    */
   sendMsi(sid: number, address: number, data: number, flow = 0): MsiResult {
-    checkSourceId(sid);
-    if (!(typeof address === 'number' && address >= MSI_ADDRESS_BASE && address <= MSI_ADDRESS_LAST && Math.floor(address) === address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
-    if (typeof data !== 'number' || data >>> 0 !== data) assertU32(data, 'MSI data');
-    if (typeof flow !== 'number' || (flow | 0) !== flow || flow < 0) throw new UsageError('bad-argument', `flow must be a non-negative 32-bit integer, got ${describeValue(flow)}`);
-    this.counters.msiRequests++;
+    // Integer checks only; the messages are built out of line, for bad input alone (a small hot path inlines).
+    // `typeof` first: a bigint must get the UsageError, not a TypeError from `&`.
+    if (!(typeof sid === 'number' && (sid & 0xffff) === sid)) checkSourceId(sid);
+    // 0xFEE00000-0xFEEFFFFF: an unsigned 32-bit integer whose bits 31:20 are 0xFEE (VT-d 5.1).
+    if (!(typeof address === 'number' && address >>> 0 === address && address >>> 20 === MSI_ADDRESS_BASE_MB)) badMsiAddress(address);
+    if (!(typeof data === 'number' && data >>> 0 === data)) assertU32(data, 'MSI data');
+    if (!(typeof flow === 'number' && (flow | 0) === flow && flow >= 0)) badFlow(flow);
     const r = this.msiResult;
-    // Kept for the fault trace; restored after, since a target may send another MSI from inside delivery.
-    const outer = this.flow;
-    this.flow = flow;
-    this.interrupts.request(sid, address, data, r, flow);
-    if (r.outcome === 'blocked') this.counters.msiBlocked++;
-    if (this.tracer) this.traceMsi(sid, address, data, r, flow);
-    this.flow = outer;
+    // The address as int32 bits: passed unboxed (an unsigned address above 2^31 would be a heap number).
+    this.interrupts.request(sid, address | 0, data, r, flow);
+    if (this.tracer !== undefined) this.traceMsi(sid, address, data, r, flow);
     return r;
   }
 
@@ -358,6 +366,15 @@ export class IntelIommu implements MmioDevice, MsiTarget {
     return this.registers.status;
   }
 
+  /**
+   * The registers of this unit as VT-d 11.4 describes them: offset, width,
+   * reset value (CAP/ECAP as this unit reports them), defined, writable and
+   * write-1-to-clear bits; one fresh entry per register, in offset order.
+   */
+  registerDescriptions(): VtdRegisterInfo[] {
+    return this.registers.descriptions();
+  }
+
   /** Decoded Fault Recording register `index` (0 to 7), as a fresh object (not reused). */
   faultRecord(index: number): FaultRecord {
     assertInteger(index, 'fault recording register index', 0, VTD_FAULT_RECORDING_REGISTERS - 1);
@@ -371,9 +388,11 @@ export class IntelIommu implements MmioDevice, MsiTarget {
 
   /** A snapshot of the counters. */
   get stats(): IommuStats {
-    const c = this.interrupts.counters;
+    const c = this.interrupts;
     return {
       ...this.counters,
+      msiRequests: c.requests,
+      msiBlocked: c.blocked,
       rejectedGlobalCommands: this.registers.rejectedCommands,
       unsupportedGlobalCommands: this.registers.unsupportedCommands,
       ignoredRegisterWrites: this.registers.ignoredWrites,
@@ -504,7 +523,8 @@ export class IntelIommu implements MmioDevice, MsiTarget {
     r.faultReason = reason;
     // Interrupt-request faults carry an interrupt index in FI, and a malformed request has none: FI = 0.
     const interrupt = isInterruptFault(reason);
-    r.faultRecorded = this.recordFault(sid, reason, interrupt ? 0 : (iova % TWO_32) >>> 0, interrupt ? 0 : hi32(iova), read, fpd);
+    // A DMA request carries no flow id (0).
+    r.faultRecorded = this.recordFault(sid, reason, interrupt ? 0 : (iova % TWO_32) >>> 0, interrupt ? 0 : hi32(iova), read, fpd, 0);
     return r;
   }
 
@@ -518,8 +538,8 @@ export class IntelIommu implements MmioDevice, MsiTarget {
   }
 
   /** Fault recording (VT-d 7.2), honouring FPD for qualified faults. */
-  private recordFault(sid: number, reason: number, infoLow: number, infoHigh: number, read: boolean, fpd: number): boolean {
-    this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'iommu', what: faultReasonName(reason), code: reason, flow: this.flow, args: { sid } });
+  private recordFault(sid: number, reason: number, infoLow: number, infoHigh: number, read: boolean, fpd: number, flow: number): boolean {
+    this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'iommu', what: faultReasonName(reason), code: reason, flow, args: { sid } });
     if (fpd === 1 && isQualifiedFault(reason)) {
       this.counters.faultsSuppressedByFpd++;
       return false;
@@ -550,7 +570,7 @@ export class IntelIommu implements MmioDevice, MsiTarget {
   private traceMsi(sid: number, address: number, data: number, r: MsiResult, flow: number): void {
     const tracer = this.tracer!;
     if (r.outcome === 'posted') {
-      const vector = this.interrupts.cache.vector[r.interruptIndex]!;
+      const vector = this.interrupts.cache.entries[r.interruptIndex]!.vector;
       const kind = r.status === DELIVERY_STATUS.COALESCED ? 'interrupt.coalesced' : 'interrupt.posted';
       tracer.emit({ kind, cycle: this.now(), source: 'iommu', vector, flow, args: { sid, index: r.interruptIndex, notified: r.notified } });
     } else if (r.outcome !== 'blocked') {
@@ -573,11 +593,11 @@ export class IntelIommu implements MmioDevice, MsiTarget {
       version: STATE_VERSION,
       features: { ...this.features },
       gsts: regs.status,
-      rtaddr: hex(regs.rtaddr),
-      ccmd: hex(regs.ccmd),
-      irta: hex(regs.irta),
-      iva: hex(regs.iva),
-      iotlb: hex(regs.iotlbReg),
+      rtaddr: hex(regs.pair(VTD.RTADDR)),
+      ccmd: hex(regs.pair(VTD.CCMD)),
+      irta: hex(regs.pair(VTD.IRTA)),
+      iva: hex(regs.pair(VTD.IVA)),
+      iotlb: hex(regs.pair(VTD.IOTLB)),
       rootTable: this.dma.rootTable,
       tableMode: this.dma.tableMode,
       irtAddress: this.interrupts.tableAddress,
@@ -644,11 +664,11 @@ export class IntelIommu implements MmioDevice, MsiTarget {
     });
     const regs = this.registers;
     regs.status = gsts;
-    regs.rtaddr = rtaddr;
-    regs.ccmd = ccmd;
-    regs.irta = irta;
-    regs.iva = iva;
-    regs.iotlbReg = iotlb;
+    regs.setPair(VTD.RTADDR, rtaddr);
+    regs.setPair(VTD.CCMD, ccmd);
+    regs.setPair(VTD.IRTA, irta);
+    regs.setPair(VTD.IVA, iva);
+    regs.setPair(VTD.IOTLB, iotlb);
     this.dma.enabled = (gsts & GCMD.TE) !== 0;
     this.dma.rootTable = rootTable;
     this.dma.tableMode = tableMode;

@@ -10,7 +10,7 @@
 import { describe, expect } from 'vitest';
 import fc from 'fast-check';
 import { IntelIommu } from './iommu.js';
-import { FSTS, GCMD, VTD_REG } from './regs.js';
+import { FSTS, GCMD, VTD } from './regs.js';
 import { TestBed, ccDescriptor, iecDescriptor, iotlbDescriptor, recordingTarget, waitDescriptor } from './test-support/testbed.js';
 import { PostedInterruptDescriptor } from '@hvsim/lapic';
 import { DESCRIPTOR_TYPE } from './qi/descriptors.js';
@@ -60,7 +60,7 @@ const descriptorWord0 = fc.oneof(
   u32,
 );
 const registerOffset = fc.oneof(
-  fc.constantFrom(...Object.values(VTD_REG)),
+  fc.constantFrom(...Object.values(VTD)),
   fc.integer({ min: 0, max: 0xfff }),
 );
 
@@ -71,7 +71,7 @@ const op = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('write64' as const),
       offset: fc.oneof(
-        { weight: 3, arbitrary: fc.constantFrom(VTD_REG.RTADDR_REG, VTD_REG.CCMD_REG, VTD_REG.IQT_REG, VTD_REG.IQA_REG, VTD_REG.IRTA_REG, VTD_REG.IVA_REG, VTD_REG.IOTLB_REG) },
+        { weight: 3, arbitrary: fc.constantFrom(VTD.RTADDR, VTD.CCMD, VTD.IQT, VTD.IQA, VTD.IRTA, VTD.IVA, VTD.IOTLB) },
         fc.integer({ min: 0, max: 0x1ff }).map((i) => i * 8),
       ),
       value: value64,
@@ -126,8 +126,8 @@ function apply(bed: TestBed, o: Op): void {
       return;
     case 'command': {
       const bits = o.bits.reduce((a, b) => a | b, 0);
-      const status = iommu.mmioRead(VTD_REG.GSTS_REG, 4) & 0x96ff_ffff;
-      iommu.mmioWrite(VTD_REG.GCMD_REG, 4, (o.on ? status | bits : status & ~bits) >>> 0);
+      const status = iommu.mmioRead(VTD.GSTS, 4) & 0x96ff_ffff;
+      iommu.mmioWrite(VTD.GCMD, 4, (o.on ? status | bits : status & ~bits) >>> 0);
       return;
     }
     case 'read':
@@ -144,9 +144,9 @@ function apply(bed: TestBed, o: Op): void {
     }
     case 'descriptor': {
       // Software's view: IQA low bits as the queue base in the table area (or wherever IQA points, if it is there).
-      const iqa = iommu.mmioRead64(VTD_REG.IQA_REG);
+      const iqa = iommu.mmioRead64(VTD.IQA);
       const base = Number(iqa & 0xffff_ffff_f000n);
-      const tail = iommu.mmioRead(VTD_REG.IQT_REG, 4) >>> 4;
+      const tail = iommu.mmioRead(VTD.IQT, 4) >>> 4;
       const entries = 2 ** (Number(iqa & 7n) + 8);
       const at = base + (tail % entries) * 16;
       // w0 = -1: a well-formed descriptor chosen by w1 (and a wait status address by w2).
@@ -155,7 +155,7 @@ function apply(bed: TestBed, o: Op): void {
           ? [iecDescriptor(true), iecDescriptor(false, o.w2, 1), iotlbDescriptor(1), ccDescriptor(1), waitDescriptor({ statusAddress: 0x8000 + o.w2 * 4, statusData: o.w2, interrupt: o.w2 > 3 })][o.w1]!
           : [o.w0, o.w1, o.w2, o.w3];
       if (bed.memory.isWritable(at, 16)) bed.writeEntry(at, words[0]!, words[1]!, words[2]!, words[3]!);
-      iommu.mmioWrite(VTD_REG.IQT_REG, 4, ((tail + 1) % entries) << 4);
+      iommu.mmioWrite(VTD.IQT, 4, ((tail + 1) % entries) << 4);
       return;
     }
     case 'msi':
@@ -196,11 +196,11 @@ describe('nothing escapes (issue 12)', () => {
         for (const o of ops) {
           apply(bed, o);
           const status = bed.iommu.globalStatus;
-          const fsts = bed.iommu.mmioRead(VTD_REG.FSTS_REG, 4);
+          const fsts = bed.iommu.mmioRead(VTD.FSTS, 4);
           if ((status & GCMD.QIE) !== 0 && (fsts & FSTS.IQE) === 0) {
             // Processing is synchronous: an enabled queue without an error has no work left.
-            const iqh = bed.iommu.mmioRead(VTD_REG.IQH_REG, 4);
-            const iqt = bed.iommu.mmioRead(VTD_REG.IQT_REG, 4);
+            const iqh = bed.iommu.mmioRead(VTD.IQH, 4);
+            const iqt = bed.iommu.mmioRead(VTD.IQT, 4);
             if (iqh !== iqt) stuck.push(`after ${o.kind}: IQH 0x${iqh.toString(16)} != IQT 0x${iqt.toString(16)}`);
           }
         }

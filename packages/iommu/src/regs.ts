@@ -6,42 +6,113 @@
  */
 import { bitFlag, bitRange } from '@hvsim/core';
 
-/** Register offsets (VT-d 11.4). IVA/IOTLB and FRCD sit where ECAP.IRO and CAP.FRO say. */
+/**
+ * Register offsets (VT-d 11.4, Table 11-2), named by the spec's mnemonics
+ * without the `_REG` suffix: `VTD.GCMD` is GCMD_REG. IVA/IOTLB and FRCD sit
+ * where ECAP.IRO and CAP.FRO say. What each register does is described once
+ * in `register-file.ts` (see `registerDescriptions`).
+ */
+export const VTD = {
+  /** Version (VT-d 11.4.1). Value `0x00`. */
+  VER: 0x00,
+  /** Capability, 64-bit (VT-d 11.4.2). Value `0x08`. */
+  CAP: 0x08,
+  /** Extended Capability, 64-bit (VT-d 11.4.3). Value `0x10`. */
+  ECAP: 0x10,
+  /** Global Command (VT-d 11.4.4). Value `0x18`. */
+  GCMD: 0x18,
+  /** Global Status (VT-d 11.4.5). Value `0x1c`. */
+  GSTS: 0x1c,
+  /** Root Table Address, 64-bit (VT-d 11.4.6). Value `0x20`. */
+  RTADDR: 0x20,
+  /** Context Command, 64-bit (VT-d 11.4.7). Value `0x28`. */
+  CCMD: 0x28,
+  /** Fault Status. Value `0x34`. */
+  FSTS: 0x34,
+  /** Fault Event Control. Value `0x38`. */
+  FECTL: 0x38,
+  /** Fault Event Data. Value `0x3c`. */
+  FEDATA: 0x3c,
+  /** Fault Event Address. Value `0x40`. */
+  FEADDR: 0x40,
+  /** Fault Event Upper Address. Value `0x44`. */
+  FEUADDR: 0x44,
+  /** Advanced Fault Log, 64-bit (reserved here: CAP.AFL = 0). Value `0x58`. */
+  AFLOG: 0x58,
+  /** Protected Memory Enable (reserved here: CAP.PLMR = CAP.PHMR = 0). Value `0x64`. */
+  PMEN: 0x64,
+  /** Protected Low-Memory Base (reserved here). Value `0x68`. */
+  PLMBASE: 0x68,
+  /** Protected Low-Memory Limit (reserved here). Value `0x6c`. */
+  PLMLIMIT: 0x6c,
+  /** Protected High-Memory Base, 64-bit (reserved here). Value `0x70`. */
+  PHMBASE: 0x70,
+  /** Protected High-Memory Limit, 64-bit (reserved here). Value `0x78`. */
+  PHMLIMIT: 0x78,
+  /** Invalidation Queue Head, 64-bit. Value `0x80`. */
+  IQH: 0x80,
+  /** Invalidation Queue Tail, 64-bit. Value `0x88`. */
+  IQT: 0x88,
+  /** Invalidation Queue Address, 64-bit. Value `0x90`. */
+  IQA: 0x90,
+  /** Invalidation Completion Status. Value `0x9c`. */
+  ICS: 0x9c,
+  /** Invalidation Event Control. Value `0xa0`. */
+  IECTL: 0xa0,
+  /** Invalidation Event Data. Value `0xa4`. */
+  IEDATA: 0xa4,
+  /** Invalidation Event Address. Value `0xa8`. */
+  IEADDR: 0xa8,
+  /** Invalidation Event Upper Address. Value `0xac`. */
+  IEUADDR: 0xac,
+  /** Invalidation Queue Error Record, 64-bit. Value `0xb0`. */
+  IQERCD: 0xb0,
+  /** Interrupt Remapping Table Address, 64-bit. Value `0xb8`. */
+  IRTA: 0xb8,
+  /** Invalidate Address, 64-bit: ECAP.IRO * 16 (VT-d 11.4.8.2). Value `0x100`. */
+  IVA: 0x100,
+  /** IOTLB Invalidate, 64-bit: IVA + 8 (VT-d 11.4.8.1). Value `0x108`. */
+  IOTLB: 0x108,
+  /** First Fault Recording register: CAP.FRO * 16, 128-bit each. Value `0x200`. */
+  FRCD: 0x200,
+} as const;
+
+/**
+ * Register offsets under their `_REG` names.
+ * @deprecated Use {@link VTD}: `VTD.GCMD` for `VTD_REG.GCMD_REG` (docs/conventions.md, "Registers").
+ */
 export const VTD_REG = {
-  VER_REG: 0x00,
-  CAP_REG: 0x08,
-  ECAP_REG: 0x10,
-  GCMD_REG: 0x18,
-  GSTS_REG: 0x1c,
-  RTADDR_REG: 0x20,
-  CCMD_REG: 0x28,
-  FSTS_REG: 0x34,
-  FECTL_REG: 0x38,
-  FEDATA_REG: 0x3c,
-  FEADDR_REG: 0x40,
-  FEUADDR_REG: 0x44,
-  AFLOG_REG: 0x58,
-  PMEN_REG: 0x64,
-  PLMBASE_REG: 0x68,
-  PLMLIMIT_REG: 0x6c,
-  PHMBASE_REG: 0x70,
-  PHMLIMIT_REG: 0x78,
-  IQH_REG: 0x80,
-  IQT_REG: 0x88,
-  IQA_REG: 0x90,
-  ICS_REG: 0x9c,
-  IECTL_REG: 0xa0,
-  IEDATA_REG: 0xa4,
-  IEADDR_REG: 0xa8,
-  IEUADDR_REG: 0xac,
-  IQERCD_REG: 0xb0,
-  IRTA_REG: 0xb8,
-  /** Invalidate Address register: ECAP.IRO * 16 (VT-d 11.4.8.2). */
-  IVA_REG: 0x100,
-  /** IOTLB Invalidate register: IVA_REG + 8 (VT-d 11.4.8.1). */
-  IOTLB_REG: 0x108,
-  /** First Fault Recording register: CAP.FRO * 16 (VT-d 11.4.14), 16 bytes each. */
-  FRCD_REG: 0x200,
+  VER_REG: VTD.VER,
+  CAP_REG: VTD.CAP,
+  ECAP_REG: VTD.ECAP,
+  GCMD_REG: VTD.GCMD,
+  GSTS_REG: VTD.GSTS,
+  RTADDR_REG: VTD.RTADDR,
+  CCMD_REG: VTD.CCMD,
+  FSTS_REG: VTD.FSTS,
+  FECTL_REG: VTD.FECTL,
+  FEDATA_REG: VTD.FEDATA,
+  FEADDR_REG: VTD.FEADDR,
+  FEUADDR_REG: VTD.FEUADDR,
+  AFLOG_REG: VTD.AFLOG,
+  PMEN_REG: VTD.PMEN,
+  PLMBASE_REG: VTD.PLMBASE,
+  PLMLIMIT_REG: VTD.PLMLIMIT,
+  PHMBASE_REG: VTD.PHMBASE,
+  PHMLIMIT_REG: VTD.PHMLIMIT,
+  IQH_REG: VTD.IQH,
+  IQT_REG: VTD.IQT,
+  IQA_REG: VTD.IQA,
+  ICS_REG: VTD.ICS,
+  IECTL_REG: VTD.IECTL,
+  IEDATA_REG: VTD.IEDATA,
+  IEADDR_REG: VTD.IEADDR,
+  IEUADDR_REG: VTD.IEUADDR,
+  IQERCD_REG: VTD.IQERCD,
+  IRTA_REG: VTD.IRTA,
+  IVA_REG: VTD.IVA,
+  IOTLB_REG: VTD.IOTLB,
+  FRCD_REG: VTD.FRCD,
 } as const;
 
 /** Size of the register page. */
@@ -54,7 +125,7 @@ export const VTD_VERSION = 0x10;
 
 /** GCMD_REG command bits and the matching GSTS_REG status bits share positions (VT-d 11.4.4, 11.4.5). */
 export const GCMD = {
-  /** Translation Enable / TES. */
+  /** Translation Enable / TES. Value `0x80000000`. */
   TE: 0x8000_0000,
   /** Set Root Table Pointer / RTPS (one-shot). */
   SRTP: 1 << 30,
@@ -101,6 +172,7 @@ export const FSTS_STATUS = FSTS.PPF | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE;
 
 /** FECTL_REG / IECTL_REG fields (VT-d 11.4.7.1, 11.4.9.2). */
 export const EVENT_CTL = {
+  /** `0x80000000` */
   IM: 0x8000_0000,
   IP: 1 << 30,
 } as const;

@@ -51,6 +51,12 @@ export {
   KVM_MSI_VALID_DEVID,
   /** vCPU multiprocessing states. */
   KVM_MP_STATE,
+  /** `kvm_vcpu_events.flags` bits. */
+  KVM_VCPUEVENT_VALID,
+  /** `kvm_vcpu_events.interrupt.shadow` bits. */
+  KVM_X86_SHADOW_INT,
+  /** MAX_IO_MSRS: KVM_GET/SET_MSRS take fewer entries. */
+  KVM_MAX_IO_MSRS,
   /** KVM_CREATE_VM's x86 machine type. */
   KVM_X86_DEFAULT_VM,
   /** ioctl numbers (x86 encodings). */
@@ -127,6 +133,8 @@ export type {
   KvmMsi,
   /** What routing needs of an architecture. */
   RoutingBackend,
+  /** A routing entry as KVM compiles it (kvm_kernel_irq_routing_entry). */
+  KernelRoutingEntry,
 } from './generic/routing.js';
 export {
   /** The irqfds of a VM. */
@@ -158,6 +166,62 @@ export {
   /** An x86 VM. */
   X86Vm,
 } from './x86/vm.js';
+export type {
+  /** `struct kvm_enable_cap` without `cap`. */
+  KvmEnableCapArgs,
+} from './x86/vm.js';
+export type {
+  /** `struct kvm_vcpu_events`. */
+  KvmVcpuEvents,
+} from './x86/vcpu-events.js';
+export {
+  /** NMI_VECTOR (2). */
+  NMI_VECTOR,
+} from './x86/vcpu-events.js';
+export {
+  /** MSR numbers this KVM handles (msr-index.h names). */
+  MSR,
+  /** KVM_GET_MSR_INDEX_LIST's answer. */
+  KVM_MSR_INDEX_LIST,
+} from './x86/msrs.js';
+export type {
+  /** `struct kvm_msr_entry`. */
+  KvmMsrEntry,
+} from './x86/msrs.js';
+export {
+  /** The register state INIT leaves (SDM 3A 9.1.1). */
+  INIT_STATE,
+} from './x86/mp-state.js';
+export {
+  /** MAX_NR_RESERVED_IOAPIC_PINS, the bound of KVM_CAP_SPLIT_IRQCHIP's args[0]. */
+  MAX_NR_RESERVED_IOAPIC_PINS,
+} from './x86/split-irqchip.js';
+export type {
+  /** `struct kvm_irqchip`. */
+  KvmIrqchip,
+  /** `struct kvm_pic_state`. */
+  KvmPicState,
+  /** `struct kvm_ioapic_state`. */
+  KvmIoapicState,
+} from './x86/irqchip-state.js';
+export {
+  /** Saves an x86 vCPU through its ioctls (and its guest code's position). */
+  saveVcpu,
+  /** Restores a saved x86 vCPU into a vCPU of the same id, atomically. */
+  restoreVcpu,
+  /** Saves an x86 VM: memslots and RAM, dirty bitmaps, irqchip, routing, vCPUs. */
+  saveVm,
+  /** Restores a saved x86 VM into a VM of the same shape, atomically. */
+  restoreVm,
+} from './x86/migration.js';
+export type {
+  /** A saved x86 vCPU. */
+  X86VcpuSavedState,
+  /** A saved x86 VM. */
+  X86VmSavedState,
+  /** A memslot in a saved VM: layout, non-zero pages, dirty pages. */
+  SavedMemslot,
+} from './x86/migration.js';
 export {
   /** x86 KVM_MAX_VCPUS. */
   KVM_MAX_VCPUS,
@@ -210,3 +274,213 @@ export {
   /** Pins of the in-kernel IOAPIC. */
   IOAPIC_NUM_PINS,
 } from './x86/irqchip.js';
+export type {
+  /** Options of an X86Irqchip (the split irqchip). */
+  X86IrqchipOptions,
+  /** The sender of an EOI broadcast. */
+  EoiSender,
+  /** The in-kernel APIC bus: an ApicBus that tells KVM of EOI broadcasts (the IOAPIC's ack notifiers). */
+  KvmApicBus,
+} from './x86/irqchip.js';
+export {
+  /** A VM's interrupt-delivery mode ('emulated' or 'apicv') and the physical CPUs its vCPUs share. */
+  InterruptDelivery,
+} from './x86/interrupt-delivery.js';
+export type {
+  /** The interrupt-delivery modes. */
+  InterruptMode,
+  /** Options of InterruptDelivery.setMode. */
+  InterruptDeliveryOptions,
+} from './x86/interrupt-delivery.js';
+export {
+  /** A host physical CPU: its local APIC, VMX, loaded vCPU and posted-interrupt blocked list. */
+  PhysicalCpu,
+  /** The host's physical CPUs. */
+  PhysicalCpus,
+} from './x86/pcpu.js';
+export type {
+  /** What a physical CPU holds of a vCPU (its wake-up). */
+  PcpuVcpu,
+  /** What physical CPUs need of the host. */
+  PcpuHost,
+} from './x86/pcpu.js';
+export type {
+  /** What posting needs of its vCPU. */
+  PostingTarget,
+} from './x86/posted-intr.js';
+export type {
+  /** What the VM-wide delivery part needs of a vCPU. */
+  DeliveryVcpu,
+} from './x86/interrupt-delivery.js';
+export {
+  /** A vCPU's posted interrupts: descriptor, software posting, vcpu_load/put updates, PIR sync. */
+  PostedInterrupts,
+} from './x86/posted-intr.js';
+export {
+  /** A vCPU's APIC-virtualization pages and EOI-exit bitmap. */
+  ApicvState,
+} from './x86/apicv.js';
+export {
+  /** The host scheduler: vCPU threads on physical CPUs, run together in quanta, sharing CPUs by timeslice. */
+  VcpuScheduler,
+  /** The host's local-timer vector, the scheduler tick that preempts a vCPU. */
+  LOCAL_TIMER_VECTOR,
+} from './x86/scheduler.js';
+export type {
+  /** Options of a VcpuScheduler. */
+  VcpuSchedulerOptions,
+  /** What VcpuScheduler.run ended with. */
+  ScheduleResult,
+} from './x86/scheduler.js';
+export type {
+  /** The state behind an X86Vcpu (its CPU, VMCS, LAPIC, posted descriptor, run loop state), as a scheduler sees it. */
+  X86VcpuState,
+} from './x86/vcpu-state.js';
+
+// arm64
+export type {
+  /** The architecture of a Kvm ('x86' or 'arm64'). */
+  KvmArch,
+  /** The VM class of an architecture. */
+  KvmVmOf,
+} from './kvm.js';
+export {
+  /** An arm64 VM: vCPUs on a host with a GICv3 and a generic timer, stage 2 from memslots, the vGICv3 device. */
+  Arm64Vm,
+} from './arm64/vm.js';
+export type {
+  /** `struct kvm_create_device`. */
+  KvmCreateDevice,
+} from './arm64/vm.js';
+export {
+  /** An arm64 vCPU: KVM_ARM_VCPU_INIT, one-reg, the run loop at EL2, PSCI. */
+  Arm64Vcpu,
+  /** The host SGI of kvm_vcpu_kick (Linux's reschedule IPI). */
+  IPI_RESCHEDULE,
+  /** The host SGI standing for a pending signal. */
+  IPI_SIGNAL,
+} from './arm64/vcpu.js';
+export type {
+  /** `struct kvm_vcpu_init`. */
+  KvmVcpuInit,
+  /** Options of Arm64Vcpu.run. */
+  Arm64RunOptions,
+  /** What an arm64 vCPU needs of its VM. */
+  Arm64VcpuHost,
+} from './arm64/vcpu.js';
+export {
+  /** The arm64 vCPU's kvm_run (mmio, system_event, internal). */
+  Arm64KvmRun,
+} from './arm64/kvm-run.js';
+export {
+  /** The in-kernel vGICv3 device: attributes, guest MMIO, list-register flush and fold. */
+  Arm64Vgic,
+  /** VGIC_ADDR_UNDEF: an address not yet set. */
+  VGIC_ADDR_UNDEF,
+  /** The virtual timer's PPI, 27. */
+  VTIMER_PPI,
+  /** The maintenance interrupt's PPI, 25. */
+  MAINTENANCE_PPI,
+} from './arm64/vgic.js';
+export type {
+  /** `struct kvm_device_attr`. */
+  KvmDeviceAttr,
+  /** What the vGIC needs of its VM. */
+  VgicHost,
+} from './arm64/vgic.js';
+export {
+  /** Split-mode (nVHE) world-switch costs. */
+  ARM64_NVHE_COSTS,
+  /** VHE world-switch costs. */
+  ARM64_VHE_COSTS,
+} from './arm64/world-switch-costs.js';
+export type {
+  /** An arm64 KVM cost configuration. */
+  Arm64WorldSwitchCosts,
+} from './arm64/world-switch-costs.js';
+export {
+  /** Builds HVC #0 with SMCCC X0-X2 for this model's register-less guests. */
+  smcccHvc,
+  /** An HVC's X0 as a signed number (PSCI return codes). */
+  smcccResult,
+  /** The SMCCC registers of a trapped HVC. */
+  SmcccArgs,
+} from './arm64/smccc.js';
+export {
+  /** PSCI 0.1 function IDs as KVM implements them. */
+  KVM_PSCI_0_1_FN,
+} from './arm64/psci.js';
+export type {
+  /** A vCPU as PSCI sees it. */
+  PsciVcpu,
+  /** What PSCI needs of the VM. */
+  PsciHost,
+  /** One PSCI call's answer. */
+  PsciResult,
+} from './arm64/psci.js';
+export {
+  /** KVM_CHECK_EXTENSION's answers on arm64. */
+  arm64CheckExtension,
+  /** arm64 capability numbers (PSCI, PSCI_0_2, VM_IPA_SIZE, IRQ_LINE_LAYOUT_2, ONE_REG). */
+  KVM_CAP_ARM,
+  /** The most vCPUs of an arm64 VM here (one physical CPU each). */
+  ARM64_MAX_VCPUS,
+  /** The default IPA size, 40 bits. */
+  ARM64_IPA_BITS,
+} from './arm64/caps.js';
+export {
+  /** KVM_ARM_TARGET_* values. */
+  KVM_ARM_TARGET,
+  /** KVM_ARM_VCPU_* feature bit numbers. */
+  KVM_ARM_VCPU_FEATURE,
+  /** Register id fields (KVM_REG_ARM64, sizes, groups). */
+  KVM_REG,
+  /** `struct kvm_regs` offsets / 4. */
+  KVM_REG_ARM_CORE_INDEX,
+  /** KVM_REG_ARM_TIMER_CTL / CVAL / CNT. */
+  KVM_REG_ARM_TIMER,
+  /** KVM_REG_ARM_PSCI_VERSION. */
+  KVM_REG_ARM_PSCI_VERSION,
+  /** ARM64_SYS_REG(op0, op1, crn, crm, op2). */
+  arm64SysRegId,
+  /** A KVM_REG_ARM_CORE id. */
+  arm64CoreRegId,
+  /** KVM_DEV_TYPE_* values. */
+  KVM_DEV_TYPE,
+  /** KVM_CREATE_DEVICE_TEST. */
+  KVM_CREATE_DEVICE_TEST,
+  /** KVM_DEV_ARM_VGIC_GRP_* attribute groups. */
+  KVM_DEV_ARM_VGIC_GRP,
+  /** KVM_DEV_ARM_VGIC_CTRL_* attributes. */
+  KVM_DEV_ARM_VGIC_CTRL,
+  /** KVM_VGIC_V3_ADDR_TYPE_* attributes. */
+  KVM_VGIC_V3_ADDR_TYPE,
+  /** KVM_ARM_IRQ_TYPE_* of KVM_IRQ_LINE. */
+  KVM_ARM_IRQ_TYPE,
+  /** KVM_ARM_IRQ_CPU_IRQ / FIQ. */
+  KVM_ARM_IRQ_CPU,
+  /** arm64 MP states (RUNNABLE, STOPPED, SUSPENDED). */
+  KVM_ARM_MP_STATE,
+  /** PSCI function IDs. */
+  PSCI_FN,
+  /** PSCI return codes. */
+  PSCI_RET,
+  /** AFFINITY_INFO answers. */
+  PSCI_AFFINITY,
+  /** PSCI_VERSION's answer (1.1). */
+  KVM_ARM_PSCI_1_1,
+} from './arm64/constants.js';
+export {
+  /** IRQ bypass: an assigned device's MSI posted by VT-d straight into a vCPU's descriptor. */
+  IrqBypass,
+  /** The first host vector of remapped (not posted) assigned-device interrupts. */
+  HOST_DEVICE_VECTOR,
+} from './x86/irq-bypass.js';
+export type {
+  /** Options of an IrqBypass. */
+  IrqBypassOptions,
+  /** One producer (an assigned device's MSI vector and its IRTE). */
+  BypassProducer,
+  /** What IRQ bypass needs of the VM. */
+  BypassVm,
+} from './x86/irq-bypass.js';

@@ -3,6 +3,7 @@ import { KVM_API_VERSION, KVM_CAP, KVM_VCPU_MMAP_SIZE } from './generic/constant
 import { KvmError } from './generic/errors.js';
 import { expectErrno } from './test-support/expect-errno.js';
 import { Kvm } from './kvm.js';
+import { X86_DEFAULT_COSTS } from '@hvsim/cpu';
 
 describe('Kvm, the system object (api.rst 4.1-4.4)', () => {
   it('answers KVM_GET_API_VERSION 12, the vCPU mmap size, and capabilities truthfully (api.rst 4.1, 4.4, 4.3)', () => {
@@ -17,8 +18,10 @@ describe('Kvm, the system object (api.rst 4.1-4.4)', () => {
     expect(kvm.checkExtension(KVM_CAP.NR_MEMSLOTS)).toBe(32764);
     expect(kvm.checkExtension(KVM_CAP.IRQ_ROUTING)).toBe(4096);
     expect(kvm.checkExtension(KVM_CAP.MAX_VCPUS)).toBe(1024);
+    expect(kvm.checkExtension(KVM_CAP.SPLIT_IRQCHIP)).toBe(1);
+    expect(kvm.checkExtension(KVM_CAP.VCPU_EVENTS)).toBe(1);
+    expect(kvm.checkExtension(KVM_CAP.USER_NMI)).toBe(1);
     // Not (yet) modelled: answered 0.
-    expect(kvm.checkExtension(KVM_CAP.SPLIT_IRQCHIP)).toBe(0);
     expect(kvm.checkExtension(KVM_CAP.X2APIC_API)).toBe(0);
     expect(kvm.checkExtension(KVM_CAP.PIT2)).toBe(0);
     expect(kvm.checkExtension(KVM_CAP.MSI_DEVID)).toBe(0);
@@ -58,5 +61,12 @@ describe('Kvm, the system object (api.rst 4.1-4.4)', () => {
     expectErrno(() => kvm.mmap(0), 'EINVAL');
     const vm = kvm.createVm();
     expectErrno(() => vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0, memorySize: 0x1000, userspaceAddr: 0x1000_0000 }), 'EINVAL', /not user memory/);
+  });
+
+  it('gives the x86 guest CPUs the cost profile of x86CpuCosts, and the default without it', () => {
+    const costs = { ...X86_DEFAULT_COSTS, name: 'slow-exits', vmExit: 5000 };
+    const vcpu = new Kvm({ x86CpuCosts: costs }).createVm().createVcpu(0);
+    expect(vcpu.cpu.costs).toBe(costs);
+    expect(new Kvm().createVm().createVcpu(0).cpu.costs).toBe(X86_DEFAULT_COSTS);
   });
 });

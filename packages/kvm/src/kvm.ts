@@ -5,16 +5,42 @@
  * a clock, and one physical CPU per vCPU.
  */
 import { Clock, PhysicalMemory } from '@hvsim/core';
+import type { X86CostProfile } from '@hvsim/cpu';
 import { KVM_API_VERSION, KVM_VCPU_MMAP_SIZE, KVM_X86_DEFAULT_VM } from './generic/constants.js';
 import { fail, hex } from './generic/errors.js';
 import type { KvmHost } from './generic/vm.js';
 import { x86CheckExtension } from './x86/caps.js';
+import { KVM_MSR_INDEX_LIST } from './x86/msrs.js';
 import { X86Vm } from './x86/vm.js';
+import { ARM64_IPA_BITS, arm64CheckExtension } from './arm64/caps.js';
+import { Arm64Vm } from './arm64/vm.js';
+import type { Arm64WorldSwitchCosts } from './arm64/world-switch-costs.js';
+
+/** The architecture of a {@link Kvm}'s host and VMs. */
+export type KvmArch = 'x86' | 'arm64';
+/** The VM class of an architecture. */
+export type KvmVmOf<A extends KvmArch> = A extends 'arm64' ? Arm64Vm : X86Vm;
 
 /** Options of a {@link Kvm}. */
-export interface KvmOptions {
+export interface KvmOptions<A extends KvmArch = KvmArch> {
+  /** The host's architecture: 'x86' (default) or 'arm64'. */
+  arch?: A;
+  /** arm64: the world-switch costs (ARM64_VHE_COSTS by default, or ARM64_NVHE_COSTS). */
+  arm64Costs?: Arm64WorldSwitchCosts;
   /** Host memory (default: a new one). KVM's kernel region is added to it. */
   memory?: PhysicalMemory;
+  /**
+   * Guest CPUs record what their code's operations returned, so that a vCPU
+   * can be saved in the middle of guest code (x86 `saveVcpu`, migration;
+   * `@hvsim/cpu`'s `snapshots` option). Default false (a little faster).
+   */
+  snapshots?: boolean;
+  /**
+   * x86: the cycle costs of the guest CPUs (`@hvsim/cpu`'s `X86CostProfile`:
+   * operations, exception delivery, VM exit and entry...). Default
+   * `X86_DEFAULT_COSTS`.
+   */
+  x86CpuCosts?: X86CostProfile;
   /** Simulated time (default: a new clock). */
   clock?: Clock;
   /** Host-physical base of KVM's kernel region (default 0x1000_0000). */
@@ -29,7 +55,10 @@ const USER_MMAP_BASE = 0x1_0000_0000;
 
 
 /** `/dev/kvm` (see the file comment). */
-export class Kvm {
+export class Kvm<A extends KvmArch = 'x86'> {
+  /** The host's architecture. */
+  readonly arch: A;
+  private readonly arm64Costs: Arm64WorldSwitchCosts | undefined;
   readonly memory: PhysicalMemory;
   readonly clock: Clock;
   private readonly kernel: { base: number; size: number };
@@ -37,7 +66,11 @@ export class Kvm {
   private userNext = USER_MMAP_BASE;
   private readonly host: KvmHost;
 
-  constructor(options: KvmOptions = {}) {
+  constructor(options: KvmOptions<A> = {}) {
+    const arch: unknown = options.arch ?? 'x86';
+    if (arch !== 'x86' && arch !== 'arm64') fail('EINVAL', `arch ${String(arch)} is not 'x86' or 'arm64'`);
+    this.arch = arch as A;
+    this.arm64Costs = options.arm64Costs;
     this.memory = options.memory ?? new PhysicalMemory();
     this.clock = options.clock ?? new Clock();
     const base = options.kernelBase ?? 0x1000_0000;
@@ -51,7 +84,19 @@ export class Kvm {
       clock: this.clock,
       kernel: this.kernel,
       allocKernelPages: (pages) => this.allocKernelPages(pages),
+      snapshots: options.snapshots ?? false,
+      x86CpuCosts: options.x86CpuCosts,
     };
+  }
+
+  /**
+   * KVM_GET_MSR_INDEX_LIST (api.rst 4.3): the MSRs a VMM saves and restores
+   * with KVM_GET/SET_MSRS (x86; E2BIG in the real ioctl when the buffer is
+   * too small, which an array here never is). ENOTTY on arm64.
+   */
+  getMsrIndexList(): number[] {
+    if (this.arch !== 'x86') fail('ENOTTY', 'KVM_GET_MSR_INDEX_LIST is an x86 ioctl');
+    return [...KVM_MSR_INDEX_LIST];
   }
 
   /** KVM_GET_API_VERSION: 12. */
@@ -61,7 +106,7 @@ export class Kvm {
 
   /** KVM_CHECK_EXTENSION: 0 when unsupported, else 1 or the capability's limit. */
   checkExtension(cap: number): number {
-    return x86CheckExtension(cap);
+    return this.arch === 'arm64' ? arm64CheckExtension(cap) : x86CheckExtension(cap);
   }
 
   /** KVM_GET_VCPU_MMAP_SIZE: kvm_run, the PIO page and the coalesced-MMIO page. */
@@ -69,10 +114,17 @@ export class Kvm {
     return KVM_VCPU_MMAP_SIZE;
   }
 
-  /** KVM_CREATE_VM (api.rst 4.2): type 0 (KVM_X86_DEFAULT_VM) only; EINVAL otherwise. */
-  createVm(type: number = KVM_X86_DEFAULT_VM): X86Vm {
+  /**
+   * KVM_CREATE_VM (api.rst 4.2): x86 type 0 (KVM_X86_DEFAULT_VM) only; arm64
+   * type 0 or KVM_VM_TYPE_ARM_IPA_SIZE(40) (a 40-bit IPA space); EINVAL otherwise.
+   */
+  createVm(type: number = KVM_X86_DEFAULT_VM): KvmVmOf<A> {
+    if (this.arch === 'arm64') {
+      if (type !== 0 && type !== ARM64_IPA_BITS) fail('EINVAL', `VM type ${String(type)} is not supported (0 or an IPA size of ${ARM64_IPA_BITS} bits)`);
+      return new Arm64Vm(this.host, this.arm64Costs) as KvmVmOf<A>;
+    }
     if (type !== KVM_X86_DEFAULT_VM) fail('EINVAL', `VM type ${String(type)} is not supported (only KVM_X86_DEFAULT_VM, 0)`);
-    return new X86Vm(this.host);
+    return new X86Vm(this.host) as KvmVmOf<A>;
   }
 
   /**

@@ -12,7 +12,7 @@ const modules = { '@hvsim/core': core, '@hvsim/cpu': cpu, '@hvsim/mmu': mmu, '@h
 
 describe('README examples (run from README.md as written)', () => {
   it('every ```ts block is one of those checked below', () => {
-    expect(blocks.map((b) => b.heading)).toEqual(['A VMM in a few lines']);
+    expect(blocks.map((b) => b.heading)).toEqual(['A VMM in a few lines', 'Multiprocessing: INIT, SIPI and the MP state', 'Save, restore and live migration', 'arm64 (`src/arm64/`)']);
   });
 
   it('A VMM in a few lines: serial output through KVM_EXIT_IO, an MSI to a halted guest, exits by reason', () => {
@@ -27,5 +27,20 @@ describe('README examples (run from README.md as written)', () => {
     expect(stats.EXTERNAL_INTERRUPT).toBeUndefined();
     expect(stats.EPT_MISCONFIG).toBe(1); // the EOI; the APIC enable was the first access (an EPT violation)
     expect(logs).toEqual(['12 ok! 1']);
+  });
+
+  it('Multiprocessing: an AP brought up by INIT-SIPI-SIPI from the BSP, KVM_RUN EAGAIN then the trampoline at vector << 12', () => {
+    const { logs } = runBlock(blockUnder(blocks, 'Multiprocessing: INIT, SIPI and the MP state'), modules);
+    expect(logs).toEqual(['true EAGAIN 8000 0 501']);
+  });
+
+  it('Save, restore and live migration: a VM saved after a completed OUT continues on another host', () => {
+    const { logs } = runBlock(blockUnder(blocks, 'Save, restore and live migration'), modules);
+    expect(logs).toEqual(['2 3 1 3']);
+  });
+
+  it('arm64: a vGICv3 VM takes an SPI through a list register, MMIO reaches userspace, PSCI SYSTEM_OFF ends it', () => {
+    const { logs } = runBlock(blockUnder(blocks, 'arm64 (`src/arm64/`)'), modules);
+    expect(logs).toEqual(['9000000 1 1 0']);
   });
 });

@@ -6,7 +6,9 @@
 
 // Register layout
 export {
-  /** Offsets of the local APIC registers in the xAPIC page (SDM 3A Table 11-1). */
+  /** The local APIC registers' offsets in the xAPIC page, by SDM mnemonic without `APIC_` (SDM 3A Table 11-1). */
+  APIC,
+  /** @deprecated Use APIC: the same offsets with the `APIC_` prefix (`APIC_REG.APIC_EOI` is `APIC.EOI`). */
   APIC_REG,
   /** Size of the xAPIC register page (4 KiB). */
   APIC_PAGE_SIZE,
@@ -16,7 +18,9 @@ export {
   X2APIC_MSR_BASE,
   /** Last x2APIC MSR, 0x8FF. */
   X2APIC_MSR_LAST,
-  /** The x2APIC MSR of each register, named as APIC_REG (0x800 + offset >> 4; SDM 3A Table 11-6). */
+  /** The x2APIC MSR of each register, named as in APIC (0x800 + offset >> 4; SDM 3A Table 11-6). */
+  X2APIC,
+  /** @deprecated Use X2APIC (`X2APIC_MSR.APIC_EOI` is `X2APIC.EOI`). */
   X2APIC_MSR,
   /** IA32_APIC_BASE, MSR 0x1B. */
   IA32_APIC_BASE_MSR,
@@ -60,11 +64,27 @@ export {
   LVT_OFFSETS,
 } from './apic/regs.js';
 export type {
-  /** Name of a local APIC register. */
-  ApicRegName,
+  /** Name of a local APIC register in APIC. */
+  ApicRegisterName,
   /** Name of a register that is an x2APIC MSR (all but APR, RRD, DFR, ICR_HIGH). */
+  X2apicRegisterName,
+  /** @deprecated Use ApicRegisterName. */
+  ApicRegName,
+  /** @deprecated Use X2apicRegisterName. */
   X2apicRegName,
 } from './apic/regs.js';
+export {
+  /** Every local APIC register as the one description both views use: offset, access per view, reset value. */
+  APIC_REGISTER_INFO,
+  /** Access kinds of a register in one view (absent, RO, RW, WO). */
+  ACCESS as APIC_ACCESS,
+} from './apic/register-file.js';
+export type {
+  /** What software sees of one local APIC register. */
+  ApicRegisterInfo,
+  /** One of APIC_ACCESS. */
+  AccessKind as ApicAccessKind,
+} from './apic/register-file.js';
 
 // MSI formats
 export {
@@ -147,6 +167,10 @@ export type {
   /** Saved state of a LocalApic. */
   LocalApicState,
 } from './apic/apic-state.js';
+export type {
+  /** Saved state of the APIC timer (LocalApicState.timer): mode, counts, TSC deadline and the cycle it was saved at. */
+  ApicTimerState,
+} from './apic/timer.js';
 export {
   /** Bits of LocalApic.pendingSignals: NMI, SMI, INIT, SIPI, ExtINT. */
   PENDING_SIGNAL,
@@ -205,8 +229,12 @@ export type {
 } from './ioapic/rte.js';
 export {
   /** IOAPIC MMIO offsets: IOREGSEL, IOWIN, EOI. */
+  IOAPIC,
+  /** IOAPIC indirect register indexes: ID, VER, ARB, IOREDTBL0. */
+  IOAPIC_INDIRECT,
+  /** @deprecated Use IOAPIC. */
   IOAPIC_MMIO,
-  /** IOAPIC indirect register indexes. */
+  /** @deprecated Use IOAPIC_INDIRECT (`IOAPIC_REG.IOAPICVER` is `IOAPIC_INDIRECT.VER`). */
   IOAPIC_REG,
   /** Default IOAPIC base, 0xFEC00000. */
   IOAPIC_DEFAULT_BASE,

@@ -17,9 +17,11 @@ describe('README examples (run from README.md as written)', () => {
     expect(blocks.map((b) => b.heading)).toEqual([
       'Usage',
       'Wiring onto @hvsim/core buses',
+      'Register tables',
       'Delivery status',
       'APICv: a sink for fixed interrupts, EOIs and the virtual-APIC page',
       'IOAPIC output to a routing table or an IOMMU',
+      'IOAPIC ack notifier (irqfd resample, PIT reinjection)',
       'Posted-interrupt descriptor over core\'s Memory',
       'Restoring into a running clock (migration)',
       'The i8259A PIC pair',
@@ -45,10 +47,25 @@ describe('README examples (run from README.md as written)', () => {
     expect(() => (scope.mmio as core.MmioBus).read(0xfee00030, 4)).toThrow(BusError);
   });
 
-  it('Delivery status: delivered, coalesced, blocked (KVM_IRQ_LINE_STATUS, api.rst 4.25)', () => {
-    const { scope } = run('Delivery status', ['first', 'again', 'nobody', 'bus']);
-    expect([scope.first, scope.again, scope.nobody]).toEqual([DELIVERY_STATUS.DELIVERED, DELIVERY_STATUS.COALESCED, DELIVERY_STATUS.BLOCKED]);
+  it('Register tables: one description serves both views (SDM 3A Table 11-1, Table 11-6)', () => {
+    const { scope } = run('Register tables', ['inBothViews', 'sameTpr']);
+    expect(scope.inBothViews).toBe(true);
+    expect(scope.sameTpr).toBe(0x20n);
+  });
+
+  it('Delivery status: delivered, coalesced, blocked; matched counts as KVM (KVM_IRQ_LINE_STATUS, api.rst 4.25)', () => {
+    const { scope } = run('Delivery status', ['first', 'again', 'nobody', 'nobodyMatched', 'refused', 'refusedMatched', 'bus']);
+    expect([scope.first, scope.again, scope.nobody, scope.refused]).toEqual([DELIVERY_STATUS.DELIVERED, DELIVERY_STATUS.COALESCED, DELIVERY_STATUS.BLOCKED, DELIVERY_STATUS.BLOCKED]);
+    expect([scope.nobodyMatched, scope.refusedMatched]).toEqual([0, 1]);
     expect((scope.bus as lapic.ApicBus).lastAcceptedCount).toBe(0);
+  });
+
+  it('IOAPIC ack notifier: runs before Remote IRR is cleared; a resampled line is not re-delivered (KVM kvm_ioapic_update_eoi)', () => {
+    const { scope } = run('IOAPIC ack notifier (irqfd resample, PIT reinjection)', ['acked', 'vector', 'ioapic', 'cpu']);
+    expect(scope.vector).toBe(0x31);
+    expect(scope.acked).toEqual([9]);
+    expect((scope.ioapic as lapic.IoApic).remoteIrr(9)).toBe(false);
+    expect((scope.cpu as LocalApic).hasPendingInterrupt()).toBe(false);
   });
 
   it('APICv: the fixed-interrupt sink posts, eoiVector, back to the IRR (VT-d 9.11, SDM 3C 30.6)', () => {
@@ -83,7 +100,7 @@ describe('README examples (run from README.md as written)', () => {
     const { scope } = run('Restoring into a running clock (migration)', ['fired', 'count', 'moved']);
     expect(scope.count).toBe(5); // 500 cycles (5 ticks of 100) into the third period at the save
     expect(scope.fired).toEqual([500, 1500, 2500, 3500, 4500]);
-    expect((scope.moved as LocalApic).mmioRead(lapic.APIC_REG.APIC_TIMER_CURRENT_COUNT, 4)).toBe(5);
+    expect((scope.moved as LocalApic).mmioRead(lapic.APIC.TIMER_CURRENT_COUNT, 4)).toBe(5);
   });
 
   it('The i8259A PIC pair: initialization, a slave IRQ, INTA and EOIs (8259A datasheet, "Interrupt Sequence")', () => {

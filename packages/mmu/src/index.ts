@@ -22,6 +22,11 @@ export {
 } from './common/mmu-error.js';
 export type {
   /**
+   * The class of every host-misuse error @hvsim/mmu throws: core's `UsageError` whose `name` is
+   * `'MmuError'` (the deprecated `MmuError` value is this class). Catch `UsageError`.
+   */
+  MmuUsageError,
+  /**
    * Core's `UsageErrorKind` (`'bad-argument' | 'bad-state' | 'unknown-name'`).
    * @deprecated Use `UsageErrorKind` from `@hvsim/core`.
    */

@@ -13,6 +13,8 @@ import {
   PageAllocator,
   ShadowMmu,
   ShadowPageTables,
+  Tlb,
+  NO_EP4TA,
   WalkResult,
   X86Mmu,
   X86PageTableBuilder,
@@ -25,7 +27,7 @@ const blocks = readmeBlocks(join(import.meta.dirname, '..', 'README.md'));
 
 describe('README.md: every ```ts block runs as written', () => {
   it('finds the blocks (usage, hypervisor, errors, Arm)', () => {
-    expect(blocks.map((b) => b.heading)).toEqual(['Usage', 'Entries outside memory, 64-bit operands', 'Errors', 'Arm stage 1, the Arm TLB and stage 2 for a hypervisor']);
+    expect(blocks.map((b) => b.heading)).toEqual(['Usage', 'A TLB of your own: lookup, rights check, result', 'Entries outside memory, 64-bit operands', 'Errors', 'Arm stage 1, the Arm TLB and stage 2 for a hypervisor']);
   });
 
   it.each(blocks.map((b) => [b.line, b.heading, b] as const))('the block at line %i (%s)', async (_line, _heading, block) => {
@@ -101,4 +103,22 @@ it('README hypervisor example, values: shared shadow pages, split exit, epochs, 
   mmu.setEptEnabled(true);
   mmu.setEptp(again.eptp());
   expect(() => mmu.invlpg(0xffff_8000_0000_1000n)).not.toThrow();
+});
+
+it('README TLB example, values (SDM 3A 4.10.2, 4.6: a hit is checked against the current SMAP and RFLAGS.AC)', () => {
+  const ctx = new X86PagingContext({ cr4Smap: true });
+  const tlb = new Tlb({ entries: 16, ways: 4 });
+  const walked = new WalkResult();
+  Object.assign(walked, { address: 0x9000, writable: true, user: true, executable: true, dirty: true });
+  tlb.fill(0, 0, NO_EP4TA, 0, 0x40_0000, walked, false);
+  const i = tlb.lookup(0, 0, NO_EP4TA, 0, 0x40_0123);
+  expect(i).toBeGreaterThanOrEqual(0);
+  expect(tlb.allows(i, ctx, ACCESS.USER | ACCESS.WRITE)).toBe(true);
+  const out = new WalkResult();
+  tlb.readInto(i, 0, 0x40_0123, out);
+  expect(out.address).toBe(0x9123);
+  expect(tlb.allows(i, ctx, ACCESS.READ)).toBe(false);
+  ctx.rflagsAc = true;
+  expect(tlb.allows(i, ctx, ACCESS.READ)).toBe(true);
+  expect(tlb.allows(i, ctx, ACCESS.READ | ACCESS.IMPLICIT)).toBe(false);
 });

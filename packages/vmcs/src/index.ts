@@ -25,6 +25,10 @@ export type {
   /** `'off'`, `'root'` or `'non-root'`. */
   VmxOperation,
 } from './vmx/processor.js';
+export type {
+  /** What a saved VmxProcessor holds about non-root operation beyond the VMCS (interruptibility, activity, an event in flight). */
+  NonRootState,
+} from './vmx/processor-state.js';
 export {
   /** A 64-bit, CPL-0 processor mode with CR4.VMXE set. */
   defaultProcessorMode,

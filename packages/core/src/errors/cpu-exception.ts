@@ -3,6 +3,7 @@
  * faults. Models throw these where the CPU itself would fault (a WRMSR to a
  * reserved x2APIC bit raises #GP), never for API misuse.
  */
+import { brand, isBranded } from './hvsim-error.js';
 
 /** x86 exception vectors (SDM 3A 6.3.1, "Vectors"). */
 export const X86_VECTOR = {
@@ -36,19 +37,33 @@ export type X86VectorName = keyof typeof X86_VECTOR;
  * For an Arm exception, {@link CpuException.vector} holds the class.
  */
 export const ARM64_EXCEPTION_CLASS = {
+  /** `0x00` */
   UNKNOWN: 0x00,
+  /** `0x01` */
   WFX: 0x01,
+  /** `0x0e` */
   ILLEGAL_STATE: 0x0e,
+  /** `0x15` */
   SVC64: 0x15,
+  /** `0x16` */
   HVC64: 0x16,
+  /** `0x17` */
   SMC64: 0x17,
+  /** `0x18` */
   SYS64: 0x18,
+  /** `0x20` */
   INSTRUCTION_ABORT_LOWER: 0x20,
+  /** `0x21` */
   INSTRUCTION_ABORT_SAME: 0x21,
+  /** `0x22` */
   PC_ALIGNMENT: 0x22,
+  /** `0x24` */
   DATA_ABORT_LOWER: 0x24,
+  /** `0x25` */
   DATA_ABORT_SAME: 0x25,
+  /** `0x26` */
   SP_ALIGNMENT: 0x26,
+  /** `0x2f` */
   SERROR: 0x2f,
 } as const;
 
@@ -57,13 +72,21 @@ export const ARM64_EXCEPTION_CLASS = {
  * where the exception is taken from, plus the offset for its type.
  */
 export const ARM64_VECTOR_OFFSET = {
+  /** `0x000` */
   CURRENT_EL_SP0: 0x000,
+  /** `0x200` */
   CURRENT_EL_SPX: 0x200,
+  /** `0x400` */
   LOWER_EL_AARCH64: 0x400,
+  /** `0x600` */
   LOWER_EL_AARCH32: 0x600,
+  /** `0x000` */
   SYNCHRONOUS: 0x000,
+  /** `0x080` */
   IRQ: 0x080,
+  /** `0x100` */
   FIQ: 0x100,
+  /** `0x180` */
   SERROR: 0x180,
 } as const;
 
@@ -109,6 +132,15 @@ export class CpuException extends Error {
     this.vector = vector;
     this.errorCode = options.errorCode;
     this.faultAddress = options.faultAddress;
+    brand(this, CpuException);
+  }
+
+  /**
+   * Whether `value` is a `CpuException`, also when thrown by another copy of
+   * `@hvsim/core` (ESM and CJS builds side by side), where `instanceof` says no.
+   */
+  static is(value: unknown): value is CpuException {
+    return isBranded(value, 'CpuException');
   }
 
   /** #GP with error code 0 (the common case for MSR and APIC faults). */

@@ -68,7 +68,7 @@ export interface Memory {
    * {@link Memory.observed} is true, a writer calls {@link Memory.noteWritten}.
    */
   pageView(addr: number): PageView | undefined;
-  /** Changes whenever a page view taken earlier may no longer be the page's backing. */
+  /** Changes whenever a page view taken earlier may no longer be the page's backing, and whenever the layout changes (a region added or removed), so a user may cache what it learnt about an address until then. */
   readonly generation: number;
   /** True while at least one write observer is attached. */
   readonly observed: boolean;

@@ -39,6 +39,15 @@ describe('PhysicalMemory page views', () => {
     expect(mem.pageView(0)).toBeUndefined();
   });
 
+  it('changes the generation when a region is added, so what a user learnt about an address is re-checked', () => {
+    const mem = new PhysicalMemory();
+    const before = mem.generation;
+    expect(mem.isBacked(0x5000)).toBe(false); // say a CPU remembers "a device's page, not RAM"
+    mem.addRegion(0x5000, 0x1000);
+    expect(mem.generation).not.toBe(before);
+    expect(mem.isBacked(0x5000)).toBe(true);
+  });
+
   it('gives a view of the current generation after another region was removed', () => {
     const mem = new PhysicalMemory();
     mem.addRegion(0, 0x1000);

@@ -86,6 +86,9 @@ export class PhysicalMemory implements Memory {
     this.regions.push(region);
     this.regions.sort((a, b) => a.base - b.base);
     this.anyReadOnly = this.regions.some((r) => r.readOnly);
+    // The layout changed: a user that remembered "no RAM here" for an address (a CPU caching that a page is a
+    // device's) must look again.
+    this.generationValue++;
     return region;
   }
 
@@ -151,7 +154,7 @@ export class PhysicalMemory implements Memory {
 
   // --- page views and write observers -------------------------------------
 
-  /** Bumped when a region is removed or the contents are restored: page views taken before are stale. */
+  /** Bumped when a region is added or removed or the contents are restored: page views, and anything else learnt about the layout, taken before are stale. */
   get generation(): number {
     return this.generationValue;
   }

@@ -5,7 +5,7 @@
  * an imported binding is a getter call (see x86-cpu-state.ts).
  */
 import { TIMER_SYSREGS, sysregEncoding } from '@hvsim/gic';
-import { ARM64_SYSREG as SYSREG } from './sysregs.js';
+import { ARM64_SYSREG as SYSREG, EL0_SYSREGS, READ_ONLY_SYSREGS } from './sysregs.js';
 
 const TWO_32 = 0x1_0000_0000;
 /** Interrupt inputs, as bits of `lines`. */
@@ -52,6 +52,17 @@ const SLOT_BY_ENCODING: Int8Array = (() => {
 })();
 const SLOT_SCTLR = 0;
 
+/** `SYSREG_FLAGS` bits: the register is accessible at EL0 / is read-only (MSR to it is UNDEFINED). */
+const SYSREG_EL0 = 1;
+const SYSREG_READ_ONLY = 2;
+/** Per encoding, the EL0 and read-only flags of the PE's own registers (a table index where a Set lookup cost a tenth of an MSR). */
+const SYSREG_FLAGS: Uint8Array = (() => {
+  const a = new Uint8Array(0x1_0000);
+  for (const e of EL0_SYSREGS) a[e]! |= SYSREG_EL0;
+  for (const e of READ_ONLY_SYSREGS) a[e]! |= SYSREG_READ_ONLY;
+  return a;
+})();
+
 /** Every constant above, for destructuring into module-local constants. */
 export const ARM64_CPU_CONSTANTS = Object.freeze({
   TWO_32,
@@ -76,4 +87,7 @@ export const ARM64_CPU_CONSTANTS = Object.freeze({
   STORED,
   SLOT_BY_ENCODING,
   SLOT_SCTLR,
+  SYSREG_EL0,
+  SYSREG_READ_ONLY,
+  SYSREG_FLAGS,
 });

@@ -10,7 +10,7 @@ import { Clock, MmioBus, PhysicalAddressSpace, UsageError, describeValue, type T
 import type { GenericTimer, GicV3 } from '@hvsim/gic';
 import { ArmMmu, S1_ACCESS as IMPORTED_S1_ACCESS, type Stage2Walker } from '@hvsim/mmu';
 import { ARM64_DEFAULT_COSTS, type Arm64CostProfile } from '../cost/arm64-cost-profile.js';
-import { type Frame } from '../guest/frames.js';
+import type { Frame } from '../guest/frames.js';
 import { GuestCpuCore } from '../guest/cpu-core.js';
 import { Arm64Guest } from '../guest/guest.js';
 import type { GuestProgram } from '../guest/program.js';

@@ -201,6 +201,38 @@ describe('Arm64Cpu operations (Arm ARM C6 instruction pages)', () => {
     expect(m.cpu.stats().haltedCycles).toBeGreaterThan(0);
   });
 
+  it('takes SGIs in a step-form IRQ handler: ICC_IAR1_EL1, ICC_EOIR1_EL1 with its result, ERET to ELR_EL1 (IHI0069 12.2.14, 12.2.10; D1.10, D1.11)', () => {
+    const m = arm64Machine({}, { trace: false });
+    const IAR1 = arm64SysregByName('ICC_IAR1_EL1');
+    const EOIR1 = arm64SysregByName('ICC_EOIR1_EL1');
+    const SGI1R = arm64SysregByName('ICC_SGI1R_EL1');
+    const seen: number[] = [];
+    m.program.define(IRQ_VECTOR, {
+      steps: (g: Arm64Guest, pc: number, result: number, vectorOffset: number) => {
+        if (pc === 0) return g.mrs(IAR1);
+        if (pc === 1) {
+          seen.push(result, vectorOffset);
+          return g.msr(EOIR1, result);
+        }
+        return pc === 2 ? g.eret() : null;
+      },
+    }, 'irq');
+    m.program.define(MAIN, function* main(g: Arm64Guest): Routine {
+      yield* enableStage1(g);
+      yield* gicBringUp(g, 0b110);
+      yield g.daifClr(2);
+      yield g.msr(SGI1R, (1 << 24) | 1); // SGI 1 to this PE
+      yield g.msr(SGI1R, (2 << 24) | 1); // SGI 2
+      yield g.st32(DATA, 1);
+    });
+    m.cpu.start(MAIN);
+    expect(m.cpu.run(1_000_000)).toBe('finished');
+    expect(seen).toEqual([1, 0x280, 2, 0x280]);
+    expect(m.cpu.stats().delivered[0x40]).toBe(2);
+    expect(m.gic.cpuInterface(0).readIar(1)).toBe(1023); // nothing left pending or active
+    expect(m.memory.read32(DATA)).toBe(1);
+  });
+
   it('wakes WFI on a masked interrupt without taking it, and takes it once PSTATE.I is cleared (C6 WFI, D1.6)', () => {
     const m = arm64Machine();
     const order: string[] = [];

@@ -52,7 +52,7 @@ export class Arm64Cpu extends Arm64Instructions {
     const code = this.program.at(entry);
     if (!code) throw new UsageError('bad-argument', `no guest code is defined at ${describeValue(entry)}`);
     this.frames.clear();
-    this.frames.push(code.code(this.guest, -1, -1), entry, code.name);
+    this.frames.enter(code, entry, this.guest, -1, -1);
     this.waiting = WAIT_NONE;
     this.lockedUp = false;
   }

@@ -8,7 +8,9 @@
 import { ARM64_EXCEPTION_CLASS as IMPORTED_EC, ARM64_VECTOR_OFFSET as IMPORTED_VECTOR_OFFSET } from '@hvsim/core';
 import { S1_ACCESS as IMPORTED_S1_ACCESS } from '@hvsim/mmu';
 import { FRAME_STATE as IMPORTED_FRAME_STATE, type Frame } from '../guest/frames.js';
+import type { Arm64Guest } from '../guest/guest.js';
 import type { Op } from '../guest/ops.js';
+import type { CodeEntry } from '../guest/program.js';
 import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
 import { Arm64CpuState } from './arm64-cpu-state.js';
 import { EC_NAME, type Arm64ExitKind } from './arm64-cpu-types.js';
@@ -25,6 +27,15 @@ const { LINE_IRQ, LINE_FIQ, LINE_VIRQ, LINE_VFIQ, DELIVERED_IRQ, DELIVERED_FIQ, 
 
 /** Exception entry and traps to EL2 (see the file comment). */
 export class Arm64ExceptionEntry extends Arm64CpuState {
+  /**
+   * The code last entered at each of the 16 vector-table entries, with its
+   * address: a program's entries never change once defined, so the same
+   * address has the same code (no Map lookup per exception).
+   */
+  private readonly vectorTargets = new Float64Array(16).fill(-1);
+
+  private readonly vectorCodes: (CodeEntry<Arm64Guest> | undefined)[] = new Array<CodeEntry<Arm64Guest> | undefined>(16).fill(undefined);
+
   /**
    * WFI/WFE wake-up events (Arm ARM D1.6 "Wait for Interrupt", "Wait for
    * Event"): a physical IRQ or FIQ whatever PSTATE.I/F say, a virtual one
@@ -77,7 +88,7 @@ export class Arm64ExceptionEntry extends Arm64CpuState {
 
   protected takeAsync(typeOffset: number, counter: number): boolean {
     const top = this.frames.top;
-    this.counters.delivered[counter] = (this.counters.delivered[counter] ?? 0) + 1;
+    this.counters.delivered[counter]!++;
     // The preferred return address of an interrupt is the next instruction not executed (D1.10.1).
     this.enterEl1(typeOffset, top ? top.rip : 0, -1);
     this.tracer?.emit({ kind: 'interrupt.delivered', cycle: this.localTime, cpu: this.cpuNumber, source: 'cpu', vector: typeOffset, args: { via: typeOffset === VECTOR_OFFSET.IRQ ? 'irq' : 'fiq' } });
@@ -102,10 +113,18 @@ export class Arm64ExceptionEntry extends Arm64CpuState {
     this.waiting = WAIT_NONE;
     this.charge(this.costs.exceptionEntry);
     const target = this.vbar + group + typeOffset;
-    const code = this.program.at(target);
     const vector = group + typeOffset;
+    const slot = vector >>> 7;
+    let code = this.vectorTargets[slot] === target ? this.vectorCodes[slot] : undefined;
+    if (code === undefined) {
+      code = this.program.at(target);
+      if (code !== undefined) {
+        this.vectorTargets[slot] = target;
+        this.vectorCodes[slot] = code;
+      }
+    }
     // The frame keeps its vector offset and ESR: a restore re-creates the handler with them.
-    const frame = code ? this.frames.push(code.code(this.guest, vector, esr), target, code.name, vector, esr) : this.frames.push(null, target, `no code at 0x${target.toString(16)}`, vector, esr);
+    const frame = this.frames.enter(code, target, this.guest, vector, esr);
     this.fetch(frame);
   }
 
@@ -145,7 +164,7 @@ export class Arm64ExceptionEntry extends Arm64CpuState {
 
   /** A synchronous exception to EL1 with `ec` and `iss`; ELR_EL1 = `returnAddress`. */
   protected synchronous(ec: number, iss: number, returnAddress: number): void {
-    this.counters.delivered[ec] = (this.counters.delivered[ec] ?? 0) + 1;
+    this.counters.delivered[ec]!++;
     const esr = esrValue(ec, iss);
     this.tracer?.emit({ kind: 'fault', cycle: this.localTime, cpu: this.cpuNumber, source: 'cpu', what: EC_NAME[ec] ?? 'exception', code: ec, args: { esr, far: this.far } });
     this.enterEl1(VECTOR_OFFSET.SYNCHRONOUS, returnAddress, esr);

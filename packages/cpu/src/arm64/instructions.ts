@@ -12,7 +12,7 @@ import { OP as IMPORTED_OP, type Op } from '../guest/ops.js';
 import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
 import { Arm64ExceptionEntry } from './exception-entry.js';
 import { DAIF_MASK, DATA_ABORT_ISS, HCR_EL2 as IMPORTED_HCR, PSTATE as IMPORTED_PSTATE, PSTATE_MODE, WFX_ISS, sysregIss } from './regs.js';
-import { ARM64_SYSREG as IMPORTED_SYSREG, EL0_SYSREGS, READ_ONLY_SYSREGS } from './sysregs.js';
+import { ARM64_SYSREG as IMPORTED_SYSREG } from './sysregs.js';
 import { ARM64_TLBI_OPS } from './tlbi-ops.js';
 import { STAGE2_ABORT } from './virtual-memory.js';
 
@@ -24,7 +24,7 @@ const PSTATE = IMPORTED_PSTATE;
 const HCR = IMPORTED_HCR;
 const SYSREG = IMPORTED_SYSREG;
 const TIMER_ACCESS = IMPORTED_TIMER_ACCESS;
-const { TWO_32, WAIT_WFI, WAIT_WFE, FETCH, SCTLR_NTWI, SCTLR_NTWE, SCTLR_UMA, PA_RANGE, TIMER_ID_BY_ENCODING, SLOT_BY_ENCODING, SLOT_SCTLR } = ARM64_CPU_CONSTANTS;
+const { TWO_32, WAIT_WFI, WAIT_WFE, FETCH, SCTLR_NTWI, SCTLR_NTWE, SCTLR_UMA, PA_RANGE, TIMER_ID_BY_ENCODING, SLOT_BY_ENCODING, SLOT_SCTLR, SYSREG_EL0, SYSREG_READ_ONLY, SYSREG_FLAGS } = ARM64_CPU_CONSTANTS;
 
 /** The operations (see the file comment). */
 export class Arm64Instructions extends Arm64ExceptionEntry {
@@ -41,16 +41,15 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
       op = this.guest.op;
       op.copyFrom(frame.saved);
     } else {
-      const routine = frame.routine;
-      if (!routine) {
+      if (frame.routine === null && frame.steps === null) {
         // Control reached an address with no code: the bytes there are no instruction.
         frame.saved.code = OP.UDF;
         this.undefinedInstruction(frame, frame.saved);
         return true;
       }
-      const r = routine.next(frame.result);
-      if (r.done === true) return this.frameReturned(frame);
-      op = r.value;
+      const next = this.nextOperation(frame);
+      if (next === null) return this.frameReturned(frame);
+      op = next;
     }
     this.execute(op, frame);
     return true;
@@ -62,7 +61,7 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
 
   protected execute(op: Op, frame: Frame): void {
     const costs = this.costs;
-    this.counters.ops[op.code] = (this.counters.ops[op.code] ?? 0) + 1;
+    this.counters.ops[op.code]!++;
     this.charge(costs.op);
     switch (op.code) {
       case OP.LOAD:
@@ -178,7 +177,7 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
     const enc = op.a;
     const el = this.currentEl;
     this.charge(this.costs.sysreg);
-    if (((enc >>> 11) & 7) === 4 || (el === 0 && !EL0_SYSREGS.has(enc) && TIMER_ID_BY_ENCODING[enc]! < 0)) return this.undefinedInstruction(frame, op);
+    if (((enc >>> 11) & 7) === 4 || (el === 0 && (SYSREG_FLAGS[enc]! & SYSREG_EL0) === 0 && TIMER_ID_BY_ENCODING[enc]! < 0)) return this.undefinedInstruction(frame, op);
     const slot = SLOT_BY_ENCODING[enc]!;
     if (slot >= 0) return this.complete64(frame, this.storedLo[slot]!, this.storedHi[slot]!);
     switch (enc) {
@@ -216,7 +215,8 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
     const enc = op.a;
     const el = this.currentEl;
     this.charge(this.costs.sysreg);
-    if (((enc >>> 11) & 7) === 4 || READ_ONLY_SYSREGS.has(enc) || (el === 0 && !EL0_SYSREGS.has(enc) && TIMER_ID_BY_ENCODING[enc]! < 0)) return this.undefinedInstruction(frame, op);
+    const flags = SYSREG_FLAGS[enc]!;
+    if (((enc >>> 11) & 7) === 4 || (flags & SYSREG_READ_ONLY) !== 0 || (el === 0 && (flags & SYSREG_EL0) === 0 && TIMER_ID_BY_ENCODING[enc]! < 0)) return this.undefinedInstruction(frame, op);
     const lo = op.b >>> 0;
     const hi = op.c >>> 0;
     const value = lo + hi * TWO_32;

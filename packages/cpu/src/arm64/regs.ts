@@ -7,9 +7,9 @@
 
 /** PSTATE / SPSR_ELx bits (AArch64 state; SPSR_ELx.M[4] = 0). */
 export const PSTATE = {
-  /** M[3:0]: the Exception level and stack pointer (EL0t 0b0000, EL1t 0b0100, EL1h 0b0101, EL2t 0b1000, EL2h 0b1001). */
+  /** M[3:0]: the Exception level and stack pointer (EL0t 0b0000, EL1t 0b0100, EL1h 0b0101, EL2t 0b1000, EL2h 0b1001). Value `0xf`. */
   M: 0xf,
-  /** M[0]: SP_ELx selected (the "h" modes); 0: SP_EL0 (the "t" modes). */
+  /** M[0]: SP_ELx selected (the "h" modes); 0: SP_EL0 (the "t" modes). Value `0x1`. */
   SP: 0x1,
   /** FIQ mask. */
   F: 1 << 6,
@@ -61,6 +61,7 @@ export const HCR_EL2 = {
 export const ESR = {
   EC_SHIFT: 26,
   IL: 1 << 25,
+  /** `0x1ffffff` */
   ISS_MASK: 0x1ff_ffff,
 } as const;
 
@@ -78,7 +79,7 @@ export const DATA_ABORT_ISS = {
   S1PTW: 1 << 7,
   /** Write not Read. */
   WNR: 1 << 6,
-  /** Fault status code, bits 5:0. */
+  /** Fault status code, bits 5:0. Value `0x3f`. */
   DFSC: 0x3f,
 } as const;
 

@@ -32,7 +32,7 @@ export const STAGE2_ABORT = 2;
 export class Arm64VirtualMemory extends PageCache {
   /** Translation through the MMU: SCTLR_EL1.M = 1 or a stage 2 attached (else VA = PA). */
   translating = false;
-  /** {@link STAGE1_ABORT} or {@link STAGE2_ABORT} for the last fault. */
+  /** 1 (stage 1) or 2 (stage 2): where the last fault was found. */
   faultStage = 0;
   /** Fault status code (DFSC/IFSC) of the last fault. */
   faultStatus = 0;
@@ -58,6 +58,23 @@ export class Arm64VirtualMemory extends PageCache {
    * address, or -1 with the fault recorded.
    */
   translate(va: number, access: number): number {
+    if (this.translating && this.mmu.epoch === this.epoch) {
+      // A hit in the CPU-side cache (EL1 accesses only: EL0 permissions differ and EL0 code is rare in this model).
+      // A tag is a page number below 2^41, so no negative or NaN address matches one; an integer offset leaves only valid ones.
+      const page = Math.floor(va / PAGE);
+      const index = ((access & S1_ACCESS.WRITE) !== 0 ? WRITE_TABLE * SLOTS : (access & S1_ACCESS.EXECUTE) !== 0 ? FETCH_TABLE * SLOTS : 0) + (page & (SLOTS - 1));
+      const offset = va - page * PAGE;
+      if (this.tags[index] === page && (offset | 0) === offset && (access & S1_ACCESS.EL0) === 0) {
+        this.cacheHits++;
+        this.lastEntry = index;
+        return this.frames[index]! + offset;
+      }
+    }
+    return this.translateMiss(va, access);
+  }
+
+  /** A translation the CPU-side cache does not hold (or translation off): the MMU, or the address itself. */
+  private translateMiss(va: number, access: number): number {
     if (!Number.isSafeInteger(va) || va < 0) throw new UsageError('bad-argument', `virtual address must be a non-negative safe integer, got ${describeValue(va)}`);
     this.lastEntry = -1;
     const mmu = this.mmu;

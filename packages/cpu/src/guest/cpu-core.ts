@@ -46,12 +46,25 @@ export abstract class GuestCpuCore {
   /** Scratch for 64-bit results (reused). */
   protected readonly halves: U64Halves = { lo: 0, hi: 0 };
 
-  /** The operation completed with `result` (logged while recording for snapshots). */
+  /**
+   * The next operation of `frame`'s code: its generator resumed with the
+   * last result, or its step function called with its position and the last
+   * result; null when the code ended. (A frame with no code is the caller's:
+   * its first fetch faults.)
+   */
+  protected nextOperation(frame: Frame): Op | null {
+    const steps = frame.steps;
+    if (steps !== null) return steps(this.guest, frame.index, frame.result, frame.vector, frame.errorCode);
+    const r = frame.routine!.next(frame.result);
+    return r.done === true ? null : r.value;
+  }
+
+  /** The operation completed with `result` (logged while recording for snapshots; step code needs no log). */
   protected complete(frame: Frame, result: number): void {
     frame.index++;
     frame.state = FRAME_STATE.RESUME;
     frame.result = result;
-    if (this.recording) {
+    if (this.recording && frame.steps === null) {
       frame.record(LOG_KIND.PLAIN);
       frame.record(result);
     }
@@ -66,7 +79,7 @@ export abstract class GuestCpuCore {
     frame.index++;
     frame.state = FRAME_STATE.RESUME;
     frame.result = result;
-    if (this.recording) {
+    if (this.recording && frame.steps === null) {
       frame.record(LOG_KIND.WIDE);
       frame.record(result);
       frame.record(g.lo);

@@ -7,8 +7,12 @@
  * with the result) or faulted (execute the operation again after the
  * handler's IRET, as a fault's saved RIP points at the faulting instruction).
  */
+import type { Guest } from './guest.js';
 import { Op } from './ops.js';
-import type { GuestRoutine } from './program.js';
+import type { CodeEntry, GuestRoutine } from './program.js';
+
+/** A frame's step function: a program's `GuestSteps` with the guest type erased (the CPU passes its own guest). */
+export type FrameSteps = (g: Guest, pc: number, result: number, vector: number, errorCode: number) => Op | null;
 
 /** What a frame does when it runs next. */
 export const FRAME_STATE = {
@@ -30,9 +34,15 @@ export const LOG_KIND = {
   CPUID: 2,
 } as const;
 
-/** One running piece of guest code (pooled: fields are reset on reuse). */
+/**
+ * One running piece of guest code (pooled: fields are reset on reuse). Its
+ * operations come from a generator (`routine`) or a step function
+ * (`steps`, called with the frame's `index` and `result`); neither is a
+ * frame whose entry address holds no code.
+ */
 export class Frame {
   routine: GuestRoutine | null = null;
+  steps: FrameSteps | null = null;
   /** Entry address of the code. */
   entry = 0;
   /** Name of the code, for messages. */
@@ -83,24 +93,36 @@ export class FrameStack {
     return this.depth;
   }
 
-  /** The frame on top, or undefined with no code. */
-  get top(): Frame | undefined {
-    return this.depth > 0 ? this.frames[this.depth - 1] : undefined;
-  }
+  /** The frame on top, or undefined with no code (kept in a field: read before every operation). */
+  top: Frame | undefined = undefined;
 
   /** The frame below the top, or undefined. */
   get below(): Frame | undefined {
     return this.depth > 1 ? this.frames[this.depth - 2] : undefined;
   }
 
-  /** Pushes a frame for `routine` entered at `entry` (null: no code there, the first fetch is #UD). */
-  push(routine: GuestRoutine | null, entry: number, name: string, vector = -1, errorCode = -1): Frame {
+  /**
+   * Pushes a frame running `code` entered at `entry` with `vector` and
+   * `errorCode` (undefined: no code there, the first fetch is #UD /
+   * UNDEFINED). A generator is created for generator code; step code
+   * allocates nothing.
+   */
+  enter<G extends Guest>(code: CodeEntry<G> | undefined, entry: number, guest: G, vector: number, errorCode: number): Frame {
+    if (code === undefined) return this.push(null, null, entry, `no code at 0x${entry.toString(16)}`, vector, errorCode);
+    const steps = code.steps;
+    if (steps !== null) return this.push(null, steps as unknown as FrameSteps, entry, code.name, vector, errorCode);
+    return this.push(code.code(guest, vector, errorCode), null, entry, code.name, vector, errorCode);
+  }
+
+  /** Pushes a frame for `routine` or `steps` entered at `entry` (neither: no code there, the first fetch is #UD). */
+  push(routine: GuestRoutine | null, steps: FrameSteps | null, entry: number, name: string, vector = -1, errorCode = -1): Frame {
     let f = this.frames[this.depth];
     if (!f) {
       f = new Frame();
       this.frames.push(f);
     }
     f.routine = routine;
+    f.steps = steps;
     f.entry = entry;
     f.name = name;
     f.index = 0;
@@ -111,21 +133,31 @@ export class FrameStack {
     f.checkpointLabel = -1;
     f.logLength = 0;
     this.depth++;
+    this.top = f;
     return f;
   }
 
-  /** Pops the top frame, closing its generator. */
+  /**
+   * Pops the top frame (its code returned, or executed IRET/ERET). A
+   * generator suspended at its IRET is dropped, not closed: nothing after
+   * the return instruction runs, as on a processor (and closing costs a
+   * quarter of an interrupt round trip).
+   */
   pop(): void {
     const f = this.frames[this.depth - 1];
     if (!f) return;
-    f.routine?.return();
     f.routine = null;
+    f.steps = null;
     this.depth--;
+    this.top = this.depth > 0 ? this.frames[this.depth - 1] : undefined;
   }
 
-  /** Pops every frame. */
+  /** Pops every frame, closing their generators (the code is abandoned: `finally` blocks run). */
   clear(): void {
-    while (this.depth > 0) this.pop();
+    while (this.depth > 0) {
+      this.frames[this.depth - 1]!.routine?.return();
+      this.pop();
+    }
   }
 
   /** The frames from the bottom up (a copy), for inspection. */

@@ -33,7 +33,7 @@ function setValue64(op: Op, value: number): void {
   if (value < 0 && value >= -0x8000_0000) value = value >>> 0;
   const lo = value >>> 0;
   op.b = lo;
-  op.c = Math.floor((value - lo) / TWO_32) >>> 0;
+  op.c = value >= 0 && value < TWO_32 ? 0 : Math.floor((value - lo) / TWO_32) >>> 0;
 }
 
 /** The operations and result registers every architecture has. */

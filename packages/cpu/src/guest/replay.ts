@@ -6,10 +6,12 @@
  * logged results instead of executing the operations, until it stands where
  * it stood. Guest code must therefore depend only on operation results (no
  * state kept in host variables, no `Math.random`), which is the project's
- * determinism rule anyway.
+ * determinism rule anyway. Step code keeps no state but its position and
+ * last result, so its frames log nothing and are restored as they were
+ * saved (a pending operation is checked against the step function).
  */
 import { SnapshotError, type StateReader } from '@hvsim/core';
-import { FRAME_STATE, LOG_KIND, type Frame, type FrameStack } from './frames.js';
+import { FRAME_STATE, LOG_KIND, type Frame, type FrameStack, type FrameSteps } from './frames.js';
 import type { Guest } from './guest.js';
 import { OP, type Op } from './ops.js';
 import type { GuestProgram, GuestRoutine } from './program.js';
@@ -69,6 +71,7 @@ export function readSavedFrames(r: StateReader, key: string): SavedFrame[] {
 export interface ReplayedFrame {
   saved: SavedFrame;
   routine: GuestRoutine | null;
+  steps: FrameSteps | null;
   name: string;
 }
 
@@ -95,7 +98,15 @@ export function replayFrames<G extends Guest>(program: GuestProgram<G>, guest: G
   for (const s of saved) {
     const code = program.at(s.entry);
     if (!code) {
-      out.push({ saved: s, routine: null, name: `no code at 0x${s.entry.toString(16)}` });
+      out.push({ saved: s, routine: null, steps: null, name: `no code at 0x${s.entry.toString(16)}` });
+      continue;
+    }
+    if (code.steps !== null) {
+      if (s.state === FRAME_STATE.RETRY) {
+        const op = code.steps(guest, s.index, s.result, s.vector, s.errorCode);
+        if (op === null || !sameOp(op, s.pending)) throw new SnapshotError('shape', `restore: ${code.name} does not step to its pending operation at ${s.index}: is it deterministic?`);
+      }
+      out.push({ saved: s, routine: null, steps: code.steps as unknown as FrameSteps, name: code.name });
       continue;
     }
     guest.restoreLabel = s.checkpointLabel;
@@ -105,7 +116,7 @@ export function replayFrames<G extends Guest>(program: GuestProgram<G>, guest: G
     } finally {
       guest.restoreLabel = -1;
     }
-    out.push({ saved: s, routine, name: code.name });
+    out.push({ saved: s, routine, steps: null, name: code.name });
   }
   return out;
 }
@@ -146,8 +157,8 @@ function sameOp(op: Op, p: readonly number[]): boolean {
 /** Replaces the frames of `stack` with replayed ones. */
 export function installFrames(stack: FrameStack, replayed: readonly ReplayedFrame[]): void {
   stack.clear();
-  for (const { saved: s, routine, name } of replayed) {
-    const f: Frame = stack.push(routine, s.entry, name, s.vector, s.errorCode);
+  for (const { saved: s, routine, steps, name } of replayed) {
+    const f: Frame = stack.push(routine, steps, s.entry, name, s.vector, s.errorCode);
     f.index = s.index;
     f.state = s.state;
     f.result = s.result;

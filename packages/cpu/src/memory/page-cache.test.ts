@@ -37,7 +37,8 @@ describe('PageCache: multi-word RAM access through one translation', () => {
     m.memory.addWriteObserver((address, size) => seen.push(address, size));
     const words = mem.ramWords(ARM_LAYOUT.DATA + 0x40, 8, S1_ACCESS.WRITE)!;
     words[mem.wordIndex] = 7;
-    mem.noteWords(ARM_LAYOUT.DATA + 0x40, 8);
+    expect(mem.lastPhysical).toBe(ARM_LAYOUT.DATA + 0x40); // stage 1 maps RAM one to one
+    mem.notePhysical(mem.lastPhysical, 8);
     expect(m.memory.read32(ARM_LAYOUT.DATA + 0x40)).toBe(7);
     expect(seen).toEqual([ARM_LAYOUT.DATA + 0x40, 8]);
   });

@@ -13,6 +13,12 @@
 import type { Memory, PageView, PhysicalAccessResult, PhysicalAddressSpace, U64Halves } from '@hvsim/core';
 
 const PAGE = 4096;
+/**
+ * The offset within a page of an integer address below 2^53: `& 0xfff` is
+ * exact for such integers and a truncation V8 inlines, where `% 4096` on an
+ * address above 2^31 (a double) is a call to fmod.
+ */
+const OFFSET_MASK = 0xfff;
 /** Entries per table (read, write, fetch). */
 export const PAGE_CACHE_SLOTS = 64;
 
@@ -37,6 +43,16 @@ export abstract class PageCache {
    * returned array.
    */
   wordIndex = 0;
+  /** After a successful {@link ramWords}: the page view the words belong to, and the physical address of `va`. */
+  lastView: PageView | null = null;
+  lastPhysical = 0;
+  /**
+   * Moves whenever the cache is dropped (an MMU invalidation, a change of
+   * translation regime, a flush): a translation made under one stamp holds
+   * while the stamp stays (what the architecture's `translationStamp`
+   * returns, after noticing an MMU invalidation).
+   */
+  protected stamp = 0;
 
   /** Page number cached by each entry (NaN: empty). */
   protected readonly tags = new Float64Array(3 * PAGE_CACHE_SLOTS).fill(Number.NaN);
@@ -76,6 +92,12 @@ export abstract class PageCache {
   flush(): void {
     this.tags.fill(Number.NaN);
     this.views.fill(null);
+    this.stamp++;
+  }
+
+  /** The RAM's generation: a page view is current while its `generation` equals it. */
+  get ramGeneration(): number {
+    return this.ram.generation;
   }
 
   /** Fills entry `index` with `page` → `frame`, with the live RAM view behind it when it is writable RAM. */
@@ -92,11 +114,11 @@ export abstract class PageCache {
    */
   read(va: number, size: 1 | 2 | 4 | 8, access: number, out: U64Halves): boolean {
     this.walkReferences = 0;
-    const offset = va % PAGE;
+    const offset = va & OFFSET_MASK;
     if (offset + size > PAGE) return this.readSplit(va, size, access, out);
     const pa = this.translate(va, access);
     if (pa < 0) return false;
-    if (this.interceptPage >= 0 && pa - (pa % PAGE) === this.interceptPage) return this.intercepted(pa);
+    if (this.interceptPage >= 0 && pa - (pa & OFFSET_MASK) === this.interceptPage) return this.intercepted(pa);
     const entry = this.lastEntry;
     if (entry >= 0) {
       const view = this.views[entry] ?? null;
@@ -115,7 +137,7 @@ export abstract class PageCache {
       }
     }
     this.beforeDeviceAccess?.();
-    const target = this.space.read(pa, size, out);
+    const target = this.physicalRead(pa, size, out);
     this.lastTarget = target;
     if (target === 'unclaimed') {
       out.lo = size === 8 ? 0xffff_ffff : 2 ** (size * 8) - 1;
@@ -127,11 +149,11 @@ export abstract class PageCache {
   /** Writes `size` bytes at `va`; false on a fault. A write to nothing or to ROM is dropped. */
   write(va: number, size: 1 | 2 | 4 | 8, lo: number, hi: number, access: number): boolean {
     this.walkReferences = 0;
-    const offset = va % PAGE;
+    const offset = va & OFFSET_MASK;
     if (offset + size > PAGE) return this.writeSplit(va, size, lo, hi, access);
     const pa = this.translate(va, access | this.writeAccess);
     if (pa < 0) return false;
-    if (this.interceptPage >= 0 && pa - (pa % PAGE) === this.interceptPage) return this.intercepted(pa);
+    if (this.interceptPage >= 0 && pa - (pa & OFFSET_MASK) === this.interceptPage) return this.intercepted(pa);
     const entry = this.lastEntry;
     if (entry >= 0) {
       const view = this.views[entry] ?? null;
@@ -153,8 +175,39 @@ export abstract class PageCache {
       }
     }
     this.beforeDeviceAccess?.();
-    this.lastTarget = this.space.write(pa, size, lo, hi);
+    this.lastTarget = this.physicalWrite(pa, size, lo, hi);
     return true;
+  }
+
+  /**
+   * A physical read not served from a page view: as the physical address
+   * space does it (RAM where RAM backs the access, else the device that
+   * claims it; the CPUs' spaces give RAM priority), with the common case of
+   * a 1-4 byte device register reached without the space's argument checks
+   * (the address is a translation's result).
+   */
+  private physicalRead(pa: number, size: 1 | 2 | 4 | 8, out: U64Halves): PhysicalAccessResult {
+    if (size !== 8 && !this.ram.isBacked(pa, size)) {
+      const m = this.space.mmio.lookup(pa);
+      if (m !== undefined && pa + size <= m.base + m.size) {
+        out.lo = m.device.mmioRead(pa - m.base, size);
+        out.hi = 0;
+        return 'mmio';
+      }
+    }
+    return this.space.read(pa, size, out);
+  }
+
+  /** A physical write not served from a page view (see {@link physicalRead}). */
+  private physicalWrite(pa: number, size: 1 | 2 | 4 | 8, lo: number, hi: number): PhysicalAccessResult {
+    if (size !== 8 && !this.ram.isBacked(pa, size)) {
+      const m = this.space.mmio.lookup(pa);
+      if (m !== undefined && pa + size <= m.base + m.size) {
+        m.device.mmioWrite(pa - m.base, size, lo);
+        return 'mmio';
+      }
+    }
+    return this.space.write(pa, size, lo, hi);
   }
 
   /**
@@ -164,33 +217,35 @@ export abstract class PageCache {
    * (a device, a split, an uncached translation, an intercepted page) or the
    * translation faults: then use `read`/`write`, which produce the fault.
    * A writer through the words must call `noteWritten` while the memory is
-   * `observed` (see {@link noteWords}). Used for the multi-word accesses of
+   * `observed` (see {@link notePhysical}, with {@link lastPhysical}). Used for the multi-word accesses of
    * exception entry and return (a gate, a stack frame).
    */
   ramWords(va: number, bytes: number, access: number): Uint32Array | null {
-    const offset = va % PAGE;
+    const offset = va & OFFSET_MASK;
     if ((offset & 3) !== 0 || offset + bytes > PAGE) return null;
     this.walkReferences = 0;
     const pa = this.translate(va, access);
     const entry = this.lastEntry;
     if (pa < 0 || entry < 0) return null;
-    if (this.interceptPage >= 0 && pa - (pa % PAGE) === this.interceptPage) return null;
+    if (this.interceptPage >= 0 && pa - (pa & OFFSET_MASK) === this.interceptPage) return null;
     const view = this.views[entry] ?? null;
     if (view === null || view.generation !== this.ram.generation) return null;
     this.lastTarget = 'ram';
     this.wordIndex = offset >>> 2;
+    this.lastView = view;
+    this.lastPhysical = pa;
     return view.words;
   }
 
-  /** Tells write observers about `bytes` bytes written at `va` through {@link ramWords} (the last translation's page). */
-  noteWords(va: number, bytes: number): void {
+  /** Tells write observers about `bytes` bytes written through a page view at physical `pa` (see {@link ramWords}). */
+  notePhysical(pa: number, bytes: number): void {
     const ram = this.ram;
-    if (ram.observed) ram.noteWritten(this.frames[this.lastEntry]! + (va % PAGE), bytes);
+    if (ram.observed) ram.noteWritten(pa, bytes);
   }
 
   /** An access that crosses a page: both pages are translated (and may fault) before any byte moves. */
   private readSplit(va: number, size: number, access: number, out: U64Halves): boolean {
-    const first = PAGE - (va % PAGE);
+    const first = PAGE - (va & OFFSET_MASK);
     if (this.translate(va, access) < 0 || this.translate(va + first, access) < 0) return false;
     let lo = 0;
     let hi = 0;
@@ -208,7 +263,7 @@ export abstract class PageCache {
   }
 
   private writeSplit(va: number, size: number, lo: number, hi: number, access: number): boolean {
-    const first = PAGE - (va % PAGE);
+    const first = PAGE - (va & OFFSET_MASK);
     const w = access | this.writeAccess;
     if (this.translate(va, w) < 0 || this.translate(va + first, w) < 0) return false;
     for (let i = 0; i < size; i++) {

@@ -5,7 +5,7 @@
  * does at boot.
  */
 import { Clock, MmioBus, MsrBus, PhysicalMemory, PioBus, RecordingTracer } from '@hvsim/core';
-import { APIC_REG, ApicBus, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, LocalApic, X2APIC_MSR_BASE } from '@hvsim/lapic';
+import { APIC, ApicBus, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, LocalApic, X2APIC_MSR_BASE } from '@hvsim/lapic';
 import { X86Guest } from '../guest/guest.js';
 import type { Op } from '../guest/ops.js';
 import { GuestProgram } from '../guest/program.js';
@@ -72,12 +72,12 @@ export function* enablePaging(g: X86Guest, firstGiB = 1): Generator<Op, void, nu
 
 /** Software-enables the local APIC (SVR bit 8, spurious vector 0xFF). */
 export function* enableApic(g: X86Guest): Generator<Op, void, number> {
-  yield g.st32(LAYOUT.APIC + APIC_REG.APIC_SVR, 0x1ff);
+  yield g.st32(LAYOUT.APIC + APIC.SVR, 0x1ff);
 }
 
 /** An xAPIC EOI. */
 export function eoi(g: X86Guest): Op {
-  return g.st32(LAYOUT.APIC + APIC_REG.APIC_EOI, 0);
+  return g.st32(LAYOUT.APIC + APIC.EOI, 0);
 }
 
 /** `n` CPUs sharing RAM, a clock and an APIC bus; each CPU has its own APIC on its own MMIO view. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Clock } from '@hvsim/core';
-import { APIC_REG } from '@hvsim/lapic';
+import { APIC } from '@hvsim/lapic';
 import type { X86Guest } from '../guest/guest.js';
 import type { Op } from '../guest/ops.js';
 import { LAYOUT, enableApic, eoi, setGate, smpMachine } from '../test-support/x86-machine.js';
@@ -84,8 +84,8 @@ describe('CpuScheduler', () => {
       yield* setGate(g, 0x40, { target: 0x2000_0000 });
       yield* enableApic(g);
       for (let round = 1; round <= 3; round++) {
-        yield g.st32(LAYOUT.APIC + APIC_REG.APIC_ICR_HIGH, 1 << 24);
-        yield g.st32(LAYOUT.APIC + APIC_REG.APIC_ICR_LOW, 0x40); // fixed IPI to APIC 1
+        yield g.st32(LAYOUT.APIC + APIC.ICR_HIGH, 1 << 24);
+        yield g.st32(LAYOUT.APIC + APIC.ICR_LOW, 0x40); // fixed IPI to APIC 1
         const sent = cpu0.cpu.localTime;
         while ((yield g.ld32(FLAG)) < round) yield g.pause();
         received.push([round, cpu0.cpu.localTime - sent]);

@@ -11,10 +11,15 @@ export const CPU_CONSTANTS = Object.freeze({
   SHADOW_NONE: 0,
   SHADOW_STI: 1,
   SHADOW_MOV_SS: 2,
+  /** `0x100000000` */
   TWO_32: 0x1_0000_0000,
   EFER_WRITABLE: EFER.SCE | EFER.LME | EFER.NXE,
   /** CR4 bits the MMU implements. */
   CR4_MODELLED: CR4.PAE | CR4.PGE | CR4.PCIDE | CR4.SMEP | CR4.SMAP | CR4.PKE,
+  /** The x2APIC MSR range (SDM 3A 11.12.1, Table 11-6). Value `0x800`. */
+  X2APIC_MSR_FIRST: 0x800,
+  /** `0x8ff` */
+  X2APIC_MSR_LAST: 0x8ff,
   /** `pendingSignals` bits of a local APIC. */
   PENDING_NMI: 1,
   PENDING_EXTINT: 16,

@@ -25,6 +25,13 @@ export interface X86InterruptController {
   readCr8(): number;
   /** CR8 writes it (a #GP for values above 15 is the controller's). */
   writeCr8(value: number): void;
+  /**
+   * RDMSR of an x2APIC MSR (0x800-0x8FF), when the controller has them: the
+   * processor's own APIC answers those (SDM 3A 11.12.1), not the MSR bus.
+   */
+  readMsr?(index: number): bigint;
+  /** WRMSR of an x2APIC MSR; the value as a number when below 2^53 (a LocalApic takes either). */
+  writeMsr?(index: number, value: bigint | number): void;
 }
 
 /** Options of an {@link X86Cpu}. */

@@ -24,7 +24,7 @@ export const CPUID_FEATURE = {
   ECX_X2APIC: 1 << 21,
   /** ECX bit 24: TSC deadline. */
   ECX_TSC_DEADLINE: 1 << 24,
-  /** ECX bit 31: running under a hypervisor (0 natively). */
+  /** ECX bit 31: running under a hypervisor (0 natively). Value `0x80000000`. */
   ECX_HYPERVISOR: 0x8000_0000,
   /** EDX bit 4: TSC. */
   EDX_TSC: 1 << 4,

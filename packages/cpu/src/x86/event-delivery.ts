@@ -6,11 +6,14 @@
  * reflected exceptions) and the VM exit itself with the guest-state area
  * (SDM 3C 27.3.2, 28.3).
  */
-import { UsageError } from '@hvsim/core';
+import { UsageError, type PageView } from '@hvsim/core';
 import { ACCESS as IMPORTED_ACCESS } from '@hvsim/mmu';
 import { INTR_TYPE, VMCS_FIELD, type GuestEvent, type VmExitInfo } from '@hvsim/vmcs';
 import { FRAME_STATE as IMPORTED_FRAME_STATE } from '../guest/frames.js';
+import type { X86Guest } from '../guest/guest.js';
+import type { CodeEntry } from '../guest/program.js';
 import { SECOND_FAULT, combineFaults, exceptionClass, hasErrorCode } from './exception-class.js';
+import { IdtGateCache } from './idt-gate-cache.js';
 import { FAULT_VM_EXIT } from './linear-memory.js';
 import * as regs from './regs.js';
 import { CPU_CONSTANTS } from './cpu-constants.js';
@@ -23,9 +26,38 @@ const ACCESS = IMPORTED_ACCESS;
 const FRAME_STATE = IMPORTED_FRAME_STATE;
 const { GATE_DWORD1, GATE_SIZE, GATE_TYPE, KERNEL_SELECTOR, RFLAGS, SELECTOR_ERROR, VECTOR } = regs;
 const { KIND, SHADOW_NONE, TWO_32 } = CPU_CONSTANTS;
+// The guest-state fields every exit saves and every entry loads (SDM 3C 28.3, 27.3.2).
+const { GUEST_RIP, GUEST_RSP, GUEST_RFLAGS, GUEST_CR0, GUEST_CR3, GUEST_CR4, GUEST_IA32_EFER, GUEST_IDTR_BASE, GUEST_IDTR_LIMIT } = VMCS_FIELD;
 
 /** Event delivery and VM exits of an x86 CPU (see the file comment); `X86Cpu` is the class to use. */
 export class X86EventDelivery extends X86CpuState {
+  /** Gates decoded by earlier deliveries, used only while provably unchanged (see idt-gate-cache.ts). */
+  protected readonly gateCache = new IdtGateCache();
+
+  /** The gate `readGate` read: target, type, and whether it came through one RAM page view. */
+  private gateTarget = 0;
+
+  private gateType = 0;
+
+  private gateFromView = false;
+
+  /** Words 0-2 of the gate `readGate` read, as read. */
+  private readonly gateWords = new Uint32Array(3);
+
+  /**
+   * The stack page the last event frame was pushed on: its linear page, the
+   * translation stamp it was translated under (for a supervisor write), its
+   * live RAM view and physical page. The next push and the IRET on that page
+   * use it while the stamp and the view hold, as the translation cache would.
+   */
+  private stackPage = -1;
+
+  private stackStamp = -1;
+
+  private stackView: PageView | null = null;
+
+  protected stackPhysical = 0;
+
   /**
    * Delivers an event through the IDT; a fault while doing so is delivered
    * instead, or becomes #DF, or shuts the CPU down (SDM 3A 6.15, Table 6-5).
@@ -71,15 +103,124 @@ export class X86EventDelivery extends X86CpuState {
   /** One delivery attempt; false with the fault in `memory.fault*` when it faulted. */
   protected tryDeliver(vector: number, kind: number, errorCode: number, ext: number): boolean {
     const mem = this.memory;
-    const gateAddress = this.idtBase + vector * GATE_SIZE;
-    const selectorError = (vector << 3) | SELECTOR_ERROR.IDT | ext;
     // SDM 3A 6.14.1: the gate must lie within the IDT limit.
-    if (vector * GATE_SIZE + GATE_SIZE - 1 > this.idtLimit) return this.raise(VECTOR.GP, selectorError);
+    if (vector * GATE_SIZE + GATE_SIZE - 1 > this.idtLimit) return this.raise(VECTOR.GP, (vector << 3) | SELECTOR_ERROR.IDT | ext);
+    const gates = this.gateCache;
+    const stamp = mem.translationStamp();
+    let target: number;
+    let type: number;
+    let code: CodeEntry<X86Guest> | undefined;
+    const cached = gates.lookup(vector, this.idtBase, stamp, mem.ramGeneration);
+    // The page view the gate was read through, to remember it (null: read access by access, not cached).
+    let gateView: PageView | null = null;
+    let gateAt = 0;
+    if (cached) {
+      // The same gate, read the same way, as the last delivery of this vector decoded (see idt-gate-cache.ts).
+      target = gates.target;
+      type = gates.type;
+      code = gates.code ?? this.program.at(target);
+    } else {
+      if (!this.readGate(vector, ext)) return false;
+      target = this.gateTarget;
+      type = this.gateType;
+      if (this.gateFromView) {
+        gateView = mem.lastView;
+        gateAt = mem.wordIndex;
+      }
+      code = this.program.at(target);
+    }
+    // The frame (SDM 3A 6.14.2): RSP aligned to 16 bytes, then SS, RSP, RFLAGS, CS, RIP and the error code.
+    const pushError = kind === KIND.EXCEPTION && hasErrorCode(vector);
+    const oldRsp = this.rsp;
+    let sp = oldRsp - (oldRsp & 15);
+    const interrupted = this.frames.top;
+    const rip = interrupted ? interrupted.rip : 0;
+    const frameBytes = pushError ? 48 : 40;
+    const stack = this.stackWords(sp - frameBytes, frameBytes, true);
+    if (stack !== null) {
+      // The whole frame in one RAM page, translated once: written straight into the page, from the
+      // top down (SS, RSP, RFLAGS, CS, RIP, error code; selectors, RFLAGS and the error code have high halves of 0).
+      const w = mem.wordIndex + frameBytes / 4;
+      stack[w - 2] = KERNEL_SELECTOR.SS;
+      stack[w - 1] = 0;
+      this.putQword(stack, w - 2, oldRsp);
+      stack[w - 6] = this.rflags;
+      stack[w - 5] = 0;
+      stack[w - 8] = KERNEL_SELECTOR.CS;
+      stack[w - 7] = 0;
+      this.putQword(stack, w - 8, rip);
+      if (pushError) {
+        stack[w - 12] = errorCode >>> 0;
+        stack[w - 11] = 0;
+      }
+      sp -= frameBytes;
+      mem.notePhysical(this.stackPhysical + (sp & 0xfff), frameBytes);
+    } else {
+      if (!this.push(sp -= 8, KERNEL_SELECTOR.SS) || !this.push(sp -= 8, oldRsp) || !this.push(sp -= 8, this.rflags) || !this.push(sp -= 8, KERNEL_SELECTOR.CS) || !this.push(sp -= 8, rip)) return false;
+      if (pushError && !this.push(sp -= 8, errorCode >>> 0)) return false;
+    }
+    if (!cached) {
+      // The first instruction of the handler is fetched from the gate's target (a cached gate's fetch translated under this stamp).
+      if (mem.translate(target, ACCESS.FETCH) < 0) return false;
+      if (gateView !== null) gates.store(vector, this.idtBase, stamp, gateView, gateAt, this.gateWords[0]!, this.gateWords[1]!, this.gateWords[2]!, target, type, code);
+    }
+    this.rsp = sp;
+    this.rflags &= ~RFLAGS.TF;
+    if (type === GATE_TYPE.INTERRUPT) this.rflags &= ~RFLAGS.IF;
+    if (kind === KIND.NMI) this.nmiBlocked = true;
+    this.shadow = SHADOW_NONE;
+    this.halted = false;
+    this.counters.delivered[vector]!++;
+    this.charge(this.costs.eventDelivery);
+    const pushedError = pushError ? errorCode >>> 0 : -1;
+    this.frames.enter(code, target, this.guest, vector, pushedError);
+    this.traceDelivery(vector, kind, pushError ? errorCode : -1);
+    return true;
+  }
+
+  /**
+   * The live words of the RAM page holding an event frame of `bytes` bytes
+   * at linear `va` (first word at `memory.wordIndex`), for a supervisor write
+   * (a push) or read (IRET), or null when it is no such RAM or would fault
+   * (then access by access, which faults). After a write, `stackPhysical`
+   * is the page's physical address.
+   */
+  protected stackWords(va: number, bytes: number, write: boolean): Uint32Array | null {
+    const mem = this.memory;
+    const offset = va & 0xfff;
+    const view = this.stackView;
+    if (view !== null && va - offset === this.stackPage && (offset & 3) === 0 && offset + bytes <= 0x1000 && this.stackStamp === mem.translationStamp() && view.generation === mem.ramGeneration) {
+      mem.wordIndex = offset >>> 2;
+      return view.words;
+    }
+    const words = mem.ramWords(va, bytes, write ? ACCESS.WRITE | ACCESS.IMPLICIT : ACCESS.READ | ACCESS.IMPLICIT);
+    // Only a write's translation is remembered: it allows the reads of IRET too.
+    if (words !== null && write) {
+      this.stackPage = va - offset;
+      this.stackStamp = mem.translationStamp();
+      this.stackView = mem.lastView;
+      this.stackPhysical = mem.lastPhysical - offset;
+    }
+    return words;
+  }
+
+  /**
+   * Reads and checks the gate of `vector` (SDM 3A 6.12.1.1, 6.14.1): true
+   * with its target and type in `gateTarget`/`gateType` (and whether it was
+   * read through one RAM page view, `memory.lastView` at `memory.wordIndex`,
+   * in `gateFromView`); false with the fault recorded (#NP for a
+   * not-present gate, #GP for a type that is no 64-bit interrupt or trap
+   * gate, or the fault of reading it).
+   */
+  protected readGate(vector: number, ext: number): boolean {
+    const mem = this.memory;
+    const gateAddress = this.idtBase + vector * GATE_SIZE;
     let dword0: number;
     let dword1: number;
     let offsetHigh: number;
     // The 16-byte gate through one translation and the RAM page view when it can (else access by access, which faults).
     const gate = mem.ramWords(gateAddress, GATE_SIZE, ACCESS.READ | ACCESS.IMPLICIT);
+    this.gateFromView = gate !== null;
     if (gate !== null) {
       const at = mem.wordIndex;
       dword0 = gate[at]!;
@@ -93,58 +234,23 @@ export class X86EventDelivery extends X86CpuState {
       if (!mem.read(gateAddress + 8, 4, ACCESS.READ | ACCESS.IMPLICIT, h)) return false;
       offsetHigh = h.lo;
     }
-    const offsetLow = dword0 & 0xffff;
-    const offsetMid = dword1 >>> 16;
+    const words = this.gateWords;
+    words[0] = dword0;
+    words[1] = dword1;
+    words[2] = offsetHigh;
+    const selectorError = (vector << 3) | SELECTOR_ERROR.IDT | ext;
     const type = (dword1 >>> GATE_DWORD1.TYPE.lsb) & 0xf;
-    // SDM 3A 6.12.1.1: a not-present gate is #NP; a type that is no 64-bit interrupt or trap gate is #GP.
     if ((dword1 & (1 << GATE_DWORD1.P.lsb)) === 0) return this.raise(VECTOR.NP, selectorError);
     if (type !== GATE_TYPE.INTERRUPT && type !== GATE_TYPE.TRAP) return this.raise(VECTOR.GP, selectorError);
-    const target = offsetLow + offsetMid * 0x1_0000 + offsetHigh * TWO_32;
-    // The frame (SDM 3A 6.14.2): RSP aligned to 16 bytes, then SS, RSP, RFLAGS, CS, RIP and the error code.
-    const pushError = kind === KIND.EXCEPTION && hasErrorCode(vector);
-    const oldRsp = this.rsp;
-    let sp = oldRsp - (oldRsp % 16);
-    const interrupted = this.frames.top;
-    const rip = interrupted ? interrupted.rip : 0;
-    const frameBytes = pushError ? 48 : 40;
-    const stack = mem.ramWords(sp - frameBytes, frameBytes, ACCESS.WRITE | ACCESS.IMPLICIT);
-    if (stack !== null) {
-      // The whole frame in one RAM page, translated once: written straight into the page.
-      let w = mem.wordIndex + frameBytes / 4;
-      w = this.putQword(stack, w, KERNEL_SELECTOR.SS);
-      w = this.putQword(stack, w, oldRsp);
-      w = this.putQword(stack, w, this.rflags);
-      w = this.putQword(stack, w, KERNEL_SELECTOR.CS);
-      w = this.putQword(stack, w, rip);
-      if (pushError) this.putQword(stack, w, errorCode >>> 0);
-      sp -= frameBytes;
-      mem.noteWords(sp, frameBytes);
-    } else {
-      if (!this.push(sp -= 8, KERNEL_SELECTOR.SS) || !this.push(sp -= 8, oldRsp) || !this.push(sp -= 8, this.rflags) || !this.push(sp -= 8, KERNEL_SELECTOR.CS) || !this.push(sp -= 8, rip)) return false;
-      if (pushError && !this.push(sp -= 8, errorCode >>> 0)) return false;
-    }
-    // The first instruction of the handler is fetched from the gate's target.
-    if (mem.translate(target, ACCESS.FETCH) < 0) return false;
-    this.rsp = sp;
-    this.rflags &= ~RFLAGS.TF;
-    if (type === GATE_TYPE.INTERRUPT) this.rflags &= ~RFLAGS.IF;
-    if (kind === KIND.NMI) this.nmiBlocked = true;
-    this.shadow = SHADOW_NONE;
-    this.halted = false;
-    this.counters.delivered[vector] = (this.counters.delivered[vector] ?? 0) + 1;
-    this.charge(this.costs.eventDelivery);
-    const code = this.program.at(target);
-    const pushedError = pushError ? errorCode >>> 0 : -1;
-    if (code) this.frames.push(code.code(this.guest, vector, pushedError), target, code.name, vector, pushedError);
-    else this.frames.push(null, target, `no code at 0x${target.toString(16)}`, vector, pushedError);
-    this.traceDelivery(vector, kind, pushError ? errorCode : -1);
+    this.gateTarget = (dword0 & 0xffff) + (dword1 >>> 16) * 0x1_0000 + offsetHigh * TWO_32;
+    this.gateType = type;
     return true;
   }
 
   /** Stores a quadword below word index `w` of a page view (a push); returns the new index. */
   protected putQword(words: Uint32Array, w: number, value: number): number {
     words[w - 2] = value >>> 0;
-    words[w - 1] = Math.floor(value / TWO_32) >>> 0;
+    words[w - 1] = value < TWO_32 ? 0 : Math.floor(value / TWO_32) >>> 0;
     return w - 2;
   }
 
@@ -225,15 +331,15 @@ export class X86EventDelivery extends X86CpuState {
     const vmcs = this.vmx?.currentVmcs;
     if (!vmcs) return;
     const top = this.frames.top;
-    vmcs.write(VMCS_FIELD.GUEST_RIP, top ? top.rip : 0);
-    vmcs.write(VMCS_FIELD.GUEST_RSP, this.rsp);
-    vmcs.write(VMCS_FIELD.GUEST_RFLAGS, this.rflags);
-    vmcs.write(VMCS_FIELD.GUEST_CR0, this.cr0);
-    vmcs.write(VMCS_FIELD.GUEST_CR3, this.cr3);
-    vmcs.write(VMCS_FIELD.GUEST_CR4, this.cr4);
-    vmcs.write(VMCS_FIELD.GUEST_IA32_EFER, this.efer);
-    vmcs.write(VMCS_FIELD.GUEST_IDTR_BASE, this.idtBase);
-    vmcs.write(VMCS_FIELD.GUEST_IDTR_LIMIT, this.idtLimit);
+    vmcs.write(GUEST_RIP, top ? top.rip : 0);
+    vmcs.write(GUEST_RSP, this.rsp);
+    vmcs.write(GUEST_RFLAGS, this.rflags);
+    vmcs.write(GUEST_CR0, this.cr0);
+    vmcs.write(GUEST_CR3, this.cr3);
+    vmcs.write(GUEST_CR4, this.cr4);
+    vmcs.write(GUEST_IA32_EFER, this.efer);
+    vmcs.write(GUEST_IDTR_BASE, this.idtBase);
+    vmcs.write(GUEST_IDTR_LIMIT, this.idtLimit);
   }
 
   /** The guest-state area as VM entry loads it (SDM 3C 27.3.2); unchanged control registers are not reloaded. */
@@ -241,20 +347,20 @@ export class X86EventDelivery extends X86CpuState {
     const vmcs = this.vmx?.currentVmcs;
     if (!vmcs) return;
     const top = this.frames.top;
-    const rip = vmcs.readNumber(VMCS_FIELD.GUEST_RIP);
+    const rip = vmcs.readNumber(GUEST_RIP);
     if (top) {
       // The hypervisor skipped the pending operation by advancing RIP (its result is 0).
       if (rip === top.rip + 1 && top.state === FRAME_STATE.RETRY) this.complete(top, 0);
       else if (rip !== top.rip) throw new UsageError('bad-state', `VM entry at GUEST_RIP 0x${rip.toString(16)}, but the guest code (${top.name}) is at 0x${top.rip.toString(16)}: only skipping the pending operation (RIP + 1) is supported`);
     }
-    this.rsp = vmcs.readNumber(VMCS_FIELD.GUEST_RSP);
-    this.rflags = (vmcs.readNumber(VMCS_FIELD.GUEST_RFLAGS) | RFLAGS.FIXED1) >>> 0;
-    this.idtBase = vmcs.readNumber(VMCS_FIELD.GUEST_IDTR_BASE);
-    this.idtLimit = vmcs.readNumber(VMCS_FIELD.GUEST_IDTR_LIMIT) & 0xffff;
-    const efer = vmcs.readNumber(VMCS_FIELD.GUEST_IA32_EFER);
-    const cr4 = vmcs.readNumber(VMCS_FIELD.GUEST_CR4);
-    const cr3 = vmcs.readNumber(VMCS_FIELD.GUEST_CR3);
-    const cr0 = vmcs.readNumber(VMCS_FIELD.GUEST_CR0) >>> 0;
+    this.rsp = vmcs.readNumber(GUEST_RSP);
+    this.rflags = (vmcs.readNumber(GUEST_RFLAGS) | RFLAGS.FIXED1) >>> 0;
+    this.idtBase = vmcs.readNumber(GUEST_IDTR_BASE);
+    this.idtLimit = vmcs.readNumber(GUEST_IDTR_LIMIT) & 0xffff;
+    const efer = vmcs.readNumber(GUEST_IA32_EFER);
+    const cr4 = vmcs.readNumber(GUEST_CR4);
+    const cr3 = vmcs.readNumber(GUEST_CR3);
+    const cr0 = vmcs.readNumber(GUEST_CR0) >>> 0;
     if (efer !== this.efer) this.efer = efer;
     // CR4 keeps every bit the VMCS holds (VMXE included): the MMU reads only the paging ones.
     if (cr4 !== this.cr4) this.loadCr4(cr4);

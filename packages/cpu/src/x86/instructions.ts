@@ -21,7 +21,9 @@ const OP = IMPORTED_OP;
 const ACCESS = IMPORTED_ACCESS;
 const FRAME_STATE = IMPORTED_FRAME_STATE;
 const { CR0, CR4, EFER, RFLAGS, VECTOR, X86_MSR } = regs;
-const { KIND, SHADOW_STI, SHADOW_MOV_SS, TWO_32, EFER_WRITABLE, CR4_MODELLED } = CPU_CONSTANTS;
+const { KIND, SHADOW_STI, SHADOW_MOV_SS, TWO_32, EFER_WRITABLE, CR4_MODELLED, X2APIC_MSR_FIRST, X2APIC_MSR_LAST } = CPU_CONSTANTS;
+/** The exit information of an EPT exit, filled per exit (reportExit copies it: nothing allocated per MMIO exit). */
+const eptExitInfo = { qualification: 0, guestPhysicalAddress: 0, guestLinearAddress: 0 };
 
 /** The operations of an x86 CPU (see the file comment); `X86Cpu` is the class to use. */
 export class X86Instructions extends X86EventDelivery {
@@ -41,7 +43,7 @@ export class X86Instructions extends X86EventDelivery {
 
   protected execute(op: Op, frame: Frame): void {
     const costs = this.costs;
-    this.counters.ops[op.code] = (this.counters.ops[op.code] ?? 0) + 1;
+    this.counters.ops[op.code]!++;
     this.charge(costs.op);
     switch (op.code) {
       case OP.LOAD:
@@ -169,7 +171,10 @@ export class X86Instructions extends X86EventDelivery {
     const mem = this.memory;
     if (mem.faultVector === FAULT_VM_EXIT) {
       this.stopAt(frame, op);
-      const o = this.vmx!.reportExit(mem.exitReason, { qualification: mem.exitQualification, guestPhysicalAddress: mem.exitGuestPhysical, guestLinearAddress: mem.exitGuestLinear });
+      eptExitInfo.qualification = mem.exitQualification;
+      eptExitInfo.guestPhysicalAddress = mem.exitGuestPhysical;
+      eptExitInfo.guestLinearAddress = mem.exitGuestLinear;
+      const o = this.vmx!.reportExit(mem.exitReason, eptExitInfo);
       if (o.kind === 'exit') this.takeExit(o.exit);
       return;
     }
@@ -255,10 +260,13 @@ export class X86Instructions extends X86EventDelivery {
     }
     if (index === X86_MSR.IA32_EFER) return this.complete64(frame, this.efer, 0);
     this.syncClock();
-    if (!this.msrs?.lookup(index)) return this.fault(frame, op, VECTOR.GP, 0);
+    // The x2APIC MSRs are the processor's own APIC's (SDM 3A 11.12.1); others go to the MSR bus.
+    const apic = this.apic;
+    const x2apic = index >= X2APIC_MSR_FIRST && index <= X2APIC_MSR_LAST && apic?.readMsr !== undefined;
+    if (!x2apic && !this.msrs?.lookup(index)) return this.fault(frame, op, VECTOR.GP, 0);
     let value: bigint;
     try {
-      value = this.msrs.read(index);
+      value = x2apic ? apic.readMsr!(index) : this.msrs!.read(index);
     } catch (e) {
       if (e instanceof CpuException) return this.fault(frame, op, e.vector, e.errorCode ?? 0);
       throw e;
@@ -287,9 +295,13 @@ export class X86Instructions extends X86EventDelivery {
       return this.complete(frame, 0);
     }
     this.syncClock();
-    if (!this.msrs?.lookup(index)) return this.fault(frame, op, VECTOR.GP, 0);
+    const apic = this.apic;
+    const x2apic = index >= X2APIC_MSR_FIRST && index <= X2APIC_MSR_LAST && apic?.writeMsr !== undefined;
+    if (!x2apic && !this.msrs?.lookup(index)) return this.fault(frame, op, VECTOR.GP, 0);
     try {
-      this.msrs.write(index, (BigInt(op.c >>> 0) << 32n) | BigInt(op.b >>> 0));
+      // A value below 2^53 goes to the APIC as a number: no bigint on the x2APIC EOI and ICR paths.
+      if (x2apic) apic.writeMsr!(index, op.c < 0x20_0000 ? (op.b >>> 0) + (op.c >>> 0) * TWO_32 : (BigInt(op.c >>> 0) << 32n) | BigInt(op.b >>> 0));
+      else this.msrs!.write(index, (BigInt(op.c >>> 0) << 32n) | BigInt(op.b >>> 0));
     } catch (e) {
       if (e instanceof CpuException) return this.fault(frame, op, e.vector, e.errorCode ?? 0);
       throw e;
@@ -420,7 +432,7 @@ export class X86Instructions extends X86EventDelivery {
     let rflags: number;
     let rsp: number;
     // The 40-byte frame through one translation and the RAM page view when it can (else access by access, which faults).
-    const words = mem.ramWords(base, 40, ACCESS.READ | ACCESS.IMPLICIT);
+    const words = this.stackWords(base, 40, false);
     if (words !== null) {
       const at = mem.wordIndex;
       rip = words[at]! + words[at + 1]! * TWO_32;

@@ -53,6 +53,16 @@ export class X86LinearMemory extends PageCache {
   faultAddress = 0;
 
   private readonly userPage = new Uint8Array(3 * SLOTS);
+  /**
+   * Linear pages whose guest translation ended at an EPT misconfiguration
+   * (KVM's MMIO SPTEs: an emulated APIC, a device), by the same index as the
+   * translation cache, with the guest-physical frame: a later access re-walks
+   * only the EPT for that frame instead of the whole two-dimensional walk.
+   * Dropped with the rest of the cache (MMU epoch, flush).
+   */
+  private readonly exitTags = new Float64Array(3 * SLOTS).fill(Number.NaN);
+  private readonly exitFrames = new Float64Array(3 * SLOTS);
+  private readonly exitUser = new Uint8Array(3 * SLOTS);
   private readonly walk = new WalkResult();
 
   constructor(
@@ -69,7 +79,31 @@ export class X86LinearMemory extends PageCache {
   }
 
   set apicAccessPage(page: number) {
+    if (page === this.interceptPage) return;
     this.interceptPage = page;
+    // The entries stay: every access checks the intercepted page after translating. What callers derived under the
+    // stamp (a gate or stack page view) may lie on the page now intercepted: a new stamp drops it. Ending an
+    // interception (every VM exit) needs neither.
+    if (page >= 0) this.stamp++;
+  }
+
+  /**
+   * The page cache's stamp, after noticing an MMU invalidation: what was
+   * translated under the stamp returned still translates the same while it
+   * is returned again.
+   */
+  translationStamp(): number {
+    const mmu = this.mmu;
+    if (this.paging && mmu.epoch !== this.epoch) {
+      this.flush();
+      this.epoch = mmu.epoch;
+    }
+    return this.stamp;
+  }
+
+  override flush(): void {
+    super.flush();
+    this.exitTags.fill(Number.NaN);
   }
 
   protected override intercepted(pa: number): boolean {
@@ -82,6 +116,26 @@ export class X86LinearMemory extends PageCache {
    * physical address, or -1 with the fault recorded.
    */
   translate(va: number, access: number): number {
+    if (this.paging && this.mmu.epoch === this.epoch) {
+      // A hit in the CPU-side cache: one table per kind of supervisor access (read, write, fetch); user-mode
+      // accesses are not cached. A tag is a canonical page number, so no negative, NaN or non-canonical address
+      // matches one; an integer offset leaves only valid addresses.
+      const page = Math.floor(va / PAGE);
+      const index = ((access & ACCESS.WRITE) !== 0 ? WRITE_TABLE * SLOTS : (access & ACCESS.FETCH) !== 0 ? FETCH_TABLE * SLOTS : 0) + (page & (SLOTS - 1));
+      const offset = va - page * PAGE;
+      // An implicit access (a gate read, a frame push) may use an entry only for a supervisor page:
+      // SMAP makes implicit accesses to user pages fault whatever RFLAGS.AC says (SDM 3A 4.6.1).
+      if (this.tags[index] === page && (offset | 0) === offset && (access & ACCESS.USER) === 0 && ((access & ACCESS.IMPLICIT) === 0 || this.userPage[index] === 0)) {
+        this.cacheHits++;
+        this.lastEntry = index;
+        return this.frames[index]! + offset;
+      }
+    }
+    return this.translateMiss(va, access);
+  }
+
+  /** A translation the CPU-side cache does not hold (or paging off): the MMU, or the linear address itself. */
+  private translateMiss(va: number, access: number): number {
     if (!Number.isSafeInteger(va) || va < 0) throw new UsageError('bad-argument', `linear address must be a non-negative safe integer, got ${describeValue(va)}`);
     this.lastEntry = -1;
     if (!this.paging) {
@@ -101,18 +155,36 @@ export class X86LinearMemory extends PageCache {
     const table = (access & ACCESS.WRITE) !== 0 ? WRITE_TABLE : (access & ACCESS.FETCH) !== 0 ? FETCH_TABLE : READ_TABLE;
     const cacheable = (access & ACCESS.USER) === 0;
     const index = table * SLOTS + slot;
-    // An implicit access (a gate read, a frame push) may use an entry only for a supervisor page:
-    // SMAP makes implicit accesses to user pages fault whatever RFLAGS.AC says (SDM 3A 4.6.1).
     if (cacheable && this.tags[index] === page && ((access & ACCESS.IMPLICIT) === 0 || this.userPage[index] === 0)) {
       this.cacheHits++;
       this.lastEntry = index;
       return this.frames[index]! + (va - page * PAGE);
+    }
+    if (cacheable && this.exitTags[index] === page && ((access & ACCESS.IMPLICIT) === 0 || this.exitUser[index] === 0)) {
+      const gpa = this.exitFrames[index]! + (va - page * PAGE);
+      const nested = mmu.nested;
+      if (nested !== null) {
+        // The guest's own translation is cached (as a TLB holds it until an invalidation); the EPT entry is read again, so a
+        // changed SPTE is seen at once (SDM 3C 29.4.2: nothing is cached from a misconfigured EPT entry).
+        const r = nested.ept.walk(gpa, (access & ACCESS.FETCH) !== 0 ? EPT_FETCH : (access & ACCESS.WRITE) !== 0 ? EPT_WRITE : EPT_READ, this.walk);
+        this.walkReferences += r.references;
+        if (r.status === 'ept-misconfig') {
+          this.cacheHits++;
+          return this.eptExit(r.status, r.exitQualification, gpa, va);
+        }
+      }
+      this.exitTags[index] = Number.NaN;
     }
     this.cacheMisses++;
     const r = mmu.translate(va, access, this.walk);
     this.walkReferences += r.references;
     if (r.status !== 'ok') {
       if (r.status === 'page-fault') return this.fail(VECTOR.PF, r.errorCode, va);
+      if (r.status === 'ept-misconfig' && cacheable && mmu.nested !== null) {
+        this.exitTags[index] = page;
+        this.exitFrames[index] = r.guestPhysicalAddress - (va - page * PAGE);
+        this.exitUser[index] = r.user ? 1 : 0;
+      }
       if (r.status === 'ept-violation' || r.status === 'ept-misconfig') return this.eptExit(r.status, r.exitQualification, r.guestPhysicalAddress, va);
       throw new UsageError('bad-state', `a translation of 0x${va.toString(16)} ended in ${r.status}: the MMU is neither native nor EPT`);
     }

@@ -22,6 +22,7 @@ export const RFLAGS_RESET = 0x2;
 export const CR0 = {
   PE: 1 << 0,
   WP: 1 << 16,
+  /** `0x80000000` */
   PG: 0x8000_0000,
 } as const;
 
@@ -46,7 +47,9 @@ export const EFER = {
 
 /** MSRs the CPU itself implements (SDM 4, "Model-Specific Registers"). */
 export const X86_MSR = {
+  /** `0x10` */
   IA32_TIME_STAMP_COUNTER: 0x10,
+  /** `0xc0000080` */
   IA32_EFER: 0xc000_0080,
 } as const;
 
@@ -82,7 +85,9 @@ export const GATE_DWORD1 = {
 
 /** Gate types valid in IA-32e mode (SDM 3A 3.5, Table 3-2). */
 export const GATE_TYPE = {
+  /** `0xe` */
   INTERRUPT: 0xe,
+  /** `0xf` */
   TRAP: 0xf,
 } as const;
 

@@ -103,6 +103,54 @@ describe('X86Cpu in VMX non-root operation (SDM 3C 26, 27)', () => {
     expect(values).toEqual([0xfeed]);
   });
 
+  it('exits on every access to a page whose EPT entry is misconfigured (KVM MMIO SPTE) with the same information; the guest translation is kept, the EPT entry read again each time, so a fixed entry is used at once (SDM 3C 29.3.3.1, 29.4.2)', () => {
+    const m = vmxMachine();
+    const MMIO = 0xa0_0000; // guest-linear = guest-physical
+    const values: number[] = [];
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      for (let i = 0; i < 3; i++) yield g.st32(MMIO + 0xb0, i);
+      values.push(yield g.ld32(MMIO + 0xb0));
+    });
+    m.ept.map(MMIO, 0, { pageSize: 4096, permissions: 6 }); // write+execute without read: misconfigured (28.2.3.1)
+    m.cpu.start(GUEST.ENTRY);
+    const nested = m.mmu.nested!;
+    const seen: [number, number, number, number][] = [];
+    for (let i = 0; i < 3; i++) {
+      expect(m.enterAndRun(1_000_000)).toBe('exit');
+      const e = m.cpu.lastExit!;
+      seen.push([e.basicReason, e.guestPhysicalAddress, e.qualification, m.cpu.pendingOperation!.b]);
+      m.cpu.completePendingOperation(); // emulated by the host: skipped
+    }
+    expect(seen).toEqual([0, 1, 2].map((i) => [EXIT_REASON.EPT_MISCONFIG, MMIO + 0xb0, seen[0]![2], i]));
+    // The first store walked both dimensions; the next two re-read only the EPT entry of the cached guest-physical page.
+    expect(nested.stats().eptMisconfigs).toBe(1);
+    expect(nested.ept.misconfigs).toBe(3);
+    // The host makes the page RAM without INVEPT: nothing was cached from the misconfigured entry, so the load reaches RAM.
+    m.memory.write32(0x200_0000 + 0xb0, 0xfeed);
+    m.ept.map(MMIO, 0x200_0000, { pageSize: 4096 });
+    expect(m.enterAndRun(1_000_000)).toBe('finished');
+    expect(values).toEqual([0xfeed]);
+    expect(m.exits.length).toBe(3);
+  });
+
+  it('keeps the MMU epoch (and the CPU-side translations) across VM exits and entries that change no paging control (VPID-tagged TLB, SDM 3C 28.1)', () => {
+    const m = vmxMachine();
+    m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {
+      yield g.st32(GUEST.DATA, 1);
+      yield g.cpuid(0);
+      yield g.st32(GUEST.DATA, 2);
+    });
+    m.cpu.start(GUEST.ENTRY);
+    expect(m.enterAndRun(1_000_000)).toBe('exit');
+    const epoch = m.mmu.epoch;
+    const misses = m.cpu.memory.cacheMisses;
+    m.cpu.completePendingOperation(0);
+    expect(m.enterAndRun(1_000_000)).toBe('finished');
+    expect(m.mmu.epoch).toBe(epoch);
+    // The second store to the data page hit the translation the first one made (the code itself takes no translation).
+    expect(m.cpu.memory.cacheMisses).toBe(misses);
+  });
+
   it('exits on an external interrupt with acknowledge-on-exit and leaves the vector in service at the host APIC (SDM 3C 26.2, 28.2.2)', () => {
     const m = vmxMachine({ pin: PIN_BASED.EXT_INTR_EXITING, exit: VM_EXIT.ACK_INTR_ON_EXIT });
     m.program.define(GUEST.ENTRY, function* main(g: X86Guest): Routine {

@@ -147,7 +147,7 @@ export class X86CpuState extends GuestCpuCore {
     frame.index++;
     frame.state = FRAME_STATE.RESUME;
     frame.result = g.eax;
-    if (this.recording) {
+    if (this.recording && frame.steps === null) {
       frame.record(LOG_KIND.CPUID);
       frame.record(g.eax);
       frame.record(g.eax);
@@ -195,8 +195,12 @@ export class X86CpuState extends GuestCpuCore {
   /** Copies CR0.WP and EFER.NXE into the MMU's paging context. */
   protected syncPagingContext(): void {
     const ctx = this.mmu.context;
-    ctx.cr0Wp = (this.cr0 & CR0.WP) !== 0;
-    ctx.eferNxe = (this.efer & EFER.NXE) !== 0;
+    const wp = (this.cr0 & CR0.WP) !== 0;
+    const nxe = (this.efer & EFER.NXE) !== 0;
+    // Unchanged bits change no translation: the epoch (and every cache keyed on it) stays, as at each VM entry.
+    if (ctx.cr0Wp === wp && ctx.eferNxe === nxe) return;
+    ctx.cr0Wp = wp;
+    ctx.eferNxe = nxe;
     this.mmu.contextChanged();
   }
 

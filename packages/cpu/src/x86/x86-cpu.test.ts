@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LevelLine, UsageError } from '@hvsim/core';
-import { APIC_REG, PicPair } from '@hvsim/lapic';
+import { LevelLine, MsrBus, UsageError } from '@hvsim/core';
+import { APIC, PicPair } from '@hvsim/lapic';
 import type { X86Guest } from '../guest/guest.js';
 import type { Op } from '../guest/ops.js';
 import { LAYOUT, enableApic, enablePaging, eoi, setGate, x86Machine } from '../test-support/x86-machine.js';
@@ -119,9 +119,9 @@ describe('X86Cpu native interrupts (SDM 3A 6.8, 6.12, 6.14; 11.5.4 APIC timer)',
       yield* setGate(g, 0x30, { target: 0x2000_0000 });
       yield* enablePaging(g);
       yield* enableApic(g);
-      yield g.st32(LAYOUT.APIC + APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb); // divide by 1
-      yield g.st32(LAYOUT.APIC + APIC_REG.APIC_LVT_TIMER, (1 << 17) | 0x30); // periodic
-      yield g.st32(LAYOUT.APIC + APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
+      yield g.st32(LAYOUT.APIC + APIC.TIMER_DIVIDE_CONFIG, 0xb); // divide by 1
+      yield g.st32(LAYOUT.APIC + APIC.LVT_TIMER, (1 << 17) | 0x30); // periodic
+      yield g.st32(LAYOUT.APIC + APIC.TIMER_INITIAL_COUNT, 1000);
       while (ticks < 5) {
         yield g.sti();
         yield g.hlt();
@@ -176,7 +176,7 @@ describe('X86Cpu native interrupts (SDM 3A 6.8, 6.12, 6.14; 11.5.4 APIC timer)',
       yield* enableApic(g);
       yield g.int(0x40);
       // A self-IPI of vector 0x40: an external event.
-      yield g.st32(LAYOUT.APIC + APIC_REG.APIC_ICR_LOW, (1 << 18) | 0x40);
+      yield g.st32(LAYOUT.APIC + APIC.ICR_LOW, (1 << 18) | 0x40);
       yield g.sti();
       yield g.compute(1);
       yield g.cli();
@@ -253,13 +253,13 @@ describe('X86Cpu native interrupts (SDM 3A 6.8, 6.12, 6.14; 11.5.4 APIC timer)',
     m.program.define(0x1000_0000, function* main(g: X86Guest): Routine {
       yield* setGate(g, 0x50, { target: 0x2000_0000 });
       yield* enableApic(g);
-      yield g.st32(LAYOUT.APIC + APIC_REG.APIC_ICR_LOW, (1 << 18) | 0x50); // pending, IF = 0
+      yield g.st32(LAYOUT.APIC + APIC.ICR_LOW, (1 << 18) | 0x50); // pending, IF = 0
       yield g.sti();
       order.push('after sti');
       yield g.compute(1);
       order.push('after next');
       yield g.cli();
-      yield g.st32(LAYOUT.APIC + APIC_REG.APIC_ICR_LOW, (1 << 18) | 0x50);
+      yield g.st32(LAYOUT.APIC + APIC.ICR_LOW, (1 << 18) | 0x50);
       yield g.sti();
       yield g.movSs(); // the STI shadow ends, the MOV-SS shadow starts
       order.push('after mov ss');
@@ -327,7 +327,7 @@ describe('X86Cpu native interrupts (SDM 3A 6.8, 6.12, 6.14; 11.5.4 APIC timer)',
     m.program.define(0x1000_0000, function* main(g: X86Guest): Routine {
       yield* setGate(g, 0x21, { target: 0x2000_0000 });
       yield* enableApic(g);
-      yield g.st32(LAYOUT.APIC + APIC_REG.APIC_LVT_LINT0, 7 << 8); // ExtINT
+      yield g.st32(LAYOUT.APIC + APIC.LVT_LINT0, 7 << 8); // ExtINT
       for (const [port, value] of [[0x20, 0x11], [0x21, 0x20], [0x21, 0x04], [0x21, 0x01]] as const) yield g.out(port, value);
       pic.setIrq(1, true);
       yield g.sti();
@@ -373,6 +373,21 @@ describe('X86Cpu host interface', () => {
     expect(() => x86Machine({ bogus: 1 } as never)).toThrow(/unknown X86Cpu option "bogus"/);
   });
 
+  it('delivers through whatever IDT the IDTR holds: with the reset IDTR over zeroed memory an interrupt is #NP, #DF, then shutdown (SDM 3A 6.15 Table 6-5)', () => {
+    const m = x86Machine();
+    m.cpu.setRegisters({ idtBase: 0, idtLimit: 0xffff }); // the reset IDTR; nothing was ever written there
+    m.program.define(0x1000_0000, function* main(g: X86Guest): Routine {
+      yield g.int(0x40);
+      yield g.compute(1);
+    });
+    m.cpu.start(0x1000_0000);
+    expect(m.cpu.run(1_000_000)).toBe('shutdown');
+    expect(m.cpu.isShutdown).toBe(true);
+    const shutdown = m.tracer.events().find((e) => e.kind === 'fault' && e.what === 'triple-fault');
+    expect(shutdown).toMatchObject({ code: VECTOR.NP, args: { delivering: VECTOR.DF } });
+    expect(m.cpu.stats().doubleFaults).toBe(1);
+  });
+
   it('reports a handler that returns without IRET', () => {
     const m = x86Machine();
     m.program.define(0x2000_0000, function* forgetful(g: X86Guest): Routine {
@@ -384,5 +399,104 @@ describe('X86Cpu host interface', () => {
     });
     m.cpu.start(0x1000_0000);
     expect(() => m.cpu.run(100_000)).toThrow(/forgetful returned without IRET/);
+  });
+});
+
+describe('X86Cpu: x2APIC MSRs, CR8 and write protection (SDM 3A 11.12, 11.8.6, 4.7)', () => {
+  it('sends a self IPI and EOIs through x2APIC MSRs, which reach the processor\'s own APIC even with no MSR bus mapping (SDM 3A 11.12.1, 11.12.11)', () => {
+    for (const bus of ['mapped', 'empty'] as const) {
+      const m = x86Machine(bus === 'empty' ? { msrs: new MsrBus() } : {});
+      m.apic.setApicBase(0xfee0_0000n | (1n << 11n) | (1n << 10n), true); // x2APIC mode (EN, EXTD)
+      const got: number[] = [];
+      m.program.define(0x2000_0000, function* ipi(g: X86Guest, vector: number): Routine {
+        got.push(vector);
+        yield g.wrmsr(0x80b, 0); // x2APIC EOI
+        yield g.iret();
+      });
+      const faults: number[] = [];
+      m.program.define(0x2100_0000, function* gp(g: X86Guest, vector: number, error: number): Routine {
+        faults.push(vector, error);
+        const sp = yield g.rsp();
+        yield g.st64(sp + 8, (yield g.ld64(sp + 8)) + 1); // skip the WRMSR (saved RIP + 1)
+        yield g.addRsp(8);
+        yield g.iret();
+      });
+      m.program.define(0x1000_0000, function* main(g: X86Guest): Routine {
+        yield* setGate(g, 0x40, { target: 0x2000_0000 });
+        yield* setGate(g, VECTOR.GP, { target: 0x2100_0000 });
+        yield g.wrmsr(0x80f, 0x1ff); // SVR: software-enable
+        yield g.wrmsr(0x83f, 0x40); // SELF IPI
+        yield g.sti();
+        yield g.compute(1);
+        yield g.wrmsr(0x80b, 1); // a non-zero EOI write is #GP (SDM 3A 11.12.1.2)
+      });
+      m.cpu.start(0x1000_0000);
+      expect(m.cpu.run(1_000_000)).toBe('finished');
+      expect(got).toEqual([0x40]);
+      expect(m.apic.isInService(0x40)).toBe(false);
+      expect(faults).toEqual([VECTOR.GP, 0]);
+    }
+  });
+
+  it('takes CR8 as the TPR\'s priority class: classes at or below it wait, MOV to CR8 above 15 is #GP (SDM 3A 11.8.6, 11.8.3.1)', () => {
+    const m = x86Machine();
+    const got: number[] = [];
+    const reads: number[] = [];
+    m.program.define(0x2000_0000, function* irq(g: X86Guest, vector: number): Routine {
+      got.push(vector);
+      yield eoi(g);
+      yield g.iret();
+    });
+    m.program.define(0x2100_0000, function* gp(g: X86Guest, vector: number): Routine {
+      got.push(-vector);
+      const sp = yield g.rsp();
+      yield g.st64(sp + 8, (yield g.ld64(sp + 8)) + 1);
+      yield g.addRsp(8);
+      yield g.iret();
+    });
+    m.program.define(0x1000_0000, function* main(g: X86Guest): Routine {
+      for (const v of [0x35, 0x45]) yield* setGate(g, v, { target: 0x2000_0000 });
+      yield* setGate(g, VECTOR.GP, { target: 0x2100_0000 });
+      yield* enableApic(g);
+      yield g.movToCr(8, 3);
+      reads.push(yield g.movFromCr(8), yield g.ld32(LAYOUT.APIC + APIC.TPR));
+      yield g.st32(LAYOUT.APIC + APIC.ICR_LOW, (1 << 18) | 0x35); // class 3: held
+      yield g.st32(LAYOUT.APIC + APIC.ICR_LOW, (1 << 18) | 0x45); // class 4: taken
+      yield g.sti();
+      yield g.compute(1);
+      got.push(0);
+      yield g.movToCr(8, 2); // now class 3 is above the TPR
+      yield g.compute(1);
+      yield g.movToCr(8, 16);
+    });
+    m.cpu.start(0x1000_0000);
+    expect(m.cpu.run(1_000_000)).toBe('finished');
+    expect(reads).toEqual([3, 0x30]);
+    expect(got).toEqual([0x45, 0, 0x35, -VECTOR.GP]);
+  });
+
+  it('raises #PF with error code P | W and CR2 for a store to a read-only page under CR0.WP, and retries it once the handler maps it writable (SDM 3A 4.6.1, 4.7)', () => {
+    const m = x86Machine();
+    const faults: number[] = [];
+    const PAGE = 0x60_0000; // PD0 entry 3: a 2 MiB page
+    m.program.define(0x2000_0000, function* pageFault(g: X86Guest, vector: number, error: number): Routine {
+      faults.push(vector, error, yield g.movFromCr(2));
+      yield g.st64(LAYOUT.PD0 + 3 * 8, PAGE | 0x83); // writable again
+      yield g.invlpg(PAGE + 0x10);
+      yield g.addRsp(8);
+      yield g.iret();
+    });
+    m.program.define(0x1000_0000, function* main(g: X86Guest): Routine {
+      yield* setGate(g, VECTOR.PF, { target: 0x2000_0000 });
+      yield* enablePaging(g);
+      yield g.st32(PAGE + 0x10, 1);
+      yield g.st64(LAYOUT.PD0 + 3 * 8, PAGE | 0x81); // P, PS, not writable
+      yield g.invlpg(PAGE + 0x10);
+      yield g.st32(PAGE + 0x10, 2);
+    });
+    m.cpu.start(0x1000_0000);
+    expect(m.cpu.run(1_000_000)).toBe('finished');
+    expect(faults).toEqual([VECTOR.PF, 0x3, PAGE + 0x10]);
+    expect(m.memory.read32(PAGE + 0x10)).toBe(2);
   });
 });

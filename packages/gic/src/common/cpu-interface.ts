@@ -9,6 +9,7 @@
 import { ActivePriorities, minimumBinaryPoint, IDLE_PRIORITY, groupPriorityMask } from './priority.js';
 import { INTID_SPURIOUS, isSpecialIntid } from './intid.js';
 import type { IrqEngine } from './irq-state.js';
+import { bucketGroup, bucketPriority, type PendingSet } from './pending-set.js';
 import type { StateReader } from '@hvsim/core';
 
 /** Output callbacks of a CPU interface. */
@@ -39,10 +40,47 @@ export class CpuInterfaceCore {
   groupEnable = 0;
   /** Priority mask (GICC_PMR, ICC_PMR_EL1); only priorities below it are signalled. */
   pmr = 0;
-  bpr0: number;
-  bpr1: number;
+  private bpr0Value = 0;
+  private bpr1Value = 0;
+  private cbprValue = false;
+  /** Group-priority masks of Group 0 and Group 1 under the current binary points, kept with them. */
+  private gpMask0 = 0;
+  private gpMask1 = 0;
+
+  /** Group 0 binary point (GICC_BPR, ICC_BPR0_EL1). */
+  get bpr0(): number {
+    return this.bpr0Value;
+  }
+
+  set bpr0(v: number) {
+    this.bpr0Value = v;
+    this.recomputeMasks();
+  }
+
+  /** Group 1 binary point (GICC_ABPR, ICC_BPR1_EL1). */
+  get bpr1(): number {
+    return this.bpr1Value;
+  }
+
+  set bpr1(v: number) {
+    this.bpr1Value = v;
+    this.recomputeMasks();
+  }
+
   /** Common binary point: Group 1 uses BPR0 (GICC_CTLR.CBPR, ICC_CTLR_EL1.CBPR). */
-  cbpr = false;
+  get cbpr(): boolean {
+    return this.cbprValue;
+  }
+
+  set cbpr(v: boolean) {
+    this.cbprValue = v;
+    this.recomputeMasks();
+  }
+
+  private recomputeMasks(): void {
+    this.gpMask0 = groupPriorityMask(0, this.bpr0Value, this.bpr1Value, this.cbprValue);
+    this.gpMask1 = groupPriorityMask(1, this.bpr0Value, this.bpr1Value, this.cbprValue);
+  }
   /** Split priority drop and deactivation per group (EOImodeS/NS in v2, EOImode in v3). */
   eoiMode0 = false;
   eoiMode1 = false;
@@ -65,6 +103,8 @@ export class CpuInterfaceCore {
   private sigKey = -1;
   private sigPriority = 0;
   private sigGroup = 0;
+  /** This CPU's candidate set (the engine's `candidates[cpu]`). */
+  private readonly set: PendingSet;
 
   constructor(
     private readonly engine: IrqEngine,
@@ -74,6 +114,7 @@ export class CpuInterfaceCore {
     private readonly sgiSourceInIar: boolean,
     private readonly outputs: CpuInterfaceOutputs,
   ) {
+    this.set = engine.candidates[cpu]!;
     const pre = Math.min(priorityBits, 7);
     this.apr = new ActivePriorities(pre);
     this.minBpr0 = minimumBinaryPoint(pre);
@@ -105,7 +146,7 @@ export class CpuInterfaceCore {
 
   /** Group priority of `priority` for an interrupt of `group` under the current binary points. */
   groupPriority(priority: number, group: number): number {
-    return priority & groupPriorityMask(group, this.bpr0, this.bpr1, this.cbpr);
+    return priority & (group === 0 ? this.gpMask0 : this.gpMask1);
   }
 
   /** The running priority (GICC_RPR, ICC_RPR_EL1). */
@@ -121,32 +162,44 @@ export class CpuInterfaceCore {
 
   /** Recomputes the IRQ and FIQ outputs (and the signalled interrupt acknowledge takes) and reports changes. */
   update(): void {
+    const e = this.engine;
+    if (e.asleep[this.cpu] === 1) {
+      this.updateAsleep();
+      return;
+    }
+    this.wake = false;
+    this.sigKey = -1;
     let irq = false;
     let fiq = false;
-    const e = this.engine;
-    const set = e.candidates[this.cpu]!;
-    this.sigKey = -1;
-    if (e.asleep[this.cpu] === 1) {
-      const wake = set.best(e.distEnable) >= 0;
-      if (wake && !this.wake) this.outputs.onWakeRequest?.(this.cpu);
-      this.wake = wake;
-    } else {
-      this.wake = false;
-      const best = set.best(this.groupEnable & e.distEnable);
-      if (best >= 0) {
-        // The bucket holds the priority and group the key was inserted with (kept current by the engine).
-        const bucket = set.bucket(best);
-        const prio = bucket & 0xff;
-        const group = bucket >>> 8;
-        if (prio < this.pmr && this.groupPriority(prio, group) < this.apr.running()) {
-          this.sigKey = best;
-          this.sigPriority = prio;
-          this.sigGroup = group;
-          if (this.fiqEn && group === 0) fiq = true;
-          else irq = true;
-        }
+    const set = this.set;
+    // The bucket holds the priority and group the key was inserted with (kept current by the engine).
+    const bucket = set.size === 0 ? -1 : set.bestBucket(this.groupEnable & e.distEnable);
+    if (bucket >= 0) {
+      const prio = bucketPriority(bucket);
+      const group = bucketGroup(bucket);
+      if (prio < this.pmr && this.groupPriority(prio, group) < this.apr.running()) {
+        this.sigKey = set.first(bucket);
+        this.sigPriority = prio;
+        this.sigGroup = group;
+        if (this.fiqEn && group === 0) fiq = true;
+        else irq = true;
       }
     }
+    if (irq !== this.irq || fiq !== this.fiq) this.setOutputs(irq, fiq);
+  }
+
+  /** {@link update} while the redistributor sleeps: nothing is signalled; WakeRequest while something waits. */
+  private updateAsleep(): void {
+    const e = this.engine;
+    this.sigKey = -1;
+    const wake = this.set.best(e.distEnable) >= 0;
+    if (wake && !this.wake) this.outputs.onWakeRequest?.(this.cpu);
+    this.wake = wake;
+    this.setOutputs(false, false);
+  }
+
+  /** Drives the IRQ and FIQ outputs to `irq` and `fiq`, reporting each change. */
+  private setOutputs(irq: boolean, fiq: boolean): void {
     if (irq !== this.irq) {
       this.irq = irq;
       this.outputs.onIrq?.(this.cpu, irq);
@@ -210,8 +263,8 @@ export class CpuInterfaceCore {
       this.update();
       return;
     }
-    const group = e.group[e.slot(this.cpu, intid)]!;
-    if (!(group === 0 ? this.eoiMode0 : this.eoiMode1)) {
+    const s = e.slot(this.cpu, intid);
+    if (!(e.group[s] === 0 ? this.eoiMode0 : this.eoiMode1) && e.active[s] === 1) {
       e.quietCpu = this.cpu;
       e.deactivate(this.cpu, intid);
       e.quietCpu = -1;

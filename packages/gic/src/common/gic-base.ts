@@ -54,19 +54,62 @@ export function checkWords(words: Uint32Array, offset: number, count: number, wh
 /**
  * The shared top level of a GIC: `C` is the version's CPU interface view and
  * `V` its virtual interface control view (GICH frame or ICH_*_EL2), each
- * wrapping the common core.
+ * wrapping the common core. The cores are kept beside the views (see
+ * `addCpu`) rather than read through a constraint on `C` and `V`, so that
+ * the published declarations need not name them.
  */
-export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V extends { readonly core: VirtualInterfaceCore }> {
+export abstract class GicBase<C, V> {
   readonly cpus: number;
   readonly spis: number;
   readonly maintenanceIntid: number;
+  /**
+   * The interrupt state every frame shares.
+   *
+   * @internal
+   */
   protected readonly engine: IrqEngine;
+  /**
+   * Per CPU: the CPU interface view.
+   *
+   * @internal
+   */
   protected readonly cpuInterfaces: C[] = [];
-  /** Per CPU: the virtual interface control (GICv2 GICH, GICv3 ICH_*_EL2). */
+  /**
+   * Per CPU: the virtual interface control (GICv2 GICH, GICv3 ICH_*_EL2).
+   *
+   * @internal
+   */
   protected readonly virtualControls: V[] = [];
+  /**
+   * Per CPU: the core behind `cpuInterfaces[cpu]`.
+   *
+   * @internal
+   */
+  protected readonly cpuCores: CpuInterfaceCore[] = [];
+  /**
+   * Per CPU: the core behind `virtualControls[cpu]`.
+   *
+   * @internal
+   */
+  protected readonly virtualCores: VirtualInterfaceCore[] = [];
+  /**
+   * Where trace events go, if anywhere.
+   *
+   * @internal
+   */
   protected readonly tracer: Tracer | undefined;
+  /**
+   * Cycle source of trace events.
+   *
+   * @internal
+   */
   protected readonly clock: Clock | undefined;
 
+  /**
+   * Takes the checked shape and the engine the subclass built.
+   *
+   * @internal
+   */
   protected constructor(cpus: number, spis: number, maintenanceIntid: number, engine: IrqEngine, options: GicBaseOptions) {
     this.cpus = cpus;
     this.spis = spis;
@@ -82,9 +125,16 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
   /**
    * Flow identifier per SPI (index intid - 32) of the message that last made it pending, 0 when
    * untracked; trace events about the SPI repeat it (core's `InterruptMessage.flow`).
+   *
+   * @internal
    */
   protected readonly spiFlow: Int32Array;
 
+  /**
+   * Emits one per-interrupt trace event.
+   *
+   * @internal
+   */
   protected trace(kind: GicTraceKind, cpu: number, intid: number, virtual = false, flow = 0): void {
     const t = this.tracer;
     if (t === undefined) return;
@@ -99,6 +149,8 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
    * `interrupt.raised` for SPI `intid` raised without a message (no flow): a
    * newly pending SPI forgets the flow of an earlier message. Costs nothing
    * without a tracer.
+   *
+   * @internal
    */
   protected traceUntracked(intid: number): void {
     if (this.tracer === undefined) return;
@@ -118,6 +170,8 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
    * when it already was; BLOCKED when it is now pending but cannot be
    * forwarded (the SPI or its group disabled in the distributor, or routed
    * to no CPU interface); DELIVERED otherwise.
+   *
+   * @internal
    */
   protected spiStatus(intid: number, wasPending: boolean): DeliveryStatus {
     const e = this.engine;
@@ -128,11 +182,15 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
     return DELIVERY_STATUS.BLOCKED;
   }
 
-  /** With a tracer, the CPU-interface outputs also emit `interrupt.delivered` when IRQ or FIQ rises. */
+  /**
+   * With a tracer, the CPU-interface outputs also emit `interrupt.delivered` when IRQ or FIQ rises.
+   *
+   * @internal
+   */
   protected tracedOutputs(options: GicBaseOptions): CpuInterfaceOutputs {
     if (this.tracer === undefined) return options;
     const delivered = (cpu: number): void => {
-      const key = this.cpuInterfaces[cpu]?.core.hppi() ?? -1;
+      const key = this.cpuCores[cpu]?.hppi() ?? -1;
       if (key >= 0) this.trace('interrupt.delivered', cpu, this.engine.keyIntid(key));
     };
     return {
@@ -173,7 +231,11 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
     });
   }
 
-  /** The virtual interface's outputs: the maintenance interrupt drives its PPI, hardware LRs deactivate the physical INTID. */
+  /**
+   * The virtual interface's outputs: the maintenance interrupt drives its PPI, hardware LRs deactivate the physical INTID.
+   *
+   * @internal
+   */
   protected virtualOutputs(options: GicBaseOptions): VirtualInterfaceOutputs {
     const e = this.engine;
     return {
@@ -188,8 +250,26 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
     };
   }
 
+  /**
+   * Adds the next CPU: its CPU interface view and virtual interface control
+   * view with the cores behind them.
+   *
+   * @internal
+   */
+  protected addCpu(cpuInterface: C, cpuCore: CpuInterfaceCore, virtualControl: V, virtualCore: VirtualInterfaceCore): void {
+    this.cpuInterfaces.push(cpuInterface);
+    this.cpuCores.push(cpuCore);
+    this.virtualControls.push(virtualControl);
+    this.virtualCores.push(virtualCore);
+  }
+
+  /**
+   * Re-evaluates every CPU interface's outputs.
+   *
+   * @internal
+   */
   protected updateAll(): void {
-    for (const ci of this.cpuInterfaces) ci.core.update();
+    for (const core of this.cpuCores) core.update();
   }
 
   /** SPI `intid` as core's `InterruptLine`, for a device model to drive. */
@@ -309,20 +389,32 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
     this.engine.deactivate(cpu, intid);
   }
 
-  /** The candidate key of `intid` on `cpu` (the INTID itself below the LPI range); checks the INTID. */
+  /**
+   * The candidate key of `intid` on `cpu` (the INTID itself below the LPI range); checks the INTID.
+   *
+   * @internal
+   */
   protected keyOf(cpu: number, intid: number): number {
     this.engine.checkCpu(cpu);
     this.engine.checkIntid(intid, 0, 'INTID');
     return intid;
   }
 
-  /** {@link takeForListRegister} after the checks; GicV3 adds LPIs. */
+  /**
+   * {@link takeForListRegister} after the checks; GicV3 adds LPIs.
+   *
+   * @internal
+   */
   protected takeState(cpu: number, intid: number): number {
     this.engine.checkIntid(intid, 0, 'INTID');
     return this.engine.take(cpu, intid);
   }
 
-  /** {@link foldListRegister} after the checks; GicV3 adds LPIs. */
+  /**
+   * {@link foldListRegister} after the checks; GicV3 adds LPIs.
+   *
+   * @internal
+   */
   protected foldState(cpu: number, intid: number, state: number, source: number): void {
     this.engine.checkIntid(intid, 0, 'INTID');
     this.engine.fold(cpu, intid, state, source);
@@ -330,21 +422,21 @@ export abstract class GicBase<C extends { readonly core: CpuInterfaceCore }, V e
 
   irqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
-    return this.cpuInterfaces[cpu]!.core.irqLevel;
+    return this.cpuCores[cpu]!.irqLevel;
   }
 
   fiqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
-    return this.cpuInterfaces[cpu]!.core.fiqLevel;
+    return this.cpuCores[cpu]!.fiqLevel;
   }
 
   virqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
-    return this.virtualControls[cpu]!.core.virqLevel;
+    return this.virtualCores[cpu]!.virqLevel;
   }
 
   vfiqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
-    return this.virtualControls[cpu]!.core.vfiqLevel;
+    return this.virtualCores[cpu]!.vfiqLevel;
   }
 }

@@ -84,6 +84,10 @@ export class IrqEngine {
   /** 32 + spis: the INTIDs below this are implemented. */
   readonly lines: number;
   readonly routing: RoutingModel;
+  /** `routing === 'affinity'`, as a flag for hot paths. */
+  private readonly affinityRouting: boolean;
+  /** `cpus * 32`: the slot of the first SPI. */
+  private readonly privateSlots: number;
   /** Mask of implemented priority bits. */
   readonly priorityMask: number;
 
@@ -124,6 +128,8 @@ export class IrqEngine {
     this.spis = spis;
     this.lines = SPI_BASE + spis;
     this.routing = routing;
+    this.affinityRouting = routing === 'affinity';
+    this.privateSlots = cpus * PRIVATE_COUNT;
     this.priorityMask = (0xff << (8 - priorityBits)) & 0xff;
     const slots = cpus * PRIVATE_COUNT + spis;
     this.enabled = new Uint8Array(slots);
@@ -155,7 +161,7 @@ export class IrqEngine {
 
   /** Slot of (cpu, intid); private INTIDs are banked per CPU. */
   slot(cpu: number, intid: number): number {
-    return intid < PRIVATE_COUNT ? cpu * PRIVATE_COUNT + intid : this.cpus * PRIVATE_COUNT + intid - SPI_BASE;
+    return intid < PRIVATE_COUNT ? cpu * PRIVATE_COUNT + intid : this.privateSlots + intid - SPI_BASE;
   }
 
   /** True when `intid` is implemented (below 32 + spis). */
@@ -165,21 +171,24 @@ export class IrqEngine {
 
   /** Pending state as GICD_ISPENDR reads it (IHI0048B 3.2.4: level pending follows the line or the latch). */
   isPending(cpu: number, intid: number): boolean {
-    if (intid < SGI_COUNT && this.routing === 'targets') return this.sgiSources[cpu * SGI_COUNT + intid] !== 0;
+    if (intid < SGI_COUNT && !this.affinityRouting) return this.sgiSources[cpu * SGI_COUNT + intid] !== 0;
     const s = this.slot(cpu, intid);
     return this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0);
   }
 
   /** True when SPI `intid` is routed to `cpu`. */
   private targets(cpu: number, spi: number): boolean {
-    if (this.routing === 'targets') return ((this.targetMask[spi]! >>> cpu) & 1) === 1;
+    if (!this.affinityRouting) return ((this.targetMask[spi]! >>> cpu) & 1) === 1;
     const r = this.routeCpu[spi]!;
     return r === cpu || (r === ROUTE_ANY && this.asleep[cpu] === 0);
   }
 
   /**
-   * Recomputes whether `intid` is a candidate on `cpu` (private) or on each
-   * CPU (SPI), and tells the CPUs whose candidates changed.
+   * Recomputes whether `intid` is a candidate on `cpu` (private) or on the
+   * CPUs it is routed to (SPI), and tells the CPUs whose candidates changed.
+   * An SPI routed to one PE (GICv3 GICD_IROUTER with a PE's affinity) is
+   * placed on that PE alone; a change of routing itself goes through
+   * {@link refreshRoute}, which looks at every CPU.
    */
   refresh(cpu: number, intid: number): void {
     if (intid < PRIVATE_COUNT) {
@@ -189,7 +198,36 @@ export class IrqEngine {
       return;
     }
     const spi = intid - SPI_BASE;
-    const s = this.cpus * PRIVATE_COUNT + spi;
+    const r = this.affinityRouting ? this.routeCpu[spi]! : ROUTE_NONE;
+    if (r < 0) {
+      this.refreshRoute(intid);
+      return;
+    }
+    const s = this.privateSlots + spi;
+    if (this.enabled[s] === 1 && this.active[s] === 0 && (this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0))) this.enterSet(r, intid, s);
+    else this.leaveSet(r, intid);
+  }
+
+  /** Puts `intid` (slot `s`) in `cpu`'s candidate set (at its priority and group) and tells the CPU if that changed it. */
+  private enterSet(cpu: number, intid: number, s: number): void {
+    if (this.candidates[cpu]!.insert(intid, this.priority[s]!, this.group[s]!) && cpu !== this.quietCpu) this.onChange(cpu);
+  }
+
+  /** Takes `intid` out of `cpu`'s candidate set and tells the CPU if it was there. */
+  private leaveSet(cpu: number, intid: number): void {
+    if (this.candidates[cpu]!.remove(intid) && cpu !== this.quietCpu) this.onChange(cpu);
+  }
+
+  /** The one PE whose set holds `intid` when it is a candidate: `cpu` for SGIs and PPIs, the routed PE for an SPI; -1 when the SPI may be on several (1-of-N, GICv2 targets) or none. */
+  private ownerOf(cpu: number, intid: number): number {
+    if (intid < PRIVATE_COUNT) return cpu;
+    return this.affinityRouting ? this.routeCpu[intid - SPI_BASE]! : ROUTE_NONE;
+  }
+
+  /** {@link refresh} of SPI `intid` on every CPU: after its routing changed (GICD_IROUTER, GICD_ITARGETSR, a PE's sleep state). */
+  refreshRoute(intid: number): void {
+    const spi = intid - SPI_BASE;
+    const s = this.privateSlots + spi;
     const cand = this.enabled[s] === 1 && this.active[s] === 0 && (this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0));
     for (let c = 0; c < this.cpus; c++) {
       if (this.place(c, intid, s, cand && this.targets(c, spi)) && c !== this.quietCpu) this.onChange(c);
@@ -211,7 +249,7 @@ export class IrqEngine {
     this.onChange = () => undefined;
     try {
       for (let c = 0; c < this.cpus; c++) for (let i = 0; i < PRIVATE_COUNT; i++) this.refresh(c, i);
-      for (let i = SPI_BASE; i < this.lines; i++) this.refresh(0, i);
+      for (let i = SPI_BASE; i < this.lines; i++) this.refreshRoute(i);
       if (order !== undefined) for (let c = 0; c < this.cpus; c++) this.candidates[c]!.reorder(order[c] ?? []);
     } finally {
       this.onChange = notify;
@@ -231,8 +269,30 @@ export class IrqEngine {
 
   /** Software set-pending (GICD_ISPENDR, GICD_SETSPI_NSR for edge, SGI generation in GICv3). */
   setPending(cpu: number, intid: number): void {
-    this.latch[this.slot(cpu, intid)] = 1;
-    this.refresh(cpu, intid);
+    const s = this.slot(cpu, intid);
+    // Already latched: nothing the candidate sets depend on changes.
+    if (this.latch[s] === 1) return;
+    this.latch[s] = 1;
+    // Disabled or active: no candidate before or after.
+    if (this.enabled[s] === 0 || this.active[s] === 1) return;
+    if (intid < SGI_COUNT && !this.affinityRouting) {
+      this.refresh(cpu, intid);
+      return;
+    }
+    // Enabled, inactive and now pending: a candidate where it is routed.
+    const owner = this.ownerOf(cpu, intid);
+    if (owner < 0) this.refreshRoute(intid);
+    else this.enterSet(owner, intid, s);
+  }
+
+  /**
+   * A set-pending message for implemented SPI `intid` (GICD_SETSPI_NSR,
+   * IHI0069 12.9.33): an edge-triggered SPI latches pending, a
+   * level-sensitive one has its line asserted.
+   */
+  raiseSpi(intid: number): void {
+    if (this.edge[this.privateSlots + intid - SPI_BASE] === 0) this.setLine(0, intid, true);
+    else this.setPending(0, intid);
   }
 
   /** Software clear-pending (GICD_ICPENDR): a level-sensitive interrupt stays pending while its line is high. */
@@ -289,7 +349,7 @@ export class IrqEngine {
   acknowledge(cpu: number, intid: number): number {
     const s = this.slot(cpu, intid);
     let source = 0;
-    if (intid < SGI_COUNT && this.routing === 'targets') {
+    if (intid < SGI_COUNT && !this.affinityRouting) {
       const i = cpu * SGI_COUNT + intid;
       const mask = this.sgiSources[i]!;
       source = 31 - Math.clz32(mask & -mask);
@@ -299,8 +359,19 @@ export class IrqEngine {
       this.latch[s] = 0;
     }
     this.active[s] = 1;
-    this.refresh(cpu, intid);
+    this.dropCandidate(cpu, intid);
     return source;
+  }
+
+  /**
+   * `intid` became active, so it is a candidate nowhere: removes it from the
+   * set that holds it (what {@link refresh} would conclude, without
+   * recomputing its state).
+   */
+  private dropCandidate(cpu: number, intid: number): void {
+    const owner = this.ownerOf(cpu, intid);
+    if (owner < 0) this.refreshRoute(intid);
+    else this.leaveSet(owner, intid);
   }
 
   /** Deactivation (IHI0069 4.1.2): active becomes inactive, active and pending becomes pending. */
@@ -308,7 +379,19 @@ export class IrqEngine {
     const s = this.slot(cpu, intid);
     if (this.active[s] === 0) return;
     this.active[s] = 0;
-    if (intid < SGI_COUNT) this.sgiActiveSource[cpu * SGI_COUNT + intid] = -1;
+    // Not enabled or not pending: it stays out of the candidate sets, as it was while active.
+    if (intid < SGI_COUNT || (this.enabled[s] === 1 && (this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0)))) {
+      this.deactivated(cpu, intid);
+    }
+  }
+
+  /** The rest of {@link deactivate} for an SGI or an interrupt that becomes a candidate again. */
+  private deactivated(cpu: number, intid: number): void {
+    if (intid < SGI_COUNT) {
+      this.sgiActiveSource[cpu * SGI_COUNT + intid] = -1;
+      // GICv3 SGIs pend by the latch; GICv2 SGIs by source (refresh reads either).
+      if (this.affinityRouting && !(this.enabled[this.slot(cpu, intid)] === 1 && this.isPending(cpu, intid))) return;
+    }
     this.refresh(cpu, intid);
   }
 
@@ -325,7 +408,7 @@ export class IrqEngine {
   take(cpu: number, intid: number): number {
     const s = this.slot(cpu, intid);
     const active = this.active[s]!;
-    if (intid < SGI_COUNT && this.routing === 'targets') {
+    if (intid < SGI_COUNT && !this.affinityRouting) {
       const i = cpu * SGI_COUNT + intid;
       const mask = this.sgiSources[i]!;
       if (mask === 0) return active === 1 ? 2 | (Math.max(this.sgiActiveSource[i]!, 0) << 2) : 0;
@@ -352,7 +435,7 @@ export class IrqEngine {
     const s = this.slot(cpu, intid);
     const pending = (state & 1) !== 0;
     const active = (state & 2) !== 0;
-    if (intid < SGI_COUNT && this.routing === 'targets') {
+    if (intid < SGI_COUNT && !this.affinityRouting) {
       const i = cpu * SGI_COUNT + intid;
       if (pending) this.sgiSources[i]! |= 1 << source;
       if (active) this.sgiActiveSource[i] = source;

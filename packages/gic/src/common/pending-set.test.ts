@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PendingSet } from './pending-set.js';
+import { PendingSet, bucketGroup, bucketPriority } from './pending-set.js';
 
 // IHI0069 4.1.1 / IHI0048B 3.3: the highest-priority (lowest value) pending interrupt is selected.
 describe('PendingSet', () => {
@@ -68,5 +68,39 @@ describe('PendingSet', () => {
     s.insert(5, 0x80, 1);
     s.remove(3);
     expect(s.best(2)).toBe(5);
+  });
+});
+
+// IHI0069 4.1.1: one lookup finds the best bucket for any group mask; its number carries priority and group.
+describe('PendingSet buckets', () => {
+  it('numbers buckets priority << 1 | group, so Group 0 comes first at equal priority', () => {
+    const s = new PendingSet(64);
+    s.insert(20, 0x48, 1);
+    s.insert(21, 0x48, 0);
+    s.insert(22, 0x50, 0);
+    const b = s.bestBucket(3);
+    expect([bucketPriority(b), bucketGroup(b), s.first(b)]).toEqual([0x48, 0, 21]);
+    expect(s.bucket(20)).toBe((0x48 << 1) | 1);
+    const g1 = s.bestBucket(2);
+    expect([bucketPriority(g1), bucketGroup(g1), s.first(g1)]).toEqual([0x48, 1, 20]);
+    s.remove(21);
+    expect(s.first(s.bestBucket(1))).toBe(22);
+    expect(s.bestBucket(0)).toBe(-1);
+  });
+
+  it('keeps the per-group summaries exact when buckets of one word empty (every priority, both groups)', () => {
+    const s = new PendingSet(600);
+    for (let p = 0; p < 256; p++) s.insert(2 * p, p, 0);
+    for (let p = 0; p < 256; p++) s.insert(2 * p + 1, p, 1);
+    for (let p = 0; p < 255; p++) {
+      s.remove(2 * p);
+      expect(bucketPriority(s.bestBucket(1))).toBe(p + 1);
+      expect(bucketPriority(s.bestBucket(2))).toBe(p);
+      s.remove(2 * p + 1);
+      expect(bucketPriority(s.bestBucket(2))).toBe(p + 1);
+    }
+    const out = new Int32Array(4);
+    expect(s.ordered(3, out)).toBe(2);
+    expect(Array.from(out.subarray(0, 2))).toEqual([510, 511]);
   });
 });

@@ -1,31 +1,54 @@
 /**
  * The highest-priority-pending selection structure (IHI0069 4.1.1,
  * "Physical CPU interface" prioritization; IHI0048B 3.3): a set of interrupt
- * keys bucketed by (group, priority), with a 256-bit occupancy bitmap per
- * group. Insert, remove and "best" are O(1) — the best lookup touches at most
- * 16 words whatever the number of interrupts configured or pending, which is
- * what keeps selection flat at 32 or 988 SPIs and, later, 65,536 LPIs.
+ * keys bucketed by (priority, group), with a 512-bit occupancy bitmap and a
+ * 16-bit summary per group. Insert, remove and "best" are O(1) — the best
+ * lookup reads one summary and one occupancy word whatever the number of
+ * interrupts configured or pending, which is what keeps selection flat at 32
+ * or 988 SPIs and 65,536 LPIs.
+ *
+ * Buckets are numbered `priority << 1 | group`, so the lowest occupied bucket
+ * is the highest priority, Group 0 before Group 1 at equal priority (the
+ * order the CPU interfaces need), and one bit search serves any group mask.
  *
  * Keys are small integers chosen by the owner: INTIDs below 1020 for SGIs,
  * PPIs and SPIs; LPIs get keys above those (see {@link PendingSet.grow}).
- * Within one priority the order is first pending, first selected: the
+ * Within one bucket the order is first pending, first selected: the
  * architecture leaves ties IMPLEMENTATION DEFINED (IHI0069 4.1.1).
  */
 const BUCKETS = 512;
+const WORDS = BUCKETS / 32;
 const NONE = -1;
+/** Occupancy bits of Group 0 buckets (even) and Group 1 buckets (odd) in a word. */
+const GROUP0_BITS = 0x5555_5555;
+const GROUP1_BITS = 0xaaaa_aaaa | 0;
+/** Per group mask (bit 0 Group 0, bit 1 Group 1): the occupancy bits it selects. */
+const GROUP_BITS = new Int32Array([0, GROUP0_BITS, GROUP1_BITS, -1]);
 
-/** Pending candidates of one CPU, bucketed by group and priority. */
+/** Priority of a bucket number (see {@link PendingSet.bucket}). */
+export function bucketPriority(bucket: number): number {
+  return bucket >>> 1;
+}
+
+/** Group of a bucket number (see {@link PendingSet.bucket}). */
+export function bucketGroup(bucket: number): number {
+  return bucket & 1;
+}
+
+/** Pending candidates of one CPU, bucketed by priority and group. */
 export class PendingSet {
   private next: Int32Array;
   private prev: Int32Array;
-  /** Bucket (group * 256 + priority) holding a key, or -1 when absent. */
+  /** Bucket (priority << 1 | group) holding a key, or -1 when absent. */
   private bucketOf: Int16Array;
   private readonly head = new Int32Array(BUCKETS).fill(NONE);
   private readonly tail = new Int32Array(BUCKETS).fill(NONE);
-  /** Bit b of word w: bucket w * 32 + b is not empty. Words 0-7 Group 0, 8-15 Group 1. */
-  private readonly occupied = new Uint32Array(BUCKETS / 32);
-  /** Per group, bit w set iff occupancy word (group * 8 + w) is not zero: one clz finds the best bucket. */
-  private readonly summary = new Uint32Array(2);
+  /** Bit b of word w: bucket w * 32 + b is not empty. */
+  private readonly occupied = new Int32Array(WORDS);
+  /** Bit w set iff occupancy word w holds a Group 0 bucket. */
+  private summary0 = 0;
+  /** Bit w set iff occupancy word w holds a Group 1 bucket. */
+  private summary1 = 0;
   private count = 0;
 
   constructor(capacity: number) {
@@ -58,7 +81,10 @@ export class PendingSet {
     this.bucketOf = bucketOf;
   }
 
-  /** The bucket of `key` as `group << 8 | priority`, or -1 when absent. */
+  /**
+   * The bucket of `key` as `priority << 1 | group` (`bucketPriority`,
+   * `bucketGroup`), or -1 when absent.
+   */
   bucket(key: number): number {
     return this.bucketOf[key]!;
   }
@@ -70,7 +96,7 @@ export class PendingSet {
 
   /** Adds `key` at `priority` in `group` (moving it if it was elsewhere); returns whether anything changed. */
   insert(key: number, priority: number, group: number): boolean {
-    const bucket = (group << 8) | priority;
+    const bucket = (priority << 1) | group;
     const old = this.bucketOf[key]!;
     if (old === bucket) return false;
     if (old !== NONE) this.unlink(key, old);
@@ -83,7 +109,8 @@ export class PendingSet {
       this.head[bucket] = key;
       const w = bucket >>> 5;
       this.occupied[w]! |= 1 << (bucket & 31);
-      this.summary[w >>> 3]! |= 1 << (w & 7);
+      if (group === 0) this.summary0 |= 1 << w;
+      else this.summary1 |= 1 << w;
     } else {
       this.next[t] = key;
     }
@@ -108,21 +135,35 @@ export class PendingSet {
     else this.next[p] = n;
     if (n === NONE) this.tail[bucket] = p;
     else this.prev[n] = p;
-    if (this.head[bucket] === NONE) {
+    if (p === NONE && n === NONE) {
       const w = bucket >>> 5;
       const word = this.occupied[w]! & ~(1 << (bucket & 31));
       this.occupied[w] = word;
-      if (word === 0) this.summary[w >>> 3]! &= ~(1 << (w & 7));
+      if ((bucket & 1) === 0) {
+        if ((word & GROUP0_BITS) === 0) this.summary0 &= ~(1 << w);
+      } else if ((word & GROUP1_BITS) === 0) {
+        this.summary1 &= ~(1 << w);
+      }
     }
   }
 
-  /** Lowest occupied bucket of `group`, or -1. */
-  private lowestBucket(group: number): number {
-    const sum = this.summary[group]!;
+  /**
+   * Lowest occupied bucket among the groups in `groupMask` (bit 0 Group 0,
+   * bit 1 Group 1): the highest priority, Group 0 first at equal priority;
+   * -1 when none. Its first key is {@link first}.
+   */
+  bestBucket(groupMask: number): number {
+    const m = groupMask & 3;
+    const sum = ((m & 1) !== 0 ? this.summary0 : 0) | ((m & 2) !== 0 ? this.summary1 : 0);
     if (sum === 0) return NONE;
-    const w = (group << 3) + 31 - Math.clz32(sum & -sum);
-    const word = this.occupied[w]!;
-    return (w << 5) + (31 - Math.clz32(word & -word));
+    const w = 31 - Math.clz32(sum & -sum);
+    const word = this.occupied[w]! & (m === 3 ? -1 : m === 1 ? GROUP0_BITS : GROUP1_BITS);
+    return (w << 5) | (31 - Math.clz32(word & -word));
+  }
+
+  /** The first key (first pending) of a non-empty bucket. */
+  first(bucket: number): number {
+    return this.head[bucket]!;
   }
 
   /**
@@ -130,11 +171,8 @@ export class PendingSet {
    * Group 1), or -1. Between groups at equal priority Group 0 wins.
    */
   best(groupMask: number): number {
-    const b0 = (groupMask & 1) !== 0 ? this.lowestBucket(0) : NONE;
-    const b1 = (groupMask & 2) !== 0 ? this.lowestBucket(1) : NONE;
-    if (b0 === NONE) return b1 === NONE ? NONE : this.head[b1]!;
-    if (b1 === NONE || (b0 & 0xff) <= (b1 & 0xff)) return this.head[b0]!;
-    return this.head[b1]!;
+    const b = this.bestBucket(groupMask);
+    return b === NONE ? NONE : this.head[b]!;
   }
 
   /**
@@ -148,25 +186,15 @@ export class PendingSet {
     let n = 0;
     const max = out.length;
     if (max === 0 || this.count === 0) return 0;
-    for (let w = 0; w < 8; w++) {
-      const w0 = (groupMask & 1) !== 0 ? this.occupied[w]! : 0;
-      const w1 = (groupMask & 2) !== 0 ? this.occupied[8 + w]! : 0;
-      let both = w0 | w1;
-      while (both !== 0) {
-        const bit = 31 - Math.clz32(both & -both);
-        both &= both - 1;
-        const prio = (w << 5) + bit;
-        if (((w0 >>> bit) & 1) !== 0) {
-          for (let k = this.head[prio]!; k !== NONE; k = this.next[k]!) {
-            out[n++] = k;
-            if (n === max) return n;
-          }
-        }
-        if (((w1 >>> bit) & 1) !== 0) {
-          for (let k = this.head[256 + prio]!; k !== NONE; k = this.next[k]!) {
-            out[n++] = k;
-            if (n === max) return n;
-          }
+    const bits = GROUP_BITS[groupMask & 3]!;
+    for (let w = 0; w < WORDS; w++) {
+      let word = this.occupied[w]! & bits;
+      while (word !== 0) {
+        const bit = 31 - Math.clz32(word & -word);
+        word &= word - 1;
+        for (let k = this.head[(w << 5) | bit]!; k !== NONE; k = this.next[k]!) {
+          out[n++] = k;
+          if (n === max) return n;
         }
       }
     }
@@ -198,7 +226,7 @@ export class PendingSet {
       const bucket = this.bucketOf[key]!;
       if (bucket === NONE) continue;
       this.remove(key);
-      this.insert(key, bucket & 0xff, bucket >>> 8);
+      this.insert(key, bucket >>> 1, bucket & 1);
     }
   }
 
@@ -208,7 +236,8 @@ export class PendingSet {
     this.head.fill(NONE);
     this.tail.fill(NONE);
     this.occupied.fill(0);
-    this.summary.fill(0);
+    this.summary0 = 0;
+    this.summary1 = 0;
     this.count = 0;
   }
 }

@@ -35,12 +35,7 @@ export interface ArrayAccess {
  * covers, or returns undefined when no array holds the offset. Writes into
  * `out` so the hot path allocates nothing.
  */
-export function decodeArrayAccess(
-  arrays: readonly RegisterArray[],
-  offset: number,
-  size: number,
-  out: ArrayAccess,
-): RegisterArray | undefined {
+export function decodeArrayAccess<A extends RegisterArray>(arrays: readonly A[], offset: number, size: number, out: ArrayAccess): A | undefined {
   for (const a of arrays) {
     const rel = offset - a.base;
     if (rel >= 0 && rel < a.bytes) {

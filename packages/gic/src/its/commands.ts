@@ -12,26 +12,47 @@ import { UsageError, describeValue } from '@hvsim/core';
 
 /** Command opcodes (IHI0069 Table 5-x, "ITS command summary"). */
 export const ITS_CMD = {
+  /** `0x01` */
   MOVI: 0x01,
+  /** `0x03` */
   INT: 0x03,
+  /** `0x04` */
   CLEAR: 0x04,
+  /** `0x05` */
   SYNC: 0x05,
+  /** `0x08` */
   MAPD: 0x08,
+  /** `0x09` */
   MAPC: 0x09,
+  /** `0x0a` */
   MAPTI: 0x0a,
+  /** `0x0b` */
   MAPI: 0x0b,
+  /** `0x0c` */
   INV: 0x0c,
+  /** `0x0d` */
   INVALL: 0x0d,
+  /** `0x0e` */
   MOVALL: 0x0e,
+  /** `0x0f` */
   DISCARD: 0x0f,
+  /** `0x21` */
   VMOVI: 0x21,
+  /** `0x22` */
   VMOVP: 0x22,
+  /** `0x23` */
   VSGI: 0x23,
+  /** `0x25` */
   VSYNC: 0x25,
+  /** `0x29` */
   VMAPP: 0x29,
+  /** `0x2a` */
   VMAPTI: 0x2a,
+  /** `0x2b` */
   VMAPI: 0x2b,
+  /** `0x2d` */
   VINVALL: 0x2d,
+  /** `0x2e` */
   INVDB: 0x2e,
 } as const;
 
@@ -86,8 +107,10 @@ export interface ItsCommand extends ItsCommandFields {
 type FieldName = keyof ItsCommandFields;
 
 /** How a field sits in the eight words: a bit range of one word, or an address split over two words. */
-interface FieldCodec {
+export interface ItsCommandFieldCodec {
+  /** The field's value read from the command's eight words. */
   get(w: ArrayLike<number>): number;
+  /** Writes `v` into the field's bits of the eight words. */
   set(w: Uint32Array, v: number): void;
   /** Largest encodable value. */
   max: number;
@@ -95,7 +118,7 @@ interface FieldCodec {
   align: number;
 }
 
-function bits(word: number, lsb: number, width: number): FieldCodec {
+function bits(word: number, lsb: number, width: number): ItsCommandFieldCodec {
   const m = width === 32 ? 0xffff_ffff : 2 ** width - 1;
   return {
     get: (w) => (width === 32 ? w[word]! >>> 0 : (w[word]! >>> lsb) & m),
@@ -108,7 +131,7 @@ function bits(word: number, lsb: number, width: number): FieldCodec {
 }
 
 /** An address field [51:lsb] held in word `lo` (bits 31:lsb) and word `lo + 1` (bits 19:0). */
-function address(lo: number, lsb: number): FieldCodec {
+function address(lo: number, lsb: number): ItsCommandFieldCodec {
   const loMask = (0xffff_ffff << lsb) >>> 0;
   return {
     get: (w) => (w[lo + 1]! & 0xf_ffff) * 0x1_0000_0000 + ((w[lo]! & loMask) >>> 0),
@@ -122,7 +145,7 @@ function address(lo: number, lsb: number): FieldCodec {
 }
 
 /** RDbase DW[51:16] as a processor number (PTA = 0): word `lo` bits 31:16 and word `lo + 1` bits 19:0. */
-function rdbase(lo: number): FieldCodec {
+function rdbase(lo: number): ItsCommandFieldCodec {
   return {
     get: (w) => (w[lo + 1]! & 0xf_ffff) * 0x1_0000 + (w[lo]! >>> 16),
     set: (w, v) => {
@@ -142,7 +165,7 @@ const VALID = bits(5, 31, 1);
 const VPE_ID = bits(3, 0, 16);
 
 /** Field positions per command (IHI0069 5.3, each command's "Figure: ... command format"). */
-export const ITS_COMMAND_LAYOUT: Readonly<Record<ItsCommandName, Readonly<Partial<Record<FieldName, FieldCodec>>>>> = {
+export const ITS_COMMAND_LAYOUT: Readonly<Record<ItsCommandName, Readonly<Partial<Record<keyof ItsCommandFields, ItsCommandFieldCodec>>>>> = {
   MOVI: { deviceId: DEVICE_ID, eventId: EVENT_ID, icid: ICID },
   INT: { deviceId: DEVICE_ID, eventId: EVENT_ID },
   CLEAR: { deviceId: DEVICE_ID, eventId: EVENT_ID },
@@ -224,7 +247,7 @@ export function decodeItsCommand(words: ArrayLike<number>): ItsCommand {
  * do not fit and misaligned addresses are usage errors.
  */
 export function encodeItsCommand(name: ItsCommandName, fields: Partial<ItsCommandFields> = {}): Uint32Array {
-  const layout = ITS_COMMAND_LAYOUT[name] as Partial<Record<FieldName, FieldCodec>> | undefined;
+  const layout = ITS_COMMAND_LAYOUT[name] as Partial<Record<FieldName, ItsCommandFieldCodec>> | undefined;
   if (layout === undefined) throw new UsageError('unknown-name', `unknown ITS command ${describeValue(name)}`);
   const w = new Uint32Array(8);
   w[0] = ITS_CMD[name];

@@ -28,20 +28,34 @@ export type ItsErrorKind =
 
 /** Reason byte of each error kind. */
 export const ITS_ERROR_REASON: Readonly<Record<ItsErrorKind, number>> = {
+  /** `0x01` */
   'device-out-of-range': 0x01,
+  /** `0x02` */
   'itt-size-out-of-range': 0x02,
   'processor-out-of-range': 0x02,
+  /** `0x03` */
   'collection-out-of-range': 0x03,
+  /** `0x04` */
   'unmapped-device': 0x04,
+  /** `0x05` */
   'event-out-of-range': 0x05,
+  /** `0x06` */
   'intid-out-of-range': 0x06,
+  /** `0x07` */
   'unmapped-interrupt': 0x07,
+  /** `0x09` */
   'unmapped-collection': 0x09,
+  /** `0x0a` */
   'vpe-out-of-range': 0x0a,
+  /** `0x0b` */
   'unmapped-vpe': 0x0b,
+  /** `0x0c` */
   'vpt-size-out-of-range': 0x0c,
+  /** `0xfd` */
   'memory-fault': 0xfd,
+  /** `0xfe` */
   'cwriter-out-of-range': 0xfe,
+  /** `0xff` */
   'unknown-command': 0xff,
 };
 

@@ -35,6 +35,8 @@ export type {
   ItsCommandFields,
   /** Name of an ITS command. */
   ItsCommandName,
+  /** Where one field of a command sits in its eight words (the values of ITS_COMMAND_LAYOUT). */
+  ItsCommandFieldCodec,
 } from './commands.js';
 export {
   /** Reason byte of each command error kind. */
@@ -111,13 +113,16 @@ export type {
   LpiRedistributorOptions,
   /** Saved LPI state of a redistributor. */
   LpiRedistributorState,
+  /** GICv4.1 invalidation by vPEID (GICR_INVLPIR/GICR_INVALLR with V = 1) that an LpiRedistributor forwards; VpeRedistributor implements it. */
+  VirtualInvalidationPort,
 } from '../lpi/lpi-redistributor.js';
 export {
   /** First LPI INTID. */
   LPI_FIRST,
   /** LPI configuration table entry fields. */
   LPI_CONFIG,
-  /** RD_base offsets of the LPI registers. */
+  /** RD_base offsets of the LPI registers (deprecated: use GICR). */
+  // eslint-disable-next-line @typescript-eslint/no-deprecated -- the deprecated alias stays exported for existing users
   GICR_LPI,
   /** GICR_CTLR fields. */
   GICR_CTLR,

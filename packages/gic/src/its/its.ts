@@ -43,10 +43,12 @@ import {
   type Tracer,
   MemoryError,
   type DeliveryStatus,
+  fieldMask,
   getField,
   setField,
 } from '@hvsim/core';
 import { badMmioArguments, accessAbort } from '../common/mmio.js';
+import { RegisterTable, type RegisterSpec } from '../common/register-table.js';
 import { joinAddress } from '../lpi/regs.js';
 import { decodeItsCommand, type ItsCommand } from './commands.js';
 import { ITS_DROP_REASONS, ITS_ERROR_REASON, itsErrorCode, type ItsCommandError, type ItsDropReason, type ItsErrorKind, type ItsTranslationResult } from './errors.js';
@@ -121,6 +123,9 @@ export interface GicV3ItsState {
   commandErrorCount: number;
   drops: Record<string, number>;
 }
+
+/** Writable bits of GITS_BASER<n>'s high word: PA[47:32], OuterCache, InnerCache, Indirect, Valid. */
+const GITS_BASER_HI_WRITABLE = 0xf8e0_ffff;
 
 /** The ITS: control frame, translation frame and (GICv4.1) vSGI frame, as one MMIO device. */
 export class GicV3Its implements MmioDevice, MsiTarget {
@@ -290,33 +295,8 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       return 0;
     }
     if (size !== 4 || (offset & 3) !== 0) throw accessAbort('GITS', offset, size, false);
-    switch (offset) {
-      case GITS.CTLR:
-        return (this.enabled ? setField(0, GITS_CTLR.Enabled, 1) : setField(0, GITS_CTLR.Quiescent, 1)) >>> 0;
-      case GITS.IIDR:
-        return GITS_IIDR_VALUE;
-      case GITS.TYPER:
-        return this.typerLow();
-      case GITS.TYPER + 4:
-        return this.typerHigh();
-      case GITS.CBASER:
-        return this.cbaserLo;
-      case GITS.CBASER + 4:
-        return this.cbaserHi;
-      case GITS.CWRITER:
-        return this.cwriter;
-      case GITS.CREADR:
-        return (this.creadr | (this.stalled ? 1 : 0)) >>> 0;
-      case GITS.PIDR2:
-        return this.virtual ? GITS_PIDR2_V4 : GITS_PIDR2_V3;
-      default:
-        if (offset >= GITS.BASER && offset < GITS.BASER + 64) {
-          const n = (offset - GITS.BASER) >>> 3;
-          return (offset & 4) === 0 ? this.baserLo[n]! : this.baserHi[n]!;
-        }
-        // GITS_MPIDR, GITS_STATUSR, GITS_UMSIR, the high words of CWRITER/CREADR and reserved offsets read as zero.
-        return 0;
-    }
+    // GITS_MPIDR, GITS_STATUSR, GITS_UMSIR and reserved offsets read as zero.
+    return GicV3Its.REGISTERS.read(this, offset);
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
@@ -326,22 +306,64 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       return;
     }
     if (size !== 4 || (offset & 3) !== 0) throw accessAbort('GITS', offset, size, true);
-    switch (offset) {
-      case GITS.CTLR:
-        this.writeCtlr(value);
-        return;
-      case GITS.CBASER:
-      case GITS.CBASER + 4:
-        this.writeCbaser(offset === GITS.CBASER ? 0 : 1, value);
-        return;
-      case GITS.CWRITER:
-        this.writeCwriter(value);
-        return;
-      default:
-        if (offset >= GITS.BASER && offset < GITS.BASER + 64) this.writeBaser((offset - GITS.BASER) >>> 3, (offset & 4) >>> 2, value);
-      // GITS_TYPER, IIDR, CREADR and ID registers are read-only; reserved offsets are WI.
-    }
+    // GITS_TYPER, IIDR, CREADR and ID registers are read-only; reserved offsets are WI.
+    GicV3Its.REGISTERS.write(this, offset, value);
   }
+
+  /**
+   * The control frame's registers (IHI0069 12.19, Table 12-32), one
+   * description each. GITS_BASER<n> writes are further shaped by the table
+   * type (read-only Type and Entry_Size, RAZ/WI when unimplemented).
+   *
+   * @internal
+   */
+  static readonly REGISTERS = new RegisterTable<GicV3Its>('GITS', GITS_FRAME_SIZE, [
+    {
+      name: 'GITS_CTLR',
+      offset: GITS.CTLR,
+      reset: fieldMask(GITS_CTLR.Quiescent),
+      writable: fieldMask(GITS_CTLR.Enabled),
+      read: (its) => (its.enabled ? setField(0, GITS_CTLR.Enabled, 1) : setField(0, GITS_CTLR.Quiescent, 1)) >>> 0,
+      write: (its, v) => its.writeCtlr(v),
+    },
+    { name: 'GITS_IIDR', offset: GITS.IIDR, reset: GITS_IIDR_VALUE, read: () => GITS_IIDR_VALUE },
+    { name: 'GITS_TYPER', offset: GITS.TYPER, width: 64, read: (its, w) => (w === 0 ? its.typerLow() : its.typerHigh()) },
+    {
+      name: 'GITS_CBASER',
+      offset: GITS.CBASER,
+      width: 64,
+      reset: 0,
+      writable: GITS_CBASER_MASK[0],
+      writableHigh: GITS_CBASER_MASK[1],
+      read: (its, w) => (w === 0 ? its.cbaserLo : its.cbaserHi),
+      write: (its, v, w) => its.writeCbaser(w, v),
+    },
+    {
+      name: 'GITS_CWRITER',
+      offset: GITS.CWRITER,
+      width: 64,
+      reset: 0,
+      writable: fieldMask(GITS_CWRITER.Offset) | fieldMask(GITS_CWRITER.Retry),
+      read: (its, w) => (w === 0 ? its.cwriter : 0),
+      write: (its, v, w) => {
+        if (w === 0) its.writeCwriter(v);
+      },
+    },
+    { name: 'GITS_CREADR', offset: GITS.CREADR, width: 64, reset: 0, read: (its, w) => (w === 0 ? (its.creadr | (its.stalled ? 1 : 0)) >>> 0 : 0) },
+    ...Array.from(
+      { length: 8 },
+      (_, n): RegisterSpec<GicV3Its> => ({
+        name: `GITS_BASER${n}`,
+        offset: GITS.BASER + 8 * n,
+        width: 64,
+        writable: 0xffff_ffff,
+        writableHigh: GITS_BASER_HI_WRITABLE,
+        read: (its, w) => (w === 0 ? its.baserLo[n]! : its.baserHi[n]!),
+        write: (its, v, w) => its.writeBaser(n, w, v),
+      }),
+    ),
+    { name: 'GITS_PIDR2', offset: GITS.PIDR2, read: (its) => (its.virtual ? GITS_PIDR2_V4 : GITS_PIDR2_V3) },
+  ]);
 
   /** 64-bit access to GITS_TYPER, CBASER, CWRITER, CREADR, BASER<n> and (GICv4.1) GITS_SGIR (IHI0069 12.19). */
   mmioRead64(offset: number): bigint {
@@ -736,5 +758,3 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   }
 }
 
-/** Writable bits of GITS_BASER<n>'s high word: PA[47:32], OuterCache, InnerCache, Indirect, Valid. */
-const GITS_BASER_HI_WRITABLE = 0xf8e0_ffff;

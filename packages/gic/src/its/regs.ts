@@ -17,18 +17,31 @@ export const GITS_SGI_FRAME = 0x20000;
 
 /** ITS registers, offsets from ITS_base (IHI0069 Table 12-32). */
 export const GITS = {
+  /** `0x0000` */
   CTLR: 0x0000,
+  /** `0x0004` */
   IIDR: 0x0004,
+  /** `0x0008` */
   TYPER: 0x0008,
+  /** `0x0018` */
   MPIDR: 0x0018,
+  /** `0x0040` */
   STATUSR: 0x0040,
+  /** `0x0048` */
   UMSIR: 0x0048,
+  /** `0x0080` */
   CBASER: 0x0080,
+  /** `0x0088` */
   CWRITER: 0x0088,
+  /** `0x0090` */
   CREADR: 0x0090,
+  /** `0x0100` */
   BASER: 0x0100,
+  /** `0xffe8` */
   PIDR2: 0xffe8,
+  /** `0x10040` */
   TRANSLATER: 0x10040,
+  /** `0x20020` */
   SGIR: 0x20020,
 } as const;
 

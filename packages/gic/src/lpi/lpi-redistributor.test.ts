@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { ARM64_EXCEPTION_CLASS, CpuException, PhysicalMemory, readState, SnapshotError } from '@hvsim/core';
 import { PendingSet } from '../common/pending-set.js';
 import { LpiRedistributor } from './lpi-redistributor.js';
-import { GICR_LPI } from './regs.js';
+import { GICR } from '../v3/regs.js';
 
 const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
 const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 200);
@@ -22,34 +22,34 @@ function make(idBits = 16): { lpi: LpiRedistributor; set: PendingSet; memory: Ph
 }
 
 function enable(lpi: LpiRedistributor, idBits = 15, ptz = false): void {
-  lpi.write(GICR_LPI.PROPBASER, PROP | idBits);
-  lpi.write(GICR_LPI.PENDBASER, PEND);
-  lpi.write(GICR_LPI.PENDBASER + 4, ptz ? 1 << 30 : 0);
-  lpi.write(GICR_LPI.CTLR, 1);
+  lpi.write(GICR.PROPBASER, PROP | idBits);
+  lpi.write(GICR.PENDBASER, PEND);
+  lpi.write(GICR.PENDBASER + 4, ptz ? 1 << 30 : 0);
+  lpi.write(GICR.CTLR, 1);
 }
 
 describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
   it('GICR_PROPBASER and GICR_PENDBASER hold their writable fields and become read-only with EnableLPIs', () => {
     const { lpi } = make();
-    lpi.write(GICR_LPI.PROPBASER, 0xffff_ffff);
-    expect(lpi.read(GICR_LPI.PROPBASER)).toBe(0xffff_ff9f);
-    lpi.write(GICR_LPI.PENDBASER, 0xffff_ffff);
-    expect(lpi.read(GICR_LPI.PENDBASER)).toBe(0xffff_0f80);
-    lpi.write(GICR_LPI.PENDBASER + 4, 0xffff_ffff);
-    expect(lpi.read(GICR_LPI.PENDBASER + 4)).toBe(0x070f_ffff); // PTZ reads as zero
+    lpi.write(GICR.PROPBASER, 0xffff_ffff);
+    expect(lpi.read(GICR.PROPBASER)).toBe(0xffff_ff9f);
+    lpi.write(GICR.PENDBASER, 0xffff_ffff);
+    expect(lpi.read(GICR.PENDBASER)).toBe(0xffff_0f80);
+    lpi.write(GICR.PENDBASER + 4, 0xffff_ffff);
+    expect(lpi.read(GICR.PENDBASER + 4)).toBe(0x070f_ffff); // PTZ reads as zero
     enable(lpi);
-    lpi.write(GICR_LPI.PROPBASER, 0);
-    expect(lpi.read(GICR_LPI.PROPBASER)).toBe(PROP | 15);
-    expect(lpi.read(GICR_LPI.CTLR)).toBe(0b11); // EnableLPIs | CES
-    expect(lpi.read(GICR_LPI.SYNCR)).toBe(0); // never busy
+    lpi.write(GICR.PROPBASER, 0);
+    expect(lpi.read(GICR.PROPBASER)).toBe(PROP | 15);
+    expect(lpi.read(GICR.CTLR)).toBe(0b11); // EnableLPIs | CES
+    expect(lpi.read(GICR.SYNCR)).toBe(0); // never busy
   });
 
   it('a configuration table outside memory makes EnableLPIs raise an SError (IMPLEMENTATION DEFINED, 5.1)', () => {
     const { lpi } = make();
-    lpi.write(GICR_LPI.PROPBASER, 0x4000_0000 | 15);
+    lpi.write(GICR.PROPBASER, 0x4000_0000 | 15);
     let caught: unknown;
     try {
-      lpi.write(GICR_LPI.CTLR, 1);
+      lpi.write(GICR.CTLR, 1);
     } catch (e) {
       caught = e;
     }
@@ -87,10 +87,10 @@ describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
     expect(set.size).toBe(2);
     lpi.setPending(LPI + 1);
     lpi.clearPending(LPI + 8);
-    lpi.write(GICR_LPI.CTLR, 0);
+    lpi.write(GICR.CTLR, 0);
     expect(set.size).toBe(0);
     // IHI0069 12.11.2 GICR_CTLR.CES = 1: clearing EnableLPIs is supported, so CES reads 1 whatever EnableLPIs is.
-    expect(lpi.read(GICR_LPI.CTLR)).toBe(0b10);
+    expect(lpi.read(GICR.CTLR)).toBe(0b10);
     expect(memory.read8(PEND + LPI / 8)).toBe(0x02);
     expect(memory.read8(PEND + LPI / 8 + 1)).toBe(0x04);
     const fresh = make();
@@ -102,17 +102,17 @@ describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
   it('a disabled LPI stays pending but is not a candidate; GICR_SETLPIR / CLRLPIR set and clear (12.11.34, 12.11.1)', () => {
     const { lpi, set, memory } = make();
     enable(lpi);
-    lpi.write(GICR_LPI.SETLPIR, LPI + 3);
+    lpi.write(GICR.SETLPIR, LPI + 3);
     expect(lpi.isPending(LPI + 3)).toBe(true);
     expect(set.size).toBe(0);
     memory.write8(PROP + 3, 0x41);
-    lpi.write(GICR_LPI.INVLPIR, LPI + 3);
+    lpi.write(GICR.INVLPIR, LPI + 3);
     expect(set.size).toBe(0); // INVLPIR acts when its high word is written
-    lpi.write(GICR_LPI.INVLPIR + 4, 0);
+    lpi.write(GICR.INVLPIR + 4, 0);
     expect(set.best(2)).toBe(KEY_BASE + 3);
     expect(lpi.keyPriority(KEY_BASE + 3)).toBe(0x40);
     expect(lpi.keyIntid(KEY_BASE + 3)).toBe(LPI + 3);
-    lpi.write(GICR_LPI.CLRLPIR, LPI + 3);
+    lpi.write(GICR.CLRLPIR, LPI + 3);
     expect(set.size).toBe(0);
   });
 
@@ -166,7 +166,7 @@ describe('LpiRedistributor (IHI0069 5.1, 12.11.2, 12.11.32-33)', () => {
     fresh.lpi.prepareRestore(readState(state, 't', 1).object('lpi'))();
     expect(fresh.lpi.pendingIntids()).toEqual([LPI + 2, LPI + 9]);
     expect(fresh.set.best(2)).toBe(KEY_BASE + 2);
-    expect(fresh.lpi.read(GICR_LPI.PROPBASER)).toBe(PROP | 15);
+    expect(fresh.lpi.read(GICR.PROPBASER)).toBe(PROP | 15);
     const bad = { type: 't', version: 1, lpi: { ...lpi.saveState(), config: '3*zz' } };
     expect(() => fresh.lpi.prepareRestore(readState(bad, 't', 1).object('lpi'))).toThrow(SnapshotError);
   });

@@ -15,12 +15,13 @@
  * Group 1, and have no active state: acknowledge clears the pending bit.
  */
 import { withTableFaults } from './table-fault.js';
+import { RegisterTable } from '../common/register-table.js';
+import { GICR, GICR_SGI_BASE } from '../v3/regs.js';
 import { SnapshotError, assertInteger, fieldMask, getField, setField, type Memory, type StateReader } from '@hvsim/core';
 import type { PendingSet } from '../common/pending-set.js';
 import {
   GICR_CTLR,
   GICR_INV_HI,
-  GICR_LPI,
   GICR_PENDBASER_HI,
   GICR_PENDBASER_MASK,
   GICR_PROPBASER_LO,
@@ -61,7 +62,9 @@ export interface LpiRedistributorState {
 
 /** Per-redistributor hooks for GICv4.1 invalidation by vPEID through GICR_INVLPIR/GICR_INVALLR (V = 1). */
 export interface VirtualInvalidationPort {
+  /** GICR_INVLPIR with V = 1: re-reads the configuration of vLPI `vintid` of vPE `vpeId`. */
   invalidateVlpiByVpe(vpeId: number, vintid: number): void;
+  /** GICR_INVALLR with V = 1: re-reads the configuration of every vLPI of vPE `vpeId`. */
   invalidateAllVlpisByVpe(vpeId: number): void;
 }
 
@@ -135,46 +138,17 @@ export class LpiRedistributor {
 
   /** True when `offset` in RD_base is one of the LPI registers (word offsets). */
   static handles(offset: number): boolean {
-    switch (offset & ~4) {
-      case GICR_LPI.SETLPIR:
-      case GICR_LPI.CLRLPIR:
-      case GICR_LPI.PROPBASER:
-      case GICR_LPI.PENDBASER:
-      case GICR_LPI.INVLPIR:
-      case GICR_LPI.INVALLR:
-      case GICR_LPI.SYNCR:
-        return true;
-      default:
-        return offset === GICR_LPI.CTLR;
-    }
+    return LpiRedistributor.REGISTERS.at(offset) !== undefined;
+  }
+
+  /** True when a 64-bit LPI register starts at `offset` in RD_base. */
+  static handles64(offset: number): boolean {
+    return LpiRedistributor.REGISTERS.is64(offset);
   }
 
   /** Reads a 32-bit word of an LPI register. SETLPIR/CLRLPIR are WO (RAZ here); SYNCR.Busy is always 0. */
   read(offset: number): number {
-    switch (offset) {
-      case GICR_LPI.CTLR:
-        // CES = 1: software may clear EnableLPIs and this redistributor honours it (IHI0069 12.11.2 GICR_CTLR).
-        return setField(this.enabled ? setField(0, GICR_CTLR.EnableLPIs, 1) : 0, GICR_CTLR.CES, 1);
-      case GICR_LPI.PROPBASER:
-        return this.propLo >>> 0;
-      case GICR_LPI.PROPBASER + 4:
-        return this.propHi >>> 0;
-      case GICR_LPI.PENDBASER:
-        return this.pendLo >>> 0;
-      case GICR_LPI.PENDBASER + 4:
-        return this.pendHi >>> 0;
-      case GICR_LPI.INVLPIR:
-        return this.invLo >>> 0;
-      case GICR_LPI.INVLPIR + 4:
-        return this.invHi >>> 0;
-      case GICR_LPI.INVALLR:
-        return this.invAllLo >>> 0;
-      case GICR_LPI.INVALLR + 4:
-        return this.invAllHi >>> 0;
-      default:
-        // SYNCR: the model completes every operation at once, so Busy reads 0 (IHI0069 12.11.36).
-        return 0;
-    }
+    return LpiRedistributor.REGISTERS.read(this, offset);
   }
 
   /**
@@ -184,73 +158,119 @@ export class LpiRedistributor {
    */
   write(offset: number, value: number): void {
     withTableFaults(`GICR RD_base write at 0x${offset.toString(16)}`, () => {
-      this.writeRegister(offset, value);
+      LpiRedistributor.REGISTERS.write(this, offset, value);
     });
   }
 
-  private writeRegister(offset: number, value: number): void {
-    switch (offset) {
-      case GICR_LPI.CTLR:
-        if (getField(value, GICR_CTLR.EnableLPIs) === 1) this.enable();
-        else this.disable(true);
-        return;
-      case GICR_LPI.SETLPIR:
-        // IHI0069 12.11.34 GICR_SETLPIR: makes the LPI pending; INTIDs outside the configured range are ignored.
-        this.setPending(value >>> 0);
-        return;
-      case GICR_LPI.CLRLPIR:
-        this.clearPending(value >>> 0);
-        return;
-      case GICR_LPI.PROPBASER:
-      case GICR_LPI.PROPBASER + 4:
-      case GICR_LPI.PENDBASER:
-      case GICR_LPI.PENDBASER + 4:
-        this.writeBase(offset, value);
-        return;
-      case GICR_LPI.INVLPIR:
-        this.invLo = value >>> 0;
-        return;
-      case GICR_LPI.INVLPIR + 4:
-        this.invHi = (value & (fieldMask(GICR_INV_HI.V) | fieldMask(GICR_INV_HI.vPEID))) >>> 0;
-        if (getField(this.invHi, GICR_INV_HI.V) === 1) this.virtualPort?.invalidateVlpiByVpe(getField(this.invHi, GICR_INV_HI.vPEID), this.invLo);
-        else this.invalidate(this.invLo);
-        return;
-      case GICR_LPI.INVALLR:
-        this.invAllLo = 0;
-        return;
-      case GICR_LPI.INVALLR + 4:
-        this.invAllHi = (value & (fieldMask(GICR_INV_HI.V) | fieldMask(GICR_INV_HI.vPEID))) >>> 0;
-        if (getField(this.invAllHi, GICR_INV_HI.V) === 1) this.virtualPort?.invalidateAllVlpisByVpe(getField(this.invAllHi, GICR_INV_HI.vPEID));
-        else this.invalidateAll();
-        return;
-      default:
-        // SYNCR and the high words of SETLPIR/CLRLPIR are read-only or RES0.
-        return;
-    }
-  }
-
   /**
-   * GICR_PROPBASER and GICR_PENDBASER are read-only while EnableLPIs is 1: the
-   * spec makes such writes UNPREDICTABLE and allows the registers to become
-   * RO (IHI0069 12.11.33, 12.11.32); this model takes that choice.
+   * The LPI registers of RD_base (IHI0069 12.10, 12.11), one description
+   * each. GICR_PROPBASER and GICR_PENDBASER are read-only while EnableLPIs
+   * is 1: the spec makes such writes UNPREDICTABLE and allows the registers
+   * to become RO (12.11.33, 12.11.32); this model takes that choice.
+   *
+   * @internal
    */
-  private writeBase(offset: number, value: number): void {
-    if (this.enabled) return;
-    switch (offset) {
-      case GICR_LPI.PROPBASER:
-        this.propLo = value & GICR_PROPBASER_MASK[0];
-        return;
-      case GICR_LPI.PROPBASER + 4:
-        this.propHi = value & GICR_PROPBASER_MASK[1];
-        return;
-      case GICR_LPI.PENDBASER:
-        this.pendLo = value & GICR_PENDBASER_MASK[0];
-        return;
-      default:
-        this.pendHi = value & GICR_PENDBASER_MASK[1];
-        this.ptz = getField(value, GICR_PENDBASER_HI.PTZ) === 1;
-    }
-  }
+  static readonly REGISTERS = new RegisterTable<LpiRedistributor>('GICR RD_base', GICR_SGI_BASE, [
+    {
+      name: 'GICR_CTLR',
+      offset: GICR.CTLR,
+      writable: fieldMask(GICR_CTLR.EnableLPIs),
+      // CES = 1: software may clear EnableLPIs and this redistributor honours it (IHI0069 12.11.2 GICR_CTLR).
+      read: (l) => setField(l.enabled ? setField(0, GICR_CTLR.EnableLPIs, 1) : 0, GICR_CTLR.CES, 1),
+      write: (l, v) => {
+        if (getField(v, GICR_CTLR.EnableLPIs) === 1) l.enable();
+        else l.disable(true);
+      },
+    },
+    // IHI0069 12.11.34 GICR_SETLPIR: makes the LPI pending; INTIDs outside the configured range are ignored. WO.
+    {
+      name: 'GICR_SETLPIR',
+      offset: GICR.SETLPIR,
+      width: 64,
+      writable: 0xffff_ffff,
+      read: () => 0,
+      write: (l, v, w) => {
+        if (w === 0) l.setPending(v);
+      },
+    },
+    {
+      name: 'GICR_CLRLPIR',
+      offset: GICR.CLRLPIR,
+      width: 64,
+      writable: 0xffff_ffff,
+      read: () => 0,
+      write: (l, v, w) => {
+        if (w === 0) l.clearPending(v);
+      },
+    },
+    {
+      name: 'GICR_PROPBASER',
+      offset: GICR.PROPBASER,
+      width: 64,
+      reset: 0,
+      writable: GICR_PROPBASER_MASK[0],
+      writableHigh: GICR_PROPBASER_MASK[1],
+      read: (l, w) => (w === 0 ? l.propLo : l.propHi),
+      write: (l, v, w) => {
+        if (l.enabled) return;
+        if (w === 0) l.propLo = v;
+        else l.propHi = v;
+      },
+    },
+    {
+      name: 'GICR_PENDBASER',
+      offset: GICR.PENDBASER,
+      width: 64,
+      reset: 0,
+      writable: GICR_PENDBASER_MASK[0],
+      // PTZ (bit 62) is written, and reads as zero.
+      writableHigh: GICR_PENDBASER_MASK[1] | fieldMask(GICR_PENDBASER_HI.PTZ),
+      read: (l, w) => (w === 0 ? l.pendLo : l.pendHi),
+      write: (l, v, w) => {
+        if (l.enabled) return;
+        if (w === 0) {
+          l.pendLo = v;
+        } else {
+          l.pendHi = (v & GICR_PENDBASER_MASK[1]) >>> 0;
+          l.ptz = getField(v, GICR_PENDBASER_HI.PTZ) === 1;
+        }
+      },
+    },
+    {
+      name: 'GICR_INVLPIR',
+      offset: GICR.INVLPIR,
+      width: 64,
+      reset: 0,
+      writable: 0xffff_ffff,
+      writableHigh: fieldMask(GICR_INV_HI.V) | fieldMask(GICR_INV_HI.vPEID),
+      read: (l, w) => (w === 0 ? l.invLo : l.invHi),
+      write: (l, v, w) => {
+        if (w === 0) {
+          l.invLo = v;
+          return;
+        }
+        l.invHi = v;
+        if (getField(v, GICR_INV_HI.V) === 1) l.virtualPort?.invalidateVlpiByVpe(getField(v, GICR_INV_HI.vPEID), l.invLo);
+        else l.invalidate(l.invLo);
+      },
+    },
+    {
+      name: 'GICR_INVALLR',
+      offset: GICR.INVALLR,
+      width: 64,
+      reset: 0,
+      writableHigh: fieldMask(GICR_INV_HI.V) | fieldMask(GICR_INV_HI.vPEID),
+      read: (l, w) => (w === 0 ? l.invAllLo : l.invAllHi),
+      write: (l, v, w) => {
+        if (w === 0) return;
+        l.invAllHi = v;
+        if (getField(v, GICR_INV_HI.V) === 1) l.virtualPort?.invalidateAllVlpisByVpe(getField(v, GICR_INV_HI.vPEID));
+        else l.invalidateAll();
+      },
+    },
+    // The model completes every operation at once, so Busy reads 0 (IHI0069 12.11.36).
+    { name: 'GICR_SYNCR', offset: GICR.SYNCR, reset: 0, read: () => 0 },
+  ]);
 
   /**
    * LPIs GICR_PROPBASER.IDbits configures, capped at the INTID bits the GIC

@@ -5,6 +5,7 @@
  * (`*_HI` tables, bit n of the register = bit n - 32 of the high word).
  */
 import { bitFlag, bitRange } from '@hvsim/core';
+import { GICR } from '../v3/regs.js';
 
 /** First LPI INTID (IHI0069 5.1). */
 export const LPI_FIRST = 8192;
@@ -19,16 +20,20 @@ export const LPI_CONFIG = {
   Priority: bitRange(7, 2),
 } as const;
 
-/** RD_base offsets of the LPI registers (IHI0069 12.10, Table 12-27). */
+/**
+ * RD_base offsets of the LPI registers (IHI0069 12.10, Table 12-27).
+ *
+ * @deprecated Use {@link GICR} (`GICR.PROPBASER`, ...): the RD_base block's one table.
+ */
 export const GICR_LPI = {
-  CTLR: 0x0000,
-  SETLPIR: 0x0040,
-  CLRLPIR: 0x0048,
-  PROPBASER: 0x0070,
-  PENDBASER: 0x0078,
-  INVLPIR: 0x00a0,
-  INVALLR: 0x00b0,
-  SYNCR: 0x00c0,
+  CTLR: GICR.CTLR,
+  SETLPIR: GICR.SETLPIR,
+  CLRLPIR: GICR.CLRLPIR,
+  PROPBASER: GICR.PROPBASER,
+  PENDBASER: GICR.PENDBASER,
+  INVLPIR: GICR.INVLPIR,
+  INVALLR: GICR.INVALLR,
+  SYNCR: GICR.SYNCR,
 } as const;
 
 /** GICR_CTLR (IHI0069 12.11.2). */

@@ -11,7 +11,11 @@ import { CpuInterfaceCore } from '../common/cpu-interface.js';
 import { INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS } from '../common/intid.js';
 import { implementedPriorityMask, writtenBinaryPoint } from '../common/priority.js';
 import { badMmioArguments, requireWord } from '../common/mmio.js';
-import { GICC_CTLR, GICC_IIDR_VALUE, GICC } from './regs.js';
+import { GICV2_CPU_FRAME_REGISTERS, type GicV2CpuFrame } from './cpu-frame.js';
+import { GICC_CTLR, GICC } from './regs.js';
+
+/** EOIINTID and CPUID of GICC_EOIR (IHI0048B 4.4.5), as the register table masks them. */
+const EOIR_BITS = 0x1fff;
 
 const FRAME = 'GICC';
 
@@ -22,18 +26,30 @@ export interface CpuInterfaceEvents {
 }
 
 /** The GICC frame of one CPU (8 KiB). */
-export class GicV2CpuInterface implements MmioDevice {
+export class GicV2CpuInterface implements MmioDevice, GicV2CpuFrame {
   /** GICC_CTLR bypass-disable bits, kept for read-back. */
   private bypass = 0;
   private readonly pmrMask: number;
+  /**
+   * The CPU interface behaviour GICC shares with GICv3's ICC_* view.
+   *
+   * @internal
+   */
+  readonly core: CpuInterfaceCore;
+  private readonly events: CpuInterfaceEvents;
 
-  constructor(
-    readonly core: CpuInterfaceCore,
-    private readonly events: CpuInterfaceEvents,
-  ) {
+  /**
+   * GicV2 creates one per CPU (`GicV2.cpuInterface(cpu)`).
+   *
+   * @internal
+   */
+  constructor(core: CpuInterfaceCore, events: CpuInterfaceEvents) {
+    this.core = core;
+    this.events = events;
     this.pmrMask = implementedPriorityMask(core.priorityBits);
   }
 
+  /** Puts GICC at its reset values (IHI0048B 4.4). */
   reset(): void {
     this.bypass = 0;
     this.core.fiqEn = false;
@@ -53,6 +69,7 @@ export class GicV2CpuInterface implements MmioDevice {
     return v;
   }
 
+  /** Writes GICC_CTLR (IHI0048B 4.4.1). */
   writeCtlr(value: number): void {
     const c = this.core;
     c.groupEnable = value & 3;
@@ -79,82 +96,85 @@ export class GicV2CpuInterface implements MmioDevice {
     return v;
   }
 
+  /** GICC_PMR (IHI0048B 4.4.2): the priority mask, implemented bits only. */
+  readPmr(): number {
+    return this.core.pmr;
+  }
+
+  /** GICC_PMR (IHI0048B 4.4.2): unimplemented low bits are RAZ/WI. */
+  writePmr(value: number): void {
+    this.core.pmr = value & this.pmrMask;
+    this.core.update();
+  }
+
+  /** GICC_BPR (`group` 0) / GICC_ABPR (`group` 1), IHI0048B 4.4.3, 4.4.8. */
+  readBpr(group: number): number {
+    return group === 0 ? this.core.bpr0 : this.core.bpr1;
+  }
+
+  /** Writes below the minimum binary point set the minimum (IHI0048B 4.4.3). */
+  writeBpr(group: number, value: number): void {
+    const c = this.core;
+    if (group === 0) c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
+    else c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
+    c.update();
+  }
+
+  /** GICC_EOIR / GICC_AEOIR (IHI0048B 4.4.5, 4.4.10). */
+  writeEoir(value: number): void {
+    this.events.onEoi(this.core.cpu, value, false);
+    this.core.endOfInterrupt(value & 0x3ff);
+  }
+
+  /** GICC_RPR (IHI0048B 4.4.6). */
+  readRpr(): number {
+    return this.core.runningPriority();
+  }
+
+  /** GICC_HPPIR (`group` 0: Group 1 too with AckCtl, else 1022) / GICC_AHPPIR (`group` 1), IHI0048B 4.4.7, 4.4.11. */
+  readHppir(group: number): number {
+    const c = this.core;
+    return group === 0 ? c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED) : c.highestPending(2, INTID_SPURIOUS);
+  }
+
+  /** GICC_APR<n> (`group` 0) / GICC_NSAPR<n> (`group` 1), IHI0048B 4.4.12-4.4.13. */
+  readApr(group: number, n: number): number {
+    return this.core.apr.read(group, n);
+  }
+
+  /** Writes GICC_APR<n> (`group` 0) / GICC_NSAPR<n> (`group` 1). */
+  writeApr(group: number, n: number, value: number): void {
+    this.core.apr.write(group, n, value);
+    this.core.update();
+  }
+
+  /** GICC_DIR (IHI0048B 4.4.15). */
+  writeDir(value: number): void {
+    this.core.deactivate(value & 0x3ff);
+  }
+
+  /** A guest read of the GICC frame (32-bit accesses; reserved offsets RAZ). */
   mmioRead(offset: number, size: AccessSize): number {
     if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICC', offset);
     requireWord(FRAME, offset, size, false);
-    const c = this.core;
-    switch (offset) {
-      case GICC.CTLR:
-        return this.readCtlr();
-      case GICC.PMR:
-        return c.pmr;
-      case GICC.BPR:
-        return c.bpr0;
-      case GICC.IAR:
-        return this.readIar();
-      case GICC.RPR:
-        return c.runningPriority();
-      case GICC.HPPIR:
-        return c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED);
-      case GICC.ABPR:
-        // Without the Security Extensions GICC_ABPR is a plain register; CBPR only decides which
-        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.8).
-        return c.bpr1;
-      case GICC.AIAR:
-        return this.readAiar();
-      case GICC.AHPPIR:
-        return c.highestPending(2, INTID_SPURIOUS);
-      case GICC.IIDR:
-        return GICC_IIDR_VALUE;
-      default:
-        if (offset >= GICC.APR0 && offset < GICC.APR0 + 16) return c.apr.read(0, (offset - GICC.APR0) >>> 2);
-        if (offset >= GICC.NSAPR0 && offset < GICC.NSAPR0 + 16) return c.apr.read(1, (offset - GICC.NSAPR0) >>> 2);
-        // EOIR, AEOIR and DIR are write-only; reserved offsets RAZ/WI.
-        return 0;
-    }
+    // The acknowledge a handler makes first, without the table walk.
+    if (offset === GICC.IAR) return this.readIar();
+    // EOIR, AEOIR and DIR are write-only; reserved offsets RAZ/WI.
+    return GICV2_CPU_FRAME_REGISTERS.read(this, offset);
   }
 
+  /** A guest write of the GICC frame (32-bit accesses; reserved offsets WI). */
   mmioWrite(offset: number, size: AccessSize, value: number): void {
     if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICC', offset, value);
     requireWord(FRAME, offset, size, true);
-    const c = this.core;
-    switch (offset) {
-      case GICC.CTLR:
-        this.writeCtlr(value);
-        return;
-      case GICC.PMR:
-        c.pmr = value & this.pmrMask;
-        c.update();
-        return;
-      case GICC.BPR:
-        c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
-        c.update();
-        return;
-      case GICC.ABPR:
-        c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
-        c.update();
-        return;
-      case GICC.EOIR:
-      case GICC.AEOIR:
-        this.events.onEoi(c.cpu, value, false);
-        c.endOfInterrupt(value & 0x3ff);
-        return;
-      case GICC.DIR:
-        c.deactivate(value & 0x3ff);
-        return;
-      default:
-        if (offset >= GICC.APR0 && offset < GICC.APR0 + 16) {
-          c.apr.write(0, (offset - GICC.APR0) >>> 2, value);
-          c.update();
-        } else if (offset >= GICC.NSAPR0 && offset < GICC.NSAPR0 + 16) {
-          c.apr.write(1, (offset - GICC.NSAPR0) >>> 2, value);
-          c.update();
-        }
-        return;
+    if (offset === GICC.EOIR) {
+      this.writeEoir(value & EOIR_BITS);
+      return;
     }
+    GICV2_CPU_FRAME_REGISTERS.write(this, offset, value);
   }
 
-  /** Bypass-disable bits for saving. */
+  /** GICC_CTLR bypass-disable bits [8:5] >> 5, for saving and restoring. */
   get bypassBits(): number {
     return this.bypass;
   }

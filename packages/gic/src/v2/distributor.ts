@@ -5,12 +5,24 @@
  */
 import type { AccessSize, MmioDevice } from '@hvsim/core';
 import { getField, setField } from '@hvsim/core';
-import { readArray, writeArray, type ArrayScope } from '../common/array-access.js';
+import { readArray, writeArray, type ArrayRegister, type ArrayScope } from '../common/array-access.js';
+import { RegisterTable } from '../common/register-table.js';
 import type { IrqEngine } from '../common/irq-state.js';
 import { PRIVATE_COUNT, SGI_COUNT, SPI_BASE } from '../common/intid.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
 import { badMmioArguments, requireArraySize, requireByteOrWord, requireWord } from '../common/mmio.js';
-import { GICD, GICD_ARRAYS, GICD_CTLR, GICD_IIDR_VALUE, GICD_SGIR, GICD_TYPER, PIDR2_GICV2 } from './regs.js';
+import {
+  GICD,
+  GICD_CTLR,
+  GICD_CTLR_WRITABLE,
+  GICD_IIDR_VALUE,
+  GICD_SGIR,
+  GICD_SGIR_WRITABLE,
+  GICD_TYPER,
+  GICV2_FRAME_SIZE,
+  PIDR2_GICV2,
+  gicv2DistributorArrays,
+} from './regs.js';
 
 const FRAME = 'GICD';
 
@@ -19,6 +31,11 @@ export class GicV2Distributor implements MmioDevice {
   private readonly scope: ArrayScope;
   private readonly access: ArrayAccess = { intid: 0, count: 0 };
 
+  /**
+   * GicV2 creates one view per CPU (`GicV2.distributorFor(cpu)`).
+   *
+   * @internal
+   */
   constructor(
     private readonly engine: IrqEngine,
     /** The CPU interface whose accesses this view serves. */
@@ -29,32 +46,24 @@ export class GicV2Distributor implements MmioDevice {
     this.scope = { lo: 0, hi: engine.lines, sgiPerSource: true };
   }
 
+  /** GICD_CTLR (IHI0048B 4.3.1): the group enables. */
+  get ctlr(): number {
+    return this.engine.distEnable;
+  }
+
   /** GICD_TYPER (IHI0048B 4.3.2). */
   get typer(): number {
     const v = setField(0, GICD_TYPER.ITLinesNumber, Math.ceil(this.engine.lines / 32) - 1);
     return setField(v, GICD_TYPER.CPUNumber, this.engine.cpus - 1);
   }
 
-  /** GICD_ITARGETSR byte for `intid` (IHI0048B 4.3.12): INTIDs 0-31 read as this CPU; RAZ/WI on a uniprocessor. */
-  private targetByte(intid: number): number {
-    const e = this.engine;
-    if (e.cpus === 1 || intid >= e.lines) return 0;
-    if (intid < PRIVATE_COUNT) return 1 << this.cpu;
-    return e.targetMask[intid - SPI_BASE]!;
-  }
-
   mmioRead(offset: number, size: AccessSize): number {
     if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICD', offset);
     const e = this.engine;
-    const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
+    const arr = decodeArrayAccess(GICV2_GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
       requireArraySize(FRAME, arr.bitsPerIrq, offset, size, false);
-      if (arr.name === 'ITARGETSR') {
-        let v = 0;
-        for (let k = 0; k < this.access.count; k++) v |= this.targetByte(this.access.intid + k) << (8 * k);
-        return v >>> 0;
-      }
-      return readArray(e, this.scope, this.cpu, arr.name, this.access.intid, this.access.count);
+      return readArray(e, this.scope, this.cpu, arr, this.access.intid, this.access.count);
     }
     if (offset >= GICD.CPENDSGIR && offset < GICD.SPENDSGIR + 16) {
       requireByteOrWord(FRAME, offset, size, false);
@@ -64,32 +73,17 @@ export class GicV2Distributor implements MmioDevice {
       return v >>> 0;
     }
     requireWord(FRAME, offset, size, false);
-    switch (offset) {
-      case GICD.CTLR:
-        return e.distEnable;
-      case GICD.TYPER:
-        return this.typer;
-      case GICD.IIDR:
-        return GICD_IIDR_VALUE;
-      case GICD.PIDR2:
-        return PIDR2_GICV2;
-      default:
-        // GICD_SGIR is write-only; reserved offsets are RAZ/WI (IHI0048B 4.1.2).
-        return 0;
-    }
+    // GICD_SGIR is write-only; reserved offsets are RAZ/WI (IHI0048B 4.1.2).
+    return GICV2_GICD_REGISTERS.read(this, offset);
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
     if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICD', offset, value);
     const e = this.engine;
-    const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
+    const arr = decodeArrayAccess(GICV2_GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
       requireArraySize(FRAME, arr.bitsPerIrq, offset, size, true);
-      if (arr.name === 'ITARGETSR') {
-        this.writeTargets(this.access.intid, this.access.count, value);
-        return;
-      }
-      writeArray(e, this.scope, this.cpu, arr.name, this.access.intid, this.access.count, value);
+      writeArray(e, this.scope, this.cpu, arr, this.access.intid, this.access.count, value);
       return;
     }
     if (offset >= GICD.CPENDSGIR && offset < GICD.SPENDSGIR + 16) {
@@ -109,30 +103,13 @@ export class GicV2Distributor implements MmioDevice {
       return;
     }
     requireWord(FRAME, offset, size, true);
-    switch (offset) {
-      case GICD.CTLR:
-        e.distEnable = getField(value, GICD_CTLR.EnableGrp0) | (getField(value, GICD_CTLR.EnableGrp1) << 1);
-        this.onEnableChange();
-        return;
-      case GICD.SGIR:
-        this.writeSgir(value);
-        return;
-      default:
-        return;
-    }
+    GICV2_GICD_REGISTERS.write(this, offset, value);
   }
 
-  private writeTargets(intid: number, count: number, value: number): void {
-    const e = this.engine;
-    if (e.cpus === 1) return;
-    const cpuMask = (1 << e.cpus) - 1;
-    for (let k = 0; k < count; k++) {
-      const i = intid + k;
-      // INTIDs 0-31 are read-only here (IHI0048B 4.3.12).
-      if (i < SPI_BASE || i >= e.lines) continue;
-      e.targetMask[i - SPI_BASE] = (value >>> (8 * k)) & cpuMask;
-      e.refresh(this.cpu, i);
-    }
+  /** GICD_CTLR write (IHI0048B 4.3.1): the group enables. */
+  writeCtlr(value: number): void {
+    this.engine.distEnable = getField(value, GICD_CTLR.EnableGrp0) | (getField(value, GICD_CTLR.EnableGrp1) << 1);
+    this.onEnableChange();
   }
 
   /**
@@ -140,7 +117,7 @@ export class GicV2Distributor implements MmioDevice {
    * CPUTargetList, 1 = all but the requester, 2 = the requester only,
    * 3 = reserved (no SGI is sent). CPUs that do not exist are ignored.
    */
-  private writeSgir(value: number): void {
+  writeSgir(value: number): void {
     const e = this.engine;
     const intid = getField(value, GICD_SGIR.SGIINTID);
     const all = (1 << e.cpus) - 1;
@@ -162,3 +139,37 @@ export class GicV2Distributor implements MmioDevice {
     for (let t = 0; t < e.cpus; t++) if ((targets >>> t) & 1) e.setSgiPending(t, intid, this.cpu);
   }
 }
+
+/**
+ * GICD_ITARGETSR (IHI0048B 4.3.12): a byte per INTID. INTIDs 0-31 read as
+ * the reading CPU and ignore writes; an SPI's byte is its CPU target list;
+ * RAZ/WI on a uniprocessor.
+ */
+const ITARGETSR: ArrayRegister = {
+  bits: 8,
+  read: (e, cpu, i) => (e.cpus === 1 ? 0 : i < PRIVATE_COUNT ? 1 << cpu : e.targetMask[i - SPI_BASE]!),
+  write: (e, _s, _cpu, i, field) => {
+    if (e.cpus === 1 || i < SPI_BASE) return;
+    e.targetMask[i - SPI_BASE] = field & ((1 << e.cpus) - 1);
+    e.refreshRoute(i);
+  },
+};
+
+/** The distributor's per-interrupt arrays, with GICv2's GICD_ITARGETSR. */
+const GICV2_GICD_ARRAYS = gicv2DistributorArrays(ITARGETSR);
+
+/**
+ * The distributor's other registers (IHI0048B 4.1.2 Table 4-1), one
+ * description each; reserved offsets are RAZ/WI.
+ */
+const GICV2_GICD_REGISTERS = new RegisterTable<GicV2Distributor>('GICD', GICV2_FRAME_SIZE.GICD, [
+  { name: 'GICD_CTLR', offset: GICD.CTLR, reset: 0, writable: GICD_CTLR_WRITABLE, read: (d) => d.ctlr, write: (d, v) => d.writeCtlr(v) },
+  { name: 'GICD_TYPER', offset: GICD.TYPER, read: (d) => d.typer },
+  { name: 'GICD_IIDR', offset: GICD.IIDR, reset: GICD_IIDR_VALUE, read: () => GICD_IIDR_VALUE },
+  // Write-only: every field of GICD_SGIR but NSATT (no Security Extensions).
+  { name: 'GICD_SGIR', offset: GICD.SGIR, writable: GICD_SGIR_WRITABLE, read: () => 0, write: (d, v) => d.writeSgir(v) },
+  { name: 'GICD_PIDR2', offset: GICD.PIDR2, reset: PIDR2_GICV2, read: () => PIDR2_GICV2 },
+]);
+
+/** The GICv2 distributor register table, for conformance tests. */
+export const GICV2_GICD_REGISTER_TABLE: RegisterTable<GicV2Distributor> = GICV2_GICD_REGISTERS;

@@ -27,11 +27,17 @@ export interface GicV2Options {
   listRegisters?: number;
   /** PPI the maintenance interrupt is wired to. Default 25. */
   maintenanceIntid?: number;
+  /** Receives trace events (`interrupt.raised`, `.delivered`, `.acknowledged`, `.eoi`, `ipi.sent`). */
   tracer?: Tracer;
+  /** Cycle source for trace events (cycle 0 without one). */
   clock?: Clock;
+  /** `cpu`'s IRQ output changed level (the CPU interface signals an interrupt as IRQ). */
   onIrq?: (cpu: number, asserted: boolean) => void;
+  /** `cpu`'s FIQ output changed level (Group 0 with FIQEn). */
   onFiq?: (cpu: number, asserted: boolean) => void;
+  /** `cpu`'s virtual IRQ output (from the GICV frame, to the vCPU) changed level. */
   onVirq?: (cpu: number, asserted: boolean) => void;
+  /** `cpu`'s virtual FIQ output changed level. */
   onVfiq?: (cpu: number, asserted: boolean) => void;
   /**
    * The set of interrupts `cpu` could be given changed (one became pending,
@@ -91,19 +97,20 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
     };
     for (let c = 0; c < cpus; c++) {
       this.distributors.push(new GicV2Distributor(e, c, () => this.updateAll(), onSgi));
-      this.cpuInterfaces.push(new GicV2CpuInterface(new CpuInterfaceCore(e, c, priorityBits, true, this.tracedOutputs(options)), events));
+      const core = new CpuInterfaceCore(e, c, priorityBits, true, this.tracedOutputs(options));
       const v = new VirtualInterfaceCore(c, { listRegisters, priorityBits: 5, preemptionBits: 5, group0AlwaysFiq: false }, this.virtualOutputs(options));
-      this.virtualControls.push(new GicV2HypervisorInterface(v));
+      this.addCpu(new GicV2CpuInterface(core, events), core, new GicV2HypervisorInterface(v), v);
       this.virtualCpuInterfaces.push(new GicV2VirtualCpuInterface(v, events));
     }
     const onPendingChange = options.onPendingChange;
+    const cores = this.cpuInterfaces.map((ci) => ci.core);
     e.onChange =
       onPendingChange === undefined
         ? (cpu) => {
-            this.cpuInterfaces[cpu]!.core.update();
+            cores[cpu]!.update();
           }
         : (cpu) => {
-            this.cpuInterfaces[cpu]!.core.update();
+            cores[cpu]!.update();
             onPendingChange(cpu);
           };
     this.reset();

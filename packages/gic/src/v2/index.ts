@@ -15,6 +15,22 @@ export type {
   /** A vCPU's virtual interface context. */
   GicV2VcpuState,
 } from './gic-v2.js';
+export type {
+  /** The registers a GICC or GICV frame serves: what GicV2CpuInterface and GicV2VirtualCpuInterface both implement. */
+  GicV2CpuFrame,
+} from './cpu-frame.js';
+export type {
+  /** Saved interrupt state of the distributor and redistributors: enables, pending, active, groups, priorities, routing (as encoded strings). */
+  IrqEngineState,
+} from '../common/irq-state.js';
+export type {
+  /** Saved state of one CPU interface (GICC, or ICC_* registers): enables, PMR, binary points, EOI modes, active priorities. */
+  CpuInterfaceState as GicCpuInterfaceState,
+} from '../common/cpu-interface.js';
+export type {
+  /** Saved state of one virtual interface: list registers, HCR, VMCR and active priorities. */
+  VirtualInterfaceState as GicVirtualInterfaceState,
+} from '../common/virtual-interface.js';
 export {
   /** The GICv2 distributor frame as one CPU sees it. */
   GicV2Distributor,

@@ -2,35 +2,56 @@
  * GICv2 register offsets and fields (IHI0048B chapter 4 and 5.3-5.4).
  */
 import { bitFlag, bitRange } from '@hvsim/core';
-import { registerArray, type RegisterArray } from '../common/register-array.js';
+import { intidArray, razWiArray, sharedDistributorArrays, type ArrayRegister, type IntidArray } from '../common/array-access.js';
 
 /** Frame sizes: GICD 4 KiB, GICC 8 KiB (GICC_DIR at 0x1000), GICH 4 KiB, GICV 8 KiB (IHI0048B 4.1, 5.2). */
 export const GICV2_FRAME_SIZE = { GICD: 0x1000, GICC: 0x2000, GICH: 0x1000, GICV: 0x2000 } as const;
 
 /** Distributor registers (IHI0048B 4.1.2 Table 4-1). */
 export const GICD = {
+  /** `0x000` */
   CTLR: 0x000,
+  /** `0x004` */
   TYPER: 0x004,
+  /** `0x008` */
   IIDR: 0x008,
+  /** `0x080` */
   IGROUPR: 0x080,
+  /** `0x100` */
   ISENABLER: 0x100,
+  /** `0x180` */
   ICENABLER: 0x180,
+  /** `0x200` */
   ISPENDR: 0x200,
+  /** `0x280` */
   ICPENDR: 0x280,
+  /** `0x300` */
   ISACTIVER: 0x300,
+  /** `0x380` */
   ICACTIVER: 0x380,
+  /** `0x400` */
   IPRIORITYR: 0x400,
+  /** `0x800` */
   ITARGETSR: 0x800,
+  /** `0xc00` */
   ICFGR: 0xc00,
+  /** `0xe00` */
   NSACR: 0xe00,
+  /** `0xf00` */
   SGIR: 0xf00,
+  /** `0xf10` */
   CPENDSGIR: 0xf10,
+  /** `0xf20` */
   SPENDSGIR: 0xf20,
+  /** `0xfe8` */
   PIDR2: 0xfe8,
 } as const;
 
 /** GICD_CTLR without the Security Extensions (IHI0048B 4.3.1). */
 export const GICD_CTLR = { EnableGrp0: bitFlag(0), EnableGrp1: bitFlag(1) } as const;
+
+/** GICD_CTLR bits software writes: EnableGrp0 and EnableGrp1. */
+export const GICD_CTLR_WRITABLE = 0x3;
 
 /** GICD_TYPER (IHI0048B 4.3.2). */
 export const GICD_TYPER = {
@@ -48,6 +69,9 @@ export const GICD_SGIR = {
   TargetListFilter: bitRange(25, 24),
 } as const;
 
+/** GICD_SGIR bits software writes: all but NSATT, which is RES0 without the Security Extensions. */
+export const GICD_SGIR_WRITABLE = 0x03ff_000f;
+
 /** GICD_IIDR: Arm (0x43B), revision 0, ProductID 0. */
 export const GICD_IIDR_VALUE = 0x0000_043b;
 /** ICPIDR2 ArchRev 2 (GICv2) with Arm's JEP106 bits. */
@@ -55,37 +79,47 @@ export const PIDR2_GICV2 = 0x2b;
 /** GICC_IIDR (IHI0048B 4.4.14): architecture version 2, Arm. */
 export const GICC_IIDR_VALUE = 0x0002_043b;
 
-/** The distributor's per-interrupt register arrays. */
-export const GICD_ARRAYS: readonly RegisterArray[] = [
-  registerArray('IGROUPR', GICD.IGROUPR, 1),
-  registerArray('ISENABLER', GICD.ISENABLER, 1),
-  registerArray('ICENABLER', GICD.ICENABLER, 1),
-  registerArray('ISPENDR', GICD.ISPENDR, 1),
-  registerArray('ICPENDR', GICD.ICPENDR, 1),
-  registerArray('ISACTIVER', GICD.ISACTIVER, 1),
-  registerArray('ICACTIVER', GICD.ICACTIVER, 1),
-  registerArray('IPRIORITYR', GICD.IPRIORITYR, 8),
-  registerArray('ITARGETSR', GICD.ITARGETSR, 8),
-  registerArray('ICFGR', GICD.ICFGR, 2),
-  registerArray('NSACR', GICD.NSACR, 2),
-];
+/**
+ * The distributor's per-interrupt register arrays (IHI0048B 4.3.4-4.3.12),
+ * each with its behaviour; GICD_ITARGETSR's is GICv2's own (in
+ * `distributor.ts`, where the frame's CPU is known). NSACR is RAZ/WI without
+ * the Security Extensions.
+ */
+export function gicv2DistributorArrays(itargetsr: ArrayRegister): readonly IntidArray[] {
+  return [...sharedDistributorArrays(GICD, itargetsr), intidArray('NSACR', GICD.NSACR, razWiArray(2))];
+}
 
 /** CPU interface registers (IHI0048B 4.1.3 Table 4-2); GICV uses the same layout (5.4). */
 export const GICC = {
+  /** `0x00` */
   CTLR: 0x00,
+  /** `0x04` */
   PMR: 0x04,
+  /** `0x08` */
   BPR: 0x08,
+  /** `0x0c` */
   IAR: 0x0c,
+  /** `0x10` */
   EOIR: 0x10,
+  /** `0x14` */
   RPR: 0x14,
+  /** `0x18` */
   HPPIR: 0x18,
+  /** `0x1c` */
   ABPR: 0x1c,
+  /** `0x20` */
   AIAR: 0x20,
+  /** `0x24` */
   AEOIR: 0x24,
+  /** `0x28` */
   AHPPIR: 0x28,
+  /** `0xd0` */
   APR0: 0xd0,
+  /** `0xe0` */
   NSAPR0: 0xe0,
+  /** `0xfc` */
   IIDR: 0xfc,
+  /** `0x1000` */
   DIR: 0x1000,
 } as const;
 
@@ -114,15 +148,25 @@ export const GICV_CTLR = {
 
 /** Virtual interface control registers (IHI0048B 5.3, Table 5-1). */
 export const GICH = {
+  /** `0x000` */
   HCR: 0x000,
+  /** `0x004` */
   VTR: 0x004,
+  /** `0x008` */
   VMCR: 0x008,
+  /** `0x010` */
   MISR: 0x010,
+  /** `0x020` */
   EISR0: 0x020,
+  /** `0x024` */
   EISR1: 0x024,
+  /** `0x030` */
   ELRSR0: 0x030,
+  /** `0x034` */
   ELRSR1: 0x034,
+  /** `0x0f0` */
   APR: 0x0f0,
+  /** `0x100` */
   LR0: 0x100,
 } as const;
 

@@ -11,7 +11,9 @@ import { INTID_GROUP1_NOT_ACKED, INTID_SPURIOUS } from '../common/intid.js';
 import { LR_PFIELD_EOI, checkLrFlow, type VirtualInterfaceCore } from '../common/virtual-interface.js';
 import type { CpuInterfaceEvents } from './cpu-interface.js';
 import { badMmioArguments, requireWord } from '../common/mmio.js';
-import { GICC_IIDR_VALUE, GICH_HCR, GICH_VMCR, GICH_VTR, GICV_CTLR, GICC, GICH, GICH_LR } from './regs.js';
+import { GICV2_CPU_FRAME_REGISTERS, type GicV2CpuFrame } from './cpu-frame.js';
+import { RegisterTable, type RegisterSpec } from '../common/register-table.js';
+import { GICH_HCR, GICH_VMCR, GICH_VTR, GICV2_FRAME_SIZE, GICV_CTLR, GICC, GICH, GICH_LR } from './regs.js';
 import { writtenBinaryPoint } from '../common/priority.js';
 
 /** GICV_CTLR / GICH_VMCR.VMCCtlr value of the core's VMCR fields. */
@@ -46,7 +48,21 @@ function writeApr(c: VirtualInterfaceCore, value: number): void {
 
 /** The GICH frame of one CPU (IHI0048B 5.3). */
 export class GicV2HypervisorInterface implements MmioDevice {
-  constructor(readonly core: VirtualInterfaceCore) {}
+  /**
+   * The virtual interface behaviour GICH shares with GICv3's ICH_* view.
+   *
+   * @internal
+   */
+  readonly core: VirtualInterfaceCore;
+
+  /**
+   * GicV2 creates one per CPU (`GicV2.hypervisorInterface(cpu)`).
+   *
+   * @internal
+   */
+  constructor(core: VirtualInterfaceCore) {
+    this.core = core;
+  }
 
   /**
    * Tags list register `n` with flow identifier `flow` (core's
@@ -110,73 +126,92 @@ export class GicV2HypervisorInterface implements MmioDevice {
     c.update();
   }
 
+  /** GICH_HCR (IHI0048B 5.3.1): the enable and maintenance-interrupt bits, and EOICount. */
+  readHcr(): number {
+    return (this.core.hcr | (this.core.eoiCount << 27)) >>> 0;
+  }
+
+  writeHcr(value: number): void {
+    const c = this.core;
+    c.hcr = value & 0xff;
+    c.eoiCount = getField(value, GICH_HCR.EOICount);
+    c.update();
+  }
+
   mmioRead(offset: number, size: AccessSize): number {
     if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICH', offset);
     requireWord('GICH', offset, size, false);
-    const c = this.core;
-    if (offset >= GICH.LR0 && offset < GICH.LR0 + 4 * 64) {
-      const n = (offset - GICH.LR0) >>> 2;
-      return n < c.listRegisters ? this.readLr(n) : 0;
-    }
-    switch (offset) {
-      case GICH.HCR:
-        return (c.hcr | (c.eoiCount << 27)) >>> 0;
-      case GICH.VTR:
-        return this.readVtr();
-      case GICH.VMCR:
-        return this.readVmcr();
-      case GICH.MISR:
-        return c.misr();
-      case GICH.EISR0:
-        return c.eisr(0);
-      case GICH.EISR1:
-        return c.eisr(1);
-      case GICH.ELRSR0:
-        return c.elrsr(0);
-      case GICH.ELRSR1:
-        return c.elrsr(1);
-      case GICH.APR:
-        return readApr(c);
-      default:
-        return 0;
-    }
+    return GICH_REGISTERS.read(this, offset);
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
     if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICH', offset, value);
     requireWord('GICH', offset, size, true);
-    const c = this.core;
+    // The list-register writes a hypervisor makes on every entry, without the table walk.
     if (offset >= GICH.LR0 && offset < GICH.LR0 + 4 * 64) {
       const n = (offset - GICH.LR0) >>> 2;
-      // List registers beyond GICH_VTR.ListRegs are RAZ/WI (IHI0048B 5.3.8).
-      if (n < c.listRegisters) this.writeLr(n, value);
+      if (n < this.core.listRegisters) this.writeLr(n, value & GICH_LR_WRITABLE);
       return;
     }
-    switch (offset) {
-      case GICH.HCR:
-        c.hcr = value & 0xff;
-        c.eoiCount = getField(value, GICH_HCR.EOICount);
-        c.update();
-        return;
-      case GICH.VMCR:
-        this.writeVmcr(value);
-        return;
-      case GICH.APR:
-        writeApr(c, value);
-        return;
-      default:
-        // VTR, MISR, EISR and ELRSR are read-only.
-        return;
-    }
+    // VTR, MISR, EISR and ELRSR are read-only.
+    GICH_REGISTERS.write(this, offset, value);
   }
 }
 
+/** GICH_LR<n> bits a write keeps: all but the reserved bits [22:20] (IHI0048B 5.3.8). */
+const GICH_LR_WRITABLE = 0xff8f_ffff;
+
+/** The GICH registers (IHI0048B 5.3, Table 5-1), one description each; other offsets are RAZ/WI. */
+const GICH_REGISTERS = new RegisterTable<GicV2HypervisorInterface>('GICH', GICV2_FRAME_SIZE.GICH, [
+  { name: 'GICH_HCR', offset: GICH.HCR, reset: 0, writable: 0xf800_00ff, read: (h) => h.readHcr(), write: (h, v) => h.writeHcr(v) },
+  { name: 'GICH_VTR', offset: GICH.VTR, read: (h) => h.readVtr() },
+  // VMCCtlr, VMABP, VMBP and VMPriMask (IHI0048B 5.3.3).
+  { name: 'GICH_VMCR', offset: GICH.VMCR, writable: 0xf8fc_03ff, read: (h) => h.readVmcr(), write: (h, v) => h.writeVmcr(v) },
+  { name: 'GICH_MISR', offset: GICH.MISR, reset: 0, read: (h) => h.core.misr() },
+  { name: 'GICH_EISR0', offset: GICH.EISR0, reset: 0, read: (h) => h.core.eisr(0) },
+  { name: 'GICH_EISR1', offset: GICH.EISR1, reset: 0, read: (h) => h.core.eisr(1) },
+  // A bit per implemented list register, set while it is empty: the reset value depends on ListRegs.
+  { name: 'GICH_ELRSR0', offset: GICH.ELRSR0, read: (h) => h.core.elrsr(0) },
+  { name: 'GICH_ELRSR1', offset: GICH.ELRSR1, read: (h) => h.core.elrsr(1) },
+  { name: 'GICH_APR', offset: GICH.APR, reset: 0, writable: 0xffff_ffff, read: (h) => readApr(h.core), write: (h, v) => writeApr(h.core, v) },
+  // List registers beyond GICH_VTR.ListRegs are RAZ/WI (IHI0048B 5.3.8).
+  ...Array.from(
+    { length: 64 },
+    (_, n): RegisterSpec<GicV2HypervisorInterface> => ({
+      name: `GICH_LR${n}`,
+      offset: GICH.LR0 + 4 * n,
+      reset: 0,
+      writable: GICH_LR_WRITABLE,
+      read: (h) => (n < h.core.listRegisters ? h.readLr(n) : 0),
+      write: (h, v) => {
+        if (n < h.core.listRegisters) h.writeLr(n, v);
+      },
+    }),
+  ),
+]);
+
+/** The GICH register table, for conformance tests. */
+export const GICH_REGISTER_TABLE: RegisterTable<GicV2HypervisorInterface> = GICH_REGISTERS;
+
 /** The GICV frame of one CPU: what the guest sees as its GICC (IHI0048B 5.4). */
-export class GicV2VirtualCpuInterface implements MmioDevice {
-  constructor(
-    readonly core: VirtualInterfaceCore,
-    private readonly events: CpuInterfaceEvents,
-  ) {}
+export class GicV2VirtualCpuInterface implements MmioDevice, GicV2CpuFrame {
+  /**
+   * The virtual interface behind this frame (shared with the CPU's GICH frame).
+   *
+   * @internal
+   */
+  readonly core: VirtualInterfaceCore;
+  private readonly events: CpuInterfaceEvents;
+
+  /**
+   * GicV2 creates one per CPU (`GicV2.virtualCpuInterface(cpu)`).
+   *
+   * @internal
+   */
+  constructor(core: VirtualInterfaceCore, events: CpuInterfaceEvents) {
+    this.core = core;
+    this.events = events;
+  }
 
   /** GICV_IAR: Group 0, and Group 1 when AckCtl is set (else 1022). */
   readIar(): number {
@@ -198,73 +233,76 @@ export class GicV2VirtualCpuInterface implements MmioDevice {
     this.core.endOfInterrupt(-1, value & 0x3ff, (value >>> 10) & 7);
   }
 
+  /** GICV_CTLR (IHI0048B 5.4.1): GICH_VMCR.VMCCtlr. */
+  readCtlr(): number {
+    return vmcrCtlr(this.core);
+  }
+
+  writeCtlr(value: number): void {
+    setVmcrCtlr(this.core, value);
+    this.core.update();
+  }
+
+  readPmr(): number {
+    return this.core.pmr;
+  }
+
+  writePmr(value: number): void {
+    this.core.pmr = value & this.core.priorityMask;
+    this.core.update();
+  }
+
+  /** GICV_BPR (`group` 0) / GICV_ABPR (`group` 1). */
+  readBpr(group: number): number {
+    return group === 0 ? this.core.bpr0 : this.core.bpr1;
+  }
+
+  writeBpr(group: number, value: number): void {
+    const c = this.core;
+    if (group === 0) c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
+    else c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
+    c.update();
+  }
+
+  readRpr(): number {
+    return this.core.runningPriority();
+  }
+
+  /** GICV_HPPIR (`group` 0) / GICV_AHPPIR (`group` 1). */
+  readHppir(group: number): number {
+    const c = this.core;
+    return group === 0 ? c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED, true) : c.highestPending(2, INTID_SPURIOUS, true);
+  }
+
+  /** GICV_APR0 holds both groups' active priorities (IHI0048B 5.3.7); the other words and GICV_NSAPR<n> are RAZ/WI. */
+  readApr(group: number, n: number): number {
+    return group === 0 && n === 0 ? readApr(this.core) : 0;
+  }
+
+  writeApr(group: number, n: number, value: number): void {
+    if (group === 0 && n === 0) writeApr(this.core, value);
+  }
+
+  /** GICV_DIR: the CPUID field selects among SGI list registers. */
+  writeDir(value: number): void {
+    this.core.deactivate(value & 0x3ff, (value >>> 10) & 7);
+  }
+
   mmioRead(offset: number, size: AccessSize): number {
     if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICV', offset);
     requireWord('GICV', offset, size, false);
-    const c = this.core;
-    switch (offset) {
-      case GICC.CTLR:
-        return vmcrCtlr(c);
-      case GICC.PMR:
-        return c.pmr;
-      case GICC.BPR:
-        return c.bpr0;
-      case GICC.IAR:
-        return this.readIar();
-      case GICC.RPR:
-        return c.runningPriority();
-      case GICC.HPPIR:
-        return c.highestPending(c.ackCtl ? 3 : 1, INTID_GROUP1_NOT_ACKED, true);
-      case GICC.ABPR:
-        // Without the Security Extensions GICC_ABPR is a plain register; CBPR only decides which
-        // binary point Group 1 preemption uses (IHI0048B 4.4.3, 4.4.8).
-        return c.bpr1;
-      case GICC.AIAR:
-        return this.readAiar();
-      case GICC.AHPPIR:
-        return c.highestPending(2, INTID_SPURIOUS, true);
-      case GICC.APR0:
-        return readApr(c);
-      case GICC.IIDR:
-        return GICC_IIDR_VALUE;
-      default:
-        return 0;
-    }
+    // The guest handler's acknowledge, without the table walk.
+    if (offset === GICC.IAR) return this.readIar();
+    return GICV2_CPU_FRAME_REGISTERS.read(this, offset);
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
     if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICV', offset, value);
     requireWord('GICV', offset, size, true);
-    const c = this.core;
-    switch (offset) {
-      case GICC.CTLR:
-        setVmcrCtlr(c, value);
-        c.update();
-        return;
-      case GICC.PMR:
-        c.pmr = value & c.priorityMask;
-        c.update();
-        return;
-      case GICC.BPR:
-        c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
-        c.update();
-        return;
-      case GICC.ABPR:
-        c.bpr1 = writtenBinaryPoint(1, value, c.minBpr0);
-        c.update();
-        return;
-      case GICC.EOIR:
-      case GICC.AEOIR:
-        this.writeEoir(value);
-        return;
-      case GICC.DIR:
-        c.deactivate(value & 0x3ff, (value >>> 10) & 7);
-        return;
-      case GICC.APR0:
-        writeApr(c, value);
-        return;
-      default:
-        return;
+    if (offset === GICC.EOIR) {
+      this.writeEoir(value & 0x1fff);
+      return;
     }
+    GICV2_CPU_FRAME_REGISTERS.write(this, offset, value);
   }
 }

@@ -17,11 +17,22 @@ export type SgiRegister = 'ICC_SGI0R_EL1' | 'ICC_SGI1R_EL1' | 'ICC_ASGI1R_EL1';
 
 /** One PE's CPU interface as its ICC_* system registers, with number-valued methods. */
 export class GicV3CpuInterface {
+  /**
+   * The CPU interface behaviour ICC_* shares with GICv2's GICC frame.
+   *
+   * @internal
+   */
   readonly core: CpuInterfaceCore;
   private readonly pmrMask: number;
 
+  /**
+   * GicV3 creates one per PE (`GicV3.cpuInterface(cpu)`).
+   *
+   * @internal
+   */
   constructor(
     private readonly engine: IrqEngine,
+    /** The PE this interface belongs to. */
     readonly cpu: number,
     private readonly affinities: readonly number[],
     core: CpuInterfaceCore,
@@ -39,7 +50,7 @@ export class GicV3CpuInterface {
 
   /**
    * ICC_EOIR0_EL1 (`group` 0) / ICC_EOIR1_EL1 (`group` 1), INTID in bits
-   * [23:0]: the signature the virtual interface's `writeEoir(group, value)`
+   * 23:0; the signature the virtual interface's `writeEoir(group, value)`
    * and `readIar(group)` share. The physical interface completes the
    * highest active priority by INTID whichever register is written.
    */
@@ -66,6 +77,7 @@ export class GicV3CpuInterface {
     return this.core.runningPriority();
   }
 
+  /** ICC_PMR_EL1: the priority mask, implemented bits only. */
   readPmr(): number {
     return this.core.pmr;
   }
@@ -104,6 +116,7 @@ export class GicV3CpuInterface {
     return v;
   }
 
+  /** Writes ICC_CTLR_EL1 (IHI0069 12.2.6): CBPR and EOImode (with DS = 1 one EOImode governs both groups). */
   writeCtlr(value: number): void {
     const c = this.core;
     c.cbpr = getField(value, ICC_CTLR.CBPR) === 1;
@@ -119,6 +132,7 @@ export class GicV3CpuInterface {
     return (this.core.groupEnable >>> group) & 1;
   }
 
+  /** ICC_IGRPEN0_EL1 / ICC_IGRPEN1_EL1 (`group` 0 / 1): bit 0 enables the group at this CPU interface. */
   writeIgrpen(group: number, value: number): void {
     const bit = 1 << group;
     this.core.groupEnable = (value & 1) === 1 ? this.core.groupEnable | bit : this.core.groupEnable & ~bit;
@@ -130,6 +144,7 @@ export class GicV3CpuInterface {
     return this.core.apr.read(group, n);
   }
 
+  /** Writes ICC_AP0R<n>_EL1 / ICC_AP1R<n>_EL1 word `n`. */
   writeApr(group: number, n: number, value: number): void {
     this.core.apr.write(group, n, value);
     this.core.update();

@@ -9,13 +9,17 @@ import type { AccessSize, MmioDevice, StateReader } from '@hvsim/core';
 import { getField, setField } from '@hvsim/core';
 import { readArray, writeArray, type ArrayScope } from '../common/array-access.js';
 import { ROUTE_ANY, ROUTE_NONE, type IrqEngine } from '../common/irq-state.js';
-import { SPI_BASE } from '../common/intid.js';
+import { SPI_BASE, SPI_MAX } from '../common/intid.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
 import { badMmioArguments, accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
+import { RegisterTable, type RegisterSpec } from '../common/register-table.js';
 import {
   GICD,
   GICD_ARRAYS,
   GICD_CTLR,
+  GICD_CTLR_RESET,
+  GICD_CTLR_WRITABLE,
+  GICD_FRAME_SIZE,
   GICD_IIDR_VALUE,
   GICD_IROUTER_MASK_HI,
   GICD_IROUTER_MASK_LO,
@@ -25,7 +29,6 @@ import {
 } from './regs.js';
 
 const FRAME = 'GICD';
-const IROUTER_END = GICD.IROUTER + 8 * 1020;
 
 /** Saved distributor registers not held by the engine. */
 export interface GicV3DistributorState {
@@ -45,6 +48,11 @@ export class GicV3Distributor implements MmioDevice {
   private readonly scope: ArrayScope;
   private readonly access: ArrayAccess = { intid: 0, count: 0 };
 
+  /**
+   * GicV3 creates the distributor (`GicV3.distributor`).
+   *
+   * @internal
+   */
   constructor(
     private readonly engine: IrqEngine,
     /** Affinity (Aff3.Aff2.Aff1.Aff0 as a 32-bit value) of each PE. */
@@ -101,72 +109,50 @@ export class GicV3Distributor implements MmioDevice {
 
   mmioRead(offset: number, size: AccessSize): number {
     if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICD', offset);
-    const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
       requireArraySize(FRAME, arr.bitsPerIrq, offset, size, false);
-      // ITARGETSR is RES0 with affinity routing (IHI0069 12.9.30).
-      if (arr.name === 'ITARGETSR') return 0;
-      return readArray(e, this.scope, 0, arr.name, this.access.intid, this.access.count);
-    }
-    if (offset >= GICD.IROUTER && offset < IROUTER_END) {
-      requireWord(FRAME, offset, size, false);
-      const spi = ((offset - GICD.IROUTER) >>> 3) - SPI_BASE;
-      if (spi < 0 || spi >= e.spis) return 0;
-      return (offset & 4) === 0 ? this.irouterLo[spi]! : this.irouterHi[spi]!;
+      return readArray(this.engine, this.scope, 0, arr, this.access.intid, this.access.count);
     }
     requireWord(FRAME, offset, size, false);
-    switch (offset) {
-      case GICD.CTLR:
-        return this.ctlr;
-      case GICD.TYPER:
-        return this.typer;
-      case GICD.IIDR:
-        return GICD_IIDR_VALUE;
-      case GICD.PIDR2:
-        return this.gicv4 ? PIDR2_GICV4 : PIDR2_GICV3;
-      default:
-        // Reserved, write-only (SETSPI/CLRSPI, SGIR) and unimplemented registers read as zero (IHI0069 12.1.2).
-        return 0;
-    }
+    // Reserved, write-only and unimplemented registers read as zero (IHI0069 12.1.2).
+    return GICD_REGISTERS.read(this, offset);
   }
 
   mmioWrite(offset: number, size: AccessSize, value: number): void {
     if (typeof offset !== 'number' || offset < 0 || typeof value !== 'number') badMmioArguments('GICD', offset, value);
-    const e = this.engine;
     const arr = decodeArrayAccess(GICD_ARRAYS, offset, size, this.access);
     if (arr !== undefined) {
       requireArraySize(FRAME, arr.bitsPerIrq, offset, size, true);
-      if (arr.name === 'ITARGETSR') return;
-      writeArray(e, this.scope, 0, arr.name, this.access.intid, this.access.count, value);
-      return;
-    }
-    if (offset >= GICD.IROUTER && offset < IROUTER_END) {
-      requireWord(FRAME, offset, size, true);
-      const spi = ((offset - GICD.IROUTER) >>> 3) - SPI_BASE;
-      if (spi < 0 || spi >= e.spis) return;
-      if ((offset & 4) === 0) this.irouterLo[spi] = (value & GICD_IROUTER_MASK_LO) >>> 0;
-      else this.irouterHi[spi] = value & GICD_IROUTER_MASK_HI;
-      this.recomputeRoute(spi);
-      e.refresh(0, spi + SPI_BASE);
+      writeArray(this.engine, this.scope, 0, arr, this.access.intid, this.access.count, value);
       return;
     }
     requireWord(FRAME, offset, size, true);
-    switch (offset) {
-      case GICD.CTLR:
-        e.distEnable = (getField(value, GICD_CTLR.EnableGrp0) | (getField(value, GICD_CTLR.EnableGrp1) << 1)) & 3;
-        this.onEnableChange();
-        return;
-      case GICD.SETSPI_NSR:
-        this.setSpi(value & 0x3ff, true);
-        return;
-      case GICD.CLRSPI_NSR:
-        this.setSpi(value & 0x3ff, false);
-        return;
-      default:
-        // Read-only, reserved and Secure-only registers ignore writes (IHI0069 12.1.2).
-        return;
-    }
+    // Read-only, reserved and Secure-only registers ignore writes (IHI0069 12.1.2).
+    GICD_REGISTERS.write(this, offset, value);
+  }
+
+  /** GICD_CTLR write: the group enables (IHI0069 12.9.4). */
+  writeCtlr(value: number): void {
+    this.engine.distEnable = (getField(value, GICD_CTLR.EnableGrp0) | (getField(value, GICD_CTLR.EnableGrp1) << 1)) & 3;
+    this.onEnableChange();
+  }
+
+  /** Word `word` of GICD_IROUTER<`intid`> (IHI0069 12.9.22); 0 for INTIDs that are not implemented SPIs. */
+  readIrouter(intid: number, word: number): number {
+    const spi = intid - SPI_BASE;
+    if (spi < 0 || spi >= this.engine.spis) return 0;
+    return word === 0 ? this.irouterLo[spi]! : this.irouterHi[spi]!;
+  }
+
+  /** Writes word `word` of GICD_IROUTER<`intid`> (already masked to its writable bits) and reroutes the SPI. */
+  writeIrouter(intid: number, word: number, value: number): void {
+    const spi = intid - SPI_BASE;
+    if (spi < 0 || spi >= this.engine.spis) return;
+    if (word === 0) this.irouterLo[spi] = value;
+    else this.irouterHi[spi] = value;
+    this.recomputeRoute(spi);
+    this.engine.refreshRoute(intid);
   }
 
   /**
@@ -177,26 +163,21 @@ export class GicV3Distributor implements MmioDevice {
   setSpi(intid: number, set: boolean): void {
     const e = this.engine;
     if (intid < SPI_BASE || intid >= e.lines) return;
-    const s = e.slot(0, intid);
-    if (e.edge[s] === 1) {
-      if (set) e.setPending(0, intid);
-      else e.clearPending(0, intid);
-    } else {
-      e.setLine(0, intid, set);
-    }
+    if (set) e.raiseSpi(intid);
+    else if (e.edge[e.slot(0, intid)] === 1) e.clearPending(0, intid);
+    else e.setLine(0, intid, false);
   }
 
+  /** 64-bit access: GICD_IROUTER<n> (IHI0069 12.9.22); other offsets abort. */
   mmioRead64(offset: number): bigint {
     if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICD', offset);
-    if (offset >= GICD.IROUTER && offset < IROUTER_END && (offset & 7) === 0) {
-      return (BigInt(this.mmioRead(offset + 4, 4)) << 32n) | BigInt(this.mmioRead(offset, 4));
-    }
+    if (GICD_REGISTERS.is64(offset)) return (BigInt(this.mmioRead(offset + 4, 4)) << 32n) | BigInt(this.mmioRead(offset, 4));
     throw accessAbort(FRAME, offset, 8, false);
   }
 
   mmioWrite64(offset: number, value: bigint): void {
     if (typeof offset !== 'number' || offset < 0 || typeof value !== 'bigint') badMmioArguments('GICD', offset, value, true);
-    if (offset >= GICD.IROUTER && offset < IROUTER_END && (offset & 7) === 0) {
+    if (GICD_REGISTERS.is64(offset)) {
       this.mmioWrite(offset + 4, 4, Number((value >> 32n) & 0xffff_ffffn));
       this.mmioWrite(offset, 4, Number(value & 0xffff_ffffn));
       return;
@@ -219,3 +200,38 @@ export class GicV3Distributor implements MmioDevice {
     };
   }
 }
+
+/**
+ * The distributor's registers other than the per-interrupt arrays (IHI0069
+ * 12.9, Table 12-25), one description each. Offsets no entry holds
+ * (GICD_STATUSR, the Secure-only SETSPI_SR/CLRSPI_SR, reserved space) are
+ * RAZ/WI.
+ */
+const GICD_REGISTERS = new RegisterTable<GicV3Distributor>('GICD', GICD_FRAME_SIZE, [
+  // ARE and DS are RAO/WI (affinity routing only, one Security state); RWP reads 0: writes take effect at once.
+  { name: 'GICD_CTLR', offset: GICD.CTLR, reset: GICD_CTLR_RESET, writable: GICD_CTLR_WRITABLE, read: (d) => d.ctlr, write: (d, v) => d.writeCtlr(v) },
+  { name: 'GICD_TYPER', offset: GICD.TYPER, read: (d) => d.typer },
+  { name: 'GICD_IIDR', offset: GICD.IIDR, reset: GICD_IIDR_VALUE, read: () => GICD_IIDR_VALUE },
+  { name: 'GICD_TYPER2', offset: GICD.TYPER2, reset: 0, read: () => 0 },
+  // Write-only: INTID in bits [9:0]; reads are RAZ.
+  { name: 'GICD_SETSPI_NSR', offset: GICD.SETSPI_NSR, writable: 0x3ff, read: () => 0, write: (d, v) => d.setSpi(v, true) },
+  { name: 'GICD_CLRSPI_NSR', offset: GICD.CLRSPI_NSR, writable: 0x3ff, read: () => 0, write: (d, v) => d.setSpi(v, false) },
+  { name: 'GICD_PIDR2', offset: GICD.PIDR2, read: (d) => (d.gicv4 ? PIDR2_GICV4 : PIDR2_GICV3) },
+  // One per INTID 0-1019; those of INTIDs 0-31 are reserved and, like SPIs beyond ITLinesNumber, RAZ/WI.
+  ...Array.from(
+    { length: SPI_MAX + 1 },
+    (_, n): RegisterSpec<GicV3Distributor> => ({
+      name: `GICD_IROUTER${n}`,
+      offset: GICD.IROUTER + 8 * n,
+      width: 64,
+      reset: 0,
+      writable: GICD_IROUTER_MASK_LO,
+      writableHigh: GICD_IROUTER_MASK_HI,
+      read: (d, word) => d.readIrouter(n, word),
+      write: (d, v, word) => d.writeIrouter(n, word, v),
+    }),
+  ),
+]);
+
+/** The distributor register table, for conformance tests. */
+export const GICD_REGISTER_TABLE: RegisterTable<GicV3Distributor> = GICD_REGISTERS;

@@ -44,6 +44,33 @@ describe('GICv3 physical: SPI raise -> IAR -> EOIR, 988 SPIs configured', () => 
       cpu.writeEoir(1, id);
     }
   });
+  // The run-all workload (issue 12): 988 SPIs at mixed priorities, raised in turn.
+  const mixed = setup(988, 0);
+  const md = mixed.distributorFor(0);
+  for (let id = 32; id < 1020; id++) md.mmioWrite(GICD.IPRIORITYR + id, 1, ((id * 7) % 31) << 3);
+  mixed.write(0, 'ICC_PMR_EL1', 0xffn);
+  const mcpu = mixed.cpuInterface(0);
+  let next = 0;
+  bench('number API, 988 SPIs in turn at mixed priorities (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      mixed.signalSpi(32 + next);
+      next = next === 987 ? 0 : next + 1;
+      const id = mcpu.readIar(1);
+      if (id !== 1023) mcpu.writeEoir(1, id);
+    }
+  });
+  const encoded = setup(988, 0);
+  const PMR = GICV3_SYSREGS.get('ICC_PMR_EL1')!.encoding;
+  const IAR1 = GICV3_SYSREGS.get('ICC_IAR1_EL1')!.encoding;
+  const EOIR1 = GICV3_SYSREGS.get('ICC_EOIR1_EL1')!.encoding;
+  bench('by encoding as Arm64Cpu decodes MRS/MSR (IAR1, PMR, EOIR1) (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      encoded.signalSpi(32);
+      const id = encoded.readSysreg(0, IAR1);
+      encoded.writeSysreg(0, PMR, 0xc0);
+      encoded.writeSysreg(0, EOIR1, id);
+    }
+  });
   const named = setup(988, 0);
   bench('by name (read/write with bigint) (x1000)', () => {
     for (let k = 0; k < LOOP; k++) {

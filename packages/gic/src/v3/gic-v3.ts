@@ -91,11 +91,17 @@ export interface GicV3Options {
   /** Affinity Aff3.Aff2.Aff1.Aff0 of each PE as a 32-bit number; default as KVM: Aff0 = cpu % 16, Aff1 = cpu / 16. */
   affinity?: (cpu: number) => number;
   /** Tracer for interrupt events; with a clock the events carry its cycle. */
+  /** Receives trace events (`interrupt.raised`, `.delivered`, `.acknowledged`, `.eoi`, `ipi.sent`). */
   tracer?: Tracer;
+  /** Cycle source for trace events (cycle 0 without one). */
   clock?: Clock;
+  /** `cpu`'s IRQ output changed level (the CPU interface signals an interrupt as IRQ). */
   onIrq?: (cpu: number, asserted: boolean) => void;
+  /** `cpu`'s FIQ output changed level (Group 0 with FIQEn; with DS = 1 Group 0 is always FIQ). */
   onFiq?: (cpu: number, asserted: boolean) => void;
+  /** `cpu`'s virtual IRQ output (from the ICV_* interface, to the vCPU) changed level. */
   onVirq?: (cpu: number, asserted: boolean) => void;
+  /** `cpu`'s virtual FIQ output changed level. */
   onVfiq?: (cpu: number, asserted: boolean) => void;
   /** An interrupt is pending for a PE whose redistributor is asleep (GICR_WAKER.ProcessorSleep = 1). */
   onWakeRequest?: (cpu: number) => void;
@@ -184,9 +190,9 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     for (let c = 0; c < cpus; c++) {
       this.redistributors.push(new GicV3Redistributor(e, c, this.affinities[c]!, c === cpus - 1, () => this.onSleepChange()));
       const core = new CpuInterfaceCore(e, c, priorityBits, false, this.tracedOutputs(options));
-      this.cpuInterfaces.push(new GicV3CpuInterface(e, c, this.affinities, core));
+      const ci = new GicV3CpuInterface(e, c, this.affinities, core);
       const vcore = new VirtualInterfaceCore(c, { listRegisters, priorityBits: vPri, preemptionBits: vPre, group0AlwaysFiq: true }, this.virtualOutputs(options));
-      this.virtualControls.push(new GicV3VirtualInterface(vcore));
+      this.addCpu(ci, core, new GicV3VirtualInterface(vcore), vcore);
     }
     this.lpiOptions = options.lpis;
     this.lpiIdBits = 0;
@@ -195,13 +201,14 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     this.redistributorRegion = new GicV3RedistributorRegion(this.redistributors, this.gicv4 === undefined ? GICR_STRIDE : GICR_V4_STRIDE);
     const onPendingChange = options.onPendingChange;
     this.onPendingChange = onPendingChange;
+    const cores = this.cpuInterfaces.map((ci) => ci.core);
     e.onChange =
       onPendingChange === undefined
         ? (cpu) => {
-            this.cpuInterfaces[cpu]!.core.update();
+            cores[cpu]!.update();
           }
         : (cpu) => {
-            this.cpuInterfaces[cpu]!.core.update();
+            cores[cpu]!.update();
             onPendingChange(cpu);
           };
     this.sysregs = new SysregDispatcher(cpus, this.cpuInterfaces, this.virtualControls, {
@@ -330,7 +337,11 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     }
   }
 
-  /** The candidate key of `intid`: LPIs lie above the INTID range (see {@link attachLpis}). */
+  /**
+   * The candidate key of `intid`: LPIs lie above the INTID range (see the `lpis` option).
+   *
+   * @internal
+   */
   protected override keyOf(cpu: number, intid: number): number {
     this.engine.checkCpu(cpu);
     if (this.isLpi(intid)) return intid - LPI_FIRST + this.engine.lines;
@@ -338,12 +349,21 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     return intid;
   }
 
-  /** An LPI in a list register: its pending state moves there (LPIs have no active state, IHI0069 5.1). */
+  /**
+   * An LPI in a list register: its pending state moves there (LPIs have no active state, IHI0069 5.1).
+   *
+   * @internal
+   */
   protected override takeState(cpu: number, intid: number): number {
     if (!this.isLpi(intid)) return super.takeState(cpu, intid);
     return this.lpiRedistributors[cpu]!.clearPending(intid) ? 1 : 0;
   }
 
+  /**
+   * A folded list register sets an LPI pending again when it still is.
+   *
+   * @internal
+   */
   protected override foldState(cpu: number, intid: number, state: number, source: number): void {
     if (!this.isLpi(intid)) {
       super.foldState(cpu, intid, state, source);
@@ -464,7 +484,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
 
   private onSleepChange(): void {
     // 1-of-N eligibility and forwarding depend on every PE's sleep state.
-    for (let i = SPI_BASE; i < this.engine.lines; i++) this.engine.refresh(0, i);
+    for (let i = SPI_BASE; i < this.engine.lines; i++) this.engine.refreshRoute(i);
     this.updateAll();
   }
 
@@ -480,9 +500,14 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
    * `set` true is a SETSPI write, false a CLRSPI write.
    */
   signalSpi(intid: number, set = true): void {
-    this.engine.checkIntid(intid, SPI_BASE, 'SPI');
-    if (set) this.traceUntracked(intid);
-    this.gicd.setSpi(intid, set);
+    const e = this.engine;
+    if (!(intid >= SPI_BASE && intid < e.lines && (intid | 0) === intid)) e.checkIntid(intid, SPI_BASE, 'SPI');
+    if (!set) {
+      this.gicd.setSpi(intid, false);
+      return;
+    }
+    if (this.tracer !== undefined) this.traceUntracked(intid);
+    e.raiseSpi(intid);
   }
 
   /**

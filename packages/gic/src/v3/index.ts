@@ -21,6 +21,26 @@ export {
   /** The GICv3 distributor frame. */
   GicV3Distributor,
 } from './distributor.js';
+export type {
+  /** Saved state of the GICv3 distributor beyond the shared interrupt state: the GICD_IROUTER<n> words. */
+  GicV3DistributorState,
+} from './distributor.js';
+export type {
+  /** Saved state of one GICv3 redistributor beyond the shared interrupt state: GICR_WAKER. */
+  GicV3RedistributorState,
+} from './redistributor.js';
+export type {
+  /** Saved interrupt state of the distributor and redistributors: enables, pending, active, groups, priorities, routing (as encoded strings). */
+  IrqEngineState,
+} from '../common/irq-state.js';
+export type {
+  /** Saved state of one CPU interface (GICC, or ICC_* registers): enables, PMR, binary points, EOI modes, active priorities. */
+  CpuInterfaceState as GicCpuInterfaceState,
+} from '../common/cpu-interface.js';
+export type {
+  /** Saved state of one virtual interface: list registers, HCR, VMCR and active priorities. */
+  VirtualInterfaceState as GicVirtualInterfaceState,
+} from '../common/virtual-interface.js';
 export {
   /** One PE's GICv3 redistributor. */
   GicV3Redistributor,

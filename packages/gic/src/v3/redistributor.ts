@@ -10,14 +10,15 @@
  * by a {@link VpeRedistributor}. Without them those registers are RES0.
  */
 import type { AccessSize, MmioDevice, StateReader } from '@hvsim/core';
-import { getField, setField } from '@hvsim/core';
+import { fieldMask, getField, setField } from '@hvsim/core';
+import { RegisterTable } from '../common/register-table.js';
 import { readArray, writeArray, type ArrayScope } from '../common/array-access.js';
 import type { IrqEngine } from '../common/irq-state.js';
 import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
 import { badMmioArguments, accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
 import { LpiRedistributor } from '../lpi/lpi-redistributor.js';
 import { GICR_VLPI_BASE, GICR_VLPI } from '../v4/regs.js';
-import type { VpeRedistributor } from '../v4/vpe-redistributor.js';
+import { VpeRedistributor } from '../v4/vpe-redistributor.js';
 import { GICD_IIDR_VALUE, GICR, GICR_SGI_ARRAYS, GICR_SGI_BASE, GICR_STRIDE, GICR_TYPER, GICR_WAKER, GICR_WAKER_RESET, PIDR2_GICV3, PIDR2_GICV4 } from './regs.js';
 
 /** Saved redistributor registers not held by the engine. */
@@ -36,6 +37,11 @@ export class GicV3Redistributor {
   /** The GICv4 part (GICR_TYPER.VLPIS = 1), when direct injection is implemented. */
   vpe: VpeRedistributor | undefined = undefined;
 
+  /**
+   * GicV3 creates one per PE (their MMIO view is `GicV3.redistributorRegion`).
+   *
+   * @internal
+   */
   constructor(
     private readonly engine: IrqEngine,
     readonly cpu: number,
@@ -80,24 +86,8 @@ export class GicV3Redistributor {
   readRd(offset: number, size: AccessSize): number {
     requireWord('GICR RD_base', offset, size, false);
     if (this.lpi !== undefined && LpiRedistributor.handles(offset)) return this.lpi.read(offset);
-    switch (offset) {
-      case GICR.CTLR:
-        return 0;
-      case GICR.IIDR:
-        return GICD_IIDR_VALUE;
-      case GICR.TYPER:
-        return this.typerLow();
-      case GICR.TYPER + 4:
-        return this.affinity >>> 0;
-      case GICR.WAKER:
-        return this.waker();
-      case GICR.PIDR2:
-        // ArchRev 4 for a GICv4 redistributor (IHI0069 12.1.13).
-        return this.vpe === undefined ? PIDR2_GICV3 : PIDR2_GICV4;
-      default:
-        // STATUSR, the LPI registers (PLPIS = 0) and reserved offsets read as zero.
-        return 0;
-    }
+    // STATUSR, the LPI registers without LPIs (PLPIS = 0) and reserved offsets read as zero.
+    return GICR_RD_REGISTERS.read(this, offset);
   }
 
   writeRd(offset: number, size: AccessSize, value: number): void {
@@ -106,15 +96,17 @@ export class GicV3Redistributor {
       this.lpi.write(offset, value);
       return;
     }
-    if (offset === GICR.WAKER) {
-      const sleep = getField(value, GICR_WAKER.ProcessorSleep) === 1;
-      if (sleep !== this.processorSleep) {
-        this.processorSleep = sleep;
-        this.engine.asleep[this.cpu] = sleep ? 1 : 0;
-        this.onSleepChange(this.cpu);
-      }
-    }
     // Other RD_base registers are read-only or RES0 without LPIs.
+    GICR_RD_REGISTERS.write(this, offset, value);
+  }
+
+  /** GICR_WAKER write (IHI0069 12.11.42): ProcessorSleep puts the PE's interface to sleep or wakes it. */
+  writeWaker(value: number): void {
+    const sleep = getField(value, GICR_WAKER.ProcessorSleep) === 1;
+    if (sleep === this.processorSleep) return;
+    this.processorSleep = sleep;
+    this.engine.asleep[this.cpu] = sleep ? 1 : 0;
+    this.onSleepChange(this.cpu);
   }
 
   readSgi(offset: number, size: AccessSize): number {
@@ -124,7 +116,7 @@ export class GicV3Redistributor {
       return 0;
     }
     requireArraySize('GICR SGI_base', arr.bitsPerIrq, offset, size, false);
-    return readArray(this.engine, this.scope, this.cpu, arr.name, this.access.intid, this.access.count);
+    return readArray(this.engine, this.scope, this.cpu, arr, this.access.intid, this.access.count);
   }
 
   writeSgi(offset: number, size: AccessSize, value: number): void {
@@ -134,7 +126,7 @@ export class GicV3Redistributor {
       return;
     }
     requireArraySize('GICR SGI_base', arr.bitsPerIrq, offset, size, true);
-    writeArray(this.engine, this.scope, this.cpu, arr.name, this.access.intid, this.access.count, value);
+    writeArray(this.engine, this.scope, this.cpu, arr, this.access.intid, this.access.count, value);
   }
 
   /** VLPI_base read (GICv4): RAZ without direct injection. */
@@ -163,10 +155,30 @@ export class GicV3Redistributor {
   }
 }
 
-/** RD_base registers with 64-bit access (IHI0069 12.10: TYPER and the LPI registers). */
-const RD_64 = new Set<number>([GICR.TYPER, GICR.SETLPIR, GICR.CLRLPIR, GICR.PROPBASER, GICR.PENDBASER, GICR.INVLPIR, GICR.INVALLR]);
-/** VLPI_base registers with 64-bit access (IHI0069 12.11). */
-const VLPI_64 = new Set<number>([GICR_VLPI.VPROPBASER, GICR_VLPI.VPENDBASER, GICR_VLPI.VSGIPENDR]);
+/**
+ * The RD_base registers other than the LPI ones (IHI0069 12.10, Table
+ * 12-27), one description each; the LPI registers (GICR_CTLR.EnableLPIs,
+ * PROPBASER, PENDBASER, ...) are described by the {@link LpiRedistributor}
+ * that serves them, and are RES0 without LPIs.
+ */
+const GICR_RD_REGISTERS = new RegisterTable<GicV3Redistributor>('GICR RD_base', GICR_SGI_BASE, [
+  // Without LPIs GICR_CTLR is RES0 (EnableLPIs, CES = 0); with LPIs the LPI part serves it.
+  { name: 'GICR_CTLR', offset: GICR.CTLR, reset: 0, read: () => 0 },
+  { name: 'GICR_IIDR', offset: GICR.IIDR, reset: GICD_IIDR_VALUE, read: () => GICD_IIDR_VALUE },
+  { name: 'GICR_TYPER', offset: GICR.TYPER, width: 64, read: (r, word) => (word === 0 ? r.typerLow() : r.affinity >>> 0) },
+  // ChildrenAsleep follows ProcessorSleep; both set at reset (IHI0069 12.11.42).
+  { name: 'GICR_WAKER', offset: GICR.WAKER, reset: GICR_WAKER_RESET, writable: fieldMask(GICR_WAKER.ProcessorSleep), read: (r) => r.waker(), write: (r, v) => r.writeWaker(v) },
+  // ArchRev 4 for a GICv4 redistributor (IHI0069 12.1.13).
+  { name: 'GICR_PIDR2', offset: GICR.PIDR2, read: (r) => (r.vpe === undefined ? PIDR2_GICV3 : PIDR2_GICV4) },
+]);
+
+/** The RD_base register table, for conformance tests. */
+export const GICR_RD_REGISTER_TABLE: RegisterTable<GicV3Redistributor> = GICR_RD_REGISTERS;
+
+/** True when a 64-bit RD_base register starts at `offset` (GICR_TYPER and the LPI registers). */
+function rd64(offset: number): boolean {
+  return GICR_RD_REGISTERS.is64(offset) || LpiRedistributor.handles64(offset);
+}
 
 /**
  * The contiguous redistributor region as one MMIO device: `cpus` x 128 KiB
@@ -217,9 +229,9 @@ export class GicV3RedistributorRegion implements MmioDevice {
     if (typeof offset !== 'number' || offset < 0) badMmioArguments('GICR', offset);
     const rd = this.at(offset, 8, false);
     const rel = offset % this.stride;
-    if (RD_64.has(rel)) return (BigInt(rd.readRd(rel + 4, 4)) << 32n) | BigInt(rd.readRd(rel, 4));
+    if (rd64(rel)) return (BigInt(rd.readRd(rel + 4, 4)) << 32n) | BigInt(rd.readRd(rel, 4));
     const v = rel - GICR_VLPI_BASE;
-    if (this.stride > GICR_VLPI_BASE && VLPI_64.has(v)) {
+    if (this.stride > GICR_VLPI_BASE && VpeRedistributor.handles64(v)) {
       const lo = rd.readVlpi(v, 4);
       return (BigInt(rd.readVlpi(v + 4, 4)) << 32n) | BigInt(lo);
     }
@@ -232,13 +244,13 @@ export class GicV3RedistributorRegion implements MmioDevice {
     const rel = offset % this.stride;
     const lo = Number(value & 0xffff_ffffn);
     const hi = Number((value >> 32n) & 0xffff_ffffn);
-    if (RD_64.has(rel)) {
+    if (rd64(rel)) {
       rd.writeRd(rel, 4, lo);
       rd.writeRd(rel + 4, 4, hi);
       return;
     }
     const v = rel - GICR_VLPI_BASE;
-    if (this.stride > GICR_VLPI_BASE && (VLPI_64.has(v) || v === GICR_VLPI.VSGIR)) {
+    if (this.stride > GICR_VLPI_BASE && (VpeRedistributor.handles64(v) || v === GICR_VLPI.VSGIR)) {
       rd.writeVlpi(v, 4, lo);
       rd.writeVlpi(v + 4, 4, hi);
       return;

@@ -4,7 +4,7 @@
  * RD_base frame.
  */
 import { bitField, bitFlag, bitRange } from '@hvsim/core';
-import { registerArray, type RegisterArray } from '../common/register-array.js';
+import { ARRAY_ACCESS, intidArray, razWiArray, sharedDistributorArrays, type IntidArray } from '../common/array-access.js';
 
 /** Distributor frame size (IHI0069 12.8). */
 export const GICD_FRAME_SIZE = 0x10000;
@@ -15,31 +15,57 @@ export const GICR_SGI_BASE = 0x10000;
 
 /** GICD registers (IHI0069 12.9, Table 12-25). */
 export const GICD = {
+  /** `0x0000` */
   CTLR: 0x0000,
+  /** `0x0004` */
   TYPER: 0x0004,
+  /** `0x0008` */
   IIDR: 0x0008,
+  /** `0x000c` */
   TYPER2: 0x000c,
+  /** `0x0010` */
   STATUSR: 0x0010,
+  /** `0x0040` */
   SETSPI_NSR: 0x0040,
+  /** `0x0048` */
   CLRSPI_NSR: 0x0048,
+  /** `0x0050` */
   SETSPI_SR: 0x0050,
+  /** `0x0058` */
   CLRSPI_SR: 0x0058,
+  /** `0x0080` */
   IGROUPR: 0x0080,
+  /** `0x0100` */
   ISENABLER: 0x0100,
+  /** `0x0180` */
   ICENABLER: 0x0180,
+  /** `0x0200` */
   ISPENDR: 0x0200,
+  /** `0x0280` */
   ICPENDR: 0x0280,
+  /** `0x0300` */
   ISACTIVER: 0x0300,
+  /** `0x0380` */
   ICACTIVER: 0x0380,
+  /** `0x0400` */
   IPRIORITYR: 0x0400,
+  /** `0x0800` */
   ITARGETSR: 0x0800,
+  /** `0x0c00` */
   ICFGR: 0x0c00,
+  /** `0x0d00` */
   IGRPMODR: 0x0d00,
+  /** `0x0e00` */
   NSACR: 0x0e00,
+  /** `0x0f00` */
   SGIR: 0x0f00,
+  /** `0x0f10` */
   CPENDSGIR: 0x0f10,
+  /** `0x0f20` */
   SPENDSGIR: 0x0f20,
+  /** `0x6000` */
   IROUTER: 0x6000,
+  /** `0xffe8` */
   PIDR2: 0xffe8,
 } as const;
 
@@ -52,6 +78,11 @@ export const GICD_CTLR = {
   E1NWF: bitFlag(7),
   RWP: bitFlag(31),
 } as const;
+
+/** GICD_CTLR after reset: ARE and DS read as one (RAO/WI), both groups disabled. */
+export const GICD_CTLR_RESET = 0x50;
+/** GICD_CTLR bits software writes: EnableGrp0 and EnableGrp1. */
+export const GICD_CTLR_WRITABLE = 0x3;
 
 /** GICD_TYPER (IHI0069 12.9.38). */
 export const GICD_TYPER = {
@@ -89,52 +120,72 @@ export const PIDR2_GICV3 = 0x3b;
 /** PIDR2 with ArchRev 4 (GICv4). */
 export const PIDR2_GICV4 = 0x4b;
 
-/** Register arrays of the distributor (one SPI-wide copy) and of SGI_base (INTIDs 0-31). */
-export const GICD_ARRAYS: readonly RegisterArray[] = [
-  registerArray('IGROUPR', GICD.IGROUPR, 1),
-  registerArray('ISENABLER', GICD.ISENABLER, 1),
-  registerArray('ICENABLER', GICD.ICENABLER, 1),
-  registerArray('ISPENDR', GICD.ISPENDR, 1),
-  registerArray('ICPENDR', GICD.ICPENDR, 1),
-  registerArray('ISACTIVER', GICD.ISACTIVER, 1),
-  registerArray('ICACTIVER', GICD.ICACTIVER, 1),
-  registerArray('IPRIORITYR', GICD.IPRIORITYR, 8),
-  registerArray('ITARGETSR', GICD.ITARGETSR, 8),
-  registerArray('ICFGR', GICD.ICFGR, 2),
-  registerArray('IGRPMODR', GICD.IGRPMODR, 1),
-  registerArray('NSACR', GICD.NSACR, 2),
+/**
+ * Register arrays of the distributor (IHI0069 12.9), each with its behaviour.
+ * GICD_ITARGETSR is RES0 with affinity routing (12.9.30); IGRPMODR and NSACR
+ * are RAZ/WI with a single Security state.
+ */
+export const GICD_ARRAYS: readonly IntidArray[] = [
+  ...sharedDistributorArrays(GICD, razWiArray(8)),
+  intidArray('IGRPMODR', GICD.IGRPMODR, razWiArray(1)),
+  intidArray('NSACR', GICD.NSACR, razWiArray(2)),
 ];
 
 /** GICR RD_base registers (IHI0069 12.10, Table 12-27). */
 export const GICR = {
+  /** `0x0000` */
   CTLR: 0x0000,
+  /** `0x0004` */
   IIDR: 0x0004,
+  /** `0x0008` */
   TYPER: 0x0008,
+  /** `0x0010` */
   STATUSR: 0x0010,
+  /** `0x0014` */
   WAKER: 0x0014,
+  /** `0x0040` */
   SETLPIR: 0x0040,
+  /** `0x0048` */
   CLRLPIR: 0x0048,
+  /** `0x0070` */
   PROPBASER: 0x0070,
+  /** `0x0078` */
   PENDBASER: 0x0078,
+  /** `0x00a0` */
   INVLPIR: 0x00a0,
+  /** `0x00b0` */
   INVALLR: 0x00b0,
+  /** `0x00c0` */
   SYNCR: 0x00c0,
+  /** `0xffe8` */
   PIDR2: 0xffe8,
 } as const;
 
 /** GICR SGI_base registers (IHI0069 12.10, Table 12-28), offsets within SGI_base. */
 export const GICR_SGI = {
+  /** `0x0080` */
   IGROUPR0: 0x0080,
+  /** `0x0100` */
   ISENABLER0: 0x0100,
+  /** `0x0180` */
   ICENABLER0: 0x0180,
+  /** `0x0200` */
   ISPENDR0: 0x0200,
+  /** `0x0280` */
   ICPENDR0: 0x0280,
+  /** `0x0300` */
   ISACTIVER0: 0x0300,
+  /** `0x0380` */
   ICACTIVER0: 0x0380,
+  /** `0x0400` */
   IPRIORITYR0: 0x0400,
+  /** `0x0c00` */
   ICFGR0: 0x0c00,
+  /** `0x0c04` */
   ICFGR1: 0x0c04,
+  /** `0x0d00` */
   IGRPMODR0: 0x0d00,
+  /** `0x0e00` */
   NSACR: 0x0e00,
 } as const;
 
@@ -160,19 +211,19 @@ export const GICR_WAKER = {
 /** Reset value of GICR_WAKER: asleep. */
 export const GICR_WAKER_RESET = 0x6;
 
-/** The redistributor's INTID 0-31 arrays, in SGI_base. */
-export const GICR_SGI_ARRAYS: readonly RegisterArray[] = [
-  registerArray('IGROUPR0', GICR_SGI.IGROUPR0, 1, 32),
-  registerArray('ISENABLER0', GICR_SGI.ISENABLER0, 1, 32),
-  registerArray('ICENABLER0', GICR_SGI.ICENABLER0, 1, 32),
-  registerArray('ISPENDR0', GICR_SGI.ISPENDR0, 1, 32),
-  registerArray('ICPENDR0', GICR_SGI.ICPENDR0, 1, 32),
-  registerArray('ISACTIVER0', GICR_SGI.ISACTIVER0, 1, 32),
-  registerArray('ICACTIVER0', GICR_SGI.ICACTIVER0, 1, 32),
-  registerArray('IPRIORITYR', GICR_SGI.IPRIORITYR0, 8, 32),
-  registerArray('ICFGR', GICR_SGI.ICFGR0, 2, 32),
-  registerArray('IGRPMODR0', GICR_SGI.IGRPMODR0, 1, 32),
-  registerArray('NSACR', GICR_SGI.NSACR, 2, 32),
+/** The redistributor's INTID 0-31 arrays, in SGI_base (IHI0069 12.10), with the distributor arrays' behaviour. */
+export const GICR_SGI_ARRAYS: readonly IntidArray[] = [
+  intidArray('IGROUPR0', GICR_SGI.IGROUPR0, ARRAY_ACCESS.IGROUPR, 32),
+  intidArray('ISENABLER0', GICR_SGI.ISENABLER0, ARRAY_ACCESS.ISENABLER, 32),
+  intidArray('ICENABLER0', GICR_SGI.ICENABLER0, ARRAY_ACCESS.ICENABLER, 32),
+  intidArray('ISPENDR0', GICR_SGI.ISPENDR0, ARRAY_ACCESS.ISPENDR, 32),
+  intidArray('ICPENDR0', GICR_SGI.ICPENDR0, ARRAY_ACCESS.ICPENDR, 32),
+  intidArray('ISACTIVER0', GICR_SGI.ISACTIVER0, ARRAY_ACCESS.ISACTIVER, 32),
+  intidArray('ICACTIVER0', GICR_SGI.ICACTIVER0, ARRAY_ACCESS.ICACTIVER, 32),
+  intidArray('IPRIORITYR', GICR_SGI.IPRIORITYR0, ARRAY_ACCESS.IPRIORITYR, 32),
+  intidArray('ICFGR', GICR_SGI.ICFGR0, ARRAY_ACCESS.ICFGR, 32),
+  intidArray('IGRPMODR0', GICR_SGI.IGRPMODR0, razWiArray(1), 32),
+  intidArray('NSACR', GICR_SGI.NSACR, razWiArray(2), 32),
 ];
 
 /** ICC_CTLR_EL1 (IHI0069 12.2.6). */

@@ -69,6 +69,14 @@ const ENCODING_SLOT: Int16Array = (() => {
 })();
 
 
+/** Encodings with a direct path: ICC_IAR1_EL1, ICC_EOIR1_EL1 and ICC_PMR_EL1 (and the ICV_* forms they route to). */
+const ENC_IAR1 = GICV3_SYSREGS.get('ICC_IAR1_EL1')!.encoding;
+const ENC_EOIR1 = GICV3_SYSREGS.get('ICC_EOIR1_EL1')!.encoding;
+const ENC_PMR = GICV3_SYSREGS.get('ICC_PMR_EL1')!.encoding;
+/** ICH_HCR_EL2 bits that trap the guest's Group 1 and common registers (TALL1; TC). */
+const TRAP_GROUP1 = GicV3VirtualInterface.trapMask('group1');
+const TRAP_COMMON = GicV3VirtualInterface.trapMask('common');
+
 /** Name-based access to every PE's GICv3 system registers. */
 export class SysregDispatcher {
   /** Per PE: {@link ROUTE_IMO} and {@link ROUTE_FMO} as set by `GicV3.setVirtualRouting`. */
@@ -112,6 +120,36 @@ export class SysregDispatcher {
    * not a GIC register is UNDEFINED.
    */
   readEncoded(cpu: number, encoding: number): number {
+    // The registers a guest's interrupt handler reads, without the table walk (same routing and traps).
+    if ((encoding === ENC_IAR1 || encoding === ENC_PMR) && cpu >= 0 && cpu < this.cpus && (cpu | 0) === cpu) {
+      const route = this.routing[cpu]!;
+      if (encoding === ENC_IAR1) {
+        if ((route & ROUTE_IMO) === 0) {
+          const id = this.cpuInterfaces[cpu]!.readIar(1);
+          this.events.onAcknowledge(cpu, id, false);
+          this.high = 0;
+          return id;
+        }
+        const v = this.virtualInterfaces[cpu]!;
+        if ((v.trapBits & TRAP_GROUP1) === 0) {
+          const id = v.readIar(1);
+          this.events.onAcknowledge(cpu, id, true);
+          this.high = 0;
+          return id;
+        }
+      } else if (route === 0) {
+        this.high = 0;
+        return this.cpuInterfaces[cpu]!.readPmr();
+      } else if ((this.virtualInterfaces[cpu]!.trapBits & TRAP_COMMON) === 0) {
+        this.high = 0;
+        return this.virtualInterfaces[cpu]!.readPmr();
+      }
+    }
+    return this.readEncodedByTable(cpu, encoding);
+  }
+
+  /** {@link readEncoded} through the register table: every register, routing, traps and UNDEFINED cases. */
+  private readEncodedByTable(cpu: number, encoding: number): number {
     const h = this.resolve(cpu, this.lookupEncoding(encoding), undefined);
     if (h.read === undefined) throw undefinedAccess(ENCODED[ENCODING_SLOT[encoding]!]!.name, 'read');
     this.high = 0;
@@ -120,6 +158,42 @@ export class SysregDispatcher {
 
   /** MSR of the 64-bit value `hi:lo` to the register with `encoding`. */
   writeEncoded(cpu: number, encoding: number, lo: number, hi: number): void {
+    // The registers a guest's interrupt handler writes, without the table walk (same routing and traps).
+    if (
+      (encoding === ENC_EOIR1 || encoding === ENC_PMR) &&
+      cpu >= 0 &&
+      cpu < this.cpus &&
+      (cpu | 0) === cpu &&
+      typeof lo === 'number' &&
+      lo >>> 0 === lo &&
+      hi === 0
+    ) {
+      const route = this.routing[cpu]!;
+      if (encoding === ENC_EOIR1) {
+        if ((route & ROUTE_IMO) === 0) {
+          this.events.onEoi(cpu, lo & 0xff_ffff, false);
+          this.cpuInterfaces[cpu]!.writeEoir(1, lo);
+          return;
+        }
+        const v = this.virtualInterfaces[cpu]!;
+        if ((v.trapBits & TRAP_GROUP1) === 0) {
+          this.events.onEoi(cpu, lo & 0xff_ffff, true);
+          v.writeEoir(1, lo);
+          return;
+        }
+      } else if (route === 0) {
+        this.cpuInterfaces[cpu]!.writePmr(lo);
+        return;
+      } else if ((this.virtualInterfaces[cpu]!.trapBits & TRAP_COMMON) === 0) {
+        this.virtualInterfaces[cpu]!.writePmr(lo);
+        return;
+      }
+    }
+    this.writeEncodedByTable(cpu, encoding, lo, hi);
+  }
+
+  /** {@link writeEncoded} through the register table: every register, routing, traps and argument checks. */
+  private writeEncodedByTable(cpu: number, encoding: number, lo: number, hi: number): void {
     const h = this.resolve(cpu, this.lookupEncoding(encoding), undefined);
     if (typeof lo !== 'number' || typeof hi !== 'number' || lo >>> 0 !== lo || hi >>> 0 !== hi) {
       throw new UsageError('bad-argument', `system register value halves must be 32-bit unsigned integers, got lo ${describeValue(lo)}, hi ${describeValue(hi)}`);

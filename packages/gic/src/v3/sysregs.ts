@@ -16,26 +16,22 @@ export type SysregAccess = 'RW' | 'RO' | 'WO';
  */
 export type SysregClass = 'group0' | 'group1' | 'common' | 'dir' | 'sgi' | 'sre' | 'el2';
 
-type IccIcv = 'ICC' | 'ICV';
-type Ap = 0 | 1 | 2 | 3;
-type Lr = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15;
-
 /**
  * The architectural name of every GICv3 system register this model
  * implements (IHI0069 12.1.6 Table 12-1), as the by-name API (`GicV3.read`,
  * `GicV3.write`) takes it: a misspelt name is a type error.
  */
 export type GicV3SysregName =
-  | `${IccIcv}_${'PMR' | 'IAR0' | 'EOIR0' | 'HPPIR0' | 'BPR0' | 'DIR' | 'RPR' | 'IAR1' | 'EOIR1' | 'HPPIR1' | 'BPR1' | 'CTLR' | 'IGRPEN0' | 'IGRPEN1'}_EL1`
-  | `${IccIcv}_AP${0 | 1}R${Ap}_EL1`
+  | `${'ICC' | 'ICV'}_${'PMR' | 'IAR0' | 'EOIR0' | 'HPPIR0' | 'BPR0' | 'DIR' | 'RPR' | 'IAR1' | 'EOIR1' | 'HPPIR1' | 'BPR1' | 'CTLR' | 'IGRPEN0' | 'IGRPEN1'}_EL1`
+  | `${'ICC' | 'ICV'}_AP${0 | 1}R${0 | 1 | 2 | 3}_EL1`
   | 'ICC_SGI1R_EL1'
   | 'ICC_ASGI1R_EL1'
   | 'ICC_SGI0R_EL1'
   | 'ICC_SRE_EL1'
   | 'ICC_SRE_EL2'
-  | `ICH_AP${0 | 1}R${Ap}_EL2`
+  | `ICH_AP${0 | 1}R${0 | 1 | 2 | 3}_EL2`
   | `ICH_${'HCR' | 'VTR' | 'MISR' | 'EISR' | 'ELRSR' | 'VMCR'}_EL2`
-  | `ICH_LR${Lr}_EL2`;
+  | `ICH_LR${0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15}_EL2`;
 
 /** One system register. */
 export interface SysregInfo {

@@ -26,7 +26,21 @@ export class GicV3VirtualInterface {
   /** vINTIDs wider than 16 bits can be injected directly: ICH_VTR_EL2.IDbits = 0b001 (24 bits). */
   idBits24 = false;
 
-  constructor(readonly core: VirtualInterfaceCore) {}
+  /**
+   * The virtual interface behaviour ICH_* / ICV_* shares with GICv2's GICH and GICV frames.
+   *
+   * @internal
+   */
+  readonly core: VirtualInterfaceCore;
+
+  /**
+   * GicV3 creates one per PE (`GicV3.virtualInterface(cpu)`).
+   *
+   * @internal
+   */
+  constructor(core: VirtualInterfaceCore) {
+    this.core = core;
+  }
 
   /** ICH_VTR_EL2 (IHI0069 12.4.9): list registers, TDS, nV4 (1 unless GICv4 direct injection is configured), PREbits, PRIbits. */
   readVtr(): number {
@@ -126,7 +140,11 @@ export class GicV3VirtualInterface {
     return this.core.elrsr(0);
   }
 
-  /** ICH_HCR_EL2 bits that trap guest accesses of `cls` (IHI0069 12.4.5): TC, TC or TDIR, TALL0, TALL1. */
+  /**
+   * ICH_HCR_EL2 bits that trap guest accesses of `cls` (IHI0069 12.4.5): TC, TC or TDIR, TALL0, TALL1.
+   *
+   * @internal
+   */
   static trapMask(cls: IcvClass): number {
     switch (cls) {
       case 'common':
@@ -140,7 +158,11 @@ export class GicV3VirtualInterface {
     }
   }
 
-  /** Throws the trap to EL2 when ICH_HCR_EL2 traps a guest access of `cls` (IHI0069 12.4.5). */
+  /**
+   * Throws the trap to EL2 when ICH_HCR_EL2 traps a guest access of `cls` (IHI0069 12.4.5).
+   *
+   * @internal
+   */
   checkTrap(cls: IcvClass, name: string): void {
     if ((this.trapBits & GicV3VirtualInterface.trapMask(cls)) !== 0) {
       throw new CpuException(ARM64_EXCEPTION_CLASS.SYS64, { arch: 'arm64', detail: `guest access to ${name} trapped to EL2 by ICH_HCR_EL2` });

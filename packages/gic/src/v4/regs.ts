@@ -9,14 +9,20 @@ import { bitFlag, bitRange } from '@hvsim/core';
 
 /** Offset of VLPI_base from RD_base; a GICv4 redistributor spans 256 KiB (IHI0069 12.10). */
 export const GICR_VLPI_BASE = 0x20000;
+/** Size of the VLPI_base frame (64 KiB). */
+export const GICR_VLPI_BASE_SIZE = 0x10000;
 /** Redistributor stride with VLPI_base and the reserved frame (GICR_TYPER.VLPIS = 1). */
 export const GICR_V4_STRIDE = 0x40000;
 
 /** VLPI_base offsets (IHI0069 Table 12-29). */
 export const GICR_VLPI = {
+  /** `0x0070` */
   VPROPBASER: 0x0070,
+  /** `0x0078` */
   VPENDBASER: 0x0078,
+  /** `0x0080` */
   VSGIR: 0x0080,
+  /** `0x0088` */
   VSGIPENDR: 0x0088,
 } as const;
 

@@ -31,7 +31,8 @@ import { readVpeEntry, tableEntryAddress, type TableGeometry, type VpeEntry } fr
 import type { VirtualInvalidationPort } from '../lpi/lpi-redistributor.js';
 import { LPI_FIRST, joinAddress } from '../lpi/regs.js';
 import { withTableFaults } from '../lpi/table-fault.js';
-import { GICR_VLPI, GICR_VPENDBASER_HI, GICR_VPROPBASER_V40_LO, GICR_VPROPBASER_V41_HI, GICR_VPROPBASER_V41_LO, VPT_VSGI_CONFIG_OFFSET } from './regs.js';
+import { RegisterTable } from '../common/register-table.js';
+import { GICR_VLPI, GICR_VLPI_BASE_SIZE, GICR_VPENDBASER_HI, GICR_VPROPBASER_V40_LO, GICR_VPROPBASER_V41_HI, GICR_VPROPBASER_V41_LO, VPT_VSGI_CONFIG_OFFSET } from './regs.js';
 
 /** vSGIs take candidate keys 0-15; vLPIs follow. */
 const VSGI_KEYS = 16;
@@ -152,60 +153,86 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
 
   /** Reads a 32-bit word of VLPI_base (IHI0069 12.11). */
   read(offset: number): number {
-    switch (offset) {
-      case GICR_VLPI.VPROPBASER:
-        return this.vpropLo >>> 0;
-      case GICR_VLPI.VPROPBASER + 4:
-        return this.vpropHi >>> 0;
-      case GICR_VLPI.VPENDBASER:
-        return this.vpendLo >>> 0;
-      case GICR_VLPI.VPENDBASER + 4: {
-        const v = this.dirty ? setField(this.vpendHi, GICR_VPENDBASER_HI.Dirty, 1) : this.vpendHi;
-        this.dirty = false;
-        return v >>> 0;
-      }
-      case GICR_VLPI.VSGIR:
-        return this.version === 'v4.1' ? this.vsgir : 0;
-      case GICR_VLPI.VSGIPENDR:
-        // Busy (bit 31) is 0: the pending state is read at once (IHI0069 12.11.40). A vPE table or
-        // VPT outside memory is a failed table access: an SError, as for every other table fault.
-        return this.version === 'v4.1' ? withTableFaults('GICR_VSGIPENDR read', () => this.vsgiPendingOf(this.vsgir)) : 0;
-      default:
-        return 0;
-    }
+    return VpeRedistributor.REGISTERS.read(this, offset);
   }
 
   /** Writes a 32-bit word; GICR_VPENDBASER acts when its high word is written (a 64-bit write is low then high). */
   write(offset: number, value: number): void {
-    switch (offset) {
-      case GICR_VLPI.VPROPBASER:
-        // Writes while a vPE is resident are UNPREDICTABLE (IHI0069 12.11.39); ignored here.
-        if (!this.resident) this.vpropLo = value >>> 0;
-        return;
-      case GICR_VLPI.VPROPBASER + 4:
-        if (this.resident) return;
-        if (this.version === 'v4.1') {
-          const ro = setField(0, GICR_VPROPBASER_V41_HI.Entry_Size, ITS_ENTRY_BYTES.vpe / 8 - 1);
-          this.vpropHi = ((value & 0x87ff_ffff) | ro) >>> 0;
-        } else {
-          this.vpropHi = value & 0x070f_ffff;
-        }
-        return;
-      case GICR_VLPI.VPENDBASER:
-        if (!this.resident) this.vpendLo = value >>> 0;
-        return;
-      case GICR_VLPI.VPENDBASER + 4:
-        withTableFaults('GICR_VPENDBASER write', () => {
-          this.writeVpendbaserHigh(value >>> 0);
-        });
-        return;
-      case GICR_VLPI.VSGIR:
-        if (this.version === 'v4.1') this.vsgir = value & 0xffff;
-        return;
-      default:
-        return;
-    }
+    VpeRedistributor.REGISTERS.write(this, offset, value);
   }
+
+  /** True when a 64-bit VLPI_base register starts at `offset` (GICR_VPROPBASER, GICR_VPENDBASER, GICR_VSGIPENDR). */
+  static handles64(offset: number): boolean {
+    return VpeRedistributor.REGISTERS.is64(offset);
+  }
+
+  /**
+   * The VLPI_base registers (IHI0069 12.11, Table 12-29), one description
+   * each; GICR_VSGIR and GICR_VSGIPENDR are RAZ/WI in GICv4.0. Writes to
+   * GICR_VPROPBASER and the low word of GICR_VPENDBASER while a vPE is
+   * resident are UNPREDICTABLE (12.11.39, 12.11.38) and ignored here.
+   *
+   * @internal
+   */
+  static readonly REGISTERS = new RegisterTable<VpeRedistributor>('GICR VLPI_base', GICR_VLPI_BASE_SIZE, [
+    {
+      name: 'GICR_VPROPBASER',
+      offset: GICR_VLPI.VPROPBASER,
+      width: 64,
+      writable: 0xffff_ffff,
+      // GICv4.1 layout (the vPE table, Entry_Size read-only) or GICv4.0's (as GICR_PROPBASER).
+      writableHigh: 0x87ff_ffff,
+      read: (v, w) => (w === 0 ? v.vpropLo : v.vpropHi) >>> 0,
+      write: (v, value, w) => {
+        if (v.resident) return;
+        if (w === 0) v.vpropLo = value;
+        else if (v.version === 'v4.1') v.vpropHi = (value | setField(0, GICR_VPROPBASER_V41_HI.Entry_Size, ITS_ENTRY_BYTES.vpe / 8 - 1)) >>> 0;
+        else v.vpropHi = value & 0x070f_ffff;
+      },
+    },
+    {
+      name: 'GICR_VPENDBASER',
+      offset: GICR_VLPI.VPENDBASER,
+      width: 64,
+      reset: 0,
+      writable: 0xffff_ffff,
+      writableHigh: 0xffff_ffff,
+      read: (v, w) => {
+        if (w === 0) return v.vpendLo >>> 0;
+        // Dirty reads 1 once after a residency change it reports (IHI0069 12.11.38).
+        const hi = v.dirty ? setField(v.vpendHi, GICR_VPENDBASER_HI.Dirty, 1) : v.vpendHi;
+        v.dirty = false;
+        return hi >>> 0;
+      },
+      write: (v, value, w) => {
+        if (w === 0) {
+          if (!v.resident) v.vpendLo = value;
+          return;
+        }
+        withTableFaults('GICR_VPENDBASER write', () => {
+          v.writeVpendbaserHigh(value);
+        });
+      },
+    },
+    {
+      name: 'GICR_VSGIR',
+      offset: GICR_VLPI.VSGIR,
+      reset: 0,
+      writable: 0xffff,
+      read: (v) => (v.version === 'v4.1' ? v.vsgir : 0),
+      write: (v, value) => {
+        if (v.version === 'v4.1') v.vsgir = value;
+      },
+    },
+    {
+      name: 'GICR_VSGIPENDR',
+      offset: GICR_VLPI.VSGIPENDR,
+      width: 64,
+      // Busy (bit 31) is 0: the pending state is read at once (IHI0069 12.11.40). A vPE table or
+      // VPT outside memory is a failed table access: an SError, as for every other table fault.
+      read: (v, w) => (v.version === 'v4.1' && w === 0 ? withTableFaults('GICR_VSGIPENDR read', () => v.vsgiPendingOf(v.vsgir)) : 0),
+    },
+  ]);
 
   private writeVpendbaserHigh(hi: number): void {
     const valid = getField(hi, GICR_VPENDBASER_HI.Valid) === 1;

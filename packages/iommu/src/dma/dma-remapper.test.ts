@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { UsageError } from '@hvsim/core';
 import { VTD_FAULT_REASON as FR } from '../faults/fault-reason.js';
-import { GCMD, VTD_REG } from '../regs.js';
+import { GCMD, VTD } from '../regs.js';
 import { itInParts, propertyRuns } from '../test-support/property-share.js';
 import { TestBed, ccDescriptor, iotlbDescriptor } from '../test-support/testbed.js';
 
@@ -68,7 +68,7 @@ describe('VT-d 3.4 / 3.7 DMA remapping through root, context and second-level ta
     expect(bed.iommu.dmaWrite(SID, 0x3000, 4, 0).faultReason).toBe(FR.WRITE_NOT_PERMITTED);
     // A read-only PML4E makes everything below it read-only.
     bed.memory.write32(sl, bed.memory.read32(sl) & ~2);
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (1n << 60n));
+    bed.write64(VTD.IOTLB, (1n << 63n) | (1n << 60n));
     expect(bed.iommu.dmaWrite(SID, 0x2000, 4, 1).faultReason).toBe(FR.WRITE_NOT_PERMITTED);
   });
 
@@ -117,7 +117,7 @@ describe('VT-d 3.4 / 3.7 DMA remapping through root, context and second-level ta
     expect(bed.iommu.dmaRead(0x0500, 0, 4).faultReason).toBe(FR.ROOT_ENTRY_NOT_PRESENT);
     bed.writeEntry(root + 5 * 16, 0x3000 | 1, 0, 1, 0);
     expect(bed.iommu.dmaRead(0x0500, 0, 4).faultReason).toBe(FR.ROOT_ENTRY_RESERVED);
-    bed.write64(VTD_REG.RTADDR_REG, 0x2000_0000n);
+    bed.write64(VTD.RTADDR, 0x2000_0000n);
     bed.command(GCMD.SRTP);
     expect(bed.iommu.dmaRead(0x0500, 0, 4).faultReason).toBe(FR.ROOT_ENTRY_ACCESS);
   });
@@ -158,7 +158,7 @@ describe('VT-d 3.4 / 3.7 DMA remapping through root, context and second-level ta
   it('faults every translated request when RTADDR.TTM is not legacy mode (RTA.1, 0x30)', () => {
     const bed = new TestBed();
     bed.setRootTable();
-    bed.write64(VTD_REG.RTADDR_REG, BigInt(bed.rootTable) | (1n << 10n));
+    bed.write64(VTD.RTADDR, BigInt(bed.rootTable) | (1n << 10n));
     bed.command(GCMD.SRTP);
     bed.command(GCMD.TE);
     expect(bed.iommu.dmaRead(SID, 0, 4).faultReason).toBe(FR.ROOT_TABLE_MODE_INVALID);
@@ -199,11 +199,11 @@ describe('VT-d 6.2 caching: stale entries stay in use until invalidated (VT-d 6.
     bed.map(sl, 0x1000, 0xa000);
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).physicalAddress).toBe(0x9000);
     // Domain-selective for another domain: no effect. IAIG reports the granularity performed.
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (2n << 60n) | (99n << 32n));
-    expect(Number((bed.read64(VTD_REG.IOTLB_REG) >> 57n) & 3n)).toBe(2);
-    expect(bed.read64(VTD_REG.IOTLB_REG) >> 63n).toBe(0n);
+    bed.write64(VTD.IOTLB, (1n << 63n) | (2n << 60n) | (99n << 32n));
+    expect(Number((bed.read64(VTD.IOTLB) >> 57n) & 3n)).toBe(2);
+    expect(bed.read64(VTD.IOTLB) >> 63n).toBe(0n);
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).physicalAddress).toBe(0x9000);
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (2n << 60n) | (BigInt(DID) << 32n));
+    bed.write64(VTD.IOTLB, (1n << 63n) | (2n << 60n) | (BigInt(DID) << 32n));
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).physicalAddress).toBe(0xa000);
   });
 
@@ -219,17 +219,17 @@ describe('VT-d 6.2 caching: stale entries stay in use until invalidated (VT-d 6.
     bed.map(sl, 0x2000, 0xc000);
     bed.map(sl, 0x4000_0000, 0x30_0000_0000, { pageSize: 0x20_0000 });
     // PSI of 0x1000 only (AM = 0).
-    bed.write64(VTD_REG.IVA_REG, 0x1000n);
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
+    bed.write64(VTD.IVA, 0x1000n);
+    bed.write64(VTD.IOTLB, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).physicalAddress).toBe(0xb000);
     expect(bed.iommu.dmaRead(SID, 0x2000, 4).physicalAddress).toBe(0xa000);
     // PSI of one 4 KiB page inside the 2 MiB page removes the whole large-page entry.
-    bed.write64(VTD_REG.IVA_REG, 0x4000_0000n);
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
+    bed.write64(VTD.IVA, 0x4000_0000n);
+    bed.write64(VTD.IOTLB, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
     expect(bed.iommu.dmaRead(SID, 0x4010_0000, 4).physicalAddress).toBe(0x30_0010_0000);
     // AM = 1 covers 0x2000-0x3fff.
-    bed.write64(VTD_REG.IVA_REG, 0x2000n | 1n);
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
+    bed.write64(VTD.IVA, 0x2000n | 1n);
+    bed.write64(VTD.IOTLB, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
     expect(bed.iommu.dmaRead(SID, 0x2000, 4).physicalAddress).toBe(0xc000);
   });
 
@@ -238,11 +238,11 @@ describe('VT-d 6.2 caching: stale entries stay in use until invalidated (VT-d 6.
     bed.map(sl, 0x1000, 0x9000);
     bed.iommu.dmaRead(SID, 0x1000, 4);
     bed.map(sl, 0x1000, 0xa000);
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (0n << 60n));
-    expect(Number((bed.read64(VTD_REG.IOTLB_REG) >> 57n) & 3n)).toBe(0);
-    bed.write64(VTD_REG.IVA_REG, 0x1000n | 19n); // AM above MAMV = 18
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
-    expect(Number((bed.read64(VTD_REG.IOTLB_REG) >> 57n) & 3n)).toBe(0);
+    bed.write64(VTD.IOTLB, (1n << 63n) | (0n << 60n));
+    expect(Number((bed.read64(VTD.IOTLB) >> 57n) & 3n)).toBe(0);
+    bed.write64(VTD.IVA, 0x1000n | 19n); // AM above MAMV = 18
+    bed.write64(VTD.IOTLB, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
+    expect(Number((bed.read64(VTD.IOTLB) >> 57n) & 3n)).toBe(0);
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).physicalAddress).toBe(0x9000);
   });
 
@@ -252,24 +252,24 @@ describe('VT-d 6.2 caching: stale entries stay in use until invalidated (VT-d 6.
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).status).toBe('ok');
     expect(bed.iommu.cacheSizes.contextCache).toBe(1);
     bed.writeEntry(bed.contextEntryAddress(SID), 0, 0, 0, 0);
-    bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (1n << 60n));
+    bed.write64(VTD.IOTLB, (1n << 63n) | (1n << 60n));
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).status).toBe('ok');
     // Device-selective for another device (function 1 without mask): no effect.
-    bed.write64(VTD_REG.CCMD_REG, (1n << 63n) | (3n << 61n) | (BigInt(SID | 1) << 16n));
-    expect(Number((bed.read64(VTD_REG.CCMD_REG) >> 59n) & 3n)).toBe(3);
+    bed.write64(VTD.CCMD, (1n << 63n) | (3n << 61n) | (BigInt(SID | 1) << 16n));
+    expect(Number((bed.read64(VTD.CCMD) >> 59n) & 3n)).toBe(3);
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).status).toBe('ok');
     // With FM = 3 the function bits are ignored: 02:02.1 covers 02:02.0.
-    bed.write64(VTD_REG.CCMD_REG, (1n << 63n) | (3n << 61n) | (3n << 32n) | (BigInt(SID | 1) << 16n));
+    bed.write64(VTD.CCMD, (1n << 63n) | (3n << 61n) | (3n << 32n) | (BigInt(SID | 1) << 16n));
     expect(bed.iommu.dmaRead(SID, 0x1000, 4).faultReason).toBe(FR.CONTEXT_ENTRY_NOT_PRESENT);
   });
 
   it('invalidates the context cache by domain, and reports CIRG = 0 as ignored (CAIG = 0)', () => {
     const { bed } = enabled();
     bed.iommu.dmaRead(SID, 0x1000, 4);
-    bed.write64(VTD_REG.CCMD_REG, (1n << 63n) | (0n << 61n));
-    expect(Number((bed.read64(VTD_REG.CCMD_REG) >> 59n) & 3n)).toBe(0);
+    bed.write64(VTD.CCMD, (1n << 63n) | (0n << 61n));
+    expect(Number((bed.read64(VTD.CCMD) >> 59n) & 3n)).toBe(0);
     expect(bed.iommu.cacheSizes.contextCache).toBe(1);
-    bed.write64(VTD_REG.CCMD_REG, (1n << 63n) | (2n << 61n) | BigInt(DID));
+    bed.write64(VTD.CCMD, (1n << 63n) | (2n << 61n) | BigInt(DID));
     expect(bed.iommu.cacheSizes.contextCache).toBe(0);
   });
 
@@ -349,8 +349,8 @@ describe('translation equals the page tables after invalidation (property, VT-d 
             bed.map(sl, page * 0x1000, phys, { write: old[1] });
             ref.set(page, [phys, old[1]]);
             // Page-selective invalidation, as software must do after changing a present entry.
-            bed.write64(VTD_REG.IVA_REG, BigInt(page * 0x1000));
-            bed.write64(VTD_REG.IOTLB_REG, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
+            bed.write64(VTD.IVA, BigInt(page * 0x1000));
+            bed.write64(VTD.IOTLB, (1n << 63n) | (3n << 60n) | (BigInt(DID) << 32n));
             continue;
           }
           const iova = 0x4000_0000 + s.slot * 0x20_0000 + s.page * 0x1000 + s.offset * 4;

@@ -9,9 +9,9 @@ import { bitFlag, bitRange } from '@hvsim/core';
 /** Root-entry fields, word 0 (VT-d 9.1). */
 export const ROOT_ENTRY = {
   P: bitFlag(0),
-  /** Bits 11:1 reserved. */
+  /** Bits 11:1 reserved. Value `0x00000ffe`. */
   RESERVED_W0: 0x0000_0ffe,
-  /** Context-table pointer bits 51:48 above HAW (word 1 bits 19:16) and bits 63:52 reserved. */
+  /** Context-table pointer bits 51:48 above HAW (word 1 bits 19:16) and bits 63:52 reserved. Value `0xffff0000`. */
   RESERVED_W1: 0xffff_0000,
 } as const;
 
@@ -20,15 +20,15 @@ export const CONTEXT_ENTRY = {
   P: bitFlag(0),
   FPD: bitFlag(1),
   TT: bitRange(3, 2),
-  /** Bits 11:4 reserved. */
+  /** Bits 11:4 reserved. Value `0x00000ff0`. */
   RESERVED_W0: 0x0000_0ff0,
-  /** SLPTPTR bits above HAW. */
+  /** SLPTPTR bits above HAW. Value `0xffff0000`. */
   RESERVED_W1: 0xffff_0000,
   /** Word 2: AW bits 2:0. */
   AW: bitRange(2, 0),
   /** Word 2: DID bits 23:8 (bits 87:72). */
   DID: bitRange(23, 8),
-  /** Word 2: bit 7 and bits 31:24 reserved; bits 6:3 ignored. */
+  /** Word 2: bit 7 and bits 31:24 reserved; bits 6:3 ignored. Value `0xff000080`. */
   RESERVED_W2: 0xff00_0080,
 } as const;
 
@@ -54,15 +54,15 @@ export const SL_ENTRY = {
   X: bitFlag(2),
   /** Page size at the PDPE (1 GiB) and PDE (2 MiB) levels. */
   PS: bitFlag(7),
-  /** Bit 11: SNP, reserved when ECAP.SC = 0 (also in non-leaf entries). */
+  /** Bit 11: SNP, reserved when ECAP.SC = 0 (also in non-leaf entries). Value `0x00000800`. */
   RESERVED_W0: 0x0000_0800,
-  /** Bit 7 in a PML4E. */
+  /** Bit 7 in a PML4E. Value `0x00000080`. */
   RESERVED_PML4E: 0x0000_0080,
-  /** Bits 20:12 of a 2 MiB leaf. */
+  /** Bits 20:12 of a 2 MiB leaf. Value `0x001ff000`. */
   RESERVED_2M: 0x001f_f000,
-  /** Bits 29:12 of a 1 GiB leaf. */
+  /** Bits 29:12 of a 1 GiB leaf. Value `0x3ffff000`. */
   RESERVED_1G: 0x3fff_f000,
-  /** Word 1: address bits 51:48 above HAW (bits 63:52 are ignored). */
+  /** Word 1: address bits 51:48 above HAW (bits 63:52 are ignored). Value `0x000f0000`. */
   RESERVED_W1: 0x000f_0000,
 } as const;
 

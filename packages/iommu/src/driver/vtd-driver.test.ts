@@ -4,7 +4,7 @@ import { PostedInterruptDescriptor, encodeRemappableMsi } from '@hvsim/lapic';
 import { IntelIommu } from '../iommu.js';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import { encodeRemappedIrte } from '../interrupts/irte.js';
-import { GCMD, VTD_REG } from '../regs.js';
+import { GCMD, VTD } from '../regs.js';
 import { recordingTarget } from '../test-support/testbed.js';
 import { SL_PAGE_SIZE } from './second-level-builder.js';
 import { VtdDriver } from './vtd-driver.js';
@@ -167,7 +167,7 @@ describe('VtdDriver: DMA remapping (VFIO_IOMMU_MAP_DMA / UNMAP_DMA)', () => {
 });
 
 describe('VtdDriver: interrupt remapping and KVM IRQ bypass', () => {
-  it('keeps the stale cached IRTE until the IEC invalidation the driver issues through the queue (VT-d 6.2.4, 6.5.2.4)', () => {
+  it('keeps the stale cached IRTE until the IEC invalidation the driver issues through the queue (VT-d 6.2.4, 6.5.2.7)', () => {
     const { iommu, target, driver } = host();
     const table = driver.enableInterruptRemapping({ entries: 256 });
     expect(iommu.globalStatus & (GCMD.IRE | GCMD.QIE)).toBe((GCMD.IRE | GCMD.QIE) >>> 0);
@@ -215,7 +215,7 @@ describe('VtdDriver: interrupt remapping and KVM IRQ bypass', () => {
     const { iommu, driver } = host();
     driver.enableInterruptRemapping();
     // Software corrupts the queue state: a tail beyond the queue stops it with IQE (VT-d 6.5.2.10).
-    iommu.mmioWrite(VTD_REG.IQT_REG, 4, 0x7fff << 4);
+    iommu.mmioWrite(VTD.IQT, 4, 0x7fff << 4);
     expect(() => driver.invalidateInterruptEntries(0)).toThrow(/queue is stopped \(FSTS.IQE, IQERCD 0x1\)/);
   });
 });

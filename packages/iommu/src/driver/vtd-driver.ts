@@ -13,7 +13,7 @@
  *   the invalidation queue followed by an invalidation wait whose status
  *   write the driver checks (qi_submit_sync), or through CCMD_REG/IOTLB_REG
  *   when queued invalidation is off. The interrupt entry cache can only be
- *   invalidated through the queue (VT-d 6.5.2.4), so interrupt remapping needs it.
+ *   invalidated through the queue (VT-d 6.5.2.7), so interrupt remapping needs it.
  *
  * Not-present → present changes need no invalidation (CAP.CM = 0: faulting
  * lookups are not cached, VT-d 6.1); every other change is followed by one.
@@ -21,7 +21,7 @@
 import { UsageError, assertInteger, assertOptions, describeValue, type Memory } from '@hvsim/core';
 import { encodePostedIrte, encodeRemappedIrte, type PostedIrteFields, type RemappedIrteFields } from '../interrupts/irte.js';
 import { contextCacheInvalidateDescriptor, iecInvalidateDescriptor, invalidationWaitDescriptor, iotlbInvalidateDescriptor, type Descriptor128 } from '../qi/descriptors.js';
-import { CCMD, FSTS, GCMD, IOTLB, VTD_REG } from '../regs.js';
+import { CCMD, FSTS, GCMD, IOTLB, VTD } from '../regs.js';
 import { ContextTableBuilder } from './context-table-builder.js';
 import { InterruptRemappingTable } from './interrupt-table.js';
 import { TABLE_PAGE, type TablePageSource } from './page-source.js';
@@ -95,14 +95,14 @@ export class VtdDriver {
     this.pages = options.pages;
     this.queuedInvalidation = options.queuedInvalidation ?? true;
     this.contexts = new ContextTableBuilder(this.memory, this.pages);
-    this.unit.mmioWrite64(VTD_REG.RTADDR_REG, BigInt(this.contexts.root));
+    this.unit.mmioWrite64(VTD.RTADDR, BigInt(this.contexts.root));
     this.command(GCMD.SRTP, true);
     if (this.queuedInvalidation) {
       this.queueBase = this.page();
       this.queueEntries = 256; // IQA.QS = 0: one page of 128-bit descriptors
       this.statusAddress = this.page();
-      this.unit.mmioWrite64(VTD_REG.IQA_REG, BigInt(this.queueBase));
-      this.unit.mmioWrite64(VTD_REG.IQT_REG, 0n);
+      this.unit.mmioWrite64(VTD.IQA, BigInt(this.queueBase));
+      this.unit.mmioWrite64(VTD.IQT, 0n);
       this.command(GCMD.QIE, true);
     }
     // Whatever the unit cached before the new root table is stale (VT-d 6.5: global invalidations after SRTP).
@@ -128,12 +128,12 @@ export class VtdDriver {
    */
   enableInterruptRemapping(options: InterruptRemappingOptions = {}): InterruptRemappingTable {
     assertOptions(options, ['entries', 'tableAddress', 'x2apic', 'compatibilityFormat'], 'enableInterruptRemapping');
-    if (!this.queuedInvalidation) throw new UsageError('bad-state', 'interrupt remapping needs queued invalidation: the interrupt entry cache is invalidated only through the queue (VT-d 6.5.2.4)');
+    if (!this.queuedInvalidation) throw new UsageError('bad-state', 'interrupt remapping needs queued invalidation: the interrupt entry cache is invalidated only through the queue (VT-d 6.5.2.7)');
     const entries = options.entries ?? 256;
     assertInteger(entries, 'interrupt remapping table entries', 2, 0x1_0000);
     const base = options.tableAddress ?? this.contiguousPages(Math.max(1, (entries * 16) / TABLE_PAGE));
     const table = new InterruptRemappingTable(this.memory, base, entries);
-    this.unit.mmioWrite64(VTD_REG.IRTA_REG, table.irta(options.x2apic === true));
+    this.unit.mmioWrite64(VTD.IRTA, table.irta(options.x2apic === true));
     this.command(GCMD.SIRTP, true);
     this.submitAndWait(iecInvalidateDescriptor(true));
     this.command(GCMD.IRE, true);
@@ -289,8 +289,8 @@ export class VtdDriver {
     // CCMD_REG (VT-d 11.4.7): ICC with CIRG, DID/SID/FM; hardware clears ICC on completion.
     const low = ((sid ?? 0) << CCMD.SID.lsb) >>> 0;
     const high = ((1 << CCMD.ICC_HI.lsb) | (granularity << CCMD.CIRG_HI.lsb)) >>> 0;
-    this.unit.mmioWrite64(VTD_REG.CCMD_REG, (BigInt(high) << 32n) | BigInt(low));
-    if ((this.unit.mmioRead(VTD_REG.CCMD_REG + 4, 4) & (1 << CCMD.ICC_HI.lsb)) !== 0) {
+    this.unit.mmioWrite64(VTD.CCMD, (BigInt(high) << 32n) | BigInt(low));
+    if ((this.unit.mmioRead(VTD.CCMD + 4, 4) & (1 << CCMD.ICC_HI.lsb)) !== 0) {
       throw new UsageError('bad-state', 'context-cache invalidation did not complete (CCMD_REG.ICC still set)');
     }
   }
@@ -332,10 +332,10 @@ export class VtdDriver {
       return;
     }
     // IVA_REG then IOTLB_REG (VT-d 11.4.8): IVT with IIRG and DID; hardware clears IVT on completion.
-    if (granularity === SELECTIVE) this.unit.mmioWrite64(VTD_REG.IVA_REG, BigInt(address) | BigInt(am));
+    if (granularity === SELECTIVE) this.unit.mmioWrite64(VTD.IVA, BigInt(address) | BigInt(am));
     const high = ((1 << IOTLB.IVT_HI.lsb) | (granularity << IOTLB.IIRG_HI.lsb) | did) >>> 0;
-    this.unit.mmioWrite64(VTD_REG.IOTLB_REG, BigInt(high) << 32n);
-    if ((this.unit.mmioRead(VTD_REG.IOTLB_REG + 4, 4) & (1 << IOTLB.IVT_HI.lsb)) !== 0) {
+    this.unit.mmioWrite64(VTD.IOTLB, BigInt(high) << 32n);
+    if ((this.unit.mmioRead(VTD.IOTLB + 4, 4) & (1 << IOTLB.IVT_HI.lsb)) !== 0) {
       throw new UsageError('bad-state', 'IOTLB invalidation did not complete (IOTLB_REG.IVT still set)');
     }
   }
@@ -347,31 +347,31 @@ export class VtdDriver {
    */
   private submitAndWait(descriptor: Descriptor128): void {
     if (!this.queuedInvalidation) throw new UsageError('bad-state', 'queued invalidation is off');
-    if ((this.unit.mmioRead(VTD_REG.FSTS_REG, 4) & FSTS.IQE) !== 0) {
-      throw new UsageError('bad-state', `the invalidation queue is stopped (FSTS.IQE, IQERCD 0x${this.unit.mmioRead(VTD_REG.IQERCD_REG, 4).toString(16)})`);
+    if ((this.unit.mmioRead(VTD.FSTS, 4) & FSTS.IQE) !== 0) {
+      throw new UsageError('bad-state', `the invalidation queue is stopped (FSTS.IQE, IQERCD 0x${this.unit.mmioRead(VTD.IQERCD, 4).toString(16)})`);
     }
     this.statusData = (this.statusData + 1) >>> 0 || 1;
     const wait = invalidationWaitDescriptor({ statusAddress: this.statusAddress, statusData: this.statusData });
-    let tail = this.unit.mmioRead(VTD_REG.IQT_REG, 4) >>> 4;
+    let tail = this.unit.mmioRead(VTD.IQT, 4) >>> 4;
     for (const d of [descriptor, wait]) {
       const at = this.queueBase + tail * 16;
       for (let i = 0; i < 4; i++) this.memory.write32(at + i * 4, d[i]! >>> 0);
       tail = (tail + 1) % this.queueEntries;
     }
-    this.unit.mmioWrite(VTD_REG.IQT_REG, 4, tail << 4);
+    this.unit.mmioWrite(VTD.IQT, 4, tail << 4);
     if (this.memory.read32(this.statusAddress) !== this.statusData) {
       throw new UsageError(
         'bad-state',
-        `invalidation wait did not complete: FSTS 0x${this.unit.mmioRead(VTD_REG.FSTS_REG, 4).toString(16)}, IQERCD 0x${this.unit.mmioRead(VTD_REG.IQERCD_REG, 4).toString(16)}`,
+        `invalidation wait did not complete: FSTS 0x${this.unit.mmioRead(VTD.FSTS, 4).toString(16)}, IQERCD 0x${this.unit.mmioRead(VTD.IQERCD, 4).toString(16)}`,
       );
     }
   }
 
   /** One GCMD command with the recommended read-modify-write of GSTS (VT-d 11.4.4); checks the status. */
   private command(bit: number, on: boolean): void {
-    const status = this.unit.mmioRead(VTD_REG.GSTS_REG, 4) & 0x96ff_ffff;
-    this.unit.mmioWrite(VTD_REG.GCMD_REG, 4, (on ? status | bit : status & ~bit) >>> 0);
-    if (((this.unit.mmioRead(VTD_REG.GSTS_REG, 4) & bit) !== 0) !== on) {
+    const status = this.unit.mmioRead(VTD.GSTS, 4) & 0x96ff_ffff;
+    this.unit.mmioWrite(VTD.GCMD, 4, (on ? status | bit : status & ~bit) >>> 0);
+    if (((this.unit.mmioRead(VTD.GSTS, 4) & bit) !== 0) !== on) {
       throw new UsageError('bad-state', `GCMD 0x${bit.toString(16)} ${on ? 'set' : 'clear'} was not reflected in GSTS`);
     }
   }

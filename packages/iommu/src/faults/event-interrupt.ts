@@ -19,7 +19,7 @@ import { EVENT_CTL, EVENT_CTL_RESET } from '../regs.js';
 /** Sends an event message: address low dword, upper address (x2APIC destination bits 31:8), data. */
 export type EventMessageSender = (address: number, upperAddress: number, data: number) => void;
 
-/** Saved form of an {@link EventInterrupt}. */
+/** Saved form of an event interrupt's registers (FECTL/FEDATA/FEADDR/FEUADDR or IECTL/IEDATA/IEADDR/IEUADDR). */
 export interface EventInterruptState {
   control: number;
   data: number;

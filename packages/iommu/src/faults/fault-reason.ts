@@ -7,53 +7,53 @@
 
 /** Fault reason codes recorded in FRCD.FR. */
 export const VTD_FAULT_REASON = {
-  /** LRT.2: root entry Present clear. */
+  /** LRT.2: root entry Present clear. Value `0x1`. */
   ROOT_ENTRY_NOT_PRESENT: 0x1,
-  /** LCT.2: context entry Present clear. */
+  /** LCT.2: context entry Present clear. Value `0x2`. */
   CONTEXT_ENTRY_NOT_PRESENT: 0x2,
-  /** LCT.4: invalid programming of a context entry (AW not in SAGAW, TT reserved or unsupported). */
+  /** LCT.4: invalid programming of a context entry (AW not in SAGAW, TT reserved or unsupported). Value `0x3`. */
   CONTEXT_ENTRY_INVALID: 0x3,
-  /** LGN.1: input address above 2^min(MGAW, AGAW) - 1. */
+  /** LGN.1: input address above 2^min(MGAW, AGAW) - 1. Value `0x4`. */
   ADDRESS_BEYOND_MGAW: 0x4,
-  /** LGN.2: write to a page without write permission. */
+  /** LGN.2: write to a page without write permission. Value `0x5`. */
   WRITE_NOT_PERMITTED: 0x5,
-  /** LGN.3: read from a page without read permission (or not present). */
+  /** LGN.3: read from a page without read permission (or not present). Value `0x6`. */
   READ_NOT_PERMITTED: 0x6,
-  /** LSL.1: error accessing a second-level paging entry. */
+  /** LSL.1: error accessing a second-level paging entry. Value `0x7`. */
   PAGING_ENTRY_ACCESS: 0x7,
-  /** LRT.1: error accessing the root entry. */
+  /** LRT.1: error accessing the root entry. Value `0x8`. */
   ROOT_ENTRY_ACCESS: 0x8,
-  /** LCT.1: error accessing the context entry. */
+  /** LCT.1: error accessing the context entry. Value `0x9`. */
   CONTEXT_ENTRY_ACCESS: 0x9,
-  /** LRT.3: reserved field set in a present root entry. */
+  /** LRT.3: reserved field set in a present root entry. Value `0xa`. */
   ROOT_ENTRY_RESERVED: 0xa,
-  /** LCT.3: reserved field set in a present context entry. */
+  /** LCT.3: reserved field set in a present context entry. Value `0xb`. */
   CONTEXT_ENTRY_RESERVED: 0xb,
-  /** LSL.2: reserved field set in a second-level paging entry with R or W set. */
+  /** LSL.2: reserved field set in a second-level paging entry with R or W set. Value `0xc`. */
   PAGING_ENTRY_RESERVED: 0xc,
-  /** LCT.5: request blocked by the context entry's Translation Type. */
+  /** LCT.5: request blocked by the context entry's Translation Type. Value `0xd`. */
   CONTEXT_ENTRY_TT: 0xd,
-  /** LGN.4: translated address falls in the interrupt address range 0xFEEx_xxxx (VT-d 3.15). */
+  /** LGN.4: translated address falls in the interrupt address range 0xFEEx_xxxx (VT-d 3.15). Value `0xe`. */
   INTERRUPT_ADDRESS_RANGE: 0xe,
-  /** RTA.1: RTADDR_REG.TTM holds a value this unit does not support. */
+  /** RTA.1: RTADDR_REG.TTM holds a value this unit does not support. Value `0x30`. */
   ROOT_TABLE_MODE_INVALID: 0x30,
-  /** Reserved field set in a remappable interrupt request (address high, data 31:16 with SHV). */
+  /** Reserved field set in a remappable interrupt request (address high, data 31:16 with SHV). Value `0x20`. */
   IR_REQUEST_RESERVED: 0x20,
-  /** interrupt_index beyond the table size in IRTA.S. */
+  /** interrupt_index beyond the table size in IRTA.S. Value `0x21`. */
   IR_INDEX_OUT_OF_RANGE: 0x21,
-  /** IRTE Present clear. */
+  /** IRTE Present clear. Value `0x22`. */
   IR_ENTRY_NOT_PRESENT: 0x22,
-  /** Error reading the IRTE through IRTA. */
+  /** Error reading the IRTE through IRTA. Value `0x23`. */
   IR_TABLE_ACCESS: 0x23,
-  /** Reserved field set in a present IRTE. */
+  /** Reserved field set in a present IRTE. Value `0x24`. */
   IR_ENTRY_RESERVED: 0x24,
-  /** Compatibility-format interrupt blocked (CFIS = 0 or EIME = 1). */
+  /** Compatibility-format interrupt blocked (CFIS = 0 or EIME = 1). Value `0x25`. */
   IR_COMPATIBILITY_BLOCKED: 0x25,
-  /** Source-ID verification (SVT, SQ, SID) failed. */
+  /** Source-ID verification (SVT, SQ, SID) failed. Value `0x26`. */
   IR_SOURCE_ID_INVALID: 0x26,
-  /** Error accessing the posted-interrupt descriptor. */
+  /** Error accessing the posted-interrupt descriptor. Value `0x27`. */
   IR_POSTED_DESCRIPTOR_ACCESS: 0x27,
-  /** Reserved field set in the posted-interrupt descriptor. */
+  /** Reserved field set in the posted-interrupt descriptor. Value `0x28`. */
   IR_POSTED_DESCRIPTOR_RESERVED: 0x28,
 } as const;
 

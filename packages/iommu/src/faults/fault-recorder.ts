@@ -36,7 +36,7 @@ export interface FaultLossCounters {
   droppedOverflow: number;
 }
 
-/** Saved form of a {@link FaultRecorder}. */
+/** Saved form of the fault recording registers and FSTS. */
 export interface FaultRecorderState {
   status: number;
   next: number;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UsageError } from '@hvsim/core';
 import { encodeRemappableMsi } from '@hvsim/lapic';
 import { VTD_FAULT_REASON as FR } from '../faults/fault-reason.js';
-import { GCMD, VTD_REG } from '../regs.js';
+import { GCMD, VTD } from '../regs.js';
 import { TestBed, iecDescriptor } from '../test-support/testbed.js';
 import { encodePostedIrte, encodeRemappedIrte } from './irte.js';
 
@@ -84,7 +84,7 @@ describe('VT-d 5.1.2 interrupt request formats', () => {
 
   it('faults 0x23 when the IRTE cannot be read through IRTA', () => {
     const bed = new TestBed();
-    bed.write64(VTD_REG.IRTA_REG, 0x2000_0000n | 0xfn);
+    bed.write64(VTD.IRTA, 0x2000_0000n | 0xfn);
     bed.command(GCMD.SIRTP);
     bed.command(GCMD.IRE);
     expect(bed.iommu.sendMsi(SID, msi(1).address, 0).faultReason).toBe(FR.IR_TABLE_ACCESS);
@@ -187,7 +187,7 @@ describe('VT-d 9.10 source-ID verification (SVT, SQ, SID; fault 0x26)', () => {
 });
 
 describe('VT-d 6.2.4 interrupt entry cache', () => {
-  it('keeps using a cached IRTE until an IEC invalidation descriptor (VT-d 6.5.2.4)', () => {
+  it('keeps using a cached IRTE until an IEC invalidation descriptor (VT-d 6.5.2.7)', () => {
     const bed = remapping();
     bed.remappedIrte(0x10, { vector: 0x40, dest: 1 });
     bed.iommu.sendMsi(SID, msi(0x10).address, 0);
@@ -213,6 +213,29 @@ describe('VT-d 6.2.4 interrupt entry cache', () => {
     expect(bed.iommu.sendMsi(SID, msi(1).address, 0).outcome).toBe('remapped');
     bed.submit(iecDescriptor(true));
     expect(bed.iommu.sendMsi(SID, msi(1).address, 0).faultReason).toBe(FR.IR_ENTRY_NOT_PRESENT);
+  });
+
+  it('posts through the cached posted IRTE (vector, descriptor) until the IEC invalidation (VT-d 6.5.2.7, 9.11)', () => {
+    const bed = remapping();
+    bed.postedIrte(7, { vector: 0x41, pda: 0x6000 });
+    expect(bed.iommu.sendMsi(SID, msi(7).address, 0)).toMatchObject({ outcome: 'posted', cacheHit: false });
+    // KVM moves the route to another vCPU's descriptor and vector; the unit keeps the cached decode.
+    bed.postedIrte(7, { vector: 0x42, pda: 0x6040 });
+    expect(bed.iommu.sendMsi(SID, msi(7).address, 0)).toMatchObject({ outcome: 'posted', cacheHit: true });
+    expect([bed.memory.read32(0x6000 + 8) >>> 1, bed.memory.read32(0x6040 + 8)]).toEqual([1, 0]); // PIR bit 0x41 only
+    bed.submit(iecDescriptor(false, 7, 0));
+    expect(bed.iommu.sendMsi(SID, msi(7).address, 0)).toMatchObject({ outcome: 'posted', cacheHit: false });
+    expect((bed.memory.read32(0x6040 + 8) >>> 2) & 1).toBe(1); // vector 0x42 in the new descriptor
+    expect(bed.iommu.stats.irteReads).toBe(2);
+  });
+
+  it('checks the index against IRTA.S before the cache: a cached entry beyond a smaller table faults 0x21 (VT-d 5.1.3)', () => {
+    const bed = remapping();
+    bed.remappedIrte(0x20, { vector: 0x40, dest: 1 });
+    expect(bed.iommu.sendMsi(SID, msi(0x20).address, 0).outcome).toBe('remapped');
+    bed.setInterruptTable(3); // 16 entries; the entry for 0x20 stays cached
+    expect(bed.iommu.cacheSizes.interruptEntryCache).toBe(1);
+    expect(bed.iommu.sendMsi(SID, msi(0x20).address, 0)).toMatchObject({ outcome: 'blocked', faultReason: FR.IR_INDEX_OUT_OF_RANGE, cacheHit: false });
   });
 });
 

@@ -22,17 +22,20 @@ import { POST_RESULT } from '@hvsim/lapic';
 import { VTD_FAULT_REASON } from '../faults/fault-reason.js';
 import type { MsiResult } from '../results.js';
 import type { IommuInterruptTarget } from '../target.js';
-import { InterruptEntryCache } from './interrupt-entry-cache.js';
+import { InterruptEntryCache, type CachedIrte } from './interrupt-entry-cache.js';
 import { IRTE_SIZE, checkIrte } from './irte.js';
 
-/** Records an interrupt-remapping fault; returns whether it was recorded. `fpd` is the IRTE's FPD (0 when none). */
-export type InterruptFaultRecorder = (sid: number, reason: number, index: number, fpd: number) => boolean;
+/** Records an interrupt-remapping fault; returns whether it was recorded. `fpd` is the IRTE's FPD (0 when none); `flow` the request's. */
+export type InterruptFaultRecorder = (sid: number, reason: number, index: number, fpd: number, flow: number) => boolean;
 
 /** Compatibility MSI address flags of a notification event: physical, RH = 0. */
 const NOTIFICATION_ADDRESS = 0xfee0_0000;
 /** Descriptor control word bits (VT-d 9.11): ON bit 256, SN bit 257. */
 // Module-local copies of checkAndPost's answer bits (an imported binding is a getter under Node's ESM loader).
-const { NOTIFY, COALESCED, RESERVED, INACCESSIBLE } = POST_RESULT;
+const { POSTED, NOTIFY, COALESCED, RESERVED, INACCESSIBLE } = POST_RESULT;
+const DELIVERED = DELIVERY_STATUS.DELIVERED;
+const COALESCED_STATUS = DELIVERY_STATUS.COALESCED;
+const BLOCKED = DELIVERY_STATUS.BLOCKED;
 
 /** Remaps and posts interrupt requests. */
 export class InterruptRemapper {
@@ -47,10 +50,25 @@ export class InterruptRemapper {
   /** IRTA.EIME latched by SIRTP. */
   extendedMode = false;
   readonly cache: InterruptEntryCache;
-  /** Counters: cache hits, IRTE reads, posts that did and did not notify. */
-  readonly counters = { cacheHits: 0, tableReads: 0, postsNotified: 0, postsSuppressed: 0 };
+  /** The cache's entries (the same array, one hop nearer). */
+  private readonly entries: (CachedIrte | undefined)[];
+  // Counters, as fields of the remapper itself (one load fewer per count on the hot path).
+  /** Interrupt requests handled. */
+  requests = 0;
+  /** Requests blocked by a fault. */
+  blocked = 0;
+  /** IRTEs taken from the interrupt entry cache. */
+  cacheHits = 0;
+  /** IRTEs read from memory. */
+  tableReads = 0;
+  /** Posts that sent a notification event. */
+  postsNotified = 0;
+  /** Posts that needed none. */
+  postsSuppressed = 0;
   /** FPD of the IRTE the last {@link loadEntry} read (0 when it could not be read). */
   private lastFpd = 0;
+  /** Fault reason of the last {@link loadEntry} that failed. */
+  private lastReason = 0;
   /** Flow id of the request in progress. */
   private flow = 0;
   private readonly x2apicDelivery: boolean;
@@ -62,17 +80,47 @@ export class InterruptRemapper {
     private readonly recordFault: InterruptFaultRecorder,
   ) {
     this.cache = new InterruptEntryCache(memory);
+    this.entries = this.cache.entries;
     this.x2apicDelivery = typeof target.deliverX2apicMsi === 'function';
   }
 
-  /** Handles one interrupt request from `sid`; fills `out`. `flow` goes to the target with the message. */
+  /**
+   * Handles one interrupt request from `sid`; fills `out`. `flow` goes to the
+   * target with the message. `address` may be given as its 32 bits in an
+   * int32 (`address | 0`: a small integer the engine passes unboxed);
+   * addresses given to the target are unsigned.
+   */
   request(sid: number, address: number, data: number, out: MsiResult, flow: number): void {
+    this.requests++;
     this.flow = flow;
     out.faultReason = 0;
     out.faultRecorded = false;
-    out.interruptIndex = -1;
-    out.cacheHit = false;
     out.notified = false;
+    if (!this.enabled || (address & 0x10) === 0 || ((address & 0x8) !== 0 && data >>> 16 !== 0)) {
+      out.interruptIndex = -1;
+      out.cacheHit = false;
+      this.unusual(sid, address, data, out, flow);
+      return;
+    }
+    // VT-d 5.1.2.2: handle[14:0] = address[19:5], handle[15] = address[2]; SHV = address[3] adds the
+    // sub-handle (data[15:0]). (lapic's remappableMsiHandle, written out: the hot path pays no call per field.)
+    const handle = ((address >>> 5) & 0x7fff) | (((address >>> 2) & 1) << 15);
+    const index = (address & 0x8) !== 0 ? handle + (data & 0xffff) : handle;
+    out.interruptIndex = index;
+    // An index beyond IRTA.S faults even where a stale entry is cached (the check comes first, VT-d 5.1.3).
+    const e = index < this.tableEntries ? this.entries[index] : undefined;
+    if (e === undefined) {
+      out.cacheHit = false;
+      this.miss(sid, index, out);
+      return;
+    }
+    out.cacheHit = true;
+    this.cacheHits++;
+    this.remap(sid, index, e, out);
+  }
+
+  /** Requests not remapped through an IRTE: IRES = 0, compatibility format, or a malformed SHV request. */
+  private unusual(sid: number, address: number, data: number, out: MsiResult, flow: number): void {
     if (!this.enabled) {
       // IRES = 0: every request is processed in compatibility format (VT-d 5.1.1), so the
       // interrupt-format bit is not passed on as a remappable request.
@@ -83,49 +131,43 @@ export class InterruptRemapper {
     if ((address & 0x10) === 0) {
       if (this.compatibilityAllowed && !this.extendedMode) {
         out.outcome = 'passthrough';
-        out.status = statusOf(this.target.deliverMsi(address, data, sid, flow));
+        out.status = statusOf(this.target.deliverMsi(address >>> 0, data, sid, flow));
         return;
       }
       this.block(sid, VTD_FAULT_REASON.IR_COMPATIBILITY_BLOCKED, 0, 0, out);
       return;
     }
-    // VT-d 5.1.2.2: handle[14:0] = address[19:5], handle[15] = address[2]; SHV = address[3].
-    // (lapic's remappableMsiHandle, written out: the hot path must not pay a call per field.)
-    const handle = ((address >>> 5) & 0x7fff) | (((address >>> 2) & 1) << 15);
-    let index = handle;
-    if ((address & 0x8) !== 0) {
-      if (data >>> 16 !== 0) {
-        this.block(sid, VTD_FAULT_REASON.IR_REQUEST_RESERVED, handle, 0, out);
-        return;
-      }
-      index += data & 0xffff;
-    }
-    out.interruptIndex = index;
+    // SHV = 1 with data[31:16] set: a malformed request (VT-d 5.1.2.2), reported with the handle.
+    this.block(sid, VTD_FAULT_REASON.IR_REQUEST_RESERVED, ((address >>> 5) & 0x7fff) | (((address >>> 2) & 1) << 15), 0, out);
+  }
+
+  /** An index out of range or not cached: the IRTE is read from memory (VT-d 5.1.3). */
+  private miss(sid: number, index: number, out: MsiResult): void {
     if (index >= this.tableEntries) {
       this.block(sid, VTD_FAULT_REASON.IR_INDEX_OUT_OF_RANGE, index, 0, out);
       return;
     }
-    const cache = this.cache;
-    if (cache.valid[index] === 1) {
-      out.cacheHit = true;
-      this.counters.cacheHits++;
-    } else {
-      const reason = this.loadEntry(index);
-      if (reason !== 0) {
-        this.block(sid, reason, index, reason === VTD_FAULT_REASON.IR_TABLE_ACCESS ? 0 : this.lastFpd, out);
-        return;
-      }
-    }
-    if (!cache.sourceAllowed(index, sid)) {
-      this.block(sid, VTD_FAULT_REASON.IR_SOURCE_ID_INVALID, index, cache.fpd[index]!, out);
+    const e = this.loadEntry(index);
+    if (e === undefined) {
+      const reason = this.lastReason;
+      this.block(sid, reason, index, reason === VTD_FAULT_REASON.IR_TABLE_ACCESS ? 0 : this.lastFpd, out);
       return;
     }
-    if (cache.posted[index] === 1) {
-      this.post(sid, index, out);
+    this.remap(sid, index, e, out);
+  }
+
+  /** Source-ID verification, then remapped delivery or posting through entry `e`. */
+  private remap(sid: number, index: number, e: CachedIrte, out: MsiResult): void {
+    if (!e.sourceAllowed(sid)) {
+      this.block(sid, VTD_FAULT_REASON.IR_SOURCE_ID_INVALID, index, e.fpd, out);
+      return;
+    }
+    if (e.posted !== 0) {
+      this.post(sid, index, e, out);
       return;
     }
     out.outcome = 'remapped';
-    out.status = this.deliver(cache.x2apic[index] === 1, cache.destination[index]!, cache.msiAddress[index]!, cache.msiData[index]!, sid);
+    out.status = this.deliver(e.x2apic, e.destination, e.msiAddress, e.msiData, sid);
   }
 
   /**
@@ -134,33 +176,45 @@ export class InterruptRemapper {
    * descriptor view (no allocation, no page lookup while the memory's
    * generation holds).
    */
-  private post(sid: number, index: number, out: MsiResult): void {
-    const cache = this.cache;
-    const pid = cache.descriptor(index);
+  private post(sid: number, index: number, e: CachedIrte, out: MsiResult): void {
+    const pid = e.descriptor!;
     // The descriptor check and PIR[vector] <- 1; X = !ON && (URG || !SN); ON <- ON | X in one
     // descriptor access (VT-d 9.11, 5.2.3).
-    const r = pid.checkAndPost(cache.vector[index]!, cache.urgent[index] !== 0);
+    const r = pid.checkAndPost(e.vector, e.urgent);
+    if ((r & ~COALESCED) === POSTED) {
+      // The common case first: posted, no notification needed (ON already set, or SN without URG).
+      out.outcome = 'posted';
+      out.status = r === POSTED ? DELIVERED : COALESCED_STATUS;
+      this.postsSuppressed++;
+      return;
+    }
+    this.postOutcome(sid, index, e, out, r);
+  }
+
+  /** A post that notifies, or one the descriptor refused (out of line: the common path stays small). */
+  private postOutcome(sid: number, index: number, e: CachedIrte, out: MsiResult, r: number): void {
     if ((r & INACCESSIBLE) !== 0) {
       // Not backed (or not writable): an access error on the descriptor.
-      this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_ACCESS, index, cache.fpd[index]!, out);
+      this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_ACCESS, index, e.fpd, out);
       return;
     }
     if ((r & RESERVED) !== 0) {
-      this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_RESERVED, index, cache.fpd[index]!, out);
+      this.block(sid, VTD_FAULT_REASON.IR_POSTED_DESCRIPTOR_RESERVED, index, e.fpd, out);
       return;
     }
     out.outcome = 'posted';
-    out.status = (r & COALESCED) !== 0 ? DELIVERY_STATUS.COALESCED : DELIVERY_STATUS.DELIVERED;
+    out.status = (r & COALESCED) !== 0 ? COALESCED_STATUS : DELIVERED;
     if ((r & NOTIFY) === 0) {
-      this.counters.postsSuppressed++;
+      this.postsSuppressed++;
       return;
     }
-    this.counters.postsNotified++;
+    this.postsNotified++;
     out.notified = true;
     // Notification event: vector NV to NDST, physical, fixed, edge, RH = 0 (VT-d 5.2.3).
+    const pid = e.descriptor!;
     const nv = (pid.control >>> 16) & 0xff;
     const ndst = pid.ndst;
-    const x2apic = cache.x2apic[index] === 1;
+    const x2apic = e.x2apic;
     const destination = x2apic ? ndst >>> 0 : (ndst >>> 8) & 0xff;
     this.deliver(x2apic, destination, (NOTIFICATION_ADDRESS | ((destination & 0xff) << 12)) >>> 0, nv, -1);
   }
@@ -180,28 +234,36 @@ export class InterruptRemapper {
     return statusOf(this.target.deliverMsi(msiAddress, msiData, source, this.flow));
   }
 
-  /** Reads and checks IRTE `index`; caches it when valid. Returns 0 or the fault reason; {@link lastFpd} is the entry's FPD. */
-  private loadEntry(index: number): number {
+  /**
+   * Reads and checks IRTE `index`; caches and returns it when valid. Otherwise
+   * returns undefined with {@link lastReason} the fault reason and
+   * {@link lastFpd} the entry's FPD.
+   */
+  private loadEntry(index: number): CachedIrte | undefined {
     this.lastFpd = 0;
-    this.counters.tableReads++;
+    this.tableReads++;
     const at = this.tableAddress + index * IRTE_SIZE;
     // A table beyond the host address width (-1) or not backed: an access error (0x23), never a host error.
-    if (this.tableAddress < 0 || !this.memory.isBacked(at, IRTE_SIZE)) return VTD_FAULT_REASON.IR_TABLE_ACCESS;
+    if (this.tableAddress < 0 || !this.memory.isBacked(at, IRTE_SIZE)) {
+      this.lastReason = VTD_FAULT_REASON.IR_TABLE_ACCESS;
+      return undefined;
+    }
     const w0 = this.memory.read32(at);
     const w1 = this.memory.read32(at + 4);
     const w2 = this.memory.read32(at + 8);
     const w3 = this.memory.read32(at + 12);
     this.lastFpd = w0 & 0x2 ? 1 : 0;
     const reason = checkIrte(w0, w1, w2, w3, this.extendedMode, this.postedSupported);
-    if (reason === 0) this.cache.fill(index, w0, w1, w2, w3, this.extendedMode);
-    return reason;
+    this.lastReason = reason;
+    return reason === 0 ? this.cache.fill(index, w0, w1, w2, w3, this.extendedMode) : undefined;
   }
 
   private block(sid: number, reason: number, index: number, fpd: number, out: MsiResult): void {
+    this.blocked++;
     out.outcome = 'blocked';
-    out.status = DELIVERY_STATUS.BLOCKED;
+    out.status = BLOCKED;
     out.faultReason = reason;
-    out.faultRecorded = this.recordFault(sid, reason, index, fpd);
+    out.faultRecorded = this.recordFault(sid, reason, index, fpd, this.flow);
   }
 }
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { DELIVERY_STATUS, PhysicalMemory, type Memory } from '@hvsim/core';
 import { PostedInterruptDescriptor, encodeRemappableMsi } from '@hvsim/lapic';
 import { IntelIommu } from '../iommu.js';
-import { GCMD, VTD_REG } from '../regs.js';
+import { GCMD, VTD } from '../regs.js';
 import { encodePostedIrte } from './irte.js';
 import { iecInvalidateDescriptor } from '../qi/descriptors.js';
 import { recordingTarget } from '../test-support/testbed.js';
@@ -51,13 +51,13 @@ describe('posted MSI through a Memory view (issue 11, VT-d 5.2.3)', () => {
     const { memory, counts } = countingView(host);
     const iommu = new IntelIommu({ memory, target: recordingTarget() });
     // Queue at 0x10000, IRT at 0x20000 (256 entries), IEC invalidated, IRE on.
-    iommu.mmioWrite64(VTD_REG.IQA_REG, 0x1_0000n);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, GCMD.QIE);
-    iommu.mmioWrite64(VTD_REG.IRTA_REG, 0x2_0000n | 7n);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, (GCMD.QIE | GCMD.SIRTP) >>> 0);
+    iommu.mmioWrite64(VTD.IQA, 0x1_0000n);
+    iommu.mmioWrite(VTD.GCMD, 4, GCMD.QIE);
+    iommu.mmioWrite64(VTD.IRTA, 0x2_0000n | 7n);
+    iommu.mmioWrite(VTD.GCMD, 4, (GCMD.QIE | GCMD.SIRTP) >>> 0);
     iecInvalidateDescriptor(true).forEach((w, i) => host.write32(0x1_0000 + 4 * i, w));
-    iommu.mmioWrite(VTD_REG.IQT_REG, 4, 1 << 4);
-    iommu.mmioWrite(VTD_REG.GCMD_REG, 4, (GCMD.QIE | GCMD.IRE) >>> 0);
+    iommu.mmioWrite(VTD.IQT, 4, 1 << 4);
+    iommu.mmioWrite(VTD.GCMD, 4, (GCMD.QIE | GCMD.IRE) >>> 0);
     encodePostedIrte({ vector: 0x55, descriptorAddress: 0x3_0040 }).forEach((w, i) => host.write32(0x2_0000 + 9 * 16 + 4 * i, w));
     const pid = new PostedInterruptDescriptor(host, 0x3_0040);
     pid.updateControl({ nv: 0xf2, ndst: 0x100, on: true });

@@ -32,7 +32,9 @@ export const CC_DSC = {
   /** Word 1. */
   SID: bitRange(15, 0),
   FM: bitRange(17, 16),
+  /** `0x0000f1c0` */
   RESERVED_W0: 0x0000_f1c0,
+  /** `0xfffc0000` */
   RESERVED_W1: 0xfffc_0000,
 } as const;
 
@@ -42,21 +44,25 @@ export const IOTLB_DSC = {
   DW: bitFlag(6),
   DR: bitFlag(7),
   DID: bitRange(31, 16),
+  /** `0x0000f100` */
   RESERVED_W0: 0x0000_f100,
   /** Word 2: AM 5:0, IH 6, ADDR 31:12 (bits 11:7 reserved); word 3: ADDR 63:32. */
   AM: bitRange(5, 0),
   IH: bitFlag(6),
+  /** `0x00000f80` */
   RESERVED_W2: 0x0000_0f80,
 } as const;
 
-/** Interrupt entry cache invalidate descriptor (VT-d 6.5.2.4). */
+/** Interrupt entry cache invalidate descriptor (VT-d 6.5.2.7). */
 export const IEC_DSC = {
   /** 0 global, 1 index-selective. */
   G: bitFlag(4),
   IM: bitRange(31, 27),
+  /** `0x07fff1e0` */
   RESERVED_W0: 0x07ff_f1e0,
   /** Word 1. */
   IIDX: bitRange(15, 0),
+  /** `0xffff0000` */
   RESERVED_W1: 0xffff_0000,
 } as const;
 
@@ -66,8 +72,9 @@ export const WAIT_DSC = {
   SW: bitFlag(5),
   FN: bitFlag(6),
   PD: bitFlag(7),
+  /** `0xfffff100` */
   RESERVED_W0: 0xffff_f100,
-  /** Word 1: status data. Word 2 bits 1:0 reserved, status address 63:2. */
+  /** Word 1: status data. Word 2 bits 1:0 reserved, status address 63:2. Value `0x00000003`. */
   RESERVED_W2: 0x0000_0003,
 } as const;
 
@@ -95,7 +102,7 @@ export function iotlbInvalidateDescriptor(granularity: 1 | 2 | 3, did = 0, addre
   return [w0 >>> 0, 0, ((lo32(address) & 0xffff_f000) | addressMask) >>> 0, hi32(address)];
 }
 
-/** Interrupt entry cache invalidate descriptor (VT-d 6.5.2.4): global, or 2^indexMask entries at `index`. */
+/** Interrupt entry cache invalidate descriptor (VT-d 6.5.2.7): global, or 2^indexMask entries at `index`. */
 export function iecInvalidateDescriptor(global: boolean, index = 0, indexMask = 0): Descriptor128 {
   assertInteger(index, 'interrupt index', 0, 0xffff);
   assertInteger(indexMask, 'index mask', 0, 31);

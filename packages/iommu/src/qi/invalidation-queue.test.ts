@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_CTL, FSTS, IQEI, VTD_REG } from '../regs.js';
+import { EVENT_CTL, FSTS, IQEI, VTD } from '../regs.js';
 import { UsageError } from '@hvsim/core';
 import { TestBed, ccDescriptor, iecDescriptor, iotlbDescriptor, waitDescriptor } from '../test-support/testbed.js';
 import { contextCacheInvalidateDescriptor, iecInvalidateDescriptor, invalidationWaitDescriptor, iotlbInvalidateDescriptor } from './descriptors.js';
@@ -13,16 +13,16 @@ function queue(qs = 0): TestBed {
 describe('VT-d 6.5.2 queued invalidation', () => {
   it('processes from IQH up to IQT, and resets IQH when disabled (VT-d 11.4.9.1-3)', () => {
     const bed = queue();
-    expect(bed.read32(VTD_REG.GSTS_REG) & (1 << 26)).toBe(1 << 26);
+    expect(bed.read32(VTD.GSTS) & (1 << 26)).toBe(1 << 26);
     bed.submit(ccDescriptor(1), iotlbDescriptor(1), iecDescriptor(true));
-    expect(bed.read32(VTD_REG.IQH_REG)).toBe(3 << 4);
-    expect(bed.read32(VTD_REG.IQT_REG)).toBe(3 << 4);
+    expect(bed.read32(VTD.IQH)).toBe(3 << 4);
+    expect(bed.read32(VTD.IQT)).toBe(3 << 4);
     expect(bed.iommu.stats.invalidationDescriptors).toBe(3);
     bed.command(1 << 26, false);
-    expect(bed.read32(VTD_REG.IQH_REG)).toBe(0);
+    expect(bed.read32(VTD.IQH)).toBe(0);
     // Descriptors queued before enabling are processed when QI is enabled.
     bed.writeEntry(bed.queueBase, ...waitDescriptor({ statusAddress: 0x8000, statusData: 9 }));
-    bed.write32(VTD_REG.IQT_REG, 1 << 4);
+    bed.write32(VTD.IQT, 1 << 4);
     expect(bed.memory.read32(0x8000)).toBe(0);
     bed.command(1 << 26);
     expect(bed.memory.read32(0x8000)).toBe(9);
@@ -32,23 +32,23 @@ describe('VT-d 6.5.2 queued invalidation', () => {
     const bed = queue();
     bed.submit(waitDescriptor({ statusAddress: 0x8000, statusData: 0xdead_beef }));
     expect(bed.memory.read32(0x8000)).toBe(0xdead_beef);
-    expect(bed.read32(VTD_REG.ICS_REG)).toBe(0);
+    expect(bed.read32(VTD.ICS)).toBe(0);
   });
 
   it('sets ICS.IWC and raises the invalidation completion event for IF = 1 (VT-d 6.5.2.8, 11.4.9.4-5)', () => {
     const bed = queue();
-    bed.write32(VTD_REG.IEDATA_REG, 0x51);
-    bed.write32(VTD_REG.IEADDR_REG, 0xfee0_0000);
+    bed.write32(VTD.IEDATA, 0x51);
+    bed.write32(VTD.IEADDR, 0xfee0_0000);
     bed.submit(waitDescriptor({ interrupt: true }));
-    expect(bed.read32(VTD_REG.ICS_REG)).toBe(1);
-    expect(bed.read32(VTD_REG.IECTL_REG)).toBe((EVENT_CTL.IM | EVENT_CTL.IP) >>> 0);
-    bed.write32(VTD_REG.IECTL_REG, 0);
+    expect(bed.read32(VTD.ICS)).toBe(1);
+    expect(bed.read32(VTD.IECTL)).toBe((EVENT_CTL.IM | EVENT_CTL.IP) >>> 0);
+    bed.write32(VTD.IECTL, 0);
     expect(bed.target.deliveries.map((d) => d.data)).toEqual([0x51]);
     // IWC still set: another wait is not a new condition. Clearing IWC re-arms.
     bed.submit(waitDescriptor({ interrupt: true }));
     expect(bed.target.deliveries).toHaveLength(1);
-    bed.write32(VTD_REG.ICS_REG, 1);
-    expect(bed.read32(VTD_REG.ICS_REG)).toBe(0);
+    bed.write32(VTD.ICS, 1);
+    expect(bed.read32(VTD.ICS)).toBe(0);
     bed.submit(waitDescriptor({ interrupt: true }));
     expect(bed.target.deliveries).toHaveLength(2);
     expect(bed.iommu.stats.invalidationEvents).toBe(2);
@@ -58,7 +58,7 @@ describe('VT-d 6.5.2 queued invalidation', () => {
     const bed = queue(0); // 256 entries
     for (let i = 0; i < 300; i++) bed.submit(waitDescriptor({ statusAddress: 0x8000, statusData: i }));
     expect(bed.memory.read32(0x8000)).toBe(299);
-    expect(bed.read32(VTD_REG.IQH_REG) >>> 4).toBe(300 % 256);
+    expect(bed.read32(VTD.IQH) >>> 4).toBe(300 % 256);
   });
 
   it.each([
@@ -73,56 +73,56 @@ describe('VT-d 6.5.2 queued invalidation', () => {
   ] as const)('stops at an invalid descriptor with FSTS.IQE and IQERCD.IQEI: %s (VT-d 6.5.2.10)', (_name, dsc, iqei) => {
     const bed = queue();
     bed.submit(waitDescriptor({ statusAddress: 0x8000, statusData: 1 }), [...dsc], waitDescriptor({ statusAddress: 0x8000, statusData: 2 }));
-    expect(bed.read32(VTD_REG.FSTS_REG) & FSTS.IQE).toBe(FSTS.IQE);
-    expect(bed.read32(VTD_REG.IQERCD_REG)).toBe(iqei);
-    expect(bed.read32(VTD_REG.IQH_REG) >>> 4).toBe(1);
+    expect(bed.read32(VTD.FSTS) & FSTS.IQE).toBe(FSTS.IQE);
+    expect(bed.read32(VTD.IQERCD)).toBe(iqei);
+    expect(bed.read32(VTD.IQH) >>> 4).toBe(1);
     expect(bed.memory.read32(0x8000)).toBe(1);
     // Software fixes the descriptor and clears IQE: processing resumes at IQH.
     bed.writeEntry(bed.queueBase + 16, ...waitDescriptor({ statusAddress: 0x9000, statusData: 7 }));
-    bed.write32(VTD_REG.FSTS_REG, FSTS.IQE);
+    bed.write32(VTD.FSTS, FSTS.IQE);
     expect(bed.memory.read32(0x9000)).toBe(7);
     expect(bed.memory.read32(0x8000)).toBe(2);
-    expect(bed.read32(VTD_REG.IQH_REG) >>> 4).toBe(3);
+    expect(bed.read32(VTD.IQH) >>> 4).toBe(3);
   });
 
   it('reports a tail beyond the queue size (IQEI 1) and a descriptor fetch error (IQEI 2)', () => {
     const bed = queue(0);
-    bed.write32(VTD_REG.IQT_REG, 256 << 4);
-    expect(bed.read32(VTD_REG.IQERCD_REG)).toBe(IQEI.INVALID_TAIL_POINTER);
+    bed.write32(VTD.IQT, 256 << 4);
+    expect(bed.read32(VTD.IQERCD)).toBe(IQEI.INVALID_TAIL_POINTER);
     const far = new TestBed();
-    far.write64(VTD_REG.IQA_REG, 0x2000_0000n);
+    far.write64(VTD.IQA, 0x2000_0000n);
     far.command(1 << 26);
-    far.write32(VTD_REG.IQT_REG, 1 << 4);
-    expect(far.read32(VTD_REG.FSTS_REG) & FSTS.IQE).toBe(FSTS.IQE);
-    expect(far.read32(VTD_REG.IQERCD_REG)).toBe(IQEI.DESCRIPTOR_FETCH_ERROR);
+    far.write32(VTD.IQT, 1 << 4);
+    expect(far.read32(VTD.FSTS) & FSTS.IQE).toBe(FSTS.IQE);
+    expect(far.read32(VTD.IQERCD)).toBe(IQEI.DESCRIPTOR_FETCH_ERROR);
   });
 
   it('rejects 256-bit descriptors without scalable mode (IQA.DW, IQEI 5)', () => {
     const bed = new TestBed();
-    bed.write64(VTD_REG.IQA_REG, BigInt(bed.allocPage()) | 0x800n);
+    bed.write64(VTD.IQA, BigInt(bed.allocPage()) | 0x800n);
     bed.command(1 << 26);
-    bed.write32(VTD_REG.IQT_REG, 1 << 4);
-    expect(bed.read32(VTD_REG.IQERCD_REG)).toBe(IQEI.INVALID_DESCRIPTOR_WIDTH);
+    bed.write32(VTD.IQT, 1 << 4);
+    expect(bed.read32(VTD.IQERCD)).toBe(IQEI.INVALID_DESCRIPTOR_WIDTH);
   });
 
   it('raises the fault event for IQE (VT-d 7.3)', () => {
     const bed = queue();
-    bed.write32(VTD_REG.FEDATA_REG, 0x60);
-    bed.write32(VTD_REG.FEADDR_REG, 0xfee0_0000);
-    bed.write32(VTD_REG.FECTL_REG, 0);
+    bed.write32(VTD.FEDATA, 0x60);
+    bed.write32(VTD.FEADDR, 0xfee0_0000);
+    bed.write32(VTD.FECTL, 0);
     bed.submit([0, 0, 0, 0]);
     expect(bed.target.deliveries.map((d) => d.data)).toEqual([0x60]);
   });
 
   it('stores IQT without processing while queued invalidation is disabled', () => {
     const bed = new TestBed();
-    bed.write32(VTD_REG.IQT_REG, 5 << 4);
-    expect(bed.read32(VTD_REG.IQT_REG)).toBe(5 << 4);
-    expect(bed.read32(VTD_REG.IQH_REG)).toBe(0);
+    bed.write32(VTD.IQT, 5 << 4);
+    expect(bed.read32(VTD.IQT)).toBe(5 << 4);
+    expect(bed.read32(VTD.IQH)).toBe(0);
   });
 });
 
-describe('descriptor encoders (VT-d 6.5.2.1, 6.5.2.3, 6.5.2.4, 6.5.2.8)', () => {
+describe('descriptor encoders (VT-d 6.5.2.1, 6.5.2.3, 6.5.2.7, 6.5.2.8)', () => {
   it('places every field at its spec bit', () => {
     // Type 3:0; G 5:4; DID 31:16; SID 47:32; FM 49:48.
     expect(contextCacheInvalidateDescriptor(3, 0x12, 0x0318, 3)).toEqual([0x0012_0031, 0x0003_0318, 0, 0]);

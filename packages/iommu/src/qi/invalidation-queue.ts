@@ -16,7 +16,7 @@ import type { Invalidations } from '../invalidation.js';
 import { FSTS, IQA, IQEI } from '../regs.js';
 import { CC_DSC, DESCRIPTOR_SIZE, DESCRIPTOR_TYPE, IEC_DSC, IOTLB_DSC, TYPE_HIGH_BITS, WAIT_DSC, descriptorType } from './descriptors.js';
 
-/** Saved form of an {@link InvalidationQueue}. */
+/** Saved form of the invalidation queue registers (IQA, IQH, IQT, ICS, IQERCD). */
 export interface InvalidationQueueState {
   enabled: boolean;
   addressLow: number;

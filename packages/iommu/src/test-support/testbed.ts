@@ -9,7 +9,7 @@ import { IntelIommu } from '../iommu.js';
 import type { IommuFeatures } from '../capabilities.js';
 import { encodePostedIrte, encodeRemappedIrte } from '../interrupts/irte.js';
 import { contextCacheInvalidateDescriptor, iecInvalidateDescriptor, invalidationWaitDescriptor, iotlbInvalidateDescriptor } from '../qi/descriptors.js';
-import { GCMD, VTD_REG } from '../regs.js';
+import { GCMD, VTD } from '../regs.js';
 import type { IommuInterruptTarget } from '../target.js';
 
 /** One delivery the recording target saw. */
@@ -103,15 +103,15 @@ export class TestBed {
 
   /** The recommended GCMD sequence (VT-d 11.4.4): status & 0x96FFFFFF, set or clear one bit, write. */
   command(bit: number, on = true): void {
-    const status = this.read32(VTD_REG.GSTS_REG) & 0x96ff_ffff;
-    this.write32(VTD_REG.GCMD_REG, on ? status | bit : status & ~bit);
+    const status = this.read32(VTD.GSTS) & 0x96ff_ffff;
+    this.write32(VTD.GCMD, on ? status | bit : status & ~bit);
   }
 
   /** Allocates a root table and latches it with SRTP. */
   setRootTable(): number {
     this.rootTable = this.allocPage();
     this.contextTables.clear();
-    this.write64(VTD_REG.RTADDR_REG, BigInt(this.rootTable));
+    this.write64(VTD.RTADDR, BigInt(this.rootTable));
     this.command(GCMD.SRTP);
     return this.rootTable;
   }
@@ -184,7 +184,7 @@ export class TestBed {
   setInterruptTable(s = 0xf, eime = false): number {
     const pages = Math.max(1, (2 ** (s + 1) * 16) / 0x1000);
     this.irt = this.allocPage(pages);
-    this.write64(VTD_REG.IRTA_REG, BigInt(this.irt) | (eime ? 0x800n : 0n) | BigInt(s));
+    this.write64(VTD.IRTA, BigInt(this.irt) | (eime ? 0x800n : 0n) | BigInt(s));
     this.command(GCMD.SIRTP);
     return this.irt;
   }
@@ -225,19 +225,19 @@ export class TestBed {
   enableQueue(qs = 0): void {
     this.queueEntries = 2 ** (qs + 8);
     this.queueBase = this.allocPage(2 ** qs);
-    this.write64(VTD_REG.IQA_REG, BigInt(this.queueBase) | BigInt(qs));
-    this.write64(VTD_REG.IQT_REG, 0n);
+    this.write64(VTD.IQA, BigInt(this.queueBase) | BigInt(qs));
+    this.write64(VTD.IQT, 0n);
     this.command(GCMD.QIE);
   }
 
   /** Writes descriptors at the tail and advances IQT past them (wrapping). */
   submit(...descriptors: [number, number, number, number][]): void {
-    let tail = this.read32(VTD_REG.IQT_REG) >>> 4;
+    let tail = this.read32(VTD.IQT) >>> 4;
     for (const [w0, w1, w2, w3] of descriptors) {
       this.writeEntry(this.queueBase + tail * 16, w0, w1, w2, w3);
       tail = (tail + 1) % this.queueEntries;
     }
-    this.write32(VTD_REG.IQT_REG, tail << 4);
+    this.write32(VTD.IQT, tail << 4);
   }
 }
 

@@ -14,6 +14,7 @@ export const ERRNO = {
   EIO: 5,
   ENXIO: 6,
   E2BIG: 7,
+  ENOEXEC: 8,
   EBADF: 9,
   EAGAIN: 11,
   ENOMEM: 12,
@@ -24,6 +25,7 @@ export const ERRNO = {
   EINVAL: 22,
   ENOTTY: 25,
   ENOSPC: 28,
+  ENOSYS: 38,
   EOPNOTSUPP: 95,
 } as const;
 

@@ -6,7 +6,8 @@
 
 /** Exit counters of a vCPU or a VM. */
 export class ExitStats {
-  private readonly counts = new Map<string, number>();
+  /** Counters by reason name, each a one-element array so that counting is one lookup (every exit counts). */
+  private readonly counts = new Map<string, [number]>();
   /** Total hardware exits. */
   exits = 0;
   /** Total returns to userspace. */
@@ -15,23 +16,29 @@ export class ExitStats {
   /** Counts one hardware exit of reason `name`. */
   countExit(name: string): void {
     this.exits++;
-    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    this.bump(name);
   }
 
   /** Counts one return to userspace with `name` (`KVM_EXIT_IO`...). */
   countUserspace(name: string): void {
     this.userspaceExits++;
-    this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    this.bump(name);
   }
 
   /** The count of one reason. */
   count(name: string): number {
-    return this.counts.get(name) ?? 0;
+    return this.counts.get(name)?.[0] ?? 0;
   }
 
   /** All counts by reason name, sorted by name. */
   snapshot(): Record<string, number> {
-    return Object.fromEntries([...this.counts.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries([...this.counts.entries()].map(([name, c]) => [name, c[0]] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  private bump(name: string): void {
+    const c = this.counts.get(name);
+    if (c === undefined) this.counts.set(name, [1]);
+    else c[0]++;
   }
 
   /** Resets every counter. */

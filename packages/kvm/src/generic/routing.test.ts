@@ -73,7 +73,7 @@ describe('GSI routing (api.rst 4.52 KVM_SET_GSI_ROUTING; irq_comm.c)', () => {
 
   it('KVM_IRQ_LINE_STATUS through the IOAPIC: delivered, coalesced while Remote IRR is set, -1 when masked or unrouted (api.rst 4.25)', () => {
     const { vm } = setup();
-    const ioapic = vm.irqchip!.ioapic;
+    const ioapic = vm.irqchip!.ioapic!;
     const [low, high] = encodeRte({ vector: 0x33, destination: 0, trigger: 'level' });
     ioapic.writeIndirect(0x10 + 2 * 17 + 1, high);
     ioapic.writeIndirect(0x10 + 2 * 17, low);
@@ -118,7 +118,7 @@ describe('irqfd (api.rst 4.75; virt/kvm/eventfd.c)', () => {
   it('a resampling irqfd holds a level line until the guest EOIs, then lowers it and signals the resamplefd (KVM_CAP_IRQFD_RESAMPLE)', () => {
     const { vm, vcpus } = setup();
     const apic = vcpus[0]!.apic!;
-    const ioapic = vm.irqchip!.ioapic;
+    const ioapic = vm.irqchip!.ioapic!;
     const [low, high] = encodeRte({ vector: 0x3a, destination: 0, trigger: 'level' });
     ioapic.writeIndirect(0x10 + 2 * 10 + 1, high);
     ioapic.writeIndirect(0x10 + 2 * 10, low);

@@ -51,7 +51,7 @@ export interface RoutingBackend {
 }
 
 /** A compiled entry (kvm_kernel_irq_routing_entry). */
-interface KernelEntry {
+export interface KernelRoutingEntry {
   type: number;
   chip: number;
   pin: number;
@@ -71,7 +71,7 @@ export function statusValue(s: DeliveryStatus): number {
 
 /** The GSI routing table (see the file comment). */
 export class GsiRouting {
-  private table: (KernelEntry[] | undefined)[] = [];
+  private table: (KernelRoutingEntry[] | undefined)[] = [];
   private entries: readonly KvmIrqRoutingEntry[] = [];
 
   constructor(private readonly backend: RoutingBackend) {}
@@ -110,14 +110,14 @@ export class GsiRouting {
     const raw: unknown = entries;
     if (!Array.isArray(raw)) fail('EFAULT', 'KVM_SET_GSI_ROUTING needs an array of entries');
     if (entries.length > KVM_MAX_IRQ_ROUTES) fail('EINVAL', `${entries.length} routing entries exceed KVM_MAX_IRQ_ROUTES (${KVM_MAX_IRQ_ROUTES})`);
-    const table: (KernelEntry[] | undefined)[] = [];
+    const table: (KernelRoutingEntry[] | undefined)[] = [];
     entries.forEach((ue, i) => {
       const gsi = u32(ue.gsi, `entry ${i} gsi`);
       if (gsi >= KVM_MAX_IRQ_ROUTES) fail('EINVAL', `entry ${i}: gsi ${gsi} is not below KVM_MAX_IRQ_ROUTES (${KVM_MAX_IRQ_ROUTES})`);
       const flags = u32(ue.flags ?? 0, `entry ${i} flags`);
       const type: number = ue.type;
       if (type !== KVM_IRQ_ROUTING.IRQCHIP && type !== KVM_IRQ_ROUTING.MSI) fail('EINVAL', `entry ${i}: routing type ${String(type)} is not supported`);
-      const e: KernelEntry = { type, chip: -1, pin: -1, addressLo: 0, addressHi: 0, data: 0, devid: 0 };
+      const e: KernelRoutingEntry = { type, chip: -1, pin: -1, addressLo: 0, addressHi: 0, data: 0, devid: 0 };
       if (ue.type === KVM_IRQ_ROUTING.IRQCHIP) {
         if (flags !== 0) fail('EINVAL', `entry ${i}: irqchip entries take no flags, got ${flags}`);
         e.chip = u32(ue.irqchip.irqchip, `entry ${i} irqchip`);
@@ -166,7 +166,7 @@ export class GsiRouting {
   }
 
   /** The MSI of an MSI-routed GSI (irqfd's atomic fast path), or undefined. */
-  msiOf(gsi: number): KernelEntry | undefined {
+  msiOf(gsi: number): KernelRoutingEntry | undefined {
     const list = this.table[gsi];
     return list?.length === 1 && list[0]!.type === KVM_IRQ_ROUTING.MSI ? list[0] : undefined;
   }

@@ -4,6 +4,7 @@
  * irqfds and the VM's exit statistics. An architecture (x86 now, arm64
  * later) extends it with its vCPUs, irqchips and MMU.
  */
+import type { X86CostProfile } from '@hvsim/cpu';
 import { DELIVERY_STATUS, GuestPhysicalMemory, Memslots, type Clock, type DeliveryStatus, type Memory, type Memslot, type PhysicalMemory } from '@hvsim/core';
 import { fail, u32 } from './errors.js';
 import { ExitStats } from './exit-stats.js';
@@ -22,6 +23,10 @@ export interface KvmHost {
   readonly kernel: KernelRange;
   /** Allocates zeroed, page-aligned kernel memory (ENOMEM when the kernel region is full). */
   allocKernelPages(pages: number): number;
+  /** Guest CPUs log their code's results so a vCPU can be saved while its code runs (KvmOptions.snapshots). */
+  readonly snapshots?: boolean;
+  /** x86 guest CPUs' cycle costs (KvmOptions.x86CpuCosts). */
+  readonly x86CpuCosts?: X86CostProfile | undefined;
 }
 
 /** A KVM VM's architecture-independent state (see the file comment). */

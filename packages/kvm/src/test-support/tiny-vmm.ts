@@ -6,7 +6,7 @@
  */
 import { encodeIdtGate, type Op, type X86Guest } from '@hvsim/cpu';
 import { PageAllocator, X86PageTableBuilder } from '@hvsim/mmu';
-import { KVM_EXIT, KVM_EXIT_IO_OUT } from '../generic/constants.js';
+import { KVM_CAP, KVM_EXIT, KVM_EXIT_IO_OUT } from '../generic/constants.js';
 import { Kvm } from '../kvm.js';
 import type { X86Vcpu } from '../x86/vcpu.js';
 import type { X86Vm } from '../x86/vm.js';
@@ -40,11 +40,29 @@ export interface TinyVmm {
   runUntilStop(maxRuns?: number): number;
 }
 
-/** Builds the VM through the API (see the file comment); `irqchip` false leaves interrupts to userspace. */
-export function tinyVmm(options: { irqchip?: boolean; code: (g: X86Guest) => Generator<Op, void, number> }): TinyVmm {
-  const kvm = new Kvm();
+/** Options of {@link tinyVmm}. */
+export interface TinyVmmOptions {
+  /** false leaves interrupts to userspace (no KVM_CREATE_IRQCHIP). */
+  irqchip?: boolean;
+  /** KVM_CAP_SPLIT_IRQCHIP with this many reserved IOAPIC GSIs instead of KVM_CREATE_IRQCHIP. */
+  split?: number;
+  /** new Kvm({ snapshots: true }): vCPUs can be saved in the middle of guest code. */
+  snapshots?: boolean;
+  /** The VM's interrupt-delivery mode (vm.interrupts.setMode before the vCPU; default 'emulated'). */
+  interruptMode?: 'emulated' | 'apicv';
+  /** How many physical CPUs the vCPUs share (with `interruptMode`; default one per vCPU). */
+  physicalCpus?: number;
+  /** The guest's entry routine. */
+  code: (g: X86Guest) => Generator<Op, void, number>;
+}
+
+/** Builds the VM through the API (see the file comment). */
+export function tinyVmm(options: TinyVmmOptions): TinyVmm {
+  const kvm = new Kvm({ snapshots: options.snapshots ?? false });
   const vm = kvm.createVm();
-  if (options.irqchip ?? true) vm.createIrqchip();
+  if (options.interruptMode !== undefined) vm.interrupts.setMode(options.interruptMode, { physicalCpus: options.physicalCpus });
+  if (options.split !== undefined) vm.enableCap(KVM_CAP.SPLIT_IRQCHIP, { args: [options.split] });
+  else if (options.irqchip ?? true) vm.createIrqchip();
   const ram = kvm.mmap(GUEST.RAM);
   vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0, memorySize: GUEST.RAM, userspaceAddr: ram });
   // Page tables in guest RAM: identity-map RAM (2 MiB pages) and the APIC and IOAPIC pages.

@@ -36,6 +36,12 @@ const CAPS: ReadonlyMap<number, number> = new Map([
   [KVM_CAP.CHECK_EXTENSION_VM, 1],
   [KVM_CAP.IMMEDIATE_EXIT, 1],
   [KVM_CAP.TSC_DEADLINE_TIMER, 1],
+  [KVM_CAP.USER_NMI, 1],
+  [KVM_CAP.VCPU_EVENTS, 1],
+  [KVM_CAP.INTR_SHADOW, 1],
+  [KVM_CAP.SET_IDENTITY_MAP_ADDR, 1],
+  [KVM_CAP.ENABLE_CAP_VM, 1],
+  [KVM_CAP.SPLIT_IRQCHIP, 1],
 ]);
 
 /** KVM_CHECK_EXTENSION on x86: 0 when unsupported, else 1 or the capability's limit. */

@@ -2,7 +2,7 @@
 // each interrupt one kick exit (EXTERNAL_INTERRUPT) to deliver and one EOI exit (EPT_MISCONFIG).
 import { bench, describe } from 'vitest';
 import type { Op, X86Guest } from '@hvsim/cpu';
-import { APIC_REG } from '@hvsim/lapic';
+import { APIC } from '@hvsim/lapic';
 import { GUEST, tinyVmm } from '../test-support/tiny-vmm.js';
 
 type Routine = Generator<Op, void, number>;
@@ -12,10 +12,10 @@ function machine() {
   let ticks = 0;
   const m = tinyVmm({
     *code(g: X86Guest): Routine {
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_SVR, 0x1ff);
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_LVT_TIMER, (1 << 17) | 0x30);
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_TIMER_INITIAL_COUNT, 50);
+      yield g.st32(GUEST.APIC + APIC.SVR, 0x1ff);
+      yield g.st32(GUEST.APIC + APIC.TIMER_DIVIDE_CONFIG, 0xb);
+      yield g.st32(GUEST.APIC + APIC.LVT_TIMER, (1 << 17) | 0x30);
+      yield g.st32(GUEST.APIC + APIC.TIMER_INITIAL_COUNT, 50);
       yield g.sti();
       while (ticks < INTERRUPTS) yield g.compute(200);
       yield g.out(GUEST.POWER, 0);
@@ -23,7 +23,7 @@ function machine() {
   });
   m.vm.program.define(0x20_0000, function* isr(g: X86Guest): Routine {
     ticks++;
-    yield g.st32(GUEST.APIC + APIC_REG.APIC_EOI, 0);
+    yield g.st32(GUEST.APIC + APIC.EOI, 0);
     yield g.iret();
   });
   m.setGate(0x30, 0x20_0000);

@@ -3,7 +3,7 @@
  * page: fields keep the uapi names. Userspace sets `request_interrupt_window`,
  * `immediate_exit` (and `cr8`/`apic_base` without an in-kernel LAPIC)
  * before `run()`; KVM fills the rest when `run()` returns. Of the exit union
- * the `io`, `mmio`, `fail_entry`, `internal` and `system_event` members are
+ * the `io`, `mmio`, `fail_entry`, `internal`, `eoi` and `system_event` members are
  * kept apart, and only the one `exit_reason` names is meaningful. Port I/O
  * data lives in the vCPU mmap at `io.data_offset` (the PIO page, page 1).
  */
@@ -57,6 +57,8 @@ export class KvmRun {
   readonly fail_entry = { hardware_entry_failure_reason: 0, cpu: 0 };
   /** KVM_EXIT_INTERNAL_ERROR: a KVM_INTERNAL_ERROR_* suberror and its data (the VMX exit reason for an unexpected exit). */
   readonly internal = { suberror: 0, ndata: 0, data: [0, 0, 0, 0] };
+  /** KVM_EXIT_IOAPIC_EOI (split irqchip): the vector of a level-triggered interrupt the guest EOIed, for the userspace IOAPIC. */
+  readonly eoi = { vector: 0 };
   /** KVM_EXIT_SYSTEM_EVENT. */
   readonly system_event = { type: 0, ndata: 0 };
   /** The vCPU mmap: kvm_run's page, the PIO data page, the coalesced-MMIO page. */

@@ -1,45 +1,31 @@
 /**
- * An x86 KVM vCPU in the **emulated** interrupt-delivery mode on EPT (Linux
- * arch/x86/kvm/x86.c `vcpu_run`/`vcpu_enter_guest`, vmx/vmx.c): a guest
- * `X86Cpu` in VMX non-root operation on one physical CPU's `VmxProcessor`
- * (one physical CPU per vCPU in this increment), the in-kernel `LocalApic`
- * emulated from EPT-violation/misconfiguration exits (xAPIC page, as MMIO)
- * and MSR exits (x2APIC), interrupts injected through the VM-entry
- * interruption-information field with an interrupt window when blocked,
- * and `kvm_vcpu_kick` as a reschedule IPI to the physical CPU's local APIC.
+ * An x86 KVM vCPU (Linux arch/x86/kvm/x86.c `kvm_arch_vcpu_ioctl*`): the
+ * vCPU ioctls over the state of `vcpu-state.ts`; KVM_RUN is the run loop of
+ * `run-loop.ts` (event injection in `inject.ts`, exit handlers in
+ * `exit-handlers.ts`). A guest `X86Cpu` in VMX non-root operation on a
+ * physical CPU's `VmxProcessor`, the in-kernel `LocalApic` emulated from
+ * EPT-violation/misconfiguration exits (xAPIC page, as MMIO) and MSR exits
+ * (x2APIC), interrupts injected through the VM-entry interruption-information
+ * field with an interrupt window when blocked, and `kvm_vcpu_kick` as a
+ * reschedule IPI to the physical CPU's local APIC.
  */
-import { CpuException, MemoryError, UsageError, type Clock, type Memslots, type PhysicalMemory } from '@hvsim/core';
-import { OP, X86Cpu, type GuestProgram, type X86Guest } from '@hvsim/cpu';
-import { LocalApic } from '@hvsim/lapic';
-import { X86Mmu, type EptBuilder } from '@hvsim/mmu';
-import { CPU_BASED, EXIT_REASON, PIN_BASED, SECONDARY, VMCS_FIELD, VM_ENTRY, VM_EXIT, VmxProcessor, exitReasonName, prepareVmcs, type VmExitInfo } from '@hvsim/vmcs';
-import { KVM_EXIT, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT, KVM_EXIT_NAME, KVM_INTERNAL_ERROR, KVM_MP_STATE } from '../generic/constants.js';
+import { CpuException, UsageError } from '@hvsim/core';
+import { X86Cpu } from '@hvsim/cpu';
+import { VMCS_FIELD } from '@hvsim/vmcs';
 import { fail, u32, u64 } from '../generic/errors.js';
-import { ExitStats } from '../generic/exit-stats.js';
-import type { IoeventfdTable } from '../generic/ioeventfd.js';
-import { IOAPIC_BASE, IOAPIC_MEM_LENGTH, PIC_PORTS, type X86Irqchip } from './irqchip.js';
-import { KvmRun, readLe, writeLe } from './kvm-run.js';
+import type { KvmRun } from './kvm-run.js';
+import { kvmGetMpState, kvmGetVcpuEvents, kvmInterruptExtInt, kvmNmi, kvmSetMpState, kvmSetVcpuEvents } from './arch-ioctls.js';
+import { guestInterruptStatus, lapicImageWithVapic, moveLapicVectorsToVapic } from './apicv.js';
+import { getMsrs, setMsrs, type KvmMsrEntry } from './msrs.js';
+import { vcpuRun } from './run-loop.js';
+import type { KvmVcpuEvents } from './vcpu-events.js';
+import { X86VcpuState, type KvmCpuidEntry2, type KvmRunOptions } from './vcpu-state.js';
 
-/** Linux's RESCHEDULE_VECTOR: the IPI `kvm_vcpu_kick` sends to force a VM exit. */
-export const RESCHEDULE_VECTOR = 0xfd;
-/** The host vector this model uses for "a signal is pending" (the run budget ran out). */
-export const SIGNAL_VECTOR = 0xfc;
+export { RESCHEDULE_VECTOR, SIGNAL_VECTOR } from './vcpu-state.js';
+export type { KvmCpuidEntry2, KvmRunOptions, VcpuMode, X86VcpuHost } from './vcpu-state.js';
+
 /** KVM_MAX_CPUID_ENTRIES. */
 export const KVM_MAX_CPUID_ENTRIES = 256;
-
-/** vcpu->mode. */
-export type VcpuMode = 'outside-guest' | 'in-guest' | 'exiting-guest';
-
-/** `struct kvm_cpuid_entry2` (api.rst 4.73). */
-export interface KvmCpuidEntry2 {
-  function: number;
-  index?: number;
-  flags?: number;
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
 
 /** The registers of KVM_GET/SET_REGS this CPU model has (the GPRs live in guest code's variables). */
 export interface KvmRegs {
@@ -60,131 +46,50 @@ export interface KvmSregs {
   idt: { base: number; limit: number };
 }
 
-/** What a vCPU needs of its VM. */
-export interface X86VcpuHost {
-  readonly memory: PhysicalMemory;
-  readonly clock: Clock;
-  readonly memslots: Memslots;
-  readonly ioeventfds: IoeventfdTable;
-  readonly stats: ExitStats;
-  readonly irqchip: X86Irqchip | undefined;
-  readonly program: GuestProgram<X86Guest>;
-  readonly ept: EptBuilder;
-  readonly eptp: bigint;
-  allocKernelPages(pages: number): number;
-}
-
-/** Options of a run (this model's stand-in for a signal arriving). */
-export interface KvmRunOptions {
-  /** Guest cycles after which a pending "signal" ends KVM_RUN with KVM_EXIT_INTR (default 10^9). */
-  maxCycles?: number;
-}
-
-const GUEST_RFLAGS_IF = 1 << 9;
-const INTR_INFO_VALID = 0x8000_0000;
-const INTR_TYPE_HW_EXCEPTION = 3 << 8;
-const INTR_INFO_DELIVER_CODE = 1 << 11;
 /** CR4.VMXE: fixed to 1 in VMX operation (IA32_VMX_CR4_FIXED0), hidden from the guest's view of CR4 as KVM's read shadow does. */
 const CR4_VMXE = 1 << 13;
-const EPT_MMIO_SPTE = 6; // W|X without R: an EPT misconfiguration (VMX_EPT_MISCONFIG_WX_VALUE)
 
 /** An x86 vCPU (see the file comment). */
-export class X86Vcpu {
-  /** kvm_run. */
-  readonly kvmRun = new KvmRun();
-  /** This vCPU's exits by reason. */
-  readonly stats = new ExitStats();
-  /** The guest CPU. */
-  readonly cpu: X86Cpu;
-  /** The in-kernel local APIC (undefined without KVM_CREATE_IRQCHIP). */
-  readonly apic: LocalApic | undefined;
-  /** The physical CPU this vCPU runs on. */
-  readonly vmx: VmxProcessor;
-  /** The physical CPU's local APIC. */
-  readonly hostApic: LocalApic;
-  private readonly mmu: X86Mmu;
-  private modeValue: VcpuMode = 'outside-guest';
-  private mp: number = KVM_MP_STATE.RUNNABLE;
-  private launched = false;
-  private requestEvent = true;
-  private signalPending = false;
-  private userInterrupt = -1;
-  private pendingException = -1;
-  private reinject = 0;
-  private reinjectCode = 0;
-  private userIo: 'in' | 'mmio-read' | 'done' | null = null;
-  private cpuid: Required<KvmCpuidEntry2>[] = [];
-  private entered = false;
+export class X86Vcpu extends X86VcpuState {
+  // --- vCPU ioctls (api.rst 4) ------------------------------------------------------------------
 
-  constructor(
-    private readonly host: X86VcpuHost,
-    /** The vCPU id (KVM_CREATE_VCPU's argument; also the APIC ID). */
-    readonly id: number,
-  ) {
-    const { memory, clock } = host;
-    this.hostApic = new LocalApic({ id, clock });
-    this.hostApic.mmioWrite(0xf0, 4, 0x1ff); // the host kernel's APIC is software-enabled
-    this.vmx = new VmxProcessor({ memory, clock, cpu: id });
-    const vmxon = host.allocKernelPages(1);
-    const vmcs = host.allocKernelPages(1);
-    memory.write32(vmxon, this.vmx.capabilities.revisionId);
-    memory.write32(vmcs, this.vmx.capabilities.revisionId);
-    this.vmx.vmxon(vmxon);
-    this.vmx.vmclear(vmcs);
-    this.vmx.vmptrld(vmcs);
-    // The emulated mode's controls (vmx.c without APICv): external interrupts exit and are acknowledged
-    // on exit, HLT and all I/O exit, no MSR bitmap (every MSR exits), CR8 accesses exit, EPT, VPID.
-    prepareVmcs(this.vmx, {
-      pin: PIN_BASED.EXT_INTR_EXITING,
-      proc: CPU_BASED.HLT_EXITING | CPU_BASED.UNCOND_IO_EXITING | CPU_BASED.CR8_LOAD_EXITING | CPU_BASED.CR8_STORE_EXITING,
-      proc2: SECONDARY.ENABLE_EPT | SECONDARY.ENABLE_VPID,
-      exit: VM_EXIT.ACK_INTR_ON_EXIT,
-      entry: VM_ENTRY.IA32E_MODE_GUEST,
-      // A VPID per vCPU (vmx.c allocate_vpid): guest translations survive VM exits and entries.
-      fields: { EPT_POINTER: host.eptp, VIRTUAL_PROCESSOR_ID: id + 1, GUEST_CR3: 0, GUEST_RSP: 0 },
-    });
-    if (host.irqchip) {
-      this.apic = new LocalApic({ id, clock, bsp: id === 0, bspLint0ExtInt: true, xapicIdWritable: true, icrLevelTrigger: true, onInterrupt: () => this.kick() });
-      host.irqchip.attachApic(this.apic, id === 0);
-    }
-    this.mmu = new X86Mmu(memory, { ept: true, clock });
-    this.mmu.setEptp(host.eptp);
-    this.cpu = new X86Cpu({ memory, program: host.program, mmu: this.mmu, clock, cpu: id, apicId: id });
-    this.cpu.attachVmx(this.vmx, this.hostApic);
-  }
-
-  /** Drops this vCPU's cached EPT translations (INVEPT single-context; KVM_REQ_TLB_FLUSH). */
-  flushTlb(): void {
-    this.mmu.invept(1, this.host.eptp);
-  }
-
-  /** vcpu->mode. */
-  get mode(): VcpuMode {
-    return this.modeValue;
+  /** KVM_GET_MP_STATE (api.rst 4.38): pending INIT/SIPI are accepted first (kvm_apic_accept_events). */
+  getMpState(): number {
+    return kvmGetMpState(this);
   }
 
   /**
-   * kvm_vcpu_kick: a blocked vCPU is woken (its block loop sees the event); a
-   * vCPU in guest mode is moved to exiting-guest mode and its physical CPU
-   * gets a reschedule IPI, which makes the guest exit (external interrupt).
+   * KVM_SET_MP_STATE (api.rst 4.39): RUNNABLE; with the in-kernel LAPIC also
+   * UNINITIALIZED, INIT_RECEIVED, HALTED and SIPI_RECEIVED (INIT_RECEIVED
+   * with a SIPI latched); EINVAL otherwise (see mp-state.ts).
    */
-  kick(): void {
-    this.requestEvent = true; // KVM_REQ_EVENT
-    if (this.modeValue === 'in-guest') {
-      this.modeValue = 'exiting-guest';
-      this.hostApic.acceptInterrupt({ vector: RESCHEDULE_VECTOR, trigger: 'edge' });
-    }
-  }
-
-  /** KVM_GET_MP_STATE. */
-  getMpState(): number {
-    return this.mp;
-  }
-
-  /** KVM_SET_MP_STATE: RUNNABLE or HALTED (HALTED needs the in-kernel LAPIC); EINVAL otherwise. */
   setMpState(state: number): void {
-    if (state !== KVM_MP_STATE.RUNNABLE && !(state === KVM_MP_STATE.HALTED && this.apic)) fail('EINVAL', `mp_state ${String(state)} is not supported here`);
-    this.mp = state;
+    kvmSetMpState(this, state);
+  }
+
+  /** KVM_NMI (api.rst 4.67): queues an NMI, injected at the next entry the guest allows (see arch-ioctls.ts). */
+  nmi(): void {
+    kvmNmi(this);
+  }
+
+  /** KVM_GET_VCPU_EVENTS (api.rst 4.31): injected/pending exception, interrupt and shadow, NMI state (see vcpu-events.ts). */
+  getVcpuEvents(): KvmVcpuEvents {
+    return kvmGetVcpuEvents(this);
+  }
+
+  /** KVM_SET_VCPU_EVENTS (api.rst 4.32): checked whole (EINVAL), then written (see vcpu-events.ts). */
+  setVcpuEvents(events: KvmVcpuEvents): void {
+    kvmSetVcpuEvents(this, events);
+  }
+
+  /** KVM_GET_MSRS (api.rst 4.18): fills `data` of the entries in order, returns how many it read (see msrs.ts). */
+  getMsrs(entries: KvmMsrEntry[]): number {
+    return getMsrs(this.arch.msrs, entries);
+  }
+
+  /** KVM_SET_MSRS (api.rst 4.19): writes the entries in order, returns how many it wrote (see msrs.ts). */
+  setMsrs(entries: readonly KvmMsrEntry[]): number {
+    return setMsrs(this.arch.msrs, entries);
   }
 
   /** KVM_SET_CPUID2 (api.rst 4.73): the answers CPUID exits get. E2BIG above KVM_MAX_CPUID_ENTRIES. */
@@ -294,6 +199,11 @@ export class X86Vcpu {
   /** KVM_GET_LAPIC: the 1 KiB register image (EINVAL without the in-kernel LAPIC). */
   getLapic(): Uint8Array {
     if (!this.apic) fail('EINVAL', 'KVM_GET_LAPIC needs the in-kernel LAPIC (KVM_CREATE_IRQCHIP)');
+    // With APICv, IRR, ISR and TPR live in the virtual-APIC page (kvm_apic_get_state after sync_pir_to_irr).
+    if (this.apicv && this.posted) {
+      this.posted.syncPirToIrr(this.vmx);
+      return lapicImageWithVapic(this.host.memory, this.apicv.vapicPage, this.apic);
+    }
     return this.apic.getKvmLapicState();
   }
 
@@ -303,6 +213,13 @@ export class X86Vcpu {
     if (!(regs instanceof Uint8Array) || regs.length !== 1024) fail('EINVAL', 'struct kvm_lapic_state holds exactly 1024 bytes');
     try {
       this.apic.setKvmLapicState(regs);
+      if (this.apicv) {
+        // kvm_apic_set_state with APICv: the vectors go to the virtual-APIC page, RVI/SVI follow
+        // (vmx_apicv_post_state_restore), and the EOI-exit bitmap is recomputed (KVM_REQ_SCAN_IOAPIC).
+        moveLapicVectorsToVapic(this.host.memory, this.apicv.vapicPage, this.apic);
+        this.vmx.vmwrite32(VMCS_FIELD.GUEST_INTR_STATUS, guestInterruptStatus(this.host.memory, this.apicv.vapicPage));
+        this.apicv.scanRequested = true;
+      }
     } catch (e) {
       if (e instanceof UsageError) fail('EINVAL', e.message);
       throw e;
@@ -312,12 +229,17 @@ export class X86Vcpu {
 
   /**
    * KVM_INTERRUPT (api.rst 4.16), for a userspace irqchip: queues `vector`
-   * for injection at the next entry. ENXIO with the in-kernel irqchip,
-   * EINVAL for a vector above 255, EEXIST while one is queued.
+   * for injection at the next entry. ENXIO with the in-kernel PIC,
+   * EINVAL for a vector above 255, EEXIST while one is queued. With the
+   * split irqchip it is the userspace PIC's ExtINT (see arch-ioctls.ts).
    */
   interrupt(vector: number): void {
-    if (this.apic) fail('ENXIO', 'KVM_INTERRUPT is for a userspace irqchip; this VM has the in-kernel one');
+    if (this.host.irqchip?.pic) fail('ENXIO', 'KVM_INTERRUPT is for a userspace irqchip; this VM has the in-kernel one');
     if (!Number.isInteger(vector) || vector < 0 || vector > 255) fail('EINVAL', `interrupt vector must be in [0, 255], got ${String(vector)}`);
+    if (this.apic) {
+      kvmInterruptExtInt(this, vector);
+      return;
+    }
     if (this.userInterrupt >= 0) fail('EEXIST', `vector 0x${this.userInterrupt.toString(16)} is already queued`);
     this.userInterrupt = vector;
     this.requestEvent = true;
@@ -330,453 +252,6 @@ export class X86Vcpu {
    * touches a memslot whose userspace memory is not backed.
    */
   run(options: KvmRunOptions = {}): KvmRun {
-    const run = this.kvmRun;
-    if (run.immediate_exit !== 0) {
-      run.exit_reason = KVM_EXIT.INTR;
-      fail('EINTR', 'immediate_exit is set');
-    }
-    const maxCycles = options.maxCycles ?? 1e9;
-    if (!Number.isSafeInteger(maxCycles) || maxCycles <= 0) fail('EINVAL', `maxCycles must be a positive integer, got ${String(maxCycles)}`);
-    // kvm_arch_vcpu_ioctl_run: without an in-kernel LAPIC, CR8 comes from kvm_run (EINVAL above 15).
-    if (!this.apic && (!Number.isInteger(run.cr8) || run.cr8 < 0 || run.cr8 > 15)) fail('EINVAL', `kvm_run.cr8 ${String(run.cr8)} is above 15`);
-    const deadline = this.cpu.localTime + maxCycles;
-    this.completeUserspaceIo();
-    this.signalPending = false;
-    for (;;) {
-      let r: number;
-      if (this.mp === KVM_MP_STATE.HALTED) r = this.block(deadline);
-      else r = this.enterGuest(deadline);
-      if (r <= 0) break;
-      if (this.dmRequestForIrqInjection() && this.readyForInterruptInjection()) {
-        this.toUserspace(KVM_EXIT.IRQ_WINDOW_OPEN);
-        break;
-      }
-      if (this.signalled()) {
-        this.toUserspace(KVM_EXIT.INTR);
-        break;
-      }
-    }
-    this.fillRunState();
-    return run;
-  }
-
-  /** A signal is pending (vcpu_run's signal_pending check). */
-  private signalled(): boolean {
-    return this.signalPending;
-  }
-
-  // --- the run loop -----------------------------------------------------------------------------
-
-  /** kvm_arch_vcpu_runnable for a halted vCPU: an interrupt it would take, or an ExtINT. */
-  private hasEvents(): boolean {
-    const apic = this.apic;
-    if (!apic) return false;
-    if (!this.interruptAllowed()) return false;
-    return apic.highestDeliverableVector() >= 0 || (apic.pendingSignals & 0x10) !== 0;
-  }
-
-  /** kvm_vcpu_halt/kvm_vcpu_block: time passes (clock events run) until an event makes the vCPU runnable. */
-  private block(deadline: number): number {
-    const clock = this.host.clock;
-    const cpu = this.cpu;
-    while (!this.hasEvents()) {
-      const next = clock.nextEventAt();
-      if (next === undefined || next > deadline) {
-        cpu.localTime = Math.max(cpu.localTime, deadline);
-        this.signalPending = true;
-        return 1;
-      }
-      cpu.localTime = Math.max(cpu.localTime, next);
-      clock.runUntil(Math.max(cpu.localTime, clock.now())); // also the events due at this very cycle
-    }
-    this.mp = KVM_MP_STATE.RUNNABLE;
-    this.requestEvent = true;
-    return 1;
-  }
-
-  /** vcpu_enter_guest: inject, enter, run, exit, handle. >0 loop in the kernel; 0 return to userspace. */
-  private enterGuest(deadline: number): number {
-    const vmx = this.vmx;
-    if (this.requestEvent || this.dmRequestForIrqInjection()) {
-      this.requestEvent = false;
-      this.injectEvents();
-    }
-    this.modeValue = 'in-guest';
-    const o = this.launched ? vmx.vmresume() : vmx.vmlaunch();
-    if (o.kind !== 'entered') {
-      this.modeValue = 'outside-guest';
-      this.kvmRun.fail_entry.hardware_entry_failure_reason = o.kind === 'exit' ? o.exit.reason >>> 0 : 0xffff_ffff;
-      this.kvmRun.fail_entry.cpu = this.id;
-      this.toUserspace(KVM_EXIT.FAIL_ENTRY);
-      return 0;
-    }
-    this.launched = true;
-    this.entered = true;
-    const cpu = this.cpu;
-    const clock = this.host.clock;
-    cpu.enterGuest(o.inject);
-    for (;;) {
-      if (clock.now() < cpu.localTime) clock.runUntil(cpu.localTime);
-      const next = clock.nextEventAt();
-      // Run to the next clock event or the deadline; past the deadline (a signal is being delivered) let
-      // the guest reach its next instruction boundary, where the pending host interrupt makes it exit.
-      const target = Math.max(next === undefined ? deadline : Math.min(deadline, next), cpu.localTime + 1);
-      const res = cpu.run(target);
-      if (res === 'exit') break;
-      if (res === 'shutdown') {
-        this.modeValue = 'outside-guest';
-        this.toUserspace(KVM_EXIT.SHUTDOWN);
-        return 0;
-      }
-      if (res === 'finished') {
-        this.modeValue = 'outside-guest';
-        this.internalError(KVM_INTERNAL_ERROR.EMULATION, 0);
-        return 0;
-      }
-      if (res === 'halted' && next === undefined) cpu.localTime = Math.max(cpu.localTime, deadline);
-      else if (res === 'halted') cpu.localTime = Math.max(cpu.localTime, next!);
-      if (cpu.localTime >= deadline && !this.signalPending) {
-        // The VMM's timer signal: an interrupt on the physical CPU forces the exit.
-        this.signalPending = true;
-        this.hostApic.acceptInterrupt({ vector: SIGNAL_VECTOR, trigger: 'edge' });
-      }
-    }
-    this.modeValue = 'outside-guest';
-    const exit = cpu.lastExit!;
-    // handle_exit_irqoff: the host's handler of an acknowledged interrupt ends with its EOI; then host
-    // interrupts are enabled briefly and whatever else is pending (a kick that raced the exit) is handled.
-    if (exit.acknowledgedVector >= 0) this.hostApic.mmioWrite(0xb0, 4, 0);
-    this.hostInterrupts();
-    this.countExit(exit);
-    return this.handleExit(exit);
-  }
-
-  /** The host takes its pending interrupts (reschedule IPIs, the signal) with interrupts enabled: they cause no VM exit. */
-  private hostInterrupts(): void {
-    const host = this.hostApic;
-    while (host.highestDeliverableVector() >= 0) {
-      host.acknowledge();
-      host.mmioWrite(0xb0, 4, 0);
-    }
-  }
-
-  /** The exit's IDT-vectoring information: an event whose delivery the exit interrupted is re-injected (vmx_complete_interrupts). */
-  private recordInterruptedEvent(exit: VmExitInfo): void {
-    if ((exit.idtVectoringInfo & INTR_INFO_VALID) !== 0) {
-      this.reinject = exit.idtVectoringInfo >>> 0;
-      this.reinjectCode = exit.idtVectoringErrorCode;
-      this.requestEvent = true;
-    }
-  }
-
-  private countExit(exit: VmExitInfo): void {
-    const name = exitReasonName(exit.basicReason);
-    this.stats.countExit(name);
-    this.host.stats.countExit(name);
-  }
-
-  private toUserspace(reason: number): void {
-    this.kvmRun.exit_reason = reason;
-    const name = KVM_EXIT_NAME[reason] ?? `KVM_EXIT_${reason}`;
-    this.stats.countUserspace(name);
-    this.host.stats.countUserspace(name);
-  }
-
-  private internalError(suberror: number, vmxReason: number): void {
-    this.kvmRun.internal.suberror = suberror;
-    this.kvmRun.internal.ndata = 1;
-    this.kvmRun.internal.data[0] = vmxReason;
-    this.toUserspace(KVM_EXIT.INTERNAL_ERROR);
-  }
-
-  /** RFLAGS.IF = 1 and no STI/MOV-SS blocking (vmx_interrupt_allowed). */
-  private interruptAllowed(): boolean {
-    const rflags = this.vmx.vmreadNumber(VMCS_FIELD.GUEST_RFLAGS);
-    const intr = this.vmx.vmreadNumber(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
-    return (rflags & GUEST_RFLAGS_IF) !== 0 && (intr & 3) === 0;
-  }
-
-  private dmRequestForIrqInjection(): boolean {
-    return this.kvmRun.request_interrupt_window !== 0 && this.apic === undefined;
-  }
-
-  private readyForInterruptInjection(): boolean {
-    return this.interruptAllowed() && this.userInterrupt < 0 && this.reinject === 0;
-  }
-
-  private setWindow(open: boolean): void {
-    const proc = this.vmx.vmreadNumber(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL);
-    const next = open ? proc | CPU_BASED.INTR_WINDOW_EXITING : proc & ~CPU_BASED.INTR_WINDOW_EXITING;
-    if (next !== proc) this.vmx.vmwrite32(VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL, next >>> 0);
-  }
-
-  /**
-   * kvm_check_and_inject_events, in Linux's priority order: re-inject an
-   * event whose delivery an exit interrupted; a pending exception; (no SMI,
-   * NMI in this increment); an interrupt from the in-kernel LAPIC or PIC
-   * (acknowledged: IRR to ISR) or KVM_INTERRUPT's vector when the guest can
-   * take one, else an interrupt window.
-   */
-  private injectEvents(): void {
-    const vmx = this.vmx;
-    if (this.reinject !== 0) {
-      vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, this.reinject);
-      if ((this.reinject & INTR_INFO_DELIVER_CODE) !== 0) vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE, this.reinjectCode);
-      this.reinject = 0;
-      this.requestEvent = true; // look again after this entry
-      return;
-    }
-    if (this.pendingException >= 0) {
-      const code = this.pendingException === 13 ? INTR_INFO_DELIVER_CODE : 0;
-      vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | code | this.pendingException) >>> 0);
-      if (code !== 0) vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE, 0);
-      this.pendingException = -1;
-      this.requestEvent = true;
-      return;
-    }
-    if (this.userInterrupt >= 0) {
-      // KVM_INTERRUPT's vector is injected as queued (userspace checked ready_for_interrupt_injection).
-      vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID | this.userInterrupt) >>> 0);
-      this.userInterrupt = -1;
-      if (this.dmRequestForIrqInjection()) this.setWindow(true);
-      return;
-    }
-    const apic = this.apic;
-    if (apic) {
-      const extInt = (apic.pendingSignals & 0x10) !== 0;
-      if (apic.highestDeliverableVector() < 0 && !extInt) {
-        this.setWindow(false);
-        return;
-      }
-      if (!this.interruptAllowed()) {
-        this.setWindow(true);
-        return;
-      }
-      let vector: number;
-      if (extInt && apic.takeExtInt()) vector = this.host.irqchip!.pic.acknowledge();
-      else vector = apic.acknowledge();
-      vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID | (vector & 0xff)) >>> 0);
-      // More pending: ask for the window so the next one goes in as soon as the guest allows.
-      this.setWindow(apic.highestDeliverableVector() >= 0);
-      return;
-    }
-    this.setWindow(this.dmRequestForIrqInjection());
-  }
-
-  /** Ends the emulated instruction (kvm_skip_emulated_instruction): result, RIP, and no interrupt shadow. */
-  private skip(result = 0, hi = 0): void {
-    this.cpu.completePendingOperation(result, hi);
-    this.clearInstructionShadow();
-  }
-
-  /** Skipping an instruction ends the STI/MOV-SS shadow (Linux's vmx_update_emulated_instruction). */
-  private clearInstructionShadow(): void {
-    const intr = this.vmx.vmreadNumber(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO);
-    if ((intr & 3) !== 0) this.vmx.vmwrite32(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO, intr & ~3);
-  }
-
-  /** Completes an IN or MMIO read with the data userspace left in kvm_run (complete_userspace_io). */
-  private completeUserspaceIo(): void {
-    const kind = this.userIo;
-    this.userIo = null;
-    if (kind === 'in') {
-      const v = readLe(this.kvmRun.ioData, this.kvmRun.io.size);
-      this.skip(v.lo);
-    } else if (kind === 'mmio-read') {
-      const v = readLe(this.kvmRun.mmio.data, this.kvmRun.mmio.len);
-      this.skip(v.lo, v.hi);
-    } else if (kind === 'done') {
-      this.skip();
-    }
-  }
-
-  private fillRunState(): void {
-    const run = this.kvmRun;
-    if (this.entered || this.launched) run.if_flag = (this.vmx.vmreadNumber(VMCS_FIELD.GUEST_RFLAGS) & GUEST_RFLAGS_IF) !== 0 ? 1 : 0;
-    if (this.apic) {
-      run.cr8 = this.apic.readCr8();
-      run.apic_base = Number(this.apic.apicBase);
-    }
-    run.ready_for_interrupt_injection = this.dmRequestForIrqInjection() && this.readyForInterruptInjection() ? 1 : 0;
-  }
-
-  // --- exit handlers (vmx.c kvm_vmx_exit_handlers) ------------------------------------------------
-
-  private handleExit(exit: VmExitInfo): number {
-    this.recordInterruptedEvent(exit);
-    switch (exit.basicReason) {
-      case EXIT_REASON.EXTERNAL_INTERRUPT:
-        return 1;
-      case EXIT_REASON.INTERRUPT_WINDOW:
-        this.setWindow(false);
-        this.requestEvent = true;
-        return 1;
-      case EXIT_REASON.HLT:
-        this.skip();
-        if (this.apic) {
-          this.mp = KVM_MP_STATE.HALTED;
-          return 1;
-        }
-        this.toUserspace(KVM_EXIT.HLT);
-        return 0;
-      case EXIT_REASON.CPUID:
-        return this.handleCpuid();
-      case EXIT_REASON.IO_INSTRUCTION:
-        return this.handleIo();
-      case EXIT_REASON.EPT_VIOLATION:
-      case EXIT_REASON.EPT_MISCONFIG:
-        return this.handleEpt(exit);
-      case EXIT_REASON.MSR_READ:
-      case EXIT_REASON.MSR_WRITE:
-        return this.handleMsr(exit.basicReason === EXIT_REASON.MSR_WRITE);
-      case EXIT_REASON.CR_ACCESS:
-        return this.handleCr();
-      case EXIT_REASON.TRIPLE_FAULT:
-        this.toUserspace(KVM_EXIT.SHUTDOWN);
-        return 0;
-      default:
-        this.internalError(KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON, exit.reason >>> 0);
-        return 0;
-    }
-  }
-
-  private handleCpuid(): number {
-    const op = this.cpu.pendingOperation!;
-    const e = this.cpuid.find((c) => c.function === op.a >>> 0 && ((c.flags & 1) === 0 || c.index === op.b >>> 0));
-    // kvm_emulate_cpuid: all four registers from the KVM_SET_CPUID2 entry (zeros for a leaf it lacks).
-    this.cpu.completePendingCpuid(e ? e.eax : 0, e ? e.ebx : 0, e ? e.ecx : 0, e ? e.edx : 0);
-    this.clearInstructionShadow();
-    return 1;
-  }
-
-  private handleIo(): number {
-    const op = this.cpu.pendingOperation!;
-    const port = op.a & 0xffff;
-    const size = op.size;
-    const out = op.code === OP.OUT;
-    if (out && this.host.ioeventfds.write(true, port, size, op.b >>> 0)) {
-      this.skip();
-      return 1;
-    }
-    const chip = this.host.irqchip;
-    if (chip && PIC_PORTS.includes(port)) {
-      if (out) chip.ports.write(port, size as 1 | 2 | 4, op.b >>> 0);
-      const v = out ? 0 : chip.ports.read(port, size as 1 | 2 | 4);
-      this.skip(v);
-      return 1;
-    }
-    const io = this.kvmRun.io;
-    io.direction = out ? KVM_EXIT_IO_OUT : KVM_EXIT_IO_IN;
-    io.size = size;
-    io.port = port;
-    io.count = 1;
-    if (out) writeLe(this.kvmRun.ioData, size, op.b >>> 0);
-    this.userIo = out ? 'done' : 'in';
-    this.toUserspace(KVM_EXIT.IO);
-    return 0;
-  }
-
-  private handleEpt(exit: VmExitInfo): number {
-    const gpa = exit.guestPhysicalAddress;
-    const write = (exit.qualification & 2) !== 0;
-    const slot = this.host.memslots.find(gpa);
-    if (slot && !(write && (slot.flags & 2) !== 0)) {
-      // tdp_page_fault: map the page from the memslot (read-only slots without W).
-      const page = gpa - (gpa % 4096);
-      const hpa = slot.hostPhysical + (page - slot.guestPhysical);
-      if (!this.host.memory.isBacked(hpa, 4096)) fail('EFAULT', `guest page 0x${page.toString(16)}: userspace address 0x${hpa.toString(16)} of slot ${slot.id} is not backed`);
-      this.host.ept.map(page, hpa, { permissions: (slot.flags & 2) !== 0 ? 5 : 7 });
-      this.mmu.invept(1, this.host.eptp);
-      return 1;
-    }
-    const op = this.cpu.pendingOperation;
-    if (op === null || (op.code !== OP.LOAD && op.code !== OP.STORE)) {
-      // An access that is not a load or store (event delivery, a page walk) to no memory: emulation fails.
-      this.internalError(KVM_INTERNAL_ERROR.EMULATION, exit.reason >>> 0);
-      return 0;
-    }
-    if (!slot && exit.basicReason === EXIT_REASON.EPT_VIOLATION) {
-      // Cache the MMIO page as a misconfigured SPTE: later accesses take the EPT-misconfiguration path.
-      this.host.ept.map(gpa - (gpa % 4096), 0, { permissions: EPT_MMIO_SPTE });
-      this.mmu.invept(1, this.host.eptp);
-    }
-    const size = op.size;
-    const isWrite = op.code === OP.STORE;
-    if (isWrite && this.host.ioeventfds.write(false, gpa, size, op.b >>> 0, op.c >>> 0)) {
-      this.skip();
-      return 1;
-    }
-    const apic = this.apic;
-    if (apic?.decodesMmio && !apic.isX2apic && gpa >= apic.baseAddress && gpa < apic.baseAddress + 0x1000 && size <= 4) {
-      const off = gpa - apic.baseAddress;
-      if (isWrite) apic.mmioWrite(off, size as 1 | 2 | 4, op.b >>> 0);
-      this.skip(isWrite ? 0 : apic.mmioRead(off, size as 1 | 2 | 4));
-      return 1;
-    }
-    const chip = this.host.irqchip;
-    if (chip && gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_MEM_LENGTH && size <= 4) {
-      const off = gpa - IOAPIC_BASE;
-      if (isWrite) chip.ioapic.mmioWrite(off, size as 1 | 2 | 4, op.b >>> 0);
-      this.skip(isWrite ? 0 : chip.ioapic.mmioRead(off, size as 1 | 2 | 4));
-      return 1;
-    }
-    const mmio = this.kvmRun.mmio;
-    mmio.phys_addr = gpa;
-    mmio.len = size;
-    mmio.is_write = isWrite ? 1 : 0;
-    mmio.data.fill(0);
-    if (isWrite) writeLe(mmio.data, size, op.b >>> 0, op.c >>> 0);
-    this.userIo = isWrite ? 'done' : 'mmio-read';
-    this.toUserspace(KVM_EXIT.MMIO);
-    return 0;
-  }
-
-  private handleMsr(write: boolean): number {
-    const op = this.cpu.pendingOperation!;
-    const msr = op.a >>> 0;
-    const apic = this.apic;
-    const lapicMsr = msr === 0x1b || msr === 0x6e0 || (msr >= 0x800 && msr <= 0x8ff);
-    if (apic && lapicMsr) {
-      try {
-        if (write) {
-          apic.writeMsr(msr, BigInt(op.b >>> 0) | (BigInt(op.c >>> 0) << 32n));
-          this.skip();
-        } else {
-          const v = apic.readMsr(msr);
-          this.skip(Number(v & 0xffff_ffffn), Number(v >> 32n));
-        }
-      } catch (e) {
-        if (!(e instanceof CpuException) && !(e instanceof MemoryError)) throw e;
-        this.pendingException = 13; // #GP(0), the instruction does not complete
-        this.requestEvent = true;
-      }
-      return 1;
-    }
-    // An MSR this KVM does not emulate: #GP (ignore_msrs=0).
-    this.pendingException = 13;
-    this.requestEvent = true;
-    return 1;
-  }
-
-  private handleCr(): number {
-    const op = this.cpu.pendingOperation!;
-    if (op.a === 8) {
-      if (op.code === OP.MOV_TO_CR) {
-        if ((op.b >>> 0) > 15 || op.c !== 0) {
-          this.pendingException = 13;
-          this.requestEvent = true;
-          return 1;
-        }
-        if (this.apic) this.apic.writeCr8(op.b >>> 0);
-        else this.kvmRun.cr8 = op.b >>> 0;
-        this.skip();
-        this.requestEvent = true; // a lower TPR may unmask a pending interrupt
-        return 1;
-      }
-      this.skip(this.apic ? this.apic.readCr8() : this.kvmRun.cr8);
-      return 1;
-    }
-    this.internalError(KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON, EXIT_REASON.CR_ACCESS);
-    return 0;
+    return vcpuRun(this, options);
   }
 }

@@ -1,18 +1,33 @@
 /**
  * An x86 KVM VM (arch/x86/kvm/x86.c `kvm_arch_vm_ioctl`): vCPUs, the
- * in-kernel irqchip of KVM_CREATE_IRQCHIP, MSI delivery to the vCPUs'
- * local APICs, the EPT tables filled from the memslots on faults, and the
- * VM's guest program (this model's "code in guest memory").
+ * in-kernel irqchip of KVM_CREATE_IRQCHIP or the split irqchip of
+ * KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP), KVM_GET/SET_IRQCHIP, MSI delivery
+ * to the vCPUs' local APICs, the EPT tables filled from the memslots on
+ * faults, and the VM's guest program (this model's "code in guest memory").
  */
 import { DELIVERY_STATUS, type DeliveryStatus, type Memslot } from '@hvsim/core';
-import { GuestProgram, type X86Guest } from '@hvsim/cpu';
+import { GuestProgram, type X86CostProfile, type X86Guest } from '@hvsim/cpu';
 import { EptBuilder, PageAllocator } from '@hvsim/mmu';
-import { fail, u32, u64 } from '../generic/errors.js';
+import { KVM_CAP, KVM_IRQCHIP } from '../generic/constants.js';
+import { fail, hex, u32, u64 } from '../generic/errors.js';
 import type { MemoryRegionChange } from '../generic/memory-region.js';
 import { KvmVm, type KvmHost } from '../generic/vm.js';
 import { KVM_MAX_VCPUS, KVM_MAX_VCPU_IDS, x86CheckExtension } from './caps.js';
-import { X86Irqchip, defaultIrqRoutes } from './irqchip.js';
+import { X86Irqchip, defaultIrqRoutes, type EoiSender } from './irqchip.js';
+import { getIoapicState, getPicState, irqchipId, setIoapicState, setPicState, type KvmIrqchip } from './irqchip-state.js';
+import { checkSplitIrqchip, ioapicHandlesVector } from './split-irqchip.js';
+import { InterruptDelivery } from './interrupt-delivery.js';
 import { X86Vcpu, type X86VcpuHost } from './vcpu.js';
+
+/** `struct kvm_enable_cap` (api.rst 4.37) without `cap`: flags (must be 0) and up to four arguments. */
+export interface KvmEnableCapArgs {
+  flags?: number;
+  args?: readonly (number | bigint)[];
+}
+
+/** MSI data bit 15, trigger mode level, and bit 14, level assert (SDM 3A 11.11.2). */
+const MSI_DATA_TRIGGER_LEVEL = 1 << 15;
+const MSI_DATA_LEVEL_ASSERT = 1 << 14;
 
 /** Pages of host memory reserved for one VM's EPT tables. */
 const EPT_POOL_PAGES = 512;
@@ -26,9 +41,14 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
   readonly ept: EptBuilder;
   /** The EPT pointer of every vCPU. */
   readonly eptp: bigint;
+  /** The interrupt-delivery mode ('emulated' or 'apicv') and the physical CPUs the vCPUs share: `interrupts.setMode(...)` before KVM_CREATE_VCPU. */
+  readonly interrupts = new InterruptDelivery();
   private readonly vcpus = new Map<number, X86Vcpu>();
   private chip: X86Irqchip | undefined;
   private tssAddr = -1;
+  private identityMapAddr = -1;
+  private reservedIoapicPins = 0;
+  private readonly vcpuOfApic = new WeakMap<object, X86Vcpu>();
 
   constructor(host: KvmHost) {
     super(host);
@@ -47,14 +67,97 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
     return this.host.clock;
   }
 
+  /** Whether the guest CPUs record their code's results for mid-flight saves (`new Kvm({ snapshots: true })`). */
+  get snapshots(): boolean {
+    return this.host.snapshots ?? false;
+  }
+
+  /** The guest CPUs' cycle costs (`new Kvm({ x86CpuCosts })`), or undefined for `@hvsim/cpu`'s default. */
+  get cpuCosts(): X86CostProfile | undefined {
+    return this.host.x86CpuCosts;
+  }
+
   /** The in-kernel irqchip, once created. */
   get irqchip(): X86Irqchip | undefined {
     return this.chip;
   }
 
-  /** Whether KVM_CREATE_IRQCHIP was done. */
+  /** Whether an in-kernel irqchip exists: KVM_CREATE_IRQCHIP, or the split irqchip (irqchip_in_kernel). */
   get irqchipInKernel(): boolean {
     return this.chip !== undefined;
+  }
+
+  /** Whether the irqchip is split (KVM_CAP_SPLIT_IRQCHIP: LAPICs in the kernel, PIC and IOAPIC in userspace). */
+  get irqchipSplit(): boolean {
+    return this.chip?.split ?? false;
+  }
+
+  /** The GSIs reserved for the userspace IOAPIC (KVM_CAP_SPLIT_IRQCHIP's args[0]; 0 otherwise). */
+  get nrReservedIoapicPins(): number {
+    return this.reservedIoapicPins;
+  }
+
+  /**
+   * KVM_ENABLE_CAP on the VM (api.rst 4.37, 7): EINVAL for flags other than
+   * 0 and for capabilities this KVM cannot enable. KVM_CAP_SPLIT_IRQCHIP
+   * with `args: [n]` reserves GSIs 0 to n-1 for the userspace IOAPIC's MSI
+   * routes and creates the local APICs' bus without PIC or IOAPIC, starting
+   * with an empty routing table: EINVAL for n above
+   * MAX_NR_RESERVED_IOAPIC_PINS, EEXIST with an irqchip or a vCPU already
+   * there.
+   */
+  enableCap(cap: number, options: KvmEnableCapArgs = {}): void {
+    const c = u32(cap, 'cap');
+    if (u32(options.flags ?? 0, 'flags') !== 0) fail('EINVAL', `kvm_enable_cap flags must be 0, got ${String(options.flags)}`);
+    const raw: unknown = options.args ?? [];
+    if (!Array.isArray(raw) || raw.length > 4) fail('EINVAL', 'kvm_enable_cap args holds at most four values');
+    const args = raw as readonly unknown[];
+    if (c !== KVM_CAP.SPLIT_IRQCHIP) fail('EINVAL', `capability ${c} cannot be enabled on this VM (only KVM_CAP_SPLIT_IRQCHIP, ${KVM_CAP.SPLIT_IRQCHIP})`);
+    const first = typeof args[0] === 'bigint' ? Number(args[0]) : args[0];
+    const pins = checkSplitIrqchip([first], this.chip !== undefined, this.vcpus.size);
+    this.chip = new X86Irqchip(this.host.clock, () => undefined, { split: { onEoi: (vector, sender) => this.splitEoi(vector, sender) } });
+    this.reservedIoapicPins = pins;
+    this.routing.set([]); // kvm_setup_empty_irq_routing
+  }
+
+  /** kvm_ioapic_send_eoi with the split irqchip: a vector the userspace IOAPIC handles makes that vCPU exit (KVM_REQ_IOAPIC_EOI_EXIT). */
+  private splitEoi(vector: number, sender: EoiSender): void {
+    const vcpu = sender === undefined ? undefined : this.vcpuOfApic.get(sender);
+    if (!vcpu?.apic || !ioapicHandlesVector(this.routing.list(), this.reservedIoapicPins, vcpu.apic, vector)) return;
+    vcpu.arch.pendingIoapicEoi = vector;
+    vcpu.requestEvent = true;
+  }
+
+  /**
+   * KVM_GET_IRQCHIP (api.rst 4.26): the state of the PIC master (chip_id 0),
+   * PIC slave (1) or IOAPIC (2). ENXIO without the full in-kernel irqchip
+   * (none, or split); EINVAL for another chip_id.
+   */
+  getIrqchipState(chipId: number): KvmIrqchip {
+    const chip = this.kernelIrqchip('KVM_GET_IRQCHIP');
+    const id = irqchipId(chipId);
+    if (id === KVM_IRQCHIP.IOAPIC) return { chip_id: id, ioapic: getIoapicState(chip.ioapic) };
+    return { chip_id: id, pic: getPicState(chip.pic, id) };
+  }
+
+  /**
+   * KVM_SET_IRQCHIP (api.rst 4.27): loads one chip's state (checked whole
+   * first, EINVAL naming the bad field). ENXIO without the full in-kernel
+   * irqchip; EINVAL for another chip_id.
+   */
+  setIrqchipState(state: KvmIrqchip): void {
+    if (typeof (state as unknown) !== 'object' || (state as unknown) === null) fail('EFAULT', 'KVM_SET_IRQCHIP needs a struct kvm_irqchip');
+    const chip = this.kernelIrqchip('KVM_SET_IRQCHIP');
+    const id = irqchipId(state.chip_id);
+    if (state.chip_id === KVM_IRQCHIP.IOAPIC) setIoapicState(chip.ioapic, state.ioapic);
+    else if (id !== KVM_IRQCHIP.IOAPIC && 'pic' in state) setPicState(chip.pic, id, state.pic);
+    else fail('EINVAL', `chip_id ${hex(id)} needs its ${id === KVM_IRQCHIP.IOAPIC ? 'ioapic' : 'pic'} state`);
+  }
+
+  private kernelIrqchip(ioctl: string): X86Irqchip & { pic: NonNullable<X86Irqchip['pic']>; ioapic: NonNullable<X86Irqchip['ioapic']> } {
+    const chip = this.chip;
+    if (!chip?.pic || !chip.ioapic) fail('ENXIO', `${ioctl} needs the in-kernel PIC and IOAPIC (KVM_CREATE_IRQCHIP)${chip ? '; this VM has the split irqchip' : ''}`);
+    return chip as X86Irqchip & { pic: NonNullable<X86Irqchip['pic']>; ioapic: NonNullable<X86Irqchip['ioapic']> };
   }
 
   /** KVM_CHECK_EXTENSION on the VM (KVM_CAP_CHECK_EXTENSION_VM): the same answers as the system object. */
@@ -65,6 +168,11 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
   /** The vCPUs by id. */
   vcpu(id: number): X86Vcpu | undefined {
     return this.vcpus.get(id);
+  }
+
+  /** The ids of the vCPUs, in creation order. */
+  vcpuIds(): number[] {
+    return [...this.vcpus.keys()];
   }
 
   /** Allocates kernel memory (VMXON regions, VMCSs). */
@@ -78,7 +186,7 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
    * exists, EINVAL once a vCPU exists.
    */
   createIrqchip(): void {
-    if (this.chip) fail('EEXIST', 'the in-kernel irqchip already exists');
+    if (this.chip) fail('EEXIST', `the in-kernel irqchip already exists${this.chip.split ? ' (split)' : ''}`);
     if (this.vcpus.size > 0) fail('EINVAL', 'KVM_CREATE_IRQCHIP must come before KVM_CREATE_VCPU');
     this.chip = new X86Irqchip(this.host.clock, (chip, pin) => {
       for (const gsi of this.routing.gsisOf(chip, pin)) this.irqfds.acked(gsi);
@@ -97,6 +205,7 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
     if (this.vcpus.has(n)) fail('EEXIST', `vcpu ${n} already exists`);
     const vcpu = new X86Vcpu(this, n);
     this.vcpus.set(n, vcpu);
+    if (vcpu.apic) this.vcpuOfApic.set(vcpu.apic, vcpu);
     return vcpu;
   }
 
@@ -105,6 +214,21 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
     const a = u64(addr, 'tss addr');
     if (a > 0xffff_ffff - 3 * 4096 + 1) fail('EINVAL', `tss addr 0x${a.toString(16)} leaves no room for its three pages below 4 GiB`);
     this.tssAddr = a;
+  }
+
+  /**
+   * KVM_SET_IDENTITY_MAP_ADDR (api.rst 4.63): the page of real-mode identity
+   * tables (vmx.c), recorded; EINVAL once a vCPU exists.
+   */
+  setIdentityMapAddr(addr: number | bigint): void {
+    const a = u64(addr, 'identity map addr');
+    if (this.vcpus.size > 0) fail('EINVAL', 'KVM_SET_IDENTITY_MAP_ADDR must come before KVM_CREATE_VCPU');
+    this.identityMapAddr = a;
+  }
+
+  /** The address of KVM_SET_IDENTITY_MAP_ADDR, or -1. */
+  get identityMapAddress(): number {
+    return this.identityMapAddr;
   }
 
   /** The address of KVM_SET_TSS_ADDR, or -1. */
@@ -120,14 +244,19 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
     return this.chip ? this.chip.set(chip, pin, level, sourceId) : DELIVERY_STATUS.BLOCKED;
   }
 
-  /** kvm_set_msi: the MSI to the local APICs it names (address_hi is ignored without KVM_CAP_X2APIC_API). */
+  /**
+   * kvm_set_msi: the MSI to the local APICs it names (address_hi is ignored
+   * without KVM_CAP_X2APIC_API). kvm_set_msi_irq always asserts (level 1):
+   * a level-triggered MSI is an assert whatever data bit 14 says.
+   */
   setMsi(addressLo: number, _addressHi: number, data: number): DeliveryStatus {
     if (!this.chip) return DELIVERY_STATUS.BLOCKED;
-    return this.chip.bus.deliverMsi(addressLo, data);
+    return this.chip.bus.deliverMsi(addressLo, (data & MSI_DATA_TRIGGER_LEVEL) !== 0 ? (data | MSI_DATA_LEVEL_ASSERT) >>> 0 : data);
   }
 
-  protected irqfdAllowed(): boolean {
-    return this.chip !== undefined;
+  /** kvm_arch_irqfd_allowed: irqfds need an in-kernel irqchip, resampling ones the full one. */
+  protected irqfdAllowed(resample: boolean): boolean {
+    return resample ? this.chip !== undefined && !this.chip.split : this.chip !== undefined;
   }
 
   protected memslotsChanged(_change: MemoryRegionChange, old: Memslot | undefined, slot: Memslot | undefined): void {

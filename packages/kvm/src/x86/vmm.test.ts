@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { APIC_REG, encodeRte } from '@hvsim/lapic';
+import { APIC, encodeRte } from '@hvsim/lapic';
 import type { Op, X86Guest } from '@hvsim/cpu';
 import { KVM_EXIT, KVM_MP_STATE } from '../generic/constants.js';
 import { EventFd } from '../generic/eventfd.js';
@@ -13,10 +13,10 @@ describe('a kvmtool-style VMM through the KVM API (emulated mode, EPT)', () => {
     let ticks = 0;
     function* code(g: X86Guest): Routine {
       for (const c of 'hi') yield g.out(GUEST.SERIAL, c.charCodeAt(0));
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_SVR, 0x1ff);
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_LVT_TIMER, (1 << 17) | 0x30); // periodic, vector 0x30
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
+      yield g.st32(GUEST.APIC + APIC.SVR, 0x1ff);
+      yield g.st32(GUEST.APIC + APIC.TIMER_DIVIDE_CONFIG, 0xb);
+      yield g.st32(GUEST.APIC + APIC.LVT_TIMER, (1 << 17) | 0x30); // periodic, vector 0x30
+      yield g.st32(GUEST.APIC + APIC.TIMER_INITIAL_COUNT, 1000);
       while (ticks < 3) {
         yield g.sti(); // STI; HLT: the shadow makes it atomic
         yield g.hlt();
@@ -28,7 +28,7 @@ describe('a kvmtool-style VMM through the KVM API (emulated mode, EPT)', () => {
     const m = tinyVmm({ code });
     m.vm.program.define(HANDLER, function* timer(g: X86Guest): Routine {
       ticks++;
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_EOI, 0); // xAPIC EOI: an MMIO exit to the in-kernel LAPIC
+      yield g.st32(GUEST.APIC + APIC.EOI, 0); // xAPIC EOI: an MMIO exit to the in-kernel LAPIC
       yield g.iret();
     });
     m.setGate(0x30, HANDLER);
@@ -50,18 +50,18 @@ describe('a kvmtool-style VMM through the KVM API (emulated mode, EPT)', () => {
   it('takes a timer interrupt while the guest computes: one external-interrupt exit (the kick) to deliver, one exit for the EOI', () => {
     let ticks = 0;
     function* code(g: X86Guest): Routine {
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_SVR, 0x1ff);
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
+      yield g.st32(GUEST.APIC + APIC.SVR, 0x1ff);
+      yield g.st32(GUEST.APIC + APIC.TIMER_DIVIDE_CONFIG, 0xb);
       yield g.sti();
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_LVT_TIMER, 0x30); // one-shot
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_TIMER_INITIAL_COUNT, 100);
+      yield g.st32(GUEST.APIC + APIC.LVT_TIMER, 0x30); // one-shot
+      yield g.st32(GUEST.APIC + APIC.TIMER_INITIAL_COUNT, 100);
       while (ticks === 0) yield g.compute(50);
       yield g.out(GUEST.POWER, 0);
     }
     const m = tinyVmm({ code });
     m.vm.program.define(HANDLER, function* timer(g: X86Guest): Routine {
       ticks++;
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_EOI, 0);
+      yield g.st32(GUEST.APIC + APIC.EOI, 0);
       yield g.iret();
     });
     m.setGate(0x30, HANDLER);
@@ -77,7 +77,7 @@ describe('a kvmtool-style VMM through the KVM API (emulated mode, EPT)', () => {
     function* code(g: X86Guest): Routine {
       yield g.out(0x21, 0xff); // mask the 8259s, as an OS using the IOAPIC does (in-kernel PIC: no exit to userspace)
       yield g.out(0xa1, 0xff);
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_SVR, 0x1ff);
+      yield g.st32(GUEST.APIC + APIC.SVR, 0x1ff);
       // IOAPIC pin 4 -> vector 0x41, edge, APIC 0 (IOREGSEL / IOWIN).
       const [low, high] = encodeRte({ vector: 0x41, destination: 0 });
       yield g.st32(GUEST.IOAPIC, 0x10 + 2 * 4 + 1);
@@ -94,7 +94,7 @@ describe('a kvmtool-style VMM through the KVM API (emulated mode, EPT)', () => {
     const m = tinyVmm({ code });
     m.vm.program.define(HANDLER, function* isr(g: X86Guest): Routine {
       got++;
-      yield g.st32(GUEST.APIC + APIC_REG.APIC_EOI, 0);
+      yield g.st32(GUEST.APIC + APIC.EOI, 0);
       yield g.iret();
     });
     m.setGate(0x41, HANDLER);

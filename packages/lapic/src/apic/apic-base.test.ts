@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@hvsim/core';
 import { LocalApic } from './local-apic.js';
-import { APIC_REG } from './regs.js';
+import { APIC } from './regs.js';
 import { expectGp, makeApic, rd, toX2apic, wr } from '../test-support/helpers.js';
 
 const DISABLED = 0xfee00000n;
@@ -73,30 +73,30 @@ describe('IA32_APIC_BASE state machine (SDM 3A 11.12.5, Figure 11-27; kvm-unit-t
     apic.writeMsr(0x1b, 0xfed40800n);
     expect(apic.baseAddress).toBe(0xfed40000);
     expect(seen).toBe(0xfed40000);
-    expect(rd(apic, APIC_REG.APIC_VERSION) & 0xff).toBe(0x15);
+    expect(rd(apic, APIC.VERSION) & 0xff).toBe(0x15);
   });
 
   it('disabling resets the registers except the ID; re-enabling gives xAPIC with reset values (SDM 3A 11.12.5.1; test_apic_disable)', () => {
     const { apic } = makeApic({ id: 1, xapicIdWritable: true });
-    wr(apic, APIC_REG.APIC_ID, 0x0900_0000);
-    wr(apic, APIC_REG.APIC_TPR, 0x30);
+    wr(apic, APIC.ID, 0x0900_0000);
+    wr(apic, APIC.TPR, 0x30);
     apic.acceptInterrupt({ vector: 0x40, trigger: 'edge' });
     apic.writeMsr(0x1b, DISABLED);
     expect(apic.decodesMmio).toBe(false);
-    expect(rd(apic, APIC_REG.APIC_TPR)).toBe(0xffff_ffff); // not decoded
+    expect(rd(apic, APIC.TPR)).toBe(0xffff_ffff); // not decoded
     apic.acceptInterrupt({ vector: 0x41, trigger: 'edge' }); // a disabled APIC takes nothing
     apic.writeMsr(0x1b, XAPIC);
-    expect(rd(apic, APIC_REG.APIC_ID)).toBe(0x0900_0000);
-    expect(rd(apic, APIC_REG.APIC_TPR)).toBe(0);
-    expect(rd(apic, APIC_REG.APIC_SVR)).toBe(0xff);
+    expect(rd(apic, APIC.ID)).toBe(0x0900_0000);
+    expect(rd(apic, APIC.TPR)).toBe(0);
+    expect(rd(apic, APIC.SVR)).toBe(0xff);
     expect(apic.isRequested(0x40)).toBe(false);
     expect(apic.isRequested(0x41)).toBe(false);
   });
 
   it('xAPIC -> x2APIC keeps register state and re-initialises the LDR', () => {
     const apic = inMode('xapic');
-    wr(apic, APIC_REG.APIC_LDR, 0x0100_0000);
-    wr(apic, APIC_REG.APIC_TPR, 0x30);
+    wr(apic, APIC.LDR, 0x0100_0000);
+    wr(apic, APIC.TPR, 0x30);
     toX2apic(apic);
     expect(apic.readMsr(0x808)).toBe(0x30n);
     expect(apic.readMsr(0x80d)).toBe(0x2n); // id 1 -> cluster 0, bit 1
@@ -108,16 +108,16 @@ describe('IA32_APIC_BASE state machine (SDM 3A 11.12.5, Figure 11-27; kvm-unit-t
     expect(apic.apicId).toBe(0x42);
     apic.writeMsr(0x1b, DISABLED);
     apic.writeMsr(0x1b, XAPIC);
-    expect(rd(apic, APIC_REG.APIC_ID)).toBe(0x4200_0000);
+    expect(rd(apic, APIC.ID)).toBe(0x4200_0000);
   });
 
   it('power-up reset returns to xAPIC mode and the configured ID', () => {
     const { apic } = makeApic({ id: 0x42, xapicIdWritable: true });
-    wr(apic, APIC_REG.APIC_ID, 0x0500_0000);
+    wr(apic, APIC.ID, 0x0500_0000);
     toX2apic(apic);
     apic.reset();
     expect(apic.mode).toBe('xapic');
-    expect(rd(apic, APIC_REG.APIC_ID)).toBe(0x4200_0000);
+    expect(rd(apic, APIC.ID)).toBe(0x4200_0000);
     expect(apic.readMsr(0x1b)).toBe(XAPIC);
   });
 });

@@ -43,6 +43,9 @@ const DELIVERED = DELIVERY_STATUS.DELIVERED;
 const COALESCED = DELIVERY_STATUS.COALESCED;
 const BLOCKED = DELIVERY_STATUS.BLOCKED;
 const DROPPED = DELIVERY_STATUS.DROPPED;
+// Module-local copies of imported constants for the accept path (no binding load per interrupt).
+const FIXED = DELIVERY_MODE.FIXED;
+const LOWEST_PRIORITY = DELIVERY_MODE.LOWEST_PRIORITY;
 
 /**
  * Takes a fixed interrupt instead of the IRR (a posted-interrupt descriptor
@@ -210,12 +213,11 @@ export class ApicCore {
   acknowledge(): number {
     const v = this.deliverableVector();
     if (v < 0) return this.svr & 0xff;
-    this.irr.clear(v);
+    this.irr.clearSet(v);
     this.isr.set(v);
     this.ppr = computePpr(this.tpr, v);
-    const flow = this.irrFlows[v]!;
-    this.isrFlows[v] = flow;
-    if (this.tracer !== undefined) this.trace('interrupt.acknowledged', v, flow);
+    // Flows only feed trace events: without a tracer (fixed at construction) they are not kept.
+    if (this.tracer !== undefined) this.traceAcknowledged(v);
     return v;
   }
 
@@ -226,7 +228,10 @@ export class ApicCore {
     if (v < 0) return;
     const next = isr.findHighest();
     this.ppr = computePpr(this.tpr, next < 0 ? 0 : next);
-    this.eoiEffects(v);
+    // eoiEffects, written out: the xAPIC/x2APIC EOI write is every handler's last step.
+    if (this.tracer !== undefined) this.traceEoi(v);
+    if (this.tmr.test(v)) this.levelEoi(v);
+    if (this.notify !== undefined) this.notifyIfDeliverable();
   }
 
   /**
@@ -236,17 +241,40 @@ export class ApicCore {
    * notification if something became deliverable.
    */
   eoiEffects(v: number): void {
-    const flow = this.isrFlows[v]!;
-    this.isrFlows[v] = 0;
-    if (this.tracer !== undefined) this.trace('interrupt.eoi', v, flow);
+    if (this.tracer !== undefined) this.traceEoi(v);
     if (this.tmr.test(v)) this.levelEoi(v);
-    if (this.notify !== undefined && this.deliverableVector() >= 0) this.notify();
+    if (this.notify !== undefined) this.notifyIfDeliverable();
+  }
+
+  /** Calls the notifier when an interrupt is deliverable (out of line: the EOI path stays small). */
+  private notifyIfDeliverable(): void {
+    if (this.deliverableVector() >= 0) this.notify?.();
   }
 
   /** A level-triggered vector's EOI: the LINT remote IRR, and the broadcast to the IOAPICs unless suppressed (SDM 3A 11.8.5). */
   private levelEoi(v: number): void {
     this.lintEoi(v);
     if ((this.svr & SVR_SUPPRESS_EOI_BROADCAST) === 0) this.port?.broadcastEoi(v, this.owner);
+  }
+
+  /** The acknowledge's flow bookkeeping and trace event (only with a tracer: flows feed nothing else). */
+  private traceAcknowledged(v: number): void {
+    const flow = this.irrFlows[v]!;
+    this.isrFlows[v] = flow;
+    this.trace('interrupt.acknowledged', v, flow);
+  }
+
+  /** A newly requested vector's flow and trace event (only with a tracer). */
+  private traceDelivered(vector: number, flow: number): void {
+    this.irrFlows[vector] = flow;
+    this.trace('interrupt.delivered', vector, flow);
+  }
+
+  /** The EOI's flow bookkeeping and trace event (only with a tracer). */
+  private traceEoi(v: number): void {
+    const flow = this.isrFlows[v]!;
+    this.isrFlows[v] = 0;
+    this.trace('interrupt.eoi', v, flow);
   }
 
   /** Emits a trace event about `vector` (out of line: keeps the hot paths small enough for the JIT to inline). */
@@ -273,7 +301,7 @@ export class ApicCore {
    */
   accept(vector: number, deliveryMode: number, levelTriggered: boolean, level: boolean, flow = 0): DeliveryStatus {
     if (this.mode === 'disabled') return this.refused(vector, 'apic-disabled', flow, BLOCKED);
-    if (deliveryMode === DELIVERY_MODE.FIXED || deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) return this.acceptFixed(vector, levelTriggered, level, flow, true);
+    if (deliveryMode === FIXED || deliveryMode === LOWEST_PRIORITY) return this.acceptFixed(vector, levelTriggered, level, flow, true);
     return this.acceptOther(vector, deliveryMode, levelTriggered, level, flow);
   }
 
@@ -326,8 +354,7 @@ export class ApicCore {
       if (this.tracer !== undefined) this.trace('interrupt.coalesced', vector, flow);
       return COALESCED;
     }
-    this.irrFlows[vector] = flow;
-    if (this.tracer !== undefined) this.trace('interrupt.delivered', vector, flow);
+    if (this.tracer !== undefined) this.traceDelivered(vector, flow);
     if (this.notify !== undefined && (vector & 0xf0) > (this.ppr & 0xf0)) this.notify();
     return DELIVERED;
   }

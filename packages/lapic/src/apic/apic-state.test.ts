@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Clock, SnapshotError } from '@hvsim/core';
 import { ApicBus } from '../bus/apic-bus.js';
 import { LocalApic } from './local-apic.js';
-import { APIC_REG } from './regs.js';
+import { APIC } from './regs.js';
 import { makeApic, numRuns, rd, seed, toX2apic, wr } from '../test-support/helpers.js';
 
 const opts = { tscFrequencyHz: 1_000_000_000, timerFrequencyHz: 1_000_000_000 };
@@ -37,15 +37,15 @@ function run(apic: LocalApic, clock: Clock, ops: readonly Op[], log: number[]): 
         log.push(apic.acknowledge());
         break;
       case 'eoi':
-        wr(apic, APIC_REG.APIC_EOI, 0);
+        wr(apic, APIC.EOI, 0);
         break;
       case 'tpr':
-        wr(apic, APIC_REG.APIC_TPR, o.v);
+        wr(apic, APIC.TPR, o.v);
         break;
       case 'timer':
-        wr(apic, APIC_REG.APIC_LVT_TIMER, (o.periodic ? 1 << 17 : 0) | 0xec);
-        wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0x1);
-        wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, o.count);
+        wr(apic, APIC.LVT_TIMER, (o.periodic ? 1 << 17 : 0) | 0xec);
+        wr(apic, APIC.TIMER_DIVIDE_CONFIG, 0x1);
+        wr(apic, APIC.TIMER_INITIAL_COUNT, o.count);
         break;
       case 'advance':
         clock.advance(o.n);
@@ -54,7 +54,7 @@ function run(apic: LocalApic, clock: Clock, ops: readonly Op[], log: number[]): 
         apic.acceptInterrupt({ vector: 2, deliveryMode: 4, trigger: 'edge' });
         break;
     }
-    log.push(rd(apic, APIC_REG.APIC_PPR), rd(apic, APIC_REG.APIC_TIMER_CURRENT_COUNT), apic.pendingSignals);
+    log.push(rd(apic, APIC.PPR), rd(apic, APIC.TIMER_CURRENT_COUNT), apic.pendingSignals);
   }
 }
 
@@ -121,7 +121,7 @@ describe('save / restore (snapshot contract)', () => {
     const { apic } = makeApic({ id: 1 });
     bus.attach(apic);
     const { apic: src } = makeApic({ id: 1, xapicIdWritable: true });
-    wr(src, APIC_REG.APIC_ID, 0x0900_0000);
+    wr(src, APIC.ID, 0x0900_0000);
     apic.restoreState(src.saveState());
     expect(bus.apicById(9)).toBe(apic);
   });
@@ -143,7 +143,7 @@ describe('atomic restore and CR8 (issue 12 bugs 7 and 10)', () => {
     src.writeMsr(0x808, 0x20n);
     const good = src.saveState();
     const { apic } = makeApic();
-    wr(apic, APIC_REG.APIC_TPR, 0x30);
+    wr(apic, APIC.TPR, 0x30);
     apic.acceptInterrupt({ vector: 0x40, trigger: 'edge' });
     const before = JSON.stringify(apic.saveState());
     const bad = (patch: (s: Record<string, unknown>) => void): unknown => {

@@ -82,7 +82,10 @@ export function restoreApicState(c: ApicCore, state: unknown): void {
   const r = readState(state, 'hvsim.lapic', 1);
   const id = r.u32('id');
   if (id !== c.config.x2apicId) throw new SnapshotError('shape', `hvsim.lapic.id is ${id} but this APIC's id is ${c.config.x2apicId}`);
-  const mode = r.oneOf('mode', ['disabled', 'xapic', 'x2apic'] as const);
+  // The table's own literal, not the state's string: the hot paths compare the mode with literals (a pointer test for internalized strings).
+  const modes = ['disabled', 'xapic', 'x2apic'] as const;
+  const parsedMode = r.oneOf('mode', modes);
+  const mode = modes[modes.indexOf(parsedMode)]!;
   if (mode === 'x2apic' && !c.config.x2apicSupported) throw new SnapshotError('shape', 'hvsim.lapic.mode is x2apic but this APIC has no x2APIC support');
   const base = r.address('base');
   if (base % 4096 !== 0 || base >= 2 ** c.config.maxPhysAddrBits) throw new SnapshotError('shape', `hvsim.lapic.base ${describeValue(base)} is not a page address below MAXPHYADDR`);

@@ -5,7 +5,7 @@ import { emptyMessage } from '../bus/apic-message.js';
 import { encodeMsi } from '../msi/msi.js';
 import { IoApic } from '../ioapic/io-apic.js';
 import { LocalApic } from './local-apic.js';
-import { APIC_REG } from './regs.js';
+import { APIC } from './regs.js';
 import { makeApic, wr } from '../test-support/helpers.js';
 
 const { DELIVERED, COALESCED, BLOCKED, DROPPED } = DELIVERY_STATUS;
@@ -23,7 +23,7 @@ describe('LocalApic.acceptInterrupt delivery status (SDM 3A 11.8.3-11.8.4; KVM _
   it('blocked when the APIC is software- or globally disabled (SDM 3A 11.4.7.2, 11.4.3)', () => {
     const { apic } = makeApic({}, false);
     expect(apic.acceptInterrupt({ vector: 0x40, trigger: 'edge' })).toBe(BLOCKED);
-    wr(apic, APIC_REG.APIC_SVR, 0x1ff);
+    wr(apic, APIC.SVR, 0x1ff);
     apic.writeMsr(0x1b, apic.apicBase & ~0x800n);
     expect(apic.acceptInterrupt({ vector: 0x40, trigger: 'edge' })).toBe(BLOCKED);
     expect(apic.acceptInterrupt({ vector: 0, deliveryMode: DELIVERY_MODE.NMI, trigger: 'edge' })).toBe(BLOCKED);
@@ -66,7 +66,7 @@ function bus4(): { bus: ApicBus; apics: LocalApic[] } {
   const bus = new ApicBus();
   const apics = [0, 1, 2, 3].map((id) => {
     const { apic } = makeApic({ id, clock });
-    wr(apic, APIC_REG.APIC_LDR, (1 << (24 + id)) >>> 0);
+    wr(apic, APIC.LDR, (1 << (24 + id)) >>> 0);
     bus.attach(apic);
     return apic;
   });
@@ -101,12 +101,12 @@ describe('ApicBus delivery status of a whole message (KVM kvm_irq_delivery_to_ap
 
   it('every destination refusing it (software-disabled) is blocked; coalesced wins over blocked', () => {
     const { bus, apics } = bus4();
-    wr(apics[0]!, APIC_REG.APIC_SVR, 0xff);
-    wr(apics[1]!, APIC_REG.APIC_SVR, 0xff);
+    wr(apics[0]!, APIC.SVR, 0xff);
+    wr(apics[1]!, APIC.SVR, 0xff);
     const a = msi(0x03, 0x63, true);
     expect(bus.deliverMsi(a.address, a.data)).toBe(BLOCKED);
     expect(bus.lastAcceptedCount).toBe(0);
-    wr(apics[1]!, APIC_REG.APIC_SVR, 0x1ff);
+    wr(apics[1]!, APIC.SVR, 0x1ff);
     apics[1]!.acceptInterrupt({ vector: 0x63, trigger: 'edge' });
     expect(bus.deliverMsi(a.address, a.data)).toBe(COALESCED);
     expect(bus.lastAcceptedCount).toBe(1);
@@ -122,7 +122,7 @@ describe('ApicBus delivery status of a whole message (KVM kvm_irq_delivery_to_ap
 
   it('lowest priority with no enabled candidate: blocked', () => {
     const { bus, apics } = bus4();
-    for (const a of apics) wr(a, APIC_REG.APIC_SVR, 0xff);
+    for (const a of apics) wr(a, APIC.SVR, 0xff);
     const m = emptyMessage();
     m.destination = 0x0f;
     m.logical = true;
@@ -133,8 +133,8 @@ describe('ApicBus delivery status of a whole message (KVM kvm_irq_delivery_to_ap
 
   it('an unconnected APIC delivers only to itself and reports the status', () => {
     const { apic } = makeApic({ id: 0 });
-    wr(apic, APIC_REG.APIC_ICR_HIGH, 0);
-    wr(apic, APIC_REG.APIC_ICR_LOW, 0x70); // fixed, physical, to itself
+    wr(apic, APIC.ICR_HIGH, 0);
+    wr(apic, APIC.ICR_LOW, 0x70); // fixed, physical, to itself
     expect(apic.isRequested(0x70)).toBe(true);
   });
 });
@@ -146,7 +146,7 @@ describe('flow identifiers in trace events (core InterruptMessage.flow)', () => 
     apic.acceptInterrupt({ vector: 0x50, trigger: 'edge', flow: 7 });
     apic.acceptInterrupt({ vector: 0x50, trigger: 'edge', flow: 8 });
     apic.acknowledge();
-    apic.mmioWrite(APIC_REG.APIC_EOI, 4, 0);
+    apic.mmioWrite(APIC.EOI, 4, 0);
     const events = tracer.events().filter((e) => 'vector' in e && e.vector === 0x50);
     expect(events.map((e) => [e.kind, e.flow, e.cpu, e.source])).toEqual([
       ['interrupt.delivered', 7, 3, 'lapic'],
@@ -169,7 +169,7 @@ describe('flow identifiers in trace events (core InterruptMessage.flow)', () => 
     io.writeIndirect(0x10, 0x8000 | 0x52); // level, physical, APIC 0
     io.setIrq(0, true, 22);
     expect(apic.acknowledge()).toBe(0x52);
-    apic.mmioWrite(APIC_REG.APIC_EOI, 4, 0);
+    apic.mmioWrite(APIC.EOI, 4, 0);
     const byFlow = (f: number) => tracer.events().filter((e) => e.flow === f).map((e) => `${e.source}:${e.kind}`);
     expect(byFlow(21)).toEqual(['apic-bus:msi', 'lapic:interrupt.delivered']);
     // The pin is still asserted after the EOI: the IOAPIC sends it again, same flow (82093AA 3.2.4).

@@ -5,7 +5,7 @@ import { IoApic } from '../ioapic/io-apic.js';
 import { encodeMsi } from '../msi/msi.js';
 import { PostedInterruptDescriptor } from '../posted/posted-interrupt-descriptor.js';
 import { LocalApic } from './local-apic.js';
-import { APIC_REG } from './regs.js';
+import { APIC } from './regs.js';
 import { makeApic, rd, toX2apic, wr } from '../test-support/helpers.js';
 
 /** A vCPU's LocalApic in APICv mode: fixed interrupts are posted into a descriptor (KVM vmx_deliver_interrupt). */
@@ -46,11 +46,11 @@ describe('fixed-interrupt sink (host-seams G1a; KVM vmx_deliver_interrupt)', () 
 
   it('catches the LVT timer, the ICR self shorthand and the x2APIC SELF IPI (SDM 3A 11.5.4, 11.6.1, 11.12.11)', () => {
     const { apic, clock, taken } = apicvRig();
-    wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb); // divide by 1
-    wr(apic, APIC_REG.APIC_LVT_TIMER, 0x50);
-    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 10);
+    wr(apic, APIC.TIMER_DIVIDE_CONFIG, 0xb); // divide by 1
+    wr(apic, APIC.LVT_TIMER, 0x50);
+    wr(apic, APIC.TIMER_INITIAL_COUNT, 10);
     clock.advance(10 * 100);
-    wr(apic, APIC_REG.APIC_ICR_LOW, (1 << 18) | 0x51); // self shorthand
+    wr(apic, APIC.ICR_LOW, (1 << 18) | 0x51); // self shorthand
     toX2apic(apic);
     apic.writeMsr(0x83f, 0x52n);
     expect(taken).toEqual([0x50, 0x51, 0x52]);
@@ -127,32 +127,32 @@ describe('eoiVector (host-seams G1b; KVM kvm_apic_set_eoi_accelerated)', () => {
     io.writeIndirect(0x10, 0x8000 | 0x71);
     io.setIrq(0, true);
     io.setIrq(0, false);
-    wr(apic, APIC_REG.APIC_SVR, 0x11ff); // suppress EOI broadcast
+    wr(apic, APIC.SVR, 0x11ff); // suppress EOI broadcast
     apic.eoiVector(0x71);
     expect(io.remoteIrr(0)).toBe(true);
-    wr(apic, APIC_REG.APIC_SVR, 0x1ff);
+    wr(apic, APIC.SVR, 0x1ff);
     apic.eoiVector(0x71);
     expect(io.remoteIrr(0)).toBe(false);
   });
 
   it('level LINT0 vector: clears the LVT remote IRR (SDM 3A 11.5.1)', () => {
     const { apic } = makeApic();
-    wr(apic, APIC_REG.APIC_LVT_LINT0, 0x8000 | 0x72); // fixed, level
+    wr(apic, APIC.LVT_LINT0, 0x8000 | 0x72); // fixed, level
     apic.setLint(0, true);
-    expect(rd(apic, APIC_REG.APIC_LVT_LINT0) & (1 << 14)).not.toBe(0);
+    expect(rd(apic, APIC.LVT_LINT0) & (1 << 14)).not.toBe(0);
     apic.setLint(0, false);
     apic.eoiVector(0x72);
-    expect(rd(apic, APIC_REG.APIC_LVT_LINT0) & (1 << 14)).toBe(0);
+    expect(rd(apic, APIC.LVT_LINT0) & (1 << 14)).toBe(0);
   });
 });
 
 describe('IRR/ISR/TPR exchange with a virtual-APIC page (host-seams G1c)', () => {
   it('copies out and loads back without touching the timer', () => {
     const { apic, clock } = makeApic();
-    wr(apic, APIC_REG.APIC_LVT_TIMER, 0x20000 | 0x30); // periodic
-    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
+    wr(apic, APIC.LVT_TIMER, 0x20000 | 0x30); // periodic
+    wr(apic, APIC.TIMER_INITIAL_COUNT, 1000);
     clock.advance(3000);
-    const count = rd(apic, APIC_REG.APIC_TIMER_CURRENT_COUNT);
+    const count = rd(apic, APIC.TIMER_CURRENT_COUNT);
     apic.acceptInterrupt({ vector: 0x80, trigger: 'level' });
     apic.acceptInterrupt({ vector: 0x90, trigger: 'edge' });
     apic.acknowledge();
@@ -175,7 +175,7 @@ describe('IRR/ISR/TPR exchange with a virtual-APIC page (host-seams G1c)', () =>
     expect(apic.ppr).toBe(0x90);
     expect(apic.tpr).toBe(0x20);
     expect(apic.highestDeliverableVector()).toBe(0xa0);
-    expect(rd(apic, APIC_REG.APIC_TIMER_CURRENT_COUNT)).toBe(count);
+    expect(rd(apic, APIC.TIMER_CURRENT_COUNT)).toBe(count);
     expect(() => apic.loadIrr(new Uint32Array(4))).toThrow('loadIrr needs a Uint32Array of 8 words');
     expect(() => apic.loadTpr(256)).toThrow('TPR must be an integer in [0, 255]');
   });
@@ -203,23 +203,23 @@ describe('ICR level and trigger (SDM 3A 11.6.1 vs KVM kvm_apic_send_ipi)', () =>
 
   it('default (SDM): a level-triggered fixed IPI arrives edge-triggered, an INIT de-assert is an INIT', () => {
     const [a, b] = pair(false);
-    wr(a!, APIC_REG.APIC_ICR_HIGH, 1 << 24);
-    wr(a!, APIC_REG.APIC_ICR_LOW, 0xc000 | 0x80); // level, assert
+    wr(a!, APIC.ICR_HIGH, 1 << 24);
+    wr(a!, APIC.ICR_LOW, 0xc000 | 0x80); // level, assert
     expect([b!.isRequested(0x80), b!.isLevelTriggered(0x80)]).toEqual([true, false]);
-    wr(a!, APIC_REG.APIC_ICR_LOW, 0x8000 | 0x500); // INIT level de-assert
+    wr(a!, APIC.ICR_LOW, 0x8000 | 0x500); // INIT level de-assert
     expect(b!.takeInit()).toBe(true);
   });
 
   it('icrLevelTrigger (KVM): the level bit sets TMR, a de-assert is ignored', () => {
     const [a, b] = pair(true);
-    wr(a!, APIC_REG.APIC_ICR_HIGH, 1 << 24);
-    wr(a!, APIC_REG.APIC_ICR_LOW, 0xc000 | 0x80);
+    wr(a!, APIC.ICR_HIGH, 1 << 24);
+    wr(a!, APIC.ICR_LOW, 0xc000 | 0x80);
     expect([b!.isRequested(0x80), b!.isLevelTriggered(0x80)]).toEqual([true, true]);
-    wr(a!, APIC_REG.APIC_ICR_LOW, 0x8000 | 0x81); // level, de-assert: nothing for a fixed interrupt
+    wr(a!, APIC.ICR_LOW, 0x8000 | 0x81); // level, de-assert: nothing for a fixed interrupt
     expect(b!.isRequested(0x81)).toBe(false);
-    wr(a!, APIC_REG.APIC_ICR_LOW, 0x8000 | 0x500); // INIT level de-assert
+    wr(a!, APIC.ICR_LOW, 0x8000 | 0x500); // INIT level de-assert
     expect(b!.takeInit()).toBe(false);
-    wr(a!, APIC_REG.APIC_ICR_LOW, (1 << 18) | 0xc000 | 0x82); // self, level
+    wr(a!, APIC.ICR_LOW, (1 << 18) | 0xc000 | 0x82); // self, level
     expect(a!.isLevelTriggered(0x82)).toBe(true);
   });
 });

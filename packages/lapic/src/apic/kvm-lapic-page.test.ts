@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Clock, UsageError } from '@hvsim/core';
 import { KVM_LAPIC_STATE_SIZE } from './kvm-lapic-page.js';
-import { APIC_REG } from './regs.js';
+import { APIC } from './regs.js';
 import { makeApic, rd, toX2apic, wr } from '../test-support/helpers.js';
 
 const opts = { tscFrequencyHz: 1_000_000_000, timerFrequencyHz: 1_000_000_000 };
@@ -10,10 +10,10 @@ describe('KVM_GET_LAPIC / KVM_SET_LAPIC register image (Linux api.rst, struct kv
   it('exports 1 KiB with each register at its xAPIC offset, little-endian', () => {
     const clock = new Clock();
     const { apic } = makeApic({ ...opts, id: 3, clock });
-    wr(apic, APIC_REG.APIC_TPR, 0x20);
-    wr(apic, APIC_REG.APIC_LVT_TIMER, 0xec);
-    wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
+    wr(apic, APIC.TPR, 0x20);
+    wr(apic, APIC.LVT_TIMER, 0xec);
+    wr(apic, APIC.TIMER_DIVIDE_CONFIG, 0xb);
+    wr(apic, APIC.TIMER_INITIAL_COUNT, 1000);
     apic.acceptInterrupt({ vector: 0x61, trigger: 'level' });
     clock.advance(400);
     const page = apic.getKvmLapicState();
@@ -32,10 +32,10 @@ describe('KVM_GET_LAPIC / KVM_SET_LAPIC register image (Linux api.rst, struct kv
   it('import restores registers and resumes the timer from the saved TMCCT, as KVM does', () => {
     const clock = new Clock();
     const { apic } = makeApic({ ...opts, id: 3, clock });
-    wr(apic, APIC_REG.APIC_LVT_TIMER, (1 << 17) | 0xec); // periodic
-    wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
-    wr(apic, APIC_REG.APIC_LDR, 0x0400_0000);
+    wr(apic, APIC.LVT_TIMER, (1 << 17) | 0xec); // periodic
+    wr(apic, APIC.TIMER_DIVIDE_CONFIG, 0xb);
+    wr(apic, APIC.TIMER_INITIAL_COUNT, 1000);
+    wr(apic, APIC.LDR, 0x0400_0000);
     apic.acceptInterrupt({ vector: 0x61, trigger: 'edge' });
     apic.acknowledge();
     clock.advance(300);
@@ -43,24 +43,24 @@ describe('KVM_GET_LAPIC / KVM_SET_LAPIC register image (Linux api.rst, struct kv
     const clock2 = new Clock();
     const { apic: b } = makeApic({ ...opts, id: 3, clock: clock2 }, false);
     b.setKvmLapicState(page);
-    expect(rd(b, APIC_REG.APIC_LDR)).toBe(0x0400_0000);
+    expect(rd(b, APIC.LDR)).toBe(0x0400_0000);
     expect(b.isInService(0x61)).toBe(true);
-    expect(rd(b, APIC_REG.APIC_PPR)).toBe(0x60);
-    expect(rd(b, APIC_REG.APIC_TIMER_CURRENT_COUNT)).toBe(700);
+    expect(rd(b, APIC.PPR)).toBe(0x60);
+    expect(rd(b, APIC.TIMER_CURRENT_COUNT)).toBe(700);
     clock2.advance(699);
     expect(b.isRequested(0xec)).toBe(false);
     clock2.advance(1);
     expect(b.isRequested(0xec)).toBe(true);
-    expect(rd(b, APIC_REG.APIC_TIMER_CURRENT_COUNT)).toBe(1000); // periodic reload from TMICT
+    expect(rd(b, APIC.TIMER_CURRENT_COUNT)).toBe(1000); // periodic reload from TMICT
     expect(() => b.setKvmLapicState(new Uint8Array(10))).toThrow('a KVM lapic state must be a Uint8Array of 1024 bytes');
   });
 
   it('an expired one-shot timer stays expired after import', () => {
     const clock = new Clock();
     const { apic } = makeApic({ ...opts, id: 3, clock });
-    wr(apic, APIC_REG.APIC_LVT_TIMER, 0xec);
-    wr(apic, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-    wr(apic, APIC_REG.APIC_TIMER_INITIAL_COUNT, 10);
+    wr(apic, APIC.LVT_TIMER, 0xec);
+    wr(apic, APIC.TIMER_DIVIDE_CONFIG, 0xb);
+    wr(apic, APIC.TIMER_INITIAL_COUNT, 10);
     clock.advance(20);
     apic.acknowledge();
     const clock2 = new Clock();
@@ -68,7 +68,7 @@ describe('KVM_GET_LAPIC / KVM_SET_LAPIC register image (Linux api.rst, struct kv
     b.setKvmLapicState(apic.getKvmLapicState());
     clock2.advance(1000);
     expect(b.isRequested(0xec)).toBe(false);
-    expect(rd(b, APIC_REG.APIC_TIMER_INITIAL_COUNT)).toBe(10);
+    expect(rd(b, APIC.TIMER_INITIAL_COUNT)).toBe(10);
   });
 
   it('x2APIC mode: the ID field is id << 24 unless x2apicFormat; the x2APIC ID cannot change (kvm_apic_state_fixup)', () => {

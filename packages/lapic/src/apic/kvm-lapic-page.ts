@@ -13,7 +13,7 @@
 import { UsageError, describeValue } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
 import { readRegister } from './register-file.js';
-import { APIC_REG, APIC_RESET, LVT_INDEX, LVT_OFFSETS } from './regs.js';
+import { APIC, APIC_RESET, LVT_INDEX, LVT_OFFSETS } from './regs.js';
 import { ICR_LOW_WRITABLE } from './icr.js';
 import { LVT_REMOTE_IRR } from './lvt.js';
 
@@ -21,21 +21,21 @@ import { LVT_REMOTE_IRR } from './lvt.js';
 export const KVM_LAPIC_STATE_SIZE = 0x400;
 
 const EXPORTED: readonly number[] = [
-  APIC_REG.APIC_ID,
-  APIC_REG.APIC_VERSION,
-  APIC_REG.APIC_TPR,
-  APIC_REG.APIC_APR,
-  APIC_REG.APIC_PPR,
-  APIC_REG.APIC_LDR,
-  APIC_REG.APIC_DFR,
-  APIC_REG.APIC_SVR,
-  APIC_REG.APIC_ESR,
-  APIC_REG.APIC_ICR_LOW,
-  APIC_REG.APIC_ICR_HIGH,
+  APIC.ID,
+  APIC.VERSION,
+  APIC.TPR,
+  APIC.APR,
+  APIC.PPR,
+  APIC.LDR,
+  APIC.DFR,
+  APIC.SVR,
+  APIC.ESR,
+  APIC.ICR_LOW,
+  APIC.ICR_HIGH,
   ...LVT_OFFSETS,
-  APIC_REG.APIC_TIMER_INITIAL_COUNT,
-  APIC_REG.APIC_TIMER_CURRENT_COUNT,
-  APIC_REG.APIC_TIMER_DIVIDE_CONFIG,
+  APIC.TIMER_INITIAL_COUNT,
+  APIC.TIMER_CURRENT_COUNT,
+  APIC.TIMER_DIVIDE_CONFIG,
 ];
 
 /** Builds the KVM_GET_LAPIC register image of `core`. */
@@ -43,16 +43,16 @@ export function exportKvmLapicPage(core: ApicCore, x2apicFormat: boolean): Uint8
   const bytes = new Uint8Array(KVM_LAPIC_STATE_SIZE);
   const view = new DataView(bytes.buffer);
   for (const off of EXPORTED) {
-    if (off === APIC_REG.APIC_LVT_CMCI && !core.hasCmci) continue;
+    if (off === APIC.LVT_CMCI && !core.hasCmci) continue;
     view.setUint32(off, readRegister(core, off), true);
   }
   const x2 = core.mode === 'x2apic';
-  if (x2 && !x2apicFormat) view.setUint32(APIC_REG.APIC_ID, (core.config.x2apicId << 24) >>> 0, true);
-  view.setUint32(APIC_REG.APIC_ICR_HIGH, core.icrHigh, true);
+  if (x2 && !x2apicFormat) view.setUint32(APIC.ID, (core.config.x2apicId << 24) >>> 0, true);
+  view.setUint32(APIC.ICR_HIGH, core.icrHigh, true);
   for (let i = 0; i < 8; i++) {
-    view.setUint32(APIC_REG.APIC_ISR0 + i * 16, core.isr.words[i]!, true);
-    view.setUint32(APIC_REG.APIC_TMR0 + i * 16, core.tmr.words[i]!, true);
-    view.setUint32(APIC_REG.APIC_IRR0 + i * 16, core.irr.words[i]!, true);
+    view.setUint32(APIC.ISR0 + i * 16, core.isr.words[i]!, true);
+    view.setUint32(APIC.TMR0 + i * 16, core.tmr.words[i]!, true);
+    view.setUint32(APIC.IRR0 + i * 16, core.irr.words[i]!, true);
   }
   return bytes;
 }
@@ -64,7 +64,7 @@ export function importKvmLapicPage(core: ApicCore, bytes: Uint8Array, x2apicForm
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const reg = (off: number): number => view.getUint32(off, true);
-  const id = reg(APIC_REG.APIC_ID);
+  const id = reg(APIC.ID);
   if (core.mode === 'x2apic') {
     // The x2APIC ID is read-only: with KVM_CAP_X2APIC_API's format a different ID is refused (-EINVAL);
     // without it the field is ignored, as KVM does for backwards compatibility (kvm_apic_state_fixup).
@@ -74,14 +74,14 @@ export function importKvmLapicPage(core: ApicCore, bytes: Uint8Array, x2apicForm
   } else {
     core.xapicId = id >>> 24;
   }
-  core.tpr = reg(APIC_REG.APIC_TPR) & 0xff;
-  core.ldr = core.mode === 'x2apic' ? core.x2apicLdr : reg(APIC_REG.APIC_LDR) & 0xff00_0000;
-  core.dfr = (reg(APIC_REG.APIC_DFR) | 0x0fff_ffff) >>> 0;
-  core.svr = reg(APIC_REG.APIC_SVR) & core.svrWritable;
-  core.esr = reg(APIC_REG.APIC_ESR) & 0xff;
+  core.tpr = reg(APIC.TPR) & 0xff;
+  core.ldr = core.mode === 'x2apic' ? core.x2apicLdr : reg(APIC.LDR) & 0xff00_0000;
+  core.dfr = (reg(APIC.DFR) | 0x0fff_ffff) >>> 0;
+  core.svr = reg(APIC.SVR) & core.svrWritable;
+  core.esr = reg(APIC.ESR) & 0xff;
   core.esrPending = 0;
-  core.icrLow = (reg(APIC_REG.APIC_ICR_LOW) & ICR_LOW_WRITABLE) >>> 0;
-  core.icrHigh = core.mode === 'x2apic' ? reg(APIC_REG.APIC_ICR_HIGH) : reg(APIC_REG.APIC_ICR_HIGH) & 0xff00_0000;
+  core.icrLow = (reg(APIC.ICR_LOW) & ICR_LOW_WRITABLE) >>> 0;
+  core.icrHigh = core.mode === 'x2apic' ? reg(APIC.ICR_HIGH) : reg(APIC.ICR_HIGH) & 0xff00_0000;
   for (let i = 0; i < 7; i++) {
     const keep = i === LVT_INDEX.LINT0 || i === LVT_INDEX.LINT1 ? LVT_REMOTE_IRR : 0;
     core.lvt[i] = i === LVT_INDEX.CMCI && !core.hasCmci ? APIC_RESET.LVT : (reg(LVT_OFFSETS[i]!) & (core.lvtWritable(i) | keep)) >>> 0;
@@ -91,14 +91,14 @@ export function importKvmLapicPage(core: ApicCore, bytes: Uint8Array, x2apicForm
   for (let i = 0; i < 8; i++) {
     // Vectors 0-15 are never set (SDM 3A 11.8.3).
     const legal = i === 0 ? 0xffff_0000 : 0xffff_ffff;
-    core.isr.setWord(i, (reg(APIC_REG.APIC_ISR0 + i * 16) & legal) >>> 0);
-    core.tmr.setWord(i, (reg(APIC_REG.APIC_TMR0 + i * 16) & legal) >>> 0);
-    core.irr.setWord(i, (reg(APIC_REG.APIC_IRR0 + i * 16) & legal) >>> 0);
+    core.isr.setWord(i, (reg(APIC.ISR0 + i * 16) & legal) >>> 0);
+    core.tmr.setWord(i, (reg(APIC.TMR0 + i * 16) & legal) >>> 0);
+    core.irr.setWord(i, (reg(APIC.IRR0 + i * 16) & legal) >>> 0);
   }
   core.timer.reset();
   core.timer.setMode((core.lvt[LVT_INDEX.TIMER]! >>> 17) & 3);
-  core.timer.setDivideConfig(reg(APIC_REG.APIC_TIMER_DIVIDE_CONFIG));
-  core.timer.resumeCount(reg(APIC_REG.APIC_TIMER_INITIAL_COUNT), reg(APIC_REG.APIC_TIMER_CURRENT_COUNT));
+  core.timer.setDivideConfig(reg(APIC.TIMER_DIVIDE_CONFIG));
+  core.timer.resumeCount(reg(APIC.TIMER_INITIAL_COUNT), reg(APIC.TIMER_CURRENT_COUNT));
   core.updatePpr();
   core.port?.apicChanged(core.owner);
   if (core.notify !== undefined && core.deliverableVector() >= 0) core.notify();

@@ -37,8 +37,8 @@ import { restoreApicState, saveApicState, type LocalApicState } from './apic-sta
 import { setLint } from './lint.js';
 import { PENDING_SIGNAL } from './signals.js';
 import { exportKvmLapicPage, importKvmLapicPage } from './kvm-lapic-page.js';
-import { xapicAccessTable, x2apicAccessTable } from './register-access.js';
-import { APIC_BASE_FIELD, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, ICR_SHORTHAND, LVT_INDEX, X2APIC_MSR, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
+import { accessTable } from './register-file.js';
+import { APIC_BASE_FIELD, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, ICR_SHORTHAND, LVT_INDEX, X2APIC, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
 import { x2apicReadMsr, x2apicWriteMsr } from './x2apic-msr.js';
 import { xapicRead, xapicWrite } from './xapic-mmio.js';
 
@@ -145,13 +145,27 @@ const LOCAL_APIC_OPTIONS: readonly (keyof LocalApicOptions)[] = [
 ];
 
 /** WRMSR 0x80B, the x2APIC EOI (hoisted for the fast path in writeMsr). */
-const X2APIC_EOI_MSR = X2APIC_MSR.APIC_EOI;
+const X2APIC_EOI_MSR = X2APIC.EOI;
+const FIXED = DELIVERY_MODE.FIXED;
 const DEFAULT_TSC_HZ = 2_500_000_000;
 const DEFAULT_TIMER_HZ = 25_000_000;
 
 /** Throws the UsageError of a bad InterruptMessage field (out of line: keeps acceptInterrupt small). */
 function badMessage(what: string, value: unknown): never {
   throw new UsageError('bad-argument', `${what}, got ${describeValue(value)}`);
+}
+
+/** Throws the UsageError naming the first bad field of an InterruptMessage (the slow path of acceptInterrupt). */
+function badInterruptMessage(message: InterruptMessage): never {
+  checkVector(message.vector);
+  const mode = message.deliveryMode ?? FIXED;
+  if ((mode & 7) !== mode) badMessage('delivery mode must be an integer in [0, 7]', mode);
+  const trigger: unknown = message.trigger;
+  if (trigger !== 'edge' && trigger !== 'level') badMessage("trigger must be 'edge' or 'level'", trigger);
+  const level: unknown = message.level ?? true;
+  if (typeof level !== 'boolean') badMessage('level must be a boolean', level);
+  checkFlow(message.flow ?? 0);
+  throw new UsageError('bad-argument', 'malformed interrupt message');
 }
 
 function checkVector(vector: number): void {
@@ -237,8 +251,8 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
     );
     this.core.soloDeliver = (m) => this.deliverAlone(m);
     if (options.deliverFixed !== undefined) this.setFixedInterruptSink(options.deliverFixed);
-    this.xapicTable = xapicAccessTable(lvtCount === 7, options.xapicIdWritable ?? false);
-    this.x2apicTable = x2apicAccessTable(lvtCount === 7);
+    this.xapicTable = accessTable(false, this.core.config);
+    this.x2apicTable = accessTable(true, this.core.config);
     this.baseReserved = apicBaseReservedMask(maxPhysAddrBits, x2apicSupported);
     this.core.applyResetQuirks();
     if (options.tscOffset !== undefined) this.tscOffset = options.tscOffset;
@@ -364,15 +378,14 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
    */
   acceptInterrupt(message: InterruptMessage): DeliveryStatus {
     const vector = message.vector;
-    checkVector(vector);
-    const mode = message.deliveryMode ?? DELIVERY_MODE.FIXED;
-    if ((mode & 7) !== mode) badMessage('delivery mode must be an integer in [0, 7]', mode);
+    const mode = message.deliveryMode ?? FIXED;
     const trigger: unknown = message.trigger;
-    if (trigger !== 'edge' && trigger !== 'level') badMessage("trigger must be 'edge' or 'level'", trigger);
     const level: unknown = message.level ?? true;
-    if (typeof level !== 'boolean') badMessage('level must be a boolean', level);
     const flow = message.flow ?? 0;
-    checkFlow(flow);
+    // One test for the well-formed message; the out-of-line check names the bad field.
+    if ((vector & 0xff) !== vector || (mode & 7) !== mode || (trigger !== 'edge' && trigger !== 'level') || (level !== true && level !== false) || (flow | 0) !== flow || flow < 0) {
+      badInterruptMessage(message);
+    }
     return this.core.accept(vector, mode, trigger === 'level', level, flow);
   }
 
@@ -633,6 +646,11 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
       if (!Number.isSafeInteger(value) || value < 0) throw new UsageError('bad-argument', `MSR value must be an unsigned 64-bit bigint or a non-negative safe integer, got ${describeValue(value)}`);
       low = value >>> 0;
       high = Math.floor(value / 0x1_0000_0000);
+    } else if (typeof value === 'bigint' && value >= 0n && value <= 0x1f_ffff_ffff_ffffn) {
+      // Below 2^53 (every x2APIC register; an ICR with a destination below 2^21): one conversion, no bigint arithmetic.
+      const n = Number(value);
+      low = n >>> 0;
+      high = (n - low) / 0x1_0000_0000;
     } else if (typeof value === 'bigint' && value >= 0n && value <= 0xffff_ffff_ffff_ffffn) {
       low = Number(value & 0xffff_ffffn);
       high = Number(value >> 32n);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RecordingTracer } from '@hvsim/core';
 import { computeApr, computePpr, priorityClass } from './priority.js';
-import { APIC_REG } from './regs.js';
+import { APIC } from './regs.js';
 import { makeApic, numRuns, rd, seed, wr } from '../test-support/helpers.js';
 
 describe('priority arithmetic (SDM 3A 11.8.3.1, 11.6.2.4)', () => {
@@ -26,29 +26,29 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
     const { apic } = makeApic();
     apic.acceptInterrupt({ vector: 0x31, trigger: 'edge' });
     apic.acceptInterrupt({ vector: 0x62, trigger: 'edge' });
-    expect(rd(apic, APIC_REG.APIC_IRR0 + 0x10)).toBe((1 << 17) >>> 0); // 0x31 = word 1 bit 17
-    expect(rd(apic, APIC_REG.APIC_IRR0 + 0x30)).toBe(1 << 2); // 0x62 = word 3 bit 2
+    expect(rd(apic, APIC.IRR0 + 0x10)).toBe((1 << 17) >>> 0); // 0x31 = word 1 bit 17
+    expect(rd(apic, APIC.IRR0 + 0x30)).toBe(1 << 2); // 0x62 = word 3 bit 2
     expect(apic.acknowledge()).toBe(0x62);
-    expect(rd(apic, APIC_REG.APIC_ISR0 + 0x30)).toBe(1 << 2);
-    expect(rd(apic, APIC_REG.APIC_PPR)).toBe(0x60);
+    expect(rd(apic, APIC.ISR0 + 0x30)).toBe(1 << 2);
+    expect(rd(apic, APIC.PPR)).toBe(0x60);
     // 0x31 is below PPR now
     expect(apic.hasPendingInterrupt()).toBe(false);
-    wr(apic, APIC_REG.APIC_EOI, 0);
-    expect(rd(apic, APIC_REG.APIC_PPR)).toBe(0);
+    wr(apic, APIC.EOI, 0);
+    expect(rd(apic, APIC.PPR)).toBe(0);
     expect(apic.acknowledge()).toBe(0x31);
   });
 
   it('a vector is deliverable only if its class is above PPR (same class as TPR is blocked)', () => {
     const { apic } = makeApic();
-    wr(apic, APIC_REG.APIC_TPR, 0x40);
+    wr(apic, APIC.TPR, 0x40);
     apic.acceptInterrupt({ vector: 0x4f, trigger: 'edge' });
     expect(apic.hasPendingInterrupt()).toBe(false);
     apic.acceptInterrupt({ vector: 0x50, trigger: 'edge' });
     expect(apic.highestDeliverableVector()).toBe(0x50);
-    wr(apic, APIC_REG.APIC_TPR, 0x3f);
+    wr(apic, APIC.TPR, 0x3f);
     expect(apic.acknowledge()).toBe(0x50);
     expect(apic.hasPendingInterrupt()).toBe(false); // 0x4f class 4 <= PPR class 5
-    wr(apic, APIC_REG.APIC_EOI, 0);
+    wr(apic, APIC.EOI, 0);
     expect(apic.acknowledge()).toBe(0x4f);
   });
 
@@ -58,11 +58,11 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
     expect(apic.acknowledge()).toBe(0x40);
     apic.acceptInterrupt({ vector: 0x80, trigger: 'edge' });
     expect(apic.acknowledge()).toBe(0x80);
-    expect(rd(apic, APIC_REG.APIC_PPR)).toBe(0x80);
-    wr(apic, APIC_REG.APIC_EOI, 0);
+    expect(rd(apic, APIC.PPR)).toBe(0x80);
+    wr(apic, APIC.EOI, 0);
     expect(apic.isInService(0x80)).toBe(false);
     expect(apic.isInService(0x40)).toBe(true);
-    expect(rd(apic, APIC_REG.APIC_PPR)).toBe(0x40);
+    expect(rd(apic, APIC.PPR)).toBe(0x40);
   });
 
   it('edge interrupts of a vector already in IRR coalesce', () => {
@@ -79,29 +79,29 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
     const { apic } = makeApic();
     apic.acceptInterrupt({ vector: 0x70, trigger: 'level', level: true });
     expect(apic.isLevelTriggered(0x70)).toBe(true);
-    expect(rd(apic, APIC_REG.APIC_TMR0 + 0x30)).toBe((1 << 16) >>> 0);
+    expect(rd(apic, APIC.TMR0 + 0x30)).toBe((1 << 16) >>> 0);
     apic.acceptInterrupt({ vector: 0x71, trigger: 'level', level: false }); // de-assert: nothing
     expect(apic.isRequested(0x71)).toBe(false);
   });
 
   it('EOI with an empty ISR does nothing', () => {
     const { apic } = makeApic();
-    wr(apic, APIC_REG.APIC_EOI, 0);
-    expect(rd(apic, APIC_REG.APIC_PPR)).toBe(0);
+    wr(apic, APIC.EOI, 0);
+    expect(rd(apic, APIC.PPR)).toBe(0);
   });
 
   it('the notifier fires when an interrupt becomes deliverable, including after EOI and TPR lowering', () => {
     let wakes = 0;
     const { apic } = makeApic({ onInterrupt: () => wakes++ });
-    wr(apic, APIC_REG.APIC_TPR, 0x50);
+    wr(apic, APIC.TPR, 0x50);
     apic.acceptInterrupt({ vector: 0x45, trigger: 'edge' });
     expect(wakes).toBe(0);
-    wr(apic, APIC_REG.APIC_TPR, 0);
+    wr(apic, APIC.TPR, 0);
     expect(wakes).toBe(1);
     apic.acknowledge();
     apic.acceptInterrupt({ vector: 0x44, trigger: 'edge' });
     expect(wakes).toBe(1);
-    wr(apic, APIC_REG.APIC_EOI, 0);
+    wr(apic, APIC.EOI, 0);
     expect(wakes).toBe(2);
   });
 
@@ -134,10 +134,10 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
             if (irr.has(o.vector)) coalesced++;
             irr.add(o.vector);
           } else if (o.kind === 'tpr') {
-            wr(apic, APIC_REG.APIC_TPR, o.value);
+            wr(apic, APIC.TPR, o.value);
             tpr = o.value;
           } else if (o.kind === 'eoi') {
-            wr(apic, APIC_REG.APIC_EOI, 0);
+            wr(apic, APIC.EOI, 0);
             if (isr.length > 0) isr.splice(isr.indexOf(Math.max(...isr)), 1);
           } else {
             const isrv = isr.length === 0 ? 0 : Math.max(...isr);
@@ -152,7 +152,7 @@ describe('acceptance, acknowledge and EOI (SDM 3A 11.8.3-11.8.5)', () => {
               delivered++;
             }
           }
-          got.push(rd(apic, APIC_REG.APIC_PPR));
+          got.push(rd(apic, APIC.PPR));
           want.push(computePpr(tpr, isr.length === 0 ? 0 : Math.max(...isr)));
         }
         expect(got).toEqual(want);

@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { ICR_HIGH_WRITABLE, ICR_LOW_WRITABLE } from './icr.js';
 import { LVT_WRITABLE } from './lvt.js';
-import { APIC_REG, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, X2APIC_MSR_BASE, offsetForX2apicMsr, x2apicMsrForOffset } from './regs.js';
+import { APIC, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, X2APIC_MSR_BASE, offsetForX2apicMsr, x2apicMsrForOffset } from './regs.js';
 
 describe('APIC register address map (SDM 3A Table 11-1, x2APIC Table 11-6)', () => {
   it('maps offsets to x2APIC MSRs as 0x800 + offset/16', () => {
-    expect(x2apicMsrForOffset(APIC_REG.APIC_ID)).toBe(0x802);
-    expect(x2apicMsrForOffset(APIC_REG.APIC_EOI)).toBe(0x80b);
-    expect(x2apicMsrForOffset(APIC_REG.APIC_ICR_LOW)).toBe(0x830);
-    expect(x2apicMsrForOffset(APIC_REG.APIC_SELF_IPI)).toBe(0x83f);
-    expect(x2apicMsrForOffset(APIC_REG.APIC_IRR0 + 0x70)).toBe(0x827);
-    expect(offsetForX2apicMsr(0x839)).toBe(APIC_REG.APIC_TIMER_CURRENT_COUNT);
+    expect(x2apicMsrForOffset(APIC.ID)).toBe(0x802);
+    expect(x2apicMsrForOffset(APIC.EOI)).toBe(0x80b);
+    expect(x2apicMsrForOffset(APIC.ICR_LOW)).toBe(0x830);
+    expect(x2apicMsrForOffset(APIC.SELF_IPI)).toBe(0x83f);
+    expect(x2apicMsrForOffset(APIC.IRR0 + 0x70)).toBe(0x827);
+    expect(offsetForX2apicMsr(0x839)).toBe(APIC.TIMER_CURRENT_COUNT);
     for (let off = 0; off < 0x1000; off += 16) expect(offsetForX2apicMsr(x2apicMsrForOffset(off))).toBe(off);
     expect([X2APIC_MSR_BASE, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR]).toEqual([0x800, 0x1b, 0x6e0]);
   });

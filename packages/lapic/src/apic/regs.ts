@@ -6,39 +6,91 @@
  */
 import { UsageError, bitFlag, bitRange, describeValue } from '@hvsim/core';
 
-/** Offsets of the local APIC registers in the 4 KiB xAPIC page (SDM 3A Table 11-1). */
-export const APIC_REG = {
-  APIC_ID: 0x20,
-  APIC_VERSION: 0x30,
-  APIC_TPR: 0x80,
-  APIC_APR: 0x90,
-  APIC_PPR: 0xa0,
-  APIC_EOI: 0xb0,
-  APIC_RRD: 0xc0,
-  APIC_LDR: 0xd0,
-  APIC_DFR: 0xe0,
-  APIC_SVR: 0xf0,
-  APIC_ISR0: 0x100,
-  APIC_TMR0: 0x180,
-  APIC_IRR0: 0x200,
-  APIC_ESR: 0x280,
-  APIC_LVT_CMCI: 0x2f0,
-  APIC_ICR_LOW: 0x300,
-  APIC_ICR_HIGH: 0x310,
-  APIC_LVT_TIMER: 0x320,
-  APIC_LVT_THERMAL: 0x330,
-  APIC_LVT_PERF: 0x340,
-  APIC_LVT_LINT0: 0x350,
-  APIC_LVT_LINT1: 0x360,
-  APIC_LVT_ERROR: 0x370,
-  APIC_TIMER_INITIAL_COUNT: 0x380,
-  APIC_TIMER_CURRENT_COUNT: 0x390,
-  APIC_TIMER_DIVIDE_CONFIG: 0x3e0,
-  APIC_SELF_IPI: 0x3f0,
+/**
+ * The local APIC registers: offsets in the 4 KiB xAPIC page (SDM 3A 11.4.1
+ * Table 11-1), named by the SDM's mnemonics without the `APIC_` prefix. The
+ * x2APIC MSR of each is derived from its offset ({@link X2APIC}); what each
+ * register does is described once in register-file.ts for both views.
+ */
+export const APIC = {
+  /** `0x20` */
+  ID: 0x20,
+  /** `0x30` */
+  VERSION: 0x30,
+  /** `0x80` */
+  TPR: 0x80,
+  /** `0x90` */
+  APR: 0x90,
+  /** `0xa0` */
+  PPR: 0xa0,
+  /** `0xb0` */
+  EOI: 0xb0,
+  /** `0xc0` */
+  RRD: 0xc0,
+  /** `0xd0` */
+  LDR: 0xd0,
+  /** `0xe0` */
+  DFR: 0xe0,
+  /** `0xf0` */
+  SVR: 0xf0,
+  /** ISR bits 31:0; ISRn at ISR0 + 0x10 * n. Value `0x100`. */
+  ISR0: 0x100,
+  /** TMR bits 31:0; TMRn at TMR0 + 0x10 * n. Value `0x180`. */
+  TMR0: 0x180,
+  /** IRR bits 31:0; IRRn at IRR0 + 0x10 * n. Value `0x200`. */
+  IRR0: 0x200,
+  /** `0x280` */
+  ESR: 0x280,
+  /** `0x2f0` */
+  LVT_CMCI: 0x2f0,
+  /** `0x300` */
+  ICR_LOW: 0x300,
+  /** `0x310` */
+  ICR_HIGH: 0x310,
+  /** `0x320` */
+  LVT_TIMER: 0x320,
+  /** `0x330` */
+  LVT_THERMAL: 0x330,
+  /** `0x340` */
+  LVT_PERF: 0x340,
+  /** `0x350` */
+  LVT_LINT0: 0x350,
+  /** `0x360` */
+  LVT_LINT1: 0x360,
+  /** `0x370` */
+  LVT_ERROR: 0x370,
+  /** `0x380` */
+  TIMER_INITIAL_COUNT: 0x380,
+  /** `0x390` */
+  TIMER_CURRENT_COUNT: 0x390,
+  /** `0x3e0` */
+  TIMER_DIVIDE_CONFIG: 0x3e0,
+  /** `0x3f0` */
+  SELF_IPI: 0x3f0,
 } as const;
 
-/** Name of a local APIC register in {@link APIC_REG}. */
-export type ApicRegName = keyof typeof APIC_REG;
+/** Name of a local APIC register in {@link APIC}. */
+export type ApicRegisterName = keyof typeof APIC;
+
+/** A register table with `APIC_` before every name. */
+type Prefixed<T> = { readonly [K in keyof T & string as `APIC_${K}`]: T[K] };
+
+/** `table` under the `APIC_` names (the earlier ones), frozen. */
+function prefixed<T extends Readonly<Record<string, number>>>(table: T): Prefixed<T> {
+  return Object.freeze(Object.fromEntries(Object.entries(table).map(([k, v]) => [`APIC_${k}`, v]))) as Prefixed<T>;
+}
+
+/**
+ * Offsets of the local APIC registers with the `APIC_` prefix.
+ * @deprecated Use {@link APIC} (`APIC_REG.APIC_EOI` is `APIC.EOI`).
+ */
+export const APIC_REG: { readonly [K in ApicRegisterName as `APIC_${K}`]: (typeof APIC)[K] } = prefixed(APIC);
+
+/**
+ * Name of a local APIC register in {@link APIC_REG}.
+ * @deprecated Use {@link ApicRegisterName}.
+ */
+export type ApicRegName = `APIC_${ApicRegisterName}`;
 
 /** Size of the xAPIC register page. */
 export const APIC_PAGE_SIZE = 0x1000;
@@ -49,28 +101,45 @@ export const APIC_DEFAULT_BASE = 0xfee0_0000;
 export const X2APIC_MSR_BASE = 0x800;
 /** Last MSR of the x2APIC range. */
 export const X2APIC_MSR_LAST = 0x8ff;
-/** Registers of {@link APIC_REG} that have no x2APIC MSR (SDM 3A 11.12.1.2 Table 11-6: APR, RRD, DFR and ICR[63:32] are gone). */
-type XapicOnlyRegName = 'APIC_APR' | 'APIC_RRD' | 'APIC_DFR' | 'APIC_ICR_HIGH';
+/** Registers of {@link APIC} that have no x2APIC MSR (SDM 3A 11.12.1.2 Table 11-6: APR, RRD, DFR and ICR[63:32] are gone). */
+type XapicOnlyName = 'APR' | 'RRD' | 'DFR' | 'ICR_HIGH';
 
-/** Name of a register that is an x2APIC MSR. */
-export type X2apicRegName = Exclude<ApicRegName, XapicOnlyRegName>;
-
-const XAPIC_ONLY: readonly string[] = ['APIC_APR', 'APIC_RRD', 'APIC_DFR', 'APIC_ICR_HIGH'] satisfies XapicOnlyRegName[];
+/** Name of a register of {@link APIC} that is an x2APIC MSR: all but APR, RRD, DFR and ICR_HIGH (SDM 3A 11.12.1.2 Table 11-6). */
+export type X2apicRegisterName = Exclude<ApicRegisterName, 'APR' | 'RRD' | 'DFR' | 'ICR_HIGH'>;
 
 /**
- * The x2APIC MSR of each register (SDM 3A 11.12.1.2 Table 11-6), derived from
- * {@link APIC_REG} as MSR = 0x800 + (offset >> 4), so the numbers are written
- * in one place: `X2APIC_MSR.APIC_EOI` is 0x80B, `APIC_TPR` 0x808, `APIC_ICR_LOW`
- * the 64-bit ICR 0x830, `APIC_SELF_IPI` 0x83F. APR, RRD, DFR and ICR_HIGH have
- * none.
+ * Name of a register that is an x2APIC MSR, with the `APIC_` prefix.
+ * @deprecated Use {@link X2apicRegisterName}.
  */
-export const X2APIC_MSR: Readonly<Record<X2apicRegName, number>> = Object.freeze(
+export type X2apicRegName = `APIC_${X2apicRegisterName}`;
+
+const XAPIC_ONLY: readonly string[] = ['APR', 'RRD', 'DFR', 'ICR_HIGH'] satisfies XapicOnlyName[];
+
+/** MSR = 0x800 + (xAPIC offset >> 4): the one formula that maps the two views (SDM 3A 11.12.1.2). */
+function msrOf(offset: number): number {
+  return X2APIC_MSR_BASE + (offset >>> 4);
+}
+
+/**
+ * The x2APIC MSR of each register of {@link APIC} (SDM 3A 11.12.1.2 Table
+ * 11-6, the IA32_X2APIC_* MSRs), derived from its xAPIC offset, so the
+ * numbers are written in one place: `X2APIC.EOI` is 0x80B, `X2APIC.TPR`
+ * 0x808, `X2APIC.ICR_LOW` the 64-bit ICR 0x830, `X2APIC.SELF_IPI` 0x83F.
+ * APR, RRD, DFR and ICR_HIGH have none.
+ */
+export const X2APIC: Readonly<Record<X2apicRegisterName, number>> = Object.freeze(
   Object.fromEntries(
-    Object.entries(APIC_REG)
+    Object.entries(APIC)
       .filter(([name]) => !XAPIC_ONLY.includes(name))
-      .map(([name, offset]) => [name, X2APIC_MSR_BASE + (offset >>> 4)]),
-  ) as Record<X2apicRegName, number>,
+      .map(([name, offset]) => [name, msrOf(offset)]),
+  ) as Record<X2apicRegisterName, number>,
 );
+
+/**
+ * The x2APIC MSRs with the `APIC_` prefix (`X2APIC_MSR.APIC_EOI` is 0x80B).
+ * @deprecated Use {@link X2APIC} (`X2APIC_MSR.APIC_EOI` is `X2APIC.EOI`).
+ */
+export const X2APIC_MSR: Readonly<Record<`APIC_${X2apicRegisterName}`, number>> = prefixed(X2APIC);
 
 /** IA32_APIC_BASE (SDM 3A 11.4.4, Figure 11-5). */
 export const IA32_APIC_BASE_MSR = 0x1b;
@@ -82,7 +151,7 @@ export function x2apicMsrForOffset(offset: number): number {
   if (!Number.isInteger(offset) || offset < 0 || offset >= APIC_PAGE_SIZE || (offset & 0xf) !== 0) {
     throw new UsageError('bad-argument', `APIC register offset must be a multiple of 16 in [0, 0xff0], got ${describeValue(offset)}`);
   }
-  return X2APIC_MSR_BASE + (offset >>> 4);
+  return msrOf(offset);
 }
 
 /** The xAPIC page offset of x2APIC MSR `msr` (0x800-0x8ff). */
@@ -172,8 +241,11 @@ export const DIVIDE_CONFIG_MASK = 0xb;
 export const APIC_RESET = {
   TPR: 0,
   LDR: 0,
+  /** `0xffffffff` */
   DFR: 0xffff_ffff,
+  /** `0x000000ff` */
   SVR: 0x0000_00ff,
+  /** `0x00010000` */
   LVT: 0x0001_0000,
   ICR: 0,
   TIMER_INITIAL_COUNT: 0,
@@ -184,15 +256,7 @@ export const APIC_RESET = {
 /** One of the seven LVT entries, in the order of {@link LVT_OFFSETS}. */
 export const LVT_INDEX = { CMCI: 0, TIMER: 1, THERMAL: 2, PERF: 3, LINT0: 4, LINT1: 5, ERROR: 6 } as const;
 /** Offsets of the LVT entries, indexed by {@link LVT_INDEX}. */
-export const LVT_OFFSETS: readonly number[] = [
-  APIC_REG.APIC_LVT_CMCI,
-  APIC_REG.APIC_LVT_TIMER,
-  APIC_REG.APIC_LVT_THERMAL,
-  APIC_REG.APIC_LVT_PERF,
-  APIC_REG.APIC_LVT_LINT0,
-  APIC_REG.APIC_LVT_LINT1,
-  APIC_REG.APIC_LVT_ERROR,
-];
+export const LVT_OFFSETS: readonly number[] = [APIC.LVT_CMCI, APIC.LVT_TIMER, APIC.LVT_THERMAL, APIC.LVT_PERF, APIC.LVT_LINT0, APIC.LVT_LINT1, APIC.LVT_ERROR];
 
 /** x2APIC logical destination register (SDM 3A 11.12.10.2): cluster in 31:16, one-hot logical ID in 15:0. */
 export const X2APIC_LDR_FIELD = { CLUSTER: bitRange(31, 16), LOGICAL_ID: bitRange(15, 0) } as const;

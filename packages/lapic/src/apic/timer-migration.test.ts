@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Clock } from '@hvsim/core';
 import { LocalApic } from './local-apic.js';
-import { APIC_REG } from './regs.js';
+import { APIC } from './regs.js';
 import { rd, toX2apic, wr } from '../test-support/helpers.js';
 
 /** An APIC whose timer interrupts are counted (through the fixed-interrupt sink) at the cycles they fire. */
@@ -15,7 +15,7 @@ function counted(clock: Clock): { apic: LocalApic; fired: number[] } {
       return true;
     },
   });
-  wr(apic, APIC_REG.APIC_SVR, 0x1ff);
+  wr(apic, APIC.SVR, 0x1ff);
   return { apic, fired };
 }
 
@@ -32,18 +32,18 @@ describe('LAPIC timer restored into a running clock (migration)', () => {
   it('one-shot: TMCCT and the expiry carry over', () => {
     const a = new Clock();
     const { apic: src } = counted(a);
-    wr(src, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb); // divide by 1: 100 cycles per tick
-    wr(src, APIC_REG.APIC_LVT_TIMER, 0x40);
-    wr(src, APIC_REG.APIC_TIMER_INITIAL_COUNT, 1000);
+    wr(src, APIC.TIMER_DIVIDE_CONFIG, 0xb); // divide by 1: 100 cycles per tick
+    wr(src, APIC.LVT_TIMER, 0x40);
+    wr(src, APIC.TIMER_INITIAL_COUNT, 1000);
     a.advance(25_050); // 250 ticks and half of one
-    const count = rd(src, APIC_REG.APIC_TIMER_CURRENT_COUNT);
+    const count = rd(src, APIC.TIMER_CURRENT_COUNT);
     const state = JSON.parse(JSON.stringify(src.saveState())) as unknown;
 
     const b = farAhead();
     const start = b.now();
     const { apic: dst, fired } = counted(b);
     dst.restoreState(state);
-    expect(rd(dst, APIC_REG.APIC_TIMER_CURRENT_COUNT)).toBe(count);
+    expect(rd(dst, APIC.TIMER_CURRENT_COUNT)).toBe(count);
     b.advance(100_000 - 25_050 - 1);
     expect(fired).toEqual([]);
     b.advance(1);
@@ -53,9 +53,9 @@ describe('LAPIC timer restored into a running clock (migration)', () => {
   it('periodic: no tick lost or added across the move', () => {
     const a = new Clock();
     const { apic: src, fired: before } = counted(a);
-    wr(src, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-    wr(src, APIC_REG.APIC_LVT_TIMER, 0x20000 | 0x41);
-    wr(src, APIC_REG.APIC_TIMER_INITIAL_COUNT, 10); // a period of 1,000 cycles
+    wr(src, APIC.TIMER_DIVIDE_CONFIG, 0xb);
+    wr(src, APIC.LVT_TIMER, 0x20000 | 0x41);
+    wr(src, APIC.TIMER_INITIAL_COUNT, 10); // a period of 1,000 cycles
     a.advance(3_500);
     expect(before).toHaveLength(3);
     const state = src.saveState();
@@ -126,9 +126,9 @@ describe('LAPIC timer restored into a running clock (migration)', () => {
   it('restoring into the restored clock (the usual snapshot) still fires at the saved cycle', () => {
     const a = new Clock();
     const { apic: src } = counted(a);
-    wr(src, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-    wr(src, APIC_REG.APIC_LVT_TIMER, 0x43);
-    wr(src, APIC_REG.APIC_TIMER_INITIAL_COUNT, 50);
+    wr(src, APIC.TIMER_DIVIDE_CONFIG, 0xb);
+    wr(src, APIC.LVT_TIMER, 0x43);
+    wr(src, APIC.TIMER_INITIAL_COUNT, 50);
     a.advance(1_000);
     const clockState = a.saveState();
     const state = src.saveState();
@@ -143,9 +143,9 @@ describe('LAPIC timer restored into a running clock (migration)', () => {
   it('a state from before savedAt existed keeps absolute cycles', () => {
     const a = new Clock();
     const { apic: src } = counted(a);
-    wr(src, APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 0xb);
-    wr(src, APIC_REG.APIC_LVT_TIMER, 0x44);
-    wr(src, APIC_REG.APIC_TIMER_INITIAL_COUNT, 50);
+    wr(src, APIC.TIMER_DIVIDE_CONFIG, 0xb);
+    wr(src, APIC.LVT_TIMER, 0x44);
+    wr(src, APIC.TIMER_INITIAL_COUNT, 50);
     const state = src.saveState();
     delete state.timer.savedAt;
     const b = new Clock();

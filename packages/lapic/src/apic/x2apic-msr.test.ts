@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '@hvsim/core';
 import { LocalApic } from './local-apic.js';
-import { APIC_REG, ESR_BIT } from './regs.js';
-import { expectGp, makeApic, rd, toX2apic, wr } from '../test-support/helpers.js';
+import { APIC, ESR_BIT } from './regs.js';
+import { expectGp, makeApic, numRuns, rd, seed, toX2apic, wr } from '../test-support/helpers.js';
 
 function x2(id = 0x25): LocalApic {
   const { apic } = makeApic({ id });
@@ -22,8 +23,8 @@ describe('x2APIC MSR interface (SDM 3A 11.12.1.2, Table 11-6)', () => {
   it('the xAPIC page is not decoded in x2APIC mode (SDM 3A 11.12.2)', () => {
     const apic = x2();
     expect(apic.decodesMmio).toBe(false);
-    expect(rd(apic, APIC_REG.APIC_VERSION)).toBe(0xffff_ffff);
-    wr(apic, APIC_REG.APIC_TPR, 0x40);
+    expect(rd(apic, APIC.VERSION)).toBe(0xffff_ffff);
+    wr(apic, APIC.TPR, 0x40);
     expect(apic.readMsr(0x808)).toBe(0n);
   });
 
@@ -107,6 +108,19 @@ describe('x2APIC MSR interface (SDM 3A 11.12.1.2, Table 11-6)', () => {
     apic.writeMsr(0x830, (7n << 32n) | 0x1040n); // fixed, vector 0x40, busy bit set, to self by ID
     expect(apic.readMsr(0x830)).toBe((7n << 32n) | 0x40n);
     expect(apic.isRequested(0x40)).toBe(true);
+  });
+
+  it('property: the ICR value survives WRMSR whatever the destination, as a bigint or a number (SDM 3A 11.12.9)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 0xffff_fffe }), fc.constantFrom(0x0040, 0x0840), fc.boolean(), (dest, low, asNumber) => {
+        const apic = x2(3);
+        const value = (BigInt(dest) << 32n) | BigInt(low); // fixed, vector 0x40, physical or logical
+        if (asNumber && value <= BigInt(Number.MAX_SAFE_INTEGER)) apic.writeMsr(0x830, Number(value));
+        else apic.writeMsr(0x830, value);
+        expect(apic.readMsr(0x830)).toBe(value);
+      }),
+      { seed, numRuns },
+    );
   });
 
   it('SELF IPI delivers a fixed edge interrupt to this APIC (SDM 3A 11.12.11; kvm-unit-tests test_self_ipi_x2apic)', () => {

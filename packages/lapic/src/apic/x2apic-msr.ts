@@ -6,13 +6,10 @@
  * 11.12.1.2-11.12.1.3). The ICR is one 64-bit MSR with a 32-bit destination
  * (11.12.9).
  */
-import { CpuException, joinU64 } from '@hvsim/core';
+import { CpuException } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
-import { readRegister, writeRegister } from './register-file.js';
-import { X2APIC_ICR_RESERVED, ICR_LOW_WRITABLE, sendIpi } from './icr.js';
-import { LVT_READ_ONLY, lvtIndexOf } from './lvt.js';
-import { ACCESS } from './register-access.js';
-import { APIC_REG, DIVIDE_CONFIG_MASK, LVT_INDEX, X2APIC_MSR_BASE } from './regs.js';
+import { ACCESS, readRegister, registerAt, reservedBits, writeRegister } from './register-file.js';
+import { X2APIC_MSR_BASE, offsetForX2apicMsr } from './regs.js';
 
 function hex(v: number | bigint): string {
   return `0x${v.toString(16)}`;
@@ -28,34 +25,10 @@ export function x2apicReadMsr(core: ApicCore, table: Uint8Array, msr: number): b
   const kind = table[msr - X2APIC_MSR_BASE]!;
   if (kind === ACCESS.NONE) throw gp(msr, 'RDMSR of a reserved MSR');
   if (kind === ACCESS.WO) throw gp(msr, 'RDMSR of a write-only register');
-  const offset = (msr - X2APIC_MSR_BASE) << 4;
-  if (offset === APIC_REG.APIC_ICR_LOW) return joinU64(core.icrLow, core.icrHigh);
+  const offset = offsetForX2apicMsr(msr);
+  const wide = registerAt(offset)?.msr64;
+  if (wide !== undefined) return wide.read(core);
   return BigInt(readRegister(core, offset));
-}
-
-/** Reserved bits of a 32-bit x2APIC register write, or 0 when the register has none to check. */
-function reservedBits(core: ApicCore, offset: number, value: number): number {
-  switch (offset) {
-    case APIC_REG.APIC_TPR:
-    case APIC_REG.APIC_SELF_IPI:
-      return value & ~0xff;
-    case APIC_REG.APIC_EOI:
-    case APIC_REG.APIC_ESR:
-      // Only 0 may be written (SDM 3A 11.12.1.2, 11.5.3).
-      return value;
-    case APIC_REG.APIC_SVR:
-      return value & ~core.svrWritable;
-    case APIC_REG.APIC_TIMER_DIVIDE_CONFIG:
-      return value & ~DIVIDE_CONFIG_MASK;
-    default: {
-      const index = lvtIndexOf(offset);
-      if (index < 0) return 0;
-      const rsvd = value & ~(core.lvtWritable(index) | LVT_READ_ONLY[index]!);
-      // Timer mode 11b is reserved.
-      if (index === LVT_INDEX.TIMER && ((value >>> 17) & 3) === 3) return rsvd | (3 << 17);
-      return rsvd;
-    }
-  }
 }
 
 /** A 64-bit value given as halves, in hex for messages. */
@@ -66,18 +39,18 @@ function hex64(low: number, high: number): string {
 /**
  * WRMSR of an x2APIC MSR (0x800-0x8FF) with the value as two 32-bit halves;
  * #GP for reserved MSRs and bits, read-only registers and outside x2APIC mode.
+ * The reserved bits of each register come from its description (register-file.ts).
  */
 export function x2apicWriteMsr(core: ApicCore, table: Uint8Array, msr: number, low: number, high: number): void {
   if (core.mode !== 'x2apic') throw gp(msr, 'WRMSR while not in x2APIC mode');
   const kind = table[msr - X2APIC_MSR_BASE]!;
   if (kind === ACCESS.NONE) throw gp(msr, 'WRMSR to a reserved MSR');
   if (kind === ACCESS.RO) throw gp(msr, 'WRMSR to a read-only register');
-  const offset = (msr - X2APIC_MSR_BASE) << 4;
-  if (offset === APIC_REG.APIC_ICR_LOW) {
-    if ((low & X2APIC_ICR_RESERVED) !== 0) throw gp(msr, `reserved ICR bits set in ${hex64(low, high)}`);
-    core.icrHigh = high;
-    core.icrLow = (low & ICR_LOW_WRITABLE) >>> 0;
-    sendIpi(core, core.icrLow, high);
+  const offset = offsetForX2apicMsr(msr);
+  const wide = registerAt(offset)?.msr64;
+  if (wide !== undefined) {
+    if ((low & wide.reservedLow) !== 0) throw gp(msr, `reserved bits set in ${hex64(low, high)}`);
+    wide.write(core, low, high);
     return;
   }
   if (high !== 0) throw gp(msr, `bits 63:32 are reserved, got ${hex64(low, high)}`);

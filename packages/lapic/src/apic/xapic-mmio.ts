@@ -17,9 +17,10 @@
  */
 import { UsageError, describeValue } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
-import { readRegister, writeRegister } from './register-file.js';
-import { ACCESS } from './register-access.js';
-import { APIC_REG, ESR_BIT } from './regs.js';
+import { ACCESS, readRegister, writeRegister } from './register-file.js';
+import { APIC, ESR_BIT } from './regs.js';
+
+const EOI = APIC.EOI;
 
 function checkAccess(offset: number, size: number): void {
   if (!(offset >= 0 && offset < 0x1000) || (offset | 0) !== offset) {
@@ -48,7 +49,7 @@ export function xapicRead(core: ApicCore, table: Uint8Array, offset: number, siz
 /** A write to the xAPIC page at `offset` (see the rules above). */
 export function xapicWrite(core: ApicCore, table: Uint8Array, offset: number, size: number, value: number): void {
   // The EOI register (the write of every interrupt handler): a 32-bit aligned write in xAPIC mode is an EOI whatever the value.
-  if (offset === APIC_REG.APIC_EOI && size === 4 && core.mode === 'xapic') {
+  if (offset === EOI && size === 4 && core.mode === 'xapic') {
     core.eoi();
     return;
   }

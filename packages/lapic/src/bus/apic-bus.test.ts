@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Clock, DELIVERY_STATUS, RecordingTracer, UsageError } from '@hvsim/core';
 import { LocalApic } from '../apic/local-apic.js';
-import { APIC_REG } from '../apic/regs.js';
+import { APIC } from '../apic/regs.js';
 import { encodeMsi, encodeRemappableMsi } from '../msi/msi.js';
 import { IoApic } from '../ioapic/io-apic.js';
 import { ApicBus } from './apic-bus.js';
@@ -29,8 +29,8 @@ function ipi(from: LocalApic, low: number, dest: number): void {
   if (from.isX2apic) {
     from.writeMsr(0x830, (BigInt(dest) << 32n) | BigInt(low));
   } else {
-    wr(from, APIC_REG.APIC_ICR_HIGH, (dest << 24) >>> 0);
-    wr(from, APIC_REG.APIC_ICR_LOW, low);
+    wr(from, APIC.ICR_HIGH, (dest << 24) >>> 0);
+    wr(from, APIC.ICR_LOW, low);
   }
 }
 
@@ -41,8 +41,8 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
     const { apics } = system(4);
     ipi(apics[0]!, 0x41, 2);
     expect(got(apics, 0x41)).toEqual([2]);
-    expect(rd(apics[0]!, APIC_REG.APIC_ICR_LOW)).toBe(0x41); // delivery status idle
-    expect(rd(apics[0]!, APIC_REG.APIC_ICR_HIGH)).toBe(0x0200_0000);
+    expect(rd(apics[0]!, APIC.ICR_LOW)).toBe(0x41); // delivery status idle
+    expect(rd(apics[0]!, APIC.ICR_HIGH)).toBe(0x0200_0000);
   });
 
   it('shorthands: self, all including self, all excluding self (kvm-unit-tests test_self_ipi, test_physical_broadcast)', () => {
@@ -69,7 +69,7 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
 
   it('logical flat model: LDR[31:24] & MDA (SDM 3A 11.6.2.2)', () => {
     const { apics } = system(4);
-    apics.forEach((a, i) => wr(a, APIC_REG.APIC_LDR, (1 << (24 + i)) >>> 0));
+    apics.forEach((a, i) => wr(a, APIC.LDR, (1 << (24 + i)) >>> 0));
     ipi(apics[0]!, 0x800 | 0x70, 0b1010);
     expect(got(apics, 0x70)).toEqual([1, 3]);
   });
@@ -77,8 +77,8 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
   it('logical cluster model: cluster in 7:4, members in 3:0', () => {
     const { apics } = system(4);
     apics.forEach((a, i) => {
-      wr(a, APIC_REG.APIC_DFR, 0x0fff_ffff);
-      wr(a, APIC_REG.APIC_LDR, ((((i >> 1) + 1) << 28) | (1 << (24 + (i & 1)))) >>> 0);
+      wr(a, APIC.DFR, 0x0fff_ffff);
+      wr(a, APIC.LDR, ((((i >> 1) + 1) << 28) | (1 << (24 + (i & 1)))) >>> 0);
     });
     ipi(apics[0]!, 0x800 | 0x71, 0x23); // cluster 2, members 0 and 1 -> APICs 2, 3
     expect(got(apics, 0x71)).toEqual([2, 3]);
@@ -114,10 +114,10 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
 
   it('lowest priority goes to one APIC: the focus processor, else the lowest TPR (SDM 3A 11.6.2.4)', () => {
     const { apics } = system(4);
-    apics.forEach((a, i) => wr(a, APIC_REG.APIC_TPR, 0x40 - i * 0x10));
+    apics.forEach((a, i) => wr(a, APIC.TPR, 0x40 - i * 0x10));
     ipi(apics[0]!, 0x100 | 0x80000 | 0x90, 0); // lowest priority to all: APIC 3 has TPR 0x10
     expect(got(apics, 0x90)).toEqual([3]);
-    wr(apics[1]!, APIC_REG.APIC_TPR, 0);
+    wr(apics[1]!, APIC.TPR, 0);
     apics[1]!.acceptInterrupt({ vector: 0x91, trigger: 'edge' });
     ipi(apics[0]!, 0x100 | 0x80000 | 0x91, 0); // APIC 1 has 0x91 pending: focus
     expect(got(apics, 0x91)).toEqual([1]);
@@ -126,20 +126,20 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
 
   it('lowest priority skips software-disabled APICs, which would drop the interrupt (SDM 3A 11.4.7.2)', () => {
     const { apics } = system(4);
-    apics.forEach((a, i) => wr(a, APIC_REG.APIC_TPR, 0x40 - i * 0x10)); // APIC 3 has the lowest TPR
-    wr(apics[3]!, APIC_REG.APIC_SVR, 0xff); // ... but is software-disabled
+    apics.forEach((a, i) => wr(a, APIC.TPR, 0x40 - i * 0x10)); // APIC 3 has the lowest TPR
+    wr(apics[3]!, APIC.SVR, 0xff); // ... but is software-disabled
     ipi(apics[0]!, 0x100 | 0x80000 | 0x93, 0);
     expect(got(apics, 0x93)).toEqual([2]);
-    for (const a of apics) wr(a, APIC_REG.APIC_SVR, 0xff);
+    for (const a of apics) wr(a, APIC.SVR, 0xff);
     ipi(apics[0]!, 0x100 | 0x80000 | 0x94, 0); // nobody can take it
     expect(got(apics, 0x94)).toEqual([]);
   });
 
   it('with focus checking disabled (SVR bit 9) a processor holding the vector does not win (SDM 3A 11.6.2.4, 11.9)', () => {
     const { apics } = system(4);
-    apics.forEach((a, i) => wr(a, APIC_REG.APIC_TPR, 0x40 - i * 0x10)); // APIC 3 has the lowest TPR
+    apics.forEach((a, i) => wr(a, APIC.TPR, 0x40 - i * 0x10)); // APIC 3 has the lowest TPR
     apics[1]!.acceptInterrupt({ vector: 0x92, trigger: 'edge' });
-    wr(apics[1]!, APIC_REG.APIC_SVR, 0x3ff); // focus disabled on APIC 1
+    wr(apics[1]!, APIC.SVR, 0x3ff); // focus disabled on APIC 1
     ipi(apics[0]!, 0x100 | 0x80000 | 0x92, 0);
     expect(got(apics, 0x92)).toEqual([1, 3]); // APIC 1 only still has its own; the IPI went to APIC 3
   });
@@ -160,7 +160,7 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
     ipi(apics[0]!, 0x8000 | 0x72, 1); // fixed, level-triggered, "de-assert": still delivered
     expect(apics[1]!.isRequested(0x72)).toBe(true);
     expect(apics[1]!.acknowledge()).toBe(0x72);
-    wr(apics[1]!, APIC_REG.APIC_EOI, 0);
+    wr(apics[1]!, APIC.EOI, 0);
     expect(eois).toEqual([]); // edge vectors send no EOI message to the IOAPICs
     ipi(apics[0]!, 0x4000 | 0x8000 | 0x40000 | 0x73, 0); // self, level
     expect(apics[0]!.isRequested(0x73) && !apics[0]!.isLevelTriggered(0x73)).toBe(true);
@@ -181,15 +181,15 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
     bus.attach({ connect: () => undefined, eoi: (v: number) => eois.push(v) } as never);
     apic.acceptInterrupt({ vector: 0x61, trigger: 'level', level: true });
     apic.acknowledge();
-    wr(apic, APIC_REG.APIC_EOI, 0);
+    wr(apic, APIC.EOI, 0);
     apic.acceptInterrupt({ vector: 0x62, trigger: 'edge' });
     apic.acknowledge();
-    wr(apic, APIC_REG.APIC_EOI, 0);
+    wr(apic, APIC.EOI, 0);
     expect(eois).toEqual([0x61]);
-    wr(apic, APIC_REG.APIC_SVR, 0x11ff);
+    wr(apic, APIC.SVR, 0x11ff);
     apic.acceptInterrupt({ vector: 0x63, trigger: 'level', level: true });
     apic.acknowledge();
-    wr(apic, APIC_REG.APIC_EOI, 0);
+    wr(apic, APIC.EOI, 0);
     expect(eois).toEqual([0x61]);
   });
 
@@ -223,8 +223,8 @@ describe('IPIs through the ICR (SDM 3A 11.6.1)', () => {
               toX2apic(apic);
               apic.writeMsr(0x80f, 0x1ffn);
             } else {
-              wr(apic, APIC_REG.APIC_LDR, (c.ldrByte << 24) >>> 0);
-              if (c.cluster) wr(apic, APIC_REG.APIC_DFR, 0x0fff_ffff);
+              wr(apic, APIC.LDR, (c.ldrByte << 24) >>> 0);
+              if (c.cluster) wr(apic, APIC.DFR, 0x0fff_ffff);
             }
             bus.attach(apic);
             return apic;
@@ -251,7 +251,7 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
 
   it('level-triggered MSIs set TMR; lowest priority picks one', () => {
     const { bus, apics } = system(4);
-    apics.forEach((a, i) => wr(a, APIC_REG.APIC_LDR, (1 << (24 + i)) >>> 0));
+    apics.forEach((a, i) => wr(a, APIC.LDR, (1 << (24 + i)) >>> 0));
     const { address, data } = encodeMsi({ destinationId: 0x0f, destinationMode: 'logical', redirectionHint: true, vector: 0x56, deliveryMode: 1, trigger: 'level', level: true });
     expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
     expect(bus.lastAcceptedCount).toBe(1);
@@ -284,8 +284,8 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
   it('RH = 1 with logical DM redirects a fixed MSI to one processor of the group, the lowest priority (SDM 3A 11.11.1)', () => {
     const { bus, apics } = system(4);
     apics.forEach((a, i) => {
-      wr(a, APIC_REG.APIC_LDR, (1 << (24 + i)) >>> 0);
-      wr(a, APIC_REG.APIC_TPR, 0x40 - i * 0x10); // APIC 3 has the lowest TPR
+      wr(a, APIC.LDR, (1 << (24 + i)) >>> 0);
+      wr(a, APIC.TPR, 0x40 - i * 0x10); // APIC 3 has the lowest TPR
     });
     const msi = (redirectionHint: boolean, destinationMode: 'physical' | 'logical', destinationId: number, vector: number) =>
       encodeMsi({ destinationId, destinationMode, redirectionHint, vector, deliveryMode: 0, trigger: 'edge', level: true });
@@ -332,12 +332,12 @@ describe('MSI delivery (SDM 3A 11.11)', () => {
 describe('bus bookkeeping', () => {
   it('an xAPIC ID or LDR write re-indexes the APIC', () => {
     const { apics, bus } = system(2);
-    wr(apics[1]!, APIC_REG.APIC_ID, 0x2000_0000);
+    wr(apics[1]!, APIC.ID, 0x2000_0000);
     expect(bus.apicById(0x20)).toBe(apics[1]);
     expect(bus.apicById(1)).toBeUndefined();
     ipi(apics[0]!, 0x74, 0x20);
     expect(got(apics, 0x74)).toEqual([1]);
-    wr(apics[1]!, APIC_REG.APIC_LDR, 0x8000_0000);
+    wr(apics[1]!, APIC.LDR, 0x8000_0000);
     ipi(apics[0]!, 0x800 | 0x75, 0x80);
     expect(got(apics, 0x75)).toEqual([1]);
   });
@@ -371,7 +371,7 @@ describe('bus bookkeeping', () => {
     });
     ipi(apics[0]!, 0x41, 1);
     apics[1]!.acknowledge();
-    wr(apics[1]!, APIC_REG.APIC_EOI, 0);
+    wr(apics[1]!, APIC.EOI, 0);
     expect(tracer.events().map((e) => [e.kind, e.cpu])).toEqual([
       ['ipi.sent', 0],
       ['interrupt.delivered', 1],
@@ -391,15 +391,15 @@ describe('lowest-priority IPI support (SDM 3A 11.5.3 redirectable IPI)', () => {
     bus.attach(b);
     ipi(a, 0x100 | 0x66, 1);
     expect(b.isRequested(0x66)).toBe(false);
-    wr(a, APIC_REG.APIC_ESR, 0);
-    expect(rd(a, APIC_REG.APIC_ESR)).toBe(1 << 4);
+    wr(a, APIC.ESR, 0);
+    expect(rd(a, APIC.ESR)).toBe(1 << 4);
   });
 });
 
 describe('bus edge cases', () => {
   it('two APICs with the same xAPIC ID both receive a physical message; lists what is attached', () => {
     const { apics, bus } = system(3);
-    wr(apics[2]!, APIC_REG.APIC_ID, 0x0100_0000);
+    wr(apics[2]!, APIC.ID, 0x0100_0000);
     expect(bus.apicById(1)).toBeUndefined(); // ambiguous
     ipi(apics[0]!, 0x77, 1);
     expect(got(apics, 0x77)).toEqual([1, 2]);
@@ -444,7 +444,7 @@ describe('re-entrant delivery', () => {
     const apics: LocalApic[] = [];
     for (let id = 0; id < 2; id++) {
       const { apic } = makeApic({ id, clock, onInterrupt: id === 0 ? () => io.setIrq(2, true) : undefined });
-      wr(apic, APIC_REG.APIC_LDR, (1 << (24 + id)) >>> 0);
+      wr(apic, APIC.LDR, (1 << (24 + id)) >>> 0);
       bus.attach(apic);
       apics.push(apic);
     }
@@ -503,7 +503,7 @@ describe('lowest-priority vector hashing (KVM)', () => {
       bus.attach(apic);
       return apic;
     });
-    wr(apics[1]!, APIC_REG.APIC_TPR, 0xf0);
+    wr(apics[1]!, APIC.TPR, 0xf0);
     ipi(apics[0]!, 0x100 | 0x80000 | 0x61, 0); // 0x61 = 97, 97 % 3 = 1 -> APIC 1 despite its TPR
     expect(got(apics, 0x61)).toEqual([1]);
     expect(() => new ApicBus({ lowestPriority: 'random' as 'priority' })).toThrow("lowestPriority must be 'priority' or 'vector-hashing'");
@@ -560,5 +560,62 @@ describe('host-side misuse is a UsageError (issue 12)', () => {
     const bus = new ApicBus();
     bus.attach(new LocalApic({ id: 3 }));
     expect(() => bus.attach(new LocalApic({ id: 3 }))).toThrow('another local APIC with id 3 is already attached to this bus');
+  });
+});
+
+describe('matched destinations beside accepted ones (KVM kvm_irq_delivery_to_apic, irq_comm.c)', () => {
+  const fixed = (destinationId: number, vector: number, destinationMode: 'physical' | 'logical' = 'physical', redirectionHint = false) =>
+    encodeMsi({ destinationId, destinationMode, redirectionHint, vector, deliveryMode: 0, trigger: 'edge', level: true });
+
+  it('no APIC matched: BLOCKED with lastMatchedCount 0 (KVM answers -1)', () => {
+    const { bus } = system(2);
+    const { address, data } = fixed(7, 0x40);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.BLOCKED);
+    expect(bus.lastMatchedCount).toBe(0);
+    expect(bus.lastAcceptedCount).toBe(0);
+  });
+
+  it('matched but refused (software-disabled, SDM 3A 11.4.7.2): BLOCKED with lastMatchedCount 1 (KVM answers 0)', () => {
+    const { bus, apics } = system(2);
+    wr(apics[1]!, APIC.SVR, 0xff);
+    const { address, data } = fixed(1, 0x41);
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.BLOCKED);
+    expect(bus.lastMatchedCount).toBe(1);
+    expect(bus.lastAcceptedCount).toBe(0);
+  });
+
+  it('a logical group counts every match; lowest priority counts the one chosen; none enabled counts 0', () => {
+    const { bus, apics } = system(4);
+    apics.forEach((a, i) => wr(a, APIC.LDR, (1 << (24 + i)) >>> 0));
+    wr(apics[2]!, APIC.SVR, 0xff); // disabled: matched, refuses
+    let { address, data } = fixed(0x0f, 0x42, 'logical');
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect([bus.lastMatchedCount, bus.lastAcceptedCount]).toEqual([4, 3]);
+    ({ address, data } = fixed(0x0f, 0x43, 'logical', true)); // RH=1: lowest priority among the enabled
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.DELIVERED);
+    expect([bus.lastMatchedCount, bus.lastAcceptedCount]).toEqual([1, 1]);
+    ({ address, data } = fixed(0x04, 0x44, 'logical', true)); // only the disabled APIC: no candidate
+    expect(bus.deliverMsi(address, data)).toBe(DELIVERY_STATUS.BLOCKED);
+    expect([bus.lastMatchedCount, bus.lastAcceptedCount]).toEqual([0, 0]);
+  });
+
+  it('a remappable MSI without an IOMMU matches nothing (dropped)', () => {
+    const { bus } = system(1);
+    const { address } = encodeRemappableMsi({ handle: 1, shv: false, subhandle: 0 });
+    expect(bus.deliverMsi(address, 0)).toBe(DELIVERY_STATUS.DROPPED);
+    expect(bus.lastMatchedCount).toBe(0);
+  });
+
+  it('property: lastMatchedCount is the number of APICs the physical or broadcast destination names', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 0xff }), (n, dest) => {
+        const { bus } = system(n);
+        const { address, data } = fixed(dest, 0x50);
+        bus.deliverMsi(address, data);
+        expect(bus.lastMatchedCount).toBe(dest === 0xff ? n : dest < n ? 1 : 0);
+        expect(bus.lastAcceptedCount).toBe(bus.lastMatchedCount);
+      }),
+      { seed, numRuns },
+    );
   });
 });

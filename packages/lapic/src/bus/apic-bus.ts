@@ -84,6 +84,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   private msiDepth = 0;
   private readonly msiMessage: ApicBusMessage = emptyMessage();
   private accepted = 0;
+  private matched = 0;
   private readonly extendedDestinationId: boolean;
   private readonly vectorHashing: boolean;
   private readonly clock: Clock | undefined;
@@ -173,7 +174,9 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
    * message with RH = 1 and logical DM goes to the lowest-priority processor
    * of the logical group (11.11.1). Returns the status of the whole message
    * (see {@link deliver}); {@link lastAcceptedCount} says how many APICs
-   * accepted it. `flow` (optional) is carried into the trace events.
+   * accepted it and {@link lastMatchedCount} how many it reached (0 for a
+   * dropped remappable or reserved-mode message). `flow` (optional) is
+   * carried into the trace events.
    */
   deliverMsi(address: number, data: number, sourceId?: number, flow = 0): DeliveryStatus {
     if (!isMsiAddress(address)) throw new UsageError('bad-argument', `MSI address must be in [0xfee00000, 0xfeefffff], got ${describeValue(address)}`);
@@ -182,6 +185,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
     const traceFlow = flow === 0 ? undefined : flow;
     this.tracer?.emit({ kind: 'msi', cycle: this.clock?.now() ?? 0, source: 'apic-bus', address, data, flow: traceFlow, args: sourceId === undefined ? undefined : { sourceId } });
     this.accepted = 0;
+    this.matched = 0;
     if (isRemappableMsi(address)) {
       this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: data & 0xff, flow: traceFlow, args: { why: 'remappable-msi-without-iommu' } });
       return DELIVERY_STATUS.DROPPED;
@@ -222,14 +226,29 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   }
 
   /**
+   * How many APICs the message the last finished `deliver`/`deliverMsi`
+   * carried was offered to: those its destination matched (for lowest
+   * priority, the one arbitration chose; 0 when no candidate could take
+   * part). Tells "no APIC matched" (0) from "matched, but refused" (BLOCKED
+   * with a count above 0). KVM's kvm_irq_delivery_to_apic answers -1 only
+   * for the first and the number of APICs that accepted otherwise:
+   * `lastMatchedCount === 0 ? -1 : lastAcceptedCount`.
+   */
+  get lastMatchedCount(): number {
+    return this.matched;
+  }
+
+  /**
    * Delivers one message to the APICs it addresses and says what became of
    * it, by KVM's rule (kvm_irq_delivery_to_apic): DELIVERED when at least one
    * destination took it newly; else COALESCED when one already had it
    * pending; BLOCKED when no APIC matched the destination or the matches
    * refused it (disabled; KVM counts such refusals as 0, "coalesced"; here
-   * they are told apart); DROPPED when every match dropped it (an illegal
-   * vector, a reserved mode). That is the greatest DELIVERY_STATUS over the
-   * destinations. {@link lastAcceptedCount} then holds how many accepted it.
+   * they are told apart, and {@link lastMatchedCount} tells the two BLOCKED
+   * cases apart); DROPPED when every match dropped it (an illegal vector, a
+   * reserved mode). That is the greatest DELIVERY_STATUS over the
+   * destinations. {@link lastAcceptedCount} then holds how many accepted it,
+   * {@link lastMatchedCount} how many it was offered to.
    * `sender` is needed for the self and all-excluding-self shorthands.
    */
   deliver(m: ApicBusMessage, sender?: ApicBusEndpoint): DeliveryStatus {
@@ -282,6 +301,7 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
       this.depth--;
     }
     this.accepted = accepted;
+    this.matched = targets.length;
     return status;
   }
 
@@ -289,12 +309,14 @@ export class ApicBus implements MsiTarget, ApicBusPort, Snapshottable<ApicBusSta
   private one(apic: ApicBusEndpoint, m: ApicBusMessage): DeliveryStatus {
     const s = apic.acceptBusMessage(m);
     this.accepted = s >= DELIVERY_STATUS.COALESCED ? 1 : 0;
+    this.matched = 1;
     return s;
   }
 
   /** No APIC matched (or none could take part in lowest-priority arbitration): BLOCKED, traced. */
   private none(m: ApicBusMessage): DeliveryStatus {
     this.accepted = 0;
+    this.matched = 0;
     this.tracer?.emit({ kind: 'interrupt.dropped', cycle: this.clock?.now() ?? 0, source: 'apic-bus', vector: m.vector, flow: m.flow === 0 ? undefined : m.flow, args: { why: 'no-destination', destination: m.destination } });
     return DELIVERY_STATUS.BLOCKED;
   }

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Clock } from '@hvsim/core';
 import { LocalApic } from '../apic/local-apic.js';
-import { APIC_REG } from '../apic/regs.js';
+import { APIC } from '../apic/regs.js';
 import { IoApic } from '../ioapic/io-apic.js';
 import { ApicBus } from './apic-bus.js';
 import { numRuns, seed } from '../test-support/helpers.js';
@@ -32,14 +32,14 @@ function build(): System {
 
 function program(s: System): void {
   for (const c of s.cpus) {
-    c.mmioWrite(APIC_REG.APIC_SVR, 4, 0x1ff);
-    c.mmioWrite(APIC_REG.APIC_LDR, 4, (1 << (24 + c.id)) >>> 0);
+    c.mmioWrite(APIC.SVR, 4, 0x1ff);
+    c.mmioWrite(APIC.LDR, 4, (1 << (24 + c.id)) >>> 0);
   }
   s.io.writeIndirect(0x10 + 2 * 3, 0x8000 | 0x800 | 0x100 | 0x53); // level, logical, lowest priority
   s.io.writeIndirect(0x11 + 2 * 3, 0x0300_0000);
   s.io.writeIndirect(0x10 + 2 * 4, 0x44); // edge, fixed, to CPU 0
-  s.cpus[1]!.mmioWrite(APIC_REG.APIC_LVT_TIMER, 4, (1 << 17) | 0xec);
-  s.cpus[1]!.mmioWrite(APIC_REG.APIC_TIMER_INITIAL_COUNT, 4, 37);
+  s.cpus[1]!.mmioWrite(APIC.LVT_TIMER, 4, (1 << 17) | 0xec);
+  s.cpus[1]!.mmioWrite(APIC.TIMER_INITIAL_COUNT, 4, 37);
 }
 
 type Op =
@@ -66,8 +66,8 @@ function run(s: System, ops: readonly Op[], log: number[]): void {
     switch (o.k) {
       case 'ipi': {
         const c = s.cpus[o.from]!;
-        c.mmioWrite(APIC_REG.APIC_ICR_HIGH, 4, o.dest === 2 ? 0xff00_0000 : (o.dest << 24) >>> 0);
-        c.mmioWrite(APIC_REG.APIC_ICR_LOW, 4, (o.lowest ? 0x100 : 0) | o.vector);
+        c.mmioWrite(APIC.ICR_HIGH, 4, o.dest === 2 ? 0xff00_0000 : (o.dest << 24) >>> 0);
+        c.mmioWrite(APIC.ICR_LOW, 4, (o.lowest ? 0x100 : 0) | o.vector);
         break;
       }
       case 'msi':
@@ -80,16 +80,16 @@ function run(s: System, ops: readonly Op[], log: number[]): void {
         log.push(s.cpus[o.cpu]!.acknowledge());
         break;
       case 'eoi':
-        s.cpus[o.cpu]!.mmioWrite(APIC_REG.APIC_EOI, 4, 0);
+        s.cpus[o.cpu]!.mmioWrite(APIC.EOI, 4, 0);
         break;
       case 'tpr':
-        s.cpus[o.cpu]!.mmioWrite(APIC_REG.APIC_TPR, 4, o.value);
+        s.cpus[o.cpu]!.mmioWrite(APIC.TPR, 4, o.value);
         break;
       case 'time':
         s.clock.advance(o.n);
         break;
     }
-    log.push(s.io.remoteIrr(3) ? 1 : 0, s.cpus[0]!.ppr, s.cpus[1]!.ppr, s.cpus[1]!.mmioRead(APIC_REG.APIC_TIMER_CURRENT_COUNT, 4));
+    log.push(s.io.remoteIrr(3) ? 1 : 0, s.cpus[0]!.ppr, s.cpus[1]!.ppr, s.cpus[1]!.mmioRead(APIC.TIMER_CURRENT_COUNT, 4));
   }
 }
 

@@ -36,6 +36,14 @@ export class VectorSet {
     return true;
   }
 
+  /** Clears `vector`, known to be set (the acknowledged vector: no test). */
+  clearSet(vector: number): void {
+    const w = vector >>> 5;
+    const now = this.words[w]! & ~(1 << (vector & 31));
+    this.words[w] = now;
+    if (now === 0) this.summary &= ~(1 << w);
+  }
+
   /** True when `vector` is set. */
   test(vector: number): boolean {
     return ((this.words[vector >>> 5]! >>> (vector & 31)) & 1) === 1;

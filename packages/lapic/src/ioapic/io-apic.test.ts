@@ -2,25 +2,25 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Clock, DELIVERY_STATUS, UsageError } from '@hvsim/core';
 import { ApicBus } from '../bus/apic-bus.js';
-import { APIC_REG } from '../apic/regs.js';
+import { APIC } from '../apic/regs.js';
 import { IoApic } from './io-apic.js';
-import { IOAPIC_MMIO } from './regs.js';
+import { IOAPIC } from './regs.js';
 import { makeApic, numRuns, seed, wr } from '../test-support/helpers.js';
 
 function reg(io: IoApic, index: number): number {
-  io.mmioWrite(IOAPIC_MMIO.IOREGSEL, 4, index);
-  return io.mmioRead(IOAPIC_MMIO.IOWIN, 4);
+  io.mmioWrite(IOAPIC.IOREGSEL, 4, index);
+  return io.mmioRead(IOAPIC.IOWIN, 4);
 }
 
 function setReg(io: IoApic, index: number, value: number): void {
-  io.mmioWrite(IOAPIC_MMIO.IOREGSEL, 4, index);
-  io.mmioWrite(IOAPIC_MMIO.IOWIN, 4, value);
+  io.mmioWrite(IOAPIC.IOREGSEL, 4, index);
+  io.mmioWrite(IOAPIC.IOWIN, 4, value);
 }
 
-function setup(version: 0x11 | 0x20 = 0x20) {
+function setup(version: 0x11 | 0x20 = 0x20, onEoi?: (pin: number, vector: number) => void) {
   const clock = new Clock();
   const bus = new ApicBus();
-  const io = new IoApic({ id: 2, version });
+  const io = new IoApic({ id: 2, version, onEoi });
   const cpus = [0, 1].map((id) => {
     const { apic } = makeApic({ id, clock });
     bus.attach(apic);
@@ -40,7 +40,7 @@ describe('IOAPIC registers (82093AA 3.2)', () => {
     expect(reg(io, 0x00)).toBe(0x0f00_0000);
     setReg(io, 0x01, 0); // read-only
     expect(reg(io, 0x01)).toBe(0x0017_0020);
-    expect(io.mmioRead(IOAPIC_MMIO.IOREGSEL, 4)).toBe(0x01);
+    expect(io.mmioRead(IOAPIC.IOREGSEL, 4)).toBe(0x01);
   });
 
   it('redirection entries reset masked; RO bits (delivery status, remote IRR) ignore writes', () => {
@@ -58,8 +58,8 @@ describe('IOAPIC registers (82093AA 3.2)', () => {
 
   it('only 32-bit accesses are decoded; other offsets read 0', () => {
     const { io } = setup();
-    io.mmioWrite(IOAPIC_MMIO.IOREGSEL, 1, 0x01);
-    expect(io.mmioRead(IOAPIC_MMIO.IOREGSEL, 4)).toBe(0);
+    io.mmioWrite(IOAPIC.IOREGSEL, 1, 0x01);
+    expect(io.mmioRead(IOAPIC.IOREGSEL, 4)).toBe(0);
     expect(io.mmioRead(0x20, 4)).toBe(0);
     expect(() => io.mmioRead(0x1000, 4)).toThrow(UsageError);
     expect(() => io.setIrq(24, true)).toThrow('IOAPIC pin must be an integer in [0, 23], got 24');
@@ -74,7 +74,7 @@ describe('IOAPIC delivery (82093AA 3.2.4)', () => {
     io.setIrq(4, true);
     expect(cpus[1]!.isRequested(0x31)).toBe(true);
     cpus[1]!.acknowledge();
-    wr(cpus[1]!, APIC_REG.APIC_EOI, 0);
+    wr(cpus[1]!, APIC.EOI, 0);
     io.setIrq(4, true);
     expect(cpus[1]!.isRequested(0x31)).toBe(false);
     io.setIrq(4, false);
@@ -92,41 +92,41 @@ describe('IOAPIC delivery (82093AA 3.2.4)', () => {
     expect(cpus[0]!.acknowledge()).toBe(0x49);
     io.setIrq(9, true);
     expect(cpus[0]!.isRequested(0x49)).toBe(false);
-    wr(cpus[0]!, APIC_REG.APIC_EOI, 0); // broadcast EOI
+    wr(cpus[0]!, APIC.EOI, 0); // broadcast EOI
     expect(cpus[0]!.isRequested(0x49)).toBe(true); // still asserted: sent again
     expect(io.remoteIrr(9)).toBe(true);
     expect(cpus[0]!.acknowledge()).toBe(0x49);
     io.setIrq(9, false);
-    wr(cpus[0]!, APIC_REG.APIC_EOI, 0);
+    wr(cpus[0]!, APIC.EOI, 0);
     expect(io.remoteIrr(9)).toBe(false);
     expect(cpus[0]!.isRequested(0x49)).toBe(false);
   });
 
   it('with EOI-broadcast suppression the IOAPIC EOI register clears remote IRR (directed EOI)', () => {
     const { io, cpus } = setup();
-    wr(cpus[0]!, APIC_REG.APIC_SVR, 0x11ff);
+    wr(cpus[0]!, APIC.SVR, 0x11ff);
     setReg(io, 0x10 + 2 * 3, 0x8000 | 0x4a);
     io.setIrq(3, true);
     cpus[0]!.acknowledge();
     io.setIrq(3, false);
-    wr(cpus[0]!, APIC_REG.APIC_EOI, 0);
+    wr(cpus[0]!, APIC.EOI, 0);
     expect(io.remoteIrr(3)).toBe(true);
-    io.mmioWrite(IOAPIC_MMIO.EOI, 4, 0x4a);
+    io.mmioWrite(IOAPIC.EOI, 4, 0x4a);
     expect(io.remoteIrr(3)).toBe(false);
   });
 
   it('a version 0x11 IOAPIC has no EOI register', () => {
     const { io, cpus } = setup(0x11);
-    wr(cpus[0]!, APIC_REG.APIC_SVR, 0x11ff);
+    wr(cpus[0]!, APIC.SVR, 0x11ff);
     setReg(io, 0x10, 0x8000 | 0x4b);
     io.setIrq(0, true);
-    io.mmioWrite(IOAPIC_MMIO.EOI, 4, 0x4b);
+    io.mmioWrite(IOAPIC.EOI, 4, 0x4b);
     expect(io.remoteIrr(0)).toBe(true);
   });
 
   it('active-low polarity, logical destinations, and unmasking an asserted level pin', () => {
     const { io, cpus } = setup();
-    cpus.forEach((c, i) => wr(c, APIC_REG.APIC_LDR, (1 << (24 + i)) >>> 0));
+    cpus.forEach((c, i) => wr(c, APIC.LDR, (1 << (24 + i)) >>> 0));
     setReg(io, 0x11 + 2 * 5, 0x0300_0000);
     setReg(io, 0x10 + 2 * 5, 0x1_0000 | 0x8000 | 0x2000 | 0x800 | 0x4c); // masked, level, active low, logical
     io.setIrq(5, false); // asserted (active low) but masked
@@ -199,7 +199,7 @@ describe('IOAPIC level-triggered invariants (82093AA 3.2.4, SDM 3A 11.8.5)', () 
             masked = o.v;
             setReg(io, 0x10 + 2 * 7, (o.v ? 0x1_0000 : 0) | 0x8000 | V);
           } else if (o.k === 'ack') cpus[0]!.acknowledge();
-          else wr(cpus[0]!, APIC_REG.APIC_EOI, 0);
+          else wr(cpus[0]!, APIC.EOI, 0);
           const outstanding = cpus[0]!.isRequested(V) || cpus[0]!.isInService(V);
           expect(io.remoteIrr(7)).toBe(outstanding);
           if (io.pinLevel(7) && !masked) expect(outstanding).toBe(true);
@@ -217,7 +217,7 @@ describe('wiring through core InterruptLine', () => {
     io.line(6).setLevel(true);
     expect(cpus[0]!.isRequested(0x46)).toBe(true);
     expect(() => io.line(30)).toThrow('IOAPIC pin must be an integer in [0, 23], got 30');
-    wr(cpus[1]!, APIC_REG.APIC_LVT_LINT1, 4 << 8);
+    wr(cpus[1]!, APIC.LVT_LINT1, 4 << 8);
     cpus[1]!.lintLine(1).setLevel(true);
     expect(cpus[1]!.takeNmi()).toBe(true);
     expect(() => cpus[1]!.lintLine(2 as 1)).toThrow('LINT pin must be 0 or 1, got 2');
@@ -269,5 +269,46 @@ describe('atomic restore (issue 12 bug 10)', () => {
       expect(() => io.restoreState(s)).toThrow();
       expect(JSON.stringify(io.saveState())).toBe(before);
     }
+  });
+});
+
+describe('ack notifier onEoi (KVM kvm_ioapic_update_eoi -> kvm_notify_acked_irq)', () => {
+  it('runs for each entry with the vector before Remote IRR is cleared; a line it lowers is not delivered again (irqfd resample)', () => {
+    const seen: [number, number, boolean][] = [];
+    const wired: { io?: IoApic } = {};
+    const { cpus, io } = setup(0x20, (pin, vector) => {
+      seen.push([pin, vector, wired.io!.remoteIrr(pin)]);
+      wired.io!.setIrq(pin, false); // the resampler de-asserts; the device re-raises if it still needs service
+    });
+    wired.io = io;
+    setReg(io, 0x10 + 2 * 5, 0x8000 | 0x51); // level, vector 0x51
+    setReg(io, 0x10 + 2 * 6, 0x8000 | 0x51); // a second pin with the same vector, idle
+    io.setIrq(5, true);
+    expect(cpus[0]!.acknowledge()).toBe(0x51);
+    wr(cpus[0]!, APIC.EOI, 0); // SDM 3A 11.8.5: level EOI broadcast
+    expect(seen).toEqual([
+      [5, 0x51, true], // Remote IRR still set when the notifier runs
+      [6, 0x51, false],
+    ]);
+    expect(io.remoteIrr(5)).toBe(false);
+    expect(cpus[0]!.isRequested(0x51)).toBe(false); // lowered by the notifier: no re-delivery
+  });
+
+  it('without the notifier lowering it, a still-asserted line is delivered again; the EOI register calls it too', () => {
+    const pins: number[] = [];
+    const { io, cpus } = setup(0x20, (pin) => pins.push(pin));
+    setReg(io, 0x10 + 2 * 4, 0x8000 | 0x52);
+    io.setIrq(4, true);
+    cpus[0]!.acknowledge();
+    wr(cpus[0]!, APIC.EOI, 0);
+    expect(cpus[0]!.isRequested(0x52)).toBe(true);
+    io.mmioWrite(IOAPIC.EOI, 4, 0x52);
+    expect(pins).toEqual([4, 4]);
+    io.mmioWrite(IOAPIC.EOI, 4, 0x53); // no entry has 0x53
+    expect(pins).toEqual([4, 4]);
+  });
+
+  it('rejects a non-function', () => {
+    expect(() => new IoApic({ onEoi: 5 as never })).toThrow(new UsageError('bad-argument', 'onEoi must be a function, got 5 (0x5)'));
   });
 });

@@ -25,9 +25,9 @@ import {
 } from '@hvsim/core';
 import { emptyMessage, isReservedMessageDeliveryMode, type ApicBusMessage, type ApicBusPort } from '../bus/apic-message.js';
 import {
-  IOAPIC_MMIO,
+  IOAPIC,
   IOAPIC_PINS,
-  IOAPIC_REG,
+  IOAPIC_INDIRECT,
   RTE_HIGH_WRITABLE,
   RTE_LOW_RESET,
   RTE_LOW_WRITABLE,
@@ -76,6 +76,17 @@ export interface IoApicOptions {
    * it is dropped. Default false (82093AA: bits 55:32 reserved).
    */
   remappableFormat?: boolean;
+  /**
+   * Ack notifier: called with (pin, vector) when an EOI for `vector` reaches
+   * this IOAPIC ({@link IoApic.eoi}: a local APIC's level EOI broadcast or
+   * a write of the EOI register), for every pin whose entry holds that
+   * vector, BEFORE its Remote IRR is cleared and the pin is re-sampled — as
+   * KVM's kvm_ioapic_update_eoi calls the ack notifiers (irqfd resample, the
+   * PIT's reinjection). The hook may change pin levels (`setIrq`): a line
+   * it lowers is not delivered again; one it raises is coalesced with the
+   * pending Remote IRR and re-delivered once that is cleared. Default none.
+   */
+  onEoi?: (pin: number, vector: number) => void;
 }
 
 /** Saved state of an {@link IoApic}. */
@@ -91,7 +102,7 @@ export interface IoApicState {
   heldEdges?: number;
 }
 
-const IOAPIC_OPTIONS: readonly (keyof IoApicOptions)[] = ['id', 'version', 'clock', 'tracer', 'holdMaskedEdges', 'onRteWrite', 'remappableFormat'];
+const IOAPIC_OPTIONS: readonly (keyof IoApicOptions)[] = ['id', 'version', 'clock', 'tracer', 'holdMaskedEdges', 'onRteWrite', 'remappableFormat', 'onEoi'];
 
 const MASK = 1 << 16;
 const TRIGGER_LEVEL = 1 << 15;
@@ -117,6 +128,7 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
   private readonly tracer: Tracer | undefined;
   private readonly holdMaskedEdges: boolean;
   private readonly onRteWrite: ((pin: number) => void) | undefined;
+  private readonly onEoi: ((pin: number, vector: number) => void) | undefined;
   private readonly highWritable: number;
   /** Edges held on masked pins (bit per pin; holdMaskedEdges). */
   private heldEdges = 0;
@@ -138,6 +150,9 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
     const onRteWrite: unknown = options.onRteWrite;
     if (onRteWrite !== undefined && typeof onRteWrite !== 'function') throw new UsageError('bad-argument', `onRteWrite must be a function, got ${describeValue(onRteWrite)}`);
     this.onRteWrite = options.onRteWrite;
+    const onEoi: unknown = options.onEoi;
+    if (onEoi !== undefined && typeof onEoi !== 'function') throw new UsageError('bad-argument', `onEoi must be a function, got ${describeValue(onEoi)}`);
+    this.onEoi = options.onEoi;
     this.highWritable = options.remappableFormat === true ? (RTE_HIGH_WRITABLE | 0xffff_0000) >>> 0 : RTE_HIGH_WRITABLE;
   }
 
@@ -212,8 +227,8 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
   mmioRead(offset: number, size: 1 | 2 | 4): number {
     this.checkAccess(offset, size);
     if (size !== 4) return 0;
-    if (offset === IOAPIC_MMIO.IOREGSEL) return this.ioregsel;
-    if (offset === IOAPIC_MMIO.IOWIN) return this.readIndirect(this.ioregsel);
+    if (offset === IOAPIC.IOREGSEL) return this.ioregsel;
+    if (offset === IOAPIC.IOWIN) return this.readIndirect(this.ioregsel);
     return 0;
   }
 
@@ -221,20 +236,20 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
   mmioWrite(offset: number, size: 1 | 2 | 4, value: number): void {
     this.checkAccess(offset, size);
     if (size !== 4) return;
-    if (offset === IOAPIC_MMIO.IOREGSEL) this.ioregsel = value & 0xff;
-    else if (offset === IOAPIC_MMIO.IOWIN) this.writeIndirect(this.ioregsel, value >>> 0);
-    else if (offset === IOAPIC_MMIO.EOI && this.version >= 0x20) this.eoi(value & 0xff);
+    if (offset === IOAPIC.IOREGSEL) this.ioregsel = value & 0xff;
+    else if (offset === IOAPIC.IOWIN) this.writeIndirect(this.ioregsel, value >>> 0);
+    else if (offset === IOAPIC.EOI && this.version >= 0x20) this.eoi(value & 0xff);
   }
 
   /** Reads an indirect register (82093AA 3.2); undefined indexes read 0. */
   readIndirect(index: number): number {
     assertInteger(index, 'IOAPIC register index', 0, 0xff);
-    if (index === IOAPIC_REG.IOAPICID) return this.idRegister;
-    if (index === IOAPIC_REG.IOAPICVER) return this.versionRegister;
+    if (index === IOAPIC_INDIRECT.ID) return this.idRegister;
+    if (index === IOAPIC_INDIRECT.VER) return this.versionRegister;
     // The arbitration ID is loaded from the ID (82093AA 3.2.3).
-    if (index === IOAPIC_REG.IOAPICARB) return this.idRegister;
-    const pin = (index - IOAPIC_REG.IOREDTBL0) >> 1;
-    if (index >= IOAPIC_REG.IOREDTBL0 && pin < IOAPIC_PINS) return (index & 1) === 0 ? this.rteLow[pin]! : this.rteHigh[pin]!;
+    if (index === IOAPIC_INDIRECT.ARB) return this.idRegister;
+    const pin = (index - IOAPIC_INDIRECT.IOREDTBL0) >> 1;
+    if (index >= IOAPIC_INDIRECT.IOREDTBL0 && pin < IOAPIC_PINS) return (index & 1) === 0 ? this.rteLow[pin]! : this.rteHigh[pin]!;
     return 0;
   }
 
@@ -242,12 +257,12 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
   writeIndirect(index: number, value: number): void {
     assertInteger(index, 'IOAPIC register index', 0, 0xff);
     assertU32(value, 'IOAPIC register value');
-    if (index === IOAPIC_REG.IOAPICID) {
+    if (index === IOAPIC_INDIRECT.ID) {
       this.id = (value >>> 24) & 0xf;
       return;
     }
-    const pin = (index - IOAPIC_REG.IOREDTBL0) >> 1;
-    if (index < IOAPIC_REG.IOREDTBL0 || pin >= IOAPIC_PINS) return;
+    const pin = (index - IOAPIC_INDIRECT.IOREDTBL0) >> 1;
+    if (index < IOAPIC_INDIRECT.IOREDTBL0 || pin >= IOAPIC_PINS) return;
     if ((index & 1) === 1) {
       this.rteHigh[pin] = (value & this.highWritable) >>> 0;
       this.onRteWrite?.(pin);
@@ -336,13 +351,21 @@ export class IoApic implements MmioDevice, Snapshottable<IoApicState> {
 
   /**
    * An EOI for `vector` (a local APIC's broadcast, or a write of the EOI
-   * register): clears Remote IRR of level entries with that vector, and
-   * re-delivers those whose pin is still asserted.
+   * register): for each entry with that vector, the `onEoi` ack notifier
+   * first; then, if its Remote IRR is set, Remote IRR is cleared and the pin
+   * re-delivered when still asserted.
    */
   eoi(vector: number): void {
+    const onEoi = this.onEoi;
     for (let pin = 0; pin < IOAPIC_PINS; pin++) {
-      const lo = this.rteLow[pin]!;
-      if ((lo & REMOTE_IRR) === 0 || (lo & 0xff) !== vector) continue;
+      let lo = this.rteLow[pin]!;
+      if ((lo & 0xff) !== vector) continue;
+      if (onEoi !== undefined) {
+        onEoi(pin, vector);
+        // The notifier may have rewritten the entry or the pin: look again.
+        lo = this.rteLow[pin]!;
+      }
+      if ((lo & REMOTE_IRR) === 0) continue;
       this.rteLow[pin] = lo & ~REMOTE_IRR;
       const flow = this.pinFlows[pin]!;
       this.tracer?.emit({ kind: 'interrupt.eoi', cycle: this.clock?.now() ?? 0, source: 'ioapic', vector, flow: flow === 0 ? undefined : flow, args: { pin } });

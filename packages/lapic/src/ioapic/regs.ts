@@ -5,23 +5,51 @@
  */
 import { bitFlag, bitRange } from '@hvsim/core';
 
-/** Memory-mapped registers, offsets from the IOAPIC base (default 0xFEC00000). */
-export const IOAPIC_MMIO = {
-  /** I/O register select (bits 7:0 pick the indirect register). */
+/**
+ * The IOAPIC's memory-mapped registers, offsets from its base (default
+ * 0xFEC00000): IOREGSEL and IOWIN (82093AA 3.1), and the EOI register of
+ * version 0x20 IOAPICs.
+ */
+export const IOAPIC = {
+  /** I/O register select (bits 7:0 pick the indirect register). Value `0x00`. */
   IOREGSEL: 0x00,
-  /** I/O window: reads and writes the selected register. */
+  /** I/O window: reads and writes the selected register. Value `0x10`. */
   IOWIN: 0x10,
-  /** EOI register (version 0x20): writing a vector clears Remote IRR of matching entries. */
+  /** EOI register (version 0x20): writing a vector clears Remote IRR of matching entries. Value `0x40`. */
   EOI: 0x40,
 } as const;
 
-/** Indirect registers reached through IOREGSEL/IOWIN (82093AA 3.2). */
-export const IOAPIC_REG = {
-  IOAPICID: 0x00,
-  IOAPICVER: 0x01,
-  IOAPICARB: 0x02,
+/**
+ * The indirect registers reached through IOREGSEL/IOWIN (82093AA 3.2),
+ * named by the datasheet's mnemonics without the `IOAPIC` prefix: IOAPICID
+ * is `ID`, IOAPICVER `VER`, IOAPICARB `ARB`; IOREDTBL0 keeps its name.
+ */
+export const IOAPIC_INDIRECT = {
+  /** `0x00` */
+  ID: 0x00,
+  /** `0x01` */
+  VER: 0x01,
+  /** `0x02` */
+  ARB: 0x02,
   /** Redirection entry n: low dword at 0x10 + 2n, high dword at 0x11 + 2n. */
   IOREDTBL0: 0x10,
+} as const;
+
+/**
+ * Memory-mapped registers of the IOAPIC.
+ * @deprecated Use {@link IOAPIC} (the same members).
+ */
+export const IOAPIC_MMIO = IOAPIC;
+
+/**
+ * Indirect registers with their full datasheet names.
+ * @deprecated Use {@link IOAPIC_INDIRECT} (`IOAPIC_REG.IOAPICVER` is `IOAPIC_INDIRECT.VER`).
+ */
+export const IOAPIC_REG = {
+  IOAPICID: IOAPIC_INDIRECT.ID,
+  IOAPICVER: IOAPIC_INDIRECT.VER,
+  IOAPICARB: IOAPIC_INDIRECT.ARB,
+  IOREDTBL0: IOAPIC_INDIRECT.IOREDTBL0,
 } as const;
 
 /** Default physical base of the IOAPIC. */

@@ -8,14 +8,17 @@ import { bitFlag, bitRange } from '@hvsim/core';
 
 /** Standard I/O ports of the PC's PIC pair. */
 export const PIC_PORT = {
-  /** Master command (A0 = 0) and data (A0 = 1) ports. */
+  /** Master command (A0 = 0) and data (A0 = 1) ports. Value `0x20`. */
   MASTER_COMMAND: 0x20,
+  /** `0x21` */
   MASTER_DATA: 0x21,
-  /** Slave command and data ports. */
+  /** Slave command and data ports. Value `0xa0`. */
   SLAVE_COMMAND: 0xa0,
+  /** `0xa1` */
   SLAVE_DATA: 0xa1,
-  /** Edge/level control for IRQ 0-7 (ELCR1) and IRQ 8-15 (ELCR2). */
+  /** Edge/level control for IRQ 0-7 (ELCR1) and IRQ 8-15 (ELCR2). Value `0x4d0`. */
   ELCR1: 0x4d0,
+  /** `0x4d1` */
   ELCR2: 0x4d1,
 } as const;
 

@@ -269,6 +269,53 @@ describe('descriptor over the Memory interface (page view, observers, generation
     expect(mem.read32(0x10060)).toBe(0);
   });
 
+  it('the hot paths follow the memory to new backing: a removed and re-added region, and a restore (VT-d 9.11)', () => {
+    const mem = new PhysicalMemory();
+    mem.addRegion(0x10000, 0x1000);
+    const pid = new PostedInterruptDescriptor(mem, 0x10fc0); // the last descriptor of the page
+    pid.nv = 0xf2;
+    expect(pid.checkAndPost(0x31)).toBe(POST_RESULT.NOTIFY);
+    mem.removeRegion(0x10000);
+    expect(pid.checkAndPost(0x32)).toBe(POST_RESULT.INACCESSIBLE);
+    mem.addRegion(0x10000, 0x1000);
+    // The new region is zero: no ON, no PIR; each hot path writes the new backing.
+    expect(pid.checkAndPost(0xff)).toBe(POST_RESULT.NOTIFY);
+    expect(pid.postFromSoftware(0x40)).toBe(false);
+    expect([mem.read32(0x10fc0 + 28), mem.read32(0x10fc0 + 8), mem.read32(0x10fc0 + 32)]).toEqual([0x8000_0000, 1, 1]);
+    const saved = mem.saveState();
+    const into = new Uint32Array(8);
+    expect(pid.clearOnAndSwapPir(into)).toBe((1 << 7) | (1 << 2));
+    mem.restoreState(saved);
+    expect(pid.checkAndPost(0xff)).toBe(POST_RESULT.COALESCED);
+    expect(pid.swapPir(into)).toBe((1 << 7) | (1 << 2));
+    expect([mem.read32(0x10fc0 + 28), mem.read32(0x10fc0 + 8), pid.on]).toEqual([0, 0, true]);
+  });
+
+  it('every vector entry point rejects a non-integer or out-of-range vector, naming it, and changes nothing', () => {
+    const { mem, pid } = setup();
+    const calls: ((v: number) => unknown)[] = [
+      (v) => pid.checkAndPost(v),
+      (v) => pid.post(v),
+      (v) => pid.postFromSoftware(v),
+      (v) => pid.testPir(v),
+      (v) => pid.testAndSetPir(v),
+    ];
+    for (const [bad, shown] of [
+      [256, '256'],
+      [-1, '-1'],
+      [1.5, '1.5'],
+      [Number.NaN, 'NaN'],
+      [0x130, '304 (0x130)'],
+    ] as const) {
+      for (const call of calls) expect(() => call(bad), shown).toThrow(`vector must be an integer in [0, 255], got ${shown}`);
+    }
+    // A numeric string is not a vector (no coercion).
+    for (const call of calls) expect(() => call('48' as unknown as number)).toThrow(UsageError);
+    for (let i = 0; i < 16; i++) expect(mem.read32(0x10040 + 4 * i)).toBe(0);
+    expect(pid.checkAndPost(0)).toBe(POST_RESULT.NOTIFY);
+    expect(pid.checkAndPost(255)).toBe(POST_RESULT.POSTED);
+  });
+
   it('an unbacked or read-only descriptor never throws: reads zeros, drops writes, isAccessible false', () => {
     const mem = new PhysicalMemory();
     mem.addRegion(0x20000, 0x1000, { readOnly: true });

@@ -27,9 +27,9 @@ import { UsageError, assertAddress, assertInteger, describeValue, type Memory, t
 export const PID_OFFSET = {
   /** PIR: eight words at 0x00-0x1f. */
   PIR: 0x00,
-  /** Bits 287:256: ON (bit 0), SN (bit 1), NV (bits 23:16). */
+  /** Bits 287:256: ON (bit 0), SN (bit 1), NV (bits 23:16). Value `0x20`. */
   CONTROL: 0x20,
-  /** Bits 319:288: NDST. */
+  /** Bits 319:288: NDST. Value `0x24`. */
   NDST: 0x24,
 } as const;
 
@@ -55,9 +55,6 @@ const SN = PID_CONTROL.SN;
 const NV_SHIFT = PID_CONTROL.NV_SHIFT;
 const NV_MASK = PID_CONTROL.NV_MASK;
 const CONTROL_RESERVED = PID_CONTROL.RESERVED;
-const W_CONTROL = PID_OFFSET.CONTROL >>> 2;
-const W_NDST = PID_OFFSET.NDST >>> 2;
-
 /**
  * Bits of the answer of {@link PostedInterruptDescriptor.checkAndPost}: 0
  * (POSTED) or NOTIFY, plus COALESCED; or RESERVED or INACCESSIBLE alone.
@@ -98,12 +95,22 @@ export interface PidControlUpdate {
 /** Scratch words an inaccessible descriptor reads from; writes to it are discarded. */
 const ZERO_WORDS = new Uint32Array(16);
 
+// Word indexes in the descriptor's 16 words.
+const W_CONTROL = PID_OFFSET.CONTROL >>> 2;
+const W_NDST = PID_OFFSET.NDST >>> 2;
+
 /** A posted-interrupt descriptor at a 64-byte-aligned address of a {@link Memory}. */
 export class PostedInterruptDescriptor {
   private addr = 0;
   private view: PageView | undefined;
   /** Index of the descriptor's first word in the page view's words. */
   private base = 0;
+  /**
+   * The descriptor's 16 words: a subarray of the page view's words (made
+   * again whenever the view is re-taken), or ZERO_WORDS while inaccessible;
+   * hot paths index it with constants.
+   */
+  private d: Uint32Array = ZERO_WORDS;
 
   /**
    * A view of the descriptor at `address` (64-byte aligned, below 2^53; a
@@ -139,6 +146,7 @@ export class PostedInterruptDescriptor {
     this.addr = address;
     this.base = (address % 4096) >>> 2;
     this.view = undefined;
+    this.d = ZERO_WORDS;
   }
 
   /**
@@ -150,39 +158,35 @@ export class PostedInterruptDescriptor {
     return this.words() !== ZERO_WORDS;
   }
 
-  /** The page's words (current generation), or ZERO_WORDS when inaccessible. */
+  /** The descriptor's 16 words (current generation), or ZERO_WORDS when inaccessible. */
   private words(): Uint32Array {
     const v = this.view;
-    if (v !== undefined && v.generation === this.memory.generation) return v.words;
+    if (v !== undefined && v.generation === this.memory.generation) return this.d;
     return this.retake();
   }
 
   private retake(): Uint32Array {
     const v = this.memory.pageView(this.addr);
     this.view = v;
-    return v === undefined ? ZERO_WORDS : v.words;
+    const d = v === undefined ? ZERO_WORDS : v.words.subarray(this.base, this.base + 16);
+    this.d = d;
+    return d;
   }
 
-  /** Index of word 0 in the array `words()` returned. */
-  private at(w: Uint32Array): number {
-    return w === ZERO_WORDS ? 0 : this.base;
-  }
-
-  private wrote(w: Uint32Array, byteOffset: number, size: number): void {
-    if (w === ZERO_WORDS) discardWrites();
+  private wrote(d: Uint32Array, byteOffset: number, size: number): void {
+    if (d === ZERO_WORDS) discardWrites();
     else if (this.memory.observed) this.memory.noteWritten(this.addr + byteOffset, size);
   }
 
   /** The control word, bits 287:256 (ON, SN, NV and reserved bits). */
   get control(): number {
-    const w = this.words();
-    return w[this.at(w) + W_CONTROL]!;
+    return this.words()[W_CONTROL]!;
   }
 
   private setControl(value: number): void {
-    const w = this.words();
-    w[this.at(w) + W_CONTROL] = value;
-    this.wrote(w, PID_OFFSET.CONTROL, 4);
+    const d = this.words();
+    d[W_CONTROL] = value;
+    this.wrote(d, PID_OFFSET.CONTROL, 4);
   }
 
   /** Outstanding notification (bit 256). */
@@ -217,15 +221,14 @@ export class PostedInterruptDescriptor {
 
   /** Notification destination (bits 319:288): x2APIC ID, or an xAPIC ID in bits 15:8. */
   get ndst(): number {
-    const w = this.words();
-    return w[this.at(w) + W_NDST]!;
+    return this.words()[W_NDST]!;
   }
 
   set ndst(value: number) {
     checkNdst(value);
-    const w = this.words();
-    w[this.at(w) + W_NDST] = value;
-    this.wrote(w, PID_OFFSET.NDST, 4);
+    const d = this.words();
+    d[W_NDST] = value;
+    this.wrote(d, PID_OFFSET.NDST, 4);
   }
 
   /**
@@ -238,15 +241,14 @@ export class PostedInterruptDescriptor {
     const { on, sn, nv, ndst } = update;
     if (nv !== undefined) assertInteger(nv, 'notification vector', 0, 255);
     if (ndst !== undefined) checkNdst(ndst);
-    const w = this.words();
-    const b = this.at(w);
-    let c = w[b + W_CONTROL]!;
+    const d = this.words();
+    let c = d[W_CONTROL]!;
     if (on !== undefined) c = on ? c | ON : c & ~ON;
     if (sn !== undefined) c = sn ? c | SN : c & ~SN;
     if (nv !== undefined) c = (c & ~NV_MASK) | (nv << NV_SHIFT);
-    w[b + W_CONTROL] = c;
-    if (ndst !== undefined) w[b + W_NDST] = ndst;
-    this.wrote(w, PID_OFFSET.CONTROL, ndst === undefined ? 4 : 8);
+    d[W_CONTROL] = c;
+    if (ndst !== undefined) d[W_NDST] = ndst;
+    this.wrote(d, PID_OFFSET.CONTROL, ndst === undefined ? 4 : 8);
   }
 
   /**
@@ -256,11 +258,10 @@ export class PostedInterruptDescriptor {
    */
   writeControl(control: number, ndst: number): void {
     checkNdst(ndst);
-    const w = this.words();
-    const b = this.at(w);
-    w[b + W_CONTROL] = (w[b + W_CONTROL]! & CONTROL_RESERVED) | (control & ~CONTROL_RESERVED);
-    w[b + W_NDST] = ndst;
-    this.wrote(w, PID_OFFSET.CONTROL, 8);
+    const d = this.words();
+    d[W_CONTROL] = (d[W_CONTROL]! & CONTROL_RESERVED) | (control & ~CONTROL_RESERVED);
+    d[W_NDST] = ndst;
+    this.wrote(d, PID_OFFSET.CONTROL, 8);
   }
 
   /**
@@ -271,47 +272,42 @@ export class PostedInterruptDescriptor {
    * addressed). Returns true when the PIR holds vectors (ON is then set).
    */
   clearSnAndResync(): boolean {
-    const w = this.words();
-    const b = this.at(w);
-    let c = w[b + W_CONTROL]! & ~SN;
-    const pending = (w[b]! | w[b + 1]! | w[b + 2]! | w[b + 3]! | w[b + 4]! | w[b + 5]! | w[b + 6]! | w[b + 7]!) !== 0;
+    const d = this.words();
+    let c = d[W_CONTROL]! & ~SN;
+    const pending = pirNonZero(d);
     if (pending) c |= ON;
-    w[b + W_CONTROL] = c;
-    this.wrote(w, PID_OFFSET.CONTROL, 4);
+    d[W_CONTROL] = c;
+    this.wrote(d, PID_OFFSET.CONTROL, 4);
     return pending;
   }
 
   /** Word `i` (0-7) of the PIR: vectors 32i..32i+31. */
   pirWord(i: number): number {
     assertInteger(i, 'PIR word index', 0, 7);
-    const w = this.words();
-    return w[this.at(w) + i]!;
+    return this.words()[i]!;
   }
 
   /** True when any PIR bit is set. */
   hasPending(): boolean {
-    const w = this.words();
-    const b = this.at(w);
-    return (w[b]! | w[b + 1]! | w[b + 2]! | w[b + 3]! | w[b + 4]! | w[b + 5]! | w[b + 6]! | w[b + 7]!) !== 0;
+    return pirNonZero(this.words());
   }
 
   /** True when PIR bit `vector` is set. */
   testPir(vector: number): boolean {
-    checkVector(vector);
-    const w = this.words();
-    return ((w[this.at(w) + (vector >>> 5)]! >>> (vector & 31)) & 1) === 1;
+    if ((vector & 0xff) !== vector) badVector(vector);
+    return ((this.words()[vector >>> 5]! >>> (vector & 31)) & 1) === 1;
   }
 
   /** Sets PIR bit `vector`; returns whether it was already set (LOCK BTS). */
   testAndSetPir(vector: number): boolean {
-    checkVector(vector);
-    const w = this.words();
-    const i = this.at(w) + (vector >>> 5);
-    const word = w[i]!;
+    if ((vector & 0xff) !== vector) badVector(vector);
+    const d = this.words();
+    const i = vector >>> 5;
+    const word = d[i]!;
     const bit = 1 << (vector & 31);
     if ((word & bit) !== 0) return true;
-    w[i] = word | bit;
-    this.wrote(w, (vector >>> 5) << 2, 4);
+    d[i] = word | bit;
+    this.wrote(d, i << 2, 4);
     return false;
   }
 
@@ -322,10 +318,11 @@ export class PostedInterruptDescriptor {
    * Reserved-bit checking is the caller's ({@link reservedBitsSet}).
    */
   post(vector: number, urgent = false): boolean {
-    checkVector(vector);
-    const w = this.words();
-    const b = this.at(w);
-    return (this.postAt(w, b, vector, urgent) & POST_RESULT.NOTIFY) !== 0;
+    if ((vector & 0xff) !== vector) badVector(vector);
+    const d = this.words();
+    const result = postBits(d, vector, urgent);
+    if (d === ZERO_WORDS || this.memory.observed) this.wrotePost(d, vector, result);
+    return (result & POST_RESULT.NOTIFY) !== 0;
   }
 
   /**
@@ -342,32 +339,34 @@ export class PostedInterruptDescriptor {
    * row; meant for the IOMMU's posting path (VT-d 5.2.3).
    */
   checkAndPost(vector: number, urgent = false): PostResult {
-    checkVector(vector);
-    const w = this.words();
-    if (w === ZERO_WORDS) return POST_RESULT.INACCESSIBLE;
-    const b = this.base;
-    if (((w[b + 8]! & CONTROL_RESERVED) | w[b + 10]! | w[b + 11]! | w[b + 12]! | w[b + 13]! | w[b + 14]! | w[b + 15]!) !== 0) return POST_RESULT.RESERVED;
-    return this.postAt(w, b, vector, urgent);
-  }
-
-  /** {@link post} on words `w` (descriptor at `b`), vector already checked; answers NOTIFY | COALESCED bits. */
-  private postAt(w: Uint32Array, b: number, vector: number, urgent: boolean): number {
-    const i = b + (vector >>> 5);
-    const word = w[i]!;
+    if ((vector & 0xff) !== vector) badVector(vector);
+    const v = this.view;
+    const d = v !== undefined && v.generation === this.memory.generation ? this.d : this.retake();
+    if (d === ZERO_WORDS) return POST_RESULT.INACCESSIBLE;
+    if (((d[8]! & CONTROL_RESERVED) | d[10]! | d[11]! | d[12]! | d[13]! | d[14]! | d[15]!) !== 0) return POST_RESULT.RESERVED;
+    // postBits written out: on the IOMMU-to-vCPU path V8's inlining budget runs out before it, and the call
+    // costs a few percent of a posted MSI.
+    const i = vector >>> 5;
+    const word = d[i]!;
     const bit = 1 << (vector & 31);
     let result: number = POST_RESULT.COALESCED;
     if ((word & bit) === 0) {
-      w[i] = word | bit;
-      this.wrote(w, (vector >>> 5) << 2, 4);
+      d[i] = word | bit;
       result = POST_RESULT.POSTED;
     }
-    const c = w[b + W_CONTROL]!;
+    const c = d[8]!;
     if ((c & ON) === 0 && (urgent || (c & SN) === 0)) {
-      w[b + W_CONTROL] = c | ON;
-      this.wrote(w, PID_OFFSET.CONTROL, 4);
+      d[8] = c | ON;
       result |= POST_RESULT.NOTIFY;
     }
+    if (this.memory.observed) this.wrotePost(d, vector, result);
     return result;
+  }
+
+  /** The write reports of a post answering `result`: the PIR word when it changed, then the control word when ON was set (out of line). */
+  private wrotePost(d: Uint32Array, vector: number, result: number): void {
+    if ((result & POST_RESULT.COALESCED) === 0) this.wrote(d, (vector >>> 5) << 2, 4);
+    if ((result & POST_RESULT.NOTIFY) !== 0) this.wrote(d, PID_OFFSET.CONTROL, 4);
   }
 
   /**
@@ -378,21 +377,20 @@ export class PostedInterruptDescriptor {
    * (KVM only sets SN for preempted vCPUs it will resync on load).
    */
   postFromSoftware(vector: number): boolean {
-    checkVector(vector);
+    if ((vector & 0xff) !== vector) badVector(vector);
     // One page-view lookup for both steps (the hot path of a software post).
-    const w = this.words();
-    const b = this.at(w);
-    const i = b + (vector >>> 5);
-    const word = w[i]!;
+    const v = this.view;
+    const d = v !== undefined && v.generation === this.memory.generation ? this.d : this.retake();
+    const i = vector >>> 5;
+    const word = d[i]!;
     const bit = 1 << (vector & 31);
     if ((word & bit) !== 0) return false;
-    w[i] = word | bit;
-    this.wrote(w, (vector >>> 5) << 2, 4);
-    const c = w[b + W_CONTROL]!;
-    if ((c & ON) !== 0) return false;
-    w[b + W_CONTROL] = c | ON;
-    this.wrote(w, PID_OFFSET.CONTROL, 4);
-    return true;
+    d[i] = word | bit;
+    const c = d[8]!;
+    const notify = (c & ON) === 0;
+    if (notify) d[8] = c | ON;
+    if (d === ZERO_WORDS || this.memory.observed) this.wrotePost(d, vector, notify ? POST_RESULT.NOTIFY : POST_RESULT.POSTED);
+    return notify;
   }
 
   /**
@@ -403,16 +401,15 @@ export class PostedInterruptDescriptor {
    */
   readAndClearPir(into: Uint32Array): boolean {
     if (into.length < 8) throw new UsageError('bad-argument', `readAndClearPir needs an array of at least 8 words, got ${into.length}`);
-    const w = this.words();
-    const b = this.at(w);
+    const d = this.words();
     let any = 0;
     for (let i = 0; i < 8; i += 2) {
-      const lo = w[b + i]!;
-      const hi = w[b + i + 1]!;
+      const lo = d[i]!;
+      const hi = d[i + 1]!;
       if ((lo | hi) === 0) continue;
-      w[b + i] = 0;
-      w[b + i + 1] = 0;
-      this.wrote(w, i << 2, 8);
+      d[i] = 0;
+      d[i + 1] = 0;
+      this.wrote(d, i << 2, 8);
       into[i] = into[i]! | lo;
       into[i + 1] = into[i + 1]! | hi;
       any = 1;
@@ -431,25 +428,30 @@ export class PostedInterruptDescriptor {
    */
   swapPir(into: Uint32Array): number {
     if (into.length < 8) throw new UsageError('bad-argument', `swapPir needs an array of at least 8 words, got ${into.length}`);
-    const w = this.words();
-    return this.swapAt(w, this.at(w), into);
+    return this.swapAt(this.words(), into);
   }
 
-  /** {@link swapPir} on words `w` (descriptor at `b`). */
-  private swapAt(w: Uint32Array, b: number, into: Uint32Array): number {
+  /** {@link swapPir} on the descriptor's words `d`. */
+  private swapAt(d: Uint32Array, into: Uint32Array): number {
     let mask = 0;
     for (let i = 0; i < 8; i += 2) {
-      const lo = w[b + i]!;
-      const hi = w[b + i + 1]!;
+      const lo = d[i]!;
+      const hi = d[i + 1]!;
       if ((lo | hi) === 0) continue;
       into[i] = lo;
       into[i + 1] = hi;
-      w[b + i] = 0;
-      w[b + i + 1] = 0;
-      this.wrote(w, i << 2, 8);
+      d[i] = 0;
+      d[i + 1] = 0;
       mask |= (lo !== 0 ? 1 << i : 0) | (hi !== 0 ? 2 << i : 0);
     }
+    // One look at the write observers for the whole harvest: each cleared 64-bit half, in order.
+    if (mask !== 0 && (d === ZERO_WORDS || this.memory.observed)) this.wroteHalves(d, mask);
     return mask;
+  }
+
+  /** The write reports of the PIR halves `mask` names (bit i or i + 1 for the half at word i; out of line). */
+  private wroteHalves(d: Uint32Array, mask: number): void {
+    for (let i = 0; i < 8; i += 2) if ((mask & (3 << i)) !== 0) this.wrote(d, i << 2, 8);
   }
 
   /**
@@ -460,14 +462,13 @@ export class PostedInterruptDescriptor {
    */
   clearOnAndSwapPir(into: Uint32Array): number {
     if (into.length < 8) throw new UsageError('bad-argument', `clearOnAndSwapPir needs an array of at least 8 words, got ${into.length}`);
-    const w = this.words();
-    const b = this.at(w);
-    const c = w[b + W_CONTROL]!;
+    const d = this.words();
+    const c = d[W_CONTROL]!;
     if ((c & ON) !== 0) {
-      w[b + W_CONTROL] = c & ~ON;
-      this.wrote(w, PID_OFFSET.CONTROL, 4);
+      d[W_CONTROL] = c & ~ON;
+      this.wrote(d, PID_OFFSET.CONTROL, 4);
     }
-    return this.swapAt(w, b, into);
+    return this.swapAt(d, into);
   }
 
   /** Same as {@link readAndClearPir} (the earlier name). */
@@ -478,12 +479,11 @@ export class PostedInterruptDescriptor {
 
   /** Clears ON (posted-interrupt processing step 3; KVM before syncing the PIR). */
   clearOn(): void {
-    const w = this.words();
-    const i = this.at(w) + W_CONTROL;
-    const c = w[i]!;
+    const d = this.words();
+    const c = d[W_CONTROL]!;
     if ((c & ON) === 0) return;
-    w[i] = c & ~ON;
-    this.wrote(w, PID_OFFSET.CONTROL, 4);
+    d[W_CONTROL] = c & ~ON;
+    this.wrote(d, PID_OFFSET.CONTROL, 4);
   }
 
   /**
@@ -492,18 +492,44 @@ export class PostedInterruptDescriptor {
    * branch per word.
    */
   reservedBitsSet(): boolean {
-    const w = this.words();
-    const b = this.at(w);
-    return ((w[b + 8]! & CONTROL_RESERVED) | w[b + 10]! | w[b + 11]! | w[b + 12]! | w[b + 13]! | w[b + 14]! | w[b + 15]!) !== 0;
+    const d = this.words();
+    return ((d[8]! & CONTROL_RESERVED) | d[10]! | d[11]! | d[12]! | d[13]! | d[14]! | d[15]!) !== 0;
   }
 
   /** Clears the whole descriptor to zero. */
   clear(): void {
-    const w = this.words();
-    const b = this.at(w);
-    w.fill(0, b, b + 16);
-    this.wrote(w, 0, PID_SIZE);
+    const d = this.words();
+    d.fill(0);
+    this.wrote(d, 0, PID_SIZE);
   }
+}
+
+/**
+ * The posting operation on the descriptor's words `d` (VT-d 9.11: PIR[vector]
+ * = 1; X = !ON && (urgent || !SN); if X, ON = 1), vector already checked;
+ * answers {@link POST_RESULT}'s NOTIFY and COALESCED bits. Write reports are
+ * the caller's. (checkAndPost has the same steps written out.)
+ */
+function postBits(d: Uint32Array, vector: number, urgent: boolean): number {
+  const i = vector >>> 5;
+  const word = d[i]!;
+  const bit = 1 << (vector & 31);
+  let result: number = POST_RESULT.COALESCED;
+  if ((word & bit) === 0) {
+    d[i] = word | bit;
+    result = POST_RESULT.POSTED;
+  }
+  const c = d[8]!;
+  if ((c & ON) === 0 && (urgent || (c & SN) === 0)) {
+    d[8] = c | ON;
+    result |= POST_RESULT.NOTIFY;
+  }
+  return result;
+}
+
+/** True when any of the PIR words (0-7 of the descriptor's words `d`) is non-zero. */
+function pirNonZero(d: Uint32Array): boolean {
+  return (d[0]! | d[1]! | d[2]! | d[3]! | d[4]! | d[5]! | d[6]! | d[7]!) !== 0;
 }
 
 /** Undoes a write to the stand-in of an inaccessible descriptor (out of line: {@link PostedInterruptDescriptor} writes stay small). */
@@ -511,10 +537,9 @@ function discardWrites(): void {
   ZERO_WORDS.fill(0);
 }
 
-function checkVector(vector: number): void {
-  if (!(vector >= 0 && vector <= 255) || (vector | 0) !== vector) {
-    throw new UsageError('bad-argument', `vector must be an integer in [0, 255], got ${describeValue(vector)}`);
-  }
+/** The throw of a vector check (out of line: the posting paths stay small). */
+function badVector(vector: number): never {
+  throw new UsageError('bad-argument', `vector must be an integer in [0, 255], got ${describeValue(vector)}`);
 }
 
 function checkNdst(value: number): void {

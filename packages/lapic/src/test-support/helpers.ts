@@ -1,7 +1,7 @@
 /** Shared test helpers (not exported from the package). */
 import { CpuException, Clock } from '@hvsim/core';
 import { LocalApic, type LocalApicOptions } from '../apic/local-apic.js';
-import { APIC_REG } from '../apic/regs.js';
+import { APIC } from '../apic/regs.js';
 
 export const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
 export const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 100);
@@ -10,7 +10,7 @@ export const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 100);
 export function makeApic(options: Partial<LocalApicOptions> = {}, enabled = true): { apic: LocalApic; clock: Clock } {
   const clock = options.clock ?? new Clock();
   const apic = new LocalApic({ id: 0, ...options, clock });
-  if (enabled) apic.mmioWrite(APIC_REG.APIC_SVR, 4, 0x1ff);
+  if (enabled) apic.mmioWrite(APIC.SVR, 4, 0x1ff);
   return { apic, clock };
 }
 

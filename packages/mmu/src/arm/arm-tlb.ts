@@ -47,10 +47,13 @@ export interface ArmTlbOptions extends TimeOptions {
 
 /** Stage 2 permission bits kept in a combined entry. */
 export const ARM_TLB_S2 = {
+  /** `0x1` */
   READ: 0x1,
+  /** `0x2` */
   WRITE: 0x2,
-  /** Execute, for the Exception level of the access that filled the entry (FEAT_XNX may differ per level). */
+  /** Execute, for the Exception level of the access that filled the entry (FEAT_XNX may differ per level). Value `0x4`. */
   EXECUTE_EL1: 0x4,
+  /** `0x8` */
   EXECUTE_EL0: 0x8,
 } as const;
 

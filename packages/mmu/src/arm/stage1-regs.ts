@@ -105,21 +105,27 @@ export const S1_DESCRIPTOR = {
 
 /** Hot-path masks of a stage 1 descriptor's bits 31:0. */
 export const S1_LO = {
+  /** `0x1` */
   VALID: 0x1,
+  /** `0x2` */
   TABLE: 0x2,
+  /** `0x1c` */
   ATTR_INDX: 0x1c,
-  /** AP[1]: EL0 has data access. */
+  /** AP[1]: EL0 has data access. Value `0x40`. */
   AP_EL0: 0x40,
-  /** AP[2]: read-only. */
+  /** AP[2]: read-only. Value `0x80`. */
   AP_RO: 0x80,
+  /** `0x400` */
   AF: 0x400,
+  /** `0x800` */
   NG: 0x800,
+  /** `0xfffff000` */
   ADDRESS: 0xffff_f000,
 } as const;
 
 /** Hot-path masks of a stage 1 descriptor's bits 63:32. */
 export const S1_HI = {
-  /** Output address bits 47:32. */
+  /** Output address bits 47:32. Value `0xffff`. */
   ADDRESS: 0xffff,
   DBM: 1 << 19,
   CONTIGUOUS: 1 << 20,
@@ -135,17 +141,17 @@ export const S1_HI = {
 
 /** Permission bits of a stage 1 translation (`WalkResult.permissions`, Arm TLB entries). */
 export const S1_PERM = {
-  /** EL1 read. */
+  /** EL1 read. Value `0x1`. */
   PR: 0x1,
-  /** EL1 write. */
+  /** EL1 write. Value `0x2`. */
   PW: 0x2,
-  /** EL1 execute. */
+  /** EL1 execute. Value `0x4`. */
   PX: 0x4,
-  /** EL0 read. */
+  /** EL0 read. Value `0x8`. */
   UR: 0x8,
-  /** EL0 write. */
+  /** EL0 write. Value `0x10`. */
   UW: 0x10,
-  /** EL0 execute. */
+  /** EL0 execute. Value `0x20`. */
   UX: 0x20,
 } as const;
 
@@ -174,13 +180,15 @@ export const ARM_FAULT_STATUS = {
  * D8.15).
  */
 export const S1_ACCESS = {
+  /** `0x1` */
   READ: 0x1,
+  /** `0x2` */
   WRITE: 0x2,
-  /** Instruction fetch (Instruction Abort on a fault). */
+  /** Instruction fetch (Instruction Abort on a fault). Value `0x4`. */
   EXECUTE: 0x4,
-  /** Unprivileged access: from EL0, or LDTR/STTR at EL1. */
+  /** Unprivileged access: from EL0, or LDTR/STTR at EL1. Value `0x8`. */
   EL0: 0x8,
-  /** PSTATE.PAN = 1: privileged data accesses to EL0-accessible memory fault. */
+  /** PSTATE.PAN = 1: privileged data accesses to EL0-accessible memory fault. Value `0x20`. */
   PAN: 0x20,
 } as const;
 
@@ -189,8 +197,8 @@ export const S1_ACCESS_MASK = 0x2f;
 
 /** ISS bits of a Data Abort that a walk fills (ESR_ELx ISS encoding for an exception from a Data Abort). */
 export const ARM_ISS = {
-  /** Write not Read. */
+  /** Write not Read. Value `0x40`. */
   WNR: 0x40,
-  /** Stage 2 fault on a stage 1 translation table walk. */
+  /** Stage 2 fault on a stage 1 translation table walk. Value `0x80`. */
   S1PTW: 0x80,
 } as const;

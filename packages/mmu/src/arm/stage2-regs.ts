@@ -63,11 +63,17 @@ export const S2_DESCRIPTOR = {
 
 /** Hot-path masks of the descriptor's low half. */
 export const S2_LO = {
+  /** `0x1` */
   VALID: 0x1,
+  /** `0x2` */
   TABLE: 0x2,
+  /** `0x40` */
   S2AP_READ: 0x40,
+  /** `0x80` */
   S2AP_WRITE: 0x80,
+  /** `0x400` */
   AF: 0x400,
+  /** `0xfffff000` */
   ADDRESS: 0xffff_f000,
 } as const;
 
@@ -90,19 +96,22 @@ export const S2_FAULT_STATUS = {
  * nor writable), so 0 is not a valid access (Arm ARM D8.4).
  */
 export const S2_ACCESS = {
+  /** `0x1` */
   READ: 0x1,
+  /** `0x2` */
   WRITE: 0x2,
+  /** `0x4` */
   EXECUTE: 0x4,
-  /** The access is from EL0 (for FEAT_XNX execute permissions). */
+  /** The access is from EL0 (for FEAT_XNX execute permissions). Value `0x8`. */
   EL0: 0x8,
-  /** The access is a stage 1 translation table walk (ESR ISS.S1PTW). */
+  /** The access is a stage 1 translation table walk (ESR ISS.S1PTW). Value `0x10`. */
   S1PTW: 0x10,
 } as const;
 
 /** ISS bits of a data/instruction abort taken to EL2 that a stage 2 walk fills. */
 export const S2_ISS = {
-  /** Write not Read. */
+  /** Write not Read. Value `0x40`. */
   WNR: 0x40,
-  /** Stage 2 fault on a stage 1 translation table walk. */
+  /** Stage 2 fault on a stage 1 translation table walk. Value `0x80`. */
   S1PTW: 0x80,
 } as const;

@@ -25,7 +25,8 @@ export function entryFrame(lo: number, hi: number): number {
 
 /** Bits 63:32 of a non-negative integer number (below 2^53). */
 export function highHalf(value: number): number {
-  return Math.floor(value / TWO_32) >>> 0;
+  // The literal, not TWO_32: a module constant is loaded at every use, and a constant power of two divides as a multiply.
+  return Math.floor(value / 0x1_0000_0000) >>> 0;
 }
 
 /** Joins halves into a number; exact while the value is below 2^53. */

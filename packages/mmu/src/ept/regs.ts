@@ -49,23 +49,32 @@ export const EPT_ENTRY = {
 
 /** Hot-path low-half masks of EPT entries. */
 export const EPTE_LO = {
+  /** `0x1` */
   R: 0x1,
+  /** `0x2` */
   W: 0x2,
+  /** `0x4` */
   X: 0x4,
+  /** `0x7` */
   RWX: 0x7,
   MEMORY_TYPE_SHIFT: 3,
+  /** `0x40` */
   IGNORE_PAT: 0x40,
+  /** `0x80` */
   LARGE: 0x80,
+  /** `0x100` */
   A: 0x100,
+  /** `0x200` */
   D: 0x200,
+  /** `0xfffff000` */
   ADDRESS: 0xffff_f000,
-  /** Bits 7:3 of an EPT PML5E/PML4E are reserved. */
+  /** Bits 7:3 of an EPT PML5E/PML4E are reserved. Value `0xf8`. */
   RSVD_PML4: 0xf8,
-  /** Bits 6:3 of a non-leaf PDPTE/PDE are reserved. */
+  /** Bits 6:3 of a non-leaf PDPTE/PDE are reserved. Value `0x78`. */
   RSVD_NONLEAF: 0x78,
-  /** Bits 29:12 of a PDPTE mapping 1 GiB are reserved. */
+  /** Bits 29:12 of a PDPTE mapping 1 GiB are reserved. Value `0x3ffff000`. */
   RSVD_1G: 0x3fff_f000,
-  /** Bits 20:12 of a PDE mapping 2 MiB are reserved. */
+  /** Bits 20:12 of a PDE mapping 2 MiB are reserved. Value `0x001ff000`. */
   RSVD_2M: 0x001f_f000,
 } as const;
 
@@ -80,25 +89,25 @@ export const EPT_MEMORY_TYPE = {
 
 /** Bits of the EPT-violation exit qualification (SDM 3C Table 27-7). */
 export const EPT_QUAL = {
-  /** The access was a data read. */
+  /** The access was a data read. Value `0x1`. */
   READ: 0x1,
-  /** The access was a data write. */
+  /** The access was a data write. Value `0x2`. */
   WRITE: 0x2,
-  /** The access was an instruction fetch. */
+  /** The access was an instruction fetch. Value `0x4`. */
   FETCH: 0x4,
-  /** The guest-physical address was readable (AND of bit 0 of the entries used). */
+  /** The guest-physical address was readable (AND of bit 0 of the entries used). Value `0x8`. */
   READABLE: 0x8,
-  /** ... writable (AND of bit 1). */
+  /** ... writable (AND of bit 1). Value `0x10`. */
   WRITABLE: 0x10,
-  /** ... executable (AND of bit 2). */
+  /** ... executable (AND of bit 2). Value `0x20`. */
   EXECUTABLE: 0x20,
-  /** ... user-mode executable (AND of bit 10; mode-based execute control). */
+  /** ... user-mode executable (AND of bit 10; mode-based execute control). Value `0x40`. */
   USER_EXECUTABLE: 0x40,
-  /** The guest linear-address field is valid. */
+  /** The guest linear-address field is valid. Value `0x80`. */
   LINEAR_VALID: 0x80,
-  /** With bit 7: 1 = access to the translated linear address, 0 = access to a guest paging-structure entry. */
+  /** With bit 7: 1 = access to the translated linear address, 0 = access to a guest paging-structure entry. Value `0x100`. */
   FINAL_TRANSLATION: 0x100,
-  /** NMI unblocking due to IRET. */
+  /** NMI unblocking due to IRET. Value `0x1000`. */
   NMI_UNBLOCKING: 0x1000,
 } as const;
 

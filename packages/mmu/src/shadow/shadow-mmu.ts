@@ -41,8 +41,8 @@ import { MmuUsageError } from '../common/mmu-error.js';
 import type { PageAllocator } from '../common/page-allocator.js';
 import { writeSized } from '../common/write-sized.js';
 import type { TlbOptions } from '../tlb/tlb.js';
-import { NO_EP4TA, TLB_ATTR, Tlb } from '../tlb/tlb.js';
-import { checkX86Access, x86AccessFault } from '../x86/access-rights.js';
+import { NO_EP4TA, Tlb } from '../tlb/tlb.js';
+import { checkX86Access } from '../x86/access-rights.js';
 import { X86PageWalker, x86TableIndex } from '../x86/page-walker.js';
 import type { X86PagingContextOptions } from '../x86/paging-context.js';
 import { X86PagingContext } from '../x86/paging-context.js';
@@ -63,7 +63,6 @@ const { P, RW, US, PWT, PCD, A, D, PS, G } = PTE_LO;
 const { XD } = PTE_HI;
 const PKEY_HI = 0x7800_0000;
 const WRITE = ACCESS.WRITE;
-const { WRITABLE, USER, EXECUTABLE, DIRTY } = TLB_ATTR;
 const { DIRECT, CR0_WP, EFER_NX, SMEP_ANDNOT_WP, SMAP_ANDNOT_WP, ACCESS_SHIFT } = SHADOW_ROLE;
 
 /** Options of {@link ShadowMmu}. Give `vm` (shared shadow pages), or `memslots` and `shadowPages` (a private set). */
@@ -275,11 +274,11 @@ export class ShadowMmu {
       this.vm.checkMemslots();
       const i = tlb.lookup(this.vpidValue, 0, NO_EP4TA, hi, lo);
       if (i >= 0) {
-        const attrs = tlb.attributes(i);
         // The guest's own context decides the rights: a write hits only a
         // dirty entry, which is writable, so CR0.WP (the one bit the hardware
-        // runs differently) cannot matter here.
-        if (((access & WRITE) === 0 || (attrs & DIRTY) !== 0) && x86AccessFault(this.context, access, (attrs & WRITABLE) !== 0, (attrs & USER) !== 0, (attrs & EXECUTABLE) !== 0, tlb.protectionKey(i)) === 0) {
+        // runs differently) cannot matter here. Entries are linear (EPT
+        // permissions 7).
+        if (tlb.allows(i, this.context, access)) {
           tlb.readInto(i, hi, lo, out);
           out.guestPhysicalAddress = (this.tlbGfn[i] ?? 0) * 4096 + (lo & 0xfff);
           out.event = 'hit';

@@ -27,17 +27,17 @@ const { P, RW } = PTE_LO;
  * parent access.
  */
 export const SHADOW_ROLE = {
-  /** Bits 2:0: the level (1 = PT ... 5 = PML5). */
+  /** Bits 2:0: the level (1 = PT ... 5 = PML5). Value `0x7`. */
   LEVEL: 0x7,
-  /** A direct page. */
+  /** A direct page. Value `0x8`. */
   DIRECT: 0x8,
-  /** Built with guest CR0.WP = 1. */
+  /** Built with guest CR0.WP = 1. Value `0x10`. */
   CR0_WP: 0x10,
-  /** Built with guest IA32_EFER.NXE = 1 (XD is not a reserved bit). */
+  /** Built with guest IA32_EFER.NXE = 1 (XD is not a reserved bit). Value `0x20`. */
   EFER_NX: 0x20,
-  /** CR4.SMEP = 1 and CR0.WP = 0. */
+  /** CR4.SMEP = 1 and CR0.WP = 0. Value `0x40`. */
   SMEP_ANDNOT_WP: 0x40,
-  /** CR4.SMAP = 1 and CR0.WP = 0. */
+  /** CR4.SMAP = 1 and CR0.WP = 0. Value `0x80`. */
   SMAP_ANDNOT_WP: 0x80,
   /** Shift of the direct page's leaf attributes (PK 3:0, G 4, D 5, PWT 6, PCD 7, PAT 8). */
   ACCESS_SHIFT: 8,

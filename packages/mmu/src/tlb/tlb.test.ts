@@ -94,6 +94,28 @@ describe('SDM 3A 4.10.1 / SDM 3C 28.3.1: tags', () => {
     expect(tlb.lookup(1, 6, NO_EP4TA, 0, 0x6000)).toBeGreaterThanOrEqual(0);
     expect(tlb.lookup(2, 6, NO_EP4TA, 0, 0x6000)).toBe(-1);
   });
+
+  it('keeps the widest tags apart (VPID 0xffff, PCID 0xfff, 1 GiB pages of upper-half addresses) and reports every field', () => {
+    // The tag packs VPID, PCID, G, the page size and V into one int32: the extremes must not alias.
+    const tlb = new Tlb();
+    const big = walkOf(0x4000_0000, 0x4000_0000);
+    big.protectionKey = 13;
+    big.writable = false;
+    tlb.fill(0xffff, 0xfff, NO_EP4TA, 0xffff_ffff, 0xc000_0000, big, false);
+    tlb.fill(0xfffe, 0xfff, NO_EP4TA, 0xffff_ffff, 0xc000_0000, walkOf(0x8000_0000, 0x4000_0000), true);
+    const i = tlb.lookup(0xffff, 0xfff, NO_EP4TA, 0xffff_ffff, 0xc123_4567);
+    expect(i).toBeGreaterThanOrEqual(0);
+    const out = new WalkResult();
+    tlb.readInto(i, 0xffff_ffff, 0xc123_4567, out);
+    expect([out.address, out.pageSize, out.writable, out.user, out.executable, out.dirty, out.global, out.protectionKey, out.eptPermissions]).toEqual([0x4123_4567, 0x4000_0000, false, true, true, true, false, 13, 7]);
+    expect(tlb.lookup(0xffff, 0xffe, NO_EP4TA, 0xffff_ffff, 0xc000_0000)).toBe(-1);
+    // The global entry of VPID 0xfffe answers any PCID, and only VPID 0xfffe.
+    expect(tlb.physical(tlb.lookup(0xfffe, 0, NO_EP4TA, 0xffff_ffff, 0xc000_0000), 0xc000_0000)).toBe(0x8000_0000);
+    expect(tlb.lookup(0x7ffe, 0xfff, NO_EP4TA, 0xffff_ffff, 0xc000_0000)).toBe(-1);
+    // 2 MiB and 4 KiB probes of the same address do not see the 1 GiB entries as theirs.
+    tlb.fill(0xffff, 0xfff, NO_EP4TA, 0xffff_ffff, 0xc020_0000, walkOf(0x60_0000, 0x20_0000), false);
+    expect(tlb.physical(tlb.lookup(0xffff, 0xfff, NO_EP4TA, 0xffff_ffff, 0xc020_0001), 0xc020_0001)).toBe(0x60_0001);
+  });
 });
 
 describe('SDM 3A 4.10.4.1 "Operations that Invalidate TLBs and Paging-Structure Caches"', () => {
@@ -274,6 +296,24 @@ describe('TLB save and restore', () => {
     expect(b.saveState()).toEqual(a.saveState());
     expect(() => new Tlb({ entries: 32 }).restoreState(a.saveState())).toThrow(/16 entries/);
     expect(() => b.restoreState({ type: 'hvsim.mmu.tlb', version: 2 })).toThrow(/version/);
+  });
+
+  it('rejects a saved entry with a field wider than the entry holds, changing nothing', () => {
+    const a = new Tlb({ entries: 16, ways: 4 });
+    a.fill(3, 7, NO_EP4TA, 0, 0x5000, walkOf(0x9000), true);
+    const saved = a.saveState();
+    const row = saved.live[0]!;
+    // [index, vpn, shift, vpid, pcid, ep4ta, global, frame, attrs, eptPerms, pkey, stamp, linear shift]
+    for (const [k, v] of [[3, 0x1_0000], [4, 0x1000], [6, 2], [8, 16], [9, 8], [10, 16], [3, 1.5]] as const) {
+      const bad = structuredClone(saved);
+      bad.live[0]![k] = v;
+      const b = new Tlb({ entries: 16, ways: 4 });
+      b.fill(1, 0, NO_EP4TA, 0, 0x1000, walkOf(0x2000), false);
+      const before = b.saveState();
+      expect(() => { b.restoreState(bad); }).toThrow(new RegExp(`live\\[0\\]\\[${k}\\] must be an integer`));
+      expect(b.saveState()).toEqual(before);
+    }
+    expect(row[3]).toBe(3);
   });
 });
 

@@ -11,6 +11,8 @@ import { SeededRandom, readState } from '@hvsim/core';
 import { TWO_32 } from '../common/address.js';
 import { MmuUsageError } from '../common/mmu-error.js';
 import type { WalkResult } from '../common/walk-result.js';
+import { AccessBit, x86AccessFaultBits } from '../x86/access-rights.js';
+import type { X86PagingContext } from '../x86/paging-context.js';
 import { PagingStructureCache } from './paging-structure-cache.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { timeSource } from '../common/memory-access.js';
@@ -42,18 +44,84 @@ export interface TlbOptions extends TimeOptions {
   pagingStructureCache?: number;
 }
 
-/** Attribute bits of a TLB entry. */
+/** Attribute bits of a TLB entry (W, U and X sit where the walkers' rights bits, X86_RIGHTS, do). */
 export const TLB_ATTR = {
+  /** `0x1` */
   WRITABLE: 0x1,
+  /** `0x2` */
   USER: 0x2,
+  /** `0x4` */
   EXECUTABLE: 0x4,
+  /** `0x8` */
   DIRTY: 0x8,
 } as const;
 
-const { WRITABLE, USER, EXECUTABLE, DIRTY } = TLB_ATTR;
+/**
+ * {@link TLB_ATTR} as compile-time constants for the hit path (the build
+ * inlines them; module constants would be loaded and checked at every use).
+ * tlb.test.ts checks that the two agree.
+ */
+export const enum TlbAttr {
+  WRITABLE = 0x1,
+  USER = 0x2,
+  EXECUTABLE = 0x4,
+  DIRTY = 0x8,
+  /** The W, U and X bits: rights in `X86Rights` layout. */
+  RIGHTS = 0x7,
+}
 
 /** No EP4TA: a linear mapping (EPT not in use). */
 export const NO_EP4TA = -1;
+
+/**
+ * Layout of an entry's packed tag (`Tlb.tag`, int32), compared whole on a
+ * lookup: one XOR tells a hit, a global hit (only the PCID differs) or a
+ * miss. 0 is an invalid entry.
+ */
+const enum Tag {
+  VALID = 0x1,
+  GLOBAL = 0x8,
+  /** PCID at bits 15:4. */
+  PCID_MASK = 0xfff0,
+}
+
+/** Where the fields of a {@link Tag} start. */
+const enum TagShift {
+  /** Page-size code at bits 2:1: 0 4 KiB, 1 2 MiB, 2 1 GiB. */
+  SIZE = 1,
+  PCID = 4,
+  /** VPID at bits 31:16. */
+  VPID = 16,
+}
+
+/**
+ * Layout of an entry's packed attributes (`Tlb.info`, int32): everything a
+ * hit reports besides the frame.
+ */
+const enum Info {
+  /** {@link TLB_ATTR} bits at 3:0. */
+  ATTR_MASK = 0xf,
+  /** EPT permissions (bit 0 R, 1 W, 2 X) at bits 6:4. */
+  EPT_SHIFT = 4,
+  /** Protection key at bits 11:8. */
+  PKEY_SHIFT = 8,
+  /** Size code (as in the tag) of the page the translation belongs to, at bits 13:12. */
+  LINEAR_SHIFT = 12,
+  /** The entry's own size code (as in the tag), at bits 15:14: a hit reads `info` and `frame` only. */
+  SIZE_SHIFT = 14,
+  /** G (as in the tag), bit 16. */
+  GLOBAL = 0x1_0000,
+}
+
+/** Page-size code of a page shift (12, 21 or 30). */
+function sizeCode(shift: number): number {
+  return shift === 30 ? 2 : shift === 21 ? 1 : 0;
+}
+
+/** Page shift of a page-size code. */
+function codeShift(code: number): number {
+  return code === 2 ? 30 : code === 1 ? 21 : 12;
+}
 
 
 function isPowerOfTwo(n: number): boolean {
@@ -95,26 +163,23 @@ export class Tlb {
   /** The paging-structure caches, when enabled. */
   readonly psc: PagingStructureCache | null;
   readonly replacement: TlbReplacement;
-  private readonly lru: boolean;
+  /** 1 for LRU replacement (a hit refreshes the entry's stamp), else 0: a number, tested on every hit. */
+  private readonly lru: number;
   private readonly sets: number;
-  private readonly valid: Uint8Array;
+  /** Page number of each entry's linear address, for its page size. */
   private readonly vpn: Float64Array;
-  private readonly shift: Uint8Array;
-  /**
-   * log2 of the page the translation belongs to (the guest page for a
-   * combined mapping, which may be larger than the entry when EPT maps it
-   * with smaller pages): INVLPG and the individual-address invalidations
-   * drop every entry of that page (SDM 2 "INVLPG", 3A 4.10.2.3).
-   */
-  private readonly linearShift: Uint8Array;
-  private readonly vpid: Uint16Array;
-  private readonly pcid: Uint16Array;
+  /** Valid, page size, global, PCID and VPID of each entry ({@link Tag}; 0: invalid). */
+  private readonly tag: Int32Array;
   private readonly ep4ta: Float64Array;
-  private readonly global: Uint8Array;
   private readonly frame: Float64Array;
-  private readonly attrs: Uint8Array;
-  private readonly eptPerms: Uint8Array;
-  private readonly pkey: Uint8Array;
+  /**
+   * Attributes, EPT permissions, protection key and the size of the page the
+   * translation belongs to ({@link Info}). That page (the guest page for a
+   * combined mapping, which may be larger than the entry when EPT maps it
+   * with smaller pages) is what INVLPG and the individual-address
+   * invalidations drop every entry of (SDM 2 "INVLPG", 3A 4.10.2.3).
+   */
+  private readonly info: Int32Array;
   private readonly stamp: Float64Array;
   /** Valid entries per page size (index 0: 4 KiB, 1: 2 MiB, 2: 1 GiB), to skip empty sizes on lookup. */
   private readonly perSize = new Int32Array(3);
@@ -140,19 +205,12 @@ export class Tlb {
     this.ways = ways;
     this.sets = entries / ways;
     this.replacement = replacement;
-    this.lru = replacement === 'lru';
-    this.valid = new Uint8Array(entries);
+    this.lru = replacement === 'lru' ? 1 : 0;
     this.vpn = new Float64Array(entries);
-    this.shift = new Uint8Array(entries);
-    this.linearShift = new Uint8Array(entries);
-    this.vpid = new Uint16Array(entries);
-    this.pcid = new Uint16Array(entries);
+    this.tag = new Int32Array(entries);
     this.ep4ta = new Float64Array(entries);
-    this.global = new Uint8Array(entries);
     this.frame = new Float64Array(entries);
-    this.attrs = new Uint8Array(entries);
-    this.eptPerms = new Uint8Array(entries);
-    this.pkey = new Uint8Array(entries);
+    this.info = new Int32Array(entries);
     this.stamp = new Float64Array(entries);
     this.seed = options.seed ?? 1;
     this.random = new SeededRandom(this.seed);
@@ -174,12 +232,24 @@ export class Tlb {
    * (read it with the accessors) or -1. Global entries match any PCID.
    */
   lookup(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number): number {
-    // Probe 4 KiB, then 2 MiB, then 1 GiB entries, skipping sizes with none cached.
-    let i = this.perSize[0] !== 0 ? this.probe(hi * 0x10_0000 + (lo >>> 12), ((lo >>> 12) & (this.sets - 1)) * this.ways, 12, vpid, pcid, ep4ta) : -1;
-    if (i < 0 && (this.perSize[1] !== 0 || this.perSize[2] !== 0)) i = this.probeLarge(vpid, pcid, ep4ta, hi, lo);
+    // The tag a hit has, but for the size code each probe adds.
+    const want = (vpid << TagShift.VPID) | (pcid << TagShift.PCID) | Tag.VALID;
+    // 4 KiB entries here (none when perSize[0] is 0); the rest is lookupRest, so this inlines.
+    let i = -1;
+    if (this.perSize[0] !== 0) i = this.probe(hi * 0x10_0000 + (lo >>> 12), ((lo >>> 12) & (this.sets - 1)) * this.ways, want, ep4ta);
+    if (i < 0 || this.tracer !== undefined) return this.lookupRest(i, want, ep4ta, hi, lo);
+    this.hits++;
+    if (this.lru !== 0) this.stamp[i] = ++this.clock;
+    return i;
+  }
+
+  /** {@link lookup} past a 4 KiB probe that found `found` (or -1): 2 MiB then 1 GiB entries, counters, LRU, tracing. */
+  private lookupRest(found: number, want: number, ep4ta: number, hi: number, lo: number): number {
+    let i = found;
+    if (i < 0 && (this.perSize[1] !== 0 || this.perSize[2] !== 0)) i = this.probeLarge(want, ep4ta, hi, lo);
     if (i >= 0) {
       this.hits++;
-      if (this.lru) this.stamp[i] = ++this.clock;
+      if (this.lru !== 0) this.stamp[i] = ++this.clock;
       if (this.tracer !== undefined) this.traceLookup('tlb.hit', hi, lo);
       return i;
     }
@@ -189,38 +259,67 @@ export class Tlb {
   }
 
   /** {@link lookup} of 2 MiB, then 1 GiB entries (kept out of the 4 KiB path so that one inlines). */
-  private probeLarge(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number): number {
+  private probeLarge(want: number, ep4ta: number, hi: number, lo: number): number {
     const mask = this.sets - 1;
     let i = -1;
-    if (this.perSize[1] !== 0) i = this.probe(hi * 0x800 + (lo >>> 21), (((lo >>> 21) | (hi << 11)) & mask) * this.ways, 21, vpid, pcid, ep4ta);
-    if (i < 0 && this.perSize[2] !== 0) i = this.probe(hi * 4 + (lo >>> 30), (((lo >>> 30) | (hi << 2)) & mask) * this.ways, 30, vpid, pcid, ep4ta);
+    if (this.perSize[1] !== 0) i = this.probe(hi * 0x800 + (lo >>> 21), (((lo >>> 21) | (hi << 11)) & mask) * this.ways, want | (1 << TagShift.SIZE), ep4ta);
+    if (i < 0 && this.perSize[2] !== 0) i = this.probe(hi * 4 + (lo >>> 30), (((lo >>> 30) | (hi << 2)) & mask) * this.ways, want | (2 << TagShift.SIZE), ep4ta);
     return i;
+  }
+
+  /**
+   * The way of set `base` holding `vpn` with tag `want` (or `want` but for
+   * the PCID, in a global entry) and `ep4ta`, or -1: one compare per way,
+   * then the tag's XOR.
+   */
+  private probe(vpn: number, base: number, want: number, ep4ta: number): number {
+    const vpns = this.vpn;
+    const tags = this.tag;
+    const ep4tas = this.ep4ta;
+    for (let i = base, end = base + this.ways; i < end; i++) {
+      if (vpns[i] === vpn) {
+        const d = tags[i]! ^ want;
+        if ((d === 0 || (d & ~Tag.PCID_MASK) === (Tag.GLOBAL as number)) && ep4tas[i] === ep4ta) return i;
+      }
+    }
+    return -1;
   }
 
   private traceLookup(kind: 'tlb.hit' | 'tlb.miss', hi: number, lo: number): void {
     this.tracer?.emit({ kind, cycle: this.now(), source: this.source, cpu: this.cpu, address: hi * TWO_32 + lo });
   }
 
-  private probe(vpn: number, base: number, shift: number, vpid: number, pcid: number, ep4ta: number): number {
-    const vpns = this.vpn;
-    for (let i = base, end = base + this.ways; i < end; i++) {
-      if (
-        vpns[i] === vpn &&
-        this.valid[i] === 1 &&
-        this.shift[i] === shift &&
-        this.vpid[i] === vpid &&
-        this.ep4ta[i] === ep4ta &&
-        (this.pcid[i] === pcid || this.global[i] === 1)
-      ) {
-        return i;
-      }
-    }
-    return -1;
-  }
-
   /** Physical address of `lo` (bits 31:0 of the linear address) through entry `i`. */
   physical(i: number, lo: number): number {
-    return (this.frame[i] ?? 0) + (lo & offsetMask(this.shift[i] ?? 12));
+    return (this.frame[i] ?? 0) + (lo & offsetMask(this.shiftOf(i)));
+  }
+
+  /**
+   * True when entry `i` (a lookup's hit) answers `access` ({@link ACCESS}
+   * flags) under `ctx` without a walk: a write needs the cached D flag, the
+   * EPT permissions must allow the access (7 for a linear mapping), and the
+   * cached rights must pass SDM 3A 4.6 now (CR0.WP, SMEP, SMAP, RFLAGS.AC
+   * and the protection keys are read at every access, not cached).
+   */
+  allows(i: number, ctx: X86PagingContext, access: number): boolean {
+    const info = this.info[i]!;
+    const write = (access & AccessBit.WRITE) !== 0;
+    if (write && (info & TlbAttr.DIRTY) === 0) return false;
+    // EPT bit 0 R, 1 W, 2 X.
+    const need = (access & AccessBit.FETCH) !== 0 ? 4 : write ? 2 : 1;
+    if (((info >>> Info.EPT_SHIFT) & need) === 0) return false;
+    return x86AccessFaultBits(ctx, access, info & TlbAttr.RIGHTS, (info >>> Info.PKEY_SHIFT) & 0xf) === 0;
+  }
+
+  /**
+   * {@link allows}, then {@link readInto}: answers `access` to `hi:lo` from
+   * entry `i` (a lookup's hit) into `out` and returns true, or returns false
+   * (the caller walks) with `out` untouched.
+   */
+  answer(i: number, ctx: X86PagingContext, access: number, hi: number, lo: number, out: WalkResult): boolean {
+    if (!this.allows(i, ctx, access)) return false;
+    this.readInto(i, hi, lo, out);
+    return true;
   }
 
   /**
@@ -230,26 +329,26 @@ export class Tlb {
    * helper call, so the address is not boxed to pass it).
    */
   readInto(i: number, hi: number, lo: number, out: WalkResult): void {
-    const shift = this.shift[i];
-    const attrs = this.attrs[i] ?? 0;
+    const info = this.info[i]!;
+    const code = (info >>> Info.SIZE_SHIFT) & 3;
     // Constants, not 2 ** shift: a computed power is a double and would turn
     // the result's pageSize field into a boxed double (3x slower hits, measured).
-    const size = shift === 30 ? 0x4000_0000 : shift === 21 ? 0x20_0000 : 4096;
+    const size = code === 2 ? 0x4000_0000 : code === 1 ? 0x20_0000 : 4096;
     out.status = 'ok';
-    out.address = (this.frame[i] ?? 0) + (lo & (size - 1));
+    out.address = this.frame[i]! + (lo & (size - 1));
     out.pageSize = size;
     out.level = 0;
     out.references = 0;
     out.secondStageReferences = 0;
     out.adWrites = 0;
-    out.writable = (attrs & WRITABLE) !== 0;
-    out.user = (attrs & USER) !== 0;
-    out.executable = (attrs & EXECUTABLE) !== 0;
-    out.global = this.global[i] === 1;
-    out.dirty = (attrs & DIRTY) !== 0;
-    out.protectionKey = this.pkey[i] ?? 0;
+    out.writable = (info & TlbAttr.WRITABLE) !== 0;
+    out.user = (info & TlbAttr.USER) !== 0;
+    out.executable = (info & TlbAttr.EXECUTABLE) !== 0;
+    out.global = (info & Info.GLOBAL) !== 0;
+    out.dirty = (info & TlbAttr.DIRTY) !== 0;
+    out.protectionKey = (info >>> Info.PKEY_SHIFT) & 0xf;
     out.guestPhysicalAddress = 0;
-    out.eptPermissions = this.eptPerms[i] ?? 0;
+    out.eptPermissions = (info >>> Info.EPT_SHIFT) & 7;
     out.permissions = 0;
     out.errorCode = 0;
     out.exitQualification = 0;
@@ -261,28 +360,63 @@ export class Tlb {
 
   /** {@link TLB_ATTR} bits of entry `i`. */
   attributes(i: number): number {
-    return this.attrs[i] ?? 0;
+    return (this.info[i] ?? 0) & Info.ATTR_MASK;
   }
 
   /** EPT permissions (bit 0 R, 1 W, 2 X) of a combined entry; 7 for a linear one. */
   eptPermissions(i: number): number {
-    return this.eptPerms[i] ?? 0;
+    return ((this.info[i] ?? 0) >>> Info.EPT_SHIFT) & 7;
   }
 
   /** Protection key of entry `i`. */
   protectionKey(i: number): number {
-    return this.pkey[i] ?? 0;
+    return ((this.info[i] ?? 0) >>> Info.PKEY_SHIFT) & 0xf;
   }
 
   /** Page size of entry `i`. */
   pageSize(i: number): number {
-    const shift = this.shift[i];
+    const shift = this.shiftOf(i);
     return shift === 30 ? 0x4000_0000 : shift === 21 ? 0x20_0000 : 4096;
   }
 
   /** True when entry `i` is global. */
   isGlobal(i: number): boolean {
-    return this.global[i] === 1;
+    return ((this.tag[i] ?? 0) & Tag.GLOBAL) !== 0;
+  }
+
+  /** True when entry `i` holds a translation. */
+  private isValid(i: number): boolean {
+    return ((this.tag[i] ?? 0) & Tag.VALID) !== 0;
+  }
+
+  /** Page shift (12, 21 or 30) of entry `i`. */
+  private shiftOf(i: number): number {
+    return codeShift(((this.tag[i] ?? 0) >>> TagShift.SIZE) & 3);
+  }
+
+  /** Page shift of the page entry `i`'s translation belongs to (see `info`). */
+  private linearShiftOf(i: number): number {
+    return codeShift(((this.info[i] ?? 0) >>> Info.LINEAR_SHIFT) & 3);
+  }
+
+  /** VPID of entry `i`. */
+  private vpidOf(i: number): number {
+    return (this.tag[i] ?? 0) >>> TagShift.VPID;
+  }
+
+  /** PCID of entry `i`. */
+  private pcidOf(i: number): number {
+    return ((this.tag[i] ?? 0) & Tag.PCID_MASK) >>> TagShift.PCID;
+  }
+
+  /** The packed attributes of an entry ({@link Info}). */
+  private static infoOf(attrs: number, eptPerms: number, pkey: number, linearShift: number, shift: number, global: boolean): number {
+    return attrs | (eptPerms << Info.EPT_SHIFT) | (pkey << Info.PKEY_SHIFT) | (sizeCode(linearShift) << Info.LINEAR_SHIFT) | (sizeCode(shift) << Info.SIZE_SHIFT) | (global ? Info.GLOBAL : 0);
+  }
+
+  /** The tag of an entry ({@link Tag}). */
+  private static tagOf(vpid: number, pcid: number, shift: number, global: boolean): number {
+    return (vpid << TagShift.VPID) | (pcid << TagShift.PCID) | (global ? Tag.GLOBAL : 0) | (sizeCode(shift) << TagShift.SIZE) | Tag.VALID;
   }
 
   /**
@@ -303,35 +437,31 @@ export class Tlb {
     const vpn = pageNumber(hi, lo, shift);
     const base = ((shift === 12 ? lo >>> 12 : shift === 21 ? (lo >>> 21) | (hi << 11) : (lo >>> 30) | (hi << 2)) & (this.sets - 1)) * this.ways;
     let victim = -1;
+    // The same tag and page but for G: replaced.
+    const same = Tlb.tagOf(vpid, pcid, shift, false);
     for (let i = base; i < base + this.ways; i++) {
-      if (this.valid[i] === 1 && this.vpn[i] === vpn && this.shift[i] === shift && this.vpid[i] === vpid && this.ep4ta[i] === ep4ta && this.pcid[i] === pcid) {
+      if (this.vpn[i] === vpn && ((this.tag[i] ?? 0) & ~Tag.GLOBAL) === same && this.ep4ta[i] === ep4ta) {
         victim = i;
         break;
       }
     }
     if (victim < 0) {
       for (let i = base; i < base + this.ways; i++) {
-        if (this.valid[i] === 0) {
+        if (!this.isValid(i)) {
           victim = i;
           break;
         }
       }
     }
     if (victim < 0) victim = this.chooseVictim(base);
-    if (this.valid[victim] === 1) this.perSize[this.sizeIndex(victim)]!--;
-    this.valid[victim] = 1;
+    if (this.isValid(victim)) this.perSize[this.sizeIndex(victim)]!--;
     this.vpn[victim] = vpn;
-    this.shift[victim] = shift;
-    this.linearShift[victim] = leafShift > shift ? leafShift : shift;
-    this.vpid[victim] = vpid;
-    this.pcid[victim] = pcid;
+    this.tag[victim] = Tlb.tagOf(vpid, pcid, shift, global);
     this.ep4ta[victim] = ep4ta;
-    this.global[victim] = global ? 1 : 0;
     this.frame[victim] = walk.address - (lo & offsetMask(shift));
-    this.attrs[victim] =
-      (walk.writable ? TLB_ATTR.WRITABLE : 0) | (walk.user ? TLB_ATTR.USER : 0) | (walk.executable ? TLB_ATTR.EXECUTABLE : 0) | (walk.dirty && writeReady ? TLB_ATTR.DIRTY : 0);
-    this.eptPerms[victim] = ep4ta === NO_EP4TA ? 7 : walk.eptPermissions;
-    this.pkey[victim] = walk.protectionKey;
+    const attrs = (walk.writable ? TLB_ATTR.WRITABLE : 0) | (walk.user ? TLB_ATTR.USER : 0) | (walk.executable ? TLB_ATTR.EXECUTABLE : 0) | (walk.dirty && writeReady ? TLB_ATTR.DIRTY : 0);
+    const eptPerms = ep4ta === NO_EP4TA ? 7 : walk.eptPermissions & 7;
+    this.info[victim] = Tlb.infoOf(attrs, eptPerms, walk.protectionKey & 0xf, leafShift > shift ? leafShift : shift, shift, global);
     this.stamp[victim] = ++this.clock;
     this.perSize[this.sizeIndex(victim)]!++;
     this.fills++;
@@ -350,31 +480,31 @@ export class Tlb {
     // Paging-structure caches: every entry of the VPID and PCID, whatever its address (SDM 3A 4.10.4.1, INVLPG).
     this.psc?.invalidate(vpid, pcid);
     return this.invalidateWhere((i) => {
-      if (this.vpid[i] !== vpid) return false;
-      const shift = this.shift[i] ?? 12;
-      const page = this.linearShift[i] ?? shift;
+      if (this.vpidOf(i) !== vpid) return false;
+      const shift = this.shiftOf(i);
+      const page = this.linearShiftOf(i);
       if (Math.floor((this.vpn[i] ?? 0) / 2 ** (page - shift)) !== pageNumber(hi, lo, page)) return false;
-      if (this.global[i] === 1) return includeGlobal;
-      return pcid === -1 || this.pcid[i] === pcid;
+      if (this.isGlobal(i)) return includeGlobal;
+      return pcid === -1 || this.pcidOf(i) === pcid;
     });
   }
 
   /** Invalidates the entries of `vpid` tagged with `pcid`; globals too unless `keepGlobal`. */
   invalidatePcid(vpid: number, pcid: number, keepGlobal: boolean): number {
     this.psc?.invalidate(vpid, pcid);
-    return this.invalidateWhere((i) => this.vpid[i] === vpid && (this.global[i] === 1 ? !keepGlobal && this.pcid[i] === pcid : this.pcid[i] === pcid));
+    return this.invalidateWhere((i) => this.vpidOf(i) === vpid && (this.isGlobal(i) ? !keepGlobal && this.pcidOf(i) === pcid : this.pcidOf(i) === pcid));
   }
 
   /** Invalidates every entry of `vpid` (all PCIDs, all EP4TAs); globals too unless `keepGlobal`. */
   invalidateVpid(vpid: number, keepGlobal: boolean): number {
     this.psc?.invalidate(vpid, -1);
-    return this.invalidateWhere((i) => this.vpid[i] === vpid && !(keepGlobal && this.global[i] === 1));
+    return this.invalidateWhere((i) => this.vpidOf(i) === vpid && !(keepGlobal && this.isGlobal(i)));
   }
 
   /** Invalidates every entry except those tagged with VPID 0 (INVVPID all-context). */
   invalidateAllVpidsExceptZero(): number {
     this.psc?.invalidateWhere((vpid) => vpid !== 0);
-    return this.invalidateWhere((i) => this.vpid[i] !== 0);
+    return this.invalidateWhere((i) => this.vpidOf(i) !== 0);
   }
 
   /** Invalidates combined mappings tagged with `ep4ta` (all VPIDs and PCIDs). */
@@ -399,21 +529,21 @@ export class Tlb {
   saveState(): TlbState {
     const live: number[][] = [];
     for (let i = 0; i < this.entries; i++) {
-      if (this.valid[i] !== 1) continue;
+      if (!this.isValid(i)) continue;
       live.push([
         i,
         this.vpn[i] ?? 0,
-        this.shift[i] ?? 12,
-        this.vpid[i] ?? 0,
-        this.pcid[i] ?? 0,
+        this.shiftOf(i),
+        this.vpidOf(i),
+        this.pcidOf(i),
         this.ep4ta[i] ?? 0,
-        this.global[i] ?? 0,
+        this.isGlobal(i) ? 1 : 0,
         this.frame[i] ?? 0,
-        this.attrs[i] ?? 0,
-        this.eptPerms[i] ?? 0,
-        this.pkey[i] ?? 0,
+        this.attributes(i),
+        this.eptPermissions(i),
+        this.protectionKey(i),
         this.stamp[i] ?? 0,
-        this.linearShift[i] ?? 12,
+        this.linearShiftOf(i),
       ]);
     }
     return {
@@ -449,6 +579,12 @@ export class Tlb {
       if (!Number.isInteger(r[0]) || (r[0] ?? -1) < 0 || (r[0] ?? 0) >= entries || ![12, 21, 30].includes(r[2] ?? 0) || ![12, 21, 30].includes(r[12] ?? 0) || (r[12] ?? 0) < (r[2] ?? 0)) {
         throw new MmuUsageError('bad-argument', `hvsim.mmu.tlb.live[${n}] has a bad index or page shift`);
       }
+      // VPID, PCID, G, attributes, EPT permissions, protection key: the widths the packed entry holds.
+      const widths: [number, number][] = [[3, 0xffff], [4, 0xfff], [6, 1], [8, 0xf], [9, 7], [10, 0xf]];
+      for (const [k, max] of widths) {
+        const v = r[k] ?? -1;
+        if (!Number.isInteger(v) || v < 0 || v > max) throw new MmuUsageError('bad-argument', `hvsim.mmu.tlb.live[${n}][${k}] must be an integer in [0, ${max}], got ${String(v)}`);
+      }
       return r;
     });
     this.random.restoreState(random);
@@ -458,27 +594,19 @@ export class Tlb {
     this.perSize.fill(0);
     for (const r of rows) {
       const i = r[0] ?? 0;
-      this.valid[i] = 1;
       this.vpn[i] = r[1] ?? 0;
-      this.shift[i] = r[2] ?? 12;
-      this.vpid[i] = r[3] ?? 0;
-      this.pcid[i] = r[4] ?? 0;
+      this.tag[i] = Tlb.tagOf(r[3] ?? 0, r[4] ?? 0, r[2] ?? 12, r[6] === 1);
       this.ep4ta[i] = r[5] ?? 0;
-      this.global[i] = r[6] ?? 0;
       this.frame[i] = r[7] ?? 0;
-      this.attrs[i] = r[8] ?? 0;
-      this.eptPerms[i] = r[9] ?? 0;
-      this.pkey[i] = r[10] ?? 0;
+      this.info[i] = Tlb.infoOf(r[8] ?? 0, r[9] ?? 0, r[10] ?? 0, r[12] ?? 12, r[2] ?? 12, r[6] === 1);
       this.stamp[i] = r[11] ?? 0;
-      this.linearShift[i] = r[12] ?? 12;
       this.perSize[this.sizeIndex(i)]!++;
     }
     [this.hits, this.misses, this.fills, this.invalidations, this.clock] = counters as [number, number, number, number, number];
   }
 
   private sizeIndex(i: number): number {
-    const s = this.shift[i];
-    return s === 30 ? 2 : s === 21 ? 1 : 0;
+    return ((this.tag[i] ?? 0) >>> TagShift.SIZE) & 3;
   }
 
   private chooseVictim(base: number): number {
@@ -494,9 +622,9 @@ export class Tlb {
     this.epoch++;
     let n = 0;
     for (let i = 0; i < this.entries; i++) {
-      if (this.valid[i] === 1 && match(i)) {
-        this.valid[i] = 0;
+      if (this.isValid(i) && match(i)) {
         this.perSize[this.sizeIndex(i)]!--;
+        this.tag[i] = 0;
         n++;
       }
     }

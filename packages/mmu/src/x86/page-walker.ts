@@ -7,19 +7,23 @@
  * A native walk reads entries through cached page views of the tables
  * (core's `Memory.pageView`, one per level, re-taken when
  * `memory.generation` changes), with no page lookup per entry; other
- * entries (read-only or unbacked memory, staged or recorded walks) are read
- * as halves with `Memory.read64Halves` (internal/entry-reader.ts). The
- * result object is reused and the walk allocates nothing unless the caller
- * records references.
+ * entries (read-only or unbacked memory, table pages nothing has written,
+ * tables at or above 2^43, staged or recorded walks) are read as halves
+ * with `Memory.read64Halves` (internal/entry-reader.ts). A walk never
+ * allocates memory: a page view is taken only of a table page that already
+ * holds a non-zero entry (core's `pageView` would allocate, zero-filled, a
+ * page nothing has written). The result object is reused and the walk
+ * allocates no objects unless the caller records references.
  */
 import type { Memory, Tracer } from '@hvsim/core';
 import { readState } from '@hvsim/core';
 import { TWO_32, checkAddress, checkHalves } from '../common/address.js';
 import type { WalkReferenceKind } from '../common/walk-result.js';
 import { WalkResult } from '../common/walk-result.js';
-import { checkX86Access, pageFaultCode, x86AccessFault } from './access-rights.js';
+import { checkX86Access, pageFaultCode, x86AccessFault, x86AccessFaultBits } from './access-rights.js';
 import type { X86PagingContext } from './paging-context.js';
 import { EntryReader } from '../internal/entry-reader.js';
+import { NO_WORDS, WalkLevel } from './walk-level.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { timeSource, write32Safe } from '../common/memory-access.js';
 import { ACCESS, PFEC, PTE_HI, PTE_LO } from './regs.js';
@@ -34,6 +38,12 @@ const { P, RW, US, A, D, PS, G, ADDRESS, RSVD_1G, RSVD_2M } = PTE_LO;
 const { XD, PKEY_SHIFT } = PTE_HI;
 const WRITE = ACCESS.WRITE;
 const P_RSVD = PFEC.P | PFEC.RSVD;
+
+/**
+ * Native walks keep table addresses as frame numbers (address / 4096) in
+ * int32: tables at or above 2^43 (frame 2^31) take the general path.
+ */
+const NATIVE_FRAME_LIMIT = 0x8000_0000;
 
 /** Options of {@link X86PageWalker}. */
 export interface X86PageWalkerOptions extends TimeOptions {
@@ -81,17 +91,12 @@ export class X86PageWalker {
   private readonly now: () => number;
   private readonly source: string;
   private readonly scratch = new WalkResult();
-  // Per level (index = level): where the entry was read (guest-physical and host-physical) and its low half.
-  private readonly entryGpa = new Float64Array(6);
-  private readonly entryHpa = new Float64Array(6);
-  private readonly entryLo = new Uint32Array(6);
-  private readonly entryHi = new Uint32Array(6);
-  private readonly entryPerms = new Uint8Array(6);
+  /** The last walk's record of each level (index = level; see walk-level.ts). */
+  private readonly levels: readonly WalkLevel[] = [new WalkLevel(), new WalkLevel(), new WalkLevel(), new WalkLevel(), new WalkLevel(), new WalkLevel()];
+  /** True when the last walk was native: entry addresses are the records' `frame` and `word`, not `gpa`. */
+  private lastNative = false;
   private readonly reader: EntryReader;
-  // Per level: the table page whose view `viewWords` holds (-1: none), and that view's words (null: the
-  // page has no view, read it through `reader`); valid while `memory.generation` is `viewGeneration`.
-  private readonly viewPage = new Float64Array(6).fill(-1);
-  private readonly viewWords: (Uint32Array | null)[] = [null, null, null, null, null, null];
+  /** `memory.generation` when the records' page views were taken. */
   private viewGeneration = -1;
 
   constructor(
@@ -148,13 +153,20 @@ export class X86PageWalker {
 
   /** Accumulated permissions (bit 0 R/W, 1 U/S, 2 not-XD) of the last walk down to and including `level`. */
   lastPathPermissions(level: number): number {
-    return this.entryPerms[level] ?? 0;
+    return this.levels[level]?.perms ?? 0;
   }
 
+  /** Every walk: the native walk when it applies, else the general one. Small, so it inlines into the entry points. */
   private run(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, start: number, root: number, permissions: number): WalkResult {
     checkX86Access(access);
     this.walks++;
-    if (this.stage === null && out.trace === null) return this.runNative(ctx, hi, lo, access, out, start, root, permissions);
+    if (this.stage === null && out.trace === null && this.runNative(ctx, hi, lo, access, out, start, root, permissions)) return out;
+    return this.runGeneral(ctx, hi, lo, access, out, start, root, permissions);
+  }
+
+  /** The walk with a second stage, a reference list, or tables at or above 2^43: every entry read through `reader`. */
+  private runGeneral(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, start: number, root: number, permissions: number): WalkResult {
+    this.lastNative = false;
     out.reset(hi >>> 0, lo >>> 0);
     const reader = this.reader;
     const stage = this.stage;
@@ -184,10 +196,11 @@ export class X86PageWalker {
       ehi = reader.hi;
       out.references++;
       if (out.trace !== null) out.trace.push({ kind: this.kind, level, address: hpa, value: (BigInt(ehi) << 32n) | BigInt(elo) });
-      this.entryGpa[level] = gpa;
-      this.entryHpa[level] = hpa;
-      this.entryLo[level] = elo;
-      this.entryHi[level] = ehi;
+      const record = this.levels[level]!;
+      record.gpa = gpa;
+      record.hpa = hpa;
+      record.lo = elo | 0;
+      record.hi = ehi | 0;
       if ((elo & P) === 0) {
         out.status = 'page-fault';
         out.errorCode = pageFaultCode(ctx, access, 0);
@@ -202,7 +215,7 @@ export class X86PageWalker {
       if ((elo & RW) === 0) writable = false;
       if ((elo & US) === 0) user = false;
       if ((ehi & XD) !== 0 && nxe) executable = false;
-      this.entryPerms[level] = (writable ? 1 : 0) | (user ? 2 : 0) | (executable ? 4 : 0);
+      record.perms = (writable ? 1 : 0) | (user ? 2 : 0) | (executable ? 4 : 0);
       if (level === 1 || ps) break;
       table = (ehi & hiAddrMask) * TWO_32 + ((elo & ADDRESS) >>> 0);
       level--;
@@ -242,22 +255,23 @@ export class X86PageWalker {
     // the leaf on a write; each update is a write to the entry.
     const isWrite = (access & WRITE) !== 0;
     for (let l = top; l >= level; l--) {
-      const old = this.entryLo[l] ?? 0;
+      const record = this.levels[l]!;
+      const old = record.lo >>> 0;
       const want = l === level && isWrite ? A | D : A;
       if ((old & want) === want) continue;
-      let hpa = this.entryHpa[l] ?? 0;
+      let hpa = record.hpa;
       if (stage !== null) {
         const before = out.references;
-        hpa = stage.mapTableWrite(this.entryGpa[l] ?? 0, hpa, l, out);
+        hpa = stage.mapTableWrite(record.gpa, hpa, l, out);
         out.secondStageReferences += out.references - before;
         if (hpa < 0) return this.finishFault(out, l);
       }
       // An entry read from no memory (all ones) already has A and D; a
       // read-only region drops the write (common/memory-access.ts).
       if (write32Safe(this.memory, hpa, (old | want) >>> 0)) out.adWrites++;
-      this.entryLo[l] = (old | want) >>> 0;
+      record.lo = old | want;
     }
-    out.dirty = ((this.entryLo[level] ?? 0) & D) !== 0;
+    out.dirty = (this.levels[level]!.lo & D) !== 0;
     const gpa = base + offset;
     out.guestPhysicalAddress = gpa;
     if (stage !== null) {
@@ -275,97 +289,94 @@ export class X86PageWalker {
   }
 
   /**
-   * The native walk with no reference list: {@link run}'s semantics with the
-   * entries read through per-level page views, the permissions kept as bits
-   * and the result written once at the end.
+   * The native walk with no reference list: {@link runGeneral}'s semantics with
+   * table addresses kept as int32 frame numbers, the entries read through
+   * per-level page views, the permissions kept as bits and the result
+   * written once at the end. Returns false, having changed nothing, when a
+   * table lies at or above 2^43 (the general path walks it).
    */
-  private runNative(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, top: number, root: number, permissions: number): WalkResult {
+  private runNative(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, top: number, root: number, permissions: number): boolean {
+    // Tables are 4 KiB-aligned (CR3 and entries hold bits 51:12).
+    const rootFrame = root / 4096;
+    if (rootFrame >= NATIVE_FRAME_LIMIT) return false;
     // The masks as locals: optimized code re-reads (and re-checks) module constants from the module context on every use.
     const { P, PS, A, D, G, ADDRESS, RSVD_1G, RSVD_2M } = PTE_LO;
     const { XD, PKEY_SHIFT } = PTE_HI;
-    const two32 = TWO_32;
-    // As int32 once (the bits are what matter), not re-checked at every use.
+    // Everything the loop keeps is int32 (the bits are what matter): no double or tagged values per level.
     const h = hi | 0;
     const l = lo | 0;
     const m = ctx.maxPhyAddr;
     const hiAddrMask = m >= 52 ? 0xfffff : (1 << (m - 32)) - 1;
     const nxe = ctx.eferNxe;
-    const rsvdHi = (0xfffff & ~hiAddrMask) | (nxe ? 0 : XD);
-    const xd = nxe ? XD : 0;
-    if (this.memory.generation !== this.viewGeneration) this.dropViews();
-    const viewPage = this.viewPage;
-    const viewWords = this.viewWords;
-    const entryGpa = this.entryGpa;
-    const entryLo = this.entryLo;
-    const entryHi = this.entryHi;
-    const entryPerms = this.entryPerms;
-    let table = root;
+    const rsvdHi = ((0xfffff & ~hiAddrMask) | (nxe ? 0 : XD)) | 0;
+    // XD (entry bit 63, the sign of `ehi`) clears the executable right only with NXE.
+    const xd = nxe ? XD | 0 : 0;
+    const memory = this.memory;
+    if (memory.generation !== this.viewGeneration) this.dropViews();
+    const levels = this.levels;
+    let frame = rootFrame | 0;
     let perms = permissions & 7;
-    let level = top;
+    let level = top | 0;
     let elo = 0;
     let ehi = 0;
-    let references = 0;
+    // A while every entry read has A = 1: then a read needs no A/D write.
+    let accessed = A;
     for (;;) {
-      // x86TableIndex, inline.
-      const index = level === 1 ? (l >>> 12) & 511 : level === 2 ? (l >>> 21) & 511 : level === 3 ? ((l >>> 30) | (h << 2)) & 511 : level === 4 ? (h >>> 7) & 511 : (h >>> 16) & 511;
-      const hpa = table + index * 8;
-      const offset = hpa & 0xfff;
-      const page = hpa - offset;
-      const words = viewPage[level] === page ? (viewWords[level] ?? null) : this.takeView(level, page);
-      if (words !== null && (offset & 7) === 0) {
-        elo = words[offset >>> 2] ?? 0;
-        ehi = words[(offset >>> 2) + 1] ?? 0;
+      // x86TableIndex, inline; an entry is two words.
+      const word = (level === 1 ? (l >>> 12) & 511 : level === 2 ? (l >>> 21) & 511 : level === 3 ? ((l >>> 30) | (h << 2)) & 511 : level === 4 ? (h >>> 7) & 511 : (h >>> 16) & 511) << 1;
+      const record = levels[level]!;
+      const words = record.words;
+      if (record.viewFrame === frame && words.length !== 0) {
+        elo = words[word]! | 0;
+        ehi = words[word + 1]! | 0;
       } else {
-        this.reader.read(hpa);
-        elo = this.reader.lo;
-        ehi = this.reader.hi;
+        this.readUncached(record, frame, word);
+        elo = this.reader.lo | 0;
+        ehi = this.reader.hi | 0;
       }
-      references++;
-      // Native: the entry's address is host-physical too (entryHpa is only read by staged walks).
-      entryGpa[level] = hpa;
-      entryLo[level] = elo;
-      entryHi[level] = ehi;
-      if ((elo & P) === 0) return this.nativeFault(ctx, hi, lo, access, out, level, references, 0);
+      record.lo = elo;
+      record.hi = ehi;
+      record.frame = frame;
+      record.word = word;
+      accessed &= elo;
+      if ((elo & P) === 0) return this.nativeFault(ctx, hi, lo, access, out, top, level, 0);
       const ps = (elo & PS) !== 0;
       if ((ehi & rsvdHi) !== 0 || (ps && (level >= 4 || (level === 3 && (!ctx.page1gb || (elo & RSVD_1G) !== 0)) || (level === 2 && (elo & RSVD_2M) !== 0)))) {
-        return this.nativeFault(ctx, hi, lo, access, out, level, references, P_RSVD);
+        return this.nativeFault(ctx, hi, lo, access, out, top, level, P_RSVD);
       }
-      // Bit 0 R/W and bit 1 U/S are entry bits 1 and 2; bit 2 (executable) clears on XD with NXE.
+      // Bit 0 R/W and bit 1 U/S are entry bits 1 and 2; bit 2 (executable) clears on XD with NXE (X86_RIGHTS).
       perms &= ((elo >>> 1) & 3) | ((ehi & xd) === 0 ? 4 : 0);
-      entryPerms[level] = perms;
+      record.perms = perms;
       if (level === 1 || ps) break;
-      table = (ehi & hiAddrMask) * two32 + ((elo & ADDRESS) >>> 0);
+      // The next table's frame: entry bits (M-1):12, in int32 below 2^43 (else the general path walks).
+      const next = ehi & hiAddrMask;
+      if (next >= 0x800) return false;
+      frame = (next << 20) | (elo >>> 12);
       level--;
     }
     const frameLo = level === 1 ? elo & ADDRESS : level === 2 ? elo & 0xffe0_0000 : elo & 0xc000_0000;
-    const gpa = (ehi & hiAddrMask) * two32 + (frameLo >>> 0) + (l & (level === 1 ? 0xfff : level === 2 ? 0x1f_ffff : 0x3fff_ffff));
+    const gpa = (ehi & hiAddrMask) * TWO_32 + (frameLo >>> 0) + (l & (level === 1 ? 0xfff : level === 2 ? 0x1f_ffff : 0x3fff_ffff));
     const size = level === 1 ? 4096 : level === 2 ? 0x20_0000 : 0x4000_0000;
     const pkey = (ehi >>> PKEY_SHIFT) & 0xf;
-    const code = x86AccessFault(ctx, access, (perms & 1) !== 0, (perms & 2) !== 0, (perms & 4) !== 0, pkey);
-    if (code !== 0) return this.nativeFault(ctx, hi, lo, access, out, level, references, -code);
-    // Accessed and dirty flags (SDM 3A 4.8), as in run().
+    const code = x86AccessFaultBits(ctx, access, perms, pkey);
+    if (code !== 0) return this.nativeFault(ctx, hi, lo, access, out, top, level, -code);
+    // Accessed and dirty flags (SDM 3A 4.8), as in runGeneral(); none to set in the usual case.
     const isWrite = (access & WRITE) !== 0;
-    let adWrites = 0;
-    for (let l = top; l >= level; l--) {
-      const old = entryLo[l] ?? 0;
-      const want = l === level && isWrite ? A | D : A;
-      if ((old & want) === want) continue;
-      if (write32Safe(this.memory, entryGpa[l] ?? 0, (old | want) >>> 0)) adWrites++;
-      entryLo[l] = (old | want) >>> 0;
-    }
+    const adWrites = accessed !== 0 && (!isWrite || (elo & D) !== 0) ? 0 : this.setAccessedDirty(top, level, isWrite);
     // Every field once, with the values reset() and then the walk would leave (no helper call: it would box gpa).
     out.status = 'ok';
     out.address = gpa;
     out.pageSize = size;
     out.level = level;
-    out.references = references;
+    out.references = top - level + 1;
     out.secondStageReferences = 0;
     out.adWrites = adWrites;
     out.writable = (perms & 1) !== 0;
     out.user = (perms & 2) !== 0;
     out.executable = (perms & 4) !== 0;
     out.global = (elo & G) !== 0;
-    out.dirty = ((entryLo[level] ?? 0) & D) !== 0;
+    // The leaf's D after the A/D updates (a write sets it even where read-only memory drops the write, as in runGeneral()).
+    out.dirty = isWrite || (elo & D) !== 0;
     out.protectionKey = pkey;
     out.guestPhysicalAddress = gpa;
     out.eptPermissions = 0;
@@ -375,49 +386,99 @@ export class X86PageWalker {
     out.faultStatus = 0;
     out.linearHi = hi >>> 0;
     out.linearLo = lo >>> 0;
-    this.references += references;
-    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, cpu: this.cpu, address: out.linearAddress, references });
-    return out;
+    this.lastNative = true;
+    this.references += top - level + 1;
+    this.tracer?.emit({ kind: 'mmu.walk', cycle: this.now(), source: this.source, cpu: this.cpu, address: out.linearAddress, references: top - level + 1 });
+    return true;
   }
 
-  /** Ends a native walk in a #PF: `bits` are the error code's P/RSVD bits, or minus the whole code of an access-rights fault. */
-  private nativeFault(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, level: number, references: number, bits: number): WalkResult {
+  /**
+   * Sets A in the entries a native walk read from `top` down to `level`, and
+   * D in the leaf for a write, where clear (SDM 3A 4.8): one write per entry
+   * changed. Returns the writes made.
+   */
+  private setAccessedDirty(top: number, level: number, isWrite: boolean): number {
+    const { A, D } = PTE_LO;
+    let writes = 0;
+    for (let k = top; k >= level; k--) {
+      const record = this.levels[k]!;
+      const old = record.lo;
+      const want = k === level && isWrite ? A | D : A;
+      if ((old & want) === want) continue;
+      record.lo = old | want;
+      if (this.writeEntryLo(record, (old | want) >>> 0)) writes++;
+    }
+    return writes;
+  }
+
+  /**
+   * Writes bits 31:0 of the entry a native walk read at `record`'s level:
+   * through the page view it was read through (a view is writable memory;
+   * write observers are told), else as a write that read-only or absent
+   * memory drops (common/memory-access.ts). Returns true when written.
+   */
+  private writeEntryLo(record: WalkLevel, value: number): boolean {
+    const address = record.frame * 4096 + record.word * 4;
+    if (record.words.length === 0) return write32Safe(this.memory, address, value);
+    record.words[record.word] = value;
+    if (this.memory.observed) this.memory.noteWritten(address, 4);
+    return true;
+  }
+
+  /** Ends a native walk that read `top` down to `level` in a #PF: `bits` are the error code's P/RSVD bits, or minus the whole code of an access-rights fault. */
+  private nativeFault(ctx: X86PagingContext, hi: number, lo: number, access: number, out: WalkResult, top: number, level: number, bits: number): boolean {
+    this.lastNative = true;
     out.reset(hi >>> 0, lo >>> 0);
-    out.references = references;
+    out.references = top - level + 1;
     out.status = 'page-fault';
     out.errorCode = bits < 0 ? -bits : pageFaultCode(ctx, access, bits);
-    return this.finishFault(out, level);
+    this.finishFault(out, level);
+    return true;
   }
 
-  /** The words of the table page at `page` for `level` (null when it has no page view), cached until the generation changes. */
-  private takeView(level: number, page: number): Uint32Array | null {
+  /**
+   * Reads the entry at `word` of the table page `frame` through the entry
+   * reader (into `reader.lo`/`hi`), and takes the page's view for the level
+   * unless it is known to have none. A walk only reads memory: core's
+   * `pageView` allocates (zero-filled) a page nothing has written, so the
+   * view is taken only once the entry reads non-zero (the page exists then);
+   * until then the level keeps no view and the next walk reads here again.
+   */
+  private readUncached(record: WalkLevel, frame: number, word: number): void {
+    const page = frame * 4096;
+    const reader = this.reader;
+    reader.read(page + word * 4);
+    if (record.viewFrame === frame) return;
+    if ((reader.lo | reader.hi) === 0) {
+      record.dropView();
+      return;
+    }
     const view = this.memory.pageView(page);
-    const words = view === undefined ? null : view.words;
-    this.viewPage[level] = page;
-    this.viewWords[level] = words;
-    return words;
+    record.viewFrame = frame;
+    record.words = view === undefined ? NO_WORDS : view.words;
   }
 
   /** Forgets every cached page view (the memory's generation changed). */
   private dropViews(): void {
-    this.viewPage.fill(-1);
-    this.viewWords.fill(null);
+    for (const record of this.levels) record.dropView();
     this.viewGeneration = this.memory.generation;
   }
 
   /** Bits 31:0 of the entry the last walk read at `level` (valid for the levels it reached, after A/D updates). */
   lastEntryLo(level: number): number {
-    return this.entryLo[level] ?? 0;
+    return (this.levels[level]?.lo ?? 0) >>> 0;
   }
 
   /** Bits 63:32 of the entry the last walk read at `level`. */
   lastEntryHi(level: number): number {
-    return this.entryHi[level] ?? 0;
+    return (this.levels[level]?.hi ?? 0) >>> 0;
   }
 
   /** Address (guest-physical for a staged walk) of the entry the last walk read at `level`. */
   lastEntryAddress(level: number): number {
-    return this.entryGpa[level] ?? 0;
+    const record = this.levels[level];
+    if (record === undefined) return 0;
+    return this.lastNative ? record.frame * 4096 + record.word * 4 : record.gpa;
   }
 
   /** Saves the walk counters (the walker has no other state). */

@@ -39,26 +39,35 @@ export const X86_PTE = {
 
 /** Low-half masks of entry bits (hot path). */
 export const PTE_LO = {
+  /** `0x1` */
   P: 0x1,
+  /** `0x2` */
   RW: 0x2,
+  /** `0x4` */
   US: 0x4,
+  /** `0x8` */
   PWT: 0x8,
+  /** `0x10` */
   PCD: 0x10,
+  /** `0x20` */
   A: 0x20,
+  /** `0x40` */
   D: 0x40,
+  /** `0x80` */
   PS: 0x80,
+  /** `0x100` */
   G: 0x100,
-  /** Address bits 31:12. */
+  /** Address bits 31:12. Value `0xfffff000`. */
   ADDRESS: 0xffff_f000,
-  /** Reserved bits 29:13 of a PDPTE that maps a 1 GiB page (bit 12 is PAT). */
+  /** Reserved bits 29:13 of a PDPTE that maps a 1 GiB page (bit 12 is PAT). Value `0x3fffe000`. */
   RSVD_1G: 0x3fff_e000,
-  /** Reserved bits 20:13 of a PDE that maps a 2 MiB page (bit 12 is PAT). */
+  /** Reserved bits 20:13 of a PDE that maps a 2 MiB page (bit 12 is PAT). Value `0x001fe000`. */
   RSVD_2M: 0x001f_e000,
 } as const;
 
 /** High-half masks of entry bits (hot path; bit n of the entry is bit n-32 here). */
 export const PTE_HI = {
-  /** XD, bit 63. */
+  /** XD, bit 63. Value `0x80000000`. */
   XD: 0x8000_0000,
   /** Protection key bits 62:59 start at hi bit 27. */
   PKEY_SHIFT: 27,
@@ -106,21 +115,21 @@ export const X86_CONTROL = {
  * W, U and I/D double as the access argument of a walk.
  */
 export const PFEC = {
-  /** 0: non-present page; 1: protection violation (or reserved bit). */
+  /** 0: non-present page; 1: protection violation (or reserved bit). Value `0x1`. */
   P: 0x1,
-  /** Write access. */
+  /** Write access. Value `0x2`. */
   W: 0x2,
-  /** User-mode access (CPL 3, not an implicit supervisor access). */
+  /** User-mode access (CPL 3, not an implicit supervisor access). Value `0x4`. */
   U: 0x4,
-  /** A reserved bit was set in some paging-structure entry. */
+  /** A reserved bit was set in some paging-structure entry. Value `0x8`. */
   RSVD: 0x8,
-  /** Instruction fetch (only reported when NXE or SMEP is enabled). */
+  /** Instruction fetch (only reported when NXE or SMEP is enabled). Value `0x10`. */
   ID: 0x10,
-  /** Protection-key violation. */
+  /** Protection-key violation. Value `0x20`. */
   PK: 0x20,
-  /** Shadow-stack access. */
+  /** Shadow-stack access. Value `0x40`. */
   SS: 0x40,
-  /** SGX-specific access-control violation. */
+  /** SGX-specific access-control violation. Value `0x8000`. */
   SGX: 0x8000,
 } as const;
 
@@ -141,6 +150,7 @@ export const ACCESS = {
   WRITE: PFEC.W,
   USER: PFEC.U,
   FETCH: PFEC.ID,
+  /** `0x10000` */
   IMPLICIT: 0x1_0000,
 } as const;
 

@@ -13,13 +13,12 @@ import { innerClock } from '../common/memory-access.js';
 import { MmuUsageError } from '../common/mmu-error.js';
 import { WalkResult } from '../common/walk-result.js';
 import type { EptWalkerOptions } from '../ept/ept-walker.js';
-import { EPTE_LO } from '../ept/regs.js';
 import { NestedWalker } from '../nested/nested-walker.js';
 import { invept, invlpg, invpcid, invvpid, movToCr3, movToCr4 } from '../tlb/invalidation.js';
 import { PagingStructureCache } from '../tlb/paging-structure-cache.js';
 import type { TlbOptions } from '../tlb/tlb.js';
-import { NO_EP4TA, TLB_ATTR, Tlb } from '../tlb/tlb.js';
-import { checkX86Access, x86AccessFault } from './access-rights.js';
+import { NO_EP4TA, Tlb } from '../tlb/tlb.js';
+import { checkX86Access } from './access-rights.js';
 import { X86PageWalker } from './page-walker.js';
 import type { X86PagingContextOptions } from './paging-context.js';
 import { X86PagingContext } from './paging-context.js';
@@ -29,10 +28,6 @@ import { TIME_OPTION_NAMES, checkOptionNames } from '../common/option-names.js';
 /** Option names the constructor knows (a misspelled one throws). */
 const X86_MMU_OPTIONS = ['context', 'tlb', 'ept', 'eptOptions', 'tracer', 'cpu', ...TIME_OPTION_NAMES];
 
-// Short names for the constants read on the TLB-hit path.
-const { WRITE, FETCH } = ACCESS;
-const { R: EPT_R, W: EPT_W, X: EPT_X } = EPTE_LO;
-const { WRITABLE, USER, EXECUTABLE, DIRTY } = TLB_ATTR;
 
 /** The MOV to CR4 operand: an object of booleans (`smap`, `pke`, `pks` optional); anything else is host misuse. */
 function checkCr4(next: unknown): void {
@@ -86,6 +81,8 @@ export class X86Mmu {
   private vpidValue = 0;
   private nestedWalker: NestedWalker | null = null;
   private eptOn = false;
+  /** The nested walker while EPT is on, else null (kept with `eptOn`: the hit path tests it with one compare). */
+  private activeNested: NestedWalker | null = null;
   /** Epoch bumps of this MMU's own (context, VPID, EPTP, mode); added to the TLB's. */
   private localEpoch = 0;
   private readonly nestedOptions: EptWalkerOptions;
@@ -114,7 +111,7 @@ export class X86Mmu {
 
   /** The nested walker while EPT is enabled (load the EPTP with {@link setEptp}), else null. */
   get nested(): NestedWalker | null {
-    return this.eptOn ? this.nestedWalker : null;
+    return this.activeNested;
   }
 
   /** True while guest-physical addresses go through EPT. */
@@ -134,6 +131,7 @@ export class X86Mmu {
     if (on && this.nestedWalker === null) this.nestedWalker = new NestedWalker(this.memory, this.nestedOptions);
     if (on !== this.eptOn) this.localEpoch++;
     this.eptOn = on;
+    this.activeNested = on ? this.nestedWalker : null;
   }
 
   /**
@@ -202,7 +200,7 @@ export class X86Mmu {
    */
   translate(linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkAddress(linear, 'linear address');
-    return this.translate64(highHalf(linear), linear >>> 0, access, out);
+    return this.translateHalves(highHalf(linear), linear >>> 0, access, out);
   }
 
   /**
@@ -216,32 +214,35 @@ export class X86Mmu {
    */
   translate64(hi: number, lo: number, access: number, out: WalkResult = this.scratch): WalkResult {
     checkHalves(hi, lo, 'linear address');
+    return this.translateHalves(hi, lo, access, out);
+  }
+
+  /** {@link translate64} of halves known to be valid. */
+  private translateHalves(hi: number, lo: number, access: number, out: WalkResult): WalkResult {
     checkX86Access(access);
     this.translations++;
+    // The hit path: everything inline, nothing allocated; the rest is translateMiss.
+    const ctx = this.context;
+    const tlb = this.tlb;
+    const nested = this.activeNested;
+    const ep4ta = nested === null ? NO_EP4TA : nested.ept.ep4ta;
+    const i = tlb.lookup(this.vpidValue, ctx.pcid, ep4ta, hi, lo);
+    if (i >= 0 && tlb.answer(i, ctx, access, hi, lo, out)) return out;
+    return this.translateMiss(hi, lo, access, out, ep4ta);
+  }
+
+  /** {@link translateHalves} past the TLB: walks, and fills the TLB on success or drops the address on a #PF. */
+  private translateMiss(hi: number, lo: number, access: number, out: WalkResult, ep4ta: number): WalkResult {
     const ctx = this.context;
     const nested = this.nested;
-    const ep4ta = nested === null ? NO_EP4TA : nested.ept.ep4ta;
     const pcid = ctx.pcid;
-    const i = this.tlb.lookup(this.vpid, pcid, ep4ta, hi, lo);
-    if (i >= 0) {
-      const attrs = this.tlb.attributes(i);
-      const write = (access & WRITE) !== 0;
-      const need = (access & FETCH) !== 0 ? EPT_X : write ? EPT_W : EPT_R;
-      const writable = (attrs & WRITABLE) !== 0;
-      const user = (attrs & USER) !== 0;
-      const executable = (attrs & EXECUTABLE) !== 0;
-      if ((!write || (attrs & DIRTY) !== 0) && (this.tlb.eptPermissions(i) & need) !== 0 && x86AccessFault(ctx, access, writable, user, executable, this.tlb.protectionKey(i)) === 0) {
-        this.tlb.readInto(i, hi, lo, out);
-        return out;
-      }
-    }
     const psc = this.tlb.psc;
     if (nested !== null) nested.walk64(ctx, hi, lo, access, out);
     else if (psc === null) this.walker.walk64(ctx, hi, lo, access, out);
     else this.walkWithPsc(psc, hi, lo, access, pcid, out);
     if (out.status === 'ok') {
       // With EPT A/D on, only a write walk is known to have set the EPT dirty flag.
-      const writeReady = nested === null || !nested.ept.accessedDirtyEnabled || (access & WRITE) !== 0;
+      const writeReady = nested === null || !nested.ept.accessedDirtyEnabled || (access & ACCESS.WRITE) !== 0;
       this.tlb.fill(this.vpid, pcid, ep4ta, hi, lo, out, out.global && ctx.cr4Pge, writeReady);
     }
     else if (out.status === 'page-fault') this.tlb.invalidateAddress(this.vpid, pcid, hi, lo, true);
@@ -383,6 +384,7 @@ export class X86Mmu {
     this.setEptEnabled(hasNested);
     this.nestedWalker?.restoreState(s.raw('nested'));
     this.eptOn = ept;
+    this.activeNested = ept ? this.nestedWalker : null;
     this.vpid = vpid;
     this.translations = translations;
     this.localEpoch++;

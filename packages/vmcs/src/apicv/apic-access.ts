@@ -3,7 +3,7 @@
  * "Virtualizing Reads from the APIC-Access Page", "Determining Whether a
  * Write Access is Virtualized"), by register (page offset bits 11:4).
  */
-import { APIC_REG, ICR_FIELD, ICR_SHORTHAND } from '@hvsim/lapic';
+import { APIC, ICR_FIELD, ICR_SHORTHAND } from '@hvsim/lapic';
 import { getField, testField } from '@hvsim/core';
 
 /** Bit 0: reads virtualized under APIC-register virtualization; bit 1: writes. */
@@ -13,26 +13,26 @@ const WRITE = 2;
 function mark(offset: number, flags: number): void {
   TABLE[offset >>> 4] = flags;
 }
-mark(APIC_REG.APIC_ID, READ | WRITE);
-mark(APIC_REG.APIC_VERSION, READ);
-mark(APIC_REG.APIC_TPR, READ | WRITE);
-mark(APIC_REG.APIC_EOI, READ | WRITE);
-mark(APIC_REG.APIC_LDR, READ | WRITE);
-mark(APIC_REG.APIC_DFR, READ | WRITE);
-mark(APIC_REG.APIC_SVR, READ | WRITE);
+mark(APIC.ID, READ | WRITE);
+mark(APIC.VERSION, READ);
+mark(APIC.TPR, READ | WRITE);
+mark(APIC.EOI, READ | WRITE);
+mark(APIC.LDR, READ | WRITE);
+mark(APIC.DFR, READ | WRITE);
+mark(APIC.SVR, READ | WRITE);
 for (let i = 0; i < 8; i++) {
-  mark(APIC_REG.APIC_ISR0 + i * 16, READ);
-  mark(APIC_REG.APIC_TMR0 + i * 16, READ);
-  mark(APIC_REG.APIC_IRR0 + i * 16, READ);
+  mark(APIC.ISR0 + i * 16, READ);
+  mark(APIC.TMR0 + i * 16, READ);
+  mark(APIC.IRR0 + i * 16, READ);
 }
-mark(APIC_REG.APIC_ESR, READ | WRITE);
-mark(APIC_REG.APIC_ICR_LOW, READ | WRITE);
-mark(APIC_REG.APIC_ICR_HIGH, READ | WRITE);
-for (const lvt of [APIC_REG.APIC_LVT_TIMER, APIC_REG.APIC_LVT_THERMAL, APIC_REG.APIC_LVT_PERF, APIC_REG.APIC_LVT_LINT0, APIC_REG.APIC_LVT_LINT1, APIC_REG.APIC_LVT_ERROR]) {
+mark(APIC.ESR, READ | WRITE);
+mark(APIC.ICR_LOW, READ | WRITE);
+mark(APIC.ICR_HIGH, READ | WRITE);
+for (const lvt of [APIC.LVT_TIMER, APIC.LVT_THERMAL, APIC.LVT_PERF, APIC.LVT_LINT0, APIC.LVT_LINT1, APIC.LVT_ERROR]) {
   mark(lvt, READ | WRITE);
 }
-mark(APIC_REG.APIC_TIMER_INITIAL_COUNT, READ | WRITE);
-mark(APIC_REG.APIC_TIMER_DIVIDE_CONFIG, READ | WRITE);
+mark(APIC.TIMER_INITIAL_COUNT, READ | WRITE);
+mark(APIC.TIMER_DIVIDE_CONFIG, READ | WRITE);
 
 /** The access lies within bits 31:0 of one 16-byte register and is at most 32 bits. */
 export function fitsLowDword(offset: number, size: number): boolean {
@@ -55,7 +55,7 @@ export interface ApicAccessControls {
 export function readVirtualized(c: ApicAccessControls, offset: number, size: number): boolean {
   if (!c.tprShadow || !fitsLowDword(offset, size)) return false;
   // Without APIC-register virtualization only an access at page offset 080H itself is virtualized.
-  if (!c.registerVirtualization) return offset === APIC_REG.APIC_TPR;
+  if (!c.registerVirtualization) return offset === APIC.TPR;
   return (TABLE[offset >>> 4]! & READ) !== 0;
 }
 
@@ -69,8 +69,8 @@ export function writeVirtualized(c: ApicAccessControls, offset: number, size: nu
   if (!c.tprShadow || !fitsLowDword(offset, size)) return false;
   if (c.registerVirtualization) return (TABLE[offset >>> 4]! & WRITE) !== 0;
   // Without it: page offset 080H, and with virtual-interrupt delivery also 0B0H and 300H (the access must start there).
-  if (offset === APIC_REG.APIC_TPR) return true;
-  return c.virtualInterruptDelivery && (offset === APIC_REG.APIC_EOI || offset === APIC_REG.APIC_ICR_LOW);
+  if (offset === APIC.TPR) return true;
+  return c.virtualInterruptDelivery && (offset === APIC.EOI || offset === APIC.ICR_LOW);
 }
 
 /**

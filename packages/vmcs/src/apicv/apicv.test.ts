@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { APIC_REG } from '@hvsim/lapic';
+import { APIC, X2APIC } from '@hvsim/lapic';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { ADDR, apicvOptions, launch, preparedFixture, type Fixture } from '../internal/test-setup.js';
 import { CPU_BASED, PIN_BASED, SECONDARY } from '../vmx/controls.js';
@@ -22,8 +22,8 @@ function exitOf(o: NonRootOutcome): { reason: number; qualification: number } {
   if (o.kind !== 'exit') throw new Error(`expected an exit, got ${o.kind}`);
   return { reason: o.exit.reason, qualification: o.exit.qualification };
 }
-const vtpr = (f: Fixture): number => f.memory.read32(ADDR.VAPIC + APIC_REG.APIC_TPR);
-const vppr = (f: Fixture): number => f.memory.read32(ADDR.VAPIC + APIC_REG.APIC_PPR);
+const vtpr = (f: Fixture): number => f.memory.read32(ADDR.VAPIC + APIC.TPR);
+const vppr = (f: Fixture): number => f.memory.read32(ADDR.VAPIC + APIC.PPR);
 const VID = { pin: PIN_BASED.EXT_INTR_EXITING, proc2: SECONDARY.VIRTUAL_INTERRUPT_DELIVERY, virtualApicPage: ADDR.VAPIC };
 
 describe(`${ed}: "TPR Virtualization" and MOV CR8`, () => {
@@ -379,6 +379,10 @@ describe(`${ed}: "Virtualizing MSR-Based APIC Accesses" and the MSR bitmaps`, ()
     expect(() => f.p.wrmsr(0x808, 1n << 32n)).toThrow(/#GP/);
     expect(() => f.p.wrmsr(0x80b, 1)).toThrow(/#GP/);
     expect(() => f.p.wrmsr(0x83f, 0x100)).toThrow(/#GP/);
+    // The messages name the MSR from lapic's X2APIC table (0x800 + offset / 16), not from numbers written here.
+    expect(() => f.p.wrmsr(X2APIC.TPR, 0x100)).toThrow('WRMSR 0x808 with bits 63:8 set (0x0_100)');
+    expect(() => f.p.wrmsr(X2APIC.EOI, 1)).toThrow('WRMSR 0x80b with a non-zero value (0x0_1)');
+    expect(() => f.p.wrmsr(X2APIC.SELF_IPI, 0x100)).toThrow('WRMSR 0x83f with bits 63:8 set (0x0_100)');
     expect(f.p.wrmsr(0x808, 0x50).kind).toBe('continue');
     expect(vtpr(f)).toBe(0x50);
     expect(vppr(f)).toBe(0x50);

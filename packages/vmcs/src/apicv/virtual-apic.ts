@@ -5,7 +5,7 @@
  * Virtualization", "Evaluation and Delivery of Virtual Interrupts",
  * "Posted-Interrupt Processing"). The page lives in physical memory at the
  * VMCS's virtual-APIC address, laid out like the xAPIC page (lapic's
- * `APIC_REG`); RVI and SVI live in the VMCS's guest interrupt status.
+ * `APIC`); RVI and SVI live in the VMCS's guest interrupt status.
  * Every change is written to memory at once, through a live page view of the
  * virtual-APIC page (numbers only, no page lookup, no allocation); a page
  * with nothing behind it reads as all ones and ignores writes.
@@ -15,7 +15,7 @@
  * Structures"; other agents post through the posted-interrupt descriptor).
  */
 import type { Memory, PageView } from '@hvsim/core';
-import { APIC_REG, type PostedInterruptDescriptor } from '@hvsim/lapic';
+import { APIC, type PostedInterruptDescriptor } from '@hvsim/lapic';
 import { Vmcs } from '../vmcs/vmcs.js';
 import { slotOf } from '../fields/slots.js';
 import { VMCS_FIELD } from '../fields/field-table.js';
@@ -26,11 +26,11 @@ const S_TPR_THRESHOLD = slotOf(VMCS_FIELD.TPR_THRESHOLD);
 const S_EOI_EXIT0 = slotOf(VMCS_FIELD.EOI_EXIT_BITMAP0);
 
 // Word indices (byte offset / 4) of the registers this file keeps in step.
-const W_TPR = APIC_REG.APIC_TPR >>> 2;
-const W_PPR = APIC_REG.APIC_PPR >>> 2;
-const W_EOI = APIC_REG.APIC_EOI >>> 2;
-const W_ISR0 = APIC_REG.APIC_ISR0 >>> 2;
-const W_IRR0 = APIC_REG.APIC_IRR0 >>> 2;
+const W_TPR = APIC.TPR >>> 2;
+const W_PPR = APIC.PPR >>> 2;
+const W_EOI = APIC.EOI >>> 2;
+const W_ISR0 = APIC.ISR0 >>> 2;
+const W_IRR0 = APIC.IRR0 >>> 2;
 
 /** Offset of the 32-bit word holding bit `vector` of a 256-bit register (ISR, TMR, IRR) starting at `base` (SDM 3C "Virtual-APIC State"). */
 export function vectorWordOffset(base: number, vector: number): number {
@@ -52,6 +52,8 @@ export class VirtualApic {
   private vmcs: Vmcs;
   /** The bound VMCS's low words (RVI/SVI, the TPR threshold), read without going through {@link vmcs}. */
   private lo: Uint32Array;
+  /** The bound VMCS's high words (the EOI-exit bitmap's odd halves). */
+  private hi: Uint32Array;
   /** Live view of the page, or null while bound to no page / a page with nothing behind it. */
   private view: PageView | null = null;
   /** The page's 32-bit words: the view's, or {@link scratch} (all ones) when nothing is behind the page. */
@@ -81,12 +83,14 @@ export class VirtualApic {
     this.bytes = this.scratchBytes;
     this.vmcs = vmcs ?? new Vmcs(0);
     this.lo = this.vmcs.lo;
+    this.hi = this.vmcs.hi;
   }
 
   /** Binds to the VMCS being entered (or synchronised in root operation); `page` is null without "use TPR shadow". */
   attach(vmcs: Vmcs, page: number | null, intrWindowExiting: boolean): void {
     this.vmcs = vmcs;
     this.lo = vmcs.lo;
+    this.hi = vmcs.hi;
     this.intrWindowExiting = intrWindowExiting;
     if (page === null) {
       this.page = 0;
@@ -323,17 +327,20 @@ export class VirtualApic {
     w[isrIndex] = isrWord;
     if (pprWrite) w[W_PPR] = ppr;
     w[irrIndex] = irrWord;
-    if (this.memory.observed) {
-      this.noteWord(isrIndex);
-      if (pprWrite) this.noteWord(W_PPR);
-      this.noteWord(irrIndex);
-    }
+    if (this.memory.observed) this.noteWords(isrIndex, pprWrite, irrIndex);
     return v;
   }
 
   /** Tells write observers about word `index` of the page. */
   private noteWord(index: number): void {
     this.memory.noteWritten(this.page + (index << 2), 4);
+  }
+
+  /** Tells write observers about an ISR word, the PPR when written, and an IRR word when `irrIndex` >= 0, in that order (out of line: the delivery and EOI paths stay small). */
+  private noteWords(isrIndex: number, pprWrite: boolean, irrIndex: number): void {
+    this.noteWord(isrIndex);
+    if (pprWrite) this.noteWord(W_PPR);
+    if (irrIndex >= 0) this.noteWord(irrIndex);
   }
 
   /**
@@ -364,18 +371,14 @@ export class VirtualApic {
     const pprWrite = ppr !== oldPpr || w[W_PPR] !== ppr;
     w[isrIndex] = isrWord;
     if (pprWrite) w[W_PPR] = ppr;
-    if (this.memory.observed) {
-      this.noteWord(isrIndex);
-      if (pprWrite) this.noteWord(W_PPR);
-    }
+    if (this.memory.observed) this.noteWords(isrIndex, pprWrite, -1);
     return v;
   }
 
   /** EOI_EXIT_BITMAP bit `vector` of the running VMCS (EOI_EXIT0 covers 0-63 ... EOI_EXIT3 192-255). */
   eoiExits(vector: number): boolean {
-    const v = this.vmcs;
     const slot = S_EOI_EXIT0 + (vector >>> 6);
-    const word = (vector & 32) === 0 ? v.lo[slot]! : v.hi[slot]!;
+    const word = (vector & 32) === 0 ? this.lo[slot]! : this.hi[slot]!;
     return ((word >>> (vector & 31)) & 1) === 1;
   }
 

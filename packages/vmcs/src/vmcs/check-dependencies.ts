@@ -50,6 +50,14 @@ export const CONTROL_CHECK_FIELDS: readonly VmcsFieldName[] = [
   'GUEST_CR0',
 ];
 
+/**
+ * The event to inject (SDM 3C 25.8.3): the control checks read it (27.2.1.3)
+ * and so do the guest checks (27.3.1.5), but nothing VM entry derives its
+ * non-root controls from, so a write re-runs those checks without making VM
+ * entry reload the controls (`Vmcs.controlEpoch` stays).
+ */
+export const INJECTION_FIELDS: readonly VmcsFieldName[] = ['VM_ENTRY_INTR_INFO_FIELD', 'VM_ENTRY_EXCEPTION_ERROR_CODE', 'VM_ENTRY_INSTRUCTION_LEN'];
+
 /** Fields the host-state checks read (besides the processor's IA32_EFER.LMA, compared at every entry). */
 export const HOST_CHECK_FIELDS: readonly VmcsFieldName[] = [
   'VM_EXIT_CONTROLS',

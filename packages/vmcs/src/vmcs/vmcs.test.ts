@@ -2,9 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhysicalMemory, UsageError } from '@hvsim/core';
 import { FIELD_WIDTH, encodingWidth, isReadOnlyEncoding } from '../fields/encoding.js';
-import { VMCS_FIELD_SPECS } from '../fields/field-table.js';
-import { rootFixture } from '../internal/test-setup.js';
-import { Vmcs } from './vmcs.js';
+import { VMCS_FIELD, VMCS_FIELD_SPECS } from '../fields/field-table.js';
+import { launch, preparedFixture, rootFixture } from '../internal/test-setup.js';
+import { EXIT_REASON } from '../vmx/exit-reasons.js';
+import { CHECK_ALL } from './check-dependencies.js';
+import { CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST, Vmcs } from './vmcs.js';
 
 const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
 const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 200);
@@ -81,5 +83,96 @@ describe('VMCS field storage (SDM 3C "VMREAD, VMWRITE, and Encodings of VMCS Fie
     expect(v.nonZeroFields()).toEqual([['GUEST_INTR_STATUS', 0x3141n], ['GUEST_RIP', 0x1234n]]);
     expect(v.readNumber(0x681e)).toBe(0x1234);
     expect(v.read32(0x681e)).toBe(0x1234);
+  });
+
+  it('property: a number write (the no-BigInt path) stores what the same value as a bigint stores, for every field and any safe integer', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...VMCS_FIELD_SPECS), fc.oneof(fc.maxSafeInteger(), fc.integer(), fc.constantFrom(-1, 2 ** 53 - 1, -(2 ** 53) + 1, 0x1_0000_0000, 0xffff_ffff)), (f, value) => {
+        const a = new Vmcs(0);
+        const b = new Vmcs(0);
+        a.write(f.encoding, value);
+        b.write(f.encoding, BigInt(value));
+        expect(a.read(f.encoding)).toBe(b.read(f.encoding));
+        expect(a.read(f.encoding)).toBe(BigInt.asUintN(64, BigInt(value)) & MASK[encodingWidth(f.encoding)]!);
+      }),
+      { seed, numRuns },
+    );
+    // Not an integer: refused as before (BigInt semantics), not rounded.
+    expect(() => new Vmcs(0).set('GUEST_RIP', 1.5)).toThrow(RangeError);
+  });
+
+  it('a write that leaves a field unchanged keeps the VM-entry check groups that passed; a change clears the groups that read it', () => {
+    const v = new Vmcs(0);
+    v.set('GUEST_CR0', 0x8000_0031);
+    v.set('HOST_CR0', 0x8000_0031);
+    v.checked = CHECK_ALL;
+    const epoch = v.controlEpoch;
+    v.set('GUEST_CR0', 0x8000_0031); // same value (as every exit's guest-state save mostly is)
+    v.set('HOST_CR0', 0x8000_0031n);
+    v.write(VMCS_FIELD.GUEST_CR0 | 0, 0x8000_0031);
+    expect(v.checked).toBe(CHECK_ALL);
+    expect(v.controlEpoch).toBe(epoch);
+    // 16-bit field: bits above 15 are truncated first, so writing 0x1_0002 over 2 changes nothing.
+    v.set('HOST_CS_SELECTOR', 2);
+    v.checked = CHECK_ALL;
+    v.set('HOST_CS_SELECTOR', 0x1_0002);
+    expect(v.checked).toBe(CHECK_ALL);
+    v.set('HOST_CS_SELECTOR', 8);
+    expect(v.checked).toBe(CHECK_CONTROLS | CHECK_GUEST);
+    // GUEST_CR0 is read by the control checks (injection) and the guest-state checks (SDM 3C 27.2.1.3, 27.3.1.1).
+    v.checked = CHECK_ALL;
+    v.set('GUEST_CR0', 0x8000_0033);
+    expect(v.checked).toBe(CHECK_HOST);
+    expect(v.controlEpoch).toBe(epoch + 1);
+    // The _HIGH alias writes bits 63:32 only; an unchanged high half is no change.
+    v.set('HOST_IA32_EFER', 0x5_0000_0d01);
+    v.checked = CHECK_ALL;
+    v.write(VMCS_FIELD.HOST_IA32_EFER | 1, 5);
+    expect(v.checked).toBe(CHECK_ALL);
+    v.write(VMCS_FIELD.HOST_IA32_EFER | 1, 0);
+    expect(v.checked).toBe(CHECK_CONTROLS | CHECK_GUEST);
+    expect(v.get('HOST_IA32_EFER')).toBe(0xd01n);
+  });
+
+  it('the event to inject re-runs the control and guest checks but is not a control VM entry reloads (controlEpoch stays); a real control change moves it', () => {
+    const v = new Vmcs(0);
+    v.checked = CHECK_ALL;
+    const epoch = v.controlEpoch;
+    v.set('VM_ENTRY_INTR_INFO_FIELD', 0x8000_0030);
+    expect(v.checked).toBe(CHECK_HOST);
+    v.checked = CHECK_ALL;
+    v.set('VM_ENTRY_EXCEPTION_ERROR_CODE', 4);
+    v.set('VM_ENTRY_INSTRUCTION_LEN', 2);
+    expect(v.checked).toBe(CHECK_HOST | CHECK_GUEST); // only the control checks read these two
+    expect(v.controlEpoch).toBe(epoch);
+    v.set('PIN_BASED_VM_EXEC_CONTROL', 1);
+    expect(v.controlEpoch).toBe(epoch + 1);
+    v.set('POSTED_INTR_NV', 0xf2);
+    expect(v.controlEpoch).toBe(epoch + 2);
+  });
+
+  it('after an entry that injected an event, a bad event to inject still fails the next entry, and a good one is injected (SDM 3C 27.2.1.3)', () => {
+    const f = preparedFixture({});
+    launch(f);
+    f.p.reportExit(EXIT_REASON.CPUID, { instructionLength: 2 });
+    // An external interrupt to a guest with RFLAGS.IF = 0 fails the guest-state checks (SDM 3C 27.3.1.4): exit 33 with bit 31.
+    f.p.vmwrite(VMCS_FIELD.GUEST_RFLAGS, 0x2);
+    expect(f.p.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, 0x8000_0030).kind).toBe('succeed');
+    const blocked = f.p.vmresume();
+    expect(blocked.kind === 'exit' && blocked.exit.reason).toBe((EXIT_REASON.INVALID_GUEST_STATE | 0x8000_0000) >>> 0);
+    expect(f.p.lastEntryCheck).toMatch(/RFLAGS.IF must be 1/);
+    // With IF = 1 the same event is entered and injected.
+    f.p.vmwrite(VMCS_FIELD.GUEST_RFLAGS, 0x202);
+    expect(f.p.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, 0x8000_0030).kind).toBe('succeed');
+    const first = f.p.vmresume();
+    expect(first.kind === 'entered' && first.inject?.vector).toBe(0x30);
+    f.p.reportExit(EXIT_REASON.CPUID, { instructionLength: 2 });
+    // Type 1 is reserved: VM-instruction error 7, exactly as on a first entry.
+    expect(f.p.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, 0x8000_0130).kind).toBe('succeed');
+    expect(f.p.vmresume()).toEqual({ kind: 'fail-valid', error: 7 });
+    expect(f.p.lastEntryCheck).toBe('injected event type 1 is reserved');
+    expect(f.p.vmwrite(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, 0x8000_0031).kind).toBe('succeed');
+    const again = f.p.vmresume();
+    expect(again.kind === 'entered' && again.inject?.vector).toBe(0x31);
   });
 });

@@ -8,7 +8,7 @@
 import { bigintToHex, hexToBigint, SnapshotError, type Memory, type StateReader } from '@hvsim/core';
 import { FIELD_COUNT, SLOT_SPEC, SLOT_WIDTH, lookupEncoding, slotOf } from '../fields/slots.js';
 import { readMemory32, writeMemory32 } from '../internal/memory-access.js';
-import { CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST, CONTROL_CHECK_FIELDS, GUEST_CHECK_FIELDS, HOST_CHECK_FIELDS } from './check-dependencies.js';
+import { CHECK_ALL, CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST, CONTROL_CHECK_FIELDS, GUEST_CHECK_FIELDS, HOST_CHECK_FIELDS, INJECTION_FIELDS } from './check-dependencies.js';
 import { FIELD_WIDTH } from '../fields/encoding.js';
 import { VMCS_FIELD, type VmcsFieldName } from '../fields/field-table.js';
 import { vmxUsageError } from '../errors.js';
@@ -35,8 +35,10 @@ export const VMCS_REGION = {
 // fields keep 15:0), and whether bits 63:32 exist (64-bit and natural-width fields).
 const LO_MASK = Uint32Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS16 ? 0xffff : 0xffff_ffff));
 const WIDE = Uint8Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS64 || w === FIELD_WIDTH.NATURAL ? 1 : 0));
-/** Per slot: the VM-entry check groups that read the field (check-dependencies.ts). */
+/** Per slot: the VM-entry check groups that read the field (check-dependencies.ts), plus RELOAD_CONTROLS. */
 const SLOT_CHECKS = new Uint8Array(FIELD_COUNT);
+/** Flag in SLOT_CHECKS: a write moves `controlEpoch` (a control-check field other than the event to inject). */
+const RELOAD_CONTROLS = 8;
 for (const [group, names] of [
   [CHECK_CONTROLS, CONTROL_CHECK_FIELDS],
   [CHECK_HOST, HOST_CHECK_FIELDS],
@@ -44,10 +46,12 @@ for (const [group, names] of [
 ] as const) {
   for (const name of names) {
     const slot = slotOf(VMCS_FIELD[name]);
-    SLOT_CHECKS[slot] = SLOT_CHECKS[slot]! | group;
+    SLOT_CHECKS[slot] = SLOT_CHECKS[slot]! | group | (group === CHECK_CONTROLS && !INJECTION_FIELDS.includes(name) ? RELOAD_CONTROLS : 0);
   }
 }
 export { CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST };
+// A module-local copy: an imported binding is a getter call under Node's ESM loader, and every field access looks up.
+const lookup = lookupEncoding;
 const LAUNCH_CODE = { clear: 1, launched: 2, 'launched-before-vmxoff': 3 } as const;
 const LAUNCH_STATES = ['clear', 'launched', 'launched-before-vmxoff', 'undefined'] as const;
 
@@ -77,7 +81,7 @@ export class Vmcs {
   checked = 0;
   /** @internal IA32_EFER.LMA of the processor when the host-state checks passed. */
   checkedLongMode = false;
-  /** @internal Counts writes to fields the control checks read (what VM entry derives its non-root controls from). */
+  /** @internal Counts changes of fields the control checks read other than the event to inject (what VM entry derives its non-root controls from). */
   controlEpoch = 0;
 
   constructor(
@@ -96,6 +100,11 @@ export class Vmcs {
   /** Writes a field by encoding without any instruction checks (hardware-internal access). Truncates to the field width. */
   write(encoding: number, value: bigint | number): void {
     const code = this.code(encoding);
+    // Number fast path: a safe integer's bits 31:0 and 63:32 (two's complement, as BigInt.asUintN) without a BigInt.
+    if (typeof value === 'number' && Number.isSafeInteger(value)) {
+      this.writeCode(code, value >>> 0, Math.floor(value / 0x1_0000_0000) >>> 0);
+      return;
+    }
     const v = BigInt.asUintN(64, BigInt(value));
     const lo = Number(v & 0xffff_ffffn);
     const hi = Number(v >> 32n);
@@ -105,17 +114,18 @@ export class Vmcs {
   /** Writes a field by slot code from 32-bit halves (the VMWRITE fast path). */
   writeCode(code: number, lo: number, hi: number): void {
     const slot = code >> 1;
+    const oldLo = this.lo[slot]!;
+    const newLo = (code & 1) !== 0 ? oldLo : (lo & LO_MASK[slot]!) >>> 0;
+    const newHi = (code & 1) !== 0 ? lo >>> 0 : WIDE[slot] === 1 ? hi >>> 0 : 0;
+    // An unchanged value keeps the check groups that passed (every exit rewrites the guest state it saves).
+    if (newLo === oldLo && newHi === this.hi[slot]) return;
     const groups = SLOT_CHECKS[slot]!;
     if (groups !== 0) {
-      this.checked &= ~groups;
-      if ((groups & CHECK_CONTROLS) !== 0) this.controlEpoch++;
+      this.checked &= ~(groups & CHECK_ALL);
+      if ((groups & RELOAD_CONTROLS) !== 0) this.controlEpoch++;
     }
-    if ((code & 1) !== 0) {
-      this.hi[slot] = lo;
-      return;
-    }
-    this.lo[slot] = (lo & LO_MASK[slot]!) >>> 0;
-    this.hi[slot] = WIDE[slot] === 1 ? hi : 0;
+    this.lo[slot] = newLo;
+    this.hi[slot] = newHi;
   }
 
   /** Makes the next VM entry run every VM-entry check again (after writing {@link lo}/{@link hi} directly). */
@@ -163,7 +173,7 @@ export class Vmcs {
   }
 
   private code(encoding: number): number {
-    const code = lookupEncoding(encoding);
+    const code = lookup(encoding);
     if (code >= 0) return code;
     const shown = Number.isSafeInteger(encoding) && encoding >= 0 ? `0x${encoding.toString(16)}` : String(encoding);
     throw vmxUsageError('unknown-name', `${shown} is not a VMCS field encoding (SDM 3C Appendix B)`);

@@ -7,7 +7,7 @@
  * CR8; "Instructions That Cause VM Exits Conditionally": RDMSR, WRMSR).
  */
 import { CpuException, assertInteger } from '@hvsim/core';
-import { APIC_REG, X2APIC_MSR, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from '@hvsim/lapic';
+import { APIC, X2APIC, X2APIC_MSR_BASE, X2APIC_MSR_LAST, offsetForX2apicMsr } from '@hvsim/lapic';
 import { APIC_ACCESS_TYPE, isVirtualizableSelfIpi, readVirtualized, writeVirtualized } from '../apicv/apic-access.js';
 import { vmxUsageError } from '../errors.js';
 import { u64Halves } from '../internal/u64.js';
@@ -20,9 +20,19 @@ import { exitNow } from './vm-exit.js';
 // The x2APIC MSRs as lapic describes them (SDM 3A 11.12.1.2 Table 11-6), read once into constants for the hot paths.
 const X2APIC_FIRST = X2APIC_MSR_BASE;
 const X2APIC_LAST = X2APIC_MSR_LAST;
-const MSR_TPR = X2APIC_MSR.APIC_TPR;
-const MSR_EOI = X2APIC_MSR.APIC_EOI;
-const MSR_SELF_IPI = X2APIC_MSR.APIC_SELF_IPI;
+const MSR_TPR = X2APIC.TPR;
+const MSR_EOI = X2APIC.EOI;
+const MSR_SELF_IPI = X2APIC.SELF_IPI;
+const OFF_TPR = APIC.TPR;
+const OFF_EOI = APIC.EOI;
+const OFF_ICR_LOW = APIC.ICR_LOW;
+const OFF_ICR_HIGH = APIC.ICR_HIGH;
+const OFF_SELF_IPI = APIC.SELF_IPI;
+
+/** "WRMSR 0x80b" for messages, from the MSR number itself (the numbers are lapic's X2APIC table's). */
+function wrmsrName(msr: number): string {
+  return `WRMSR 0x${msr.toString(16)}`;
+}
 const VID_X2APIC = SECONDARY.VIRTUALIZE_X2APIC_MODE | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY;
 
 /** True when RDMSR/WRMSR of `msr` exits: "use MSR bitmaps" 0, an MSR outside the bitmaps, or its bit set (SDM 3C "Instructions That Cause VM Exits Conditionally"). */
@@ -47,10 +57,10 @@ export function rdmsr(p: VmxProcessorCore, msr: number): NonRootOutcome {
   if ((p.proc2 & SECONDARY.VIRTUALIZE_X2APIC_MODE) !== 0 && msr >= X2APIC_FIRST && msr <= X2APIC_LAST) {
     const va = p.vapic;
     if ((p.proc2 & SECONDARY.APIC_REGISTER_VIRTUALIZATION) !== 0) {
-      const off = (msr & 0xff) << 4;
+      const off = offsetForX2apicMsr(msr);
       return read(p, va.read32(off), va.read32(off + 4));
     }
-    if (msr === MSR_TPR) return read(p, va.read32(APIC_REG.APIC_TPR), va.read32(APIC_REG.APIC_TPR + 4));
+    if (msr === MSR_TPR) return read(p, va.read32(OFF_TPR), va.read32(OFF_TPR + 4));
   }
   return NATIVE;
 }
@@ -88,7 +98,8 @@ export function wrmsr(p: VmxProcessorCore, msr: number, value: number | bigint):
   p.boundaryOpen = false;
   // The x2APIC EOI with a zero value (the virtualized EOI of every interrupt): the same checks, in order, without the operand split.
   if (msr === MSR_EOI && value === 0) {
-    if (msrAccessExits(p, msr, true)) return exitNow(p, EXIT_REASON.MSR_WRITE, 0, 2);
+    // msrAccessExits without its operand check (the MSR is the EOI's).
+    if ((p.proc & CPU_BASED.USE_MSR_BITMAPS) === 0 || p.msrBitmaps.exits(MSR_EOI, true)) return exitNow(p, EXIT_REASON.MSR_WRITE, 0, 2);
     if ((p.proc2 & VID_X2APIC) === VID_X2APIC) return eoiVirtualization(p);
     return NATIVE;
   }
@@ -103,22 +114,22 @@ function wrmsrOther(p: VmxProcessorCore, msr: number, value: number | bigint): N
     const va = p.vapic;
     const vid = (p.proc2 & SECONDARY.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
     if (msr === MSR_TPR) {
-      if (hi !== 0 || lo > 0xff) throw CpuException.gp(`WRMSR 0x808 with bits 63:8 set (0x${hi.toString(16)}_${lo.toString(16)})`);
+      if (hi !== 0 || lo > 0xff) throw CpuException.gp(`${wrmsrName(msr)} with bits 63:8 set (0x${hi.toString(16)}_${lo.toString(16)})`);
       va.vtpr = lo;
-      va.write32(APIC_REG.APIC_TPR + 4, 0);
+      va.write32(OFF_TPR + 4, 0);
       return tprVirtualization(p);
     }
     if (msr === MSR_EOI && vid) {
-      if (hi !== 0 || lo !== 0) throw CpuException.gp(`WRMSR 0x80B with a non-zero value (0x${hi.toString(16)}_${lo.toString(16)})`);
+      if (hi !== 0 || lo !== 0) throw CpuException.gp(`${wrmsrName(msr)} with a non-zero value (0x${hi.toString(16)}_${lo.toString(16)})`);
       return eoiVirtualization(p);
     }
     if (msr === MSR_SELF_IPI && vid) {
-      if (hi !== 0 || lo > 0xff) throw CpuException.gp(`WRMSR 0x83F with bits 63:8 set (0x${hi.toString(16)}_${lo.toString(16)})`);
+      if (hi !== 0 || lo > 0xff) throw CpuException.gp(`${wrmsrName(msr)} with bits 63:8 set (0x${hi.toString(16)}_${lo.toString(16)})`);
       if (lo < 16) {
         // Vectors 0-15 are not virtualized: the value goes to the page and the VMM completes it.
-        va.write32(APIC_REG.APIC_SELF_IPI, lo);
-        va.write32(APIC_REG.APIC_SELF_IPI + 4, 0);
-        return exitNow(p, EXIT_REASON.APIC_WRITE, APIC_REG.APIC_SELF_IPI, 0);
+        va.write32(OFF_SELF_IPI, lo);
+        va.write32(OFF_SELF_IPI + 4, 0);
+        return exitNow(p, EXIT_REASON.APIC_WRITE, OFF_SELF_IPI, 0);
       }
       va.selfIpi(lo);
       return CONTINUE;
@@ -208,25 +219,25 @@ function apicWriteEmulation(p: VmxProcessorCore, offset: number): NonRootOutcome
   const va = p.vapic;
   const vid = (p.proc2 & SECONDARY.VIRTUAL_INTERRUPT_DELIVERY) !== 0;
   switch (offset & 0xff0) {
-    case APIC_REG.APIC_TPR:
-      va.vtpr = va.read32(APIC_REG.APIC_TPR) & 0xff;
+    case OFF_TPR:
+      va.vtpr = va.read32(OFF_TPR) & 0xff;
       return tprVirtualization(p);
-    case APIC_REG.APIC_EOI:
+    case OFF_EOI:
       if (vid) {
         va.clearVeoi();
         return eoiVirtualization(p);
       }
       break;
-    case APIC_REG.APIC_ICR_LOW: {
-      const icr = va.read32(APIC_REG.APIC_ICR_LOW);
+    case OFF_ICR_LOW: {
+      const icr = va.read32(OFF_ICR_LOW);
       if (vid && isVirtualizableSelfIpi(icr)) {
         va.selfIpi(icr & 0xff);
         return CONTINUE;
       }
       break;
     }
-    case APIC_REG.APIC_ICR_HIGH:
-      va.write32(APIC_REG.APIC_ICR_HIGH, va.read32(APIC_REG.APIC_ICR_HIGH) & 0xff00_0000);
+    case OFF_ICR_HIGH:
+      va.write32(OFF_ICR_HIGH, va.read32(OFF_ICR_HIGH) & 0xff00_0000);
       return CONTINUE;
   }
   return exitNow(p, EXIT_REASON.APIC_WRITE, offset & 0xfff, 0);

@@ -13,26 +13,47 @@ import { CPU_BASED, PIN_BASED, SECONDARY, VM_ENTRY, VM_EXIT } from './controls.j
 
 /** MSR indices of the VMX capability MSRs (SDM 3C Appendix A; SDM 4 "Model-Specific Registers"). */
 export const VMX_MSR = {
+  /** `0x3a` */
   IA32_FEATURE_CONTROL: 0x3a,
+  /** `0x480` */
   IA32_VMX_BASIC: 0x480,
+  /** `0x481` */
   IA32_VMX_PINBASED_CTLS: 0x481,
+  /** `0x482` */
   IA32_VMX_PROCBASED_CTLS: 0x482,
+  /** `0x483` */
   IA32_VMX_EXIT_CTLS: 0x483,
+  /** `0x484` */
   IA32_VMX_ENTRY_CTLS: 0x484,
+  /** `0x485` */
   IA32_VMX_MISC: 0x485,
+  /** `0x486` */
   IA32_VMX_CR0_FIXED0: 0x486,
+  /** `0x487` */
   IA32_VMX_CR0_FIXED1: 0x487,
+  /** `0x488` */
   IA32_VMX_CR4_FIXED0: 0x488,
+  /** `0x489` */
   IA32_VMX_CR4_FIXED1: 0x489,
+  /** `0x48a` */
   IA32_VMX_VMCS_ENUM: 0x48a,
+  /** `0x48b` */
   IA32_VMX_PROCBASED_CTLS2: 0x48b,
+  /** `0x48c` */
   IA32_VMX_EPT_VPID_CAP: 0x48c,
+  /** `0x48d` */
   IA32_VMX_TRUE_PINBASED_CTLS: 0x48d,
+  /** `0x48e` */
   IA32_VMX_TRUE_PROCBASED_CTLS: 0x48e,
+  /** `0x48f` */
   IA32_VMX_TRUE_EXIT_CTLS: 0x48f,
+  /** `0x490` */
   IA32_VMX_TRUE_ENTRY_CTLS: 0x490,
+  /** `0x491` */
   IA32_VMX_VMFUNC: 0x491,
+  /** `0x492` */
   IA32_VMX_PROCBASED_CTLS3: 0x492,
+  /** `0x493` */
   IA32_VMX_EXIT_CTLS2: 0x493,
 } as const;
 

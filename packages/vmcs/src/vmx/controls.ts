@@ -6,7 +6,7 @@
  * Events"). Masks for one-bit controls, as vmx.h writes them; field
  * descriptors for multi-bit fields.
  */
-import { bitFlag, bitRange } from '@hvsim/core';
+import { bitFlag, bitRange, fieldMask } from '@hvsim/core';
 
 /** Pin-based VM-execution controls (SDM 3C Table "Definitions of Pin-Based VM-Execution Controls"). */
 export const PIN_BASED = {
@@ -121,10 +121,10 @@ export const INTR_INFO = {
   VALID: bitFlag(31),
 } as const;
 
-/** Bit 31 of an interruption-information field. */
-export const INTR_INFO_VALID = 0x8000_0000;
-/** Bit 11 of an interruption-information field. */
-export const INTR_INFO_DELIVER_CODE = 1 << 11;
+/** Bit 31 of an interruption-information field (the mask of {@link INTR_INFO}.VALID, for hot paths). */
+export const INTR_INFO_VALID = fieldMask(INTR_INFO.VALID) >>> 0;
+/** Bit 11 of an interruption-information field (the mask of {@link INTR_INFO}.DELIVER_ERROR_CODE). */
+export const INTR_INFO_DELIVER_CODE = fieldMask(INTR_INFO.DELIVER_ERROR_CODE);
 
 /** Interruption types (bits 10:8). */
 export const INTR_TYPE = {

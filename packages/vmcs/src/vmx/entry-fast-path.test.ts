@@ -67,7 +67,10 @@ describe('VM-entry check cache (SDM 3C "VM Entries")', () => {
     expect(v.checked).toBe(CHECK_CONTROLS | CHECK_HOST | CHECK_GUEST);
     v.set('GUEST_RFLAGS', 0x202n);
     expect(v.checked).toBe(CHECK_CONTROLS | CHECK_HOST);
+    // Rewriting the same value keeps the cache (every exit rewrites the guest state it saved); a change (TSC offsetting, SDM 3C 25.6.2) clears it.
     v.set('CPU_BASED_VM_EXEC_CONTROL', v.get('CPU_BASED_VM_EXEC_CONTROL'));
+    expect(v.checked).toBe(CHECK_CONTROLS | CHECK_HOST);
+    v.set('CPU_BASED_VM_EXEC_CONTROL', v.get('CPU_BASED_VM_EXEC_CONTROL') ^ 0x8n);
     expect(v.checked).toBe(CHECK_HOST);
     expect(f.p.vmresume().kind).toBe('entered');
     expect(v.checked).toBe(CHECK_CONTROLS | CHECK_HOST | CHECK_GUEST);

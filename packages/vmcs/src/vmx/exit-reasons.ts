@@ -92,6 +92,7 @@ export const EXIT_REASON_FLAG = {
   ENCLAVE_MODE: 1 << 27,
   PENDING_MTF: 1 << 28,
   FROM_VMX_ROOT: 1 << 29,
+  /** `0x80000000` */
   VM_ENTRY_FAILURE: 0x8000_0000,
 } as const;
 

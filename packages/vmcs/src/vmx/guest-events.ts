@@ -301,7 +301,7 @@ export function hlt(p: VmxProcessorCore): NonRootOutcome {
   return HALTED;
 }
 
-/** Options of {@link exception}. */
+/** Options of {@link VmxProcessor.exception}. */
 export interface ExceptionOptions {
   /** Error code the exception pushes (omit for none). */
   errorCode?: number;

@@ -55,7 +55,7 @@ export const EXITING_INSTRUCTIONS = {
   'descriptor-table': { word: 'proc2', bit: SECONDARY.DESCRIPTOR_TABLE_EXITING, reason: EXIT_REASON.GDTR_IDTR },
 } as const;
 
-/** An instruction {@link instructionExits} decides. */
+/** An instruction {@link VmxProcessor.instructionExits} decides. */
 export type ExitingInstruction = keyof typeof EXITING_INSTRUCTIONS;
 
 /** True when `instruction` exits under the running VMCS's controls. */
@@ -132,7 +132,7 @@ export function ioAccessExits(p: VmxProcessorCore, port: number, size: number): 
   return false;
 }
 
-/** A control-register access, for {@link crAccessExits} and {@link crExitQualification}. */
+/** A control-register access, for {@link VmxProcessor.crAccessExits} and {@link crExitQualification}. */
 export interface CrAccess {
   /** MOV to CR, MOV from CR, CLTS (CR0) or LMSW (CR0). */
   type: 'mov-to' | 'mov-from' | 'clts' | 'lmsw';

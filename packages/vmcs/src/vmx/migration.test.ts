@@ -6,7 +6,7 @@
 // fresh models on a clock ~10^12 cycles ahead that already has host events pending.
 import { describe, expect, it } from 'vitest';
 import { Clock, PhysicalMemory } from '@hvsim/core';
-import { APIC_REG, IA32_TSC_DEADLINE_MSR, LocalApic } from '@hvsim/lapic';
+import { APIC, IA32_TSC_DEADLINE_MSR, LocalApic } from '@hvsim/lapic';
 import { ADDR, launch } from '../internal/test-setup.js';
 import { prepareVmcs } from './prepare-vmcs.js';
 import { VmxProcessor } from './processor.js';
@@ -52,7 +52,7 @@ function guestApic(id: number, clock: Clock, log: Event[], tscOffset: number): L
       return true;
     },
   });
-  apic.mmioWrite(APIC_REG.APIC_SVR, 4, 0x1ff);
+  apic.mmioWrite(APIC.SVR, 4, 0x1ff);
   return apic;
 }
 
@@ -74,11 +74,11 @@ function sourceVm(): { vm: Vm; savedAt: number } {
   const { apic0, apic1, vmx } = vm;
   clock.advance(ENTRY_AT);
   // vCPU 0: periodic timer, divide by 1, 7 ticks (SDM 3A 11.5.4, Figure 11-8 mode 01b).
-  apic0.mmioWrite(APIC_REG.APIC_TIMER_DIVIDE_CONFIG, 4, 0xb);
-  apic0.mmioWrite(APIC_REG.APIC_LVT_TIMER, 4, 0x2_0000 | 0x41);
-  apic0.mmioWrite(APIC_REG.APIC_TIMER_INITIAL_COUNT, 4, PERIOD_TICKS);
+  apic0.mmioWrite(APIC.TIMER_DIVIDE_CONFIG, 4, 0xb);
+  apic0.mmioWrite(APIC.LVT_TIMER, 4, 0x2_0000 | 0x41);
+  apic0.mmioWrite(APIC.TIMER_INITIAL_COUNT, 4, PERIOD_TICKS);
   // vCPU 1: TSC-deadline mode (11.5.4.1), the deadline in the guest's TSC (host TSC + offset).
-  apic1.mmioWrite(APIC_REG.APIC_LVT_TIMER, 4, 0x4_0000 | 0x42);
+  apic1.mmioWrite(APIC.LVT_TIMER, 4, 0x4_0000 | 0x42);
   apic1.writeMsr(IA32_TSC_DEADLINE_MSR, BigInt(ENTRY_AT + SOURCE_TSC_OFFSET + 60_000));
   // vCPU 0 enters the guest with the VMX-preemption timer armed (SDM 3C 26.5.1).
   const rev = vmx.capabilities.revisionId;
@@ -125,7 +125,7 @@ describe('migration into a host clock far ahead (SDM 3A 11.5.4, SDM 3C 26.5.1)',
 
   it('restored into fresh models on a clock 10^12 cycles ahead with host events pending: every tick and the preemption exit at the same cycles after the restore', () => {
     const { vm: src, savedAt } = sourceVm();
-    const tmcct = src.apic0.mmioRead(APIC_REG.APIC_TIMER_CURRENT_COUNT, 4);
+    const tmcct = src.apic0.mmioRead(APIC.TIMER_CURRENT_COUNT, 4);
     const deadline = src.apic1.readMsr(IA32_TSC_DEADLINE_MSR);
     const sent = JSON.stringify({ apic0: src.apic0.saveState(), apic1: src.apic1.saveState(), vmx: src.vmx.saveState(), memory: src.memory.saveState() });
 
@@ -145,7 +145,7 @@ describe('migration into a host clock far ahead (SDM 3A 11.5.4, SDM 3C 26.5.1)',
     dst.vmx.restoreState(saved.vmx);
 
     expect(dst.vmx.vmxOperation).toBe('non-root');
-    expect(dst.apic0.mmioRead(APIC_REG.APIC_TIMER_CURRENT_COUNT, 4)).toBe(tmcct);
+    expect(dst.apic0.mmioRead(APIC.TIMER_CURRENT_COUNT, 4)).toBe(tmcct);
     expect(dst.apic1.readMsr(IA32_TSC_DEADLINE_MSR)).toBe(deadline);
     expect(start + dst.apic1.tscOffset).toBe(savedAt + SOURCE_TSC_OFFSET); // the guest's TSC did not jump
 

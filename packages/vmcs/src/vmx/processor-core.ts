@@ -213,7 +213,12 @@ export class VmxProcessorCore {
 
   /** @internal Throws unless in VMX non-root operation. */
   requireNonRoot(what: string): void {
-    if (this.operation !== 'non-root') throw vmxUsageError('bad-state', `${what} is a VMX non-root event, but the processor is in ${this.operation === 'off' ? 'no VMX operation' : 'VMX root operation'}`);
+    // The check stays small enough to inline into every guest event; the throw is out of line.
+    if (this.operation !== 'non-root') this.notNonRoot(what);
+  }
+
+  private notNonRoot(what: string): never {
+    throw vmxUsageError('bad-state', `${what} is a VMX non-root event, but the processor is in ${this.operation === 'off' ? 'no VMX operation' : 'VMX root operation'}`);
   }
 
   /** @internal Ages the STI/MOV-SS shadow at an instruction boundary. */

@@ -8,8 +8,7 @@ import { SnapshotError, readState } from '@hvsim/core';
 import { Vmcs, type VmcsState } from '../vmcs/vmcs.js';
 import { assertProcessorMode, type ProcessorMode } from './processor-mode.js';
 
-/** VMX operation of the processor. */
-type Operation = 'off' | 'root' | 'non-root';
+import type { VmxOperation as Operation } from './processor-core.js';
 
 /** Non-root tracking state that is not in the VMCS. */
 export interface NonRootState {

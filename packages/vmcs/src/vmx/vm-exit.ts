@@ -10,7 +10,7 @@ import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
 import { CHECK_CONTROLS, CHECK_GUEST, type Vmcs, VMCS_REGION } from '../vmcs/vmcs.js';
 import { writeMemory32 } from '../internal/memory-access.js';
-import { INTR_INFO, INTR_INFO_DELIVER_CODE, INTR_TYPE, VM_EXIT } from './controls.js';
+import { INTR_INFO, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, VM_EXIT } from './controls.js';
 import { exitReasonName } from './exit-reasons.js';
 import { loadMsrList, storeMsrList } from './msr-lists.js';
 import type { VmExitInfo, VmExitOutcome, VmxResult } from './outcomes.js';
@@ -95,8 +95,8 @@ export function exitNow(p: VmxProcessorCore, reason: number, qualification: numb
   if ((p.exitControls & VM_EXIT.SAVE_PREEMPTION_TIMER) !== 0) lo[X.TIMER] = p.timer.remaining();
   // VM exits clear the valid bit of the VM-entry interruption-information field.
   const entryInfo = lo[X.ENTRY_INTR_INFO]!;
-  if (entryInfo >>> 31 !== 0) {
-    lo[X.ENTRY_INTR_INFO] = entryInfo & 0x7fff_ffff;
+  if ((entryInfo & INTR_INFO_VALID) !== 0) {
+    lo[X.ENTRY_INTR_INFO] = (entryInfo & ~INTR_INFO_VALID) >>> 0;
     v.checked &= ~(CHECK_CONTROLS | CHECK_GUEST);
   }
   p.timer.stop();

@@ -1,0 +1,32 @@
+/**
+ * What a run needs of a host, native or virtual: run the CPUs on the shared
+ * clock, send a device's MSI, read guest RAM, and count what the host did.
+ */
+import type { Clock } from '@hvsim/core';
+import type { CpuStats } from '@hvsim/cpu';
+
+/** A machine running the guest kernel (see the file comment). */
+export interface SimHost {
+  /** Simulated time, in cycles of the profile's clock. */
+  readonly clock: Clock;
+  /** The number of CPUs (vCPUs) the guest has. */
+  readonly cpus: number;
+  /** Runs every CPU until its local time reaches `cycle` (serving what the guest asks of the host meanwhile). */
+  runUntil(cycle: number): void;
+  /** The furthest-behind CPU's local time. */
+  now(): number;
+  /** A device's MSI to APIC `dest` with `vector` (fixed, edge): Linux's status (> 0 delivered, 0 coalesced, < 0 dropped). */
+  sendMsi(dest: number, vector: number): number;
+  /** Reads a 32-bit word of guest RAM. */
+  read32(gpa: number): number;
+  /** Hardware exits so far by reason, and their total (empty for native). */
+  exits(): { total: number; byReason: Record<string, number> };
+  /** Starts counting exits afresh. */
+  resetExits(): void;
+  /** CPU `i`'s LAPIC timer current count (TMCCT, SDM 3A 11.5.4) as its APIC sees it at `clock.now()`. */
+  timerCurrentCount(i: number): number;
+  /** Counters of CPU `i`. */
+  cpuStats(i: number): CpuStats;
+  /** Cycles the host spent outside the guest, beyond what the CPU was charged (the VMM's userspace exits). */
+  hostCycles(): number;
+}

@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SimUsageError } from './errors.js';
+import { CPU_COST_FIELDS, PROFILES_DIR, loadProfile, validateProfile } from './profiles.js';
+
+const shipped = (): Record<string, unknown> => JSON.parse(readFileSync(join(PROFILES_DIR, 'x86-sandybridge.json'), 'utf8')) as Record<string, unknown>;
+
+describe('cost profiles', () => {
+  it('loads x86-sandybridge with a source for every number, citing papers.md for the VM transitions', () => {
+    const p = loadProfile('x86-sandybridge');
+    expect(p.clockHz).toBe(2_100_000_000);
+    expect(p.cpu.vmExit + p.cpu.vmEntry).toBe(1300); // ISCA 2016 Table II, KVM x86 hypercall
+    for (const f of CPU_COST_FIELDS) expect(p.sources[`cpu.${f}`], f).toMatch(/papers\.md|assumption/);
+    expect(p.sources['host.userspaceExit']).toMatch(/papers\.md 4\.2/);
+  });
+
+  it('loads a profile from a file path', () => {
+    expect(loadProfile(join(PROFILES_DIR, 'x86-sandybridge.json')).name).toBe('x86-sandybridge');
+    expect(() => loadProfile('no-such-profile')).toThrow(/--profile: no shipped profile or file named 'no-such-profile'/);
+  });
+
+  it('names unknown, missing and bad fields', () => {
+    const withExtra = { ...shipped(), cpu: { ...(shipped().cpu as object), tlbShootdown: 5 } };
+    expect(() => validateProfile(withExtra)).toThrow(SimUsageError);
+    expect(() => validateProfile(withExtra)).toThrow(/unknown field cpu\.tlbShootdown/);
+    const { vmExit: _drop, ...cpu } = shipped().cpu as Record<string, number>;
+    expect(() => validateProfile({ ...shipped(), cpu })).toThrow(/missing field cpu\.vmExit/);
+    const sources = { ...(shipped().sources as Record<string, string>) };
+    delete sources['cpu.iret'];
+    expect(() => validateProfile({ ...shipped(), sources })).toThrow(/missing field sources\.cpu\.iret/);
+    expect(() => validateProfile({ ...shipped(), cpu: { ...(shipped().cpu as object), load: -1 } })).toThrow(/cpu\.load must be a non-negative number of cycles, got -1/);
+    expect(() => validateProfile({ ...shipped(), perInterrupt: 3000 })).toThrow(/unknown field perInterrupt/);
+    expect(() => validateProfile({ ...shipped(), arch: 'arm64' })).toThrow(/arch "arm64" is not supported/);
+  });
+});

@@ -1,0 +1,41 @@
+/**
+ * The workloads: what the kernel is told at boot and which interrupts come.
+ * `timer`: each CPU's LAPIC timer, periodic at `rateHz`. `storm`: a device
+ * raising MSIs at CPU 0 at `rateHz` on average (Poisson arrivals). `ipi`:
+ * CPU 0 pings CPU 1 with an IPI about `rateHz` times a second of its work,
+ * and CPU 1's handler answers with a pong.
+ */
+import { VECTOR } from '../guest/layout.js';
+import type { BootParams } from '../guest/loader.js';
+
+/** The workloads of this increment. */
+export const WORKLOADS = ['timer', 'storm', 'ipi'] as const;
+/** A workload. */
+export type Workload = (typeof WORKLOADS)[number];
+
+/** One line per workload for `--help` and the README. */
+export const WORKLOAD_HELP: Record<Workload, string> = {
+  timer: 'a periodic LAPIC timer on every CPU at --rate ticks per second',
+  storm: 'a device raising MSIs (KVM_SIGNAL_MSI) at CPU 0, --rate per second on average (Poisson)',
+  ipi: 'CPU 0 pings CPU 1 with an IPI --rate times per second of its work, CPU 1 answers with a pong (2+ vCPUs, busy guest)',
+};
+
+/** The default --rate of each workload, per second. */
+export const DEFAULT_RATE: Record<Workload, number> = { timer: 10_000, storm: 100_000, ipi: 20_000 };
+
+/** Cycles of the TSC per tick of the APIC timer's input: the LAPIC model's default 2.5 GHz TSC over its 25 MHz crystal, in KVM and natively. */
+export const TSC_PER_APIC_TIMER_TICK = 100;
+/** Cycles of computation per unit of the busy loop's work. */
+export const WORK_CHUNK = 1000;
+
+/** The interrupt vector a workload measures. */
+export function workloadVector(w: Workload): number {
+  return w === 'timer' ? VECTOR.TIMER : w === 'storm' ? VECTOR.DEVICE : VECTOR.IPI;
+}
+
+/** Boot parameters for a workload; `busy` runs the work loop, else the kernel idles in HLT. */
+export function bootParams(w: Workload, options: { rateHz: number; clockHz: number; busy: boolean }): BootParams {
+  const timerCount = w === 'timer' ? Math.max(1, Math.round(options.clockHz / options.rateHz / TSC_PER_APIC_TIMER_TICK)) : 0;
+  const ipiEvery = w === 'ipi' ? Math.max(1, Math.round(options.clockHz / options.rateHz / WORK_CHUNK)) : 0;
+  return { timerCount, workChunk: options.busy ? WORK_CHUNK : 0, ipiEvery };
+}

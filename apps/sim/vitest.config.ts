@@ -1,0 +1,3 @@
+import { hvsimProject } from '../../vitest.package.ts';
+
+export default hvsimProject(import.meta.dirname);
