@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimUsageError } from './errors.js';
-import { CPU_COST_FIELDS, PROFILES_DIR, loadProfile, validateProfile } from './profiles.js';
+import { Kvm, X86_KVM_COST_FIELDS } from '@hvsim/kvm';
+import { CPU_COST_FIELDS, HOST_COST_FIELDS, PROFILES_DIR, loadProfile, validateProfile } from './profiles.js';
 
 const shipped = (): Record<string, unknown> => JSON.parse(readFileSync(join(PROFILES_DIR, 'x86-sandybridge.json'), 'utf8')) as Record<string, unknown>;
 
@@ -13,6 +14,18 @@ describe('cost profiles', () => {
     expect(p.cpu.vmExit + p.cpu.vmEntry).toBe(1300); // ISCA 2016 Table II, KVM x86 hypercall
     for (const f of CPU_COST_FIELDS) expect(p.sources[`cpu.${f}`], f).toMatch(/papers\.md|assumption/);
     expect(p.sources['host.userspaceExit']).toMatch(/papers\.md 4\.2/);
+    expect(p.sources['host.exitHandler']).toMatch(/papers\.md 4\.2.*2,565.*1,437.*assumption/);
+    expect(p.sources['host.injection']).toMatch(/assumption/);
+    // ATC 2017 (papers.md 5): an I/O exit handled in user space is the hypercall (the CPU's exit and entry
+    // stand for it), KVM's in-kernel handling and the return to userspace: 6,732 cycles.
+    expect(1437 + p.host.exitHandler + p.host.userspaceExit).toBe(6732);
+  });
+
+  it("gives KVM's own costs exactly @hvsim/kvm's X86KvmCosts fields, ready for new Kvm({ x86KvmCosts })", () => {
+    expect([...HOST_COST_FIELDS]).toEqual([...X86_KVM_COST_FIELDS]);
+    const p = loadProfile('x86-sandybridge');
+    expect(Object.isFrozen(p.host)).toBe(true);
+    expect(new Kvm({ x86KvmCosts: p.host }).createVm().kvmCosts).toEqual(p.host);
   });
 
   it('loads a profile from a file path', () => {
@@ -31,6 +44,13 @@ describe('cost profiles', () => {
     expect(() => validateProfile({ ...shipped(), sources })).toThrow(/missing field sources\.cpu\.iret/);
     expect(() => validateProfile({ ...shipped(), cpu: { ...(shipped().cpu as object), load: -1 } })).toThrow(/cpu\.load must be a non-negative number of cycles, got -1/);
     expect(() => validateProfile({ ...shipped(), perInterrupt: 3000 })).toThrow(/unknown field perInterrupt/);
+    expect(() => validateProfile({ ...shipped(), host: { ...(shipped().host as object), exitHandler: -5 } })).toThrow(/host\.exitHandler must be a non-negative number of cycles, got -5/);
+    expect(() => validateProfile({ ...shipped(), host: { ...(shipped().host as object), perIrq: 1 } })).toThrow(/unknown field host\.perIrq/);
+    const { injection: _gone, ...host } = shipped().host as Record<string, number>;
+    expect(() => validateProfile({ ...shipped(), host })).toThrow(/missing field host\.injection/);
+    const noSource = { ...(shipped().sources as Record<string, string>) };
+    delete noSource['host.exitHandler'];
+    expect(() => validateProfile({ ...shipped(), sources: noSource })).toThrow(/missing field sources\.host\.exitHandler/);
     expect(() => validateProfile({ ...shipped(), arch: 'arm64' })).toThrow(/arch "arm64" is not supported/);
   });
 });

@@ -2,7 +2,8 @@
  * Cost profiles: JSON files (`profiles/NAME.json`, or any file a user
  * passes with `--profile FILE`) holding primitive costs in cycles — the
  * CPU's operations and VM transitions (`@hvsim/cpu`'s X86CostProfile) and
- * the host's own (a return to the userspace VMM) — each with a `sources`
+ * KVM's own work (`@hvsim/kvm`'s X86KvmCosts: in-kernel exit handling, a
+ * return to the userspace VMM, event injection) — each with a `sources`
  * entry. Per-interrupt totals are never in a profile: they come out of the
  * models doing the work.
  */
@@ -10,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { x86CostProfile, type X86CostProfile } from '@hvsim/cpu';
+import { x86KvmCosts, type X86KvmCosts } from '@hvsim/kvm';
 import { SimUsageError } from './errors.js';
 
 /** A validated cost profile. */
@@ -20,22 +22,24 @@ export interface SimProfile {
   readonly clockHz: number;
   /** The CPU's primitive costs, ready for `X86Cpu` (its `sources` keyed by field name). */
   readonly cpu: X86CostProfile;
-  /** Host costs the VMM charges. */
+  /** KVM's own costs, ready for `new Kvm({ x86KvmCosts })`. */
   readonly host: HostCosts;
   /** Where each number comes from, keyed `clockHz`, `cpu.FIELD`, `host.FIELD`. */
   readonly sources: Readonly<Record<string, string>>;
 }
 
-/** Costs of the host outside the CPU model, in cycles. */
-export interface HostCosts {
-  /** A KVM_RUN that returns to the VMM and the VMM's next KVM_RUN (beyond the exit and entry themselves). */
-  readonly userspaceExit: number;
-}
+/**
+ * Costs of the host outside the CPU model, in cycles: KVM's own work, which
+ * its run loop charges to the vCPU (`exitHandler` per exit, `userspaceExit`
+ * per KVM_RUN returning to the VMM and the next KVM_RUN, `injection` per
+ * event injected at entry), beyond the exit and entry themselves.
+ */
+export type HostCosts = X86KvmCosts;
 
 /** The CPU cost fields a profile must give (X86CostProfile's numbers but the clock). */
 export const CPU_COST_FIELDS = ['op', 'load', 'store', 'walkReference', 'mmio', 'pio', 'msr', 'cpuid', 'crWrite', 'invlpg', 'eventDelivery', 'iret', 'hltWake', 'vmExit', 'vmEntry'] as const;
 /** The host cost fields a profile must give. */
-export const HOST_COST_FIELDS = ['userspaceExit'] as const;
+export const HOST_COST_FIELDS = ['exitHandler', 'userspaceExit', 'injection'] as const satisfies readonly (keyof X86KvmCosts)[];
 const TOP_FIELDS = ['name', 'arch', 'description', 'clockHz', 'cpu', 'host', 'sources'] as const;
 
 /** The profiles shipped in `apps/sim/profiles/`. */
@@ -88,7 +92,7 @@ export function validateProfile(json: unknown, where = 'profile'): SimProfile {
     description: description as string,
     clockHz: clockHz as number,
     cpu: cpuCosts,
-    host: Object.freeze({ userspaceExit: host.userspaceExit as number }),
+    host: x86KvmCosts(Object.fromEntries(HOST_COST_FIELDS.map((f) => [f, host[f]]))), // checked above: kvm's own check cannot fail
     sources: Object.freeze({ ...(sources as Record<string, string>) }),
   });
 }

@@ -170,6 +170,18 @@ export type {
   /** `struct kvm_enable_cap` without `cap`. */
   KvmEnableCapArgs,
 } from './x86/vm.js';
+export {
+  /** No cycles for KVM's own work (the default of `x86KvmCosts`). */
+  X86_KVM_ZERO_COSTS,
+  /** The field names of `X86KvmCosts`. */
+  X86_KVM_COST_FIELDS,
+  /** Validates `x86KvmCosts` (EINVAL naming the bad field) and returns a frozen copy. */
+  x86KvmCosts,
+} from './x86/kvm-costs.js';
+export type {
+  /** Cycles of KVM's own x86 work: in-kernel exit handling, a return to userspace, event injection. */
+  X86KvmCosts,
+} from './x86/kvm-costs.js';
 export type {
   /** `struct kvm_vcpu_events`. */
   KvmVcpuEvents,

@@ -11,6 +11,7 @@ import { fail, hex } from './generic/errors.js';
 import type { KvmHost } from './generic/vm.js';
 import { x86CheckExtension } from './x86/caps.js';
 import { KVM_MSR_INDEX_LIST } from './x86/msrs.js';
+import { x86KvmCosts, type X86KvmCosts } from './x86/kvm-costs.js';
 import { X86Vm } from './x86/vm.js';
 import { ARM64_IPA_BITS, arm64CheckExtension } from './arm64/caps.js';
 import { Arm64Vm } from './arm64/vm.js';
@@ -41,6 +42,12 @@ export interface KvmOptions<A extends KvmArch = KvmArch> {
    * `X86_DEFAULT_COSTS`.
    */
   x86CpuCosts?: X86CostProfile;
+  /**
+   * x86: the cycles of KVM's own work (`X86KvmCosts`: in-kernel exit
+   * handling, a return to userspace, event injection), charged to the vCPU's
+   * time by the run loop. Missing fields are 0; default all 0.
+   */
+  x86KvmCosts?: Partial<X86KvmCosts>;
   /** Simulated time (default: a new clock). */
   clock?: Clock;
   /** Host-physical base of KVM's kernel region (default 0x1000_0000). */
@@ -71,6 +78,7 @@ export class Kvm<A extends KvmArch = 'x86'> {
     if (arch !== 'x86' && arch !== 'arm64') fail('EINVAL', `arch ${String(arch)} is not 'x86' or 'arm64'`);
     this.arch = arch as A;
     this.arm64Costs = options.arm64Costs;
+    const kvmCosts = x86KvmCosts(options.x86KvmCosts); // EINVAL before anything is built
     this.memory = options.memory ?? new PhysicalMemory();
     this.clock = options.clock ?? new Clock();
     const base = options.kernelBase ?? 0x1000_0000;
@@ -86,6 +94,7 @@ export class Kvm<A extends KvmArch = 'x86'> {
       allocKernelPages: (pages) => this.allocKernelPages(pages),
       snapshots: options.snapshots ?? false,
       x86CpuCosts: options.x86CpuCosts,
+      x86KvmCosts: kvmCosts,
     };
   }
 

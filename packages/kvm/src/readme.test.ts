@@ -12,7 +12,7 @@ const modules = { '@hvsim/core': core, '@hvsim/cpu': cpu, '@hvsim/mmu': mmu, '@h
 
 describe('README examples (run from README.md as written)', () => {
   it('every ```ts block is one of those checked below', () => {
-    expect(blocks.map((b) => b.heading)).toEqual(['A VMM in a few lines', 'Multiprocessing: INIT, SIPI and the MP state', 'Save, restore and live migration', 'arm64 (`src/arm64/`)']);
+    expect(blocks.map((b) => b.heading)).toEqual(['A VMM in a few lines', "KVM's own work in cycles (`x86KvmCosts`)", 'Multiprocessing: INIT, SIPI and the MP state', 'Save, restore and live migration', 'arm64 (`src/arm64/`)']);
   });
 
   it('A VMM in a few lines: serial output through KVM_EXIT_IO, an MSI to a halted guest, exits by reason', () => {
@@ -27,6 +27,11 @@ describe('README examples (run from README.md as written)', () => {
     expect(stats.EXTERNAL_INTERRUPT).toBeUndefined();
     expect(stats.EPT_MISCONFIG).toBe(1); // the EOI; the APIC enable was the first access (an EPT violation)
     expect(logs).toEqual(['12 ok! 1']);
+  });
+
+  it("KVM's own work: one OUT costs exactly one exit handler and one return to userspace more; a negative cost is EINVAL", () => {
+    const { logs } = runBlock(blockUnder(blocks, "KVM's own work in cycles (`x86KvmCosts`)"), modules);
+    expect(logs).toEqual([`${String(1128 + 4167)} EINVAL: x86KvmCosts.exitHandler must be a non-negative number of cycles, got -1`]);
   });
 
   it('Multiprocessing: an AP brought up by INIT-SIPI-SIPI from the BSP, KVM_RUN EAGAIN then the trampoline at vector << 12', () => {

@@ -27,6 +27,6 @@ export interface SimHost {
   timerCurrentCount(i: number): number;
   /** Counters of CPU `i`. */
   cpuStats(i: number): CpuStats;
-  /** Cycles the host spent outside the guest, beyond what the CPU was charged (the VMM's userspace exits). */
+  /** Cycles of the returns to the userspace VMM so far (KVM_RUN round trips, which kvm charges to the vCPUs). */
   hostCycles(): number;
 }

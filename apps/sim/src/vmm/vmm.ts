@@ -36,7 +36,7 @@ const EFER_LONG_MODE = 0xd00;
 
 /** Builds the VM through the KVM API and returns it as a host (see the file comment). */
 export function vmmHost(options: VmmOptions): SimHost {
-  const kvm = new Kvm({ x86CpuCosts: options.profile.cpu });
+  const kvm = new Kvm({ x86CpuCosts: options.profile.cpu, x86KvmCosts: options.profile.host });
   const vm = kvm.createVm();
   vm.interrupts.setMode(options.delivery);
   vm.createIrqchip();
@@ -64,9 +64,10 @@ export function vmmHost(options: VmmOptions): SimHost {
   const userspaceExit = options.profile.host.userspaceExit;
   let hostCycles = 0;
   const now = (): number => Math.min(...vcpus.map((v) => v.cpu.localTime));
-  /** Serves one return to userspace; the vCPU thread's time in the VMM is charged to it. */
+  /** Serves one return to userspace (kvm charged the vCPU its round trip, `host.userspaceExit`). */
   const serve = (vcpu: X86Vcpu): void => {
     const run = vcpu.kvmRun;
+    hostCycles += userspaceExit;
     if (run.exit_reason === KVM_EXIT.INTR) return; // the cycle budget (our "signal"): nothing to do
     if (run.exit_reason !== KVM_EXIT.IO) throw new Error(`vCPU ${vcpu.id}: unexpected ${KVM_EXIT_NAME[run.exit_reason] ?? run.exit_reason}`);
     const { port, direction } = run.io;
@@ -74,8 +75,6 @@ export function vmmHost(options: VmmOptions): SimHost {
     if (direction === KVM_EXIT_IO_OUT && port === GUEST.SERIAL) options.console?.(data[0]!);
     else if (port === GUEST.SERIAL + 5) data[0] = 0x20; // LSR: transmitter empty
     else data.fill(0xff); // nothing there
-    vcpu.cpu.localTime += userspaceExit;
-    hostCycles += userspaceExit;
   };
   return {
     clock: kvm.clock,

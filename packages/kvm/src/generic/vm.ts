@@ -5,6 +5,7 @@
  * later) extends it with its vCPUs, irqchips and MMU.
  */
 import type { X86CostProfile } from '@hvsim/cpu';
+import type { X86KvmCosts } from '../x86/kvm-costs.js';
 import { DELIVERY_STATUS, GuestPhysicalMemory, Memslots, type Clock, type DeliveryStatus, type Memory, type Memslot, type PhysicalMemory } from '@hvsim/core';
 import { fail, u32 } from './errors.js';
 import { ExitStats } from './exit-stats.js';
@@ -27,6 +28,8 @@ export interface KvmHost {
   readonly snapshots?: boolean;
   /** x86 guest CPUs' cycle costs (KvmOptions.x86CpuCosts). */
   readonly x86CpuCosts?: X86CostProfile | undefined;
+  /** x86 KVM's own cycle costs (KvmOptions.x86KvmCosts, validated; default all 0). */
+  readonly x86KvmCosts?: X86KvmCosts | undefined;
 }
 
 /** A KVM VM's architecture-independent state (see the file comment). */

@@ -8,6 +8,7 @@ import { encodeIdtGate, type Op, type X86Guest } from '@hvsim/cpu';
 import { PageAllocator, X86PageTableBuilder } from '@hvsim/mmu';
 import { KVM_CAP, KVM_EXIT, KVM_EXIT_IO_OUT } from '../generic/constants.js';
 import { Kvm } from '../kvm.js';
+import type { X86KvmCosts } from '../x86/kvm-costs.js';
 import type { X86Vcpu } from '../x86/vcpu.js';
 import type { X86Vm } from '../x86/vm.js';
 
@@ -52,13 +53,15 @@ export interface TinyVmmOptions {
   interruptMode?: 'emulated' | 'apicv';
   /** How many physical CPUs the vCPUs share (with `interruptMode`; default one per vCPU). */
   physicalCpus?: number;
+  /** new Kvm({ x86KvmCosts }): cycles of KVM's own work (default all 0). */
+  kvmCosts?: Partial<X86KvmCosts>;
   /** The guest's entry routine. */
   code: (g: X86Guest) => Generator<Op, void, number>;
 }
 
 /** Builds the VM through the API (see the file comment). */
 export function tinyVmm(options: TinyVmmOptions): TinyVmm {
-  const kvm = new Kvm({ snapshots: options.snapshots ?? false });
+  const kvm = new Kvm({ snapshots: options.snapshots ?? false, ...(options.kvmCosts ? { x86KvmCosts: options.kvmCosts } : {}) });
   const vm = kvm.createVm();
   if (options.interruptMode !== undefined) vm.interrupts.setMode(options.interruptMode, { physicalCpus: options.physicalCpus });
   if (options.split !== undefined) vm.enableCap(KVM_CAP.SPLIT_IRQCHIP, { args: [options.split] });

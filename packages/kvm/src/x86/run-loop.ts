@@ -189,7 +189,11 @@ function enterGuest(v: X86VcpuState, deadline: number): number {
     v.requestEvent = false;
     const r = beforeInjection(v); // KVM_REQ_NMI, KVM_REQ_IOAPIC_EOI_EXIT, INIT/SIPI (arch-events.ts)
     if (r >= 0) return r;
+    const injection = v.kvmCosts.injection;
+    const wasValid = injection !== 0 && (vmx.vmreadNumber(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID) !== 0;
     injectEvents(v);
+    // An event written into the VM-entry interruption information (SDM 3C 25.8.3) costs KVM's injection work.
+    if (injection !== 0 && !wasValid && (vmx.vmreadNumber(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID) !== 0) v.cpu.localTime += injection;
   }
   const seen = v.kicks;
   v.entryRace?.('before-guest-mode');
@@ -270,7 +274,10 @@ function runGuest(v: X86VcpuState, deadline: number): number {
   }
   pcpu.handleInterrupts();
   v.countExit(exit);
-  return handleExit(v, exit);
+  const r = handleExit(v, exit);
+  // KVM's in-kernel work on the exit (vcpu_enter_guest after the exit, the handler), on the vCPU's time.
+  cpu.localTime += v.kvmCosts.exitHandler;
+  return r;
 }
 
 /** Completes an IN or MMIO read with the data userspace left in kvm_run (complete_userspace_io). */

@@ -17,6 +17,7 @@ import { ApicvState, copyLapicToVapic, setVirtualApicMode } from './apicv.js';
 import { InterruptDelivery } from './interrupt-delivery.js';
 import type { X86Irqchip } from './irqchip.js';
 import { KvmRun } from './kvm-run.js';
+import { X86_KVM_ZERO_COSTS, type X86KvmCosts } from './kvm-costs.js';
 import { VcpuArch, enableArchControls } from './vcpu-arch.js';
 import type { PhysicalCpu } from './pcpu.js';
 import { PostedInterrupts } from './posted-intr.js';
@@ -60,6 +61,8 @@ export interface X86VcpuHost {
   readonly snapshots?: boolean;
   /** The guest CPU's cycle costs (KvmOptions.x86CpuCosts; default X86_DEFAULT_COSTS). */
   readonly cpuCosts?: X86CostProfile | undefined;
+  /** KVM's own cycle costs (KvmOptions.x86KvmCosts; default all 0). */
+  readonly kvmCosts?: X86KvmCosts | undefined;
   allocKernelPages(pages: number): number;
 }
 
@@ -80,6 +83,7 @@ export class X86VcpuState {
   readonly stats = new ExitStats();
   /** The guest CPU. */
   readonly cpu: X86Cpu;
+  /** @internal KVM's own cycle costs, charged to `cpu.localTime` by the run loop. */ readonly kvmCosts: X86KvmCosts;
   /** The in-kernel local APIC (undefined without KVM_CREATE_IRQCHIP). */
   readonly apic: LocalApic | undefined;
   /** The physical CPU this vCPU is loaded on (or was last): its VMX, local APIC, blocked list. */
@@ -119,6 +123,7 @@ export class X86VcpuState {
     readonly id: number,
   ) {
     const { memory, clock } = host;
+    this.kvmCosts = host.kvmCosts ?? X86_KVM_ZERO_COSTS;
     this.delivery = host.interrupts ?? new InterruptDelivery();
     this.pcpu = this.delivery.attach(this, host);
     const vmx = this.pcpu.vmx;
@@ -291,6 +296,8 @@ export class X86VcpuState {
     const name = KVM_EXIT_NAME[reason] ?? `KVM_EXIT_${reason}`;
     this.stats.countUserspace(name);
     this.host.stats.countUserspace(name);
+    // KVM_RUN returns to the VMM, which calls it again: the vCPU thread's time.
+    this.cpu.localTime += this.kvmCosts.userspaceExit;
   }
 
   /** @internal KVM_EXIT_INTERNAL_ERROR with a suberror and the VMX exit reason. */

@@ -17,6 +17,7 @@ import { X86Irqchip, defaultIrqRoutes, type EoiSender } from './irqchip.js';
 import { getIoapicState, getPicState, irqchipId, setIoapicState, setPicState, type KvmIrqchip } from './irqchip-state.js';
 import { checkSplitIrqchip, ioapicHandlesVector } from './split-irqchip.js';
 import { InterruptDelivery } from './interrupt-delivery.js';
+import { X86_KVM_ZERO_COSTS, type X86KvmCosts } from './kvm-costs.js';
 import { X86Vcpu, type X86VcpuHost } from './vcpu.js';
 
 /** `struct kvm_enable_cap` (api.rst 4.37) without `cap`: flags (must be 0) and up to four arguments. */
@@ -75,6 +76,11 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
   /** The guest CPUs' cycle costs (`new Kvm({ x86CpuCosts })`), or undefined for `@hvsim/cpu`'s default. */
   get cpuCosts(): X86CostProfile | undefined {
     return this.host.x86CpuCosts;
+  }
+
+  /** The cycles of KVM's own work (`new Kvm({ x86KvmCosts })`; all 0 by default). */
+  get kvmCosts(): X86KvmCosts {
+    return this.host.x86KvmCosts ?? X86_KVM_ZERO_COSTS;
   }
 
   /** The in-kernel irqchip, once created. */

@@ -19,7 +19,7 @@ export const CHECK_GUEST = 4;
 /** All three groups. */
 export const CHECK_ALL = CHECK_CONTROLS | CHECK_HOST | CHECK_GUEST;
 
-/** Fields the control checks read (the injection checks read guest CR0). */
+/** Fields the control checks read (not the event to inject: see {@link INJECTION_FIELDS}). */
 export const CONTROL_CHECK_FIELDS: readonly VmcsFieldName[] = [
   'PIN_BASED_VM_EXEC_CONTROL',
   'CPU_BASED_VM_EXEC_CONTROL',
@@ -44,17 +44,12 @@ export const CONTROL_CHECK_FIELDS: readonly VmcsFieldName[] = [
   'VM_EXIT_MSR_LOAD_COUNT',
   'VM_ENTRY_MSR_LOAD_ADDR',
   'VM_ENTRY_MSR_LOAD_COUNT',
-  'VM_ENTRY_INTR_INFO_FIELD',
-  'VM_ENTRY_EXCEPTION_ERROR_CODE',
-  'VM_ENTRY_INSTRUCTION_LEN',
-  'GUEST_CR0',
 ];
 
 /**
- * The event to inject (SDM 3C 25.8.3): the control checks read it (27.2.1.3)
- * and so do the guest checks (27.3.1.5), but nothing VM entry derives its
- * non-root controls from, so a write re-runs those checks without making VM
- * entry reload the controls (`Vmcs.controlEpoch` stays).
+ * The event to inject (SDM 3C 25.8.3). No cached group reads these fields: the checks on the event
+ * (27.2.1.3, 27.3.1.4-5, injection-checks.ts) run at every VM entry that injects one, so writing them (and
+ * the valid bit every VM exit clears) neither clears a group nor moves `Vmcs.controlEpoch`.
  */
 export const INJECTION_FIELDS: readonly VmcsFieldName[] = ['VM_ENTRY_INTR_INFO_FIELD', 'VM_ENTRY_EXCEPTION_ERROR_CODE', 'VM_ENTRY_INSTRUCTION_LEN'];
 
@@ -90,7 +85,6 @@ export const GUEST_CHECK_FIELDS: readonly VmcsFieldName[] = [
   'CPU_BASED_VM_EXEC_CONTROL',
   'SECONDARY_VM_EXEC_CONTROL',
   'VM_ENTRY_CONTROLS',
-  'VM_ENTRY_INTR_INFO_FIELD',
   'GUEST_CR0',
   'GUEST_CR4',
   'GUEST_IA32_DEBUGCTL',

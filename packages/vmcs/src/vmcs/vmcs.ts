@@ -8,7 +8,7 @@
 import { bigintToHex, hexToBigint, SnapshotError, type Memory, type StateReader } from '@hvsim/core';
 import { FIELD_COUNT, SLOT_SPEC, SLOT_WIDTH, lookupEncoding, slotOf } from '../fields/slots.js';
 import { readMemory32, writeMemory32 } from '../internal/memory-access.js';
-import { CHECK_ALL, CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST, CONTROL_CHECK_FIELDS, GUEST_CHECK_FIELDS, HOST_CHECK_FIELDS, INJECTION_FIELDS } from './check-dependencies.js';
+import { CHECK_ALL, CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST, CONTROL_CHECK_FIELDS, GUEST_CHECK_FIELDS, HOST_CHECK_FIELDS } from './check-dependencies.js';
 import { FIELD_WIDTH } from '../fields/encoding.js';
 import { VMCS_FIELD, type VmcsFieldName } from '../fields/field-table.js';
 import { vmxUsageError } from '../errors.js';
@@ -37,7 +37,7 @@ const LO_MASK = Uint32Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS16 ? 
 const WIDE = Uint8Array.from(SLOT_WIDTH, (w) => (w === FIELD_WIDTH.BITS64 || w === FIELD_WIDTH.NATURAL ? 1 : 0));
 /** Per slot: the VM-entry check groups that read the field (check-dependencies.ts), plus RELOAD_CONTROLS. */
 const SLOT_CHECKS = new Uint8Array(FIELD_COUNT);
-/** Flag in SLOT_CHECKS: a write moves `controlEpoch` (a control-check field other than the event to inject). */
+/** Flag in SLOT_CHECKS: a write moves `controlEpoch` (a control-check field). */
 const RELOAD_CONTROLS = 8;
 for (const [group, names] of [
   [CHECK_CONTROLS, CONTROL_CHECK_FIELDS],
@@ -46,7 +46,7 @@ for (const [group, names] of [
 ] as const) {
   for (const name of names) {
     const slot = slotOf(VMCS_FIELD[name]);
-    SLOT_CHECKS[slot] = SLOT_CHECKS[slot]! | group | (group === CHECK_CONTROLS && !INJECTION_FIELDS.includes(name) ? RELOAD_CONTROLS : 0);
+    SLOT_CHECKS[slot] = SLOT_CHECKS[slot]! | group | (group === CHECK_CONTROLS ? RELOAD_CONTROLS : 0);
   }
 }
 export { CHECK_CONTROLS, CHECK_GUEST, CHECK_HOST };

@@ -5,7 +5,7 @@
  * or a short text naming the first failed check (not architectural: the
  * architecture reports only the VM-instruction error or exit qualification).
  */
-import { bitRange, getField, testField } from '@hvsim/core';
+import { bitRange, getField } from '@hvsim/core';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
 import type { Vmcs } from '../vmcs/vmcs.js';
@@ -14,9 +14,6 @@ import {
   ACTIVITY_STATE,
   CPU_BASED,
   INTERRUPTIBILITY,
-  INTR_INFO,
-  INTR_INFO_VALID,
-  INTR_TYPE,
   PIN_BASED,
   RFLAGS,
   SECONDARY,
@@ -129,7 +126,7 @@ export function secondaryControls(v: Vmcs): number {
 }
 
 /** Hardware exceptions that push an error code (SDM 3C "Checks on VM-Entry Control Fields"). */
-const ERROR_CODE_VECTORS = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21);
+export const ERROR_CODE_VECTORS = (1 << 8) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 14) | (1 << 17) | (1 << 21);
 
 /** SDM 3C "Checks on VMX Controls": VM-execution, VM-exit and VM-entry control fields. Failure = VMfailValid(7). */
 export function checkControls(v: Vmcs, caps: VmxCapabilities, readPhysical32: (addr: number) => number): string | null {
@@ -189,42 +186,9 @@ export function checkControls(v: Vmcs, caps: VmxCapabilities, readPhysical32: (a
   if (v.lo[S.EXIT_MSR_LOAD_COUNT] !== 0 && !addressOk(v, S.EXIT_MSR_LOAD, caps, 16)) return 'VM-exit MSR-load address not 16-byte aligned';
   // "Checks on VM-Entry Control Fields"
   if (!VmxCapabilities.fits(caps.entry, entry)) return 'VM-entry controls not allowed by IA32_VMX_(TRUE_)ENTRY_CTLS';
-  const info = v.lo[S.ENTRY_INTR_INFO]!;
-  if ((info & INTR_INFO_VALID) !== 0) {
-    const failure = checkInjection(v, caps, info, proc2);
-    if (failure) return failure;
-  }
+  // The checks on the event to inject (27.2.1.3) are injection-checks.ts's: they run at every entry that injects.
   if (v.lo[S.ENTRY_MSR_LOAD_COUNT] !== 0 && !addressOk(v, S.ENTRY_MSR_LOAD, caps, 16)) return 'VM-entry MSR-load address not 16-byte aligned';
   if ((entry & (VM_ENTRY.ENTRY_TO_SMM | VM_ENTRY.DEACTIVATE_DUAL_MONITOR)) !== 0) return '"entry to SMM" and "deactivate dual-monitor treatment" must be 0 outside SMM';
-  return null;
-}
-
-/** SDM 3C "VM-Entry Control Fields" checks on the VM-entry interruption-information field. */
-function checkInjection(v: Vmcs, caps: VmxCapabilities, info: number, proc2: number): string | null {
-  const vector = getField(info, INTR_INFO.VECTOR);
-  const type = getField(info, INTR_INFO.TYPE);
-  if (type === 1) return 'injected event type 1 is reserved';
-  if (type === INTR_TYPE.OTHER_EVENT && (v.lo[S.PROC]! & CPU_BASED.MONITOR_TRAP_FLAG) === 0 && !caps.allows('proc', 27)) return 'injected event type 7 needs monitor-trap-flag support';
-  if (type === INTR_TYPE.NMI && vector !== 2) return 'injected NMI must have vector 2';
-  if (type === INTR_TYPE.HARDWARE_EXCEPTION && vector > 31) return 'injected hardware exception must have a vector of at most 31';
-  if (type === INTR_TYPE.OTHER_EVENT && vector !== 0) return 'injected other event must have vector 0';
-  const deliver = testField(info, INTR_INFO.DELIVER_ERROR_CODE);
-  const unrestricted = (proc2 & SECONDARY.UNRESTRICTED_GUEST) !== 0;
-  const protectedMode = (v.lo[S.GUEST_CR0]! & 1) === 1;
-  const mayDeliver = (!unrestricted || protectedMode) && type === INTR_TYPE.HARDWARE_EXCEPTION;
-  if (caps.noErrorCodeConsistencyCheck) {
-    // IA32_VMX_BASIC[56]: any hardware exception may carry an error code, but nothing else may.
-    if (deliver && !mayDeliver) return '"deliver error code" set for an event that is not a hardware exception in protected mode';
-  } else {
-    const needs = mayDeliver && ((ERROR_CODE_VECTORS >>> vector) & 1) === 1;
-    if (deliver !== needs) return needs ? 'injected exception needs "deliver error code"' : '"deliver error code" set for an event without an error code';
-  }
-  if (testField(info, INTR_INFO.RESERVED)) return 'VM-entry interruption-information bits 30:12 not 0';
-  if (deliver && v.lo[S.ENTRY_ERROR_CODE]! >>> 16 !== 0) return 'VM-entry exception error code bits 31:16 not 0';
-  if (type === INTR_TYPE.SOFTWARE_INTERRUPT || type === INTR_TYPE.PRIVILEGED_SOFTWARE_EXCEPTION || type === INTR_TYPE.SOFTWARE_EXCEPTION) {
-    const len = v.lo[S.ENTRY_INSTR_LEN]!;
-    if (len > 15 || (len === 0 && !caps.zeroLengthInjection)) return 'VM-entry instruction length must be 1-15 for a software event';
-  }
   return null;
 }
 
@@ -276,7 +240,7 @@ export interface GuestStateFailure {
 }
 
 /** A guest-state failure (a module-level function: no closure per VM entry). */
-function guestFailure(check: string, qualification = 0): GuestStateFailure {
+export function guestFailure(check: string, qualification = 0): GuestStateFailure {
   return { qualification, check };
 }
 
@@ -310,31 +274,16 @@ export function checkGuestState(v: Vmcs, caps: VmxCapabilities, memoryRevision: 
   const rflags = v.lo[S.GUEST_RFLAGS]!;
   if (v.hi[S.GUEST_RFLAGS] !== 0 || (rflags & 0xffc0_8028) !== 0 || (rflags & RFLAGS.FIXED1) === 0) return guestFailure('guest RFLAGS reserved bits wrong (63:22, 15, 5, 3 must be 0; bit 1 must be 1)');
   if ((rflags & RFLAGS.VM) !== 0 && (ia32e || (cr0 & 1) === 0)) return guestFailure('guest RFLAGS.VM set in IA-32e mode or real mode');
-  const info = v.lo[S.ENTRY_INTR_INFO]!;
-  const injecting = testField(info, INTR_INFO.VALID);
-  const injType = getField(info, INTR_INFO.TYPE);
-  const injVector = getField(info, INTR_INFO.VECTOR);
-  if (injecting && injType === INTR_TYPE.EXTERNAL_INTERRUPT && (rflags & RFLAGS.IF) === 0) return guestFailure('guest RFLAGS.IF must be 1 to inject an external interrupt');
   // "Checks on Guest Non-Register State"
   const activity = v.lo[S.GUEST_ACTIVITY]!;
   if (!caps.supportsActivityState(activity)) return guestFailure('activity state not supported (IA32_VMX_MISC[8:6])');
   if (activity === ACTIVITY_STATE.HLT && getField(v.lo[S.GUEST_SS_AR]!, SEGMENT_AR.DPL) !== 0) return guestFailure('HLT activity state with SS.DPL not 0');
   const intr = v.lo[S.GUEST_INTERRUPTIBILITY]!;
   if ((intr & (INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS)) !== 0 && activity !== ACTIVITY_STATE.ACTIVE) return guestFailure('blocking by STI or MOV SS needs the active state');
-  if (injecting) {
-    if (activity === ACTIVITY_STATE.HLT && !(injType === INTR_TYPE.EXTERNAL_INTERRUPT || injType === INTR_TYPE.NMI || (injType === INTR_TYPE.HARDWARE_EXCEPTION && (injVector === 1 || injVector === 18)) || (injType === INTR_TYPE.OTHER_EVENT && injVector === 0))) {
-      return guestFailure('event not injectable in the HLT state');
-    }
-    if (activity === ACTIVITY_STATE.SHUTDOWN && !(injType === INTR_TYPE.NMI || (injType === INTR_TYPE.HARDWARE_EXCEPTION && injVector === 18))) return guestFailure('event not injectable in the shutdown state');
-    if (activity === ACTIVITY_STATE.WAIT_FOR_SIPI) return guestFailure('no event can be injected in the wait-for-SIPI state');
-  }
   if ((intr & 0xffff_ffe0) !== 0) return guestFailure('interruptibility-state bits 31:5 not 0');
   if ((intr & 3) === 3) return guestFailure('blocking by STI and by MOV SS both set');
   if ((intr & INTERRUPTIBILITY.BLOCKING_BY_STI) !== 0 && (rflags & RFLAGS.IF) === 0) return guestFailure('blocking by STI with RFLAGS.IF 0');
-  if (injecting && injType === INTR_TYPE.EXTERNAL_INTERRUPT && (intr & 3) !== 0) return guestFailure('external-interrupt injection with blocking by STI or MOV SS');
-  if (injecting && injType === INTR_TYPE.NMI && (intr & INTERRUPTIBILITY.BLOCKING_BY_MOV_SS) !== 0) return guestFailure('NMI injection with blocking by MOV SS');
   if ((intr & INTERRUPTIBILITY.BLOCKING_BY_SMI) !== 0) return guestFailure('blocking by SMI outside SMM');
-  if (injecting && injType === INTR_TYPE.NMI && (v.lo[S.PIN]! & PIN_BASED.VIRTUAL_NMIS) !== 0 && (intr & INTERRUPTIBILITY.BLOCKING_BY_NMI) !== 0) return guestFailure('NMI injection with virtual-NMI blocking', 0);
   if ((intr & INTERRUPTIBILITY.ENCLAVE_INTERRUPTION) !== 0) return guestFailure('enclave interruption without SGX');
   const dbg = v.lo[S.GUEST_PENDING_DBG]!;
   if (v.hi[S.GUEST_PENDING_DBG] !== 0 || (dbg & 0xfffe_aff0) !== 0) return guestFailure('pending debug exceptions reserved bits set');

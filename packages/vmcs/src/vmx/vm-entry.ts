@@ -23,6 +23,7 @@ import type { VmxProcessorCore } from './processor-core.js';
 import { EFER_LMA } from './processor-mode.js';
 import { ENTRY_SLOTS as S, checkControls, checkGuestState, checkHostState, secondaryControls } from './vm-entry-checks.js';
 import { EXIT_SLOTS, instructionExit } from './vm-exit.js';
+import { checkInjectionControls, checkInjectionGuestState } from './injection-checks.js';
 
 /** Bit 12 of the interruption information (reserved in the entry field, "NMI unblocking due to IRET" on exit) as a mask. */
 const INTR_INFO_NMI_UNBLOCKING_MASK = 1 << INTR_INFO.NMI_UNBLOCKING.lsb;
@@ -52,6 +53,15 @@ export function vmentry(p: VmxProcessorCore, launch: boolean): VmEntryOutcome {
     }
     if (p.checkMemoryReads === reads) v.checked |= CHECK_CONTROLS;
   }
+  // The event to inject is checked at every entry that injects one, outside the cached groups (injection-checks.ts).
+  const injecting = (v.lo[S.ENTRY_INTR_INFO]! & INTR_INFO_VALID) !== 0;
+  if (injecting) {
+    const failure = checkInjectionControls(v, caps);
+    if (failure !== null) {
+      p.lastEntryCheck = failure;
+      return fail(p, VM_INSTRUCTION_ERROR.ENTRY_INVALID_CONTROL_FIELD);
+    }
+  }
   if ((v.checked & CHECK_HOST) === 0) {
     const failure = checkHostState(v, caps, longMode);
     if (failure !== null) {
@@ -60,6 +70,13 @@ export function vmentry(p: VmxProcessorCore, launch: boolean): VmEntryOutcome {
     }
     v.checked |= CHECK_HOST;
     v.checkedLongMode = longMode;
+  }
+  if (injecting) {
+    const guest = checkInjectionGuestState(v);
+    if (guest !== null) {
+      p.lastEntryCheck = guest.check;
+      return entryFailure(p, v, EXIT_REASON.INVALID_GUEST_STATE, guest.qualification);
+    }
   }
   if ((v.checked & CHECK_GUEST) === 0) {
     const reads = p.checkMemoryReads;

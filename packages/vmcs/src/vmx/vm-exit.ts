@@ -8,7 +8,7 @@
 import { getField, type MsrDevice } from '@hvsim/core';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
-import { CHECK_CONTROLS, CHECK_GUEST, type Vmcs, VMCS_REGION } from '../vmcs/vmcs.js';
+import { CHECK_GUEST, type Vmcs, VMCS_REGION } from '../vmcs/vmcs.js';
 import { writeMemory32 } from '../internal/memory-access.js';
 import { INTR_INFO, INTR_INFO_DELIVER_CODE, INTR_INFO_VALID, INTR_TYPE, VM_EXIT } from './controls.js';
 import { exitReasonName } from './exit-reasons.js';
@@ -93,12 +93,10 @@ export function exitNow(p: VmxProcessorCore, reason: number, qualification: numb
     v.checked &= ~CHECK_GUEST;
   }
   if ((p.exitControls & VM_EXIT.SAVE_PREEMPTION_TIMER) !== 0) lo[X.TIMER] = p.timer.remaining();
-  // VM exits clear the valid bit of the VM-entry interruption-information field.
+  // VM exits clear the valid bit of the VM-entry interruption-information field. No cached check group reads it:
+  // the checks on the event run at every entry that injects (injection-checks.ts).
   const entryInfo = lo[X.ENTRY_INTR_INFO]!;
-  if ((entryInfo & INTR_INFO_VALID) !== 0) {
-    lo[X.ENTRY_INTR_INFO] = (entryInfo & ~INTR_INFO_VALID) >>> 0;
-    v.checked &= ~(CHECK_CONTROLS | CHECK_GUEST);
-  }
+  if ((entryInfo & INTR_INFO_VALID) !== 0) lo[X.ENTRY_INTR_INFO] = (entryInfo & ~INTR_INFO_VALID) >>> 0;
   p.timer.stop();
   p.inFlight = null;
   p.boundaryOpen = false;
