@@ -5,6 +5,7 @@
  * does), an IDT, and a serial-port stub serving KVM_EXIT_IO.
  */
 import { encodeIdtGate, type Op, type X86Guest } from '@hvsim/cpu';
+import { APIC } from '@hvsim/lapic';
 import { PageAllocator, X86PageTableBuilder } from '@hvsim/mmu';
 import { KVM_CAP, KVM_EXIT, KVM_EXIT_IO_OUT } from '../generic/constants.js';
 import { Kvm } from '../kvm.js';
@@ -37,6 +38,11 @@ export interface TinyVmm {
   serial: number[];
   /** Installs an IDT gate (the VMM writing the guest's IDT, as a loader would). */
   setGate(vector: number, target: number): void;
+  /**
+   * Installs the usual test handler for `vector` at `target`: it calls `onEntry`, writes EOI to the xAPIC page
+   * and returns with IRET.
+   */
+  eoiHandler(vector: number, target: number, onEntry?: () => void): void;
   /** Runs the vCPU, serving I/O exits, until the guest writes the power port or an exit the VMM does not serve. */
   runUntilStop(maxRuns?: number): number;
 }
@@ -97,5 +103,13 @@ export function tinyVmm(options: TinyVmmOptions): TinyVmm {
     }
     throw new Error('the guest did not stop');
   };
-  return { kvm, vm, vcpu, ram, serial, setGate, runUntilStop };
+  const eoiHandler = (vector: number, target: number, onEntry?: () => void): void => {
+    vm.program.define(target, function* isr(g: X86Guest): Generator<Op, void, number> {
+      onEntry?.();
+      yield g.st32(GUEST.APIC + APIC.EOI, 0);
+      yield g.iret();
+    });
+    setGate(vector, target);
+  };
+  return { kvm, vm, vcpu, ram, serial, setGate, eoiHandler, runUntilStop };
 }

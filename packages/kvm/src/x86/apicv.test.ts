@@ -91,12 +91,9 @@ describe('exits per interrupt in each interrupt-delivery mode', () => {
         yield g.out(GUEST.POWER, 0);
       },
     });
-    m.vm.program.define(HANDLER, function* isr(g: X86Guest): Routine {
+    m.eoiHandler(VECTOR, HANDLER, () => {
       ticks++;
-      yield g.st32(GUEST.APIC + APIC.EOI, 0);
-      yield g.iret();
     });
-    m.setGate(VECTOR, HANDLER);
     const nested = m.vcpu.mmu.nested!;
     expect(m.runUntilStop()).toBe(KVM_EXIT.IO);
     expect(ticks).toBe(6);

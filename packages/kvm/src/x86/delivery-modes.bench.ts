@@ -18,15 +18,6 @@ import { IrqBypass } from './irq-bypass.js';
 type Routine = Generator<Op, void, number>;
 const INTERRUPTS = 2000;
 
-/** Vector 0x30's handler: counts the tick and EOIs (an exit when emulated, virtualized under APICv). */
-function countTicks(m: ReturnType<typeof tinyVmm>, tick: () => void): void {
-  m.vm.program.define(0x20_0000, function* isr(g: X86Guest): Routine {
-    tick();
-    yield g.st32(GUEST.APIC + APIC.EOI, 0);
-    yield g.iret();
-  });
-  m.setGate(0x30, 0x20_0000);
-}
 
 function machine(mode: 'emulated' | 'apicv', halted = 0) {
   let ticks = 0;
@@ -44,7 +35,7 @@ function machine(mode: 'emulated' | 'apicv', halted = 0) {
       yield g.out(GUEST.POWER, 0);
     },
   });
-  countTicks(m, () => ticks++);
+  m.eoiHandler(0x30, 0x20_0000, () => ticks++);
   for (let id = 1; id <= halted; id++) {
     const v = m.vm.createVcpu(id);
     v.setMpState(3); // KVM_MP_STATE_HALTED
@@ -91,7 +82,7 @@ function deviceMachine(period: number) {
       yield g.out(GUEST.POWER, 0);
     },
   });
-  countTicks(m, () => ticks++);
+  m.eoiHandler(0x30, 0x20_0000, () => ticks++);
   const iommu = new IntelIommu({ memory: m.kvm.memory, target: apicBusTarget(m.vm.interrupts.physicalCpus!.hostBus) });
   const driver = new VtdDriver({ unit: iommu, memory: m.kvm.memory, pages: { allocate: () => m.vm.allocKernelPages(1) } });
   driver.enableInterruptRemapping({ entries: 256 });

@@ -18,12 +18,9 @@ describe('x86 event injection (x86.c kvm_check_and_inject_events, vmx.c vmx_comp
       yield g.out(GUEST.POWER, 0);
     }
     const m = tinyVmm({ code });
-    m.vm.program.define(HANDLER, function* isr(g: X86Guest): Routine {
+    m.eoiHandler(0x41, HANDLER, () => {
       got++;
-      yield g.st32(GUEST.APIC + APIC.EOI, 0);
-      yield g.iret();
     });
-    m.setGate(0x41, HANDLER);
     expect(m.vcpu.run({ maxCycles: 10_000 }).exit_reason).toBe(KVM_EXIT.INTR);
     const violationsBefore = m.vcpu.stats.count('EPT_VIOLATION');
     expect(m.vm.signalMsi({ addressLo: 0xfee0_0000, data: 0x41 })).toBe(1);

@@ -26,12 +26,9 @@ function assigned(halt: boolean) {
       yield g.out(GUEST.POWER, 0);
     },
   });
-  m.vm.program.define(0x20_0000, function* isr(g: X86Guest): Routine {
+  m.eoiHandler(VECTOR, 0x20_0000, () => {
     state.got++;
-    yield g.st32(GUEST.APIC + APIC.EOI, 0);
-    yield g.iret();
   });
-  m.setGate(VECTOR, 0x20_0000);
   const cpus = m.vm.interrupts.physicalCpus!;
   const iommu = new IntelIommu({ memory: m.kvm.memory, target: apicBusTarget(cpus.hostBus) });
   const driver = new VtdDriver({ unit: iommu, memory: m.kvm.memory, pages: { allocate: () => m.vm.allocKernelPages(1) } });

@@ -41,12 +41,9 @@ function selfIpis(costs?: Partial<X86KvmCosts>): ReturnType<typeof tinyVmm> {
       }
     },
   });
-  m.vm.program.define(HANDLER, function* isr(g: X86Guest): Routine {
+  m.eoiHandler(0x40, HANDLER, () => {
     taken++;
-    yield g.st32(GUEST.APIC + APIC.EOI, 0);
-    yield g.iret();
   });
-  m.setGate(0x40, HANDLER);
   return m;
 }
 

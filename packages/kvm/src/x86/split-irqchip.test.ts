@@ -104,11 +104,7 @@ describe('KVM_CAP_SPLIT_IRQCHIP (api.rst 7.8; x86.c kvm_vm_ioctl_enable_cap)', (
       for (;;) yield g.hlt();
     }
     const m = tinyVmm({ split: 24, code });
-    m.vm.program.define(HANDLER, function* isr(g: X86Guest): Routine {
-      yield g.st32(GUEST.APIC + APIC.EOI, 0);
-      yield g.iret();
-    });
-    m.setGate(0x45, HANDLER);
+    m.eoiHandler(0x45, HANDLER);
     m.vm.setGsiRouting([{ gsi: 2, type: KVM_IRQ_ROUTING.MSI, msi: { addressLo: (0xfee0_0000 | (3 << 12)) >>> 0, data: LEVEL | 0x45 } }]);
     expect(m.vcpu.run({ maxCycles: 20_000 }).exit_reason).toBe(KVM_EXIT.INTR);
     expect(m.vm.signalMsi({ addressLo: 0xfee0_0000, data: LEVEL | 0x45 })).toBe(1); // level vector 0x45 to APIC 0 directly

@@ -92,12 +92,9 @@ describe('a kvmtool-style VMM through the KVM API (emulated mode, EPT)', () => {
       yield g.out(GUEST.POWER, 0);
     }
     const m = tinyVmm({ code });
-    m.vm.program.define(HANDLER, function* isr(g: X86Guest): Routine {
+    m.eoiHandler(0x41, HANDLER, () => {
       got++;
-      yield g.st32(GUEST.APIC + APIC.EOI, 0);
-      yield g.iret();
     });
-    m.setGate(0x41, HANDLER);
     // Nothing wakes the halted guest: KVM_RUN comes back as a signal would make it (KVM_EXIT_INTR).
     expect(m.vcpu.run({ maxCycles: 100_000 }).exit_reason).toBe(KVM_EXIT.INTR);
     expect(m.vcpu.getMpState()).toBe(KVM_MP_STATE.HALTED);
