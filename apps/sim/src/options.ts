@@ -4,14 +4,20 @@
  */
 import { SimUsageError } from './errors.js';
 import { MAX_CPUS } from './guest/layout.js';
+import { ARM64_MAX_CPUS } from './guest/arm64-layout.js';
+import { ARM64_MODES, ARM64_MODE_HELP, type Arm64Mode } from './host/arm64-modes.js';
 import { MODE_HELP, X86_MODES, type X86Mode } from './host/modes.js';
 import { DEFAULT_PROFILE } from './profiles.js';
+import { ARM64_WORKLOADS } from './workloads/arm64-workloads.js';
 import { DEFAULT_RATE, WORKLOADS, WORKLOAD_HELP, type Workload } from './workloads/workloads.js';
+
+/** A mode of either architecture. */
+export type SimMode = X86Mode | Arm64Mode;
 
 /** What the user asked for. */
 export interface SimOptions {
-  readonly arch: 'x86';
-  readonly modes: readonly X86Mode[];
+  readonly arch: 'x86' | 'arm64';
+  readonly modes: readonly SimMode[];
   readonly workload: Workload;
   readonly vcpus: number;
   /** A shipped profile's name or a file. */
@@ -22,23 +28,33 @@ export interface SimOptions {
   /** Interrupts per second (the workload's default when not given). */
   readonly rateHz: number;
   readonly guest: 'busy' | 'idle';
+  /** x86: KVM_CREATE_IRQCHIP (`kernel`) or KVM_CAP_SPLIT_IRQCHIP (`split`: the PIC and IOAPIC in the VMM). */
+  readonly irqchip: 'kernel' | 'split';
+  /** x86: the VMs' MMU, EPT or shadow paging (`vm.setMmu`). */
+  readonly mmu: 'ept' | 'shadow';
   readonly json: boolean;
   readonly help: boolean;
+  /** No --workload: the default run, `netperf-rr` and then the `micro` table. */
+  readonly defaultRun: boolean;
+  /** No --arch, --mode, --profile or --workload: the default run on x86 and then on arm64 (its default modes and profile). */
+  readonly bothArches: boolean;
 }
 
 /** The defaults (also what `--help` prints). */
 export const DEFAULTS = {
   arch: 'x86',
   modes: X86_MODES,
-  workload: 'storm',
+  workload: 'netperf-rr',
   vcpus: 1,
   profile: DEFAULT_PROFILE.x86,
   seed: 1,
   duration: '10ms',
   guest: 'busy',
+  irqchip: 'kernel',
+  mmu: 'ept',
 } as const;
 
-const VALUE_OPTIONS = ['arch', 'mode', 'workload', 'vcpus', 'profile', 'seed', 'duration', 'rate', 'guest'] as const;
+const VALUE_OPTIONS = ['arch', 'mode', 'workload', 'vcpus', 'profile', 'seed', 'duration', 'rate', 'guest', 'irqchip', 'mmu'] as const;
 const FLAG_OPTIONS = ['json', 'help'] as const;
 type ValueOption = (typeof VALUE_OPTIONS)[number];
 
@@ -62,38 +78,54 @@ export function parseOptions(argv: readonly string[]): SimOptions {
     values[name as ValueOption] = value;
   }
   const arch = values.arch ?? DEFAULTS.arch;
-  if (arch === 'arm64') throw new SimUsageError("--arch arm64: not yet — this increment of the simulated host runs x86 only (arm64 needs @hvsim/kvm's arm64 VMM side and the GIC modes)");
-  if (arch !== 'x86') throw new SimUsageError(`--arch must be x86 or arm64, got '${arch}'`);
-  const modes = values.mode === undefined ? DEFAULTS.modes : parseModes(values.mode);
+  if (arch !== 'x86' && arch !== 'arm64') throw new SimUsageError(`--arch must be x86 or arm64, got '${arch}'`);
+  // With --mmu and no --mode: the VM modes (native, the baseline of % of native, has no MMU to choose).
+  const defaultModes = arch === 'arm64' ? ARM64_MODES : values.mmu === undefined ? DEFAULTS.modes : X86_MODES.filter((m) => m !== 'native');
+  const modes = values.mode === undefined ? defaultModes : parseModes(values.mode, arch);
   const workload = values.workload ?? DEFAULTS.workload;
   if (!(WORKLOADS as readonly string[]).includes(workload)) throw new SimUsageError(`--workload must be one of ${WORKLOADS.join(', ')}, got '${workload}'`);
+  if (arch === 'arm64' && !(ARM64_WORKLOADS as readonly string[]).includes(workload)) throw new SimUsageError(`--workload ${workload} does not run on arm64 yet (arm64 workloads: ${ARM64_WORKLOADS.join(', ')})`);
   const guest = values.guest ?? DEFAULTS.guest;
   if (guest !== 'busy' && guest !== 'idle') throw new SimUsageError(`--guest must be busy or idle, got '${guest}'`);
-  const vcpus = values.vcpus === undefined ? (workload === 'ipi' ? 2 : DEFAULTS.vcpus) : integer('vcpus', values.vcpus, 1, MAX_CPUS);
+  const irqchip = values.irqchip ?? DEFAULTS.irqchip;
+  if (irqchip !== 'kernel' && irqchip !== 'split') throw new SimUsageError(`--irqchip must be kernel or split, got '${irqchip}'`);
+  if (arch === 'arm64' && values.irqchip !== undefined) throw new SimUsageError('--irqchip is for --arch x86 (the vGIC is always in the kernel)');
+  const mmu = values.mmu ?? DEFAULTS.mmu;
+  if (mmu !== 'ept' && mmu !== 'shadow') throw new SimUsageError(`--mmu must be ept or shadow, got '${mmu}'`);
+  if (values.mmu !== undefined && arch === 'arm64') throw new SimUsageError('--mmu is for --arch x86 (arm64 runs stage 2; no shadow paging)');
+  if (values.mmu !== undefined && (modes as readonly string[]).includes('native')) throw new SimUsageError(`--mmu ${mmu} with --mode native: native runs without a VM, it has no MMU to choose (drop native from --mode; % of native is still computed)`);
+  const vcpus = values.vcpus === undefined ? (workload === 'ipi' ? 2 : DEFAULTS.vcpus) : integer('vcpus', values.vcpus, 1, arch === 'arm64' ? ARM64_MAX_CPUS : MAX_CPUS);
   if (workload === 'ipi' && vcpus < 2) throw new SimUsageError(`--workload ipi needs --vcpus 2 or more, got ${vcpus}`);
+  if (workload === 'memory' && guest === 'idle') throw new SimUsageError('--workload memory needs --guest busy (its processes are the work loop)');
+  if (workload === 'memory' && vcpus !== 1) throw new SimUsageError(`--workload memory runs on one CPU (its processes on CPU 0), got --vcpus ${vcpus}`);
   if (workload === 'ipi' && guest === 'idle') throw new SimUsageError('--workload ipi needs --guest busy (CPU 0 sends its pings from the work loop)');
   return {
     arch,
     modes,
     workload: workload as Workload,
     vcpus,
-    profile: values.profile ?? DEFAULTS.profile,
+    profile: values.profile ?? DEFAULT_PROFILE[arch],
     seed: values.seed === undefined ? DEFAULTS.seed : integer('seed', values.seed, 0, 2 ** 32 - 1),
     duration: parseDuration(values.duration ?? DEFAULTS.duration),
     rateHz: values.rate === undefined ? DEFAULT_RATE[workload as Workload] : positive('rate', values.rate),
     guest,
+    irqchip,
+    mmu,
     json: flags.json,
     help: flags.help,
+    defaultRun: values.workload === undefined,
+    bothArches: values.workload === undefined && values.arch === undefined && values.mode === undefined && values.profile === undefined,
   };
 }
 
-function parseModes(list: string): X86Mode[] {
+function parseModes(list: string, arch: 'x86' | 'arm64'): SimMode[] {
   const modes = list.split(',').map((m) => m.trim());
+  const known: readonly string[] = arch === 'arm64' ? ARM64_MODES : X86_MODES;
   for (const m of modes) {
-    if (!(X86_MODES as readonly string[]).includes(m)) throw new SimUsageError(`--mode: unknown mode '${m}' (x86 modes: ${X86_MODES.join(', ')})`);
+    if (!known.includes(m)) throw new SimUsageError(`--mode: unknown mode '${m}' (${arch} modes: ${known.join(', ')})`);
   }
   if (new Set(modes).size !== modes.length) throw new SimUsageError(`--mode: '${list}' names a mode twice`);
-  return modes as X86Mode[];
+  return modes as SimMode[];
 }
 
 const TIME_UNITS: Record<string, number> = { s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
@@ -127,7 +159,8 @@ function positive(name: string, text: string): number {
 /** The `--help` text: every option with its default. */
 export function helpText(): string {
   const modes = X86_MODES.map((m) => `      ${m.padEnd(9)} ${MODE_HELP[m]}`).join('\n');
-  const workloads = WORKLOADS.map((w) => `      ${w.padEnd(9)} ${WORKLOAD_HELP[w]} (default rate ${DEFAULT_RATE[w]})`).join('\n');
+  const arm64Modes = ARM64_MODES.map((m) => `      ${m.padEnd(9)} ${ARM64_MODE_HELP[m]}`).join('\n');
+  const workloads = WORKLOADS.map((w) => `      ${w.padEnd(10)} ${WORKLOAD_HELP[w]}${DEFAULT_RATE[w] > 0 ? ` (default rate ${DEFAULT_RATE[w]})` : ''}`).join('\n');
   return `Usage: pnpm sim [options]
 
 Runs the guest kernel on a simulated host in each interrupt-delivery mode and
@@ -135,15 +168,20 @@ prints what each costs: exits per interrupt by reason, exits per second,
 interrupt latency, time in the guest and throughput as a percentage of native.
 
 Options:
-  --arch x86|arm64         architecture (default ${DEFAULTS.arch}; arm64: not yet)
-  --mode LIST              one mode or a comma-separated list (default ${DEFAULTS.modes.join(',')})
+  --arch x86|arm64         architecture (default: x86 then arm64 when no --arch, --mode, --profile or --workload is given, else ${DEFAULTS.arch}; arm64 runs ${ARM64_WORKLOADS.join(', ')} on 1-${ARM64_MAX_CPUS} CPUs)
+  --mode LIST              one mode or a comma-separated list (default ${DEFAULTS.modes.join(',')}; arm64 ${ARM64_MODES.join(',')})
+    x86:
 ${modes}
-  --workload NAME          the workload (default ${DEFAULTS.workload})
+    arm64:
+${arm64Modes}
+  --workload NAME          the workload (default: ${DEFAULTS.workload}, then the micro table)
 ${workloads}
   --rate N                 interrupts per second (default: the workload's)
   --vcpus N                CPUs of the guest, 1-${MAX_CPUS} (default ${DEFAULTS.vcpus}; 2 for ipi)
   --guest busy|idle        the kernel computes between interrupts, or idles in HLT (default ${DEFAULTS.guest})
-  --profile NAME|FILE      cost profile: a shipped name (apps/sim/profiles/) or a JSON file (default ${DEFAULTS.profile})
+  --irqchip kernel|split   x86: the in-kernel irqchip, or split (LAPICs in KVM, PIC and IOAPIC in the VMM) (default ${DEFAULTS.irqchip})
+  --mmu ept|shadow         x86: the VMs' MMU, EPT or shadow paging (KVM with ept=0); not with mode native (default ${DEFAULTS.mmu})
+  --profile NAME|FILE      cost profile: a shipped name (apps/sim/profiles/) or a JSON file (default ${DEFAULTS.profile}; arm64 ${DEFAULT_PROFILE.arm64})
   --seed N                 seed of the workload's random arrivals, 0-4294967295 (default ${DEFAULTS.seed})
   --duration D             simulated time measured: 10ms, 250us, 0.5s, or cycles (default ${DEFAULTS.duration})
   --json                   print the results as JSON on stdout, nothing else

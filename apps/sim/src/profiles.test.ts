@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimUsageError } from './errors.js';
 import { Kvm, X86_KVM_COST_FIELDS } from '@hvsim/kvm';
-import { CPU_COST_FIELDS, HOST_COST_FIELDS, PROFILES_DIR, loadProfile, validateProfile } from './profiles.js';
+import { CPU_COST_FIELDS, DEVICE_COST_FIELDS, HOST_COST_FIELDS, PROFILES_DIR, loadProfile, validateProfile } from './profiles.js';
 
 const shipped = (): Record<string, unknown> => JSON.parse(readFileSync(join(PROFILES_DIR, 'x86-sandybridge.json'), 'utf8')) as Record<string, unknown>;
 
@@ -26,6 +26,16 @@ describe('cost profiles', () => {
     const p = loadProfile('x86-sandybridge');
     expect(Object.isFrozen(p.host)).toBe(true);
     expect(new Kvm({ x86KvmCosts: p.host }).createVm().kvmCosts).toEqual(p.host);
+  });
+
+  it('gives the assigned NIC\'s and the wire\'s costs (device.*) with their sources, and names a missing or bad one', () => {
+    const p = loadProfile('x86-sandybridge');
+    expect(p.device).toEqual({ nicDmaRoundTrip: 1050, wireLatency: 4200, lineRateBitsPerSecond: 10e9 });
+    for (const f of DEVICE_COST_FIELDS) expect(p.sources[`device.${f}`], f).toMatch(/assumption/);
+    const { device, ...noDevice } = shipped();
+    expect(() => validateProfile(noDevice)).toThrow(/missing field device/);
+    expect(() => validateProfile({ ...shipped(), device: { ...(device as object), wireLatency: -1 } })).toThrow(/device\.wireLatency must be a non-negative number, got -1/);
+    expect(() => validateProfile({ ...shipped(), device: { ...(device as object), lineRateBitsPerSecond: 0 } })).toThrow(/device\.lineRateBitsPerSecond must be positive/);
   });
 
   it('loads a profile from a file path', () => {
@@ -51,6 +61,6 @@ describe('cost profiles', () => {
     const noSource = { ...(shipped().sources as Record<string, string>) };
     delete noSource['host.exitHandler'];
     expect(() => validateProfile({ ...shipped(), sources: noSource })).toThrow(/missing field sources\.host\.exitHandler/);
-    expect(() => validateProfile({ ...shipped(), arch: 'arm64' })).toThrow(/arch "arm64" is not supported/);
+    expect(() => validateProfile({ ...shipped(), arch: 'arm64' })).toThrow(/arch "arm64" is not x86: an arm64 profile needs --arch arm64/);
   });
 });

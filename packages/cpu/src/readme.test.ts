@@ -10,7 +10,7 @@ import * as vmcs from '@hvsim/vmcs';
 import { PageAllocator, Stage2Builder, Stage2Walker } from '@hvsim/mmu';
 import * as cpu from './index.js';
 import type { Arm64Cpu, Arm64Guest, Op, X86Cpu, X86Guest } from './index.js';
-import { ARM_LAYOUT, arm64Machine } from './test-support/arm64-machine.js';
+import { ARM_LAYOUT, SYNC_VECTOR, arm64GuestMachine, arm64Machine } from './test-support/arm64-machine.js';
 import { GUEST, vmxMachine } from './test-support/vmx-machine.js';
 import { blockUnder, readmeBlocks, runBlock } from '../../../test-support/readme-blocks.js';
 
@@ -29,6 +29,7 @@ describe('README examples (run from README.md as written)', () => {
       'Time and costs',
       'arm64: `Arm64Cpu`',
       'Under a hypervisor (EL2 is the host)',
+      'Hypervisor calls and injected exceptions',
     ]);
   });
 
@@ -89,5 +90,32 @@ describe('README examples (run from README.md as written)', () => {
     m.cpu.start(ARM_LAYOUT.MAIN);
     expect(runGuest(m.cpu, stage2, (op) => (op.code === cpu.OP.LOAD ? 0x90 : 0x55))).toEqual(['DATA_ABORT_LOWER', 'HVC64']);
     expect([m.memory.read32(ARM_LAYOUT.DATA), m.memory.read32(ARM_LAYOUT.DATA + 4)]).toEqual([0x90, 0x55]);
+  });
+
+  it('hypervisor calls and injected exceptions: SMCCC X0-X3 both ways, UNDEFINED and an external abort in the guest (DEN 0028 2.5; Arm ARM D1.10)', () => {
+    const { scope } = run('Hypervisor calls and injected exceptions', ['handleTrap']);
+    const handleTrap = scope.handleTrap as (c: Arm64Cpu) => void;
+    const m = arm64GuestMachine();
+    const got: number[] = [];
+    m.program.define(SYNC_VECTOR, function* sync(g: Arm64Guest): Routine {
+      got.push(yield g.mrs('ESR_EL1'));
+      yield g.msr('ELR_EL1', (yield g.mrs('ELR_EL1')) + 1); // skip the operation
+      yield g.eret();
+    });
+    m.program.define(ARM_LAYOUT.MAIN, function* main(g: Arm64Guest): Routine {
+      got.push(yield g.hvc(0, 0x8400_0000), ...g.hvcResults);
+      yield g.hvc(0, 0xc400_0003, 1, 0x8_0000, 42);
+      got.push(g.hvcResults[0]!);
+      yield g.ld32(0x0900_0000);
+      yield g.msr('ICC_SGI1R_EL1', 1);
+    });
+    m.cpu.attachHypervisor({ hcr: cpu.HCR_EL2.VM | cpu.HCR_EL2.IMO, stage2: m.stage2 });
+    m.cpu.start(ARM_LAYOUT.MAIN);
+    for (;;) {
+      m.cpu.enterGuest();
+      if (m.cpu.run(m.cpu.localTime + 1_000_000) !== 'exit') break;
+      handleTrap(m.cpu);
+    }
+    expect(got).toEqual([2, 2, 0, 0, 0, -1, 0x9600_0010, 0x0200_0000]);
   });
 });

@@ -19,8 +19,9 @@ export interface CpuStats {
   deviceAccesses: number;
   /** Accesses that reached nothing (read as all ones, write dropped). */
   unclaimedAccesses: number;
-  /** Translations answered by the CPU-side cache / sent to the MMU. */
+  /** Translations answered by the CPU-side cache. */
   translationCacheHits: number;
+  /** Translations the CPU-side cache missed and sent to the MMU. */
   translationCacheMisses: number;
   /** Paging-structure references of page walks. */
   walkReferences: number;

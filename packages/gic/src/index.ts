@@ -207,6 +207,8 @@ export type {
   GicV3ItsState,
   /** ITS architecture level. */
   ItsVersion,
+  /** What GicV3Its.lookup finds for a (DeviceID, EventID), without making it pending. */
+  ItsLookup,
   /** A decoded ITS command. */
   ItsCommand,
   /** Fields of an ITS command. */

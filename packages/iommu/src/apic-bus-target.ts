@@ -11,7 +11,9 @@ import type { IommuInterruptTarget } from './target.js';
 
 /** The part of `ApicBus` the adapter uses. */
 export interface ApicBusLike {
+  /** Delivers a compatibility-format MSI write (address, data) from requester `sourceId`. */
   deliverMsi(address: number, data: number, sourceId?: number, flow?: number): DeliveryStatus;
+  /** Delivers a decoded message (used for 32-bit x2APIC destinations an MSI address cannot carry). */
   deliver(message: ApicBusMessage): DeliveryStatus;
 }
 

@@ -8,41 +8,73 @@ import { VTD_FAULT_RECORDING_REGISTERS, VTD } from './regs.js';
 
 /** CAP_REG fields, bit positions within the 64-bit register. */
 export const CAP = {
+  /** Bits 2:0, ND: number of domains supported (2^(4+2*ND)). */
   ND: bitRange(2, 0),
+  /** Bit 3, AFL: advanced fault logging. */
   AFL: bitFlag(3),
+  /** Bit 4, RWBF: required write-buffer flushing. */
   RWBF: bitFlag(4),
+  /** Bit 5, PLMR: protected low-memory region. */
   PLMR: bitFlag(5),
+  /** Bit 6, PHMR: protected high-memory region. */
   PHMR: bitFlag(6),
+  /** Bit 7, CM: caching mode (not-present entries may be cached). */
   CM: bitFlag(7),
+  /** Bits 12:8, SAGAW: supported adjusted guest address widths. */
   SAGAW: bitRange(12, 8),
+  /** Bits 21:16, MGAW: maximum guest address width minus 1. */
   MGAW: bitRange(21, 16),
+  /** Bit 22, ZLR: zero-length read. */
   ZLR: bitFlag(22),
+  /** Bits 33:24, FRO: fault-recording register offset in 16-byte units. */
   FRO: bitRange(33, 24),
+  /** Bits 37:34, SLLPS: second-level large page support (bit 0 2 MiB, bit 1 1 GiB). */
   SLLPS: bitRange(37, 34),
+  /** Bit 39, PSI: page-selective invalidation. */
   PSI: bitFlag(39),
+  /** Bits 47:40, NFR: number of fault-recording registers minus 1. */
   NFR: bitRange(47, 40),
+  /** Bits 53:48, MAMV: maximum address mask value. */
   MAMV: bitRange(53, 48),
+  /** Bit 54, DWD: write draining. */
   DWD: bitFlag(54),
+  /** Bit 55, DRD: read draining. */
   DRD: bitFlag(55),
+  /** Bit 56, FL1GP: first-level 1 GiB pages. */
   FL1GP: bitFlag(56),
+  /** Bit 59, PI: posted interrupts. */
   PI: bitFlag(59),
+  /** Bit 60, FL5LP: first-level 5-level paging. */
   FL5LP: bitFlag(60),
+  /** Bit 62, ESIRTPS: SIRTP invalidates the interrupt entry cache. */
   ESIRTPS: bitFlag(62),
+  /** Bit 63, ESRTPS: SRTP invalidates the context cache, PASID cache and IOTLB. */
   ESRTPS: bitFlag(63),
 } as const;
 
 /** ECAP_REG fields. */
 export const ECAP = {
+  /** Bit 0, C: page-walk coherency. */
   C: bitFlag(0),
+  /** Bit 1, QI: queued invalidation. */
   QI: bitFlag(1),
+  /** Bit 2, DT: device-TLB. */
   DT: bitFlag(2),
+  /** Bit 3, IR: interrupt remapping. */
   IR: bitFlag(3),
+  /** Bit 4, EIM: extended interrupt mode (x2APIC). */
   EIM: bitFlag(4),
+  /** Bit 6, PT: pass-through. */
   PT: bitFlag(6),
+  /** Bit 7, SC: snoop control. */
   SC: bitFlag(7),
+  /** Bits 17:8, IRO: IOTLB register offset in 16-byte units. */
   IRO: bitRange(17, 8),
+  /** Bits 23:20, MHMV: maximum handle mask value. */
   MHMV: bitRange(23, 20),
+  /** Bit 43, SMTS: scalable-mode translation. */
   SMTS: bitFlag(43),
+  /** Bit 52, ADMS: abort DMA mode. */
   ADMS: bitFlag(52),
 } as const;
 
@@ -73,8 +105,11 @@ export interface IommuFeatures {
 
 /** The features in force, all defaults applied. */
 export interface ResolvedFeatures {
+  /** Posted interrupts, CAP.PI. */
   postedInterrupts: boolean;
+  /** x2APIC destinations in IRTEs, ECAP.EIM. */
   extendedInterruptMode: boolean;
+  /** Pass-through context entries, ECAP.PT. */
   passThrough: boolean;
 }
 

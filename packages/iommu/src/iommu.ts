@@ -382,7 +382,14 @@ export class IntelIommu implements MmioDevice, MsiTarget {
   }
 
   /** Numbers of entries in the context cache, IOTLB and interrupt entry cache. */
-  get cacheSizes(): { contextCache: number; iotlb: number; interruptEntryCache: number } {
+  get cacheSizes(): {
+    /** Cached context entries. */
+    contextCache: number;
+    /** Cached second-level translations. */
+    iotlb: number;
+    /** Cached IRTEs. */
+    interruptEntryCache: number;
+  } {
     return { contextCache: this.dma.contextCache.size, iotlb: this.dma.iotlb.size, interruptEntryCache: this.interrupts.cache.size };
   }
 

@@ -82,36 +82,67 @@ export const VTD = {
  * @deprecated Use {@link VTD}: `VTD.GCMD` for `VTD_REG.GCMD_REG` (docs/conventions.md, "Registers").
  */
 export const VTD_REG = {
+  /** VER_REG, offset `0x00` ({@link VTD}.VER). */
   VER_REG: VTD.VER,
+  /** CAP_REG, offset `0x08` ({@link VTD}.CAP). */
   CAP_REG: VTD.CAP,
+  /** ECAP_REG, offset `0x10` ({@link VTD}.ECAP). */
   ECAP_REG: VTD.ECAP,
+  /** GCMD_REG, offset `0x18` ({@link VTD}.GCMD). */
   GCMD_REG: VTD.GCMD,
+  /** GSTS_REG, offset `0x1c` ({@link VTD}.GSTS). */
   GSTS_REG: VTD.GSTS,
+  /** RTADDR_REG, offset `0x20` ({@link VTD}.RTADDR). */
   RTADDR_REG: VTD.RTADDR,
+  /** CCMD_REG, offset `0x28` ({@link VTD}.CCMD). */
   CCMD_REG: VTD.CCMD,
+  /** FSTS_REG, offset `0x34` ({@link VTD}.FSTS). */
   FSTS_REG: VTD.FSTS,
+  /** FECTL_REG, offset `0x38` ({@link VTD}.FECTL). */
   FECTL_REG: VTD.FECTL,
+  /** FEDATA_REG, offset `0x3c` ({@link VTD}.FEDATA). */
   FEDATA_REG: VTD.FEDATA,
+  /** FEADDR_REG, offset `0x40` ({@link VTD}.FEADDR). */
   FEADDR_REG: VTD.FEADDR,
+  /** FEUADDR_REG, offset `0x44` ({@link VTD}.FEUADDR). */
   FEUADDR_REG: VTD.FEUADDR,
+  /** AFLOG_REG, offset `0x58` ({@link VTD}.AFLOG). */
   AFLOG_REG: VTD.AFLOG,
+  /** PMEN_REG, offset `0x64` ({@link VTD}.PMEN). */
   PMEN_REG: VTD.PMEN,
+  /** PLMBASE_REG, offset `0x68` ({@link VTD}.PLMBASE). */
   PLMBASE_REG: VTD.PLMBASE,
+  /** PLMLIMIT_REG, offset `0x6c` ({@link VTD}.PLMLIMIT). */
   PLMLIMIT_REG: VTD.PLMLIMIT,
+  /** PHMBASE_REG, offset `0x70` ({@link VTD}.PHMBASE). */
   PHMBASE_REG: VTD.PHMBASE,
+  /** PHMLIMIT_REG, offset `0x78` ({@link VTD}.PHMLIMIT). */
   PHMLIMIT_REG: VTD.PHMLIMIT,
+  /** IQH_REG, offset `0x80` ({@link VTD}.IQH). */
   IQH_REG: VTD.IQH,
+  /** IQT_REG, offset `0x88` ({@link VTD}.IQT). */
   IQT_REG: VTD.IQT,
+  /** IQA_REG, offset `0x90` ({@link VTD}.IQA). */
   IQA_REG: VTD.IQA,
+  /** ICS_REG, offset `0x9c` ({@link VTD}.ICS). */
   ICS_REG: VTD.ICS,
+  /** IECTL_REG, offset `0xa0` ({@link VTD}.IECTL). */
   IECTL_REG: VTD.IECTL,
+  /** IEDATA_REG, offset `0xa4` ({@link VTD}.IEDATA). */
   IEDATA_REG: VTD.IEDATA,
+  /** IEADDR_REG, offset `0xa8` ({@link VTD}.IEADDR). */
   IEADDR_REG: VTD.IEADDR,
+  /** IEUADDR_REG, offset `0xac` ({@link VTD}.IEUADDR). */
   IEUADDR_REG: VTD.IEUADDR,
+  /** IQERCD_REG, offset `0xb0` ({@link VTD}.IQERCD). */
   IQERCD_REG: VTD.IQERCD,
+  /** IRTA_REG, offset `0xb8` ({@link VTD}.IRTA). */
   IRTA_REG: VTD.IRTA,
+  /** IVA_REG, offset `0x100` ({@link VTD}.IVA). */
   IVA_REG: VTD.IVA,
+  /** IOTLB_REG, offset `0x108` ({@link VTD}.IOTLB). */
   IOTLB_REG: VTD.IOTLB,
+  /** FRCD_REG, offset `0x200` ({@link VTD}.FRCD). */
   FRCD_REG: VTD.FRCD,
 } as const;
 
@@ -152,13 +183,21 @@ export const GCMD_ENABLES = (GCMD.TE | GCMD.EAFL | GCMD.QIE | GCMD.IRE | GCMD.CF
 
 /** FSTS_REG fields (VT-d 11.4.6). */
 export const FSTS = {
+  /** Bit 0, PFO: primary fault overflow (RW1CS). */
   PFO: 1 << 0,
+  /** Bit 1, PPF: primary pending fault, set while any FRCD has F set (read-only). */
   PPF: 1 << 1,
+  /** Bit 2, AFO: advanced fault overflow (RW1CS). */
   AFO: 1 << 2,
+  /** Bit 3, APF: advanced pending fault (RW1CS). */
   APF: 1 << 3,
+  /** Bit 4, IQE: invalidation queue error (RW1CS). */
   IQE: 1 << 4,
+  /** Bit 5, ICE: invalidation completion error (RW1CS). */
   ICE: 1 << 5,
+  /** Bit 6, ITE: invalidation time-out error (RW1CS). */
   ITE: 1 << 6,
+  /** Bits 15:8, FRI: index of the first FRCD with a pending fault. */
   FRI: bitRange(15, 8),
 } as const;
 /** FSTS bits software clears by writing 1 (RW1CS). PPF and FRI are read-only. */
@@ -174,6 +213,7 @@ export const FSTS_STATUS = FSTS.PPF | FSTS.APF | FSTS.IQE | FSTS.ICE | FSTS.ITE;
 export const EVENT_CTL = {
   /** `0x80000000` */
   IM: 0x8000_0000,
+  /** Bit 30, IP: interrupt pending, an event was held back by IM (read-only). */
   IP: 1 << 30,
 } as const;
 /** Reset value of FECTL and IECTL: interrupt masked. */
@@ -181,13 +221,17 @@ export const EVENT_CTL_RESET = EVENT_CTL.IM >>> 0;
 
 /** RTADDR_REG fields (VT-d 11.4.6 "Root Table Address Register"). */
 export const RTADDR = {
+  /** Bits 11:10, TTM: translation table mode (00b legacy, 01b scalable). */
   TTM: bitRange(11, 10),
+  /** Bits 63:12, RTA: root table address, 4 KiB aligned. */
   RTA: bitRange(63, 12),
 } as const;
 
 /** CCMD_REG fields, high dword relative (VT-d 11.4.7 "Context Command Register"). */
 export const CCMD = {
+  /** Bits 15:0, DID: domain ID for domain-selective invalidation. */
   DID: bitRange(15, 0),
+  /** Bits 31:16, SID: source ID for device-selective invalidation. */
   SID: bitRange(31, 16),
   /** Bits 33:32: in the high dword, bits 1:0. */
   FM_HI: bitRange(1, 0),
@@ -203,7 +247,9 @@ export const CCMD = {
 export const IOTLB = {
   /** Bits 47:32. */
   DID_HI: bitRange(15, 0),
+  /** Bit 48, DW: drain writes (high dword bit 16). */
   DW_HI: bitFlag(16),
+  /** Bit 49, DR: drain reads (high dword bit 17). */
   DR_HI: bitFlag(17),
   /** Bits 58:57. */
   IAIG_HI: bitRange(26, 25),
@@ -215,31 +261,45 @@ export const IOTLB = {
 
 /** IVA_REG fields (VT-d 11.4.8.2). */
 export const IVA = {
+  /** Bits 5:0, AM: address mask, 2^AM pages are invalidated. */
   AM: bitRange(5, 0),
+  /** Bit 6, IH: invalidation hint, leaf entries only. */
   IH: bitFlag(6),
 } as const;
 
 /** IQA_REG fields (VT-d 11.4.9.3). */
 export const IQA = {
+  /** Bits 2:0, QS: queue size, 2^QS 4 KiB pages. */
   QS: bitRange(2, 0),
+  /** Bit 11, DW: descriptor width (0 128-bit, 1 256-bit). */
   DW: bitFlag(11),
 } as const;
 
 /** IRTA_REG fields (VT-d 11.4.10.1). */
 export const IRTA = {
+  /** Bits 3:0, S: table size, 2^(S+1) entries. */
   S: bitRange(3, 0),
+  /** Bit 11, EIME: extended interrupt mode (x2APIC 32-bit destinations). */
   EIME: bitFlag(11),
 } as const;
 
 /** Invalidation Queue Error Information codes in IQERCD_REG.IQEI (VT-d 11.4.9.8). */
 export const IQEI = {
+  /** 0: no information. */
   INFO_NOT_AVAILABLE: 0,
+  /** 1: IQT beyond the queue size. */
   INVALID_TAIL_POINTER: 1,
+  /** 2: fetching a descriptor failed. */
   DESCRIPTOR_FETCH_ERROR: 2,
+  /** 3: a descriptor type is invalid or unsupported. */
   INVALID_DESCRIPTOR_TYPE: 3,
+  /** 4: a reserved field of a descriptor is set. */
   RESERVED_FIELD: 4,
+  /** 5: descriptor width not supported for the queue (IQA.DW). */
   INVALID_DESCRIPTOR_WIDTH: 5,
+  /** 6: IQT bit 4 set with 256-bit descriptors. */
   TAIL_MISALIGNED: 6,
+  /** 7: descriptor type not valid for RTADDR.TTM. */
   INVALID_TTM: 7,
 } as const;
 
@@ -253,8 +313,10 @@ export const FRCD = {
   SID: bitRange(15, 0),
   /** Word 3 (bits 127:96). */
   FR: bitRange(7, 0),
+  /** Bits 125:124 (word 3 bits 29:28), AT: address type of the faulted request. */
   AT: bitRange(29, 28),
   /** Type bit 1: 1 = read request, 0 = write request (interrupts are writes). */
   T1: bitFlag(30),
+  /** Bit 127 (word 3 bit 31), F: fault recorded (RW1CS). */
   F: bitFlag(31),
 } as const;

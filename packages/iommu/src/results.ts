@@ -17,6 +17,7 @@ export type DmaStatus =
 
 /** Result of `dmaRead` / `dmaWrite`. */
 export interface DmaResult {
+  /** What became of the request. */
   status: DmaStatus;
   /** Data read (0 for writes and failures). */
   value: number;
@@ -41,6 +42,7 @@ export type MsiOutcome =
 
 /** Result of `sendMsi`. */
 export interface MsiResult {
+  /** What the remapping hardware did with the interrupt request. */
   outcome: MsiOutcome;
   /**
    * What became of the interrupt (core's `DELIVERY_STATUS`): for

@@ -15,26 +15,47 @@ import { VTD_FAULT_RECORDING_REGISTERS } from './regs.js';
 
 /** Saved state of an {@link IntelIommu} (JSON-safe). */
 export interface IntelIommuState {
+  /** Format tag. */
   type: string;
+  /** Format version. */
   version: number;
+  /** The unit's features; restoring into a unit with others is refused. */
   features: ResolvedFeatures;
+  /** GSTS_REG. */
   gsts: number;
+  /** RTADDR_REG as hex. */
   rtaddr: string;
+  /** CCMD_REG as hex. */
   ccmd: string;
+  /** IRTA_REG as hex. */
   irta: string;
+  /** IVA_REG as hex. */
   iva: string;
+  /** IOTLB_REG as hex. */
   iotlb: string;
+  /** Root table address latched by SRTP (-1 beyond the host address width). */
   rootTable: number;
+  /** RTADDR.TTM latched by SRTP. */
   tableMode: number;
+  /** Interrupt remapping table address latched by SIRTP. */
   irtAddress: number;
+  /** Interrupt remapping table entries latched by SIRTP (2^(IRTA.S+1)). */
   irtEntries: number;
+  /** IRTA.EIME latched by SIRTP. */
   eime: boolean;
+  /** Fault recording registers and FSTS. */
   faults: FaultRecorderState;
+  /** FECTL, FEDATA, FEADDR, FEUADDR. */
   faultEvent: EventInterruptState;
+  /** IECTL, IEDATA, IEADDR, IEUADDR. */
   invalidationEvent: EventInterruptState;
+  /** The invalidation queue. */
   queue: InvalidationQueueState;
+  /** Cached context entries. */
   contextCache: ContextCacheState;
+  /** Cached second-level translations. */
   iotlbEntries: IotlbState;
+  /** Cached IRTEs. */
   interruptEntryCache: InterruptEntryCacheState;
 }
 

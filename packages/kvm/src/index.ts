@@ -179,9 +179,43 @@ export {
   x86KvmCosts,
 } from './x86/kvm-costs.js';
 export type {
-  /** Cycles of KVM's own x86 work: in-kernel exit handling, a return to userspace, event injection. */
+  /** Cycles of KVM's own x86 work: in-kernel exit handling (per exit reason), a return to userspace, event injection. */
   X86KvmCosts,
+  /** A VMX basic exit reason's name, the keys of `X86KvmCosts.exitHandlers`. */
+  X86ExitReasonName,
 } from './x86/kvm-costs.js';
+export {
+  /** Linux's x86 defaults of the halt-polling module parameters. */
+  HALT_POLL_DEFAULTS,
+  /** Linux's arm64 defaults of the halt-polling module parameters (halt_poll_ns 500000). */
+  ARM64_HALT_POLL_DEFAULTS,
+  /** Validates the halt-polling parameters (EINVAL naming the bad field). */
+  haltPollParams,
+  /** A vCPU's halt polling: `vcpu->halt_poll_ns` and the halt statistics. */
+  HaltPoll,
+} from './generic/halt-poll.js';
+export type {
+  /** The kvm module's halt-polling parameters (`new Kvm({ haltPoll })`). */
+  HaltPollParams,
+  /** `halt_successful_poll`, `halt_attempted_poll`, `halt_wakeup`... */
+  HaltPollStats,
+} from './generic/halt-poll.js';
+export {
+  /** `struct kvm_clock_data` flags. */
+  KVM_CLOCK,
+  /** KVM_CLOCK_VALID_FLAGS (KVM_CAP_ADJUST_CLOCK's answer). */
+  KVM_CLOCK_VALID_FLAGS,
+  /** A VM's TSC synchronization and kvmclock. */
+  VmTsc,
+  /** A vCPU's TSC offset (IA32_TSC, VMCS TSC offset). */
+  VcpuTsc,
+} from './x86/tsc.js';
+export type {
+  /** `struct kvm_clock_data` (KVM_GET_CLOCK, KVM_SET_CLOCK). */
+  KvmClockData,
+  /** What a VmTsc needs of the host. */
+  TscHost,
+} from './x86/tsc.js';
 export type {
   /** `struct kvm_vcpu_events`. */
   KvmVcpuEvents,
@@ -305,6 +339,30 @@ export type {
   InterruptDeliveryOptions,
 } from './x86/interrupt-delivery.js';
 export {
+  /** A vCPU's shadow paging (vm.setMmu('shadow')): its ShadowMmu, guest CR2, #PF outcomes and CR3/INVLPG intercepts. */
+  ShadowPaging,
+  /** Host pages reserved for one VM's shadow page tables. */
+  SHADOW_POOL_PAGES,
+} from './x86/shadow-state.js';
+export type {
+  /** A VM's MMU: 'ept' (default) or 'shadow'. */
+  MmuMode,
+} from './x86/shadow-state.js';
+export {
+  /** The shadow MMU's guest-physical map: the VM's memslots plus KVM-private pages (APIC-access page, ELI's shadow IDT) and write-tracked frames. */
+  ShadowSlots,
+} from './x86/shadow-slots.js';
+export {
+  /** KVM hypercall numbers (kvm_para.h KVM_HC_*), handled at the VMCALL exit. */
+  KVM_HC,
+  /** Hypercall errors, returned negated in RAX (KVM_ENOSYS 1000, KVM_EPERM...). */
+  KVM_HC_ERROR,
+} from './x86/hypercall.js';
+export type {
+  /** A vCPU a hypercall can wake (KVM_HC_KICK_CPU). */
+  HypercallTarget,
+} from './x86/hypercall.js';
+export {
   /** A host physical CPU: its local APIC, VMX, loaded vCPU and posted-interrupt blocked list. */
   PhysicalCpu,
   /** The host's physical CPUs. */
@@ -363,7 +421,39 @@ export {
 export type {
   /** `struct kvm_create_device`. */
   KvmCreateDevice,
+  /** Options of an Arm64Vm: the host GIC's version (GICv4 direct injection). */
+  Arm64VmOptions,
 } from './arm64/vm.js';
+export {
+  /** GICv4/v4.1 direct injection of one arm64 VM: vPEs, residency, doorbells, forwarded vLPIs. */
+  VgicV4,
+} from './arm64/vgic-v4.js';
+export type {
+  /** A GICv4 version, 'v4.0' or 'v4.1'. */
+  Gicv4Version,
+  /** What GICv4 needs of its VM. */
+  VgicV4Host,
+  /** A host event forwarded as a vLPI: the vCPU and the vINTID (`VgicV4.forwardOf`). */
+  VlpiForward,
+} from './arm64/vgic-v4.js';
+export {
+  /** The host kernel's ITS driver on a GICv4 host: LPI tables, ITS tables, command queue, host LPIs. */
+  HostItsDriver,
+} from './arm64/host-its.js';
+export type {
+  /** Zeroed, aligned kernel memory. */
+  KernelAlloc,
+} from './arm64/host-its.js';
+export {
+  /** A device assigned to an arm64 VM: MSIs to the host ITS, forwarded as vLPIs or signalled through eventfds. */
+  Arm64AssignedDevice,
+} from './arm64/assigned-device.js';
+export type {
+  /** Options of Arm64Vm.assignDevice. */
+  Arm64AssignDeviceOptions,
+  /** One MSI vector of an assigned device. */
+  Arm64AssignedMsi,
+} from './arm64/assigned-device.js';
 export {
   /** An arm64 vCPU: KVM_ARM_VCPU_INIT, one-reg, the run loop at EL2, PSCI. */
   Arm64Vcpu,
@@ -379,7 +469,21 @@ export type {
   Arm64RunOptions,
   /** What an arm64 vCPU needs of its VM. */
   Arm64VcpuHost,
+  /** KVM's vCPU state beside the registers (a whole-VM snapshot carries it). */
+  Arm64VcpuRunState,
 } from './arm64/vcpu.js';
+export {
+  /** Saves a whole arm64 VM through the API: one-regs, the vGIC's and vITSs' attributes and tables, routing, RAM. */
+  saveArm64Vm,
+  /** Restores a saved arm64 VM into a VM of the same shape (checked first; SnapshotError). */
+  restoreArm64Vm,
+} from './arm64/migration.js';
+export type {
+  /** A saved arm64 VM. */
+  Arm64VmSavedState,
+  /** A saved arm64 vCPU. */
+  Arm64VcpuSavedState,
+} from './arm64/migration.js';
 export {
   /** The arm64 vCPU's kvm_run (mmio, system_event, internal). */
   Arm64KvmRun,
@@ -401,6 +505,16 @@ export type {
   VgicHost,
 } from './arm64/vgic.js';
 export {
+  /** The in-kernel vITS device (KVM_DEV_TYPE_ARM_VGIC_ITS): attributes, guest MMIO, MSI translation to LPIs. */
+  Arm64Vits,
+  /** KVM_VGIC_V3_ITS_SIZE: the vITS's MMIO region, 128 KiB. */
+  VITS_SIZE,
+} from './arm64/vits.js';
+export type {
+  /** What a vITS needs of its VM. */
+  VitsHost,
+} from './arm64/vits.js';
+export {
   /** Split-mode (nVHE) world-switch costs. */
   ARM64_NVHE_COSTS,
   /** VHE world-switch costs. */
@@ -411,7 +525,7 @@ export type {
   Arm64WorldSwitchCosts,
 } from './arm64/world-switch-costs.js';
 export {
-  /** Builds HVC #0 with SMCCC X0-X2 for this model's register-less guests. */
+  /** Builds HVC #0 with the SMCCC registers X0-X3. */
   smcccHvc,
   /** An HVC's X0 as a signed number (PSCI return codes). */
   smcccResult,
@@ -496,3 +610,25 @@ export type {
   /** What IRQ bypass needs of the VM. */
   BypassVm,
 } from './x86/irq-bypass.js';
+export {
+  /** A vCPU's ELI state (`vcpu.eli`): direct or injection mode, the shadow IDT, counters. */
+  EliState,
+} from './x86/eli-state.js';
+export type {
+  /** The assigned vectors ELI delivers directly. */
+  EliVectors,
+} from './x86/eli-state.js';
+export {
+  /** A device assigned to a VM (`vm.assignDevice`): DMA through the IOMMU to guest memory, MSIs through IRQ bypass. */
+  AssignedDevice,
+  /** A VM's assigned devices and their DMA containers. */
+  DeviceAssignment,
+} from './x86/device-assignment.js';
+export type {
+  /** Options of `vm.assignDevice`. */
+  AssignDeviceOptions,
+  /** One MSI vector of an assigned device (eventfd and GSI). */
+  AssignedMsi,
+  /** What device assignment needs of the VM. */
+  AssignmentVm,
+} from './x86/device-assignment.js';

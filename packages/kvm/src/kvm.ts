@@ -5,13 +5,14 @@
  * a clock, and one physical CPU per vCPU.
  */
 import { Clock, PhysicalMemory } from '@hvsim/core';
-import type { X86CostProfile } from '@hvsim/cpu';
+import type { Arm64CostProfile, X86CostProfile } from '@hvsim/cpu';
 import { KVM_API_VERSION, KVM_VCPU_MMAP_SIZE, KVM_X86_DEFAULT_VM } from './generic/constants.js';
 import { fail, hex } from './generic/errors.js';
 import type { KvmHost } from './generic/vm.js';
 import { x86CheckExtension } from './x86/caps.js';
 import { KVM_MSR_INDEX_LIST } from './x86/msrs.js';
 import { x86KvmCosts, type X86KvmCosts } from './x86/kvm-costs.js';
+import { ARM64_HALT_POLL_DEFAULTS, HALT_POLL_DEFAULTS, haltPollParams, type HaltPollParams } from './generic/halt-poll.js';
 import { X86Vm } from './x86/vm.js';
 import { ARM64_IPA_BITS, arm64CheckExtension } from './arm64/caps.js';
 import { Arm64Vm } from './arm64/vm.js';
@@ -28,6 +29,18 @@ export interface KvmOptions<A extends KvmArch = KvmArch> {
   arch?: A;
   /** arm64: the world-switch costs (ARM64_VHE_COSTS by default, or ARM64_NVHE_COSTS). */
   arm64Costs?: Arm64WorldSwitchCosts;
+  /**
+   * arm64: the host's GIC, 'v3' (default: list registers, no host ITS) or a
+   * GICv4 with an ITS, 'v4.0' or 'v4.1' (direct vLPI injection; vSGIs on
+   * v4.1). EINVAL otherwise.
+   */
+  arm64HostGic?: 'v3' | 'v4.0' | 'v4.1';
+  /**
+   * arm64: the cycle costs of the guest CPUs (`@hvsim/cpu`'s
+   * `Arm64CostProfile`: operations, traps to EL2, ERET...). Default
+   * `ARM64_DEFAULT_COSTS`.
+   */
+  arm64CpuCosts?: Arm64CostProfile;
   /** Host memory (default: a new one). KVM's kernel region is added to it. */
   memory?: PhysicalMemory;
   /**
@@ -48,6 +61,14 @@ export interface KvmOptions<A extends KvmArch = KvmArch> {
    * time by the run loop. Missing fields are 0; default all 0.
    */
   x86KvmCosts?: Partial<X86KvmCosts>;
+  /**
+   * The kvm module's halt-polling parameters (`halt_poll_ns`,
+   * `halt_poll_ns_grow`, `halt_poll_ns_grow_start`, `halt_poll_ns_shrink`):
+   * missing fields take Linux's defaults (200000, 2, 10000, 2 on x86;
+   * halt_poll_ns 500000 on arm64);
+   * `{ haltPollNs: 0 }` turns polling off.
+   */
+  haltPoll?: Partial<HaltPollParams>;
   /** Simulated time (default: a new clock). */
   clock?: Clock;
   /** Host-physical base of KVM's kernel region (default 0x1000_0000). */
@@ -66,6 +87,7 @@ export class Kvm<A extends KvmArch = 'x86'> {
   /** The host's architecture. */
   readonly arch: A;
   private readonly arm64Costs: Arm64WorldSwitchCosts | undefined;
+  private readonly arm64HostGic: 'v3' | 'v4.0' | 'v4.1' | undefined;
   readonly memory: PhysicalMemory;
   readonly clock: Clock;
   private readonly kernel: { base: number; size: number };
@@ -78,7 +100,11 @@ export class Kvm<A extends KvmArch = 'x86'> {
     if (arch !== 'x86' && arch !== 'arm64') fail('EINVAL', `arch ${String(arch)} is not 'x86' or 'arm64'`);
     this.arch = arch as A;
     this.arm64Costs = options.arm64Costs;
+    const hostGic: unknown = options.arm64HostGic;
+    if (hostGic !== undefined && hostGic !== 'v3' && hostGic !== 'v4.0' && hostGic !== 'v4.1') fail('EINVAL', `arm64HostGic ${typeof hostGic === 'string' ? hostGic : typeof hostGic} is not 'v3', 'v4.0' or 'v4.1'`);
+    this.arm64HostGic = options.arm64HostGic;
     const kvmCosts = x86KvmCosts(options.x86KvmCosts); // EINVAL before anything is built
+    const haltPoll = haltPollParams(options.haltPoll, arch === 'arm64' ? ARM64_HALT_POLL_DEFAULTS : HALT_POLL_DEFAULTS);
     this.memory = options.memory ?? new PhysicalMemory();
     this.clock = options.clock ?? new Clock();
     const base = options.kernelBase ?? 0x1000_0000;
@@ -94,7 +120,9 @@ export class Kvm<A extends KvmArch = 'x86'> {
       allocKernelPages: (pages) => this.allocKernelPages(pages),
       snapshots: options.snapshots ?? false,
       x86CpuCosts: options.x86CpuCosts,
+      arm64CpuCosts: options.arm64CpuCosts,
       x86KvmCosts: kvmCosts,
+      haltPoll,
     };
   }
 
@@ -130,7 +158,7 @@ export class Kvm<A extends KvmArch = 'x86'> {
   createVm(type: number = KVM_X86_DEFAULT_VM): KvmVmOf<A> {
     if (this.arch === 'arm64') {
       if (type !== 0 && type !== ARM64_IPA_BITS) fail('EINVAL', `VM type ${String(type)} is not supported (0 or an IPA size of ${ARM64_IPA_BITS} bits)`);
-      return new Arm64Vm(this.host, this.arm64Costs) as KvmVmOf<A>;
+      return new Arm64Vm(this.host, this.arm64Costs, this.arm64HostGic === undefined ? {} : { hostGic: this.arm64HostGic }) as KvmVmOf<A>;
     }
     if (type !== KVM_X86_DEFAULT_VM) fail('EINVAL', `VM type ${String(type)} is not supported (only KVM_X86_DEFAULT_VM, 0)`);
     return new X86Vm(this.host) as KvmVmOf<A>;

@@ -12,7 +12,7 @@ const modules = { '@hvsim/core': core, '@hvsim/cpu': cpu, '@hvsim/mmu': mmu, '@h
 
 describe('README examples (run from README.md as written)', () => {
   it('every ```ts block is one of those checked below', () => {
-    expect(blocks.map((b) => b.heading)).toEqual(['A VMM in a few lines', "KVM's own work in cycles (`x86KvmCosts`)", 'Multiprocessing: INIT, SIPI and the MP state', 'Save, restore and live migration', 'arm64 (`src/arm64/`)']);
+    expect(blocks.map((b) => b.heading)).toEqual(['A VMM in a few lines', "KVM's own work in cycles (`x86KvmCosts`)", 'Multiprocessing: INIT, SIPI and the MP state', 'Save, restore and live migration', 'arm64 (`src/arm64/`)', 'The vITS and KVM_SIGNAL_MSI (`src/arm64/vits.ts`)']);
   });
 
   it('A VMM in a few lines: serial output through KVM_EXIT_IO, an MSI to a halted guest, exits by reason', () => {

@@ -231,6 +231,10 @@ export {
 export {
   /** Guest-physical to host-physical memory slots. */
   Memslots,
+  /** Memslot flag: log the slot's dirty pages (KVM_MEM_LOG_DIRTY_PAGES, api.rst 4.35). */
+  KVM_MEM_LOG_DIRTY_PAGES,
+  /** Memslot flag: guest writes to the slot exit as MMIO (KVM_MEM_READONLY, api.rst 4.35). */
+  KVM_MEM_READONLY,
 } from './shadow/memslots.js';
 export type {
   /** Anything that maps guest-physical to host-physical addresses. */
@@ -253,6 +257,10 @@ export type {
 export {
   /** The shadow pages of one VM, shared by its vCPUs' ShadowMmu contexts (found by gfn and role). */
   ShadowPageTables,
+  /** MAXPHYADDR (51) of the host processor walking the shadow tables: bit 51 marks MMIO sptes. */
+  SHADOW_HOST_MAXPHYADDR,
+  /** The guest frame an MMIO spte stands for, or -1 for any other spte. */
+  mmioSpteGfn,
 } from './shadow/shadow-page-tables.js';
 export type {
   /** Options of ShadowPageTables. */

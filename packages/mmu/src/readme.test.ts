@@ -4,7 +4,9 @@
 import { join } from 'node:path';
 import { PhysicalMemory } from '@hvsim/core';
 import { describe, expect, it } from 'vitest';
-import { readmeBlocks, runReadmeBlock } from '../../../test-support/readme-blocks.js';
+import * as core from '@hvsim/core';
+import { blockUnder, readmeBlocks, runBlock, runReadmeBlock } from '../../../test-support/readme-blocks.js';
+import * as mmu from './index.js';
 import {
   ACCESS,
   EptBuilder,
@@ -27,12 +29,22 @@ const blocks = readmeBlocks(join(import.meta.dirname, '..', 'README.md'));
 
 describe('README.md: every ```ts block runs as written', () => {
   it('finds the blocks (usage, hypervisor, errors, Arm)', () => {
-    expect(blocks.map((b) => b.heading)).toEqual(['Usage', 'A TLB of your own: lookup, rights check, result', 'Entries outside memory, 64-bit operands', 'Errors', 'Arm stage 1, the Arm TLB and stage 2 for a hypervisor']);
+    expect(blocks.map((b) => b.heading)).toEqual(['Usage', 'A TLB of your own: lookup, rights check, result', 'A KVM vCPU without EPT: guest events, MMIO sptes, dirty logging', 'Entries outside memory, 64-bit operands', 'Errors', 'Arm stage 1, the Arm TLB and stage 2 for a hypervisor']);
   });
 
   it.each(blocks.map((b) => [b.line, b.heading, b] as const))('the block at line %i (%s)', async (_line, _heading, block) => {
     await runReadmeBlock(block, 'mmu-readme');
   });
+});
+
+it('README KVM vCPU example: the events, the MMIO spte answer and the dirty log it prints (mmu.c handle_mmio_page_fault; api.rst 4.8)', () => {
+  const { logs, scope } = runBlock(blockUnder(blocks, 'A KVM vCPU without EPT: guest events, MMIO sptes, dirty logging'), { '@hvsim/core': core, '@hvsim/mmu': mmu }, ['vcpu', 'memslots']);
+  expect(logs).toEqual(['page-fault-exit fixed', 'mmio', '2000008 1', '1 fixed']);
+  const vcpu = scope.vcpu as ShadowMmu;
+  const s = vcpu.stats();
+  expect([s.mmioExits, s.mmioSpteExits, s.fixed, s.zapAlls]).toEqual([2, 1, 3, 1]);
+  // The log was taken: the page is logged again by the last write only.
+  expect((scope.memslots as Memslots).dirtyBitmap(0)?.[0x300 >> 5]).toBe(1 << (0x300 & 31));
 });
 
 it('README usage example, values (SDM 3A 4.5, SDM 3C 28.2, Linux Documentation/virt/kvm/x86/mmu.rst)', () => {
@@ -117,6 +129,12 @@ it('README TLB example, values (SDM 3A 4.10.2, 4.6: a hit is checked against the
   const out = new WalkResult();
   tlb.readInto(i, 0, 0x40_0123, out);
   expect(out.address).toBe(0x9123);
+  expect(tlb.tryAnswer(0, NO_EP4TA, 0, 0x40_0456, ctx, ACCESS.USER | ACCESS.WRITE, out)).toBe(true);
+  expect(out.address).toBe(0x9456);
+  // A supervisor read of a user page under SMAP is not the common case: tryAnswer leaves it to the full check.
+  const hits = tlb.hits;
+  expect(tlb.tryAnswer(0, NO_EP4TA, 0, 0x40_0456, ctx, ACCESS.READ, out)).toBe(false);
+  expect(tlb.hits).toBe(hits);
   expect(tlb.allows(i, ctx, ACCESS.READ)).toBe(false);
   ctx.rflagsAc = true;
   expect(tlb.allows(i, ctx, ACCESS.READ)).toBe(true);

@@ -70,6 +70,8 @@ export type {
   InstructionExitInfo,
   /** An instruction VmxProcessor.instructionExits decides. */
   ExitingInstruction,
+  /** The control bit and exit reason of one {@link EXITING_INSTRUCTIONS} row. */
+  ExitingInstructionControl,
   /** An I/O instruction (port, size, direction, string, REP, immediate). */
   IoAccess,
   /** A control-register access (MOV to/from CR0/3/4/8, CLTS, LMSW). */
@@ -256,6 +258,8 @@ export {
   VirtualApic,
   /** Offset of the word holding a vector's bit in a 256-bit APIC register. */
   vectorWordOffset,
+  /** Flag of `VirtualApic.virtualizeEoi`'s answer: the EOI-exit bitmap has the retired vector. */
+  EOI_EXITS,
 } from './apicv/virtual-apic.js';
 export {
   /** Whether RDMSR/WRMSR of an MSR exits under MSR bitmaps. */

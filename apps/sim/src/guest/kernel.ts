@@ -7,12 +7,24 @@
  */
 import type { GuestProgram, Op, X86Guest } from '@hvsim/cpu';
 import { APIC, IA32_APIC_BASE_MSR, X2APIC, x2apicMsrForOffset } from '@hvsim/lapic';
-import { BOOT, GUEST, LOG_ENTRIES, LOG_ENTRY, LOG_SENT, PERCPU, VECTOR, cpuOfStack, percpuBase } from './layout.js';
+import { definePageFaultHandler, memoryWorkload } from './memory-guest.js';
+import { microbenchmarks } from './micro-guest.js';
+import { nicBringUp, nicServe } from './nic-driver.js';
+import * as layout from './layout.js';
+
+// Module-local copies: under Node's ESM loader an imported binding is a getter on every use (the handlers' hot path).
+const { BOOT, GUEST, LOG_ENTRIES, LOG_ENTRY, LOG_SENT, PERCPU, VECTOR } = layout;
+const percpuBase = layout.percpuBase;
+const cpuOfStack = layout.cpuOfStack;
+const APIC_EOI = APIC.EOI;
+const X2APIC_EOI = X2APIC.EOI;
 
 /** How the kernel was built. */
 export interface KernelConfig {
   /** Use the x2APIC (MSRs) instead of the xAPIC page. */
   readonly x2apic: boolean;
+  /** CPU 0 runs the `memory` workload's processes (their number and size are boot parameters) instead of the work loop. */
+  readonly memory?: boolean;
 }
 
 type Routine = Generator<Op, void, number>;
@@ -34,8 +46,8 @@ export function defineKernel(program: GuestProgram<X86Guest>, config: KernelConf
     else yield g.st32(GUEST.APIC + offset, value);
   }
   function* eoi(g: X86Guest): Routine {
-    if (x2apic) yield g.wrmsr(X2APIC.EOI, 0); // SDM 3A 11.12.1: an EOI write through the MSR
-    else yield g.st32(GUEST.APIC + APIC.EOI, 0); // SDM 3A 11.8.5
+    if (x2apic) yield g.wrmsr(X2APIC_EOI, 0); // SDM 3A 11.12.1: an EOI write through the MSR
+    else yield g.st32(GUEST.APIC + APIC_EOI, 0); // SDM 3A 11.8.5
   }
   /** Appends (TSC low, TSC high, what) to the log of the CPU whose data is at `base`. */
   function* log(g: X86Guest, base: number, lo: number, hi: number, what: number): Routine {
@@ -70,7 +82,24 @@ export function defineKernel(program: GuestProgram<X86Guest>, config: KernelConf
     yield* logAndEoi(g, vector);
   });
   program.define(GUEST.DEVICE_HANDLER, function* device(g: X86Guest, vector: number): Routine {
-    yield* logAndEoi(g, vector);
+    if ((yield g.ld32(GUEST.BOOT + BOOT.MICRO_REPS)) === 0) {
+      yield* logAndEoi(g, vector);
+      return;
+    }
+    // Virtual IRQ completion (the microbenchmark): the EOI timed between two RDTSCs.
+    yield g.rdtsc();
+    const lo = g.lo;
+    const hi = g.hi;
+    const base = percpuBase(cpuOfStack(yield g.rsp()));
+    yield* log(g, base, lo, hi, vector);
+    yield g.rdtsc();
+    const before = g.lo;
+    yield* eoi(g);
+    yield g.rdtsc();
+    const cycles = (g.lo - before) >>> 0;
+    yield g.st32(base + PERCPU.EOI_SUM, ((yield g.ld32(base + PERCPU.EOI_SUM)) + cycles) >>> 0);
+    yield g.st32(base + PERCPU.EOI_COUNT, (yield g.ld32(base + PERCPU.EOI_COUNT)) + 1);
+    yield g.iret();
   });
   program.define(GUEST.IPI_HANDLER, function* ipi(g: X86Guest, vector: number): Routine {
     yield g.rdtsc();
@@ -83,6 +112,17 @@ export function defineKernel(program: GuestProgram<X86Guest>, config: KernelConf
     if (cpu === 1) yield* sendIpi(g, base, 0); // CPU 1 answers each ping with a pong
     yield g.iret();
   });
+  program.define(GUEST.NIC_HANDLER, function* nic(g: X86Guest, vector: number): Routine {
+    yield g.rdtsc();
+    const lo = g.lo;
+    const hi = g.hi;
+    yield* log(g, percpuBase(cpuOfStack(yield g.rsp())), lo, hi, vector);
+    // As Linux does with NAPI: the hard interrupt ends with its EOI (irq_exit), then the softirq polls the ring.
+    yield* eoi(g);
+    yield* nicServe(g, yield g.ld32(GUEST.BOOT + BOOT.NIC_WORK));
+    yield g.iret();
+  });
+  definePageFaultHandler(program);
   program.define(GUEST.SPURIOUS_HANDLER, function* spurious(g: X86Guest): Routine {
     yield g.iret(); // no EOI for a spurious interrupt (SDM 3A 11.9)
   });
@@ -100,9 +140,12 @@ export function defineKernel(program: GuestProgram<X86Guest>, config: KernelConf
       yield* apicWrite(g, APIC.TIMER_INITIAL_COUNT, count);
     }
     const base = percpuBase(cpuOfStack(yield g.rsp()));
+    if (base === percpuBase(0) && (yield g.ld32(GUEST.BOOT + BOOT.NIC_WORK)) !== 0) yield* nicBringUp(g, yield g.ld32(GUEST.BOOT + BOOT.NIC_ITR));
+    if (base === percpuBase(0)) yield* microbenchmarks(g, yield g.ld32(GUEST.BOOT + BOOT.MICRO_REPS), apicWrite);
     // Initialize the per-CPU log as a kernel clears its per-CPU areas at boot (one store per 4 KiB page).
     for (let off = 0; off < PERCPU.LOG + LOG_ENTRIES * LOG_ENTRY; off += 0x1000) yield g.st32(base + off, 0);
     yield g.st32(base + PERCPU.READY, 1);
+    if (config.memory === true && base === percpuBase(0)) yield* memoryWorkload(g, base);
     const chunk = yield g.ld32(GUEST.BOOT + BOOT.WORK_CHUNK);
     if (chunk === 0) {
       for (;;) {

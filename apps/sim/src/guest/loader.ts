@@ -6,6 +6,9 @@
 import { encodeIdtGate } from '@hvsim/cpu';
 import { BOOT, GUEST, VECTOR } from './layout.js';
 
+/** The page-fault exception's vector (SDM 3A 6.15, Interrupt 14). */
+const VECTOR_PF = 14;
+
 /** What the kernel is told at boot. */
 export interface BootParams {
   /** LAPIC timer initial count, 0 for no timer. */
@@ -14,6 +17,15 @@ export interface BootParams {
   readonly workChunk: number;
   /** Work units between CPU 0's ping IPIs to CPU 1, 0 for none. */
   readonly ipiEvery: number;
+  /** Cycles of the server's work per NIC request, 0 for no NIC driver. */
+  readonly nicWork: number;
+  /** The NIC's interrupt throttle interval in cycles (0: off). */
+  readonly nicItr: number;
+  /** Samples per microbenchmark row, 0 for none (see MICRO_ROW). */
+  readonly microReps: number;
+  /** The `memory` workload's processes (address spaces), 0 for none, and the pages each touches per time slice. */
+  readonly memProcs?: number;
+  readonly memPages?: number;
 }
 
 /** Writes the IDT and the boot parameters with `write32(guestPhysicalAddress, value)`. */
@@ -23,6 +35,8 @@ export function loadGuest(write32: (gpa: number, value: number) => void, boot: B
     [VECTOR.DEVICE, GUEST.DEVICE_HANDLER],
     [VECTOR.IPI, GUEST.IPI_HANDLER],
     [VECTOR.SPURIOUS, GUEST.SPURIOUS_HANDLER],
+    [VECTOR.NIC, GUEST.NIC_HANDLER],
+    [VECTOR_PF, GUEST.PF_HANDLER],
   ];
   for (const [vector, target] of gates) {
     encodeIdtGate({ target }).forEach((w, i) => {
@@ -32,4 +46,9 @@ export function loadGuest(write32: (gpa: number, value: number) => void, boot: B
   write32(GUEST.BOOT + BOOT.TIMER_COUNT, boot.timerCount);
   write32(GUEST.BOOT + BOOT.WORK_CHUNK, boot.workChunk);
   write32(GUEST.BOOT + BOOT.IPI_EVERY, boot.ipiEvery);
+  write32(GUEST.BOOT + BOOT.NIC_WORK, boot.nicWork);
+  write32(GUEST.BOOT + BOOT.NIC_ITR, boot.nicItr);
+  write32(GUEST.BOOT + BOOT.MICRO_REPS, boot.microReps);
+  write32(GUEST.BOOT + BOOT.MEM_PROCS, boot.memProcs ?? 0);
+  write32(GUEST.BOOT + BOOT.MEM_PAGES, boot.memPages ?? 0);
 }

@@ -4,6 +4,7 @@
  */
 import type { Clock } from '@hvsim/core';
 import type { CpuStats } from '@hvsim/cpu';
+import type { AssignedNic } from '../devices/nic.js';
 
 /** A machine running the guest kernel (see the file comment). */
 export interface SimHost {
@@ -29,4 +30,8 @@ export interface SimHost {
   cpuStats(i: number): CpuStats;
   /** Cycles of the returns to the userspace VMM so far (KVM_RUN round trips, which kvm charges to the vCPUs). */
   hostCycles(): number;
+  /** Cycles from each OUT to the notification port (its TSC in MICRO_IO_SENT) until the backend's eventfd was signalled (empty natively: no backend). */
+  ioOutLatencies?(): readonly number[];
+  /** The assigned NIC, when the kernel drives one (boot parameter nicWork). */
+  readonly nic: AssignedNic | undefined;
 }

@@ -7,14 +7,16 @@
  * KVM_SIGNAL_MSI.
  */
 import type { CpuStats } from '@hvsim/cpu';
-import { KVM_EXIT, KVM_EXIT_IO_OUT, KVM_MP_STATE, KVM_EXIT_NAME, Kvm, VcpuScheduler, type X86Vcpu } from '@hvsim/kvm';
+import { EventFd, KVM_CAP, KVM_IOEVENTFD_FLAG, KVM_EXIT, KVM_EXIT_IO_OUT, KVM_MP_STATE, KVM_EXIT_NAME, Kvm, VcpuScheduler, type X86Vcpu } from '@hvsim/kvm';
 import { APIC } from '@hvsim/lapic';
 import { PageAllocator, X86PageTableBuilder } from '@hvsim/mmu';
+import { NIC_BAR_SIZE } from '../devices/nic-regs.js';
 import { defineKernel } from '../guest/kernel.js';
-import { GUEST, stackTop } from '../guest/layout.js';
+import { GUEST, MICRO_IO_SENT, NOTIFY_PORT, stackTop } from '../guest/layout.js';
 import { loadGuest, type BootParams } from '../guest/loader.js';
 import type { SimHost } from '../host/host.js';
 import type { SimProfile } from '../profiles.js';
+import { assignNic } from './vfio-nic.js';
 
 /** How the VM is built. */
 export interface VmmOptions {
@@ -23,13 +25,25 @@ export interface VmmOptions {
   readonly boot: BootParams;
   /** The guest kernel uses the x2APIC. */
   readonly x2apic: boolean;
-  /** KVM's interrupt-delivery mode for the VM. */
-  readonly delivery: 'emulated' | 'apicv';
+  /** KVM's interrupt-delivery mode for the VM (`eli`: an x2APIC guest, its IDT shadowed at GUEST.SHADOW_IDT). */
+  readonly delivery: 'emulated' | 'apicv' | 'eli';
+  /** The assigned NIC's MSIs go through KVM's IRQ bypass (posted under APICv, direct under ELI) instead of VFIO's host handler. */
+  readonly posting: boolean;
+  /**
+   * `kernel` (default): KVM_CREATE_IRQCHIP, the PIC and IOAPIC in KVM. `split`: KVM_CAP_SPLIT_IRQCHIP with the
+   * 24 IOAPIC GSIs reserved, the LAPICs in KVM and the PIC and IOAPIC left to the VMM (api.rst 7.8).
+   */
+  readonly irqchip?: 'kernel' | 'split';
+  /** The VM's MMU: `ept` (default) or `shadow` (shadow paging, KVM with ept=0: `vm.setMmu('shadow')`). */
+  readonly mmu?: 'ept' | 'shadow';
   /** Cycles a vCPU's physical CPU may run ahead of another (VcpuScheduler's quantum): the bound on cross-CPU timing error. */
   readonly quantum: number;
   /** Receives what the guest writes to its serial port. */
   readonly console?: (byte: number) => void;
 }
+
+/** The IOAPIC's pins: the GSIs a split irqchip reserves for the VMM's IOAPIC (QEMU's default). */
+const IOAPIC_PINS = 24;
 
 /** EFER.SCE | LME | LMA | NXE: the loader starts the vCPUs in 64-bit mode. */
 const EFER_LONG_MODE = 0xd00;
@@ -38,8 +52,11 @@ const EFER_LONG_MODE = 0xd00;
 export function vmmHost(options: VmmOptions): SimHost {
   const kvm = new Kvm({ x86CpuCosts: options.profile.cpu, x86KvmCosts: options.profile.host });
   const vm = kvm.createVm();
-  vm.interrupts.setMode(options.delivery);
-  vm.createIrqchip();
+  if (options.delivery === 'eli') vm.interrupts.setMode('eli', { shadowIdt: GUEST.SHADOW_IDT });
+  else vm.interrupts.setMode(options.delivery);
+  if (options.mmu === 'shadow') vm.setMmu('shadow');
+  if (options.irqchip === 'split') vm.enableCap(KVM_CAP.SPLIT_IRQCHIP, { args: [IOAPIC_PINS] });
+  else vm.createIrqchip();
   const ram = kvm.mmap(GUEST.RAM);
   vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0, memorySize: GUEST.RAM, userspaceAddr: ram });
   const toHost = (gpa: number): number => ram + gpa;
@@ -47,7 +64,13 @@ export function vmmHost(options: VmmOptions): SimHost {
   const tables = new X86PageTableBuilder(kvm.memory, new PageAllocator(GUEST.TABLES, 0x10_0000), 4, toHost);
   for (let la = 0; la < GUEST.RAM; la += 0x20_0000) tables.map(la, la, { pageSize: 0x20_0000, writable: true, accessed: true, dirty: true });
   tables.map(GUEST.APIC, GUEST.APIC, { writable: true, accessed: true, dirty: true });
-  defineKernel(vm.program, { x2apic: options.x2apic });
+  // ELI's shadow IDT: no memslot, mapped to itself in the guest's tables (KVM maps it read-only in EPT).
+  if (options.delivery === 'eli') tables.map(GUEST.SHADOW_IDT, GUEST.SHADOW_IDT, { writable: false, accessed: true });
+  const withNic = options.boot.nicWork !== 0;
+  // The VF's BAR: its register page (mapped into the guest below) and its MSI-X table page (emulated).
+  const hostBar = withNic ? kvm.mmap(NIC_BAR_SIZE) : 0;
+  if (withNic) for (let off = 0; off < NIC_BAR_SIZE; off += 0x1000) tables.map(GUEST.NIC_BAR + off, GUEST.NIC_BAR + off, { writable: true, accessed: true, dirty: true });
+  defineKernel(vm.program, { x2apic: options.x2apic, memory: (options.boot.memProcs ?? 0) !== 0 });
   loadGuest((gpa, v) => {
     kvm.memory.write32(toHost(gpa), v);
   }, options.boot);
@@ -60,15 +83,32 @@ export function vmmHost(options: VmmOptions): SimHost {
     if (id !== 0) vcpu.setMpState(KVM_MP_STATE.RUNNABLE);
     vcpus.push(vcpu);
   }
+  const vfio = withNic ? assignNic({ vm, memory: kvm.memory, dmaCycles: options.profile.device.nicDmaRoundTrip, hostBar, bypass: options.posting }) : undefined;
+  // The I/O-latency-out microbenchmark's backend: an ioeventfd on the notification port (api.rst 4.59), timed when signalled.
+  const ioOut: number[] = [];
+  if (options.boot.microReps !== 0) {
+    const fd = new EventFd();
+    vm.ioeventfd({ addr: NOTIFY_PORT, len: 1, fd, flags: KVM_IOEVENTFD_FLAG.PIO });
+    fd.addWaiter(() => {
+      fd.read();
+      const sent = kvm.memory.read32(toHost(MICRO_IO_SENT)) + kvm.memory.read32(toHost(MICRO_IO_SENT + 4)) * 2 ** 32;
+      ioOut.push(vcpus[0]!.cpu.localTime - sent);
+    });
+  }
   const scheduler = new VcpuScheduler({ quantum: options.quantum });
   const userspaceExit = options.profile.host.userspaceExit;
   let hostCycles = 0;
-  const now = (): number => Math.min(...vcpus.map((v) => v.cpu.localTime));
+  const now = (): number => {
+    let t = Infinity;
+    for (const v of vcpus) t = Math.min(t, v.cpu.localTime);
+    return t;
+  };
   /** Serves one return to userspace (kvm charged the vCPU its round trip, `host.userspaceExit`). */
   const serve = (vcpu: X86Vcpu): void => {
     const run = vcpu.kvmRun;
     hostCycles += userspaceExit;
     if (run.exit_reason === KVM_EXIT.INTR) return; // the cycle budget (our "signal"): nothing to do
+    if (run.exit_reason === KVM_EXIT.MMIO && vfio?.mmio(run.mmio.phys_addr, run.mmio.is_write !== 0, run.mmio.data, run.mmio.len)) return;
     if (run.exit_reason !== KVM_EXIT.IO) throw new Error(`vCPU ${vcpu.id}: unexpected ${KVM_EXIT_NAME[run.exit_reason] ?? run.exit_reason}`);
     const { port, direction } = run.io;
     const data = run.ioData;
@@ -103,5 +143,7 @@ export function vmmHost(options: VmmOptions): SimHost {
     },
     cpuStats: (i): CpuStats => vcpus[i]!.cpu.stats(),
     hostCycles: () => hostCycles,
+    ioOutLatencies: () => ioOut,
+    nic: vfio?.nic,
   };
 }

@@ -6,10 +6,13 @@
  */
 import { UsageError } from '../errors/hvsim-error.js';
 import { describeValue } from '../errors/validate.js';
+import type { U64Halves } from '../memory/memory.js';
 
 /** A field of `width` bits starting at bit `lsb` (bit 0 is the least significant). */
 export interface BitField {
+  /** Bit position of the field's least significant bit (0-63). */
   readonly lsb: number;
+  /** Number of bits in the field (1-64). */
   readonly width: number;
 }
 
@@ -99,7 +102,7 @@ export function mask64(msb: number, lsb: number): bigint {
 }
 
 /** Splits a 64-bit bigint into unsigned 32-bit halves (for hot paths). */
-export function splitU64(value: bigint): { lo: number; hi: number } {
+export function splitU64(value: bigint): U64Halves {
   return { lo: Number(value & 0xffff_ffffn), hi: Number((value >> 32n) & 0xffff_ffffn) };
 }
 

@@ -7,9 +7,13 @@ import { BusError } from './bus-error.js';
 
 /** One device mapped on `[base, base + size)`. */
 export interface BusMapping<D> {
+  /** First address of the mapping. */
   readonly base: number;
+  /** Size of the mapping in addresses (bytes, ports or MSR numbers). */
   readonly size: number;
+  /** The device that decodes accesses to the range. */
   readonly device: D;
+  /** Name of the mapping, shown in errors. */
   readonly name: string;
 }
 

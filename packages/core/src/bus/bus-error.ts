@@ -5,6 +5,7 @@ export type BusErrorKind = 'overlap' | 'empty-range' | 'not-mapped' | 'unclaimed
 
 /** A bus mapping or dispatch that cannot be done; `address` names where. */
 export class BusError extends HvsimError<BusErrorKind> {
+  /** The address, port or MSR number the failed mapping or access named. */
   readonly address: number;
 
   constructor(kind: BusErrorKind, address: number, message: string) {

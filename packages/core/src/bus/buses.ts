@@ -22,12 +22,14 @@ export class MmioBus extends AddressMap<MmioDevice> {
     super('MMIO', 2 ** 52);
   }
 
+  /** Reads `size` bytes at `addr` from the device mapped there; an unmapped address is a {@link BusError}. */
   read(addr: number, size: AccessSize): number {
     checkSize(size);
     const m = this.resolve(addr, size, 'read');
     return m.device.mmioRead(addr - m.base, size);
   }
 
+  /** Writes `size` bytes of `value` at `addr` to the device mapped there; an unmapped address is a {@link BusError}. */
   write(addr: number, size: AccessSize, value: number): void {
     checkSize(size);
     const m = this.resolve(addr, size, 'write');
@@ -55,12 +57,14 @@ export class PioBus extends AddressMap<PioDevice> {
     super('port I/O', 0x1_0000);
   }
 
+  /** Reads `size` bytes from I/O port `port` (IN); an unmapped port is a {@link BusError}. */
   read(port: number, size: AccessSize): number {
     checkSize(size);
     const m = this.resolve(port, size, 'read');
     return m.device.pioRead(port - m.base, size);
   }
 
+  /** Writes `size` bytes of `value` to I/O port `port` (OUT); an unmapped port is a {@link BusError}. */
   write(port: number, size: AccessSize, value: number): void {
     checkSize(size);
     const m = this.resolve(port, size, 'write');
@@ -77,10 +81,12 @@ export class MsrBus extends AddressMap<MsrDevice> {
     super('MSR', 0x1_0000_0000);
   }
 
+  /** Reads MSR `index` (RDMSR) from the device that owns it; an unowned MSR is a {@link BusError}. */
   read(index: number): bigint {
     return this.resolve(index, 1, 'read').device.readMsr(index);
   }
 
+  /** Writes MSR `index` (WRMSR) to the device that owns it; an unowned MSR is a {@link BusError}. */
   write(index: number, value: bigint): void {
     this.resolve(index, 1, 'write').device.writeMsr(index, value);
   }

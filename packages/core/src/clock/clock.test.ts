@@ -91,6 +91,8 @@ describe('Clock', () => {
     expect(() => c.schedule(100.5, () => {})).toThrow(UsageError);
     expect(() => c.schedule(200, 'x' as never)).toThrow(/event callback must be a function, got "x"/);
     expect(() => c.runUntil(50)).toThrow(/time is already 100/);
+    for (const bad of [Number.NaN, 150.5, 2 ** 53, -1, 200n, '200']) expect(() => c.runUntil(bad as number)).toThrow(/cycle must be a non-negative safe integer/);
+    expect(c.now()).toBe(100);
   });
 
   it('stops a runaway self-rescheduling event', () => {

@@ -14,6 +14,7 @@ import { describeValue } from '../errors/validate.js';
 
 /** Anything with a current cycle: a `Clock`, or a model's own time source. */
 export interface TimeSource {
+  /** The current cycle. */
   now(): number;
 }
 

@@ -7,25 +7,45 @@ import { brand, isBranded } from './hvsim-error.js';
 
 /** x86 exception vectors (SDM 3A 6.3.1, "Vectors"). */
 export const X86_VECTOR = {
+  /** #DE, divide error. */
   DE: 0,
+  /** #DB, debug. */
   DB: 1,
+  /** NMI, the non-maskable interrupt. */
   NMI: 2,
+  /** #BP, breakpoint (INT3). */
   BP: 3,
+  /** #OF, overflow (INTO). */
   OF: 4,
+  /** #BR, BOUND range exceeded. */
   BR: 5,
+  /** #UD, invalid opcode. */
   UD: 6,
+  /** #NM, device not available. */
   NM: 7,
+  /** #DF, double fault (error code 0). */
   DF: 8,
+  /** #TS, invalid TSS (error code). */
   TS: 10,
+  /** #NP, segment or gate not present (error code). */
   NP: 11,
+  /** #SS, stack-segment fault (error code). */
   SS: 12,
+  /** #GP, general protection (error code). */
   GP: 13,
+  /** #PF, page fault (error code; CR2 holds the address). */
   PF: 14,
+  /** #MF, x87 floating-point error. */
   MF: 16,
+  /** #AC, alignment check (error code 0). */
   AC: 17,
+  /** #MC, machine check. */
   MC: 18,
+  /** #XM, SIMD floating-point exception. */
   XM: 19,
+  /** #VE, virtualization exception. */
   VE: 20,
+  /** #CP, control-protection exception (error code). */
   CP: 21,
 } as const;
 
@@ -116,9 +136,13 @@ const x86Names: readonly string[] = (() => {
  * for arm64 the ESR exception class.
  */
 export class CpuException extends Error {
+  /** The architecture whose exception this is. */
   readonly arch: CpuArch;
+  /** x86: the exception vector ({@link X86_VECTOR}); Arm: the exception class ({@link ARM64_EXCEPTION_CLASS}). */
   readonly vector: number;
+  /** The error code pushed with the exception (x86) or the ISS (Arm), when it has one. */
   readonly errorCode: number | undefined;
+  /** The faulting address (CR2 for #PF, FAR_ELx on Arm), when the exception has one. */
   readonly faultAddress: number | undefined;
 
   constructor(vector: number, options: CpuExceptionOptions = {}) {

@@ -15,12 +15,19 @@ export type TriggerMode = 'edge' | 'level';
  * and MSI data register (SDM 3A 11.6.1). Arm controllers use only FIXED.
  */
 export const DELIVERY_MODE = {
+  /** Fixed: the vector to the destinations. */
   FIXED: 0,
+  /** Lowest priority: the vector to one destination of the set. */
   LOWEST_PRIORITY: 1,
+  /** SMI: a system-management interrupt (vector ignored). */
   SMI: 2,
+  /** NMI: the non-maskable interrupt (vector ignored). */
   NMI: 4,
+  /** INIT: the INIT signal. */
   INIT: 5,
+  /** Start-up (SIPI): the vector names the start page. */
   STARTUP: 6,
+  /** ExtINT: the vector comes from an external 8259 PIC. */
   EXTINT: 7,
 } as const;
 
@@ -33,6 +40,7 @@ export interface InterruptMessage {
   vector: number;
   /** x86 delivery mode (default {@link DELIVERY_MODE}.FIXED); ignored by Arm controllers. */
   deliveryMode?: number;
+  /** Edge or level trigger. */
   trigger: TriggerMode;
   /** For level-triggered messages, asserted (default) or deasserted. */
   level?: boolean;
@@ -58,9 +66,13 @@ export interface InterruptMessage {
  * Several destinations combine to the greatest status among them.
  */
 export const DELIVERY_STATUS = {
+  /** Reached a destination and is newly pending there. */
   DELIVERED: 1,
+  /** Every destination already had it pending. */
   COALESCED: 0,
+  /** Masked, filtered or refused. */
   BLOCKED: -1,
+  /** Discarded as the spec says. */
   DROPPED: -2,
 } as const;
 
@@ -112,6 +124,7 @@ export interface MsiTarget {
 
 /** A wire whose level a device drives: an IOAPIC pin, a GIC SPI, a CPU's IRQ line. */
 export interface InterruptLine {
+  /** Drives the line: asserted (true) or deasserted (false). */
   setLevel(asserted: boolean): void;
 }
 
@@ -129,6 +142,7 @@ export class LevelLine implements InterruptLine {
     return this.asserted;
   }
 
+  /** Drives the line; `onChange` hears only changes of level. */
   setLevel(asserted: boolean): void {
     if (asserted === this.asserted) return;
     this.asserted = asserted;

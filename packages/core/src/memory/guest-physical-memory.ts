@@ -137,11 +137,13 @@ export class GuestPhysicalMemory implements Memory {
 
   // --- scalar accesses ----------------------------------------------------
 
+  /** Reads the guest-physical byte at `addr` through the memslots. */
   read8(addr: number): number {
     if (typeof addr !== 'number') wrongType(addr, 'guest-physical address', 'number');
     return this.host.read8(this.hostForRead(addr, addr & PAGE_MASK, 1));
   }
 
+  /** Reads the little-endian 16-bit value at guest-physical `addr`. */
   read16(addr: number): number {
     if (typeof addr !== 'number') wrongType(addr, 'guest-physical address', 'number');
     const off = addr & PAGE_MASK;
@@ -149,6 +151,7 @@ export class GuestPhysicalMemory implements Memory {
     return this.host.read16(this.hostForRead(addr, off, 2));
   }
 
+  /** Reads the little-endian 32-bit value at guest-physical `addr`, as an unsigned number. */
   read32(addr: number): number {
     if (typeof addr !== 'number') wrongType(addr, 'guest-physical address', 'number');
     const off = addr & PAGE_MASK;
@@ -178,6 +181,7 @@ export class GuestPhysicalMemory implements Memory {
     return this.host.read64Halves(this.hostForRead(addr, off, 8), out);
   }
 
+  /** Writes the low 8 bits of `value` at guest-physical `addr` (marks the page dirty where the slot logs). */
   write8(addr: number, value: number): void {
     if (typeof addr !== 'number') wrongType(addr, 'guest-physical address', 'number');
     if (typeof value !== 'number') wrongType(value, 'value', 'number');
@@ -187,6 +191,7 @@ export class GuestPhysicalMemory implements Memory {
     this.markDirty(i);
   }
 
+  /** Writes the low 16 bits of `value` at guest-physical `addr`, little-endian. */
   write16(addr: number, value: number): void {
     if (typeof addr !== 'number') wrongType(addr, 'guest-physical address', 'number');
     if (typeof value !== 'number') wrongType(value, 'value', 'number');
@@ -197,6 +202,7 @@ export class GuestPhysicalMemory implements Memory {
     this.markDirty(i);
   }
 
+  /** Writes the low 32 bits of `value` at guest-physical `addr`, little-endian. */
   write32(addr: number, value: number): void {
     if (typeof addr !== 'number') wrongType(addr, 'guest-physical address', 'number');
     if (typeof value !== 'number') wrongType(value, 'value', 'number');
@@ -207,6 +213,7 @@ export class GuestPhysicalMemory implements Memory {
     this.markDirty(i);
   }
 
+  /** Writes the 64-bit `value` at guest-physical `addr`, little-endian. */
   write64(addr: number, value: bigint): void {
     if (typeof addr !== 'number') wrongType(addr, 'guest-physical address', 'number');
     if (typeof value !== 'bigint') wrongType(value, '64-bit value', 'bigint');

@@ -42,16 +42,23 @@ export type WriteObserver = (address: number, size: number) => void;
  * it, or anything else a model may be pointed at.
  */
 export interface Memory {
+  /** Reads the byte at `addr`. */
   read8(addr: number): number;
+  /** Reads the little-endian 16-bit value at `addr`. */
   read16(addr: number): number;
+  /** Reads the little-endian 32-bit value at `addr`, as an unsigned number. */
   read32(addr: number): number;
   /** 64-bit read as bigint (API boundary); hot paths use `read64Halves`. */
   read64(addr: number): bigint;
   /** 64-bit read into `out` as two 32-bit halves, allocating nothing. */
   read64Halves(addr: number, out: U64Halves): U64Halves;
+  /** Writes the low 8 bits of `value` at `addr`. */
   write8(addr: number, value: number): void;
+  /** Writes the low 16 bits of `value` at `addr`, little-endian. */
   write16(addr: number, value: number): void;
+  /** Writes the low 32 bits of `value` at `addr`, little-endian. */
   write32(addr: number, value: number): void;
+  /** Writes the 64-bit `value` (0 to 2^64 - 1) at `addr`, little-endian. */
   write64(addr: number, value: bigint): void;
   /** Copies `length` bytes from `addr` into a new array (or into `into`). */
   readBytes(addr: number, length: number, into?: Uint8Array): Uint8Array;

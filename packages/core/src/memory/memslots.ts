@@ -58,9 +58,13 @@ export interface Memslot {
 
 /** What {@link Memslots.add} takes: `readOnly` and `flags` are alternatives (either sets READONLY). */
 export interface MemslotInit {
+  /** Slot number (unique in the set). */
   id: number;
+  /** First guest-physical address of the slot (page-aligned). */
   guestPhysical: number;
+  /** Size of the slot in bytes (a multiple of the page size). */
   size: number;
+  /** Host-physical address the slot's first byte lives at (page-aligned). */
   hostPhysical: number;
   /** Same as `flags: KVM_MEM_READONLY`. */
   readOnly?: boolean;
@@ -74,9 +78,25 @@ export interface MemslotInit {
  * before (a shadow MMU's pages, a guest view's translations) is dropped.
  */
 export interface MemslotsState {
+  /** Snapshot type tag. */
   type: 'hvsim.memslots';
+  /** Snapshot format version. */
   version: 1;
-  slots: { id: number; guestPhysical: number; size: number; hostPhysical: number; flags: number; dirty?: number[] }[];
+  /** The slots, in slot order. */
+  slots: {
+    /** Slot number. */
+    id: number;
+    /** First guest-physical address. */
+    guestPhysical: number;
+    /** Size in bytes. */
+    size: number;
+    /** Host-physical address of the first byte. */
+    hostPhysical: number;
+    /** KVM_MEM_* flags of the slot. */
+    flags: number;
+    /** The dirty bitmap as 32-bit words, for a slot that logs dirty pages. */
+    dirty?: number[];
+  }[];
 }
 
 // A slot with its lookup bounds and its dirty bitmap (null: not logging).

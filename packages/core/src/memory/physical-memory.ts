@@ -26,14 +26,19 @@ function pageNumber(addr: number): number {
 
 /** A range of physical addresses backed by memory. */
 export interface MemoryRegion {
+  /** First address of the region. */
   readonly base: number;
+  /** Size of the region in bytes. */
   readonly size: number;
+  /** Name given when the region was added (shown in errors and snapshots). */
   readonly name: string;
+  /** True for ROM: writes are refused. */
   readonly readOnly: boolean;
 }
 
 /** Options of {@link PhysicalMemory.addRegion}. */
 export interface RegionOptions {
+  /** Name shown in errors and snapshots (default `ram@<base>`). */
   name?: string;
   /** Writes to a read-only region (a ROM) throw `read-only`. */
   readOnly?: boolean;
@@ -41,9 +46,21 @@ export interface RegionOptions {
 
 /** Serializable contents of a {@link PhysicalMemory} (see `saveState`). */
 export interface PhysicalMemoryState {
+  /** Snapshot format version. */
   version: 1;
+  /** Snapshot type tag. */
   type: 'hvsim.physical-memory';
-  regions: { base: number; size: number; name: string; readOnly: boolean }[];
+  /** The regions, in address order. */
+  regions: {
+    /** First address. */
+    base: number;
+    /** Size in bytes. */
+    size: number;
+    /** The region's name. */
+    name: string;
+    /** True for ROM. */
+    readOnly: boolean;
+  }[];
   /** Populated pages: page number to base64 contents. */
   pages: Record<string, string>;
 }
@@ -286,12 +303,14 @@ export class PhysicalMemory implements Memory {
 
   // --- scalar accesses ---------------------------------------------------
 
+  /** Reads the byte at `addr`; outside every region a {@link MemoryError}. */
   read8(addr: number): number {
     if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const v = this.pageForRead(addr, 1);
     return v ? v.getUint8(addr & PAGE_MASK) : 0;
   }
 
+  /** Reads the little-endian 16-bit value at `addr`. */
   read16(addr: number): number {
     if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const off = addr & PAGE_MASK;
@@ -300,6 +319,7 @@ export class PhysicalMemory implements Memory {
     return v ? v.getUint16(off, true) : 0;
   }
 
+  /** Reads the little-endian 32-bit value at `addr`, as an unsigned number. */
   read32(addr: number): number {
     if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     const off = addr & PAGE_MASK;
@@ -344,6 +364,7 @@ export class PhysicalMemory implements Memory {
     return out;
   }
 
+  /** Writes the low 8 bits of `value` at `addr`; outside every region or into ROM a {@link MemoryError}. */
   write8(addr: number, value: number): void {
     if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     if (typeof value !== 'number') wrongType(value, 'value', 'number');
@@ -351,6 +372,7 @@ export class PhysicalMemory implements Memory {
     if (this.observerCount !== 0) this.notifyWritten(addr, 1);
   }
 
+  /** Writes the low 16 bits of `value` at `addr`, little-endian. */
   write16(addr: number, value: number): void {
     if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     if (typeof value !== 'number') wrongType(value, 'value', 'number');
@@ -360,6 +382,7 @@ export class PhysicalMemory implements Memory {
     if (this.observerCount !== 0) this.notifyWritten(addr, 2);
   }
 
+  /** Writes the low 32 bits of `value` at `addr`, little-endian. */
   write32(addr: number, value: number): void {
     if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     if (typeof value !== 'number') wrongType(value, 'value', 'number');
@@ -369,6 +392,7 @@ export class PhysicalMemory implements Memory {
     if (this.observerCount !== 0) this.notifyWritten(addr, 4);
   }
 
+  /** Writes the 64-bit `value` at `addr`, little-endian. */
   write64(addr: number, value: bigint): void {
     if (typeof addr !== 'number') wrongType(addr, 'physical address', 'number');
     if (typeof value !== 'bigint') wrongType(value, '64-bit value', 'bigint');

@@ -9,8 +9,11 @@ import { readState } from '../snapshot/state-reader.js';
 
 /** Saved state of a {@link SeededRandom}. */
 export interface SeededRandomState {
+  /** Snapshot type tag. */
   type: 'hvsim.random';
+  /** Snapshot format version. */
   version: 1;
+  /** The four 32-bit words of the xoshiro128** state. */
   s: [number, number, number, number];
 }
 
@@ -99,10 +102,12 @@ export class SeededRandom {
     return new SeededRandom(this.nextU32());
   }
 
+  /** Saves the generator's state: restoring it replays the same sequence. */
   saveState(): SeededRandomState {
     return { type: 'hvsim.random', version: 1, s: [this.s0, this.s1, this.s2, this.s3] };
   }
 
+  /** Restores a state from {@link SeededRandom.saveState}; a bad state throws and changes nothing. */
   restoreState(state: unknown): void {
     const [a, b, c, d] = readState(state, 'hvsim.random', 1).intArray('s', 0, 0xffff_ffff, 4) as [number, number, number, number];
     if ((a | b | c | d) === 0) throw new UsageError('bad-argument', 'hvsim.random: an all-zero state never changes');

@@ -18,6 +18,7 @@ export interface VersionedState {
 
 /** A model whose state can be saved and restored. */
 export interface Snapshottable<S extends VersionedState = VersionedState> {
+  /** Saves the model's whole state as a JSON-safe object with a type and version. */
   saveState(): S;
   /** Replaces the model's state; throws SnapshotError when `state` is unusable. */
   restoreState(state: unknown): void;

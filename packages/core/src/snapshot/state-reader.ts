@@ -37,32 +37,38 @@ export class StateReader {
     return this.obj[key];
   }
 
+  /** The integer at `key` in `[min, max]`, or a {@link UsageError} naming the key. */
   int(key: string, min: number, max: number): number {
     const v = this.obj[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(key, `an integer in [${min}, ${max}]`, v);
     return v;
   }
 
+  /** The unsigned 32-bit integer at `key`, or a {@link UsageError} naming the key. */
   u32(key: string): number {
     return this.int(key, 0, 0xffff_ffff);
   }
 
+  /** The address (a safe non-negative integer) at `key`, or a {@link UsageError} naming the key. */
   address(key: string): number {
     return this.int(key, 0, Number.MAX_SAFE_INTEGER);
   }
 
+  /** The finite number at `key`, or a {@link UsageError} naming the key. */
   number(key: string): number {
     const v = this.obj[key];
     if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(key, 'a finite number', v);
     return v;
   }
 
+  /** The boolean at `key`, or a {@link UsageError} naming the key. */
   bool(key: string): boolean {
     const v = this.obj[key];
     if (typeof v !== 'boolean') this.fail(key, 'a boolean', v);
     return v;
   }
 
+  /** The string at `key`, or a {@link UsageError} naming the key. */
   string(key: string): string {
     const v = this.obj[key];
     if (typeof v !== 'string') this.fail(key, 'a string', v);

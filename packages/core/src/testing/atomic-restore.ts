@@ -11,6 +11,7 @@ import type { Snapshottable } from '../snapshot/snapshot.js';
 export interface BadState {
   /** What is wrong with it (shown when the check fails). */
   readonly label: string;
+  /** The state `restoreState` must refuse. */
   readonly state: unknown;
 }
 
@@ -100,6 +101,7 @@ export function checkAtomicRestore(model: Snapshottable, good: unknown, bad: rea
 export interface StateCorruption {
   /** JSON path of the corrupted field and what was done, e.g. `lvt[3].mask = "x"`. */
   readonly path: string;
+  /** The corrupted copy. */
   readonly state: unknown;
 }
 

@@ -50,6 +50,7 @@ export interface TraceEventBase {
 
 /** An interrupt moved along its path: raised at a source, posted, delivered to a CPU, acknowledged, completed (EOI), or merged into one already pending. */
 export interface InterruptTraceEvent extends TraceEventBase {
+  /** The step of the interrupt's path. */
   kind: 'interrupt.raised' | 'interrupt.posted' | 'interrupt.delivered' | 'interrupt.acknowledged' | 'interrupt.eoi' | 'interrupt.coalesced' | 'interrupt.dropped';
   /** x86 vector or Arm INTID. */
   vector: number;
@@ -57,7 +58,9 @@ export interface InterruptTraceEvent extends TraceEventBase {
 
 /** An inter-processor interrupt was sent. */
 export interface IpiTraceEvent extends TraceEventBase {
+  /** Always `ipi.sent`. */
   kind: 'ipi.sent';
+  /** The vector (x86) or SGI number (Arm) sent. */
   vector: number;
   /** Destination as written (APIC ID, logical mask, affinity, or -1 for a shorthand). */
   destination: number;
@@ -65,27 +68,37 @@ export interface IpiTraceEvent extends TraceEventBase {
 
 /** A message-signalled interrupt was written. */
 export interface MsiTraceEvent extends TraceEventBase {
+  /** Always `msi`. */
   kind: 'msi';
+  /** The MSI address written. */
   address: number;
+  /** The MSI data written. */
   data: number;
 }
 
 /** A VM exit, with its basic exit reason (x86) or exception class (Arm). */
 export interface VmExitTraceEvent extends TraceEventBase {
+  /** Always `vm.exit`. */
   kind: 'vm.exit';
+  /** The basic exit reason (x86) or ESR_EL2.EC (Arm). */
   reason: number;
+  /** Its name, e.g. `EXTERNAL_INTERRUPT` or `WFx`. */
   reasonName: string;
 }
 
 /** A VM entry. */
 export interface VmEntryTraceEvent extends TraceEventBase {
+  /** Always `vm.entry`. */
   kind: 'vm.entry';
 }
 
 /** A page walk, with the memory references it made and how it ended. */
 export interface PageWalkTraceEvent extends TraceEventBase {
+  /** Always `mmu.walk`. */
   kind: 'mmu.walk';
+  /** The address translated. */
   address: number;
+  /** How many memory references the walk made. */
   references: number;
   /** Absent when the walk succeeded; else what stopped it (`'#PF'`, `'ept-violation'`, ...). */
   fault?: string;
@@ -93,20 +106,27 @@ export interface PageWalkTraceEvent extends TraceEventBase {
 
 /** A TLB lookup that hit or missed. */
 export interface TlbTraceEvent extends TraceEventBase {
+  /** Hit, miss, or a flush of the entries. */
   kind: 'tlb.hit' | 'tlb.miss' | 'tlb.flush';
+  /** The address looked up or flushed. */
   address: number;
 }
 
 /** An architectural fault raised or recorded by a model (a #GP, a VT-d fault record, an ITS command error). */
 export interface FaultTraceEvent extends TraceEventBase {
+  /** Always `fault`. */
   kind: 'fault';
+  /** Which fault, e.g. `#GP` or a VT-d fault reason's name. */
   what: string;
+  /** Its architectural code (error code, fault reason, command error), when it has one. */
   code?: number;
 }
 
 /** Anything a model or workload wants to mark that no other kind describes. */
 export interface CustomTraceEvent extends TraceEventBase {
+  /** Always `custom`. */
   kind: 'custom';
+  /** What is marked. */
   name: string;
 }
 
@@ -127,5 +147,6 @@ export type TraceEventKind = TraceEvent['kind'];
 
 /** Receives events from models. */
 export interface Tracer {
+  /** Receives one event; the emitter does not touch it afterwards. */
   emit(event: TraceEvent): void;
 }

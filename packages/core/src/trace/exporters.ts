@@ -8,6 +8,7 @@ import type { TraceArg, TraceEvent } from './events.js';
 
 /** One entry of the Chrome Trace Event format's `traceEvents` array. */
 export interface ChromeTraceEntry {
+  /** Event name (the slice's label). */
   name: string;
   /** Category: the emitting model. */
   cat?: string;
@@ -15,20 +16,29 @@ export interface ChromeTraceEntry {
   ph: 'X' | 'i' | 'M' | 's' | 't' | 'f';
   /** Timestamp in microseconds. */
   ts: number;
+  /** Duration of a complete (`X`) event, in `displayTimeUnit`s. */
   dur?: number;
+  /** Process id: the host, or one VM. */
   pid: number;
+  /** Thread id: one CPU or vCPU row. */
   tid: number;
   /** Instant-event scope: thread. */
   s?: 't';
+  /** Flow id linking the steps of one interrupt. */
   id?: number;
+  /** Flow binding point: `e` binds to the enclosing slice. */
   bp?: 'e';
+  /** The event's fields shown in the viewer. */
   args?: Record<string, TraceArg>;
 }
 
 /** The Chrome Trace Event JSON object format. */
 export interface ChromeTrace {
+  /** The events, metadata first. */
   traceEvents: ChromeTraceEntry[];
+  /** Unit the viewer shows times in. */
   displayTimeUnit: 'ns' | 'ms';
+  /** Facts about the trace (clock rate, producer). */
   otherData: Record<string, string | number>;
 }
 

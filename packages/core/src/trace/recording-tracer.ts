@@ -26,6 +26,7 @@ export class RecordingTracer implements Tracer {
     this.capacity = capacity;
   }
 
+  /** Records `event` (the oldest is dropped when the buffer is full). */
   emit(event: TraceEvent): void {
     if (this.buffer.length < this.capacity) {
       this.buffer.push(event);
@@ -51,6 +52,7 @@ export class RecordingTracer implements Tracer {
     return this.droppedCount;
   }
 
+  /** Forgets every recorded event and the dropped count. */
   clear(): void {
     this.buffer = [];
     this.head = 0;
@@ -66,6 +68,7 @@ export class FanoutTracer implements Tracer {
     this.targets = targets;
   }
 
+  /** Passes `event` to every target, in order. */
   emit(event: TraceEvent): void {
     for (const t of this.targets) t.emit(event);
   }

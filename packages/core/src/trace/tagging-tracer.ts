@@ -54,6 +54,7 @@ export class TaggingTracer implements Tracer {
     this.prefix = options.sourcePrefix;
   }
 
+  /** Passes `event` on with this tracer's tags and source renames applied. */
   emit(event: TraceEvent): void {
     event.vm ??= this.vm;
     if (this.vcpu !== undefined) event.vcpu ??= this.vcpu;

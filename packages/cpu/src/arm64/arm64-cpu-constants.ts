@@ -52,14 +52,19 @@ const SLOT_BY_ENCODING: Int8Array = (() => {
 })();
 const SLOT_SCTLR = 0;
 
-/** `SYSREG_FLAGS` bits: the register is accessible at EL0 / is read-only (MSR to it is UNDEFINED). */
+/**
+ * `SYSREG_FLAGS` bits: the register is accessible at EL0 / is read-only (MSR to it is UNDEFINED) / is one of the
+ * PE's own (ARM64_SYSREG); any other encoding goes straight to the timer or the GIC.
+ */
 const SYSREG_EL0 = 1;
 const SYSREG_READ_ONLY = 2;
-/** Per encoding, the EL0 and read-only flags of the PE's own registers (a table index where a Set lookup cost a tenth of an MSR). */
+const SYSREG_OWN = 4;
+/** Per encoding, the flags above (a table index where a Set lookup cost a tenth of an MSR). */
 const SYSREG_FLAGS: Uint8Array = (() => {
   const a = new Uint8Array(0x1_0000);
   for (const e of EL0_SYSREGS) a[e]! |= SYSREG_EL0;
   for (const e of READ_ONLY_SYSREGS) a[e]! |= SYSREG_READ_ONLY;
+  for (const e of Object.values(SYSREG)) a[e]! |= SYSREG_OWN;
   return a;
 })();
 
@@ -89,5 +94,6 @@ export const ARM64_CPU_CONSTANTS = Object.freeze({
   SLOT_SCTLR,
   SYSREG_EL0,
   SYSREG_READ_ONLY,
+  SYSREG_OWN,
   SYSREG_FLAGS,
 });

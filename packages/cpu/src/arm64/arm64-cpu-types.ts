@@ -36,6 +36,7 @@ export interface Arm64CpuOptions {
   cpu?: number;
   /** MIDR_EL1 (default 0x410fd083, an Arm Cortex-A72 r0p3). */
   midr?: number;
+  /** Receives `interrupt.delivered` (IRQ/FIQ entry), `fault` (synchronous exceptions, lockup) and `vm.exit` (traps to EL2) events. */
   tracer?: Tracer;
   /**
    * Log each frame's operation results so that `saveState` works while guest
@@ -71,6 +72,7 @@ export type Arm64ExitKind =
 
 /** The syndrome of a trap to EL2 (the CPU's reused record: read it before the next entry). */
 export class Arm64Exit {
+  /** A synchronous exception, or a physical IRQ or FIQ routed to EL2. */
   kind: Arm64ExitKind = 'sync';
   /** ESR_EL2 (0 for an interrupt). */
   esr = 0;
@@ -103,11 +105,17 @@ export interface Arm64Stats extends CpuStats {
 export interface Arm64Registers {
   /** PSTATE as an SPSR value: M[3:0] and D, A, I, F. */
   pstate: number;
+  /** VBAR_EL1: the vector table base (bits 10:0 are RES0; D19.2). */
   vbar: number;
+  /** ELR_EL1: the return address of the last exception taken to EL1. */
   elr: number;
+  /** SPSR_EL1: PSTATE saved at the last exception taken to EL1. */
   spsr: number;
+  /** ESR_EL1: the syndrome of the last synchronous exception taken to EL1 (EC in bits 31:26, IL bit 25, ISS 24:0). */
   esr: number;
+  /** FAR_EL1: the faulting virtual address of the last abort taken to EL1. */
   far: number;
+  /** SCTLR_EL1 (bit 0 M enables stage 1 translation). */
   sctlr: number;
 }
 
@@ -121,15 +129,23 @@ export interface Arm64HypervisorOptions {
 
 /** Saved state of an {@link Arm64Cpu} (see `saveState`): JSON-safe. */
 export interface Arm64CpuSavedState {
+  /** The state's kind. */
   type: 'hvsim.arm64-cpu';
+  /** The format version. */
   version: 1;
+  /** The PE's local time, in cycles. */
   localTime: number;
   /** PSTATE as an SPSR value: M[3:0] (EL and SP selection) and D, A, I, F. */
   pstate: number;
+  /** VBAR_EL1. */
   vbar: number;
+  /** ELR_EL1. */
   elr: number;
+  /** SPSR_EL1. */
   spsr: number;
+  /** ESR_EL1. */
   esr: number;
+  /** FAR_EL1. */
   far: number;
   /** The PE's stored system registers by name, as [bits 31:0, bits 63:32]. */
   sysregs: Record<string, [number, number]>;
@@ -137,13 +153,42 @@ export interface Arm64CpuSavedState {
   inputs: number;
   /** 0 running, 1 waiting in WFI, 2 waiting in WFE. */
   waiting: number;
+  /** The event register WFE waits on (Arm ARM D1.6.1). */
   eventRegister: boolean;
+  /** True after a lockup (a vector fetch that faulted while taking the abort of a faulting vector fetch). */
   lockedUp: boolean;
   /** EL2: whether a hypervisor is attached, HCR_EL2, whether the guest is entered or stopped at an exit, a pending HVC. */
-  hypervisor: { attached: boolean; hcr: number; entered: boolean; exited: boolean; hvcPending: boolean };
+  hypervisor: {
+    /** Whether `attachHypervisor` was called. */
+    attached: boolean;
+    /** HCR_EL2. */
+    hcr: number;
+    /** Whether the guest runs at EL1 under EL2 (entered and not exited since). */
+    entered: boolean;
+    /** Whether the guest stopped at a trap to EL2 not yet resumed. */
+    exited: boolean;
+    /** Whether a trapped HVC waits for the hypervisor's result. */
+    hvcPending: boolean;
+  };
   /** The last trap to EL2 (ESR_EL2, FAR_EL2, HPFAR_EL2, the IPA, ELR_EL2). */
-  exit: { kind: Arm64ExitKind; esr: number; far: number; hpfar: number; ipa: number; elr: number };
+  exit: {
+    /** What took the guest to EL2. */
+    kind: Arm64ExitKind;
+    /** ESR_EL2. */
+    esr: number;
+    /** FAR_EL2. */
+    far: number;
+    /** HPFAR_EL2. */
+    hpfar: number;
+    /** The faulting IPA. */
+    ipa: number;
+    /** ELR_EL2. */
+    elr: number;
+  };
   /** The guest interface's result registers: lo, hi. */
   guest: number[];
+  /** X0-X3 as the last HVC returned them (`Arm64Guest.hvcResults`); absent in older states (zeros). */
+  hvcResults?: number[];
+  /** The running guest code, bottom frame first: each frame's entry, position and replay log. */
   frames: SavedFrame[];
 }

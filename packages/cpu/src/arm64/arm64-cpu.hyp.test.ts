@@ -4,10 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { ARM64_EXCEPTION_CLASS as EC } from '@hvsim/core';
 import { sysregEncoding } from '@hvsim/gic';
-import { PageAllocator, Stage2Builder, Stage2Walker } from '@hvsim/mmu';
 import type { Arm64Guest } from '../guest/guest.js';
 import type { Op } from '../guest/ops.js';
-import { ARM_LAYOUT, IRQ_VECTOR, arm64Machine, enableStage1 } from '../test-support/arm64-machine.js';
+import { ARM_LAYOUT, IRQ_VECTOR, arm64GuestMachine, enableStage1 } from '../test-support/arm64-machine.js';
 import { DATA_ABORT_ISS, HCR_EL2, WFX_ISS, esrValue, sysregIss } from './regs.js';
 
 type Routine = Generator<Op, void, number>;
@@ -15,16 +14,7 @@ const { MAIN, DATA } = ARM_LAYOUT;
 /** An emulated device: no stage 2 mapping, so every access is a stage 2 abort the host emulates. */
 const UART = 0x0900_0000;
 
-/** A machine whose RAM is identity-mapped at stage 2 (2 MiB blocks), the GIC and the UART left out. */
-function guestMachine() {
-  const m = arm64Machine();
-  const s2 = new Stage2Builder(m.memory, new PageAllocator(0x300_0000, 0x10_0000));
-  for (let a = 0; a < ARM_LAYOUT.RAM; a += 0x20_0000) s2.map(a, a, { pageSize: 0x20_0000 });
-  const stage2 = new Stage2Walker(m.memory);
-  stage2.setVtcr(s2.vtcr());
-  stage2.setVttbr(s2.vttbr(1));
-  return { ...m, stage2 };
-}
+const guestMachine = arm64GuestMachine;
 
 interface ExitRecord {
   name: string;

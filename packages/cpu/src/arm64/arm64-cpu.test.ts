@@ -301,6 +301,31 @@ describe('Arm64Cpu operations (Arm ARM C6 instruction pages)', () => {
     expect(got).toEqual([1, 1, 2]);
   });
 
+  it('fetches a vector through the translations in force: a PXN vector page faults only after TLBI (D1.10, D8.13)', () => {
+    const m = arm64Machine();
+    const l2 = ARM_LAYOUT.TABLES + 0x1000;
+    let entries = 0;
+    m.program.define(SYNC_VECTOR, function* sync(g: Arm64Guest): Routine {
+      entries++;
+      yield g.eret();
+    });
+    m.program.define(MAIN, function* main(g: Arm64Guest): Routine {
+      yield* enableStage1(g);
+      yield g.svc(0);
+      // The 2 MiB block holding VBAR_EL1's table becomes privileged-execute-never (PXN, bit 53).
+      yield g.st64Halves(l2, 0x701, 1 << 21);
+      yield g.dsb();
+      yield g.svc(1); // the TLB still holds the executable translation
+      yield g.tlbi('VAE1', Math.floor(ARM_LAYOUT.VECTORS / 4096));
+      yield g.dsb();
+      yield g.isb();
+      yield g.svc(2); // the vector fetch is a Permission fault, and so is the fetch of the abort's vector
+    });
+    m.cpu.start(MAIN);
+    expect(m.cpu.run(10_000_000)).toBe('lockup');
+    expect(entries).toBe(2);
+  });
+
   it('locks up when the vector fetch of an Instruction Abort taken for a faulting vector fetch faults again', () => {
     const m = arm64Machine();
     m.program.define(MAIN, function* main(g: Arm64Guest): Routine {

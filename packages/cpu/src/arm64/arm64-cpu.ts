@@ -13,10 +13,11 @@
  * TWI/TWE, HVC, TSC; stage 2 faults), and `run` returns `'exit'` at a trap
  * with the syndrome in `lastExit`, as `X86Cpu` does at a VM exit.
  */
-import { SnapshotError, UsageError, describeValue, readState, type InterruptLine } from '@hvsim/core';
+import { ARM64_EXCEPTION_CLASS as EC, SnapshotError, UsageError, describeValue, readState, type InterruptLine } from '@hvsim/core';
 import { Stage1Context, type Stage2Walker } from '@hvsim/mmu';
-import { FRAME_STATE as IMPORTED_FRAME_STATE } from '../guest/frames.js';
+import { FRAME_STATE as IMPORTED_FRAME_STATE, LOG_KIND, type Frame } from '../guest/frames.js';
 import type { Op } from '../guest/ops.js';
+import type { Arm64Guest } from '../guest/guest.js';
 import { applyWideLog, installFrames, readSavedFrames, replayFrames, saveFrames } from '../guest/replay.js';
 import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
 import type { Arm64CpuSavedState, Arm64Exit, Arm64ExitKind, Arm64HypervisorOptions, Arm64Registers, Arm64RunResult, Arm64Stats } from './arm64-cpu-types.js';
@@ -32,9 +33,27 @@ const PSTATE = IMPORTED_PSTATE;
 const HCR = IMPORTED_HCR;
 const { TWO_32, LINE_IRQ, LINE_FIQ, LINE_VIRQ, LINE_VFIQ, WAIT_NONE, WAIT_WFE, FETCH, HCR_UNSUPPORTED, NO_ROUTING, SLOT_SCTLR, STORED } = ARM64_CPU_CONSTANTS;
 const LINES_ALL = LINE_IRQ | LINE_FIQ | LINE_VIRQ | LINE_VFIQ;
+/** DFSC/IFSC 0b010000: synchronous External abort, not on a translation table walk (Arm ARM D19 ESR_ELx). */
+const SYNC_EXTERNAL_ABORT = 0x10;
 const EXIT_KINDS: readonly Arm64ExitKind[] = ['sync', 'irq', 'fiq'];
 /** Names of the stored registers, by slot (the keys of a saved state's `sysregs`). */
 const STORED_NAMES: readonly string[] = STORED.map((e) => arm64SysregName(e));
+
+/** arm64's extra logged registers: `lo`/`hi`, and an HVC's X0-X3. */
+function applyArm64Log(guest: Arm64Guest, kind: number, log: readonly number[], at: number): number {
+  if (kind === LOG_KIND.HVC) {
+    guest.lo = log[at]!;
+    guest.hi = log[at + 1]!;
+    for (let i = 0; i < 4; i++) guest.hvcResults[i] = log[at + 2 + i]!;
+    return 6;
+  }
+  return applyWideLog(guest, kind, log, at);
+}
+
+/** A 64-bit register value as a number: two's complement when bit 63 is set (exact within 2^53). */
+function signed64(lo: number, hi: number): number {
+  return (hi | 0) * TWO_32 + (lo >>> 0);
+}
 
 /** An AArch64 PE running guest code (see the file comment). */
 export class Arm64Cpu extends Arm64Instructions {
@@ -128,6 +147,7 @@ export class Arm64Cpu extends Arm64Instructions {
       hypervisor: { attached: this.hyp, hcr: this.hcr, entered: this.entered, exited: this.exited, hvcPending: this.hvcPending },
       exit: { kind: x.kind, esr: x.esr, far: x.far, hpfar: x.hpfar, ipa: x.ipa, elr: x.elr },
       guest: [this.guest.lo, this.guest.hi],
+      hvcResults: Array.from(this.guest.hvcResults),
       frames: saveFrames(this.frames),
     };
   }
@@ -173,6 +193,8 @@ export class Arm64Cpu extends Arm64Instructions {
     if (!EXIT_KINDS.includes(exitKind as Arm64ExitKind)) throw new SnapshotError('shape', `hvsim.arm64-cpu.exit.kind must be one of ${EXIT_KINDS.join(', ')}, got ${describeValue(exitKind)}`);
     const exit = { esr: x.int('esr', 0, 0xffff_ffff), far: x.int('far', 0, Number.MAX_SAFE_INTEGER), hpfar: x.int('hpfar', 0, Number.MAX_SAFE_INTEGER), ipa: x.int('ipa', 0, Number.MAX_SAFE_INTEGER), elr: x.int('elr', 0, Number.MAX_SAFE_INTEGER) };
     const [lo, hi] = r.intArray('guest', 0, 0xffff_ffff, 2) as [number, number];
+    // Absent in states saved before HVCs carried X0-X3: zeros.
+    const hvcResults = r.has('hvcResults') ? r.intArray('hvcResults', -(2 ** 53), 2 ** 53, 4) : [0, 0, 0, 0];
     const saved = readSavedFrames(r, 'frames');
     if (!hyp && (hcr !== 0 || entered || exited || hvcPending)) throw new SnapshotError('shape', 'hvsim.arm64-cpu.hypervisor: HCR_EL2, entered, exited or hvcPending set while no hypervisor is attached');
     if (hyp !== this.hyp) throw new SnapshotError('shape', `hvsim.arm64-cpu.hypervisor.attached is ${hyp} but this PE ${this.hyp ? 'has' : 'has no'} hypervisor attached: the stage 2 is wiring (attachHypervisor before restoring)`);
@@ -201,15 +223,18 @@ export class Arm64Cpu extends Arm64Instructions {
     // Replay (a frame whose vector fetch faulted is re-created unstarted); a divergence throws before anything changes.
     const g = this.guest;
     const [gLo, gHi] = [g.lo, g.hi];
+    const gResults = Array.from(g.hvcResults);
     let replayed;
     try {
-      replayed = replayFrames(this.program, g, saved.map((f) => (f.state === FRAME_STATE.RETRY && f.pending[0] === FETCH ? { ...f, state: FRAME_STATE.START } : f)), applyWideLog);
+      replayed = replayFrames(this.program, g, saved.map((f) => (f.state === FRAME_STATE.RETRY && f.pending[0] === FETCH ? { ...f, state: FRAME_STATE.START } : f)), applyArm64Log);
     } finally {
       [g.lo, g.hi] = [gLo, gHi];
+      g.hvcResults.set(gResults);
     }
     replayed.forEach((f, i) => (f.saved = saved[i]!));
     installFrames(this.frames, replayed);
     [g.lo, g.hi] = [lo, hi];
+    g.hvcResults.set(hvcResults);
     this.localTime = localTime;
     this.pstate = pstate;
     this.vbar = vbar;
@@ -290,7 +315,12 @@ export class Arm64Cpu extends Arm64Instructions {
   }
 
   /** The running frames from the bottom (entry code) up (their names and synthetic PCs). */
-  backtrace(): { name: string; pc: number }[] {
+  backtrace(): {
+    /** The routine's name (its generator function's name). */
+    name: string;
+    /** The frame's synthetic PC: its entry address plus the operations completed. */
+    pc: number;
+  }[] {
     return this.frames.list().map((f) => ({ name: f.name, pc: f.rip }));
   }
 
@@ -366,7 +396,7 @@ export class Arm64Cpu extends Arm64Instructions {
    */
   enterGuest(): void {
     if (!this.hyp) throw new UsageError('bad-state', 'enterGuest: no hypervisor is attached (attachHypervisor)');
-    if (this.hvcPending) this.completePendingOperation(0);
+    if (this.hvcPending) this.completePendingHvc(0);
     this.exited = false;
     this.entered = true;
     this.applyRouting();
@@ -397,9 +427,107 @@ export class Arm64Cpu extends Arm64Instructions {
     const top = this.frames.top;
     if (top === undefined || top.state !== FRAME_STATE.RETRY || top.saved.code === FETCH) throw new UsageError('bad-state', 'completePendingOperation: no operation is pending');
     if (!Number.isInteger(result) || !Number.isInteger(hi)) throw new UsageError('bad-argument', `completePendingOperation needs integer halves, got ${describeValue(result)}, ${describeValue(hi)}`);
-    this.hvcPending = false;
+    // An HVC's X0 given as halves: X1-X3 are 0, as KVM's smccc_set_retval(vcpu, x0, 0, 0, 0) leaves them.
+    if (this.hvcPending) return this.finishHvc(top, result >>> 0, hi >>> 0, 0, 0, 0);
     if (top.saved.size === 8 || hi !== 0) this.complete64(top, result >>> 0, hi >>> 0);
     else this.complete(top, result >>> 0);
+  }
+
+  /**
+   * Completes a pending HVC with the SMCCC results X0-X3 (Arm DEN 0028 2.5;
+   * KVM's smccc_set_retval then kvm_incr_pc): integers within ±2^53, a
+   * negative one being the two's-complement register (PSCI's error codes).
+   * The guest's HVC yields X0 (halves in `g.lo`/`g.hi`); all four are in
+   * `g.hvcResults`. The arguments are the pending operation's `b`, `c`, `d`,
+   * `e` (X0-X3).
+   */
+  completePendingHvc(x0: number, x1 = 0, x2 = 0, x3 = 0): void {
+    const top = this.frames.top;
+    if (!this.hvcPending || top === undefined) throw new UsageError('bad-state', 'completePendingHvc: no HVC is pending');
+    for (const [name, v] of [['X0', x0], ['X1', x1], ['X2', x2], ['X3', x3]] as const) {
+      if (!Number.isSafeInteger(v) && Math.abs(v) !== 2 ** 53) throw new UsageError('bad-argument', `completePendingHvc: ${name} must be an integer within ±2^53, got ${describeValue(v)}`);
+    }
+    this.finishHvc(top, x0 >>> 0, Math.floor(x0 / TWO_32) >>> 0, x1, x2, x3);
+  }
+
+  /** The HVC completes with X0 = `lo`/`hi` and X1-X3: resumed after it, every result logged for replay. */
+  private finishHvc(top: Frame, lo: number, hi: number, x1: number, x2: number, x3: number): void {
+    this.hvcPending = false;
+    const g = this.guest;
+    const r = g.hvcResults;
+    r[0] = signed64(lo, hi);
+    r[1] = x1;
+    r[2] = x2;
+    r[3] = x3;
+    g.lo = lo;
+    g.hi = hi;
+    const result = lo + hi * TWO_32;
+    top.index++;
+    top.state = FRAME_STATE.RESUME;
+    top.result = result;
+    if (this.recording && top.steps === null) {
+      top.record(LOG_KIND.HVC);
+      top.record(result);
+      top.record(lo);
+      top.record(hi);
+      for (let i = 0; i < 4; i++) top.record(r[i]!);
+    }
+  }
+
+  // --- injection by the hypervisor (KVM arch/arm64/kvm/inject_fault.c) ---------------
+
+  /**
+   * Injects an UNDEFINED exception into the guest at EL1, as KVM's
+   * `kvm_inject_undefined` does for a trapped access it does not emulate:
+   * exception entry to EL1 (Arm ARM D1.10) with ESR_EL1 = EC 0x00 "unknown
+   * reason", IL = 1, ISS 0, ELR_EL1 = the trapped operation (after an HVC,
+   * the one after it: HVC's preferred return address), SPSR_EL1 = PSTATE,
+   * the vector from where the guest was (current EL with SP0/SPx, or lower
+   * EL). The handler runs at the next `enterGuest` and `run`; its ERET to
+   * ELR_EL1 runs the operation again, to ELR_EL1 + 1 skips it. A pending HVC
+   * is finished first with X0-X3 as the guest passed them.
+   */
+  injectUndefined(): void {
+    const ret = this.injectionPoint('injectUndefined');
+    this.synchronous(EC.UNKNOWN, 0, ret);
+  }
+
+  /**
+   * Injects a synchronous external abort on a data access at `address`
+   * into the guest at EL1, as KVM's `kvm_inject_dabt` does (an access to
+   * an IPA it cannot handle): ESR_EL1 = EC 0x25 (from EL1) or 0x24 (from
+   * EL0) with IL = 1 and DFSC 0b010000 "synchronous External abort", FAR_EL1
+   * = `address`, ELR_EL1 as {@link injectUndefined} says.
+   */
+  injectDataAbort(address: number): void {
+    this.injectAbort('injectDataAbort', address, EC.DATA_ABORT_LOWER, EC.DATA_ABORT_SAME);
+  }
+
+  /** As {@link injectDataAbort} for an instruction fetch (KVM's `kvm_inject_pabt`): EC 0x21 (from EL1) or 0x20 (from EL0), IFSC 0b010000. */
+  injectInstructionAbort(address: number): void {
+    this.injectAbort('injectInstructionAbort', address, EC.INSTRUCTION_ABORT_LOWER, EC.INSTRUCTION_ABORT_SAME);
+  }
+
+  private injectAbort(what: string, address: number, lowerEc: number, sameEc: number): void {
+    if (!Number.isSafeInteger(address) || address < 0) throw new UsageError('bad-argument', `${what}: the faulting address must be a non-negative safe integer, got ${describeValue(address)}`);
+    const ret = this.injectionPoint(what);
+    this.far = address;
+    // Synchronous External abort, not on a translation table walk (Arm ARM D19 ESR_ELx DFSC/IFSC 0b010000).
+    this.synchronous(this.currentEl === 0 ? lowerEc : sameEc, SYNC_EXTERNAL_ABORT, ret);
+  }
+
+  /** Checks that the host may inject now and returns the preferred return address (finishing a pending HVC). */
+  private injectionPoint(what: string): number {
+    if (!this.hyp) throw new UsageError('bad-state', `${what}: no hypervisor is attached (attachHypervisor)`);
+    const top = this.frames.top;
+    if (top === undefined) throw new UsageError('bad-state', `${what}: no guest code is running (start)`);
+    if (this.lockedUp) throw new UsageError('bad-state', `${what}: the PE is locked up`);
+    if (this.hvcPending) {
+      // The HVC completed (its registers unchanged, as the hypervisor wrote none): the exception returns after it.
+      const op = top.saved;
+      this.finishHvc(top, op.b >>> 0, Math.floor(op.b / TWO_32) >>> 0, op.c, op.d, op.e);
+    }
+    return top.rip;
   }
 
   /**

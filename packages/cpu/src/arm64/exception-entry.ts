@@ -14,10 +14,22 @@ import type { CodeEntry } from '../guest/program.js';
 import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
 import { Arm64CpuState } from './arm64-cpu-state.js';
 import { EC_NAME, type Arm64ExitKind } from './arm64-cpu-types.js';
-import { DAIF_MASK, DATA_ABORT_ISS, HCR_EL2 as IMPORTED_HCR, PSTATE as IMPORTED_PSTATE, PSTATE_MODE, esrValue } from './regs.js';
-import { STAGE2_ABORT } from './virtual-memory.js';
+import {
+  DAIF_MASK as IMPORTED_DAIF_MASK,
+  DATA_ABORT_ISS as IMPORTED_DATA_ABORT_ISS,
+  HCR_EL2 as IMPORTED_HCR,
+  PSTATE as IMPORTED_PSTATE,
+  PSTATE_MODE as IMPORTED_PSTATE_MODE,
+  esrValue as importedEsrValue,
+} from './regs.js';
+import { STAGE2_ABORT as IMPORTED_STAGE2_ABORT } from './virtual-memory.js';
 
 const FRAME_STATE = IMPORTED_FRAME_STATE;
+const DAIF_MASK = IMPORTED_DAIF_MASK;
+const DATA_ABORT_ISS = IMPORTED_DATA_ABORT_ISS;
+const PSTATE_MODE = IMPORTED_PSTATE_MODE;
+const STAGE2_ABORT = IMPORTED_STAGE2_ABORT;
+const esrValue = importedEsrValue;
 const S1_ACCESS = IMPORTED_S1_ACCESS;
 const EC = IMPORTED_EC;
 const VECTOR_OFFSET = IMPORTED_VECTOR_OFFSET;
@@ -35,6 +47,16 @@ export class Arm64ExceptionEntry extends Arm64CpuState {
   private readonly vectorTargets = new Float64Array(16).fill(-1);
 
   private readonly vectorCodes: (CodeEntry<Arm64Guest> | undefined)[] = new Array<CodeEntry<Arm64Guest> | undefined>(16).fill(undefined);
+
+  /**
+   * The vector address whose instruction fetch last translated at EL1 with
+   * translation on, and the page cache's stamp then (-1: none): while the
+   * stamp holds (no TLBI, TTBR/TCR/SCTLR/HCR change or flush since), the
+   * same fetch translates the same and is not asked again. The code there
+   * is the program's, not bytes in RAM, so only the translation matters.
+   */
+  private fetchedVector = -1;
+  private fetchedStamp = -1;
 
   /**
    * WFI/WFE wake-up events (Arm ARM D1.6 "Wait for Interrupt", "Wait for
@@ -133,7 +155,19 @@ export class Arm64ExceptionEntry extends Arm64CpuState {
     const mem = this.memory;
     // Only the translation matters (the code is the program's): no bytes are read.
     mem.walkReferences = 0;
-    const ok = mem.translate(frame.entry, S1_ACCESS.EXECUTE) >= 0;
+    const entry = frame.entry;
+    if (entry === this.fetchedVector && mem.translating && mem.translationStamp() === this.fetchedStamp) {
+      // The vector fetched last, under the same translations: a hit in the CPU-side cache, counted as one.
+      mem.cacheHits++;
+      if (frame.state === FRAME_STATE.RETRY) frame.state = FRAME_STATE.START;
+      this.vectorFetchFault = false;
+      return true;
+    }
+    const ok = mem.translate(entry, S1_ACCESS.EXECUTE) >= 0;
+    if (ok && mem.translating) {
+      this.fetchedVector = entry;
+      this.fetchedStamp = mem.translationStamp();
+    }
     if (mem.walkReferences !== 0) {
       this.counters.walkReferences += mem.walkReferences;
       this.charge(mem.walkReferences * this.costs.walkReference);

@@ -11,12 +11,24 @@ import { FRAME_STATE as IMPORTED_FRAME_STATE, type Frame } from '../guest/frames
 import { OP as IMPORTED_OP, type Op } from '../guest/ops.js';
 import { ARM64_CPU_CONSTANTS } from './arm64-cpu-constants.js';
 import { Arm64ExceptionEntry } from './exception-entry.js';
-import { DAIF_MASK, DATA_ABORT_ISS, HCR_EL2 as IMPORTED_HCR, PSTATE as IMPORTED_PSTATE, PSTATE_MODE, WFX_ISS, sysregIss } from './regs.js';
+import {
+  DAIF_MASK as IMPORTED_DAIF_MASK,
+  DATA_ABORT_ISS as IMPORTED_DATA_ABORT_ISS,
+  HCR_EL2 as IMPORTED_HCR,
+  PSTATE as IMPORTED_PSTATE,
+  PSTATE_MODE as IMPORTED_PSTATE_MODE,
+  WFX_ISS,
+  sysregIss,
+} from './regs.js';
 import { ARM64_SYSREG as IMPORTED_SYSREG } from './sysregs.js';
 import { ARM64_TLBI_OPS } from './tlbi-ops.js';
-import { STAGE2_ABORT } from './virtual-memory.js';
+import { STAGE2_ABORT as IMPORTED_STAGE2_ABORT } from './virtual-memory.js';
 
 const OP = IMPORTED_OP;
+const DAIF_MASK = IMPORTED_DAIF_MASK;
+const DATA_ABORT_ISS = IMPORTED_DATA_ABORT_ISS;
+const PSTATE_MODE = IMPORTED_PSTATE_MODE;
+const STAGE2_ABORT = IMPORTED_STAGE2_ABORT;
 const FRAME_STATE = IMPORTED_FRAME_STATE;
 const S1_ACCESS = IMPORTED_S1_ACCESS;
 const EC = IMPORTED_EC;
@@ -24,7 +36,7 @@ const PSTATE = IMPORTED_PSTATE;
 const HCR = IMPORTED_HCR;
 const SYSREG = IMPORTED_SYSREG;
 const TIMER_ACCESS = IMPORTED_TIMER_ACCESS;
-const { TWO_32, WAIT_WFI, WAIT_WFE, FETCH, SCTLR_NTWI, SCTLR_NTWE, SCTLR_UMA, PA_RANGE, TIMER_ID_BY_ENCODING, SLOT_BY_ENCODING, SLOT_SCTLR, SYSREG_EL0, SYSREG_READ_ONLY, SYSREG_FLAGS } = ARM64_CPU_CONSTANTS;
+const { TWO_32, WAIT_WFI, WAIT_WFE, FETCH, SCTLR_NTWI, SCTLR_NTWE, SCTLR_UMA, PA_RANGE, TIMER_ID_BY_ENCODING, SLOT_BY_ENCODING, SLOT_SCTLR, SYSREG_EL0, SYSREG_READ_ONLY, SYSREG_OWN, SYSREG_FLAGS } = ARM64_CPU_CONSTANTS;
 
 /** The operations (see the file comment). */
 export class Arm64Instructions extends Arm64ExceptionEntry {
@@ -177,7 +189,10 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
     const enc = op.a;
     const el = this.currentEl;
     this.charge(this.costs.sysreg);
-    if (((enc >>> 11) & 7) === 4 || (el === 0 && (SYSREG_FLAGS[enc]! & SYSREG_EL0) === 0 && TIMER_ID_BY_ENCODING[enc]! < 0)) return this.undefinedInstruction(frame, op);
+    const flags = SYSREG_FLAGS[enc]!;
+    if (((enc >>> 11) & 7) === 4 || (el === 0 && (flags & SYSREG_EL0) === 0 && TIMER_ID_BY_ENCODING[enc]! < 0)) return this.undefinedInstruction(frame, op);
+    // Not the PE's own: the timer's or the GIC's (ICC_IAR1_EL1 on every interrupt), with no walk through the switch.
+    if ((flags & SYSREG_OWN) === 0) return this.deviceSysreg(op, frame, true);
     const slot = SLOT_BY_ENCODING[enc]!;
     if (slot >= 0) return this.complete64(frame, this.storedLo[slot]!, this.storedHi[slot]!);
     switch (enc) {
@@ -217,6 +232,7 @@ export class Arm64Instructions extends Arm64ExceptionEntry {
     this.charge(this.costs.sysreg);
     const flags = SYSREG_FLAGS[enc]!;
     if (((enc >>> 11) & 7) === 4 || (flags & SYSREG_READ_ONLY) !== 0 || (el === 0 && (flags & SYSREG_EL0) === 0 && TIMER_ID_BY_ENCODING[enc]! < 0)) return this.undefinedInstruction(frame, op);
+    if ((flags & SYSREG_OWN) === 0) return this.deviceSysreg(op, frame, false);
     const lo = op.b >>> 0;
     const hi = op.c >>> 0;
     const value = lo + hi * TWO_32;

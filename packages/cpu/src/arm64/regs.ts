@@ -23,10 +23,15 @@ export const PSTATE = {
 
 /** SPSR_ELx.M[3:0] values (Arm ARM C5.2.18). */
 export const PSTATE_MODE = {
+  /** EL0 (always SP_EL0). */
   EL0t: 0b0000,
+  /** EL1 with SP_EL0. */
   EL1t: 0b0100,
+  /** EL1 with SP_EL1. */
   EL1h: 0b0101,
+  /** EL2 with SP_EL0. */
   EL2t: 0b1000,
+  /** EL2 with SP_EL2. */
   EL2h: 0b1001,
 } as const;
 
@@ -59,7 +64,9 @@ export const HCR_EL2 = {
 
 /** ESR_ELx fields (Arm ARM D19 "ESR_EL1"): EC bits 31:26, IL bit 25, ISS bits 24:0. */
 export const ESR = {
+  /** EC (exception class) starts at bit 26 (bits 31:26). */
   EC_SHIFT: 26,
+  /** Bit 25, instruction length: 1 for a 32-bit instruction. */
   IL: 1 << 25,
   /** `0x1ffffff` */
   ISS_MASK: 0x1ff_ffff,
@@ -85,7 +92,9 @@ export const DATA_ABORT_ISS = {
 
 /** ISS of a trapped WFI/WFE (EC 0x01): CV = 1, COND = 0b1110 for AArch64, TI bit 0 (1 = WFE). */
 export const WFX_ISS = {
+  /** A trapped WFI: CV 1, COND 0b1110, TI 0. */
   WFI: (1 << 24) | (0b1110 << 20),
+  /** A trapped WFE: CV 1, COND 0b1110, TI 1. */
   WFE: (1 << 24) | (0b1110 << 20) | 1,
 } as const;
 

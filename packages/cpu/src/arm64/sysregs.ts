@@ -19,26 +19,47 @@ export function arm64SysregEncoding(op0: number, op1: number, crn: number, crm: 
 
 /** Encodings of the system registers `Arm64Cpu` itself holds (register pages of Arm ARM D19). */
 export const ARM64_SYSREG = {
+  /** Main ID register (read-only). */
   MIDR_EL1: sysregEncoding(3, 0, 0, 0, 0),
+  /** Multiprocessor affinity register (read-only): Aff0 is the CPU number. */
   MPIDR_EL1: sysregEncoding(3, 0, 0, 0, 5),
+  /** Memory model feature register 0 (read-only): PARange, granules. */
   ID_AA64MMFR0_EL1: sysregEncoding(3, 0, 0, 7, 0),
+  /** System control register: M (bit 0) enables stage 1 translation. */
   SCTLR_EL1: sysregEncoding(3, 0, 1, 0, 0),
+  /** Translation table base for the lower VA range. */
   TTBR0_EL1: sysregEncoding(3, 0, 2, 0, 0),
+  /** Translation table base for the upper VA range. */
   TTBR1_EL1: sysregEncoding(3, 0, 2, 0, 1),
+  /** Translation control: T0SZ/T1SZ, granules, IPS. */
   TCR_EL1: sysregEncoding(3, 0, 2, 0, 2),
+  /** PSTATE saved on an exception taken to EL1. */
   SPSR_EL1: sysregEncoding(3, 0, 4, 0, 0),
+  /** Return address of an exception taken to EL1. */
   ELR_EL1: sysregEncoding(3, 0, 4, 0, 1),
+  /** The EL0 stack pointer. */
   SP_EL0: sysregEncoding(3, 0, 4, 1, 0),
+  /** Stack pointer select: 0 SP_EL0, 1 SP_ELx (name `SPSel` too). */
   SPSEL: sysregEncoding(3, 0, 4, 2, 0),
+  /** Current exception level in bits 3:2 (read-only; name `CurrentEL` too). */
   CURRENT_EL: sysregEncoding(3, 0, 4, 2, 2),
+  /** Syndrome of an exception taken to EL1. */
   ESR_EL1: sysregEncoding(3, 0, 5, 2, 0),
+  /** Faulting virtual address of an abort taken to EL1. */
   FAR_EL1: sysregEncoding(3, 0, 6, 0, 0),
+  /** Memory attribute indirection register. */
   MAIR_EL1: sysregEncoding(3, 0, 10, 2, 0),
+  /** Vector base address for exceptions taken to EL1 (bits 10:0 RES0). */
   VBAR_EL1: sysregEncoding(3, 0, 12, 0, 0),
+  /** Context ID (the OS's process identifier, for debug and trace). */
   CONTEXTIDR_EL1: sysregEncoding(3, 0, 13, 0, 1),
+  /** Thread ID register for EL1 software. */
   TPIDR_EL1: sysregEncoding(3, 0, 13, 0, 4),
+  /** Condition flags N, Z, C, V in bits 31:28 (EL0-accessible). */
   NZCV: sysregEncoding(3, 3, 4, 2, 0),
+  /** Interrupt masks D, A, I, F in bits 9:6. */
   DAIF: sysregEncoding(3, 3, 4, 2, 1),
+  /** Thread ID register for EL0 software (EL0-accessible). */
   TPIDR_EL0: sysregEncoding(3, 3, 13, 0, 2),
 } as const;
 

@@ -73,6 +73,16 @@ export class Arm64VirtualMemory extends PageCache {
     return this.translateMiss(va, access);
   }
 
+  /**
+   * The page cache's stamp, after noticing an MMU invalidation: a
+   * translation made while translating under the stamp returned still
+   * translates the same while it is returned again (a change of regime,
+   * SCTLR_EL1.M, stage 2, TTBR/TCR, flushes and moves it).
+   */
+  translationStamp(): number {
+    return this.stampAt(this.translating, this.mmu.epoch);
+  }
+
   /** A translation the CPU-side cache does not hold (or translation off): the MMU, or the address itself. */
   private translateMiss(va: number, access: number): number {
     if (!Number.isSafeInteger(va) || va < 0) throw new UsageError('bad-argument', `virtual address must be a non-negative safe integer, got ${describeValue(va)}`);

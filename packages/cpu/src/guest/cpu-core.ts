@@ -107,8 +107,18 @@ export abstract class GuestCpuCore {
     this.complete(frame, 0);
   }
 
-  /** Charges what the last access cost beyond its base: walk references, a device. */
+  /**
+   * Charges what the last access cost beyond its base: walk references, a
+   * device. The common case (a cached translation to RAM) is a two-field
+   * test, small enough to leave the inlining budget of a load or store to
+   * the translation and the access themselves.
+   */
   protected accountAccess(): void {
+    const mem = this.memory;
+    if (mem.walkReferences !== 0 || mem.lastTarget !== 'ram') this.accountSlowAccess();
+  }
+
+  private accountSlowAccess(): void {
     const mem = this.memory;
     if (mem.walkReferences !== 0) {
       this.counters.walkReferences += mem.walkReferences;
@@ -131,7 +141,8 @@ export abstract class GuestCpuCore {
   /** Brings the clock to this CPU's time, running the events due. */
   protected syncClock(): void {
     const clock = this.clock;
-    if (clock && clock.now() < this.localTime) clock.runUntil(this.localTime);
+    // `<=`: an event due at exactly this CPU's time runs too (a halted CPU waits for it at that time).
+    if (clock && clock.now() <= this.localTime) clock.runUntil(this.localTime);
   }
 
   /**

@@ -32,6 +32,8 @@ export const LOG_KIND = {
   WIDE: 1,
   /** The result, then CPUID's EAX, EBX, ECX, EDX. */
   CPUID: 2,
+  /** The result, then bits 31:0 and 63:32 of X0, then X0-X3 as the HVC returned them (arm64 `hvcResults`). */
+  HVC: 3,
 } as const;
 
 /**

@@ -20,8 +20,10 @@ import { UsageError, describeValue } from '@hvsim/core';
 import type { ArmTlbiOp } from '@hvsim/mmu';
 import { arm64SysregByName } from '../arm64/sysregs.js';
 import { tlbiOpNumber } from '../arm64/tlbi-ops.js';
-import { OP, Op } from './ops.js';
+import { OP as IMPORTED_OP, Op } from './ops.js';
 
+// A module-local copy: every builder reads it, and an imported binding is a getter call under Node's ESM loader.
+const OP = IMPORTED_OP;
 const TWO_32 = 0x1_0000_0000;
 
 /**
@@ -34,6 +36,11 @@ function setValue64(op: Op, value: number): void {
   const lo = value >>> 0;
   op.b = lo;
   op.c = value >= 0 && value < TWO_32 ? 0 : Math.floor((value - lo) / TWO_32) >>> 0;
+}
+
+/** A 64-bit register value given as a number: a negative 32-bit number (what `|` gives for bit 31) reads as unsigned. */
+function register64(value: number): number {
+  return value < 0 && value >= -0x8000_0000 ? value >>> 0 : value;
 }
 
 /** The operations and result registers every architecture has. */
@@ -262,6 +269,13 @@ export class X86Guest extends Guest {
  * per call).
  */
 export class Arm64Guest extends Guest {
+  /**
+   * X0-X3 as the hypervisor returned them from the last HVC (SMCCC results,
+   * Arm DEN 0028 2.5), as numbers: a register whose bit 63 is set reads as
+   * the negative two's-complement value (PSCI's error codes are -1, -2...).
+   */
+  readonly hvcResults = new Float64Array(4);
+
   private static encodingOf(reg: number | string): number {
     if (typeof reg === 'number') {
       if (!Number.isInteger(reg) || reg < 0 || reg > 0xffff) throw new UsageError('bad-argument', `system register encoding must be an integer in [0, 0xffff], got ${describeValue(reg)}`);
@@ -327,9 +341,18 @@ export class Arm64Guest extends Guest {
     return this.set(OP.SVC, 0, imm16 & 0xffff);
   }
 
-  /** HVC #imm16: a hypervisor call (result: X0 as the hypervisor left it). */
-  hvc(imm16: number): Op {
-    return this.set(OP.HVC, 0, imm16 & 0xffff);
+  /**
+   * HVC #imm16: a hypervisor call with the SMCCC argument registers X0-X3
+   * (Arm DEN 0028 2.5: function ID in X0, arguments from X1; numbers below
+   * 2^53, a negative 32-bit number read as unsigned). Result: X0 as the
+   * hypervisor left it (exact halves in `lo`/`hi`); X0-X3 in
+   * {@link hvcResults}.
+   */
+  hvc(imm16: number, x0 = 0, x1 = 0, x2 = 0, x3 = 0): Op {
+    const op = this.set(OP.HVC, 0, imm16 & 0xffff, register64(x0), register64(x1));
+    op.d = register64(x2);
+    op.e = register64(x3);
+    return op;
   }
 
   /** SMC #imm16: a secure monitor call. */

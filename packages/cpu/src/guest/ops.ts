@@ -87,7 +87,11 @@ export const OP = {
   ERET: 48,
   /** arm64 SVC #`a`. */
   SVC: 49,
-  /** arm64 HVC #`a`; result: X0 as the hypervisor left it. */
+  /**
+   * arm64 HVC #`a` (bits 15:0) with the SMCCC argument registers X0 in `b`,
+   * X1 in `c`, X2 in `d`, X3 in `e` (numbers below 2^53); result: X0 as the
+   * hypervisor left it, X0-X3 in `Arm64Guest.hvcResults`.
+   */
   HVC: 50,
   /** arm64 SMC #`a`. */
   SMC: 51,
@@ -126,6 +130,10 @@ export class Op {
   b = 0;
   /** Third operand (value bits 63:32). */
   c = 0;
+  /** Fourth operand (X2 of an HVC; only the operations that say so set it). */
+  d = 0;
+  /** Fifth operand (X3 of an HVC; only the operations that say so set it). */
+  e = 0;
 
   /** Copies another record's fields into this one. */
   copyFrom(other: Op): void {
@@ -134,5 +142,7 @@ export class Op {
     this.a = other.a;
     this.b = other.b;
     this.c = other.c;
+    this.d = other.d;
+    this.e = other.e;
   }
 }

@@ -37,12 +37,15 @@ export type GuestSteps<G> = (g: G, pc: number, result: number, vector: number, e
 
 /** Guest code in the step form, as `GuestProgram.define` takes it: `{ steps: (g, pc, result) => ... }`. */
 export interface StepCode<G> {
+  /** Called once per operation with the frame's position and the last result; returns the next operation, or null to return. */
   readonly steps: GuestSteps<G>;
 }
 
 /** One entry point of a program. */
 export interface CodeEntry<G> {
+  /** The address the code is defined at. */
   readonly address: number;
+  /** The code's name in backtraces and traces (the function's name, or the one given). */
   readonly name: string;
   /** The code as a generator function (for step code, one that calls the steps: the two run alike). */
   readonly code: GuestCode<G>;

@@ -18,16 +18,22 @@ import type { GuestProgram, GuestRoutine } from './program.js';
 
 /** A frame as saved (JSON-safe). */
 export interface SavedFrame {
+  /** The address the code was entered at. */
   entry: number;
+  /** The vector the code was entered with (a handler), or -1. */
   vector: number;
+  /** The error code the code was entered with, or -1. */
   errorCode: number;
   /** Operations completed since the code started (its synthetic RIP is entry + index). */
   index: number;
+  /** A `FRAME_STATE`: not started, resume with `result`, or retry the pending operation. */
   state: number;
+  /** The result of the last completed operation. */
   result: number;
+  /** The label of the last checkpoint passed, or -1 (the log starts there). */
   checkpointLabel: number;
-  /** The pending operation: code, size, a, b, c. */
-  pending: [number, number, number, number, number];
+  /** The pending operation: code, size, a, b, c, d, e (states saved before d and e existed have five). */
+  pending: number[];
   /** The replay log: per completed operation, its LOG_KIND, its result and the extra registers. */
   log: number[];
 }
@@ -42,7 +48,8 @@ export function saveFrames(frames: FrameStack): SavedFrame[] {
     state: f.state,
     result: f.result,
     checkpointLabel: f.checkpointLabel,
-    pending: [f.saved.code, f.saved.size, f.saved.a, f.saved.b, f.saved.c],
+    // d and e are operands of an HVC only (other builders leave them as they were).
+    pending: f.saved.code === OP.HVC ? [f.saved.code, f.saved.size, f.saved.a, f.saved.b, f.saved.c, f.saved.d, f.saved.e] : [f.saved.code, f.saved.size, f.saved.a, f.saved.b, f.saved.c, 0, 0],
     log: Array.from(f.log.subarray(0, f.logLength)),
   }));
 }
@@ -50,7 +57,8 @@ export function saveFrames(frames: FrameStack): SavedFrame[] {
 /** Reads and checks saved frames (a `SnapshotError` names the bad field). */
 export function readSavedFrames(r: StateReader, key: string): SavedFrame[] {
   return r.array(key, (f, i) => {
-    const pending = f.intArray('pending', -(2 ** 53), 2 ** 53, 5) as [number, number, number, number, number];
+    const raw = f.raw('pending');
+    const pending = f.intArray('pending', -(2 ** 53), 2 ** 53, Array.isArray(raw) && raw.length === 5 ? 5 : 7);
     const log = f.raw('log');
     if (!Array.isArray(log) || !log.every((v) => typeof v === 'number' && Number.isFinite(v))) throw new SnapshotError('shape', `${key}[${i}].log must be an array of finite numbers`);
     return {
@@ -127,7 +135,7 @@ function replayOne<G extends Guest>(routine: GuestRoutine, guest: G, s: SavedFra
   for (let at = 0; at < s.log.length; ) {
     entries.push(at);
     const kind = s.log[at]!;
-    at += 2 + (kind === LOG_KIND.WIDE ? 2 : kind === LOG_KIND.CPUID ? 4 : 0);
+    at += 2 + (kind === LOG_KIND.WIDE ? 2 : kind === LOG_KIND.CPUID ? 4 : kind === LOG_KIND.HVC ? 6 : 0);
   }
   // RESUME: the last completed operation's result is fed by the CPU itself; RETRY: all are fed here.
   const feed = s.state === FRAME_STATE.RESUME ? entries.length - 1 : entries.length;
@@ -151,7 +159,8 @@ function replayOne<G extends Guest>(routine: GuestRoutine, guest: G, s: SavedFra
 }
 
 function sameOp(op: Op, p: readonly number[]): boolean {
-  return op.code === p[0] && op.size === p[1] && op.a === p[2] && op.b === p[3] && op.c === p[4];
+  if (op.code !== p[0] || op.size !== p[1] || op.a !== p[2] || op.b !== p[3] || op.c !== p[4]) return false;
+  return op.code !== OP.HVC || (op.d === (p[5] ?? 0) && op.e === (p[6] ?? 0));
 }
 
 /** Replaces the frames of `stack` with replayed ones. */
@@ -163,7 +172,14 @@ export function installFrames(stack: FrameStack, replayed: readonly ReplayedFram
     f.state = s.state;
     f.result = s.result;
     f.checkpointLabel = s.checkpointLabel;
-    [f.saved.code, f.saved.size, f.saved.a, f.saved.b, f.saved.c] = s.pending;
+    const p = s.pending;
+    f.saved.code = p[0]!;
+    f.saved.size = p[1]!;
+    f.saved.a = p[2]!;
+    f.saved.b = p[3]!;
+    f.saved.c = p[4]!;
+    f.saved.d = p[5] ?? 0;
+    f.saved.e = p[6] ?? 0;
     f.logLength = 0;
     for (const v of s.log) f.record(v);
   }

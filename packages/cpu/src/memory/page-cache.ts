@@ -45,6 +45,7 @@ export abstract class PageCache {
   wordIndex = 0;
   /** After a successful {@link ramWords}: the page view the words belong to, and the physical address of `va`. */
   lastView: PageView | null = null;
+  /** After a successful {@link ramWords}: the physical address `va` translated to. */
   lastPhysical = 0;
   /**
    * Moves whenever the cache is dropped (an MMU invalidation, a change of
@@ -60,6 +61,12 @@ export abstract class PageCache {
   protected readonly frames = new Float64Array(3 * PAGE_CACHE_SLOTS);
   /** The RAM page behind each entry (a live view), or null for a device, a hole or ROM. */
   protected readonly views: (PageView | null)[] = new Array<PageView | null>(3 * PAGE_CACHE_SLOTS).fill(null);
+  /**
+   * For an entry whose page no RAM backs (a device's page, such as the xAPIC's), the RAM generation that was
+   * found under; -1 otherwise. While the generation holds, no region was added or removed (PhysicalMemory moves
+   * it at every layout change), so an access there goes to the MMIO bus without asking the RAM again.
+   */
+  private readonly noRam = new Float64Array(3 * PAGE_CACHE_SLOTS).fill(-1);
   /** Index of the entry the last `translate` hit or filled, or -1. */
   protected lastEntry = -1;
   /** The MMU epoch the entries belong to. */
@@ -88,6 +95,19 @@ export abstract class PageCache {
     return false;
   }
 
+  /**
+   * The stamp (what the architecture's `translationStamp` returns), after
+   * dropping the cache when the MMU's invalidation epoch moved (`epoch`)
+   * while translating (`on`).
+   */
+  protected stampAt(on: boolean, epoch: number): number {
+    if (on && epoch !== this.epoch) {
+      this.flush();
+      this.epoch = epoch;
+    }
+    return this.stamp;
+  }
+
   /** Drops the CPU-side translation cache. */
   flush(): void {
     this.tags.fill(Number.NaN);
@@ -104,7 +124,10 @@ export abstract class PageCache {
   protected fill(index: number, page: number, frame: number): void {
     this.tags[index] = page;
     this.frames[index] = frame;
-    this.views[index] = this.space.mmio.lookup(frame) === undefined && this.ram.isWritable(frame, PAGE) ? (this.ram.pageView(frame) ?? null) : null;
+    const ram = this.ram;
+    this.views[index] = this.space.mmio.lookup(frame) === undefined && ram.isWritable(frame, PAGE) ? (ram.pageView(frame) ?? null) : null;
+    // Regions are page-aligned: a page is all RAM or none.
+    this.noRam[index] = ram.isBacked(frame, 1) ? -1 : ram.generation;
     this.lastEntry = index;
   }
 
@@ -187,7 +210,7 @@ export abstract class PageCache {
    * (the address is a translation's result).
    */
   private physicalRead(pa: number, size: 1 | 2 | 4 | 8, out: U64Halves): PhysicalAccessResult {
-    if (size !== 8 && !this.ram.isBacked(pa, size)) {
+    if (size !== 8 && !this.ramBacks(pa, size)) {
       const m = this.space.mmio.lookup(pa);
       if (m !== undefined && pa + size <= m.base + m.size) {
         out.lo = m.device.mmioRead(pa - m.base, size);
@@ -200,7 +223,7 @@ export abstract class PageCache {
 
   /** A physical write not served from a page view (see {@link physicalRead}). */
   private physicalWrite(pa: number, size: 1 | 2 | 4 | 8, lo: number, hi: number): PhysicalAccessResult {
-    if (size !== 8 && !this.ram.isBacked(pa, size)) {
+    if (size !== 8 && !this.ramBacks(pa, size)) {
       const m = this.space.mmio.lookup(pa);
       if (m !== undefined && pa + size <= m.base + m.size) {
         m.device.mmioWrite(pa - m.base, size, lo);
@@ -208,6 +231,13 @@ export abstract class PageCache {
       }
     }
     return this.space.write(pa, size, lo, hi);
+  }
+
+  /** Whether RAM backs the access at `pa` (in the page of the last translation): known for a cached device page. */
+  private ramBacks(pa: number, size: number): boolean {
+    const entry = this.lastEntry;
+    if (entry >= 0 && this.noRam[entry] === this.ram.generation) return false;
+    return this.ram.isBacked(pa, size);
   }
 
   /**

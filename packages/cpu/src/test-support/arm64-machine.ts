@@ -7,7 +7,7 @@
  */
 import { Clock, MmioBus, PhysicalMemory, RecordingTracer } from '@hvsim/core';
 import { GICD, GICR, GICR_SGI, GICR_SGI_BASE, GenericTimer, GicV3 } from '@hvsim/gic';
-import { Stage1Builder } from '@hvsim/mmu';
+import { PageAllocator, Stage1Builder, Stage2Builder, Stage2Walker } from '@hvsim/mmu';
 import { Arm64Cpu, type Arm64CpuOptions } from '../arm64/arm64-cpu.js';
 import { SCTLR_EL1_RESET } from '../arm64/regs.js';
 import { Arm64Guest } from '../guest/guest.js';
@@ -118,4 +118,19 @@ export function* skipFaulting(g: Arm64Guest, seen: number[]): Routine {
   seen.push(yield g.mrs('ESR_EL1'), yield g.mrs('FAR_EL1'));
   const elr = yield g.mrs('ELR_EL1');
   yield g.msr('ELR_EL1', elr + 1);
+}
+
+/**
+ * A machine for a guest under a test hypervisor: RAM identity-mapped at
+ * stage 2 (2 MiB blocks), the GIC and everything above RAM left out (every
+ * access there is a stage 2 abort the host emulates).
+ */
+export function arm64GuestMachine(options: Partial<Arm64CpuOptions> = {}) {
+  const m = arm64Machine(options);
+  const s2 = new Stage2Builder(m.memory, new PageAllocator(0x300_0000, 0x10_0000));
+  for (let a = 0; a < ARM_LAYOUT.RAM; a += 0x20_0000) s2.map(a, a, { pageSize: 0x20_0000 });
+  const stage2 = new Stage2Walker(m.memory);
+  stage2.setVtcr(s2.vtcr());
+  stage2.setVttbr(s2.vttbr(1));
+  return { ...m, stage2 };
 }

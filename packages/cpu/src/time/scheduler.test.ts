@@ -108,4 +108,33 @@ describe('CpuScheduler', () => {
     for (const [, latency] of received) expect(latency).toBeLessThan(5_000);
     expect(cpu1.cpu.stats().delivered[0x40]).toBe(3);
   });
+
+  it('wakes a halted CPU for a clock event due at exactly the current cycle (SDM 3A 8.10.2 HLT)', () => {
+    const m = smpMachine(1);
+    const cpu = m.cpus[0]!;
+    let handled = 0;
+    m.program.define(0x2000_0000, function* handler(g: X86Guest): Routine {
+      handled++;
+      yield eoi(g);
+      yield g.iret();
+    });
+    m.program.define(0x1000_0000, function* idle(g: X86Guest): Routine {
+      yield* setGate(g, 0x40, { target: 0x2000_0000 });
+      yield* enableApic(g);
+      for (;;) {
+        yield g.sti();
+        yield g.hlt();
+      }
+    });
+    cpu.cpu.start(0x1000_0000);
+    const s = new CpuScheduler([cpu.cpu], { clock: m.clock, quantum: 200 });
+    s.run(10_000);
+    expect(cpu.cpu.isHalted).toBe(true);
+    const now = m.clock.now();
+    expect(cpu.cpu.localTime).toBe(now);
+    // An event scheduled for "now" while every CPU is halted at now: the CPU must run it and wake, not spin.
+    m.clock.schedule(now, () => cpu.apic.acceptInterrupt({ vector: 0x40, trigger: 'edge', level: true }));
+    expect(s.run(20_000)).toBe('time');
+    expect(handled).toBe(1);
+  });
 });

@@ -68,6 +68,7 @@ export interface X86CpuOptions {
   snapshots?: boolean;
   /** This CPU's number in traces (default 0). */
   cpu?: number;
+  /** Receives `interrupt.delivered` (IDT deliveries) and `fault` (exceptions, a triple fault) events. */
   tracer?: Tracer;
 }
 
@@ -86,13 +87,22 @@ export type X86RunResult =
 
 /** Architectural registers a host may read and set (KVM_GET/SET_REGS/SREGS style). */
 export interface X86Registers {
+  /** RFLAGS (bit 1 always reads 1; bit 9 IF). */
   rflags: number;
+  /** RSP, a linear address. */
   rsp: number;
+  /** CR0 (PE, WP, PG are modelled; SDM 3A 2.5). */
   cr0: number;
+  /** CR2: the linear address of the last #PF. */
   cr2: number;
+  /** CR3: the physical address of the top paging structure. */
   cr3: number;
+  /** CR4 (PAE, PGE, PCIDE, SMEP, SMAP, PKE, LA57 are modelled; SDM 3A 2.5). */
   cr4: number;
+  /** IA32_EFER (SCE, LME, LMA, NXE; SDM 3A 2.2.1). */
   efer: number;
+  /** IDTR.base: linear address of the IDT. */
   idtBase: number;
+  /** IDTR.limit, in bytes minus one (16 bits). */
   idtLimit: number;
 }

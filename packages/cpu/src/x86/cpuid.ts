@@ -6,9 +6,13 @@
 
 /** The four registers CPUID returns. */
 export interface CpuidResult {
+  /** EAX after CPUID (a 32-bit unsigned number). */
   eax: number;
+  /** EBX after CPUID. */
   ebx: number;
+  /** ECX after CPUID. */
   ecx: number;
+  /** EDX after CPUID. */
   edx: number;
 }
 

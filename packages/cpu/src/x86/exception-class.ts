@@ -5,7 +5,16 @@
 import { VECTOR } from './regs.js';
 
 /** The classes of SDM 3A Table 6-4. */
-export const EXCEPTION_CLASS = { BENIGN: 0, CONTRIBUTORY: 1, PAGE_FAULT: 2, DOUBLE_FAULT: 3 } as const;
+export const EXCEPTION_CLASS = {
+  /** #DB, NMI, #BP, #UD, #MC... and every interrupt: never combines into #DF. */
+  BENIGN: 0,
+  /** #DE, #TS, #NP, #SS, #GP. */
+  CONTRIBUTORY: 1,
+  /** #PF and #VE. */
+  PAGE_FAULT: 2,
+  /** #DF itself (a fault while delivering it is a triple fault). */
+  DOUBLE_FAULT: 3,
+} as const;
 
 /** Class of an exception vector, or BENIGN for interrupts and every other event. */
 export function exceptionClass(vector: number, isException: boolean): number {
@@ -28,7 +37,14 @@ export function exceptionClass(vector: number, isException: boolean): number {
 }
 
 /** What a second exception during delivery of a first one becomes (SDM 3A Table 6-5). */
-export const SECOND_FAULT = { SERIAL: 0, DOUBLE_FAULT: 1, SHUTDOWN: 2 } as const;
+export const SECOND_FAULT = {
+  /** Handle the exceptions serially: the second is delivered. */
+  SERIAL: 0,
+  /** Generate a #DF instead. */
+  DOUBLE_FAULT: 1,
+  /** A triple fault: the processor enters shutdown (SDM 3A 6.15 "Interrupt 8"). */
+  SHUTDOWN: 2,
+} as const;
 
 /** Table 6-5: `first` is the class of the event being delivered, `second` of the exception it raised. */
 export function combineFaults(first: number, second: number): number {

@@ -124,8 +124,7 @@ export class X86Instructions extends X86EventDelivery {
       }
       case OP.RDTSC: {
         if (this.vmx?.instructionExits('rdtsc')) return this.opExit(frame, op, EXIT_REASON.RDTSC);
-        const tsc = this.localTime + this.tscOffset;
-        return this.complete64(frame, tsc >>> 0, Math.floor(tsc / TWO_32) >>> 0);
+        return this.completeTsc(frame);
       }
       case OP.VMCALL:
         // VMCALL exits in VMX non-root operation; outside it is #UD (SDM 3C 31.3 "VMCALL").
@@ -254,10 +253,7 @@ export class X86Instructions extends X86EventDelivery {
     const index = op.a >>> 0;
     // VMX answers first: an exit (MSR bitmap), a virtualized x2APIC read, or native (SDM 3C 26.1.3, 30.5).
     if (this.vmx !== null && this.vmxOutcome(this.vmx.rdmsr(index), frame, op)) return;
-    if (index === X86_MSR.IA32_TIME_STAMP_COUNTER) {
-      const tsc = this.localTime + this.tscOffset;
-      return this.complete64(frame, tsc >>> 0, Math.floor(tsc / TWO_32));
-    }
+    if (index === X86_MSR.IA32_TIME_STAMP_COUNTER) return this.completeTsc(frame);
     if (index === X86_MSR.IA32_EFER) return this.complete64(frame, this.efer, 0);
     this.syncClock();
     // The x2APIC MSRs are the processor's own APIC's (SDM 3A 11.12.1); others go to the MSR bus.
@@ -323,11 +319,14 @@ export class X86Instructions extends X86EventDelivery {
         if (vmx.crAccessExits(access)) return this.opExit(frame, op, EXIT_REASON.CR_ACCESS, crExitQualification(access));
       }
     }
+    // SDM 3C 26.3: a MOV to CR0/CR4 that does not exit leaves the bits set in the guest/host mask (0x6000, 0x6002) unchanged.
+    const owned = vmx === null || (op.a !== 0 && op.a !== 4) ? 0 : (vmx.currentVmcs?.readNumber(op.a === 0 ? 0x6000 : 0x6002) ?? 0) >>> 0;
+    const lo = owned === 0 ? op.b >>> 0 : ((op.b & ~owned) | ((op.a === 0 ? this.cr0 : this.cr4) & owned)) >>> 0;
     switch (op.a) {
       case 0:
         // SDM 3A 2.5 / 4.1.1: PG without PE, or paging enabled outside IA-32e, is rejected here.
-        if (op.c !== 0 || !this.cr0Valid(op.b >>> 0)) return this.fault(frame, op, VECTOR.GP, 0);
-        this.loadCr0(op.b >>> 0);
+        if (op.c !== 0 || !this.cr0Valid(lo)) return this.fault(frame, op, VECTOR.GP, 0);
+        this.loadCr0(lo);
         this.syncPagingContext();
         return this.complete(frame, 0);
       case 3:
@@ -335,7 +334,7 @@ export class X86Instructions extends X86EventDelivery {
         this.loadCr3(value);
         return this.complete(frame, 0);
       case 4: {
-        const next = op.b >>> 0;
+        const next = lo;
         // Clearing PAE in IA-32e mode, or setting a bit the model lacks, is #GP (SDM 3A 2.5).
         if (op.c !== 0 || (next & ~CR4_MODELLED) !== 0 || ((this.efer & EFER.LMA) !== 0 && (next & CR4.PAE) === 0)) return this.fault(frame, op, VECTOR.GP, 0);
         this.loadCr4(next);

@@ -78,6 +78,7 @@ export class X86LinearMemory extends PageCache {
     return this.interceptPage;
   }
 
+  /** Sets the physical page of the APIC-access page (SDM 3C 30.4), or -1 to end the interception. */
   set apicAccessPage(page: number) {
     if (page === this.interceptPage) return;
     this.interceptPage = page;
@@ -93,12 +94,7 @@ export class X86LinearMemory extends PageCache {
    * is returned again.
    */
   translationStamp(): number {
-    const mmu = this.mmu;
-    if (this.paging && mmu.epoch !== this.epoch) {
-      this.flush();
-      this.epoch = mmu.epoch;
-    }
-    return this.stamp;
+    return this.stampAt(this.paging, this.mmu.epoch);
   }
 
   override flush(): void {

@@ -20,7 +20,9 @@ export const RFLAGS_RESET = 0x2;
 
 /** CR0 bits (SDM 3A 2.5). */
 export const CR0 = {
+  /** Bit 0, protection enable. */
   PE: 1 << 0,
+  /** Bit 16, write protect: supervisor writes honour read-only pages. */
   WP: 1 << 16,
   /** `0x80000000` */
   PG: 0x8000_0000,
@@ -28,20 +30,31 @@ export const CR0 = {
 
 /** CR4 bits (SDM 3A 2.5). */
 export const CR4 = {
+  /** Bit 5, physical address extension (required for IA-32e paging). */
   PAE: 1 << 5,
+  /** Bit 7, global pages. */
   PGE: 1 << 7,
+  /** Bit 17, process-context identifiers. */
   PCIDE: 1 << 17,
+  /** Bit 20, supervisor-mode execution prevention. */
   SMEP: 1 << 20,
+  /** Bit 21, supervisor-mode access prevention. */
   SMAP: 1 << 21,
+  /** Bit 22, protection keys for user-mode pages. */
   PKE: 1 << 22,
+  /** Bit 12, 5-level paging (57-bit linear addresses). */
   LA57: 1 << 12,
 } as const;
 
 /** IA32_EFER bits (SDM 3A 2.2.1). */
 export const EFER = {
+  /** Bit 0, SYSCALL enable. */
   SCE: 1 << 0,
+  /** Bit 8, IA-32e mode enable. */
   LME: 1 << 8,
+  /** Bit 10, IA-32e mode active (read-only: set when paging turns on with LME). */
   LMA: 1 << 10,
+  /** Bit 11, execute-disable bit enable. */
   NXE: 1 << 11,
 } as const;
 
@@ -55,20 +68,35 @@ export const X86_MSR = {
 
 /** Exception vectors (SDM 3A 6.3.1, Table 6-1). */
 export const VECTOR = {
+  /** 0, divide error (fault). */
   DE: 0,
+  /** 1, debug exception. */
   DB: 1,
+  /** 2, non-maskable interrupt. */
   NMI: 2,
+  /** 3, breakpoint (INT3, trap). */
   BP: 3,
+  /** 6, invalid opcode (fault). */
   UD: 6,
+  /** 8, double fault (abort, error code 0). */
   DF: 8,
+  /** 10, invalid TSS (fault, error code). */
   TS: 10,
+  /** 11, segment (or gate) not present (fault, error code). */
   NP: 11,
+  /** 12, stack-segment fault (fault, error code). */
   SS: 12,
+  /** 13, general protection (fault, error code). */
   GP: 13,
+  /** 14, page fault (fault, error code, CR2 = the linear address). */
   PF: 14,
+  /** 17, alignment check (fault, error code 0). */
   AC: 17,
+  /** 18, machine check (abort). */
   MC: 18,
+  /** 20, virtualization exception (EPT violation as #VE). */
   VE: 20,
+  /** 21, control-protection exception (fault, error code). */
   CP: 21,
 } as const;
 

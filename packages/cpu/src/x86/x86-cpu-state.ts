@@ -19,7 +19,7 @@ import {
 } from '@hvsim/core';
 import type { LocalApic } from '@hvsim/lapic';
 import { X86Mmu } from '@hvsim/mmu';
-import type { VmExitInfo, VmxProcessor } from '@hvsim/vmcs';
+import { CPU_BASED as IMPORTED_CPU_BASED, VMCS_FIELD as IMPORTED_VMCS_FIELD, type VmExitInfo, type VmxProcessor } from '@hvsim/vmcs';
 import { X86_DEFAULT_COSTS, type X86CostProfile } from '../cost/cost-profile.js';
 import { FRAME_STATE as IMPORTED_FRAME_STATE, LOG_KIND as IMPORTED_LOG_KIND, type Frame } from '../guest/frames.js';
 import { GuestCpuCore } from '../guest/cpu-core.js';
@@ -37,7 +37,12 @@ import type { X86CpuOptions, X86InterruptController, X86RunResult } from './cpu-
 const FRAME_STATE = IMPORTED_FRAME_STATE;
 const LOG_KIND = IMPORTED_LOG_KIND;
 const { CR0, CR4, EFER, RFLAGS_RESET } = regs;
-const { SHADOW_NONE, EFER_WRITABLE, OPTION_NAMES } = CPU_CONSTANTS;
+const { SHADOW_NONE, EFER_WRITABLE, OPTION_NAMES, TWO_32 } = CPU_CONSTANTS;
+const USE_TSC_OFFSETTING = IMPORTED_CPU_BASED.USE_TSC_OFFSETTING;
+const PROC_CONTROLS = IMPORTED_VMCS_FIELD.CPU_BASED_VM_EXEC_CONTROL;
+const TSC_OFFSET = IMPORTED_VMCS_FIELD.TSC_OFFSET;
+// The `_HIGH` access encoding of a 64-bit field is the full encoding plus 1 (SDM 3C 25.11.2).
+const TSC_OFFSET_HIGH = IMPORTED_VMCS_FIELD.TSC_OFFSET + 1;
 
 /** The state and shared helpers of an x86 CPU (see the file comment); `X86Cpu` is the class to use. */
 export class X86CpuState extends GuestCpuCore {
@@ -202,6 +207,28 @@ export class X86CpuState extends GuestCpuCore {
     ctx.cr0Wp = wp;
     ctx.eferNxe = nxe;
     this.mmu.contextChanged();
+  }
+
+  /**
+   * Completes an RDTSC, or an RDMSR of IA32_TSC, with the TSC the guest
+   * reads: IA32_TSC (this CPU's cycles plus its own offset, which WRMSR
+   * moves; SDM 3B 18.17), plus the VMCS TSC offset in VMX non-root
+   * operation with "use TSC offsetting" set (SDM 3C 25.6.5, 26.3). The sum
+   * is 64 bits and wraps; it is formed in 32-bit halves, so a
+   * two's-complement offset near 2^64 stays exact. "Use TSC scaling" is not
+   * modelled: the VMX capabilities do not offer it (IA32_VMX_PROCBASED_CTLS2
+   * allowed-1 bit 25 is 0), so no VMCS that sets it passes VM entry.
+   */
+  protected completeTsc(frame: Frame): void {
+    const tsc = this.localTime + this.tscOffset;
+    let lo = tsc >>> 0;
+    let hi = Math.floor(tsc / TWO_32);
+    const vmcs = this.vmx === null ? null : this.vmx.currentVmcs;
+    if (vmcs !== null && (vmcs.read32(PROC_CONTROLS) & USE_TSC_OFFSETTING) !== 0) {
+      lo += vmcs.read32(TSC_OFFSET);
+      hi += vmcs.read32(TSC_OFFSET_HIGH) + (lo >= TWO_32 ? 1 : 0);
+    }
+    this.complete64(frame, lo >>> 0, hi >>> 0);
   }
 
   protected vmcsWrite(encoding: number, value: number): void {

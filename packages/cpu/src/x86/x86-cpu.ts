@@ -35,19 +35,31 @@ export type { X86CpuOptions, X86InterruptController, X86Registers, X86RunResult 
 
 /** Saved state of an {@link X86Cpu} (see `saveState`). */
 export interface X86CpuSavedState {
+  /** The state's kind. */
   type: 'hvsim.x86-cpu';
+  /** The format version. */
   version: 1;
+  /** The CPU's local time, in cycles. */
   localTime: number;
+  /** RFLAGS, RSP, CR0-CR4, IA32_EFER, IDTR. */
   registers: X86Registers;
+  /** IA32_TSC minus local time, in cycles (what a WRMSR of IA32_TSC or `setTsc` set). */
   tscOffset: number;
+  /** The task-priority register, CR8 (bits 3:0; SDM 3A 11.8.3.1 "Task and Processor Priorities"). */
   tpr: number;
+  /** The interrupt shadow: 0 none, 1 after STI, 2 after MOV SS (SDM 3A 6.8.3). */
   shadow: number;
+  /** NMIs blocked until the next IRET (SDM 3A 6.7.1). */
   nmiBlocked: boolean;
+  /** An NMI raised on the pin and not yet delivered. */
   nmiPending: boolean;
+  /** In the HLT state. */
   halted: boolean;
+  /** Shut down after a triple fault. */
   shutdown: boolean;
   /** The guest interface's result registers: lo, hi, eax, ebx, ecx, edx. */
   guest: number[];
+  /** The running guest code, bottom frame first: each frame's entry, position and replay log. */
   frames: SavedFrame[];
 }
 
@@ -83,6 +95,25 @@ export class X86Cpu extends X86Instructions {
   /** True after a triple fault. */
   get isShutdown(): boolean {
     return this.shutdownState;
+  }
+
+  /**
+   * IA32_TSC now, in cycles (SDM 3B 18.17): this CPU's local time plus the
+   * offset a WRMSR or {@link setTsc} set. A guest in VMX non-root operation
+   * with "use TSC offsetting" reads this plus the VMCS TSC offset.
+   */
+  get tsc(): number {
+    return this.localTime + this.tscOffset;
+  }
+
+  /**
+   * Sets IA32_TSC as a WRMSR of it would (a VMM or firmware restoring a
+   * native CPU's TSC; `setRegisters` holds registers only): the TSC counts
+   * on from `value` (cycles, a non-negative safe integer).
+   */
+  setTsc(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new UsageError('bad-argument', `IA32_TSC must be a non-negative safe integer, got ${describeValue(value)}`);
+    this.tscOffset = value - this.localTime;
   }
 
   /** Raises the NMI pin (an NMI not from the local APIC). */
@@ -315,7 +346,12 @@ export class X86Cpu extends X86Instructions {
   }
 
   /** The running frames from the bottom (entry code) up (their names and synthetic RIPs). */
-  backtrace(): { name: string; rip: number }[] {
+  backtrace(): {
+    /** The routine's name (its generator function's name). */
+    name: string;
+    /** The frame's synthetic RIP: its entry address plus the operations completed. */
+    rip: number;
+  }[] {
     return this.frames.list().map((f) => ({ name: f.name, rip: f.rip }));
   }
 
@@ -394,13 +430,15 @@ export class X86Cpu extends X86Instructions {
    */
   protected deliverPendingEvent(): boolean {
     const apic = this.apic;
+    // Read once: nothing below changes them before an event is taken.
+    const signals = apic ? apic.pendingSignals : 0;
     if (!this.nmiBlocked) {
       let nmi = false;
       if (this.nmiPending) {
         this.nmiPending = false;
         nmi = true;
-      } else if (apic && (apic.pendingSignals & PENDING_NMI) !== 0) {
-        nmi = apic.takeNmi();
+      } else if ((signals & PENDING_NMI) !== 0) {
+        nmi = apic!.takeNmi();
       }
       if (nmi) {
         this.deliver(VECTOR.NMI, KIND.NMI, -1);
@@ -408,11 +446,12 @@ export class X86Cpu extends X86Instructions {
       }
     }
     if ((this.rflags & RFLAGS.IF) === 0 || !apic) return false;
+    // The APIC keeps its highest deliverable vector: one field read at every boundary (SDM 3A 11.8.4).
     if (apic.hasPendingInterrupt()) {
       this.deliver(apic.acknowledge(), KIND.EXTERNAL, -1);
       return true;
     }
-    if ((apic.pendingSignals & PENDING_EXTINT) !== 0 && this.extInt && apic.takeExtInt()) {
+    if ((signals & PENDING_EXTINT) !== 0 && this.extInt && apic.takeExtInt()) {
       this.deliver(this.extInt() & 0xff, KIND.EXTERNAL, -1);
       return true;
     }

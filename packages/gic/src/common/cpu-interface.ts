@@ -6,11 +6,15 @@
  * or without deactivation) and DIR, and the IRQ/FIQ outputs. The v2 and v3
  * views only translate register access into these calls.
  */
-import { ActivePriorities, minimumBinaryPoint, IDLE_PRIORITY, groupPriorityMask } from './priority.js';
-import { INTID_SPURIOUS, isSpecialIntid } from './intid.js';
+import { ActivePriorities, minimumBinaryPoint, IDLE_PRIORITY as IMPORTED_IDLE_PRIORITY, groupPriorityMask } from './priority.js';
+import { INTID_SPURIOUS as IMPORTED_INTID_SPURIOUS, isSpecialIntid } from './intid.js';
 import type { IrqEngine } from './irq-state.js';
-import { bucketGroup, bucketPriority, type PendingSet } from './pending-set.js';
+import type { PendingSet } from './pending-set.js';
 import type { StateReader } from '@hvsim/core';
+
+/** Module-local copies: imported bindings are live getters under Node's ESM loader (hot paths read these). */
+const IDLE_PRIORITY = IMPORTED_IDLE_PRIORITY;
+const INTID_SPURIOUS = IMPORTED_INTID_SPURIOUS;
 
 /** Output callbacks of a CPU interface. */
 export interface CpuInterfaceOutputs {
@@ -22,15 +26,25 @@ export interface CpuInterfaceOutputs {
 
 /** Saved state of one physical CPU interface. */
 export interface CpuInterfaceState {
+  /** Group enables: bit 0 EnableGrp0, bit 1 EnableGrp1 (GICC_CTLR, ICC_IGRPEN0/1_EL1). */
   groupEnable: number;
+  /** Priority mask (GICC_PMR, ICC_PMR_EL1), 0-255. */
   pmr: number;
+  /** Group 0 binary point (GICC_BPR, ICC_BPR0_EL1). */
   bpr0: number;
+  /** Group 1 binary point (GICC_ABPR, ICC_BPR1_EL1). */
   bpr1: number;
+  /** Group 1 uses BPR0 (GICC_CTLR.CBPR, ICC_CTLR_EL1.CBPR). */
   cbpr: boolean;
+  /** Group 0 EOI drops priority only (GICC_CTLR.EOImodeS, ICC_CTLR_EL1.EOImode). */
   eoiMode0: boolean;
+  /** Group 1 EOI drops priority only (GICC_CTLR.EOImodeNS, ICC_CTLR_EL1.EOImode). */
   eoiMode1: boolean;
+  /** GICv2 GICC_CTLR.AckCtl. */
   ackCtl: boolean;
+  /** Group 0 signalled as FIQ (GICC_CTLR.FIQEn). */
   fiqEn: boolean;
+  /** Active priority register words, Group 0 then Group 1 (GICC_APR, ICC_AP0R/AP1R). */
   apr: number[];
 }
 
@@ -83,13 +97,14 @@ export class CpuInterfaceCore {
   }
   /** Split priority drop and deactivation per group (EOImodeS/NS in v2, EOImode in v3). */
   eoiMode0 = false;
+  /** Group 1 EOI drops priority only. */
   eoiMode1 = false;
   /** GICv2 GICC_CTLR.AckCtl: GICC_IAR may acknowledge Group 1. */
   ackCtl = false;
   /** Group 0 signalled as FIQ (GICv2 GICC_CTLR.FIQEn; always in GICv3 with DS = 1). */
   fiqEn = false;
-  readonly apr: ActivePriorities;
-  readonly minBpr0: number;
+  declare readonly apr: ActivePriorities;
+  declare readonly minBpr0: number;
   private irq = false;
   private fiq = false;
   /** WakeRequest asserted: reported once per assertion. */
@@ -104,17 +119,35 @@ export class CpuInterfaceCore {
   private sigPriority = 0;
   private sigGroup = 0;
   /** This CPU's candidate set (the engine's `candidates[cpu]`). */
-  private readonly set: PendingSet;
+  private declare readonly set: PendingSet;
+  /**
+   * 1 when somebody listens to the outputs (onIrq, onFiq or onWakeRequest given; numbers, not
+   * booleans, for one-compare tests on hot paths). Without a
+   * listener {@link update} only marks them {@link stale}, and they are computed when
+   * read ({@link irqLevel}, {@link fiqLevel}) or needed ({@link acknowledge}): the
+   * same values, evaluated once per acknowledge instead of once per state change.
+   */
+  private declare readonly eager: number;
+  /** 1 when the outputs and the signalled interrupt may be out of date (only without a listener). */
+  private stale = 0;
 
-  constructor(
-    private readonly engine: IrqEngine,
-    readonly cpu: number,
-    readonly priorityBits: number,
-    /** GICv2 carries the SGI source CPU in IAR bits [12:10]. */
-    private readonly sgiSourceInIar: boolean,
-    private readonly outputs: CpuInterfaceOutputs,
-  ) {
+  // Fields assigned in the constructor are `declare`d: a class field would first be defined as
+  // undefined, and V8 would then lose their type (map checks and generic tests on every use).
+  private declare readonly engine: IrqEngine;
+  declare readonly cpu: number;
+  declare readonly priorityBits: number;
+  /** GICv2 carries the SGI source CPU in IAR bits [12:10]. */
+  private declare readonly sgiSourceInIar: number;
+  private declare readonly outputs: CpuInterfaceOutputs;
+
+  constructor(engine: IrqEngine, cpu: number, priorityBits: number, sgiSourceInIar: boolean, outputs: CpuInterfaceOutputs) {
+    this.engine = engine;
+    this.cpu = cpu;
+    this.priorityBits = priorityBits;
+    this.sgiSourceInIar = sgiSourceInIar ? 1 : 0;
+    this.outputs = outputs;
     this.set = engine.candidates[cpu]!;
+    this.eager = outputs.onIrq !== undefined || outputs.onFiq !== undefined || outputs.onWakeRequest !== undefined ? 1 : 0;
     const pre = Math.min(priorityBits, 7);
     this.apr = new ActivePriorities(pre);
     this.minBpr0 = minimumBinaryPoint(pre);
@@ -136,11 +169,15 @@ export class CpuInterfaceCore {
     this.update();
   }
 
+  /** The IRQ output. */
   get irqLevel(): boolean {
+    if (this.stale === 1) this.evaluate();
     return this.irq;
   }
 
+  /** The FIQ output. */
   get fiqLevel(): boolean {
+    if (this.stale === 1) this.evaluate();
     return this.fiq;
   }
 
@@ -160,32 +197,42 @@ export class CpuInterfaceCore {
     return this.engine.best(this.cpu, this.groupEnable);
   }
 
-  /** Recomputes the IRQ and FIQ outputs (and the signalled interrupt acknowledge takes) and reports changes. */
+  /**
+   * Every change of this CPU's candidates, enables, PMR, binary points or
+   * active priorities ends here: recomputes the IRQ and FIQ outputs (and the
+   * signalled interrupt acknowledge takes) and reports changes; without a
+   * listener, marks them stale instead.
+   */
   update(): void {
+    if (this.eager === 1) this.evaluate();
+    else this.stale = 1;
+  }
+
+  /** Recomputes the IRQ and FIQ outputs and the signalled interrupt, reporting output changes. */
+  private evaluate(): void {
+    this.stale = 0;
     const e = this.engine;
     if (e.asleep[this.cpu] === 1) {
       this.updateAsleep();
       return;
     }
     this.wake = false;
-    this.sigKey = -1;
-    let irq = false;
-    let fiq = false;
     const set = this.set;
-    // The bucket holds the priority and group the key was inserted with (kept current by the engine).
-    const bucket = set.size === 0 ? -1 : set.bestBucket(this.groupEnable & e.distEnable);
-    if (bucket >= 0) {
-      const prio = bucketPriority(bucket);
-      const group = bucketGroup(bucket);
-      if (prio < this.pmr && this.groupPriority(prio, group) < this.apr.running()) {
-        this.sigKey = set.first(bucket);
-        this.sigPriority = prio;
-        this.sigGroup = group;
-        if (this.fiqEn && group === 0) fiq = true;
-        else irq = true;
-      }
+    // The best bucket (priority << 1 | group) holds the priority and group its keys were inserted with.
+    const bucket = set.bestBucket(this.groupEnable & e.distEnable);
+    const prio = bucket >>> 1;
+    const group = bucket & 1;
+    if (bucket >= 0 && prio < this.pmr && (prio & (group === 0 ? this.gpMask0 : this.gpMask1)) < this.apr.running()) {
+      this.sigKey = set.first(bucket);
+      this.sigPriority = prio;
+      this.sigGroup = group;
+      // Group 0 is FIQ when FIQEn (always in GICv3), everything else IRQ.
+      const fiq = group === 0 && this.fiqEn;
+      if (fiq !== this.fiq || fiq === this.irq) this.setOutputs(!fiq, fiq);
+      return;
     }
-    if (irq !== this.irq || fiq !== this.fiq) this.setOutputs(irq, fiq);
+    this.sigKey = -1;
+    if (this.irq || this.fiq) this.setOutputs(false, false);
   }
 
   /** {@link update} while the redistributor sleeps: nothing is signalled; WakeRequest while something waits. */
@@ -219,7 +266,7 @@ export class CpuInterfaceCore {
     const best = this.hppi();
     if (best < 0) return INTID_SPURIOUS;
     if (((groups >>> this.engine.keyGroup(this.cpu, best)) & 1) === 0) return otherGroup;
-    return best < 16 && this.sgiSourceInIar ? best | (this.lowestSgiSource(best) << 10) : this.engine.keyIntid(best);
+    return best < 16 && this.sgiSourceInIar === 1 ? best | (this.lowestSgiSource(best) << 10) : this.engine.keyIntid(best);
   }
 
   private lowestSgiSource(sgi: number): number {
@@ -234,16 +281,17 @@ export class CpuInterfaceCore {
    */
   acknowledge(groups: number, otherGroup: number): number {
     const e = this.engine;
+    if (this.stale === 1) this.evaluate();
     const best = this.sigKey;
     if (best < 0) return INTID_SPURIOUS;
     const group = this.sigGroup;
     if (((groups >>> group) & 1) === 0) return otherGroup;
-    this.apr.activate(this.groupPriority(this.sigPriority, group), group);
+    this.apr.activate(this.sigPriority & (group === 0 ? this.gpMask0 : this.gpMask1), group);
     e.quietCpu = this.cpu;
     const source = e.acknowledgeKey(this.cpu, best);
     e.quietCpu = -1;
     this.update();
-    return this.sgiSourceInIar && best < 16 ? best | (source << 10) : e.keyIntid(best);
+    return this.sgiSourceInIar === 1 && best < 16 ? best | (source << 10) : e.keyIntid(best);
   }
 
   /**
@@ -254,20 +302,13 @@ export class CpuInterfaceCore {
    */
   endOfInterrupt(intid: number): void {
     if (isSpecialIntid(intid)) return;
-    if (this.apr.drop() === IDLE_PRIORITY) {
-      // No active priority: the EOI is UNPREDICTABLE; we ignore it (IHI0069 4.4.4).
-      return;
-    }
+    // No active priority: the EOI is UNPREDICTABLE; we ignore it (IHI0069 4.4.4).
+    if (this.apr.drop() === IDLE_PRIORITY) return;
     const e = this.engine;
-    if (!e.implemented(intid)) {
-      this.update();
-      return;
-    }
-    const s = e.slot(this.cpu, intid);
-    if (!(e.group[s] === 0 ? this.eoiMode0 : this.eoiMode1) && e.active[s] === 1) {
-      e.quietCpu = this.cpu;
-      e.deactivate(this.cpu, intid);
-      e.quietCpu = -1;
+    if (e.implemented(intid)) {
+      // EOImode of the interrupt's group (GICv3 with DS = 1 has one for both: no group lookup).
+      const split = this.eoiMode0 === this.eoiMode1 ? this.eoiMode0 : e.group[e.slot(this.cpu, intid)] === 0 ? this.eoiMode0 : this.eoiMode1;
+      if (!split) this.deactivateQuietly(intid);
     }
     this.update();
   }
@@ -275,11 +316,16 @@ export class CpuInterfaceCore {
   /** DIR write (IHI0048B 4.4.15, IHI0069 12.2.8): deactivation alone, meaningful with EOImode = 1. */
   deactivate(intid: number): void {
     if (isSpecialIntid(intid) || !this.engine.implemented(intid)) return;
+    this.deactivateQuietly(intid);
+    this.update();
+  }
+
+  /** Deactivates implemented `intid` (nothing when it is not active) without the engine calling back: the caller updates. */
+  private deactivateQuietly(intid: number): void {
     const e = this.engine;
     e.quietCpu = this.cpu;
     e.deactivate(this.cpu, intid);
     e.quietCpu = -1;
-    this.update();
   }
 
   saveState(): CpuInterfaceState {

@@ -59,15 +59,18 @@ export function checkWords(words: Uint32Array, offset: number, count: number, wh
  * the published declarations need not name them.
  */
 export abstract class GicBase<C, V> {
-  readonly cpus: number;
-  readonly spis: number;
-  readonly maintenanceIntid: number;
+  /** Number of CPU interfaces (PEs). */
+  declare readonly cpus: number;
+  /** Number of SPIs, INTIDs 32 to 32 + spis - 1. */
+  declare readonly spis: number;
+  /** PPI of the virtual interface maintenance interrupt (default 25). */
+  declare readonly maintenanceIntid: number;
   /**
    * The interrupt state every frame shares.
    *
    * @internal
    */
-  protected readonly engine: IrqEngine;
+  protected declare readonly engine: IrqEngine;
   /**
    * Per CPU: the CPU interface view.
    *
@@ -97,13 +100,13 @@ export abstract class GicBase<C, V> {
    *
    * @internal
    */
-  protected readonly tracer: Tracer | undefined;
+  protected declare readonly tracer: Tracer | undefined;
   /**
    * Cycle source of trace events.
    *
    * @internal
    */
-  protected readonly clock: Clock | undefined;
+  protected declare readonly clock: Clock | undefined;
 
   /**
    * Takes the checked shape and the engine the subclass built.
@@ -128,7 +131,7 @@ export abstract class GicBase<C, V> {
    *
    * @internal
    */
-  protected readonly spiFlow: Int32Array;
+  protected declare readonly spiFlow: Int32Array;
 
   /**
    * Emits one per-interrupt trace event.
@@ -420,21 +423,25 @@ export abstract class GicBase<C, V> {
     this.engine.fold(cpu, intid, state, source);
   }
 
+  /** The CPU's physical IRQ output level. */
   irqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
     return this.cpuCores[cpu]!.irqLevel;
   }
 
+  /** The CPU's physical FIQ output level. */
   fiqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
     return this.cpuCores[cpu]!.fiqLevel;
   }
 
+  /** The CPU's virtual IRQ (vIRQ) output level. */
   virqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
     return this.virtualCores[cpu]!.virqLevel;
   }
 
+  /** The CPU's virtual FIQ (vFIQ) output level. */
   vfiqLevel(cpu: number): boolean {
     this.engine.checkCpu(cpu);
     return this.virtualCores[cpu]!.vfiqLevel;

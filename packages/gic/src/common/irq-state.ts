@@ -13,7 +13,12 @@
  */
 import { SnapshotError, UsageError, bytesToBase64, base64ToBytes, describeValue, type StateReader } from '@hvsim/core';
 import { PendingSet } from './pending-set.js';
-import { PRIVATE_COUNT, SGI_COUNT, SPI_BASE } from './intid.js';
+import { PRIVATE_COUNT as IMPORTED_PRIVATE_COUNT, SGI_COUNT as IMPORTED_SGI_COUNT, SPI_BASE as IMPORTED_SPI_BASE } from './intid.js';
+
+/** Module-local copies: imported bindings are live getters under Node's ESM loader (hot paths read these). */
+const PRIVATE_COUNT = IMPORTED_PRIVATE_COUNT;
+const SGI_COUNT = IMPORTED_SGI_COUNT;
+const SPI_BASE = IMPORTED_SPI_BASE;
 
 /** SPI routing models: GICv2 target lists or GICv3 affinity routing. */
 export type RoutingModel = 'targets' | 'affinity';
@@ -55,18 +60,31 @@ export interface IrqEngineOptions {
 
 /** Saved part of the engine, embedded in a GIC's state. */
 export interface IrqEngineState {
+  /** Per slot (private INTIDs banked per CPU, then SPIs), the enable bit (GICD_ISENABLER), base64 bytes. */
   enabled: string;
+  /** Per slot, the pending latch set by an edge, a set-pending or a message, base64 bytes. */
   latch: string;
+  /** Per slot, the input line level, base64 bytes. */
   level: string;
+  /** Per slot, the active bit (GICD_ISACTIVER), base64 bytes. */
   active: string;
+  /** Per slot, 1 for edge-triggered (GICD_ICFGR Int_config[1]), base64 bytes. */
   edge: string;
+  /** Per slot, the group (GICD_IGROUPR), base64 bytes. */
   group: string;
+  /** Per slot, the priority (GICD_IPRIORITYR), base64 bytes. */
   priority: string;
+  /** Per SPI, GICv2 GICD_ITARGETSR (bit n = CPU interface n), base64 bytes. */
   targetMask: string;
+  /** Per SPI, GICv3 routing: a CPU index, -1 for none or -2 for 1-of-N. */
   routeCpu: number[];
+  /** GICv2: per (target CPU, SGI) the mask of source CPUs with the SGI pending, base64 bytes. */
   sgiSources: string;
+  /** GICv2: per (target CPU, SGI) the source CPU of the active SGI, -1 when none. */
   sgiActiveSource: number[];
+  /** Per CPU, 1 when its redistributor is asleep (GICR_WAKER.ProcessorSleep), base64 bytes. */
   asleep: string;
+  /** Distributor group enables: bit 0 Group 0, bit 1 Group 1. */
   distEnable: number;
   /**
    * Per CPU, the candidate keys in selection order (IHI0069 4.1.1 leaves the
@@ -79,42 +97,44 @@ export interface IrqEngineState {
 
 /** Interrupt state for every CPU and SPI, with per-CPU candidate sets kept current. */
 export class IrqEngine {
-  readonly cpus: number;
-  readonly spis: number;
+  // Fields assigned in the constructor are `declare`d: a class field would first be defined as
+  // undefined, and V8 would then lose their type (map checks and generic tests on every use).
+  declare readonly cpus: number;
+  declare readonly spis: number;
   /** 32 + spis: the INTIDs below this are implemented. */
-  readonly lines: number;
-  readonly routing: RoutingModel;
-  /** `routing === 'affinity'`, as a flag for hot paths. */
-  private readonly affinityRouting: boolean;
+  declare readonly lines: number;
+  declare readonly routing: RoutingModel;
+  /** `routing === 'affinity'` as 1 (else 0): a number, so hot paths test it with one compare. */
+  private declare readonly affinityRouting: number;
   /** `cpus * 32`: the slot of the first SPI. */
-  private readonly privateSlots: number;
+  private declare readonly privateSlots: number;
   /** Mask of implemented priority bits. */
-  readonly priorityMask: number;
+  declare readonly priorityMask: number;
 
-  readonly enabled: Uint8Array;
+  declare readonly enabled: Uint8Array;
   /** Pending latch: set by an edge, a software set-pending or a message; cleared on acknowledge or clear-pending. */
-  readonly latch: Uint8Array;
+  declare readonly latch: Uint8Array;
   /** Current level of the input line (level-sensitive pending follows it). */
-  readonly level: Uint8Array;
-  readonly active: Uint8Array;
+  declare readonly level: Uint8Array;
+  declare readonly active: Uint8Array;
   /** 1 = edge-triggered, 0 = level-sensitive (GICD_ICFGR Int_config[1]). */
-  readonly edge: Uint8Array;
-  readonly group: Uint8Array;
-  readonly priority: Uint8Array;
+  declare readonly edge: Uint8Array;
+  declare readonly group: Uint8Array;
+  declare readonly priority: Uint8Array;
   /** GICv2 GICD_ITARGETSR per SPI: bit n = CPU interface n. */
-  readonly targetMask: Uint8Array;
+  declare readonly targetMask: Uint8Array;
   /** GICv3 routing per SPI: a CPU index, {@link ROUTE_NONE} or {@link ROUTE_ANY}. */
-  readonly routeCpu: Int32Array;
+  declare readonly routeCpu: Int32Array;
   /** GICv2 SGIs: per (target CPU, SGI) the mask of source CPUs with the SGI pending (IHI0048B 3.2.4). */
-  readonly sgiSources: Uint8Array;
+  declare readonly sgiSources: Uint8Array;
   /** GICv2 SGIs: source CPU of the active SGI per (target CPU, SGI), -1 when none. */
-  readonly sgiActiveSource: Int8Array;
+  declare readonly sgiActiveSource: Int8Array;
   /** 1 when the CPU's redistributor is asleep (GICR_WAKER.ProcessorSleep): not forwarded to, not 1-of-N eligible. */
-  readonly asleep: Uint8Array;
+  declare readonly asleep: Uint8Array;
   /** Distributor group enables: bit 0 Group 0, bit 1 Group 1. */
   distEnable = 0;
   /** Per-CPU candidate sets: enabled, pending, not active, routed here. */
-  readonly candidates: PendingSet[];
+  declare readonly candidates: PendingSet[];
   /** Called when a CPU's candidates or enables changed, to update its outputs. */
   onChange: (cpu: number) => void = () => undefined;
   /** A CPU interface updating itself after its own operation; its notifications are skipped meanwhile. */
@@ -128,7 +148,7 @@ export class IrqEngine {
     this.spis = spis;
     this.lines = SPI_BASE + spis;
     this.routing = routing;
-    this.affinityRouting = routing === 'affinity';
+    this.affinityRouting = routing === 'affinity' ? 1 : 0;
     this.privateSlots = cpus * PRIVATE_COUNT;
     this.priorityMask = (0xff << (8 - priorityBits)) & 0xff;
     const slots = cpus * PRIVATE_COUNT + spis;
@@ -171,14 +191,14 @@ export class IrqEngine {
 
   /** Pending state as GICD_ISPENDR reads it (IHI0048B 3.2.4: level pending follows the line or the latch). */
   isPending(cpu: number, intid: number): boolean {
-    if (intid < SGI_COUNT && !this.affinityRouting) return this.sgiSources[cpu * SGI_COUNT + intid] !== 0;
+    if (intid < SGI_COUNT && this.affinityRouting === 0) return this.sgiSources[cpu * SGI_COUNT + intid] !== 0;
     const s = this.slot(cpu, intid);
     return this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0);
   }
 
   /** True when SPI `intid` is routed to `cpu`. */
   private targets(cpu: number, spi: number): boolean {
-    if (!this.affinityRouting) return ((this.targetMask[spi]! >>> cpu) & 1) === 1;
+    if (this.affinityRouting === 0) return ((this.targetMask[spi]! >>> cpu) & 1) === 1;
     const r = this.routeCpu[spi]!;
     return r === cpu || (r === ROUTE_ANY && this.asleep[cpu] === 0);
   }
@@ -198,7 +218,7 @@ export class IrqEngine {
       return;
     }
     const spi = intid - SPI_BASE;
-    const r = this.affinityRouting ? this.routeCpu[spi]! : ROUTE_NONE;
+    const r = this.affinityRouting === 1 ? this.routeCpu[spi]! : ROUTE_NONE;
     if (r < 0) {
       this.refreshRoute(intid);
       return;
@@ -221,7 +241,7 @@ export class IrqEngine {
   /** The one PE whose set holds `intid` when it is a candidate: `cpu` for SGIs and PPIs, the routed PE for an SPI; -1 when the SPI may be on several (1-of-N, GICv2 targets) or none. */
   private ownerOf(cpu: number, intid: number): number {
     if (intid < PRIVATE_COUNT) return cpu;
-    return this.affinityRouting ? this.routeCpu[intid - SPI_BASE]! : ROUTE_NONE;
+    return this.affinityRouting === 1 ? this.routeCpu[intid - SPI_BASE]! : ROUTE_NONE;
   }
 
   /** {@link refresh} of SPI `intid` on every CPU: after its routing changed (GICD_IROUTER, GICD_ITARGETSR, a PE's sleep state). */
@@ -273,9 +293,14 @@ export class IrqEngine {
     // Already latched: nothing the candidate sets depend on changes.
     if (this.latch[s] === 1) return;
     this.latch[s] = 1;
+    this.latched(cpu, intid, s);
+  }
+
+  /** The rest of {@link setPending} once slot `s` of `intid` has latched pending. */
+  private latched(cpu: number, intid: number, s: number): void {
     // Disabled or active: no candidate before or after.
     if (this.enabled[s] === 0 || this.active[s] === 1) return;
-    if (intid < SGI_COUNT && !this.affinityRouting) {
+    if (intid < SGI_COUNT && this.affinityRouting === 0) {
       this.refresh(cpu, intid);
       return;
     }
@@ -291,8 +316,19 @@ export class IrqEngine {
    * level-sensitive one has its line asserted.
    */
   raiseSpi(intid: number): void {
-    if (this.edge[this.privateSlots + intid - SPI_BASE] === 0) this.setLine(0, intid, true);
-    else this.setPending(0, intid);
+    const s = this.privateSlots + intid - SPI_BASE;
+    if (this.edge[s] === 0) {
+      this.setLine(0, intid, true);
+      return;
+    }
+    // Already latched: nothing the candidate sets depend on changes.
+    if (this.latch[s] === 1) return;
+    this.latch[s] = 1;
+    if (this.enabled[s] === 0 || this.active[s] === 1) return;
+    // Enabled, inactive and now pending: a candidate where it is routed (one PE, or see refreshRoute).
+    const r = this.affinityRouting === 1 ? this.routeCpu[intid - SPI_BASE]! : ROUTE_NONE;
+    if (r < 0) this.refreshRoute(intid);
+    else this.enterSet(r, intid, s);
   }
 
   /** Software clear-pending (GICD_ICPENDR): a level-sensitive interrupt stays pending while its line is high. */
@@ -347,18 +383,22 @@ export class IrqEngine {
    * CPU for a GICv2 SGI, 0 otherwise.
    */
   acknowledge(cpu: number, intid: number): number {
+    if (intid < SGI_COUNT && this.affinityRouting === 0) return this.acknowledgeSgiV2(cpu, intid);
     const s = this.slot(cpu, intid);
-    let source = 0;
-    if (intid < SGI_COUNT && !this.affinityRouting) {
-      const i = cpu * SGI_COUNT + intid;
-      const mask = this.sgiSources[i]!;
-      source = 31 - Math.clz32(mask & -mask);
-      this.sgiSources[i] = mask & ~(1 << source);
-      this.sgiActiveSource[i] = source;
-    } else {
-      this.latch[s] = 0;
-    }
+    this.latch[s] = 0;
     this.active[s] = 1;
+    this.dropCandidate(cpu, intid);
+    return 0;
+  }
+
+  /** {@link acknowledge} of a GICv2 SGI: its lowest pending source becomes the active one (IHI0048B 3.2.4). */
+  private acknowledgeSgiV2(cpu: number, intid: number): number {
+    const i = cpu * SGI_COUNT + intid;
+    const mask = this.sgiSources[i]!;
+    const source = 31 - Math.clz32(mask & -mask);
+    this.sgiSources[i] = mask & ~(1 << source);
+    this.sgiActiveSource[i] = source;
+    this.active[cpu * PRIVATE_COUNT + intid] = 1;
     this.dropCandidate(cpu, intid);
     return source;
   }
@@ -379,20 +419,16 @@ export class IrqEngine {
     const s = this.slot(cpu, intid);
     if (this.active[s] === 0) return;
     this.active[s] = 0;
-    // Not enabled or not pending: it stays out of the candidate sets, as it was while active.
-    if (intid < SGI_COUNT || (this.enabled[s] === 1 && (this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0)))) {
-      this.deactivated(cpu, intid);
-    }
-  }
-
-  /** The rest of {@link deactivate} for an SGI or an interrupt that becomes a candidate again. */
-  private deactivated(cpu: number, intid: number): void {
     if (intid < SGI_COUNT) {
       this.sgiActiveSource[cpu * SGI_COUNT + intid] = -1;
-      // GICv3 SGIs pend by the latch; GICv2 SGIs by source (refresh reads either).
-      if (this.affinityRouting && !(this.enabled[this.slot(cpu, intid)] === 1 && this.isPending(cpu, intid))) return;
+      // GICv2 SGIs pend per source (refresh reads them); GICv3 SGIs by the latch, as below.
+      if (this.affinityRouting === 0) {
+        this.refresh(cpu, intid);
+        return;
+      }
     }
-    this.refresh(cpu, intid);
+    // Not enabled or not pending: it stays out of the candidate sets, as it was while active.
+    if (this.enabled[s] === 1 && (this.latch[s] === 1 || (this.level[s] === 1 && this.edge[s] === 0))) this.refresh(cpu, intid);
   }
 
   // --- list-register exchange for an emulated distributor (KVM's vGIC: vgic_v3_populate_lr / fold_lr_state)
@@ -408,7 +444,7 @@ export class IrqEngine {
   take(cpu: number, intid: number): number {
     const s = this.slot(cpu, intid);
     const active = this.active[s]!;
-    if (intid < SGI_COUNT && !this.affinityRouting) {
+    if (intid < SGI_COUNT && this.affinityRouting === 0) {
       const i = cpu * SGI_COUNT + intid;
       const mask = this.sgiSources[i]!;
       if (mask === 0) return active === 1 ? 2 | (Math.max(this.sgiActiveSource[i]!, 0) << 2) : 0;
@@ -435,7 +471,7 @@ export class IrqEngine {
     const s = this.slot(cpu, intid);
     const pending = (state & 1) !== 0;
     const active = (state & 2) !== 0;
-    if (intid < SGI_COUNT && !this.affinityRouting) {
+    if (intid < SGI_COUNT && this.affinityRouting === 0) {
       const i = cpu * SGI_COUNT + intid;
       if (pending) this.sgiSources[i]! |= 1 << source;
       if (active) this.sgiActiveSource[i] = source;

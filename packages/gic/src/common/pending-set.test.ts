@@ -88,6 +88,33 @@ describe('PendingSet buckets', () => {
     expect(s.bestBucket(0)).toBe(-1);
   });
 
+  it('clear empties every bucket and reorder puts listed keys last in their buckets', () => {
+    const s = new PendingSet(64);
+    for (const k of [5, 6, 7]) s.insert(k, 0x40, 1);
+    s.insert(9, 0x40, 0);
+    s.reorder([5, 63, 6]); // 63 is absent: skipped
+    expect(s.keys()).toEqual([9, 7, 5, 6]);
+    s.clear();
+    expect([s.size, s.bestBucket(3), s.has(5), s.keys()]).toEqual([0, -1, false, []]);
+    s.insert(5, 0x10, 1);
+    expect(s.first(s.bestBucket(2))).toBe(5);
+  });
+
+  it('clear removes every key of every bucket (it walks the occupied buckets), and the set is reusable at once', () => {
+    const s = new PendingSet(2048);
+    for (let k = 0; k < 2048; k += 3) s.insert(k, (k * 7) & 0xff, k & 1);
+    s.clear();
+    for (let k = 0; k < 2048; k++) expect(s.has(k)).toBe(false);
+    expect([s.size, s.bestBucket(3), s.keys()]).toEqual([0, -1, []]);
+    // Re-inserted keys form fresh lists: no stale link of a cleared key shows up.
+    s.insert(300, 0x20, 1);
+    s.insert(3, 0x20, 1);
+    s.insert(6, 0x10, 0);
+    expect(s.keys()).toEqual([6, 300, 3]);
+    s.remove(300);
+    expect(s.keys()).toEqual([6, 3]);
+  });
+
   it('keeps the per-group summaries exact when buckets of one word empty (every priority, both groups)', () => {
     const s = new PendingSet(600);
     for (let p = 0; p < 256; p++) s.insert(2 * p, p, 0);

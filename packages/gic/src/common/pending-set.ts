@@ -35,31 +35,36 @@ export function bucketGroup(bucket: number): number {
   return bucket & 1;
 }
 
-/** Pending candidates of one CPU, bucketed by priority and group. */
+/** Stride of a key's record in `links`: next key, previous key, bucket. */
+const LINK = 3;
+/** Offset of the per-group-mask summaries in `bits`, after the occupancy words. */
+const SUMMARY = WORDS;
+
+/**
+ * Pending candidates of one CPU, bucketed by priority and group. The state
+ * is three typed arrays (per-key links, per-bucket ends, occupancy bits):
+ * few arrays keep the hot insert, remove and lookup short once compiled.
+ */
 export class PendingSet {
-  private next: Int32Array;
-  private prev: Int32Array;
-  /** Bucket (priority << 1 | group) holding a key, or -1 when absent. */
-  private bucketOf: Int16Array;
-  private readonly head = new Int32Array(BUCKETS).fill(NONE);
-  private readonly tail = new Int32Array(BUCKETS).fill(NONE);
-  /** Bit b of word w: bucket w * 32 + b is not empty. */
-  private readonly occupied = new Int32Array(WORDS);
-  /** Bit w set iff occupancy word w holds a Group 0 bucket. */
-  private summary0 = 0;
-  /** Bit w set iff occupancy word w holds a Group 1 bucket. */
-  private summary1 = 0;
+  /** Per key: next key, previous key (-1 at the ends) and bucket (-1 when absent), {@link LINK} words each. */
+  private declare links: Int32Array;
+  /** Per bucket: head key at `2 * bucket`, tail key at `2 * bucket + 1` (-1 when empty). */
+  private readonly ends = new Int32Array(2 * BUCKETS).fill(NONE);
+  /**
+   * Words 0-15: bit b of word w set iff bucket w * 32 + b is not empty. Then per group mask
+   * (SUMMARY + 1 Group 0, + 2 Group 1, + 3 either; + 0 stays empty): bit w set iff occupancy
+   * word w holds a bucket of those groups, so a lookup reads one summary and one word.
+   */
+  private readonly bits = new Int32Array(WORDS + 4);
   private count = 0;
 
   constructor(capacity: number) {
-    this.next = new Int32Array(capacity);
-    this.prev = new Int32Array(capacity);
-    this.bucketOf = new Int16Array(capacity).fill(NONE);
+    this.links = new Int32Array(LINK * capacity).fill(NONE);
   }
 
   /** Number of keys the set can hold (keys are 0 .. capacity-1). */
   get capacity(): number {
-    return this.bucketOf.length;
+    return this.links.length / LINK;
   }
 
   /** Number of keys in the set. */
@@ -69,16 +74,10 @@ export class PendingSet {
 
   /** Makes room for keys up to `capacity - 1` (for LPI ranges). */
   grow(capacity: number): void {
-    if (capacity <= this.bucketOf.length) return;
-    const next = new Int32Array(capacity);
-    next.set(this.next);
-    const prev = new Int32Array(capacity);
-    prev.set(this.prev);
-    const bucketOf = new Int16Array(capacity).fill(NONE);
-    bucketOf.set(this.bucketOf);
-    this.next = next;
-    this.prev = prev;
-    this.bucketOf = bucketOf;
+    if (LINK * capacity <= this.links.length) return;
+    const links = new Int32Array(LINK * capacity).fill(NONE);
+    links.set(this.links);
+    this.links = links;
   }
 
   /**
@@ -86,65 +85,85 @@ export class PendingSet {
    * `bucketGroup`), or -1 when absent.
    */
   bucket(key: number): number {
-    return this.bucketOf[key]!;
+    return this.links[LINK * key + 2]!;
   }
 
   /** True when `key` is in the set. */
   has(key: number): boolean {
-    return this.bucketOf[key] !== NONE;
+    return this.links[LINK * key + 2] !== NONE;
   }
 
   /** Adds `key` at `priority` in `group` (moving it if it was elsewhere); returns whether anything changed. */
   insert(key: number, priority: number, group: number): boolean {
     const bucket = (priority << 1) | group;
-    const old = this.bucketOf[key]!;
-    if (old === bucket) return false;
-    if (old !== NONE) this.unlink(key, old);
-    else this.count++;
-    this.bucketOf[key] = bucket;
-    const t = this.tail[bucket]!;
-    this.prev[key] = t;
-    this.next[key] = NONE;
-    if (t === NONE) {
-      this.head[bucket] = key;
-      const w = bucket >>> 5;
-      this.occupied[w]! |= 1 << (bucket & 31);
-      if (group === 0) this.summary0 |= 1 << w;
-      else this.summary1 |= 1 << w;
-    } else {
-      this.next[t] = key;
-    }
-    this.tail[bucket] = key;
+    const old = this.links[LINK * key + 2]!;
+    if (old !== NONE) return old !== bucket && this.move(key, old, bucket);
+    this.count++;
+    this.append(key, bucket);
     return true;
+  }
+
+  /** {@link insert} of a key already present in another bucket. */
+  private move(key: number, old: number, bucket: number): boolean {
+    this.unlink(key, old);
+    this.append(key, bucket);
+    return true;
+  }
+
+  /** Links `key` at the tail of `bucket` (last pending, last selected). */
+  private append(key: number, bucket: number): void {
+    const l = this.links;
+    const ends = this.ends;
+    const k = LINK * key;
+    const t = ends[2 * bucket + 1]!;
+    l[k] = NONE;
+    l[k + 1] = t;
+    l[k + 2] = bucket;
+    ends[2 * bucket + 1] = key;
+    if (t !== NONE) {
+      l[LINK * t] = key;
+      return;
+    }
+    ends[2 * bucket] = key;
+    const b = this.bits;
+    const w = bucket >>> 5;
+    b[w]! |= 1 << (bucket & 31);
+    b[SUMMARY + 1 + (bucket & 1)]! |= 1 << w;
+    b[SUMMARY + 3]! |= 1 << w;
   }
 
   /** Removes `key`; returns whether it was present. */
   remove(key: number): boolean {
-    const bucket = this.bucketOf[key]!;
+    const bucket = this.links[LINK * key + 2]!;
     if (bucket === NONE) return false;
     this.unlink(key, bucket);
-    this.bucketOf[key] = NONE;
     this.count--;
     return true;
   }
 
+  /** Takes `key` out of `bucket`'s list and marks it absent. */
   private unlink(key: number, bucket: number): void {
-    const p = this.prev[key]!;
-    const n = this.next[key]!;
-    if (p === NONE) this.head[bucket] = n;
-    else this.next[p] = n;
-    if (n === NONE) this.tail[bucket] = p;
-    else this.prev[n] = p;
-    if (p === NONE && n === NONE) {
-      const w = bucket >>> 5;
-      const word = this.occupied[w]! & ~(1 << (bucket & 31));
-      this.occupied[w] = word;
-      if ((bucket & 1) === 0) {
-        if ((word & GROUP0_BITS) === 0) this.summary0 &= ~(1 << w);
-      } else if ((word & GROUP1_BITS) === 0) {
-        this.summary1 &= ~(1 << w);
-      }
-    }
+    const l = this.links;
+    const k = LINK * key;
+    const n = l[k]!;
+    const p = l[k + 1]!;
+    l[k + 2] = NONE;
+    // The neighbours' links, or the bucket's ends where there is none.
+    if (p !== NONE) l[LINK * p] = n;
+    else this.ends[2 * bucket] = n;
+    if (n !== NONE) l[LINK * n + 1] = p;
+    else this.ends[2 * bucket + 1] = p;
+    if (p === NONE && n === NONE) this.emptied(bucket);
+  }
+
+  /** `bucket` lost its last key: clears its occupancy bit and the summaries that no longer hold a bucket of its word. */
+  private emptied(bucket: number): void {
+    const b = this.bits;
+    const w = bucket >>> 5;
+    const word = b[w]! & ~(1 << (bucket & 31));
+    b[w] = word;
+    if ((word & ((bucket & 1) === 0 ? GROUP0_BITS : GROUP1_BITS)) === 0) b[SUMMARY + 1 + (bucket & 1)]! &= ~(1 << w);
+    if (word === 0) b[SUMMARY + 3]! &= ~(1 << w);
   }
 
   /**
@@ -153,17 +172,18 @@ export class PendingSet {
    * -1 when none. Its first key is {@link first}.
    */
   bestBucket(groupMask: number): number {
+    const b = this.bits;
     const m = groupMask & 3;
-    const sum = ((m & 1) !== 0 ? this.summary0 : 0) | ((m & 2) !== 0 ? this.summary1 : 0);
+    const sum = b[SUMMARY + m]!;
     if (sum === 0) return NONE;
     const w = 31 - Math.clz32(sum & -sum);
-    const word = this.occupied[w]! & (m === 3 ? -1 : m === 1 ? GROUP0_BITS : GROUP1_BITS);
+    const word = b[w]! & GROUP_BITS[m]!;
     return (w << 5) | (31 - Math.clz32(word & -word));
   }
 
   /** The first key (first pending) of a non-empty bucket. */
   first(bucket: number): number {
-    return this.head[bucket]!;
+    return this.ends[2 * bucket]!;
   }
 
   /**
@@ -172,7 +192,7 @@ export class PendingSet {
    */
   best(groupMask: number): number {
     const b = this.bestBucket(groupMask);
-    return b === NONE ? NONE : this.head[b]!;
+    return b === NONE ? NONE : this.ends[2 * b]!;
   }
 
   /**
@@ -186,13 +206,13 @@ export class PendingSet {
     let n = 0;
     const max = out.length;
     if (max === 0 || this.count === 0) return 0;
-    const bits = GROUP_BITS[groupMask & 3]!;
+    const mask = GROUP_BITS[groupMask & 3]!;
     for (let w = 0; w < WORDS; w++) {
-      let word = this.occupied[w]! & bits;
+      let word = this.bits[w]! & mask;
       while (word !== 0) {
         const bit = 31 - Math.clz32(word & -word);
         word &= word - 1;
-        for (let k = this.head[(w << 5) | bit]!; k !== NONE; k = this.next[k]!) {
+        for (let k = this.ends[2 * ((w << 5) | bit)]!; k !== NONE; k = this.links[LINK * k]!) {
           out[n++] = k;
           if (n === max) return n;
         }
@@ -209,7 +229,7 @@ export class PendingSet {
   keys(): number[] {
     const out: number[] = [];
     for (let b = 0; b < BUCKETS; b++) {
-      for (let k = this.head[b]!; k !== NONE; k = this.next[k]!) out.push(k);
+      for (let k = this.ends[2 * b]!; k !== NONE; k = this.links[LINK * k]!) out.push(k);
     }
     return out;
   }
@@ -222,22 +242,32 @@ export class PendingSet {
    */
   reorder(order: readonly number[]): void {
     for (const key of order) {
-      if (key < 0 || key >= this.bucketOf.length) continue;
-      const bucket = this.bucketOf[key]!;
+      if (key < 0 || key >= this.capacity) continue;
+      const bucket = this.bucket(key);
       if (bucket === NONE) continue;
       this.remove(key);
       this.insert(key, bucket >>> 1, bucket & 1);
     }
   }
 
-  /** Empties the set. */
+  /**
+   * Empties the set, in time proportional to the keys in it (a vPE leaving
+   * with a few pending vLPIs out of 57,344): only a key's bucket says
+   * whether it is present, and an insert rewrites its links.
+   */
   clear(): void {
-    this.bucketOf.fill(NONE);
-    this.head.fill(NONE);
-    this.tail.fill(NONE);
-    this.occupied.fill(0);
-    this.summary0 = 0;
-    this.summary1 = 0;
+    const l = this.links;
+    const bits = this.bits;
+    for (let w = 0; w < WORDS && this.count > 0; w++) {
+      let word = bits[w]!;
+      while (word !== 0) {
+        const bit = 31 - Math.clz32(word & -word);
+        word &= word - 1;
+        for (let k = this.ends[2 * ((w << 5) | bit)]!; k !== NONE; k = l[LINK * k]!) l[LINK * k + 2] = NONE;
+      }
+    }
+    this.ends.fill(NONE);
+    this.bits.fill(0);
     this.count = 0;
   }
 }

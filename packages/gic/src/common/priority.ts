@@ -54,18 +54,22 @@ export function groupPriorityMask(group: number, bpr0: number, bpr1: number, cbp
  */
 export class ActivePriorities {
   /** Number of 32-bit words used per group: 1, 2 or 4 (IHI0069 12.2.2). */
-  readonly words: number;
+  declare readonly words: number;
   /** Shift from a priority to its bit index: 8 - preemptionBits. */
-  readonly shift: number;
+  declare readonly shift: number;
   /** Group 0 words then Group 1 words, 4 each. Call {@link recompute} after writing them directly. */
   readonly bits = new Uint32Array(8);
   /** Cached running priority. */
   private rp = IDLE_PRIORITY;
 
-  constructor(readonly preemptionBits: number) {
+  /** Implemented preemption bits, 4-7. */
+  declare readonly preemptionBits: number;
+
+  constructor(preemptionBits: number) {
     if (!Number.isInteger(preemptionBits) || preemptionBits < 4 || preemptionBits > 7) {
       throw new UsageError('bad-argument', `preemption bits must be an integer in [4, 7], got ${describeValue(preemptionBits)}`);
     }
+    this.preemptionBits = preemptionBits;
     this.words = Math.max(1, (1 << preemptionBits) >>> 5);
     this.shift = 8 - preemptionBits;
   }
@@ -102,19 +106,17 @@ export class ActivePriorities {
    * nothing was active.
    */
   drop(): number {
+    // The cached running priority is the lowest set bit of either group (recomputed on every change).
+    const rp = this.rp;
+    if (rp === IDLE_PRIORITY) return IDLE_PRIORITY;
+    const bit = rp >>> this.shift;
+    const w = bit >>> 5;
+    const m = 1 << (bit & 31);
     const b = this.bits;
-    for (let w = 0; w < this.words; w++) {
-      const w0 = b[w]!;
-      const w1 = b[4 + w]!;
-      const word = w0 | w1;
-      if (word === 0) continue;
-      const low = word & -word;
-      if ((w0 & low) !== 0) b[w] = w0 & ~low;
-      else b[4 + w] = w1 & ~low;
-      this.rp = this.scan();
-      return ((w << 5) + (31 - Math.clz32(low))) << this.shift;
-    }
-    return IDLE_PRIORITY;
+    if ((b[w]! & m) !== 0) b[w] = b[w]! & ~m;
+    else b[4 + w] = b[4 + w]! & ~m;
+    this.rp = this.scan();
+    return rp;
   }
 
   /** Word `n` of `group`'s register (0 for unimplemented words). */

@@ -9,34 +9,73 @@
  * List registers are kept decoded; the v2 and v3 views pack them into the
  * 32-bit GICH_LR<n> or 64-bit ICH_LR<n>_EL2 formats.
  */
-import { ActivePriorities, implementedPriorityMask, minimumBinaryPoint, IDLE_PRIORITY, groupPriorityMask } from './priority.js';
-import { INTID_SPURIOUS, LPI_BASE, isSpecialIntid } from './intid.js';
+import {
+  ActivePriorities,
+  implementedPriorityMask,
+  minimumBinaryPoint as importedMinimumBinaryPoint,
+  IDLE_PRIORITY as IMPORTED_IDLE_PRIORITY,
+  groupPriorityMask as importedGroupPriorityMask,
+} from './priority.js';
+import { INTID_SPURIOUS as IMPORTED_INTID_SPURIOUS, LPI_BASE as IMPORTED_LPI_BASE, isSpecialIntid as importedIsSpecialIntid } from './intid.js';
 import { UsageError, describeValue, type StateReader } from '@hvsim/core';
 
+// Module-local copies for the acknowledge / EOI paths: imported bindings are live getters under Node's ESM loader.
+const minimumBinaryPoint = importedMinimumBinaryPoint;
+const IDLE_PRIORITY = IMPORTED_IDLE_PRIORITY;
+const groupPriorityMask = importedGroupPriorityMask;
+const INTID_SPURIOUS = IMPORTED_INTID_SPURIOUS;
+const LPI_BASE = IMPORTED_LPI_BASE;
+const isSpecialIntid = importedIsSpecialIntid;
+
 /** List register states (IHI0069 12.4.6 ICH_LR<n>_EL2.State; IHI0048B 5.3.8). */
-export const LR_STATE = { INVALID: 0, PENDING: 1, ACTIVE: 2, PENDING_ACTIVE: 3 } as const;
+export const LR_STATE = {
+  /** 0b00: no interrupt; the List Register is free. */
+  INVALID: 0,
+  /** 0b01: pending. */
+  PENDING: 1,
+  /** 0b10: active. */
+  ACTIVE: 2,
+  /** 0b11: pending and active. */
+  PENDING_ACTIVE: 3,
+} as const;
 
 /** ICH_HCR_EL2 / GICH_HCR bits (IHI0069 12.4.5, IHI0048B 5.3.1); EOIcount is kept apart. */
 export const HCR_BIT = {
+  /** Bit 0 En: enables the virtual CPU interface. */
   EN: 1 << 0,
+  /** Bit 1: underflow maintenance interrupt enable. */
   UIE: 1 << 1,
+  /** Bit 2: List Register entry not present interrupt enable. */
   LRENPIE: 1 << 2,
+  /** Bit 3: no pending interrupt enable. */
   NPIE: 1 << 3,
+  /** Bit 4: maintenance interrupt while virtual Group 0 is enabled. */
   VGRP0EIE: 1 << 4,
+  /** Bit 5: maintenance interrupt while virtual Group 0 is disabled. */
   VGRP0DIE: 1 << 5,
+  /** Bit 6: maintenance interrupt while virtual Group 1 is enabled. */
   VGRP1EIE: 1 << 6,
+  /** Bit 7: maintenance interrupt while virtual Group 1 is disabled. */
   VGRP1DIE: 1 << 7,
 } as const;
 
 /** ICH_MISR_EL2 / GICH_MISR bits (IHI0069 12.4.7, IHI0048B 5.3.4). */
 export const MISR_BIT = {
+  /** Bit 0: an EOI maintenance request completed (a bit of EISR is set). */
   EOI: 1 << 0,
+  /** Bit 1: underflow: UIE set and at most one List Register valid. */
   U: 1 << 1,
+  /** Bit 2: LRENPIE set and EOIcount non-zero. */
   LRENP: 1 << 2,
+  /** Bit 3: NPIE set and no List Register pending. */
   NP: 1 << 3,
+  /** Bit 4: virtual Group 0 enabled and VGrp0EIE set. */
   VGRP0E: 1 << 4,
+  /** Bit 5: virtual Group 0 disabled and VGrp0DIE set. */
   VGRP0D: 1 << 5,
+  /** Bit 6: virtual Group 1 enabled and VGrp1EIE set. */
   VGRP1E: 1 << 6,
+  /** Bit 7: virtual Group 1 disabled and VGrp1DIE set. */
   VGRP1D: 1 << 7,
 } as const;
 
@@ -54,9 +93,13 @@ export const LR_PFIELD_EOI = 1 << 9;
 export interface DirectInjectionSource {
   /** Highest-priority pending key among the groups in `groupMask`, or -1. */
   best(groupMask: number): number;
+  /** Priority of pending `key`. */
   keyPriority(key: number): number;
+  /** Group of pending `key`, 0 or 1. */
   keyGroup(key: number): number;
+  /** vINTID of `key`. */
   keyIntid(key: number): number;
+  /** Acknowledges `key`: it stops being pending (no active state). */
   acknowledgeKey(key: number): void;
 }
 
@@ -72,6 +115,7 @@ export function checkLrFlow(n: number, flow: number, listRegisters: number): voi
 
 /** Construction options of a virtual interface. */
 export interface VirtualInterfaceOptions {
+  /** List Registers implemented (ICH_VTR_EL2.ListRegs + 1). */
   listRegisters: number;
   /** Virtual priority bits (5 in GICv2; ICH_VTR_EL2.PRIbits + 1 in GICv3). */
   priorityBits: number;
@@ -83,7 +127,9 @@ export interface VirtualInterfaceOptions {
 
 /** Callbacks of a virtual interface. */
 export interface VirtualInterfaceOutputs {
+  /** The vIRQ level of `cpu` changed. */
   onVirq?: (cpu: number, asserted: boolean) => void;
+  /** The vFIQ level of `cpu` changed. */
   onVfiq?: (cpu: number, asserted: boolean) => void;
   /** The maintenance interrupt level; the GIC routes it to the CPU's PPI 25. */
   onMaintenance: (cpu: number, asserted: boolean) => void;
@@ -93,34 +139,63 @@ export interface VirtualInterfaceOutputs {
 
 /** Saved state of a virtual interface. */
 export interface VirtualInterfaceState {
+  /** Virtual INTID of each List Register. */
   lrVintid: number[];
+  /** Physical INTID field of each List Register (EOI bit and source CPUID when HW = 0). */
   lrPfield: number[];
+  /** Priority of each List Register. */
   lrPriority: number[];
+  /** State of each List Register ({@link LR_STATE}). */
   lrState: number[];
+  /** Group of each List Register (0 or 1). */
   lrGroup: number[];
+  /** HW bit of each List Register (0 or 1). */
   lrHw: number[];
+  /** HCR control bits ({@link HCR_BIT}), EOIcount excluded. */
   hcr: number;
+  /** HCR.EOIcount (5 bits). */
   eoiCount: number;
-  vmcr: { eng0: boolean; eng1: boolean; ackCtl: boolean; fiqEn: boolean; cbpr: boolean; eoiMode: boolean; bpr0: number; bpr1: number; pmr: number };
+  /** Virtual machine control fields (ICH_VMCR_EL2, IHI0069 12.4.8; GICH_VMCR, IHI0048B 5.3.3). */
+  vmcr: {
+    /** VENG0: virtual Group 0 enabled. */
+    eng0: boolean;
+    /** VENG1: virtual Group 1 enabled. */
+    eng1: boolean;
+    /** VAckCtl (GICv2 view). */
+    ackCtl: boolean;
+    /** VFIQEn: virtual Group 0 signalled as vFIQ. */
+    fiqEn: boolean;
+    /** VCBPR: BPR0 controls both groups. */
+    cbpr: boolean;
+    /** VEOIM: EOI drops priority only. */
+    eoiMode: boolean;
+    /** VBPR0: Group 0 binary point. */
+    bpr0: number;
+    /** VBPR1: Group 1 binary point. */
+    bpr1: number;
+    /** VPMR: virtual priority mask, 0-255. */
+    pmr: number;
+  };
+  /** Active priority register words, Group 0 then Group 1. */
   apr: number[];
 }
 
 /** One CPU's virtual interface: list registers, HCR, VMCR, active priorities and the guest's view. */
 export class VirtualInterfaceCore {
-  readonly listRegisters: number;
-  readonly lrVintid: Uint32Array;
+  declare readonly listRegisters: number;
+  declare readonly lrVintid: Uint32Array;
   /** Physical INTID when HW = 1; with HW = 0 bit 9 is EOI and bits [2:0] the GICv2 SGI source CPUID. */
-  readonly lrPfield: Uint16Array;
-  readonly lrPriority: Uint8Array;
-  readonly lrState: Uint8Array;
-  readonly lrGroup: Uint8Array;
-  readonly lrHw: Uint8Array;
+  declare readonly lrPfield: Uint16Array;
+  declare readonly lrPriority: Uint8Array;
+  declare readonly lrState: Uint8Array;
+  declare readonly lrGroup: Uint8Array;
+  declare readonly lrHw: Uint8Array;
   /**
    * Flow identifier per list register (core's `InterruptMessage.flow`, 0 when
    * untracked), set by the hypervisor with the LR; not architectural state
    * (not in ICH_LR<n>_EL2, not saved), repeated by trace events about the LR.
    */
-  readonly lrFlow: Int32Array;
+  declare readonly lrFlow: Int32Array;
   /** Flow of the list register the last acknowledge or EOI used (0 when none or untracked), for trace events. */
   lastFlow = 0;
   /** HCR control bits ({@link HCR_BIT}), EOIcount excluded. */
@@ -137,10 +212,10 @@ export class VirtualInterfaceCore {
   bpr0: number;
   bpr1: number;
   pmr = 0;
-  readonly apr: ActivePriorities;
-  readonly priorityMask: number;
-  readonly minBpr0: number;
-  private readonly group0AlwaysFiq: boolean;
+  declare readonly apr: ActivePriorities;
+  declare readonly priorityMask: number;
+  declare readonly minBpr0: number;
+  private declare readonly group0AlwaysFiq: boolean;
   private virq = false;
   private vfiq = false;
   private maintenance = false;
@@ -151,11 +226,15 @@ export class VirtualInterfaceCore {
   /** Key of the direct interrupt that beats every LR as of the last {@link update}, or -1. */
   private bestDirect = -1;
 
-  constructor(
-    readonly cpu: number,
-    readonly options: VirtualInterfaceOptions,
-    private readonly outputs: VirtualInterfaceOutputs,
-  ) {
+  // Fields assigned in the constructor are `declare`d, so V8 keeps their types (see CpuInterfaceCore).
+  declare readonly cpu: number;
+  declare readonly options: VirtualInterfaceOptions;
+  private declare readonly outputs: VirtualInterfaceOutputs;
+
+  constructor(cpu: number, options: VirtualInterfaceOptions, outputs: VirtualInterfaceOutputs) {
+    this.cpu = cpu;
+    this.options = options;
+    this.outputs = outputs;
     const n = options.listRegisters;
     this.listRegisters = n;
     this.lrVintid = new Uint32Array(n);

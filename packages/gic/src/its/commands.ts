@@ -61,10 +61,13 @@ export type ItsCommandName = keyof typeof ITS_CMD;
 
 /** Every field any command carries; a decoded command has all of them, zero where the command has none. */
 export interface ItsCommandFields {
+  /** DeviceID (DW0[63:32]). */
   deviceId: number;
+  /** EventID (DW1[31:0]). */
   eventId: number;
   /** Physical INTID (MAPTI pINTID). */
   intid: number;
+  /** Collection ID (ICID). */
   icid: number;
   /** Target redistributor: its processor number (GITS_TYPER.PTA = 0). */
   rdbase: number;
@@ -74,31 +77,43 @@ export interface ItsCommandFields {
   valid: number;
   /** MAPD Size: EventID bits - 1. */
   size: number;
+  /** ITT_addr: the device's interrupt translation table (MAPD, 256-byte aligned). */
   ittAddress: number;
+  /** vPEID. */
   vpeId: number;
+  /** Virtual INTID (VMAPTI, VSGI). */
   vintid: number;
   /** Dbell_pINTID (VMAPTI, VMAPI, VMOVI) or Default_Doorbell (VMAPP, VMOVP). */
   doorbell: number;
   /** VMOVI D: the doorbell field is valid. */
   doorbellValid: number;
+  /** VMOVP sequence number. */
   sequenceNumber: number;
+  /** VMOVP ITSList: the ITSs that must execute it. */
   itsList: number;
+  /** VPT_addr: the vPE's virtual LPI pending table (VMAPP, 64 KiB aligned). */
   vptAddress: number;
   /** VMAPP VPT_size: vINTID bits - 1. */
   vptSize: number;
   /** GICv4.1 VMAPP. */
   alloc: number;
+  /** VMAPP PTZ: the pending table is known to be zero. */
   ptz: number;
+  /** VMAPP VConf_addr: the virtual LPI configuration table (GICv4.1). */
   vconfAddress: number;
   /** VSGI: priority[7:4] as a 4-bit value. */
   priority: number;
+  /** VSGI G: the vSGI's group. */
   group: number;
+  /** VSGI C: clears the vSGI's pending state. */
   clear: number;
+  /** VSGI E: enables the vSGI. */
   enable: number;
 }
 
 /** A decoded command. */
 export interface ItsCommand extends ItsCommandFields {
+  /** DW0[7:0] ({@link ITS_CMD}). */
   opcode: number;
   /** The command's name, or undefined for an opcode the ITS does not know. */
   name: ItsCommandName | undefined;

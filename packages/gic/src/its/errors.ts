@@ -74,7 +74,9 @@ export function itsErrorCode(opcode: number, kind: ItsErrorKind): number {
 
 /** A command error as the ITS reports it. */
 export interface ItsCommandError {
+  /** The error code, 0x01CCRR: command byte CC, reason RR (see {@link itsErrorCode}). */
   code: number;
+  /** What went wrong. */
   kind: ItsErrorKind;
   /** Opcode of the failing command (0 for a CWRITER outside the queue). */
   opcode: number;

@@ -17,6 +17,8 @@ export type {
   GicV3ItsState,
   /** ITS architecture level: physical only, GICv4.0 or GICv4.1. */
   ItsVersion,
+  /** What GicV3Its.lookup finds for a (DeviceID, EventID), without making it pending. */
+  ItsLookup,
 } from './its.js';
 export {
   /** ITS command opcodes. */

@@ -75,6 +75,25 @@ describe('direct vLPI to a resident vPE through guest acknowledge and EOI (GICv4
   });
 });
 
+describe('vPE residency change with a 16-bit VPT (57,344 vLPIs), 3 pending (IHI0069 12.11.38)', () => {
+  // Each schedule reads the VPT and configuration table; each deschedule writes back what changed:
+  // proportional to the pending vLPIs, not to the table.
+  const rig = makeItsRig({ cpus: 1, gicv4: 'v4.1' });
+  rig.memory.fill(VM_CONFIG, 0xe000, lpiConfig(0x60));
+  rig.cmd('VMAPP', { vpeId: 1, rdbase: 0, valid: 1, vptAddress: VPT(1), vptSize: 15, vconfAddress: VM_CONFIG, doorbell: 1023 });
+  mapDevice(rig, 9);
+  for (let e = 0; e < 3; e++) rig.cmd('VMAPTI', { deviceId: 9, eventId: e, vpeId: 1, vintid: LPI + 100 + e * 9000, doorbell: 1023 });
+  for (let e = 0; e < 3; e++) rig.its.translate(9, e);
+  const VPENDBASER = GICR_VLPI_BASE + 0x78;
+  bench(`schedule -> one vLPI -> deschedule [ops=${LOOP}]`, () => {
+    for (let k = 0; k < LOOP; k++) {
+      rig.gicr64(0, VPENDBASER, (1n << 63n) | (1n << 58n) | 1n);
+      rig.its.translate(9, 0);
+      rig.gicr64(0, VPENDBASER, 1n);
+    }
+  });
+});
+
 /**
  * A one-PE GIC with 17 INTID bits and 65,536 LPIs enabled in the
  * configuration table; `backlog` of them pending at 0xe0, below the

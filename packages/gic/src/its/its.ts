@@ -75,11 +75,42 @@ import {
   ITS_ENTRY_BYTES,
   ITS_EVENT_ID_BITS,
 } from './regs.js';
+// Module-local copies for the translation path: imported bindings are live getters under Node's ESM loader.
+const COLLECTION_UNREAD = IMPORTED_COLLECTION_UNREAD;
+const KIND_PHYSICAL = IMPORTED_KIND_PHYSICAL;
+const KIND_UNREAD = IMPORTED_KIND_UNREAD;
+const KIND_VIRTUAL = IMPORTED_KIND_VIRTUAL;
+
+/**
+ * What {@link GicV3Its.lookup} finds for a (DeviceID, EventID): what a
+ * translation would make pending, without making it pending.
+ */
+export interface ItsLookup {
+  /** 'lpi' or 'vlpi' when the event is mapped; else the reason a translation would be dropped (never 'lpi-rejected', which only the redistributor decides). */
+  result: ItsTranslationResult;
+  /** The pINTID ('lpi') or vINTID ('vlpi'); -1 otherwise. */
+  intid: number;
+  /** The ICID of the event's collection ('lpi', and 'unmapped-collection'); -1 otherwise. */
+  collection: number;
+  /** The vPEID ('vlpi', and 'unmapped-vpe'); -1 otherwise. */
+  vpeId: number;
+  /** The target redistributor's processor number ('lpi': the collection's, 'vlpi': the vPE's); -1 otherwise. */
+  target: number;
+  /** The doorbell pINTID of a 'vlpi' mapping (GICv4.0 VMAPTI Doorbell; 1023 = none); -1 otherwise. */
+  doorbell: number;
+}
+
 /** Drop reasons that mean "not mapped or not enabled" (core's BLOCKED); the others are DROPPED. */
 const ITS_BLOCKED_REASONS: ReadonlySet<ItsTranslationResult> = new Set<ItsTranslationResult>(['disabled', 'unmapped-device', 'unmapped-interrupt', 'unmapped-collection', 'unmapped-vpe']);
 
 import { ItsCommandProcessor } from './command-processor.js';
-import { COLLECTION_UNREAD, ItsTableCache, KIND_PHYSICAL, KIND_UNREAD, KIND_VIRTUAL } from './table-cache.js';
+import {
+  COLLECTION_UNREAD as IMPORTED_COLLECTION_UNREAD,
+  ItsTableCache,
+  KIND_PHYSICAL as IMPORTED_KIND_PHYSICAL,
+  KIND_UNREAD as IMPORTED_KIND_UNREAD,
+  KIND_VIRTUAL as IMPORTED_KIND_VIRTUAL,
+} from './table-cache.js';
 import type { TableGeometry, VpeEntry } from './tables.js';
 
 /** Which architecture version the ITS implements: physical LPIs only, GICv4.0 or GICv4.1 virtual LPIs. */
@@ -105,22 +136,35 @@ export interface GicV3ItsOptions {
   baseAddress?: number;
   /** DeviceID the ITS sees for writes to GITS_TRANSLATER through {@link GicV3Its.mmioWrite} (a PE's write; IMPLEMENTATION DEFINED). */
   cpuDeviceId?: number;
+  /** Tracer for ITS events: translated interrupts and command errors. */
   tracer?: Tracer;
+  /** Clock whose cycle the trace events carry. */
   clock?: Clock;
 }
 
 /** Saved state of a {@link GicV3Its}. The tables are in memory, which is saved separately. */
 export interface GicV3ItsState {
+  /** Snapshot kind. */
   type: 'hvsim.gic-its';
+  /** Snapshot format version. */
   version: 1;
+  /** GITS_CTLR.Enabled. */
   enabled: boolean;
+  /** GITS_CBASER, low and high words. */
   cbaser: [number, number];
+  /** GITS_CWRITER. */
   cwriter: number;
+  /** GITS_CREADR offset, without Stalled. */
   creadr: number;
+  /** GITS_CREADR.Stalled. */
   stalled: boolean;
+  /** GITS_BASER<n> low words, then high words. */
   baser: number[];
+  /** The error that stalled the queue, or null. */
   commandError: ItsCommandError | null;
+  /** Command errors since reset. */
   commandErrorCount: number;
+  /** Dropped translations since reset, by reason. */
   drops: Record<string, number>;
 }
 
@@ -129,7 +173,9 @@ const GITS_BASER_HI_WRITABLE = 0xf8e0_ffff;
 
 /** The ITS: control frame, translation frame and (GICv4.1) vSGI frame, as one MMIO device. */
 export class GicV3Its implements MmioDevice, MsiTarget {
+  /** The architecture version implemented. */
   readonly version: ItsVersion;
+  /** INTID bits the redistributors implement, 14-24. */
   readonly idBits: number;
   private readonly memory: Memory;
   private readonly lpiPorts: readonly LpiRedistributorPort[];
@@ -161,6 +207,13 @@ export class GicV3Its implements MmioDevice, MsiTarget {
   private readonly cache: ItsTableCache;
   private readonly processor: ItsCommandProcessor;
   private readonly cmdWords = new Uint32Array(8);
+  // What resolve() found (valid for the result it returned).
+  private resolvedIntid = 0;
+  private resolvedCollection = 0;
+  private resolvedVpeId = 0;
+  private resolvedTarget = 0;
+  private resolvedDoorbell = 0;
+  private resolvedVpe: VpeEntry | null = null;
 
   constructor(options: GicV3ItsOptions) {
     assertOptions(
@@ -543,41 +596,10 @@ export class GicV3Its implements MmioDevice, MsiTarget {
    */
   translate(deviceId: number, eventId: number): ItsTranslationResult {
     this.coalesced = false;
-    if (!this.enabled) return this.drop('disabled');
-    if (deviceId >>> 0 !== deviceId || deviceId >= 65536) return this.drop('device-out-of-range');
-    let dev = this.cache.devices.get(deviceId);
-    if (dev === undefined) {
-      try {
-        dev = this.cache.deviceOrNull(deviceId);
-      } catch (e) {
-        if (e instanceof MemoryError) return this.drop('memory-fault');
-        throw e;
-      }
-    }
-    if (dev === null) return this.drop('unmapped-device');
-    if (eventId >>> 0 !== eventId || eventId >= dev.events) return this.drop('event-out-of-range');
-    let k = dev.kind[eventId]!;
-    if (k === KIND_UNREAD) {
-      try {
-        k = this.cache.eventKind(dev, eventId);
-      } catch (e) {
-        if (e instanceof MemoryError) return this.drop('memory-fault');
-        throw e;
-      }
-    }
-    if (k === KIND_PHYSICAL) {
-      const icid = dev.target[eventId]!;
-      let rd = this.cache.collections[icid]!;
-      if (rd === COLLECTION_UNREAD) {
-        try {
-          rd = this.cache.collectionTarget(icid);
-        } catch (e) {
-          if (e instanceof MemoryError) return this.drop('memory-fault');
-          throw e;
-        }
-      }
-      if (rd < 0) return this.drop('unmapped-collection');
-      const intid = dev.intid[eventId]!;
+    const r = this.resolve(deviceId, eventId);
+    if (r === 'lpi') {
+      const rd = this.resolvedTarget;
+      const intid = this.resolvedIntid;
       const port = this.lpiPorts[rd]!;
       this.coalesced = port.isPending(intid);
       if (!port.setPending(intid)) return this.drop('lpi-rejected');
@@ -587,18 +609,11 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       }
       return 'lpi';
     }
-    if (k === KIND_VIRTUAL) {
-      let vpe: VpeEntry | null;
+    if (r === 'vlpi') {
+      const vpe = this.resolvedVpe!;
+      const vintid = this.resolvedIntid;
       try {
-        vpe = this.cache.vpeEntryOrNull(dev.target[eventId]!);
-      } catch (e) {
-        if (e instanceof MemoryError) return this.drop('memory-fault');
-        throw e;
-      }
-      if (vpe === null) return this.drop('unmapped-vpe');
-      const vintid = dev.intid[eventId]!;
-      try {
-        this.coalesced = !this.vlpiPorts[vpe.rd]!.setVlpiPending(vpe, vintid, dev.doorbell[eventId]!);
+        this.coalesced = !this.vlpiPorts[vpe.rd]!.setVlpiPending(vpe, vintid, this.resolvedDoorbell);
       } catch (e) {
         // The VPT of a vPE that is not resident is not in memory.
         if (e instanceof MemoryError) return this.drop('memory-fault');
@@ -610,7 +625,92 @@ export class GicV3Its implements MmioDevice, MsiTarget {
       }
       return 'vlpi';
     }
-    return this.drop('unmapped-interrupt');
+    return this.drop(r);
+  }
+
+  /**
+   * What a translation of (`deviceId`, `eventId`) would do, without doing it
+   * (IHI0069 5.2 "Interrupt translation", through the same cached tables as
+   * {@link translate}): the pINTID and its collection and redistributor, or
+   * the vINTID, vPE, redistributor and doorbell, or the reason the ITS would
+   * drop the request. Nothing is made pending, counted or traced. Fills and
+   * returns `out` when given (no allocation), else a new object.
+   */
+  lookup(deviceId: number, eventId: number, out?: ItsLookup): ItsLookup {
+    const o = out ?? { result: 'disabled', intid: -1, collection: -1, vpeId: -1, target: -1, doorbell: -1 };
+    const r = this.resolve(deviceId, eventId);
+    o.result = r;
+    const mapped = r === 'lpi' || r === 'vlpi';
+    o.intid = mapped ? this.resolvedIntid : -1;
+    o.collection = r === 'lpi' || r === 'unmapped-collection' ? this.resolvedCollection : -1;
+    o.vpeId = r === 'vlpi' || r === 'unmapped-vpe' ? this.resolvedVpeId : -1;
+    o.target = mapped ? this.resolvedTarget : -1;
+    o.doorbell = r === 'vlpi' ? this.resolvedDoorbell : -1;
+    return o;
+  }
+
+  /**
+   * The translation's table walk (IHI0069 5.2): 'lpi' or 'vlpi' with the
+   * resolved* fields set, or why the request would be dropped.
+   */
+  private resolve(deviceId: number, eventId: number): ItsTranslationResult {
+    if (!this.enabled) return 'disabled';
+    if (deviceId >>> 0 !== deviceId || deviceId >= 65536) return 'device-out-of-range';
+    let dev = this.cache.devices.get(deviceId);
+    if (dev === undefined) {
+      try {
+        dev = this.cache.deviceOrNull(deviceId);
+      } catch (e) {
+        if (e instanceof MemoryError) return 'memory-fault';
+        throw e;
+      }
+    }
+    if (dev === null) return 'unmapped-device';
+    if (eventId >>> 0 !== eventId || eventId >= dev.events) return 'event-out-of-range';
+    let k = dev.kind[eventId]!;
+    if (k === KIND_UNREAD) {
+      try {
+        k = this.cache.eventKind(dev, eventId);
+      } catch (e) {
+        if (e instanceof MemoryError) return 'memory-fault';
+        throw e;
+      }
+    }
+    if (k === KIND_PHYSICAL) {
+      const icid = dev.target[eventId]!;
+      this.resolvedCollection = icid;
+      let rd = this.cache.collections[icid]!;
+      if (rd === COLLECTION_UNREAD) {
+        try {
+          rd = this.cache.collectionTarget(icid);
+        } catch (e) {
+          if (e instanceof MemoryError) return 'memory-fault';
+          throw e;
+        }
+      }
+      if (rd < 0) return 'unmapped-collection';
+      this.resolvedIntid = dev.intid[eventId]!;
+      this.resolvedTarget = rd;
+      return 'lpi';
+    }
+    if (k === KIND_VIRTUAL) {
+      const vpeId = dev.target[eventId]!;
+      this.resolvedVpeId = vpeId;
+      let vpe: VpeEntry | null;
+      try {
+        vpe = this.cache.vpeEntryOrNull(vpeId);
+      } catch (e) {
+        if (e instanceof MemoryError) return 'memory-fault';
+        throw e;
+      }
+      if (vpe === null) return 'unmapped-vpe';
+      this.resolvedVpe = vpe;
+      this.resolvedIntid = dev.intid[eventId]!;
+      this.resolvedTarget = vpe.rd;
+      this.resolvedDoorbell = dev.doorbell[eventId]!;
+      return 'vlpi';
+    }
+    return 'unmapped-interrupt';
   }
 
   /**
@@ -696,6 +796,7 @@ export class GicV3Its implements MmioDevice, MsiTarget {
 
   // --- state ----------------------------------------------------------------
 
+  /** Saves the registers as JSON-safe data; the tables stay in memory. */
   saveState(): GicV3ItsState {
     const drops: Record<string, number> = {};
     for (const [k, v] of this.dropCounts) drops[k] = v;

@@ -13,6 +13,7 @@ export interface LpiRedistributorPort {
   setPending(intid: number): boolean;
   /** Clears the pending state of `intid`; returns whether it was pending. */
   clearPending(intid: number): boolean;
+  /** Whether LPI `intid` is pending here. */
   isPending(intid: number): boolean;
   /** Reloads the cached configuration of `intid` (INV). */
   invalidate(intid: number): void;
@@ -26,7 +27,9 @@ export interface LpiRedistributorPort {
 export interface VsgiConfig {
   /** 8-bit priority (the command carries bits [7:4]). */
   priority: number;
+  /** Group, 0 or 1 (the command's G bit). */
   group: number;
+  /** The command's E bit. */
   enable: boolean;
 }
 

@@ -23,11 +23,17 @@ import { joinAddress } from '../lpi/regs.js';
 
 /** Where a table is and how it is laid out (decoded from GITS_BASER<n> or GICv4.1 GICR_VPROPBASER). */
 export interface TableGeometry {
+  /** The Valid bit: the table is allocated. */
   valid: boolean;
+  /** Physical address of the table (level 1 when indirect). */
   base: number;
+  /** Page size in bytes: 4 KiB, 16 KiB or 64 KiB. */
   pageBytes: number;
+  /** Number of pages allocated (Size + 1). */
   pages: number;
+  /** Bytes per entry (Entry_Size + 1). */
   entryBytes: number;
+  /** Two-level table (Indirect). */
   indirect: boolean;
 }
 
@@ -134,10 +140,13 @@ export function writeIte(memory: Memory, addr: number, e: InterruptTranslationEn
 
 /** A vPE table entry (what VMAPP records). */
 export interface VpeEntry {
+  /** The entry's Valid bit. */
   valid: boolean;
+  /** The vPEID this entry maps. */
   vpeId: number;
   /** Processor number of the redistributor the vPE is mapped to. */
   rd: number;
+  /** Physical address of the virtual LPI pending table (VPT_addr). */
   vptAddress: number;
   /** vINTID bits - 1 the VPT covers. */
   vptSize: number;

@@ -77,6 +77,24 @@ describe('the emulated vITS over guest-physical memory (host-seams G10b)', () =>
     expect(Array.from(out.subarray(0, gic.pendingInterrupts(1, out)))).toEqual([LPI + 40]);
   });
 
+  it('lookup gives the pINTID, collection and redistributor, or the reason a translation would drop, without injecting (IHI0069 5.2)', () => {
+    const { gic, cmd, its } = makeVits();
+    cmd('MAPC', { icid: 1, rdbase: 1, valid: 1 });
+    cmd('MAPD', { deviceId: 3, size: 4, ittAddress: ITT, valid: 1 });
+    cmd('MAPTI', { deviceId: 3, eventId: 2, intid: LPI + 40, icid: 1 });
+    cmd('MAPTI', { deviceId: 3, eventId: 5, intid: LPI + 41, icid: 6 });
+    expect(its.lookup(3, 2)).toEqual({ result: 'lpi', intid: LPI + 40, collection: 1, vpeId: -1, target: 1, doorbell: -1 });
+    expect(gic.pendingInterrupts(1, new Int32Array(4))).toBe(0);
+    expect(its.lookup(3, 5)).toEqual({ result: 'unmapped-collection', intid: -1, collection: 6, vpeId: -1, target: -1, doorbell: -1 });
+    expect(its.lookup(3, 4).result).toBe('unmapped-interrupt');
+    expect(its.lookup(3, 32).result).toBe('event-out-of-range'); // MAPD Size 4: 32 EventIDs
+    expect(its.lookup(4, 0).result).toBe('unmapped-device');
+    expect(its.lookup(70000, 0).result).toBe('device-out-of-range');
+    expect(its.dropped()).toBe(0);
+    its.mmioWrite(GITS.CTLR, 4, 0);
+    expect(its.lookup(3, 2).result).toBe('disabled');
+  });
+
   it("commandErrors: 'ignore' skips a failing command and keeps going, as vgic-its.c does", () => {
     const { cmd, its } = makeVits();
     cmd('INT', { deviceId: 7, eventId: 0 }); // unmapped device: error 0x010304... skipped

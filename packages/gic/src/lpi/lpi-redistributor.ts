@@ -49,10 +49,15 @@ export interface LpiRedistributorOptions {
 
 /** Saved LPI state of a redistributor. */
 export interface LpiRedistributorState {
+  /** GICR_CTLR.EnableLPIs. */
   enableLpis: boolean;
+  /** GICR_PROPBASER, low and high words. */
   propbaser: [number, number];
+  /** GICR_PENDBASER, low and high words. */
   pendbaser: [number, number];
+  /** GICR_INVLPIR as last written, low and high words. */
   invlpir: [number, number];
+  /** GICR_INVALLR as last written, low and high words. */
   invallr: [number, number];
   /** The configuration cache (it may differ from memory until an invalidation). */
   config: string;
@@ -70,9 +75,10 @@ export interface VirtualInvalidationPort {
 
 /** LPIs of one redistributor: enable, table bases, configuration cache, pending bits and candidates. */
 export class LpiRedistributor {
-  readonly idBits: number;
+  /** INTID bits the GIC implements, 14-24. */
+  declare readonly idBits: number;
   /** LPIs this redistributor can hold: 2^idBits - 8192. */
-  readonly capacity: number;
+  declare readonly capacity: number;
   /** GICR_CTLR.EnableLPIs. */
   enabled = false;
   /** LPIs configured by GICR_PROPBASER.IDbits (0 when IDbits < 13). */
@@ -87,13 +93,13 @@ export class LpiRedistributor {
   private invAllLo = 0;
   private invAllHi = 0;
   /** Cached configuration byte per LPI. */
-  readonly config: Uint8Array;
+  declare readonly config: Uint8Array;
   /** Pending bit per LPI. */
-  readonly pending: Uint8Array;
-  private readonly memory: Memory;
-  private readonly candidates: PendingSet;
-  private readonly keyBase: number;
-  private readonly prioMask: number;
+  declare readonly pending: Uint8Array;
+  private declare readonly memory: Memory;
+  private declare readonly candidates: PendingSet;
+  private declare readonly keyBase: number;
+  private declare readonly prioMask: number;
   private readonly onChange: () => void;
   /** GICv4.1 invalidation by vPEID, when this redistributor supports vLPIs. */
   virtualPort: VirtualInvalidationPort | undefined = undefined;
@@ -416,6 +422,7 @@ export class LpiRedistributor {
     this.candidates.remove(key);
   }
 
+  /** Saves the registers, the configuration cache and the pending LPIs as JSON-safe data. */
   saveState(): LpiRedistributorState {
     return {
       enableLpis: this.enabled,

@@ -13,9 +13,15 @@ export interface V3Rig extends OutputLevels {
   wgicd: (off: number, v: number) => void;
 }
 
-export function makeV3(options: Partial<GicV3Options> & { cpus: number }): V3Rig {
+/**
+ * A GICv3 with its outputs recorded. With `physicalListeners` false the GIC
+ * gets no onIrq/onFiq (its physical outputs are then computed on demand:
+ * read them with `gic.irqLevel(cpu)`; `irq`/`fiq` stay empty).
+ */
+export function makeV3(options: Partial<GicV3Options> & { cpus: number }, physicalListeners = true): V3Rig {
   const { levels, callbacks } = recordOutputs();
-  const gic = new GicV3({ ...options, ...callbacks });
+  const { onIrq, onFiq, ...virtual } = callbacks;
+  const gic = new GicV3({ ...options, ...(physicalListeners ? { onIrq, onFiq } : {}), ...virtual });
   const region = gic.redistributorRegion;
   return {
     gic,

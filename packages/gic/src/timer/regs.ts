@@ -17,8 +17,11 @@ import { bitFlag, bitRange, fieldMask } from '@hvsim/core';
  * (CNTHP_*_EL2) (Arm ARM D11.2.4 "Timers").
  */
 export const TIMER = {
+  /** 0: EL1 physical timer, CNTP_*_EL0. */
   CNTP: 0,
+  /** 1: virtual timer, CNTV_*_EL0. */
   CNTV: 1,
+  /** 2: EL2 physical timer, CNTHP_*_EL2. */
   CNTHP: 2,
 } as const;
 
@@ -44,8 +47,11 @@ export const TIMER_NAMES: readonly TimerName[] = ['CNTP', 'CNTV', 'CNTHP'];
  * physical timer, 27 for the virtual timer, 26 for the EL2 physical timer.
  */
 export const TIMER_PPI = {
+  /** PPI 30 (INTID 30): EL1 physical timer. */
   CNTP: 30,
+  /** PPI 27: virtual timer. */
   CNTV: 27,
+  /** PPI 26: EL2 physical timer. */
   CNTHP: 26,
 } as const;
 
@@ -67,12 +73,19 @@ export const CNT_CTL_WRITABLE = fieldMask(CNT_CTL.ENABLE) | fieldMask(CNT_CTL.IM
  * and timers, and the event stream.
  */
 export const CNTKCTL = {
+  /** Bit 0: EL0 may read CNTPCT_EL0 (and CNTFRQ_EL0). */
   EL0PCTEN: bitFlag(0),
+  /** Bit 1: EL0 may read CNTVCT_EL0 (and CNTFRQ_EL0). */
   EL0VCTEN: bitFlag(1),
+  /** Bit 2: event stream enable. */
   EVNTEN: bitFlag(2),
+  /** Bit 3: event on a 1-to-0 (1) or 0-to-1 (0) transition of the trigger bit. */
   EVNTDIR: bitFlag(3),
+  /** Bits [7:4]: counter bit that triggers the event stream. */
   EVNTI: bitRange(7, 4),
+  /** Bit 8: EL0 may access the virtual timer registers. */
   EL0VTEN: bitFlag(8),
+  /** Bit 9: EL0 may access the EL1 physical timer registers. */
   EL0PTEN: bitFlag(9),
 } as const;
 
@@ -84,10 +97,15 @@ export const CNTKCTL_WRITABLE = 0x3ff;
  * (and EL0) access to the physical counter and the EL1 physical timer.
  */
 export const CNTHCTL = {
+  /** Bit 0: EL1 and EL0 may read CNTPCT_EL0. */
   EL1PCTEN: bitFlag(0),
+  /** Bit 1: EL1 and EL0 may access the EL1 physical timer registers. */
   EL1PCEN: bitFlag(1),
+  /** Bit 2: event stream enable. */
   EVNTEN: bitFlag(2),
+  /** Bit 3: event on a 1-to-0 (1) or 0-to-1 (0) transition of the trigger bit. */
   EVNTDIR: bitFlag(3),
+  /** Bits [7:4]: counter bit that triggers the event stream. */
   EVNTI: bitRange(7, 4),
 } as const;
 
@@ -96,14 +114,23 @@ export const CNTHCTL = {
  * CNTKCTL_EL1's positions and the EL1 trap controls are EL1PCTEN (bit 10) and EL1PTEN (bit 11).
  */
 export const CNTHCTL_E2H = {
+  /** Bit 0: EL0 may read CNTPCT_EL0. */
   EL0PCTEN: bitFlag(0),
+  /** Bit 1: EL0 may read CNTVCT_EL0. */
   EL0VCTEN: bitFlag(1),
+  /** Bit 2: event stream enable. */
   EVNTEN: bitFlag(2),
+  /** Bit 3: event on a 1-to-0 (1) or 0-to-1 (0) transition of the trigger bit. */
   EVNTDIR: bitFlag(3),
+  /** Bits [7:4]: counter bit that triggers the event stream. */
   EVNTI: bitRange(7, 4),
+  /** Bit 8: EL0 may access the virtual timer registers. */
   EL0VTEN: bitFlag(8),
+  /** Bit 9: EL0 may access the EL1 physical timer registers. */
   EL0PTEN: bitFlag(9),
+  /** Bit 10: EL1 may read CNTPCT_EL0 (else trapped to EL2). */
   EL1PCTEN: bitFlag(10),
+  /** Bit 11: EL1 may access the EL1 physical timer registers (else trapped to EL2). */
   EL1PTEN: bitFlag(11),
 } as const;
 
@@ -122,11 +149,17 @@ export const CNTHCTL_WRITABLE = { E2H0: 0xff, E2H1: 0xfff } as const;
  * programmed it (it is UNKNOWN until the highest EL writes it).
  */
 export const TIMER_RESET = {
+  /** Timer CTL registers: 0, disabled. */
   CTL: 0,
+  /** Timer CVAL registers: 0. */
   CVAL: 0,
+  /** CNTVOFF_EL2: 0. */
   CNTVOFF: 0,
+  /** CNTKCTL_EL1: 0, no EL0 access. */
   CNTKCTL: 0,
+  /** CNTHCTL_EL2 with E2H = 0: EL1PCTEN and EL1PCEN set. */
   CNTHCTL_E2H0: 0b11,
+  /** CNTHCTL_EL2 with E2H = 1: EL1PCTEN and EL1PTEN set. */
   CNTHCTL_E2H1: 0b11 << 10,
 } as const;
 

@@ -9,20 +9,35 @@
 
 /** Numeric ids of the generic timer system registers (the number path). */
 export const TIMER_SYSREG = {
+  /** Counter-timer frequency, S3_3_C14_C0_0. */
   CNTFRQ_EL0: 0,
+  /** Physical count, S3_3_C14_C0_1 (read-only). */
   CNTPCT_EL0: 1,
+  /** Virtual count, S3_3_C14_C0_2 (read-only). */
   CNTVCT_EL0: 2,
+  /** Virtual offset, S3_4_C14_C0_3. */
   CNTVOFF_EL2: 3,
+  /** Kernel control, S3_0_C14_C1_0. */
   CNTKCTL_EL1: 4,
+  /** Hypervisor control, S3_4_C14_C1_0. */
   CNTHCTL_EL2: 5,
+  /** EL1 physical timer value, S3_3_C14_C2_0. */
   CNTP_TVAL_EL0: 6,
+  /** EL1 physical timer control, S3_3_C14_C2_1. */
   CNTP_CTL_EL0: 7,
+  /** EL1 physical timer compare value, S3_3_C14_C2_2. */
   CNTP_CVAL_EL0: 8,
+  /** Virtual timer value, S3_3_C14_C3_0. */
   CNTV_TVAL_EL0: 9,
+  /** Virtual timer control, S3_3_C14_C3_1. */
   CNTV_CTL_EL0: 10,
+  /** Virtual timer compare value, S3_3_C14_C3_2. */
   CNTV_CVAL_EL0: 11,
+  /** EL2 physical timer value, S3_4_C14_C2_0. */
   CNTHP_TVAL_EL2: 12,
+  /** EL2 physical timer control, S3_4_C14_C2_1. */
   CNTHP_CTL_EL2: 13,
+  /** EL2 physical timer compare value, S3_4_C14_C2_2. */
   CNTHP_CVAL_EL2: 14,
 } as const;
 
@@ -40,12 +55,19 @@ export const TIMER_VIEW = { TVAL: 0, CTL: 1, CVAL: 2 } as const;
 
 /** One generic timer system register. */
 export interface TimerSysregInfo {
+  /** Architectural name. */
   readonly name: TimerSysregName;
+  /** Numeric id ({@link TIMER_SYSREG}). */
   readonly id: TimerSysregId;
+  /** MRS/MSR op0 (3). */
   readonly op0: number;
+  /** MRS/MSR op1. */
   readonly op1: number;
+  /** MRS/MSR CRn (14). */
   readonly crn: number;
+  /** MRS/MSR CRm. */
   readonly crm: number;
+  /** MRS/MSR op2. */
   readonly op2: number;
   /** `'RO'` for the counters; everything else is read/write. */
   readonly access: 'RW' | 'RO';

@@ -12,14 +12,23 @@ import { UsageError, describeValue } from '@hvsim/core';
  * read (ISTATUS included); ISTATUS is ignored when loaded.
  */
 export interface GenericTimerContext {
+  /** CNTP_CTL_EL0. */
   cntpCtl: number;
+  /** CNTP_CVAL_EL0 bits [31:0]. */
   cntpCvalLo: number;
+  /** CNTP_CVAL_EL0 bits [63:32]. */
   cntpCvalHi: number;
+  /** CNTV_CTL_EL0. */
   cntvCtl: number;
+  /** CNTV_CVAL_EL0 bits [31:0]. */
   cntvCvalLo: number;
+  /** CNTV_CVAL_EL0 bits [63:32]. */
   cntvCvalHi: number;
+  /** CNTVOFF_EL2 bits [31:0]. */
   cntvoffLo: number;
+  /** CNTVOFF_EL2 bits [63:32]. */
   cntvoffHi: number;
+  /** CNTKCTL_EL1. */
   cntkctl: number;
 }
 

@@ -16,8 +16,11 @@ export interface GenericTimerTimerState {
 
 /** Saved state of one PE's timer registers. */
 export interface GenericTimerCpuState {
+  /** CNTFRQ_EL0 in Hz. */
   cntfrq: number;
+  /** CNTKCTL_EL1. */
   cntkctl: number;
+  /** CNTHCTL_EL2. */
   cnthctl: number;
   /** CNTVOFF_EL2 as hex. */
   cntvoff: string;
@@ -34,15 +37,21 @@ export interface GenericTimerCpuState {
  * had left (a migrated VM loses no tick).
  */
 export interface GenericTimerState {
+  /** Snapshot kind. */
   type: 'hvsim.generic-timer';
+  /** Snapshot format version. */
   version: 1;
+  /** Number of PEs. */
   cpus: number;
+  /** System counter frequency in Hz. */
   counterFrequencyHz: number;
+  /** CPU clock rate in Hz. */
   cpuFrequencyHz: number;
   /** Physical count at the start of the current period (hex). */
   count: string;
   /** Cycles into the current period. */
   phase: number;
+  /** Each PE's timer registers. */
   perCpu: GenericTimerCpuState[];
 }
 

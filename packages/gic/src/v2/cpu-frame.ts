@@ -11,12 +11,17 @@ import { GICC, GICC_IIDR_VALUE, GICV2_FRAME_SIZE } from './regs.js';
 
 /** What a GICC or GICV frame does for each of its registers. */
 export interface GicV2CpuFrame {
+  /** GICC_CTLR (IHI0048B 4.4.1). */
   readCtlr(): number;
+  /** Writes GICC_CTLR. */
   writeCtlr(value: number): void;
+  /** GICC_PMR (IHI0048B 4.4.2). */
   readPmr(): number;
+  /** Writes GICC_PMR. */
   writePmr(value: number): void;
   /** GICC_BPR (`group` 0) / GICC_ABPR (1). */
   readBpr(group: number): number;
+  /** Writes GICC_BPR (`group` 0) / GICC_ABPR (1). */
   writeBpr(group: number, value: number): void;
   /** GICC_IAR. */
   readIar(): number;
@@ -24,12 +29,15 @@ export interface GicV2CpuFrame {
   readAiar(): number;
   /** GICC_EOIR and GICC_AEOIR. */
   writeEoir(value: number): void;
+  /** GICC_RPR: the running priority (IHI0048B 4.4.6). */
   readRpr(): number;
   /** GICC_HPPIR (`group` 0, Group 1 too with AckCtl) / GICC_AHPPIR (1). */
   readHppir(group: number): number;
   /** GICC_APR<n> (`group` 0) / GICC_NSAPR<n> (1). */
   readApr(group: number, n: number): number;
+  /** Writes GICC_APR<n> (`group` 0) / GICC_NSAPR<n> (1). */
   writeApr(group: number, n: number, value: number): void;
+  /** GICC_DIR: deactivates an interrupt (IHI0048B 4.4.15). */
   writeDir(value: number): void;
 }
 

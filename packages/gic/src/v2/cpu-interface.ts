@@ -179,6 +179,7 @@ export class GicV2CpuInterface implements MmioDevice, GicV2CpuFrame {
     return this.bypass;
   }
 
+  /** Sets the bypass-disable bits, [8:5] >> 5; bits above 3 are ignored. */
   set bypassBits(v: number) {
     this.bypass = v & 0xf;
   }

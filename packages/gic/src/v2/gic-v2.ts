@@ -51,19 +51,35 @@ export interface GicV2Options {
 
 /** A vCPU's GICv2 virtual interface context (GICH_HCR, GICH_VMCR, GICH_APR, GICH_LR<n>). */
 export interface GicV2VcpuState extends VirtualInterfaceState {
+  /** Snapshot kind. */
   type: 'hvsim.gic-v2.vcpu';
+  /** Snapshot format version. */
   version: 1;
+  /** List Registers of the interface it was saved from; a restore needs the same number. */
   listRegisters: number;
 }
 
 /** Saved state of a {@link GicV2}. */
 export interface GicV2State {
+  /** Snapshot kind. */
   type: 'hvsim.gic-v2';
+  /** Snapshot format version. */
   version: 1;
+  /** Number of CPU interfaces. */
   cpus: number;
+  /** Number of SPIs. */
   spis: number;
+  /** Distributor and per-CPU interrupt state (enables, pending, active, priorities, targets). */
   engine: IrqEngineState;
-  perCpu: { cpuInterface: CpuInterfaceState; bypass: number; virtualInterface: VirtualInterfaceState }[];
+  /** Each CPU's frames. */
+  perCpu: {
+    /** GICC state. */
+    cpuInterface: CpuInterfaceState;
+    /** GICC_CTLR bypass-disable bits [8:5] >> 5. */
+    bypass: number;
+    /** GICH/GICV state. */
+    virtualInterface: VirtualInterfaceState;
+  }[];
 }
 
 /** An Arm GICv2 with the virtualization extensions: frames per CPU, inputs, outputs and snapshots. */
@@ -239,6 +255,7 @@ export class GicV2 extends GicBase<GicV2CpuInterface, GicV2HypervisorInterface> 
     v.loadWords(from, offset);
   }
 
+  /** Saves the whole GIC as JSON-safe data with a version. */
   saveState(): GicV2State {
     return {
       type: 'hvsim.gic-v2',

@@ -5,7 +5,16 @@ import { bitFlag, bitRange } from '@hvsim/core';
 import { intidArray, razWiArray, sharedDistributorArrays, type ArrayRegister, type IntidArray } from '../common/array-access.js';
 
 /** Frame sizes: GICD 4 KiB, GICC 8 KiB (GICC_DIR at 0x1000), GICH 4 KiB, GICV 8 KiB (IHI0048B 4.1, 5.2). */
-export const GICV2_FRAME_SIZE = { GICD: 0x1000, GICC: 0x2000, GICH: 0x1000, GICV: 0x2000 } as const;
+export const GICV2_FRAME_SIZE = {
+  /** Distributor, 4 KiB. */
+  GICD: 0x1000,
+  /** CPU interface, 8 KiB (GICC_DIR at 0x1000). */
+  GICC: 0x2000,
+  /** Virtual interface control, 4 KiB. */
+  GICH: 0x1000,
+  /** Virtual CPU interface, 8 KiB. */
+  GICV: 0x2000,
+} as const;
 
 /** Distributor registers (IHI0048B 4.1.2 Table 4-1). */
 export const GICD = {
@@ -48,7 +57,12 @@ export const GICD = {
 } as const;
 
 /** GICD_CTLR without the Security Extensions (IHI0048B 4.3.1). */
-export const GICD_CTLR = { EnableGrp0: bitFlag(0), EnableGrp1: bitFlag(1) } as const;
+export const GICD_CTLR = {
+  /** Bit 0: forwards Group 0 interrupts. */
+  EnableGrp0: bitFlag(0),
+  /** Bit 1: forwards Group 1 interrupts. */
+  EnableGrp1: bitFlag(1),
+} as const;
 
 /** GICD_CTLR bits software writes: EnableGrp0 and EnableGrp1. */
 export const GICD_CTLR_WRITABLE = 0x3;
@@ -63,9 +77,13 @@ export const GICD_TYPER = {
 
 /** GICD_SGIR (IHI0048B 4.3.15). */
 export const GICD_SGIR = {
+  /** Bits [3:0]: the SGI number. */
   SGIINTID: bitRange(3, 0),
+  /** Bit 15: forward only if the SGI is Group 1 (Security Extensions). */
   NSATT: bitFlag(15),
+  /** Bits [23:16]: target CPU interfaces, one bit each. */
   CPUTargetList: bitRange(23, 16),
+  /** Bits [25:24]: 0 = the list, 1 = all but the sender, 2 = the sender only. */
   TargetListFilter: bitRange(25, 24),
 } as const;
 
@@ -125,24 +143,37 @@ export const GICC = {
 
 /** GICC_CTLR without the Security Extensions (IHI0048B 4.4.1). */
 export const GICC_CTLR = {
+  /** Bit 0: signals Group 0 interrupts. */
   EnableGrp0: bitFlag(0),
+  /** Bit 1: signals Group 1 interrupts. */
   EnableGrp1: bitFlag(1),
+  /** Bit 2: GICC_IAR may acknowledge Group 1 interrupts. */
   AckCtl: bitFlag(2),
+  /** Bit 3: Group 0 interrupts signalled as FIQ. */
   FIQEn: bitFlag(3),
+  /** Bit 4: GICC_BPR controls both groups. */
   CBPR: bitFlag(4),
   /** FIQBypDisGrp0, IRQBypDisGrp0, FIQBypDisGrp1, IRQBypDisGrp1: stored, no bypass is modelled. */
   BypassDisable: bitRange(8, 5),
+  /** Bit 9: EOI of Group 0 drops priority only; GICC_DIR deactivates. */
   EOImodeS: bitFlag(9),
+  /** Bit 10: EOI of Group 1 drops priority only; GICC_DIR deactivates. */
   EOImodeNS: bitFlag(10),
 } as const;
 
 /** GICV_CTLR (IHI0048B 5.4.1), also GICH_VMCR.VMCCtlr. */
 export const GICV_CTLR = {
+  /** Bit 0: signals virtual Group 0 interrupts. */
   EnableGrp0: bitFlag(0),
+  /** Bit 1: signals virtual Group 1 interrupts. */
   EnableGrp1: bitFlag(1),
+  /** Bit 2: GICV_IAR may acknowledge Group 1 interrupts. */
   AckCtl: bitFlag(2),
+  /** Bit 3: virtual Group 0 signalled as vFIQ. */
   FIQEn: bitFlag(3),
+  /** Bit 4: GICV_BPR controls both groups. */
   CBPR: bitFlag(4),
+  /** Bit 9: EOI drops priority only; GICV_DIR deactivates. */
   EOImode: bitFlag(9),
 } as const;
 
@@ -174,22 +205,39 @@ export const GICH = {
 export const GICH_HCR = { EOICount: bitRange(31, 27) } as const;
 
 /** GICH_VTR (IHI0048B 5.3.2). */
-export const GICH_VTR = { ListRegs: bitRange(5, 0), PREbits: bitRange(28, 26), PRIbits: bitRange(31, 29) } as const;
+export const GICH_VTR = {
+  /** Bits [5:0]: List Registers implemented minus one. */
+  ListRegs: bitRange(5, 0),
+  /** Bits [28:26]: preemption bits minus one. */
+  PREbits: bitRange(28, 26),
+  /** Bits [31:29]: priority bits minus one. */
+  PRIbits: bitRange(31, 29),
+} as const;
 
 /** GICH_VMCR (IHI0048B 5.3.3). */
 export const GICH_VMCR = {
+  /** Bits [9:0]: the GICV_CTLR alias. */
   VMCCtlr: bitRange(9, 0),
+  /** Bits [20:18]: the GICV_ABPR alias. */
   VMABP: bitRange(20, 18),
+  /** Bits [23:21]: the GICV_BPR alias. */
   VMBP: bitRange(23, 21),
+  /** Bits [31:27]: GICV_PMR bits [7:3]. */
   VMPriMask: bitRange(31, 27),
 } as const;
 
 /** GICH_LR<n> (IHI0048B 5.3.8). */
 export const GICH_LR = {
+  /** Bits [9:0]: virtual interrupt ID. */
   VirtualID: bitRange(9, 0),
+  /** Bits [19:10]: physical ID when HW = 1; else EOI (bit 19) and source CPUID (bits [12:10]). */
   PhysicalID: bitRange(19, 10),
+  /** Bits [27:23]: priority bits [7:3]. */
   Priority: bitRange(27, 23),
+  /** Bits [29:28]: 0 invalid, 1 pending, 2 active, 3 pending and active. */
   State: bitRange(29, 28),
+  /** Bit 30: a Group 1 virtual interrupt. */
   Grp1: bitFlag(30),
+  /** Bit 31: a hardware interrupt linked to PhysicalID. */
   HW: bitFlag(31),
 } as const;

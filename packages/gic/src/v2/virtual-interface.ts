@@ -117,6 +117,7 @@ export class GicV2HypervisorInterface implements MmioDevice {
     return setField(v, GICH_VMCR.VMPriMask, c.pmr >>> 3);
   }
 
+  /** Writes GICH_VMCR (IHI0048B 5.3.3); binary points below the minimum read back as the minimum. */
   writeVmcr(value: number): void {
     const c = this.core;
     setVmcrCtlr(c, getField(value, GICH_VMCR.VMCCtlr));
@@ -131,6 +132,7 @@ export class GicV2HypervisorInterface implements MmioDevice {
     return (this.core.hcr | (this.core.eoiCount << 27)) >>> 0;
   }
 
+  /** Writes GICH_HCR (IHI0048B 5.3.1): enables and EOICount. */
   writeHcr(value: number): void {
     const c = this.core;
     c.hcr = value & 0xff;
@@ -238,15 +240,18 @@ export class GicV2VirtualCpuInterface implements MmioDevice, GicV2CpuFrame {
     return vmcrCtlr(this.core);
   }
 
+  /** Writes GICV_CTLR (the GICH_VMCR.VMCCtlr alias). */
   writeCtlr(value: number): void {
     setVmcrCtlr(this.core, value);
     this.core.update();
   }
 
+  /** GICV_PMR (GICH_VMCR.VMPriMask, bits [7:3]). */
   readPmr(): number {
     return this.core.pmr;
   }
 
+  /** Writes GICV_PMR; unimplemented priority bits read as zero. */
   writePmr(value: number): void {
     this.core.pmr = value & this.core.priorityMask;
     this.core.update();
@@ -257,6 +262,7 @@ export class GicV2VirtualCpuInterface implements MmioDevice, GicV2CpuFrame {
     return group === 0 ? this.core.bpr0 : this.core.bpr1;
   }
 
+  /** Writes GICV_BPR (`group` 0) / GICV_ABPR (`group` 1). */
   writeBpr(group: number, value: number): void {
     const c = this.core;
     if (group === 0) c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
@@ -264,6 +270,7 @@ export class GicV2VirtualCpuInterface implements MmioDevice, GicV2CpuFrame {
     c.update();
   }
 
+  /** GICV_RPR: the running priority, 0xff when idle. */
   readRpr(): number {
     return this.core.runningPriority();
   }
@@ -279,6 +286,7 @@ export class GicV2VirtualCpuInterface implements MmioDevice, GicV2CpuFrame {
     return group === 0 && n === 0 ? readApr(this.core) : 0;
   }
 
+  /** Writes GICV_APR0; the other words and GICV_NSAPR<n> are RAZ/WI. */
   writeApr(group: number, n: number, value: number): void {
     if (group === 0 && n === 0) writeApr(this.core, value);
   }

@@ -147,6 +147,45 @@ describe('GICv3 CPU interface system registers (IHI0069 12.2)', () => {
   });
 
   // IHI0069 12.2.22 ICC_SGI1R_EL1 fields
+  it('without an onIrq listener the IRQ output is computed when read, with the same levels and acknowledges (4.1.1, 12.2.14)', () => {
+    const wired = ready();
+    const polled = makeV3({ cpus: 1 }, false);
+    bringUpV3(polled);
+    polled.wgicd(GICD.ISENABLER + 4, 0xffff_ffff);
+    polled.wsgi(0, GICR_SGI.ISENABLER0, 0xffff_ffff);
+    for (const r of [wired, polled]) {
+      r.wgicd(GICD.ICFGR + 8, 0xaaaa_aaaa); // SPIs 32-47 edge-triggered
+      r.wgicd(GICD.IPRIORITYR + 40, 0x80); // SPI 40 above the 0xa0 of the others
+      r.gic.write(0, 'ICC_PMR_EL1', 0xa0n); // only SPI 40 passes the priority mask
+    }
+    const steps: ((r: typeof wired) => unknown)[] = [
+      (r) => r.gic.signalSpi(33),
+      (r) => r.gic.signalSpi(40),
+      (r) => r.gic.cpuInterface(0).readIar(1),
+      (r) => r.gic.cpuInterface(0).readIar(1),
+      (r) => r.gic.write(0, 'ICC_PMR_EL1', 0xf0n),
+      (r) => r.gic.cpuInterface(0).writeEoir(1, 40),
+      (r) => r.gic.cpuInterface(0).readIar(1),
+    ];
+    const seen: [unknown, boolean, boolean][] = [];
+    for (const step of steps) {
+      const a = step(wired);
+      expect(step(polled)).toBe(a);
+      seen.push([a, wired.irq[0] ?? false, polled.gic.irqLevel(0)]);
+    }
+    expect(seen.map(([a, , level]) => [a, level])).toEqual([
+      [undefined, false],
+      [undefined, true],
+      [40, false],
+      [1023, false],
+      [undefined, false],
+      [undefined, true],
+      [33, false],
+    ]);
+    for (const [, w, p] of seen) expect(p).toBe(w);
+    expect(polled.irq).toEqual([]);
+  });
+
   it('SGIs: IRM targets all PEs but self; affinity levels and RS select PEs', () => {
     const rig = ready(20);
     const { gic } = rig;

@@ -8,9 +8,12 @@
 import { getField, setField } from '@hvsim/core';
 import { CpuInterfaceCore } from '../common/cpu-interface.js';
 import type { IrqEngine } from '../common/irq-state.js';
-import { INTID_SPURIOUS } from '../common/intid.js';
+import { INTID_SPURIOUS as IMPORTED_INTID_SPURIOUS } from '../common/intid.js';
 import { implementedPriorityMask, writtenBinaryPoint } from '../common/priority.js';
 import { ICC_CTLR } from './regs.js';
+
+/** Module-local copies: imported bindings are live getters under Node's ESM loader (hot paths read these). */
+const INTID_SPURIOUS = IMPORTED_INTID_SPURIOUS;
 
 /** Which SGI register generated an SGI. */
 export type SgiRegister = 'ICC_SGI0R_EL1' | 'ICC_SGI1R_EL1' | 'ICC_ASGI1R_EL1';
@@ -22,21 +25,24 @@ export class GicV3CpuInterface {
    *
    * @internal
    */
-  readonly core: CpuInterfaceCore;
-  private readonly pmrMask: number;
+  declare readonly core: CpuInterfaceCore;
+  private declare readonly pmrMask: number;
+
+  /** The interrupt state this interface acknowledges from. */
+  private declare readonly engine: IrqEngine;
+  /** The PE this interface belongs to. */
+  declare readonly cpu: number;
+  private declare readonly affinities: readonly number[];
 
   /**
    * GicV3 creates one per PE (`GicV3.cpuInterface(cpu)`).
    *
    * @internal
    */
-  constructor(
-    private readonly engine: IrqEngine,
-    /** The PE this interface belongs to. */
-    readonly cpu: number,
-    private readonly affinities: readonly number[],
-    core: CpuInterfaceCore,
-  ) {
+  constructor(engine: IrqEngine, cpu: number, affinities: readonly number[], core: CpuInterfaceCore) {
+    this.engine = engine;
+    this.cpu = cpu;
+    this.affinities = affinities;
     this.core = core;
     // With DS = 1 Group 0 is always signalled as FIQ (IHI0069 4.6.1).
     core.fiqEn = true;

@@ -32,7 +32,9 @@ const FRAME = 'GICD';
 
 /** Saved distributor registers not held by the engine. */
 export interface GicV3DistributorState {
+  /** GICD_IROUTER<n> low words per SPI. */
   irouterLo: number[];
+  /** GICD_IROUTER<n> high words per SPI. */
   irouterHi: number[];
 }
 
@@ -44,6 +46,7 @@ export class GicV3Distributor implements MmioDevice {
   gicv4 = false;
   /** GICD_IROUTER<n> low and high words per SPI. */
   readonly irouterLo: Uint32Array;
+  /** GICD_IROUTER<n> high words (Aff3) per SPI. */
   readonly irouterHi: Uint32Array;
   private readonly scope: ArrayScope;
   private readonly access: ArrayAccess = { intid: 0, count: 0 };
@@ -65,6 +68,7 @@ export class GicV3Distributor implements MmioDevice {
     this.reset();
   }
 
+  /** Clears every GICD_IROUTER<n>: each SPI routes to affinity 0.0.0.0. */
   reset(): void {
     this.irouterLo.fill(0);
     this.irouterHi.fill(0);
@@ -185,6 +189,7 @@ export class GicV3Distributor implements MmioDevice {
     throw accessAbort(FRAME, offset, 8, true);
   }
 
+  /** Saves the GICD_IROUTER<n> words. */
   saveState(): GicV3DistributorState {
     return { irouterLo: Array.from(this.irouterLo), irouterHi: Array.from(this.irouterHi) };
   }

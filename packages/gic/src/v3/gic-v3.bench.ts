@@ -81,6 +81,52 @@ describe('GICv3 physical: SPI raise -> IAR -> EOIR, 988 SPIs configured', () => 
   });
 });
 
+describe('GICv3 native delivery as Arm64Cpu drives it (issue 13): MSR ICC_SGI1R_EL1 -> IRQ line -> MRS ICC_IAR1_EL1 -> MSR ICC_EOIR1_EL1', () => {
+  const SGI1R = GICV3_SYSREGS.get('ICC_SGI1R_EL1')!.encoding;
+  const IAR1 = GICV3_SYSREGS.get('ICC_IAR1_EL1')!.encoding;
+  const EOIR1 = GICV3_SYSREGS.get('ICC_EOIR1_EL1')!.encoding;
+  const DIR = GICV3_SYSREGS.get('ICC_DIR_EL1')!.encoding;
+  const CTLR = GICV3_SYSREGS.get('ICC_CTLR_EL1')!.encoding;
+  const PMR = GICV3_SYSREGS.get('ICC_PMR_EL1')!.encoding;
+  // The CPU's IRQ input, wired as a CPU wires it (onIrq on every level change).
+  let irq = false;
+  const wired = (): GicV3 => {
+    const gic = new GicV3({ cpus: 1, spis: 64, onIrq: (_c, level) => (irq = level) });
+    gic.redistributorRegion.mmioWrite(GICR.WAKER, 4, 0);
+    gic.redistributorRegion.mmioWrite(GICR_SGI_BASE + GICR_SGI.IGROUPR0, 4, 0xffff_ffff);
+    gic.redistributorRegion.mmioWrite(GICR_SGI_BASE + GICR_SGI.ISENABLER0, 4, 0xffff);
+    gic.distributorFor(0).mmioWrite(GICD.CTLR, 4, 3);
+    gic.writeSysreg(0, PMR, 0xf0);
+    gic.write(0, 'ICC_IGRPEN1_EL1', 1n);
+    return gic;
+  };
+  const gic = wired();
+  bench('SGI 1 to self, IRQ taken, IAR1, EOIR1 (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      gic.writeSysreg(0, SGI1R, (1 << 24) | 1);
+      if (!irq) throw new Error('the SGI did not raise IRQ');
+      gic.writeSysreg(0, EOIR1, gic.readSysreg(0, IAR1));
+    }
+  });
+  const split = wired();
+  split.writeSysreg(0, CTLR, 1 << 1); // EOImode = 1: EOIR drops priority, DIR deactivates
+  bench('with EOImode = 1: SGI, IAR1, EOIR1, DIR (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      split.writeSysreg(0, SGI1R, (1 << 24) | 1);
+      const id = split.readSysreg(0, IAR1);
+      split.writeSysreg(0, EOIR1, id);
+      split.writeSysreg(0, DIR, id);
+    }
+  });
+  const pmr = wired();
+  bench('PMR write + read (x1000)', () => {
+    for (let k = 0; k < LOOP; k++) {
+      pmr.writeSysreg(0, PMR, 0xf0 - (k & 0x70));
+      pmr.readSysreg(0, PMR);
+    }
+  });
+});
+
 describe('GICv3 selection cost vs SPIs configured (half of them pending, masked)', () => {
   for (const spis of [32, 256, 988]) {
     const gic = setup(spis, spis / 2);

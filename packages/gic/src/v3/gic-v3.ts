@@ -30,7 +30,7 @@ import { GICR_STRIDE } from './regs.js';
 import { CpuInterfaceCore, type CpuInterfaceState } from '../common/cpu-interface.js';
 import { GicBase, checkGicShape, checkWords } from '../common/gic-base.js';
 import { IrqEngine, type IrqEngineState } from '../common/irq-state.js';
-import { PPI_BASE, SPI_BASE } from '../common/intid.js';
+import { PPI_BASE, SPI_BASE as IMPORTED_SPI_BASE } from '../common/intid.js';
 import { VirtualInterfaceCore, type VirtualInterfaceState } from '../common/virtual-interface.js';
 import { GicV3CpuInterface, type SgiRegister } from './cpu-interface.js';
 import { GicV3Distributor, type GicV3DistributorState } from './distributor.js';
@@ -38,6 +38,12 @@ import { GicV3Redistributor, GicV3RedistributorRegion, type GicV3RedistributorSt
 import { ROUTE_FMO, ROUTE_IMO, SysregDispatcher } from './sysreg-dispatch.js';
 import type { GicV3SysregName } from './sysregs.js';
 import { GicV3VirtualInterface } from './virtual-interface.js';
+
+/** Module-local copy: imported bindings are live getters under Node's ESM loader. */
+const FIRST_LPI = LPI_FIRST;
+
+/** Module-local copies: imported bindings are live getters under Node's ESM loader (hot paths read these). */
+const SPI_BASE = IMPORTED_SPI_BASE;
 
 /** Every option {@link GicV3} knows (a misspelled one is an error). */
 const GICV3_OPTION_KEYS: readonly (keyof GicV3Options)[] = [
@@ -117,25 +123,41 @@ export interface GicV3Options {
 
 /** A vCPU's GICv3 virtual interface context (what a hypervisor saves at vcpu_put). */
 export interface GicV3VcpuState extends VirtualInterfaceState {
+  /** Snapshot kind. */
   type: 'hvsim.gic-v3.vcpu';
+  /** Snapshot format version. */
   version: 1;
+  /** List Registers of the interface it was saved from; a restore needs the same number. */
   listRegisters: number;
+  /** ICH_HCR_EL2 trap bits TC, TALL0, TALL1 and TDIR. */
   hcrTraps: number;
 }
 
 /** Saved state of a {@link GicV3}. */
 export interface GicV3State {
+  /** Snapshot kind. */
   type: 'hvsim.gic-v3';
+  /** Snapshot format version. */
   version: 1;
+  /** Number of PEs. */
   cpus: number;
+  /** Number of SPIs. */
   spis: number;
+  /** Interrupt state shared by the distributor and redistributors (enables, pending, active, priorities, routes). */
   engine: IrqEngineState;
+  /** GICD registers kept outside the engine. */
   distributor: GicV3DistributorState;
+  /** Each PE's redistributor and interfaces. */
   perCpu: {
+    /** GICR registers kept outside the engine. */
     redistributor: GicV3RedistributorState;
+    /** ICC_* state. */
     cpuInterface: CpuInterfaceState;
+    /** ICH_* state. */
     virtualInterface: VirtualInterfaceState;
+    /** ICH_HCR_EL2 trap bits TC, TALL0, TALL1 and TDIR. */
     hcrTraps: number;
+    /** HCR_EL2 routing of EL1 ICC_* accesses: bit 0 FMO, bit 1 IMO. */
     routing: number;
     /** Present when LPIs are configured. */
     lpi?: LpiRedistributorState;
@@ -148,19 +170,21 @@ export interface GicV3State {
 export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> implements InterruptTarget {
   /** The distributor frame (64 KiB) to map at GICD_base. */
   /** The distributor (one for every PE: GICv3 does not bank GICD). */
-  private readonly gicd: GicV3Distributor;
+  private declare readonly gicd: GicV3Distributor;
   /** The redistributor region (`cpus` x 128 KiB) to map at GICR_base. */
-  readonly redistributorRegion: GicV3RedistributorRegion;
+  declare readonly redistributorRegion: GicV3RedistributorRegion;
   private readonly redistributors: GicV3Redistributor[] = [];
-  private readonly affinities: number[];
-  private readonly sysregs: SysregDispatcher;
+  private declare readonly affinities: number[];
+  private declare readonly sysregs: SysregDispatcher;
   private readonly lpiRedistributors: LpiRedistributor[] = [];
   private readonly vpeRedistributors: VpeRedistributor[] = [];
-  private readonly lpiOptions: GicV3LpiOptions | undefined;
+  private declare readonly lpiOptions: GicV3LpiOptions | undefined;
   /** INTID bits with LPIs (GICD_TYPER.IDbits + 1), 0 without. */
-  readonly lpiIdBits: number;
+  declare readonly lpiIdBits: number;
+  /** 2^lpiIdBits with LPIs, else 0: one past the last LPI INTID. */
+  private declare readonly lpiLimit: number;
   /** GICv4 version with direct injection, or undefined. */
-  readonly gicv4: GicV4Version | undefined;
+  declare readonly gicv4: GicV4Version | undefined;
   private onPendingChange: ((cpu: number) => void) | undefined = undefined;
 
   /** `new GicV3(4)` is short for `new GicV3({ cpus: 4 })`. */
@@ -198,6 +222,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     this.lpiIdBits = 0;
     this.gicv4 = options.lpis?.gicv4;
     if (options.lpis !== undefined) this.lpiIdBits = this.attachLpis(options.lpis);
+    this.lpiLimit = this.lpiIdBits > 0 ? 2 ** this.lpiIdBits : 0;
     this.redistributorRegion = new GicV3RedistributorRegion(this.redistributors, this.gicv4 === undefined ? GICR_STRIDE : GICR_V4_STRIDE);
     const onPendingChange = options.onPendingChange;
     this.onPendingChange = onPendingChange;
@@ -344,7 +369,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
    */
   protected override keyOf(cpu: number, intid: number): number {
     this.engine.checkCpu(cpu);
-    if (this.isLpi(intid)) return intid - LPI_FIRST + this.engine.lines;
+    if (this.isLpi(intid)) return intid - FIRST_LPI + this.engine.lines;
     this.engine.checkIntid(intid, 0, 'INTID');
     return intid;
   }
@@ -373,7 +398,8 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
   }
 
   private isLpi(intid: number): boolean {
-    return this.lpiIdBits > 0 && Number.isInteger(intid) && intid >= LPI_FIRST && intid < 2 ** this.lpiIdBits;
+    // lpiLimit is 0 without LPIs; INTIDs are below 2^24, so `| 0` keeps exactly the integers.
+    return intid >= FIRST_LPI && intid < this.lpiLimit && (intid | 0) === intid;
   }
 
   /**
@@ -501,13 +527,19 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
    */
   signalSpi(intid: number, set = true): void {
     const e = this.engine;
-    if (!(intid >= SPI_BASE && intid < e.lines && (intid | 0) === intid)) e.checkIntid(intid, SPI_BASE, 'SPI');
+    if (set && this.tracer === undefined && intid >= SPI_BASE && intid < e.lines && (intid | 0) === intid) e.raiseSpi(intid);
+    else this.signalSpiChecked(intid, set);
+  }
+
+  /** {@link signalSpi} with its argument check, a clear-pending or a trace. */
+  private signalSpiChecked(intid: number, set: boolean): void {
+    this.engine.checkIntid(intid, SPI_BASE, 'SPI');
     if (!set) {
       this.gicd.setSpi(intid, false);
       return;
     }
-    if (this.tracer !== undefined) this.traceUntracked(intid);
-    e.raiseSpi(intid);
+    this.traceUntracked(intid);
+    this.engine.raiseSpi(intid);
   }
 
   /**
@@ -589,6 +621,7 @@ export class GicV3 extends GicBase<GicV3CpuInterface, GicV3VirtualInterface> imp
     v.core.loadWords(from, offset);
   }
 
+  /** Saves the whole GIC (with LPI and vPE state when configured) as JSON-safe data with a version. */
   saveState(): GicV3State {
     return {
       type: 'hvsim.gic-v3',

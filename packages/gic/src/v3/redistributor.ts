@@ -12,17 +12,26 @@
 import type { AccessSize, MmioDevice, StateReader } from '@hvsim/core';
 import { fieldMask, getField, setField } from '@hvsim/core';
 import { RegisterTable } from '../common/register-table.js';
-import { readArray, writeArray, type ArrayScope } from '../common/array-access.js';
+import { readArray as imported_readArray, writeArray as imported_writeArray, type ArrayScope } from '../common/array-access.js';
 import type { IrqEngine } from '../common/irq-state.js';
-import { decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
+import { decodeArrayAccess as imported_decodeArrayAccess, type ArrayAccess } from '../common/register-array.js';
 import { badMmioArguments, accessAbort, requireArraySize, requireWord } from '../common/mmio.js';
 import { LpiRedistributor } from '../lpi/lpi-redistributor.js';
-import { GICR_VLPI_BASE, GICR_VLPI } from '../v4/regs.js';
+import { GICR_VLPI_BASE as imported_GICR_VLPI_BASE, GICR_VLPI } from '../v4/regs.js';
 import { VpeRedistributor } from '../v4/vpe-redistributor.js';
-import { GICD_IIDR_VALUE, GICR, GICR_SGI_ARRAYS, GICR_SGI_BASE, GICR_STRIDE, GICR_TYPER, GICR_WAKER, GICR_WAKER_RESET, PIDR2_GICV3, PIDR2_GICV4 } from './regs.js';
+import { GICD_IIDR_VALUE, GICR, GICR_SGI_ARRAYS as imported_GICR_SGI_ARRAYS, GICR_SGI_BASE as imported_GICR_SGI_BASE, GICR_STRIDE, GICR_TYPER, GICR_WAKER, GICR_WAKER_RESET, PIDR2_GICV3, PIDR2_GICV4 } from './regs.js';
+
+// Module-local copies: imported bindings are live getters under Node's ESM loader (hot MMIO paths).
+const readArray = imported_readArray;
+const writeArray = imported_writeArray;
+const decodeArrayAccess = imported_decodeArrayAccess;
+const GICR_VLPI_BASE = imported_GICR_VLPI_BASE;
+const GICR_SGI_ARRAYS = imported_GICR_SGI_ARRAYS;
+const GICR_SGI_BASE = imported_GICR_SGI_BASE;
 
 /** Saved redistributor registers not held by the engine. */
 export interface GicV3RedistributorState {
+  /** GICR_WAKER. */
   waker: number;
 }
 
@@ -44,13 +53,16 @@ export class GicV3Redistributor {
    */
   constructor(
     private readonly engine: IrqEngine,
+    /** Processor number of this PE (GICR_TYPER.Processor_Number). */
     readonly cpu: number,
     /** Affinity Aff3.Aff2.Aff1.Aff0 of this PE. */
     readonly affinity: number,
+    /** The last redistributor of the region (GICR_TYPER.Last). */
     readonly last: boolean,
     private readonly onSleepChange: (cpu: number) => void,
   ) {}
 
+  /** Puts the redistributor to sleep, as at reset (GICR_WAKER = 0x6). */
   reset(): void {
     this.processorSleep = true;
     this.engine.asleep[this.cpu] = 1;
@@ -83,6 +95,7 @@ export class GicV3Redistributor {
     return this.processorSleep ? GICR_WAKER_RESET : 0;
   }
 
+  /** Reads a 32-bit register of the RD_base frame at `offset`. */
   readRd(offset: number, size: AccessSize): number {
     requireWord('GICR RD_base', offset, size, false);
     if (this.lpi !== undefined && LpiRedistributor.handles(offset)) return this.lpi.read(offset);
@@ -90,6 +103,7 @@ export class GicV3Redistributor {
     return GICR_RD_REGISTERS.read(this, offset);
   }
 
+  /** Writes a 32-bit register of the RD_base frame at `offset`. */
   writeRd(offset: number, size: AccessSize, value: number): void {
     requireWord('GICR RD_base', offset, size, true);
     if (this.lpi !== undefined && LpiRedistributor.handles(offset)) {
@@ -109,6 +123,7 @@ export class GicV3Redistributor {
     this.onSleepChange(this.cpu);
   }
 
+  /** Reads a register of the SGI_base frame at `offset` (its INTID 0-31 arrays). */
   readSgi(offset: number, size: AccessSize): number {
     const arr = decodeArrayAccess(GICR_SGI_ARRAYS, offset, size, this.access);
     if (arr === undefined) {
@@ -119,6 +134,7 @@ export class GicV3Redistributor {
     return readArray(this.engine, this.scope, this.cpu, arr, this.access.intid, this.access.count);
   }
 
+  /** Writes a register of the SGI_base frame at `offset`. */
   writeSgi(offset: number, size: AccessSize, value: number): void {
     const arr = decodeArrayAccess(GICR_SGI_ARRAYS, offset, size, this.access);
     if (arr === undefined) {
@@ -141,6 +157,7 @@ export class GicV3Redistributor {
     this.vpe?.write(offset, value);
   }
 
+  /** Saves the registers the engine does not hold. */
   saveState(): GicV3RedistributorState {
     return { waker: this.waker() };
   }

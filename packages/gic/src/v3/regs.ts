@@ -71,11 +71,17 @@ export const GICD = {
 
 /** GICD_CTLR with DS = 1 (IHI0069 12.9.4). */
 export const GICD_CTLR = {
+  /** Bit 0: forwards Group 0 interrupts. */
   EnableGrp0: bitFlag(0),
+  /** Bit 1: forwards Group 1 interrupts. */
   EnableGrp1: bitFlag(1),
+  /** Bit 4: affinity routing enable (RAO/WI here). */
   ARE: bitFlag(4),
+  /** Bit 6: disable security, a single Security state (RAO/WI here). */
   DS: bitFlag(6),
+  /** Bit 7: enable 1 of N wakeup. */
   E1NWF: bitFlag(7),
+  /** Bit 31: register write pending. */
   RWP: bitFlag(31),
 } as const;
 
@@ -86,26 +92,43 @@ export const GICD_CTLR_WRITABLE = 0x3;
 
 /** GICD_TYPER (IHI0069 12.9.38). */
 export const GICD_TYPER = {
+  /** Bits [4:0]: SPI lines, 32 × (N + 1) INTIDs. */
   ITLinesNumber: bitRange(4, 0),
+  /** Bits [7:5]: PEs minus one without affinity routing. */
   CPUNumber: bitRange(7, 5),
+  /** Bit 8: extended SPI range supported. */
   ESPI: bitFlag(8),
+  /** Bit 10: two Security states supported. */
   SecurityExtn: bitFlag(10),
+  /** Bits [15:11]: LPIs supported, when less than IDbits allows. */
   num_LPIs: bitRange(15, 11),
+  /** Bit 16: message-based SPIs supported. */
   MBIS: bitFlag(16),
+  /** Bit 17: LPIs supported. */
   LPIS: bitFlag(17),
+  /** Bit 18: direct virtual LPI injection supported. */
   DVIS: bitFlag(18),
+  /** Bits [23:19]: INTID bits minus one. */
   IDbits: bitRange(23, 19),
+  /** Bit 24: non-zero Aff3 supported. */
   A3V: bitFlag(24),
+  /** Bit 25: 1 of N SPI routing not supported. */
   No1N: bitFlag(25),
+  /** Bit 26: range selector for SGIs supported. */
   RSS: bitFlag(26),
 } as const;
 
 /** GICD_IROUTER<n> (IHI0069 12.9.22); bits 63:40 and 30:24 are RES0. */
 export const GICD_IROUTER = {
+  /** Bits [7:0]: affinity level 0 of the target PE. */
   Aff0: bitRange(7, 0),
+  /** Bits [15:8]: affinity level 1. */
   Aff1: bitRange(15, 8),
+  /** Bits [23:16]: affinity level 2. */
   Aff2: bitRange(23, 16),
+  /** Bit 31: 1 of N routing to any participating PE. */
   Interrupt_Routing_Mode: bitFlag(31),
+  /** Bits [39:32]: affinity level 3. */
   Aff3: bitRange(39, 32),
 } as const;
 
@@ -191,21 +214,33 @@ export const GICR_SGI = {
 
 /** GICR_TYPER (IHI0069 12.11.37). */
 export const GICR_TYPER = {
+  /** Bit 0: physical LPIs supported. */
   PLPIS: bitFlag(0),
+  /** Bit 1: virtual LPIs supported. */
   VLPIS: bitFlag(1),
+  /** Bit 2: GICR_VPENDBASER.Dirty supported. */
   Dirty: bitFlag(2),
+  /** Bit 3: direct LPI injection registers supported. */
   DirectLPI: bitFlag(3),
+  /** Bit 4: last redistributor of the series. */
   Last: bitFlag(4),
+  /** Bit 5: GICR_CTLR.DPG* supported. */
   DPGS: bitFlag(5),
+  /** Bits [23:8]: processor number of the PE. */
   Processor_Number: bitRange(23, 8),
+  /** Bits [25:24]: affinity level that shares LPI tables. */
   CommonLPIAff: bitRange(25, 24),
+  /** Bits [31:27]: extended PPI range. */
   PPInum: bitRange(31, 27),
+  /** Bits [63:32]: Aff3.Aff2.Aff1.Aff0 of the PE. */
   Affinity_Value: bitRange(63, 32),
 } as const;
 
 /** GICR_WAKER (IHI0069 12.11.42). */
 export const GICR_WAKER = {
+  /** Bit 1: the PE is asleep; software writes it. */
   ProcessorSleep: bitFlag(1),
+  /** Bit 2: the redistributor's interface is quiescent (read-only). */
   ChildrenAsleep: bitFlag(2),
 } as const;
 /** Reset value of GICR_WAKER: asleep. */
@@ -228,78 +263,132 @@ export const GICR_SGI_ARRAYS: readonly IntidArray[] = [
 
 /** ICC_CTLR_EL1 (IHI0069 12.2.6). */
 export const ICC_CTLR = {
+  /** Bit 0: BPR0 controls preemption of both groups. */
   CBPR: bitFlag(0),
+  /** Bit 1: EOI drops priority only; DIR deactivates. */
   EOImode: bitFlag(1),
+  /** Bit 6: priority mask hint enable. */
   PMHE: bitFlag(6),
+  /** Bits [10:8]: priority bits implemented minus one (read-only). */
   PRIbits: bitRange(10, 8),
+  /** Bits [13:11]: INTID bits, 0 = 16 and 1 = 24 (read-only). */
   IDbits: bitRange(13, 11),
+  /** Bit 14: local SEIs supported (read-only). */
   SEIS: bitFlag(14),
+  /** Bit 15: non-zero Aff3 supported in SGI registers (read-only). */
   A3V: bitFlag(15),
+  /** Bit 18: SGI range selector supported (read-only). */
   RSS: bitFlag(18),
+  /** Bit 19: extended INTID range supported (read-only). */
   ExtRange: bitFlag(19),
 } as const;
 
 /** ICC_SGI0R_EL1 / ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 (IHI0069 12.2.21, 12.2.22, 12.2.3). */
 export const ICC_SGIR = {
+  /** Bits [15:0]: Aff0 values of the target PEs, one bit each. */
   TargetList: bitRange(15, 0),
+  /** Bits [23:16]: affinity level 1 of the targets. */
   Aff1: bitRange(23, 16),
+  /** Bits [27:24]: the SGI number. */
   INTID: bitRange(27, 24),
+  /** Bits [39:32]: affinity level 2 of the targets. */
   Aff2: bitRange(39, 32),
+  /** Bit 40: routing mode, 1 = every PE except the sender. */
   IRM: bitFlag(40),
+  /** Bits [47:44]: range selector, TargetList covers Aff0 16 × RS to 16 × RS + 15. */
   RS: bitRange(47, 44),
+  /** Bits [55:48]: affinity level 3 of the targets. */
   Aff3: bitRange(55, 48),
 } as const;
 
 /** ICH_HCR_EL2 (IHI0069 12.4.5). */
 export const ICH_HCR = {
+  /** Bit 0: enables the virtual CPU interface. */
   En: bitFlag(0),
+  /** Bit 1: underflow maintenance interrupt enable. */
   UIE: bitFlag(1),
+  /** Bit 2: List Register entry not present interrupt enable. */
   LRENPIE: bitFlag(2),
+  /** Bit 3: no pending interrupt enable. */
   NPIE: bitFlag(3),
+  /** Bit 4: maintenance interrupt when virtual Group 0 is enabled. */
   VGrp0EIE: bitFlag(4),
+  /** Bit 5: maintenance interrupt when virtual Group 0 is disabled. */
   VGrp0DIE: bitFlag(5),
+  /** Bit 6: maintenance interrupt when virtual Group 1 is enabled. */
   VGrp1EIE: bitFlag(6),
+  /** Bit 7: maintenance interrupt when virtual Group 1 is disabled. */
   VGrp1DIE: bitFlag(7),
+  /** Bit 10: traps common EL1 ICC_* accesses to EL2. */
   TC: bitFlag(10),
+  /** Bit 11: traps EL1 Group 0 ICC_* accesses to EL2. */
   TALL0: bitFlag(11),
+  /** Bit 12: traps EL1 Group 1 ICC_* accesses to EL2. */
   TALL1: bitFlag(12),
+  /** Bit 13: traps locally generated SEIs to EL2. */
   TSEI: bitFlag(13),
+  /** Bit 14: traps EL1 writes to ICC_DIR_EL1 to EL2. */
   TDIR: bitFlag(14),
+  /** Bits [31:27]: EOIs with no matching List Register. */
   EOIcount: bitRange(31, 27),
 } as const;
 
 /** ICH_VTR_EL2 (IHI0069 12.4.9). */
 export const ICH_VTR = {
+  /** Bits [4:0]: List Registers implemented minus one. */
   ListRegs: bitRange(4, 0),
+  /** Bit 19: ICH_HCR_EL2.TDIR supported. */
   TDS: bitFlag(19),
+  /** Bit 20: direct injection of virtual interrupts not supported. */
   nV4: bitFlag(20),
+  /** Bit 21: non-zero Aff3 supported for virtual SGIs. */
   A3V: bitFlag(21),
+  /** Bit 22: virtual SEIs supported. */
   SEIS: bitFlag(22),
+  /** Bits [25:23]: virtual INTID bits, 0 = 16 and 1 = 24. */
   IDbits: bitRange(25, 23),
+  /** Bits [28:26]: virtual preemption bits minus one. */
   PREbits: bitRange(28, 26),
+  /** Bits [31:29]: virtual priority bits minus one. */
   PRIbits: bitRange(31, 29),
 } as const;
 
 /** ICH_VMCR_EL2 (IHI0069 12.4.8). */
 export const ICH_VMCR = {
+  /** Bit 0: virtual Group 0 enable (ICV_IGRPEN0_EL1). */
   VENG0: bitFlag(0),
+  /** Bit 1: virtual Group 1 enable (ICV_IGRPEN1_EL1). */
   VENG1: bitFlag(1),
+  /** Bit 2: GICv2 AckCtl of the virtual interface. */
   VAckCtl: bitFlag(2),
+  /** Bit 3: virtual Group 0 signalled as vFIQ. */
   VFIQEn: bitFlag(3),
+  /** Bit 4: virtual BPR0 controls both groups. */
   VCBPR: bitFlag(4),
+  /** Bit 9: virtual EOImode. */
   VEOIM: bitFlag(9),
+  /** Bits [20:18]: virtual Group 1 binary point. */
   VBPR1: bitRange(20, 18),
+  /** Bits [23:21]: virtual Group 0 binary point. */
   VBPR0: bitRange(23, 21),
+  /** Bits [31:24]: virtual priority mask. */
   VPMR: bitRange(31, 24),
 } as const;
 
 /** ICH_LR<n>_EL2 (IHI0069 12.4.6). */
 export const ICH_LR = {
+  /** Bits [31:0]: virtual INTID. */
   vINTID: bitField(0, 32),
+  /** Bits [44:32]: physical INTID deactivated with the virtual one when HW = 1. */
   pINTID: bitRange(44, 32),
+  /** Bits [55:48]: virtual priority. */
   Priority: bitRange(55, 48),
+  /** Bit 59: non-maskable (FEAT_GICv3_NMI). */
   NMI: bitFlag(59),
+  /** Bit 60: virtual group, 1 = Group 1. */
   Group: bitFlag(60),
+  /** Bit 61: a hardware interrupt linked to pINTID. */
   HW: bitFlag(61),
+  /** Bits [63:62]: 0 invalid, 1 pending, 2 active, 3 pending and active. */
   State: bitRange(63, 62),
 } as const;

@@ -69,18 +69,24 @@ const ENCODING_SLOT: Int16Array = (() => {
 })();
 
 
-/** Encodings with a direct path: ICC_IAR1_EL1, ICC_EOIR1_EL1 and ICC_PMR_EL1 (and the ICV_* forms they route to). */
+/**
+ * Encodings with a direct path (what a guest's interrupt handler and IPI code use): ICC_IAR1_EL1,
+ * ICC_EOIR1_EL1, ICC_DIR_EL1, ICC_PMR_EL1 and ICC_SGI1R_EL1, and the ICV_* forms they route to.
+ */
 const ENC_IAR1 = GICV3_SYSREGS.get('ICC_IAR1_EL1')!.encoding;
 const ENC_EOIR1 = GICV3_SYSREGS.get('ICC_EOIR1_EL1')!.encoding;
+const ENC_DIR = GICV3_SYSREGS.get('ICC_DIR_EL1')!.encoding;
 const ENC_PMR = GICV3_SYSREGS.get('ICC_PMR_EL1')!.encoding;
-/** ICH_HCR_EL2 bits that trap the guest's Group 1 and common registers (TALL1; TC). */
+const ENC_SGI1R = GICV3_SYSREGS.get('ICC_SGI1R_EL1')!.encoding;
+/** ICH_HCR_EL2 bits that trap the guest's Group 1, common and DIR registers (TALL1; TC; TC or TDIR). */
 const TRAP_GROUP1 = GicV3VirtualInterface.trapMask('group1');
 const TRAP_COMMON = GicV3VirtualInterface.trapMask('common');
+const TRAP_DIR = GicV3VirtualInterface.trapMask('dir');
 
 /** Name-based access to every PE's GICv3 system registers. */
 export class SysregDispatcher {
   /** Per PE: {@link ROUTE_IMO} and {@link ROUTE_FMO} as set by `GicV3.setVirtualRouting`. */
-  readonly routing: Uint8Array;
+  declare readonly routing: Uint8Array;
   private readonly handlers = new Map<string, SysregHandler>();
   private readonly entries = new Map<string, SysregEntry>();
   /** The entries of {@link ENCODED}, in its order (routing picks ICV_* from the ICC_* entry). */
@@ -88,12 +94,17 @@ export class SysregDispatcher {
   /** Bits [63:32] of the last register read (0 for 32-bit registers). */
   high = 0;
 
-  constructor(
-    private readonly cpus: number,
-    private readonly cpuInterfaces: readonly GicV3CpuInterface[],
-    private readonly virtualInterfaces: readonly GicV3VirtualInterface[],
-    private readonly events: SysregEvents,
-  ) {
+  // Assigned in the constructor and `declare`d, so V8 keeps their types (see CpuInterfaceCore).
+  private declare readonly cpus: number;
+  private declare readonly cpuInterfaces: readonly GicV3CpuInterface[];
+  private declare readonly virtualInterfaces: readonly GicV3VirtualInterface[];
+  private declare readonly events: SysregEvents;
+
+  constructor(cpus: number, cpuInterfaces: readonly GicV3CpuInterface[], virtualInterfaces: readonly GicV3VirtualInterface[], events: SysregEvents) {
+    this.cpus = cpus;
+    this.cpuInterfaces = cpuInterfaces;
+    this.virtualInterfaces = virtualInterfaces;
+    this.events = events;
     this.routing = new Uint8Array(cpus);
     this.buildHandlers();
     this.buildEntries();
@@ -158,38 +169,65 @@ export class SysregDispatcher {
 
   /** MSR of the 64-bit value `hi:lo` to the register with `encoding`. */
   writeEncoded(cpu: number, encoding: number, lo: number, hi: number): void {
-    // The registers a guest's interrupt handler writes, without the table walk (same routing and traps).
+    // The registers a guest's handler and IPI code write, without the table walk (same routing and traps).
     if (
-      (encoding === ENC_EOIR1 || encoding === ENC_PMR) &&
       cpu >= 0 &&
       cpu < this.cpus &&
       (cpu | 0) === cpu &&
       typeof lo === 'number' &&
+      typeof hi === 'number' &&
       lo >>> 0 === lo &&
-      hi === 0
+      hi >>> 0 === hi &&
+      (this.routing[cpu] === 0 ? this.writePhysical(cpu, encoding, lo, hi) : this.writeVirtual(cpu, encoding, lo, hi))
     ) {
-      const route = this.routing[cpu]!;
-      if (encoding === ENC_EOIR1) {
-        if ((route & ROUTE_IMO) === 0) {
-          this.events.onEoi(cpu, lo & 0xff_ffff, false);
-          this.cpuInterfaces[cpu]!.writeEoir(1, lo);
-          return;
-        }
-        const v = this.virtualInterfaces[cpu]!;
-        if ((v.trapBits & TRAP_GROUP1) === 0) {
-          this.events.onEoi(cpu, lo & 0xff_ffff, true);
-          v.writeEoir(1, lo);
-          return;
-        }
-      } else if (route === 0) {
-        this.cpuInterfaces[cpu]!.writePmr(lo);
-        return;
-      } else if ((this.virtualInterfaces[cpu]!.trapBits & TRAP_COMMON) === 0) {
-        this.virtualInterfaces[cpu]!.writePmr(lo);
-        return;
-      }
+      return;
     }
     this.writeEncodedByTable(cpu, encoding, lo, hi);
+  }
+
+  /** The direct ICC_* writes without HCR_EL2 routing; false when `encoding` has none. */
+  private writePhysical(cpu: number, encoding: number, lo: number, hi: number): boolean {
+    switch (encoding) {
+      case ENC_EOIR1:
+        this.events.onEoi(cpu, lo & 0xff_ffff, false);
+        this.cpuInterfaces[cpu]!.writeEoir(1, lo);
+        return true;
+      case ENC_SGI1R:
+        this.events.onSgi(cpu, 'ICC_SGI1R_EL1', lo, hi);
+        return true;
+      case ENC_DIR:
+        this.cpuInterfaces[cpu]!.writeDir(lo);
+        return true;
+      case ENC_PMR:
+        this.cpuInterfaces[cpu]!.writePmr(lo);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** The direct writes routed to ICV_* (HCR_EL2.IMO/FMO set) when ICH_HCR_EL2 does not trap them; false otherwise. */
+  private writeVirtual(cpu: number, encoding: number, lo: number, hi: number): boolean {
+    const v = this.virtualInterfaces[cpu]!;
+    const route = this.routing[cpu]!;
+    switch (encoding) {
+      case ENC_EOIR1:
+        if ((route & ROUTE_IMO) === 0) return this.writePhysical(cpu, encoding, lo, hi);
+        if ((v.trapBits & TRAP_GROUP1) !== 0) return false;
+        this.events.onEoi(cpu, lo & 0xff_ffff, true);
+        v.writeEoir(1, lo);
+        return true;
+      case ENC_DIR:
+        if ((v.trapBits & TRAP_DIR) !== 0) return false;
+        v.writeDir(lo);
+        return true;
+      case ENC_PMR:
+        if ((v.trapBits & TRAP_COMMON) !== 0) return false;
+        v.writePmr(lo);
+        return true;
+      default:
+        return false;
+    }
   }
 
   /** {@link writeEncoded} through the register table: every register, routing, traps and argument checks. */

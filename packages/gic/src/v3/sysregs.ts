@@ -35,13 +35,21 @@ export type GicV3SysregName =
 
 /** One system register. */
 export interface SysregInfo {
+  /** Architectural name, such as `ICC_PMR_EL1`. */
   readonly name: string;
+  /** MRS/MSR op0 (3). */
   readonly op0: number;
+  /** MRS/MSR op1. */
   readonly op1: number;
+  /** MRS/MSR CRn. */
   readonly crn: number;
+  /** MRS/MSR CRm. */
   readonly crm: number;
+  /** MRS/MSR op2. */
   readonly op2: number;
+  /** Read/write, read-only or write-only. */
   readonly access: SysregAccess;
+  /** Trap class, for ICH_HCR_EL2.TC, TALL0 and TALL1. */
   readonly cls: SysregClass;
   /** Index `n` for the AP0R<n>, AP1R<n> and LR<n> families. */
   readonly index: number;

@@ -6,10 +6,13 @@
  * ICH_HCR_EL2 and ICH_VTR_EL2, and applies the ICH_HCR_EL2 trap controls.
  */
 import { ARM64_EXCEPTION_CLASS, CpuException, getField, setField } from '@hvsim/core';
-import { INTID_SPURIOUS } from '../common/intid.js';
+import { INTID_SPURIOUS as IMPORTED_INTID_SPURIOUS } from '../common/intid.js';
 import { VirtualInterfaceCore, LR_PFIELD_EOI, checkLrFlow } from '../common/virtual-interface.js';
 import { ICC_CTLR, ICH_HCR, ICH_VMCR, ICH_VTR } from './regs.js';
 import { writtenBinaryPoint } from '../common/priority.js';
+
+/** Module-local copy: imported bindings are live getters under Node's ESM loader. */
+const INTID_SPURIOUS = IMPORTED_INTID_SPURIOUS;
 
 /** ICH_HCR_EL2 trap bits this view keeps (the core keeps bits [7:0]). */
 const HCR_TRAP_MASK = (1 << 10) | (1 << 11) | (1 << 12) | (1 << 14);
@@ -31,7 +34,7 @@ export class GicV3VirtualInterface {
    *
    * @internal
    */
-  readonly core: VirtualInterfaceCore;
+  declare readonly core: VirtualInterfaceCore;
 
   /**
    * GicV3 creates one per PE (`GicV3.virtualInterface(cpu)`).
@@ -54,6 +57,7 @@ export class GicV3VirtualInterface {
     return v;
   }
 
+  /** ICH_HCR_EL2 (IHI0069 12.4.5): enables, trap bits and EOIcount. */
   readHcr(): number {
     return (this.core.hcr | this.trapBits | (this.core.eoiCount << 27)) >>> 0;
   }
@@ -81,6 +85,7 @@ export class GicV3VirtualInterface {
     return v;
   }
 
+  /** Writes ICH_VMCR_EL2; binary points below the minimum read back as the minimum. */
   writeVmcr(value: number): void {
     const c = this.core;
     c.eng0 = getField(value, ICH_VMCR.VENG0) === 1;
@@ -170,28 +175,34 @@ export class GicV3VirtualInterface {
   }
 
   // ICV_* behaviour (IHI0069 12.3)
+  /** ICV_IAR0_EL1 (`group` 0) / ICV_IAR1_EL1 (1): acknowledges the highest-priority pending virtual interrupt, 1023 if none. */
   readIar(group: number): number {
     return this.core.acknowledge(1 << group, INTID_SPURIOUS, false);
   }
 
+  /** ICV_EOIR0_EL1 / ICV_EOIR1_EL1: priority drop, and deactivation unless VEOIM. */
   writeEoir(group: number, value: number): void {
     this.core.endOfInterrupt(group, value & 0xff_ffff, -1);
   }
 
+  /** ICV_HPPIR0_EL1 / ICV_HPPIR1_EL1: the highest-priority pending vINTID, 1023 if none. */
   readHppir(group: number): number {
     return this.core.highestPending(1 << group, INTID_SPURIOUS, false);
   }
 
+  /** ICV_DIR_EL1: deactivates a virtual interrupt. */
   writeDir(value: number): void {
     this.core.deactivate(value & 0xff_ffff, -1);
   }
 
+  /** ICV_BPR0_EL1 / ICV_BPR1_EL1 (BPR1 reads BPR0 + 1 with VCBPR). */
   readBpr(group: number): number {
     const c = this.core;
     if (group === 0) return c.bpr0;
     return c.cbpr ? Math.min(c.bpr0 + 1, 7) : c.bpr1;
   }
 
+  /** Writes ICV_BPR0_EL1 / ICV_BPR1_EL1 (BPR1 writes are ignored with VCBPR). */
   writeBpr(group: number, value: number): void {
     const c = this.core;
     if (group === 0) c.bpr0 = writtenBinaryPoint(0, value, c.minBpr0);
@@ -208,35 +219,42 @@ export class GicV3VirtualInterface {
     return v;
   }
 
+  /** Writes ICV_CTLR_EL1: CBPR and EOImode. */
   writeCtlr(value: number): void {
     this.core.cbpr = getField(value, ICC_CTLR.CBPR) === 1;
     this.core.eoiMode = getField(value, ICC_CTLR.EOImode) === 1;
     this.core.update();
   }
 
+  /** ICV_IGRPEN0_EL1 / ICV_IGRPEN1_EL1 (VMCR.VENG0 / VENG1). */
   readIgrpen(group: number): number {
     return (group === 0 ? this.core.eng0 : this.core.eng1) ? 1 : 0;
   }
 
+  /** Writes ICV_IGRPEN0_EL1 / ICV_IGRPEN1_EL1 (bit 0). */
   writeIgrpen(group: number, value: number): void {
     if (group === 0) this.core.eng0 = (value & 1) === 1;
     else this.core.eng1 = (value & 1) === 1;
     this.core.update();
   }
 
+  /** ICV_PMR_EL1 (VMCR.VPMR). */
   readPmr(): number {
     return this.core.pmr;
   }
 
+  /** Writes ICV_PMR_EL1; unimplemented priority bits read as zero. */
   writePmr(value: number): void {
     this.core.pmr = value & 0xff & this.core.priorityMask;
     this.core.update();
   }
 
+  /** ICV_AP0R<n>_EL1 (`group` 0) / ICV_AP1R<n>_EL1 (1). */
   readApr(group: number, n: number): number {
     return this.core.apr.read(group, n);
   }
 
+  /** Writes ICV_AP0R<n>_EL1 / ICV_AP1R<n>_EL1. */
   writeApr(group: number, n: number, value: number): void {
     this.core.apr.write(group, n, value);
     this.core.update();

@@ -211,6 +211,21 @@ describe.each(['v4.1', 'v4.0'] as const)('GICv4 direct injection, %s (IHI0069 5.
     expect(rig4.its.translate(9, 0)).toBe('unmapped-vpe');
     expect(rig4.its.dropped('unmapped-vpe')).toBe(1);
   });
+
+  it('lookup names the vINTID, vPE, redistributor and doorbell without making anything pending (IHI0069 5.2)', () => {
+    const { rig } = makeVm(version, true);
+    schedule(rig, 0);
+    const found = rig.its.lookup(9, 0);
+    expect(found).toEqual({ result: 'vlpi', intid: VINTID, collection: -1, vpeId: 1, target: 0, doorbell: DOORBELL });
+    expect(guestAck(rig, 0)).toBe(1023); // nothing pending: lookup does not inject
+    rig.cmd('VMOVP', { vpeId: 1, rdbase: 1, ...(version === 'v4.0' ? { sequenceNumber: 1, itsList: 1 } : {}) });
+    // A reused result object is filled in place.
+    expect(rig.its.lookup(9, 0, found)).toBe(found);
+    expect(found.target).toBe(1);
+    rig.cmd('VMAPP', { vpeId: 1, valid: 0 });
+    expect(rig.its.lookup(9, 0)).toEqual({ result: 'unmapped-vpe', intid: -1, collection: -1, vpeId: 1, target: -1, doorbell: -1 });
+    expect(rig.its.dropped()).toBe(0); // lookups are not counted as drops
+  });
 });
 
 describe('no vLPI is lost across residency changes (property, IHI0069 5.4)', () => {

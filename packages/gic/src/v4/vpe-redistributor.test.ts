@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { PhysicalMemory, UsageError } from '@hvsim/core';
 import type { LpiRedistributorPort } from '../its/ports.js';
 import { writeVpeEntry, type VpeEntry } from '../its/tables.js';
@@ -133,5 +134,60 @@ describe('VpeRedistributor v4.1 specifics', () => {
     expect(doorbells).toEqual([LPI + 77]);
     vpe.invalidateDoorbell(entry);
     expect(doorbells).toEqual([LPI + 77, -(LPI + 77)]);
+  });
+});
+
+describe('VpeRedistributor residency write-back (IHI0069 5.4.1, 12.11.38)', () => {
+  const seed = Number(process.env.HVSIM_PROPERTY_SEED ?? 20261124);
+  const numRuns = Number(process.env.HVSIM_PROPERTY_RUNS ?? 100);
+  // Each run builds a 4 MiB machine: a quarter of the runs keeps the test well under a second.
+  const runs = Math.max(1, Math.floor(numRuns / 4));
+
+  it.each(['v4.0', 'v4.1'] as const)('%s: after Valid clears the VPT holds exactly the pending vLPIs, and PendingLast says whether an enabled one is', (version) => {
+    // Initial VPT bits, then a run of ITS sets/clears and guest acknowledges while resident, against a model.
+    const op = fc.record({ kind: fc.constantFrom('set', 'clear', 'ack'), vintid: fc.integer({ min: LPI, max: 2 ** 16 - 1 }) });
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: LPI, max: 2 ** 16 - 1 }), { maxLength: 12 }), fc.array(op, { maxLength: 24 }), fc.boolean(), (initial, ops, enabled) => {
+        const { vpe, memory, entry } = make(version);
+        memory.fill(VCONF, 2 ** 16, enabled ? 0xa1 : 0xa0);
+        const model = new Set<number>(initial);
+        for (const v of initial) memory.write8(VPT + (v >>> 3), memory.read8(VPT + (v >>> 3)) | (1 << (v & 7)));
+        makeResident(vpe, version);
+        for (const o of ops) {
+          if (o.kind === 'set') {
+            expect(vpe.setVlpiPending(entry, o.vintid, 1023)).toBe(!model.has(o.vintid));
+            model.add(o.vintid);
+          } else if (o.kind === 'clear') {
+            expect(vpe.clearVlpiPending(entry, o.vintid)).toBe(model.has(o.vintid));
+            model.delete(o.vintid);
+          } else {
+            const key = vpe.best(3);
+            if (!enabled) expect(key).toBe(-1);
+            if (key < 0) continue;
+            model.delete(vpe.keyIntid(key));
+            vpe.acknowledgeKey(key);
+          }
+        }
+        expect(vpe.residentPending()).toEqual([...model].sort((a, b) => a - b));
+        vpe.write(GICR_VLPI.VPENDBASER + 4, 0);
+        const vpt: number[] = [];
+        const bytes = memory.readBytes(VPT + LPI / 8, (2 ** 16 - LPI) / 8);
+        bytes.forEach((b, i) => {
+          for (let bit = 0; bit < 8; bit++) if ((b >>> bit) & 1) vpt.push(LPI + i * 8 + bit);
+        });
+        expect(vpt).toEqual([...model].sort((a, b) => a - b));
+        expect((vpe.read(GICR_VLPI.VPENDBASER + 4) >>> 29) & 1).toBe(enabled && model.size > 0 ? 1 : 0);
+        // Resident again: the same vLPIs are candidates (the set was emptied and rebuilt from the VPT).
+        makeResident(vpe, version);
+        expect(vpe.residentPending()).toEqual([...model].sort((a, b) => a - b));
+        const taken: number[] = [];
+        for (let key = vpe.best(3); key >= 0; key = vpe.best(3)) {
+          taken.push(vpe.keyIntid(key));
+          vpe.acknowledgeKey(key);
+        }
+        expect(taken.sort((a, b) => a - b)).toEqual(enabled ? [...model].sort((a, b) => a - b) : []);
+      }),
+      { seed, numRuns: runs },
+    );
   });
 });

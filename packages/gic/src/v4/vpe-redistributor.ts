@@ -21,7 +21,13 @@
  *   doorbell, makes the doorbell's physical LPI pending here.
  *
  * Resident vLPIs and vSGIs sit in a {@link PendingSet} (keys 0-15 vSGIs,
- * 16 + (vINTID - 8192) vLPIs), so selection is a bucket lookup.
+ * 16 + (vINTID - 8192) vLPIs), so selection is a bucket lookup. The resident
+ * vLPI pending bits are kept as an image of the VPT's LPI part with the byte
+ * range changed since residency began, so a residency change costs a copy
+ * and a scan of the set words, and the write-back writes only what changed
+ * (IHI0069 5.4.1: the VPT is only defined to be up to date after Valid
+ * clears; PendingLast is whether an enabled vLPI or vSGI is pending, which is
+ * whether the pending set is not empty).
  */
 import { SnapshotError, UsageError, assertInteger, getField, setField, type Memory, type StateReader } from '@hvsim/core';
 import { PendingSet } from '../common/pending-set.js';
@@ -36,12 +42,18 @@ import { GICR_VLPI, GICR_VLPI_BASE_SIZE, GICR_VPENDBASER_HI, GICR_VPROPBASER_V40
 
 /** vSGIs take candidate keys 0-15; vLPIs follow. */
 const VSGI_KEYS = 16;
+// Module-local copies: imported bindings are live getters under Node's ESM loader.
+const FIRST_LPI = LPI_FIRST;
+const DOORBELL_NONE = NO_DOORBELL;
+/** Byte offset of vINTID 8192's bit in a VPT. */
+const VPT_LPI_OFFSET = LPI_FIRST / 8;
 
 /** GICv4 architecture version of a redistributor. */
 export type GicV4Version = 'v4.0' | 'v4.1';
 
 /** The seam to a PE's virtual CPU interface: the resident vPE's pending vLPIs changed. */
 export interface VlpiCpuPort {
+  /** The resident vPE's pending vLPIs or vSGIs changed: re-evaluate the virtual interrupt outputs. */
   vlpiChanged(): void;
 }
 
@@ -53,15 +65,21 @@ export interface VlpiCpuPort {
 export interface DirectVirtualSource {
   /** Highest-priority pending key among the groups in `groupMask` (bit 0 Group 0, bit 1 Group 1), or -1. */
   best(groupMask: number): number;
+  /** Priority of pending `key`. */
   keyPriority(key: number): number;
+  /** Group of pending `key`, 0 or 1 (vLPIs are Group 1). */
   keyGroup(key: number): number;
+  /** vINTID of `key`. */
   keyIntid(key: number): number;
+  /** Acknowledges `key`: it stops being pending (no active state, IHI0069 5.4). */
   acknowledgeKey(key: number): void;
 }
 
 /** Construction options of a {@link VpeRedistributor}. */
 export interface VpeRedistributorOptions {
+  /** Memory holding the vPE's pending and configuration tables. */
   memory: Memory;
+  /** GICv4.0 or GICv4.1 register layout and behaviour. */
   version: GicV4Version;
   /** vINTID bits implemented, 14-24 (as GICD_TYPER.IDbits + 1). */
   idBits: number;
@@ -75,16 +93,23 @@ export interface VpeRedistributorOptions {
 
 /** Saved GICv4 state of a redistributor (only while no vPE is resident: the pending state is then in memory). */
 export interface VpeRedistributorState {
+  /** GICR_VPROPBASER, low and high words. */
   vpropbaser: [number, number];
+  /** GICR_VPENDBASER, low and high words. */
   vpendbaser: [number, number];
+  /** GICR_VSGIR (GICv4.1). */
   vsgir: number;
+  /** GICR_VPENDBASER.Dirty as next read (one read after a residency change). */
   dirty: boolean;
+  /** GICv4.1: vPEIDs made non-resident with DB = 1 whose default doorbell is armed. */
   armedDoorbells: number[];
 }
 
 /** One redistributor's vPE residency, resident vLPI state and doorbells. */
 export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidationPort, DirectVirtualSource {
+  /** GICv4.0 or GICv4.1. */
   readonly version: GicV4Version;
+  /** vLPIs the redistributor can hold: 2^idBits - 8192. */
   readonly capacity: number;
   private readonly memory: Memory;
   private readonly doorbells: LpiRedistributorPort;
@@ -108,7 +133,13 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
   /** GICv4.1: vPEs made non-resident with DB = 1 and nothing pending: the next vLPI rings the default doorbell. */
   private readonly armed = new Set<number>();
   private readonly config: Uint8Array;
+  /** Pending bits of the resident vLPIs, bit i of byte i >> 3 for vINTID 8192 + 8i + bit: the VPT's LPI part. */
   private readonly pending: Uint8Array;
+  /** {@link pending} as 32-bit words, to skip clear words when the VPT is read. */
+  private readonly pendingWords: Uint32Array;
+  /** Bytes of {@link pending} changed since the vPE became resident (lo > hi: none). */
+  private changedLo = 0;
+  private changedHi = -1;
   private readonly vsgiConfig = new Uint8Array(VSGI_KEYS);
   private readonly vsgiPending = new Uint8Array(VSGI_KEYS);
   private readonly set: PendingSet;
@@ -123,7 +154,9 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
     this.idBits = options.idBits;
     this.capacity = 2 ** options.idBits - LPI_FIRST;
     this.config = new Uint8Array(this.capacity);
-    this.pending = new Uint8Array(this.capacity);
+    // capacity is a multiple of 8192, so the image is whole 32-bit words.
+    this.pendingWords = new Uint32Array(this.capacity / 32);
+    this.pending = new Uint8Array(this.pendingWords.buffer);
     this.set = new PendingSet(VSGI_KEYS + this.capacity);
     this.reset();
   }
@@ -314,15 +347,12 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
     bits = Math.min(bits, this.idBits);
     this.count = bits < 14 ? 0 : 2 ** bits - LPI_FIRST;
     this.resident = true;
-    this.config.fill(0);
-    this.pending.fill(0);
+    this.changedLo = 0;
+    this.changedHi = -1;
+    // Entries at and beyond count are never read while this vPE is resident: no need to clear them.
     if (this.count > 0) {
       this.memory.readBytes(this.configBase, this.count, this.config.subarray(0, this.count));
-      const bytes = this.memory.readBytes(this.vptBase + LPI_FIRST / 8, this.count / 8);
-      for (let b = 0; b < bytes.length; b++) {
-        const v = bytes[b]!;
-        if (v !== 0) for (let bit = 0; bit < 8; bit++) if ((v >>> bit) & 1) this.pending[b * 8 + bit] = 1;
-      }
+      this.memory.readBytes(this.vptBase + VPT_LPI_OFFSET, this.count / 8, this.pending.subarray(0, this.count / 8));
     }
     if (this.version === 'v4.1') {
       this.memory.readBytes(this.vptBase + VPT_VSGI_CONFIG_OFFSET, VSGI_KEYS, this.vsgiConfig);
@@ -330,29 +360,44 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
       for (let n = 0; n < VSGI_KEYS; n++) this.vsgiPending[n] = (p >>> n) & 1;
     }
     for (let n = 0; n < VSGI_KEYS; n++) this.placeVsgi(n);
-    for (let i = 0; i < this.count; i++) this.placeVlpi(i);
+    // The set is empty here (leave cleared it): only the pending vLPIs need placing.
+    const words = this.pendingWords;
+    for (let w = 0, end = this.count / 32; w < end; w++) {
+      let bits = words[w]!;
+      while (bits !== 0) {
+        const bit = 31 - Math.clz32(bits);
+        bits &= ~(1 << bit);
+        this.placeVlpi(w * 32 + bit);
+      }
+    }
     return true;
+  }
+
+  /** Whether resident vLPI `i` (vINTID - 8192) is pending. */
+  private isPending(i: number): boolean {
+    return ((this.pending[i >>> 3]! >>> (i & 7)) & 1) !== 0;
+  }
+
+  /** Sets or clears resident vLPI `i`'s pending bit and widens the changed range. */
+  private setPendingBit(i: number, on: boolean): void {
+    const b = i >>> 3;
+    const m = 1 << (i & 7);
+    this.pending[b] = on ? this.pending[b]! | m : this.pending[b]! & ~m;
+    if (b < this.changedLo || this.changedHi < this.changedLo) this.changedLo = b;
+    if (b > this.changedHi) this.changedHi = b;
   }
 
   /** Writes the resident vPE's pending state to its VPT; returns whether an enabled vLPI or vSGI is pending (PendingLast). */
   private writeBack(): boolean {
-    let any = false;
-    if (this.count > 0) {
-      const bytes = new Uint8Array(this.count / 8);
-      for (let i = 0; i < this.count; i++) {
-        if (this.pending[i] === 0) continue;
-        bytes[i >>> 3]! |= 1 << (i & 7);
-        if ((this.config[i]! & 1) !== 0) any = true;
-      }
-      this.memory.writeBytes(this.vptBase + LPI_FIRST / 8, bytes);
+    // The set holds exactly the pending vLPIs and vSGIs that are enabled.
+    const any = this.set.size > 0;
+    // Bytes not changed since residency began still hold what was read from the VPT.
+    if (this.changedLo <= this.changedHi) {
+      this.memory.writeBytes(this.vptBase + VPT_LPI_OFFSET + this.changedLo, this.pending.subarray(this.changedLo, this.changedHi + 1));
     }
     if (this.version === 'v4.1') {
       let p = 0;
-      for (let n = 0; n < VSGI_KEYS; n++) {
-        if (this.vsgiPending[n] === 0) continue;
-        p |= 1 << n;
-        if ((this.vsgiConfig[n]! & 1) !== 0) any = true;
-      }
+      for (let n = 0; n < VSGI_KEYS; n++) p |= this.vsgiPending[n]! << n;
       this.memory.write16(this.vptBase, p);
     }
     return any;
@@ -368,7 +413,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
 
   private placeVlpi(i: number): boolean {
     const c = this.config[i]!;
-    if (this.pending[i] === 1 && (c & 1) !== 0) return this.set.insert(VSGI_KEYS + i, c & 0xfc & this.prioMask, 1);
+    if ((c & 1) !== 0 && this.isPending(i)) return this.set.insert(VSGI_KEYS + i, c & 0xfc & this.prioMask, 1);
     return this.set.remove(VSGI_KEYS + i);
   }
 
@@ -387,10 +432,11 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
 
   setVlpiPending(vpe: VpeEntry, vintid: number, doorbell: number): boolean {
     if (this.isResidentFor(vpe)) {
-      const i = vintid - LPI_FIRST;
-      if (i < 0 || i >= this.count || this.pending[i] === 1) return false;
-      this.pending[i] = 1;
-      if ((this.config[i]! & 1) !== 0 && this.set.insert(VSGI_KEYS + i, this.config[i]! & 0xfc & this.prioMask, 1)) this.cpu.vlpiChanged();
+      const i = vintid - FIRST_LPI;
+      if (i < 0 || i >= this.count || this.isPending(i)) return false;
+      this.setPendingBit(i, true);
+      const c = this.config[i]!;
+      if ((c & 1) !== 0 && this.set.insert(VSGI_KEYS + i, c & 0xfc & this.prioMask, 1)) this.cpu.vlpiChanged();
       return true;
     }
     if (vintid >= 2 ** (vpe.vptSize + 1)) return false;
@@ -398,8 +444,8 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
     const before = this.memory.read8(a);
     const bit = 1 << (vintid & 7);
     this.memory.write8(a, before | bit);
-    if (doorbell !== NO_DOORBELL) this.doorbells.setPending(doorbell);
-    if (this.version === 'v4.1' && this.armed.has(vpe.vpeId) && (this.memory.read8(vpe.vconfAddress + vintid - LPI_FIRST) & 1) !== 0) {
+    if (doorbell !== DOORBELL_NONE) this.doorbells.setPending(doorbell);
+    if (this.version === 'v4.1' && this.armed.has(vpe.vpeId) && (this.memory.read8(vpe.vconfAddress + vintid - FIRST_LPI) & 1) !== 0) {
       this.ringDefaultDoorbell(vpe);
     }
     return (before & bit) === 0;
@@ -408,14 +454,14 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
   /** GICv4.1 default doorbell: rung once per non-residency (PendingLast is then 1 until the vPE runs again). */
   private ringDefaultDoorbell(vpe: VpeEntry): void {
     this.armed.delete(vpe.vpeId);
-    if (vpe.defaultDoorbell !== NO_DOORBELL) this.doorbells.setPending(vpe.defaultDoorbell);
+    if (vpe.defaultDoorbell !== DOORBELL_NONE) this.doorbells.setPending(vpe.defaultDoorbell);
   }
 
   clearVlpiPending(vpe: VpeEntry, vintid: number): boolean {
     if (this.isResidentFor(vpe)) {
-      const i = vintid - LPI_FIRST;
-      if (i < 0 || i >= this.count || this.pending[i] === 0) return false;
-      this.pending[i] = 0;
+      const i = vintid - FIRST_LPI;
+      if (i < 0 || i >= this.count || !this.isPending(i)) return false;
+      this.setPendingBit(i, false);
       if (this.set.remove(VSGI_KEYS + i)) this.cpu.vlpiChanged();
       return true;
     }
@@ -439,7 +485,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
   }
 
   private reloadVlpi(vintid: number): void {
-    const i = vintid - LPI_FIRST;
+    const i = vintid - FIRST_LPI;
     if (i < 0 || i >= this.count) return;
     this.config[i] = this.memory.read8(this.configBase + i);
     if (this.placeVlpi(i)) this.cpu.vlpiChanged();
@@ -493,7 +539,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
   }
 
   invalidateDoorbell(vpe: VpeEntry): void {
-    if (vpe.defaultDoorbell !== NO_DOORBELL) this.doorbells.invalidate(vpe.defaultDoorbell);
+    if (vpe.defaultDoorbell !== DOORBELL_NONE) this.doorbells.invalidate(vpe.defaultDoorbell);
   }
 
   /** GICR_VSGIPENDR.Pending for `vpeId` (GICv4.1): from the resident state or the vPE's VPT. */
@@ -513,22 +559,25 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
     return this.set.best(groupMask & this.groupEnable);
   }
 
+  /** Priority of pending `key` (a vSGI's from its configuration, a vLPI's from the configuration table). */
   keyPriority(key: number): number {
     return key < VSGI_KEYS ? this.vsgiConfig[key]! & 0xf0 & this.prioMask : this.config[key - VSGI_KEYS]! & 0xfc & this.prioMask;
   }
 
+  /** Group of pending `key`: a vSGI's configured group, 1 for vLPIs. */
   keyGroup(key: number): number {
     return key < VSGI_KEYS ? (this.vsgiConfig[key]! >>> 1) & 1 : 1;
   }
 
+  /** vINTID of `key`: keys 0-15 are vSGIs, the rest vLPIs from 8192. */
   keyIntid(key: number): number {
-    return key < VSGI_KEYS ? key : key - VSGI_KEYS + LPI_FIRST;
+    return key < VSGI_KEYS ? key : key - VSGI_KEYS + FIRST_LPI;
   }
 
   /** Acknowledge: the vLPI (or vSGI) stops being pending; it has no active state (IHI0069 5.4). */
   acknowledgeKey(key: number): void {
     if (key < VSGI_KEYS) this.vsgiPending[key] = 0;
-    else this.pending[key - VSGI_KEYS] = 0;
+    else this.setPendingBit(key - VSGI_KEYS, false);
     this.set.remove(key);
   }
 
@@ -536,7 +585,7 @@ export class VpeRedistributor implements VlpiRedistributorPort, VirtualInvalidat
   residentPending(): number[] {
     const out: number[] = [];
     for (let n = 0; n < VSGI_KEYS; n++) if (this.vsgiPending[n] === 1) out.push(n);
-    for (let i = 0; i < this.count; i++) if (this.pending[i] === 1) out.push(i + LPI_FIRST);
+    for (let i = 0; i < this.count; i++) if (this.isPending(i)) out.push(i + FIRST_LPI);
     return out;
   }
 

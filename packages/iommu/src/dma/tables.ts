@@ -8,6 +8,7 @@ import { bitFlag, bitRange } from '@hvsim/core';
 
 /** Root-entry fields, word 0 (VT-d 9.1). */
 export const ROOT_ENTRY = {
+  /** Bit 0, P: present (the context-table pointer is valid). */
   P: bitFlag(0),
   /** Bits 11:1 reserved. Value `0x00000ffe`. */
   RESERVED_W0: 0x0000_0ffe,
@@ -17,8 +18,11 @@ export const ROOT_ENTRY = {
 
 /** Context-entry fields (VT-d 9.3): word 0/1 = low qword, word 2/3 = high qword. */
 export const CONTEXT_ENTRY = {
+  /** Bit 0, P: present. */
   P: bitFlag(0),
+  /** Bit 1, FPD: fault processing disable. */
   FPD: bitFlag(1),
+  /** Bits 3:2, TT: translation type. */
   TT: bitRange(3, 2),
   /** Bits 11:4 reserved. Value `0x00000ff0`. */
   RESERVED_W0: 0x0000_0ff0,
@@ -49,8 +53,11 @@ export function levelsForAddressWidth(aw: number): number {
 
 /** Second-level paging-entry fields (VT-d 9.8). */
 export const SL_ENTRY = {
+  /** Bit 0, R: read permission. */
   R: bitFlag(0),
+  /** Bit 1, W: write permission. */
   W: bitFlag(1),
+  /** Bit 2, X: execute permission. */
   X: bitFlag(2),
   /** Page size at the PDPE (1 GiB) and PDE (2 MiB) levels. */
   PS: bitFlag(7),

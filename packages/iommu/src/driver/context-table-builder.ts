@@ -15,7 +15,12 @@ export interface ContextEntryFields {
   /** Domain ID (0-65535; CAP.ND = 6). */
   domainId: number;
   /** Second-level tables (root address and depth); omit for pass-through. */
-  secondLevel?: { root: number; levels: 3 | 4 };
+  secondLevel?: {
+    /** Physical address of the top-level second-level table (SLPTPTR), 4 KiB aligned. */
+    root: number;
+    /** Paging levels: 3 (39-bit, AW = 1) or 4 (48-bit, AW = 2). */
+    levels: 3 | 4;
+  };
   /** TT = 10b: requests pass untranslated (needs ECAP.PT). */
   passThrough?: boolean;
   /** FPD: do not record qualified faults of this device. */

@@ -21,7 +21,9 @@ export class InterruptRemappingTable {
   /** A table of `entries` (2 to 65536, a power of two) IRTEs at `base`; the table is cleared. */
   constructor(
     private readonly memory: Memory,
+    /** Physical address of the table (4 KiB aligned), for IRTA.IRTA. */
     readonly base: number,
+    /** Number of IRTEs (2^(IRTA.S+1)). */
     readonly entries: number,
   ) {
     checkTablePage(base, 'interrupt remapping table address');

@@ -10,7 +10,14 @@ import { UsageError, assertInteger, assertOptions, describeValue, hi32, lo32, ty
 import { TABLE_PAGE, type TablePageSource } from './page-source.js';
 
 /** Page sizes a second-level leaf can map (CAP.SLLPS: 2 MiB and 1 GiB). */
-export const SL_PAGE_SIZE = { SIZE_4K: 0x1000, SIZE_2M: 0x20_0000, SIZE_1G: 0x4000_0000 } as const;
+export const SL_PAGE_SIZE = {
+  /** 4 KiB: a PTE leaf. */
+  SIZE_4K: 0x1000,
+  /** 2 MiB: a PDE leaf (CAP.SLLPS bit 0). */
+  SIZE_2M: 0x20_0000,
+  /** 1 GiB: a PDPE leaf (CAP.SLLPS bit 1). */
+  SIZE_1G: 0x4000_0000,
+} as const;
 
 /** Options of {@link SecondLevelTableBuilder.map}. */
 export interface SecondLevelMapOptions {
@@ -28,7 +35,9 @@ export interface SecondLevelMapping {
   physical: number;
   /** Size of the leaf that maps it. */
   pageSize: number;
+  /** R: device reads are allowed. */
   read: boolean;
+  /** W: device writes are allowed. */
   write: boolean;
 }
 

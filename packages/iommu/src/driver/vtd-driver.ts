@@ -29,9 +29,13 @@ import { SecondLevelTableBuilder, type SecondLevelMapOptions } from './second-le
 
 /** The register interface the driver programs (an `IntelIommu`, or anything with its 32- and 64-bit MMIO). */
 export interface VtdRegisterPort {
+  /** Reads the 32-bit register at `offset` in the register page. */
   mmioRead(offset: number, size: 4): number;
+  /** Writes the 32-bit register at `offset`. */
   mmioWrite(offset: number, size: 4, value: number): void;
+  /** Reads the 64-bit register at `offset`. */
   mmioRead64(offset: number): bigint;
+  /** Writes the 64-bit register at `offset`. */
   mmioWrite64(offset: number, value: bigint): void;
 }
 

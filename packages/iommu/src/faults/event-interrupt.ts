@@ -21,9 +21,13 @@ export type EventMessageSender = (address: number, upperAddress: number, data: n
 
 /** Saved form of an event interrupt's registers (FECTL/FEDATA/FEADDR/FEUADDR or IECTL/IEDATA/IEADDR/IEUADDR). */
 export interface EventInterruptState {
+  /** FECTL / IECTL (IM bit 31, IP bit 30). */
   control: number;
+  /** FEDATA / IEDATA: MSI data. */
   data: number;
+  /** FEADDR / IEADDR: MSI address. */
   address: number;
+  /** FEUADDR / IEUADDR: MSI address bits 63:32. */
   upperAddress: number;
 }
 

@@ -38,10 +38,15 @@ export interface FaultLossCounters {
 
 /** Saved form of the fault recording registers and FSTS. */
 export interface FaultRecorderState {
+  /** FSTS_REG without PPF (derived from the records). */
   status: number;
+  /** Index of the FRCD the next fault is recorded in. */
   next: number;
+  /** The FRCD registers, four 32-bit words each. */
   records: number[];
+  /** Faults suppressed because FSTS.PFO was already set. */
   droppedOverflowPending: number;
+  /** Faults that set PFO: the next FRCD still held a fault. */
   droppedOverflow: number;
 }
 

@@ -188,10 +188,23 @@ export class InterruptRemapper {
       this.postsSuppressed++;
       return;
     }
+    if ((r & ~COALESCED) === NOTIFY && !e.x2apic) {
+      // The notifying post of an xAPIC-mode entry, written out (the IOMMU-to-vCPU path): vector NV to NDST[15:8],
+      // physical, fixed, edge, RH = 0 (VT-d 5.2.3), with NV and NDST as the post read them.
+      out.outcome = 'posted';
+      out.status = r === NOTIFY ? DELIVERED : COALESCED_STATUS;
+      this.postsNotified++;
+      out.notified = true;
+      const destination = (pid.notifiedDestination >>> 8) & 0xff;
+      // Destination 0 takes the address as a constant: no number is made for it on every notification.
+      const address = destination === 0 ? NOTIFICATION_ADDRESS : (NOTIFICATION_ADDRESS | (destination << 12)) >>> 0;
+      this.target.deliverMsi(address, pid.notifiedVector, undefined, this.flow);
+      return;
+    }
     this.postOutcome(sid, index, e, out, r);
   }
 
-  /** A post that notifies, or one the descriptor refused (out of line: the common path stays small). */
+  /** A post the descriptor refused, or one that notifies in x2APIC mode (out of line: the common paths stay small). */
   private postOutcome(sid: number, index: number, e: CachedIrte, out: MsiResult, r: number): void {
     if ((r & INACCESSIBLE) !== 0) {
       // Not backed (or not writable): an access error on the descriptor.
@@ -211,9 +224,10 @@ export class InterruptRemapper {
     this.postsNotified++;
     out.notified = true;
     // Notification event: vector NV to NDST, physical, fixed, edge, RH = 0 (VT-d 5.2.3).
+    // NV and NDST as the post read them, in the same descriptor access (VT-d 5.2.3).
     const pid = e.descriptor!;
-    const nv = (pid.control >>> 16) & 0xff;
-    const ndst = pid.ndst;
+    const nv = pid.notifiedVector;
+    const ndst = pid.notifiedDestination;
     const x2apic = e.x2apic;
     const destination = x2apic ? ndst >>> 0 : (ndst >>> 8) & 0xff;
     this.deliver(x2apic, destination, (NOTIFICATION_ADDRESS | ((destination & 0xff) << 12)) >>> 0, nv, -1);

@@ -13,6 +13,7 @@ export const IRTE_SIZE = 16;
 export const IRTE = {
   /** Word 0. */
   P: bitFlag(0),
+  /** Bit 1, FPD: fault processing disable. */
   FPD: bitFlag(1),
   /** Remapped: destination mode (1 = logical). */
   DM: bitFlag(2),
@@ -22,6 +23,7 @@ export const IRTE = {
   TM: bitFlag(4),
   /** Remapped: delivery mode. */
   DLM: bitRange(7, 5),
+  /** Bits 11:8: available to software. */
   AVAIL: bitRange(11, 8),
   /** Posted: urgent. */
   URG: bitFlag(14),
@@ -35,14 +37,19 @@ export const IRTE = {
   PDA_LOW: bitRange(31, 6),
   /** Word 2 (bits 95:64). */
   SID: bitRange(15, 0),
+  /** Word 2 bits 17:16 (bits 81:80), SQ: source-ID qualifier (SID bits ignored). */
   SQ: bitRange(17, 16),
+  /** Word 2 bits 19:18 (bits 83:82), SVT: source validation type, one of {@link SOURCE_VALIDATION}. */
   SVT: bitRange(19, 18),
 } as const;
 
 /** Source validation types (IRTE.SVT). */
 export const SOURCE_VALIDATION = {
+  /** 00b: no requester-ID verification. */
   NONE: 0,
+  /** 01b: the requester ID must match SID under the SQ mask. */
   REQUESTER_ID: 1,
+  /** 10b: the requester's bus must be in SID's range (startbus 15:8, endbus 7:0). */
   BUS_RANGE: 2,
 } as const;
 
@@ -104,6 +111,7 @@ export interface IrteSourceValidation {
 
 /** Fields of a remapped-format IRTE (VT-d 9.10). */
 export interface RemappedIrteFields extends IrteSourceValidation {
+  /** Vector, IRTE bits 23:16. */
   vector: number;
   /** APIC ID (xAPIC, 8 bits) or x2APIC ID (32 bits, needs IRTA.EIME = 1); logical destination when `logical`. */
   destination: number;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { DELIVERY_STATUS } from '@hvsim/core';
 import { encodeRemappableMsi, PostedInterruptDescriptor } from '@hvsim/lapic';
 import { VTD_FAULT_REASON as FR } from '../faults/fault-reason.js';
 import { GCMD } from '../regs.js';
@@ -56,6 +57,35 @@ describe('VT-d 5.2.3 interrupt-posting hardware operation', () => {
     expect(bed.iommu.sendMsi(SID, msi(4), 0).notified).toBe(true);
     expect(pid.on).toBe(true);
     expect(bed.iommu.stats).toMatchObject({ postsNotified: 1, postsSuppressed: 1 });
+  });
+
+  it('sends the notification as an unsigned address with NV and NDST as the post read them, the flow passed on, for APIC ID 0 and others (VT-d 5.2.3)', () => {
+    const calls: unknown[][] = [];
+    const target = {
+      deliverMsi: (...args: unknown[]) => {
+        calls.push(args);
+        return DELIVERY_STATUS.DELIVERED;
+      },
+    };
+    const bed = new TestBed({ target });
+    bed.enableQueue();
+    bed.setInterruptTable(0xf, false);
+    bed.submit(iecDescriptor(true));
+    bed.command(GCMD.IRE);
+    const pid = new PostedInterruptDescriptor(bed.memory, PDA);
+    pid.updateControl({ nv: 0xf2, ndst: 0 }); // xAPIC ID 0
+    bed.postedIrte(3, { vector: 0x61, pda: PDA });
+    bed.postedIrte(4, { vector: 0x62, pda: PDA });
+    expect(bed.iommu.sendMsi(SID, msi(3), 0, 7)).toMatchObject({ outcome: 'posted', status: DELIVERY_STATUS.DELIVERED, notified: true });
+    pid.updateControl({ on: false, nv: 0xf1, ndst: 0xff00 }); // xAPIC ID 0xFF; 0x61 stays in the PIR
+    expect(bed.iommu.sendMsi(SID, msi(3), 0, 8)).toMatchObject({ outcome: 'posted', status: DELIVERY_STATUS.COALESCED, notified: true });
+    expect(bed.iommu.sendMsi(SID, msi(4), 0, 9)).toMatchObject({ outcome: 'posted', status: DELIVERY_STATUS.DELIVERED, notified: false });
+    // address, data, source (the unit itself: none), flow
+    expect(calls).toEqual([
+      [0xfee0_0000, 0xf2, undefined, 7],
+      [0xfeef_f000, 0xf1, undefined, 8],
+    ]);
+    expect(bed.iommu.stats).toMatchObject({ postsNotified: 2, postsSuppressed: 1 });
   });
 
   it('uses the 32-bit NDST as the notification destination in x2APIC mode (EIME = 1)', () => {

@@ -7,13 +7,21 @@ import { UsageError, assertAddress, assertInteger, assertU32, bitFlag, bitRange,
 
 /** Descriptor types (bits 3:0, with bits 11:9 as type bits 6:4). */
 export const DESCRIPTOR_TYPE = {
+  /** 1: context-cache invalidate (VT-d 6.5.2.1). */
   CONTEXT_CACHE: 1,
+  /** 2: IOTLB invalidate (VT-d 6.5.2.3). */
   IOTLB: 2,
+  /** 3: device-TLB invalidate (VT-d 6.5.2.5). */
   DEVICE_TLB: 3,
+  /** 4: interrupt entry cache invalidate (VT-d 6.5.2.7). */
   INTERRUPT_ENTRY_CACHE: 4,
+  /** 5: invalidation wait (VT-d 6.5.2.8). */
   INVALIDATION_WAIT: 5,
+  /** 6: PASID-based IOTLB invalidate (VT-d 6.5.2.4). */
   PASID_IOTLB: 6,
+  /** 7: PASID-cache invalidate (VT-d 6.5.2.2). */
   PASID_CACHE: 7,
+  /** 8: PASID-based device-TLB invalidate (VT-d 6.5.2.6). */
   PASID_DEVICE_TLB: 8,
 } as const;
 
@@ -27,10 +35,13 @@ export function descriptorType(w0: number): number {
 
 /** Context-cache invalidate descriptor (VT-d 6.5.2.1). */
 export const CC_DSC = {
+  /** Bits 5:4, G: granularity (1 global, 2 domain, 3 device). */
   G: bitRange(5, 4),
+  /** Bits 31:16, DID: domain ID. */
   DID: bitRange(31, 16),
   /** Word 1. */
   SID: bitRange(15, 0),
+  /** Word 1 bits 17:16 (bits 49:48), FM: function mask. */
   FM: bitRange(17, 16),
   /** `0x0000f1c0` */
   RESERVED_W0: 0x0000_f1c0,
@@ -40,14 +51,19 @@ export const CC_DSC = {
 
 /** IOTLB invalidate descriptor (VT-d 6.5.2.3). */
 export const IOTLB_DSC = {
+  /** Bits 5:4, G: granularity (1 global, 2 domain, 3 page). */
   G: bitRange(5, 4),
+  /** Bit 6, DW: drain writes. */
   DW: bitFlag(6),
+  /** Bit 7, DR: drain reads. */
   DR: bitFlag(7),
+  /** Bits 31:16, DID: domain ID. */
   DID: bitRange(31, 16),
   /** `0x0000f100` */
   RESERVED_W0: 0x0000_f100,
   /** Word 2: AM 5:0, IH 6, ADDR 31:12 (bits 11:7 reserved); word 3: ADDR 63:32. */
   AM: bitRange(5, 0),
+  /** Word 2 bit 6 (bit 70), IH: invalidation hint. */
   IH: bitFlag(6),
   /** `0x00000f80` */
   RESERVED_W2: 0x0000_0f80,
@@ -57,6 +73,7 @@ export const IOTLB_DSC = {
 export const IEC_DSC = {
   /** 0 global, 1 index-selective. */
   G: bitFlag(4),
+  /** Bits 31:27, IM: index mask, 2^IM entries from IIDX. */
   IM: bitRange(31, 27),
   /** `0x07fff1e0` */
   RESERVED_W0: 0x07ff_f1e0,
@@ -68,9 +85,13 @@ export const IEC_DSC = {
 
 /** Invalidation wait descriptor (VT-d 6.5.2.8). */
 export const WAIT_DSC = {
+  /** Bit 4, IF: raise an invalidation completion interrupt (ICS.IWC). */
   IF: bitFlag(4),
+  /** Bit 5, SW: write the status data to the status address. */
   SW: bitFlag(5),
+  /** Bit 6, FN: fence, later descriptors wait for this one. */
   FN: bitFlag(6),
+  /** Bit 7, PD: page-request drain. */
   PD: bitFlag(7),
   /** `0xfffff100` */
   RESERVED_W0: 0xffff_f100,

@@ -18,13 +18,21 @@ import { CC_DSC, DESCRIPTOR_SIZE, DESCRIPTOR_TYPE, IEC_DSC, IOTLB_DSC, TYPE_HIGH
 
 /** Saved form of the invalidation queue registers (IQA, IQH, IQT, ICS, IQERCD). */
 export interface InvalidationQueueState {
+  /** GSTS.QIES. */
   enabled: boolean;
+  /** IQA_REG bits 31:0. */
   addressLow: number;
+  /** IQA_REG bits 63:32. */
   addressHigh: number;
+  /** IQH as a descriptor index. */
   head: number;
+  /** IQT as a descriptor index. */
   tail: number;
+  /** ICS_REG (IWC, bit 0). */
   completionStatus: number;
+  /** IQERCD_REG.IQEI of the last queue error. */
   errorInfo: number;
+  /** Descriptors processed. */
   processed: number;
 }
 

@@ -141,12 +141,13 @@ describe('KVM_GET/SET_ONE_REG', () => {
 });
 
 describe('KVM_CREATE_DEVICE(KVM_DEV_TYPE_ARM_VGIC_V3) and its attributes (arm-vgic-v3.rst)', () => {
-  it('one vGICv3 per VM; GICv2 and the ITS are not modelled; the TEST flag only probes', () => {
+  it('one vGICv3 per VM; GICv2 is not modelled; the ITS needs the vGICv3 first; the TEST flag only probes', () => {
     const { vm } = vmWithCode();
     expect(vm.createDevice({ type: KVM_DEV_TYPE.ARM_VGIC_V3, flags: 1 })).toBeUndefined();
     expect(vm.irqchipInKernel).toBe(false);
     expectErrno(() => vm.createDevice({ type: KVM_DEV_TYPE.ARM_VGIC_V2 }), 'ENODEV', /device type 5/);
-    expectErrno(() => vm.createDevice({ type: KVM_DEV_TYPE.ARM_VGIC_ITS }), 'ENODEV', /device type 8/);
+    expectErrno(() => vm.createDevice({ type: KVM_DEV_TYPE.ARM_VGIC_ITS }), 'ENODEV', /needs the vGICv3 device/);
+    expectErrno(() => vm.createDevice({ type: 6 }), 'ENODEV', /device type 6/);
     vm.createDevice({ type: KVM_DEV_TYPE.ARM_VGIC_V3 });
     expect(vm.irqchipInKernel).toBe(true);
     expectErrno(() => vm.createDevice({ type: KVM_DEV_TYPE.ARM_VGIC_V3 }), 'EEXIST', /already has a vGIC/);

@@ -26,6 +26,7 @@ const ANSWERS = new Map<number, number>([
   [KVM_CAP.READONLY_MEM, 1],
   [KVM_CAP.DEVICE_CTRL, 1],
   [KVM_CAP.IMMEDIATE_EXIT, 1],
+  [KVM_CAP.HALT_POLL, 1],
   [KVM_CAP_ARM.ONE_REG, 1],
   [KVM_CAP_ARM.PSCI, 1],
   [KVM_CAP_ARM.PSCI_0_2, 1],

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Arm64Guest, Op } from '@hvsim/cpu';
 import { KVM_EXIT, KVM_SYSTEM_EVENT } from '../generic/constants.js';
 import { expectErrno } from '../test-support/expect-errno.js';
-import { KVM_ARM_MP_STATE, PSCI_AFFINITY, PSCI_FN, PSCI_RET, SMCCC_RET_NOT_SUPPORTED } from './constants.js';
+import { KVM_ARM_MP_STATE, KVM_REG_ARM_CORE_INDEX, PSCI_AFFINITY, PSCI_FN, PSCI_RET, SMCCC_RET_NOT_SUPPORTED, arm64CoreRegId } from './constants.js';
 import { KVM_PSCI_0_1_FN } from './psci.js';
 import { smcccHvc, smcccResult } from './smccc.js';
 import { ARM_GUEST, arm64Vmm } from './test-support/arm64-vmm.js';
@@ -75,6 +75,31 @@ describe('PSCI', () => {
     expect(run.exit_reason).toBe(KVM_EXIT.INTR);
     expect(codes).toEqual([PSCI_RET.NOT_SUPPORTED]);
     expect(vmm.vcpus[0]!.getMpState()).toBe(KVM_ARM_MP_STATE.STOPPED);
+  });
+
+  it('CPU_ON passes the context ID in X3 to the new vCPU\'s X0 (DEN 0022 5.1.4; psci.c reset_state.r0); X1-X3 come back 0', () => {
+    const CONTEXT = 0x1234_5678_9abc;
+    const results: number[] = [];
+    let secondaryRan = false;
+    const vmm = arm64Vmm({
+      code: (vm) => {
+        vm.program.define(SECONDARY, function* secondary(g: Arm64Guest): Routine {
+          secondaryRan = true;
+          yield smcccHvc(g, PSCI_FN.CPU_OFF);
+        });
+        vm.program.define(ENTRY, function* main(g: Arm64Guest): Routine {
+          results.push(yield smcccHvc(g, PSCI_FN.CPU_ON_64, 1, SECONDARY, CONTEXT));
+          results.push(...g.hvcResults.slice(1)); // smccc_set_retval(vcpu, x0, 0, 0, 0)
+          yield smcccHvc(g, PSCI_FN.SYSTEM_OFF);
+        });
+      },
+    });
+    const second = vmm.vcpus[1]!;
+    vmm.vcpus[0]!.run({ maxCycles: 1_000_000 });
+    expect(results).toEqual([PSCI_RET.SUCCESS, 0, 0, 0]);
+    expect(second.getOneReg(arm64CoreRegId(KVM_REG_ARM_CORE_INDEX.X0))).toBe(BigInt(CONTEXT));
+    expect(second.getOneReg(arm64CoreRegId(KVM_REG_ARM_CORE_INDEX.PC))).toBe(BigInt(SECONDARY));
+    expect(secondaryRan).toBe(false); // powered on, not yet run
   });
 
   it('immediate_exit: KVM_RUN returns EINTR with KVM_EXIT_INTR at once', () => {

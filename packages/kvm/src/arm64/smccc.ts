@@ -1,40 +1,32 @@
 /**
  * The SMCCC calling convention (Arm DEN 0028, 2.5 "Register usage"): a
- * function ID in X0 and arguments in X1-X3, HVC #0, the result in X0.
+ * function ID in X0 and arguments in X1-X3, HVC #0, the results in X0-X3.
  *
- * `@hvsim/cpu`'s arm64 guest code has no general-purpose registers (guest
- * values live in the generator's variables), so an HVC operation carries
- * the registers the hypervisor reads itself: X0 in the operation's `b`, X1
- * in `c`, and X2 in `a` above the 16-bit immediate (`a` bits 15:0 stay the
- * immediate, which the CPU puts in ESR_EL2.ISS). X3 is not carried (a
- * PSCI CPU_ON context ID reads 0). {@link smcccHvc} builds such an operation.
+ * `@hvsim/cpu`'s HVC operation carries X0-X3 (`g.hvc(imm, x0, x1, x2, x3)`,
+ * the pending operation's `b`, `c`, `d`, `e`) and the hypervisor answers
+ * with `cpu.completePendingHvc(x0, x1, x2, x3)`. {@link smcccHvc} builds
+ * `HVC #0`; {@link SmcccArgs} reads a trapped one.
  */
 import type { Arm64Guest, Op } from '@hvsim/cpu';
 
-const IMM16 = 0x1_0000;
-
-/** Builds `HVC #0` with X0 = `x0`, X1 = `x1`, X2 = `x2` (non-negative integers; X2 below 2^37); yield it: the result is X0. */
-export function smcccHvc(g: Arm64Guest, x0: number, x1 = 0, x2 = 0): Op {
-  const op = g.hvc(0);
-  op.b = x0;
-  op.c = x1;
-  op.a = x2 * IMM16;
-  return op;
+/** Builds `HVC #0` with X0-X3 = `x0`-`x3` (integers below 2^53); yield it: the result is X0. */
+export function smcccHvc(g: Arm64Guest, x0: number, x1 = 0, x2 = 0, x3 = 0): Op {
+  return g.hvc(0, x0, x1, x2, x3);
 }
 
-/** The SMCCC registers an HVC operation carries (see the file comment): reused record. */
+/** The SMCCC registers of a trapped HVC (see the file comment): reused record. */
 export class SmcccArgs {
   x0 = 0;
   x1 = 0;
   x2 = 0;
   x3 = 0;
 
-  /** Reads X0-X2 of a trapped HVC operation. */
+  /** Reads X0-X3 of a trapped HVC operation. */
   readFrom(op: Readonly<Op>): this {
     this.x0 = op.b;
     this.x1 = op.c;
-    this.x2 = Math.floor(op.a / IMM16);
-    this.x3 = 0;
+    this.x2 = op.d;
+    this.x3 = op.e;
     return this;
   }
 }

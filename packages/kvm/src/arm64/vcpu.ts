@@ -9,19 +9,21 @@
  * the vGIC flush into the list registers, entry, guest execution, exit, the
  * vGIC fold, the host's interrupts (with interrupts enabled, as after
  * local_irq_enable), then the exit handler chosen by ESR_EL2.EC (Arm ARM D19
- * "ESR_EL2"): WFI blocks until an interrupt is pending (kvm_vcpu_wfi), WFE
+ * "ESR_EL2"): WFI polls, then blocks until an interrupt is pending
+ * (kvm_vcpu_wfi, kvm_vcpu_halt), WFE
  * yields, HVC is an SMCCC call (PSCI), a data abort maps a page of its
  * memslot or is MMIO (an in-kernel device, an ioeventfd, or KVM_EXIT_MMIO),
  * ICC_SGI1R_EL1 traps send SGIs through the vGIC, IRQ exits only let the
  * host take its interrupt.
  */
 import { ARM64_EXCEPTION_CLASS, type Clock, type Memslots, type PhysicalMemory } from '@hvsim/core';
-import { Arm64Cpu, HCR_EL2 as IMPORTED_HCR, SCTLR_EL1_RESET, type Arm64Exit, type Arm64Guest, type GuestProgram, type Op } from '@hvsim/cpu';
+import { Arm64Cpu, HCR_EL2 as IMPORTED_HCR, SCTLR_EL1_RESET, type Arm64CostProfile, type Arm64Exit, type Arm64Guest, type GuestProgram, type Op } from '@hvsim/cpu';
 import { GICR_SGI, GICR_SGI_BASE, sysregEncoding, type GenericTimer, type GenericTimerContext, type GicV3 } from '@hvsim/gic';
 import { ArmMmu, Stage2Walker, type Stage2Builder } from '@hvsim/mmu';
 import { KVM_EXIT, KVM_EXIT_NAME, KVM_INTERNAL_ERROR } from '../generic/constants.js';
 import { fail, hex, u32 } from '../generic/errors.js';
 import { ExitStats } from '../generic/exit-stats.js';
+import { HaltPoll, type HaltPollParams } from '../generic/halt-poll.js';
 import type { IoeventfdTable } from '../generic/ioeventfd.js';
 import { readLe, writeLe } from '../x86/kvm-run.js';
 import {
@@ -41,7 +43,9 @@ import { CoreRegisterFile, coreRegIds, coreRegSlot, regBytes } from './core-regs
 import { Arm64KvmRun } from './kvm-run.js';
 import { psciCall, type PsciHost } from './psci.js';
 import { SmcccArgs } from './smccc.js';
+import { HOST_LPI_FIRST } from './host-its.js';
 import { VTIMER_PPI, type Arm64Vgic } from './vgic.js';
+import type { VgicV4 } from './vgic-v4.js';
 import type { Arm64WorldSwitchCosts } from './world-switch-costs.js';
 
 const EC = ARM64_EXCEPTION_CLASS;
@@ -70,6 +74,20 @@ export interface KvmVcpuInit {
   features?: readonly number[];
 }
 
+/** KVM's vCPU state beside its registers (see {@link Arm64Vcpu.runState}). */
+export interface Arm64VcpuRunState {
+  /** features[0] of KVM_ARM_VCPU_INIT (-1: not initialized). */
+  features: number;
+  /** KVM_ARM_MP_STATE: RUNNABLE 0, STOPPED 5. */
+  mp: number;
+  /** The entry PC of a pending reset, or of the code. */
+  pc: number;
+  resetPending: boolean;
+  started: boolean;
+  /** Whether KVM holds the vGIC's PPI 27 line high for the timer. */
+  timerLine: boolean;
+}
+
 /** Options of a run (this model's stand-in for a signal arriving). */
 export interface Arm64RunOptions {
   /** Guest cycles after which a pending "signal" ends KVM_RUN with KVM_EXIT_INTR (default 10^9). */
@@ -91,10 +109,24 @@ export interface Arm64VcpuHost extends PsciHost {
   readonly hostTimer: GenericTimer;
   readonly vgic: Arm64Vgic | undefined;
   readonly costs: Arm64WorldSwitchCosts;
+  /** The guest CPUs' cycle costs (KvmOptions.arm64CpuCosts), or undefined for `@hvsim/cpu`'s defaults. */
+  readonly cpuCosts: Arm64CostProfile | undefined;
+  /** Guest CPUs log their code's results so that a vCPU can be saved mid-code (KvmOptions.snapshots). */
+  readonly snapshots: boolean;
   /** vCPUs running right now (vgic attribute accesses need none). */
   running: number;
   /** A vCPU entered KVM_RUN. */
   noteRun(): void;
+  /** GICv4 direct injection of the VM, when the host has it and the VM a vITS. */
+  readonly v4: VgicV4 | undefined;
+  /** The kvm module's halt-polling parameters. */
+  readonly haltPollParams: HaltPollParams;
+  /** kvm->max_halt_poll_ns (the module's halt_poll_ns or KVM_CAP_HALT_POLL's), read at each halt. */
+  readonly maxHaltPollNs: number;
+  /** Cycles each physical CPU spent in halt polling, by pCPU (charged by the vCPU polling on it). */
+  readonly haltPollCycles: Float64Array;
+  /** The host took LPI `intid` (a doorbell, an assigned device's interrupt): run its handler. */
+  hostLpi(intid: number): void;
 }
 
 /** An arm64 vCPU (see the file comment). */
@@ -109,6 +141,8 @@ export class Arm64Vcpu {
   readonly pcpu: number;
   /** MPIDR_EL1: Aff0 = id bits 3:0, Aff1 = id bits 11:4 (KVM's reset_mpidr). */
   mpidr: number;
+  /** Halt polling on WFI: `haltPollNs` (vcpu->halt_poll_ns) and the halt statistics (`halt_successful_poll`...). */
+  readonly haltPoll: HaltPoll;
   private readonly regs = new CoreRegisterFile();
   private readonly mmu: ArmMmu;
   private readonly smccc = new SmcccArgs();
@@ -123,7 +157,11 @@ export class Arm64Vcpu {
   private mmioReadSigned = 0;
   private signalPending = false;
   private inGuest = false;
+  /** Inside KVM_RUN (its loop takes host interrupts itself). */
+  private inRun = false;
   private wakeRequested = false;
+  /** Scheduled out in kvm_vcpu_halt (after polling): a wake-up counts halt_wakeup. */
+  private blocked = false;
   private timerContext: GenericTimerContext | undefined;
   /** The current KVM_RUN's budget end (the VMM's signal). */
   private deadline = 0;
@@ -136,13 +174,24 @@ export class Arm64Vcpu {
     readonly id: number,
   ) {
     this.pcpu = id;
+    this.haltPoll = new HaltPoll(host.haltPollParams, () => host.maxHaltPollNs);
     this.mpidr = (id & 0xf) | (((id >>> 4) & 0xff) << 8);
     const stage2 = new Stage2Walker(host.memory);
     stage2.setVtcr(host.vtcr);
     stage2.setVttbr(host.vttbr);
     this.stage2Walker = stage2;
     this.mmu = new ArmMmu(host.memory, { context: { sctlr: BigInt(SCTLR_EL1_RESET) }, clock: host.clock, cpu: id });
-    this.cpu = new Arm64Cpu({ memory: host.memory, program: host.program, gic: host.hostGic, timer: host.hostTimer, mmu: this.mmu, clock: host.clock, cpu: this.pcpu });
+    this.cpu = new Arm64Cpu({
+      memory: host.memory,
+      program: host.program,
+      gic: host.hostGic,
+      timer: host.hostTimer,
+      mmu: this.mmu,
+      clock: host.clock,
+      cpu: this.pcpu,
+      snapshots: host.snapshots,
+      ...(host.cpuCosts === undefined ? {} : { costs: host.cpuCosts }),
+    });
   }
 
   private readonly stage2Walker: Stage2Walker;
@@ -355,8 +404,24 @@ export class Arm64Vcpu {
    * (an IRQ exit: HCR_EL2.IMO routes it to EL2).
    */
   kick(): void {
-    this.wakeRequested = true;
+    this.wakeUp();
     if (this.inGuest) this.sendHostSgi(IPI_RESCHEDULE);
+  }
+
+  /** The host GIC raised a physical IRQ on this vCPU's pCPU: in the guest it exits by itself; blocked in WFI it wakes. */
+  hostIrqRaised(): void {
+    if (!this.inGuest) this.wakeUp();
+  }
+
+  /** kvm_vcpu_wake_up: the wake flag; a vCPU scheduled out in its halt counts halt_wakeup. */
+  private wakeUp(): void {
+    this.wakeRequested = true;
+    if (this.blocked) this.haltPoll.wokeUp();
+  }
+
+  /** The pCPU runs the host (this vCPU is not in guest mode, nor waiting in its run loop): it takes its interrupts now. */
+  takeHostInterruptsIfIdle(): void {
+    if (!this.inGuest && !this.inRun) this.hostInterrupts();
   }
 
   private sendHostSgi(sgi: number): void {
@@ -395,7 +460,7 @@ export class Arm64Vcpu {
 
   /** kvm_arch_vcpu_runnable for a WFI: an interrupt pending in the vGIC or the timer's. */
   private runnable(): boolean {
-    return this.host.vgic?.hasPending(this.id) === true || this.timerShouldFire();
+    return this.host.vgic?.hasPending(this.id) === true || this.timerShouldFire() || this.host.v4?.pendingLast(this.id) === true;
   }
 
   // --- KVM_RUN ------------------------------------------------------------------------------------
@@ -417,15 +482,15 @@ export class Arm64Vcpu {
       run.exit_reason = KVM_EXIT.INTR;
       fail('EINTR', 'immediate_exit is set');
     }
-    if (!this.attached) {
-      this.cpu.attachHypervisor({ hcr: GUEST_HCR, stage2: this.stage2Walker });
-      this.attached = true;
-    }
+    this.attach();
     const deadline = this.cpu.localTime + maxCycles;
     this.deadline = deadline;
     this.signalPending = false;
     this.host.noteRun();
     this.host.running++;
+    this.inRun = true;
+    // vcpu_load: the vPE resident on this pCPU (vgic_v4_load).
+    this.host.v4?.load(this.id, this.pcpu);
     try {
       for (;;) {
         const r = this.mp === KVM_ARM_MP_STATE.STOPPED ? this.sleep(deadline) : this.enterGuest(deadline);
@@ -438,6 +503,9 @@ export class Arm64Vcpu {
         }
       }
     } finally {
+      // vcpu_put: non-resident, no doorbell (vgic_v4_put).
+      this.host.v4?.put(this.id, false);
+      this.inRun = false;
       this.host.running--;
     }
     return run;
@@ -546,7 +614,10 @@ export class Arm64Vcpu {
       if (intid === VTIMER_PPI && this.host.vgic) {
         this.host.vgic.setLine(this.id, VTIMER_PPI, true);
         this.timerLine = true;
-      } else c.writeDir(intid);
+      } else {
+        c.writeDir(intid);
+        if (intid >= HOST_LPI_FIRST) this.host.hostLpi(intid);
+      }
     }
   }
 
@@ -609,17 +680,76 @@ export class Arm64Vcpu {
   }
 
   /**
-   * kvm_vcpu_wfi: unless an interrupt is already pending, the vCPU is put
-   * (its timer saved, a background timer at its deadline) and blocks until
-   * the vGIC has an interrupt for it, its timer fires, or it is kicked; then
-   * loaded again. The signal ends the wait.
+   * kvm_vcpu_wfi: unless an interrupt is already pending, the vPE is made
+   * non-resident with its doorbell, then kvm_vcpu_halt: the vCPU polls on
+   * its physical CPU for up to `vcpu->halt_poll_ns`, still loaded (its timer
+   * in the physical timer); without a wake event it is put (its timer saved,
+   * a background timer at its deadline) and blocks until the vGIC has an
+   * interrupt for it, its timer fires, or it is kicked; then loaded again.
+   * The signal ends the wait. The poll grows or shrinks per kvm_main.c.
    */
   private wfi(): void {
     if (this.runnable()) return;
+    const cpu = this.cpu;
+    const v4 = this.host.v4;
+    // vgic_v4_put with the doorbell: PendingLast says a vLPI is already pending, so the vCPU does not block.
+    if (v4?.put(this.id, true) === true) {
+      v4.load(this.id, this.pcpu);
+      return;
+    }
+    this.wakeRequested = false;
+    const start = cpu.localTime;
+    const pollNs = this.haltPoll.begin();
+    const woken = pollNs > 0 && this.poll(start + this.nsToCycles(pollNs));
+    const pollEnd = cpu.localTime;
+    const spun = this.host.haltPollCycles;
+    spun[this.pcpu] = (spun[this.pcpu] ?? 0) + pollEnd - start;
+    // kvm_vcpu_check_block sees the signal that ended the poll: no schedule (not waited).
+    const waited = !woken && !this.signalPending && this.block();
+    this.haltPoll.end(this.cyclesToNs(cpu.localTime - start), this.cyclesToNs(pollEnd - start), waited);
+    // The host ran with interrupts on: it took the doorbell (or a device's LPI, the timer's PPI) on this pCPU.
+    this.hostInterrupts();
+    if (v4 !== undefined) {
+      v4.unblocked(this.id);
+      v4.load(this.id, this.pcpu);
+    }
+    this.loadTimer();
+  }
+
+  /**
+   * The polling of kvm_vcpu_halt: time passes (clock events run) until a wake
+   * event (kvm_vcpu_check_block: an interrupt pending or a kick), the poll's
+   * end `stop`, or the signal at the run's budget end (kvm_vcpu_can_poll).
+   * True when a wake event came.
+   */
+  private poll(stop: number): boolean {
+    const clock = this.host.clock;
+    const cpu = this.cpu;
+    const end = Math.min(stop, this.deadline);
+    for (;;) {
+      if (this.runnable() || this.kicked()) return true;
+      const next = clock.nextEventAt();
+      if (next === undefined || next > end) {
+        cpu.localTime = Math.max(cpu.localTime, end);
+        if (end === this.deadline) this.signalPending = true;
+        return false;
+      }
+      cpu.localTime = Math.max(cpu.localTime, next);
+      clock.runUntil(Math.max(cpu.localTime, clock.now()));
+    }
+  }
+
+  /**
+   * kvm_vcpu_block after a poll: the vCPU is put (its timer saved, a
+   * background timer at its deadline) and sleeps until a wake event or the
+   * signal. True when it scheduled out (it found no event at once).
+   */
+  private block(): boolean {
+    if (this.runnable() || this.kicked()) return false;
     const clock = this.host.clock;
     const cpu = this.cpu;
     this.putTimer();
-    this.wakeRequested = false;
+    this.blocked = true;
     while (!this.runnable() && !this.kicked()) {
       const next = clock.nextEventAt();
       const bg = this.host.hostTimer.contextFireCycle(this.timerContext!, 'CNTV');
@@ -631,8 +761,21 @@ export class Arm64Vcpu {
       }
       cpu.localTime = Math.max(cpu.localTime, until);
       clock.runUntil(Math.max(cpu.localTime, clock.now()));
+      // kvm_bg_timer_expire: the background timer wakes the vCPU (kvm_vcpu_wake_up).
+      if (until === bg && this.timerShouldFire()) this.wakeUp();
     }
-    this.loadTimer();
+    this.blocked = false;
+    return true;
+  }
+
+  /** Nanoseconds of `cycles` of this vCPU's clock (its CPU's clockHz). */
+  private cyclesToNs(cycles: number): number {
+    return Math.round((cycles * 1e9) / this.cpu.costs.clockHz);
+  }
+
+  /** Cycles of `ns` nanoseconds. */
+  private nsToCycles(ns: number): number {
+    return Math.round((ns * this.cpu.costs.clockHz) / 1e9);
   }
 
   /** handle_hvc: an SMCCC call; PSCI functions per psci.c, others SMCCC_RET_NOT_SUPPORTED. */
@@ -644,16 +787,17 @@ export class Arm64Vcpu {
       e.type = r.systemEvent;
       e.ndata = 1;
       e.data[0] = args.x0;
-      this.cpu.completePendingOperation(r.lo, r.hi);
+      this.cpu.completePendingHvc(r.hi === 0 ? r.lo : r.lo | 0);
       this.toUserspace(KVM_EXIT.SYSTEM_EVENT);
       return 0;
     }
     this.regs.x[0] = (BigInt(r.hi) << 32n) | BigInt(r.lo);
-    this.cpu.completePendingOperation(r.lo, r.hi);
+    // smccc_set_retval(vcpu, x0, 0, 0, 0): X1-X3 are 0 after every call PSCI answers.
+    this.cpu.completePendingHvc(r.hi === 0 ? r.lo : (r.lo | 0));
     return 1;
   }
 
-  /** kvm_handle_sys_reg: the SGI generation registers go to the vGIC; anything else is an internal error here. */
+  /** kvm_handle_sys_reg: the SGI generation registers go to the vGIC; any other trapped access is UNDEFINED for the guest. */
   private sysregTrap(exit: Arm64Exit, op: Readonly<Op>): number {
     const iss = exit.iss;
     const enc = sysregEncoding((iss >>> 20) & 3, (iss >>> 14) & 7, (iss >>> 10) & 15, (iss >>> 1) & 15, (iss >>> 17) & 7);
@@ -664,17 +808,18 @@ export class Arm64Vcpu {
       this.cpu.completePendingOperation();
       return 1;
     }
-    // Linux injects an UNDEFINED exception; @hvsim/cpu has no injection call yet.
-    this.internalError(KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON, exit.esr);
-    return 0;
+    // emulate_sys_reg: a register KVM does not handle is UNDEFINED for the guest (kvm_inject_undefined), and it runs on.
+    this.cpu.injectUndefined();
+    return 1;
   }
 
   /**
    * kvm_handle_guest_abort: a fault in a memslot maps its page (read-only
    * for a read-only slot) and the access runs again; a write to a read-only
    * slot, or an IPA in no slot, is MMIO (io_mem_abort): the vGIC's frames, an
-   * ioeventfd, else KVM_EXIT_MMIO. MMIO without a valid syndrome, or an
-   * instruction fetch outside memory, is an internal error.
+   * ioeventfd, else KVM_EXIT_MMIO. MMIO without a valid syndrome is an
+   * internal error; an instruction fetch outside memory is a prefetch abort
+   * injected into the guest (kvm_inject_pabt).
    */
   private guestAbort(exit: Arm64Exit, op: Readonly<Op> | null): number {
     const ipa = exit.ipa;
@@ -689,7 +834,12 @@ export class Arm64Vcpu {
       this.mmu.tlbi('IPAS2E1IS', 0, Math.floor(page / 4096));
       return 1;
     }
-    if (exit.ec !== EC.DATA_ABORT_LOWER || (exit.iss & ISS_ISV) === 0 || op === null) {
+    if (exit.ec === EC.INSTRUCTION_ABORT_LOWER) {
+      // An instruction fetch outside every memslot: the guest takes a prefetch abort at FAR (kvm_inject_pabt).
+      this.cpu.injectInstructionAbort(exit.far);
+      return 1;
+    }
+    if ((exit.iss & ISS_ISV) === 0 || op === null) {
       this.internalError(KVM_INTERNAL_ERROR.EMULATION, exit.esr);
       return 0;
     }
@@ -751,6 +901,47 @@ export class Arm64Vcpu {
     this.resetPending = true;
     this.mp = KVM_ARM_MP_STATE.RUNNABLE;
     this.kick();
+  }
+
+  // --- whole-VM snapshots (migration.ts) -----------------------------------------------------------
+
+  /** Whether a KVM_EXIT_MMIO waits for its completion at the next KVM_RUN (a snapshot needs it completed first). */
+  get mmioInFlight(): boolean {
+    return this.mmioPending !== null;
+  }
+
+  /** Whether the vCPU is inside KVM_RUN. */
+  get inKvmRun(): boolean {
+    return this.inRun;
+  }
+
+  /**
+   * KVM's own vCPU state that no register holds: the KVM_ARM_VCPU_INIT
+   * features, the MP state, the entry PC with a pending reset (CPU_ON,
+   * KVM_REQ_VCPU_RESET), whether code started, and the timer's level in the
+   * vGIC (kvm_timer_update_irq's last level).
+   */
+  runState(): Arm64VcpuRunState {
+    return { features: this.features, mp: this.mp, pc: this.pc, resetPending: this.resetPending, started: this.started, timerLine: this.timerLine };
+  }
+
+  /** Restores {@link runState} (checked by the caller); the CPU is attached to its hypervisor first, as a first KVM_RUN does. */
+  setRunState(s: Arm64VcpuRunState): void {
+    this.attach();
+    this.features = s.features;
+    this.mp = s.mp;
+    this.pc = s.pc;
+    this.resetPending = s.resetPending;
+    this.started = s.started;
+    this.timerLine = s.timerLine;
+    this.mmioPending = null;
+  }
+
+  /** attachHypervisor once (the first KVM_RUN, or a restore: the guest CPU's saved state is under EL2). */
+  attach(): void {
+    if (this.attached) return;
+    this.cpu.attachHypervisor({ hcr: GUEST_HCR, stage2: this.stage2Walker });
+    this.attached = true;
   }
 
   /** Whether `entry` has guest code (a CPU_ON entry point the model can run). */

@@ -17,18 +17,14 @@
  * IHI 0069 12.4.5, 4.9); EOIs of active interrupts that were in no list
  * register come back as ICH_HCR_EL2.EOIcount and are deactivated here.
  */
-import { GICD, GICR_SGI, GICR_SGI_BASE, GICR_STRIDE, GicV3, HCR_BIT, sysregEncoding } from '@hvsim/gic';
+import { MemoryError, type Memory } from '@hvsim/core';
+import { GICD, GICR, GICR_SGI, GICR_SGI_BASE, GICR_STRIDE, GicV3, HCR_BIT, sysregEncoding } from '@hvsim/gic';
 import { fail, hex } from '../generic/errors.js';
 import { KVM_DEV_ARM_VGIC_CTRL, KVM_DEV_ARM_VGIC_GRP, KVM_VGIC_V3_ADDR_TYPE } from './constants.js';
+import { VGIC_ADDR_UNDEF, toBig, type KvmDeviceAttr } from './vgic-attr.js';
+import type { Arm64Vits } from './vits.js';
 
-/** `struct kvm_device_attr` (api.rst 4.80): `attr` is 64-bit; `value` stands for what `addr` points to. */
-export interface KvmDeviceAttr {
-  group: number;
-  attr: bigint | number;
-  /** The u32 or u64 the attribute's `addr` points to (setAttr). */
-  value?: bigint | number;
-  flags?: number;
-}
+export { VGIC_ADDR_UNDEF, type KvmDeviceAttr } from './vgic-attr.js';
 
 /** What the vGIC needs of its VM. */
 export interface VgicHost {
@@ -46,10 +42,14 @@ export interface VgicHost {
   pcpuOf(vcpu: number): number;
   /** The IPA space in bits (KVM_VM_TYPE_ARM_IPA_SIZE; 40 by default). */
   readonly ipaBits: number;
+  /** The guest-physical view of memory (the LPI property and pending tables, the vITS's tables). */
+  readonly guestMemory: Memory;
   /** vgic_init finished with `spis` SPIs (kvm_vgic_setup_default_irq_routing). */
   vgicInitialized(spis: number): void;
   /** kvm_notify_acked_irq: the guest completed level-triggered SPI `pin` + 32 (irqfd resamplers). */
   notifyAcked(pin: number): void;
+  /** GICv4: the forwarded vLPIs of `vcpu` pending in its vPE's table (descheduled), for SAVE_PENDING_TABLES. */
+  pendingVlpis(vcpu: number): readonly number[];
 }
 
 /** The virtual timer's PPI (KVM's default, as DT/ACPI describe it). */
@@ -65,6 +65,8 @@ const GICD_SIZE = 0x1_0000;
 const LR_HI_HW = 1 << 29;
 const LR_HI_EOI = 1 << 9;
 const MAX_LRS = 16;
+/** The first LPI (IHI 0069 2.2.1). */
+const LPI_FIRST = 8192;
 const EOICOUNT_SHIFT = 27;
 
 /** ICC_* registers of KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, by instr (op0:op1:CRn:CRm:op2). */
@@ -79,6 +81,13 @@ const ICC = {
   IGRPEN0: sysregEncoding(3, 0, 12, 12, 6),
   IGRPEN1: sysregEncoding(3, 0, 12, 12, 7),
 } as const;
+
+/**
+ * The CPU_SYSREGS a VMM saves for each vCPU, in the order it restores them
+ * (arm-vgic-v3.rst: ICC_SRE_EL1 and ICC_CTLR_EL1 first, the group enables
+ * last); one active-priority register per group (5 bits of priority).
+ */
+export const VGIC_SAVED_CPU_SYSREGS: readonly number[] = [ICC.SRE, ICC.CTLR, ICC.PMR, ICC.BPR0, ICC.BPR1, ICC.AP0R0, ICC.AP1R0, ICC.IGRPEN0, ICC.IGRPEN1];
 
 /** The vGICv3 device (see the file comment). */
 export class Arm64Vgic {
@@ -104,8 +113,24 @@ export class Arm64Vgic {
   private readonly pendingBuf = new Int32Array(MAX_LRS + 1);
   private readonly inLr = new Int32Array(MAX_LRS);
   private nrLr = 4;
+  private readonly itsList: Arm64Vits[] = [];
 
   constructor(private readonly host: VgicHost) {}
+
+  /** The vITS devices of the VM (KVM_DEV_TYPE_ARM_VGIC_ITS). */
+  get its(): readonly Arm64Vits[] {
+    return this.itsList;
+  }
+
+  /**
+   * A vITS was created (vgic_its_create: has_its): its frames become
+   * in-kernel MMIO, and its translator is built on the redistributors once
+   * they exist. ITS frames must not overlap (EINVAL at KVM_RUN otherwise).
+   */
+  addIts(its: Arm64Vits): void {
+    this.itsList.push(its);
+    if (this.gic) its.attach(this.gic);
+  }
 
   /** The emulated distributor, once initialized (KVM_DEV_ARM_VGIC_CTRL_INIT or the first KVM_RUN). */
   get distributor(): GicV3 | undefined {
@@ -143,7 +168,7 @@ export class Arm64Vgic {
       case KVM_DEV_ARM_VGIC_GRP.NR_IRQS:
         return true;
       case KVM_DEV_ARM_VGIC_GRP.CTRL:
-        return attr === BigInt(KVM_DEV_ARM_VGIC_CTRL.INIT);
+        return attr === BigInt(KVM_DEV_ARM_VGIC_CTRL.INIT) || attr === BigInt(KVM_DEV_ARM_VGIC_CTRL.SAVE_PENDING_TABLES);
       case KVM_DEV_ARM_VGIC_GRP.DIST_REGS:
       case KVM_DEV_ARM_VGIC_GRP.REDIST_REGS: {
         const off = Number(attr & 0xffff_ffffn);
@@ -171,6 +196,10 @@ export class Arm64Vgic {
         return;
       }
       case KVM_DEV_ARM_VGIC_GRP.CTRL:
+        if (attr === BigInt(KVM_DEV_ARM_VGIC_CTRL.SAVE_PENDING_TABLES)) {
+          this.savePendingTables();
+          return;
+        }
         if (attr !== BigInt(KVM_DEV_ARM_VGIC_CTRL.INIT)) fail('ENXIO', `vGIC control attribute ${attr} is not supported`);
         this.init();
         return;
@@ -262,13 +291,43 @@ export class Arm64Vgic {
     const cpus = this.host.vcpuCount;
     const spis = Math.min((this.nrIrqs || NR_IRQS_LEGACY) - 32, MAX_SPIS);
     this.nrLr = (this.host.hostGic.virtualInterface(0).readVtr() & 0x1f) + 1;
-    this.gic = new GicV3({ cpus, spis, onPendingChange: (cpu) => this.host.kick(cpu) });
+    // LPIs (16 INTID bits, as INTERRUPT_ID_BITS_ITS) with their tables in guest memory; reported only with a vITS.
+    this.gic = new GicV3({ cpus, spis, lpis: { memory: this.host.guestMemory, idBits: 16 }, onPendingChange: (cpu) => this.host.kick(cpu) });
+    for (const its of this.itsList) its.attach(this.gic);
     this.usedLrs = new Int32Array(cpus);
     this.liveLrs = new Int32Array(cpus);
     this.mayBeActive = new Uint8Array(cpus).fill(1);
     this.config = new Uint8Array(cpus * 32 + 32 + spis);
     this.lrIds = new Int32Array(cpus * MAX_LRS);
     this.host.vgicInitialized(spis);
+  }
+
+  /**
+   * KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES (arm-vgic-v3.rst, vgic_v3_save_pending_tables):
+   * every redistributor with LPIs enabled writes its LPIs' pending bits into
+   * its pending table in guest memory (the first KiB untouched); a restored
+   * redistributor reads them back when GICR_CTLR.EnableLPIs is set. With
+   * GICv4 the vLPIs forwarded to the vCPU and pending in its (descheduled)
+   * vPE's table are written too (vgic_v4_get_vlpi_state): a restored VM
+   * takes them through the vITS. EBUSY before init or while a vCPU runs.
+   */
+  private savePendingTables(): void {
+    const gic = this.requireInit();
+    const r = gic.redistributorRegion;
+    for (let v = 0; v < gic.cpus; v++) {
+      try {
+        gic.lpiRedistributor(v).writeBackPending();
+        const vlpis = this.host.pendingVlpis(v);
+        if (vlpis.length === 0) continue;
+        // GICR_PENDBASER.PA (IHI 0069 12.11.29): bits 51:16.
+        const table = Number(r.mmioRead64(v * r.stride + GICR.PENDBASER) & 0x000f_ffff_ffff_0000n);
+        const mem = this.host.guestMemory;
+        for (const id of vlpis) mem.write8(table + (id >>> 3), mem.read8(table + (id >>> 3)) | (1 << (id & 7)));
+      } catch (e) {
+        if (e instanceof MemoryError) fail('EFAULT', `vCPU ${v}'s LPI pending table is not in guest memory: ${e.message}`);
+        throw e;
+      }
+    }
   }
 
   /** vgic_v3_map_resources at the first KVM_RUN: initialized (EBUSY otherwise) with both addresses set (ENXIO). */
@@ -302,13 +361,13 @@ export class Arm64Vgic {
         if (offset >= GICD_SIZE) fail('ENXIO', `distributor offset ${hex(offset)} is past the frame`);
         const d = gic.distributorFor(0);
         if (write) d.mmioWrite(offset, 4, value);
-        return write ? 0 : d.mmioRead(offset, 4) >>> 0;
+        return write ? 0 : this.hideLpis(d, offset, d.mmioRead(offset, 4)) >>> 0;
       }
       const vcpu = this.vcpuOfAttr(attr);
       if (offset >= GICR_STRIDE) fail('ENXIO', `redistributor offset ${hex(offset)} is past the frames`);
       const r = gic.redistributorRegion;
       if (write) r.mmioWrite(vcpu * r.stride + offset, 4, value);
-      return write ? 0 : r.mmioRead(vcpu * r.stride + offset, 4) >>> 0;
+      return write ? 0 : this.hideLpis(r, offset, r.mmioRead(vcpu * r.stride + offset, 4)) >>> 0;
     } catch (e) {
       if (e instanceof Error && e.name === 'CpuException') fail('ENXIO', `register at offset ${hex(offset)} cannot be accessed: ${e.message}`);
       throw e;
@@ -354,27 +413,63 @@ export class Arm64Vgic {
     const gic = this.gic;
     if (!gic) return false;
     if (this.distBase >= 0 && ipa >= this.distBase && ipa < this.distBase + GICD_SIZE) return true;
-    return this.redistBase >= 0 && ipa >= this.redistBase && ipa < this.redistBase + gic.cpus * GICR_STRIDE;
+    if (this.redistBase >= 0 && ipa >= this.redistBase && ipa < this.redistBase + gic.cpus * GICR_STRIDE) return true;
+    return this.itsAt(ipa) !== undefined;
+  }
+
+  private itsAt(ipa: number): Arm64Vits | undefined {
+    const list = this.itsList;
+    for (let i = 0; i < list.length; i++) if (list[i]!.claims(ipa)) return list[i];
+    return undefined;
+  }
+
+  /**
+   * Without a vITS the guest sees no LPIs (vgic-mmio-v3.c: GICD_TYPER.LPIS
+   * and IDbits = 16 only with has_its, GICR_TYPER.PLPIS likewise); the
+   * emulated distributor always has them, so the ID registers are adjusted.
+   */
+  private hideLpis(dev: unknown, offset: number, value: number): number {
+    if (this.itsList.length > 0) return value;
+    if (dev === this.gic!.redistributorRegion) {
+      // GICR_TYPER (IHI 0069 12.11.37): PLPIS bit 0, DirectLPI bit 3.
+      return (offset & (GICR_STRIDE - 1)) === GICR.TYPER ? value & ~0b1001 : value;
+    }
+    // GICD_TYPER (12.9.38): LPIS bit 17 clear, IDbits (23:19) = 9.
+    return offset === GICD.TYPER ? ((value & ~((0x1f << 19) | (1 << 17))) | (9 << 19)) >>> 0 : value;
   }
 
   /** A guest load from a claimed IPA: the register's value (low, high halves in `out`). */
   mmioRead(vcpu: number, ipa: number, size: number, out: { lo: number; hi: number }): void {
     const gic = this.gic!;
+    if (this.itsList.length > 0) {
+      const its = this.itsAt(ipa);
+      if (its !== undefined) {
+        its.mmioRead(ipa, size, out);
+        return;
+      }
+    }
     const dev = ipa < this.distBase + GICD_SIZE && ipa >= this.distBase ? gic.distributorFor(vcpu) : gic.redistributorRegion;
     const offset = ipa - (dev === gic.redistributorRegion ? this.redistBase : this.distBase);
     if (size === 8) {
       const v = dev.mmioRead64(offset);
-      out.lo = Number(v & 0xffff_ffffn);
+      out.lo = this.hideLpis(dev, offset, Number(v & 0xffff_ffffn)) >>> 0;
       out.hi = Number(v >> 32n);
       return;
     }
-    out.lo = dev.mmioRead(offset, size as 1 | 2 | 4) >>> 0;
+    out.lo = this.hideLpis(dev, offset, dev.mmioRead(offset, size as 1 | 2 | 4)) >>> 0;
     out.hi = 0;
   }
 
   /** A guest store to a claimed IPA. */
   mmioWrite(vcpu: number, ipa: number, size: number, lo: number, hi: number): void {
     const gic = this.gic!;
+    if (this.itsList.length > 0) {
+      const its = this.itsAt(ipa);
+      if (its !== undefined) {
+        its.mmioWrite(ipa, size, lo, hi);
+        return;
+      }
+    }
     this.registersWritten();
     const dev = ipa < this.distBase + GICD_SIZE && ipa >= this.distBase ? gic.distributorFor(vcpu) : gic.redistributorRegion;
     const offset = ipa - (dev === gic.redistributorRegion ? this.redistBase : this.distBase);
@@ -434,7 +529,7 @@ export class Arm64Vgic {
 
   /** GICD_ICFGR<n> / GICR_ICFGR0-1 Int_config (IHI 0069 12.9.10): 1 edge-triggered; read once per register change. */
   private isEdge(gic: GicV3, vcpu: number, id: number): boolean {
-    if (id < 16) return true;
+    if (id < 16 || id >= LPI_FIRST) return true; // SGIs and LPIs (IHI 0069 5.1: edge, no active state)
     if (this.configStale) {
       this.config.fill(0);
       this.configStale = false;
@@ -492,36 +587,101 @@ export class Arm64Vgic {
     v.writeHcr(0);
   }
 
+  /**
+   * The guest's configuration byte of LPI `intid` for vCPU `vcpu` (IHI 0069
+   * 5.1.1, at GICR_PROPBASER.PA + intid - 8192 in guest memory), or -1 when
+   * that redistributor has no table or the byte is not in guest memory.
+   */
+  lpiConfig(vcpu: number, intid: number): number {
+    const gic = this.gic;
+    if (!gic || intid < LPI_FIRST || intid >= 2 ** 16) return -1;
+    const r = gic.redistributorRegion;
+    const prop = r.mmioRead64(vcpu * r.stride + GICR.PROPBASER);
+    const idBits = Number(prop & 0x1fn) + 1;
+    if (idBits < 14 || intid >= 2 ** idBits) return -1;
+    const addr = Number(prop & 0x000f_ffff_ffff_f000n) + intid - LPI_FIRST;
+    try {
+      return this.host.guestMemory.read8(addr);
+    } catch (e) {
+      if (e instanceof MemoryError) return -1;
+      throw e;
+    }
+  }
+
   /** kvm_vgic_vcpu_pending_irq: whether the vCPU has an interrupt it could take (wakes a WFI). */
   hasPending(vcpu: number): boolean {
     return this.gic !== undefined && this.gic.pendingInterrupts(vcpu, this.pendingBuf.subarray(0, 1)) > 0;
   }
 
-  /** kvm_vgic_inject_irq for an SPI or a vCPU's PPI: the line's level. */
+  /**
+   * kvm_vgic_inject_irq for an SPI or a vCPU's PPI: the line's level. A
+   * rising line whose interrupt is already on a vCPU (in its list registers,
+   * or active in the emulated distributor) kicks that vCPU, as
+   * vgic_queue_irq_unlock does: the guest may complete the listed interrupt
+   * without an exit (an edge-triggered one asks for no EOI maintenance
+   * interrupt), and the new edge would wait for an unrelated exit.
+   */
   setLine(vcpu: number, intid: number, level: boolean): void {
     const gic = this.gic!;
     if (intid < 32) gic.setPpiLevel(vcpu, intid, level);
     else gic.setSpiLevel(intid, level);
+    if (level) this.kickIfQueued(intid, intid < 32 ? vcpu : -1);
+  }
+
+  /**
+   * vgic_queue_irq_unlock's "already on an ap_list" case: kicks each vCPU
+   * (`only`, or every vCPU for an SPI) that holds `intid` in a list register
+   * now, or (an SPI) has it active in the emulated distributor while list
+   * registers overflowed (its EOI then comes back as EOIcount, no exit).
+   */
+  private kickIfQueued(intid: number, only: number): void {
+    const used = this.usedLrs;
+    const ids = this.lrIds;
+    const first = only < 0 ? 0 : only;
+    const last = only < 0 ? used.length : only + 1;
+    let kicked = false;
+    for (let v = first; v < last; v++) {
+      const n = used[v]!;
+      const base = v * MAX_LRS;
+      for (let i = 0; i < n; i++) {
+        if (ids[base + i] === intid) {
+          this.host.kick(v);
+          kicked = true;
+          break;
+        }
+      }
+    }
+    if (kicked || only >= 0) return;
+    const may = this.mayBeActive;
+    let any = false;
+    for (let v = 0; v < may.length; v++) if (may[v] === 1 && used[v]! > 0) any = true;
+    if (!any) return;
+    // GICD_ISACTIVER<n> (IHI 0069 12.9.7): the SPI's active bit.
+    const word = this.gic!.distributorFor(0).mmioRead(GICD.ISACTIVER + (intid >>> 5) * 4, 4);
+    if (((word >>> (intid & 31)) & 1) === 0) return;
+    for (let v = 0; v < may.length; v++) if (may[v] === 1 && used[v]! > 0) this.host.kick(v);
   }
 
   /**
    * An ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 / ICC_SGI0R_EL1 write the guest
    * trapped (vgic_v3_dispatch_sgi): the emulated distributor generates the
-   * SGIs (target list, affinity, IRM; IHI 0069 12.2.x).
+   * SGIs (target list, affinity, IRM; IHI 0069 12.2.x); a target that holds
+   * the SGI in a list register is kicked (vgic_queue_irq_unlock).
    */
   dispatchSgi(vcpu: number, encoding: number, lo: number, hi: number): void {
     this.gic!.writeSysreg(vcpu, encoding, lo, hi);
+    const intid = (lo >>> 24) & 0xf;
+    // ICC_SGI1R_EL1 (IHI 0069 12.2.22): IRM bit 40 (every PE but the sender), else TargetList 15:0 at Aff3.Aff2.Aff1.RS.
+    if (((hi >>> 8) & 1) === 1) {
+      for (let v = 0; v < this.usedLrs.length; v++) if (v !== vcpu) this.kickIfQueued(intid, v);
+      return;
+    }
+    const aff = ((hi & 0xff) << 16) | (((lo >>> 16) & 0xff) << 8);
+    const rs = (hi >>> 12) & 0xf;
+    for (let bit = 0; bit < 16; bit++) {
+      if (((lo >>> bit) & 1) === 0) continue;
+      const target = this.host.vcpuByMpidr(aff | (rs * 16 + bit));
+      if (target >= 0) this.kickIfQueued(intid, target);
+    }
   }
-}
-
-/** VGIC_ADDR_UNDEF: an address not yet set reads as all ones. */
-export const VGIC_ADDR_UNDEF = 0xffff_ffff_ffff_ffffn;
-
-function toBig(value: unknown, what: string): bigint {
-  if (typeof value === 'bigint') {
-    if (value < 0n || value >= 2n ** 64n) fail('EINVAL', `${what} ${String(value)} is not a 64-bit value`);
-    return value;
-  }
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
-  fail('EFAULT', `${what} must be a non-negative integer or bigint, got ${String(value)}`);
 }

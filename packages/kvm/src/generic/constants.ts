@@ -98,6 +98,7 @@ export const KVM_CAP = {
   IMMEDIATE_EXIT: 136,
   MANUAL_DIRTY_LOG_PROTECT2: 168,
   HALT_POLL: 182,
+  ADJUST_CLOCK: 39,
 } as const;
 
 /** Memslot flags (api.rst 4.35): bits 15:0 are for userspace-visible flags. */

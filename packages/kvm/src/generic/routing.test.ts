@@ -49,7 +49,7 @@ describe('GSI routing (api.rst 4.52 KVM_SET_GSI_ROUTING; irq_comm.c)', () => {
       [[msi(1, 0, 0x40), msi(1, 0, 0x41)], /already routed/],
       [[msi(1, 0, 0x40), { gsi: 1, type: 1, irqchip: { irqchip: 2, pin: 1 } }], /already routed/],
       [[{ gsi: 1, type: 1, irqchip: { irqchip: 2, pin: 1 } }, { gsi: 1, type: 1, irqchip: { irqchip: 2, pin: 2 } }], /irqchip 2/],
-      [[{ ...msi(1, 0, 0x40), flags: 1 }], /MSI flags/],
+      [[{ ...msi(1, 0, 0x40), flags: 2 }], /MSI flags 2 are not valid/], // kvm_set_irq_routing: only KVM_MSI_VALID_DEVID
       [[msi(2, 0, 0x40), msi(3, 0, 0x40), { gsi: 9, type: 1, irqchip: { irqchip: 2, pin: 99 } }], /entry 2/],
     ];
     for (const [entries, message] of bad) expectErrno(() => vm.setGsiRouting(entries as never), 'EINVAL', message);
@@ -65,6 +65,10 @@ describe('GSI routing (api.rst 4.52 KVM_SET_GSI_ROUTING; irq_comm.c)', () => {
     expect(vm.signalMsi({ addressLo: 0xfee0_9000, data: 0x51 })).toBe(0);
     expectErrno(() => vm.signalMsi({ addressLo: 0xfee0_0000, data: 0x51, flags: 2 }), 'EINVAL', /flags 2/);
     expectErrno(() => new Kvm().createVm().signalMsi({ addressLo: 0xfee0_0000, data: 0x51 }), 'EINVAL', /in-kernel irqchip/);
+    // x86 accepts KVM_MSI_VALID_DEVID on a route and ignores the devid (irq_comm.c kvm_set_routing_entry keeps no flags).
+    vm.setGsiRouting([{ ...msi(31, 1, 0x62), flags: 1, msi: { ...msi(31, 1, 0x62).msi, devid: 7 } }]);
+    expect(vm.irqLine(31, 1)).toBe(1);
+    expect(vcpus[1]!.apic!.isRequested(0x62)).toBe(true);
     vm.setGsiRouting([msi(30, 0, 0x61)]);
     expect(vm.irqLine(30, 1)).toBe(1);
     expect(vm.irqLine(30, 0)).toBe(-1); // kvm_set_msi ignores level 0

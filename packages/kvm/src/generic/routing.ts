@@ -42,12 +42,16 @@ export interface KvmMsi {
 export interface RoutingBackend {
   /** The number of pins of irqchip `chip`, or -1 when that irqchip does not exist (or is not in the kernel). */
   irqchipPins(chip: number): number;
-  /** Whether MSI routing entries may carry KVM_MSI_VALID_DEVID (KVM_CAP_MSI_DEVID). */
+  /** Whether MSIs need a DeviceID (KVM_CAP_MSI_DEVID: arm64's ITS); entries may carry KVM_MSI_VALID_DEVID either way. */
   readonly msiDevid: boolean;
   /** Drives an irqchip pin. */
   setIrqchip(chip: number, pin: number, level: boolean, sourceId: number): DeliveryStatus;
-  /** Sends an MSI (level true; a level-0 MSI is ignored by the caller). */
-  setMsi(addressLo: number, addressHi: number, data: number, devid: number): DeliveryStatus;
+  /**
+   * Sends an MSI (level true; a level-0 MSI is ignored by the caller).
+   * `flags` are the route's or kvm_msi's (KVM_MSI_VALID_DEVID: arm64's ITS
+   * needs it, x86 ignores it).
+   */
+  setMsi(addressLo: number, addressHi: number, data: number, devid: number, flags: number): DeliveryStatus;
 }
 
 /** A compiled entry (kvm_kernel_irq_routing_entry). */
@@ -59,6 +63,8 @@ export interface KernelRoutingEntry {
   addressHi: number;
   data: number;
   devid: number;
+  /** The MSI entry's flags (KVM_MSI_VALID_DEVID), passed to the backend's setMsi. */
+  flags: number;
 }
 
 /**
@@ -117,7 +123,7 @@ export class GsiRouting {
       const flags = u32(ue.flags ?? 0, `entry ${i} flags`);
       const type: number = ue.type;
       if (type !== KVM_IRQ_ROUTING.IRQCHIP && type !== KVM_IRQ_ROUTING.MSI) fail('EINVAL', `entry ${i}: routing type ${String(type)} is not supported`);
-      const e: KernelRoutingEntry = { type, chip: -1, pin: -1, addressLo: 0, addressHi: 0, data: 0, devid: 0 };
+      const e: KernelRoutingEntry = { type, chip: -1, pin: -1, addressLo: 0, addressHi: 0, data: 0, devid: 0, flags: 0 };
       if (ue.type === KVM_IRQ_ROUTING.IRQCHIP) {
         if (flags !== 0) fail('EINVAL', `entry ${i}: irqchip entries take no flags, got ${flags}`);
         e.chip = u32(ue.irqchip.irqchip, `entry ${i} irqchip`);
@@ -126,7 +132,9 @@ export class GsiRouting {
         if (pins < 0) fail('EINVAL', `entry ${i}: irqchip ${e.chip} does not exist in the kernel`);
         if (e.pin >= pins) fail('EINVAL', `entry ${i}: pin ${e.pin} is out of range for irqchip ${e.chip} (${pins} pins)`);
       } else {
-        if ((flags & ~KVM_MSI_VALID_DEVID) !== 0 || (flags !== 0 && !this.backend.msiDevid)) fail('EINVAL', `entry ${i}: MSI flags ${flags} are not supported here`);
+        // kvm_set_irq_routing: an MSI entry may carry KVM_MSI_VALID_DEVID on every architecture (x86 ignores it).
+        if ((flags & ~KVM_MSI_VALID_DEVID) !== 0) fail('EINVAL', `entry ${i}: MSI flags ${flags} are not valid (only KVM_MSI_VALID_DEVID)`);
+        e.flags = flags;
         e.addressLo = u32(ue.msi.addressLo, `entry ${i} address_lo`);
         e.addressHi = u32(ue.msi.addressHi ?? 0, `entry ${i} address_hi`);
         e.data = u32(ue.msi.data, `entry ${i} data`);
@@ -158,7 +166,7 @@ export class GsiRouting {
       let r: number;
       if (e.type === KVM_IRQ_ROUTING.IRQCHIP) r = statusValue(this.backend.setIrqchip(e.chip, e.pin, level, sourceId));
       else if (!level) r = -1; // kvm_set_msi ignores a level-0 MSI
-      else r = statusValue(this.backend.setMsi(e.addressLo, e.addressHi, e.data, e.devid));
+      else r = statusValue(this.backend.setMsi(e.addressLo, e.addressHi, e.data, e.devid, e.flags));
       if (r < 0) continue;
       ret = r + (ret < 0 ? 0 : ret);
     }

@@ -4,10 +4,11 @@
  * irqfds and the VM's exit statistics. An architecture (x86 now, arm64
  * later) extends it with its vCPUs, irqchips and MMU.
  */
-import type { X86CostProfile } from '@hvsim/cpu';
+import type { Arm64CostProfile, X86CostProfile } from '@hvsim/cpu';
 import type { X86KvmCosts } from '../x86/kvm-costs.js';
 import { DELIVERY_STATUS, GuestPhysicalMemory, Memslots, type Clock, type DeliveryStatus, type Memory, type Memslot, type PhysicalMemory } from '@hvsim/core';
 import { fail, u32 } from './errors.js';
+import type { HaltPollParams } from './halt-poll.js';
 import { ExitStats } from './exit-stats.js';
 import { IoeventfdTable, type KvmIoeventfd } from './ioeventfd.js';
 import { IRQ_SOURCE, IrqfdTable, type KvmIrqfd } from './irqfd.js';
@@ -26,8 +27,12 @@ export interface KvmHost {
   allocKernelPages(pages: number): number;
   /** Guest CPUs log their code's results so a vCPU can be saved while its code runs (KvmOptions.snapshots). */
   readonly snapshots?: boolean;
+  /** The halt-polling module parameters (KvmOptions.haltPoll, validated; default Linux's). */
+  readonly haltPoll?: HaltPollParams;
   /** x86 guest CPUs' cycle costs (KvmOptions.x86CpuCosts). */
   readonly x86CpuCosts?: X86CostProfile | undefined;
+  /** arm64 guest CPUs' cycle costs (KvmOptions.arm64CpuCosts). */
+  readonly arm64CpuCosts?: Arm64CostProfile | undefined;
   /** x86 KVM's own cycle costs (KvmOptions.x86KvmCosts, validated; default all 0). */
   readonly x86KvmCosts?: X86KvmCosts | undefined;
 }
@@ -120,7 +125,7 @@ export abstract class KvmVm implements RoutingBackend {
     if (typeof (msi as unknown) !== 'object' || (msi as unknown) === null) fail('EFAULT', 'KVM_SIGNAL_MSI needs a struct kvm_msi');
     const flags = u32(msi.flags ?? 0, 'flags');
     if (!this.irqchipInKernel || (flags & ~1) !== 0) fail('EINVAL', !this.irqchipInKernel ? 'KVM_SIGNAL_MSI needs an in-kernel irqchip' : `kvm_msi flags ${flags} are not valid`);
-    const s = this.setMsi(u32(msi.addressLo, 'address_lo'), u32(msi.addressHi ?? 0, 'address_hi'), u32(msi.data, 'data'), u32(msi.devid ?? 0, 'devid'));
+    const s = this.setMsi(u32(msi.addressLo, 'address_lo'), u32(msi.addressHi ?? 0, 'address_hi'), u32(msi.data, 'data'), u32(msi.devid ?? 0, 'devid'), flags);
     return s === DELIVERY_STATUS.DELIVERED ? 1 : s === DELIVERY_STATUS.COALESCED || s === DELIVERY_STATUS.BLOCKED ? 0 : -1;
   }
 
@@ -140,8 +145,8 @@ export abstract class KvmVm implements RoutingBackend {
   abstract irqchipPins(chip: number): number;
   /** Drives an in-kernel irqchip pin. */
   abstract setIrqchip(chip: number, pin: number, level: boolean, sourceId: number): DeliveryStatus;
-  /** Delivers an MSI to the vCPUs' local interrupt controllers. */
-  abstract setMsi(addressLo: number, addressHi: number, data: number, devid: number): DeliveryStatus;
+  /** Delivers an MSI to the vCPUs' local interrupt controllers (`flags`: KVM_MSI_VALID_DEVID or 0). */
+  abstract setMsi(addressLo: number, addressHi: number, data: number, devid: number, flags: number): DeliveryStatus;
   /** Whether irqfds (resampling ones when `resample`) are allowed. */
   protected abstract irqfdAllowed(resample: boolean): boolean;
   /** The memslots changed (`old` before, `slot` after): drop stale mappings. */

@@ -9,6 +9,7 @@ import { APIC } from '@hvsim/lapic';
 import { PageAllocator, X86PageTableBuilder } from '@hvsim/mmu';
 import { KVM_CAP, KVM_EXIT, KVM_EXIT_IO_OUT } from '../generic/constants.js';
 import { Kvm } from '../kvm.js';
+import type { HaltPollParams } from '../generic/halt-poll.js';
 import type { X86KvmCosts } from '../x86/kvm-costs.js';
 import type { X86Vcpu } from '../x86/vcpu.js';
 import type { X86Vm } from '../x86/vm.js';
@@ -56,22 +57,29 @@ export interface TinyVmmOptions {
   /** new Kvm({ snapshots: true }): vCPUs can be saved in the middle of guest code. */
   snapshots?: boolean;
   /** The VM's interrupt-delivery mode (vm.interrupts.setMode before the vCPU; default 'emulated'). */
-  interruptMode?: 'emulated' | 'apicv';
+  interruptMode?: 'emulated' | 'apicv' | 'eli';
+  /** ELI's shadow-IDT address (with `interruptMode: 'eli'`). */
+  shadowIdt?: number;
   /** How many physical CPUs the vCPUs share (with `interruptMode`; default one per vCPU). */
   physicalCpus?: number;
   /** new Kvm({ x86KvmCosts }): cycles of KVM's own work (default all 0). */
   kvmCosts?: Partial<X86KvmCosts>;
+  /** new Kvm({ haltPoll }): the halt-polling module parameters (default Linux's). */
+  haltPoll?: Partial<HaltPollParams>;
+  /** The VM's MMU (vm.setMmu before the vCPU; default 'ept'). */
+  mmu?: 'ept' | 'shadow';
   /** The guest's entry routine. */
   code: (g: X86Guest) => Generator<Op, void, number>;
 }
 
 /** Builds the VM through the API (see the file comment). */
 export function tinyVmm(options: TinyVmmOptions): TinyVmm {
-  const kvm = new Kvm({ snapshots: options.snapshots ?? false, ...(options.kvmCosts ? { x86KvmCosts: options.kvmCosts } : {}) });
+  const kvm = new Kvm({ snapshots: options.snapshots ?? false, ...(options.kvmCosts ? { x86KvmCosts: options.kvmCosts } : {}), ...(options.haltPoll ? { haltPoll: options.haltPoll } : {}) });
   const vm = kvm.createVm();
-  if (options.interruptMode !== undefined) vm.interrupts.setMode(options.interruptMode, { physicalCpus: options.physicalCpus });
+  if (options.interruptMode !== undefined) vm.interrupts.setMode(options.interruptMode, { physicalCpus: options.physicalCpus, ...(options.shadowIdt !== undefined ? { shadowIdt: options.shadowIdt } : {}) });
   if (options.split !== undefined) vm.enableCap(KVM_CAP.SPLIT_IRQCHIP, { args: [options.split] });
   else if (options.irqchip ?? true) vm.createIrqchip();
+  if (options.mmu !== undefined) vm.setMmu(options.mmu);
   const ram = kvm.mmap(GUEST.RAM);
   vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: 0, memorySize: GUEST.RAM, userspaceAddr: ram });
   // Page tables in guest RAM: identity-map RAM (2 MiB pages) and the APIC and IOAPIC pages.

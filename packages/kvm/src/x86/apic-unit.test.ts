@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import type { Op, X86Guest } from '@hvsim/cpu';
 import { APIC } from '@hvsim/lapic';
 import { KVM_EXIT, KVM_MP_STATE } from '../generic/constants.js';
-import { GUEST, tinyVmm } from '../test-support/tiny-vmm.js';
+import { GUEST, tinyVmm as makeVmm, type TinyVmmOptions } from '../test-support/tiny-vmm.js';
+import type { MmuMode } from './shadow-state.js';
 
 type Routine = Generator<Op, void, number>;
 const HANDLER = 0x20_0000;
@@ -15,7 +16,14 @@ function* enableApic(g: X86Guest): Routine {
   yield g.st32(PAGE + APIC.SVR, 0x1ff);
 }
 
-describe('kvm-unit-tests x86/apic.c through KVM (emulated mode)', () => {
+// Each test runs on EPT and on shadow paging (vm.setMmu('shadow') before the first KVM_RUN).
+describe.each<MmuMode>(['ept', 'shadow'])('kvm-unit-tests x86/apic.c through KVM (emulated mode, %s)', (mmu) => {
+  const tinyVmm = (options: TinyVmmOptions): ReturnType<typeof makeVmm> => {
+    const m = makeVmm({ ...options, mmu });
+    expect(m.vcpu.shadow === undefined).toBe(mmu === 'ept');
+    return m;
+  };
+
   it('test_lapic_existence: the version register reads 0x10-0x15; test_apic_id: the xAPIC ID is the vCPU id and writable without #GP (KVM)', () => {
     const seen: number[] = [];
     const m = tinyVmm({

@@ -12,6 +12,7 @@ import { fail } from '../generic/errors.js';
 import { INIT_STATE, acceptApicEvents, initOrSipiPending } from './mp-state.js';
 import { NMI_STEP, injectNmiStep, nmiBlocked } from './vcpu-events.js';
 import type { X86VcpuState } from './vcpu-state.js';
+import { adoptGuestRegisters } from './shadow-state.js';
 
 const BLOCKING_NMI = INTERRUPTIBILITY.BLOCKING_BY_NMI;
 /** CR0.NE, which VMX keeps set in the guest's CR0 (IA32_VMX_CR0_FIXED0 with unrestricted guest). */
@@ -41,6 +42,7 @@ export function processNmi(v: X86VcpuState): void {
 export function archWakeup(v: X86VcpuState): boolean | undefined {
   if (initOrSipiPending(v.arch.sipi, v.apic)) return true;
   if (v.mp !== KVM_MP_STATE.HALTED) return false;
+  if (v.pvUnhalted) return true; // kvm_vcpu_has_events: another vCPU's KVM_HC_KICK_CPU (hypercall.ts)
   const nmi = v.arch.nmi;
   if (nmi.queued > 0) return true;
   if (nmi.pending > 0 && !nmiBlocked(v.vmx)) return true;
@@ -50,7 +52,10 @@ export function archWakeup(v: X86VcpuState): boolean | undefined {
 /** vcpu_block after the wake-up: accept INIT/SIPI, then a halted vCPU is runnable (INIT_RECEIVED stays blocked). */
 export function afterBlock(v: X86VcpuState): void {
   acceptEvents(v);
-  if (v.mp === KVM_MP_STATE.HALTED) v.mp = KVM_MP_STATE.RUNNABLE;
+  if (v.mp === KVM_MP_STATE.HALTED) {
+    v.pvUnhalted = false; // vcpu_block: the kick is consumed with the halt
+    v.mp = KVM_MP_STATE.RUNNABLE;
+  }
   v.requestEvent = true;
 }
 
@@ -94,7 +99,7 @@ export function guestMsrAccess(v: X86VcpuState, msr: number, write: boolean, lo:
   if (!write) {
     const value = store.read(msr) ?? 0n;
     v.skip(Number(value & 0xffff_ffffn), Number(value >> 32n));
-  } else if (store.write(msr, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0))) {
+  } else if (store.write(msr, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0), false)) {
     v.skip();
   } else {
     v.pendingException = 13; // #GP(0): the WRMSR does not complete
@@ -160,6 +165,11 @@ function initReset(v: X86VcpuState): void {
   vmx.vmwrite(VMCS_FIELD.GUEST_IDTR_BASE, INIT_STATE.idt.base);
   vmx.vmwrite(VMCS_FIELD.GUEST_IDTR_LIMIT, INIT_STATE.idt.limit);
   vmx.vmwrite(VMCS_FIELD.GUEST_RIP, INIT_STATE.resetVector);
+  // Shadow paging: the INIT state goes to the read shadows and the MMU (a guest without paging cannot run there: see shadow-exits.ts).
+  if (v.shadow) {
+    adoptGuestRegisters(vmx, v.shadow);
+    v.shadow.guestCr2 = INIT_STATE.cr2;
+  }
   syncIa32eEntry(v);
   v.cpu.setRegisters({ cr2: INIT_STATE.cr2 });
   v.requestEvent = true;

@@ -5,6 +5,7 @@
  * `X86Vcpu` exposes them as methods.
  */
 import { VMCS_FIELD } from '@hvsim/vmcs';
+import { KVM_MP_STATE } from '../generic/constants.js';
 import { fail } from '../generic/errors.js';
 import { acceptEventsNow, processNmi } from './arch-events.js';
 import { setMpState } from './mp-state.js';
@@ -43,6 +44,7 @@ export function kvmGetVcpuEvents(v: X86VcpuState): KvmVcpuEvents {
     reinject: v.reinject,
     reinjectCode: v.reinjectCode,
     pendingException: v.pendingException,
+    pendingErrorCode: v.pendingErrorCode,
     queuedInterrupt: v.userInterrupt,
     nmi: v.arch.nmi,
     interruptibility: v.vmx.vmreadNumber(VMCS_FIELD.GUEST_INTERRUPTIBILITY_INFO),
@@ -66,7 +68,8 @@ export function kvmSetVcpuEvents(v: X86VcpuState, events: KvmVcpuEvents): void {
 /** KVM_GET_MP_STATE: pending INIT/SIPI are accepted first (kvm_apic_accept_events), then the state is read. */
 export function kvmGetMpState(v: X86VcpuState): number {
   acceptEventsNow(v);
-  return v.mp;
+  // A halted vCPU that a KVM_HC_KICK_CPU woke reads as RUNNABLE (kvm_arch_vcpu_ioctl_get_mpstate).
+  return v.mp === KVM_MP_STATE.HALTED && v.pvUnhalted ? KVM_MP_STATE.RUNNABLE : v.mp;
 }
 
 /** KVM_SET_MP_STATE (see mp-state.ts); raises KVM_REQ_EVENT. */

@@ -4,6 +4,7 @@
  * this model supports, 0 for everything else.
  */
 import { KVM_CAP, KVM_MAX_IRQ_ROUTES, KVM_USER_MEM_SLOTS } from '../generic/constants.js';
+import { KVM_CLOCK_VALID_FLAGS } from './tsc.js';
 
 /** KVM_MAX_VCPUS on x86 (KVM_CAP_MAX_VCPUS). */
 export const KVM_MAX_VCPUS = 1024;
@@ -42,6 +43,8 @@ const CAPS: ReadonlyMap<number, number> = new Map([
   [KVM_CAP.SET_IDENTITY_MAP_ADDR, 1],
   [KVM_CAP.ENABLE_CAP_VM, 1],
   [KVM_CAP.SPLIT_IRQCHIP, 1],
+  [KVM_CAP.HALT_POLL, 1],
+  [KVM_CAP.ADJUST_CLOCK, KVM_CLOCK_VALID_FLAGS],
 ]);
 
 /** KVM_CHECK_EXTENSION on x86: 0 when unsupported, else 1 or the capability's limit. */

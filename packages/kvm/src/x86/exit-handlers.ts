@@ -10,11 +10,15 @@ import { KVM_EXIT as IMPORTED_KVM_EXIT, KVM_EXIT_IO_IN, KVM_EXIT_IO_OUT, KVM_INT
 import { fail } from '../generic/errors.js';
 import { APIC_ACCESS_GPA } from './apicv.js';
 import { handleApicAccess, handleApicWrite, handleEoiInduced, lapicWritten } from './apicv-exits.js';
-import { IOAPIC_BASE, IOAPIC_MEM_LENGTH, PIC_PORTS } from './irqchip.js';
+import { PIC_PORTS } from './irqchip.js';
+import { emulateMmio, isLoadOrStore } from './mmio.js';
 import { INTR_INFO_VALID, setWindow } from './inject.js';
 import { writeLe } from './kvm-run.js';
 import { guestMsrAccess } from './arch-events.js';
+import { eliEoi, eliException, eliIdtWrite, eliLidt, eliTracksPage } from './eli.js';
 import { closeNmiWindow, nmiInterrupted } from './vcpu-events.js';
+import { handleHypercall } from './hypercall.js';
+import { handleShadowCr, handleShadowInvlpg, handleShadowPageFault } from './shadow-exits.js';
 import type { X86VcpuState } from './vcpu-state.js';
 
 // Module-local copies: under Node's ESM loader each use of an imported binding is a getter call (every exit reads these).
@@ -69,15 +73,40 @@ export function handleExit(v: X86VcpuState, exit: VmExitInfo): number {
     case EXIT_REASON.MSR_WRITE:
       return handleMsr(v, exit.basicReason === EXIT_REASON.MSR_WRITE);
     case EXIT_REASON.CR_ACCESS:
+      if (v.shadow) {
+        const r = handleShadowCr(v, v.shadow); // CR0, CR3, CR4 under shadow paging
+        if (r >= 0) return r;
+      }
       return handleCr(v);
+    case EXIT_REASON.INVLPG:
+      if (v.shadow) return handleShadowInvlpg(v, v.shadow);
+      v.internalError(KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON, exit.reason >>> 0);
+      return 0;
     case EXIT_REASON.APIC_WRITE:
       return handleApicWrite(v, exit.qualification & 0xfff);
     case EXIT_REASON.EOI_INDUCED:
       return handleEoiInduced(v, exit.qualification & 0xff);
     case EXIT_REASON.APIC_ACCESS:
       return handleApicAccess(v, exit.qualification);
+    case EXIT_REASON.VMCALL:
+      return handleHypercall(v, (apicId) => v.host.interrupts?.vcpusWithApicId(apicId) ?? []); // handle_vmcall
     case EXIT_REASON.TRIPLE_FAULT:
       v.toUserspace(KVM_EXIT.SHUTDOWN);
+      return 0;
+    case EXIT_REASON.EXCEPTION_NMI:
+      if (v.shadow) {
+        const r = handleShadowPageFault(v, v.shadow, exit); // #PF: kvm_mmu_page_fault
+        if (r >= 0) return r;
+      }
+      if (v.eli) {
+        const r = eliException(v, exit);
+        if (r >= 0) return r;
+      }
+      v.internalError(KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON, exit.reason >>> 0);
+      return 0;
+    case EXIT_REASON.GDTR_IDTR:
+      if (v.eli && v.cpu.pendingOperation?.code === OP.LIDT) return eliLidt(v, v.cpu.pendingOperation.a, v.cpu.pendingOperation.b);
+      v.internalError(KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON, exit.reason >>> 0);
       return 0;
     default:
       v.internalError(KVM_INTERNAL_ERROR.UNEXPECTED_EXIT_REASON, exit.reason >>> 0);
@@ -137,54 +166,21 @@ function handleEpt(v: X86VcpuState, exit: VmExitInfo): number {
     const page = gpa - (gpa % 4096);
     const hpa = slot.hostPhysical + (page - slot.guestPhysical);
     if (!v.host.memory.isBacked(hpa, 4096)) fail('EFAULT', `guest page 0x${page.toString(16)}: userspace address 0x${hpa.toString(16)} of slot ${slot.id} is not backed`);
-    v.host.ept.map(page, hpa, { permissions: (slot.flags & 2) !== 0 ? 5 : 7 });
+    // ELI write-protects the guest's IDT: a store there exits and is emulated (kvm_page_track).
+    if (write && eliTracksPage(v, page)) {
+      const op = v.cpu.pendingOperation;
+      if (op?.code === OP.STORE && eliIdtWrite(v, gpa, op.size, op.b, op.c)) return 1;
+    }
+    v.host.ept.map(page, hpa, { permissions: (slot.flags & 2) !== 0 || eliTracksPage(v, page) ? 5 : 7 });
     v.mmu.invept(1, v.host.eptp);
     return 1;
   }
-  const op = v.cpu.pendingOperation;
-  if (op === null || (op.code !== OP.LOAD && op.code !== OP.STORE)) {
-    // An access that is not a load or store (event delivery, a page walk) to no memory: emulation fails.
-    v.internalError(KVM_INTERNAL_ERROR.EMULATION, exit.reason >>> 0);
-    return 0;
-  }
-  if (!slot && exit.basicReason === EXIT_REASON.EPT_VIOLATION) {
+  if (!slot && exit.basicReason === EXIT_REASON.EPT_VIOLATION && isLoadOrStore(v)) {
     // Cache the MMIO page as a misconfigured SPTE: later accesses take the EPT-misconfiguration path.
     v.host.ept.map(gpa - (gpa % 4096), 0, { permissions: EPT_MMIO_SPTE });
     v.mmu.invept(1, v.host.eptp);
   }
-  const size = op.size;
-  const isWrite = op.code === OP.STORE;
-  if (isWrite && v.host.ioeventfds.write(false, gpa, size, op.b >>> 0, op.c >>> 0)) {
-    v.skip();
-    return 1;
-  }
-  const apic = v.apic;
-  if (apic?.decodesMmio && !apic.isX2apic && gpa >= apic.baseAddress && gpa < apic.baseAddress + 0x1000 && size <= 4) {
-    const off = gpa - apic.baseAddress;
-    if (isWrite) apic.mmioWrite(off, size as 1 | 2 | 4, op.b >>> 0);
-    v.skip(isWrite ? 0 : apic.mmioRead(off, size as 1 | 2 | 4));
-    return 1;
-  }
-  const ioapic = v.host.irqchip?.ioapic;
-  if (ioapic && gpa >= IOAPIC_BASE && gpa < IOAPIC_BASE + IOAPIC_MEM_LENGTH && size <= 4) {
-    const off = gpa - IOAPIC_BASE;
-    if (isWrite) {
-      ioapic.mmioWrite(off, size as 1 | 2 | 4, op.b >>> 0);
-      // ioapic_write_indirect → kvm_make_scan_ioapic_request: a redirection entry may have changed.
-      if (v.apicv) v.delivery.requestScanIoapic();
-    }
-    v.skip(isWrite ? 0 : ioapic.mmioRead(off, size as 1 | 2 | 4));
-    return 1;
-  }
-  const mmio = v.kvmRun.mmio;
-  mmio.phys_addr = gpa;
-  mmio.len = size;
-  mmio.is_write = isWrite ? 1 : 0;
-  mmio.data.fill(0);
-  if (isWrite) writeLe(mmio.data, size, op.b >>> 0, op.c >>> 0);
-  v.userIo = isWrite ? 'done' : 'mmio-read';
-  v.toUserspace(KVM_EXIT.MMIO);
-  return 0;
+  return emulateMmio(v, gpa, exit.reason);
 }
 
 function handleMsr(v: X86VcpuState, write: boolean): number {
@@ -194,7 +190,10 @@ function handleMsr(v: X86VcpuState, write: boolean): number {
   const lapicMsr = msr === 0x1b || msr === 0x6e0 || (msr >= 0x800 && msr <= 0x8ff);
   if (apic && lapicMsr) {
     try {
-      if (write) {
+      if (write && msr === 0x80b && v.eli && op.b === 0 && op.c === 0) {
+        eliEoi(v, v.delivery.eliVectors); // the EOI of whichever APIC's interrupt is in service (eli.ts)
+        v.skip();
+      } else if (write) {
         apic.writeMsr(msr, BigInt(op.b >>> 0) | (BigInt(op.c >>> 0) << 32n));
         v.skip();
         if (v.apicv) lapicWritten(v);

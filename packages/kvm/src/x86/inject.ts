@@ -61,10 +61,12 @@ export function injectEvents(v: X86VcpuState): void {
     return;
   }
   if (v.pendingException >= 0) {
-    const code = v.pendingException === 13 ? INTR_INFO_DELIVER_CODE : 0;
+    // #GP and #PF push an error code (SDM 3A 6.13): #PF's is the shadow MMU's (kvm_inject_page_fault).
+    const code = v.pendingException === 13 || v.pendingException === 14 ? INTR_INFO_DELIVER_CODE : 0;
     vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD, (INTR_INFO_VALID | INTR_TYPE_HW_EXCEPTION | code | v.pendingException) >>> 0);
-    if (code !== 0) vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE, 0);
+    if (code !== 0) vmx.vmwrite32(VMCS_FIELD.VM_ENTRY_EXCEPTION_ERROR_CODE, v.pendingErrorCode);
     v.pendingException = -1;
+    v.pendingErrorCode = 0;
     v.requestEvent = true;
     return;
   }

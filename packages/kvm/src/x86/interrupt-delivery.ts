@@ -9,6 +9,10 @@
  *   EOI-exit bitmap, and every interrupt to a vCPU posted into its
  *   posted-interrupt descriptor (enable_apicv=1; SDM 3C 30).
  *
+ * - `'eli'`: the emulated mode with ELI's exitless interrupts for assigned
+ *   devices (eli.ts): their vectors reach the guest through a shadow IDT
+ *   with no exit, EOIs passed through (Gordon et al., ASPLOS 2012).
+ *
  * KVM has no per-VM switch for this (enable_apicv is a module parameter of
  * kvm_intel, with per-VM inhibits); the model makes it a VM choice so one
  * host can compare both. vCPUs run on physical CPUs: one each by default, or
@@ -18,12 +22,18 @@ import { fail } from '../generic/errors.js';
 import { PhysicalCpus, type PcpuHost, type PhysicalCpu } from './pcpu.js';
 
 /** The interrupt-delivery modes. */
-export type InterruptMode = 'emulated' | 'apicv';
+export type InterruptMode = 'emulated' | 'apicv' | 'eli';
 
 /** Options of {@link InterruptDelivery.setMode}. */
 export interface InterruptDeliveryOptions {
   /** How many physical CPUs the VM's vCPUs share (default: one per vCPU, CPU number = vCPU id). */
   physicalCpus?: number;
+  /**
+   * ELI only: a page-aligned guest address (linear = guest-physical: the
+   * guest's page tables must map it to itself) with no memslot, where KVM
+   * maps its shadow IDT read-only.
+   */
+  shadowIdt?: number;
 }
 
 /** What the VM-wide part needs to reach each vCPU. */
@@ -33,8 +43,12 @@ export interface DeliveryVcpu {
   readonly apic: { readonly apicId: number } | undefined;
   /** The posted-interrupt descriptor's address, with APICv. */
   readonly posted: { readonly address: number } | undefined;
+  /** The physical CPU it runs on (its APIC ID: where ELI aims an assigned device's interrupts). */
+  readonly pcpu: { readonly index: number };
   /** KVM_REQ_SCAN_IOAPIC. */
   requestScanIoapic(): void;
+  /** KVM_HC_KICK_CPU's wake-up (pv_unhalted, KVM_REQ_EVENT, kvm_vcpu_kick: hypercall.ts). */
+  pvKick(): void;
 }
 
 /** A VM's interrupt-delivery choice and its physical CPUs (see the file comment). */
@@ -44,10 +58,36 @@ export class InterruptDelivery {
   private pcpuSet: PhysicalCpus | undefined;
   private readonly vcpus: DeliveryVcpu[] = [];
   private accessPage = -1;
+  private shadowIdtAddress = -1;
+  /** ELI: 1 for each vector an assigned device delivers to the guest directly. */
+  readonly eliVectors = new Uint8Array(256);
+  /** ELI: bumped whenever `eliVectors` changes (each vCPU re-shadows). */
+  eliGeneration = 0;
+  /** ELI: how many vectors are assigned. */
+  eliAssigned = 0;
 
   /** The mode. */
   get mode(): InterruptMode {
     return this.modeValue;
+  }
+
+  /** Whether the VM uses ELI (the emulated mode with exitless interrupts for assigned devices). */
+  get eli(): boolean {
+    return this.modeValue === 'eli';
+  }
+
+  /** ELI: the guest address of the shadow IDT, or -1. */
+  get shadowIdt(): number {
+    return this.shadowIdtAddress;
+  }
+
+  /** @internal ELI: marks `vector` as delivered directly (an assigned device's) or not. */
+  setEliVector(vector: number, direct: boolean): void {
+    const v = direct ? 1 : 0;
+    if (this.eliVectors[vector] === v) return;
+    this.eliVectors[vector] = v;
+    this.eliAssigned += direct ? 1 : -1;
+    this.eliGeneration++;
   }
 
   /** Whether vCPUs use APIC virtualization and posted interrupts. */
@@ -62,12 +102,16 @@ export class InterruptDelivery {
    */
   setMode(mode: InterruptMode, options: InterruptDeliveryOptions = {}): void {
     const given: unknown = mode;
-    if (given !== 'emulated' && given !== 'apicv') fail('EINVAL', `interrupt-delivery mode must be 'emulated' or 'apicv', got ${String(given)}`);
+    if (given !== 'emulated' && given !== 'apicv' && given !== 'eli') fail('EINVAL', `interrupt-delivery mode must be 'emulated', 'apicv' or 'eli', got ${String(given)}`);
     const n = options.physicalCpus;
     if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > 1024)) fail('EINVAL', `physicalCpus must be an integer in [1, 1024], got ${String(n)}`);
+    const idt = options.shadowIdt;
+    if (mode === 'eli' && (typeof idt !== 'number' || !Number.isSafeInteger(idt) || idt < 0 || idt % 4096 !== 0)) fail('EINVAL', `ELI needs shadowIdt, a page-aligned guest address, got ${String(idt)}`);
+    if (mode !== 'eli' && idt !== undefined) fail('EINVAL', `shadowIdt is for the 'eli' mode, not '${mode}'`);
     if (this.vcpus.length > 0) fail('EINVAL', 'the interrupt-delivery mode must be chosen before KVM_CREATE_VCPU');
     this.modeValue = mode;
     this.shared = n ?? 0;
+    this.shadowIdtAddress = idt ?? -1;
   }
 
   /** @internal Registers a new vCPU and returns the physical CPU it starts on. */

@@ -14,8 +14,12 @@
  * and blocking, decide the notification (0xF2 to the CPU it runs on, 0xF1
  * to wake it). Otherwise the IRTE is remapped to a host vector on CPU 0,
  * whose handler signals the eventfd (vfio_msihandler) and the irqfd injects.
- * Every change is followed by the interrupt-entry-cache invalidation the
- * driver issues through the invalidation queue.
+ * In ELI mode (eli.ts) a route to one vCPU instead gets a remapped IRTE
+ * with the guest's vector aimed at the vCPU's physical CPU, delivered
+ * through the shadow IDT with no exit. KVM_SET_GSI_ROUTING re-evaluates
+ * every producer (the VM calls `routingChanged`). Every change is followed
+ * by the interrupt-entry-cache invalidation the driver issues through the
+ * invalidation queue.
  */
 import { DELIVERY_MODE } from '@hvsim/core';
 import { encodeRemappableMsi } from '@hvsim/lapic';
@@ -24,7 +28,7 @@ import { KVM_IRQ_ROUTING } from '../generic/constants.js';
 import { fail, u32 } from '../generic/errors.js';
 import type { EventFd } from '../generic/eventfd.js';
 import type { KvmIrqRoutingEntry } from '../generic/routing.js';
-import type { InterruptDelivery } from './interrupt-delivery.js';
+import type { DeliveryVcpu, InterruptDelivery } from './interrupt-delivery.js';
 
 /** The first host vector of remapped (not posted) device interrupts: one vector per producer from here. */
 export const HOST_DEVICE_VECTOR = 0x41;
@@ -33,6 +37,8 @@ export const HOST_DEVICE_VECTOR = 0x41;
 export interface BypassVm {
   readonly interrupts: InterruptDelivery;
   gsiRouting(): readonly KvmIrqRoutingEntry[];
+  /** Registers the bypass so KVM_SET_GSI_ROUTING calls its `routingChanged` (kvm_irq_routing_update → kvm_arch_update_irqfd_routing). */
+  addIrqBypass?(bypass: { routingChanged(): void }): void;
 }
 
 /** One producer: an assigned device's MSI vector and its IRTE. */
@@ -51,6 +57,8 @@ export interface BypassProducer {
   readonly hostVector: number;
   /** The vCPU id the IRTE posts to now, or -1 (remapped to the host). */
   postedTo: number;
+  /** ELI: the guest vector the IRTE delivers straight to the vCPU's physical CPU, or -1. */
+  eliVector: number;
 }
 
 /** Options of an {@link IrqBypass}. */
@@ -75,6 +83,7 @@ export class IrqBypass {
     this.driver = options.driver;
     this.hostVector = options.hostVector ?? HOST_DEVICE_VECTOR;
     if (this.vm.interrupts.physicalCpus === undefined) fail('EINVAL', 'IRQ bypass needs the VM to have vCPUs (its physical CPUs)');
+    this.vm.addIrqBypass?.(this);
   }
 
   /**
@@ -88,10 +97,11 @@ export class IrqBypass {
     if (s > 0xffff) fail('EINVAL', `sid must be a 16-bit requester ID, got ${s}`);
     const g = u32(gsi, 'gsi');
     if (this.producers.some((p) => p.fd === fd)) fail('EBUSY', 'this eventfd already has a producer');
-    const hostVector = this.hostVector + this.producers.length;
+    let hostVector = this.hostVector;
+    while (this.producers.some((p) => p.hostVector === hostVector)) hostVector++;
     if (hostVector > 0xdf) fail('ENOSPC', `no host vector left for another producer (${this.producers.length} in use)`);
     const irte = this.driver.allocateIrte(1);
-    const producer: BypassProducer = { sid: s, fd, gsi: g, irte, msiAddress: encodeRemappableMsi({ handle: irte, shv: false, subhandle: 0 }).address, hostVector, postedTo: -1 };
+    const producer: BypassProducer = { sid: s, fd, gsi: g, irte, msiAddress: encodeRemappableMsi({ handle: irte, shv: false, subhandle: 0 }).address, hostVector, postedTo: -1, eliVector: -1 };
     this.producers.push(producer);
     // vfio_msihandler: the host's handler of the remapped interrupt signals the eventfd; the irqfd injects.
     this.vm.interrupts.physicalCpus!.setHandler(hostVector, () => {
@@ -99,6 +109,21 @@ export class IrqBypass {
     });
     this.update(producer);
     return producer;
+  }
+
+  /**
+   * kvm_arch_irq_bypass_del_producer and VFIO's free_irq: the IRTE is
+   * freed (and its cached copy invalidated) and the host handler removed.
+   * EINVAL for a producer this bypass does not hold.
+   */
+  removeProducer(producer: BypassProducer): void {
+    const i = this.producers.indexOf(producer);
+    if (i < 0) fail('EINVAL', `no producer for sid ${producer.sid} gsi ${producer.gsi} in this IRQ bypass`);
+    this.producers.splice(i, 1);
+    this.vm.interrupts.physicalCpus!.setHandler(producer.hostVector, undefined);
+    this.dropEli(producer);
+    this.driver.freeIrte(producer.irte);
+    producer.postedTo = -1;
   }
 
   /** kvm_arch_update_irqfd_routing: after KVM_SET_GSI_ROUTING every producer's IRTE follows its GSI's route. */
@@ -111,8 +136,10 @@ export class IrqBypass {
     return this.producers;
   }
 
-  /** vmx_pi_update_irte for one producer. */
+  /** vmx_pi_update_irte for one producer (in ELI mode: the direct-delivery IRTE, eli.ts). */
   private update(p: BypassProducer): void {
+    if (this.vm.interrupts.eli && this.updateEli(p)) return;
+    this.dropEli(p);
     const target = this.postTarget(p.gsi);
     if (target !== undefined) {
       this.driver.postToVcpu(p.irte, { vector: target.vector, descriptorAddress: target.descriptor, sid: p.sid, svt: 1 });
@@ -123,8 +150,47 @@ export class IrqBypass {
     }
   }
 
+  /**
+   * ELI: a route to one vCPU with a vector the host does not use itself
+   * (0x20-0xDF) gets a remapped IRTE carrying the guest's vector to the
+   * vCPU's physical CPU; the host handler of that vector (the vCPU not in
+   * guest mode) signals the eventfd. False when the route does not qualify.
+   */
+  private updateEli(p: BypassProducer): boolean {
+    const t = this.singleVcpu(p.gsi);
+    if (t === undefined || t.vector < 0x20 || t.vector > 0xdf) return false;
+    if (p.eliVector !== t.vector) this.dropEli(p);
+    const delivery = this.vm.interrupts;
+    this.driver.setRemappedIrte(p.irte, { vector: t.vector, destination: t.target.pcpu.index, sid: p.sid, svt: 1 });
+    delivery.physicalCpus!.setHandler(t.vector, () => {
+      p.fd.write(1n);
+    });
+    delivery.setEliVector(t.vector, true);
+    p.eliVector = t.vector;
+    p.postedTo = -1;
+    return true;
+  }
+
+  /** The producer no longer delivers directly: its vector is no longer assigned (unless another producer's). */
+  private dropEli(p: BypassProducer): void {
+    const vector = p.eliVector;
+    if (vector < 0) return;
+    p.eliVector = -1;
+    if (this.producers.some((o) => o !== p && o.eliVector === vector)) return;
+    this.vm.interrupts.physicalCpus!.setHandler(vector, undefined);
+    this.vm.interrupts.setEliVector(vector, false);
+  }
+
   /** kvm_intr_is_single_vcpu && kvm_irq_is_postable on the GSI's MSI route. */
   private postTarget(gsi: number): { vcpu: number; vector: number; descriptor: number } | undefined {
+    const t = this.singleVcpu(gsi);
+    const posted = t?.target.posted;
+    if (t === undefined || posted === undefined) return undefined;
+    return { vcpu: t.target.id, vector: t.vector, descriptor: posted.address };
+  }
+
+  /** The GSI's MSI route when it is a fixed or lowest-priority physical interrupt to exactly one vCPU (kvm_intr_is_single_vcpu). */
+  private singleVcpu(gsi: number): { target: DeliveryVcpu; vector: number } | undefined {
     const routes = this.vm.gsiRouting().filter((e) => e.gsi === gsi);
     if (routes.length !== 1) return undefined;
     const route = routes[0]!;
@@ -137,8 +203,6 @@ export class IrqBypass {
     if (logical || dest === 0xff || (mode !== DELIVERY_MODE.FIXED && mode !== DELIVERY_MODE.LOWEST_PRIORITY)) return undefined;
     const vcpus = this.vm.interrupts.vcpusWithApicId(dest);
     if (vcpus.length !== 1) return undefined;
-    const posted = vcpus[0]!.posted;
-    if (posted === undefined) return undefined;
-    return { vcpu: vcpus[0]!.id, vector: data & 0xff, descriptor: posted.address };
+    return { target: vcpus[0]!, vector: data & 0xff };
   }
 }

@@ -133,4 +133,44 @@ describe('x86KvmCosts: KVM-side cycles', () => {
     expect(bad({ exitHandler: 5n }).message).toMatch(/x86KvmCosts\.exitHandler must be .* got 5n/);
     expect(bad(42).message).toMatch(/x86KvmCosts must be an object, got 42/);
   });
+
+  it('charges per exit reason from exitHandlers (a WRMSR unlike an EPT misconfiguration), exitHandler for the others', () => {
+    // CPUID (not listed: exitHandler), WRMSR IA32_STAR (MSR_WRITE, kvm_set_msr_common), two MMIO stores to no memslot:
+    // the first an EPT violation that caches the MMIO SPTE, the second an EPT misconfiguration (handle_ept_misconfig).
+    function* mixed(g: X86Guest): Routine {
+      yield g.cpuid(0);
+      yield g.wrmsr(0xc000_0081, 0);
+      yield g.st32(GUEST.HOLE, 1);
+      yield g.st32(GUEST.HOLE, 2);
+      yield g.out(GUEST.POWER, 0);
+    }
+    const costs = { exitHandler: 1, exitHandlers: { MSR_WRITE: 1_000, EPT_MISCONFIG: 100_000 } };
+    const base = tinyVmm({ code: mixed });
+    const costly = tinyVmm({ code: mixed, kvmCosts: costs });
+    for (const m of [base, costly]) {
+      for (let i = 0; i < 2; i++) expect(m.vcpu.run().exit_reason).toBe(KVM_EXIT.MMIO); // the VMM ignores the device
+      expect(m.vcpu.run().exit_reason).toBe(KVM_EXIT.IO);
+    }
+    const s = costly.vcpu.stats;
+    expect([s.count('CPUID'), s.count('MSR_WRITE'), s.count('EPT_MISCONFIG')]).toEqual([1, 1, 1]);
+    const others = s.exits - 2;
+    expect(costly.vcpu.cpu.localTime - base.vcpu.cpu.localTime).toBe(others * 1 + 1_000 + 100_000);
+    expect(costly.vm.kvmCosts.exitHandlers).toEqual({ MSR_WRITE: 1_000, EPT_MISCONFIG: 100_000 });
+  });
+
+  it('rejects an exitHandlers entry that is no VMX exit reason name or no cycle count (EINVAL naming it)', () => {
+    const msg = (costs: unknown): string => {
+      try {
+        x86KvmCosts(costs);
+      } catch (e) {
+        return (e as KvmError).message;
+      }
+      return 'accepted';
+    };
+    expect(msg({ exitHandlers: { MSR_WRTE: 5 } })).toMatch(/exitHandlers: MSR_WRTE is not a VMX exit reason name/);
+    expect(msg({ exitHandlers: { HLT: -2 } })).toMatch(/exitHandlers\.HLT must be a non-negative number of cycles, got -2/);
+    expect(msg({ exitHandlers: [1] })).toMatch(/exitHandlers must be an object of exit-reason names, got \[1\]/);
+    expect(msg({ exitHandlers: { toString: 1 } })).toMatch(/toString is not a VMX exit reason name/);
+    expect(Object.isFrozen(x86KvmCosts({ exitHandlers: { HLT: 2 } }).exitHandlers)).toBe(true);
+  });
 });

@@ -23,6 +23,7 @@ import { SnapshotError, UsageError, base64ToBytes, bytesToBase64, readState, typ
 import { VMCS_FIELD } from '@hvsim/vmcs';
 import { KVM_IRQCHIP, KVM_MEM, KVM_VCPUEVENT_VALID } from '../generic/constants.js';
 import { KvmError } from '../generic/errors.js';
+import { parseMemslotPages, restoreMemslotPages, saveMemslotPages } from '../generic/memslot-pages.js';
 import type { KvmIrqRoutingEntry } from '../generic/routing.js';
 import type { KvmIoapicState, KvmPicState } from './irqchip-state.js';
 import { syncIa32eEntry } from './arch-events.js';
@@ -215,19 +216,6 @@ export function restoreVcpu(v: X86Vcpu, state: unknown): void {
   }
 }
 
-/** Reads one memslot's pages that are not all zeros. */
-function savePages(v: X86Vm, hostPhysical: number, size: number): [number, string][] {
-  const out: [number, string][] = [];
-  const buf = new Uint8Array(PAGE);
-  const words = new Uint32Array(buf.buffer);
-  for (let off = 0; off < size; off += PAGE) {
-    if (!v.memory.isBacked(hostPhysical + off, PAGE)) continue;
-    v.memory.readBytes(hostPhysical + off, PAGE, buf);
-    if (words.some((w) => w !== 0)) out.push([off / PAGE, bytesToBase64(buf)]);
-  }
-  return out;
-}
-
 /**
  * Saves a VM and its vCPUs: memslots (with their RAM unless `ram: false`,
  * and their pending dirty bitmaps), the irqchip (KVM_GET_IRQCHIP), the
@@ -248,7 +236,7 @@ export function saveVm(vm: X86Vm, options: { ram?: boolean } = {}): X86VmSavedSt
       flags: s.flags,
       guestPhysAddr: s.guestPhysical,
       memorySize: s.size,
-      pages: ram ? savePages(vm, s.hostPhysical, s.size) : [],
+      pages: ram ? saveMemslotPages(vm.memory, s.hostPhysical, s.size) : [],
       dirty: Array.from(vm.memslots.dirtyBitmap(s.id) ?? []),
     })),
     irqchip: chip === undefined ? 'none' : chip.split ? 'split' : 'full',
@@ -285,13 +273,7 @@ function parseVm(vm: X86Vm, state: unknown): ParsedVm {
     const flags = m.u32('flags');
     if (!target || target.guestPhysical !== gpa || target.size !== size || target.flags !== flags) throw new SnapshotError('shape', `hvsim.kvm.x86-vm.memslots[${i}] (slot ${id}) differs from the target VM's memslot (set it up the same first)`);
     const rawPages = m.raw('pages');
-    if (!Array.isArray(rawPages)) throw new SnapshotError('shape', `hvsim.kvm.x86-vm.memslots[${i}].pages must be an array`);
-    const pages = rawPages.map((raw: unknown, j) => {
-      if (!Array.isArray(raw) || typeof raw[0] !== 'number' || !Number.isInteger(raw[0]) || raw[0] < 0 || raw[0] * PAGE >= size) throw new SnapshotError('shape', `hvsim.kvm.x86-vm.memslots[${i}].pages[${j}] must be [page index, base64]`);
-      const bytes = base64ToBytes(raw[1], `hvsim.kvm.x86-vm.memslots[${i}].pages[${j}]`);
-      if (bytes.length !== PAGE) throw new SnapshotError('shape', `hvsim.kvm.x86-vm.memslots[${i}].pages[${j}] is not 4 KiB`);
-      return [raw[0], bytes] as [number, Uint8Array];
-    });
+    const pages = parseMemslotPages(rawPages, size, `hvsim.kvm.x86-vm.memslots[${i}].pages`);
     const dirty = m.intArray('dirty', 0, 0xffff_ffff);
     if (dirty.length > Math.ceil(size / PAGE / 32)) throw new SnapshotError('shape', `hvsim.kvm.x86-vm.memslots[${i}].dirty is longer than the slot's bitmap`);
     return { id, hostPhysical: target.hostPhysical, pages, dirty };
@@ -349,25 +331,10 @@ export function restoreVm(vm: X86Vm, state: unknown): void {
     if (before) applyVm(vm, before);
     throw asSnapshotError(e, 'vm');
   }
-  const zero = new Uint8Array(PAGE);
-  const buf = new Uint8Array(PAGE);
-  const words = new Uint32Array(buf.buffer);
   for (const slot of parsed.slots) {
     const target = vm.memslots.get(slot.id)!;
-    if (parsed.state.ram) {
-      const byPage = new Map(slot.pages);
-      for (let page = 0; page * PAGE < target.size; page++) {
-        const bytes = byPage.get(page);
-        const addr = slot.hostPhysical + page * PAGE;
-        if (bytes) {
-          vm.memory.writeBytes(addr, bytes);
-        } else if (vm.memory.isBacked(addr, PAGE)) {
-          // A page the source had all zeros: clear it only where the target has something.
-          vm.memory.readBytes(addr, PAGE, buf);
-          if (words.some((w) => w !== 0)) vm.memory.writeBytes(addr, zero);
-        }
-      }
-    }
+    // Pages the source had all zeros are cleared only where the target has something.
+    if (parsed.state.ram) restoreMemslotPages(vm.memory, slot.hostPhysical, target.size, slot.pages);
     // The pending dirty log: what the destination's next KVM_GET_DIRTY_LOG reports is what the source's would have.
     if ((target.flags & KVM_MEM.LOG_DIRTY_PAGES) !== 0) {
       vm.getDirtyLog(slot.id);
@@ -376,4 +343,6 @@ export function restoreVm(vm: X86Vm, state: unknown): void {
       });
     }
   }
+  // Shadow paging: guest RAM (its page tables) was rewritten behind the MMU; nothing cached survives a restore.
+  vm.shadowPages?.zapAll();
 }

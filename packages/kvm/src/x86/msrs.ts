@@ -10,7 +10,8 @@
  * E2BIG. The index list holds the MSRs a VMM saves for migration that this
  * model has: the SYSCALL/SYSENTER MSRs, KERNEL_GS_BASE, TSC_AUX and PAT
  * (stored; this CPU model's guest code does not consume them) and the
- * emulated MISC_ENABLE and TSC_DEADLINE (the LAPIC's). IA32_APIC_BASE and
+ * emulated MISC_ENABLE and TSC_DEADLINE (the LAPIC's), and IA32_TSC: the
+ * guest TSC, whose writes set the vCPU's TSC offset (tsc.ts). IA32_APIC_BASE and
  * the x2APIC MSRs are reachable too, as in Linux, but not listed (KVM_SET_SREGS
  * and KVM_SET_LAPIC carry them). The guest's RDMSR/WRMSR of the stored MSRs
  * reach the same values (an invalid value is #GP).
@@ -20,8 +21,16 @@ import type { LocalApic } from '@hvsim/lapic';
 import { KVM_MAX_IO_MSRS } from '../generic/constants.js';
 import { fail, u32 } from '../generic/errors.js';
 
+/** What the store needs of the vCPU's TSC (tsc.ts VcpuTsc). */
+export interface TscPort {
+  read(): number;
+  write(value: number, hostInitiated: boolean): void;
+}
+
 /** MSR numbers (SDM 4 "Model-Specific Registers"), as Linux's msr-index.h names them. */
 export const MSR = {
+  /** `0x10` */
+  IA32_TSC: 0x10,
   /** `0x1b` */
   IA32_APIC_BASE: 0x1b,
   /** `0x174` */
@@ -65,7 +74,7 @@ const MISC_ENABLE_RESET = (1n << 12n) | (1n << 11n);
 const STORED: readonly number[] = [MSR.IA32_SYSENTER_CS, MSR.IA32_SYSENTER_ESP, MSR.IA32_SYSENTER_EIP, MSR.STAR, MSR.CSTAR, MSR.KERNEL_GS_BASE, MSR.SYSCALL_MASK, MSR.LSTAR, MSR.IA32_CR_PAT, MSR.TSC_AUX];
 
 /** KVM_GET_MSR_INDEX_LIST's answer (msrs_to_save_base and emulated_msrs_all that this model has). */
-export const KVM_MSR_INDEX_LIST: readonly number[] = Object.freeze([...STORED, MSR.IA32_TSC_DEADLINE, MSR.IA32_MISC_ENABLE]);
+export const KVM_MSR_INDEX_LIST: readonly number[] = Object.freeze([...STORED.slice(0, 8), MSR.IA32_TSC, ...STORED.slice(8), MSR.IA32_TSC_DEADLINE, MSR.IA32_MISC_ENABLE]);
 
 const CANONICAL: ReadonlySet<number> = new Set([MSR.IA32_SYSENTER_ESP, MSR.IA32_SYSENTER_EIP, MSR.LSTAR, MSR.CSTAR, MSR.KERNEL_GS_BASE]);
 
@@ -88,7 +97,11 @@ function patValid(v: bigint): boolean {
 export class X86MsrStore {
   private readonly values = new Map<number, bigint>();
 
-  constructor(private readonly apic: LocalApic | undefined) {
+  constructor(
+    private readonly apic: LocalApic | undefined,
+    /** The vCPU's TSC (IA32_TSC reads and writes), when it has one. */
+    private readonly tsc?: TscPort,
+  ) {
     this.reset();
   }
 
@@ -101,13 +114,14 @@ export class X86MsrStore {
 
   /** Whether `index` is one of the MSRs this store keeps (not the LAPIC's). */
   isStored(index: number): boolean {
-    return this.values.has(index);
+    return this.values.has(index) || (index === MSR.IA32_TSC && this.tsc !== undefined);
   }
 
   /** kvm_get_msr_common for a host-initiated read: the value, or undefined when the MSR cannot be read. */
   read(index: number): bigint | undefined {
     const stored = this.values.get(index);
     if (stored !== undefined) return stored;
+    if (index === MSR.IA32_TSC && this.tsc) return BigInt.asUintN(64, BigInt(this.tsc.read()));
     const apic = this.apic;
     if (index === MSR.IA32_TSC_DEADLINE) return apic ? apic.readMsr(index) : 0n;
     if (apic && (index === MSR.IA32_APIC_BASE || (index >= 0x800 && index <= 0x8ff))) {
@@ -121,9 +135,18 @@ export class X86MsrStore {
     return undefined;
   }
 
-  /** kvm_set_msr_common for a host-initiated write: false when the MSR or the value is refused. */
-  write(index: number, value: bigint): boolean {
+  /**
+   * kvm_set_msr_common: false when the MSR or the value is refused.
+   * `hostInitiated` (KVM_SET_MSRS, the default) or the guest's WRMSR: they
+   * differ for IA32_TSC (kvm_synchronize_tsc vs adjust_tsc_offset_guest).
+   */
+  write(index: number, value: bigint, hostInitiated = true): boolean {
     if (value < 0n || value > 0xffff_ffff_ffff_ffffn) return false;
+    if (index === MSR.IA32_TSC && this.tsc) {
+      if (value > BigInt(Number.MAX_SAFE_INTEGER)) return false; // this model's TSC is a number of cycles
+      this.tsc.write(Number(value), hostInitiated);
+      return true;
+    }
     if (this.values.has(index)) {
       if (CANONICAL.has(index) && !canonical(value)) return false;
       if (index === MSR.IA32_CR_PAT && !patValid(value)) return false;

@@ -71,7 +71,7 @@ describe('vCPUs on physical CPUs (vcpu_load / vcpu_put, vmx_vcpu_pi_load / put)'
   it('setMode is refused once a vCPU exists, and for an unknown mode or CPU count (EINVAL)', () => {
     const { m } = ticking(1, 1);
     expectErrno(() => m.vm.interrupts.setMode('emulated'), 'EINVAL', /before KVM_CREATE_VCPU/);
-    expectErrno(() => m.vm.interrupts.setMode('posted' as 'apicv'), 'EINVAL', /'emulated' or 'apicv', got posted/);
+    expectErrno(() => m.vm.interrupts.setMode('posted' as 'apicv'), 'EINVAL', /'emulated', 'apicv' or 'eli', got posted/);
     expectErrno(() => m.vm.interrupts.setMode('apicv', { physicalCpus: 0 }), 'EINVAL', /physicalCpus must be an integer in \[1, 1024\], got 0/);
   });
 });

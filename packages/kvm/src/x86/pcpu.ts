@@ -44,6 +44,8 @@ export class PhysicalCpu {
   guestActive = false;
   /** wakeup_vcpus_on_cpu: vCPUs that blocked on this CPU with the wake-up vector in their descriptor. */
   readonly blocked = new Set<PcpuVcpu>();
+  /** Cycles this CPU spent in halt polling (a halted vCPU spinning on it before blocking: kvm_vcpu_halt). */
+  haltPollCycles = 0;
   /** Host interrupts handled here, by vector (the host's /proc/interrupts). */
   readonly interrupts = new Uint32Array(256);
   /** The host's handlers of device interrupts by vector (request_irq), shared by every CPU. */
@@ -81,13 +83,22 @@ export class PhysicalCpu {
     this.handling = true;
     const host = this.hostApic;
     while (host.highestDeliverableVector() >= 0) {
-      const vector = host.acknowledge();
-      this.interrupts[vector]!++;
-      if (vector === WAKEUP_VECTOR) this.wakeupHandler();
-      else this.handlers.get(vector)?.();
+      this.runHandler(host.acknowledge());
       host.mmioWrite(APIC_EOI, 4, 0);
     }
     this.handling = false;
+  }
+
+  /**
+   * The host's handler of `vector`, acknowledged already (by the loop above,
+   * or by the CPU on a VM exit with "acknowledge interrupt on exit":
+   * handle_exit_irqoff calls it): counted, then the wake-up handler or the
+   * device handler registered for it. The caller sends the EOI.
+   */
+  runHandler(vector: number): void {
+    this.interrupts[vector]!++;
+    if (vector === WAKEUP_VECTOR) this.wakeupHandler();
+    else this.handlers.get(vector)?.();
   }
 
   /** pi_wakeup_handler: wake every vCPU on this CPU's blocked list whose descriptor has ON. */

@@ -10,6 +10,8 @@ import { KVM_EXIT as IMPORTED_KVM_EXIT, KVM_INTERNAL_ERROR as IMPORTED_KVM_INTER
 import { fail } from '../generic/errors.js';
 import { afterBlock, archWakeup, beforeInjection, runUninitialized } from './arch-events.js';
 import { handleExit } from './exit-handlers.js';
+import { eliBeforeEntry } from './eli.js';
+import { shadowBeforeEntry } from './shadow-exits.js';
 import { apicvHasInterrupt, apicvRequests } from './apicv-exits.js';
 import { GUEST_RFLAGS_IF, INTR_INFO_VALID, dmRequestForIrqInjection, injectEvents, interruptAllowed, readyForInterruptInjection } from './inject.js';
 import { readLe, type KvmRun } from './kvm-run.js';
@@ -127,8 +129,19 @@ function block(v: X86VcpuState, deadline: number): number {
   const cpu = v.cpu;
   if (v.blocking || !hasEvents(v)) {
     if (!v.blocking) {
+      // kvm_vcpu_halt (HALTED) polls before blocking; other states (kvm_vcpu_block) do not.
+      if (v.mp === KVM_MP_STATE.HALTED && haltPoll(v, deadline)) {
+        endHalt(v, false);
+        afterBlock(v);
+        return 1;
+      }
       v.blocking = true;
       v.put(false);
+    } else if (hasEvents(v)) {
+      // kvm_vcpu_block checks kvm_vcpu_check_block before every schedule(): resumed asleep, the vCPU may have
+      // been woken while another CPU had its turn (that CPU's time ran this vCPU's clock events: its LAPIC timer).
+      cpu.localTime = Math.max(cpu.localTime, v.wokenAt);
+      return wakeFromBlock(v, true);
     }
     let woken = false;
     while (!woken) {
@@ -148,13 +161,70 @@ function block(v: X86VcpuState, deadline: number): number {
       clock.runUntil(Math.max(cpu.localTime, clock.now())); // also the events due at this very cycle
       woken = v.wakeups !== seen && hasEvents(v);
     }
-    v.blocking = false;
-    v.load();
-    if (!woken) return 1;
+    return wakeFromBlock(v, woken);
   }
-  afterBlock(v); // accept INIT/SIPI; HALTED becomes RUNNABLE (arch-events.ts)
+  return wakeUpRunnable(v);
+}
+
+/** The end of kvm_vcpu_block: the vCPU is loaded again; `woken` (not the deadline's signal) makes a halted one runnable. */
+function wakeFromBlock(v: X86VcpuState, woken: boolean): number {
+  v.blocking = false;
+  v.load();
+  endHalt(v, true);
+  return woken ? wakeUpRunnable(v) : 1;
+}
+
+/** A wake event ends the halt: INIT/SIPI accepted, HALTED becomes RUNNABLE (arch-events.ts), KVM_REQ_EVENT. */
+function wakeUpRunnable(v: X86VcpuState): number {
+  afterBlock(v);
   v.requestEvent = true;
   return 1;
+}
+
+/**
+ * The polling of kvm_vcpu_halt: the vCPU stays loaded on its physical CPU
+ * (no vcpu_put: its posted-interrupt descriptor keeps NV 0xF2) and spins
+ * for up to `vcpu->halt_poll_ns`, while time passes, checking for a wake
+ * event (kvm_vcpu_check_block); the scheduler wanting the CPU (its slice
+ * end: need_resched) or a signal ends the poll early (kvm_vcpu_can_poll).
+ * The cycles spent are the physical CPU's (`pcpu.haltPollCycles`). True
+ * when an event came during the poll.
+ */
+function haltPoll(v: X86VcpuState, deadline: number): boolean {
+  const cpu = v.cpu;
+  const start = cpu.localTime;
+  v.haltStart = start;
+  v.pollEnd = start;
+  const ns = v.haltPoll.begin();
+  if (ns === 0) return false;
+  const clock = v.host.clock;
+  const stop = Math.min(start + v.nsToCycles(ns), v.sliceEnd, deadline);
+  let found = false;
+  for (;;) {
+    const next = clock.nextEventAt();
+    if (next === undefined || next > stop) {
+      cpu.localTime = Math.max(cpu.localTime, stop);
+      break;
+    }
+    cpu.localTime = Math.max(cpu.localTime, next);
+    clock.runUntil(Math.max(cpu.localTime, clock.now()));
+    if (hasEvents(v)) {
+      found = true;
+      break;
+    }
+  }
+  v.pollEnd = cpu.localTime;
+  v.pcpu.haltPollCycles += cpu.localTime - start;
+  return found;
+}
+
+/** The end of kvm_vcpu_halt (after polling, or after the vCPU blocked: `waited`): statistics, grow or shrink the poll. */
+function endHalt(v: X86VcpuState, waited: boolean): void {
+  const start = v.haltStart;
+  if (start < 0) return;
+  v.haltStart = -1;
+  const now = v.cpu.localTime;
+  v.haltPoll.end(v.cyclesToNs(now - start), v.cyclesToNs(v.pollEnd - start), waited);
 }
 
 /** kvm_vcpu_exit_request: a kick moved the vCPU to exiting-guest mode or raised a request since `kicks` was `seen`, or the scheduler wants the CPU. */
@@ -195,6 +265,8 @@ function enterGuest(v: X86VcpuState, deadline: number): number {
     // An event written into the VM-entry interruption information (SDM 3C 25.8.3) costs KVM's injection work.
     if (injection !== 0 && !wasValid && (vmx.vmreadNumber(VMCS_FIELD.VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID) !== 0) v.cpu.localTime += injection;
   }
+  if (v.eli) eliBeforeEntry(v, v.delivery); // ELI: direct mode (shadow IDT) or injection mode
+  if (v.shadow && !shadowBeforeEntry(v, v.shadow)) return 0; // the shadow root in GUEST_CR3, the TLB flushed after shadow changes
   const seen = v.kicks;
   v.entryRace?.('before-guest-mode');
   v.modeValue = 'in-guest';
@@ -269,14 +341,14 @@ function runGuest(v: X86VcpuState, deadline: number): number {
   // handle_exit_irqoff: the host's handler of an acknowledged interrupt ends with its EOI; then host
   // interrupts are enabled briefly and whatever else is pending (a kick that raced the exit) is handled.
   if (exit.acknowledgedVector >= 0) {
-    pcpu.interrupts[exit.acknowledgedVector & 0xff]!++;
+    pcpu.runHandler(exit.acknowledgedVector & 0xff);
     pcpu.hostApic.mmioWrite(0xb0, 4, 0);
   }
   pcpu.handleInterrupts();
   v.countExit(exit);
   const r = handleExit(v, exit);
   // KVM's in-kernel work on the exit (vcpu_enter_guest after the exit, the handler), on the vCPU's time.
-  cpu.localTime += v.kvmCosts.exitHandler;
+  cpu.localTime += v.exitCosts[exit.basicReason] ?? v.kvmCosts.exitHandler;
   return r;
 }
 

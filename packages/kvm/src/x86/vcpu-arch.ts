@@ -8,7 +8,7 @@
 import { PENDING_SIGNAL, type LocalApic } from '@hvsim/lapic';
 import { PIN_BASED, SECONDARY, VMCS_FIELD, type VmxProcessor } from '@hvsim/vmcs';
 import { SipiLatch } from './mp-state.js';
-import { X86MsrStore } from './msrs.js';
+import { X86MsrStore, type TscPort } from './msrs.js';
 import { NmiQueue } from './vcpu-events.js';
 
 /** NMIs, the SIPI latch, the MSRs and the IOAPIC EOI exit of one vCPU. */
@@ -24,8 +24,8 @@ export class VcpuArch {
   /** vcpu->arch.pending_external_vector: KVM_INTERRUPT's vector with the split irqchip (the userspace PIC's ExtINT), or -1. */
   externalVector = -1;
 
-  constructor(apic: LocalApic | undefined) {
-    this.msrs = new X86MsrStore(apic);
+  constructor(apic: LocalApic | undefined, tsc?: TscPort) {
+    this.msrs = new X86MsrStore(apic, tsc);
   }
 
   /**

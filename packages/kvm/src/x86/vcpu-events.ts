@@ -163,6 +163,8 @@ export interface VcpuEventSources {
   reinjectCode: number;
   /** A pending exception vector, or -1. */
   pendingException: number;
+  /** Its error code (#GP, #PF). */
+  pendingErrorCode: number;
   /** An interrupt queued by KVM_INTERRUPT, or -1. */
   queuedInterrupt: number;
   nmi: NmiQueue;
@@ -196,7 +198,8 @@ export function getVcpuEvents(s: VcpuEventSources): KvmVcpuEvents {
   } else if (s.pendingException >= 0) {
     e.exception.injected = 1;
     e.exception.nr = s.pendingException;
-    e.exception.has_error_code = s.pendingException === 13 ? 1 : 0;
+    e.exception.has_error_code = s.pendingException === 13 || s.pendingException === 14 ? 1 : 0;
+    e.exception.error_code = e.exception.has_error_code === 1 ? s.pendingErrorCode >>> 0 : 0;
   }
   if (valid && type === INTR_TYPE.NMI) e.nmi.injected = 1;
   if (valid && type === INTR_TYPE.EXTERNAL_INTERRUPT) {

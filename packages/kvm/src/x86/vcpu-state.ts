@@ -6,21 +6,26 @@
  * in-kernel `LocalApic`, and `kvm_vcpu_kick`.
  */
 import type { Clock, Memslots, PhysicalMemory } from '@hvsim/core';
-import { X86Cpu, type GuestProgram, type X86CostProfile, type X86Guest } from '@hvsim/cpu';
+import { X86Cpu, X86_DEFAULT_COSTS, type GuestProgram, type X86CostProfile, type X86Guest } from '@hvsim/cpu';
 import { LocalApic } from '@hvsim/lapic';
-import { X86Mmu, type EptBuilder } from '@hvsim/mmu';
+import { X86Mmu, type EptBuilder, type ShadowPageTables } from '@hvsim/mmu';
 import { CPU_BASED, PIN_BASED, SECONDARY, VMCS_FIELD, VM_ENTRY, VM_EXIT, exitReasonName, prepareVmcs, type VmExitInfo, type VmxProcessor } from '@hvsim/vmcs';
 import { KVM_EXIT, KVM_EXIT_NAME, KVM_MP_STATE } from '../generic/constants.js';
 import { ExitStats } from '../generic/exit-stats.js';
+import { HALT_POLL_DEFAULTS, HaltPoll, type HaltPollParams } from '../generic/halt-poll.js';
 import type { IoeventfdTable } from '../generic/ioeventfd.js';
-import { ApicvState, copyLapicToVapic, setVirtualApicMode } from './apicv.js';
+import { APIC_ACCESS_GPA, ApicvState, copyLapicToVapic, setVirtualApicMode } from './apicv.js';
 import { InterruptDelivery } from './interrupt-delivery.js';
 import type { X86Irqchip } from './irqchip.js';
 import { KvmRun } from './kvm-run.js';
-import { X86_KVM_ZERO_COSTS, type X86KvmCosts } from './kvm-costs.js';
+import { X86_KVM_ZERO_COSTS, exitCostTable, type X86KvmCosts } from './kvm-costs.js';
 import { VcpuArch, enableArchControls } from './vcpu-arch.js';
 import type { PhysicalCpu } from './pcpu.js';
 import { PostedInterrupts } from './posted-intr.js';
+import { VcpuTsc, VmTsc } from './tsc.js';
+import { eliSetup, passthroughApic, type EliState } from './eli-state.js';
+import { ShadowPaging, enableShadowControls, type MmuMode } from './shadow-state.js';
+import type { ShadowSlots } from './shadow-slots.js';
 
 // A module-local copy: under Node's ESM loader each use of an imported binding is a getter call (every exit counts).
 const reasonName = exitReasonName;
@@ -55,6 +60,12 @@ export interface X86VcpuHost {
   readonly program: GuestProgram<X86Guest>;
   readonly ept: EptBuilder;
   readonly eptp: bigint;
+  /** The VM's MMU (default 'ept'). */
+  readonly mmuMode?: MmuMode;
+  /** The VM's shadow page tables, with `mmuMode` 'shadow'. */
+  readonly shadowPages?: ShadowPageTables | undefined;
+  /** The shadow MMU's guest-physical map (KVM-private pages, write tracking), with `mmuMode` 'shadow'. */
+  readonly shadowSlots?: ShadowSlots | undefined;
   /** The VM's interrupt-delivery mode and physical CPUs (default: emulated, one CPU per vCPU). */
   readonly interrupts?: InterruptDelivery;
   /** Guest CPUs log their code's results so a vCPU can be saved mid-flight (KvmOptions.snapshots). */
@@ -63,6 +74,12 @@ export interface X86VcpuHost {
   readonly cpuCosts?: X86CostProfile | undefined;
   /** KVM's own cycle costs (KvmOptions.x86KvmCosts; default all 0). */
   readonly kvmCosts?: X86KvmCosts | undefined;
+  /** The halt-polling module parameters (default Linux's). */
+  readonly haltPollParams?: HaltPollParams;
+  /** kvm->max_halt_poll_ns (default the module's halt_poll_ns). */
+  readonly maxHaltPollNs?: number;
+  /** The VM's TSC synchronization and kvmclock (default: one of the vCPU's own). */
+  readonly tsc?: VmTsc;
   allocKernelPages(pages: number): number;
 }
 
@@ -84,6 +101,7 @@ export class X86VcpuState {
   /** The guest CPU. */
   readonly cpu: X86Cpu;
   /** @internal KVM's own cycle costs, charged to `cpu.localTime` by the run loop. */ readonly kvmCosts: X86KvmCosts;
+  /** @internal The exit-handling cost by basic exit reason (kvmCosts' exitHandlers over exitHandler). */ readonly exitCosts: Float64Array;
   /** The in-kernel local APIC (undefined without KVM_CREATE_IRQCHIP). */
   readonly apic: LocalApic | undefined;
   /** The physical CPU this vCPU is loaded on (or was last): its VMX, local APIC, blocked list. */
@@ -92,9 +110,25 @@ export class X86VcpuState {
   /** @internal The VM's interrupt-delivery choice. */ readonly delivery: InterruptDelivery;
   /** APIC virtualization: its pages and EOI-exit bitmap (APICv mode with the in-kernel LAPIC), else undefined. */
   readonly apicv: ApicvState | undefined;
+  /** ELI (the 'eli' mode with the in-kernel LAPIC): the shadow IDT, the mode it runs in, its counters; else undefined. */
+  readonly eli: EliState | undefined;
   /** Posted interrupts: the descriptor and its counters (APICv mode with the in-kernel LAPIC), else undefined. */
   readonly posted: PostedInterrupts | undefined;
+  /** The vCPU's TSC: its offset over the host TSC (IA32_TSC, the VMCS TSC offset). */
+  readonly tsc: VcpuTsc;
+  /** Halt polling: `haltPollNs` (vcpu->halt_poll_ns) and the halt statistics (`halt_successful_poll`...). */
+  readonly haltPoll: HaltPoll;
+  /** @internal The current halt (kvm_vcpu_halt) started at this cycle, or -1 outside one. */ haltStart = -1;
+  /** @internal Its polling ended at this cycle. */ pollEnd = 0;
+  /** @internal KVM_HC_KICK_CPU (kvm_pv_kick_cpu_op → APIC_DM_REMRD): pv_unhalted, KVM_REQ_EVENT, kvm_vcpu_kick. */
+  pvKick(): void {
+    this.pvUnhalted = true;
+    this.requestEvent = true;
+    this.kick();
+  }
+
   /** @internal kvm_vcpu_wake_up calls (a blocked vCPU re-checks whether it can run after each). */ wakeups = 0;
+  /** @internal The clock's cycle at the last kvm_vcpu_wake_up (a vCPU woken during another CPU's turn wakes then). */ wokenAt = 0;
   /** @internal kvm_vcpu_kick calls (a kick since event injection cancels the entry: kvm_vcpu_exit_request). */ kicks = 0;
   /** @internal The vCPU is in kvm_vcpu_block. */ blocking = false;
   /** @internal KVM_RUN's deadline (the run budget's end). */ runDeadline = 0;
@@ -103,14 +137,21 @@ export class X86VcpuState {
   /** @internal The scheduler wants the physical CPU back (need_resched): checked between exits. */ preemptRequested = false;
   /** @internal Test seam: runs where another CPU could act concurrently during VM entry (see run-loop.ts). */ entryRace: ((point: 'before-guest-mode' | 'in-guest-mode') => void) | undefined;
   /** @internal */ readonly mmu: X86Mmu;
+  /** Shadow paging (the VM's MMU is 'shadow': this vCPU runs without EPT), else undefined. */
+  shadow: ShadowPaging | undefined;
   /** @internal vcpu->mode. */ modeValue: VcpuMode = 'outside-guest';
   /** @internal vcpu->arch.mp_state. */ mp: number = KVM_MP_STATE.RUNNABLE;
   /** @internal NMIs, the SIPI latch, the MSRs, the IOAPIC EOI exit (vcpu-arch.ts). */ readonly arch: VcpuArch;
   /** @internal The VMCS was launched. */ launched = false;
   /** @internal KVM_REQ_EVENT. */ requestEvent = true;
+  /** @internal vcpu->arch.pv.pv_unhalted: another vCPU's KVM_HC_KICK_CPU woke this halted one (hypercall.ts). */
+  pvUnhalted = false;
+  /** VMCALL hypercalls KVM handled (vcpu->stat.hypercalls). */
+  hypercalls = 0;
   /** @internal The run budget ran out (a signal). */ signalPending = false;
   /** @internal KVM_INTERRUPT's queued vector, or -1. */ userInterrupt = -1;
   /** @internal A pending exception vector, or -1. */ pendingException = -1;
+  /** @internal Its error code (#GP, #PF). */ pendingErrorCode = 0;
   /** @internal An interrupted event to re-inject (IDT-vectoring information), or 0. */ reinject = 0;
   /** @internal Its error code. */ reinjectCode = 0;
   /** @internal Userspace I/O to complete. */ userIo: UserIo = null;
@@ -124,6 +165,9 @@ export class X86VcpuState {
   ) {
     const { memory, clock } = host;
     this.kvmCosts = host.kvmCosts ?? X86_KVM_ZERO_COSTS;
+    this.exitCosts = exitCostTable(this.kvmCosts);
+    const params = host.haltPollParams ?? HALT_POLL_DEFAULTS;
+    this.haltPoll = new HaltPoll(params, () => host.maxHaltPollNs ?? params.haltPollNs);
     this.delivery = host.interrupts ?? new InterruptDelivery();
     this.pcpu = this.delivery.attach(this, host);
     const vmx = this.pcpu.vmx;
@@ -141,7 +185,11 @@ export class X86VcpuState {
       // kvm_arch_vcpu_create: with the in-kernel LAPIC only the BSP starts RUNNABLE; APs wait for INIT/SIPI.
       if (id !== 0) this.mp = KVM_MP_STATE.UNINITIALIZED;
     }
-    this.arch = new VcpuArch(this.apic);
+    const vmTsc = host.tsc ?? new VmTsc({ now: () => clock.now(), hz: (host.cpuCosts ?? X86_DEFAULT_COSTS).clockHz });
+    this.tsc = new VcpuTsc(vmTsc, () => this.cpu.localTime, (offset) => {
+      this.vmx.vmwrite(VMCS_FIELD.TSC_OFFSET, BigInt.asUintN(64, BigInt(offset)));
+    });
+    this.arch = new VcpuArch(this.apic, this.tsc);
     const apicv = this.delivery.apicv && this.apic !== undefined;
     // A VPID per vCPU (vmx.c allocate_vpid): guest translations survive VM exits and entries.
     const fields = { EPT_POINTER: host.eptp, VIRTUAL_PROCESSOR_ID: id + 1, GUEST_CR3: 0, GUEST_RSP: 0 };
@@ -150,7 +198,7 @@ export class X86VcpuState {
       // on exit, HLT and all I/O exit, no MSR bitmap (every MSR exits), CR8 accesses exit, EPT, VPID.
       prepareVmcs(vmx, {
         pin: PIN_BASED.EXT_INTR_EXITING,
-        proc: CPU_BASED.HLT_EXITING | CPU_BASED.UNCOND_IO_EXITING | CPU_BASED.CR8_LOAD_EXITING | CPU_BASED.CR8_STORE_EXITING,
+        proc: CPU_BASED.HLT_EXITING | CPU_BASED.UNCOND_IO_EXITING | CPU_BASED.CR8_LOAD_EXITING | CPU_BASED.CR8_STORE_EXITING | CPU_BASED.USE_TSC_OFFSETTING,
         proc2: SECONDARY.ENABLE_EPT | SECONDARY.ENABLE_VPID,
         exit: VM_EXIT.ACK_INTR_ON_EXIT,
         entry: VM_ENTRY.IA32E_MODE_GUEST,
@@ -158,7 +206,9 @@ export class X86VcpuState {
       });
       this.apicv = undefined;
       this.posted = undefined;
+      this.eli = this.delivery.eli && this.apic ? eliSetup(host, vmx, this.delivery.shadowIdt) : undefined;
     } else {
+      this.eli = undefined;
       // APICv (vmx.c with enable_apicv: pin_controls, exec_controls, secondary_exec_controls): TPR shadow
       // (no CR8 exits), an MSR bitmap, APIC-register virtualization, virtual-interrupt delivery, posted
       // interrupts with notification vector 0xF2 (SDM 3C 25.6.8, 30).
@@ -167,7 +217,7 @@ export class X86VcpuState {
       this.posted = new PostedInterrupts(memory, pages + 0x2000, this);
       prepareVmcs(vmx, {
         pin: PIN_BASED.EXT_INTR_EXITING | PIN_BASED.PROCESS_POSTED_INTERRUPTS,
-        proc: CPU_BASED.HLT_EXITING | CPU_BASED.UNCOND_IO_EXITING,
+        proc: CPU_BASED.HLT_EXITING | CPU_BASED.UNCOND_IO_EXITING | CPU_BASED.USE_TSC_OFFSETTING,
         proc2: SECONDARY.ENABLE_EPT | SECONDARY.ENABLE_VPID | SECONDARY.VIRTUALIZE_APIC_ACCESSES | SECONDARY.APIC_REGISTER_VIRTUALIZATION | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY,
         exit: VM_EXIT.ACK_INTR_ON_EXIT,
         entry: VM_ENTRY.IA32E_MODE_GUEST,
@@ -191,8 +241,13 @@ export class X86VcpuState {
     enableArchControls(vmx); // virtual NMIs and unrestricted guest (vcpu-arch.ts)
     this.mmu = new X86Mmu(memory, { ept: true, clock });
     this.mmu.setEptp(host.eptp);
-    this.cpu = new X86Cpu({ memory, program: host.program, mmu: this.mmu, clock, cpu: id, apicId: id, snapshots: host.snapshots ?? false, ...(host.cpuCosts ? { costs: host.cpuCosts } : {}) });
+    this.shadow = undefined;
+    // ELI passes the guest's x2APIC EOI to the physical APIC: WRMSRs the bitmap lets through reach it.
+    const passthrough = this.eli ? { apic: passthroughApic(() => this.pcpu) } : {};
+    this.cpu = new X86Cpu({ memory, program: host.program, mmu: this.mmu, clock, cpu: id, apicId: id, snapshots: host.snapshots ?? false, ...(host.cpuCosts ? { costs: host.cpuCosts } : {}), ...passthrough });
     this.cpu.attachVmx(vmx, this.pcpu.hostApic);
+    if (host.mmuMode === 'shadow' && host.shadowPages) this.useShadowPaging(host.shadowPages);
+    this.tsc.created(); // kvm_arch_vcpu_postcreate: kvm_synchronize_tsc(vcpu, 0)
   }
 
   /** The VMX of the physical CPU this vCPU is loaded on, with this vCPU's VMCS current there (vmx_vcpu_load_vmcs). */
@@ -215,6 +270,18 @@ export class X86VcpuState {
   /** @internal kvm_vcpu_wake_up: a blocked vCPU re-checks whether it can run. */
   wakeUp(): void {
     this.wakeups++;
+    this.wokenAt = this.host.clock.now();
+    if (this.blocking && this.haltStart >= 0) this.haltPoll.wokeUp(); // halt_wakeup: it had scheduled out
+  }
+
+  /** @internal Nanoseconds of `cycles` of this vCPU's clock (its CPU's clockHz). */
+  cyclesToNs(cycles: number): number {
+    return Math.round((cycles * 1e9) / this.cpu.costs.clockHz);
+  }
+
+  /** @internal Cycles of `ns` nanoseconds. */
+  nsToCycles(ns: number): number {
+    return Math.round((ns * this.cpu.costs.clockHz) / 1e9);
   }
 
   /** @internal pi_test_on (the wake-up handler's test). */
@@ -241,7 +308,7 @@ export class X86VcpuState {
       if (previous.loaded === this) previous.loaded = null;
       this.pcpu = pcpu;
       this.cpu.attachVmx(pcpu.vmx, pcpu.hostApic);
-      this.mmu.invept(1, this.host.eptp); // another CPU's TLB: nothing cached for this VPID there
+      this.flushTlb(); // another CPU's TLB: nothing cached for this VPID there
     }
     pcpu.loaded = this;
     if (pcpu.vmx.currentVmcs?.address !== this.vmcsRegion) pcpu.vmx.vmptrld(this.vmcsRegion);
@@ -258,9 +325,33 @@ export class X86VcpuState {
     }
   }
 
-  /** Drops this vCPU's cached EPT translations (INVEPT single-context; KVM_REQ_TLB_FLUSH). */
+  /** Drops this vCPU's cached translations (KVM_REQ_TLB_FLUSH): INVEPT single-context, or INVVPID under shadow paging. */
   flushTlb(): void {
-    this.mmu.invept(1, this.host.eptp);
+    if (this.shadow) this.mmu.invvpid(1, this.mmu.vpid); // vpid_sync_context: this vCPU's translations of the shadow tables
+    else this.mmu.invept(1, this.host.eptp);
+  }
+
+  /**
+   * @internal Runs this vCPU without EPT, over the VM's shadow page tables
+   * (before its first entry): the shadow-paging VMCS controls, the MMU's
+   * EPT off (see shadow-paging.ts).
+   */
+  useShadowPaging(pages: ShadowPageTables): void {
+    const shadow = new ShadowPaging(this.host.memory, pages, this.id + 1, this.id);
+    enableShadowControls(this.vmx, shadow);
+    shadow.guestCr2 = this.cpu.registers().cr2;
+    this.mmu.setEptEnabled(false);
+    // The TLB's linear mappings are tagged with the VMCS's VPID (SDM 3C 29.1), so INVVPID single-context drops them.
+    this.mmu.vpid = this.id + 1;
+    this.shadow = shadow;
+    // The VM's APIC-access page and this vCPU's ELI shadow IDT, mapped through the shadow MMU (shadow-slots.ts).
+    const slots = this.host.shadowSlots;
+    if (slots && this.apicv) slots.mapPrivate(APIC_ACCESS_GPA, this.apicv.apicAccessPage, false);
+    if (slots && this.eli) slots.mapPrivate(this.eli.shadowAddress, this.eli.shadowPage, true);
+    // kvm_flush_remote_tlbs: a zap or a lost write permission (dirty logging, an emulated guest-table write) reaches every vCPU's TLB.
+    pages.addFlushListener(() => {
+      this.flushTlb();
+    });
   }
 
   /** vcpu->mode. */

@@ -17,9 +17,11 @@ import type { KvmRun } from './kvm-run.js';
 import { kvmGetMpState, kvmGetVcpuEvents, kvmInterruptExtInt, kvmNmi, kvmSetMpState, kvmSetVcpuEvents } from './arch-ioctls.js';
 import { guestInterruptStatus, lapicImageWithVapic, moveLapicVectorsToVapic } from './apicv.js';
 import { getMsrs, setMsrs, type KvmMsrEntry } from './msrs.js';
+import { eliSetIdt } from './eli.js';
 import { vcpuRun } from './run-loop.js';
 import type { KvmVcpuEvents } from './vcpu-events.js';
 import { X86VcpuState, type KvmCpuidEntry2, type KvmRunOptions } from './vcpu-state.js';
+import { guestCr0, guestCr4, setGuestCr3, setGuestEfer, writeGuestCr0, writeGuestCr4 } from './shadow-state.js';
 
 export { RESCHEDULE_VECTOR, SIGNAL_VECTOR } from './vcpu-state.js';
 export type { KvmCpuidEntry2, KvmRunOptions, VcpuMode, X86VcpuHost } from './vcpu-state.js';
@@ -128,15 +130,18 @@ export class X86Vcpu extends X86VcpuState {
   /** KVM_GET_SREGS. */
   getSregs(): KvmSregs {
     const r = (f: number): number => this.vmx.vmreadNumber(f);
+    const shadow = this.shadow;
     return {
-      cr0: r(VMCS_FIELD.GUEST_CR0),
+      // Under shadow paging the guest's CR0/CR4 are the read shadows' and its CR3 the MMU's (GUEST_CR3 is the shadow root).
+      cr0: shadow ? guestCr0(this.vmx) : r(VMCS_FIELD.GUEST_CR0),
       cr2: this.cpu.registers().cr2,
-      cr3: r(VMCS_FIELD.GUEST_CR3),
-      cr4: r(VMCS_FIELD.GUEST_CR4) & ~CR4_VMXE,
+      cr3: shadow ? shadow.guestCr3 : r(VMCS_FIELD.GUEST_CR3),
+      cr4: shadow ? guestCr4(this.vmx) : r(VMCS_FIELD.GUEST_CR4) & ~CR4_VMXE,
       cr8: this.apic ? this.apic.readCr8() : this.kvmRun.cr8,
       efer: r(VMCS_FIELD.GUEST_IA32_EFER),
       apic_base: this.apic ? Number(this.apic.apicBase) : this.kvmRun.apic_base,
-      idt: { base: r(VMCS_FIELD.GUEST_IDTR_BASE), limit: r(VMCS_FIELD.GUEST_IDTR_LIMIT) },
+      // In ELI's direct mode the VMCS holds the shadow IDT: the guest's own IDTR is KVM's copy.
+      idt: this.eli?.direct ? { base: this.eli.guestIdtBase, limit: this.eli.guestIdtLimit } : { base: r(VMCS_FIELD.GUEST_IDTR_BASE), limit: r(VMCS_FIELD.GUEST_IDTR_LIMIT) },
     };
   }
 
@@ -182,13 +187,29 @@ export class X86Vcpu extends X86VcpuState {
     const w = (f: number, v: number | undefined): void => {
       if (v !== undefined) this.vmx.vmwrite(f, v);
     };
-    w(VMCS_FIELD.GUEST_CR0, cr0);
-    w(VMCS_FIELD.GUEST_CR3, cr3);
-    w(VMCS_FIELD.GUEST_CR4, cr4 === undefined ? undefined : (cr4 | CR4_VMXE) >>> 0);
+    const shadow = this.shadow;
+    if (shadow) {
+      // kvm_set_cr0/cr3/cr4, set_efer under shadow paging: read shadows, the MMU's context and root.
+      const vmx = this.vmx;
+      if (efer !== undefined) setGuestEfer(shadow, efer);
+      if (cr0 !== undefined) writeGuestCr0(vmx, shadow, cr0);
+      if (cr4 !== undefined) writeGuestCr4(vmx, shadow, cr4);
+      if (cr3 !== undefined) setGuestCr3(vmx, shadow, cr3);
+    } else {
+      w(VMCS_FIELD.GUEST_CR0, cr0);
+      w(VMCS_FIELD.GUEST_CR3, cr3);
+      w(VMCS_FIELD.GUEST_CR4, cr4 === undefined ? undefined : (cr4 | CR4_VMXE) >>> 0);
+    }
     w(VMCS_FIELD.GUEST_IA32_EFER, efer);
-    w(VMCS_FIELD.GUEST_IDTR_BASE, idtBase);
-    w(VMCS_FIELD.GUEST_IDTR_LIMIT, idtLimit);
+    if (this.eli?.direct) {
+      // ELI's direct mode: the guest's IDTR is KVM's copy (the VMCS keeps the shadow's base); the shadow follows.
+      eliSetIdt(this, idtBase ?? this.eli.guestIdtBase, idtLimit ?? this.eli.guestIdtLimit);
+    } else {
+      w(VMCS_FIELD.GUEST_IDTR_BASE, idtBase);
+      w(VMCS_FIELD.GUEST_IDTR_LIMIT, idtLimit);
+    }
     if (cr2 !== undefined) this.cpu.setRegisters({ cr2 });
+    if (cr2 !== undefined && shadow) shadow.guestCr2 = cr2;
     if (cr8 !== undefined) {
       if (this.apic) this.apic.writeCr8(cr8);
       else this.kvmRun.cr8 = cr8;

@@ -3,11 +3,12 @@
  * in-kernel irqchip of KVM_CREATE_IRQCHIP or the split irqchip of
  * KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP), KVM_GET/SET_IRQCHIP, MSI delivery
  * to the vCPUs' local APICs, the EPT tables filled from the memslots on
- * faults, and the VM's guest program (this model's "code in guest memory").
+ * faults (or shadow paging: `setMmu('shadow')`, shadow-state.ts), and the
+ * VM's guest program (this model's "code in guest memory").
  */
 import { DELIVERY_STATUS, type DeliveryStatus, type Memslot } from '@hvsim/core';
 import { GuestProgram, type X86CostProfile, type X86Guest } from '@hvsim/cpu';
-import { EptBuilder, PageAllocator } from '@hvsim/mmu';
+import { EptBuilder, PageAllocator, type ShadowPageTables } from '@hvsim/mmu';
 import { KVM_CAP, KVM_IRQCHIP } from '../generic/constants.js';
 import { fail, hex, u32, u64 } from '../generic/errors.js';
 import type { MemoryRegionChange } from '../generic/memory-region.js';
@@ -17,8 +18,14 @@ import { X86Irqchip, defaultIrqRoutes, type EoiSender } from './irqchip.js';
 import { getIoapicState, getPicState, irqchipId, setIoapicState, setPicState, type KvmIrqchip } from './irqchip-state.js';
 import { checkSplitIrqchip, ioapicHandlesVector } from './split-irqchip.js';
 import { InterruptDelivery } from './interrupt-delivery.js';
+import { DeviceAssignment, type AssignDeviceOptions, type AssignedDevice } from './device-assignment.js';
 import { X86_KVM_ZERO_COSTS, type X86KvmCosts } from './kvm-costs.js';
+import { HALT_POLL_DEFAULTS, type HaltPollParams } from '../generic/halt-poll.js';
 import { X86Vcpu, type X86VcpuHost } from './vcpu.js';
+import { checkMmuMode, createShadowPageTables, type MmuMode } from './shadow-state.js';
+import { ShadowSlots } from './shadow-slots.js';
+import { VmTsc, type KvmClockData } from './tsc.js';
+import { X86_DEFAULT_COSTS } from '@hvsim/cpu';
 
 /** `struct kvm_enable_cap` (api.rst 4.37) without `cap`: flags (must be 0) and up to four arguments. */
 export interface KvmEnableCapArgs {
@@ -42,6 +49,9 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
   readonly ept: EptBuilder;
   /** The EPT pointer of every vCPU. */
   readonly eptp: bigint;
+  private mmu: MmuMode = 'ept';
+  private shadowTables: ShadowPageTables | undefined;
+  private shadowView: ShadowSlots | undefined;
   /** The interrupt-delivery mode ('emulated' or 'apicv') and the physical CPUs the vCPUs share: `interrupts.setMode(...)` before KVM_CREATE_VCPU. */
   readonly interrupts = new InterruptDelivery();
   private readonly vcpus = new Map<number, X86Vcpu>();
@@ -50,12 +60,50 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
   private identityMapAddr = -1;
   private reservedIoapicPins = 0;
   private readonly vcpuOfApic = new WeakMap<object, X86Vcpu>();
+  private readonly assignment = new DeviceAssignment(this);
+  private readonly bypasses = new Set<{ routingChanged(): void }>();
+  private maxHaltPoll: number;
+  /** The VM's TSC synchronization state and kvmclock (tsc.ts). */
+  readonly tsc: VmTsc;
 
   constructor(host: KvmHost) {
     super(host);
     const pool = host.allocKernelPages(EPT_POOL_PAGES);
     this.ept = new EptBuilder(host.memory, new PageAllocator(pool, EPT_POOL_PAGES * 4096));
     this.eptp = this.ept.eptp();
+    this.maxHaltPoll = this.haltPollParams.haltPollNs; // kvm->max_halt_poll_ns = halt_poll_ns
+    const clock = host.clock;
+    this.tsc = new VmTsc({ now: () => clock.now(), hz: (host.x86CpuCosts ?? X86_DEFAULT_COSTS).clockHz });
+  }
+
+  /**
+   * KVM_GET_CLOCK (api.rst 4.9): kvmclock (ns since the VM was created,
+   * plus KVM_SET_CLOCK's adjustment) with flags KVM_CLOCK_TSC_STABLE,
+   * KVM_CLOCK_REALTIME and KVM_CLOCK_HOST_TSC, the host's realtime (the
+   * simulated time in ns) and TSC.
+   */
+  getClock(): KvmClockData {
+    return this.tsc.getClock();
+  }
+
+  /**
+   * KVM_SET_CLOCK (api.rst 4.10): sets kvmclock to `clock` (plus the
+   * realtime elapsed since `realtime` with KVM_CLOCK_REALTIME), so a
+   * migrated VM's clock continues from the source's. EINVAL for flags
+   * outside KVM_CLOCK_VALID_FLAGS.
+   */
+  setClock(data: Partial<KvmClockData> & { clock: number | bigint }): void {
+    this.tsc.setClock(data);
+  }
+
+  /** The kvm module's halt-polling parameters (`new Kvm({ haltPoll })`). */
+  get haltPollParams(): HaltPollParams {
+    return this.host.haltPoll ?? HALT_POLL_DEFAULTS;
+  }
+
+  /** kvm->max_halt_poll_ns: the module's `halt_poll_ns`, or KVM_CAP_HALT_POLL's value for this VM. */
+  get maxHaltPollNs(): number {
+    return this.maxHaltPoll;
   }
 
   /** Host memory. */
@@ -110,7 +158,9 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
    * routes and creates the local APICs' bus without PIC or IOAPIC, starting
    * with an empty routing table: EINVAL for n above
    * MAX_NR_RESERVED_IOAPIC_PINS, EEXIST with an irqchip or a vCPU already
-   * there.
+   * there. KVM_CAP_HALT_POLL with `args: [ns]` sets this VM's maximum
+   * halt-polling time (kvm->max_halt_poll_ns, api.rst 7.27; EINVAL above
+   * 32 bits).
    */
   enableCap(cap: number, options: KvmEnableCapArgs = {}): void {
     const c = u32(cap, 'cap');
@@ -118,8 +168,13 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
     const raw: unknown = options.args ?? [];
     if (!Array.isArray(raw) || raw.length > 4) fail('EINVAL', 'kvm_enable_cap args holds at most four values');
     const args = raw as readonly unknown[];
-    if (c !== KVM_CAP.SPLIT_IRQCHIP) fail('EINVAL', `capability ${c} cannot be enabled on this VM (only KVM_CAP_SPLIT_IRQCHIP, ${KVM_CAP.SPLIT_IRQCHIP})`);
     const first = typeof args[0] === 'bigint' ? Number(args[0]) : args[0];
+    if (c === KVM_CAP.HALT_POLL) {
+      if (typeof first !== 'number' || !Number.isInteger(first) || first < 0 || first > 0xffff_ffff) fail('EINVAL', `KVM_CAP_HALT_POLL args[0] must be a 32-bit number of ns, got ${String(first)}`);
+      this.maxHaltPoll = first;
+      return;
+    }
+    if (c !== KVM_CAP.SPLIT_IRQCHIP) fail('EINVAL', `capability ${c} cannot be enabled on this VM (KVM_CAP_SPLIT_IRQCHIP ${KVM_CAP.SPLIT_IRQCHIP}, KVM_CAP_HALT_POLL ${KVM_CAP.HALT_POLL})`);
     const pins = checkSplitIrqchip([first], this.chip !== undefined, this.vcpus.size);
     this.chip = new X86Irqchip(this.host.clock, () => undefined, { split: { onEoi: (vector, sender) => this.splitEoi(vector, sender) } });
     this.reservedIoapicPins = pins;
@@ -164,6 +219,58 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
     const chip = this.chip;
     if (!chip?.pic || !chip.ioapic) fail('ENXIO', `${ioctl} needs the in-kernel PIC and IOAPIC (KVM_CREATE_IRQCHIP)${chip ? '; this VM has the split irqchip' : ''}`);
     return chip as X86Irqchip & { pic: NonNullable<X86Irqchip['pic']>; ioapic: NonNullable<X86Irqchip['ioapic']> };
+  }
+
+  /**
+   * The VM's MMU: 'ept' (the default: two-dimensional paging, KVM's TDP MMU)
+   * or 'shadow' (shadow paging: the vCPUs run with EPT off, as KVM with
+   * `ept=0`; see shadow-state.ts). Linux chooses this per host (the kvm_intel
+   * module's `ept` parameter); this model chooses it per VM, before any vCPU
+   * has run. Every interrupt mode works on both: under shadow paging the
+   * APIC-access page and ELI's shadow IDT are KVM-private pages of the shadow
+   * MMU's guest-physical map and ELI write-tracks the guest's IDT there
+   * (shadow-slots.ts). EINVAL for another value and for a change once a vCPU
+   * has entered the guest or back to 'ept' once vCPUs exist.
+   */
+  setMmu(mode: MmuMode): void {
+    const m = checkMmuMode(mode);
+    if (m === this.mmu) return;
+    const running = [...this.vcpus.values()].find((v) => v.entered || v.launched);
+    if (running) fail('EINVAL', `the MMU must be chosen before a vCPU runs (vcpu ${running.id} has)`);
+    if (m === 'ept') fail('EINVAL', 'the MMU can go back to EPT only before KVM_CREATE_VCPU');
+    this.shadowView ??= new ShadowSlots(this.memslots);
+    this.shadowTables ??= createShadowPageTables(this.host.memory, this.shadowView, (pages) => this.host.allocKernelPages(pages));
+    this.mmu = m;
+    for (const v of this.vcpus.values()) v.useShadowPaging(this.shadowTables);
+  }
+
+  /** The VM's MMU ('ept' or 'shadow': {@link setMmu}). */
+  get mmuMode(): MmuMode {
+    return this.mmu;
+  }
+
+  /** @internal The shadow MMU's guest-physical map (memslots plus KVM-private pages, write tracking), with the 'shadow' MMU. */
+  get shadowSlots(): ShadowSlots | undefined {
+    return this.mmu === 'shadow' ? this.shadowView : undefined;
+  }
+
+  /** The VM's shadow page tables (`@hvsim/mmu`'s ShadowPageTables: counters, dirty log), with the 'shadow' MMU; else undefined. */
+  get shadowPages(): ShadowPageTables | undefined {
+    return this.mmu === 'shadow' ? this.shadowTables : undefined;
+  }
+
+  /**
+   * KVM_GET_DIRTY_LOG (api.rst 4.8). Under shadow paging the pages handed
+   * out are write-protected again in the shadow tables, so that the next
+   * write faults and is logged (kvm_arch_mmu_enable_log_dirty_pt_masked).
+   */
+  override getDirtyLog(slot: number): Uint32Array {
+    const tables = this.shadowPages;
+    if (!tables) return super.getDirtyLog(slot);
+    const id = u32(slot, 'slot');
+    const s = this.memslots.get(id & 0xffff);
+    if (id >>> 16 !== 0 || s === undefined || (s.flags & 1) === 0) fail('ENOENT', `slot ${id} does not exist or does not log dirty pages`);
+    return tables.getDirtyLog(id);
   }
 
   /** KVM_CHECK_EXTENSION on the VM (KVM_CAP_CHECK_EXTENSION_VM): the same answers as the system object. */
@@ -242,6 +349,34 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
     return this.tssAddr;
   }
 
+  /**
+   * VFIO-style device assignment (VFIO_GROUP_SET_CONTAINER, VFIO_SET_IOMMU,
+   * KVM_DEV_VFIO_FILE_ADD): the device `sid` behind `driver`'s IOMMU unit
+   * joins the VM's DMA domain there, whose second-level tables map every
+   * memslot (IOVA = guest-physical) and follow KVM_SET_USER_MEMORY_REGION;
+   * its MSIs go through IRQ bypass (`setMsiIrqs`). EINVAL for a sid above
+   * 16 bits or a missing driver, EBUSY for a device already assigned here
+   * (see device-assignment.ts).
+   */
+  assignDevice(options: AssignDeviceOptions): AssignedDevice {
+    return this.assignment.assign(options);
+  }
+
+  /** The devices assigned to this VM. */
+  get assignedDevices(): AssignedDevice[] {
+    return this.assignment.devices;
+  }
+
+  /** @internal An IRQ bypass of this VM's irqfds: KVM_SET_GSI_ROUTING updates its IRTEs. */
+  addIrqBypass(bypass: { routingChanged(): void }): void {
+    this.bypasses.add(bypass);
+  }
+
+  /** kvm_irq_routing_update: every IRQ-bypass producer follows its GSI's new route (kvm_arch_update_irqfd_routing). */
+  protected override routingChanged(): void {
+    for (const b of this.bypasses) b.routingChanged();
+  }
+
   irqchipPins(chip: number): number {
     return this.chip ? this.chip.pins(chip) : -1;
   }
@@ -268,8 +403,12 @@ export class X86Vm extends KvmVm implements X86VcpuHost {
   protected memslotsChanged(_change: MemoryRegionChange, old: Memslot | undefined, slot: Memslot | undefined): void {
     // kvm_arch_flush_shadow_memslot: zap the old range; the new range may hold cached MMIO SPTEs (the
     // MMIO generation changed); a flags change re-faults the slot's pages with the new permissions.
+    // Shadow paging: kvm_mmu_zap_all_fast (the memslot generation moved: every shadow page goes).
+    if (this.shadowTables) this.shadowTables.checkMemslots();
     if (old) this.ept.zapRange(old.guestPhysical, old.size);
     if (slot) this.ept.zapRange(slot.guestPhysical, slot.size);
     for (const v of this.vcpus.values()) v.flushTlb();
+    // The VMM's VFIO memory listener: assigned devices' DMA mappings follow the slots.
+    this.assignment.memslotsChanged(old, slot);
   }
 }

@@ -10,7 +10,7 @@ import type { ApicBusEndpoint, ApicBusMessage, ApicBusPort } from '../bus/apic-m
 import { emptyMessage } from '../bus/apic-message.js';
 import type { ApicMode } from './apic-base.js';
 import { LVT_MASK, LVT_REMOTE_IRR, LVT_WRITABLE, isReservedLvtDeliveryMode, lvtActiveLow, lvtDeliveryMode, lvtIsLevel } from './lvt.js';
-import { computeApr, computePpr } from './priority.js';
+import { computeApr, computePpr as importedComputePpr } from './priority.js';
 import { APIC_DEFAULT_BASE, APIC_RESET, ESR_BIT, LVT_INDEX } from './regs.js';
 import { PENDING_SIGNAL } from './signals.js';
 import { ApicTimer } from './timer.js';
@@ -46,6 +46,8 @@ const DROPPED = DELIVERY_STATUS.DROPPED;
 // Module-local copies of imported constants for the accept path (no binding load per interrupt).
 const FIXED = DELIVERY_MODE.FIXED;
 const LOWEST_PRIORITY = DELIVERY_MODE.LOWEST_PRIORITY;
+// Every acknowledge and EOI computes PPR: a module-local copy, not an imported binding's getter.
+const computePpr = importedComputePpr;
 
 /**
  * Takes a fixed interrupt instead of the IRR (a posted-interrupt descriptor
@@ -67,6 +69,15 @@ export class ApicCore {
   xapicId: number;
   tpr: number = APIC_RESET.TPR;
   ppr = 0;
+  /**
+   * The highest deliverable vector: the highest IRR vector when its
+   * priority class is above PPR's and the APIC is not globally disabled,
+   * else -1 (SDM 3A 11.8.4). Kept at every change of the IRR, the ISR, TPR
+   * and the mode, so "is an interrupt deliverable, and which" is one field
+   * read at every instruction boundary. Call {@link refreshPending} after
+   * changing any of them outside the methods here.
+   */
+  pending = -1;
   ldr: number = APIC_RESET.LDR;
   dfr: number = APIC_RESET.DFR;
   svr: number = APIC_RESET.SVR;
@@ -165,6 +176,7 @@ export class ApicCore {
     this.irr.clearAll();
     this.isr.clearAll();
     this.tmr.clearAll();
+    this.pending = -1;
     this.timer.reset();
     this.port?.apicChanged(this.owner);
   }
@@ -191,9 +203,17 @@ export class ApicCore {
 
   // ---- priority and the CPU side ----
 
+  /** Recomputes PPR from TPR and the ISR (SDM 3A 11.8.3.1), and the highest deliverable vector. */
   updatePpr(): void {
     const isrv = this.isr.findHighest();
     this.ppr = computePpr(this.tpr, isrv < 0 ? 0 : isrv);
+    this.refreshPending();
+  }
+
+  /** Recomputes {@link pending} from the IRR, PPR and the mode: two count-leading-zeros (the IRR summary). */
+  refreshPending(): void {
+    const v = this.mode === 'disabled' ? -1 : this.irr.findHighest();
+    this.pending = v >= 0 && (v & 0xf0) > (this.ppr & 0xf0) ? v : -1;
   }
 
   get apr(): number {
@@ -202,20 +222,22 @@ export class ApicCore {
     return computeApr(this.tpr, isrv < 0 ? 0 : isrv, irrv < 0 ? 0 : irrv);
   }
 
-  /** Highest IRR vector whose class is above PPR's, or -1 (SDM 3A 11.8.4). */
+  /** Highest IRR vector whose class is above PPR's, or -1 (SDM 3A 11.8.4): the kept {@link pending}. */
   deliverableVector(): number {
-    if (this.mode === 'disabled') return -1;
-    const v = this.irr.findHighest();
-    return v >= 0 && (v & 0xf0) > (this.ppr & 0xf0) ? v : -1;
+    return this.pending;
   }
 
   /** INTA: IRR -> ISR for the highest deliverable vector, or the spurious vector (SDM 3A 11.8.4, 11.9). */
   acknowledge(): number {
-    const v = this.deliverableVector();
+    const v = this.pending;
     if (v < 0) return this.svr & 0xff;
-    this.irr.clearSet(v);
+    const next = this.irr.clearAndFindHighest(v);
     this.isr.set(v);
-    this.ppr = computePpr(this.tpr, v);
+    // v is the highest in-service vector now: PPR takes its class unless TPR's is higher (SDM 3A 11.8.3.1).
+    const ppr = computePpr(this.tpr, v);
+    this.ppr = ppr;
+    // The next IRR vector is below v; it is deliverable only above the new PPR (mode: enabled, as v was deliverable).
+    this.pending = next >= 0 && (next & 0xf0) > (ppr & 0xf0) ? next : -1;
     // Flows only feed trace events: without a tracer (fixed at construction) they are not kept.
     if (this.tracer !== undefined) this.traceAcknowledged(v);
     return v;
@@ -224,10 +246,14 @@ export class ApicCore {
   /** EOI: clear the highest ISR bit; broadcast level EOIs to IOAPICs unless suppressed (SDM 3A 11.8.5). */
   eoi(): void {
     const isr = this.isr;
-    const v = isr.clearHighest();
+    const v = isr.findHighest();
     if (v < 0) return;
-    const next = isr.findHighest();
-    this.ppr = computePpr(this.tpr, next < 0 ? 0 : next);
+    const next = isr.clearAndFindHighest(v);
+    const ppr = computePpr(this.tpr, next < 0 ? 0 : next);
+    this.ppr = ppr;
+    // refreshPending, written out: an EOI reaches only an enabled APIC (the views check the mode).
+    const r = this.irr.findHighest();
+    this.pending = r >= 0 && (r & 0xf0) > (ppr & 0xf0) ? r : -1;
     // eoiEffects, written out: the xAPIC/x2APIC EOI write is every handler's last step.
     if (this.tracer !== undefined) this.traceEoi(v);
     if (this.tmr.test(v)) this.levelEoi(v);
@@ -248,7 +274,7 @@ export class ApicCore {
 
   /** Calls the notifier when an interrupt is deliverable (out of line: the EOI path stays small). */
   private notifyIfDeliverable(): void {
-    if (this.deliverableVector() >= 0) this.notify?.();
+    if (this.pending >= 0) this.notify?.();
   }
 
   /** A level-triggered vector's EOI: the LINT remote IRR, and the broadcast to the IOAPICs unless suppressed (SDM 3A 11.8.5). */
@@ -285,7 +311,7 @@ export class ApicCore {
   setTpr(value: number): void {
     this.tpr = value & 0xff;
     this.updatePpr();
-    if (this.notify !== undefined && this.deliverableVector() >= 0) this.notify();
+    if (this.notify !== undefined && this.pending >= 0) this.notify();
   }
 
   // ---- acceptance: every source enters here ----
@@ -355,7 +381,11 @@ export class ApicCore {
       return COALESCED;
     }
     if (this.tracer !== undefined) this.traceDelivered(vector, flow);
-    if (this.notify !== undefined && (vector & 0xf0) > (this.ppr & 0xf0)) this.notify();
+    // A newly requested vector above PPR's class is deliverable; it is the highest one unless a higher one is (SDM 3A 11.8.4).
+    if ((vector & 0xf0) > (this.ppr & 0xf0)) {
+      if (vector > this.pending) this.pending = vector;
+      if (this.notify !== undefined) this.notify();
+    }
     return DELIVERED;
   }
 

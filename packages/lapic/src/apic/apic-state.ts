@@ -14,29 +14,53 @@ import type { ApicTimerState } from './timer.js';
 
 /** Saved state of a {@link LocalApic}. */
 export interface LocalApicState {
+  /** Format tag. */
   type: 'hvsim.lapic';
+  /** Format version. */
   version: 1;
+  /** x2APIC ID of the APIC the state was saved from; restoring into another ID is refused. */
   id: number;
+  /** Mode per IA32_APIC_BASE EN and EXTD. */
   mode: ApicMode;
+  /** APIC base address (IA32_APIC_BASE bits 51:12, as a byte address). */
   base: number;
+  /** IA32_APIC_BASE BSP (bit 8). */
   bsp: boolean;
+  /** xAPIC ID register value (bits 31:24 hold the ID; writable in xAPIC mode). */
   xapicId: number;
+  /** Task-priority register (TPR). */
   tpr: number;
+  /** Logical destination register (LDR). */
   ldr: number;
+  /** Destination format register (DFR). */
   dfr: number;
+  /** Spurious-interrupt vector register (SVR). */
   svr: number;
+  /** Error status register as last latched by a write to ESR. */
   esr: number;
+  /** Errors recorded since the last ESR write (latched into ESR by the next write, SDM 3A 11.5.3). */
   esrPending: number;
+  /** ICR bits 31:0. */
   icrLow: number;
+  /** ICR bits 63:32. */
   icrHigh: number;
+  /** The seven LVT entries, in {@link LVT_INDEX} order. */
   lvt: number[];
+  /** IRR, 256 bits as hex. */
   irr: string;
+  /** ISR, 256 bits as hex. */
   isr: string;
+  /** TMR, 256 bits as hex. */
   tmr: string;
+  /** The APIC timer. */
   timer: ApicTimerState;
+  /** Pending NMI/SMI/INIT/SIPI/ExtINT, bits of {@link PENDING_SIGNAL}. */
   signals: number;
+  /** Vector of the pending start-up IPI. */
   sipiVector: number;
+  /** The processor is in wait-for-SIPI after INIT. */
   waitForSipi: boolean;
+  /** Input levels of LINT0 and LINT1. */
   lint: boolean[];
   /** CR8 written while the APIC was globally disabled (SDM 3A 11.8.6; kvm-unit-tests apic.c test_apic_disable); absent in older states. */
   cr8?: number;

@@ -6,7 +6,13 @@
 import { DELIVERY_MODE, fieldMask } from '@hvsim/core';
 import { emptyMessage } from '../bus/apic-message.js';
 import type { ApicCore } from './apic-core.js';
-import { ESR_BIT, ICR_FIELD, ICR_SHORTHAND } from './regs.js';
+import { ESR_BIT as IMPORTED_ESR_BIT, ICR_FIELD, ICR_SHORTHAND as IMPORTED_ICR_SHORTHAND } from './regs.js';
+
+// Module-local copies of the imported constants an IPI reads (an imported binding is a getter call under Node's ESM loader).
+const FIXED = DELIVERY_MODE.FIXED;
+const LOWEST_PRIORITY = DELIVERY_MODE.LOWEST_PRIORITY;
+const ESR_BIT = IMPORTED_ESR_BIT;
+const ICR_SHORTHAND = IMPORTED_ICR_SHORTHAND;
 
 /** Writable bits of ICR[31:0]: vector, delivery mode, destination mode, level, trigger, shorthand. */
 export const ICR_LOW_WRITABLE =
@@ -35,7 +41,7 @@ export function sendIpi(core: ApicCore, low: number, destination: number): void 
   const vector = low & 0xff;
   const deliveryMode = (low >>> 8) & 7;
   const shorthand = (low >>> 18) & 3;
-  if ((deliveryMode === DELIVERY_MODE.FIXED || deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY) && vector < 16) {
+  if ((deliveryMode === FIXED || deliveryMode === LOWEST_PRIORITY) && vector < 16) {
     core.signalError(ESR_BIT.SEND_ILLEGAL_VECTOR);
   }
   core.tracer?.emit({
@@ -50,7 +56,7 @@ export function sendIpi(core: ApicCore, low: number, destination: number): void 
   // Delivery modes 3 and 7 are reserved in the ICR: nothing is sent.
   if (isReservedIcrDeliveryMode(deliveryMode)) return;
   // Processors that cannot send lowest-priority IPIs report a redirectable-IPI error instead (SDM 3A 11.5.3).
-  if (deliveryMode === DELIVERY_MODE.LOWEST_PRIORITY && !core.config.lowestPriorityIpi) {
+  if (deliveryMode === LOWEST_PRIORITY && !core.config.lowestPriorityIpi) {
     core.signalError(ESR_BIT.REDIRECTABLE_IPI);
     return;
   }
@@ -88,5 +94,5 @@ export function sendIpi(core: ApicCore, low: number, destination: number): void 
 /** x2APIC SELF IPI register: a fixed, edge, self IPI (SDM 3A 11.12.11). */
 export function selfIpi(core: ApicCore, vector: number): void {
   if (vector < 16) core.signalError(ESR_BIT.SEND_ILLEGAL_VECTOR);
-  core.accept(vector, DELIVERY_MODE.FIXED, false, true);
+  core.accept(vector, FIXED, false, true);
 }

@@ -38,9 +38,18 @@ import { setLint } from './lint.js';
 import { PENDING_SIGNAL } from './signals.js';
 import { exportKvmLapicPage, importKvmLapicPage } from './kvm-lapic-page.js';
 import { accessTable } from './register-file.js';
-import { APIC_BASE_FIELD, IA32_APIC_BASE_MSR, IA32_TSC_DEADLINE_MSR, ICR_SHORTHAND, LVT_INDEX, X2APIC, X2APIC_MSR_BASE, X2APIC_MSR_LAST } from './regs.js';
-import { x2apicReadMsr, x2apicWriteMsr } from './x2apic-msr.js';
-import { xapicRead, xapicWrite } from './xapic-mmio.js';
+import {
+  APIC_BASE_FIELD,
+  IA32_APIC_BASE_MSR as IMPORTED_IA32_APIC_BASE_MSR,
+  IA32_TSC_DEADLINE_MSR as IMPORTED_IA32_TSC_DEADLINE_MSR,
+  ICR_SHORTHAND,
+  LVT_INDEX,
+  X2APIC,
+  X2APIC_MSR_BASE as IMPORTED_X2APIC_MSR_BASE,
+  X2APIC_MSR_LAST as IMPORTED_X2APIC_MSR_LAST,
+} from './regs.js';
+import { x2apicReadMsr as importedX2apicReadMsr, x2apicWriteMsr as importedX2apicWriteMsr } from './x2apic-msr.js';
+import { xapicRead as importedXapicRead, xapicWrite as importedXapicWrite } from './xapic-mmio.js';
 
 /** Options of a {@link LocalApic}. Only `id` is required; the defaults describe a current Intel core. */
 export interface LocalApicOptions {
@@ -143,6 +152,16 @@ const LOCAL_APIC_OPTIONS: readonly (keyof LocalApicOptions)[] = [
   'deliverFixed',
   'icrLevelTrigger',
 ];
+
+// Module-local copies of what every MMIO and MSR access uses (an imported binding is a getter call under Node's ESM loader).
+const IA32_APIC_BASE_MSR = IMPORTED_IA32_APIC_BASE_MSR;
+const IA32_TSC_DEADLINE_MSR = IMPORTED_IA32_TSC_DEADLINE_MSR;
+const X2APIC_MSR_BASE = IMPORTED_X2APIC_MSR_BASE;
+const X2APIC_MSR_LAST = IMPORTED_X2APIC_MSR_LAST;
+const x2apicReadMsr = importedX2apicReadMsr;
+const x2apicWriteMsr = importedX2apicWriteMsr;
+const xapicRead = importedXapicRead;
+const xapicWrite = importedXapicWrite;
 
 /** WRMSR 0x80B, the x2APIC EOI (hoisted for the fast path in writeMsr). */
 const X2APIC_EOI_MSR = X2APIC.EOI;
@@ -263,6 +282,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
     return this.core.timer.tscOffset;
   }
 
+  /** Sets the TSC offset (a safe integer) and re-arms a pending TSC deadline against the new TSC. */
   set tscOffset(offset: number) {
     assertInteger(offset, 'tscOffset', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
     this.core.timer.tscOffset = offset;
@@ -467,8 +487,9 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
   }
 
   private afterPriorityChange(): void {
+    this.core.refreshPending();
     const notify = this.core.notify;
-    if (notify !== undefined && this.core.deliverableVector() >= 0) notify();
+    if (notify !== undefined && this.core.pending >= 0) notify();
   }
 
   /**
@@ -518,7 +539,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
 
   /** True when a fixed interrupt in the IRR has a priority class above PPR's (SDM 3A 11.8.4). */
   hasPendingInterrupt(): boolean {
-    return this.core.deliverableVector() >= 0;
+    return this.core.pending >= 0;
   }
 
   /** Highest vector in the IRR whatever its priority, or -1 (APICv's RVI). */
@@ -533,7 +554,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
 
   /** The vector `acknowledge` would return, or -1 when none is deliverable. */
   highestDeliverableVector(): number {
-    return this.core.deliverableVector();
+    return this.core.pending;
   }
 
   /** The INTA cycle: moves the highest deliverable vector from IRR to ISR and returns it, or the spurious vector. */
@@ -709,6 +730,7 @@ export class LocalApic implements MmioDevice, MsrDevice, InterruptTarget, Destin
         c.resetRegisters();
       }
       c.mode = to;
+      c.refreshPending();
       // Entering x2APIC mode derives the LDR from the x2APIC ID (SDM 3A 11.12.10.2).
       c.ldr = to === 'x2apic' ? c.x2apicLdr : c.ldr;
       c.port?.apicChanged(this);

@@ -10,11 +10,20 @@
 import { joinU64 } from '@hvsim/core';
 import { APIC, APIC_RESET, DIVIDE_CONFIG_MASK, LVT_INDEX, type ApicRegisterName } from './regs.js';
 import type { ApicConfig, ApicCore } from './apic-core.js';
-import { ICR_HIGH_WRITABLE, ICR_LOW_WRITABLE, X2APIC_ICR_RESERVED, sendIpi, selfIpi } from './icr.js';
+import { ICR_HIGH_WRITABLE, ICR_LOW_WRITABLE as IMPORTED_ICR_LOW_WRITABLE, X2APIC_ICR_RESERVED, sendIpi as importedSendIpi, selfIpi as importedSelfIpi } from './icr.js';
 import { LVT_MASK, LVT_READ_ONLY, LVT_REMOTE_IRR, lvtIndexOf, lvtIsLevel } from './lvt.js';
 
 /** How software may access a register through one view: absent, read-only, read-write, write-only. */
-export const ACCESS = { NONE: 0, RO: 1, RW: 2, WO: 3 } as const;
+export const ACCESS = {
+  /** The view has no such register: xAPIC reads and writes set ESR illegal register address; RDMSR/WRMSR raise #GP. */
+  NONE: 0,
+  /** Read-only: an xAPIC write is ignored; a WRMSR raises #GP. */
+  RO: 1,
+  /** Read-write. */
+  RW: 2,
+  /** Write-only: an xAPIC read returns 0; an RDMSR raises #GP. */
+  WO: 3,
+} as const;
 
 /** One of {@link ACCESS}. */
 export type AccessKind = (typeof ACCESS)[keyof typeof ACCESS];
@@ -40,6 +49,7 @@ export interface ApicRegisterDescription {
   readonly reset?: number;
   /** Reserved bits of a 32-bit WRMSR value (SDM 3A 11.12.1.2: #GP when set); none checked when absent. */
   readonly reserved?: ReservedBits;
+  /** Reads the register (the view has checked that it exists and may be read). */
   readonly read: ReadHandler;
   /** Absent for read-only registers: writes have no effect. */
   readonly write?: WriteHandler;
@@ -51,6 +61,11 @@ export interface ApicRegisterDescription {
     readonly write: (core: ApicCore, low: number, high: number) => void;
   };
 }
+
+// Module-local copies of what the ICR and SELF IPI writes use (an imported binding is a getter call under Node's ESM loader).
+const sendIpi = importedSendIpi;
+const selfIpi = importedSelfIpi;
+const ICR_LOW_WRITABLE = IMPORTED_ICR_LOW_WRITABLE;
 
 const readZero: ReadHandler = () => 0;
 const onlyByte: ReservedBits = (_core, _offset, value) => value & ~0xff;

@@ -4,4 +4,15 @@
  */
 
 /** Bits of LocalApic.pendingSignals. */
-export const PENDING_SIGNAL = { NMI: 1, SMI: 2, INIT: 4, SIPI: 8, EXTINT: 16 } as const;
+export const PENDING_SIGNAL = {
+  /** An NMI is pending (delivery mode 100). */
+  NMI: 1,
+  /** An SMI is pending (delivery mode 010). */
+  SMI: 2,
+  /** An INIT is pending (delivery mode 101). */
+  INIT: 4,
+  /** A start-up IPI is pending (delivery mode 110); its vector is the SIPI vector. */
+  SIPI: 8,
+  /** An ExtINT is pending (delivery mode 111): the vector comes from the 8259A. */
+  EXTINT: 16,
+} as const;

@@ -16,12 +16,19 @@ export function timerDivisor(config: number): number {
 
 /** Saved timer state (part of the local APIC's state). */
 export interface ApicTimerState {
+  /** Timer mode, one of {@link TIMER_MODE}. */
   mode: number;
+  /** Initial count register (TMICT). */
   initialCount: number;
+  /** Divide configuration register (TDCR). */
   divideConfig: number;
+  /** The countdown is running. */
   running: boolean;
+  /** Clock cycle at which the current count was `anchorCount`. */
   anchorCycle: number;
+  /** Current count at `anchorCycle`; it decrements once per divided bus tick from there. */
   anchorCount: number;
+  /** IA32_TSC_DEADLINE as hex (0 disarmed). */
   deadline: string;
   /**
    * The clock's cycle when the state was saved. On restore, cycle values are

@@ -8,8 +8,27 @@
  */
 import { CpuException } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
-import { ACCESS, readRegister, registerAt, reservedBits, writeRegister } from './register-file.js';
-import { X2APIC_MSR_BASE, offsetForX2apicMsr } from './regs.js';
+import {
+  ACCESS as IMPORTED_ACCESS,
+  readRegister as importedReadRegister,
+  registerAt as importedRegisterAt,
+  reservedBits as importedReservedBits,
+  writeRegister as importedWriteRegister,
+} from './register-file.js';
+import { X2APIC_MSR_BASE as IMPORTED_X2APIC_MSR_BASE } from './regs.js';
+
+// Module-local copies (an imported binding is a getter call under Node's ESM loader): every x2APIC MSR access reads them.
+const ACCESS = IMPORTED_ACCESS;
+const X2APIC_MSR_BASE = IMPORTED_X2APIC_MSR_BASE;
+const readRegister = importedReadRegister;
+const registerAt = importedRegisterAt;
+const reservedBits = importedReservedBits;
+const writeRegister = importedWriteRegister;
+
+/** The xAPIC offset of an x2APIC MSR the caller has checked is in 0x800-0x8FF (SDM 3A 11.12.1.2). */
+function msrOffset(msr: number): number {
+  return (msr - X2APIC_MSR_BASE) << 4;
+}
 
 function hex(v: number | bigint): string {
   return `0x${v.toString(16)}`;
@@ -25,7 +44,7 @@ export function x2apicReadMsr(core: ApicCore, table: Uint8Array, msr: number): b
   const kind = table[msr - X2APIC_MSR_BASE]!;
   if (kind === ACCESS.NONE) throw gp(msr, 'RDMSR of a reserved MSR');
   if (kind === ACCESS.WO) throw gp(msr, 'RDMSR of a write-only register');
-  const offset = offsetForX2apicMsr(msr);
+  const offset = msrOffset(msr);
   const wide = registerAt(offset)?.msr64;
   if (wide !== undefined) return wide.read(core);
   return BigInt(readRegister(core, offset));
@@ -46,7 +65,7 @@ export function x2apicWriteMsr(core: ApicCore, table: Uint8Array, msr: number, l
   const kind = table[msr - X2APIC_MSR_BASE]!;
   if (kind === ACCESS.NONE) throw gp(msr, 'WRMSR to a reserved MSR');
   if (kind === ACCESS.RO) throw gp(msr, 'WRMSR to a read-only register');
-  const offset = offsetForX2apicMsr(msr);
+  const offset = msrOffset(msr);
   const wide = registerAt(offset)?.msr64;
   if (wide !== undefined) {
     if ((low & wide.reservedLow) !== 0) throw gp(msr, `reserved bits set in ${hex64(low, high)}`);

@@ -17,10 +17,15 @@
  */
 import { UsageError, describeValue } from '@hvsim/core';
 import type { ApicCore } from './apic-core.js';
-import { ACCESS, readRegister, writeRegister } from './register-file.js';
-import { APIC, ESR_BIT } from './regs.js';
+import { ACCESS as IMPORTED_ACCESS, readRegister as importedReadRegister, writeRegister as importedWriteRegister } from './register-file.js';
+import { APIC, ESR_BIT as IMPORTED_ESR_BIT } from './regs.js';
 
+// Module-local copies (an imported binding is a getter call under Node's ESM loader): every MMIO access reads them.
 const EOI = APIC.EOI;
+const ACCESS = IMPORTED_ACCESS;
+const ESR_BIT = IMPORTED_ESR_BIT;
+const readRegister = importedReadRegister;
+const writeRegister = importedWriteRegister;
 
 function checkAccess(offset: number, size: number): void {
   if (!(offset >= 0 && offset < 0x1000) || (offset | 0) !== offset) {

@@ -40,8 +40,11 @@ export interface ApicBusOptions {
 
 /** Saved state of an {@link ApicBus}: the arbitration cursor (the attached devices save their own state). */
 export interface ApicBusState {
+  /** Format tag. */
   type: 'hvsim.apic-bus';
+  /** Format version. */
   version: 1;
+  /** Round-robin position for lowest-priority arbitration. */
   rotate: number;
 }
 

@@ -36,12 +36,24 @@ export class VectorSet {
     return true;
   }
 
-  /** Clears `vector`, known to be set (the acknowledged vector: no test). */
-  clearSet(vector: number): void {
+  /**
+   * Clears `vector`, known to be set, and returns the highest vector still
+   * set, or -1 (an acknowledge's IRR step, an EOI's ISR step: one call where
+   * a clear and a search would be two).
+   */
+  clearAndFindHighest(vector: number): number {
     const w = vector >>> 5;
-    const now = this.words[w]! & ~(1 << (vector & 31));
-    this.words[w] = now;
-    if (now === 0) this.summary &= ~(1 << w);
+    const words = this.words;
+    const now = words[w]! & ~(1 << (vector & 31));
+    words[w] = now;
+    let s = this.summary;
+    if (now === 0) {
+      s &= ~(1 << w);
+      this.summary = s;
+    }
+    if (s === 0) return -1;
+    const top = 31 - Math.clz32(s);
+    return (top << 5) | (31 - Math.clz32(words[top]!));
   }
 
   /** True when `vector` is set. */
@@ -55,19 +67,6 @@ export class VectorSet {
     if (s === 0) return -1;
     const w = 31 - Math.clz32(s);
     return (w << 5) | (31 - Math.clz32(this.words[w]!));
-  }
-
-  /** Clears the highest set vector and returns it, or -1 when none is set (an EOI's ISR step). */
-  clearHighest(): number {
-    const s = this.summary;
-    if (s === 0) return -1;
-    const w = 31 - Math.clz32(s);
-    const word = this.words[w]!;
-    const b = 31 - Math.clz32(word);
-    const now = (word & ~(1 << b)) >>> 0;
-    this.words[w] = now;
-    if (now === 0) this.summary = s & ~(1 << w);
-    return (w << 5) | b;
   }
 
   /** True when no vector is set. */

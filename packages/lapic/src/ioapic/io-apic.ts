@@ -91,12 +91,19 @@ export interface IoApicOptions {
 
 /** Saved state of an {@link IoApic}. */
 export interface IoApicState {
+  /** Format tag. */
   type: 'hvsim.ioapic';
+  /** Format version. */
   version: 1;
+  /** IOAPICID register. */
   id: number;
+  /** IOREGSEL: the selected indirect register. */
   ioregsel: number;
+  /** Low dword of each redirection entry. */
   rteLow: number[];
+  /** High dword of each redirection entry. */
   rteHigh: number[];
+  /** Input level of each pin. */
   pins: boolean[];
   /** Edges held on masked pins (option holdMaskedEdges), one bit per pin; absent in older states. */
   heldEdges?: number;

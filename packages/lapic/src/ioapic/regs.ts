@@ -46,9 +46,13 @@ export const IOAPIC_MMIO = IOAPIC;
  * @deprecated Use {@link IOAPIC_INDIRECT} (`IOAPIC_REG.IOAPICVER` is `IOAPIC_INDIRECT.VER`).
  */
 export const IOAPIC_REG = {
+  /** IOAPIC identification, index `0x00`. */
   IOAPICID: IOAPIC_INDIRECT.ID,
+  /** IOAPIC version, index `0x01`. */
   IOAPICVER: IOAPIC_INDIRECT.VER,
+  /** IOAPIC arbitration, index `0x02`. */
   IOAPICARB: IOAPIC_INDIRECT.ARB,
+  /** Redirection table entry 0, index `0x10` (entry n at 0x10 + 2n). */
   IOREDTBL0: IOAPIC_INDIRECT.IOREDTBL0,
 } as const;
 
@@ -62,17 +66,32 @@ export const IOAPIC_PINS = 24;
 /** IOAPICID: the 4-bit ID in bits 27:24 (82093AA 3.2.1). */
 export const IOAPIC_ID_FIELD = bitRange(27, 24);
 /** IOAPICVER fields (82093AA 3.2.2). */
-export const IOAPIC_VERSION_FIELD = { VERSION: bitRange(7, 0), MAX_REDIRECTION_ENTRY: bitRange(23, 16) } as const;
+export const IOAPIC_VERSION_FIELD = {
+  /** Bits 7:0: APIC version (0x11 for the 82093AA, 0x20 with the EOI register). */
+  VERSION: bitRange(7,
+  0),
+  /** Bits 23:16: number of redirection entries minus 1. */
+  MAX_REDIRECTION_ENTRY: bitRange(23,
+  16),
+} as const;
 
 /** Fields of a redirection-table entry's low dword (82093AA 3.2.4). */
 export const RTE_FIELD = {
+  /** Bits 7:0, INTVEC: interrupt vector. */
   VECTOR: bitRange(7, 0),
+  /** Bits 10:8, DELMOD: delivery mode (000 fixed, 001 lowest priority, 010 SMI, 100 NMI, 101 INIT, 111 ExtINT). */
   DELIVERY_MODE: bitRange(10, 8),
+  /** Bit 11, DESTMOD: 0 physical, 1 logical. */
   DESTINATION_MODE: bitFlag(11),
+  /** Bit 12, DELIVS: send pending (read-only). */
   DELIVERY_STATUS: bitFlag(12),
+  /** Bit 13, INTPOL: 1 active low. */
   POLARITY: bitFlag(13),
+  /** Bit 14: level interrupt accepted, EOI not yet received (read-only). */
   REMOTE_IRR: bitFlag(14),
+  /** Bit 15: trigger mode (0 edge, 1 level). */
   TRIGGER: bitFlag(15),
+  /** Bit 16: interrupt mask. */
   MASK: bitFlag(16),
 } as const;
 /** Destination field of the high dword, bits 63:56 of the entry (82093AA 3.2.4). */

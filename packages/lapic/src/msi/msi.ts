@@ -10,28 +10,39 @@ import { UsageError, assertInteger, assertU32, bitFlag, bitRange, describeValue,
 export const MSI_ADDRESS_FIELD = {
   /** Must be 0xFEE. */
   BASE: bitRange(31, 20),
+  /** Bits 19:12: destination ID (APIC ID or logical destination). */
   DESTINATION_ID: bitRange(19, 12),
   /** Non-architectural extended destination ID (destination bits 14:8) used by KVM/Hyper-V guests. */
   EXTENDED_DESTINATION_ID: bitRange(11, 5),
   /** Interrupt format: 0 compatibility, 1 remappable (VT-d 5.1.2). */
   INTERRUPT_FORMAT: bitFlag(4),
+  /** Bit 3, RH: redirection hint (lowest priority among the destinations). */
   REDIRECTION_HINT: bitFlag(3),
+  /** Bit 2, DM: destination mode (0 physical, 1 logical). */
   DESTINATION_MODE: bitFlag(2),
 } as const;
 
 /** Fields of the remappable-format MSI address (VT-d 5.1.2.2, Figure 5-15). */
 export const REMAPPABLE_MSI_ADDRESS_FIELD = {
+  /** Bits 19:5: interrupt handle bits 14:0. */
   HANDLE_LOW: bitRange(19, 5),
+  /** Bit 4: interrupt format, 1 for remappable. */
   INTERRUPT_FORMAT: bitFlag(4),
+  /** Bit 3, SHV: sub-handle valid (data bits 15:0 are added to the handle). */
   SHV: bitFlag(3),
+  /** Bit 2: interrupt handle bit 15. */
   HANDLE_15: bitFlag(2),
 } as const;
 
 /** Fields of the MSI data register (SDM 3A 11.11.2, Figure 11-25). */
 export const MSI_DATA_FIELD = {
+  /** Bits 7:0: vector. */
   VECTOR: bitRange(7, 0),
+  /** Bits 10:8: delivery mode (000 fixed, 001 lowest priority, 010 SMI, 100 NMI, 101 INIT, 111 ExtINT). */
   DELIVERY_MODE: bitRange(10, 8),
+  /** Bit 14: level for level-triggered messages (1 assert). */
   LEVEL: bitFlag(14),
+  /** Bit 15: trigger mode (0 edge, 1 level). */
   TRIGGER: bitFlag(15),
   /** Remappable format with SHV = 1: the sub-handle (VT-d 5.1.2.2). */
   SUBHANDLE: bitRange(15, 0),
@@ -109,7 +120,12 @@ export function decodeMsi(address: number, data: number, options?: MsiFormatOpti
 }
 
 /** Encodes a compatibility-format MSI (SDM 3A 11.11): the address low dword and the data. */
-export function encodeMsi(msg: MsiMessage, options?: MsiFormatOptions): { address: number; data: number } {
+export function encodeMsi(msg: MsiMessage, options?: MsiFormatOptions): {
+  /** Message address (0xFEExxxxx). */
+  address: number;
+  /** Message data. */
+  data: number;
+} {
   const maxDest = options?.extendedDestinationId === true ? 0x7fff : 0xff;
   assertInteger(msg.destinationId, 'MSI destinationId', 0, maxDest);
   assertInteger(msg.vector, 'MSI vector', 0, 255);
@@ -164,7 +180,12 @@ export function decodeRemappableMsi(address: number, data: number): RemappableMs
 }
 
 /** Encodes a remappable-format MSI (VT-d 5.1.2.2): format bit set; data = sub-handle when SHV, else 0. */
-export function encodeRemappableMsi(msi: RemappableMsi): { address: number; data: number } {
+export function encodeRemappableMsi(msi: RemappableMsi): {
+  /** Message address in the remappable format (0xFEExxxxx, bit 4 set). */
+  address: number;
+  /** Message data: the sub-handle in bits 15:0 when SHV is set, else 0. */
+  data: number;
+} {
   assertInteger(msi.handle, 'remappable MSI handle', 0, 0xffff);
   assertInteger(msi.subhandle, 'remappable MSI subhandle', 0, 0xffff);
   const address = (MSI_ADDRESS_BASE | ((msi.handle & 0x7fff) << 5) | 0x10 | (msi.shv ? 0x8 : 0) | ((msi.handle >>> 15) << 2)) >>> 0;

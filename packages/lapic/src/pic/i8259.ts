@@ -14,8 +14,11 @@ import { ICW1, ICW2_VECTOR_BASE, ICW4, OCW2, OCW2_COMMAND, OCW3, OCW_SELECT, PIC
 export interface I8259Registers {
   /** Input levels as last driven (the edge-sense latch of edge-triggered inputs). */
   lastIrr: number;
+  /** Interrupt request register, bit n for IRn. */
   irr: number;
+  /** Interrupt mask register (OCW1). */
   imr: number;
+  /** In-service register. */
   isr: number;
   /** The level that has the highest priority (rotation), 0-7. */
   priorityAdd: number;
@@ -25,11 +28,15 @@ export interface I8259Registers {
   readRegSelect: boolean;
   /** An OCW3 poll command is waiting for its read. */
   poll: boolean;
+  /** OCW3 ESMM/SMM: special mask mode. */
   specialMask: boolean;
   /** 0 ready, 1-3 waiting for ICW2, ICW3, ICW4. */
   initState: number;
+  /** ICW4 AEOI: automatic end of interrupt. */
   autoEoi: boolean;
+  /** OCW2 rotate-in-automatic-EOI mode. */
   rotateOnAutoEoi: boolean;
+  /** ICW4 SFNM: special fully nested mode. */
   specialFullyNestedMode: boolean;
   /** ICW1 IC4: ICW4 follows. */
   init4: boolean;

@@ -40,12 +40,17 @@ export interface PicPairOptions {
 
 /** Saved state of a {@link PicPair}. */
 export interface PicPairState {
+  /** Format tag. */
   type: 'hvsim.pic';
+  /** Format version. */
   version: 1;
+  /** The master 8259A (IRQ 0-7, ports 0x20/0x21). */
   master: I8259Registers;
+  /** The slave 8259A (IRQ 8-15, ports 0xA0/0xA1) on the master's IR2. */
   slave: I8259Registers;
   /** Input levels of IRQ 0-15 as last driven. */
   lines: number;
+  /** Level of the master's INT output. */
   output: boolean;
 }
 

@@ -74,7 +74,9 @@ export const OCW_SELECT = {
 
 /** OCW2: the R, SL and EOI bits in 7:5 select the command; L2-L0 in 2:0 name the level. */
 export const OCW2 = {
+  /** Bits 2:0, L2-L0: the IR level a specific EOI or set-priority command acts on. */
   LEVEL: bitRange(2, 0),
+  /** Bits 7:5, R SL EOI: the command, one of {@link OCW2_COMMAND}. */
   COMMAND: bitRange(7, 5),
 } as const;
 
@@ -121,7 +123,12 @@ export const POLL_INTERRUPT = 0x80;
  * reserved and read 0 (PIIX4 datasheet, ELCR1/ELCR2; the same masks as
  * Linux's KVM PIC).
  */
-export const ELCR_WRITABLE = { MASTER: 0xf8, SLAVE: 0xde } as const;
+export const ELCR_WRITABLE = {
+  /** ELCR1 (port 0x4D0): IRQ 3-7. */
+  MASTER: 0xf8,
+  /** ELCR2 (port 0x4D1): IRQ 9-12, 14 and 15. */
+  SLAVE: 0xde,
+} as const;
 
 /** ICW initialization states of one chip: which word the data port expects next. */
 export const PIC_INIT_STATE = { READY: 0, ICW2: 1, ICW3: 2, ICW4: 3 } as const;

@@ -151,6 +151,19 @@ describe('fused operations for hot paths (VT-d 5.2.3, 9.11; SDM 3C 30.6)', () =>
     expect(() => pid.checkAndPost(256)).toThrow(/vector must be an integer in \[0, 255\], got 256/);
   });
 
+  it('checkAndPost keeps NV and NDST as the notifying post read them (VT-d 5.2.3: the notification event is NV to NDST)', () => {
+    const { pid } = setup();
+    pid.updateControl({ nv: 0xf2, ndst: 0x0300 });
+    expect(pid.checkAndPost(0x30) & POST_RESULT.NOTIFY).toBe(POST_RESULT.NOTIFY);
+    expect([pid.notifiedVector, pid.notifiedDestination]).toEqual([0xf2, 0x0300]);
+    pid.updateControl({ nv: 0xf1, ndst: 0xffff_fffe, on: false });
+    expect(pid.checkAndPost(0x31, true)).toBe(POST_RESULT.NOTIFY);
+    expect([pid.notifiedVector, pid.notifiedDestination]).toEqual([0xf1, 0xffff_fffe]); // x2APIC destinations stay unsigned
+    pid.updateControl({ nv: 0x20, ndst: 7 });
+    expect(pid.checkAndPost(0x32)).toBe(POST_RESULT.POSTED); // ON set: no notification, the last one's values stay
+    expect([pid.notifiedVector, pid.notifiedDestination]).toEqual([0xf1, 0xffff_fffe]);
+  });
+
   it('checkAndPost answers INACCESSIBLE for a descriptor with nothing behind it and writes nothing', () => {
     const mem = new PhysicalMemory();
     mem.addRegion(0x10000, 0x1000);
@@ -219,6 +232,36 @@ describe('fused operations for hot paths (VT-d 5.2.3, 9.11; SDM 3C 30.6)', () =>
     expect(pid.clearOnAndSwapPir(into)).toBe(0); // ON clear, PIR empty: nothing to do
     expect(() => pid.clearOnAndSwapPir(new Uint32Array(7))).toThrow(/clearOnAndSwapPir needs an array of at least 8 words, got 7/);
   });
+
+  it('clearOnAndMergePir clears ON and ORs the PIR into an IRR at an offset, answering the word mask and the top vector (SDM 3C 30.6 steps 3 and 5)', () => {
+    const { mem, pid } = setup();
+    pid.updateControl({ nv: 0xf2 });
+    expect(pid.postFromSoftware(0x30)).toBe(true); // ON set
+    pid.testAndSetPir(0x21);
+    pid.testAndSetPir(0x7f);
+    const virr = new Uint32Array(24);
+    virr[8 + 1] = 0x0001_0000; // vector 0x30 already in VIRR: bits are ORed in, none cleared
+    virr[8 + 3] = 0x1;
+    const writes: [number, number][] = [];
+    const detach = mem.addWriteObserver((a, s) => writes.push([a, s]));
+    expect(pid.clearOnAndMergePir(virr, 8)).toBe((1 << 1) | (1 << 3) | (0x7f << 8));
+    detach();
+    expect([virr[9], virr[11], virr[8], virr[10]]).toEqual([0x0001_0002, 0x8000_0001, 0, 0]);
+    expect([...virr.subarray(0, 8), ...virr.subarray(16)].every((w) => w === 0)).toBe(true); // only words at..at+7
+    expect([pid.on, pid.hasPending(), pid.nv]).toEqual([false, false, 0xf2]);
+    // The control word, then each cleared 64-bit half, as clearOnAndSwapPir reports them.
+    expect(writes).toEqual([
+      [0x10060, 4],
+      [0x10040, 8],
+      [0x10048, 8],
+    ]);
+    expect(pid.clearOnAndMergePir(virr, 8)).toBe(0); // ON clear, PIR empty
+    pid.testAndSetPir(0);
+    expect(pid.clearOnAndMergePir(virr, 0)).toBe(1); // vector 0: the mask tells it from an empty PIR
+    expect(virr[0]).toBe(1);
+    expect(() => pid.clearOnAndMergePir(virr, 17)).toThrow(/clearOnAndMergePir needs 8 words at 17 \(0x11\) of an array of 24 words/);
+    expect(() => pid.clearOnAndMergePir(virr, -1)).toThrow(/clearOnAndMergePir needs 8 words at -1 .*of an array of 24 words/);
+  });
 });
 
 describe('PIR to IRR (KVM vmx_sync_pir_to_irr with the LocalApic model)', () => {
@@ -255,6 +298,24 @@ describe('descriptor over the Memory interface (page view, observers, generation
     detach();
     pid.post(0x42);
     expect(seen).toEqual([[0x10048, 8]]);
+  });
+
+  it('clearOnAndSwapPir reports the control word, then each cleared PIR half, in order; nothing when there was nothing to do', () => {
+    const { mem, pid } = setup();
+    pid.post(0x05);
+    pid.post(0xc1);
+    const seen: [number, number][] = [];
+    const detach = mem.addWriteObserver((a, s) => seen.push([a, s]));
+    expect(pid.clearOnAndSwapPir(new Uint32Array(8))).toBe((1 << 0) | (1 << 6));
+    expect(seen).toEqual([
+      [0x10060, 4], // ON cleared (SDM 3C 30.6 step 3)
+      [0x10040, 8], // PIR bits 63:0
+      [0x10058, 8], // PIR bits 255:192
+    ]);
+    seen.length = 0;
+    expect(pid.clearOnAndSwapPir(new Uint32Array(8))).toBe(0);
+    expect(seen).toEqual([]);
+    detach();
   });
 
   it('re-takes its page view when the memory generation changes (restore)', () => {

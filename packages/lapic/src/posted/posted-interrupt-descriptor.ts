@@ -111,6 +111,14 @@ export class PostedInterruptDescriptor {
    * hot paths index it with constants.
    */
   private d: Uint32Array = ZERO_WORDS;
+  /**
+   * NV as the last {@link checkAndPost} that answered NOTIFY read it: the
+   * vector of the notification event the poster sends (VT-d 5.2.3). Reused:
+   * read it before the next post.
+   */
+  notifiedVector = 0;
+  /** NDST as the last {@link checkAndPost} that answered NOTIFY read it: the notification event's destination (see {@link notifiedVector}). */
+  notifiedDestination = 0;
 
   /**
    * A view of the descriptor at `address` (64-byte aligned, below 2^53; a
@@ -194,6 +202,7 @@ export class PostedInterruptDescriptor {
     return (this.control & ON) !== 0;
   }
 
+  /** Sets or clears ON (bit 256). */
   set on(value: boolean) {
     const c = this.control;
     this.setControl(value ? c | ON : c & ~ON);
@@ -204,6 +213,7 @@ export class PostedInterruptDescriptor {
     return (this.control & SN) !== 0;
   }
 
+  /** Sets or clears SN (bit 257). */
   set sn(value: boolean) {
     const c = this.control;
     this.setControl(value ? c | SN : c & ~SN);
@@ -214,6 +224,7 @@ export class PostedInterruptDescriptor {
     return (this.control & NV_MASK) >>> NV_SHIFT;
   }
 
+  /** Writes NV (bits 279:272); a vector outside 0-255 is a UsageError. */
   set nv(vector: number) {
     assertInteger(vector, 'notification vector', 0, 255);
     this.setControl((this.control & ~NV_MASK) | (vector << NV_SHIFT));
@@ -224,6 +235,7 @@ export class PostedInterruptDescriptor {
     return this.words()[W_NDST]!;
   }
 
+  /** Writes NDST (bits 319:288). */
   set ndst(value: number) {
     checkNdst(value);
     const d = this.words();
@@ -332,7 +344,8 @@ export class PostedInterruptDescriptor {
    * the answer is {@link POST_RESULT}.RESERVED (the IOMMU blocks the
    * request with fault 0x28); otherwise PIR[vector] is set, ON too when
    * X = !ON && (urgent || !SN), and the answer has NOTIFY when X (send
-   * vector NV to NDST: read {@link control} and {@link ndst} after) and
+   * vector NV to NDST: {@link notifiedVector} and {@link notifiedDestination}
+   * hold them, as read in the same step) and
    * COALESCED when PIR[vector] was already set. An inaccessible descriptor
    * answers INACCESSIBLE and nothing changes (the caller records its fault).
    * Same effects as `isAccessible()`, `reservedBitsSet()` and `post()` in a
@@ -358,6 +371,9 @@ export class PostedInterruptDescriptor {
     if ((c & ON) === 0 && (urgent || (c & SN) === 0)) {
       d[8] = c | ON;
       result |= POST_RESULT.NOTIFY;
+      // The notification event's vector and destination, as this atomic post read them (no second lookup).
+      this.notifiedVector = (c & NV_MASK) >>> NV_SHIFT;
+      this.notifiedDestination = d[W_NDST]!;
     }
     if (this.memory.observed) this.wrotePost(d, vector, result);
     return result;
@@ -400,7 +416,7 @@ export class PostedInterruptDescriptor {
    * set. ON is left as it is; see {@link clearOn}.
    */
   readAndClearPir(into: Uint32Array): boolean {
-    if (into.length < 8) throw new UsageError('bad-argument', `readAndClearPir needs an array of at least 8 words, got ${into.length}`);
+    if (into.length < 8) shortScratch('readAndClearPir', into.length);
     const d = this.words();
     let any = 0;
     for (let i = 0; i < 8; i += 2) {
@@ -427,23 +443,14 @@ export class PostedInterruptDescriptor {
    * {@link readAndClearPir}). ON is left as it is; see {@link clearOn}.
    */
   swapPir(into: Uint32Array): number {
-    if (into.length < 8) throw new UsageError('bad-argument', `swapPir needs an array of at least 8 words, got ${into.length}`);
+    if (into.length < 8) shortScratch('swapPir', into.length);
     return this.swapAt(this.words(), into);
   }
 
   /** {@link swapPir} on the descriptor's words `d`. */
   private swapAt(d: Uint32Array, into: Uint32Array): number {
     let mask = 0;
-    for (let i = 0; i < 8; i += 2) {
-      const lo = d[i]!;
-      const hi = d[i + 1]!;
-      if ((lo | hi) === 0) continue;
-      into[i] = lo;
-      into[i + 1] = hi;
-      d[i] = 0;
-      d[i + 1] = 0;
-      mask |= (lo !== 0 ? 1 << i : 0) | (hi !== 0 ? 2 << i : 0);
-    }
+    for (let i = 0; i < 8; i += 2) mask |= swapHalf(d, into, i);
     // One look at the write observers for the whole harvest: each cleared 64-bit half, in order.
     if (mask !== 0 && (d === ZERO_WORDS || this.memory.observed)) this.wroteHalves(d, mask);
     return mask;
@@ -461,19 +468,67 @@ export class PostedInterruptDescriptor {
    * {@link swapPir} on one page-view lookup. Returns swapPir's word mask.
    */
   clearOnAndSwapPir(into: Uint32Array): number {
-    if (into.length < 8) throw new UsageError('bad-argument', `clearOnAndSwapPir needs an array of at least 8 words, got ${into.length}`);
-    const d = this.words();
+    if (into.length < 8) shortScratch('clearOnAndSwapPir', into.length);
+    // Written out flat (the processor's notification path; V8's inlining budget runs out before the helpers):
+    // one page-view lookup, the control word, then the PIR halves.
+    const v = this.view;
+    const d = v !== undefined && v.generation === this.memory.generation ? this.d : this.retake();
     const c = d[W_CONTROL]!;
-    if ((c & ON) !== 0) {
-      d[W_CONTROL] = c & ~ON;
-      this.wrote(d, PID_OFFSET.CONTROL, 4);
+    const on = c & ON;
+    if (on !== 0) d[W_CONTROL] = c & ~ON;
+    let mask = 0;
+    for (let i = 0; i < 8; i += 2) mask |= swapHalf(d, into, i);
+    // An inaccessible descriptor reads as zeros, so nothing above wrote to ZERO_WORDS: only observers need telling.
+    if ((on | mask) !== 0 && this.memory.observed) this.wroteHarvest(d, on, mask);
+    return mask;
+  }
+
+  /**
+   * Posted-interrupt processing's descriptor steps merged straight into a
+   * virtual APIC's IRR (SDM 3C 30.6 steps 3 and 5: clear ON, then
+   * VIRR |= PIR with PIR cleared): clears ON, then ORs each non-zero 64-bit
+   * PIR half into words `at + i`, `at + i + 1` of `virr` and clears it (as
+   * KVM's xchg per half; a zero half is not written), on one page-view
+   * lookup, with the same write reports as {@link clearOnAndSwapPir}.
+   * Returns 0 when the PIR was empty; otherwise the mask of the non-zero PIR
+   * words in bits 7:0 (as {@link swapPir}) and the highest vector moved in
+   * bits 15:8 (RVI's candidate, SDM 3C 30.6 step 5).
+   */
+  clearOnAndMergePir(virr: Uint32Array, at: number): number {
+    if (!(at >>> 0 === at && at + 8 <= virr.length)) badMergeTarget(at, virr.length);
+    const v = this.view;
+    const d = v !== undefined && v.generation === this.memory.generation ? this.d : this.retake();
+    const c = d[W_CONTROL]!;
+    const on = c & ON;
+    if (on !== 0) d[W_CONTROL] = c & ~ON;
+    let mask = 0;
+    let top = 0;
+    // Written out (the processor's notification path): ascending halves, so the last one moved holds the top vector.
+    for (let i = 0; i < 8; i += 2) {
+      const lo = d[i]!;
+      const hi = d[i + 1]!;
+      if ((lo | hi) === 0) continue;
+      d[i] = 0;
+      d[i + 1] = 0;
+      virr[at + i] = virr[at + i]! | lo;
+      virr[at + i + 1] = virr[at + i + 1]! | hi;
+      mask |= (lo !== 0 ? 1 << i : 0) | (hi !== 0 ? 2 << i : 0);
+      top = hi !== 0 ? ((i + 1) << 5) + 31 - Math.clz32(hi) : (i << 5) + 31 - Math.clz32(lo);
     }
-    return this.swapAt(d, into);
+    // An inaccessible descriptor reads as zeros, so nothing above wrote to ZERO_WORDS: only observers need telling.
+    if ((on | mask) !== 0 && this.memory.observed) this.wroteHarvest(d, on, mask);
+    return mask === 0 ? 0 : mask | (top << 8);
+  }
+
+  /** The write reports of {@link clearOnAndSwapPir}: the control word when ON was cleared, then each cleared PIR half (out of line). */
+  private wroteHarvest(d: Uint32Array, on: number, mask: number): void {
+    if (on !== 0) this.wrote(d, PID_OFFSET.CONTROL, 4);
+    this.wroteHalves(d, mask);
   }
 
   /** Same as {@link readAndClearPir} (the earlier name). */
   takePir(into: Uint32Array): boolean {
-    if (into.length < 8) throw new UsageError('bad-argument', `takePir needs an array of at least 8 words, got ${into.length}`);
+    if (into.length < 8) shortScratch('takePir', into.length);
     return this.readAndClearPir(into);
   }
 
@@ -527,6 +582,23 @@ function postBits(d: Uint32Array, vector: number, urgent: boolean): number {
   return result;
 }
 
+/**
+ * Moves the 64-bit PIR half at words `i`, `i + 1` of `d` into the same words
+ * of `into` and clears it, unless it is zero (then nothing is written, as
+ * KVM's xchg is skipped); returns the word mask bits (1 << i, 2 << i) of
+ * the non-zero words.
+ */
+function swapHalf(d: Uint32Array, into: Uint32Array, i: number): number {
+  const lo = d[i]!;
+  const hi = d[i + 1]!;
+  if ((lo | hi) === 0) return 0;
+  into[i] = lo;
+  into[i + 1] = hi;
+  d[i] = 0;
+  d[i + 1] = 0;
+  return (lo !== 0 ? 1 << i : 0) | (hi !== 0 ? 2 << i : 0);
+}
+
 /** True when any of the PIR words (0-7 of the descriptor's words `d`) is non-zero. */
 function pirNonZero(d: Uint32Array): boolean {
   return (d[0]! | d[1]! | d[2]! | d[3]! | d[4]! | d[5]! | d[6]! | d[7]!) !== 0;
@@ -535,6 +607,16 @@ function pirNonZero(d: Uint32Array): boolean {
 /** Undoes a write to the stand-in of an inaccessible descriptor (out of line: {@link PostedInterruptDescriptor} writes stay small). */
 function discardWrites(): void {
   ZERO_WORDS.fill(0);
+}
+
+/** The throw of a scratch-array length check (out of line: the PIR paths stay small). */
+function shortScratch(method: string, length: number): never {
+  throw new UsageError('bad-argument', `${method} needs an array of at least 8 words, got ${length}`);
+}
+
+/** The throw of {@link PostedInterruptDescriptor.clearOnAndMergePir}'s target check (out of line). */
+function badMergeTarget(at: number, length: number): never {
+  throw new UsageError('bad-argument', `clearOnAndMergePir needs 8 words at ${describeValue(at)} of an array of ${length} words`);
 }
 
 /** The throw of a vector check (out of line: the posting paths stay small). */

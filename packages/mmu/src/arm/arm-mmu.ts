@@ -35,6 +35,7 @@ export interface ArmMmuOptions {
   tlb?: ArmTlb | ArmTlbOptions;
   /** VMID used when the context has no stage 2 (EL2 not in use). Default 0. */
   vmid?: number;
+  /** Receives the TLB's and walker's trace events. */
   tracer?: Tracer;
   /** Number of the PE the trace events of this MMU (its TLB and walker) concern (docs/conventions.md "Tracing"). */
   cpu?: number;
@@ -44,17 +45,25 @@ export interface ArmMmuOptions {
 
 /** Counters of {@link ArmMmu}. */
 export interface ArmMmuStats {
+  /** Translations requested. */
   translations: number;
+  /** Translations answered by the TLB. */
   tlbHits: number;
+  /** Stage 1 walks made (misses and hits that did not allow the access). */
   walks: number;
+  /** Translations that ended in a fault. */
   faults: number;
+  /** TLBI operations performed. */
   tlbis: number;
 }
 
 /** TLB + stage 1 walker (+ stage 2) for one PE. */
 export class ArmMmu {
+  /** The EL1&0 translation controls (SCTLR_EL1, TCR_EL1, TTBRn_EL1, ASID, stage 2). */
   readonly context: Stage1Context;
+  /** The TLB in front of the walker. */
   readonly tlb: ArmTlb;
+  /** The stage 1 walker (stage 2 included when the context has one). */
   readonly walker: Stage1Walker;
   private vmidValue = 0;
   private readonly scratch = new WalkResult();
@@ -76,6 +85,7 @@ export class ArmMmu {
     return this.context.stage2 === null ? this.vmidValue : this.context.stage2.vmid;
   }
 
+  /** Sets the VMID used without a stage 2 (0 to 0xffff, else `bad-argument`). */
   set vmid(value: number) {
     if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuUsageError('bad-argument', `VMID must be in [0, 0xffff], got ${describeValue(value)}`);
     this.vmidValue = value;
@@ -178,12 +188,17 @@ export class ArmMmu {
 
 /** Saved state of an {@link ArmMmu}. */
 export interface ArmMmuState {
+  /** Identifies a saved Arm MMU. */
   type: 'hvsim.mmu.arm-mmu';
+  /** Format version (1). */
   version: 1;
+  /** The VMID used without a stage 2. */
   vmid: number;
   /** translations, tlbHits, faults, tlbis. */
   counters: number[];
+  /** The translation controls' saved state. */
   context: Stage1ContextState;
+  /** The TLB's saved state. */
   tlb: ArmTlbState;
 }
 

@@ -65,31 +65,43 @@ export const ARM_TLB_S2 = {
 export const ARM_TLBI = {
   /** All stage 1 entries of the current VMID (every ASID, global too). */
   VMALLE1: 'vmall',
+  /** VMALLE1, Inner Shareable: the same on every PE of the domain. */
   VMALLE1IS: 'vmall',
   /** Entries for the VA of Xt: global, or with Xt's ASID. */
   VAE1: 'va',
+  /** VAE1, Inner Shareable. */
   VAE1IS: 'va',
   /** As VAE1, last level only (no walk caches are modelled: the same). */
   VALE1: 'va',
+  /** VALE1, Inner Shareable. */
   VALE1IS: 'va',
   /** Non-global entries with Xt's ASID. */
   ASIDE1: 'asid',
+  /** ASIDE1, Inner Shareable. */
   ASIDE1IS: 'asid',
   /** Entries for the VA of Xt, any ASID. */
   VAAE1: 'vaa',
+  /** VAAE1, Inner Shareable. */
   VAAE1IS: 'vaa',
+  /** As VAAE1, last level only (no walk caches are modelled: the same). */
   VAALE1: 'vaa',
+  /** VAALE1, Inner Shareable. */
   VAALE1IS: 'vaa',
   /** Stage 1, stage 2 and combined entries of the current VMID. */
   VMALLS12E1: 'vmall',
+  /** VMALLS12E1, Inner Shareable. */
   VMALLS12E1IS: 'vmall',
   /** Stage 2 entries for the IPA of Xt (combined entries only with `ipas2DropsCombined`). */
   IPAS2E1: 'ipa',
+  /** IPAS2E1, Inner Shareable. */
   IPAS2E1IS: 'ipa',
+  /** As IPAS2E1, last level only (the same here). */
   IPAS2LE1: 'ipa',
+  /** IPAS2LE1, Inner Shareable. */
   IPAS2LE1IS: 'ipa',
   /** Every EL1&0 entry of every VMID. */
   ALLE1: 'all',
+  /** ALLE1, Inner Shareable. */
   ALLE1IS: 'all',
 } as const;
 
@@ -102,13 +114,19 @@ function isPowerOfTwo(n: number): boolean {
 
 /** Saved state of an {@link ArmTlb}. */
 export interface ArmTlbState {
+  /** Identifies a saved Arm TLB. */
   type: 'hvsim.mmu.arm-tlb';
+  /** Format version (1). */
   version: 1;
+  /** Total entries of the saved TLB (must match the restoring one). */
   entries: number;
+  /** Ways per set (must match). */
   ways: number;
+  /** Victim choice (must match). */
   replacement: TlbReplacement;
   /** hits, misses, fills, invalidations, clock, epoch. */
   counters: number[];
+  /** State of the random-replacement generator. */
   random: ReturnType<SeededRandom['saveState']>;
   /** Valid entries: [index, vpn, shift, s1Shift, vmid, asid, global, frame, perms, s2perms, combined, ipa, s2Shift, stamp]. */
   live: number[][];
@@ -127,9 +145,13 @@ export class ArmTlb {
   /** Bumped by every invalidation operation (whether or not it dropped anything) and by `restoreState`. */
   epoch = 0;
 
+  /** Total entries (a power of two). */
   readonly entries: number;
+  /** Ways per set. */
   readonly ways: number;
+  /** Victim choice in a full set. */
   readonly replacement: TlbReplacement;
+  /** TLBI IPAS2E1/IPAS2LE1 also drop combined entries of the IPA (see {@link ArmTlbOptions.ipas2DropsCombined}). */
   readonly ipas2DropsCombined: boolean;
   private readonly sets: number;
   private readonly lru: boolean;

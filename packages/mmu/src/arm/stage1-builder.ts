@@ -62,15 +62,21 @@ export interface Stage1TcrOptions {
   asid16?: boolean;
   /** TTBR1_EL1 holds the ASID (TCR_EL1.A1). Default false. */
   a1?: boolean;
+  /** TCR_EL1.EPD0 (bit 7): no walks from TTBR0_EL1 (a TLB miss there faults). Default false. */
   epd0?: boolean;
+  /** TCR_EL1.EPD1 (bit 23): no walks from TTBR1_EL1. Default false. */
   epd1?: boolean;
+  /** TCR_EL1.TBI0 (bit 37): top byte ignored in TTBR0_EL1 addresses. Default false. */
   tbi0?: boolean;
+  /** TCR_EL1.TBI1 (bit 38): top byte ignored in TTBR1_EL1 addresses. Default false. */
   tbi1?: boolean;
   /** Hardware Access flag update. */
   ha?: boolean;
   /** Hardware dirty state update. */
   hd?: boolean;
+  /** TCR_EL1.HPD0 (bit 41): hierarchical permissions (APTable, PXNTable, UXNTable) ignored under TTBR0_EL1. Default false. */
   hpd0?: boolean;
+  /** TCR_EL1.HPD1 (bit 42): hierarchical permissions ignored under TTBR1_EL1. Default false. */
   hpd1?: boolean;
 }
 

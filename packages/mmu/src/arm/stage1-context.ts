@@ -74,18 +74,27 @@ export class Stage1Region {
 
 /** Saved state of a {@link Stage1Context} (registers as hex strings). */
 export interface Stage1ContextState {
+  /** Identifies a saved stage 1 context. */
   type: 'hvsim.mmu.stage1-context';
+  /** Format version (1). */
   version: 1;
+  /** TCR_EL1, hex. */
   tcr: string;
+  /** TTBR0_EL1, hex. */
   ttbr0: string;
+  /** TTBR1_EL1, hex. */
   ttbr1: string;
+  /** SCTLR_EL1, hex. */
   sctlr: string;
 }
 
 /** Options of {@link Stage1Context}. */
 export interface Stage1ContextOptions {
+  /** TCR_EL1 (T0SZ/T1SZ, TG0/TG1, IPS, HA/HD, EPD0/EPD1). Default 0. */
   tcr?: bigint;
+  /** TTBR0_EL1: ASID (bits 63:48) and the base of the lower VA range's tables. Default 0. */
   ttbr0?: bigint;
+  /** TTBR1_EL1: ASID (bits 63:48) and the base of the upper VA range's tables. Default 0. */
   ttbr1?: bigint;
   /** SCTLR_EL1 (M enables stage 1). Default 1 (M = 1). */
   sctlr?: bigint;

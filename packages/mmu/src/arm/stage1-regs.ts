@@ -14,8 +14,11 @@ export const TCR_EL1 = {
   T0SZ: bitRange(5, 0),
   /** 1: a TLB miss in the TTBR0_EL1 region is a Translation fault (no walk). */
   EPD0: bitFlag(7),
+  /** Inner cacheability of TTBR0_EL1 table walks. */
   IRGN0: bitRange(9, 8),
+  /** Outer cacheability of TTBR0_EL1 table walks. */
   ORGN0: bitRange(11, 10),
+  /** Shareability of TTBR0_EL1 table walks. */
   SH0: bitRange(13, 12),
   /** TTBR0_EL1 granule: 0b00 4 KiB, 0b01 64 KiB, 0b10 16 KiB. */
   TG0: bitRange(15, 14),
@@ -25,8 +28,11 @@ export const TCR_EL1 = {
   A1: bitFlag(22),
   /** 1: a TLB miss in the TTBR1_EL1 region is a Translation fault (no walk). */
   EPD1: bitFlag(23),
+  /** Inner cacheability of TTBR1_EL1 table walks. */
   IRGN1: bitRange(25, 24),
+  /** Outer cacheability of TTBR1_EL1 table walks. */
   ORGN1: bitRange(27, 26),
+  /** Shareability of TTBR1_EL1 table walks. */
   SH1: bitRange(29, 28),
   /** TTBR1_EL1 granule: 0b10 4 KiB, 0b01 16 KiB, 0b11 64 KiB. */
   TG1: bitRange(31, 30),
@@ -72,14 +78,17 @@ export const SCTLR_EL1 = {
 
 /** Stage 1 descriptor fields, 4 KiB granule (D8.3). */
 export const S1_DESCRIPTOR = {
+  /** Valid: 0 makes the descriptor fault (Translation fault). */
   VALID: bitFlag(0),
   /** 1: table (levels 0-2) or page (level 3); 0: block (levels 1-2). */
   TABLE_OR_PAGE: bitFlag(1),
   /** Index into MAIR_EL1. */
   ATTR_INDX: bitRange(4, 2),
+  /** Non-secure output address (Secure state only; ignored here). */
   NS: bitFlag(5),
   /** AP[2:1]: bit 6 AP[1] (EL0 access), bit 7 AP[2] (read-only). */
   AP: bitRange(7, 6),
+  /** Shareability of a block or page. */
   SH: bitRange(9, 8),
   /** Access flag. */
   AF: bitFlag(10),
@@ -89,6 +98,7 @@ export const S1_DESCRIPTOR = {
   ADDRESS: bitRange(47, 12),
   /** Dirty Bit Modifier (FEAT_HAFDBS). */
   DBM: bitFlag(51),
+  /** Contiguous hint: one of a run of adjacent entries with the same output (a TLB may cache them as one). */
   CONTIGUOUS: bitFlag(52),
   /** Privileged execute-never. */
   PXN: bitFlag(53),
@@ -100,6 +110,7 @@ export const S1_DESCRIPTOR = {
   UXN_TABLE: bitFlag(60),
   /** Table descriptors: APTable[0] (no EL0 access) and APTable[1] (no write) for every later level. */
   AP_TABLE: bitRange(62, 61),
+  /** Table descriptors: NS for every later level (Secure state only). */
   NS_TABLE: bitFlag(63),
 } as const;
 
@@ -127,11 +138,17 @@ export const S1_LO = {
 export const S1_HI = {
   /** Output address bits 47:32. Value `0xffff`. */
   ADDRESS: 0xffff,
+  /** DBM, bit 51. Value `0x80000`. */
   DBM: 1 << 19,
+  /** Contiguous hint, bit 52. Value `0x100000`. */
   CONTIGUOUS: 1 << 20,
+  /** PXN, bit 53: no EL1 execution. Value `0x200000`. */
   PXN: 1 << 21,
+  /** UXN (XN at EL0), bit 54: no EL0 execution. Value `0x400000`. */
   UXN: 1 << 22,
+  /** PXNTable, bit 59: PXN at every later level. Value `0x8000000`. */
   PXN_TABLE: 1 << 27,
+  /** UXNTable, bit 60: UXN at every later level. Value `0x10000000`. */
   UXN_TABLE: 1 << 28,
   /** APTable[0]: no EL0 access at later levels. */
   AP_TABLE_NO_EL0: 1 << 29,
@@ -160,9 +177,13 @@ export const S1_PERM = {
  * (0-3) to the first five; the others are single codes.
  */
 export const ARM_FAULT_STATUS = {
+  /** Address size fault: an output or table address beyond the configured size. Add the level. */
   ADDRESS_SIZE: 0b000000,
+  /** Translation fault: an invalid descriptor, or a VA outside the TTBR ranges. Add the level. */
   TRANSLATION: 0b000100,
+  /** Access flag fault: AF = 0 without hardware update. Add the level. */
   ACCESS_FLAG: 0b001000,
+  /** Permission fault: the access is not allowed by the descriptor. Add the level. */
   PERMISSION: 0b001100,
   /** Synchronous External abort on a translation table walk (or hardware update), plus the level. */
   EXTERNAL_ON_WALK: 0b010100,

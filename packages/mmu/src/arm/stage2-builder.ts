@@ -36,7 +36,9 @@ export interface Stage2MapOptions {
 
 /** Permission changes of {@link Stage2Builder.protect}; absent fields are left as they are. */
 export interface Stage2ProtectOptions {
+  /** S2AP[0] (bit 6): reads allowed. Default true. */
   read?: boolean;
+  /** S2AP[1] (bit 7): writes allowed. Default true. */
   write?: boolean;
   /** XN bits 54:53. */
   xn?: number;

@@ -14,8 +14,11 @@ export const VTCR_EL2 = {
   T0SZ: bitRange(5, 0),
   /** Starting level (4 KiB granule: 0 -> level 2, 1 -> level 1, 2 -> level 0). */
   SL0: bitRange(7, 6),
+  /** Inner cacheability of stage 2 table walks. */
   IRGN0: bitRange(9, 8),
+  /** Outer cacheability of stage 2 table walks. */
   ORGN0: bitRange(11, 10),
+  /** Shareability of stage 2 table walks. */
   SH0: bitRange(13, 12),
   /** Granule: 0b00 4 KiB, 0b01 64 KiB, 0b10 16 KiB. */
   TG0: bitRange(15, 14),
@@ -31,9 +34,11 @@ export const VTCR_EL2 = {
 
 /** VTTBR_EL2 fields. */
 export const VTTBR_EL2 = {
+  /** Common not private: the tables are shared by the PEs of the domain (no effect here). */
   CNP: bitFlag(0),
   /** Translation table base address, bits 47:1 (the low bits are 0 by alignment). */
   BADDR: bitRange(47, 1),
+  /** VMID, bits 63:48 (bits 55:48 with 8-bit VMIDs): tags the stage 1 + stage 2 TLB entries. */
   VMID: bitRange(63, 48),
 } as const;
 
@@ -42,6 +47,7 @@ export const PS_BITS: readonly number[] = [32, 36, 40, 42, 44, 48, 52];
 
 /** Stage 2 descriptor fields (4 KiB granule). */
 export const S2_DESCRIPTOR = {
+  /** Valid: 0 makes the descriptor fault (Translation fault). */
   VALID: bitFlag(0),
   /** 1: table (levels 0-2) or page (level 3); 0: block (levels 1-2). */
   TABLE_OR_PAGE: bitFlag(1),
@@ -49,6 +55,7 @@ export const S2_DESCRIPTOR = {
   MEMATTR: bitRange(5, 2),
   /** Stage 2 access permissions: bit 6 read, bit 7 write. */
   S2AP: bitRange(7, 6),
+  /** Shareability of a block or page. */
   SH: bitRange(9, 8),
   /** Access flag. */
   AF: bitFlag(10),
@@ -56,6 +63,7 @@ export const S2_DESCRIPTOR = {
   ADDRESS: bitRange(47, 12),
   /** Dirty bit modifier. */
   DBM: bitFlag(51),
+  /** Contiguous hint: one of a run of adjacent entries with the same output. */
   CONTIGUOUS: bitFlag(52),
   /** Execute-never: bit 54 (bits 54:53 with FEAT_XNX). */
   XN: bitRange(54, 53),
@@ -79,9 +87,13 @@ export const S2_LO = {
 
 /** Fault status codes (ESR_ELx.ISS DFSC/IFSC bits 5:0); add the level (0-3). */
 export const S2_FAULT_STATUS = {
+  /** Address size fault: an IPA beyond the configured size, or an output address beyond PS. Add the level. */
   ADDRESS_SIZE: 0b000000,
+  /** Translation fault: an invalid descriptor or an IPA outside the input range. Add the level. */
   TRANSLATION: 0b000100,
+  /** Access flag fault: AF = 0 without hardware update. Add the level. */
   ACCESS_FLAG: 0b001000,
+  /** Permission fault: S2AP or XN forbids the access. Add the level. */
   PERMISSION: 0b001100,
   /** Synchronous External abort on a translation table walk or hardware update (add the level). */
   EXTERNAL_ON_WALK: 0b010100,

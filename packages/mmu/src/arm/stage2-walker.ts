@@ -28,6 +28,7 @@ const S2_ACCESS_MASK = S2_ACCESS.READ | S2_ACCESS.WRITE | S2_ACCESS.EXECUTE | S2
 export interface Stage2WalkerOptions extends TimeOptions {
   /** FEAT_XNX: XN is bits 54:53 and distinguishes EL0 and EL1 execution. Default false. */
   xnx?: boolean;
+  /** Receives an `mmu.walk` event per walk. */
   tracer?: Tracer;
   /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
   cpu?: number;
@@ -195,7 +196,18 @@ export class Stage2Walker {
   }
 
   /** Saves VTCR_EL2, VTTBR_EL2 and the counters. */
-  saveState(): { type: 'hvsim.mmu.stage2'; version: 1; vtcr: string; vttbr: string; counters: number[] } {
+  saveState(): {
+    /** Identifies a saved stage 2 walker. */
+    type: 'hvsim.mmu.stage2';
+    /** Format version (1). */
+    version: 1;
+    /** VTCR_EL2, hex. */
+    vtcr: string;
+    /** VTTBR_EL2, hex. */
+    vttbr: string;
+    /** walks, references, faults. */
+    counters: number[];
+  } {
     return { type: 'hvsim.mmu.stage2', version: 1, vtcr: bigintToHex(this.vtcr), vttbr: bigintToHex(this.vttbr), counters: [this.walks, this.references, this.faults] };
   }
 

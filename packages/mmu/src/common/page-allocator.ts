@@ -12,7 +12,9 @@ export class PageAllocator {
   private free: number[] = [];
 
   constructor(
+    /** Physical address of the first page (4 KiB aligned). */
     readonly base: number,
+    /** Bytes in the range (a non-zero multiple of 4 KiB). */
     readonly size: number,
   ) {
     checkAddress(base, 'allocator base');
@@ -65,7 +67,20 @@ export class PageAllocator {
   }
 
   /** Allocation state as plain data. */
-  saveState(): { type: 'hvsim.mmu.page-allocator'; version: 1; base: number; size: number; next: number; free: number[] } {
+  saveState(): {
+    /** Identifies a saved page allocator. */
+    type: 'hvsim.mmu.page-allocator';
+    /** Format version (1). */
+    version: 1;
+    /** First address of the range. */
+    base: number;
+    /** Bytes in the range. */
+    size: number;
+    /** The bump pointer: the next page never handed out. */
+    next: number;
+    /** Freed pages, handed out again first. */
+    free: number[];
+  } {
     return { type: 'hvsim.mmu.page-allocator', version: 1, base: this.base, size: this.size, next: this.next, free: [...this.free] };
   }
 

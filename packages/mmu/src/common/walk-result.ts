@@ -40,6 +40,7 @@ export interface WalkReference {
 
 /** Result of a walk; fields not meaningful for the status are left as reset. */
 export class WalkResult {
+  /** How the walk ended: `'ok'`, or the fault (see {@link WalkStatus}). */
   status: WalkStatus = 'ok';
   /** Translated (host-)physical address of the access. */
   address = 0;

@@ -35,8 +35,11 @@ export interface EptMapOptions {
   permissions?: number;
   /** Leaf memory type (bits 5:3). Default WB (6). */
   memoryType?: number;
+  /** Sets IPAT (bit 6): the leaf's memory type overrides the guest PAT. Default false. */
   ignorePat?: boolean;
+  /** Sets the accessed flag (bit 8). Default false. */
   accessed?: boolean;
+  /** Sets the dirty flag (bit 9). Default false. */
   dirty?: boolean;
   /** Permissions of paging-structure entries created on the way. Default 7. */
   tablePermissions?: number;
@@ -53,6 +56,7 @@ export class EptBuilder {
   constructor(
     private readonly memory: Memory,
     private readonly allocator: PageAllocator,
+    /** EPT levels of the tree: 4, or 5 (EPTP walk length 4). */
     readonly levels: 4 | 5 = 4,
     root?: number,
   ) {

@@ -42,8 +42,11 @@ export interface EptWalkerOptions extends TimeOptions {
 
 /** Decoded fields of an EPTP. */
 export interface EptPointerFields {
+  /** EPT paging-structure memory type, bits 2:0: 0 UC or 6 WB. */
   memoryType: number;
+  /** Page-walk length: bits 5:3 plus 1. */
   levels: 4 | 5;
+  /** Bit 6: accessed and dirty flags for EPT are enabled. */
   accessedDirty: boolean;
   /** Physical address of the EPT PML4/PML5 table (the EP4TA). */
   root: number;
@@ -283,7 +286,22 @@ export class EptWalker {
   }
 
   /** Saves the counters and the loaded EPTP. */
-  saveState(): { type: 'hvsim.mmu.ept-walker'; version: 1; eptp: string; walks: number; references: number; violations: number; misconfigs: number } {
+  saveState(): {
+    /** Identifies a saved EPT walker. */
+    type: 'hvsim.mmu.ept-walker';
+    /** Format version (1). */
+    version: 1;
+    /** The EPTP, as a hex string. */
+    eptp: string;
+    /** Walks made. */
+    walks: number;
+    /** EPT paging-structure entries read. */
+    references: number;
+    /** Walks that ended in an EPT violation. */
+    violations: number;
+    /** Walks that ended in an EPT misconfiguration. */
+    misconfigs: number;
+  } {
     return {
       type: 'hvsim.mmu.ept-walker',
       version: 1,

@@ -28,7 +28,9 @@ export const EPTP = {
 
 /** EPT entry fields (SDM 3C 28.2.2, Tables 28-1..28-6). */
 export const EPT_ENTRY = {
+  /** Read access allowed (bit 0). */
   READ: bitFlag(0),
+  /** Write access allowed (bit 1). */
   WRITE: bitFlag(1),
   /** Execute (supervisor-mode execute when mode-based execute control is on). */
   EXECUTE: bitFlag(2),
@@ -38,12 +40,15 @@ export const EPT_ENTRY = {
   IGNORE_PAT: bitFlag(6),
   /** Maps a page (PDPTE: 1 GiB, PDE: 2 MiB). */
   LARGE: bitFlag(7),
+  /** Accessed flag, bit 8 (with EPTP bit 6). */
   ACCESSED: bitFlag(8),
   /** Dirty (leaf). */
   DIRTY: bitFlag(9),
   /** User-mode execute (mode-based execute control only). */
   USER_EXECUTE: bitFlag(10),
+  /** Physical address of the next table or of the page, bits (N-1):12. */
   ADDRESS: bitRange(51, 12),
+  /** Suppress #VE, bit 63 (leaf entries, EPT-violation #VE). */
   SUPPRESS_VE: bitFlag(63),
 } as const;
 
@@ -57,6 +62,7 @@ export const EPTE_LO = {
   X: 0x4,
   /** `0x7` */
   RWX: 0x7,
+  /** The EPT memory type (bits 5:3 of a leaf) starts at bit 3. */
   MEMORY_TYPE_SHIFT: 3,
   /** `0x40` */
   IGNORE_PAT: 0x40,
@@ -80,10 +86,15 @@ export const EPTE_LO = {
 
 /** EPT memory types (SDM 3C 28.2.6 "EPT and Memory Typing"). */
 export const EPT_MEMORY_TYPE = {
+  /** Uncacheable. */
   UC: 0,
+  /** Write combining. */
   WC: 1,
+  /** Write-through. */
   WT: 4,
+  /** Write-protected. */
   WP: 5,
+  /** Write-back. */
   WB: 6,
 } as const;
 
@@ -120,7 +131,10 @@ export const EPT_QUAL = {
  * walks take x86 `ACCESS` flags and derive this from them.
  */
 export const EPT_ACCESS = {
+  /** A data read. Value `0x1`. */
   READ: EPT_QUAL.READ,
+  /** A data write. Value `0x2`. */
   WRITE: EPT_QUAL.WRITE,
+  /** An instruction fetch. Value `0x4`. */
   FETCH: EPT_QUAL.FETCH,
 } as const;

@@ -25,11 +25,17 @@ export function nestedWalkMaxReferences(guestLevels: number, eptLevels: number):
 
 /** Counters of a {@link NestedWalker}. */
 export interface NestedWalkerStats {
+  /** Nested (guest + EPT) walks made. */
   walks: number;
+  /** Guest paging-structure entries read. */
   guestReferences: number;
+  /** EPT entries read (for guest tables and for the final guest-physical address). */
   eptReferences: number;
+  /** Walks that ended in a guest #PF. */
   guestFaults: number;
+  /** Walks that ended in an EPT violation. */
   eptViolations: number;
+  /** Walks that ended in an EPT misconfiguration. */
   eptMisconfigs: number;
   /** VM exits the walks caused (EPT violations plus misconfigurations). */
   exits: number;
@@ -110,7 +116,16 @@ export class NestedWalker {
   }
 
   /** Saves the counters and the EPT walker's state. */
-  saveState(): { type: 'hvsim.mmu.nested-walker'; version: 1; counters: number[]; ept: ReturnType<EptWalker['saveState']> } {
+  saveState(): {
+    /** Identifies a saved nested walker. */
+    type: 'hvsim.mmu.nested-walker';
+    /** Format version (1). */
+    version: 1;
+    /** walks, guestReferences, eptReferences, guestFaults, eptViolations, eptMisconfigs. */
+    counters: number[];
+    /** The EPT walker's saved state. */
+    ept: ReturnType<EptWalker['saveState']>;
+  } {
     return {
       type: 'hvsim.mmu.nested-walker',
       version: 1,

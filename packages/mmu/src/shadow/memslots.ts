@@ -5,5 +5,5 @@
  * re-exports it under the names it always had, so the shadow MMU, its
  * memslot stage and a VMM share one table.
  */
-export { Memslots } from '@hvsim/core';
+export { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, Memslots } from '@hvsim/core';
 export type { GuestPhysicalMap, Memslot, MemslotInit } from '@hvsim/core';

@@ -42,14 +42,14 @@ import type { PageAllocator } from '../common/page-allocator.js';
 import { writeSized } from '../common/write-sized.js';
 import type { TlbOptions } from '../tlb/tlb.js';
 import { NO_EP4TA, Tlb } from '../tlb/tlb.js';
-import { checkX86Access } from '../x86/access-rights.js';
+import { checkX86Access, x86AccessFault } from '../x86/access-rights.js';
 import { X86PageWalker, x86TableIndex } from '../x86/page-walker.js';
 import type { X86PagingContextOptions } from '../x86/paging-context.js';
 import { X86PagingContext } from '../x86/paging-context.js';
-import { ACCESS, PTE_HI, PTE_LO } from '../x86/regs.js';
+import { ACCESS, PFEC, PTE_HI, PTE_LO } from '../x86/regs.js';
 import type { GuestPhysicalMap } from './memslots.js';
 import { MemslotStage } from './memslot-stage.js';
-import { PoolExhausted, ShadowPageTables, checkWrite, readVmCounters } from './shadow-page-tables.js';
+import { PoolExhausted, SHADOW_HOST_MAXPHYADDR, ShadowPageTables, checkWrite, mmioSpteGfn, readVmCounters } from './shadow-page-tables.js';
 import type { ShadowPage } from './shadow-pages.js';
 import { SHADOW_ROLE } from './shadow-pages.js';
 import type { CounterName, ShadowMmuStats } from './shadow-stats.js';
@@ -86,6 +86,7 @@ export interface ShadowMmuOptions extends TimeOptions {
   tlb?: Tlb | TlbOptions;
   /** VPID tagging this vCPU's TLB entries (0..0xffff, default 0). */
   vpid?: number;
+  /** Receives a `fault` event per shadow page fault, and the TLB's events. */
   tracer?: Tracer;
   /** Number of the CPU this model's trace events concern (docs/conventions.md "Tracing"); left out of the events when not given. */
   cpu?: number;
@@ -102,7 +103,8 @@ export class ShadowMmu {
 
   private readonly counters: Record<CounterName, number> = Object.fromEntries(COUNTERS.map((c) => [c, 0])) as Record<CounterName, number>;
   private readonly ownsVm: boolean;
-  private readonly hw = new X86PagingContext({ maxPhyAddr: 52, cr0Wp: true, eferNxe: true });
+  /** The host processor's paging state for the hardware walk of the shadow tables (MAXPHYADDR 51: bit 51 marks MMIO sptes). */
+  private readonly hw = new X86PagingContext({ maxPhyAddr: SHADOW_HOST_MAXPHYADDR, cr0Wp: true, eferNxe: true });
   private readonly hwWalker: X86PageWalker;
   private readonly guestWalker: X86PageWalker;
   private readonly maxRoots: number;
@@ -165,6 +167,7 @@ export class ShadowMmu {
     return this.vpidValue;
   }
 
+  /** Sets the VPID (0..0xffff, else `bad-argument`); bumps the epoch. */
   set vpid(value: number) {
     this.vpidValue = checkVpid(value);
     this.localEpoch++;
@@ -336,8 +339,11 @@ export class ShadowMmu {
   pageFault64(hi: number, lo: number, access: number, errorCode: number, out: ShadowResult = this.scratch): ShadowResult {
     checkX86Access(access);
     if (!Number.isInteger(errorCode) || errorCode < 0 || errorCode > 0xffff_ffff) throw new MmuUsageError('bad-argument', `#PF error code must be a 32-bit unsigned integer, got ${String(errorCode)}`);
-    // A protection fault (P = 1) means the shadow path exists already.
-    this.handleFault(hi, lo, access, out, (errorCode & 1) === 0);
+    // A reserved-bit fault is an MMIO spte's (the MMU sets no other reserved bit): answer from it if it allows the access.
+    if ((errorCode & PFEC.RSVD) === 0 || !this.mmioFromSpte(hi, lo, access, out)) {
+      // A protection fault (P = 1) means the shadow path exists already.
+      this.handleFault(hi, lo, access, out, (errorCode & 1) === 0);
+    }
     this.vm.flushIfNeeded();
     this.tracer?.emit({ kind: 'fault', cycle: this.now(), source: 'mmu.shadow', cpu: this.cpu, what: `shadow-page-fault:${out.event}`, code: out.errorCode, args: { address: out.linearAddress } });
     return out;
@@ -420,7 +426,18 @@ export class ShadowMmu {
   }
 
   /** Counters and the guest context (with a private VM, its counters too); shadow pages are rebuilt lazily after a restore. */
-  saveState(): { type: 'hvsim.mmu.shadow'; version: 1; context: unknown; vpid: number; counters: Record<string, number> } {
+  saveState(): {
+    /** Identifies a saved shadow MMU. */
+    type: 'hvsim.mmu.shadow';
+    /** Format version (1). */
+    version: 1;
+    /** The guest paging context's saved state. */
+    context: unknown;
+    /** The VPID. */
+    vpid: number;
+    /** The counters by name (with a private VM, the VM's too). */
+    counters: Record<string, number>;
+  } {
     const counters: Record<string, number> = { ...this.counters };
     if (this.ownsVm) Object.assign(counters, this.vm.counters);
     return { type: 'hvsim.mmu.shadow', version: 1, context: this.context.saveState(), vpid: this.vpidValue, counters };
@@ -556,6 +573,8 @@ export class ShadowMmu {
     const hpa = vm.memslots.translate(gpa);
     out.guestPhysicalAddress = gpa;
     if (hpa < 0) {
+      // The path ends in an MMIO spte, so the next access to the page takes the fast MMIO path.
+      this.installOrZap(hi, lo, out.level);
       out.status = 'no-memslot';
       out.event = 'mmio';
       c.mmioExits++;
@@ -570,19 +589,7 @@ export class ShadowMmu {
       c.writeProtectExits++;
       return;
     }
-    try {
-      this.install(hi, lo, out.level);
-    } catch (e) {
-      if (!(e instanceof PoolExhausted)) throw e;
-      vm.zapAll();
-      this.syncHardwareContext(this.ensureRoot());
-      try {
-        this.install(hi, lo, out.level);
-      } catch (again) {
-        if (again instanceof PoolExhausted) throw new MmuUsageError('bad-state', 'the shadow page pool cannot hold one translation path');
-        throw again;
-      }
-    }
+    this.installOrZap(hi, lo, out.level);
     if (isWrite) {
       if (vm.memslots.isReadOnly?.(gpa) ?? false) {
         // A write to a read-only slot (a ROM) exits to userspace; the translation itself exists.
@@ -598,6 +605,64 @@ export class ShadowMmu {
     }
     out.event = 'fixed';
     c.fixed++;
+  }
+
+  /**
+   * KVM's fast MMIO path (`handle_mmio_page_fault`): walks the shadow tables
+   * for `hi:lo` to the MMIO spte the RSVD fault came from and, when the
+   * rights it and the path above it keep from the guest walk allow `access`
+   * under the guest's context now (SDM 3A 4.6; a write also needs the guest
+   * D flag the spte recorded), reports `'mmio'` with the guest-physical
+   * address and no guest walk. Returns false (walk the guest tables) when
+   * there is no such spte or the access needs the full check.
+   */
+  private mmioFromSpte(hi: number, lo: number, access: number, out: ShadowResult): boolean {
+    const m = this.memory;
+    const store = this.vm.store;
+    let page: ShadowPage | undefined = this.ensureRoot();
+    let rights = RW | US;
+    let xd = 0;
+    while (page !== undefined) {
+      const spte = page.hpa + x86TableIndex(page.level, hi, lo) * 8;
+      const elo = m.read32(spte);
+      const ehi = m.read32(spte + 4);
+      if ((elo & P) === 0) return false;
+      rights &= elo;
+      xd |= ehi & XD;
+      const gfn = mmioSpteGfn(elo, ehi);
+      if (gfn >= 0) {
+        const write = (access & WRITE) !== 0;
+        const ctx = this.context;
+        if ((write && (elo & D) === 0) || x86AccessFault(ctx, access, (rights & RW) !== 0, (rights & US) !== 0, xd === 0 || !ctx.eferNxe, (ehi & PKEY_HI) >>> 27) !== 0) return false;
+        out.reset(hi, lo);
+        out.status = 'no-memslot';
+        out.guestPhysicalAddress = gfn * 4096 + (lo & 0xfff);
+        out.event = 'mmio';
+        this.counters.mmioExits++;
+        this.counters.mmioSpteExits++;
+        return true;
+      }
+      if (page.level === 1) return false;
+      page = store.atHpa(entryAddress(elo, ehi));
+    }
+    return false;
+  }
+
+  /** {@link install}; when the shadow page pool runs out, zaps everything and tries once more. */
+  private installOrZap(hi: number, lo: number, leafLevel: number): void {
+    try {
+      this.install(hi, lo, leafLevel);
+    } catch (e) {
+      if (!(e instanceof PoolExhausted)) throw e;
+      this.vm.zapAll();
+      this.syncHardwareContext(this.ensureRoot());
+      try {
+        this.install(hi, lo, leafLevel);
+      } catch (again) {
+        if (again instanceof PoolExhausted) throw new MmuUsageError('bad-state', 'the shadow page pool cannot hold one translation path');
+        throw again;
+      }
+    }
   }
 
   /** Builds the shadow path for the translation the guest walker just made. */

@@ -9,7 +9,7 @@
  * `kvm_flush_remote_tlbs`): see {@link ShadowPageTables.addFlushListener}.
  */
 import type { Memory, Tracer } from '@hvsim/core';
-import { readState } from '@hvsim/core';
+import { Memslots, readState } from '@hvsim/core';
 import { TWO_32, checkAddress, entryFrame, highHalf } from '../common/address.js';
 import type { TimeOptions } from '../common/memory-access.js';
 import { read32Safe, timeSource } from '../common/memory-access.js';
@@ -29,6 +29,36 @@ const { P, RW, US, PWT, PCD, A, D, PS, G } = PTE_LO;
 const { XD } = PTE_HI;
 const PKEY_HI = 0x7800_0000;
 
+/**
+ * MAXPHYADDR of the host processor that walks the shadow tables: 51, so
+ * that bit 51 of an spte is a reserved bit an MMIO spte can set (KVM sets
+ * reserved physical-address bits in MMIO sptes so that an access faults with
+ * PFEC.RSVD = 1, arch/x86/kvm/mmu/spte.c; it turns MMIO caching off on hosts
+ * with MAXPHYADDR 52, which have no such bit). Host memory the shadow tables
+ * map must lie below 2^51.
+ */
+export const SHADOW_HOST_MAXPHYADDR = 51;
+
+/** An MMIO spte's high half: bit 51 (reserved: accesses fault with RSVD) and bit 52 (ignored by the hardware; says "MMIO"). */
+const MMIO_HI = 0x18_0000;
+/** Bits 50:32 of an spte (bits 18:0 of its high half): the high part of an MMIO spte's guest frame. */
+const MMIO_GFN_HI = 0x7_ffff;
+/** Guest frames an MMIO spte can hold (guest-physical addresses below 2^51). */
+const MMIO_GFN_LIMIT = 2 ** 39;
+
+/**
+ * The guest frame an MMIO spte (`lo`, `hi`: bits 31:0 and 63:32) stands
+ * for, or -1 when the spte is not an MMIO spte. An MMIO spte is present,
+ * has reserved bit 51 and ignored bit 52 set, holds the guest frame in bits
+ * 50:12, and keeps the guest leaf's R/W, U/S, D, XD and protection key, so
+ * that KVM's fast MMIO path can check an access without walking the guest
+ * tables (KVM's `mark_mmio_spte`, `get_mmio_spte_gfn`).
+ */
+export function mmioSpteGfn(lo: number, hi: number): number {
+  if ((lo & P) === 0 || (hi & MMIO_HI) !== MMIO_HI) return -1;
+  return (hi & MMIO_GFN_HI) * 0x10_0000 + (lo >>> 12);
+}
+
 /** Options of {@link ShadowPageTables}. */
 export interface ShadowPageTablesOptions extends TimeOptions {
   /** Guest-physical to host-physical map. */
@@ -37,6 +67,7 @@ export interface ShadowPageTablesOptions extends TimeOptions {
   shadowPages: PageAllocator;
   /** The guest's MAXPHYADDR (36..52), the same for every vCPU of the VM (CPUID). Default 46. */
   maxPhyAddr?: number;
+  /** Receives a `tlb.flush` event per remote TLB flush (sptes dropped or write-protected). */
   tracer?: Tracer;
   /** Called at every remote TLB flush, after the attached vCPU contexts flushed theirs. */
   onFlush?: () => void;
@@ -85,6 +116,8 @@ export class ShadowPageTables {
   /** @internal */
   readonly counters: Record<VmCounter, number> = { pagesUnshadowed: 0, emulatedWrites: 0, sptesUpdated: 0, sptesZapped: 0, zapAlls: 0, remoteFlushes: 0 };
 
+  /** The memslots as a dirty log, when they are core's `Memslots` (else writes are not logged). */
+  private readonly dirtyLog: Memslots | null;
   private epochValue = 0;
   private zapGen = 0;
   private memslotGeneration: number;
@@ -106,6 +139,7 @@ export class ShadowPageTables {
     this.maxPhyAddr = m;
     this.rsvdAddrHi = 0xfffff & ~(m >= 52 ? 0xfffff : (1 << (m - 32)) - 1);
     this.memslots = options.memslots;
+    this.dirtyLog = options.memslots instanceof Memslots ? options.memslots : null;
     this.memslotGeneration = options.memslots.generation;
     this.store = new ShadowPageStore(memory, options.shadowPages);
     this.onFlush = options.onFlush;
@@ -183,6 +217,8 @@ export class ShadowPageTables {
     const hpa = this.memslots.translate(gpa);
     if (hpa < 0) throw new MmuUsageError('bad-argument', `cannot emulate a write to guest-physical 0x${gpa.toString(16)}: no memslot holds it`);
     if (this.memory.isWritable(hpa, size)) writeSized(this.memory, hpa, size, valueLo, valueHi);
+    // The emulator's store is a guest write: logged (KVM's emulated writes go through kvm_vcpu_write_guest, which marks the page dirty).
+    this.dirtyLog?.markDirty(gpa, size);
     this.counters.emulatedWrites++;
     this.guestMemoryWritten(gpa, size);
   }
@@ -232,8 +268,47 @@ export class ShadowPageTables {
     });
   }
 
+  /**
+   * KVM_GET_DIRTY_LOG under shadow paging (api.rst 4.8; KVM's
+   * `kvm_get_dirty_log_protect`): takes slot `id`'s dirty bitmap from the
+   * memslots (`Memslots.getDirtyLog`, same arguments and errors) and
+   * write-protects the leaf sptes of every page whose bit it cleared, so that
+   * the guest's next write to each faults and is logged again (KVM's
+   * `kvm_arch_mmu_enable_log_dirty_pt_masked`); one remote TLB flush if any
+   * spte lost write access. With manual protection
+   * (KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) the bitmap stays and nothing is
+   * protected: {@link clearDirtyLog} does both. Needs core's `Memslots`.
+   */
+  getDirtyLog(id: number, into?: Uint32Array): Uint32Array {
+    const slots = this.loggingSlots('getDirtyLog');
+    const log = slots.getDirtyLog(id, into);
+    this.protectCleared(slots, id, 0, log);
+    return log;
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG under shadow paging (api.rst 4.117): clears the
+   * pages of slot `id` given by `bitmap` (`Memslots.clearDirtyLog`, same
+   * arguments and errors) and write-protects the sptes of those that were
+   * dirty, as {@link getDirtyLog} does.
+   */
+  clearDirtyLog(id: number, firstPage: number, numPages: number, bitmap: Uint32Array): void {
+    const slots = this.loggingSlots('clearDirtyLog');
+    const live = slots.get(id) === undefined ? undefined : slots.dirtyBitmap(id);
+    const before = live === undefined ? undefined : Uint32Array.from(live.subarray(firstPage / 32 || 0));
+    slots.clearDirtyLog(id, firstPage, numPages, bitmap);
+    if (before !== undefined) this.protectCleared(slots, id, firstPage, before);
+  }
+
   /** VM counters; the pages are not saved (rebuilt lazily after a restore). */
-  saveState(): { type: 'hvsim.mmu.shadow-page-tables'; version: 1; counters: Record<string, number> } {
+  saveState(): {
+    /** Identifies saved shadow page tables. */
+    type: 'hvsim.mmu.shadow-page-tables';
+    /** Format version (1). */
+    version: 1;
+    /** The VM's counters by name. */
+    counters: Record<string, number>;
+  } {
     return { type: 'hvsim.mmu.shadow-page-tables', version: 1, counters: { ...this.counters } };
   }
 
@@ -247,7 +322,11 @@ export class ShadowPageTables {
 
   // --- used by the vCPU contexts -----------------------------------------
 
-  /** @internal Zaps everything when the memslots changed. */
+  /**
+   * Zaps every shadow page when the memslots changed since the last check (KVM's
+   * `kvm_arch_flush_shadow_all` on a memslot update); a no-op otherwise. The MMU calls it before each
+   * lookup; a hypervisor calls it to drop stale shadow pages at once, e.g. right after changing a slot.
+   */
   checkMemslots(): void {
     if (this.memslots.generation !== this.memslotGeneration) this.zapAll();
   }
@@ -294,11 +373,13 @@ export class ShadowPageTables {
    */
   setLeaf(page: ShadowPage, index: number, gfn: number, glo: number, ghi: number): boolean {
     const hpa = this.memslots.translate(gfn * 4096);
-    if (hpa < 0) {
-      if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
-      return false;
+    if (hpa < 0) return this.setMmioLeaf(page, index, gfn, glo, ghi);
+    if (hpa >= 2 ** SHADOW_HOST_MAXPHYADDR) {
+      throw new MmuUsageError('bad-state', `guest frame 0x${gfn.toString(16)} is at host-physical 0x${hpa.toString(16)}, at or above 2^${SHADOW_HOST_MAXPHYADDR} (the shadow tables' host MAXPHYADDR)`);
     }
     const writable = (glo & RW) !== 0 && (glo & D) !== 0 && !this.store.isProtected(gfn) && !(this.memslots.isReadOnly?.(gfn * 4096) ?? false);
+    // Granting write access logs the page (KVM's make_spte: mark_page_dirty_in_slot for a writable spte).
+    if (writable) this.dirtyLog?.markDirty(gfn * 4096, 4096);
     const lo = (P | A | (glo & (US | PWT | PCD | PS | G)) | (writable ? RW | D : 0) | (hpa % TWO_32)) >>> 0;
     const hi = (highHalf(hpa) | (ghi & (XD | PKEY_HI))) >>> 0;
     const spte = page.hpa + index * 8;
@@ -314,6 +395,58 @@ export class ShadowPageTables {
     this.memory.write32(spte + 4, hi);
     this.store.addLeaf(page, index, spte, gfn);
     return true;
+  }
+
+  /**
+   * Leaf spte `index` of `page` for guest frame `gfn`, which no memslot
+   * backs: an MMIO spte ({@link mmioSpteGfn}) with the guest leaf's R/W,
+   * U/S, D, XD and protection key, so the next access faults with RSVD and
+   * is answered without a guest walk (KVM's `mark_mmio_spte`). A frame at or
+   * above 2^39 does not fit: the spte is dropped (every access walks).
+   * Returns true when an MMIO spte is in place.
+   */
+  private setMmioLeaf(page: ShadowPage, index: number, gfn: number, glo: number, ghi: number): boolean {
+    const spte = page.hpa + index * 8;
+    const m = this.memory;
+    if (gfn >= MMIO_GFN_LIMIT) {
+      if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
+      return false;
+    }
+    const lo = (P | (glo & (RW | US | D)) | ((gfn % 0x10_0000) * 4096)) >>> 0;
+    const hi = (Math.floor(gfn / 0x10_0000) | MMIO_HI | (ghi & (XD | PKEY_HI))) >>> 0;
+    if (m.read32(spte) === lo && m.read32(spte + 4) === hi) return true;
+    if (this.store.zapEntry(page, index)) this.counters.sptesZapped++;
+    m.write32(spte, lo);
+    m.write32(spte + 4, hi);
+    return true;
+  }
+
+  /** The memslots as core's `Memslots` (dirty logging), or a `UsageError` naming `what`. */
+  private loggingSlots(what: string): Memslots {
+    if (this.dirtyLog === null) throw new MmuUsageError('bad-state', `${what} needs the VM's memslots to be core's Memslots (the table with the dirty bitmaps)`);
+    return this.dirtyLog;
+  }
+
+  /**
+   * Write-protects the leaf sptes of slot `id`'s pages whose bit is set in
+   * `wasDirty` (bit n: page `firstPage` + n) but no longer in the slot's live
+   * bitmap: the pages a dirty-log read or clear just took.
+   */
+  private protectCleared(slots: Memslots, id: number, firstPage: number, wasDirty: Uint32Array): void {
+    const slot = slots.get(id);
+    const live = slots.dirtyBitmap(id);
+    if (slot === undefined || live === undefined) return;
+    const base = slot.guestPhysical / 4096 + firstPage;
+    const pages = slot.size / 4096 - firstPage;
+    for (let w = 0; w < wasDirty.length && w * 32 < pages; w++) {
+      let cleared = (wasDirty[w]! & ~(live[firstPage / 32 + w] ?? 0)) >>> 0;
+      while (cleared !== 0) {
+        const bit = 31 - Math.clz32(cleared);
+        cleared = (cleared & ~(1 << bit)) >>> 0;
+        this.store.removeWriteAccess(base + w * 32 + bit);
+      }
+    }
+    this.flushIfNeeded();
   }
 
   /** After a write to the guest entry shadowed by spte `index` of `page`: update a 4 KiB leaf in place, else drop the spte. */

@@ -221,18 +221,29 @@ export class ShadowPageStore {
     this.allocator.reset();
   }
 
-  /** Makes every leaf spte mapping `gfn` read-only (SDM 3A 4.6: R/W = 0 makes writes fault). */
+  /** Write-protects `gfn` as a shadowed guest table: its leaf sptes lose write access (counted in {@link writeProtected}). */
   private protect(gfn: number): void {
+    this.writeProtected += this.removeWriteAccess(gfn);
+  }
+
+  /**
+   * Makes every leaf spte mapping `gfn` read-only (SDM 3A 4.6: R/W = 0 makes
+   * writes fault) and notes the flush that needs; returns how many lost
+   * write access (KVM's rmap write protection, `rmap_write_protect`).
+   */
+  removeWriteAccess(gfn: number): number {
     const list = this.rmap.get(gfn);
-    if (list === undefined) return;
+    if (list === undefined) return 0;
+    let n = 0;
     for (const spte of list) {
       const lo = this.memory.read32(spte);
       if ((lo & RW) !== 0) {
         this.memory.write32(spte, (lo & ~RW) >>> 0);
-        this.writeProtected++;
+        n++;
         this.flushNeeded = true;
       }
     }
+    return n;
   }
 
   private removeRmap(gfn: number, spte: number): void {

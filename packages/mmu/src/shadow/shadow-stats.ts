@@ -15,6 +15,7 @@ export type ShadowEvent = 'hit' | 'page-fault-exit' | 'fixed' | 'guest-fault' | 
 
 /** A walk result plus the hypervisor-visible event. Reused: read it before the next call on the same MMU. */
 export class ShadowResult extends WalkResult {
+  /** What the hypervisor saw of this access (see {@link ShadowEvent}). */
   event: ShadowEvent = 'hit';
 }
 
@@ -36,6 +37,8 @@ export interface ShadowMmuStats {
   writeProtectExits: number;
   /** Exits to MMIO (no memslot). */
   mmioExits: number;
+  /** Of those, answered from an MMIO spte (a RSVD fault: no guest walk; KVM's fast MMIO path). */
+  mmioSpteExits: number;
   /** Guest writes emulated (writes to guest page tables; VM-wide). */
   emulatedWrites: number;
   /** Shadow entries rewritten in place after an emulated write (VM-wide). */
@@ -76,6 +79,7 @@ export const COUNTERS = [
   'guestFaults',
   'writeProtectExits',
   'mmioExits',
+  'mmioSpteExits',
   'tlbFlushes',
   'rootHits',
   'rootMisses',
@@ -85,6 +89,6 @@ export const COUNTERS = [
 ] as const;
 
 /** Counters added after the first saved-state format (absent in old states: 0). */
-export const NEW_COUNTERS: readonly string[] = ['tlbHits', 'tlbFlushes'];
+export const NEW_COUNTERS: readonly string[] = ['tlbHits', 'tlbFlushes', 'mmioSpteExits'];
 
 export type CounterName = (typeof COUNTERS)[number];

@@ -15,23 +15,33 @@ import type { Tlb } from './tlb.js';
 
 /** INVPCID types. */
 export const INVPCID_TYPE = {
+  /** Type 0: the PCID's entries for one linear address (not global ones). */
   INDIVIDUAL_ADDRESS: 0,
+  /** Type 1: every entry of one PCID except global ones. */
   SINGLE_CONTEXT: 1,
+  /** Type 2: every entry, global ones included. */
   ALL_CONTEXT_INCLUDING_GLOBALS: 2,
+  /** Type 3: every entry except global ones. */
   ALL_CONTEXT: 3,
 } as const;
 
 /** INVVPID types. */
 export const INVVPID_TYPE = {
+  /** Type 0: the VPID's entries for one linear address (global ones too). */
   INDIVIDUAL_ADDRESS: 0,
+  /** Type 1: every entry of one VPID. */
   SINGLE_CONTEXT: 1,
+  /** Type 2: every entry of every VPID but 0. */
   ALL_CONTEXT: 2,
+  /** Type 3: every entry of one VPID except global ones. */
   SINGLE_CONTEXT_RETAINING_GLOBALS: 3,
 } as const;
 
 /** INVEPT types. */
 export const INVEPT_TYPE = {
+  /** Type 1: the combined mappings of one EPTP (its EP4TA). */
   SINGLE_CONTEXT: 1,
+  /** Type 2: the combined mappings of every EPTP. */
   ALL_CONTEXT: 2,
 } as const;
 

@@ -16,6 +16,7 @@ export class PagingStructureCache {
   /** Entries filled. */
   fills = 0;
 
+  /** Entries each level's cache holds (a power of two, 1..4096). */
   readonly entriesPerLevel: number;
   private readonly valid: Uint8Array;
   private readonly key: Float64Array;

@@ -11,7 +11,7 @@ import { SeededRandom, readState } from '@hvsim/core';
 import { TWO_32 } from '../common/address.js';
 import { MmuUsageError } from '../common/mmu-error.js';
 import type { WalkResult } from '../common/walk-result.js';
-import { AccessBit, x86AccessFaultBits } from '../x86/access-rights.js';
+import { AccessBit, checkX86Access, x86AccessFaultBits } from '../x86/access-rights.js';
 import type { X86PagingContext } from '../x86/paging-context.js';
 import { PagingStructureCache } from './paging-structure-cache.js';
 import type { TimeOptions } from '../common/memory-access.js';
@@ -109,8 +109,8 @@ const enum Info {
   LINEAR_SHIFT = 12,
   /** The entry's own size code (as in the tag), at bits 15:14: a hit reads `info` and `frame` only. */
   SIZE_SHIFT = 14,
-  /** G (as in the tag), bit 16. */
-  GLOBAL = 0x1_0000,
+  /** G (as in the tag), bit 7 (a one-byte operand on the hit path). */
+  GLOBAL = 0x80,
 }
 
 /** Page-size code of a page shift (12, 21 or 30). */
@@ -138,6 +138,23 @@ function offsetMask(shift: number): number {
   return shift === 30 ? 0x3fff_ffff : shift === 21 ? 0x1f_ffff : 0xfff;
 }
 
+/** A bit no entry's `info` has: what an access the table does not admit "needs". */
+const NEVER_IN_INFO = 1 << 30;
+
+/**
+ * Per {@link ACCESS} value made of WRITE, USER and FETCH (index 0 to 0x16),
+ * the `info` bits a hit needs: W for a write, U for a user-mode access, X
+ * for a fetch, D for a write, and the EPT permission (W for a write, X for
+ * a fetch, else R); {@link NEVER_IN_INFO} for a write that is also a fetch.
+ */
+const NEEDED_INFO = Int32Array.from({ length: (AccessBit.WRITE | AccessBit.USER | AccessBit.FETCH) + 1 }, (_, access) => {
+  const write = (access & AccessBit.WRITE) !== 0;
+  const fetch = (access & AccessBit.FETCH) !== 0;
+  if (write && fetch) return NEVER_IN_INFO;
+  const rights = (write ? TlbAttr.WRITABLE : 0) | ((access & AccessBit.USER) !== 0 ? TlbAttr.USER : 0) | (fetch ? TlbAttr.EXECUTABLE : 0);
+  return rights | (write ? TlbAttr.DIRTY : 0) | ((write ? 2 : fetch ? 4 : 1) << Info.EPT_SHIFT);
+});
+
 /** A set-associative TLB for 4 KiB, 2 MiB and 1 GiB pages. */
 export class Tlb {
   /** Lookups that hit. */
@@ -158,14 +175,24 @@ export class Tlb {
    */
   epoch = 0;
 
+  /** Total entries (a power of two). */
   readonly entries: number;
+  /** Ways per set (`entries`: fully associative). */
   readonly ways: number;
   /** The paging-structure caches, when enabled. */
   readonly psc: PagingStructureCache | null;
+  /** Victim choice in a full set. */
   readonly replacement: TlbReplacement;
   /** 1 for LRU replacement (a hit refreshes the entry's stamp), else 0: a number, tested on every hit. */
   private readonly lru: number;
+  /**
+   * Ways {@link tryAnswer} probes: all of them with LRU replacement and no
+   * tracer (what it handles), else none (everything takes the full path).
+   */
+  private readonly fastWays: number;
   private readonly sets: number;
+  /** `sets` - 1: a page number's set index is its low bits. */
+  private readonly setMask: number;
   /** Page number of each entry's linear address, for its page size. */
   private readonly vpn: Float64Array;
   /** Valid, page size, global, PCID and VPID of each entry ({@link Tag}; 0: invalid). */
@@ -204,6 +231,7 @@ export class Tlb {
     this.entries = entries;
     this.ways = ways;
     this.sets = entries / ways;
+    this.setMask = this.sets - 1;
     this.replacement = replacement;
     this.lru = replacement === 'lru' ? 1 : 0;
     this.vpn = new Float64Array(entries);
@@ -215,6 +243,7 @@ export class Tlb {
     this.seed = options.seed ?? 1;
     this.random = new SeededRandom(this.seed);
     this.tracer = options.tracer;
+    this.fastWays = replacement === 'lru' && this.tracer === undefined ? ways : 0;
     this.cpu = cpuOption(options.cpu, 'Tlb');
     this.now = timeSource(options);
     this.source = options.source ?? 'tlb';
@@ -241,6 +270,58 @@ export class Tlb {
     this.hits++;
     if (this.lru !== 0) this.stamp[i] = ++this.clock;
     return i;
+  }
+
+  /**
+   * {@link lookup} then {@link answer} in one call: answers `access`
+   * ({@link ACCESS} flags, checked: a bad value throws before anything
+   * changes) to `hi:lo` into `out` from a cached entry and returns true, or
+   * returns false (the caller walks) with `out` untouched; counters, LRU and
+   * tracing as the two calls.
+   */
+  lookupAnswer(vpid: number, pcid: number, ep4ta: number, hi: number, lo: number, ctx: X86PagingContext, access: number, out: WalkResult): boolean {
+    checkX86Access(access);
+    const i = this.lookup(vpid, pcid, ep4ta, hi, lo);
+    return i >= 0 && this.answer(i, ctx, access, hi, lo, out);
+  }
+
+  /**
+   * The common case of {@link lookupAnswer} (with the PCID read from
+   * `ctx`), for the MMU's hit path: a 4 KiB entry whose cached bits grant
+   * `access` whatever CR0.WP, SMEP and SMAP say, no protection keys, LRU
+   * replacement, no tracer. Then it answers as {@link lookupAnswer} (a hit
+   * counted, LRU refreshed, `out` filled) and returns true; else it returns
+   * false having changed nothing (no counter either), and the caller takes
+   * the full path ({@link lookupAnswer}, or {@link lookup} then
+   * {@link answer}). A bad `access` is never the common case. Small, so
+   * that it inlines whole into the caller and the caller into its loop.
+   */
+  tryAnswer(vpid: number, ep4ta: number, hi: number, lo: number, ctx: X86PagingContext, access: number, out: WalkResult): boolean {
+    // probe() of the 4 KiB set written out (its call would spend bytecode that X86Mmu.translate's inlining needs).
+    const vpn = hi * 0x10_0000 + (lo >>> 12);
+    const want = (vpid << TagShift.VPID) | (ctx.pcid << TagShift.PCID) | Tag.VALID;
+    const vpns = this.vpn;
+    let i = ((lo >>> 12) & this.setMask) * this.ways;
+    const end = i + this.fastWays;
+    for (; i < end; i++) {
+      if (vpns[i] === vpn) {
+        const d = this.tag[i]! ^ want;
+        if ((d === 0 || (d & ~Tag.PCID_MASK) === (Tag.GLOBAL as number)) && this.ep4ta[i] === ep4ta) break;
+      }
+    }
+    if (i === end) return false;
+    // The entry grants `access` outright when `access` is plain WRITE, USER and FETCH flags (one comparison: an
+    // integer of those bits equals its masked self), every right it needs is there (W for a write, X for a fetch,
+    // U for a user-mode access; SDM 3A 4.6.1), a write finds D set, the EPT permissions allow it (SDM 3C 28.3.3.2),
+    // no protection keys are enabled (4.6.2), and a user-mode page (U) reached by a supervisor-mode access (no U in
+    // `need`) has neither SMAP nor SMEP to fear. Anything else is for the full check (which rejects a bad `access`).
+    const info = this.info[i]!;
+    const need = NEEDED_INFO[access & (AccessBit.WRITE | AccessBit.USER | AccessBit.FETCH)]!;
+    if (access !== (access & (AccessBit.WRITE | AccessBit.USER | AccessBit.FETCH)) || (info & need) !== need || ctx.cr4Pke || ctx.cr4Pks || (info & ~need & TlbAttr.USER && (ctx.cr4Smap || ctx.cr4Smep))) return false;
+    this.hits++;
+    this.stamp[i] = ++this.clock;
+    this.readInto(i, hi, lo, out);
+    return true;
   }
 
   /** {@link lookup} past a 4 KiB probe that found `found` (or -1): 2 MiB then 1 GiB entries, counters, LRU, tracing. */
@@ -330,10 +411,9 @@ export class Tlb {
    */
   readInto(i: number, hi: number, lo: number, out: WalkResult): void {
     const info = this.info[i]!;
-    const code = (info >>> Info.SIZE_SHIFT) & 3;
-    // Constants, not 2 ** shift: a computed power is a double and would turn
-    // the result's pageSize field into a boxed double (3x slower hits, measured).
-    const size = code === 2 ? 0x4000_0000 : code === 1 ? 0x20_0000 : 4096;
+    // A shift, not 2 ** shift: a power is a double and would turn the
+    // result's pageSize field into a boxed double (3x slower hits, measured).
+    const size = 4096 << (((info >>> Info.SIZE_SHIFT) & 3) * 9);
     out.status = 'ok';
     out.address = this.frame[i]! + (lo & (size - 1));
     out.pageSize = size;
@@ -341,18 +421,18 @@ export class Tlb {
     out.references = 0;
     out.secondStageReferences = 0;
     out.adWrites = 0;
-    out.writable = (info & TlbAttr.WRITABLE) !== 0;
-    out.user = (info & TlbAttr.USER) !== 0;
-    out.executable = (info & TlbAttr.EXECUTABLE) !== 0;
-    out.global = (info & Info.GLOBAL) !== 0;
-    out.dirty = (info & TlbAttr.DIRTY) !== 0;
-    out.protectionKey = (info >>> Info.PKEY_SHIFT) & 0xf;
     out.guestPhysicalAddress = 0;
-    out.eptPermissions = (info >>> Info.EPT_SHIFT) & 7;
     out.permissions = 0;
     out.errorCode = 0;
     out.exitQualification = 0;
     out.faultStatus = 0;
+    out.writable = !!(info & TlbAttr.WRITABLE);
+    out.user = !!(info & TlbAttr.USER);
+    out.executable = !!(info & TlbAttr.EXECUTABLE);
+    out.global = !!(info & Info.GLOBAL);
+    out.dirty = !!(info & TlbAttr.DIRTY);
+    out.protectionKey = (info >>> Info.PKEY_SHIFT) & 0xf;
+    out.eptPermissions = (info >>> Info.EPT_SHIFT) & 7;
     out.linearHi = hi;
     out.linearLo = lo;
     if (out.trace !== null) out.trace.length = 0;
@@ -636,12 +716,19 @@ export class Tlb {
 
 /** Saved state of a {@link Tlb}. */
 export interface TlbState {
+  /** Identifies a saved TLB. */
   type: 'hvsim.mmu.tlb';
+  /** Format version (1). */
   version: 1;
+  /** Total entries of the saved TLB (must match the restoring one). */
   entries: number;
+  /** Ways per set (must match). */
   ways: number;
+  /** Victim choice (must match). */
   replacement: TlbReplacement;
+  /** hits, misses, fills, invalidations, clock. */
   counters: number[];
+  /** State of the random-replacement generator. */
   random: ReturnType<SeededRandom['saveState']>;
   /** Valid entries: [index, vpn, shift, vpid, pcid, ep4ta, global, frame, attrs, eptPerms, pkey, stamp, linear page shift]. */
   live: number[][];

@@ -19,12 +19,17 @@ import { PTE_HI, PTE_LO } from './regs.js';
 export interface X86MapOptions {
   /** 4096, 0x200000 (2 MiB) or 0x40000000 (1 GiB). Default 4096. */
   pageSize?: number;
+  /** Sets R/W (bit 1). Default true. */
   writable?: boolean;
+  /** Sets U/S (bit 2). Default true. */
   user?: boolean;
   /** Sets XD (bit 63). */
   noExecute?: boolean;
+  /** Sets G (bit 8). Default false. */
   global?: boolean;
+  /** Sets A (bit 5). Default false. */
   accessed?: boolean;
+  /** Sets D (bit 6). Default false. */
   dirty?: boolean;
   /** Protection key, 0..15. */
   protectionKey?: number;
@@ -52,6 +57,7 @@ export class X86PageTableBuilder {
   constructor(
     private readonly memory: Memory,
     private readonly allocator: PageAllocator,
+    /** Paging levels of the tree: 4, or 5 for CR4.LA57 = 1. */
     readonly levels: 4 | 5 = 4,
     private readonly toHost: (address: number) => number = (a) => a,
     root?: number,

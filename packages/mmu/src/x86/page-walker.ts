@@ -482,7 +482,18 @@ export class X86PageWalker {
   }
 
   /** Saves the walk counters (the walker has no other state). */
-  saveState(): { type: 'hvsim.mmu.x86-walker'; version: 1; walks: number; references: number; faults: number } {
+  saveState(): {
+    /** Identifies a saved x86 walker. */
+    type: 'hvsim.mmu.x86-walker';
+    /** Format version (1). */
+    version: 1;
+    /** Walks made. */
+    walks: number;
+    /** Paging-structure entries read. */
+    references: number;
+    /** Walks that ended in a #PF. */
+    faults: number;
+  } {
     return { type: 'hvsim.mmu.x86-walker', version: 1, walks: this.walks, references: this.references, faults: this.faults };
   }
 

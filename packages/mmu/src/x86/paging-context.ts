@@ -12,15 +12,25 @@ import { X86_CONTROL } from './regs.js';
 export interface X86PagingContextOptions {
   /** CR3 (bits 51:0; bit 63 is a MOV-to-CR3 operand bit, not part of CR3). */
   cr3?: number;
+  /** CR0.WP (bit 16): supervisor-mode writes honour R/W = 0 (SDM 3A 4.6.1). */
   cr0Wp?: boolean;
+  /** CR4.PGE (bit 7): G = 1 leaves make global TLB entries (SDM 3A 4.10.2.4). */
   cr4Pge?: boolean;
+  /** CR4.PCIDE (bit 17): CR3 bits 11:0 are the PCID (SDM 3A 4.10.1). */
   cr4Pcide?: boolean;
+  /** CR4.LA57 (bit 12): 5-level paging (SDM 3A 4.5). */
   cr4La57?: boolean;
+  /** CR4.SMEP (bit 20): no supervisor-mode fetch from user-mode pages (SDM 3A 4.6.1). */
   cr4Smep?: boolean;
+  /** CR4.SMAP (bit 21): no supervisor-mode data access to user-mode pages unless RFLAGS.AC (SDM 3A 4.6.1). */
   cr4Smap?: boolean;
+  /** CR4.PKE (bit 22): protection keys for user-mode pages, from PKRU (SDM 3A 4.6.2). */
   cr4Pke?: boolean;
+  /** CR4.PKS (bit 24): protection keys for supervisor-mode pages, from IA32_PKRS (SDM 3A 4.6.2). */
   cr4Pks?: boolean;
+  /** IA32_EFER.NXE (bit 11): XD is honoured (else reserved) (SDM 3A 4.6.1). */
   eferNxe?: boolean;
+  /** RFLAGS.AC (bit 18): lifts SMAP for explicit supervisor-mode data accesses (SDM 3A 4.6.1). */
   rflagsAc?: boolean;
   /** PKRU: AD (bit 2i) and WD (bit 2i+1) for user-mode protection key i. */
   pkru?: number;
@@ -42,19 +52,32 @@ export class X86PagingContext {
   private cr3Value = 0;
   private root = 0;
   private cr3Low = 0;
+  /** CR0.WP (bit 16): supervisor-mode writes honour R/W = 0 (SDM 3A 4.6.1). */
   cr0Wp = false;
+  /** CR4.PGE (bit 7): G = 1 leaves make global TLB entries (SDM 3A 4.10.2.4). */
   cr4Pge = false;
+  /** CR4.PCIDE (bit 17): CR3 bits 11:0 are the PCID (SDM 3A 4.10.1). */
   cr4Pcide = false;
+  /** CR4.LA57 (bit 12): 5-level paging (SDM 3A 4.5). */
   cr4La57 = false;
+  /** CR4.SMEP (bit 20): no supervisor-mode fetch from user-mode pages (SDM 3A 4.6.1). */
   cr4Smep = false;
+  /** CR4.SMAP (bit 21): no supervisor-mode data access to user-mode pages unless RFLAGS.AC (SDM 3A 4.6.1). */
   cr4Smap = false;
+  /** CR4.PKE (bit 22): protection keys for user-mode pages, from PKRU (SDM 3A 4.6.2). */
   cr4Pke = false;
+  /** CR4.PKS (bit 24): protection keys for supervisor-mode pages, from IA32_PKRS (SDM 3A 4.6.2). */
   cr4Pks = false;
+  /** IA32_EFER.NXE (bit 11): XD is honoured (else reserved) (SDM 3A 4.6.1). */
   eferNxe = false;
+  /** RFLAGS.AC (bit 18): lifts SMAP for explicit supervisor-mode data accesses (SDM 3A 4.6.1). */
   rflagsAc = false;
+  /** PKRU: AD (bit 2i) and WD (bit 2i+1) for user-mode protection key i (SDM 3A 4.6.2). */
   pkru = 0;
+  /** IA32_PKRS: AD (bit 2i) and WD (bit 2i+1) for supervisor-mode protection key i (SDM 3A 4.6.2). */
   pkrs = 0;
   private maxPhy = 46;
+  /** 1 GiB pages supported (CPUID.80000001H:EDX.Page1GB[26]); else PS = 1 in a PDPTE is reserved. */
   page1gb = true;
 
   constructor(options: X86PagingContextOptions = {}) {
@@ -118,6 +141,7 @@ export class X86PagingContext {
     return this.maxPhy;
   }
 
+  /** Sets MAXPHYADDR (an integer in [36, 52], else `bad-argument`); the root address is re-masked to bits (M-1):12. */
   set maxPhyAddr(bits: number) {
     if (!Number.isInteger(bits) || bits < 36 || bits > 52) {
       throw new MmuUsageError('bad-argument', `MAXPHYADDR must be an integer in [36, 52], got ${String(bits)}`);
@@ -131,6 +155,7 @@ export class X86PagingContext {
     return this.cr3Value;
   }
 
+  /** Loads CR3 (an integer below 2^52, else `bad-argument`): the root is bits (M-1):12, the PCID bits 11:0. */
   set cr3(value: number) {
     if (!Number.isSafeInteger(value) || value < 0 || value >= 2 ** 52) {
       throw new MmuUsageError('bad-argument', `CR3 must be an integer in [0, 2^52), got ${String(value)}`);
@@ -160,7 +185,12 @@ export class X86PagingContext {
   }
 
   /** A JSON-safe copy of every field (for embedding in a model's saved state). */
-  saveState(): { type: 'hvsim.mmu.x86-paging-context'; version: 1 } & Required<X86PagingContextOptions> {
+  saveState(): {
+    /** Identifies a saved paging context. */
+    type: 'hvsim.mmu.x86-paging-context';
+    /** Format version of the saved context (1). */
+    version: 1;
+  } & Required<X86PagingContextOptions> {
     return {
       type: 'hvsim.mmu.x86-paging-context',
       version: 1,

@@ -17,7 +17,9 @@ export const X86_PTE = {
   RW: bitFlag(1),
   /** User/supervisor: 0 = user-mode accesses not allowed. */
   US: bitFlag(2),
+  /** Page-level write-through: memory type of the page or the next table (SDM 3A 4.9). */
   PWT: bitFlag(3),
+  /** Page-level cache disable: memory type of the page or the next table (SDM 3A 4.9). */
   PCD: bitFlag(4),
   /** Accessed. */
   A: bitFlag(5),
@@ -75,10 +77,15 @@ export const PTE_HI = {
 
 /** Paging levels, named as in the SDM (level 1 holds 4 KiB PTEs). */
 export const X86_LEVEL = {
+  /** Level 1: page table, 4 KiB PTEs. */
   PT: 1,
+  /** Level 2: page directory (PDEs; PS = 1 maps 2 MiB). */
   PD: 2,
+  /** Level 3: page-directory-pointer table (PDPTEs; PS = 1 maps 1 GiB). */
   PDPT: 3,
+  /** Level 4: PML4 table (the root with 4-level paging). */
   PML4: 4,
+  /** Level 5: PML5 table (the root with CR4.LA57 = 1). */
   PML5: 5,
 } as const;
 
@@ -87,20 +94,35 @@ export const X86_LEVEL_NAME: readonly string[] = ['', 'PTE', 'PDE', 'PDPTE', 'PM
 
 /** Control-register bits that paging reads (SDM 3A 2.5 "Control Registers", 2.2.1 IA32_EFER). */
 export const X86_CONTROL = {
+  /** CR0.WP, bit 16: write protect for supervisor-mode writes. */
   CR0_WP: bitFlag(16),
+  /** CR0.PG, bit 31: paging enabled. */
   CR0_PG: bitFlag(31),
+  /** CR4.PSE, bit 4: page size extensions (32-bit paging). */
   CR4_PSE: bitFlag(4),
+  /** CR4.PAE, bit 5: physical address extension (required by 4- and 5-level paging). */
   CR4_PAE: bitFlag(5),
+  /** CR4.PGE, bit 7: global pages. */
   CR4_PGE: bitFlag(7),
+  /** CR4.LA57, bit 12: 5-level paging. */
   CR4_LA57: bitFlag(12),
+  /** CR4.PCIDE, bit 17: process-context identifiers. */
   CR4_PCIDE: bitFlag(17),
+  /** CR4.SMEP, bit 20: supervisor-mode execution prevention. */
   CR4_SMEP: bitFlag(20),
+  /** CR4.SMAP, bit 21: supervisor-mode access prevention. */
   CR4_SMAP: bitFlag(21),
+  /** CR4.PKE, bit 22: protection keys for user-mode pages. */
   CR4_PKE: bitFlag(22),
+  /** CR4.PKS, bit 24: protection keys for supervisor-mode pages. */
   CR4_PKS: bitFlag(24),
+  /** IA32_EFER.LME, bit 8: IA-32e mode enable. */
   EFER_LME: bitFlag(8),
+  /** IA32_EFER.LMA, bit 10: IA-32e mode active. */
   EFER_LMA: bitFlag(10),
+  /** IA32_EFER.NXE, bit 11: execute-disable (XD) enabled. */
   EFER_NXE: bitFlag(11),
+  /** RFLAGS.AC, bit 18: alignment check / SMAP override. */
   RFLAGS_AC: bitFlag(18),
   /** CR3 bits 11:0: the PCID when CR4.PCIDE = 1. */
   CR3_PCID: bitRange(11, 0),
@@ -146,9 +168,13 @@ export const PFEC = {
  * ({@link EPT_ACCESS}, `S1_ACCESS`, `S2_ACCESS`): see the README, "Access kinds".
  */
 export const ACCESS = {
+  /** A supervisor-mode data read (no flag). Value `0`. */
   READ: 0,
+  /** A write (error-code W, bit 1). Value `0x2`. */
   WRITE: PFEC.W,
+  /** A user-mode access (CPL 3; error-code U/S, bit 2). Value `0x4`. */
   USER: PFEC.U,
+  /** An instruction fetch (error-code I/D, bit 4). Value `0x10`. */
   FETCH: PFEC.ID,
   /** `0x10000` */
   IMPLICIT: 0x1_0000,

@@ -52,6 +52,7 @@ export interface X86MmuOptions extends TimeOptions {
   ept?: boolean;
   /** EPT capabilities (used whenever EPT is enabled). */
   eptOptions?: EptWalkerOptions;
+  /** Receives the TLB's and walkers' trace events. */
   tracer?: Tracer;
   /** Number of the CPU the trace events of this MMU (its TLB and walkers) concern (docs/conventions.md "Tracing"). */
   cpu?: number;
@@ -74,7 +75,9 @@ function linearHalves(value: LinearAddress, what: string): [number, number] {
 
 /** TLB plus walker for one logical processor. */
 export class X86Mmu {
+  /** The paging state (CR0, CR3, CR4, EFER, RFLAGS.AC, PKRU, IA32_PKRS) translations read. */
   readonly context: X86PagingContext;
+  /** The TLB (with its paging-structure caches, when enabled). */
   readonly tlb: Tlb;
   /** The native walker (used when EPT is off). */
   readonly walker: X86PageWalker;
@@ -162,6 +165,7 @@ export class X86Mmu {
     return this.vpidValue;
   }
 
+  /** Sets the VPID (an integer 0..0xffff, else `bad-argument`); a change bumps {@link epoch}, no flush (entries are tagged). */
   set vpid(value: number) {
     if (!Number.isInteger(value) || value < 0 || value > 0xffff) throw new MmuUsageError('bad-argument', `VPID must be an integer in [0, 0xffff], got ${String(value)}`);
     if (value !== this.vpidValue) this.localEpoch++;
@@ -198,9 +202,19 @@ export class X86Mmu {
    * this MMU reuses on every call (no allocation): read it before the next
    * call, or keep a `clone()`.
    */
-  translate(linear: number, access: number, out: WalkResult = this.scratch): WalkResult {
+  translate(linear: number, access: number, out?: WalkResult): WalkResult {
     checkAddress(linear, 'linear address');
-    return this.translateHalves(highHalf(linear), linear >>> 0, access, out);
+    // translateHalves written out, each part in as little bytecode as the inlining budget allows (see there):
+    // `out?` and `??` (a default value copies every parameter), and highHalf() of a checked address (the
+    // difference is an exact multiple of 2^32).
+    const result = out ?? this.scratch;
+    const lo = linear >>> 0;
+    const hi = ((linear - lo) / 0x1_0000_0000) >>> 0;
+    const ctx = this.context;
+    const nested = this.activeNested;
+    if (!this.tlb.tryAnswer(this.vpidValue, nested === null ? NO_EP4TA : nested.ept.ep4ta, hi, lo, ctx, access, result)) return this.translateSlow(hi, lo, access, result);
+    this.translations++;
+    return result;
   }
 
   /**
@@ -217,17 +231,33 @@ export class X86Mmu {
     return this.translateHalves(hi, lo, access, out);
   }
 
-  /** {@link translate64} of halves known to be valid. */
+  /**
+   * {@link translate64} of halves known to be valid. The hit path: small, so
+   * that it inlines whole into its callers, and they into their loops (V8
+   * inlines a callee while 1.2 x its bytecode, with what it inlined, fits in
+   * 920 bytes); anything past `Tlb.tryAnswer` is {@link translateSlow}.
+   */
   private translateHalves(hi: number, lo: number, access: number, out: WalkResult): WalkResult {
+    const ctx = this.context;
+    const nested = this.activeNested;
+    if (!this.tlb.tryAnswer(this.vpidValue, nested === null ? NO_EP4TA : nested.ept.ep4ta, hi, lo, ctx, access, out)) return this.translateSlow(hi, lo, access, out);
+    this.translations++;
+    return out;
+  }
+
+  /**
+   * {@link translateHalves} past the TLB's common case: checks `access` (a
+   * bad one throws before anything is counted), then a full lookup and
+   * rights check, then {@link translateMiss}.
+   */
+  private translateSlow(hi: number, lo: number, access: number, out: WalkResult): WalkResult {
     checkX86Access(access);
     this.translations++;
-    // The hit path: everything inline, nothing allocated; the rest is translateMiss.
     const ctx = this.context;
-    const tlb = this.tlb;
     const nested = this.activeNested;
     const ep4ta = nested === null ? NO_EP4TA : nested.ept.ep4ta;
-    const i = tlb.lookup(this.vpidValue, ctx.pcid, ep4ta, hi, lo);
-    if (i >= 0 && tlb.answer(i, ctx, access, hi, lo, out)) return out;
+    const i = this.tlb.lookup(this.vpidValue, ctx.pcid, ep4ta, hi, lo);
+    if (i >= 0 && this.tlb.answer(i, ctx, access, hi, lo, out)) return out;
     return this.translateMiss(hi, lo, access, out, ep4ta);
   }
 
@@ -393,8 +423,11 @@ export class X86Mmu {
 
 /** Counters of an {@link X86Mmu}. */
 export interface X86MmuStats {
+  /** Translations requested. */
   translations: number;
+  /** Translations answered by the TLB. */
   tlbHits: number;
+  /** TLB lookups that found no entry. */
   tlbMisses: number;
   /** Walks made on TLB misses (nested walks in EPT mode). */
   walks: number;
@@ -402,17 +435,25 @@ export interface X86MmuStats {
   walkReferences: number;
   /** Of those, EPT entries. */
   eptReferences: number;
+  /** Lookups that hit the paging-structure caches (SDM 3A 4.10.3). */
   pagingStructureCacheHits: number;
 }
 
 /** Saved state of an {@link X86Mmu}. */
 export interface X86MmuState {
+  /** Identifies a saved x86 MMU. */
   type: 'hvsim.mmu.x86-mmu';
+  /** Format version (1). */
   version: 1;
+  /** The VPID. */
   vpid: number;
+  /** Translations requested. */
   translations: number;
+  /** The paging context's saved state. */
   context: unknown;
+  /** The TLB's saved state. */
   tlb: unknown;
+  /** The native walker's saved state. */
   walker: unknown;
   /** EPT on at the save (absent in states from before EPT could be switched: then `nested` says). */
   eptEnabled?: boolean;

@@ -94,10 +94,16 @@ const ICR_LOW_RESERVED = 0xfff3_2000;
 
 /** APIC-access exit-qualification access types (SDM 3C Table "Exit Qualification for APIC-Access VM Exits"). */
 export const APIC_ACCESS_TYPE = {
+  /** 0: linear access for a data read during instruction execution. */
   LINEAR_READ: 0,
+  /** 1: linear access for a data write during instruction execution. */
   LINEAR_WRITE: 1,
+  /** 2: linear access for an instruction fetch. */
   LINEAR_FETCH: 2,
+  /** 3: linear access (read or write) during event delivery. */
   LINEAR_EVENT_DELIVERY: 3,
+  /** 10: guest-physical access during event delivery. */
   GUEST_PHYSICAL_EVENT_DELIVERY: 10,
+  /** 15: guest-physical access for an instruction fetch or during instruction execution. */
   GUEST_PHYSICAL_INSTRUCTION: 15,
 } as const;

@@ -341,6 +341,24 @@ describe(`${ed}: "Virtualizing MSR-Based APIC Accesses" and the MSR bitmaps`, ()
     expect(exitOf(running({}).p.rdmsr(0x10)).reason).toBe(31);
   });
 
+  it('WRMSR 80BH (x2APIC EOI) exits exactly when its write bit is set, whether the x2APIC bits were copied by an earlier access or not (SDM 3C "MSR-Bitmap Address")', () => {
+    // Intercepted EOI write; the copy taken by RDMSR TPR first, then by the EOI itself.
+    for (const first of [true, false]) {
+      const f = x2apic((g) => setMsrIntercept(g.memory, ADDR.MSR_BITMAP, 0x80b, { write: true }));
+      if (first) expect(f.p.rdmsr(0x808).kind).not.toBe('exit');
+      expect(exitOf(f.p.wrmsr(0x80b, 0))).toEqual({ reason: EXIT_REASON.MSR_WRITE, qualification: 0 });
+    }
+    // Its neighbours' write bits and its own read bit set, its write bit clear: the EOI is virtualized.
+    const f = x2apic((g) => {
+      setMsrIntercept(g.memory, ADDR.MSR_BITMAP, 0x80a, { write: true });
+      setMsrIntercept(g.memory, ADDR.MSR_BITMAP, 0x80c, { write: true });
+      setMsrIntercept(g.memory, ADDR.MSR_BITMAP, 0x80b, { read: true });
+    });
+    expect(f.p.rdmsr(0x808).kind).not.toBe('exit');
+    expect(f.p.wrmsr(0x80b, 0).kind).toBe('continue');
+    expect(exitOf(f.p.rdmsr(0x80b)).reason).toBe(EXIT_REASON.MSR_READ);
+  });
+
   it('MSR-bitmap changes made outside VMX non-root operation take effect at the next VM entry (SDM 3C "Software Access to Related Structures")', () => {
     const f = x2apic();
     expect(f.p.msrAccessExits(0x80b, true)).toBe(false);

@@ -18,7 +18,16 @@ const X2APIC_SPAN = X2APIC_MSR_LAST - X2APIC_MSR_BASE;
 const X2APIC_BITMAP_BYTE = X2APIC_MSR_BASE >>> 3;
 
 /** Byte offsets of the four bitmaps. */
-export const MSR_BITMAP_OFFSET = { READ_LOW: 0x000, READ_HIGH: 0x400, WRITE_LOW: 0x800, WRITE_HIGH: 0xc00 } as const;
+export const MSR_BITMAP_OFFSET = {
+  /** Read bitmap for MSRs 00000000H-00001FFFH. */
+  READ_LOW: 0x000,
+  /** Read bitmap for MSRs C0000000H-C0001FFFH. */
+  READ_HIGH: 0x400,
+  /** Write bitmap for MSRs 00000000H-00001FFFH. */
+  WRITE_LOW: 0x800,
+  /** Write bitmap for MSRs C0000000H-C0001FFFH. */
+  WRITE_HIGH: 0xc00,
+} as const;
 
 /** True when RDMSR (`write` false) or WRMSR of `msr` exits according to the bitmaps at `bitmap`. */
 export function msrBitmapExits(memory: Memory, bitmap: number, msr: number, write: boolean): boolean {
@@ -53,6 +62,9 @@ export function setMsrIntercept(memory: Memory, bitmap: number, msr: number, acc
   if (access.write !== undefined) put(high ? MSR_BITMAP_OFFSET.WRITE_HIGH : MSR_BITMAP_OFFSET.WRITE_LOW, access.write);
 }
 
+/** The x2APIC EOI's (MSR 80BH) bit in the x2APIC range's bitmap words. */
+const EOI_BIT = 0x0b;
+
 /**
  * The MSR bitmaps of the running VMCS, with the bits of the x2APIC range
  * (800H-8FFH) copied on first use after each VM entry. SDM 3C "Software
@@ -67,6 +79,8 @@ export class MsrBitmaps {
   private loaded = false;
   /** Words 0-7: read bits of 800H-8FFH; words 8-15: write bits. */
   private readonly x2apic = new Uint32Array(16);
+  /** The copy's write bit of the x2APIC EOI (80BH), read once per load for the EOI path. */
+  private eoiWrite = false;
 
   constructor(private readonly memory: Memory) {}
 
@@ -86,16 +100,30 @@ export class MsrBitmaps {
       this.x2apic[i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.READ_LOW + X2APIC_BITMAP_BYTE + i * 4);
       this.x2apic[8 + i] = readMemory32(this.memory, this.base + MSR_BITMAP_OFFSET.WRITE_LOW + X2APIC_BITMAP_BYTE + i * 4);
     }
+    this.eoiWrite = ((this.x2apic[8 + (EOI_BIT >>> 5)]! >>> (EOI_BIT & 31)) & 1) === 1;
     this.loaded = true;
+  }
+
+  /** {@link exits} of WRMSR 80BH (the x2APIC EOI of every virtual interrupt), small enough to inline anywhere. */
+  eoiWriteExits(): boolean {
+    return this.loaded ? this.eoiWrite : this.exitsSlow(X2APIC_FIRST + EOI_BIT, true);
   }
 
   /** True when RDMSR (`write` false) or WRMSR of `msr` exits. */
   exits(msr: number, write: boolean): boolean {
+    // The x2APIC range with the bits copied: small enough to inline into every MSR access.
+    const i = msr - X2APIC_FIRST;
+    if (this.loaded && i >= 0 && i <= X2APIC_SPAN) return ((this.x2apic[(write ? 8 : 0) + (i >>> 5)]! >>> (i & 31)) & 1) === 1;
+    return this.exitsSlow(msr, write);
+  }
+
+  /** {@link exits} without the copy: no bitmaps, an MSR outside the x2APIC range, or the first x2APIC access after VM entry. */
+  private exitsSlow(msr: number, write: boolean): boolean {
     if (this.base < 0) return true;
     const i = msr - X2APIC_FIRST;
     if (i >= 0 && i <= X2APIC_SPAN) {
-      if (!this.loaded) this.load();
-      return ((this.x2apic[(write ? 8 : 0) + (i >>> 5)]! >>> (i & 31)) & 1) === 1;
+      this.load();
+      return this.exits(msr, write);
     }
     return msrBitmapExits(this.memory, this.base, msr, write);
   }

@@ -37,6 +37,14 @@ export function vectorWordOffset(base: number, vector: number): number {
   return base + ((vector >>> 5) << 4);
 }
 
+/** Flag of {@link VirtualApic.virtualizeEoi}'s answer: the EOI-exit bitmap has the retired vector (an EOI-induced VM exit follows). */
+export const EOI_EXITS = 0x100;
+
+// Word offsets in VirtualApic's `regs`.
+const PIR = 0;
+const VIRR = 8;
+const VISR = 16;
+
 /** A virtual-APIC page is bound to a VMCS without it: an empty binding. */
 const NO_PAGE = -1;
 
@@ -54,6 +62,12 @@ export class VirtualApic {
   private lo: Uint32Array;
   /** The bound VMCS's high words (the EOI-exit bitmap's odd halves). */
   private hi: Uint32Array;
+  /**
+   * The bound VMCS's guest interrupt status (RVI 7:0, SVI 15:8), read at
+   * {@link attach} and written through to the VMCS on every change: the hot
+   * paths read a number field, not the VMCS's array.
+   */
+  private status = 0;
   /** Live view of the page, or null while bound to no page / a page with nothing behind it. */
   private view: PageView | null = null;
   /** The page's 32-bit words: the view's, or {@link scratch} (all ones) when nothing is behind the page. */
@@ -62,11 +76,13 @@ export class VirtualApic {
   /** Stands in for a page with nothing behind it: reads all ones, writes are undone. */
   private readonly scratch = new Uint32Array(1024).fill(0xffff_ffff);
   private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
-  /** Scratch for the PIR words of posted-interrupt processing. */
-  private readonly pir = new Uint32Array(8);
-  /** VIRR and VISR as loaded at VM entry and kept in step with memory. */
-  private readonly virr = new Uint32Array(8);
-  private readonly visr = new Uint32Array(8);
+  /**
+   * Words 0-7: scratch for the PIR words of {@link mergePir};
+   * words 8-15 (VIRR) and 16-23 (VISR): the registers as loaded at VM entry
+   * and kept in step with memory. One array, so the hot paths touch one
+   * array object and one stretch of memory.
+   */
+  private readonly regs = new Uint32Array(24);
   /** Bit i set when word i of VIRR / VISR is non-zero (for the highest-bit search). */
   private virrWords = 0;
   private visrWords = 0;
@@ -84,6 +100,7 @@ export class VirtualApic {
     this.vmcs = vmcs ?? new Vmcs(0);
     this.lo = this.vmcs.lo;
     this.hi = this.vmcs.hi;
+    this.status = this.lo[S_INTR_STATUS]!;
   }
 
   /** Binds to the VMCS being entered (or synchronised in root operation); `page` is null without "use TPR shadow". */
@@ -91,13 +108,13 @@ export class VirtualApic {
     this.vmcs = vmcs;
     this.lo = vmcs.lo;
     this.hi = vmcs.hi;
+    this.status = vmcs.lo[S_INTR_STATUS]!;
     this.intrWindowExiting = intrWindowExiting;
     if (page === null) {
       this.page = 0;
       if (this.view !== null) this.bind(NO_PAGE);
       if ((this.virrWords | this.visrWords) !== 0) {
-        this.virr.fill(0);
-        this.visr.fill(0);
+        this.regs.fill(0, VIRR);
         this.virrWords = 0;
         this.visrWords = 0;
       }
@@ -118,8 +135,8 @@ export class VirtualApic {
     for (let i = 0; i < 8; i++) {
       const irr = w[W_IRR0 + (i << 2)]!;
       const isr = w[W_ISR0 + (i << 2)]!;
-      this.virr[i] = irr;
-      this.visr[i] = isr;
+      this.regs[VIRR + i] = irr;
+      this.regs[VISR + i] = isr;
       if (irr !== 0) irrWords |= 1 << i;
       if (isr !== 0) isrWords |= 1 << i;
     }
@@ -159,19 +176,25 @@ export class VirtualApic {
 
   /** Requesting virtual interrupt, GUEST_INTR_STATUS[7:0]. */
   get rvi(): number {
-    return this.lo[S_INTR_STATUS]! & 0xff;
+    return this.status & 0xff;
   }
+  /** Writes RVI, GUEST_INTR_STATUS[7:0]. */
   set rvi(v: number) {
-    const s = this.lo;
-    s[S_INTR_STATUS] = (s[S_INTR_STATUS]! & 0xff00) | v;
+    this.setStatus((this.status & 0xff00) | v);
   }
   /** Servicing virtual interrupt, GUEST_INTR_STATUS[15:8]. */
   get svi(): number {
-    return this.lo[S_INTR_STATUS]! >>> 8;
+    return this.status >>> 8;
   }
+  /** Writes SVI, GUEST_INTR_STATUS[15:8]. */
   set svi(v: number) {
-    const s = this.lo;
-    s[S_INTR_STATUS] = (s[S_INTR_STATUS]! & 0xff) | (v << 8);
+    this.setStatus((this.status & 0xff) | (v << 8));
+  }
+
+  /** Writes the guest interrupt status: the number and the VMCS field. */
+  private setStatus(value: number): void {
+    this.status = value;
+    this.lo[S_INTR_STATUS] = value;
   }
 
   /** Clears VEOI, the 32-bit word at 0B0H (APIC-write emulation of an EOI write). */
@@ -183,6 +206,7 @@ export class VirtualApic {
   get vtpr(): number {
     return this.vtprWord;
   }
+  /** Writes VTPR, the 32-bit word at 080H. */
   set vtpr(v: number) {
     this.vtprWord = v >>> 0;
     this.put(W_TPR, v >>> 0);
@@ -225,45 +249,46 @@ export class VirtualApic {
 
   /** VIRR bit `vector`. */
   testVirr(vector: number): boolean {
-    return ((this.virr[vector >>> 5]! >>> (vector & 31)) & 1) === 1;
+    return ((this.regs[VIRR + (vector >>> 5)]! >>> (vector & 31)) & 1) === 1;
   }
   /** VISR bit `vector`. */
   testVisr(vector: number): boolean {
-    return ((this.visr[vector >>> 5]! >>> (vector & 31)) & 1) === 1;
+    return ((this.regs[VISR + (vector >>> 5)]! >>> (vector & 31)) & 1) === 1;
   }
   /** Sets or clears VIRR bit `vector`. */
   setVirr(vector: number, value: boolean): void {
-    this.virrWords = this.setBit(this.virr, this.virrWords, W_IRR0, vector, value);
+    this.virrWords = this.setBit(VIRR, this.virrWords, W_IRR0, vector, value);
   }
   /** Sets or clears VISR bit `vector`. */
   setVisr(vector: number, value: boolean): void {
-    this.visrWords = this.setBit(this.visr, this.visrWords, W_ISR0, vector, value);
+    this.visrWords = this.setBit(VISR, this.visrWords, W_ISR0, vector, value);
   }
 
   /** Updates one bit in a summary and in memory; returns the new non-zero-word mask. */
-  private setBit(words: Uint32Array, nonZero: number, reg: number, vector: number, value: boolean): number {
+  private setBit(at: number, nonZero: number, reg: number, vector: number, value: boolean): number {
+    const words = this.regs;
     const i = vector >>> 5;
     const m = 1 << (vector & 31);
-    const w = (value ? words[i]! | m : words[i]! & ~m) >>> 0;
-    words[i] = w;
+    const w = (value ? words[at + i]! | m : words[at + i]! & ~m) >>> 0;
+    words[at + i] = w;
     this.put(reg + (i << 2), w);
     return w !== 0 ? nonZero | (1 << i) : nonZero & ~(1 << i);
   }
 
-  /** Highest set bit of a 256-bit summary whose non-zero words are `nonZero`, or -1. */
-  private static highest(words: Uint32Array, nonZero: number): number {
+  /** Highest set bit of the 256-bit summary at word `at` of `words` whose non-zero words are `nonZero`, or -1. */
+  private static highest(words: Uint32Array, at: number, nonZero: number): number {
     if (nonZero === 0) return -1;
     const i = 31 - Math.clz32(nonZero);
-    return (i << 5) + 31 - Math.clz32(words[i]!);
+    return (i << 5) + 31 - Math.clz32(words[at + i]!);
   }
 
   /** The vectors set in VIRR, lowest first (for inspection; allocates). */
   virrVectors(): number[] {
-    return VirtualApic.vectors(this.virr);
+    return VirtualApic.vectors(this.regs.subarray(VIRR, VIRR + 8));
   }
   /** The vectors set in VISR, lowest first (for inspection; allocates). */
   visrVectors(): number[] {
-    return VirtualApic.vectors(this.visr);
+    return VirtualApic.vectors(this.regs.subarray(VISR, VISR + 8));
   }
   private static vectors(words: Uint32Array): number[] {
     const out: number[] = [];
@@ -273,11 +298,11 @@ export class VirtualApic {
 
   /** Highest VIRR bit, or -1. */
   highestVirr(): number {
-    return VirtualApic.highest(this.virr, this.virrWords);
+    return VirtualApic.highest(this.regs, VIRR, this.virrWords);
   }
   /** Highest VISR bit, or -1. */
   highestVisr(): number {
-    return VirtualApic.highest(this.visr, this.visrWords);
+    return VirtualApic.highest(this.regs, VISR, this.visrWords);
   }
 
   /** PPR virtualization (SDM 3C "PPR Virtualization"). */
@@ -293,33 +318,38 @@ export class VirtualApic {
    * VPPR[7:4]; otherwise none is.
    */
   evaluate(): void {
-    this.recognized = !this.intrWindowExiting && (this.lo[S_INTR_STATUS]! & 0xff) >>> 4 > (this.vpprWord & 0xff) >>> 4;
+    this.recognized = !this.intrWindowExiting && (this.status & 0xff) >>> 4 > (this.vpprWord & 0xff) >>> 4;
   }
 
   /** Virtual-interrupt delivery (SDM 3C "Virtual-Interrupt Delivery"); returns the vector to deliver through the guest IDT. */
   deliver(): number {
-    const s = this.lo;
-    const v = s[S_INTR_STATUS]! & 0xff;
+    // Written out flat, helpers included: the processor's boundary runs this on every delivery and V8's
+    // inlining budget is spent before it reaches them.
+    const v = this.status & 0xff;
     const i = v >>> 5;
     const m = 1 << (v & 31);
-    const visr = this.visr;
-    const virr = this.virr;
+    const r = this.regs;
     // VISR[v] = 1; SVI = v; VPPR = v & F0H; VIRR[v] = 0; RVI = highest VIRR bit (0 when none).
-    const isrWord = (visr[i]! | m) >>> 0;
-    visr[i] = isrWord;
+    const isrWord = r[VISR + i]! | m;
+    r[VISR + i] = isrWord;
     this.visrWords |= 1 << i;
-    const irrWord = (virr[i]! & ~m) >>> 0;
-    virr[i] = irrWord;
-    if (irrWord === 0) this.virrWords &= ~(1 << i);
-    const next = VirtualApic.highest(virr, this.virrWords);
-    s[S_INTR_STATUS] = (v << 8) | (next < 0 ? 0 : next);
+    const irrWord = r[VIRR + i]! & ~m;
+    r[VIRR + i] = irrWord;
+    let nonZero = this.virrWords;
+    if (irrWord === 0) this.virrWords = nonZero &= ~(1 << i);
+    let next = 0;
+    if (nonZero !== 0) {
+      const j = 31 - Math.clz32(nonZero);
+      next = (j << 5) + 31 - Math.clz32(r[VIRR + j]!);
+    }
+    this.setStatus((v << 8) | next);
     this.recognized = false;
     const ppr = v & 0xf0;
     const oldPpr = this.vpprWord;
     this.vpprWord = ppr;
     // The page: one view check for the three words.
-    const w = this.w();
-    if (this.view === null) return v;
+    const w = this.pageWords();
+    if (w === null) return v;
     const isrIndex = W_ISR0 + (i << 2);
     const irrIndex = W_IRR0 + (i << 2);
     // Writing the PPR value the page already holds is unobservable: skipped (as vpprValue does).
@@ -329,6 +359,13 @@ export class VirtualApic {
     w[irrIndex] = irrWord;
     if (this.memory.observed) this.noteWords(isrIndex, pprWrite, irrIndex);
     return v;
+  }
+
+  /** The bound page's words (the view re-taken if the memory's backing changed), or null when nothing is behind the page. */
+  private pageWords(): Uint32Array | null {
+    const v = this.view;
+    if (v !== null && v.generation !== this.memory.generation) this.bind(this.page);
+    return this.view === null ? null : this.words;
   }
 
   /** Tells write observers about word `index` of the page. */
@@ -346,33 +383,52 @@ export class VirtualApic {
   /**
    * EOI virtualization (SDM 3C "EOI Virtualization"): retires SVI and
    * returns it; the caller exits (EOI-induced) when {@link eoiExits} says
-   * so, else evaluates pending virtual interrupts.
+   * so, else evaluates pending virtual interrupts. See {@link virtualizeEoi}
+   * for all of it in one step.
    */
   eoi(): number {
-    const s = this.lo;
-    const status = s[S_INTR_STATUS]!;
+    const status = this.status;
     const v = status >>> 8;
     const i = v >>> 5;
-    const visr = this.visr;
+    const r = this.regs;
     // VISR[SVI] = 0; SVI = highest VISR bit (0 when none); PPR virtualization with the new SVI.
-    const isrWord = (visr[i]! & ~(1 << (v & 31))) >>> 0;
-    visr[i] = isrWord;
-    if (isrWord === 0) this.visrWords &= ~(1 << i);
-    const next = VirtualApic.highest(visr, this.visrWords);
-    const svi = next < 0 ? 0 : next;
-    s[S_INTR_STATUS] = (status & 0xff) | (svi << 8);
+    const isrWord = r[VISR + i]! & ~(1 << (v & 31));
+    r[VISR + i] = isrWord;
+    let nonZero = this.visrWords;
+    if (isrWord === 0) this.visrWords = nonZero &= ~(1 << i);
+    let svi = 0;
+    if (nonZero !== 0) {
+      const j = 31 - Math.clz32(nonZero);
+      svi = (j << 5) + 31 - Math.clz32(r[VISR + j]!);
+    }
+    this.setStatus((status & 0xff) | (svi << 8));
     const vtpr = this.vtprWord & 0xff;
     const ppr = vtpr >>> 4 >= svi >>> 4 ? vtpr : svi & 0xf0;
     const oldPpr = this.vpprWord;
     this.vpprWord = ppr;
-    const w = this.w();
-    if (this.view === null) return v;
+    const w = this.pageWords();
+    if (w === null) return v;
     const isrIndex = W_ISR0 + (i << 2);
     const pprWrite = ppr !== oldPpr || w[W_PPR] !== ppr;
     w[isrIndex] = isrWord;
     if (pprWrite) w[W_PPR] = ppr;
     if (this.memory.observed) this.noteWords(isrIndex, pprWrite, -1);
     return v;
+  }
+
+  /**
+   * EOI virtualization in one step (SDM 3C "EOI Virtualization"): {@link eoi},
+   * then, when the EOI-exit bitmap has the retired vector, nothing more and
+   * the answer is the vector plus {@link EOI_EXITS} (the caller makes the
+   * EOI-induced VM exit); otherwise pending virtual interrupts are evaluated
+   * and the answer is the vector.
+   */
+  virtualizeEoi(): number {
+    const vector = this.eoi();
+    if (this.eoiExits(vector)) return vector | EOI_EXITS;
+    // evaluate(), written out (the EOI path's inlining budget).
+    this.recognized = !this.intrWindowExiting && (this.status & 0xff) >>> 4 > (this.vpprWord & 0xff) >>> 4;
+    return vector;
   }
 
   /** EOI_EXIT_BITMAP bit `vector` of the running VMCS (EOI_EXIT0 covers 0-63 ... EOI_EXIT3 192-255). */
@@ -401,34 +457,47 @@ export class VirtualApic {
    * ON is the caller's.
    */
   mergePir(pid: PostedInterruptDescriptor): number {
-    return this.mergeWords(pid.swapPir(this.pir));
+    const mask = pid.swapPir(this.regs);
+    if (mask === 0) return -1;
+    const top = this.mergeWords(mask);
+    if (top > this.rvi) this.rvi = top;
+    return top;
   }
 
-  /** ORs the PIR words `mask` names (moved into {@link pir}) into VIRR and raises RVI; returns the highest vector moved, or -1. */
+  /** ORs the PIR words `mask` (not 0) names, moved into the PIR words of {@link regs}, into VIRR; returns the highest vector moved (RVI is the caller's). */
   private mergeWords(mask: number): number {
-    const pir = this.pir;
-    if (mask === 0) return -1;
-    const virr = this.virr;
+    const r = this.regs;
     const hi = 31 - Math.clz32(mask);
-    const top = (hi << 5) + 31 - Math.clz32(pir[hi]!);
+    const top = (hi << 5) + 31 - Math.clz32(r[PIR + hi]!);
+    for (let m = mask; m !== 0; m &= m - 1) {
+      const i = 31 - Math.clz32(m & -m);
+      r[VIRR + i] = r[VIRR + i]! | r[PIR + i]!;
+    }
+    this.storeIrrWords(mask);
+    return top;
+  }
+
+  /** After the VIRR words `mask` (not 0) names received PIR bits: the summary and the page's IRR words follow. */
+  private storeIrrWords(mask: number): void {
+    const r = this.regs;
     this.virrWords |= mask;
     // Only the words that held PIR bits change; the summary equals the page's VIRR while bound (see the file
     // comment), so only the write reaches memory.
     const w = this.w();
-    const bound = this.view !== null;
-    const observed = bound && this.memory.observed;
     for (let m = mask; m !== 0; m &= m - 1) {
       const i = 31 - Math.clz32(m & -m);
-      const merged = (virr[i]! | pir[i]!) >>> 0;
-      virr[i] = merged;
-      if (!bound) continue;
-      w[W_IRR0 + (i << 2)] = merged;
-      if (observed) this.noteWord(W_IRR0 + (i << 2));
+      w[W_IRR0 + (i << 2)] = r[VIRR + i]!;
     }
-    const s = this.lo;
-    const status = s[S_INTR_STATUS]!;
-    if (top > (status & 0xff)) s[S_INTR_STATUS] = (status & 0xff00) | top;
-    return top;
+    if (this.view === null || this.memory.observed) this.wroteIrrWords(mask);
+  }
+
+  /** After IRR words `mask` were stored: undone on the all-ones scratch, else told to write observers, in order (out of line). */
+  private wroteIrrWords(mask: number): void {
+    for (let m = mask; m !== 0; m &= m - 1) {
+      const index = W_IRR0 + ((31 - Math.clz32(m & -m)) << 2);
+      if (this.view === null) this.words[index] = 0xffff_ffff;
+      else this.noteWord(index);
+    }
   }
 
   /**
@@ -437,8 +506,16 @@ export class VirtualApic {
    * cleared, RVI = max(RVI, highest PIR bit), evaluate.
    */
   processPosted(pid: PostedInterruptDescriptor): void {
-    // Clearing ON and taking the PIR are one descriptor access (nothing else touches it in between).
-    this.mergeWords(pid.clearOnAndSwapPir(this.pir));
-    this.evaluate();
+    // Clearing ON and ORing the PIR into VIRR are one descriptor access (nothing else touches it in between);
+    // the answer is the VIRR words that changed (bits 7:0) and the highest vector moved (bits 15:8).
+    const moved = pid.clearOnAndMergePir(this.regs, VIRR);
+    let status = this.status;
+    if (moved !== 0) {
+      this.storeIrrWords(moved & 0xff);
+      const top = moved >>> 8;
+      if (top > (status & 0xff)) this.setStatus((status = (status & 0xff00) | top));
+    }
+    // evaluate(), written out (the notification path's inlining budget).
+    this.recognized = !this.intrWindowExiting && (status & 0xff) >>> 4 > (this.vpprWord & 0xff) >>> 4;
   }
 }

@@ -9,6 +9,7 @@ import { bitFlag, bitRange, getField } from '@hvsim/core';
 export const ENCODING_FIELD = {
   /** 0 = full, 1 = high (bits 63:32 of a 64-bit field). */
   ACCESS_TYPE: bitFlag(0),
+  /** Bits 9:1: index among fields of the same width and type. */
   INDEX: bitRange(9, 1),
   /** 0 control, 1 VM-exit information (read-only data), 2 guest state, 3 host state. */
   TYPE: bitRange(11, 10),
@@ -17,9 +18,27 @@ export const ENCODING_FIELD = {
 } as const;
 
 /** Field widths (encoding bits 14:13). */
-export const FIELD_WIDTH = { BITS16: 0, BITS64: 1, BITS32: 2, NATURAL: 3 } as const;
+export const FIELD_WIDTH = {
+  /** 0: 16-bit. */
+  BITS16: 0,
+  /** 1: 64-bit. */
+  BITS64: 1,
+  /** 2: 32-bit. */
+  BITS32: 2,
+  /** 3: natural width (64 bits on processors that support Intel 64). */
+  NATURAL: 3,
+} as const;
 /** Field types (encoding bits 11:10). */
-export const FIELD_TYPE = { CONTROL: 0, EXIT_INFO: 1, GUEST_STATE: 2, HOST_STATE: 3 } as const;
+export const FIELD_TYPE = {
+  /** 0: control. */
+  CONTROL: 0,
+  /** 1: VM-exit information (read-only data). */
+  EXIT_INFO: 1,
+  /** 2: guest state. */
+  GUEST_STATE: 2,
+  /** 3: host state. */
+  HOST_STATE: 3,
+} as const;
 
 /** Numeric field width (0-3). */
 export type FieldWidth = (typeof FIELD_WIDTH)[keyof typeof FIELD_WIDTH];
@@ -28,9 +47,13 @@ export type FieldType = (typeof FIELD_TYPE)[keyof typeof FIELD_TYPE];
 
 /** A decoded VMCS component encoding. */
 export interface DecodedEncoding {
+  /** Access type, bit 0: the encoding names bits 63:32 of a 64-bit field. */
   readonly accessHigh: boolean;
+  /** Index, bits 9:1. */
   readonly index: number;
+  /** Field type, bits 11:10. */
   readonly type: FieldType;
+  /** Width, bits 14:13. */
   readonly width: FieldWidth;
   /** Bits 12 and 31:15 are reserved in an encoding; any set makes it no VMCS component. */
   readonly reservedBitsSet: boolean;

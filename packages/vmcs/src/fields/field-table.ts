@@ -11,7 +11,9 @@ export type ControlWord = 'pin' | 'proc' | 'proc2' | 'proc3' | 'exit' | 'entry';
 
 /** One row of Appendix B. */
 export interface VmcsFieldSpec {
+  /** The field's name in {@link VMCS_FIELD}. */
   readonly name: string;
+  /** The field's 32-bit encoding (SDM 3C Appendix B). */
   readonly encoding: number;
   /** The field's name in the SDM. */
   readonly sdmName: string;

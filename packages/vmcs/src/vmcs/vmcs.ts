@@ -23,7 +23,9 @@ export type LaunchState = 'clear' | 'launched' | 'launched-before-vmxoff' | 'und
 
 /** Byte offsets inside a VMCS region (SDM 3C Table "Format of the VMCS Region"; bytes 8+ are this model's own format). */
 export const VMCS_REGION = {
+  /** Bytes 0-3: VMCS revision identifier (bits 30:0) and shadow-VMCS indicator (bit 31). */
   REVISION_ID: 0,
+  /** Bytes 4-7: VMX-abort indicator. */
   ABORT_INDICATOR: 4,
   /** Model-specific: launch state (1 clear, 2 launched, 3 launched then written back by VMXOFF). */
   LAUNCH_STATE: 8,
@@ -57,7 +59,9 @@ const LAUNCH_STATES = ['clear', 'launched', 'launched-before-vmxoff', 'undefined
 
 /** Saved form of a VMCS. */
 export interface VmcsState {
+  /** Physical address of the VMCS region. */
   address: number;
+  /** Launch state of the VMCS. */
   launchState: LaunchState;
   /** Non-zero fields by name, as hex. */
   fields: Record<string, string>;
@@ -73,6 +77,7 @@ export class Vmcs {
   readonly lo = new Uint32Array(FIELD_COUNT);
   /** Bits 63:32 of each field by slot (zero for 16- and 32-bit fields); see {@link lo}. */
   readonly hi = new Uint32Array(FIELD_COUNT);
+  /** Launch state: clear after VMCLEAR, launched after VMLAUNCH. */
   launchState: LaunchState = 'undefined';
   /**
    * @internal VM-entry check groups (CHECK_CONTROLS, CHECK_HOST, CHECK_GUEST)

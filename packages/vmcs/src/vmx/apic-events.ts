@@ -9,6 +9,7 @@
 import { CpuException, assertInteger } from '@hvsim/core';
 import { APIC, X2APIC, X2APIC_MSR_BASE, X2APIC_MSR_LAST, offsetForX2apicMsr } from '@hvsim/lapic';
 import { APIC_ACCESS_TYPE, isVirtualizableSelfIpi, readVirtualized, writeVirtualized } from '../apicv/apic-access.js';
+import { EOI_EXITS } from '../apicv/virtual-apic.js';
 import { vmxUsageError } from '../errors.js';
 import { u64Halves } from '../internal/u64.js';
 import { CPU_BASED, SECONDARY } from './controls.js';
@@ -34,6 +35,7 @@ function wrmsrName(msr: number): string {
   return `WRMSR 0x${msr.toString(16)}`;
 }
 const VID_X2APIC = SECONDARY.VIRTUALIZE_X2APIC_MODE | SECONDARY.VIRTUAL_INTERRUPT_DELIVERY;
+const USE_MSR_BITMAPS = CPU_BASED.USE_MSR_BITMAPS;
 
 /** True when RDMSR/WRMSR of `msr` exits: "use MSR bitmaps" 0, an MSR outside the bitmaps, or its bit set (SDM 3C "Instructions That Cause VM Exits Conditionally"). */
 export function msrAccessExits(p: VmxProcessorCore, msr: number, write: boolean): boolean {
@@ -79,11 +81,10 @@ function tprVirtualization(p: VmxProcessorCore): NonRootOutcome {
 
 /** EOI virtualization (SDM 3C "EOI Virtualization"). */
 function eoiVirtualization(p: VmxProcessorCore): NonRootOutcome {
-  const va = p.vapic;
-  const vector = va.eoi();
-  if (p.tracer !== undefined) traceVirtualEoi(p, vector);
-  if (va.eoiExits(vector)) return exitNow(p, EXIT_REASON.EOI_INDUCED, vector, 0);
-  va.evaluate();
+  // One call for the EOI, the EOI-exit bitmap and the evaluation of pending virtual interrupts.
+  const r = p.vapic.virtualizeEoi();
+  if (p.tracer !== undefined) traceVirtualEoi(p, r & 0xff);
+  if (r >= EOI_EXITS) return exitNow(p, EXIT_REASON.EOI_INDUCED, r & 0xff, 0);
   return CONTINUE;
 }
 
@@ -99,7 +100,7 @@ export function wrmsr(p: VmxProcessorCore, msr: number, value: number | bigint):
   // The x2APIC EOI with a zero value (the virtualized EOI of every interrupt): the same checks, in order, without the operand split.
   if (msr === MSR_EOI && value === 0) {
     // msrAccessExits without its operand check (the MSR is the EOI's).
-    if ((p.proc & CPU_BASED.USE_MSR_BITMAPS) === 0 || p.msrBitmaps.exits(MSR_EOI, true)) return exitNow(p, EXIT_REASON.MSR_WRITE, 0, 2);
+    if ((p.proc & USE_MSR_BITMAPS) === 0 || p.msrBitmaps.eoiWriteExits()) return exitNow(p, EXIT_REASON.MSR_WRITE, 0, 2);
     if ((p.proc2 & VID_X2APIC) === VID_X2APIC) return eoiVirtualization(p);
     return NATIVE;
   }

@@ -58,7 +58,16 @@ export const VMX_MSR = {
 } as const;
 
 /** Default-1 bits of the control words without TRUE MSRs (SDM 3C A.2 "Reserved Controls and Default Settings"). */
-export const DEFAULT1 = { PIN: 0x16, PROC: 0x0401_e172, EXIT: 0x0003_6dff, ENTRY: 0x0000_11ff } as const;
+export const DEFAULT1 = {
+  /** Pin-based controls: bits 1, 2 and 4. */
+  PIN: 0x16,
+  /** Primary processor-based controls: bits 1, 4-6, 8, 13-16 and 26. */
+  PROC: 0x0401_e172,
+  /** VM-exit controls: bits 0-8, 10, 11, 13, 14, 16 and 17. */
+  EXIT: 0x0003_6dff,
+  /** VM-entry controls: bits 0-8 and 12. */
+  ENTRY: 0x0000_11ff,
+} as const;
 /** Default-1 bits that the TRUE MSRs let software clear on this model (CR3-load/store exiting, save/load debug controls). */
 const TRUE_ALLOWED0 = { PIN: 0x16, PROC: 0x0400_6172, EXIT: 0x0003_6dfb, ENTRY: 0x0000_11fb } as const;
 
@@ -91,37 +100,61 @@ export interface VmxCapabilityConfig {
   /** IA32_VMX_BASIC[56]: VM entry may inject a hardware exception with or without an error code (default false). */
   noErrorCodeConsistencyCheck?: boolean;
   /** Activity states supported beyond active, IA32_VMX_MISC[8:6] (default all three). */
-  activityStates?: { hlt?: boolean; shutdown?: boolean; waitForSipi?: boolean };
+  activityStates?: {
+    /** Activity state 1, HLT (IA32_VMX_MISC[6]). */
+    hlt?: boolean;
+    /** Activity state 2, shutdown (IA32_VMX_MISC[7]). */
+    shutdown?: boolean;
+    /** Activity state 3, wait-for-SIPI (IA32_VMX_MISC[8]). */
+    waitForSipi?: boolean;
+  };
 }
 
 /** A control word's allowed-0 (bits that must be 1) and allowed-1 (bits that may be 1) settings. */
 export interface ControlCapability {
+  /** Bits that must be 1 (IA32_VMX_*_CTLS bits 31:0). */
   readonly allowed0: number;
+  /** Bits that may be 1 (IA32_VMX_*_CTLS bits 63:32). */
   readonly allowed1: number;
 }
 
 /** The VMX capabilities of one processor model, readable as MSRs. */
 export class VmxCapabilities implements MsrDevice {
+  /** VMCS revision identifier, IA32_VMX_BASIC[30:0]. */
   readonly revisionId: number;
+  /** MAXPHYADDR: VMX pointers must fit in this many bits. */
   readonly physicalAddressWidth: number;
+  /** Preemption-timer rate X, IA32_VMX_MISC[4:0]: the timer counts down when TSC bit X changes. */
   readonly preemptionTimerRate: number;
+  /** IA32_VMX_BASIC[55]: the IA32_VMX_TRUE_*_CTLS MSRs exist. */
   readonly trueControls: boolean;
+  /** IA32_VMX_MISC[29]: VMWRITE may write the VM-exit information fields. */
   readonly vmwriteAnyField: boolean;
+  /** IA32_VMX_MISC[30]: software interrupts and exceptions may be injected with instruction length 0. */
   readonly zeroLengthInjection: boolean;
+  /** IA32_VMX_BASIC[56]: VM entry injects hardware exceptions with or without an error code. */
   readonly noErrorCodeConsistencyCheck: boolean;
   /** Allowed settings of the pin-based controls that VM entry checks (TRUE MSR when it exists). */
   readonly pin: ControlCapability;
+  /** Allowed settings of the primary processor-based controls. */
   readonly proc: ControlCapability;
+  /** Allowed settings of the secondary processor-based controls (IA32_VMX_PROCBASED_CTLS2). */
   readonly proc2: ControlCapability;
+  /** Allowed settings of the VM-exit controls. */
   readonly exit: ControlCapability;
+  /** Allowed settings of the VM-entry controls. */
   readonly entry: ControlCapability;
   /** Non-TRUE MSR settings (default-1 bits are all allowed-0). */
   private readonly legacy: { pin: ControlCapability; proc: ControlCapability; exit: ControlCapability; entry: ControlCapability };
   /** IA32_VMX_MISC[8:6] as a mask of activity states 1..3 supported. */
   readonly activityMask: number;
+  /** IA32_VMX_CR0_FIXED0: CR0 bits that must be 1 in VMX operation (PE, NE, PG). */
   readonly cr0Fixed0 = 0x8000_0021;
+  /** IA32_VMX_CR0_FIXED1: CR0 bits that may be 1. */
   readonly cr0Fixed1 = 0xffff_ffff;
+  /** IA32_VMX_CR4_FIXED0: CR4 bits that must be 1 in VMX operation (VMXE). */
   readonly cr4Fixed0 = 0x2000;
+  /** IA32_VMX_CR4_FIXED1: CR4 bits that may be 1. */
   readonly cr4Fixed1 = 0x0037_67ff;
   /** One past the highest physical address a VMX pointer may hold (2^MAXPHYADDR). */
   readonly physicalAddressLimit: number;

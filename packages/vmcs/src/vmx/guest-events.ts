@@ -10,6 +10,7 @@
  * in instruction-exits.ts.
  */
 import { assertInteger, getField, setField } from '@hvsim/core';
+import type { PostedInterruptDescriptor } from '@hvsim/lapic';
 import { VMCS_FIELD } from '../fields/field-table.js';
 import { slotOf } from '../fields/slots.js';
 import { ACTIVITY_STATE, CPU_BASED, INTERRUPTIBILITY, INTR_INFO, INTR_INFO_VALID, INTR_TYPE, PIN_BASED, VM_EXIT } from './controls.js';
@@ -22,6 +23,13 @@ import { exitNow, prepareExit } from './vm-exit.js';
 const SLOT_EXIT_INTR_INFO = slotOf(VMCS_FIELD.VM_EXIT_INTR_INFO);
 
 const BLOCKING_STI_MOVSS = INTERRUPTIBILITY.BLOCKING_BY_STI | INTERRUPTIBILITY.BLOCKING_BY_MOV_SS;
+// Module-local numbers for the interrupt paths (one load each, no property lookup on a table object).
+const ACTIVE = ACTIVITY_STATE.ACTIVE;
+const HLT = ACTIVITY_STATE.HLT;
+const SHUTDOWN = ACTIVITY_STATE.SHUTDOWN;
+const INTR_WINDOW_EXITING = CPU_BASED.INTR_WINDOW_EXITING;
+const EXT_INTR_EXITING = PIN_BASED.EXT_INTR_EXITING;
+const EXTERNAL_INTERRUPT = INTR_TYPE.EXTERNAL_INTERRUPT;
 
 /** Interruption information (SDM 3C "Information for VM Exits Due to Vectored Events" format): valid, type, vector and error-code-valid (errorCode >= 0). */
 function interruptionInfo(vector: number, type: number, errorCode: number): number {
@@ -52,7 +60,7 @@ function deliver(p: VmxProcessorCore, vector: number, type: number, errorCode: n
   ev.virtual = virtual;
   ev.acknowledge = acknowledge;
   p.setInFlight(interruptionInfo(vector, type, errorCode), errorCode, instructionLength);
-  p.activity = ACTIVITY_STATE.ACTIVE;
+  p.activity = ACTIVE;
   const intr = p.interruptibility;
   if ((intr & BLOCKING_STI_MOVSS) !== 0) p.interruptibility = intr & ~BLOCKING_STI_MOVSS;
   return p.deliverOutcome;
@@ -157,18 +165,18 @@ function newBoundary(p: VmxProcessorCore, interruptFlag: boolean, pendingNmi: bo
 
 /** The part of a boundary below the NMI: interrupt window, virtual-interrupt delivery, the external interrupt, HLT. */
 function belowNmi(p: VmxProcessorCore, interruptFlag: boolean, pendingExternal: number): NonRootOutcome {
-  const open = interruptFlag && (p.interruptibility & BLOCKING_STI_MOVSS) === 0 && p.activity <= ACTIVITY_STATE.HLT;
-  if (open && (p.proc & CPU_BASED.INTR_WINDOW_EXITING) !== 0) return exitNow(p, EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
+  const open = interruptFlag && (p.interruptibility & BLOCKING_STI_MOVSS) === 0 && p.activity <= HLT;
+  if (open && (p.proc & INTR_WINDOW_EXITING) !== 0) return exitNow(p, EXIT_REASON.INTERRUPT_WINDOW, 0, 0);
   if (open && p.vapic.recognized) {
     const vector = p.vapic.deliver();
     if (p.tracer !== undefined) traceVirtualDelivery(p, vector);
-    return deliver(p, vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1, 0, true, false);
+    return deliver(p, vector, EXTERNAL_INTERRUPT, -1, 0, true, false);
   }
   if (pendingExternal >= 0) {
     const o = externalInterrupt(p, pendingExternal, interruptFlag);
     if (o !== BLOCKED) return o;
   }
-  if (p.activity === ACTIVITY_STATE.ACTIVE) return CONTINUE;
+  if (p.activity === ACTIVE) return CONTINUE;
   p.mtfPending = false; // nothing executes while halted
   return HALTED;
 }
@@ -188,19 +196,27 @@ export function externalInterrupt(p: VmxProcessorCore, vector: number, interrupt
   if (typeof vector !== 'number' || vector >>> 0 !== vector || vector > 255) assertInteger(vector, 'vector', 0, 255);
   p.inFlight = null; // recognized at a boundary: any event delivery has completed
   p.boundaryOpen = false;
-  if ((p.interruptibility & BLOCKING_STI_MOVSS) !== 0 || p.activity >= ACTIVITY_STATE.SHUTDOWN) return BLOCKED;
-  if ((p.pin & PIN_BASED.EXT_INTR_EXITING) !== 0) {
-    if (p.pid !== null && vector === p.notificationVector) {
-      p.vapic.processPosted(p.pid);
-      if (p.tracer !== undefined) tracePosted(p, vector);
-      p.postedOutcome.notificationVector = vector;
-      p.boundaryOpen = true;
-      return p.postedOutcome;
-    }
+  if ((p.interruptibility & BLOCKING_STI_MOVSS) !== 0 || p.activity >= SHUTDOWN) return BLOCKED;
+  if ((p.pin & EXT_INTR_EXITING) !== 0) {
+    const pid = p.pid;
+    if (pid !== null && vector === p.notificationVector) return postedInterruptProcessing(p, pid, vector);
     return externalInterruptExit(p, vector);
   }
   if (!interruptFlag) return BLOCKED;
-  return deliver(p, vector, INTR_TYPE.EXTERNAL_INTERRUPT, -1, 0, false, true);
+  return deliver(p, vector, EXTERNAL_INTERRUPT, -1, 0, false, true);
+}
+
+/**
+ * Posted-interrupt processing (SDM 3C "Posted-Interrupt Processing") for the notification vector: the descriptor's
+ * PIR into VIRR, RVI raised, pending virtual interrupts evaluated; answers `posted` and leaves the boundary open.
+ */
+function postedInterruptProcessing(p: VmxProcessorCore, pid: PostedInterruptDescriptor, vector: number): NonRootOutcome {
+  p.vapic.processPosted(pid);
+  if (p.tracer !== undefined) tracePosted(p, vector);
+  const o = p.postedOutcome;
+  o.notificationVector = vector;
+  p.boundaryOpen = true;
+  return o;
 }
 
 /** The VM exit of an external interrupt (reason 1), acknowledged with "acknowledge interrupt on exit" (SDM 3C "Other Causes of VM Exits"). */

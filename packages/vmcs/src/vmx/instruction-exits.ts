@@ -30,6 +30,16 @@ const S = {
   CR3_TARGET0: slotOf(F.CR3_TARGET_VALUE0),
 } as const;
 
+/** The VM-execution control that makes one instruction exit, and the exit it causes. */
+export interface ExitingInstructionControl {
+  /** The control word: `proc` primary or `proc2` secondary processor-based VM-execution controls. */
+  readonly word: 'proc' | 'proc2';
+  /** The control bit in that word ({@link CPU_BASED} or {@link SECONDARY}). */
+  readonly bit: number;
+  /** Basic exit reason of the exit ({@link EXIT_REASON}). */
+  readonly reason: number;
+}
+
 /**
  * Instructions whose exiting is one VM-execution control (SDM 3C
  * "Instructions That Cause VM Exits Conditionally"), with the control word,
@@ -39,7 +49,9 @@ const S = {
  * SLDT, STR (reason 47). PAUSE-loop exiting (a timing heuristic) is not
  * modelled.
  */
-export const EXITING_INSTRUCTIONS = {
+export const EXITING_INSTRUCTIONS: {
+  readonly [K in 'hlt' | 'invlpg' | 'invpcid' | 'mwait' | 'rdpmc' | 'rdtsc' | 'rdtscp' | 'monitor' | 'pause' | 'wbinvd' | 'rdrand' | 'rdseed' | 'descriptor-table']: ExitingInstructionControl;
+} = {
   hlt: { word: 'proc', bit: CPU_BASED.HLT_EXITING, reason: EXIT_REASON.HLT },
   invlpg: { word: 'proc', bit: CPU_BASED.INVLPG_EXITING, reason: EXIT_REASON.INVLPG },
   invpcid: { word: 'proc', bit: CPU_BASED.INVLPG_EXITING, reason: EXIT_REASON.INVPCID },
@@ -87,10 +99,13 @@ export const IO_QUALIFICATION = {
   SIZE: bitRange(2, 0),
   /** 0 = OUT, 1 = IN. */
   DIRECTION_IN: bitFlag(3),
+  /** Bit 4: string instruction (INS, OUTS). */
   STRING: bitFlag(4),
+  /** Bit 5: REP prefixed. */
   REP: bitFlag(5),
   /** 0 = DX, 1 = immediate. */
   OPERAND_IMMEDIATE: bitFlag(6),
+  /** Bits 31:16: port number. */
   PORT: bitRange(31, 16),
 } as const;
 
@@ -148,12 +163,15 @@ export interface CrAccess {
 
 /** Exit qualification for control-register accesses (SDM 3C Table "Exit Qualification for Control-Register Accesses"). */
 export const CR_QUALIFICATION = {
+  /** Bits 3:0: number of the control register (0 for CLTS and LMSW). */
   CR: bitRange(3, 0),
   /** 0 MOV to CR, 1 MOV from CR, 2 CLTS, 3 LMSW. */
   ACCESS_TYPE: bitRange(5, 4),
   /** 0 register, 1 memory. */
   LMSW_OPERAND_MEMORY: bitFlag(6),
+  /** Bits 11:8: general-purpose register of MOV CR (0 RAX ... 15 R15). */
   GPR: bitRange(11, 8),
+  /** Bits 31:16: LMSW source data. */
   LMSW_SOURCE: bitRange(31, 16),
 } as const;
 
@@ -234,10 +252,15 @@ export function crReadValue(p: VmxProcessorCore, cr: 0 | 4, actual: number): num
 
 /** Exit details a CPU model supplies for an exit it decided itself. */
 export interface InstructionExitInfo {
+  /** Exit qualification (0 when absent). */
   qualification?: number;
+  /** VM-exit instruction length in bytes. */
   instructionLength?: number;
+  /** VM-exit instruction information. */
   instructionInfo?: number;
+  /** Guest linear address. */
   guestLinearAddress?: number;
+  /** Guest-physical address (EPT violations and misconfigurations). */
   guestPhysicalAddress?: number;
 }
 

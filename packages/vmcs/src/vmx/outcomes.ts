@@ -10,26 +10,34 @@ import { exitReasonName } from './exit-reasons.js';
 
 /** VMsucceed: CF, PF, AF, ZF, SF and OF cleared. */
 export interface VmSucceed {
+  /** Discriminant. */
   readonly kind: 'succeed';
 }
 /** VMfailInvalid: CF set; no current VMCS to hold an error number. */
 export interface VmFailInvalid {
+  /** Discriminant. */
   readonly kind: 'fail-invalid';
 }
 /** VMfailValid(n): ZF set; `error` written to the VM-instruction error field. */
 export interface VmFailValid {
+  /** Discriminant. */
   readonly kind: 'fail-valid';
+  /** VM-instruction error number, one of {@link VM_INSTRUCTION_ERROR}. */
   readonly error: number;
 }
 /** A VMX instruction executed in VMX non-root operation caused a VM exit. */
 export interface VmExitOutcome {
+  /** Discriminant. */
   readonly kind: 'exit';
+  /** The exit information (the processor's reused instance). */
   readonly exit: VmExitInfo;
 }
 
 /** VMREAD succeeded: the field's value (a `_HIGH` alias gives bits 63:32). */
 export interface VmReadValue {
+  /** Discriminant. */
   readonly kind: 'value';
+  /** The field's value, zero-extended to 64 bits. */
   readonly value: bigint;
 }
 
@@ -54,16 +62,23 @@ export function vmFailValid(error: number): VmFailValid {
 export class VmExitInfo {
   /** The full 32-bit exit reason (bit 31 = VM-entry failure). */
   reason = 0;
+  /** Exit qualification. */
   qualification = 0;
   /** VM-exit interruption information (0 when not valid). */
   interruptionInfo = 0;
+  /** VM-exit interruption error code. */
   interruptionErrorCode = 0;
   /** IDT-vectoring information: the event whose delivery the exit interrupted (0 when none). */
   idtVectoringInfo = 0;
+  /** IDT-vectoring error code. */
   idtVectoringErrorCode = 0;
+  /** VM-exit instruction length in bytes. */
   instructionLength = 0;
+  /** VM-exit instruction information. */
   instructionInfo = 0;
+  /** Guest-physical address. */
   guestPhysicalAddress = 0;
+  /** Guest linear address. */
   guestLinearAddress = 0;
   /**
    * Not a VMCS field: the vector the CPU model must acknowledge at its
@@ -111,6 +126,7 @@ export class VmExitInfo {
 
 /** An event the CPU delivers through the guest IDT (SDM 3A "Interrupt and Exception Handling"). */
 export interface GuestEvent {
+  /** Vector of the interrupt or exception (0-255). */
   vector: number;
   /** Interruption type (INTR_TYPE). */
   type: number;
@@ -126,29 +142,38 @@ export interface GuestEvent {
 
 /** The guest continues (the access, if any, was virtualized). */
 export interface ContinueOutcome {
+  /** Discriminant. */
   readonly kind: 'continue';
 }
 /** The guest is in the HLT activity state and stays there. */
 export interface HaltedOutcome {
+  /** Discriminant. */
   readonly kind: 'halted';
 }
 /** The event cannot be taken now (RFLAGS.IF, STI/MOV-SS or NMI blocking); it stays pending where it is. */
 export interface BlockedOutcome {
+  /** Discriminant. */
   readonly kind: 'blocked';
 }
 /** The access is not virtualized: the CPU performs it as it would outside VMX (real MSR, real memory). */
 export interface NativeOutcome {
+  /** Discriminant. */
   readonly kind: 'native';
 }
 /** Deliver an event through the guest IDT. */
 export interface DeliverOutcome {
+  /** Discriminant. */
   readonly kind: 'deliver';
+  /** The event to deliver (the processor's reused instance). */
   readonly event: GuestEvent;
 }
 /** A virtualized read: the value the instruction returns (64-bit as halves). */
 export interface ReadOutcome {
+  /** Discriminant. */
   readonly kind: 'read';
+  /** Bits 31:0 of the value. */
   lo: number;
+  /** Bits 63:32 of the value. */
   hi: number;
 }
 /**
@@ -158,7 +183,9 @@ export interface ReadOutcome {
  * recognized).
  */
 export interface PostedOutcome {
+  /** Discriminant. */
   readonly kind: 'posted';
+  /** The posted-interrupt notification vector (PIN) to EOI at the physical local APIC. */
   notificationVector: number;
 }
 
@@ -167,6 +194,7 @@ export type NonRootOutcome = ContinueOutcome | HaltedOutcome | BlockedOutcome | 
 
 /** VM entry succeeded: the guest runs. The processor reuses this object (read it before the next VM entry). */
 export interface EnteredOutcome {
+  /** Discriminant. */
   readonly kind: 'entered';
   /** The event VM entry injects (deliver it before the first guest instruction), or null. */
   inject: GuestEvent | null;

@@ -45,6 +45,7 @@ export interface VmxProcessorOptions {
 
 /** An event being delivered (injected or virtual interrupt etc.), for IDT-vectoring information. */
 export interface InFlight {
+  /** Interruption information as int32 bits (bit 31, valid, makes it negative): read it with `>>> 0`. */
   info: number;
   errorCode: number;
   /** Instruction length of a software interrupt or exception (types 4-6), else 0. */
@@ -65,14 +66,28 @@ export const CORE_SLOTS = {
  * surface is `VmxProcessor`'s.
  */
 export class VmxProcessorCore {
+  /** Physical memory holding the VMXON region, VMCS regions and the pages they point to. */
   readonly memory: Memory;
+  /** The VMX capabilities this processor reports and enforces. */
   readonly capabilities: VmxCapabilities;
   /** State that decides instruction faults; the CPU model keeps it current. */
   readonly mode: ProcessorMode = defaultProcessorMode();
   /** Outcome of the most recent VMX instruction (what RFLAGS would say). */
   lastResult: VmxResult = VM_SUCCEED;
 
-  /** @internal */ operation: VmxOperation = 'off';
+  /** @internal VMX operation (read and written through {@link operation}). */
+  private op: VmxOperation = 'off';
+  /** @internal True in VMX non-root operation: the guest-event paths test a boolean, not a string. */
+  nonRoot = false;
+  /** @internal VMX operation: off, root or non-root. */
+  get operation(): VmxOperation {
+    return this.op;
+  }
+  /** @internal Sets the VMX operation and keeps `nonRoot` in step. */
+  set operation(value: VmxOperation) {
+    this.op = value;
+    this.nonRoot = value === 'non-root';
+  }
   /** @internal */ vmxonPointer = -1;
   /** @internal */ current: Vmcs | null = null;
   /** @internal */ readonly active = new Map<number, Vmcs>();
@@ -214,7 +229,7 @@ export class VmxProcessorCore {
   /** @internal Throws unless in VMX non-root operation. */
   requireNonRoot(what: string): void {
     // The check stays small enough to inline into every guest event; the throw is out of line.
-    if (this.operation !== 'non-root') this.notNonRoot(what);
+    if (!this.nonRoot) this.notNonRoot(what);
   }
 
   private notNonRoot(what: string): never {
@@ -230,7 +245,8 @@ export class VmxProcessorCore {
 
   /** @internal Records `info`/`errorCode` as the event being delivered, until the next instruction boundary. */
   setInFlight(info: number, errorCode: number, length = 0): void {
-    this.inFlightSlot.info = info;
+    // As int32 bits (valid is bit 31): a small integer in the field, where the unsigned value would need a double.
+    this.inFlightSlot.info = info | 0;
     this.inFlightSlot.errorCode = errorCode < 0 ? 0 : errorCode;
     this.inFlightSlot.length = length;
     this.inFlight = this.inFlightSlot;

@@ -12,32 +12,58 @@ import type { VmxOperation as Operation } from './processor-core.js';
 
 /** Non-root tracking state that is not in the VMCS. */
 export interface NonRootState {
+  /** Guest interruptibility state, bits of {@link INTERRUPTIBILITY}. */
   interruptibility: number;
+  /** STI/MOV-SS blocking was set by the current instruction and lasts through the next boundary. */
   shadowFresh: boolean;
+  /** Guest activity state, one of {@link ACTIVITY_STATE}. */
   activity: number;
+  /** A virtual interrupt is recognized and waits for delivery (RVI[7:4] above VPPR[7:4]). */
   recognized: boolean;
-  inFlight: { info: number; errorCode: number; length: number } | null;
+  /** The event being delivered, for IDT-vectoring information, or null. */
+  inFlight: {
+    /** Interruption information, in the {@link INTR_INFO} format. */
+    info: number;
+    /** Error code of the event (0 when it has none). */
+    errorCode: number;
+    /** Instruction length of a software interrupt or exception (types 4-6), else 0. */
+    length: number;
+  } | null;
   /** Posted-interrupt processing left the current boundary open. */
   boundaryOpen: boolean;
   /** Cycles from the save to the preemption timer's deadline (relative to the clock, core's `saveCycle`), or -1 when not running. */
   timerRemaining: number;
+  /** The VMX-preemption timer reached 0 and its VM exit is pending. */
   timerExpired: boolean;
+  /** An MTF VM exit is pending at the next instruction boundary. */
   mtfPending: boolean;
+  /** A TPR-below-threshold VM exit is due right after VM entry. */
   tprThresholdPending: boolean;
 }
 
 /** Saved state of a VmxProcessor. */
 export interface VmxProcessorState {
+  /** Format tag. */
   type: 'hvsim.vmx-processor';
+  /** Format version. */
   version: 2;
+  /** VMX operation: off, root or non-root. */
   operation: Operation;
+  /** Physical address of the VMXON region (-1 outside VMX operation). */
   vmxonPointer: number;
+  /** Physical address of the current VMCS (-1 when none). */
   current: number;
+  /** The active VMCSs, their data and launch states. */
   active: VmcsState[];
+  /** Processor state that decides VMX instruction faults (CPL, CR0, CR4, RFLAGS, EFER, ...). */
   mode: ProcessorMode;
+  /** The root instruction stream has blocking by MOV SS. */
   rootMovSsBlocking: boolean;
+  /** An INIT signal is pending (blocked by VMX root operation or wait-for-SIPI). */
   initPending: boolean;
+  /** VMX-abort indicator of the last VM exit (0 none). */
   vmxAbort: number;
+  /** Non-root state, or null outside VMX non-root operation. */
   nonRoot: NonRootState | null;
 }
 

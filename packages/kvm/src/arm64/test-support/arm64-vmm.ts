@@ -6,6 +6,7 @@
  * the others powered off for PSCI CPU_ON, and an MMIO device page that
  * serves KVM_EXIT_MMIO (a data register and a power-off register).
  */
+import type { HaltPollParams } from '../../generic/halt-poll.js';
 import type { Arm64Guest, Op } from '@hvsim/cpu';
 import { GICD, GICR, GICR_SGI, GICR_SGI_BASE } from '@hvsim/gic';
 import { KVM_EXIT } from '../../generic/constants.js';
@@ -13,7 +14,8 @@ import { Kvm } from '../../kvm.js';
 import { KVM_ARM_VCPU_FEATURE, KVM_DEV_ARM_VGIC_CTRL, KVM_DEV_ARM_VGIC_GRP, KVM_DEV_TYPE, KVM_REG_ARM_CORE_INDEX, KVM_VGIC_V3_ADDR_TYPE, arm64CoreRegId } from '../constants.js';
 import type { Arm64Vcpu } from '../vcpu.js';
 import type { Arm64Vgic } from '../vgic.js';
-import type { Arm64Vm } from '../vm.js';
+import type { Arm64Vits } from '../vits.js';
+import type { Arm64Vm, Arm64VmOptions } from '../vm.js';
 import type { Arm64WorldSwitchCosts } from '../world-switch-costs.js';
 
 /** Guest-physical layout. */
@@ -27,6 +29,8 @@ export const ARM_GUEST = {
   DATA: 0x4040_0000,
   GICD: 0x0800_0000,
   GICR: 0x080a_0000,
+  /** ITS_base of the vITS, when the VMM makes one (QEMU virt's address). */
+  ITS: 0x0808_0000,
   /** The VMM's device page: DATA at +0 (reads 0x5a), POWER at +8 (a write stops the VMM), MARK at +0x10. */
   DEVICE: 0x0900_0000,
   /** A write here makes the VMM record the writing vCPU's exit counts (a measurement point). */
@@ -41,6 +45,8 @@ export interface Arm64Vmm {
   kvm: Kvm<'arm64'>;
   vm: Arm64Vm;
   vgic: Arm64Vgic;
+  /** The vITS (option `its`). */
+  its: Arm64Vits | undefined;
   vcpus: Arm64Vcpu[];
   /** Values the guest wrote to the device's DATA register. */
   written: number[];
@@ -61,8 +67,8 @@ export interface Arm64Vmm {
 type Routine = Generator<Op, void, number>;
 
 /** Builds the VM through the API (see the file comment). */
-export function arm64Vmm(options: { vcpus?: number; costs?: Arm64WorldSwitchCosts; nrIrqs?: number; psci02?: boolean; code: (vm: Arm64Vm) => void }): Arm64Vmm {
-  const kvm = new Kvm({ arch: 'arm64', ...(options.costs ? { arm64Costs: options.costs } : {}) });
+export function arm64Vmm(options: { vcpus?: number; costs?: Arm64WorldSwitchCosts; nrIrqs?: number; psci02?: boolean; its?: boolean; hostGic?: Arm64VmOptions['hostGic']; snapshots?: boolean; haltPoll?: Partial<HaltPollParams>; code: (vm: Arm64Vm) => void }): Arm64Vmm {
+  const kvm = new Kvm({ arch: 'arm64', ...(options.haltPoll ? { haltPoll: options.haltPoll } : {}), ...(options.costs ? { arm64Costs: options.costs } : {}), ...(options.hostGic ? { arm64HostGic: options.hostGic } : {}), ...(options.snapshots === true ? { snapshots: true } : {}) });
   const vm = kvm.createVm();
   const ram = kvm.mmap(ARM_GUEST.RAM_SIZE);
   vm.setUserMemoryRegion({ slot: 0, flags: 0, guestPhysAddr: ARM_GUEST.RAM_BASE, memorySize: ARM_GUEST.RAM_SIZE, userspaceAddr: ram });
@@ -80,6 +86,13 @@ export function arm64Vmm(options: { vcpus?: number; costs?: Arm64WorldSwitchCost
   vgic.setAttr({ group: KVM_DEV_ARM_VGIC_GRP.ADDR, attr: KVM_VGIC_V3_ADDR_TYPE.REDIST, value: ARM_GUEST.GICR });
   vgic.setAttr({ group: KVM_DEV_ARM_VGIC_GRP.NR_IRQS, attr: 0, value: options.nrIrqs ?? 128 });
   vgic.setAttr({ group: KVM_DEV_ARM_VGIC_GRP.CTRL, attr: KVM_DEV_ARM_VGIC_CTRL.INIT });
+  // QEMU's order: the ITS after the vGICv3's CTRL_INIT (kvm_arm_its_realize).
+  let its: Arm64Vits | undefined;
+  if (options.its === true) {
+    its = vm.createDevice({ type: KVM_DEV_TYPE.ARM_VGIC_ITS });
+    its.setAttr({ group: KVM_DEV_ARM_VGIC_GRP.ADDR, attr: KVM_VGIC_V3_ADDR_TYPE.ITS, value: ARM_GUEST.ITS });
+    its.setAttr({ group: KVM_DEV_ARM_VGIC_GRP.CTRL, attr: KVM_DEV_ARM_VGIC_CTRL.INIT });
+  }
   vcpus[0]!.setOneReg(arm64CoreRegId(KVM_REG_ARM_CORE_INDEX.PC), BigInt(ARM_GUEST.ENTRY));
   const written: number[] = [];
   const userExits: string[] = [];
@@ -107,7 +120,7 @@ export function arm64Vmm(options: { vcpus?: number; costs?: Arm64WorldSwitchCost
     }
     throw new Error('the guest did not stop');
   };
-  const vmm: Arm64Vmm = { kvm, vm, vgic, vcpus, written, userExits, marks, runUntilStop };
+  const vmm: Arm64Vmm = { kvm, vm, vgic, its, vcpus, written, userExits, marks, runUntilStop };
   return vmm;
 }
 
